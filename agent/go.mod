@@ -1,0 +1,3 @@
+module github.com/hydrognn/hydrognn/agent
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/hydrognn/hydrognn/cloud
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/hydrognn/hydrognn/models
+
+go 1.26

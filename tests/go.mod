@@ -1,0 +1,3 @@
+module github.com/hydrognn/hydrognn/tests
+
+go 1.26

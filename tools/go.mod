@@ -1,0 +1,3 @@
+module github.com/hydrognn/hydrognn/tools
+
+go 1.26
