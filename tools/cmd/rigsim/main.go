@@ -1,0 +1,8 @@
+// Command rigsim (being built).
+package main
+
+import "fmt"
+
+var version = "dev"
+
+func main() { fmt.Println("rigsim", version) }
