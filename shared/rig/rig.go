@@ -99,8 +99,11 @@ type Operation struct {
 	// CycleS is the duration of one load cycle in seconds (0: the rig runs
 	// continuously and windows slide).
 	CycleS float64 `json:"cycle_s,omitempty" yaml:"cycle_s,omitempty"`
-	// LoadSteps is the load program within one cycle: at AtS seconds the
-	// load becomes LoadBar (or LoadPct of the relief setting). Sorted by AtS.
+	// ReliefBar is the system relief-valve setting (0: the largest
+	// nominal pressure of the pumps).
+	ReliefBar float64 `json:"relief_bar,omitempty" yaml:"relief_bar,omitempty"`
+	// LoadSteps is the load program within one cycle: from AtS seconds on,
+	// the load pressure is LoadBar. Sorted by AtS, the first at 0.
 	LoadSteps []LoadStep `json:"load_steps,omitempty" yaml:"load_steps,omitempty"`
 	// AmbientC is the ambient temperature (0: 20 C).
 	AmbientC float64 `json:"ambient_c,omitempty" yaml:"ambient_c,omitempty"`
@@ -109,7 +112,10 @@ type Operation struct {
 // LoadStep is one step of the load program.
 type LoadStep struct {
 	AtS     float64 `json:"at_s" yaml:"at_s"`
-	LoadBar float64 `json:"load_bar" yaml:"load_bar"`
+	LoadBar float64 `json:"load_bar,omitempty" yaml:"load_bar,omitempty"`
+	// Idle marks a step where the directional valves are closed and the
+	// pump delivers against the relief setting (LoadBar is then unused).
+	Idle bool `json:"idle,omitempty" yaml:"idle,omitempty"`
 	// Actuator names the component driven in this step (optional; for
 	// mobile machines: the cylinder or motor that moves).
 	Actuator string `json:"actuator,omitempty" yaml:"actuator,omitempty"`
@@ -283,7 +289,11 @@ type Sensor struct {
 	Calibration Calibration `json:"calibration,omitzero" yaml:"calibration,omitempty"`
 	// Component is the id of the component the sensor is attached to.
 	Component string `json:"component" yaml:"component"`
-	// Placement says where on the component it sits, e.g. "pump outlet".
+	// Port says which side of the component the sensor measures: "in",
+	// "out", "return" (tank/return port) or "gas" (accumulator gas side);
+	// empty means the component as a whole (e.g. vibration, motor power).
+	Port Port `json:"port,omitempty" yaml:"port,omitempty"`
+	// Placement says in words where it sits and why, e.g. "pump outlet".
 	Placement string `json:"placement,omitempty" yaml:"placement,omitempty"`
 	// Virtual marks a computed signal (e.g. cooling efficiency).
 	Virtual bool `json:"virtual,omitempty" yaml:"virtual,omitempty"`
@@ -296,6 +306,21 @@ type Sensor struct {
 	Scale  float64 `json:"scale,omitempty" yaml:"scale,omitempty"`
 	Offset float64 `json:"offset,omitempty" yaml:"offset,omitempty"`
 }
+
+// Port is the side of a component a sensor measures.
+type Port string
+
+// Ports.
+const (
+	PortNone   Port = ""
+	PortIn     Port = "in"
+	PortOut    Port = "out"
+	PortReturn Port = "return"
+	PortGas    Port = "gas"
+)
+
+// Ports lists every port.
+var Ports = []Port{PortNone, PortIn, PortOut, PortReturn, PortGas}
 
 // Range is a closed interval [Min, Max] with Min < Max.
 type Range struct {
