@@ -275,6 +275,9 @@ type Sensor struct {
 	// data files (e.g. "PS1").
 	ID   string     `json:"id" yaml:"id"`
 	Kind SensorKind `json:"kind" yaml:"kind"`
+	// Column is the sensor's column name in data-set files when it differs
+	// from ID (e.g. SKAB's "Volume Flow RateRMS"); empty means ID.
+	Column string `json:"column,omitempty" yaml:"column,omitempty"`
 	// Unit must be one of the units of Kind (see Units).
 	Unit string `json:"unit" yaml:"unit"`
 	// RateHz is the sampling rate.
@@ -321,6 +324,14 @@ const (
 
 // Ports lists every port.
 var Ports = []Port{PortNone, PortIn, PortOut, PortReturn, PortGas}
+
+// ColumnName returns the sensor's name in data-set files.
+func (s *Sensor) ColumnName() string {
+	if s.Column != "" {
+		return s.Column
+	}
+	return s.ID
+}
 
 // Range is a closed interval [Min, Max] with Min < Max.
 type Range struct {
