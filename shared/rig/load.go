@@ -48,16 +48,19 @@ func Parse(name string, data []byte) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, Errors{{File: name, Msg: "file is empty"}}
 	}
-	file, err := parser.ParseBytes(data, 0)
+	file, err := parseYAML(data)
 	if err != nil {
 		return nil, Errors{yamlError(name, nil, err)}
 	}
 	if len(file.Docs) != 1 {
 		return nil, Errors{{File: name, Msg: fmt.Sprintf("want exactly one YAML document, found %d", len(file.Docs))}}
 	}
+	if file.Docs[0].Body == nil {
+		return nil, Errors{{File: name, Msg: "file is empty"}}
+	}
 	idx := indexPositions(file)
 	var cfg Config
-	if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.DisallowUnknownField(), yaml.Strict()); err != nil {
+	if err := decodeYAML(data, &cfg); err != nil {
 		return nil, Errors{yamlError(name, idx, err)}
 	}
 	if err := cfg.validate(); err != nil {
@@ -75,6 +78,27 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// parseYAML and decodeYAML guard against panics inside go-yaml on
+// malformed input (found by FuzzParse): a broken file must give an error,
+// never take the process down.
+func parseYAML(data []byte) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("YAML could not be parsed (%v)", r)
+		}
+	}()
+	return parser.ParseBytes(data, 0)
+}
+
+func decodeYAML(data []byte, cfg *Config) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("YAML could not be decoded (%v)", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, cfg, yaml.DisallowUnknownField(), yaml.Strict())
 }
 
 // Validate checks a Config built in code (Parse and Load call it for you).

@@ -1,0 +1,137 @@
+package rig
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// wantLines returns the "# want: ..." lines at the top of a bad config.
+func wantLines(t testing.TB, data []byte) []string {
+	t.Helper()
+	var wants []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if w, ok := strings.CutPrefix(sc.Text(), "# want: "); ok {
+			wants = append(wants, w)
+		}
+	}
+	require.NotEmpty(t, wants, "a .bad.yaml file must say what error it wants with '# want: ...'")
+	return wants
+}
+
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.bad.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			cfg, err := Parse(f, data)
+			require.Error(t, err)
+			assert.Nil(t, cfg)
+			assert.ErrorIs(t, err, ErrInvalid)
+			var es Errors
+			require.True(t, errors.As(err, &es), "want rig.Errors, got %T", err)
+			for _, w := range wantLines(t, data) {
+				assert.Contains(t, err.Error(), w)
+			}
+			for _, e := range es {
+				assert.Equal(t, f, e.File, "every error names the file")
+				if e.Path != "" {
+					assert.Positive(t, e.Line, "an error at a key path has a line: %v", e)
+				}
+				assert.True(t, strings.HasPrefix(e.Error(), f+":"), "error starts with the file name: %v", e)
+			}
+		})
+	}
+}
+
+func TestShippedConfigsAreValid(t *testing.T) {
+	files, err := filepath.Glob("../../firmware-configs/*.yaml")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 3)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			cfg, err := Load(f)
+			require.NoError(t, err)
+			assert.Equal(t, strings.TrimSuffix(filepath.Base(f), ".yaml"), cfg.RigType, "file name is the rig type")
+		})
+	}
+}
+
+func TestMinimalGood(t *testing.T) {
+	cfg, err := Load("testdata/minimal.good.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, "mini-rig", cfg.RigType)
+	assert.Equal(t, 1, cfg.Sensors[0].MQTT.QoSOrDefault(), "absent qos means 1")
+	assert.Equal(t, 0, cfg.Sensors[1].MQTT.QoSOrDefault(), "qos 0 is kept")
+}
+
+func TestDigestIgnoresFormattingButNotContent(t *testing.T) {
+	data, err := os.ReadFile("testdata/minimal.good.yaml")
+	require.NoError(t, err)
+	a, err := Parse("a", data)
+	require.NoError(t, err)
+	b, err := Parse("b", append([]byte("# a comment\n\n"), data...))
+	require.NoError(t, err)
+	assert.Equal(t, a.Digest(), b.Digest())
+	c, err := Parse("c", bytes.Replace(data, []byte("rate_hz: 100"), []byte("rate_hz: 50"), 1))
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Digest(), c.Digest())
+	assert.True(t, strings.HasPrefix(a.Digest(), "sha256:"))
+}
+
+func TestValidateBuiltInCode(t *testing.T) {
+	cfg, err := Load("testdata/minimal.good.yaml")
+	require.NoError(t, err)
+	cfg.Sensors[0].Unit = "degrees"
+	err = cfg.Validate()
+	require.Error(t, err)
+	assert.Equal(t, `sensors[0].unit: "degrees" is not a unit of pressure (want one of bar, kPa, MPa, Pa, psi)`, err.Error())
+}
+
+func TestTooLarge(t *testing.T) {
+	_, err := Parse("big.yaml", make([]byte, MaxFileSize+1))
+	require.ErrorContains(t, err, "big.yaml: file is larger than 1048576 bytes")
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/does-not-exist.yaml")
+	require.ErrorContains(t, err, "does-not-exist.yaml")
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	files2, _ := filepath.Glob("../../firmware-configs/*.yaml")
+	for _, p := range append(files, files2...) {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if cfg != nil {
+				t.Fatal("config returned with an error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error is not ErrInvalid: %v", err)
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("parsed config fails Validate: %v", err)
+		}
+		_ = cfg.Digest()
+	})
+}
