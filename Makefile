@@ -1,0 +1,126 @@
+# hydrognn: build, test and run everything from the repository root.
+#
+#   make build        the four binaries into ./bin/
+#   make test         what CI runs: lint, then go test -race over every module
+#   make help         every target, one line each
+#
+# Modules are those listed in go.work; test services (ONNX Runtime's library,
+# PostgreSQL, Mosquitto) come from the scripts in deploy/dev/. See
+# docs/development.md.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+MAKEFLAGS += --no-print-directory
+
+GO       ?= go
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+# Modules of the workspace, as ./dir, and their package patterns (./dir/...).
+MODULES  := $(shell $(GO) list -m -f '{{.Dir}}' | sed 's|^$(CURDIR)/|./|')
+PKGS     := $(addsuffix /...,$(MODULES))
+# Main packages built by `make build`; the binary is named after the folder.
+BINARIES := ./agent/cmd/rig-agent ./cloud/cmd/rig-cloud ./tools/cmd/rigctl ./tools/cmd/rigsim
+
+STATICCHECK_VERSION ?= v0.8.2
+FUZZTIME ?= 10s
+# Extra flags for go test, e.g. make test GOTESTFLAGS='-run TestX -v'.
+GOTESTFLAGS ?=
+
+# WITH_SERVICES prefixes a recipe line: it runs the provisioning scripts and
+# exports what they print. Each script keeps a value the caller already set
+# (ONNXRUNTIME_LIB, DATABASE_URL, MQTT_URL). A failing script stops make.
+WITH_SERVICES = \
+	ONNXRUNTIME_LIB="$$(deploy/dev/onnxruntime.sh)"; export ONNXRUNTIME_LIB; \
+	DATABASE_URL="$$(deploy/dev/postgres.sh)"; export DATABASE_URL; \
+	MQTT_URL="$$(deploy/dev/mosquitto.sh)"; export MQTT_URL;
+
+.PHONY: help build build-arm64 test test-short bench lint fmt fuzz demo env \
+	services services-stop services-check clean distclean tidy
+
+help: ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+build: ## build rig-agent, rig-cloud, rigctl and rigsim into ./bin/
+	@mkdir -p bin
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ $(BINARIES)
+	@echo "built $(notdir $(BINARIES)) $(VERSION) into bin/"
+
+build-arm64: ## cross-compile rig-agent for linux/arm64 (cgo) into bin/linux-arm64/
+	@command -v aarch64-linux-gnu-gcc >/dev/null || { \
+		echo "installing gcc-aarch64-linux-gnu (apt-get)"; \
+		if [ "$$(id -u)" -eq 0 ]; then s=; else s="sudo -n"; fi; \
+		$$s apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -q --no-install-recommends \
+			gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null; }
+	@mkdir -p bin/linux-arm64
+	CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc GOOS=linux GOARCH=arm64 \
+		$(GO) build -ldflags "$(LDFLAGS)" -o bin/linux-arm64/ ./agent/cmd/rig-agent
+	cp "$$(deploy/dev/onnxruntime.sh --arch arm64)" bin/linux-arm64/libonnxruntime.so.1
+	@echo "built bin/linux-arm64/rig-agent $(VERSION) with libonnxruntime.so.1 beside it"
+
+test: lint ## lint, then go test -race -count=1 over every module, with services (CI runs this)
+	@$(WITH_SERVICES) \
+	echo "go test -race: ONNXRUNTIME_LIB=$$ONNXRUNTIME_LIB DATABASE_URL=$$DATABASE_URL MQTT_URL=$$MQTT_URL"; \
+	$(GO) test -race -count=1 $(GOTESTFLAGS) $(PKGS)
+
+test-short: ## go test -short over every module (no lint, no race), with services
+	@$(WITH_SERVICES) \
+	$(GO) test -short -count=1 $(GOTESTFLAGS) $(PKGS)
+
+bench: ## run every benchmark once over all modules (-benchmem), with services
+	@$(WITH_SERVICES) \
+	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) $(PKGS)
+
+lint: ## gofmt, go vet and staticcheck over every module
+	@echo "gofmt -l $(MODULES)"; \
+	out="$$(gofmt -l $(MODULES))"; \
+	if [ -n "$$out" ]; then echo "gofmt: these files need 'gofmt -w' (or make fmt):"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+fmt: ## gofmt -w every module
+	gofmt -w $(MODULES)
+
+# `go test -list` prints each package's Fuzz targets and then an "ok <pkg>"
+# line; -fuzz takes one target of one package at a time.
+fuzz: ## run each Fuzz target for FUZZTIME (default 10s)
+	@$(WITH_SERVICES) \
+	targets="$$($(GO) test -list '^Fuzz' $(PKGS) | \
+		awk '/^Fuzz/ {names = names " " $$1} /^ok / {n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2, a[i]; names = ""}')"; \
+	if [ -z "$$targets" ]; then echo "no Fuzz targets found"; exit 0; fi; \
+	while read -r pkg name; do \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	done <<< "$$targets"
+
+demo: ## run `rigctl demo` with services
+	@$(WITH_SERVICES) \
+	$(GO) run -ldflags "$(LDFLAGS)" ./tools/cmd/rigctl demo
+
+env: ## print export lines for the services: eval "$(make -s env)"
+	@$(WITH_SERVICES) \
+	printf 'export ONNXRUNTIME_LIB=%q\nexport DATABASE_URL=%q\nexport MQTT_URL=%q\n' \
+		"$$ONNXRUNTIME_LIB" "$$DATABASE_URL" "$$MQTT_URL"
+
+services: ## start (or find) the test services and say where they are
+	@$(WITH_SERVICES) true
+
+services-stop: ## stop the PostgreSQL and Mosquitto that deploy/dev started
+	@deploy/dev/postgres.sh stop >/dev/null
+	@deploy/dev/mosquitto.sh stop >/dev/null
+
+services-check: ## check that the broker at MQTT_URL queues without loss (needs mosquitto-clients)
+	@MQTT_URL="$$(deploy/dev/mosquitto.sh)"; deploy/dev/mqtt-check.sh "$$MQTT_URL"
+
+clean: ## remove bin/ and dist/
+	rm -rf bin dist
+
+distclean: services-stop clean ## also remove .cache/ (downloaded libraries, throwaway databases)
+	@c="$$(readlink -f .cache/pg/cluster 2>/dev/null || true)"; \
+	case "$$c" in /tmp/hydrognn-pg-*) rm -rf "$$c" ;; esac
+	rm -rf .cache
+
+tidy: ## go mod tidy in every module, then go work sync
+	@for m in $(MODULES); do echo "go mod tidy in $$m"; (cd "$$m" && $(GO) mod tidy); done
+	$(GO) work sync
