@@ -11,10 +11,10 @@ const APIVersion = "hydrognn/v1"
 // A Config is plain data: it is safe for concurrent reads once loaded.
 type Config struct {
 	// APIVersion must be "hydrognn/v1".
-	APIVersion string `json:"api_version" yaml:"api_version" jsonschema:"enum=hydrognn/v1"`
+	APIVersion string `json:"api_version" yaml:"api_version"`
 	// RigType names the rig type (lowercase, e.g. "zema-testrig"). Model
 	// bundles are bound to it.
-	RigType string `json:"rig_type" yaml:"rig_type" jsonschema:"pattern=^[a-z][a-z0-9-]{1,62}$"`
+	RigType string `json:"rig_type" yaml:"rig_type"`
 	// Name is a human-readable title.
 	Name string `json:"name,omitempty" yaml:"name,omitempty"`
 	// Description says what the rig is and how the sensors were placed.

@@ -10,10 +10,20 @@ import (
 	"strings"
 )
 
+// Patterns of names (regular expressions, also used by the JSON Schema).
+const (
+	// IDPattern is the form of component and sensor ids.
+	IDPattern = `^[A-Za-z][A-Za-z0-9_.-]{0,63}$`
+	// RigTypePattern is the form of a rig type.
+	RigTypePattern = `^[a-z][a-z0-9-]{1,62}$`
+	// TargetPattern is the form of a target name.
+	TargetPattern = `^[a-z][a-z0-9_]{0,31}$`
+)
+
 var (
-	idPattern       = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
-	rigTypePattern  = regexp.MustCompile(`^[a-z][a-z0-9-]{1,62}$`)
-	targetPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+	idPattern       = regexp.MustCompile(IDPattern)
+	rigTypePattern  = regexp.MustCompile(RigTypePattern)
+	targetPattern   = regexp.MustCompile(TargetPattern)
 	pluginPattern   = regexp.MustCompile(`^plugin:[a-z][a-z0-9_-]{0,63}$`)
 	isoViscosityVGs = []int{2, 3, 5, 7, 10, 15, 22, 32, 46, 68, 100, 150, 220, 320, 460, 680, 1000, 1500, 2200, 3200}
 )
