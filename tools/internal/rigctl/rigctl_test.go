@@ -1,0 +1,85 @@
+package rigctl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), Env{Stdout: &out, Stderr: &errb, Version: "test"}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestConfigValidateShipped(t *testing.T) {
+	files, err := filepath.Glob("../../../firmware-configs/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	code, out, errOut := run(t, append([]string{"config", "validate"}, files...)...)
+	assert.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, out, "rig type zema-testrig, 9 components, 17 sensors")
+}
+
+func TestConfigValidateBad(t *testing.T) {
+	bad := "../../../shared/rig/testdata/wrong-unit.bad.yaml"
+	code, out, errOut := run(t, "config", "validate", "../../../firmware-configs/zema-testrig.yaml", bad)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, out, "invalid "+bad)
+	assert.Contains(t, errOut, bad+`:25:5: sensors[1].unit: "psi" is not a unit of temperature`)
+
+	code, out, _ = run(t, "config", "validate", "--json", bad)
+	assert.Equal(t, ExitFailure, code)
+	var res []validateResult
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Len(t, res, 1)
+	assert.False(t, res[0].Valid)
+	assert.Len(t, res[0].Errors, 1)
+}
+
+func TestConfigValidateMissingFile(t *testing.T) {
+	code, _, errOut := run(t, "config", "validate", "nope.yaml")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, errOut, "nope.yaml")
+}
+
+func TestUsage(t *testing.T) {
+	code, _, errOut := run(t)
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, "Usage: rigctl")
+	code, _, errOut = run(t, "frobnicate")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, `unknown command "frobnicate"`)
+	code, _, _ = run(t, "config")
+	assert.Equal(t, ExitUsage, code)
+	code, out, _ := run(t, "version")
+	assert.Equal(t, ExitOK, code)
+	assert.Equal(t, "rigctl test\n", out)
+}
+
+func TestSchema(t *testing.T) {
+	code, out, _ := run(t, "schema", "rig")
+	require.Equal(t, ExitOK, code)
+	var s map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &s))
+	assert.Equal(t, "https://hydrognn.dev/schema/rig.json", s["$id"])
+
+	code, out, _ = run(t, "schema")
+	require.Equal(t, ExitOK, code)
+	var all map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(out), &all))
+	assert.Len(t, all, 4)
+	for _, n := range []string{"rig", "reading", "diagnosis", "manifest"} {
+		assert.Contains(t, all, n)
+	}
+
+	code, _, errOut := run(t, "schema", "nope")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, `unknown schema "nope"`)
+}
