@@ -121,6 +121,15 @@ distclean: services-stop clean ## also remove .cache/ (downloaded libraries, thr
 	case "$$c" in /tmp/hydrognn-pg-*) rm -rf "$$c" ;; esac
 	rm -rf .cache
 
+# go mod tidy ignores go.work: a module importing another of ours needs a
+# require + replace pair in its go.mod (docs/development.md).
 tidy: ## go mod tidy in every module, then go work sync
-	@for m in $(MODULES); do echo "go mod tidy in $$m"; (cd "$$m" && $(GO) mod tidy); done
+	@failed=; for m in $(MODULES); do echo "go mod tidy in $$m"; \
+		(cd "$$m" && $(GO) mod tidy) || failed="$$failed $$m"; done; \
+	if [ -n "$$failed" ]; then \
+		echo "go mod tidy failed in:$$failed"; \
+		echo "a module that imports github.com/hydrognn/hydrognn/<mod> needs in its go.mod:"; \
+		echo "  require github.com/hydrognn/hydrognn/<mod> v0.0.0-00010101000000-000000000000"; \
+		echo "  replace github.com/hydrognn/hydrognn/<mod> => ../<mod>"; \
+		exit 1; fi
 	$(GO) work sync
