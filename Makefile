@@ -33,7 +33,8 @@ GOTESTFLAGS ?=
 WITH_SERVICES = \
 	ONNXRUNTIME_LIB="$$(deploy/dev/onnxruntime.sh)"; export ONNXRUNTIME_LIB; \
 	DATABASE_URL="$$(deploy/dev/postgres.sh)"; export DATABASE_URL; \
-	MQTT_URL="$$(deploy/dev/mosquitto.sh)"; export MQTT_URL;
+	MQTT_URL="$$(deploy/dev/mosquitto.sh)"; export MQTT_URL; \
+	redact() { printf '%s' "$$1" | sed -E 's|(://[^:/@]*):[^@/]*@|\1:xxx@|'; };
 
 .PHONY: help build build-arm64 test test-short bench lint fmt fuzz demo env \
 	services services-stop services-check clean distclean tidy
@@ -61,7 +62,7 @@ build-arm64: ## cross-compile rig-agent for linux/arm64 (cgo) into bin/linux-arm
 
 test: lint ## lint, then go test -race -count=1 over every module, with services (CI runs this)
 	@$(WITH_SERVICES) \
-	echo "go test -race: ONNXRUNTIME_LIB=$$ONNXRUNTIME_LIB DATABASE_URL=$$DATABASE_URL MQTT_URL=$$MQTT_URL"; \
+	echo "go test -race: ONNXRUNTIME_LIB=$$ONNXRUNTIME_LIB DATABASE_URL=$$(redact "$$DATABASE_URL") MQTT_URL=$$(redact "$$MQTT_URL")"; \
 	$(GO) test -race -count=1 $(GOTESTFLAGS) $(PKGS)
 
 test-short: ## go test -short over every module (no lint, no race), with services

@@ -25,6 +25,7 @@ case "$cmd" in start | stop | status) ;; *) die "unknown command $cmd (want star
 if [ "$cmd" = start ] && [ -n "${MQTT_URL:-}" ]; then
 	hp="${MQTT_URL#*://}"
 	hp="${hp%%/*}"
+	hp="${hp##*@}" # drop user:password@
 	host="${hp%:*}"
 	port="${hp##*:}"
 	if ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$host" = "$hp" ]; then
@@ -34,7 +35,7 @@ if [ "$cmd" = start ] && [ -n "${MQTT_URL:-}" ]; then
 	host="${host%]}"
 	tcp_open "$host" "$port" ||
 		die "MQTT_URL=$MQTT_URL is set but nothing accepts connections there; start the broker, or unset MQTT_URL to let this script start one"
-	say "using MQTT_URL from the environment: $MQTT_URL"
+	say "using MQTT_URL from the environment: tcp://$hp"
 	printf '%s\n' "$MQTT_URL"
 	exit 0
 fi
