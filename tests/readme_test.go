@@ -1,0 +1,107 @@
+package tests
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// repoRoot is the repository root (the tests module is one level below).
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
+	root, err := filepath.Abs("..")
+	require.NoError(tb, err)
+	_, err = os.Stat(filepath.Join(root, "go.work"))
+	require.NoError(tb, err, "tests must run from the tests module folder")
+	return root
+}
+
+// buildBinaries builds the four binaries into a temporary folder once per
+// test binary run and returns it.
+func buildBinaries(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/",
+		"./agent/cmd/rig-agent", "./cloud/cmd/rig-cloud", "./tools/cmd/rigctl", "./tools/cmd/rigsim")
+	cmd.Dir = repoRoot(tb)
+	out, err := cmd.CombinedOutput()
+	require.NoError(tb, err, "go build: %s", out)
+	return dir
+}
+
+// readmeCommands returns the lines of the README's ```sh blocks.
+func readmeCommands(tb testing.TB, path string) []string {
+	tb.Helper()
+	f, err := os.Open(path)
+	require.NoError(tb, err)
+	defer f.Close()
+	var cmds []string
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "```sh"):
+			in = true
+		case strings.HasPrefix(line, "```"):
+			in = false
+		case in && strings.TrimSpace(line) != "":
+			cmd, _, _ := strings.Cut(line, " #")
+			cmds = append(cmds, strings.TrimSpace(cmd))
+		}
+	}
+	require.NoError(tb, sc.Err())
+	return cmds
+}
+
+// TestREADMECommands runs every command of the README's sh blocks that
+// starts with bin/ against freshly built binaries. The make targets in the
+// README (build, test, demo) are run by CI (.ci/run).
+func TestREADMECommands(t *testing.T) {
+	root := repoRoot(t)
+	cmds := readmeCommands(t, filepath.Join(root, "README.md"))
+	require.NotEmpty(t, cmds)
+	var makeTargets, binCmds []string
+	for _, c := range cmds {
+		switch {
+		case strings.HasPrefix(c, "make "):
+			makeTargets = append(makeTargets, strings.TrimPrefix(c, "make "))
+		case strings.HasPrefix(c, "bin/"):
+			binCmds = append(binCmds, c)
+		default:
+			t.Errorf("README command %q is neither `make ...` nor `bin/...`: make this test run it", c)
+		}
+	}
+	ci, err := os.ReadFile(filepath.Join(root, ".ci/run"))
+	require.NoError(t, err)
+	for _, target := range makeTargets {
+		assert.Contains(t, string(ci), "make "+target, "CI runs the README's `make %s`", target)
+	}
+
+	bin := buildBinaries(t)
+	tmp := t.TempDir()
+	for _, c := range binCmds {
+		t.Run(c, func(t *testing.T) {
+			if strings.Contains(c, "$MQTT_URL") && os.Getenv("MQTT_URL") == "" {
+				t.Skip("MQTT_URL is not set (make test sets it)")
+			}
+			if strings.Contains(c, "../shared/data") {
+				if _, err := os.Stat(filepath.Join(root, "../shared/data")); err != nil {
+					t.Skip("../shared/data is absent")
+				}
+			}
+			line := strings.ReplaceAll(c, "bin/", bin+"/")
+			line = strings.ReplaceAll(line, "/tmp/", tmp+"/")
+			cmd := exec.Command("bash", "-c", line)
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s\n%s", c, out)
+		})
+	}
+}
