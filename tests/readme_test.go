@@ -96,8 +96,9 @@ func TestREADMECommands(t *testing.T) {
 					t.Skip("../shared/data is absent")
 				}
 			}
-			line := strings.ReplaceAll(c, "bin/", bin+"/")
-			line = strings.ReplaceAll(line, "/tmp/", tmp+"/")
+			// /tmp/ first: bin's own path lies under the temporary folder.
+			line := strings.ReplaceAll(c, "/tmp/", tmp+"/")
+			line = strings.ReplaceAll(line, "bin/", bin+"/")
 			cmd := exec.Command("bash", "-c", line)
 			cmd.Dir = root
 			out, err := cmd.CombinedOutput()
