@@ -1,0 +1,138 @@
+package gnn
+
+import (
+	"bytes"
+	"math"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// repoRoot is the monorepo root, from this file's location.
+func repoRoot(t testing.TB) string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+func loadRig(t testing.TB, name string) *rig.Config {
+	t.Helper()
+	cfg, err := rig.Load(filepath.Join(repoRoot(t), "firmware-configs", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+
+// TestShapesEveryConfig runs the forward pass of a small model for every
+// shipped firmware config and checks the output shapes and ranges.
+func TestShapesEveryConfig(t *testing.T) {
+	backend, err := NewBackend("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"zema-testrig", "skab-testbed", "excavator"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := loadRig(t, name)
+			const steps, B = 12, 3
+			m, err := New(cfg, steps, Sizes{Hidden: 8, Heads: 2, Layers: 1, HeadHidden: 8, Patch: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Nodes != len(cfg.Components) || m.Sensors != len(cfg.ActiveSensors()) {
+				t.Fatalf("model has %d nodes %d sensors", m.Nodes, m.Sensors)
+			}
+			w := InitWeights(m, 1)
+			n := B * m.Sensors * steps
+			x, mask := make([]float32, n), make([]float32, n)
+			for i := range x {
+				x[i] = float32(math.Sin(float64(i)))
+				mask[i] = 1
+			}
+			mask[0] = 0
+			res, err := Forward(backend, m, w, x, mask)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Health) != B*m.Nodes || len(res.Anomaly) != B*m.Sensors || len(res.Probs) != len(cfg.Targets) {
+				t.Fatalf("shapes: health %d anomaly %d targets %d", len(res.Health), len(res.Anomaly), len(res.Probs))
+			}
+			for _, h := range res.Health {
+				if !(h >= 0 && h <= 1) {
+					t.Fatalf("health %v outside [0,1]", h)
+				}
+			}
+			for i, tg := range cfg.Targets {
+				if len(res.Probs[i]) != B*len(tg.Classes) {
+					t.Fatalf("target %s: %d probs, want %d", tg.Name, len(res.Probs[i]), B*len(tg.Classes))
+				}
+				for b := range B {
+					sum := float32(0)
+					for c := range len(tg.Classes) {
+						sum += res.Probs[i][b*len(tg.Classes)+c]
+					}
+					if math.Abs(float64(sum-1)) > 1e-5 {
+						t.Fatalf("target %s batch %d: probs sum to %v", tg.Name, b, sum)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestWeightsRoundTrip(t *testing.T) {
+	m, err := New(loadRig(t, "zema-testrig"), 60, Sizes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := InitWeights(m, 7)
+	if err := w.Check(m); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadWeights(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Check(m); err != nil {
+		t.Fatal(err)
+	}
+	for i := range w {
+		for j := range w[i].Data {
+			if w[i].Data[j] != r[i].Data[j] {
+				t.Fatalf("%s[%d]: %v != %v", w[i].Name, j, w[i].Data[j], r[i].Data[j])
+			}
+		}
+	}
+	if w2 := InitWeights(m, 7); w2[0].Data[3] != w[0].Data[3] {
+		t.Fatal("InitWeights is not deterministic")
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	cfg := loadRig(t, "zema-testrig")
+	for _, tc := range []struct {
+		steps int
+		sizes Sizes
+		want  string
+	}{
+		{60, Sizes{Patch: 7}, "patch 7"},
+		{60, Sizes{Hidden: 10, Heads: 3}, "hidden 10"},
+		{0, Sizes{}, "window of 0 steps"},
+	} {
+		if _, err := New(cfg, tc.steps, tc.sizes); err == nil || !bytes.Contains([]byte(err.Error()), []byte(tc.want)) {
+			t.Errorf("New(%d, %+v) = %v, want error with %q", tc.steps, tc.sizes, err, tc.want)
+		}
+	}
+	if _, err := NewBackend("tpu"); err == nil {
+		t.Error("NewBackend(tpu) did not fail")
+	}
+}

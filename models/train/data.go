@@ -1,0 +1,240 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+
+	"github.com/hydrognn/hydrognn/shared/dataset/uci"
+	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// ErrData is returned (wrapped) when data cannot be used for training:
+// missing sensors, labels outside a target's classes, empty sets.
+var ErrData = errors.New("train: bad data")
+
+// Dataset is a rig's labelled windows on the model's time grid, raw (in
+// the sensors' units, not normalised). Normalisation happens in Tensorize
+// through shared/prep, with stats from the training split only.
+//
+// A Dataset is plain data; the loaders return one the caller owns.
+type Dataset struct {
+	// Spec is the input spec of the rig (prep.SpecFromConfig) with the
+	// identity normalisation; training fills the stats.
+	Spec prep.Spec
+	// Grids[i][s][t] is window i's sensor s (Spec order) at grid cell t,
+	// NaN where missing.
+	Grids [][][]float64
+	// Labels[i][j] is window i's class index for the rig's target j, -1
+	// when unknown.
+	Labels [][]int
+	// Groups[i] is the run window i belongs to: a contiguous run of
+	// identical condition labels. Grouped splits keep a run together.
+	Groups []int
+	// Source names where the data came from, for messages.
+	Source string
+}
+
+// Len returns the number of windows.
+func (d *Dataset) Len() int { return len(d.Grids) }
+
+// Subset returns the windows idx (sharing their grids).
+func (d *Dataset) Subset(idx []int) *Dataset {
+	out := &Dataset{Spec: d.Spec, Source: d.Source}
+	for _, i := range idx {
+		out.Grids = append(out.Grids, d.Grids[i])
+		out.Labels = append(out.Labels, d.Labels[i])
+		out.Groups = append(out.Groups, d.Groups[i])
+	}
+	return out
+}
+
+// LoadUCI reads a folder in the UCI hydraulic layout (shared/dataset/uci)
+// for cfg: one file per active sensor (named by its Column or ID), one
+// line per cycle, and profile.txt with one column per target of cfg in
+// config order. Each cycle is one window of cfg.Operation.CycleS seconds
+// on a grid of gridHz (0: 1 Hz); a row with another number of samples than
+// grid cells is brought onto the grid by prep.GridFromSamples at the rate
+// its length implies. A profile value that is not one of its target's
+// class values is an error naming the file, line and column.
+func LoadUCI(dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
+	if gridHz == 0 {
+		gridHz = 1
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("%w: nil rig config", ErrData)
+	}
+	if !(cfg.Operation.CycleS > 0) {
+		return nil, fmt.Errorf("%w: rig %q has no operation.cycle_s; the UCI layout holds one cycle per line", ErrData, cfg.RigType)
+	}
+	steps := int(math.Round(cfg.Operation.CycleS * gridHz))
+	spec, err := prep.SpecFromConfig(cfg, gridHz, steps)
+	if err != nil {
+		return nil, err
+	}
+	var cols []string
+	for _, s := range cfg.ActiveSensors() {
+		cols = append(cols, s.ColumnName())
+	}
+	set, err := uci.Read(dir, cols, len(cfg.Targets))
+	if err != nil {
+		return nil, err
+	}
+	if set.Cycles == 0 {
+		return nil, fmt.Errorf("%w: %s holds no cycles", ErrData, dir)
+	}
+	ds := &Dataset{Spec: spec, Source: "uci:" + dir}
+	rates := make([]float64, len(cols))
+	for s := range cols {
+		rates[s] = float64(set.Samples(s)) / cfg.Operation.CycleS
+	}
+	for c := range set.Cycles {
+		grid := make([][]float64, len(cols))
+		for s := range cols {
+			row := set.Data[s][c]
+			if len(row) == steps {
+				grid[s] = row
+				continue
+			}
+			g, err := prep.GridFromSamples(rates[s], row, gridHz, steps)
+			if err != nil {
+				return nil, fmt.Errorf("%s line %d: %w", filepath.Join(dir, cols[s]+".txt"), c+1, err)
+			}
+			grid[s] = g
+		}
+		ds.Grids = append(ds.Grids, grid)
+	}
+	ds.Labels, err = labelsFromProfile(cfg, set.Profile, filepath.Join(dir, uci.ProfileFile))
+	if err != nil {
+		return nil, err
+	}
+	ds.Groups = RunGroups(cfg, ds.Labels)
+	return ds, nil
+}
+
+// labelsFromProfile maps profile values to class indices.
+func labelsFromProfile(cfg *rig.Config, profile [][]float64, file string) ([][]int, error) {
+	out := make([][]int, len(profile))
+	for c, row := range profile {
+		if len(row) != len(cfg.Targets) {
+			return nil, fmt.Errorf("%w: %s line %d: %d columns, rig %q has %d targets", ErrData, file, c+1, len(row), cfg.RigType, len(cfg.Targets))
+		}
+		out[c] = make([]int, len(row))
+		for j, v := range row {
+			t := &cfg.Targets[j]
+			k := t.ClassIndex(v)
+			if k < 0 {
+				vals := make([]float64, len(t.Classes))
+				for i, cl := range t.Classes {
+					vals[i] = cl.Value
+				}
+				return nil, fmt.Errorf("%w: %s line %d column %d: %v is not a class of target %q (classes %v)",
+					ErrData, file, c+1, j+1, v, t.Name, vals)
+			}
+			out[c][j] = k
+		}
+	}
+	return out, nil
+}
+
+// RunGroups numbers the contiguous runs of identical condition labels
+// (targets of kind condition; flags such as "stable" change within a run
+// and are ignored; with no condition target every label counts) in data
+// order, starting at 0.
+func RunGroups(cfg *rig.Config, labels [][]int) []int {
+	var use []int
+	for j, t := range cfg.Targets {
+		if t.Kind == rig.TargetCondition {
+			use = append(use, j)
+		}
+	}
+	if len(use) == 0 {
+		for j := range cfg.Targets {
+			use = append(use, j)
+		}
+	}
+	groups := make([]int, len(labels))
+	g := 0
+	for i := range labels {
+		if i > 0 {
+			for _, j := range use {
+				if labels[i][j] != labels[i-1][j] {
+					g++
+					break
+				}
+			}
+		}
+		groups[i] = g
+	}
+	return groups
+}
+
+// Stats computes the normalisation stats of ds's windows with
+// prep.StatsAccumulator and returns ds.Spec with them applied. Call it on
+// the training split only.
+func Stats(ds *Dataset) (prep.Spec, error) {
+	acc, err := prep.NewStatsAccumulator(ds.Spec)
+	if err != nil {
+		return prep.Spec{}, err
+	}
+	r, err := prep.NewResampler(ds.Spec)
+	if err != nil {
+		return prep.Spec{}, err
+	}
+	for i, grid := range ds.Grids {
+		w, err := r.FromGrid(grid)
+		if err != nil {
+			return prep.Spec{}, fmt.Errorf("%s window %d: %w", ds.Source, i, err)
+		}
+		if err := acc.Add(w); err != nil {
+			return prep.Spec{}, err
+		}
+	}
+	return acc.Apply(ds.Spec)
+}
+
+// Tensors are a dataset prepared for the model: flat sensor-major windows
+// x and mask [n, S, T] from prep.FromGrid with a spec's stats.
+type Tensors struct {
+	N, S, T int
+	X, Mask []float32
+}
+
+// Tensorize prepares every window of ds with spec (which must have ds's
+// sensors and steps) through prep's Resampler.FromGrid.
+func Tensorize(ds *Dataset, spec prep.Spec) (*Tensors, error) {
+	r, err := prep.NewResampler(spec)
+	if err != nil {
+		return nil, err
+	}
+	S, T := len(spec.Sensors), spec.Steps
+	out := &Tensors{N: ds.Len(), S: S, T: T, X: make([]float32, 0, ds.Len()*S*T), Mask: make([]float32, 0, ds.Len()*S*T)}
+	for i, grid := range ds.Grids {
+		w, err := r.FromGrid(grid)
+		if err != nil {
+			return nil, fmt.Errorf("%s window %d: %w", ds.Source, i, err)
+		}
+		out.X = append(out.X, w.Values...)
+		out.Mask = append(out.Mask, w.Mask...)
+	}
+	return out, nil
+}
+
+// checkCompatible reports whether spec fits the rig's sensors in order.
+func checkCompatible(cfg *rig.Config, spec prep.Spec) error {
+	var ids []string
+	for _, s := range cfg.ActiveSensors() {
+		ids = append(ids, s.ID)
+	}
+	var got []string
+	for _, s := range spec.Sensors {
+		got = append(got, s.ID)
+	}
+	if !slices.Equal(ids, got) {
+		return fmt.Errorf("%w: data has sensors %v, rig %q has %v", ErrData, got, cfg.RigType, ids)
+	}
+	return nil
+}

@@ -1,0 +1,479 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// Options configure Run. Every zero field means its default, stated on
+// the field.
+type Options struct {
+	// Rig is the rig config the model is for (required).
+	Rig *rig.Config
+	// Train is the training data (required): LoadUCI or another loader.
+	Train *Dataset
+	// Val is the validation data for early stopping. Nil: a grouped split
+	// of Train (ValFraction of its runs).
+	Val *Dataset
+	// ValFraction is the fraction of Train's runs held out for validation
+	// when Val is nil (0: 0.15; negative: no validation, train all Epochs
+	// and keep the last weights).
+	ValFraction float64
+	// Sizes are the architecture's sizes (zero fields: gnn.DefaultSizes).
+	Sizes gnn.Sizes
+	// Epochs is the maximum number of passes over Train (0: 30).
+	Epochs int
+	// Patience stops training after this many epochs without a lower
+	// validation loss (0: 8; negative: never stop early).
+	Patience int
+	// BatchSize is B (0: 32).
+	BatchSize int
+	// LR is Adam's peak learning rate (0: 3e-3); it warms up linearly
+	// over the first WarmupSteps (0: 5 % of all steps) and decays on a
+	// cosine to LR*MinLRFraction (0: 0.02) at the last epoch.
+	LR            float64
+	WarmupSteps   int
+	MinLRFraction float64
+	// WeightDecay is Adam's decoupled weight decay (0: none).
+	WeightDecay float64
+	// HealthWeight and ReconWeight weight the health regression and the
+	// reconstruction terms of the loss (0: 1 and 0.1; negative: off).
+	// Cross-entropy terms have weight 1 each.
+	HealthWeight, ReconWeight float64
+	// NoClassWeights turns off inverse-frequency class weights in the
+	// cross-entropy (zero: on).
+	NoClassWeights bool
+	// Seed makes the run deterministic: weight init, validation split and
+	// batch order.
+	Seed uint64
+	// Backend is the GoMLX backend (gnn.NewBackend; "": pure Go).
+	Backend string
+	// Out is a folder for checkpoints (best.weights, last.weights,
+	// history.json); "" writes none.
+	Out string
+	// AnomalyQuantile is the quantile of the training windows' per-sensor
+	// reconstruction errors used as the anomaly threshold (0: 0.99).
+	AnomalyQuantile float64
+}
+
+func (o *Options) defaults() {
+	def := func(p *float64, v float64) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	defi := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&o.ValFraction, 0.15)
+	defi(&o.Epochs, 30)
+	defi(&o.Patience, 8)
+	defi(&o.BatchSize, 32)
+	def(&o.LR, 3e-3)
+	def(&o.MinLRFraction, 0.02)
+	def(&o.HealthWeight, 1)
+	def(&o.ReconWeight, 0.1)
+	def(&o.AnomalyQuantile, 0.99)
+}
+
+// Epoch is one epoch's record.
+type Epoch struct {
+	Epoch     int      `json:"epoch"`
+	TrainLoss float64  `json:"train_loss"`
+	TrainCE   float64  `json:"train_ce"`
+	Health    float64  `json:"train_health_mse"`
+	Recon     float64  `json:"train_recon_mse"`
+	LR        float64  `json:"lr"`
+	Seconds   float64  `json:"seconds"`
+	Val       *Metrics `json:"val,omitempty"`
+}
+
+// Result is a trained model and how it was obtained.
+type Result struct {
+	// Model is the architecture (sizes and topology constants).
+	Model *gnn.Model
+	// Weights are the chosen weights (lowest validation loss, or the last
+	// epoch without validation): the exporter's input.
+	Weights gnn.Weights
+	// Spec is the input spec with the training split's normalisation
+	// stats: the bundle's input spec.
+	Spec prep.Spec
+	// Val are the validation metrics of the chosen weights (nil without
+	// validation).
+	Val *Metrics
+	// BestEpoch is the epoch of the chosen weights (1-based).
+	BestEpoch int
+	// History has one record per epoch run.
+	History []Epoch
+	// AnomalyThreshold is, per sensor (Spec order), the AnomalyQuantile of
+	// the per-sensor reconstruction error over the training windows.
+	AnomalyThreshold []float64
+	// TrainWindows and ValWindows count the windows used.
+	TrainWindows, ValWindows int
+	// Seconds is the wall time of Run; StepSeconds the mean time of one
+	// Adam step.
+	Seconds, StepSeconds float64
+}
+
+// Run trains a model on opts.Train, writing a progress line per epoch
+// (and one every few seconds within an epoch) with an ETA to progress
+// (nil: none). It stops early when ctx is cancelled, returning ctx.Err().
+func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error) {
+	start := time.Now()
+	opts.defaults()
+	if progress == nil {
+		progress = io.Discard
+	}
+	if opts.Rig == nil || opts.Train == nil {
+		return nil, fmt.Errorf("%w: Options.Rig and Options.Train are required", ErrData)
+	}
+	if err := checkCompatible(opts.Rig, opts.Train.Spec); err != nil {
+		return nil, err
+	}
+	trainDS, valDS := opts.Train, opts.Val
+	if valDS == nil && opts.ValFraction > 0 {
+		tr, va := GroupedSplit(opts.Train.Groups, opts.ValFraction, opts.Seed)
+		if len(va) > 0 {
+			trainDS, valDS = opts.Train.Subset(tr), opts.Train.Subset(va)
+		}
+	}
+	if trainDS.Len() < opts.BatchSize {
+		return nil, fmt.Errorf("%w: %d training windows, fewer than one batch of %d", ErrData, trainDS.Len(), opts.BatchSize)
+	}
+	spec, err := Stats(trainDS)
+	if err != nil {
+		return nil, err
+	}
+	trT, err := Tensorize(trainDS, spec)
+	if err != nil {
+		return nil, err
+	}
+	var vaT *Tensors
+	if valDS != nil {
+		if vaT, err = Tensorize(valDS, spec); err != nil {
+			return nil, err
+		}
+	}
+	model, err := gnn.New(opts.Rig, spec.Steps, opts.Sizes)
+	if err != nil {
+		return nil, err
+	}
+	backend, err := gnn.NewBackend(opts.Backend)
+	if err != nil {
+		return nil, err
+	}
+	defer backend.Finalize()
+
+	lw := lossWeights{health: max(opts.HealthWeight, 0), recon: max(opts.ReconWeight, 0)}
+	lw.classW = classWeights(opts.Rig, trainDS.Labels, !opts.NoClassWeights)
+	eng, err := newEngine(backend, model, gnn.InitWeights(model, opts.Seed), opts.BatchSize, lw, opts.LR, opts.WeightDecay)
+	if err != nil {
+		return nil, err
+	}
+	defer eng.close()
+	health := healthLabels(opts.Rig, model, trainDS.Labels)
+
+	if opts.Out != "" {
+		if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+			return nil, fmt.Errorf("train: checkpoint folder: %w", err)
+		}
+	}
+	res := &Result{Model: model, Spec: spec, TrainWindows: trainDS.Len()}
+	if valDS != nil {
+		res.ValWindows = valDS.Len()
+	}
+	fmt.Fprintf(progress, "train: %s, %d train / %d val windows, %d sensors x %d steps, %d nodes, %d parameters, backend %q\n",
+		opts.Rig.RigType, res.TrainWindows, res.ValWindows, model.Sensors, model.Steps, model.Nodes, model.NumParams(), opts.Backend)
+
+	B, S, T, N := opts.BatchSize, model.Sensors, model.Steps, model.Nodes
+	ST := S * T
+	stepsPerEpoch := trainDS.Len() / B
+	totalSteps := stepsPerEpoch * opts.Epochs
+	warm := opts.WarmupSteps
+	if warm == 0 {
+		warm = max(1, totalSteps/20)
+	}
+	lrAt := func(step int) float64 {
+		if step < warm {
+			return opts.LR * float64(step+1) / float64(warm)
+		}
+		p := float64(step-warm) / float64(max(1, totalSteps-warm))
+		minLR := opts.LR * opts.MinLRFraction
+		return minLR + (opts.LR-minLR)*0.5*(1+math.Cos(math.Pi*min(p, 1)))
+	}
+
+	bx, bm := make([]float32, B*ST), make([]float32, B*ST)
+	by := make([]float32, B*eng.sumC)
+	bhy, bhm := make([]float32, B*N), make([]float32, B*N)
+	order := seq(trainDS.Len())
+	rng := newRand(opts.Seed, 4)
+	bestLoss := math.Inf(1)
+	var best gnn.Weights
+	sinceBest := 0
+	step := 0
+	var stepTime time.Duration
+	lastPrint := time.Now()
+	for epoch := 1; epoch <= opts.Epochs; epoch++ {
+		epStart := time.Now()
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		var sum stepLosses
+		for b := range stepsPerEpoch {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			clear(by)
+			for k := range B {
+				i := order[b*B+k]
+				copy(bx[k*ST:(k+1)*ST], trT.X[i*ST:(i+1)*ST])
+				copy(bm[k*ST:(k+1)*ST], trT.Mask[i*ST:(i+1)*ST])
+				for j, c := range trainDS.Labels[i] {
+					if c >= 0 {
+						by[k*eng.sumC+eng.offset[j]+c] = 1
+					}
+				}
+				copy(bhy[k*N:(k+1)*N], health.y[i*N:(i+1)*N])
+				copy(bhm[k*N:(k+1)*N], health.m[i*N:(i+1)*N])
+			}
+			lr := lrAt(step)
+			if err := eng.setLR(lr); err != nil {
+				return nil, err
+			}
+			t0 := time.Now()
+			l, err := eng.trainStep(bx, bm, by, bhy, bhm)
+			if err != nil {
+				return nil, err
+			}
+			stepTime += time.Since(t0)
+			step++
+			if math.IsNaN(l.total) || math.IsInf(l.total, 0) {
+				return nil, fmt.Errorf("train: loss is %v at epoch %d step %d (lower Options.LR?)", l.total, epoch, b+1)
+			}
+			sum.total += l.total
+			sum.ce += l.ce
+			sum.health += l.health
+			sum.recon += l.recon
+			if time.Since(lastPrint) > 10*time.Second {
+				lastPrint = time.Now()
+				fmt.Fprintf(progress, "  epoch %d/%d step %d/%d loss %.4f lr %.2g  %.3f s/step  ETA %s\n",
+					epoch, opts.Epochs, b+1, stepsPerEpoch, sum.total/float64(b+1), lr,
+					stepTime.Seconds()/float64(step), eta(stepTime, step, totalSteps))
+			}
+		}
+		n := float64(stepsPerEpoch)
+		rec := Epoch{Epoch: epoch, TrainLoss: sum.total / n, TrainCE: sum.ce / n, Health: sum.health / n,
+			Recon: sum.recon / n, LR: lrAt(step - 1)}
+		improved := valDS == nil
+		if valDS != nil {
+			p, err := eng.predict(vaT.X, vaT.Mask, vaT.N)
+			if err != nil {
+				return nil, err
+			}
+			met := score(opts.Rig, valDS.Labels, p)
+			rec.Val = &met
+			if met.Loss < bestLoss {
+				bestLoss, improved = met.Loss, true
+			}
+		}
+		rec.Seconds = time.Since(epStart).Seconds()
+		res.History = append(res.History, rec)
+		if improved {
+			sinceBest = 0
+			if best, err = eng.weights(); err != nil {
+				return nil, err
+			}
+			res.BestEpoch, res.Val = epoch, rec.Val
+			if opts.Out != "" {
+				if err := gnn.SaveWeights(filepath.Join(opts.Out, "best.weights"), best); err != nil {
+					return nil, err
+				}
+			}
+		} else {
+			sinceBest++
+		}
+		fmt.Fprintf(progress, "epoch %d/%d loss %.4f (ce %.4f health %.4f recon %.4f) %s %.1fs ETA %s\n",
+			epoch, opts.Epochs, rec.TrainLoss, rec.TrainCE, rec.Health, rec.Recon, valLine(rec.Val, improved),
+			rec.Seconds, eta(stepTime, step, totalSteps))
+		if opts.Out != "" {
+			if err := writeJSON(filepath.Join(opts.Out, "history.json"), res.History); err != nil {
+				return nil, err
+			}
+		}
+		if opts.Patience > 0 && sinceBest >= opts.Patience {
+			fmt.Fprintf(progress, "early stop: no better validation loss for %d epochs; best epoch %d\n", sinceBest, res.BestEpoch)
+			break
+		}
+	}
+	if opts.Out != "" {
+		last, err := eng.weights()
+		if err != nil {
+			return nil, err
+		}
+		if err := gnn.SaveWeights(filepath.Join(opts.Out, "last.weights"), last); err != nil {
+			return nil, err
+		}
+	}
+	res.Weights = best
+	if err := eng.setWeights(best); err != nil {
+		return nil, err
+	}
+	p, err := eng.predict(trT.X, trT.Mask, trT.N)
+	if err != nil {
+		return nil, err
+	}
+	res.AnomalyThreshold = quantiles(p.anomaly, S, opts.AnomalyQuantile)
+	res.StepSeconds = stepTime.Seconds() / float64(max(step, 1))
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func eta(spent time.Duration, done, total int) string {
+	if done == 0 {
+		return "?"
+	}
+	left := time.Duration(float64(spent) / float64(done) * float64(total-done))
+	return left.Round(time.Second).String()
+}
+
+func valLine(m *Metrics, improved bool) string {
+	if m == nil {
+		return ""
+	}
+	s := fmt.Sprintf("| val loss %.4f", m.Loss)
+	for _, t := range m.Targets {
+		s += fmt.Sprintf(" %s %.1f%%/%.3f", t.Name, 100*t.Accuracy, t.MacroF1)
+	}
+	if improved {
+		s += " *"
+	}
+	return s
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// classWeights returns per target and class n/(C·n_c) over the labelled
+// windows (classes absent from the data get 1), or all ones when off.
+func classWeights(cfg *rig.Config, labels [][]int, on bool) [][]float32 {
+	out := make([][]float32, len(cfg.Targets))
+	for j, t := range cfg.Targets {
+		C := len(t.Classes)
+		w := make([]float32, C)
+		counts := make([]int, C)
+		n := 0
+		for _, l := range labels {
+			if l[j] >= 0 {
+				counts[l[j]]++
+				n++
+			}
+		}
+		present := 0
+		for _, c := range counts {
+			if c > 0 {
+				present++
+			}
+		}
+		for c := range C {
+			w[c] = 1
+			if on && counts[c] > 0 {
+				w[c] = float32(float64(n) / float64(present*counts[c]))
+			}
+		}
+		out[j] = w
+	}
+	return out
+}
+
+type healthSet struct{ y, m []float32 }
+
+// healthLabels maps each window's condition labels to node health: the
+// class's Health on the target's node (the lowest when several condition
+// targets share a node); mask 0 on nodes without a labelled condition.
+func healthLabels(cfg *rig.Config, m *gnn.Model, labels [][]int) healthSet {
+	N := m.Nodes
+	h := healthSet{y: make([]float32, len(labels)*N), m: make([]float32, len(labels)*N)}
+	for i, l := range labels {
+		for j, t := range cfg.Targets {
+			node := m.Targets[j].Node
+			if t.Kind != rig.TargetCondition || node < 0 || l[j] < 0 || t.Classes[l[j]].Health == nil {
+				continue
+			}
+			v := float32(*t.Classes[l[j]].Health)
+			k := i*N + node
+			if h.m[k] == 0 || v < h.y[k] {
+				h.y[k] = v
+			}
+			h.m[k] = 1
+		}
+	}
+	return h
+}
+
+// score turns predictions into metrics.
+func score(cfg *rig.Config, labels [][]int, p *prediction) Metrics {
+	met := Metrics{N: len(labels)}
+	for j, t := range cfg.Targets {
+		C := len(t.Classes)
+		truth := make([]int, len(labels))
+		pred := make([]int, len(labels))
+		nll, n := 0.0, 0
+		for i := range labels {
+			truth[i] = labels[i][j]
+			row := p.probs[j][i*C : (i+1)*C]
+			pred[i] = argmax(row)
+			if truth[i] >= 0 {
+				nll -= math.Log(math.Max(float64(row[truth[i]]), 1e-12))
+				n++
+			}
+		}
+		if n > 0 {
+			met.Loss += nll / float64(n)
+		}
+		met.Targets = append(met.Targets, Score(t.Name, C, truth, pred))
+	}
+	return met
+}
+
+func argmax(row []float32) int {
+	best := 0
+	for c, v := range row {
+		if v > row[best] {
+			best = c
+		}
+	}
+	return best
+}
+
+// quantiles returns, per column of the [n, S] matrix, its q quantile.
+func quantiles(m []float32, S int, q float64) []float64 {
+	n := len(m) / S
+	out := make([]float64, S)
+	col := make([]float64, n)
+	for s := range S {
+		for i := range n {
+			col[i] = float64(m[i*S+s])
+		}
+		slices.Sort(col)
+		if n > 0 {
+			out[s] = col[min(n-1, int(math.Ceil(q*float64(n)))-1)]
+		}
+	}
+	return out
+}
