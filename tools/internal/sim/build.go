@@ -34,13 +34,13 @@ type plant struct {
 	qRef     float64 // largest nominal pump flow, m³/s
 	relief   float64 // system relief setting, Pa
 	// thermal
-	ambient  float64 // C
-	tankT    float64 // C
-	tankC    float64 // heat capacity, J/K
-	tankUA   float64 // W/K to ambient
-	tankVol  float64 // m³ of fluid
-	freeze   bool    // hold the tank temperature (warm-up)
-	netHeat  float64 // heat into the tank, J, accumulated
+	ambient float64 // C
+	tankT   float64 // C
+	tankC   float64 // heat capacity, J/K
+	tankUA  float64 // W/K to ambient
+	tankVol float64 // m³ of fluid
+	freeze  bool    // hold the tank temperature (warm-up)
+	netHeat float64 // heat into the tank, J, accumulated
 }
 
 // port keys

@@ -212,7 +212,7 @@ type section struct {
 	target  float64
 	dir     float64 // commanded direction of the next activation
 	active  bool
-	started bool // activated at least once
+	started bool    // activated at least once
 	loadRef float64 // reference flow of the implicit load, m³/s
 }
 

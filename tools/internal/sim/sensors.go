@@ -44,7 +44,7 @@ var (
 	drivers   = []rig.ComponentType{rig.ElectricMotor, rig.Engine}
 )
 
-func l2lpm(q float64) float64 { return q / lpmM3s }
+func l2lpm(q float64) float64  { return q / lpmM3s }
 func pa2bar(p float64) float64 { return p / barPa }
 
 // nodeFn returns a function reading the pressure or temperature of the node
@@ -514,12 +514,12 @@ func conversion(kind rig.SensorKind, from, to string) (scale, offset float64, er
 		{"l/min", "m3/h"}: {0.06, 0}, {"l/min", "gpm"}: {0.264172052, 0},
 		{"C", "K"}: {1, 273.15}, {"C", "F"}: {1.8, 32},
 		{"mm/s", "in/s"}: {1 / 25.4, 0},
-		{"g", "m/s2"}: {gravity, 0},
-		{"W", "kW"}: {1e-3, 0},
-		{"A", "mA"}: {1e3, 0},
-		{"V", "mV"}: {1e3, 0},
+		{"g", "m/s2"}:    {gravity, 0},
+		{"W", "kW"}:      {1e-3, 0},
+		{"A", "mA"}:      {1e3, 0},
+		{"V", "mV"}:      {1e3, 0},
 		{"rpm", "rad/s"}: {2 * math.Pi / 60, 0},
-		{"mm", "m"}: {1e-3, 0},
+		{"mm", "m"}:      {1e-3, 0},
 	}
 	if c, ok := table[pair{from, to}]; ok {
 		return c[0], c[1], nil

@@ -514,4 +514,5 @@ func (pl *plant) vibration(dt float64, rngs []*rand.Rand) {
 		pm.vib = math.Max(0, v)
 	}
 }
+
 var debugThermal func(h, a float64)
