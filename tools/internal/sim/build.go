@@ -733,7 +733,7 @@ func (pl *plant) newPassive(c rig.Component, n rig.Nominal, in, out int, par Com
 				heat += 0.3 * pm.qNom * pm.pNom
 			}
 		}
-		ps.uaFull = heat / or(par.RatedDeltaC, 20)
+		ps.uaFull = heat / or(par.RatedDeltaC, 40)
 		ps.passive = or(par.PassiveFraction, 0.25)
 	case rig.Heater:
 		if ps.dpNom <= 0 {
@@ -843,13 +843,14 @@ func (pl *plant) newValve(c rig.Component, role valveRole, nominal map[string]ri
 				v.pilotSet = nominal[a.id].PressureBar * barPa
 			}
 		}
-		// A reducing valve passing 10 l/min at 10 bar, 5 cm³ of pilot oil
-		// per spool stroke and a pilot leak of 0.2 l/min at the setting.
-		q := 10 * lpmM3s
+		// A reducing valve passing 5 l/min at 10 bar, 15 cm³ of pilot oil
+		// per spool stroke and a pilot leak of 0.2 l/min at the setting:
+		// the accumulator covers the pilot flow of each switching.
+		q := 5 * lpmM3s
 		v.reducer = &reducer{a: v.in, b: v.pilot, set: v.pilotSet, w: 0.5 * barPa,
 			k: q / math.Sqrt(10*barPa)}
 		v.pilotUse = &sink{a: v.pilot}
-		v.spoolVol = 5e-6
+		v.spoolVol = 15e-6
 		leak := &resistance{a: v.pilot, b: tankNode, ca: v.pilotSet / (0.2 * lpmM3s)}
 		pl.elems = append(pl.elems, v.reducer, v.pilotUse, leak)
 	}

@@ -37,7 +37,7 @@ type Calibration struct {
 // PlantParams are rig-wide physical parameters.
 type PlantParams struct {
 	// AmbientUAWK is the heat-loss conductance of tank and lines to the
-	// ambient in W/K (nil: 20 W/(m² K) over the surface of a cube holding
+	// ambient in W/K (nil: 15 W/(m² K) over the surface of a cube holding
 	// the tank volume, plus 30 % for lines and components).
 	AmbientUAWK *float64 `yaml:"ambient_ua_w_k,omitempty"`
 	// ThermalMassKJK is the heat capacity of fluid, tank and components in
@@ -78,7 +78,8 @@ type ComponentParams struct {
 	// speed and pressure (nil: 1 mm/s).
 	VibrationMMS *float64 `yaml:"vibration_mm_s,omitempty"`
 	// RatedDeltaC is the oil-to-ambient temperature difference at which a
-	// cooler transfers its heat_kw at full efficiency (nil: 20 K).
+	// cooler transfers its heat_kw at full efficiency (nil: 40 K, the
+	// entering temperature difference catalogues rate oil coolers at).
 	RatedDeltaC *float64 `yaml:"rated_delta_c,omitempty"`
 	// PassiveFraction is the part of a cooler's heat transfer that does
 	// not depend on its condition (natural convection with the fan

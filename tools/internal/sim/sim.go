@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/reading"
@@ -92,7 +93,8 @@ type Sim struct {
 	// per-cycle bookkeeping
 	lastChange int  // cycle of the last change of conditions
 	changed    bool // conditions changed in the current cycle
-	condKey    string
+	condPrev   []float64
+	condNow    []float64
 	started    bool
 }
 
@@ -310,7 +312,12 @@ func (s *Sim) bindSensors() error {
 			lagged: sn.Kind == rig.KindTemperature && !sn.Virtual}
 		// Accuracy (% of full scale) bounds the total error, calibration
 		// included; the sample-to-sample noise is taken as a tenth of it.
-		c.sigma = sn.AccuracyPct / 100 * (sn.Range.Max - sn.Range.Min) / 10
+		// A physical sensor without a stated accuracy is taken as 1 %.
+		acc := sn.AccuracyPct
+		if acc == 0 && !sn.Virtual {
+			acc = 1
+		}
+		c.sigma = acc / 100 * (sn.Range.Max - sn.Range.Min) / 10
 		s.sensors = append(s.sensors, c)
 	}
 	return errors.Join(errs...)
@@ -436,7 +443,7 @@ func (s *Sim) bindTargets() error {
 // step. It reports whether a component condition changed.
 func (s *Sim) applyFaults(cycle int, t float64) (changed bool) {
 	pl := s.pl
-	before := s.conditionKey()
+	s.condPrev = s.conditions(s.condPrev[:0])
 	// Healthy first, then every active entry in order.
 	for _, pm := range pl.pumps {
 		pm.leak, pm.cav = 0, 0
@@ -500,7 +507,8 @@ func (s *Sim) applyFaults(cycle int, t float64) (changed bool) {
 			c.stuckSet = false
 		}
 	}
-	return s.conditionKey() != before
+	s.condNow = s.conditions(s.condNow[:0])
+	return !slices.Equal(s.condNow, s.condPrev)
 }
 
 // faultStart returns when (s since the start of recording) a fault's range
@@ -515,32 +523,29 @@ func (s *Sim) faultStart(f *scenario.Fault, now float64) float64 {
 	return math.Min(now, 0)
 }
 
-// conditionKey summarises the component conditions (for change detection).
-func (s *Sim) conditionKey() string {
+// conditions appends the component conditions to dst (for change
+// detection).
+func (s *Sim) conditions(dst []float64) []float64 {
 	pl := s.pl
-	b := make([]byte, 0, 128)
-	add := func(x float64) { b = fmt.Appendf(b, "%g,", x) }
 	for _, pm := range pl.pumps {
-		add(pm.leak)
-		add(pm.cav)
+		dst = append(dst, pm.leak, pm.cav)
 	}
 	for _, v := range pl.valves {
-		add(v.cond)
+		dst = append(dst, v.cond)
 	}
 	for _, a := range pl.accs {
-		add(a.p0)
+		dst = append(dst, a.p0)
 	}
 	for _, ps := range pl.passives {
-		add(ps.eff)
-		add(ps.clog)
+		dst = append(dst, ps.eff, ps.clog)
 	}
 	for _, c := range pl.cyls {
-		add(c.leak)
+		dst = append(dst, c.leak)
 	}
 	for _, m := range pl.mots {
-		add(m.leak)
+		dst = append(dst, m.leak)
 	}
-	return string(b)
+	return dst
 }
 
 // anyFault reports whether any condition is off healthy or any sensor
@@ -681,9 +686,6 @@ func (s *Sim) warmup(ctx context.Context) error {
 			if math.Abs(t-t0) > math.Abs(t-t1) {
 				t0, f0 = t1, f1
 			}
-			if debugWarmup != nil {
-				debugWarmup([2]float64{t0, t}, [2]float64{f0, f})
-			}
 			t = clamp(secant(t0, f0, t, f))
 			n--
 		}
@@ -713,7 +715,6 @@ func (s *Sim) warmup(ctx context.Context) error {
 	if s.sol.fails > 0 {
 		s.log.Debug("newton did not converge on some steps", "steps", s.sol.fails)
 	}
-	s.condKey = s.conditionKey()
 	s.lastChange = -1 << 30
 	return nil
 }
@@ -958,5 +959,3 @@ func sortReadings(rs []reading.Reading) {
 		}
 	}
 }
-
-var debugWarmup func(t, f [2]float64)

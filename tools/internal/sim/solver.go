@@ -7,14 +7,15 @@ import "math"
 // behind large orifices stable at a 1 ms step, where an explicit method
 // would need microseconds.
 type solver struct {
-	n    int
-	sys  *system
-	a    []float64 // Newton matrix, row-major
-	f    []float64 // residual, then the update
-	pOld []float64
-	pIt  []float64 // pressures at the start of a Newton iteration
-	step []float64 // Newton update
-	stor []float64 // stored volume per node at pOld
+	n     int
+	sys   *system
+	a     []float64 // Newton matrix, row-major
+	f     []float64 // residual, then the update
+	pOld  []float64
+	pIt   []float64 // pressures at the start of a Newton iteration
+	step  []float64 // Newton update
+	stor  []float64 // stored volume per node at pOld
+	dstor []float64 // its derivative at the last evaluated pressures
 	// statistics
 	iters, fails int
 }
@@ -29,7 +30,7 @@ const (
 
 func newSolver(n int) *solver {
 	return &solver{n: n, sys: newSystem(n), a: make([]float64, n*n), f: make([]float64, n),
-		pOld: make([]float64, n), pIt: make([]float64, n), step: make([]float64, n), stor: make([]float64, n)}
+		pOld: make([]float64, n), pIt: make([]float64, n), step: make([]float64, n), stor: make([]float64, n), dstor: make([]float64, n)}
 }
 
 // storage returns the volume stored at node i by compressing the fluid in
@@ -64,7 +65,8 @@ func (s *solver) eval(pl *plant, p []float64, dt float64) float64 {
 	}
 	norm := 0.0
 	for i := range s.n {
-		v, _ := pl.storage(i, p[i])
+		v, dv := pl.storage(i, p[i])
+		s.dstor[i] = dv
 		f := (v-s.stor[i])/dt - s.sys.r[i]
 		s.f[i] = -f
 		norm += f * f
@@ -88,7 +90,7 @@ func (s *solver) solve(pl *plant, dt float64) {
 	for it := 0; it < newtonMaxIter; it++ {
 		s.iters++
 		for i := range n {
-			_, dv := pl.storage(i, p[i])
+			dv := s.dstor[i]
 			row := s.a[i*n : (i+1)*n]
 			for j := range n {
 				row[j] = -s.sys.j[i*n+j]
@@ -98,9 +100,6 @@ func (s *solver) solve(pl *plant, dt float64) {
 		copy(s.step, s.f)
 		if !luSolve(s.a, s.step, n) {
 			break
-		}
-		if debugNewton != nil {
-			debugNewton(it, p, s.step)
 		}
 		copy(s.pIt, p)
 		lambda := 1.0
@@ -173,5 +172,3 @@ func luSolve(a, b []float64, n int) bool {
 	}
 	return true
 }
-
-var debugNewton func(it int, p, d []float64)

@@ -60,13 +60,13 @@ func (pr *program) duration(i int) float64 {
 }
 
 // Valve degradation: at condition 73 % (the UCI's worst grade, d = 1) the
-// spool needs 0.6 s more to open, stops first at 65 % of its travel and
-// creeps the rest with a time constant of 3.3 s; closing is twice as slow.
+// spool needs 0.6 s more to open, stops first at 75 % of its travel and
+// creeps the rest with a time constant of 0.8 s; closing is twice as slow.
 const (
 	valveDegradedOpenS  = 0.6
-	valveStageLoss      = 0.35
+	valveStageLoss      = 0.25
 	valveCreepS         = 0.3
-	valveDegradedCreepS = 3
+	valveDegradedCreepS = 0.5
 )
 
 // degradation maps a valve condition (fraction) to d in [0, 1.5]: 0 healthy,
@@ -471,9 +471,6 @@ func (pl *plant) thermal(dt float64) {
 		}
 	}
 	amb := pl.tankUA * (pl.tankT - pl.ambient)
-	if debugThermal != nil {
-		debugThermal(tankHeat, amb)
-	}
 	pl.netHeat += dt * (tankHeat - amb)
 	if !pl.freeze {
 		pl.tankT += dt * (tankHeat - amb) / pl.tankC
@@ -514,5 +511,3 @@ func (pl *plant) vibration(dt float64, rngs []*rand.Rand) {
 		pm.vib = math.Max(0, v)
 	}
 }
-
-var debugThermal func(h, a float64)
