@@ -28,7 +28,6 @@ func loadRig(t testing.TB, name string) *rig.Config {
 	return cfg
 }
 
-
 // TestShapesEveryConfig runs the forward pass of a small model for every
 // shipped firmware config and checks the output shapes and ranges.
 func TestShapesEveryConfig(t *testing.T) {

@@ -52,18 +52,26 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 		panic("gnn: unknown constant " + name)
 	}
 
-	// 1. Per-sensor temporal encoder. Patch t holds steps [tP, (t+1)P) of
-	// x*mask and of mask: [B, S, 2P]. Slicing the input only.
+	// 1. Per-sensor temporal encoder. Per-sensor weights are applied as a
+	// batched MatMul over the sensor axis: [S, B, K] x [S, K, D].
+	perSensor := func(in *G.Node, wName, bName string) *G.Node { // in [B, S, K] -> [B, S, D]
+		o := G.MatMul(G.TransposeAllDims(in, 1, 0, 2), w(wName)) // [S, B, D]
+		return add(G.TransposeAllDims(o, 1, 0, 2), w(bName))
+	}
 	xm := mul(x, mask)
+	// a. A linear view of the whole window per sensor.
+	window := relu(perSensor(xm, "enc/window/w", "enc/window/b")) // [B, S, D]
+	// b. Patches of P steps (of x*mask and of mask, [B, S, 2P]), each
+	// embedded per sensor, then a GRU shared by all sensors. Patch t is a
+	// slice of the input only.
 	xp := G.Reshape(xm, B, S, NP, P)
 	mp := G.Reshape(mask, B, S, NP, P)
-	sensorEmb := w("enc/sensor_emb") // [S, D]
 	var h, patchSum *G.Node
 	for t := range NP {
 		xt := G.Reshape(G.Slice(xp, G.AxisRange(), G.AxisRange(), G.AxisElem(t), G.AxisRange()), B, S, P)
 		mt := G.Reshape(G.Slice(mp, G.AxisRange(), G.AxisRange(), G.AxisElem(t), G.AxisRange()), B, S, P)
 		in := G.Concatenate([]*G.Node{xt, mt}, -1) // [B, S, 2P]
-		e := relu(add(add(G.MatMul(in, w("enc/patch/w")), w("enc/patch/b")), sensorEmb))
+		e := relu(perSensor(in, "enc/patch/w", "enc/patch/b"))
 		if patchSum == nil {
 			patchSum = e
 		} else {
@@ -72,7 +80,7 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 		h = gruStep(e, h, w)
 	}
 	patchMean := G.MulScalar(patchSum, 1/float64(NP))
-	enc := G.Concatenate([]*G.Node{h, patchMean}, -1)                   // [B, S, 2D]
+	enc := G.Concatenate([]*G.Node{h, patchMean, window}, -1)              // [B, S, 3D]
 	sensors := relu(add(G.MatMul(enc, w("enc/out/w")), w("enc/out/b"))) // [B, S, D]
 
 	// 2. Pool sensors onto their nodes (mean), add the node embedding.
@@ -86,8 +94,10 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 		hr := G.Transpose(G.Reshape(G.MatMul(nodes, w(p+"wr")), B, N, K, dk), 1, 2) // [B, K, N, dk] (source j)
 		pair := add(G.Reshape(hl, B, K, N, 1, dk), G.Reshape(hr, B, K, 1, N, dk))   // [B, K, N, N, dk]
 		pair = leakyRelu(pair)
-		att := G.Reshape(w(p+"att"), 1, K, 1, 1, dk)
-		scores := G.ReduceSum(mul(pair, att), -1) // [B, K, N, N]
+		// Scores as a MatMul with the per-head attention vector:
+		// [B, K, N*N, dk] x [K, dk, 1] -> [B, K, N*N, 1].
+		att := G.Reshape(w(p+"att"), K, dk, 1)
+		scores := G.Reshape(G.MatMul(G.Reshape(pair, B, K, N*N, dk), att), B, K, N, N)
 		alpha := G.Softmax(add(scores, adjBias), -1)
 		msg := G.MatMul(alpha, hr)                                    // [B, K, N, dk]
 		msg = G.Reshape(G.TransposeAllDims(msg, 0, 2, 1, 3), B, N, D) // [B, N, D]

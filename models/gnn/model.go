@@ -201,16 +201,17 @@ func (m *Model) Params() []Param {
 	add := func(name string, init Init, shape ...int) {
 		ps = append(ps, Param{Name: name, Shape: shape, Init: init})
 	}
-	add("enc/patch/w", InitGlorot, 2*P, D)
-	add("enc/patch/b", InitZeros, D)
-	add("enc/sensor_emb", InitNormal, S, D)
+	add("enc/window/w", InitGlorot, S, T, D)
+	add("enc/window/b", InitZeros, S, D)
+	add("enc/patch/w", InitGlorot, S, 2*P, D)
+	add("enc/patch/b", InitZeros, S, D)
 	for _, gate := range []string{"z", "r", "n"} {
 		add("enc/gru/"+gate+"/wx", InitGlorot, D, D)
 		add("enc/gru/"+gate+"/wh", InitGlorot, D, D)
 		add("enc/gru/"+gate+"/bx", InitZeros, D)
 		add("enc/gru/"+gate+"/bh", InitZeros, D)
 	}
-	add("enc/out/w", InitGlorot, 2*D, D)
+	add("enc/out/w", InitGlorot, 3*D, D)
 	add("enc/out/b", InitZeros, D)
 	add("node/emb", InitNormal, N, D)
 	for l := range m.Sizes.Layers {

@@ -14,8 +14,8 @@ import (
 
 // Tensor is one named float32 tensor, row-major.
 type Tensor struct {
-	Name  string  `json:"name"`
-	Shape []int   `json:"shape"`
+	Name  string    `json:"name"`
+	Shape []int     `json:"shape"`
 	Data  []float32 `json:"-"`
 }
 

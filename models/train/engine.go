@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
-	G "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	G "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -89,7 +89,7 @@ func newEngine(backend backends.Backend, m *gnn.Model, w gnn.Weights, B int, lw 
 			yt := G.Slice(y, G.AxisRange(), G.AxisRange(e.offset[i], e.offset[i]+t.Classes))
 			logp := G.LogSoftmax(o.Logits[i], -1)
 			cw := G.Reshape(G.Const(g, lw.classW[i]), 1, t.Classes)
-			sw := G.ReduceSum(G.Mul(yt, cw), -1)        // [B] weight of each sample's class
+			sw := G.ReduceSum(G.Mul(yt, cw), -1)           // [B] weight of each sample's class
 			nll := G.Neg(G.ReduceSum(G.Mul(yt, logp), -1)) // [B]
 			lt := G.Div(G.ReduceAllSum(G.Mul(sw, nll)), G.Max(G.ReduceAllSum(sw), G.Scalar(g, dtypes.Float32, 1e-6)))
 			ce = G.Add(ce, lt)

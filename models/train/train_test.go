@@ -1,0 +1,340 @@
+package train
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/shared/dataset/uci"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+func repoRoot(t testing.TB) string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+func loadRig(t testing.TB, name string) *rig.Config {
+	t.Helper()
+	cfg, err := rig.Load(filepath.Join(repoRoot(t), "firmware-configs", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// writeSynthetic writes a small UCI-layout folder for cfg: cycles runs of
+// runLen cycles with one random condition per run; each target's class
+// shifts the level and the late-cycle slope of its component's sensors
+// (rig-level targets shift every sensor slightly), plus noise.
+func writeSynthetic(t testing.TB, cfg *rig.Config, runs, runLen int, seed uint64) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	steps := int(cfg.Operation.CycleS)
+	sensors := cfg.ActiveSensors()
+	set := &uci.Set{Cycles: runs * runLen}
+	for _, s := range sensors {
+		set.Sensors = append(set.Sensors, s.ColumnName())
+	}
+	set.Data = make([][][]float64, len(sensors))
+	for s := range sensors {
+		set.Data[s] = make([][]float64, set.Cycles)
+	}
+	c := 0
+	for range runs {
+		cls := make([]int, len(cfg.Targets))
+		for j, tg := range cfg.Targets {
+			cls[j] = rng.IntN(len(tg.Classes))
+		}
+		for range runLen {
+			row := make([]float64, len(cfg.Targets))
+			for j, tg := range cfg.Targets {
+				row[j] = tg.Classes[cls[j]].Value
+			}
+			set.Profile = append(set.Profile, row)
+			for s, sn := range sensors {
+				v := make([]float64, steps)
+				span := sn.Range.Max - sn.Range.Min
+				for k := range v {
+					x := 0.5 + 0.05*math.Sin(float64(k)/3+float64(s)) + 0.02*rng.NormFloat64()
+					for j, tg := range cfg.Targets {
+						if tg.Component == sn.Component {
+							x += 0.08 * float64(cls[j]) * (1 + float64(k)/float64(steps))
+						} else if tg.Component == "" {
+							x += 0.02 * float64(cls[j])
+						}
+					}
+					v[k] = sn.Range.Min + x*span*0.5
+				}
+				set.Data[s][c] = v
+			}
+			c++
+		}
+	}
+	dir := t.TempDir()
+	if err := uci.Write(dir, set); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func tinyOptions(cfg *rig.Config, ds *Dataset, seed uint64) Options {
+	return Options{
+		Rig: cfg, Train: ds, Seed: seed, Epochs: 6, Patience: -1, BatchSize: 8, LR: 1e-2,
+		Sizes: gnn.Sizes{Hidden: 8, Heads: 2, Layers: 1, HeadHidden: 8},
+	}
+}
+
+func TestTrainLossDecreases(t *testing.T) {
+	cfg := loadRig(t, "zema-testrig")
+	ds, err := LoadUCI(writeSynthetic(t, cfg, 16, 6, 1), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := tinyOptions(cfg, ds, 3)
+	opts.Out = t.TempDir()
+	var log strings.Builder
+	res, err := Run(context.Background(), opts, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(log.String())
+	h := res.History
+	if len(h) != opts.Epochs {
+		t.Fatalf("%d epochs recorded, want %d", len(h), opts.Epochs)
+	}
+	if !(h[len(h)-1].TrainLoss < 0.8*h[0].TrainLoss) {
+		t.Fatalf("loss did not decrease: first %.4f last %.4f", h[0].TrainLoss, h[len(h)-1].TrainLoss)
+	}
+	if err := res.Weights.Check(res.Model); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.AnomalyThreshold) != res.Model.Sensors || res.Val == nil {
+		t.Fatalf("result incomplete: %d thresholds, val %v", len(res.AnomalyThreshold), res.Val)
+	}
+	for _, f := range []string{"best.weights", "last.weights", "history.json"} {
+		if _, err := os.Stat(filepath.Join(opts.Out, f)); err != nil {
+			t.Errorf("checkpoint: %v", err)
+		}
+	}
+	w, err := gnn.LoadWeights(filepath.Join(opts.Out, "best.weights"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Check(res.Model); err != nil {
+		t.Fatal(err)
+	}
+	// Evaluate goes through the same preprocessing and agrees with the
+	// validation metrics of the chosen epoch on the same windows.
+	_, va := GroupedSplit(ds.Groups, 0.15, opts.Seed)
+	met, err := Evaluate(cfg, res.Model, res.Weights, res.Spec, ds.Subset(va), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(met.Loss-res.Val.Loss) > 1e-4 {
+		t.Fatalf("Evaluate loss %v, training's validation loss %v", met.Loss, res.Val.Loss)
+	}
+	// gnn.Forward (the parity path) agrees with the trainer's graph.
+	tens, err := Tensorize(ds.Subset(va[:2]), res.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend, err := gnn.NewBackend("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, err := gnn.Forward(backend, res.Model, res.Weights, tens.X, tens.Mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Predict(cfg, res.Model, res.Weights, res.Spec, ds.Subset(va[:2]), "", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range p.Probs {
+		for i := range p.Probs[j] {
+			if d := math.Abs(float64(p.Probs[j][i] - fw.Probs[j][i])); d > 1e-5 {
+				t.Fatalf("target %d prob %d: Predict %v, Forward %v", j, i, p.Probs[j][i], fw.Probs[j][i])
+			}
+		}
+	}
+}
+
+func TestTrainDeterministic(t *testing.T) {
+	cfg := loadRig(t, "zema-testrig")
+	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := tinyOptions(cfg, ds, 11)
+	opts.Epochs = 2
+	a, err := Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.Weights {
+		for j := range a.Weights[i].Data {
+			if a.Weights[i].Data[j] != b.Weights[i].Data[j] {
+				t.Fatalf("weight %s[%d] differs between runs with one seed: %v vs %v",
+					a.Weights[i].Name, j, a.Weights[i].Data[j], b.Weights[i].Data[j])
+			}
+		}
+	}
+	opts.Seed = 12
+	c, err := Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.History[0].TrainLoss == a.History[0].TrainLoss {
+		t.Fatal("another seed gave the same loss")
+	}
+}
+
+// TestShapesEveryConfig trains one step on synthetic windows of every
+// shipped firmware config (configs without cycles use a 20-step window).
+func TestShapesEveryConfig(t *testing.T) {
+	for _, name := range []string{"zema-testrig", "skab-testbed", "excavator"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := loadRig(t, name)
+			if cfg.Operation.CycleS == 0 {
+				c := *cfg
+				c.Operation.CycleS = 20
+				cfg = &c
+			}
+			ds, err := LoadUCI(writeSynthetic(t, cfg, 4, 4, 3), cfg, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := tinyOptions(cfg, ds, 1)
+			opts.Epochs, opts.ValFraction = 1, -1
+			res, err := Run(context.Background(), opts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := Predict(cfg, res.Model, res.Weights, res.Spec, ds, "", 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.N != ds.Len() || len(p.Health) != p.N*len(cfg.Components) || len(p.Anomaly) != p.N*len(cfg.ActiveSensors()) {
+				t.Fatalf("shapes: n %d health %d anomaly %d", p.N, len(p.Health), len(p.Anomaly))
+			}
+			for j, tg := range cfg.Targets {
+				if len(p.Probs[j]) != p.N*len(tg.Classes) {
+					t.Fatalf("target %s: %d probs", tg.Name, len(p.Probs[j]))
+				}
+			}
+		})
+	}
+}
+
+func TestLoadUCIBadLabel(t *testing.T) {
+	cfg := loadRig(t, "zema-testrig")
+	dir := writeSynthetic(t, cfg, 2, 3, 4)
+	path := filepath.Join(dir, uci.ProfileFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	f := strings.Split(lines[3], "\t")
+	f[1] = "75" // not a valve class
+	lines[3] = strings.Join(f, "\t")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadUCI(dir, cfg, 1)
+	if err == nil {
+		t.Fatal("a label outside the classes was accepted")
+	}
+	for _, want := range []string{"profile.txt line 4 column 2", "75", `"valve"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
+
+func TestLoadUCIErrors(t *testing.T) {
+	cfg := loadRig(t, "zema-testrig")
+	if _, err := LoadUCI(t.TempDir(), cfg, 1); err == nil || !strings.Contains(err.Error(), "PS1.txt") {
+		t.Errorf("empty folder: %v", err)
+	}
+	skab := loadRig(t, "skab-testbed")
+	if _, err := LoadUCI(t.TempDir(), skab, 1); err == nil || !strings.Contains(err.Error(), "cycle_s") {
+		t.Errorf("rig without cycles: %v", err)
+	}
+}
+
+func TestSplits(t *testing.T) {
+	groups := []int{0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 4, 4, 5, 5, 5, 6, 7, 7, 8, 9}
+	tr, va := GroupedSplit(groups, 0.3, 1)
+	if len(tr)+len(va) != len(groups) || len(va) == 0 {
+		t.Fatalf("split sizes %d/%d", len(tr), len(va))
+	}
+	side := map[int]bool{}
+	for _, i := range va {
+		side[groups[i]] = true
+	}
+	for _, i := range tr {
+		if side[groups[i]] {
+			t.Fatalf("group %d on both sides", groups[i])
+		}
+	}
+	folds, err := GroupedKFold(groups, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]int{}
+	total := 0
+	for f, idx := range folds {
+		total += len(idx)
+		for _, i := range idx {
+			if g, ok := seen[groups[i]]; ok && g != f {
+				t.Fatalf("group %d in folds %d and %d", groups[i], g, f)
+			}
+			seen[groups[i]] = f
+		}
+	}
+	if total != len(groups) {
+		t.Fatalf("folds cover %d of %d", total, len(groups))
+	}
+	labels := make([][]int, 30)
+	for i := range labels {
+		labels[i] = []int{i % 3, i % 2}
+	}
+	sf, err := StratifiedKFold(labels, 5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, idx := range sf {
+		if len(idx) != 6 {
+			t.Fatalf("fold of %d, want 6", len(idx))
+		}
+	}
+	if _, err := StratifiedKFold(labels, 1, 1); err == nil {
+		t.Fatal("1 fold accepted")
+	}
+}
+
+func TestScore(t *testing.T) {
+	m := Score("x", 3, []int{0, 0, 1, 1, 2, -1}, []int{0, 1, 1, 1, 2, 0})
+	if m.N != 5 || math.Abs(m.Accuracy-0.8) > 1e-12 {
+		t.Fatalf("n %d accuracy %v", m.N, m.Accuracy)
+	}
+	// F1: class0 2/3, class1 0.8, class2 1.
+	if want := (2.0/3 + 0.8 + 1) / 3; math.Abs(m.MacroF1-want) > 1e-12 {
+		t.Fatalf("macro F1 %v, want %v", m.MacroF1, want)
+	}
+}
