@@ -62,7 +62,7 @@ func dotGeneralVJP(node *G.Node, vjps []*G.Node, _ shapes.Shape) []*G.Node {
 	rx := crossAxes(rhs.Rank(), rc, rb)
 	nb := len(lb)
 	vBatch := axesFrom(0, nb)
-	vL := axesFrom(nb, len(lx))          // positions of lhs cross axes in v
+	vL := axesFrom(nb, len(lx))         // positions of lhs cross axes in v
 	vR := axesFrom(nb+len(lx), len(rx)) // positions of rhs cross axes in v
 
 	// dLhs = v · rhs over the rhs cross axes: [batch, lx, rc (sorted)].

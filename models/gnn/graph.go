@@ -80,7 +80,7 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 		h = gruStep(e, h, w)
 	}
 	patchMean := G.MulScalar(patchSum, 1/float64(NP))
-	enc := G.Concatenate([]*G.Node{h, patchMean, window}, -1)              // [B, S, 3D]
+	enc := G.Concatenate([]*G.Node{h, patchMean, window}, -1)           // [B, S, 3D]
 	sensors := relu(add(G.MatMul(enc, w("enc/out/w")), w("enc/out/b"))) // [B, S, D]
 
 	// 2. Pool sensors onto their nodes (mean), add the node embedding.
