@@ -19,14 +19,18 @@ type RandomOptions struct {
 	// cycles, about 11 cycles each).
 	MinRun, MaxRun int
 	// ChangeProb is the probability that a target's class changes at a
-	// run boundary (0: 0.5); at least one target changes at each boundary.
+	// run boundary, independently of the others, with at least one
+	// changing. Zero: exactly one target, drawn at random, changes at
+	// each boundary, so that each condition (a cooler's, whose thermal
+	// effect takes tens of cycles to settle, too) stays put for several
+	// runs, as in the UCI data set.
 	ChangeProb float64
 }
 
 // Random draws a UCI-like scenario for cfg: the run is cut into runs of
 // constant conditions of random length in [MinRun, MaxRun] cycles; the first
 // run gives every condition target a random class value, and each later run
-// changes a random subset (at least one) of them to another class value.
+// changes one of them (see ChangeProb) to another class value.
 // It fails when cfg has no condition target the simulator can set.
 func Random(cfg *rig.Config, opts RandomOptions) (*Scenario, error) {
 	if cfg == nil {
@@ -44,11 +48,8 @@ func Random(cfg *rig.Config, opts RandomOptions) (*Scenario, error) {
 	if opts.MinRun < 1 || opts.MaxRun < opts.MinRun {
 		return nil, fmt.Errorf("scenario: random: want 1 <= min run <= max run, got %d and %d", opts.MinRun, opts.MaxRun)
 	}
-	if opts.ChangeProb == 0 {
-		opts.ChangeProb = 0.5
-	}
-	if !(opts.ChangeProb > 0 && opts.ChangeProb <= 1) {
-		return nil, fmt.Errorf("scenario: random: change probability must be in (0, 1], got %v", opts.ChangeProb)
+	if !(opts.ChangeProb >= 0 && opts.ChangeProb <= 1) {
+		return nil, fmt.Errorf("scenario: random: change probability must be in [0, 1], got %v", opts.ChangeProb)
 	}
 	type target struct {
 		t    *rig.Target
@@ -97,18 +98,25 @@ func Random(cfg *rig.Config, opts RandomOptions) (*Scenario, error) {
 		if cycle > opts.Cycles {
 			break
 		}
+		change := func(tg *target) {
+			emit(tg, cycle-1)
+			next := rng.IntN(len(tg.t.Classes) - 1)
+			if next >= tg.cur {
+				next++
+			}
+			tg.cur, tg.from = next, cycle
+		}
+		if opts.ChangeProb == 0 {
+			change(ts[rng.IntN(len(ts))])
+			continue
+		}
 		changed := false
 		for !changed {
 			for _, tg := range ts {
-				if rng.Float64() >= opts.ChangeProb {
-					continue
+				if rng.Float64() < opts.ChangeProb {
+					change(tg)
+					changed = true
 				}
-				emit(tg, cycle-1)
-				next := rng.IntN(len(tg.t.Classes) - 1)
-				if next >= tg.cur {
-					next++
-				}
-				tg.cur, tg.from, changed = next, cycle, true
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -52,7 +53,7 @@ Usage:
   rigsim publish --rig FILE --broker URL [--speed X] [--duration D] [--seed S] [--scenario FILE | --random]
   rigsim sensors --rig FILE     print what each sensor measures in the simulation
   rigsim sensors --rules        print every sensor mapping the simulator knows (markdown)
-  rigsim compare --rig FILE --real DIR --sim DIR   compare per-step means of two UCI-layout folders
+  rigsim compare --rig FILE --real DIR --sim DIR [--where target=value,...]   compare per-step means of two UCI-layout folders
   rigsim version
 
 Run "rigsim COMMAND -h" for a command's flags. See docs/simulator.md.
@@ -375,6 +376,7 @@ func runCompare(ctx context.Context, env Env, args []string) int {
 	realDir := fs.String("real", "", "UCI-layout `DIR` of real data")
 	simDir := fs.String("sim", "", "UCI-layout `DIR` of simulated data")
 	sensors := fs.String("sensors", "", "comma-separated sensor ids (default: the config's active sensors)")
+	where := fs.String("where", "", "compare only cycles whose labels match, e.g. cooler=100,valve=100 (target names of the config)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -400,14 +402,28 @@ func runCompare(ctx context.Context, env Env, args []string) int {
 		errorf(env, cmd, "rig %s has no load cycle to compare over", cfg.RigType)
 		return ExitFailure
 	}
-	realSet, err := uci.Read(*realDir, ids, 0)
+	filter, err := parseWhere(cfg, *where)
+	if err != nil {
+		errorf(env, cmd, "--where: %v", err)
+		return ExitUsage
+	}
+	targets := 0
+	if len(filter) > 0 {
+		targets = len(cfg.Targets)
+	}
+	realSet, err := uci.Read(*realDir, ids, targets)
 	if err != nil {
 		errorf(env, cmd, "%v", err)
 		return ExitFailure
 	}
-	simSet, err := uci.Read(*simDir, ids, 0)
+	simSet, err := uci.Read(*simDir, ids, targets)
 	if err != nil {
 		errorf(env, cmd, "%v", err)
+		return ExitFailure
+	}
+	realSet, simSet = selectCycles(realSet, filter), selectCycles(simSet, filter)
+	if realSet.Cycles == 0 || simSet.Cycles == 0 {
+		errorf(env, cmd, "no cycles match --where %s (real %d, sim %d)", *where, realSet.Cycles, simSet.Cycles)
 		return ExitFailure
 	}
 	rp, err := sim.MeanProfile(realSet, secs)
@@ -475,6 +491,59 @@ func runCompare(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stdout, " %s | %s |\n", span(r), span(s))
 	}
 	return ExitOK
+}
+
+// parseWhere parses "name=value,..." into profile column -> value.
+func parseWhere(cfg *rig.Config, s string) (map[int]float64, error) {
+	out := map[int]float64{}
+	if s == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		name, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want name=value", kv)
+		}
+		col := -1
+		for i, t := range cfg.Targets {
+			if t.Name == name {
+				col = i
+			}
+		}
+		if col < 0 {
+			return nil, fmt.Errorf("%q is not a target of rig %s", name, cfg.RigType)
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %q is not a number", name, v)
+		}
+		out[col] = x
+	}
+	return out, nil
+}
+
+// selectCycles keeps the cycles whose profile matches filter.
+func selectCycles(set *uci.Set, filter map[int]float64) *uci.Set {
+	if len(filter) == 0 {
+		return set
+	}
+	out := &uci.Set{Sensors: set.Sensors, Data: make([][][]float64, len(set.Sensors))}
+	for c := range set.Cycles {
+		ok := true
+		for col, v := range filter {
+			if set.Profile[c][col] != v {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		out.Cycles++
+		for i := range set.Sensors {
+			out.Data[i] = append(out.Data[i], set.Data[i][c])
+		}
+	}
+	return out
 }
 
 // num formats a mean with three significant digits (at least one decimal
