@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -21,9 +22,10 @@ import (
 // training information, and inputs that are also initialisers. Malformed
 // bytes give errors wrapping ErrMalformed, with the field path and offset.
 //
-// Allocations are bounded by a small multiple of len(data) (at most 8 bytes
-// per input byte for the largest tensors); nothing is sized from a count
-// read from the input. The returned model does not share memory with data.
+// Allocations are bounded by a small multiple of len(data) (the worst case,
+// packed one-byte varints decoded as int64, keeps 8 bytes per input byte);
+// nothing is sized from a count or shape read from the input. The returned
+// model does not share memory with data.
 func Unmarshal(data []byte) (*Model, error) {
 	m, err := decodeModel(data)
 	if err != nil {
@@ -39,13 +41,16 @@ func Unmarshal(data []byte) (*Model, error) {
 // its value (for length-delimited fields, without the length prefix) or its
 // scalar value, and where it was found.
 type field struct {
-	num  protowire.Number
-	typ  protowire.Type
-	u    uint64 // varint, fixed32 or fixed64 value
-	b    []byte // bytes value
-	path string
-	off  int
+	num    protowire.Number
+	typ    protowire.Type
+	u      uint64 // varint, fixed32 or fixed64 value
+	b      []byte // bytes value
+	parent string // path of the enclosing message
+	off    int
 }
+
+// path names the field for error messages, as Message.number.
+func (f field) path() string { return f.parent + "." + strconv.Itoa(int(f.num)) }
 
 func malformed(path string, off int, format string, args ...any) error {
 	return fmt.Errorf("%w: %s at byte %d: %s", ErrMalformed, path, off, fmt.Sprintf(format, args...))
@@ -63,7 +68,7 @@ func walk(b []byte, off int, path string, fn func(f field) error) error {
 		if n < 0 {
 			return malformed(path, off, "bad tag: %v", protowire.ParseError(n))
 		}
-		f := field{num: num, typ: typ, off: off + n, path: fmt.Sprintf("%s.%d", path, num)}
+		f := field{num: num, typ: typ, off: off + n, parent: path}
 		var m int
 		switch typ {
 		case protowire.VarintType:
@@ -96,7 +101,7 @@ func walk(b []byte, off int, path string, fn func(f field) error) error {
 
 func (f field) want(t protowire.Type) error {
 	if f.typ != t {
-		return malformed(f.path, f.off, "wire type %d, want %d", f.typ, t)
+		return malformed(f.path(), f.off, "wire type %d, want %d", f.typ, t)
 	}
 	return nil
 }
@@ -132,14 +137,14 @@ func (f field) varints(dst []int64) ([]int64, error) {
 		for len(b) > 0 {
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
-				return nil, malformed(f.path, f.off+len(f.b)-len(b), "packed varint: %v", protowire.ParseError(n))
+				return nil, malformed(f.path(), f.off+len(f.b)-len(b), "packed varint: %v", protowire.ParseError(n))
 			}
 			dst = append(dst, int64(v))
 			b = b[n:]
 		}
 		return dst, nil
 	}
-	return nil, malformed(f.path, f.off, "wire type %d, want varint or packed", f.typ)
+	return nil, malformed(f.path(), f.off, "wire type %d, want varint or packed", f.typ)
 }
 
 // floats appends the values of a repeated float field, packed or not.
@@ -149,14 +154,14 @@ func (f field) floats(dst []float32) ([]float32, error) {
 		return append(dst, math.Float32frombits(uint32(f.u))), nil
 	case protowire.BytesType:
 		if len(f.b)%4 != 0 {
-			return nil, malformed(f.path, f.off, "packed floats: %d bytes is not a multiple of 4", len(f.b))
+			return nil, malformed(f.path(), f.off, "packed floats: %d bytes is not a multiple of 4", len(f.b))
 		}
 		for i := 0; i < len(f.b); i += 4 {
 			dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(f.b[i:])))
 		}
 		return dst, nil
 	}
-	return nil, malformed(f.path, f.off, "wire type %d, want fixed32 or packed", f.typ)
+	return nil, malformed(f.path(), f.off, "wire type %d, want fixed32 or packed", f.typ)
 }
 
 func decodeModel(data []byte) (*Model, error) {
@@ -183,7 +188,7 @@ func decodeModel(data []byte) (*Model, error) {
 			m.Doc, err = f.str()
 		case fModelGraph:
 			if haveGraph {
-				return malformed(f.path, f.off, "graph given twice")
+				return malformed(f.path(), f.off, "graph given twice")
 			}
 			graph, err = f.msg()
 			graphOff, haveGraph = f.off, true
@@ -672,7 +677,7 @@ func decodeShape(b []byte, off int, path string) ([]Dimension, error) {
 				var v int64
 				if v, err = f.int64(); err == nil {
 					if v < 0 {
-						return fmt.Errorf("%w: %s: dim_value %d is negative", ErrInvalid, f.path, v)
+						return fmt.Errorf("%w: %s: dim_value %d is negative", ErrInvalid, f.path(), v)
 					}
 					d = Dimension{Value: v}
 				}

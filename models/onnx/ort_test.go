@@ -1,7 +1,6 @@
 package onnx_test
 
 import (
-	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -196,5 +195,3 @@ func abs(x float64) float64 {
 	}
 	return x
 }
-
-func fmtBytes(n int) string { return fmt.Sprintf("%.1f KB", float64(n)/1000) }
