@@ -46,7 +46,9 @@ func (a AttrType) String() string {
 // with AttrFloat, AttrInt, AttrString, AttrTensor, AttrFloats, AttrInts or
 // AttrStrings, and pass it to Graph.Node among the inputs.
 type Attribute struct {
-	Name    string
+	// Name is the attribute's name, e.g. "axis".
+	Name string
+	// Type selects which of the fields below holds the value.
 	Type    AttrType
 	Float   float32   // AttrTypeFloat
 	Int     int64     // AttrTypeInt

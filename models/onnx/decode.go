@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -22,10 +23,11 @@ import (
 // training information, and inputs that are also initialisers. Malformed
 // bytes give errors wrapping ErrMalformed, with the field path and offset.
 //
-// Allocations are bounded by a small multiple of len(data) (the worst case,
-// packed one-byte varints decoded as int64, keeps 8 bytes per input byte);
-// nothing is sized from a count or shape read from the input. The returned
-// model does not share memory with data.
+// Allocations grow linearly with len(data), never with a count or shape
+// read from it: tensors and packed numbers cost at most 8 bytes per input
+// byte, and the worst case, a file of nothing but minimal nodes, about 40
+// (TestUnmarshalAllocationBound). The returned model does not share memory
+// with data.
 func Unmarshal(data []byte) (*Model, error) {
 	m, err := decodeModel(data)
 	if err != nil {
@@ -51,6 +53,11 @@ type field struct {
 
 // path names the field for error messages, as Message.number.
 func (f field) path() string { return f.parent + "." + strconv.Itoa(int(f.num)) }
+
+// elem returns the path of element i of a repeated field: path.name[i].
+func elem(path, name string, i int) string {
+	return path + "." + name + "[" + strconv.Itoa(i) + "]"
+}
 
 func malformed(path string, off int, format string, args ...any) error {
 	return fmt.Errorf("%w: %s at byte %d: %s", ErrMalformed, path, off, fmt.Sprintf(format, args...))
@@ -133,6 +140,13 @@ func (f field) varints(dst []int64) ([]int64, error) {
 	case protowire.VarintType:
 		return append(dst, int64(f.u)), nil
 	case protowire.BytesType:
+		count := 0 // one varint ends at each byte without the continuation bit
+		for _, c := range f.b {
+			if c < 0x80 {
+				count++
+			}
+		}
+		dst = slices.Grow(dst, count)
 		b := f.b
 		for len(b) > 0 {
 			v, n := protowire.ConsumeVarint(b)
@@ -156,6 +170,7 @@ func (f field) floats(dst []float32) ([]float32, error) {
 		if len(f.b)%4 != 0 {
 			return nil, malformed(f.path(), f.off, "packed floats: %d bytes is not a multiple of 4", len(f.b))
 		}
+		dst = slices.Grow(dst, len(f.b)/4)
 		for i := 0; i < len(f.b); i += 4 {
 			dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(f.b[i:])))
 		}
@@ -304,6 +319,15 @@ func decodeGraph(b []byte, off int, path string) (*Graph, error) {
 		inits           []Initializer
 		nodes           []NodeInfo
 	)
+	// Size the lists exactly first: a cheap pass that decodes nothing.
+	counts := map[protowire.Number]int{}
+	if err := walk(b, off, path, func(f field) error { counts[f.num]++; return nil }); err != nil {
+		return nil, err
+	}
+	nodes = make([]NodeInfo, 0, counts[fGraphNode])
+	inits = make([]Initializer, 0, counts[fGraphInitializer])
+	inputs = make([]ValueInfo, 0, counts[fGraphInput])
+	outputs = make([]ValueInfo, 0, counts[fGraphOutput])
 	err := walk(b, off, path, func(f field) error {
 		var err error
 		var body []byte
@@ -312,7 +336,7 @@ func decodeGraph(b []byte, off int, path string) (*Graph, error) {
 			if body, err = f.msg(); err != nil {
 				return err
 			}
-			n, err := decodeNode(body, f.off, fmt.Sprintf("%s.node[%d]", path, len(nodes)))
+			n, err := decodeNode(body, f.off, elem(path, "node", len(nodes)))
 			if err != nil {
 				return err
 			}
@@ -323,7 +347,7 @@ func decodeGraph(b []byte, off int, path string) (*Graph, error) {
 			if body, err = f.msg(); err != nil {
 				return err
 			}
-			p := fmt.Sprintf("%s.initializer[%d]", path, len(inits))
+			p := elem(path, "initializer", len(inits))
 			tname, t, err := decodeTensor(body, f.off, p)
 			if err != nil {
 				return err
@@ -339,10 +363,10 @@ func decodeGraph(b []byte, off int, path string) (*Graph, error) {
 				return err
 			}
 			list := &inputs
-			p := fmt.Sprintf("%s.input[%d]", path, len(inputs))
+			p := elem(path, "input", len(inputs))
 			if f.num == fGraphOutput {
 				list = &outputs
-				p = fmt.Sprintf("%s.output[%d]", path, len(outputs))
+				p = elem(path, "output", len(outputs))
 			}
 			vi, err := decodeValueInfo(body, f.off, p)
 			if err != nil {
@@ -403,7 +427,7 @@ func decodeNode(b []byte, off int, path string) (NodeInfo, error) {
 			if body, err = f.msg(); err != nil {
 				return err
 			}
-			a, err := decodeAttr(body, f.off, fmt.Sprintf("%s.attribute[%d]", path, len(n.Attributes)))
+			a, err := decodeAttr(body, f.off, elem(path, "attribute", len(n.Attributes)))
 			if err != nil {
 				return err
 			}
@@ -670,7 +694,7 @@ func decodeShape(b []byte, off int, path string) ([]Dimension, error) {
 			return err
 		}
 		d := Dimension{Value: -1}
-		err = walk(body, f.off, fmt.Sprintf("%s.dim[%d]", path, len(dims)), func(f field) error {
+		err = walk(body, f.off, elem(path, "dim", len(dims)), func(f field) error {
 			var err error
 			switch f.num {
 			case fDimValue:

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -251,4 +253,41 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("encoding is not a fixed point (err %v)", err)
 		}
 	})
+}
+
+// TestUnmarshalAllocationBound decodes inputs built to make a naive decoder
+// allocate far more than their size, and bounds what Unmarshal allocates.
+func TestUnmarshalAllocationBound(t *testing.T) {
+	const n = 1 << 20
+	ones := bytes.Repeat([]byte{1}, n)
+	x := pbytes(11, pvalueInfo("x", 1, 2))
+	y := pbytes(12, pvalueInfo("y", 1, 2))
+	var manyNodes []byte
+	for i := 0; i < n/64; i++ {
+		manyNodes = append(manyNodes, pbytes(1, pnode("Neg", []string{"x"}, []string{"v" + strconv.Itoa(i)}))...)
+	}
+	cases := map[string][]byte{
+		// 1 Mi one-byte varints, each an int64 attribute value.
+		"packed ints": pmodel(pbytes(1, pnode("Custom", []string{"x"}, []string{"y"},
+			pbytes(5, pcat(pstr(1, "many"), pbytes(8, ones), pvarint(20, 7))))), x, y),
+		// A shape of 2^60 elements with no data behind it.
+		"huge shape": pmodel(pbytes(1, pnode("Add", []string{"x", "x"}, []string{"y"})), x, y,
+			pbytes(5, pcat(pvarint(1, 1<<30), pvarint(1, 1<<30), pvarint(2, 1), pstr(8, "h")))),
+		// Sixteen thousand minimal nodes.
+		"many nodes": pmodel(manyNodes, pbytes(1, pnode("Neg", []string{"x"}, []string{"y"})), x, y),
+		// A length prefix claiming 2^40 bytes.
+		"long length": pcat(pvarint(1, 8), protowire.AppendVarint(protowire.AppendTag(nil, 7, protowire.BytesType), 1<<40)),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := onnx.Unmarshal(data)
+			runtime.ReadMemStats(&after)
+			allocated := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d input bytes, %d allocated, err %v", len(data), allocated, err)
+			assert.LessOrEqual(t, allocated, uint64(48*len(data)+1<<20))
+		})
+	}
 }

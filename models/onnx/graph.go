@@ -471,11 +471,14 @@ func (g *Graph) Output(name string, v Value, dims ...Dimension) {
 
 // ValueInfo describes a graph input or output: name, element type and shape.
 type ValueInfo struct {
+	// Name is the value's name in the graph.
 	Name string
+	// Type is the element type (never Undefined for inputs and outputs).
 	Type DataType
 	// Shape is the declared shape; meaningful only when HasShape is set (an
 	// empty Shape with HasShape is a scalar).
-	Shape    []Dimension
+	Shape []Dimension
+	// HasShape reports whether a shape is declared at all.
 	HasShape bool
 }
 
@@ -489,16 +492,25 @@ func (vi ValueInfo) String() string {
 
 // Initializer is a named constant of a graph.
 type Initializer struct {
-	Name   string
+	// Name is the initialiser's value name.
+	Name string
+	// Tensor is its content, shared with the graph: do not modify it.
 	Tensor *Tensor
 }
 
 // NodeInfo is a read-only view of a node: names of its inputs and outputs
 // ("" for an absent optional one) and its attributes.
 type NodeInfo struct {
-	Name, OpType, Domain string
-	Inputs, Outputs      []string
-	Attributes           []Attribute
+	// Name is the node's name ("" when a decoded file left it unset).
+	Name string
+	// OpType is the operator, e.g. "MatMul".
+	OpType string
+	// Domain is the operator set domain; "" is the default (ai.onnx).
+	Domain string
+	// Inputs and Outputs name the node's values in order.
+	Inputs, Outputs []string
+	// Attributes are copies of the node's attributes.
+	Attributes []Attribute
 }
 
 // Inputs returns the graph inputs in order.
@@ -561,7 +573,14 @@ func (g *Graph) nameOf(id int) string {
 // rewritten by a pass: every node input must name a graph input, an
 // initialiser or some node's output (the order is checked by validate).
 func newGraphFrom(name, doc string, inputs []ValueInfo, inits []Initializer, nodes []NodeInfo, outputs []ValueInfo) (*Graph, error) {
-	g := &Graph{name: name, Doc: doc, byName: map[string]int{}, nodeNames: map[string]bool{}, consts: map[string]Value{}}
+	nValues := len(inputs) + len(inits)
+	for _, n := range nodes {
+		nValues += len(n.Outputs)
+	}
+	g := &Graph{name: name, Doc: doc, byName: make(map[string]int, nValues),
+		nodeNames: make(map[string]bool, len(nodes)), consts: map[string]Value{},
+		values: make([]valueRec, 0, nValues), nodes: make([]nodeRec, 0, len(nodes)),
+		inputs: make([]int, 0, len(inputs)), inits: make([]int, 0, len(inits))}
 	for _, in := range inputs {
 		id, ok := g.define(in.Name, valueRec{kind: kindInput, dtype: in.Type, dims: in.Shape})
 		if !ok {
@@ -583,7 +602,8 @@ func newGraphFrom(name, doc string, inputs []ValueInfo, inits []Initializer, nod
 	// Define every node output first so that a node may name a value of a
 	// later node; validate then reports the order precisely.
 	for i, n := range nodes {
-		rec := nodeRec{name: n.Name, op: n.OpType, domain: n.Domain, attrs: n.Attributes}
+		rec := nodeRec{name: n.Name, op: n.OpType, domain: n.Domain, attrs: n.Attributes,
+			inputs: make([]int, 0, len(n.Inputs)), outputs: make([]int, 0, len(n.Outputs))}
 		for _, o := range n.Outputs {
 			if o == "" {
 				rec.outputs = append(rec.outputs, -1)

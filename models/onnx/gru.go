@@ -89,7 +89,9 @@ type GRUGate struct {
 // GRUParams holds a forward GRU's parameters per gate: Update (z), Reset
 // (r) and Hidden (the candidate h̃).
 type GRUParams struct {
+	// InputSize (I) and HiddenSize (H) give the sizes of x and h.
 	InputSize, HiddenSize int
+	// Update (z), Reset (r) and Hidden (the candidate h̃) are the gates.
 	Update, Reset, Hidden GRUGate
 }
 

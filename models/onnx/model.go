@@ -124,9 +124,10 @@ func (g *Graph) validate(opset int64, imports map[string]int64) error {
 			return bad("initialiser %d %q: %w", i, v.name, err)
 		}
 	}
-	nodeNames := map[string]int{}
+	nodeNames := make(map[string]int, len(g.nodes))
 	for i, n := range g.nodes {
-		where := fmt.Sprintf("node %d %q (%s)", i, n.name, n.op)
+		// nodeRef formats lazily: validation runs on every Marshal.
+		where := nodeRef{i, n.name, n.op}
 		if n.op == "" {
 			return bad("node %d %q has an empty op type", i, n.name)
 		}
@@ -201,6 +202,14 @@ func (g *Graph) validate(opset int64, imports map[string]int64) error {
 	}
 	return nil
 }
+
+// nodeRef names a node in error messages: node 3 "MatMul_3" (MatMul).
+type nodeRef struct {
+	index    int
+	name, op string
+}
+
+func (r nodeRef) String() string { return fmt.Sprintf("node %d %q (%s)", r.index, r.name, r.op) }
 
 // Marshal validates the model (see Validate) and encodes it as an ONNX
 // ModelProto, the content of a .onnx file. The output is deterministic:

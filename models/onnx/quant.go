@@ -81,16 +81,22 @@ type QuantizedTensor struct {
 
 // SkippedTensor is a FLOAT initialiser a pass left fp32, with the reason.
 type SkippedTensor struct {
-	Name     string
+	// Name is the initialiser's name.
+	Name string
+	// Elements is its number of elements.
 	Elements int64
-	Reason   string
+	// Reason says why it stayed fp32.
+	Reason string
 }
 
 // QuantReport summarises a quantisation pass.
 type QuantReport struct {
-	Scheme    Scheme
+	// Scheme is the scheme applied.
+	Scheme Scheme
+	// Quantized lists the initialisers stored as int8, in graph order.
 	Quantized []QuantizedTensor
-	Skipped   []SkippedTensor
+	// Skipped lists the FLOAT initialisers left fp32, in graph order.
+	Skipped []SkippedTensor
 	// InitBytesBefore and InitBytesAfter total the initialisers' data.
 	InitBytesBefore, InitBytesAfter int64
 }
