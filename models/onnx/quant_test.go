@@ -128,3 +128,24 @@ func TestQuantizeSelection(t *testing.T) {
 	_, _, err = onnx.Quantize(m, onnx.QuantOptions{Scheme: onnx.WeightOnly})
 	assert.ErrorContains(t, err, "opset 12: want 13 or later")
 }
+
+// TestQuantizeDecodedModel quantises a model read back from bytes: the
+// result is byte for byte that of quantising the built model.
+func TestQuantizeDecodedModel(t *testing.T) {
+	built := newToy(rand.New(rand.NewPCG(31, 32))).model(t)
+	data, err := built.Marshal()
+	require.NoError(t, err)
+	decoded, err := onnx.Unmarshal(data)
+	require.NoError(t, err)
+	for _, o := range []onnx.QuantOptions{{Scheme: onnx.WeightOnly, PerChannel: true}, {Scheme: onnx.Dynamic}} {
+		a, _, err := onnx.Quantize(built, o)
+		require.NoError(t, err)
+		b, _, err := onnx.Quantize(decoded, o)
+		require.NoError(t, err)
+		ab, err := a.Marshal()
+		require.NoError(t, err)
+		bb, err := b.Marshal()
+		require.NoError(t, err)
+		assert.Equal(t, ab, bb, "scheme %s", o.Scheme)
+	}
+}
