@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -110,7 +111,7 @@ type weightUse struct {
 
 // Quantize returns a copy of m with its large weights stored as int8
 // according to opts, and a report of what it did. m itself is not changed;
-// the result shares unchanged tensors with m. m must be valid, at opset 13
+// the result shares unchanged tensors (not maps) with m. m must be valid, at opset 13
 // or later (per-axis DequantizeLinear).
 //
 // A FLOAT initialiser is quantised when it has at least MinElements
@@ -334,6 +335,7 @@ func Quantize(m *Model, opts QuantOptions) (*Model, *QuantReport, error) {
 	}
 	out := *m
 	out.Graph = ng
+	out.Imports, out.Metadata = maps.Clone(m.Imports), maps.Clone(m.Metadata)
 	if err := out.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("quantize: result: %w", err)
 	}
