@@ -659,11 +659,14 @@ func (s *Sim) warmup(ctx context.Context) error {
 			err := cycle()
 			return pl.netHeat / s.windowS, err
 		}
+		// The zero of the line through two points; the heat flow falls
+		// with temperature, so a rising slope means noise: keep the
+		// second point.
 		secant := func(t0, f0, t1, f1 float64) float64 {
-			if d := f1 - f0; d < 0 {
-				return t0 - f0*(t1-t0)/d
+			if slope := (f1 - f0) / (t1 - t0); slope < 0 {
+				return t0 - f0/slope
 			}
-			return t0
+			return t1
 		}
 		clamp := func(t float64) float64 { return math.Max(pl.ambient-20, math.Min(pl.ambient+150, t)) }
 		t0, t1 := pl.ambient+10, pl.ambient+40
