@@ -58,7 +58,9 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 		o := G.MatMul(G.TransposeAllDims(in, 1, 0, 2), w(wName)) // [S, B, D]
 		return add(G.TransposeAllDims(o, 1, 0, 2), w(bName))
 	}
-	xm := mul(x, mask)
+	// Per-cell standardisation (frozen statistics of the training data),
+	// missing cells set to 0.
+	xm := mul(mul(sub(x, w("enc/cell/mean")), w("enc/cell/inv_std")), mask)
 	// a. A linear view of the whole window per sensor.
 	window := relu(perSensor(xm, "enc/window/w", "enc/window/b")) // [B, S, D]
 	// b. Patches of P steps (of x*mask and of mask, [B, S, 2P]), each
@@ -104,7 +106,10 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 		msg = relu(add(G.MatMul(msg, w(p+"wo")), w(p+"bo")))
 		nodes = layerNorm(add(nodes, msg), w(p+"ln/g"), w(p+"ln/b"))
 	}
-	pooled := G.ReduceMean(nodes, 1) // [B, D]
+	// Graph vector: the mean of the nodes and a learned readout of all of
+	// them (flattened in node order), [B, 2D].
+	readout := relu(add(G.MatMul(G.Reshape(nodes, B, N*D), w("graph/readout/w")), w("graph/readout/b")))
+	pooled := G.Concatenate([]*G.Node{G.ReduceMean(nodes, 1), readout}, -1)
 
 	var out Outputs
 	// 4a. Health per node.

@@ -181,6 +181,9 @@ type Param struct {
 	Name  string
 	Shape []int
 	Init  Init
+	// Frozen weights are not trained by gradient: they are statistics of
+	// the training data set once before training (SetCellStats).
+	Frozen bool
 }
 
 // Size returns the number of elements.
@@ -201,6 +204,9 @@ func (m *Model) Params() []Param {
 	add := func(name string, init Init, shape ...int) {
 		ps = append(ps, Param{Name: name, Shape: shape, Init: init})
 	}
+	// Per-cell standardisation of the prepared input (frozen statistics).
+	ps = append(ps, Param{Name: "enc/cell/mean", Shape: []int{S, T}, Init: InitZeros, Frozen: true},
+		Param{Name: "enc/cell/inv_std", Shape: []int{S, T}, Init: InitOnes, Frozen: true})
 	add("enc/window/w", InitGlorot, S, T, D)
 	add("enc/window/b", InitZeros, S, D)
 	add("enc/patch/w", InitGlorot, S, 2*P, D)
@@ -224,12 +230,14 @@ func (m *Model) Params() []Param {
 		add(p+"ln/g", InitOnes, D)
 		add(p+"ln/b", InitZeros, D)
 	}
+	add("graph/readout/w", InitGlorot, N*D, D)
+	add("graph/readout/b", InitZeros, D)
 	add("head/health/w", InitGlorot, D, 1)
 	add("head/health/b", InitZeros, 1)
 	for _, t := range m.Targets {
-		in := D
+		in := 2 * D
 		if t.Node >= 0 {
-			in = 2 * D
+			in = 3 * D
 		}
 		p := "head/target/" + t.Name + "/"
 		add(p+"w1", InitGlorot, in, Hh)
@@ -242,6 +250,42 @@ func (m *Model) Params() []Param {
 	add("head/recon/w2", InitGlorot, D, T)
 	add("head/recon/b2", InitZeros, T)
 	return ps
+}
+
+// SetCellStats sets the frozen per-cell standardisation of w from n
+// prepared training windows x, mask ([n, S, T] flat): the mean and 1/std
+// of each (sensor, step) cell over the windows where it is present (std
+// floored at 0.05 of the sensor's prep-normalised unit, so a cell that is
+// constant in training cannot explode in the field).
+func (m *Model) SetCellStats(w Weights, x, mask []float32) error {
+	ST := m.Sensors * m.Steps
+	if len(x) != len(mask) || len(x)%ST != 0 {
+		return fmt.Errorf("%w: cell stats from %d values, not a multiple of %d", ErrConfig, len(x), ST)
+	}
+	mean, inv := w.Get("enc/cell/mean"), w.Get("enc/cell/inv_std")
+	if mean == nil || inv == nil {
+		return fmt.Errorf("%w: weights lack the cell statistics", ErrConfig)
+	}
+	n := len(x) / ST
+	for c := range ST {
+		s, s2, k := 0.0, 0.0, 0.0
+		for i := range n {
+			if mask[i*ST+c] != 0 {
+				v := float64(x[i*ST+c])
+				s += v
+				s2 += v * v
+				k++
+			}
+		}
+		mu, sd := 0.0, 1.0
+		if k > 0 {
+			mu = s / k
+			sd = math.Sqrt(math.Max(s2/k-mu*mu, 0))
+		}
+		mean.Data[c] = float32(mu)
+		inv.Data[c] = float32(1 / math.Max(sd, 0.05))
+	}
+	return nil
 }
 
 // NumParams returns the number of scalar weights.

@@ -54,9 +54,13 @@ func newEngine(backend backends.Backend, m *gnn.Model, w gnn.Weights, B int, lw 
 		e.sumC += t.Classes
 	}
 	wctx := e.ctx.In("gnn")
-	for _, t := range w {
+	for i, p := range m.Params() {
+		t := w[i]
 		v := wctx.VariableWithValue(strings.ReplaceAll(t.Name, "/", "."),
 			tensors.FromFlatDataAndDimensions(append([]float32(nil), t.Data...), t.Shape...))
+		if p.Frozen {
+			v.SetTrainable(false)
+		}
 		e.vars = append(e.vars, v)
 	}
 	e.lrVar = optimizers.LearningRateVar(e.ctx, dtypes.Float32, lr)

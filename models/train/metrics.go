@@ -35,6 +35,21 @@ func (m *Metrics) Target(name string) *TargetMetrics {
 	return nil
 }
 
+// MeanF1 returns the mean macro-F1 over targets with labels (0 if none).
+func (m *Metrics) MeanF1() float64 {
+	s, n := 0.0, 0
+	for _, t := range m.Targets {
+		if t.N > 0 {
+			s += t.MacroF1
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return s / float64(n)
+}
+
 // Score computes accuracy, macro-F1 and the confusion matrix of pred
 // against truth (both class indices; truth < 0 is unlabelled and skipped).
 func Score(name string, classes int, truth, pred []int) TargetMetrics {

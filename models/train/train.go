@@ -34,8 +34,9 @@ type Options struct {
 	Sizes gnn.Sizes
 	// Epochs is the maximum number of passes over Train (0: 30).
 	Epochs int
-	// Patience stops training after this many epochs without a lower
-	// validation loss (0: 8; negative: never stop early).
+	// Patience stops training after this many epochs without a better
+	// validation score (0: 8; negative: never stop early). The score is
+	// the mean macro-F1 over targets, ties broken by the lower loss.
 	Patience int
 	// BatchSize is B (0: 32).
 	BatchSize int
@@ -62,6 +63,10 @@ type Options struct {
 	// Out is a folder for checkpoints (best.weights, last.weights,
 	// history.json); "" writes none.
 	Out string
+	// Monitor, when set, is evaluated after every epoch and reported in
+	// the progress and History only; it never influences training or the
+	// choice of weights (e.g. a test fold, to see learning curves).
+	Monitor *Dataset
 	// AnomalyQuantile is the quantile of the training windows' per-sensor
 	// reconstruction errors used as the anomaly threshold (0: 0.99).
 	AnomalyQuantile float64
@@ -99,13 +104,14 @@ type Epoch struct {
 	LR        float64  `json:"lr"`
 	Seconds   float64  `json:"seconds"`
 	Val       *Metrics `json:"val,omitempty"`
+	Monitor   *Metrics `json:"monitor,omitempty"`
 }
 
 // Result is a trained model and how it was obtained.
 type Result struct {
 	// Model is the architecture (sizes and topology constants).
 	Model *gnn.Model
-	// Weights are the chosen weights (lowest validation loss, or the last
+	// Weights are the chosen weights (best validation score, or the last
 	// epoch without validation): the exporter's input.
 	Weights gnn.Weights
 	// Spec is the input spec with the training split's normalisation
@@ -167,6 +173,12 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 			return nil, err
 		}
 	}
+	var moT *Tensors
+	if opts.Monitor != nil {
+		if moT, err = Tensorize(opts.Monitor, spec); err != nil {
+			return nil, err
+		}
+	}
 	model, err := gnn.New(opts.Rig, spec.Steps, opts.Sizes)
 	if err != nil {
 		return nil, err
@@ -179,7 +191,11 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 
 	lw := lossWeights{health: max(opts.HealthWeight, 0), recon: max(opts.ReconWeight, 0)}
 	lw.classW = classWeights(opts.Rig, trainDS.Labels, !opts.NoClassWeights)
-	eng, err := newEngine(backend, model, gnn.InitWeights(model, opts.Seed), opts.BatchSize, lw, opts.LR, opts.WeightDecay)
+	init := gnn.InitWeights(model, opts.Seed)
+	if err := model.SetCellStats(init, trT.X, trT.Mask); err != nil {
+		return nil, err
+	}
+	eng, err := newEngine(backend, model, init, opts.BatchSize, lw, opts.LR, opts.WeightDecay)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +236,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	bhy, bhm := make([]float32, B*N), make([]float32, B*N)
 	order := seq(trainDS.Len())
 	rng := newRand(opts.Seed, 4)
-	bestLoss := math.Inf(1)
+	bestScore, bestLoss := math.Inf(-1), math.Inf(1)
 	var best gnn.Weights
 	sinceBest := 0
 	step := 0
@@ -283,9 +299,21 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 			}
 			met := score(opts.Rig, valDS.Labels, p)
 			rec.Val = &met
-			if met.Loss < bestLoss {
-				bestLoss, improved = met.Loss, true
+			// Selection: the mean macro-F1 over targets (robust to class
+			// imbalance, and not dominated by one target's log-loss as the
+			// sum of cross-entropies was on the UCI set's "stable" flag),
+			// the loss breaking ties.
+			if f := met.MeanF1(); f > bestScore || (f == bestScore && met.Loss < bestLoss) {
+				bestScore, bestLoss, improved = f, met.Loss, true
 			}
+		}
+		if moT != nil {
+			p, err := eng.predict(moT.X, moT.Mask, moT.N)
+			if err != nil {
+				return nil, err
+			}
+			met := score(opts.Rig, opts.Monitor.Labels, p)
+			rec.Monitor = &met
 		}
 		rec.Seconds = time.Since(epStart).Seconds()
 		res.History = append(res.History, rec)
@@ -304,15 +332,18 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 			sinceBest++
 		}
 		fmt.Fprintf(progress, "epoch %d/%d loss %.4f (ce %.4f health %.4f recon %.4f) %s %.1fs ETA %s\n",
-			epoch, opts.Epochs, rec.TrainLoss, rec.TrainCE, rec.Health, rec.Recon, valLine(rec.Val, improved),
+			epoch, opts.Epochs, rec.TrainLoss, rec.TrainCE, rec.Health, rec.Recon, valLine("val", rec.Val, improved),
 			rec.Seconds, eta(stepTime, step, totalSteps))
+		if rec.Monitor != nil {
+			fmt.Fprintf(progress, "    %s\n", valLine("monitor", rec.Monitor, false))
+		}
 		if opts.Out != "" {
 			if err := writeJSON(filepath.Join(opts.Out, "history.json"), res.History); err != nil {
 				return nil, err
 			}
 		}
 		if opts.Patience > 0 && sinceBest >= opts.Patience {
-			fmt.Fprintf(progress, "early stop: no better validation loss for %d epochs; best epoch %d\n", sinceBest, res.BestEpoch)
+			fmt.Fprintf(progress, "early stop: no better validation score for %d epochs; best epoch %d\n", sinceBest, res.BestEpoch)
 			break
 		}
 	}
@@ -347,11 +378,11 @@ func eta(spent time.Duration, done, total int) string {
 	return left.Round(time.Second).String()
 }
 
-func valLine(m *Metrics, improved bool) string {
+func valLine(what string, m *Metrics, improved bool) string {
 	if m == nil {
 		return ""
 	}
-	s := fmt.Sprintf("| val loss %.4f", m.Loss)
+	s := fmt.Sprintf("| %s loss %.4f F1 %.4f", what, m.Loss, m.MeanF1())
 	for _, t := range m.Targets {
 		s += fmt.Sprintf(" %s %.1f%%/%.3f", t.Name, 100*t.Accuracy, t.MacroF1)
 	}

@@ -56,6 +56,7 @@ func run() error {
 	valFrac := flag.Float64("val", 0, "grouped validation fraction of the training runs (0: default, <0: none)")
 	backend := flag.String("backend", "", "GoMLX backend (go, xla:cpu, xla:cuda)")
 	quiet := flag.Bool("q", false, "no per-epoch progress")
+	monitor := flag.Bool("monitor", false, "evaluate the test fold after every epoch (learning curves; never used for selection)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -96,6 +97,9 @@ func run() error {
 			Epochs: *epochs, Patience: *patience, BatchSize: *batch, LR: *lr, WeightDecay: *wd,
 			ValFraction: *valFrac, Backend: *backend,
 			Sizes: gnn.Sizes{Hidden: *hidden, Patch: *patch, Layers: *layers, Heads: *heads},
+		}
+		if *monitor {
+			opts.Monitor = ds.Subset(test)
 		}
 		var res *train.Result
 		if progress != nil {
