@@ -1,5 +1,7 @@
 package train
 
+import "github.com/hydrognn/hydrognn/shared/rig"
+
 // Metrics are evaluation results on a set of windows.
 type Metrics struct {
 	// N is the number of windows.
@@ -46,6 +48,23 @@ func (m *Metrics) MeanF1() float64 {
 	}
 	if n == 0 {
 		return 0
+	}
+	return s / float64(n)
+}
+
+// SelectionScore is the validation score training maximises: the mean
+// macro-F1 over cfg's condition targets, or over all targets when it has
+// none (flags such as "stable" describe the data, not a component).
+func (m *Metrics) SelectionScore(cfg *rig.Config) float64 {
+	s, n := 0.0, 0
+	for j, t := range m.Targets {
+		if t.N > 0 && j < len(cfg.Targets) && cfg.Targets[j].Kind == rig.TargetCondition {
+			s += t.MacroF1
+			n++
+		}
+	}
+	if n == 0 {
+		return m.MeanF1()
 	}
 	return s / float64(n)
 }

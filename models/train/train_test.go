@@ -209,11 +209,18 @@ func TestShapesEveryConfig(t *testing.T) {
 	for _, name := range []string{"zema-testrig", "skab-testbed", "excavator"} {
 		t.Run(name, func(t *testing.T) {
 			cfg := loadRig(t, name)
-			if cfg.Operation.CycleS == 0 {
-				c := *cfg
+			// The UCI layout needs cycles and file-name-safe columns: give
+			// a copy of configs without them (SKAB) a 20 s cycle and the ids
+			// as columns.
+			c := *cfg
+			if c.Operation.CycleS == 0 {
 				c.Operation.CycleS = 20
-				cfg = &c
 			}
+			c.Sensors = append([]rig.Sensor(nil), cfg.Sensors...)
+			for i := range c.Sensors {
+				c.Sensors[i].Column = ""
+			}
+			cfg = &c
 			ds, err := LoadUCI(writeSynthetic(t, cfg, 4, 4, 3), cfg, 1)
 			if err != nil {
 				t.Fatal(err)
