@@ -44,11 +44,6 @@ func newFluid(f rig.Fluid) fluid {
 	return fl
 }
 
-// nu returns the kinematic viscosity in m²/s at temperature tc (C).
-func (f *fluid) nu(tc float64) float64 {
-	return f.mu(tc) / f.rho
-}
-
 // mu returns the dynamic viscosity in Pa s at temperature tc (C). Oil
 // follows an exponential fit of ISO VG mineral oils (about -3.2 %/K around
 // 40 C); water the Vogel equation.
