@@ -14,7 +14,8 @@
 // Sigmoid, relu(v) = Max(v, 0). A "per-sensor" product a[B,S,k] @ W[S,k,D]
 // is Transpose(a, [1,0,2]) @ W, transposed back with [1,0,2].
 //
-//  1. Encoder, per sensor. xm = x*mask.
+//  1. Encoder, per sensor. xm = (x - enc/cell/mean) * enc/cell/inv_std * mask
+//     (frozen per-cell statistics of the training windows, see SetCellStats).
 //     window = relu(per-sensor(xm, enc/window/w) + enc/window/b)   [B,S,D]
 //     For patch t in 0..NP-1: in_t = Concat(xm[:,:,tP:(t+1)P], mask[:,:,tP:(t+1)P]) [B,S,2P]
 //     (Slice of the inputs only), e_t = relu(per-sensor(in_t, enc/patch/w) + enc/patch/b),
@@ -33,7 +34,8 @@
 //     alpha = Softmax(scores + const/adj_bias, axis=-1);
 //     msg = Reshape(Transpose(alpha @ hr, [0,2,1,3]), [B,N,D]);
 //     nodes = LayerNorm(nodes + relu(msg @ p.wo + p.bo); p.ln/g, p.ln/b, eps=LayerNormEps).
-//     pooled = ReduceMean(nodes, axis=1)   [B,D]
+//     readout = relu(Reshape(nodes, [B,N*D]) @ graph/readout/w + graph/readout/b)   [B,D]
+//     pooled = Concat(ReduceMean(nodes, axis=1), readout)   [B,2D]
 //  4. Heads.
 //     health = σ(Reshape(nodes @ head/health/w + head/health/b, [B,N]))   [B,N]
 //     Per target (config order), prefix q = "head/target/<name>/":
@@ -56,14 +58,16 @@
 // (const/pool [N,S], const/scatter [S,N], const/adj_bias [N,N],
 // const/select/<target> [1,N]). Names use "/" separators:
 //
+//	enc/cell/mean [S,T]   enc/cell/inv_std [S,T]   (frozen)
 //	enc/window/w [S,T,D]  enc/window/b [S,D]
 //	enc/patch/w  [S,2P,D] enc/patch/b  [S,D]
 //	enc/gru/{z,r,n}/wx [D,D]  enc/gru/{z,r,n}/wh [D,D]  enc/gru/{z,r,n}/bx [D]  enc/gru/{z,r,n}/bh [D]
 //	enc/out/w [3D,D]  enc/out/b [D]
 //	node/emb [N,D]
 //	gat{l}/wl [D,D] gat{l}/wr [D,D] gat{l}/att [K,dk] gat{l}/wo [D,D] gat{l}/bo [D] gat{l}/ln/g [D] gat{l}/ln/b [D]
+//	graph/readout/w [N*D,D] graph/readout/b [D]
 //	head/health/w [D,1] head/health/b [1]
-//	head/target/<name>/w1 [2D or D, HeadHidden] b1 [HeadHidden] w2 [HeadHidden, C] b2 [C]
+//	head/target/<name>/w1 [3D or 2D, HeadHidden] b1 [HeadHidden] w2 [HeadHidden, C] b2 [C]
 //	head/recon/w1 [D,D] head/recon/b1 [D] head/recon/w2 [D,T] head/recon/b2 [T]
 //
 // A change of this list or of the computation above is a breaking change
