@@ -1,0 +1,158 @@
+package infer
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/prep"
+)
+
+// Benchmarks of the edge path. docs/inference.md quotes them; rerun with
+//
+//	cd agent && go test ./infer -run '^$' -bench . -benchtime 3000x -count 3
+//
+// p50-us and p99-us are percentiles of the wall time of each call as the
+// agent sees it (copying the window in, ONNX Runtime, decoding the heads).
+
+// latencies records per-iteration durations and reports percentiles.
+type latencies []time.Duration
+
+// newLatencies preallocates room for the usual run lengths, so recording
+// does not count as the benchmarked code's allocations.
+func newLatencies() latencies { return make(latencies, 0, 1<<17) }
+
+func (l latencies) report(b *testing.B) {
+	if len(l) == 0 {
+		return
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	pct := func(p float64) float64 {
+		return float64(s[min(len(s)-1, int(p*float64(len(s))))].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(pct(0.50), "p50-us")
+	b.ReportMetric(pct(0.99), "p99-us")
+}
+
+var benchModels = []struct {
+	name string
+	v    variant
+}{
+	{"standin", variant{}},      // trivial graph: the agent's own overhead
+	{"gru", variant{gru: true}}, // + a GRU encoder (H=32 over 17 sensors x 60 steps): close to the GNN's cost
+}
+
+var benchPrecisions = []struct {
+	name  string
+	quant bundle.Quantization
+	prec  bundle.Precision
+}{
+	{"fp32", bundle.QuantNone, bundle.FP32},
+	{"int8-qdq", bundle.QuantWeightQDQ, bundle.INT8},
+	{"int8-dynamic", bundle.QuantDynamic, bundle.INT8},
+}
+
+func BenchmarkRun(b *testing.B) {
+	needORT(b)
+	si := newStandIn(b, loadRig(b, zemaConfig))
+	for _, bm := range benchModels {
+		for _, p := range benchPrecisions {
+			dir := si.writeBundle(b, bundleOpts{variant: bm.v, int8: p.quant})
+			m := open(b, dir, si, Options{Precision: p.prec})
+			w := si.window(b, 1, nil, nil)
+			b.Run(fmt.Sprintf("%s/%s/B=1/RunInto", bm.name, p.name), func(b *testing.B) {
+				var r Result
+				_, err := m.RunInto(&r, w) // warm up: allocates r's slices
+				require.NoError(b, err)
+				lat := newLatencies()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					t0 := time.Now()
+					if _, err := m.RunInto(&r, w); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				lat.report(b)
+			})
+			for _, n := range []int{1, 8} {
+				ws := make([]*prep.Window, n)
+				for i := range ws {
+					ws[i] = si.window(b, i, nil, nil)
+				}
+				b.Run(fmt.Sprintf("%s/%s/B=%d/Run", bm.name, p.name, n), func(b *testing.B) {
+					lat := newLatencies()
+					b.ReportAllocs()
+					for b.Loop() {
+						t0 := time.Now()
+						if _, err := m.Run(ws); err != nil {
+							b.Fatal(err)
+						}
+						lat = append(lat, time.Since(t0))
+					}
+					lat.report(b)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkSessionKind compares, on the same fp32 graph at B=1, the ways
+// onnxruntime_go can run it: an AdvancedSession bound to fixed B=1
+// tensors (what Model uses for B=1), a DynamicAdvancedSession with
+// preallocated output tensors (what Model uses for B>1), and the same
+// letting ONNX Runtime allocate the outputs (destroyed after each run).
+func BenchmarkSessionKind(b *testing.B) {
+	needORT(b)
+	si := newStandIn(b, loadRig(b, zemaConfig))
+	for _, bm := range benchModels {
+		dir := si.writeBundle(b, bundleOpts{variant: bm.v, int8: bundle.QuantNone})
+		m := open(b, dir, si, Options{Precision: bundle.FP32})
+		w := si.window(b, 1, nil, nil)
+		one := m.one
+		copy(one.x.GetData(), w.Values)
+		copy(one.mask.GetData(), w.Mask)
+		dyn, err := ort.NewDynamicAdvancedSessionWithONNXData(m.data, m.inputs, m.outputs, m.so)
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = dyn.Destroy() })
+
+		b.Run(bm.name+"/advanced-bound", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := m.single.Run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(bm.name+"/dynamic-prealloc", func(b *testing.B) {
+			b.ReportAllocs()
+			outs := make([]ort.Value, len(one.outValues))
+			for b.Loop() {
+				copy(outs, one.outValues)
+				if err := dyn.Run(one.inValues, outs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(bm.name+"/dynamic-ort-alloc", func(b *testing.B) {
+			b.ReportAllocs()
+			outs := make([]ort.Value, len(one.outValues))
+			for b.Loop() {
+				clear(outs)
+				if err := dyn.Run(one.inValues, outs); err != nil {
+					b.Fatal(err)
+				}
+				for _, o := range outs {
+					_ = o.Destroy()
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,290 @@
+package infer
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// Diagnose turns the Result of one window w (as Run or RunInto made it)
+// into a diagnosis for the Model's rig. elapsed is the window's share of
+// the inference time (Output.Elapsed / len(Output.Results), or what
+// RunInto returned). The diagnosis owns all its memory; AgentID and Seq
+// are left for the caller (the agent numbers diagnoses).
+//
+// How it is built:
+//   - Components, in the firmware config's order: health from the health
+//     head (without one, the expected health Σ p·class health of the
+//     condition targets on the component); status from diag.StatusOf,
+//     except Unknown when every input sensor of the component was missing
+//     in w, or when nothing gives the component a health (Health is then
+//     0 and meaningless); anomaly score = the highest score of its
+//     sensors; drivers = its sensors with the highest anomaly scores
+//     (score > 0, not masked), at most MaxDrivers.
+//   - Health and Status of the rig: the lowest component health with a
+//     known status.
+//   - Targets in config order; Sensors as the anomaly head gives them.
+//   - Anomalies, most severe first: a predicted condition class that
+//     names a fault (severity from its class health, see CriticalHealth;
+//     confidence its probability); a predicted flag class that names a
+//     fault (info); a component whose anomaly score is at least 1 and that
+//     no class head already blames (fault left empty: the anomaly head
+//     says that, not why; severity from the score, confidence 1 - 1/score);
+//     missing sensors (sensor_fault, one per component; medium when the
+//     component has no sensor left, else low).
+//   - Recommendations: one per anomaly from the table in recommend.go,
+//     most urgent first, at most diag.MaxRecommendations; DaysToFailure
+//     from the RUL head when it is for that component.
+//   - Window: start, end (start + the spec's duration), steps, mean
+//     coverage, and copies of w.Missing and w.Stale.
+func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*diag.Diagnosis, error) {
+	if r == nil || w == nil {
+		return nil, fmt.Errorf("infer: diagnose: nil result or window")
+	}
+	if err := m.checkWindow(w); err != nil {
+		return nil, fmt.Errorf("infer: diagnose: %w: %w", ErrInput, err)
+	}
+	cfg, man := m.cfg, m.manifest
+	d := &diag.Diagnosis{
+		RigID:           cfg.Equipment.ID,
+		RigType:         cfg.RigType,
+		CreatedAt:       m.opts.Now(),
+		Model:           diag.ModelRef{Version: man.Version, Digest: m.digest, Precision: string(m.file.Precision)},
+		InferenceMicros: elapsed.Microseconds(),
+		Window: diag.Window{
+			Start: w.Start, Steps: w.Steps,
+			Missing: slices.Clone(w.Missing), Stale: slices.Clone(w.Stale),
+		},
+	}
+	if !w.Start.IsZero() {
+		d.Window.End = w.Start.Add(man.Input.Duration())
+	}
+	if len(w.Coverage) > 0 {
+		sum := 0.0
+		for _, c := range w.Coverage {
+			sum += c
+		}
+		d.Window.Coverage = sum / float64(len(w.Coverage))
+	} else {
+		present := 0
+		for _, v := range w.Mask {
+			if v != 0 {
+				present++
+			}
+		}
+		d.Window.Coverage = float64(present) / float64(len(w.Mask))
+	}
+	d.Sensors = slices.Clone(r.Sensors)
+	score := make(map[string]diag.SensorScore, len(r.Sensors))
+	for _, s := range r.Sensors {
+		score[s.ID] = s
+	}
+
+	// Targets in config order.
+	for _, t := range cfg.Targets {
+		for _, tr := range r.Targets {
+			if tr.Name == t.Name {
+				tr.Classes = slices.Clone(tr.Classes)
+				d.Targets = append(d.Targets, tr)
+			}
+		}
+	}
+
+	// Components.
+	minHealth, known := math.Inf(1), false
+	blamed := map[string]bool{} // components a class head names a fault on
+	for ci, c := range cfg.Components {
+		ch := diag.ComponentHealth{ID: c.ID, Status: diag.Unknown}
+		h, ok := m.componentHealth(r, ci, c.ID)
+		var inputs, missing int
+		for _, s := range cfg.Sensors {
+			if s.Component != c.ID || man.Input.Index(s.ID) < 0 {
+				continue
+			}
+			inputs++
+			if slices.Contains(w.Missing, s.ID) {
+				missing++
+			}
+			if sc, has := score[s.ID]; has && !sc.Masked && sc.Score > 0 {
+				ch.Drivers = append(ch.Drivers, diag.Driver{Sensor: s.ID, Weight: sc.Score})
+				ch.AnomalyScore = max(ch.AnomalyScore, sc.Score)
+			}
+		}
+		slices.SortStableFunc(ch.Drivers, func(a, b diag.Driver) int { return cmp.Compare(b.Weight, a.Weight) })
+		if len(ch.Drivers) > MaxDrivers {
+			ch.Drivers = ch.Drivers[:MaxDrivers]
+		}
+		if ok {
+			ch.Health = h
+			if inputs == 0 || missing < inputs {
+				ch.Status = diag.StatusOf(h)
+				minHealth, known = min(minHealth, h), true
+			}
+		}
+		d.Components = append(d.Components, ch)
+	}
+	if known {
+		d.Health, d.Status = minHealth, diag.StatusOf(minHealth)
+	} else {
+		d.Status = diag.Unknown
+	}
+
+	// Anomalies from the class heads.
+	var found []finding
+	for _, tr := range d.Targets {
+		t := cfg.Target(tr.Name)
+		cl := t.Classes[tr.Predicted]
+		if cl.Fault == "" {
+			continue
+		}
+		a := diag.Anomaly{Fault: cl.Fault, Severity: diag.SeverityInfo, Confidence: tr.Classes[tr.Predicted].P,
+			Components: []string{}}
+		if t.Kind == rig.TargetCondition && cl.Health != nil {
+			a.Severity = severityOfHealth(*cl.Health)
+		}
+		if t.Component != "" {
+			a.Components = []string{t.Component}
+			blamed[t.Component] = true
+			if ci := cfg.ComponentIndex(t.Component); ci >= 0 {
+				for _, dr := range d.Components[ci].Drivers {
+					a.Sensors = append(a.Sensors, dr.Sensor)
+				}
+			}
+		}
+		why := fmt.Sprintf("%s predicted %q (p=%.2f)", t.Name, cl.Label, a.Confidence)
+		found = append(found, finding{a, withDrivers(why, a.Sensors)})
+	}
+	// Anomalies from the anomaly head, on components no class head blames.
+	for _, ch := range d.Components {
+		if ch.AnomalyScore < 1 || blamed[ch.ID] {
+			continue
+		}
+		a := diag.Anomaly{Severity: severityOfScore(ch.AnomalyScore), Confidence: 1 - 1/ch.AnomalyScore,
+			Components: []string{ch.ID}}
+		for _, dr := range ch.Drivers {
+			if dr.Weight >= 1 {
+				a.Sensors = append(a.Sensors, dr.Sensor)
+			}
+		}
+		why := fmt.Sprintf("anomaly score %.1f times the calibrated threshold", ch.AnomalyScore)
+		found = append(found, finding{a, withDrivers(why, a.Sensors)})
+	}
+	// Missing sensors, one finding per component.
+	for _, c := range cfg.Components {
+		var ids []string
+		inputs := 0
+		for _, s := range cfg.Sensors {
+			if s.Component != c.ID || man.Input.Index(s.ID) < 0 {
+				continue
+			}
+			inputs++
+			if slices.Contains(w.Missing, s.ID) {
+				ids = append(ids, s.ID)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		sev := diag.SeverityLow
+		if len(ids) == inputs {
+			sev = diag.SeverityMedium
+		}
+		found = append(found, finding{diag.Anomaly{Fault: rig.FaultSensor, Severity: sev, Confidence: 1,
+			Components: []string{c.ID}, Sensors: ids},
+			fmt.Sprintf("no data from %s in the window", strings.Join(ids, ", "))})
+	}
+	slices.SortStableFunc(found, func(a, b finding) int {
+		if c := cmp.Compare(severityRank(b.Severity), severityRank(a.Severity)); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.Confidence, a.Confidence)
+	})
+	for _, f := range found {
+		d.Anomalies = append(d.Anomalies, f.Anomaly)
+	}
+
+	// Recommendations.
+	type key struct {
+		comp  string
+		fault rig.Fault
+	}
+	seen := map[key]bool{}
+	for _, f := range found {
+		a := f.Anomaly
+		comp := ""
+		if len(a.Components) > 0 {
+			comp = a.Components[0]
+		}
+		k := key{comp, a.Fault}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		var ctype rig.ComponentType
+		if ci := cfg.ComponentIndex(comp); ci >= 0 {
+			ctype = cfg.Components[ci].Type
+		}
+		rec := diag.Recommendation{Component: comp, Fault: a.Fault, Priority: a.Severity,
+			Action: actionFor(ctype, a.Fault, a.Severity), Reason: f.reason}
+		if r.RUL != nil && r.RUL.Component != "" && r.RUL.Component == comp {
+			days := r.RUL.P50Hours / 24
+			rec.DaysToFailure = &days
+		}
+		d.Recommendations = append(d.Recommendations, rec)
+		if len(d.Recommendations) == diag.MaxRecommendations {
+			break
+		}
+	}
+	if r.RUL != nil {
+		rul := *r.RUL
+		d.RUL = &rul
+	}
+	return d, nil
+}
+
+// componentHealth returns component ci's health from the health head, or
+// else the expected health of the condition targets on it.
+func (m *Model) componentHealth(r *Result, ci int, id string) (float64, bool) {
+	if r.Health != nil {
+		return r.Health[ci], true
+	}
+	sum, n := 0.0, 0
+	for _, tr := range r.Targets {
+		t := m.cfg.Target(tr.Name)
+		if t == nil || t.Component != id || t.Kind != rig.TargetCondition {
+			continue
+		}
+		e := 0.0
+		for k, cp := range tr.Classes {
+			if h := t.Classes[k].Health; h != nil {
+				e += cp.P * *h
+			}
+		}
+		sum, n = sum+e, n+1
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return sum / float64(n), true
+}
+
+// finding is an anomaly with the reason its recommendation gives.
+type finding struct {
+	diag.Anomaly
+	reason string
+}
+
+// withDrivers appends the driving sensors to a reason.
+func withDrivers(why string, sensors []string) string {
+	if len(sensors) == 0 {
+		return why
+	}
+	return why + "; driven by " + strings.Join(sensors, ", ")
+}

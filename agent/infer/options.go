@@ -1,0 +1,127 @@
+package infer
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/bundle"
+)
+
+// Provider names an ONNX Runtime execution provider.
+type Provider string
+
+// Execution providers. CPU is always available and always the last
+// fallback; CUDA and TensorRT need a GPU build of ONNX Runtime (see
+// docs/inference.md).
+const (
+	CPU      Provider = "cpu"
+	CUDA     Provider = "cuda"
+	TensorRT Provider = "tensorrt"
+)
+
+// Limits and defaults of Options.
+const (
+	// DefaultMaxBatch is Options.MaxBatch's default.
+	DefaultMaxBatch = 256
+	// MaxThreads caps Options.IntraOpThreads and InterOpThreads.
+	MaxThreads = 64
+)
+
+// Options configure Open. The zero value is the edge default: the int8
+// model when the bundle has one, one intra-op and one inter-op thread, the
+// CPU provider, batches of up to DefaultMaxBatch windows.
+type Options struct {
+	// Precision selects the model file: "" takes the bundle's int8 model
+	// when it has one, else its fp32 model; bundle.FP32 or bundle.INT8
+	// forces that file, and Open fails when the bundle lacks it.
+	Precision bundle.Precision
+	// IntraOpThreads is ONNX Runtime's intra-op thread count (0: 1, which
+	// is the fastest for the project's small graphs on the measured CPUs;
+	// see docs/inference.md). Above 1, spinning is disabled so idle
+	// threads do not burn a core between windows.
+	IntraOpThreads int
+	// InterOpThreads is the inter-op thread count (0: 1). Execution is
+	// sequential, so more only matters to providers that use it.
+	InterOpThreads int
+	// Providers are the execution providers to try, most preferred first
+	// (nil or empty: CPU only). Each GPU provider that cannot be added (a
+	// CPU-only ONNX Runtime, no driver, no device) is skipped with a
+	// warning on Logger, and CPU is always the final fallback, so Open
+	// succeeds on a machine without a GPU. Model.Info reports what is used.
+	Providers []Provider
+	// DeviceID is the GPU for CUDA and TensorRT (0: the first).
+	DeviceID int
+	// ProviderOptions are extra provider settings passed to ONNX Runtime
+	// as they are, e.g. {TensorRT: {"trt_fp16_enable": "1",
+	// "trt_engine_cache_enable": "1", "trt_engine_cache_path": "/var/lib/rig-agent/trt"}}
+	// (nil: none). Keys are ONNX Runtime's provider option names.
+	ProviderOptions map[Provider]map[string]string
+	// MaxBatch caps the number of windows one Run takes (0:
+	// DefaultMaxBatch). It bounds the tensors a Model keeps.
+	MaxBatch int
+	// Logger receives the fallback warnings and the open summary (nil:
+	// slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock Diagnose stamps diagnoses with (nil: time.Now).
+	Now func() time.Time
+	// LibraryPath is passed to Init when Open initialises ONNX Runtime
+	// ("": $ONNXRUNTIME_LIB).
+	LibraryPath string
+}
+
+// validate checks o and returns it with defaults filled.
+func (o Options) withDefaults() (Options, error) {
+	switch o.Precision {
+	case "", bundle.FP32, bundle.INT8:
+	default:
+		return o, fmt.Errorf("infer: precision %q: want %q, %q or empty (int8 when the bundle has it)",
+			o.Precision, bundle.FP32, bundle.INT8)
+	}
+	for _, n := range []struct {
+		name string
+		v    *int
+	}{{"intra-op threads", &o.IntraOpThreads}, {"inter-op threads", &o.InterOpThreads}} {
+		if *n.v < 0 || *n.v > MaxThreads {
+			return o, fmt.Errorf("infer: %s: %d is out of range [0, %d] (0 means 1)", n.name, *n.v, MaxThreads)
+		}
+		if *n.v == 0 {
+			*n.v = 1
+		}
+	}
+	seen := map[Provider]bool{}
+	for _, p := range o.Providers {
+		switch p {
+		case CPU, CUDA, TensorRT:
+		default:
+			return o, fmt.Errorf("infer: execution provider %q: want %q, %q or %q", p, CPU, CUDA, TensorRT)
+		}
+		if seen[p] {
+			return o, fmt.Errorf("infer: execution provider %q is listed twice", p)
+		}
+		seen[p] = true
+	}
+	for p := range o.ProviderOptions {
+		if p != CUDA && p != TensorRT {
+			return o, fmt.Errorf("infer: provider options for %q: only %q and %q take options", p, CUDA, TensorRT)
+		}
+	}
+	if o.DeviceID < 0 {
+		return o, fmt.Errorf("infer: device id %d must be >= 0", o.DeviceID)
+	}
+	if o.MaxBatch < 0 {
+		return o, fmt.Errorf("infer: max batch %d must be >= 0 (0 means %d)", o.MaxBatch, DefaultMaxBatch)
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	o.Providers = slices.Clone(o.Providers)
+	return o, nil
+}
