@@ -156,3 +156,46 @@ func BenchmarkSessionKind(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkThreads runs the GRU stand-in (fp32) with 1 and 2 intra-op
+// threads, at B=1 and B=8.
+func BenchmarkThreads(b *testing.B) {
+	needORT(b)
+	si := newStandIn(b, loadRig(b, zemaConfig))
+	dir := si.writeBundle(b, bundleOpts{variant: variant{gru: true}, int8: bundle.QuantNone})
+	ws := make([]*prep.Window, 8)
+	for i := range ws {
+		ws[i] = si.window(b, i, nil, nil)
+	}
+	for _, threads := range []int{1, 2} {
+		m := open(b, dir, si, Options{IntraOpThreads: threads})
+		for _, n := range []int{1, 8} {
+			b.Run(fmt.Sprintf("threads=%d/B=%d", threads, n), func(b *testing.B) {
+				lat := newLatencies()
+				for b.Loop() {
+					t0 := time.Now()
+					if _, err := m.Run(ws[:n]); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				lat.report(b)
+			})
+		}
+	}
+}
+
+// BenchmarkOpen measures Open (bundle check, graph check, session
+// creation) of the GRU stand-in's int8 model.
+func BenchmarkOpen(b *testing.B) {
+	needORT(b)
+	si := newStandIn(b, loadRig(b, zemaConfig))
+	dir := si.writeBundle(b, bundleOpts{variant: variant{gru: true}})
+	for b.Loop() {
+		m, err := Open(dir, si.cfg, Options{Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = m.Close()
+	}
+}
