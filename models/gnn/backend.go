@@ -16,9 +16,15 @@ import (
 var ErrBackend = errors.New("gnn: backend")
 
 // DefaultBackend is the backend used when none is configured: GoMLX's
-// pure-Go backend with unlimited worker parallelism. With its default
-// worker pool the pure-Go backend deadlocked on 2-core machines (ops
-// waiting on matmul sub-tasks exhausted the pool; see ml-notes.md).
+// pure-Go backend with unlimited worker parallelism inside each op and the
+// ops of a graph run one after another. With its default worker pool the
+// pure-Go backend deadlocked on 2-core machines (ops waiting on matmul
+// sub-tasks exhausted the pool; see ml-notes.md). Its parallel op
+// scheduler has a data race in GoMLX v0.26.0 (Reshape reuses a buffer
+// another op still reads; go test -race reports it in simplego's
+// execReshape), which made long trainings non-deterministic: ops_sequential
+// avoids it at about 1.6x the step time (0.070 s against 0.044 s per ZeMA
+// step at B=32, `go test ./train -run '^$' -bench TrainStep -benchtime 10x`).
 const DefaultBackend = "go"
 
 // xlaConstructor is set by backend_xla.go when the XLA backend is
@@ -29,7 +35,8 @@ var stdoutMu sync.Mutex
 
 // NewBackend starts the GoMLX backend named by config:
 //
-//   - "" or "go": the pure-Go backend (simplego) with parallelism=-1;
+//   - "" or "go": the pure-Go backend (simplego) with
+//     "parallelism=-1,ops_sequential" (see DefaultBackend);
 //   - "go:OPTS": the pure-Go backend with simplego's comma-separated
 //     options (e.g. "go:parallelism=-1,ops_sequential");
 //   - "xla:cpu", "xla:cuda" or "xla:/abs/path/plugin.so": XLA through a
@@ -44,7 +51,7 @@ func NewBackend(config string) (backends.Backend, error) {
 	switch name {
 	case "", "go", "simplego":
 		if opts == "" {
-			opts = "parallelism=-1"
+			opts = "parallelism=-1,ops_sequential"
 		}
 		// simplego.New prints the parallelism setting on stdout, which
 		// would corrupt a caller's JSON output: send it to /dev/null.
