@@ -1,0 +1,332 @@
+package export
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/models/onnx"
+	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// Model file names inside a bundle directory.
+const (
+	FileFP32 = "model.fp32.onnx"
+	FileINT8 = "model.int8.onnx"
+)
+
+// DefaultVersion is the bundle version BundleOptions.Version defaults to.
+const DefaultVersion = "1.0.0"
+
+// MinThreshold floors the anomaly thresholds written to a manifest (a
+// sensor whose training error is 0, e.g. never present, would otherwise
+// get a threshold the manifest refuses).
+const MinThreshold = 1e-6
+
+// BundleOptions configure WriteBundle. Every zero field means its default,
+// stated on the field.
+type BundleOptions struct {
+	// Name is the bundle's name ("": the rig type).
+	Name string
+	// Version is its semantic version ("": DefaultVersion).
+	Version string
+	// Scheme is the int8 scheme (0: onnx.WeightOnly, per channel, which
+	// measured best for this model's sizes: see models/export/README.md).
+	Scheme onnx.Scheme
+	// NoInt8 writes the fp32 model only (zero: both).
+	NoInt8 bool
+	// Provenance is copied into the manifest as given, except that an
+	// empty Backend, a zero StartedAt or DurationS and a nil Config are
+	// filled from the training result (Config with Hyperparameters(
+	// train.Options{}, res)).
+	Provenance bundle.Provenance
+	// Now stamps the manifest's CreatedAt (nil: time.Now).
+	Now func() time.Time
+}
+
+// Written describes what WriteBundle wrote.
+type Written struct {
+	// Manifest is the manifest written (models with their digests).
+	Manifest *bundle.Manifest
+	// Quant is the int8 pass's report (nil with NoInt8).
+	Quant *onnx.QuantReport
+	// Bytes are the model files' sizes by precision.
+	Bytes map[bundle.Precision]int64
+}
+
+// WriteBundle exports a trained model (res) for the rig cfg into dir
+// (created if needed; existing model files and manifest are replaced):
+// model.fp32.onnx, model.int8.onnx and manifest.json (shared/bundle) with
+// the rig's type, config digest and topology version, the trained input
+// spec with its normalisation stats, the components, the heads (health,
+// one class head per target with its labels and values, anomaly with the
+// per-sensor thresholds of res.AnomalyThreshold), the validation metrics
+// and the provenance. agent/infer opens the result.
+func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOptions) (*Written, error) {
+	if cfg == nil || res == nil || res.Model == nil {
+		return nil, fmt.Errorf("%w: bundle: nil rig config or training result", ErrExport)
+	}
+	m := res.Model
+	if err := checkResult(cfg, res); err != nil {
+		return nil, err
+	}
+	if opts.Name == "" {
+		opts.Name = cfg.RigType
+	}
+	if opts.Version == "" {
+		opts.Version = DefaultVersion
+	}
+	if opts.Scheme == 0 {
+		opts.Scheme = onnx.WeightOnly
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	specDigest, err := res.Spec.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+	}
+	meta := map[string]string{
+		"hydrognn.rig_type":         cfg.RigType,
+		"hydrognn.config_digest":    cfg.Digest(),
+		"hydrognn.topology_version": cfg.TopologyVersion,
+		"hydrognn.input_digest":     specDigest,
+		"hydrognn.bundle":           opts.Name + " " + opts.Version,
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+	}
+	outs := Outputs(m)
+	inputs := []string{InputX, InputMask}
+	w := &Written{Bytes: map[bundle.Precision]int64{}}
+
+	fp, err := Build(m, res.Weights, GraphOptions{Metadata: meta})
+	if err != nil {
+		return nil, err
+	}
+	models := []bundle.Model{{File: FileFP32, Precision: bundle.FP32, Quantization: bundle.QuantNone}}
+	files := []*onnx.Model{fp}
+	if !opts.NoInt8 {
+		q, rep, err := Quantized(m, res.Weights, opts.Scheme, GraphOptions{Metadata: meta})
+		if err != nil {
+			return nil, err
+		}
+		w.Quant = rep
+		qk := bundle.QuantWeightQDQ
+		if opts.Scheme == onnx.Dynamic {
+			qk = bundle.QuantDynamic
+		}
+		models = append(models, bundle.Model{File: FileINT8, Precision: bundle.INT8, Quantization: qk})
+		files = append(files, q)
+	} else {
+		_ = os.Remove(filepath.Join(dir, FileINT8))
+	}
+	for i, f := range files {
+		data, err := f.Marshal()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrExport, models[i].File, err)
+		}
+		if err := writeFile(filepath.Join(dir, models[i].File), data); err != nil {
+			return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+		}
+		models[i].Opset = Opset
+		models[i].Inputs, models[i].Outputs = slices.Clone(inputs), slices.Clone(outs)
+		if err := bundle.FillModel(dir, &models[i]); err != nil {
+			return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+		}
+		w.Bytes[models[i].Precision] = models[i].Bytes
+	}
+
+	prov := opts.Provenance
+	if prov.Backend == "" {
+		prov.Backend = "go"
+	}
+	if prov.DurationS == 0 {
+		prov.DurationS = math.Round(res.Seconds*10) / 10
+	}
+	if prov.StartedAt.IsZero() {
+		prov.StartedAt = now().Add(-time.Duration(res.Seconds * float64(time.Second))).UTC().Truncate(time.Second)
+	}
+	if prov.Config == nil {
+		prov.Config = Hyperparameters(train.Options{}, res)
+	}
+	man := &bundle.Manifest{
+		FormatVersion:   bundle.FormatVersion,
+		Name:            opts.Name,
+		Version:         opts.Version,
+		RigType:         cfg.RigType,
+		ConfigDigest:    cfg.Digest(),
+		TopologyVersion: cfg.TopologyVersion,
+		CreatedAt:       now().UTC().Truncate(time.Second),
+		Input:           res.Spec,
+		Components:      slices.Clone(m.NodeIDs),
+		Models:          models,
+		Heads:           Heads(cfg, res),
+		Metrics:         Metrics(res),
+		Provenance:      prov,
+	}
+	if err := bundle.Write(dir, man); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+	}
+	w.Manifest = man
+	return w, nil
+}
+
+// Quantized builds the int8 model of m: Build with the per-sensor weights
+// stored as INT8 (GraphOptions.Int8PerSensor), then onnx.Quantize with
+// scheme, per output channel, over the MatMul and GRU weights of at least
+// onnx.DefaultMinElements elements. Biases, LayerNorm parameters, the
+// attention vectors, the frozen cell statistics and the topology constants
+// stay fp32.
+func Quantized(m *gnn.Model, w gnn.Weights, scheme onnx.Scheme, opts GraphOptions) (*onnx.Model, *onnx.QuantReport, error) {
+	opts.Int8PerSensor = true
+	fp, err := Build(m, w, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, rep, err := onnx.Quantize(fp, onnx.QuantOptions{Scheme: scheme, PerChannel: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrExport, err)
+	}
+	return q, rep, nil
+}
+
+// Heads returns the manifest heads of a trained model: health (labels: the
+// components), one class head per target in config order (labels and
+// values of its classes), anomaly (labels: the input sensors; thresholds:
+// res.AnomalyThreshold floored at MinThreshold).
+func Heads(cfg *rig.Config, res *train.Result) []bundle.Head {
+	heads := []bundle.Head{{Kind: bundle.HeadHealth, Output: OutputHealth, Labels: slices.Clone(res.Model.NodeIDs)}}
+	for _, t := range cfg.Targets {
+		h := bundle.Head{Kind: bundle.HeadClass, Output: TargetOutput(t.Name), Target: t.Name}
+		for _, c := range t.Classes {
+			h.Labels = append(h.Labels, c.Label)
+			h.Values = append(h.Values, c.Value)
+		}
+		heads = append(heads, h)
+	}
+	an := bundle.Head{Kind: bundle.HeadAnomaly, Output: OutputAnomaly}
+	for i, s := range res.Spec.Sensors {
+		an.Labels = append(an.Labels, s.ID)
+		th := MinThreshold
+		if i < len(res.AnomalyThreshold) && res.AnomalyThreshold[i] > th {
+			th = res.AnomalyThreshold[i]
+		}
+		an.Thresholds = append(an.Thresholds, th)
+	}
+	return append(heads, an)
+}
+
+// Metrics returns the manifest metrics of a trained model: per target
+// "<name>.accuracy" and "<name>.macro_f1" on the validation split, plus
+// "val.loss", "val.windows", "train.windows" and "best_epoch" (nothing
+// from validation when training had none).
+func Metrics(res *train.Result) map[string]float64 {
+	out := map[string]float64{
+		"train.windows": float64(res.TrainWindows),
+		"best_epoch":    float64(res.BestEpoch),
+	}
+	if v := res.Val; v != nil {
+		out["val.windows"] = float64(v.N)
+		out["val.loss"] = round(v.Loss, 1e-6)
+		for _, t := range v.Targets {
+			out[t.Name+".accuracy"] = round(t.Accuracy, 1e-6)
+			out[t.Name+".macro_f1"] = round(t.MacroF1, 1e-6)
+		}
+	}
+	return out
+}
+
+// Hyperparameters returns the provenance record of a training run: the
+// resolved sizes of res.Model, opts' training settings (zero fields as the
+// trainer's defaults apply them are recorded as 0 = default), and what the
+// run did (epochs run, best epoch, windows, seconds per step).
+func Hyperparameters(opts train.Options, res *train.Result) map[string]any {
+	out := map[string]any{}
+	if res != nil && res.Model != nil {
+		s := res.Model.Sizes
+		out["hidden"], out["heads"], out["layers"], out["patch"], out["head_hidden"] = s.Hidden, s.Heads, s.Layers, s.Patch, s.HeadHidden
+		out["parameters"] = res.Model.NumParams()
+		out["epochs_run"] = len(res.History)
+		out["best_epoch"] = res.BestEpoch
+		out["train_windows"], out["val_windows"] = res.TrainWindows, res.ValWindows
+		out["step_seconds"] = round(res.StepSeconds, 1e-4)
+	}
+	set := func(k string, v any, zero bool) {
+		if !zero {
+			out[k] = v
+		}
+	}
+	set("epochs", opts.Epochs, opts.Epochs == 0)
+	set("patience", opts.Patience, opts.Patience == 0)
+	set("batch_size", opts.BatchSize, opts.BatchSize == 0)
+	set("lr", opts.LR, opts.LR == 0)
+	set("val_fraction", opts.ValFraction, opts.ValFraction == 0)
+	set("weight_decay", opts.WeightDecay, opts.WeightDecay == 0)
+	set("health_weight", opts.HealthWeight, opts.HealthWeight == 0)
+	set("recon_weight", opts.ReconWeight, opts.ReconWeight == 0)
+	set("no_class_weights", true, !opts.NoClassWeights)
+	set("anomaly_quantile", opts.AnomalyQuantile, opts.AnomalyQuantile == 0)
+	return out
+}
+
+func round(v, unit float64) float64 { return math.Round(v/unit) * unit }
+
+// checkResult verifies that res was trained for cfg.
+func checkResult(cfg *rig.Config, res *train.Result) error {
+	m := res.Model
+	if len(cfg.Components) != m.Nodes || len(cfg.Targets) != len(m.Targets) {
+		return fmt.Errorf("%w: bundle: the model has %d nodes and %d targets, rig %q has %d components and %d targets",
+			ErrExport, m.Nodes, len(m.Targets), cfg.RigType, len(cfg.Components), len(cfg.Targets))
+	}
+	for i, c := range cfg.Components {
+		if m.NodeIDs[i] != c.ID {
+			return fmt.Errorf("%w: bundle: model node %d is %q, rig %q's component %d is %q", ErrExport, i, m.NodeIDs[i], cfg.RigType, i, c.ID)
+		}
+	}
+	for i, t := range cfg.Targets {
+		if m.Targets[i].Name != t.Name || m.Targets[i].Classes != len(t.Classes) {
+			return fmt.Errorf("%w: bundle: model target %d is %q with %d classes, rig %q has %q with %d",
+				ErrExport, i, m.Targets[i].Name, m.Targets[i].Classes, cfg.RigType, t.Name, len(t.Classes))
+		}
+	}
+	if len(res.Spec.Sensors) != m.Sensors || res.Spec.Steps != m.Steps {
+		return fmt.Errorf("%w: bundle: input spec has %d sensors x %d steps, the model %d x %d",
+			ErrExport, len(res.Spec.Sensors), res.Spec.Steps, m.Sensors, m.Steps)
+	}
+	for i, s := range res.Spec.Sensors {
+		if s.ID != m.SensorIDs[i] {
+			return fmt.Errorf("%w: bundle: input sensor %d is %q, the model's is %q", ErrExport, i, s.ID, m.SensorIDs[i])
+		}
+	}
+	return nil
+}
+
+// writeFile writes data atomically (a temporary file renamed into place).
+func writeFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".model-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
