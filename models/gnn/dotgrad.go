@@ -103,7 +103,7 @@ func toAxisOrder(x *G.Node, src []int) *G.Node {
 	if identity {
 		return x
 	}
-	return G.TransposeAllDims(x, perm...)
+	return G.TransposeAllAxes(x, perm...)
 }
 
 func crossAxes(rank int, contracting, batch []int) []int {

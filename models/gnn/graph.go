@@ -55,8 +55,8 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 	// 1. Per-sensor temporal encoder. Per-sensor weights are applied as a
 	// batched MatMul over the sensor axis: [S, B, K] x [S, K, D].
 	perSensor := func(in *G.Node, wName, bName string) *G.Node { // in [B, S, K] -> [B, S, D]
-		o := G.MatMul(G.TransposeAllDims(in, 1, 0, 2), w(wName)) // [S, B, D]
-		return add(G.TransposeAllDims(o, 1, 0, 2), w(bName))
+		o := G.MatMul(G.TransposeAllAxes(in, 1, 0, 2), w(wName)) // [S, B, D]
+		return add(G.TransposeAllAxes(o, 1, 0, 2), w(bName))
 	}
 	// Per-cell standardisation (frozen statistics of the training data),
 	// missing cells set to 0.
@@ -102,7 +102,7 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 		scores := G.Reshape(G.MatMul(G.Reshape(pair, B, K, N*N, dk), att), B, K, N, N)
 		alpha := G.Softmax(add(scores, adjBias), -1)
 		msg := G.MatMul(alpha, hr)                                    // [B, K, N, dk]
-		msg = G.Reshape(G.TransposeAllDims(msg, 0, 2, 1, 3), B, N, D) // [B, N, D]
+		msg = G.Reshape(G.TransposeAllAxes(msg, 0, 2, 1, 3), B, N, D) // [B, N, D]
 		msg = relu(add(G.MatMul(msg, w(p+"wo")), w(p+"bo")))
 		nodes = layerNorm(add(nodes, msg), w(p+"ln/g"), w(p+"ln/b"))
 	}
