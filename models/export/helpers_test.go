@@ -34,15 +34,6 @@ func loadRig(tb testing.TB, name string) *rig.Config {
 	return cfg
 }
 
-// writeSynthetic writes a small UCI-layout folder for cfg into a new
-// temporary directory and returns it (see synthesize).
-func writeSynthetic(tb testing.TB, cfg *rig.Config, runs, runLen int, seed uint64) string {
-	tb.Helper()
-	dir := tb.TempDir()
-	require.NoError(tb, synthesize(dir, cfg, runs, runLen, seed))
-	return dir
-}
-
 // synthesize writes a small UCI-layout folder for cfg (which must have
 // operation.cycle_s) into dir: runs of runLen cycles with one random
 // condition per run; each class shifts its component's sensors.

@@ -1,0 +1,317 @@
+package rigctl
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/dataset/uci"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+const (
+	zemaRig      = "../../../firmware-configs/zema-testrig.yaml"
+	excavatorRig = "../../../firmware-configs/excavator.yaml"
+	// tinySizes keeps the test models small and fast.
+	tinySizes = `{"hidden":8,"heads":2,"layers":1,"head_hidden":8}`
+)
+
+// writeUCI writes a small labelled UCI-layout folder for the rig config at
+// path: runs of runLen cycles, one random condition per run, each class
+// shifting its component's sensors (learnable in a few epochs).
+func writeUCI(t testing.TB, path string, runs, runLen int, seed uint64) string {
+	t.Helper()
+	cfg, err := rig.Load(path)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	steps := int(cfg.Operation.CycleS)
+	sensors := cfg.ActiveSensors()
+	set := &uci.Set{Cycles: runs * runLen}
+	for _, s := range sensors {
+		set.Sensors = append(set.Sensors, s.ColumnName())
+	}
+	set.Data = make([][][]float64, len(sensors))
+	for s := range sensors {
+		set.Data[s] = make([][]float64, set.Cycles)
+	}
+	c := 0
+	for range runs {
+		cls := make([]int, len(cfg.Targets))
+		for j, tg := range cfg.Targets {
+			cls[j] = rng.IntN(len(tg.Classes))
+		}
+		for range runLen {
+			row := make([]float64, len(cfg.Targets))
+			for j, tg := range cfg.Targets {
+				row[j] = tg.Classes[cls[j]].Value
+			}
+			set.Profile = append(set.Profile, row)
+			for s, sn := range sensors {
+				v := make([]float64, steps)
+				span := sn.Range.Max - sn.Range.Min
+				for k := range v {
+					x := 0.5 + 0.05*math.Sin(float64(k)/3+float64(s)) + 0.02*rng.NormFloat64()
+					for j, tg := range cfg.Targets {
+						if tg.Component == sn.Component {
+							x += 0.08 * float64(cls[j]) * (1 + float64(k)/float64(steps))
+						}
+					}
+					v[k] = sn.Range.Min + x*span*0.5
+				}
+				set.Data[s][c] = v
+			}
+			c++
+		}
+	}
+	dir := t.TempDir()
+	require.NoError(t, uci.Write(dir, set))
+	return dir
+}
+
+// needORT skips a test that opens bundles in ONNX Runtime when
+// $ONNXRUNTIME_LIB is unset.
+func needORT(t *testing.T) {
+	t.Helper()
+	if os.Getenv("ONNXRUNTIME_LIB") == "" {
+		t.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)`")
+	}
+}
+
+// trainTiny runs `rigctl train` with a tiny model for 2 epochs and returns
+// the bundle folder and the command's outputs.
+func trainTiny(t *testing.T, rigPath, data string, extra ...string) (dir, stdout, stderr string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "bundle")
+	args := append([]string{"train", "--rig", rigPath, "--data", data, "--out", dir,
+		"--epochs", "2", "--batch", "8", "--seed", "3", "--sizes", tinySizes}, extra...)
+	code, stdout, stderr := run(t, args...)
+	require.Equal(t, ExitOK, code, "stderr: %s", stderr)
+	return dir, stdout, stderr
+}
+
+func TestTrainWritesBundle(t *testing.T) {
+	data := writeUCI(t, zemaRig, 12, 5, 1)
+	dir, out, errOut := trainTiny(t, zemaRig, "uci:"+data)
+	assert.Contains(t, errOut, "epoch 1/2")
+	assert.Contains(t, errOut, "ETA")
+	assert.Contains(t, out, "wrote "+dir)
+	assert.Contains(t, out, "model.int8.onnx")
+	man, err := bundle.Load(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "zema-testrig", man.RigType)
+	assert.Equal(t, "uci:"+data, man.Provenance.Dataset)
+	assert.True(t, strings.HasPrefix(man.Provenance.DatasetDigest, "sha256:"))
+	assert.Equal(t, "test", man.Provenance.CodeVersion)
+	assert.Equal(t, "go", man.Provenance.Backend)
+	assert.EqualValues(t, 3, man.Provenance.Seed)
+	assert.EqualValues(t, 8, man.Provenance.Config["hidden"])
+	assert.EqualValues(t, 2, man.Provenance.Config["epochs"])
+	assert.Len(t, man.Models, 2)
+	assert.Contains(t, man.Metrics, "valve.accuracy")
+
+	// inspect
+	code, out, errOut := run(t, "model", "inspect", "--bundle", dir)
+	require.Equal(t, ExitOK, code, errOut)
+	for _, s := range []string{"zema-testrig 1.0.0", "17 sensors x 60 steps", "model.fp32.onnx: fp32 (none)",
+		"model.int8.onnx: int8 (weight-qdq)", "target_cooler -> cooler", "anomaly", "seed 3"} {
+		assert.Contains(t, out, s)
+	}
+	code, out, _ = run(t, "model", "inspect", "--json", "--bundle", dir)
+	require.Equal(t, ExitOK, code)
+	var m bundle.Manifest
+	require.NoError(t, json.Unmarshal([]byte(out), &m))
+	assert.Equal(t, man.Digest(), m.Digest())
+}
+
+func TestTrainSimAndInt8Choices(t *testing.T) {
+	data := writeUCI(t, excavatorRig, 8, 5, 2)
+	dir, _, _ := trainTiny(t, excavatorRig, "sim:"+data, "--int8", "dynamic", "--name", "exc", "--version", "0.2.0")
+	man, err := bundle.Load(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "exc", man.Name)
+	assert.Equal(t, "0.2.0", man.Version)
+	assert.Equal(t, bundle.QuantDynamic, man.Models[1].Quantization)
+	assert.Equal(t, "sim:"+data, man.Provenance.Dataset)
+
+	dir, _, _ = trainTiny(t, excavatorRig, "sim:"+data, "--int8", "none")
+	man, err = bundle.Load(dir)
+	require.NoError(t, err)
+	assert.Len(t, man.Models, 1)
+}
+
+func TestTrainErrors(t *testing.T) {
+	data := writeUCI(t, zemaRig, 4, 3, 1)
+	out := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"train", "--data", "uci:" + data, "--out", out}, ExitUsage, "--rig FILE, --data KIND:DIR and --out DIR are required"},
+		{[]string{"train", "--rig", zemaRig, "--data", "csv:" + data, "--out", out}, ExitUsage, `unknown kind "csv"`},
+		{[]string{"train", "--rig", zemaRig, "--data", "uci:" + data, "--out", out, "--sizes", `{"hiden":8}`}, ExitUsage, `unknown field "hiden"`},
+		{[]string{"train", "--rig", zemaRig, "--data", "uci:" + data, "--out", out, "--int8", "int4"}, ExitUsage, `--int8 "int4"`},
+		{[]string{"train", "--rig", zemaRig, "--data", "skab:" + data, "--out", out}, ExitFailure, "SKAB training is not wired"},
+		{[]string{"train", "--rig", zemaRig, "--data", "uci:" + t.TempDir(), "--out", out}, ExitFailure, ""},
+		{[]string{"train", "--rig", excavatorRig, "--data", "uci:" + data, "--out", out}, ExitFailure, "P_PUMP.txt"},
+		{[]string{"train", "--rig", zemaRig, "--data", "uci:" + data, "--out", out, "--backend", "tpu"}, ExitUsage, `--backend "tpu"`},
+		{[]string{"train", "--rig", "nope.yaml", "--data", "uci:" + data, "--out", out}, ExitFailure, "nope.yaml"},
+	} {
+		code, _, errOut := run(t, c.args...)
+		assert.Equal(t, c.code, code, "%v: %s", c.args, errOut)
+		assert.Contains(t, errOut, c.msg, "%v", c.args)
+	}
+}
+
+// TestModelEval trains a bundle and evaluates it through agent/infer on a
+// held-out folder, in JSON and as a table, for both precisions; a bundle
+// evaluated against another rig's config is refused by infer.Open.
+func TestModelEval(t *testing.T) {
+	needORT(t)
+	dir, _, _ := trainTiny(t, zemaRig, "uci:"+writeUCI(t, zemaRig, 12, 5, 1))
+	test := writeUCI(t, zemaRig, 6, 4, 9)
+	for _, p := range []string{"", "fp32", "int8"} {
+		args := []string{"model", "eval", "--bundle", dir, "--dataset", "uci:" + test, "--json", "--rig", zemaRig}
+		if p != "" {
+			args = append(args, "--precision", p)
+		}
+		code, out, errOut := run(t, args...)
+		require.Equal(t, ExitOK, code, errOut)
+		var res struct {
+			N         int    `json:"n"`
+			Precision string `json:"precision"`
+			Targets   map[string]struct {
+				Accuracy float64 `json:"accuracy"`
+				MacroF1  float64 `json:"macro_f1"`
+			} `json:"targets"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+		assert.Equal(t, 24, res.N)
+		want := p
+		if p == "" {
+			want = "int8"
+		}
+		assert.Equal(t, want, res.Precision)
+		require.Len(t, res.Targets, 5)
+		for _, name := range []string{"cooler", "valve", "pump", "accumulator", "stable"} {
+			tm, ok := res.Targets[name]
+			require.True(t, ok, name)
+			assert.True(t, tm.Accuracy >= 0 && tm.Accuracy <= 1 && tm.MacroF1 >= 0 && tm.MacroF1 <= 1, "%s: %+v", name, tm)
+		}
+	}
+	code, out, errOut := run(t, "model", "eval", "--bundle", dir, "--dataset", "uci:"+test, "--rig", zemaRig)
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, out, "24 cycles of uci:"+test+", int8 model through ONNX Runtime")
+	assert.Contains(t, out, "accumulator")
+
+	// The rig config found from the bundle's rig type (firmware-configs/
+	// zema-testrig.yaml above the working directory).
+	code, _, errOut = run(t, "model", "eval", "--bundle", dir, "--dataset", "uci:"+test, "--json")
+	require.Equal(t, ExitOK, code, errOut)
+
+	// Another rig's config: refused by agent/infer.Open with the reason.
+	code, _, errOut = run(t, "model", "eval", "--bundle", dir, "--dataset", "uci:"+test, "--rig", excavatorRig)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, errOut, "bundle does not match the rig")
+	assert.Contains(t, errOut, `rig type "zema-testrig", the rig is "excavator"`)
+}
+
+func TestModelErrors(t *testing.T) {
+	needORT(t)
+	dir, _, _ := trainTiny(t, zemaRig, "uci:"+writeUCI(t, zemaRig, 12, 5, 1), "--int8", "none")
+	test := writeUCI(t, zemaRig, 2, 2, 9)
+	exc := writeUCI(t, excavatorRig, 2, 2, 9)
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"model"}, ExitUsage, "usage: rigctl model eval"},
+		{[]string{"model", "train"}, ExitUsage, `unknown subcommand "train"`},
+		{[]string{"model", "eval", "--bundle", dir}, ExitUsage, "--dataset uci:DIR are required"},
+		{[]string{"model", "eval", "--bundle", dir, "--dataset", "uci:" + test, "--precision", "fp16"}, ExitUsage, `--precision "fp16"`},
+		{[]string{"model", "eval", "--bundle", dir, "--dataset", "uci:" + test, "--precision", "int8"}, ExitFailure, "has no int8 model (it has: fp32)"},
+		{[]string{"model", "eval", "--bundle", t.TempDir(), "--dataset", "uci:" + test}, ExitFailure, "manifest.json"},
+		{[]string{"model", "eval", "--bundle", dir, "--dataset", "skab:" + test}, ExitFailure, "rigctl bench skab"},
+		{[]string{"model", "eval", "--bundle", dir, "--dataset", "uci:" + exc}, ExitFailure, "uci"},
+		{[]string{"model", "inspect"}, ExitUsage, "--bundle DIR is required"},
+	} {
+		code, _, errOut := run(t, c.args...)
+		assert.Equal(t, c.code, code, "%v: %s", c.args, errOut)
+		assert.Contains(t, errOut, c.msg, "%v", c.args)
+	}
+}
+
+func TestBenchUCI(t *testing.T) {
+	needORT(t)
+	trainDir := writeUCI(t, zemaRig, 12, 5, 1)
+	testDir := writeUCI(t, zemaRig, 5, 4, 8)
+	keep := filepath.Join(t.TempDir(), "kept")
+	code, out, errOut := run(t, "bench", "uci", "--train", trainDir, "--test", testDir, "--json", "--rig", zemaRig,
+		"--epochs", "1", "--batch", "8", "--sizes", tinySizes, "--out", keep)
+	require.Equal(t, ExitOK, code, errOut)
+	var res map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	for _, k := range []string{"n", "targets", "train_seconds", "total_seconds", "precision"} {
+		assert.Contains(t, res, k)
+	}
+	assert.JSONEq(t, "20", string(res["n"]))
+	var ts float64
+	require.NoError(t, json.Unmarshal(res["train_seconds"], &ts))
+	assert.Greater(t, ts, 0.0)
+	_, err := bundle.Load(keep)
+	require.NoError(t, err)
+
+	code, out, errOut = run(t, "bench", "uci", "--train", trainDir, "--test", testDir, "--rig", zemaRig,
+		"--epochs", "1", "--batch", "8", "--sizes", tinySizes, "--precision", "fp32")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, out, "fp32 model through ONNX Runtime")
+	assert.Contains(t, out, "end to end")
+
+	code, _, errOut = run(t, "bench", "uci", "--train", trainDir)
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, "--test DIR are required")
+}
+
+func TestBenchInfer(t *testing.T) {
+	needORT(t)
+	data := writeUCI(t, zemaRig, 12, 5, 1)
+	dir, _, _ := trainTiny(t, zemaRig, "uci:"+data)
+	code, out, errOut := run(t, "bench", "infer", "--bundle", dir, "--json", "--n", "200")
+	require.Equal(t, ExitOK, code, errOut)
+	var res map[string]latencyJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	require.Len(t, res, 2)
+	for _, p := range []string{"fp32", "int8"} {
+		l := res[p]
+		assert.Equal(t, 1, l.Batch, p)
+		assert.Equal(t, 1, l.Threads, p)
+		assert.Equal(t, 200, l.N, p)
+		assert.Greater(t, l.P50us, 0.0, p)
+		assert.GreaterOrEqual(t, l.P99us, l.P50us, p)
+	}
+	assert.Less(t, res["int8"].Bytes, res["fp32"].Bytes)
+
+	code, out, errOut = run(t, "bench", "infer", "--bundle", dir, "--n", "50", "--dataset", "uci:"+data, "--rig", zemaRig)
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, out, "60 windows, 50 calls each")
+	assert.Contains(t, out, "weight-qdq")
+
+	code, _, errOut = run(t, "bench", "infer")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, "--bundle DIR is required")
+	code, _, errOut = run(t, "bench", "frob")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, `unknown subcommand "frob"`)
+	code, _, errOut = run(t, "bench")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, "infer")
+}

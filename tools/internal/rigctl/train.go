@@ -1,0 +1,257 @@
+package rigctl
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hydrognn/hydrognn/models/export"
+	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/models/onnx"
+	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+func init() {
+	register("train", "train the diagnosis model and write a bundle (train --rig FILE --data uci:DIR --out DIR)", runTrain)
+}
+
+const trainUsage = `train --rig FIRMWARE.yaml --data uci:DIR|sim:DIR|skab:DIR --out BUNDLE_DIR [flags]
+
+Trains the temporal GNN (models/train) on the data set, exports it to ONNX
+(fp32 and int8, models/export) and writes a bundle directory:
+model.fp32.onnx, model.int8.onnx, manifest.json. Progress (one line per
+epoch with validation metrics and an ETA) goes to stderr, a summary to
+stdout. uci: is the UCI hydraulic layout, sim: the same layout written by
+rigsim dataset.`
+
+// trainFlags are the training settings shared by train and bench uci.
+type trainFlags struct {
+	epochs, patience, batch int
+	seed                    uint64
+	lr                      float64
+	backend                 string
+	sizes                   string
+	gridHz                  float64
+	scheme                  string
+	name, version           string
+	checkpoints             string
+}
+
+func (f *trainFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.epochs, "epochs", 0, "maximum epochs (0: the trainer's default, 40)")
+	fs.IntVar(&f.patience, "patience", 0, "early-stopping patience in epochs (0: 10; -1: never stop early)")
+	fs.IntVar(&f.batch, "batch", 0, "batch size (0: 32)")
+	fs.Uint64Var(&f.seed, "seed", 1, "random seed (weights, validation split, batch order)")
+	fs.Float64Var(&f.lr, "lr", 0, "peak learning rate (0: 3e-3)")
+	fs.StringVar(&f.backend, "backend", "go", `GoMLX backend: "go" (pure Go), "xla:cpu", "xla:cuda" or "xla:/abs/plugin.so" (cgo builds)`)
+	fs.StringVar(&f.sizes, "sizes", "", `model sizes as JSON, e.g. '{"hidden":16,"layers":1}' (fields of gnn.Sizes; omitted: defaults)`)
+	fs.Float64Var(&f.gridHz, "grid-hz", 1, "model grid rate in Hz (cycles are resampled onto it)")
+	fs.StringVar(&f.scheme, "int8", "weight-only", "int8 scheme: weight-only (QDQ, folded at load), dynamic, or none (fp32 only)")
+	fs.StringVar(&f.name, "name", "", "bundle name (default: the rig type)")
+	fs.StringVar(&f.version, "version", export.DefaultVersion, "bundle version (semantic)")
+	fs.StringVar(&f.checkpoints, "checkpoints", "", "folder for the trainer's checkpoints and history.json (default: none)")
+}
+
+// options turns the flags into trainer options (Rig and Train unset).
+func (f *trainFlags) options() (train.Options, error) {
+	o := train.Options{Epochs: f.epochs, Patience: f.patience, BatchSize: f.batch, Seed: f.seed, LR: f.lr,
+		Backend: f.backend, Out: f.checkpoints}
+	switch {
+	case o.Backend == "go":
+		o.Backend = ""
+	case strings.HasPrefix(o.Backend, "xla:") && len(o.Backend) > 4:
+	default:
+		return o, fmt.Errorf("--backend %q: want go, xla:cpu, xla:cuda or xla:/abs/path/plugin.so", f.backend)
+	}
+	if f.sizes != "" {
+		dec := json.NewDecoder(strings.NewReader(f.sizes))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&o.Sizes); err != nil {
+			return o, fmt.Errorf("--sizes %s: %v (fields: %s)", f.sizes, err, sizeFields())
+		}
+	}
+	if f.epochs < 0 || f.batch < 0 || f.lr < 0 || !(f.gridHz > 0) {
+		return o, fmt.Errorf("--epochs, --batch and --lr must not be negative and --grid-hz must be > 0")
+	}
+	return o, nil
+}
+
+// sizeFields lists gnn.Sizes' JSON names.
+func sizeFields() string {
+	b, _ := json.Marshal(gnn.Sizes{})
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func (f *trainFlags) bundleOptions() (export.BundleOptions, error) {
+	o := export.BundleOptions{Name: f.name, Version: f.version}
+	switch f.scheme {
+	case "weight-only", "weight-qdq", "":
+		o.Scheme = onnx.WeightOnly
+	case "dynamic":
+		o.Scheme = onnx.Dynamic
+	case "none":
+		o.NoInt8 = true
+	default:
+		return o, fmt.Errorf("--int8 %q: want weight-only, dynamic or none", f.scheme)
+	}
+	return o, nil
+}
+
+func runTrain(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "train", trainUsage)
+	rigPath := fs.String("rig", "", "firmware config `FILE` (required)")
+	data := fs.String("data", "", "training data: uci:DIR, sim:DIR or skab:DIR (required)")
+	out := fs.String("out", "", "bundle `DIR` to write (required)")
+	var tf trainFlags
+	tf.register(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *rigPath == "" || *data == "" || *out == "" || fs.NArg() > 0 {
+		errorf(env, "train: --rig FILE, --data KIND:DIR and --out DIR are required (no other arguments)")
+		return ExitUsage
+	}
+	ref, err := parseDataRef(*data)
+	if err != nil {
+		errorf(env, "train: %v", err)
+		return ExitUsage
+	}
+	opts, err := tf.options()
+	if err != nil {
+		errorf(env, "train: %v", err)
+		return ExitUsage
+	}
+	bopts, err := tf.bundleOptions()
+	if err != nil {
+		errorf(env, "train: %v", err)
+		return ExitUsage
+	}
+	cfg, err := rig.Load(*rigPath)
+	if err != nil {
+		errorf(env, "train: %v", err)
+		return ExitFailure
+	}
+	tr, err := trainBundle(ctx, env, cfg, ref, tf.gridHz, opts, bopts, *out)
+	if err != nil {
+		errorf(env, "train: %v", err)
+		return ExitFailure
+	}
+	printTrained(env.Stdout, *out, tr)
+	return ExitOK
+}
+
+// trained is what trainBundle did.
+type trained struct {
+	res     *train.Result
+	written *export.Written
+	// seconds is train.Run's wall time; total adds loading and export.
+	seconds, total float64
+}
+
+// trainBundle loads ref for cfg, trains with opts (progress on stderr)
+// and writes the bundle to dir.
+func trainBundle(ctx context.Context, env Env, cfg *rig.Config, ref dataRef, gridHz float64,
+	opts train.Options, bopts export.BundleOptions, dir string) (*trained, error) {
+	start := time.Now()
+	var ds *train.Dataset
+	var err error
+	switch ref.Kind {
+	case "uci", "sim":
+		ds, err = train.LoadUCI(ref.Dir, cfg, gridHz)
+	case "skab":
+		err = fmt.Errorf("data set skab:%s: SKAB training is not wired into rigctl yet (the SKAB trainer, models/skab, "+
+			"has not landed); train on uci:DIR or sim:DIR", ref.Dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ds.Source = ref.Kind + ":" + ref.Dir
+	digest, err := dirDigest(ref.Dir)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(env.Stderr, "train: %s: %d cycles from %s (%s)\n", cfg.RigType, ds.Len(), ds.Source, digest[:19])
+	opts.Rig, opts.Train = cfg, ds
+	res, err := train.Run(ctx, opts, env.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	backend := opts.Backend
+	if backend == "" {
+		backend = "go"
+	}
+	bopts.Provenance = bundle.Provenance{
+		Dataset: ds.Source, DatasetDigest: digest, CodeVersion: env.Version, Backend: backend,
+		Seed: int64(opts.Seed), Config: export.Hyperparameters(opts, res),
+		StartedAt: start.UTC().Truncate(time.Second), DurationS: roundTo(time.Since(start).Seconds(), 0.1),
+	}
+	w, err := export.WriteBundle(dir, cfg, res, bopts)
+	if err != nil {
+		return nil, err
+	}
+	return &trained{res: res, written: w, seconds: res.Seconds, total: time.Since(start).Seconds()}, nil
+}
+
+func roundTo(v, unit float64) float64 { return float64(int64(v/unit+0.5)) * unit }
+
+// dirDigest is "sha256:" over the names and contents of the regular files
+// directly in dir, in name order: what the UCI loader reads.
+func dirDigest(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00", e.Name())
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", err
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func printTrained(w io.Writer, dir string, t *trained) {
+	man := t.written.Manifest
+	var b bytes.Buffer
+	for _, f := range man.Models {
+		fmt.Fprintf(&b, " %s %.1f KB,", f.File, float64(f.Bytes)/1024)
+	}
+	fmt.Fprintf(w, "wrote %s: %s %s,%s %d parameters; trained %.0f s (best epoch %d of %d)\n", dir, man.Name, man.Version,
+		b.String(), t.res.Model.NumParams(), t.seconds, t.res.BestEpoch, len(t.res.History))
+	if v := t.res.Val; v != nil {
+		var parts []string
+		for _, tm := range v.Targets {
+			parts = append(parts, fmt.Sprintf("%s %.2f%% (F1 %.3f)", tm.Name, 100*tm.Accuracy, tm.MacroF1))
+		}
+		fmt.Fprintf(w, "validation (%d windows): %s\n", v.N, strings.Join(parts, ", "))
+	}
+}
