@@ -257,7 +257,8 @@ func evaluate(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *train.Da
 		if err != nil {
 			return nil, fmt.Errorf("%s cycle %d: %w", ds.Source, i+1, err)
 		}
-		batch = append(batch, w)
+		// The window belongs to the resampler until its next call: copy.
+		batch = append(batch, w.Clone())
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return nil, err

@@ -1,6 +1,7 @@
 package rigctl
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -12,6 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/models/export"
+	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -314,4 +318,42 @@ func TestBenchInfer(t *testing.T) {
 	code, _, errOut = run(t, "bench")
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, "infer")
+}
+
+// TestEvaluateMatchesTrainer holds the edge path (bundle on ONNX Runtime
+// through agent/infer, windows from prep) to the trainer's own evaluation
+// in GoMLX on the same cycles: the fp32 confusion matrices must be equal.
+func TestEvaluateMatchesTrainer(t *testing.T) {
+	needORT(t)
+	cfg, err := rig.Load(zemaRig)
+	require.NoError(t, err)
+	ds, err := train.LoadUCI(writeUCI(t, zemaRig, 12, 5, 1), cfg, 1)
+	require.NoError(t, err)
+	res, err := train.Run(context.Background(), train.Options{Rig: cfg, Train: ds, Seed: 2, Epochs: 3, BatchSize: 8,
+		Patience: -1, LR: 1e-2, Sizes: gnn.Sizes{Hidden: 8, Heads: 2, Layers: 1, HeadHidden: 8}}, nil)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	_, err = export.WriteBundle(dir, cfg, res, export.BundleOptions{})
+	require.NoError(t, err)
+	test, err := train.LoadUCI(writeUCI(t, zemaRig, 70, 4, 5), cfg, 1) // > one batch of 256
+	require.NoError(t, err)
+	want, err := train.Evaluate(cfg, res.Model, res.Weights, res.Spec, test, "")
+	require.NoError(t, err)
+	for _, p := range []bundle.Precision{bundle.FP32, bundle.INT8} {
+		m, err := openModel(dir, cfg, p, 1)
+		require.NoError(t, err)
+		got, err := evaluate(context.Background(), m, cfg, test)
+		require.NoError(t, m.Close())
+		require.NoError(t, err)
+		require.Equal(t, 280, got.N)
+		require.Len(t, got.Targets, len(want.Targets))
+		for i, tm := range got.Targets {
+			w := want.Targets[i]
+			if p == bundle.FP32 {
+				assert.Equal(t, w.Confusion, tm.Confusion, "%s %s", p, tm.Name)
+			} else {
+				assert.InDelta(t, w.Accuracy, tm.Accuracy, 0.02, "%s %s", p, tm.Name)
+			}
+		}
+	}
 }
