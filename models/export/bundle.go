@@ -1,7 +1,9 @@
 package export
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -244,15 +246,21 @@ func Metrics(res *train.Result) map[string]float64 {
 	return out
 }
 
-// Hyperparameters returns the provenance record of a training run: the
-// resolved sizes of res.Model, opts' training settings (zero fields as the
+// Hyperparameters returns the provenance record of a training run: every
+// field of res.Model's resolved sizes (gnn.Sizes' JSON names), opts' training settings (zero fields as the
 // trainer's defaults apply them are recorded as 0 = default), and what the
 // run did (epochs run, best epoch, windows, seconds per step).
 func Hyperparameters(opts train.Options, res *train.Result) map[string]any {
 	out := map[string]any{}
 	if res != nil && res.Model != nil {
-		s := res.Model.Sizes
-		out["hidden"], out["heads"], out["layers"], out["patch"], out["head_hidden"] = s.Hidden, s.Heads, s.Layers, s.Patch, s.HeadHidden
+		// Every field of the resolved sizes, by its JSON name (so that
+		// gnn.New(cfg, steps, sizes) rebuilds the same model).
+		if b, err := json.Marshal(res.Model.Sizes); err == nil {
+			var sizes map[string]any
+			if json.Unmarshal(b, &sizes) == nil {
+				maps.Copy(out, sizes)
+			}
+		}
 		out["parameters"] = res.Model.NumParams()
 		out["epochs_run"] = len(res.History)
 		out["best_epoch"] = res.BestEpoch
