@@ -36,7 +36,7 @@ WITH_SERVICES = \
 	MQTT_URL="$$(deploy/dev/mosquitto.sh)"; export MQTT_URL; \
 	redact() { printf '%s' "$$1" | sed -E 's|(://[^:/@]*):[^@/]*@|\1:xxx@|'; };
 
-.PHONY: help build build-arm64 test test-short bench lint fmt fuzz demo env \
+.PHONY: help build build-arm64 test test-short bench models lint fmt fuzz demo env \
 	services services-stop services-check clean distclean tidy
 
 help: ## list the targets
@@ -72,6 +72,28 @@ test-short: ## go test -short over every module (no lint, no race), with service
 bench: ## run every benchmark once over all modules (-benchmem), with services
 	@$(WITH_SERVICES) \
 	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) $(PKGS)
+
+# The shipped model bundles (models/bundles/, docs/model.md): `make models`
+# retrains them (minutes on 2 cores; never part of `make test`). Sizes are
+# gnn.Sizes as JSON; the defaults keep each int8 file at tens of KB.
+UCI_DATA         ?= ../shared/data/uci-hydraulic-1hz
+MODEL_SIZES      ?= {"hidden":16,"window":8,"readout":8,"head_hidden":16}
+MODEL_SEED       ?= 1
+EXCAVATOR_CYCLES ?= 600
+EXCAVATOR_SIM    := dataset --rig firmware-configs/excavator.yaml --random --cycles $(EXCAVATOR_CYCLES) --grid-hz 1 --seed $(MODEL_SEED)
+
+models: ## retrain the shipped model bundles in models/bundles/ (zema-testrig on UCI_DATA, excavator on rigsim data)
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	$(GO) build -ldflags "$(LDFLAGS)" -o "$$tmp/" ./tools/cmd/rigctl ./tools/cmd/rigsim; \
+	echo "== zema-testrig: trained on uci:$(UCI_DATA)"; \
+	"$$tmp/rigctl" train --rig firmware-configs/zema-testrig.yaml --data uci:$(UCI_DATA) \
+		--out models/bundles/zema-testrig --sizes '$(MODEL_SIZES)' --seed $(MODEL_SEED); \
+	echo "== excavator: trained on rigsim $(EXCAVATOR_SIM)"; \
+	"$$tmp/rigsim" $(EXCAVATOR_SIM) --out "$$tmp/excavator" -q; \
+	"$$tmp/rigctl" train --rig firmware-configs/excavator.yaml --data sim:"$$tmp/excavator" \
+		--dataset-label 'sim:rigsim $(EXCAVATOR_SIM)' \
+		--out models/bundles/excavator --sizes '$(MODEL_SIZES)' --seed $(MODEL_SEED); \
+	echo "== skab-testbed: not built yet (rigctl train skab:DIR waits for the SKAB trainer, models/skab; see models/bundles/README.md)"
 
 lint: ## gofmt, go vet and staticcheck over every module
 	@echo "gofmt -l $(MODULES)"; \

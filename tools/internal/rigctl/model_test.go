@@ -137,18 +137,20 @@ func TestTrainWritesBundle(t *testing.T) {
 
 func TestTrainSimAndInt8Choices(t *testing.T) {
 	data := writeUCI(t, excavatorRig, 8, 5, 2)
-	dir, _, _ := trainTiny(t, excavatorRig, "sim:"+data, "--int8", "dynamic", "--name", "exc", "--version", "0.2.0")
+	dir, _, _ := trainTiny(t, excavatorRig, "sim:"+data, "--int8", "dynamic", "--name", "exc", "--version", "0.2.0",
+		"--dataset-label", "rigsim dataset --random")
 	man, err := bundle.Load(dir)
 	require.NoError(t, err)
 	assert.Equal(t, "exc", man.Name)
 	assert.Equal(t, "0.2.0", man.Version)
 	assert.Equal(t, bundle.QuantDynamic, man.Models[1].Quantization)
-	assert.Equal(t, "sim:"+data, man.Provenance.Dataset)
+	assert.Equal(t, "rigsim dataset --random", man.Provenance.Dataset)
 
 	dir, _, _ = trainTiny(t, excavatorRig, "sim:"+data, "--int8", "none")
 	man, err = bundle.Load(dir)
 	require.NoError(t, err)
 	assert.Len(t, man.Models, 1)
+	assert.Equal(t, "sim:"+data, man.Provenance.Dataset)
 }
 
 func TestTrainErrors(t *testing.T) {

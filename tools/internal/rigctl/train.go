@@ -47,6 +47,7 @@ type trainFlags struct {
 	scheme                  string
 	name, version           string
 	checkpoints             string
+	datasetLabel            string
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet) {
@@ -62,6 +63,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "name", "", "bundle name (default: the rig type)")
 	fs.StringVar(&f.version, "version", export.DefaultVersion, "bundle version (semantic)")
 	fs.StringVar(&f.checkpoints, "checkpoints", "", "folder for the trainer's checkpoints and history.json (default: none)")
+	fs.StringVar(&f.datasetLabel, "dataset-label", "", "the data set as the manifest's provenance names it (default: the --data reference), e.g. how it was generated")
 }
 
 // options turns the flags into trainer options (Rig and Train unset).
@@ -102,7 +104,7 @@ func sizeFields() string {
 }
 
 func (f *trainFlags) bundleOptions() (export.BundleOptions, error) {
-	o := export.BundleOptions{Name: f.name, Version: f.version}
+	o := export.BundleOptions{Name: f.name, Version: f.version, Provenance: bundle.Provenance{Dataset: f.datasetLabel}}
 	switch f.scheme {
 	case "weight-only", "weight-qdq", "":
 		o.Scheme = onnx.WeightOnly
@@ -199,8 +201,12 @@ func trainBundle(ctx context.Context, env Env, cfg *rig.Config, ref dataRef, gri
 	if backend == "" {
 		backend = "go"
 	}
+	label := bopts.Provenance.Dataset
+	if label == "" {
+		label = ds.Source
+	}
 	bopts.Provenance = bundle.Provenance{
-		Dataset: ds.Source, DatasetDigest: digest, CodeVersion: env.Version, Backend: backend,
+		Dataset: label, DatasetDigest: digest, CodeVersion: env.Version, Backend: backend,
 		Seed: int64(opts.Seed), Config: export.Hyperparameters(opts, res),
 		StartedAt: start.UTC().Truncate(time.Second), DurationS: roundTo(time.Since(start).Seconds(), 0.1),
 	}
