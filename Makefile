@@ -79,7 +79,7 @@ bench: ## run every benchmark once over all modules (-benchmem), with services
 UCI_DATA         ?= ../shared/data/uci-hydraulic-1hz
 MODEL_SIZES      ?= {"hidden":16,"window":8,"readout":8,"head_hidden":16}
 MODEL_SEED       ?= 1
-EXCAVATOR_CYCLES ?= 600
+EXCAVATOR_CYCLES ?= 1500
 EXCAVATOR_SIM    := dataset --rig firmware-configs/excavator.yaml --random --cycles $(EXCAVATOR_CYCLES) --grid-hz 1 --seed $(MODEL_SEED)
 
 models: ## retrain the shipped model bundles in models/bundles/ (zema-testrig on UCI_DATA, excavator on rigsim data)
