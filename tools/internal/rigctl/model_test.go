@@ -359,3 +359,23 @@ func TestEvaluateMatchesTrainer(t *testing.T) {
 		}
 	}
 }
+
+// TestShippedBundles opens every shipped bundle (models/bundles) for its
+// firmware config through agent/infer and runs a few windows: a config
+// change that invalidates a bundle fails here (rebuild with make models).
+func TestShippedBundles(t *testing.T) {
+	needORT(t)
+	dirs, err := filepath.Glob("../../../models/bundles/*/manifest.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
+	for _, mf := range dirs {
+		dir := filepath.Dir(mf)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			code, out, errOut := run(t, "bench", "infer", "--bundle", dir, "--n", "20", "--json")
+			require.Equal(t, ExitOK, code, "%s no longer opens for its firmware config (run make models): %s", dir, errOut)
+			var res map[string]latencyJSON
+			require.NoError(t, json.Unmarshal([]byte(out), &res))
+			assert.Len(t, res, 2)
+		})
+	}
+}
