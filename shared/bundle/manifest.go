@@ -430,6 +430,12 @@ func Write(dir string, m *Manifest) error {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	// CreateTemp makes the file 0600; a bundle is meant to be read by the
+	// agent's service user and shipped.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write manifest: %w", err)
+	}
 	if _, err := tmp.Write(append(b, '\n')); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write manifest: %w", err)

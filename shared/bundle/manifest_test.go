@@ -144,3 +144,10 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestWriteMakesManifestReadable(t *testing.T) {
+	dir, _ := writeBundle(t, zema(t))
+	fi, err := os.Stat(filepath.Join(dir, ManifestFile))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
+}
