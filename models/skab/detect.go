@@ -1,0 +1,338 @@
+package skab
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Detector turns a file's calibrated values and the GNN's per-sensor
+// reconstruction errors into one score per row; a row is anomalous when
+// its score exceeds 1. Two per-sensor terms, each divided by its scale
+// and threshold, and the row's score is the largest of them:
+//
+//   - error term: the GNN's reconstruction error of the sensor (the
+//     window ending at the row), averaged over the last Smooth rows,
+//     divided by ErrorScale[s]·ErrorK;
+//   - level term: |mean of the sensor's calibrated values over the same
+//     window| (a T² on the window means with a diagonal covariance),
+//     divided by LevelScale[s]·LevelK.
+//
+// The scales are fitted on normal data only (FitDetector): the Quantile
+// of each term over the second half of every calibration block, with the
+// block's first half as its calibration: how far a sensor wanders from a
+// fresh calibration in normal operation. A sensor that drifts in normal
+// operation (the motor temperature) gets a wide scale; a steady one (the
+// flow) a narrow one.
+type Detector struct {
+	// Steps is the window length T (rows) of the model and of the level
+	// term.
+	Steps int `json:"steps"`
+	// Smooth is the length in rows of the causal moving average of each
+	// sensor's error.
+	Smooth int `json:"smooth"`
+	// Quantile is the quantile of the normal split-half values that sets
+	// each scale.
+	Quantile float64 `json:"quantile"`
+	// LevelScale and ErrorScale are per sensor (model order).
+	LevelScale []float64 `json:"level_scale"`
+	ErrorScale []float64 `json:"error_scale"`
+	// LevelK and ErrorK are the thresholds on the scaled terms.
+	LevelK float64 `json:"level_k"`
+	ErrorK float64 `json:"error_k"`
+}
+
+// DetectorOptions configure FitDetector. Zero fields take the defaults
+// stated.
+type DetectorOptions struct {
+	// Smooth (0: 10 rows), Quantile (0: 0.95), LevelK (0: 1.5), ErrorK
+	// (0: 3); a negative LevelK or ErrorK switches that term off.
+	Smooth   int     `json:"smooth"`
+	Quantile float64 `json:"quantile"`
+	LevelK   float64 `json:"level_k"`
+	ErrorK   float64 `json:"error_k"`
+	// ErrorFloor and LevelFloor floor the scales (0: 0.1 and 0.1, in
+	// calibrated units: squared for errors): a sensor that is smooth in
+	// calibration (the water temperature) must not turn noise-level
+	// deviations into alarms.
+	ErrorFloor float64 `json:"error_floor"`
+	LevelFloor float64 `json:"level_floor"`
+}
+
+func (o *DetectorOptions) defaults() {
+	if o.Smooth == 0 {
+		o.Smooth = 10
+	}
+	def := func(p *float64, v float64) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&o.Quantile, 0.95)
+	def(&o.LevelK, 1.5)
+	def(&o.ErrorK, 3)
+	def(&o.ErrorFloor, 0.1)
+	def(&o.LevelFloor, 0.1)
+}
+
+// features are a series' per-row, per-sensor detector inputs.
+type features struct {
+	rows, sensors int
+	level, err    []float64 // [row*S+s]
+}
+
+// levelFeature returns |mean over the window of rows r-T+1..r| of each
+// calibrated sensor row (rows before the first full window: the first
+// full window's value).
+func levelFeature(vals [][]float64, T int) []float64 {
+	S, n := len(vals), len(vals[0])
+	out := make([]float64, n*S)
+	for s, row := range vals {
+		sum := 0.0
+		for r, v := range row {
+			sum += v
+			if r >= T {
+				sum -= row[r-T]
+			}
+			if r >= T-1 {
+				out[r*S+s] = math.Abs(sum / float64(T))
+			}
+		}
+		for r := 0; r < min(T-1, n); r++ {
+			out[r*S+s] = out[min(T-1, n-1)*S+s]
+		}
+	}
+	return out
+}
+
+// smooth returns the causal moving average of each sensor's column of
+// e ([row*S+s]) over the last k rows (fewer at the start).
+func smooth(e []float64, S, k int) []float64 {
+	n := len(e) / S
+	out := make([]float64, len(e))
+	for s := range S {
+		sum := 0.0
+		for r := range n {
+			sum += e[r*S+s]
+			if r >= k {
+				sum -= e[(r-k)*S+s]
+			}
+			out[r*S+s] = sum / float64(min(r+1, k))
+		}
+	}
+	return out
+}
+
+// rowsFrom returns the values of rows [from, n) of every sensor.
+func rowsFrom(f []float64, S, from int) [][]float64 {
+	out := make([][]float64, S)
+	for r := from; r < len(f)/S; r++ {
+		for s := range S {
+			out[s] = append(out[s], f[r*S+s])
+		}
+	}
+	return out
+}
+
+// quantile returns the q quantile of v (sorted in place).
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(v)
+	return v[min(len(v)-1, max(0, int(math.Ceil(q*float64(len(v))))-1))]
+}
+
+// Score returns each row's score (anomalous when > 1) and, per row, the
+// sensor and term that set it.
+type Score struct {
+	// Value[r] is row r's score.
+	Value []float64
+	// Sensor[r] is the index of the sensor whose term set Value[r];
+	// Level[r] reports whether it was the level term.
+	Sensor []int
+	Level  []bool
+}
+
+// Anomalous reports whether row r is anomalous.
+func (s *Score) Anomalous(r int) bool { return s.Value[r] > 1 }
+
+// score applies d to features.
+func (d *Detector) score(f *features) *Score {
+	sc := &Score{Value: make([]float64, f.rows), Sensor: make([]int, f.rows), Level: make([]bool, f.rows)}
+	S := f.sensors
+	sm := smooth(f.err, S, d.Smooth)
+	for r := range f.rows {
+		best, bs, bl := math.Inf(-1), 0, false
+		for s := range S {
+			if d.ErrorK > 0 {
+				if v := sm[r*S+s] / (d.ErrorScale[s] * d.ErrorK); v > best {
+					best, bs, bl = v, s, false
+				}
+			}
+			if d.LevelK > 0 {
+				if v := f.level[r*S+s] / (d.LevelScale[s] * d.LevelK); v > best {
+					best, bs, bl = v, s, true
+				}
+			}
+		}
+		sc.Value[r], sc.Sensor[r], sc.Level[r] = best, bs, bl
+	}
+	return sc
+}
+
+// fitScales sets the detector's per-sensor scales from split-half
+// features: rows [from, n) of each feature set are out-of-sample normal
+// rows.
+func (d *Detector) fitScales(fs []*features, from []int, o DetectorOptions) error {
+	if len(fs) == 0 {
+		return fmt.Errorf("%w: no calibration blocks to fit the detector on", ErrData)
+	}
+	S := fs[0].sensors
+	d.LevelScale, d.ErrorScale = make([]float64, S), make([]float64, S)
+	for s := range S {
+		var lv, ev []float64
+		for k, f := range fs {
+			sm := smooth(f.err, S, d.Smooth)
+			for r := from[k]; r < f.rows; r++ {
+				lv = append(lv, f.level[r*S+s])
+				ev = append(ev, sm[r*S+s])
+			}
+		}
+		if len(lv) == 0 {
+			return fmt.Errorf("%w: calibration blocks too short to fit the detector (window %d, smoothing %d)", ErrData, d.Steps, d.Smooth)
+		}
+		d.LevelScale[s] = max(quantile(lv, o.Quantile), o.LevelFloor)
+		d.ErrorScale[s] = max(quantile(ev, o.Quantile), o.ErrorFloor)
+	}
+	return nil
+}
+
+// slice returns rows [from, to) of s as a series sharing its storage.
+func (s *Series) slice(from, to int) *Series {
+	out := &Series{Name: fmt.Sprintf("%s rows %d-%d", s.Name, from+1, to), Sensors: s.Sensors,
+		Values: make([][]float64, len(s.Values))}
+	for i, row := range s.Values {
+		out.Values[i] = row[from:to:to]
+	}
+	if s.Anomaly != nil {
+		out.Anomaly = s.Anomaly[from:to:to]
+	}
+	return out
+}
+
+// calibBlocks returns the normal blocks the detector is fitted on: the
+// calibration rows of every experiment file, or, for a set without
+// experiments (a bundle trained on the anomaly-free run alone), the
+// anomaly-free runs cut into blocks. The experiments' own starts are the
+// closer reference for the files scored: the anomaly-free run was
+// recorded on another day at another operating point, and its blocks
+// drift differently (its flow dips by several l/min now and then).
+func (m *Model) calibBlocks(set *Set) []*Series {
+	o := m.Options
+	var out []*Series
+	for _, s := range set.Experiments {
+		if s.Rows() >= o.CalibRows {
+			out = append(out, s.slice(0, o.CalibRows))
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	for _, s := range set.Free {
+		for _, from := range blocks(s.Rows(), o.Block) {
+			out = append(out, s.slice(from, from+o.Block))
+		}
+	}
+	return out
+}
+
+// features computes the detector's inputs for each series, calibrated on
+// its first calib rows.
+func (m *Model) features(ss []*Series, calib int) ([]*features, error) {
+	errs, err := m.ErrorsBatch(ss, calib)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*features, len(ss))
+	for k, s := range ss {
+		seg, err := calibrated(m.Base, s, 0, s.Rows(), calib)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = &features{rows: s.Rows(), sensors: len(s.Sensors), level: levelFeature(seg.values, m.Options.Steps), err: errs[k]}
+	}
+	return out, nil
+}
+
+// FitDetector fits m.Detector on set's normal calibration blocks (the
+// anomaly-free runs cut into blocks and the first CalibRows rows of every
+// experiment file; labels are never read), each split in halves: the
+// first half calibrates, the second half gives out-of-sample normal
+// values of each term.
+func (m *Model) FitDetector(set *Set, o DetectorOptions) error {
+	fs, from, err := m.splitHalf(set)
+	if err != nil {
+		return err
+	}
+	d, err := m.fitDetector(fs, from, o)
+	if err != nil {
+		return err
+	}
+	m.Detector = *d
+	return nil
+}
+
+// splitHalf computes the features of set's calibration blocks, each
+// calibrated on its first half, and the first out-of-sample row of each.
+func (m *Model) splitHalf(set *Set) ([]*features, []int, error) {
+	blocks := m.calibBlocks(set)
+	half := m.Options.CalibRows / 2
+	fs, err := m.features(blocks, half)
+	if err != nil {
+		return nil, nil, err
+	}
+	return fs, nil, nil
+}
+
+// fitDetector fits a detector with o on split-half features.
+func (m *Model) fitDetector(fs []*features, _ []int, o DetectorOptions) (*Detector, error) {
+	o.defaults()
+	d := &Detector{Steps: m.Options.Steps, Smooth: o.Smooth, Quantile: o.Quantile, LevelK: o.LevelK, ErrorK: o.ErrorK}
+	from := make([]int, len(fs))
+	for k := range fs {
+		from[k] = m.Options.CalibRows/2 + d.Steps - 1 + d.Smooth - 1
+	}
+	if err := d.fitScales(fs, from, o); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Score scores every row of each series, calibrated on its first
+// Options.CalibRows rows, with m.Detector (FitDetector first).
+func (m *Model) Score(ss []*Series) ([]*Score, error) {
+	if len(m.Detector.LevelScale) != len(m.Base.Sensors) {
+		return nil, fmt.Errorf("%w: the model's detector is not fitted", ErrData)
+	}
+	fs, err := m.features(ss, m.Options.CalibRows)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Score, len(fs))
+	for k, f := range fs {
+		out[k] = m.Detector.score(f)
+	}
+	return out, nil
+}
+
+// Thresholds returns, per sensor (model order), the reconstruction error
+// above which the sensor's smoothed error makes a row anomalous
+// (ErrorScale·ErrorK): the bundle's per-sensor anomaly thresholds.
+func (m *Model) Thresholds() []float64 {
+	out := make([]float64, len(m.Detector.ErrorScale))
+	for s, v := range m.Detector.ErrorScale {
+		out[s] = v * m.Detector.ErrorK
+	}
+	return out
+}
