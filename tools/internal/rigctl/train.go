@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -217,7 +218,9 @@ func trainBundle(ctx context.Context, env Env, cfg *rig.Config, ref dataRef, gri
 	return &trained{res: res, written: w, seconds: res.Seconds, total: time.Since(start).Seconds()}, nil
 }
 
-func roundTo(v, unit float64) float64 { return float64(int64(v/unit+0.5)) * unit }
+// roundTo rounds v to a multiple of unit (a power of ten below 1), as
+// the shortest decimal (59.9, not 59.900000000000006).
+func roundTo(v, unit float64) float64 { return math.Round(v/unit) / math.Round(1/unit) }
 
 // dirDigest is "sha256:" over the names and contents of the regular files
 // directly in dir, in name order: what the UCI loader reads.
