@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
@@ -21,6 +23,7 @@ func init() {
 	register("bench", "benchmarks (bench uci|infer ...; see rigctl bench -h)", runBench)
 	benchCommands["uci"] = benchCommand{"train on one UCI-layout folder, evaluate on another through the edge path", runBenchUCI}
 	benchCommands["infer"] = benchCommand{"latency of a bundle's fp32 and int8 models through agent/infer (B = 1)", runBenchInfer}
+	benchCommands["split"] = benchCommand{"split a UCI-layout folder into train/ and test/ by contiguous runs (for bench uci)", runBenchSplit}
 }
 
 // benchCommand is one `rigctl bench` subcommand. Other files add theirs
@@ -306,3 +309,101 @@ func percentile(sorted []float64, q float64) float64 {
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+const benchSplitUsage = `bench split --data DIR --out DIR [--every K] [--rig FILE]
+
+Copies the UCI-layout folder --data into OUT/train and OUT/test, keeping
+each contiguous run of identical condition labels (the rig's targets of
+kind condition) whole: every K-th run (the K-th, 2K-th, ...) goes to test.
+The grouped hold-out that bench uci then scores is the honest protocol
+(neighbouring cycles of one run are near-duplicates).`
+
+func runBenchSplit(_ context.Context, env Env, args []string) int {
+	fs := newFlags(env, "bench split", benchSplitUsage)
+	data := fs.String("data", "", "UCI-layout `DIR` to split (required)")
+	out := fs.String("out", "", "output `DIR` for train/ and test/ (required)")
+	every := fs.Int("every", 5, "every K-th run goes to test")
+	rigPath := fs.String("rig", "", "firmware config `FILE` (default: firmware-configs/zema-testrig.yaml)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *data == "" || *out == "" || *every < 2 || fs.NArg() > 0 {
+		errorf(env, "bench split: --data DIR and --out DIR are required and --every must be >= 2 (no other arguments)")
+		return ExitUsage
+	}
+	cfg, _, err := findRig(*rigPath, "zema-testrig")
+	if err != nil {
+		errorf(env, "bench split: %v", err)
+		return ExitFailure
+	}
+	n, err := splitRuns(*data, *out, cfg, *every)
+	if err != nil {
+		errorf(env, "bench split: %v", err)
+		return ExitFailure
+	}
+	fmt.Fprintf(env.Stdout, "%d runs: %d cycles in %s, %d in %s\n", n[0], n[1], filepath.Join(*out, "train"), n[2], filepath.Join(*out, "test"))
+	return ExitOK
+}
+
+// splitRuns writes dir's cycles into out/train and out/test by runs; it
+// returns the number of runs and of train and test cycles.
+func splitRuns(dir, out string, cfg *rig.Config, every int) ([3]int, error) {
+	var cols []string
+	for _, s := range cfg.ActiveSensors() {
+		cols = append(cols, s.ColumnName())
+	}
+	set, err := uci.Read(dir, cols, len(cfg.Targets))
+	if err != nil {
+		return [3]int{}, err
+	}
+	if len(set.Profile) != set.Cycles || set.Cycles == 0 {
+		return [3]int{}, fmt.Errorf("%s: %d cycles with %d profile lines: want labelled cycles", dir, set.Cycles, len(set.Profile))
+	}
+	var cond []int
+	for j, t := range cfg.Targets {
+		if t.Kind == rig.TargetCondition {
+			cond = append(cond, j)
+		}
+	}
+	if len(cond) == 0 {
+		return [3]int{}, fmt.Errorf("rig %q has no condition target to define runs by", cfg.RigType)
+	}
+	run := 0
+	var idx [2][]int // train, test
+	for c := range set.Cycles {
+		if c > 0 {
+			for _, j := range cond {
+				if set.Profile[c][j] != set.Profile[c-1][j] {
+					run++
+					break
+				}
+			}
+		}
+		k := 0
+		if run%every == every-1 {
+			k = 1
+		}
+		idx[k] = append(idx[k], c)
+	}
+	for k, name := range []string{"train", "test"} {
+		s := &uci.Set{Sensors: set.Sensors, Cycles: len(idx[k]), Data: make([][][]float64, len(set.Sensors))}
+		for i := range set.Sensors {
+			for _, c := range idx[k] {
+				s.Data[i] = append(s.Data[i], set.Data[i][c])
+			}
+		}
+		for _, c := range idx[k] {
+			s.Profile = append(s.Profile, set.Profile[c])
+			if set.CycleIDs != nil {
+				s.CycleIDs = append(s.CycleIDs, set.CycleIDs[c])
+			}
+		}
+		if s.Cycles == 0 {
+			return [3]int{}, fmt.Errorf("%s: %d runs leave no cycle for %s with --every %d", dir, run+1, name, every)
+		}
+		if err := uci.Write(filepath.Join(out, name), s); err != nil {
+			return [3]int{}, err
+		}
+	}
+	return [3]int{run + 1, len(idx[0]), len(idx[1])}, nil
+}

@@ -379,3 +379,33 @@ func TestShippedBundles(t *testing.T) {
 		})
 	}
 }
+
+func TestBenchSplit(t *testing.T) {
+	data := writeUCI(t, zemaRig, 10, 3, 1) // runs may merge when two draws agree
+	out := t.TempDir()
+	code, stdout, errOut := run(t, "bench", "split", "--data", data, "--out", out, "--every", "3", "--rig", zemaRig)
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, stdout, "runs:")
+	cfg, err := rig.Load(zemaRig)
+	require.NoError(t, err)
+	all, err := train.LoadUCI(data, cfg, 1)
+	require.NoError(t, err)
+	tr, err := train.LoadUCI(filepath.Join(out, "train"), cfg, 1)
+	require.NoError(t, err)
+	te, err := train.LoadUCI(filepath.Join(out, "test"), cfg, 1)
+	require.NoError(t, err)
+	assert.Equal(t, all.Len(), tr.Len()+te.Len())
+	assert.Positive(t, te.Len())
+	// Whole runs: the test set is exactly the cycles of every third run
+	// (train.RunGroups numbers the runs the same way).
+	want := 0
+	for _, g := range train.RunGroups(cfg, all.Labels) {
+		if g%3 == 2 {
+			want++
+		}
+	}
+	assert.Equal(t, want, te.Len())
+	code, _, errOut = run(t, "bench", "split", "--data", data, "--out", out, "--every", "1")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, "--every must be >= 2")
+}
