@@ -43,6 +43,11 @@ type BundleOptions struct {
 	Scheme onnx.Scheme
 	// NoInt8 writes the fp32 model only (zero: both).
 	NoInt8 bool
+	// AnomalyOnly writes only the anomaly head into the manifest, for a
+	// model trained without labels (e.g. SKAB's reconstruction training):
+	// its health and class outputs stay in the graph but were never
+	// trained, so the agent must not read them (zero: every head).
+	AnomalyOnly bool
 	// Provenance is copied into the manifest as given, except that an
 	// empty Backend, a zero StartedAt or DurationS and a nil Config are
 	// filled from the training result (Config with Hyperparameters(
@@ -159,6 +164,10 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 	if prov.Config == nil {
 		prov.Config = Hyperparameters(train.Options{}, res)
 	}
+	heads := Heads(cfg, res)
+	if opts.AnomalyOnly {
+		heads = heads[len(heads)-1:]
+	}
 	man := &bundle.Manifest{
 		FormatVersion:   bundle.FormatVersion,
 		Name:            opts.Name,
@@ -170,7 +179,7 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 		Input:           res.Spec,
 		Components:      slices.Clone(m.NodeIDs),
 		Models:          models,
-		Heads:           Heads(cfg, res),
+		Heads:           heads,
 		Metrics:         Metrics(res),
 		Provenance:      prov,
 	}

@@ -329,6 +329,15 @@ func TestWriteBundle(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, man.Models, 1)
 
+	// Anomaly only: one head, the graph unchanged.
+	_, err = export.WriteBundle(dir, tm.cfg, tm.res, export.BundleOptions{AnomalyOnly: true})
+	require.NoError(t, err)
+	man, err = bundle.Load(dir)
+	require.NoError(t, err)
+	require.Len(t, man.Heads, 1)
+	require.Equal(t, bundle.HeadAnomaly, man.Heads[0].Kind)
+	require.Equal(t, export.Outputs(tm.res.Model), man.Models[0].Outputs)
+
 	// A result for another rig is refused.
 	_, err = export.WriteBundle(t.TempDir(), loadRig(t, "excavator"), tm.res, export.BundleOptions{})
 	require.ErrorIs(t, err, export.ErrExport)

@@ -115,7 +115,7 @@ func runBenchUCI(ctx context.Context, env Env, args []string) int {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	tr, err := trainBundle(ctx, env, cfg, dataRef{Kind: "uci", Dir: *trainDir}, tf.gridHz, opts, bopts, dir)
+	tr, err := trainBundle(ctx, env, cfg, dataRef{Kind: "uci", Dir: *trainDir}, tf.gridHz, 0, opts, bopts, dir)
 	if err != nil {
 		errorf(env, "bench uci: %v", err)
 		return ExitFailure

@@ -18,6 +18,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/dataset/uci"
+	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -165,7 +166,7 @@ func TestTrainErrors(t *testing.T) {
 		{[]string{"train", "--rig", zemaRig, "--data", "csv:" + data, "--out", out}, ExitUsage, `unknown kind "csv"`},
 		{[]string{"train", "--rig", zemaRig, "--data", "uci:" + data, "--out", out, "--sizes", `{"hiden":8}`}, ExitUsage, `unknown field "hiden"`},
 		{[]string{"train", "--rig", zemaRig, "--data", "uci:" + data, "--out", out, "--int8", "int4"}, ExitUsage, `--int8 "int4"`},
-		{[]string{"train", "--rig", zemaRig, "--data", "skab:" + data, "--out", out}, ExitFailure, "SKAB training is not wired"},
+		{[]string{"train", "--rig", zemaRig, "--data", "skab:" + data, "--out", out}, ExitFailure, "no *.csv file"},
 		{[]string{"train", "--rig", zemaRig, "--data", "uci:" + t.TempDir(), "--out", out}, ExitFailure, ""},
 		{[]string{"train", "--rig", excavatorRig, "--data", "uci:" + data, "--out", out}, ExitFailure, "P_PUMP.txt"},
 		{[]string{"train", "--rig", zemaRig, "--data", "uci:" + data, "--out", out, "--backend", "tpu"}, ExitUsage, `--backend "tpu"`},
@@ -408,4 +409,33 @@ func TestBenchSplit(t *testing.T) {
 	code, _, errOut = run(t, "bench", "split", "--data", data, "--out", out, "--every", "1")
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, "--every must be >= 2")
+}
+
+// TestTrainSKAB trains on a synthetic SKAB-format folder: an anomaly-only
+// bundle for skab-testbed whose input spec carries the anomaly-free run's
+// calibration, which agent/infer opens and runs.
+func TestTrainSKAB(t *testing.T) {
+	data := t.TempDir()
+	writeSKAB(t, filepath.Join(data, "anomaly-free", "anomaly-free.csv"), 800, 0, 0, 1)
+	writeSKAB(t, filepath.Join(data, "valve1", "1.csv"), 560, 450, 520, 2)
+	dir, out, errOut := trainTiny(t, skabRig, "skab:"+data, "--steps", "10")
+	assert.Contains(t, errOut, "1 anomaly-free and 1 experiment files")
+	assert.Contains(t, out, "wrote "+dir)
+	man, err := bundle.Load(dir)
+	require.NoError(t, err)
+	require.Len(t, man.Heads, 1)
+	assert.Equal(t, bundle.HeadAnomaly, man.Heads[0].Kind)
+	assert.Len(t, man.Heads[0].Thresholds, 8)
+	assert.Equal(t, 10, man.Input.Steps)
+	assert.Equal(t, prep.AlignSliding, man.Input.Alignment)
+	// The calibration of the anomaly-free run: the flow's mean is about
+	// 100 l/min (writeSKAB), in the composed spec's raw units.
+	flow := man.Input.Sensors[man.Input.Index("VolumeFlowRateRMS")]
+	assert.InDelta(t, 100, flow.Mean, 2, "%+v", flow)
+	assert.Contains(t, man.Provenance.Config, "skab_detector")
+	if os.Getenv("ONNXRUNTIME_LIB") == "" {
+		return
+	}
+	code, _, errOut := run(t, "bench", "infer", "--bundle", dir, "--n", "20", "--rig", skabRig)
+	require.Equal(t, ExitOK, code, errOut)
 }

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/export"
 	"github.com/hydrognn/hydrognn/models/gnn"
 	"github.com/hydrognn/hydrognn/models/onnx"
+	"github.com/hydrognn/hydrognn/models/skab"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -35,7 +37,9 @@ Trains the temporal GNN (models/train) on the data set, exports it to ONNX
 model.fp32.onnx, model.int8.onnx, manifest.json. Progress (one line per
 epoch with validation metrics and an ETA) goes to stderr, a summary to
 stdout. uci: is the UCI hydraulic layout, sim: the same layout written by
-rigsim dataset.`
+rigsim dataset; both train every head on the labelled cycles. skab: is a
+SKAB folder: the reconstruction is trained on its normal data only
+(models/skab) and the bundle has the anomaly head alone.`
 
 // trainFlags are the training settings shared by train and bench uci.
 type trainFlags struct {
@@ -49,6 +53,7 @@ type trainFlags struct {
 	name, version           string
 	checkpoints             string
 	datasetLabel            string
+	steps                   int
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet) {
@@ -64,6 +69,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "name", "", "bundle name (default: the rig type)")
 	fs.StringVar(&f.version, "version", export.DefaultVersion, "bundle version (semantic)")
 	fs.StringVar(&f.checkpoints, "checkpoints", "", "folder for the trainer's checkpoints and history.json (default: none)")
+	fs.IntVar(&f.steps, "steps", 0, "skab: window length in rows (0: models/skab's default); uci/sim windows are whole cycles")
 	fs.StringVar(&f.datasetLabel, "dataset-label", "", "the data set as the manifest's provenance names it (default: the --data reference), e.g. how it was generated")
 }
 
@@ -85,8 +91,8 @@ func (f *trainFlags) options() (train.Options, error) {
 			return o, fmt.Errorf("--sizes %s: %v (fields: %s)", f.sizes, err, sizeFields())
 		}
 	}
-	if f.epochs < 0 || f.batch < 0 || f.lr < 0 || !(f.gridHz > 0) {
-		return o, fmt.Errorf("--epochs, --batch and --lr must not be negative and --grid-hz must be > 0")
+	if f.epochs < 0 || f.batch < 0 || f.lr < 0 || f.steps < 0 || !(f.gridHz > 0) {
+		return o, fmt.Errorf("--epochs, --batch, --lr and --steps must not be negative and --grid-hz must be > 0")
 	}
 	return o, nil
 }
@@ -153,7 +159,7 @@ func runTrain(ctx context.Context, env Env, args []string) int {
 		errorf(env, "train: %v", err)
 		return ExitFailure
 	}
-	tr, err := trainBundle(ctx, env, cfg, ref, tf.gridHz, opts, bopts, *out)
+	tr, err := trainBundle(ctx, env, cfg, ref, tf.gridHz, tf.steps, opts, bopts, *out)
 	if err != nil {
 		errorf(env, "train: %v", err)
 		return ExitFailure
@@ -171,32 +177,36 @@ type trained struct {
 }
 
 // trainBundle loads ref for cfg, trains with opts (progress on stderr)
-// and writes the bundle to dir.
-func trainBundle(ctx context.Context, env Env, cfg *rig.Config, ref dataRef, gridHz float64,
+// and writes the bundle to dir. uci: and sim: train every head on the
+// labelled cycles (train.Run); skab: trains the reconstruction on SKAB's
+// normal data (models/skab) and writes an anomaly-only bundle.
+func trainBundle(ctx context.Context, env Env, cfg *rig.Config, ref dataRef, gridHz float64, steps int,
 	opts train.Options, bopts export.BundleOptions, dir string) (*trained, error) {
 	start := time.Now()
-	var ds *train.Dataset
-	var err error
-	switch ref.Kind {
-	case "uci", "sim":
-		ds, err = train.LoadUCI(ref.Dir, cfg, gridHz)
-	case "skab":
-		err = fmt.Errorf("data set skab:%s: SKAB training is not wired into rigctl yet (the SKAB trainer, models/skab, "+
-			"has not landed); train on uci:DIR or sim:DIR", ref.Dir)
-	}
-	if err != nil {
-		return nil, err
-	}
-	ds.Source = ref.Kind + ":" + ref.Dir
 	digest, err := dirDigest(ref.Dir)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(env.Stderr, "train: %s: %d cycles from %s (%s)\n", cfg.RigType, ds.Len(), ds.Source, digest[:19])
-	opts.Rig, opts.Train = cfg, ds
-	res, err := train.Run(ctx, opts, env.Stderr)
-	if err != nil {
-		return nil, err
+	source := ref.Kind + ":" + ref.Dir
+	var res *train.Result
+	hyper := map[string]any{}
+	switch ref.Kind {
+	case "uci", "sim":
+		ds, err := train.LoadUCI(ref.Dir, cfg, gridHz)
+		if err != nil {
+			return nil, err
+		}
+		ds.Source = source
+		fmt.Fprintf(env.Stderr, "train: %s: %d cycles from %s (%s)\n", cfg.RigType, ds.Len(), ds.Source, digest[:19])
+		opts.Rig, opts.Train = cfg, ds
+		if res, err = train.Run(ctx, opts, env.Stderr); err != nil {
+			return nil, err
+		}
+	case "skab":
+		if res, hyper, err = trainSKAB(ctx, env, cfg, ref.Dir, digest, opts, steps); err != nil {
+			return nil, err
+		}
+		bopts.AnomalyOnly = true
 	}
 	backend := opts.Backend
 	if backend == "" {
@@ -204,11 +214,15 @@ func trainBundle(ctx context.Context, env Env, cfg *rig.Config, ref dataRef, gri
 	}
 	label := bopts.Provenance.Dataset
 	if label == "" {
-		label = ds.Source
+		label = source
+	}
+	config := export.Hyperparameters(opts, res)
+	for k, v := range hyper {
+		config[k] = v
 	}
 	bopts.Provenance = bundle.Provenance{
 		Dataset: label, DatasetDigest: digest, CodeVersion: env.Version, Backend: backend,
-		Seed: int64(opts.Seed), Config: export.Hyperparameters(opts, res),
+		Seed: int64(opts.Seed), Config: config,
 		StartedAt: start.UTC().Truncate(time.Second), DurationS: roundTo(time.Since(start).Seconds(), 0.1),
 	}
 	w, err := export.WriteBundle(dir, cfg, res, bopts)
@@ -218,32 +232,64 @@ func trainBundle(ctx context.Context, env Env, cfg *rig.Config, ref dataRef, gri
 	return &trained{res: res, written: w, seconds: res.Seconds, total: time.Since(start).Seconds()}, nil
 }
 
-// roundTo rounds v to a multiple of unit (a power of ten below 1), as
-// the shortest decimal (59.9, not 59.900000000000006).
+// trainSKAB trains the SKAB model (models/skab: the GNN's reconstruction
+// on the anomaly-free run and the first skab.CalibRows rows of every
+// experiment file, each calibrated on its own first rows; labels never
+// read), fits its detector on the same normal data, and returns a result
+// ready for export: input spec = the anomaly-free run's calibration
+// composed with the trainer's statistics (one prep pass over raw
+// readings), anomaly thresholds = the detector's per-sensor error
+// thresholds. The detector's smoothing and level term are not part of
+// the ONNX graph; the bundle's anomaly head is the per-window error.
+func trainSKAB(ctx context.Context, env Env, cfg *rig.Config, dir, digest string, opts train.Options, steps int) (*train.Result, map[string]any, error) {
+	set, err := skab.LoadDir(dir, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(env.Stderr, "train: %s: %d anomaly-free and %d experiment files from skab:%s (%s)\n",
+		cfg.RigType, len(set.Free), len(set.Experiments), dir, digest[:19])
+	m, err := skab.Train(ctx, cfg, set, skab.Options{Steps: steps, Sizes: opts.Sizes, Epochs: opts.Epochs, BatchSize: opts.BatchSize,
+		LR: opts.LR, Seed: opts.Seed, Backend: opts.Backend}, env.Stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.FitDetector(set, skab.DetectorOptions{}); err != nil {
+		return nil, nil, err
+	}
+	res := *m.Result
+	if res.Spec, err = skab.Compose(m.FreeCalib, m.Result.Spec); err != nil {
+		return nil, nil, err
+	}
+	res.AnomalyThreshold = m.Thresholds()
+	return &res, map[string]any{"skab_options": m.Options, "skab_detector": m.Detector}, nil
+}
+
 func roundTo(v, unit float64) float64 { return math.Round(v/unit) / math.Round(1/unit) }
 
-// dirDigest is "sha256:" over the names and contents of the regular files
-// directly in dir, in name order: what the UCI loader reads.
+// dirDigest is "sha256:" over the relative paths and contents of the
+// regular files under dir (recursively, in lexical order): what the
+// loaders read.
 func dirDigest(dir string) (string, error) {
-	entries, err := os.ReadDir(dir)
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintf(h, "%s\x00", filepath.ToSlash(rel))
+		_, err = io.Copy(h, f)
+		return err
+	})
 	if err != nil {
 		return "", err
-	}
-	h := sha256.New()
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%s\x00", e.Name())
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return "", err
-		}
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
