@@ -20,7 +20,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 MODULES  := $(shell $(GO) list -m -f '{{.Dir}}' | sed 's|^$(CURDIR)/|./|')
 PKGS     := $(addsuffix /...,$(MODULES))
 # Main packages built by `make build`; the binary is named after the folder.
-BINARIES := ./agent/cmd/rig-agent ./cloud/cmd/rig-cloud ./tools/cmd/rigctl ./tools/cmd/rigsim
+BINARIES := ./agent/cmd/rig-agent ./cloud/cmd/rig-cloud ./tools/cmd/rigctl ./tools/cmd/rigsim ./agent/plugins/examplecodec/cmd/hydrognn-codec-example
 
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 10s

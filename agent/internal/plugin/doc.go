@@ -1,0 +1,70 @@
+// Package plugin runs vendor payload codecs out of process, through
+// hashicorp/go-plugin, so that a codec that crashes, hangs or leaks cannot
+// take the agent down.
+//
+// A firmware config binds a sensor's topic to "plugin:NAME"
+// (rig.MQTTBinding.Codec); the agent finds the executable
+// hydrognn-codec-NAME in its plugin directory, starts it, and sends it each
+// payload of that topic.
+//
+// # Writing a plugin
+//
+// A plugin is a main package that implements Decoder and calls Serve:
+//
+//	type myFormat struct{}
+//
+//	func (myFormat) Decode(req plugin.Request) ([]reading.Reading, error) {
+//		// parse req.Payload; return the raw (unscaled) readings, or an error
+//		// that says what is wrong with the payload
+//	}
+//
+//	func main() { plugin.Serve(myFormat{}) }
+//
+// Build it as hydrognn-codec-NAME into the agent's plugin directory.
+// agent/plugins/examplecodec is a complete example that `make build` builds
+// as bin/hydrognn-codec-example. Run by hand, a plugin prints that it must be
+// started by the agent and exits 1.
+//
+// # The interface
+//
+// The protocol is go-plugin's net/rpc transport (gob encoding over a Unix
+// socket, multiplexed with yamux) with the handshake in Handshake: protocol
+// version 1, magic cookie HYDROGNN_CODEC_PLUGIN. The plugin set holds one
+// plugin, named "codec" (PluginName), whose RPC service has one method:
+//
+//	Plugin.Decode(Request{Topic, Payload, Sensor, Now}) -> Reply{Readings}, error
+//
+// Request.Topic is the MQTT topic, Payload the message body (at most
+// codec.MaxPayload bytes), Sensor the topic's only sensor when exactly one
+// sensor is bound to it (else ""), Now the time the message arrived.
+// Readings are what shared/codec decoders return: raw values, the sensor
+// id (or "" for Request.Sensor), the sample time (or zero for Now), the
+// publisher's sequence number and quality. The agent applies scale and
+// offset and validates every reading as for built-in codecs.
+//
+// An error returned by Decode means the payload is bad: the agent rejects
+// the message (reason "malformed") and acknowledges it. A panic in Decode is
+// recovered by Serve and reported the same way.
+//
+// # Failures
+//
+// The host (Host, Codec) calls the plugin with a per-call timeout
+// (HostOptions.CallTimeout). A plugin process that exits during a call, or
+// does not answer within the timeout, is killed, counted (Stats.Crashes,
+// Stats.Timeouts) and restarted on the next call, after a backoff that
+// doubles from HostOptions.MinBackoff to HostOptions.MaxBackoff and resets
+// after a successful call. The failed call returns an error wrapping
+// ErrFailed; the ingest then does not acknowledge the message, so the broker
+// delivers it again, and after a few failures of the same payload
+// quarantines it (see agent/internal/ingest). Calls made while the plugin
+// waits for its restart fail at once with ErrFailed.
+//
+// # Caveats
+//
+//   - The plugin directory must be writable only by the agent's owner (or
+//     root): whatever executable sits there under the right name is run.
+//   - gob is Go-specific: plugins are written in Go, against this package.
+//   - One plugin process serves every topic bound to its NAME; calls may
+//     arrive concurrently, so Decoder implementations must be safe for
+//     concurrent use.
+package plugin

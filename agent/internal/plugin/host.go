@@ -1,0 +1,474 @@
+package plugin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/rpc"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/hydrognn/hydrognn/shared/codec"
+	"github.com/hydrognn/hydrognn/shared/reading"
+)
+
+// Defaults of the HostOptions fields whose zero value means "default".
+const (
+	DefaultCallTimeout  = 5 * time.Second
+	DefaultStartTimeout = 10 * time.Second
+	DefaultMinBackoff   = 100 * time.Millisecond
+	DefaultMaxBackoff   = 30 * time.Second
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrFailed is returned (wrapped) by Codec.Decode when the plugin
+	// could not answer: it crashed, hung past the call timeout, could not
+	// be started, or is waiting for its restart. The payload may be fine;
+	// the caller should try it again later (the ingest leaves the MQTT
+	// message unacknowledged).
+	ErrFailed = errors.New("codec plugin failed")
+	// ErrNotFound is returned (wrapped) by Host.Codec when the plugin's
+	// executable is missing or not executable.
+	ErrNotFound = errors.New("codec plugin not found")
+	// ErrName is returned (wrapped) by Host.Codec for a malformed name.
+	ErrName = errors.New("invalid codec plugin name")
+	// ErrClosed is returned (wrapped) after Host.Close.
+	ErrClosed = errors.New("codec plugin host closed")
+)
+
+// HostOptions configure a Host. Only Dir is required; every other zero
+// value means the default stated on its field.
+type HostOptions struct {
+	// Dir is the directory holding the plugin executables
+	// (BinaryPrefix+NAME). Required; it must exist.
+	Dir string
+	// CallTimeout bounds one Decode call, including the plugin's work
+	// (zero: DefaultCallTimeout). A plugin that misses it is killed.
+	CallTimeout time.Duration
+	// StartTimeout bounds the start of a plugin process up to its
+	// handshake (zero: DefaultStartTimeout).
+	StartTimeout time.Duration
+	// MinBackoff is the wait before the first restart after a failure; it
+	// doubles with each further failure up to MaxBackoff and resets after
+	// a successful call (zero: DefaultMinBackoff, DefaultMaxBackoff).
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// Logger receives the host's logs and the plugins' own log lines of
+	// level warn and above (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *HostOptions) setDefaults() {
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = DefaultStartTimeout
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Host finds, starts and supervises codec plugins. It is safe for
+// concurrent use. Close it to end every plugin process it started.
+type Host struct {
+	opts HostOptions
+
+	mu     sync.Mutex
+	codecs map[string]*Codec
+	closed bool
+}
+
+// NewHost returns a Host for the plugins in opts.Dir. It starts nothing.
+func NewHost(opts HostOptions) (*Host, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("codec plugin host: no plugin directory given")
+	}
+	fi, err := os.Stat(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("codec plugin directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("codec plugin directory %s is not a directory", opts.Dir)
+	}
+	opts.setDefaults()
+	return &Host{opts: opts, codecs: map[string]*Codec{}}, nil
+}
+
+// Codec returns the plugin codec called name ("NAME" or "plugin:NAME"),
+// the same *Codec for every call with one name. It checks that the
+// executable exists; the process is started by the first Decode.
+func (h *Host) Codec(name string) (*Codec, error) {
+	name = strings.TrimPrefix(name, codec.PluginPrefix)
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, fmt.Errorf("codec plugin %q: %w", name, ErrClosed)
+	}
+	if c, ok := h.codecs[name]; ok {
+		return c, nil
+	}
+	path := filepath.Join(h.opts.Dir, BinaryPrefix+name)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("codec plugin %q: %w: %w", name, ErrNotFound, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return nil, fmt.Errorf("codec plugin %q: %w: %s is not an executable file (mode %s)", name, ErrNotFound, path, fi.Mode())
+	}
+	c := &Codec{name: name, path: path, opts: h.opts, backoff: h.opts.MinBackoff,
+		log: h.opts.Logger.With("plugin", name)}
+	h.codecs[name] = c
+	return c, nil
+}
+
+// checkName accepts 1 to 64 of [a-z0-9._-], starting with a letter or
+// digit.
+func checkName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("%w %q: 1 to 64 characters", ErrName, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '.' || c == '_' || c == '-')
+		if !ok {
+			return fmt.Errorf("%w %q: use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit", ErrName, name)
+		}
+	}
+	return nil
+}
+
+// Stats returns the statistics of every plugin asked for so far, by name.
+func (h *Host) Stats() []Stats {
+	h.mu.Lock()
+	cs := make([]*Codec, 0, len(h.codecs))
+	for _, c := range h.codecs {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	out := make([]Stats, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Stats())
+	}
+	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Close ends every plugin process and waits for them. It is idempotent;
+// Codec and Decode fail with ErrClosed afterwards.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	cs := make([]*Codec, 0, len(h.codecs))
+	for _, c := range h.codecs {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.close()
+	}
+	return nil
+}
+
+// Stats counts what happened to one plugin.
+type Stats struct {
+	// Name is the plugin's NAME.
+	Name string
+	// Running says whether a plugin process is up now.
+	Running bool
+	// Calls counts Decode calls; Errors those the plugin answered with a
+	// payload error; Failed those that returned ErrFailed.
+	Calls, Errors, Failed uint64
+	// Crashes counts plugin processes that died during a call; Timeouts
+	// those killed because a call exceeded the call timeout.
+	Crashes, Timeouts uint64
+	// Starts counts processes started; Restarts those started after a
+	// failure; StartFailures failed starts.
+	Starts, Restarts, StartFailures uint64
+}
+
+// Codec is a plugin codec as the ingest sees it: a shared/codec Codec that
+// decodes by calling the plugin process. It is safe for concurrent use.
+type Codec struct {
+	name string
+	path string
+	opts HostOptions
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	inst      *instance
+	closed    bool
+	failed    bool      // the last instance failed: the next start is a restart
+	nextStart time.Time // no start before this
+	backoff   time.Duration
+	wg        sync.WaitGroup // kills in progress
+
+	calls, errs, failedCalls, crashes, timeouts, starts, restarts, startFailures atomic.Uint64
+}
+
+// instance is one running plugin process.
+type instance struct {
+	client *goplugin.Client
+	cmd    *exec.Cmd
+	rpc    *rpc.Client
+	log    *logWriter
+}
+
+// Name returns "plugin:NAME".
+func (c *Codec) Name() string { return codec.PluginPrefix + c.name }
+
+// Encode is not supported: plugins only decode.
+func (c *Codec) Encode(dst []byte, _ []reading.Reading) ([]byte, error) {
+	return dst, fmt.Errorf("%s: plugin codecs only decode", c.Name())
+}
+
+// Stats returns the plugin's statistics.
+func (c *Codec) Stats() Stats {
+	c.mu.Lock()
+	running := c.inst != nil
+	c.mu.Unlock()
+	return Stats{Name: c.name, Running: running,
+		Calls: c.calls.Load(), Errors: c.errs.Load(), Failed: c.failedCalls.Load(),
+		Crashes: c.crashes.Load(), Timeouts: c.timeouts.Load(),
+		Starts: c.starts.Load(), Restarts: c.restarts.Load(), StartFailures: c.startFailures.Load()}
+}
+
+// Decode sends payload to the plugin and appends the readings it returns
+// to dst, as codec.Codec.Decode does: readings without a sensor id take
+// b.Sensor, readings without a time take b.Now, and on error dst is
+// returned with its original length.
+//
+// A payload error from the plugin is returned as a *codec.Error. When the
+// plugin cannot answer (crash, timeout, start failure, restart pending),
+// the error wraps ErrFailed and the process is killed and restarted later.
+func (c *Codec) Decode(b codec.Binding, payload []byte, dst []reading.Reading) ([]reading.Reading, error) {
+	c.calls.Add(1)
+	inst, err := c.instance()
+	if err != nil {
+		c.failedCalls.Add(1)
+		return dst, err
+	}
+	var reply Reply
+	call := inst.rpc.Go("Plugin.Decode", Request{Topic: b.Topic, Payload: payload, Sensor: b.Sensor, Now: b.Now}, &reply, make(chan *rpc.Call, 1))
+	timer := time.NewTimer(c.opts.CallTimeout)
+	defer timer.Stop()
+	select {
+	case <-call.Done:
+	case <-timer.C:
+		c.failedCalls.Add(1)
+		if c.fail(inst, "call timed out", "timeout", c.opts.CallTimeout) {
+			c.timeouts.Add(1)
+		}
+		return dst, fmt.Errorf("%s on topic %q: %w: no answer within %s (killed; restarting)", c.Name(), b.Topic, ErrFailed, c.opts.CallTimeout)
+	}
+	if err := call.Error; err != nil {
+		var se rpc.ServerError
+		if errors.As(err, &se) {
+			c.errs.Add(1)
+			c.succeeded()
+			msg := string(se)
+			if len(msg) > 512 {
+				msg = msg[:512] + "..."
+			}
+			return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: -1, Msg: msg}
+		}
+		c.failedCalls.Add(1)
+		if c.fail(inst, "plugin died during a call", "err", err) {
+			c.crashes.Add(1)
+		}
+		return dst, fmt.Errorf("%s on topic %q: %w: the plugin process died during the call (%v); restarting", c.Name(), b.Topic, ErrFailed, err)
+	}
+	c.succeeded()
+	return c.finish(b, dst, reply.Readings)
+}
+
+// finish fills defaults in rs and appends them to dst.
+func (c *Codec) finish(b codec.Binding, dst, rs []reading.Reading) ([]reading.Reading, error) {
+	if len(rs) > codec.MaxReadings {
+		return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: -1,
+			Msg: fmt.Sprintf("plugin returned %d readings, more than the limit of %d", len(rs), codec.MaxReadings)}
+	}
+	for i := range rs {
+		r := &rs[i]
+		if r.Sensor == "" {
+			if b.Sensor == "" {
+				return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: i, Field: "sensor",
+					Msg: "reading without a sensor id on a topic shared by several sensors"}
+			}
+			r.Sensor = b.Sensor
+		}
+		if r.Time.IsZero() {
+			if b.Now.IsZero() {
+				return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: i, Field: "ts",
+					Msg: "reading without a time and no arrival time"}
+			}
+			r.Time = b.Now
+		}
+		r.Time = r.Time.UTC()
+	}
+	return append(dst, rs...), nil
+}
+
+// instance returns the running instance, starting one if none runs and
+// the backoff allows.
+func (c *Codec) instance() (*instance, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("%s: %w: %w", c.Name(), ErrFailed, ErrClosed)
+	}
+	if c.inst != nil {
+		return c.inst, nil
+	}
+	if wait := time.Until(c.nextStart); wait > 0 {
+		return nil, fmt.Errorf("%s: %w: restarting in %s", c.Name(), ErrFailed, wait.Round(time.Millisecond))
+	}
+	inst, err := c.start()
+	if err != nil {
+		c.startFailures.Add(1)
+		c.log.Warn("codec plugin failed to start", "path", c.path, "err", err, "retry_in", c.backoff)
+		c.penalize()
+		return nil, fmt.Errorf("%s: %w: start %s: %w", c.Name(), ErrFailed, c.path, err)
+	}
+	c.starts.Add(1)
+	if c.failed {
+		c.restarts.Add(1)
+		c.log.Info("codec plugin restarted", "path", c.path)
+	}
+	c.failed = false
+	c.inst = inst
+	return inst, nil
+}
+
+// start launches the plugin process and connects to it. c.mu is held.
+func (c *Codec) start() (*instance, error) {
+	cmd := exec.Command(c.path)
+	lw := &logWriter{log: c.log}
+	cl := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          goplugin.PluginSet{PluginName: &rpcPlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
+		StartTimeout:     c.opts.StartTimeout,
+		Logger: hclog.New(&hclog.LoggerOptions{Name: "codec-plugin", Level: hclog.Warn,
+			Output: lw, DisableTime: true}),
+	})
+	rc, err := cl.Client()
+	if err != nil {
+		cl.Kill()
+		return nil, err
+	}
+	raw, err := rc.Dispense(PluginName)
+	if err != nil {
+		cl.Kill()
+		return nil, err
+	}
+	r, ok := raw.(*rpc.Client)
+	if !ok {
+		cl.Kill()
+		return nil, fmt.Errorf("unexpected plugin client type %T", raw)
+	}
+	return &instance{client: cl, cmd: cmd, rpc: r, log: lw}, nil
+}
+
+// fail drops inst (if it is still the current one), kills its process in
+// the background and schedules the restart. It reports whether inst was
+// the current instance, so that concurrent calls that saw one failure
+// count it once.
+func (c *Codec) fail(inst *instance, msg string, args ...any) bool {
+	c.mu.Lock()
+	current := c.inst == inst
+	if current {
+		c.inst = nil
+		c.failed = true
+		c.log.Warn("codec plugin "+msg, append(args, "retry_in", c.backoff)...)
+		c.penalize()
+	}
+	c.mu.Unlock()
+	if current {
+		c.wg.Go(inst.kill)
+	}
+	return current
+}
+
+// penalize sets the next start after the current backoff and doubles it.
+// c.mu is held.
+func (c *Codec) penalize() {
+	c.nextStart = time.Now().Add(c.backoff)
+	c.backoff = min(2*c.backoff, c.opts.MaxBackoff)
+}
+
+// succeeded resets the backoff after a call the plugin answered.
+func (c *Codec) succeeded() {
+	c.mu.Lock()
+	c.backoff = c.opts.MinBackoff
+	c.mu.Unlock()
+}
+
+// close kills the running instance and waits for every kill.
+func (c *Codec) close() {
+	c.mu.Lock()
+	c.closed = true
+	inst := c.inst
+	c.inst = nil
+	c.mu.Unlock()
+	if inst != nil {
+		inst.kill()
+	}
+	c.wg.Wait()
+}
+
+// kill ends the process at once (a hung plugin would not exit on
+// request) and lets go-plugin clean up. go-plugin's complaints about the
+// kill are not logged: the failure that caused it was.
+func (inst *instance) kill() {
+	inst.log.quiet.Store(true)
+	if p := inst.cmd.Process; p != nil {
+		_ = p.Kill()
+	}
+	inst.client.Kill()
+}
+
+// logWriter turns hclog's formatted lines into slog records, until
+// quiet.
+type logWriter struct {
+	log   *slog.Logger
+	quiet atomic.Bool
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	if w.quiet.Load() {
+		return len(p), nil
+	}
+	for line := range bytes.Lines(p) {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			w.log.Warn("codec plugin log", "line", string(line))
+		}
+	}
+	return len(p), nil
+}
+
+// ensure Codec satisfies codec.Codec.
+var _ codec.Codec = (*Codec)(nil)
