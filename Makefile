@@ -74,26 +74,32 @@ bench: ## run every benchmark once over all modules (-benchmem), with services
 	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) $(PKGS)
 
 # The shipped model bundles (models/bundles/, docs/model.md): `make models`
-# retrains them (minutes on 2 cores; never part of `make test`). Sizes are
-# gnn.Sizes as JSON; the defaults keep each int8 file at tens of KB.
+# retrains them (minutes on 2 cores; never part of `make test`); `make models
+# MODELS=skab-testbed` one of them. Sizes are gnn.Sizes as JSON; the
+# defaults keep each int8 file at tens of KB.
+MODELS           ?= zema-testrig excavator skab-testbed
 UCI_DATA         ?= ../shared/data/uci-hydraulic-1hz
+SKAB_DATA        ?= ../shared/data/skab/data
 MODEL_SIZES      ?= {"hidden":16,"window":8,"readout":8,"head_hidden":16}
 MODEL_SEED       ?= 1
 EXCAVATOR_CYCLES ?= 1500
 EXCAVATOR_SIM    := dataset --rig firmware-configs/excavator.yaml --random --cycles $(EXCAVATOR_CYCLES) --grid-hz 1 --seed $(MODEL_SEED)
 
-models: ## retrain the shipped model bundles in models/bundles/ (zema-testrig on UCI_DATA, excavator on rigsim data)
+models: ## retrain the shipped model bundles in models/bundles/ (MODELS: zema-testrig excavator skab-testbed)
 	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	$(GO) build -ldflags "$(LDFLAGS)" -o "$$tmp/" ./tools/cmd/rigctl ./tools/cmd/rigsim; \
-	echo "== zema-testrig: trained on uci:$(UCI_DATA)"; \
-	"$$tmp/rigctl" train --rig firmware-configs/zema-testrig.yaml --data uci:$(UCI_DATA) \
-		--out models/bundles/zema-testrig --sizes '$(MODEL_SIZES)' --seed $(MODEL_SEED); \
-	echo "== excavator: trained on rigsim $(EXCAVATOR_SIM)"; \
-	"$$tmp/rigsim" $(EXCAVATOR_SIM) --out "$$tmp/excavator" -q; \
-	"$$tmp/rigctl" train --rig firmware-configs/excavator.yaml --data sim:"$$tmp/excavator" \
-		--dataset-label 'sim:rigsim $(EXCAVATOR_SIM)' \
-		--out models/bundles/excavator --sizes '$(MODEL_SIZES)' --seed $(MODEL_SEED); \
-	echo "== skab-testbed: not built yet (rigctl train skab:DIR waits for the SKAB trainer, models/skab; see models/bundles/README.md)"
+	train() { "$$tmp/rigctl" train --rig "firmware-configs/$$1.yaml" --out "models/bundles/$$1" \
+		--sizes '$(MODEL_SIZES)' --seed $(MODEL_SEED) "$${@:2}"; }; \
+	for m in $(MODELS); do case "$$m" in \
+	zema-testrig) echo "== zema-testrig: trained on uci:$(UCI_DATA)"; \
+		train zema-testrig --data uci:$(UCI_DATA) ;; \
+	excavator) echo "== excavator: trained on rigsim $(EXCAVATOR_SIM)"; \
+		"$$tmp/rigsim" $(EXCAVATOR_SIM) --out "$$tmp/excavator" -q; \
+		train excavator --data sim:"$$tmp/excavator" --dataset-label 'sim:rigsim $(EXCAVATOR_SIM)' ;; \
+	skab-testbed) echo "== skab-testbed: trained on the normal data of skab:$(SKAB_DATA)"; \
+		train skab-testbed --data skab:$(SKAB_DATA) ;; \
+	*) echo "make models: unknown bundle $$m (want zema-testrig, excavator or skab-testbed)"; exit 2 ;; \
+	esac; done
 
 lint: ## gofmt, go vet and staticcheck over every module
 	@echo "gofmt -l $(MODULES)"; \
