@@ -27,6 +27,7 @@
 //
 // A change of the computation in models/gnn (doc.go there) is a breaking
 // change here: TestParity holds the ONNX Runtime output to gnn.Forward
-// and fails until the exporter follows. The exported graph is sized for
+// and fails until the exporter follows, and Build refuses a model with a
+// weight it does not read. The exported graph is sized for
 // one rig config; a bundle is refused by agent/infer.Open on another rig.
 package export

@@ -1,6 +1,7 @@
 package export_test
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -356,4 +357,36 @@ func TestBuildErrors(t *testing.T) {
 	require.ErrorContains(t, err, "NaN")
 	_, err = export.Build(nil, w, export.GraphOptions{})
 	require.ErrorIs(t, err, export.ErrExport)
+}
+
+// TestBuildReadsEveryWeight: the exporter reads every weight of the
+// default model of each config.
+func TestBuildReadsEveryWeight(t *testing.T) {
+	for _, name := range []string{"zema-testrig", "excavator", "skab-testbed"} {
+		cfg := loadRig(t, name)
+		m, err := gnn.New(cfg, 60, gnn.Sizes{})
+		require.NoError(t, err)
+		_, err = export.Build(m, gnn.InitWeights(m, 1), export.GraphOptions{})
+		require.NoError(t, err, name)
+	}
+}
+
+// TestBuildRefusesUnknownPart: a model part the exporter does not write
+// (models/gnn's optional rig-level "global" view, when that models/gnn has
+// it) is refused with ErrExport, never silently dropped.
+func TestBuildRefusesUnknownPart(t *testing.T) {
+	var sizes gnn.Sizes
+	require.NoError(t, json.Unmarshal([]byte(`{"global":8}`), &sizes)) // ignored by a gnn.Sizes without the field
+	m, err := gnn.New(loadRig(t, "zema-testrig"), 60, sizes)
+	require.NoError(t, err)
+	has := false
+	for _, p := range m.Params() {
+		has = has || strings.HasPrefix(p.Name, "graph/global/")
+	}
+	if !has {
+		t.Skip("this models/gnn has no global view")
+	}
+	_, err = export.Build(m, gnn.InitWeights(m, 1), export.GraphOptions{})
+	require.ErrorIs(t, err, export.ErrExport)
+	require.ErrorContains(t, err, "this exporter does not use")
 }

@@ -79,9 +79,17 @@ func Build(m *gnn.Model, w gnn.Weights, opts GraphOptions) (*onnx.Model, error) 
 	if err := w.Check(m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
-	b := &builder{m: m, w: w, opts: opts, g: onnx.NewGraph("hydrognn_gnn")}
+	b := &builder{m: m, w: w, opts: opts, g: onnx.NewGraph("hydrognn_gnn"), used: map[string]bool{}}
 	if err := b.build(); err != nil {
 		return nil, err
+	}
+	// A weight the graph does not read is a part of the model this
+	// exporter does not know: refuse rather than export another model.
+	for _, p := range m.Params() {
+		if !b.used[p.Name] {
+			return nil, fmt.Errorf("%w: the model has weight %q that this exporter does not use: "+
+				"models/gnn changed its computation; update models/export (graph.go) and its parity test", ErrExport, p.Name)
+		}
 	}
 	if err := b.g.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
@@ -107,6 +115,7 @@ type builder struct {
 	opts GraphOptions
 	g    *onnx.Graph
 	err  error
+	used map[string]bool // weights the graph reads
 }
 
 func (b *builder) fail(format string, args ...any) {
@@ -117,6 +126,7 @@ func (b *builder) fail(format string, args ...any) {
 
 // tensor returns weight name's data and shape (as int64), or fails.
 func (b *builder) tensor(name string) ([]float32, []int64) {
+	b.used[name] = true
 	t := b.w.Get(name)
 	if t == nil {
 		b.fail("missing weight %q", name)
