@@ -139,24 +139,24 @@ func Bench(ctx context.Context, cfg *rig.Config, dir string, o Options, do Detec
 // for studying the detector's settings (and their robustness across
 // folders, via Report.PerFile) without retraining.
 func (m *Model) Sweep(set *Set, opts []DetectorOptions) ([]*Report, []*Detector, error) {
-	fs, from, err := m.splitHalf(set)
+	fs, err := m.splitHalf(m.calibBlocks(set))
 	if err != nil {
 		return nil, nil, err
 	}
-	feats, err := m.features(set.Experiments, m.Options.CalibRows)
+	sc, err := m.prepareScoring(set.Experiments, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	var reps []*Report
 	var dets []*Detector
 	for _, o := range opts {
-		d, err := m.fitDetector(fs, from, o)
+		d, err := m.fitDetector(fs, o)
 		if err != nil {
 			return nil, nil, err
 		}
-		scores := make([]*Score, len(feats))
-		for k, f := range feats {
-			scores[k] = d.score(f)
+		scores, err := m.scoreAll(sc, d, o)
+		if err != nil {
+			return nil, nil, err
 		}
 		rep, err := report(set, scores, m.Options.CalibRows)
 		if err != nil {

@@ -23,7 +23,8 @@ import (
 // block's first half as its calibration: how far a sensor wanders from a
 // fresh calibration in normal operation. A sensor that drifts in normal
 // operation (the motor temperature) gets a wide scale; a steady one (the
-// flow) a narrow one.
+// flow) a narrow one. Unless PooledOnly, each file's own calibration rows
+// widen its scales (see PooledOnly).
 type Detector struct {
 	// Steps is the window length T (rows) of the model and of the level
 	// term.
@@ -40,6 +41,12 @@ type Detector struct {
 	// LevelK and ErrorK are the thresholds on the scaled terms.
 	LevelK float64 `json:"level_k"`
 	ErrorK float64 `json:"error_k"`
+	// PooledOnly: score with the pooled scales alone. Otherwise (the
+	// default) each scored file's scales are widened to those of its own
+	// calibration rows (fitted the same split-half way) where they are
+	// larger: a file whose start already drifts or is noisier than usual
+	// gets wider scales, never narrower than the pooled ones.
+	PooledOnly bool `json:"pooled_only,omitempty"`
 }
 
 // DetectorOptions configure FitDetector. Zero fields take the defaults
@@ -57,6 +64,9 @@ type DetectorOptions struct {
 	// deviations into alarms.
 	ErrorFloor float64 `json:"error_floor"`
 	LevelFloor float64 `json:"level_floor"`
+	// PooledOnly scores every file with the pooled scales (an ablation;
+	// see Detector.PooledOnly).
+	PooledOnly bool `json:"pooled_only,omitempty"`
 }
 
 func (o *DetectorOptions) defaults() {
@@ -265,17 +275,16 @@ func (m *Model) features(ss []*Series, calib int) ([]*features, error) {
 	return out, nil
 }
 
-// FitDetector fits m.Detector on set's normal calibration blocks (the
-// anomaly-free runs cut into blocks and the first CalibRows rows of every
-// experiment file; labels are never read), each split in halves: the
-// first half calibrates, the second half gives out-of-sample normal
-// values of each term.
+// FitDetector fits m.Detector on set's normal calibration blocks (see
+// calibBlocks; labels are never read), each split in halves: the first
+// half calibrates, the second half gives out-of-sample normal values of
+// each term.
 func (m *Model) FitDetector(set *Set, o DetectorOptions) error {
-	fs, from, err := m.splitHalf(set)
+	fs, err := m.splitHalf(m.calibBlocks(set))
 	if err != nil {
 		return err
 	}
-	d, err := m.fitDetector(fs, from, o)
+	d, err := m.fitDetector(fs, o)
 	if err != nil {
 		return err
 	}
@@ -283,22 +292,19 @@ func (m *Model) FitDetector(set *Set, o DetectorOptions) error {
 	return nil
 }
 
-// splitHalf computes the features of set's calibration blocks, each
-// calibrated on its first half, and the first out-of-sample row of each.
-func (m *Model) splitHalf(set *Set) ([]*features, []int, error) {
-	blocks := m.calibBlocks(set)
-	half := m.Options.CalibRows / 2
-	fs, err := m.features(blocks, half)
-	if err != nil {
-		return nil, nil, err
-	}
-	return fs, nil, nil
+// splitHalf computes the features of normal blocks of CalibRows rows,
+// each calibrated on its first half.
+func (m *Model) splitHalf(blocks []*Series) ([]*features, error) {
+	return m.features(blocks, m.Options.CalibRows/2)
 }
 
-// fitDetector fits a detector with o on split-half features.
-func (m *Model) fitDetector(fs []*features, _ []int, o DetectorOptions) (*Detector, error) {
+// fitDetector fits a detector with o on split-half features: rows from
+// CalibRows/2 + T - 1 + Smooth - 1 on are out of sample (their windows
+// and smoothing lie in the second half).
+func (m *Model) fitDetector(fs []*features, o DetectorOptions) (*Detector, error) {
 	o.defaults()
-	d := &Detector{Steps: m.Options.Steps, Smooth: o.Smooth, Quantile: o.Quantile, LevelK: o.LevelK, ErrorK: o.ErrorK}
+	d := &Detector{Steps: m.Options.Steps, Smooth: o.Smooth, Quantile: o.Quantile, LevelK: o.LevelK, ErrorK: o.ErrorK,
+		PooledOnly: o.PooledOnly}
 	from := make([]int, len(fs))
 	for k := range fs {
 		from[k] = m.Options.CalibRows/2 + d.Steps - 1 + d.Smooth - 1
@@ -309,21 +315,81 @@ func (m *Model) fitDetector(fs []*features, _ []int, o DetectorOptions) (*Detect
 	return d, nil
 }
 
+// widened returns d with each scale raised to own's where own's is
+// larger.
+func (d *Detector) widened(own *Detector) *Detector {
+	w := *d
+	w.LevelScale, w.ErrorScale = slices.Clone(d.LevelScale), slices.Clone(d.ErrorScale)
+	for s := range w.LevelScale {
+		w.LevelScale[s] = max(w.LevelScale[s], own.LevelScale[s])
+		w.ErrorScale[s] = max(w.ErrorScale[s], own.ErrorScale[s])
+	}
+	return &w
+}
+
+// scoring holds what scoring a list of series needs from the model: the
+// features of every row and, unless the detector is pooled-only, the
+// split-half features of each series' calibration rows.
+type scoring struct {
+	feats, own []*features
+}
+
+func (m *Model) prepareScoring(ss []*Series, pooledOnly bool) (*scoring, error) {
+	C := m.Options.CalibRows
+	var sc scoring
+	var err error
+	if sc.feats, err = m.features(ss, C); err != nil {
+		return nil, err
+	}
+	if !pooledOnly {
+		heads := make([]*Series, len(ss))
+		for k, s := range ss {
+			heads[k] = s.slice(0, C)
+		}
+		if sc.own, err = m.splitHalf(heads); err != nil {
+			return nil, err
+		}
+	}
+	return &sc, nil
+}
+
+// scoreAll scores prepared series with d (fitted with o).
+func (m *Model) scoreAll(sc *scoring, d *Detector, o DetectorOptions) ([]*Score, error) {
+	out := make([]*Score, len(sc.feats))
+	for k, f := range sc.feats {
+		dk := d
+		if !d.PooledOnly {
+			own, err := m.fitDetector(sc.own[k:k+1], o)
+			if err != nil {
+				return nil, err
+			}
+			dk = d.widened(own)
+		}
+		out[k] = dk.score(f)
+	}
+	return out, nil
+}
+
 // Score scores every row of each series, calibrated on its first
 // Options.CalibRows rows, with m.Detector (FitDetector first).
 func (m *Model) Score(ss []*Series) ([]*Score, error) {
-	if len(m.Detector.LevelScale) != len(m.Base.Sensors) {
+	d := &m.Detector
+	if len(d.LevelScale) != len(m.Base.Sensors) {
 		return nil, fmt.Errorf("%w: the model's detector is not fitted", ErrData)
 	}
-	fs, err := m.features(ss, m.Options.CalibRows)
+	sc, err := m.prepareScoring(ss, d.PooledOnly)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Score, len(fs))
-	for k, f := range fs {
-		out[k] = m.Detector.score(f)
-	}
-	return out, nil
+	return m.scoreAll(sc, d, d.options())
+}
+
+// options returns the options d was fitted with (floors at their
+// defaults).
+func (d *Detector) options() DetectorOptions {
+	o := DetectorOptions{Smooth: d.Smooth, Quantile: d.Quantile, LevelK: d.LevelK, ErrorK: d.ErrorK, PooledOnly: d.PooledOnly}
+	o.defaults()
+	return o
 }
 
 // Thresholds returns, per sensor (model order), the reconstruction error

@@ -298,6 +298,15 @@ func TestBenchTiny(t *testing.T) {
 	if rep2.Total != rep.Total {
 		t.Errorf("loaded model: %+v, trained %+v", rep2.Total, rep.Total)
 	}
+	// Sweep with the same options gives what Evaluate gives; the pooled
+	// ablation runs too.
+	reps, _, err := m2.Sweep(set, []DetectorOptions{do, {Smooth: do.Smooth, PooledOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reps[0].Total != rep.Total || reps[1].Total.Rows() != rep.Total.Rows() {
+		t.Errorf("sweep: %+v and %+v, evaluate %+v", reps[0].Total, reps[1].Total, rep.Total)
+	}
 	// The bundle spec: raw readings -> model input in one prep pass.
 	if _, err := Compose(m.FreeCalib, m.Result.Spec); err != nil {
 		t.Error(err)

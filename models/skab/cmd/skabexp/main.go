@@ -51,6 +51,7 @@ func run() error {
 	flag.Float64Var(&do.Quantile, "q", 0, "scale quantile")
 	flag.Float64Var(&do.LevelK, "kl", 0, "level threshold (<0: off)")
 	flag.Float64Var(&do.ErrorK, "ke", 0, "error threshold (<0: off)")
+	flag.BoolVar(&do.PooledOnly, "pooled", false, "pooled scales only (no per-file widening)")
 	flag.Parse()
 	cfg, err := rig.Load(*rigPath)
 	if err != nil {
@@ -81,7 +82,7 @@ func run() error {
 						if kl < 0 && ke < 0 {
 							continue
 						}
-						opts = append(opts, skab.DetectorOptions{Smooth: sm, Quantile: q, LevelK: kl, ErrorK: ke})
+						opts = append(opts, skab.DetectorOptions{Smooth: sm, Quantile: q, LevelK: kl, ErrorK: ke, PooledOnly: do.PooledOnly})
 					}
 				}
 			}
