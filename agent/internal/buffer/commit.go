@@ -1,0 +1,456 @@
+package buffer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// run is the writer goroutine: it gathers requests into groups and
+// commits each group in one bbolt transaction (one fsync).
+func (b *Buffer) run() {
+	defer close(b.done)
+	tick := time.NewTicker(b.opts.MaintenanceInterval)
+	defer tick.Stop()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	for {
+		var first *request
+		select {
+		case first = <-b.reqs:
+		case <-tick.C:
+			b.maintain()
+			continue
+		case <-b.stop:
+			b.drain()
+			return
+		}
+		group := append(b.group[:0], first)
+		n := len(first.rs)
+		deadline := first.enq.Add(b.opts.GroupDelay)
+	collect:
+		for n < b.opts.GroupCount && first.kind != reqCompact {
+			select {
+			case r := <-b.reqs:
+				group = append(group, r)
+				n += len(r.rs)
+				if r.kind == reqCompact {
+					break collect
+				}
+				continue
+			default:
+			}
+			wait := deadline.Sub(b.opts.Now())
+			if wait <= 0 {
+				break
+			}
+			linger.Reset(wait)
+			select {
+			case r := <-b.reqs:
+				group = append(group, r)
+				n += len(r.rs)
+				if r.kind == reqCompact {
+					break collect
+				}
+			case <-linger.C:
+				break collect
+			case <-b.stop:
+				break collect
+			}
+		}
+		linger.Stop()
+		b.group = group
+		b.commitGroup(group)
+		clear(b.group)
+	}
+}
+
+// drain commits everything still queued once Close has stopped intake.
+func (b *Buffer) drain() {
+	for {
+		group := b.group[:0]
+		n := 0
+	gather:
+		for n < b.opts.GroupCount {
+			select {
+			case r := <-b.reqs:
+				group = append(group, r)
+				n += len(r.rs)
+			default:
+				break gather
+			}
+		}
+		if len(group) == 0 {
+			return
+		}
+		b.group = group
+		b.commitGroup(group)
+		clear(b.group)
+	}
+}
+
+// commitGroup commits the appends and cursor updates of group and then
+// runs the compactions it holds.
+func (b *Buffer) commitGroup(group []*request) {
+	b.compacts = b.compacts[:0]
+	var work []*request
+	for _, r := range group {
+		if r.kind == reqCompact {
+			b.compacts = append(b.compacts, r)
+		} else {
+			work = append(work, r)
+		}
+	}
+	if len(work) > 0 {
+		b.commit(work)
+	}
+	for _, r := range b.compacts {
+		r.done <- b.compact(context.Background())
+	}
+	clear(b.compacts)
+}
+
+// maintain removes readings past MaxAge while no appends come, and
+// compacts when free pages exceed the threshold.
+func (b *Buffer) maintain() {
+	b.mu.Lock()
+	oldest := b.st.oldest
+	b.mu.Unlock()
+	if b.opts.MaxAge > 0 && oldest != 0 && oldest < b.opts.Now().Add(-b.opts.MaxAge).UnixNano() {
+		b.commit(nil)
+	}
+	if b.shouldCompact() {
+		if err := b.compact(context.Background()); err != nil {
+			b.log.Error("buffer compaction failed", "err", err)
+		}
+	}
+}
+
+// blockRef locates one encoded block in the writer's scratch buffer.
+type blockRef struct {
+	start, end int
+	count      int
+	buckets    []int64
+}
+
+// commit writes one group: cursor updates, removals by the caps, the new
+// blocks and the totals, in one transaction, then answers every request.
+// With no request it only applies the caps (age removal by maintain).
+func (b *Buffer) commit(reqs []*request) {
+	start := b.opts.Now()
+	now := start.UnixNano()
+	b.mu.Lock()
+	ns := b.st.clone()
+	b.mu.Unlock()
+
+	// Encode every appended reading into blocks (outside the transaction).
+	b.flat = b.flat[:0]
+	var wait time.Duration
+	results := make([]error, len(reqs))
+	for _, r := range reqs {
+		if r.kind == reqAppend {
+			b.flat = append(b.flat, r.rs...)
+		}
+		if w := start.Sub(r.enq); w > wait {
+			wait = w
+		}
+	}
+	b.scratch = b.scratch[:0]
+	var blocks []blockRef
+	for i := 0; i < len(b.flat); i += b.opts.BlockReadings {
+		j := min(i+b.opts.BlockReadings, len(b.flat))
+		s := len(b.scratch)
+		b.scratch = b.enc.appendBlock(b.scratch, now, b.flat[i:j])
+		blocks = append(blocks, blockRef{start: s, end: len(b.scratch), count: j - i})
+	}
+	newBytes := int64(len(b.scratch))
+	for k := range blocks {
+		var err error
+		blocks[k].buckets, err = blockBuckets(b.scratch[blocks[k].start:blocks[k].end], nil)
+		if err != nil {
+			panic(fmt.Sprintf("buffer: a block just encoded does not decode: %v", err))
+		}
+	}
+
+	var drops []Drop
+	rejectAll := false
+	err := b.update(func(tx *bolt.Tx) error {
+		blk, idx, cur, meta := tx.Bucket(bucketBlocks), tx.Bucket(bucketIndex), tx.Bucket(bucketCursors), tx.Bucket(bucketMeta)
+		blk.FillPercent = 1 // keys only ever grow: fill pages completely
+		idx.FillPercent = 0.9
+		for i, r := range reqs {
+			if r.kind != reqCursor {
+				continue
+			}
+			if r.seq > ns.last {
+				results[i] = fmt.Errorf("buffer: set cursor %q to %d: beyond the last sequence number %d", r.cursor, r.seq, ns.last)
+				continue
+			}
+			if err := cur.Put([]byte(r.cursor), binary.BigEndian.AppendUint64(nil, r.seq)); err != nil {
+				return err
+			}
+			ns.cursors[r.cursor] = r.seq
+		}
+		released := b.released(&ns)
+		// Age first: everything ingested before the limit goes.
+		if b.opts.MaxAge > 0 {
+			limit := now - b.opts.MaxAge.Nanoseconds()
+			if err := b.prune(blk, idx, &ns, released, math.MaxUint64, ReasonMaxAge, &drops, func(h blockHeader, _ int64) bool {
+				return h.ingest < limit
+			}); err != nil {
+				return err
+			}
+		}
+		// Then bytes: released readings first, then by policy.
+		if ns.bytes+newBytes > b.opts.MaxBytes {
+			need := ns.bytes + newBytes - b.opts.MaxBytes
+			freed := int64(0)
+			limit := uint64(math.MaxUint64) // drop_oldest: any block may go
+			if b.opts.FullPolicy == PolicyReject {
+				limit = released
+			}
+			if err := b.prune(blk, idx, &ns, released, limit, ReasonMaxBytes, &drops, func(_ blockHeader, size int64) bool {
+				if freed >= need {
+					return false
+				}
+				freed += size
+				return true
+			}); err != nil {
+				return err
+			}
+			if freed < need && b.opts.FullPolicy == PolicyReject && len(blocks) > 0 {
+				rejectAll = true
+			}
+		}
+		if !rejectAll {
+			for _, br := range blocks {
+				first := ns.last + 1
+				if err := blk.Put(seqKey(first), b.scratch[br.start:br.end]); err != nil {
+					return err
+				}
+				for _, s := range br.buckets {
+					if err := idx.Put(indexKey(s, first), []byte{}); err != nil {
+						return err
+					}
+				}
+				if ns.records == 0 {
+					ns.first, ns.oldest = first, now
+				}
+				ns.last += uint64(br.count)
+				ns.records += uint64(br.count)
+				ns.bytes += int64(br.end - br.start)
+			}
+			if err := blk.SetSequence(ns.last); err != nil {
+				return err
+			}
+		}
+		if err := putUint(meta, keyRecords, ns.records); err != nil {
+			return err
+		}
+		if err := putUint(meta, keyBytes, uint64(ns.bytes)); err != nil {
+			return err
+		}
+		d := ns.dropped
+		return meta.Put(keyDropped, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(
+			binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil,
+				d.ReleasedByBytes), d.ReleasedByAge), d.UnreleasedByBytes), d.UnreleasedByAge))
+	})
+	took := b.opts.Now().Sub(start)
+	if err != nil {
+		err = b.classify(err)
+	}
+
+	// Publish the new state.
+	b.mu.Lock()
+	if err == nil {
+		b.st = ns
+		if !rejectAll {
+			b.counters.appended += uint64(len(b.flat))
+		}
+		close(b.notify)
+		b.notify = make(chan struct{})
+	} else {
+		b.counters.commitErrs++
+	}
+	if err != nil || rejectAll {
+		b.counters.rejected += uint64(len(b.flat))
+	}
+	b.counters.commits++
+	b.counters.commitTime += took
+	b.mu.Unlock()
+	// Report drops and the commit before answering, so that a caller
+	// sees the effects of its commit in OnDrop and OnCommit's data.
+	if err != nil {
+		b.errsSince++
+		if b.opts.Now().Sub(b.lastErrLog) >= 10*time.Second {
+			b.log.Error("buffer commit failed", "readings", len(b.flat), "failed_commits", b.errsSince, "err", err)
+			b.errsSince, b.lastErrLog = 0, b.opts.Now()
+		}
+	}
+	if err == nil {
+		b.reportDrops(drops)
+	}
+	if b.opts.OnCommit != nil {
+		info := CommitInfo{Requests: len(reqs), Readings: len(b.flat), Bytes: int(newBytes), Wait: wait, Duration: took, Err: err}
+		if rejectAll {
+			info.Bytes, info.Err = 0, ErrFull
+		}
+		b.opts.OnCommit(info)
+	}
+	for i, r := range reqs {
+		res := results[i]
+		switch {
+		case err != nil:
+			res = err
+		case rejectAll && r.kind == reqAppend:
+			res = fmt.Errorf("%w: %s holds %d bytes of readings, max %d (full policy %q); %d readings refused",
+				ErrFull, b.path, ns.bytes, b.opts.MaxBytes, b.opts.FullPolicy, len(r.rs))
+		}
+		r.done <- res
+	}
+	clear(b.flat)
+}
+
+// update runs fn in a write transaction on the current file.
+func (b *Buffer) update(fn func(*bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = b.corrupt(fmt.Errorf("bbolt panicked writing the file: %v", r))
+		}
+	}()
+	b.dbMu.RLock()
+	db := b.db
+	b.dbMu.RUnlock()
+	if db == nil {
+		return ErrClosed
+	}
+	return db.Update(fn)
+}
+
+// released returns the highest sequence number every consumer has passed.
+func (b *Buffer) released(st *state) uint64 {
+	if len(b.opts.Consumers) == 0 {
+		return st.last
+	}
+	r := st.last
+	for _, c := range b.opts.Consumers {
+		r = min(r, st.cursors[c])
+	}
+	return r
+}
+
+// prune removes blocks from the oldest while take says so, stopping before
+// the first block that is not wholly at or below limit (PolicyReject
+// passes the released sequence number: only released blocks may go).
+func (b *Buffer) prune(blk, idx *bolt.Bucket, ns *state, released, limit uint64, reason string, drops *[]Drop,
+	take func(h blockHeader, size int64) bool) error {
+	type victim struct {
+		key     []byte
+		first   uint64
+		count   uint64
+		size    int64
+		buckets []int64
+	}
+	var victims []victim
+	c := blk.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		first := binary.BigEndian.Uint64(k)
+		h, _, herr := readHeader(v)
+		count := uint64(h.count)
+		if herr != nil {
+			// A damaged block: count it by the sequence numbers and remove
+			// it with the others; its index entries stay (readers skip
+			// entries whose block is gone).
+			nk, _ := c.Next()
+			if nk != nil {
+				count = binary.BigEndian.Uint64(nk) - first
+			} else {
+				count = ns.last - first + 1
+			}
+			c.Prev()
+			b.log.Error("buffer removes a damaged block", "seq", first, "readings", count, "err", herr)
+		}
+		if first+count-1 > limit {
+			break
+		}
+		if !take(h, int64(len(v))) {
+			break
+		}
+		buckets, _ := blockBuckets(v, nil)
+		victims = append(victims, victim{key: append([]byte(nil), k...), first: first, count: count, size: int64(len(v)), buckets: buckets})
+	}
+	for _, vc := range victims {
+		if err := blk.Delete(vc.key); err != nil {
+			return err
+		}
+		for _, s := range vc.buckets {
+			if err := idx.Delete(indexKey(s, vc.first)); err != nil {
+				return err
+			}
+		}
+		ns.records -= vc.count
+		ns.bytes -= vc.size
+		last := vc.first + vc.count - 1
+		// Split the block at the released boundary.
+		if vc.first <= released {
+			rl := min(last, released)
+			n := rl - vc.first + 1
+			*drops = append(*drops, Drop{Reason: reason, Released: true, FirstSeq: vc.first, LastSeq: rl, Readings: n, Bytes: vc.size * int64(n) / int64(vc.count)})
+			if reason == ReasonMaxAge {
+				ns.dropped.ReleasedByAge += n
+			} else {
+				ns.dropped.ReleasedByBytes += n
+			}
+		}
+		if last > released {
+			fu := max(vc.first, released+1)
+			n := last - fu + 1
+			*drops = append(*drops, Drop{Reason: reason, Released: false, FirstSeq: fu, LastSeq: last, Readings: n, Bytes: vc.size * int64(n) / int64(vc.count)})
+			if reason == ReasonMaxAge {
+				ns.dropped.UnreleasedByAge += n
+			} else {
+				ns.dropped.UnreleasedByBytes += n
+			}
+		}
+	}
+	if len(victims) > 0 {
+		ns.first, ns.oldest = ns.last+1, 0
+		if k, v := blk.Cursor().First(); k != nil {
+			ns.first = binary.BigEndian.Uint64(k)
+			if h, _, err := readHeader(v); err == nil {
+				ns.oldest = h.ingest
+			}
+		}
+	}
+	return nil
+}
+
+// reportDrops hands drops to OnDrop and logs unreleased ones, at most
+// once a minute.
+func (b *Buffer) reportDrops(drops []Drop) {
+	for _, d := range drops {
+		if !d.Released {
+			b.dropsSince += d.Readings
+		}
+		if b.opts.OnDrop != nil {
+			b.opts.OnDrop(d)
+		}
+	}
+	if b.dropsSince > 0 && b.opts.Now().Sub(b.lastDropLog) >= time.Minute {
+		b.mu.Lock()
+		total := b.st.dropped
+		b.mu.Unlock()
+		b.log.Warn("buffer dropped unreleased readings",
+			"readings", b.dropsSince, "total_by_bytes", total.UnreleasedByBytes, "total_by_age", total.UnreleasedByAge,
+			"max_bytes", b.opts.MaxBytes, "max_age", b.opts.MaxAge)
+		b.dropsSince = 0
+		b.lastDropLog = b.opts.Now()
+	}
+}
+
+var errNoRoom = errors.New("not enough free disk space for a compacted copy")
