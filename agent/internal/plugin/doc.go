@@ -54,10 +54,12 @@
 // Stats.Timeouts) and restarted on the next call, after a backoff that
 // doubles from HostOptions.MinBackoff to HostOptions.MaxBackoff and resets
 // after a successful call. The failed call returns an error wrapping
-// ErrFailed; the ingest then does not acknowledge the message, so the broker
-// delivers it again, and after a few failures of the same payload
-// quarantines it (see agent/internal/ingest). Calls made while the plugin
-// waits for its restart fail at once with ErrFailed.
+// ErrFailed; the ingest then leaves the message unacknowledged (the broker
+// has it if the agent goes down), waits for the restart and tries again,
+// and after a few failures on the same payload rejects it as
+// "plugin_failed" (see agent/internal/ingest). Calls made while the plugin
+// waits for its restart fail at once with an error wrapping ErrFailed and
+// ErrRestarting.
 //
 // # Caveats
 //

@@ -38,6 +38,11 @@ var (
 	// the caller should try it again later (the ingest leaves the MQTT
 	// message unacknowledged).
 	ErrFailed = errors.New("codec plugin failed")
+	// ErrRestarting is returned (wrapped, with ErrFailed) by Codec.Decode
+	// while a failed plugin waits for its restart: the plugin was not
+	// called. Callers that count failures per payload should not count
+	// these.
+	ErrRestarting = errors.New("codec plugin restart pending")
 	// ErrNotFound is returned (wrapped) by Host.Codec when the plugin's
 	// executable is missing or not executable.
 	ErrNotFound = errors.New("codec plugin not found")
@@ -343,7 +348,7 @@ func (c *Codec) instance() (*instance, error) {
 		return c.inst, nil
 	}
 	if wait := time.Until(c.nextStart); wait > 0 {
-		return nil, fmt.Errorf("%s: %w: restarting in %s", c.Name(), ErrFailed, wait.Round(time.Millisecond))
+		return nil, fmt.Errorf("%s: %w: %w: restarting in %s", c.Name(), ErrFailed, ErrRestarting, wait.Round(time.Millisecond))
 	}
 	inst, err := c.start()
 	if err != nil {

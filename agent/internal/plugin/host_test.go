@@ -148,6 +148,7 @@ func TestCrashingPluginIsRestarted(t *testing.T) {
 		// Within the backoff, calls fail at once.
 		_, err = c.Decode(codec.Binding{Topic: "t", Sensor: "PS1", Now: now}, []byte(";;1"), nil)
 		require.ErrorIs(t, err, ErrFailed)
+		require.ErrorIs(t, err, ErrRestarting)
 		assert.Contains(t, err.Error(), "restarting in")
 		took := decodeUntilOK(t, c)
 		t.Logf("round %d: back after %s", round, took)

@@ -1,0 +1,487 @@
+package broker
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hydrognn/hydrognn/shared/codec"
+)
+
+// Defaults of the Options fields whose zero value means "default".
+const (
+	DefaultAddr             = "127.0.0.1:1883"
+	DefaultMaxInflight      = 65535
+	DefaultMaxWritesPending = 16384
+	DefaultHighWater        = 8192
+	DefaultMaxPublishWait   = 30 * time.Second
+	// DefaultMaxPacketSize leaves room for a codec.MaxPayload payload and
+	// its topic.
+	DefaultMaxPacketSize = codec.MaxPayload + 64<<10
+)
+
+// Options configure a Broker. Every zero value means the default stated on
+// its field.
+type Options struct {
+	// Addr is the TCP listen address (zero: DefaultAddr, loopback only).
+	// Use port 0 for a free port (see Broker.Addr).
+	Addr string
+	// TLS, if set, makes the listener serve TLS (set ClientAuth and
+	// ClientCAs in it to require client certificates).
+	TLS *tls.Config
+	// Users, if not empty, are the only username/password pairs allowed
+	// to connect (zero: anyone may connect, which suits a loopback
+	// listener).
+	Users map[string]string
+
+	// MaxInflight is the most QoS 1 and 2 messages the broker holds for
+	// one client (sent and unacknowledged, or waiting while the client is
+	// away): the Capabilities.MaximumInflight of mochi-mqtt, at most
+	// 65535 (zero: DefaultMaxInflight). A message beyond it is dropped
+	// and counted in Stats.InflightDropped.
+	MaxInflight uint16
+	// MaxWritesPending is the length of a client's outbound queue (zero:
+	// DefaultMaxWritesPending). A message that finds it full is dropped
+	// and counted in Stats.MessagesDropped; HighWater keeps QoS 1 and 2
+	// traffic below it.
+	MaxWritesPending int32
+	// HighWater is the number of unacknowledged QoS 1 and 2 messages of a
+	// connected client above which publishers are held back: a PUBLISH
+	// from another client waits (its connection is not read meanwhile, so
+	// TCP pushes back) until every connected subscriber is below it again,
+	// or MaxPublishWait passed (zero: DefaultHighWater; it must be below
+	// MaxInflight and MaxWritesPending).
+	HighWater int
+	// MaxPublishWait bounds how long one PUBLISH is held back (zero:
+	// DefaultMaxPublishWait). After it, the message is routed anyway and
+	// may be dropped (counted) if the subscriber is still full.
+	MaxPublishWait time.Duration
+	// MaxPacketSize is the largest packet accepted (zero:
+	// DefaultMaxPacketSize).
+	MaxPacketSize uint32
+	// Logger receives the broker's logs (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// ErrOptions is returned (wrapped) by Start for invalid Options.
+var ErrOptions = errors.New("invalid embedded broker options")
+
+func (o *Options) setDefaults() error {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.MaxInflight == 0 {
+		o.MaxInflight = DefaultMaxInflight
+	}
+	if o.MaxWritesPending == 0 {
+		o.MaxWritesPending = DefaultMaxWritesPending
+	}
+	if o.HighWater == 0 {
+		o.HighWater = min(DefaultHighWater, int(o.MaxInflight)/2, int(o.MaxWritesPending)/2)
+	}
+	if o.MaxPublishWait == 0 {
+		o.MaxPublishWait = DefaultMaxPublishWait
+	}
+	if o.MaxPacketSize == 0 {
+		o.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	switch {
+	case o.MaxWritesPending < 0:
+		return fmt.Errorf("%w: MaxWritesPending must not be negative: %d", ErrOptions, o.MaxWritesPending)
+	case o.HighWater < 1 || o.HighWater >= int(o.MaxInflight) || o.HighWater >= int(o.MaxWritesPending):
+		return fmt.Errorf("%w: HighWater %d must be at least 1 and below MaxInflight (%d) and MaxWritesPending (%d)",
+			ErrOptions, o.HighWater, o.MaxInflight, o.MaxWritesPending)
+	case o.MaxPublishWait < 0:
+		return fmt.Errorf("%w: MaxPublishWait must not be negative: %s", ErrOptions, o.MaxPublishWait)
+	}
+	return nil
+}
+
+// Broker is an embedded mochi-mqtt broker. Start it with Start; stop it
+// with Drain (optional) and Close.
+type Broker struct {
+	opts Options
+	srv  *mochi.Server
+	tcp  *listeners.TCP
+	hook *hook
+
+	closeOnce sync.Once
+}
+
+// Start starts a broker listening on opts.Addr.
+func Start(opts Options) (*Broker, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumInflight = opts.MaxInflight
+	caps.MaximumClientWritesPending = opts.MaxWritesPending
+	caps.MaximumPacketSize = opts.MaxPacketSize
+	// Never expire held messages: a QoS 1 message waits for its
+	// subscriber however long it is away.
+	caps.MaximumMessageExpiryInterval = 0
+	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: opts.Logger.With("component", "mqtt-broker")})
+	h := &hook{opts: &opts, srv: srv, log: opts.Logger}
+	if err := srv.AddHook(h, nil); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Addr, TLSConfig: opts.TLS})
+	if err := srv.AddListener(tcp); err != nil {
+		return nil, fmt.Errorf("embedded broker: listen on %s: %w", opts.Addr, err)
+	}
+	if err := srv.Serve(); err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("embedded broker: serve: %w", err)
+	}
+	b := &Broker{opts: opts, srv: srv, tcp: tcp, hook: h}
+	opts.Logger.Info("embedded MQTT broker started", "addr", tcp.Address(), "tls", opts.TLS != nil,
+		"max_inflight", opts.MaxInflight, "high_water", opts.HighWater)
+	return b, nil
+}
+
+// Addr returns the address the broker listens on (with the real port when
+// Options.Addr asked for port 0).
+func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// URL returns the broker's URL for clients: tcp://ADDR, or ssl://ADDR
+// with TLS.
+func (b *Broker) URL() string {
+	if b.opts.TLS != nil {
+		return "ssl://" + b.Addr()
+	}
+	return "tcp://" + b.Addr()
+}
+
+// Stats counts what the broker did.
+type Stats struct {
+	// ClientsConnected is the number of connected clients.
+	ClientsConnected int64
+	// MessagesReceived and MessagesSent count PUBLISH packets.
+	MessagesReceived, MessagesSent int64
+	// MessagesDropped counts messages dropped because a client's outbound
+	// queue was full; InflightDropped those dropped because a client held
+	// MaxInflight messages already. Both are data loss: with the defaults
+	// and a subscriber that keeps up on average, they stay 0.
+	MessagesDropped, InflightDropped int64
+	// Inflight is the number of QoS 1 and 2 messages held now.
+	Inflight int64
+	// HeldBack counts PUBLISH packets that had to wait for a subscriber
+	// (HighWater); HeldBackTime is their total wait; HoldTimeouts those
+	// that waited MaxPublishWait and went on anyway.
+	HeldBack     uint64
+	HeldBackTime time.Duration
+	HoldTimeouts uint64
+	// Rejected counts PUBLISH packets refused (not acknowledged) while
+	// draining.
+	Rejected uint64
+}
+
+// Stats returns a snapshot of the broker's counters.
+func (b *Broker) Stats() Stats {
+	i := b.srv.Info
+	return Stats{
+		ClientsConnected: atomic.LoadInt64(&i.ClientsConnected),
+		MessagesReceived: atomic.LoadInt64(&i.MessagesReceived),
+		MessagesSent:     atomic.LoadInt64(&i.MessagesSent),
+		MessagesDropped:  atomic.LoadInt64(&i.MessagesDropped),
+		InflightDropped:  atomic.LoadInt64(&i.InflightDropped),
+		Inflight:         atomic.LoadInt64(&i.Inflight),
+		HeldBack:         b.hook.heldBack.Load(),
+		HeldBackTime:     time.Duration(b.hook.heldNanos.Load()),
+		HoldTimeouts:     b.hook.holdTimeouts.Load(),
+		Rejected:         b.hook.rejected.Load(),
+	}
+}
+
+// Drain prepares an ordered stop: it refuses new connections and new
+// PUBLISH packets (unacknowledged, so publishers send them again to the
+// next broker), disconnects every client but keep, and waits until keep
+// (the ingest's client id) has acknowledged every message the broker
+// holds for it, or ctx is done. Then stop the ingest, and Close.
+func (b *Broker) Drain(ctx context.Context, keep string) error {
+	b.hook.draining.Store(&keep)
+	for id, cl := range b.srv.Clients.GetAll() {
+		if id != keep && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		cl, ok := b.srv.Clients.Get(keep)
+		if !ok || cl.State.Inflight.Len() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("embedded broker drain: %d messages for %q still unacknowledged: %w",
+				cl.State.Inflight.Len(), keep, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the listener and disconnects every client. Messages the
+// broker holds are lost with it (it keeps nothing on disk): call Drain
+// first. Close is idempotent.
+func (b *Broker) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		err = b.srv.Close()
+		b.opts.Logger.Info("embedded MQTT broker stopped", "stats", fmt.Sprintf("%+v", b.Stats()))
+	})
+	return err
+}
+
+// hook authenticates, holds publishers back, and counts drops.
+type hook struct {
+	mochi.HookBase
+	opts *Options
+	srv  *mochi.Server
+	log  *slog.Logger
+
+	draining     atomic.Pointer[string] // the client kept while draining
+	heldBack     atomic.Uint64
+	heldNanos    atomic.Int64
+	holdTimeouts atomic.Uint64
+	rejected     atomic.Uint64
+	lastDropLog  atomic.Int64
+	order        atomic.Int64 // stamps every PUBLISH (Packet.Created)
+	gate         gate
+}
+
+// gate holds PUBLISH packets back while a persistent session is taken
+// over. mochi-mqtt 2.7.9 copies the held messages of the old connection
+// to the new one, then moves the subscriptions, then registers the new
+// connection; a message routed in between goes to the old connection
+// after the copy and is lost. So while a session is taken over, new
+// PUBLISH packets wait in OnPublish, and the takeover waits for those
+// already past OnPublish to be routed (OnPublished).
+type gate struct {
+	mu        sync.Mutex
+	routing   map[string]int // publishes between OnPublish and OnPublished, per client
+	total     int
+	closedTil time.Time // publishes wait until then (or until reopened)
+}
+
+// enter waits while the gate is closed, then counts a publish of client
+// id as routing.
+func (g *gate) enter(id string, max time.Duration) {
+	began := time.Now()
+	for {
+		g.mu.Lock()
+		if now := time.Now(); !now.Before(g.closedTil) || now.Sub(began) > max {
+			if g.routing == nil {
+				g.routing = map[string]int{}
+			}
+			g.routing[id]++
+			g.total++
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// leave ends n routings of client id (all of them with n < 0).
+func (g *gate) leave(id string, n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.routing[id]
+	if n < 0 || n > c {
+		n = c
+	}
+	if c -= n; c == 0 {
+		delete(g.routing, id)
+	} else {
+		g.routing[id] = c
+	}
+	g.total -= n
+}
+
+// close makes new publishes wait for up to d, and waits up to d for the
+// routing ones to finish.
+func (g *gate) close(d time.Duration) {
+	g.mu.Lock()
+	g.closedTil = time.Now().Add(d)
+	g.mu.Unlock()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		g.mu.Lock()
+		n := g.total
+		g.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	g.closedTil = time.Time{}
+	g.mu.Unlock()
+}
+
+// takeoverWait bounds how long a session takeover holds publishers.
+const takeoverWait = 2 * time.Second
+
+func (h *hook) ID() string { return "hydrognn-broker" }
+
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
+		mochi.OnPublishDropped, mochi.OnQosDropped, mochi.OnSessionEstablish, mochi.OnSessionEstablished,
+		mochi.OnPublished, mochi.OnDisconnect}, []byte{b})
+}
+
+// Redelivery order. When a client resumes its session, mochi-mqtt 2.7.9
+// resends the messages it holds sorted by uint16(Packet.Created), the
+// arrival time in whole seconds: messages of one second go out in random
+// order, though MQTT requires the original order [MQTT-4.6.0-1] and the
+// ingest's duplicate detection relies on it. So OnPublish stamps every
+// message with a counter in Created (unused otherwise once
+// MaximumMessageExpiryInterval is 0), and OnSessionEstablish, just
+// before the resend, renumbers the held messages 0..n-1 in stamp order,
+// which the uint16 sort keeps.
+
+// OnSessionEstablish renumbers the messages held for a returning client
+// (see Redelivery order).
+func (h *hook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
+	if pk.Connect.Clean {
+		return
+	}
+	old, ok := h.srv.Clients.Get(cl.ID)
+	if !ok {
+		return
+	}
+	h.gate.close(takeoverWait) // reopened by OnSessionEstablished
+	held := old.State.Inflight.GetAll(false)
+	slices.SortStableFunc(held, func(a, b packets.Packet) int { return cmp.Compare(a.Created, b.Created) })
+	for i, p := range held {
+		// The old connection may still be reading acknowledgements: do not
+		// bring back a message acknowledged meanwhile.
+		if _, ok := old.State.Inflight.Get(p.PacketID); ok {
+			p.Created = int64(i)
+			old.State.Inflight.Set(p)
+		}
+	}
+}
+
+// OnConnectAuthenticate checks the user's password (when Users is set)
+// and refuses every client but the kept one while draining.
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	if keep := h.draining.Load(); keep != nil && cl.ID != *keep {
+		return false
+	}
+	if len(h.opts.Users) == 0 {
+		return true
+	}
+	want, ok := h.opts.Users[string(pk.Connect.Username)]
+	return ok && subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) == 1
+}
+
+// OnACLCheck allows every topic to every authenticated client.
+func (h *hook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+
+// OnSessionEstablished reopens the gate after a takeover.
+func (h *hook) OnSessionEstablished(*mochi.Client, packets.Packet) { h.gate.open() }
+
+// OnPublished ends a routing counted by OnPublish.
+func (h *hook) OnPublished(cl *mochi.Client, _ packets.Packet) { h.gate.leave(cl.ID, 1) }
+
+// OnDisconnect forgets the routings of a client whose read loop ended
+// (a publish that failed half-way never reaches OnPublished).
+func (h *hook) OnDisconnect(cl *mochi.Client, _ error, _ bool) { h.gate.leave(cl.ID, -1) }
+
+// OnPublish runs in the publishing client's read loop, before the broker
+// acknowledges and routes the message: waiting here is back-pressure.
+func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	pk.Created = 1<<32 + h.order.Add(1) // above any renumbered message (see Redelivery order)
+	if cl.Net.Inline || pk.FixedHeader.Qos == 0 {
+		return pk, nil
+	}
+	if !h.holdBack(cl) {
+		h.rejected.Add(1)
+		return pk, packets.ErrRejectPacket
+	}
+	h.gate.enter(cl.ID, h.opts.MaxPublishWait)
+	return pk, nil
+}
+
+// holdBack waits while a subscriber is full (at most MaxPublishWait). It
+// returns false if the message must be refused: the broker is draining or
+// the publisher went away.
+func (h *hook) holdBack(cl *mochi.Client) bool {
+	if h.draining.Load() != nil {
+		return false
+	}
+	if !h.full(cl) {
+		return true
+	}
+	began := time.Now()
+	h.heldBack.Add(1)
+	defer func() { h.heldNanos.Add(int64(time.Since(began))) }()
+	wait := 100 * time.Microsecond
+	for h.full(cl) {
+		if time.Since(began) > h.opts.MaxPublishWait {
+			h.holdTimeouts.Add(1)
+			h.log.Warn("embedded broker: a subscriber stayed full; routing a held message anyway",
+				"publisher", cl.ID, "waited", h.opts.MaxPublishWait)
+			return true
+		}
+		if h.draining.Load() != nil || cl.Closed() {
+			return false
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Millisecond)
+	}
+	return true
+}
+
+// full reports whether a connected client other than pub holds HighWater
+// or more unacknowledged QoS 1 and 2 messages.
+func (h *hook) full(pub *mochi.Client) bool {
+	for _, cl := range h.srv.Clients.GetAll() {
+		if cl != pub && !cl.Closed() && cl.State.Inflight.Len() >= h.opts.HighWater {
+			return true
+		}
+	}
+	return false
+}
+
+// OnPublishDropped logs (at most once a second) a message dropped for a
+// full outbound queue; mochi counts it in Info.MessagesDropped.
+func (h *hook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
+	h.logDrop("embedded broker dropped a message: client's outbound queue full", cl, pk)
+}
+
+// OnQosDropped logs a QoS message the broker gave up.
+func (h *hook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
+	h.logDrop("embedded broker dropped a held QoS message", cl, pk)
+}
+
+func (h *hook) logDrop(msg string, cl *mochi.Client, pk packets.Packet) {
+	now := time.Now().UnixNano()
+	last := h.lastDropLog.Load()
+	if now-last < int64(time.Second) || !h.lastDropLog.CompareAndSwap(last, now) {
+		return
+	}
+	h.log.Error(msg, "client", cl.ID, "topic", pk.TopicName, "stats", "see Broker.Stats")
+}

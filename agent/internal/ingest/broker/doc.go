@@ -1,0 +1,50 @@
+// Package broker runs an embedded MQTT broker (mochi-mqtt) inside the
+// agent, so that a single rig needs nothing else: the gateways publish to
+// it and the ingest connects to it over loopback like to any broker.
+//
+// # Basics
+//
+//	b, err := broker.Start(broker.Options{Addr: "127.0.0.1:1883"})
+//	...
+//	ing, err := ingest.New(cfg, store, ingest.Options{Broker: b.URL()})
+//	go ing.Run(ctx)
+//	...
+//	// Ordered stop: stop intake at the broker, let the ingest store what
+//	// the broker holds for it, then stop the ingest, the store, the broker.
+//	_ = b.Drain(drainCtx, ing.ClientID())
+//	cancel()        // Run returns after storing and acknowledging what it has
+//	_ = store.Close()
+//	_ = b.Close()
+//
+// # No silent loss
+//
+// mochi-mqtt drops a QoS 1 message for a subscriber when the subscriber's
+// outbound queue is full (MaximumClientWritesPending) or when it already
+// holds MaximumInflight messages; by default it also drops held messages
+// after a day. The broker here sets every one of these limits explicitly
+// (Options) and adds back-pressure: a PUBLISH from a gateway waits, before
+// the broker acknowledges it, while a connected subscriber (the ingest)
+// holds HighWater or more unacknowledged messages. The gateway's
+// connection is not read meanwhile, so the gateway slows down (its own
+// in-flight window fills) instead of the broker dropping. A PUBLISH that
+// waited MaxPublishWait goes on; should the subscriber still be full, the
+// drop is counted (Stats.MessagesDropped, Stats.InflightDropped) and
+// logged, never silent. Held messages never expire.
+//
+// While the ingest is disconnected (between sessions), publishers are not
+// held back: the broker keeps up to MaxInflight (65,535) messages for the
+// ingest's persistent session and delivers them when it returns.
+//
+// # Caveats
+//
+//   - The broker keeps nothing on disk: messages it acknowledged to a
+//     gateway but has not yet delivered to the ingest are lost if the agent
+//     process dies (kill -9, power cut). They are bounded by the ingest's
+//     in-flight window plus HighWater. With Drain before a planned stop,
+//     nothing is lost: refused PUBLISH packets are not acknowledged, so
+//     gateways send them again. For zero loss across crashes use an
+//     external Mosquitto with persistence (deploy/mosquitto/mosquitto.conf).
+//   - Back-pressure applies to QoS 1 and 2 only; QoS 0 is fire and forget.
+//   - The default listener is loopback only and allows anyone; set Users
+//     (and TLS) before listening on a LAN address.
+package broker

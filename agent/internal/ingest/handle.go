@@ -1,0 +1,290 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hydrognn/hydrognn/agent/internal/plugin"
+	"github.com/hydrognn/hydrognn/shared/codec"
+	"github.com/hydrognn/hydrognn/shared/reading"
+)
+
+// maxFailureKeys bounds the payload hashes remembered for
+// MaxDecodeFailures; the map is cleared when it is full.
+const maxFailureKeys = 4096
+
+// decodeRetryWait is how long the handler waits before calling a decoder
+// again after it failed.
+const decodeRetryWait = 50 * time.Millisecond
+
+// handle processes one message: paho calls it from the connection's router
+// goroutine, one message at a time, in the order received. It returns
+// without acknowledging when the session stops; otherwise the message is
+// queued for the appender, which acknowledges it after its readings are
+// stored (or at once, in order, if it holds none).
+func (in *Ingest) handle(s *session, m mqtt.Message) {
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	in.hmu.Lock()
+	defer in.hmu.Unlock()
+	arrival := in.opts.Now()
+	payload := m.Payload()
+	in.stats.messages.Add(1)
+	in.stats.bytes.Add(uint64(len(payload)))
+	if m.Duplicate() {
+		in.stats.redelivered.Add(1)
+	}
+	it := &item{msg: m, arrival: arrival, size: len(payload), node: -1}
+	topic := m.Topic()
+	rt := in.routes[topic]
+	b, isBirth := in.births[topic]
+	switch {
+	case rt != nil:
+		if !in.decode(s, rt, it, payload) {
+			return // the session stopped while a decoder was failing
+		}
+	case isBirth:
+		in.birth(b, it, topic, payload)
+	default:
+		it.rejectMsg(ReasonUnknownTopic, topic, arrival, "no active sensor of the firmware config is bound to this topic")
+	}
+	if !s.budget.acquire(it.size, s.stop, &in.stats) {
+		return
+	}
+	select {
+	case s.queue <- it:
+	case <-s.stop:
+	}
+}
+
+// decode decodes and validates a data message into it. It returns false if
+// the session stopped while the decoder kept failing.
+func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
+	b := codec.Binding{Topic: rt.topic, Sensor: rt.def, Now: it.arrival, Names: in.names}
+	var nodeSeq uint8
+	var hasSeq bool
+	if rt.node >= 0 {
+		b.Aliases = in.nodes[rt.node].aliases
+		nodeSeq, hasSeq = sparkplugSeq(payload)
+	}
+	var err error
+	for attempt := 0; ; {
+		in.scratch, err = rt.dec.Decode(b, payload, in.scratch[:0])
+		if err == nil || !errors.Is(err, plugin.ErrFailed) {
+			break
+		}
+		if !errors.Is(err, plugin.ErrRestarting) {
+			attempt++
+			in.stats.decodeFailures.Add(1)
+			key := payloadKey(rt.topic, payload)
+			if len(in.failures) >= maxFailureKeys {
+				clear(in.failures)
+			}
+			in.failures[key]++
+			if in.failures[key] >= in.opts.MaxDecodeFailures {
+				delete(in.failures, key)
+				it.rejectMsg(ReasonPluginFailed, rt.topic, it.arrival,
+					fmt.Sprintf("gave up after %d decoder failures on this payload: %v", in.opts.MaxDecodeFailures, err))
+				return true
+			}
+			in.log.Warn("ingest decoder failed; message not acknowledged, retrying", "topic", rt.topic, "err", err, "attempt", attempt)
+		}
+		t := time.NewTimer(decodeRetryWait)
+		select {
+		case <-s.stop:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+	if err != nil {
+		it.rejectMsg(ReasonMalformed, rt.topic, it.arrival, err.Error())
+		return true
+	}
+	if rt.node >= 0 && hasSeq {
+		in.nodeSeq(it, rt.node, nodeSeq)
+	}
+	in.validate(rt, it)
+	return true
+}
+
+// payloadKey hashes a topic and payload.
+func payloadKey(topic string, payload []byte) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(topic))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write(payload)
+	return h.Sum64()
+}
+
+// birth reads the aliases of a Sparkplug B birth certificate. An NBIRTH
+// starts the node's alias table afresh; a DBIRTH adds to it. Births carry
+// no readings the ingest stores.
+func (in *Ingest) birth(b birth, it *item, topic string, payload []byte) {
+	n := in.nodes[b.node]
+	aliases := make(map[uint64]codec.SparkplugMetric)
+	if b.device {
+		for k, v := range n.aliases {
+			aliases[k] = v
+		}
+	}
+	if err := codec.ParseSparkplugBirth(payload, aliases); err != nil {
+		it.rejectMsg(ReasonMalformed, topic, it.arrival, err.Error())
+		return
+	}
+	n.aliases = aliases
+	if seq, ok := sparkplugSeq(payload); ok {
+		if !b.device {
+			in.pendingNodes[b.node] = -1 // a new node session: seq starts again
+		}
+		in.nodeSeq(it, b.node, seq)
+	}
+}
+
+// nodeSeq checks a Sparkplug B message seq against the node's last one
+// (mod 256) and counts the messages missing in between.
+func (in *Ingest) nodeSeq(it *item, node int, seq uint8) {
+	last := in.pendingNodes[node]
+	if last >= 0 {
+		d := (int(seq) - int(last) - 1) & 0xff
+		if d >= 128 {
+			return // a redelivery or an old message: seq stays
+		}
+		it.gaps += uint64(d)
+	}
+	in.pendingNodes[node] = int16(seq)
+	it.node, it.nodeSeq = node, int16(seq)
+}
+
+// validate applies scale and offset to the decoded readings in
+// in.scratch, checks them and moves those that pass into it.
+func (in *Ingest) validate(rt *route, it *item) {
+	in.msgNo++
+	in.touched = in.touched[:0]
+	now := it.arrival
+	sparkplug := rt.node >= 0 || rt.codec == codec.NameSparkplugB
+	for i := range in.scratch {
+		r := &in.scratch[i]
+		idx, ok := rt.sensors[r.Sensor]
+		if !ok {
+			if it.note(ReasonUnknownSensor) {
+				detail := "sensor is not in the firmware config"
+				if j, known := in.byID[r.Sensor]; known {
+					detail = fmt.Sprintf("sensor is bound to topic %q, not this one", in.sensors[j].topic)
+				}
+				it.keep(ReasonUnknownSensor, rt.topic, r.Sensor, now, detail)
+			}
+			continue
+		}
+		si := &in.sensors[idx]
+		if si.inactive {
+			if it.note(ReasonInactiveSensor) {
+				it.keep(ReasonInactiveSensor, rt.topic, r.Sensor, now, "sensor is marked inactive in the firmware config")
+			}
+			continue
+		}
+		v := r.Value*si.scale + si.offset
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			if it.note(ReasonNotFinite) {
+				it.keep(ReasonNotFinite, rt.topic, r.Sensor, now, fmt.Sprintf("value %v (raw %v)", v, r.Value))
+			}
+			continue
+		}
+		if r.Quality != reading.Bad && (v < si.lo || v > si.hi) {
+			if it.note(ReasonOutOfRange) {
+				it.keep(ReasonOutOfRange, rt.topic, r.Sensor, now, fmt.Sprintf(
+					"value %g is outside the range [%g, %g] and its tolerance [%g, %g]", v, si.min, si.max, si.lo, si.hi))
+			}
+			continue
+		}
+		if d := r.Time.Sub(now); d > in.opts.MaxFutureSkew {
+			if it.note(ReasonFuture) {
+				it.keep(ReasonFuture, rt.topic, r.Sensor, now, fmt.Sprintf(
+					"time %s is %s ahead of the agent's clock (limit %s)", r.Time.Format(time.RFC3339Nano), d.Round(time.Millisecond), in.opts.MaxFutureSkew))
+			}
+			continue
+		}
+		if in.opts.MaxAge > 0 && now.Sub(r.Time) > in.opts.MaxAge {
+			if it.note(ReasonTooOld) {
+				it.keep(ReasonTooOld, rt.topic, r.Sensor, now, fmt.Sprintf(
+					"time %s is older than %s", r.Time.Format(time.RFC3339Nano), in.opts.MaxAge))
+			}
+			continue
+		}
+		if !in.dedup(idx, r, sparkplug, it) {
+			if it.note(ReasonDuplicate) {
+				it.keep(ReasonDuplicate, rt.topic, r.Sensor, now, fmt.Sprintf(
+					"seq %d at %s is not after the last stored reading of the sensor", r.Seq, r.Time.Format(time.RFC3339Nano)))
+			}
+			continue
+		}
+		r.Value = v
+		it.readings = append(it.readings, *r)
+	}
+	clear(in.scratch) // the readings hold no references, but keep it tidy
+	for _, idx := range in.touched {
+		it.marks = append(it.marks, sensorMark{idx: idx, m: in.pending[idx]})
+	}
+}
+
+// dedup checks r against the sensor's pending state and moves the state
+// on; it returns false for a duplicate. See ReasonDuplicate.
+func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug bool, it *item) bool {
+	m := &in.pending[idx]
+	t := r.Time.UnixNano()
+	useSeq := !sparkplug && r.Seq != 0
+	if m.set {
+		switch {
+		case !useSeq || m.seq == 0:
+			if t <= m.t {
+				return false
+			}
+		case r.Seq <= m.seq:
+			if t <= m.t {
+				return false
+			}
+			it.resets++ // the publisher started counting again
+		case r.Seq > m.seq+1:
+			it.gaps += r.Seq - m.seq - 1
+		}
+	}
+	m.set = true
+	m.t = max(m.t, t)
+	if useSeq {
+		m.seq = r.Seq
+	}
+	if in.stamp[idx] != in.msgNo {
+		in.stamp[idx] = in.msgNo
+		in.touched = append(in.touched, idx)
+	}
+	return true
+}
+
+// rejectMsg records the rejection of the whole message.
+func (it *item) rejectMsg(r Reason, topic string, now time.Time, detail string) {
+	if it.note(r) {
+		it.keep(r, topic, "", now, detail)
+	}
+}
+
+// note counts one rejection for r and reports whether it is the first of
+// its reason in the message: only that one is kept, with its detail (so
+// that callers format the detail only then).
+func (it *item) note(r Reason) bool {
+	i := reasonIndex(r)
+	it.rejected[i]++
+	return it.rejected[i] == 1
+}
+
+// keep keeps the first rejection of a reason.
+func (it *item) keep(r Reason, topic, sensor string, now time.Time, detail string) {
+	it.first = append(it.first, Rejection{Time: now, Reason: r, Topic: topic, Sensor: sensor, Detail: detail})
+}

@@ -1,0 +1,367 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hydrognn/hydrognn/shared/reading"
+)
+
+// session is one connection to the broker, with its pipeline: paho's
+// router goroutine runs handle for each message, which decodes and
+// validates it and queues it (blocking while the in-flight budget is
+// spent); the appender goroutine stores queued messages in batches and
+// acknowledges them in order.
+type session struct {
+	in     *Ingest
+	queue  chan *item
+	budget *budget
+
+	once  sync.Once
+	stop  chan struct{} // closed: take no more messages
+	abort chan struct{} // closed: drop what is queued, ack nothing more
+	cause error         // why the session stopped (set before stop closes)
+
+	stored bool // the appender stored something (read after it ended)
+}
+
+// item is one received message on its way to the store.
+type item struct {
+	msg      mqtt.Message
+	arrival  time.Time
+	size     int
+	readings []reading.Reading
+	marks    []sensorMark
+	node     int   // Sparkplug node whose seq this message moves, or -1
+	nodeSeq  int16 // its seq
+	gaps     uint64
+	resets   uint64
+	rejected [numReasons]uint32
+	first    []Rejection // the first rejection of each reason in the message
+}
+
+type sensorMark struct {
+	idx int
+	m   mark
+}
+
+func (s *session) halt(err error, abort bool) {
+	s.once.Do(func() {
+		s.cause = err
+		if abort {
+			close(s.abort)
+		}
+		close(s.stop)
+	})
+}
+
+// errLost is the cause of a session whose connection dropped.
+var errLost = errors.New("connection to the broker lost")
+
+// session runs one connection until it ends or ctx is done. It reports
+// whether anything was stored.
+func (in *Ingest) session(ctx context.Context) (bool, error) {
+	s := &session{in: in,
+		queue:  make(chan *item, in.opts.MaxInFlight),
+		budget: newBudget(in.opts.MaxInFlight, in.opts.MaxInFlightBytes),
+		stop:   make(chan struct{}), abort: make(chan struct{})}
+
+	// Messages that were received but not stored are delivered again:
+	// forget what the handler saw of them.
+	in.hmu.Lock()
+	in.cmu.Lock()
+	copy(in.pending, in.committed)
+	copy(in.pendingNodes, in.committedNodes)
+	in.cmu.Unlock()
+	in.hmu.Unlock()
+
+	client := mqtt.NewClient(in.mqttOptions(s))
+	if err := wait(ctx, client.Connect(), in.opts.ConnectTimeout+time.Second); err != nil {
+		in.stats.connectFailures.Add(1)
+		client.Disconnect(0)
+		return false, fmt.Errorf("connect to %s: %s", redact(in.opts.Broker), redactErr(err, in.opts.Broker))
+	}
+	in.stats.sessions.Add(1)
+
+	appendCtx, cancelAppend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelAppend()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.appender(appendCtx) })
+
+	tok := client.SubscribeMultiple(in.filters, nil)
+	err := wait(ctx, tok, in.opts.ConnectTimeout)
+	if err == nil {
+		err = subscribeResult(tok, in.filters)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.halt(fmt.Errorf("subscribe: %w", err), true)
+		}
+	} else {
+		in.stats.connected.Store(true)
+		in.log.Info("ingest connected", "broker", redact(in.opts.Broker), "client_id", in.opts.ClientID, "subscriptions", len(in.filters))
+	}
+
+	select {
+	case <-ctx.Done():
+		s.halt(ctx.Err(), false) // drain: store and ack what was received
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		t := time.NewTimer(in.opts.DrainTimeout)
+		select {
+		case <-done:
+		case <-t.C:
+			in.log.Warn("ingest drain timed out; the rest is left for redelivery", "timeout", in.opts.DrainTimeout,
+				"in_flight", in.stats.inFlight.Load())
+			s.halt(nil, true)
+			cancelAppend()
+		}
+		t.Stop()
+	case <-s.stop:
+	}
+	wg.Wait()
+	in.stats.connected.Store(false)
+	client.Disconnect(250)
+	s.budget.releaseAll(&in.stats)
+	if errors.Is(s.cause, context.Canceled) || errors.Is(s.cause, context.DeadlineExceeded) {
+		return s.stored, nil
+	}
+	return s.stored, s.cause
+}
+
+// mqttOptions builds paho's options for session s.
+func (in *Ingest) mqttOptions(s *session) *mqtt.ClientOptions {
+	o := in.opts
+	mo := mqtt.NewClientOptions().
+		AddBroker(o.Broker).
+		SetClientID(o.ClientID).
+		SetCleanSession(false). // the broker keeps what is not acknowledged
+		SetProtocolVersion(4).
+		SetAutoAckDisabled(true). // acknowledged after Append, by the appender
+		SetOrderMatters(true).    // one handler call at a time, in order: blocking it pushes back
+		SetAutoReconnect(false).  // Run reconnects, with a fresh session
+		SetConnectRetry(false).
+		SetResumeSubs(false).
+		SetConnectTimeout(o.ConnectTimeout).
+		SetKeepAlive(o.KeepAlive).
+		SetPingTimeout(o.PingTimeout).
+		SetWriteTimeout(o.ConnectTimeout).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { in.handle(s, m) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			in.stats.connLost.Add(1)
+			s.halt(fmt.Errorf("%w: %v", errLost, err), true)
+		})
+	if o.Username != "" {
+		mo.SetUsername(o.Username)
+		mo.SetPassword(o.Password)
+	}
+	if o.TLS != nil {
+		mo.SetTLSConfig(o.TLS)
+	}
+	return mo
+}
+
+// wait waits for tok, ctx or the timeout.
+func wait(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("no answer within %s", timeout)
+	}
+}
+
+// subscribeResult checks the broker granted every subscription.
+func subscribeResult(tok mqtt.Token, filters map[string]byte) error {
+	st, ok := tok.(*mqtt.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	for topic, qos := range st.Result() {
+		if qos == 0x80 {
+			return fmt.Errorf("the broker refused the subscription to %q", topic)
+		}
+		if qos < filters[topic] {
+			return fmt.Errorf("the broker granted QoS %d for %q, not %d", qos, topic, filters[topic])
+		}
+	}
+	return nil
+}
+
+// appender stores queued items in batches and acknowledges them, in the
+// order they were received, once Append returned nil.
+func (s *session) appender(ctx context.Context) {
+	in := s.in
+	var batch []*item
+	var rs []reading.Reading
+	for {
+		var first *item
+		select {
+		case first = <-s.queue:
+		case <-s.abort:
+			return
+		case <-s.stop:
+			// Drain: take what is queued, then end.
+			select {
+			case first = <-s.queue:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+		rs = append(rs[:0], first.readings...)
+	fill:
+		for len(rs) < in.opts.MaxBatch {
+			select {
+			case it := <-s.queue:
+				batch = append(batch, it)
+				rs = append(rs, it.readings...)
+			default:
+				break fill
+			}
+		}
+		select {
+		case <-s.abort:
+			return
+		default:
+		}
+		if len(rs) > 0 {
+			if err := in.store.Append(ctx, rs); err != nil {
+				in.stats.storeErrors.Add(1)
+				in.log.Error("ingest store append failed; messages left for redelivery",
+					"err", err, "readings", len(rs), "messages", len(batch))
+				s.halt(fmt.Errorf("store append: %w", err), true)
+				return
+			}
+			s.stored = true
+			in.stats.appends.Add(1)
+		}
+		clear(rs)
+		in.commit(s, batch)
+		clear(batch)
+	}
+}
+
+// commit acknowledges the items of a stored batch and moves the committed
+// state forward.
+func (in *Ingest) commit(s *session, batch []*item) {
+	now := in.opts.Now()
+	var n uint64
+	in.cmu.Lock()
+	for _, it := range batch {
+		for _, sm := range it.marks {
+			in.committed[sm.idx] = sm.m
+		}
+		if it.node >= 0 {
+			in.committedNodes[it.node] = it.nodeSeq
+		}
+	}
+	in.cmu.Unlock()
+	for _, it := range batch {
+		it.msg.Ack()
+		in.stats.ackLatency.observe(now.Sub(it.arrival))
+		in.stats.acked.Add(1)
+		n += uint64(len(it.readings))
+		in.stats.gaps.Add(it.gaps)
+		in.stats.seqResets.Add(it.resets)
+		for r, c := range it.rejected {
+			if c > 0 {
+				in.stats.rejected[r].Add(uint64(c))
+			}
+		}
+		for _, rej := range it.first {
+			in.reject(rej, uint64(it.rejected[reasonIndex(rej.Reason)]))
+		}
+		s.budget.release(it.size, &in.stats)
+	}
+	in.stats.readings.Add(n)
+	in.stats.rate.add(now, n)
+}
+
+// reject logs (rate-limited) and keeps one rejection that stands for
+// count of its reason in one message.
+func (in *Ingest) reject(r Rejection, count uint64) {
+	in.recent.add(r)
+	ok, held := in.lim.allow(r.Reason, r.Time)
+	if !ok {
+		return
+	}
+	in.log.Warn("ingest rejected", "reason", string(r.Reason), "topic", r.Topic, "sensor", r.Sensor,
+		"detail", r.Detail, "in_message", count, "not_logged_since_last", held)
+}
+
+// budget bounds the messages and bytes in flight. Only the handler
+// acquires (one goroutine); the appender releases.
+type budget struct {
+	mu         sync.Mutex
+	n, bytes   int
+	maxN, maxB int
+	wake       chan struct{}
+	closed     bool // after releaseAll: acquire fails
+}
+
+func newBudget(maxN, maxB int) *budget {
+	return &budget{maxN: maxN, maxB: maxB, wake: make(chan struct{})}
+}
+
+// acquire takes room for one message of size bytes, waiting while the
+// budget is spent; it returns false if stop closes first. A message larger
+// than the byte budget is let through when nothing else is in flight.
+func (b *budget) acquire(size int, stop <-chan struct{}, c *counters) bool {
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return false
+		}
+		if b.n == 0 || (b.n < b.maxN && b.bytes+size <= b.maxB) {
+			b.n++
+			b.bytes += size
+			b.mu.Unlock()
+			c.inFlight.Add(1)
+			c.inFlightBytes.Add(int64(size))
+			return true
+		}
+		w := b.wake
+		b.mu.Unlock()
+		select {
+		case <-w:
+		case <-stop:
+			return false
+		}
+	}
+}
+
+func (b *budget) release(size int, c *counters) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.n--
+	b.bytes -= size
+	close(b.wake)
+	b.wake = make(chan struct{})
+	b.mu.Unlock()
+	c.inFlight.Add(-1)
+	c.inFlightBytes.Add(-int64(size))
+}
+
+// releaseAll returns what a finished session still holds.
+func (b *budget) releaseAll(c *counters) {
+	b.mu.Lock()
+	c.inFlight.Add(-int64(b.n))
+	c.inFlightBytes.Add(-int64(b.bytes))
+	b.n, b.bytes = 0, 0
+	b.closed = true
+	b.mu.Unlock()
+}
