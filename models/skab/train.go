@@ -84,8 +84,11 @@ type Model struct {
 	// steps, sliding with stride 1) with the identity normalisation; a
 	// file's calibration fills its stats (Calibrate).
 	Base prep.Spec
-	// FreeCalib is Base calibrated on the whole anomaly-free training
-	// run: the default calibration of a shipped bundle.
+	// FreeCalib is Base calibrated on the first CalibRows rows of the
+	// anomaly-free run (a run's calibration, as every training block was
+	// calibrated): the default calibration of a shipped bundle, to be
+	// replaced in the field by Calibrate on the rig's own first
+	// CalibRows seconds of normal operation.
 	FreeCalib prep.Spec
 	// Detector turns the per-sensor errors into row decisions.
 	Detector Detector
@@ -232,7 +235,7 @@ func trainingSet(cfg *rig.Config, base prep.Spec, set *Set, o Options) (*train.D
 }
 
 // Train trains the GNN's reconstruction head on the normal data of set:
-// the anomaly-free runs (cut into pseudo-experiments) and the first
+// the anomaly-free runs (cut into Block-row blocks) and the first
 // CalibRows rows of every experiment file, each calibrated on its own
 // first CalibRows rows. Labels are never read. progress gets the
 // trainer's per-epoch lines (nil: none).
@@ -262,9 +265,10 @@ func Train(ctx context.Context, cfg *rig.Config, set *Set, o Options, progress i
 	}
 	m := &Model{Rig: cfg, Options: o, Result: res, Base: base, FreeCalib: base}
 	if len(set.Free) > 0 {
-		// The bundle's default calibration: the whole anomaly-free run.
+		// The bundle's default calibration: the start of the anomaly-free
+		// run, calibrated like every training block.
 		s := set.Free[0]
-		if m.FreeCalib, err = Calibrate(base, s, 0, s.Rows()); err != nil {
+		if m.FreeCalib, err = Calibrate(base, s, 0, min(s.Rows(), o.CalibRows)); err != nil {
 			return nil, err
 		}
 	}

@@ -108,7 +108,9 @@ func run() error {
 	var rows []row
 	folders := map[string]bool{}
 	for i, rep := range reps {
-		r := row{o: opts[i], all: rep.Total, folder: map[string]skab.Confusion{}}
+		d := dets[i]
+		r := row{o: skab.DetectorOptions{Smooth: d.Smooth, Quantile: d.Quantile, LevelK: d.LevelK, ErrorK: d.ErrorK},
+			all: rep.Total, folder: map[string]skab.Confusion{}}
 		for _, f := range rep.PerFile {
 			c := r.folder[folder(f.Name)]
 			c.Merge(f.Confusion)
