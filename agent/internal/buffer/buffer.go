@@ -2,7 +2,9 @@ package buffer
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -319,6 +321,7 @@ func (s *state) clone() state {
 // Close, which flushes what is queued and closes the file.
 type Buffer struct {
 	path string
+	id   string
 	opts Options
 	log  *slog.Logger
 
@@ -386,6 +389,7 @@ var (
 	keyRecords    = []byte("records")
 	keyBytes      = []byte("bytes")
 	keyDropped    = []byte("dropped")
+	keyID         = []byte("id")
 )
 
 // fileFormat is the layout version stored in the meta bucket.
@@ -437,6 +441,13 @@ func Open(ctx context.Context, path string, opts Options) (*Buffer, error) {
 	go b.run()
 	return b, nil
 }
+
+// ID returns the buffer's identity: 32 random hex digits chosen when the
+// data file was created, kept by compaction. Sequence numbers are unique
+// within one ID; a new file (after moving a damaged one aside) starts at 1
+// again with a new ID, so idempotency keys must include it (agent id, ID,
+// sequence number).
+func (b *Buffer) ID() string { return b.id }
 
 // Path returns the data file's path.
 func (b *Buffer) Path() string { return b.path }
@@ -563,6 +574,13 @@ func (b *Buffer) initAndLoad(db *bolt.DB) (err error) {
 					return err
 				}
 			}
+			var id [16]byte
+			if _, err := rand.Read(id[:]); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketMeta).Put(keyID, []byte(hex.EncodeToString(id[:]))); err != nil {
+				return err
+			}
 			return tx.Bucket(bucketMeta).Put(keyFormat, []byte{fileFormat})
 		}); err != nil {
 			return fmt.Errorf("open buffer %s: initialise: %w", b.path, err)
@@ -576,6 +594,11 @@ func (b *Buffer) initAndLoad(db *bolt.DB) (err error) {
 		if f := meta.Get(keyFormat); len(f) != 1 || f[0] != fileFormat {
 			return b.corrupt(fmt.Errorf("unknown buffer format %v (this agent reads format %d)", f, fileFormat))
 		}
+		id := meta.Get(keyID)
+		if len(id) != 32 {
+			return b.corrupt(fmt.Errorf("buffer id %q is not 32 hex digits", id))
+		}
+		b.id = string(id)
 		st := state{cursors: map[string]uint64{}}
 		st.records = getUint(meta, keyRecords)
 		st.bytes = int64(getUint(meta, keyBytes))

@@ -119,6 +119,8 @@ func TestAppendReadRoundTrip(t *testing.T) {
 	assert.ErrorIs(t, err, ErrClosed)
 
 	b2 := openTest(t, path, Options{})
+	assert.Len(t, b.ID(), 32)
+	assert.Equal(t, b.ID(), b2.ID(), "the buffer's identity is persisted")
 	assert.Equal(t, uint64(30), b2.Cursor("forward"))
 	assert.Equal(t, uint64(35), b2.LastSeq())
 	require.NoError(t, b2.Append(ctx, testReadings(35, 3)))
@@ -517,6 +519,7 @@ func TestCompact(t *testing.T) {
 	assert.Equal(t, uint64(1), after.Compactions)
 	require.NoError(t, b.Append(ctx, testReadings(200_010, 5)))
 	assert.Equal(t, before.LastSeq+5, b.LastSeq(), "the sequence continues after compaction")
+	id := b.ID()
 	recs := readAll(t, b)
 	for _, r := range recs {
 		require.Equal(t, testReading(r.Reading.Seq), r.Reading)
@@ -529,6 +532,7 @@ func TestCompact(t *testing.T) {
 	require.NoError(t, os.WriteFile(path+compactSuffix, []byte("half a copy"), 0o600))
 	b = openTest(t, path, Options{CompactMinBytes: 1, CompactFreeRatio: 0.01})
 	assert.Equal(t, before.LastSeq+5, b.LastSeq())
+	assert.Equal(t, id, b.ID(), "compaction keeps the identity")
 	_, err = os.Stat(path + compactSuffix)
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }

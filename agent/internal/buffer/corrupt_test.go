@@ -124,6 +124,7 @@ func TestCorruptFileIsRefused(t *testing.T) {
 			require.NoError(t, os.Rename(path, path+".corrupt"))
 			b, err = Open(context.Background(), path, Options{Logger: slog.New(slog.DiscardHandler)})
 			require.NoError(t, err)
+			assert.Zero(t, b.LastSeq())
 			require.NoError(t, b.Close())
 		})
 	}
