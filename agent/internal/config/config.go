@@ -1,0 +1,289 @@
+package config
+
+import (
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// Config is the rig agent's configuration: one YAML file, then
+// environment overrides, then defaults for what neither set. Every field
+// documents its default. Load and Parse return a Config that passed
+// Validate; a Config built in code must pass Validate before use.
+//
+// A Config is plain data, safe for concurrent reads once loaded.
+type Config struct {
+	Agent     Agent     `yaml:"agent"`
+	Rig       Rig       `yaml:"rig"`
+	Model     Model     `yaml:"model"`
+	Broker    Broker    `yaml:"broker"`
+	Buffer    Buffer    `yaml:"buffer"`
+	Windowing Windowing `yaml:"windowing"`
+	API       API       `yaml:"api"`
+	Cloud     Cloud     `yaml:"cloud"`
+	Logging   Logging   `yaml:"logging"`
+
+	// File is the path the config was loaded from ("" for Parse's name
+	// when not a file). Not a YAML key.
+	File string `yaml:"-"`
+	// Firmware is the rig's firmware config, loaded and validated by Load
+	// from Rig.FirmwareConfig (nil after Parse). Not a YAML key.
+	Firmware *rig.Config `yaml:"-"`
+}
+
+// Agent identifies the agent and where it keeps its state.
+type Agent struct {
+	// ID names this agent to the cloud and in MQTT client ids (default:
+	// the host name, with characters outside [A-Za-z0-9_.-] replaced by
+	// '-'). 1-64 characters from [A-Za-z0-9_.-], starting with a letter or
+	// digit.
+	ID string `yaml:"id"`
+	// DataDir holds the agent's state: the buffer, the diagnosis store,
+	// the outbox (default: /var/lib/rig-agent).
+	DataDir string `yaml:"data_dir"`
+}
+
+// Rig points at the rig's firmware config.
+type Rig struct {
+	// FirmwareConfig is the path of the rig's firmware config (required;
+	// see docs/firmware-configs.md). Load reads and validates it with
+	// shared/rig.
+	FirmwareConfig string `yaml:"firmware_config"`
+}
+
+// Model selects the model bundle and how ONNX Runtime runs it (see
+// agent/infer.Options and docs/inference.md).
+type Model struct {
+	// BundleDir is the directory of the model bundle for this rig
+	// (required).
+	BundleDir string `yaml:"bundle_dir"`
+	// Precision is "" (default: the bundle's int8 model when it has one,
+	// else fp32), "fp32" or "int8".
+	Precision string `yaml:"precision"`
+	// IntraOpThreads and InterOpThreads are ONNX Runtime's thread counts
+	// (default: 1 each, the fastest for the project's small graphs;
+	// 1-64).
+	IntraOpThreads int `yaml:"intra_op_threads"`
+	InterOpThreads int `yaml:"inter_op_threads"`
+	// Providers are the execution providers to try, most preferred first,
+	// from "cpu", "cuda", "tensorrt" (default: [cpu]). A GPU provider
+	// that cannot be added is skipped with a log line; CPU is always the
+	// last fallback.
+	Providers []string `yaml:"providers"`
+	// DeviceID is the GPU for cuda and tensorrt (default: 0).
+	DeviceID int `yaml:"device_id"`
+	// MaxBatch caps the windows per inference run (default: 256).
+	MaxBatch int `yaml:"max_batch"`
+	// OnnxRuntimeLib is the path of libonnxruntime.so (default: "", which
+	// means $ONNXRUNTIME_LIB).
+	OnnxRuntimeLib string `yaml:"onnxruntime_lib"`
+}
+
+// Broker configures the MQTT connection, or the embedded broker.
+type Broker struct {
+	// Embedded starts an in-process MQTT broker (mochi-mqtt) on Listen
+	// and connects the agent to it, so a single rig needs nothing else
+	// (default: false: connect to URL).
+	Embedded bool `yaml:"embedded"`
+	// URL is the broker to connect to: tcp://, mqtt://, ssl://, tls://,
+	// mqtts://, ws:// or wss:// with host and port (default:
+	// tcp://127.0.0.1:1883; with embedded: true, derived from Listen and
+	// ignored).
+	URL string `yaml:"url"`
+	// ClientID is the MQTT client id; with a persistent session it must
+	// be stable and unique on the broker (default: rig-agent-<agent.id>;
+	// 1-64 printable ASCII characters).
+	ClientID string `yaml:"client_id"`
+	// Username for the broker (default: none).
+	Username string `yaml:"username"`
+	// Password for the broker (default: none). Prefer PasswordFile or
+	// the environment (RIG_AGENT_BROKER_PASSWORD); never logged.
+	Password Secret `yaml:"password"`
+	// PasswordFile is a file whose content (trailing newline removed) is
+	// the password (default: none; exclusive with Password).
+	PasswordFile string `yaml:"password_file"`
+	// TLS holds certificates for ssl://, tls://, mqtts:// and wss://.
+	TLS TLS `yaml:"tls"`
+	// QoS is the subscription QoS: 1 or 2 (default: 1). The agent
+	// acknowledges a message only after its readings are durably stored,
+	// which QoS 0 cannot express.
+	QoS int `yaml:"qos"`
+	// KeepAlive is the MQTT keep-alive (default: 30s; 1s-1h).
+	KeepAlive time.Duration `yaml:"keep_alive"`
+	// ConnectTimeout bounds one connection attempt (default: 10s).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// Listen is the embedded broker's TCP listen address, host:port
+	// (default: 127.0.0.1:1883). Plain TCP: bind it to a private
+	// interface, or use an external broker for TLS.
+	Listen string `yaml:"listen"`
+	// Limits bound the embedded broker.
+	Limits BrokerLimits `yaml:"limits"`
+}
+
+// TLS names the PEM files of a TLS connection.
+type TLS struct {
+	// CAFile verifies the broker's certificate (default: none: the
+	// system's roots).
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate and its key, both
+	// or neither (default: none).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the broker's certificate
+	// (default: the URL's host).
+	ServerName string `yaml:"server_name"`
+}
+
+// BrokerLimits are the embedded broker's limits (see
+// docs/architecture.md: broker settings are part of the product).
+type BrokerLimits struct {
+	// MaxClients caps concurrent client connections (default: 64).
+	MaxClients int `yaml:"max_clients"`
+	// MaxInflight caps unacknowledged QoS 1/2 messages per client
+	// (default: 1024; 1-65535).
+	MaxInflight int `yaml:"max_inflight"`
+	// MaxPendingWrites caps messages queued for one client's connection
+	// before it counts as a slow consumer (default: 8192).
+	MaxPendingWrites int `yaml:"max_pending_writes"`
+	// MaxPacketBytes caps one MQTT packet (default: 1MiB; 1KiB-256MiB).
+	MaxPacketBytes ByteSize `yaml:"max_packet_bytes"`
+}
+
+// Buffer configures the durable reading buffer (agent/internal/buffer).
+type Buffer struct {
+	// Path is the buffer's bbolt file (default: <data_dir>/buffer.db).
+	Path string `yaml:"path"`
+	// MaxBytes caps the stored readings' encoded size (default: 1GiB; at
+	// least 1MiB). The file is larger by bbolt's page overhead (typically
+	// 5-30 %).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MaxAge removes readings ingested longer ago, forwarded or not
+	// (default: 720h, 30 days; 0s: no age limit).
+	MaxAge time.Duration `yaml:"max_age"`
+	// GroupCommitCount ends a commit group at this many readings
+	// (default: 8192; 1-1000000).
+	GroupCommitCount int `yaml:"group_commit_count"`
+	// GroupCommitDelay is the longest a reading waits for others to share
+	// its commit and fsync (default: 2ms; 0s: commit whatever is queued at
+	// once; at most 1s).
+	GroupCommitDelay time.Duration `yaml:"group_commit_delay"`
+	// FullPolicy says what happens at MaxBytes once every forwarded
+	// reading is gone: "drop_oldest" (default: remove the oldest
+	// unforwarded readings, counted and reported) or "reject" (refuse new
+	// readings; the broker keeps them unacknowledged).
+	FullPolicy string `yaml:"full_policy"`
+	// CompactFreeRatio compacts the file when free pages are at least this
+	// fraction of it (default: 0.5; 0: never automatically; below 1).
+	CompactFreeRatio float64 `yaml:"compact_free_ratio"`
+	// CompactMinBytes: smaller files are never compacted automatically
+	// (default: 64MiB).
+	CompactMinBytes ByteSize `yaml:"compact_min_bytes"`
+	// SkipCheck skips the integrity check of the whole file at start
+	// (default: false).
+	SkipCheck bool `yaml:"skip_check"`
+}
+
+// Windowing overrides how windows are cut; by default the model bundle's
+// input spec decides (cycle-aligned or sliding, see shared/prep).
+type Windowing struct {
+	// Alignment overrides the bundle's: "" (default: the bundle's),
+	// "cycle" or "sliding".
+	Alignment string `yaml:"alignment"`
+	// StrideSteps overrides the sliding stride in grid cells (default: 0:
+	// the bundle's). Only with sliding alignment.
+	StrideSteps int `yaml:"stride_steps"`
+	// CycleAnchor is a time at which a load cycle started, RFC 3339
+	// (default: "": cycles start at whole multiples of the cycle length
+	// since the Unix epoch). Only with cycle alignment.
+	CycleAnchor string `yaml:"cycle_anchor"`
+	// Lateness is how long after a window's end the agent waits for late
+	// readings before closing it (default: 2s; 0s-10m).
+	Lateness time.Duration `yaml:"lateness"`
+}
+
+// API configures the local HTTP API (status, diagnoses, health, metrics).
+type API struct {
+	// Listen is the HTTP listen address, host:port (default:
+	// 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// ReadHeaderTimeout bounds reading a request's headers (default: 5s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// WriteTimeout bounds writing a response (default: 30s).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections (default: 60s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes caps request headers (default: 64KiB; at least 1KiB).
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxConnections caps concurrent connections (default: 64).
+	MaxConnections int `yaml:"max_connections"`
+	// MaxHistoryItems caps the diagnoses one history request returns
+	// (default: 1000).
+	MaxHistoryItems int `yaml:"max_history_items"`
+}
+
+// Cloud configures store-and-forward to the cloud. Optional: with no URL
+// the agent is fully autonomous and forwards nothing.
+type Cloud struct {
+	// URL is the cloud API's base URL, https:// (default: "": no cloud;
+	// http:// is accepted only for localhost, for tests).
+	URL string `yaml:"url"`
+	// CredentialFile holds the agent's credential (required with URL;
+	// never logged).
+	CredentialFile string `yaml:"credential_file"`
+	// BatchSize caps the items per upload (default: 500; 1-10000).
+	BatchSize int `yaml:"batch_size"`
+	// BatchBytes caps the encoded size of an upload (default: 1MiB;
+	// 1KiB-64MiB).
+	BatchBytes ByteSize `yaml:"batch_bytes"`
+	// BandwidthBytesPerS caps the average upload rate (default: 0:
+	// unlimited).
+	BandwidthBytesPerS ByteSize `yaml:"bandwidth_bytes_per_s"`
+	// BandwidthBytesPerDay caps the bytes uploaded per UTC day, for
+	// metered links (default: 0: unlimited; else at least batch_bytes).
+	BandwidthBytesPerDay ByteSize `yaml:"bandwidth_bytes_per_day"`
+	// BackoffMin and BackoffMax bound the jittered exponential backoff
+	// between failed uploads (default: 1s and 5m).
+	BackoffMin time.Duration `yaml:"backoff_min"`
+	BackoffMax time.Duration `yaml:"backoff_max"`
+	// Timeout bounds one upload request (default: 30s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Enabled reports whether a cloud link is configured.
+func (c Cloud) Enabled() bool { return c.URL != "" }
+
+// Logging configures the agent's log (log/slog on stderr).
+type Logging struct {
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `yaml:"level"`
+	// Format is "json" (default) or "text".
+	Format string `yaml:"format"`
+}
+
+// Defaults returns the configuration every file starts from. Agent.ID,
+// Broker.ClientID, Broker.URL (embedded) and Buffer.Path are derived after
+// decoding when left empty.
+func Defaults() Config {
+	return Config{
+		Agent: Agent{DataDir: "/var/lib/rig-agent"},
+		Model: Model{IntraOpThreads: 1, InterOpThreads: 1, Providers: []string{"cpu"}, MaxBatch: 256},
+		Broker: Broker{
+			URL: "tcp://127.0.0.1:1883", QoS: 1, KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second,
+			Listen: "127.0.0.1:1883",
+			Limits: BrokerLimits{MaxClients: 64, MaxInflight: 1024, MaxPendingWrites: 8192, MaxPacketBytes: MiB},
+		},
+		Buffer: Buffer{
+			MaxBytes: GiB, MaxAge: 30 * 24 * time.Hour, GroupCommitCount: 8192, GroupCommitDelay: 2 * time.Millisecond,
+			FullPolicy: "drop_oldest", CompactFreeRatio: 0.5, CompactMinBytes: 64 * MiB,
+		},
+		Windowing: Windowing{Lateness: 2 * time.Second},
+		API: API{
+			Listen: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+			IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 * KiB, MaxConnections: 64, MaxHistoryItems: 1000,
+		},
+		Cloud: Cloud{
+			BatchSize: 500, BatchBytes: MiB, BackoffMin: time.Second, BackoffMax: 5 * time.Minute, Timeout: 30 * time.Second,
+		},
+		Logging: Logging{Level: "info", Format: "json"},
+	}
+}

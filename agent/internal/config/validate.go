@@ -1,0 +1,274 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// IDPattern is the form of Agent.ID.
+const IDPattern = `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`
+
+var idPattern = regexp.MustCompile(IDPattern)
+
+// Accepted values of the enumerated fields.
+var (
+	Precisions    = []string{"", "fp32", "int8"}
+	Providers     = []string{"cpu", "cuda", "tensorrt"}
+	FullPolicies  = []string{"drop_oldest", "reject"}
+	Alignments    = []string{"", "cycle", "sliding"}
+	LogLevels     = []string{"debug", "info", "warn", "error"}
+	LogFormats    = []string{"json", "text"}
+	BrokerSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}
+)
+
+type validator struct{ errs Errors }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) oneOf(path, val string, allowed []string) {
+	if slices.Contains(allowed, val) {
+		return
+	}
+	q := make([]string, len(allowed))
+	for i, a := range allowed {
+		q[i] = strconv.Quote(a)
+	}
+	v.add(path, "%q is not one of %s", val, strings.Join(q, ", "))
+}
+
+func (v *validator) intIn(path string, x, lo, hi int) {
+	if x < lo || x > hi {
+		v.add(path, "%d is out of range [%d, %d]", x, lo, hi)
+	}
+}
+
+func (v *validator) durIn(path string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		v.add(path, "%s is out of range [%s, %s]", d, lo, hi)
+	}
+}
+
+func (v *validator) sizeIn(path string, b, lo, hi ByteSize) {
+	if b < lo || b > hi {
+		v.add(path, "%s is out of range [%s, %s]", b, lo, hi)
+	}
+}
+
+func (v *validator) required(path, val string) bool {
+	if strings.TrimSpace(val) == "" {
+		v.add(path, "is required (set it in the file or in %s)", envName(path))
+		return false
+	}
+	return true
+}
+
+func (v *validator) hostPort(path, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(path, "%q is not host:port (%v)", addr, err)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(path, "%q: port %q is not a number in [0, 65535]", addr, port)
+	}
+	_ = host // "" listens on every interface
+}
+
+// Validate checks every value and returns Errors listing each problem
+// with its key path and the bad value quoted, or nil. It reads no file
+// (Load checks that the named files exist).
+func (c *Config) Validate() error {
+	v := &validator{}
+	c.validate(v)
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return v.errs
+}
+
+func (c *Config) validate(v *validator) {
+	// agent
+	if v.required("agent.id", c.Agent.ID) && !idPattern.MatchString(c.Agent.ID) {
+		v.add("agent.id", "%q does not match %s", c.Agent.ID, IDPattern)
+	}
+	v.required("agent.data_dir", c.Agent.DataDir)
+
+	// rig, model
+	v.required("rig.firmware_config", c.Rig.FirmwareConfig)
+	m := c.Model
+	v.required("model.bundle_dir", m.BundleDir)
+	v.oneOf("model.precision", m.Precision, Precisions)
+	v.intIn("model.intra_op_threads", m.IntraOpThreads, 1, 64)
+	v.intIn("model.inter_op_threads", m.InterOpThreads, 1, 64)
+	if len(m.Providers) == 0 {
+		v.add("model.providers", "is empty: list at least %q", "cpu")
+	}
+	for i, p := range m.Providers {
+		path := fmt.Sprintf("model.providers[%d]", i)
+		v.oneOf(path, p, Providers)
+		if slices.Index(m.Providers, p) < i {
+			v.add(path, "%q is listed twice", p)
+		}
+	}
+	v.intIn("model.device_id", m.DeviceID, 0, 64)
+	v.intIn("model.max_batch", m.MaxBatch, 1, 65536)
+
+	// broker
+	b := c.Broker
+	if !b.Embedded && v.required("broker.url", b.URL) {
+		c.validateBrokerURL(v)
+	}
+	if b.ClientID == "" && !idPattern.MatchString(c.Agent.ID) {
+		// Derived from agent.id, whose error says what to fix.
+	} else if v.required("broker.client_id", b.ClientID) {
+		if len(b.ClientID) > 64 || strings.IndexFunc(b.ClientID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+			v.add("broker.client_id", "%q: want 1 to 64 printable ASCII characters without spaces", b.ClientID)
+		}
+	}
+	if b.Password != "" && b.PasswordFile != "" {
+		v.add("broker.password_file", "%q is set together with broker.password: set one of them", b.PasswordFile)
+	}
+	if b.Password != "" && b.Username == "" {
+		v.add("broker.password", "is set without broker.username")
+	}
+	if (b.TLS.CertFile == "") != (b.TLS.KeyFile == "") {
+		v.add("broker.tls", "cert_file %q and key_file %q: set both or neither", b.TLS.CertFile, b.TLS.KeyFile)
+	}
+	if b.QoS != 1 && b.QoS != 2 {
+		v.add("broker.qos", "%d is not 1 or 2 (the agent acknowledges a message only after storing it, which needs QoS 1 or 2)", b.QoS)
+	}
+	v.durIn("broker.keep_alive", b.KeepAlive, time.Second, time.Hour)
+	v.durIn("broker.connect_timeout", b.ConnectTimeout, 100*time.Millisecond, 5*time.Minute)
+	if b.Embedded {
+		v.hostPort("broker.listen", b.Listen)
+		if b.TLS != (TLS{}) {
+			v.add("broker.tls", "is set with embedded: true; the embedded broker listens on plain TCP (use an external broker for TLS)")
+		}
+	}
+	l := b.Limits
+	v.intIn("broker.limits.max_clients", l.MaxClients, 1, 100_000)
+	v.intIn("broker.limits.max_inflight", l.MaxInflight, 1, 65535)
+	v.intIn("broker.limits.max_pending_writes", l.MaxPendingWrites, 1, 10_000_000)
+	v.sizeIn("broker.limits.max_packet_bytes", l.MaxPacketBytes, KiB, 256*MiB)
+
+	// buffer
+	bf := c.Buffer
+	v.required("buffer.path", bf.Path)
+	v.sizeIn("buffer.max_bytes", bf.MaxBytes, MiB, 64*TiB)
+	v.durIn("buffer.max_age", bf.MaxAge, 0, 100*365*24*time.Hour)
+	v.intIn("buffer.group_commit_count", bf.GroupCommitCount, 1, 1_000_000)
+	v.durIn("buffer.group_commit_delay", bf.GroupCommitDelay, 0, time.Second)
+	v.oneOf("buffer.full_policy", bf.FullPolicy, FullPolicies)
+	if math.IsNaN(bf.CompactFreeRatio) || bf.CompactFreeRatio < 0 || bf.CompactFreeRatio >= 1 {
+		v.add("buffer.compact_free_ratio", "%v is out of range [0, 1) (0: never compact automatically)", bf.CompactFreeRatio)
+	}
+	v.sizeIn("buffer.compact_min_bytes", bf.CompactMinBytes, 0, 64*TiB)
+
+	// windowing
+	w := c.Windowing
+	v.oneOf("windowing.alignment", w.Alignment, Alignments)
+	if w.StrideSteps < 0 {
+		v.add("windowing.stride_steps", "%d is negative (0: the bundle's stride)", w.StrideSteps)
+	} else if w.StrideSteps > 0 && w.Alignment != "sliding" {
+		v.add("windowing.stride_steps", "%d is set but windowing.alignment is %q: a stride only applies to \"sliding\"", w.StrideSteps, w.Alignment)
+	}
+	if w.CycleAnchor != "" {
+		if _, err := time.Parse(time.RFC3339Nano, w.CycleAnchor); err != nil {
+			v.add("windowing.cycle_anchor", "%q is not an RFC 3339 time (e.g. 2025-01-01T06:00:00Z)", w.CycleAnchor)
+		} else if w.Alignment == "sliding" {
+			v.add("windowing.cycle_anchor", "%q is set but windowing.alignment is \"sliding\"", w.CycleAnchor)
+		}
+	}
+	v.durIn("windowing.lateness", w.Lateness, 0, 10*time.Minute)
+
+	// api
+	a := c.API
+	if v.required("api.listen", a.Listen) {
+		v.hostPort("api.listen", a.Listen)
+	}
+	v.durIn("api.read_header_timeout", a.ReadHeaderTimeout, 100*time.Millisecond, 5*time.Minute)
+	v.durIn("api.write_timeout", a.WriteTimeout, 100*time.Millisecond, time.Hour)
+	v.durIn("api.idle_timeout", a.IdleTimeout, time.Second, time.Hour)
+	v.sizeIn("api.max_header_bytes", a.MaxHeaderBytes, KiB, 16*MiB)
+	v.intIn("api.max_connections", a.MaxConnections, 1, 100_000)
+	v.intIn("api.max_history_items", a.MaxHistoryItems, 1, 1_000_000)
+	if c.Broker.Embedded && a.Listen == c.Broker.Listen {
+		v.add("api.listen", "%q is also broker.listen", a.Listen)
+	}
+
+	// cloud
+	cl := c.Cloud
+	if cl.URL != "" {
+		c.validateCloudURL(v)
+		v.required("cloud.credential_file", cl.CredentialFile)
+	} else if cl.CredentialFile != "" {
+		v.add("cloud.credential_file", "%q is set but cloud.url is empty (no cloud link)", cl.CredentialFile)
+	}
+	v.intIn("cloud.batch_size", cl.BatchSize, 1, 10_000)
+	v.sizeIn("cloud.batch_bytes", cl.BatchBytes, KiB, 64*MiB)
+	v.sizeIn("cloud.bandwidth_bytes_per_s", cl.BandwidthBytesPerS, 0, 100*GiB)
+	if cl.BandwidthBytesPerDay != 0 && cl.BandwidthBytesPerDay < cl.BatchBytes {
+		v.add("cloud.bandwidth_bytes_per_day", "%s is below cloud.batch_bytes %s: a full batch could never be sent (0: unlimited)", cl.BandwidthBytesPerDay, cl.BatchBytes)
+	}
+	if cl.BandwidthBytesPerS != 0 && cl.BandwidthBytesPerS < KiB {
+		v.add("cloud.bandwidth_bytes_per_s", "%s is below 1KiB (0: unlimited)", cl.BandwidthBytesPerS)
+	}
+	v.durIn("cloud.backoff_min", cl.BackoffMin, 10*time.Millisecond, time.Hour)
+	v.durIn("cloud.backoff_max", cl.BackoffMax, 10*time.Millisecond, 24*time.Hour)
+	if cl.BackoffMax < cl.BackoffMin {
+		v.add("cloud.backoff_max", "%s is below cloud.backoff_min %s", cl.BackoffMax, cl.BackoffMin)
+	}
+	v.durIn("cloud.timeout", cl.Timeout, 100*time.Millisecond, 10*time.Minute)
+
+	// logging
+	v.oneOf("logging.level", c.Logging.Level, LogLevels)
+	v.oneOf("logging.format", c.Logging.Format, LogFormats)
+}
+
+func (c *Config) validateBrokerURL(v *validator) {
+	u, err := url.Parse(c.Broker.URL)
+	if err != nil || u.Host == "" {
+		v.add("broker.url", "%q is not a URL with a host, e.g. tcp://127.0.0.1:1883", c.Broker.URL)
+		return
+	}
+	v.oneOf("broker.url", u.Scheme, BrokerSchemes)
+	if u.Port() == "" {
+		v.add("broker.url", "%q has no port (1883 for tcp://, 8883 for ssl://)", c.Broker.URL)
+	}
+	if u.User != nil {
+		v.add("broker.url", "%q holds credentials: use broker.username and broker.password_file", u.Redacted())
+	}
+	tlsScheme := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss"
+	if !tlsScheme && c.Broker.TLS != (TLS{}) {
+		v.add("broker.tls", "is set but broker.url %q is not a TLS URL (ssl://, tls://, mqtts://, wss://)", c.Broker.URL)
+	}
+}
+
+func (c *Config) validateCloudURL(v *validator) {
+	u, err := url.Parse(c.Cloud.URL)
+	if err != nil || u.Host == "" {
+		v.add("cloud.url", "%q is not a URL with a host, e.g. https://cloud.example.com", c.Cloud.URL)
+		return
+	}
+	if u.User != nil {
+		v.add("cloud.url", "%q holds credentials: use cloud.credential_file", u.Redacted())
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			v.add("cloud.url", "%q is plain http: use https (http is accepted for localhost only)", c.Cloud.URL)
+		}
+	default:
+		v.add("cloud.url", "%q: scheme %q is not https", c.Cloud.URL, u.Scheme)
+	}
+}
