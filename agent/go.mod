@@ -3,8 +3,8 @@ module github.com/hydrognn/hydrognn/agent
 go 1.26
 
 require (
-	github.com/goccy/go-yaml v1.19.2
 	github.com/eclipse/paho.mqtt.golang v1.5.1
+	github.com/goccy/go-yaml v1.19.2
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
 	github.com/hydrognn/hydrognn/models v0.0.0-00010101000000-000000000000

@@ -18,6 +18,9 @@ import (
 // MaxDecodeFailures; the map is cleared when it is full.
 const maxFailureKeys = 4096
 
+// minTime is the oldest time a store can hold: time.UnixNano's range.
+var minTime = time.Unix(0, math.MinInt64)
+
 // decodeRetryWait is how long the handler waits before calling a decoder
 // again after it failed.
 const decodeRetryWait = 50 * time.Millisecond
@@ -212,10 +215,13 @@ func (in *Ingest) validate(rt *route, it *item) {
 			}
 			continue
 		}
-		if in.opts.MaxAge > 0 && now.Sub(r.Time) > in.opts.MaxAge {
+		if r.Time.Before(minTime) || (in.opts.MaxAge > 0 && now.Sub(r.Time) > in.opts.MaxAge) {
 			if it.note(ReasonTooOld) {
-				it.keep(ReasonTooOld, rt.topic, r.Sensor, now, fmt.Sprintf(
-					"time %s is older than %s", r.Time.Format(time.RFC3339Nano), in.opts.MaxAge))
+				detail := fmt.Sprintf("time %s is older than %s", r.Time.Format(time.RFC3339Nano), in.opts.MaxAge)
+				if r.Time.Before(minTime) {
+					detail = fmt.Sprintf("time %s is before 1678: no store holds it", r.Time.Format(time.RFC3339Nano))
+				}
+				it.keep(ReasonTooOld, rt.topic, r.Sensor, now, detail)
 			}
 			continue
 		}

@@ -70,10 +70,12 @@ func (t spTopic) birthTopics() []string {
 }
 
 // sparkplugSeq returns the seq field (field 3, varint) of a Sparkplug B
-// Payload, and whether the payload has one within 0 to 255. It reads no
-// further than needed and never panics.
+// Payload, and whether the payload has one within 0 to 255. As protobuf
+// decoders do, the last occurrence wins. It never panics.
 func sparkplugSeq(payload []byte) (uint8, bool) {
 	const seqField = 3
+	var seq uint64
+	found := false
 	for len(payload) > 0 {
 		num, typ, n := protowire.ConsumeTag(payload)
 		if n < 0 {
@@ -82,10 +84,12 @@ func sparkplugSeq(payload []byte) (uint8, bool) {
 		payload = payload[n:]
 		if num == seqField && typ == protowire.VarintType {
 			v, n := protowire.ConsumeVarint(payload)
-			if n < 0 || v > 255 {
+			if n < 0 {
 				return 0, false
 			}
-			return uint8(v), true
+			seq, found = v, true
+			payload = payload[n:]
+			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, payload)
 		if n < 0 {
@@ -93,5 +97,8 @@ func sparkplugSeq(payload []byte) (uint8, bool) {
 		}
 		payload = payload[n:]
 	}
-	return 0, false
+	if !found || seq > 255 {
+		return 0, false
+	}
+	return uint8(seq), true
 }

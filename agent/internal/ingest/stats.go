@@ -38,7 +38,8 @@ const (
 	// ReasonFuture: a time more than Options.MaxFutureSkew ahead of the
 	// agent's clock.
 	ReasonFuture Reason = "future_time"
-	// ReasonTooOld: a time more than Options.MaxAge in the past.
+	// ReasonTooOld: a time more than Options.MaxAge in the past, or before
+	// 1678 (outside int64 nanoseconds, which no store holds).
 	ReasonTooOld Reason = "too_old"
 	// ReasonDuplicate: a reading already stored: for a reading with a
 	// sequence number, a seq and time not after the last stored of its
