@@ -20,16 +20,18 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkAppend -benchtime 5s ./internal/buffer/
 func BenchmarkAppend(b *testing.B) {
+	// The MQTT ingest calls Append from one goroutine with everything
+	// queued meanwhile (batches grow with the load): the appenders=1 rows.
 	for _, tc := range []struct{ appenders, batch int }{
-		{1, 50}, {8, 20}, {16, 50}, {64, 50},
+		{1, 50}, {1, 500}, {1, 2000}, {16, 50}, {64, 50},
 	} {
-		b.Run(fmt.Sprintf("appenders=%d/batch=%d", tc.appenders, tc.batch), func(b *testing.B) {
-			benchAppend(b, tc.appenders, tc.batch, Options{})
-		})
+		for _, delay := range []time.Duration{0, 2 * time.Millisecond} {
+			name := fmt.Sprintf("appenders=%d/batch=%d/delay=%s", tc.appenders, tc.batch, delay)
+			b.Run(name, func(b *testing.B) {
+				benchAppend(b, tc.appenders, tc.batch, Options{GroupDelay: delay})
+			})
+		}
 	}
-	b.Run("appenders=16/batch=50/delay=none", func(b *testing.B) {
-		benchAppend(b, 16, 50, Options{GroupDelay: -1})
-	})
 }
 
 func benchAppend(b *testing.B, appenders, batch int, o Options) {

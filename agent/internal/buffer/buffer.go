@@ -44,7 +44,6 @@ const (
 	DefaultMaxBytes            = 1 << 30 // 1 GiB of encoded readings
 	DefaultMaxAge              = 30 * 24 * time.Hour
 	DefaultGroupCount          = 8192
-	DefaultGroupDelay          = 2 * time.Millisecond
 	DefaultBlockReadings       = 256
 	DefaultMaxPending          = 4096
 	DefaultCompactFreeRatio    = 0.5
@@ -87,9 +86,12 @@ type Options struct {
 	// groups, so a group may hold more.
 	GroupCount int
 	// GroupDelay is the longest a request waits in the queue for others
-	// to join its group (0: DefaultGroupDelay; negative: no wait, commit
-	// whatever is queued). A request that already waited that long while
-	// the previous group was being written is committed at once.
+	// to join its group (0, the default: no wait; the group is whatever was
+	// queued while the previous commit ran, which batches by itself under
+	// load). A request that already waited that long while the previous
+	// group was being written is committed at once. A delay trades
+	// acknowledgement latency for fewer fsyncs when many callers append
+	// small batches concurrently (see docs/agent.md, "Benchmarks").
 	GroupDelay time.Duration
 	// BlockReadings is the number of readings stored under one bbolt key
 	// (0: DefaultBlockReadings, at most 65536). Larger blocks compress
@@ -163,8 +165,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.GroupCount == 0 {
 		o.GroupCount = DefaultGroupCount
 	}
-	if o.GroupDelay == 0 {
-		o.GroupDelay = DefaultGroupDelay
+	if o.GroupDelay < 0 {
+		return o, fmt.Errorf("buffer: group delay %s is negative", o.GroupDelay)
 	}
 	if o.BlockReadings == 0 {
 		o.BlockReadings = DefaultBlockReadings
@@ -352,10 +354,12 @@ type Buffer struct {
 	dropsSince  uint64
 	lastErrLog  time.Time
 	errsSince   uint64
+	latestNew   map[string]latestMark
 
 	mu       sync.Mutex // guards the fields below
 	st       state
-	notify   chan struct{} // closed and replaced after each commit
+	latest   map[string]latestMark // newest reading time per sensor
+	notify   chan struct{}         // closed and replaced after each commit
 	counters struct {
 		appended, commits, commitErrs, rejected, compactions uint64
 		commitTime                                           time.Duration
@@ -385,6 +389,7 @@ var (
 	bucketIndex   = []byte("time_index")
 	bucketCursors = []byte("cursors")
 	bucketMeta    = []byte("meta")
+	bucketLatest  = []byte("latest")
 	keyFormat     = []byte("format")
 	keyRecords    = []byte("records")
 	keyBytes      = []byte("bytes")
@@ -410,14 +415,16 @@ func Open(ctx context.Context, path string, opts Options) (*Buffer, error) {
 		return nil, err
 	}
 	b := &Buffer{
-		path:    path,
-		opts:    o,
-		log:     o.Logger.With("path", path),
-		reqs:    make(chan *request, o.MaxPending),
-		closing: make(chan struct{}),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		notify:  make(chan struct{}),
+		path:      path,
+		opts:      o,
+		log:       o.Logger.With("path", path),
+		reqs:      make(chan *request, o.MaxPending),
+		closing:   make(chan struct{}),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		notify:    make(chan struct{}),
+		latest:    map[string]latestMark{},
+		latestNew: map[string]latestMark{},
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("open buffer %s: %w", path, err)
@@ -569,7 +576,7 @@ func (b *Buffer) initAndLoad(db *bolt.DB) (err error) {
 	}
 	if isNew {
 		if err := db.Update(func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bucketBlocks, bucketIndex, bucketCursors, bucketMeta} {
+			for _, name := range [][]byte{bucketBlocks, bucketIndex, bucketCursors, bucketMeta, bucketLatest} {
 				if _, err := tx.CreateBucket(name); err != nil {
 					return err
 				}
@@ -626,6 +633,19 @@ func (b *Buffer) initAndLoad(db *bolt.DB) (err error) {
 			return nil
 		}); err != nil {
 			return err
+		}
+		if lt := tx.Bucket(bucketLatest); lt != nil {
+			if err := lt.ForEach(func(k, v []byte) error {
+				if len(v) != 16 {
+					return b.corrupt(fmt.Errorf("latest reading of sensor %q has %d bytes, want 16", k, len(v)))
+				}
+				b.latest[string(k)] = latestMark{t: int64(binary.BigEndian.Uint64(v)), seq: binary.BigEndian.Uint64(v[8:])}
+				return nil
+			}); err != nil {
+				return err
+			}
+		} else {
+			return b.corrupt(errors.New("not a rig-agent buffer: its buckets are missing"))
 		}
 		b.st = st
 		return nil
@@ -832,6 +852,35 @@ func (b *Buffer) Cursor(name string) uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.st.cursors[name]
+}
+
+// MaxLatestSensors caps the sensors whose newest reading Latest tracks.
+const MaxLatestSensors = 1 << 16
+
+// latestMark is the newest stored reading of one sensor.
+type latestMark struct {
+	t   int64 // Unix ns
+	seq uint64
+}
+
+// Latest returns the newest stored reading (by Reading.Time, then
+// Reading.Seq) of each sensor ever appended, in no particular order, with
+// only Sensor, Time and Seq set. It is persisted with every commit, so
+// after a restart the MQTT ingest can tell a redelivered message (stored,
+// its acknowledgement lost with the process) from a new one. A sensor's
+// entry stays when its readings are removed by a cap. At most
+// MaxLatestSensors sensors are tracked. No transaction: cheap.
+func (b *Buffer) Latest(ctx context.Context) ([]reading.Reading, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]reading.Reading, 0, len(b.latest))
+	for s, m := range b.latest {
+		out = append(out, reading.Reading{Sensor: s, Time: time.Unix(0, m.t).UTC(), Seq: m.seq})
+	}
+	return out, nil
 }
 
 // Wait blocks until a reading with a sequence number above after is

@@ -559,3 +559,36 @@ func TestOptionsValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestLatestPerSensorSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "buf.db")
+	b := openTest(t, path, Options{})
+	at := func(s string, sec int, seq uint64) reading.Reading {
+		return reading.Reading{Sensor: s, Time: t0.Add(time.Duration(sec) * time.Second), Seq: seq}
+	}
+	require.NoError(t, b.Append(ctx, []reading.Reading{at("PS1", 5, 50), at("PS2", 3, 7), at("PS1", 4, 60)}))
+	require.NoError(t, b.Append(ctx, []reading.Reading{at("PS2", 3, 8), at("TS1", 1, 1)}))
+	want := map[string]reading.Reading{
+		"PS1": at("PS1", 5, 50), // newest by time, not by arrival
+		"PS2": at("PS2", 3, 8),  // same time: the higher seq
+		"TS1": at("TS1", 1, 1),
+	}
+	check := func(b *Buffer) {
+		t.Helper()
+		got, err := b.Latest(ctx)
+		require.NoError(t, err)
+		require.Len(t, got, len(want))
+		for _, r := range got {
+			w := want[r.Sensor]
+			assert.True(t, w.Time.Equal(r.Time), r.Sensor)
+			assert.Equal(t, w.Seq, r.Seq, r.Sensor)
+		}
+	}
+	check(b)
+	require.NoError(t, b.Close())
+	b2 := openTest(t, path, Options{})
+	check(b2)
+	require.NoError(t, b2.Compact(ctx))
+	check(b2)
+}

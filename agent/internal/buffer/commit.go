@@ -177,6 +177,25 @@ func (b *Buffer) commit(reqs []*request) {
 		}
 	}
 
+	// The newest reading of each sensor, where the group moves it on.
+	b.mu.Lock()
+	clear(b.latestNew)
+	for i := range b.flat {
+		r := &b.flat[i]
+		m := latestMark{t: r.Time.UnixNano(), seq: r.Seq}
+		cur, ok := b.latestNew[r.Sensor]
+		if !ok {
+			cur, ok = b.latest[r.Sensor]
+			if !ok && len(b.latest)+len(b.latestNew) >= MaxLatestSensors {
+				continue
+			}
+		}
+		if !ok || m.t > cur.t || m.t == cur.t && m.seq > cur.seq {
+			b.latestNew[r.Sensor] = m
+		}
+	}
+	b.mu.Unlock()
+
 	var drops []Drop
 	rejectAll := false
 	err := b.update(func(tx *bolt.Tx) error {
@@ -248,6 +267,13 @@ func (b *Buffer) commit(reqs []*request) {
 			if err := blk.SetSequence(ns.last); err != nil {
 				return err
 			}
+			lt := tx.Bucket(bucketLatest)
+			for s, m := range b.latestNew {
+				v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(m.t)), m.seq)
+				if err := lt.Put([]byte(s), v); err != nil {
+					return err
+				}
+			}
 		}
 		if err := putUint(meta, keyRecords, ns.records); err != nil {
 			return err
@@ -271,6 +297,9 @@ func (b *Buffer) commit(reqs []*request) {
 		b.st = ns
 		if !rejectAll {
 			b.counters.appended += uint64(len(b.flat))
+			for s, m := range b.latestNew {
+				b.latest[s] = m
+			}
 		}
 		close(b.notify)
 		b.notify = make(chan struct{})

@@ -14,9 +14,10 @@
 // # Group commit
 //
 // One writer goroutine owns every write. Append queues its readings and
-// waits; the writer gathers queued requests into a group until it holds
-// Options.GroupCount readings or its oldest request has waited
-// Options.GroupDelay, encodes the group into blocks, and commits it in one
+// waits; the writer takes what is queued (everything that arrived while
+// the previous commit ran), up to Options.GroupCount readings, optionally
+// waiting up to Options.GroupDelay for more, encodes the group into
+// blocks, and commits it in one
 // bbolt transaction, whose commit fsyncs the file. Only then does each
 // Append return nil: an acknowledged reading is on disk. bbolt's
 // copy-on-write pages and double meta page make a commit atomic, so a

@@ -164,8 +164,8 @@ type Buffer struct {
 	// (default: 8192; 1-1000000).
 	GroupCommitCount int `yaml:"group_commit_count"`
 	// GroupCommitDelay is the longest a reading waits for others to share
-	// its commit and fsync (default: 2ms; 0s: commit whatever is queued at
-	// once; at most 1s).
+	// its commit and fsync (default: 0s: no wait; a group is what queued up
+	// while the previous commit ran; at most 1s).
 	GroupCommitDelay time.Duration `yaml:"group_commit_delay"`
 	// FullPolicy says what happens at MaxBytes once every forwarded
 	// reading is gone: "drop_oldest" (default: remove the oldest
@@ -273,7 +273,7 @@ func Defaults() Config {
 			Limits: BrokerLimits{MaxClients: 64, MaxInflight: 1024, MaxPendingWrites: 8192, MaxPacketBytes: MiB},
 		},
 		Buffer: Buffer{
-			MaxBytes: GiB, MaxAge: 30 * 24 * time.Hour, GroupCommitCount: 8192, GroupCommitDelay: 2 * time.Millisecond,
+			MaxBytes: GiB, MaxAge: 30 * 24 * time.Hour, GroupCommitCount: 8192, GroupCommitDelay: 0,
 			FullPolicy: "drop_oldest", CompactFreeRatio: 0.5, CompactMinBytes: 64 * MiB,
 		},
 		Windowing: Windowing{Lateness: 2 * time.Second},

@@ -264,7 +264,7 @@ func TestBufferOptions(t *testing.T) {
 	o = cfg.BufferOptions(nil)
 	assert.Equal(t, []string{ForwardCursor}, o.Consumers)
 	assert.Negative(t, o.MaxAge, "0s means no age limit")
-	assert.Negative(t, o.GroupDelay, "0s means no linger")
+	assert.Zero(t, o.GroupDelay, "0s means no linger")
 	assert.Negative(t, o.CompactFreeRatio, "0 means never")
 }
 

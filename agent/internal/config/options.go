@@ -30,9 +30,6 @@ func (c *Config) BufferOptions(log *slog.Logger) buffer.Options {
 	if o.MaxAge == 0 {
 		o.MaxAge = -1
 	}
-	if o.GroupDelay == 0 {
-		o.GroupDelay = -1
-	}
 	if o.CompactFreeRatio == 0 {
 		o.CompactFreeRatio = -1
 	}
