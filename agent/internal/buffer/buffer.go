@@ -220,7 +220,7 @@ type Record struct {
 
 // Drop reports readings removed by a cap.
 type Drop struct {
-	// Reason is "max_bytes" or "max_age".
+	// Reason is ReasonMaxBytes, ReasonMaxAge or ReasonDiskFull.
 	Reason string
 	// Released says whether every consumer had passed these readings. A
 	// removal of released readings is routine; of unreleased ones, a loss
@@ -233,10 +233,12 @@ type Drop struct {
 	Bytes    int64
 }
 
-// Drop reasons.
+// Drop reasons. Removals for ReasonDiskFull (released readings only, after
+// a commit failed for lack of space) are counted with the byte cap's.
 const (
 	ReasonMaxBytes = "max_bytes"
 	ReasonMaxAge   = "max_age"
+	ReasonDiskFull = "disk_full"
 )
 
 // DropCounts counts removed readings by cause, since the data file was

@@ -275,20 +275,15 @@ func (b *Buffer) commit(reqs []*request) {
 				}
 			}
 		}
-		if err := putUint(meta, keyRecords, ns.records); err != nil {
-			return err
-		}
-		if err := putUint(meta, keyBytes, uint64(ns.bytes)); err != nil {
-			return err
-		}
-		d := ns.dropped
-		return meta.Put(keyDropped, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(
-			binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil,
-				d.ReleasedByBytes), d.ReleasedByAge), d.UnreleasedByBytes), d.UnreleasedByAge))
+		return b.putTotals(meta, &ns)
 	})
 	took := b.opts.Now().Sub(start)
 	if err != nil {
 		err = b.classify(err)
+		if errors.Is(err, ErrDiskFull) {
+			// Before answering, so that callers see the room it made.
+			b.freeReleased()
+		}
 	}
 
 	// Publish the new state.
@@ -343,6 +338,60 @@ func (b *Buffer) commit(reqs []*request) {
 		r.done <- res
 	}
 	clear(b.flat)
+}
+
+// freeReleased removes released readings after a commit failed for lack
+// of space (before its callers are answered), so that the next commits reuse their pages instead of growing
+// the file: up to a tenth of the stored bytes (at least 1 MiB), oldest
+// first, counted and reported like any removal (reason "disk_full"). It
+// is best effort: on a completely full disk this small transaction can
+// fail too, and the callers keep getting ErrDiskFull.
+func (b *Buffer) freeReleased() {
+	b.mu.Lock()
+	ns := b.st.clone()
+	b.mu.Unlock()
+	released := b.released(&ns)
+	if ns.records == 0 || ns.first > released {
+		return
+	}
+	goal := max(ns.bytes/10, 1<<20)
+	freed := int64(0)
+	var drops []Drop
+	err := b.update(func(tx *bolt.Tx) error {
+		if err := b.prune(tx.Bucket(bucketBlocks), tx.Bucket(bucketIndex), &ns, released, released, ReasonDiskFull, &drops,
+			func(_ blockHeader, size int64) bool {
+				if freed >= goal {
+					return false
+				}
+				freed += size
+				return true
+			}); err != nil {
+			return err
+		}
+		return b.putTotals(tx.Bucket(bucketMeta), &ns)
+	})
+	if err != nil || len(drops) == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.st = ns
+	b.mu.Unlock()
+	b.log.Warn("buffer removed released readings to make room on a full disk", "bytes", freed)
+	b.reportDrops(drops)
+}
+
+// putTotals writes the record and byte totals and the drop counters.
+func (b *Buffer) putTotals(meta *bolt.Bucket, ns *state) error {
+	if err := putUint(meta, keyRecords, ns.records); err != nil {
+		return err
+	}
+	if err := putUint(meta, keyBytes, uint64(ns.bytes)); err != nil {
+		return err
+	}
+	d := ns.dropped
+	return meta.Put(keyDropped, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(
+		binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil,
+			d.ReleasedByBytes), d.ReleasedByAge), d.UnreleasedByBytes), d.UnreleasedByAge))
 }
 
 // update runs fn in a write transaction on the current file.
@@ -432,7 +481,7 @@ func (b *Buffer) prune(blk, idx *bolt.Bucket, ns *state, released, limit uint64,
 			*drops = append(*drops, Drop{Reason: reason, Released: true, FirstSeq: vc.first, LastSeq: rl, Readings: n, Bytes: vc.size * int64(n) / int64(vc.count)})
 			if reason == ReasonMaxAge {
 				ns.dropped.ReleasedByAge += n
-			} else {
+			} else { // max_bytes, disk_full
 				ns.dropped.ReleasedByBytes += n
 			}
 		}
