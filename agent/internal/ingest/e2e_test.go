@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,4 +249,36 @@ func TestUnknownTopic(t *testing.T) {
 			assert.Empty(t, store.readings())
 		})
 	}
+}
+
+// blockingStore never commits: Append waits for its ctx.
+type blockingStore struct{ calls atomic.Int32 }
+
+func (s *blockingStore) Append(ctx context.Context, _ []reading.Reading) error {
+	s.calls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestDrainTimeout: a store that hangs cannot hold the agent's shutdown:
+// Run returns after DrainTimeout, nothing is acknowledged, and the next
+// ingest with the same session gets every message again.
+func TestDrainTimeout(t *testing.T) {
+	url := startBroker(t, broker.Options{}).URL()
+	name := uniqueName()
+	cfg := testRig("hydrognn-test/"+name, name)
+	opts := Options{Broker: url, ClientID: "drain-" + randomHex(4), DrainTimeout: 200 * time.Millisecond}
+	hung := &blockingStore{}
+	r := startIngest(t, cfg, hung, opts)
+	st := makeStream(t, cfg, time.Now().Add(-time.Hour), 20, 10)
+	newPublisher(t, url).publish(t, st.Msgs, 8)
+	waitUntil(t, 10*time.Second, "an Append under way", func() bool { return hung.calls.Load() > 0 })
+	began := time.Now()
+	r.stop(t)
+	assert.Less(t, time.Since(began), 3*time.Second)
+	assert.Zero(t, r.in.Stats().Acked)
+
+	store := newStore()
+	startIngest(t, cfg, store, opts)
+	checkExactlyOnce(t, st.Want, store.waitFor(t, len(st.Want), 20*time.Second))
 }

@@ -22,10 +22,10 @@ type session struct {
 	queue  chan *item
 	budget *budget
 
-	once  sync.Once
-	stop  chan struct{} // closed: take no more messages
-	abort chan struct{} // closed: drop what is queued, ack nothing more
-	cause error         // why the session stopped (set before stop closes)
+	stopOnce, abortOnce sync.Once
+	stop                chan struct{} // closed: take no more messages
+	abort               chan struct{} // closed: drop what is queued, ack nothing more
+	cause               error         // why the session stopped (set before stop closes)
 
 	stored bool // the appender stored something (read after it ended)
 }
@@ -50,12 +50,14 @@ type sensorMark struct {
 	m   mark
 }
 
+// halt stops the session's intake (the first cause is kept) and, with
+// abort, also its appender: what is queued is dropped unacknowledged.
 func (s *session) halt(err error, abort bool) {
-	s.once.Do(func() {
+	if abort {
+		s.abortOnce.Do(func() { close(s.abort) })
+	}
+	s.stopOnce.Do(func() {
 		s.cause = err
-		if abort {
-			close(s.abort)
-		}
 		close(s.stop)
 	})
 }
@@ -82,7 +84,9 @@ func (in *Ingest) session(ctx context.Context) (bool, error) {
 
 	client := mqtt.NewClient(in.mqttOptions(s))
 	if err := wait(ctx, client.Connect(), in.opts.ConnectTimeout+time.Second); err != nil {
-		in.stats.connectFailures.Add(1)
+		if ctx.Err() == nil {
+			in.stats.connectFailures.Add(1)
+		}
 		client.Disconnect(0)
 		return false, fmt.Errorf("connect to %s: %s", redact(in.opts.Broker), redactErr(err, in.opts.Broker))
 	}

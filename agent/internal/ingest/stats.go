@@ -125,8 +125,9 @@ type Latency struct {
 	// Count and Sum are the number and total of the observations.
 	Count uint64
 	Sum   time.Duration
-	// P50, P99 and Max are estimates from the histogram buckets (the
-	// upper bound of the bucket that holds the quantile); Max is exact.
+	// P50 and P99 are estimates from the histogram buckets, interpolated
+	// linearly within the bucket that holds the quantile (as Prometheus'
+	// histogram_quantile does); Max is exact.
 	P50, P99, Max time.Duration
 	// Buckets are the cumulative counts of observations <= UpperBound,
 	// Prometheus style; the last bound is +Inf (math.MaxInt64).
@@ -191,11 +192,21 @@ func (h *histogram) snapshot() Latency {
 		if cum == 0 {
 			return 0
 		}
-		rank := uint64(math.Ceil(q * float64(cum)))
+		rank := q * float64(cum)
+		var lower time.Duration
+		var below uint64
 		for _, b := range l.Buckets {
-			if b.Count >= rank {
-				return min(b.UpperBound, l.Max)
+			if float64(b.Count) >= rank {
+				// Interpolate within the bucket, as Prometheus'
+				// histogram_quantile does.
+				upper := min(b.UpperBound, l.Max)
+				if upper <= lower || b.Count == below {
+					return upper
+				}
+				f := (rank - float64(below)) / float64(b.Count-below)
+				return lower + time.Duration(f*float64(upper-lower))
 			}
+			lower, below = b.UpperBound, b.Count
 		}
 		return l.Max
 	}

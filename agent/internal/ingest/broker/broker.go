@@ -47,6 +47,10 @@ type Options struct {
 	// listener).
 	Users map[string]string
 
+	// MaxClients caps concurrent connections (zero: no limit). A client
+	// beyond it is refused with "server busy".
+	MaxClients int64
+
 	// MaxInflight is the most QoS 1 and 2 messages the broker holds for
 	// one client (sent and unacknowledged, or waiting while the client is
 	// away): the Capabilities.MaximumInflight of mochi-mqtt, at most
@@ -102,6 +106,8 @@ func (o *Options) setDefaults() error {
 		o.Logger = slog.Default()
 	}
 	switch {
+	case o.MaxClients < 0:
+		return fmt.Errorf("%w: MaxClients must not be negative: %d", ErrOptions, o.MaxClients)
 	case o.MaxWritesPending < 0:
 		return fmt.Errorf("%w: MaxWritesPending must not be negative: %d", ErrOptions, o.MaxWritesPending)
 	case o.HighWater < 1 || o.HighWater >= int(o.MaxInflight) || o.HighWater >= int(o.MaxWritesPending):
@@ -131,6 +137,9 @@ func Start(opts Options) (*Broker, error) {
 	}
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumInflight = opts.MaxInflight
+	if opts.MaxClients > 0 {
+		caps.MaximumClients = opts.MaxClients
+	}
 	caps.MaximumClientWritesPending = opts.MaxWritesPending
 	caps.MaximumPacketSize = opts.MaxPacketSize
 	// Never expire held messages: a QoS 1 message waits for its

@@ -247,12 +247,20 @@ func TestAuth(t *testing.T) {
 	require.Error(t, err)
 }
 
+func TestMaxClients(t *testing.T) {
+	b := start(t, Options{MaxClients: 1})
+	mustClient(t, b.URL(), randomID("a-"), true)
+	_, err := client(t, b.URL(), randomID("b-"), true)
+	require.Error(t, err)
+}
+
 func TestOptions(t *testing.T) {
 	for _, o := range []Options{
 		{HighWater: 70000},
 		{MaxInflight: 100, HighWater: 100},
 		{MaxWritesPending: -1},
 		{MaxPublishWait: -1},
+		{MaxClients: -1},
 	} {
 		_, err := Start(o)
 		require.ErrorIs(t, err, ErrOptions, "%+v", o)
