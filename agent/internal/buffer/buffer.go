@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -376,7 +378,20 @@ const (
 	reqCompact
 )
 
+// Request states of an append: the writer copies rs (queued -> copying ->
+// copied); an Append whose context ends first marks it abandoned (queued
+// -> abandoned) and the writer skips it, so a context error before the
+// copy means nothing was stored, and rs is never read after Append
+// returns.
+const (
+	reqQueued int32 = iota
+	reqCopying
+	reqCopied
+	reqAbandoned
+)
+
 type request struct {
+	state  atomic.Int32
 	kind   reqKind
 	rs     []reading.Reading
 	cursor string
@@ -742,11 +757,15 @@ func syncDir(dir string) error {
 //
 // On any error nothing must be acknowledged upstream. ErrInvalidReading
 // (nothing queued), ErrFull, ErrDiskFull and ErrClosed say nothing of rs
-// was stored. If ctx ends first, Append returns ctx's error and the
-// readings may or may not be stored later: treat them as not acknowledged
-// (a redelivery then stores them again; consumers see at-least-once).
+// was stored. If ctx ends first, Append returns ctx's error: when the
+// writer had not yet taken the readings they are not stored; when it had,
+// they may be committed after Append returned. Either way treat them as
+// not acknowledged (a redelivery stores them again; consumers see
+// at-least-once).
 //
-// Safe for concurrent use: concurrent calls are what group commit batches.
+// rs is only borrowed: Append does not read or keep it after it returns,
+// whatever the outcome. Safe for concurrent use: concurrent calls are what
+// group commit batches.
 func (b *Buffer) Append(ctx context.Context, rs []reading.Reading) error {
 	if len(rs) == 0 {
 		return nil
@@ -803,6 +822,14 @@ func (b *Buffer) submit(ctx context.Context, r *request) error {
 	case err := <-r.done:
 		return err
 	case <-ctx.Done():
+		if r.kind != reqAppend || r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return ctx.Err()
+		}
+		// The writer is copying rs: wait for the copy (microseconds), so
+		// that rs is not read after Append returns.
+		for r.state.Load() == reqCopying {
+			runtime.Gosched()
+		}
 		return ctx.Err()
 	}
 }

@@ -592,3 +592,31 @@ func TestLatestPerSensorSurvivesRestart(t *testing.T) {
 	require.NoError(t, b2.Compact(ctx))
 	check(b2)
 }
+
+func TestAbandonedAppendIsNotStored(t *testing.T) {
+	ctx := context.Background()
+	release := make(chan struct{})
+	var once sync.Once
+	b := openTest(t, filepath.Join(t.TempDir(), "buf.db"), Options{
+		OnCommit: func(CommitInfo) { once.Do(func() { <-release }) }, // stall the writer after the first commit
+	})
+	first := make(chan error, 1)
+	go func() { first <- b.Append(ctx, testReadings(0, 10)) }()
+	require.Eventually(t, func() bool { return b.LastSeq() == 10 }, 5*time.Second, time.Millisecond)
+
+	// The writer is stalled: this Append waits in the queue, then gives up.
+	rs := testReadings(100, 5)
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, b.Append(cctx, rs), context.DeadlineExceeded)
+	for i := range rs {
+		rs[i].Sensor = "reused by the caller" // the buffer must not read rs any more
+	}
+	close(release)
+	require.NoError(t, <-first)
+	require.NoError(t, b.Append(ctx, testReadings(200, 1)))
+	recs := readAll(t, b)
+	require.Len(t, recs, 11, "the abandoned readings were not stored")
+	assert.Equal(t, uint64(11), recs[10].Seq)
+	assert.Equal(t, testReading(200), recs[10].Reading)
+}

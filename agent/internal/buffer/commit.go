@@ -148,18 +148,27 @@ func (b *Buffer) commit(reqs []*request) {
 	ns := b.st.clone()
 	b.mu.Unlock()
 
-	// Encode every appended reading into blocks (outside the transaction).
+	// Copy the appended readings (their callers own rs again once the
+	// copy is made) and drop the requests whose callers gave up before.
 	b.flat = b.flat[:0]
 	var wait time.Duration
-	results := make([]error, len(reqs))
+	live := reqs[:0]
 	for _, r := range reqs {
 		if r.kind == reqAppend {
+			if !r.state.CompareAndSwap(reqQueued, reqCopying) {
+				continue // abandoned: its Append returned the context's error
+			}
 			b.flat = append(b.flat, r.rs...)
+			r.rs = nil
+			r.state.Store(reqCopied)
 		}
+		live = append(live, r)
 		if w := start.Sub(r.enq); w > wait {
 			wait = w
 		}
 	}
+	reqs = live
+	results := make([]error, len(reqs))
 	b.scratch = b.scratch[:0]
 	var blocks []blockRef
 	for i := 0; i < len(b.flat); i += b.opts.BlockReadings {

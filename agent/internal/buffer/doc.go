@@ -73,8 +73,10 @@
 //
 // # Caveats
 //
-//   - Append's context ending does not withdraw readings already queued:
-//     they may be stored after Append returned the context's error.
+//   - When Append's context ends, readings the writer has not taken yet
+//     are withdrawn; readings it has taken may be committed after Append
+//     returned the context's error. Either way Append never reads its
+//     slice after returning.
 //   - OnDrop and OnCommit run on the writer goroutine: they must be quick
 //     and must not call Append, SetCursor or Compact.
 //   - One process at a time: bbolt locks the file; a second Open fails
