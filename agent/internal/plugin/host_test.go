@@ -20,32 +20,38 @@ import (
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
-// pluginDir holds the test plugins, built once per test binary by
-// TestMain: hydrognn-codec-example, -crasher and -hanger.
-var pluginDir string
+// The test plugins (hydrognn-codec-example, -crasher and -hanger) are
+// built on first use, once per test binary, into a directory TestMain
+// removes.
+var (
+	buildOnce sync.Once
+	builtDir  string
+	buildErr  error
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
+	code := m.Run()
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
 }
 
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "codec-plugins-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if err := BuildTestPlugins(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	pluginDir = dir
-	return m.Run()
+// pluginDir returns the directory of the built test plugins.
+func pluginDir(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		if builtDir, buildErr = os.MkdirTemp("", "codec-plugins-"); buildErr == nil {
+			buildErr = buildTestPlugins(builtDir)
+		}
+	})
+	require.NoError(tb, buildErr)
+	return builtDir
 }
 
-// BuildTestPlugins builds the example plugin and the test plugins of
+// buildTestPlugins builds the example plugin and the test plugins of
 // testdata/ into dir. It runs from this package's directory.
-func BuildTestPlugins(dir string) error {
+func buildTestPlugins(dir string) error {
 	for name, pkg := range map[string]string{
 		"example": "../../plugins/examplecodec/cmd/hydrognn-codec-example",
 		"crasher": "./testdata/crasher",
@@ -69,7 +75,7 @@ func testLogger(tb testing.TB) *slog.Logger {
 func newHost(tb testing.TB, opts HostOptions) *Host {
 	tb.Helper()
 	if opts.Dir == "" {
-		opts.Dir = pluginDir
+		opts.Dir = pluginDir(tb)
 	}
 	opts.Logger = testLogger(tb)
 	h, err := NewHost(opts)
