@@ -30,7 +30,9 @@
 //
 //	rig-agent.yaml:14:8: broker.qos: 0 is not 1 or 2 (...)
 //
-// All problems are reported together as Errors; errors.Is(err,
+// A file that does not decode (syntax, unknown key, wrong type) fails at
+// the first such error; a file that decodes gets every invalid value
+// reported together. Either way the error is Errors and errors.Is(err,
 // ErrInvalid) holds. Validate checks values only; Load also loads the
 // firmware config (errors.Is(err, rig.ErrInvalid) when it is bad) and
 // checks that the named files and directories exist.
