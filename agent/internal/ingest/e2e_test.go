@@ -11,6 +11,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
 	"github.com/hydrognn/hydrognn/shared/reading"
+	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // The tests in this file run the ingest against real brokers: the embedded
@@ -281,4 +282,29 @@ func TestDrainTimeout(t *testing.T) {
 	store := newStore()
 	startIngest(t, cfg, store, opts)
 	checkExactlyOnce(t, st.Want, store.waitFor(t, len(st.Want), 20*time.Second))
+}
+
+// TestZemaRig: the shipped firmware config of the ZeMA test rig (binary,
+// csv, json-batch and json topics; 17 sensors, several scaled), its topics
+// moved under a unique prefix, through both brokers.
+func TestZemaRig(t *testing.T) {
+	for _, bc := range brokers {
+		t.Run(bc.name, func(t *testing.T) {
+			url := bc.url(t)
+			cfg, err := rig.Load("../../../firmware-configs/zema-testrig.yaml")
+			require.NoError(t, err)
+			prefix := "hydrognn-test/" + uniqueName() + "/"
+			for i := range cfg.Sensors {
+				cfg.Sensors[i].MQTT.Topic = prefix + cfg.Sensors[i].MQTT.Topic
+			}
+			store := newStore()
+			r := startIngest(t, cfg, store, ingestOptions(t, url))
+			st := makeStream(t, cfg, time.Now().Add(-time.Hour), 100, 20)
+			newPublisher(t, url).publish(t, st.Msgs, 32)
+			checkExactlyOnce(t, st.Want, store.waitFor(t, len(st.Want), 30*time.Second))
+			s := r.in.Stats()
+			assert.Zero(t, s.RejectedTotal(), "rejected: %v", s.Rejected)
+			assert.Zero(t, s.Gaps)
+		})
+	}
 }

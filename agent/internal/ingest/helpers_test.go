@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -201,7 +202,10 @@ func makeStream(tb testing.TB, cfg *rig.Config, t0 time.Time, perSensor, perMsg 
 			scale = 1
 		}
 		for k := range perSensor {
-			raw := float64((k*7+i*13)%20) + 0.5
+			// A value inside the sensor's range, sent raw.
+			frac := 0.05 + 0.9*float64((k*7+i*13)%20)/19
+			v := s.Range.Min + frac*(s.Range.Max-s.Range.Min)
+			raw := math.Round((v-s.Offset)/scale*1000) / 1000
 			r := reading.Reading{Sensor: s.ID, Time: t0.Add(time.Duration(k) * 10 * time.Millisecond), Value: raw, Seq: uint64(k + 1)}
 			td.rs = append(td.rs, r)
 			w := r
