@@ -145,24 +145,26 @@ func TestBackPressure(t *testing.T) {
 			opts := ingestOptions(t, url)
 			opts.MaxInFlight = 8
 			opts.MaxBatch = 20
-			var in *Ingest
-			var maxInFlight int
+			var in atomic.Pointer[Ingest]
+			var maxInFlight atomic.Int64
 			store.OnAppend = func([]reading.Reading) {
-				if in != nil {
-					maxInFlight = max(maxInFlight, in.Stats().InFlight)
+				if in := in.Load(); in != nil {
+					if n := int64(in.Stats().InFlight); n > maxInFlight.Load() {
+						maxInFlight.Store(n) // one appender: no lost update
+					}
 				}
 			}
 			r := startIngest(t, cfg, store, opts)
-			in = r.in
+			in.Store(r.in)
 			st := makeStream(t, cfg, time.Now().Add(-time.Hour), 150, 2)
 			newPublisher(t, url).publish(t, st.Msgs, 256)
 			got := store.waitFor(t, len(st.Want), 60*time.Second)
 			checkExactlyOnce(t, st.Want, got)
 			s := r.in.Stats()
-			assert.LessOrEqual(t, maxInFlight, 8)
-			assert.Positive(t, maxInFlight)
+			assert.LessOrEqual(t, maxInFlight.Load(), int64(8))
+			assert.Positive(t, maxInFlight.Load())
 			assert.LessOrEqual(t, s.Appends, s.Acked)
-			t.Logf("%d messages in %d appends, max in flight %d", s.Acked, s.Appends, maxInFlight)
+			t.Logf("%d messages in %d appends, max in flight %d", s.Acked, s.Appends, maxInFlight.Load())
 		})
 	}
 }

@@ -297,7 +297,9 @@ func (in *Ingest) Rejections() []Rejection { return in.recent.list() }
 // does not return for broker or store trouble: these are logged and
 // counted in Stats. When ctx is done it stops reading, lets what was
 // received be stored and acknowledged (within DrainTimeout), disconnects
-// and returns nil. A second concurrent Run returns ErrRunning.
+// and returns nil. It returns an error only when the Store is a Resumer
+// whose Latest fails (before connecting). A second concurrent Run returns
+// ErrRunning.
 func (in *Ingest) Run(ctx context.Context) error {
 	if !in.running.CompareAndSwap(false, true) {
 		return ErrRunning
