@@ -695,8 +695,9 @@ func (b *Buffer) check(ctx context.Context, db *bolt.DB) error {
 		var size int64
 		var prevFirst, prevCount uint64
 		c := blk.Cursor()
+		blocks := 0
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if records%(64*DefaultBlockReadings) == 0 {
+			if blocks++; blocks%1024 == 0 {
 				if err := ctx.Err(); err != nil {
 					return fmt.Errorf("open buffer %s: check: %w", b.path, err)
 				}

@@ -28,8 +28,8 @@ const (
 
 // TestKill9 runs a child process (this test binary, re-executed into
 // TestKill9Child) that appends under load from several goroutines,
-// compacts now and then, and reports every acknowledged batch to the
-// parent through a pipe. The parent kills it with SIGKILL at a random
+// compacts now and then, moves a consumer cursor, and reports every
+// acknowledged batch and cursor to the parent through a pipe. The parent kills it with SIGKILL at a random
 // moment, reopens the file (with the full integrity check) and requires
 // every acknowledged reading to be there, intact, with sequence numbers
 // that only grow. Several rounds run on the same file, so later children
@@ -86,8 +86,14 @@ func TestKill9(t *testing.T) {
 		readWG.Wait()
 		r.Close()
 		require.NotEmpty(t, acks, "round %d: the child acknowledged nothing", round)
-		n := 0
+		n, batches := 0, 0
+		var cursor uint64
 		for _, a := range acks {
+			if a[1] == 0 {
+				cursor = max(cursor, a[0])
+				continue
+			}
+			batches++
 			for i := range a[1] {
 				acked[a[0]+i] = true
 				n++
@@ -120,9 +126,10 @@ func TestKill9(t *testing.T) {
 			}
 		}
 		assert.Zero(t, missing, "round %d: acknowledged readings missing", round)
+		assert.GreaterOrEqual(t, b.Cursor("forward"), cursor, "round %d: an acknowledged cursor went back", round)
 		lastSeq = b.LastSeq()
 		require.NoError(t, b.Close())
-		t.Logf("round %d: %d readings acknowledged in %d batches, %d stored in total, last seq %d", round, n, len(acks), len(found), lastSeq)
+		t.Logf("round %d: %d readings acknowledged in %d batches, %d stored in total, last seq %d", round, n, batches, len(found), lastSeq)
 	}
 }
 
@@ -171,6 +178,23 @@ func TestKill9Child(t *testing.T) {
 		for time.Now().Before(stop) {
 			time.Sleep(40 * time.Millisecond)
 			if err := b.Compact(ctx); err != nil {
+				panic(err)
+			}
+		}
+	})
+	wg.Go(func() { // a consumer moving its cursor; acknowledged as (cursor, 0)
+		for time.Now().Before(stop) {
+			time.Sleep(5 * time.Millisecond)
+			seq := b.LastSeq()
+			if err := b.SetCursor(ctx, "forward", seq); err != nil {
+				panic(err)
+			}
+			var rec [16]byte
+			binary.LittleEndian.PutUint64(rec[:], seq)
+			mu.Lock()
+			_, err := acks.Write(rec[:])
+			mu.Unlock()
+			if err != nil {
 				panic(err)
 			}
 		}

@@ -332,3 +332,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestPasswordValue(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "mqtt.pass")
+	require.NoError(t, os.WriteFile(p, []byte("s3cret\n"), 0o600))
+	got, err := Broker{PasswordFile: p}.PasswordValue()
+	require.NoError(t, err)
+	assert.Equal(t, "s3cret", got.Reveal())
+	got, err = Broker{Password: "inline"}.PasswordValue()
+	require.NoError(t, err)
+	assert.Equal(t, "inline", got.Reveal())
+	_, err = Broker{PasswordFile: p + ".missing"}.PasswordValue()
+	assert.ErrorContains(t, err, "broker.password_file")
+}

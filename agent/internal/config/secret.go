@@ -1,6 +1,11 @@
 package config
 
-import "log/slog"
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
 
 // Secret is a string that is never printed: String, LogValue and the
 // YAML and JSON encodings show "<redacted>" (or "" when empty). Use
@@ -28,3 +33,16 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() +
 
 // MarshalYAML keeps the secret out of YAML dumps.
 func (s Secret) MarshalYAML() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// PasswordValue returns the broker password: Password, or the content of
+// PasswordFile without its trailing newline, or "" when neither is set.
+func (b Broker) PasswordValue() (Secret, error) {
+	if b.PasswordFile == "" {
+		return b.Password, nil
+	}
+	data, err := os.ReadFile(b.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("broker.password_file: %w", err)
+	}
+	return Secret(strings.TrimRight(string(data), "\r\n")), nil
+}
