@@ -135,3 +135,40 @@ func TestBadConfig(t *testing.T) {
 		t.Error("NewBackend(tpu) did not fail")
 	}
 }
+
+// TestSizes checks the optional parts' weights and that resolved sizes
+// give the same model again.
+func TestSizes(t *testing.T) {
+	cfg := loadRig(t, "zema-testrig")
+	for _, tc := range []struct {
+		sizes          Sizes
+		window, global bool
+		readout        bool
+	}{
+		{Sizes{}, true, false, false},                       // the default has no rig-level view until models/export writes it
+		{Sizes{Window: -1, Global: 8}, false, false, false}, // no window view: no rig-level view either
+		{Sizes{Window: 3, Readout: 5, Global: -1, Layers: -1}, true, false, true},
+	} {
+		m, err := New(cfg, 60, tc.sizes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := New(cfg, 60, m.Sizes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m2.Sizes != m.Sizes || m2.NumParams() != m.NumParams() {
+			t.Fatalf("%+v: resolving %+v again gave %+v", tc.sizes, m.Sizes, m2.Sizes)
+		}
+		has := map[string]bool{}
+		for _, p := range m.Params() {
+			has[p.Name] = true
+		}
+		if has["enc/window/w"] != tc.window || has["graph/global/w"] != tc.global || has["graph/readout/w"] != tc.readout {
+			t.Fatalf("%+v: window %v global %v readout %v", tc.sizes, has["enc/window/w"], has["graph/global/w"], has["graph/readout/w"])
+		}
+		if tc.sizes.Layers < 0 && has["gat0/wl"] {
+			t.Fatal("Layers -1 has GAT weights")
+		}
+	}
+}

@@ -62,7 +62,11 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 	// missing cells set to 0.
 	xm := mul(mul(sub(x, w("enc/cell/mean")), w("enc/cell/inv_std")), mask)
 	// a. A linear view of the whole window per sensor.
-	window := relu(perSensor(xm, "enc/window/w", "enc/window/b")) // [B, S, D]
+	var window, winLin *G.Node
+	if r := m.Sizes.WindowWidth(); r > 0 {
+		winLin = perSensor(xm, "enc/window/w", "enc/window/b") // [B, S, r]
+		window = relu(winLin)
+	}
 	// b. Patches of P steps (of x*mask and of mask, [B, S, 2P]), each
 	// embedded per sensor, then a GRU shared by all sensors. Patch t is a
 	// slice of the input only.
@@ -82,7 +86,11 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 		h = gruStep(e, h, w)
 	}
 	patchMean := G.MulScalar(patchSum, 1/float64(NP))
-	enc := G.Concatenate([]*G.Node{h, patchMean, window}, -1)           // [B, S, 3D]
+	parts := []*G.Node{h, patchMean}
+	if window != nil {
+		parts = append(parts, window)
+	}
+	enc := G.Concatenate(parts, -1)                                     // [B, S, 2D+r]
 	sensors := relu(add(G.MatMul(enc, w("enc/out/w")), w("enc/out/b"))) // [B, S, D]
 
 	// 2. Pool sensors onto their nodes (mean), add the node embedding.
@@ -90,7 +98,7 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 
 	// 3. GATv2 layers (dense, masked to the rig's edges plus self loops).
 	adjBias := cnst("const/adj_bias") // [N, N]
-	for l := range m.Sizes.Layers {
+	for l := range m.Sizes.NumLayers() {
 		p := fmt.Sprintf("gat%d/", l)
 		hl := G.Transpose(G.Reshape(G.MatMul(nodes, w(p+"wl")), B, N, K, dk), 1, 2) // [B, K, N, dk] (target i)
 		hr := G.Transpose(G.Reshape(G.MatMul(nodes, w(p+"wr")), B, N, K, dk), 1, 2) // [B, K, N, dk] (source j)
@@ -108,8 +116,18 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 	}
 	// Graph vector: the mean of the nodes and a learned readout of all of
 	// them (flattened in node order), [B, 2D].
-	readout := relu(add(G.MatMul(G.Reshape(nodes, B, N*D), w("graph/readout/w")), w("graph/readout/b")))
-	pooled := G.Concatenate([]*G.Node{G.ReduceMean(nodes, 1), readout}, -1)
+	pooled := G.ReduceMean(nodes, 1) // [B, D]
+	if m.Sizes.ReadoutWidth() > 0 {
+		readout := relu(add(G.MatMul(G.Reshape(nodes, B, N*D), w("graph/readout/w")), w("graph/readout/b")))
+		pooled = G.Concatenate([]*G.Node{pooled, readout}, -1) // [B, D+R]
+	}
+	if gw := m.Sizes.GlobalWidth(); gw > 0 {
+		// Rig-level view: every sensor's window view (before its Relu),
+		// flattened in sensor order.
+		r := m.Sizes.WindowWidth()
+		glob := relu(add(G.MatMul(G.Reshape(winLin, B, S*r), w("graph/global/w")), w("graph/global/b")))
+		pooled = G.Concatenate([]*G.Node{pooled, glob}, -1) // [B, D+R+G]
+	}
 
 	var out Outputs
 	// 4a. Health per node.

@@ -29,10 +29,37 @@ type Sizes struct {
 	// HeadHidden is the width of each target classifier's hidden layer
 	// (0: 32).
 	HeadHidden int `json:"head_hidden"`
+	// Window is r, the width of the per-sensor linear view of the whole
+	// window (weights [S, T, r]; 0: the default, -1: no window view).
+	Window int `json:"window"`
+	// Readout is R, the width of the learned readout of all nodes
+	// flattened (weights [N*D, R]; 0: the default, -1: none).
+	Readout int `json:"readout"`
+	// Global is G, the width of the rig-level view: a hidden layer over
+	// every sensor's window view (before its Relu) flattened, weights
+	// [S*r, G] (0: the default, -1: none; needs a window view).
+	Global int `json:"global"`
 }
 
+// GlobalWidth is the resolved width G of the rig-level view (0: none).
+func (s Sizes) GlobalWidth() int {
+	if s.WindowWidth() == 0 {
+		return 0
+	}
+	return max(s.Global, 0)
+}
+
+// WindowWidth is the resolved width r of the window view (0: none).
+func (s Sizes) WindowWidth() int { return max(s.Window, 0) }
+
+// ReadoutWidth is the resolved width R of the graph readout (0: none).
+func (s Sizes) ReadoutWidth() int { return max(s.Readout, 0) }
+
+// NumLayers is the resolved number of GAT layers (0: none).
+func (s Sizes) NumLayers() int { return max(s.Layers, 0) }
+
 // DefaultSizes are the sizes used when a field of Sizes is zero.
-var DefaultSizes = Sizes{Patch: 0, Hidden: 32, Heads: 2, Layers: 2, HeadHidden: 32}
+var DefaultSizes = Sizes{Patch: 0, Hidden: 16, Heads: 2, Layers: 2, HeadHidden: 16, Window: 4, Readout: -1, Global: -1}
 
 // LeakyAlpha is the negative slope of the LeakyRelu in the GATv2 scores
 // (ONNX LeakyRelu alpha).
@@ -64,7 +91,9 @@ type Target struct {
 //
 // A Model is plain data, safe for concurrent use once built.
 type Model struct {
-	// Sizes are the resolved sizes (no zero fields).
+	// Sizes are the resolved sizes (no zero fields; -1 means none, see
+	// Sizes.NumLayers, WindowWidth, ReadoutWidth). Passing them to New
+	// again gives the same model.
 	Sizes Sizes
 	// Sensors is S, Nodes is N, Steps is T (the window length), Patches
 	// is T/P.
@@ -144,14 +173,25 @@ func resolveSizes(s Sizes, steps int) (Sizes, error) {
 	if s.Heads == 0 {
 		s.Heads = DefaultSizes.Heads
 	}
-	switch {
-	case s.Layers == 0:
+	if s.Layers == 0 {
 		s.Layers = DefaultSizes.Layers
-	case s.Layers < 0:
-		s.Layers = 0
 	}
 	if s.HeadHidden == 0 {
 		s.HeadHidden = DefaultSizes.HeadHidden
+	}
+	if s.Window == 0 {
+		s.Window = DefaultSizes.Window
+	}
+	if s.Readout == 0 {
+		s.Readout = DefaultSizes.Readout
+	}
+	if s.Global == 0 {
+		s.Global = DefaultSizes.Global
+	}
+	for _, v := range []*int{&s.Layers, &s.Window, &s.Readout, &s.Global} {
+		if *v < 0 {
+			*v = -1
+		}
 	}
 	switch {
 	case s.Patch < 1 || steps%s.Patch != 0:
@@ -207,8 +247,11 @@ func (m *Model) Params() []Param {
 	// Per-cell standardisation of the prepared input (frozen statistics).
 	ps = append(ps, Param{Name: "enc/cell/mean", Shape: []int{S, T}, Init: InitZeros, Frozen: true},
 		Param{Name: "enc/cell/inv_std", Shape: []int{S, T}, Init: InitOnes, Frozen: true})
-	add("enc/window/w", InitGlorot, S, T, D)
-	add("enc/window/b", InitZeros, S, D)
+	r, R, Gw := m.Sizes.WindowWidth(), m.Sizes.ReadoutWidth(), m.Sizes.GlobalWidth()
+	if r > 0 {
+		add("enc/window/w", InitGlorot, S, T, r)
+		add("enc/window/b", InitZeros, S, r)
+	}
 	add("enc/patch/w", InitGlorot, S, 2*P, D)
 	add("enc/patch/b", InitZeros, S, D)
 	for _, gate := range []string{"z", "r", "n"} {
@@ -217,10 +260,10 @@ func (m *Model) Params() []Param {
 		add("enc/gru/"+gate+"/bx", InitZeros, D)
 		add("enc/gru/"+gate+"/bh", InitZeros, D)
 	}
-	add("enc/out/w", InitGlorot, 3*D, D)
+	add("enc/out/w", InitGlorot, 2*D+r, D)
 	add("enc/out/b", InitZeros, D)
 	add("node/emb", InitNormal, N, D)
-	for l := range m.Sizes.Layers {
+	for l := range m.Sizes.NumLayers() {
 		p := fmt.Sprintf("gat%d/", l)
 		add(p+"wl", InitGlorot, D, D)
 		add(p+"wr", InitGlorot, D, D)
@@ -230,14 +273,20 @@ func (m *Model) Params() []Param {
 		add(p+"ln/g", InitOnes, D)
 		add(p+"ln/b", InitZeros, D)
 	}
-	add("graph/readout/w", InitGlorot, N*D, D)
-	add("graph/readout/b", InitZeros, D)
+	if R > 0 {
+		add("graph/readout/w", InitGlorot, N*D, R)
+		add("graph/readout/b", InitZeros, R)
+	}
+	if Gw > 0 {
+		add("graph/global/w", InitGlorot, S*r, Gw)
+		add("graph/global/b", InitZeros, Gw)
+	}
 	add("head/health/w", InitGlorot, D, 1)
 	add("head/health/b", InitZeros, 1)
 	for _, t := range m.Targets {
-		in := 2 * D
+		in := D + R + Gw
 		if t.Node >= 0 {
-			in = 3 * D
+			in += D
 		}
 		p := "head/target/" + t.Name + "/"
 		add(p+"w1", InitGlorot, in, Hh)

@@ -19,11 +19,10 @@ func BenchmarkTrainStep(b *testing.B) {
 	}{
 		{32, gnn.Sizes{}},
 		{64, gnn.Sizes{}},
-		{32, gnn.Sizes{Hidden: 64}},
-		{32, gnn.Sizes{Patch: 5}},
-		{32, gnn.Sizes{Layers: 1}},
+		{32, gnn.Sizes{Patch: 20}},
+		{32, gnn.Sizes{Hidden: 32, HeadHidden: 32, Window: 32, Readout: 32, Global: -1}},
 	} {
-		b.Run(fmt.Sprintf("B%d_D%d_P%d_L%d", c.B, c.sizes.Hidden, c.sizes.Patch, c.sizes.Layers), func(b *testing.B) {
+		b.Run(fmt.Sprintf("B%d_D%d_P%d_r%d_G%d", c.B, c.sizes.Hidden, c.sizes.Patch, c.sizes.Window, c.sizes.Global), func(b *testing.B) {
 			m, err := gnn.New(cfg, 60, c.sizes)
 			if err != nil {
 				b.Fatal(err)

@@ -32,6 +32,7 @@ type engine struct {
 // lossWeights weight the terms of the multi-task loss.
 type lossWeights struct {
 	health, recon float64
+	smooth        float64     // label smoothing ε
 	classW        [][]float32 // per target, per class
 }
 
@@ -93,8 +94,13 @@ func newEngine(backend backends.Backend, m *gnn.Model, w gnn.Weights, B int, lw 
 			yt := G.Slice(y, G.AxisRange(), G.AxisRange(e.offset[i], e.offset[i]+t.Classes))
 			logp := G.LogSoftmax(o.Logits[i], -1)
 			cw := G.Reshape(G.Const(g, lw.classW[i]), 1, t.Classes)
-			sw := G.ReduceSum(G.Mul(yt, cw), -1)           // [B] weight of each sample's class
-			nll := G.Neg(G.ReduceSum(G.Mul(yt, logp), -1)) // [B]
+			sw := G.ReduceSum(G.Mul(yt, cw), -1) // [B] weight of each sample's class
+			ys := yt
+			if lw.smooth > 0 { // (1-ε)·y + ε/C on labelled rows (sw > 0 marks them below)
+				lab := G.ReduceAndKeep(yt, G.ReduceSum, -1) // [B,1]: 1 labelled, 0 not
+				ys = G.Add(G.MulScalar(yt, 1-lw.smooth), G.MulScalar(lab, lw.smooth/float64(t.Classes)))
+			}
+			nll := G.Neg(G.ReduceSum(G.Mul(ys, logp), -1)) // [B]
 			lt := G.Div(G.ReduceAllSum(G.Mul(sw, nll)), G.Max(G.ReduceAllSum(sw), G.Scalar(g, dtypes.Float32, 1e-6)))
 			ce = G.Add(ce, lt)
 		}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -38,6 +39,22 @@ func GroupedSplit(groups []int, frac float64, seed uint64) (train, val []int) {
 		}
 	}
 	return train, val
+}
+
+// StratifiedSplit splits window indices into train and validation at
+// random (seed), stratified on the joint label of every target: about
+// frac of the windows of each label combination go to validation (the
+// deal of StratifiedKFold with round(1/frac) folds; validation is one
+// fold). Neighbouring windows of one run land on both sides, which is
+// what the literature's random-split protocol evaluates; GroupedSplit is
+// the honest choice for the grouped protocol and for deployment.
+func StratifiedSplit(labels [][]int, frac float64, seed uint64) (train, val []int) {
+	k := int(math.Round(1 / frac))
+	if frac <= 0 || k < 2 || k > len(labels) {
+		return seq(len(labels)), nil
+	}
+	folds := stratifiedFolds(labels, k, newRand(seed, 5))
+	return Complement(len(labels), folds[0]), folds[0]
 }
 
 // GroupedKFold assigns whole groups to k folds at random (seed), balancing
@@ -79,6 +96,10 @@ func StratifiedKFold(labels [][]int, k int, seed uint64) ([][]int, error) {
 	if k < 2 || k > len(labels) {
 		return nil, fmt.Errorf("%w: %d folds for %d windows", ErrData, k, len(labels))
 	}
+	return stratifiedFolds(labels, k, newRand(seed, 3)), nil
+}
+
+func stratifiedFolds(labels [][]int, k int, r *rand.Rand) [][]int {
 	strata := map[string][]int{}
 	var keys []string
 	for i, l := range labels {
@@ -89,7 +110,6 @@ func StratifiedKFold(labels [][]int, k int, seed uint64) ([][]int, error) {
 		strata[key] = append(strata[key], i)
 	}
 	slices.Sort(keys)
-	r := newRand(seed, 3)
 	out := make([][]int, k)
 	next := 0
 	for _, key := range keys {
@@ -103,7 +123,7 @@ func StratifiedKFold(labels [][]int, k int, seed uint64) ([][]int, error) {
 	for f := range out {
 		slices.Sort(out[f])
 	}
-	return out, nil
+	return out
 }
 
 // Complement returns the indices in [0, n) not in idx.

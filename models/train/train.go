@@ -23,12 +23,25 @@ type Options struct {
 	Rig *rig.Config
 	// Train is the training data (required): LoadUCI or another loader.
 	Train *Dataset
-	// Val is the validation data for early stopping. Nil: a grouped split
-	// of Train (ValFraction of its runs).
+	// Val is the validation data for early stopping and the choice of
+	// weights. Nil: a split of Train by ValSplit.
 	Val *Dataset
-	// ValFraction is the fraction of Train's runs held out for validation
-	// when Val is nil (0: 0.15; negative: no validation, train all Epochs
-	// and keep the last weights).
+	// ValSplit is how Val is split off Train when Val is nil; it must
+	// match the protocol the model is judged by:
+	//   - "grouped" (""): ValFraction of Train's contiguous runs
+	//     (GroupedSplit): unseen runs, the honest choice for deployment,
+	//     for the grouped cross-validation and for train-on-one-folder,
+	//     test-on-another;
+	//   - "random": ValFraction of the windows, stratified on the joint
+	//     label (StratifiedSplit): for the literature's stratified random
+	//     cross-validation, whose test windows have near-duplicate
+	//     neighbours of the same run in training. Selecting on grouped
+	//     runs there stops at the epochs that generalise across runs, not
+	//     at those that fit the random protocol.
+	ValSplit string
+	// ValFraction is the fraction of Train held out for validation when
+	// Val is nil (0: 0.15; negative: no validation, train all Epochs and
+	// keep the last weights).
 	ValFraction float64
 	// Sizes are the architecture's sizes (zero fields: gnn.DefaultSizes).
 	Sizes gnn.Sizes
@@ -52,6 +65,9 @@ type Options struct {
 	// reconstruction terms of the loss (0: 1 and 0.1; negative: off).
 	// Cross-entropy terms have weight 1 each.
 	HealthWeight, ReconWeight float64
+	// LabelSmoothing mixes each one-hot target with the uniform
+	// distribution: (1-ε)·y + ε/C (0: none).
+	LabelSmoothing float64
 	// NoClassWeights turns off inverse-frequency class weights in the
 	// cross-entropy (zero: on).
 	NoClassWeights bool
@@ -151,7 +167,15 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	}
 	trainDS, valDS := opts.Train, opts.Val
 	if valDS == nil && opts.ValFraction > 0 {
-		tr, va := GroupedSplit(opts.Train.Groups, opts.ValFraction, opts.Seed)
+		var tr, va []int
+		switch opts.ValSplit {
+		case "", "grouped":
+			tr, va = GroupedSplit(opts.Train.Groups, opts.ValFraction, opts.Seed)
+		case "random":
+			tr, va = StratifiedSplit(opts.Train.Labels, opts.ValFraction, opts.Seed)
+		default:
+			return nil, fmt.Errorf("%w: Options.ValSplit %q: want \"grouped\" or \"random\"", ErrData, opts.ValSplit)
+		}
 		if len(va) > 0 {
 			trainDS, valDS = opts.Train.Subset(tr), opts.Train.Subset(va)
 		}
@@ -189,7 +213,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	}
 	defer backend.Finalize()
 
-	lw := lossWeights{health: max(opts.HealthWeight, 0), recon: max(opts.ReconWeight, 0)}
+	lw := lossWeights{health: max(opts.HealthWeight, 0), recon: max(opts.ReconWeight, 0), smooth: opts.LabelSmoothing}
 	lw.classW = classWeights(opts.Rig, trainDS.Labels, !opts.NoClassWeights)
 	init := gnn.InitWeights(model, opts.Seed)
 	if err := model.SetCellStats(init, trT.X, trT.Mask); err != nil {

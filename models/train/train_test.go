@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -332,6 +333,58 @@ func TestSplits(t *testing.T) {
 	}
 	if _, err := StratifiedKFold(labels, 1, 1); err == nil {
 		t.Fatal("1 fold accepted")
+	}
+	// StratifiedSplit: disjoint, covering, about frac of every stratum.
+	tr, va = StratifiedSplit(labels, 0.2, 1)
+	if len(tr)+len(va) != len(labels) || len(va) != 6 {
+		t.Fatalf("stratified split %d/%d, want 24/6", len(tr), len(va))
+	}
+	inVal := map[int]bool{}
+	perClass := map[int]int{}
+	for _, i := range va {
+		inVal[i] = true
+		perClass[labels[i][0]]++
+	}
+	for _, i := range tr {
+		if inVal[i] {
+			t.Fatalf("window %d on both sides", i)
+		}
+	}
+	for c := range 3 {
+		if perClass[c] != 2 {
+			t.Fatalf("class %d has %d validation windows, want 2 (stratified)", c, perClass[c])
+		}
+	}
+	if tr2, va2 := StratifiedSplit(labels, 0.2, 1); !slices.Equal(tr, tr2) || !slices.Equal(va, va2) {
+		t.Fatal("StratifiedSplit is not deterministic")
+	}
+}
+
+// TestValSplitOptions trains one epoch with the random validation split,
+// label smoothing and the small sizes (window view, no node readout,
+// rig-level view), and refuses an unknown split.
+func TestValSplitOptions(t *testing.T) {
+	cfg := loadRig(t, "zema-testrig")
+	ds, err := LoadUCI(writeSynthetic(t, cfg, 10, 6, 5), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := tinyOptions(cfg, ds, 2)
+	opts.Epochs, opts.ValSplit, opts.ValFraction, opts.LabelSmoothing = 1, "random", 0.2, 0.1
+	opts.Sizes.Window, opts.Sizes.Readout, opts.Sizes.Global = 2, -1, 4
+	res, err := Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ValWindows != 12 || res.TrainWindows != 48 || res.Val == nil {
+		t.Fatalf("random validation split: %d train / %d val windows, want 48/12", res.TrainWindows, res.ValWindows)
+	}
+	if res.Model.Sizes.GlobalWidth() != 4 || res.Model.Sizes.ReadoutWidth() != 0 {
+		t.Fatalf("sizes %+v", res.Model.Sizes)
+	}
+	opts.ValSplit = "sideways"
+	if _, err := Run(context.Background(), opts, nil); err == nil || !strings.Contains(err.Error(), "sideways") {
+		t.Fatalf("unknown ValSplit: %v", err)
 	}
 }
 

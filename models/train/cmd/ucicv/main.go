@@ -35,6 +35,9 @@ type foldResult struct {
 	Seconds   float64                   `json:"train_seconds"`
 	Epochs    int                       `json:"epochs"`
 	BestEpoch int                       `json:"best_epoch"`
+	// Errors are, per target, the misclassified windows (0-based line
+	// numbers of the data folder's files).
+	Errors map[string][]int `json:"errors"`
 }
 
 func run() error {
@@ -43,6 +46,7 @@ func run() error {
 	split := flag.String("split", "random", "random (stratified k-fold) or grouped (k-fold by contiguous run)")
 	folds := flag.Int("folds", 5, "number of folds")
 	only := flag.Int("only", 0, "run only the first N folds (0: all)")
+	foldSel := flag.Int("fold", 0, "run only fold k (1-based; 0: all)")
 	seed := flag.Uint64("seed", 1, "seed")
 	epochs := flag.Int("epochs", 0, "max epochs (0: default)")
 	patience := flag.Int("patience", 0, "early-stopping patience (0: default)")
@@ -53,10 +57,19 @@ func run() error {
 	batch := flag.Int("batch", 0, "batch size (0: default)")
 	lr := flag.Float64("lr", 0, "peak learning rate (0: default)")
 	wd := flag.Float64("wd", 0, "weight decay")
-	valFrac := flag.Float64("val", 0, "grouped validation fraction of the training runs (0: default, <0: none)")
+	valFrac := flag.Float64("val", 0, "validation fraction of the training folds (0: default, <0: none)")
+	valSplit := flag.String("valsplit", "", "validation split: grouped or random (\"\": the same as -split, so the weights are chosen for the protocol they are judged by)")
+	window := flag.Int("window", 0, "window view width r (0: default, -1: none)")
+	readout := flag.Int("readout", 0, "graph readout width R (0: default, -1: none)")
+	global := flag.Int("global", 0, "rig-level view width G (0: default, -1: none)")
+	headHidden := flag.Int("headhidden", 0, "target heads' hidden width (0: default)")
+	smooth := flag.Float64("smooth", 0, "label smoothing")
+	minLR := flag.Float64("minlr", 0, "final LR as a fraction of the peak (0: default)")
 	backend := flag.String("backend", "", "GoMLX backend (go, xla:cpu, xla:cuda)")
 	quiet := flag.Bool("q", false, "no per-epoch progress")
 	monitor := flag.Bool("monitor", false, "evaluate the test fold after every epoch (learning curves; never used for selection)")
+	dumpFolds := flag.String("dumpfolds", "", "write the folds' test indices as JSON to this file and exit")
+	dry := flag.Bool("params", false, "print the model's weights per tensor and their total, and exit")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -64,6 +77,19 @@ func run() error {
 	cfg, err := rig.Load(*rigPath)
 	if err != nil {
 		return err
+	}
+	sizes := gnn.Sizes{Hidden: *hidden, Patch: *patch, Layers: *layers, Heads: *heads,
+		Window: *window, Readout: *readout, Global: *global, HeadHidden: *headHidden}
+	if *dry {
+		m, err := gnn.New(cfg, int(cfg.Operation.CycleS), sizes)
+		if err != nil {
+			return err
+		}
+		for _, p := range m.Params() {
+			fmt.Printf("%-28s %-14v %6d\n", p.Name, p.Shape, p.Size())
+		}
+		fmt.Printf("sizes %+v: %d weights (%.1f KB fp32)\n", m.Sizes, m.NumParams(), float64(4*m.NumParams())/1024)
+		return nil
 	}
 	ds, err := train.LoadUCI(*data, cfg, 1)
 	if err != nil {
@@ -81,6 +107,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if *dumpFolds != "" {
+		b, err := json.Marshal(testFolds)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*dumpFolds, b, 0o644)
+	}
+	if *valSplit == "" {
+		*valSplit = *split
+	}
 	if *only > 0 && *only < len(testFolds) {
 		testFolds = testFolds[:*only]
 	}
@@ -92,11 +128,14 @@ func run() error {
 	var out []foldResult
 	start := time.Now()
 	for f, test := range testFolds {
+		if *foldSel > 0 && f+1 != *foldSel {
+			continue
+		}
 		opts := train.Options{
 			Rig: cfg, Train: ds.Subset(train.Complement(ds.Len(), test)), Seed: *seed + uint64(f),
 			Epochs: *epochs, Patience: *patience, BatchSize: *batch, LR: *lr, WeightDecay: *wd,
-			ValFraction: *valFrac, Backend: *backend,
-			Sizes: gnn.Sizes{Hidden: *hidden, Patch: *patch, Layers: *layers, Heads: *heads},
+			ValFraction: *valFrac, ValSplit: *valSplit, Backend: *backend, LabelSmoothing: *smooth, MinLRFraction: *minLR,
+			Sizes: sizes,
 		}
 		if *monitor {
 			opts.Monitor = ds.Subset(test)
@@ -110,12 +149,23 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		met, err := train.Evaluate(cfg, res.Model, res.Weights, res.Spec, ds.Subset(test), *backend)
+		pred, err := train.Predict(cfg, res.Model, res.Weights, res.Spec, ds.Subset(test), *backend, 0)
 		if err != nil {
 			return err
 		}
 		fr := foldResult{Fold: f + 1, Test: len(test), Targets: map[string]map[string]any{}, Seconds: res.Seconds,
-			Epochs: len(res.History), BestEpoch: res.BestEpoch}
+			Epochs: len(res.History), BestEpoch: res.BestEpoch, Errors: map[string][]int{}}
+		var met train.Metrics
+		for j, t := range cfg.Targets {
+			truth, got := make([]int, len(test)), make([]int, len(test))
+			for k, i := range test {
+				truth[k], got[k] = ds.Labels[i][j], pred.Class[k][j]
+				if truth[k] >= 0 && truth[k] != got[k] {
+					fr.Errors[t.Name] = append(fr.Errors[t.Name], i)
+				}
+			}
+			met.Targets = append(met.Targets, train.Score(t.Name, len(t.Classes), truth, got))
+		}
 		line := fmt.Sprintf("fold %d/%d (%d test, %.0fs, best epoch %d/%d, %.3f s/step):", f+1, len(testFolds), len(test), res.Seconds, res.BestEpoch, len(res.History), res.StepSeconds)
 		for _, t := range met.Targets {
 			line += fmt.Sprintf(" %s %.2f%%", t.Name, 100*t.Accuracy)
