@@ -133,17 +133,6 @@ func smooth(e []float64, S, k int) []float64 {
 	return out
 }
 
-// rowsFrom returns the values of rows [from, n) of every sensor.
-func rowsFrom(f []float64, S, from int) [][]float64 {
-	out := make([][]float64, S)
-	for r := from; r < len(f)/S; r++ {
-		for s := range S {
-			out[s] = append(out[s], f[r*S+s])
-		}
-	}
-	return out
-}
-
 // quantile returns the q quantile of v (sorted in place).
 func quantile(v []float64, q float64) float64 {
 	if len(v) == 0 {
