@@ -227,11 +227,14 @@ func (b *builder) build() error {
 	// Per-sensor product a[B,S,k] @ W[S,k,D]: transpose to [S,B,k],
 	// batched MatMul, transpose back.
 	toSensorMajor := []int64{1, 0, 2}
-	var window onnx.Value
+	xmT := g.Transpose(xm, toSensorMajor)               // [S,B,T]
+	perSensor := func(wName, bName string) onnx.Value { // xm [B,S,T] @ W [S,T,k] + b [S,k] -> [B,S,k]
+		return g.Add(g.Transpose(g.MatMul(xmT, b.perSensorWeight(wName)), toSensorMajor), b.weight(bName))
+	}
+	var window, winLin onnx.Value
 	if has["enc/window/w"] {
-		window = g.Relu(g.Add(
-			g.Transpose(g.MatMul(g.Transpose(xm, toSensorMajor), b.perSensorWeight("enc/window/w")), toSensorMajor),
-			b.weight("enc/window/b"))) // [B,S,r]
+		winLin = perSensor("enc/window/w", "enc/window/b") // [B,S,r]
+		window = g.Relu(winLin)
 	}
 
 	// Patches: every patch at once. in = [xm | mask] per patch, [B,S,NP,2P].
@@ -312,6 +315,14 @@ func (b *builder) build() error {
 		readout := g.Relu(g.Add(g.MatMul(g.Reshape(nodes, b.shape(-1, N*D)), b.weight("graph/readout/w")),
 			b.weight("graph/readout/b")))
 		pooled = g.Concat(-1, []onnx.Value{pooled, readout}) // [B,D+R]
+	}
+	if has["graph/global/w"] {
+		// Rig-level view: the window views before their Relu, flattened
+		// in sensor order.
+		r := int64(m.Sizes.WindowWidth())
+		glob := g.Relu(g.Add(g.MatMul(g.Reshape(winLin, b.shape(-1, S*r)), b.weight("graph/global/w")),
+			b.weight("graph/global/b")))
+		pooled = g.Concat(-1, []onnx.Value{pooled, glob}) // [B,D+R+G]
 	}
 
 	// 4. Heads.
