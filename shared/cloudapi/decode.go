@@ -1,0 +1,225 @@
+package cloudapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/hydrognn/hydrognn/shared/diag"
+)
+
+// ReadBody reads a request's body for the server: it checks the media
+// type (application/json) and encoding (none, identity or gzip), and
+// refuses a body whose bytes on the wire, or after gzip decoding, exceed
+// maxBytes (0: DefaultMaxBodyBytes). The error is a *Problem (400, 413 or
+// 415).
+func ReadBody(r *http.Request, maxBytes int64) ([]byte, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBodyBytes
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != MediaJSON {
+		return nil, NewProblem(ProblemUnsupportedMedia, 415, "Content-Type %q is not %s", r.Header.Get("Content-Type"), MediaJSON)
+	}
+	if r.ContentLength > maxBytes {
+		return nil, NewProblem(ProblemTooLarge, 413, "body of %d bytes is larger than %d", r.ContentLength, maxBytes)
+	}
+	wire, err := readAtMost(r.Body, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		return wire, nil
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(wire))
+		if err != nil {
+			return nil, NewProblem(ProblemInvalidBody, 400, "gzip body: %v", err)
+		}
+		body, err := readAtMost(zr, maxBytes)
+		if err != nil {
+			var p *Problem
+			if errors.As(err, &p) {
+				p.Detail = "decoded " + p.Detail
+				return nil, p
+			}
+		}
+		return body, err
+	default:
+		return nil, NewProblem(ProblemUnsupportedMedia, 415, "Content-Encoding %q is not gzip", enc)
+	}
+}
+
+func readAtMost(r io.Reader, n int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, n+1))
+	if err != nil {
+		return nil, NewProblem(ProblemInvalidBody, 400, "reading body: %v", err)
+	}
+	if int64(len(data)) > n {
+		return nil, NewProblem(ProblemTooLarge, 413, "body is larger than %d bytes", n)
+	}
+	return data, nil
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields and
+// trailing data.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+func invalid(what string, err error) *Problem {
+	return NewProblem(ProblemInvalidBody, 400, "%s: %v", what, err)
+}
+
+// DecodeCheckin decodes and validates a check-in body (as ReadBody returns
+// it). The error is a *Problem (400).
+func DecodeCheckin(body []byte) (*CheckinRequest, error) {
+	var r CheckinRequest
+	if err := decodeStrict(body, &r); err != nil {
+		return nil, invalid("check-in request", err)
+	}
+	if err := ValidateCheckin(&r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodedBatch is a diagnosis batch as the server decoded it.
+type DecodedBatch struct {
+	AgentID string
+	// Items are the batch's diagnoses in order. An item with a non-nil
+	// Problem failed to decode or validate: the server answers it with
+	// ItemRejected and that problem, and stores the others.
+	Items []DecodedItem
+}
+
+// DecodedItem is one diagnosis of a DecodedBatch.
+type DecodedItem struct {
+	Seq       uint64
+	Diagnosis diag.Diagnosis
+	Problem   *Problem
+}
+
+// DecodeDiagnosisBatch decodes a DiagnosisBatch body (as ReadBody returns
+// it) for the server. The envelope must be valid, hold 1 to
+// l.MaxBatchItems diagnoses, each with a seq >= 1 unique in the batch and
+// an agent_id that is the batch's (or absent: then it becomes the
+// batch's); otherwise the error is a *Problem (400 or 413) and nothing of
+// the batch may be stored. Each diagnosis is then decoded strictly and
+// validated on its own: one that fails gets a Problem of type
+// ProblemInvalidItem in its DecodedItem. The server must still check that
+// AgentID is its credential's (403 otherwise).
+func DecodeDiagnosisBatch(body []byte, l Limits) (*DecodedBatch, error) {
+	l = l.WithDefaults()
+	var env struct {
+		AgentID   *string           `json:"agent_id"`
+		Diagnoses []json.RawMessage `json:"diagnoses"`
+	}
+	if err := decodeStrict(body, &env); err != nil {
+		return nil, invalid("diagnosis batch", err)
+	}
+	switch {
+	case env.AgentID == nil:
+		return nil, NewProblem(ProblemInvalidBody, 400, "diagnosis batch: agent_id is required")
+	case !ValidID(*env.AgentID):
+		return nil, NewProblem(ProblemInvalidBody, 400, "diagnosis batch: agent_id %q is not 1-64 of [A-Za-z0-9_.-] starting with a letter or digit", *env.AgentID)
+	case len(env.Diagnoses) == 0:
+		return nil, NewProblem(ProblemInvalidBody, 400, "diagnosis batch: diagnoses is empty")
+	case len(env.Diagnoses) > l.MaxBatchItems:
+		return nil, NewProblem(ProblemTooLarge, 413, "diagnosis batch: %d diagnoses, more than %d", len(env.Diagnoses), l.MaxBatchItems)
+	}
+	b := &DecodedBatch{AgentID: *env.AgentID, Items: make([]DecodedItem, len(env.Diagnoses))}
+	seen := make(map[uint64]int, len(env.Diagnoses))
+	for i, raw := range env.Diagnoses {
+		// The key first, leniently: an item whose content is invalid is
+		// still answered by its seq.
+		var key struct {
+			AgentID string `json:"agent_id"`
+			Seq     uint64 `json:"seq"`
+		}
+		if err := json.Unmarshal(raw, &key); err != nil || key.Seq == 0 {
+			return nil, NewProblem(ProblemInvalidBody, 400, "diagnosis batch: /diagnoses/%d has no seq >= 1 (%s)", i, short(raw))
+		}
+		if j, dup := seen[key.Seq]; dup {
+			return nil, NewProblem(ProblemInvalidBody, 400, "diagnosis batch: /diagnoses/%d and /diagnoses/%d both have seq %d", j, i, key.Seq)
+		}
+		seen[key.Seq] = i
+		if key.AgentID != "" && key.AgentID != b.AgentID {
+			return nil, NewProblem(ProblemInvalidBody, 400, "diagnosis batch: /diagnoses/%d has agent_id %q, not the batch's %q", i, key.AgentID, b.AgentID)
+		}
+		it := &b.Items[i]
+		it.Seq = key.Seq
+		ptr := fmt.Sprintf("/diagnoses/%d", i)
+		if err := decodeStrict(raw, &it.Diagnosis); err != nil {
+			it.Problem = &Problem{Type: ProblemInvalidItem, Title: titles[ProblemInvalidItem], Detail: fmt.Sprintf("%s: %v", ptr, err)}
+			continue
+		}
+		it.Diagnosis.AgentID = b.AgentID
+		if errs := ValidateDiagnosis(ptr, &it.Diagnosis); errs != nil {
+			it.Problem = &Problem{Type: ProblemInvalidItem, Title: titles[ProblemInvalidItem],
+				Detail: fmt.Sprintf("%s has %d invalid field(s)", ptr, len(errs)), Errors: errs}
+		}
+	}
+	return b, nil
+}
+
+func short(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "..."
+	}
+	return string(b)
+}
+
+// DecodeUpload decodes and validates an Upload body for the server; the
+// error is a *Problem (400 or 413). The server must still check the agent
+// id against the credential, and the request id against its requests (404
+// unknown, 410 expired or cancelled).
+func DecodeUpload(body []byte, l Limits) (*Upload, error) {
+	var u Upload
+	if err := decodeStrict(body, &u); err != nil {
+		return nil, invalid("upload", err)
+	}
+	if err := ValidateUpload(&u, l); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// CheckBatchResponse checks, for the agent, that a 200 answer to a batch
+// with the given sequence numbers has exactly one result per sequence
+// number with a known status.
+func CheckBatchResponse(seqs []uint64, r *BatchResponse) error {
+	if len(r.Results) != len(seqs) {
+		return fmt.Errorf("batch response has %d results for %d diagnoses", len(r.Results), len(seqs))
+	}
+	want := make(map[uint64]bool, len(seqs))
+	for _, s := range seqs {
+		want[s] = true
+	}
+	for i, it := range r.Results {
+		if !want[it.Seq] {
+			return fmt.Errorf("batch response result %d: seq %d is not in the batch or repeated", i, it.Seq)
+		}
+		delete(want, it.Seq)
+		switch it.Status {
+		case ItemAccepted, ItemDuplicate, ItemConflict, ItemRejected:
+		default:
+			return fmt.Errorf("batch response result %d: status %q is unknown", i, it.Status)
+		}
+	}
+	return nil
+}
