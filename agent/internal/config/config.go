@@ -19,6 +19,7 @@ type Config struct {
 	Broker    Broker    `yaml:"broker"`
 	Buffer    Buffer    `yaml:"buffer"`
 	Windowing Windowing `yaml:"windowing"`
+	Diagnoses Diagnoses `yaml:"diagnoses"`
 	API       API       `yaml:"api"`
 	Cloud     Cloud     `yaml:"cloud"`
 	Logging   Logging   `yaml:"logging"`
@@ -41,6 +42,10 @@ type Agent struct {
 	// DataDir holds the agent's state: the buffer, the diagnosis store,
 	// the outbox (default: /var/lib/rig-agent).
 	DataDir string `yaml:"data_dir"`
+	// PluginDir holds the codec plugins (hydrognn-codec-NAME) that
+	// "plugin:NAME" codecs of the firmware config run (default: "": the
+	// directory of the rig-agent executable, where make build puts them).
+	PluginDir string `yaml:"plugin_dir"`
 }
 
 // Rig points at the rig's firmware config.
@@ -201,6 +206,26 @@ type Windowing struct {
 	Lateness time.Duration `yaml:"lateness"`
 }
 
+// Diagnoses configures the local diagnosis history
+// (agent/internal/history) and the MQTT topic diagnoses are published on.
+type Diagnoses struct {
+	// Path is the history's bbolt file (default:
+	// <data_dir>/diagnoses.db).
+	Path string `yaml:"path"`
+	// MaxCount, MaxBytes and MaxAge cap the history; the oldest diagnoses
+	// are removed first when any is exceeded, and counted (default:
+	// 100000, 256MiB and 2160h, 90 days; MaxAge 0s: no age limit).
+	MaxCount int           `yaml:"max_count"`
+	MaxBytes ByteSize      `yaml:"max_bytes"`
+	MaxAge   time.Duration `yaml:"max_age"`
+	// Publish sends every diagnosis to Topic on the broker, QoS 1
+	// (default: true).
+	Publish bool `yaml:"publish"`
+	// Topic is the MQTT topic of diagnoses (default:
+	// hydrognn/agents/<agent.id>/diagnoses). No wildcards.
+	Topic string `yaml:"topic"`
+}
+
 // API configures the local HTTP API (status, diagnoses, health, metrics).
 type API struct {
 	// Listen is the HTTP listen address, host:port (default:
@@ -277,6 +302,7 @@ func Defaults() Config {
 			FullPolicy: "drop_oldest", CompactFreeRatio: 0.5, CompactMinBytes: 64 * MiB,
 		},
 		Windowing: Windowing{Lateness: 2 * time.Second},
+		Diagnoses: Diagnoses{MaxCount: 100_000, MaxBytes: 256 * MiB, MaxAge: 90 * 24 * time.Hour, Publish: true},
 		API: API{
 			Listen: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
 			IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 * KiB, MaxConnections: 64, MaxHistoryItems: 1000,

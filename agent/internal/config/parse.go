@@ -181,7 +181,10 @@ func (c *Config) derive(dir string) {
 	if c.Broker.Embedded {
 		c.Broker.URL = "tcp://" + c.Broker.Listen
 	}
-	for _, p := range []*string{&c.Agent.DataDir, &c.Rig.FirmwareConfig, &c.Model.BundleDir, &c.Model.OnnxRuntimeLib,
+	if c.Diagnoses.Topic == "" && idPattern.MatchString(c.Agent.ID) {
+		c.Diagnoses.Topic = "hydrognn/agents/" + c.Agent.ID + "/diagnoses"
+	}
+	for _, p := range []*string{&c.Agent.DataDir, &c.Agent.PluginDir, &c.Diagnoses.Path, &c.Rig.FirmwareConfig, &c.Model.BundleDir, &c.Model.OnnxRuntimeLib,
 		&c.Broker.PasswordFile, &c.Broker.TLS.CAFile, &c.Broker.TLS.CertFile, &c.Broker.TLS.KeyFile,
 		&c.Buffer.Path, &c.Cloud.CredentialFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
@@ -190,6 +193,9 @@ func (c *Config) derive(dir string) {
 	}
 	if c.Buffer.Path == "" && c.Agent.DataDir != "" {
 		c.Buffer.Path = filepath.Join(c.Agent.DataDir, "buffer.db")
+	}
+	if c.Diagnoses.Path == "" && c.Agent.DataDir != "" {
+		c.Diagnoses.Path = filepath.Join(c.Agent.DataDir, "diagnoses.db")
 	}
 }
 
@@ -225,6 +231,7 @@ func (c *Config) loadFiles() error {
 	}
 	for _, w := range []want{
 		{"model.bundle_dir", c.Model.BundleDir, true},
+		{"agent.plugin_dir", c.Agent.PluginDir, true},
 		{"model.onnxruntime_lib", c.Model.OnnxRuntimeLib, false},
 		{"broker.password_file", c.Broker.PasswordFile, false},
 		{"broker.tls.ca_file", c.Broker.TLS.CAFile, false},

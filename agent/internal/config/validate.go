@@ -190,6 +190,21 @@ func (c *Config) validate(v *validator) {
 	}
 	v.durIn("windowing.lateness", w.Lateness, 0, 10*time.Minute)
 
+	// diagnoses
+	dg := c.Diagnoses
+	v.required("diagnoses.path", dg.Path)
+	if dg.Path != "" && dg.Path == c.Buffer.Path {
+		v.add("diagnoses.path", "%q is also buffer.path: the history needs its own file", dg.Path)
+	}
+	v.intIn("diagnoses.max_count", dg.MaxCount, 1, 100_000_000)
+	v.sizeIn("diagnoses.max_bytes", dg.MaxBytes, MiB, 64*TiB)
+	v.durIn("diagnoses.max_age", dg.MaxAge, 0, 100*365*24*time.Hour)
+	if dg.Publish && v.required("diagnoses.topic", dg.Topic) {
+		if strings.ContainsAny(dg.Topic, "+#\x00") || strings.HasPrefix(dg.Topic, "$") || len(dg.Topic) > 1024 {
+			v.add("diagnoses.topic", "%q is not a topic to publish on (no +, # or NUL, not starting with $, at most 1024 bytes)", dg.Topic)
+		}
+	}
+
 	// api
 	a := c.API
 	if v.required("api.listen", a.Listen) {

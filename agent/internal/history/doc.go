@@ -1,0 +1,52 @@
+// Package history is the rig agent's local diagnosis store: every
+// diagnosis the agent makes, in one bbolt file (diagnoses.db under
+// agent.data_dir), with the sequence numbers that identify them, a time
+// index for range queries, the newest diagnosis per rig, and the progress
+// of the windowing that made them.
+//
+// # Basics
+//
+//	h, err := history.Open("/var/lib/rig-agent/diagnoses.db", history.Options{})
+//	defer h.Close()
+//	d, err := h.Append(ctx, diagnosis, history.Progress{Cursor: 1234, Window: start}) // d.Seq assigned
+//	latest, ok, err := h.Latest("zema-rig-1")
+//	page, err := h.Query(ctx, history.Query{From: from, To: to, Limit: 100})
+//
+// # Sequence numbers
+//
+// Append assigns Diagnosis.Seq: 1 for the first diagnosis of a file, then
+// strictly increasing, never reused, across restarts and removals (it is
+// the bbolt sequence of the diagnoses bucket, written in the same
+// transaction as the diagnosis). With the agent id it is the idempotency
+// key of forwarding. A new file (after a damaged one was moved aside)
+// starts again at 1 unless Options.MinSeq says otherwise.
+//
+// # Progress
+//
+// The windowing stores its Progress (the buffer cursor it may resume
+// from and the start of the last window it diagnosed) in the same
+// transaction as each diagnosis, so after a crash the diagnosis and the
+// progress are both there or both not: a window is never diagnosed twice,
+// and never skipped.
+//
+// # Caps
+//
+// Options.MaxCount, MaxBytes and MaxAge bound the history. After each
+// Append, and at Open, the oldest diagnoses (lowest Seq) are removed while
+// any cap is exceeded; each removal is counted by cause (Stats.Dropped,
+// persisted in the file) and logged at most once a minute. The newest
+// diagnosis is never removed by the count or byte caps. Readers of
+// Query and After never see a half-removed diagnosis.
+//
+// # Damaged files
+//
+// Open checks the whole file (bbolt's page check and every record's
+// header). A damaged file is refused with ErrCorrupt and a recovery
+// command (move it aside); it is never repaired or wiped.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Writes are serialised by bbolt;
+// every Append is one fsynced transaction (a diagnosis per window, so
+// about one a minute on a cycle-aligned rig).
+package history

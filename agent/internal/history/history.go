@@ -1,0 +1,735 @@
+package history
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/hydrognn/hydrognn/shared/diag"
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("history: closed")
+	// ErrCorrupt is returned by Open when the file is damaged, and by
+	// readers that meet a damaged record. The error says how to move the
+	// file aside; it is never repaired or wiped.
+	ErrCorrupt = errors.New("history: data file is corrupted")
+	// ErrLocked is returned by Open when another process holds the file.
+	ErrLocked = errors.New("history: data file is locked by another process")
+	// ErrSeq is returned by Append when the diagnosis sequence cannot grow
+	// (it would wrap).
+	ErrSeq = errors.New("history: sequence exhausted")
+)
+
+// Defaults of Options; each applies when its field is zero.
+const (
+	DefaultMaxCount = 100_000
+	DefaultMaxBytes = 256 << 20
+	DefaultMaxAge   = 90 * 24 * time.Hour
+	// MaxRecordBytes caps one encoded diagnosis (1 MiB); a larger one is
+	// refused by Append.
+	MaxRecordBytes = 1 << 20
+)
+
+// Drop causes, the keys of Stats.Dropped.
+const (
+	ReasonMaxCount = "max_count"
+	ReasonMaxBytes = "max_bytes"
+	ReasonMaxAge   = "max_age"
+)
+
+// Options configure Open. The zero value is the default of every field.
+type Options struct {
+	// MaxCount caps the stored diagnoses (0: DefaultMaxCount).
+	MaxCount int
+	// MaxBytes caps their encoded size (0: DefaultMaxBytes). The file is
+	// larger by bbolt's page overhead.
+	MaxBytes int64
+	// MaxAge removes diagnoses created longer ago (0: DefaultMaxAge;
+	// negative: no age limit).
+	MaxAge time.Duration
+	// MinSeq makes the next assigned Seq at least MinSeq+1 (0: no floor).
+	// Use it when a new file replaces a damaged one and the last Seq is
+	// known elsewhere (the cloud), so that sequence numbers never repeat.
+	MinSeq uint64
+	// Logger receives removals (rate-limited) and the open summary (nil:
+	// slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock for ages (nil: time.Now).
+	Now func() time.Time
+}
+
+// Progress is the windowing's resumable state, stored with each
+// diagnosis.
+type Progress struct {
+	// Cursor is the reading-buffer sequence number up to which every
+	// reading has been accounted for: a restart scans the buffer from
+	// Cursor+1.
+	Cursor uint64 `json:"cursor"`
+	// Window is the start of the last window diagnosed (or given up on);
+	// windows starting at or before it are never diagnosed again.
+	Window time.Time `json:"window"`
+}
+
+// Query selects diagnoses by window start: From <= Window.Start < To.
+type Query struct {
+	// From and To bound the window start (zero From: the beginning; zero
+	// To: no end).
+	From, To time.Time
+	// Limit caps the result (at least 1).
+	Limit int
+	// Desc returns the newest first (default: oldest first).
+	Desc bool
+}
+
+// Page is a Query's result.
+type Page struct {
+	// Diagnoses are the matches, in the order asked for.
+	Diagnoses []diag.Diagnosis
+	// More says that more diagnoses match than Limit allowed.
+	More bool
+}
+
+// Stats is a snapshot of the history's gauges and counters.
+type Stats struct {
+	// Count and Bytes are the stored diagnoses and their encoded size;
+	// FileBytes the file's size.
+	Count     uint64
+	Bytes     int64
+	FileBytes int64
+	// FirstSeq and LastSeq bound the stored sequence numbers (0, 0 when
+	// empty; LastSeq is the last one assigned, even if removed since).
+	FirstSeq, LastSeq uint64
+	// Appended counts diagnoses stored since Open.
+	Appended uint64
+	// Dropped counts removals by cause (ReasonMaxCount, ReasonMaxBytes,
+	// ReasonMaxAge) since the file was created.
+	Dropped map[string]uint64
+}
+
+var (
+	bucketDiag   = []byte("diagnoses") // seq -> record
+	bucketIndex  = []byte("by_window") // window start (flipped) + seq -> nil
+	bucketLatest = []byte("latest")    // rig id -> seq
+	bucketMeta   = []byte("meta")
+
+	keyFormat   = []byte("format")
+	keyCount    = []byte("count")
+	keyBytes    = []byte("bytes")
+	keyProgress = []byte("progress")
+	keyDropPfx  = "dropped."
+	keyCurPfx   = "cursor."
+)
+
+const formatVersion = 1
+
+// record header: created (8), window start (8), then the JSON.
+const headerLen = 16
+
+// Store is the diagnosis history. Safe for concurrent use.
+type Store struct {
+	path string
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.RWMutex // guards db (nil after Close) and the fields below
+	db       *bolt.DB
+	count    uint64
+	bytes    int64
+	first    uint64
+	last     uint64
+	appended uint64
+	dropped  map[string]uint64
+	progress Progress
+	lastLog  time.Time
+}
+
+// Open opens the history at path, creating it (mode 0600, and its
+// directory) when absent. An existing file is checked first; a damaged
+// one is refused with ErrCorrupt.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.MaxCount == 0 {
+		opts.MaxCount = DefaultMaxCount
+	}
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.MaxAge == 0 {
+		opts.MaxAge = DefaultMaxAge
+	}
+	if opts.MaxCount < 1 || opts.MaxBytes < 1 {
+		return nil, fmt.Errorf("history: max count %d and max bytes %d must be positive", opts.MaxCount, opts.MaxBytes)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{path: path, opts: opts, log: opts.Logger, dropped: map[string]uint64{}}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open history %s: %w", path, err)
+	}
+	_, statErr := os.Stat(path)
+	if statErr == nil {
+		if err := s.check(); err != nil {
+			return nil, err
+		}
+	}
+	db, err := openBolt(path, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, s.openError(err)
+	}
+	s.db = db
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.prune(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.log.Info("diagnosis history opened", "path", path, "diagnoses", s.count, "bytes", s.bytes, "last_seq", s.last)
+	return s, nil
+}
+
+func (s *Store) openError(err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("%w: %s: is another rig-agent running on the same data dir?", ErrLocked, s.path)
+	case errors.Is(err, os.ErrPermission), errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("open history %s: %w", s.path, err)
+	}
+	return s.corrupt(err)
+}
+
+// corrupt wraps a cause into the ErrCorrupt error users see.
+func (s *Store) corrupt(cause error) error {
+	aside := s.path + ".corrupt-" + s.opts.Now().UTC().Format("20060102T150405Z")
+	return fmt.Errorf("%w: %s: %v. The agent does not repair or overwrite it. "+
+		"Stop the agent, move the file aside with `mv %s %s` and start the agent again "+
+		"with an empty history (see docs/agent.md, \"History recovery\")",
+		ErrCorrupt, s.path, cause, s.path, aside)
+}
+
+// openBolt is bolt.Open that turns a panic on a damaged file into an error.
+func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("bbolt panicked reading the file: %v", r)
+		}
+	}()
+	return bolt.Open(path, 0o600, o)
+}
+
+// check opens the existing file read-only and checks its pages and every
+// record header, so that a damaged file is refused before it is written.
+func (s *Store) check() (err error) {
+	db, err := openBolt(s.path, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return s.openError(err)
+	}
+	defer db.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.corrupt(fmt.Errorf("bbolt panicked checking the file: %v", r))
+		}
+	}()
+	return db.View(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			return s.corrupt(fmt.Errorf("bbolt check: %w", e))
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil // created but never initialised: init fills it
+		}
+		if v := meta.Get(keyFormat); v != nil && getUint(v) != formatVersion {
+			return fmt.Errorf("history %s: format version %d, this agent reads %d", s.path, getUint(v), formatVersion)
+		}
+		b := tx.Bucket(bucketDiag)
+		if b == nil {
+			return s.corrupt(errors.New("diagnoses bucket missing"))
+		}
+		var n uint64
+		var total int64
+		err := b.ForEach(func(k, v []byte) error {
+			if len(k) != 8 || len(v) < headerLen+2 || v[headerLen] != '{' {
+				return s.corrupt(fmt.Errorf("record %x: bad key or header", k))
+			}
+			n++
+			total += int64(len(v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if getUint(meta.Get(keyCount)) != n || int64(getUint(meta.Get(keyBytes))) != total {
+			return s.corrupt(fmt.Errorf("stored totals (%d diagnoses, %d bytes) differ from the records (%d, %d)",
+				getUint(meta.Get(keyCount)), getUint(meta.Get(keyBytes)), n, total))
+		}
+		return nil
+	})
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketDiag, bucketIndex, bucketLatest, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("history %s: %w", s.path, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta.Get(keyFormat) == nil {
+			if err := meta.Put(keyFormat, putUint(formatVersion)); err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket(bucketDiag)
+		if b.Sequence() < s.opts.MinSeq {
+			if err := b.SetSequence(s.opts.MinSeq); err != nil {
+				return err
+			}
+		}
+		s.count, s.bytes, s.last = getUint(meta.Get(keyCount)), int64(getUint(meta.Get(keyBytes))), b.Sequence()
+		if k, _ := b.Cursor().First(); k != nil {
+			s.first = binary.BigEndian.Uint64(k)
+		}
+		if v := meta.Get(keyProgress); v != nil {
+			if err := json.Unmarshal(v, &s.progress); err != nil {
+				return s.corrupt(fmt.Errorf("progress: %v", err))
+			}
+		}
+		c := meta.Cursor()
+		for k, v := c.Seek([]byte(keyDropPfx)); k != nil && bytes.HasPrefix(k, []byte(keyDropPfx)); k, v = c.Next() {
+			s.dropped[string(k[len(keyDropPfx):])] = getUint(v)
+		}
+		return nil
+	})
+}
+
+// Append stores d with the next sequence number and the windowing's
+// progress p, in one fsynced transaction, then applies the caps. It
+// returns a copy of d with Seq set. d is not modified.
+func (s *Store) Append(ctx context.Context, d *diag.Diagnosis, p Progress) (diag.Diagnosis, error) {
+	if err := ctx.Err(); err != nil {
+		return diag.Diagnosis{}, err
+	}
+	out := *d
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return diag.Diagnosis{}, ErrClosed
+	}
+	pj, err := json.Marshal(p)
+	if err != nil {
+		return diag.Diagnosis{}, fmt.Errorf("history: encode progress: %w", err)
+	}
+	var size int64
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDiag)
+		if b.Sequence() == math.MaxUint64 {
+			return ErrSeq
+		}
+		seq := b.Sequence() + 1
+		if err := b.SetSequence(seq); err != nil {
+			return err
+		}
+		out.Seq = seq
+		js, err := json.Marshal(&out)
+		if err != nil {
+			return fmt.Errorf("history: encode diagnosis: %w", err)
+		}
+		if len(js)+headerLen > MaxRecordBytes {
+			return fmt.Errorf("history: diagnosis of %d bytes is over the %d byte limit", len(js), MaxRecordBytes)
+		}
+		v := make([]byte, headerLen, headerLen+len(js))
+		binary.BigEndian.PutUint64(v[0:], uint64(out.CreatedAt.UnixNano()))
+		binary.BigEndian.PutUint64(v[8:], uint64(out.Window.Start.UnixNano()))
+		v = append(v, js...)
+		size = int64(len(v))
+		if err := b.Put(seqKey(seq), v); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketIndex).Put(indexKey(out.Window.Start, seq), nil); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketLatest).Put([]byte(out.RigID), seqKey(seq)); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyProgress, pj); err != nil {
+			return err
+		}
+		if err := meta.Put(keyCount, putUint(s.count+1)); err != nil {
+			return err
+		}
+		return meta.Put(keyBytes, putUint(uint64(s.bytes+size)))
+	})
+	if err != nil {
+		return diag.Diagnosis{}, fmt.Errorf("history %s: append: %w", s.path, err)
+	}
+	s.count++
+	s.bytes += size
+	s.last = out.Seq
+	if s.first == 0 {
+		s.first = out.Seq
+	}
+	s.appended++
+	s.progress = p
+	if err := s.pruneLocked(); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// SetProgress stores the windowing's progress without a diagnosis (a
+// window given up on, or the cursor moved past readings that belong to no
+// window).
+func (s *Store) SetProgress(ctx context.Context, p Progress) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	pj, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyProgress, pj) }); err != nil {
+		return fmt.Errorf("history %s: set progress: %w", s.path, err)
+	}
+	s.progress = p
+	return nil
+}
+
+// Progress returns the last stored progress (zero for a new file).
+func (s *Store) Progress() Progress {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.progress
+}
+
+// SetCursor durably stores a named consumer's position (e.g. the cloud
+// forwarder's last enqueued Seq).
+func (s *Store) SetCursor(ctx context.Context, name string, seq uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte(keyCurPfx+name), putUint(seq))
+	})
+}
+
+// Cursor returns a named consumer's stored position (0 when never set).
+func (s *Store) Cursor(name string) (uint64, error) {
+	var seq uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		seq = getUint(tx.Bucket(bucketMeta).Get([]byte(keyCurPfx + name)))
+		return nil
+	})
+	return seq, err
+}
+
+// LastSeq returns the last assigned sequence number (0: none yet).
+func (s *Store) LastSeq() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.last
+}
+
+// Latest returns the newest stored diagnosis of the rig ("" : of any
+// rig), and false when there is none.
+func (s *Store) Latest(rigID string) (diag.Diagnosis, bool, error) {
+	var d diag.Diagnosis
+	found := false
+	err := s.view(func(tx *bolt.Tx) error {
+		var v []byte
+		b := tx.Bucket(bucketDiag)
+		if rigID == "" {
+			_, v = b.Cursor().Last()
+		} else if k := tx.Bucket(bucketLatest).Get([]byte(rigID)); k != nil {
+			v = b.Get(k)
+		}
+		if v == nil {
+			return nil
+		}
+		found = true
+		return decode(v, &d)
+	})
+	return d, found, err
+}
+
+// After returns up to max diagnoses with Seq above after, in Seq order
+// (for a consumer that resumes, like the forwarder).
+func (s *Store) After(ctx context.Context, after uint64, max int) ([]diag.Diagnosis, error) {
+	var out []diag.Diagnosis
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDiag).Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var d diag.Diagnosis
+			if err := decode(v, &d); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Query returns the diagnoses whose window starts in [q.From, q.To), at
+// most q.Limit, oldest first (newest first with q.Desc).
+func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
+	if q.Limit < 1 {
+		return Page{}, fmt.Errorf("history: query limit %d: want at least 1", q.Limit)
+	}
+	lo := indexKey(q.From, 0)
+	if q.From.IsZero() {
+		lo = make([]byte, 16)
+	}
+	hi := indexKey(q.To, 0)
+	if q.To.IsZero() {
+		hi = bytes.Repeat([]byte{0xff}, 17)
+	}
+	var p Page
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDiag)
+		c := tx.Bucket(bucketIndex).Cursor()
+		var k []byte
+		step := c.Next
+		if q.Desc {
+			step = c.Prev
+			k, _ = c.Seek(hi)
+			if k == nil {
+				k, _ = c.Last()
+			} else {
+				k, _ = c.Prev()
+			}
+		} else {
+			k, _ = c.Seek(lo)
+		}
+		for ; k != nil; k, _ = step() {
+			if bytes.Compare(k, lo) < 0 || bytes.Compare(k, hi) >= 0 {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if len(p.Diagnoses) == q.Limit {
+				p.More = true
+				break
+			}
+			v := b.Get(k[8:16])
+			if v == nil {
+				continue
+			}
+			var d diag.Diagnosis
+			if err := decode(v, &d); err != nil {
+				return err
+			}
+			p.Diagnoses = append(p.Diagnoses, d)
+		}
+		return nil
+	})
+	return p, err
+}
+
+// Stats returns a snapshot (no transaction).
+func (s *Store) Stats() Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := Stats{Count: s.count, Bytes: s.bytes, LastSeq: s.last, Appended: s.appended, Dropped: map[string]uint64{}}
+	if s.count > 0 {
+		st.FirstSeq = s.first
+	}
+	for k, v := range s.dropped {
+		st.Dropped[k] = v
+	}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	return st
+}
+
+// Close closes the file. Later calls return ErrClosed; Close is
+// idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.corrupt(fmt.Errorf("bbolt panicked reading the file: %v", r))
+		}
+	}()
+	return s.db.View(fn)
+}
+
+// prune applies the caps (at Open).
+func (s *Store) prune() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pruneLocked()
+}
+
+// pruneLocked removes the oldest diagnoses while a cap is exceeded.
+func (s *Store) pruneLocked() error {
+	var cutoff int64 = math.MinInt64
+	if s.opts.MaxAge > 0 {
+		cutoff = s.opts.Now().Add(-s.opts.MaxAge).UnixNano()
+	}
+	if s.count <= uint64(s.opts.MaxCount) && s.bytes <= s.opts.MaxBytes {
+		old := false
+		if cutoff != math.MinInt64 {
+			_ = s.db.View(func(tx *bolt.Tx) error {
+				if _, v := tx.Bucket(bucketDiag).Cursor().First(); len(v) >= headerLen {
+					old = int64(binary.BigEndian.Uint64(v[0:8])) < cutoff
+				}
+				return nil
+			})
+		}
+		if !old {
+			return nil
+		}
+	}
+	removed := map[string]uint64{}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, idx, meta := tx.Bucket(bucketDiag), tx.Bucket(bucketIndex), tx.Bucket(bucketMeta)
+		count, size := s.count, s.bytes
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.First() {
+			var why string
+			switch {
+			case int64(binary.BigEndian.Uint64(v[0:8])) < cutoff:
+				why = ReasonMaxAge
+			case count > 1 && count > uint64(s.opts.MaxCount):
+				why = ReasonMaxCount
+			case count > 1 && size > s.opts.MaxBytes:
+				why = ReasonMaxBytes
+			default:
+				return nil
+			}
+			seq := binary.BigEndian.Uint64(k)
+			start := time.Unix(0, int64(binary.BigEndian.Uint64(v[8:16])))
+			n := int64(len(v))
+			if err := idx.Delete(indexKey(start, seq)); err != nil {
+				return err
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			count--
+			size -= n
+			removed[why]++
+			if err := meta.Put(keyCount, putUint(count)); err != nil {
+				return err
+			}
+			if err := meta.Put(keyBytes, putUint(uint64(size))); err != nil {
+				return err
+			}
+			if err := meta.Put([]byte(keyDropPfx+why), putUint(s.dropped[why]+removed[why])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || len(removed) == 0 {
+		if err != nil {
+			return fmt.Errorf("history %s: remove old diagnoses: %w", s.path, err)
+		}
+		return nil
+	}
+	var total uint64
+	for why, n := range removed {
+		s.dropped[why] += n
+		total += n
+	}
+	// Recompute from the committed state.
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		s.count, s.bytes = getUint(meta.Get(keyCount)), int64(getUint(meta.Get(keyBytes)))
+		s.first = 0
+		if k, _ := tx.Bucket(bucketDiag).Cursor().First(); k != nil {
+			s.first = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	if now := s.opts.Now(); now.Sub(s.lastLog) >= time.Minute {
+		s.lastLog = now
+		s.log.Info("old diagnoses removed", "removed", total, "by_reason", removed,
+			"max_count", s.opts.MaxCount, "max_bytes", s.opts.MaxBytes, "max_age", s.opts.MaxAge.String())
+	}
+	return nil
+}
+
+func decode(v []byte, d *diag.Diagnosis) error {
+	if len(v) < headerLen {
+		return fmt.Errorf("%w: record of %d bytes", ErrCorrupt, len(v))
+	}
+	if err := json.Unmarshal(v[headerLen:], d); err != nil {
+		return fmt.Errorf("%w: record: %v", ErrCorrupt, err)
+	}
+	return nil
+}
+
+func seqKey(seq uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, seq)
+	return k
+}
+
+// indexKey orders by window start (Unix ns, sign bit flipped so that
+// negative times sort first), then Seq.
+func indexKey(start time.Time, seq uint64) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, uint64(start.UnixNano())^(1<<63))
+	binary.BigEndian.PutUint64(k[8:], seq)
+	return k
+}
+
+func getUint(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func putUint(x uint64) []byte { return seqKey(x) }

@@ -1,0 +1,213 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/diag"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func open(tb testing.TB, path string, o Options) *Store {
+	tb.Helper()
+	if o.Logger == nil {
+		o.Logger = quiet()
+	}
+	if o.Now == nil {
+		o.Now = func() time.Time { return t0.Add(time.Hour) }
+	}
+	s, err := Open(path, o)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// window returns a diagnosis of the i-th minute window after t0.
+func window(i int) *diag.Diagnosis {
+	start := t0.Add(time.Duration(i) * time.Minute)
+	return &diag.Diagnosis{
+		RigID: "rig-1", RigType: "zema-testrig", AgentID: "a1", CreatedAt: start.Add(62 * time.Second),
+		Window: diag.Window{Start: start, End: start.Add(time.Minute), Steps: 60, Coverage: 1},
+		Health: 0.9, Status: diag.Healthy,
+	}
+}
+
+func TestAppendSeqQueryAndRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sub", "diagnoses.db")
+	s := open(t, path, Options{})
+	for i := range 10 {
+		d, err := s.Append(ctx, window(i), Progress{Cursor: uint64(100 * i), Window: window(i).Window.Start})
+		require.NoError(t, err)
+		assert.Equal(t, uint64(i+1), d.Seq)
+	}
+	latest, ok, err := s.Latest("rig-1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, uint64(10), latest.Seq)
+	_, ok, err = s.Latest("other-rig")
+	require.NoError(t, err)
+	assert.False(t, ok)
+
+	tests := []struct {
+		name string
+		q    Query
+		want []uint64
+		more bool
+	}{
+		{"all", Query{Limit: 100}, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, false},
+		{"range", Query{From: t0.Add(2 * time.Minute), To: t0.Add(5 * time.Minute), Limit: 100}, []uint64{3, 4, 5}, false},
+		{"limited", Query{From: t0.Add(2 * time.Minute), Limit: 2}, []uint64{3, 4}, true},
+		{"desc", Query{To: t0.Add(5 * time.Minute), Limit: 3, Desc: true}, []uint64{5, 4, 3}, true},
+		{"desc all", Query{Limit: 2, Desc: true}, []uint64{10, 9}, true},
+		{"empty", Query{From: t0.Add(time.Hour), Limit: 5}, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := s.Query(ctx, tc.q)
+			require.NoError(t, err)
+			var got []uint64
+			for _, d := range p.Diagnoses {
+				got = append(got, d.Seq)
+			}
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.more, p.More)
+		})
+	}
+	after, err := s.After(ctx, 7, 10)
+	require.NoError(t, err)
+	require.Len(t, after, 3)
+	assert.Equal(t, uint64(8), after[0].Seq)
+	require.NoError(t, s.SetCursor(ctx, "forward", 7))
+	require.NoError(t, s.Close())
+	assert.NoError(t, s.Close(), "Close is idempotent")
+	_, err = s.Append(ctx, window(11), Progress{})
+	assert.ErrorIs(t, err, ErrClosed)
+
+	// Restart: sequence, progress, cursor and history survive.
+	s = open(t, path, Options{})
+	assert.Equal(t, Progress{Cursor: 900, Window: t0.Add(9 * time.Minute)}, s.Progress())
+	cur, err := s.Cursor("forward")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(7), cur)
+	d, err := s.Append(ctx, window(10), Progress{Cursor: 1000})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(11), d.Seq)
+	st := s.Stats()
+	assert.Equal(t, uint64(11), st.Count)
+	assert.Equal(t, uint64(1), st.FirstSeq)
+	assert.Equal(t, uint64(11), st.LastSeq)
+}
+
+func TestCaps(t *testing.T) {
+	ctx := context.Background()
+	t.Run("count", func(t *testing.T) {
+		s := open(t, filepath.Join(t.TempDir(), "h.db"), Options{MaxCount: 3})
+		for i := range 7 {
+			_, err := s.Append(ctx, window(i), Progress{})
+			require.NoError(t, err)
+		}
+		st := s.Stats()
+		assert.Equal(t, uint64(3), st.Count)
+		assert.Equal(t, uint64(5), st.FirstSeq)
+		assert.Equal(t, uint64(4), st.Dropped[ReasonMaxCount])
+		p, err := s.Query(ctx, Query{Limit: 10})
+		require.NoError(t, err)
+		assert.Len(t, p.Diagnoses, 3, "the index follows removals")
+	})
+	t.Run("bytes", func(t *testing.T) {
+		s := open(t, filepath.Join(t.TempDir(), "h.db"), Options{MaxBytes: 1000})
+		for i := range 5 {
+			_, err := s.Append(ctx, window(i), Progress{})
+			require.NoError(t, err)
+		}
+		st := s.Stats()
+		assert.LessOrEqual(t, st.Bytes, int64(1000))
+		assert.Positive(t, st.Dropped[ReasonMaxBytes])
+		assert.Equal(t, uint64(5), st.LastSeq)
+		latest, ok, err := s.Latest("")
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, uint64(5), latest.Seq, "the newest is kept")
+	})
+	t.Run("age and persisted counters", func(t *testing.T) {
+		now := t0.Add(10 * time.Minute)
+		path := filepath.Join(t.TempDir(), "h.db")
+		s := open(t, path, Options{MaxAge: time.Hour, Now: func() time.Time { return now }})
+		for i := range 5 {
+			_, err := s.Append(ctx, window(i), Progress{})
+			require.NoError(t, err)
+		}
+		require.NoError(t, s.Close())
+		now = t0.Add(time.Hour + 3*time.Minute + 30*time.Second) // windows 0-2 were made over an hour before (at i min + 62 s)
+		s = open(t, path, Options{MaxAge: time.Hour, Now: func() time.Time { return now }})
+		st := s.Stats()
+		assert.Equal(t, uint64(3), st.Dropped[ReasonMaxAge])
+		assert.Equal(t, uint64(2), st.Count)
+		require.NoError(t, s.Close())
+		s = open(t, path, Options{MaxAge: -1})
+		assert.Equal(t, uint64(3), s.Stats().Dropped[ReasonMaxAge], "drop counters are persisted")
+	})
+}
+
+func TestDamagedFileIsRefused(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		damage func(tb testing.TB, path string)
+	}{
+		{"not bbolt", func(tb testing.TB, path string) {
+			require.NoError(tb, os.WriteFile(path, []byte(strings.Repeat("garbage ", 2000)), 0o600))
+		}},
+		{"truncated", func(tb testing.TB, path string) {
+			require.NoError(tb, os.Truncate(path, 4096+100))
+		}},
+		{"meta pages zeroed", func(tb testing.TB, path string) {
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			require.NoError(tb, err)
+			_, err = f.WriteAt(make([]byte, 8192), 0)
+			require.NoError(tb, err)
+			require.NoError(tb, f.Close())
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "h.db")
+			s := open(t, path, Options{})
+			for i := range 20 {
+				_, err := s.Append(ctx, window(i), Progress{})
+				require.NoError(t, err)
+			}
+			require.NoError(t, s.Close())
+			tc.damage(t, path)
+			before, err := os.ReadFile(path)
+			require.NoError(t, err)
+			_, err = Open(path, Options{Logger: quiet()})
+			require.Error(t, err)
+			assert.True(t, errors.Is(err, ErrCorrupt), "want ErrCorrupt, got %v", err)
+			assert.Contains(t, err.Error(), "mv "+path+" "+path+".corrupt-")
+			after, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, before, after, "the damaged file is left as it was")
+		})
+	}
+}
+
+func TestMinSeq(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "h.db"), Options{MinSeq: 41})
+	d, err := s.Append(context.Background(), window(0), Progress{})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(42), d.Seq)
+}
