@@ -1,23 +1,115 @@
-// Command rig-agent is a placeholder until its issue lands; it only reports its
-// version so that the build, packaging and deployment files can be wired.
+// Command rig-agent is the edge agent of a hydraulic rig: MQTT ingest into a
+// durable buffer, windowing and ONNX Runtime inference, a local diagnosis
+// history, MQTT publishing of diagnoses and a local HTTP API.
+//
+//	rig-agent --config /etc/rig-agent/rig-agent.yaml
+//	rig-agent --config FILE --check   # load and validate the config, then exit
+//	rig-agent --version
+//
+// Exit codes: 0 after a clean stop (SIGINT or SIGTERM), 1 when the agent
+// failed to start or a part failed while running, 2 for a bad command line
+// or config. See docs/agent.md.
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/agent/internal/service"
 )
 
 // version is set at link time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// Bounds of start and stop.
+const (
+	startTimeout = 2 * time.Minute
+	stopTimeout  = 30 * time.Second
+)
+
+// cloudForwarder builds the cloud store-and-forward when cloud.url is set.
+// Hook: agent/internal/forward (store-and-forward to the cloud) is written
+// separately; once it lands, set this to its constructor (adapting it to
+// service.Forwarder). Nil: the agent logs that it keeps everything
+// locally.
+var cloudForwarder func(ctx context.Context, deps service.ForwarderDeps) (service.Forwarder, error)
+
 func main() {
-	showVersion := flag.Bool("version", false, "print the version and exit")
-	flag.Parse()
-	if *showVersion {
-		fmt.Println("rig-agent", version)
-		return
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rig-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "the agent's YAML config `FILE` (see deploy/rig-agent.example.yaml)")
+	check := fs.Bool("check", false, "load and validate the config (and the files it names), then exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
 	}
-	fmt.Fprintln(os.Stderr, "rig-agent: not implemented yet (see the project's open issues)")
-	os.Exit(2)
+	if *showVersion {
+		fmt.Fprintln(stdout, "rig-agent", version)
+		return 0
+	}
+	if *cfgPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: rig-agent --config FILE [--check]")
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "rig-agent: config:\n%v\n", err)
+		return 2
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: valid (agent %s, rig %s, bundle %s)\n", *cfgPath, cfg.Agent.ID, cfg.Firmware.Equipment.ID, cfg.Model.BundleDir)
+		return 0
+	}
+	log := newLogger(cfg.Logging, stderr)
+	slog.SetDefault(log)
+
+	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stopSignals()
+	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	a, err := service.Start(startCtx, cfg, service.Options{Version: version, Logger: log, NewForwarder: cloudForwarder})
+	cancel()
+	if err != nil {
+		log.Error("rig-agent could not start", "err", err)
+		return 1
+	}
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("signal received; stopping")
+	case err := <-a.Failed():
+		log.Error("a part of the agent failed; stopping", "err", err)
+		code = 1
+	}
+	stopSignals() // a second signal now kills the process the default way
+	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := a.Stop(stopCtx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+func newLogger(l config.Logging, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.Level)) // validated by config
+	o := &slog.HandlerOptions{Level: level}
+	if l.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, o))
+	}
+	return slog.New(slog.NewJSONHandler(w, o))
 }

@@ -1,0 +1,480 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/netutil"
+
+	"github.com/hydrognn/hydrognn/agent/infer"
+	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/agent/internal/history"
+	"github.com/hydrognn/hydrognn/agent/internal/ingest"
+	"github.com/hydrognn/hydrognn/agent/internal/publish"
+	"github.com/hydrognn/hydrognn/agent/internal/windowing"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// Defaults of Options.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultMaxHistoryItems = 1000
+	DefaultPageSize        = 100
+	DefaultMaxConnections  = 64
+)
+
+// The parts the API reports on, as small interfaces (the agent's
+// packages implement them).
+type (
+	// IngestStats is *ingest.Ingest.
+	IngestStats interface{ Stats() ingest.Stats }
+	// BufferStats is *buffer.Buffer.
+	BufferStats interface{ Stats() buffer.Stats }
+	// WindowingStats is *windowing.Runner.
+	WindowingStats interface{ Stats() windowing.Stats }
+	// PublisherStats is *publish.Publisher.
+	PublisherStats interface{ Stats() publish.Stats }
+	// History is *history.Store.
+	History interface {
+		Latest(rigID string) (diag.Diagnosis, bool, error)
+		Query(ctx context.Context, q history.Query) (history.Page, error)
+		Stats() history.Stats
+	}
+)
+
+// Options configure a Server. Rig, Manifest, History and the stats
+// sources are required except Publisher (nil: publishing off).
+type Options struct {
+	// Listen is the address (zero: DefaultListen).
+	Listen string
+	// ReadHeaderTimeout, WriteTimeout, IdleTimeout bound connections
+	// (zero: 5s, 30s, 60s); MaxHeaderBytes caps request headers (zero:
+	// 64 KiB); MaxConnections caps concurrent connections (zero:
+	// DefaultMaxConnections).
+	ReadHeaderTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                               int
+	MaxConnections                               int
+	// MaxHistoryItems caps one history page (zero: DefaultMaxHistoryItems).
+	MaxHistoryItems int
+
+	// AgentID and Version identify the agent.
+	AgentID, Version string
+	// Rig is the firmware config; Manifest and Model the bundle in use.
+	Rig      *rig.Config
+	Manifest *bundle.Manifest
+	Model    infer.Info
+	// BrokerURL and Embedded describe the MQTT broker.
+	BrokerURL string
+	Embedded  bool
+	// PublishTopic is where diagnoses are published ("" when off).
+	PublishTopic string
+
+	Ingest    IngestStats
+	Buffer    BufferStats
+	Windowing WindowingStats
+	History   History
+	Publisher PublisherStats
+	// Link carries the cloud forwarder's state; CloudEnabled says whether
+	// a cloud link is configured.
+	Link         *Link
+	CloudEnabled bool
+	// Inference is the inference latency histogram the windowing observes
+	// (see NewInferenceHistogram; nil: none exported).
+	Inference prometheus.Histogram
+	// Ready returns why the agent is not ready (nil or empty: ready).
+	Ready func() []string
+	// Started is when the agent started (zero: New's time).
+	Started time.Time
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Server is the HTTP API. Start it with Start, stop it with Shutdown.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	reg  *prometheus.Registry
+	srv  *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// Link holds the cloud link's state for /status and /metrics; the
+// forwarder updates it. The zero value is ready to use (down, nothing
+// sent); safe for concurrent use.
+type Link struct {
+	connected atomic.Bool
+	bytesSent atomic.Uint64
+	backlog   atomic.Int64
+	lastOK    atomic.Int64 // Unix ns of the last successful upload
+}
+
+// SetConnected records whether the last contact with the cloud worked.
+func (l *Link) SetConnected(up bool) {
+	l.connected.Store(up)
+	if up {
+		l.lastOK.Store(time.Now().UnixNano())
+	}
+}
+
+// AddBytesSent adds n bytes sent to the cloud (request bodies).
+func (l *Link) AddBytesSent(n int64) {
+	if n > 0 {
+		l.bytesSent.Add(uint64(n))
+	}
+}
+
+// SetBacklog records how many items wait to be sent.
+func (l *Link) SetBacklog(n int64) { l.backlog.Store(n) }
+
+// LinkState is a snapshot of a Link.
+type LinkState struct {
+	Connected bool       `json:"connected"`
+	BytesSent uint64     `json:"bytes_sent"`
+	Backlog   int64      `json:"backlog"`
+	LastOK    *time.Time `json:"last_ok,omitempty"`
+}
+
+// State returns a snapshot.
+func (l *Link) State() LinkState {
+	s := LinkState{Connected: l.connected.Load(), BytesSent: l.bytesSent.Load(), Backlog: l.backlog.Load()}
+	if ns := l.lastOK.Load(); ns != 0 {
+		t := time.Unix(0, ns).UTC()
+		s.LastOK = &t
+	}
+	return s
+}
+
+// NewInferenceHistogram returns the histogram of per-window inference
+// time (rig_agent_inference_latency_seconds): 10 µs to 1 s.
+func NewInferenceHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "rig_agent_inference_latency_seconds",
+		Help:    "ONNX Runtime time per window, as the agent measures it.",
+		Buckets: []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1},
+	})
+}
+
+// New checks opts and builds the server and its metrics registry. It
+// does not listen yet.
+func New(opts Options) (*Server, error) {
+	if opts.Rig == nil || opts.Manifest == nil || opts.History == nil || opts.Ingest == nil ||
+		opts.Buffer == nil || opts.Windowing == nil {
+		return nil, errors.New("api: rig, manifest, history, ingest, buffer and windowing are required")
+	}
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = 5 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 30 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 60 * time.Second
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = 64 << 10
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.MaxHistoryItems <= 0 {
+		opts.MaxHistoryItems = DefaultMaxHistoryItems
+	}
+	if opts.Link == nil {
+		opts.Link = &Link{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Started.IsZero() {
+		opts.Started = opts.Now()
+	}
+	s := &Server{opts: opts, log: opts.Logger, done: make(chan error, 1)}
+	reg, err := s.registry()
+	if err != nil {
+		return nil, err
+	}
+	s.reg = reg
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		WriteTimeout:      opts.WriteTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Registry returns the metrics registry (to add collectors).
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Start listens on Options.Listen and serves in the background. A port
+// already in use is an error here, before the agent reports ready.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s (api.listen): %w", s.opts.Listen, err)
+	}
+	s.ln = netutil.LimitListener(ln, s.opts.MaxConnections)
+	go func() {
+		err := s.srv.Serve(s.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	s.log.Info("http api listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr returns the address listened on (after Start).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown stops accepting connections and waits for active requests,
+// bounded by ctx; then it closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.ln == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	if serr := <-s.done; serr != nil && err == nil {
+		err = serr
+	}
+	s.ln = nil
+	return err
+}
+
+// Handler returns the routes (for tests, or to mount elsewhere).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("GET /diagnoses/latest", s.latest)
+	mux.HandleFunc("GET /diagnoses", s.diagnoses)
+	mux.HandleFunc("GET /bundle", s.bundle)
+	mux.HandleFunc("GET /health/live", s.live)
+	mux.HandleFunc("GET /health/ready", s.ready)
+	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s; routes: /status, /diagnoses/latest, /diagnoses, /bundle, /health/live, /health/ready, /metrics", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// writeJSON writes v with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+type errorBody struct {
+	Error  string `json:"error"`
+	Status int    `json:"status"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg, Status: code})
+}
+
+func (s *Server) live(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) notReady() []string {
+	if s.opts.Ready == nil {
+		return nil
+	}
+	return s.opts.Ready()
+}
+
+type readyBody struct {
+	Ready   bool     `json:"ready"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {
+	if why := s.notReady(); len(why) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, readyBody{Reasons: why})
+		return
+	}
+	writeJSON(w, http.StatusOK, readyBody{Ready: true})
+}
+
+func (s *Server) latest(w http.ResponseWriter, r *http.Request) {
+	d, ok, err := s.opts.History.Latest(s.opts.Rig.Equipment.ID)
+	if err != nil {
+		s.log.Error("history read failed", "route", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "reading the diagnosis history failed: "+err.Error())
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, "no diagnosis yet: the first comes when the first window closes (see /status, windowing)")
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// DiagnosesPage is the body of GET /diagnoses.
+type DiagnosesPage struct {
+	Diagnoses []diag.Diagnosis `json:"diagnoses"`
+	Count     int              `json:"count"`
+	More      bool             `json:"more"`
+	// Next is the URL of the next page (when More).
+	Next string `json:"next,omitempty"`
+}
+
+func (s *Server) diagnoses(w http.ResponseWriter, r *http.Request) {
+	q, err := s.parseQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, err := s.opts.History.Query(r.Context(), q)
+	if err != nil {
+		s.log.Error("history read failed", "route", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "reading the diagnosis history failed: "+err.Error())
+		return
+	}
+	out := DiagnosesPage{Diagnoses: p.Diagnoses, Count: len(p.Diagnoses), More: p.More}
+	if out.Diagnoses == nil {
+		out.Diagnoses = []diag.Diagnosis{}
+	}
+	if p.More && len(p.Diagnoses) > 0 {
+		last := p.Diagnoses[len(p.Diagnoses)-1].Window.Start
+		v := url.Values{}
+		v.Set("limit", strconv.Itoa(q.Limit))
+		if q.Desc {
+			v.Set("order", "desc")
+			v.Set("to", last.UTC().Format(time.RFC3339Nano))
+			if !q.From.IsZero() {
+				v.Set("from", q.From.UTC().Format(time.RFC3339Nano))
+			}
+		} else {
+			v.Set("from", last.Add(time.Nanosecond).UTC().Format(time.RFC3339Nano))
+			if !q.To.IsZero() {
+				v.Set("to", q.To.UTC().Format(time.RFC3339Nano))
+			}
+		}
+		out.Next = "/diagnoses?" + v.Encode()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parseQuery checks the history parameters.
+func (s *Server) parseQuery(v url.Values) (history.Query, error) {
+	q := history.Query{Limit: min(DefaultPageSize, s.opts.MaxHistoryItems)}
+	for k, vals := range v {
+		if len(vals) > 1 {
+			return q, fmt.Errorf("parameter %q is given %d times; give it once", k, len(vals))
+		}
+		val := vals[0]
+		switch k {
+		case "from", "to":
+			t, err := time.Parse(time.RFC3339Nano, val)
+			if err != nil {
+				return q, fmt.Errorf("parameter %s=%q is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)", k, val)
+			}
+			if k == "from" {
+				q.From = t
+			} else {
+				q.To = t
+			}
+		case "limit":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > s.opts.MaxHistoryItems {
+				return q, fmt.Errorf("parameter limit=%q is not an integer in [1, %d] (api.max_history_items)", val, s.opts.MaxHistoryItems)
+			}
+			q.Limit = n
+		case "order":
+			switch val {
+			case "asc":
+			case "desc":
+				q.Desc = true
+			default:
+				return q, fmt.Errorf("parameter order=%q is not asc or desc", val)
+			}
+		default:
+			return q, fmt.Errorf("unknown parameter %q (want from, to, limit, order)", k)
+		}
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return q, fmt.Errorf("from %s is not before to %s", q.From.Format(time.RFC3339Nano), q.To.Format(time.RFC3339Nano))
+	}
+	return q, nil
+}
+
+// BundleBody is the body of GET /bundle.
+type BundleBody struct {
+	Name            string             `json:"name"`
+	Version         string             `json:"version"`
+	Digest          string             `json:"digest"`
+	RigType         string             `json:"rig_type"`
+	ConfigDigest    string             `json:"config_digest"`
+	CreatedAt       time.Time          `json:"created_at"`
+	Components      []string           `json:"components"`
+	Sensors         []string           `json:"sensors"`
+	GridHz          float64            `json:"grid_hz"`
+	Steps           int                `json:"steps"`
+	Alignment       string             `json:"alignment"`
+	Heads           []string           `json:"heads"`
+	Metrics         map[string]float64 `json:"metrics,omitempty"`
+	File            string             `json:"file"`
+	Precision       string             `json:"precision"`
+	Quantization    string             `json:"quantization"`
+	Providers       []infer.Provider   `json:"providers"`
+	IntraOpThreads  int                `json:"intra_op_threads"`
+	ONNXRuntime     string             `json:"onnxruntime"`
+	WindowAlignment string             `json:"window_alignment"`
+	WindowPeriodS   float64            `json:"window_period_s"`
+}
+
+func (s *Server) bundle(w http.ResponseWriter, _ *http.Request) {
+	m, info := s.opts.Manifest, s.opts.Model
+	b := BundleBody{
+		Name: m.Name, Version: m.Version, Digest: m.Digest(), RigType: m.RigType, ConfigDigest: m.ConfigDigest,
+		CreatedAt: m.CreatedAt, Components: m.Components, GridHz: m.Input.GridHz, Steps: m.Input.Steps,
+		Alignment: string(m.Input.Alignment), Metrics: m.Metrics,
+		File: info.File, Precision: string(info.Precision), Quantization: string(info.Quantization),
+		Providers: info.Providers, IntraOpThreads: info.IntraOpThreads, ONNXRuntime: info.ORTVersion,
+	}
+	for _, ss := range m.Input.Sensors {
+		b.Sensors = append(b.Sensors, ss.ID)
+	}
+	for _, h := range m.Heads {
+		b.Heads = append(b.Heads, h.Output)
+	}
+	ws := s.opts.Windowing.Stats()
+	b.WindowAlignment, b.WindowPeriodS = string(ws.Alignment), ws.Schedule.Period.Seconds()
+	writeJSON(w, http.StatusOK, b)
+}

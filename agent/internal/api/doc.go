@@ -1,0 +1,36 @@
+// Package api is the rig agent's local HTTP API: status, diagnoses (latest
+// and history by time range), the model bundle in use, liveness and
+// readiness probes, and Prometheus metrics. It listens on api.listen
+// (default 127.0.0.1:8080, loopback only) and is read-only: every route
+// is GET (HEAD works too).
+//
+// # Routes
+//
+//	GET /status                       agent, rig, model, broker, ingest, buffer, windowing, history, publisher, cloud link
+//	GET /diagnoses/latest             the newest diagnosis (404 before the first)
+//	GET /diagnoses?from=&to=&limit=&order=
+//	                                  diagnoses whose window starts in [from, to) (RFC 3339), oldest first
+//	                                  (order=desc: newest first), at most limit (default 100, at most
+//	                                  api.max_history_items); "next" links the following page
+//	GET /bundle                       the model bundle's manifest summary and the session's info
+//	GET /health/live                  200 while the process serves HTTP
+//	GET /health/ready                 200 when the buffer is open, the broker connected and the model
+//	                                  loaded; 503 with the reasons otherwise
+//	GET /metrics                      Prometheus text format (see docs/agent.md for the names)
+//
+// Errors are JSON: {"error": "...", "status": 400}. A bad parameter names
+// itself and the value; unknown parameters are refused, so a typo does not
+// silently return everything.
+//
+// # Limits
+//
+// Every limit of the server is an option: header timeout, write timeout,
+// idle timeout, header bytes, concurrent connections (further connections
+// wait in the listen backlog), and the most diagnoses per history page.
+//
+// # Metrics from the forwarder
+//
+// The cloud link's state and the bytes sent are reported by the forwarder
+// through Link (SetConnected, AddBytesSent, SetBacklog), which the agent
+// hands to it; without a cloud link they stay 0.
+package api

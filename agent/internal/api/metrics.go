@@ -1,0 +1,187 @@
+package api
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+)
+
+// registry builds the metrics registry: Go and process collectors, the
+// inference histogram, and a collector that reads every part's Stats at
+// scrape time (no background work, nothing to keep in sync).
+func (s *Server) registry() (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	cs := []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&snapshot{s: s},
+	}
+	if s.opts.Inference != nil {
+		cs = append(cs, s.opts.Inference)
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}, ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4})
+}
+
+type slogPrinter struct{ s *Server }
+
+func (p slogPrinter) Println(v ...any) { p.s.log.Warn("metrics", "err", v) }
+
+// snapshot is an unchecked collector over the parts' Stats.
+type snapshot struct{ s *Server }
+
+func (*snapshot) Describe(chan<- *prometheus.Desc) {}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("rig_agent_"+name, help, labels, nil)
+}
+
+var (
+	dReady        = desc("ready", "1 when the agent is ready (buffer open, broker connected, model loaded).")
+	dBuild        = desc("build_info", "The agent's version and id.", "version", "agent_id")
+	dModel        = desc("model_info", "The model bundle in use.", "bundle", "version", "precision", "provider")
+	dConnected    = desc("ingest_connected", "1 while the ingest's MQTT session is up and subscribed.")
+	dReadings     = desc("ingest_readings_total", "Readings stored by the ingest.")
+	dRate         = desc("ingest_readings_per_second", "Readings stored per second over the last 10 s.")
+	dMessages     = desc("ingest_messages_total", "MQTT messages received.")
+	dMsgBytes     = desc("ingest_bytes_total", "MQTT payload bytes received.")
+	dRejected     = desc("ingest_rejected_total", "Messages or readings rejected, by reason.", "reason")
+	dGaps         = desc("ingest_gaps_total", "Readings that never arrived, by the publishers' sequence numbers.")
+	dStoreErr     = desc("ingest_store_errors_total", "Failed buffer appends (the messages are redelivered).")
+	dInFlight     = desc("ingest_in_flight_messages", "Messages received and not yet acknowledged.")
+	dAck          = desc("ingest_ack_latency_seconds", "From a message's arrival to its acknowledgement after the durable commit.")
+	dBufReadings  = desc("buffer_readings", "Readings stored in the buffer (its depth).")
+	dBufBytes     = desc("buffer_bytes", "Encoded size of the stored readings.")
+	dBufFile      = desc("buffer_file_bytes", "Size of the buffer's data file.")
+	dBufOldest    = desc("buffer_oldest_age_seconds", "Age of the oldest stored reading (0 when empty).")
+	dBufAppended  = desc("buffer_appended_total", "Readings committed since start.")
+	dBufRejected  = desc("buffer_rejected_total", "Readings the buffer refused (full, disk full, commit error).")
+	dBufCommitErr = desc("buffer_commit_errors_total", "Failed commits.")
+	dBufDropped   = desc("buffer_dropped_total", "Readings removed by the buffer's caps, by cause; released=false is data lost to a consumer.", "reason", "released")
+	dWindows      = desc("windows_total", "Windows closed, by result.", "result")
+	dPending      = desc("windows_pending", "Windows open (waiting for their end and lateness).")
+	dLate         = desc("window_late_readings_total", "Readings that arrived for a window already diagnosed.")
+	dLastSeq      = desc("diagnosis_last_seq", "Seq of the newest diagnosis.")
+	dLastTime     = desc("diagnosis_last_timestamp_seconds", "When the newest diagnosis was made (Unix time; 0: none yet).")
+	dHistCount    = desc("history_diagnoses", "Diagnoses kept in the local history.")
+	dHistBytes    = desc("history_bytes", "Encoded size of the local history.")
+	dHistDropped  = desc("history_dropped_total", "Diagnoses removed by the history's caps, by cause.", "reason")
+	dPubConnected = desc("publish_connected", "1 while the diagnosis publisher is connected to the broker.")
+	dPublished    = desc("publish_total", "Diagnoses handled by the MQTT publisher, by result.", "result")
+	dCloudEnabled = desc("cloud_enabled", "1 when a cloud link is configured.")
+	dLinkUp       = desc("cloud_link_up", "1 when the last contact with the cloud worked.")
+	dBytesSent    = desc("cloud_bytes_sent_total", "Bytes sent to the cloud.")
+	dBacklog      = desc("cloud_backlog", "Items waiting to be sent to the cloud.")
+)
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
+	o := c.s.opts
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge(dReady, b2f(len(c.s.notReady()) == 0))
+	gauge(dBuild, 1, o.Version, o.AgentID)
+	provider := "cpu"
+	if len(o.Model.Providers) > 0 {
+		provider = string(o.Model.Providers[0])
+	}
+	gauge(dModel, 1, o.Manifest.Name, o.Manifest.Version, string(o.Model.Precision), provider)
+
+	is := o.Ingest.Stats()
+	gauge(dConnected, b2f(is.Connected))
+	counter(dReadings, is.Readings)
+	gauge(dRate, is.ReadingsPerSecond)
+	counter(dMessages, is.Messages)
+	counter(dMsgBytes, is.Bytes)
+	for r, n := range is.Rejected {
+		counter(dRejected, n, string(r))
+	}
+	counter(dGaps, is.Gaps)
+	counter(dStoreErr, is.StoreErrors)
+	gauge(dInFlight, float64(is.InFlight))
+	buckets := map[float64]uint64{}
+	for _, b := range is.AckLatency.Buckets {
+		if b.UpperBound != math.MaxInt64 {
+			buckets[b.UpperBound.Seconds()] = b.Count
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(dAck, is.AckLatency.Count, is.AckLatency.Sum.Seconds(), buckets)
+
+	bs := o.Buffer.Stats()
+	gauge(dBufReadings, float64(bs.Records))
+	gauge(dBufBytes, float64(bs.Bytes))
+	gauge(dBufFile, float64(bs.FileBytes))
+	age := 0.0
+	if !bs.Oldest.IsZero() {
+		age = o.Now().Sub(bs.Oldest).Seconds()
+	}
+	gauge(dBufOldest, age)
+	counter(dBufAppended, bs.Appended)
+	counter(dBufRejected, bs.Rejected)
+	counter(dBufCommitErr, bs.CommitErrors)
+	for _, d := range []struct {
+		reason   string
+		released bool
+		n        uint64
+	}{
+		{buffer.ReasonMaxBytes, true, bs.Dropped.ReleasedByBytes}, {buffer.ReasonMaxAge, true, bs.Dropped.ReleasedByAge},
+		{buffer.ReasonMaxBytes, false, bs.Dropped.UnreleasedByBytes}, {buffer.ReasonMaxAge, false, bs.Dropped.UnreleasedByAge},
+	} {
+		counter(dBufDropped, d.n, d.reason, strconv.FormatBool(d.released))
+	}
+
+	ws := o.Windowing.Stats()
+	counter(dWindows, ws.Diagnosed, "diagnosed")
+	counter(dWindows, ws.Failed, "failed")
+	gauge(dPending, float64(ws.Pending))
+	counter(dLate, ws.LateReadings)
+	hs := o.History.Stats()
+	gauge(dLastSeq, float64(hs.LastSeq))
+	last := 0.0
+	if !ws.LastDiagnosis.IsZero() {
+		last = float64(ws.LastDiagnosis.UnixNano()) / 1e9
+	}
+	gauge(dLastTime, last)
+	gauge(dHistCount, float64(hs.Count))
+	gauge(dHistBytes, float64(hs.Bytes))
+	for _, r := range []string{"max_count", "max_bytes", "max_age"} {
+		counter(dHistDropped, hs.Dropped[r], r)
+	}
+
+	if o.Publisher != nil {
+		ps := o.Publisher.Stats()
+		gauge(dPubConnected, b2f(ps.Connected))
+		counter(dPublished, ps.Published, "published")
+		counter(dPublished, ps.Failed, "failed")
+		counter(dPublished, ps.Dropped, "dropped")
+	}
+	ls := o.Link.State()
+	gauge(dCloudEnabled, b2f(o.CloudEnabled))
+	gauge(dLinkUp, b2f(ls.Connected))
+	counter(dBytesSent, ls.BytesSent)
+	gauge(dBacklog, float64(ls.Backlog))
+}

@@ -1,0 +1,41 @@
+// Package service wires the rig agent's parts into one running agent:
+// what `rig-agent --config FILE` runs. It owns the start order, the
+// readiness rule and the ordered, bounded shutdown.
+//
+// # Start order
+//
+//  1. the data directory, the reading buffer (agent/internal/buffer) and
+//     the diagnosis history (agent/internal/history); a damaged file
+//     stops the start with the error that names the recovery command
+//  2. the model (agent/infer: ONNX Runtime, bundle checks against the rig)
+//  3. the embedded broker (broker.embedded), the codec plugin host (only
+//     when the firmware config uses plugin codecs), the ingest
+//  4. the diagnosis publisher (diagnoses.publish), the cloud forwarder
+//     (cloud.url, see Options.NewForwarder), the windowing runner
+//  5. the HTTP API; then the goroutines start
+//
+// Any failure undoes what was started, in reverse, and returns an error
+// that says what to fix.
+//
+// # Stop order
+//
+// Stop (on SIGINT or SIGTERM in rig-agent) runs, each step bounded by the
+// context's deadline:
+//
+//  1. embedded broker Drain: new publishes and connections are refused
+//     (unacknowledged, so gateways keep them) and the ingest acknowledges
+//     what the broker holds for it
+//  2. cancel the ingest: it stores and acknowledges what it received, then
+//     closes its session
+//  3. stop the windowing (it saves its progress; pending windows are
+//     rebuilt at the next start), then the publisher and the forwarder
+//  4. shut the HTTP API down (in-flight requests finish)
+//  5. close the model, the history, the buffer (flushes queued commits),
+//     the plugin host, and last the embedded broker
+//
+// # Readiness
+//
+// Ready (GET /health/ready) holds when the buffer is open, the ingest's
+// MQTT session is up and subscribed, and the model is loaded; Stop makes
+// the agent not ready first.
+package service

@@ -1,0 +1,461 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hydrognn/hydrognn/agent/infer"
+	"github.com/hydrognn/hydrognn/agent/internal/api"
+	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/agent/internal/history"
+	"github.com/hydrognn/hydrognn/agent/internal/ingest"
+	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
+	"github.com/hydrognn/hydrognn/agent/internal/plugin"
+	"github.com/hydrognn/hydrognn/agent/internal/publish"
+	"github.com/hydrognn/hydrognn/agent/internal/windowing"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/codec"
+	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// Forwarder is the cloud store-and-forward as the agent runs it: a
+// windowing.Sink for new diagnoses plus its own loop. The forwarder
+// package (agent/internal/forward) provides one; Options.NewForwarder
+// builds it.
+type Forwarder interface {
+	windowing.Sink
+	// Run sends until ctx is done, then returns nil (or the reason it
+	// cannot go on).
+	Run(ctx context.Context) error
+}
+
+// ForwarderDeps are what a forwarder may use: the reading buffer (cursor
+// config.ForwardCursor is its consumer cursor), the diagnosis history (to
+// resume with After and a cursor of its own), and Link to report the
+// link's state and bytes sent for /status and /metrics.
+type ForwarderDeps struct {
+	Config  *config.Config
+	Buffer  *buffer.Buffer
+	History *history.Store
+	Link    *api.Link
+	Logger  *slog.Logger
+}
+
+// Options configure Start beyond the config file.
+type Options struct {
+	// Version is the agent's version (for /status and metrics).
+	Version string
+	// Logger (nil: slog.Default()).
+	Logger *slog.Logger
+	// NewForwarder builds the cloud forwarder when cfg.Cloud.Enabled().
+	// Nil: this build has no forwarder; with a cloud URL configured the
+	// agent then logs a warning and keeps everything locally.
+	NewForwarder func(ctx context.Context, deps ForwarderDeps) (Forwarder, error)
+}
+
+// Agent is a started rig agent.
+type Agent struct {
+	cfg  *config.Config
+	opts Options
+	log  *slog.Logger
+
+	buf     *buffer.Buffer
+	hist    *history.Store
+	model   *infer.Model
+	brk     *broker.Broker
+	host    *plugin.Host
+	in      *ingest.Ingest
+	pub     *publish.Publisher
+	fwd     Forwarder
+	runner  *windowing.Runner
+	srv     *api.Server
+	link    *api.Link
+	stopped atomic.Bool
+
+	cancelIngest, cancelWindowing, cancelSinks context.CancelFunc
+	ingestDone, windowingDone, sinksDone       chan struct{}
+	failed                                     chan error
+	failOnce                                   sync.Once
+	stopOnce                                   sync.Once
+	stopErr                                    error
+	closers                                    []closer
+}
+
+type closer struct {
+	name string
+	fn   func() error
+}
+
+// Start opens, checks and starts everything cfg describes (cfg must come
+// from config.Load: its Firmware is set). On error nothing is left
+// running. ctx bounds the start only.
+func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err error) {
+	if cfg == nil || cfg.Firmware == nil {
+		return nil, errors.New("service: config without a loaded firmware config (use config.Load)")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	a = &Agent{cfg: cfg, opts: opts, log: opts.Logger, link: &api.Link{}, failed: make(chan error, 4)}
+	started := a // a is nil in every error return
+	defer func() {
+		if err != nil {
+			started.closeAll()
+		}
+	}()
+	log := a.log
+
+	// 1. State: buffer and history.
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("agent.data_dir %s: %w", cfg.Agent.DataDir, err)
+	}
+	bopts := cfg.BufferOptions(log.With("part", "buffer"))
+	if a.buf, err = buffer.Open(ctx, cfg.Buffer.Path, bopts); err != nil {
+		return nil, fmt.Errorf("open reading buffer (buffer.path): %w", err)
+	}
+	a.addCloser("buffer", a.buf.Close)
+	hopts := history.Options{
+		MaxCount: cfg.Diagnoses.MaxCount, MaxBytes: int64(cfg.Diagnoses.MaxBytes), MaxAge: cfg.Diagnoses.MaxAge,
+		Logger: log.With("part", "history"),
+	}
+	if hopts.MaxAge == 0 {
+		hopts.MaxAge = -1
+	}
+	if a.hist, err = history.Open(cfg.Diagnoses.Path, hopts); err != nil {
+		return nil, fmt.Errorf("open diagnosis history (diagnoses.path): %w", err)
+	}
+	a.addCloser("history", a.hist.Close)
+
+	// 2. Model.
+	iopts := infer.Options{
+		Precision: bundle.Precision(cfg.Model.Precision), IntraOpThreads: cfg.Model.IntraOpThreads,
+		InterOpThreads: cfg.Model.InterOpThreads, DeviceID: cfg.Model.DeviceID, MaxBatch: cfg.Model.MaxBatch,
+		LibraryPath: cfg.Model.OnnxRuntimeLib, Logger: log.With("part", "model"),
+	}
+	for _, p := range cfg.Model.Providers {
+		iopts.Providers = append(iopts.Providers, infer.Provider(p))
+	}
+	if a.model, err = infer.Open(cfg.Model.BundleDir, cfg.Firmware, iopts); err != nil {
+		return nil, fmt.Errorf("open model bundle (model.bundle_dir): %w", err)
+	}
+	a.addCloser("model", a.model.Close)
+
+	// 3. Broker, plugins, ingest.
+	brokerURL := cfg.Broker.URL
+	if cfg.Broker.Embedded {
+		l := cfg.Broker.Limits
+		a.brk, err = broker.Start(broker.Options{
+			Addr: cfg.Broker.Listen, MaxClients: int64(l.MaxClients), MaxInflight: uint16(l.MaxInflight),
+			MaxWritesPending: int32(l.MaxPendingWrites), MaxPacketSize: uint32(l.MaxPacketBytes),
+			HighWater: min(broker.DefaultHighWater, l.MaxInflight/2, l.MaxPendingWrites/2),
+			Logger:    log.With("part", "broker"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded broker (broker.listen %s): %w", cfg.Broker.Listen, err)
+		}
+		a.addCloser("embedded broker", a.brk.Close)
+		brokerURL = a.brk.URL()
+	}
+	password, err := cfg.Broker.PasswordValue()
+	if err != nil {
+		return nil, fmt.Errorf("broker password: %w", err)
+	}
+	tlsFiles := ingest.TLSFiles{CAFile: cfg.Broker.TLS.CAFile, CertFile: cfg.Broker.TLS.CertFile,
+		KeyFile: cfg.Broker.TLS.KeyFile, ServerName: cfg.Broker.TLS.ServerName}
+	iopt := ingest.Options{
+		Broker: brokerURL, ClientID: cfg.Broker.ClientID, Username: cfg.Broker.Username, Password: string(password),
+		KeepAlive: cfg.Broker.KeepAlive, ConnectTimeout: cfg.Broker.ConnectTimeout, Logger: log.With("part", "ingest"),
+	}
+	if isTLS(brokerURL) {
+		if iopt.TLS, err = ingest.TLSConfig(tlsFiles); err != nil {
+			return nil, fmt.Errorf("broker.tls: %w", err)
+		}
+	}
+	if usesPlugins(cfg) {
+		dir := cfg.Agent.PluginDir
+		if dir == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("agent.plugin_dir is empty and the executable's directory is unknown: %w", err)
+			}
+			dir = filepath.Dir(exe)
+		}
+		if a.host, err = plugin.NewHost(plugin.HostOptions{Dir: dir, Logger: log.With("part", "plugins")}); err != nil {
+			return nil, fmt.Errorf("codec plugins (agent.plugin_dir): %w", err)
+		}
+		a.addCloser("plugin host", a.host.Close)
+		iopt.Plugins = func(name string) (ingest.Decoder, error) { return a.host.Codec(name) }
+	}
+	if a.in, err = ingest.New(cfg.Firmware, a.buf, iopt); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+
+	// 4. Sinks and windowing.
+	var sinks []windowing.Sink
+	if cfg.Diagnoses.Publish {
+		a.pub, err = publish.New(publish.Options{
+			Broker: brokerURL, ClientID: pubClientID(cfg.Broker.ClientID), Username: cfg.Broker.Username,
+			Password: string(password), TLS: iopt.TLS, Topic: cfg.Diagnoses.Topic,
+			ConnectTimeout: cfg.Broker.ConnectTimeout, KeepAlive: cfg.Broker.KeepAlive, Logger: log.With("part", "publish"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("diagnosis publisher: %w", err)
+		}
+		sinks = append(sinks, a.pub)
+	}
+	if cfg.Cloud.Enabled() {
+		if opts.NewForwarder == nil {
+			log.Warn("cloud.url is set but this build has no cloud forwarder: diagnoses and readings are kept locally only, "+
+				"and the buffer counts readings as unforwarded", "cloud_url", cfg.Cloud.URL)
+		} else {
+			a.fwd, err = opts.NewForwarder(ctx, ForwarderDeps{Config: cfg, Buffer: a.buf, History: a.hist, Link: a.link,
+				Logger: log.With("part", "forward")})
+			if err != nil {
+				return nil, fmt.Errorf("cloud forwarder (cloud.*): %w", err)
+			}
+			sinks = append(sinks, a.fwd)
+		}
+	}
+	var anchor time.Time
+	if cfg.Windowing.CycleAnchor != "" {
+		anchor, _ = time.Parse(time.RFC3339Nano, cfg.Windowing.CycleAnchor) // validated by config
+	}
+	inferHist := api.NewInferenceHistogram()
+	a.runner, err = windowing.New(a.buf, a.model, a.hist, windowing.Options{
+		AgentID: cfg.Agent.ID, Alignment: prep.Alignment(cfg.Windowing.Alignment), StrideSteps: cfg.Windowing.StrideSteps,
+		CycleS: cfg.Firmware.Operation.CycleS, Anchor: anchor, Lateness: latenessOf(cfg.Windowing.Lateness),
+		Sinks: sinks, OnInference: func(d time.Duration) { inferHist.Observe(d.Seconds()) },
+		Logger: log.With("part", "windowing"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("windowing (windowing.* and the bundle's input spec): %w", err)
+	}
+
+	// 5. API.
+	aopts := api.Options{
+		Listen: cfg.API.Listen, ReadHeaderTimeout: cfg.API.ReadHeaderTimeout, WriteTimeout: cfg.API.WriteTimeout,
+		IdleTimeout: cfg.API.IdleTimeout, MaxHeaderBytes: int(cfg.API.MaxHeaderBytes), MaxConnections: cfg.API.MaxConnections,
+		MaxHistoryItems: cfg.API.MaxHistoryItems, AgentID: cfg.Agent.ID, Version: opts.Version, Rig: cfg.Firmware,
+		Manifest: a.model.Manifest(), Model: a.model.Info(), BrokerURL: brokerURL, Embedded: cfg.Broker.Embedded,
+		Ingest: a.in, Buffer: a.buf, Windowing: a.runner, History: a.hist, Link: a.link,
+		CloudEnabled: cfg.Cloud.Enabled(), Inference: inferHist, Ready: a.NotReady, Logger: log.With("part", "api"),
+	}
+	if a.pub != nil {
+		aopts.Publisher, aopts.PublishTopic = a.pub, cfg.Diagnoses.Topic
+	}
+	if a.srv, err = api.New(aopts); err != nil {
+		return nil, fmt.Errorf("http api: %w", err)
+	}
+	if err = a.srv.Start(); err != nil {
+		return nil, err
+	}
+	a.addCloser("http api", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return a.srv.Shutdown(ctx)
+	})
+
+	// Run.
+	var ictx, wctx, sctx context.Context
+	ictx, a.cancelIngest = context.WithCancel(context.Background())
+	wctx, a.cancelWindowing = context.WithCancel(context.Background())
+	sctx, a.cancelSinks = context.WithCancel(context.Background())
+	a.ingestDone = a.goRun("ingest", func() error { return a.in.Run(ictx) })
+	a.windowingDone = a.goRun("windowing", func() error { return a.runner.Run(wctx) })
+	var sinkRuns []func() error
+	if a.pub != nil {
+		sinkRuns = append(sinkRuns, func() error { return a.pub.Run(sctx) })
+	}
+	if a.fwd != nil {
+		sinkRuns = append(sinkRuns, func() error { return a.fwd.Run(sctx) })
+	}
+	a.sinksDone = a.goRun("sinks", func() error {
+		var wg sync.WaitGroup
+		errs := make([]error, len(sinkRuns))
+		for i, f := range sinkRuns {
+			wg.Go(func() { errs[i] = f() })
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	})
+	log.Info("rig-agent started", "agent_id", cfg.Agent.ID, "rig", cfg.Firmware.Equipment.ID, "rig_type", cfg.Firmware.RigType,
+		"bundle", a.model.Manifest().Name, "bundle_version", a.model.Manifest().Version, "broker", brokerURL,
+		"embedded_broker", cfg.Broker.Embedded, "api", a.srv.Addr(), "publish_topic", topicIf(cfg), "cloud", cfg.Cloud.Enabled())
+	return a, nil
+}
+
+func latenessOf(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1 // the config's 0s means no wait; windowing's 0 means its default
+	}
+	return d
+}
+
+func topicIf(cfg *config.Config) string {
+	if cfg.Diagnoses.Publish {
+		return cfg.Diagnoses.Topic
+	}
+	return ""
+}
+
+func pubClientID(id string) string {
+	if len(id) > 60 {
+		id = id[:60]
+	}
+	return id + "-pub"
+}
+
+func isTLS(url string) bool {
+	for _, p := range []string{"ssl://", "tls://", "mqtts://", "wss://"} {
+		if strings.HasPrefix(url, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func usesPlugins(cfg *config.Config) bool {
+	return slices.ContainsFunc(cfg.Firmware.Sensors, func(s rig.Sensor) bool {
+		return strings.HasPrefix(s.MQTT.Codec, codec.PluginPrefix)
+	})
+}
+
+func (a *Agent) addCloser(name string, fn func() error) {
+	a.closers = append(a.closers, closer{name, fn})
+}
+
+// goRun runs fn; an error while the agent is not stopping is a failure
+// (see Failed).
+func (a *Agent) goRun(name string, fn func() error) chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(); err != nil && !a.stopped.Load() {
+			a.failOnce.Do(func() { a.failed <- fmt.Errorf("%s stopped: %w", name, err) })
+		}
+	}()
+	return done
+}
+
+// Failed delivers the first error of a part that stopped on its own (the
+// agent should then Stop and exit non-zero).
+func (a *Agent) Failed() <-chan error { return a.failed }
+
+// APIAddr is the HTTP API's address.
+func (a *Agent) APIAddr() string { return a.srv.Addr() }
+
+// BrokerURL is the broker the agent uses (the embedded one's when
+// embedded).
+func (a *Agent) BrokerURL() string {
+	if a.brk != nil {
+		return a.brk.URL()
+	}
+	return a.cfg.Broker.URL
+}
+
+// Link returns the cloud link state the forwarder reports into.
+func (a *Agent) Link() *api.Link { return a.link }
+
+// History returns the diagnosis history.
+func (a *Agent) History() *history.Store { return a.hist }
+
+// Windowing returns the windowing runner.
+func (a *Agent) Windowing() *windowing.Runner { return a.runner }
+
+// NotReady returns why the agent is not ready (empty: ready).
+func (a *Agent) NotReady() []string {
+	var why []string
+	if a.stopped.Load() {
+		why = append(why, "stopping")
+	}
+	if a.buf == nil {
+		why = append(why, "buffer not open")
+	}
+	if a.model == nil {
+		why = append(why, "model not loaded")
+	}
+	if a.in == nil || !a.in.Stats().Connected {
+		why = append(why, "broker not connected (ingest session not up)")
+	}
+	return why
+}
+
+// Stop shuts the agent down in order (see the package doc), each step
+// bounded by ctx. It is idempotent; the first call's error is returned.
+func (a *Agent) Stop(ctx context.Context) error {
+	a.stopOnce.Do(func() { a.stopErr = a.stop(ctx) })
+	return a.stopErr
+}
+
+func (a *Agent) stop(ctx context.Context) error {
+	a.stopped.Store(true)
+	log := a.log
+	log.Info("rig-agent stopping")
+	var errs []error
+	wait := func(name string, done chan struct{}) {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("%s did not stop in time", name))
+			log.Error("part did not stop in time", "part", name)
+		}
+	}
+	// 1. Drain the embedded broker: intake stops at the source.
+	if a.brk != nil {
+		if err := a.brk.Drain(ctx, a.in.ClientID()); err != nil {
+			errs = append(errs, fmt.Errorf("drain embedded broker: %w", err))
+			log.Warn("embedded broker drain incomplete", "err", err)
+		}
+	}
+	// 2. Ingest: stores and acknowledges what it holds.
+	a.cancelIngest()
+	wait("ingest", a.ingestDone)
+	// 3. Windowing, then the sinks it feeds.
+	a.cancelWindowing()
+	wait("windowing", a.windowingDone)
+	a.cancelSinks()
+	wait("publisher and forwarder", a.sinksDone)
+	// 4, 5. API, model, history, buffer, plugins, broker: reverse of start
+	// (the closers were added in start order: buffer, history, model,
+	// broker, plugins, api). The stated order is api, model, history,
+	// buffer, plugins, broker.
+	order := []string{"http api", "model", "history", "buffer", "plugin host", "embedded broker"}
+	for _, name := range order {
+		for _, c := range a.closers {
+			if c.name == name {
+				if err := c.fn(); err != nil {
+					errs = append(errs, fmt.Errorf("close %s: %w", name, err))
+				}
+			}
+		}
+	}
+	a.closers = nil
+	if err := errors.Join(errs...); err != nil {
+		log.Error("rig-agent stopped with errors", "err", err)
+		return err
+	}
+	log.Info("rig-agent stopped")
+	return nil
+}
+
+// closeAll undoes a failed Start, in reverse order.
+func (a *Agent) closeAll() {
+	a.stopped.Store(true)
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i].fn(); err != nil {
+			a.log.Warn("close after failed start", "part", a.closers[i].name, "err", err)
+		}
+	}
+	a.closers = nil
+}
