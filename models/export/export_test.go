@@ -109,7 +109,7 @@ func TestParityEveryConfig(t *testing.T) {
 		{"excavator", "excavator", gnn.Sizes{}},
 		{"skab-testbed", "skab-testbed", gnn.Sizes{}},
 		{"zema-testrig-no-gat", "zema-testrig", gnn.Sizes{Hidden: 16, Layers: -1, Patch: 5}},
-		{"zema-testrig-every-part", "zema-testrig", gnn.Sizes{Window: 5, Readout: 6, Global: 7}},
+		{"zema-testrig-every-part", "zema-testrig", gnn.Sizes{Window: 5, Readout: 6, Global: 7, View: 3, ViewHidden: 4}},
 	} {
 		name := c.name
 		t.Run(name, func(t *testing.T) {
@@ -372,12 +372,12 @@ func TestBuildReadsEveryWeight(t *testing.T) {
 }
 
 // TestBuildEveryPart: every optional part of models/gnn (window view,
-// node readout, rig-level view, no GAT layers) exports, and Build reads
+// node readout, rig-level view, the targets' own views, no GAT layers) exports, and Build reads
 // every weight (it refuses a model with a weight it does not use, so a
 // new part of models/gnn fails here until graph.go writes it).
 func TestBuildEveryPart(t *testing.T) {
 	for _, sizes := range []gnn.Sizes{
-		{Window: 3, Readout: 5, Global: 6},
+		{Window: 3, Readout: 5, Global: 6, View: 2, ViewHidden: 5},
 		{Window: -1, Readout: -1, Layers: -1},
 	} {
 		m, err := gnn.New(loadRig(t, "zema-testrig"), 60, sizes)

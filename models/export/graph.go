@@ -333,7 +333,15 @@ func (b *builder) build() error {
 		hin := pooled
 		if t.Node >= 0 {
 			sel := g.Gather(nodes, g.Const("const/select/"+t.Name, onnx.ScalarTensor(int64(t.Node))), 1) // [B,D]
-			hin = g.Concat(-1, []onnx.Value{sel, pooled})
+			parts := []onnx.Value{sel, pooled}
+			if has[p+"view/w"] {
+				// The target's own view of every sensor's window.
+				rt := int64(m.Sizes.ViewWidth())
+				u := perSensor(p+"view/w", p+"view/b") // [B,S,r_t]
+				v := g.Relu(g.Add(g.MatMul(g.Reshape(u, b.shape(-1, S*rt)), b.weight(p+"view/hw")), b.weight(p+"view/hb")))
+				parts = append(parts, v)
+			}
+			hin = g.Concat(-1, parts)
 		}
 		hid := g.Relu(g.Add(g.MatMul(hin, b.weight(p+"w1")), b.weight(p+"b1")))
 		logits := g.Add(g.MatMul(hid, b.weight(p+"w2")), b.weight(p+"b2"))

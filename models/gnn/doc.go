@@ -36,11 +36,18 @@
 //     nodes = LayerNorm(nodes + relu(msg @ p.wo + p.bo); p.ln/g, p.ln/b, eps=LayerNormEps).
 //     readout = relu(Reshape(nodes, [B,N*D]) @ graph/readout/w + graph/readout/b)   [B,D]
 //     pooled = Concat(ReduceMean(nodes, axis=1), readout)   [B,2D]
+//     (readout only with Sizes.Readout > 0). With Sizes.Global > 0 the
+//     rig-level view relu(Reshape(winLin, [B,S*r]) @ graph/global/w +
+//     graph/global/b) is appended, winLin being the window view before its
+//     Relu.
 //  4. Heads.
 //     health = σ(Reshape(nodes @ head/health/w + head/health/b, [B,N]))   [B,N]
 //     Per target (config order), prefix q = "head/target/<name>/":
 //     in = Concat(Reshape(const/select/<name> @ nodes, [B,D]), pooled) for a
-//     target with a component, in = pooled for a rig-level target;
+//     target with a component, in = pooled for a rig-level target; with
+//     Sizes.View > 0 a component target also appends its own view of every
+//     sensor's window: relu(Reshape(per-sensor(xm, q.view/w) + q.view/b,
+//     [B,S*r_t]) @ q.view/hw + q.view/hb)   [B,ViewHidden];
 //     logits = relu(in @ q.w1 + q.b1) @ q.w2 + q.b2, probabilities Softmax.
 //     Reconstruction: c = sensors + const/scatter @ nodes;
 //     recon = relu(c @ head/recon/w1 + head/recon/b1) @ head/recon/w2 + head/recon/b2   [B,S,T];
@@ -67,7 +74,9 @@
 //	gat{l}/wl [D,D] gat{l}/wr [D,D] gat{l}/att [K,dk] gat{l}/wo [D,D] gat{l}/bo [D] gat{l}/ln/g [D] gat{l}/ln/b [D]
 //	graph/readout/w [N*D,D] graph/readout/b [D]
 //	head/health/w [D,1] head/health/b [1]
-//	head/target/<name>/w1 [3D or 2D, HeadHidden] b1 [HeadHidden] w2 [HeadHidden, C] b2 [C]
+//	graph/global/w [S*r,G] graph/global/b [G]
+//	head/target/<name>/view/w [S,T,r_t] view/b [S,r_t] view/hw [S*r_t,ViewHidden] view/hb [ViewHidden]
+//	head/target/<name>/w1 [in, HeadHidden] b1 [HeadHidden] w2 [HeadHidden, C] b2 [C]
 //	head/recon/w1 [D,D] head/recon/b1 [D] head/recon/w2 [D,T] head/recon/b2 [T]
 //
 // A change of this list or of the computation above is a breaking change

@@ -140,7 +140,14 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 		in := pooled
 		if t.Node >= 0 {
 			sel := G.Reshape(G.MatMul(cnst("const/select/"+t.Name), nodes), B, D)
-			in = G.Concatenate([]*G.Node{sel, pooled}, -1)
+			parts := []*G.Node{sel, pooled}
+			if rt := m.Sizes.ViewWidth(); rt > 0 {
+				// The target's own view of every sensor's window.
+				u := perSensor(xm, p+"view/w", p+"view/b") // [B, S, r_t]
+				v := relu(add(G.MatMul(G.Reshape(u, B, S*rt), w(p+"view/hw")), w(p+"view/hb")))
+				parts = append(parts, v)
+			}
+			in = G.Concatenate(parts, -1)
 		}
 		hid := relu(add(G.MatMul(in, w(p+"w1")), w(p+"b1")))
 		out.Logits = append(out.Logits, add(G.MatMul(hid, w(p+"w2")), w(p+"b2")))

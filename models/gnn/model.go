@@ -39,7 +39,16 @@ type Sizes struct {
 	// every sensor's window view (before its Relu) flattened, weights
 	// [S*r, G] (0: the default, -1: none; needs a window view).
 	Global int `json:"global"`
+	// View is r_t, the width of each component target's own linear view
+	// of every sensor's window (weights [S, T, r_t] per target; 0: the
+	// default, -1: none), and ViewHidden is G_t, the width of the hidden
+	// layer over it flattened ([S*r_t, G_t]; 0: the default).
+	View       int `json:"view"`
+	ViewHidden int `json:"view_hidden"`
 }
+
+// ViewWidth is the resolved width r_t of the targets' own views (0: none).
+func (s Sizes) ViewWidth() int { return max(s.View, 0) }
 
 // GlobalWidth is the resolved width G of the rig-level view (0: none).
 func (s Sizes) GlobalWidth() int {
@@ -59,7 +68,7 @@ func (s Sizes) ReadoutWidth() int { return max(s.Readout, 0) }
 func (s Sizes) NumLayers() int { return max(s.Layers, 0) }
 
 // DefaultSizes are the sizes used when a field of Sizes is zero.
-var DefaultSizes = Sizes{Patch: 0, Hidden: 16, Heads: 2, Layers: 2, HeadHidden: 16, Window: 4, Readout: -1, Global: -1}
+var DefaultSizes = Sizes{Patch: 0, Hidden: 16, Heads: 2, Layers: 2, HeadHidden: 16, Window: 4, Readout: -1, Global: -1, View: -1, ViewHidden: 16}
 
 // LeakyAlpha is the negative slope of the LeakyRelu in the GATv2 scores
 // (ONNX LeakyRelu alpha).
@@ -188,7 +197,13 @@ func resolveSizes(s Sizes, steps int) (Sizes, error) {
 	if s.Global == 0 {
 		s.Global = DefaultSizes.Global
 	}
-	for _, v := range []*int{&s.Layers, &s.Window, &s.Readout, &s.Global} {
+	if s.View == 0 {
+		s.View = DefaultSizes.View
+	}
+	if s.ViewHidden == 0 {
+		s.ViewHidden = DefaultSizes.ViewHidden
+	}
+	for _, v := range []*int{&s.Layers, &s.Window, &s.Readout, &s.Global, &s.View} {
 		if *v < 0 {
 			*v = -1
 		}
@@ -200,6 +215,8 @@ func resolveSizes(s Sizes, steps int) (Sizes, error) {
 		return s, fmt.Errorf("%w: hidden %d must be a positive multiple of heads %d", ErrConfig, s.Hidden, s.Heads)
 	case s.HeadHidden < 1:
 		return s, fmt.Errorf("%w: head_hidden %d must be positive", ErrConfig, s.HeadHidden)
+	case s.ViewHidden < 1:
+		return s, fmt.Errorf("%w: view_hidden %d must be positive", ErrConfig, s.ViewHidden)
 	}
 	return s, nil
 }
@@ -285,10 +302,17 @@ func (m *Model) Params() []Param {
 	add("head/health/b", InitZeros, 1)
 	for _, t := range m.Targets {
 		in := D + R + Gw
+		p := "head/target/" + t.Name + "/"
 		if t.Node >= 0 {
 			in += D
+			if rt := m.Sizes.ViewWidth(); rt > 0 {
+				add(p+"view/w", InitGlorot, S, T, rt)
+				add(p+"view/b", InitZeros, S, rt)
+				add(p+"view/hw", InitGlorot, S*rt, m.Sizes.ViewHidden)
+				add(p+"view/hb", InitZeros, m.Sizes.ViewHidden)
+				in += m.Sizes.ViewHidden
+			}
 		}
-		p := "head/target/" + t.Name + "/"
 		add(p+"w1", InitGlorot, in, Hh)
 		add(p+"b1", InitZeros, Hh)
 		add(p+"w2", InitGlorot, Hh, t.Classes)

@@ -62,6 +62,8 @@ func run() error {
 	window := flag.Int("window", 0, "window view width r (0: default, -1: none)")
 	readout := flag.Int("readout", 0, "graph readout width R (0: default, -1: none)")
 	global := flag.Int("global", 0, "rig-level view width G (0: default, -1: none)")
+	view := flag.Int("view", 0, "component targets' own view width r_t (0: default, -1: none)")
+	viewHidden := flag.Int("viewhidden", 0, "hidden width over a target's own view (0: default)")
 	headHidden := flag.Int("headhidden", 0, "target heads' hidden width (0: default)")
 	smooth := flag.Float64("smooth", 0, "label smoothing")
 	minLR := flag.Float64("minlr", 0, "final LR as a fraction of the peak (0: default)")
@@ -79,7 +81,8 @@ func run() error {
 		return err
 	}
 	sizes := gnn.Sizes{Hidden: *hidden, Patch: *patch, Layers: *layers, Heads: *heads,
-		Window: *window, Readout: *readout, Global: *global, HeadHidden: *headHidden}
+		Window: *window, Readout: *readout, Global: *global, HeadHidden: *headHidden,
+		View: *view, ViewHidden: *viewHidden}
 	if *dry {
 		m, err := gnn.New(cfg, int(cfg.Operation.CycleS), sizes)
 		if err != nil {
