@@ -283,6 +283,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /health/ready", s.ready)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/status", "/diagnoses/latest", "/diagnoses", "/bundle", "/health/live", "/health/ready", "/metrics":
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: the API is read-only, use GET", r.Method, r.URL.Path))
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s; routes: /status, /diagnoses/latest, /diagnoses, /bundle, /health/live, /health/ready, /metrics", r.Method, r.URL.Path))
 	})
 	return mux

@@ -216,7 +216,7 @@ func (c *Config) validate(v *validator) {
 	v.sizeIn("api.max_header_bytes", a.MaxHeaderBytes, KiB, 16*MiB)
 	v.intIn("api.max_connections", a.MaxConnections, 1, 100_000)
 	v.intIn("api.max_history_items", a.MaxHistoryItems, 1, 1_000_000)
-	if c.Broker.Embedded && a.Listen == c.Broker.Listen {
+	if c.Broker.Embedded && a.Listen == c.Broker.Listen && !strings.HasSuffix(a.Listen, ":0") { // port 0: two free ports
 		v.add("api.listen", "%q is also broker.listen", a.Listen)
 	}
 

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("broker:\n  qos: 0\n"), 0o600))
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		out, err string
+	}{
+		{"version", []string{"--version"}, 0, "rig-agent dev", ""},
+		{"no config", nil, 2, "", "usage: rig-agent --config FILE"},
+		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, 2, "", "no such file"},
+		{"invalid", []string{"--config", bad}, 2, "", "broker.qos: 0 is not 1 or 2"},
+		{"unknown flag", []string{"--confg", bad}, 2, "", "flag provided but not defined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			assert.Equal(t, tc.code, run(tc.args, &out, &errb))
+			assert.Contains(t, out.String(), tc.out)
+			assert.Contains(t, errb.String(), tc.err)
+		})
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	cfg := writeConfig(t, t.TempDir(), "127.0.0.1:0")
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"--config", cfg, "--check"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "valid (agent main-test")
+}
+
+func writeConfig(tb testing.TB, dir, api string) string {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		require.NoError(tb, err)
+		return a
+	}
+	yaml := fmt.Sprintf(`agent:
+  id: main-test
+  data_dir: %s
+rig:
+  firmware_config: %s
+model:
+  bundle_dir: %s
+broker:
+  embedded: true
+  listen: 127.0.0.1:0
+api:
+  listen: %s
+logging:
+  format: text
+`, filepath.Join(dir, "data"), abs("../../../firmware-configs/zema-testrig.yaml"), abs("../../../models/bundles/zema-testrig"), api)
+	path := filepath.Join(dir, "rig-agent.yaml")
+	require.NoError(tb, os.WriteFile(path, []byte(yaml), 0o600))
+	return path
+}
+
+// syncBuffer is a bytes.Buffer safe for the agent's log goroutines.
+type syncBuffer struct {
+	ch chan []byte
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.ch <- append([]byte(nil), p...)
+	return len(p), nil
+}
+
+// TestSignalStopsInOrder runs the command in process, waits until it is
+// ready, sends SIGTERM to the process (run's signal handler takes it) and
+// expects a clean stop with exit code 0.
+func TestSignalStopsInOrder(t *testing.T) {
+	if os.Getenv("ONNXRUNTIME_LIB") == "" {
+		t.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
+	}
+	cfg := writeConfig(t, t.TempDir(), "127.0.0.1:0")
+	logs := &syncBuffer{ch: make(chan []byte, 1024)}
+	code := make(chan int, 1)
+	go func() { code <- run([]string{"--config", cfg}, &bytes.Buffer{}, logs) }()
+	apiRe := regexp.MustCompile(`msg="http api listening" part=api addr=(\S+)`)
+	var addr string
+	deadline := time.After(30 * time.Second)
+	for addr == "" {
+		select {
+		case p := <-logs.ch:
+			logs.b.Write(p)
+			if m := apiRe.FindSubmatch(logs.b.Bytes()); m != nil {
+				addr = string(m[1])
+			}
+		case c := <-code:
+			t.Fatalf("run returned %d before serving: %s", c, logs.b.String())
+		case <-deadline:
+			t.Fatalf("no API address logged: %s", logs.b.String())
+		}
+	}
+	for start := time.Now(); ; {
+		resp, err := http.Get("http://" + addr + "/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		require.Less(t, time.Since(start), 15*time.Second, "agent not ready")
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	var c int
+	for done := false; !done; {
+		select {
+		case p := <-logs.ch:
+			logs.b.Write(p)
+		case c = <-code:
+			done = true
+		case <-time.After(30 * time.Second):
+			t.Fatal("run did not return after SIGTERM")
+		}
+	}
+	for len(logs.ch) > 0 {
+		logs.b.Write(<-logs.ch)
+	}
+	assert.Equal(t, 0, c, logs.b.String())
+	out := logs.b.String()
+	order := []string{"signal received", "rig-agent stopping", "embedded MQTT broker stopped", "rig-agent stopped"}
+	last := -1
+	for _, s := range order {
+		i := bytes.Index([]byte(out), []byte(s))
+		assert.Greater(t, i, last, "%q logged after the previous step", s)
+		last = i
+	}
+}

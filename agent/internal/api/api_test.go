@@ -1,0 +1,162 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/agent/internal/history"
+	"github.com/hydrognn/hydrognn/agent/internal/ingest"
+	"github.com/hydrognn/hydrognn/agent/internal/windowing"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+type stats[T any] struct{ v T }
+
+func (s stats[T]) Stats() T { return s.v }
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// newServer serves a real history holding n one-minute windows from t0,
+// with fixed stats for the other parts.
+func newServer(tb testing.TB, n int, ready func() []string) (*httptest.Server, *Link) {
+	tb.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := history.Open(filepath.Join(tb.TempDir(), "h.db"), history.Options{Logger: quiet, MaxAge: -1})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = h.Close() })
+	for i := range n {
+		s := t0.Add(time.Duration(i) * time.Minute)
+		_, err := h.Append(context.Background(), &diag.Diagnosis{RigID: "rig-1", CreatedAt: s.Add(62 * time.Second),
+			Window: diag.Window{Start: s, End: s.Add(time.Minute)}, Status: diag.Healthy, Health: 0.9}, history.Progress{})
+		require.NoError(tb, err)
+	}
+	link := &Link{}
+	srv, err := New(Options{
+		MaxHistoryItems: 50, AgentID: "a1", Version: "test",
+		Rig:       &rig.Config{RigType: "zema-testrig", Equipment: rig.Equipment{ID: "rig-1"}},
+		Manifest:  &bundle.Manifest{Name: "b", Version: "1.0.0"},
+		Ingest:    stats[ingest.Stats]{ingest.Stats{Connected: true, Readings: 42, Rejected: map[ingest.Reason]uint64{"malformed": 2}}},
+		Buffer:    stats[buffer.Stats]{buffer.Stats{Records: 7}},
+		Windowing: stats[windowing.Stats]{windowing.Stats{Diagnosed: uint64(n)}},
+		History:   h, Link: link, Inference: NewInferenceHistogram(), Ready: ready, Logger: quiet,
+	})
+	require.NoError(tb, err)
+	ts := httptest.NewServer(srv.Handler())
+	tb.Cleanup(ts.Close)
+	return ts, link
+}
+
+func get(tb testing.TB, ts *httptest.Server, path string) (int, string) {
+	tb.Helper()
+	resp, err := http.Get(ts.URL + path)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestHistoryQueries(t *testing.T) {
+	ts, _ := newServer(t, 10, nil)
+	for _, tc := range []struct {
+		path string
+		code int
+		want []uint64
+		more bool
+		next string
+		err  string
+	}{
+		{path: "/diagnoses", code: 200, want: []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+		{path: "/diagnoses?from=2026-03-01T12:02:00Z&to=2026-03-01T12:05:00Z", code: 200, want: []uint64{3, 4, 5}},
+		{path: "/diagnoses?limit=2", code: 200, want: []uint64{1, 2}, more: true, next: "/diagnoses?from=2026-03-01T12%3A01%3A00.000000001Z&limit=2"},
+		{path: "/diagnoses?limit=2&order=desc", code: 200, want: []uint64{10, 9}, more: true, next: "/diagnoses?limit=2&order=desc&to=2026-03-01T12%3A08%3A00Z"},
+		{path: "/diagnoses?from=2026-03-01T13:00:00%2B01:00&limit=1", code: 200, want: []uint64{1}, more: true, next: "/diagnoses?from=2026-03-01T12%3A00%3A00.000000001Z&limit=1"},
+		{path: "/diagnoses?from=yesterday", code: 400, err: `parameter from="yesterday" is not an RFC 3339 time`},
+		{path: "/diagnoses?to=2026-03-01", code: 400, err: `parameter to="2026-03-01" is not an RFC 3339 time`},
+		{path: "/diagnoses?limit=0", code: 400, err: `parameter limit="0" is not an integer in [1, 50]`},
+		{path: "/diagnoses?limit=51", code: 400, err: `[1, 50] (api.max_history_items)`},
+		{path: "/diagnoses?limit=ten", code: 400, err: `limit="ten"`},
+		{path: "/diagnoses?order=up", code: 400, err: `order="up" is not asc or desc`},
+		{path: "/diagnoses?form=2026-03-01T12:00:00Z", code: 400, err: `unknown parameter "form"`},
+		{path: "/diagnoses?limit=1&limit=2", code: 400, err: `"limit" is given 2 times`},
+		{path: "/diagnoses?from=2026-03-01T12:05:00Z&to=2026-03-01T12:05:00Z", code: 400, err: "is not before to"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			code, body := get(t, ts, tc.path)
+			require.Equal(t, tc.code, code, body)
+			if tc.code != 200 {
+				var e errorBody
+				require.NoError(t, json.Unmarshal([]byte(body), &e))
+				assert.Contains(t, e.Error, tc.err)
+				assert.Equal(t, 400, e.Status)
+				return
+			}
+			var p DiagnosesPage
+			require.NoError(t, json.Unmarshal([]byte(body), &p))
+			var got []uint64
+			for _, d := range p.Diagnoses {
+				got = append(got, d.Seq)
+			}
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.more, p.More)
+			assert.Equal(t, tc.next, p.Next)
+		})
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	notReady := []string{"broker not connected (ingest session not up)"}
+	ts, link := newServer(t, 0, func() []string { return notReady })
+	code, body := get(t, ts, "/diagnoses/latest")
+	assert.Equal(t, 404, code)
+	assert.Contains(t, body, "no diagnosis yet")
+	code, body = get(t, ts, "/health/ready")
+	assert.Equal(t, 503, code)
+	assert.Contains(t, body, "broker not connected")
+	code, _ = get(t, ts, "/health/live")
+	assert.Equal(t, 200, code)
+	code, body = get(t, ts, "/nope")
+	assert.Equal(t, 404, code)
+	assert.Contains(t, body, "routes: /status")
+	resp, err := http.Post(ts.URL+"/status", "application/json", strings.NewReader("{}"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+
+	link.SetConnected(true)
+	link.AddBytesSent(1234)
+	var st StatusBody
+	code, body = get(t, ts, "/status")
+	require.Equal(t, 200, code)
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	assert.False(t, st.Ready)
+	assert.Equal(t, notReady, st.NotReady)
+	assert.Equal(t, uint64(42), st.Ingest.Readings)
+	assert.Equal(t, map[string]uint64{"malformed": 2}, st.Ingest.Rejected)
+	assert.Equal(t, uint64(1234), st.Cloud.BytesSent)
+	assert.True(t, st.Cloud.Connected)
+
+	code, body = get(t, ts, "/metrics")
+	require.Equal(t, 200, code)
+	for _, want := range []string{
+		"rig_agent_ready 0", "rig_agent_ingest_readings_total 42", `rig_agent_ingest_rejected_total{reason="malformed"} 2`,
+		"rig_agent_buffer_readings 7", "rig_agent_cloud_bytes_sent_total 1234", "rig_agent_cloud_link_up 1",
+		"rig_agent_inference_latency_seconds_bucket", "go_goroutines", `rig_agent_buffer_dropped_total{reason="max_bytes",released="false"} 0`,
+	} {
+		assert.Contains(t, body, want)
+	}
+}
