@@ -32,7 +32,8 @@ import (
 // Forwarder is the cloud store-and-forward as the agent runs it: a
 // windowing.Sink for new diagnoses plus its own loop. The forwarder
 // package (agent/internal/forward) provides one; Options.NewForwarder
-// builds it.
+// builds it. If it also has a Close() error method, Stop calls it after
+// Run returned and before the buffer closes.
 type Forwarder interface {
 	windowing.Sink
 	// Run sends until ctx is done, then returns nil (or the reason it
@@ -225,6 +226,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 				return nil, fmt.Errorf("cloud forwarder (cloud.*): %w", err)
 			}
 			sinks = append(sinks, a.fwd)
+			if c, ok := a.fwd.(interface{ Close() error }); ok {
+				a.addCloser("forwarder", c.Close)
+			}
 		}
 	}
 	var anchor time.Time
@@ -430,7 +434,7 @@ func (a *Agent) stop(ctx context.Context) error {
 	// (the closers were added in start order: buffer, history, model,
 	// broker, plugins, api). The stated order is api, model, history,
 	// buffer, plugins, broker.
-	order := []string{"http api", "model", "history", "buffer", "plugin host", "embedded broker"}
+	order := []string{"http api", "forwarder", "model", "history", "buffer", "plugin host", "embedded broker"}
 	for _, name := range order {
 		for _, c := range a.closers {
 			if c.name == name {
