@@ -50,14 +50,17 @@ type Sink interface {
 
 // Defaults of Options.
 const (
-	DefaultLateness     = 2 * time.Second
-	DefaultMaxPoll      = time.Second
-	DefaultMinPoll      = 20 * time.Millisecond
-	progressEvery       = 10 * time.Second
-	retryAfterStoreFail = time.Second
-	logEvery            = 30 * time.Second
-	rangeChunk          = 4096
+	DefaultLateness = 2 * time.Second
+	DefaultMaxPoll  = time.Second
+	DefaultMinPoll  = 20 * time.Millisecond
+	progressEvery   = 10 * time.Second
+	logEvery        = 30 * time.Second
+	rangeChunk      = 4096
 )
+
+// retryAfterStoreFail is the wait before a window whose diagnosis could
+// not be stored is tried again (a variable for tests).
+var retryAfterStoreFail = time.Second
 
 // Options configure a Runner. Zero values mean the stated defaults.
 type Options struct {
@@ -363,7 +366,7 @@ func (r *Runner) diagnose(ctx context.Context, p *pending) bool {
 		r.st.Failed++
 		r.mu.Unlock()
 		if err := r.store.SetProgress(ctx, prog); err != nil {
-			r.storeFailed(err)
+			r.storeFailed(ctx, err)
 			return false
 		}
 		r.closed(p, prog)
@@ -375,7 +378,7 @@ func (r *Runner) diagnose(ctx context.Context, p *pending) bool {
 	d.AgentID = r.opts.AgentID
 	stored, err := r.store.Append(ctx, d, prog)
 	if err != nil {
-		r.storeFailed(err)
+		r.storeFailed(ctx, err)
 		return false
 	}
 	r.closed(p, prog)
@@ -408,12 +411,20 @@ func (r *Runner) closed(p *pending, prog history.Progress) {
 	r.mu.Unlock()
 }
 
-func (r *Runner) storeFailed(err error) {
+func (r *Runner) storeFailed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // stopping: the window is rebuilt at the next start
+	}
 	r.mu.Lock()
 	r.st.StoreErrors++
 	r.mu.Unlock()
 	r.rateLog("store_failed", "diagnosis history write failed; the window is retried", "err", err)
-	time.Sleep(retryAfterStoreFail)
+	t := time.NewTimer(retryAfterStoreFail)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // infer reads the window's readings from the buffer, prepares and runs it.

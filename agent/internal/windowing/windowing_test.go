@@ -2,6 +2,7 @@ package windowing
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -281,4 +282,42 @@ func TestOptionErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// failingStore fails its first n Appends.
+type failingStore struct {
+	*history.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (f *failingStore) Append(ctx context.Context, d *diag.Diagnosis, p history.Progress) (diag.Diagnosis, error) {
+	f.mu.Lock()
+	if f.n > 0 {
+		f.n--
+		f.mu.Unlock()
+		return diag.Diagnosis{}, errors.New("disk full")
+	}
+	f.mu.Unlock()
+	return f.Store.Append(ctx, d, p)
+}
+
+func TestStoreFailureIsRetried(t *testing.T) {
+	retryAfterStoreFail = 10 * time.Millisecond
+	t.Cleanup(func() { retryAfterStoreFail = time.Second })
+	ctx := context.Background()
+	rg := newRig(t)
+	m := &fakeModel{spec: testSpec()}
+	r, err := New(rg.buf, m, &failingStore{Store: rg.hist, n: 2}, Options{CycleS: 10, Lateness: 100 * time.Millisecond, Logger: quiet()})
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.NoError(t, rg.buf.Append(ctx, cycle(t0, 0, 10, "A", "B", "C")))
+	waitFor(t, "the window stored after two failures", func() bool { return r.Stats().Diagnosed == 1 })
+	assert.Equal(t, uint64(2), r.Stats().StoreErrors)
+	ds := all(t, rg.hist)
+	require.Len(t, ds, 1)
+	assert.Equal(t, uint64(1), ds[0].Seq, "a failed append uses no sequence number")
 }
