@@ -272,6 +272,12 @@ type Cloud struct {
 	BackoffMax time.Duration `yaml:"backoff_max"`
 	// Timeout bounds one upload request (default: 30s).
 	Timeout time.Duration `yaml:"timeout"`
+	// OutboxMaxItems and OutboxMaxBytes cap the outbox of diagnoses not
+	// yet accepted by the cloud (<data_dir>/outbox.db); when full, the
+	// oldest non-alert diagnoses are dropped first, and counted (default:
+	// 100000 and 256MiB; 1-100000000 and 1MiB-64GiB).
+	OutboxMaxItems int      `yaml:"outbox_max_items"`
+	OutboxMaxBytes ByteSize `yaml:"outbox_max_bytes"`
 }
 
 // Enabled reports whether a cloud link is configured.
@@ -309,6 +315,7 @@ func Defaults() Config {
 		},
 		Cloud: Cloud{
 			BatchSize: 500, BatchBytes: MiB, BackoffMin: time.Second, BackoffMax: 5 * time.Minute, Timeout: 30 * time.Second,
+			OutboxMaxItems: 100_000, OutboxMaxBytes: 256 * MiB,
 		},
 		Logging: Logging{Level: "info", Format: "json"},
 	}

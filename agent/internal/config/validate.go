@@ -243,6 +243,8 @@ func (c *Config) validate(v *validator) {
 		v.add("cloud.backoff_max", "%s is below cloud.backoff_min %s", cl.BackoffMax, cl.BackoffMin)
 	}
 	v.durIn("cloud.timeout", cl.Timeout, 100*time.Millisecond, 10*time.Minute)
+	v.intIn("cloud.outbox_max_items", cl.OutboxMaxItems, 1, 100_000_000)
+	v.sizeIn("cloud.outbox_max_bytes", cl.OutboxMaxBytes, MiB, 64*GiB)
 
 	// logging
 	v.oneOf("logging.level", c.Logging.Level, LogLevels)

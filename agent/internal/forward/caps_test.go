@@ -1,0 +1,119 @@
+package forward
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The rate cap holds in (virtual) time: by the arrival of each request,
+// the bytes of all requests so far are at most one second's worth plus
+// the rate times the time since the start.
+func TestBandwidthCap(t *testing.T) {
+	clock := newClock(t0, 1000)
+	c := newCloud(t, clock)
+	const rate = 4096
+	f := newForwarder(t, c, "", func(o *Options) { o.BatchItems = 2; o.BytesPerSecond = rate })
+	enqueue(t, f, seqRange(1, 200), nil)
+	start := clock.Now()
+	stop := run(t, f)
+	eventually(t, "drained", func() bool { return f.Stats().Queued == 0 })
+	stop()
+	var total int64
+	var last time.Time
+	c.get(func(c *fakeCloud) {
+		require.Greater(t, len(c.requests), 100)
+		for i, r := range c.requests {
+			total += r.wire + requestOverheadBytes
+			allowed := rate + rate*r.at.Sub(start).Seconds()
+			require.LessOrEqual(t, float64(total), allowed, "request %d at %s", i, r.at.Sub(start))
+			last = r.at
+		}
+	})
+	// It did have to wait: the traffic is many seconds' worth.
+	assert.Greater(t, total, int64(10*rate))
+	assert.GreaterOrEqual(t, last.Sub(start).Seconds(), float64(total-rate)/rate)
+	assert.GreaterOrEqual(t, int64(f.Stats().BytesSent), total)
+}
+
+// The day cap holds per UTC day, keeps a reserve for alerts, survives a
+// restart, and sending resumes the next day.
+func TestDayCap(t *testing.T) {
+	clock := newManualClock(time.Date(2025, 3, 1, 23, 0, 0, 0, time.UTC))
+	c := newCloud(t, clock)
+	const capBytes = 20000
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	opts := func(o *Options) { o.BatchItems = 10; o.BytesPerDay = capBytes; o.BatchBytes = 8000 }
+	f := newForwarder(t, c, path, opts)
+	enqueue(t, f, seqRange(1, 150), nil)
+	stop := run(t, f)
+	eventually(t, "day cap", func() bool { return f.Stats().Link == LinkDayCap })
+	stop()
+	used := f.Stats().DayBytes
+	assert.LessOrEqual(t, used, int64(capBytes))
+	assert.Greater(t, used, int64(capBytes/2))
+	queued := f.Stats().Queued
+	assert.Greater(t, queued, 0)
+	require.NoError(t, f.Close())
+
+	// A restart on the same day does not reset the count.
+	f = newForwarder(t, c, path, opts)
+	assert.Equal(t, used, f.Stats().DayBytes)
+	assert.Equal(t, queued, f.Stats().Queued)
+	stop = run(t, f)
+	eventually(t, "day cap", func() bool { return f.Stats().Link == LinkDayCap })
+	assert.Equal(t, queued, f.Stats().Queued, "nothing more today")
+	clock.Advance(time.Hour) // the next UTC day
+	eventually(t, "drained", func() bool { return f.Stats().Queued == 0 })
+	stop()
+	perDay := map[int]int64{}
+	c.get(func(c *fakeCloud) {
+		for _, r := range c.requests {
+			perDay[r.at.Day()] += r.wire + requestOverheadBytes
+		}
+		assert.Len(t, c.stored, 150)
+	})
+	assert.LessOrEqual(t, perDay[1], int64(capBytes*(1-DefaultAlertReserve)), "non-alerts leave the alert reserve")
+	assert.Greater(t, perDay[2], int64(0), "the rest went the next day")
+	assert.LessOrEqual(t, perDay[2], int64(capBytes))
+}
+
+func TestFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	credPath := filepath.Join(dir, "cred")
+	require.NoError(t, os.WriteFile(credPath, []byte("tok-123\n"), 0o600))
+	cfg := config.Defaults()
+	cfg.Agent.ID, cfg.Agent.DataDir = "rig-001", dir
+	cfg.Cloud.URL, cfg.Cloud.CredentialFile = "https://cloud.example.com/", credPath
+	cfg.Cloud.BandwidthBytesPerS, cfg.Cloud.BandwidthBytesPerDay = 2048, 10*config.MiB
+	o, err := FromConfig(&cfg, nil, "1.2.3", nil)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "outbox.db"), o.Path)
+	assert.Equal(t, 500, o.BatchItems)
+	assert.Equal(t, int64(config.MiB), o.BatchBytes)
+	assert.Equal(t, 100_000, o.MaxItems)
+	assert.Equal(t, int64(256*config.MiB), o.MaxBytes)
+	assert.Equal(t, int64(2048), o.BytesPerSecond)
+	assert.Equal(t, int64(10*config.MiB), o.BytesPerDay)
+	assert.Equal(t, time.Second, o.BackoffMin)
+	assert.Equal(t, 5*time.Minute, o.BackoffMax)
+	assert.Equal(t, config.ForwardCursor, o.Release)
+	cred, err := o.Credential()
+	require.NoError(t, err)
+	assert.Equal(t, "tok-123", cred)
+	require.NoError(t, os.WriteFile(credPath, []byte("a\nb\n"), 0o600))
+	_, err = o.Credential()
+	assert.ErrorContains(t, err, "want one line")
+	f, err := New(o)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	cfg.Cloud.URL = ""
+	_, err = FromConfig(&cfg, nil, "", nil)
+	assert.ErrorContains(t, err, "no cloud link")
+}

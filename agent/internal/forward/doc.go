@@ -1,0 +1,64 @@
+// Package forward is the rig agent's store-and-forward to the cloud: a
+// durable outbox of diagnoses (bbolt, <agent.data_dir>/outbox.db) sent in
+// batches over HTTPS by the contract of shared/cloudapi, and the uploads
+// of readings the cloud asks for.
+//
+// # Use
+//
+//	opts, err := forward.FromConfig(cfg, buf, version, log) // cfg.Cloud.Enabled()
+//	f, err := forward.New(opts)
+//	go f.Run(ctx)             // sends until ctx is done or Close
+//	err = f.Enqueue(ctx, d)   // durable when it returns; never sends itself
+//	s := f.Stats()            // link state, queue depth, counters (for /metrics)
+//	err = f.Close()           // stops Run, waits for it, closes the file
+//
+// Enqueue, Stats and Close are safe for concurrent use; Run is called
+// once. The *Forwarder satisfies the agent runtime's sink interface
+// (Enqueue(ctx, diag.Diagnosis) error) and its Run(ctx) error.
+//
+// # Delivery
+//
+// A diagnosis is removed from the outbox only after the cloud answered its
+// batch with 2xx, so delivery is at-least-once; the cloud makes it
+// exactly-once by the key agent id + Diagnosis.Seq (a replay returns
+// "duplicate"). After a restart the outbox resumes where it was.
+//
+// Order: alerts first (cloudapi.IsAlert: status not healthy, or an anomaly
+// or recommendation of high or critical severity), then the rest; each in
+// sequence order. Uploads of readings go only when no diagnosis is queued.
+//
+// # Failures
+//
+// Retryable failures (network errors, timeouts, 408, 425, 429, 5xx) wait
+// a jittered exponential backoff between Options.BackoffMin and
+// BackoffMax, at least Retry-After when the server sends one. 401 and 403
+// keep everything and retry at BackoffMax, re-reading the credential. A
+// batch refused as a whole with 400, 413 or 422 is split in halves until
+// the refused item is alone; that item is then rejected (removed, counted,
+// logged), unless RejectsInARow single items were refused in a row: then
+// the server is assumed at fault and nothing more is rejected. Items the
+// cloud answers as rejected or conflicting are removed and counted. Other
+// 4xx (incompatible server) keep everything and retry at BackoffMax. See
+// docs/agent.md#store-and-forward and docs/agent-cloud-api.md.
+//
+// # Caps
+//
+// The outbox holds at most Options.MaxItems diagnoses and MaxBytes; when
+// full the oldest non-alert is dropped first, an alert only to make room
+// for a newer alert, and a new non-alert is dropped when only alerts are
+// queued. Drops are counted (Stats.Dropped), logged at most once a minute
+// and passed to Options.OnDrop. The upload rate is capped by a token
+// bucket (BytesPerSecond, bursts of one second or one request) and by
+// BytesPerDay per UTC day (persisted; the last AlertReserve of it only for
+// alerts). Request bodies are gzip-compressed; the caps count compressed
+// bodies, responses and an estimate of the headers.
+//
+// # Readings
+//
+// With Options.Readings (the reading buffer), the forwarder answers the
+// cloud's upload requests in parts, resumable after a restart, and moves
+// the buffer cursor Options.Release: after each successful check-in that
+// leaves no upload open, readings up to the buffer's last sequence number
+// before that check-in count as released (the cloud had its chance to ask
+// for them), so the buffer removes them first when full.
+package forward

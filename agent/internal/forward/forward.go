@@ -1,0 +1,307 @@
+package forward
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+)
+
+// Errors returned by Enqueue, Run and Close.
+var (
+	// ErrClosed is returned by Enqueue and Run after Close.
+	ErrClosed = errors.New("forward: closed")
+	// ErrInvalid is returned by Enqueue for a diagnosis that fails
+	// cloudapi.ValidateDiagnosis or belongs to another agent: the cloud
+	// would reject it, so it is not queued.
+	ErrInvalid = errors.New("forward: invalid diagnosis")
+	// ErrTooLarge is returned by Enqueue for a diagnosis whose encoding
+	// exceeds the batch byte cap: it could never be sent.
+	ErrTooLarge = errors.New("forward: diagnosis larger than a batch")
+)
+
+// LinkState is the state of the link to the cloud.
+type LinkState string
+
+// Link states.
+const (
+	// LinkUnknown: no request made yet.
+	LinkUnknown LinkState = "unknown"
+	// LinkUp: the last request succeeded.
+	LinkUp LinkState = "up"
+	// LinkDown: the last request failed with a network error, a timeout
+	// or a retryable status; the forwarder backs off.
+	LinkDown LinkState = "down"
+	// LinkUnauthorized: the cloud refused the credential (401, 403).
+	LinkUnauthorized LinkState = "unauthorized"
+	// LinkIncompatible: the cloud refused the requests themselves (404,
+	// 405, 415, other 4xx, or repeated 400s): version skew or a server bug.
+	LinkIncompatible LinkState = "incompatible"
+	// LinkThrottled: waiting for the bytes-per-second cap.
+	LinkThrottled LinkState = "throttled"
+	// LinkDayCap: the bytes-per-day cap is used up until the next UTC day.
+	LinkDayCap LinkState = "day_cap"
+)
+
+// Stats is a snapshot of the forwarder's state and counters (counters
+// count since New). It is cheap: a lock and two bbolt seeks.
+type Stats struct {
+	Link      LinkState
+	LinkSince time.Time
+	// LastError is the last failure's description ("" after a success).
+	LastError string
+	// LastSuccess is when a request last succeeded (zero: never).
+	LastSuccess time.Time
+
+	// Queued diagnoses, of which QueuedAlerts are alerts, taking
+	// QueuedBytes in the outbox; Oldest is when the oldest was queued.
+	Queued, QueuedAlerts int
+	QueuedBytes          int64
+	Oldest               time.Time
+
+	// Enqueued counts diagnoses queued; Accepted, Duplicates, Rejected
+	// and Conflicts the cloud's results; Dropped those removed unsent
+	// because the outbox was full (DroppedAlerts of them alerts);
+	// Invalid those Enqueue refused.
+	Enqueued, Accepted, Duplicates, Rejected, Conflicts uint64
+	Dropped, DroppedAlerts, Invalid                     uint64
+
+	// Requests counts HTTP requests made, Failures those that failed;
+	// BytesSent and BytesReceived count bodies on the wire (compressed)
+	// plus an estimate of the headers; DayBytes is what the day cap has
+	// counted today.
+	Requests, Failures          uint64
+	BytesSent, BytesReceived    uint64
+	DayBytes                    int64
+	Batches                     uint64
+	UploadsOpen                 int
+	UploadParts, UploadReadings uint64
+}
+
+// Forwarder is the store-and-forward queue of diagnoses to the cloud.
+// Enqueue, Stats and Close are safe for concurrent use; Run is called
+// once.
+type Forwarder struct {
+	opts Options
+	log  *slog.Logger
+	wake chan struct{}
+	stop chan struct{}
+
+	mu      sync.Mutex
+	ob      *outbox
+	closed  bool
+	running bool
+	runDone chan struct{}
+	st      Stats
+	logged  map[string]time.Time
+
+	// Run's state (only Run's goroutine writes these, under mu).
+	limits        cloudapi.Limits
+	nextCheckin   time.Time
+	needCheckin   bool
+	fails         int
+	rejectsInARow int
+	batchLimit    int
+	bucket        bucket
+	day, dayUsed  int64
+	uploads       map[string]*uploadState
+}
+
+// New opens (or creates) the outbox at opts.Path and returns a Forwarder.
+// Nothing is sent before Run.
+func New(opts Options) (*Forwarder, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	if !cloudapi.ValidID(opts.AgentID) {
+		return nil, fmt.Errorf("forward: agent id %q is not 1-64 of [A-Za-z0-9_.-] starting with a letter or digit", opts.AgentID)
+	}
+	ob, err := openOutbox(opts.Path, opts.NoSync)
+	if err != nil {
+		return nil, err
+	}
+	f := &Forwarder{
+		opts: opts, log: opts.Logger.With("component", "forward"), ob: ob,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		logged: map[string]time.Time{}, limits: cloudapi.Limits{}.WithDefaults(),
+		needCheckin: true, batchLimit: opts.BatchItems,
+		bucket:  bucket{rate: opts.BytesPerSecond},
+		uploads: map[string]*uploadState{},
+	}
+	f.st.Link, f.st.LinkSince = LinkUnknown, opts.Clock.Now()
+	f.day, f.dayUsed = ob.loadDay()
+	if err := f.loadUploads(); err != nil {
+		_ = ob.close()
+		return nil, err
+	}
+	if n, alerts, bytes := ob.totals(); n > 0 {
+		f.log.Info("outbox resumed", "path", opts.Path, "queued", n, "alerts", alerts, "bytes", bytes)
+	}
+	return f, nil
+}
+
+// Enqueue queues a diagnosis durably (committed, and fsynced unless
+// NoSync) and returns; Run sends it. Its AgentID is set to the
+// forwarder's when empty. A diagnosis whose Seq is already queued is
+// ignored (nil). An invalid diagnosis returns ErrInvalid; one too large
+// for a batch ErrTooLarge. When the outbox is full the policy of
+// Options.MaxItems applies: Enqueue still returns nil, and the drop is
+// counted, logged and passed to OnDrop.
+func (f *Forwarder) Enqueue(ctx context.Context, d diag.Diagnosis) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.AgentID == "" {
+		d.AgentID = f.opts.AgentID
+	}
+	if d.AgentID != f.opts.AgentID {
+		f.count(func(s *Stats) { s.Invalid++ })
+		return fmt.Errorf("%w: seq %d has agent id %q, not this agent's %q", ErrInvalid, d.Seq, d.AgentID, f.opts.AgentID)
+	}
+	if errs := cloudapi.ValidateDiagnosis("", &d); errs != nil {
+		f.count(func(s *Stats) { s.Invalid++ })
+		p := &cloudapi.Problem{Title: fmt.Sprintf("seq %d", d.Seq), Errors: errs}
+		return fmt.Errorf("%w: %v", ErrInvalid, p)
+	}
+	data, err := json.Marshal(&d)
+	if err != nil {
+		f.count(func(s *Stats) { s.Invalid++ })
+		return fmt.Errorf("%w: seq %d: %v", ErrInvalid, d.Seq, err)
+	}
+	if int64(len(data)) > f.opts.BatchBytes {
+		f.count(func(s *Stats) { s.Invalid++ })
+		return fmt.Errorf("%w: seq %d is %d bytes, the batch cap is %d", ErrTooLarge, d.Seq, len(data), f.opts.BatchBytes)
+	}
+	prio := byte(prioOther)
+	if cloudapi.IsAlert(&d) {
+		prio = prioAlert
+	}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return ErrClosed
+	}
+	drops, self, err := f.ob.put(prio, d.Seq, f.opts.Clock.Now(), data, f.opts.MaxItems, f.opts.MaxBytes)
+	if errors.Is(err, errDuplicate) {
+		f.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		f.mu.Unlock()
+		return fmt.Errorf("forward: queue seq %d: %w", d.Seq, err)
+	}
+	if self {
+		drops = append(drops, dropped{seq: d.Seq, alert: prio == prioAlert})
+	} else {
+		f.st.Enqueued++
+	}
+	for _, dr := range drops {
+		f.st.Dropped++
+		if dr.alert {
+			f.st.DroppedAlerts++
+		}
+	}
+	logDrop := len(drops) > 0 && f.shouldLog("drop")
+	st := f.st
+	f.mu.Unlock()
+	if len(drops) > 0 {
+		if logDrop {
+			f.log.Warn("outbox full: diagnoses dropped unsent (oldest non-alerts first)",
+				"dropped_now", len(drops), "first_seq", drops[0].seq, "dropped_total", st.Dropped,
+				"dropped_alerts_total", st.DroppedAlerts, "max_items", f.opts.MaxItems, "max_bytes", f.opts.MaxBytes)
+		}
+		if f.opts.OnDrop != nil {
+			for _, dr := range drops {
+				f.opts.OnDrop(dr.seq, dr.alert)
+			}
+		}
+	}
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Stats returns a snapshot.
+func (f *Forwarder) Stats() Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.st
+	if f.ob != nil && !f.closed {
+		s.Queued, s.QueuedAlerts, s.QueuedBytes = f.ob.totals()
+		s.Oldest = f.ob.oldest()
+	}
+	s.DayBytes = f.dayUsed
+	for _, u := range f.uploads {
+		if !u.Done {
+			s.UploadsOpen++
+		}
+	}
+	return s
+}
+
+// Close stops Run (if running) and waits for it to return, then closes
+// the outbox. Queued diagnoses stay in the file for the next start.
+// Close is idempotent.
+func (f *Forwarder) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	close(f.stop)
+	done := f.runDone
+	f.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.opts.BytesPerDay > 0 {
+		if err := f.ob.saveDay(f.day, f.dayUsed); err != nil {
+			f.log.Warn("cannot save the day's byte count", "error", err)
+		}
+	}
+	if err := f.ob.close(); err != nil {
+		return fmt.Errorf("forward: close outbox %s: %w", f.opts.Path, err)
+	}
+	return nil
+}
+
+func (f *Forwarder) count(fn func(*Stats)) {
+	f.mu.Lock()
+	fn(&f.st)
+	f.mu.Unlock()
+}
+
+// shouldLog rate-limits a log line to once a minute per key; mu held.
+func (f *Forwarder) shouldLog(key string) bool {
+	now := f.opts.Clock.Now()
+	if t, ok := f.logged[key]; ok && now.Sub(t) < time.Minute {
+		return false
+	}
+	f.logged[key] = now
+	return true
+}
+
+func (f *Forwarder) setLink(s LinkState, errText string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.st.Link != s {
+		f.st.Link, f.st.LinkSince = s, f.opts.Clock.Now()
+	}
+	if s == LinkUp {
+		f.st.LastError = ""
+		f.st.LastSuccess = f.opts.Clock.Now()
+	} else if errText != "" {
+		f.st.LastError = errText
+	}
+}

@@ -1,0 +1,282 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/agent/internal/config"
+)
+
+// Defaults of Options.
+const (
+	DefaultBatchItems     = 500
+	DefaultBatchBytes     = 1 << 20
+	DefaultMaxItems       = 100_000
+	DefaultMaxBytes       = 256 << 20
+	DefaultBackoffMin     = time.Second
+	DefaultBackoffMax     = 5 * time.Minute
+	DefaultTimeout        = 30 * time.Second
+	DefaultCheckin        = 5 * time.Minute
+	DefaultAlertReserve   = 0.1
+	DefaultRejectsInARow  = 3
+	DefaultFileName       = "outbox.db"
+	DefaultUserAgent      = "rig-agent"
+	maxRetryAfter         = 24 * time.Hour
+	requestOverheadBytes  = 512 // HTTP request line and headers, counted against the caps
+	responseOverheadBytes = 256
+)
+
+// Options configure a Forwarder. Zero values mean the default each field
+// names. FromConfig builds them from the agent's config.
+type Options struct {
+	// Path is the outbox's bbolt file (required; FromConfig:
+	// <agent.data_dir>/outbox.db).
+	Path string
+	// URL is the cloud's base URL, e.g. https://cloud.example.com
+	// (required).
+	URL string
+	// AgentID is this agent's id (cloudapi.ValidID; required). Enqueue
+	// sets it on diagnoses that have none and refuses others.
+	AgentID string
+	// RigID and RigType are reported at check-in.
+	RigID, RigType string
+	// Version is the agent's version, reported at check-in and in the
+	// User-Agent header.
+	Version string
+	// Credential returns the bearer credential; it is called before every
+	// request, so a rotated credential file is picked up (required;
+	// FromConfig reads cloud.credential_file).
+	Credential func() (string, error)
+	// HTTPClient sends the requests (nil: a client with TLS 1.2 or later,
+	// proxies from the environment, and Timeout per request).
+	HTTPClient *http.Client
+	// Timeout bounds one request (default DefaultTimeout).
+	Timeout time.Duration
+
+	// BatchItems and BatchBytes cap one request: diagnoses per batch and
+	// their JSON size before compression (defaults DefaultBatchItems,
+	// DefaultBatchBytes). The server's announced limits lower them.
+	BatchItems int
+	BatchBytes int64
+	// MaxItems and MaxBytes cap the outbox (defaults DefaultMaxItems,
+	// DefaultMaxBytes). When full, Enqueue removes the oldest non-alert
+	// diagnosis; with only alerts queued, a new alert removes the oldest
+	// alert and a new non-alert is dropped. Every removal is counted
+	// (Stats.Dropped), logged (at most once a minute) and passed to OnDrop.
+	MaxItems int
+	MaxBytes int64
+
+	// BytesPerSecond caps the average upload rate, request and response
+	// bytes (0: unlimited). Bursts are at most one second's worth, or one
+	// request when that is larger.
+	BytesPerSecond int64
+	// BytesPerDay caps the bytes sent and received per UTC day (0:
+	// unlimited). The last AlertReserve of it is kept for alerts. The
+	// day's count is persisted in the outbox, so restarts do not reset it.
+	BytesPerDay int64
+	// AlertReserve is the fraction of BytesPerDay only alerts may use
+	// (default DefaultAlertReserve; negative: none).
+	AlertReserve float64
+
+	// BackoffMin and BackoffMax bound the exponential backoff after a
+	// failed request: the n-th failure in a row waits a uniform time in
+	// [d/2, d], d = min(BackoffMax, BackoffMin * 2^(n-1)); a Retry-After
+	// wait is kept when longer (defaults DefaultBackoffMin,
+	// DefaultBackoffMax).
+	BackoffMin, BackoffMax time.Duration
+	// Checkin is the check-in interval until the server names one
+	// (default DefaultCheckin).
+	Checkin time.Duration
+	// RejectsInARow is how many single diagnoses refused with 400, 413 or
+	// 422 in a row, with no success between, the forwarder rejects before
+	// it assumes the server, not the data, is at fault and stops rejecting
+	// (default DefaultRejectsInARow).
+	RejectsInARow int
+
+	// Readings, when set, serves the cloud's upload requests from the
+	// reading buffer and releases readings (see Release).
+	Readings Readings
+	// Release is the buffer cursor the forwarder moves to release readings
+	// ("": config.ForwardCursor). After each successful check-in that
+	// leaves no upload request open, readings up to the buffer's last
+	// sequence number before that check-in are released: the cloud has
+	// had its chance to ask for them.
+	Release string
+
+	// NoSync skips fsync on outbox commits: for tests only; a power cut
+	// may lose queued diagnoses.
+	NoSync bool
+	// Clock is the time source (nil: the system clock). Tests use a fast
+	// clock.
+	Clock Clock
+	// Rand returns a uniform number in [0, 1) for jitter (nil:
+	// math/rand/v2).
+	Rand func() float64
+	// Logger (nil: slog.Default()).
+	Logger *slog.Logger
+	// OnDrop, if set, is called for every diagnosis removed unsent
+	// because the outbox was full, outside any lock.
+	OnDrop func(seq uint64, alert bool)
+}
+
+// Readings is what the forwarder needs from the reading buffer;
+// *buffer.Buffer has it.
+type Readings interface {
+	Range(ctx context.Context, from, to time.Time, fn func(buffer.Record) error) error
+	LastSeq() uint64
+	SetCursor(ctx context.Context, name string, seq uint64) error
+}
+
+// Clock is a source of time. Sleep waits for d or until ctx is done
+// (then it returns ctx.Err()), or until wake receives (nil: never),
+// then returns nil.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) Sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	case <-wake:
+	}
+	return nil
+}
+
+func (o *Options) setDefaults() error {
+	var problems []string
+	if o.Path == "" {
+		problems = append(problems, "Path is empty")
+	}
+	if o.URL == "" {
+		problems = append(problems, "URL is empty")
+	}
+	if o.Credential == nil {
+		problems = append(problems, "Credential is nil")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("forward: %s", strings.Join(problems, "; "))
+	}
+	o.URL = strings.TrimRight(o.URL, "/")
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.BatchItems, DefaultBatchItems)
+	def(&o.MaxItems, DefaultMaxItems)
+	def(&o.RejectsInARow, DefaultRejectsInARow)
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = DefaultBatchBytes
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = DefaultBackoffMin
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = DefaultBackoffMax
+	}
+	o.BackoffMax = max(o.BackoffMax, o.BackoffMin)
+	if o.Checkin <= 0 {
+		o.Checkin = DefaultCheckin
+	}
+	switch {
+	case o.AlertReserve == 0:
+		o.AlertReserve = DefaultAlertReserve
+	case o.AlertReserve < 0:
+		o.AlertReserve = 0
+	case o.AlertReserve > 0.9:
+		o.AlertReserve = 0.9
+	}
+	if o.Release == "" {
+		o.Release = config.ForwardCursor
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.HTTPClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig.MinVersion = 0x0303 // TLS 1.2
+		o.HTTPClient = &http.Client{Transport: tr}
+	}
+	return nil
+}
+
+// FromConfig returns the Options of cfg's cloud section (cfg passed
+// Validate and cfg.Cloud.Enabled()). readings is the reading buffer (nil:
+// no uploads, no release); version the agent's build.
+func FromConfig(cfg *config.Config, readings Readings, version string, log *slog.Logger) (Options, error) {
+	c := cfg.Cloud
+	if !c.Enabled() {
+		return Options{}, errors.New("forward: cloud.url is empty: no cloud link to forward to")
+	}
+	o := Options{
+		Path:           filepath.Join(cfg.Agent.DataDir, DefaultFileName),
+		URL:            c.URL,
+		AgentID:        cfg.Agent.ID,
+		Version:        version,
+		Credential:     credentialFile(c.CredentialFile),
+		Timeout:        c.Timeout,
+		BatchItems:     c.BatchSize,
+		BatchBytes:     int64(c.BatchBytes),
+		MaxItems:       c.OutboxMaxItems,
+		MaxBytes:       int64(c.OutboxMaxBytes),
+		BytesPerSecond: int64(c.BandwidthBytesPerS),
+		BytesPerDay:    int64(c.BandwidthBytesPerDay),
+		BackoffMin:     c.BackoffMin,
+		BackoffMax:     c.BackoffMax,
+		Release:        config.ForwardCursor,
+		Logger:         log,
+	}
+	if readings != nil {
+		o.Readings = readings
+	}
+	if fw := cfg.Firmware; fw != nil {
+		o.RigID, o.RigType = fw.Equipment.ID, fw.RigType
+	}
+	return o, nil
+}
+
+// credentialFile reads the credential from path on every call (trailing
+// newline removed), so that a rotated file is picked up.
+func credentialFile(path string) func() (string, error) {
+	return func() (string, error) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("cloud.credential_file: %w", err)
+		}
+		s := strings.TrimRight(string(data), "\r\n")
+		if s == "" || strings.ContainsAny(s, "\r\n") {
+			return "", fmt.Errorf("cloud.credential_file %s: want one line holding the credential", path)
+		}
+		return s, nil
+	}
+}

@@ -1,0 +1,268 @@
+package forward
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Outbox layout (bbolt):
+//
+//	items:   [prio][seq, 8 bytes BE] -> [queued at, unix ns, 8 bytes BE][diagnosis JSON]
+//	         prio 0: alert, 1: other; key order is send order
+//	meta:    "day" -> [UTC day number, 8 bytes][bytes used, 8 bytes]
+//	uploads: request id -> uploadState JSON
+var (
+	bucketItems   = []byte("items")
+	bucketMeta    = []byte("meta")
+	bucketUploads = []byte("uploads")
+	keyDay        = []byte("day")
+	keyVersion    = []byte("version")
+)
+
+const (
+	formatVersion = 1
+	prioAlert     = 0
+	prioOther     = 1
+	valueHeader   = 8
+)
+
+func itemKey(prio byte, seq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prio
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
+}
+
+// outbox is the bbolt file plus in-memory totals, guarded by the
+// Forwarder's mutex (bbolt serialises the transactions themselves).
+type outbox struct {
+	db *bolt.DB
+	// mu guards n and bytes; writers hold it across their transaction so
+	// that the totals always match the committed file.
+	mu sync.Mutex
+	// counts and bytes per priority; oldest queued-at time of each.
+	n     [2]int
+	bytes [2]int64
+}
+
+func openOutbox(path string, noSync bool) (*outbox, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync})
+	if err != nil {
+		return nil, fmt.Errorf("open outbox %s: %w (is another rig-agent using it?)", path, err)
+	}
+	o := &outbox{db: db}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketItems, bucketMeta, bucketUploads} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyVersion); v == nil {
+			if err := meta.Put(keyVersion, []byte{formatVersion}); err != nil {
+				return err
+			}
+		} else if len(v) != 1 || v[0] != formatVersion {
+			return fmt.Errorf("format version %v is not %d", v, formatVersion)
+		}
+		return tx.Bucket(bucketItems).ForEach(func(k, v []byte) error {
+			if len(k) != 9 || k[0] > prioOther || len(v) < valueHeader {
+				return fmt.Errorf("malformed item %x", k)
+			}
+			o.n[k[0]]++
+			o.bytes[k[0]] += int64(len(k) + len(v))
+			return nil
+		})
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
+	}
+	return o, nil
+}
+
+// totals returns the number of items, of alerts, and the bytes stored.
+func (o *outbox) totals() (n, alerts int, bytes int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[0] + o.n[1], o.n[prioAlert], o.bytes[0] + o.bytes[1]
+}
+
+func (o *outbox) count() int {
+	n, _, _ := o.totals()
+	return n
+}
+
+// dropped is one item removed to make room.
+type dropped struct {
+	seq   uint64
+	alert bool
+}
+
+var errDuplicate = errors.New("already queued")
+
+// put stores one item, removing others to stay within the caps (see
+// Options.MaxItems). It returns the removed items, and whether the new item
+// itself was dropped.
+func (o *outbox) put(prio byte, seq uint64, at time.Time, data []byte, maxItems int, maxBytes int64) (drops []dropped, self bool, err error) {
+	key := itemKey(prio, seq)
+	val := make([]byte, valueHeader+len(data))
+	binary.BigEndian.PutUint64(val, uint64(at.UnixNano()))
+	copy(val[valueHeader:], data)
+	size := int64(len(key) + len(val))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n, bytes := o.n, o.bytes
+	err = o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketItems)
+		if b.Get(itemKey(prioAlert, seq)) != nil || b.Get(itemKey(prioOther, seq)) != nil {
+			return errDuplicate
+		}
+		c := b.Cursor()
+		for n[0]+n[1]+1 > maxItems || bytes[0]+bytes[1]+size > maxBytes {
+			// Oldest other first; alerts only for an alert.
+			k, v := c.Seek([]byte{prioOther})
+			if k == nil && prio == prioAlert {
+				k, v = c.First()
+			}
+			if k == nil {
+				self = true
+				return nil
+			}
+			n[k[0]]--
+			bytes[k[0]] -= int64(len(k) + len(v))
+			drops = append(drops, dropped{seq: binary.BigEndian.Uint64(k[1:]), alert: k[0] == prioAlert})
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		n[prio]++
+		bytes[prio] += size
+		return b.Put(key, val)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	o.n, o.bytes = n, bytes
+	return drops, self, nil
+}
+
+// item is one queued diagnosis.
+type item struct {
+	prio byte
+	seq  uint64
+	at   time.Time
+	data json.RawMessage
+}
+
+// peek returns the first items in send order: at most maxItems, with JSON
+// at most maxBytes in all (the first item always, whatever its size),
+// alerts only when alertsOnly.
+func (o *outbox) peek(maxItems int, maxBytes int64, alertsOnly bool) ([]item, error) {
+	var out []item
+	var total int64
+	err := o.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketItems).Cursor()
+		for k, v := c.First(); k != nil && len(out) < maxItems; k, v = c.Next() {
+			if alertsOnly && k[0] != prioAlert {
+				break
+			}
+			size := int64(len(v) - valueHeader + 1)
+			if len(out) > 0 && total+size > maxBytes {
+				break
+			}
+			total += size
+			out = append(out, item{
+				prio: k[0], seq: binary.BigEndian.Uint64(k[1:]),
+				at:   time.Unix(0, int64(binary.BigEndian.Uint64(v))),
+				data: append(json.RawMessage(nil), v[valueHeader:]...),
+			})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// remove deletes items (acknowledged or rejected) and, in the same
+// transaction, stores the day's byte count.
+func (o *outbox) remove(items []item, day int64, used int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n, bytes := o.n, o.bytes
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketItems)
+		for _, it := range items {
+			k := itemKey(it.prio, it.seq)
+			v := b.Get(k)
+			if v == nil {
+				continue
+			}
+			n[it.prio]--
+			bytes[it.prio] -= int64(len(k) + len(v))
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return putDay(tx, day, used)
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: remove sent items: %w", err)
+	}
+	o.n, o.bytes = n, bytes
+	return nil
+}
+
+// oldest returns the queued-at time of the oldest item (zero: empty):
+// the first of each priority, sequence numbers growing with time.
+func (o *outbox) oldest() time.Time {
+	var t time.Time
+	_ = o.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketItems).Cursor()
+		for _, p := range []byte{prioAlert, prioOther} {
+			k, v := c.Seek([]byte{p})
+			if k == nil || k[0] != p {
+				continue
+			}
+			at := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			if t.IsZero() || at.Before(t) {
+				t = at
+			}
+		}
+		return nil
+	})
+	return t
+}
+
+func putDay(tx *bolt.Tx, day, used int64) error {
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:], uint64(day))
+	binary.BigEndian.PutUint64(v[8:], uint64(used))
+	return tx.Bucket(bucketMeta).Put(keyDay, v[:])
+}
+
+func (o *outbox) saveDay(day, used int64) error {
+	return o.db.Update(func(tx *bolt.Tx) error { return putDay(tx, day, used) })
+}
+
+func (o *outbox) loadDay() (day, used int64) {
+	_ = o.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyDay); len(v) == 16 {
+			day, used = int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:]))
+		}
+		return nil
+	})
+	return day, used
+}
+
+func (o *outbox) close() error { return o.db.Close() }

@@ -1,0 +1,385 @@
+package forward
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+)
+
+// maxResponseBytes bounds what the forwarder reads of a response.
+const maxResponseBytes = 8 << 20
+
+// Run sends queued diagnoses (and requested uploads) until ctx is done or
+// Close is called, then returns nil. It returns an error only when the
+// outbox file fails. Call it once.
+func (f *Forwarder) Run(ctx context.Context) error {
+	f.mu.Lock()
+	switch {
+	case f.closed:
+		f.mu.Unlock()
+		return ErrClosed
+	case f.running:
+		f.mu.Unlock()
+		return errors.New("forward: Run called twice")
+	}
+	f.running = true
+	done := make(chan struct{})
+	f.runDone = done
+	f.mu.Unlock()
+	defer close(done)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-f.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for ctx.Err() == nil {
+		if err := f.step(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			f.log.Error("forwarder stopped: outbox failed", "error", err)
+			return err
+		}
+	}
+	return nil
+}
+
+// errStore marks an outbox failure: Run stops.
+type errStore struct{ err error }
+
+func (e errStore) Error() string { return e.err.Error() }
+
+// step makes at most one request, or waits.
+func (f *Forwarder) step(ctx context.Context) error {
+	clock := f.opts.Clock
+	if f.needCheckin || !clock.Now().Before(f.nextCheckin) {
+		return f.storeErr(f.attempt(ctx, f.checkin(ctx)))
+	}
+	if f.ob.count() > 0 {
+		return f.storeErr(f.attempt(ctx, f.sendDiagnoses(ctx)))
+	}
+	if u := f.openUpload(); u != nil {
+		return f.storeErr(f.attempt(ctx, f.sendUploadPart(ctx, u)))
+	}
+	wait := f.nextCheckin.Sub(clock.Now())
+	if wait > 0 {
+		_ = clock.Sleep(ctx, wait, f.wake)
+	}
+	return nil
+}
+
+func (f *Forwarder) storeErr(err error) error {
+	var se errStore
+	if errors.As(err, &se) {
+		return se.err
+	}
+	return nil
+}
+
+// result is the outcome of one request.
+type result struct {
+	status     int // 0: no response
+	problem    *cloudapi.Problem
+	retryAfter time.Duration
+	hasRA      bool
+	err        error // transport error, or what went wrong
+	body       []byte
+}
+
+// failure classes.
+type class int
+
+const (
+	classOK class = iota
+	classRetry
+	classAuth
+	classIncompatible
+	classInvalid // 400, 422, 413: split or reject
+	classGone    // 404, 410: for uploads
+	classWaited  // nothing sent: waited for a cap
+)
+
+func classify(r *result) class {
+	switch {
+	case r.err != nil && r.status == 0:
+		return classRetry
+	case r.status >= 200 && r.status < 300:
+		return classOK
+	case cloudapi.Retryable(r.status):
+		return classRetry
+	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		return classAuth
+	case r.status == http.StatusBadRequest || r.status == http.StatusUnprocessableEntity || r.status == http.StatusRequestEntityTooLarge:
+		return classInvalid
+	case r.status == http.StatusNotFound || r.status == http.StatusGone:
+		return classGone
+	}
+	return classIncompatible
+}
+
+// outcome is what a request step tells attempt to do next.
+type outcome struct {
+	class class
+	res   *result
+	what  string
+	err   error // an outbox error (fatal)
+	// checkin marks a check-in's success, which does not end the
+	// incompatible state.
+	checkin bool
+}
+
+// attempt applies an outcome: success resets the backoff; failures set
+// the link state and wait.
+func (f *Forwarder) attempt(ctx context.Context, o outcome) error {
+	if o.err != nil {
+		return errStore{o.err}
+	}
+	if ctx.Err() != nil {
+		return nil // stopping: not a failure of the link
+	}
+	switch o.class {
+	case classOK:
+		f.mu.Lock()
+		stuck := f.st.Link == LinkIncompatible
+		f.mu.Unlock()
+		if o.checkin && stuck {
+			// The cloud answers check-ins but refuses the data: still
+			// incompatible, and the backoff goes on.
+			return nil
+		}
+		f.fails = 0
+		f.setLink(LinkUp, "")
+		return nil
+	case classInvalid, classGone, classWaited:
+		// Handled by the caller (split, reject, end the upload, waited):
+		// go on now.
+		return nil
+	}
+	f.fails++
+	f.needCheckin = true
+	f.count(func(s *Stats) { s.Failures++ })
+	msg := describe(o.what, o.res)
+	var wait time.Duration
+	switch o.class {
+	case classAuth:
+		f.setLink(LinkUnauthorized, msg)
+		wait = f.jitter(f.opts.BackoffMax)
+	case classIncompatible:
+		f.setLink(LinkIncompatible, msg)
+		wait = f.jitter(f.opts.BackoffMax)
+	default:
+		f.setLink(LinkDown, msg)
+		wait = f.backoff()
+		if o.res != nil && o.res.hasRA {
+			ra := min(o.res.retryAfter, maxRetryAfter)
+			wait = max(wait, ra+time.Duration(f.opts.Rand()*0.1*float64(ra)))
+		}
+	}
+	f.mu.Lock()
+	logIt := f.shouldLog("fail:" + strconv.Itoa(int(o.class)))
+	f.mu.Unlock()
+	if logIt {
+		lvl := f.log.Warn
+		if o.class == classAuth || o.class == classIncompatible {
+			lvl = f.log.Error
+		}
+		lvl("cloud request failed; data kept, retrying", "error", msg, "failures_in_a_row", f.fails, "wait", wait.String())
+	}
+	_ = f.opts.Clock.Sleep(ctx, wait, nil)
+	return nil
+}
+
+func describe(what string, r *result) string {
+	switch {
+	case r == nil:
+		return what
+	case r.problem != nil:
+		return fmt.Sprintf("%s: %v", what, r.problem)
+	case r.err != nil:
+		return fmt.Sprintf("%s: %v", what, r.err)
+	}
+	return fmt.Sprintf("%s: status %d", what, r.status)
+}
+
+// backoff returns the wait after f.fails failures in a row.
+func (f *Forwarder) backoff() time.Duration {
+	d := float64(f.opts.BackoffMin) * math.Pow(2, float64(max(f.fails-1, 0)))
+	return f.jitter(time.Duration(min(d, float64(f.opts.BackoffMax))))
+}
+
+// jitter returns a uniform duration in [d/2, d].
+func (f *Forwarder) jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(f.opts.Rand()*float64(d/2))
+}
+
+// post sends one JSON body, gzip-compressed, within the bandwidth caps,
+// and reads the answer. alert lets it use the day cap's alert reserve;
+// expect estimates the answer's size, which the day cap must have room for.
+func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, alert bool, expect int64) (*result, error) {
+	var zb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zb, gzip.BestCompression)
+	_, _ = zw.Write(body)
+	_ = zw.Close()
+	wire := zb.Bytes()
+	cost := int64(len(wire)) + requestOverheadBytes
+	if err := f.waitCaps(ctx, cost, expect+responseOverheadBytes, alert); err != nil {
+		return nil, err
+	}
+	cred, err := f.opts.Credential()
+	if err != nil {
+		return &result{err: err}, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.opts.URL+path, bytes.NewReader(wire))
+	if err != nil {
+		return &result{err: err}, nil
+	}
+	req.Header.Set("Content-Type", cloudapi.MediaJSON)
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Accept", cloudapi.MediaJSON+", "+cloudapi.MediaProblem)
+	req.Header.Set(cloudapi.HeaderAuthorization, "Bearer "+cred)
+	if key != "" {
+		req.Header.Set(cloudapi.HeaderIdempotencyKey, key)
+	}
+	ua := DefaultUserAgent
+	if f.opts.Version != "" {
+		ua += "/" + f.opts.Version
+	}
+	req.Header.Set("User-Agent", ua)
+	f.count(func(s *Stats) { s.Requests++; s.BytesSent += uint64(cost) })
+	resp, err := f.opts.HTTPClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return &result{err: err}, nil
+	}
+	defer resp.Body.Close()
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	got := int64(len(data)) + responseOverheadBytes
+	f.charge(got)
+	f.count(func(s *Stats) { s.BytesReceived += uint64(got) })
+	r := &result{status: resp.StatusCode, body: data}
+	if rerr != nil && ctx.Err() == nil {
+		r.err = fmt.Errorf("reading response: %w", rerr)
+		if r.status >= 200 && r.status < 300 {
+			// Stored, but the answer is lost: the retry returns duplicates.
+			r.status = 0
+		}
+	}
+	r.retryAfter, r.hasRA = cloudapi.ParseRetryAfter(resp.Header.Get(cloudapi.HeaderRetryAfter), f.opts.Clock.Now())
+	if r.status >= 300 || r.status < 200 {
+		var p cloudapi.Problem
+		if json.Unmarshal(data, &p) == nil && (p.Type != "" || p.Title != "") {
+			r.problem = &p
+		} else if r.err == nil && r.status != 0 {
+			r.err = fmt.Errorf("status %d", r.status)
+		}
+	}
+	return r, nil
+}
+
+// waitCaps waits until cost bytes may be sent and about expect received:
+// the day cap (alerts may use the reserve), then the rate cap.
+func (f *Forwarder) waitCaps(ctx context.Context, cost, expect int64, alert bool) error {
+	clock := f.opts.Clock
+	for {
+		now := clock.Now()
+		f.rollDay(now)
+		if f.opts.BytesPerDay <= 0 || f.dayUsed+cost+expect <= f.dayAllowance(alert) {
+			break
+		}
+		f.setLink(LinkDayCap, fmt.Sprintf("day cap %d bytes used up (%d used)", f.opts.BytesPerDay, f.dayUsed))
+		next := time.Unix((dayOf(now)+1)*86400, 0)
+		if err := clock.Sleep(ctx, next.Sub(now), nil); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	f.dayUsed += cost
+	f.mu.Unlock()
+	if wait := f.bucket.reserve(clock.Now(), cost); wait > 0 {
+		f.setLink(LinkThrottled, "")
+		return clock.Sleep(ctx, wait, nil)
+	}
+	return nil
+}
+
+// charge counts received bytes against both caps (after the fact).
+func (f *Forwarder) charge(n int64) {
+	f.mu.Lock()
+	f.dayUsed += n
+	f.mu.Unlock()
+	f.bucket.reserve(f.opts.Clock.Now(), n)
+}
+
+func dayOf(t time.Time) int64 { return int64(math.Floor(float64(t.Unix()) / 86400)) }
+
+func (f *Forwarder) rollDay(now time.Time) {
+	if d := dayOf(now); d != f.day {
+		f.mu.Lock()
+		f.day, f.dayUsed = d, 0
+		f.mu.Unlock()
+	}
+}
+
+// dayAllowance is the day's byte budget for alerts or the rest.
+func (f *Forwarder) dayAllowance(alert bool) int64 {
+	if alert {
+		return f.opts.BytesPerDay
+	}
+	return int64(float64(f.opts.BytesPerDay) * (1 - f.opts.AlertReserve))
+}
+
+// dayLeft returns the bytes left today for alerts or the rest (MaxInt64:
+// no day cap).
+func (f *Forwarder) dayLeft(alert bool) int64 {
+	if f.opts.BytesPerDay <= 0 {
+		return math.MaxInt64
+	}
+	f.rollDay(f.opts.Clock.Now())
+	return f.dayAllowance(alert) - f.dayUsed
+}
+
+// bucket is a token bucket in bytes that may go into debt: reserve takes
+// n bytes now and returns how long to wait before using them. Over any
+// interval, bytes reserved <= capacity + rate * interval.
+type bucket struct {
+	rate   int64 // bytes per second; 0: unlimited
+	tokens float64
+	last   time.Time
+}
+
+func (b *bucket) reserve(now time.Time, n int64) time.Duration {
+	if b.rate <= 0 {
+		return 0
+	}
+	capacity := float64(b.rate) // one second's worth
+	if b.last.IsZero() {
+		b.tokens = capacity
+	} else if dt := now.Sub(b.last).Seconds(); dt > 0 {
+		b.tokens = min(capacity, b.tokens+dt*float64(b.rate))
+	}
+	b.last = now
+	b.tokens -= float64(n)
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / float64(b.rate) * float64(time.Second))
+}

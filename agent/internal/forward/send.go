@@ -1,0 +1,206 @@
+package forward
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+)
+
+// envelopeBytes bounds the batch envelope around the diagnoses' JSON.
+const envelopeBytes = 128
+
+// checkin reports the agent's state and takes the cloud's limits and
+// upload requests.
+func (f *Forwarder) checkin(ctx context.Context) outcome {
+	now := f.opts.Clock.Now()
+	var lastSeq uint64
+	if f.opts.Readings != nil {
+		lastSeq = f.opts.Readings.LastSeq()
+	}
+	st := f.Stats()
+	req := cloudapi.CheckinRequest{
+		AgentID: f.opts.AgentID, RigID: f.opts.RigID, RigType: f.opts.RigType, AgentVersion: f.opts.Version,
+		Time: now.UTC(),
+		Outbox: cloudapi.OutboxStatus{Items: st.Queued, Alerts: st.QueuedAlerts, Bytes: st.QueuedBytes,
+			Dropped: st.Dropped, Rejected: st.Rejected + st.Conflicts},
+	}
+	if !st.Oldest.IsZero() {
+		t := st.Oldest.UTC()
+		req.Outbox.Oldest = &t
+	}
+	f.mu.Lock()
+	for _, u := range f.uploads {
+		if u.Done {
+			continue
+		}
+		req.Uploads = append(req.Uploads, cloudapi.UploadProgress{RequestID: u.Req.ID, PartsSent: u.Part, ReadingsSent: u.Readings})
+	}
+	f.mu.Unlock()
+	body, err := json.Marshal(&req)
+	if err != nil {
+		return outcome{err: fmt.Errorf("encode check-in: %w", err)}
+	}
+	res, err := f.post(ctx, cloudapi.PathCheckin, "", body, true, 1024)
+	if err != nil {
+		return outcome{class: classRetry, res: &result{err: err}, what: "check-in"}
+	}
+	c := classify(res)
+	switch c {
+	case classOK:
+	case classInvalid, classGone:
+		return outcome{class: classIncompatible, res: res, what: "check-in"}
+	default:
+		return outcome{class: c, res: res, what: "check-in"}
+	}
+	var resp cloudapi.CheckinResponse
+	if err := json.Unmarshal(res.body, &resp); err != nil {
+		return outcome{class: classIncompatible, res: &result{status: res.status, err: fmt.Errorf("decoding the answer: %w", err)}, what: "check-in"}
+	}
+	f.limits = resp.Limits.WithDefaults()
+	every := f.opts.Checkin
+	if resp.NextCheckinS > 0 {
+		every = time.Duration(resp.NextCheckinS) * time.Second
+	}
+	f.nextCheckin = f.opts.Clock.Now().Add(every)
+	f.needCheckin = false
+	if err := f.updateUploads(resp.UploadRequests); err != nil {
+		return outcome{err: err}
+	}
+	if r := f.opts.Readings; r != nil && lastSeq > 0 && f.openUpload() == nil {
+		if err := r.SetCursor(ctx, f.opts.Release, lastSeq); err != nil && ctx.Err() == nil {
+			f.log.Warn("cannot release forwarded readings", "cursor", f.opts.Release, "seq", lastSeq, "error", err)
+		}
+	}
+	return outcome{class: classOK, checkin: true}
+}
+
+// sendDiagnoses sends one batch from the head of the outbox.
+func (f *Forwarder) sendDiagnoses(ctx context.Context) outcome {
+	maxItems := max(1, min(f.opts.BatchItems, f.limits.MaxBatchItems, f.batchLimit))
+	maxBytes := min(f.opts.BatchBytes, f.limits.MaxBodyBytes-envelopeBytes)
+	alertsOnly := false
+	if f.opts.BytesPerDay > 0 {
+		// Leave room for the request's overhead and the answer.
+		overhead := int64(requestOverheadBytes + responseOverheadBytes + envelopeBytes)
+		if left := f.dayLeft(false) - overhead; left < 1024 {
+			alertsOnly = true
+			maxBytes = min(maxBytes, max(f.dayLeft(true)-overhead, 1))
+		} else {
+			maxBytes = min(maxBytes, left)
+		}
+	}
+	items, err := f.ob.peek(maxItems, maxBytes, alertsOnly)
+	if err != nil {
+		return outcome{err: fmt.Errorf("outbox: read: %w", err)}
+	}
+	if len(items) == 0 {
+		// Only non-alerts queued and the day's budget for them is used up:
+		// wait for the next UTC day, or a new alert.
+		f.setLink(LinkDayCap, fmt.Sprintf("day cap: %d of %d bytes used, the rest is kept for alerts", f.dayUsed, f.opts.BytesPerDay))
+		now := f.opts.Clock.Now()
+		_ = f.opts.Clock.Sleep(ctx, time.Unix((dayOf(now)+1)*86400, 0).Sub(now), f.wake)
+		return outcome{class: classWaited}
+	}
+	var body bytes.Buffer
+	body.WriteString(`{"agent_id":`)
+	id, _ := json.Marshal(f.opts.AgentID)
+	body.Write(id)
+	body.WriteString(`,"diagnoses":[`)
+	seqs := make([]uint64, len(items))
+	for i, it := range items {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(it.data)
+		seqs[i] = it.seq
+	}
+	body.WriteString(`]}`)
+	res, err := f.post(ctx, cloudapi.PathDiagnoses, cloudapi.BatchKey(f.opts.AgentID, seqs), body.Bytes(), items[0].prio == prioAlert, 64*int64(len(items)))
+	if err != nil {
+		return outcome{class: classRetry, res: &result{err: err}, what: "diagnoses"}
+	}
+	what := fmt.Sprintf("diagnosis batch of %d (seq %d...)", len(items), items[0].seq)
+	switch c := classify(res); c {
+	case classOK:
+		return f.acked(items, seqs, res)
+	case classInvalid:
+		return f.refused(items, res, what)
+	case classGone:
+		return outcome{class: classIncompatible, res: res, what: what}
+	default:
+		return outcome{class: c, res: res, what: what}
+	}
+}
+
+// acked removes a batch the cloud answered with 2xx.
+func (f *Forwarder) acked(items []item, seqs []uint64, res *result) outcome {
+	var resp cloudapi.BatchResponse
+	err := json.Unmarshal(res.body, &resp)
+	if err == nil {
+		err = cloudapi.CheckBatchResponse(seqs, &resp)
+	}
+	if err != nil {
+		// A 2xx means every item has a final status; the body is only
+		// detail.
+		f.log.Warn("cloud answered a batch with 2xx and an unusable body; counting every item as accepted", "error", err, "status", res.status)
+		resp = cloudapi.BatchResponse{}
+		for _, s := range seqs {
+			resp.Results = append(resp.Results, cloudapi.ItemResult{Seq: s, Status: cloudapi.ItemAccepted})
+		}
+	}
+	resp.Count()
+	f.mu.Lock()
+	day, used := f.day, f.dayUsed
+	f.mu.Unlock()
+	if err := f.ob.remove(items, day, used); err != nil {
+		return outcome{err: err}
+	}
+	f.rejectsInARow = 0
+	f.batchLimit = min(f.opts.BatchItems, max(f.batchLimit*2, 1))
+	f.mu.Lock()
+	f.st.Batches++
+	f.st.Accepted += uint64(resp.Accepted)
+	f.st.Duplicates += uint64(resp.Duplicates)
+	f.st.Rejected += uint64(resp.Rejected)
+	f.st.Conflicts += uint64(resp.Conflicts)
+	logIt := (resp.Rejected > 0 || resp.Conflicts > 0) && f.shouldLog("rejected")
+	f.mu.Unlock()
+	if logIt {
+		for _, r := range resp.Results {
+			if r.Status == cloudapi.ItemRejected || r.Status == cloudapi.ItemConflict {
+				f.log.Error("cloud refused a diagnosis; removed from the outbox", "seq", r.Seq, "status", string(r.Status), "problem", fmt.Sprint(r.Problem),
+					"rejected_in_batch", resp.Rejected, "conflicts_in_batch", resp.Conflicts)
+				break
+			}
+		}
+	}
+	return outcome{class: classOK}
+}
+
+// refused handles a batch refused as a whole with 400, 413 or 422: split
+// it, or reject the single item, unless that has happened too often in a
+// row (then the server is at fault: keep everything and back off).
+func (f *Forwarder) refused(items []item, res *result, what string) outcome {
+	if len(items) > 1 {
+		f.batchLimit = len(items) / 2
+		f.log.Info("cloud refused a batch; splitting it to find the item", "error", describe(what, res), "next_batch", f.batchLimit)
+		return outcome{class: classInvalid}
+	}
+	f.rejectsInARow++
+	if f.rejectsInARow > f.opts.RejectsInARow {
+		return outcome{class: classIncompatible, res: res, what: fmt.Sprintf("%s; %d single diagnoses refused in a row, assuming the server is at fault", what, f.rejectsInARow)}
+	}
+	f.mu.Lock()
+	day, used := f.day, f.dayUsed
+	f.mu.Unlock()
+	if err := f.ob.remove(items, day, used); err != nil {
+		return outcome{err: err}
+	}
+	f.count(func(s *Stats) { s.Rejected++ })
+	f.log.Error("cloud refused a diagnosis; removed from the outbox", "seq", items[0].seq, "error", describe(what, res))
+	return outcome{class: classInvalid}
+}
