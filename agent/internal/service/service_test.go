@@ -40,8 +40,9 @@ const (
 )
 
 // The end-to-end tests run the whole agent in process (config.Load,
-// Start, Stop) with the shipped zema-testrig firmware config and bundle,
-// the real ONNX Runtime, and a real broker (embedded, and Mosquitto).
+// Start, Stop) with the shipped zema-testrig firmware config and bundle
+// (topics prefixed per test, see isolatedRig), the real ONNX Runtime, and
+// a real broker (embedded, and Mosquitto).
 
 func needORT(tb testing.TB) {
 	tb.Helper()
@@ -88,16 +89,44 @@ func testLogger(tb testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(&testWriter{tb: tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func abs(tb testing.TB, p string) string {
-	a, err := filepath.Abs(p)
+// isolatedRig writes into dir a copy of the zema-testrig firmware config
+// whose topics start with prefix, and a copy of its bundle bound to it (the
+// config digest is the only change), so that a test on a shared Mosquitto
+// sees no other test's or tool's zema traffic. It returns both paths.
+func isolatedRig(tb testing.TB, dir, prefix string) (fwPath, bundleDir string) {
+	tb.Helper()
+	data, err := os.ReadFile(firmwarePath)
 	require.NoError(tb, err)
-	return a
+	data = []byte(strings.ReplaceAll(string(data), "topic: hydrognn/zema/", "topic: "+prefix+"/hydrognn/zema/"))
+	fwPath = filepath.Join(dir, "zema-testrig.yaml")
+	require.NoError(tb, os.WriteFile(fwPath, data, 0o600))
+	fw, err := rig.Load(fwPath)
+	require.NoError(tb, err)
+	bundleDir = filepath.Join(dir, "bundle")
+	require.NoError(tb, os.MkdirAll(bundleDir, 0o750))
+	entries, err := os.ReadDir(bundlePath)
+	require.NoError(tb, err)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(bundlePath, e.Name()))
+		require.NoError(tb, err)
+		if e.Name() == bundle.ManifestFile {
+			var m map[string]json.RawMessage
+			require.NoError(tb, json.Unmarshal(b, &m))
+			m["config_digest"], _ = json.Marshal(fw.Digest())
+			b, err = json.MarshalIndent(m, "", "  ")
+			require.NoError(tb, err)
+		}
+		require.NoError(tb, os.WriteFile(filepath.Join(bundleDir, e.Name()), b, 0o600))
+	}
+	return fwPath, bundleDir
 }
 
-// writeConfig writes an agent config into dir and returns its path.
-// brokerURL "" means an embedded broker on a free port.
+// writeConfig writes an agent config into dir, with an isolated copy of
+// the zema-testrig config and bundle (see isolatedRig), and returns its
+// path. brokerURL "" means an embedded broker on a free port.
 func writeConfig(tb testing.TB, dir, agentID, brokerURL string) string {
 	tb.Helper()
+	fwPath, bundleDir := isolatedRig(tb, dir, agentID)
 	brokerSection := "  embedded: true\n  listen: 127.0.0.1:0\n"
 	if brokerURL != "" {
 		brokerSection = "  url: " + brokerURL + "\n"
@@ -116,7 +145,7 @@ api:
   listen: 127.0.0.1:0
 logging:
   format: text
-`, agentID, filepath.Join(dir, "data"), abs(tb, firmwarePath), abs(tb, bundlePath), brokerSection)
+`, agentID, filepath.Join(dir, "data"), fwPath, bundleDir, brokerSection)
 	path := filepath.Join(dir, "rig-agent.yaml")
 	require.NoError(tb, os.WriteFile(path, []byte(yaml), 0o600))
 	return path
@@ -163,9 +192,9 @@ type gateway struct {
 	seq   map[string]uint64
 }
 
-func newGateway(tb testing.TB, brokerURL string) *gateway {
+func newGateway(tb testing.TB, brokerURL, fwPath string) *gateway {
 	tb.Helper()
-	fw, err := rig.Load(firmwarePath)
+	fw, err := rig.Load(fwPath)
 	require.NoError(tb, err)
 	man, err := bundle.Load(bundlePath)
 	require.NoError(tb, err)
@@ -314,7 +343,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			brokerURL := tc.broker(t)
 			agentID := fmt.Sprintf("e2e-%s-%d", tc.name, time.Now().UnixNano()%1_000_000_000)
-			cfgPath := writeConfig(t, t.TempDir(), agentID, brokerURL)
+			dir := t.TempDir()
+			cfgPath := writeConfig(t, dir, agentID, brokerURL)
 			a := startAgent(t, cfgPath)
 			if brokerURL == "" {
 				brokerURL = a.BrokerURL()
@@ -327,7 +357,7 @@ func TestEndToEnd(t *testing.T) {
 			require.Equal(t, http.StatusNotFound, getJSON(t, addr, "/diagnoses/latest", nil))
 
 			sub := subscribe(t, brokerURL, "hydrognn/agents/"+agentID+"/diagnoses")
-			gw := newGateway(t, brokerURL)
+			gw := newGateway(t, brokerURL, filepath.Join(dir, "zema-testrig.yaml"))
 			t0 := cycleStart(5)
 			gw.publishCycle(t, t0, nil)
 			gw.publishCycle(t, t0.Add(time.Minute), func(s string, _ int) bool { return s == "VS1" })              // VS1 missing
@@ -406,7 +436,7 @@ func TestRestartKeepsSeqAndHistory(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, "restart-1", "")
 	a := startAgent(t, cfgPath)
-	gw := newGateway(t, a.BrokerURL())
+	gw := newGateway(t, a.BrokerURL(), filepath.Join(dir, "zema-testrig.yaml"))
 	t0 := cycleStart(6)
 	gw.publishCycle(t, t0, nil)
 	gw.publishCycle(t, t0.Add(time.Minute), nil)
@@ -414,7 +444,7 @@ func TestRestartKeepsSeqAndHistory(t *testing.T) {
 	stopAgent(t, a)
 
 	a = startAgent(t, cfgPath)
-	gw = newGateway(t, a.BrokerURL())
+	gw = newGateway(t, a.BrokerURL(), filepath.Join(dir, "zema-testrig.yaml"))
 	gw.publishCycle(t, t0.Add(2*time.Minute), nil)
 	page := waitDiagnoses(t, a.APIAddr(), 3)
 	require.Equal(t, 3, page.Count)
