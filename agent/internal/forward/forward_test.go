@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -183,6 +184,21 @@ func TestUnauthorizedKeepsDataAndRereadsCredential(t *testing.T) {
 	for _, d := range clock.Sleeps() {
 		assert.GreaterOrEqual(t, d, 30*time.Second, "401 waits at backoff_max (jittered)")
 	}
+}
+
+func TestMissingCredentialIsUnauthorized(t *testing.T) {
+	clock := newClock(t0, 1000)
+	c := newCloud(t, clock)
+	f := newForwarder(t, c, "", func(o *Options) {
+		o.Credential = credentialFile(filepath.Join(t.TempDir(), "missing"))
+	})
+	enqueue(t, f, seqRange(1, 2), nil)
+	stop := run(t, f)
+	eventually(t, "unauthorized", func() bool { return f.Stats().Link == LinkUnauthorized })
+	stop()
+	assert.Contains(t, f.Stats().LastError, "cloud.credential_file")
+	assert.Equal(t, 2, f.Stats().Queued)
+	assert.Zero(t, f.Stats().Requests, "nothing sent without a credential")
 }
 
 // Items are removed only after a 2xx; a restart resumes from the file.

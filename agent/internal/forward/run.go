@@ -242,7 +242,8 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 	}
 	cred, err := f.opts.Credential()
 	if err != nil {
-		return &result{err: err}, nil
+		// No usable credential: the same as the cloud refusing it.
+		return &result{err: err, status: http.StatusUnauthorized}, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
