@@ -36,13 +36,6 @@ const (
 	stopTimeout  = 30 * time.Second
 )
 
-// cloudForwarder builds the cloud store-and-forward when cloud.url is set.
-// Hook: agent/internal/forward (store-and-forward to the cloud) is written
-// separately; once it lands, set this to its constructor (adapting it to
-// service.Forwarder). Nil: the agent logs that it keeps everything
-// locally.
-var cloudForwarder func(ctx context.Context, deps service.ForwarderDeps) (service.Forwarder, error)
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -79,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stopSignals()
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
-	a, err := service.Start(startCtx, cfg, service.Options{Version: version, Logger: log, NewForwarder: cloudForwarder})
+	a, err := service.Start(startCtx, cfg, service.Options{Version: version, Logger: log})
 	cancel()
 	if err != nil {
 		log.Error("rig-agent could not start", "err", err)

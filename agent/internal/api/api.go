@@ -120,7 +120,13 @@ type Link struct {
 	bytesSent atomic.Uint64
 	backlog   atomic.Int64
 	lastOK    atomic.Int64 // Unix ns of the last successful upload
+	source    atomic.Pointer[func() LinkState]
 }
+
+// SetSource makes State call fn instead of returning what the setters
+// recorded: for a forwarder that keeps its own statistics (fn must be
+// cheap and safe for concurrent use).
+func (l *Link) SetSource(fn func() LinkState) { l.source.Store(&fn) }
 
 // SetConnected records whether the last contact with the cloud worked.
 func (l *Link) SetConnected(up bool) {
@@ -150,6 +156,9 @@ type LinkState struct {
 
 // State returns a snapshot.
 func (l *Link) State() LinkState {
+	if fn := l.source.Load(); fn != nil {
+		return (*fn)()
+	}
 	s := LinkState{Connected: l.connected.Load(), BytesSent: l.bytesSent.Load(), Backlog: l.backlog.Load()}
 	if ns := l.lastOK.Load(); ns != 0 {
 		t := time.Unix(0, ns).UTC()

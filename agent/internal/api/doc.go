@@ -30,7 +30,8 @@
 //
 // # Metrics from the forwarder
 //
-// The cloud link's state and the bytes sent are reported by the forwarder
-// through Link (SetConnected, AddBytesSent, SetBacklog), which the agent
-// hands to it; without a cloud link they stay 0.
+// The cloud link's state, bytes sent and backlog come from Link: either a
+// source function reading the forwarder's statistics (SetSource, as the
+// agent wires it) or the setters (SetConnected, AddBytesSent,
+// SetBacklog); without a cloud link they stay 0.
 package api

@@ -11,7 +11,8 @@
 //  3. the embedded broker (broker.embedded), the codec plugin host (only
 //     when the firmware config uses plugin codecs), the ingest
 //  4. the diagnosis publisher (diagnoses.publish), the cloud forwarder
-//     (cloud.url, see Options.NewForwarder), the windowing runner
+//     (cloud.url: agent/internal/forward, see NewCloudForwarder), the
+//     windowing runner
 //  5. the HTTP API; then the goroutines start
 //
 // Any failure undoes what was started, in reverse, and returns an error

@@ -47,6 +47,7 @@ type Forwarder interface {
 // link's state and bytes sent for /status and /metrics.
 type ForwarderDeps struct {
 	Config  *config.Config
+	Version string
 	Buffer  *buffer.Buffer
 	History *history.Store
 	Link    *api.Link
@@ -59,9 +60,8 @@ type Options struct {
 	Version string
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
-	// NewForwarder builds the cloud forwarder when cfg.Cloud.Enabled().
-	// Nil: this build has no forwarder; with a cloud URL configured the
-	// agent then logs a warning and keeps everything locally.
+	// NewForwarder builds the cloud forwarder when cfg.Cloud.Enabled()
+	// (nil: NewCloudForwarder, agent/internal/forward).
 	NewForwarder func(ctx context.Context, deps ForwarderDeps) (Forwarder, error)
 }
 
@@ -216,19 +216,18 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		sinks = append(sinks, a.pub)
 	}
 	if cfg.Cloud.Enabled() {
-		if opts.NewForwarder == nil {
-			log.Warn("cloud.url is set but this build has no cloud forwarder: diagnoses and readings are kept locally only, "+
-				"and the buffer counts readings as unforwarded", "cloud_url", cfg.Cloud.URL)
-		} else {
-			a.fwd, err = opts.NewForwarder(ctx, ForwarderDeps{Config: cfg, Buffer: a.buf, History: a.hist, Link: a.link,
-				Logger: log.With("part", "forward")})
-			if err != nil {
-				return nil, fmt.Errorf("cloud forwarder (cloud.*): %w", err)
-			}
-			sinks = append(sinks, a.fwd)
-			if c, ok := a.fwd.(interface{ Close() error }); ok {
-				a.addCloser("forwarder", c.Close)
-			}
+		newForwarder := opts.NewForwarder
+		if newForwarder == nil {
+			newForwarder = NewCloudForwarder
+		}
+		a.fwd, err = newForwarder(ctx, ForwarderDeps{Config: cfg, Version: opts.Version, Buffer: a.buf, History: a.hist,
+			Link: a.link, Logger: log.With("part", "forward")})
+		if err != nil {
+			return nil, fmt.Errorf("cloud forwarder (cloud.*): %w", err)
+		}
+		sinks = append(sinks, a.fwd)
+		if c, ok := a.fwd.(interface{ Close() error }); ok {
+			a.addCloser("forwarder", c.Close)
 		}
 	}
 	var anchor time.Time
