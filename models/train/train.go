@@ -61,6 +61,12 @@ type Options struct {
 	MinLRFraction float64
 	// WeightDecay is Adam's decoupled weight decay (0: none).
 	WeightDecay float64
+	// EMA, when in (0, 1), keeps an exponential moving average of the
+	// weights over the training steps with this decay (warmed up as
+	// min(EMA, (1+t)/(10+t)) at step t); validation, the choice of the
+	// best epoch and the result use the averaged weights (Polyak
+	// averaging: less variance from the last steps' noise). 0: off.
+	EMA float64
 	// HealthWeight and ReconWeight weight the health regression and the
 	// reconstruction terms of the loss (0: 1 and 0.1; negative: off).
 	// Cross-entropy terms have weight 1 each.
@@ -262,6 +268,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	rng := newRand(opts.Seed, 4)
 	bestScore, bestLoss := math.Inf(-1), math.Inf(1)
 	var best gnn.Weights
+	avg := newAverager(opts.EMA)
 	sinceBest := 0
 	step := 0
 	var stepTime time.Duration
@@ -298,6 +305,9 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 			}
 			stepTime += time.Since(t0)
 			step++
+			if err := avg.update(eng, step); err != nil {
+				return nil, err
+			}
 			if math.IsNaN(l.total) || math.IsInf(l.total, 0) {
 				return nil, fmt.Errorf("train: loss is %v at epoch %d step %d (lower Options.LR?)", l.total, epoch, b+1)
 			}
@@ -316,6 +326,11 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 		rec := Epoch{Epoch: epoch, TrainLoss: sum.total / n, TrainCE: sum.ce / n, Health: sum.health / n,
 			Recon: sum.recon / n, LR: lrAt(step - 1)}
 		improved := valDS == nil
+		// Evaluate (and keep) the averaged weights when averaging.
+		restore, err := avg.swapIn(eng)
+		if err != nil {
+			return nil, err
+		}
 		if valDS != nil {
 			p, err := eng.predict(vaT.X, vaT.Mask, vaT.N)
 			if err != nil {
@@ -356,6 +371,9 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 		} else {
 			sinceBest++
 		}
+		if err := restore(); err != nil {
+			return nil, err
+		}
 		fmt.Fprintf(progress, "epoch %d/%d loss %.4f (ce %.4f health %.4f recon %.4f) %s %.1fs ETA %s\n",
 			epoch, opts.Epochs, rec.TrainLoss, rec.TrainCE, rec.Health, rec.Recon, valLine("val", rec.Val, improved),
 			rec.Seconds, eta(stepTime, step, totalSteps))
@@ -373,7 +391,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 		}
 	}
 	if opts.Out != "" {
-		last, err := eng.weights()
+		last, err := avg.current(eng)
 		if err != nil {
 			return nil, err
 		}

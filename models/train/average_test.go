@@ -1,0 +1,66 @@
+package train
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/hydrognn/hydrognn/models/gnn"
+)
+
+func TestAveragerFold(t *testing.T) {
+	w := func(v float32) gnn.Weights { return gnn.Weights{{Name: "a", Shape: []int{2}, Data: []float32{v, 2 * v}}} }
+	a := newAverager(0.9)
+	a.fold(w(1), 1)
+	a.fold(w(3), 2) // warm-up decay min(0.9, 3/12) = 0.25
+	if got, want := a.w[0].Data[0], float32(0.25*1+0.75*3); math.Abs(float64(got-want)) > 1e-6 {
+		t.Fatalf("average after the warm-up step: %v, want %v", got, want)
+	}
+	for step := 3; step < 2000; step++ {
+		a.fold(w(5), step)
+	}
+	if got := a.w[0].Data[1]; math.Abs(float64(got-10)) > 1e-3 {
+		t.Fatalf("average of a constant 10 after many steps: %v", got)
+	}
+	if off := newAverager(0); off.decay != 0 || newAverager(1).decay != 0 {
+		t.Fatal("decays outside (0, 1) must turn averaging off")
+	}
+}
+
+// TestTrainEMA: with averaging, the result is the averaged weights, which
+// differ from those of the same run without it, and the run is still
+// deterministic.
+func TestTrainEMA(t *testing.T) {
+	cfg := loadRig(t, "zema-testrig")
+	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := tinyOptions(cfg, ds, 11)
+	opts.Epochs = 2
+	plain, err := Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.EMA = 0.9
+	a, err := Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	differs := false
+	for i := range a.Weights {
+		for j := range a.Weights[i].Data {
+			if a.Weights[i].Data[j] != b.Weights[i].Data[j] {
+				t.Fatalf("weight %s[%d] differs between EMA runs with one seed", a.Weights[i].Name, j)
+			}
+			differs = differs || a.Weights[i].Data[j] != plain.Weights[i].Data[j]
+		}
+	}
+	if !differs {
+		t.Fatal("the averaged weights equal the last step's weights")
+	}
+}
