@@ -9,7 +9,9 @@ import (
 )
 
 func TestAveragerFold(t *testing.T) {
-	w := func(v float32) gnn.Weights { return gnn.Weights{{Name: "a", Shape: []int{2}, Data: []float32{v, 2 * v}}} }
+	w := func(v float32) gnn.Weights {
+		return gnn.Weights{{Name: "a", Shape: []int{2}, Data: []float32{v, 2 * v}}}
+	}
 	a := newAverager(0.9)
 	a.fold(w(1), 1)
 	a.fold(w(3), 2) // warm-up decay min(0.9, 3/12) = 0.25
