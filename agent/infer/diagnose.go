@@ -35,8 +35,9 @@ import (
 //     names a fault (severity from its class health, see CriticalHealth;
 //     confidence its probability); a predicted flag class that names a
 //     fault (info); a component whose anomaly score is at least 1 and that
-//     no class head already blames (fault left empty: the anomaly head
-//     says that, not why; severity from the score, confidence 1 - 1/score);
+//     no class head already blames (fault left empty, an unexplained
+//     anomaly in shared/cloudapi's terms: the anomaly head says that, not
+//     why; severity from the score, confidence 1 - 1/score);
 //     missing sensors (sensor_fault, one per component; medium when the
 //     component has no sensor left, else low).
 //   - Recommendations: one per anomaly from the table in recommend.go,

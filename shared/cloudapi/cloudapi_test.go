@@ -12,6 +12,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/reading"
+	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -62,6 +63,11 @@ func TestValidateDiagnosis(t *testing.T) {
 		}, "/d/recommendations: has 11 entries, more than 10"},
 		{"precision", func(d *diag.Diagnosis) { d.Model.Precision = "fp16" }, `/d/model/precision: "fp16" is not fp32 or int8`},
 		{"agent id", func(d *diag.Diagnosis) { d.AgentID = "-x" }, `/d/agent_id: "-x"`},
+		{"anomaly nowhere", func(d *diag.Diagnosis) {
+			d.Anomalies = append(d.Anomalies, diag.Anomaly{Severity: diag.SeverityLow, Confidence: 0.5, Components: []string{}})
+		}, "/d/anomalies/1: has no fault, components or sensors"},
+		{"anomaly long fault", func(d *diag.Diagnosis) { d.Anomalies[0].Fault = rig.Fault(strings.Repeat("f", 256)) }, "/d/anomalies/0/fault: is 256 bytes long"},
+		{"anomaly empty component", func(d *diag.Diagnosis) { d.Anomalies[0].Fault, d.Anomalies[0].Components = "", []string{""} }, "/d/anomalies/0/components/0: is required"},
 		{"long name", func(d *diag.Diagnosis) { d.RigType = strings.Repeat("x", 300) }, "/d/rig_type: is 300 bytes long"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +78,28 @@ func TestValidateDiagnosis(t *testing.T) {
 			p := &Problem{Title: "x", Errors: errs}
 			assert.Contains(t, p.Error(), tc.want)
 		})
+	}
+}
+
+// An unexplained anomaly (empty fault, as agent/infer makes for anomaly-head
+// findings no class head explains) is valid when it names a component or a
+// sensor, and survives a batch round trip with its empty fault.
+func TestUnexplainedAnomaly(t *testing.T) {
+	for _, a := range []diag.Anomaly{
+		{Severity: diag.SeverityMedium, Confidence: 0.6, Components: []string{"pump"}, Sensors: []string{"PS1"}},
+		{Severity: diag.SeverityLow, Confidence: 0.3, Components: []string{"pump"}},
+		{Severity: diag.SeverityLow, Confidence: 0.3, Components: []string{}, Sensors: []string{"PS1"}},
+	} {
+		d := sampleDiagnosis(7)
+		d.Anomalies = append(d.Anomalies, a)
+		d.Recommendations = append(d.Recommendations, diag.Recommendation{Component: "pump", Action: "Inspect the pump", Priority: a.Severity})
+		assert.Empty(t, ValidateDiagnosis("", &d), "%+v", a)
+		body := batchBody(t, "rig-001", d)
+		assert.Contains(t, string(body), `"fault":""`)
+		b, err := DecodeDiagnosisBatch(body, Limits{})
+		require.NoError(t, err)
+		require.Nil(t, b.Items[0].Problem)
+		assert.Equal(t, d, b.Items[0].Diagnosis)
 	}
 }
 

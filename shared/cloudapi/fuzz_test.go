@@ -20,6 +20,11 @@ func FuzzDecodeDiagnosisBatch(f *testing.F) {
 	f.Add([]byte(`{"agent_id":"a","diagnoses":[{"seq":1,"bogus":1},{"seq":2,"health":-1}]}`))
 	f.Add([]byte(`{"agent_id":"a","diagnoses":[{"seq":1},{"seq":1}]}`))
 	f.Add([]byte(`{"agent_id":"a","diagnoses":[3]}`))
+	unexplained := sampleDiagnosis(3)
+	unexplained.Anomalies = append(unexplained.Anomalies, diag.Anomaly{Severity: diag.SeverityMedium, Confidence: 0.6, Components: []string{"pump"}})
+	nowhere := sampleDiagnosis(4)
+	nowhere.Anomalies = append(nowhere.Anomalies, diag.Anomaly{Severity: diag.SeverityLow, Components: []string{}})
+	f.Add(batchBody(f, "rig-001", unexplained, nowhere))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		l := Limits{MaxBatchItems: 50}
 		b, err := DecodeDiagnosisBatch(body, l)
@@ -47,6 +52,11 @@ func FuzzDecodeDiagnosisBatch(f *testing.F) {
 			}
 			if it.Diagnosis.Seq != it.Seq || it.Diagnosis.AgentID != b.AgentID {
 				t.Fatalf("item key %s, want %s/%d", KeyOf(&it.Diagnosis), b.AgentID, it.Seq)
+			}
+			for i, a := range it.Diagnosis.Anomalies {
+				if a.Fault == "" && len(a.Components) == 0 && len(a.Sensors) == 0 {
+					t.Fatalf("anomaly %d accepted without fault, components or sensors", i)
+				}
 			}
 			again, err := json.Marshal(DiagnosisBatch{AgentID: b.AgentID, Diagnoses: []diag.Diagnosis{it.Diagnosis}})
 			if err != nil {

@@ -200,7 +200,13 @@ func ValidateDiagnosis(ptr string, d *diag.Diagnosis) []FieldProblem {
 	if c.list(ptr+"/anomalies", len(d.Anomalies)) {
 		for i := range d.Anomalies {
 			p, a := idx(ptr+"/anomalies", i), &d.Anomalies[i]
-			c.name(p+"/fault", string(a.Fault), true)
+			// An empty fault is an unexplained anomaly (the anomaly head
+			// flagged the data, no class head named a cause); it must then
+			// say where: at least one component or sensor.
+			c.name(p+"/fault", string(a.Fault), false)
+			if a.Fault == "" && len(a.Components) == 0 && len(a.Sensors) == 0 {
+				c.add(p, "has no fault, components or sensors (an unexplained anomaly must name a component or a sensor)")
+			}
 			c.severity(p+"/severity", a.Severity)
 			c.unit(p+"/confidence", a.Confidence)
 			if c.list(p+"/components", len(a.Components)) {

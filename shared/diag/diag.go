@@ -170,6 +170,9 @@ type SensorScore struct {
 
 // Anomaly is one finding.
 type Anomaly struct {
+	// Fault names the cause; "" for an unexplained anomaly: the anomaly
+	// head found the data unlike normal operation and no class head named
+	// a fault, so Components (or Sensors) say where, not why.
 	Fault      rig.Fault `json:"fault"`
 	Severity   Severity  `json:"severity"`
 	Confidence float64   `json:"confidence"`
