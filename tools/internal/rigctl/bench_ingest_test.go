@@ -1,0 +1,79 @@
+package rigctl
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBenchIngest runs `rigctl bench ingest` for two seconds at 5,000
+// readings/s against a rig-agent built from this checkout, with the
+// embedded broker and, when one answers or is installed, Mosquitto: one
+// JSON object per broker with every key, everything acknowledged and
+// stored, nothing lost.
+func TestBenchIngest(t *testing.T) {
+	needORT(t)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build rig-agent with")
+	}
+	agent := filepath.Join(t.TempDir(), "rig-agent")
+	build := exec.Command(goBin, "build", "-o", agent, "./agent/cmd/rig-agent")
+	build.Dir = "../../.."
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build rig-agent: %s", out)
+
+	code, stdout, stderr := run(t, "bench", "ingest", "--json", "--agent", agent, "--rate", "5000", "--duration", "2s",
+		"--publishers", "3", "--rig", "../../../firmware-configs/zema-testrig.yaml", "--bundle", "../../../models/bundles/zema-testrig")
+	require.Equal(t, ExitOK, code, "stderr: %s\nstdout: %s", stderr, stdout)
+
+	var raw []map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(stdout), &raw), stdout)
+	require.NotEmpty(t, raw)
+	for _, r := range raw {
+		for _, k := range []string{"broker", "readings_per_s", "p99_ack_ms", "published", "acked", "stored", "lost", "rss_mb"} {
+			assert.Contains(t, r, k)
+		}
+	}
+	var res []ingestBenchResult
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res))
+	brokers := map[string]bool{}
+	for _, r := range res {
+		brokers[r.Broker] = true
+		assert.Greater(t, r.Published, int64(9000), "%s: about 2 s x 5,000 readings/s", r.Broker)
+		assert.Equal(t, r.Published, r.Acked, r.Broker)
+		assert.Equal(t, r.Acked, r.Stored, "%s: stored, as the agent's /status says", r.Broker)
+		assert.Zero(t, r.Lost, r.Broker)
+		assert.Zero(t, r.Rejected, r.Broker)
+		assert.Greater(t, r.ReadingsPerS, 2000.0, r.Broker)
+		assert.Greater(t, r.RSSMB, 10.0, r.Broker)
+		assert.Positive(t, r.P99AckMs, r.Broker)
+	}
+	assert.True(t, brokers["embedded"], "the embedded broker always runs")
+	if !brokers["mosquitto"] {
+		t.Logf("no Mosquitto ran: %s", stderr)
+	}
+}
+
+// TestBenchIngestUsage: bad flags are refused before anything starts.
+func TestBenchIngestUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--rate", "0"},
+		{"--brokers", "embedded,hivemq"},
+		{"--codec", "xml"},
+		{"extra"},
+	} {
+		code, _, stderr := run(t, append([]string{"bench", "ingest"}, args...)...)
+		assert.Equal(t, ExitUsage, code, "%v: %s", args, stderr)
+	}
+	t.Setenv("ONNXRUNTIME_LIB", "")
+	require.NoError(t, os.Unsetenv("ONNXRUNTIME_LIB"))
+	code, _, stderr := run(t, "bench", "ingest", "--rate", "10")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "ONNXRUNTIME_LIB")
+}
