@@ -4,6 +4,7 @@
 //
 //	rig-agent --config /etc/rig-agent/rig-agent.yaml
 //	rig-agent --config FILE --check   # load and validate the config, then exit
+//	rig-agent --config FILE --check-model [--window FILE]   # also run the model once, print JSON
 //	rig-agent --version
 //
 // Exit codes: 0 after a clean stop (SIGINT or SIGTERM), 1 when the agent
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "the agent's YAML config `FILE` (see deploy/rig-agent.example.yaml)")
 	check := fs.Bool("check", false, "load and validate the config (and the files it names), then exit")
+	checkModelFlag := fs.Bool("check-model", false, "also open the model as configured, run it once on a window, print the outputs as JSON and exit")
+	window := fs.String("window", "", "with --check-model: the window `FILE` (JSON: sensor id -> values per grid step, null missing); default a probe window around each sensor's mean")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -53,8 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "rig-agent", version)
 		return 0
 	}
-	if *cfgPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: rig-agent --config FILE [--check]")
+	if *cfgPath == "" || fs.NArg() > 0 || (*window != "" && !*checkModelFlag) {
+		fmt.Fprintln(stderr, "usage: rig-agent --config FILE [--check | --check-model [--window FILE]]")
 		return 2
 	}
 	cfg, err := config.Load(*cfgPath)
@@ -68,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Logging, stderr)
 	slog.SetDefault(log)
+	if *checkModelFlag {
+		return checkModel(cfg, *window, log, stdout, stderr)
+	}
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stopSignals()

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -146,4 +149,77 @@ func TestSignalStopsInOrder(t *testing.T) {
 		assert.Greater(t, i, last, "%q logged after the previous step", s)
 		last = i
 	}
+}
+
+func TestCheckModel(t *testing.T) {
+	if os.Getenv("ONNXRUNTIME_LIB") == "" {
+		t.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
+	}
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "127.0.0.1:0")
+	t.Setenv("RIG_AGENT_MODEL_PROVIDERS", "cuda,cpu")
+
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"--config", cfg, "--check-model"}, &out, &errb), errb.String())
+	var got struct {
+		Arch, Window, Precision string
+		Providers               []string
+		Health                  []struct {
+			Component string
+			Health    float64
+		}
+		Targets []struct{ Name string }
+		Sensors []struct {
+			ID    string
+			Score float64
+		}
+		Missing []string
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got), out.String())
+	assert.Equal(t, runtime.GOOS+"/"+runtime.GOARCH, got.Arch)
+	assert.Equal(t, "probe", got.Window)
+	assert.Equal(t, "int8", got.Precision)
+	if len(got.Providers) == 1 { // the CPU-only library: cuda fell back
+		assert.Equal(t, []string{"cpu"}, got.Providers)
+		assert.Contains(t, errb.String(), `msg="execution provider unavailable, falling back" part=model provider=cuda`)
+	}
+	require.Len(t, got.Health, 9)
+	assert.Equal(t, "tank", got.Health[0].Component)
+	for _, h := range got.Health {
+		assert.True(t, h.Health >= 0 && h.Health <= 1, "%+v", h)
+	}
+	assert.Len(t, got.Targets, 5)
+	assert.Len(t, got.Sensors, 17)
+	assert.Empty(t, got.Missing)
+
+	// A window file: PS1 absent, the others constant.
+	rows := map[string][]*float64{}
+	for _, id := range []string{"PS2", "PS3", "PS4", "PS5", "PS6", "EPS1", "FS1", "FS2", "TS1", "TS2", "TS3", "TS4", "VS1", "CE", "CP", "SE"} {
+		v := 1.0
+		rows[id] = slices.Repeat([]*float64{&v}, 60)
+	}
+	win := filepath.Join(dir, "window.json")
+	b, err := json.Marshal(rows)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(win, b, 0o600))
+	out.Reset()
+	errb.Reset()
+	require.Equal(t, 0, run([]string{"--config", cfg, "--check-model", "--window", win}, &out, &errb), errb.String())
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got), out.String())
+	assert.Equal(t, []string{"PS1"}, got.Missing)
+	assert.Equal(t, win, got.Window)
+
+	for _, tc := range []struct{ body, err string }{
+		{`[1, 2]`, "want a JSON object of sensor id to 60 values"},
+		{`{"PS1": [1, 2]}`, "sensor PS1 has 2 values, the bundle's window has 60 steps"},
+		{`{"XX1": []}`, `sensor "XX1" is not an input of the bundle`},
+	} {
+		require.NoError(t, os.WriteFile(win, []byte(tc.body), 0o600))
+		errb.Reset()
+		assert.Equal(t, 2, run([]string{"--config", cfg, "--check-model", "--window", win}, &bytes.Buffer{}, &errb))
+		assert.Contains(t, errb.String(), tc.err)
+	}
+	errb.Reset()
+	assert.Equal(t, 2, run([]string{"--config", cfg, "--window", win}, &bytes.Buffer{}, &errb))
+	assert.Contains(t, errb.String(), "usage: rig-agent --config FILE [--check | --check-model [--window FILE]]")
 }

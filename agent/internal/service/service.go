@@ -98,6 +98,21 @@ type closer struct {
 	fn   func() error
 }
 
+// ModelOptions maps the model section of cfg to infer.Options: the
+// options Start opens the model with (rig-agent --check-model uses them
+// too). log receives the provider fallback warnings.
+func ModelOptions(cfg *config.Config, log *slog.Logger) infer.Options {
+	o := infer.Options{
+		Precision: bundle.Precision(cfg.Model.Precision), IntraOpThreads: cfg.Model.IntraOpThreads,
+		InterOpThreads: cfg.Model.InterOpThreads, DeviceID: cfg.Model.DeviceID, MaxBatch: cfg.Model.MaxBatch,
+		LibraryPath: cfg.Model.OnnxRuntimeLib, Logger: log,
+	}
+	for _, p := range cfg.Model.Providers {
+		o.Providers = append(o.Providers, infer.Provider(p))
+	}
+	return o
+}
+
 // Start opens, checks and starts everything cfg describes (cfg must come
 // from config.Load: its Firmware is set). On error nothing is left
 // running. ctx bounds the start only.
@@ -139,15 +154,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	a.addCloser("history", a.hist.Close)
 
 	// 2. Model.
-	iopts := infer.Options{
-		Precision: bundle.Precision(cfg.Model.Precision), IntraOpThreads: cfg.Model.IntraOpThreads,
-		InterOpThreads: cfg.Model.InterOpThreads, DeviceID: cfg.Model.DeviceID, MaxBatch: cfg.Model.MaxBatch,
-		LibraryPath: cfg.Model.OnnxRuntimeLib, Logger: log.With("part", "model"),
-	}
-	for _, p := range cfg.Model.Providers {
-		iopts.Providers = append(iopts.Providers, infer.Provider(p))
-	}
-	if a.model, err = infer.Open(cfg.Model.BundleDir, cfg.Firmware, iopts); err != nil {
+	if a.model, err = infer.Open(cfg.Model.BundleDir, cfg.Firmware, ModelOptions(cfg, log.With("part", "model"))); err != nil {
 		return nil, fmt.Errorf("open model bundle (model.bundle_dir): %w", err)
 	}
 	a.addCloser("model", a.model.Close)
