@@ -2,6 +2,7 @@
 #
 #   make build        the four binaries into ./bin/
 #   make test         what CI runs: lint, then go test -race over every module
+#   make build-arm64  rig-agent for linux/arm64; make test-arm64 runs it under qemu
 #   make help         every target, one line each
 #
 # Modules are those listed in go.work; test services (ONNX Runtime's library,
@@ -36,7 +37,7 @@ WITH_SERVICES = \
 	MQTT_URL="$$(deploy/dev/mosquitto.sh)"; export MQTT_URL; \
 	redact() { printf '%s' "$$1" | sed -E 's|(://[^:/@]*):[^@/]*@|\1:xxx@|'; };
 
-.PHONY: help build build-arm64 test test-short bench models lint fmt fuzz demo env \
+.PHONY: help build build-arm64 test-arm64 test test-short bench models lint fmt fuzz demo env \
 	services services-stop services-check clean distclean tidy
 
 help: ## list the targets
@@ -47,18 +48,31 @@ build: ## build rig-agent, rig-cloud, rigctl and rigsim into ./bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ $(BINARIES)
 	@echo "built $(notdir $(BINARIES)) $(VERSION) into bin/"
 
-build-arm64: ## cross-compile rig-agent for linux/arm64 (cgo) into bin/linux-arm64/
+# build-arm64 and test-arm64 install what they lack with apt-get (as root or
+# through passwordless sudo, as deploy/dev/ does); otherwise they stop and
+# print the apt-get command to run. docs/jetson.md.
+APT_INSTALL = . deploy/dev/lib.sh && apt_install
+
+build-arm64: ## cross-compile rig-agent for linux/arm64 (cgo, gcc-aarch64-linux-gnu) into bin/linux-arm64/ with its ONNX Runtime
 	@command -v aarch64-linux-gnu-gcc >/dev/null || { \
-		echo "installing gcc-aarch64-linux-gnu (apt-get)"; \
-		if [ "$$(id -u)" -eq 0 ]; then s=; else s="sudo -n"; fi; \
-		$$s apt-get update -q >/dev/null && \
-		DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -q --no-install-recommends \
-			gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null; }
+		echo "installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross (apt-get)"; \
+		$(APT_INSTALL) gcc-aarch64-linux-gnu libc6-dev-arm64-cross; }
 	@mkdir -p bin/linux-arm64
 	CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc GOOS=linux GOARCH=arm64 \
 		$(GO) build -ldflags "$(LDFLAGS)" -o bin/linux-arm64/ ./agent/cmd/rig-agent
-	cp "$$(deploy/dev/onnxruntime.sh --arch arm64)" bin/linux-arm64/libonnxruntime.so.1
-	@echo "built bin/linux-arm64/rig-agent $(VERSION) with libonnxruntime.so.1 beside it"
+	@lib="$$(deploy/dev/onnxruntime.sh --arch arm64)"; cp "$$lib" bin/linux-arm64/libonnxruntime.so.1
+	@echo "built bin/linux-arm64/rig-agent $(VERSION) with libonnxruntime.so.1 (ONNX Runtime, linux-arm64) beside it"
+
+test-arm64: build-arm64 ## run bin/linux-arm64/rig-agent's inference under qemu-user and compare it with the host build's
+	@command -v qemu-aarch64 >/dev/null || command -v qemu-aarch64-static >/dev/null || { \
+		echo "installing qemu-user (apt-get)"; $(APT_INSTALL) qemu-user; }
+	@[ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || { \
+		echo "installing libstdc++6-arm64-cross (apt-get)"; $(APT_INSTALL) libstdc++6-arm64-cross; }
+	@ONNXRUNTIME_LIB="$$(deploy/dev/onnxruntime.sh)"; export ONNXRUNTIME_LIB; \
+	export ONNXRUNTIME_LIB_ARM64="$(CURDIR)/bin/linux-arm64/libonnxruntime.so.1"; \
+	export HYDROGNN_ARM64_RIG_AGENT="$(CURDIR)/bin/linux-arm64/rig-agent" HYDROGNN_TEST_ARM64=1; \
+	echo "go test -run TestARM64 ./tests/: HYDROGNN_ARM64_RIG_AGENT=$$HYDROGNN_ARM64_RIG_AGENT under $$(command -v qemu-aarch64 || command -v qemu-aarch64-static)"; \
+	$(GO) test -count=1 -v -run '^TestARM64' $(GOTESTFLAGS) ./tests/
 
 test: lint ## lint, then go test -race -count=1 over every module, with services (CI runs this)
 	@$(WITH_SERVICES) \

@@ -51,7 +51,7 @@ apt_install() {
 		if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
 			sudo=(sudo -n)
 		else
-			die "$* not installed and not root: run 'sudo apt-get install $*'"
+			die "$* not installed and not root: run 'sudo apt-get update && sudo apt-get install -y $*'"
 		fi
 	fi
 	command -v apt-get >/dev/null 2>&1 || die "$* not installed and no apt-get: install $* by hand"

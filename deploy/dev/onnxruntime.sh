@@ -12,8 +12,10 @@
 # They land in .cache/onnxruntime/<version>/linux-{x64,arm64}/ and are checked
 # against the SHA-256 sums below. Nothing is downloaded when both are present.
 #
-# If ONNXRUNTIME_LIB is already set (and names a file) it is printed as is, so
-# a user's own build wins; the cache is then left alone.
+# If ONNXRUNTIME_LIB is already set (and names a file) and no --arch is given,
+# it is printed as is, so a user's own build wins; the cache is then left
+# alone. With --arch the cached library of that architecture is printed
+# (make build-arm64 copies it beside bin/linux-arm64/rig-agent).
 #
 # Environment: ORT_VERSION (default 1.30.0; another version skips the checksum
 # check and says so), npm_config_cache (npm's own cache, as usual).
