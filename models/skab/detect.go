@@ -16,7 +16,10 @@ import (
 //     divided by ErrorScale[s]·ErrorK;
 //   - level term: |mean of the sensor's calibrated values over the same
 //     window| (a T² on the window means with a diagonal covariance),
-//     divided by LevelScale[s]·LevelK.
+//     divided by LevelScale[s]·LevelK;
+//   - short level term (only when ShortSteps > 0): the same over the
+//     last ShortSteps rows, divided by ShortScale[s]·ShortK: a shorter
+//     window reacts sooner to a large shift, at a wider scale.
 //
 // The scales are fitted on normal data only (FitDetector): the Quantile
 // of each term over the second half of every calibration block, with the
@@ -47,6 +50,12 @@ type Detector struct {
 	// larger: a file whose start already drifts or is noisier than usual
 	// gets wider scales, never narrower than the pooled ones.
 	PooledOnly bool `json:"pooled_only,omitempty"`
+	// ShortSteps is the window of the short level term in rows (0: no
+	// such term); ShortScale (per sensor) and ShortK are its scale and
+	// threshold, fitted like the level term's.
+	ShortSteps int       `json:"short_steps,omitempty"`
+	ShortScale []float64 `json:"short_scale,omitempty"`
+	ShortK     float64   `json:"short_k,omitempty"`
 }
 
 // DetectorOptions configure FitDetector. Zero fields take the defaults
@@ -67,6 +76,11 @@ type DetectorOptions struct {
 	// PooledOnly scores every file with the pooled scales (an ablation;
 	// see Detector.PooledOnly).
 	PooledOnly bool `json:"pooled_only,omitempty"`
+	// ShortSteps adds the short level term over that many rows (0: none;
+	// it must be shorter than the model's window) with threshold ShortK
+	// (0: 1.5).
+	ShortSteps int     `json:"short_steps,omitempty"`
+	ShortK     float64 `json:"short_k,omitempty"`
 }
 
 func (o *DetectorOptions) defaults() {
@@ -83,12 +97,32 @@ func (o *DetectorOptions) defaults() {
 	def(&o.ErrorK, 3)
 	def(&o.ErrorFloor, 0.1)
 	def(&o.LevelFloor, 0.1)
+	if o.ShortSteps > 0 {
+		def(&o.ShortK, 1.5)
+	}
 }
 
 // features are a series' per-row, per-sensor detector inputs.
 type features struct {
 	rows, sensors int
 	level, err    []float64 // [row*S+s]
+	// vals are the calibrated values [sensor][row] (for the short level
+	// term, computed on demand by levelOver).
+	vals  [][]float64
+	short map[int][]float64
+}
+
+// levelOver returns the level feature over windows of w rows (cached).
+func (f *features) levelOver(w int) []float64 {
+	if v, ok := f.short[w]; ok {
+		return v
+	}
+	if f.short == nil {
+		f.short = map[int][]float64{}
+	}
+	v := levelFeature(f.vals, w)
+	f.short[w] = v
+	return v
 }
 
 // levelFeature returns |mean over the window of rows r-T+1..r| of each
@@ -161,6 +195,10 @@ func (d *Detector) score(f *features) *Score {
 	sc := &Score{Value: make([]float64, f.rows), Sensor: make([]int, f.rows), Level: make([]bool, f.rows)}
 	S := f.sensors
 	sm := smooth(f.err, S, d.Smooth)
+	var short []float64
+	if d.ShortSteps > 0 {
+		short = f.levelOver(d.ShortSteps)
+	}
 	for r := range f.rows {
 		best, bs, bl := math.Inf(-1), 0, false
 		for s := range S {
@@ -171,6 +209,11 @@ func (d *Detector) score(f *features) *Score {
 			}
 			if d.LevelK > 0 {
 				if v := f.level[r*S+s] / (d.LevelScale[s] * d.LevelK); v > best {
+					best, bs, bl = v, s, true
+				}
+			}
+			if short != nil {
+				if v := short[r*S+s] / (d.ShortScale[s] * d.ShortK); v > best {
 					best, bs, bl = v, s, true
 				}
 			}
@@ -189,13 +232,23 @@ func (d *Detector) fitScales(fs []*features, from []int, o DetectorOptions) erro
 	}
 	S := fs[0].sensors
 	d.LevelScale, d.ErrorScale = make([]float64, S), make([]float64, S)
+	if d.ShortSteps > 0 {
+		d.ShortScale = make([]float64, S)
+	}
 	for s := range S {
-		var lv, ev []float64
+		var lv, ev, sv []float64
 		for k, f := range fs {
 			sm := smooth(f.err, S, d.Smooth)
+			var short []float64
+			if d.ShortSteps > 0 {
+				short = f.levelOver(d.ShortSteps)
+			}
 			for r := from[k]; r < f.rows; r++ {
 				lv = append(lv, f.level[r*S+s])
 				ev = append(ev, sm[r*S+s])
+				if short != nil {
+					sv = append(sv, short[r*S+s])
+				}
 			}
 		}
 		if len(lv) == 0 {
@@ -203,6 +256,9 @@ func (d *Detector) fitScales(fs []*features, from []int, o DetectorOptions) erro
 		}
 		d.LevelScale[s] = max(quantile(lv, o.Quantile), o.LevelFloor)
 		d.ErrorScale[s] = max(quantile(ev, o.Quantile), o.ErrorFloor)
+		if d.ShortSteps > 0 {
+			d.ShortScale[s] = max(quantile(sv, o.Quantile), o.LevelFloor)
+		}
 	}
 	return nil
 }
@@ -259,7 +315,8 @@ func (m *Model) features(ss []*Series, calib int) ([]*features, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[k] = &features{rows: s.Rows(), sensors: len(s.Sensors), level: levelFeature(seg.values, m.Options.Steps), err: errs[k]}
+		out[k] = &features{rows: s.Rows(), sensors: len(s.Sensors), level: levelFeature(seg.values, m.Options.Steps), err: errs[k],
+			vals: seg.values}
 	}
 	return out, nil
 }
@@ -292,8 +349,11 @@ func (m *Model) splitHalf(blocks []*Series) ([]*features, error) {
 // and smoothing lie in the second half).
 func (m *Model) fitDetector(fs []*features, o DetectorOptions) (*Detector, error) {
 	o.defaults()
+	if o.ShortSteps < 0 || o.ShortSteps >= m.Options.Steps {
+		return nil, fmt.Errorf("%w: short level window of %d rows: want 1..%d (shorter than the model's window)", ErrData, o.ShortSteps, m.Options.Steps-1)
+	}
 	d := &Detector{Steps: m.Options.Steps, Smooth: o.Smooth, Quantile: o.Quantile, LevelK: o.LevelK, ErrorK: o.ErrorK,
-		PooledOnly: o.PooledOnly}
+		PooledOnly: o.PooledOnly, ShortSteps: o.ShortSteps, ShortK: o.ShortK}
 	from := make([]int, len(fs))
 	for k := range fs {
 		from[k] = m.Options.CalibRows/2 + d.Steps - 1 + d.Smooth - 1
@@ -309,9 +369,13 @@ func (m *Model) fitDetector(fs []*features, o DetectorOptions) (*Detector, error
 func (d *Detector) widened(own *Detector) *Detector {
 	w := *d
 	w.LevelScale, w.ErrorScale = slices.Clone(d.LevelScale), slices.Clone(d.ErrorScale)
+	w.ShortScale = slices.Clone(d.ShortScale)
 	for s := range w.LevelScale {
 		w.LevelScale[s] = max(w.LevelScale[s], own.LevelScale[s])
 		w.ErrorScale[s] = max(w.ErrorScale[s], own.ErrorScale[s])
+		if w.ShortScale != nil {
+			w.ShortScale[s] = max(w.ShortScale[s], own.ShortScale[s])
+		}
 	}
 	return &w
 }
@@ -363,7 +427,7 @@ func (m *Model) scoreAll(sc *scoring, d *Detector, o DetectorOptions) ([]*Score,
 // Options.CalibRows rows, with m.Detector (FitDetector first).
 func (m *Model) Score(ss []*Series) ([]*Score, error) {
 	d := &m.Detector
-	if len(d.LevelScale) != len(m.Base.Sensors) {
+	if len(d.LevelScale) != len(m.Base.Sensors) || (d.ShortSteps > 0 && len(d.ShortScale) != len(m.Base.Sensors)) {
 		return nil, fmt.Errorf("%w: the model's detector is not fitted", ErrData)
 	}
 	sc, err := m.prepareScoring(ss, d.PooledOnly)
@@ -376,7 +440,8 @@ func (m *Model) Score(ss []*Series) ([]*Score, error) {
 // options returns the options d was fitted with (floors at their
 // defaults).
 func (d *Detector) options() DetectorOptions {
-	o := DetectorOptions{Smooth: d.Smooth, Quantile: d.Quantile, LevelK: d.LevelK, ErrorK: d.ErrorK, PooledOnly: d.PooledOnly}
+	o := DetectorOptions{Smooth: d.Smooth, Quantile: d.Quantile, LevelK: d.LevelK, ErrorK: d.ErrorK, PooledOnly: d.PooledOnly,
+		ShortSteps: d.ShortSteps, ShortK: d.ShortK}
 	o.defaults()
 	return o
 }

@@ -159,6 +159,66 @@ func TestLevelAndSmooth(t *testing.T) {
 	}
 }
 
+// The short level term on a hand-made series: one sensor, model window
+// 3, short window 2, unit scales and thresholds, error term off.
+func TestShortLevelTerm(t *testing.T) {
+	vals := [][]float64{{0, 0, 0, 6, 0, 0}}
+	f := &features{rows: 6, sensors: 1, level: levelFeature(vals, 3), err: make([]float64, 6), vals: vals}
+	d := &Detector{Steps: 3, Smooth: 1, LevelScale: []float64{1}, ErrorScale: []float64{1}, LevelK: 1, ErrorK: -1}
+	// Level (T = 3): windows ending at rows 2..5 give 0, 2, 2, 2.
+	if got := d.score(f).Value; fmt.Sprint(got) != "[0 0 0 2 2 2]" {
+		t.Errorf("without the short term: %v", got)
+	}
+	// Short (2 rows): windows ending at rows 1..5 give 0, 0, 3, 3, 0; the
+	// row's score is the larger term.
+	d.ShortSteps, d.ShortScale, d.ShortK = 2, []float64{1}, 1
+	sc := d.score(f)
+	if fmt.Sprint(sc.Value) != "[0 0 0 3 3 2]" || !sc.Level[3] {
+		t.Errorf("with the short term: %v (level %v)", sc.Value, sc.Level)
+	}
+	// Threshold 2 on the short term: 1.5 at rows 3 and 4, below the level term.
+	d.ShortK = 2
+	if got := d.score(f).Value; fmt.Sprint(got) != "[0 0 0 2 2 2]" {
+		t.Errorf("short threshold 2: %v", got)
+	}
+}
+
+// The short term's scale is fitted like the level term's: the quantile
+// of the out-of-sample rows.
+func TestShortLevelFit(t *testing.T) {
+	vals := [][]float64{{0, 2, 4, 6}}
+	// Level (T = 3) rows 2, 3: 2, 4; short (2) rows 2, 3: 3, 5.
+	f := &features{rows: 4, sensors: 1, level: levelFeature(vals, 3), err: make([]float64, 4), vals: vals}
+	for _, c := range []struct {
+		q                 float64
+		wantLevel, wantSh float64
+	}{{0.5, 2, 3}, {1, 4, 5}} {
+		o := DetectorOptions{Smooth: 1, Quantile: c.q, ShortSteps: 2}
+		o.defaults()
+		d := &Detector{Steps: 3, Smooth: 1, ShortSteps: 2}
+		if err := d.fitScales([]*features{f}, []int{2}, o); err != nil {
+			t.Fatal(err)
+		}
+		if d.LevelScale[0] != c.wantLevel || d.ShortScale[0] != c.wantSh {
+			t.Errorf("q %v: level scale %v, short scale %v; want %v, %v", c.q, d.LevelScale, d.ShortScale, c.wantLevel, c.wantSh)
+		}
+		if o.ShortK != 1.5 {
+			t.Errorf("default short threshold %v, want 1.5", o.ShortK)
+		}
+	}
+	// Widening raises the short scale too.
+	d := &Detector{LevelScale: []float64{1}, ErrorScale: []float64{1}, ShortScale: []float64{1}}
+	w := d.widened(&Detector{LevelScale: []float64{0.5}, ErrorScale: []float64{2}, ShortScale: []float64{3}})
+	if fmt.Sprint(w.LevelScale, w.ErrorScale, w.ShortScale) != "[1] [2] [3]" || d.ShortScale[0] != 1 {
+		t.Errorf("widened %v %v %v (original short %v)", w.LevelScale, w.ErrorScale, w.ShortScale, d.ShortScale)
+	}
+	// A short window as long as the model's is refused.
+	m := &Model{Options: Options{Steps: 3, CalibRows: 8}}
+	if _, err := m.fitDetector([]*features{f}, DetectorOptions{ShortSteps: 3}); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "short level window") {
+		t.Errorf("short window 3 of 3: %v", err)
+	}
+}
+
 // Compose gives in one prep pass what two passes give.
 func TestCompose(t *testing.T) {
 	cfg := loadRig(t)
@@ -299,13 +359,30 @@ func TestBenchTiny(t *testing.T) {
 		t.Errorf("loaded model: %+v, trained %+v", rep2.Total, rep.Total)
 	}
 	// Sweep with the same options gives what Evaluate gives; the pooled
-	// ablation runs too.
-	reps, _, err := m2.Sweep(set, []DetectorOptions{do, {Smooth: do.Smooth, PooledOnly: true}})
+	// ablation and the short level term run too.
+	short := do
+	short.ShortSteps = 4
+	reps, dets, err := m2.Sweep(set, []DetectorOptions{do, {Smooth: do.Smooth, PooledOnly: true}, short})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if reps[0].Total != rep.Total || reps[1].Total.Rows() != rep.Total.Rows() {
 		t.Errorf("sweep: %+v and %+v, evaluate %+v", reps[0].Total, reps[1].Total, rep.Total)
+	}
+	// A detector with the short term keeps it through Save and LoadModel.
+	if d := dets[2]; d.ShortSteps != 4 || len(d.ShortScale) != 8 || d.ShortK != 1.5 {
+		t.Fatalf("short term: steps %d scale %v k %v", d.ShortSteps, d.ShortScale, d.ShortK)
+	}
+	m2.Detector = *dets[2]
+	if err := m2.Save(save); err != nil {
+		t.Fatal(err)
+	}
+	m3, err := LoadModel(save, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep3, err := m3.Evaluate(set); err != nil || rep3.Total != reps[2].Total {
+		t.Errorf("saved short detector: %+v (%v), sweep %+v", rep3, err, reps[2].Total)
 	}
 	// The bundle spec: raw readings -> model input in one prep pass.
 	if _, err := Compose(m.FreeCalib, m.Result.Spec); err != nil {

@@ -52,6 +52,8 @@ func run() error {
 	flag.Float64Var(&do.LevelK, "kl", 0, "level threshold (<0: off)")
 	flag.Float64Var(&do.ErrorK, "ke", 0, "error threshold (<0: off)")
 	flag.BoolVar(&do.PooledOnly, "pooled", false, "pooled scales only (no per-file widening)")
+	flag.IntVar(&do.ShortSteps, "short", 0, "window of the short level term in rows (0: none)")
+	flag.Float64Var(&do.ShortK, "ks", 0, "threshold of the short level term (0: 1.5)")
 	flag.Parse()
 	cfg, err := rig.Load(*rigPath)
 	if err != nil {
@@ -82,7 +84,8 @@ func run() error {
 						if kl < 0 && ke < 0 {
 							continue
 						}
-						opts = append(opts, skab.DetectorOptions{Smooth: sm, Quantile: q, LevelK: kl, ErrorK: ke, PooledOnly: do.PooledOnly})
+						opts = append(opts, skab.DetectorOptions{Smooth: sm, Quantile: q, LevelK: kl, ErrorK: ke, PooledOnly: do.PooledOnly,
+							ShortSteps: do.ShortSteps, ShortK: do.ShortK})
 					}
 				}
 			}
@@ -109,7 +112,8 @@ func run() error {
 	folders := map[string]bool{}
 	for i, rep := range reps {
 		d := dets[i]
-		r := row{o: skab.DetectorOptions{Smooth: d.Smooth, Quantile: d.Quantile, LevelK: d.LevelK, ErrorK: d.ErrorK},
+		r := row{o: skab.DetectorOptions{Smooth: d.Smooth, Quantile: d.Quantile, LevelK: d.LevelK, ErrorK: d.ErrorK,
+			ShortSteps: d.ShortSteps, ShortK: d.ShortK},
 			all: rep.Total, folder: map[string]skab.Confusion{}}
 		for _, f := range rep.PerFile {
 			c := r.folder[folder(f.Name)]
@@ -125,8 +129,11 @@ func run() error {
 	}
 	sort.Strings(fnames)
 	line := func(r row) string {
-		s := fmt.Sprintf("smooth %2d q %.2f kL %5.2f kE %5.2f | all F1 %.3f FAR %.3f MAR %.3f", r.o.Smooth, r.o.Quantile, r.o.LevelK, r.o.ErrorK,
-			r.all.F1(), r.all.FAR(), r.all.MAR())
+		s := fmt.Sprintf("smooth %2d q %.2f kL %5.2f kE %5.2f", r.o.Smooth, r.o.Quantile, r.o.LevelK, r.o.ErrorK)
+		if r.o.ShortSteps > 0 {
+			s += fmt.Sprintf(" short %d kS %.2f", r.o.ShortSteps, r.o.ShortK)
+		}
+		s += fmt.Sprintf(" | all F1 %.3f FAR %.3f MAR %.3f", r.all.F1(), r.all.FAR(), r.all.MAR())
 		for _, f := range fnames {
 			c := r.folder[f]
 			s += fmt.Sprintf(" | %s %.3f/%.3f/%.3f", f, c.F1(), c.FAR(), c.MAR())
