@@ -54,8 +54,8 @@ with its sensors' readings (split at --batch), in the topic's codec (--codec rep
 topic's codec), with at most --window unacknowledged.
 
 Per broker: readings_per_s (stored / time from the first publish until the agent had stored
-every acknowledged reading), p99_ack_ms (the agent's: a message's arrival at the ingest to
-its acknowledgement after the durable commit, from /status), p99_puback_ms (the publisher's:
+every acknowledged reading), p99_ack_ms and p50_ack_ms (the agent's: a message's arrival at
+the ingest to its acknowledgement after the durable commit, from /status and /metrics), p99_puback_ms (the publisher's:
 publish to PUBACK), published, acked (readings whose PUBACK arrived), stored (the agent's
 buffer, from /status), lost (acked - stored; must be 0), rss_mb (the agent's peak resident
 memory, VmHWM), agent_cpu_s. Exit code 1 when anything was lost, rejected or not acknowledged.`
@@ -74,6 +74,7 @@ type ingestBenchResult struct {
 	OfferedPerS float64 `json:"offered_per_s"`
 	DurationS   float64 `json:"duration_s"`
 	Messages    int64   `json:"messages"`
+	P50AckMs    float64 `json:"p50_ack_ms"`
 	P99PubackMs float64 `json:"p99_puback_ms"`
 	Rejected    uint64  `json:"rejected"`
 	AgentCPUS   float64 `json:"agent_cpu_s"`
@@ -193,9 +194,9 @@ func runBenchIngest(ctx context.Context, env Env, args []string) int {
 		}
 	} else {
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "broker\treadings/s\tp99 ack\tp99 puback\tpublished\tacked\tstored\tlost\trss\tagent cpu")
+		fmt.Fprintln(tw, "broker\treadings/s\tp50 ack\tp99 ack\tp99 puback\tpublished\tacked\tstored\tlost\trss\tagent cpu")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.1f ms\t%.1f ms\t%d\t%d\t%d\t%d\t%.1f MB\t%.1f s\n", r.Broker, r.ReadingsPerS, r.P99AckMs,
+			fmt.Fprintf(tw, "%s\t%.0f\t%.1f ms\t%.1f ms\t%.1f ms\t%d\t%d\t%d\t%d\t%.1f MB\t%.1f s\n", r.Broker, r.ReadingsPerS, r.P50AckMs, r.P99AckMs,
 				r.P99PubackMs, r.Published, r.Acked, r.Stored, r.Lost, r.RSSMB, r.AgentCPUS)
 		}
 		_ = tw.Flush()
@@ -585,6 +586,60 @@ func getStatus(api string) (agentStatus, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
+// metricsQuantile estimates quantile q of a Prometheus histogram on the
+// agent's /metrics, interpolating linearly inside the bucket (as
+// histogram_quantile does).
+func metricsQuantile(api, name string, q float64) (float64, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + api + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	prefix := name + `_bucket{le="`
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		le, n, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		lv, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
+		nv, err2 := strconv.ParseFloat(strings.TrimSpace(n), 64)
+		if err1 != nil || err2 != nil {
+			return 0, fmt.Errorf("bad bucket line %q", sc.Text())
+		}
+		bs = append(bs, bucket{lv, nv})
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return 0, fmt.Errorf("no observations of %s", name)
+	}
+	rank := q * bs[len(bs)-1].n
+	lo, below := 0.0, 0.0
+	for _, b := range bs {
+		if b.n >= rank {
+			if math.IsInf(b.le, 1) {
+				return lo, nil
+			}
+			if b.n == below {
+				return b.le, nil
+			}
+			return lo + (b.le-lo)*(rank-below)/(b.n-below), nil
+		}
+		lo, below = b.le, b.n
+	}
+	return lo, nil
+}
+
 // benchSensor is one sensor a publisher owns.
 type benchSensor struct {
 	id     string
@@ -838,6 +893,11 @@ func benchIngestOnce(ctx context.Context, env Env, o ingestBenchOptions, bin, di
 		res.Rejected += n
 	}
 	res.P99AckMs = roundTo(st.Ingest.AckP99Ms, 0.01)
+	if p50, err := metricsQuantile(a.api, "rig_agent_ingest_ack_latency_seconds", 0.5); err == nil {
+		res.P50AckMs = roundTo(p50*1000, 0.01)
+	} else {
+		fmt.Fprintf(env.Stderr, "bench ingest: %s: p50 from /metrics: %v\n", name, err)
+	}
 	// Publishing covers simSeconds ticks of 1/speed s each; the agent may
 	// take longer to store them.
 	elapsed := max(end.Sub(start).Seconds(), float64(simSeconds)/speed)

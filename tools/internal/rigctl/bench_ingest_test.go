@@ -2,9 +2,12 @@ package rigctl
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -53,6 +56,8 @@ func TestBenchIngest(t *testing.T) {
 		assert.Greater(t, r.ReadingsPerS, 2000.0, r.Broker)
 		assert.Greater(t, r.RSSMB, 10.0, r.Broker)
 		assert.Positive(t, r.P99AckMs, r.Broker)
+		assert.Positive(t, r.P50AckMs, r.Broker)
+		assert.LessOrEqual(t, r.P50AckMs, r.P99AckMs*1.5, "%s: p50 (from /metrics buckets) about at most p99 (from /status)", r.Broker)
 	}
 	assert.True(t, brokers["embedded"], "the embedded broker always runs")
 	if !brokers["mosquitto"] {
@@ -76,4 +81,29 @@ func TestBenchIngestUsage(t *testing.T) {
 	code, _, stderr := run(t, "bench", "ingest", "--rate", "10")
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "ONNXRUNTIME_LIB")
+}
+
+// TestMetricsQuantile: quantiles of a Prometheus histogram, interpolated
+// inside the bucket as histogram_quantile does.
+func TestMetricsQuantile(t *testing.T) {
+	body := `# HELP rig_agent_ingest_ack_latency_seconds x
+# TYPE rig_agent_ingest_ack_latency_seconds histogram
+rig_agent_ingest_ack_latency_seconds_bucket{le="0.001"} 0
+rig_agent_ingest_ack_latency_seconds_bucket{le="0.002"} 50
+rig_agent_ingest_ack_latency_seconds_bucket{le="0.004"} 90
+rig_agent_ingest_ack_latency_seconds_bucket{le="0.1"} 100
+rig_agent_ingest_ack_latency_seconds_bucket{le="+Inf"} 100
+rig_agent_ingest_ack_latency_seconds_sum 0.3
+rig_agent_ingest_ack_latency_seconds_count 100
+`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) }))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, tc := range []struct{ q, want float64 }{{0.25, 0.0015}, {0.5, 0.002}, {0.7, 0.003}, {0.99, 0.0904}} {
+		got, err := metricsQuantile(addr, "rig_agent_ingest_ack_latency_seconds", tc.q)
+		require.NoError(t, err)
+		assert.InDelta(t, tc.want, got, 1e-9, "q=%v", tc.q)
+	}
+	_, err := metricsQuantile(addr, "nope", 0.5)
+	assert.ErrorContains(t, err, "no observations")
 }
