@@ -264,6 +264,10 @@ func findAgent(ctx context.Context, env Env, path, dir string) (string, error) {
 	return p, nil
 }
 
+// localMosquitto is the machine's Mosquitto, tried after $MQTT_URL (a
+// variable for tests).
+var localMosquitto = "tcp://127.0.0.1:1883"
+
 // mosquittoFor returns the Mosquitto to use and a function that stops it
 // when this process started it.
 func mosquittoFor(ctx context.Context, env Env, given, dir string) (string, func(), error) {
@@ -280,15 +284,15 @@ func mosquittoFor(ctx context.Context, env Env, given, dir string) (string, func
 		}
 		return u, none, nil
 	}
-	if dialBroker("tcp://127.0.0.1:1883") == nil {
-		return "tcp://127.0.0.1:1883", none, nil
+	if dialBroker(localMosquitto) == nil {
+		return localMosquitto, none, nil
 	}
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil && fileExists("/usr/sbin/mosquitto") {
 		bin, err = "/usr/sbin/mosquitto", nil
 	}
 	if err != nil {
-		return "", none, errors.New("no $MQTT_URL, nothing on 127.0.0.1:1883 and no mosquitto binary (apt-get install mosquitto, or deploy/dev/mosquitto.sh)")
+		return "", none, fmt.Errorf("no $MQTT_URL, nothing on %s and no mosquitto binary (apt-get install mosquitto, or deploy/dev/mosquitto.sh)", localMosquitto)
 	}
 	port, err := freePort()
 	if err != nil {

@@ -1,7 +1,9 @@
 package rigctl
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -106,4 +108,26 @@ rig_agent_ingest_ack_latency_seconds_count 100
 	}
 	_, err := metricsQuantile(addr, "nope", 0.5)
 	assert.ErrorContains(t, err, "no observations")
+}
+
+// TestThrowawayMosquitto: with no $MQTT_URL and nothing at the local
+// address, the bench starts its own mosquitto on a free port and stops
+// it afterwards.
+func TestThrowawayMosquitto(t *testing.T) {
+	if _, err := exec.LookPath("mosquitto"); err != nil && !fileExists("/usr/sbin/mosquitto") {
+		t.Skip("no mosquitto binary")
+	}
+	t.Setenv("MQTT_URL", "")
+	port, err := freePort()
+	require.NoError(t, err)
+	old := localMosquitto
+	localMosquitto = fmt.Sprintf("tcp://127.0.0.1:%d", port) // nothing listens there
+	t.Cleanup(func() { localMosquitto = old })
+	var errb strings.Builder
+	u, stop, err := mosquittoFor(context.Background(), Env{Stderr: &errb}, "", t.TempDir())
+	require.NoError(t, err)
+	assert.Contains(t, errb.String(), "started a throwaway mosquitto on "+u)
+	assert.NoError(t, dialBroker(u))
+	stop()
+	assert.Error(t, dialBroker(u), "stopped")
 }
