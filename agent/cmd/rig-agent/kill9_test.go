@@ -350,7 +350,7 @@ logging:
 	require.Empty(t, pubErrs, "every publish acknowledged by Mosquitto")
 	want := len(acked)
 	mu.Unlock()
-	require.Greater(t, want, 5000)
+	require.Greater(t, want, 1000, "the gateways published under load")
 	deadline := time.Now().Add(20 * time.Second)
 	for st := getStatus(t, api); st.Buffer.LastSeq < uint64(want); st = getStatus(t, api) {
 		if time.Now().After(deadline) {
