@@ -1,0 +1,149 @@
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is the whole rig-cloud configuration. The zero value of a field
+// means its default (Defaults) unless the field says otherwise.
+type Config struct {
+	// File is the path the config was loaded from ("" when built in code).
+	File string `yaml:"-"`
+
+	Server   Server   `yaml:"server"`
+	Database Database `yaml:"database"`
+	Auth     Auth     `yaml:"auth"`
+	Agents   Agents   `yaml:"agents"`
+	Log      Log      `yaml:"log"`
+}
+
+// Server is the HTTP listener and its limits.
+type Server struct {
+	// Listen is the host:port of the API (default ":8080"; port 0 picks a
+	// free port, for tests).
+	Listen string `yaml:"listen"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request (default 60s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing the response (default 60s).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections (default 120s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// RequestTimeout is the deadline of a handler's context, database
+	// work included (default 30s); past it the request fails with 503.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// ShutdownTimeout bounds the graceful shutdown: in-flight requests get
+	// this long to finish (default 20s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxBodyBytes caps every request body, on the wire and after gzip
+	// decoding (default 4MiB, the contract's minimum; at most 64MiB).
+	// Larger bodies get 413.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// Metrics serves Prometheus metrics at /metrics (default true).
+	Metrics *bool `yaml:"metrics"`
+	// TLS serves HTTPS when both files are set (default: plain HTTP,
+	// for a TLS-terminating proxy in front).
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS names a certificate and its key (PEM).
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Database is the PostgreSQL connection.
+type Database struct {
+	// URL is a PostgreSQL connection URL or DSN (required; prefer the
+	// environment: RIG_CLOUD_DATABASE_URL). Never logged.
+	URL Secret `yaml:"url"`
+	// MaxConns caps the pool (default 20).
+	MaxConns int `yaml:"max_conns"`
+	// MinConns keeps this many connections open (default 0).
+	MinConns int `yaml:"min_conns"`
+	// ConnectTimeout bounds the first connection at start (default 10s).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// Migrate applies pending migrations at start, under an advisory lock
+	// (default true). With false, `rig-cloud migrate` must be run first;
+	// /health/ready stays failing until it has.
+	Migrate *bool `yaml:"migrate"`
+}
+
+// Auth holds the rate limits and token lifetimes.
+type Auth struct {
+	// RateLimit is each credential's sustained request rate per second
+	// (default 50; 0 is not allowed: set a high value to turn it off).
+	RateLimit float64 `yaml:"rate_limit"`
+	// RateBurst is how many requests a credential may send at once
+	// (default 100).
+	RateBurst int `yaml:"rate_burst"`
+	// MaxLimiters caps the per-credential limiters kept in memory
+	// (default 100000); when full, the least recently used is dropped.
+	MaxLimiters int `yaml:"max_limiters"`
+	// EnrollmentTTL is how long an enrollment token stays usable
+	// (default 24h).
+	EnrollmentTTL time.Duration `yaml:"enrollment_ttl"`
+}
+
+// Agents holds what the agent API announces and accepts.
+type Agents struct {
+	// MaxBatchItems is the most diagnoses per batch (default 1000, the
+	// contract's minimum; at most 10000), announced at check-in.
+	MaxBatchItems int `yaml:"max_batch_items"`
+	// CheckinInterval is the next_checkin_s the cloud answers (default 5m).
+	CheckinInterval time.Duration `yaml:"checkin_interval"`
+}
+
+// Log is the process log.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format"`
+}
+
+// Defaults returns the configuration every key falls back to.
+func Defaults() Config {
+	t := true
+	return Config{
+		Server: Server{
+			Listen:            ":8080",
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			RequestTimeout:    30 * time.Second,
+			ShutdownTimeout:   20 * time.Second,
+			MaxBodyBytes:      4 * MiB,
+			Metrics:           &t,
+		},
+		Database: Database{MaxConns: 20, ConnectTimeout: 10 * time.Second, Migrate: &t},
+		Auth:     Auth{RateLimit: 50, RateBurst: 100, MaxLimiters: 100_000, EnrollmentTTL: 24 * time.Hour},
+		Agents:   Agents{MaxBatchItems: 1000, CheckinInterval: 5 * time.Minute},
+		Log:      Log{Level: "info", Format: "json"},
+	}
+}
+
+// MetricsOn reports whether /metrics is served.
+func (s Server) MetricsOn() bool { return s.Metrics == nil || *s.Metrics }
+
+// MigrateOn reports whether migrations are applied at start.
+func (d Database) MigrateOn() bool { return d.Migrate == nil || *d.Migrate }
+
+// TLSOn reports whether the server speaks HTTPS.
+func (s Server) TLSOn() bool { return s.TLS.CertFile != "" }
+
+// SlogLevel returns Log.Level as a slog.Level.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,138 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const testURL = "postgres://u@127.0.0.1:5432/x?sslmode=disable"
+
+// wantLines returns the "# want: ..." lines of a bad config.
+func wantLines(t testing.TB, data []byte) []string {
+	t.Helper()
+	var wants []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if w, ok := strings.CutPrefix(sc.Text(), "# want: "); ok {
+			wants = append(wants, w)
+		}
+	}
+	require.NotEmpty(t, wants, "a .bad.yaml file says which errors it wants with '# want: ...'")
+	return wants
+}
+
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.bad.yaml")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 15)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			name := filepath.Base(f)
+			cfg, err := Parse(name, data, []string{"RIG_CLOUD_DATABASE_URL=" + testURL})
+			require.Error(t, err)
+			assert.Nil(t, cfg)
+			assert.ErrorIs(t, err, ErrInvalid)
+			var es Errors
+			require.True(t, errors.As(err, &es), "want Errors, got %T", err)
+			for _, w := range wantLines(t, data) {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.NotContains(t, err.Error(), "hunter2", "a database URL is never quoted")
+		})
+	}
+}
+
+// The example in deploy/ documents every key with its default: loaded, it
+// equals Defaults with its database URL.
+func TestExampleFile(t *testing.T) {
+	path := filepath.Join("..", "..", "..", "deploy", "rig-cloud.example.yaml")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	cfg, err := Parse(path, data, nil)
+	require.NoError(t, err)
+	want := Defaults()
+	want.File = path
+	want.Database.URL = "postgres://rigcloud@127.0.0.1:5432/rigcloud?sslmode=disable"
+	assert.Equal(t, want, *cfg)
+
+	// Every key is in the example.
+	for _, k := range Keys() {
+		leaf := k.Path[strings.LastIndex(k.Path, ".")+1:]
+		assert.Contains(t, string(data), "  "+leaf+":", "key %s is not documented in the example", k.Path)
+	}
+
+	// Load reads the same file.
+	loaded, err := Load(path)
+	if os.Getenv("RIG_CLOUD_DATABASE_URL") == "" {
+		require.NoError(t, err)
+		assert.Equal(t, cfg, loaded)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := []string{
+		"RIG_CLOUD_DATABASE_URL=" + testURL,
+		"RIG_CLOUD_SERVER_LISTEN=127.0.0.1:0",
+		"RIG_CLOUD_SERVER_MAX_BODY_BYTES=8MiB",
+		"RIG_CLOUD_SERVER_METRICS=false",
+		"RIG_CLOUD_AUTH_RATE_LIMIT=2.5",
+		"RIG_CLOUD_SERVER_REQUEST_TIMEOUT=5s",
+		"OTHER=1",
+	}
+	cfg, err := Parse("c.yaml", []byte("server:\n  listen: \":9\"\n"), env)
+	require.NoError(t, err)
+	assert.Equal(t, Secret(testURL), cfg.Database.URL)
+	assert.Equal(t, "127.0.0.1:0", cfg.Server.Listen, "the environment wins over the file")
+	assert.Equal(t, 8*MiB, cfg.Server.MaxBodyBytes)
+	assert.False(t, cfg.Server.MetricsOn())
+	assert.Equal(t, 2.5, cfg.Auth.RateLimit)
+	assert.Equal(t, 5*time.Second, cfg.Server.RequestTimeout)
+	assert.True(t, cfg.Database.MigrateOn())
+
+	_, err = Parse("c.yaml", nil, []string{"RIG_CLOUD_DATABASE_URL=" + testURL, "RIG_CLOUD_SERVER_LISTN=:1"})
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "environment RIG_CLOUD_SERVER_LISTN: no config key has this variable")
+
+	_, err = Parse("c.yaml", nil, []string{"RIG_CLOUD_DATABASE_URL=" + testURL, "RIG_CLOUD_AUTH_RATE_BURST=0"})
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "environment RIG_CLOUD_AUTH_RATE_BURST: auth.rate_burst: 0 is out of range")
+
+	_, err = Parse("c.yaml", []byte("database:\n  url: \"mysql://root:hunter2@db/x\"\n"), nil)
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "c.yaml:2:3: database.url: is not a postgres:// URL or a key=value DSN")
+	assert.NotContains(t, err.Error(), "hunter2")
+
+	_, err = Parse("c.yaml", nil, nil)
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "c.yaml: database.url: is required (set it in RIG_CLOUD_DATABASE_URL, or in the file)")
+}
+
+func TestRelativeTLSPaths(t *testing.T) {
+	cfg, err := Parse("/etc/rig-cloud/c.yaml", []byte("server:\n  tls:\n    cert_file: tls/c.pem\n    key_file: /k.pem\n"),
+		[]string{"RIG_CLOUD_DATABASE_URL=" + testURL})
+	require.NoError(t, err)
+	assert.Equal(t, "/etc/rig-cloud/tls/c.pem", cfg.Server.TLS.CertFile)
+	assert.Equal(t, "/k.pem", cfg.Server.TLS.KeyFile)
+	assert.True(t, cfg.Server.TLSOn())
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	cfg, err := Parse("c.yaml", nil, []string{"RIG_CLOUD_DATABASE_URL=postgres://u:hunter2@h/db"})
+	require.NoError(t, err)
+	for _, s := range []string{fmt.Sprint(cfg.Database), fmt.Sprintf("%+v", cfg), cfg.Database.URL.String()} {
+		assert.NotContains(t, s, "hunter2")
+	}
+	assert.Equal(t, "postgres://u:hunter2@h/db", cfg.Database.URL.Reveal())
+}
