@@ -153,15 +153,16 @@ func (f *Forwarder) acked(items []item, seqs []uint64, res *result) outcome {
 		}
 	}
 	resp.Count()
+	// The removal and the counters change under f.mu together, as in
+	// Enqueue: a Stats snapshot never shows an item neither queued nor
+	// counted (Queued 0 with Accepted short of Enqueued).
 	f.mu.Lock()
-	day, used := f.day, f.dayUsed
-	f.mu.Unlock()
-	if err := f.ob.remove(items, day, used); err != nil {
+	if err := f.ob.remove(items, f.day, f.dayUsed); err != nil {
+		f.mu.Unlock()
 		return outcome{err: err}
 	}
 	f.rejectsInARow = 0
 	f.batchLimit = min(f.opts.BatchItems, max(f.batchLimit*2, 1))
-	f.mu.Lock()
 	f.st.Batches++
 	f.st.Accepted += uint64(resp.Accepted)
 	f.st.Duplicates += uint64(resp.Duplicates)
@@ -194,13 +195,13 @@ func (f *Forwarder) refused(items []item, res *result, what string) outcome {
 	if f.rejectsInARow > f.opts.RejectsInARow {
 		return outcome{class: classIncompatible, res: res, what: fmt.Sprintf("%s; %d single diagnoses refused in a row, assuming the server is at fault", what, f.rejectsInARow)}
 	}
-	f.mu.Lock()
-	day, used := f.day, f.dayUsed
-	f.mu.Unlock()
-	if err := f.ob.remove(items, day, used); err != nil {
+	f.mu.Lock() // removal and counter together (see acked)
+	if err := f.ob.remove(items, f.day, f.dayUsed); err != nil {
+		f.mu.Unlock()
 		return outcome{err: err}
 	}
-	f.count(func(s *Stats) { s.Rejected++ })
+	f.st.Rejected++
+	f.mu.Unlock()
 	f.log.Error("cloud refused a diagnosis; removed from the outbox", "seq", items[0].seq, "error", describe(what, res))
 	return outcome{class: classInvalid}
 }
