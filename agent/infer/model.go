@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -456,10 +455,7 @@ func (m *Model) sessionOptions() (*ort.SessionOptions, error) {
 
 // appendProvider adds one GPU execution provider to so.
 func (m *Model) appendProvider(so *ort.SessionOptions, p Provider) error {
-	kv := map[string]string{"device_id": strconv.Itoa(m.opts.DeviceID)}
-	for k, v := range m.opts.ProviderOptions[p] {
-		kv[k] = v
-	}
+	kv := m.opts.ProviderSettings(p)
 	switch p {
 	case CUDA:
 		po, err := ort.NewCUDAProviderOptions()

@@ -3,7 +3,9 @@ package infer
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
@@ -124,4 +126,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.Providers = slices.Clone(o.Providers)
 	return o, nil
+}
+
+// ProviderSettings returns the options Open passes to ONNX Runtime for
+// GPU provider p: device_id from DeviceID, then ProviderOptions[p] (which
+// may override it). The map is new; the caller owns it.
+func (o Options) ProviderSettings(p Provider) map[string]string {
+	kv := map[string]string{"device_id": strconv.Itoa(o.DeviceID)}
+	maps.Copy(kv, o.ProviderOptions[p])
+	return kv
 }

@@ -50,6 +50,10 @@ type componentHealth struct {
 // code 0, 1 when the model cannot be opened or run, 2 for a bad window
 // file.
 func checkModel(cfg *config.Config, windowFile string, log *slog.Logger, stdout, stderr io.Writer) int {
+	if err := service.PrepareModel(cfg); err != nil {
+		fmt.Fprintf(stderr, "rig-agent: %v\n", err)
+		return 1
+	}
 	start := time.Now()
 	m, err := infer.Open(cfg.Model.BundleDir, cfg.Firmware, service.ModelOptions(cfg, log.With("part", "model")))
 	if err != nil {

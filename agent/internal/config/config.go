@@ -82,6 +82,20 @@ type Model struct {
 	// OnnxRuntimeLib is the path of libonnxruntime.so (default: "", which
 	// means $ONNXRUNTIME_LIB).
 	OnnxRuntimeLib string `yaml:"onnxruntime_lib"`
+	// TensorRTEngineCache keeps the engines TensorRT compiles (and its
+	// timing cache) in TensorRTCacheDir, so that a restart reuses them
+	// instead of compiling again (default: true). Used only with the
+	// tensorrt provider.
+	TensorRTEngineCache bool `yaml:"tensorrt_engine_cache"`
+	// TensorRTCacheDir is the directory of the TensorRT engine and timing
+	// caches (default: "<agent.data_dir>/tensorrt"); the agent creates it
+	// when the tensorrt provider is listed. An engine is specific to the
+	// model file, TensorRT version and GPU; stale ones are not removed.
+	TensorRTCacheDir string `yaml:"tensorrt_cache_dir"`
+	// TensorRTFP16 lets TensorRT use fp16 kernels (default: false): faster
+	// on a Jetson, slightly different outputs (compare with rig-agent
+	// --check-model first).
+	TensorRTFP16 bool `yaml:"tensorrt_fp16"`
 }
 
 // Broker configures the MQTT connection, or the embedded broker.
@@ -297,7 +311,7 @@ type Logging struct {
 func Defaults() Config {
 	return Config{
 		Agent: Agent{DataDir: "/var/lib/rig-agent"},
-		Model: Model{IntraOpThreads: 1, InterOpThreads: 1, Providers: []string{"cpu"}, MaxBatch: 256},
+		Model: Model{IntraOpThreads: 1, InterOpThreads: 1, Providers: []string{"cpu"}, MaxBatch: 256, TensorRTEngineCache: true},
 		Broker: Broker{
 			URL: "tcp://127.0.0.1:1883", QoS: 1, KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second,
 			Listen: "127.0.0.1:1883",

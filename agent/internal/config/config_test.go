@@ -345,3 +345,28 @@ func TestPasswordValue(t *testing.T) {
 	_, err = Broker{PasswordFile: p + ".missing"}.PasswordValue()
 	assert.ErrorContains(t, err, "broker.password_file")
 }
+
+func TestTensorRTCacheKeys(t *testing.T) {
+	base := []byte("agent:\n  data_dir: /var/lib/rig-agent\nrig:\n  firmware_config: /etc/rig.yaml\nmodel:\n  bundle_dir: /b\n  providers: [tensorrt, cuda, cpu]\n")
+	cfg, err := Parse("/etc/rig-agent/agent.yaml", base, nil)
+	require.NoError(t, err)
+	assert.True(t, cfg.Model.TensorRTEngineCache, "the engine cache is on by default")
+	assert.Equal(t, "/var/lib/rig-agent/tensorrt", cfg.Model.TensorRTCacheDir, "derived from agent.data_dir")
+	assert.False(t, cfg.Model.TensorRTFP16)
+
+	cfg, err = Parse("/etc/rig-agent/agent.yaml", append(base, "  tensorrt_cache_dir: trt\n  tensorrt_fp16: true\n"...), nil)
+	require.NoError(t, err)
+	assert.Equal(t, "/etc/rig-agent/trt", cfg.Model.TensorRTCacheDir, "relative to the config file's directory")
+	assert.True(t, cfg.Model.TensorRTFP16)
+
+	cfg, err = Parse("/etc/rig-agent/agent.yaml", base, []string{
+		"RIG_AGENT_MODEL_TENSORRT_ENGINE_CACHE=false", "RIG_AGENT_MODEL_TENSORRT_CACHE_DIR=/data/trt", "RIG_AGENT_AGENT_DATA_DIR=/srv/agent",
+	})
+	require.NoError(t, err)
+	assert.False(t, cfg.Model.TensorRTEngineCache)
+	assert.Equal(t, "/data/trt", cfg.Model.TensorRTCacheDir)
+
+	_, err = Parse("agent.yaml", append(base, "  tensorrt_fp16: maybe\n"...), nil)
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "model.tensorrt_fp16")
+}

@@ -184,7 +184,7 @@ func (c *Config) derive(dir string) {
 	if c.Diagnoses.Topic == "" && idPattern.MatchString(c.Agent.ID) {
 		c.Diagnoses.Topic = "hydrognn/agents/" + c.Agent.ID + "/diagnoses"
 	}
-	for _, p := range []*string{&c.Agent.DataDir, &c.Agent.PluginDir, &c.Diagnoses.Path, &c.Rig.FirmwareConfig, &c.Model.BundleDir, &c.Model.OnnxRuntimeLib,
+	for _, p := range []*string{&c.Agent.DataDir, &c.Agent.PluginDir, &c.Diagnoses.Path, &c.Rig.FirmwareConfig, &c.Model.BundleDir, &c.Model.OnnxRuntimeLib, &c.Model.TensorRTCacheDir,
 		&c.Broker.PasswordFile, &c.Broker.TLS.CAFile, &c.Broker.TLS.CertFile, &c.Broker.TLS.KeyFile,
 		&c.Buffer.Path, &c.Cloud.CredentialFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
@@ -196,6 +196,9 @@ func (c *Config) derive(dir string) {
 	}
 	if c.Diagnoses.Path == "" && c.Agent.DataDir != "" {
 		c.Diagnoses.Path = filepath.Join(c.Agent.DataDir, "diagnoses.db")
+	}
+	if c.Model.TensorRTCacheDir == "" && c.Agent.DataDir != "" {
+		c.Model.TensorRTCacheDir = filepath.Join(c.Agent.DataDir, "tensorrt")
 	}
 }
 

@@ -110,7 +110,49 @@ func ModelOptions(cfg *config.Config, log *slog.Logger) infer.Options {
 	for _, p := range cfg.Model.Providers {
 		o.Providers = append(o.Providers, infer.Provider(p))
 	}
+	if trt := TensorRTOptions(cfg); trt != nil {
+		o.ProviderOptions = map[infer.Provider]map[string]string{infer.TensorRT: trt}
+	}
 	return o
+}
+
+// TensorRTOptions returns the TensorRT provider options the model section
+// asks for (model.tensorrt_engine_cache, model.tensorrt_cache_dir,
+// model.tensorrt_fp16), keyed by ONNX Runtime's option names; nil when
+// the tensorrt provider is not listed or nothing is set. device_id is
+// added by agent/infer.
+func TensorRTOptions(cfg *config.Config) map[string]string {
+	m := cfg.Model
+	if !slices.Contains(m.Providers, string(infer.TensorRT)) {
+		return nil
+	}
+	o := map[string]string{}
+	if m.TensorRTEngineCache && m.TensorRTCacheDir != "" {
+		o["trt_engine_cache_enable"] = "1"
+		o["trt_engine_cache_path"] = m.TensorRTCacheDir
+		o["trt_timing_cache_enable"] = "1"
+		o["trt_timing_cache_path"] = m.TensorRTCacheDir
+	}
+	if m.TensorRTFP16 {
+		o["trt_fp16_enable"] = "1"
+	}
+	if len(o) == 0 {
+		return nil
+	}
+	return o
+}
+
+// PrepareModel creates what opening the model as configured needs on
+// disk: the TensorRT cache directory when the tensorrt provider and its
+// engine cache are configured. Start calls it; so does rig-agent
+// --check-model.
+func PrepareModel(cfg *config.Config) error {
+	if o := TensorRTOptions(cfg); o["trt_engine_cache_path"] != "" {
+		if err := os.MkdirAll(o["trt_engine_cache_path"], 0o750); err != nil {
+			return fmt.Errorf("model.tensorrt_cache_dir %s: %w (set another directory, or model.tensorrt_engine_cache: false)", o["trt_engine_cache_path"], err)
+		}
+	}
+	return nil
 }
 
 // Start opens, checks and starts everything cfg describes (cfg must come
@@ -154,6 +196,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	a.addCloser("history", a.hist.Close)
 
 	// 2. Model.
+	if err := PrepareModel(cfg); err != nil {
+		return nil, err
+	}
 	if a.model, err = infer.Open(cfg.Model.BundleDir, cfg.Firmware, ModelOptions(cfg, log.With("part", "model"))); err != nil {
 		return nil, fmt.Errorf("open model bundle (model.bundle_dir): %w", err)
 	}
