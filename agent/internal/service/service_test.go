@@ -123,8 +123,20 @@ func isolatedRig(tb testing.TB, dir, prefix string) (fwPath, bundleDir string) {
 
 // writeConfig writes an agent config into dir, with an isolated copy of
 // the zema-testrig config and bundle (see isolatedRig), and returns its
-// path. brokerURL "" means an embedded broker on a free port.
+// path. brokerURL "" means an embedded broker on a free port. Windows
+// close 1 s after their end (windowing.lateness); see writeConfigLateness.
 func writeConfig(tb testing.TB, dir, agentID, brokerURL string) string {
+	return writeConfigLateness(tb, dir, agentID, brokerURL, "1s")
+}
+
+// writeConfigLateness is writeConfig with windowing.lateness. The tests
+// publish cycles minutes old, so with a short lateness a window closes by
+// the wall clock as soon as its readings pause for that long (a loaded
+// machine or a busy shared broker can do that mid-cycle), and is
+// diagnosed from part of its readings. A lateness longer than the test
+// leaves only the data to close windows: a reading at or after a window's
+// end + lateness (see publishAt).
+func writeConfigLateness(tb testing.TB, dir, agentID, brokerURL, lateness string) string {
 	tb.Helper()
 	fwPath, bundleDir := isolatedRig(tb, dir, agentID)
 	brokerSection := "  embedded: true\n  listen: 127.0.0.1:0\n"
@@ -140,12 +152,12 @@ model:
   bundle_dir: %s
 broker:
 %swindowing:
-  lateness: 1s
+  lateness: %s
 api:
   listen: 127.0.0.1:0
 logging:
   format: text
-`, agentID, filepath.Join(dir, "data"), fwPath, bundleDir, brokerSection)
+`, agentID, filepath.Join(dir, "data"), fwPath, bundleDir, brokerSection, lateness)
 	path := filepath.Join(dir, "rig-agent.yaml")
 	require.NoError(tb, os.WriteFile(path, []byte(yaml), 0o600))
 	return path
@@ -253,6 +265,28 @@ func (g *gateway) publishCycle(tb testing.TB, start time.Time, skip func(sensor 
 	}
 }
 
+// publishAt publishes one reading of the first active sensor at t, and
+// waits for the broker's acknowledgement: with the rig's messages
+// delivered in order, it moves the agent's watermark past every earlier
+// window.
+func (g *gateway) publishAt(tb testing.TB, t time.Time) {
+	tb.Helper()
+	for _, s := range g.fw.Sensors {
+		if s.Inactive {
+			continue
+		}
+		c, err := codec.Lookup(s.MQTT.Codec)
+		require.NoError(tb, err)
+		g.seq[s.ID]++
+		payload, err := c.Encode(nil, []reading.Reading{{Sensor: s.ID, Time: t, Value: g.means[s.ID], Seq: g.seq[s.ID]}})
+		require.NoError(tb, err)
+		tok := g.c.Publish(s.MQTT.Topic, 1, false, payload)
+		require.True(tb, tok.WaitTimeout(20*time.Second), "publish acknowledged")
+		require.NoError(tb, tok.Error())
+		return
+	}
+}
+
 // subscriber collects the diagnoses published on a topic.
 type subscriber struct {
 	mu  sync.Mutex
@@ -344,12 +378,19 @@ func TestEndToEnd(t *testing.T) {
 			brokerURL := tc.broker(t)
 			agentID := fmt.Sprintf("e2e-%s-%d", tc.name, time.Now().UnixNano()%1_000_000_000)
 			dir := t.TempDir()
-			cfgPath := writeConfig(t, dir, agentID, brokerURL)
+			// Windows close only by the data (see writeConfigLateness):
+			// lateness 5m, cycles 15 minutes old, and a last reading 5
+			// minutes after the third cycle's end closes all three.
+			cfgPath := writeConfigLateness(t, dir, agentID, brokerURL, "5m")
+			if brokerURL != "" {
+				// Registered before startAgent, so it runs after the
+				// agent stopped: a connection with the agent's client id
+				// while it runs takes its session over.
+				t.Cleanup(func() { cleanSession(brokerURL, "rig-agent-"+agentID) })
+			}
 			a := startAgent(t, cfgPath)
 			if brokerURL == "" {
 				brokerURL = a.BrokerURL()
-			} else {
-				t.Cleanup(func() { cleanSession(brokerURL, "rig-agent-"+agentID) })
 			}
 			addr := a.APIAddr()
 			var rd map[string]any
@@ -358,10 +399,11 @@ func TestEndToEnd(t *testing.T) {
 
 			sub := subscribe(t, brokerURL, "hydrognn/agents/"+agentID+"/diagnoses")
 			gw := newGateway(t, brokerURL, filepath.Join(dir, "zema-testrig.yaml"))
-			t0 := cycleStart(5)
+			t0 := cycleStart(15)
 			gw.publishCycle(t, t0, nil)
 			gw.publishCycle(t, t0.Add(time.Minute), func(s string, _ int) bool { return s == "VS1" })              // VS1 missing
 			gw.publishCycle(t, t0.Add(2*time.Minute), func(s string, k int) bool { return s == "TS1" && k >= 30 }) // TS1 stale
+			gw.publishAt(t, t0.Add(8*time.Minute))                                                                 // window 9: stays open
 
 			page := waitDiagnoses(t, addr, 3)
 			require.Equal(t, 3, page.Count)
@@ -404,7 +446,7 @@ func TestEndToEnd(t *testing.T) {
 			assert.True(t, st.Broker.Connected)
 			assert.Equal(t, uint64(3), st.Windowing.Diagnosed)
 			assert.Equal(t, uint64(3), st.Diagnoses.LastSeq)
-			assert.Equal(t, uint64(3*60*17-60-30), st.Ingest.Readings)
+			assert.Equal(t, uint64(3*60*17-60-30+1), st.Ingest.Readings)
 			assert.Empty(t, st.Ingest.Rejected)
 			require.NotNil(t, st.Publish)
 			assert.Equal(t, uint64(3), st.Publish.Published)
@@ -422,7 +464,9 @@ func TestEndToEnd(t *testing.T) {
 				`rig_agent_publish_total{result="published"} 3`,
 				`rig_agent_ready 1`,
 				`rig_agent_cloud_link_up 0`,
-				`rig_agent_buffer_readings 2970`,
+				`rig_agent_buffer_readings 2971`,
+				`rig_agent_windows_pending 1`,
+				`rig_agent_window_late_readings_total 0`,
 				`rig_agent_ingest_ack_latency_seconds_count`,
 			} {
 				assert.Contains(t, m, want)
