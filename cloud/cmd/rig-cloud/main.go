@@ -1,23 +1,171 @@
-// Command rig-cloud is a placeholder until its issue lands; it only reports its
-// version so that the build, packaging and deployment files can be wired.
+// Command rig-cloud is the fleet's REST API (docs/cloud.md).
+//
+//	rig-cloud serve --config FILE     serve the API (applies migrations first unless database.migrate is false)
+//	rig-cloud migrate --config FILE   apply pending migrations and exit
+//	rig-cloud token create --config FILE (--system | --org SLUG [--org-name NAME] --role ROLE) --name NAME [--ttl D]
+//	rig-cloud worker --config FILE    training worker (not implemented yet: exit 2)
+//	rig-cloud --version
+//
+// Exit codes: 0 done, 1 failure at run time, 2 usage or config error.
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/config"
+	"github.com/hydrognn/hydrognn/cloud/internal/server"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
 )
 
 // version is set at link time with -ldflags "-X main.version=...".
 var version = "dev"
 
+const usage = `usage:
+  rig-cloud serve --config FILE
+  rig-cloud migrate --config FILE
+  rig-cloud token create --config FILE (--system | --org SLUG [--org-name NAME] --role viewer|operator|admin) --name NAME [--ttl DURATION]
+  rig-cloud worker --config FILE
+  rig-cloud --version
+Every config key can be set in the environment as RIG_CLOUD_<SECTION>_<KEY> (docs/cloud.md).
+`
+
 func main() {
-	showVersion := flag.Bool("version", false, "print the version and exit")
-	flag.Parse()
-	if *showVersion {
-		fmt.Println("rig-cloud", version)
-		return
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
 	}
-	fmt.Fprintln(os.Stderr, "rig-cloud: not implemented yet (see the project's open issues)")
-	os.Exit(2)
+	switch args[0] {
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, "rig-cloud", version)
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "serve", "migrate", "worker":
+		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "", "config file (YAML; deploy/rig-cloud.example.yaml)")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		if args[0] == "worker" {
+			fmt.Fprintln(stderr, "rig-cloud worker: not implemented yet (training jobs: issue 5)")
+			return 2
+		}
+		cfg, log, code := load(*path, stderr)
+		if cfg == nil {
+			return code
+		}
+		if args[0] == "migrate" {
+			applied, err := server.Migrate(ctx, cfg, log)
+			if err != nil {
+				log.Error("migrate failed", "err", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "applied %d migration(s) %v\n", len(applied), applied)
+			return 0
+		}
+		if err := server.Serve(ctx, cfg, log, nil); err != nil {
+			log.Error("serve failed", "err", err)
+			return 1
+		}
+		return 0
+	case "token":
+		return tokenCmd(ctx, args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "rig-cloud: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+// load reads the config (or, without --config, defaults and the
+// environment) and makes the logger.
+func load(path string, stderr io.Writer) (*config.Config, *slog.Logger, int) {
+	var cfg *config.Config
+	var err error
+	if path == "" {
+		cfg, err = config.Parse("(no --config)", nil, os.Environ())
+	} else {
+		cfg, err = config.Load(path)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		if errors.Is(err, config.ErrInvalid) {
+			return nil, nil, 2
+		}
+		return nil, nil, 2
+	}
+	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	var h slog.Handler = slog.NewJSONHandler(stderr, opts)
+	if cfg.Log.Format == "text" {
+		h = slog.NewTextHandler(stderr, opts)
+	}
+	return cfg, slog.New(h).With("service", "rig-cloud", "version", version), 0
+}
+
+func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file")
+	system := fs.Bool("system", false, "a system token: creates organisations and their tokens")
+	org := fs.String("org", "", "organisation slug")
+	orgName := fs.String("org-name", "", "create the organisation with this name when it does not exist")
+	role := fs.String("role", "", "viewer, operator or admin")
+	name := fs.String("name", "", "what the token is for (shown in listings)")
+	ttl := fs.Duration("ttl", 0, "lifetime (0: no expiry)")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	r := store.Role(*role)
+	switch {
+	case *name == "":
+		fmt.Fprintln(stderr, "rig-cloud token create: --name is required")
+		return 2
+	case *system && (*org != "" || *role != ""):
+		fmt.Fprintln(stderr, "rig-cloud token create: --system takes no --org or --role")
+		return 2
+	case *system:
+		r = store.RoleSystem
+	case *org == "" || !store.ValidRole(r):
+		fmt.Fprintln(stderr, "rig-cloud token create: give --system, or --org SLUG with --role viewer, operator or admin")
+		return 2
+	case *ttl < 0:
+		fmt.Fprintln(stderr, "rig-cloud token create: --ttl must not be negative")
+		return 2
+	}
+	cfg, log, code := load(*path, stderr)
+	if cfg == nil {
+		return code
+	}
+	_ = log
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	secret, err := server.CreateToken(tctx, cfg, *org, *orgName, *name, r, *ttl)
+	if err != nil {
+		fmt.Fprintln(stderr, "rig-cloud token create:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, secret)
+	fmt.Fprintln(stderr, "rig-cloud: the token is shown once; store it now")
+	return 0
 }

@@ -95,7 +95,8 @@ CREATE TABLE diagnosis_keys (
 
 -- Diagnoses, partitioned by month of window_start (partitions made on
 -- demand by ensure_diagnosis_partition). The primary key's order serves
--- per-rig time-range queries: (rig_id, window_start).
+-- per-rig time-range queries: (rig_id, window_start). doc is json, not
+-- jsonb: stored and returned verbatim, and about a third cheaper to ingest.
 CREATE TABLE diagnoses (
 	org_id        bigint NOT NULL,
 	rig_id        bigint NOT NULL,
@@ -108,7 +109,7 @@ CREATE TABLE diagnoses (
 	health        double precision NOT NULL,
 	status        text NOT NULL,
 	model_version text NOT NULL,
-	doc           jsonb NOT NULL,
+	doc           json NOT NULL,
 	PRIMARY KEY (rig_id, window_start, agent_id, seq)
 ) PARTITION BY RANGE (window_start);
 
@@ -128,8 +129,14 @@ BEGIN
 	IF to_regclass(part) IS NOT NULL THEN
 		RETURN;
 	END IF;
-	EXECUTE format('CREATE TABLE %I PARTITION OF diagnoses FOR VALUES FROM (%L) TO (%L)',
-		part, lo AT TIME ZONE 'UTC', (lo + interval '1 month') AT TIME ZONE 'UTC');
+	-- The lock orders creators; the catalog this function sees may still
+	-- predate the winner's commit, so its "already exists" is success.
+	BEGIN
+		EXECUTE format('CREATE TABLE %I PARTITION OF diagnoses FOR VALUES FROM (%L) TO (%L)',
+			part, lo AT TIME ZONE 'UTC', (lo + interval '1 month') AT TIME ZONE 'UTC');
+	EXCEPTION WHEN duplicate_table OR unique_violation THEN
+		NULL;
+	END;
 END
 $$;
 

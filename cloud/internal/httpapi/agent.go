@@ -1,0 +1,151 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+)
+
+// EnrollRequest is the body of POST /v1/agent/enroll, sent with
+// "Authorization: Bearer <enrollment token>". The answer is
+// store.Enrolled: the agent's credential, shown once.
+//
+// It is not (yet) part of shared/cloudapi: docs/cloud.md describes it.
+type EnrollRequest struct {
+	// AgentID is the agent's id (cloudapi.ValidID), unique in the
+	// organisation.
+	AgentID string `json:"agent_id"`
+	// RigID, when set, must be the enrollment token's rig.
+	RigID string `json:"rig_id,omitempty"`
+}
+
+func (a *API) enroll(c *gin.Context) {
+	tok, ok := bearer(c)
+	if !ok {
+		return
+	}
+	var req EnrollRequest
+	if !a.readJSON(c, &req) {
+		return
+	}
+	if !cloudapi.ValidID(req.AgentID) {
+		abort(c, problem(cloudapi.ProblemInvalidBody, 400, "agent_id %q is not 1-64 of [A-Za-z0-9_.-] starting with a letter or digit", req.AgentID))
+		return
+	}
+	out, err := a.st.Enroll(c.Request.Context(), tok, req.AgentID, req.RigID)
+	if err == nil {
+		a.log.Info("agent enrolled", "agent_id", out.AgentID, "rig_id", out.RigID)
+		c.JSON(200, out)
+		return
+	}
+	switch {
+	case errorsIs(err, store.ErrRigMismatch):
+		forbidden(c, "%v", err)
+	default:
+		a.fail(c, err)
+	}
+}
+
+func bearer(c *gin.Context) (string, bool) {
+	h := c.GetHeader(cloudapi.HeaderAuthorization)
+	if len(h) > 7 && h[:7] == "Bearer " {
+		return h[7:], true
+	}
+	unauthorized(c, "no credential: send Authorization: Bearer <token>")
+	return "", false
+}
+
+// ownAgent refuses (403) a body naming another agent than the credential's.
+func ownAgent(c *gin.Context, p *store.Principal, agentID string) bool {
+	if agentID != p.Agent.Name {
+		forbidden(c, "this credential is agent %q's, the body is for agent %q", p.Agent.Name, agentID)
+		return false
+	}
+	return true
+}
+
+func (a *API) limits() cloudapi.Limits {
+	return cloudapi.Limits{MaxBatchItems: a.opt.MaxBatchItems, MaxBodyBytes: a.opt.MaxBodyBytes, MaxUploadReadings: cloudapi.DefaultMaxUploadReadings}.WithDefaults()
+}
+
+func (a *API) checkin(c *gin.Context) {
+	p := principal(c)
+	body, ok := a.readBody(c)
+	if !ok {
+		return
+	}
+	req, err := cloudapi.DecodeCheckin(body)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if !ownAgent(c, p, req.AgentID) {
+		return
+	}
+	if req.RigID != p.Agent.RigName {
+		forbidden(c, "agent %q is enrolled for rig %q, not %q", p.Agent.Name, p.Agent.RigName, req.RigID)
+		return
+	}
+	now, err := a.st.Checkin(c.Request.Context(), p.Agent.ID, req, req.Time)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(200, cloudapi.CheckinResponse{
+		ServerTime:   now,
+		NextCheckinS: int(a.opt.CheckinInterval / time.Second),
+		Limits:       a.limits(),
+	})
+}
+
+func (a *API) diagnoses(c *gin.Context) {
+	p := principal(c)
+	body, ok := a.readBody(c)
+	if !ok {
+		return
+	}
+	batch, err := cloudapi.DecodeDiagnosisBatch(body, a.limits())
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if !ownAgent(c, p, batch.AgentID) {
+		return
+	}
+	results, err := a.st.IngestDiagnoses(c.Request.Context(), p, batch.Items)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	resp := cloudapi.BatchResponse{Results: results}
+	resp.Count()
+	a.items.WithLabelValues(string(cloudapi.ItemAccepted)).Add(float64(resp.Accepted))
+	a.items.WithLabelValues(string(cloudapi.ItemDuplicate)).Add(float64(resp.Duplicates))
+	a.items.WithLabelValues(string(cloudapi.ItemConflict)).Add(float64(resp.Conflicts))
+	a.items.WithLabelValues(string(cloudapi.ItemRejected)).Add(float64(resp.Rejected))
+	c.JSON(200, resp)
+}
+
+// uploads checks the part and answers 404: this cloud has issued no
+// upload requests yet (training data collection comes with the training
+// jobs), and 404 is what the contract prescribes for an unknown request:
+// the agent ends it.
+func (a *API) uploads(c *gin.Context) {
+	p := principal(c)
+	body, ok := a.readBody(c)
+	if !ok {
+		return
+	}
+	u, err := cloudapi.DecodeUpload(body, a.limits())
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if !ownAgent(c, p, u.AgentID) {
+		return
+	}
+	abort(c, problem(cloudapi.ProblemNotFound, 404, "upload request %q is unknown (this cloud has requested no uploads)", u.RequestID))
+}

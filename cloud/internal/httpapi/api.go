@@ -1,0 +1,440 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/db"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+)
+
+// Options configure the API; zero fields take the defaults noted.
+type Options struct {
+	// MaxBodyBytes caps request bodies (0: cloudapi.DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// RequestTimeout is each request's deadline (0: 30s).
+	RequestTimeout time.Duration
+	// RateLimit and RateBurst are each credential's token bucket
+	// (0: 50/s, burst 100); MaxLimiters caps the buckets kept (0: 100000).
+	RateLimit   float64
+	RateBurst   int
+	MaxLimiters int
+	// EnrollmentTTL is an enrollment token's lifetime (0: 24h).
+	EnrollmentTTL time.Duration
+	// MaxBatchItems is announced at check-in and enforced on batches
+	// (0: cloudapi.DefaultMaxBatchItems).
+	MaxBatchItems int
+	// CheckinInterval is answered as next_checkin_s (0: 5m); an agent is
+	// online while its last check-in is within twice this.
+	CheckinInterval time.Duration
+	// Metrics serves /metrics.
+	Metrics bool
+	// Registry receives the metrics (nil: a new registry, with the Go
+	// and process collectors).
+	Registry *prometheus.Registry
+}
+
+// API is the HTTP handler of rig-cloud. Make it with New; it is safe for
+// concurrent use.
+type API struct {
+	st     *store.Store
+	log    *slog.Logger
+	opt    Options
+	lim    *limiters
+	reg    *prometheus.Registry
+	engine *gin.Engine
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	items    *prometheus.CounterVec
+}
+
+// Context keys.
+const (
+	keyRequestID = "request_id"
+	keyPrincipal = "principal"
+)
+
+// New builds the API on st.
+func New(st *store.Store, log *slog.Logger, o Options) *API {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = cloudapi.DefaultMaxBodyBytes
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+	if o.RateLimit <= 0 {
+		o.RateLimit = 50
+	}
+	if o.RateBurst <= 0 {
+		o.RateBurst = 100
+	}
+	if o.MaxLimiters <= 0 {
+		o.MaxLimiters = 100_000
+	}
+	if o.EnrollmentTTL <= 0 {
+		o.EnrollmentTTL = 24 * time.Hour
+	}
+	if o.MaxBatchItems <= 0 {
+		o.MaxBatchItems = cloudapi.DefaultMaxBatchItems
+	}
+	if o.CheckinInterval <= 0 {
+		o.CheckinInterval = 5 * time.Minute
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	a := &API{st: st, log: log, opt: o, reg: reg, lim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_http_requests_total",
+			Help: "HTTP requests by method, route template and status code."}, []string{"method", "route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rig_cloud_http_request_duration_seconds",
+			Help: "HTTP request latency by method and route template.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)},
+			[]string{"method", "route"}),
+		items: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_diagnoses_total",
+			Help: "Diagnoses received from agents by item status (accepted, duplicate, conflict, rejected)."}, []string{"status"}),
+	}
+	reg.MustRegister(a.requests, a.latency, a.items)
+	a.engine = a.routes()
+	return a
+}
+
+// ServeHTTP serves a request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.engine.ServeHTTP(w, r) }
+
+func (a *API) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.Use(a.requestID, a.observe, a.recover, a.deadline)
+	e.NoRoute(func(c *gin.Context) {
+		abort(c, problem(cloudapi.ProblemNotFound, 404, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		abort(c, problem(ProblemMethodNotAllowed, 405, "%s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+
+	e.GET("/health/live", func(c *gin.Context) { c.JSON(200, gin.H{"status": "live"}) })
+	e.GET("/health/ready", a.ready)
+	if a.opt.Metrics {
+		h := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
+		e.GET("/metrics", func(c *gin.Context) { h.ServeHTTP(c.Writer, c.Request) })
+	}
+
+	// Enrollment authenticates with the enrollment token itself.
+	e.POST("/v1/agent/enroll", a.limitByIP, a.enroll)
+
+	v1 := e.Group("/v1", a.authenticate, a.rateLimit)
+	agent := v1.Group("/agent", a.agentOnly)
+	agent.POST("/checkin", a.checkin)
+	agent.POST("/diagnoses", a.diagnoses)
+	agent.POST("/uploads", a.uploads)
+
+	v1.POST("/orgs", a.systemOnly, a.createOrg)
+	v1.GET("/orgs", a.tokenOnly, a.listOrgs)
+	v1.GET("/orgs/:org", a.tokenOnly, a.getOrg)
+	v1.POST("/orgs/:org/tokens", a.tokenOnly, a.createToken)
+	v1.DELETE("/tokens/:id", a.need(store.RoleAdmin), a.revokeToken)
+
+	v1.POST("/sites", a.need(store.RoleOperator), a.createSite)
+	v1.GET("/sites", a.need(store.RoleViewer), a.listSites)
+	v1.POST("/rigs", a.need(store.RoleOperator), a.createRig)
+	v1.GET("/rigs", a.need(store.RoleViewer), a.listRigs)
+	v1.GET("/rigs/:rig", a.need(store.RoleViewer), a.getRig)
+	v1.GET("/rigs/:rig/status", a.need(store.RoleViewer), a.rigStatus)
+	v1.GET("/rigs/:rig/diagnoses", a.need(store.RoleViewer), a.rigDiagnoses)
+	v1.POST("/rigs/:rig/enrollments", a.need(store.RoleOperator), a.createEnrollment)
+	v1.GET("/agents", a.need(store.RoleViewer), a.listAgents)
+	v1.POST("/agents/:agent/revoke", a.need(store.RoleOperator), a.revokeAgent)
+	v1.GET("/alerts", a.need(store.RoleViewer), a.listAlerts)
+	v1.POST("/alerts/:id/ack", a.need(store.RoleOperator), a.alertState(store.AlertAcknowledged))
+	v1.POST("/alerts/:id/resolve", a.need(store.RoleOperator), a.alertState(store.AlertResolved))
+	return e
+}
+
+// --- middleware ---
+
+func (a *API) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 64 || !cloudapi.ValidID(id) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = "req-" + hex.EncodeToString(b[:])
+	}
+	c.Set(keyRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+func (a *API) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	d := time.Since(start)
+	code := c.Writer.Status()
+	a.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(code)).Inc()
+	a.latency.WithLabelValues(c.Request.Method, route).Observe(d.Seconds())
+	attrs := []any{"method", c.Request.Method, "route", route, "status", code,
+		"duration_ms", float64(d.Microseconds()) / 1000, "bytes", c.Writer.Size(), "request_id", c.GetString(keyRequestID)}
+	if p, ok := c.Get(keyPrincipal); ok {
+		attrs = append(attrs, "principal", p.(*store.Principal).Key())
+	}
+	level := slog.LevelInfo
+	if code >= 500 {
+		level = slog.LevelWarn
+	}
+	a.log.Log(c.Request.Context(), level, "request", attrs...)
+}
+
+func (a *API) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			a.log.Error("handler panicked", "request_id", c.GetString(keyRequestID), "route", c.FullPath(), "panic", fmt.Sprint(r))
+			if !c.Writer.Written() {
+				abort(c, problem(cloudapi.ProblemInternal, 500, "internal error (request %s)", c.GetString(keyRequestID)))
+			}
+		}
+	}()
+	c.Next()
+}
+
+func (a *API) deadline(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), a.opt.RequestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}
+
+func (a *API) authenticate(c *gin.Context) {
+	h := c.GetHeader(cloudapi.HeaderAuthorization)
+	cred, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || cred == "" {
+		unauthorized(c, "no credential: send Authorization: Bearer <token>")
+		return
+	}
+	var p *store.Principal
+	var err error
+	switch {
+	case strings.HasPrefix(cred, store.PrefixAgent):
+		p, err = a.st.AgentPrincipal(c.Request.Context(), cred)
+	case strings.HasPrefix(cred, store.PrefixToken):
+		p, err = a.st.TokenPrincipal(c.Request.Context(), cred)
+	default:
+		err = store.ErrBadCredential
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Set(keyPrincipal, p)
+	c.Next()
+}
+
+func (a *API) tooMany(c *gin.Context, who string) {
+	c.Header(cloudapi.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(1/a.opt.RateLimit))))
+	abort(c, problem(cloudapi.ProblemRateLimited, 429, "%s: more than %g requests per second (burst %d)", who, a.opt.RateLimit, a.opt.RateBurst))
+}
+
+func (a *API) rateLimit(c *gin.Context) {
+	p := principal(c)
+	if !a.lim.allow(p.Key()) {
+		a.tooMany(c, "this credential")
+		return
+	}
+	c.Next()
+}
+
+func (a *API) limitByIP(c *gin.Context) {
+	if !a.lim.allow("ip:" + c.ClientIP()) {
+		a.tooMany(c, "this address")
+		return
+	}
+	c.Next()
+}
+
+func principal(c *gin.Context) *store.Principal {
+	p, _ := c.Get(keyPrincipal)
+	return p.(*store.Principal)
+}
+
+func (a *API) agentOnly(c *gin.Context) {
+	if principal(c).Agent == nil {
+		forbidden(c, "%s is for agent credentials", c.FullPath())
+		return
+	}
+	c.Next()
+}
+
+func (a *API) tokenOnly(c *gin.Context) {
+	if principal(c).Agent != nil {
+		forbidden(c, "an agent credential may only call /v1/agent/ routes")
+		return
+	}
+	c.Next()
+}
+
+func (a *API) systemOnly(c *gin.Context) {
+	if p := principal(c); p.Agent != nil || p.Role != store.RoleSystem {
+		forbidden(c, "%s %s needs a system token", c.Request.Method, c.FullPath())
+		return
+	}
+	c.Next()
+}
+
+// need admits API tokens of an organisation with at least role.
+func (a *API) need(role store.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principal(c)
+		switch {
+		case p.Agent != nil:
+			forbidden(c, "an agent credential may only call /v1/agent/ routes")
+		case p.Role == store.RoleSystem:
+			forbidden(c, "a system token manages organisations only; use a token of the organisation")
+		case p.Role.Rank() < role.Rank():
+			forbidden(c, "%s %s needs role %s or above; this token is %s", c.Request.Method, c.FullPath(), role, p.Role)
+		default:
+			c.Next()
+		}
+	}
+}
+
+// --- health ---
+
+func (a *API) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	st, err := db.Status(ctx, a.st.Pool())
+	switch {
+	case err != nil:
+		c.Header(cloudapi.HeaderRetryAfter, "5")
+		abort(c, problem(cloudapi.ProblemUnavailable, 503, "database unreachable"))
+		a.log.Warn("not ready", "err", err)
+	case len(st.Pending) > 0:
+		c.Header(cloudapi.HeaderRetryAfter, "5")
+		abort(c, problem(cloudapi.ProblemUnavailable, 503, "migrations %v are not applied (run rig-cloud migrate)", st.Pending))
+	default:
+		c.JSON(200, gin.H{"status": "ready", "schema_version": st.Latest})
+	}
+}
+
+// --- bodies and parameters ---
+
+// readJSON reads the body (cloudapi.ReadBody: media type, gzip, size) and
+// decodes it strictly into v.
+func (a *API) readJSON(c *gin.Context, v any) bool {
+	body, err := cloudapi.ReadBody(c.Request, a.opt.MaxBodyBytes)
+	if err != nil {
+		a.fail(c, err)
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		abort(c, problem(cloudapi.ProblemInvalidBody, 400, "%v", err))
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		abort(c, problem(cloudapi.ProblemInvalidBody, 400, "data after the JSON value"))
+		return false
+	}
+	return true
+}
+
+func (a *API) readBody(c *gin.Context) ([]byte, bool) {
+	body, err := cloudapi.ReadBody(c.Request, a.opt.MaxBodyBytes)
+	if err != nil {
+		a.fail(c, err)
+		return nil, false
+	}
+	return body, true
+}
+
+// Page sizes of list routes.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+func badParam(c *gin.Context, format string, args ...any) {
+	abort(c, problem(ProblemInvalidParameter, 400, format, args...))
+}
+
+// pageSize reads ?limit= (1..MaxPageSize; default DefaultPageSize).
+func pageSize(c *gin.Context) (int, bool) {
+	s := c.Query("limit")
+	if s == "" {
+		return DefaultPageSize, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxPageSize {
+		badParam(c, "limit %q is not an integer in [1, %d]", s, MaxPageSize)
+		return 0, false
+	}
+	return n, true
+}
+
+// idParam reads a positive integer path parameter.
+func idParam(c *gin.Context, name string) (int64, bool) {
+	s := c.Param(name)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		badParam(c, "%s %q is not a positive integer", name, s)
+		return 0, false
+	}
+	return n, true
+}
+
+// afterID reads ?cursor= as an id (list routes ordered by id).
+func afterID(c *gin.Context) (int64, bool) {
+	s := c.Query("cursor")
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		badParam(c, "cursor %q is not one this server made", s)
+		return 0, false
+	}
+	return n, true
+}
+
+// page answers a page of items with the cursor of the next page.
+func page[T any](c *gin.Context, items []T, limit int, next func(T) string) {
+	out := gin.H{"items": items}
+	if items == nil {
+		out["items"] = []T{}
+	}
+	if len(items) == limit {
+		out["next_cursor"] = next(items[len(items)-1])
+	}
+	c.JSON(200, out)
+}

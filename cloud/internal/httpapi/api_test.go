@@ -1,0 +1,255 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
+	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+)
+
+// Bad input gets a problem document with the reason, and nothing is
+// half-written.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	a := e.tenant("alpha")
+	big := bytes.Repeat([]byte(" "), cloudapi.DefaultMaxBodyBytes+1)
+	valid := a.diagnosis(1, 0, 0.9)
+	for _, tc := range []struct {
+		name, method, path, token, ctype string
+		body                             []byte
+		code                             int
+		typ, detail                      string
+	}{
+		{"malformed JSON", "POST", cloudapi.PathDiagnoses, a.cred, cloudapi.MediaJSON, []byte(`{"agent_id": "agent-alpha", "diagnoses": [`), 400, cloudapi.ProblemInvalidBody, "diagnosis batch"},
+		{"unknown envelope field", "POST", cloudapi.PathDiagnoses, a.cred, cloudapi.MediaJSON, []byte(`{"agent_id":"agent-alpha","diagnoses":[],"extra":1}`), 400, cloudapi.ProblemInvalidBody, `unknown field "extra"`},
+		{"wrong type", "POST", cloudapi.PathCheckin, a.cred, cloudapi.MediaJSON, []byte(`{"agent_id": 7}`), 400, cloudapi.ProblemInvalidBody, "cannot unmarshal number"},
+		{"oversized body", "POST", cloudapi.PathDiagnoses, a.cred, cloudapi.MediaJSON, big, 413, cloudapi.ProblemTooLarge, "larger than 4194304"},
+		{"not JSON", "POST", cloudapi.PathDiagnoses, a.cred, "text/plain", []byte(`x`), 415, cloudapi.ProblemUnsupportedMedia, "text/plain"},
+		{"trailing data", "POST", "/v1/sites", a.operator, cloudapi.MediaJSON, []byte(`{"name":"a"} {"name":"b"}`), 400, cloudapi.ProblemInvalidBody, "data after the JSON value"},
+		{"unknown field (fleet)", "POST", "/v1/rigs", a.operator, cloudapi.MediaJSON, []byte(`{"rig_id":"r1","rig_type":"t","colour":"red"}`), 400, cloudapi.ProblemInvalidBody, `unknown field "colour"`},
+		{"bad rig id", "POST", "/v1/rigs", a.operator, cloudapi.MediaJSON, []byte(`{"rig_id":"'; DROP TABLE rigs; --","rig_type":"t"}`), 400, cloudapi.ProblemInvalidBody, "rig_id"},
+		{"oversized fleet body", "POST", "/v1/sites", a.operator, cloudapi.MediaJSON, big, 413, cloudapi.ProblemTooLarge, ""},
+		{"from after to", "GET", "/v1/rigs/" + a.rig + "/diagnoses?from=2025-03-02T00:00:00Z&to=2025-03-01T00:00:00Z", a.viewer, "", nil, 400, httpapi.ProblemInvalidParameter, "is not before to"},
+		{"bad time", "GET", "/v1/rigs/" + a.rig + "/diagnoses?from=yesterday", a.viewer, "", nil, 400, httpapi.ProblemInvalidParameter, "RFC 3339"},
+		{"huge page", "GET", "/v1/rigs/" + a.rig + "/diagnoses?limit=1000000", a.viewer, "", nil, 400, httpapi.ProblemInvalidParameter, "limit"},
+		{"huge page (rigs)", "GET", "/v1/rigs?limit=99999999999999999999", a.viewer, "", nil, 400, httpapi.ProblemInvalidParameter, "limit"},
+		{"bad cursor", "GET", "/v1/rigs/" + a.rig + "/diagnoses?cursor=%27%3B--", a.viewer, "", nil, 400, httpapi.ProblemInvalidParameter, "cursor"},
+		{"SQL in path", "GET", "/v1/rigs/" + url.PathEscape("x' OR '1'='1") + "/status", a.viewer, "", nil, 404, cloudapi.ProblemNotFound, ""},
+		{"bad id", "POST", "/v1/alerts/abc/ack", a.operator, "", nil, 400, httpapi.ProblemInvalidParameter, "positive integer"},
+		{"unknown route", "GET", "/v1/nothing", a.viewer, "", nil, 404, cloudapi.ProblemNotFound, "no route"},
+		{"wrong method", "PUT", "/v1/rigs", a.viewer, "", nil, 405, httpapi.ProblemMethodNotAllowed, "PUT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.raw(tc.method, tc.path, tc.token, tc.ctype, tc.body)
+			require.Equal(t, tc.code, r.code, "%s", r.body)
+			p := r.problem(t)
+			assert.Equal(t, tc.typ, p.Type)
+			assert.Contains(t, p.Detail, tc.detail)
+		})
+	}
+	// A batch whose envelope is invalid (a duplicate seq) stores nothing,
+	// not even its valid items.
+	r := e.do("POST", cloudapi.PathDiagnoses, a.cred, a.batch(valid, valid))
+	require.Equal(t, 400, r.code)
+	assert.Contains(t, r.problem(t).Detail, "both have seq 1")
+	// Too many items: 413.
+	var many []diag.Diagnosis
+	for i := range cloudapi.DefaultMaxBatchItems + 1 {
+		many = append(many, a.diagnosis(uint64(i+1), i, 0.9))
+	}
+	r = e.gz(cloudapi.PathDiagnoses, a.cred, a.batch(many...))
+	require.Equal(t, 413, r.code)
+	r.problem(t)
+	assert.Zero(t, e.count("SELECT count(*) FROM diagnoses"))
+	assert.Zero(t, e.count("SELECT count(*) FROM diagnosis_keys"))
+	assert.Equal(t, 1, e.count("SELECT count(*) FROM rigs"), "no rig made by the refused bodies")
+	assert.Zero(t, e.count("SELECT count(*) FROM sites"))
+}
+
+// The whole flow through the API, driven with shared/cloudapi types as
+// the agent sends them: organisation, tokens, rig, enrollment, check-in,
+// batches, status, paged history, alerts.
+func TestEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{CheckinInterval: time.Minute})
+	a := e.tenant("alpha")
+
+	// Status before anything arrived.
+	var st store.RigStatus
+	r := e.do("GET", "/v1/rigs/"+a.rig+"/status", a.viewer, nil)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	r.decode(t, &st)
+	assert.Nil(t, st.LastDiagnosis)
+	require.Len(t, st.Agents, 1)
+	assert.Equal(t, "never", st.Agents[0].Link)
+
+	// Check-in.
+	oldest := t0
+	cin := cloudapi.CheckinRequest{AgentID: a.agent, RigID: a.rig, RigType: a.rigType, AgentVersion: "0.4.0", Time: time.Now().Add(2 * time.Second),
+		Model:  &diag.ModelRef{Version: "zema-2025.03", Digest: "sha256:9f2c", Precision: "int8"},
+		Outbox: cloudapi.OutboxStatus{Items: 250, Alerts: 3, Bytes: 1 << 20, Oldest: &oldest}, Buffer: &cloudapi.BufferStatus{Records: 5000, Bytes: 1 << 22}}
+	var cr cloudapi.CheckinResponse
+	r = e.gz(cloudapi.PathCheckin, a.cred, cin)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	r.decode(t, &cr)
+	assert.Equal(t, 60, cr.NextCheckinS)
+	assert.Equal(t, cloudapi.DefaultMaxBatchItems, cr.Limits.MaxBatchItems)
+	assert.WithinDuration(t, time.Now(), cr.ServerTime, 5*time.Second)
+
+	// 250 diagnoses over two months in batches of 100, one critical.
+	var all []diag.Diagnosis
+	for i := range 250 {
+		h := 0.9
+		if i == 200 {
+			h = 0.3
+		}
+		all = append(all, a.diagnosis(uint64(i+1), i*300, h)) // every 5 h: crosses into April
+	}
+	for i := 0; i < len(all); i += 100 {
+		r = e.gz(cloudapi.PathDiagnoses, a.cred, a.batch(all[i:min(i+100, len(all))]...))
+		require.Equal(t, 200, r.code, "%s", r.body)
+	}
+	assert.Equal(t, 2, e.count("SELECT count(*) FROM pg_inherits WHERE inhparent = 'diagnoses'::regclass"), "March and April partitions")
+
+	r = e.do("GET", "/v1/rigs/"+a.rig+"/status", a.viewer, nil)
+	require.Equal(t, 200, r.code)
+	st = store.RigStatus{}
+	r.decode(t, &st)
+	require.NotNil(t, st.LastDiagnosis)
+	assert.EqualValues(t, 250, st.LastDiagnosis.Seq)
+	assert.Equal(t, "online", st.Agents[0].Link)
+	assert.Equal(t, "0.4.0", st.Agents[0].AgentVersion)
+	assert.JSONEq(t, `{"records":5000,"bytes":4194304,"dropped":0}`, string(st.Agents[0].Buffer))
+	assert.InDelta(t, 2000, *st.Agents[0].ClockSkewMs, 1000)
+	assert.Equal(t, 1, st.OpenAlerts)
+	require.NotNil(t, st.LastSeen)
+
+	// History: [from, to) with pages of 40 and a cursor.
+	from, to := all[10].Window.Start, all[130].Window.Start
+	var got []diag.Diagnosis
+	cursor := ""
+	pages := 0
+	for {
+		q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}, "limit": {"40"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page struct {
+			Items      []diag.Diagnosis `json:"items"`
+			NextCursor string           `json:"next_cursor"`
+		}
+		r = e.do("GET", "/v1/rigs/"+a.rig+"/diagnoses?"+q.Encode(), a.viewer, nil)
+		require.Equal(t, 200, r.code, "%s", r.body)
+		r.decode(t, &page)
+		got = append(got, page.Items...)
+		pages++
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+		require.Less(t, pages, 10)
+	}
+	require.Len(t, got, 120)
+	for i, d := range got {
+		assert.EqualValues(t, 11+i, d.Seq, "in window order, none twice, none missing")
+	}
+	assert.Equal(t, 3, pages)
+
+	// Alerts: acknowledge, resolve; resolving again is fine, acknowledging
+	// a resolved one is a 409.
+	var alerts struct{ Items []store.Alert }
+	r = e.do("GET", "/v1/alerts?state=open", a.viewer, nil)
+	require.Equal(t, 200, r.code)
+	r.decode(t, &alerts)
+	require.Len(t, alerts.Items, 1)
+	al := alerts.Items[0]
+	assert.Equal(t, "pump", al.Component)
+	assert.Equal(t, "leakage", al.Fault)
+	assert.Equal(t, a.rig, al.RigID)
+	path := fmt.Sprintf("/v1/alerts/%d/", al.ID)
+	r = e.do("POST", path+"ack", a.operator, nil)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	assert.Contains(t, string(r.body), `"state":"acknowledged"`)
+	require.Equal(t, 200, e.do("POST", path+"resolve", a.operator, nil).code)
+	require.Equal(t, 200, e.do("POST", path+"resolve", a.operator, nil).code)
+	r = e.do("POST", path+"ack", a.operator, nil)
+	require.Equal(t, 409, r.code)
+	r.problem(t)
+
+	// A new critical diagnosis after resolution opens a new alert.
+	r = e.do("POST", cloudapi.PathDiagnoses, a.cred, a.batch(a.diagnosis(251, 251*300, 0.2)))
+	require.Equal(t, 200, r.code)
+	assert.Equal(t, 2, e.count("SELECT count(*) FROM alerts"))
+
+	// Metrics count it all.
+	r = e.raw("GET", "/metrics", "", "", nil)
+	require.Equal(t, 200, r.code)
+	assert.Contains(t, string(r.body), `rig_cloud_diagnoses_total{status="accepted"} 251`)
+	assert.Contains(t, string(r.body), `rig_cloud_http_requests_total{code="200",method="GET",route="/v1/rigs/:rig/status"} 2`)
+}
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	r := e.raw("GET", "/health/live", "", "", nil)
+	assert.Equal(t, 200, r.code)
+	r = e.raw("GET", "/health/ready", "", "", nil)
+	assert.Equal(t, 200, r.code, "%s", r.body)
+	assert.Contains(t, string(r.body), `"schema_version":1`)
+
+	// A database without migrations: live, not ready.
+	pool, _ := dbtest.Pool(t)
+	u := newRawEnv(t, store.New(pool))
+	r = u.raw("GET", "/health/ready", "", "", nil)
+	require.Equal(t, 503, r.code)
+	assert.Contains(t, r.problem(t).Detail, "migrations [1] are not applied")
+	assert.Equal(t, "5", r.header.Get("Retry-After"))
+	// Closed pool: not ready.
+	pool.Close()
+	r = u.raw("GET", "/health/ready", "", "", nil)
+	require.Equal(t, 503, r.code)
+	assert.Contains(t, r.problem(t).Detail, "database unreachable")
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{RateLimit: 0.5, RateBurst: 3})
+	_, tok, err := e.st.CreateToken(context.Background(), 0, "sys2", store.RoleSystem, time.Time{})
+	require.NoError(t, err)
+	for range 3 {
+		require.Equal(t, 200, e.do("GET", "/v1/orgs", tok, nil).code)
+	}
+	r := e.do("GET", "/v1/orgs", tok, nil)
+	require.Equal(t, 429, r.code)
+	assert.Equal(t, cloudapi.ProblemRateLimited, r.problem(t).Type)
+	assert.Equal(t, "2", r.header.Get("Retry-After"))
+	// Another credential has its own bucket.
+	require.Equal(t, 200, e.do("GET", "/v1/orgs", e.system, nil).code)
+}
+
+func newRawEnv(t *testing.T, st *store.Store) *env {
+	e := &env{t: t, st: st}
+	e.srv = newServer(t, httpapi.New(st, nil, httpapi.Options{}))
+	return e
+}
+
+func TestRequestIDEchoed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	r := e.raw("GET", "/v1/rigs", "", "", nil, "X-Request-Id", "trace-42")
+	assert.Equal(t, "trace-42", r.header.Get("X-Request-Id"))
+	assert.Equal(t, "trace-42", r.problem(t).Instance)
+	assert.True(t, strings.HasPrefix(e.raw("GET", "/v1/rigs", "", "", nil).header.Get("X-Request-Id"), "req-"))
+}

@@ -1,0 +1,411 @@
+package httpapi
+
+import (
+	"errors"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+)
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func invalidBody(c *gin.Context, format string, args ...any) {
+	abort(c, problem(cloudapi.ProblemInvalidBody, 400, format, args...))
+}
+
+func nameOK(c *gin.Context, field, v string) bool {
+	if v == "" || len(v) > cloudapi.MaxNameLen {
+		invalidBody(c, "%s is required, 1-%d bytes", field, cloudapi.MaxNameLen)
+		return false
+	}
+	return true
+}
+
+// OrgRequest is the body of POST /v1/orgs.
+type OrgRequest struct {
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+func (a *API) createOrg(c *gin.Context) {
+	var req OrgRequest
+	if !a.readJSON(c, &req) {
+		return
+	}
+	if !slugPattern.MatchString(req.Slug) {
+		invalidBody(c, "slug %q is not 1-63 of [a-z0-9-] starting with a letter or digit", req.Slug)
+		return
+	}
+	if !nameOK(c, "name", req.Name) {
+		return
+	}
+	o, err := a.st.CreateOrg(c.Request.Context(), req.Slug, req.Name)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(201, o)
+}
+
+func (a *API) listOrgs(c *gin.Context) {
+	p := principal(c)
+	limit, ok := pageSize(c)
+	if !ok {
+		return
+	}
+	after, ok := afterID(c)
+	if !ok {
+		return
+	}
+	var orgs []store.Org
+	var err error
+	if p.Role == store.RoleSystem {
+		orgs, err = a.st.Orgs(c.Request.Context(), after, limit)
+	} else if after < p.OrgID {
+		var o *store.Org
+		if o, err = a.st.Org(c.Request.Context(), p.OrgID); err == nil {
+			orgs = []store.Org{*o}
+		}
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page(c, orgs, limit, func(o store.Org) string { return strconv.FormatInt(o.ID, 10) })
+}
+
+// orgParam reads :org and checks the caller may see it: a system token
+// any, others their own (404 otherwise).
+func (a *API) orgParam(c *gin.Context) (int64, bool) {
+	id, ok := idParam(c, "org")
+	if !ok {
+		return 0, false
+	}
+	if p := principal(c); p.Role != store.RoleSystem && p.OrgID != id {
+		a.fail(c, store.ErrNotFound)
+		return 0, false
+	}
+	return id, true
+}
+
+func (a *API) getOrg(c *gin.Context) {
+	id, ok := a.orgParam(c)
+	if !ok {
+		return
+	}
+	o, err := a.st.Org(c.Request.Context(), id)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(200, o)
+}
+
+// TokenRequest is the body of POST /v1/orgs/{org}/tokens.
+type TokenRequest struct {
+	Name string     `json:"name"`
+	Role store.Role `json:"role"`
+	// ExpiresAt, when set, ends the token.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// TokenResponse answers a token creation: the secret is shown only here.
+type TokenResponse struct {
+	Token  *store.Token `json:"token"`
+	Secret string       `json:"secret"`
+}
+
+func (a *API) createToken(c *gin.Context) {
+	org, ok := a.orgParam(c)
+	if !ok {
+		return
+	}
+	if p := principal(c); p.Role != store.RoleSystem && p.Role != store.RoleAdmin {
+		forbidden(c, "creating tokens needs role admin; this token is %s", p.Role)
+		return
+	}
+	var req TokenRequest
+	if !a.readJSON(c, &req) {
+		return
+	}
+	if !nameOK(c, "name", req.Name) {
+		return
+	}
+	if !store.ValidRole(req.Role) {
+		invalidBody(c, "role %q is not viewer, operator or admin", req.Role)
+		return
+	}
+	var exp time.Time
+	if req.ExpiresAt != nil {
+		if !req.ExpiresAt.After(time.Now()) {
+			invalidBody(c, "expires_at %s is not in the future", req.ExpiresAt.Format(time.RFC3339))
+			return
+		}
+		exp = *req.ExpiresAt
+	}
+	// The organisation must exist (a system token may name any id).
+	if _, err := a.st.Org(c.Request.Context(), org); err != nil {
+		a.fail(c, err)
+		return
+	}
+	t, secret, err := a.st.CreateToken(c.Request.Context(), org, req.Name, req.Role, exp)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(201, TokenResponse{Token: t, Secret: secret})
+}
+
+func (a *API) revokeToken(c *gin.Context) {
+	id, ok := idParam(c, "id")
+	if !ok {
+		return
+	}
+	if err := a.st.RevokeToken(c.Request.Context(), principal(c).OrgID, id); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(204)
+}
+
+// SiteRequest is the body of POST /v1/sites.
+type SiteRequest struct {
+	Name     string `json:"name"`
+	Location string `json:"location,omitempty"`
+}
+
+func (a *API) createSite(c *gin.Context) {
+	var req SiteRequest
+	if !a.readJSON(c, &req) || !nameOK(c, "name", req.Name) {
+		return
+	}
+	if len(req.Location) > cloudapi.MaxTextLen {
+		invalidBody(c, "location is longer than %d bytes", cloudapi.MaxTextLen)
+		return
+	}
+	s, err := a.st.CreateSite(c.Request.Context(), principal(c).OrgID, req.Name, req.Location)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(201, s)
+}
+
+func (a *API) listSites(c *gin.Context) {
+	limit, ok := pageSize(c)
+	if !ok {
+		return
+	}
+	after, ok := afterID(c)
+	if !ok {
+		return
+	}
+	sites, err := a.st.Sites(c.Request.Context(), principal(c).OrgID, after, limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page(c, sites, limit, func(s store.Site) string { return strconv.FormatInt(s.ID, 10) })
+}
+
+// RigRequest is the body of POST /v1/rigs.
+type RigRequest struct {
+	// RigID is the firmware config's equipment id (cloudapi.ValidID).
+	RigID   string `json:"rig_id"`
+	RigType string `json:"rig_type"`
+	// FirmwareDigest is the digest of the firmware config the rig runs.
+	FirmwareDigest string `json:"firmware_digest,omitempty"`
+	SiteID         *int64 `json:"site_id,omitempty"`
+}
+
+func (a *API) createRig(c *gin.Context) {
+	var req RigRequest
+	if !a.readJSON(c, &req) {
+		return
+	}
+	if !cloudapi.ValidID(req.RigID) {
+		invalidBody(c, "rig_id %q is not 1-64 of [A-Za-z0-9_.-] starting with a letter or digit", req.RigID)
+		return
+	}
+	if !nameOK(c, "rig_type", req.RigType) {
+		return
+	}
+	if len(req.FirmwareDigest) > cloudapi.MaxNameLen {
+		invalidBody(c, "firmware_digest is longer than %d bytes", cloudapi.MaxNameLen)
+		return
+	}
+	r, err := a.st.CreateRig(c.Request.Context(), principal(c).OrgID, store.Rig{Name: req.RigID, RigType: req.RigType, FirmwareDigest: req.FirmwareDigest, SiteID: req.SiteID})
+	if errors.Is(err, store.ErrNotFound) {
+		invalidBody(c, "site_id %d is not a site of your organisation", *req.SiteID)
+		return
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(201, r)
+}
+
+func (a *API) listRigs(c *gin.Context) {
+	limit, ok := pageSize(c)
+	if !ok {
+		return
+	}
+	rigs, err := a.st.Rigs(c.Request.Context(), principal(c).OrgID, c.Query("cursor"), limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page(c, rigs, limit, func(r store.Rig) string { return r.Name })
+}
+
+func (a *API) getRig(c *gin.Context) {
+	r, err := a.st.Rig(c.Request.Context(), principal(c).OrgID, c.Param("rig"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(200, r)
+}
+
+func (a *API) rigStatus(c *gin.Context) {
+	st, err := a.st.RigStatus(c.Request.Context(), principal(c).OrgID, c.Param("rig"), 2*a.opt.CheckinInterval)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(200, st)
+}
+
+// DefaultHistory is the time range of /v1/rigs/{rig}/diagnoses without
+// from: the last 24 hours before to.
+const DefaultHistory = 24 * time.Hour
+
+func timeParam(c *gin.Context, name string, def time.Time) (time.Time, bool) {
+	s := c.Query(name)
+	if s == "" {
+		return def, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		badParam(c, "%s %q is not an RFC 3339 time (e.g. 2025-03-01T00:00:00Z)", name, s)
+		return time.Time{}, false
+	}
+	if t.Before(cloudapi.MinTime) || !t.Before(cloudapi.MaxTime) {
+		badParam(c, "%s %s is not between %d and %d", name, s, cloudapi.MinTime.Year(), cloudapi.MaxTime.Year())
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func (a *API) rigDiagnoses(c *gin.Context) {
+	to, ok := timeParam(c, "to", time.Now().UTC())
+	if !ok {
+		return
+	}
+	from, ok := timeParam(c, "from", to.Add(-DefaultHistory))
+	if !ok {
+		return
+	}
+	if !from.Before(to) {
+		badParam(c, "from %s is not before to %s", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+		return
+	}
+	limit, ok := pageSize(c)
+	if !ok {
+		return
+	}
+	var after *store.Cursor
+	if s := c.Query("cursor"); s != "" {
+		cur, err := store.ParseCursor(s)
+		if err != nil {
+			badParam(c, "cursor %q is not one this server made", s)
+			return
+		}
+		after = &cur
+	}
+	dp, err := a.st.Diagnoses(c.Request.Context(), principal(c).OrgID, c.Param("rig"), from, to, after, limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(200, dp)
+}
+
+func (a *API) createEnrollment(c *gin.Context) {
+	p := principal(c)
+	e, err := a.st.CreateEnrollment(c.Request.Context(), p.OrgID, c.Param("rig"), p.TokenID, a.opt.EnrollmentTTL)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(201, e)
+}
+
+func (a *API) listAgents(c *gin.Context) {
+	limit, ok := pageSize(c)
+	if !ok {
+		return
+	}
+	agents, err := a.st.Agents(c.Request.Context(), principal(c).OrgID, c.Query("rig_id"), c.Query("cursor"), limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page(c, agents, limit, func(ag store.Agent) string { return ag.Name })
+}
+
+func (a *API) revokeAgent(c *gin.Context) {
+	if err := a.st.RevokeAgent(c.Request.Context(), principal(c).OrgID, c.Param("agent")); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(204)
+}
+
+func (a *API) listAlerts(c *gin.Context) {
+	limit, ok := pageSize(c)
+	if !ok {
+		return
+	}
+	after, ok := afterID(c)
+	if !ok {
+		return
+	}
+	state := c.Query("state")
+	switch state {
+	case "", store.AlertOpen, store.AlertAcknowledged, store.AlertResolved:
+	default:
+		badParam(c, "state %q is not open, acknowledged or resolved", state)
+		return
+	}
+	alerts, err := a.st.Alerts(c.Request.Context(), principal(c).OrgID, state, after, limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page(c, alerts, limit, func(al store.Alert) string { return strconv.FormatInt(al.ID, 10) })
+}
+
+func (a *API) alertState(to string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, ok := idParam(c, "id")
+		if !ok {
+			return
+		}
+		p := principal(c)
+		al, err := a.st.SetAlertState(c.Request.Context(), p.OrgID, id, to, p.TokenID)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		c.JSON(200, al)
+	}
+}

@@ -1,0 +1,53 @@
+package httpapi
+
+import (
+	"container/list"
+	"sync"
+
+	"golang.org/x/time/rate"
+)
+
+// limiters holds one token bucket per credential, at most max of them:
+// when full, the least recently used is dropped (it starts full again if
+// its credential comes back, which errs on the side of the caller).
+type limiters struct {
+	mu    sync.Mutex
+	rate  rate.Limit
+	burst int
+	max   int
+	ll    *list.List // of *limiterEntry, most recent first
+	byKey map[string]*list.Element
+}
+
+type limiterEntry struct {
+	key string
+	lim *rate.Limiter
+}
+
+func newLimiters(r float64, burst, max int) *limiters {
+	return &limiters{rate: rate.Limit(r), burst: burst, max: max, ll: list.New(), byKey: map[string]*list.Element{}}
+}
+
+// allow takes one token of key's bucket.
+func (l *limiters) allow(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.byKey[key]; ok {
+		l.ll.MoveToFront(e)
+		return e.Value.(*limiterEntry).lim.Allow()
+	}
+	if l.ll.Len() >= l.max {
+		old := l.ll.Back()
+		l.ll.Remove(old)
+		delete(l.byKey, old.Value.(*limiterEntry).key)
+	}
+	ent := &limiterEntry{key: key, lim: rate.NewLimiter(l.rate, l.burst)}
+	l.byKey[key] = l.ll.PushFront(ent)
+	return ent.lim.Allow()
+}
+
+func (l *limiters) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ll.Len()
+}

@@ -1,0 +1,152 @@
+// Package server wires rig-cloud's parts for its subcommands: it opens the
+// database, applies migrations, builds the API and serves it until its
+// context ends, then shuts down in order: stop accepting, let in-flight
+// requests finish (server.shutdown_timeout), close the pool.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/config"
+	"github.com/hydrognn/hydrognn/cloud/internal/db"
+	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+)
+
+// OpenDB opens the configured pool.
+func OpenDB(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	return db.Open(ctx, cfg.Database.URL.Reveal(), db.Options{
+		MaxConns:       int32(cfg.Database.MaxConns),
+		MinConns:       int32(cfg.Database.MinConns),
+		ConnectTimeout: cfg.Database.ConnectTimeout,
+	})
+}
+
+// APIOptions maps the config onto the API's options.
+func APIOptions(cfg *config.Config) httpapi.Options {
+	return httpapi.Options{
+		MaxBodyBytes:    int64(cfg.Server.MaxBodyBytes),
+		RequestTimeout:  cfg.Server.RequestTimeout,
+		RateLimit:       cfg.Auth.RateLimit,
+		RateBurst:       cfg.Auth.RateBurst,
+		MaxLimiters:     cfg.Auth.MaxLimiters,
+		EnrollmentTTL:   cfg.Auth.EnrollmentTTL,
+		MaxBatchItems:   cfg.Agents.MaxBatchItems,
+		CheckinInterval: cfg.Agents.CheckinInterval,
+		Metrics:         cfg.Server.MetricsOn(),
+	}
+}
+
+// Serve runs the API until ctx ends. ready, when not nil, is called with
+// the listening address once requests are accepted.
+func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr net.Addr)) error {
+	pool, err := OpenDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.Database.MigrateOn() {
+		applied, err := db.Migrate(ctx, pool, log)
+		if err != nil {
+			return err
+		}
+		log.Info("schema up to date", "applied_now", applied)
+	} else if st, err := db.Status(ctx, pool); err != nil {
+		return err
+	} else if len(st.Pending) > 0 {
+		log.Warn("migrations pending; /health/ready fails until `rig-cloud migrate` has run", "pending", st.Pending)
+	}
+	api := httpapi.New(store.New(pool), log, APIOptions(cfg))
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.Server.TLSOn() {
+			errc <- srv.ServeTLS(ln, cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("serving", "addr", ln.Addr().String(), "tls", cfg.Server.TLSOn())
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	serr := srv.Shutdown(sctx)
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		serr = errors.Join(serr, err)
+	}
+	if serr != nil {
+		return fmt.Errorf("shutdown: %w", serr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// Migrate applies pending migrations and returns the versions applied.
+func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]int, error) {
+	pool, err := OpenDB(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	return db.Migrate(ctx, pool, log)
+}
+
+// CreateToken makes an API token: a system token (role system, no org), or
+// one of org (its slug; created with orgName when missing and orgName is
+// set). It returns the token's secret, shown once.
+func CreateToken(ctx context.Context, cfg *config.Config, org, orgName, name string, role store.Role, ttl time.Duration) (string, error) {
+	pool, err := OpenDB(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer pool.Close()
+	if _, err := db.Migrate(ctx, pool, nil); err != nil {
+		return "", err
+	}
+	st := store.New(pool)
+	var orgID int64
+	if role != store.RoleSystem {
+		o, err := st.OrgBySlug(ctx, org)
+		if errors.Is(err, store.ErrNotFound) && orgName != "" {
+			o, err = st.CreateOrg(ctx, org, orgName)
+		}
+		if err != nil {
+			return "", fmt.Errorf("organisation %q: %w", org, err)
+		}
+		orgID = o.ID
+	}
+	var exp time.Time
+	if ttl > 0 {
+		exp = time.Now().Add(ttl)
+	}
+	_, secret, err := st.CreateToken(ctx, orgID, name, role, exp)
+	return secret, err
+}

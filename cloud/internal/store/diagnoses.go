@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Cursor is a position in a rig's diagnoses, ordered by (window_start,
+// agent, seq): the last item of a page.
+type Cursor struct {
+	WindowStart time.Time
+	AgentID     int64
+	Seq         int64
+}
+
+// ErrBadCursor is returned by ParseCursor for a cursor this server did not
+// make.
+var ErrBadCursor = errors.New("invalid cursor")
+
+// String encodes the cursor as an opaque token.
+func (c Cursor) String() string {
+	s := fmt.Sprintf("%d.%d.%d", c.WindowStart.UnixNano(), c.AgentID, c.Seq)
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+// ParseCursor decodes a cursor made by String.
+func ParseCursor(s string) (Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) > 64 {
+		return Cursor{}, ErrBadCursor
+	}
+	parts := strings.Split(string(b), ".")
+	if len(parts) != 3 {
+		return Cursor{}, ErrBadCursor
+	}
+	var n [3]int64
+	for i, p := range parts {
+		if n[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+			return Cursor{}, ErrBadCursor
+		}
+	}
+	return Cursor{WindowStart: time.Unix(0, n[0]).UTC(), AgentID: n[1], Seq: n[2]}, nil
+}
+
+// DiagnosisPage is one page of a rig's diagnoses.
+type DiagnosisPage struct {
+	// Diagnoses are the stored documents (shared/diag.Diagnosis), in
+	// window-start order.
+	Diagnoses []json.RawMessage `json:"items"`
+	// NextCursor continues after the last one ("" : no more).
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// Diagnoses returns org's rig's diagnoses whose window starts in
+// [from, to), after cursor (nil: from the start), at most limit.
+func (s *Store) Diagnoses(ctx context.Context, orgID int64, rigName string, from, to time.Time, after *Cursor, limit int) (*DiagnosisPage, error) {
+	r, err := s.Rig(ctx, orgID, rigName)
+	if err != nil {
+		return nil, err
+	}
+	c := Cursor{WindowStart: from, AgentID: -1, Seq: -1}
+	if after != nil {
+		c = *after
+		if c.WindowStart.Before(from) {
+			c = Cursor{WindowStart: from, AgentID: -1, Seq: -1}
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT window_start, agent_id, seq, doc FROM diagnoses
+		WHERE rig_id = $1 AND window_start >= $2 AND window_start < $3
+			AND (window_start, agent_id, seq) > ($4, $5, $6)
+		ORDER BY window_start, agent_id, seq LIMIT $7`,
+		r.ID, from, to, c.WindowStart, c.AgentID, c.Seq, limit+1)
+	if err != nil {
+		return nil, fmt.Errorf("diagnoses: %w", err)
+	}
+	page := &DiagnosisPage{Diagnoses: make([]json.RawMessage, 0, min(limit, 256))}
+	var last Cursor
+	var doc []byte
+	var cur Cursor
+	n := 0
+	if _, err := pgx.ForEachRow(rows, []any{&cur.WindowStart, &cur.AgentID, &cur.Seq, &doc}, func() error {
+		n++
+		if n > limit {
+			page.NextCursor = last.String()
+			return nil
+		}
+		page.Diagnoses = append(page.Diagnoses, json.RawMessage(append([]byte(nil), doc...)))
+		last = cur
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("diagnoses: %w", err)
+	}
+	return page, nil
+}

@@ -1,0 +1,384 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Org is an organisation (a tenant).
+type Org struct {
+	ID        int64     `json:"id"`
+	Slug      string    `json:"slug"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+const orgCols = `id, slug, name, created_at`
+
+func scanOrg(row pgx.Row) (*Org, error) {
+	o := &Org{}
+	err := row.Scan(&o.ID, &o.Slug, &o.Name, &o.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return o, err
+}
+
+// CreateOrg makes an organisation; ErrExists when the slug is taken.
+func (s *Store) CreateOrg(ctx context.Context, slug, name string) (*Org, error) {
+	o, err := scanOrg(s.pool.QueryRow(ctx, `INSERT INTO organisations (slug, name) VALUES ($1, $2) RETURNING `+orgCols, slug, name))
+	if isUnique(err) {
+		return nil, fmt.Errorf("organisation %q: %w", slug, ErrExists)
+	}
+	return o, err
+}
+
+// OrgBySlug returns the organisation with slug.
+func (s *Store) OrgBySlug(ctx context.Context, slug string) (*Org, error) {
+	return scanOrg(s.pool.QueryRow(ctx, `SELECT `+orgCols+` FROM organisations WHERE slug = $1`, slug))
+}
+
+// Org returns organisation id.
+func (s *Store) Org(ctx context.Context, id int64) (*Org, error) {
+	return scanOrg(s.pool.QueryRow(ctx, `SELECT `+orgCols+` FROM organisations WHERE id = $1`, id))
+}
+
+// Orgs lists organisations by id, at most limit after id after.
+func (s *Store) Orgs(ctx context.Context, after int64, limit int) ([]Org, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+orgCols+` FROM organisations WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Org])
+}
+
+// Site is a place where rigs stand.
+type Site struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Location  string    `json:"location"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreateSite makes a site in org; ErrExists when the name is taken there.
+func (s *Store) CreateSite(ctx context.Context, orgID int64, name, location string) (*Site, error) {
+	st := &Site{}
+	err := s.pool.QueryRow(ctx, `INSERT INTO sites (org_id, name, location) VALUES ($1, $2, $3)
+		RETURNING id, name, location, created_at`, orgID, name, location).Scan(&st.ID, &st.Name, &st.Location, &st.CreatedAt)
+	if isUnique(err) {
+		return nil, fmt.Errorf("site %q: %w", name, ErrExists)
+	}
+	return st, err
+}
+
+// Sites lists org's sites by id.
+func (s *Store) Sites(ctx context.Context, orgID, after int64, limit int) ([]Site, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, location, created_at FROM sites
+		WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3`, orgID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Site])
+}
+
+// Rig is a machine, named by its firmware config's equipment id.
+type Rig struct {
+	ID             int64     `json:"-"`
+	Name           string    `json:"rig_id"`
+	RigType        string    `json:"rig_type"`
+	FirmwareDigest string    `json:"firmware_digest,omitempty"`
+	SiteID         *int64    `json:"site_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+const rigCols = `id, name, rig_type, firmware_digest, site_id, created_at`
+
+// CreateRig makes a rig in org; ErrExists when the name is taken there,
+// ErrNotFound when siteID is not one of org's sites.
+func (s *Store) CreateRig(ctx context.Context, orgID int64, r Rig) (*Rig, error) {
+	if r.SiteID != nil {
+		var one int
+		if err := s.pool.QueryRow(ctx, `SELECT 1 FROM sites WHERE id = $1 AND org_id = $2`, *r.SiteID, orgID).Scan(&one); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil, fmt.Errorf("site %d: %w", *r.SiteID, ErrNotFound)
+			}
+			return nil, err
+		}
+	}
+	out := &Rig{}
+	err := s.pool.QueryRow(ctx, `INSERT INTO rigs (org_id, name, rig_type, firmware_digest, site_id) VALUES ($1, $2, $3, $4, $5)
+		RETURNING `+rigCols, orgID, r.Name, r.RigType, r.FirmwareDigest, r.SiteID).
+		Scan(&out.ID, &out.Name, &out.RigType, &out.FirmwareDigest, &out.SiteID, &out.CreatedAt)
+	if isUnique(err) {
+		return nil, fmt.Errorf("rig %q: %w", r.Name, ErrExists)
+	}
+	return out, err
+}
+
+// Rig returns org's rig named name.
+func (s *Store) Rig(ctx context.Context, orgID int64, name string) (*Rig, error) {
+	r := &Rig{}
+	err := s.pool.QueryRow(ctx, `SELECT `+rigCols+` FROM rigs WHERE org_id = $1 AND name = $2`, orgID, name).
+		Scan(&r.ID, &r.Name, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return r, err
+}
+
+// Rigs lists org's rigs by name, at most limit after name after.
+func (s *Store) Rigs(ctx context.Context, orgID int64, after string, limit int) ([]Rig, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+rigCols+` FROM rigs
+		WHERE org_id = $1 AND name > $2 ORDER BY name LIMIT $3`, orgID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Rig])
+}
+
+// Enrollment is a one-time enrollment token's record.
+type Enrollment struct {
+	Token     string    `json:"token"`
+	RigID     string    `json:"rig_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreateEnrollment makes a one-time enrollment token for org's rig,
+// usable until ttl from now.
+func (s *Store) CreateEnrollment(ctx context.Context, orgID int64, rigName string, createdBy int64, ttl time.Duration) (*Enrollment, error) {
+	secret, hash := NewSecret(PrefixEnrollment)
+	e := &Enrollment{Token: secret, RigID: rigName}
+	var by *int64
+	if createdBy != 0 {
+		by = &createdBy
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO enrollment_tokens (org_id, rig_id, token_hash, created_by, expires_at)
+		SELECT $1, r.id, $3, $4, now() + $5::interval FROM rigs r WHERE r.org_id = $1 AND r.name = $2
+		RETURNING expires_at`, orgID, rigName, hash, by, ttl).Scan(&e.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return e, err
+}
+
+// Enrolled is the outcome of an enrollment: the agent's credential
+// (shown once) and what it is bound to.
+type Enrolled struct {
+	AgentID    string `json:"agent_id"`
+	RigID      string `json:"rig_id"`
+	RigType    string `json:"rig_type"`
+	Credential string `json:"credential"`
+}
+
+// ErrRigMismatch is returned when an agent enrolls for another rig than
+// its enrollment token's.
+var ErrRigMismatch = errors.New("the enrollment token is for another rig")
+
+// Enroll exchanges an enrollment token (once) for an agent credential.
+// The agent named agentName is created in the token's rig, or, when it
+// exists revoked, re-enrolled with a new credential (its sequence numbers
+// and diagnoses are kept). ErrBadCredential: unknown, used or expired
+// token; ErrRigMismatch: rigName is not the token's rig; ErrExists: an
+// enrolled agent has that name.
+func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*Enrolled, error) {
+	if !WellFormed(token, PrefixEnrollment) {
+		return nil, ErrBadCredential
+	}
+	var out *Enrolled
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var tokID, orgID, rigID int64
+		var rname, rtype string
+		err := tx.QueryRow(ctx, `SELECT e.id, e.org_id, r.id, r.name, r.rig_type
+			FROM enrollment_tokens e JOIN rigs r ON r.id = e.rig_id
+			WHERE e.token_hash = $1 AND e.used_at IS NULL AND e.expires_at > now()
+			FOR UPDATE OF e`, Hash(token)).Scan(&tokID, &orgID, &rigID, &rname, &rtype)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrBadCredential
+		}
+		if err != nil {
+			return err
+		}
+		if rigName != "" && rigName != rname {
+			return fmt.Errorf("%w: token for %q, agent says %q", ErrRigMismatch, rname, rigName)
+		}
+		cred, hash := NewSecret(PrefixAgent)
+		var agentID int64
+		err = tx.QueryRow(ctx, `INSERT INTO agents (org_id, rig_id, name, credential_hash) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (org_id, name) DO UPDATE SET rig_id = EXCLUDED.rig_id, credential_hash = EXCLUDED.credential_hash,
+				revoked_at = NULL, enrolled_at = now()
+			WHERE agents.revoked_at IS NOT NULL
+			RETURNING id`, orgID, rigID, agentName, hash).Scan(&agentID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("agent %q is enrolled (revoke it before enrolling it again): %w", agentName, ErrExists)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE enrollment_tokens SET used_at = now(), agent_id = $2 WHERE id = $1`, tokID, agentID); err != nil {
+			return err
+		}
+		out = &Enrolled{AgentID: agentName, RigID: rname, RigType: rtype, Credential: cred}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Agent is an enrolled agent as fleet managers see it.
+type Agent struct {
+	Name          string          `json:"agent_id"`
+	RigID         string          `json:"rig_id"`
+	EnrolledAt    time.Time       `json:"enrolled_at"`
+	RevokedAt     *time.Time      `json:"revoked_at,omitempty"`
+	LastCheckinAt *time.Time      `json:"last_checkin_at,omitempty"`
+	ClockSkewMs   *int64          `json:"clock_skew_ms,omitempty"`
+	LastCheckin   json.RawMessage `json:"last_checkin,omitempty"`
+}
+
+const agentCols = `a.name, r.name, a.enrolled_at, a.revoked_at, a.last_checkin_at, a.clock_skew_ms, a.last_checkin`
+
+// Agents lists org's agents by name (of one rig when rigName is set).
+func (s *Store) Agents(ctx context.Context, orgID int64, rigName, after string, limit int) ([]Agent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+agentCols+` FROM agents a JOIN rigs r ON r.id = a.rig_id
+		WHERE a.org_id = $1 AND ($2 = '' OR r.name = $2) AND a.name > $3 ORDER BY a.name LIMIT $4`, orgID, rigName, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Agent])
+}
+
+// RevokeAgent revokes org's agent's credential; ErrNotFound when org
+// has no such agent. Revoking twice is fine.
+func (s *Store) RevokeAgent(ctx context.Context, orgID int64, name string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE agents SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND name = $2`, orgID, name)
+	if err != nil {
+		return fmt.Errorf("revoke agent: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Checkin records an agent's check-in: the body and the clock skew
+// (agent time minus cloud time).
+func (s *Store) Checkin(ctx context.Context, agentID int64, body any, agentTime time.Time) (time.Time, error) {
+	doc, err := json.Marshal(body)
+	if err != nil {
+		return time.Time{}, err
+	}
+	now := s.now().UTC()
+	_, err = s.pool.Exec(ctx, `UPDATE agents SET last_checkin_at = $2, clock_skew_ms = $3, last_checkin = $4 WHERE id = $1`,
+		agentID, now, agentTime.Sub(now).Milliseconds(), doc)
+	return now, err
+}
+
+// RigStatus is a rig's state: its last diagnosis, its agents' last
+// check-ins (model, outbox and buffer depth, link state) and open alerts.
+type RigStatus struct {
+	Rig
+	// LastSeen is the latest of the agents' check-ins and diagnosis
+	// arrivals (nil: never).
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// LastDiagnosis summarises the newest diagnosis by window start.
+	LastDiagnosis *DiagnosisSummary `json:"last_diagnosis,omitempty"`
+	Agents        []AgentStatus     `json:"agents"`
+	OpenAlerts    int               `json:"open_alerts"`
+}
+
+// DiagnosisSummary is the head of a diagnosis.
+type DiagnosisSummary struct {
+	AgentID      string    `json:"agent_id"`
+	Seq          int64     `json:"seq"`
+	WindowStart  time.Time `json:"window_start"`
+	WindowEnd    time.Time `json:"window_end"`
+	ReceivedAt   time.Time `json:"received_at"`
+	Health       float64   `json:"health"`
+	Status       string    `json:"status"`
+	ModelVersion string    `json:"model_version"`
+}
+
+// AgentStatus is one agent of a rig as of its last check-in.
+type AgentStatus struct {
+	AgentID string `json:"agent_id"`
+	// Link is "online" (checked in within the online window), "offline",
+	// "never" (never checked in) or "revoked".
+	Link          string          `json:"link"`
+	LastCheckinAt *time.Time      `json:"last_checkin_at,omitempty"`
+	ClockSkewMs   *int64          `json:"clock_skew_ms,omitempty"`
+	AgentVersion  string          `json:"agent_version,omitempty"`
+	Model         json.RawMessage `json:"model,omitempty"`
+	Outbox        json.RawMessage `json:"outbox,omitempty"`
+	Buffer        json.RawMessage `json:"buffer,omitempty"`
+}
+
+// RigStatus returns org's rig's status; an agent is online when it
+// checked in within online.
+func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online time.Duration) (*RigStatus, error) {
+	r, err := s.Rig(ctx, orgID, name)
+	if err != nil {
+		return nil, err
+	}
+	st := &RigStatus{Rig: *r, Agents: []AgentStatus{}}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT a.name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
+		FROM diagnoses d JOIN agents a ON a.id = d.agent_id
+		WHERE d.rig_id = $1 ORDER BY d.window_start DESC LIMIT 1`, r.ID)
+	b.Queue(`SELECT name, revoked_at IS NOT NULL, last_checkin_at, clock_skew_ms,
+			coalesce(last_checkin->>'agent_version', ''), last_checkin->'model', last_checkin->'outbox', last_checkin->'buffer'
+		FROM agents WHERE rig_id = $1 ORDER BY name`, r.ID)
+	b.Queue(`SELECT count(*) FROM alerts WHERE rig_id = $1 AND state <> 'resolved'`, r.ID)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	d := &DiagnosisSummary{}
+	err = br.QueryRow().Scan(&d.AgentID, &d.Seq, &d.WindowStart, &d.WindowEnd, &d.ReceivedAt, &d.Health, &d.Status, &d.ModelVersion)
+	switch {
+	case err == nil:
+		st.LastDiagnosis = d
+		st.LastSeen = &d.ReceivedAt
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("rig status: %w", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("rig status: %w", err)
+	}
+	now := s.now()
+	for rows.Next() {
+		var a AgentStatus
+		var revoked bool
+		if err := rows.Scan(&a.AgentID, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &a.AgentVersion, &a.Model, &a.Outbox, &a.Buffer); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("rig status: %w", err)
+		}
+		switch {
+		case revoked:
+			a.Link = "revoked"
+		case a.LastCheckinAt == nil:
+			a.Link = "never"
+		case now.Sub(*a.LastCheckinAt) <= online:
+			a.Link = "online"
+		default:
+			a.Link = "offline"
+		}
+		if a.LastCheckinAt != nil && (st.LastSeen == nil || a.LastCheckinAt.After(*st.LastSeen)) {
+			st.LastSeen = a.LastCheckinAt
+		}
+		st.Agents = append(st.Agents, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rig status: %w", err)
+	}
+	if err := br.QueryRow().Scan(&st.OpenAlerts); err != nil {
+		return nil, fmt.Errorf("rig status: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,277 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+)
+
+func monthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// ensurePartitions makes the diagnoses partitions of the given months, in
+// short transactions of their own (outside the ingest's, which would
+// otherwise hold the parent table's lock).
+func (s *Store) ensurePartitions(ctx context.Context, months []time.Time) error {
+	for _, m := range months {
+		if _, ok := s.partitions.Load(m); ok {
+			continue
+		}
+		if _, err := s.pool.Exec(ctx, `SELECT ensure_diagnosis_partition($1)`, m); err != nil {
+			return fmt.Errorf("diagnoses partition %s: %w", m.Format("2006-01"), err)
+		}
+		s.partitions.Store(m, struct{}{})
+	}
+	return nil
+}
+
+const createStage = `CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+	agent_id bigint, seq bigint, fingerprint bytea, org_id bigint, rig_id bigint,
+	window_start timestamptz, window_end timestamptz, created_at timestamptz,
+	health double precision, status text, model_version text, doc json
+) ON COMMIT DELETE ROWS`
+
+var stageCols = []string{"agent_id", "seq", "fingerprint", "org_id", "rig_id", "window_start", "window_end", "created_at", "health", "status", "model_version", "doc"}
+
+const insertNew = `WITH k AS (
+	INSERT INTO diagnosis_keys (agent_id, seq, fingerprint, rig_id, window_start)
+	SELECT agent_id, seq, fingerprint, rig_id, window_start FROM ingest_stage ORDER BY seq
+	ON CONFLICT DO NOTHING
+	RETURNING seq
+), d AS (
+	INSERT INTO diagnoses (org_id, rig_id, agent_id, seq, window_start, window_end, created_at, health, status, model_version, doc)
+	SELECT org_id, rig_id, agent_id, seq, window_start, window_end, created_at, health, status, model_version, doc
+	FROM ingest_stage WHERE seq IN (SELECT seq FROM k)
+	RETURNING seq
+)
+SELECT seq FROM d`
+
+// IngestDiagnoses stores the valid items of a decoded batch for agent p
+// in one transaction, idempotently on (agent, seq), and returns one
+// result per item in order: accepted (stored now), duplicate (stored
+// before with the same fingerprint), conflict (stored before with another;
+// the stored one is kept) or rejected (the item's problem, or a diagnosis
+// for another rig than the agent's). Alerts are opened (or counted) for
+// accepted diagnoses' high and critical anomalies. On error nothing was
+// stored.
+func (s *Store) IngestDiagnoses(ctx context.Context, p *Principal, items []cloudapi.DecodedItem) ([]cloudapi.ItemResult, error) {
+	a := p.Agent
+	res := make([]cloudapi.ItemResult, len(items))
+	rows := make([][]any, 0, len(items))
+	prints := make(map[int64][]byte, len(items))
+	index := make(map[int64]int, len(items))
+	var months []time.Time
+	for i := range items {
+		it := &items[i]
+		res[i] = cloudapi.ItemResult{Seq: it.Seq}
+		if it.Problem != nil {
+			res[i].Status, res[i].Problem = cloudapi.ItemRejected, it.Problem
+			continue
+		}
+		d := &it.Diagnosis
+		if pr := checkItem(i, a, d); pr != nil {
+			res[i].Status, res[i].Problem = cloudapi.ItemRejected, pr
+			continue
+		}
+		// The fingerprint is cloudapi.Fingerprint (SHA-256 of the JSON
+		// encoding), computed once with the stored document.
+		doc, err := json.Marshal(d)
+		if err != nil {
+			return nil, fmt.Errorf("encode diagnosis %d: %w", it.Seq, err)
+		}
+		sum := sha256.Sum256(doc)
+		seq := int64(it.Seq)
+		prints[seq] = sum[:]
+		index[seq] = i
+		if m := monthOf(d.Window.Start); !slices.Contains(months, m) {
+			months = append(months, m)
+		}
+		rows = append(rows, []any{a.ID, seq, sum[:], p.OrgID, a.RigID, d.Window.Start, d.Window.End, d.CreatedAt,
+			d.Health, string(d.Status), d.Model.Version, doc})
+	}
+	if len(rows) == 0 {
+		return res, nil
+	}
+	if err := s.ensurePartitions(ctx, months); err != nil {
+		return nil, err
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, createStage); err != nil {
+			return fmt.Errorf("staging table: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_stage"}, stageCols, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copy diagnoses: %w", err)
+		}
+		accepted, err := tx.Query(ctx, insertNew)
+		if err != nil {
+			return fmt.Errorf("insert diagnoses: %w", err)
+		}
+		var seq int64
+		var newSeqs []int64
+		if _, err := pgx.ForEachRow(accepted, []any{&seq}, func() error {
+			res[index[seq]].Status = cloudapi.ItemAccepted
+			newSeqs = append(newSeqs, seq)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("insert diagnoses: %w", err)
+		}
+		if len(newSeqs) < len(rows) {
+			var old []int64
+			for sq := range prints {
+				if res[index[sq]].Status == "" {
+					old = append(old, sq)
+				}
+			}
+			stored, err := tx.Query(ctx, `SELECT seq, fingerprint FROM diagnosis_keys WHERE agent_id = $1 AND seq = ANY($2)`, a.ID, old)
+			if err != nil {
+				return fmt.Errorf("read stored keys: %w", err)
+			}
+			var fp []byte
+			if _, err := pgx.ForEachRow(stored, []any{&seq, &fp}, func() error {
+				r := &res[index[seq]]
+				if string(fp) == string(prints[seq]) {
+					r.Status = cloudapi.ItemDuplicate
+				} else {
+					r.Status = cloudapi.ItemConflict
+					r.Problem = &cloudapi.Problem{Type: cloudapi.ProblemConflict, Title: cloudapi.ProblemTitle(cloudapi.ProblemConflict),
+						Detail: fmt.Sprintf("%s/%d was stored before with fingerprint %s, this one has %s; the stored one is kept",
+							a.Name, seq, hex.EncodeToString(fp)[:16], hex.EncodeToString(prints[seq])[:16])}
+				}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("read stored keys: %w", err)
+			}
+		}
+		for i, r := range res {
+			if r.Status == "" {
+				return fmt.Errorf("diagnosis %d: neither stored nor found stored", items[i].Seq)
+			}
+		}
+		return s.openAlerts(ctx, tx, p, items, newSeqs, index)
+	})
+	if err != nil {
+		// Results of a rolled-back transaction must not escape.
+		return nil, err
+	}
+	return res, nil
+}
+
+func itemProblem(ptr, detail string, i int) *cloudapi.Problem {
+	return &cloudapi.Problem{Type: cloudapi.ProblemInvalidItem, Title: cloudapi.ProblemTitle(cloudapi.ProblemInvalidItem),
+		Detail: fmt.Sprintf("/diagnoses/%d has 1 invalid field(s)", i),
+		Errors: []cloudapi.FieldProblem{{Pointer: fmt.Sprintf("/diagnoses/%d/%s", i, ptr), Detail: detail}}}
+}
+
+// checkItem refuses a diagnosis the agent may not write: another rig's,
+// another rig type's, or one whose seq does not fit PostgreSQL's bigint.
+func checkItem(i int, a *AgentIdentity, d *diag.Diagnosis) *cloudapi.Problem {
+	switch {
+	case d.Seq > math.MaxInt64:
+		return itemProblem("seq", fmt.Sprintf("%d is larger than %d", d.Seq, int64(math.MaxInt64)), i)
+	case d.RigID != a.RigName:
+		return itemProblem("rig_id", fmt.Sprintf("%q is not this agent's rig %q", d.RigID, a.RigName), i)
+	case d.RigType != a.RigType:
+		return itemProblem("rig_type", fmt.Sprintf("%q is not rig %s's type %q", d.RigType, a.RigName, a.RigType), i)
+	}
+	return nil
+}
+
+type alertKey struct{ component, fault string }
+
+type alertAgg struct {
+	severity    diag.Severity
+	first, last time.Time
+	seq         int64
+	n           int
+}
+
+var severityRank = map[diag.Severity]int{diag.SeverityInfo: 1, diag.SeverityLow: 2, diag.SeverityMedium: 3, diag.SeverityHigh: 4, diag.SeverityCritical: 5}
+
+// openAlerts opens an alert per (component, fault) of the new diagnoses'
+// high and critical anomalies, or counts it on the one already open.
+func (s *Store) openAlerts(ctx context.Context, tx pgx.Tx, p *Principal, items []cloudapi.DecodedItem, newSeqs []int64, index map[int64]int) error {
+	aggs := map[alertKey]*alertAgg{}
+	for _, sq := range newSeqs {
+		d := &items[index[sq]].Diagnosis
+		for _, an := range d.Anomalies {
+			if severityRank[an.Severity] < severityRank[diag.SeverityHigh] {
+				continue
+			}
+			k := alertKey{fault: string(an.Fault)}
+			if len(an.Components) > 0 {
+				k.component = an.Components[0]
+			} else if len(an.Sensors) > 0 {
+				k.component = "sensor:" + an.Sensors[0]
+			}
+			g := aggs[k]
+			if g == nil {
+				g = &alertAgg{severity: an.Severity, first: d.Window.End, last: d.Window.End, seq: sq}
+				aggs[k] = g
+			}
+			g.n++
+			if severityRank[an.Severity] > severityRank[g.severity] {
+				g.severity = an.Severity
+			}
+			if d.Window.End.Before(g.first) {
+				g.first, g.seq = d.Window.End, sq
+			}
+			if d.Window.End.After(g.last) {
+				g.last = d.Window.End
+			}
+		}
+	}
+	if len(aggs) == 0 {
+		return nil
+	}
+	keys := make([]alertKey, 0, len(aggs))
+	for k := range aggs {
+		keys = append(keys, k)
+	}
+	// A fixed order, so concurrent batches lock alerts alike (no deadlock).
+	slices.SortFunc(keys, func(a, b alertKey) int {
+		if a.component != b.component {
+			if a.component < b.component {
+				return -1
+			}
+			return 1
+		}
+		if a.fault < b.fault {
+			return -1
+		} else if a.fault > b.fault {
+			return 1
+		}
+		return 0
+	})
+	var comps, faults, sevs []string
+	var firsts, lasts []time.Time
+	var seqs []int64
+	var ns []int32
+	for _, k := range keys {
+		g := aggs[k]
+		comps, faults, sevs = append(comps, k.component), append(faults, k.fault), append(sevs, string(g.severity))
+		firsts, lasts, seqs, ns = append(firsts, g.first), append(lasts, g.last), append(seqs, g.seq), append(ns, int32(g.n))
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO alerts (org_id, rig_id, component, fault, severity, opened_at, last_seen_at, occurrences, agent_id, seq)
+		SELECT $1, $2, u.c, u.f, u.s, u.o, u.l, u.n, $3, u.q
+		FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::int[], $10::bigint[]) AS u(c, f, s, o, l, n, q)
+		ON CONFLICT (rig_id, component, fault) WHERE state <> 'resolved' DO UPDATE
+		SET last_seen_at = greatest(alerts.last_seen_at, EXCLUDED.last_seen_at),
+			occurrences = alerts.occurrences + EXCLUDED.occurrences`,
+		p.OrgID, p.Agent.RigID, p.Agent.ID, comps, faults, sevs, firsts, lasts, ns, seqs)
+	if err != nil {
+		return fmt.Errorf("open alerts: %w", err)
+	}
+	return nil
+}
