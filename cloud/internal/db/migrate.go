@@ -137,7 +137,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []Migration, log *slog.
 		if err != nil {
 			return applied, fmt.Errorf("migrate: apply %s: %w", m.Name, err)
 		}
-		log.Info("migration applied", "version", m.Version, "name", m.Name)
+		log.Info("migration applied", "migration", m.Version, "name", m.Name)
 		applied = append(applied, m.Version)
 	}
 	return applied, nil
