@@ -58,7 +58,9 @@ every acknowledged reading), p99_ack_ms and p50_ack_ms (the agent's: a message's
 the ingest to its acknowledgement after the durable commit, from /status and /metrics), p99_puback_ms (the publisher's:
 publish to PUBACK), published, acked (readings whose PUBACK arrived), stored (the agent's
 buffer, from /status), lost (acked - stored; must be 0), rss_mb (the agent's peak resident
-memory, VmHWM), agent_cpu_s. Exit code 1 when anything was lost, rejected or not acknowledged.`
+memory, VmHWM), agent_cpu_s, windows (diagnosed during the run) with p50_infer_us and
+p99_infer_us (each diagnosis' inference_us: the model's time per window inside the running
+agent, under the ingest load). Exit code 1 when anything was lost, rejected or not acknowledged.`
 
 // ingestBenchResult is one broker's line of `rigctl bench ingest --json`.
 type ingestBenchResult struct {
@@ -79,6 +81,12 @@ type ingestBenchResult struct {
 	Rejected    uint64  `json:"rejected"`
 	AgentCPUS   float64 `json:"agent_cpu_s"`
 	URL         string  `json:"url"`
+	// Windows diagnosed while the agent ingested, and their inference
+	// time inside the running agent (each diagnosis' inference_us:
+	// agent/infer RunInto, the quantity of `rigctl bench infer`).
+	Windows    int     `json:"windows"`
+	P50InferUs float64 `json:"p50_infer_us"`
+	P99InferUs float64 `json:"p99_infer_us"`
 }
 
 type ingestBenchOptions struct {
@@ -194,10 +202,10 @@ func runBenchIngest(ctx context.Context, env Env, args []string) int {
 		}
 	} else {
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "broker\treadings/s\tp50 ack\tp99 ack\tp99 puback\tpublished\tacked\tstored\tlost\trss\tagent cpu")
+		fmt.Fprintln(tw, "broker\treadings/s\tp50 ack\tp99 ack\tp99 puback\tpublished\tacked\tstored\tlost\trss\tagent cpu\twindows\tp50 infer\tp99 infer")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.1f ms\t%.1f ms\t%.1f ms\t%d\t%d\t%d\t%d\t%.1f MB\t%.1f s\n", r.Broker, r.ReadingsPerS, r.P50AckMs, r.P99AckMs,
-				r.P99PubackMs, r.Published, r.Acked, r.Stored, r.Lost, r.RSSMB, r.AgentCPUS)
+			fmt.Fprintf(tw, "%s\t%.0f\t%.1f ms\t%.1f ms\t%.1f ms\t%d\t%d\t%d\t%d\t%.1f MB\t%.1f s\t%d\t%.0f µs\t%.0f µs\n", r.Broker, r.ReadingsPerS, r.P50AckMs, r.P99AckMs,
+				r.P99PubackMs, r.Published, r.Acked, r.Stored, r.Lost, r.RSSMB, r.AgentCPUS, r.Windows, r.P50InferUs, r.P99InferUs)
 		}
 		_ = tw.Flush()
 	}
@@ -590,6 +598,40 @@ func getStatus(api string) (agentStatus, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
+// inferenceMicros returns the inference_us of the agent's diagnoses (the
+// newest 1000, the API's default page cap).
+func inferenceMicros(api string) ([]int64, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + api + "/diagnoses?limit=1000&order=desc")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /diagnoses: %s", resp.Status)
+	}
+	var page struct {
+		Diagnoses []struct {
+			InferenceUs int64 `json:"inference_us"`
+		} `json:"diagnoses"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		return nil, fmt.Errorf("GET /diagnoses: %w", err)
+	}
+	out := make([]int64, len(page.Diagnoses))
+	for i, d := range page.Diagnoses {
+		out[i] = d.InferenceUs
+	}
+	return out, nil
+}
+
+// nearestRank returns the q quantile of v by the nearest-rank rule (v is
+// sorted in place; it must not be empty).
+func nearestRank(v []int64, q float64) int64 {
+	slices.Sort(v)
+	return v[min(len(v)-1, max(0, int(math.Ceil(q*float64(len(v))))-1))]
+}
+
 // metricsQuantile estimates quantile q of a Prometheus histogram on the
 // agent's /metrics, interpolating linearly inside the bucket (as
 // histogram_quantile does).
@@ -901,6 +943,14 @@ func benchIngestOnce(ctx context.Context, env Env, o ingestBenchOptions, bin, di
 		res.P50AckMs = roundTo(p50*1000, 0.01)
 	} else {
 		fmt.Fprintf(env.Stderr, "bench ingest: %s: p50 from /metrics: %v\n", name, err)
+	}
+	if us, err := inferenceMicros(a.api); err == nil {
+		res.Windows = len(us)
+		if len(us) > 0 {
+			res.P50InferUs, res.P99InferUs = float64(nearestRank(us, 0.5)), float64(nearestRank(us, 0.99))
+		}
+	} else {
+		fmt.Fprintf(env.Stderr, "bench ingest: %s: inference times from /diagnoses: %v\n", name, err)
 	}
 	// Publishing covers simSeconds ticks of 1/speed s each; the agent may
 	// take longer to store them.

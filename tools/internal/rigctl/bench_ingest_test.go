@@ -60,6 +60,10 @@ func TestBenchIngest(t *testing.T) {
 		assert.Positive(t, r.P99AckMs, r.Broker)
 		assert.Positive(t, r.P50AckMs, r.Broker)
 		assert.LessOrEqual(t, r.P50AckMs, r.P99AckMs*1.5, "%s: p50 (from /metrics buckets) about at most p99 (from /status)", r.Broker)
+		assert.LessOrEqual(t, r.P50InferUs, r.P99InferUs, r.Broker)
+		if r.Windows > 0 {
+			assert.Positive(t, r.P50InferUs, r.Broker)
+		}
 	}
 	assert.True(t, brokers["embedded"], "the embedded broker always runs")
 	if !brokers["mosquitto"] {
@@ -108,6 +112,24 @@ rig_agent_ingest_ack_latency_seconds_count 100
 	}
 	_, err := metricsQuantile(addr, "nope", 0.5)
 	assert.ErrorContains(t, err, "no observations")
+}
+
+// TestInferenceMicros: the diagnoses' inference_us from /diagnoses and
+// their nearest-rank quantiles.
+func TestInferenceMicros(t *testing.T) {
+	var query string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query = r.URL.RequestURI()
+		_, _ = w.Write([]byte(`{"diagnoses": [{"seq": 3, "inference_us": 90}, {"seq": 2, "inference_us": 70}, {"seq": 1, "inference_us": 2400}], "count": 3}`))
+	}))
+	defer srv.Close()
+	us, err := inferenceMicros(strings.TrimPrefix(srv.URL, "http://"))
+	require.NoError(t, err)
+	assert.Equal(t, "/diagnoses?limit=1000&order=desc", query)
+	assert.Equal(t, []int64{90, 70, 2400}, us)
+	assert.Equal(t, int64(90), nearestRank(us, 0.5))
+	assert.Equal(t, int64(2400), nearestRank(us, 0.99))
+	assert.Equal(t, int64(70), nearestRank([]int64{70}, 0.99))
 }
 
 // TestThrowawayMosquitto: with no $MQTT_URL and nothing at the local
