@@ -20,6 +20,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
+	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/agent/internal/publish"
 	"github.com/hydrognn/hydrognn/agent/internal/windowing"
 	"github.com/hydrognn/hydrognn/shared/bundle"
@@ -46,6 +47,8 @@ type (
 	WindowingStats interface{ Stats() windowing.Stats }
 	// PublisherStats is *publish.Publisher.
 	PublisherStats interface{ Stats() publish.Stats }
+	// PluginStats is *plugin.Host.
+	PluginStats interface{ Stats() []plugin.Stats }
 	// History is *history.Store.
 	History interface {
 		Latest(rigID string) (diag.Diagnosis, bool, error)
@@ -86,6 +89,8 @@ type Options struct {
 	Windowing WindowingStats
 	History   History
 	Publisher PublisherStats
+	// Plugins are the codec plugins (nil: none configured).
+	Plugins PluginStats
 	// Link carries the cloud forwarder's state; CloudEnabled says whether
 	// a cloud link is configured.
 	Link         *Link
@@ -152,6 +157,18 @@ type LinkState struct {
 	BytesSent uint64     `json:"bytes_sent"`
 	Backlog   int64      `json:"backlog"`
 	LastOK    *time.Time `json:"last_ok,omitempty"`
+	// State is the forwarder's link state (up, down, unauthorized,
+	// incompatible, day_cap; "" without a forwarder that reports one).
+	State string `json:"state,omitempty"`
+	// Dropped counts diagnoses dropped unsent from a full outbox, of
+	// which DroppedAlerts were alerts.
+	Dropped       uint64 `json:"dropped"`
+	DroppedAlerts uint64 `json:"dropped_alerts"`
+	// Invalid counts diagnoses the agent refused to queue (invalid for the
+	// cloud contract, or too large); Rejected those the cloud refused
+	// (rejected or in conflict). Neither is retried.
+	Invalid  uint64 `json:"invalid"`
+	Rejected uint64 `json:"rejected"`
 }
 
 // State returns a snapshot.

@@ -18,6 +18,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
+	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/agent/internal/windowing"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -53,6 +54,7 @@ func newServer(tb testing.TB, n int, ready func() []string) (*httptest.Server, *
 		Buffer:    stats[buffer.Stats]{buffer.Stats{Records: 7}},
 		Windowing: stats[windowing.Stats]{windowing.Stats{Diagnosed: uint64(n)}},
 		History:   h, Link: link, Inference: NewInferenceHistogram(), Ready: ready, Logger: quiet,
+		Plugins: stats[[]plugin.Stats]{[]plugin.Stats{{Name: "vendor", Running: true, Calls: 9, Crashes: 2, Timeouts: 1, Restarts: 3}}},
 	})
 	require.NoError(tb, err)
 	ts := httptest.NewServer(srv.Handler())
@@ -156,7 +158,29 @@ func TestRoutes(t *testing.T) {
 		"rig_agent_ready 0", "rig_agent_ingest_readings_total 42", `rig_agent_ingest_rejected_total{reason="malformed"} 2`,
 		"rig_agent_buffer_readings 7", "rig_agent_cloud_bytes_sent_total 1234", "rig_agent_cloud_link_up 1",
 		"rig_agent_inference_latency_seconds_bucket", "go_goroutines", `rig_agent_buffer_dropped_total{reason="max_bytes",released="false"} 0`,
+		`rig_agent_plugin_running{plugin="vendor"} 1`, `rig_agent_plugin_calls_total{plugin="vendor"} 9`,
+		`rig_agent_plugin_failures_total{kind="crash",plugin="vendor"} 2`, `rig_agent_plugin_failures_total{kind="timeout",plugin="vendor"} 1`,
+		`rig_agent_plugin_restarts_total{plugin="vendor"} 3`,
+		`rig_agent_cloud_dropped_total{alert="false"} 0`, `rig_agent_cloud_refused_total{by="cloud"} 0`,
 	} {
 		assert.Contains(t, body, want)
 	}
+	assert.NotContains(t, body, "rig_agent_cloud_link_state", "no state without a forwarder that reports one")
+
+	// A forwarder's statistics: state, drops and refusals.
+	link.SetSource(func() LinkState {
+		return LinkState{State: "day_cap", Dropped: 5, DroppedAlerts: 2, Invalid: 1, Rejected: 4, BytesSent: 10}
+	})
+	_, body = get(t, ts, "/metrics")
+	for _, want := range []string{
+		`rig_agent_cloud_link_state{state="day_cap"} 1`, `rig_agent_cloud_dropped_total{alert="false"} 3`,
+		`rig_agent_cloud_dropped_total{alert="true"} 2`, `rig_agent_cloud_refused_total{by="agent"} 1`,
+		`rig_agent_cloud_refused_total{by="cloud"} 4`,
+	} {
+		assert.Contains(t, body, want)
+	}
+	_, body = get(t, ts, "/status")
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	assert.Equal(t, "day_cap", st.Cloud.State)
+	assert.Equal(t, uint64(2), st.Cloud.DroppedAlerts)
 }

@@ -86,6 +86,13 @@ var (
 	dLinkUp       = desc("cloud_link_up", "1 when the last contact with the cloud worked.")
 	dBytesSent    = desc("cloud_bytes_sent_total", "Bytes sent to the cloud.")
 	dBacklog      = desc("cloud_backlog", "Items waiting to be sent to the cloud.")
+	dLinkState    = desc("cloud_link_state", "1 for the cloud link's current state: up, down, unauthorized, incompatible, day_cap.", "state")
+	dCloudDropped = desc("cloud_dropped_total", "Diagnoses dropped unsent from the full outbox, by whether they were alerts.", "alert")
+	dCloudRefused = desc("cloud_refused_total", "Diagnoses never stored by the cloud for good: by=agent (invalid for the contract, too large), by=cloud (rejected, conflict).", "by")
+	dPlugRunning  = desc("plugin_running", "1 while the codec plugin's process is up.", "plugin")
+	dPlugCalls    = desc("plugin_calls_total", "Decode calls to the codec plugin.", "plugin")
+	dPlugFailures = desc("plugin_failures_total", "Codec plugin failures, by kind: crash (died during a call), timeout (hung; killed), start (failed to start).", "plugin", "kind")
+	dPlugRestarts = desc("plugin_restarts_total", "Codec plugin processes started again after a failure.", "plugin")
 )
 
 func b2f(b bool) float64 {
@@ -184,4 +191,22 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	gauge(dLinkUp, b2f(ls.Connected))
 	counter(dBytesSent, ls.BytesSent)
 	gauge(dBacklog, float64(ls.Backlog))
+	if ls.State != "" {
+		gauge(dLinkState, 1, ls.State)
+	}
+	counter(dCloudDropped, ls.Dropped-min(ls.DroppedAlerts, ls.Dropped), "false")
+	counter(dCloudDropped, ls.DroppedAlerts, "true")
+	counter(dCloudRefused, ls.Invalid, "agent")
+	counter(dCloudRefused, ls.Rejected, "cloud")
+
+	if o.Plugins != nil {
+		for _, p := range o.Plugins.Stats() {
+			gauge(dPlugRunning, b2f(p.Running), p.Name)
+			counter(dPlugCalls, p.Calls, p.Name)
+			counter(dPlugFailures, p.Crashes, p.Name, "crash")
+			counter(dPlugFailures, p.Timeouts, p.Name, "timeout")
+			counter(dPlugFailures, p.StartFailures, p.Name, "start")
+			counter(dPlugRestarts, p.Restarts, p.Name)
+		}
+	}
 }

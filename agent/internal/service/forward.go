@@ -51,7 +51,9 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 	}
 	deps.Link.SetSource(func() api.LinkState {
 		s := f.Stats()
-		ls := api.LinkState{Connected: s.Link == forward.LinkUp, BytesSent: s.BytesSent, Backlog: int64(s.Queued)}
+		ls := api.LinkState{Connected: s.Link == forward.LinkUp, BytesSent: s.BytesSent, Backlog: int64(s.Queued),
+			State: string(s.Link), Dropped: s.Dropped, DroppedAlerts: s.DroppedAlerts, Invalid: s.Invalid,
+			Rejected: s.Rejected + s.Conflicts}
 		if !s.LastSuccess.IsZero() {
 			t := s.LastSuccess.UTC()
 			ls.LastOK = &t

@@ -149,5 +149,8 @@ func TestCloudForwarding(t *testing.T) {
 	m := getText(t, a.APIAddr(), "/metrics")
 	assert.Contains(t, m, "rig_agent_cloud_enabled 1")
 	assert.Contains(t, m, "rig_agent_cloud_link_up 1")
+	assert.Contains(t, m, `rig_agent_cloud_link_state{state="up"} 1`)
+	assert.Contains(t, m, `rig_agent_cloud_refused_total{by="agent"} 0`)
+	assert.Contains(t, m, `rig_agent_cloud_dropped_total{alert="true"} 0`)
 	assert.False(t, strings.Contains(m, "rig_agent_cloud_bytes_sent_total 0\n"), "bytes sent are counted")
 }

@@ -309,6 +309,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	if a.pub != nil {
 		aopts.Publisher, aopts.PublishTopic = a.pub, cfg.Diagnoses.Topic
 	}
+	if a.host != nil {
+		aopts.Plugins = a.host
+	}
 	if a.srv, err = api.New(aopts); err != nil {
 		return nil, fmt.Errorf("http api: %w", err)
 	}
