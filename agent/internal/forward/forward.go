@@ -24,6 +24,10 @@ var (
 	// ErrTooLarge is returned by Enqueue for a diagnosis whose encoding
 	// exceeds the batch byte cap: it could never be sent.
 	ErrTooLarge = errors.New("forward: diagnosis larger than a batch")
+	// ErrCorrupt is returned (wrapped) by New when the outbox file is
+	// damaged; the error names the recovery command. The file is never
+	// repaired or overwritten.
+	ErrCorrupt = errors.New("forward: outbox file is corrupted")
 )
 
 // LinkState is the state of the link to the cloud.

@@ -1,7 +1,9 @@
 package forward
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -326,4 +328,45 @@ func TestStatsSnapshotIsConsistent(t *testing.T) {
 	s := f.Stats()
 	assert.Equal(t, uint64(n-2), s.Accepted)
 	assert.Equal(t, uint64(2), s.Rejected)
+}
+
+// TestCorruptOutboxIsRefused: a damaged outbox file stops New with
+// ErrCorrupt and the recovery command, and is left as it was.
+func TestCorruptOutboxIsRefused(t *testing.T) {
+	clock := newClock(t0, 1000)
+	c := newCloud(t, clock)
+	good := filepath.Join(t.TempDir(), "outbox.db")
+	f := newForwarder(t, c, good, nil)
+	enqueue(t, f, seqRange(1, 5), nil)
+	require.NoError(t, f.Close())
+	data, err := os.ReadFile(good)
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name   string
+		damage func([]byte) []byte
+	}{
+		{"not a bbolt file", func([]byte) []byte { return bytes.Repeat([]byte("garbage "), 4096) }},
+		{"meta pages zeroed", func(b []byte) []byte { clear(b[:2*4096]); return b }},
+		{"item header damaged", func(b []byte) []byte {
+			i := bytes.Index(b, []byte(`{"rig_id"`))
+			require.Positive(t, i, "an item's JSON in the file")
+			b[i] = 'X'
+			return b
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "outbox.db")
+			bad := tc.damage(slices.Clone(data))
+			require.NoError(t, os.WriteFile(path, bad, 0o600))
+			o := Options{Path: path, URL: c.srv.URL, AgentID: testAgent, RigID: "zema-1", RigType: "zema-testrig",
+				Credential: func() (string, error) { return "x", nil }, Clock: c.clock}
+			_, err := New(o)
+			require.ErrorIs(t, err, ErrCorrupt)
+			assert.Contains(t, err.Error(), "mv "+path+" "+path+".corrupt-")
+			after, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, bad, after, "the damaged file is never overwritten")
+		})
+	}
 }

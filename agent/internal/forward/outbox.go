@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Outbox layout (bbolt):
@@ -57,9 +58,14 @@ func openOutbox(path string, noSync bool) (*outbox, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync})
+	if _, err := os.Stat(path); err == nil {
+		if err := checkOutbox(path); err != nil {
+			return nil, err
+		}
+	}
+	db, err := openBolt(path, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync})
 	if err != nil {
-		return nil, fmt.Errorf("open outbox %s: %w (is another rig-agent using it?)", path, err)
+		return nil, openError(path, err)
 	}
 	o := &outbox{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -90,6 +96,67 @@ func openOutbox(path string, noSync bool) (*outbox, error) {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
 	return o, nil
+}
+
+// openBolt is bolt.Open that turns a panic on a damaged file into an
+// error.
+func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("bbolt panicked reading the file: %v", r)
+		}
+	}()
+	return bolt.Open(path, 0o640, o)
+}
+
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("open outbox %s: %w (is another rig-agent using it?)", path, err)
+	case errors.Is(err, os.ErrPermission), errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("open outbox %s: %w", path, err)
+	}
+	return corrupt(path, err)
+}
+
+// corrupt wraps a cause into the ErrCorrupt error users see.
+func corrupt(path string, cause error) error {
+	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+	return fmt.Errorf("%w: %s: %v. The agent does not repair or overwrite it. "+
+		"Stop the agent, move the file aside with `mv %s %s` and start the agent again "+
+		"with an empty outbox (see docs/agent.md, \"Outbox recovery\")",
+		ErrCorrupt, path, cause, path, aside)
+}
+
+// checkOutbox opens an existing file read-only and checks its pages and
+// every item's key and header, so that a damaged file is refused before
+// anything writes to it.
+func checkOutbox(path string) (err error) {
+	db, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return openError(path, err)
+	}
+	defer db.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			err = corrupt(path, fmt.Errorf("bbolt panicked checking the file: %v", r))
+		}
+	}()
+	return db.View(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			return corrupt(path, fmt.Errorf("bbolt check: %w", e))
+		}
+		b := tx.Bucket(bucketItems)
+		if b == nil {
+			return nil // never initialised: openOutbox creates the buckets
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(k) != 9 || k[0] > prioOther || len(v) < valueHeader+2 || v[valueHeader] != '{' {
+				return corrupt(path, fmt.Errorf("malformed item %x", k))
+			}
+			return nil
+		})
+	})
 }
 
 // totals returns the number of items, of alerts, and the bytes stored.

@@ -26,6 +26,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/api"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/agent/internal/forward"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/codec"
@@ -510,10 +511,20 @@ func TestStartRefusesDamagedFiles(t *testing.T) {
 	}{
 		{"buffer.db", buffer.ErrCorrupt},
 		{"diagnoses.db", history.ErrCorrupt},
+		{"outbox.db", forward.ErrCorrupt},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			dir := t.TempDir()
 			cfgPath := writeConfig(t, dir, "damaged-1", "")
+			if tc.file == "outbox.db" { // the forwarder's file: with a cloud link
+				cred := filepath.Join(dir, "credential")
+				require.NoError(t, os.WriteFile(cred, []byte("token\n"), 0o600))
+				f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+				require.NoError(t, err)
+				_, err = fmt.Fprintf(f, "cloud:\n  url: http://127.0.0.1:9\n  credential_file: %s\n", cred)
+				require.NoError(t, err)
+				require.NoError(t, f.Close())
+			}
 			path := filepath.Join(dir, "data", tc.file)
 			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o750))
 			garbage := []byte(strings.Repeat("not a bbolt file ", 1000))
