@@ -2,41 +2,14 @@ package rig
 
 import (
 	"errors"
-	"fmt"
-	"strings"
+
+	"github.com/hydrognn/hydrognn/shared/confyaml"
 )
 
 // FieldError is one problem in a firmware config: where it is (file, line,
-// column, key path) and what is wrong with the value found there.
-type FieldError struct {
-	// File is the file name given to Parse or Load ("" for a Config built
-	// in code).
-	File string
-	// Line and Column locate the key or value (1-based; 0 when unknown).
-	Line, Column int
-	// Path is the key path, e.g. "sensors[3].unit" ("" for the document).
-	Path string
-	// Msg says what is wrong, quoting the bad value.
-	Msg string
-}
-
-// Error formats the problem as "file:line:col: path: msg".
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
-		}
-		b.WriteString(": ")
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// column, key path) and what is wrong with the value found there. It is
+// shared/confyaml's error type, which the services' configs use too.
+type FieldError = confyaml.FieldError
 
 // Errors is every problem found in one config, in file order. Parse, Load
 // and Validate return it (as error) when a config is invalid; use
@@ -44,22 +17,10 @@ func (e *FieldError) Error() string {
 type Errors []*FieldError
 
 // Error lists the problems one per line.
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+func (es Errors) Error() string { return confyaml.Errors(es).Error() }
 
 // Unwrap returns the individual problems.
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
+func (es Errors) Unwrap() []error { return confyaml.Errors(es).Unwrap() }
 
 // ErrInvalid is matched by errors.Is on every validation error.
 var ErrInvalid = errors.New("invalid firmware config")

@@ -1,7 +1,6 @@
 package rig
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"os"
@@ -11,48 +10,27 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/confyaml/confyamltest"
 )
 
-// wantLines returns the "# want: ..." lines at the top of a bad config.
-func wantLines(t testing.TB, data []byte) []string {
-	t.Helper()
-	var wants []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if w, ok := strings.CutPrefix(sc.Text(), "# want: "); ok {
-			wants = append(wants, w)
-		}
-	}
-	require.NotEmpty(t, wants, "a .bad.yaml file must say what error it wants with '# want: ...'")
-	return wants
-}
-
 func TestBadConfigs(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.bad.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			data, err := os.ReadFile(f)
-			require.NoError(t, err)
-			cfg, err := Parse(f, data)
-			require.Error(t, err)
-			assert.Nil(t, cfg)
-			assert.ErrorIs(t, err, ErrInvalid)
-			var es Errors
-			require.True(t, errors.As(err, &es), "want rig.Errors, got %T", err)
-			for _, w := range wantLines(t, data) {
-				assert.Contains(t, err.Error(), w)
+	confyamltest.BadFiles(t, "testdata/*.bad.yaml", 1, func(t *testing.T, f string, data []byte) error {
+		cfg, err := Parse(f, data)
+		require.Error(t, err)
+		assert.Nil(t, cfg)
+		assert.ErrorIs(t, err, ErrInvalid)
+		var es Errors
+		require.True(t, errors.As(err, &es), "want rig.Errors, got %T", err)
+		for _, e := range es {
+			assert.Equal(t, f, e.File, "every error names the file")
+			if e.Path != "" {
+				assert.Positive(t, e.Line, "an error at a key path has a line: %v", e)
 			}
-			for _, e := range es {
-				assert.Equal(t, f, e.File, "every error names the file")
-				if e.Path != "" {
-					assert.Positive(t, e.Line, "an error at a key path has a line: %v", e)
-				}
-				assert.True(t, strings.HasPrefix(e.Error(), f+":"), "error starts with the file name: %v", e)
-			}
-		})
-	}
+			assert.True(t, strings.HasPrefix(e.Error(), f+":"), "error starts with the file name: %v", e)
+		}
+		return err
+	})
 }
 
 func TestShippedConfigsAreValid(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -505,13 +504,4 @@ func (c *Config) validateTargets(v *validator, comps map[string]*Component) {
 			}
 		}
 	}
-}
-
-func sortByPosition(es Errors) {
-	sort.SliceStable(es, func(i, j int) bool {
-		if es[i].Line != es[j].Line {
-			return es[i].Line < es[j].Line
-		}
-		return es[i].Column < es[j].Column
-	})
 }

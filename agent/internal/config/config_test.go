@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/shared/confyaml"
+	"github.com/hydrognn/hydrognn/shared/confyaml/confyamltest"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -25,51 +26,25 @@ func init() {
 	hostname = func() (string, error) { return "edge box#1", nil }
 }
 
-// wantLines returns the "# want: ..." lines of a bad config.
-func wantLines(t testing.TB, data []byte) []string {
-	t.Helper()
-	var wants []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if w, ok := strings.CutPrefix(sc.Text(), "# want: "); ok {
-			wants = append(wants, w)
-		}
-	}
-	require.NotEmpty(t, wants, "a .bad.yaml file says which errors it wants with '# want: ...'")
-	return wants
-}
-
 func TestBadConfigs(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.bad.yaml")
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(files), 20)
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			data, err := os.ReadFile(f)
-			require.NoError(t, err)
-			// Named by base name so that messages are stable.
-			name := filepath.Base(f)
-			cfg, err := Parse(name, data, nil)
-			require.Error(t, err)
-			assert.Nil(t, cfg)
-			assert.ErrorIs(t, err, ErrInvalid)
-			var es Errors
-			require.True(t, errors.As(err, &es), "want Errors, got %T", err)
-			for _, w := range wantLines(t, data) {
-				assert.Contains(t, err.Error(), w)
+	confyamltest.BadFiles(t, "testdata/*.bad.yaml", 20, func(t *testing.T, f string, data []byte) error {
+		// Named by base name so that messages are stable.
+		name := filepath.Base(f)
+		cfg, err := Parse(name, data, nil)
+		require.Error(t, err)
+		assert.Nil(t, cfg)
+		assert.ErrorIs(t, err, ErrInvalid)
+		var es Errors
+		require.True(t, errors.As(err, &es), "want Errors, got %T", err)
+		doc, _ := confyaml.Parse(data)
+		for _, e := range es {
+			assert.True(t, strings.HasPrefix(e.Error(), name+":"), "error starts with the file name: %v", e)
+			if _, _, inFile := doc.Lookup(e.Path); e.Path != "" && inFile {
+				assert.Positive(t, e.Line, "an error at a key path in the file has a line: %v", e)
 			}
-			var idx positions
-			if f, err := parseYAML(data); err == nil {
-				idx = indexPositions(f)
-			}
-			for _, e := range es {
-				assert.True(t, strings.HasPrefix(e.Error(), name+":"), "error starts with the file name: %v", e)
-				if _, inFile := idx.lookup(e.Path); e.Path != "" && inFile {
-					assert.Positive(t, e.Line, "an error at a key path in the file has a line: %v", e)
-				}
-			}
-		})
-	}
+		}
+		return err
+	})
 }
 
 func TestMinimalConfigLoads(t *testing.T) {
@@ -184,10 +159,10 @@ func TestKeysAndEnvNamesAreUnique(t *testing.T) {
 		assert.Equal(t, "RIG_AGENT_"+strings.ToUpper(strings.ReplaceAll(k.Path, ".", "_")), k.Env)
 		// Every key can be set from the environment.
 		cfg := Defaults()
-		v := fieldByPath(&cfg, k.Path)
+		v := confyaml.FieldByPath(&cfg, k.Path)
 		require.True(t, v.IsValid(), k.Path)
 	}
-	assert.Equal(t, "RIG_AGENT_BROKER_TLS_CA_FILE", envName("broker.tls.ca_file"))
+	assert.Equal(t, "RIG_AGENT_BROKER_TLS_CA_FILE", spec.EnvName("broker.tls.ca_file"))
 }
 
 // The example config in deploy/ is a test: it must parse, document every
@@ -198,12 +173,10 @@ func TestExampleConfig(t *testing.T) {
 	require.NoError(t, err)
 	cfg, err := Parse(path, data, nil)
 	require.NoError(t, err)
-	file, err := parseYAML(data)
+	doc, err := confyaml.Parse(data)
 	require.NoError(t, err)
-	idx := indexPositions(file)
 	for _, k := range Keys() {
-		_, ok := idx[k.Path]
-		assert.True(t, ok, "the example config shows key %s", k.Path)
+		assert.True(t, doc.Has(k.Path), "the example config shows key %s", k.Path)
 	}
 	// Load it for real with the environment pointing at the repository's
 	// files: the example works as shipped.
@@ -266,23 +239,6 @@ func TestBufferOptions(t *testing.T) {
 	assert.Negative(t, o.MaxAge, "0s means no age limit")
 	assert.Zero(t, o.GroupDelay, "0s means no linger")
 	assert.Negative(t, o.CompactFreeRatio, "0 means never")
-}
-
-func TestByteSize(t *testing.T) {
-	for in, want := range map[string]ByteSize{
-		"0": 0, "1024": 1024, "1KiB": 1024, "1.5GiB": 3 << 29, "2 MB": 2e6, "10B": 10, "64MiB": 64 << 20, "1TB": 1e12,
-	} {
-		got, err := ParseByteSize(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got, in)
-	}
-	for _, in := range []string{"", "-1", "1XB", "MiB", "NaNMiB", "1e30GiB", "-2KiB", "1 2KiB"} {
-		_, err := ParseByteSize(in)
-		assert.Error(t, err, in)
-	}
-	assert.Equal(t, "64MiB", (64 * MiB).String())
-	assert.Equal(t, "1000", ByteSize(1000).String())
-	assert.Equal(t, "0", ByteSize(0).String())
 }
 
 func TestSecretNeverPrints(t *testing.T) {

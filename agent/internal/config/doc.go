@@ -23,10 +23,10 @@
 //
 // # Errors
 //
-// Decoding is strict (unknown keys, wrong types and duplicate keys fail)
-// and reuses shared/rig's error type: a FieldError names the file (or the
-// environment variable), line and column, key path and the bad value,
-// e.g.
+// Decoding is strict (unknown keys, wrong types and duplicate keys fail),
+// with shared/confyaml as for rig-cloud and the firmware config: a
+// FieldError names the file (or the environment variable), line and
+// column, key path and the bad value, e.g.
 //
 //	rig-agent.yaml:14:8: broker.qos: 0 is not 1 or 2 (...)
 //

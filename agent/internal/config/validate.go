@@ -3,13 +3,13 @@ package config
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hydrognn/hydrognn/shared/confyaml"
 )
 
 // IDPattern is the form of Agent.ID.
@@ -28,264 +28,209 @@ var (
 	BrokerSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}
 )
 
-type validator struct{ errs Errors }
-
-func (v *validator) add(path, format string, args ...any) {
-	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (v *validator) oneOf(path, val string, allowed []string) {
-	if slices.Contains(allowed, val) {
-		return
-	}
-	q := make([]string, len(allowed))
-	for i, a := range allowed {
-		q[i] = strconv.Quote(a)
-	}
-	v.add(path, "%q is not one of %s", val, strings.Join(q, ", "))
-}
-
-func (v *validator) intIn(path string, x, lo, hi int) {
-	if x < lo || x > hi {
-		v.add(path, "%d is out of range [%d, %d]", x, lo, hi)
-	}
-}
-
-func (v *validator) durIn(path string, d, lo, hi time.Duration) {
-	if d < lo || d > hi {
-		v.add(path, "%s is out of range [%s, %s]", d, lo, hi)
-	}
-}
-
-func (v *validator) sizeIn(path string, b, lo, hi ByteSize) {
-	if b < lo || b > hi {
-		v.add(path, "%s is out of range [%s, %s]", b, lo, hi)
-	}
-}
-
-func (v *validator) required(path, val string) bool {
-	if strings.TrimSpace(val) == "" {
-		v.add(path, "is required (set it in the file or in %s)", envName(path))
-		return false
-	}
-	return true
-}
-
-func (v *validator) hostPort(path, addr string) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		v.add(path, "%q is not host:port (%v)", addr, err)
-		return
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		v.add(path, "%q: port %q is not a number in [0, 65535]", addr, port)
-	}
-	_ = host // "" listens on every interface
-}
-
 // Validate checks every value and returns Errors listing each problem
 // with its key path and the bad value quoted, or nil. It reads no file
 // (Load checks that the named files exist).
 func (c *Config) Validate() error {
-	v := &validator{}
+	v := &confyaml.Validator{Spec: &spec}
 	c.validate(v)
-	if len(v.errs) == 0 {
+	if len(v.Problems) == 0 {
 		return nil
 	}
-	return v.errs
+	return Errors(v.Problems)
 }
 
-func (c *Config) validate(v *validator) {
+func (c *Config) validate(v *confyaml.Validator) {
 	// agent
-	if v.required("agent.id", c.Agent.ID) && !idPattern.MatchString(c.Agent.ID) {
-		v.add("agent.id", "%q does not match %s", c.Agent.ID, IDPattern)
+	if v.Required("agent.id", c.Agent.ID) && !idPattern.MatchString(c.Agent.ID) {
+		v.Add("agent.id", "%q does not match %s", c.Agent.ID, IDPattern)
 	}
-	v.required("agent.data_dir", c.Agent.DataDir)
+	v.Required("agent.data_dir", c.Agent.DataDir)
 
 	// rig, model
-	v.required("rig.firmware_config", c.Rig.FirmwareConfig)
+	v.Required("rig.firmware_config", c.Rig.FirmwareConfig)
 	m := c.Model
-	v.required("model.bundle_dir", m.BundleDir)
-	v.oneOf("model.precision", m.Precision, Precisions)
-	v.intIn("model.intra_op_threads", m.IntraOpThreads, 1, 64)
-	v.intIn("model.inter_op_threads", m.InterOpThreads, 1, 64)
+	v.Required("model.bundle_dir", m.BundleDir)
+	v.OneOf("model.precision", m.Precision, Precisions)
+	v.IntIn("model.intra_op_threads", m.IntraOpThreads, 1, 64)
+	v.IntIn("model.inter_op_threads", m.InterOpThreads, 1, 64)
 	if len(m.Providers) == 0 {
-		v.add("model.providers", "is empty: list at least %q", "cpu")
+		v.Add("model.providers", "is empty: list at least %q", "cpu")
 	}
 	for i, p := range m.Providers {
 		path := fmt.Sprintf("model.providers[%d]", i)
-		v.oneOf(path, p, Providers)
+		v.OneOf(path, p, Providers)
 		if slices.Index(m.Providers, p) < i {
-			v.add(path, "%q is listed twice", p)
+			v.Add(path, "%q is listed twice", p)
 		}
 	}
-	v.intIn("model.device_id", m.DeviceID, 0, 64)
-	v.intIn("model.max_batch", m.MaxBatch, 1, 65536)
+	v.IntIn("model.device_id", m.DeviceID, 0, 64)
+	v.IntIn("model.max_batch", m.MaxBatch, 1, 65536)
 
 	// broker
 	b := c.Broker
-	if !b.Embedded && v.required("broker.url", b.URL) {
+	if !b.Embedded && v.Required("broker.url", b.URL) {
 		c.validateBrokerURL(v)
 	}
 	if b.ClientID == "" && !idPattern.MatchString(c.Agent.ID) {
 		// Derived from agent.id, whose error says what to fix.
-	} else if v.required("broker.client_id", b.ClientID) {
+	} else if v.Required("broker.client_id", b.ClientID) {
 		if len(b.ClientID) > 64 || strings.IndexFunc(b.ClientID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
-			v.add("broker.client_id", "%q: want 1 to 64 printable ASCII characters without spaces", b.ClientID)
+			v.Add("broker.client_id", "%q: want 1 to 64 printable ASCII characters without spaces", b.ClientID)
 		}
 	}
 	if b.Password != "" && b.PasswordFile != "" {
-		v.add("broker.password_file", "%q is set together with broker.password: set one of them", b.PasswordFile)
+		v.Add("broker.password_file", "%q is set together with broker.password: set one of them", b.PasswordFile)
 	}
 	if b.Password != "" && b.Username == "" {
-		v.add("broker.password", "is set without broker.username")
+		v.Add("broker.password", "is set without broker.username")
 	}
 	if (b.TLS.CertFile == "") != (b.TLS.KeyFile == "") {
-		v.add("broker.tls", "cert_file %q and key_file %q: set both or neither", b.TLS.CertFile, b.TLS.KeyFile)
+		v.Add("broker.tls", "cert_file %q and key_file %q: set both or neither", b.TLS.CertFile, b.TLS.KeyFile)
 	}
 	if b.QoS != 1 && b.QoS != 2 {
-		v.add("broker.qos", "%d is not 1 or 2 (the agent acknowledges a message only after storing it, which needs QoS 1 or 2)", b.QoS)
+		v.Add("broker.qos", "%d is not 1 or 2 (the agent acknowledges a message only after storing it, which needs QoS 1 or 2)", b.QoS)
 	}
-	v.durIn("broker.keep_alive", b.KeepAlive, time.Second, time.Hour)
-	v.durIn("broker.connect_timeout", b.ConnectTimeout, 100*time.Millisecond, 5*time.Minute)
+	v.DurationIn("broker.keep_alive", b.KeepAlive, time.Second, time.Hour)
+	v.DurationIn("broker.connect_timeout", b.ConnectTimeout, 100*time.Millisecond, 5*time.Minute)
 	if b.Embedded {
-		v.hostPort("broker.listen", b.Listen)
+		v.HostPort("broker.listen", b.Listen)
 		if b.TLS != (TLS{}) {
-			v.add("broker.tls", "is set with embedded: true; the embedded broker listens on plain TCP (use an external broker for TLS)")
+			v.Add("broker.tls", "is set with embedded: true; the embedded broker listens on plain TCP (use an external broker for TLS)")
 		}
 	}
 	l := b.Limits
-	v.intIn("broker.limits.max_clients", l.MaxClients, 1, 100_000)
-	v.intIn("broker.limits.max_inflight", l.MaxInflight, 1, 65535)
-	v.intIn("broker.limits.max_pending_writes", l.MaxPendingWrites, 1, 10_000_000)
-	v.sizeIn("broker.limits.max_packet_bytes", l.MaxPacketBytes, KiB, 256*MiB)
+	v.IntIn("broker.limits.max_clients", l.MaxClients, 1, 100_000)
+	v.IntIn("broker.limits.max_inflight", l.MaxInflight, 1, 65535)
+	v.IntIn("broker.limits.max_pending_writes", l.MaxPendingWrites, 1, 10_000_000)
+	v.SizeIn("broker.limits.max_packet_bytes", l.MaxPacketBytes, KiB, 256*MiB)
 
 	// buffer
 	bf := c.Buffer
-	v.required("buffer.path", bf.Path)
-	v.sizeIn("buffer.max_bytes", bf.MaxBytes, MiB, 64*TiB)
-	v.durIn("buffer.max_age", bf.MaxAge, 0, 100*365*24*time.Hour)
-	v.intIn("buffer.group_commit_count", bf.GroupCommitCount, 1, 1_000_000)
-	v.durIn("buffer.group_commit_delay", bf.GroupCommitDelay, 0, time.Second)
-	v.oneOf("buffer.full_policy", bf.FullPolicy, FullPolicies)
+	v.Required("buffer.path", bf.Path)
+	v.SizeIn("buffer.max_bytes", bf.MaxBytes, MiB, 64*TiB)
+	v.DurationIn("buffer.max_age", bf.MaxAge, 0, 100*365*24*time.Hour)
+	v.IntIn("buffer.group_commit_count", bf.GroupCommitCount, 1, 1_000_000)
+	v.DurationIn("buffer.group_commit_delay", bf.GroupCommitDelay, 0, time.Second)
+	v.OneOf("buffer.full_policy", bf.FullPolicy, FullPolicies)
 	if math.IsNaN(bf.CompactFreeRatio) || bf.CompactFreeRatio < 0 || bf.CompactFreeRatio >= 1 {
-		v.add("buffer.compact_free_ratio", "%v is out of range [0, 1) (0: never compact automatically)", bf.CompactFreeRatio)
+		v.Add("buffer.compact_free_ratio", "%v is out of range [0, 1) (0: never compact automatically)", bf.CompactFreeRatio)
 	}
-	v.sizeIn("buffer.compact_min_bytes", bf.CompactMinBytes, 0, 64*TiB)
+	v.SizeIn("buffer.compact_min_bytes", bf.CompactMinBytes, 0, 64*TiB)
 
 	// windowing
 	w := c.Windowing
-	v.oneOf("windowing.alignment", w.Alignment, Alignments)
+	v.OneOf("windowing.alignment", w.Alignment, Alignments)
 	if w.StrideSteps < 0 {
-		v.add("windowing.stride_steps", "%d is negative (0: the bundle's stride)", w.StrideSteps)
+		v.Add("windowing.stride_steps", "%d is negative (0: the bundle's stride)", w.StrideSteps)
 	} else if w.StrideSteps > 0 && w.Alignment != "sliding" {
-		v.add("windowing.stride_steps", "%d is set but windowing.alignment is %q: a stride only applies to \"sliding\"", w.StrideSteps, w.Alignment)
+		v.Add("windowing.stride_steps", "%d is set but windowing.alignment is %q: a stride only applies to \"sliding\"", w.StrideSteps, w.Alignment)
 	}
 	if w.CycleAnchor != "" {
 		if _, err := time.Parse(time.RFC3339Nano, w.CycleAnchor); err != nil {
-			v.add("windowing.cycle_anchor", "%q is not an RFC 3339 time (e.g. 2025-01-01T06:00:00Z)", w.CycleAnchor)
+			v.Add("windowing.cycle_anchor", "%q is not an RFC 3339 time (e.g. 2025-01-01T06:00:00Z)", w.CycleAnchor)
 		} else if w.Alignment == "sliding" {
-			v.add("windowing.cycle_anchor", "%q is set but windowing.alignment is \"sliding\"", w.CycleAnchor)
+			v.Add("windowing.cycle_anchor", "%q is set but windowing.alignment is \"sliding\"", w.CycleAnchor)
 		}
 	}
-	v.durIn("windowing.lateness", w.Lateness, 0, 10*time.Minute)
+	v.DurationIn("windowing.lateness", w.Lateness, 0, 10*time.Minute)
 
 	// diagnoses
 	dg := c.Diagnoses
-	v.required("diagnoses.path", dg.Path)
+	v.Required("diagnoses.path", dg.Path)
 	if dg.Path != "" && dg.Path == c.Buffer.Path {
-		v.add("diagnoses.path", "%q is also buffer.path: the history needs its own file", dg.Path)
+		v.Add("diagnoses.path", "%q is also buffer.path: the history needs its own file", dg.Path)
 	}
-	v.intIn("diagnoses.max_count", dg.MaxCount, 1, 100_000_000)
-	v.sizeIn("diagnoses.max_bytes", dg.MaxBytes, MiB, 64*TiB)
-	v.durIn("diagnoses.max_age", dg.MaxAge, 0, 100*365*24*time.Hour)
-	if dg.Publish && v.required("diagnoses.topic", dg.Topic) {
+	v.IntIn("diagnoses.max_count", dg.MaxCount, 1, 100_000_000)
+	v.SizeIn("diagnoses.max_bytes", dg.MaxBytes, MiB, 64*TiB)
+	v.DurationIn("diagnoses.max_age", dg.MaxAge, 0, 100*365*24*time.Hour)
+	if dg.Publish && v.Required("diagnoses.topic", dg.Topic) {
 		if strings.ContainsAny(dg.Topic, "+#\x00") || strings.HasPrefix(dg.Topic, "$") || len(dg.Topic) > 1024 {
-			v.add("diagnoses.topic", "%q is not a topic to publish on (no +, # or NUL, not starting with $, at most 1024 bytes)", dg.Topic)
+			v.Add("diagnoses.topic", "%q is not a topic to publish on (no +, # or NUL, not starting with $, at most 1024 bytes)", dg.Topic)
 		}
 	}
 
 	// api
 	a := c.API
-	if v.required("api.listen", a.Listen) {
-		v.hostPort("api.listen", a.Listen)
+	if v.Required("api.listen", a.Listen) {
+		v.HostPort("api.listen", a.Listen)
 	}
-	v.durIn("api.read_header_timeout", a.ReadHeaderTimeout, 100*time.Millisecond, 5*time.Minute)
-	v.durIn("api.write_timeout", a.WriteTimeout, 100*time.Millisecond, time.Hour)
-	v.durIn("api.idle_timeout", a.IdleTimeout, time.Second, time.Hour)
-	v.sizeIn("api.max_header_bytes", a.MaxHeaderBytes, KiB, 16*MiB)
-	v.intIn("api.max_connections", a.MaxConnections, 1, 100_000)
-	v.intIn("api.max_history_items", a.MaxHistoryItems, 1, 1_000_000)
+	v.DurationIn("api.read_header_timeout", a.ReadHeaderTimeout, 100*time.Millisecond, 5*time.Minute)
+	v.DurationIn("api.write_timeout", a.WriteTimeout, 100*time.Millisecond, time.Hour)
+	v.DurationIn("api.idle_timeout", a.IdleTimeout, time.Second, time.Hour)
+	v.SizeIn("api.max_header_bytes", a.MaxHeaderBytes, KiB, 16*MiB)
+	v.IntIn("api.max_connections", a.MaxConnections, 1, 100_000)
+	v.IntIn("api.max_history_items", a.MaxHistoryItems, 1, 1_000_000)
 	if c.Broker.Embedded && a.Listen == c.Broker.Listen && !strings.HasSuffix(a.Listen, ":0") { // port 0: two free ports
-		v.add("api.listen", "%q is also broker.listen", a.Listen)
+		v.Add("api.listen", "%q is also broker.listen", a.Listen)
 	}
 
 	// cloud
 	cl := c.Cloud
 	if cl.URL != "" {
 		c.validateCloudURL(v)
-		v.required("cloud.credential_file", cl.CredentialFile)
+		v.Required("cloud.credential_file", cl.CredentialFile)
 	} else if cl.CredentialFile != "" {
-		v.add("cloud.credential_file", "%q is set but cloud.url is empty (no cloud link)", cl.CredentialFile)
+		v.Add("cloud.credential_file", "%q is set but cloud.url is empty (no cloud link)", cl.CredentialFile)
 	}
-	v.intIn("cloud.batch_size", cl.BatchSize, 1, 10_000)
-	v.sizeIn("cloud.batch_bytes", cl.BatchBytes, KiB, 64*MiB)
-	v.sizeIn("cloud.bandwidth_bytes_per_s", cl.BandwidthBytesPerS, 0, 100*GiB)
+	v.IntIn("cloud.batch_size", cl.BatchSize, 1, 10_000)
+	v.SizeIn("cloud.batch_bytes", cl.BatchBytes, KiB, 64*MiB)
+	v.SizeIn("cloud.bandwidth_bytes_per_s", cl.BandwidthBytesPerS, 0, 100*GiB)
 	if cl.BandwidthBytesPerDay != 0 && cl.BandwidthBytesPerDay < cl.BatchBytes {
-		v.add("cloud.bandwidth_bytes_per_day", "%s is below cloud.batch_bytes %s: a full batch could never be sent (0: unlimited)", cl.BandwidthBytesPerDay, cl.BatchBytes)
+		v.Add("cloud.bandwidth_bytes_per_day", "%s is below cloud.batch_bytes %s: a full batch could never be sent (0: unlimited)", cl.BandwidthBytesPerDay, cl.BatchBytes)
 	}
 	if cl.BandwidthBytesPerS != 0 && cl.BandwidthBytesPerS < KiB {
-		v.add("cloud.bandwidth_bytes_per_s", "%s is below 1KiB (0: unlimited)", cl.BandwidthBytesPerS)
+		v.Add("cloud.bandwidth_bytes_per_s", "%s is below 1KiB (0: unlimited)", cl.BandwidthBytesPerS)
 	}
-	v.durIn("cloud.backoff_min", cl.BackoffMin, 10*time.Millisecond, time.Hour)
-	v.durIn("cloud.backoff_max", cl.BackoffMax, 10*time.Millisecond, 24*time.Hour)
+	v.DurationIn("cloud.backoff_min", cl.BackoffMin, 10*time.Millisecond, time.Hour)
+	v.DurationIn("cloud.backoff_max", cl.BackoffMax, 10*time.Millisecond, 24*time.Hour)
 	if cl.BackoffMax < cl.BackoffMin {
-		v.add("cloud.backoff_max", "%s is below cloud.backoff_min %s", cl.BackoffMax, cl.BackoffMin)
+		v.Add("cloud.backoff_max", "%s is below cloud.backoff_min %s", cl.BackoffMax, cl.BackoffMin)
 	}
-	v.durIn("cloud.timeout", cl.Timeout, 100*time.Millisecond, 10*time.Minute)
-	v.intIn("cloud.outbox_max_items", cl.OutboxMaxItems, 1, 100_000_000)
-	v.sizeIn("cloud.outbox_max_bytes", cl.OutboxMaxBytes, MiB, 64*GiB)
+	v.DurationIn("cloud.timeout", cl.Timeout, 100*time.Millisecond, 10*time.Minute)
+	v.IntIn("cloud.outbox_max_items", cl.OutboxMaxItems, 1, 100_000_000)
+	v.SizeIn("cloud.outbox_max_bytes", cl.OutboxMaxBytes, MiB, 64*GiB)
 
 	// logging
-	v.oneOf("logging.level", c.Logging.Level, LogLevels)
-	v.oneOf("logging.format", c.Logging.Format, LogFormats)
+	v.OneOf("logging.level", c.Logging.Level, LogLevels)
+	v.OneOf("logging.format", c.Logging.Format, LogFormats)
 }
 
-func (c *Config) validateBrokerURL(v *validator) {
+func (c *Config) validateBrokerURL(v *confyaml.Validator) {
 	u, err := url.Parse(c.Broker.URL)
 	if err != nil || u.Host == "" {
-		v.add("broker.url", "%q is not a URL with a host, e.g. tcp://127.0.0.1:1883", c.Broker.URL)
+		v.Add("broker.url", "%q is not a URL with a host, e.g. tcp://127.0.0.1:1883", c.Broker.URL)
 		return
 	}
-	v.oneOf("broker.url", u.Scheme, BrokerSchemes)
+	v.OneOf("broker.url", u.Scheme, BrokerSchemes)
 	if u.Port() == "" {
-		v.add("broker.url", "%q has no port (1883 for tcp://, 8883 for ssl://)", c.Broker.URL)
+		v.Add("broker.url", "%q has no port (1883 for tcp://, 8883 for ssl://)", c.Broker.URL)
 	}
 	if u.User != nil {
-		v.add("broker.url", "%q holds credentials: use broker.username and broker.password_file", u.Redacted())
+		v.Add("broker.url", "%q holds credentials: use broker.username and broker.password_file", u.Redacted())
 	}
 	tlsScheme := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss"
 	if !tlsScheme && c.Broker.TLS != (TLS{}) {
-		v.add("broker.tls", "is set but broker.url %q is not a TLS URL (ssl://, tls://, mqtts://, wss://)", c.Broker.URL)
+		v.Add("broker.tls", "is set but broker.url %q is not a TLS URL (ssl://, tls://, mqtts://, wss://)", c.Broker.URL)
 	}
 }
 
-func (c *Config) validateCloudURL(v *validator) {
+func (c *Config) validateCloudURL(v *confyaml.Validator) {
 	u, err := url.Parse(c.Cloud.URL)
 	if err != nil || u.Host == "" {
-		v.add("cloud.url", "%q is not a URL with a host, e.g. https://cloud.example.com", c.Cloud.URL)
+		v.Add("cloud.url", "%q is not a URL with a host, e.g. https://cloud.example.com", c.Cloud.URL)
 		return
 	}
 	if u.User != nil {
-		v.add("cloud.url", "%q holds credentials: use cloud.credential_file", u.Redacted())
+		v.Add("cloud.url", "%q holds credentials: use cloud.credential_file", u.Redacted())
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
-			v.add("cloud.url", "%q is plain http: use https (http is accepted for localhost only)", c.Cloud.URL)
+			v.Add("cloud.url", "%q is plain http: use https (http is accepted for localhost only)", c.Cloud.URL)
 		}
 	default:
-		v.add("cloud.url", "%q: scheme %q is not https", c.Cloud.URL, u.Scheme)
+		v.Add("cloud.url", "%q: scheme %q is not https", c.Cloud.URL, u.Scheme)
 	}
 }

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -13,45 +11,24 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/confyaml/confyamltest"
 )
 
 const testURL = "postgres://u@127.0.0.1:5432/x?sslmode=disable"
 
-// wantLines returns the "# want: ..." lines of a bad config.
-func wantLines(t testing.TB, data []byte) []string {
-	t.Helper()
-	var wants []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if w, ok := strings.CutPrefix(sc.Text(), "# want: "); ok {
-			wants = append(wants, w)
-		}
-	}
-	require.NotEmpty(t, wants, "a .bad.yaml file says which errors it wants with '# want: ...'")
-	return wants
-}
-
 func TestBadConfigs(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.bad.yaml")
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(files), 15)
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			data, err := os.ReadFile(f)
-			require.NoError(t, err)
-			name := filepath.Base(f)
-			cfg, err := Parse(name, data, []string{"RIG_CLOUD_DATABASE_URL=" + testURL})
-			require.Error(t, err)
-			assert.Nil(t, cfg)
-			assert.ErrorIs(t, err, ErrInvalid)
-			var es Errors
-			require.True(t, errors.As(err, &es), "want Errors, got %T", err)
-			for _, w := range wantLines(t, data) {
-				assert.Contains(t, err.Error(), w)
-			}
-			assert.NotContains(t, err.Error(), "hunter2", "a database URL is never quoted")
-		})
-	}
+	confyamltest.BadFiles(t, "testdata/*.bad.yaml", 15, func(t *testing.T, f string, data []byte) error {
+		name := filepath.Base(f)
+		cfg, err := Parse(name, data, []string{"RIG_CLOUD_DATABASE_URL=" + testURL})
+		require.Error(t, err)
+		assert.Nil(t, cfg)
+		assert.ErrorIs(t, err, ErrInvalid)
+		var es Errors
+		require.True(t, errors.As(err, &es), "want Errors, got %T", err)
+		assert.NotContains(t, err.Error(), "hunter2", "a database URL is never quoted")
+		return err
+	})
 }
 
 // The example in deploy/ documents every key with its default: loaded, it

@@ -21,9 +21,10 @@
 //
 // # Errors
 //
-// Decoding is strict (unknown keys, wrong types and duplicate keys fail)
-// and reuses shared/rig's error type: a FieldError names the file (or the
-// environment variable), line and column, key path and the bad value:
+// Decoding is strict (unknown keys, wrong types and duplicate keys fail),
+// with shared/confyaml as for the agent and the firmware config: a
+// FieldError names the file (or the environment variable), line and
+// column, key path and the bad value:
 //
 //	rig-cloud.yaml:4:3: server.listn: unknown key "listn" (see docs/cloud.md for the keys of each section)
 //

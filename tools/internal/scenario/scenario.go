@@ -4,19 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
 
+	"github.com/hydrognn/hydrognn/shared/confyaml"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -24,7 +20,7 @@ import (
 const (
 	// MaxFileSize caps a scenario file (1 MiB); a larger one is refused
 	// before it is parsed.
-	MaxFileSize = 1 << 20
+	MaxFileSize = confyaml.MaxFileSize
 	// MaxFaults caps the number of entries.
 	MaxFaults = 100000
 	// MaxCycle is the largest cycle number a range may name.
@@ -191,14 +187,9 @@ func (f *Fault) ValueOr(def float64) float64 {
 
 // Load reads and parses the scenario file at path.
 func Load(path string) (*Scenario, error) {
-	fh, err := os.Open(path)
+	data, err := confyaml.ReadFile(path, "scenario")
 	if err != nil {
-		return nil, fmt.Errorf("load scenario: %w", err)
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("load scenario %s: %w", path, err)
+		return nil, err
 	}
 	return Parse(path, data)
 }
@@ -213,157 +204,35 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, invalid(name, 0, 0, "", "file is empty; want a mapping with a faults list")
 	}
-	file, err := parseYAML(data)
+	doc, err := confyaml.Parse(data)
 	if err != nil {
 		return nil, invalid(name, 0, 0, "", "%v", err)
 	}
-	if len(file.Docs) != 1 || file.Docs[0].Body == nil {
+	if doc.Docs() != 1 || doc.Empty() {
 		return nil, invalid(name, 0, 0, "", "want exactly one YAML document holding a faults list")
 	}
-	if tk := findAlias(file); tk != nil {
-		return nil, invalid(name, tk.Position.Line, tk.Position.Column, "",
+	if line, col, ok := doc.Alias(); ok {
+		return nil, invalid(name, line, col, "",
 			"YAML anchors and aliases are not allowed in a scenario (write each fault out)")
 	}
-	idx := indexPositions(file)
 	var s Scenario
-	if err := decodeYAML(data, &s); err != nil {
-		return nil, yamlError(name, idx, err)
+	if err := doc.Decode(&s); err != nil {
+		return nil, yamlError(name, doc, err)
 	}
 	if err := s.check(); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			e.File = name
-			e.Line, e.Column = idx.lookup(e.Path)
+			e.Line, e.Column, _ = doc.Lookup(e.Path)
 		}
 		return nil, err
 	}
 	return &s, nil
 }
 
-func parseYAML(data []byte) (f *ast.File, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, err = nil, fmt.Errorf("YAML could not be parsed (%v)", r)
-		}
-	}()
-	return parser.ParseBytes(data, 0)
-}
-
-func decodeYAML(data []byte, s *Scenario) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("YAML could not be decoded (%v)", r)
-		}
-	}()
-	return yaml.UnmarshalWithOptions(data, s, yaml.DisallowUnknownField(), yaml.Strict())
-}
-
-// findAlias returns the token of the first anchor or alias in f (nil if
-// none). Aliases are refused: expanding nested aliases costs time and
-// memory exponential in the file size.
-func findAlias(f *ast.File) *token.Token {
-	var found *token.Token
-	for _, d := range f.Docs {
-		ast.Walk(visitFunc(func(n ast.Node) bool {
-			if found != nil {
-				return false
-			}
-			switch n.(type) {
-			case *ast.AliasNode, *ast.AnchorNode:
-				found = n.GetToken()
-				return false
-			}
-			return true
-		}), d)
-	}
-	return found
-}
-
-type visitFunc func(ast.Node) bool
-
-func (v visitFunc) Visit(n ast.Node) ast.Visitor {
-	if n == nil || !v(n) {
-		return nil
-	}
-	return v
-}
-
-// positions maps key paths ("faults[2].cycles") to where they start in
-// the file; a value is also indexed under its key's path plus "=".
-type positions map[string]token.Position
-
-func indexPositions(f *ast.File) positions {
-	idx := positions{}
-	for _, d := range f.Docs {
-		idx.walk("", d.Body)
-	}
-	return idx
-}
-
-func (idx positions) walk(path string, n ast.Node) {
-	switch n := n.(type) {
-	case *ast.MappingNode:
-		for _, mv := range n.Values {
-			idx.walk(path, mv)
-		}
-	case *ast.MappingValueNode:
-		p := strings.Trim(n.Key.String(), `"'`)
-		if path != "" {
-			p = path + "." + p
-		}
-		if tk := n.Key.GetToken(); tk != nil {
-			idx[p] = *tk.Position
-		}
-		if n.Value != nil {
-			if vt := n.Value.GetToken(); vt != nil {
-				idx[p+"="] = *vt.Position
-			}
-			idx.walk(p, n.Value)
-		}
-	case *ast.SequenceNode:
-		for i, v := range n.Values {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			if tk := v.GetToken(); tk != nil {
-				idx[p] = *tk.Position
-			}
-			idx.walk(p, v)
-		}
-	case *ast.TagNode:
-		idx.walk(path, n.Value)
-	case *ast.AnchorNode:
-		idx.walk(path, n.Value)
-	}
-}
-
-// lookup returns where path (or its nearest ancestor in the file) starts.
-func (idx positions) lookup(path string) (int, int) {
-	for path != "" {
-		if p, ok := idx[path]; ok {
-			return p.Line, p.Column
-		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			break
-		}
-		path = path[:i]
-	}
-	return 0, 0
-}
-
-// pathAt returns the longest key path starting at line:col.
-func (idx positions) pathAt(line, col int) string {
-	best := ""
-	for path, p := range idx {
-		if p.Line == line && p.Column == col && len(path) > len(best) {
-			best = path
-		}
-	}
-	return strings.TrimSuffix(best, "=")
-}
-
 // yamlError turns a decode error of go-yaml into an Error with position,
 // key path and a one-line message.
-func yamlError(name string, idx positions, err error) *Error {
+func yamlError(name string, doc *confyaml.Document, err error) *Error {
 	e := &Error{File: name}
 	var ye yaml.Error
 	if !errors.As(err, &ye) {
@@ -376,7 +245,7 @@ func yamlError(name string, idx positions, err error) *Error {
 	val := ""
 	if tk := ye.GetToken(); tk != nil {
 		e.Line, e.Column = tk.Position.Line, tk.Position.Column
-		e.Path = idx.pathAt(e.Line, e.Column)
+		e.Path, _ = doc.PathAt(e.Line, e.Column)
 		val = tk.Value
 	}
 	var (
