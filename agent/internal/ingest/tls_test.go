@@ -8,10 +8,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +32,10 @@ type pki struct {
 	dir                       string
 	caFile, certFile, keyFile string
 	server                    tls.Certificate
-	pool                      *x509.CertPool
+	// serverCertFile and serverKeyFile hold the server certificate as PEM
+	// (for Mosquitto).
+	serverCertFile, serverKeyFile string
+	pool                          *x509.CertPool
 }
 
 func newPKI(t *testing.T) *pki {
@@ -67,7 +74,11 @@ func newPKI(t *testing.T) *pki {
 		keyFile: filepath.Join(dir, "client.key"), pool: x509.NewCertPool()}
 	p.pool.AddCert(ca)
 	require.NoError(t, os.WriteFile(p.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644))
-	p.server, _, _ = issue(2, true)
+	var srvCert, srvKey []byte
+	p.server, srvCert, srvKey = issue(2, true)
+	p.serverCertFile, p.serverKeyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	require.NoError(t, os.WriteFile(p.serverCertFile, srvCert, 0o644))
+	require.NoError(t, os.WriteFile(p.serverKeyFile, srvKey, 0o600))
 	_, certPEM, keyPEM := issue(3, false)
 	require.NoError(t, os.WriteFile(p.certFile, certPEM, 0o644))
 	require.NoError(t, os.WriteFile(p.keyFile, keyPEM, 0o600))
@@ -138,4 +149,100 @@ func TestTLSConfigErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "broker.local", c.ServerName)
 	assert.Nil(t, c.RootCAs, "system roots")
+}
+
+// TestTLSMosquitto: the same against a real Mosquitto (a throwaway one,
+// started by the test) with a TLS listener that requires a client
+// certificate and a password file; skipped when mosquitto or
+// mosquitto_passwd is not installed.
+func TestTLSMosquitto(t *testing.T) {
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+	}
+	passwd, perr := exec.LookPath("mosquitto_passwd")
+	if _, err := os.Stat(bin); err != nil || perr != nil {
+		t.Skip("mosquitto or mosquitto_passwd is not installed (Debian: apt-get install mosquitto)")
+	}
+	p := newPKI(t)
+	pwFile := filepath.Join(p.dir, "passwd")
+	out, err := exec.Command(passwd, "-b", "-c", pwFile, "agent", "s3cret").CombinedOutput()
+	require.NoError(t, err, "mosquitto_passwd: %s", out)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	conf := filepath.Join(p.dir, "mosquitto.conf")
+	me, err := user.Current()
+	require.NoError(t, err)
+	// user: as root, mosquitto would switch to the mosquitto user, which
+	// cannot read the test's files.
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, `user %s
+per_listener_settings false
+allow_anonymous false
+password_file %s
+persistence false
+max_queued_messages 0
+max_inflight_messages 0
+log_dest stderr
+listener %d 127.0.0.1
+cafile %s
+certfile %s
+keyfile %s
+require_certificate true
+`, me.Username, pwFile, port, p.caFile, p.serverCertFile, p.serverKeyFile), 0o600))
+	var logs strings.Builder
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	url := fmt.Sprintf("ssl://127.0.0.1:%d", port)
+	clientTLS, err := TLSConfig(TLSFiles{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile})
+	require.NoError(t, err)
+	waitUntil(t, 10*time.Second, "mosquitto's TLS listener", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("mosquitto exited: %v\n%s", waitErr, logs.String())
+		default:
+		}
+		c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), clientTLS)
+		if err != nil {
+			return false
+		}
+		_ = c.Close()
+		return true
+	})
+
+	name := uniqueName()
+	cfg := testRig("hydrognn-test/"+name, name)
+	store := newStore()
+	startIngest(t, cfg, store, Options{Broker: url, TLS: clientTLS, Username: "agent", Password: "s3cret"})
+	st := makeStream(t, cfg, time.Now().Add(-time.Hour), 20, 5)
+	newPublisher(t, url, func(o *mqtt.ClientOptions) {
+		o.SetTLSConfig(clientTLS).SetUsername("agent").SetPassword("s3cret")
+	}).publish(t, st.Msgs, 16)
+	checkExactlyOnce(t, st.Want, store.waitFor(t, len(st.Want), 20*time.Second))
+
+	noCert, err := TLSConfig(TLSFiles{CAFile: p.caFile})
+	require.NoError(t, err)
+	for _, o := range []Options{
+		{Broker: url, TLS: noCert, Username: "agent", Password: "s3cret"},
+		{Broker: url, TLS: clientTLS, Username: "agent", Password: "wrong"},
+	} {
+		o.Logger = testLogger(t)
+		o.ConnectTimeout = 2 * time.Second
+		in, err := New(cfg, newStore(), o)
+		require.NoError(t, err)
+		_, err = in.session(t.Context())
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "s3cret")
+		assert.False(t, in.Stats().Connected)
+		t.Log(err)
+	}
 }
