@@ -89,12 +89,14 @@ bench: ## run every benchmark once over all modules (-benchmem), with services
 
 # The shipped model bundles (models/bundles/, docs/model.md): `make models`
 # retrains them (minutes on 2 cores; never part of `make test`); `make models
-# MODELS=skab-testbed` one of them. Sizes are gnn.Sizes as JSON; the
-# defaults keep each int8 file at tens of KB.
+# MODELS=skab-testbed` one of them. Sizes are gnn.Sizes as JSON ({}: the
+# defaults, the sizes cross-validated in docs/model.md); SKAB_SIZES are the
+# sizes the shipped skab-testbed bundle was trained with.
 MODELS           ?= zema-testrig excavator skab-testbed
 UCI_DATA         ?= ../shared/data/uci-hydraulic-1hz
 SKAB_DATA        ?= ../shared/data/skab/data
-MODEL_SIZES      ?= {"hidden":16,"window":8,"readout":8,"head_hidden":16}
+MODEL_SIZES      ?= {}
+SKAB_SIZES       ?= {"hidden":16,"window":8,"readout":8,"head_hidden":16}
 MODEL_SEED       ?= 1
 EXCAVATOR_CYCLES ?= 1500
 EXCAVATOR_SIM    := dataset --rig firmware-configs/excavator.yaml --random --cycles $(EXCAVATOR_CYCLES) --grid-hz 1 --seed $(MODEL_SEED)
@@ -111,7 +113,7 @@ models: ## retrain the shipped model bundles in models/bundles/ (MODELS: zema-te
 		"$$tmp/rigsim" $(EXCAVATOR_SIM) --out "$$tmp/excavator" -q; \
 		train excavator --data sim:"$$tmp/excavator" --dataset-label 'sim:rigsim $(EXCAVATOR_SIM)' ;; \
 	skab-testbed) echo "== skab-testbed: trained on the normal data of skab:$(SKAB_DATA)"; \
-		train skab-testbed --data skab:$(SKAB_DATA) ;; \
+		train skab-testbed --data skab:$(SKAB_DATA) --sizes '$(SKAB_SIZES)' ;; \
 	*) echo "make models: unknown bundle $$m (want zema-testrig, excavator or skab-testbed)"; exit 2 ;; \
 	esac; done
 

@@ -256,9 +256,10 @@ func Metrics(res *train.Result) map[string]float64 {
 }
 
 // Hyperparameters returns the provenance record of a training run: every
-// field of res.Model's resolved sizes (gnn.Sizes' JSON names), opts' training settings (zero fields as the
-// trainer's defaults apply them are recorded as 0 = default), and what the
-// run did (epochs run, best epoch, windows, seconds per step).
+// field of res.Model's resolved sizes (gnn.Sizes' JSON names), opts'
+// training settings with the trainer's defaults resolved (so the record
+// stays true when a default changes), and what the run did (epochs run,
+// best epoch, windows, seconds per step).
 func Hyperparameters(opts train.Options, res *train.Result) map[string]any {
 	out := map[string]any{}
 	if res != nil && res.Model != nil {
@@ -276,21 +277,25 @@ func Hyperparameters(opts train.Options, res *train.Result) map[string]any {
 		out["train_windows"], out["val_windows"] = res.TrainWindows, res.ValWindows
 		out["step_seconds"] = round(res.StepSeconds, 1e-4)
 	}
-	set := func(k string, v any, zero bool) {
-		if !zero {
-			out[k] = v
-		}
+	o := opts.Resolved()
+	out["epochs"] = o.Epochs
+	out["patience"] = o.Patience
+	out["batch_size"] = o.BatchSize
+	out["lr"] = o.LR
+	out["min_lr_fraction"] = o.MinLRFraction
+	out["ema"] = o.EMA
+	out["val_fraction"] = o.ValFraction
+	valSplit := o.ValSplit
+	if valSplit == "" {
+		valSplit = "grouped"
 	}
-	set("epochs", opts.Epochs, opts.Epochs == 0)
-	set("patience", opts.Patience, opts.Patience == 0)
-	set("batch_size", opts.BatchSize, opts.BatchSize == 0)
-	set("lr", opts.LR, opts.LR == 0)
-	set("val_fraction", opts.ValFraction, opts.ValFraction == 0)
-	set("weight_decay", opts.WeightDecay, opts.WeightDecay == 0)
-	set("health_weight", opts.HealthWeight, opts.HealthWeight == 0)
-	set("recon_weight", opts.ReconWeight, opts.ReconWeight == 0)
-	set("no_class_weights", true, !opts.NoClassWeights)
-	set("anomaly_quantile", opts.AnomalyQuantile, opts.AnomalyQuantile == 0)
+	out["val_split"] = valSplit
+	out["weight_decay"] = o.WeightDecay
+	out["label_smoothing"] = o.LabelSmoothing
+	out["health_weight"] = o.HealthWeight
+	out["recon_weight"] = o.ReconWeight
+	out["class_weights"] = !o.NoClassWeights
+	out["anomaly_quantile"] = o.AnomalyQuantile
 	return out
 }
 

@@ -68,7 +68,7 @@ func (s Sizes) ReadoutWidth() int { return max(s.Readout, 0) }
 func (s Sizes) NumLayers() int { return max(s.Layers, 0) }
 
 // DefaultSizes are the sizes used when a field of Sizes is zero.
-var DefaultSizes = Sizes{Patch: 0, Hidden: 16, Heads: 2, Layers: 2, HeadHidden: 16, Window: 4, Readout: -1, Global: -1, View: -1, ViewHidden: 16}
+var DefaultSizes = Sizes{Patch: 0, Hidden: 16, Heads: 2, Layers: 2, HeadHidden: 16, Window: 4, Readout: -1, Global: -1, View: 8, ViewHidden: 16}
 
 // LeakyAlpha is the negative slope of the LeakyRelu in the GATv2 scores
 // (ONNX LeakyRelu alpha).

@@ -3,8 +3,8 @@ package train
 import "github.com/hydrognn/hydrognn/models/gnn"
 
 // averager keeps an exponential moving average of the weights over the
-// training steps (Options.EMA). The zero decay turns it off: every method
-// is then a no-op and the engine's own weights are used.
+// training steps (Options.EMA). A decay outside (0, 1) turns it off: every
+// method is then a no-op and the engine's own weights are used.
 type averager struct {
 	decay float64
 	w     gnn.Weights

@@ -40,6 +40,7 @@ func TestTrainEMA(t *testing.T) {
 	}
 	opts := tinyOptions(cfg, ds, 11)
 	opts.Epochs = 2
+	opts.EMA = -1
 	plain, err := Run(context.Background(), opts, nil)
 	if err != nil {
 		t.Fatal(err)

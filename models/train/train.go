@@ -45,10 +45,10 @@ type Options struct {
 	ValFraction float64
 	// Sizes are the architecture's sizes (zero fields: gnn.DefaultSizes).
 	Sizes gnn.Sizes
-	// Epochs is the maximum number of passes over Train (0: 40).
+	// Epochs is the maximum number of passes over Train (0: 60).
 	Epochs int
 	// Patience stops training after this many epochs without a better
-	// validation score (0: 10; negative: never stop early). The score is
+	// validation score (0: 20; negative: never stop early). The score is
 	// Metrics.SelectionScore, ties broken by the lower loss.
 	Patience int
 	// BatchSize is B (0: 32).
@@ -61,11 +61,11 @@ type Options struct {
 	MinLRFraction float64
 	// WeightDecay is Adam's decoupled weight decay (0: none).
 	WeightDecay float64
-	// EMA, when in (0, 1), keeps an exponential moving average of the
-	// weights over the training steps with this decay (warmed up as
-	// min(EMA, (1+t)/(10+t)) at step t); validation, the choice of the
+	// EMA is the decay of an exponential moving average of the weights
+	// over the training steps (0: 0.99; negative: off), warmed up as
+	// min(EMA, (1+t)/(10+t)) at step t; validation, the choice of the
 	// best epoch and the result use the averaged weights (Polyak
-	// averaging: less variance from the last steps' noise). 0: off.
+	// averaging: less variance from the last steps' noise).
 	EMA float64
 	// HealthWeight and ReconWeight weight the health regression and the
 	// reconstruction terms of the loss (0: 1 and 0.1; negative: off).
@@ -94,6 +94,13 @@ type Options struct {
 	AnomalyQuantile float64
 }
 
+// Resolved returns the options with the trainer's defaults filled in for
+// zero fields: the settings a run with o actually uses.
+func (o Options) Resolved() Options {
+	o.defaults()
+	return o
+}
+
 func (o *Options) defaults() {
 	def := func(p *float64, v float64) {
 		if *p == 0 {
@@ -106,8 +113,9 @@ func (o *Options) defaults() {
 		}
 	}
 	def(&o.ValFraction, 0.15)
-	defi(&o.Epochs, 40)
-	defi(&o.Patience, 10)
+	defi(&o.Epochs, 60)
+	defi(&o.Patience, 20)
+	def(&o.EMA, 0.99)
 	defi(&o.BatchSize, 32)
 	def(&o.LR, 3e-3)
 	def(&o.MinLRFraction, 0.02)

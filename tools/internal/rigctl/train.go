@@ -45,7 +45,7 @@ SKAB folder: the reconstruction is trained on its normal data only
 type trainFlags struct {
 	epochs, patience, batch int
 	seed                    uint64
-	lr                      float64
+	lr, ema                 float64
 	backend                 string
 	sizes                   string
 	gridHz                  float64
@@ -57,11 +57,12 @@ type trainFlags struct {
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&f.epochs, "epochs", 0, "maximum epochs (0: the trainer's default, 40)")
-	fs.IntVar(&f.patience, "patience", 0, "early-stopping patience in epochs (0: 10; -1: never stop early)")
+	fs.IntVar(&f.epochs, "epochs", 0, "maximum epochs (0: the trainer's default, 60)")
+	fs.IntVar(&f.patience, "patience", 0, "early-stopping patience in epochs (0: 20; -1: never stop early)")
 	fs.IntVar(&f.batch, "batch", 0, "batch size (0: 32)")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed (weights, validation split, batch order)")
 	fs.Float64Var(&f.lr, "lr", 0, "peak learning rate (0: 3e-3)")
+	fs.Float64Var(&f.ema, "ema", 0, "decay of the moving average of the weights that is validated and shipped (0: 0.99; -1: off)")
 	fs.StringVar(&f.backend, "backend", "go", `GoMLX backend: "go" (pure Go), "xla:cpu", "xla:cuda" or "xla:/abs/plugin.so" (cgo builds)`)
 	fs.StringVar(&f.sizes, "sizes", "", `model sizes as JSON, e.g. '{"hidden":16,"layers":1}' (fields of gnn.Sizes; omitted: defaults)`)
 	fs.Float64Var(&f.gridHz, "grid-hz", 1, "model grid rate in Hz (cycles are resampled onto it)")
@@ -76,7 +77,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 // options turns the flags into trainer options (Rig and Train unset).
 func (f *trainFlags) options() (train.Options, error) {
 	o := train.Options{Epochs: f.epochs, Patience: f.patience, BatchSize: f.batch, Seed: f.seed, LR: f.lr,
-		Backend: f.backend, Out: f.checkpoints}
+		EMA: f.ema, Backend: f.backend, Out: f.checkpoints}
 	switch {
 	case o.Backend == "go":
 		o.Backend = ""
@@ -90,6 +91,9 @@ func (f *trainFlags) options() (train.Options, error) {
 		if err := dec.Decode(&o.Sizes); err != nil {
 			return o, fmt.Errorf("--sizes %s: %v (fields: %s)", f.sizes, err, sizeFields())
 		}
+	}
+	if f.ema >= 1 {
+		return o, fmt.Errorf("--ema %v: want a decay below 1 (0: the default, negative: off)", f.ema)
 	}
 	if f.epochs < 0 || f.batch < 0 || f.lr < 0 || f.steps < 0 || !(f.gridHz > 0) {
 		return o, fmt.Errorf("--epochs, --batch, --lr and --steps must not be negative and --grid-hz must be > 0")

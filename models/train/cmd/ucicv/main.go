@@ -66,7 +66,7 @@ func run() error {
 	viewHidden := flag.Int("viewhidden", 0, "hidden width over a target's own view (0: default)")
 	headHidden := flag.Int("headhidden", 0, "target heads' hidden width (0: default)")
 	smooth := flag.Float64("smooth", 0, "label smoothing")
-	ema := flag.Float64("ema", 0, "decay of the weights' moving average (0: off)")
+	ema := flag.Float64("ema", 0, "decay of the weights' moving average (0: default 0.99, <0: off)")
 	minLR := flag.Float64("minlr", 0, "final LR as a fraction of the peak (0: default)")
 	backend := flag.String("backend", "", "GoMLX backend (go, xla:cpu, xla:cuda)")
 	quiet := flag.Bool("q", false, "no per-epoch progress")
