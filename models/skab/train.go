@@ -259,6 +259,9 @@ func Train(ctx context.Context, cfg *rig.Config, set *Set, o Options, progress i
 		Rig: cfg, Train: ds, ValFraction: -1, Sizes: o.Sizes, Epochs: o.Epochs, Patience: -1,
 		BatchSize: o.BatchSize, LR: o.LR, ReconWeight: 1, Seed: o.Seed, Backend: o.Backend,
 		AnomalyQuantile: o.AnomalyQuantile,
+		// No weight averaging: the detector is calibrated on the last
+		// epoch's weights, as measured in docs/skab.md.
+		EMA: -1,
 	}, progress)
 	if err != nil {
 		return nil, err
