@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -518,5 +519,46 @@ func TestConcurrentRuns(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
+	}
+}
+
+// TestSKABBundleWarnsItsDetectorIsNotApplied: the shipped skab-testbed
+// bundle records the SKAB detector in its training provenance; the agent
+// does not run it and says so at Open. Its diagnoses have no health
+// (no class or health head): status unknown, anomalies from the raw
+// per-window scores only (see docs/agent.md, "Rigs without labels").
+func TestSKABBundleWarnsItsDetectorIsNotApplied(t *testing.T) {
+	needORT(t)
+	for _, tc := range []struct {
+		rig, bundle string
+		warn        bool
+	}{
+		{"../../firmware-configs/skab-testbed.yaml", "../../models/bundles/skab-testbed", true},
+		{"../../firmware-configs/zema-testrig.yaml", "../../models/bundles/zema-testrig", false},
+	} {
+		var logs syncBuffer
+		m, err := Open(tc.bundle, loadRig(t, tc.rig), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = m.Close() })
+		assert.Equal(t, tc.warn, strings.Contains(logs.String(), "level=WARN msg=\"bundle's anomaly thresholds are for the SKAB detector"), "%s: %s", tc.bundle, logs.String())
+		if !tc.warn {
+			continue
+		}
+		spec := m.Spec()
+		rs, err := prep.NewResampler(spec)
+		require.NoError(t, err)
+		grid := make([][]float64, len(spec.Sensors))
+		for s, ss := range spec.Sensors {
+			grid[s] = slices.Repeat([]float64{ss.Mean}, spec.Steps)
+		}
+		w, err := rs.FromGrid(grid)
+		require.NoError(t, err)
+		out, err := m.Run([]*prep.Window{w})
+		require.NoError(t, err)
+		d, err := m.Diagnose(&out.Results[0], w, 0)
+		require.NoError(t, err)
+		assert.Empty(t, d.Targets)
+		assert.Equal(t, diag.Unknown, d.Status, "no head gives an unlabelled rig a health")
+		assert.Len(t, d.Sensors, len(spec.Sensors))
 	}
 }

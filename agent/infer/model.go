@@ -201,8 +201,19 @@ func Open(dir string, cfg *rig.Config, opts Options) (*Model, error) {
 		"precision", string(file.Precision), "quantization", string(file.Quantization),
 		"providers", m.providers, "intra_op_threads", opts.IntraOpThreads,
 		"session_ms", float64(time.Since(start).Microseconds())/1000)
+	if _, ok := man.Provenance.Config[SKABDetectorKey]; ok {
+		m.log.Warn("bundle's anomaly thresholds are for the SKAB detector, which the agent does not run; "+
+			"its anomaly scores for this bundle are uncalibrated and flag most normal windows (docs/agent.md)",
+			"bundle", man.Name, "detector", "provenance.config."+SKABDetectorKey)
+	}
 	return m, nil
 }
+
+// SKABDetectorKey is the training-provenance key under which a bundle
+// trained by models/skab records its detector (per-deployment
+// calibration, smoothed errors, level term). The agent does not apply
+// it: Open logs a warning for such a bundle.
+const SKABDetectorKey = "skab_detector"
 
 // choose picks the model file for precision p ("" prefers int8).
 func choose(man *bundle.Manifest, p bundle.Precision) (*bundle.Model, error) {
