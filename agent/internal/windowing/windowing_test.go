@@ -181,8 +181,11 @@ func TestCycleWindowsMaskAndLate(t *testing.T) {
 	w1, w2 := t0.Add(10*time.Second), t0.Add(20*time.Second)
 	require.NoError(t, rg.buf.Append(ctx, cycle(t0, 0, 10, "A", "B", "C")))
 	require.NoError(t, rg.buf.Append(ctx, cycle(w1, 0, 10, "A", "B"))) // C missing
-	require.NoError(t, rg.buf.Append(ctx, cycle(w2, 0, 10, "A", "C")))
-	require.NoError(t, rg.buf.Append(ctx, cycle(w2, 0, 4, "B"))) // B stale: 4 s, then nothing
+	// Each window's readings in one Append (one commit): the windows are
+	// an hour old, so a window closes 100 ms (the lateness) after its
+	// readings pause, and readings split over two Appends would race that
+	// on a loaded machine.
+	require.NoError(t, rg.buf.Append(ctx, append(cycle(w2, 0, 10, "A", "C"), cycle(w2, 0, 4, "B")...))) // B stale: 4 s, then nothing
 	waitFor(t, "3 diagnoses", func() bool { return run.r.Stats().Diagnosed == 3 })
 
 	ds := all(t, rg.hist)
@@ -217,9 +220,11 @@ func TestRestartResumesWithoutDuplicates(t *testing.T) {
 	m := &fakeModel{spec: testSpec()}
 	w1, w2 := t0.Add(10*time.Second), t0.Add(20*time.Second)
 	// The watermark closes window 0 (a reading of window 1 is past its end
-	// plus lateness); window 1 would close only after 2 s without readings:
-	// the runner is stopped before.
-	run := start(t, rg, m, Options{Lateness: 2 * time.Second})
+	// plus lateness); window 1 would close only after 2 s without readings,
+	// and the clock stands still (however long the machine takes before
+	// the stop), so it is still open at the stop.
+	frozen := w1.Add(15 * time.Second)
+	run := start(t, rg, m, Options{Lateness: 2 * time.Second, Now: func() time.Time { return frozen }})
 	require.NoError(t, rg.buf.Append(ctx, cycle(t0, 0, 10, "A", "B", "C")))
 	require.NoError(t, rg.buf.Append(ctx, cycle(w1, 0, 5, "A", "B", "C")))
 	waitFor(t, "window 0 diagnosed", func() bool { return run.r.Stats().Diagnosed >= 1 })
@@ -227,11 +232,13 @@ func TestRestartResumesWithoutDuplicates(t *testing.T) {
 	require.Equal(t, 1, len(all(t, rg.hist)), "window 1 was still open at the stop")
 	rg.close()
 
-	// Restart: window 1 is rebuilt from the buffer and completed.
+	// Restart: window 1 is rebuilt from the buffer and completed. The rest
+	// is stored before the runner starts: with the lateness of 100 ms, a
+	// runner started first could close window 1 from its first half.
 	rg = openRig(t, dir)
-	run = start(t, rg, m, Options{Lateness: 100 * time.Millisecond})
 	rest := append(cycle(w1, 5, 10, "A", "B", "C"), cycle(w2, 0, 10, "A", "B", "C")...)
 	require.NoError(t, rg.buf.Append(ctx, rest))
+	run = start(t, rg, m, Options{Lateness: 100 * time.Millisecond})
 	waitFor(t, "3 diagnoses", func() bool { return len(all(t, rg.hist)) == 3 })
 	ds := all(t, rg.hist)
 	starts := map[time.Time]bool{}
