@@ -305,17 +305,18 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /diagnoses/latest", s.latest)
 	mux.HandleFunc("GET /diagnoses", s.diagnoses)
 	mux.HandleFunc("GET /bundle", s.bundle)
+	mux.HandleFunc("GET /rejections", s.rejections)
 	mux.HandleFunc("GET /health/live", s.live)
 	mux.HandleFunc("GET /health/ready", s.ready)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/status", "/diagnoses/latest", "/diagnoses", "/bundle", "/health/live", "/health/ready", "/metrics":
+		case "/status", "/diagnoses/latest", "/diagnoses", "/bundle", "/rejections", "/health/live", "/health/ready", "/metrics":
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: the API is read-only, use GET", r.Method, r.URL.Path))
 			return
 		}
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s; routes: /status, /diagnoses/latest, /diagnoses, /bundle, /health/live, /health/ready, /metrics", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s; routes: /status, /diagnoses/latest, /diagnoses, /bundle, /rejections, /health/live, /health/ready, /metrics", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -337,6 +338,44 @@ type errorBody struct {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, errorBody{Error: msg, Status: code})
+}
+
+// RejectionsBody is GET /rejections: the ingest's latest rejections,
+// oldest first (at most its RecentRejections), each with what was wrong.
+type RejectionsBody struct {
+	Rejections []RejectionItem `json:"rejections"`
+	Count      int             `json:"count"`
+}
+
+// RejectionItem is one rejected message or reading.
+type RejectionItem struct {
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason"`
+	Topic  string    `json:"topic"`
+	Sensor string    `json:"sensor,omitempty"`
+	Detail string    `json:"detail"`
+}
+
+// rejectionSource is what /rejections reads from Options.Ingest when it
+// has it; *ingest.Ingest does.
+type rejectionSource interface{ Rejections() []ingest.Rejection }
+
+var _ rejectionSource = (*ingest.Ingest)(nil)
+
+func (s *Server) rejections(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.Query()) > 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("/rejections takes no parameters, got %q", r.URL.RawQuery))
+		return
+	}
+	body := RejectionsBody{Rejections: []RejectionItem{}}
+	if src, ok := s.opts.Ingest.(rejectionSource); ok {
+		for _, x := range src.Rejections() {
+			body.Rejections = append(body.Rejections, RejectionItem{Time: x.Time.UTC(), Reason: string(x.Reason), Topic: x.Topic,
+				Sensor: x.Sensor, Detail: x.Detail})
+		}
+	}
+	body.Count = len(body.Rejections)
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) live(w http.ResponseWriter, _ *http.Request) {

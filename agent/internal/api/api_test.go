@@ -29,6 +29,14 @@ type stats[T any] struct{ v T }
 
 func (s stats[T]) Stats() T { return s.v }
 
+// ingestStub is the ingest's Stats and its latest rejections.
+type ingestStub struct {
+	stats[ingest.Stats]
+	rej []ingest.Rejection
+}
+
+func (s ingestStub) Rejections() []ingest.Rejection { return s.rej }
+
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // newServer serves a real history holding n one-minute windows from t0,
@@ -48,9 +56,11 @@ func newServer(tb testing.TB, n int, ready func() []string) (*httptest.Server, *
 	link := &Link{}
 	srv, err := New(Options{
 		MaxHistoryItems: 50, AgentID: "a1", Version: "test",
-		Rig:       &rig.Config{RigType: "zema-testrig", Equipment: rig.Equipment{ID: "rig-1"}},
-		Manifest:  &bundle.Manifest{Name: "b", Version: "1.0.0"},
-		Ingest:    stats[ingest.Stats]{ingest.Stats{Connected: true, Readings: 42, Rejected: map[ingest.Reason]uint64{"malformed": 2}}},
+		Rig:      &rig.Config{RigType: "zema-testrig", Equipment: rig.Equipment{ID: "rig-1"}},
+		Manifest: &bundle.Manifest{Name: "b", Version: "1.0.0"},
+		Ingest: ingestStub{stats[ingest.Stats]{ingest.Stats{Connected: true, Readings: 42, Rejected: map[ingest.Reason]uint64{"malformed": 2}}},
+			[]ingest.Rejection{{Time: t0, Reason: ingest.ReasonMalformed, Topic: "hydrognn/zema/ps", Detail: `json: bad value "abc"`},
+				{Time: t0.Add(time.Second), Reason: ingest.ReasonOutOfRange, Topic: "hydrognn/zema/ps", Sensor: "PS1", Detail: "value 1e9 is outside [0, 200] bar"}}},
 		Buffer:    stats[buffer.Stats]{buffer.Stats{Records: 7}},
 		Windowing: stats[windowing.Stats]{windowing.Stats{Diagnosed: uint64(n)}},
 		History:   h, Link: link, Inference: NewInferenceHistogram(), Ready: ready, Logger: quiet,
@@ -131,6 +141,16 @@ func TestRoutes(t *testing.T) {
 	assert.Contains(t, body, "broker not connected")
 	code, _ = get(t, ts, "/health/live")
 	assert.Equal(t, 200, code)
+	code, body = get(t, ts, "/rejections")
+	require.Equal(t, 200, code, body)
+	var rej RejectionsBody
+	require.NoError(t, json.Unmarshal([]byte(body), &rej))
+	assert.Equal(t, 2, rej.Count)
+	assert.Equal(t, RejectionItem{Time: t0, Reason: "malformed", Topic: "hydrognn/zema/ps", Detail: `json: bad value "abc"`}, rej.Rejections[0])
+	assert.Equal(t, "PS1", rej.Rejections[1].Sensor)
+	code, body = get(t, ts, "/rejections?limit=1")
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, "takes no parameters")
 	code, body = get(t, ts, "/nope")
 	assert.Equal(t, 404, code)
 	assert.Contains(t, body, "routes: /status")
