@@ -1,10 +1,13 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"math"
@@ -548,4 +551,69 @@ func cleanSession(brokerURL, clientID string) {
 	if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
 		c.Disconnect(50)
 	}
+}
+
+// TestBadInputKeepsRunning: garbage, wrong types, a NaN, a future time and
+// an unknown sensor on the rig's topics are rejected with their reason
+// (counted in /status and /metrics, listed on /rejections), and the agent
+// goes on storing and diagnosing the good readings around them.
+func TestBadInputKeepsRunning(t *testing.T) {
+	needORT(t)
+	dir := t.TempDir()
+	const id = "badinput-1"
+	a := startAgent(t, writeConfigLateness(t, dir, id, "", "5m"))
+	gw := newGateway(t, a.BrokerURL(), filepath.Join(dir, "zema-testrig.yaml"))
+	t0 := cycleStart(15)
+	ts := t0.Add(10 * time.Second).Format(time.RFC3339)
+	bin, err := codec.Lookup("binary")
+	require.NoError(t, err)
+	// The encoder refuses NaN; a gateway's bug need not: patch the value
+	// (little endian) and the frame's CRC-32C trailer.
+	nan, err := bin.Encode(nil, []reading.Reading{{Sensor: "PS1", Time: t0.Add(10 * time.Second), Value: 1, Seq: 1000}})
+	require.NoError(t, err)
+	one := binary.LittleEndian.AppendUint64(nil, math.Float64bits(1))
+	i := bytes.Index(nan, one)
+	require.GreaterOrEqual(t, i, 0, "the value's bytes in the frame")
+	binary.LittleEndian.PutUint64(nan[i:], math.Float64bits(math.NaN()))
+	binary.LittleEndian.PutUint32(nan[len(nan)-4:], crc32.Checksum(nan[:len(nan)-4], crc32.MakeTable(crc32.Castagnoli)))
+	pre := id + "/hydrognn/zema/"
+	bad := []struct {
+		topic, payload string
+	}{
+		{pre + "daq/fast", "\x00garbage{"},                                                                    // malformed
+		{pre + "virtual/CE", `{"v":"high","ts":"` + ts + `"}`},                                                // wrong type
+		{pre + "virtual/CE", `{"v":2.5,"ts":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`}, // future
+		{pre + "daq/slow", `{"readings":[{"sensor":"XX9","v":1,"ts":"` + ts + `"}]}`},                         // unknown sensor
+		{pre + "daq/fast", string(nan)},                                                                       // NaN: the binary codec refuses it (malformed)
+	}
+	for _, b := range bad {
+		tok := gw.c.Publish(b.topic, 1, false, []byte(b.payload))
+		require.True(t, tok.WaitTimeout(20*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	gw.publishCycle(t, t0, nil)
+	gw.publishAt(t, t0.Add(6*time.Minute)) // closes the cycle's window by the data
+	page := waitDiagnoses(t, a.APIAddr(), 1)
+	assert.Empty(t, page.Diagnoses[0].Window.Missing)
+	assert.Empty(t, page.Diagnoses[0].Window.Stale)
+
+	var st api.StatusBody
+	require.Equal(t, http.StatusOK, getJSON(t, a.APIAddr(), "/status", &st))
+	assert.True(t, st.Ready)
+	assert.Equal(t, map[string]uint64{"malformed": 3, "future_time": 1, "unknown_sensor": 1}, st.Ingest.Rejected)
+	assert.Equal(t, uint64(60*17+1), st.Ingest.Readings, "every good reading stored")
+	var rej api.RejectionsBody
+	require.Equal(t, http.StatusOK, getJSON(t, a.APIAddr(), "/rejections", &rej))
+	reasons, nanSeen := map[string]int{}, false
+	for _, r := range rej.Rejections {
+		reasons[r.Reason]++
+		assert.NotEmpty(t, r.Detail, "%+v", r)
+		assert.True(t, strings.HasPrefix(r.Topic, pre), "%+v", r)
+		nanSeen = nanSeen || strings.Contains(r.Detail, "NaN")
+	}
+	assert.Equal(t, map[string]int{"malformed": 3, "future_time": 1, "unknown_sensor": 1}, reasons)
+	assert.True(t, nanSeen, "the NaN frame's rejection says why: %+v", rej.Rejections)
+	m := getText(t, a.APIAddr(), "/metrics")
+	assert.Contains(t, m, `rig_agent_ingest_rejected_total{reason="malformed"} 3`)
+	assert.Contains(t, m, `rig_agent_ingest_rejected_total{reason="future_time"} 1`)
 }
