@@ -92,6 +92,12 @@ type Options struct {
 	// AnomalyQuantile is the quantile of the training windows' per-sensor
 	// reconstruction errors used as the anomaly threshold (0: 0.99).
 	AnomalyQuantile float64
+	// OnEpoch, when set, is called after each epoch (on Run's goroutine,
+	// after the epoch's progress line) with its record and an estimate of
+	// the time left for the remaining epochs (early stopping may end
+	// sooner). It must not keep ep.Val or ep.Monitor past the call's
+	// return unless it copies them, and it never influences training.
+	OnEpoch func(ep Epoch, eta time.Duration)
 }
 
 // Resolved returns the options with the trainer's defaults filled in for
@@ -388,6 +394,9 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 		if rec.Monitor != nil {
 			fmt.Fprintf(progress, "    %s\n", valLine("monitor", rec.Monitor, false))
 		}
+		if opts.OnEpoch != nil {
+			opts.OnEpoch(rec, etaDuration(stepTime, step, totalSteps))
+		}
 		if opts.Out != "" {
 			if err := writeJSON(filepath.Join(opts.Out, "history.json"), res.History); err != nil {
 				return nil, err
@@ -425,8 +434,16 @@ func eta(spent time.Duration, done, total int) string {
 	if done == 0 {
 		return "?"
 	}
-	left := time.Duration(float64(spent) / float64(done) * float64(total-done))
-	return left.Round(time.Second).String()
+	return etaDuration(spent, done, total).Round(time.Second).String()
+}
+
+// etaDuration is the time the remaining total-done steps take at the
+// mean step time so far (0 before the first step).
+func etaDuration(spent time.Duration, done, total int) time.Duration {
+	if done == 0 {
+		return 0
+	}
+	return time.Duration(float64(spent) / float64(done) * float64(total-done))
 }
 
 func valLine(what string, m *Metrics, improved bool) string {

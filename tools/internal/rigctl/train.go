@@ -3,24 +3,18 @@ package rigctl
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/hydrognn/hydrognn/models/export"
 	"github.com/hydrognn/hydrognn/models/gnn"
 	"github.com/hydrognn/hydrognn/models/onnx"
-	"github.com/hydrognn/hydrognn/models/skab"
+	"github.com/hydrognn/hydrognn/models/pipeline"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -172,7 +166,7 @@ func runTrain(ctx context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
-// trained is what trainBundle did.
+// trained is what trainBundle did (models/pipeline).
 type trained struct {
 	res     *train.Result
 	written *export.Written
@@ -181,122 +175,19 @@ type trained struct {
 }
 
 // trainBundle loads ref for cfg, trains with opts (progress on stderr)
-// and writes the bundle to dir. uci: and sim: train every head on the
-// labelled cycles (train.Run); skab: trains the reconstruction on SKAB's
-// normal data (models/skab) and writes an anomaly-only bundle.
+// and writes the bundle to dir: models/pipeline.Train, the code
+// rig-cloud's worker runs too.
 func trainBundle(ctx context.Context, env Env, cfg *rig.Config, ref dataRef, gridHz float64, steps int,
 	opts train.Options, bopts export.BundleOptions, dir string) (*trained, error) {
-	start := time.Now()
-	digest, err := dirDigest(ref.Dir)
+	t, err := pipeline.Train(ctx, cfg, pipeline.Data{Kind: ref.Kind, Dir: ref.Dir, Label: bopts.Provenance.Dataset},
+		pipeline.Options{Train: opts, Bundle: bopts, GridHz: gridHz, Steps: steps, CodeVersion: env.Version, Log: env.Stderr}, dir)
 	if err != nil {
 		return nil, err
 	}
-	source := ref.Kind + ":" + ref.Dir
-	var res *train.Result
-	hyper := map[string]any{}
-	switch ref.Kind {
-	case "uci", "sim":
-		ds, err := train.LoadUCI(ref.Dir, cfg, gridHz)
-		if err != nil {
-			return nil, err
-		}
-		ds.Source = source
-		fmt.Fprintf(env.Stderr, "train: %s: %d cycles from %s (%s)\n", cfg.RigType, ds.Len(), ds.Source, digest[:19])
-		opts.Rig, opts.Train = cfg, ds
-		if res, err = train.Run(ctx, opts, env.Stderr); err != nil {
-			return nil, err
-		}
-	case "skab":
-		if res, hyper, err = trainSKAB(ctx, env, cfg, ref.Dir, digest, opts, steps); err != nil {
-			return nil, err
-		}
-		bopts.AnomalyOnly = true
-	}
-	backend := opts.Backend
-	if backend == "" {
-		backend = "go"
-	}
-	label := bopts.Provenance.Dataset
-	if label == "" {
-		label = source
-	}
-	config := export.Hyperparameters(opts, res)
-	for k, v := range hyper {
-		config[k] = v
-	}
-	bopts.Provenance = bundle.Provenance{
-		Dataset: label, DatasetDigest: digest, CodeVersion: env.Version, Backend: backend,
-		Seed: int64(opts.Seed), Config: config,
-		StartedAt: start.UTC().Truncate(time.Second), DurationS: roundTo(time.Since(start).Seconds(), 0.1),
-	}
-	w, err := export.WriteBundle(dir, cfg, res, bopts)
-	if err != nil {
-		return nil, err
-	}
-	return &trained{res: res, written: w, seconds: res.Seconds, total: time.Since(start).Seconds()}, nil
-}
-
-// trainSKAB trains the SKAB model (models/skab: the GNN's reconstruction
-// on the anomaly-free run and the first skab.CalibRows rows of every
-// experiment file, each calibrated on its own first rows; labels never
-// read), fits its detector on the same normal data, and returns a result
-// ready for export: input spec = the anomaly-free run's calibration
-// composed with the trainer's statistics (one prep pass over raw
-// readings), anomaly thresholds = the detector's per-sensor error
-// thresholds. The detector's smoothing and level term are not part of
-// the ONNX graph; the bundle's anomaly head is the per-window error.
-func trainSKAB(ctx context.Context, env Env, cfg *rig.Config, dir, digest string, opts train.Options, steps int) (*train.Result, map[string]any, error) {
-	set, err := skab.LoadDir(dir, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	fmt.Fprintf(env.Stderr, "train: %s: %d anomaly-free and %d experiment files from skab:%s (%s)\n",
-		cfg.RigType, len(set.Free), len(set.Experiments), dir, digest[:19])
-	m, err := skab.Train(ctx, cfg, set, skab.Options{Steps: steps, Sizes: opts.Sizes, Epochs: opts.Epochs, BatchSize: opts.BatchSize,
-		LR: opts.LR, Seed: opts.Seed, Backend: opts.Backend}, env.Stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := m.FitDetector(set, skab.DetectorOptions{}); err != nil {
-		return nil, nil, err
-	}
-	res := *m.Result
-	if res.Spec, err = skab.Compose(m.FreeCalib, m.Result.Spec); err != nil {
-		return nil, nil, err
-	}
-	res.AnomalyThreshold = m.Thresholds()
-	return &res, map[string]any{"skab_options": m.Options, "skab_detector": m.Detector}, nil
+	return &trained{res: t.Result, written: t.Written, seconds: t.Seconds, total: t.Total}, nil
 }
 
 func roundTo(v, unit float64) float64 { return math.Round(v/unit) / math.Round(1/unit) }
-
-// dirDigest is "sha256:" over the relative paths and contents of the
-// regular files under dir (recursively, in lexical order): what the
-// loaders read.
-func dirDigest(dir string) (string, error) {
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		fmt.Fprintf(h, "%s\x00", filepath.ToSlash(rel))
-		_, err = io.Copy(h, f)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
 
 func printTrained(w io.Writer, dir string, t *trained) {
 	man := t.written.Manifest

@@ -1,0 +1,198 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hydrognn/hydrognn/models/export"
+	"github.com/hydrognn/hydrognn/models/skab"
+	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// Data kinds Train reads.
+const (
+	KindUCI  = "uci"
+	KindSim  = "sim"
+	KindSKAB = "skab"
+)
+
+// Kinds lists the data kinds Train reads.
+var Kinds = []string{KindUCI, KindSim, KindSKAB}
+
+// Data is a data set folder and its layout.
+type Data struct {
+	// Kind is KindUCI, KindSim or KindSKAB.
+	Kind string
+	// Dir is the folder.
+	Dir string
+	// Label names the data set in the manifest's provenance ("": Kind:Dir).
+	Label string
+}
+
+// Options configure Train. Zero fields take the defaults stated.
+type Options struct {
+	// Train are the trainer's settings; Rig and Train are set by Train.
+	// Backend "" is the pure-Go backend.
+	Train train.Options
+	// Bundle are the exporter's settings; Provenance's Dataset, digest,
+	// code version, backend, seed, config, start and duration are set by
+	// Train (Provenance.Dataset from Data.Label).
+	Bundle export.BundleOptions
+	// GridHz is the model grid for uci/sim data (0: 1 Hz).
+	GridHz float64
+	// Steps is the SKAB window length in rows (0: models/skab's default).
+	Steps int
+	// CodeVersion is recorded in the provenance (the binary's version).
+	CodeVersion string
+	// Log receives progress lines (nil: none).
+	Log io.Writer
+}
+
+// Trained is what Train did.
+type Trained struct {
+	// Result is the trained model.
+	Result *train.Result
+	// Written is the bundle written.
+	Written *export.Written
+	// Digest is the data set's DirDigest.
+	Digest string
+	// Seconds is train.Run's wall time; Total adds loading and export.
+	Seconds, Total float64
+}
+
+// Train loads data for cfg, trains with o and writes the bundle to dir.
+// uci and sim train every head on the labelled cycles (train.Run); skab
+// trains the reconstruction on SKAB's normal data (models/skab) and
+// writes an anomaly-only bundle.
+func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir string) (*Trained, error) {
+	start := time.Now()
+	log := o.Log
+	if log == nil {
+		log = io.Discard
+	}
+	if o.GridHz == 0 {
+		o.GridHz = 1
+	}
+	digest, err := DirDigest(data.Dir)
+	if err != nil {
+		return nil, err
+	}
+	source := data.Kind + ":" + data.Dir
+	opts, bopts := o.Train, o.Bundle
+	var res *train.Result
+	hyper := map[string]any{}
+	switch data.Kind {
+	case KindUCI, KindSim:
+		ds, err := train.LoadUCI(data.Dir, cfg, o.GridHz)
+		if err != nil {
+			return nil, err
+		}
+		ds.Source = source
+		fmt.Fprintf(log, "train: %s: %d cycles from %s (%s)\n", cfg.RigType, ds.Len(), ds.Source, digest[:19])
+		opts.Rig, opts.Train = cfg, ds
+		if res, err = train.Run(ctx, opts, log); err != nil {
+			return nil, err
+		}
+	case KindSKAB:
+		if res, hyper, err = trainSKAB(ctx, log, cfg, data.Dir, digest, opts, o.Steps); err != nil {
+			return nil, err
+		}
+		bopts.AnomalyOnly = true
+	default:
+		return nil, fmt.Errorf("data kind %q: want uci, sim or skab", data.Kind)
+	}
+	backend := opts.Backend
+	if backend == "" {
+		backend = "go"
+	}
+	label := data.Label
+	if label == "" {
+		label = source
+	}
+	config := export.Hyperparameters(opts, res)
+	for k, v := range hyper {
+		config[k] = v
+	}
+	bopts.Provenance = bundle.Provenance{
+		Dataset: label, DatasetDigest: digest, CodeVersion: o.CodeVersion, Backend: backend,
+		Seed: int64(opts.Seed), Config: config,
+		StartedAt: start.UTC().Truncate(time.Second), DurationS: roundTo(time.Since(start).Seconds(), 0.1),
+	}
+	w, err := export.WriteBundle(dir, cfg, res, bopts)
+	if err != nil {
+		return nil, err
+	}
+	return &Trained{Result: res, Written: w, Digest: digest, Seconds: res.Seconds, Total: time.Since(start).Seconds()}, nil
+}
+
+// trainSKAB trains the SKAB model (models/skab: the GNN's reconstruction
+// on the anomaly-free run and the first skab.CalibRows rows of every
+// experiment file, each calibrated on its own first rows; labels never
+// read), fits its detector on the same normal data, and returns a result
+// ready for export: input spec = the anomaly-free run's calibration
+// composed with the trainer's statistics (one prep pass over raw
+// readings), anomaly thresholds = the detector's per-sensor error
+// thresholds. The detector's smoothing and level term are not part of
+// the ONNX graph; the bundle's anomaly head is the per-window error.
+func trainSKAB(ctx context.Context, log io.Writer, cfg *rig.Config, dir, digest string, opts train.Options, steps int) (*train.Result, map[string]any, error) {
+	set, err := skab.LoadDir(dir, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(log, "train: %s: %d anomaly-free and %d experiment files from skab:%s (%s)\n",
+		cfg.RigType, len(set.Free), len(set.Experiments), dir, digest[:19])
+	m, err := skab.Train(ctx, cfg, set, skab.Options{Steps: steps, Sizes: opts.Sizes, Epochs: opts.Epochs, BatchSize: opts.BatchSize,
+		LR: opts.LR, Seed: opts.Seed, Backend: opts.Backend}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.FitDetector(set, skab.DetectorOptions{}); err != nil {
+		return nil, nil, err
+	}
+	res := *m.Result
+	if res.Spec, err = skab.Compose(m.FreeCalib, m.Result.Spec); err != nil {
+		return nil, nil, err
+	}
+	res.AnomalyThreshold = m.Thresholds()
+	return &res, map[string]any{"skab_options": m.Options, "skab_detector": m.Detector}, nil
+}
+
+func roundTo(v, unit float64) float64 { return math.Round(v/unit) / math.Round(1/unit) }
+
+// DirDigest is "sha256:" over the relative paths and contents of the
+// regular files under dir (recursively, in lexical order): what the
+// loaders read. The same folder gives the same digest wherever it lies.
+func DirDigest(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintf(h, "%s\x00", filepath.ToSlash(rel))
+		_, err = io.Copy(h, f)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,82 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hydrognn/hydrognn/models/export"
+	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/models/pipeline"
+	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/models/train/traintest"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+func zema(t testing.TB) *rig.Config {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	cfg, err := rig.Load(filepath.Join(filepath.Dir(file), "..", "..", "firmware-configs", "zema-testrig.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// A tiny run writes a bundle whose provenance names the data set, its
+// digest and the code version; OnEpoch sees every epoch.
+func TestTrainWritesBundle(t *testing.T) {
+	cfg := zema(t)
+	data := t.TempDir()
+	if err := traintest.WriteUCI(data, cfg, 8, 4, 1); err != nil {
+		t.Fatal(err)
+	}
+	var epochs []int
+	var log bytes.Buffer
+	o := pipeline.Options{
+		Train: train.Options{Epochs: 2, Patience: -1, BatchSize: 8, Seed: 1,
+			Sizes:   gnn.Sizes{Hidden: 8, Heads: 2, Layers: 1, HeadHidden: 8},
+			OnEpoch: func(ep train.Epoch, eta time.Duration) { epochs = append(epochs, ep.Epoch) }},
+		Bundle:      export.BundleOptions{NoInt8: true},
+		CodeVersion: "test-1",
+		Log:         &log,
+	}
+	out := t.TempDir()
+	tr, err := pipeline.Train(context.Background(), cfg, pipeline.Data{Kind: pipeline.KindSim, Dir: data, Label: "synthetic"}, o, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(epochs) != 2 || epochs[1] != 2 {
+		t.Errorf("OnEpoch saw %v, want [1 2]", epochs)
+	}
+	digest, err := pipeline.DirDigest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tr.Written.Manifest.Provenance
+	if p.Dataset != "synthetic" || p.DatasetDigest != digest || tr.Digest != digest || p.CodeVersion != "test-1" || p.Backend != "go" {
+		t.Errorf("provenance %+v, digest %s", p, digest)
+	}
+	m, err := bundle.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.RigType != cfg.RigType {
+		t.Errorf("rig type %q", m.RigType)
+	}
+	if _, err := os.Stat(filepath.Join(out, export.FileFP32)); err != nil {
+		t.Error(err)
+	}
+	if !strings.Contains(log.String(), "epoch 2/2") {
+		t.Errorf("progress: %s", log.String())
+	}
+	if _, err := pipeline.Train(context.Background(), cfg, pipeline.Data{Kind: "csv", Dir: data}, o, out); err == nil {
+		t.Error("unknown kind accepted")
+	}
+}
