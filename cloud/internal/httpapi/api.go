@@ -143,6 +143,7 @@ func (a *API) routes() *gin.Engine {
 		h := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
 		e.GET("/metrics", func(c *gin.Context) { h.ServeHTTP(c.Writer, c.Request) })
 	}
+	e.GET("/openapi.json", a.openapi)
 
 	// Enrollment authenticates with the enrollment token itself.
 	e.POST("/v1/agent/enroll", a.limitByIP, a.enroll)

@@ -1,0 +1,195 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/reading"
+)
+
+// Example values shared by the operations. They describe one story on a
+// fresh database, in Operations order: organisation 1 (acme) gets admin
+// token 2, site 1 and rig zema-1; agent rig-001 enrolls, checks in and
+// sends two diagnoses, one of which opens alert 1; then the fleet is read,
+// the alert acknowledged and resolved, the agent and the token revoked.
+var (
+	exT0      = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	exOrgID   = int64(1)
+	exSiteID  = int64(1)
+	exModel   = diag.ModelRef{Version: "zema-2025.03", Digest: "sha256:9f2c", Precision: "int8"}
+	exDiagHot = diag.Diagnosis{
+		RigID: "zema-1", RigType: "zema-testrig", AgentID: "rig-001", Seq: 4812,
+		CreatedAt: exT0.Add(-58 * time.Second),
+		Window: diag.Window{Start: exT0.Add(-2 * time.Minute), End: exT0.Add(-time.Minute), Steps: 60, Coverage: 0.98,
+			Stale: []string{"FS1"}},
+		Model: exModel, InferenceMicros: 71, Health: 0.42, Status: diag.Critical,
+		Components: []diag.ComponentHealth{{ID: "pump", Health: 0.42, Status: diag.Critical, AnomalyScore: 2.3,
+			Drivers: []diag.Driver{{Sensor: "PS1", Weight: 0.61}}}},
+		Sensors: []diag.SensorScore{{ID: "PS1", Score: 2.3, Anomalous: true}},
+		Anomalies: []diag.Anomaly{{Fault: "leakage", Severity: diag.SeverityHigh, Confidence: 0.8,
+			Components: []string{"pump"}, Sensors: []string{"PS1"}}},
+		Recommendations: []diag.Recommendation{{Component: "pump", Fault: "leakage",
+			Action: "Inspect the pump for internal leakage", Priority: diag.SeverityHigh, Reason: "severe leakage at 80 %"}},
+	}
+	exDiagOK = diag.Diagnosis{
+		RigID: "zema-1", RigType: "zema-testrig", AgentID: "rig-001", Seq: 4790,
+		CreatedAt: exT0.Add(-23 * time.Minute),
+		Window:    diag.Window{Start: exT0.Add(-24 * time.Minute), End: exT0.Add(-23 * time.Minute), Steps: 60, Coverage: 1},
+		Model:     exModel, InferenceMicros: 69, Health: 0.91, Status: diag.Healthy,
+		Components: []diag.ComponentHealth{{ID: "pump", Health: 0.91, Status: diag.Healthy, AnomalyScore: 0.4}},
+	}
+	exRig = store.Rig{Name: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID, CreatedAt: exT0.Add(-48 * time.Hour)}
+	exOrg = store.Org{ID: exOrgID, Slug: "acme", Name: "Acme Hydraulics", CreatedAt: exT0.Add(-72 * time.Hour)}
+	exTok = store.Token{ID: 2, OrgID: &exOrgID, Name: "fleet admin", Role: store.RoleAdmin, CreatedAt: exT0.Add(-72 * time.Hour)}
+	exAck = exT0.Add(5 * time.Minute)
+	exRes = exT0.Add(time.Hour)
+	exAl  = store.Alert{ID: 1, RigID: "zema-1", Component: "pump", Fault: "leakage", Severity: "high", State: store.AlertOpen,
+		OpenedAt: exT0, LastSeenAt: exT0, Occurrences: 1}
+	exCheckin = cloudapi.CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", AgentVersion: "0.4.0",
+		Time: exT0, Model: &exModel, Outbox: cloudapi.OutboxStatus{Items: 12, Bytes: 24576},
+		Buffer: &cloudapi.BufferStatus{Records: 51840000, Bytes: 870000000}}
+)
+
+func listParams(extra ...Param) []Param {
+	return append(extra,
+		Param{Name: "limit", In: "query", Type: "integer", Max: MaxPageSize, Description: "page size (default 100)"},
+		Param{Name: "cursor", In: "query", Description: "the previous page's next_cursor"})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func withState(a store.Alert, state string) store.Alert {
+	a.State = state
+	a.AcknowledgedAt = &exAck
+	if state == store.AlertResolved {
+		a.ResolvedAt = &exRes
+	}
+	return a
+}
+
+// Operations lists every route of the API, in an order whose examples
+// run one after the other on a fresh database (see Example).
+func Operations() []Operation {
+	rigParam := Param{Name: "rig", In: "path", Description: "the rig's id (its firmware config's equipment id)"}
+	skew := int64(-250)
+	return []Operation{
+		{Method: "GET", Path: "/health/live", ID: "live", Tag: "health", Summary: "The process runs",
+			Status: 200, Response: Health{Status: "live"}},
+		{Method: "GET", Path: "/health/ready", ID: "ready", Tag: "health",
+			Summary: "The database is reachable and every migration of this binary is applied (else 503)",
+			Status:  200, Response: Health{Status: "ready", SchemaVersion: 1}, Errors: []int{503}},
+		{Method: "GET", Path: "/metrics", ID: "metrics", Tag: "health", Summary: "Prometheus metrics",
+			Status: 200, MediaType: "text/plain", Response: "rig_cloud_http_requests_total{code=\"200\",method=\"GET\",route=\"/health/live\"} 1\n"},
+		{Method: "GET", Path: "/openapi.json", ID: "openapi", Tag: "health", Summary: "This document",
+			Status: 200, Response: map[string]any{"openapi": "3.0.3"}},
+
+		{Method: "POST", Path: "/v1/orgs", ID: "createOrg", Tag: "organisations", Summary: "Create an organisation",
+			Auth: AuthSystem, Body: OrgRequest{Slug: "acme", Name: "Acme Hydraulics"}, Status: 201, Response: exOrg, Errors: []int{409}},
+		{Method: "POST", Path: "/v1/orgs/:org/tokens", ID: "createToken", Tag: "organisations",
+			Summary:     "Create an API token of an organisation",
+			Description: "A system token or an admin of the organisation. The secret is in this answer only.",
+			Auth:        AuthSystemOrToken, Params: []Param{{Name: "org", In: "path", Type: "integer", Description: "organisation id"}},
+			Body:   TokenRequest{Name: "fleet admin", Role: store.RoleAdmin},
+			Status: 201, Response: TokenResponse{Token: &exTok, Secret: "rgt_3q2+7w..."},
+			Example: Example{Path: "/v1/orgs/1/tokens"}},
+		{Method: "GET", Path: "/v1/orgs", ID: "listOrgs", Tag: "organisations",
+			Summary: "List organisations (a system token: all; an organisation's token: its own)",
+			Auth:    AuthSystemOrToken, Params: listParams(), Status: 200, Response: Page[store.Org]{Items: []store.Org{exOrg}}},
+		{Method: "GET", Path: "/v1/orgs/:org", ID: "getOrg", Tag: "organisations", Summary: "An organisation",
+			Auth: AuthSystemOrToken, Params: []Param{{Name: "org", In: "path", Type: "integer", Description: "organisation id"}},
+			Status: 200, Response: exOrg, Example: Example{Path: "/v1/orgs/1"}},
+
+		{Method: "POST", Path: "/v1/sites", ID: "createSite", Tag: "fleet", Summary: "Create a site",
+			Auth: AuthToken, Role: "operator", Body: SiteRequest{Name: "Plant 1", Location: "Hall B"},
+			Status: 201, Response: store.Site{ID: exSiteID, Name: "Plant 1", Location: "Hall B", CreatedAt: exT0}, Errors: []int{409}},
+		{Method: "GET", Path: "/v1/sites", ID: "listSites", Tag: "fleet", Summary: "List sites",
+			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200,
+			Response: Page[store.Site]{Items: []store.Site{{ID: exSiteID, Name: "Plant 1", Location: "Hall B", CreatedAt: exT0}}}},
+		{Method: "POST", Path: "/v1/rigs", ID: "createRig", Tag: "fleet", Summary: "Create a rig",
+			Auth: AuthToken, Role: "operator",
+			Body:   RigRequest{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID},
+			Status: 201, Response: exRig, Errors: []int{409}},
+		{Method: "POST", Path: "/v1/rigs/:rig/enrollments", ID: "createEnrollment", Tag: "fleet",
+			Summary:     "Create a one-time enrollment token for a rig",
+			Description: "The agent sends it once to POST /v1/agent/enroll before it expires (auth.enrollment_ttl).",
+			Auth:        AuthToken, Role: "operator", Params: []Param{rigParam}, Status: 201,
+			Response: store.Enrollment{Token: "rge_Jm4...", RigID: "zema-1", ExpiresAt: exT0.Add(24 * time.Hour)},
+			Example:  Example{Path: "/v1/rigs/zema-1/enrollments"}},
+
+		{Method: "POST", Path: "/v1/agent/enroll", ID: "enroll", Tag: "agent",
+			Summary:     "Exchange an enrollment token for the agent's credential",
+			Description: "rig_id is optional and must be the token's rig (403 otherwise). An enrolled agent id answers 409 until it is revoked.",
+			Auth:        AuthEnrollment, Body: EnrollRequest{AgentID: "rig-001", RigID: "zema-1"}, Status: 200,
+			Response: store.Enrolled{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", Credential: "rga_pV8..."},
+			Errors:   []int{403, 409}},
+		{Method: "POST", Path: "/v1/agent/checkin", ID: "checkin", Tag: "agent", Summary: "Report the agent's state; get limits and upload requests",
+			Auth: AuthAgent, Body: exCheckin, Status: 200,
+			Response: cloudapi.CheckinResponse{ServerTime: exT0.Add(250 * time.Millisecond), NextCheckinS: 300,
+				Limits: cloudapi.Limits{MaxBatchItems: 1000, MaxBodyBytes: 4194304, MaxUploadReadings: 100000}}},
+		{Method: "POST", Path: "/v1/agent/diagnoses", ID: "ingestDiagnoses", Tag: "agent",
+			Summary:     "Send a batch of diagnoses (idempotent on agent id and seq)",
+			Description: "One result per diagnosis in the batch's order; every result is final (docs/agent-cloud-api.md).",
+			Auth:        AuthAgent, Body: cloudapi.DiagnosisBatch{AgentID: "rig-001", Diagnoses: []diag.Diagnosis{exDiagHot, exDiagOK}},
+			Status: 200, Response: cloudapi.BatchResponse{Accepted: 2, Results: []cloudapi.ItemResult{
+				{Seq: 4812, Status: cloudapi.ItemAccepted}, {Seq: 4790, Status: cloudapi.ItemAccepted}}}},
+		{Method: "POST", Path: "/v1/agent/uploads", ID: "upload", Tag: "agent", Summary: "Send one part of an upload request's readings",
+			Description: "This cloud issues no upload requests yet, so every part answers 404, which ends the request on the agent.",
+			Auth:        AuthAgent, Body: cloudapi.Upload{AgentID: "rig-001", RequestID: "train-2025-03-01-a", Part: 0, Last: true,
+				Readings: []reading.Reading{{Sensor: "PS1", Time: exT0, Value: 151.2, Seq: 1}}},
+			Status: 200, Response: cloudapi.UploadResponse{RequestID: "train-2025-03-01-a", Part: 0, Status: cloudapi.ItemAccepted, Done: true},
+			Errors: []int{404, 410}, Example: Example{Status: 404}},
+
+		{Method: "GET", Path: "/v1/rigs", ID: "listRigs", Tag: "fleet", Summary: "List rigs",
+			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200, Response: Page[store.Rig]{Items: []store.Rig{exRig}}},
+		{Method: "GET", Path: "/v1/rigs/:rig", ID: "getRig", Tag: "fleet", Summary: "A rig",
+			Auth: AuthToken, Role: "viewer", Params: []Param{rigParam}, Status: 200, Response: exRig,
+			Example: Example{Path: "/v1/rigs/zema-1"}},
+		{Method: "GET", Path: "/v1/rigs/:rig/status", ID: "rigStatus", Tag: "fleet",
+			Summary: "A rig's state: last seen, last diagnosis, each agent's link, version, model, outbox and buffer; open alerts",
+			Auth:    AuthToken, Role: "viewer", Params: []Param{rigParam}, Status: 200,
+			Response: store.RigStatus{Rig: exRig, LastSeen: ptr(exT0), OpenAlerts: 1,
+				LastDiagnosis: &store.DiagnosisSummary{AgentID: "rig-001", Seq: 4812, WindowStart: exDiagHot.Window.Start,
+					WindowEnd: exDiagHot.Window.End, ReceivedAt: exT0, Health: 0.42, Status: "critical", ModelVersion: "zema-2025.03"},
+				Agents: []store.AgentStatus{{AgentID: "rig-001", Link: "online", LastCheckinAt: ptr(exT0), ClockSkewMs: &skew,
+					AgentVersion: "0.4.0", Model: json.RawMessage(`{"version":"zema-2025.03","digest":"sha256:9f2c","precision":"int8"}`),
+					Outbox: json.RawMessage(`{"items":12,"alerts":0,"bytes":24576,"dropped":0,"rejected":0}`),
+					Buffer: json.RawMessage(`{"records":51840000,"bytes":870000000,"dropped":0}`)}}},
+			Example: Example{Path: "/v1/rigs/zema-1/status"}},
+		{Method: "GET", Path: "/v1/rigs/:rig/diagnoses", ID: "rigDiagnoses", Tag: "fleet",
+			Summary: "A rig's stored diagnoses with window_start in [from, to), in window order",
+			Auth:    AuthToken, Role: "viewer",
+			Params: listParams(rigParam,
+				Param{Name: "from", In: "query", Type: "date-time", Description: "RFC 3339 (default: 24 h before to)"},
+				Param{Name: "to", In: "query", Type: "date-time", Description: "RFC 3339, exclusive (default: now); from must be before to"}),
+			Status: 200, Response: Page[diag.Diagnosis]{Items: []diag.Diagnosis{exDiagOK, exDiagHot}},
+			Example: Example{Path: "/v1/rigs/zema-1/diagnoses?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z&limit=100"}},
+		{Method: "GET", Path: "/v1/agents", ID: "listAgents", Tag: "fleet", Summary: "List agents",
+			Auth: AuthToken, Role: "viewer", Params: listParams(Param{Name: "rig_id", In: "query", Description: "only this rig's agents"}),
+			Status: 200, Response: Page[store.Agent]{Items: []store.Agent{{Name: "rig-001", RigID: "zema-1", EnrolledAt: exT0.Add(-time.Hour),
+				LastCheckinAt: ptr(exT0), ClockSkewMs: &skew, LastCheckin: json.RawMessage(`{"agent_id":"rig-001"}`)}}},
+			Example: Example{Path: "/v1/agents?rig_id=zema-1"}},
+		{Method: "GET", Path: "/v1/alerts", ID: "listAlerts", Tag: "fleet", Summary: "List alerts",
+			Auth: AuthToken, Role: "viewer",
+			Params: listParams(Param{Name: "state", In: "query", Enum: []string{store.AlertOpen, store.AlertAcknowledged, store.AlertResolved},
+				Description: "only alerts in this state"}),
+			Status: 200, Response: Page[store.Alert]{Items: []store.Alert{exAl}}, Example: Example{Path: "/v1/alerts?state=open"}},
+		{Method: "POST", Path: "/v1/alerts/:id/ack", ID: "ackAlert", Tag: "fleet", Summary: "Acknowledge an alert (409 when resolved)",
+			Auth: AuthToken, Role: "operator", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "alert id"}},
+			Status: 200, Response: withState(exAl, store.AlertAcknowledged), Errors: []int{409},
+			Example: Example{Path: "/v1/alerts/1/ack"}},
+		{Method: "POST", Path: "/v1/alerts/:id/resolve", ID: "resolveAlert", Tag: "fleet",
+			Summary: "Resolve an alert (a later anomaly opens a new one)",
+			Auth:    AuthToken, Role: "operator", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "alert id"}},
+			Status: 200, Response: withState(exAl, store.AlertResolved), Example: Example{Path: "/v1/alerts/1/resolve"}},
+		{Method: "POST", Path: "/v1/agents/:agent/revoke", ID: "revokeAgent", Tag: "fleet",
+			Summary: "Revoke an agent's credential (the id can enroll again)",
+			Auth:    AuthToken, Role: "operator", Params: []Param{{Name: "agent", In: "path", Description: "agent id"}},
+			Status: 204, Example: Example{Path: "/v1/agents/rig-001/revoke"}},
+		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
+			Auth: AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"}},
+			Status: 204, Example: Example{Path: "/v1/tokens/2"}},
+	}
+}
