@@ -91,7 +91,8 @@ bench: ## run every benchmark once over all modules (-benchmem), with services
 # retrains them (minutes on 2 cores; never part of `make test`); `make models
 # MODELS=skab-testbed` one of them. Sizes are gnn.Sizes as JSON ({}: the
 # defaults, the sizes cross-validated in docs/model.md); SKAB_SIZES are the
-# sizes the shipped skab-testbed bundle was trained with.
+# sizes the shipped skab-testbed bundle was trained with. Training reports
+# (report.md, loss and accuracy curves) go to dist/reports/<bundle>/.
 MODELS           ?= zema-testrig excavator skab-testbed
 UCI_DATA         ?= ../shared/data/uci-hydraulic-1hz
 SKAB_DATA        ?= ../shared/data/skab/data
@@ -105,7 +106,7 @@ models: ## retrain the shipped model bundles in models/bundles/ (MODELS: zema-te
 	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	$(GO) build -ldflags "$(LDFLAGS)" -o "$$tmp/" ./tools/cmd/rigctl ./tools/cmd/rigsim; \
 	train() { "$$tmp/rigctl" train --rig "firmware-configs/$$1.yaml" --out "models/bundles/$$1" \
-		--sizes '$(MODEL_SIZES)' --seed $(MODEL_SEED) "$${@:2}"; }; \
+		--sizes '$(MODEL_SIZES)' --seed $(MODEL_SEED) --report "dist/reports/$$1" "$${@:2}"; }; \
 	for m in $(MODELS); do case "$$m" in \
 	zema-testrig) echo "== zema-testrig: trained on uci:$(UCI_DATA)"; \
 		train zema-testrig --data uci:$(UCI_DATA) ;; \

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/models/export"
+	"github.com/hydrognn/hydrognn/models/report"
 	"github.com/hydrognn/hydrognn/models/skab"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
@@ -56,6 +57,9 @@ type Options struct {
 	CodeVersion string
 	// Log receives progress lines (nil: none).
 	Log io.Writer
+	// ReportDir, when set, receives the training report (models/report:
+	// report.md, loss.png, accuracy.png).
+	ReportDir string
 }
 
 // Trained is what Train did.
@@ -68,6 +72,8 @@ type Trained struct {
 	Digest string
 	// Seconds is train.Run's wall time; Total adds loading and export.
 	Seconds, Total float64
+	// Report lists the report files written (Options.ReportDir).
+	Report []string
 }
 
 // Train loads data for cfg, trains with o and writes the bundle to dir.
@@ -132,7 +138,17 @@ func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir strin
 	if err != nil {
 		return nil, err
 	}
-	return &Trained{Result: res, Written: w, Digest: digest, Seconds: res.Seconds, Total: time.Since(start).Seconds()}, nil
+	t := &Trained{Result: res, Written: w, Digest: digest, Seconds: res.Seconds, Total: time.Since(start).Seconds()}
+	if o.ReportDir != "" {
+		if t.Report, err = report.Write(o.ReportDir, report.Input{
+			Title: w.Manifest.Name + " " + w.Manifest.Version, Rig: cfg, Result: res,
+			Notes: []string{"data: " + label + " (" + digest + ")", "bundle: " + dir, "backend: " + backend,
+				fmt.Sprintf("seed: %d", opts.Seed)},
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 // trainSKAB trains the SKAB model (models/skab: the GNN's reconstruction

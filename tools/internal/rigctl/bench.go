@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/agent/infer"
+	"github.com/hydrognn/hydrognn/models/report"
+	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/prep"
@@ -115,7 +117,7 @@ func runBenchUCI(ctx context.Context, env Env, args []string) int {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	tr, err := trainBundle(ctx, env, cfg, dataRef{Kind: "uci", Dir: *trainDir}, tf.gridHz, 0, opts, bopts, dir)
+	tr, err := trainBundle(ctx, env, cfg, dataRef{Kind: "uci", Dir: *trainDir}, tf.gridHz, 0, opts, bopts, dir, "")
 	if err != nil {
 		errorf(env, "bench uci: %v", err)
 		return ExitFailure
@@ -135,6 +137,19 @@ func runBenchUCI(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		errorf(env, "bench uci: %v", err)
 		return ExitFailure
+	}
+	if tf.report != "" && tf.report != "none" {
+		test := &train.Metrics{N: res.N, Targets: res.Targets}
+		files, err := report.Write(tf.report, report.Input{
+			Title: "bench uci: " + tr.written.Manifest.Name + " " + tr.written.Manifest.Version, Rig: cfg, Result: tr.res,
+			Test: test, TestLabel: fmt.Sprintf("Test folder %s (%s model through ONNX Runtime)", *testDir, res.Precision),
+			Notes: []string{"training data: uci:" + *trainDir},
+		})
+		if err != nil {
+			errorf(env, "bench uci: %v", err)
+			return ExitFailure
+		}
+		fmt.Fprintf(env.Stderr, "bench uci: training report: %s\n", strings.Join(files, ", "))
 	}
 	total := roundTo(time.Since(start).Seconds(), 0.1)
 	trainS := roundTo(tr.seconds, 0.1)

@@ -121,6 +121,14 @@ func TestTrainWritesBundle(t *testing.T) {
 	assert.EqualValues(t, 2, man.Provenance.Config["epochs"])
 	assert.Len(t, man.Models, 2)
 	assert.Contains(t, man.Metrics, "valve.accuracy")
+	// The training report, beside the bundle by default.
+	assert.Contains(t, out, "training report: ")
+	for _, f := range []string{"report.md", "loss.png", "accuracy.png"} {
+		assert.FileExists(t, filepath.Join(dir, "report", f))
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report", "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "valve (rows: true, columns: predicted)")
 
 	// inspect
 	code, out, errOut := run(t, "model", "inspect", "--bundle", dir)
@@ -277,10 +285,14 @@ func TestBenchUCI(t *testing.T) {
 	_, err := bundle.Load(keep)
 	require.NoError(t, err)
 
+	reportDir := filepath.Join(t.TempDir(), "report")
 	code, out, errOut = run(t, "bench", "uci", "--train", trainDir, "--test", testDir, "--rig", zemaRig,
-		"--epochs", "1", "--batch", "8", "--sizes", tinySizes, "--precision", "fp32")
+		"--epochs", "1", "--batch", "8", "--sizes", tinySizes, "--precision", "fp32", "--report", reportDir)
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Contains(t, out, "fp32 model through ONNX Runtime")
+	md, err := os.ReadFile(filepath.Join(reportDir, "report.md"))
+	require.NoError(t, err, "bench uci --report writes the report")
+	assert.Contains(t, string(md), "## Test folder "+testDir+" (fp32 model through ONNX Runtime): 20 windows")
 	assert.Contains(t, out, "end to end")
 
 	code, _, errOut = run(t, "bench", "uci", "--train", trainDir)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -47,6 +48,7 @@ type trainFlags struct {
 	name, version           string
 	checkpoints             string
 	datasetLabel            string
+	report                  string
 	steps                   int
 }
 
@@ -65,6 +67,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.version, "version", export.DefaultVersion, "bundle version (semantic)")
 	fs.StringVar(&f.checkpoints, "checkpoints", "", "folder for the trainer's checkpoints and history.json (default: none)")
 	fs.IntVar(&f.steps, "steps", 0, "skab: window length in rows (0: models/skab's default); uci/sim windows are whole cycles")
+	fs.StringVar(&f.report, "report", "", "write the training report (report.md, loss.png, accuracy.png) to this `DIR` (train: default BUNDLE_DIR/report, none: no report; bench uci: no report unless given)")
 	fs.StringVar(&f.datasetLabel, "dataset-label", "", "the data set as the manifest's provenance names it (default: the --data reference), e.g. how it was generated")
 }
 
@@ -157,12 +160,22 @@ func runTrain(ctx context.Context, env Env, args []string) int {
 		errorf(env, "train: %v", err)
 		return ExitFailure
 	}
-	tr, err := trainBundle(ctx, env, cfg, ref, tf.gridHz, tf.steps, opts, bopts, *out)
+	reportDir := tf.report
+	switch reportDir {
+	case "":
+		reportDir = filepath.Join(*out, "report")
+	case "none":
+		reportDir = ""
+	}
+	tr, err := trainBundle(ctx, env, cfg, ref, tf.gridHz, tf.steps, opts, bopts, *out, reportDir)
 	if err != nil {
 		errorf(env, "train: %v", err)
 		return ExitFailure
 	}
 	printTrained(env.Stdout, *out, tr)
+	if len(tr.report) > 0 {
+		fmt.Fprintf(env.Stdout, "training report: %s\n", strings.Join(tr.report, ", "))
+	}
 	return ExitOK
 }
 
@@ -172,19 +185,22 @@ type trained struct {
 	written *export.Written
 	// seconds is train.Run's wall time; total adds loading and export.
 	seconds, total float64
+	// report lists the training report's files (none without one).
+	report []string
 }
 
 // trainBundle loads ref for cfg, trains with opts (progress on stderr)
 // and writes the bundle to dir: models/pipeline.Train, the code
 // rig-cloud's worker runs too.
 func trainBundle(ctx context.Context, env Env, cfg *rig.Config, ref dataRef, gridHz float64, steps int,
-	opts train.Options, bopts export.BundleOptions, dir string) (*trained, error) {
+	opts train.Options, bopts export.BundleOptions, dir, reportDir string) (*trained, error) {
 	t, err := pipeline.Train(ctx, cfg, pipeline.Data{Kind: ref.Kind, Dir: ref.Dir, Label: bopts.Provenance.Dataset},
-		pipeline.Options{Train: opts, Bundle: bopts, GridHz: gridHz, Steps: steps, CodeVersion: env.Version, Log: env.Stderr}, dir)
+		pipeline.Options{Train: opts, Bundle: bopts, GridHz: gridHz, Steps: steps, CodeVersion: env.Version, Log: env.Stderr,
+			ReportDir: reportDir}, dir)
 	if err != nil {
 		return nil, err
 	}
-	return &trained{res: t.Result, written: t.Written, seconds: t.Seconds, total: t.Total}, nil
+	return &trained{res: t.Result, written: t.Written, seconds: t.Seconds, total: t.Total, report: t.Report}, nil
 }
 
 func roundTo(v, unit float64) float64 { return math.Round(v/unit) / math.Round(1/unit) }
