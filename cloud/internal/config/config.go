@@ -15,6 +15,8 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Auth     Auth     `yaml:"auth"`
 	Agents   Agents   `yaml:"agents"`
+	Blob     Blob     `yaml:"blob"`
+	Worker   Worker   `yaml:"worker"`
 	Log      Log      `yaml:"log"`
 }
 
@@ -96,6 +98,52 @@ type Agents struct {
 	CheckinInterval time.Duration `yaml:"checkin_interval"`
 }
 
+// Blob is the store of data set archives and trained bundles
+// (cloud/internal/blob). Every replica and worker must see the same
+// store: on several machines, a shared volume.
+type Blob struct {
+	// Dir is the filesystem store's folder (default
+	// /var/lib/rig-cloud/blobs; relative paths are against the config
+	// file's folder). Created at start.
+	Dir string `yaml:"dir"`
+	// MaxObjectBytes caps one object: a data set archive or a bundle
+	// (default 4GiB; 1MiB..1TiB). A larger upload gets 413 and nothing is
+	// stored.
+	MaxObjectBytes ByteSize `yaml:"max_object_bytes"`
+	// UploadTimeout bounds one archive upload, read deadline included,
+	// in place of server.request_timeout and server.read_timeout
+	// (default 1h).
+	UploadTimeout time.Duration `yaml:"upload_timeout"`
+}
+
+// Worker configures `rig-cloud worker`, the training worker (one job at
+// a time per process; run as many processes as there are GPUs or cores).
+type Worker struct {
+	// Backend is the GoMLX backend jobs train on: "go" (pure Go, CPU;
+	// default), "xla:cpu", "xla:cuda" or "xla:/abs/plugin.so" (binaries
+	// built with cgo and the XLA plugin installed: docs/model.md).
+	Backend string `yaml:"backend"`
+	// WorkDir holds each job's data set and bundle while it runs, removed
+	// after ("" : the system's temporary folder).
+	WorkDir string `yaml:"work_dir"`
+	// PollInterval is how long an idle worker waits before looking for a
+	// queued job again (default 5s).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// Lease is how long a job stays the worker's without a heartbeat
+	// (default 2m); past it another worker's next claim re-queues the job.
+	Lease time.Duration `yaml:"lease"`
+	// Heartbeat is how often the lease is renewed and progress stored
+	// (default 15s; at most a third of Lease).
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// MaxAttempts is a job's attempts when its request names none
+	// (default 3; 1..10): a job whose worker failed or vanished this many
+	// times fails.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxLogLines caps the log lines stored per attempt (default 10000);
+	// later lines are dropped, and one line says how many.
+	MaxLogLines int `yaml:"max_log_lines"`
+}
+
 // Log is the process log.
 type Log struct {
 	// Level is debug, info (default), warn or error.
@@ -122,7 +170,10 @@ func Defaults() Config {
 		Database: Database{MaxConns: 20, ConnectTimeout: 10 * time.Second, Migrate: &t},
 		Auth:     Auth{RateLimit: 50, RateBurst: 100, MaxLimiters: 100_000, EnrollmentTTL: 24 * time.Hour},
 		Agents:   Agents{MaxBatchItems: 1000, CheckinInterval: 5 * time.Minute},
-		Log:      Log{Level: "info", Format: "json"},
+		Blob:     Blob{Dir: "/var/lib/rig-cloud/blobs", MaxObjectBytes: 4 * GiB, UploadTimeout: time.Hour},
+		Worker: Worker{Backend: "go", PollInterval: 5 * time.Second, Lease: 2 * time.Minute, Heartbeat: 15 * time.Second,
+			MaxAttempts: 3, MaxLogLines: 10_000},
+		Log: Log{Level: "info", Format: "json"},
 	}
 }
 

@@ -22,7 +22,7 @@ var spec = confyaml.Spec{
 	EnvPrefix:  EnvPrefix,
 	UnknownKey: "see docs/cloud.md for the keys of each section",
 	UnknownEnv: "see docs/cloud.md for the list",
-	NotMapping: "the config must be a mapping of sections (server, database, auth, agents, log)",
+	NotMapping: "the config must be a mapping of sections (server, database, auth, agents, blob, worker, log)",
 }
 
 // FieldError is one problem in the config: file, line and column, key
@@ -87,7 +87,7 @@ func Parse(name string, data []byte, env []string) (*Config, error) {
 // derive resolves relative paths against dir (the config file's
 // directory).
 func (c *Config) derive(dir string) {
-	for _, p := range []*string{&c.Server.TLS.CertFile, &c.Server.TLS.KeyFile} {
+	for _, p := range []*string{&c.Server.TLS.CertFile, &c.Server.TLS.KeyFile, &c.Blob.Dir, &c.Worker.WorkDir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -61,6 +61,21 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.IntIn("agents.max_batch_items", c.Agents.MaxBatchItems, 1000, 10_000)
 	v.DurationIn("agents.checkin_interval", c.Agents.CheckinInterval, 10*time.Second, 24*time.Hour)
 
+	b := c.Blob
+	v.Required("blob.dir", b.Dir)
+	v.SizeIn("blob.max_object_bytes", b.MaxObjectBytes, MiB, TiB)
+	v.DurationIn("blob.upload_timeout", b.UploadTimeout, time.Second, 24*time.Hour)
+
+	w := c.Worker
+	if w.Backend != "go" && !(strings.HasPrefix(w.Backend, "xla:") && len(w.Backend) > 4) {
+		v.Add("worker.backend", "%q is not go, xla:cpu, xla:cuda or xla:/abs/plugin.so", w.Backend)
+	}
+	v.DurationIn("worker.poll_interval", w.PollInterval, 100*time.Millisecond, time.Hour)
+	v.DurationIn("worker.lease", w.Lease, time.Second, 24*time.Hour)
+	v.DurationIn("worker.heartbeat", w.Heartbeat, 100*time.Millisecond, w.Lease/3)
+	v.IntIn("worker.max_attempts", w.MaxAttempts, 1, 10)
+	v.IntIn("worker.max_log_lines", w.MaxLogLines, 100, 10_000_000)
+
 	v.OneOf("log.level", c.Log.Level, LogLevels)
 	v.OneOf("log.format", c.Log.Format, LogFormats)
 }

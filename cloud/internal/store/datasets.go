@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Data set sources.
+const (
+	// SourceImport is a folder imported with rigctl dataset import.
+	SourceImport = "import"
+	// SourceFleet is a data set assembled from agents' uploads (POST
+	// /v1/agent/uploads, once check-in requests them): the upload handler
+	// creates the data set with this source, stores its archive with
+	// SetDatasetArchive and it trains like an imported one.
+	SourceFleet = "fleet"
+)
+
+// Data set states.
+const (
+	DatasetPending = "pending"
+	DatasetReady   = "ready"
+)
+
+// ErrState is returned when an object's state does not allow the change
+// asked (a second archive for a data set, cancelling a finished job).
+var ErrState = errors.New("state does not allow this")
+
+// Dataset is a data set of an organisation. RigConfig (the firmware
+// config's YAML) is read by the worker and not listed.
+type Dataset struct {
+	ID           int64      `json:"id"`
+	Name         string     `json:"name"`
+	Kind         string     `json:"kind"`
+	Source       string     `json:"source"`
+	Description  string     `json:"description,omitempty"`
+	RigType      string     `json:"rig_type"`
+	ConfigDigest string     `json:"config_digest"`
+	State        string     `json:"state"`
+	BlobKey      *string    `json:"-"`
+	Bytes        *int64     `json:"bytes,omitempty"`
+	Digest       *string    `json:"digest,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UploadedAt   *time.Time `json:"uploaded_at,omitempty"`
+	RigConfig    string     `json:"-"`
+}
+
+const datasetCols = `id, name, kind, source, description, rig_type, config_digest, state, blob_key, bytes, digest, created_at, uploaded_at, rig_config`
+
+func scanDataset(row pgx.Row) (*Dataset, error) {
+	d := &Dataset{}
+	err := row.Scan(&d.ID, &d.Name, &d.Kind, &d.Source, &d.Description, &d.RigType, &d.ConfigDigest, &d.State,
+		&d.BlobKey, &d.Bytes, &d.Digest, &d.CreatedAt, &d.UploadedAt, &d.RigConfig)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return d, err
+}
+
+// CreateDataset records d (Name, Kind, Source, Description, RigType,
+// ConfigDigest, RigConfig) in org as pending; ErrExists when the name is
+// taken there.
+func (s *Store) CreateDataset(ctx context.Context, orgID int64, d Dataset, createdBy int64) (*Dataset, error) {
+	var by *int64
+	if createdBy != 0 {
+		by = &createdBy
+	}
+	out, err := scanDataset(s.pool.QueryRow(ctx, `INSERT INTO datasets
+		(org_id, name, kind, source, description, rig_type, config_digest, rig_config, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+datasetCols,
+		orgID, d.Name, d.Kind, d.Source, d.Description, d.RigType, d.ConfigDigest, d.RigConfig, by))
+	if isUnique(err) {
+		return nil, fmt.Errorf("data set %q: %w", d.Name, ErrExists)
+	}
+	return out, err
+}
+
+// Dataset returns org's data set id.
+func (s *Store) Dataset(ctx context.Context, orgID, id int64) (*Dataset, error) {
+	return scanDataset(s.pool.QueryRow(ctx, `SELECT `+datasetCols+` FROM datasets WHERE id = $1 AND org_id = $2`, id, orgID))
+}
+
+// Datasets lists org's data sets by id.
+func (s *Store) Datasets(ctx context.Context, orgID, after int64, limit int) ([]Dataset, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+datasetCols+` FROM datasets WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		orgID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Dataset, error) {
+		d, err := scanDataset(r)
+		if err != nil {
+			return Dataset{}, err
+		}
+		return *d, nil
+	})
+}
+
+// SetDatasetArchive marks org's pending data set id ready with its
+// archive in the blob store. ErrNotFound when there is no such data set,
+// ErrState when it is ready already (a data set never changes once
+// stored: jobs and models name it).
+func (s *Store) SetDatasetArchive(ctx context.Context, orgID, id int64, key string, bytes int64, digest string) (*Dataset, error) {
+	d, err := scanDataset(s.pool.QueryRow(ctx, `UPDATE datasets SET state = 'ready', blob_key = $3, bytes = $4, digest = $5, uploaded_at = now()
+		WHERE id = $1 AND org_id = $2 AND state = 'pending' RETURNING `+datasetCols, id, orgID, key, bytes, digest))
+	if errors.Is(err, ErrNotFound) {
+		if _, err := s.Dataset(ctx, orgID, id); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("data set %d has its archive already: %w", id, ErrState)
+	}
+	return d, err
+}

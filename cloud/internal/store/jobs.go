@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Training job states.
+const (
+	JobQueued    = "queued"
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// JobStates lists the states in their order.
+var JobStates = []string{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCancelled}
+
+// ErrLeaseLost is returned to a worker whose job is no longer its own:
+// its lease expired and the job was re-queued (or failed, or cancelled).
+// The worker must stop and write nothing more for the job.
+var ErrLeaseLost = errors.New("the job's lease is not held by this worker any more")
+
+// Progress is a running job's last reported state.
+type Progress struct {
+	// Phase is what the worker does: downloading, training, exporting,
+	// uploading.
+	Phase  string `json:"phase"`
+	Epoch  int    `json:"epoch,omitempty"`
+	Epochs int    `json:"epochs,omitempty"`
+	// TrainLoss is the epoch's mean training loss; ValLoss and Metrics
+	// (per target "<name>.accuracy" and "<name>.macro_f1") its validation.
+	TrainLoss float64            `json:"train_loss,omitempty"`
+	ValLoss   float64            `json:"val_loss,omitempty"`
+	Metrics   map[string]float64 `json:"metrics,omitempty"`
+	BestEpoch int                `json:"best_epoch,omitempty"`
+	// ETASeconds estimates the rest of the training (early stopping may
+	// end sooner); ElapsedSeconds counts from the attempt's start.
+	ETASeconds     float64   `json:"eta_s"`
+	ElapsedSeconds float64   `json:"elapsed_s"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// Artifact is a trained bundle stored in the blob store.
+type Artifact struct {
+	Key    string `json:"-"`
+	Bytes  int64  `json:"bytes"`
+	Digest string `json:"digest"`
+}
+
+// Job is a training job.
+type Job struct {
+	ID              int64           `json:"id"`
+	DatasetID       int64           `json:"dataset_id"`
+	RigType         string          `json:"rig_type"`
+	Config          json.RawMessage `json:"config"`
+	State           string          `json:"state"`
+	Attempts        int             `json:"attempts"`
+	MaxAttempts     int             `json:"max_attempts"`
+	CancelRequested bool            `json:"cancel_requested"`
+	Worker          *string         `json:"worker,omitempty"`
+	Backend         *string         `json:"backend,omitempty"`
+	LeaseExpiresAt  *time.Time      `json:"lease_expires_at,omitempty"`
+	HeartbeatAt     *time.Time      `json:"heartbeat_at,omitempty"`
+	Progress        *Progress       `json:"progress,omitempty"`
+	Error           *string         `json:"error,omitempty"`
+	Artifact        *Artifact       `json:"artifact,omitempty"`
+	// ModelVersion is the registry version the job made (succeeded jobs).
+	ModelVersion *int       `json:"model_version,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	StartedAt    *time.Time `json:"started_at,omitempty"`
+	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+}
+
+const jobCols = `j.id, j.dataset_id, j.rig_type, j.config, j.state, j.attempts, j.max_attempts, j.cancel_requested, j.worker, j.backend,
+	j.lease_expires_at, j.heartbeat_at, j.progress, j.error, j.artifact_key, j.artifact_bytes, j.artifact_digest,
+	(SELECT m.version FROM model_versions m WHERE m.job_id = j.id), j.created_at, j.started_at, j.finished_at`
+
+// scanJob scans jobCols, then extra.
+func scanJob(row pgx.Row, extra ...any) (*Job, error) {
+	j := &Job{}
+	var key, digest *string
+	var bytes *int64
+	err := row.Scan(append([]any{&j.ID, &j.DatasetID, &j.RigType, &j.Config, &j.State, &j.Attempts, &j.MaxAttempts, &j.CancelRequested,
+		&j.Worker, &j.Backend, &j.LeaseExpiresAt, &j.HeartbeatAt, &j.Progress, &j.Error, &key, &bytes, &digest,
+		&j.ModelVersion, &j.CreatedAt, &j.StartedAt, &j.FinishedAt}, extra...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if key != nil && bytes != nil && digest != nil {
+		j.Artifact = &Artifact{Key: *key, Bytes: *bytes, Digest: *digest}
+	}
+	return j, err
+}
+
+func collectJobs(rows pgx.Rows, err error) ([]Job, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
+		j, err := scanJob(r)
+		if err != nil {
+			return Job{}, err
+		}
+		return *j, nil
+	})
+}
+
+// CreateJob queues a training job in org on its ready data set
+// datasetID with config (a JSON object, checked by the caller).
+// ErrNotFound when the data set is not org's, ErrState when it has no
+// archive yet.
+func (s *Store) CreateJob(ctx context.Context, orgID, datasetID int64, config json.RawMessage, maxAttempts int, createdBy int64) (*Job, error) {
+	d, err := s.Dataset(ctx, orgID, datasetID)
+	if err != nil {
+		return nil, fmt.Errorf("data set %d: %w", datasetID, err)
+	}
+	if d.State != DatasetReady {
+		return nil, fmt.Errorf("data set %d is %s: upload its archive first: %w", datasetID, d.State, ErrState)
+	}
+	var by *int64
+	if createdBy != 0 {
+		by = &createdBy
+	}
+	return scanJob(s.pool.QueryRow(ctx, `WITH j AS (INSERT INTO training_jobs (org_id, dataset_id, rig_type, config, max_attempts, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING *) SELECT `+jobCols+` FROM j`,
+		orgID, datasetID, d.RigType, config, maxAttempts, by))
+}
+
+// Job returns org's job id.
+func (s *Store) Job(ctx context.Context, orgID, id int64) (*Job, error) {
+	return scanJob(s.pool.QueryRow(ctx, `SELECT `+jobCols+` FROM training_jobs j WHERE j.id = $1 AND j.org_id = $2`, id, orgID))
+}
+
+// Jobs lists org's jobs by id, newest first: at most limit with id below
+// before (0: from the newest), in state when state is not "".
+func (s *Store) Jobs(ctx context.Context, orgID, before int64, state string, limit int) ([]Job, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	return collectJobs(s.pool.Query(ctx, `SELECT `+jobCols+` FROM training_jobs j
+		WHERE j.org_id = $1 AND j.id < $2 AND ($3 = '' OR j.state = $3) ORDER BY j.id DESC LIMIT $4`, orgID, before, state, limit))
+}
+
+// CancelJob cancels org's job id: a queued job at once; a running one is
+// marked cancel_requested and its worker stops it at its next heartbeat.
+// ErrState when the job has finished.
+func (s *Store) CancelJob(ctx context.Context, orgID, id int64) (*Job, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE training_jobs SET
+		state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
+		finished_at = CASE WHEN state = 'queued' THEN now() ELSE finished_at END,
+		cancel_requested = true
+		WHERE id = $1 AND org_id = $2 AND state IN ('queued', 'running')`, id, orgID)
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.Job(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() == 0 {
+		return j, fmt.Errorf("job %d is %s: %w", id, j.State, ErrState)
+	}
+	return j, nil
+}
+
+// LogLine is one line of a job's log.
+type LogLine struct {
+	Seq     int64     `json:"seq"`
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Line    string    `json:"line"`
+}
+
+// JobLogs returns org's job id's log lines after seq after, at most limit.
+func (s *Store) JobLogs(ctx context.Context, orgID, id, after int64, limit int) ([]LogLine, error) {
+	if _, err := s.Job(ctx, orgID, id); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT seq, attempt, at, line FROM training_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+		id, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[LogLine])
+}
+
+// --- the worker's side: not scoped by organisation (workers are trusted
+// processes of the deployment), fenced by the lease. ---
+
+// Lease identifies a worker's hold on a job: its id, the worker and the
+// attempt. Every write of the worker names it; a write whose lease is not
+// current fails with ErrLeaseLost and changes nothing.
+type Lease struct {
+	JobID   int64
+	Worker  string
+	Attempt int
+}
+
+// Claim is a job a worker holds, with its data set.
+type Claim struct {
+	Lease   Lease
+	OrgID   int64
+	Job     Job
+	Dataset Dataset
+}
+
+// ReapExpired ends the running jobs whose lease expired at the
+// database's clock: a cancelled one is cancelled, one with attempts left
+// is queued again, the others fail. It returns how many it changed. Claim
+// calls it; a separate caller is not needed.
+func (s *Store) ReapExpired(ctx context.Context) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `WITH x AS (
+			SELECT id FROM training_jobs WHERE state = 'running' AND lease_expires_at < now()
+			ORDER BY id FOR UPDATE SKIP LOCKED)
+		UPDATE training_jobs j SET
+			state = CASE WHEN j.cancel_requested THEN 'cancelled'
+				WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
+			error = CASE WHEN j.cancel_requested THEN j.error
+				ELSE format('attempt %s: the lease of worker %s expired (the worker stopped or lost the database)', j.attempts, j.worker) END,
+			finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts THEN now() END,
+			worker = NULL, lease_expires_at = NULL
+		FROM x WHERE j.id = x.id`)
+	if err != nil {
+		return 0, fmt.Errorf("reap expired jobs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Claim re-queues expired jobs, then takes the oldest queued job for
+// worker with a lease of lease (SELECT ... FOR UPDATE SKIP LOCKED: any
+// number of workers claim concurrently, each job goes to one). It returns
+// nil, nil when no job is queued.
+func (s *Store) Claim(ctx context.Context, worker, backend string, lease time.Duration) (*Claim, error) {
+	if _, err := s.ReapExpired(ctx); err != nil {
+		return nil, err
+	}
+	var orgID int64
+	j, err := scanJob(s.pool.QueryRow(ctx, `WITH c AS (
+			SELECT id FROM training_jobs WHERE state = 'queued' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1),
+		j AS (UPDATE training_jobs t SET state = 'running', attempts = t.attempts + 1, worker = $1, backend = $2,
+				lease_expires_at = now() + $3::interval, heartbeat_at = now(), started_at = coalesce(t.started_at, now()),
+				progress = NULL, error = NULL
+			FROM c WHERE t.id = c.id RETURNING t.*)
+		SELECT `+jobCols+`, j.org_id FROM j`, worker, backend, lease), &orgID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim a job: %w", err)
+	}
+	d, err := s.Dataset(ctx, orgID, j.DatasetID)
+	if err != nil {
+		return nil, fmt.Errorf("claim job %d: data set %d: %w", j.ID, j.DatasetID, err)
+	}
+	return &Claim{Lease: Lease{JobID: j.ID, Worker: worker, Attempt: j.Attempts}, OrgID: orgID, Job: *j, Dataset: *d}, nil
+}
+
+// fence is the WHERE clause of a worker's writes ($1 job, $2 worker, $3 attempt).
+const fence = `id = $1 AND worker = $2 AND attempts = $3 AND state = 'running'`
+
+// Heartbeat renews l for lease and stores p (nil: keeps the last). It
+// returns whether a cancel was requested; ErrLeaseLost when l is not
+// current.
+func (s *Store) Heartbeat(ctx context.Context, l Lease, lease time.Duration, p *Progress) (cancel bool, err error) {
+	err = s.pool.QueryRow(ctx, `UPDATE training_jobs SET lease_expires_at = now() + $4::interval, heartbeat_at = now(),
+		progress = coalesce($5, progress) WHERE `+fence+` RETURNING cancel_requested`,
+		l.JobID, l.Worker, l.Attempt, lease, p).Scan(&cancel)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
+	}
+	return cancel, err
+}
+
+// AppendLogs stores lines for l's job; ErrLeaseLost when l is not current.
+func (s *Store) AppendLogs(ctx context.Context, l Lease, lines []string) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO training_logs (job_id, attempt, line)
+		SELECT $1, $3, line FROM unnest($4::text[]) WITH ORDINALITY AS u(line, n), training_jobs j
+		WHERE j.id = $1 AND j.worker = $2 AND j.attempts = $3 AND j.state = 'running' ORDER BY n`,
+		l.JobID, l.Worker, l.Attempt, lines)
+	if err != nil {
+		return fmt.Errorf("job %d logs: %w", l.JobID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
+	}
+	return nil
+}
+
+// FailJob ends l's attempt with msg: queued again when retry is set and
+// attempts are left, failed otherwise; cancelled when a cancel was
+// requested. ErrLeaseLost when l is not current.
+func (s *Store) FailJob(ctx context.Context, l Lease, msg string, retry bool) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE training_jobs SET
+			state = CASE WHEN cancel_requested THEN 'cancelled'
+				WHEN $5 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+			error = CASE WHEN cancel_requested THEN NULL ELSE $4 END,
+			finished_at = CASE WHEN cancel_requested OR NOT $5 OR attempts >= max_attempts THEN now() END,
+			worker = NULL, lease_expires_at = NULL
+		WHERE `+fence, l.JobID, l.Worker, l.Attempt, msg, retry)
+	if err != nil {
+		return fmt.Errorf("fail job %d: %w", l.JobID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
+	}
+	return nil
+}

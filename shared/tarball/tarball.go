@@ -1,0 +1,154 @@
+// Package tarball writes a folder as a gzip-compressed tar archive and
+// extracts one safely: the format rigctl uploads data sets in and
+// rig-cloud stores data sets and trained bundles as.
+//
+// Archives hold regular files and folders only, with slash-separated
+// relative names; Extract refuses anything else (links, devices, absolute
+// names, "..", duplicate names) and stops at the limits, so an archive
+// from a client can be extracted without trusting it.
+package tarball
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrInvalid is matched by errors.Is on every refusal of Extract: a
+// malformed archive, an entry it does not allow, or a limit passed.
+var ErrInvalid = errors.New("invalid archive")
+
+// Write writes the regular files and folders under dir to w as a
+// tar.gz, in lexical order, with relative slash-separated names, mode
+// 0644/0755 and a zero time (so the same folder gives the same bytes).
+// Symbolic links and other special files are skipped.
+func Write(w io.Writer, dir string) error {
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: time.Unix(0, 0)})
+		case d.Type().IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: st.Size(), ModTime: time.Unix(0, 0)}); err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("archive %s: %w", dir, err)
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// Limits bound Extract; a zero field is its default.
+type Limits struct {
+	// MaxFiles caps the entries (0: 100000).
+	MaxFiles int
+	// MaxBytes caps the sum of the files' sizes once extracted (0: 16 GiB).
+	MaxBytes int64
+}
+
+// Extract reads a tar.gz from r into dir (created if needed; it should be
+// empty). It refuses, with an error matching ErrInvalid, entries other
+// than regular files and folders, names that are absolute, contain ".."
+// or repeat, and archives beyond lim. What was written before a refusal
+// stays: extract into a fresh folder and remove it on error.
+func Extract(r io.Reader, dir string, lim Limits) error {
+	if lim.MaxFiles <= 0 {
+		lim.MaxFiles = 100_000
+	}
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = 16 << 30
+	}
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("%w: not gzip: %v", ErrInvalid, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tr := tar.NewReader(zr)
+	seen := map[string]bool{}
+	var total int64
+	for n := 0; ; n++ {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		if n >= lim.MaxFiles {
+			return fmt.Errorf("%w: more than %d entries", ErrInvalid, lim.MaxFiles)
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		clean := path.Clean(name)
+		if name == "" || clean != name || path.IsAbs(name) || clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(name, "\\") {
+			return fmt.Errorf("%w: entry name %q is not a clean relative path", ErrInvalid, h.Name)
+		}
+		if seen[clean] {
+			return fmt.Errorf("%w: entry %q appears twice", ErrInvalid, h.Name)
+		}
+		seen[clean] = true
+		target := filepath.Join(dir, filepath.FromSlash(clean))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if h.Size < 0 || total+h.Size > lim.MaxBytes {
+				return fmt.Errorf("%w: more than %d bytes once extracted", ErrInvalid, lim.MaxBytes)
+			}
+			total += h.Size
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrInvalid, err)
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrInvalid, h.Name, err)
+			}
+		default:
+			return fmt.Errorf("%w: entry %q is not a regular file or folder (type %q)", ErrInvalid, h.Name, h.Typeflag)
+		}
+	}
+}
