@@ -1,0 +1,544 @@
+package rigctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
+)
+
+// Fleet commands: rigctl talks to rig-cloud (docs/cloud.md) with the
+// server and token of a login context, stored in ContextsFile; the
+// environment's RIGCTL_SERVER and RIGCTL_TOKEN override them.
+
+func init() {
+	register("login", "store a rig-cloud server and token as a context (login --server URL --token T [--name CTX])", runLogin)
+	register("context", "list or switch login contexts (context list | context use NAME)", runContext)
+	register("rigs", "fleet rigs (rigs list | rigs status RIG)", runRigs)
+	register("alerts", "fleet alerts (alerts list | alerts ack ID | alerts resolve ID)", runAlerts)
+	register("diagnoses", "a rig's diagnoses (diagnoses list --rig RIG [--from T] [--to T])", runDiagnoses)
+}
+
+// Environment overrides of the login context.
+const (
+	EnvServer = "RIGCTL_SERVER"
+	EnvToken  = "RIGCTL_TOKEN"
+)
+
+// loginContext is one stored server and token.
+type loginContext struct {
+	Server string `json:"server"`
+	Token  string `json:"token"`
+}
+
+// contexts is the file's content.
+type contexts struct {
+	Current  string                   `json:"current"`
+	Contexts map[string]*loginContext `json:"contexts"`
+}
+
+// ContextsFile is where login contexts are kept:
+// $XDG_CONFIG_HOME/hydrognn/rigctl-contexts.json (else
+// ~/.config/hydrognn/...), mode 0600 (it holds tokens).
+func ContextsFile() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no config folder for login contexts: %w (set XDG_CONFIG_HOME)", err)
+	}
+	return filepath.Join(dir, "hydrognn", "rigctl-contexts.json"), nil
+}
+
+func loadContexts() (*contexts, string, error) {
+	p, err := ContextsFile()
+	if err != nil {
+		return nil, "", err
+	}
+	cs := &contexts{Contexts: map[string]*loginContext{}}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return cs, p, nil
+	}
+	if err != nil {
+		return nil, p, err
+	}
+	if err := json.Unmarshal(b, cs); err != nil {
+		return nil, p, fmt.Errorf("%s: %w (remove it and log in again)", p, err)
+	}
+	if cs.Contexts == nil {
+		cs.Contexts = map[string]*loginContext{}
+	}
+	return cs, p, nil
+}
+
+func saveContexts(cs *contexts, p string) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(cs, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".rigctl-contexts-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
+}
+
+// fleetClient returns a client for the named context ("" : the current
+// one), with RIGCTL_SERVER and RIGCTL_TOKEN overriding its values.
+func fleetClient(name string) (*cloudclient.Client, error) {
+	var lc loginContext
+	if name != "" || os.Getenv(EnvServer) == "" || os.Getenv(EnvToken) == "" {
+		cs, p, err := loadContexts()
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			name = cs.Current
+		}
+		if c := cs.Contexts[name]; c != nil {
+			lc = *c
+		} else if name != "" {
+			return nil, fmt.Errorf("no login context %q in %s (rigctl context list)", name, p)
+		}
+	}
+	if v := os.Getenv(EnvServer); v != "" {
+		lc.Server = v
+	}
+	if v := os.Getenv(EnvToken); v != "" {
+		lc.Token = v
+	}
+	if lc.Server == "" || lc.Token == "" {
+		return nil, fmt.Errorf("not logged in: run rigctl login --server URL --token TOKEN (or set %s and %s)", EnvServer, EnvToken)
+	}
+	return cloudclient.New(lc.Server, lc.Token), nil
+}
+
+// failed prints a request's error (a problem document clearly) and
+// returns ExitFailure.
+func failed(env Env, what string, err error) int {
+	errorf(env, "%s: %s", what, cloudclient.Describe(err))
+	return ExitFailure
+}
+
+func printJSON(w io.Writer, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintln(w, string(b))
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// --- login and contexts ---
+
+const loginUsage = `login --server URL --token TOKEN [--name CTX]
+
+Checks the token against the server (GET /v1/orgs), stores server and token as login
+context CTX (default "default") in $XDG_CONFIG_HOME/hydrognn/rigctl-contexts.json (mode
+0600) and makes it the current context. The token may come from $RIGCTL_TOKEN instead.`
+
+func runLogin(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "login", loginUsage)
+	server := fs.String("server", "", "rig-cloud base `URL`, e.g. https://cloud.example.com")
+	token := fs.String("token", "", "API token (rgt_...; default $RIGCTL_TOKEN)")
+	name := fs.String("name", "default", "context name")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *token == "" {
+		*token = os.Getenv(EnvToken)
+	}
+	if *server == "" || *token == "" || fs.NArg() > 0 || *name == "" {
+		fs.Usage()
+		return ExitUsage
+	}
+	u, err := url.Parse(*server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errorf(env, "login: --server %q is not an http(s) URL", *server)
+		return ExitUsage
+	}
+	c := cloudclient.New(*server, *token)
+	orgs, err := cloudclient.List[cloudclient.Org](ctx, c, "/v1/orgs", nil, 2)
+	if err != nil {
+		return failed(env, "login", err)
+	}
+	cs, p, err := loadContexts()
+	if err != nil {
+		errorf(env, "login: %v", err)
+		return ExitFailure
+	}
+	cs.Contexts[*name] = &loginContext{Server: c.Server, Token: *token}
+	cs.Current = *name
+	if err := saveContexts(cs, p); err != nil {
+		errorf(env, "login: save %s: %v", p, err)
+		return ExitFailure
+	}
+	who := "a system token"
+	if len(orgs) == 1 {
+		who = "organisation " + orgs[0].Slug
+	}
+	fmt.Fprintf(env.Stdout, "logged in to %s as %s (context %q)\n", c.Server, who, *name)
+	return ExitOK
+}
+
+func runContext(_ context.Context, env Env, args []string) int {
+	usage := func() int {
+		fmt.Fprintln(env.Stderr, "Usage: rigctl context list [--json] | rigctl context use NAME")
+		return ExitUsage
+	}
+	if len(args) == 0 {
+		return usage()
+	}
+	cs, p, err := loadContexts()
+	if err != nil {
+		errorf(env, "context: %v", err)
+		return ExitFailure
+	}
+	switch args[0] {
+	case "list":
+		fs := newFlags(env, "context list", "context list [--json]")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if code, ok := parseFlags(fs, args[1:]); !ok {
+			return code
+		}
+		names := make([]string, 0, len(cs.Contexts))
+		for n := range cs.Contexts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if *asJSON {
+			type row struct {
+				Name    string `json:"name"`
+				Server  string `json:"server"`
+				Current bool   `json:"current"`
+			}
+			rows := []row{}
+			for _, n := range names {
+				rows = append(rows, row{n, cs.Contexts[n].Server, n == cs.Current})
+			}
+			printJSON(env.Stdout, rows)
+			return ExitOK
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "CURRENT\tNAME\tSERVER")
+		for _, n := range names {
+			cur := ""
+			if n == cs.Current {
+				cur = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", cur, n, cs.Contexts[n].Server)
+		}
+		_ = tw.Flush()
+		return ExitOK
+	case "use":
+		if len(args) != 2 {
+			return usage()
+		}
+		if cs.Contexts[args[1]] == nil {
+			errorf(env, "context use: no context %q in %s (rigctl context list)", args[1], p)
+			return ExitFailure
+		}
+		cs.Current = args[1]
+		if err := saveContexts(cs, p); err != nil {
+			errorf(env, "context use: %v", err)
+			return ExitFailure
+		}
+		fmt.Fprintf(env.Stdout, "current context: %s (%s)\n", args[1], cs.Contexts[args[1]].Server)
+		return ExitOK
+	}
+	return usage()
+}
+
+// --- rigs ---
+
+func runRigs(ctx context.Context, env Env, args []string) int {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "status") {
+		fmt.Fprintln(env.Stderr, "Usage: rigctl rigs list [--json] [--limit N] | rigctl rigs status RIG [--json]")
+		return ExitUsage
+	}
+	sub := args[0]
+	fs := newFlags(env, "rigs "+sub, "rigs list [--json] [--limit N] [--context CTX] | rigs status RIG [--json] [--context CTX]")
+	asJSON := fs.Bool("json", false, "print the server's JSON")
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	limit := fs.Int("limit", 0, "most rigs to list (0: all)")
+	rest := args[1:]
+	var id string
+	if sub == "status" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		id, rest = rest[0], rest[1:]
+	}
+	if code, ok := parseFlags(fs, rest); !ok {
+		return code
+	}
+	if id == "" && sub == "status" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	if sub == "status" && id == "" {
+		fs.Usage()
+		return ExitUsage
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "rigs: %v", err)
+		return ExitFailure
+	}
+	if sub == "status" {
+		return rigStatus(ctx, env, c, id, *asJSON)
+	}
+	rows, err := cloudclient.List[json.RawMessage](ctx, c, "/v1/rigs", nil, *limit)
+	if err != nil {
+		return failed(env, "rigs list", err)
+	}
+	if *asJSON {
+		printJSON(env.Stdout, rows)
+		return ExitOK
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RIG\tTYPE\tSITE\tCREATED")
+	for _, raw := range rows {
+		var r cloudclient.Rig
+		_ = json.Unmarshal(raw, &r)
+		site := "-"
+		if r.SiteID != nil {
+			site = fmt.Sprint(*r.SiteID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.RigID, r.RigType, site, fmtTime(&r.CreatedAt))
+	}
+	_ = tw.Flush()
+	return ExitOK
+}
+
+func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, asJSON bool) int {
+	var raw json.RawMessage
+	if err := c.Do(ctx, "GET", "/v1/rigs/"+url.PathEscape(id)+"/status", nil, nil, &raw); err != nil {
+		return failed(env, "rigs status "+id, err)
+	}
+	if asJSON {
+		printJSON(env.Stdout, raw)
+		return ExitOK
+	}
+	var st cloudclient.RigStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		errorf(env, "rigs status: %v", err)
+		return ExitFailure
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "rig %s (%s)\n", st.RigID, st.RigType)
+	fmt.Fprintf(w, "last seen    %s\n", fmtTime(st.LastSeen))
+	if d := st.LastDiagnosis; d != nil {
+		fmt.Fprintf(w, "last window  %s  health %.2f  %s  model %s  (agent %s, seq %d)\n",
+			fmtTime(&d.WindowStart), d.Health, d.Status, d.ModelVersion, d.AgentID, d.Seq)
+	} else {
+		fmt.Fprintln(w, "last window  -")
+	}
+	fmt.Fprintf(w, "open alerts  %d\n", st.OpenAlerts)
+	if len(st.Agents) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "AGENT\tLINK\tLAST CHECK-IN\tVERSION\tMODEL\tOUTBOX\tBUFFER\tSKEW MS")
+		for _, a := range st.Agents {
+			model, outbox, buffer, skew := "-", "-", "-", "-"
+			if a.Model != nil {
+				model = a.Model.Version
+			}
+			if a.Outbox != nil {
+				outbox = fmt.Sprint(a.Outbox.Items)
+			}
+			if a.Buffer != nil {
+				buffer = fmt.Sprint(a.Buffer.Records)
+			}
+			if a.ClockSkewMs != nil {
+				skew = fmt.Sprint(*a.ClockSkewMs)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.AgentID, a.Link, fmtTime(a.LastCheckinAt),
+				orDash(a.AgentVersion), model, outbox, buffer, skew)
+		}
+		_ = tw.Flush()
+	}
+	return ExitOK
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// --- alerts ---
+
+func runAlerts(ctx context.Context, env Env, args []string) int {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "ack" && args[0] != "resolve") {
+		fmt.Fprintln(env.Stderr, "Usage: rigctl alerts list [--state open|acknowledged|resolved] [--json] | rigctl alerts ack ID | rigctl alerts resolve ID")
+		return ExitUsage
+	}
+	sub := args[0]
+	fs := newFlags(env, "alerts "+sub, "alerts list [--state S] [--limit N] [--json] | alerts ack|resolve ID [--json]")
+	asJSON := fs.Bool("json", false, "print the server's JSON")
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	state := fs.String("state", "", "list only alerts in this state: open, acknowledged or resolved")
+	limit := fs.Int("limit", 0, "most alerts to list (0: all)")
+	rest := args[1:]
+	var id string
+	if sub != "list" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		id, rest = rest[0], rest[1:]
+	}
+	if code, ok := parseFlags(fs, rest); !ok {
+		return code
+	}
+	if id == "" && sub != "list" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	if sub != "list" && id == "" {
+		fs.Usage()
+		return ExitUsage
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "alerts: %v", err)
+		return ExitFailure
+	}
+	if sub != "list" {
+		var raw json.RawMessage
+		if err := c.Do(ctx, "POST", "/v1/alerts/"+url.PathEscape(id)+"/"+sub, nil, nil, &raw); err != nil {
+			return failed(env, "alerts "+sub+" "+id, err)
+		}
+		if *asJSON {
+			printJSON(env.Stdout, raw)
+			return ExitOK
+		}
+		var a cloudclient.Alert
+		_ = json.Unmarshal(raw, &a)
+		fmt.Fprintf(env.Stdout, "alert %d (%s %s %s on %s): %s\n", a.ID, a.Severity, a.Component, orDash(a.Fault), a.RigID, a.State)
+		return ExitOK
+	}
+	q := url.Values{}
+	if *state != "" {
+		q.Set("state", *state)
+	}
+	rows, err := cloudclient.List[json.RawMessage](ctx, c, "/v1/alerts", q, *limit)
+	if err != nil {
+		return failed(env, "alerts list", err)
+	}
+	if *asJSON {
+		printJSON(env.Stdout, rows)
+		return ExitOK
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRIG\tCOMPONENT\tFAULT\tSEVERITY\tSTATE\tOPENED\tLAST SEEN\tCOUNT")
+	for _, raw := range rows {
+		var a cloudclient.Alert
+		_ = json.Unmarshal(raw, &a)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", a.ID, a.RigID, a.Component, orDash(a.Fault), a.Severity, a.State,
+			fmtTime(&a.OpenedAt), fmtTime(&a.LastSeenAt), a.Occurrences)
+	}
+	_ = tw.Flush()
+	return ExitOK
+}
+
+// --- diagnoses ---
+
+func runDiagnoses(ctx context.Context, env Env, args []string) int {
+	if len(args) == 0 || args[0] != "list" {
+		fmt.Fprintln(env.Stderr, "Usage: rigctl diagnoses list --rig RIG [--from T] [--to T] [--limit N] [--json]")
+		return ExitUsage
+	}
+	fs := newFlags(env, "diagnoses list", "diagnoses list --rig RIG [--from T] [--to T] [--limit N] [--json]")
+	asJSON := fs.Bool("json", false, "print the server's JSON (an array of diagnoses)")
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	rigID := fs.String("rig", "", "rig id (required)")
+	from := fs.String("from", "", "RFC 3339 `time` or a duration before --to, e.g. 72h (default: 24h before --to)")
+	to := fs.String("to", "", "RFC 3339 `time`, exclusive (default: now)")
+	limit := fs.Int("limit", 0, "most diagnoses (0: all in the range)")
+	if code, ok := parseFlags(fs, args[1:]); !ok {
+		return code
+	}
+	if *rigID == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	toT := time.Now().UTC()
+	if *to != "" {
+		t, err := time.Parse(time.RFC3339Nano, *to)
+		if err != nil {
+			errorf(env, "diagnoses list: --to %q is not an RFC 3339 time (e.g. 2025-03-01T00:00:00Z)", *to)
+			return ExitUsage
+		}
+		toT = t
+	}
+	q := url.Values{"to": {toT.Format(time.RFC3339Nano)}}
+	if *from != "" {
+		if d, err := time.ParseDuration(*from); err == nil {
+			q.Set("from", toT.Add(-d).Format(time.RFC3339Nano))
+		} else if t, err := time.Parse(time.RFC3339Nano, *from); err == nil {
+			q.Set("from", t.Format(time.RFC3339Nano))
+		} else {
+			errorf(env, "diagnoses list: --from %q is neither an RFC 3339 time nor a duration like 72h", *from)
+			return ExitUsage
+		}
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "diagnoses: %v", err)
+		return ExitFailure
+	}
+	rows, err := cloudclient.List[json.RawMessage](ctx, c, "/v1/rigs/"+url.PathEscape(*rigID)+"/diagnoses", q, *limit)
+	if err != nil {
+		return failed(env, "diagnoses list", err)
+	}
+	if *asJSON {
+		printJSON(env.Stdout, rows)
+		return ExitOK
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WINDOW START\tAGENT\tSEQ\tHEALTH\tSTATUS\tMODEL\tANOMALIES")
+	for _, raw := range rows {
+		var d diag.Diagnosis
+		_ = json.Unmarshal(raw, &d)
+		var an []string
+		for _, a := range d.Anomalies {
+			f := string(a.Fault)
+			if f == "" {
+				f = "anomaly"
+			}
+			an = append(an, fmt.Sprintf("%s:%s(%s)", strings.Join(a.Components, "+"), f, a.Severity))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%s\t%s\t%s\n", fmtTime(&d.Window.Start), d.AgentID, d.Seq, d.Health, d.Status,
+			d.Model.Version, orDash(strings.Join(an, ", ")))
+	}
+	_ = tw.Flush()
+	return ExitOK
+}

@@ -1,0 +1,214 @@
+package rigctl
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
+	"github.com/hydrognn/hydrognn/tools/internal/cloudrun"
+)
+
+var (
+	cloudBinOnce sync.Once
+	cloudBin     string
+	cloudBinErr  error
+)
+
+// rigCloudBin builds rig-cloud from this checkout once per test binary.
+func rigCloudBin(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("DATABASE_URL") == "" {
+		t.Skip("DATABASE_URL is not set: run `eval \"$(make -s env)\"` or make test")
+	}
+	cloudBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rigctl-test-cloud-")
+		if err != nil {
+			cloudBinErr = err
+			return
+		}
+		cloudBin = filepath.Join(dir, "rig-cloud")
+		cmd := exec.Command("go", "build", "-o", cloudBin, "./cloud/cmd/rig-cloud")
+		cmd.Dir = "../../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			cloudBinErr = err
+			cloudBin = string(out)
+		}
+	})
+	require.NoError(t, cloudBinErr, "go build rig-cloud: %s", cloudBin)
+	return cloudBin
+}
+
+// startCloud runs rig-cloud on a throwaway database for the test.
+func startCloud(t *testing.T) *cloudrun.Server {
+	t.Helper()
+	s, err := cloudrun.Start(context.Background(), cloudrun.Options{Bin: rigCloudBin(t), AdminURL: os.Getenv("DATABASE_URL"),
+		Env: []string{"RIG_CLOUD_AUTH_RATE_LIMIT=100000", "RIG_CLOUD_AUTH_RATE_BURST=100000"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
+	return s
+}
+
+// seedFleet makes organisation acme with an admin token, rig zema-1 and
+// agent rig-001 that sent two diagnoses, one opening an alert.
+func seedFleet(t *testing.T, s *cloudrun.Server) (admin string) {
+	t.Helper()
+	ctx := context.Background()
+	sys := cloudclient.New(s.URL, s.SystemToken)
+	var org cloudclient.Org
+	require.NoError(t, sys.Do(ctx, "POST", "/v1/orgs", nil, map[string]string{"slug": "acme", "name": "Acme"}, &org))
+	var tok cloudclient.Token
+	require.NoError(t, sys.Do(ctx, "POST", "/v1/orgs/1/tokens", nil, map[string]string{"name": "admin", "role": "admin"}, &tok))
+	c := cloudclient.New(s.URL, tok.Secret)
+	require.NoError(t, c.Do(ctx, "POST", "/v1/rigs", nil, map[string]string{"rig_id": "zema-1", "rig_type": "zema-testrig"}, nil))
+	var en cloudclient.Enrollment
+	require.NoError(t, c.Do(ctx, "POST", "/v1/rigs/zema-1/enrollments", nil, nil, &en))
+	var ag cloudclient.Enrolled
+	require.NoError(t, cloudclient.New(s.URL, en.Token).Do(ctx, "POST", "/v1/agent/enroll", nil, map[string]string{"agent_id": "rig-001"}, &ag))
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	d := func(seq uint64, at time.Time, health float64, an []diag.Anomaly) diag.Diagnosis {
+		return diag.Diagnosis{RigID: "zema-1", RigType: "zema-testrig", AgentID: "rig-001", Seq: seq, CreatedAt: at,
+			Window: diag.Window{Start: at.Add(-time.Minute), End: at, Steps: 60, Coverage: 1}, Model: diag.ModelRef{Version: "zema-2025.03"},
+			Health: health, Status: diag.Healthy, Components: []diag.ComponentHealth{{ID: "pump", Health: health, Status: diag.Healthy}},
+			Anomalies: an}
+	}
+	batch := cloudapi.DiagnosisBatch{AgentID: "rig-001", Diagnoses: []diag.Diagnosis{
+		d(1, t0, 0.95, nil),
+		d(2, t0.Add(time.Hour), 0.4, []diag.Anomaly{{Fault: "leakage", Severity: diag.SeverityHigh, Confidence: 0.8, Components: []string{"pump"}}}),
+	}}
+	var br cloudapi.BatchResponse
+	require.NoError(t, cloudclient.New(s.URL, ag.Credential).Do(ctx, "POST", "/v1/agent/diagnoses", nil, batch, &br))
+	require.Equal(t, 2, br.Accepted, "%+v", br)
+	return tok.Secret
+}
+
+func TestFleetCommands(t *testing.T) {
+	s := startCloud(t)
+	admin := seedFleet(t, s)
+	cfg := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfg)
+	t.Setenv(EnvServer, "")
+	t.Setenv(EnvToken, "")
+
+	code, _, stderr := run(t, "rigs", "list")
+	require.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "not logged in: run rigctl login")
+
+	code, stdout, stderr := run(t, "login", "--server", s.URL, "--token", "rgt_wrong", "--name", "prod")
+	require.Equal(t, ExitFailure, code, stdout)
+	assert.Contains(t, stderr, "rigctl: login: 401 Missing or invalid credential: the credential is unknown")
+
+	code, stdout, stderr = run(t, "login", "--server", s.URL, "--token", admin, "--name", "prod")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "as organisation acme")
+	file := filepath.Join(cfg, "hydrognn", "rigctl-contexts.json")
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	code, _, stderr = run(t, "login", "--server", s.URL, "--token", s.SystemToken, "--name", "system")
+	require.Equal(t, ExitOK, code, stderr)
+
+	code, stdout, _ = run(t, "context", "list")
+	require.Equal(t, ExitOK, code)
+	assert.Regexp(t, `(?m)^\s+prod\s+http://`, stdout)
+	assert.Regexp(t, `(?m)^\*\s+system\s+http://`, stdout)
+	assert.NotContains(t, stdout, "rgt_", "tokens are never printed")
+	code, _, stderr = run(t, "context", "use", "nope")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, `no context "nope"`)
+	code, _, _ = run(t, "context", "use", "prod")
+	require.Equal(t, ExitOK, code)
+
+	code, stdout, stderr = run(t, "rigs", "list")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Regexp(t, `(?m)^RIG\s+TYPE\s+SITE\s+CREATED\n^zema-1\s+zema-testrig\s+-\s+20`, stdout)
+	code, stdout, _ = run(t, "rigs", "list", "--json")
+	require.Equal(t, ExitOK, code)
+	var rigs []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rigs), stdout)
+	require.Len(t, rigs, 1)
+	assert.Equal(t, "zema-1", rigs[0]["rig_id"])
+
+	code, stdout, stderr = run(t, "rigs", "status", "zema-1")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "rig zema-1 (zema-testrig)")
+	assert.Contains(t, stdout, "health 0.40")
+	assert.Contains(t, stdout, "open alerts  1")
+	assert.Regexp(t, `(?m)^rig-001\s+never\s+-`, stdout)
+	code, stdout, _ = run(t, "rigs", "status", "zema-1", "--json")
+	require.Equal(t, ExitOK, code)
+	var st cloudclient.RigStatus
+	require.NoError(t, json.Unmarshal([]byte(stdout), &st), stdout)
+	assert.Equal(t, 1, st.OpenAlerts)
+
+	code, _, stderr = run(t, "rigs", "status", "nope")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "rigctl: rigs status nope: 404 Not found: GET /v1/rigs/nope/status: no such object in your organisation (request req-")
+
+	code, stdout, stderr = run(t, "diagnoses", "list", "--rig", "zema-1", "--from", "2025-03-01T00:00:00Z", "--to", "2025-03-02T00:00:00Z")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Regexp(t, `(?m)^2025-03-01T11:59:00Z\s+rig-001\s+1\s+0.95\s+healthy\s+zema-2025.03\s+-$`, stdout)
+	assert.Regexp(t, `(?m)^2025-03-01T12:59:00Z\s+rig-001\s+2\s+0.40\s+healthy\s+zema-2025.03\s+pump:leakage\(high\)$`, stdout)
+	code, stdout, _ = run(t, "diagnoses", "list", "--rig", "zema-1", "--from", "2025-03-01T00:00:00Z", "--to", "2025-03-02T00:00:00Z", "--json", "--limit", "1")
+	require.Equal(t, ExitOK, code)
+	var ds []diag.Diagnosis
+	require.NoError(t, json.Unmarshal([]byte(stdout), &ds), stdout)
+	require.Len(t, ds, 1)
+	code, _, stderr = run(t, "diagnoses", "list", "--rig", "zema-1", "--from", "2025-03-02T00:00:00Z", "--to", "2025-03-01T00:00:00Z")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "400 Invalid parameter: from 2025-03-02T00:00:00Z is not before to")
+
+	code, stdout, stderr = run(t, "alerts", "list")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Regexp(t, `(?m)^1\s+zema-1\s+pump\s+leakage\s+high\s+open\s+`, stdout)
+	code, stdout, _ = run(t, "alerts", "ack", "1")
+	require.Equal(t, ExitOK, code)
+	assert.Equal(t, "alert 1 (high pump leakage on zema-1): acknowledged\n", stdout)
+	code, stdout, _ = run(t, "alerts", "resolve", "1", "--json")
+	require.Equal(t, ExitOK, code)
+	var al cloudclient.Alert
+	require.NoError(t, json.Unmarshal([]byte(stdout), &al))
+	assert.Equal(t, "resolved", al.State)
+	code, _, stderr = run(t, "alerts", "ack", "1")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "rigctl: alerts ack 1: 409 ")
+	code, stdout, _ = run(t, "alerts", "list", "--state", "open", "--json")
+	require.Equal(t, ExitOK, code)
+	assert.Equal(t, "[]\n", stdout)
+	code, _, stderr = run(t, "alerts", "list", "--state", "bogus")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, `400 Invalid parameter: state "bogus" is not open, acknowledged or resolved`)
+
+	// The system token may not read the fleet: a clear 403.
+	code, _, stderr = run(t, "rigs", "list", "--context", "system")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "403 Not allowed for this credential: a system token manages organisations only")
+
+	// The environment overrides the context.
+	t.Setenv(EnvToken, "rgt_revoked")
+	code, _, stderr = run(t, "rigs", "list")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "401 Missing or invalid credential")
+	t.Setenv(EnvToken, "")
+	t.Setenv(EnvServer, "http://127.0.0.1:1")
+	code, _, stderr = run(t, "rigs", "list")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "127.0.0.1:1")
+
+	code, _, _ = run(t, "rigs")
+	assert.Equal(t, ExitUsage, code)
+	code, _, _ = run(t, "rigs", "status")
+	assert.Equal(t, ExitUsage, code)
+	code, _, _ = run(t, "diagnoses", "list")
+	assert.Equal(t, ExitUsage, code)
+}
