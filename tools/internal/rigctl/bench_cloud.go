@@ -1,0 +1,409 @@
+package rigctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
+	"github.com/hydrognn/hydrognn/tools/internal/cloudrun"
+)
+
+func init() {
+	benchCommands["cloud"] = benchCommand{"rig-cloud on a throwaway database: diagnosis ingest rows/s, rig status and history latency under concurrent clients", runBenchCloud}
+}
+
+const benchCloudUsage = `bench cloud [--json] [--orgs N] [--rigs N] [--history-rigs N] [--days N] [--clients N]
+       [--duration D] [--cloud FILE] [--database-url URL] [--keep-log FILE]
+
+Starts rig-cloud (--cloud; else rig-cloud beside rigctl, else bin/rig-cloud in the repository,
+else one built with go build) on a fresh database made on the server of --database-url (default
+$DATABASE_URL) and dropped at the end. Seeds --orgs organisations and --rigs rigs (round robin)
+through the fleet API; enrolls one agent on each of --history-rigs rigs and sends, through the
+agent API (POST /v1/agent/diagnoses, batches of up to 1000, --ingest-workers at once), one
+diagnosis per day for the --days before now: ingest_rows_per_s is those rows over the time
+they took. Then --clients clients, each with its organisation's token, for --duration: each
+request is, at random, a rig status (GET /v1/rigs/{rig}/status of any rig of the organisation)
+or a 30-day history page (GET /v1/rigs/{rig}/diagnoses?from&to of a rig with diagnoses).
+
+Prints ingest_rows_per_s, status_p50_ms, status_p99_ms, history_p99_ms, req_per_s (all
+requests / duration) and errors (non-2xx answers and failed requests), with the run's sizes.
+Exit code 1 when there were errors.`
+
+type cloudBenchResult struct {
+	IngestRowsPerS float64 `json:"ingest_rows_per_s"`
+	StatusP50Ms    float64 `json:"status_p50_ms"`
+	StatusP99Ms    float64 `json:"status_p99_ms"`
+	HistoryP99Ms   float64 `json:"history_p99_ms"`
+	ReqPerS        float64 `json:"req_per_s"`
+	Errors         int64   `json:"errors"`
+
+	HistoryP50Ms float64 `json:"history_p50_ms"`
+	Requests     int64   `json:"requests"`
+	StatusReqs   int     `json:"status_requests"`
+	HistoryReqs  int     `json:"history_requests"`
+	Rows         int     `json:"ingest_rows"`
+	SeedRigsS    float64 `json:"seed_rigs_s"`
+	Orgs         int     `json:"orgs"`
+	Rigs         int     `json:"rigs"`
+	HistoryRigs  int     `json:"history_rigs"`
+	Days         int     `json:"days"`
+	Clients      int     `json:"clients"`
+	DurationS    float64 `json:"duration_s"`
+}
+
+type cloudBenchOptions struct {
+	orgs, rigs, historyRigs, days, clients, ingestWorkers int
+	duration                                              time.Duration
+	cloudBin, dbURL, keepLog                              string
+}
+
+func runBenchCloud(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "bench cloud", benchCloudUsage)
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	var o cloudBenchOptions
+	fs.IntVar(&o.orgs, "orgs", 20, "organisations")
+	fs.IntVar(&o.rigs, "rigs", 10_000, "rigs, spread over the organisations")
+	fs.IntVar(&o.historyRigs, "history-rigs", 100, "rigs with an agent and a diagnosis per day")
+	fs.IntVar(&o.days, "days", 365, "days of daily diagnoses per history rig")
+	fs.IntVar(&o.clients, "clients", 200, "concurrent clients of the read phase")
+	fs.IntVar(&o.ingestWorkers, "ingest-workers", 8, "agents sending at once in the ingest phase")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "length of the read phase")
+	fs.StringVar(&o.cloudBin, "cloud", "", "rig-cloud binary `FILE` (default: beside rigctl, bin/rig-cloud, else go build)")
+	fs.StringVar(&o.dbURL, "database-url", "", "PostgreSQL `URL` whose user may create databases (default $DATABASE_URL)")
+	fs.StringVar(&o.keepLog, "keep-log", "", "write rig-cloud's log to `FILE`")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 || o.orgs < 1 || o.rigs < o.orgs || o.historyRigs < 1 || o.historyRigs > o.rigs || o.days < 1 || o.clients < 1 || o.ingestWorkers < 1 || o.duration <= 0 {
+		errorf(env, "bench cloud: need 1 <= orgs <= rigs, 1 <= history-rigs <= rigs, days, clients and ingest-workers >= 1, duration > 0")
+		return ExitUsage
+	}
+	if o.dbURL == "" {
+		o.dbURL = os.Getenv("DATABASE_URL")
+	}
+	if o.dbURL == "" {
+		errorf(env, "bench cloud: no PostgreSQL: give --database-url or set DATABASE_URL (eval \"$(make -s env)\")")
+		return ExitUsage
+	}
+	tmp, err := os.MkdirTemp("", "rigctl-bench-cloud-")
+	if err != nil {
+		errorf(env, "bench cloud: %v", err)
+		return ExitFailure
+	}
+	defer os.RemoveAll(tmp)
+	bin, err := findCloud(ctx, env, o.cloudBin, tmp)
+	if err != nil {
+		errorf(env, "bench cloud: %v", err)
+		return ExitFailure
+	}
+	var log io.Writer = io.Discard
+	if o.keepLog != "" {
+		f, err := os.Create(o.keepLog)
+		if err != nil {
+			errorf(env, "bench cloud: %v", err)
+			return ExitFailure
+		}
+		defer f.Close()
+		log = f
+	}
+	srv, err := cloudrun.Start(ctx, cloudrun.Options{Bin: bin, AdminURL: o.dbURL, Log: log,
+		Env: []string{"RIG_CLOUD_AUTH_RATE_LIMIT=1000000", "RIG_CLOUD_AUTH_RATE_BURST=1000000"}})
+	if err != nil {
+		errorf(env, "bench cloud: %v", err)
+		return ExitFailure
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			errorf(env, "bench cloud: %v", err)
+		}
+	}()
+	res, err := benchCloud(ctx, env, srv, o)
+	if err != nil {
+		errorf(env, "bench cloud: %v", err)
+		return ExitFailure
+	}
+	if *asJSON {
+		printJSON(env.Stdout, res)
+	} else {
+		fmt.Fprintf(env.Stdout, "ingest     %.0f rows/s (%d rows)\n", res.IngestRowsPerS, res.Rows)
+		fmt.Fprintf(env.Stdout, "status     p50 %.2f ms  p99 %.2f ms  (%d requests)\n", res.StatusP50Ms, res.StatusP99Ms, res.StatusReqs)
+		fmt.Fprintf(env.Stdout, "history    p50 %.2f ms  p99 %.2f ms  (%d requests)\n", res.HistoryP50Ms, res.HistoryP99Ms, res.HistoryReqs)
+		fmt.Fprintf(env.Stdout, "throughput %.0f requests/s with %d clients, %d errors\n", res.ReqPerS, res.Clients, res.Errors)
+	}
+	if res.Errors > 0 {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// findCloud returns the rig-cloud binary to run, as findAgent does for
+// rig-agent.
+func findCloud(ctx context.Context, env Env, path, dir string) (string, error) {
+	if path != "" {
+		if !fileExists(path) {
+			return "", fmt.Errorf("--cloud %s: no such file", path)
+		}
+		return filepath.Abs(path)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(exe), "rig-cloud"); fileExists(p) {
+			fmt.Fprintf(env.Stderr, "bench cloud: rig-cloud %s (beside rigctl)\n", p)
+			return p, nil
+		}
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", fmt.Errorf("no rig-cloud beside rigctl and %v: give --cloud FILE", err)
+	}
+	if p := filepath.Join(root, "bin", "rig-cloud"); fileExists(p) {
+		fmt.Fprintf(env.Stderr, "bench cloud: rig-cloud %s (make build; rebuild it after changes)\n", p)
+		return p, nil
+	}
+	p := filepath.Join(dir, "rig-cloud")
+	fmt.Fprintf(env.Stderr, "bench cloud: building rig-cloud with go build\n")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", p, "./cloud/cmd/rig-cloud")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build rig-cloud: %w (give --cloud FILE, or run make build)", err)
+	}
+	return p, nil
+}
+
+// parallel runs f(0..n-1) on workers goroutines; the first error stops it.
+func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := f(ctx, i); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+func benchRigName(i int) string { return fmt.Sprintf("rig-%05d", i) }
+
+func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBenchOptions) (*cloudBenchResult, error) {
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: o.clients + 64, MaxIdleConnsPerHost: o.clients + 64}}
+	client := func(token string) *cloudclient.Client {
+		c := cloudclient.New(srv.URL, token)
+		c.HTTP = hc
+		return c
+	}
+	sys := client(srv.SystemToken)
+	res := &cloudBenchResult{Orgs: o.orgs, Rigs: o.rigs, HistoryRigs: o.historyRigs, Days: o.days, Clients: o.clients}
+
+	// Organisations and their operator tokens.
+	tokens := make([]string, o.orgs)
+	if err := parallel(ctx, o.orgs, 8, func(ctx context.Context, i int) error {
+		var org cloudclient.Org
+		if err := sys.Do(ctx, "POST", "/v1/orgs", nil, map[string]string{"slug": fmt.Sprintf("org-%02d", i), "name": fmt.Sprintf("Organisation %d", i)}, &org); err != nil {
+			return fmt.Errorf("create organisation: %s", cloudclient.Describe(err))
+		}
+		var tok cloudclient.Token
+		if err := sys.Do(ctx, "POST", fmt.Sprintf("/v1/orgs/%d/tokens", org.ID), nil, map[string]string{"name": "bench", "role": "operator"}, &tok); err != nil {
+			return fmt.Errorf("create token: %s", cloudclient.Describe(err))
+		}
+		tokens[i] = tok.Secret
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	// Rigs: rig i belongs to organisation i % orgs.
+	start := time.Now()
+	if err := parallel(ctx, o.rigs, 16, func(ctx context.Context, i int) error {
+		body := map[string]string{"rig_id": benchRigName(i), "rig_type": "zema-testrig"}
+		if err := client(tokens[i%o.orgs]).Do(ctx, "POST", "/v1/rigs", nil, body, nil); err != nil {
+			return fmt.Errorf("create rig: %s", cloudclient.Describe(err))
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	res.SeedRigsS = time.Since(start).Seconds()
+	fmt.Fprintf(env.Stderr, "bench cloud: %d organisations, %d rigs in %.1f s\n", o.orgs, o.rigs, res.SeedRigsS)
+
+	// Agents on the history rigs (the first historyRigs rigs).
+	creds := make([]string, o.historyRigs)
+	if err := parallel(ctx, o.historyRigs, 8, func(ctx context.Context, i int) error {
+		var en cloudclient.Enrollment
+		if err := client(tokens[i%o.orgs]).Do(ctx, "POST", "/v1/rigs/"+benchRigName(i)+"/enrollments", nil, nil, &en); err != nil {
+			return fmt.Errorf("create enrollment: %s", cloudclient.Describe(err))
+		}
+		var ag cloudclient.Enrolled
+		if err := client(en.Token).Do(ctx, "POST", "/v1/agent/enroll", nil, map[string]string{"agent_id": "agent-" + benchRigName(i)}, &ag); err != nil {
+			return fmt.Errorf("enroll: %s", cloudclient.Describe(err))
+		}
+		creds[i] = ag.Credential
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	// Ingest: a diagnosis per day per history rig, built before the clock
+	// starts, sent in batches of at most 1000.
+	now := time.Now().UTC().Truncate(24 * time.Hour)
+	type batch struct {
+		cred string
+		body cloudapi.DiagnosisBatch
+	}
+	var batches []batch
+	for i := range o.historyRigs {
+		agent := "agent-" + benchRigName(i)
+		var ds []diag.Diagnosis
+		for d := range o.days {
+			ds = append(ds, benchDiagnosis(benchRigName(i), agent, uint64(d+1), now.AddDate(0, 0, d-o.days)))
+		}
+		for len(ds) > 0 {
+			n := min(len(ds), cloudapi.DefaultMaxBatchItems)
+			batches = append(batches, batch{creds[i], cloudapi.DiagnosisBatch{AgentID: agent, Diagnoses: ds[:n]}})
+			ds = ds[n:]
+		}
+	}
+	start = time.Now()
+	var rows atomic.Int64
+	if err := parallel(ctx, len(batches), o.ingestWorkers, func(ctx context.Context, i int) error {
+		var br cloudapi.BatchResponse
+		if err := client(batches[i].cred).Do(ctx, "POST", "/v1/agent/diagnoses", nil, batches[i].body, &br); err != nil {
+			return fmt.Errorf("ingest: %s", cloudclient.Describe(err))
+		}
+		if br.Accepted != len(batches[i].body.Diagnoses) {
+			return fmt.Errorf("ingest: %d of %d accepted: %+v", br.Accepted, len(batches[i].body.Diagnoses), br.Results[0])
+		}
+		rows.Add(int64(br.Accepted))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	res.Rows = int(rows.Load())
+	res.IngestRowsPerS = float64(res.Rows) / time.Since(start).Seconds()
+	fmt.Fprintf(env.Stderr, "bench cloud: ingested %d diagnoses at %.0f rows/s; reading with %d clients for %s\n",
+		res.Rows, res.IngestRowsPerS, o.clients, o.duration)
+
+	// Reads.
+	type lat struct{ status, history []time.Duration }
+	lats := make([]lat, o.clients)
+	var errs, reqs atomic.Int64
+	var firstErr atomic.Value
+	rctx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	start = time.Now()
+	for ci := range o.clients {
+		wg.Go(func() {
+			org := ci % o.orgs
+			c := client(tokens[org])
+			rnd := rand.New(rand.NewPCG(uint64(ci), 42))
+			nOrgRigs := (o.rigs - org + o.orgs - 1) / o.orgs
+			nOrgHist := (o.historyRigs - org + o.orgs - 1) / o.orgs
+			for rctx.Err() == nil {
+				history := nOrgHist > 0 && rnd.IntN(2) == 0
+				var path string
+				var q url.Values
+				if history {
+					rig := org + o.orgs*rnd.IntN(nOrgHist)
+					to := now.AddDate(0, 0, -rnd.IntN(max(o.days-30, 1)))
+					q = url.Values{"from": {to.AddDate(0, 0, -30).Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
+					path = "/v1/rigs/" + benchRigName(rig) + "/diagnoses"
+				} else {
+					path = "/v1/rigs/" + benchRigName(org+o.orgs*rnd.IntN(nOrgRigs)) + "/status"
+				}
+				t0 := time.Now()
+				err := c.Do(ctx, "GET", path, q, nil, nil)
+				d := time.Since(t0)
+				if rctx.Err() != nil && err != nil {
+					return // cut by the end of the run
+				}
+				reqs.Add(1)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, cloudclient.Describe(err))
+					continue
+				}
+				if history {
+					lats[ci].history = append(lats[ci].history, d)
+				} else {
+					lats[ci].status = append(lats[ci].status, d)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var status, history []time.Duration
+	for _, l := range lats {
+		status = append(status, l.status...)
+		history = append(history, l.history...)
+	}
+	slices.Sort(status)
+	slices.Sort(history)
+	ms := func(xs []time.Duration, q float64) float64 {
+		if len(xs) == 0 {
+			return 0
+		}
+		return float64(xs[min(len(xs)-1, int(q*float64(len(xs))))].Microseconds()) / 1000
+	}
+	res.StatusP50Ms, res.StatusP99Ms = ms(status, 0.50), ms(status, 0.99)
+	res.HistoryP50Ms, res.HistoryP99Ms = ms(history, 0.50), ms(history, 0.99)
+	res.StatusReqs, res.HistoryReqs = len(status), len(history)
+	res.Requests = reqs.Load()
+	res.Errors = errs.Load()
+	res.DurationS = elapsed.Seconds()
+	res.ReqPerS = float64(res.Requests) / elapsed.Seconds()
+	if e := firstErr.Load(); e != nil {
+		fmt.Fprintf(env.Stderr, "bench cloud: %d errors; the first: %s\n", res.Errors, e)
+	}
+	return res, nil
+}
+
+// benchDiagnosis is a plausible daily diagnosis of a zema-testrig.
+func benchDiagnosis(rigID, agent string, seq uint64, day time.Time) diag.Diagnosis {
+	h := 0.7 + 0.3*float64(seq%10)/10
+	st := diag.Healthy
+	if h < 0.8 {
+		st = diag.Warning
+	}
+	return diag.Diagnosis{RigID: rigID, RigType: "zema-testrig", AgentID: agent, Seq: seq, CreatedAt: day.Add(61 * time.Second),
+		Window: diag.Window{Start: day, End: day.Add(time.Minute), Steps: 60, Coverage: 1},
+		Model:  diag.ModelRef{Version: "zema-2025.03", Digest: "sha256:9f2c", Precision: "int8"}, InferenceMicros: 70,
+		Health: h, Status: st,
+		Components: []diag.ComponentHealth{
+			{ID: "pump", Health: h, Status: st, AnomalyScore: 0.4, Drivers: []diag.Driver{{Sensor: "PS1", Weight: 0.6}}},
+			{ID: "cooler", Health: 0.95, Status: diag.Healthy, AnomalyScore: 0.2},
+			{ID: "valve", Health: 0.97, Status: diag.Healthy, AnomalyScore: 0.1},
+			{ID: "accumulator", Health: 0.9, Status: diag.Healthy, AnomalyScore: 0.3},
+		},
+		Sensors: []diag.SensorScore{{ID: "PS1", Score: 0.4}, {ID: "TS1", Score: 0.2}, {ID: "FS1", Score: 0.3}},
+	}
+}
