@@ -7,6 +7,7 @@ replace github.com/hydrognn/hydrognn/shared => ../shared
 require (
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/gin-gonic/gin v1.12.0
+	github.com/hydrognn/hydrognn/models v0.0.0-00010101000000-000000000000
 	github.com/hydrognn/hydrognn/shared v0.0.0-00010101000000-000000000000
 	github.com/invopop/jsonschema v0.14.0
 	github.com/jackc/pgx/v5 v5.12.0

@@ -86,6 +86,35 @@ type Limits struct {
 // or repeat, and archives beyond lim. What was written before a refusal
 // stays: extract into a fresh folder and remove it on error.
 func Extract(r io.Reader, dir string, lim Limits) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return walk(r, lim, func(h *tar.Header, clean string, body io.Reader) error {
+		target := filepath.Join(dir, filepath.FromSlash(clean))
+		if h.Typeflag == tar.TypeDir {
+			return os.MkdirAll(target, 0o755)
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		_, err = io.Copy(f, body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, h.Name, err)
+		}
+		return nil
+	})
+}
+
+// walk checks every entry of the archive in r and hands each to put (nil:
+// the file's bytes are read and dropped).
+func walk(r io.Reader, lim Limits, put func(h *tar.Header, clean string, body io.Reader) error) error {
 	if lim.MaxFiles <= 0 {
 		lim.MaxFiles = 100_000
 	}
@@ -95,9 +124,6 @@ func Extract(r io.Reader, dir string, lim Limits) error {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("%w: not gzip: %v", ErrInvalid, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
 	}
 	tr := tar.NewReader(zr)
 	seen := map[string]bool{}
@@ -122,33 +148,29 @@ func Extract(r io.Reader, dir string, lim Limits) error {
 			return fmt.Errorf("%w: entry %q appears twice", ErrInvalid, h.Name)
 		}
 		seen[clean] = true
-		target := filepath.Join(dir, filepath.FromSlash(clean))
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
 		case tar.TypeReg:
 			if h.Size < 0 || total+h.Size > lim.MaxBytes {
 				return fmt.Errorf("%w: more than %d bytes once extracted", ErrInvalid, lim.MaxBytes)
 			}
 			total += h.Size
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-			if err != nil {
-				return fmt.Errorf("%w: %v", ErrInvalid, err)
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrInvalid, h.Name, err)
-			}
 		default:
 			return fmt.Errorf("%w: entry %q is not a regular file or folder (type %q)", ErrInvalid, h.Name, h.Typeflag)
 		}
+		if put != nil {
+			if err := put(h, clean, tr); err != nil {
+				return err
+			}
+		} else if _, err := io.Copy(io.Discard, tr); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, h.Name, err)
+		}
 	}
+}
+
+// Check reads a tar.gz from r to its end and returns the refusal Extract
+// would give, writing nothing: to check an archive while it streams
+// elsewhere.
+func Check(r io.Reader, lim Limits) error {
+	return walk(r, lim, nil)
 }

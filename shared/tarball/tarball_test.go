@@ -33,6 +33,9 @@ func TestRoundTrip(t *testing.T) {
 	if !bytes.Equal(one.Bytes(), two.Bytes()) {
 		t.Error("the same folder gave different archives")
 	}
+	if err := tarball.Check(bytes.NewReader(one.Bytes()), tarball.Limits{}); err != nil {
+		t.Error(err)
+	}
 	dst := filepath.Join(t.TempDir(), "out")
 	if err := tarball.Extract(bytes.NewReader(one.Bytes()), dst, tarball.Limits{}); err != nil {
 		t.Fatal(err)
@@ -70,6 +73,9 @@ func TestExtractRefuses(t *testing.T) {
 			}
 			_ = tw.Close()
 			_ = zw.Close()
+			if err := tarball.Check(bytes.NewReader(buf.Bytes()), tarball.Limits{}); !errors.Is(err, tarball.ErrInvalid) {
+				t.Errorf("Check accepted: %v", err)
+			}
 			dir := t.TempDir()
 			if err := tarball.Extract(&buf, filepath.Join(dir, "out"), tarball.Limits{}); !errors.Is(err, tarball.ErrInvalid) {
 				t.Errorf("accepted: %v", err)

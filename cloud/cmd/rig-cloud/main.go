@@ -3,7 +3,7 @@
 //	rig-cloud serve --config FILE     serve the API (applies migrations first unless database.migrate is false)
 //	rig-cloud migrate --config FILE   apply pending migrations and exit
 //	rig-cloud token create --config FILE (--system | --org SLUG [--org-name NAME] --role ROLE) --name NAME [--ttl D]
-//	rig-cloud worker --config FILE    training worker (not implemented yet: exit 2)
+//	rig-cloud worker --config FILE    training worker: claims queued jobs and runs them until SIGINT/SIGTERM
 //	rig-cloud --version
 //
 // Exit codes: 0 done, 1 failure at run time, 2 usage or config error.
@@ -64,10 +64,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
-		if args[0] == "worker" {
-			fmt.Fprintln(stderr, "rig-cloud worker: not implemented yet (training jobs: issue 5)")
-			return 2
-		}
 		cfg, log, code := load(*path, stderr)
 		if cfg == nil {
 			return code
@@ -79,6 +75,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 			fmt.Fprintf(stdout, "applied %d migration(s) %v\n", len(applied), applied)
+			return 0
+		}
+		if args[0] == "worker" {
+			if err := server.Work(ctx, cfg, log, version); err != nil {
+				log.Error("worker failed", "err", err)
+				return 1
+			}
 			return 0
 		}
 		if err := server.Serve(ctx, cfg, log, nil); err != nil {

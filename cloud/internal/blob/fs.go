@@ -34,6 +34,9 @@ func NewFS(dir string, maxBytes int64) (*FS, error) {
 	return &FS{dir: dir, max: maxBytes}, nil
 }
 
+// Dir returns the store's folder.
+func (s *FS) Dir() string { return s.dir }
+
 // MaxBytes returns the cap on one object (0: none).
 func (s *FS) MaxBytes() int64 { return s.max }
 

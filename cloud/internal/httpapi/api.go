@@ -49,6 +49,13 @@ type Options struct {
 	// Registry receives the metrics (nil: a new registry, with the Go
 	// and process collectors).
 	Registry *prometheus.Registry
+	// Blobs stores data set archives and bundles (nil: those routes
+	// answer 503). UploadTimeout bounds one archive upload or bundle
+	// download (0: 1h); MaxAttempts is a job's attempts when its request
+	// names none (0: 3).
+	Blobs         Blobs
+	UploadTimeout time.Duration
+	MaxAttempts   int
 }
 
 // API is the HTTP handler of rig-cloud. Make it with New; it is safe for
@@ -97,6 +104,12 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 	}
 	if o.CheckinInterval <= 0 {
 		o.CheckinInterval = 5 * time.Minute
+	}
+	if o.UploadTimeout <= 0 {
+		o.UploadTimeout = time.Hour
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -173,6 +186,7 @@ func (a *API) routes() *gin.Engine {
 	v1.GET("/alerts", a.need(store.RoleViewer), a.listAlerts)
 	v1.POST("/alerts/:id/ack", a.need(store.RoleOperator), a.alertState(store.AlertAcknowledged))
 	v1.POST("/alerts/:id/resolve", a.need(store.RoleOperator), a.alertState(store.AlertResolved))
+	a.trainingRoutes(v1)
 	return e
 }
 

@@ -75,7 +75,7 @@ func withState(a store.Alert, state string) store.Alert {
 func Operations() []Operation {
 	rigParam := Param{Name: "rig", In: "path", Description: "the rig's id (its firmware config's equipment id)"}
 	skew := int64(-250)
-	return []Operation{
+	return withTraining([]Operation{
 		{Method: "GET", Path: "/health/live", ID: "live", Tag: "health", Summary: "The process runs",
 			Status: 200, Response: Health{Status: "live"}},
 		{Method: "GET", Path: "/health/ready", ID: "ready", Tag: "health",
@@ -191,5 +191,5 @@ func Operations() []Operation {
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
 			Auth: AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"}},
 			Status: 204, Example: Example{Path: "/v1/tokens/2"}},
-	}
+	})
 }

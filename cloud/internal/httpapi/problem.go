@@ -66,7 +66,7 @@ func (a *API) fail(c *gin.Context, err error) {
 		abort(c, problem(ProblemExists, 409, "%v", err))
 	case errors.Is(err, store.ErrBadCredential):
 		unauthorized(c, "the credential is unknown, revoked, used or expired")
-	case errors.Is(err, store.ErrAlertState):
+	case errors.Is(err, store.ErrAlertState) || errors.Is(err, store.ErrState):
 		abort(c, problem(ProblemStateConflict, 409, "%v", err))
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(c.Request.Context().Err(), context.DeadlineExceeded):
 		c.Header(cloudapi.HeaderRetryAfter, "1")

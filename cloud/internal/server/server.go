@@ -15,9 +15,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/config"
 	"github.com/hydrognn/hydrognn/cloud/internal/db"
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 )
 
@@ -42,7 +44,18 @@ func APIOptions(cfg *config.Config) httpapi.Options {
 		MaxBatchItems:   cfg.Agents.MaxBatchItems,
 		CheckinInterval: cfg.Agents.CheckinInterval,
 		Metrics:         cfg.Server.MetricsOn(),
+		UploadTimeout:   cfg.Blob.UploadTimeout,
+		MaxAttempts:     cfg.Worker.MaxAttempts,
 	}
+}
+
+// OpenBlobs opens the configured blob store.
+func OpenBlobs(cfg *config.Config) (*blob.FS, error) {
+	b, err := blob.NewFS(cfg.Blob.Dir, int64(cfg.Blob.MaxObjectBytes))
+	if err != nil {
+		return nil, fmt.Errorf("%w (set blob.dir to a writable folder)", err)
+	}
+	return b, nil
 }
 
 // Serve runs the API until ctx ends. ready, when not nil, is called with
@@ -64,7 +77,13 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 	} else if len(st.Pending) > 0 {
 		log.Warn("migrations pending; /health/ready fails until `rig-cloud migrate` has run", "pending", st.Pending)
 	}
-	api := httpapi.New(store.New(pool), log, APIOptions(cfg))
+	blobs, err := OpenBlobs(cfg)
+	if err != nil {
+		return err
+	}
+	o := APIOptions(cfg)
+	o.Blobs = blobs
+	api := httpapi.New(store.New(pool), log, o)
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
@@ -107,6 +126,32 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// Work runs a training worker (`rig-cloud worker`) until ctx ends: it
+// applies pending migrations when database.migrate is set, then claims
+// and runs jobs (cloud/internal/jobs). A job running at the end is
+// stopped and re-queued.
+func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) error {
+	pool, err := OpenDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.Database.MigrateOn() {
+		if _, err := db.Migrate(ctx, pool, log); err != nil {
+			return err
+		}
+	}
+	blobs, err := OpenBlobs(cfg)
+	if err != nil {
+		return err
+	}
+	w := cfg.Worker
+	return jobs.NewWorker(store.New(pool), blobs, jobs.Options{
+		Backend: w.Backend, WorkDir: w.WorkDir, PollInterval: w.PollInterval, Lease: w.Lease, Heartbeat: w.Heartbeat,
+		MaxLogLines: w.MaxLogLines, CodeVersion: version, Log: log,
+	}).Run(ctx)
 }
 
 // Migrate applies pending migrations and returns the versions applied.

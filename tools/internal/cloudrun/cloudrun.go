@@ -55,6 +55,7 @@ type Server struct {
 	cmd      *exec.Cmd
 	adminURL string
 	dbName   string
+	blobDir  string
 	done     chan error
 	stopOnce sync.Once
 	stopErr  error
@@ -83,7 +84,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	u.Path = "/" + s.dbName
 	s.DatabaseURL = u.String()
-	env := append(os.Environ(), "RIG_CLOUD_DATABASE_URL="+s.DatabaseURL, "RIG_CLOUD_SERVER_LISTEN=127.0.0.1:0", "RIG_CLOUD_LOG_FORMAT=json")
+	// A throwaway blob store too (blob.dir; o.Env may name another).
+	if s.blobDir, err = os.MkdirTemp("", "rig-cloud-blobs-"); err != nil {
+		s.drop()
+		return nil, err
+	}
+	env := append(os.Environ(), "RIG_CLOUD_DATABASE_URL="+s.DatabaseURL, "RIG_CLOUD_SERVER_LISTEN=127.0.0.1:0", "RIG_CLOUD_LOG_FORMAT=json",
+		"RIG_CLOUD_BLOB_DIR="+s.blobDir)
 	env = append(env, o.Env...)
 
 	tok := exec.CommandContext(ctx, o.Bin, "token", "create", "--system", "--name", "cloudrun")
@@ -175,6 +182,9 @@ func (s *Server) admin(ctx context.Context, sql string) error {
 }
 
 func (s *Server) drop() error {
+	if s.blobDir != "" {
+		_ = os.RemoveAll(s.blobDir)
+	}
 	return s.admin(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)")
 }
 

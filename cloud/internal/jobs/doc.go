@@ -1,0 +1,24 @@
+// Package jobs runs rig-cloud's training jobs: Config is a job's training
+// settings (checked when the job is created), Worker the loop of
+// `rig-cloud worker`.
+//
+// A worker claims the oldest queued job (store.Claim: SELECT ... FOR
+// UPDATE SKIP LOCKED, so any number of workers on any machines share the
+// queue), holds it by a lease it renews every heartbeat, and runs it:
+// download the data set's archive from the blob store and extract it,
+// train with models/pipeline (the code of `rigctl train`) on the
+// configured backend, archive the bundle folder into the blob store, and
+// register the model version with its metrics and lineage, in one
+// transaction with the job's success. Progress (epoch, losses,
+// validation metrics, ETA) is stored at each heartbeat; log lines with it.
+//
+// Ends of an attempt: a data problem (bad archive, rig config, too few
+// windows) fails the job at once; another error re-queues it while
+// attempts are left; a cancel request seen at a heartbeat stops training
+// and ends the job cancelled; a lost lease (the job was re-queued after the
+// worker went silent past its lease) stops the worker's work on it
+// without writing anything more; stopping the worker (SIGTERM) re-queues
+// its job. A worker that dies is noticed when its lease expires: the next
+// claim of any worker re-queues the job, or fails it once max_attempts
+// are spent.
+package jobs

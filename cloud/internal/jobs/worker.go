@@ -1,0 +1,447 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/blob"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/models/export"
+	"github.com/hydrognn/hydrognn/models/pipeline"
+	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/tarball"
+)
+
+// Queue is what a worker needs of the store (*store.Store).
+type Queue interface {
+	Claim(ctx context.Context, worker, backend string, lease time.Duration) (*store.Claim, error)
+	Heartbeat(ctx context.Context, l store.Lease, lease time.Duration, p *store.Progress) (bool, error)
+	AppendLogs(ctx context.Context, l store.Lease, lines []string) error
+	FailJob(ctx context.Context, l store.Lease, msg string, retry bool) error
+	FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m store.ModelVersion) (*store.ModelVersion, error)
+}
+
+// Blobs is what a worker needs of the blob store.
+type Blobs interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error)
+	Put(ctx context.Context, key string, r io.Reader) (blob.Info, error)
+}
+
+// Options configure a Worker; zero fields take the defaults noted (those
+// of the worker.* config keys).
+type Options struct {
+	// Name identifies the worker in jobs and logs ("": host-pid-random).
+	Name string
+	// Backend is "go" ("" too) or "xla:cpu", "xla:cuda", "xla:/plugin.so".
+	Backend string
+	// WorkDir holds each job's files while it runs ("": os.TempDir()).
+	WorkDir string
+	// PollInterval (0: 5s), Lease (0: 2m) and Heartbeat (0: Lease/8).
+	PollInterval, Lease, Heartbeat time.Duration
+	// MaxLogLines caps the stored log lines per attempt (0: 10000).
+	MaxLogLines int
+	// MaxExtractBytes caps a data set once extracted (0: 16 GiB).
+	MaxExtractBytes int64
+	// CodeVersion is recorded in each bundle's provenance and the registry.
+	CodeVersion string
+	// Log receives the worker's own events (nil: none).
+	Log *slog.Logger
+}
+
+// Worker runs training jobs, one at a time. Make it with NewWorker.
+type Worker struct {
+	q     Queue
+	blobs Blobs
+	o     Options
+}
+
+// NewWorker returns a worker on q and blobs.
+func NewWorker(q Queue, blobs Blobs, o Options) *Worker {
+	if o.Name == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		o.Name = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	if o.Backend == "" {
+		o.Backend = "go"
+	}
+	if o.WorkDir == "" {
+		o.WorkDir = os.TempDir()
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 5 * time.Second
+	}
+	if o.Lease <= 0 {
+		o.Lease = 2 * time.Minute
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = o.Lease / 8
+	}
+	if o.MaxLogLines <= 0 {
+		o.MaxLogLines = 10_000
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{q: q, blobs: blobs, o: o}
+}
+
+// Name returns the worker's name.
+func (w *Worker) Name() string { return w.o.Name }
+
+// Run claims and runs jobs until ctx ends; an idle worker polls every
+// PollInterval. A job running when ctx ends is stopped and re-queued.
+// Errors of one job or claim are logged, not returned.
+func (w *Worker) Run(ctx context.Context) error {
+	w.o.Log.Info("worker started", "worker", w.o.Name, "backend", w.o.Backend)
+	for ctx.Err() == nil {
+		ran, err := w.RunOnce(ctx)
+		if err != nil {
+			w.o.Log.Warn("claim failed", "worker", w.o.Name, "err", err)
+		}
+		if ran && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(w.o.PollInterval):
+		}
+	}
+	w.o.Log.Info("worker stopped", "worker", w.o.Name)
+	return nil
+}
+
+// RunOnce claims one job and runs it to its end; ran is false when no job
+// was queued. err is a claim error (a job's own failure is stored in the
+// job, not returned).
+func (w *Worker) RunOnce(ctx context.Context) (ran bool, err error) {
+	c, err := w.q.Claim(ctx, w.o.Name, w.o.Backend, w.o.Lease)
+	if err != nil || c == nil {
+		return false, err
+	}
+	w.run(ctx, c)
+	return true, nil
+}
+
+// Causes of a job's context ending.
+var (
+	errCancelled = errors.New("cancelled by request")
+	errLeaseLost = errors.New("lease lost")
+)
+
+// permanent marks an error that retrying cannot fix.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// run runs one claimed job and stores its end.
+func (w *Worker) run(ctx context.Context, c *store.Claim) {
+	l := c.Lease
+	log := w.o.Log.With("worker", w.o.Name, "job", l.JobID, "attempt", l.Attempt)
+	log.Info("job claimed", "dataset", c.Dataset.ID, "rig_type", c.Job.RigType)
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	j := &running{w: w, lease: l, start: time.Now(), progress: store.Progress{Phase: "starting"}}
+	j.logs = &lineWriter{max: w.o.MaxLogLines}
+
+	var wg sync.WaitGroup
+	wg.Go(func() { j.heartbeat(jctx, cancel, log) })
+	model, err := j.train(jctx, c)
+	cancel(nil)
+	wg.Wait()
+
+	// The end is written even when ctx ended (shutdown), within a bound.
+	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer ecancel()
+	cause := context.Cause(jctx)
+	switch {
+	case errors.Is(cause, errLeaseLost):
+		log.Warn("job lease lost: another worker may run it; nothing more written")
+		return
+	case err == nil:
+		log.Info("job succeeded", "rig_type", model.RigType, "version", model.Version)
+		return
+	}
+	retry := true
+	msg := err.Error()
+	switch {
+	case errors.Is(cause, errCancelled):
+		msg, retry = "cancelled by request", false
+	case ctx.Err() != nil:
+		msg = "the worker stopped (shutdown); re-queued"
+	case errors.As(err, new(permanent)):
+		retry = false
+	}
+	fmt.Fprintf(j.logs, "attempt %d ended: %s\n", l.Attempt, msg)
+	j.flush(ectx, log)
+	if ferr := w.q.FailJob(ectx, l, msg, retry); ferr != nil {
+		log.Warn("job end not stored", "err", ferr)
+		return
+	}
+	log.Info("job ended", "error", msg, "retry", retry)
+}
+
+// running is one attempt's state shared by the trainer and the
+// heartbeat.
+type running struct {
+	w     *Worker
+	lease store.Lease
+	start time.Time
+	logs  *lineWriter
+
+	mu       sync.Mutex
+	progress store.Progress
+}
+
+func (j *running) setPhase(phase string) {
+	j.mu.Lock()
+	j.progress.Phase = phase
+	j.mu.Unlock()
+	fmt.Fprintf(j.logs, "phase: %s\n", phase)
+}
+
+func (j *running) snapshot() *store.Progress {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	p := j.progress
+	p.ElapsedSeconds = time.Since(j.start).Round(100 * time.Millisecond).Seconds()
+	p.UpdatedAt = time.Now().UTC()
+	return &p
+}
+
+// heartbeat renews the lease and stores progress and logs every
+// Heartbeat until ctx ends; it cancels the job on a cancel request or a
+// lost lease.
+func (j *running) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger) {
+	t := time.NewTicker(j.w.o.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hctx, hcancel := context.WithTimeout(ctx, j.w.o.Heartbeat)
+		stop, err := j.w.q.Heartbeat(hctx, j.lease, j.w.o.Lease, j.snapshot())
+		if err == nil {
+			err = j.w.q.AppendLogs(hctx, j.lease, j.logs.take())
+		}
+		hcancel()
+		switch {
+		case errors.Is(err, store.ErrLeaseLost):
+			cancel(errLeaseLost)
+			return
+		case err != nil && ctx.Err() == nil:
+			// The database may be back before the lease ends.
+			log.Warn("heartbeat failed", "err", err)
+		case stop:
+			cancel(errCancelled)
+			return
+		}
+	}
+}
+
+// flush stores the last progress and log lines.
+func (j *running) flush(ctx context.Context, log *slog.Logger) {
+	if _, err := j.w.q.Heartbeat(ctx, j.lease, j.w.o.Lease, j.snapshot()); err != nil {
+		log.Warn("last progress not stored", "err", err)
+		return
+	}
+	if err := j.w.q.AppendLogs(ctx, j.lease, j.logs.take()); err != nil {
+		log.Warn("last log lines not stored", "err", err)
+	}
+}
+
+// train does the job's work and registers the model.
+func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersion, error) {
+	w := j.w
+	cfg, err := ParseConfig(c.Job.Config)
+	if err != nil {
+		return nil, permanent{err}
+	}
+	d := c.Dataset
+	if d.BlobKey == nil || d.Digest == nil {
+		return nil, permanent{fmt.Errorf("data set %d has no archive", d.ID)}
+	}
+	rc, err := rig.Parse(fmt.Sprintf("dataset-%d-rig.yaml", d.ID), []byte(d.RigConfig))
+	if err != nil {
+		return nil, permanent{fmt.Errorf("data set %d's rig config: %w", d.ID, err)}
+	}
+	if rc.RigType != c.Job.RigType {
+		return nil, permanent{fmt.Errorf("data set %d's rig config is for %q, the job for %q", d.ID, rc.RigType, c.Job.RigType)}
+	}
+	dir, err := os.MkdirTemp(w.o.WorkDir, fmt.Sprintf("rig-cloud-job-%d-%d-", j.lease.JobID, j.lease.Attempt))
+	if err != nil {
+		return nil, fmt.Errorf("work folder: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	j.setPhase("downloading")
+	data := filepath.Join(dir, "data")
+	if err := j.download(ctx, *d.BlobKey, data); err != nil {
+		return nil, err
+	}
+
+	j.setPhase("training")
+	o := cfg.Options(j.lease.JobID, w.o.Backend)
+	o.CodeVersion, o.Log = w.o.CodeVersion, j.logs
+	epochs := o.Train.Resolved().Epochs
+	o.Train.OnEpoch = func(ep train.Epoch, eta time.Duration) {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		p := &j.progress
+		p.Epoch, p.Epochs, p.TrainLoss, p.ETASeconds = ep.Epoch, epochs, round6(ep.TrainLoss), eta.Round(time.Second).Seconds()
+		if ep.Val != nil {
+			p.ValLoss = round6(ep.Val.Loss)
+			p.Metrics = map[string]float64{}
+			for _, t := range ep.Val.Targets {
+				p.Metrics[t.Name+".accuracy"] = round6(t.Accuracy)
+				p.Metrics[t.Name+".macro_f1"] = round6(t.MacroF1)
+			}
+		}
+	}
+	out := filepath.Join(dir, "bundle")
+	label := fmt.Sprintf("dataset %d %s (%s)", d.ID, d.Name, *d.Digest)
+	t, err := pipeline.Train(ctx, rc, pipeline.Data{Kind: d.Kind, Dir: data, Label: label}, o, out)
+	if err != nil {
+		if errors.Is(err, train.ErrData) || errors.Is(err, export.ErrExport) {
+			return nil, permanent{err}
+		}
+		return nil, err
+	}
+	j.mu.Lock()
+	j.progress.BestEpoch, j.progress.ETASeconds = t.Result.BestEpoch, 0
+	j.mu.Unlock()
+
+	j.setPhase("uploading")
+	key := fmt.Sprintf("orgs/%d/jobs/%d/attempt-%d/bundle.tar.gz", c.OrgID, j.lease.JobID, j.lease.Attempt)
+	info, err := j.upload(ctx, key, out)
+	if err != nil {
+		return nil, err
+	}
+	man, err := os.ReadFile(filepath.Join(out, bundle.ManifestFile))
+	if err != nil {
+		return nil, err
+	}
+	prov := t.Written.Manifest.Provenance
+	j.setPhase("registering")
+	j.flush(ctx, w.o.Log)
+	m, err := w.q.FinishJob(ctx, j.lease, store.Artifact{Key: key, Bytes: info.Size, Digest: info.SHA256}, store.ModelVersion{
+		BundleName: t.Written.Manifest.Name, BundleVersion: t.Written.Manifest.Version,
+		DatasetDigest: t.Digest, ArchiveDigest: *d.Digest, CodeVersion: w.o.CodeVersion, Backend: prov.Backend,
+		Config: prov.Config, Metrics: export.Metrics(t.Result), Manifest: json.RawMessage(man),
+	})
+	if errors.Is(err, store.ErrLeaseLost) {
+		return nil, errLeaseLost
+	}
+	return m, err
+}
+
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// download extracts the archive under key into dir.
+func (j *running) download(ctx context.Context, key, dir string) error {
+	rc, info, err := j.w.blobs.Get(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return permanent{fmt.Errorf("data set archive %s is missing from the blob store", key)}
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := tarball.Extract(rc, dir, tarball.Limits{MaxBytes: j.w.o.MaxExtractBytes}); err != nil {
+		if errors.Is(err, tarball.ErrInvalid) {
+			return permanent{fmt.Errorf("data set archive: %w", err)}
+		}
+		return err
+	}
+	fmt.Fprintf(j.logs, "data set archive %s: %d bytes extracted\n", key, info.Size)
+	return nil
+}
+
+// upload archives the folder dir into the blob store under key.
+func (j *running) upload(ctx context.Context, key, dir string) (blob.Info, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarball.Write(pw, dir)) }()
+	info, err := j.w.blobs.Put(ctx, key, pr)
+	pr.CloseWithError(io.ErrClosedPipe) // ends the writer if Put stopped early
+	if err != nil {
+		return info, fmt.Errorf("store the bundle: %w", err)
+	}
+	fmt.Fprintf(j.logs, "bundle stored as %s (%d bytes, %s)\n", key, info.Size, info.SHA256)
+	return info, nil
+}
+
+// lineWriter collects the lines written to it, at most max in all;
+// further lines are counted and reported by one line at take time.
+type lineWriter struct {
+	mu      sync.Mutex
+	max     int
+	stored  int
+	dropped int
+	partial strings.Builder
+	lines   []string
+}
+
+// Write splits p into lines (a partial last line waits for its end).
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := string(p)
+	for {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			w.partial.WriteString(s)
+			if w.partial.Len() > 4096 { // a line without end: cut it
+				w.add(w.partial.String())
+				w.partial.Reset()
+			}
+			return len(p), nil
+		}
+		w.partial.WriteString(s[:i])
+		w.add(w.partial.String())
+		w.partial.Reset()
+		s = s[i+1:]
+	}
+}
+
+func (w *lineWriter) add(line string) {
+	line = strings.TrimRight(line, "\r")
+	if len(line) > 4096 {
+		line = line[:4096]
+	}
+	if w.stored >= w.max {
+		w.dropped++
+		return
+	}
+	w.stored++
+	w.lines = append(w.lines, line)
+}
+
+// take returns the lines collected since the last take.
+func (w *lineWriter) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.lines
+	w.lines = nil
+	if w.dropped > 0 {
+		out = append(out, fmt.Sprintf("(%d more log lines dropped: worker.max_log_lines is %d)", w.dropped, w.max))
+		w.dropped = 0
+	}
+	return out
+}
