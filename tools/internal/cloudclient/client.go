@@ -79,6 +79,11 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body
 	if c.Token != "" {
 		req.Header.Set(cloudapi.HeaderAuthorization, "Bearer "+c.Token)
 	}
+	return c.send(req, method, path, out)
+}
+
+// send sends req and decodes its answer as Do does.
+func (c *Client) send(req *http.Request, method, path string, out any) error {
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient

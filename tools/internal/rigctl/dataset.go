@@ -1,0 +1,113 @@
+package rigctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/tarball"
+)
+
+func init() {
+	register("dataset", "import a UCI-layout folder into rig-cloud (dataset import --dir DIR --rig FILE [--name N])", runDataset)
+}
+
+const datasetUsage = `dataset import --dir DIR --rig FIRMWARE.yaml [--name NAME] [--kind sim|uci] [--description TEXT] [--context CTX] [--json]
+
+Registers a data set in the UCI hydraulic layout (real, or written by
+rigsim dataset) with rig-cloud (POST /v1/datasets, with the firmware config
+it was recorded with), then streams the folder as a tar.gz to PUT
+/v1/datasets/{id}/archive. Training jobs name the data set's id. The server
+and token are those of the login context (rigctl login), or
+$RIGCTL_SERVER and $RIGCTL_TOKEN (an operator token or above).`
+
+// datasetInfo is the part of the server's answer rigctl prints.
+type datasetInfo struct {
+	ID      int64   `json:"id"`
+	Name    string  `json:"name"`
+	Kind    string  `json:"kind"`
+	RigType string  `json:"rig_type"`
+	State   string  `json:"state"`
+	Bytes   *int64  `json:"bytes,omitempty"`
+	Digest  *string `json:"digest,omitempty"`
+}
+
+func runDataset(ctx context.Context, env Env, args []string) int {
+	if len(args) == 0 || args[0] != "import" {
+		fmt.Fprintln(env.Stderr, "Usage: rigctl "+datasetUsage)
+		return ExitUsage
+	}
+	fs := newFlags(env, "dataset import", datasetUsage)
+	dir := fs.String("dir", "", "the data set `DIR` (UCI layout; required)")
+	rigPath := fs.String("rig", "", "the firmware config `FILE` the data was recorded with (required)")
+	name := fs.String("name", "", "the data set's name in the organisation (default: the folder's name)")
+	kind := fs.String("kind", "sim", "uci (the real set's layout, recorded) or sim (written by rigsim)")
+	desc := fs.String("description", "", "what the data set is, e.g. how it was generated")
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	asJSON := fs.Bool("json", false, "print the server's JSON")
+	if code, ok := parseFlags(fs, args[1:]); !ok {
+		return code
+	}
+	if *dir == "" || *rigPath == "" || fs.NArg() > 0 || (*kind != "sim" && *kind != "uci") {
+		errorf(env, "dataset import: --dir DIR and --rig FILE are required, --kind is sim or uci (no other arguments)")
+		return ExitUsage
+	}
+	if *name == "" {
+		*name = filepath.Base(filepath.Clean(*dir))
+	}
+	if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
+		errorf(env, "dataset import: --dir %s is not a folder", *dir)
+		return ExitFailure
+	}
+	y, err := os.ReadFile(*rigPath)
+	if err == nil {
+		_, err = rig.Parse(*rigPath, y)
+	}
+	if err != nil {
+		errorf(env, "dataset import: %v", err)
+		return ExitFailure
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "dataset import: %v", err)
+		return ExitFailure
+	}
+	var d datasetInfo
+	err = c.Do(ctx, "POST", "/v1/datasets", nil, map[string]string{"name": *name, "kind": *kind, "rig_config": string(y),
+		"description": *desc}, &d)
+	if err != nil {
+		return failed(env, "dataset import", err)
+	}
+	// The archive streams: no client timeout on the upload (the server
+	// bounds it by blob.upload_timeout).
+	up := *c
+	up.HTTP = &http.Client{}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarball.Write(pw, *dir)) }()
+	var raw json.RawMessage
+	err = up.Upload(ctx, "PUT", fmt.Sprintf("/v1/datasets/%d/archive", d.ID), "application/gzip", pr, &raw)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return failed(env, fmt.Sprintf("dataset import: data set %d (%s) is registered but its archive was not stored", d.ID, d.Name), err)
+	}
+	if *asJSON {
+		printJSON(env.Stdout, raw)
+		return ExitOK
+	}
+	_ = json.Unmarshal(raw, &d)
+	size, digest := int64(0), ""
+	if d.Bytes != nil {
+		size = *d.Bytes
+	}
+	if d.Digest != nil {
+		digest = *d.Digest
+	}
+	fmt.Fprintf(env.Stdout, "data set %d %s: %s, rig type %s, %s, archive %.1f KB %s\n", d.ID, d.Name, d.Kind, d.RigType, d.State,
+		float64(size)/1024, digest)
+	return ExitOK
+}
