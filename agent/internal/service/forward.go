@@ -26,9 +26,17 @@ const replayBatch = 256
 // diagnosis into the forwarder's outbox, then records its Seq in the
 // history.
 type cloudForwarder struct {
-	f    *forward.Forwarder
+	f *forward.Forwarder
+	// ob is where diagnoses are queued: f (tests replace it).
+	ob interface {
+		Enqueue(context.Context, diag.Diagnosis) error
+	}
 	hist *history.Store
 	log  *slog.Logger
+	// behind is set when an Enqueue failed for a reason that may pass (a
+	// full disk): the history cursor stays before that diagnosis, and the
+	// next Enqueue replays from the cursor instead of moving it past it.
+	behind bool
 }
 
 // NewCloudForwarder builds agent/internal/forward's forwarder from the
@@ -44,7 +52,7 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 	if err != nil {
 		return nil, err
 	}
-	cf := &cloudForwarder{f: f, hist: deps.History, log: deps.Logger}
+	cf := &cloudForwarder{f: f, ob: f, hist: deps.History, log: deps.Logger}
 	if err := cf.replay(ctx); err != nil {
 		_ = f.Close()
 		return nil, err
@@ -78,7 +86,7 @@ func (c *cloudForwarder) replay(ctx context.Context) error {
 			return nil
 		}
 		for _, d := range ds {
-			if err := c.Enqueue(ctx, d); err != nil {
+			if err := c.enqueue(ctx, d); err != nil {
 				if !refused(err) {
 					return fmt.Errorf("replay diagnosis %d to the outbox: %w", d.Seq, err)
 				}
@@ -98,10 +106,26 @@ func refused(err error) bool {
 // Enqueue queues d durably in the outbox, then moves the history cursor.
 // A diagnosis the forwarder refuses for good (forward.ErrInvalid,
 // ErrTooLarge; counted in its Stats.Invalid) moves the cursor too, and
-// the error is returned for the windowing to count and log.
+// the error is returned for the windowing to count and log. After any
+// other failure the cursor stays where it is, and the next Enqueue
+// replays the history from it (d included: the history stored d before
+// the sinks get it), so a diagnosis whose Enqueue failed once (a full
+// disk) is not skipped.
 func (c *cloudForwarder) Enqueue(ctx context.Context, d diag.Diagnosis) error {
-	err := c.f.Enqueue(ctx, d)
+	if c.behind {
+		if err := c.replay(ctx); err != nil {
+			return err
+		}
+		c.behind = false
+		return nil
+	}
+	return c.enqueue(ctx, d)
+}
+
+func (c *cloudForwarder) enqueue(ctx context.Context, d diag.Diagnosis) error {
+	err := c.ob.Enqueue(ctx, d)
 	if err != nil && !refused(err) {
+		c.behind = true
 		return err
 	}
 	if cerr := c.hist.SetCursor(ctx, HistoryForwardCursor, d.Seq); cerr != nil {

@@ -1,7 +1,9 @@
 package service
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/internal/api"
+	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
 )
 
 // fakeCloud is the server side of shared/cloudapi, as small as the
@@ -153,4 +157,57 @@ func TestCloudForwarding(t *testing.T) {
 	assert.Contains(t, m, `rig_agent_cloud_refused_total{by="agent"} 0`)
 	assert.Contains(t, m, `rig_agent_cloud_dropped_total{alert="true"} 0`)
 	assert.False(t, strings.Contains(m, "rig_agent_cloud_bytes_sent_total 0\n"), "bytes sent are counted")
+}
+
+// flakyOutbox fails Enqueue for the seqs in fail (each failure used once)
+// and records what it queued.
+type flakyOutbox struct {
+	fail map[uint64]int
+	got  []uint64
+}
+
+func (o *flakyOutbox) Enqueue(_ context.Context, d diag.Diagnosis) error {
+	if o.fail[d.Seq] > 0 {
+		o.fail[d.Seq]--
+		return errors.New("outbox: write: no space left on device")
+	}
+	if !slices.Contains(o.got, d.Seq) { // the outbox ignores a seq it holds
+		o.got = append(o.got, d.Seq)
+	}
+	return nil
+}
+
+// TestFailedEnqueueIsNotSkipped: a diagnosis whose Enqueue failed (a full
+// disk) is queued by a later Enqueue, which replays the history from the
+// forwarder's cursor; the cursor never passes a diagnosis not queued.
+func TestFailedEnqueueIsNotSkipped(t *testing.T) {
+	ctx := context.Background()
+	h, err := history.Open(filepath.Join(t.TempDir(), "diagnoses.db"), history.Options{MaxAge: -1, Logger: testLogger(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Close() })
+	ob := &flakyOutbox{fail: map[uint64]int{2: 2}}
+	c := &cloudForwarder{ob: ob, hist: h, log: testLogger(t)}
+	s := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	next := func() diag.Diagnosis {
+		s = s.Add(time.Minute)
+		d, err := h.Append(ctx, &diag.Diagnosis{RigID: "rig-1", CreatedAt: s.Add(time.Minute),
+			Window: diag.Window{Start: s, End: s.Add(time.Minute)}, Status: diag.Healthy, Health: 0.9}, history.Progress{})
+		require.NoError(t, err)
+		return d
+	}
+	cursor := func() uint64 {
+		cur, err := h.Cursor(HistoryForwardCursor)
+		require.NoError(t, err)
+		return cur
+	}
+	require.NoError(t, c.Enqueue(ctx, next())) // 1
+	require.Error(t, c.Enqueue(ctx, next()))   // 2 fails
+	assert.Equal(t, uint64(1), cursor())
+	require.Error(t, c.Enqueue(ctx, next()), "3: the replay of 2 fails again") // 3
+	assert.Equal(t, uint64(1), cursor(), "the cursor waits before 2")
+	require.NoError(t, c.Enqueue(ctx, next())) // 4: replays 2, 3, 4
+	assert.Equal(t, []uint64{1, 2, 3, 4}, ob.got)
+	assert.Equal(t, uint64(4), cursor())
+	require.NoError(t, c.Enqueue(ctx, next())) // 5: back to one at a time
+	assert.Equal(t, []uint64{1, 2, 3, 4, 5}, ob.got)
 }
