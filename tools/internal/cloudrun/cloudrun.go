@@ -53,6 +53,8 @@ type Server struct {
 	DatabaseURL string
 
 	cmd      *exec.Cmd
+	bin      string
+	env      []string
 	adminURL string
 	dbName   string
 	blobDir  string
@@ -92,6 +94,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	env := append(os.Environ(), "RIG_CLOUD_DATABASE_URL="+s.DatabaseURL, "RIG_CLOUD_SERVER_LISTEN=127.0.0.1:0", "RIG_CLOUD_LOG_FORMAT=json",
 		"RIG_CLOUD_BLOB_DIR="+s.blobDir)
 	env = append(env, o.Env...)
+	s.bin, s.env = o.Bin, env
 
 	tok := exec.CommandContext(ctx, o.Bin, "token", "create", "--system", "--name", "cloudrun")
 	tok.Env = env
@@ -186,6 +189,36 @@ func (s *Server) drop() error {
 		_ = os.RemoveAll(s.blobDir)
 	}
 	return s.admin(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)")
+}
+
+// StartWorker runs `rig-cloud worker` on the server's database and blob
+// store, with extra RIG_CLOUD_* settings (e.g.
+// RIG_CLOUD_WORKER_POLL_INTERVAL=100ms) and its log to log (nil:
+// discarded). stop ends it (SIGTERM: a running job is re-queued) and
+// waits; it may be called more than once. Call stop before Stop.
+func (s *Server) StartWorker(log io.Writer, extraEnv ...string) (stop func() error, err error) {
+	cmd := exec.Command(s.bin, "worker")
+	cmd.Env = append(append([]string{}, s.env...), extraEnv...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s worker: %w", s.bin, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var once sync.Once
+	var werr error
+	return func() error {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case werr = <-done:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				werr = <-done
+			}
+		})
+		return werr
+	}, nil
 }
 
 // Stop ends the server (SIGTERM, then SIGKILL after 20 s) and drops the
