@@ -180,6 +180,7 @@ func (a *API) routes() *gin.Engine {
 	v1.GET("/rigs/:rig", a.need(store.RoleViewer), a.getRig)
 	v1.GET("/rigs/:rig/status", a.need(store.RoleViewer), a.rigStatus)
 	v1.GET("/rigs/:rig/diagnoses", a.need(store.RoleViewer), a.rigDiagnoses)
+	v1.GET("/rigs/:rig/components/:component/health", a.need(store.RoleViewer), a.componentHealth)
 	v1.POST("/rigs/:rig/enrollments", a.need(store.RoleOperator), a.createEnrollment)
 	v1.GET("/agents", a.need(store.RoleViewer), a.listAgents)
 	v1.POST("/agents/:agent/revoke", a.need(store.RoleOperator), a.revokeAgent)

@@ -36,6 +36,7 @@ func routesFor(a *tenant) []route {
 		{"GET", "/v1/rigs/" + a.rig, nil, store.RoleViewer, true},
 		{"GET", "/v1/rigs/" + a.rig + "/status", nil, store.RoleViewer, true},
 		{"GET", "/v1/rigs/" + a.rig + "/diagnoses", nil, store.RoleViewer, true},
+		{"GET", "/v1/rigs/" + a.rig + "/components/pump/health", nil, store.RoleViewer, true},
 		{"POST", "/v1/sites", httpapi.SiteRequest{Name: "s-" + fmt.Sprint(time.Now().UnixNano())}, store.RoleOperator, false},
 		{"POST", "/v1/rigs", httpapi.RigRequest{RigID: "r-" + fmt.Sprint(time.Now().UnixNano()), RigType: "x"}, store.RoleOperator, false},
 		{"POST", "/v1/rigs/" + a.rig + "/enrollments", nil, store.RoleOperator, true},

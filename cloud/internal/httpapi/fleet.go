@@ -339,6 +339,58 @@ func (a *API) rigDiagnoses(c *gin.Context) {
 	c.JSON(200, dp)
 }
 
+// MaxHealthBuckets bounds a component health history's time range: at
+// most this many buckets (1h: about 41 days; 1d: about 2.7 years).
+const MaxHealthBuckets = 1000
+
+// componentName is a component id as firmware configs name them.
+var componentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+// componentHealth answers a component's health history: per hour or day
+// of [from, to), the windows, average and minimum health and the worst
+// status of the rig's stored diagnoses.
+func (a *API) componentHealth(c *gin.Context) {
+	bucket := c.DefaultQuery("bucket", store.BucketHour)
+	size := store.BucketDuration(bucket)
+	if size == 0 {
+		badParam(c, "bucket %q is not %s or %s", bucket, store.BucketHour, store.BucketDay)
+		return
+	}
+	comp := c.Param("component")
+	if !componentName.MatchString(comp) {
+		badParam(c, "component %q is not a component id (letters, digits, _.:-; at most 128)", comp)
+		return
+	}
+	to, ok := timeParam(c, "to", time.Now().UTC())
+	if !ok {
+		return
+	}
+	// Default range: 24 hourly or 30 daily buckets.
+	def := 24 * time.Hour
+	if bucket == store.BucketDay {
+		def = 30 * 24 * time.Hour
+	}
+	from, ok := timeParam(c, "from", to.Add(-def))
+	if !ok {
+		return
+	}
+	if !from.Before(to) {
+		badParam(c, "from %s is not before to %s", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+		return
+	}
+	if to.Sub(from) > MaxHealthBuckets*size {
+		badParam(c, "from %s to %s spans more than %d buckets of %s: use bucket=1d or a shorter range",
+			from.Format(time.RFC3339), to.Format(time.RFC3339), MaxHealthBuckets, bucket)
+		return
+	}
+	h, err := a.st.ComponentHealthHistory(c.Request.Context(), principal(c).OrgID, c.Param("rig"), comp, bucket, from, to)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(200, h)
+}
+
 func (a *API) createEnrollment(c *gin.Context) {
 	p := principal(c)
 	e, err := a.st.CreateEnrollment(c.Request.Context(), p.OrgID, c.Param("rig"), p.TokenID, a.opt.EnrollmentTTL)

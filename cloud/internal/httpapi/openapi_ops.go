@@ -166,6 +166,21 @@ func Operations() []Operation {
 				Param{Name: "to", In: "query", Type: "date-time", Description: "RFC 3339, exclusive (default: now); from must be before to"}),
 			Status: 200, Response: Page[diag.Diagnosis]{Items: []diag.Diagnosis{exDiagOK, exDiagHot}},
 			Example: Example{Path: "/v1/rigs/zema-1/diagnoses?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z&limit=100"}},
+		{Method: "GET", Path: "/v1/rigs/:rig/components/:component/health", ID: "componentHealth", Tag: "fleet",
+			Summary: "A component's health history: per UTC hour or day, the windows, average and minimum health and the worst status",
+			Description: "Aggregated from the rig's stored diagnoses whose window starts in [from, to) and that report the component. " +
+				"avg_health and min_health leave out windows whose status is unknown (absent when all are); worst_status orders " +
+				"critical, warning, unknown, healthy. Buckets without such diagnoses are left out. At most 1000 buckets.",
+			Auth: AuthToken, Role: "viewer",
+			Params: []Param{rigParam, {Name: "component", In: "path", Description: "the component's id, e.g. pump"},
+				{Name: "bucket", In: "query", Enum: []string{store.BucketHour, store.BucketDay}, Description: "bucket size (default 1h)"},
+				{Name: "from", In: "query", Type: "date-time", Description: "RFC 3339 (default: 24 h before to with 1h buckets, 30 days with 1d)"},
+				{Name: "to", In: "query", Type: "date-time", Description: "RFC 3339, exclusive (default: now); from must be before to"}},
+			Status: 200,
+			Response: store.HealthHistory{RigID: "zema-1", Component: "pump", Bucket: store.BucketHour,
+				From: exT0.Add(-12 * time.Hour), To: exT0.Add(12 * time.Hour), Buckets: []store.HealthBucket{
+					{Start: exT0.Add(-time.Hour), Windows: 2, AvgHealth: ptr(0.665), MinHealth: ptr(0.42), WorstStatus: "critical"}}},
+			Example: Example{Path: "/v1/rigs/zema-1/components/pump/health?bucket=1h&from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z"}},
 		{Method: "GET", Path: "/v1/agents", ID: "listAgents", Tag: "fleet", Summary: "List agents",
 			Auth: AuthToken, Role: "viewer", Params: listParams(Param{Name: "rig_id", In: "query", Description: "only this rig's agents"}),
 			Status: 200, Response: Page[store.Agent]{Items: []store.Agent{{Name: "rig-001", RigID: "zema-1", EnrolledAt: exT0.Add(-time.Hour),

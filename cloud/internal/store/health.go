@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Bucket sizes of a component's health history.
+const (
+	BucketHour = "1h"
+	BucketDay  = "1d"
+)
+
+// BucketDuration is the length of a bucket size (0: not one).
+func BucketDuration(bucket string) time.Duration {
+	switch bucket {
+	case BucketHour:
+		return time.Hour
+	case BucketDay:
+		return 24 * time.Hour
+	}
+	return 0
+}
+
+// HealthBucket is one time bucket of a component's health: the stored
+// diagnoses of the rig whose window starts in it and that report the
+// component.
+type HealthBucket struct {
+	// Start is the bucket's start (UTC hour or day).
+	Start time.Time `json:"start"`
+	// Windows is the number of diagnoses that report the component.
+	Windows int `json:"windows"`
+	// AvgHealth and MinHealth are over the windows whose status for the
+	// component is not unknown (absent when every one is unknown).
+	AvgHealth *float64 `json:"avg_health,omitempty"`
+	MinHealth *float64 `json:"min_health,omitempty"`
+	// WorstStatus is the worst of the windows' statuses for the
+	// component: critical, warning, unknown, healthy, in that order.
+	WorstStatus string `json:"worst_status"`
+}
+
+// HealthHistory is a component's health history (GET
+// /v1/rigs/{rig}/components/{component}/health).
+type HealthHistory struct {
+	RigID     string    `json:"rig_id"`
+	Component string    `json:"component"`
+	Bucket    string    `json:"bucket"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	// Buckets are in time order; a bucket without diagnoses of the
+	// component is left out.
+	Buckets []HealthBucket `json:"buckets"`
+}
+
+// statusRank orders component statuses, worst highest.
+var statusRank = []string{"healthy", "unknown", "warning", "critical"}
+
+// ComponentHealthHistory aggregates, in SQL, the health of component of
+// org's rig over the diagnoses whose window starts in [from, to), per UTC
+// hour (BucketHour) or day (BucketDay). A component no diagnosis reports
+// has no buckets; another organisation's rig is ErrNotFound.
+func (s *Store) ComponentHealthHistory(ctx context.Context, orgID int64, rigName, component, bucket string, from, to time.Time) (*HealthHistory, error) {
+	unit := map[string]string{BucketHour: "hour", BucketDay: "day"}[bucket]
+	if unit == "" {
+		return nil, fmt.Errorf("component health: bucket %q is not %s or %s", bucket, BucketHour, BucketDay)
+	}
+	r, err := s.Rig(ctx, orgID, rigName)
+	if err != nil {
+		return nil, err
+	}
+	// The partition key bounds the scan to [from, to); each row's
+	// components array is expanded and filtered by id.
+	rows, err := s.pool.Query(ctx, `SELECT date_trunc($4, d.window_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS b,
+			count(*),
+			avg((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
+			min((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
+			max(CASE c->>'status' WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'healthy' THEN 0 ELSE 1 END)
+		FROM diagnoses d CROSS JOIN LATERAL json_array_elements(
+			CASE WHEN json_typeof(d.doc->'components') = 'array' THEN d.doc->'components' ELSE '[]'::json END) c
+		WHERE d.rig_id = $1 AND d.window_start >= $2 AND d.window_start < $3 AND c->>'id' = $5
+		GROUP BY b ORDER BY b`, r.ID, from, to, unit, component)
+	if err != nil {
+		return nil, fmt.Errorf("component health: %w", err)
+	}
+	h := &HealthHistory{RigID: r.Name, Component: component, Bucket: bucket, From: from.UTC(), To: to.UTC(), Buckets: []HealthBucket{}}
+	var b HealthBucket
+	var rank int
+	if _, err := pgx.ForEachRow(rows, []any{&b.Start, &b.Windows, &b.AvgHealth, &b.MinHealth, &rank}, func() error {
+		nb := b
+		nb.Start = b.Start.UTC()
+		nb.WorstStatus = statusRank[rank]
+		h.Buckets = append(h.Buckets, nb)
+		b.AvgHealth, b.MinHealth = nil, nil // the next row's scan allocates anew
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("component health: %w", err)
+	}
+	return h, nil
+}
