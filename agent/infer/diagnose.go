@@ -30,6 +30,11 @@ import (
 //     (score > 0, not masked), at most MaxDrivers.
 //   - Health and Status of the rig: the lowest component health with a
 //     known status.
+//   - Without a health head or condition targets, a result of a
+//     Detector (r.Detector, past its calibration) sets the statuses from
+//     the scores instead: the rig's from the detector's score, each
+//     component's from its anomaly score (see statusOfScore); Health
+//     stays 0. While the detector calibrates they stay Unknown.
 //   - Targets in config order; Sensors as the anomaly head gives them.
 //   - Anomalies, most severe first: a predicted condition class that
 //     names a fault (severity from its class health, see CriticalHealth;
@@ -135,6 +140,16 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		d.Health, d.Status = minHealth, diag.StatusOf(minHealth)
 	} else {
 		d.Status = diag.Unknown
+	}
+	if det := r.Detector; det != nil && !known && !det.Calibrating {
+		// No health model: the SKAB detector's score sets the statuses
+		// (Health stays 0, meaning none).
+		d.Status = statusOfScore(det.Score)
+		for ci := range d.Components {
+			if c := &d.Components[ci]; !allMissing(cfg, man.Input, w, c.ID) {
+				c.Status = statusOfScore(c.AnomalyScore)
+			}
+		}
 	}
 
 	// Anomalies from the class heads.
@@ -288,4 +303,33 @@ func withDrivers(why string, sensors []string) string {
 		return why
 	}
 	return why + "; driven by " + strings.Join(sensors, ", ")
+}
+
+// statusOfScore maps a detector score (anomalous above 1) to a status:
+// healthy up to 1, warning below 4 (the score at which severityOfScore
+// turns high), critical from 4.
+func statusOfScore(s float64) diag.Status {
+	switch {
+	case s <= 1:
+		return diag.Healthy
+	case s < 4:
+		return diag.Warning
+	}
+	return diag.Critical
+}
+
+// allMissing reports whether every input sensor of component id is
+// missing in w (false for a component without input sensors).
+func allMissing(cfg *rig.Config, spec prep.Spec, w *prep.Window, id string) bool {
+	inputs, missing := 0, 0
+	for _, s := range cfg.Sensors {
+		if s.Component != id || spec.Index(s.ID) < 0 {
+			continue
+		}
+		inputs++
+		if slices.Contains(w.Missing, s.ID) {
+			missing++
+		}
+	}
+	return inputs > 0 && missing == inputs
 }

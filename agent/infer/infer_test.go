@@ -522,26 +522,50 @@ func TestConcurrentRuns(t *testing.T) {
 	}
 }
 
-// TestSKABBundleWarnsItsDetectorIsNotApplied: the shipped skab-testbed
-// bundle records the SKAB detector in its training provenance; the agent
-// does not run it and says so at Open. Its diagnoses have no health
-// (no class or health head): status unknown, anomalies from the raw
-// per-window scores only (see docs/agent.md, "Rigs without labels").
-func TestSKABBundleWarnsItsDetectorIsNotApplied(t *testing.T) {
+// TestSKABBundleDetectorAtOpen: the shipped skab-testbed bundle records
+// the SKAB detector in its training provenance, with everything a
+// Detector needs: Open says so (info); a bundle built before the model
+// normalisation was recorded gets a warning. Run alone (no Detector)
+// gives diagnoses without health (no class or health head): status
+// unknown, anomalies from the raw per-window scores only (see
+// docs/agent.md, "Rigs without labels").
+func TestSKABBundleDetectorAtOpen(t *testing.T) {
 	needORT(t)
+	old := t.TempDir()
+	require.NoError(t, os.CopyFS(old, os.DirFS("../../models/bundles/skab-testbed")))
+	var man map[string]any
+	b, err := os.ReadFile(filepath.Join(old, "manifest.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &man))
+	delete(man["provenance"].(map[string]any)["config"].(map[string]any), SKABModelNormKey)
+	b, err = json.Marshal(man)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(old, "manifest.json"), b, 0o644))
 	for _, tc := range []struct {
 		rig, bundle string
-		warn        bool
+		warn, info  bool
 	}{
-		{"../../firmware-configs/skab-testbed.yaml", "../../models/bundles/skab-testbed", true},
-		{"../../firmware-configs/zema-testrig.yaml", "../../models/bundles/zema-testrig", false},
+		{"../../firmware-configs/skab-testbed.yaml", "../../models/bundles/skab-testbed", false, true},
+		{"../../firmware-configs/skab-testbed.yaml", old, true, false},
+		{"../../firmware-configs/zema-testrig.yaml", "../../models/bundles/zema-testrig", false, false},
 	} {
 		var logs syncBuffer
 		m, err := Open(tc.bundle, loadRig(t, tc.rig), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = m.Close() })
-		assert.Equal(t, tc.warn, strings.Contains(logs.String(), "level=WARN msg=\"bundle's anomaly thresholds are for the SKAB detector"), "%s: %s", tc.bundle, logs.String())
-		if !tc.warn {
+		assert.Equal(t, tc.warn, strings.Contains(logs.String(), "level=WARN msg=\"bundle's anomaly thresholds are for a SKAB detector"), "%s: %s", tc.bundle, logs.String())
+		assert.Equal(t, tc.info, strings.Contains(logs.String(), "level=INFO msg=\"bundle carries the SKAB detector"), "%s: %s", tc.bundle, logs.String())
+		_, err = m.NewDetector(nil)
+		switch {
+		case tc.info:
+			require.NoError(t, err)
+		case tc.warn:
+			require.ErrorIs(t, err, bundle.ErrInvalid)
+			require.ErrorContains(t, err, SKABModelNormKey)
+		default:
+			require.ErrorIs(t, err, ErrNoDetector)
+		}
+		if !tc.info {
 			continue
 		}
 		spec := m.Spec()

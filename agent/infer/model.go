@@ -202,17 +202,24 @@ func Open(dir string, cfg *rig.Config, opts Options) (*Model, error) {
 		"providers", m.providers, "intra_op_threads", opts.IntraOpThreads,
 		"session_ms", float64(time.Since(start).Microseconds())/1000)
 	if _, ok := man.Provenance.Config[SKABDetectorKey]; ok {
-		m.log.Warn("bundle's anomaly thresholds are for the SKAB detector, which the agent does not run; "+
-			"its anomaly scores for this bundle are uncalibrated and flag most normal windows (docs/agent.md)",
-			"bundle", man.Name, "detector", "provenance.config."+SKABDetectorKey)
+		if _, err := m.skabParamsOf(); err != nil {
+			m.log.Warn("bundle's anomaly thresholds are for a SKAB detector the agent cannot run; "+
+				"its anomaly scores for this bundle are uncalibrated and flag most normal windows (docs/agent.md)",
+				"bundle", man.Name, "err", err)
+		} else {
+			m.log.Info("bundle carries the SKAB detector: its anomaly scores mean something only through a Detector "+
+				"(Model.NewDetector), which calibrates on the rig's first rows",
+				"bundle", man.Name, "detector", "provenance.config."+SKABDetectorKey)
+		}
 	}
 	return m, nil
 }
 
 // SKABDetectorKey is the training-provenance key under which a bundle
 // trained by models/skab records its detector (per-deployment
-// calibration, smoothed errors, level term). The agent does not apply
-// it: Open logs a warning for such a bundle.
+// calibration, smoothed errors, level term). Model.NewDetector runs it;
+// Run alone does not (Open logs a warning when the bundle lacks what the
+// Detector needs).
 const SKABDetectorKey = "skab_detector"
 
 // choose picks the model file for precision p ("" prefers int8).

@@ -39,6 +39,10 @@ type Result struct {
 	// when the model has a RUL head; Component is the head's one label,
 	// if it has one.
 	RUL *diag.RUL
+	// Detector is the SKAB detector's verdict when the window was run by
+	// a Detector (nil otherwise); Sensors then hold its per-sensor
+	// scores, not the raw error over the head's threshold.
+	Detector *DetectorScore
 }
 
 // Run feeds windows (each prepared with the bundle's input spec, e.g. by a
@@ -200,6 +204,7 @@ func (m *Model) checkWindow(w *prep.Window) error {
 
 // decode maps row i of s's outputs into r, reusing r's slices.
 func (m *Model) decode(s *ioSet, i int, w *prep.Window, r *Result) error {
+	r.Detector = nil
 	var seenHealth, seenAnomaly, seenRUL bool
 	nt := 0
 	for k, h := range m.heads {

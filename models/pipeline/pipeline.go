@@ -175,12 +175,39 @@ func trainSKAB(ctx context.Context, log io.Writer, cfg *rig.Config, dir, digest 
 	if err := m.FitDetector(set, skab.DetectorOptions{}); err != nil {
 		return nil, nil, err
 	}
+	return SKABExport(m)
+}
+
+// SKABModelNormKey is the provenance.config key of a SKAB bundle's model
+// normalisation (SKABNorm): the trainer's own per-sensor mean and std of
+// calibrated values, which the input spec composes with the anomaly-free
+// run's calibration. An edge agent recomposes it with its own
+// calibration (agent/infer.Detector).
+const SKABModelNormKey = "skab_model_norm"
+
+// SKABNorm is a model's own normalisation of calibrated values, per
+// sensor in input order.
+type SKABNorm struct {
+	Mean []float64 `json:"mean"`
+	Std  []float64 `json:"std"`
+}
+
+// SKABExport returns what the exporter needs for a trained, fitted SKAB
+// model: its result with the input spec composed with the anomaly-free
+// run's calibration and the detector's error thresholds, and the
+// provenance entries skab_options, skab_detector and skab_model_norm.
+func SKABExport(m *skab.Model) (*train.Result, map[string]any, error) {
+	var err error
+	norm := SKABNorm{}
+	for _, s := range m.Result.Spec.Sensors {
+		norm.Mean, norm.Std = append(norm.Mean, s.Mean), append(norm.Std, s.Std)
+	}
 	res := *m.Result
 	if res.Spec, err = skab.Compose(m.FreeCalib, m.Result.Spec); err != nil {
 		return nil, nil, err
 	}
 	res.AnomalyThreshold = m.Thresholds()
-	return &res, map[string]any{"skab_options": m.Options, "skab_detector": m.Detector}, nil
+	return &res, map[string]any{"skab_options": m.Options, "skab_detector": m.Detector, SKABModelNormKey: norm}, nil
 }
 
 func roundTo(v, unit float64) float64 { return math.Round(v/unit) / math.Round(1/unit) }
