@@ -1,0 +1,28 @@
+// Package tufrepo creates, signs and rotates the TUF repository that model
+// releases are published in (github.com/theupdateframework/go-tuf/v2 does
+// the metadata and signatures; this package decides the layout, the keys and
+// the order of writes).
+//
+// A repository has two folders that must never be the same or nested:
+//
+//   - the repository folder (published as is: rig-cloud serves it, agents
+//     verify it with the go-tuf updater): N.root.json for every root
+//     version and root.json (the newest), N.targets.json and targets.json,
+//     N.snapshot.json and snapshot.json, timestamp.json, and the targets
+//     under targets/ as <rig_type>/<sha256>.<bundle>-<version>.tar.gz
+//     (consistent snapshots);
+//   - the keys folder (mode 0700, never published): one ed25519 private key
+//     per file, PKCS#8 PEM, mode 0600, named <role>-<keyid prefix>.pem.
+//     Keys a rotation replaced are moved to retired/. A role is signed with
+//     the keys in the folder that the current root lists for it, so the root
+//     keys can live on an offline medium and be present only for Init and
+//     root rotations.
+//
+// Writes go in the order a client reads backwards: targets files, then
+// N.targets.json, N.snapshot.json and last timestamp.json, so a client never
+// sees a timestamp naming metadata that is not there yet. A crash between
+// writes leaves the previous release in force.
+//
+// The caller owns the Repo: it is not safe for concurrent use, and two
+// processes must not change one repository at the same time.
+package tufrepo

@@ -1,0 +1,667 @@
+package tufrepo
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/release"
+	"github.com/hydrognn/hydrognn/shared/tarball"
+)
+
+// Roles are the top-level TUF roles, in the order Init creates them.
+var Roles = []string{metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP}
+
+// ErrKeys is returned (wrapped) when the keys folder lacks the keys a role
+// needs, or is inside the repository folder.
+var ErrKeys = errors.New("signing keys")
+
+// ErrExists is returned (wrapped) by Init when the repository or keys folder
+// already holds a repository or keys, and by AddBundle when the release's
+// path is already taken by another archive.
+var ErrExists = errors.New("already exists")
+
+// Expiry is how long each role's metadata stays valid after it is signed.
+// A zero field means its default (DefaultExpiry).
+type Expiry struct {
+	Root, Targets, Snapshot, Timestamp time.Duration
+}
+
+// DefaultExpiry: root a year (an offline ceremony), targets 90 days (a
+// release manager re-signs at least that often), snapshot a week and
+// timestamp a day (online keys: short, so a frozen repository is noticed).
+var DefaultExpiry = Expiry{Root: 365 * 24 * time.Hour, Targets: 90 * 24 * time.Hour,
+	Snapshot: 7 * 24 * time.Hour, Timestamp: 24 * time.Hour}
+
+func (e Expiry) of(role string) time.Duration {
+	d := map[string][2]time.Duration{
+		metadata.ROOT:      {e.Root, DefaultExpiry.Root},
+		metadata.TARGETS:   {e.Targets, DefaultExpiry.Targets},
+		metadata.SNAPSHOT:  {e.Snapshot, DefaultExpiry.Snapshot},
+		metadata.TIMESTAMP: {e.Timestamp, DefaultExpiry.Timestamp},
+	}[role]
+	if d[0] > 0 {
+		return d[0]
+	}
+	return d[1]
+}
+
+// Options configure Init and Open.
+type Options struct {
+	// RootThreshold is how many root keys must sign a root (zero: 1).
+	RootThreshold int
+	// RootKeys is how many root keys Init creates (zero: RootThreshold);
+	// at least RootThreshold.
+	RootKeys int
+	// Expiry of each role's metadata (zero fields: DefaultExpiry).
+	Expiry Expiry
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Repo is an open repository and the keys found for it.
+type Repo struct {
+	dir, keysDir string
+	opt          Options
+	root         *metadata.Metadata[metadata.RootType]
+	targets      *metadata.Metadata[metadata.TargetsType]
+	snapshot     *metadata.Metadata[metadata.SnapshotType]
+	timestamp    *metadata.Metadata[metadata.TimestampType]
+	// keys maps key ids to the private keys present in keysDir.
+	keys map[string]ed25519.PrivateKey
+}
+
+// checkDirs refuses a keys folder inside (or equal to) the repository.
+func checkDirs(dir, keysDir string) error {
+	a, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	k, err := filepath.Abs(keysDir)
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(a, k); err == nil && !strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("%w: the keys folder %s is inside the repository folder %s, which is published; keep keys elsewhere", ErrKeys, keysDir, dir)
+	}
+	return nil
+}
+
+// Init creates a repository in dir (created if missing, and must hold no
+// metadata) and its keys in keysDir (created 0700; must hold no keys):
+// opt.RootKeys root keys with threshold opt.RootThreshold, and one key each
+// for targets, snapshot and timestamp; then signs version 1 of every role.
+func Init(dir, keysDir string, opt Options) (*Repo, error) {
+	if opt.RootThreshold == 0 {
+		opt.RootThreshold = 1
+	}
+	if opt.RootKeys == 0 {
+		opt.RootKeys = opt.RootThreshold
+	}
+	if opt.RootThreshold < 1 || opt.RootKeys < opt.RootThreshold {
+		return nil, fmt.Errorf("root threshold %d with %d root keys: want 1 <= threshold <= keys", opt.RootThreshold, opt.RootKeys)
+	}
+	if err := checkDirs(dir, keysDir); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "root.json")); err == nil {
+		return nil, fmt.Errorf("%w: %s holds a repository (root.json)", ErrExists, dir)
+	}
+	if pems, _ := filepath.Glob(filepath.Join(keysDir, "*.pem")); len(pems) > 0 {
+		return nil, fmt.Errorf("%w: %s holds keys (%s); use a new keys folder", ErrExists, keysDir, filepath.Base(pems[0]))
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "targets"), 0o755); err != nil {
+		return nil, fmt.Errorf("create repository: %w", err)
+	}
+	if err := os.MkdirAll(keysDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create keys folder: %w", err)
+	}
+	if err := os.Chmod(keysDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create keys folder: %w", err)
+	}
+	now := opt.now()
+	r := &Repo{dir: dir, keysDir: keysDir, opt: opt, keys: map[string]ed25519.PrivateKey{},
+		root:      metadata.Root(now.Add(opt.Expiry.of(metadata.ROOT))),
+		targets:   metadata.Targets(now.Add(opt.Expiry.of(metadata.TARGETS))),
+		snapshot:  metadata.Snapshot(now.Add(opt.Expiry.of(metadata.SNAPSHOT))),
+		timestamp: metadata.Timestamp(now.Add(opt.Expiry.of(metadata.TIMESTAMP))),
+	}
+	for _, role := range Roles {
+		n := 1
+		if role == metadata.ROOT {
+			n = opt.RootKeys
+			r.root.Signed.Roles[role].Threshold = opt.RootThreshold
+		}
+		for range n {
+			key, err := r.newKey(role)
+			if err != nil {
+				return nil, err
+			}
+			if err := r.root.Signed.AddKey(key, role); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := sign(r, metadata.ROOT, r.root, r.root); err != nil {
+		return nil, err
+	}
+	if err := r.writeRoot(); err != nil {
+		return nil, err
+	}
+	if err := sign(r, metadata.TARGETS, r.root, r.targets); err != nil {
+		return nil, err
+	}
+	if err := r.writeTargets(); err != nil {
+		return nil, err
+	}
+	if err := r.signSnapshotTimestamp(false); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Open reads the newest metadata in dir and every key in keysDir (a role's
+// keys are needed only when that role is signed).
+func Open(dir, keysDir string, opt Options) (*Repo, error) {
+	if err := checkDirs(dir, keysDir); err != nil {
+		return nil, err
+	}
+	r := &Repo{dir: dir, keysDir: keysDir, opt: opt, keys: map[string]ed25519.PrivateKey{}}
+	var err error
+	if r.root, err = metadata.Root().FromFile(filepath.Join(dir, "root.json")); err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	}
+	if r.targets, err = metadata.Targets().FromFile(filepath.Join(dir, "targets.json")); err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	}
+	if r.snapshot, err = metadata.Snapshot().FromFile(filepath.Join(dir, "snapshot.json")); err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	}
+	if r.timestamp, err = metadata.Timestamp().FromFile(filepath.Join(dir, "timestamp.json")); err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	}
+	pems, err := filepath.Glob(filepath.Join(keysDir, "*.pem"))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pems {
+		k, err := readKey(p)
+		if err != nil {
+			return nil, err
+		}
+		id, err := keyID(k.Public().(ed25519.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		r.keys[id] = k
+	}
+	return r, nil
+}
+
+// Dir returns the repository folder.
+func (r *Repo) Dir() string { return r.dir }
+
+// Versions returns the current version of each top-level role.
+func (r *Repo) Versions() map[string]int64 {
+	return map[string]int64{
+		metadata.ROOT: r.root.Signed.Version, metadata.TARGETS: r.targets.Signed.Version,
+		metadata.SNAPSHOT: r.snapshot.Signed.Version, metadata.TIMESTAMP: r.timestamp.Signed.Version,
+	}
+}
+
+// Root returns the current root metadata's bytes as written (what a client
+// is given to trust on first use).
+func (r *Repo) Root() ([]byte, error) {
+	return os.ReadFile(filepath.Join(r.dir, "root.json"))
+}
+
+// Targets returns the current targets, keyed by path. The map belongs to
+// the Repo: do not change it.
+func (r *Repo) Targets() map[string]*metadata.TargetFiles { return r.targets.Signed.Targets }
+
+// AddBundle loads the bundle in bundleDir (checking its files' digests),
+// archives it as the target release.Target.Path with the custom metadata
+// release.FromManifest gives for hardware, and publishes new targets,
+// snapshot and timestamp metadata. A path already released with other bytes
+// is refused (ErrExists): a new bundle needs a new version.
+func (r *Repo) AddBundle(bundleDir string, hardware []string) (*release.Target, *metadata.TargetFiles, error) {
+	m, err := bundle.Load(bundleDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	rel, err := release.FromManifest(m, hardware)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bundle %s: %w", bundleDir, err)
+	}
+	tpath := rel.Path()
+	// Check the keys before writing anything.
+	if _, err := r.signers(metadata.TARGETS, r.root); err != nil {
+		return nil, nil, err
+	}
+	subdir := filepath.Join(r.dir, "targets", filepath.FromSlash(path.Dir(tpath)))
+	if err := os.MkdirAll(subdir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	tmp, err := os.CreateTemp(subdir, ".release-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(tmp, h)}
+	err = tarball.Write(cw, bundleDir)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("archive bundle %s: %w", bundleDir, err)
+	}
+	sum := h.Sum(nil)
+	if old, ok := r.targets.Signed.Targets[tpath]; ok {
+		if old.Length == cw.n && slices.Equal(old.Hashes["sha256"], sum) {
+			return nil, nil, fmt.Errorf("%w: %s is already released with these bytes", ErrExists, tpath)
+		}
+		return nil, nil, fmt.Errorf("%w: %s is already released with other bytes; give the bundle a new version", ErrExists, tpath)
+	}
+	tf := metadata.TargetFile()
+	tf.Path = tpath
+	tf.Length = cw.n
+	tf.Hashes["sha256"] = sum
+	if err := rel.Apply(tf); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(subdir, hex.EncodeToString(sum)+"."+path.Base(tpath))); err != nil {
+		return nil, nil, err
+	}
+	r.targets.Signed.Targets[tpath] = tf
+	if err := r.commitTargets(); err != nil {
+		delete(r.targets.Signed.Targets, tpath)
+		return nil, nil, err
+	}
+	return rel, tf, nil
+}
+
+// Rotate replaces the keys of role by count new keys with the given
+// threshold (zero count: the role's current number of keys; zero threshold:
+// its current threshold), in a new root version signed by the old root's
+// keys and, for a root rotation, the new root keys too, so clients holding
+// the old root follow to the new one. The role's metadata (and those below
+// it: targets, snapshot, timestamp) is then re-signed with the new keys. The
+// replaced key files move to the keys folder's retired/.
+func (r *Repo) Rotate(role string, threshold, count int) error {
+	cur, ok := r.root.Signed.Roles[role]
+	if !ok || !slices.Contains(Roles, role) {
+		return fmt.Errorf("rotate: %q is not a role (root, targets, snapshot or timestamp)", role)
+	}
+	if count == 0 {
+		count = len(cur.KeyIDs)
+	}
+	if threshold == 0 {
+		threshold = min(cur.Threshold, count)
+	}
+	if threshold < 1 || count < threshold {
+		return fmt.Errorf("rotate %s: threshold %d with %d keys: want 1 <= threshold <= keys", role, threshold, count)
+	}
+	// The old root must be able to sign before anything is written.
+	if _, err := r.signers(metadata.ROOT, r.root); err != nil {
+		return fmt.Errorf("rotate %s: %w", role, err)
+	}
+	b, err := r.root.ToBytes(false)
+	if err != nil {
+		return err
+	}
+	next, err := metadata.Root().FromBytes(b)
+	if err != nil {
+		return err
+	}
+	old := slices.Clone(cur.KeyIDs)
+	for _, id := range old {
+		if err := next.Signed.RevokeKey(id, role); err != nil {
+			return err
+		}
+	}
+	for range count {
+		key, err := r.newKey(role)
+		if err != nil {
+			return err
+		}
+		if err := next.Signed.AddKey(key, role); err != nil {
+			return err
+		}
+	}
+	next.Signed.Roles[role].Threshold = threshold
+	next.Signed.Version++
+	next.Signed.Expires = r.opt.now().Add(r.opt.Expiry.of(metadata.ROOT))
+	next.ClearSignatures()
+	// Signed by the old root's keys (its threshold) and the new root's.
+	ids := slices.Clone(r.root.Signed.Roles[metadata.ROOT].KeyIDs)
+	for _, id := range next.Signed.Roles[metadata.ROOT].KeyIDs {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		if k, ok := r.keys[id]; ok {
+			if err := signWith(next, k); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.root.VerifyDelegate(metadata.ROOT, next); err != nil {
+		return fmt.Errorf("rotate %s: the new root is not signed by the old root's threshold: %w", role, err)
+	}
+	if err := next.VerifyDelegate(metadata.ROOT, next); err != nil {
+		return fmt.Errorf("rotate %s: the new root is not signed by its own threshold: %w", role, err)
+	}
+	r.root = next
+	if err := r.writeRoot(); err != nil {
+		return err
+	}
+	switch role {
+	case metadata.TARGETS:
+		err = r.commitTargets()
+	case metadata.SNAPSHOT:
+		err = r.signSnapshotTimestamp(true)
+	case metadata.TIMESTAMP:
+		err = r.signTimestamp()
+	}
+	if err != nil {
+		return err
+	}
+	return r.retire(old)
+}
+
+// Refresh re-signs snapshot and timestamp with new versions and expiries
+// (the online roles' routine re-signing).
+func (r *Repo) Refresh() error { return r.signSnapshotTimestamp(true) }
+
+// commitTargets bumps, signs and writes targets, then snapshot and
+// timestamp.
+func (r *Repo) commitTargets() error {
+	r.targets.Signed.Version++
+	r.targets.Signed.Expires = r.opt.now().Add(r.opt.Expiry.of(metadata.TARGETS))
+	r.targets.ClearSignatures()
+	if err := sign(r, metadata.TARGETS, r.root, r.targets); err != nil {
+		return err
+	}
+	if err := r.writeTargets(); err != nil {
+		return err
+	}
+	return r.signSnapshotTimestamp(true)
+}
+
+// signSnapshotTimestamp points snapshot at the current targets version,
+// signs and writes it (bumping its version when bump), then the timestamp.
+func (r *Repo) signSnapshotTimestamp(bump bool) error {
+	s := &r.snapshot.Signed
+	s.Meta["targets.json"] = metadata.MetaFile(r.targets.Signed.Version)
+	if bump {
+		s.Version++
+	}
+	s.Expires = r.opt.now().Add(r.opt.Expiry.of(metadata.SNAPSHOT))
+	r.snapshot.ClearSignatures()
+	if err := sign(r, metadata.SNAPSHOT, r.root, r.snapshot); err != nil {
+		return err
+	}
+	b, err := r.snapshot.ToBytes(true)
+	if err != nil {
+		return err
+	}
+	if err := r.writeVersioned(metadata.SNAPSHOT, s.Version, b); err != nil {
+		return err
+	}
+	if !bump {
+		return r.writeTimestamp(b)
+	}
+	return r.signTimestamp()
+}
+
+// signTimestamp bumps, signs and writes the timestamp over the current
+// snapshot.
+func (r *Repo) signTimestamp() error {
+	b, err := r.snapshot.ToBytes(true)
+	if err != nil {
+		return err
+	}
+	r.timestamp.Signed.Version++
+	return r.writeTimestamp(b)
+}
+
+func (r *Repo) writeTimestamp(snapshot []byte) error {
+	mf := metadata.MetaFile(r.snapshot.Signed.Version)
+	mf.Length = int64(len(snapshot))
+	sum := sha256.Sum256(snapshot)
+	mf.Hashes["sha256"] = sum[:]
+	t := &r.timestamp.Signed
+	t.Meta["snapshot.json"] = mf
+	t.Expires = r.opt.now().Add(r.opt.Expiry.of(metadata.TIMESTAMP))
+	r.timestamp.ClearSignatures()
+	if err := sign(r, metadata.TIMESTAMP, r.root, r.timestamp); err != nil {
+		return err
+	}
+	b, err := r.timestamp.ToBytes(true)
+	if err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(r.dir, "timestamp.json"), b)
+}
+
+func (r *Repo) writeRoot() error {
+	b, err := r.root.ToBytes(true)
+	if err != nil {
+		return err
+	}
+	return r.writeVersioned(metadata.ROOT, r.root.Signed.Version, b)
+}
+
+func (r *Repo) writeTargets() error {
+	b, err := r.targets.ToBytes(true)
+	if err != nil {
+		return err
+	}
+	return r.writeVersioned(metadata.TARGETS, r.targets.Signed.Version, b)
+}
+
+// writeVersioned writes N.role.json, then role.json.
+func (r *Repo) writeVersioned(role string, version int64, b []byte) error {
+	if err := writeFile(filepath.Join(r.dir, fmt.Sprintf("%d.%s.json", version, role)), b); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(r.dir, role+".json"), b)
+}
+
+// signers returns the signers of the keys present for role in root, or an
+// error wrapping ErrKeys when fewer than its threshold are present.
+func (r *Repo) signers(role string, root *metadata.Metadata[metadata.RootType]) ([]ed25519.PrivateKey, error) {
+	rl := root.Signed.Roles[role]
+	var ks []ed25519.PrivateKey
+	for _, id := range rl.KeyIDs {
+		if k, ok := r.keys[id]; ok {
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) < rl.Threshold {
+		return nil, fmt.Errorf("%w: %s needs %d of its %d keys, %s holds %d of them", ErrKeys, role, rl.Threshold, len(rl.KeyIDs), r.keysDir, len(ks))
+	}
+	return ks, nil
+}
+
+// sign signs md with role's keys and checks the result against root.
+func sign[T metadata.Roles](r *Repo, role string, root *metadata.Metadata[metadata.RootType], md *metadata.Metadata[T]) error {
+	ks, err := r.signers(role, root)
+	if err != nil {
+		return err
+	}
+	for _, k := range ks {
+		if err := signWith(md, k); err != nil {
+			return err
+		}
+	}
+	if err := root.VerifyDelegate(role, md); err != nil {
+		return fmt.Errorf("sign %s: %w", role, err)
+	}
+	return nil
+}
+
+func signWith[T metadata.Roles](md *metadata.Metadata[T], k ed25519.PrivateKey) error {
+	s, err := signature.LoadSigner(k, crypto.Hash(0))
+	if err != nil {
+		return err
+	}
+	_, err = md.Sign(s)
+	return err
+}
+
+// newKey makes an ed25519 key for role and writes it to the keys folder.
+func (r *Repo) newKey(role string) (*metadata.Key, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	key, err := metadata.KeyFromPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	id, err := key.ID()
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Join(r.keysDir, role+"-"+id[:16]+".pem")
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("write key: %w", err)
+	}
+	err = pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write key %s: %w", name, err)
+	}
+	r.keys[id] = priv
+	return key, nil
+}
+
+// retire moves the files of the given key ids to keysDir/retired.
+func (r *Repo) retire(ids []string) error {
+	dst := filepath.Join(r.keysDir, "retired")
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return err
+	}
+	pems, err := filepath.Glob(filepath.Join(r.keysDir, "*.pem"))
+	if err != nil {
+		return err
+	}
+	for _, p := range pems {
+		base := filepath.Base(p)
+		for _, id := range ids {
+			if strings.HasSuffix(base, "-"+id[:16]+".pem") {
+				if err := os.Rename(p, filepath.Join(dst, base)); err != nil {
+					return fmt.Errorf("retire key: %w", err)
+				}
+				delete(r.keys, id)
+			}
+		}
+	}
+	return nil
+}
+
+func readKey(p string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%w: %s is not a PEM private key", ErrKeys, p)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeys, p, err)
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not an ed25519 key", ErrKeys, p)
+	}
+	return ek, nil
+}
+
+func keyID(pub ed25519.PublicKey) (string, error) {
+	k, err := metadata.KeyFromPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return k.ID()
+}
+
+// writeFile writes b to name atomically (temporary file, sync, rename),
+// mode 0644.
+func writeFile(name string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return os.Rename(tmp.Name(), name)
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
