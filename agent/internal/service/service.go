@@ -287,10 +287,15 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		anchor, _ = time.Parse(time.RFC3339Nano, cfg.Windowing.CycleAnchor) // validated by config
 	}
 	inferHist := api.NewInferenceHistogram()
+	stride1 := cfg.Windowing.StrideSteps <= 1 && (cfg.Windowing.Alignment == "" || cfg.Windowing.Alignment == string(prep.AlignSliding))
+	det, err := openDetector(a.model, cfg.Agent.DataDir, stride1, log.With("part", "detector"))
+	if err != nil {
+		return nil, err
+	}
 	a.runner, err = windowing.New(a.buf, a.model, a.hist, windowing.Options{
 		AgentID: cfg.Agent.ID, Alignment: prep.Alignment(cfg.Windowing.Alignment), StrideSteps: cfg.Windowing.StrideSteps,
 		CycleS: cfg.Firmware.Operation.CycleS, Anchor: anchor, Lateness: latenessOf(cfg.Windowing.Lateness),
-		Sinks: sinks, OnInference: func(d time.Duration) { inferHist.Observe(d.Seconds()) },
+		Sinks: sinks, Detector: det, OnInference: func(d time.Duration) { inferHist.Observe(d.Seconds()) },
 		Logger: log.With("part", "windowing"),
 	})
 	if err != nil {

@@ -33,6 +33,12 @@ type Model interface {
 	Diagnose(r *infer.Result, w *prep.Window, elapsed time.Duration) (*diag.Diagnosis, error)
 }
 
+// Detector runs one prepared window, keeping state from window to
+// window; *infer.Detector is one.
+type Detector interface {
+	Run(dst *infer.Result, w *prep.Window) (time.Duration, error)
+}
+
 // Store numbers and keeps diagnoses with the runner's progress;
 // *history.Store is one.
 type Store interface {
@@ -81,6 +87,11 @@ type Options struct {
 	Lateness time.Duration
 	// Sinks receive every stored diagnosis, in order.
 	Sinks []Sink
+	// Detector, when set, runs every window instead of Model.RunInto: a
+	// stateful detector over consecutive windows (*infer.Detector, for a
+	// bundle trained by models/skab). nil: Model.RunInto. Called on the
+	// runner's goroutine only.
+	Detector Detector
 	// OnInference receives each window's inference time (for a latency
 	// histogram); nil: none. Called on the runner's goroutine.
 	OnInference func(time.Duration)
@@ -444,7 +455,12 @@ func (r *Runner) infer(ctx context.Context, start, end time.Time) (*diag.Diagnos
 	}
 	r.rs.Add(r.chunk)
 	w := r.rs.Finish()
-	took, err := r.model.RunInto(&r.result, w)
+	var took time.Duration
+	if r.opts.Detector != nil {
+		took, err = r.opts.Detector.Run(&r.result, w)
+	} else {
+		took, err = r.model.RunInto(&r.result, w)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("inference: %w", err)
 	}
