@@ -1,7 +1,9 @@
 package rigctl
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,10 +34,10 @@ const benchCloudUsage = `bench cloud [--json] [--orgs N] [--rigs N] [--history-r
 Starts rig-cloud (--cloud; else rig-cloud beside rigctl, else bin/rig-cloud in the repository,
 else one built with go build) on a fresh database made on the server of --database-url (default
 $DATABASE_URL) and dropped at the end. Seeds --orgs organisations and --rigs rigs (round robin)
-through the fleet API; enrolls one agent on each of --history-rigs rigs and sends, through the
-agent API (POST /v1/agent/diagnoses, batches of up to 1000, --ingest-workers at once), one
-diagnosis per day for the --days before now: ingest_rows_per_s is those rows over the time
-they took. Then --clients clients, each with its organisation's token, for --duration: each
+through the fleet API; enrolls one agent on each of --history-rigs rigs, checks it in, and
+sends, through the agent API (POST /v1/agent/diagnoses, in batches of the max_batch_items the
+check-in announced, --ingest-workers agents at once), one diagnosis per day for the --days
+before now: ingest_rows_per_s is those rows over the time they took. Then --clients clients, each with its organisation's token, for --duration: each
 request is, at random, a rig status (GET /v1/rigs/{rig}/status of any rig of the organisation)
 or a 30-day history page (GET /v1/rigs/{rig}/diagnoses?from&to of a rig with diagnoses).
 
@@ -256,6 +258,7 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 
 	// Agents on the history rigs (the first historyRigs rigs).
 	creds := make([]string, o.historyRigs)
+	var maxBatch int
 	if err := parallel(ctx, o.historyRigs, 8, func(ctx context.Context, i int) error {
 		var en cloudclient.Enrollment
 		if err := client(tokens[i%o.orgs]).Do(ctx, "POST", "/v1/rigs/"+benchRigName(i)+"/enrollments", nil, nil, &en); err != nil {
@@ -266,17 +269,33 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 			return fmt.Errorf("enroll: %s", cloudclient.Describe(err))
 		}
 		creds[i] = ag.Credential
+		// Check in as an agent does on start: the answer announces the
+		// server's batch limit (agents.max_batch_items).
+		var cr cloudapi.CheckinResponse
+		if err := client(ag.Credential).Do(ctx, "POST", cloudapi.PathCheckin, nil, cloudapi.CheckinRequest{AgentID: ag.AgentID,
+			RigID: ag.RigID, RigType: ag.RigType, AgentVersion: "bench", Time: time.Now().UTC()}, &cr); err != nil {
+			return fmt.Errorf("check-in: %s", cloudclient.Describe(err))
+		}
+		if i == 0 {
+			maxBatch = cr.Limits.MaxBatchItems
+		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
+	if maxBatch < 1 || maxBatch > cloudapi.MaxBatchItems {
+		return nil, fmt.Errorf("check-in: max_batch_items %d is outside 1..%d", maxBatch, cloudapi.MaxBatchItems)
+	}
 
-	// Ingest: a diagnosis per day per history rig, built before the clock
-	// starts, sent in batches of at most 1000.
+	// Ingest: a diagnosis per day per history rig, built and encoded
+	// before the clock starts, sent in the largest batches the server
+	// announced at check-in (an agent's batch holds only its own
+	// diagnoses, so a year of daily ones is one batch of 365).
 	now := time.Now().UTC().Truncate(24 * time.Hour)
 	type batch struct {
 		cred string
-		body cloudapi.DiagnosisBatch
+		n    int
+		body []byte
 	}
 	var batches []batch
 	for i := range o.historyRigs {
@@ -286,8 +305,12 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 			ds = append(ds, benchDiagnosis(benchRigName(i), agent, uint64(d+1), now.AddDate(0, 0, d-o.days)))
 		}
 		for len(ds) > 0 {
-			n := min(len(ds), cloudapi.DefaultMaxBatchItems)
-			batches = append(batches, batch{creds[i], cloudapi.DiagnosisBatch{AgentID: agent, Diagnoses: ds[:n]}})
+			n := min(len(ds), maxBatch)
+			body, err := json.Marshal(cloudapi.DiagnosisBatch{AgentID: agent, Diagnoses: ds[:n]})
+			if err != nil {
+				return nil, err
+			}
+			batches = append(batches, batch{creds[i], n, body})
 			ds = ds[n:]
 		}
 	}
@@ -295,11 +318,12 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 	var rows atomic.Int64
 	if err := parallel(ctx, len(batches), o.ingestWorkers, func(ctx context.Context, i int) error {
 		var br cloudapi.BatchResponse
-		if err := client(batches[i].cred).Do(ctx, "POST", "/v1/agent/diagnoses", nil, batches[i].body, &br); err != nil {
+		b := batches[i]
+		if err := client(b.cred).Upload(ctx, "POST", cloudapi.PathDiagnoses, cloudapi.MediaJSON, bytes.NewReader(b.body), &br); err != nil {
 			return fmt.Errorf("ingest: %s", cloudclient.Describe(err))
 		}
-		if br.Accepted != len(batches[i].body.Diagnoses) {
-			return fmt.Errorf("ingest: %d of %d accepted: %+v", br.Accepted, len(batches[i].body.Diagnoses), br.Results[0])
+		if br.Accepted != b.n {
+			return fmt.Errorf("ingest: %d of %d accepted: %+v", br.Accepted, b.n, br.Results[0])
 		}
 		rows.Add(int64(br.Accepted))
 		return nil
