@@ -25,7 +25,7 @@ import (
 func init() {
 	register("login", "store a rig-cloud server and token as a context (login --server URL --token T [--name CTX])", runLogin)
 	register("context", "list or switch login contexts (context list | context use NAME)", runContext)
-	register("rigs", "fleet rigs (rigs list | rigs status RIG)", runRigs)
+	register("rigs", "fleet rigs (rigs list | rigs status RIG | rigs health RIG COMPONENT)", runRigs)
 	register("alerts", "fleet alerts (alerts list | alerts ack ID | alerts resolve ID)", runAlerts)
 	register("diagnoses", "a rig's diagnoses (diagnoses list --rig RIG [--from T] [--to T])", runDiagnoses)
 }
@@ -280,8 +280,11 @@ func runContext(_ context.Context, env Env, args []string) int {
 // --- rigs ---
 
 func runRigs(ctx context.Context, env Env, args []string) int {
+	if len(args) > 0 && args[0] == "health" {
+		return rigHealth(ctx, env, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "status") {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl rigs list [--json] [--limit N] | rigctl rigs status RIG [--json]")
+		fmt.Fprintln(env.Stderr, "Usage: rigctl rigs list [--json] [--limit N] | rigctl rigs status RIG [--json] | rigctl rigs health RIG COMPONENT [--bucket 1h|1d] [--from T] [--to T] [--json]")
 		return ExitUsage
 	}
 	sub := args[0]
@@ -385,6 +388,87 @@ func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, a
 		}
 		_ = tw.Flush()
 	}
+	return ExitOK
+}
+
+const rigHealthUsage = `rigs health RIG COMPONENT [--bucket 1h|1d] [--from T|DURATION] [--to T] [--json] [--context CTX]
+
+A component's health history (GET /v1/rigs/{rig}/components/{component}/health): per UTC hour
+or day, the diagnoses that report it, their average and minimum health (without unknown
+windows) and the worst status. Buckets without diagnoses are not shown.`
+
+// rigHealth prints a component's health history.
+func rigHealth(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "rigs health", rigHealthUsage)
+	asJSON := fs.Bool("json", false, "print the server's JSON")
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	bucket := fs.String("bucket", "1h", "bucket size: 1h or 1d")
+	from := fs.String("from", "", "RFC 3339 `time` or a duration before --to, e.g. 72h (default: 24 h, with 1d 30 days, before --to)")
+	to := fs.String("to", "", "RFC 3339 `time`, exclusive (default: now)")
+	pos, code, ok := subcommand(fs, args, 2)
+	if !ok {
+		return code
+	}
+	q := url.Values{"bucket": {*bucket}}
+	toT := time.Now().UTC()
+	if *to != "" {
+		t, err := time.Parse(time.RFC3339Nano, *to)
+		if err != nil {
+			errorf(env, "rigs health: --to %q is not an RFC 3339 time (e.g. 2025-03-01T00:00:00Z)", *to)
+			return ExitUsage
+		}
+		toT = t
+	}
+	q.Set("to", toT.Format(time.RFC3339Nano))
+	if *from != "" {
+		if d, err := time.ParseDuration(*from); err == nil {
+			q.Set("from", toT.Add(-d).Format(time.RFC3339Nano))
+		} else if t, err := time.Parse(time.RFC3339Nano, *from); err == nil {
+			q.Set("from", t.Format(time.RFC3339Nano))
+		} else {
+			errorf(env, "rigs health: --from %q is neither an RFC 3339 time nor a duration like 72h", *from)
+			return ExitUsage
+		}
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "rigs health: %v", err)
+		return ExitFailure
+	}
+	var raw json.RawMessage
+	path := "/v1/rigs/" + url.PathEscape(pos[0]) + "/components/" + url.PathEscape(pos[1]) + "/health"
+	if err := c.Do(ctx, "GET", path, q, nil, &raw); err != nil {
+		return failed(env, "rigs health "+pos[0]+" "+pos[1], err)
+	}
+	if *asJSON {
+		printJSON(env.Stdout, raw)
+		return ExitOK
+	}
+	var h struct {
+		Buckets []struct {
+			Start       time.Time `json:"start"`
+			Windows     int       `json:"windows"`
+			AvgHealth   *float64  `json:"avg_health"`
+			MinHealth   *float64  `json:"min_health"`
+			WorstStatus string    `json:"worst_status"`
+		} `json:"buckets"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		errorf(env, "rigs health: %v", err)
+		return ExitFailure
+	}
+	num := func(p *float64) string {
+		if p == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", *p)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "START\tWINDOWS\tAVG HEALTH\tMIN HEALTH\tWORST STATUS")
+	for _, b := range h.Buckets {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", fmtTime(&b.Start), b.Windows, num(b.AvgHealth), num(b.MinHealth), b.WorstStatus)
+	}
+	_ = tw.Flush()
 	return ExitOK
 }
 

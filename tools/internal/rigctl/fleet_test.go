@@ -168,6 +168,33 @@ func TestFleetCommands(t *testing.T) {
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "400 Invalid parameter: from 2025-03-02T00:00:00Z is not before to")
 
+	code, stdout, stderr = run(t, "rigs", "health", "zema-1", "pump", "--from", "2025-03-01T00:00:00Z", "--to", "2025-03-02T00:00:00Z")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Regexp(t, `^START\s+WINDOWS\s+AVG HEALTH\s+MIN HEALTH\s+WORST STATUS\n`+
+		`2025-03-01T11:00:00Z\s+1\s+0.95\s+0.95\s+healthy\n2025-03-01T12:00:00Z\s+1\s+0.40\s+0.40\s+healthy\n$`, stdout)
+	code, stdout, _ = run(t, "rigs", "health", "--bucket", "1d", "zema-1", "pump", "--to", "2025-03-02T00:00:00Z", "--json")
+	require.Equal(t, ExitOK, code)
+	var hh struct {
+		Bucket  string `json:"bucket"`
+		Buckets []struct {
+			Windows   int     `json:"windows"`
+			AvgHealth float64 `json:"avg_health"`
+		} `json:"buckets"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &hh), stdout)
+	assert.Equal(t, "1d", hh.Bucket)
+	require.Len(t, hh.Buckets, 1)
+	assert.Equal(t, 2, hh.Buckets[0].Windows)
+	assert.InDelta(t, 0.675, hh.Buckets[0].AvgHealth, 1e-9)
+	code, _, stderr = run(t, "rigs", "health", "zema-1", "pump", "--bucket", "1w")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, `400 Invalid parameter: bucket "1w" is not 1h or 1d`)
+	code, _, stderr = run(t, "rigs", "health", "nope", "pump")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "404")
+	code, _, _ = run(t, "rigs", "health", "zema-1")
+	assert.Equal(t, ExitUsage, code)
+
 	code, stdout, stderr = run(t, "alerts", "list")
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Regexp(t, `(?m)^1\s+zema-1\s+pump\s+leakage\s+high\s+open\s+`, stdout)
