@@ -278,6 +278,7 @@ func Hyperparameters(opts train.Options, res *train.Result) map[string]any {
 		out["step_seconds"] = round(res.StepSeconds, 1e-4)
 	}
 	o := opts.Resolved()
+	out["seed"] = o.Seed
 	out["epochs"] = o.Epochs
 	out["patience"] = o.Patience
 	out["batch_size"] = o.BatchSize
