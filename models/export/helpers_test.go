@@ -3,7 +3,6 @@ package export_test
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/models/gnn"
 	"github.com/hydrognn/hydrognn/models/train"
-	"github.com/hydrognn/hydrognn/shared/dataset/uci"
+	"github.com/hydrognn/hydrognn/models/train/traintest"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -35,50 +34,9 @@ func loadRig(tb testing.TB, name string) *rig.Config {
 }
 
 // synthesize writes a small UCI-layout folder for cfg (which must have
-// operation.cycle_s) into dir: runs of runLen cycles with one random
-// condition per run; each class shifts its component's sensors.
+// operation.cycle_s) into dir: traintest.WriteUCI.
 func synthesize(dir string, cfg *rig.Config, runs, runLen int, seed uint64) error {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	steps := int(cfg.Operation.CycleS)
-	sensors := cfg.ActiveSensors()
-	set := &uci.Set{Cycles: runs * runLen}
-	for _, s := range sensors {
-		set.Sensors = append(set.Sensors, s.ColumnName())
-	}
-	set.Data = make([][][]float64, len(sensors))
-	for s := range sensors {
-		set.Data[s] = make([][]float64, set.Cycles)
-	}
-	c := 0
-	for range runs {
-		cls := make([]int, len(cfg.Targets))
-		for j, tg := range cfg.Targets {
-			cls[j] = rng.IntN(len(tg.Classes))
-		}
-		for range runLen {
-			row := make([]float64, len(cfg.Targets))
-			for j, tg := range cfg.Targets {
-				row[j] = tg.Classes[cls[j]].Value
-			}
-			set.Profile = append(set.Profile, row)
-			for s, sn := range sensors {
-				v := make([]float64, steps)
-				span := sn.Range.Max - sn.Range.Min
-				for k := range v {
-					x := 0.5 + 0.05*math.Sin(float64(k)/3+float64(s)) + 0.02*rng.NormFloat64()
-					for j, tg := range cfg.Targets {
-						if tg.Component == sn.Component {
-							x += 0.08 * float64(cls[j]) * (1 + float64(k)/float64(steps))
-						}
-					}
-					v[k] = sn.Range.Min + x*span*0.5
-				}
-				set.Data[s][c] = v
-			}
-			c++
-		}
-	}
-	return uci.Write(dir, set)
+	return traintest.WriteUCI(dir, cfg, runs, runLen, seed)
 }
 
 // tiny is a small model trained for a few steps on synthetic data, shared

@@ -3,8 +3,6 @@ package rigctl
 import (
 	"context"
 	"encoding/json"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +14,8 @@ import (
 	"github.com/hydrognn/hydrognn/models/export"
 	"github.com/hydrognn/hydrognn/models/gnn"
 	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/models/train/traintest"
 	"github.com/hydrognn/hydrognn/shared/bundle"
-	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
@@ -30,54 +28,14 @@ const (
 )
 
 // writeUCI writes a small labelled UCI-layout folder for the rig config at
-// path: runs of runLen cycles, one random condition per run, each class
-// shifting its component's sensors (learnable in a few epochs).
+// path (traintest.WriteUCI: one random condition per run, learnable in a
+// few epochs) and returns it.
 func writeUCI(t testing.TB, path string, runs, runLen int, seed uint64) string {
 	t.Helper()
 	cfg, err := rig.Load(path)
 	require.NoError(t, err)
-	rng := rand.New(rand.NewPCG(seed, 1))
-	steps := int(cfg.Operation.CycleS)
-	sensors := cfg.ActiveSensors()
-	set := &uci.Set{Cycles: runs * runLen}
-	for _, s := range sensors {
-		set.Sensors = append(set.Sensors, s.ColumnName())
-	}
-	set.Data = make([][][]float64, len(sensors))
-	for s := range sensors {
-		set.Data[s] = make([][]float64, set.Cycles)
-	}
-	c := 0
-	for range runs {
-		cls := make([]int, len(cfg.Targets))
-		for j, tg := range cfg.Targets {
-			cls[j] = rng.IntN(len(tg.Classes))
-		}
-		for range runLen {
-			row := make([]float64, len(cfg.Targets))
-			for j, tg := range cfg.Targets {
-				row[j] = tg.Classes[cls[j]].Value
-			}
-			set.Profile = append(set.Profile, row)
-			for s, sn := range sensors {
-				v := make([]float64, steps)
-				span := sn.Range.Max - sn.Range.Min
-				for k := range v {
-					x := 0.5 + 0.05*math.Sin(float64(k)/3+float64(s)) + 0.02*rng.NormFloat64()
-					for j, tg := range cfg.Targets {
-						if tg.Component == sn.Component {
-							x += 0.08 * float64(cls[j]) * (1 + float64(k)/float64(steps))
-						}
-					}
-					v[k] = sn.Range.Min + x*span*0.5
-				}
-				set.Data[s][c] = v
-			}
-			c++
-		}
-	}
 	dir := t.TempDir()
-	require.NoError(t, uci.Write(dir, set))
+	require.NoError(t, traintest.WriteUCI(dir, cfg, runs, runLen, seed))
 	return dir
 }
 
