@@ -116,6 +116,9 @@ type Stats struct {
 	FirstSeq, LastSeq uint64
 	// Appended counts diagnoses stored since Open.
 	Appended uint64
+	// PruneErrors counts failures to apply the caps after an Append since
+	// Open (the diagnosis was stored; the caps are retried next Append).
+	PruneErrors uint64
 	// Dropped counts removals by cause (ReasonMaxCount, ReasonMaxBytes,
 	// ReasonMaxAge) since the file was created.
 	Dropped map[string]uint64
@@ -153,9 +156,11 @@ type Store struct {
 	first    uint64
 	last     uint64
 	appended uint64
-	dropped  map[string]uint64
-	progress Progress
-	lastLog  time.Time
+	// pruneErrors counts failed removals after a committed Append.
+	pruneErrors uint64
+	dropped     map[string]uint64
+	progress    Progress
+	lastLog     time.Time
 }
 
 // Open opens the history at path, creating it (mode 0600, and its
@@ -323,7 +328,9 @@ func (s *Store) init() error {
 
 // Append stores d with the next sequence number and the windowing's
 // progress p, in one fsynced transaction, then applies the caps. It
-// returns a copy of d with Seq set. d is not modified.
+// returns a copy of d with Seq set. d is not modified. An error means d
+// was not stored; once it is, a failure to apply the caps is logged,
+// counted (Stats.PruneErrors) and retried by the next Append.
 func (s *Store) Append(ctx context.Context, d *diag.Diagnosis, p Progress) (diag.Diagnosis, error) {
 	if err := ctx.Err(); err != nil {
 		return diag.Diagnosis{}, err
@@ -390,8 +397,12 @@ func (s *Store) Append(ctx context.Context, d *diag.Diagnosis, p Progress) (diag
 	}
 	s.appended++
 	s.progress = p
+	// The diagnosis is committed: a failed removal must not make the
+	// caller think otherwise (it would store the window again under a new
+	// Seq). The caps are applied again by the next Append.
 	if err := s.pruneLocked(); err != nil {
-		return out, err
+		s.pruneErrors++
+		s.log.Warn("old diagnoses could not be removed; retried on the next append", "err", err)
 	}
 	return out, nil
 }
@@ -563,7 +574,7 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 func (s *Store) Stats() Stats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st := Stats{Count: s.count, Bytes: s.bytes, LastSeq: s.last, Appended: s.appended, Dropped: map[string]uint64{}}
+	st := Stats{Count: s.count, Bytes: s.bytes, LastSeq: s.last, Appended: s.appended, PruneErrors: s.pruneErrors, Dropped: map[string]uint64{}}
 	if s.count > 0 {
 		st.FirstSeq = s.first
 	}
@@ -610,6 +621,9 @@ func (s *Store) prune() error {
 	return s.pruneLocked()
 }
 
+// testPruneFault, set by tests only, makes pruneLocked's transaction fail.
+var testPruneFault func() error
+
 // pruneLocked removes the oldest diagnoses while a cap is exceeded.
 func (s *Store) pruneLocked() error {
 	var cutoff int64 = math.MinInt64
@@ -632,6 +646,11 @@ func (s *Store) pruneLocked() error {
 	}
 	removed := map[string]uint64{}
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if testPruneFault != nil {
+			if err := testPruneFault(); err != nil {
+				return err
+			}
+		}
 		b, idx, meta := tx.Bucket(bucketDiag), tx.Bucket(bucketIndex), tx.Bucket(bucketMeta)
 		count, size := s.count, s.bytes
 		c := b.Cursor()

@@ -211,3 +211,33 @@ func TestMinSeq(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(42), d.Seq)
 }
+
+// A failure to apply the caps after the diagnosis was committed is not an
+// Append error (the windowing would store the window again under a new
+// Seq); the caps are applied by the next Append.
+func TestAppendPruneFailureIsNotAnError(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "h.db"), Options{MaxCount: 2})
+	for i := range 2 {
+		_, err := s.Append(ctx, window(i), Progress{})
+		require.NoError(t, err)
+	}
+	testPruneFault = func() error { return errors.New("disk full") }
+	t.Cleanup(func() { testPruneFault = nil })
+	got, err := s.Append(ctx, window(2), Progress{})
+	require.NoError(t, err, "the diagnosis was stored")
+	assert.Equal(t, uint64(3), got.Seq)
+	st := s.Stats()
+	assert.Equal(t, uint64(3), st.Count, "over the cap until the next append")
+	assert.Equal(t, uint64(1), st.PruneErrors)
+	assert.Equal(t, uint64(3), st.LastSeq)
+
+	testPruneFault = nil
+	got, err = s.Append(ctx, window(3), Progress{})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4), got.Seq)
+	st = s.Stats()
+	assert.Equal(t, uint64(2), st.Count, "the caps are applied again")
+	assert.Equal(t, uint64(3), st.FirstSeq)
+	assert.Equal(t, uint64(2), st.Dropped[ReasonMaxCount])
+}
