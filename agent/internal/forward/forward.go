@@ -22,7 +22,8 @@ var (
 	// would reject it, so it is not queued.
 	ErrInvalid = errors.New("forward: invalid diagnosis")
 	// ErrTooLarge is returned by Enqueue for a diagnosis whose encoding
-	// exceeds the batch byte cap: it could never be sent.
+	// exceeds the batch byte cap (it could never be sent) or that alone
+	// exceeds the outbox's MaxBytes (it could never be queued).
 	ErrTooLarge = errors.New("forward: diagnosis larger than a batch")
 	// ErrCorrupt is returned (wrapped) by New when the outbox file is
 	// damaged; the error names the recovery command. The file is never
@@ -154,7 +155,7 @@ func New(opts Options) (*Forwarder, error) {
 // NoSync) and returns; Run sends it. Its AgentID is set to the
 // forwarder's when empty. A diagnosis whose Seq is already queued is
 // ignored (nil). An invalid diagnosis returns ErrInvalid; one too large
-// for a batch ErrTooLarge. When the outbox is full the policy of
+// for a batch or for the outbox's MaxBytes ErrTooLarge. When the outbox is full the policy of
 // Options.MaxItems applies: Enqueue still returns nil, and the drop is
 // counted, logged and passed to OnDrop.
 func (f *Forwarder) Enqueue(ctx context.Context, d diag.Diagnosis) error {
@@ -181,6 +182,10 @@ func (f *Forwarder) Enqueue(ctx context.Context, d diag.Diagnosis) error {
 	if int64(len(data)) > f.opts.BatchBytes {
 		f.count(func(s *Stats) { s.Invalid++ })
 		return fmt.Errorf("%w: seq %d is %d bytes, the batch cap is %d", ErrTooLarge, d.Seq, len(data), f.opts.BatchBytes)
+	}
+	if size := itemSize(len(data)); size > f.opts.MaxBytes {
+		f.count(func(s *Stats) { s.Invalid++ })
+		return fmt.Errorf("%w: seq %d takes %d bytes, the outbox cap is %d", ErrTooLarge, d.Seq, size, f.opts.MaxBytes)
 	}
 	prio := byte(prioOther)
 	if cloudapi.IsAlert(&d) {

@@ -268,6 +268,39 @@ func TestOutboxFullPolicy(t *testing.T) {
 	assert.Equal(t, 3, f2.Stats().Queued)
 }
 
+// When removing every removable item would not make room for the new one,
+// the new one is dropped and nothing is removed; one larger than MaxBytes
+// is refused.
+func TestOutboxFullDropsOnlyTheNewItem(t *testing.T) {
+	clock := newClock(t0, 1000)
+	c := newCloud(t, clock)
+	one := itemSize(len(mustJSON(t, diagnosis(1, true))))
+	var drops []uint64
+	f := newForwarder(t, c, "", func(o *Options) {
+		o.MaxBytes = 3*one + 100
+		o.OnDrop = func(seq uint64, alert bool) { drops = append(drops, seq) }
+	})
+	enqueue(t, f, []uint64{1}, nil)                                  // one non-alert
+	enqueue(t, f, seqRange(2, 3), func(uint64) bool { return true }) // two alerts
+	big := diagnosis(4, false)
+	for len(mustJSON(t, big)) < int(2*one) {
+		big.Components = append(big.Components, big.Components[1])
+	}
+	require.NoError(t, f.Enqueue(context.Background(), big))
+	assert.Equal(t, []uint64{4}, drops, "non-alert 1 is kept: removing it would not make room")
+	s := f.Stats()
+	assert.Equal(t, 3, s.Queued)
+	assert.Equal(t, uint64(1), s.Dropped)
+
+	for len(mustJSON(t, big)) < int(4*one) {
+		big.Components = append(big.Components, big.Components[1])
+	}
+	big.Seq = 5
+	assert.ErrorIs(t, f.Enqueue(context.Background(), big), ErrTooLarge)
+	assert.Equal(t, []uint64{4}, drops)
+	assert.Equal(t, 3, f.Stats().Queued)
+}
+
 func TestEnqueueRefusesInvalid(t *testing.T) {
 	clock := newClock(t0, 1000)
 	c := newCloud(t, clock)

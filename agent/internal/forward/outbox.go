@@ -171,6 +171,10 @@ func (o *outbox) count() int {
 	return n
 }
 
+// itemSize is the bytes an item of n bytes of JSON counts against
+// Options.MaxBytes (key and value).
+func itemSize(n int) int64 { return int64(9 + valueHeader + n) }
+
 // dropped is one item removed to make room.
 type dropped struct {
 	seq   uint64
@@ -181,13 +185,13 @@ var errDuplicate = errors.New("already queued")
 
 // put stores one item, removing others to stay within the caps (see
 // Options.MaxItems). It returns the removed items, and whether the new item
-// itself was dropped.
+// itself was dropped; when it is, nothing was removed.
 func (o *outbox) put(prio byte, seq uint64, at time.Time, data []byte, maxItems int, maxBytes int64) (drops []dropped, self bool, err error) {
 	key := itemKey(prio, seq)
 	val := make([]byte, valueHeader+len(data))
 	binary.BigEndian.PutUint64(val, uint64(at.UnixNano()))
 	copy(val[valueHeader:], data)
-	size := int64(len(key) + len(val))
+	size := itemSize(len(data))
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n, bytes := o.n, o.bytes
@@ -195,6 +199,17 @@ func (o *outbox) put(prio byte, seq uint64, at time.Time, data []byte, maxItems 
 		b := tx.Bucket(bucketItems)
 		if b.Get(itemKey(prioAlert, seq)) != nil || b.Get(itemKey(prioOther, seq)) != nil {
 			return errDuplicate
+		}
+		// Removable: the non-alerts, and for an alert the alerts too. When
+		// removing all of them would not make room, the new item is
+		// dropped and nothing is removed.
+		evN, evBytes := n[prioOther], bytes[prioOther]
+		if prio == prioAlert {
+			evN, evBytes = n[0]+n[1], bytes[0]+bytes[1]
+		}
+		if n[0]+n[1]-evN+1 > maxItems || bytes[0]+bytes[1]-evBytes+size > maxBytes {
+			self = true
+			return nil
 		}
 		c := b.Cursor()
 		for n[0]+n[1]+1 > maxItems || bytes[0]+bytes[1]+size > maxBytes {
@@ -204,8 +219,7 @@ func (o *outbox) put(prio byte, seq uint64, at time.Time, data []byte, maxItems 
 				k, v = c.First()
 			}
 			if k == nil {
-				self = true
-				return nil
+				return errors.New("outbox: counts out of step with the file") // unreachable: checked above
 			}
 			n[k[0]]--
 			bytes[k[0]] -= int64(len(k) + len(v))
