@@ -255,11 +255,20 @@ func (s *Store) Claim(ctx context.Context, worker, backend string, lease time.Du
 	if err != nil {
 		return nil, fmt.Errorf("claim a job: %w", err)
 	}
+	l := Lease{JobID: j.ID, Worker: worker, Attempt: j.Attempts}
 	d, err := s.Dataset(ctx, orgID, j.DatasetID)
 	if err != nil {
-		return nil, fmt.Errorf("claim job %d: data set %d: %w", j.ID, j.DatasetID, err)
+		err = fmt.Errorf("claim job %d: data set %d: %w", j.ID, j.DatasetID, err)
+		// The job is running already: end the attempt now (queued again
+		// while attempts are left) rather than leave it to its lease.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if ferr := s.FailJob(fctx, l, err.Error(), true); ferr != nil {
+			return nil, errors.Join(err, ferr)
+		}
+		return nil, err
 	}
-	return &Claim{Lease: Lease{JobID: j.ID, Worker: worker, Attempt: j.Attempts}, OrgID: orgID, Job: *j, Dataset: *d}, nil
+	return &Claim{Lease: l, OrgID: orgID, Job: *j, Dataset: *d}, nil
 }
 
 // fence is the WHERE clause of a worker's writes ($1 job, $2 worker, $3 attempt).

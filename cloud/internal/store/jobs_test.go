@@ -220,3 +220,33 @@ func TestCompareVersions(t *testing.T) {
 	require.Len(t, c.Config, 1)
 	assert.Equal(t, "epochs", c.Config[0].Key)
 }
+
+// A claim whose data set cannot be loaded ends the attempt at once (the
+// job is queued again) instead of leaving it running until its lease
+// expires.
+func TestClaimDatasetError(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Migrated(t)
+	st := store.New(pool)
+	ctx := context.Background()
+	org, d := readyDataset(t, st, "dserr")
+	j, err := st.CreateJob(ctx, org, d.ID, json.RawMessage(`{}`), 3, 0)
+	require.NoError(t, err)
+	// The job's organisation no longer owns the data set: loading it fails.
+	other, err := st.CreateOrg(ctx, "dserr-other", "Other")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE training_jobs SET org_id = $1 WHERE id = $2`, other.ID, j.ID)
+	require.NoError(t, err)
+
+	c, err := st.Claim(ctx, "w", "go", time.Hour)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	assert.Nil(t, c)
+	j, err = st.Job(ctx, other.ID, j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.JobQueued, j.State, "the attempt ended; the job waits for the next claim")
+	assert.Nil(t, j.Worker)
+	require.NotNil(t, j.Error)
+	assert.Contains(t, *j.Error, "data set")
+	assert.Equal(t, 1, j.Attempts)
+}
