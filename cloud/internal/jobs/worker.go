@@ -39,6 +39,7 @@ type Queue interface {
 type Blobs interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error)
 	Put(ctx context.Context, key string, r io.Reader) (blob.Info, error)
+	Delete(ctx context.Context, key string) error
 }
 
 // Options configure a Worker; zero fields take the defaults noted (those
@@ -341,12 +342,25 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 	prov := t.Written.Manifest.Provenance
 	j.setPhase("registering")
 	j.flush(ctx, w.o.Log)
-	m, err := w.q.FinishJob(ctx, j.lease, store.Artifact{Key: key, Bytes: info.Size, Digest: info.SHA256}, store.ModelVersion{
+	return j.register(ctx, store.Artifact{Key: key, Bytes: info.Size, Digest: info.SHA256}, store.ModelVersion{
 		BundleName: t.Written.Manifest.Name, BundleVersion: t.Written.Manifest.Version,
 		DatasetDigest: t.Digest, ArchiveDigest: *d.Digest, CodeVersion: w.o.CodeVersion, Backend: prov.Backend,
 		Config: prov.Config, Metrics: export.Metrics(t.Result), Manifest: json.RawMessage(man),
 	})
+}
+
+// register finishes the job with the uploaded bundle art. When the lease
+// was lost the job is no longer this worker's and nothing will refer to
+// art: its blob is deleted.
+func (j *running) register(ctx context.Context, art store.Artifact, mv store.ModelVersion) (*store.ModelVersion, error) {
+	m, err := j.w.q.FinishJob(ctx, j.lease, art, mv)
 	if errors.Is(err, store.ErrLeaseLost) {
+		// ctx may be cancelled by the lost lease itself.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if derr := j.w.blobs.Delete(dctx, art.Key); derr != nil {
+			j.w.o.Log.Warn("delete the bundle of a lost job", "job", j.lease.JobID, "key", art.Key, "err", derr)
+		}
 		return nil, errLeaseLost
 	}
 	return m, err
