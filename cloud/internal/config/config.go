@@ -48,6 +48,11 @@ type Server struct {
 	// TLS serves HTTPS when both files are set (default: plain HTTP,
 	// for a TLS-terminating proxy in front).
 	TLS TLS `yaml:"tls"`
+	// TrustedProxies lists the addresses or CIDR ranges of the proxies in
+	// front whose X-Forwarded-For and X-Real-IP are believed (default
+	// none: the client's address is the connection's peer). The per-address
+	// rate limits key on that address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // TLS names a certificate and its key (PEM).

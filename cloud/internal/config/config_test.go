@@ -113,3 +113,23 @@ func TestSecretNeverPrinted(t *testing.T) {
 	}
 	assert.Equal(t, "postgres://u:hunter2@h/db", cfg.Database.URL.Reveal())
 }
+
+func TestTrustedProxies(t *testing.T) {
+	env := []string{"RIG_CLOUD_DATABASE_URL=" + testURL}
+	cfg, err := Parse("c.yaml", []byte("server:\n  trusted_proxies: [10.0.0.0/8, \"192.0.2.7\", \"::1\"]\n"), env)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"10.0.0.0/8", "192.0.2.7", "::1"}, cfg.Server.TrustedProxies)
+
+	cfg, err = Parse("c.yaml", nil, append(env, "RIG_CLOUD_SERVER_TRUSTED_PROXIES=10.1.0.0/16, 10.2.0.1"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"10.1.0.0/16", "10.2.0.1"}, cfg.Server.TrustedProxies)
+
+	cfg, err = Parse("c.yaml", nil, env)
+	require.NoError(t, err)
+	assert.Nil(t, cfg.Server.TrustedProxies, "the default trusts no proxy")
+
+	_, err = Parse("c.yaml", []byte("server:\n  trusted_proxies: [10.0.0.0/33, proxy.local]\n"), env)
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), `server.trusted_proxies[0]: "10.0.0.0/33" is not an IP address or CIDR range`)
+	assert.Contains(t, err.Error(), `server.trusted_proxies[1]: "proxy.local"`)
+}

@@ -87,6 +87,9 @@ func Parse(name string, data []byte, env []string) (*Config, error) {
 // derive resolves relative paths against dir (the config file's
 // directory).
 func (c *Config) derive(dir string) {
+	if len(c.Server.TrustedProxies) == 0 {
+		c.Server.TrustedProxies = nil // "[]" is the default, none
+	}
 	for _, p := range []*string{&c.Server.TLS.CertFile, &c.Server.TLS.KeyFile, &c.Blob.Dir, &c.Worker.WorkDir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -36,6 +38,14 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.SizeIn("server.max_body_bytes", s.MaxBodyBytes, 4*MiB, 64*MiB)
 	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 		v.Add("server.tls", "cert_file and key_file must be set together (cert_file %q, key_file %q)", s.TLS.CertFile, s.TLS.KeyFile)
+	}
+
+	for i, p := range s.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				v.Add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not an IP address or CIDR range", p)
+			}
+		}
 	}
 
 	d := c.Database

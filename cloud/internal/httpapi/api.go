@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,9 +34,21 @@ type Options struct {
 	RequestTimeout time.Duration
 	// RateLimit and RateBurst are each credential's token bucket
 	// (0: 50/s, burst 100); MaxLimiters caps the buckets kept (0: 100000).
+	// The per-address buckets (enrollment, failed authentication) are
+	// kept apart from the credentials', each capped at MaxLimiters, so
+	// that many addresses cannot evict a credential's bucket.
 	RateLimit   float64
 	RateBurst   int
 	MaxLimiters int
+	// AuthFailLimit and AuthFailBurst are each client address's bucket of
+	// failed authentications (0: 1/s, burst 20): when it is spent, /v1
+	// requests from the address get 429 before any credential lookup.
+	AuthFailLimit float64
+	AuthFailBurst int
+	// TrustedProxies lists the proxies (IPs or CIDRs) whose
+	// X-Forwarded-For and X-Real-IP give the client address (nil: none;
+	// the address is the connection's peer).
+	TrustedProxies []string
 	// EnrollmentTTL is an enrollment token's lifetime (0: 24h).
 	EnrollmentTTL time.Duration
 	// MaxBatchItems is announced at check-in and enforced on batches
@@ -61,12 +74,14 @@ type Options struct {
 // API is the HTTP handler of rig-cloud. Make it with New; it is safe for
 // concurrent use.
 type API struct {
-	st     *store.Store
-	log    *slog.Logger
-	opt    Options
-	lim    *limiters
-	reg    *prometheus.Registry
-	engine *gin.Engine
+	st      *store.Store
+	log     *slog.Logger
+	opt     Options
+	lim     *limiters // per credential
+	ipLim   *limiters // per client address: enrollment
+	failLim *limiters // per client address: failed authentication
+	reg     *prometheus.Registry
+	engine  *gin.Engine
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -96,6 +111,12 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 	if o.MaxLimiters <= 0 {
 		o.MaxLimiters = 100_000
 	}
+	if o.AuthFailLimit <= 0 {
+		o.AuthFailLimit = 1
+	}
+	if o.AuthFailBurst <= 0 {
+		o.AuthFailBurst = 20
+	}
 	if o.EnrollmentTTL <= 0 {
 		o.EnrollmentTTL = 24 * time.Hour
 	}
@@ -120,6 +141,7 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	a := &API{st: st, log: log, opt: o, reg: reg, lim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters),
+		ipLim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters), failLim: newLimiters(o.AuthFailLimit, o.AuthFailBurst, o.MaxLimiters),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_http_requests_total",
 			Help: "HTTP requests by method, route template and status code."}, []string{"method", "route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rig_cloud_http_request_duration_seconds",
@@ -142,6 +164,12 @@ func (a *API) routes() *gin.Engine {
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
+	// ClientIP believes forwarding headers only from the configured
+	// proxies (Gin's default trusts every peer).
+	if err := e.SetTrustedProxies(a.opt.TrustedProxies); err != nil {
+		a.log.Error("trusted proxies ignored: none is trusted", "err", err)
+		_ = e.SetTrustedProxies(nil)
+	}
 	e.Use(a.requestID, a.observe, a.recover, a.deadline)
 	e.NoRoute(func(c *gin.Context) {
 		abort(c, problem(cloudapi.ProblemNotFound, 404, "no route %s %s", c.Request.Method, c.Request.URL.Path))
@@ -251,9 +279,15 @@ func (a *API) deadline(c *gin.Context) {
 }
 
 func (a *API) authenticate(c *gin.Context) {
+	ip := "ip:" + c.ClientIP()
+	if a.failLim.spent(ip) {
+		a.tooMany(c, "this address: failed authentications", a.opt.AuthFailLimit, a.opt.AuthFailBurst)
+		return
+	}
 	h := c.GetHeader(cloudapi.HeaderAuthorization)
 	cred, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || cred == "" {
+		a.failLim.allow(ip)
 		unauthorized(c, "no credential: send Authorization: Bearer <token>")
 		return
 	}
@@ -268,6 +302,9 @@ func (a *API) authenticate(c *gin.Context) {
 		err = store.ErrBadCredential
 	}
 	if err != nil {
+		if errors.Is(err, store.ErrBadCredential) {
+			a.failLim.allow(ip)
+		}
 		a.fail(c, err)
 		return
 	}
@@ -275,23 +312,23 @@ func (a *API) authenticate(c *gin.Context) {
 	c.Next()
 }
 
-func (a *API) tooMany(c *gin.Context, who string) {
-	c.Header(cloudapi.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(1/a.opt.RateLimit))))
-	abort(c, problem(cloudapi.ProblemRateLimited, 429, "%s: more than %g requests per second (burst %d)", who, a.opt.RateLimit, a.opt.RateBurst))
+func (a *API) tooMany(c *gin.Context, who string, limit float64, burst int) {
+	c.Header(cloudapi.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(1/limit))))
+	abort(c, problem(cloudapi.ProblemRateLimited, 429, "%s: more than %g requests per second (burst %d)", who, limit, burst))
 }
 
 func (a *API) rateLimit(c *gin.Context) {
 	p := principal(c)
 	if !a.lim.allow(p.Key()) {
-		a.tooMany(c, "this credential")
+		a.tooMany(c, "this credential", a.opt.RateLimit, a.opt.RateBurst)
 		return
 	}
 	c.Next()
 }
 
 func (a *API) limitByIP(c *gin.Context) {
-	if !a.lim.allow("ip:" + c.ClientIP()) {
-		a.tooMany(c, "this address")
+	if !a.ipLim.allow("ip:" + c.ClientIP()) {
+		a.tooMany(c, "this address", a.opt.RateLimit, a.opt.RateBurst)
 		return
 	}
 	c.Next()

@@ -250,6 +250,63 @@ func TestRateLimit(t *testing.T) {
 	require.Equal(t, 200, e.do("GET", "/v1/orgs", e.system, nil).code)
 }
 
+// Forwarding headers are believed only from trusted proxies: with none
+// (the default), an invented X-Forwarded-For neither escapes the
+// per-address limit of enrollment nor makes new buckets.
+func TestClientIPNotSpoofable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{RateLimit: 0.5, RateBurst: 3})
+	enroll := func(e *env, xff string) resp {
+		return e.raw("POST", "/v1/agent/enroll", "", cloudapi.MediaJSON, []byte(`{}`), "X-Forwarded-For", xff)
+	}
+	for i := range 3 {
+		require.NotEqual(t, 429, enroll(e, fmt.Sprintf("198.51.100.%d", i)).code)
+	}
+	r := enroll(e, "198.51.100.200")
+	require.Equal(t, 429, r.code, "a forged X-Forwarded-For is not a new address")
+	assert.Equal(t, cloudapi.ProblemRateLimited, r.problem(t).Type)
+
+	// Behind a trusted proxy the header names the client.
+	p := newEnv(t, httpapi.Options{RateLimit: 0.5, RateBurst: 3, TrustedProxies: []string{"127.0.0.1", "::1"}})
+	for i := range 6 {
+		require.NotEqual(t, 429, enroll(p, fmt.Sprintf("198.51.100.%d", i)).code)
+	}
+}
+
+// Addresses have their own buckets: many of them cannot evict a
+// credential's spent bucket.
+func TestAddressesDoNotEvictCredentials(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{RateLimit: 0.01, RateBurst: 2, MaxLimiters: 100, TrustedProxies: []string{"127.0.0.1", "::1"}})
+	for range 2 {
+		require.Equal(t, 200, e.do("GET", "/v1/orgs", e.system, nil).code)
+	}
+	require.Equal(t, 429, e.do("GET", "/v1/orgs", e.system, nil).code)
+	for i := range 150 {
+		e.raw("POST", "/v1/agent/enroll", "", cloudapi.MediaJSON, []byte(`{}`), "X-Forwarded-For", fmt.Sprintf("10.0.%d.%d", i/256, i%256))
+	}
+	require.Equal(t, 429, e.do("GET", "/v1/orgs", e.system, nil).code, "the credential's bucket is still spent")
+}
+
+// Failed authentications are limited per address: past the burst, a bad
+// credential gets 429, as does every request from the address (no lookup)
+// until the bucket refills; tokens that authenticate are not counted.
+func TestBadCredentialsRateLimited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{AuthFailLimit: 0.5, AuthFailBurst: 3})
+	for i := range 3 {
+		r := e.do("GET", "/v1/orgs", fmt.Sprintf("%sguess%d", store.PrefixToken, i), nil)
+		require.Equal(t, 401, r.code)
+	}
+	r := e.do("GET", "/v1/orgs", store.PrefixToken+"guess-again", nil)
+	require.Equal(t, 429, r.code)
+	assert.Equal(t, cloudapi.ProblemRateLimited, r.problem(t).Type)
+	assert.Equal(t, "2", r.header.Get("Retry-After"))
+	require.Equal(t, 429, e.do("GET", "/v1/orgs", "", nil).code, "no credential counts too")
+	require.Equal(t, 429, e.raw("GET", "/v1/orgs", "", "", nil, "X-Forwarded-For", "203.0.113.9").code,
+		"a forged X-Forwarded-For is not a new address")
+}
+
 func newRawEnv(t *testing.T, st *store.Store) *env {
 	e := &env{t: t, st: st}
 	e.srv = newServer(t, httpapi.New(st, nil, httpapi.Options{}))

@@ -44,6 +44,9 @@ func newEnv(t testing.TB, o httpapi.Options) *env {
 	if o.RateLimit == 0 {
 		o.RateLimit, o.RateBurst = 10_000, 10_000
 	}
+	if o.AuthFailLimit == 0 {
+		o.AuthFailLimit, o.AuthFailBurst = 10_000, 10_000
+	}
 	srv := httptest.NewServer(httpapi.New(st, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), o))
 	t.Cleanup(srv.Close)
 	_, sys, err := st.CreateToken(context.Background(), 0, "bootstrap", store.RoleSystem, time.Time{})

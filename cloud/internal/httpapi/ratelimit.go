@@ -46,6 +46,15 @@ func (l *limiters) allow(key string) bool {
 	return ent.lim.Allow()
 }
 
+// spent reports whether key's bucket has no token left now, taking none
+// (a key without a bucket has a full one).
+func (l *limiters) spent(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.byKey[key]
+	return ok && e.Value.(*limiterEntry).lim.Tokens() < 1
+}
+
 func (l *limiters) len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -40,6 +40,7 @@ func APIOptions(cfg *config.Config) httpapi.Options {
 		RateLimit:       cfg.Auth.RateLimit,
 		RateBurst:       cfg.Auth.RateBurst,
 		MaxLimiters:     cfg.Auth.MaxLimiters,
+		TrustedProxies:  cfg.Server.TrustedProxies,
 		EnrollmentTTL:   cfg.Auth.EnrollmentTTL,
 		MaxBatchItems:   cfg.Agents.MaxBatchItems,
 		CheckinInterval: cfg.Agents.CheckinInterval,
