@@ -250,7 +250,7 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		rec := diag.Recommendation{Component: comp, Fault: a.Fault, Priority: a.Severity,
 			Action: actionFor(ctype, a.Fault, a.Severity), Reason: f.reason}
 		if r.RUL != nil && r.RUL.Component != "" && r.RUL.Component == comp {
-			days := r.RUL.P50Hours / 24
+			days := max(0, r.RUL.P50Hours) / 24
 			rec.DaysToFailure = &days
 		}
 		d.Recommendations = append(d.Recommendations, rec)
@@ -260,6 +260,9 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	}
 	if r.RUL != nil {
 		rul := *r.RUL
+		// Remaining life is never negative (the cloud API refuses it),
+		// whoever built r.
+		rul.P10Hours, rul.P50Hours, rul.P90Hours = max(0, rul.P10Hours), max(0, rul.P50Hours), max(0, rul.P90Hours)
 		d.RUL = &rul
 	}
 	return d, nil

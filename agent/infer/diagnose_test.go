@@ -296,3 +296,35 @@ func TestAgentDoesNotLinkModels(t *testing.T) {
 	}
 	assert.Contains(t, string(out), "github.com/hydrognn/hydrognn/agent/infer")
 }
+
+// A negative remaining-life prediction is clamped to 0: the cloud API
+// refuses negative rul hours and days_to_failure.
+func TestDiagnoseClampsNegativeRUL(t *testing.T) {
+	si := newStandIn(t, loadRig(t, zemaConfig))
+	m := diagModel(t, si, bundleOpts{})
+	w := si.window(t, 1, nil, nil)
+	r := &Result{
+		Targets: targets(si.cfg, map[string][2]float64{"pump": {1, 0.55}}),
+		Sensors: scores(si, nil, map[string]float64{"VS1": 5}),
+		RUL:     &diag.RUL{Component: "pump_mp1", P10Hours: -240, P50Hours: -48, P90Hours: 96},
+	}
+	for _, c := range si.cfg.Components {
+		h := 0.9
+		if c.ID == "pump_mp1" {
+			h = 0.65
+		}
+		r.Health = append(r.Health, h)
+	}
+	d, err := m.Diagnose(r, w, 250*time.Microsecond)
+	require.NoError(t, err)
+	require.NotNil(t, d.RUL)
+	assert.Equal(t, diag.RUL{Component: "pump_mp1", P10Hours: 0, P50Hours: 0, P90Hours: 96}, *d.RUL)
+	var days *float64
+	for _, rec := range d.Recommendations {
+		if rec.Component == "pump_mp1" {
+			days = rec.DaysToFailure
+		}
+	}
+	require.NotNil(t, days, "the pump's recommendation carries the RUL")
+	assert.Equal(t, 0.0, *days)
+}

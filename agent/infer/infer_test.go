@@ -586,3 +586,22 @@ func TestSKABBundleDetectorAtOpen(t *testing.T) {
 		assert.Len(t, d.Sensors, len(spec.Sensors))
 	}
 }
+
+// The RUL head's outputs are clamped to >= 0.
+func TestRunClampsNegativeRUL(t *testing.T) {
+	needORT(t)
+	si := newStandIn(t, loadRig(t, zemaConfig))
+	si.r0 = []float64{-1e6, -1e6, 50}
+	dir := si.writeBundle(t, bundleOpts{int8: bundle.QuantNone})
+	m := open(t, dir, si, Options{})
+	w := si.window(t, 1, nil, nil)
+	e := si.expected(w)
+	require.Negative(t, e.rul[0])
+	out, err := m.Run([]*prep.Window{w})
+	require.NoError(t, err)
+	r := out.Results[0].RUL
+	require.NotNil(t, r)
+	assert.Equal(t, 0.0, r.P10Hours)
+	assert.Equal(t, 0.0, r.P50Hours)
+	assert.InDelta(t, max(0, e.rul[2]), r.P90Hours, 1e-3*300)
+}

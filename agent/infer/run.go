@@ -257,7 +257,9 @@ func (m *Model) decode(s *ioSet, i int, w *prep.Window, r *Result) error {
 			if r.RUL == nil {
 				r.RUL = new(diag.RUL)
 			}
-			*r.RUL = diag.RUL{P10Hours: float64(row[0]), P50Hours: float64(row[1]), P90Hours: float64(row[2])}
+			// A regression head can predict below zero; the cloud API
+			// (and sense) requires remaining life >= 0.
+			*r.RUL = diag.RUL{P10Hours: max(0, float64(row[0])), P50Hours: max(0, float64(row[1])), P90Hours: max(0, float64(row[2]))}
 			if len(h.head.Labels) == 1 {
 				r.RUL.Component = h.head.Labels[0]
 			}
