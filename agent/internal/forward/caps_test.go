@@ -83,6 +83,41 @@ func TestDayCap(t *testing.T) {
 	assert.LessOrEqual(t, perDay[2], int64(capBytes))
 }
 
+// At the day cap the agent keeps checking in at the check-in interval
+// instead of sleeping until UTC midnight.
+func TestDayCapKeepsCheckingIn(t *testing.T) {
+	clock := newManualClock(time.Date(2025, 3, 1, 1, 0, 0, 0, time.UTC)) // 23 h to midnight
+	c := newCloud(t, clock)
+	f := newForwarder(t, c, "", func(o *Options) {
+		o.BatchItems = 10
+		o.BytesPerDay = 40000
+		o.AlertReserve = 0.5 // check-ins use the reserve: room for several
+		o.BatchBytes = 8000
+		o.Checkin = 10 * time.Minute
+	})
+	enqueue(t, f, seqRange(1, 150), nil)
+	stop := run(t, f)
+	defer stop()
+	eventually(t, "day cap", func() bool { return f.Stats().Link == LinkDayCap })
+	var before int
+	c.get(func(c *fakeCloud) { before = c.checkins })
+	// An hour in one-minute steps (the forwarder may not be asleep yet
+	// when a step is taken): about six check-ins, none without the fix.
+	checkins := func() (n int) {
+		c.get(func(c *fakeCloud) { n = c.checkins })
+		return n
+	}
+	for range 60 {
+		clock.Advance(time.Minute)
+		deadline := time.Now().Add(100 * time.Millisecond)
+		for checkins() < before+3 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	assert.GreaterOrEqual(t, checkins(), before+3, "checked in while capped")
+	assert.Positive(t, f.Stats().Queued, "still capped: nothing more sent today")
+}
+
 func TestFromConfig(t *testing.T) {
 	dir := t.TempDir()
 	credPath := filepath.Join(dir, "cred")

@@ -99,10 +99,14 @@ func (f *Forwarder) sendDiagnoses(ctx context.Context) outcome {
 	}
 	if len(items) == 0 {
 		// Only non-alerts queued and the day's budget for them is used up:
-		// wait for the next UTC day, or a new alert.
+		// wait for the next UTC day, a new alert, or the next check-in
+		// (the agent keeps checking in while capped).
 		f.setLink(LinkDayCap, fmt.Sprintf("day cap: %d of %d bytes used, the rest is kept for alerts", f.dayUsed, f.opts.BytesPerDay))
 		now := f.opts.Clock.Now()
-		_ = f.opts.Clock.Sleep(ctx, time.Unix((dayOf(now)+1)*86400, 0).Sub(now), f.wake)
+		wait := min(time.Unix((dayOf(now)+1)*86400, 0).Sub(now), f.nextCheckin.Sub(now))
+		if wait > 0 {
+			_ = f.opts.Clock.Sleep(ctx, wait, f.wake)
+		}
 		return outcome{class: classWaited}
 	}
 	var body bytes.Buffer
