@@ -83,6 +83,25 @@ func TestDayCap(t *testing.T) {
 	assert.LessOrEqual(t, perDay[2], int64(capBytes))
 }
 
+// Bytes spent on failed requests are persisted as they are spent: a kill
+// (no Close) during an outage does not reset the day's count.
+func TestDayCapPersistsFailedRequests(t *testing.T) {
+	clock := newClock(t0, 1000)
+	c := newCloud(t, clock)
+	c.set(func(c *fakeCloud) { c.mode = "503" })
+	f := newForwarder(t, c, "", func(o *Options) { o.BytesPerDay = 1 << 20 })
+	enqueue(t, f, seqRange(1, 5), nil)
+	stop := run(t, f)
+	eventually(t, "failed requests", func() bool { return f.Stats().Requests >= 3 })
+	stop()
+	used := f.Stats().DayBytes
+	require.Positive(t, used)
+	// What a restart after kill -9 would load: no Close, no remove.
+	day, saved := f.ob.loadDay()
+	assert.Equal(t, dayOf(clock.Now()), day)
+	assert.Equal(t, used, saved, "the day's bytes survive a kill")
+}
+
 // At the day cap the agent keeps checking in at the check-in interval
 // instead of sleeping until UTC midnight.
 func TestDayCapKeepsCheckingIn(t *testing.T) {

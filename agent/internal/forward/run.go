@@ -240,6 +240,9 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 	if err := f.waitCaps(ctx, cost, expect+responseOverheadBytes, alert); err != nil {
 		return nil, err
 	}
+	// The day's count is persisted once per attempt, whatever its outcome:
+	// bytes spent on failed or retried requests count after a kill too.
+	defer f.persistDay()
 	cred, err := f.opts.Credential()
 	if err != nil {
 		// No usable credential: the same as the cloud refusing it.
@@ -328,6 +331,25 @@ func (f *Forwarder) charge(n int64) {
 	f.dayUsed += n
 	f.mu.Unlock()
 	f.bucket.reserve(f.opts.Clock.Now(), n)
+}
+
+// persistDay saves the day's byte count (one small write), so that a
+// crash or kill cannot let the same UTC day spend more than BytesPerDay.
+func (f *Forwarder) persistDay() {
+	if f.opts.BytesPerDay <= 0 {
+		return
+	}
+	f.mu.Lock()
+	day, used := f.day, f.dayUsed
+	f.mu.Unlock()
+	if err := f.ob.saveDay(day, used); err != nil {
+		f.mu.Lock()
+		warn := f.shouldLog("saveday")
+		f.mu.Unlock()
+		if warn {
+			f.log.Warn("cannot save the day's byte count", "error", err)
+		}
+	}
 }
 
 func dayOf(t time.Time) int64 { return int64(math.Floor(float64(t.Unix()) / 86400)) }
