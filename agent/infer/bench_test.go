@@ -2,6 +2,7 @@ package infer
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -198,4 +199,71 @@ func BenchmarkOpen(b *testing.B) {
 		}
 		_ = m.Close()
 	}
+}
+
+// BenchmarkRunAfterIdle times RunInto after an idle gap, as the agent
+// runs it: one window per cycle, the core busy with other work or idle in
+// between. Each iteration sleeps (untimed), then times one RunInto. The
+// trivial stand-in (a few nodes) shows the fixed cost of a cold ONNX
+// Runtime call; the shipped bundles the whole cold window. Compare idle=0
+// (back to back, warm caches: what BenchmarkRun and `rigctl bench infer`
+// time) with idle=50ms:
+//
+//	cd agent && go test ./infer -run '^$' -bench RunAfterIdle -benchtime 200x
+func BenchmarkRunAfterIdle(b *testing.B) {
+	needORT(b)
+	type subject struct {
+		name string
+		m    *Model
+		w    *prep.Window
+	}
+	var subjects []subject
+	si := newStandIn(b, loadRig(b, zemaConfig))
+	dir := si.writeBundle(b, bundleOpts{variant: variant{}, int8: bundle.QuantNone})
+	subjects = append(subjects, subject{"standin-trivial", open(b, dir, si, Options{}), si.window(b, 1, nil, nil)})
+	for _, name := range []string{"zema-testrig", "excavator", "skab-testbed"} {
+		cfg := loadRig(b, "../../firmware-configs/"+name+".yaml")
+		m, err := Open("../../models/bundles/"+name, cfg, Options{Logger: quiet})
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = m.Close() })
+		subjects = append(subjects, subject{name, m, sineWindow(b, m.Spec())})
+	}
+	for _, s := range subjects {
+		for _, idle := range []time.Duration{0, time.Millisecond, 50 * time.Millisecond} {
+			b.Run(fmt.Sprintf("%s/idle=%v", s.name, idle), func(b *testing.B) {
+				var r Result
+				_, err := s.m.RunInto(&r, s.w)
+				require.NoError(b, err)
+				lat := newLatencies()
+				for b.Loop() {
+					if idle > 0 {
+						b.StopTimer()
+						time.Sleep(idle)
+						b.StartTimer()
+					}
+					t0 := time.Now()
+					if _, err := s.m.RunInto(&r, s.w); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				lat.report(b)
+			})
+		}
+	}
+}
+
+// sineWindow is a window of smooth values for spec, every cell present.
+func sineWindow(tb testing.TB, spec prep.Spec) *prep.Window {
+	tb.Helper()
+	grid := make([][]float64, len(spec.Sensors))
+	for s := range grid {
+		grid[s] = make([]float64, spec.Steps)
+		for t := range grid[s] {
+			grid[s][t] = math.Sin(float64(s*3+t) / 7)
+		}
+	}
+	w, err := prep.FromGrid(spec, grid)
+	require.NoError(tb, err)
+	return w
 }
