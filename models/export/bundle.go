@@ -296,6 +296,12 @@ func Hyperparameters(opts train.Options, res *train.Result) map[string]any {
 	out["health_weight"] = o.HealthWeight
 	out["recon_weight"] = o.ReconWeight
 	out["class_weights"] = !o.NoClassWeights
+	if len(o.TargetWeights) > 0 {
+		out["target_weights"] = o.TargetWeights
+	}
+	out["shift"] = o.Shift
+	out["noise"] = o.Noise
+	out["swa"] = o.SWA
 	out["anomaly_quantile"] = o.AnomalyQuantile
 	return out
 }

@@ -34,6 +34,7 @@ type lossWeights struct {
 	health, recon float64
 	smooth        float64     // label smoothing ε
 	classW        [][]float32 // per target, per class
+	targetW       []float64   // per target: multiplier of its cross-entropy term
 }
 
 // catch turns a GoMLX panic into an error.
@@ -102,6 +103,9 @@ func newEngine(backend backends.Backend, m *gnn.Model, w gnn.Weights, B int, lw 
 			}
 			nll := G.Neg(G.ReduceSum(G.Mul(ys, logp), -1)) // [B]
 			lt := G.Div(G.ReduceAllSum(G.Mul(sw, nll)), G.Max(G.ReduceAllSum(sw), G.Scalar(g, dtypes.Float32, 1e-6)))
+			if tw := lw.targetW[i]; tw != 1 {
+				lt = G.MulScalar(lt, tw)
+			}
 			ce = G.Add(ce, lt)
 		}
 		dh := G.Mul(G.Sub(o.Health, hy), hm)

@@ -77,8 +77,26 @@ type Options struct {
 	// NoClassWeights turns off inverse-frequency class weights in the
 	// cross-entropy (zero: on).
 	NoClassWeights bool
-	// Seed makes the run deterministic: weight init, validation split and
-	// batch order.
+	// TargetWeights multiply the cross-entropy term of the named targets
+	// (a target not named: 1; each term is a class-weighted mean, so this
+	// is the only way to weight one target against the others).
+	TargetWeights map[string]float64
+	// Shift is the largest time shift, in grid steps, of the training
+	// windows' augmentation (0: none): every window of every batch is
+	// shifted by a whole number of steps drawn uniformly from
+	// [-Shift, Shift] (all sensors alike; the edge cell repeated, mask
+	// shifted with the values). Keep it small on cycle-aligned data.
+	Shift int
+	// Noise is the standard deviation of Gaussian noise added to the
+	// observed cells of the normalised training inputs (0: none).
+	Noise float64
+	// SWA averages, with equal weights, the (EMA-averaged when EMA is on)
+	// weights at the end of each of the last SWA epochs and keeps that
+	// average as the result of a run without validation (0: off, the
+	// last epoch's weights). With validation it is ignored.
+	SWA int
+	// Seed makes the run deterministic: weight init, validation split,
+	// batch order and augmentation.
 	Seed uint64
 	// Backend is the GoMLX backend (gnn.NewBackend; "": pure Go).
 	Backend string
@@ -235,6 +253,12 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 
 	lw := lossWeights{health: max(opts.HealthWeight, 0), recon: max(opts.ReconWeight, 0), smooth: opts.LabelSmoothing}
 	lw.classW = classWeights(opts.Rig, trainDS.Labels, !opts.NoClassWeights)
+	if lw.targetW, err = targetWeights(opts.Rig, opts.TargetWeights); err != nil {
+		return nil, err
+	}
+	if opts.Shift < 0 || opts.Shift >= spec.Steps || opts.Noise < 0 || opts.SWA < 0 {
+		return nil, fmt.Errorf("%w: Options.Shift %d (want 0..%d), Noise %v and SWA %d must not be negative", ErrData, opts.Shift, spec.Steps-1, opts.Noise, opts.SWA)
+	}
 	init := gnn.InitWeights(model, opts.Seed)
 	if err := model.SetCellStats(init, trT.X, trT.Mask); err != nil {
 		return nil, err
@@ -280,6 +304,11 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	bhy, bhm := make([]float32, B*N), make([]float32, B*N)
 	order := seq(trainDS.Len())
 	rng := newRand(opts.Seed, 4)
+	aug := newAugmenter(opts.Shift, opts.Noise, S, T, newRand(opts.Seed, 6))
+	var swa *swaAverage
+	if opts.SWA > 0 && valDS == nil {
+		swa = &swaAverage{}
+	}
 	bestScore, bestLoss := math.Inf(-1), math.Inf(1)
 	var best gnn.Weights
 	avg := newAverager(opts.EMA)
@@ -298,8 +327,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 			clear(by)
 			for k := range B {
 				i := order[b*B+k]
-				copy(bx[k*ST:(k+1)*ST], trT.X[i*ST:(i+1)*ST])
-				copy(bm[k*ST:(k+1)*ST], trT.Mask[i*ST:(i+1)*ST])
+				aug.window(bx[k*ST:(k+1)*ST], bm[k*ST:(k+1)*ST], trT.X[i*ST:(i+1)*ST], trT.Mask[i*ST:(i+1)*ST])
 				for j, c := range trainDS.Labels[i] {
 					if c >= 0 {
 						by[k*eng.sumC+eng.offset[j]+c] = 1
@@ -371,6 +399,13 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 		}
 		rec.Seconds = time.Since(epStart).Seconds()
 		res.History = append(res.History, rec)
+		if swa != nil && epoch > opts.Epochs-opts.SWA {
+			w, err := eng.weights()
+			if err != nil {
+				return nil, err
+			}
+			swa.add(w)
+		}
 		if improved {
 			sinceBest = 0
 			if best, err = eng.weights(); err != nil {
@@ -415,6 +450,10 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 		if err := gnn.SaveWeights(filepath.Join(opts.Out, "last.weights"), last); err != nil {
 			return nil, err
 		}
+	}
+	if swa != nil && swa.n > 0 {
+		best = swa.mean()
+		fmt.Fprintf(progress, "swa: the result is the mean of the last %d epochs' weights\n", swa.n)
 	}
 	res.Weights = best
 	if err := eng.setWeights(best); err != nil {

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hydrognn/hydrognn/models/gnn"
@@ -68,6 +70,10 @@ func run() error {
 	smooth := flag.Float64("smooth", 0, "label smoothing")
 	ema := flag.Float64("ema", 0, "decay of the weights' moving average (0: default 0.99, <0: off)")
 	minLR := flag.Float64("minlr", 0, "final LR as a fraction of the peak (0: default)")
+	shift := flag.Int("shift", 0, "largest time shift of the training windows in steps (0: default)")
+	noise := flag.Float64("noise", 0, "std of Gaussian noise on the normalised training inputs (0: default)")
+	swa := flag.Int("swa", 0, "average the weights of the last N epochs (runs without validation; 0: default)")
+	targetW := flag.String("tw", "", "cross-entropy weights of targets, e.g. accumulator=2,valve=1.5")
 	backend := flag.String("backend", "", "GoMLX backend (go, xla:cpu, xla:cuda)")
 	quiet := flag.Bool("q", false, "no per-epoch progress")
 	monitor := flag.Bool("monitor", false, "evaluate the test fold after every epoch (learning curves; never used for selection)")
@@ -94,6 +100,18 @@ func run() error {
 		}
 		fmt.Printf("sizes %+v: %d weights (%.1f KB fp32)\n", m.Sizes, m.NumParams(), float64(4*m.NumParams())/1024)
 		return nil
+	}
+	tw := map[string]float64{}
+	for _, kv := range strings.Split(*targetW, ",") {
+		if kv == "" {
+			continue
+		}
+		name, v, ok := strings.Cut(kv, "=")
+		w, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("-tw %q: want name=weight pairs separated by commas", *targetW)
+		}
+		tw[name] = w
 	}
 	ds, err := train.LoadUCI(*data, cfg, 1)
 	if err != nil {
@@ -139,7 +157,7 @@ func run() error {
 			Rig: cfg, Train: ds.Subset(train.Complement(ds.Len(), test)), Seed: *seed + uint64(f),
 			Epochs: *epochs, Patience: *patience, BatchSize: *batch, LR: *lr, WeightDecay: *wd,
 			ValFraction: *valFrac, ValSplit: *valSplit, Backend: *backend, LabelSmoothing: *smooth, MinLRFraction: *minLR, EMA: *ema,
-			Sizes: sizes,
+			Sizes: sizes, Shift: *shift, Noise: *noise, SWA: *swa, TargetWeights: tw,
 		}
 		if *monitor {
 			opts.Monitor = ds.Subset(test)
