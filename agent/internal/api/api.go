@@ -169,6 +169,9 @@ type LinkState struct {
 	// (rejected or in conflict). Neither is retried.
 	Invalid  uint64 `json:"invalid"`
 	Rejected uint64 `json:"rejected"`
+	// Failures counts requests to the cloud that failed (their items are
+	// kept and retried).
+	Failures uint64 `json:"request_failures"`
 }
 
 // State returns a snapshot.

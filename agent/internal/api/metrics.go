@@ -62,6 +62,8 @@ var (
 	dRejected     = desc("ingest_rejected_total", "Messages or readings rejected, by reason.", "reason")
 	dGaps         = desc("ingest_gaps_total", "Readings that never arrived, by the publishers' sequence numbers.")
 	dStoreErr     = desc("ingest_store_errors_total", "Failed buffer appends (the messages are redelivered).")
+	dDecodeFail   = desc("ingest_decode_failures_total", "Messages a decoder could not answer (left unacknowledged, redelivered).")
+	dConnFail     = desc("ingest_connection_errors_total", "Ingest MQTT connection problems, by kind: connect (an attempt failed), lost (the broker or network ended a session).", "kind")
 	dInFlight     = desc("ingest_in_flight_messages", "Messages received and not yet acknowledged.")
 	dAck          = desc("ingest_ack_latency_seconds", "From a message's arrival to its acknowledgement after the durable commit.")
 	dBufReadings  = desc("buffer_readings", "Readings stored in the buffer (its depth).")
@@ -75,11 +77,13 @@ var (
 	dWindows      = desc("windows_total", "Windows closed, by result.", "result")
 	dPending      = desc("windows_pending", "Windows open (waiting for their end and lateness).")
 	dLate         = desc("window_late_readings_total", "Readings that arrived for a window already diagnosed.")
+	dWinErrors    = desc("window_errors_total", "Windowing errors, by stage: store (a history write failed; retried), sink (a diagnosis could not be handed to the publisher or forwarder).", "stage")
 	dLastSeq      = desc("diagnosis_last_seq", "Seq of the newest diagnosis.")
 	dLastTime     = desc("diagnosis_last_timestamp_seconds", "When the newest diagnosis was made (Unix time; 0: none yet).")
 	dHistCount    = desc("history_diagnoses", "Diagnoses kept in the local history.")
 	dHistBytes    = desc("history_bytes", "Encoded size of the local history.")
 	dHistDropped  = desc("history_dropped_total", "Diagnoses removed by the history's caps, by cause.", "reason")
+	dHistPruneErr = desc("history_prune_errors_total", "Failures to apply the history's caps after a stored diagnosis (retried at the next one).")
 	dPubConnected = desc("publish_connected", "1 while the diagnosis publisher is connected to the broker.")
 	dPublished    = desc("publish_total", "Diagnoses handled by the MQTT publisher, by result.", "result")
 	dCloudEnabled = desc("cloud_enabled", "1 when a cloud link is configured.")
@@ -88,10 +92,13 @@ var (
 	dBacklog      = desc("cloud_backlog", "Items waiting to be sent to the cloud.")
 	dLinkState    = desc("cloud_link_state", "1 for the cloud link's current state: up, down, unauthorized, incompatible, day_cap.", "state")
 	dCloudDropped = desc("cloud_dropped_total", "Diagnoses dropped unsent from the full outbox, by whether they were alerts.", "alert")
+	dCloudReqFail = desc("cloud_request_failures_total", "Requests to the cloud that failed (network error, timeout, refusal); their items are kept and retried.")
 	dCloudRefused = desc("cloud_refused_total", "Diagnoses never stored by the cloud for good: by=agent (invalid for the contract, too large), by=cloud (rejected, conflict).", "by")
 	dPlugRunning  = desc("plugin_running", "1 while the codec plugin's process is up.", "plugin")
 	dPlugCalls    = desc("plugin_calls_total", "Decode calls to the codec plugin.", "plugin")
 	dPlugFailures = desc("plugin_failures_total", "Codec plugin failures, by kind: crash (died during a call), timeout (hung; killed), start (failed to start).", "plugin", "kind")
+	dPlugErrors   = desc("plugin_payload_errors_total", "Payloads the codec plugin refused as invalid (each also an ingest rejection).", "plugin")
+	dPlugFailed   = desc("plugin_failed_calls_total", "Decode calls that failed because of the plugin, not the payload (crash, timeout, not running; each also rejected as plugin_failed).", "plugin")
 	dPlugRestarts = desc("plugin_restarts_total", "Codec plugin processes started again after a failure.", "plugin")
 )
 
@@ -129,6 +136,9 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(dGaps, is.Gaps)
 	counter(dStoreErr, is.StoreErrors)
+	counter(dDecodeFail, is.DecodeFailures)
+	counter(dConnFail, is.ConnectFailures, "connect")
+	counter(dConnFail, is.ConnectionLost, "lost")
 	gauge(dInFlight, float64(is.InFlight))
 	buckets := map[float64]uint64{}
 	for _, b := range is.AckLatency.Buckets {
@@ -166,6 +176,8 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	counter(dWindows, ws.Failed, "failed")
 	gauge(dPending, float64(ws.Pending))
 	counter(dLate, ws.LateReadings)
+	counter(dWinErrors, ws.StoreErrors, "store")
+	counter(dWinErrors, ws.SinkErrors, "sink")
 	hs := o.History.Stats()
 	gauge(dLastSeq, float64(hs.LastSeq))
 	last := 0.0
@@ -178,6 +190,7 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range []string{"max_count", "max_bytes", "max_age"} {
 		counter(dHistDropped, hs.Dropped[r], r)
 	}
+	counter(dHistPruneErr, hs.PruneErrors)
 
 	if o.Publisher != nil {
 		ps := o.Publisher.Stats()
@@ -196,6 +209,7 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(dCloudDropped, ls.Dropped-min(ls.DroppedAlerts, ls.Dropped), "false")
 	counter(dCloudDropped, ls.DroppedAlerts, "true")
+	counter(dCloudReqFail, ls.Failures)
 	counter(dCloudRefused, ls.Invalid, "agent")
 	counter(dCloudRefused, ls.Rejected, "cloud")
 
@@ -206,6 +220,8 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 			counter(dPlugFailures, p.Crashes, p.Name, "crash")
 			counter(dPlugFailures, p.Timeouts, p.Name, "timeout")
 			counter(dPlugFailures, p.StartFailures, p.Name, "start")
+			counter(dPlugErrors, p.Errors, p.Name)
+			counter(dPlugFailed, p.Failed, p.Name)
 			counter(dPlugRestarts, p.Restarts, p.Name)
 		}
 	}

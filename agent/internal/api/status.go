@@ -55,6 +55,8 @@ type IngestStatus struct {
 	Messages     uint64            `json:"messages"`
 	Rejected     map[string]uint64 `json:"rejected"`
 	Gaps         uint64            `json:"gaps"`
+	StoreErrors  uint64            `json:"store_errors"`
+	DecodeFails  uint64            `json:"decode_failures"`
 	InFlight     int               `json:"in_flight"`
 	AckP99Ms     float64           `json:"ack_p99_ms"`
 }
@@ -78,6 +80,8 @@ type WindowStatus struct {
 	Pending      int        `json:"pending"`
 	Diagnosed    uint64     `json:"diagnosed"`
 	Failed       uint64     `json:"failed"`
+	StoreErrors  uint64     `json:"store_errors"`
+	SinkErrors   uint64     `json:"sink_errors"`
 	LateReadings uint64     `json:"late_readings"`
 	Cursor       uint64     `json:"cursor"`
 	LastWindow   *time.Time `json:"last_window,omitempty"`
@@ -91,7 +95,9 @@ type HistoryStatus struct {
 	FirstSeq uint64            `json:"first_seq"`
 	LastSeq  uint64            `json:"last_seq"`
 	Dropped  map[string]uint64 `json:"dropped"`
-	Latest   *LatestSummary    `json:"latest,omitempty"`
+	// PruneErrors counts failures to apply the caps (retried).
+	PruneErrors uint64         `json:"prune_errors"`
+	Latest      *LatestSummary `json:"latest,omitempty"`
 }
 
 // LatestSummary is the newest diagnosis in brief.
@@ -149,6 +155,7 @@ func (s *Server) Status() StatusBody {
 	b.Broker = BrokerStatus{URL: o.BrokerURL, Embedded: o.Embedded, Connected: is.Connected}
 	b.Ingest = IngestStatus{
 		ReadingsPerS: is.ReadingsPerSecond, Readings: is.Readings, Messages: is.Messages, Gaps: is.Gaps,
+		StoreErrors: is.StoreErrors, DecodeFails: is.DecodeFailures,
 		InFlight: is.InFlight, AckP99Ms: float64(is.AckLatency.P99.Microseconds()) / 1000, Rejected: map[string]uint64{},
 	}
 	for r, n := range is.Rejected {
@@ -173,11 +180,13 @@ func (s *Server) Status() StatusBody {
 	b.Windowing = WindowStatus{
 		Alignment: string(ws.Alignment), PeriodS: ws.Schedule.Period.Seconds(), LengthS: ws.Schedule.Length.Seconds(),
 		Pending: ws.Pending, Diagnosed: ws.Diagnosed, Failed: ws.Failed, LateReadings: ws.LateReadings,
+		StoreErrors: ws.StoreErrors, SinkErrors: ws.SinkErrors,
 		Cursor: ws.Cursor, LastWindow: timePtr(ws.LastWindow), Watermark: timePtr(ws.Watermark),
 	}
 
 	hs := o.History.Stats()
-	b.Diagnoses = HistoryStatus{Count: hs.Count, Bytes: hs.Bytes, FirstSeq: hs.FirstSeq, LastSeq: hs.LastSeq, Dropped: hs.Dropped}
+	b.Diagnoses = HistoryStatus{Count: hs.Count, Bytes: hs.Bytes, FirstSeq: hs.FirstSeq, LastSeq: hs.LastSeq, Dropped: hs.Dropped,
+		PruneErrors: hs.PruneErrors}
 	if d, ok, err := o.History.Latest(o.Rig.Equipment.ID); err == nil && ok {
 		b.Diagnoses.Latest = &LatestSummary{
 			Seq: d.Seq, CreatedAt: d.CreatedAt, WindowStart: d.Window.Start, Status: d.Status, Health: d.Health,
