@@ -247,9 +247,11 @@ func ValidateDiagnosis(ptr string, d *diag.Diagnosis) []FieldProblem {
 
 // IsAlert reports whether a diagnosis is an alert, sent before every other
 // diagnosis: its status is not healthy, or it has an anomaly or a
-// recommendation of high or critical severity.
+// recommendation of high or critical severity. The status unknown of a
+// diagnosis made while the detector calibrates (Calibrating) is not an
+// alert: nothing was judged yet.
 func IsAlert(d *diag.Diagnosis) bool {
-	if d.Status != diag.Healthy {
+	if d.Status != diag.Healthy && (d.Status != diag.Unknown || !d.Calibrating) {
 		return true
 	}
 	for _, a := range d.Anomalies {

@@ -23,6 +23,19 @@
 // sees a timestamp naming metadata that is not there yet. A crash between
 // writes leaves the previous release in force.
 //
+// # Online signing
+//
+// When rig-cloud runs the repository it holds only the snapshot and
+// timestamp keys (OfflineKeys reports a root or targets key next to them).
+// The release manager signs the next targets metadata offline with
+// SignRelease, over the current root and targets that go-tuf's updater
+// verified; rig-cloud checks it with Publish (signed by the targets keys of
+// the current root, next version, released targets unchanged, exactly one
+// new target whose archive has the stated length and sha256) and signs
+// snapshot and timestamp over it. Refresh and RefreshTimestamp re-sign the
+// online roles before they expire. The online keys alone cannot add a
+// target: Publish refuses targets metadata they signed.
+//
 // The caller owns the Repo: it is not safe for concurrent use, and two
 // processes must not change one repository at the same time.
 package tufrepo

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/release"
-	"github.com/hydrognn/hydrognn/shared/tarball"
 )
 
 // Roles are the top-level TUF roles, in the order Init creates them.
@@ -204,6 +202,15 @@ func Open(dir, keysDir string, opt Options) (*Repo, error) {
 	if r.timestamp, err = metadata.Timestamp().FromFile(filepath.Join(dir, "timestamp.json")); err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", dir, err)
 	}
+	if r.keys, err = readKeys(keysDir); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// readKeys reads every key file in keysDir, by key id.
+func readKeys(keysDir string) (map[string]ed25519.PrivateKey, error) {
+	keys := map[string]ed25519.PrivateKey{}
 	pems, err := filepath.Glob(filepath.Join(keysDir, "*.pem"))
 	if err != nil {
 		return nil, err
@@ -217,9 +224,9 @@ func Open(dir, keysDir string, opt Options) (*Repo, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.keys[id] = k
+		keys[id] = k
 	}
-	return r, nil
+	return keys, nil
 }
 
 // Dir returns the repository folder.
@@ -257,11 +264,11 @@ func (r *Repo) AddBundle(bundleDir string, hardware []string) (*release.Target, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("bundle %s: %w", bundleDir, err)
 	}
-	tpath := rel.Path()
 	// Check the keys before writing anything.
 	if _, err := r.signers(metadata.TARGETS, r.root); err != nil {
 		return nil, nil, err
 	}
+	tpath := rel.Path()
 	subdir := filepath.Join(r.dir, "targets", filepath.FromSlash(path.Dir(tpath)))
 	if err := os.MkdirAll(subdir, 0o755); err != nil {
 		return nil, nil, err
@@ -271,9 +278,7 @@ func (r *Repo) AddBundle(bundleDir string, hardware []string) (*release.Target, 
 		return nil, nil, err
 	}
 	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(tmp, h)}
-	err = tarball.Write(cw, bundleDir)
+	tf, err := archive(tmp, bundleDir, rel)
 	if err == nil {
 		err = tmp.Chmod(0o644)
 	}
@@ -284,23 +289,12 @@ func (r *Repo) AddBundle(bundleDir string, hardware []string) (*release.Target, 
 		err = cerr
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("archive bundle %s: %w", bundleDir, err)
-	}
-	sum := h.Sum(nil)
-	if old, ok := r.targets.Signed.Targets[tpath]; ok {
-		if old.Length == cw.n && slices.Equal(old.Hashes["sha256"], sum) {
-			return nil, nil, fmt.Errorf("%w: %s is already released with these bytes", ErrExists, tpath)
-		}
-		return nil, nil, fmt.Errorf("%w: %s is already released with other bytes; give the bundle a new version", ErrExists, tpath)
-	}
-	tf := metadata.TargetFile()
-	tf.Path = tpath
-	tf.Length = cw.n
-	tf.Hashes["sha256"] = sum
-	if err := rel.Apply(tf); err != nil {
 		return nil, nil, err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(subdir, hex.EncodeToString(sum)+"."+path.Base(tpath))); err != nil {
+	if err := r.checkNewPath(tf); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Rename(tmp.Name(), r.targetFile(tf)); err != nil {
 		return nil, nil, err
 	}
 	r.targets.Signed.Targets[tpath] = tf

@@ -1,0 +1,313 @@
+package tufrepo
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/release"
+	"github.com/hydrognn/hydrognn/shared/tarball"
+)
+
+// ErrRefused is returned (wrapped) by Publish when the targets metadata or
+// the archive offered is not a valid next release: not signed by the
+// current root's targets threshold, not the next version, expired,
+// changing or removing a released target, adding other than exactly one,
+// or an archive whose length or hash differs from the new target's. The
+// error says which.
+var ErrRefused = errors.New("release refused")
+
+// archive writes bundleDir as the tar.gz of rel to w and returns its
+// target file (path, length, sha256, custom metadata).
+func archive(w io.Writer, bundleDir string, rel *release.Target) (*metadata.TargetFiles, error) {
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(w, h)}
+	if err := tarball.Write(cw, bundleDir); err != nil {
+		return nil, fmt.Errorf("archive bundle %s: %w", bundleDir, err)
+	}
+	tf := metadata.TargetFile()
+	tf.Path = rel.Path()
+	tf.Length = cw.n
+	tf.Hashes["sha256"] = h.Sum(nil)
+	if err := rel.Apply(tf); err != nil {
+		return nil, err
+	}
+	return tf, nil
+}
+
+// checkNewPath refuses a target path already released (ErrExists).
+func (r *Repo) checkNewPath(tf *metadata.TargetFiles) error {
+	old, ok := r.targets.Signed.Targets[tf.Path]
+	if !ok {
+		return nil
+	}
+	if old.Length == tf.Length && slices.Equal(old.Hashes["sha256"], tf.Hashes["sha256"]) {
+		return fmt.Errorf("%w: %s is already released with these bytes", ErrExists, tf.Path)
+	}
+	return fmt.Errorf("%w: %s is already released with other bytes; give the bundle a new version", ErrExists, tf.Path)
+}
+
+// targetFile is where tf's archive lives: targets/<dir>/<sha256>.<base>,
+// the consistent-snapshot name clients request.
+func (r *Repo) targetFile(tf *metadata.TargetFiles) string {
+	return filepath.Join(r.dir, "targets", filepath.FromSlash(path.Dir(tf.Path)),
+		hex.EncodeToString(tf.Hashes["sha256"])+"."+path.Base(tf.Path))
+}
+
+// Expires returns when role's current metadata expires (zero for an
+// unknown role).
+func (r *Repo) Expires(role string) time.Time {
+	switch role {
+	case metadata.ROOT:
+		return r.root.Signed.Expires
+	case metadata.TARGETS:
+		return r.targets.Signed.Expires
+	case metadata.SNAPSHOT:
+		return r.snapshot.Signed.Expires
+	case metadata.TIMESTAMP:
+		return r.timestamp.Signed.Expires
+	}
+	return time.Time{}
+}
+
+// RefreshTimestamp re-signs the timestamp alone (new version and expiry)
+// over the current snapshot: the routine re-signing between snapshot
+// refreshes. It needs only the timestamp keys.
+func (r *Repo) RefreshTimestamp() error { return r.signTimestamp() }
+
+// OfflineKeys returns the roles among root and targets of which the keys
+// folder holds at least one key the current root lists. An online signer
+// (rig-cloud) refuses to run with such a folder: with the targets key
+// next to the online ones, stealing the server would be enough to ship a
+// model.
+func (r *Repo) OfflineKeys() []string {
+	var out []string
+	for _, role := range []string{metadata.ROOT, metadata.TARGETS} {
+		for _, id := range r.root.Signed.Roles[role].KeyIDs {
+			if _, ok := r.keys[id]; ok {
+				out = append(out, role)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// MaxTargetsBytes caps the targets metadata Publish accepts: go-tuf's
+// updater refuses larger targets metadata by default.
+const MaxTargetsBytes = 5_000_000
+
+// Publish adds a release signed offline: targets is the next targets
+// metadata, signed by the release manager with the targets keys, and
+// archivePath a file holding the archive of the one target it adds. It
+// checks that targets is signed by the current root's targets threshold,
+// is the next version and unexpired, keeps every released target as it
+// is, and adds exactly one target with valid release metadata (a path
+// already released is ErrExists), and that the archive has that target's
+// length and sha256; anything else is refused (ErrRefused) with nothing
+// written. Then it moves the archive into place, writes the targets
+// metadata as given, and signs new snapshot and timestamp metadata. It
+// needs only the snapshot and timestamp keys. On success the archive
+// file is gone (renamed); it must be on the repository's file system.
+func (r *Repo) Publish(targets []byte, archivePath string) (*release.Target, *metadata.TargetFiles, error) {
+	refuse := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(format, args...))
+	}
+	for _, role := range []string{metadata.SNAPSHOT, metadata.TIMESTAMP} {
+		if _, err := r.signers(role, r.root); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(targets) > MaxTargetsBytes {
+		return nil, nil, refuse("the targets metadata is %d bytes, more than %d", len(targets), MaxTargetsBytes)
+	}
+	md, err := metadata.Targets().FromBytes(targets)
+	if err != nil {
+		return nil, nil, refuse("the targets metadata does not decode: %v", err)
+	}
+	if err := r.root.VerifyDelegate(metadata.TARGETS, md); err != nil {
+		return nil, nil, refuse("the targets metadata is not signed by the targets keys of root version %d (%v): sign it with the targets key", r.root.Signed.Version, err)
+	}
+	cur := r.targets.Signed
+	if md.Signed.Version != cur.Version+1 {
+		return nil, nil, refuse("targets version %d: the repository is at version %d, so the next is %d (sign again over the current targets)", md.Signed.Version, cur.Version, cur.Version+1)
+	}
+	if now := r.opt.now(); !md.Signed.Expires.After(now) {
+		return nil, nil, refuse("the targets metadata expired at %s", md.Signed.Expires.Format(time.RFC3339))
+	}
+	if md.Signed.Delegations != nil {
+		return nil, nil, refuse("the targets metadata delegates: delegations are not used by this repository")
+	}
+	for p, old := range cur.Targets {
+		nt, ok := md.Signed.Targets[p]
+		switch {
+		case !ok:
+			return nil, nil, refuse("target %s is released and missing from the new targets: a release never removes one", p)
+		case !nt.Equal(*old) || !sameCustom(old.Custom, nt.Custom):
+			return nil, nil, refuse("target %s is released and changed in the new targets: a release never changes one", p)
+		}
+	}
+	var added []*metadata.TargetFiles
+	for p, tf := range md.Signed.Targets {
+		if _, ok := cur.Targets[p]; !ok {
+			tf.Path = p
+			added = append(added, tf)
+		}
+	}
+	if len(added) != 1 {
+		return nil, nil, refuse("the new targets add %d targets: publish exactly one release at a time, with its archive", len(added))
+	}
+	tf := added[0]
+	rel, err := release.FromTargetFile(tf)
+	if err != nil {
+		return nil, nil, refuse("target %s: %v", tf.Path, err)
+	}
+	if rel.Path() != tf.Path {
+		return nil, nil, refuse("target %s: its release metadata names the path %s", tf.Path, rel.Path())
+	}
+	sum := tf.Hashes["sha256"]
+	if len(sum) != sha256.Size || len(tf.Hashes) != 1 {
+		return nil, nil, refuse("target %s: want exactly one hash, sha256", tf.Path)
+	}
+	if err := checkArchive(archivePath, tf); err != nil {
+		return nil, nil, refuse("target %s: %v", tf.Path, err)
+	}
+
+	dst := r.targetFile(tf)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Chmod(archivePath, 0o644); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Rename(archivePath, dst); err != nil {
+		return nil, nil, fmt.Errorf("move the archive into the repository: %w", err)
+	}
+	prev := r.targets
+	r.targets = md
+	if err := r.writeVersioned(metadata.TARGETS, md.Signed.Version, targets); err != nil {
+		r.targets = prev
+		return nil, nil, err
+	}
+	if err := r.signSnapshotTimestamp(true); err != nil {
+		return nil, nil, err
+	}
+	return rel, tf, nil
+}
+
+// checkArchive compares the file's length and sha256 with tf's.
+func checkArchive(name string, tf *metadata.TargetFiles) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, tf.Length+1))
+	if err != nil {
+		return fmt.Errorf("read the archive: %w", err)
+	}
+	if n != tf.Length {
+		return fmt.Errorf("the archive is %s bytes, the targets metadata says %d", lengthOf(n, tf.Length), tf.Length)
+	}
+	if got := h.Sum(nil); !bytes.Equal(got, tf.Hashes["sha256"]) {
+		return fmt.Errorf("the archive's sha256 is %x, the targets metadata says %x", got, []byte(tf.Hashes["sha256"]))
+	}
+	return nil
+}
+
+func lengthOf(n, want int64) string {
+	if n > want {
+		return fmt.Sprintf("more than %d", want)
+	}
+	return fmt.Sprint(n)
+}
+
+func sameCustom(a, b *json.RawMessage) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, *a) != nil || json.Compact(&cb, *b) != nil {
+		return false
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// Signed is a release signed offline for a repository whose online roles
+// someone else signs (rig-cloud): the next targets metadata and the
+// release it adds.
+type Signed struct {
+	// Targets is the next targets metadata, signed.
+	Targets []byte
+	// Release and File are the added target's release metadata and target
+	// file (path, length, hashes).
+	Release *release.Target
+	File    *metadata.TargetFiles
+}
+
+// SignRelease is the release manager's half of a release published to
+// rig-cloud (Publish is the other): it loads the bundle in bundleDir,
+// writes its archive to w, and signs, with the targets keys in keysDir
+// that root lists, the next version of cur listing cur's targets and the
+// new one. root and cur must be the repository's current, verified
+// metadata (go-tuf's updater gives them). A path already in cur is
+// ErrExists. Only opt.Expiry.Targets and opt.Now are used.
+func SignRelease(root *metadata.Metadata[metadata.RootType], cur *metadata.Metadata[metadata.TargetsType], keysDir, bundleDir string,
+	hardware []string, w io.Writer, opt Options) (*Signed, error) {
+	keys, err := readKeys(keysDir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := cur.ToBytes(false)
+	if err != nil {
+		return nil, err
+	}
+	next, err := metadata.Targets().FromBytes(b)
+	if err != nil {
+		return nil, err
+	}
+	r := &Repo{keysDir: keysDir, opt: opt, keys: keys, root: root, targets: next}
+	if _, err := r.signers(metadata.TARGETS, root); err != nil {
+		return nil, err
+	}
+	m, err := bundle.Load(bundleDir)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := release.FromManifest(m, hardware)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", bundleDir, err)
+	}
+	if _, ok := next.Signed.Targets[rel.Path()]; ok {
+		return nil, fmt.Errorf("%w: %s is already released; give the bundle a new version", ErrExists, rel.Path())
+	}
+	tf, err := archive(w, bundleDir, rel)
+	if err != nil {
+		return nil, err
+	}
+	next.Signed.Targets[tf.Path] = tf
+	next.Signed.Version++
+	next.Signed.Expires = opt.now().Add(opt.Expiry.of(metadata.TARGETS))
+	next.ClearSignatures()
+	if err := sign(r, metadata.TARGETS, root, next); err != nil {
+		return nil, err
+	}
+	out, err := next.ToBytes(true)
+	if err != nil {
+		return nil, err
+	}
+	return &Signed{Targets: out, Release: rel, File: tf}, nil
+}
