@@ -34,7 +34,8 @@ import (
 //     Detector (r.Detector, past its calibration) sets the statuses from
 //     the scores instead: the rig's from the detector's score, each
 //     component's from its anomaly score (see statusOfScore); Health
-//     stays 0. While the detector calibrates they stay Unknown.
+//     stays 0. While the detector calibrates they stay Unknown and
+//     Calibrating is set (not an alert: see shared/cloudapi IsAlert).
 //   - Targets in config order; Sensors as the anomaly head gives them.
 //   - Anomalies, most severe first: a predicted condition class that
 //     names a fault (severity from its class health, see CriticalHealth;
@@ -141,6 +142,9 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	} else {
 		d.Status = diag.Unknown
 	}
+	// While the detector calibrates, Unknown means "not judged yet": the
+	// diagnosis says so and is no alert (cloudapi.IsAlert).
+	d.Calibrating = r.Detector != nil && r.Detector.Calibrating && !known
 	if det := r.Detector; det != nil && !known && !det.Calibrating {
 		// No health model: the SKAB detector's score sets the statuses
 		// (Health stays 0, meaning none).

@@ -17,6 +17,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/pipeline"
 	"github.com/hydrognn/hydrognn/models/skab"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/dataset"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
@@ -278,4 +279,6 @@ func TestSKABDetectorSynthetic(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, diag.Unknown, dg.Status)
 	assert.Empty(t, dg.Anomalies)
+	assert.True(t, dg.Calibrating, "unknown because calibrating, not for missing data")
+	assert.False(t, cloudapi.IsAlert(dg), "a calibrating diagnosis is no alert")
 }

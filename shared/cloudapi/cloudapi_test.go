@@ -116,6 +116,12 @@ func TestIsAlert(t *testing.T) {
 	d.Recommendations = nil
 	d.Status = diag.Unknown
 	assert.True(t, IsAlert(&d), "unknown: too little data")
+	d.Calibrating = true
+	assert.False(t, IsAlert(&d), "unknown while the detector calibrates")
+	d.Anomalies = []diag.Anomaly{{Fault: "sensor_fault", Severity: diag.SeverityHigh, Components: []string{"pump"}}}
+	assert.True(t, IsAlert(&d), "calibrating with a high anomaly")
+	d.Anomalies, d.Status = nil, diag.Critical
+	assert.True(t, IsAlert(&d), "a status other than unknown is judged")
 }
 
 func batchBody(t testing.TB, agent string, ds ...diag.Diagnosis) []byte {

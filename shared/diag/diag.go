@@ -84,6 +84,11 @@ type Diagnosis struct {
 	// Health is the overall rig health in [0, 1] and Status its state.
 	Health float64 `json:"health"`
 	Status Status  `json:"status"`
+	// Calibrating is true while the model's anomaly detector calibrates on
+	// the deployment's first data (e.g. a SKAB detector's first 400 rows):
+	// Status is then Unknown because nothing is judged yet, not because
+	// data was missing, and the diagnosis is not an alert.
+	Calibrating bool `json:"calibrating,omitempty"`
 	// Components are per-component results, in firmware-config order.
 	Components []ComponentHealth `json:"components"`
 	// Targets are per-target class probabilities, in config order.

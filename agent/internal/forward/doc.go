@@ -24,8 +24,9 @@
 // "duplicate"). After a restart the outbox resumes where it was.
 //
 // Order: alerts first (cloudapi.IsAlert: status not healthy, or an anomaly
-// or recommendation of high or critical severity), then the rest; each in
-// sequence order. Uploads of readings go only when no diagnosis is queued.
+// or recommendation of high or critical severity; the status unknown of a
+// diagnosis made while the detector calibrates is not one), then the rest;
+// each in sequence order. Uploads of readings go only when no diagnosis is queued.
 //
 // # Failures
 //

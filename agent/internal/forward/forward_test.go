@@ -76,6 +76,34 @@ func TestAlertsFirst(t *testing.T) {
 	c.get(func(c *fakeCloud) { assert.Equal(t, want, c.order) })
 }
 
+// TestCalibratingIsNotAlert: a SKAB rig's first diagnoses (status
+// unknown while the detector calibrates) are queued and sent as the
+// non-alerts they are, after a real alert queued later; a plain unknown
+// (too little data) stays an alert.
+func TestCalibratingIsNotAlert(t *testing.T) {
+	clock := newClock(t0, 1000)
+	c := newCloud(t, clock)
+	f := newForwarder(t, c, "", func(o *Options) { o.BatchItems = 2 })
+	unknown := func(seq uint64, calibrating bool) diag.Diagnosis {
+		d := diagnosis(seq, false)
+		d.Status, d.Health, d.Calibrating = diag.Unknown, 0, calibrating
+		for i := range d.Components {
+			d.Components[i].Status, d.Components[i].Health = diag.Unknown, 0
+		}
+		return d
+	}
+	for s := uint64(1); s <= 3; s++ {
+		require.NoError(t, f.Enqueue(context.Background(), unknown(s, true)))
+	}
+	require.NoError(t, f.Enqueue(context.Background(), diagnosis(4, true)))
+	require.NoError(t, f.Enqueue(context.Background(), unknown(5, false)))
+	assert.Equal(t, 2, f.Stats().QueuedAlerts, "the critical one and the plain unknown")
+	stop := run(t, f)
+	eventually(t, "all stored", func() bool { return f.Stats().Queued == 0 })
+	stop()
+	c.get(func(c *fakeCloud) { assert.Equal(t, []uint64{4, 5, 1, 2, 3}, c.order) })
+}
+
 func TestBackoffHonoursRetryAfter(t *testing.T) {
 	clock := newClock(t0, 1000)
 	c := newCloud(t, clock)
