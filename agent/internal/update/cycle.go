@@ -1,0 +1,356 @@
+package update
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/hydrognn/hydrognn/shared/release"
+)
+
+// state is one state of the machine: its handler does the state's step
+// and returns the next state (nil ends the cycle, with the error
+// returned). The driver persists a state before its handler runs, so the
+// recovery table in Open sees the step that was under way.
+type state interface {
+	name() StateName
+	run(ctx context.Context, c *cycle) (state, error)
+}
+
+// cycle is what one pass of the machine shares between states.
+type cycle struct {
+	m  *Manager
+	s  *session
+	tf *metadata.TargetFiles // the picked target, from the fresh metadata
+}
+
+type (
+	idle        struct{}
+	checking    struct{}
+	downloading struct{}
+	verifying   struct{}
+	staged      struct{}
+	canary      struct{}
+	committing  struct{}
+	committed   struct{}
+	rollingBack struct{ why error }
+	failed      struct{ err error }
+)
+
+func (idle) name() StateName        { return Idle }
+func (checking) name() StateName    { return Checking }
+func (downloading) name() StateName { return Downloading }
+func (verifying) name() StateName   { return Verifying }
+func (staged) name() StateName      { return Staged }
+func (canary) name() StateName      { return Canarying }
+func (committing) name() StateName  { return Committing }
+func (committed) name() StateName   { return Committed }
+func (rollingBack) name() StateName { return RollingBack }
+func (failed) name() StateName      { return Failed }
+
+// Cycle runs the machine once from the stored state: refresh the TUF
+// metadata and pick a release; download (resuming), verify and stage it;
+// canary; commit. While a commit is watched it only checks the watchdog
+// (rolling back when it tripped) and starts nothing new. It returns the
+// reason the cycle stopped short: a refused refresh (ErrMetadata: nothing
+// changes, the installed model keeps serving), a download to resume, a
+// failed attempt, a rollback. A nil error means idle, nothing newer, or
+// committed.
+func (m *Manager) Cycle(ctx context.Context) error {
+	m.cycleMu.Lock()
+	defer m.cycleMu.Unlock()
+	c := &cycle{m: m}
+	m.mu.Lock()
+	var st state = checking{}
+	if m.rec.State == Committed {
+		st = committed{}
+	}
+	m.mu.Unlock()
+	for {
+		next, err := st.run(ctx, c)
+		if next == nil {
+			return err
+		}
+		m.mu.Lock()
+		from := st.name()
+		m.rec.State = next.name()
+		if f, ok := next.(failed); ok {
+			m.failLocked(f.err)
+		}
+		if rb, ok := next.(rollingBack); ok {
+			m.rec.LastError = rb.why.Error()
+		}
+		t := m.rec.Target
+		serr := m.save()
+		m.mu.Unlock()
+		if serr != nil {
+			return serr
+		}
+		var why error
+		switch n := next.(type) {
+		case failed:
+			why = n.err
+		case rollingBack:
+			why = n.why
+		}
+		m.report(from, next.name(), t, why)
+		st = next
+	}
+}
+
+// failLocked counts a failed attempt of the target in progress and drops
+// it, its part file and its staged folder (m.mu held).
+func (m *Manager) failLocked(err error) {
+	r := &m.rec
+	if r.Target != nil {
+		r.Attempts[r.Target.Path]++
+	}
+	r.Target = nil
+	r.LastError = err.Error()
+	m.prune(r)
+}
+
+func (idle) run(context.Context, *cycle) (state, error) { return nil, nil }
+
+func (f failed) run(context.Context, *cycle) (state, error) { return nil, f.err }
+
+func (checking) run(ctx context.Context, c *cycle) (state, error) {
+	m := c.m
+	s, err := m.refresh(ctx)
+	if err != nil {
+		m.mu.Lock()
+		stored, t := m.rec.State, m.rec.Target
+		m.mu.Unlock()
+		m.report(Checking, stored, t, err)
+		return nil, err
+	}
+	c.s = s
+	var next state
+	m.mu.Lock()
+	chk, tf := m.pick(s, &m.rec)
+	m.lastCheck = chk
+	r := &m.rec
+	switch {
+	case tf == nil:
+		if r.Target != nil {
+			r.Target = nil
+			m.prune(r)
+		}
+		next = idle{}
+	case r.Target != nil && r.Target.Path == chk.Pick.Path && r.Target.SHA256 == chk.Pick.SHA256:
+		// The release in progress is still the one: resume it.
+		next = downloading{}
+		if r.Target.Staged != "" {
+			if _, err := os.Stat(r.Target.Staged); err == nil {
+				next = staged{}
+			} else {
+				r.Target.Staged = ""
+			}
+		}
+	default:
+		r.Target = chk.Pick
+		r.LastError = ""
+		m.prune(r)
+		next = downloading{}
+	}
+	r.MetadataExpires = s.expires
+	c.tf = tf
+	m.mu.Unlock()
+	return next, nil
+}
+
+func (downloading) run(ctx context.Context, c *cycle) (state, error) {
+	m := c.m
+	t := m.target()
+	dctx, cancel := context.WithTimeout(ctx, m.opts.DownloadTimeout)
+	added, err := m.download(dctx, t, m.targetURL(c.tf))
+	cancel()
+	switch {
+	case err == nil:
+		return verifying{}, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(err, ErrTooLong):
+		return failed{err}, nil
+	case added > 0:
+		// Progress: resumed by the next cycle, no attempt counted.
+		return nil, err
+	}
+	// No progress at all: count it, so a server that never delivers ends
+	// the attempts instead of looping.
+	m.mu.Lock()
+	r := &m.rec
+	r.Attempts[t.Path]++
+	n := r.Attempts[t.Path]
+	r.LastError = err.Error()
+	serr := m.save()
+	m.mu.Unlock()
+	if serr != nil {
+		return nil, serr
+	}
+	if n >= m.opts.MaxAttempts {
+		return failed{fmt.Errorf("%w (attempt %d of %d)", err, n, m.opts.MaxAttempts)}, nil
+	}
+	return nil, err
+}
+
+// target returns a copy of the target in progress.
+func (m *Manager) target() *Target {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := *m.rec.Target
+	return &t
+}
+
+func (verifying) run(_ context.Context, c *cycle) (state, error) {
+	m := c.m
+	t := m.target()
+	dir, err := m.verifyAndStage(t, c.tf)
+	if err != nil {
+		return failed{err}, nil
+	}
+	if err := m.edit(func(r *Record) { r.Target.Staged = dir }); err != nil {
+		return nil, err
+	}
+	os.Remove(m.partPath(t.SHA256))
+	return staged{}, nil
+}
+
+func (staged) run(_ context.Context, c *cycle) (state, error) {
+	if c.m.opts.Canary == nil {
+		return c.m.readyToCommit()
+	}
+	return canary{}, nil
+}
+
+// readyToCommit checks what installing needs besides the bundle: metadata
+// that has not expired since the check, and a release still newer than the
+// installed model.
+func (m *Manager) readyToCommit() (state, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := &m.rec
+	if !m.opts.Now().Before(r.MetadataExpires) {
+		return nil, fmt.Errorf("%w: it expired at %s; the next check refreshes it", ErrStale, r.MetadataExpires.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	if c, ok := compareVersions(r.Target.Release.Version, r.Installed.Version); !ok || c <= 0 {
+		return failed{fmt.Errorf("%w: %s is not newer than %s", ErrRollback, r.Target.Release.Version, r.Installed.Version)}, nil
+	}
+	return committing{}, nil
+}
+
+func (canary) run(ctx context.Context, c *cycle) (state, error) {
+	m := c.m
+	t := m.target()
+	err := m.opts.Canary.Check(ctx, t.Staged, m.Current())
+	if err == nil {
+		next, err := m.readyToCommit()
+		if next == nil {
+			_ = m.edit(func(r *Record) { r.State = Staged })
+		}
+		return next, err
+	}
+	if errors.Is(err, ErrNoWindows) || ctx.Err() != nil {
+		// Not judged: wait in staged for the next cycle.
+		if serr := m.edit(func(r *Record) { r.State = Staged }); serr != nil {
+			return nil, serr
+		}
+		return nil, err
+	}
+	return failed{fmt.Errorf("canary of %s: %w", t.Path, err)}, nil
+}
+
+func (committing) run(ctx context.Context, c *cycle) (state, error) {
+	m := c.m
+	t := m.target()
+	old := m.Current()
+	// The staged folder is checked again: it sat on disk since Verifying.
+	if err := m.checkBundle(t.Staged, t); err != nil {
+		return failed{err}, nil
+	}
+	if err := m.switchTo(t.Staged); err != nil {
+		return failed{err}, nil
+	}
+	if a := m.opts.Activator; a != nil {
+		if err := a.Activate(ctx, t.Staged); err != nil {
+			err = fmt.Errorf("%w %s: %w", ErrActivate, t.Staged, err)
+			if serr := m.switchTo(old); serr != nil {
+				m.log.Error("update: switch back", "dir", old, "err", serr)
+			}
+			if aerr := a.Activate(ctx, old); aerr != nil {
+				m.log.Error("update: activate previous model", "dir", old, "err", aerr)
+			}
+			return failed{err}, nil
+		}
+	}
+	m.mu.Lock()
+	r := &m.rec
+	r.Previous = r.Installed
+	r.Installed = &Bundle{Dir: t.Staged, Version: t.Release.Version, ManifestDigest: t.Release.ManifestDigest, Path: t.Path}
+	delete(r.Attempts, t.Path)
+	r.WatchUntil = m.opts.Now().Add(m.opts.Watch.Window)
+	r.WatchRestarts = 0
+	r.LastError = ""
+	m.watch = watchStats{}
+	m.mu.Unlock()
+	return committed{}, nil
+}
+
+func (committed) run(_ context.Context, c *cycle) (state, error) {
+	m := c.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := &m.rec
+	if r.Target != nil {
+		// Just committed: the driver stored Committed with the new
+		// Installed; the target is done.
+		r.Target = nil
+		m.prune(r)
+		return nil, m.save()
+	}
+	if why := m.tripped(); why != nil && r.Previous != nil {
+		return rollingBack{why}, nil
+	}
+	if m.opts.Now().Before(r.WatchUntil) {
+		return nil, nil
+	}
+	r.State = Idle
+	r.WatchUntil, r.WatchRestarts = time.Time{}, 0
+	if err := m.save(); err != nil {
+		return nil, err
+	}
+	m.report(Committed, Idle, nil, nil)
+	return checking{}, nil
+}
+
+func (rb rollingBack) run(ctx context.Context, c *cycle) (state, error) {
+	m := c.m
+	m.mu.Lock()
+	prev := m.rec.Previous
+	bad := *m.rec.Installed
+	m.mu.Unlock()
+	if err := m.switchTo(prev.Dir); err != nil {
+		return nil, err
+	}
+	if a := m.opts.Activator; a != nil {
+		if err := a.Activate(ctx, prev.Dir); err != nil {
+			// The pointer is back: the next start serves prev anyway.
+			m.log.Error("update: activate previous model", "dir", prev.Dir, "err", err)
+		}
+	}
+	m.mu.Lock()
+	m.rollBack(rb.why)
+	m.watch = watchStats{}
+	m.prune(&m.rec)
+	err := m.save()
+	m.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	m.report(RollingBack, Idle, &Target{Path: bad.Path, Release: &release.Target{Version: bad.Version}}, rb.why)
+	return nil, rb.why
+}

@@ -1,0 +1,57 @@
+// Package update is the rig agent's model-update state machine: it keeps
+// the model bundle the agent serves current with the signed releases of a
+// TUF repository (written by shared/tufrepo, served by rig-cloud), and
+// never lets an unsigned, tampered, stale, older or unfit bundle replace a
+// working one.
+//
+// # Basics
+//
+//	m, err := update.Open(update.Options{Dir: dataDir + "/update", URL: repoURL, TrustedRoot: root,
+//		InstalledDir: cfg.Model.BundleDir, RigType: fw.RigType, ConfigDigest: fw.Digest(),
+//		AgentVersion: version, Canary: canary, Activator: svc})
+//	if err != nil { ... }        // Open applies the recovery table: call it before opening the model
+//	model := open(m.Current())   // the bundle to serve
+//	go m.Run(ctx)                // a cycle now, then every CheckInterval
+//	m.Observe(elapsed, runErr)   // every run of the served model, for the post-commit watchdog
+//
+// # States
+//
+// Each state is a type whose handler does one step and returns the next
+// state; the state (with its data) is written to Dir/state.json, atomically
+// and synced, before its handler runs, so after a crash Open knows which
+// step was under way:
+//
+//	checking     refresh the TUF metadata with go-tuf's updater (root rotations followed, the newest
+//	             root kept in Dir/metadata) and pick the newest release for this rig: same rig type and
+//	             firmware-config digest, a hardware token of this machine, min_agent_version met, newer
+//	             than the installed model, fewer than MaxAttempts failed attempts
+//	downloading  fetch the archive into Dir/download/<sha256>.part with HTTP Range from what is already
+//	             there, never more than the signed length
+//	verifying    go-tuf's length and hash check of the whole file, extraction (shared/tarball, capped)
+//	             into Dir/bundles beside the running bundle, model file digests, manifest digest against
+//	             the signed custom metadata, rig type and firmware-config digest against this rig
+//	staged       extracted and checked; waits here when the canary has no windows yet
+//	canary       the Canary runs the staged model on recent windows (see ModelCanary)
+//	committing   the metadata must not have expired since the check; Dir/current (a symlink) is
+//	             switched atomically to the staged folder and the Activator makes the service serve it
+//	committed    the new model serves; Previous is kept; for Watch.Window the watchdog fed by Observe
+//	             rolls back when the error rate or the share of slow runs crosses its bounds
+//	rolling_back Dir/current back to Previous, the release given up
+//	failed       the attempt failed (Record.LastError); the installed model serves
+//	idle         nothing in progress
+//
+// Every refusal leaves the installed model serving and says why (see the
+// sentinel errors). A failed attempt counts against the release; at
+// MaxAttempts it is given up until a newer one appears, so a bad release
+// or a crash loop cannot retry forever. A rolled-back release is given up
+// at once. Installing requires fresh metadata: every cycle starts with a
+// refresh, and offline the committed model simply keeps serving.
+//
+// # Caveats
+//
+//   - The archive is read into memory once to verify it (go-tuf verifies
+//     bytes): MaxBundleBytes bounds it.
+//   - The watch counters live in memory; a restart during the watch counts
+//     as a strike instead (see Open's recovery table).
+//   - Only top-level targets are read: the repository has no delegations.
+package update

@@ -1,0 +1,126 @@
+package update
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// partPath is the part file of the archive with the given sha256 (hex):
+// a partial download can only ever be resumed into the same signed bytes.
+func (m *Manager) partPath(sha string) string {
+	return filepath.Join(m.opts.Dir, "download", sha+".part")
+}
+
+// download fetches t into its part file, resuming from the bytes already
+// there with an HTTP Range request, and never reading more than t.Length
+// bytes in all. It returns the bytes this call added. A server that sends
+// more than t.Length is refused with ErrTooLong (the part file is
+// removed); a response that ends early leaves the part file for the next
+// call and returns ErrTruncated.
+func (m *Manager) download(ctx context.Context, t *Target, url string) (added int64, err error) {
+	p := m.partPath(t.SHA256)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if serr := f.Sync(); err == nil {
+			err = serr
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	off, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, err
+	}
+	if off > t.Length {
+		if err := f.Truncate(0); err != nil {
+			return 0, err
+		}
+		off, _ = f.Seek(0, io.SeekStart)
+	}
+	if off == t.Length {
+		return 0, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	if off > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
+	}
+	res, err := m.opts.HTTPClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("download %s: %w", t.Path, err)
+	}
+	defer res.Body.Close()
+	switch res.StatusCode {
+	case http.StatusOK:
+		// A whole file (no or ignored Range): start over.
+		if off > 0 {
+			if err := f.Truncate(0); err != nil {
+				return 0, err
+			}
+			if off, err = f.Seek(0, io.SeekStart); err != nil {
+				return 0, err
+			}
+		}
+	case http.StatusPartialContent:
+		start, ok := rangeStart(res.Header.Get("Content-Range"))
+		if !ok || start != off {
+			return 0, fmt.Errorf("download %s: asked for bytes from %d, got Content-Range %q", t.Path, off, res.Header.Get("Content-Range"))
+		}
+	case http.StatusRequestedRangeNotSatisfiable:
+		// The server's file is shorter than what we hold.
+		_ = f.Truncate(0)
+		return 0, fmt.Errorf("%w: %s: the server has fewer than the %d bytes already received (HTTP 416)", ErrTruncated, t.Path, off)
+	default:
+		return 0, fmt.Errorf("download %s: HTTP %s", t.Path, res.Status)
+	}
+	want := t.Length - off
+	if res.ContentLength > want {
+		_ = f.Truncate(0)
+		return 0, fmt.Errorf("%w: %s: the server announces %d bytes from offset %d, the target is %d bytes", ErrTooLong, t.Path, res.ContentLength, off, t.Length)
+	}
+	n, err := io.Copy(f, io.LimitReader(res.Body, want))
+	added = n
+	if err != nil {
+		if isCtx(ctx, err) {
+			return added, ctx.Err()
+		}
+		return added, fmt.Errorf("%w: %s: %d of %d bytes, resumed next time: %w", ErrTruncated, t.Path, off+n, t.Length, err)
+	}
+	if n < want {
+		return added, fmt.Errorf("%w: %s: the server sent %d of %d bytes", ErrTruncated, t.Path, off+n, t.Length)
+	}
+	// Exactly t.Length bytes read: anything more is an attack or a broken
+	// server, and the archive is not trusted either way.
+	var one [1]byte
+	if k, _ := io.ReadFull(res.Body, one[:]); k > 0 {
+		_ = f.Truncate(0)
+		return added, fmt.Errorf("%w: %s: the server sent more than the signed %d bytes", ErrTooLong, t.Path, t.Length)
+	}
+	return added, nil
+}
+
+// rangeStart parses "bytes START-END/TOTAL".
+func rangeStart(cr string) (int64, bool) {
+	s, ok := strings.CutPrefix(cr, "bytes ")
+	if !ok {
+		return 0, false
+	}
+	i := strings.IndexByte(s, '-')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	return n, err == nil
+}

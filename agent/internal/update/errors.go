@@ -1,0 +1,46 @@
+package update
+
+import "errors"
+
+// Sentinel errors, matched with errors.Is. The errors go-tuf returns for
+// metadata it refuses (metadata.ErrUnsignedMetadata, ErrExpiredMetadata,
+// ErrBadVersionNumber, ErrLengthOrHashMismatch, ...) are wrapped too, so
+// errors.As finds them.
+var (
+	// ErrMetadata is returned when the repository's TUF metadata cannot be
+	// refreshed or is refused (bad or unknown signature, expired, rolled
+	// back, inconsistent with the snapshot). Nothing is installed.
+	ErrMetadata = errors.New("update metadata refused")
+	// ErrVerify is returned when a downloaded archive's length or hashes
+	// differ from its TUF target (a tampered or corrupted bundle).
+	ErrVerify = errors.New("bundle failed verification")
+	// ErrTooLong is returned when the server sends more bytes than the
+	// target's signed length.
+	ErrTooLong = errors.New("download longer than its signed length")
+	// ErrTruncated is returned when a download ends before the target's
+	// signed length; the part already received is kept and resumed.
+	ErrTruncated = errors.New("download truncated")
+	// ErrMismatch is returned when an extracted bundle does not match its
+	// signed release metadata or this rig (manifest digest, rig type,
+	// firmware-config digest, hardware).
+	ErrMismatch = errors.New("bundle does not match its release or this rig")
+	// ErrRollback is returned when a release is not newer than the
+	// installed model.
+	ErrRollback = errors.New("release is not newer than the installed model")
+	// ErrCanary is returned (wrapped) by a Canary when the staged model
+	// fails its trial.
+	ErrCanary = errors.New("canary failed")
+	// ErrNoWindows is returned (wrapped) by a Canary when there are not
+	// yet enough recent windows to judge; the staged model waits for the
+	// next cycle and no attempt is counted.
+	ErrNoWindows = errors.New("not enough recent windows for the canary")
+	// ErrStale is returned when the metadata a staged release was checked
+	// against expired before the commit: installing needs fresh metadata.
+	ErrStale = errors.New("update metadata expired before the commit")
+	// ErrActivate is returned when the new model could not be activated
+	// after the switch; the previous model is switched back.
+	ErrActivate = errors.New("activate model")
+	// ErrWatchdog is reported when the committed model crossed the
+	// watchdog's bounds and was rolled back.
+	ErrWatchdog = errors.New("committed model crossed the watchdog bounds")
+)

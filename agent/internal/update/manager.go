@@ -1,0 +1,471 @@
+package update
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/bundle"
+)
+
+// Canary tries a staged bundle before it is committed. It must not change
+// the running model.
+type Canary interface {
+	// Check runs the bundle in the folder staged on recent windows, next
+	// to the bundle in current (the one serving). It returns nil when the
+	// staged model passes; an error wrapping ErrNoWindows when it cannot
+	// judge yet (the update waits, no attempt is counted); any other error
+	// (wrapping ErrCanary for a failed trial) fails the attempt.
+	Check(ctx context.Context, staged, current string) error
+}
+
+// Activator makes the running agent serve another bundle (the service
+// reopens its model). It is called after the current pointer is switched,
+// on commit and on rollback; an error on commit switches back.
+type Activator interface {
+	Activate(ctx context.Context, bundleDir string) error
+}
+
+// Reporter receives every state transition, in order, from the goroutine
+// running the cycle (Open, Cycle, Run). It must not block for long.
+type Reporter interface {
+	Report(Transition)
+}
+
+// ReporterFunc adapts a function to Reporter.
+type ReporterFunc func(Transition)
+
+// Report calls f(t).
+func (f ReporterFunc) Report(t Transition) { f(t) }
+
+// Transition is one state change.
+type Transition struct {
+	From, To StateName
+	// Path and Version name the release concerned ("" when none).
+	Path, Version string
+	// Err is the reason of a failure, refusal, recovery or rollback (nil
+	// for a plain step).
+	Err error
+	At  time.Time
+}
+
+// Watch bounds the committed model during the watch that follows a
+// commit: when, after at least MinRuns runs, the share of failed runs is
+// above MaxErrorRate or the share of runs slower than MaxLatency is above
+// MaxSlowRate, the Manager rolls back to the previous model by itself.
+type Watch struct {
+	// Window is how long the watch lasts after a commit (0: 1h).
+	Window time.Duration
+	// MinRuns is the fewest runs before judging (0: 20).
+	MinRuns int
+	// MaxErrorRate is the highest acceptable share of failed runs (0: 0.05).
+	MaxErrorRate float64
+	// MaxLatency is the slowest acceptable run (0: 1s).
+	MaxLatency time.Duration
+	// MaxSlowRate is the highest acceptable share of runs slower than
+	// MaxLatency (0: 0.05).
+	MaxSlowRate float64
+}
+
+// Options configure a Manager. A zero field takes the default it names.
+type Options struct {
+	// Dir holds the updater's state (required; the agent uses
+	// <agent.data_dir>/update): state.json, metadata/ (the TUF metadata
+	// trusted so far, root rotations included), download/ (part files),
+	// bundles/ (installed and staged bundles), current (symlink to the
+	// bundle to serve).
+	Dir string
+	// URL is the TUF repository's base URL (required): metadata at
+	// URL/N.root.json, URL/timestamp.json..., archives under URL/targets/.
+	URL string
+	// TrustedRoot is the root metadata the agent was installed with
+	// (required). Once a newer root is followed, Dir/metadata/root.json
+	// is trusted instead.
+	TrustedRoot []byte
+	// InstalledDir is the bundle the agent was installed with
+	// (model.bundle_dir), served until a release is committed (required).
+	InstalledDir string
+	// RigType and ConfigDigest are this rig's firmware config's (required).
+	RigType, ConfigDigest string
+	// Hardware this machine offers (default: [runtime.GOARCH]); a release
+	// must list one of them.
+	Hardware []string
+	// AgentVersion is this rig-agent's version; a release with a
+	// min_agent_version above it, or any when it is not a semantic
+	// version (e.g. "dev"), is skipped.
+	AgentVersion string
+	// HTTPClient fetches metadata and archives (default: a client without
+	// overall timeout; RequestTimeout and DownloadTimeout bound requests).
+	HTTPClient *http.Client
+	// RequestTimeout bounds one metadata request (default: 30s).
+	RequestTimeout time.Duration
+	// DownloadTimeout bounds one archive request; a download cut short is
+	// resumed by the next cycle (default: 10m).
+	DownloadTimeout time.Duration
+	// MaxBundleBytes caps a release archive's signed length (default:
+	// 512 MiB); its extraction is capped at 4 times that.
+	MaxBundleBytes int64
+	// MaxAttempts is how many times one release is tried before it is
+	// given up (default: 3).
+	MaxAttempts int
+	// CheckInterval is the time between cycles of Run, jittered by ±10%
+	// (default: 1h).
+	CheckInterval time.Duration
+	// Watch bounds the model after a commit.
+	Watch Watch
+	// Canary tries a staged model before commit (nil: no canary; the agent
+	// always sets one).
+	Canary Canary
+	// Activator switches the running service to a bundle (nil: a switch
+	// takes effect when the agent next starts).
+	Activator Activator
+	// Reporter receives the transitions (nil: none).
+	Reporter Reporter
+	// Now is the clock, also go-tuf's reference time for expiry (default:
+	// time.Now).
+	Now func() time.Time
+	// Logger (default: slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	switch {
+	case o.Dir == "":
+		return o, errors.New("update: Options.Dir is required")
+	case o.URL == "":
+		return o, errors.New("update: Options.URL is required")
+	case len(o.TrustedRoot) == 0:
+		return o, errors.New("update: Options.TrustedRoot is required")
+	case o.InstalledDir == "":
+		return o, errors.New("update: Options.InstalledDir is required")
+	case o.RigType == "" || o.ConfigDigest == "":
+		return o, errors.New("update: Options.RigType and ConfigDigest are required")
+	}
+	if len(o.Hardware) == 0 {
+		o.Hardware = []string{runtime.GOARCH}
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+	if o.DownloadTimeout <= 0 {
+		o.DownloadTimeout = 10 * time.Minute
+	}
+	if o.MaxBundleBytes <= 0 {
+		o.MaxBundleBytes = 512 << 20
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = time.Hour
+	}
+	w := &o.Watch
+	if w.Window <= 0 {
+		w.Window = time.Hour
+	}
+	if w.MinRuns <= 0 {
+		w.MinRuns = 20
+	}
+	if w.MaxErrorRate <= 0 {
+		w.MaxErrorRate = 0.05
+	}
+	if w.MaxLatency <= 0 {
+		w.MaxLatency = time.Second
+	}
+	if w.MaxSlowRate <= 0 {
+		w.MaxSlowRate = 0.05
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}
+
+// Manager runs the update state machine. Open it before the model is
+// opened (recovery may switch the model back), serve Current, then call
+// Run (or Cycle). Its methods are safe for concurrent use; cycles run one
+// at a time.
+type Manager struct {
+	opts Options
+	log  *slog.Logger
+	kick chan struct{}
+
+	cycleMu sync.Mutex // held for a whole cycle
+
+	mu        sync.Mutex // guards what follows
+	rec       Record
+	lastCheck *Check
+	watch     watchStats
+}
+
+type watchStats struct {
+	Runs, Errors, Slow int
+}
+
+// Open loads <dir>/state.json (or starts from Options.InstalledDir) and
+// applies the recovery table to what a crash left:
+//
+//	checking               idle (nothing was changed)
+//	downloading, verifying kept: the next cycle refreshes the metadata and resumes the part file
+//	staged                 kept: the next cycle runs the canary again
+//	canary                 one attempt counted; staged again, or failed at MaxAttempts
+//	committing             switched back to the installed model; one attempt counted; staged or failed
+//	committed (watching)   kept, one restart counted; at MaxAttempts restarts rolled back
+//	rolling_back           the rollback is finished
+//
+// It never calls the Activator: the service opens Current afterwards.
+func Open(opts Options) (*Manager, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{o.Dir, filepath.Join(o.Dir, "metadata"), filepath.Join(o.Dir, "download"), filepath.Join(o.Dir, "bundles")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("update: %w", err)
+		}
+	}
+	m := &Manager{opts: o, log: o.Logger, kick: make(chan struct{}, 1)}
+	rec, ok, err := loadRecord(m.statePath())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		man, err := bundle.Load(o.InstalledDir)
+		if err != nil {
+			return nil, fmt.Errorf("update: installed bundle: %w", err)
+		}
+		rec = &Record{State: Idle, Attempts: map[string]int{},
+			Installed: &Bundle{Dir: o.InstalledDir, Version: man.Version, ManifestDigest: man.Digest()}}
+	}
+	m.rec = *rec
+	if err := m.recover(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Manager) statePath() string { return filepath.Join(m.opts.Dir, "state.json") }
+
+// recover applies the recovery table (see Open).
+func (m *Manager) recover() error {
+	r := &m.rec
+	from := r.State
+	var why error
+	strike := func(what string) {
+		r.Attempts[r.Target.Path]++
+		why = fmt.Errorf("the agent stopped during %s (attempt %d of %d)", what, r.Attempts[r.Target.Path], m.opts.MaxAttempts)
+		r.LastError = why.Error()
+		if r.Attempts[r.Target.Path] >= m.opts.MaxAttempts {
+			r.State, r.Target = Failed, nil
+		} else {
+			r.State = Staged
+		}
+	}
+	switch r.State {
+	case Checking:
+		r.State = Idle
+	case Canarying, Committing:
+		if r.Target == nil {
+			r.State = Idle
+			break
+		}
+		strike(string(r.State))
+	case Committed:
+		if !m.opts.Now().Before(r.WatchUntil) {
+			break
+		}
+		r.WatchRestarts++
+		if r.WatchRestarts >= m.opts.MaxAttempts && r.Previous != nil {
+			why = fmt.Errorf("%w: the agent restarted %d times while watching %s", ErrWatchdog, r.WatchRestarts, r.Installed.Version)
+			m.rollBack(why)
+		}
+	case RollingBack:
+		why = errors.New(r.LastError)
+		m.rollBack(why)
+	}
+	if err := m.switchTo(r.Installed.Dir); err != nil {
+		return fmt.Errorf("update: %w", err)
+	}
+	m.prune(r)
+	if err := m.save(); err != nil {
+		return err
+	}
+	if from != r.State || why != nil {
+		m.report(from, r.State, r.Target, why)
+	}
+	return nil
+}
+
+// rollBack makes Previous the installed model in the record and gives up
+// the rolled-back release (m.mu held or not yet shared).
+func (m *Manager) rollBack(why error) {
+	r := &m.rec
+	bad := r.Installed
+	if r.Previous != nil {
+		r.Installed, r.Previous = r.Previous, nil
+	}
+	if bad.Path != "" {
+		r.Attempts[bad.Path] = m.opts.MaxAttempts
+	}
+	r.State, r.Target = Idle, nil
+	r.WatchUntil, r.WatchRestarts = time.Time{}, 0
+	r.LastError = why.Error()
+}
+
+// save persists m.rec (m.mu held or not yet shared).
+func (m *Manager) save() error {
+	m.rec.Updated = m.opts.Now().UTC()
+	if err := saveRecord(m.statePath(), &m.rec); err != nil {
+		return fmt.Errorf("update: save state: %w", err)
+	}
+	return nil
+}
+
+// edit changes the record under the lock and persists it.
+func (m *Manager) edit(f func(r *Record)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(&m.rec)
+	return m.save()
+}
+
+func (m *Manager) report(from, to StateName, t *Target, err error) {
+	tr := Transition{From: from, To: to, Err: err, At: m.opts.Now()}
+	if t != nil {
+		tr.Path = t.Path
+		if t.Release != nil {
+			tr.Version = t.Release.Version
+		}
+	}
+	lvl := slog.LevelInfo
+	if err != nil {
+		lvl = slog.LevelWarn
+	}
+	m.log.Log(context.Background(), lvl, "update: transition", "from", from, "to", to, "target", tr.Path, "err", err)
+	if m.opts.Reporter != nil {
+		m.opts.Reporter.Report(tr)
+	}
+}
+
+// Current is the folder of the bundle to serve (Installed.Dir); the
+// symlink <dir>/current points at it too.
+func (m *Manager) Current() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rec.Installed.Dir
+}
+
+// Status is a snapshot of the updater for the API and the cloud report.
+type Status struct {
+	Record
+	// LastCheck is the outcome of the last metadata refresh (nil before
+	// the first).
+	LastCheck *Check
+	// WatchRuns, WatchErrors and WatchSlow count the committed model's
+	// runs during the watch.
+	WatchRuns, WatchErrors, WatchSlow int
+}
+
+// Status returns a copy of the state; the caller owns it.
+func (m *Manager) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := Status{Record: m.rec.clone(), WatchRuns: m.watch.Runs, WatchErrors: m.watch.Errors, WatchSlow: m.watch.Slow}
+	if m.lastCheck != nil {
+		c := *m.lastCheck
+		c.Skipped = slices.Clone(c.Skipped)
+		s.LastCheck = &c
+	}
+	return s
+}
+
+// Observe records one run of the serving model (its latency and error)
+// for the post-commit watchdog; outside a watch it does nothing. When the
+// bounds are crossed it wakes Run, which rolls back. Cheap and
+// non-blocking: call it for every run.
+func (m *Manager) Observe(latency time.Duration, err error) {
+	m.mu.Lock()
+	if m.rec.State != Committed || !m.opts.Now().Before(m.rec.WatchUntil) {
+		m.mu.Unlock()
+		return
+	}
+	m.watch.Runs++
+	if err != nil {
+		m.watch.Errors++
+	}
+	if latency > m.opts.Watch.MaxLatency {
+		m.watch.Slow++
+	}
+	trip := m.tripped() != nil
+	m.mu.Unlock()
+	if trip {
+		select {
+		case m.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// tripped says why the watch is crossed (nil when it is not; m.mu held).
+func (m *Manager) tripped() error {
+	w, s := m.opts.Watch, m.watch
+	if s.Runs < w.MinRuns {
+		return nil
+	}
+	if r := float64(s.Errors) / float64(s.Runs); r > w.MaxErrorRate {
+		return fmt.Errorf("%w: %d of %d runs failed (%.1f%%, the bound is %.1f%%)", ErrWatchdog, s.Errors, s.Runs, 100*r, 100*w.MaxErrorRate)
+	}
+	if r := float64(s.Slow) / float64(s.Runs); r > w.MaxSlowRate {
+		return fmt.Errorf("%w: %d of %d runs took longer than %s (%.1f%%, the bound is %.1f%%)", ErrWatchdog, s.Slow, s.Runs, w.MaxLatency, 100*r, 100*w.MaxSlowRate)
+	}
+	return nil
+}
+
+// Run runs a cycle at once, then every CheckInterval (jittered), and at
+// once when the watchdog trips, until ctx ends. Errors are logged; it
+// returns nil when ctx ends.
+func (m *Manager) Run(ctx context.Context) error {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-m.kick:
+		}
+		if err := m.Cycle(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("update: cycle", "err", err)
+		}
+		d := time.Duration(float64(m.opts.CheckInterval) * (0.9 + 0.2*rand.Float64()))
+		m.mu.Lock()
+		if m.rec.State == Committed {
+			if until := m.rec.WatchUntil.Sub(m.opts.Now()); until > 0 && until < d {
+				d = until + time.Second
+			}
+		}
+		m.mu.Unlock()
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(d)
+	}
+}

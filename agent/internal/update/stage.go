@@ -1,0 +1,159 @@
+package update
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/tarball"
+)
+
+// verifyAndStage checks the complete part file of t against its signed
+// TUF target with go-tuf (length and every hash), extracts it into a fresh
+// staging folder beside the installed bundles, checks the bundle (model
+// file digests, manifest digest against the signed release metadata, rig
+// type and firmware-config digest against this rig), syncs it and renames
+// it into bundles/. It returns the staged folder.
+func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (string, error) {
+	part := m.partPath(t.SHA256)
+	data, err := os.ReadFile(part)
+	if err != nil {
+		return "", err
+	}
+	if err := tf.VerifyLengthHashes(data); err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrVerify, t.Path, err)
+	}
+	bundles := filepath.Join(m.opts.Dir, "bundles")
+	if err := os.MkdirAll(bundles, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(bundles, ".staging-")
+	if err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	lim := tarball.Limits{MaxFiles: 1000, MaxBytes: 4 * m.opts.MaxBundleBytes}
+	if err := tarball.Extract(bytes.NewReader(data), tmp, lim); err != nil {
+		return "", fmt.Errorf("%w: extract %s: %w", ErrVerify, t.Path, err)
+	}
+	if err := m.checkBundle(tmp, t); err != nil {
+		return "", err
+	}
+	if err := syncTree(tmp); err != nil {
+		return "", err
+	}
+	rel := t.Release
+	dst := filepath.Join(bundles, rel.Bundle+"-"+rel.Version+"-"+t.SHA256[:12])
+	if err := os.RemoveAll(dst); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return "", err
+	}
+	if err := syncDir(bundles); err != nil {
+		return "", err
+	}
+	ok = true
+	return dst, nil
+}
+
+// checkBundle loads the bundle in dir (every model file's size and sha256
+// against the manifest) and ties it to the signed release metadata and to
+// this rig.
+func (m *Manager) checkBundle(dir string, t *Target) error {
+	man, err := bundle.Load(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrMismatch, t.Path, err)
+	}
+	rel := t.Release
+	switch {
+	case man.Digest() != rel.ManifestDigest:
+		return fmt.Errorf("%w: %s: manifest digest %s is not the signed %s", ErrMismatch, t.Path, man.Digest(), rel.ManifestDigest)
+	case man.RigType != m.opts.RigType:
+		return fmt.Errorf("%w: %s: bundle for rig type %q, this rig is %q", ErrMismatch, t.Path, man.RigType, m.opts.RigType)
+	case man.ConfigDigest != m.opts.ConfigDigest:
+		return fmt.Errorf("%w: %s: bundle for firmware config %s, this rig's is %s", ErrMismatch, t.Path, man.ConfigDigest, m.opts.ConfigDigest)
+	case man.Version != rel.Version:
+		return fmt.Errorf("%w: %s: bundle version %s, the release says %s", ErrMismatch, t.Path, man.Version, rel.Version)
+	}
+	return nil
+}
+
+// syncTree fsyncs every file and folder under dir.
+func syncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+// pointer is <dir>/current, the symlink to the bundle the agent serves.
+func (m *Manager) pointer() string { return filepath.Join(m.opts.Dir, "current") }
+
+// switchTo points <dir>/current at dir atomically: a new symlink renamed
+// over the old one, then the folder synced.
+func (m *Manager) switchTo(dir string) error {
+	cur := m.pointer()
+	if got, err := os.Readlink(cur); err == nil && got == dir {
+		return nil
+	}
+	tmp := cur + ".tmp"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(dir, tmp); err != nil {
+		return fmt.Errorf("switch model: %w", err)
+	}
+	if err := os.Rename(tmp, cur); err != nil {
+		return fmt.Errorf("switch model: %w", err)
+	}
+	return syncDir(m.opts.Dir)
+}
+
+// prune removes the bundles and part files nothing refers to.
+func (m *Manager) prune(rec *Record) {
+	keep := map[string]bool{}
+	for _, b := range []*Bundle{rec.Installed, rec.Previous} {
+		if b != nil {
+			keep[b.Dir] = true
+		}
+	}
+	if rec.Target != nil && rec.Target.Staged != "" {
+		keep[rec.Target.Staged] = true
+	}
+	bundles := filepath.Join(m.opts.Dir, "bundles")
+	ents, _ := os.ReadDir(bundles)
+	for _, e := range ents {
+		p := filepath.Join(bundles, e.Name())
+		if !keep[p] {
+			if err := os.RemoveAll(p); err != nil {
+				m.log.Warn("update: remove old bundle", "dir", p, "err", err)
+			}
+		}
+	}
+	parts, _ := os.ReadDir(filepath.Join(m.opts.Dir, "download"))
+	for _, e := range parts {
+		if rec.Target != nil && e.Name() == rec.Target.SHA256+".part" {
+			continue
+		}
+		os.Remove(filepath.Join(m.opts.Dir, "download", e.Name()))
+	}
+}
