@@ -336,7 +336,7 @@ func (p *Publisher) buildRoutes(cfg *rig.Config) error {
 				r.max = 1
 			}
 			if c.Name() == codec.NameSparkplugB {
-				node := sparkplugNode(b.Topic)
+				node := SparkplugNode(b.Topic)
 				if spSeq[node] == nil {
 					spSeq[node] = new(uint64)
 				}
@@ -368,10 +368,10 @@ func (p *Publisher) buildRoutes(cfg *rig.Config) error {
 	return nil
 }
 
-// sparkplugNode returns the edge node a Sparkplug B topic
+// SparkplugNode returns the edge node a Sparkplug B topic
 // (spBv1.0/GROUP/TYPE/NODE[/DEVICE]) belongs to, as "GROUP/NODE", or the
 // topic itself when it does not follow that layout.
-func sparkplugNode(topic string) string {
+func SparkplugNode(topic string) string {
 	parts := strings.Split(topic, "/")
 	if len(parts) >= 4 && parts[0] == "spBv1.0" {
 		return parts[1] + "/" + parts[3]

@@ -467,9 +467,9 @@ func TestLimiter(t *testing.T) {
 }
 
 func TestSparkplugNode(t *testing.T) {
-	assert.Equal(t, "g/n", sparkplugNode("spBv1.0/g/DDATA/n/dev"))
-	assert.Equal(t, "g/n", sparkplugNode("spBv1.0/g/NDATA/n"))
-	assert.Equal(t, "plant/pump", sparkplugNode("plant/pump"))
+	assert.Equal(t, "g/n", SparkplugNode("spBv1.0/g/DDATA/n/dev"))
+	assert.Equal(t, "g/n", SparkplugNode("spBv1.0/g/NDATA/n"))
+	assert.Equal(t, "plant/pump", SparkplugNode("plant/pump"))
 }
 
 func TestAckStore(t *testing.T) {

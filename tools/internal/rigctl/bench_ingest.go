@@ -32,6 +32,7 @@ import (
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/tools/internal/publish"
 )
 
 func init() {
@@ -51,13 +52,16 @@ default firmware-configs/zema-testrig.yaml, with run-unique topics, and its bund
 each sensor at its own rate in simulated time that runs fast enough for --rate readings/s
 in total, for --duration. Each connection sends, per simulated second, one message per topic
 with its sensors' readings (split at --batch), in the topic's codec (--codec replaces every
-topic's codec), with at most --window unacknowledged.
+topic's codec), with at most --window unacknowledged. Sparkplug B topics (spBv1.0/GROUP/...)
+keep their layout with the run's id before GROUP; one publisher sends all of an edge node's
+messages, numbered 0-255 as Sparkplug B's seq (no births: metrics carry their names).
 
 Per broker: readings_per_s (stored / time from the first publish until the agent had stored
 every acknowledged reading), p99_ack_ms and p50_ack_ms (the agent's: a message's arrival at
 the ingest to its acknowledgement after the durable commit, from /status and /metrics), p99_puback_ms (the publisher's:
 publish to PUBACK), published, acked (readings whose PUBACK arrived), stored (the agent's
-buffer, from /status), lost (acked - stored; must be 0), rss_mb (the agent's peak resident
+buffer, from /status), lost (acked - stored; must be 0), gaps (readings the agent found missing by
+the publishers' sequence numbers; 0 expected), rss_mb (the agent's peak resident
 memory, VmHWM), agent_cpu_s, windows (diagnosed during the run) with p50_infer_us and
 p99_infer_us (each diagnosis' inference_us: the model's time per window inside the running
 agent, under the ingest load). Exit code 1 when anything was lost, rejected or not acknowledged.`
@@ -79,8 +83,12 @@ type ingestBenchResult struct {
 	P50AckMs    float64 `json:"p50_ack_ms"`
 	P99PubackMs float64 `json:"p99_puback_ms"`
 	Rejected    uint64  `json:"rejected"`
-	AgentCPUS   float64 `json:"agent_cpu_s"`
-	URL         string  `json:"url"`
+	// Gaps counts readings the agent found missing by the publishers'
+	// sequence numbers (per sensor; per edge node and message for
+	// Sparkplug B): 0 when the bench numbers them right.
+	Gaps      uint64  `json:"gaps"`
+	AgentCPUS float64 `json:"agent_cpu_s"`
+	URL       string  `json:"url"`
 	// Windows diagnosed while the agent ingested, and their inference
 	// time inside the running agent (each diagnosis' inference_us:
 	// agent/infer RunInto, the quantity of `rigctl bench infer`).
@@ -374,6 +382,25 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// sparkplugNamespace starts every Sparkplug B topic.
+const sparkplugNamespace = "spBv1.0/"
+
+// prefixTopics returns the firmware config text with every MQTT topic
+// made run-unique with prefix: "PREFIX/" before a free-form topic, and
+// "PREFIX-" before the group of a Sparkplug B topic
+// (spBv1.0/PREFIX-GROUP/TYPE/NODE[/DEVICE]), which keeps the layout the
+// agent reads edge nodes and births from.
+func prefixTopics(text, prefix string) string {
+	re := regexp.MustCompile(`(\btopic:\s*"?)(spBv1\.0/)?`)
+	return re.ReplaceAllStringFunc(text, func(m string) string {
+		sm := re.FindStringSubmatch(m)
+		if sm[2] != "" {
+			return sm[1] + sm[2] + prefix + "-"
+		}
+		return sm[1] + prefix + "/"
+	})
+}
+
 // benchRig writes into dir a copy of the firmware config whose topics
 // start with prefix (and, with codecName, use that codec), and a copy of
 // its bundle bound to the copy (the config digest is the only change).
@@ -394,7 +421,7 @@ func benchRig(o ingestBenchOptions, dir, prefix string) (*rig.Config, *bundle.Ma
 	if err != nil {
 		return nil, nil, "", "", err
 	}
-	text := regexp.MustCompile(`(\btopic:\s*)("?)`).ReplaceAllString(string(data), "${1}${2}"+prefix+"/")
+	text := prefixTopics(string(data), prefix)
 	if o.codec != "" {
 		text = regexp.MustCompile(`(\bcodec:\s*)("?)[A-Za-z0-9:_-]+`).ReplaceAllString(text, "${1}${2}"+o.codec)
 	}
@@ -410,11 +437,11 @@ func benchRig(o ingestBenchOptions, dir, prefix string) (*rig.Config, *bundle.Ma
 		if s.Inactive {
 			continue
 		}
-		if !strings.HasPrefix(s.MQTT.Topic, prefix+"/") {
+		if !strings.HasPrefix(s.MQTT.Topic, prefix+"/") && !strings.HasPrefix(s.MQTT.Topic, sparkplugNamespace+prefix+"-") {
 			return nil, nil, "", "", fmt.Errorf("sensor %s: topic %q was not prefixed in the bench copy", s.ID, s.MQTT.Topic)
 		}
-		if _, err := codec.Lookup(s.MQTT.Codec); err != nil || s.MQTT.Codec == codec.NameSparkplugB {
-			return nil, nil, "", "", fmt.Errorf("sensor %s: codec %q is not one the bench publishes (json, json-batch, csv, binary): use --codec", s.ID, s.MQTT.Codec)
+		if _, err := codec.Lookup(s.MQTT.Codec); err != nil {
+			return nil, nil, "", "", fmt.Errorf("sensor %s: codec %q is not one the bench publishes (json, json-batch, csv, binary, sparkplugb): use --codec", s.ID, s.MQTT.Codec)
 		}
 	}
 	man, err := bundle.Load(bundleDir)
@@ -576,6 +603,7 @@ type agentStatus struct {
 		Readings uint64            `json:"readings"`
 		Messages uint64            `json:"messages"`
 		Rejected map[string]uint64 `json:"rejected"`
+		Gaps     uint64            `json:"gaps"`
 		AckP99Ms float64           `json:"ack_p99_ms"`
 	} `json:"ingest"`
 	Buffer struct {
@@ -701,6 +729,9 @@ type benchTopic struct {
 	codec   codec.Codec
 	single  bool
 	sensors []*benchSensor
+	// spSeq is the Sparkplug B message seq (0-255) of the topic's edge
+	// node, shared by the node's topics; nil for other codecs.
+	spSeq *uint64
 }
 
 type pubAck struct {
@@ -784,12 +815,24 @@ func benchIngestOnce(ctx context.Context, env Env, o ingestBenchOptions, bin, di
 		return res, errors.New("the rig has no active sensor with a rate")
 	}
 	slices.SortStableFunc(sensors, func(a, b rig.Sensor) int { return cmp.Compare(b.RateHz, a.RateHz) })
+	// A Sparkplug B edge node numbers its messages with one seq across its
+	// topics: one publisher sends all of a node's readings, in order.
+	spPub := map[string]*pub{}
+	spSeq := map[string]*uint64{}
 	for _, s := range sensors {
 		p := pubs[0]
 		for _, q := range pubs[1:] {
 			if q.load < p.load {
 				p = q
 			}
+		}
+		sparkplug := s.MQTT.Codec == codec.NameSparkplugB
+		node := publish.SparkplugNode(s.MQTT.Topic)
+		if sparkplug {
+			if np := spPub[node]; np != nil {
+				p = np
+			}
+			spPub[node] = p
 		}
 		p.load += s.RateHz
 		var t *benchTopic
@@ -804,6 +847,12 @@ func benchIngestOnce(ctx context.Context, env Env, o ingestBenchOptions, bin, di
 				return res, err
 			}
 			t = &benchTopic{name: s.MQTT.Topic, codec: c, single: s.MQTT.Codec == codec.NameJSON}
+			if sparkplug {
+				if spSeq[node] == nil {
+					spSeq[node] = new(uint64)
+				}
+				t.spSeq = spSeq[node]
+			}
 			p.topics = append(p.topics, t)
 		}
 		mean, ok := means[s.ID]
@@ -878,6 +927,9 @@ func benchIngestOnce(ctx context.Context, env Env, o ingestBenchOptions, bin, di
 							v := bs.mean * (1 + 0.01*math.Sin(float64(k)/7))
 							v = min(max(v, bs.lo), bs.hi)
 							at := sec.Add(time.Duration((float64(k)/bs.rate - float64(s)) * float64(time.Second)))
+							if t.spSeq != nil {
+								at = at.Round(time.Millisecond) // Sparkplug B carries milliseconds
+							}
 							rs = append(rs, reading.Reading{Sensor: bs.id, Time: at, Value: v, Seq: bs.seq})
 						}
 					}
@@ -887,6 +939,13 @@ func benchIngestOnce(ctx context.Context, env Env, o ingestBenchOptions, bin, di
 					}
 					for j := 0; j < len(rs); j += per {
 						chunk := rs[j:min(j+per, len(rs))]
+						if t.spSeq != nil {
+							// One seq per message, 0-255, per edge node.
+							for k := range chunk {
+								chunk[k].Seq = *t.spSeq
+							}
+							*t.spSeq = (*t.spSeq + 1) % 256
+						}
 						var err error
 						if payload, err = t.codec.Encode(payload[:0], chunk); err != nil {
 							fail(fmt.Errorf("encode %s: %w", t.name, err))
@@ -938,6 +997,7 @@ func benchIngestOnce(ctx context.Context, env Env, o ingestBenchOptions, bin, di
 	for _, n := range st.Ingest.Rejected {
 		res.Rejected += n
 	}
+	res.Gaps = st.Ingest.Gaps
 	res.P99AckMs = roundTo(st.Ingest.AckP99Ms, 0.01)
 	if p50, err := metricsQuantile(a.api, "rig_agent_ingest_ack_latency_seconds", 0.5); err == nil {
 		res.P50AckMs = roundTo(p50*1000, 0.01)
