@@ -12,6 +12,7 @@ const Version = "v1"
 
 // Endpoints, relative to the cloud's base URL.
 const (
+	PathEnroll    = "/v1/agent/enroll"
 	PathCheckin   = "/v1/agent/checkin"
 	PathDiagnoses = "/v1/agent/diagnoses"
 	PathUploads   = "/v1/agent/uploads"
@@ -53,6 +54,38 @@ const (
 	// MaxUploadRequests caps CheckinResponse.UploadRequests.
 	MaxUploadRequests = 100
 )
+
+// EnrollRequest is the body of POST /v1/agent/enroll, sent once with
+// "Authorization: Bearer <enrollment token>" (an operator made the token
+// for one rig). The answer is an EnrollResponse.
+//
+// Every enrollment makes a new agent identity bound to the token's rig:
+// enrolling an agent id that is already enrolled for that rig (a
+// reinstalled rig computer) replaces it: the old credential is revoked at
+// once, and the new identity's sequence numbers start afresh without
+// colliding with the diagnoses the old one stored (they stay on the rig).
+type EnrollRequest struct {
+	// AgentID is the agent's id (ValidID), unique among the organisation's
+	// enrolled agents.
+	AgentID string `json:"agent_id"`
+	// RigID, when set, must be the enrollment token's rig (else 403).
+	RigID string `json:"rig_id,omitempty"`
+}
+
+// EnrollResponse answers an EnrollRequest with status 200: the agent's
+// credential (shown once: the agent stores it in cloud.credential_file)
+// and what it is bound to.
+type EnrollResponse struct {
+	AgentID string `json:"agent_id"`
+	RigID   string `json:"rig_id"`
+	RigType string `json:"rig_type"`
+	// Credential is the bearer credential of every later request.
+	Credential string `json:"credential"`
+	// Generation counts the enrollments of AgentID in the organisation:
+	// 1 the first time, 2 after one re-enrollment, and so on. The
+	// idempotency keys of diagnoses (Key) are per generation.
+	Generation int `json:"generation"`
+}
 
 // CheckinRequest is the body of POST /v1/agent/checkin: the agent's state.
 // The agent checks in when it starts, every CheckinResponse.NextCheckin and

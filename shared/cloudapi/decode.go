@@ -85,6 +85,19 @@ func invalid(what string, err error) *Problem {
 	return NewProblem(ProblemInvalidBody, 400, "%s: %v", what, err)
 }
 
+// DecodeEnroll decodes and validates an enrollment body (as ReadBody
+// returns it). The error is a *Problem (400).
+func DecodeEnroll(body []byte) (*EnrollRequest, error) {
+	var r EnrollRequest
+	if err := decodeStrict(body, &r); err != nil {
+		return nil, invalid("enrollment request", err)
+	}
+	if err := ValidateEnroll(&r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // DecodeCheckin decodes and validates a check-in body (as ReadBody returns
 // it). The error is a *Problem (400).
 func DecodeCheckin(body []byte) (*CheckinRequest, error) {

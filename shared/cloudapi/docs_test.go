@@ -23,6 +23,15 @@ func TestDocExamples(t *testing.T) {
 		seen[typ] = true
 		t.Run(typ, func(t *testing.T) {
 			switch typ {
+			case "EnrollRequest":
+				_, err := DecodeEnroll(body)
+				require.NoError(t, err)
+			case "EnrollResponse":
+				var r EnrollResponse
+				require.NoError(t, decodeStrict(body, &r))
+				assert.True(t, ValidID(r.AgentID))
+				assert.NotEmpty(t, r.Credential)
+				assert.GreaterOrEqual(t, r.Generation, 1)
 			case "CheckinRequest":
 				_, err := DecodeCheckin(body)
 				require.NoError(t, err)
@@ -69,7 +78,7 @@ func TestDocExamples(t *testing.T) {
 			}
 		})
 	}
-	for _, typ := range []string{"CheckinRequest", "CheckinResponse", "DiagnosisBatch", "BatchResponse", "Upload", "UploadResponse", "Problem"} {
+	for _, typ := range []string{"EnrollRequest", "EnrollResponse", "CheckinRequest", "CheckinResponse", "DiagnosisBatch", "BatchResponse", "Upload", "UploadResponse", "Problem"} {
 		assert.True(t, seen[typ], "docs show an example of %s", typ)
 	}
 }

@@ -156,3 +156,24 @@ func FuzzParseRetryAfter(f *testing.F) {
 		_ = time.Duration(d)
 	})
 }
+
+// FuzzDecodeEnroll: any body decodes without panicking into either a 400
+// *Problem or a request with a valid agent id and an empty or valid rig id.
+func FuzzDecodeEnroll(f *testing.F) {
+	f.Add([]byte(`{"agent_id":"rig-001","rig_id":"zema-1"}`))
+	f.Add([]byte(`{"agent_id":"rig-001"}`))
+	f.Add([]byte(`{"agent_id":"","rig_id":"../x"}`))
+	f.Add([]byte(`{"agent_id":"a","extra":1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := DecodeEnroll(body)
+		if err != nil {
+			if p, ok := err.(*Problem); !ok || p.Status != 400 {
+				t.Fatalf("error %v is not a 400 Problem", err)
+			}
+			return
+		}
+		if !ValidID(r.AgentID) || (r.RigID != "" && !ValidID(r.RigID)) {
+			t.Fatalf("invalid request accepted: %+v", r)
+		}
+	})
+}

@@ -267,6 +267,19 @@ func IsAlert(d *diag.Diagnosis) bool {
 	return false
 }
 
+// ValidateEnroll checks an enrollment request; the error is a *Problem
+// (400, ProblemInvalidBody) listing every invalid field.
+func ValidateEnroll(r *EnrollRequest) error {
+	var c checker
+	if !ValidID(r.AgentID) {
+		c.add("/agent_id", "%q is not 1-64 of [A-Za-z0-9_.-] starting with a letter or digit", r.AgentID)
+	}
+	if r.RigID != "" && !ValidID(r.RigID) {
+		c.add("/rig_id", "%q is not 1-64 of [A-Za-z0-9_.-] starting with a letter or digit", r.RigID)
+	}
+	return c.problem("enrollment request")
+}
+
 // ValidateCheckin checks a check-in request; the error is a *Problem
 // (400, ProblemInvalidBody) listing every invalid field.
 func ValidateCheckin(r *CheckinRequest) error {

@@ -9,35 +9,28 @@ import (
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
-// EnrollRequest is the body of POST /v1/agent/enroll, sent with
-// "Authorization: Bearer <enrollment token>". The answer is
-// store.Enrolled: the agent's credential, shown once.
-//
-// It is not (yet) part of shared/cloudapi: docs/cloud.md describes it.
-type EnrollRequest struct {
-	// AgentID is the agent's id (cloudapi.ValidID), unique in the
-	// organisation.
-	AgentID string `json:"agent_id"`
-	// RigID, when set, must be the enrollment token's rig.
-	RigID string `json:"rig_id,omitempty"`
-}
-
+// enroll exchanges an enrollment token for an agent credential
+// (cloudapi.EnrollRequest -> cloudapi.EnrollResponse). Each enrollment is
+// a new identity of the agent id (store.Enroll): a re-enrolled agent's
+// old credential stops working and its new sequence numbers never
+// collide with the stored ones.
 func (a *API) enroll(c *gin.Context) {
 	tok, ok := bearer(c)
 	if !ok {
 		return
 	}
-	var req EnrollRequest
-	if !a.readJSON(c, &req) {
+	body, ok := a.readBody(c)
+	if !ok {
 		return
 	}
-	if !cloudapi.ValidID(req.AgentID) {
-		abort(c, problem(cloudapi.ProblemInvalidBody, 400, "agent_id %q is not 1-64 of [A-Za-z0-9_.-] starting with a letter or digit", req.AgentID))
+	req, err := cloudapi.DecodeEnroll(body)
+	if err != nil {
+		a.fail(c, err)
 		return
 	}
 	out, err := a.st.Enroll(c.Request.Context(), tok, req.AgentID, req.RigID)
 	if err == nil {
-		a.log.Info("agent enrolled", "agent_id", out.AgentID, "rig_id", out.RigID)
+		a.log.Info("agent enrolled", "agent_id", out.AgentID, "rig_id", out.RigID, "generation", out.Generation)
 		c.JSON(200, out)
 		return
 	}

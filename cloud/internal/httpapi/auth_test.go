@@ -171,24 +171,24 @@ func TestEnrollment(t *testing.T) {
 	r.decode(t, &en)
 
 	// The wrong rig: refused, and the token stays unused.
-	r = e.do("POST", "/v1/agent/enroll", en.Token, httpapi.EnrollRequest{AgentID: "new-1", RigID: "other"})
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "new-1", RigID: "other"})
 	require.Equal(t, 403, r.code, "%s", r.body)
 	r.problem(t)
-	// The name of an enrolled agent: 409.
-	r = e.do("POST", "/v1/agent/enroll", en.Token, httpapi.EnrollRequest{AgentID: a.agent})
-	require.Equal(t, 409, r.code, "%s", r.body)
-	r.problem(t)
-	r = e.do("POST", "/v1/agent/enroll", en.Token, httpapi.EnrollRequest{AgentID: "new-1"})
+	// A bad agent id: 400, the token stays unused.
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "-bad"})
+	require.Equal(t, 400, r.code, "%s", r.body)
+	assert.Equal(t, "/agent_id", r.problem(t).Errors[0].Pointer)
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "new-1"})
 	require.Equal(t, 200, r.code, "%s", r.body)
-	var out store.Enrolled
+	var out cloudapi.EnrollResponse
 	r.decode(t, &out)
 	assert.Equal(t, a.rig, out.RigID)
 	// Once only.
-	r = e.do("POST", "/v1/agent/enroll", en.Token, httpapi.EnrollRequest{AgentID: "new-2"})
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "new-2"})
 	require.Equal(t, 401, r.code)
 	r.problem(t)
 	// The credential works; after revocation it does not, and the agent may
-	// be enrolled again with a new one.
+	// be enrolled again with a new one (TestReenrollmentKeepsNewDiagnoses).
 	cin := cloudapi.CheckinRequest{AgentID: "new-1", RigID: a.rig, RigType: a.rigType, Time: time.Now()}
 	require.Equal(t, 200, e.do("POST", cloudapi.PathCheckin, out.Credential, cin).code)
 	require.Equal(t, 204, e.do("POST", "/v1/agents/new-1/revoke", a.operator, nil).code)

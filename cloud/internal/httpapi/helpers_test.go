@@ -171,8 +171,8 @@ func (e *env) enroll(tn *tenant, agent string) string {
 	r := e.do("POST", "/v1/rigs/"+tn.rig+"/enrollments", tn.operator, nil)
 	require.Equal(e.t, 201, r.code, "%s", r.body)
 	r.decode(e.t, &en)
-	var out store.Enrolled
-	r = e.do("POST", "/v1/agent/enroll", en.Token, httpapi.EnrollRequest{AgentID: agent, RigID: tn.rig})
+	var out cloudapi.EnrollResponse
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: agent, RigID: tn.rig})
 	require.Equal(e.t, 200, r.code, "%s", r.body)
 	r.decode(e.t, &out)
 	require.Equal(e.t, agent, out.AgentID)

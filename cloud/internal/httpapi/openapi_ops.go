@@ -120,10 +120,13 @@ func Operations() []Operation {
 			Example:  Example{Path: "/v1/rigs/zema-1/enrollments"}},
 
 		{Method: "POST", Path: "/v1/agent/enroll", ID: "enroll", Tag: "agent",
-			Summary:     "Exchange an enrollment token for the agent's credential",
-			Description: "rig_id is optional and must be the token's rig (403 otherwise). An enrolled agent id answers 409 until it is revoked.",
-			Auth:        AuthEnrollment, Body: EnrollRequest{AgentID: "rig-001", RigID: "zema-1"}, Status: 200,
-			Response: store.Enrolled{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", Credential: "rga_pV8..."},
+			Summary: "Exchange an enrollment token for the agent's credential",
+			Description: "rig_id is optional and must be the token's rig (403 otherwise). Every enrollment makes a new identity " +
+				"(generation) of the agent id bound to the token's rig: enrolling an id already enrolled for that rig (a reinstalled " +
+				"rig computer) revokes the old credential, and the new identity's sequence numbers never collide with the stored ones. " +
+				"An id enrolled, not revoked, for another rig answers 409 (revoke it first to move it).",
+			Auth: AuthEnrollment, Body: cloudapi.EnrollRequest{AgentID: "rig-001", RigID: "zema-1"}, Status: 200,
+			Response: cloudapi.EnrollResponse{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", Credential: "rga_pV8...", Generation: 1},
 			Errors:   []int{403, 409}},
 		{Method: "POST", Path: "/v1/agent/checkin", ID: "checkin", Tag: "agent", Summary: "Report the agent's state; get limits and upload requests",
 			Auth: AuthAgent, Body: exCheckin, Status: 200,
@@ -183,7 +186,7 @@ func Operations() []Operation {
 			Example: Example{Path: "/v1/rigs/zema-1/components/pump/health?bucket=1h&from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z"}},
 		{Method: "GET", Path: "/v1/agents", ID: "listAgents", Tag: "fleet", Summary: "List agents",
 			Auth: AuthToken, Role: "viewer", Params: listParams(Param{Name: "rig_id", In: "query", Description: "only this rig's agents"}),
-			Status: 200, Response: Page[store.Agent]{Items: []store.Agent{{Name: "rig-001", RigID: "zema-1", EnrolledAt: exT0.Add(-time.Hour),
+			Status: 200, Response: Page[store.Agent]{Items: []store.Agent{{Name: "rig-001", RigID: "zema-1", Generation: 1, EnrolledAt: exT0.Add(-time.Hour),
 				LastCheckinAt: ptr(exT0), ClockSkewMs: &skew, LastCheckin: json.RawMessage(`{"agent_id":"rig-001"}`)}}},
 			Example: Example{Path: "/v1/agents?rig_id=zema-1"}},
 		{Method: "GET", Path: "/v1/alerts", ID: "listAlerts", Tag: "fleet", Summary: "List alerts",
@@ -200,7 +203,7 @@ func Operations() []Operation {
 			Auth:    AuthToken, Role: "operator", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "alert id"}},
 			Status: 200, Response: withState(exAl, store.AlertResolved), Example: Example{Path: "/v1/alerts/1/resolve"}},
 		{Method: "POST", Path: "/v1/agents/:agent/revoke", ID: "revokeAgent", Tag: "fleet",
-			Summary: "Revoke an agent's credential (the id can enroll again)",
+			Summary: "Revoke an agent's credential (the id can enroll again, as a new generation)",
 			Auth:    AuthToken, Role: "operator", Params: []Param{{Name: "agent", In: "path", Description: "agent id"}},
 			Status: 204, Example: Example{Path: "/v1/agents/rig-001/revoke"}},
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
 // Org is an organisation (a tenant).
@@ -166,30 +168,28 @@ func (s *Store) CreateEnrollment(ctx context.Context, orgID int64, rigName strin
 	return e, err
 }
 
-// Enrolled is the outcome of an enrollment: the agent's credential
-// (shown once) and what it is bound to.
-type Enrolled struct {
-	AgentID    string `json:"agent_id"`
-	RigID      string `json:"rig_id"`
-	RigType    string `json:"rig_type"`
-	Credential string `json:"credential"`
-}
-
 // ErrRigMismatch is returned when an agent enrolls for another rig than
 // its enrollment token's.
 var ErrRigMismatch = errors.New("the enrollment token is for another rig")
 
 // Enroll exchanges an enrollment token (once) for an agent credential.
-// The agent named agentName is created in the token's rig, or, when it
-// exists revoked, re-enrolled with a new credential (its sequence numbers
-// and diagnoses are kept). ErrBadCredential: unknown, used or expired
-// token; ErrRigMismatch: rigName is not the token's rig; ErrExists: an
-// enrolled agent has that name.
-func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*Enrolled, error) {
+// Every enrollment makes a new agent identity (a new row, the next
+// generation of agentName) bound to the token's rig. When agentName has a
+// current identity, it is replaced in the same transaction: its credential
+// is revoked and it leaves the agent lists, while its diagnoses, their
+// idempotency keys and alerts stay where they are, on their rig. The new
+// identity's sequence numbers therefore never collide with the old ones
+// (a reinstalled agent restarts at 1).
+//
+// ErrBadCredential: unknown, used or expired token; ErrRigMismatch:
+// rigName is not the token's rig; ErrExists: agentName is enrolled, not
+// revoked, for another rig (revoke it first to move it), or another
+// enrollment of agentName committed first (retry with a new token).
+func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*cloudapi.EnrollResponse, error) {
 	if !WellFormed(token, PrefixEnrollment) {
 		return nil, ErrBadCredential
 	}
-	var out *Enrolled
+	var out *cloudapi.EnrollResponse
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var tokID, orgID, rigID int64
 		var rname, rtype string
@@ -206,15 +206,41 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 		if rigName != "" && rigName != rname {
 			return fmt.Errorf("%w: token for %q, agent says %q", ErrRigMismatch, rname, rigName)
 		}
+		// The name's current identity, if any, locked until commit.
+		var oldID, oldRig int64
+		var oldRigName string
+		var revoked bool
+		gen := 1
+		err = tx.QueryRow(ctx, `SELECT a.id, a.rig_id, r.name, a.revoked_at IS NOT NULL, a.generation
+			FROM agents a JOIN rigs r ON r.id = a.rig_id
+			WHERE a.org_id = $1 AND a.name = $2 AND a.replaced_at IS NULL
+			FOR UPDATE OF a`, orgID, agentName).Scan(&oldID, &oldRig, &oldRigName, &revoked, &gen)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			gen = 0
+		case err != nil:
+			return err
+		case !revoked && oldRig != rigID:
+			return fmt.Errorf("agent %q is enrolled for rig %q (revoke it before enrolling it for rig %q): %w", agentName, oldRigName, rname, ErrExists)
+		default:
+			if _, err := tx.Exec(ctx, `UPDATE agents SET replaced_at = now(), revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, oldID); err != nil {
+				return err
+			}
+		}
+		if gen == 0 {
+			// Earlier generations all replaced (none is current): continue
+			// after the highest.
+			if err := tx.QueryRow(ctx, `SELECT coalesce(max(generation), 0) FROM agents WHERE org_id = $1 AND name = $2`,
+				orgID, agentName).Scan(&gen); err != nil {
+				return err
+			}
+		}
 		cred, hash := NewSecret(PrefixAgent)
 		var agentID int64
-		err = tx.QueryRow(ctx, `INSERT INTO agents (org_id, rig_id, name, credential_hash) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (org_id, name) DO UPDATE SET rig_id = EXCLUDED.rig_id, credential_hash = EXCLUDED.credential_hash,
-				revoked_at = NULL, enrolled_at = now()
-			WHERE agents.revoked_at IS NOT NULL
-			RETURNING id`, orgID, rigID, agentName, hash).Scan(&agentID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("agent %q is enrolled (revoke it before enrolling it again): %w", agentName, ErrExists)
+		err = tx.QueryRow(ctx, `INSERT INTO agents (org_id, rig_id, name, credential_hash, generation) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id`, orgID, rigID, agentName, hash, gen+1).Scan(&agentID)
+		if isUnique(err) {
+			return fmt.Errorf("agent %q was enrolled by another request at the same time (enroll again with a new token): %w", agentName, ErrExists)
 		}
 		if err != nil {
 			return err
@@ -222,7 +248,7 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 		if _, err := tx.Exec(ctx, `UPDATE enrollment_tokens SET used_at = now(), agent_id = $2 WHERE id = $1`, tokID, agentID); err != nil {
 			return err
 		}
-		out = &Enrolled{AgentID: agentName, RigID: rname, RigType: rtype, Credential: cred}
+		out = &cloudapi.EnrollResponse{AgentID: agentName, RigID: rname, RigType: rtype, Credential: cred, Generation: gen + 1}
 		return nil
 	})
 	if err != nil {
@@ -231,10 +257,14 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 	return out, nil
 }
 
-// Agent is an enrolled agent as fleet managers see it.
+// Agent is an enrolled agent as fleet managers see it: the current
+// identity (generation) of its id.
 type Agent struct {
-	Name          string          `json:"agent_id"`
-	RigID         string          `json:"rig_id"`
+	Name  string `json:"agent_id"`
+	RigID string `json:"rig_id"`
+	// Generation is 1 for the first enrollment of the id, 2 after one
+	// re-enrollment, and so on; earlier generations are not listed.
+	Generation    int             `json:"generation"`
 	EnrolledAt    time.Time       `json:"enrolled_at"`
 	RevokedAt     *time.Time      `json:"revoked_at,omitempty"`
 	LastCheckinAt *time.Time      `json:"last_checkin_at,omitempty"`
@@ -242,22 +272,24 @@ type Agent struct {
 	LastCheckin   json.RawMessage `json:"last_checkin,omitempty"`
 }
 
-const agentCols = `a.name, r.name, a.enrolled_at, a.revoked_at, a.last_checkin_at, a.clock_skew_ms, a.last_checkin`
+const agentCols = `a.name, r.name, a.generation, a.enrolled_at, a.revoked_at, a.last_checkin_at, a.clock_skew_ms, a.last_checkin`
 
-// Agents lists org's agents by name (of one rig when rigName is set).
+// Agents lists org's agents by name (of one rig when rigName is set):
+// each id's current identity (re-enrolled ones' earlier generations are
+// left out).
 func (s *Store) Agents(ctx context.Context, orgID int64, rigName, after string, limit int) ([]Agent, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+agentCols+` FROM agents a JOIN rigs r ON r.id = a.rig_id
-		WHERE a.org_id = $1 AND ($2 = '' OR r.name = $2) AND a.name > $3 ORDER BY a.name LIMIT $4`, orgID, rigName, after, limit)
+		WHERE a.org_id = $1 AND a.replaced_at IS NULL AND ($2 = '' OR r.name = $2) AND a.name > $3 ORDER BY a.name LIMIT $4`, orgID, rigName, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Agent])
 }
 
-// RevokeAgent revokes org's agent's credential; ErrNotFound when org
-// has no such agent. Revoking twice is fine.
+// RevokeAgent revokes the credential of org's agent's current identity;
+// ErrNotFound when org has no such agent. Revoking twice is fine.
 func (s *Store) RevokeAgent(ctx context.Context, orgID int64, name string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE agents SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND name = $2`, orgID, name)
+	tag, err := s.pool.Exec(ctx, `UPDATE agents SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND name = $2 AND replaced_at IS NULL`, orgID, name)
 	if err != nil {
 		return fmt.Errorf("revoke agent: %w", err)
 	}
@@ -333,7 +365,7 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 		WHERE d.rig_id = $1 ORDER BY d.window_start DESC LIMIT 1`, r.ID)
 	b.Queue(`SELECT name, revoked_at IS NOT NULL, last_checkin_at, clock_skew_ms,
 			coalesce(last_checkin->>'agent_version', ''), last_checkin->'model', last_checkin->'outbox', last_checkin->'buffer'
-		FROM agents WHERE rig_id = $1 ORDER BY name`, r.ID)
+		FROM agents WHERE rig_id = $1 AND replaced_at IS NULL ORDER BY name`, r.ID)
 	b.Queue(`SELECT count(*) FROM alerts WHERE rig_id = $1 AND state <> 'resolved'`, r.ID)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()

@@ -255,11 +255,3 @@ type Enrollment struct {
 	RigID     string    `json:"rig_id"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
-
-// Enrolled answers POST /v1/agent/enroll.
-type Enrolled struct {
-	AgentID    string `json:"agent_id"`
-	RigID      string `json:"rig_id"`
-	RigType    string `json:"rig_type"`
-	Credential string `json:"credential"`
-}

@@ -264,8 +264,8 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 		if err := client(tokens[i%o.orgs]).Do(ctx, "POST", "/v1/rigs/"+benchRigName(i)+"/enrollments", nil, nil, &en); err != nil {
 			return fmt.Errorf("create enrollment: %s", cloudclient.Describe(err))
 		}
-		var ag cloudclient.Enrolled
-		if err := client(en.Token).Do(ctx, "POST", "/v1/agent/enroll", nil, map[string]string{"agent_id": "agent-" + benchRigName(i)}, &ag); err != nil {
+		var ag cloudapi.EnrollResponse
+		if err := client(en.Token).Do(ctx, "POST", cloudapi.PathEnroll, nil, cloudapi.EnrollRequest{AgentID: "agent-" + benchRigName(i)}, &ag); err != nil {
 			return fmt.Errorf("enroll: %s", cloudclient.Describe(err))
 		}
 		creds[i] = ag.Credential

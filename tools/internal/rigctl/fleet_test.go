@@ -73,8 +73,8 @@ func seedFleet(t *testing.T, s *cloudrun.Server) (admin string) {
 	require.NoError(t, c.Do(ctx, "POST", "/v1/rigs", nil, map[string]string{"rig_id": "zema-1", "rig_type": "zema-testrig"}, nil))
 	var en cloudclient.Enrollment
 	require.NoError(t, c.Do(ctx, "POST", "/v1/rigs/zema-1/enrollments", nil, nil, &en))
-	var ag cloudclient.Enrolled
-	require.NoError(t, cloudclient.New(s.URL, en.Token).Do(ctx, "POST", "/v1/agent/enroll", nil, map[string]string{"agent_id": "rig-001"}, &ag))
+	var ag cloudapi.EnrollResponse
+	require.NoError(t, cloudclient.New(s.URL, en.Token).Do(ctx, "POST", cloudapi.PathEnroll, nil, cloudapi.EnrollRequest{AgentID: "rig-001"}, &ag))
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	d := func(seq uint64, at time.Time, health float64, an []diag.Anomaly) diag.Diagnosis {
 		return diag.Diagnosis{RigID: "zema-1", RigType: "zema-testrig", AgentID: "rig-001", Seq: seq, CreatedAt: at,
