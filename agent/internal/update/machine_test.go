@@ -360,4 +360,12 @@ func TestRootRotationFollowed(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), `"version": 3`) && !strings.Contains(string(b), `"version":3`) {
 		t.Errorf("trusted root not root 3: %v", err)
 	}
+	// A damaged cached root falls back to the trust anchor and follows
+	// the chain again.
+	os.WriteFile(filepath.Join(f.dir, "metadata", "root.json"), []byte("{"), 0o644)
+	a.clock.add(2 * time.Hour)
+	f.release("1.2.0", nil, nil)
+	if err := a.Cycle(t.Context()); err != nil || a.Status().Installed.Version != "1.2.0" {
+		t.Fatalf("after a damaged cached root: %v %s", err, a.Status().Installed.Version)
+	}
 }

@@ -74,20 +74,9 @@ type session struct {
 // and targets. Every refusal wraps ErrMetadata and go-tuf's error.
 func (m *Manager) refresh(ctx context.Context) (*session, error) {
 	mdDir := filepath.Join(m.opts.Dir, "metadata")
-	root, err := os.ReadFile(filepath.Join(mdDir, "root.json"))
+	u, err := m.updater(ctx, mdDir)
 	if err != nil {
-		root = m.opts.TrustedRoot
-	}
-	cfg, err := config.New(m.opts.URL, root)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMetadata, err)
-	}
-	cfg.LocalMetadataDir = mdDir
-	cfg.LocalTargetsDir = filepath.Join(m.opts.Dir, "download")
-	cfg.Fetcher = &fetcher{ctx: ctx, client: m.opts.HTTPClient, timeout: m.opts.RequestTimeout}
-	u, err := updater.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: trusted root: %w", ErrMetadata, err)
+		return nil, err
 	}
 	u.UnsafeSetRefTime(m.opts.Now())
 	if err := u.Refresh(); err != nil {
@@ -104,6 +93,39 @@ func (m *Manager) refresh(ctx context.Context) (*session, error) {
 		}
 	}
 	return &session{u: u, expires: exp}, nil
+}
+
+// updater returns a go-tuf updater trusting the newest root followed so
+// far (mdDir/root.json), or the trust anchor when that one is missing or
+// unusable (the chain from the anchor is then followed again).
+func (m *Manager) updater(ctx context.Context, mdDir string) (*updater.Updater, error) {
+	var err error
+	for _, root := range [][]byte{m.cachedRoot(mdDir), m.opts.TrustedRoot} {
+		if root == nil {
+			continue
+		}
+		var cfg *config.UpdaterConfig
+		if cfg, err = config.New(m.opts.URL, root); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMetadata, err)
+		}
+		cfg.LocalMetadataDir = mdDir
+		cfg.LocalTargetsDir = filepath.Join(m.opts.Dir, "download")
+		cfg.Fetcher = &fetcher{ctx: ctx, client: m.opts.HTTPClient, timeout: m.opts.RequestTimeout}
+		var u *updater.Updater
+		if u, err = updater.New(cfg); err == nil {
+			return u, nil
+		}
+		m.log.Warn("update: trusted root refused", "err", err)
+	}
+	return nil, fmt.Errorf("%w: trusted root: %w", ErrMetadata, err)
+}
+
+func (m *Manager) cachedRoot(mdDir string) []byte {
+	b, err := os.ReadFile(filepath.Join(mdDir, "root.json"))
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // Skip is a release the check passed over, and why.

@@ -1,0 +1,161 @@
+package update
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hydrognn/hydrognn/agent/infer"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// Windows supplies the canary's recent windows.
+type Windows interface {
+	// Recent returns up to n of the most recent windows prepared with
+	// spec (the staged and the running model may have different input
+	// specs), oldest first; two calls with different specs return windows
+	// over the same spans, so the i-th windows pair up. The canary only
+	// reads them.
+	Recent(ctx context.Context, spec prep.Spec, n int) ([]*prep.Window, error)
+}
+
+// ModelCanary is the Canary the agent uses: it opens the staged bundle
+// with agent/infer (the whole check: file digests, rig, graph against the
+// manifest) and runs it, one window at a time, on recent windows next to
+// the running bundle. The staged model passes when every output is finite
+// (infer refuses non-finite outputs), the 95th percentile of its
+// per-window inference time is within MaxLatency, and, on the windows the
+// running model calls healthy, it calls at least MinAgreement of them
+// healthy too (not judged when the running model calls none healthy).
+// "Healthy" is the diagnosis status healthy or, for a model without health
+// heads (status unknown), no component's anomaly score at or above 1.
+// A zero field takes the default it names. It opens its own sessions and
+// closes them before returning; the serving model is not touched.
+type ModelCanary struct {
+	// Rig is the rig's firmware config (required).
+	Rig *rig.Config
+	// Options open both models (providers, threads; Logger).
+	Options infer.Options
+	// Windows supplies the windows (required).
+	Windows Windows
+	// Count is how many recent windows to run (0: 32).
+	Count int
+	// MinWindows is the fewest windows to judge by; with fewer, Check
+	// returns ErrNoWindows (0: 8).
+	MinWindows int
+	// MaxLatency bounds the 95th percentile of one window's inference
+	// time (0: 500ms).
+	MaxLatency time.Duration
+	// MinAgreement is the least share of the running model's healthy
+	// windows the staged model must call healthy too (0: 0.9).
+	MinAgreement float64
+}
+
+// Check implements Canary.
+func (c *ModelCanary) Check(ctx context.Context, staged, current string) error {
+	count, minW, maxLat, minAgree := c.Count, c.MinWindows, c.MaxLatency, c.MinAgreement
+	if count <= 0 {
+		count = 32
+	}
+	if minW <= 0 {
+		minW = min(8, count)
+	}
+	if maxLat <= 0 {
+		maxLat = 500 * time.Millisecond
+	}
+	if minAgree <= 0 {
+		minAgree = 0.9
+	}
+	sm, err := infer.Open(staged, c.Rig, c.Options)
+	if err != nil {
+		return fmt.Errorf("%w: open staged bundle: %w", ErrCanary, err)
+	}
+	defer sm.Close()
+	cm, err := infer.Open(current, c.Rig, c.Options)
+	if err != nil {
+		return fmt.Errorf("open running bundle %s for the canary: %w", current, err)
+	}
+	defer cm.Close()
+	sw, err := c.Windows.Recent(ctx, sm.Spec(), count)
+	if err != nil {
+		return fmt.Errorf("canary windows: %w", err)
+	}
+	cw := sw
+	if !slices.EqualFunc(sm.Spec().Sensors, cm.Spec().Sensors, func(a, b prep.SensorSpec) bool { return a.ID == b.ID }) ||
+		sm.Spec().Steps != cm.Spec().Steps || sm.Spec().GridHz != cm.Spec().GridHz {
+		if cw, err = c.Windows.Recent(ctx, cm.Spec(), count); err != nil {
+			return fmt.Errorf("canary windows: %w", err)
+		}
+	}
+	n := min(len(sw), len(cw))
+	if n < minW {
+		return fmt.Errorf("%w: %d recent windows, the canary needs %d", ErrNoWindows, n, minW)
+	}
+	lat := make([]time.Duration, 0, n)
+	healthy, agree := 0, 0
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ds, d, err := diagnose(sm, sw[i])
+		if err != nil {
+			return fmt.Errorf("%w: staged model on window %d of %d: %w", ErrCanary, i+1, n, err)
+		}
+		lat = append(lat, d)
+		dc, _, err := diagnose(cm, cw[i])
+		if err != nil {
+			continue // the running model's own trouble: not the staged model's
+		}
+		if calm(dc) {
+			healthy++
+			if calm(ds) {
+				agree++
+			}
+		}
+	}
+	slices.Sort(lat)
+	if p95 := lat[(len(lat)*95+99)/100-1]; p95 > maxLat {
+		return fmt.Errorf("%w: 95th percentile inference time %s over %d windows is above %s", ErrCanary, p95, n, maxLat)
+	}
+	if healthy > 0 {
+		if share := float64(agree) / float64(healthy); share < minAgree {
+			return fmt.Errorf("%w: of the %d windows the running model calls healthy, the staged model calls %d healthy (%.0f%%, at least %.0f%% needed)",
+				ErrCanary, healthy, agree, 100*share, 100*minAgree)
+		}
+	}
+	return nil
+}
+
+// calm reports whether a diagnosis calls the rig healthy: status healthy,
+// or, for a model without health heads (status unknown), no component
+// anomaly score at or above 1 (the threshold).
+func calm(d *diag.Diagnosis) bool {
+	switch d.Status {
+	case diag.Healthy:
+		return true
+	case diag.Unknown:
+		for _, c := range d.Components {
+			if c.AnomalyScore >= 1 {
+				return false
+			}
+		}
+		return len(d.Components) > 0
+	}
+	return false
+}
+
+// diagnose runs one window and diagnoses it.
+func diagnose(m *infer.Model, w *prep.Window) (*diag.Diagnosis, time.Duration, error) {
+	out, err := m.Run([]*prep.Window{w})
+	if err != nil {
+		return nil, 0, err
+	}
+	d, err := m.Diagnose(&out.Results[0], w, out.Elapsed)
+	if err != nil {
+		return nil, 0, err
+	}
+	return d, out.Elapsed, nil
+}
