@@ -22,6 +22,7 @@ type Config struct {
 	Diagnoses Diagnoses `yaml:"diagnoses"`
 	API       API       `yaml:"api"`
 	Cloud     Cloud     `yaml:"cloud"`
+	Update    Update    `yaml:"update"`
 	Logging   Logging   `yaml:"logging"`
 
 	// File is the path the config was loaded from ("" for Parse's name
@@ -297,6 +298,80 @@ type Cloud struct {
 // Enabled reports whether a cloud link is configured.
 func (c Cloud) Enabled() bool { return c.URL != "" }
 
+// Update configures model updates from the signed TUF repository of
+// releases (agent/internal/update, docs/releases.md). Optional: with no URL
+// the agent serves model.bundle_dir and never updates it.
+type Update struct {
+	// URL is the TUF repository's base URL, https:// (default: "": no
+	// updates; http:// is accepted only for localhost, for tests).
+	URL string `yaml:"url"`
+	// RootFile is the root metadata the agent trusts first, e.g. the
+	// repository's 1.root.json copied at install (required with URL). Later
+	// roots are followed and kept in Dir.
+	RootFile string `yaml:"root_file"`
+	// Dir holds the updater's state, TUF metadata, downloads and installed
+	// bundles (default: <agent.data_dir>/update).
+	Dir string `yaml:"dir"`
+	// CheckInterval is the time between checks, jittered by ±10% (default:
+	// 1h; 1m-168h).
+	CheckInterval time.Duration `yaml:"check_interval"`
+	// RequestTimeout bounds one metadata request (default: 30s; 1s-10m).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// DownloadTimeout bounds one archive request; a cut download resumes
+	// at the next check (default: 10m; 10s-24h).
+	DownloadTimeout time.Duration `yaml:"download_timeout"`
+	// MaxBundleBytes caps a release archive (default: 512MiB; 1MiB-16GiB).
+	MaxBundleBytes ByteSize `yaml:"max_bundle_bytes"`
+	// MaxAttempts is how many failed attempts a release gets before it is
+	// given up (default: 3; 1-100).
+	MaxAttempts int `yaml:"max_attempts"`
+	// Hardware lists this machine's hardware tokens; a release must name
+	// one (default: []: the agent's architecture, amd64 or arm64). E.g.
+	// [arm64, jetson-orin].
+	Hardware []string `yaml:"hardware"`
+	// Canary is the trial of a staged model before commit.
+	Canary UpdateCanary `yaml:"canary"`
+	// Watch is the watch of a committed model.
+	Watch UpdateWatch `yaml:"watch"`
+}
+
+// UpdateCanary configures the canary (update.ModelCanary).
+type UpdateCanary struct {
+	// Windows is how many recent windows the staged model runs (default:
+	// 32; 1-10000).
+	Windows int `yaml:"windows"`
+	// MinWindows is the fewest recent windows to judge by; with fewer the
+	// update waits (default: 8; 1 to windows).
+	MinWindows int `yaml:"min_windows"`
+	// MaxLatency bounds the 95th percentile of one window's inference
+	// (default: 500ms; 1ms-1m).
+	MaxLatency time.Duration `yaml:"max_latency"`
+	// MinAgreement is the least share of the windows the running model
+	// calls healthy that the staged model must call healthy too (default:
+	// 0.9; above 0, at most 1).
+	MinAgreement float64 `yaml:"min_agreement"`
+}
+
+// UpdateWatch configures the post-commit watchdog (update.Watch).
+type UpdateWatch struct {
+	// Window is how long a committed model is watched (default: 1h;
+	// 1m-168h).
+	Window time.Duration `yaml:"window"`
+	// MinRuns is the fewest runs before judging (default: 20; 1-1000000).
+	MinRuns int `yaml:"min_runs"`
+	// MaxErrorRate is the highest share of failed runs (default: 0.05;
+	// above 0, below 1).
+	MaxErrorRate float64 `yaml:"max_error_rate"`
+	// MaxLatency marks a run as slow (default: 1s; 1ms-1m).
+	MaxLatency time.Duration `yaml:"max_latency"`
+	// MaxSlowRate is the highest share of slow runs (default: 0.05; above
+	// 0, below 1).
+	MaxSlowRate float64 `yaml:"max_slow_rate"`
+}
+
+// Enabled reports whether model updates are configured.
+func (u Update) Enabled() bool { return u.URL != "" }
+
 // Logging configures the agent's log (log/slog on stderr).
 type Logging struct {
 	// Level is "debug", "info" (default), "warn" or "error".
@@ -330,6 +405,12 @@ func Defaults() Config {
 		Cloud: Cloud{
 			BatchSize: 500, BatchBytes: MiB, BackoffMin: time.Second, BackoffMax: 5 * time.Minute, Timeout: 30 * time.Second,
 			OutboxMaxItems: 100_000, OutboxMaxBytes: 256 * MiB,
+		},
+		Update: Update{
+			CheckInterval: time.Hour, RequestTimeout: 30 * time.Second, DownloadTimeout: 10 * time.Minute,
+			MaxBundleBytes: 512 * MiB, MaxAttempts: 3,
+			Canary: UpdateCanary{Windows: 32, MinWindows: 8, MaxLatency: 500 * time.Millisecond, MinAgreement: 0.9},
+			Watch:  UpdateWatch{Window: time.Hour, MinRuns: 20, MaxErrorRate: 0.05, MaxLatency: time.Second, MaxSlowRate: 0.05},
 		},
 		Logging: Logging{Level: "info", Format: "json"},
 	}

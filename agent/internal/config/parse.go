@@ -119,7 +119,7 @@ func (c *Config) derive(dir string) {
 	}
 	for _, p := range []*string{&c.Agent.DataDir, &c.Agent.PluginDir, &c.Diagnoses.Path, &c.Rig.FirmwareConfig, &c.Model.BundleDir, &c.Model.OnnxRuntimeLib, &c.Model.TensorRTCacheDir,
 		&c.Broker.PasswordFile, &c.Broker.TLS.CAFile, &c.Broker.TLS.CertFile, &c.Broker.TLS.KeyFile,
-		&c.Buffer.Path, &c.Cloud.CredentialFile} {
+		&c.Buffer.Path, &c.Cloud.CredentialFile, &c.Update.RootFile, &c.Update.Dir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -132,6 +132,9 @@ func (c *Config) derive(dir string) {
 	}
 	if c.Model.TensorRTCacheDir == "" && c.Agent.DataDir != "" {
 		c.Model.TensorRTCacheDir = filepath.Join(c.Agent.DataDir, "tensorrt")
+	}
+	if c.Update.Dir == "" && c.Agent.DataDir != "" {
+		c.Update.Dir = filepath.Join(c.Agent.DataDir, "update")
 	}
 }
 
@@ -174,6 +177,7 @@ func (c *Config) loadFiles() error {
 		{"broker.tls.cert_file", c.Broker.TLS.CertFile, false},
 		{"broker.tls.key_file", c.Broker.TLS.KeyFile, false},
 		{"cloud.credential_file", c.Cloud.CredentialFile, false},
+		{"update.root_file", c.Update.RootFile, false},
 	} {
 		if w.file == "" {
 			continue

@@ -191,6 +191,8 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.IntIn("cloud.outbox_max_items", cl.OutboxMaxItems, 1, 100_000_000)
 	v.SizeIn("cloud.outbox_max_bytes", cl.OutboxMaxBytes, MiB, 64*GiB)
 
+	c.validateUpdate(v)
+
 	// logging
 	v.OneOf("logging.level", c.Logging.Level, LogLevels)
 	v.OneOf("logging.format", c.Logging.Format, LogFormats)
@@ -216,21 +218,75 @@ func (c *Config) validateBrokerURL(v *confyaml.Validator) {
 }
 
 func (c *Config) validateCloudURL(v *confyaml.Validator) {
-	u, err := url.Parse(c.Cloud.URL)
+	validateHTTPS(v, "cloud.url", c.Cloud.URL, "use cloud.credential_file")
+}
+
+// validateHTTPS checks an https:// base URL (http:// for localhost only).
+func validateHTTPS(v *confyaml.Validator, path, raw, creds string) {
+	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		v.Add("cloud.url", "%q is not a URL with a host, e.g. https://cloud.example.com", c.Cloud.URL)
+		v.Add(path, "%q is not a URL with a host, e.g. https://cloud.example.com", raw)
 		return
 	}
 	if u.User != nil {
-		v.Add("cloud.url", "%q holds credentials: use cloud.credential_file", u.Redacted())
+		v.Add(path, "%q holds credentials: %s", u.Redacted(), creds)
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
-			v.Add("cloud.url", "%q is plain http: use https (http is accepted for localhost only)", c.Cloud.URL)
+			v.Add(path, "%q is plain http: use https (http is accepted for localhost only)", raw)
 		}
 	default:
-		v.Add("cloud.url", "%q: scheme %q is not https", c.Cloud.URL, u.Scheme)
+		v.Add(path, "%q: scheme %q is not https", raw, u.Scheme)
+	}
+}
+
+// hardwarePattern is a release hardware token (shared/release).
+var hardwarePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
+
+func (c *Config) validateUpdate(v *confyaml.Validator) {
+	u := c.Update
+	if u.URL != "" {
+		validateHTTPS(v, "update.url", u.URL, "the repository is public metadata, served without credentials")
+		v.Required("update.root_file", u.RootFile)
+	} else if u.RootFile != "" {
+		v.Add("update.root_file", "%q is set but update.url is empty (no updates)", u.RootFile)
+	}
+	v.Required("update.dir", u.Dir)
+	v.DurationIn("update.check_interval", u.CheckInterval, time.Minute, 168*time.Hour)
+	v.DurationIn("update.request_timeout", u.RequestTimeout, time.Second, 10*time.Minute)
+	v.DurationIn("update.download_timeout", u.DownloadTimeout, 10*time.Second, 24*time.Hour)
+	v.SizeIn("update.max_bundle_bytes", u.MaxBundleBytes, MiB, 16*GiB)
+	v.IntIn("update.max_attempts", u.MaxAttempts, 1, 100)
+	for i, h := range u.Hardware {
+		path := fmt.Sprintf("update.hardware[%d]", i)
+		if !hardwarePattern.MatchString(h) {
+			v.Add(path, "%q is not a hardware token (lowercase letters, digits, '.', '_', '-'; e.g. arm64, jetson-orin)", h)
+		} else if slices.Index(u.Hardware, h) < i {
+			v.Add(path, "%q is listed twice", h)
+		}
+	}
+	cn := u.Canary
+	v.IntIn("update.canary.windows", cn.Windows, 1, 10_000)
+	v.IntIn("update.canary.min_windows", cn.MinWindows, 1, max(cn.Windows, 1))
+	v.DurationIn("update.canary.max_latency", cn.MaxLatency, time.Millisecond, time.Minute)
+	share(v, "update.canary.min_agreement", cn.MinAgreement, true)
+	w := u.Watch
+	v.DurationIn("update.watch.window", w.Window, time.Minute, 168*time.Hour)
+	v.IntIn("update.watch.min_runs", w.MinRuns, 1, 1_000_000)
+	share(v, "update.watch.max_error_rate", w.MaxErrorRate, false)
+	v.DurationIn("update.watch.max_latency", w.MaxLatency, time.Millisecond, time.Minute)
+	share(v, "update.watch.max_slow_rate", w.MaxSlowRate, false)
+}
+
+// share checks a fraction in (0, 1), or (0, 1] when one is allowed.
+func share(v *confyaml.Validator, path string, x float64, one bool) {
+	if math.IsNaN(x) || x <= 0 || x > 1 || x == 1 && !one {
+		hi := "1)"
+		if one {
+			hi = "1]"
+		}
+		v.Add(path, "%v is out of range (0, %s", x, hi)
 	}
 }
