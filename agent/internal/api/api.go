@@ -95,6 +95,11 @@ type Options struct {
 	// a cloud link is configured.
 	Link         *Link
 	CloudEnabled bool
+	// Detector controls the bundle's anomaly detector (nil: none run);
+	// NoDetector says why there is none, for POST /detector/recalibrate's
+	// error (e.g. "the bundle has no SKAB detector").
+	Detector   Detector
+	NoDetector string
 	// Inference is the inference latency histogram the windowing observes
 	// (see NewInferenceHistogram; nil: none exported).
 	Inference prometheus.Histogram
@@ -312,14 +317,19 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /health/live", s.live)
 	mux.HandleFunc("GET /health/ready", s.ready)
 	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.HandleFunc("POST /detector/recalibrate", s.recalibrate)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/status", "/diagnoses/latest", "/diagnoses", "/bundle", "/rejections", "/health/live", "/health/ready", "/metrics":
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: the API is read-only, use GET", r.Method, r.URL.Path))
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: this route is read-only, use GET", r.Method, r.URL.Path))
+			return
+		case "/detector/recalibrate":
+			w.Header().Set("Allow", "POST")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use POST (the detector's state is in /status)", r.Method, r.URL.Path))
 			return
 		}
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s; routes: /status, /diagnoses/latest, /diagnoses, /bundle, /rejections, /health/live, /health/ready, /metrics", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s; routes: /status, /diagnoses/latest, /diagnoses, /bundle, /rejections, /health/live, /health/ready, /metrics (GET), /detector/recalibrate (POST)", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -531,6 +541,9 @@ type BundleBody struct {
 	ONNXRuntime     string             `json:"onnxruntime"`
 	WindowAlignment string             `json:"window_alignment"`
 	WindowPeriodS   float64            `json:"window_period_s"`
+	// Detector is the anomaly detector's calibration state (absent when
+	// the bundle has none, or it is not run).
+	Detector *DetectorState `json:"detector,omitempty"`
 }
 
 func (s *Server) bundle(w http.ResponseWriter, _ *http.Request) {
@@ -550,5 +563,6 @@ func (s *Server) bundle(w http.ResponseWriter, _ *http.Request) {
 	}
 	ws := s.opts.Windowing.Stats()
 	b.WindowAlignment, b.WindowPeriodS = string(ws.Alignment), ws.Schedule.Period.Seconds()
+	b.Detector = s.detectorState()
 	writeJSON(w, http.StatusOK, b)
 }

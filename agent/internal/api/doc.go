@@ -1,8 +1,9 @@
 // Package api is the rig agent's local HTTP API: status, diagnoses (latest
 // and history by time range), the model bundle in use, liveness and
 // readiness probes, and Prometheus metrics. It listens on api.listen
-// (default 127.0.0.1:8080, loopback only) and is read-only: every route
-// is GET (HEAD works too).
+// (default 127.0.0.1:8080, loopback only) and is read-only but for one
+// route: every route is GET (HEAD works too) except POST
+// /detector/recalibrate.
 //
 // # Routes
 //
@@ -17,10 +18,16 @@
 //	GET /health/ready                 200 when the buffer is open, the broker connected and the model
 //	                                  loaded; 503 with the reasons otherwise
 //	GET /metrics                      Prometheus text format (see docs/agent.md for the names)
+//	POST /detector/recalibrate        restart the anomaly detector's calibration from the next
+//	                                  windows (202 with its state; 409 when the bundle has none)
 //
 // Errors are JSON: {"error": "...", "status": 400}. A bad parameter names
 // itself and the value; unknown parameters are refused, so a typo does not
-// silently return everything.
+// silently return everything. POST /detector/recalibrate answers errors
+// as RFC 9457 problem documents (application/problem+json: type, title,
+// status, detail, and error repeating detail) and needs Content-Type
+// application/json, which a web page cannot send cross-origin without a
+// preflight the API never grants.
 //
 // # Limits
 //

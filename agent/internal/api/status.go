@@ -22,8 +22,11 @@ type StatusBody struct {
 	Buffer    BufferStatus  `json:"buffer"`
 	Windowing WindowStatus  `json:"windowing"`
 	Diagnoses HistoryStatus `json:"diagnoses"`
-	Publish   *PublishState `json:"publish,omitempty"`
-	Cloud     CloudStatus   `json:"cloud"`
+	// Detector is the anomaly detector's state (absent without one):
+	// "calibrating" while diagnoses are not judged yet.
+	Detector *DetectorState `json:"detector,omitempty"`
+	Publish  *PublishState  `json:"publish,omitempty"`
+	Cloud    CloudStatus    `json:"cloud"`
 }
 
 // RigStatus names the rig.
@@ -106,9 +109,12 @@ type LatestSummary struct {
 	CreatedAt   time.Time   `json:"created_at"`
 	WindowStart time.Time   `json:"window_start"`
 	Status      diag.Status `json:"status"`
-	Health      float64     `json:"health"`
-	Missing     []string    `json:"missing,omitempty"`
-	Stale       []string    `json:"stale,omitempty"`
+	// Calibrating marks an unknown status that only means the detector
+	// is still calibrating.
+	Calibrating bool     `json:"calibrating,omitempty"`
+	Health      float64  `json:"health"`
+	Missing     []string `json:"missing,omitempty"`
+	Stale       []string `json:"stale,omitempty"`
 }
 
 // PublishState summarises the MQTT publisher.
@@ -190,9 +196,11 @@ func (s *Server) Status() StatusBody {
 	if d, ok, err := o.History.Latest(o.Rig.Equipment.ID); err == nil && ok {
 		b.Diagnoses.Latest = &LatestSummary{
 			Seq: d.Seq, CreatedAt: d.CreatedAt, WindowStart: d.Window.Start, Status: d.Status, Health: d.Health,
-			Missing: d.Window.Missing, Stale: d.Window.Stale,
+			Calibrating: d.Calibrating,
+			Missing:     d.Window.Missing, Stale: d.Window.Stale,
 		}
 	}
+	b.Detector = s.detectorState()
 	if o.Publisher != nil {
 		ps := o.Publisher.Stats()
 		b.Publish = &PublishState{Topic: o.PublishTopic, Connected: ps.Connected, Published: ps.Published,

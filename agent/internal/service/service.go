@@ -288,16 +288,20 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	}
 	inferHist := api.NewInferenceHistogram()
 	stride1 := cfg.Windowing.StrideSteps <= 1 && (cfg.Windowing.Alignment == "" || cfg.Windowing.Alignment == string(prep.AlignSliding))
-	det, err := openDetector(a.model, cfg.Agent.DataDir, stride1, log.With("part", "detector"))
+	det, noDet, err := openDetector(a.model, cfg.Agent.DataDir, stride1, log.With("part", "detector"))
 	if err != nil {
 		return nil, err
 	}
-	a.runner, err = windowing.New(a.buf, a.model, a.hist, windowing.Options{
+	wopts := windowing.Options{
 		AgentID: cfg.Agent.ID, Alignment: prep.Alignment(cfg.Windowing.Alignment), StrideSteps: cfg.Windowing.StrideSteps,
 		CycleS: cfg.Firmware.Operation.CycleS, Anchor: anchor, Lateness: latenessOf(cfg.Windowing.Lateness),
-		Sinks: sinks, Detector: det, OnInference: func(d time.Duration) { inferHist.Observe(d.Seconds()) },
+		Sinks: sinks, OnInference: func(d time.Duration) { inferHist.Observe(d.Seconds()) },
 		Logger: log.With("part", "windowing"),
-	})
+	}
+	if det != nil {
+		wopts.Detector = det // never a typed nil in the interface
+	}
+	a.runner, err = windowing.New(a.buf, a.model, a.hist, wopts)
 	if err != nil {
 		return nil, fmt.Errorf("windowing (windowing.* and the bundle's input spec): %w", err)
 	}
@@ -310,6 +314,10 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		Manifest: a.model.Manifest(), Model: a.model.Info(), BrokerURL: brokerURL, Embedded: cfg.Broker.Embedded,
 		Ingest: a.in, Buffer: a.buf, Windowing: a.runner, History: a.hist, Link: a.link,
 		CloudEnabled: cfg.Cloud.Enabled(), Inference: inferHist, Ready: a.NotReady, Logger: log.With("part", "api"),
+		NoDetector: noDet,
+	}
+	if det != nil {
+		aopts.Detector = det
 	}
 	if a.pub != nil {
 		aopts.Publisher, aopts.PublishTopic = a.pub, cfg.Diagnoses.Topic

@@ -98,20 +98,26 @@ func testLogger(tb testing.TB) *slog.Logger {
 // config digest is the only change), so that a test on a shared Mosquitto
 // sees no other test's or tool's zema traffic. It returns both paths.
 func isolatedRig(tb testing.TB, dir, prefix string) (fwPath, bundleDir string) {
+	return isolatedRigFrom(tb, dir, prefix, firmwarePath, bundlePath)
+}
+
+// isolatedRigFrom is isolatedRig for another rig: its firmware config at
+// fwSrc (topics under hydrognn/) and its bundle in bundleSrc.
+func isolatedRigFrom(tb testing.TB, dir, prefix, fwSrc, bundleSrc string) (fwPath, bundleDir string) {
 	tb.Helper()
-	data, err := os.ReadFile(firmwarePath)
+	data, err := os.ReadFile(fwSrc)
 	require.NoError(tb, err)
-	data = []byte(strings.ReplaceAll(string(data), "topic: hydrognn/zema/", "topic: "+prefix+"/hydrognn/zema/"))
-	fwPath = filepath.Join(dir, "zema-testrig.yaml")
+	data = []byte(strings.ReplaceAll(string(data), "topic: hydrognn/", "topic: "+prefix+"/hydrognn/"))
+	fwPath = filepath.Join(dir, filepath.Base(fwSrc))
 	require.NoError(tb, os.WriteFile(fwPath, data, 0o600))
 	fw, err := rig.Load(fwPath)
 	require.NoError(tb, err)
 	bundleDir = filepath.Join(dir, "bundle")
 	require.NoError(tb, os.MkdirAll(bundleDir, 0o750))
-	entries, err := os.ReadDir(bundlePath)
+	entries, err := os.ReadDir(bundleSrc)
 	require.NoError(tb, err)
 	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(bundlePath, e.Name()))
+		b, err := os.ReadFile(filepath.Join(bundleSrc, e.Name()))
 		require.NoError(tb, err)
 		if e.Name() == bundle.ManifestFile {
 			var m map[string]json.RawMessage
@@ -143,6 +149,13 @@ func writeConfig(tb testing.TB, dir, agentID, brokerURL string) string {
 func writeConfigLateness(tb testing.TB, dir, agentID, brokerURL, lateness string) string {
 	tb.Helper()
 	fwPath, bundleDir := isolatedRig(tb, dir, agentID)
+	return writeConfigFor(tb, dir, agentID, brokerURL, lateness, fwPath, bundleDir)
+}
+
+// writeConfigFor writes an agent config for the firmware config and
+// bundle given (see isolatedRigFrom).
+func writeConfigFor(tb testing.TB, dir, agentID, brokerURL, lateness, fwPath, bundleDir string) string {
+	tb.Helper()
 	brokerSection := "  embedded: true\n  listen: 127.0.0.1:0\n"
 	if brokerURL != "" {
 		brokerSection = "  url: " + brokerURL + "\n"
