@@ -2,7 +2,7 @@
 //
 //	rig-cloud serve --config FILE     serve the API (applies migrations first unless database.migrate is false)
 //	rig-cloud migrate --config FILE   apply pending migrations and exit
-//	rig-cloud token create --config FILE (--system | --org SLUG [--org-name NAME] --role ROLE) --name NAME [--ttl D]
+//	rig-cloud token create --config FILE (--system | --release | --org SLUG [--org-name NAME] --role ROLE) --name NAME [--ttl D]
 //	rig-cloud worker --config FILE    training worker: claims queued jobs and runs them until SIGINT/SIGTERM
 //	rig-cloud --version
 //
@@ -32,7 +32,7 @@ var version = "dev"
 const usage = `usage:
   rig-cloud serve --config FILE
   rig-cloud migrate --config FILE
-  rig-cloud token create --config FILE (--system | --org SLUG [--org-name NAME] --role viewer|operator|admin) --name NAME [--ttl DURATION]
+  rig-cloud token create --config FILE (--system | --release | --org SLUG [--org-name NAME] --role viewer|operator|admin) --name NAME [--ttl DURATION]
   rig-cloud worker --config FILE
   rig-cloud --version
 Every config key can be set in the environment as RIG_CLOUD_<SECTION>_<KEY> (docs/cloud.md).
@@ -130,6 +130,7 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file")
 	system := fs.Bool("system", false, "a system token: creates organisations and their tokens")
+	releaseTok := fs.Bool("release", false, "a release token: publishes signed model releases (POST /v1/releases), nothing else")
 	org := fs.String("org", "", "organisation slug")
 	orgName := fs.String("org-name", "", "create the organisation with this name when it does not exist")
 	role := fs.String("role", "", "viewer, operator or admin")
@@ -144,13 +145,18 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case *name == "":
 		fmt.Fprintln(stderr, "rig-cloud token create: --name is required")
 		return 2
-	case *system && (*org != "" || *role != ""):
-		fmt.Fprintln(stderr, "rig-cloud token create: --system takes no --org or --role")
+	case (*system || *releaseTok) && (*org != "" || *role != ""):
+		fmt.Fprintln(stderr, "rig-cloud token create: --system and --release take no --org or --role")
+		return 2
+	case *system && *releaseTok:
+		fmt.Fprintln(stderr, "rig-cloud token create: give --system or --release, not both")
 		return 2
 	case *system:
 		r = store.RoleSystem
+	case *releaseTok:
+		r = store.RoleRelease
 	case *org == "" || !store.ValidRole(r):
-		fmt.Fprintln(stderr, "rig-cloud token create: give --system, or --org SLUG with --role viewer, operator or admin")
+		fmt.Fprintln(stderr, "rig-cloud token create: give --system, --release, or --org SLUG with --role viewer, operator or admin")
 		return 2
 	case *ttl < 0:
 		fmt.Fprintln(stderr, "rig-cloud token create: --ttl must not be negative")

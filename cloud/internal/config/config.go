@@ -17,6 +17,7 @@ type Config struct {
 	Agents   Agents   `yaml:"agents"`
 	Blob     Blob     `yaml:"blob"`
 	Worker   Worker   `yaml:"worker"`
+	Releases Releases `yaml:"releases"`
 	Log      Log      `yaml:"log"`
 }
 
@@ -149,6 +150,45 @@ type Worker struct {
 	MaxLogLines int `yaml:"max_log_lines"`
 }
 
+// Releases serves the TUF repository of signed model releases at /tuf/
+// and re-signs its online roles (docs/releases.md). It is off while
+// RepoDir is empty (the default): /tuf/ and POST /v1/releases then answer
+// 503. Every replica must see the same repository folder (a shared
+// volume); writes are serialised by a PostgreSQL advisory lock.
+type Releases struct {
+	// RepoDir is the repository folder, made by `rigctl keys init`
+	// (default "": releases off; relative paths are against the config
+	// file's folder).
+	RepoDir string `yaml:"repo_dir"`
+	// OnlineKeysDir holds the snapshot and timestamp keys only (required
+	// with repo_dir; never inside it). rig-cloud refuses to start when it
+	// also holds a root or targets key the current root lists.
+	OnlineKeysDir string `yaml:"online_keys_dir"`
+	// CheckInterval is how often each replica looks at the expiry of the
+	// online roles (default 10m; 1s..1h).
+	CheckInterval time.Duration `yaml:"check_interval"`
+	// TimestampExpiry is how long a timestamp rig-cloud signs stays valid
+	// (default 24h; 1m..31 days).
+	TimestampExpiry time.Duration `yaml:"timestamp_expiry"`
+	// TimestampRefresh: the timestamp is re-signed once it has less than
+	// this left (default 12h; more than check_interval, less than
+	// timestamp_expiry).
+	TimestampRefresh time.Duration `yaml:"timestamp_refresh"`
+	// SnapshotExpiry is how long a snapshot rig-cloud signs stays valid
+	// (default 168h; 1m..366 days).
+	SnapshotExpiry time.Duration `yaml:"snapshot_expiry"`
+	// SnapshotRefresh: snapshot and timestamp are re-signed once the
+	// snapshot has less than this left (default 72h; more than
+	// check_interval, less than snapshot_expiry).
+	SnapshotRefresh time.Duration `yaml:"snapshot_refresh"`
+	// MaxArchiveBytes caps the archive of a published release (default
+	// 2GiB; 1MiB..1TiB); a larger upload gets 413.
+	MaxArchiveBytes ByteSize `yaml:"max_archive_bytes"`
+}
+
+// On reports whether the TUF repository is served.
+func (r Releases) On() bool { return r.RepoDir != "" }
+
 // Log is the process log.
 type Log struct {
 	// Level is debug, info (default), warn or error.
@@ -178,6 +218,8 @@ func Defaults() Config {
 		Blob:     Blob{Dir: "/var/lib/rig-cloud/blobs", MaxObjectBytes: 4 * GiB, UploadTimeout: time.Hour},
 		Worker: Worker{Backend: "go", PollInterval: 5 * time.Second, Lease: 2 * time.Minute, Heartbeat: 15 * time.Second,
 			MaxAttempts: 3, MaxLogLines: 10_000},
+		Releases: Releases{CheckInterval: 10 * time.Minute, TimestampExpiry: 24 * time.Hour, TimestampRefresh: 12 * time.Hour,
+			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB},
 		Log: Log{Level: "info", Format: "json"},
 	}
 }

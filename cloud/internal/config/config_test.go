@@ -18,7 +18,7 @@ import (
 const testURL = "postgres://u@127.0.0.1:5432/x?sslmode=disable"
 
 func TestBadConfigs(t *testing.T) {
-	confyamltest.BadFiles(t, "testdata/*.bad.yaml", 15, func(t *testing.T, f string, data []byte) error {
+	confyamltest.BadFiles(t, "testdata/*.bad.yaml", 18, func(t *testing.T, f string, data []byte) error {
 		name := filepath.Base(f)
 		cfg, err := Parse(name, data, []string{"RIG_CLOUD_DATABASE_URL=" + testURL})
 		require.Error(t, err)

@@ -22,7 +22,7 @@ var spec = confyaml.Spec{
 	EnvPrefix:  EnvPrefix,
 	UnknownKey: "see docs/cloud.md for the keys of each section",
 	UnknownEnv: "see docs/cloud.md for the list",
-	NotMapping: "the config must be a mapping of sections (server, database, auth, agents, blob, worker, log)",
+	NotMapping: "the config must be a mapping of sections (server, database, auth, agents, blob, worker, releases, log)",
 }
 
 // FieldError is one problem in the config: file, line and column, key
@@ -90,7 +90,7 @@ func (c *Config) derive(dir string) {
 	if len(c.Server.TrustedProxies) == 0 {
 		c.Server.TrustedProxies = nil // "[]" is the default, none
 	}
-	for _, p := range []*string{&c.Server.TLS.CertFile, &c.Server.TLS.KeyFile, &c.Blob.Dir, &c.Worker.WorkDir} {
+	for _, p := range []*string{&c.Server.TLS.CertFile, &c.Server.TLS.KeyFile, &c.Blob.Dir, &c.Worker.WorkDir, &c.Releases.RepoDir, &c.Releases.OnlineKeysDir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,6 +87,33 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.IntIn("worker.max_attempts", w.MaxAttempts, 1, 10)
 	v.IntIn("worker.max_log_lines", w.MaxLogLines, 100, 10_000_000)
 
+	r := c.Releases
+	if r.On() {
+		v.Required("releases.online_keys_dir", r.OnlineKeysDir)
+		if r.OnlineKeysDir != "" && inside(r.OnlineKeysDir, r.RepoDir) {
+			v.Add("releases.online_keys_dir", "%q is inside releases.repo_dir %q, which is published: keep the keys elsewhere", r.OnlineKeysDir, r.RepoDir)
+		}
+	}
+	v.DurationIn("releases.check_interval", r.CheckInterval, time.Second, time.Hour)
+	v.DurationIn("releases.timestamp_expiry", r.TimestampExpiry, time.Minute, 31*24*time.Hour)
+	v.DurationIn("releases.snapshot_expiry", r.SnapshotExpiry, time.Minute, 366*24*time.Hour)
+	for _, f := range []struct {
+		role            string
+		refresh, expiry time.Duration
+	}{{"timestamp", r.TimestampRefresh, r.TimestampExpiry}, {"snapshot", r.SnapshotRefresh, r.SnapshotExpiry}} {
+		if f.refresh <= r.CheckInterval || f.refresh >= f.expiry {
+			v.Add("releases."+f.role+"_refresh", "%s must be more than releases.check_interval (%s) and less than releases.%s_expiry (%s)",
+				f.refresh, r.CheckInterval, f.role, f.expiry)
+		}
+	}
+	v.SizeIn("releases.max_archive_bytes", r.MaxArchiveBytes, MiB, TiB)
+
 	v.OneOf("log.level", c.Log.Level, LogLevels)
 	v.OneOf("log.format", c.Log.Format, LogFormats)
+}
+
+// inside reports whether dir is base or inside it.
+func inside(dir, base string) bool {
+	rel, err := filepath.Rel(filepath.Clean(base), filepath.Clean(dir))
+	return err == nil && !strings.HasPrefix(rel, "..")
 }

@@ -69,6 +69,11 @@ type Options struct {
 	Blobs         Blobs
 	UploadTimeout time.Duration
 	MaxAttempts   int
+	// Releases is the TUF repository served at /tuf/ and published to
+	// by POST /v1/releases (nil: those routes answer 503). When it is a
+	// prometheus.Collector, its metrics are registered too. Target
+	// downloads and publications are bounded by UploadTimeout.
+	Releases Releases
 }
 
 // API is the HTTP handler of rig-cloud. Make it with New; it is safe for
@@ -151,6 +156,9 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 			Help: "Diagnoses received from agents by item status (accepted, duplicate, conflict, rejected)."}, []string{"status"}),
 	}
 	reg.MustRegister(a.requests, a.latency, a.items)
+	if c, ok := o.Releases.(prometheus.Collector); ok {
+		reg.MustRegister(c)
+	}
 	a.engine = a.routes()
 	return a
 }
@@ -216,6 +224,7 @@ func (a *API) routes() *gin.Engine {
 	v1.POST("/alerts/:id/ack", a.need(store.RoleOperator), a.alertState(store.AlertAcknowledged))
 	v1.POST("/alerts/:id/resolve", a.need(store.RoleOperator), a.alertState(store.AlertResolved))
 	a.trainingRoutes(v1)
+	a.releaseRoutes(e, v1)
 	return e
 }
 
@@ -348,11 +357,14 @@ func (a *API) agentOnly(c *gin.Context) {
 }
 
 func (a *API) tokenOnly(c *gin.Context) {
-	if principal(c).Agent != nil {
+	switch p := principal(c); {
+	case p.Agent != nil:
 		forbidden(c, "an agent credential may only call /v1/agent/ routes")
-		return
+	case p.Role == store.RoleRelease:
+		forbidden(c, "a release token may only publish releases (POST /v1/releases)")
+	default:
+		c.Next()
 	}
-	c.Next()
 }
 
 func (a *API) systemOnly(c *gin.Context) {
@@ -372,6 +384,8 @@ func (a *API) need(role store.Role) gin.HandlerFunc {
 			forbidden(c, "an agent credential may only call /v1/agent/ routes")
 		case p.Role == store.RoleSystem:
 			forbidden(c, "a system token manages organisations only; use a token of the organisation")
+		case p.Role == store.RoleRelease:
+			forbidden(c, "a release token may only publish releases (POST /v1/releases)")
 		case p.Role.Rank() < role.Rank():
 			forbidden(c, "%s %s needs role %s or above; this token is %s", c.Request.Method, c.FullPath(), role, p.Role)
 		default:

@@ -44,6 +44,11 @@ const (
 	AuthAgent
 	// AuthEnrollment: a one-time enrollment token (rge_...).
 	AuthEnrollment
+	// AuthRelease: a release token (deployment-level, role release).
+	AuthRelease
+	// AuthRepository: an agent credential, or an API token other than a
+	// system token (the TUF repository's files).
+	AuthRepository
 )
 
 // Param is a query or path parameter.
@@ -265,6 +270,8 @@ var securityNames = map[Auth][]string{
 	AuthSystemOrToken: {"token"},
 	AuthAgent:         {"agent"},
 	AuthEnrollment:    {"enrollment"},
+	AuthRelease:       {"token"},
+	AuthRepository:    {"agent", "token"},
 }
 
 func buildOpenAPI(ops []Operation) ([]byte, error) {
@@ -303,12 +310,13 @@ func buildOpenAPI(ops []Operation) ([]byte, error) {
 			map[string]any{"name": "agent", "description": "the agent API (shared/cloudapi)"},
 			map[string]any{"name": "organisations", "description": "organisations and API tokens"},
 			map[string]any{"name": "fleet", "description": "sites, rigs, agents, diagnoses, alerts"},
+			map[string]any{"name": "releases", "description": "the TUF repository of signed model releases (docs/releases.md)"},
 		},
 		"paths": paths,
 		"components": map[string]any{
 			"schemas": b.schemas,
 			"securitySchemes": map[string]any{
-				"token":      bearer("rgt_...", "An API token: a system token, or an organisation's with role viewer, operator or admin."),
+				"token":      bearer("rgt_...", "An API token: a system token, a release token, or an organisation's with role viewer, operator or admin."),
 				"agent":      bearer("rga_...", "An agent credential, issued at enrollment."),
 				"enrollment": bearer("rge_...", "A one-time enrollment token for one rig."),
 			},
@@ -329,12 +337,20 @@ func (b *docBuilder) operation(op Operation) map[string]any {
 		desc = strings.TrimSpace(desc + "\n\nNeeds an organisation's API token with role " + op.Role + " or above.")
 	case AuthSystem:
 		desc = strings.TrimSpace(desc + "\n\nNeeds a system token.")
+	case AuthRelease:
+		desc = strings.TrimSpace(desc + "\n\nNeeds a release token (rig-cloud token create --release).")
+	case AuthRepository:
+		desc = strings.TrimSpace(desc + "\n\nNeeds an agent credential or an API token (any role but system).")
 	}
 	if desc != "" {
 		o["description"] = desc
 	}
 	if names, ok := securityNames[op.Auth]; ok {
-		o["security"] = []any{map[string]any{names[0]: []string{}}}
+		var sec []any
+		for _, n := range names {
+			sec = append(sec, map[string]any{n: []string{}})
+		}
+		o["security"] = sec
 	} else {
 		o["security"] = []any{}
 	}

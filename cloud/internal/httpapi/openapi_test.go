@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
@@ -90,13 +92,13 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 // a running server on a fresh database, in Operations order, and checks
 // the request and the answer against the document with openapi3filter.
 func TestOpenAPIExamples(t *testing.T) {
-	e := newEnv(t, httpapi.Options{})
+	e := newEnv(t, httpapi.Options{Releases: newRepo(t).svc})
 	doc := loadOpenAPI(t)
 	doc.Servers = openapi3.Servers{{URL: e.srv.URL}}
 	router, err := legacy.NewRouter(doc)
 	require.NoError(t, err)
-	creds := map[httpapi.Auth]string{httpapi.AuthSystem: e.system, httpapi.AuthSystemOrToken: e.system}
 	ctx := context.Background()
+	creds := map[httpapi.Auth]string{httpapi.AuthSystem: e.system, httpapi.AuthSystemOrToken: e.system}
 
 	for _, op := range httpapi.Operations() {
 		t.Run(op.ID, func(t *testing.T) {
@@ -165,10 +167,15 @@ func TestOpenAPIExamples(t *testing.T) {
 			switch op.ID {
 			case "createToken":
 				creds[httpapi.AuthToken] = v.Secret
+				// After the story's admin token (id 2): a release token.
+				_, rel, err := e.st.CreateToken(ctx, 0, "releases", store.RoleRelease, time.Time{})
+				require.NoError(t, err)
+				creds[httpapi.AuthRelease] = rel
 			case "createEnrollment":
 				creds[httpapi.AuthEnrollment] = v.Token.(string)
 			case "enroll":
 				creds[httpapi.AuthAgent] = v.Credential
+				creds[httpapi.AuthRepository] = v.Credential
 			}
 		})
 	}

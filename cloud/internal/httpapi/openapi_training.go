@@ -133,12 +133,13 @@ func trainingOperations() []Operation {
 	}
 }
 
-// withTraining inserts the training operations before the revocations
-// that end Operations' story (their examples need the admin token).
+// withTraining inserts the training and release operations before the
+// revocations that end Operations' story (their examples need the admin
+// token and the agent's credential).
 func withTraining(ops []Operation) []Operation {
 	i := slices.IndexFunc(ops, func(o Operation) bool { return o.ID == "revokeAgent" })
 	if i < 0 {
 		i = len(ops)
 	}
-	return slices.Insert(ops, i, trainingOperations()...)
+	return slices.Insert(ops, i, append(trainingOperations(), releaseOperations()...)...)
 }

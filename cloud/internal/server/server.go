@@ -1,7 +1,9 @@
 // Package server wires rig-cloud's parts for its subcommands: it opens the
-// database, applies migrations, builds the API and serves it until its
-// context ends, then shuts down in order: stop accepting, let in-flight
-// requests finish (server.shutdown_timeout), close the pool.
+// database, applies migrations, opens the release repository (when
+// releases.repo_dir is set) and starts re-signing its online roles, builds
+// the API and serves it until its context ends, then shuts down in order:
+// stop accepting, let in-flight requests finish (server.shutdown_timeout),
+// stop the re-signing, close the pool.
 package server
 
 import (
@@ -20,6 +22,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/db"
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
 	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
+	"github.com/hydrognn/hydrognn/cloud/internal/releases"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 )
 
@@ -59,6 +62,18 @@ func OpenBlobs(cfg *config.Config) (*blob.FS, error) {
 	return b, nil
 }
 
+// OpenReleases opens the release repository's Service when
+// releases.repo_dir is set (nil, nil when it is not).
+func OpenReleases(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger) (*releases.Service, error) {
+	r := cfg.Releases
+	if !r.On() {
+		return nil, nil
+	}
+	return releases.New(pool, releases.Options{RepoDir: r.RepoDir, KeysDir: r.OnlineKeysDir, CheckInterval: r.CheckInterval,
+		TimestampExpiry: r.TimestampExpiry, TimestampRefresh: r.TimestampRefresh, SnapshotExpiry: r.SnapshotExpiry,
+		SnapshotRefresh: r.SnapshotRefresh, MaxArchiveBytes: int64(r.MaxArchiveBytes), Log: log})
+}
+
 // Serve runs the API until ctx ends. ready, when not nil, is called with
 // the listening address once requests are accepted.
 func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr net.Addr)) error {
@@ -84,6 +99,19 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 	}
 	o := APIOptions(cfg)
 	o.Blobs = blobs
+	rel, err := OpenReleases(pool, cfg, log)
+	if err != nil {
+		return err
+	}
+	if rel != nil {
+		o.Releases = rel
+		// Re-signs the online roles until ctx ends; waited for below.
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); rel.Run(rctx) }()
+		defer func() { stop(); <-done }()
+		log.Info("serving the release repository", "repo_dir", cfg.Releases.RepoDir)
+	}
 	api := httpapi.New(store.New(pool), log, o)
 	srv := &http.Server{
 		Handler:           api,
@@ -165,7 +193,7 @@ func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]int, 
 	return db.Migrate(ctx, pool, log)
 }
 
-// CreateToken makes an API token: a system token (role system, no org), or
+// CreateToken makes an API token: a system or release token (no org), or
 // one of org (its slug; created with orgName when missing and orgName is
 // set). It returns the token's secret, shown once.
 func CreateToken(ctx context.Context, cfg *config.Config, org, orgName, name string, role store.Role, ttl time.Duration) (string, error) {
@@ -179,7 +207,7 @@ func CreateToken(ctx context.Context, cfg *config.Config, org, orgName, name str
 	}
 	st := store.New(pool)
 	var orgID int64
-	if role != store.RoleSystem {
+	if !role.Deployment() {
 		o, err := st.OrgBySlug(ctx, org)
 		if errors.Is(err, store.ErrNotFound) && orgName != "" {
 			o, err = st.CreateOrg(ctx, org, orgName)

@@ -13,17 +13,24 @@ import (
 // it may.
 type Role string
 
-// Roles. RoleSystem belongs to no organisation: it manages organisations
-// and their first tokens, nothing else.
+// Roles. RoleSystem and RoleRelease belong to no organisation: a system
+// token manages organisations and their first tokens, a release token
+// publishes signed model releases (POST /v1/releases); neither may do
+// anything else.
 const (
 	RoleViewer   Role = "viewer"
 	RoleOperator Role = "operator"
 	RoleAdmin    Role = "admin"
 	RoleSystem   Role = "system"
+	RoleRelease  Role = "release"
 )
 
+// Deployment reports whether r is a role of the deployment, held by
+// tokens of no organisation (system, release).
+func (r Role) Deployment() bool { return r == RoleSystem || r == RoleRelease }
+
 // Rank orders the organisation roles (viewer 1, operator 2, admin 3);
-// 0 for system and unknown roles.
+// 0 for system, release and unknown roles.
 func (r Role) Rank() int {
 	switch r {
 	case RoleViewer:
@@ -123,7 +130,8 @@ type Token struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
-// CreateToken makes an API token in org (0 with RoleSystem) and returns
+// CreateToken makes an API token in org (0 with RoleSystem or
+// RoleRelease) and returns
 // its record and secret (shown once). expires zero: never.
 func (s *Store) CreateToken(ctx context.Context, orgID int64, name string, role Role, expires time.Time) (*Token, string, error) {
 	secret, hash := NewSecret(PrefixToken)

@@ -1,0 +1,32 @@
+// Package releases is rig-cloud's side of signed model releases
+// (docs/releases.md): it serves the TUF repository that `rigctl keys init`
+// made, re-signs its online roles (snapshot and timestamp) before they
+// expire, and publishes releases whose targets metadata the release
+// manager signed offline.
+//
+// # Keys
+//
+// A Service holds only the snapshot and timestamp keys; New refuses a keys
+// folder that also holds a root or targets key of the current root. A
+// release adds a target only with targets metadata signed by the targets
+// keys the root lists (tufrepo.Repo.Publish checks it), so the online keys
+// alone, or a stolen server, cannot introduce a model.
+//
+// # Replicas
+//
+// Every replica serves the same folder (a shared volume). Writers hold a
+// PostgreSQL transaction-level advisory lock (LockKey) and re-read the
+// repository under it; tufrepo writes each file through a temporary file
+// and a rename, in the order clients read backwards, so readers (the file
+// routes, without the lock) never see a half-written file nor a timestamp
+// naming metadata that is not there yet. Check, run by every replica every
+// releases.check_interval, reads without the lock and takes it only when a
+// role is due, with pg_try_advisory_xact_lock: when another replica holds
+// it, that one does the work.
+//
+// # Caveats
+//
+// A crash while a publication's archive is staged leaves a file in the
+// repository's hidden .incoming folder (never served); remove such files
+// when no publication is running.
+package releases
