@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 func TestResumeDownload(t *testing.T) {
@@ -367,5 +369,33 @@ func TestRootRotationFollowed(t *testing.T) {
 	f.release("1.2.0", nil, nil)
 	if err := a.Cycle(t.Context()); err != nil || a.Status().Installed.Version != "1.2.0" {
 		t.Fatalf("after a damaged cached root: %v %s", err, a.Status().Installed.Version)
+	}
+}
+
+func TestReplayedMetadataRefused(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	f.release("1.1.0", nil, nil)
+	oldTS, err := os.ReadFile(filepath.Join(f.repo.Dir(), "timestamp.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.release("1.2.0", nil, nil)
+	a := f.open(nil)
+	if err := a.Cycle(t.Context()); err != nil || a.Status().Installed.Version != "1.2.0" {
+		t.Fatalf("%v %s", err, a.Status().Installed.Version)
+	}
+	// After the watch, the server (or a man in the middle) replays the
+	// older timestamp: the agent remembers the newer one.
+	a.clock.add(2 * time.Hour)
+	os.WriteFile(filepath.Join(f.repo.Dir(), "timestamp.json"), oldTS, 0o644)
+	err = a.Cycle(t.Context())
+	var bad *metadata.ErrBadVersionNumber
+	if !errors.Is(err, ErrMetadata) || !errors.As(err, &bad) || a.Status().Installed.Version != "1.2.0" {
+		t.Fatalf("replayed timestamp: %v, installed %s", err, a.Status().Installed.Version)
+	}
+	// So does an agent restarted since.
+	b := f.open(func(o *Options) { o.Now = a.clock.Now })
+	if err := b.Cycle(t.Context()); !errors.As(err, &bad) {
+		t.Errorf("after restart: %v", err)
 	}
 }
