@@ -78,13 +78,13 @@ func (m *Manager) Cycle(ctx context.Context) error {
 		m.mu.Lock()
 		from := st.name()
 		m.rec.State = next.name()
+		t := m.rec.Target // reported as it was: failing drops it
 		if f, ok := next.(failed); ok {
 			m.failLocked(f.err)
 		}
 		if rb, ok := next.(rollingBack); ok {
 			m.rec.LastError = rb.why.Error()
 		}
-		t := m.rec.Target
 		serr := m.save()
 		m.mu.Unlock()
 		if serr != nil {

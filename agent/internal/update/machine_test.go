@@ -57,6 +57,12 @@ func TestAttemptsBounded(t *testing.T) {
 	f := newFixture(t, "1.0.0")
 	path := f.release("1.1.0", nil, nil)
 	a := f.open(nil)
+	var failures []Transition
+	a.Manager.opts.Reporter = ReporterFunc(func(tr Transition) {
+		if tr.To == Failed {
+			failures = append(failures, tr)
+		}
+	})
 	a.canary.set(fmt.Errorf("%w: 3 of 40 outputs not finite", ErrCanary))
 	for i := 1; i <= 3; i++ {
 		err := a.Cycle(t.Context())
@@ -80,6 +86,9 @@ func TestAttemptsBounded(t *testing.T) {
 	}
 	if a.canary.calls != 3 || a.Current() != f.factory {
 		t.Errorf("canary calls %d, current %s", a.canary.calls, a.Current())
+	}
+	if len(failures) != 3 || failures[0].From != Canarying || failures[0].Path != path || failures[0].Version != "1.1.0" || !errors.Is(failures[0].Err, ErrCanary) {
+		t.Errorf("reported failures %+v", failures)
 	}
 	// A newer release is tried.
 	f.release("1.2.0", nil, nil)
