@@ -87,10 +87,16 @@ func (a *API) checkin(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	ups, err := a.st.OpenUploadRequests(c.Request.Context(), p.Agent.RigID)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	c.JSON(200, cloudapi.CheckinResponse{
-		ServerTime:   now,
-		NextCheckinS: int(a.opt.CheckinInterval / time.Second),
-		Limits:       a.limits(),
+		ServerTime:     now,
+		NextCheckinS:   int(a.opt.CheckinInterval / time.Second),
+		Limits:         a.limits(),
+		UploadRequests: ups,
 	})
 }
 
@@ -122,10 +128,11 @@ func (a *API) diagnoses(c *gin.Context) {
 	c.JSON(200, resp)
 }
 
-// uploads checks the part and answers 404: this cloud has issued no
-// upload requests yet (training data collection comes with the training
-// jobs), and 404 is what the contract prescribes for an unknown request:
-// the agent ends it.
+// uploads stores one part of the agent's answer to an upload request of
+// its rig (store.StoreUploadPart): accepted, or duplicate for a replayed
+// part; 404 for a request this rig does not have and 410 for one that
+// expired, was cancelled or is complete, both of which end the request on
+// the agent.
 func (a *API) uploads(c *gin.Context) {
 	p := principal(c)
 	body, ok := a.readBody(c)
@@ -140,5 +147,15 @@ func (a *API) uploads(c *gin.Context) {
 	if !ownAgent(c, p, u.AgentID) {
 		return
 	}
-	abort(c, problem(cloudapi.ProblemNotFound, 404, "upload request %q is unknown (this cloud has requested no uploads)", u.RequestID))
+	status, done, err := a.st.StoreUploadPart(c.Request.Context(), p.Agent, u)
+	switch {
+	case errorsIs(err, store.ErrNotFound):
+		abort(c, problem(cloudapi.ProblemNotFound, 404, "upload request %q is unknown for rig %q", u.RequestID, p.Agent.RigName))
+	case errorsIs(err, store.ErrGone):
+		abort(c, problem(cloudapi.ProblemGone, 410, "%v", err))
+	case err != nil:
+		a.fail(c, err)
+	default:
+		c.JSON(200, cloudapi.UploadResponse{RequestID: u.RequestID, Part: u.Part, Status: status, Done: done})
+	}
 }

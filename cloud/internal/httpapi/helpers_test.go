@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
@@ -41,6 +42,11 @@ func newEnv(t testing.TB, o httpapi.Options) *env {
 	pool, _ := dbtest.Migrated(t)
 	st := store.New(pool)
 	o.Metrics = true
+	if o.Blobs == nil {
+		blobs, err := blob.NewFS(t.TempDir(), 64<<20)
+		require.NoError(t, err)
+		o.Blobs = blobs
+	}
 	if o.RateLimit == 0 {
 		o.RateLimit, o.RateBurst = 10_000, 10_000
 	}

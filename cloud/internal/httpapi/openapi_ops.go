@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/fleetset"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -15,6 +16,38 @@ import (
 // token 2, site 1 and rig zema-1; agent rig-001 enrolls, checks in and
 // sends two diagnoses, one of which opens alert 1; then the fleet is read,
 // the alert acknowledged and resolved, the agent and the token revoked.
+// exFleetRigYAML is a firmware config of the story's rig type with one
+// 1 Hz sensor and a 2 s cycle: the two readings the agent uploads make one
+// window of the fleet data set example.
+const exFleetRigYAML = `api_version: hydrognn/v1
+rig_type: zema-testrig
+topology_version: "1"
+equipment: {id: zema-1}
+operation: {cycle_s: 2}
+components:
+  - {id: tank, type: reservoir}
+  - {id: pump, type: pump, nominal: {displacement_cc: 10, speed_rpm: 1500}}
+connections:
+  - {from: tank, to: pump, line: suction}
+  - {from: pump, to: tank, line: return}
+sensors:
+  - {id: PS1, kind: pressure, unit: bar, rate_hz: 1, range: {min: 0, max: 250}, component: pump, port: out, mqtt: {topic: rig/ps1, codec: json}}
+targets:
+  - name: pump
+    component: pump
+    kind: condition
+    classes:
+      - {value: 0, label: no leakage, health: 1}
+      - {value: 2, label: severe leakage, health: 0.3, fault: leakage}
+`
+
+var (
+	exUpload = store.FleetUpload{ID: "up-1", RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"},
+		ExpiresAt: exT0.Add(7 * 24 * time.Hour), State: store.UploadOpen, CreatedAt: exT0}
+	exUploadDone = store.FleetUpload{ID: "up-1", RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"},
+		ExpiresAt: exT0.Add(7 * 24 * time.Hour), State: store.UploadDone, Parts: 1, Readings: 2, CreatedAt: exT0, DoneAt: ptr(exT0)}
+)
+
 var (
 	exT0      = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	exOrgID   = int64(1)
@@ -138,12 +171,27 @@ func Operations() []Operation {
 			Auth:        AuthAgent, Body: cloudapi.DiagnosisBatch{AgentID: "rig-001", Diagnoses: []diag.Diagnosis{exDiagHot, exDiagOK}},
 			Status: 200, Response: cloudapi.BatchResponse{Accepted: 2, Results: []cloudapi.ItemResult{
 				{Seq: 4812, Status: cloudapi.ItemAccepted}, {Seq: 4790, Status: cloudapi.ItemAccepted}}}},
+		{Method: "POST", Path: "/v1/uploads", ID: "createUploadRequest", Tag: "training",
+			Summary: "Ask a rig for its readings of a time range (training data from the fleet)",
+			Description: "The rig's agent gets the request at its next check-in (upload_requests) and answers with parts " +
+				"(POST /v1/agent/uploads); readings inside the range and sensors are kept. expires_at defaults to 7 days from now; " +
+				"a range is at most 31 days.",
+			Auth: AuthToken, Role: "operator", Body: UploadRequestBody{RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"}},
+			Status: 201, Response: exUpload},
 		{Method: "POST", Path: "/v1/agent/uploads", ID: "upload", Tag: "agent", Summary: "Send one part of an upload request's readings",
-			Description: "This cloud issues no upload requests yet, so every part answers 404, which ends the request on the agent.",
-			Auth:        AuthAgent, Body: cloudapi.Upload{AgentID: "rig-001", RequestID: "train-2025-03-01-a", Part: 0, Last: true,
-				Readings: []reading.Reading{{Sensor: "PS1", Time: exT0, Value: 151.2, Seq: 1}}},
-			Status: 200, Response: cloudapi.UploadResponse{RequestID: "train-2025-03-01-a", Part: 0, Status: cloudapi.ItemAccepted, Done: true},
-			Errors: []int{404, 410}, Example: Example{Status: 404}},
+			Description: "Parts are idempotent on agent, request and part (a replay is duplicate). 404: the rig has no such request; " +
+				"410: it expired, was cancelled or is complete. Both end the request on the agent.",
+			Auth: AuthAgent, Body: cloudapi.Upload{AgentID: "rig-001", RequestID: "up-1", Part: 0, Last: true,
+				Readings: []reading.Reading{{Sensor: "PS1", Time: exT0.Add(-60 * time.Second), Value: 151.2, Seq: 1},
+					{Sensor: "PS1", Time: exT0.Add(-59 * time.Second), Value: 150.9, Seq: 2}}},
+			Status: 200, Response: cloudapi.UploadResponse{RequestID: "up-1", Part: 0, Status: cloudapi.ItemAccepted, Done: true},
+			Errors: []int{404, 410}},
+		{Method: "GET", Path: "/v1/uploads", ID: "listUploadRequests", Tag: "training", Summary: "List upload requests and their progress",
+			Auth: AuthToken, Role: "viewer",
+			Params: listParams(Param{Name: "rig_id", In: "query", Description: "only this rig's requests"},
+				Param{Name: "state", In: "query", Enum: []string{store.UploadOpen, store.UploadDone, store.UploadCancelled}, Description: "only requests in this state"}),
+			Status: 200, Response: Page[store.FleetUpload]{Items: []store.FleetUpload{exUploadDone}},
+			Example: Example{Path: "/v1/uploads?rig_id=zema-1"}},
 
 		{Method: "GET", Path: "/v1/rigs", ID: "listRigs", Tag: "fleet", Summary: "List rigs",
 			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200, Response: Page[store.Rig]{Items: []store.Rig{exRig}}},
@@ -206,6 +254,21 @@ func Operations() []Operation {
 			Summary: "Revoke an agent's credential (the id can enroll again, as a new generation)",
 			Auth:    AuthToken, Role: "operator", Params: []Param{{Name: "agent", In: "path", Description: "agent id"}},
 			Status: 204, Example: Example{Path: "/v1/agents/rig-001/revoke"}},
+		{Method: "POST", Path: "/v1/datasets/from-uploads", ID: "createFleetDataset", Tag: "training",
+			Summary: "Make a data set from the readings rigs uploaded over a time range",
+			Description: "The readings of each rig in [from, to) are cut into the firmware config's cycles (operation.cycle_s) on a " +
+				"1 Hz grid with shared/prep; windows with a missing cell are skipped. Every window is labelled with labels " +
+				"(class values by target), a target not named with its normal class. The data set (kind uci, source fleet) is " +
+				"stored ready in the UCI layout the trainer reads. 400 when no complete window is found.",
+			Auth: AuthToken, Role: "operator",
+			Body: FleetDatasetRequest{Name: "zema-fleet-2025-03", RigConfig: exFleetRigYAML, RigIDs: []string{"zema-1"},
+				From: exT0.Add(-time.Hour), To: exT0},
+			Status: 201, Response: FleetDataset{Dataset: store.Dataset{ID: 2, Name: "zema-fleet-2025-03", Kind: "uci", Source: store.SourceFleet,
+				Description: "fleet uploads of zema-1, 2025-03-01T11:00:00Z to 2025-03-01T12:00:00Z, labels pump=0",
+				RigType:     "zema-testrig", ConfigDigest: "sha256:8c41", State: store.DatasetReady, Bytes: ptr(int64(1024)), Digest: ptr("sha256:77e0"),
+				CreatedAt: exT0, UploadedAt: ptr(exT0)},
+				Windows: 1, Labels: map[string]float64{"pump": 0}, Rigs: []fleetset.RigStats{{RigID: "zema-1", Readings: 2, Windows: 1}}},
+			Errors: []int{409, 503}},
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
 			Auth: AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"}},
 			Status: 204, Example: Example{Path: "/v1/tokens/2"}},

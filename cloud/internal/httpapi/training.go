@@ -49,6 +49,7 @@ func (a *API) trainingRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/models/:rig_type/versions/:version", a.need(store.RoleViewer), a.getModel)
 	v1.GET("/models/:rig_type/versions/:version/bundle", a.need(store.RoleViewer), a.getModelBundle)
 	v1.GET("/models/:rig_type/compare", a.need(store.RoleViewer), a.compareModels)
+	a.uploadRoutes(v1) // fleet uploads: training data from the rigs
 }
 
 // DatasetRequest is the body of POST /v1/datasets: the data set's name,

@@ -13,10 +13,12 @@ import (
 const (
 	// SourceImport is a folder imported with rigctl dataset import.
 	SourceImport = "import"
-	// SourceFleet is a data set assembled from agents' uploads (POST
-	// /v1/agent/uploads, once check-in requests them): the upload handler
-	// creates the data set with this source, stores its archive with
-	// SetDatasetArchive and it trains like an imported one.
+	// SourceFleet is a data set assembled from agents' uploads (upload
+	// requests announced at check-in, answered with POST
+	// /v1/agent/uploads): POST /v1/datasets/from-uploads cuts the stored
+	// readings into windows (cloud/internal/fleetset), stores the archive
+	// and records the data set ready (CreateReadyDataset); it trains like
+	// an imported one.
 	SourceFleet = "fleet"
 )
 
@@ -114,4 +116,23 @@ func (s *Store) SetDatasetArchive(ctx context.Context, orgID, id int64, key stri
 		return nil, fmt.Errorf("data set %d has its archive already: %w", id, ErrState)
 	}
 	return d, err
+}
+
+// CreateReadyDataset records d (as CreateDataset) in org with its archive
+// already in the blob store (key, bytes, digest), in one statement: a data
+// set assembled by the server is never pending. ErrExists when the name is
+// taken.
+func (s *Store) CreateReadyDataset(ctx context.Context, orgID int64, d Dataset, key string, bytes int64, digest string, createdBy int64) (*Dataset, error) {
+	var by *int64
+	if createdBy != 0 {
+		by = &createdBy
+	}
+	out, err := scanDataset(s.pool.QueryRow(ctx, `INSERT INTO datasets
+		(org_id, name, kind, source, description, rig_type, config_digest, rig_config, created_by, state, blob_key, bytes, digest, uploaded_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'ready', $10, $11, $12, now()) RETURNING `+datasetCols,
+		orgID, d.Name, d.Kind, d.Source, d.Description, d.RigType, d.ConfigDigest, d.RigConfig, by, key, bytes, digest))
+	if isUnique(err) {
+		return nil, fmt.Errorf("data set %q: %w", d.Name, ErrExists)
+	}
+	return out, err
 }

@@ -1,0 +1,247 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/fleetset"
+	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/reading"
+	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/tarball"
+)
+
+// fleetRigYAML is a small firmware config of the tenants' rig type: two
+// sensors (1 Hz, 2 Hz), a 4 s cycle.
+const fleetRigYAML = `api_version: hydrognn/v1
+rig_type: zema-testrig
+topology_version: "1"
+equipment: {id: press-alpha}
+operation: {cycle_s: 4}
+components:
+  - {id: tank, type: reservoir}
+  - {id: pump, type: pump, nominal: {displacement_cc: 10, speed_rpm: 1500}}
+connections:
+  - {from: tank, to: pump, line: suction}
+  - {from: pump, to: tank, line: return}
+sensors:
+  - {id: PS1, kind: pressure, unit: bar, rate_hz: 1, range: {min: 0, max: 250}, component: pump, port: out, mqtt: {topic: rig/ps1, codec: json}}
+  - {id: TS1, kind: temperature, unit: C, rate_hz: 2, range: {min: 0, max: 100}, component: tank, mqtt: {topic: rig/ts1, codec: json}}
+targets:
+  - name: pump
+    component: pump
+    kind: condition
+    classes:
+      - {value: 0, label: no leakage, health: 1}
+      - {value: 1, label: weak leakage, health: 0.7, fault: leakage}
+      - {value: 2, label: severe leakage, health: 0.3, fault: leakage}
+`
+
+// fleetReadings are PS1 (1 Hz) and TS1 (2 Hz) readings in [from, to).
+func fleetReadings(from, to time.Time) []reading.Reading {
+	var out []reading.Reading
+	for ts := from; ts.Before(to); ts = ts.Add(500 * time.Millisecond) {
+		if ts.Nanosecond() == 0 {
+			out = append(out, reading.Reading{Sensor: "PS1", Time: ts, Value: 150 + float64(ts.Unix()%7)})
+		}
+		out = append(out, reading.Reading{Sensor: "TS1", Time: ts, Value: 40 + float64(ts.Unix()%3)})
+	}
+	return out
+}
+
+// Fleet uploads end to end: an operator requests a rig's readings, the
+// agent learns it at check-in and uploads it in parts (idempotent), a
+// data set is made from the uploads of the organisation's rigs over a
+// time range, stored in the blob store in the UCI layout, and the trainer
+// reads it; other organisations see none of it.
+func TestFleetUploads(t *testing.T) {
+	t.Parallel()
+	te := newTrainingEnv(t)
+	a, b := te.a, te.b
+	ctx := context.Background()
+	from := t0
+	to := t0.Add(2 * time.Minute)
+
+	// The request: operators only, the organisation's rigs only, checked.
+	body := httpapi.UploadRequestBody{RigID: a.rig, From: from, To: to}
+	r := te.do("POST", "/v1/uploads", a.viewer, body)
+	require.Equal(t, 403, r.code, "%s", r.body)
+	r = te.do("POST", "/v1/uploads", b.operator, body)
+	require.Equal(t, 404, r.code, "%s", r.body)
+	r.problem(t)
+	for _, bad := range []struct {
+		body httpapi.UploadRequestBody
+		want string
+	}{
+		{httpapi.UploadRequestBody{RigID: a.rig, From: to, To: from}, "is not after from"},
+		{httpapi.UploadRequestBody{RigID: a.rig, From: from, To: from.Add(40 * 24 * time.Hour)}, "longer than"},
+		{httpapi.UploadRequestBody{RigID: a.rig, From: from, To: to, ExpiresAt: time.Now().Add(-time.Hour)}, "not in the future"},
+		{httpapi.UploadRequestBody{RigID: "../x", From: from, To: to}, "not a rig id"},
+	} {
+		r = te.do("POST", "/v1/uploads", a.operator, bad.body)
+		require.Equal(t, 400, r.code, "%s", r.body)
+		p := r.problem(t)
+		assert.Contains(t, p.Detail+fmt.Sprint(p.Errors), bad.want)
+	}
+	assert.Zero(t, te.count("SELECT count(*) FROM upload_requests"), "nothing stored by a refused request")
+	var up store.FleetUpload
+	r = te.do("POST", "/v1/uploads", a.operator, body)
+	require.Equal(t, 201, r.code, "%s", r.body)
+	r.decode(t, &up)
+	assert.Equal(t, store.UploadOpen, up.State)
+	assert.Equal(t, []string{}, up.Sensors)
+
+	// Check-in announces it to the rig's agent, not to another rig's.
+	checkin := func(tn *tenant) cloudapi.CheckinResponse {
+		t.Helper()
+		var cr cloudapi.CheckinResponse
+		r := te.gz(cloudapi.PathCheckin, tn.cred, cloudapi.CheckinRequest{AgentID: tn.agent, RigID: tn.rig, RigType: tn.rigType, Time: time.Now()})
+		require.Equal(t, 200, r.code, "%s", r.body)
+		r.decode(t, &cr)
+		return cr
+	}
+	cr := checkin(a)
+	require.Len(t, cr.UploadRequests, 1)
+	ur := cr.UploadRequests[0]
+	require.NoError(t, cloudapi.ValidateUploadRequest(&ur))
+	assert.Equal(t, cloudapi.UploadRequest{ID: up.ID, Kind: cloudapi.UploadReadings, From: from, To: to, ExpiresAt: up.ExpiresAt}, ur)
+	assert.Empty(t, checkin(b).UploadRequests)
+
+	// Parts: 118 s of readings in two parts (plus one before the range,
+	// dropped); a replay is a duplicate; after the last part the request is
+	// done, no longer announced, and a new part is 410. Another
+	// organisation's agent gets 404.
+	rs := fleetReadings(from, from.Add(118*time.Second))
+	part := func(tn *tenant, n uint32, last bool, rs []reading.Reading) resp {
+		return te.gz(cloudapi.PathUploads, tn.cred, cloudapi.Upload{AgentID: tn.agent, RequestID: up.ID, Part: n, Last: last, Readings: rs})
+	}
+	upResp := func(r resp) cloudapi.UploadResponse {
+		t.Helper()
+		require.Equal(t, 200, r.code, "%s", r.body)
+		var u cloudapi.UploadResponse
+		r.decode(t, &u)
+		return u
+	}
+	early := reading.Reading{Sensor: "PS1", Time: from.Add(-time.Second), Value: 1}
+	assert.Equal(t, cloudapi.UploadResponse{RequestID: up.ID, Part: 0, Status: cloudapi.ItemAccepted},
+		upResp(part(a, 0, false, append([]reading.Reading{early}, rs[:200]...))))
+	assert.Equal(t, cloudapi.ItemDuplicate, upResp(part(a, 0, false, rs[:200])).Status)
+	assert.Equal(t, 404, part(b, 0, false, rs[:1]).code)
+	assert.Equal(t, cloudapi.UploadResponse{RequestID: up.ID, Part: 1, Status: cloudapi.ItemAccepted, Done: true},
+		upResp(part(a, 1, true, rs[200:])))
+	assert.Equal(t, cloudapi.UploadResponse{RequestID: up.ID, Part: 1, Status: cloudapi.ItemDuplicate, Done: true},
+		upResp(part(a, 1, true, rs[200:])))
+	r = part(a, 2, true, nil)
+	require.Equal(t, 410, r.code, "%s", r.body)
+	assert.Equal(t, cloudapi.ProblemGone, r.problem(t).Type)
+	assert.Empty(t, checkin(a).UploadRequests)
+	assert.Equal(t, len(rs), te.count("SELECT count(*) FROM upload_readings"))
+
+	var ups struct {
+		Items []store.FleetUpload `json:"items"`
+	}
+	r = te.do("GET", "/v1/uploads?state=done&rig_id="+a.rig, a.viewer, nil)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	r.decode(t, &ups)
+	require.Len(t, ups.Items, 1)
+	assert.Equal(t, 2, ups.Items[0].Parts)
+	assert.Equal(t, int64(len(rs)), ups.Items[0].Readings)
+	te.do("GET", "/v1/uploads", b.viewer, nil).decode(t, &ups)
+	assert.Empty(t, ups.Items, "another organisation sees none")
+
+	// The data set: 29 whole 4 s cycles in the 118 s (the 30th is cut short),
+	// labelled as asked; stored ready in the blob store.
+	req := httpapi.FleetDatasetRequest{Name: "fleet-1", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to,
+		Labels: map[string]float64{"pump": 1}}
+	r = te.do("POST", "/v1/datasets/from-uploads", a.viewer, req)
+	require.Equal(t, 403, r.code, "%s", r.body)
+	var fd httpapi.FleetDataset
+	r = te.do("POST", "/v1/datasets/from-uploads", a.operator, req)
+	require.Equal(t, 201, r.code, "%s", r.body)
+	r.decode(t, &fd)
+	assert.Equal(t, 29, fd.Windows)
+	assert.Equal(t, map[string]float64{"pump": 1}, fd.Labels)
+	assert.Equal(t, []fleetset.RigStats{{RigID: a.rig, Readings: int64(len(rs)), Windows: 29, Skipped: 1}}, fd.Rigs)
+	assert.Equal(t, store.DatasetReady, fd.Dataset.State)
+	assert.Equal(t, store.SourceFleet, fd.Dataset.Source)
+	assert.Equal(t, "uci", fd.Dataset.Kind)
+	assert.Contains(t, fd.Dataset.Description, "labels pump=1")
+
+	stored, err := te.st.Dataset(ctx, a.orgID, fd.Dataset.ID)
+	require.NoError(t, err)
+	require.NotNil(t, stored.BlobKey)
+	assert.True(t, strings.HasPrefix(*stored.BlobKey, fmt.Sprintf("orgs/%d/datasets/fleet-", a.orgID)))
+	rc, _, err := te.blobs.Get(ctx, *stored.BlobKey)
+	require.NoError(t, err)
+	archive, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	assert.Equal(t, *fd.Dataset.Digest, fmt.Sprintf("sha256:%x", sha256.Sum256(archive)))
+	dir := t.TempDir()
+	require.NoError(t, tarball.Extract(bytes.NewReader(archive), dir, tarball.Limits{}))
+	cfg, err := rig.Parse("fleet", []byte(fleetRigYAML))
+	require.NoError(t, err)
+	ds, err := train.LoadUCI(dir, cfg, 1)
+	require.NoError(t, err)
+	require.Equal(t, 29, ds.Len())
+	assert.Equal(t, []int{1}, ds.Labels[0], "weak leakage")
+	assert.Equal(t, []float64{150 + float64(t0.Unix()%7), 150 + float64((t0.Unix()+1)%7), 150 + float64((t0.Unix()+2)%7), 150 + float64((t0.Unix()+3)%7)},
+		ds.Grids[0][0])
+
+	// A training job takes it like an imported data set, and a worker
+	// trains a model on it.
+	j := te.job(fd.Dataset.ID, te.tinyConfig)
+	assert.Equal(t, fd.Dataset.ID, j.DatasetID)
+	ran, err := te.worker("w1").RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, ran)
+	got := te.getJob(j.ID)
+	require.Equal(t, store.JobSucceeded, got.State, "error: %v", deref(got.Error))
+	require.NotNil(t, got.ModelVersion, "a model trained on fleet data is registered")
+
+	// Refusals: nothing stored.
+	before := te.count("SELECT count(*) FROM datasets")
+	for _, bad := range []struct {
+		tok  string
+		req  httpapi.FleetDatasetRequest
+		code int
+		want string
+	}{
+		{a.operator, req, 409, "fleet-1"},
+		{b.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to}, 404, a.rig},
+		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: to, To: to.Add(time.Hour)}, 400, "no complete window"},
+		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to,
+			Labels: map[string]float64{"pump": 5}}, 400, "5 is not a class of target \"pump\""},
+		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: strings.Replace(fleetRigYAML, "rig_type: zema-testrig", "rig_type: other", 1),
+			RigIDs: []string{a.rig}, From: from, To: to}, 400, "is of rig type \"zema-testrig\""},
+		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: strings.Replace(fleetRigYAML, "operation: {cycle_s: 4}\n", "", 1),
+			RigIDs: []string{a.rig}, From: from, To: to}, 400, "cycle_s must be set"},
+		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, From: from, To: to}, 400, "rig_ids has 0 rigs"},
+		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig, a.rig}, From: from, To: to}, 400, "named twice"},
+		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: "nope", RigIDs: []string{a.rig}, From: from, To: to}, 400, "rig_config"},
+	} {
+		r := te.do("POST", "/v1/datasets/from-uploads", bad.tok, bad.req)
+		require.Equal(t, bad.code, r.code, "%s", r.body)
+		assert.Contains(t, r.problem(t).Detail, bad.want)
+	}
+	assert.Equal(t, before, te.count("SELECT count(*) FROM datasets"))
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -1,0 +1,271 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/fleetset"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/reading"
+	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/tarball"
+)
+
+// Limits of fleet uploads and the data sets made from them.
+const (
+	// DefaultUploadTTL is an upload request's lifetime when its body names
+	// no expires_at.
+	DefaultUploadTTL = 7 * 24 * time.Hour
+	// MaxUploadRange is the longest time range of one upload request.
+	MaxUploadRange = 31 * 24 * time.Hour
+	// MaxFleetRigs caps the rigs of one fleet data set.
+	MaxFleetRigs = 100
+)
+
+// uploadRoutes registers the operator's side of fleet uploads (the
+// agent's is POST /v1/agent/uploads) and data sets made from them.
+func (a *API) uploadRoutes(v1 *gin.RouterGroup) {
+	v1.POST("/uploads", a.need(store.RoleOperator), a.createUploadRequest)
+	v1.GET("/uploads", a.need(store.RoleViewer), a.listUploadRequests)
+	v1.POST("/datasets/from-uploads", a.need(store.RoleOperator), a.createFleetDataset)
+}
+
+// UploadRequestBody is the body of POST /v1/uploads: ask rig RigID's
+// agent for its readings in [From, To) (of Sensors; empty: all), until
+// ExpiresAt (zero: DefaultUploadTTL from now).
+type UploadRequestBody struct {
+	RigID     string    `json:"rig_id"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Sensors   []string  `json:"sensors,omitempty"`
+	MaxBytes  int64     `json:"max_bytes,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+func (a *API) createUploadRequest(c *gin.Context) {
+	var req UploadRequestBody
+	if !a.readJSON(c, &req) {
+		return
+	}
+	now := time.Now()
+	if req.ExpiresAt.IsZero() {
+		req.ExpiresAt = now.Add(DefaultUploadTTL)
+	}
+	// The request as the agent will see it, checked as the agent checks it.
+	wire := cloudapi.UploadRequest{ID: "up-1", Kind: cloudapi.UploadReadings, From: req.From, To: req.To, Sensors: req.Sensors,
+		MaxBytes: req.MaxBytes, ExpiresAt: req.ExpiresAt}
+	if err := cloudapi.ValidateUploadRequest(&wire); err != nil {
+		a.fail(c, err)
+		return
+	}
+	switch {
+	case !cloudapi.ValidID(req.RigID):
+		invalidBody(c, "rig_id %q is not a rig id", req.RigID)
+		return
+	case req.To.Sub(req.From) > MaxUploadRange:
+		invalidBody(c, "from %s to %s is longer than %s: ask in several requests", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), MaxUploadRange)
+		return
+	case !req.ExpiresAt.After(now):
+		invalidBody(c, "expires_at %s is not in the future", req.ExpiresAt.Format(time.RFC3339))
+		return
+	}
+	p := principal(c)
+	u, err := a.st.CreateUploadRequest(c.Request.Context(), p.OrgID, req.RigID, req.From, req.To, req.Sensors, req.MaxBytes, req.ExpiresAt, p.TokenID)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(201, u)
+}
+
+func (a *API) listUploadRequests(c *gin.Context) {
+	limit, ok := pageSize(c)
+	if !ok {
+		return
+	}
+	state := c.Query("state")
+	if state != "" && state != store.UploadOpen && state != store.UploadDone && state != store.UploadCancelled {
+		badParam(c, "state %q: want open, done or cancelled", state)
+		return
+	}
+	us, err := a.st.UploadRequests(c.Request.Context(), principal(c).OrgID, c.Query("rig_id"), state, c.Query("cursor"), limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page(c, us, limit, func(u store.FleetUpload) string { return u.ID })
+}
+
+// FleetDatasetRequest is the body of POST /v1/datasets/from-uploads: make
+// data set Name from the readings rigs RigIDs uploaded in [From, To),
+// cut into the windows of RigConfig (the firmware config's YAML; every
+// rig must be of its rig type) and labelled with Labels (class values by
+// target name; a target not named takes its normal class: fleetset).
+type FleetDatasetRequest struct {
+	Name        string             `json:"name"`
+	Description string             `json:"description,omitempty"`
+	RigConfig   string             `json:"rig_config"`
+	RigIDs      []string           `json:"rig_ids"`
+	From        time.Time          `json:"from"`
+	To          time.Time          `json:"to"`
+	Labels      map[string]float64 `json:"labels,omitempty"`
+}
+
+// FleetDataset answers POST /v1/datasets/from-uploads: the data set
+// (ready), its windows, the labels they got and what each rig gave.
+type FleetDataset struct {
+	Dataset store.Dataset       `json:"dataset"`
+	Windows int                 `json:"windows"`
+	Labels  map[string]float64  `json:"labels"`
+	Rigs    []fleetset.RigStats `json:"rigs"`
+}
+
+func (a *API) createFleetDataset(c *gin.Context) {
+	var req FleetDatasetRequest
+	if !a.readJSON(c, &req) {
+		return
+	}
+	switch {
+	case !datasetName.MatchString(req.Name):
+		invalidBody(c, "name %q is not 1-128 of [A-Za-z0-9_.-] starting with a letter or digit", req.Name)
+		return
+	case len(req.Description) > cloudapi.MaxTextLen:
+		invalidBody(c, "description is longer than %d bytes", cloudapi.MaxTextLen)
+		return
+	case len(req.RigIDs) == 0 || len(req.RigIDs) > MaxFleetRigs:
+		invalidBody(c, "rig_ids has %d rigs: want 1 to %d", len(req.RigIDs), MaxFleetRigs)
+		return
+	case req.From.Before(cloudapi.MinTime) || !req.To.Before(cloudapi.MaxTime) || !req.From.Before(req.To):
+		invalidBody(c, "from %s to %s is not a time range in [2000, 2200)", req.From.Format(time.RFC3339Nano), req.To.Format(time.RFC3339Nano))
+		return
+	}
+	for i, id := range req.RigIDs {
+		if !cloudapi.ValidID(id) || slices.Contains(req.RigIDs[:i], id) {
+			invalidBody(c, "rig_ids/%d: %q is not a rig id or is named twice", i, id)
+			return
+		}
+	}
+	cfg, err := rig.Parse("rig_config", []byte(req.RigConfig))
+	if err != nil {
+		invalidBody(c, "rig_config: %v", err)
+		return
+	}
+	b, err := fleetset.New(cfg, fleetset.Options{Labels: req.Labels})
+	if err != nil {
+		invalidBody(c, "%v", err)
+		return
+	}
+	if a.noBlobs(c) {
+		return
+	}
+	p := principal(c)
+	// Assembly reads every reading of the range: it gets the upload
+	// timeout, not the request's.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Now().Add(a.opt.UploadTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(a.opt.UploadTimeout))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), a.opt.UploadTimeout)
+	defer cancel()
+	for _, id := range req.RigIDs {
+		r, err := a.st.Rig(ctx, p.OrgID, id)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				abort(c, problem(cloudapi.ProblemNotFound, 404, "rig %q: no such rig in your organisation", id))
+				return
+			}
+			a.fail(c, err)
+			return
+		}
+		if r.RigType != cfg.RigType {
+			invalidBody(c, "rig %q is of rig type %q, rig_config is %q", id, r.RigType, cfg.RigType)
+			return
+		}
+		err = b.AddRig(id, req.From, req.To, func(fn func(reading.Reading) error) error {
+			return a.st.RigReadings(ctx, p.OrgID, id, req.From, req.To, fn)
+		})
+		if errors.Is(err, fleetset.ErrTooMany) {
+			invalidBody(c, "%v", err)
+			return
+		}
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+	}
+	if b.Windows() == 0 {
+		invalidBody(c, "no complete window of %g s in %s..%s: %s", cfg.Operation.CycleS,
+			req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), describeRigs(b.Rigs()))
+		return
+	}
+	dir, err := os.MkdirTemp("", "rig-cloud-fleet-*")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	if err := b.Write(filepath.Join(dir, "set")); err != nil {
+		a.fail(c, err)
+		return
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	key := fmt.Sprintf("orgs/%d/datasets/fleet-%s.tar.gz", p.OrgID, hex.EncodeToString(rnd[:]))
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarball.Write(pw, filepath.Join(dir, "set"))) }()
+	info, err := a.opt.Blobs.Put(ctx, key, pr)
+	_ = pr.CloseWithError(err)
+	if err != nil {
+		_ = a.opt.Blobs.Delete(ctx, key)
+		a.fail(c, err)
+		return
+	}
+	desc := req.Description
+	if desc == "" {
+		desc = fmt.Sprintf("fleet uploads of %s, %s to %s, labels %s", strings.Join(req.RigIDs, ", "),
+			req.From.UTC().Format(time.RFC3339), req.To.UTC().Format(time.RFC3339), describeLabels(b.Labels()))
+	}
+	d, err := a.st.CreateReadyDataset(ctx, p.OrgID, store.Dataset{Name: req.Name, Kind: "uci", Source: store.SourceFleet,
+		Description: desc, RigType: cfg.RigType, ConfigDigest: cfg.Digest(), RigConfig: req.RigConfig}, key, info.Size, info.SHA256, p.TokenID)
+	if err != nil {
+		_ = a.opt.Blobs.Delete(ctx, key)
+		a.fail(c, err)
+		return
+	}
+	a.log.Info("fleet data set made", "dataset", d.ID, "windows", b.Windows(), "rigs", len(req.RigIDs))
+	c.JSON(201, FleetDataset{Dataset: *d, Windows: b.Windows(), Labels: b.Labels(), Rigs: b.Rigs()})
+}
+
+func describeRigs(rs []fleetset.RigStats) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("rig %s: %d readings, %d windows with a missing cell", r.RigID, r.Readings, r.Skipped)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func describeLabels(l map[string]float64) string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%g", k, l[k])
+	}
+	return strings.Join(parts, " ")
+}

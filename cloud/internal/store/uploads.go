@@ -1,0 +1,252 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/reading"
+)
+
+// Upload request states.
+const (
+	UploadOpen      = "open"
+	UploadDone      = "done"
+	UploadCancelled = "cancelled"
+)
+
+// UploadIDPrefix starts the wire id of an upload request ("up-12"): the
+// cloudapi.UploadRequest.ID the agent sees.
+const UploadIDPrefix = "up-"
+
+// ErrGone is returned for an upload request that expired, was cancelled
+// or is complete (a part it does not hold yet is refused: 410).
+var ErrGone = errors.New("the upload request has ended")
+
+// FleetUpload is an operator's request for a rig's readings over a time
+// range, and how far the rig's agent got.
+type FleetUpload struct {
+	ID        string    `json:"id"`
+	RigID     string    `json:"rig_id"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Sensors   []string  `json:"sensors"`
+	MaxBytes  int64     `json:"max_bytes,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// State is open (announced at check-in), done (the last part came)
+	// or cancelled.
+	State string `json:"state"`
+	// Parts and Readings count what was stored (readings inside the range
+	// and sensors).
+	Parts     int        `json:"parts"`
+	Readings  int64      `json:"readings"`
+	CreatedAt time.Time  `json:"created_at"`
+	DoneAt    *time.Time `json:"done_at,omitempty"`
+}
+
+const uploadCols = `u.id, r.name, u.from_ts, u.to_ts, u.sensors, u.max_bytes, u.expires_at, u.state, u.parts, u.readings, u.created_at, u.done_at`
+
+func scanUpload(row pgx.Row) (*FleetUpload, error) {
+	u := &FleetUpload{}
+	var id int64
+	err := row.Scan(&id, &u.RigID, &u.From, &u.To, &u.Sensors, &u.MaxBytes, &u.ExpiresAt, &u.State, &u.Parts, &u.Readings, &u.CreatedAt, &u.DoneAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	u.ID = UploadIDPrefix + strconv.FormatInt(id, 10)
+	u.From, u.To, u.ExpiresAt, u.CreatedAt = u.From.UTC(), u.To.UTC(), u.ExpiresAt.UTC(), u.CreatedAt.UTC()
+	if u.Sensors == nil {
+		u.Sensors = []string{}
+	}
+	return u, nil
+}
+
+// uploadNumber parses a wire id ("up-12"); 0 when it is not one.
+func uploadNumber(id string) int64 {
+	s, ok := strings.CutPrefix(id, UploadIDPrefix)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
+}
+
+// CreateUploadRequest asks org's rig rigName for its readings in
+// [from, to) (of sensors; empty: all), until expires. ErrNotFound when org
+// has no such rig.
+func (s *Store) CreateUploadRequest(ctx context.Context, orgID int64, rigName string, from, to time.Time, sensors []string,
+	maxBytes int64, expires time.Time, createdBy int64) (*FleetUpload, error) {
+	var by *int64
+	if createdBy != 0 {
+		by = &createdBy
+	}
+	if sensors == nil {
+		sensors = []string{}
+	}
+	return scanUpload(s.pool.QueryRow(ctx, `WITH u AS (
+			INSERT INTO upload_requests (org_id, rig_id, from_ts, to_ts, sensors, max_bytes, expires_at, created_by)
+			SELECT $1, r.id, $3, $4, $5, $6, $7, $8 FROM rigs r WHERE r.org_id = $1 AND r.name = $2
+			RETURNING *)
+		SELECT `+uploadCols+` FROM u JOIN rigs r ON r.id = u.rig_id`,
+		orgID, rigName, from, to, sensors, maxBytes, expires, by))
+}
+
+// UploadRequests lists org's upload requests by id (of one rig when
+// rigName is set, in one state when state is set), at most limit after
+// the wire id after.
+func (s *Store) UploadRequests(ctx context.Context, orgID int64, rigName, state, after string, limit int) ([]FleetUpload, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+uploadCols+` FROM upload_requests u JOIN rigs r ON r.id = u.rig_id
+		WHERE u.org_id = $1 AND ($2 = '' OR r.name = $2) AND ($3 = '' OR u.state = $3) AND u.id > $4 ORDER BY u.id LIMIT $5`,
+		orgID, rigName, state, uploadNumber(after), limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (FleetUpload, error) {
+		u, err := scanUpload(r)
+		if err != nil {
+			return FleetUpload{}, err
+		}
+		return *u, nil
+	})
+}
+
+// OpenUploadRequests returns what check-in announces to an agent of rig
+// rigID: its rig's open, unexpired requests, oldest first, at most
+// cloudapi.MaxUploadRequests.
+func (s *Store) OpenUploadRequests(ctx context.Context, rigID int64) ([]cloudapi.UploadRequest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, from_ts, to_ts, sensors, max_bytes, expires_at FROM upload_requests
+		WHERE rig_id = $1 AND state = 'open' AND expires_at > now() ORDER BY id LIMIT $2`, rigID, cloudapi.MaxUploadRequests)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (cloudapi.UploadRequest, error) {
+		var id int64
+		u := cloudapi.UploadRequest{Kind: cloudapi.UploadReadings}
+		if err := r.Scan(&id, &u.From, &u.To, &u.Sensors, &u.MaxBytes, &u.ExpiresAt); err != nil {
+			return u, err
+		}
+		u.ID = UploadIDPrefix + strconv.FormatInt(id, 10)
+		u.From, u.To, u.ExpiresAt = u.From.UTC(), u.To.UTC(), u.ExpiresAt.UTC()
+		if len(u.Sensors) == 0 {
+			u.Sensors = nil
+		}
+		return u, nil
+	})
+}
+
+// StoreUploadPart stores part u of agent a's answer to an upload request
+// of its rig, in one transaction: the part is recorded once (a replay is
+// cloudapi.ItemDuplicate and changes nothing), its readings inside the
+// request's range and sensors are kept, and the Last part completes the
+// request (done reports it). ErrNotFound: no such request for the agent's
+// rig; ErrGone: it expired, was cancelled, or is complete and this part is
+// new.
+func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *cloudapi.Upload) (status cloudapi.ItemStatus, done bool, err error) {
+	num := uploadNumber(u.RequestID)
+	if num == 0 {
+		return "", false, ErrNotFound
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var from, to, expires time.Time
+		var sensors []string
+		var state string
+		err := tx.QueryRow(ctx, `SELECT from_ts, to_ts, sensors, expires_at, state FROM upload_requests
+			WHERE id = $1 AND rig_id = $2 FOR UPDATE`, num, a.RigID).Scan(&from, &to, &sensors, &expires, &state)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var stored bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM upload_parts WHERE request_id = $1 AND agent_id = $2 AND part = $3)`,
+			num, a.ID, int64(u.Part)).Scan(&stored); err != nil {
+			return err
+		}
+		if stored {
+			status, done = cloudapi.ItemDuplicate, state == UploadDone
+			return nil
+		}
+		switch {
+		case state == UploadCancelled:
+			return fmt.Errorf("upload request %s was cancelled: %w", u.RequestID, ErrGone)
+		case state == UploadDone:
+			return fmt.Errorf("upload request %s is complete: %w", u.RequestID, ErrGone)
+		case !expires.After(s.now()):
+			return fmt.Errorf("upload request %s expired at %s: %w", u.RequestID, expires.UTC().Format(time.RFC3339), ErrGone)
+		}
+		want := map[string]bool{}
+		for _, id := range sensors {
+			want[id] = true
+		}
+		var keep [][]any
+		for _, r := range u.Readings {
+			if r.Time.Before(from) || !r.Time.Before(to) || (len(want) > 0 && !want[r.Sensor]) {
+				continue
+			}
+			keep = append(keep, []any{a.RigID, num, r.Time, r.Sensor, r.Value, int16(r.Quality)})
+		}
+		if len(keep) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"upload_readings"},
+				[]string{"rig_id", "request_id", "ts", "sensor", "value", "quality"}, pgx.CopyFromRows(keep)); err != nil {
+				return fmt.Errorf("store upload readings: %w", err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO upload_parts (request_id, agent_id, part, last, readings) VALUES ($1, $2, $3, $4, $5)`,
+			num, a.ID, int64(u.Part), u.Last, len(keep)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE upload_requests SET parts = parts + 1, readings = readings + $2,
+				state = CASE WHEN $3 THEN 'done' ELSE state END, done_at = CASE WHEN $3 THEN now() ELSE done_at END
+			WHERE id = $1`, num, len(keep), u.Last); err != nil {
+			return err
+		}
+		status, done = cloudapi.ItemAccepted, u.Last
+		return nil
+	})
+	if err != nil {
+		return "", false, err
+	}
+	return status, done, nil
+}
+
+// RigReadings calls fn with the uploaded readings of org's rig rigName in
+// [from, to), in time order (a reading uploaded twice, by overlapping
+// requests, once). ErrNotFound when org has no such rig. Times are kept
+// to the microsecond (PostgreSQL's timestamptz).
+func (s *Store) RigReadings(ctx context.Context, orgID int64, rigName string, from, to time.Time, fn func(reading.Reading) error) error {
+	r, err := s.Rig(ctx, orgID, rigName)
+	if err != nil {
+		return fmt.Errorf("rig %q: %w", rigName, err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (ts, sensor) ts, sensor, value, quality FROM upload_readings
+		WHERE rig_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, sensor`, r.ID, from, to)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var rd reading.Reading
+	var q int16
+	for rows.Next() {
+		if err := rows.Scan(&rd.Time, &rd.Sensor, &rd.Value, &q); err != nil {
+			return err
+		}
+		rd.Quality = reading.Quality(q)
+		if err := fn(rd); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
