@@ -116,6 +116,16 @@ func TestRefusals(t *testing.T) {
 			f.release("1.1.0", nil, nil)
 			f.forge(anyKey(f.t), newTarget(f))
 		}, is: ErrMetadata, as: new(*metadata.ErrUnsignedMetadata), msg: "targets"},
+		{name: "revoked key", setup: func(f *fixture, a *agent) {
+			// The targets key is rotated (root 2 revokes it); whoever kept
+			// the old key signs targets listing a new model.
+			old := f.readKeys("targets")
+			if err := f.repo.Rotate("targets", 0, 0); err != nil {
+				f.t.Fatal(err)
+			}
+			f.release("1.1.0", nil, nil)
+			f.forge(old, newTarget(f))
+		}, is: ErrMetadata, as: new(*metadata.ErrUnsignedMetadata), msg: "targets"},
 		{name: "online keys alone", setup: func(f *fixture, a *agent) {
 			f.release("1.1.0", nil, nil)
 			f.forge(append(f.readKeys("snapshot"), f.readKeys("timestamp")...), newTarget(f))
