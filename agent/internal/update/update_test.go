@@ -116,6 +116,10 @@ func TestRefusals(t *testing.T) {
 			f.release("1.1.0", nil, nil)
 			f.forge(anyKey(f.t), newTarget(f))
 		}, is: ErrMetadata, as: new(*metadata.ErrUnsignedMetadata), msg: "targets"},
+		{name: "repository offline", setup: func(f *fixture, a *agent) {
+			f.release("1.1.0", nil, nil)
+			f.srv.Close()
+		}, is: ErrMetadata, msg: "connection refused"},
 		{name: "revoked key", setup: func(f *fixture, a *agent) {
 			// The targets key is rotated (root 2 revokes it); whoever kept
 			// the old key signs targets listing a new model.
