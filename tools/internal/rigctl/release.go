@@ -13,7 +13,7 @@ import (
 
 func init() {
 	register("keys", "TUF signing keys: keys init --dir REPO --keys KEYS | keys rotate ROLE --repo REPO --keys KEYS", runKeys)
-	register("release", "sign a model bundle into the TUF repository (release create --repo REPO --keys KEYS --bundle DIR)", runRelease)
+	register("release", "sign a model bundle into the TUF repository (release create --repo REPO ...; release publish --root ROOT --keys KEYS --bundle DIR to rig-cloud)", runRelease)
 }
 
 const keysUsage = `keys init --dir REPO --keys KEYS [--root-threshold N] [--root-keys M] [expiry flags]
@@ -31,13 +31,23 @@ agents holding the old root follow. It needs the root keys in KEYS.
 See docs/releases.md.`
 
 const releaseUsage = `release create --repo REPO --keys KEYS --bundle DIR [--hardware LIST] [expiry flags]
+       rigctl release publish --root ROOT --keys KEYS --bundle DIR [--hardware LIST] [--targets-expiry D] [--context NAME] [--json]
 
 Loads the model bundle in DIR (checking its files' digests), archives it as
 the TUF target <rig_type>/<name>-<version>.tar.gz with the release metadata
 from its manifest (rig type, firmware-config digest, execution providers,
 hardware, minimum agent version, version, precisions), and signs new
 targets, snapshot and timestamp metadata. Needs the targets, snapshot and
-timestamp keys in KEYS (not the root keys).`
+timestamp keys in KEYS (not the root keys).
+
+publish does the same for a repository rig-cloud serves: it fetches and
+verifies the current metadata with go-tuf's updater, trusting the root
+metadata file ROOT (the ceremony's 1.root.json, or a later root), signs the
+next targets with the targets key in KEYS (the only key it needs), and
+sends them with the archive to POST /v1/releases, where rig-cloud checks
+them and signs snapshot and timestamp. The login context (or RIGCTL_SERVER
+and RIGCTL_TOKEN) must hold a release token (rig-cloud token create
+--release). See docs/releases.md.`
 
 // expiryFlags adds the four expiry flags to fs.
 func expiryFlags(fs *flag.FlagSet) *tufrepo.Expiry {
@@ -126,10 +136,13 @@ func runKeys(_ context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
-func runRelease(_ context.Context, env Env, args []string) int {
-	if len(args) == 0 || args[0] != "create" {
+func runRelease(ctx context.Context, env Env, args []string) int {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "publish") {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+releaseUsage)
 		return ExitUsage
+	}
+	if args[0] == "publish" {
+		return runPublish(ctx, env, args[1:])
 	}
 	fs := newFlags(env, "release create", releaseUsage)
 	repo := fs.String("repo", "", "the repository `REPO` (required)")

@@ -88,6 +88,9 @@ func TestKeysReleaseUsage(t *testing.T) {
 		{[]string{"keys", "rotate", "root", "--repo", filepath.Join(base, "none"), "--keys", filepath.Join(base, "k")}, ExitFailure, "open repository"},
 		{[]string{"release"}, ExitUsage, "Usage: rigctl release create"},
 		{[]string{"release", "create", "--repo", base}, ExitUsage, "--bundle DIR are required"},
+		{[]string{"release", "publish", "--root", "r.json"}, ExitUsage, "--root ROOT, --keys KEYS and --bundle DIR are required"},
+		{[]string{"release", "publish", "--root", "r.json", "--keys", "k", "--bundle", "b", "--targets-expiry", "-1h"}, ExitUsage, "must be positive"},
+		{[]string{"release", "publish", "--root", filepath.Join(base, "none.json"), "--keys", "k", "--bundle", "b"}, ExitFailure, "none.json"},
 	} {
 		code, _, errOut := run(t, tt.args...)
 		assert.Equal(t, tt.code, code, "%v: %s", tt.args, errOut)
