@@ -14,17 +14,27 @@ import (
 )
 
 func init() {
-	register("dataset", "import a UCI-layout folder into rig-cloud (dataset import --dir DIR --rig FILE [--name N])", runDataset)
+	register("dataset", "import a UCI-layout folder into rig-cloud, or make a data set from fleet uploads (dataset import|create)", runDataset)
 }
 
 const datasetUsage = `dataset import --dir DIR --rig FIRMWARE.yaml [--name NAME] [--kind sim|uci] [--description TEXT] [--context CTX] [--json]
+       dataset create --from-uploads --rigs RIG[,RIG...] --from T --to T --rig FIRMWARE.yaml --name NAME
+                      [--label TARGET=VALUE ...] [--description TEXT] [--context CTX] [--json]
 
 Registers a data set in the UCI hydraulic layout (real, or written by
 rigsim dataset) with rig-cloud (POST /v1/datasets, with the firmware config
 it was recorded with), then streams the folder as a tar.gz to PUT
 /v1/datasets/{id}/archive. Training jobs name the data set's id. The server
 and token are those of the login context (rigctl login), or
-$RIGCTL_SERVER and $RIGCTL_TOKEN (an operator token or above).`
+$RIGCTL_SERVER and $RIGCTL_TOKEN (an operator token or above).
+
+dataset create --from-uploads makes a data set from the readings the rigs
+uploaded (rigctl uploads request) in [--from, --to): rig-cloud cuts them into
+the firmware config's cycles (operation.cycle_s) with the edge agent's
+resampling, labels every window with --label values (class values by
+target; a target not named takes its normal class) and stores the data set
+ready (POST /v1/datasets/from-uploads). It prints the data set and, per rig,
+the readings, the windows kept and those skipped for a missing cell.`
 
 // datasetInfo is the part of the server's answer rigctl prints.
 type datasetInfo struct {
@@ -38,6 +48,9 @@ type datasetInfo struct {
 }
 
 func runDataset(ctx context.Context, env Env, args []string) int {
+	if len(args) > 0 && args[0] == "create" {
+		return datasetCreate(ctx, env, args[1:])
+	}
 	if len(args) == 0 || args[0] != "import" {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+datasetUsage)
 		return ExitUsage

@@ -1,0 +1,253 @@
+package rigctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+func init() {
+	register("uploads", "ask rigs for their readings for training, and follow the requests (uploads request|list)", runUploads)
+}
+
+const uploadsUsage = `uploads request --rig RIG --from T --to T [--sensors ID,ID...] [--expires 168h] [--context CTX] [--json]
+       uploads list [--rig RIG] [--state open|done|cancelled] [--context CTX] [--json]
+
+request asks the rig's agent for the readings it buffers in [--from, --to)
+(POST /v1/uploads; at most 31 days); the agent learns it at its next
+check-in and uploads them in parts. list shows the requests with their
+progress (ID RIG FROM TO STATE PARTS READINGS EXPIRES). Then make a data
+set from the uploads with rigctl dataset create --from-uploads.`
+
+// uploadInfo is an upload request as rig-cloud answers it.
+type uploadInfo struct {
+	ID        string    `json:"id"`
+	RigID     string    `json:"rig_id"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Sensors   []string  `json:"sensors"`
+	ExpiresAt time.Time `json:"expires_at"`
+	State     string    `json:"state"`
+	Parts     int       `json:"parts"`
+	Readings  int64     `json:"readings"`
+}
+
+func runUploads(ctx context.Context, env Env, args []string) int {
+	if len(args) == 0 || (args[0] != "request" && args[0] != "list") {
+		fmt.Fprintln(env.Stderr, "Usage: rigctl "+uploadsUsage)
+		return ExitUsage
+	}
+	sub := args[0]
+	fs := newFlags(env, "uploads "+sub, uploadsUsage)
+	asJSON := fs.Bool("json", false, "print the server's JSON")
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	rigID := fs.String("rig", "", "the rig id")
+	from := fs.String("from", "", "RFC 3339 `time` (request: required)")
+	to := fs.String("to", "", "RFC 3339 `time`, exclusive (request: required)")
+	sensors := fs.String("sensors", "", "comma-separated sensor ids (default: all)")
+	expires := fs.Duration("expires", 0, "how long the request stays open (default: the server's, 7 days)")
+	state := fs.String("state", "", "list: only requests in this state")
+	if code, ok := parseFlags(fs, args[1:]); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		errorf(env, "uploads %s: unexpected argument %q", sub, fs.Arg(0))
+		return ExitUsage
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "uploads %s: %v", sub, err)
+		return ExitFailure
+	}
+	if sub == "list" {
+		q := url.Values{"limit": {"1000"}}
+		if *rigID != "" {
+			q.Set("rig_id", *rigID)
+		}
+		if *state != "" {
+			q.Set("state", *state)
+		}
+		var all []json.RawMessage
+		for {
+			var p struct {
+				Items      []json.RawMessage `json:"items"`
+				NextCursor string            `json:"next_cursor"`
+			}
+			if err := c.Do(ctx, "GET", "/v1/uploads", q, nil, &p); err != nil {
+				return failed(env, "uploads list", err)
+			}
+			all = append(all, p.Items...)
+			if p.NextCursor == "" {
+				break
+			}
+			q.Set("cursor", p.NextCursor)
+		}
+		if *asJSON {
+			if all == nil {
+				all = []json.RawMessage{}
+			}
+			printJSON(env.Stdout, all)
+			return ExitOK
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tRIG\tFROM\tTO\tSTATE\tPARTS\tREADINGS\tEXPIRES")
+		for _, raw := range all {
+			var u uploadInfo
+			if err := json.Unmarshal(raw, &u); err != nil {
+				errorf(env, "uploads list: %v", err)
+				return ExitFailure
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", u.ID, u.RigID, fmtTime(&u.From), fmtTime(&u.To), u.State,
+				u.Parts, u.Readings, fmtTime(&u.ExpiresAt))
+		}
+		_ = tw.Flush()
+		return ExitOK
+	}
+
+	fromT, err1 := time.Parse(time.RFC3339Nano, *from)
+	toT, err2 := time.Parse(time.RFC3339Nano, *to)
+	if *rigID == "" || err1 != nil || err2 != nil {
+		errorf(env, "uploads request: --rig, and --from and --to as RFC 3339 times (e.g. 2025-03-01T00:00:00Z), are required")
+		return ExitUsage
+	}
+	body := map[string]any{"rig_id": *rigID, "from": fromT, "to": toT}
+	if *sensors != "" {
+		body["sensors"] = strings.Split(*sensors, ",")
+	}
+	if *expires > 0 {
+		body["expires_at"] = time.Now().Add(*expires).UTC()
+	}
+	var raw json.RawMessage
+	if err := c.Do(ctx, "POST", "/v1/uploads", nil, body, &raw); err != nil {
+		return failed(env, "uploads request", err)
+	}
+	if *asJSON {
+		printJSON(env.Stdout, raw)
+		return ExitOK
+	}
+	var u uploadInfo
+	_ = json.Unmarshal(raw, &u)
+	fmt.Fprintf(env.Stdout, "upload request %s: rig %s, %s to %s, %s until %s\n", u.ID, u.RigID, fmtTime(&u.From), fmtTime(&u.To),
+		u.State, fmtTime(&u.ExpiresAt))
+	return ExitOK
+}
+
+// labelFlags collects repeated --label TARGET=VALUE flags.
+type labelFlags map[string]float64
+
+func (l labelFlags) String() string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + strconv.FormatFloat(l[k], 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l labelFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	f, err := strconv.ParseFloat(v, 64)
+	if !ok || k == "" || err != nil {
+		return fmt.Errorf("%q is not TARGET=VALUE (a target's class value, e.g. cooler=100)", s)
+	}
+	l[k] = f
+	return nil
+}
+
+func datasetCreate(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "dataset create", datasetUsage)
+	fromUploads := fs.Bool("from-uploads", false, "make the data set from the rigs' uploaded readings (required: the only source)")
+	rigs := fs.String("rigs", "", "comma-separated rig ids of the organisation (required)")
+	from := fs.String("from", "", "RFC 3339 `time` (required)")
+	to := fs.String("to", "", "RFC 3339 `time`, exclusive (required)")
+	rigPath := fs.String("rig", "", "the rigs' firmware config `FILE` (required; sets the windows, sensors and targets)")
+	name := fs.String("name", "", "the data set's name in the organisation (required)")
+	desc := fs.String("description", "", "what the data set is (default: the server's summary)")
+	labels := labelFlags{}
+	fs.Var(labels, "label", "TARGET=VALUE: the class value of a target for every window (repeatable; default: each target's normal class)")
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	asJSON := fs.Bool("json", false, "print the server's JSON")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	fromT, err1 := time.Parse(time.RFC3339Nano, *from)
+	toT, err2 := time.Parse(time.RFC3339Nano, *to)
+	if !*fromUploads || *rigs == "" || *rigPath == "" || *name == "" || err1 != nil || err2 != nil || fs.NArg() > 0 {
+		errorf(env, "dataset create: --from-uploads, --rigs, --rig FILE, --name and --from/--to as RFC 3339 times are required (no other arguments)")
+		return ExitUsage
+	}
+	y, err := os.ReadFile(*rigPath)
+	if err == nil {
+		_, err = rig.Parse(*rigPath, y)
+	}
+	if err != nil {
+		errorf(env, "dataset create: %v", err)
+		return ExitFailure
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "dataset create: %v", err)
+		return ExitFailure
+	}
+	body := map[string]any{"name": *name, "rig_config": string(y), "rig_ids": strings.Split(*rigs, ","), "from": fromT, "to": toT}
+	if *desc != "" {
+		body["description"] = *desc
+	}
+	if len(labels) > 0 {
+		body["labels"] = map[string]float64(labels)
+	}
+	var raw json.RawMessage
+	if err := c.Do(ctx, "POST", "/v1/datasets/from-uploads", nil, body, &raw); err != nil {
+		return failed(env, "dataset create", err)
+	}
+	if *asJSON {
+		printJSON(env.Stdout, raw)
+		return ExitOK
+	}
+	var out struct {
+		Dataset datasetInfo        `json:"dataset"`
+		Windows int                `json:"windows"`
+		Labels  map[string]float64 `json:"labels"`
+		Rigs    []struct {
+			RigID    string `json:"rig_id"`
+			Readings int64  `json:"readings"`
+			Windows  int    `json:"windows"`
+			Skipped  int    `json:"skipped"`
+		} `json:"rigs"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		errorf(env, "dataset create: %v", err)
+		return ExitFailure
+	}
+	d := out.Dataset
+	size, digest := int64(0), ""
+	if d.Bytes != nil {
+		size = *d.Bytes
+	}
+	if d.Digest != nil {
+		digest = *d.Digest
+	}
+	fmt.Fprintf(env.Stdout, "data set %d %s: %s from fleet uploads, rig type %s, %s, %d windows, archive %.1f KB %s\n",
+		d.ID, d.Name, d.Kind, d.RigType, d.State, out.Windows, float64(size)/1024, digest)
+	fmt.Fprintf(env.Stdout, "labels: %s\n", labelFlags(out.Labels).String())
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RIG\tREADINGS\tWINDOWS\tSKIPPED")
+	for _, r := range out.Rigs {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", r.RigID, r.Readings, r.Windows, r.Skipped)
+	}
+	_ = tw.Flush()
+	return ExitOK
+}
