@@ -127,3 +127,50 @@ func TestReenrollmentOtherRig(t *testing.T) {
 	e.do("GET", "/v1/rigs/"+oldRig+"/status", a.viewer, nil).decode(t, &st)
 	assert.Empty(t, st.Agents, "the replaced identity left its old rig's agents")
 }
+
+// Enrollments of one agent id racing: each answers 200 or 409 (never a
+// 5xx), one identity is current at the end, and only the credential of
+// the last one to commit works.
+func TestReenrollmentConcurrent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	a := e.tenant("alpha")
+	const n = 6
+	tokens := make([]string, n)
+	for i := range tokens {
+		var en store.Enrollment
+		r := e.do("POST", "/v1/rigs/"+a.rig+"/enrollments", a.operator, nil)
+		require.Equal(t, 201, r.code, "%s", r.body)
+		r.decode(t, &en)
+		tokens[i] = en.Token
+	}
+	results := make(chan resp, n)
+	for _, tok := range tokens {
+		go func() {
+			results <- e.do("POST", cloudapi.PathEnroll, tok, cloudapi.EnrollRequest{AgentID: a.agent})
+		}()
+	}
+	var creds []string
+	gens := map[int]bool{}
+	for range n {
+		r := <-results
+		require.Contains(t, []int{200, 409}, r.code, "%s", r.body)
+		if r.code == 200 {
+			var out cloudapi.EnrollResponse
+			r.decode(t, &out)
+			assert.False(t, gens[out.Generation], "generation %d given twice", out.Generation)
+			gens[out.Generation] = true
+			creds = append(creds, out.Credential)
+		}
+	}
+	require.NotEmpty(t, creds)
+	assert.Equal(t, 1, e.count("SELECT count(*) FROM agents WHERE name = $1 AND replaced_at IS NULL", a.agent))
+	cin := cloudapi.CheckinRequest{AgentID: a.agent, RigID: a.rig, RigType: a.rigType, Time: time.Now()}
+	working := 0
+	for _, c := range append(creds, a.cred) {
+		if e.do("POST", cloudapi.PathCheckin, c, cin).code == 200 {
+			working++
+		}
+	}
+	assert.Equal(t, 1, working, "only the current identity's credential works")
+}
