@@ -161,6 +161,29 @@ func TestFleetUploads(t *testing.T) {
 	te.do("GET", "/v1/uploads", b.viewer, nil).decode(t, &ups)
 	assert.Empty(t, ups.Items, "another organisation sees none")
 
+	// Cancelling: a complete request is 409, another organisation's 404;
+	// an open one leaves check-in and refuses parts (410), twice is fine.
+	r = te.do("POST", "/v1/uploads/"+up.ID+"/cancel", a.operator, nil)
+	require.Equal(t, 409, r.code, "%s", r.body)
+	r = te.do("POST", "/v1/uploads", a.operator, httpapi.UploadRequestBody{RigID: a.rig, From: to, To: to.Add(time.Hour), Sensors: []string{"PS1"}})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var up2 store.FleetUpload
+	r.decode(t, &up2)
+	require.Len(t, checkin(a).UploadRequests, 1)
+	assert.Equal(t, 404, te.do("POST", "/v1/uploads/"+up2.ID+"/cancel", b.operator, nil).code)
+	assert.Equal(t, 403, te.do("POST", "/v1/uploads/"+up2.ID+"/cancel", a.viewer, nil).code)
+	assert.Equal(t, 404, te.do("POST", "/v1/uploads/nope/cancel", a.operator, nil).code)
+	for range 2 {
+		r = te.do("POST", "/v1/uploads/"+up2.ID+"/cancel", a.operator, nil)
+		require.Equal(t, 200, r.code, "%s", r.body)
+		r.decode(t, &up2)
+		assert.Equal(t, store.UploadCancelled, up2.State)
+	}
+	assert.Empty(t, checkin(a).UploadRequests)
+	r = te.gz(cloudapi.PathUploads, a.cred, cloudapi.Upload{AgentID: a.agent, RequestID: up2.ID, Part: 0, Readings: rs[:1]})
+	require.Equal(t, 410, r.code, "%s", r.body)
+	assert.Contains(t, r.problem(t).Detail, "cancelled")
+
 	// The data set: 29 whole 4 s cycles in the 118 s (the 30th is cut short),
 	// labelled as asked; stored ready in the blob store.
 	req := httpapi.FleetDatasetRequest{Name: "fleet-1", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to,

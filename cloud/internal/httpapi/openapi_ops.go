@@ -16,6 +16,11 @@ import (
 // token 2, site 1 and rig zema-1; agent rig-001 enrolls, checks in and
 // sends two diagnoses, one of which opens alert 1; then the fleet is read,
 // the alert acknowledged and resolved, the agent and the token revoked.
+func withUploadState(u store.FleetUpload, state string) store.FleetUpload {
+	u.State = state
+	return u
+}
+
 // exFleetRigYAML is a firmware config of the story's rig type with one
 // 1 Hz sensor and a 2 s cycle: the two readings the agent uploads make one
 // window of the fleet data set example.
@@ -192,6 +197,12 @@ func Operations() []Operation {
 				Param{Name: "state", In: "query", Enum: []string{store.UploadOpen, store.UploadDone, store.UploadCancelled}, Description: "only requests in this state"}),
 			Status: 200, Response: Page[store.FleetUpload]{Items: []store.FleetUpload{exUploadDone}},
 			Example: Example{Path: "/v1/uploads?rig_id=zema-1"}},
+		{Method: "POST", Path: "/v1/uploads/:id/cancel", ID: "cancelUploadRequest", Tag: "training",
+			Summary:     "Cancel an upload request: it leaves check-in, later parts are refused (410); the readings stored so far stay",
+			Description: "Cancelling a cancelled request changes nothing; a complete (done) one is 409.",
+			Auth:        AuthToken, Role: "operator", Params: []Param{{Name: "id", In: "path", Description: "the request's id, e.g. up-1"}},
+			Status: 200, Response: withUploadState(exUpload, store.UploadCancelled), Errors: []int{409},
+			Example: Example{Path: "/v1/uploads/up-1/cancel", Status: 409}},
 
 		{Method: "GET", Path: "/v1/rigs", ID: "listRigs", Tag: "fleet", Summary: "List rigs",
 			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200, Response: Page[store.Rig]{Items: []store.Rig{exRig}}},

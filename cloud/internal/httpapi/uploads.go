@@ -41,6 +41,7 @@ const (
 func (a *API) uploadRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/uploads", a.need(store.RoleOperator), a.createUploadRequest)
 	v1.GET("/uploads", a.need(store.RoleViewer), a.listUploadRequests)
+	v1.POST("/uploads/:id/cancel", a.need(store.RoleOperator), a.cancelUploadRequest)
 	v1.POST("/datasets/from-uploads", a.need(store.RoleOperator), a.createFleetDataset)
 }
 
@@ -108,6 +109,15 @@ func (a *API) listUploadRequests(c *gin.Context) {
 		return
 	}
 	page(c, us, limit, func(u store.FleetUpload) string { return u.ID })
+}
+
+func (a *API) cancelUploadRequest(c *gin.Context) {
+	u, err := a.st.CancelUploadRequest(c.Request.Context(), principal(c).OrgID, c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(200, u)
 }
 
 // FleetDatasetRequest is the body of POST /v1/datasets/from-uploads: make

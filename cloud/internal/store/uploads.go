@@ -250,3 +250,29 @@ func (s *Store) RigReadings(ctx context.Context, orgID int64, rigName string, fr
 	}
 	return rows.Err()
 }
+
+// CancelUploadRequest cancels org's open upload request id (the wire id):
+// it leaves check-in and later parts are refused (ErrGone); the readings
+// stored so far stay. Cancelling a cancelled request changes nothing.
+// ErrNotFound: no such request in org; ErrState: it is complete.
+func (s *Store) CancelUploadRequest(ctx context.Context, orgID int64, id string) (*FleetUpload, error) {
+	num := uploadNumber(id)
+	if num == 0 {
+		return nil, ErrNotFound
+	}
+	u, err := scanUpload(s.pool.QueryRow(ctx, `WITH u AS (
+			UPDATE upload_requests SET state = 'cancelled' WHERE id = $1 AND org_id = $2 AND state <> 'done' RETURNING *)
+		SELECT `+uploadCols+` FROM u JOIN rigs r ON r.id = u.rig_id`, num, orgID))
+	if errors.Is(err, ErrNotFound) {
+		var state string
+		err := s.pool.QueryRow(ctx, `SELECT state FROM upload_requests WHERE id = $1 AND org_id = $2`, num, orgID).Scan(&state)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("upload request %s is complete: %w", id, ErrState)
+	}
+	return u, err
+}

@@ -16,16 +16,18 @@ import (
 )
 
 func init() {
-	register("uploads", "ask rigs for their readings for training, and follow the requests (uploads request|list)", runUploads)
+	register("uploads", "ask rigs for their readings for training, and follow the requests (uploads request|list|cancel)", runUploads)
 }
 
 const uploadsUsage = `uploads request --rig RIG --from T --to T [--sensors ID,ID...] [--expires 168h] [--context CTX] [--json]
        uploads list [--rig RIG] [--state open|done|cancelled] [--context CTX] [--json]
+       uploads cancel ID [--context CTX] [--json]
 
 request asks the rig's agent for the readings it buffers in [--from, --to)
 (POST /v1/uploads; at most 31 days); the agent learns it at its next
 check-in and uploads them in parts. list shows the requests with their
-progress (ID RIG FROM TO STATE PARTS READINGS EXPIRES). Then make a data
+progress (ID RIG FROM TO STATE PARTS READINGS EXPIRES); cancel ends an open
+one (the readings stored so far stay). Then make a data
 set from the uploads with rigctl dataset create --from-uploads.`
 
 // uploadInfo is an upload request as rig-cloud answers it.
@@ -42,7 +44,7 @@ type uploadInfo struct {
 }
 
 func runUploads(ctx context.Context, env Env, args []string) int {
-	if len(args) == 0 || (args[0] != "request" && args[0] != "list") {
+	if len(args) == 0 || (args[0] != "request" && args[0] != "list" && args[0] != "cancel") {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+uploadsUsage)
 		return ExitUsage
 	}
@@ -56,17 +58,32 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 	sensors := fs.String("sensors", "", "comma-separated sensor ids (default: all)")
 	expires := fs.Duration("expires", 0, "how long the request stays open (default: the server's, 7 days)")
 	state := fs.String("state", "", "list: only requests in this state")
-	if code, ok := parseFlags(fs, args[1:]); !ok {
-		return code
+	npos := 0
+	if sub == "cancel" {
+		npos = 1
 	}
-	if fs.NArg() > 0 {
-		errorf(env, "uploads %s: unexpected argument %q", sub, fs.Arg(0))
-		return ExitUsage
+	pos, code, ok := subcommand(fs, args[1:], npos)
+	if !ok {
+		return code
 	}
 	c, err := fleetClient(*ctxName)
 	if err != nil {
 		errorf(env, "uploads %s: %v", sub, err)
 		return ExitFailure
+	}
+	if sub == "cancel" {
+		var raw json.RawMessage
+		if err := c.Do(ctx, "POST", "/v1/uploads/"+url.PathEscape(pos[0])+"/cancel", nil, nil, &raw); err != nil {
+			return failed(env, "uploads cancel "+pos[0], err)
+		}
+		if *asJSON {
+			printJSON(env.Stdout, raw)
+			return ExitOK
+		}
+		var u uploadInfo
+		_ = json.Unmarshal(raw, &u)
+		fmt.Fprintf(env.Stdout, "upload request %s: %s (%d parts, %d readings kept)\n", u.ID, u.State, u.Parts, u.Readings)
+		return ExitOK
 	}
 	if sub == "list" {
 		q := url.Values{"limit": {"1000"}}

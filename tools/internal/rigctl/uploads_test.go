@@ -117,6 +117,15 @@ func TestFleetUploadCommands(t *testing.T) {
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Equal(t, "[]\n", stdout)
 
+	code, _, stderr = run(t, "uploads", "request", "--rig", "zema-1", "--from", to, "--to", t0.Add(time.Hour).Format(time.RFC3339))
+	require.Equal(t, ExitOK, code, stderr)
+	code, stdout, stderr = run(t, "uploads", "cancel", "up-2")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Equal(t, "upload request up-2: cancelled (0 parts, 0 readings kept)\n", stdout)
+	code, _, stderr = run(t, "uploads", "cancel", "up-1")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "409")
+
 	// The server's refusals are printed (exit 1); usage errors exit 2.
 	for _, tc := range []struct {
 		args []string
@@ -139,6 +148,8 @@ func TestFleetUploadCommands(t *testing.T) {
 		{"dataset", "create", "--from-uploads", "--label", "pump"},
 		{"uploads", "request", "--rig", "zema-1"},
 		{"uploads", "frobnicate"},
+		{"uploads", "cancel"},
+		{"uploads", "list", "extra"},
 	} {
 		code, _, _ = run(t, args...)
 		assert.Equal(t, ExitUsage, code, "%v", args)
