@@ -158,6 +158,12 @@ func TestFleetUploads(t *testing.T) {
 	require.Len(t, ups.Items, 1)
 	assert.Equal(t, 2, ups.Items[0].Parts)
 	assert.Equal(t, int64(len(rs)), ups.Items[0].Readings)
+	r = te.do("GET", "/v1/uploads?cursor=x'", a.viewer, nil)
+	require.Equal(t, 400, r.code, "%s", r.body)
+	r.problem(t)
+	r = te.do("GET", "/v1/uploads?state=maybe", a.viewer, nil)
+	require.Equal(t, 400, r.code, "%s", r.body)
+	r.problem(t)
 	te.do("GET", "/v1/uploads", b.viewer, nil).decode(t, &ups)
 	assert.Empty(t, ups.Items, "another organisation sees none")
 

@@ -98,6 +98,10 @@ func (a *API) listUploadRequests(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if cur := c.Query("cursor"); cur != "" && !store.ValidUploadID(cur) {
+		badParam(c, "cursor %q is not one this server made", cur)
+		return
+	}
 	state := c.Query("state")
 	if state != "" && state != store.UploadOpen && state != store.UploadDone && state != store.UploadCancelled {
 		badParam(c, "state %q: want open, done or cancelled", state)

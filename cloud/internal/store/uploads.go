@@ -70,6 +70,9 @@ func scanUpload(row pgx.Row) (*FleetUpload, error) {
 	return u, nil
 }
 
+// ValidUploadID reports whether id is an upload request's wire id.
+func ValidUploadID(id string) bool { return uploadNumber(id) > 0 }
+
 // uploadNumber parses a wire id ("up-12"); 0 when it is not one.
 func uploadNumber(id string) int64 {
 	s, ok := strings.CutPrefix(id, UploadIDPrefix)
