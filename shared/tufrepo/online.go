@@ -114,13 +114,17 @@ const MaxTargetsBytes = 5_000_000
 // archivePath a file holding the archive of the one target it adds. It
 // checks that targets is signed by the current root's targets threshold,
 // is the next version and unexpired, keeps every released target as it
-// is, and adds exactly one target with valid release metadata (a path
-// already released is ErrExists), and that the archive has that target's
+// is (so a released path is never reused), and adds exactly one target
+// with valid release metadata, and that the archive has that target's
 // length and sha256; anything else is refused (ErrRefused) with nothing
 // written. Then it moves the archive into place, writes the targets
 // metadata as given, and signs new snapshot and timestamp metadata. It
 // needs only the snapshot and timestamp keys. On success the archive
 // file is gone (renamed); it must be on the repository's file system.
+//
+// Targets that add no target, with archivePath "", are a re-signing of
+// the targets (ResignTargets: a new expiry without a release); Publish
+// then returns nil release and target file.
 func (r *Repo) Publish(targets []byte, archivePath string) (*release.Target, *metadata.TargetFiles, error) {
 	refuse := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(format, args...))
@@ -166,34 +170,41 @@ func (r *Repo) Publish(targets []byte, archivePath string) (*release.Target, *me
 			added = append(added, tf)
 		}
 	}
-	if len(added) != 1 {
-		return nil, nil, refuse("the new targets add %d targets: publish exactly one release at a time, with its archive", len(added))
-	}
-	tf := added[0]
-	rel, err := release.FromTargetFile(tf)
-	if err != nil {
-		return nil, nil, refuse("target %s: %v", tf.Path, err)
-	}
-	if rel.Path() != tf.Path {
-		return nil, nil, refuse("target %s: its release metadata names the path %s", tf.Path, rel.Path())
-	}
-	sum := tf.Hashes["sha256"]
-	if len(sum) != sha256.Size || len(tf.Hashes) != 1 {
-		return nil, nil, refuse("target %s: want exactly one hash, sha256", tf.Path)
-	}
-	if err := checkArchive(archivePath, tf); err != nil {
-		return nil, nil, refuse("target %s: %v", tf.Path, err)
-	}
-
-	dst := r.targetFile(tf)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return nil, nil, err
-	}
-	if err := os.Chmod(archivePath, 0o644); err != nil {
-		return nil, nil, err
-	}
-	if err := os.Rename(archivePath, dst); err != nil {
-		return nil, nil, fmt.Errorf("move the archive into the repository: %w", err)
+	var rel *release.Target
+	var tf *metadata.TargetFiles
+	switch {
+	case len(added) > 1:
+		return nil, nil, refuse("the new targets add %d targets: publish one release at a time, with its archive", len(added))
+	case len(added) == 0 && archivePath != "":
+		return nil, nil, refuse("an archive was sent, but the new targets add no target")
+	case len(added) == 1 && archivePath == "":
+		return nil, nil, refuse("the new targets add %s: send its archive", added[0].Path)
+	case len(added) == 1:
+		tf = added[0]
+		var err error
+		if rel, err = release.FromTargetFile(tf); err != nil {
+			return nil, nil, refuse("target %s: %v", tf.Path, err)
+		}
+		if rel.Path() != tf.Path {
+			return nil, nil, refuse("target %s: its release metadata names the path %s", tf.Path, rel.Path())
+		}
+		sum := tf.Hashes["sha256"]
+		if len(sum) != sha256.Size || len(tf.Hashes) != 1 {
+			return nil, nil, refuse("target %s: want exactly one hash, sha256", tf.Path)
+		}
+		if err := checkArchive(archivePath, tf); err != nil {
+			return nil, nil, refuse("target %s: %v", tf.Path, err)
+		}
+		dst := r.targetFile(tf)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, nil, err
+		}
+		if err := os.Chmod(archivePath, 0o644); err != nil {
+			return nil, nil, err
+		}
+		if err := os.Rename(archivePath, dst); err != nil {
+			return nil, nil, fmt.Errorf("move the archive into the repository: %w", err)
+		}
 	}
 	prev := r.targets
 	r.targets = md
@@ -205,6 +216,53 @@ func (r *Repo) Publish(targets []byte, archivePath string) (*release.Target, *me
 		return nil, nil, err
 	}
 	return rel, tf, nil
+}
+
+// ResignTargets is the release manager's routine re-signing of a
+// repository rig-cloud runs, before the targets expire without a release:
+// the next version of cur, with the same targets and a new expiry
+// (opt.Expiry.Targets), signed with the targets keys in keysDir that root
+// lists. Publish it without an archive.
+func ResignTargets(root *metadata.Metadata[metadata.RootType], cur *metadata.Metadata[metadata.TargetsType], keysDir string, opt Options) ([]byte, error) {
+	r, next, err := offline(root, cur, keysDir, opt)
+	if err != nil {
+		return nil, err
+	}
+	return r.signNext(next)
+}
+
+// offline is a Repo holding root, a copy of cur and the keys in keysDir,
+// checked to hold the targets keys.
+func offline(root *metadata.Metadata[metadata.RootType], cur *metadata.Metadata[metadata.TargetsType], keysDir string, opt Options) (*Repo, *metadata.Metadata[metadata.TargetsType], error) {
+	keys, err := readKeys(keysDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := cur.ToBytes(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	next, err := metadata.Targets().FromBytes(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &Repo{keysDir: keysDir, opt: opt, keys: keys, root: root, targets: next}
+	if _, err := r.signers(metadata.TARGETS, root); err != nil {
+		return nil, nil, err
+	}
+	return r, next, nil
+}
+
+// signNext bumps next's version and expiry and signs it with the targets
+// keys.
+func (r *Repo) signNext(next *metadata.Metadata[metadata.TargetsType]) ([]byte, error) {
+	next.Signed.Version++
+	next.Signed.Expires = r.opt.now().Add(r.opt.Expiry.of(metadata.TARGETS))
+	next.ClearSignatures()
+	if err := sign(r, metadata.TARGETS, r.root, next); err != nil {
+		return nil, err
+	}
+	return next.ToBytes(true)
 }
 
 // checkArchive compares the file's length and sha256 with tf's.
@@ -267,20 +325,8 @@ type Signed struct {
 // ErrExists. Only opt.Expiry.Targets and opt.Now are used.
 func SignRelease(root *metadata.Metadata[metadata.RootType], cur *metadata.Metadata[metadata.TargetsType], keysDir, bundleDir string,
 	hardware []string, w io.Writer, opt Options) (*Signed, error) {
-	keys, err := readKeys(keysDir)
+	r, next, err := offline(root, cur, keysDir, opt)
 	if err != nil {
-		return nil, err
-	}
-	b, err := cur.ToBytes(false)
-	if err != nil {
-		return nil, err
-	}
-	next, err := metadata.Targets().FromBytes(b)
-	if err != nil {
-		return nil, err
-	}
-	r := &Repo{keysDir: keysDir, opt: opt, keys: keys, root: root, targets: next}
-	if _, err := r.signers(metadata.TARGETS, root); err != nil {
 		return nil, err
 	}
 	m, err := bundle.Load(bundleDir)
@@ -299,13 +345,7 @@ func SignRelease(root *metadata.Metadata[metadata.RootType], cur *metadata.Metad
 		return nil, err
 	}
 	next.Signed.Targets[tf.Path] = tf
-	next.Signed.Version++
-	next.Signed.Expires = opt.now().Add(opt.Expiry.of(metadata.TARGETS))
-	next.ClearSignatures()
-	if err := sign(r, metadata.TARGETS, root, next); err != nil {
-		return nil, err
-	}
-	out, err := next.ToBytes(true)
+	out, err := r.signNext(next)
 	if err != nil {
 		return nil, err
 	}

@@ -263,3 +263,65 @@ func TestRefreshTimestamp(t *testing.T) {
 		t.Error("the new timestamp is not on disk")
 	}
 }
+
+// The release manager re-signs targets (a new expiry, no release), and
+// rig-cloud publishes them without an archive.
+func TestResignTargets(t *testing.T) {
+	r, keys := newRepo(t, Options{})
+	offline := splitKeys(t, keys, "root", "targets")
+	srv, err := Open(r.Dir(), keys, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, arch := signed(t, srv, offline, "1.0.0")
+	if _, _, err := srv.Publish(s.Targets, arch); err != nil {
+		t.Fatal(err)
+	}
+	// An archive without a new target, and a new target without its
+	// archive, are refused.
+	b, err := ResignTargets(srv.root, srv.targets, offline, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv.Publish(b, filepath.Join(r.Dir(), "nothing")); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "add no target") {
+		t.Errorf("archive without target: %v", err)
+	}
+	s2, arch2 := signed(t, srv, offline, "1.1.0")
+	defer os.Remove(arch2)
+	if _, _, err := srv.Publish(s2.Targets, ""); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "send its archive") {
+		t.Errorf("target without archive: %v", err)
+	}
+	// The online keys cannot re-sign targets.
+	if _, err := ResignTargets(srv.root, srv.targets, keys, Options{}); !errors.Is(err, ErrKeys) {
+		t.Errorf("ResignTargets with the online keys: %v", err)
+	}
+
+	// Signed 100 days on: valid until day 190.
+	later := time.Now().Add(100 * 24 * time.Hour)
+	b, err = ResignTargets(srv.root, srv.targets, offline, Options{Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, tf, err := srv.Publish(b, "")
+	if err != nil || rel != nil || tf != nil {
+		t.Fatalf("Publish(re-signed targets) = %v, %v, %v", rel, tf, err)
+	}
+	if v := srv.Versions(); v["targets"] != 3 || v["snapshot"] != 3 {
+		t.Errorf("versions %v", v)
+	}
+	// 150 days on the first targets would have expired; the re-signed
+	// ones verify (with a re-signed snapshot and timestamp then).
+	srvLater, err := Open(r.Dir(), keys, Options{Now: func() time.Time { return time.Now().Add(150 * 24 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srvLater.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := srv.Root()
+	u := client(t, serve(t, r.Dir()), root)
+	u.UnsafeSetRefTime(time.Now().Add(150 * 24 * time.Hour))
+	if _, err := fetch(t, u, "skab-testbed/skab-testbed-1.0.0.tar.gz"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -55,10 +55,11 @@ func releaseOperations() []Operation {
 			Description: "rig-cloud checks that the targets metadata is signed by the targets keys of the current root, is the next version, " +
 				"keeps every released target unchanged and adds exactly one whose release metadata is valid, and that the archive has its length " +
 				"and sha256; then stores the archive and signs snapshot and timestamp with its online keys (rigctl release publish does all this). " +
-				"422 names what was refused; 409 when the path is released already; 413 above releases.max_archive_bytes; 415 for another body type.",
+				"Targets that add no target, sent without the archive part, renew the targets' expiry (rigctl release resign). " +
+				"422 names what was refused (a released path is never reused: changing it is refused too); 413 above releases.max_archive_bytes; 415 for another body type.",
 			Auth: AuthRelease, Status: 201,
 			Response: releases.Published{Path: "zema-testrig/zema-testrig-1.1.0.tar.gz", Length: 1_482_113, SHA256: exSig, Release: &rel,
 				Versions: map[string]int64{"root": 1, "targets": 3, "snapshot": 4, "timestamp": 9}},
-			Errors: []int{400, 409, 413, 415, 422, 503}, Example: Example{Status: 415}},
+			Errors: []int{400, 413, 415, 422, 503}, Example: Example{Status: 415}},
 	}
 }

@@ -149,7 +149,8 @@ func (a *API) serveRepoFile(c *gin.Context, f releases.File, ctype string) {
 // publishRelease reads a multipart/form-data body: part "targets" (the
 // next targets metadata, signed offline; at most tufrepo.MaxTargetsBytes)
 // then part "archive" (the new target's tar.gz, at most
-// releases.max_archive_bytes), and publishes them.
+// releases.max_archive_bytes; none for targets that were only re-signed),
+// and publishes them.
 func (a *API) publishRelease(c *gin.Context) {
 	if a.noReleases(c) {
 		return
@@ -160,7 +161,9 @@ func (a *API) publishRelease(c *gin.Context) {
 			c.GetHeader("Content-Type"), PartTargets, PartArchive))
 		return
 	}
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(a.opt.UploadTimeout))
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Now().Add(a.opt.UploadTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(a.opt.UploadTimeout + time.Minute))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), a.opt.UploadTimeout)
 	defer cancel()
 	mr, err := c.Request.MultipartReader()
@@ -182,12 +185,17 @@ func (a *API) publishRelease(c *gin.Context) {
 		abort(c, problem(cloudapi.ProblemTooLarge, 413, "the targets metadata is larger than %d bytes", tufrepo.MaxTargetsBytes))
 		return
 	}
+	var archive io.Reader
 	part, err = mr.NextPart()
-	if err != nil || part.FormName() != PartArchive {
+	switch {
+	case err == io.EOF: // re-signed targets: no archive
+	case err != nil || part.FormName() != PartArchive:
 		invalidBody(c, "the second part must be %q, the release's tar.gz (%v)", PartArchive, partName(part, err))
 		return
+	default:
+		archive = part
 	}
-	out, err := a.opt.Releases.Publish(ctx, targets, part)
+	out, err := a.opt.Releases.Publish(ctx, targets, archive)
 	switch {
 	case err == nil:
 		c.JSON(201, out)
@@ -195,8 +203,6 @@ func (a *API) publishRelease(c *gin.Context) {
 		abort(c, problem(cloudapi.ProblemTooLarge, 413, "%v", err))
 	case errors.Is(err, tufrepo.ErrRefused):
 		abort(c, problem(ProblemReleaseRefused, 422, "%v", err))
-	case errors.Is(err, tufrepo.ErrExists):
-		abort(c, problem(ProblemExists, 409, "%v", err))
 	default:
 		a.fail(c, err)
 	}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"mime/multipart"
 	"net/http"
@@ -406,4 +407,78 @@ func TestReleasesRefuseOfflineKeys(t *testing.T) {
 	tn := e.tenant("acme")
 	r := e.raw("GET", "/tuf/timestamp.json", tn.cred, "", nil)
 	require.Equal(t, 503, r.code)
+}
+
+// An archive above releases.max_archive_bytes is 413; a released version
+// offered again with other bytes is 422; neither leaves a file behind.
+func TestReleasesPublishLimits(t *testing.T) {
+	tr := newRepo(t, releases.Options{MaxArchiveBytes: 64 << 10})
+	e := newEnv(t, httpapi.Options{Releases: tr.svc})
+	_, relTok, err := e.st.CreateToken(context.Background(), 0, "release manager", store.RoleRelease, time.Time{})
+	require.NoError(t, err)
+
+	s, arch := sign(t, e.srv.URL, relTok, tr, tr.offline, "1.0.0")
+	require.Greater(t, len(arch), 64<<10, "the test bundle's archive is larger than the cap")
+	body, ctype := multipartBody(t, s.Targets, arch)
+	r := e.raw("POST", "/v1/releases", relTok, ctype, body)
+	require.Equal(t, 413, r.code, "%s", r.body)
+	assert.Contains(t, r.problem(t).Detail, "releases.max_archive_bytes")
+	staged, _ := filepath.Glob(filepath.Join(tr.dir, ".incoming", "*"))
+	assert.Empty(t, staged)
+
+	// A released version offered again with other bytes: the release
+	// manager edits the released entry and re-signs the targets.
+	tr2 := newRepo(t)
+	e2 := newEnv(t, httpapi.Options{Releases: tr2.svc})
+	_, relTok2, err := e2.st.CreateToken(context.Background(), 0, "release manager", store.RoleRelease, time.Time{})
+	require.NoError(t, err)
+	s, arch = sign(t, e2.srv.URL, relTok2, tr2, tr2.offline, "1.0.0")
+	body, ctype = multipartBody(t, s.Targets, arch)
+	require.Equal(t, 201, e2.raw("POST", "/v1/releases", relTok2, ctype, body).code)
+	u := tufClient(t, e2.srv.URL, relTok2, tr2.root)
+	require.NoError(t, u.Refresh())
+	tm := u.GetTrustedMetadataSet()
+	cur := tm.Targets[metadata.TARGETS]
+	arch[len(arch)/2] ^= 1
+	sum := sha256.Sum256(arch)
+	cur.Signed.Targets[s.File.Path].Hashes["sha256"] = sum[:]
+	changed, err := tufrepo.ResignTargets(tm.Root, cur, tr2.offline, tufrepo.Options{})
+	require.NoError(t, err)
+	body, ctype = multipartBody(t, changed, arch)
+	r = e2.raw("POST", "/v1/releases", relTok2, ctype, body)
+	require.Equal(t, 422, r.code, "%s", r.body)
+	assert.Contains(t, r.problem(t).Detail, "is released and changed in the new targets")
+}
+
+// The release manager re-signs the targets before they expire, without a
+// release: the targets part alone.
+func TestReleasesResignTargets(t *testing.T) {
+	tr := newRepo(t)
+	e := newEnv(t, httpapi.Options{Releases: tr.svc})
+	_, relTok, err := e.st.CreateToken(context.Background(), 0, "release manager", store.RoleRelease, time.Time{})
+	require.NoError(t, err)
+	u := tufClient(t, e.srv.URL, relTok, tr.root)
+	require.NoError(t, u.Refresh())
+	tm := u.GetTrustedMetadataSet()
+	b, err := tufrepo.ResignTargets(tm.Root, tm.Targets[metadata.TARGETS], tr.offline, tufrepo.Options{Expiry: tufrepo.Expiry{Targets: 120 * 24 * time.Hour}})
+	require.NoError(t, err)
+
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	w, err := mw.CreateFormFile(httpapi.PartTargets, "targets.json")
+	require.NoError(t, err)
+	_, _ = w.Write(b)
+	require.NoError(t, mw.Close())
+	r := e.raw("POST", "/v1/releases", relTok, mw.FormDataContentType(), buf.Bytes())
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var pub releases.Published
+	r.decode(t, &pub)
+	assert.Empty(t, pub.Path)
+	assert.Equal(t, map[string]int64{"root": 1, "targets": 2, "snapshot": 2, "timestamp": 2}, pub.Versions)
+
+	// Agents see the new expiry: 100 days on, the targets still verify.
+	tn := e.tenant("acme")
+	u = tufClient(t, e.srv.URL, tn.cred, tr.root)
+	require.NoError(t, u.Refresh())
+	assert.WithinDuration(t, time.Now().Add(120*24*time.Hour), u.GetTrustedMetadataSet().Targets[metadata.TARGETS].Signed.Expires, time.Minute)
 }

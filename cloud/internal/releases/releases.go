@@ -105,7 +105,7 @@ func New(pool *pgxpool.Pool, o Options) (*Service, error) {
 		expires: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rig_cloud_tuf_expires_timestamp_seconds",
 			Help: "When each TUF role's current metadata expires (Unix time), as this replica last read it."}, []string{"role"}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "rig_cloud_tuf_releases_published_total",
-			Help: "Releases published through this replica (POST /v1/releases)."}),
+			Help: "Releases (new targets) published through this replica (POST /v1/releases)."}),
 	}
 	r, err := s.open()
 	if err != nil {
@@ -270,12 +270,13 @@ func (s *Service) expiry(role string) string {
 
 // Published is the answer to a publication.
 type Published struct {
-	// Path, Length and SHA256 (hex) are the new target's.
-	Path   string `json:"path"`
-	Length int64  `json:"length"`
-	SHA256 string `json:"sha256"`
+	// Path, Length and SHA256 (hex) are the new target's (absent when
+	// the targets were only re-signed).
+	Path   string `json:"path,omitempty"`
+	Length int64  `json:"length,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
 	// Release is its release metadata (the target's custom object).
-	Release *release.Target `json:"release"`
+	Release *release.Target `json:"release,omitempty"`
 	// Versions are the repository's role versions after it.
 	Versions map[string]int64 `json:"versions"`
 }
@@ -283,9 +284,10 @@ type Published struct {
 // Publish stages archive (at most MaxArchiveBytes, else ErrTooLarge) and
 // hands it with targets to tufrepo.Repo.Publish under the lock: targets
 // must be the next targets metadata, signed offline with the targets key,
-// adding the one target archive is. Refusals wrap tufrepo.ErrRefused (or
-// tufrepo.ErrExists for a path already released); nothing is written
-// then.
+// adding the one target archive is. With a nil archive, targets must add
+// no target: the release manager's re-signing of the targets
+// (tufrepo.ResignTargets). Refusals wrap tufrepo.ErrRefused; nothing is
+// written then.
 func (s *Service) Publish(ctx context.Context, targets []byte, archive io.Reader) (*Published, error) {
 	p, err := s.publish(ctx, targets, archive)
 	if err != nil {
@@ -295,17 +297,56 @@ func (s *Service) Publish(ctx context.Context, targets []byte, archive io.Reader
 }
 
 func (s *Service) publish(ctx context.Context, targets []byte, archive io.Reader) (*Published, error) {
+	staged := ""
+	if archive != nil {
+		var err error
+		if staged, err = s.stage(archive); err != nil {
+			return nil, err
+		}
+		defer os.Remove(staged)
+	}
+	var out *Published
+	_, err := s.locked(ctx, true, func(r *tufrepo.Repo) error {
+		rel, tf, err := r.Publish(targets, staged)
+		if err != nil {
+			return err
+		}
+		v := r.Versions()
+		out = &Published{Release: rel, Versions: v}
+		for _, role := range []string{metadata.SNAPSHOT, metadata.TIMESTAMP} {
+			s.resigned.WithLabelValues(role, "release").Inc()
+		}
+		if tf == nil {
+			s.opt.Log.Info("targets re-signed offline published", "targets_version", v[metadata.TARGETS],
+				"targets_expires", r.Expires(metadata.TARGETS).UTC().Format(time.RFC3339),
+				"snapshot_version", v[metadata.SNAPSHOT], "timestamp_version", v[metadata.TIMESTAMP])
+			return nil
+		}
+		out.Path, out.Length, out.SHA256 = tf.Path, tf.Length, hex.EncodeToString(tf.Hashes["sha256"])
+		s.published.Inc()
+		s.opt.Log.Info("release published", "path", tf.Path, "bytes", tf.Length, "sha256", out.SHA256,
+			"targets_version", v[metadata.TARGETS], "snapshot_version", v[metadata.SNAPSHOT], "timestamp_version", v[metadata.TIMESTAMP])
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// stage copies archive (at most MaxArchiveBytes) into a file of the
+// repository's file system and returns its name.
+func (s *Service) stage(archive io.Reader) (string, error) {
 	// Staged in the repository's file system (so the final step is a
 	// rename), in a hidden folder no route serves.
 	stage := filepath.Join(s.opt.RepoDir, ".incoming")
 	if err := os.MkdirAll(stage, 0o755); err != nil {
-		return nil, fmt.Errorf("releases: stage the archive: %w", err)
+		return "", fmt.Errorf("releases: stage the archive: %w", err)
 	}
 	f, err := os.CreateTemp(stage, "archive-*")
 	if err != nil {
-		return nil, fmt.Errorf("releases: stage the archive: %w", err)
+		return "", fmt.Errorf("releases: stage the archive: %w", err)
 	}
-	defer os.Remove(f.Name())
 	n, err := io.Copy(f, io.LimitReader(archive, s.opt.MaxArchiveBytes+1))
 	if err == nil && n > s.opt.MaxArchiveBytes {
 		err = ErrTooLarge
@@ -317,28 +358,10 @@ func (s *Service) publish(ctx context.Context, targets []byte, archive io.Reader
 		err = cerr
 	}
 	if err != nil {
-		return nil, err
+		os.Remove(f.Name())
+		return "", err
 	}
-	var out *Published
-	_, err = s.locked(ctx, true, func(r *tufrepo.Repo) error {
-		rel, tf, err := r.Publish(targets, f.Name())
-		if err != nil {
-			return err
-		}
-		v := r.Versions()
-		out = &Published{Path: tf.Path, Length: tf.Length, SHA256: hex.EncodeToString(tf.Hashes["sha256"]), Release: rel, Versions: v}
-		s.published.Inc()
-		for _, role := range []string{metadata.SNAPSHOT, metadata.TIMESTAMP} {
-			s.resigned.WithLabelValues(role, "release").Inc()
-		}
-		s.opt.Log.Info("release published", "path", tf.Path, "bytes", tf.Length, "sha256", out.SHA256,
-			"targets_version", v[metadata.TARGETS], "snapshot_version", v[metadata.SNAPSHOT], "timestamp_version", v[metadata.TIMESTAMP])
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return f.Name(), nil
 }
 
 // File is a file of the repository that clients may fetch.

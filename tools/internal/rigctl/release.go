@@ -32,6 +32,7 @@ See docs/releases.md.`
 
 const releaseUsage = `release create --repo REPO --keys KEYS --bundle DIR [--hardware LIST] [expiry flags]
        rigctl release publish --root ROOT --keys KEYS --bundle DIR [--hardware LIST] [--targets-expiry D] [--context NAME] [--json]
+       rigctl release resign --root ROOT --keys KEYS [--targets-expiry D] [--context NAME] [--json]
 
 Loads the model bundle in DIR (checking its files' digests), archives it as
 the TUF target <rig_type>/<name>-<version>.tar.gz with the release metadata
@@ -47,7 +48,12 @@ next targets with the targets key in KEYS (the only key it needs), and
 sends them with the archive to POST /v1/releases, where rig-cloud checks
 them and signs snapshot and timestamp. The login context (or RIGCTL_SERVER
 and RIGCTL_TOKEN) must hold a release token (rig-cloud token create
---release). See docs/releases.md.`
+--release).
+
+resign renews the targets' expiry on rig-cloud without a release: it signs
+the next version of the verified current targets, unchanged, with the
+targets key. Run it before the targets expire (default 90 days after the
+last release or re-signing). See docs/releases.md.`
 
 // expiryFlags adds the four expiry flags to fs.
 func expiryFlags(fs *flag.FlagSet) *tufrepo.Expiry {
@@ -137,12 +143,12 @@ func runKeys(_ context.Context, env Env, args []string) int {
 }
 
 func runRelease(ctx context.Context, env Env, args []string) int {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "publish") {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "publish" && args[0] != "resign") {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+releaseUsage)
 		return ExitUsage
 	}
-	if args[0] == "publish" {
-		return runPublish(ctx, env, args[1:])
+	if args[0] != "create" {
+		return runPublish(ctx, env, args[0], args[1:])
 	}
 	fs := newFlags(env, "release create", releaseUsage)
 	repo := fs.String("repo", "", "the repository `REPO` (required)")

@@ -31,45 +31,49 @@ type published struct {
 	Versions map[string]int64 `json:"versions"`
 }
 
-func runPublish(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "release publish", releaseUsage)
+// runPublish runs release publish (sub "publish") and release resign.
+func runPublish(ctx context.Context, env Env, sub string, args []string) int {
+	name := "release " + sub
+	fs := newFlags(env, name, releaseUsage)
 	rootPath := fs.String("root", "", "the trusted root metadata `ROOT` (the ceremony's 1.root.json or later; required)")
 	keys := fs.String("keys", "", "the `KEYS` folder holding the targets key (required)")
-	dir := fs.String("bundle", "", "the model bundle `DIR` (required)")
-	hw := fs.String("hardware", "", "comma-separated hardware the release supports (default: amd64,arm64)")
+	var dir, hw *string
+	if sub == "publish" {
+		dir = fs.String("bundle", "", "the model bundle `DIR` (required)")
+		hw = fs.String("hardware", "", "comma-separated hardware the release supports (default: amd64,arm64)")
+	}
 	exp := fs.Duration("targets-expiry", tufrepo.DefaultExpiry.Targets, "how long the signed targets stay valid")
 	ctxName := fs.String("context", "", "login context holding a release token (default: the current one)")
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *rootPath == "" || *keys == "" || *dir == "" || fs.NArg() > 0 {
+	switch {
+	case sub == "publish" && (*rootPath == "" || *keys == "" || *dir == "" || fs.NArg() > 0):
 		errorf(env, "release publish: --root ROOT, --keys KEYS and --bundle DIR are required (no other arguments)")
 		return ExitUsage
-	}
-	if *exp <= 0 {
-		errorf(env, "release publish: --targets-expiry %v must be positive", *exp)
+	case sub == "resign" && (*rootPath == "" || *keys == "" || fs.NArg() > 0):
+		errorf(env, "release resign: --root ROOT and --keys KEYS are required (no other arguments)")
 		return ExitUsage
-	}
-	var hardware []string
-	if *hw != "" {
-		hardware = strings.Split(*hw, ",")
+	case *exp <= 0:
+		errorf(env, "%s: --targets-expiry %v must be positive", name, *exp)
+		return ExitUsage
 	}
 	root, err := os.ReadFile(*rootPath)
 	if err != nil {
-		errorf(env, "release publish: %v", err)
+		errorf(env, "%s: %v", name, err)
 		return ExitFailure
 	}
 	c, err := fleetClient(*ctxName)
 	if err != nil {
-		errorf(env, "release publish: %v", err)
+		errorf(env, "%s: %v", name, err)
 		return ExitFailure
 	}
 	// The current metadata, verified from the trusted root: signing over
 	// unverified targets could sign what a compromised server slipped in.
 	cache, err := os.MkdirTemp("", "rigctl-tuf-")
 	if err != nil {
-		errorf(env, "release publish: %v", err)
+		errorf(env, "%s: %v", name, err)
 		return ExitFailure
 	}
 	defer os.RemoveAll(cache)
@@ -78,25 +82,39 @@ func runPublish(ctx context.Context, env Env, args []string) int {
 		err = u.Refresh()
 	}
 	if err != nil {
-		errorf(env, "release publish: verify the repository at %s/tuf: %v", c.Server, err)
+		errorf(env, "%s: verify the repository at %s/tuf: %v", name, c.Server, err)
 		return ExitFailure
 	}
 	tm := u.GetTrustedMetadataSet()
-	arch, err := os.CreateTemp("", "rigctl-release-*.tar.gz")
-	if err != nil {
-		errorf(env, "release publish: %v", err)
-		return ExitFailure
-	}
-	defer os.Remove(arch.Name())
-	defer arch.Close()
-	s, err := tufrepo.SignRelease(tm.Root, tm.Targets[metadata.TARGETS], *keys, *dir, hardware, arch, tufrepo.Options{Expiry: tufrepo.Expiry{Targets: *exp}})
-	if err != nil {
-		errorf(env, "release publish: %v", err)
-		return ExitFailure
-	}
-	if _, err := arch.Seek(0, io.SeekStart); err != nil {
-		errorf(env, "release publish: %v", err)
-		return ExitFailure
+	opt := tufrepo.Options{Expiry: tufrepo.Expiry{Targets: *exp}}
+	var s *tufrepo.Signed
+	var arch *os.File
+	if sub == "resign" {
+		b, err := tufrepo.ResignTargets(tm.Root, tm.Targets[metadata.TARGETS], *keys, opt)
+		if err != nil {
+			errorf(env, "%s: %v", name, err)
+			return ExitFailure
+		}
+		s = &tufrepo.Signed{Targets: b}
+	} else {
+		var hardware []string
+		if *hw != "" {
+			hardware = strings.Split(*hw, ",")
+		}
+		if arch, err = os.CreateTemp("", "rigctl-release-*.tar.gz"); err != nil {
+			errorf(env, "%s: %v", name, err)
+			return ExitFailure
+		}
+		defer os.Remove(arch.Name())
+		defer arch.Close()
+		if s, err = tufrepo.SignRelease(tm.Root, tm.Targets[metadata.TARGETS], *keys, *dir, hardware, arch, opt); err != nil {
+			errorf(env, "%s: %v", name, err)
+			return ExitFailure
+		}
+		if _, err := arch.Seek(0, io.SeekStart); err != nil {
+			errorf(env, "%s: %v", name, err)
+			return ExitFailure
+		}
 	}
 	// The archive streams: no client timeout (the server bounds the
 	// upload by blob.upload_timeout).
@@ -105,7 +123,12 @@ func runPublish(ctx context.Context, env Env, args []string) int {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
-		err := writeParts(mw, s.Targets, arch)
+		var err error
+		if arch != nil {
+			err = writeParts(mw, s.Targets, arch)
+		} else {
+			err = writeParts(mw, s.Targets, nil)
+		}
 		if err == nil {
 			err = mw.Close()
 		}
@@ -115,7 +138,7 @@ func runPublish(ctx context.Context, env Env, args []string) int {
 	err = up.Upload(ctx, "POST", "/v1/releases", mw.FormDataContentType(), pr, &raw)
 	pr.CloseWithError(io.ErrClosedPipe)
 	if err != nil {
-		return failed(env, "release publish: "+s.File.Path, err)
+		return failed(env, name, err)
 	}
 	if *asJSON {
 		printJSON(env.Stdout, raw)
@@ -124,18 +147,25 @@ func runPublish(ctx context.Context, env Env, args []string) int {
 	var out published
 	_ = json.Unmarshal(raw, &out)
 	v := out.Versions
+	if sub == "resign" {
+		fmt.Fprintf(env.Stdout, "targets re-signed: valid until %s (root %d, targets %d, snapshot %d, timestamp %d)\n",
+			time.Now().Add(*exp).UTC().Format(time.RFC3339), v["root"], v["targets"], v["snapshot"], v["timestamp"])
+		return ExitOK
+	}
 	fmt.Fprintf(env.Stdout, "published %s: %d bytes, sha256 %s, rig type %s, hardware %s (root %d, targets %d, snapshot %d, timestamp %d)\n",
 		out.Path, out.Length, out.SHA256, s.Release.RigType, strings.Join(s.Release.Hardware, ","),
 		v["root"], v["targets"], v["snapshot"], v["timestamp"])
 	return ExitOK
 }
 
+// writeParts writes the targets part and, when archive is not nil, the
+// archive part.
 func writeParts(mw *multipart.Writer, targets []byte, archive io.Reader) error {
 	w, err := mw.CreateFormFile("targets", "targets.json")
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(targets); err != nil {
+	if _, err := w.Write(targets); err != nil || archive == nil {
 		return err
 	}
 	if w, err = mw.CreateFormFile("archive", "release.tar.gz"); err != nil {

@@ -70,6 +70,16 @@ func TestReleasePublish(t *testing.T) {
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, errOut, "verify the repository")
 
+	// The targets' expiry is renewed without a release; not with the
+	// online keys.
+	code, stdout, errOut = run(t, "release", "resign", "--root", root1, "--keys", offline, "--targets-expiry", "2400h")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, stdout, "targets re-signed: valid until")
+	assert.Contains(t, stdout, "(root 1, targets 3, snapshot 3, timestamp 3)")
+	code, _, errOut = run(t, "release", "resign", "--root", root1, "--keys", keys)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, errOut, "targets needs 1 of its 1 keys")
+
 	// An agent's updater (here with the release token: any credential
 	// but a system token may read) verifies and downloads the release.
 	rootBytes, err := os.ReadFile(root1)

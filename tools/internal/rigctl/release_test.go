@@ -91,6 +91,7 @@ func TestKeysReleaseUsage(t *testing.T) {
 		{[]string{"release", "publish", "--root", "r.json"}, ExitUsage, "--root ROOT, --keys KEYS and --bundle DIR are required"},
 		{[]string{"release", "publish", "--root", "r.json", "--keys", "k", "--bundle", "b", "--targets-expiry", "-1h"}, ExitUsage, "must be positive"},
 		{[]string{"release", "publish", "--root", filepath.Join(base, "none.json"), "--keys", "k", "--bundle", "b"}, ExitFailure, "none.json"},
+		{[]string{"release", "resign", "--root", "r.json"}, ExitUsage, "--root ROOT and --keys KEYS are required"},
 	} {
 		code, _, errOut := run(t, tt.args...)
 		assert.Equal(t, tt.code, code, "%v: %s", tt.args, errOut)
