@@ -146,7 +146,9 @@ func (s *Store) IngestDiagnoses(ctx context.Context, p *Principal, items []cloud
 				} else {
 					r.Status = cloudapi.ItemConflict
 					r.Problem = &cloudapi.Problem{Type: cloudapi.ProblemConflict, Title: cloudapi.ProblemTitle(cloudapi.ProblemConflict),
-						Detail: fmt.Sprintf("%s/%d was stored before with fingerprint %s, this one has %s; the stored one is kept",
+						Detail: fmt.Sprintf("%s/%d was stored before with fingerprint %s, this one has %s; the stored one is kept "+
+							"(if this agent's sequence restarted, e.g. after its data directory was lost, enroll it again: "+
+							"a new enrollment starts a new identity whose sequence numbers do not collide)",
 							a.Name, seq, hex.EncodeToString(fp)[:16], hex.EncodeToString(prints[seq])[:16])}
 				}
 				return nil
