@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/fleetset"
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
@@ -273,4 +275,30 @@ func deref[T any](p *T) any {
 		return nil
 	}
 	return *p
+}
+
+// A fleet data set whose archive is over the blob store's cap: 413,
+// nothing stored (no data set, no object).
+func TestFleetDatasetTooLarge(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	blobs, err := blob.NewFS(dir, 512)
+	require.NoError(t, err)
+	e := newEnv(t, httpapi.Options{Blobs: blobs})
+	a := e.tenant("alpha")
+	var up store.FleetUpload
+	r := e.do("POST", "/v1/uploads", a.operator, httpapi.UploadRequestBody{RigID: a.rig, From: t0, To: t0.Add(time.Hour)})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	r.decode(t, &up)
+	r = e.gz(cloudapi.PathUploads, a.cred, cloudapi.Upload{AgentID: a.agent, RequestID: up.ID, Part: 0, Last: true,
+		Readings: fleetReadings(t0, t0.Add(10*time.Minute))})
+	require.Equal(t, 200, r.code, "%s", r.body)
+	r = e.do("POST", "/v1/datasets/from-uploads", a.operator, httpapi.FleetDatasetRequest{Name: "big", RigConfig: fleetRigYAML,
+		RigIDs: []string{a.rig}, From: t0, To: t0.Add(time.Hour)})
+	require.Equal(t, 413, r.code, "%s", r.body)
+	assert.Equal(t, cloudapi.ProblemTooLarge, r.problem(t).Type)
+	assert.Zero(t, e.count("SELECT count(*) FROM datasets"))
+	objects, err := filepath.Glob(filepath.Join(dir, "orgs", "*", "datasets", "*"))
+	require.NoError(t, err)
+	assert.Empty(t, objects)
 }

@@ -279,7 +279,7 @@ func Operations() []Operation {
 				RigType:     "zema-testrig", ConfigDigest: "sha256:8c41", State: store.DatasetReady, Bytes: ptr(int64(1024)), Digest: ptr("sha256:77e0"),
 				CreatedAt: exT0, UploadedAt: ptr(exT0)},
 				Windows: 1, Labels: map[string]float64{"pump": 0}, Rigs: []fleetset.RigStats{{RigID: "zema-1", Readings: 2, Windows: 1}}},
-			Errors: []int{409, 503}},
+			Errors: []int{409, 413, 503}},
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
 			Auth: AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"}},
 			Status: 204, Example: Example{Path: "/v1/tokens/2"}},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/fleetset"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -244,6 +245,10 @@ func (a *API) createFleetDataset(c *gin.Context) {
 	_ = pr.CloseWithError(err)
 	if err != nil {
 		_ = a.opt.Blobs.Delete(ctx, key)
+		if errors.Is(err, blob.ErrTooLarge) {
+			abort(c, problem(cloudapi.ProblemTooLarge, 413, "the data set's archive is larger than blob.max_object_bytes: ask for a shorter range or fewer rigs"))
+			return
+		}
 		a.fail(c, err)
 		return
 	}
