@@ -367,10 +367,18 @@ func TestReleasesResignReplicas(t *testing.T) {
 	assert.Equal(t, int64(1), r.Versions()["snapshot"])
 	assert.WithinDuration(t, time.Now().Add(24*time.Hour), r.Expires("timestamp"), time.Minute)
 
-	// Nothing is due now.
+	// Nothing is due now; a stale staged archive is removed, a fresh one
+	// (a publication in progress) is not.
+	require.NoError(t, os.MkdirAll(filepath.Join(tr.dir, ".incoming"), 0o755))
+	stale, fresh := filepath.Join(tr.dir, ".incoming", "archive-1"), filepath.Join(tr.dir, ".incoming", "archive-2")
+	require.NoError(t, os.WriteFile(stale, []byte("x"), 0o600))
+	require.NoError(t, os.WriteFile(fresh, []byte("x"), 0o600))
+	require.NoError(t, os.Chtimes(stale, time.Now().Add(-26*time.Hour), time.Now().Add(-26*time.Hour)))
 	d, err := svcs[0].Check(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, d)
+	assert.NoFileExists(t, stale)
+	assert.FileExists(t, fresh)
 
 	// Five days on, the snapshot is due: both roles are re-signed.
 	later := releases.Options{RepoDir: tr.dir, KeysDir: tr.online, Now: func() time.Time { return time.Now().Add(5 * 24 * time.Hour) }}

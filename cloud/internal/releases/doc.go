@@ -24,9 +24,9 @@
 // role is due, with pg_try_advisory_xact_lock: when another replica holds
 // it, that one does the work.
 //
-// # Caveats
+// # Staging
 //
-// A crash while a publication's archive is staged leaves a file in the
-// repository's hidden .incoming folder (never served); remove such files
-// when no publication is running.
+// A publication's archive is staged in the repository's hidden .incoming
+// folder (never served) and renamed into place. A crash mid-upload leaves
+// its file there; Check removes staged files older than StaleAfter.
 package releases

@@ -204,6 +204,7 @@ func (s *Service) due(r *tufrepo.Repo, now time.Time) (snapshot, timestamp bool)
 // never touch the database; when another replica holds the lock, this one
 // leaves the work to it. It reports which roles it re-signed.
 func (s *Service) Check(ctx context.Context) ([]string, error) {
+	s.sweep()
 	r, err := s.open()
 	if err != nil {
 		s.failures.WithLabelValues("resign").Inc()
@@ -240,6 +241,23 @@ func (s *Service) Check(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return done, nil
+}
+
+// StaleAfter is the age past which Check removes a staged archive: one
+// left by a replica that crashed mid-publication (an upload lasts at most
+// blob.upload_timeout, at most 24h).
+const StaleAfter = 25 * time.Hour
+
+// sweep removes staged archives older than StaleAfter.
+func (s *Service) sweep() {
+	files, _ := filepath.Glob(filepath.Join(s.opt.RepoDir, ".incoming", "archive-*"))
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && s.opt.Now().Sub(st.ModTime()) > StaleAfter {
+			if os.Remove(f) == nil {
+				s.opt.Log.Warn("stale staged release archive removed", "file", f, "modified", st.ModTime().UTC().Format(time.RFC3339))
+			}
+		}
+	}
 }
 
 // Run checks at once, then every CheckInterval (with up to a tenth of it
