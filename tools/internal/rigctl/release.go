@@ -13,7 +13,7 @@ import (
 
 func init() {
 	register("keys", "TUF signing keys: keys init --dir REPO --keys KEYS | keys rotate ROLE --repo REPO --keys KEYS", runKeys)
-	register("release", "sign a model bundle into the TUF repository (release create --repo REPO ...; release publish --root ROOT --keys KEYS --bundle DIR to rig-cloud)", runRelease)
+	register("release", "sign a model bundle into the TUF repository (release create --repo REPO ...; release publish --root ROOT --keys KEYS --bundle DIR and release resign to rig-cloud)", runRelease)
 }
 
 const keysUsage = `keys init --dir REPO --keys KEYS [--root-threshold N] [--root-keys M] [expiry flags]
