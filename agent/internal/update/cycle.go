@@ -176,8 +176,9 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 		return nil, ctx.Err()
 	case errors.Is(err, ErrTooLong):
 		return failed{err}, nil
-	case added > 0:
-		// Progress: resumed by the next cycle, no attempt counted.
+	case added > 0, errors.Is(err, ErrBudget):
+		// Progress, or held back by the day's budget: resumed by the next
+		// cycle, no attempt counted.
 		return nil, err
 	}
 	// No progress at all: count it, so a server that never delivers ends

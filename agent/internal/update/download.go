@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,7 +23,8 @@ func (m *Manager) partPath(sha string) string {
 // bytes in all. It returns the bytes this call added. A server that sends
 // more than t.Length is refused with ErrTooLong (the part file is
 // removed); a response that ends early leaves the part file for the next
-// call and returns ErrTruncated.
+// call and returns ErrTruncated. With Options.Budget it reads no more
+// than the budget has left and returns ErrBudget when that stops it short.
 func (m *Manager) download(ctx context.Context, t *Target, url string) (added int64, err error) {
 	p := m.partPath(t.SHA256)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
@@ -50,11 +52,24 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 	if off == t.Length {
 		return 0, nil
 	}
+	left := int64(math.MaxInt64) // the day's budget
+	if b := m.opts.Budget; b != nil {
+		if left = b.Left(); left <= 0 {
+			return 0, fmt.Errorf("%w: %s: %d of %d bytes received, resumed when the budget allows", ErrBudget, t.Path, off, t.Length)
+		}
+		defer func() { b.Spend(added) }()
+	}
+	want := t.Length - off
+	read := min(want, left) // what this call may read
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
 	}
-	if off > 0 {
+	switch {
+	case read < want:
+		// Only what the budget allows: no bytes on the wire beyond it.
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+read-1, 10))
+	case off > 0:
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
 	}
 	res, err := m.opts.HTTPClient.Do(req)
@@ -72,6 +87,7 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 			if off, err = f.Seek(0, io.SeekStart); err != nil {
 				return 0, err
 			}
+			want, read = t.Length, min(t.Length, left)
 		}
 	case http.StatusPartialContent:
 		start, ok := rangeStart(res.Header.Get("Content-Range"))
@@ -85,12 +101,11 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 	default:
 		return 0, fmt.Errorf("download %s: HTTP %s", t.Path, res.Status)
 	}
-	want := t.Length - off
 	if res.ContentLength > want {
 		_ = f.Truncate(0)
 		return 0, fmt.Errorf("%w: %s: the server announces %d bytes from offset %d, the target is %d bytes", ErrTooLong, t.Path, res.ContentLength, off, t.Length)
 	}
-	n, err := io.Copy(f, io.LimitReader(res.Body, want))
+	n, err := io.Copy(f, io.LimitReader(res.Body, read))
 	added = n
 	if err != nil {
 		if isCtx(ctx, err) {
@@ -98,8 +113,11 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 		}
 		return added, fmt.Errorf("%w: %s: %d of %d bytes, resumed next time: %w", ErrTruncated, t.Path, off+n, t.Length, err)
 	}
-	if n < want {
+	if n < read {
 		return added, fmt.Errorf("%w: %s: the server sent %d of %d bytes", ErrTruncated, t.Path, off+n, t.Length)
+	}
+	if read < want {
+		return added, fmt.Errorf("%w: %s: %d of %d bytes received, resumed when the budget allows", ErrBudget, t.Path, off+n, t.Length)
 	}
 	// Exactly t.Length bytes read: anything more is an attack or a broken
 	// server, and the archive is not trusted either way.

@@ -34,6 +34,10 @@ var (
 	// yet enough recent windows to judge; the staged model waits for the
 	// next cycle and no attempt is counted.
 	ErrNoWindows = errors.New("not enough recent windows for the canary")
+	// ErrBudget is returned when the day's byte budget (Options.Budget)
+	// is used up before a download is complete: the part file is kept and
+	// resumed when the budget allows; no attempt is counted.
+	ErrBudget = errors.New("day byte budget used up")
 	// ErrStale is returned when the metadata a staged release was checked
 	// against expired before the commit: installing needs fresh metadata.
 	ErrStale = errors.New("update metadata expired before the commit")

@@ -58,6 +58,17 @@ type Transition struct {
 	At  time.Time
 }
 
+// Budget is the link's per-day byte budget, which downloads count
+// against: the agent passes its cloud forwarder, so that model downloads
+// and uploads share cloud.bandwidth_bytes_per_day. Safe for concurrent use.
+type Budget interface {
+	// Left returns the bytes that may still be received today
+	// (math.MaxInt64: no cap).
+	Left() int64
+	// Spend counts n bytes received.
+	Spend(n int64)
+}
+
 // Watch bounds the committed model during the watch that follows a
 // commit: when, after at least MinRuns runs, the share of failed runs is
 // above MaxErrorRate or the share of runs slower than MaxLatency is above
@@ -130,6 +141,12 @@ type Options struct {
 	Activator Activator
 	// Reporter receives the transitions (nil: none).
 	Reporter Reporter
+	// Budget, when set, caps the bytes downloaded per day: an archive is
+	// fetched only while the budget has bytes left, at most that many per
+	// cycle, and resumed when it has more (nil: no cap). Metadata is
+	// counted too, but never held back (it is small, and fresh metadata is
+	// what keeps a rig safe).
+	Budget Budget
 	// Now is the clock, also go-tuf's reference time for expiry (default:
 	// time.Now).
 	Now func() time.Time
@@ -325,6 +342,7 @@ func (m *Manager) rollBack(why error) {
 	r.State, r.Target = Idle, nil
 	r.WatchUntil, r.WatchRestarts = time.Time{}, 0
 	r.LastError = why.Error()
+	r.Rollbacks++
 }
 
 // save persists m.rec (m.mu held or not yet shared).
@@ -414,10 +432,16 @@ func (m *Manager) Observe(latency time.Duration, err error) {
 	trip := m.tripped() != nil
 	m.mu.Unlock()
 	if trip {
-		select {
-		case m.kick <- struct{}{}:
-		default:
-		}
+		m.Kick()
+	}
+}
+
+// Kick makes Run start a cycle now, or right after the one running. It
+// never blocks.
+func (m *Manager) Kick() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
 	}
 }
 

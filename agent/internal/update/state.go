@@ -30,6 +30,10 @@ const (
 	Failed      StateName = "failed"       // the last attempt failed (LastError); Installed serves
 )
 
+// StateNames lists every state, in the order of a cycle (for metrics
+// that export one series per state).
+var StateNames = []StateName{Idle, Checking, Downloading, Verifying, Staged, Canarying, Committing, Committed, RollingBack, Failed}
+
 // recordFormat is the version of state.json's layout.
 const recordFormat = 1
 
@@ -52,6 +56,9 @@ type Record struct {
 	// counts agent starts during the watch.
 	WatchUntil    time.Time `json:"watch_until,omitzero"`
 	WatchRestarts int       `json:"watch_restarts,omitempty"`
+	// Rollbacks counts the committed releases rolled back on this rig
+	// (watchdog, restarts during the watch), for the API and the cloud.
+	Rollbacks int `json:"rollbacks,omitempty"`
 	// MetadataExpires is when the metadata Target was picked with expires
 	// (the earliest of timestamp, snapshot and targets): no commit after.
 	MetadataExpires time.Time `json:"metadata_expires,omitzero"`

@@ -29,6 +29,7 @@ type fetcher struct {
 	ctx     context.Context
 	client  *http.Client
 	timeout time.Duration
+	budget  Budget // nil: none
 }
 
 // DownloadFile implements go-tuf's fetcher.Fetcher: GET url, at most
@@ -55,6 +56,9 @@ func (f *fetcher) DownloadFile(url string, maxLength int64, _ time.Duration) ([]
 	b, err := io.ReadAll(io.LimitReader(res.Body, maxLength+1))
 	if err != nil {
 		return nil, err
+	}
+	if f.budget != nil {
+		f.budget.Spend(int64(len(b)))
 	}
 	if int64(len(b)) > maxLength {
 		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s is more than %d bytes", url, maxLength)}
@@ -110,7 +114,7 @@ func (m *Manager) updater(ctx context.Context, mdDir string) (*updater.Updater, 
 		}
 		cfg.LocalMetadataDir = mdDir
 		cfg.LocalTargetsDir = filepath.Join(m.opts.Dir, "download")
-		cfg.Fetcher = &fetcher{ctx: ctx, client: m.opts.HTTPClient, timeout: m.opts.RequestTimeout}
+		cfg.Fetcher = &fetcher{ctx: ctx, client: m.opts.HTTPClient, timeout: m.opts.RequestTimeout, budget: m.opts.Budget}
 		var u *updater.Updater
 		if u, err = updater.New(cfg); err == nil {
 			return u, nil
