@@ -109,6 +109,40 @@ type CheckinRequest struct {
 	Buffer *BufferStatus `json:"buffer,omitempty"`
 	// Uploads lists the upload requests the agent is working on.
 	Uploads []UploadProgress `json:"uploads,omitempty"`
+	// Update is the state of the agent's model updates (nil: updates not
+	// configured, or an agent that does not report them).
+	Update *UpdateStatus `json:"update,omitempty"`
+}
+
+// UpdateStatus is the state of the agent's model-update state machine
+// (agent/internal/update, docs/releases.md): the installed release, the
+// one in progress, and how the last attempts went.
+type UpdateStatus struct {
+	// State is the machine's state: one of the stable names idle,
+	// downloading, verifying, staged, canary, committing, committed,
+	// rolling_back, failed (a newer agent may report a name this list
+	// lacks: a name, at most MaxNameLen bytes).
+	State string `json:"state"`
+	// Installed is the version of the model the agent serves; Previous
+	// the one a rollback returns to ("" when none).
+	Installed string `json:"installed"`
+	Previous  string `json:"previous,omitempty"`
+	// Target and TargetVersion name the release in progress ("" when
+	// none).
+	Target        string `json:"target,omitempty"`
+	TargetVersion string `json:"target_version,omitempty"`
+	// Attempts counts the failed attempts of the release in progress, or
+	// of the last one that failed.
+	Attempts int `json:"attempts,omitempty"`
+	// Rollbacks counts the committed releases rolled back on this rig.
+	Rollbacks int `json:"rollbacks,omitempty"`
+	// LastError is why the last attempt failed or was rolled back (at
+	// most MaxTextLen bytes).
+	LastError string `json:"last_error,omitempty"`
+	// WatchUntil ends the watch of a just committed model (nil: none).
+	WatchUntil *time.Time `json:"watch_until,omitempty"`
+	// Changed is when the state last changed.
+	Changed time.Time `json:"changed"`
 }
 
 // OutboxStatus describes the agent's queue of diagnoses not yet accepted

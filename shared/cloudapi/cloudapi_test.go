@@ -205,6 +205,29 @@ func TestDecodeCheckinAndUpload(t *testing.T) {
 	assert.Contains(t, err.Error(), `/agent_id: "" is not`)
 	assert.Contains(t, err.Error(), "/outbox: items 3, alerts 4")
 
+	// The optional update state: decoded, validated, and strict.
+	c = CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", Time: t0,
+		Update: &UpdateStatus{State: "failed", Installed: "1.1.0", Previous: "1.0.0", Target: "zema-testrig/zema-1.2.0.tar.gz",
+			TargetVersion: "1.2.0", Attempts: 1, LastError: "canary failed", Changed: t0}}
+	body, _ = json.Marshal(c)
+	got, err = DecodeCheckin(body)
+	require.NoError(t, err)
+	assert.Equal(t, c, *got)
+	for _, tc := range []struct{ name, body, want string }{
+		{"no state", `{"state":"","installed":"1.0.0","changed":"2025-03-01T12:00:00Z"}`, "/update/state: is required"},
+		{"no installed", `{"state":"idle","changed":"2025-03-01T12:00:00Z"}`, "/update/installed: is required"},
+		{"negative", `{"state":"idle","installed":"1","attempts":-1,"rollbacks":-2,"changed":"2025-03-01T12:00:00Z"}`, "/update/rollbacks: -2 is negative"},
+		{"no time", `{"state":"idle","installed":"1"}`, "/update/changed: 0001-01-01T00:00:00Z is outside"},
+		{"unknown field", `{"state":"idle","installed":"1","changed":"2025-03-01T12:00:00Z","cohort":"a"}`, "cohort"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := `{"agent_id":"rig-001","rig_id":"zema-1","rig_type":"t","time":"2025-03-01T12:00:00Z","outbox":{},"update":` + tc.body + `}`
+			_, err := DecodeCheckin([]byte(b))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+
 	u := Upload{AgentID: "rig-001", RequestID: "req-1", Part: 2, Readings: []reading.Reading{{Sensor: "PS1", Time: t0, Value: 151.2}}}
 	body, _ = json.Marshal(u)
 	gu, err := DecodeUpload(body, Limits{})

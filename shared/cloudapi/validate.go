@@ -313,6 +313,24 @@ func ValidateCheckin(r *CheckinRequest) error {
 			}
 		}
 	}
+	if u := r.Update; u != nil {
+		c.name("/update/state", u.State, true)
+		c.name("/update/installed", u.Installed, true)
+		c.name("/update/previous", u.Previous, false)
+		c.text("/update/target", u.Target, false)
+		c.name("/update/target_version", u.TargetVersion, false)
+		if u.Attempts < 0 {
+			c.add("/update/attempts", "%d is negative", u.Attempts)
+		}
+		if u.Rollbacks < 0 {
+			c.add("/update/rollbacks", "%d is negative", u.Rollbacks)
+		}
+		c.text("/update/last_error", u.LastError, false)
+		if u.WatchUntil != nil {
+			c.time("/update/watch_until", *u.WatchUntil)
+		}
+		c.time("/update/changed", u.Changed)
+	}
 	return c.problem("check-in request")
 }
 

@@ -1,12 +1,15 @@
 package forward
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -170,4 +173,50 @@ func TestFromConfig(t *testing.T) {
 	cfg.Cloud.URL = ""
 	_, err = FromConfig(&cfg, nil, "", nil)
 	assert.ErrorContains(t, err, "no cloud link")
+}
+
+// The forwarder is the update's byte budget: bytes it is told of count
+// against the day (outside the alert reserve), the count is persisted with
+// its own, and a new day starts afresh. Describe adds the model and update
+// state to the check-in, which CheckinSoon sends at once.
+func TestSharedDayBudget(t *testing.T) {
+	clock := newManualClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+	c := newCloud(t, clock)
+	f := newForwarder(t, c, "", func(o *Options) {
+		o.BytesPerDay = 100_000
+		o.Describe = func(r *cloudapi.CheckinRequest) {
+			r.Model = &diag.ModelRef{Version: "1.1.0", Precision: "int8"}
+			r.Update = &cloudapi.UpdateStatus{State: "committed", Installed: "1.1.0", Changed: clock.Now()}
+		}
+	})
+	assert.Equal(t, int64(90_000), f.Left(), "the alert reserve is kept")
+	f.Spend(30_000)
+	assert.Equal(t, int64(60_000), f.Left())
+	assert.Equal(t, int64(30_000), f.Stats().DayBytes)
+	stop := run(t, f)
+	eventually(t, "a check-in", func() bool {
+		var n int
+		c.get(func(c *fakeCloud) { n = c.checkins })
+		return n >= 1
+	})
+	f.CheckinSoon()
+	eventually(t, "a second check-in", func() bool {
+		var n int
+		c.get(func(c *fakeCloud) { n = c.checkins })
+		return n >= 2
+	})
+	stop()
+	c.get(func(c *fakeCloud) {
+		require.NotNil(t, c.lastIn.Update)
+		assert.Equal(t, "committed", c.lastIn.Update.State)
+		assert.Equal(t, "1.1.0", c.lastIn.Model.Version)
+	})
+	used := f.Stats().DayBytes
+	assert.Greater(t, used, int64(30_000), "the check-ins count too")
+	_, saved := f.ob.loadDay()
+	assert.Equal(t, used, saved, "the spent bytes are persisted with the forwarder's")
+	clock.Advance(24 * time.Hour)
+	assert.Equal(t, int64(90_000), f.Left(), "a new day")
+	f = newForwarder(t, c, "", func(o *Options) { o.BytesPerDay = 0 })
+	assert.Equal(t, int64(math.MaxInt64), f.Left(), "no day cap")
 }

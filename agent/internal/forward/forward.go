@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -116,6 +117,23 @@ type Forwarder struct {
 	bucket        bucket
 	day, dayUsed  int64
 	uploads       map[string]*uploadState
+
+	// spent counts bytes Spend was given that Run has not yet added to
+	// dayUsed (rollDay folds them in).
+	spent atomic.Int64
+	// soon asks Run for a check-in now (CheckinSoon).
+	soon atomic.Bool
+}
+
+// CheckinSoon makes Run check in as soon as it is free (not before its
+// backoff ends), e.g. to report an update transition. Safe for concurrent
+// use; it never blocks.
+func (f *Forwarder) CheckinSoon() {
+	f.soon.Store(true)
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
 }
 
 // New opens (or creates) the outbox at opts.Path and returns a Forwarder.
@@ -247,7 +265,7 @@ func (f *Forwarder) Stats() Stats {
 		s.Queued, s.QueuedAlerts, s.QueuedBytes = f.ob.totals()
 		s.Oldest = f.ob.oldest()
 	}
-	s.DayBytes = f.dayUsed
+	s.DayBytes = f.dayUsed + f.spent.Load()
 	for _, u := range f.uploads {
 		if !u.Done {
 			s.UploadsOpen++
@@ -275,6 +293,7 @@ func (f *Forwarder) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.opts.BytesPerDay > 0 {
+		f.dayUsed += f.spent.Swap(0)
 		if err := f.ob.saveDay(f.day, f.dayUsed); err != nil {
 			f.log.Warn("cannot save the day's byte count", "error", err)
 		}

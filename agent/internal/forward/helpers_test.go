@@ -135,6 +135,7 @@ type fakeCloud struct {
 	batches  [][]uint64
 	keysOK   bool
 	checkins int
+	lastIn   *cloudapi.CheckinRequest
 	requests []seen
 	parts    []cloudapi.Upload
 	partSeen map[string]bool
@@ -210,6 +211,7 @@ func (c *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.checkins++
+		c.lastIn = req
 		writeJSON(w, cloudapi.CheckinResponse{ServerTime: c.clock.Now(), NextCheckinS: c.next, Limits: c.limits, UploadRequests: c.uploadReqs})
 	case cloudapi.PathDiagnoses:
 		c.diagnoses(w, r, body)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
 // Defaults of Options.
@@ -111,6 +112,12 @@ type Options struct {
 	// sequence number before that check-in are released: the cloud has
 	// had its chance to ask for them.
 	Release string
+
+	// Describe, when set, adds the rest of the agent's state to every
+	// check-in request (the model in use, the update state: the optional
+	// fields of cloudapi.CheckinRequest); called on Run's goroutine, it
+	// must not block for long.
+	Describe func(*cloudapi.CheckinRequest)
 
 	// NoSync skips fsync on outbox commits: for tests only; a power cut
 	// may lose queued diagnoses.

@@ -67,7 +67,7 @@ func (e errStore) Error() string { return e.err.Error() }
 // step makes at most one request, or waits.
 func (f *Forwarder) step(ctx context.Context) error {
 	clock := f.opts.Clock
-	if f.needCheckin || !clock.Now().Before(f.nextCheckin) {
+	if f.soon.Swap(false) || f.needCheckin || !clock.Now().Before(f.nextCheckin) {
 		return f.storeErr(f.attempt(ctx, f.checkin(ctx)))
 	}
 	if f.ob.count() > 0 {
@@ -360,6 +360,39 @@ func (f *Forwarder) rollDay(now time.Time) {
 		f.day, f.dayUsed = d, 0
 		f.mu.Unlock()
 	}
+	if n := f.spent.Swap(0); n != 0 {
+		f.mu.Lock()
+		f.dayUsed += n
+		f.mu.Unlock()
+	}
+}
+
+// Left returns the bytes that other traffic on the link (model downloads,
+// agent/internal/update) may still receive today: what is left of
+// BytesPerDay outside the alert reserve (math.MaxInt64: no day cap). With
+// Spend it makes the forwarder the update's Budget, so the link has one
+// byte budget. Safe for concurrent use.
+func (f *Forwarder) Left() int64 {
+	if f.opts.BytesPerDay <= 0 {
+		return math.MaxInt64
+	}
+	f.mu.Lock()
+	used := f.dayUsed
+	if dayOf(f.opts.Clock.Now()) != f.day {
+		used = 0
+	}
+	f.mu.Unlock()
+	return f.dayAllowance(false) - used - f.spent.Load()
+}
+
+// Spend counts n bytes other traffic on the link received against the
+// day's budget (BytesPerDay; persisted with the forwarder's own count).
+// Safe for concurrent use; it never blocks on Run.
+func (f *Forwarder) Spend(n int64) {
+	if n <= 0 {
+		return
+	}
+	f.spent.Add(n)
 }
 
 // dayAllowance is the day's byte budget for alerts or the rest.

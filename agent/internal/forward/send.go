@@ -40,6 +40,9 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 		req.Uploads = append(req.Uploads, cloudapi.UploadProgress{RequestID: u.Req.ID, PartsSent: u.Part, ReadingsSent: u.Readings})
 	}
 	f.mu.Unlock()
+	if f.opts.Describe != nil {
+		f.opts.Describe(&req)
+	}
 	body, err := json.Marshal(&req)
 	if err != nil {
 		return outcome{err: fmt.Errorf("encode check-in: %w", err)}
