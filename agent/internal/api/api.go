@@ -22,6 +22,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/agent/internal/publish"
+	"github.com/hydrognn/hydrognn/agent/internal/update"
 	"github.com/hydrognn/hydrognn/agent/internal/windowing"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -47,6 +48,8 @@ type (
 	WindowingStats interface{ Stats() windowing.Stats }
 	// PublisherStats is *publish.Publisher.
 	PublisherStats interface{ Stats() publish.Stats }
+	// UpdateStats is *update.Manager.
+	UpdateStats interface{ Status() update.Status }
 	// PluginStats is *plugin.Host.
 	PluginStats interface{ Stats() []plugin.Stats }
 	// History is *history.Store.
@@ -56,6 +59,25 @@ type (
 		Stats() history.Stats
 	}
 )
+
+// Served is the model the agent serves: its manifest, the inference
+// session's info and its anomaly detector.
+type Served struct {
+	Manifest *bundle.Manifest
+	Model    infer.Info
+	// Detector is the bundle's anomaly detector (nil: none run);
+	// NoDetector says why there is none.
+	Detector   Detector
+	NoDetector string
+}
+
+// served returns the model served now.
+func (s *Server) served() Served {
+	if s.opts.Served != nil {
+		return s.opts.Served()
+	}
+	return Served{Manifest: s.opts.Manifest, Model: s.opts.Model, Detector: s.opts.Detector, NoDetector: s.opts.NoDetector}
+}
 
 // Options configure a Server. Rig, Manifest, History and the stats
 // sources are required except Publisher (nil: publishing off).
@@ -100,6 +122,14 @@ type Options struct {
 	// error (e.g. "the bundle has no SKAB detector").
 	Detector   Detector
 	NoDetector string
+	// Served, when set, returns the model served now, which a model
+	// update changes; it replaces Manifest, Model, Detector and NoDetector
+	// (nil: those, fixed). Called for every request and scrape: cheap,
+	// safe for concurrent use.
+	Served func() Served
+	// Update reports the model updates (nil: update.url not configured;
+	// /status has no "update" and the update metrics are not exported).
+	Update UpdateStats
 	// Inference is the inference latency histogram the windowing observes
 	// (see NewInferenceHistogram; nil: none exported).
 	Inference prometheus.Histogram
@@ -205,9 +235,9 @@ func NewInferenceHistogram() prometheus.Histogram {
 // New checks opts and builds the server and its metrics registry. It
 // does not listen yet.
 func New(opts Options) (*Server, error) {
-	if opts.Rig == nil || opts.Manifest == nil || opts.History == nil || opts.Ingest == nil ||
+	if opts.Rig == nil || (opts.Manifest == nil && opts.Served == nil) || opts.History == nil || opts.Ingest == nil ||
 		opts.Buffer == nil || opts.Windowing == nil {
-		return nil, errors.New("api: rig, manifest, history, ingest, buffer and windowing are required")
+		return nil, errors.New("api: rig, manifest (or served), history, ingest, buffer and windowing are required")
 	}
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
@@ -544,10 +574,14 @@ type BundleBody struct {
 	// Detector is the anomaly detector's calibration state (absent when
 	// the bundle has none, or it is not run).
 	Detector *DetectorState `json:"detector,omitempty"`
+	// Update is the model-update state (absent when update.url is not
+	// configured): which release is installed, in progress, rolled back.
+	Update *UpdateStatus `json:"update,omitempty"`
 }
 
 func (s *Server) bundle(w http.ResponseWriter, _ *http.Request) {
-	m, info := s.opts.Manifest, s.opts.Model
+	sv := s.served()
+	m, info := sv.Manifest, sv.Model
 	b := BundleBody{
 		Name: m.Name, Version: m.Version, Digest: m.Digest(), RigType: m.RigType, ConfigDigest: m.ConfigDigest,
 		CreatedAt: m.CreatedAt, Components: m.Components, GridHz: m.Input.GridHz, Steps: m.Input.Steps,
@@ -563,6 +597,7 @@ func (s *Server) bundle(w http.ResponseWriter, _ *http.Request) {
 	}
 	ws := s.opts.Windowing.Stats()
 	b.WindowAlignment, b.WindowPeriodS = string(ws.Alignment), ws.Schedule.Period.Seconds()
-	b.Detector = s.detectorState()
+	b.Detector = detectorState(sv)
+	b.Update = s.updateStatus()
 	writeJSON(w, http.StatusOK, b)
 }

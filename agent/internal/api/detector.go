@@ -123,16 +123,17 @@ func (s *Server) recalibrate(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("body: %v: send an empty body or {}", err))
 		return
 	}
-	if s.opts.Detector == nil {
-		why := s.opts.NoDetector
+	sv := s.served()
+	if sv.Detector == nil {
+		why := sv.NoDetector
 		if why == "" {
 			why = "the bundle has no anomaly detector to calibrate"
 		}
 		writeProblem(w, http.StatusConflict, ProblemNoDetector, "No detector to recalibrate",
-			fmt.Sprintf("bundle %s %s: %s; nothing was changed", s.opts.Manifest.Name, s.opts.Manifest.Version, why))
+			fmt.Sprintf("bundle %s %s: %s; nothing was changed", sv.Manifest.Name, sv.Manifest.Version, why))
 		return
 	}
-	st, err := s.opts.Detector.Recalibrate(r.Context())
+	st, err := sv.Detector.Recalibrate(r.Context())
 	if err != nil {
 		s.log.Error("detector recalibration failed", "err", err)
 		writeProblem(w, http.StatusInternalServerError, ProblemRecalibrate, "Recalibration failed",
@@ -143,12 +144,12 @@ func (s *Server) recalibrate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, st)
 }
 
-// detectorState returns the detector's state for /status and /bundle (nil
-// without a detector).
-func (s *Server) detectorState() *DetectorState {
-	if s.opts.Detector == nil {
+// detectorState returns the served detector's state for /status and
+// /bundle (nil without a detector).
+func detectorState(sv Served) *DetectorState {
+	if sv.Detector == nil {
 		return nil
 	}
-	st := s.opts.Detector.DetectorState()
+	st := sv.Detector.DetectorState()
 	return &st
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/agent/internal/update"
 )
 
 // registry builds the metrics registry: Go and process collectors, the
@@ -94,6 +95,11 @@ var (
 	dCloudDropped = desc("cloud_dropped_total", "Diagnoses dropped unsent from the full outbox, by whether they were alerts.", "alert")
 	dCloudReqFail = desc("cloud_request_failures_total", "Requests to the cloud that failed (network error, timeout, refusal); their items are kept and retried.")
 	dCloudRefused = desc("cloud_refused_total", "Diagnoses never stored by the cloud for good: by=agent (invalid for the contract, too large), by=cloud (rejected, conflict).", "by")
+	dUpdState     = desc("update_state", "1 for the model-update state machine's state (idle, checking, downloading, verifying, staged, canary, committing, committed, rolling_back, failed).", "state")
+	dUpdInstalled = desc("update_installed_info", "The model release installed by the updater (path \"\": the bundle the agent was installed with).", "version", "path")
+	dUpdAttempts  = desc("update_attempts", "Failed attempts of a release still published; at update.max_attempts it is given up.", "path")
+	dUpdRollbacks = desc("update_rollbacks_total", "Committed releases rolled back on this rig (persisted).")
+	dUpdChecked   = desc("update_last_check_timestamp_seconds", "When the TUF metadata was last refreshed (Unix time).")
 	dPlugRunning  = desc("plugin_running", "1 while the codec plugin's process is up.", "plugin")
 	dPlugCalls    = desc("plugin_calls_total", "Decode calls to the codec plugin.", "plugin")
 	dPlugFailures = desc("plugin_failures_total", "Codec plugin failures, by kind: crash (died during a call), timeout (hung; killed), start (failed to start).", "plugin", "kind")
@@ -119,11 +125,26 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(dReady, b2f(len(c.s.notReady()) == 0))
 	gauge(dBuild, 1, o.Version, o.AgentID)
+	sv := c.s.served()
 	provider := "cpu"
-	if len(o.Model.Providers) > 0 {
-		provider = string(o.Model.Providers[0])
+	if len(sv.Model.Providers) > 0 {
+		provider = string(sv.Model.Providers[0])
 	}
-	gauge(dModel, 1, o.Manifest.Name, o.Manifest.Version, string(o.Model.Precision), provider)
+	gauge(dModel, 1, sv.Manifest.Name, sv.Manifest.Version, string(sv.Model.Precision), provider)
+	if o.Update != nil {
+		us := o.Update.Status()
+		for _, st := range update.StateNames {
+			gauge(dUpdState, b2f(us.State == st), string(st))
+		}
+		gauge(dUpdInstalled, 1, us.Installed.Version, us.Installed.Path)
+		for path, n := range us.Attempts {
+			gauge(dUpdAttempts, float64(n), path)
+		}
+		counter(dUpdRollbacks, uint64(us.Rollbacks))
+		if us.LastCheck != nil {
+			gauge(dUpdChecked, float64(us.LastCheck.At.UnixNano())/1e9)
+		}
+	}
 
 	is := o.Ingest.Stats()
 	gauge(dConnected, b2f(is.Connected))

@@ -27,6 +27,9 @@ type StatusBody struct {
 	Detector *DetectorState `json:"detector,omitempty"`
 	Publish  *PublishState  `json:"publish,omitempty"`
 	Cloud    CloudStatus    `json:"cloud"`
+	// Update is the model-update state (absent when update.url is not
+	// configured).
+	Update *UpdateStatus `json:"update,omitempty"`
 }
 
 // RigStatus names the rig.
@@ -145,13 +148,14 @@ func timePtr(t time.Time) *time.Time {
 func (s *Server) Status() StatusBody {
 	o := s.opts
 	now := o.Now()
+	sv := s.served()
 	b := StatusBody{
 		AgentID: o.AgentID, Version: o.Version, StartedAt: o.Started.UTC(), UptimeS: now.Sub(o.Started).Seconds(),
 		Rig:   RigStatus{ID: o.Rig.Equipment.ID, Type: o.Rig.RigType, Name: o.Rig.Name},
-		Model: ModelStatus{Bundle: o.Manifest.Name, Version: o.Manifest.Version, Precision: string(o.Model.Precision)},
+		Model: ModelStatus{Bundle: sv.Manifest.Name, Version: sv.Manifest.Version, Precision: string(sv.Model.Precision)},
 		Cloud: CloudStatus{Enabled: o.CloudEnabled, LinkState: o.Link.State()},
 	}
-	for _, p := range o.Model.Providers {
+	for _, p := range sv.Model.Providers {
 		b.Model.Providers = append(b.Model.Providers, string(p))
 	}
 	b.NotReady = s.notReady()
@@ -200,7 +204,8 @@ func (s *Server) Status() StatusBody {
 			Missing:     d.Window.Missing, Stale: d.Window.Stale,
 		}
 	}
-	b.Detector = s.detectorState()
+	b.Detector = detectorState(sv)
+	b.Update = s.updateStatus()
 	if o.Publisher != nil {
 		ps := o.Publisher.Stats()
 		b.Publish = &PublishState{Topic: o.PublishTopic, Connected: ps.Connected, Published: ps.Published,

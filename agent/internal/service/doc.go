@@ -7,13 +7,16 @@
 //  1. the data directory, the reading buffer (agent/internal/buffer) and
 //     the diagnosis history (agent/internal/history); a damaged file
 //     stops the start with the error that names the recovery command
-//  2. the model (agent/infer: ONNX Runtime, bundle checks against the rig)
+//  2. with update.url, the model updater (agent/internal/update: Open
+//     applies its recovery table and names the bundle to serve); then the
+//     model (agent/infer: ONNX Runtime, bundle checks against the rig)
 //  3. the embedded broker (broker.embedded), the codec plugin host (only
 //     when the firmware config uses plugin codecs), the ingest
 //  4. the diagnosis publisher (diagnoses.publish), the cloud forwarder
 //     (cloud.url: agent/internal/forward, see NewCloudForwarder), the
 //     windowing runner
-//  5. the HTTP API; then the goroutines start
+//  5. the HTTP API; then the goroutines start (ingest, windowing, sinks,
+//     the updater's loop)
 //
 // Any failure undoes what was started, in reverse, and returns an error
 // that says what to fix.
@@ -23,6 +26,8 @@
 // Stop (on SIGINT or SIGTERM in rig-agent) runs, each step bounded by the
 // context's deadline:
 //
+//  0. stop the updater's loop (a download or canary is cancelled and
+//     resumed at the next start; no model is swapped after it)
 //  1. embedded broker Drain: new publishes and connections are refused
 //     (unacknowledged, so gateways keep them) and the ingest acknowledges
 //     what the broker holds for it
@@ -33,6 +38,18 @@
 //  4. shut the HTTP API down (in-flight requests finish)
 //  5. close the model, the history, the buffer (flushes queued commits),
 //     the plugin host, and last the embedded broker
+//
+// # Model updates
+//
+// With update.url the Agent is the updater's Activator: Activate opens the
+// new bundle, its detector and a new windowing runner, and only then stops
+// the running runner (it saves its progress, which the new one resumes),
+// starts the new one and closes the old model; a failure before the swap
+// leaves the old model serving, and no runner ever runs a closed model.
+// Every window the served model runs is fed to Manager.Observe; the
+// canary's windows are the spans of the newest diagnoses, prepared from the
+// buffer; the cloud forwarder is the updater's byte budget and reports its
+// state at check-in. Without update.url none of this runs.
 //
 // # Readiness
 //

@@ -48,6 +48,7 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 	if err != nil {
 		return nil, err
 	}
+	opts.Describe = deps.Describe
 	f, err := forward.New(opts)
 	if err != nil {
 		return nil, err
@@ -142,3 +143,14 @@ func (c *cloudForwarder) Close() error { return c.f.Close() }
 
 // Stats is the forwarder's.
 func (c *cloudForwarder) Stats() forward.Stats { return c.f.Stats() }
+
+// Left and Spend make the forwarder the updater's byte budget
+// (update.Budget): model downloads count against
+// cloud.bandwidth_bytes_per_day with the uploads.
+func (c *cloudForwarder) Left() int64 { return c.f.Left() }
+
+// Spend counts bytes a model download received (see Left).
+func (c *cloudForwarder) Spend(n int64) { c.f.Spend(n) }
+
+// CheckinSoon asks for a check-in now, to report an update transition.
+func (c *cloudForwarder) CheckinSoon() { c.f.CheckinSoon() }

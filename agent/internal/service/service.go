@@ -22,8 +22,10 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
 	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/agent/internal/publish"
+	"github.com/hydrognn/hydrognn/agent/internal/update"
 	"github.com/hydrognn/hydrognn/agent/internal/windowing"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -51,7 +53,10 @@ type ForwarderDeps struct {
 	Buffer  *buffer.Buffer
 	History *history.Store
 	Link    *api.Link
-	Logger  *slog.Logger
+	// Describe adds the served model and the update state to a check-in
+	// (forward.Options.Describe).
+	Describe func(*cloudapi.CheckinRequest)
+	Logger   *slog.Logger
 }
 
 // Options configure Start beyond the config file.
@@ -63,6 +68,9 @@ type Options struct {
 	// NewForwarder builds the cloud forwarder when cfg.Cloud.Enabled()
 	// (nil: NewCloudForwarder, agent/internal/forward).
 	NewForwarder func(ctx context.Context, deps ForwarderDeps) (Forwarder, error)
+	// UpdateOptions, when set, adjusts the model updater's options after
+	// the config's are applied (tests inject a clock; nil: none).
+	UpdateOptions func(*update.Options)
 }
 
 // Agent is a started rig agent.
@@ -73,24 +81,33 @@ type Agent struct {
 
 	buf     *buffer.Buffer
 	hist    *history.Store
-	model   *infer.Model
+	model   *infer.Model // the model opened at start, until serving takes it
 	brk     *broker.Broker
 	host    *plugin.Host
 	in      *ingest.Ingest
 	pub     *publish.Publisher
 	fwd     Forwarder
-	runner  *windowing.Runner
 	srv     *api.Server
 	link    *api.Link
 	stopped atomic.Bool
 
-	cancelIngest, cancelWindowing, cancelSinks context.CancelFunc
-	ingestDone, windowingDone, sinksDone       chan struct{}
-	failed                                     chan error
-	failOnce                                   sync.Once
-	stopOnce                                   sync.Once
-	stopErr                                    error
-	closers                                    []closer
+	// The served model and its windowing runner: replaced as a whole by
+	// Activate (see update.go); swapMu serializes the swaps with Stop.
+	cur          atomic.Pointer[serving]
+	swapMu       sync.Mutex
+	runnerOpts   windowing.Options
+	stride1      bool
+	windowingOff bool // under swapMu: Stop stopped the windowing
+	upd          *update.Manager
+	budget       linkBudget
+
+	cancelIngest, cancelSinks, cancelUpdate context.CancelFunc
+	ingestDone, sinksDone, updateDone       chan struct{}
+	failed                                  chan error
+	failOnce                                sync.Once
+	stopOnce                                sync.Once
+	stopErr                                 error
+	closers                                 []closer
 }
 
 type closer struct {
@@ -195,14 +212,22 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	}
 	a.addCloser("history", a.hist.Close)
 
-	// 2. Model.
+	// 2. Model updates (update.url), then the model: the updater's
+	// recovery decides which bundle serves.
 	if err := PrepareModel(cfg); err != nil {
 		return nil, err
 	}
-	if a.model, err = infer.Open(cfg.Model.BundleDir, cfg.Firmware, ModelOptions(cfg, log.With("part", "model"))); err != nil {
-		return nil, fmt.Errorf("open model bundle (model.bundle_dir): %w", err)
+	modelDir, what := cfg.Model.BundleDir, "model.bundle_dir"
+	if cfg.Update.Enabled() {
+		if a.upd, err = a.openUpdate(); err != nil {
+			return nil, err
+		}
+		modelDir, what = a.upd.Current(), "the update's current bundle, "+filepath.Join(cfg.Update.Dir, "current")
 	}
-	a.addCloser("model", a.model.Close)
+	if a.model, err = infer.Open(modelDir, cfg.Firmware, ModelOptions(cfg, log.With("part", "model"))); err != nil {
+		return nil, fmt.Errorf("open model bundle (%s): %w", what, err)
+	}
+	a.addCloser("model", started.closeModel)
 
 	// 3. Broker, plugins, ingest.
 	brokerURL := cfg.Broker.URL
@@ -273,7 +298,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			newForwarder = NewCloudForwarder
 		}
 		a.fwd, err = newForwarder(ctx, ForwarderDeps{Config: cfg, Version: opts.Version, Buffer: a.buf, History: a.hist,
-			Link: a.link, Logger: log.With("part", "forward")})
+			Link: a.link, Describe: a.describe, Logger: log.With("part", "forward")})
 		if err != nil {
 			return nil, fmt.Errorf("cloud forwarder (cloud.*): %w", err)
 		}
@@ -281,43 +306,39 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		if c, ok := a.fwd.(interface{ Close() error }); ok {
 			a.addCloser("forwarder", c.Close)
 		}
+		if b, ok := a.fwd.(update.Budget); ok {
+			a.budget.set(b) // downloads share cloud.bandwidth_bytes_per_day
+		}
 	}
 	var anchor time.Time
 	if cfg.Windowing.CycleAnchor != "" {
 		anchor, _ = time.Parse(time.RFC3339Nano, cfg.Windowing.CycleAnchor) // validated by config
 	}
 	inferHist := api.NewInferenceHistogram()
-	stride1 := cfg.Windowing.StrideSteps <= 1 && (cfg.Windowing.Alignment == "" || cfg.Windowing.Alignment == string(prep.AlignSliding))
-	det, noDet, err := openDetector(a.model, cfg.Agent.DataDir, stride1, log.With("part", "detector"))
-	if err != nil {
-		return nil, err
-	}
-	wopts := windowing.Options{
+	a.stride1 = cfg.Windowing.StrideSteps <= 1 && (cfg.Windowing.Alignment == "" || cfg.Windowing.Alignment == string(prep.AlignSliding))
+	a.runnerOpts = windowing.Options{
 		AgentID: cfg.Agent.ID, Alignment: prep.Alignment(cfg.Windowing.Alignment), StrideSteps: cfg.Windowing.StrideSteps,
 		CycleS: cfg.Firmware.Operation.CycleS, Anchor: anchor, Lateness: latenessOf(cfg.Windowing.Lateness),
 		Sinks: sinks, OnInference: func(d time.Duration) { inferHist.Observe(d.Seconds()) },
 		Logger: log.With("part", "windowing"),
 	}
-	if det != nil {
-		wopts.Detector = det // never a typed nil in the interface
-	}
-	a.runner, err = windowing.New(a.buf, a.model, a.hist, wopts)
+	first, err := a.newServing(modelDir, a.model)
 	if err != nil {
-		return nil, fmt.Errorf("windowing (windowing.* and the bundle's input spec): %w", err)
+		return nil, err
 	}
+	a.cur.Store(first)
 
 	// 5. API.
 	aopts := api.Options{
 		Listen: cfg.API.Listen, ReadHeaderTimeout: cfg.API.ReadHeaderTimeout, WriteTimeout: cfg.API.WriteTimeout,
 		IdleTimeout: cfg.API.IdleTimeout, MaxHeaderBytes: int(cfg.API.MaxHeaderBytes), MaxConnections: cfg.API.MaxConnections,
 		MaxHistoryItems: cfg.API.MaxHistoryItems, AgentID: cfg.Agent.ID, Version: opts.Version, Rig: cfg.Firmware,
-		Manifest: a.model.Manifest(), Model: a.model.Info(), BrokerURL: brokerURL, Embedded: cfg.Broker.Embedded,
-		Ingest: a.in, Buffer: a.buf, Windowing: a.runner, History: a.hist, Link: a.link,
+		Served: a.served, BrokerURL: brokerURL, Embedded: cfg.Broker.Embedded,
+		Ingest: a.in, Buffer: a.buf, Windowing: servedWindowing{a}, History: a.hist, Link: a.link,
 		CloudEnabled: cfg.Cloud.Enabled(), Inference: inferHist, Ready: a.NotReady, Logger: log.With("part", "api"),
-		NoDetector: noDet,
 	}
-	if det != nil {
-		aopts.Detector = det
+	if a.upd != nil {
+		aopts.Update = a.upd
 	}
 	if a.pub != nil {
 		aopts.Publisher, aopts.PublishTopic = a.pub, cfg.Diagnoses.Topic
@@ -338,12 +359,11 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	})
 
 	// Run.
-	var ictx, wctx, sctx context.Context
+	var ictx, sctx context.Context
 	ictx, a.cancelIngest = context.WithCancel(context.Background())
-	wctx, a.cancelWindowing = context.WithCancel(context.Background())
 	sctx, a.cancelSinks = context.WithCancel(context.Background())
 	a.ingestDone = a.goRun("ingest", func() error { return a.in.Run(ictx) })
-	a.windowingDone = a.goRun("windowing", func() error { return a.runner.Run(wctx) })
+	a.startWindowing(first)
 	var sinkRuns []func() error
 	if a.pub != nil {
 		sinkRuns = append(sinkRuns, func() error { return a.pub.Run(sctx) })
@@ -360,9 +380,15 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		wg.Wait()
 		return errors.Join(errs...)
 	})
+	if a.upd != nil {
+		var uctx context.Context
+		uctx, a.cancelUpdate = context.WithCancel(context.Background())
+		a.updateDone = a.goRun("update", func() error { return a.upd.Run(uctx) })
+	}
 	log.Info("rig-agent started", "agent_id", cfg.Agent.ID, "rig", cfg.Firmware.Equipment.ID, "rig_type", cfg.Firmware.RigType,
 		"bundle", a.model.Manifest().Name, "bundle_version", a.model.Manifest().Version, "broker", brokerURL,
-		"embedded_broker", cfg.Broker.Embedded, "api", a.srv.Addr(), "publish_topic", topicIf(cfg), "cloud", cfg.Cloud.Enabled())
+		"embedded_broker", cfg.Broker.Embedded, "api", a.srv.Addr(), "publish_topic", topicIf(cfg), "cloud", cfg.Cloud.Enabled(),
+		"update", cfg.Update.URL)
 	return a, nil
 }
 
@@ -441,8 +467,12 @@ func (a *Agent) Link() *api.Link { return a.link }
 // History returns the diagnosis history.
 func (a *Agent) History() *history.Store { return a.hist }
 
-// Windowing returns the windowing runner.
-func (a *Agent) Windowing() *windowing.Runner { return a.runner }
+// Windowing returns the windowing runner of the model served now (a
+// model update replaces it).
+func (a *Agent) Windowing() *windowing.Runner { return a.cur.Load().runner }
+
+// Update returns the model-update manager (nil: update.url not set).
+func (a *Agent) Update() *update.Manager { return a.upd }
 
 // NotReady returns why the agent is not ready (empty: ready).
 func (a *Agent) NotReady() []string {
@@ -453,7 +483,7 @@ func (a *Agent) NotReady() []string {
 	if a.buf == nil {
 		why = append(why, "buffer not open")
 	}
-	if a.model == nil {
+	if a.cur.Load() == nil {
 		why = append(why, "model not loaded")
 	}
 	if a.in == nil || !a.in.Stats().Connected {
@@ -482,6 +512,12 @@ func (a *Agent) stop(ctx context.Context) error {
 			log.Error("part did not stop in time", "part", name)
 		}
 	}
+	// 0. The updater: a download or canary in progress is cancelled (and
+	// resumed at the next start); no model is swapped from here on.
+	if a.cancelUpdate != nil {
+		a.cancelUpdate()
+		wait("update", a.updateDone)
+	}
 	// 1. Drain the embedded broker: intake stops at the source.
 	if a.brk != nil {
 		if err := a.brk.Drain(ctx, a.in.ClientID()); err != nil {
@@ -493,8 +529,13 @@ func (a *Agent) stop(ctx context.Context) error {
 	a.cancelIngest()
 	wait("ingest", a.ingestDone)
 	// 3. Windowing, then the sinks it feeds.
-	a.cancelWindowing()
-	wait("windowing", a.windowingDone)
+	a.swapMu.Lock()
+	a.windowingOff = true
+	if s := a.cur.Load(); s != nil && s.cancel != nil {
+		s.cancel()
+		wait("windowing", s.done)
+	}
+	a.swapMu.Unlock()
 	a.cancelSinks()
 	wait("publisher and forwarder", a.sinksDone)
 	// 4, 5. API, model, history, buffer, plugins, broker: reverse of start
@@ -518,6 +559,15 @@ func (a *Agent) stop(ctx context.Context) error {
 	}
 	log.Info("rig-agent stopped")
 	return nil
+}
+
+// closeModel closes the model served (the one opened at start when none
+// serves yet); the windowing and the updater have stopped.
+func (a *Agent) closeModel() error {
+	if s := a.cur.Load(); s != nil {
+		return s.model.Close()
+	}
+	return a.model.Close()
 }
 
 // closeAll undoes a failed Start, in reverse order.

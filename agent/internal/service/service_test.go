@@ -223,9 +223,16 @@ type gateway struct {
 
 func newGateway(tb testing.TB, brokerURL, fwPath string) *gateway {
 	tb.Helper()
+	return newGatewayFor(tb, brokerURL, fwPath, bundlePath)
+}
+
+// newGatewayFor is newGateway for another rig: its firmware config at
+// fwPath, the sensor means from the bundle in bundleDir.
+func newGatewayFor(tb testing.TB, brokerURL, fwPath, bundleDir string) *gateway {
+	tb.Helper()
 	fw, err := rig.Load(fwPath)
 	require.NoError(tb, err)
-	man, err := bundle.Load(bundlePath)
+	man, err := bundle.Load(bundleDir)
 	require.NoError(tb, err)
 	g := &gateway{fw: fw, means: map[string]float64{}, seq: map[string]uint64{}}
 	for _, s := range man.Input.Sensors {

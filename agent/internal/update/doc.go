@@ -13,6 +13,12 @@
 //	model := open(m.Current())   // the bundle to serve
 //	go m.Run(ctx)                // a cycle now, then every CheckInterval
 //	m.Observe(elapsed, runErr)   // every run of the served model, for the post-commit watchdog
+//	m.Kick()                     // a cycle now (tests, an operator's request)
+//
+// agent/internal/service wires it so (docs/agent.md, "Model updates"):
+// the service is the Activator, its buffer and history feed ModelCanary,
+// and its cloud forwarder is the Budget, so that downloads count against
+// the link's one per-day byte budget (cloud.bandwidth_bytes_per_day).
 //
 // # States
 //

@@ -1,0 +1,266 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/agent/internal/api"
+	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/agent/internal/update"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/codec"
+	"github.com/hydrognn/hydrognn/shared/reading"
+	"github.com/hydrognn/hydrognn/shared/tufrepo"
+)
+
+// TestModelUpdate runs the whole agent (skab-testbed firmware config and
+// bundle, embedded broker, real ONNX Runtime) against a TUF repository
+// written by shared/tufrepo and served over HTTP. A release is published:
+// the agent downloads it, runs the canary on windows it diagnosed from its
+// buffer, commits, and serves it (/status, /bundle, /metrics, the next
+// diagnoses). A second release whose model calls those windows anomalous
+// fails its canary: the first release keeps serving.
+func TestModelUpdate(t *testing.T) {
+	needORT(t)
+	dir := t.TempDir()
+	agentID := fmt.Sprintf("upd-%d", time.Now().UnixNano()%1_000_000_000)
+	fwPath, bundleDir := isolatedRigFrom(t, dir, agentID, "../../../firmware-configs/skab-testbed.yaml", "../../../models/bundles/skab-testbed")
+
+	repo, err := tufrepo.Init(filepath.Join(dir, "repo"), filepath.Join(dir, "keys"), tufrepo.Options{})
+	require.NoError(t, err)
+	root, err := repo.Root()
+	require.NoError(t, err)
+	rootFile := filepath.Join(dir, "1.root.json")
+	require.NoError(t, os.WriteFile(rootFile, root, 0o600))
+	var mu sync.Mutex
+	var archives []string
+	files := http.FileServer(http.Dir(repo.Dir()))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/targets/") {
+			mu.Lock()
+			archives = append(archives, r.URL.Path)
+			mu.Unlock()
+		}
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	// Windows of 30 s, one after the other (stride 30 rows: the SKAB
+	// detector is not run), closed only by the data (lateness 5m).
+	yaml := fmt.Sprintf(`agent:
+  id: %s
+  data_dir: %s
+rig:
+  firmware_config: %s
+model:
+  bundle_dir: %s
+broker:
+  embedded: true
+  listen: 127.0.0.1:0
+windowing:
+  alignment: sliding
+  stride_steps: 30
+  lateness: 5m
+api:
+  listen: 127.0.0.1:0
+update:
+  url: %s
+  root_file: %s
+  canary:
+    windows: 6
+    min_windows: 4
+logging:
+  format: text
+`, agentID, filepath.Join(dir, "data"), fwPath, bundleDir, srv.URL, rootFile)
+	cfgPath := filepath.Join(dir, "rig-agent.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(yaml), 0o600))
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+	clk := &testClock{now: time.Now()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := Start(ctx, cfg, Options{Version: "1.0.0", Logger: testLogger(t),
+		UpdateOptions: func(o *update.Options) { o.Now = clk.Now }})
+	require.NoError(t, err)
+	t.Cleanup(func() { stopAgent(t, a) })
+	waitFor(t, 15*time.Second, "agent ready", func() bool { return len(a.NotReady()) == 0 })
+	addr := a.APIAddr()
+	status := func() api.StatusBody {
+		var st api.StatusBody
+		require.Equal(t, http.StatusOK, getJSON(t, addr, "/status", &st))
+		return st
+	}
+	// The first check found nothing to install.
+	waitFor(t, 10*time.Second, "the first check", func() bool {
+		u := status().Update
+		return u != nil && u.LastCheck != nil
+	})
+	st := status()
+	assert.Equal(t, "idle", st.Update.State)
+	assert.Equal(t, "1.0.0", st.Update.Installed.Version)
+	assert.Equal(t, "1.0.0", st.Model.Version)
+
+	// Six windows of readings near the sensors' means.
+	gw := newGatewayFor(t, a.BrokerURL(), fwPath, bundleDir)
+	man, err := bundle.Load(bundleDir)
+	require.NoError(t, err)
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-30 * time.Minute)
+	gw.publishCalm(t, man, t0, 180)
+	gw.publishAt(t, t0.Add(480*time.Second))
+	waitDiagnoses(t, addr, 6)
+
+	// Release 1.1.0: downloaded, canary on those windows, committed, served.
+	release(t, repo, bundleDir, filepath.Join(dir, "rel-1.1.0"), "1.1.0", nil)
+	a.Update().Kick()
+	waitFor(t, 15*time.Second, "1.1.0 committed and served", func() bool {
+		st = status()
+		return st.Update.State == "committed" && st.Model.Version == "1.1.0"
+	})
+	assert.Equal(t, "1.0.0", st.Update.Previous.Version)
+	assert.Empty(t, st.Update.LastError)
+	var b api.BundleBody
+	require.Equal(t, http.StatusOK, getJSON(t, addr, "/bundle", &b))
+	assert.Equal(t, "1.1.0", b.Version)
+	assert.Equal(t, "int8", b.Precision, "the bundle's int8 model by default")
+	m := getText(t, addr, "/metrics")
+	for _, want := range []string{
+		`rig_agent_update_state{state="committed"} 1`,
+		`rig_agent_update_state{state="idle"} 0`,
+		`rig_agent_model_info{bundle="skab-testbed",precision="int8",provider="cpu",version="1.1.0"} 1`,
+		`rig_agent_update_rollbacks_total 0`,
+	} {
+		assert.Contains(t, m, want)
+	}
+	mu.Lock()
+	assert.Len(t, archives, 1, "one archive download")
+	mu.Unlock()
+
+	// The next windows are diagnosed by 1.1.0, and watched.
+	gw.publishCalm(t, man, t0.Add(600*time.Second), 60)
+	gw.publishAt(t, t0.Add(960*time.Second))
+	page := waitDiagnoses(t, addr, 9)
+	last := page.Diagnoses[len(page.Diagnoses)-1]
+	assert.Equal(t, "1.1.0", last.Model.Version)
+	assert.Positive(t, status().Update.WatchRuns, "runs of the committed model feed the watchdog")
+
+	// Release 1.2.0 calls the same windows anomalous (anomaly thresholds a
+	// thousand times lower): its canary fails and 1.1.0 keeps serving.
+	clk.add(2 * time.Hour) // past the watch of 1.1.0
+	path := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.2.0"), "1.2.0", func(m *bundle.Manifest) {
+		for i := range m.Heads {
+			for j := range m.Heads[i].Thresholds {
+				m.Heads[i].Thresholds[j] /= 1000
+			}
+		}
+	})
+	a.Update().Kick()
+	waitFor(t, 15*time.Second, "1.2.0 refused", func() bool {
+		st = status()
+		return st.Update.State == "failed"
+	})
+	assert.Contains(t, st.Update.LastError, "canary failed")
+	assert.Contains(t, st.Update.LastError, "the staged model calls")
+	assert.Equal(t, 1, st.Update.Attempts[path])
+	assert.Equal(t, "1.1.0", st.Update.Installed.Version)
+	assert.Equal(t, "1.1.0", st.Model.Version)
+	assert.Contains(t, getText(t, addr, "/metrics"), fmt.Sprintf(`rig_agent_update_attempts{path=%q} 1`, path))
+	gw.publishCalm(t, man, t0.Add(1020*time.Second), 30)
+	gw.publishAt(t, t0.Add(1350*time.Second))
+	page = waitDiagnoses(t, addr, 11)
+	assert.Equal(t, "1.1.0", page.Diagnoses[len(page.Diagnoses)-1].Model.Version, "the old model keeps serving")
+}
+
+// release adds a copy of the bundle in src with version (edit applied to
+// its manifest) to the repository and returns its target path.
+func release(t testing.TB, repo *tufrepo.Repo, src, dst, version string, edit func(*bundle.Manifest)) string {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dst, 0o750))
+	ents, err := os.ReadDir(src)
+	require.NoError(t, err)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".onnx") {
+			b, err := os.ReadFile(filepath.Join(src, e.Name()))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), b, 0o640))
+		}
+	}
+	m, err := bundle.Load(src)
+	require.NoError(t, err)
+	m.Version = version
+	if edit != nil {
+		edit(m)
+	}
+	require.NoError(t, bundle.Write(dst, m))
+	rel, _, err := repo.AddBundle(dst, nil)
+	require.NoError(t, err)
+	return rel.Path()
+}
+
+// publishCalm publishes n seconds of readings from start, one per sensor
+// and second, within a tenth of a standard deviation of each sensor's mean:
+// windows the shipped model calls healthy.
+func (g *gateway) publishCalm(tb testing.TB, man *bundle.Manifest, start time.Time, n int) {
+	tb.Helper()
+	std := map[string]float64{}
+	for _, s := range man.Input.Sensors {
+		std[s.ID] = s.Std
+	}
+	var toks []mqtt.Token
+	for k := range n {
+		byTopic := map[string][]reading.Reading{}
+		codecs := map[string]string{}
+		for i, s := range g.fw.Sensors {
+			if s.Inactive {
+				continue
+			}
+			g.seq[s.ID]++
+			v := g.means[s.ID] + 0.1*std[s.ID]*math.Sin(float64(k)/7+float64(i))
+			byTopic[s.MQTT.Topic] = append(byTopic[s.MQTT.Topic], reading.Reading{Sensor: s.ID,
+				Time: start.Add(time.Duration(k)*time.Second + 250*time.Millisecond), Value: v, Seq: g.seq[s.ID]})
+			codecs[s.MQTT.Topic] = s.MQTT.Codec
+		}
+		for topic, rs := range byTopic {
+			c, err := codec.Lookup(codecs[topic])
+			require.NoError(tb, err)
+			payload, err := c.Encode(nil, rs)
+			require.NoError(tb, err)
+			toks = append(toks, g.c.Publish(topic, 1, false, payload))
+		}
+	}
+	for _, tok := range toks {
+		require.True(tb, tok.WaitTimeout(20*time.Second), "publish acknowledged")
+		require.NoError(tb, tok.Error())
+	}
+}
+
+// testClock is a settable clock for the updater (the watch, metadata
+// expiry).
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
