@@ -33,33 +33,53 @@ import (
 // buffer, commits, and serves it (/status, /bundle, /metrics, the next
 // diagnoses). A second release whose model calls those windows anomalous
 // fails its canary: the first release keeps serving.
-func TestModelUpdate(t *testing.T) {
+// updateRig is a running agent with update.url on a shared/tufrepo
+// repository served over HTTP (skab-testbed firmware config and bundle,
+// embedded broker, real ONNX Runtime; windows of 30 s, one after the
+// other: stride 30 rows, so the SKAB detector is not run; closed only by
+// the data: lateness 5m).
+type updateRig struct {
+	t         *testing.T
+	a         *Agent
+	addr      string
+	repo      *tufrepo.Repo
+	dir       string
+	bundleDir string
+	gw        *gateway
+	man       *bundle.Manifest
+	clk       *testClock
+	t0        time.Time // 30 minutes ago, on a whole minute
+
+	mu       sync.Mutex
+	archives []string // archive requests
+}
+
+func newUpdateRig(t *testing.T, edit func(*update.Options)) *updateRig {
+	t.Helper()
 	needORT(t)
 	dir := t.TempDir()
 	agentID := fmt.Sprintf("upd-%d", time.Now().UnixNano()%1_000_000_000)
 	fwPath, bundleDir := isolatedRigFrom(t, dir, agentID, "../../../firmware-configs/skab-testbed.yaml", "../../../models/bundles/skab-testbed")
-
-	repo, err := tufrepo.Init(filepath.Join(dir, "repo"), filepath.Join(dir, "keys"), tufrepo.Options{})
+	u := &updateRig{t: t, dir: dir, bundleDir: bundleDir, clk: &testClock{now: time.Now()},
+		t0: time.Now().UTC().Truncate(time.Minute).Add(-30 * time.Minute)}
+	var err error
+	u.repo, err = tufrepo.Init(filepath.Join(dir, "repo"), filepath.Join(dir, "keys"), tufrepo.Options{})
 	require.NoError(t, err)
-	root, err := repo.Root()
+	root, err := u.repo.Root()
 	require.NoError(t, err)
 	rootFile := filepath.Join(dir, "1.root.json")
 	require.NoError(t, os.WriteFile(rootFile, root, 0o600))
-	var mu sync.Mutex
-	var archives []string
-	files := http.FileServer(http.Dir(repo.Dir()))
+	files := http.FileServer(http.Dir(u.repo.Dir()))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/targets/") {
-			mu.Lock()
-			archives = append(archives, r.URL.Path)
-			mu.Unlock()
+			u.mu.Lock()
+			u.archives = append(u.archives, r.URL.Path)
+			u.mu.Unlock()
 		}
 		files.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 
-	// Windows of 30 s, one after the other (stride 30 rows: the SKAB
-	// detector is not run), closed only by the data (lateness 5m).
 	yaml := fmt.Sprintf(`agent:
   id: %s
   data_dir: %s
@@ -89,37 +109,56 @@ logging:
 	require.NoError(t, os.WriteFile(cfgPath, []byte(yaml), 0o600))
 	cfg, err := config.Load(cfgPath)
 	require.NoError(t, err)
-	clk := &testClock{now: time.Now()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, err := Start(ctx, cfg, Options{Version: "1.0.0", Logger: testLogger(t),
-		UpdateOptions: func(o *update.Options) { o.Now = clk.Now }})
+	u.a, err = Start(ctx, cfg, Options{Version: "1.0.0", Logger: testLogger(t),
+		UpdateOptions: func(o *update.Options) {
+			o.Now = u.clk.Now
+			if edit != nil {
+				edit(o)
+			}
+		}})
 	require.NoError(t, err)
-	t.Cleanup(func() { stopAgent(t, a) })
-	waitFor(t, 15*time.Second, "agent ready", func() bool { return len(a.NotReady()) == 0 })
-	addr := a.APIAddr()
-	status := func() api.StatusBody {
-		var st api.StatusBody
-		require.Equal(t, http.StatusOK, getJSON(t, addr, "/status", &st))
-		return st
-	}
+	t.Cleanup(func() { stopAgent(t, u.a) })
+	waitFor(t, 15*time.Second, "agent ready", func() bool { return len(u.a.NotReady()) == 0 })
+	u.addr = u.a.APIAddr()
 	// The first check found nothing to install.
 	waitFor(t, 10*time.Second, "the first check", func() bool {
-		u := status().Update
-		return u != nil && u.LastCheck != nil
+		s := u.status().Update
+		return s != nil && s.LastCheck != nil
 	})
+	u.gw = newGatewayFor(t, u.a.BrokerURL(), fwPath, bundleDir)
+	u.man, err = bundle.Load(bundleDir)
+	require.NoError(t, err)
+	return u
+}
+
+func (u *updateRig) status() api.StatusBody {
+	var st api.StatusBody
+	require.Equal(u.t, http.StatusOK, getJSON(u.t, u.addr, "/status", &st))
+	return st
+}
+
+// windows publishes calm readings for the 30 s windows starting at
+// t0+from (seconds) up to t0+to, then one reading 5 minutes after to, which
+// closes them.
+func (u *updateRig) windows(from, to int) {
+	u.t.Helper()
+	u.gw.publishCalm(u.t, u.man, u.t0.Add(time.Duration(from)*time.Second), to-from)
+	u.gw.publishAt(u.t, u.t0.Add(time.Duration(to+300)*time.Second))
+}
+
+func TestModelUpdate(t *testing.T) {
+	u := newUpdateRig(t, nil)
+	a, addr, repo, bundleDir, dir := u.a, u.addr, u.repo, u.bundleDir, u.dir
+	status := u.status
 	st := status()
 	assert.Equal(t, "idle", st.Update.State)
 	assert.Equal(t, "1.0.0", st.Update.Installed.Version)
 	assert.Equal(t, "1.0.0", st.Model.Version)
 
 	// Six windows of readings near the sensors' means.
-	gw := newGatewayFor(t, a.BrokerURL(), fwPath, bundleDir)
-	man, err := bundle.Load(bundleDir)
-	require.NoError(t, err)
-	t0 := time.Now().UTC().Truncate(time.Minute).Add(-30 * time.Minute)
-	gw.publishCalm(t, man, t0, 180)
-	gw.publishAt(t, t0.Add(480*time.Second))
+	u.windows(0, 180)
 	waitDiagnoses(t, addr, 6)
 
 	// Release 1.1.0: downloaded, canary on those windows, committed, served.
@@ -144,13 +183,12 @@ logging:
 	} {
 		assert.Contains(t, m, want)
 	}
-	mu.Lock()
-	assert.Len(t, archives, 1, "one archive download")
-	mu.Unlock()
+	u.mu.Lock()
+	assert.Len(t, u.archives, 1, "one archive download")
+	u.mu.Unlock()
 
 	// The next windows are diagnosed by 1.1.0, and watched.
-	gw.publishCalm(t, man, t0.Add(600*time.Second), 60)
-	gw.publishAt(t, t0.Add(960*time.Second))
+	u.windows(600, 660) // with the window the reading at 480 s opened
 	page := waitDiagnoses(t, addr, 9)
 	last := page.Diagnoses[len(page.Diagnoses)-1]
 	assert.Equal(t, "1.1.0", last.Model.Version)
@@ -158,7 +196,7 @@ logging:
 
 	// Release 1.2.0 calls the same windows anomalous (anomaly thresholds a
 	// thousand times lower): its canary fails and 1.1.0 keeps serving.
-	clk.add(2 * time.Hour) // past the watch of 1.1.0
+	u.clk.add(2 * time.Hour) // past the watch of 1.1.0
 	path := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.2.0"), "1.2.0", func(m *bundle.Manifest) {
 		for i := range m.Heads {
 			for j := range m.Heads[i].Thresholds {
@@ -177,8 +215,7 @@ logging:
 	assert.Equal(t, "1.1.0", st.Update.Installed.Version)
 	assert.Equal(t, "1.1.0", st.Model.Version)
 	assert.Contains(t, getText(t, addr, "/metrics"), fmt.Sprintf(`rig_agent_update_attempts{path=%q} 1`, path))
-	gw.publishCalm(t, man, t0.Add(1020*time.Second), 30)
-	gw.publishAt(t, t0.Add(1350*time.Second))
+	u.windows(1020, 1050)
 	page = waitDiagnoses(t, addr, 11)
 	assert.Equal(t, "1.1.0", page.Diagnoses[len(page.Diagnoses)-1].Model.Version, "the old model keeps serving")
 }
@@ -263,4 +300,36 @@ func (c *testClock) add(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
+}
+
+// TestModelUpdateWatchdogRollback: a release that passes its canary but
+// runs too slowly once it serves (a watchdog bound of 1 ns: every run is
+// slow) is rolled back by the agent itself: the previous model serves
+// again, the release is given up and counted as a rollback.
+func TestModelUpdateWatchdogRollback(t *testing.T) {
+	u := newUpdateRig(t, func(o *update.Options) { o.Watch = update.Watch{MinRuns: 2, MaxLatency: time.Nanosecond} })
+	u.windows(0, 180)
+	waitDiagnoses(t, u.addr, 6)
+	path := release(t, u.repo, u.bundleDir, filepath.Join(u.dir, "rel-1.1.0"), "1.1.0", nil)
+	u.a.Update().Kick()
+	waitFor(t, 15*time.Second, "1.1.0 committed", func() bool { return u.status().Model.Version == "1.1.0" })
+	u.windows(600, 660) // three windows run by 1.1.0, each slower than 1 ns
+	var st api.StatusBody
+	waitFor(t, 15*time.Second, "rolled back to 1.0.0", func() bool {
+		st = u.status()
+		return st.Update.Rollbacks == 1 && st.Model.Version == "1.0.0"
+	})
+	assert.Equal(t, "idle", st.Update.State)
+	assert.Equal(t, "1.0.0", st.Update.Installed.Version)
+	assert.Nil(t, st.Update.Previous)
+	assert.Contains(t, st.Update.LastError, "took longer than 1ns")
+	assert.Equal(t, 3, st.Update.Attempts[path], "given up (update.max_attempts)")
+	assert.Contains(t, getText(t, u.addr, "/metrics"), "rig_agent_update_rollbacks_total 1")
+	// The old model diagnoses the next windows; the release is not tried again.
+	u.windows(1020, 1050)
+	page := waitDiagnoses(t, u.addr, 11)
+	assert.Equal(t, "1.0.0", page.Diagnoses[len(page.Diagnoses)-1].Model.Version)
+	u.a.Update().Kick()
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, "1.0.0", u.status().Model.Version)
 }
