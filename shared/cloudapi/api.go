@@ -189,6 +189,29 @@ type CheckinResponse struct {
 	// request stays listed until its last part is accepted, it expires or
 	// the cloud cancels it; the agent drops requests no longer listed.
 	UploadRequests []UploadRequest `json:"upload_requests,omitempty"`
+	// Offer is the model release a rollout offers this agent (nil: none).
+	// The agent installs only an offered release (docs/agent-cloud-api.md,
+	// "Offers"): without an offer it installs nothing new and keeps
+	// serving its committed model. An offer older than the installed
+	// version is an explicit rollback to it.
+	Offer *Offer `json:"offer,omitempty"`
+}
+
+// Offer names one release of the TUF repository that the agent may
+// install. It grants permission only: the release must still pass every
+// check of the agent's update machine (TUF verification against fresh
+// metadata, rig type, firmware config, hardware, agent version, canary).
+type Offer struct {
+	// Target is the release's TUF target path
+	// (<rig_type>/<bundle>-<version>.tar.gz), at most MaxTargetSegments
+	// segments of letters, digits and ._+- not starting with a dot.
+	Target string `json:"target"`
+	// Version is the release's version, as its release metadata states
+	// it; the agent refuses a target whose signed version differs.
+	Version string `json:"version"`
+	// Rollout is the id of the rollout making the offer (0: not said),
+	// for logs and reports.
+	Rollout int64 `json:"rollout,omitempty"`
 }
 
 // Limits a server announces; zero means the Default constant.

@@ -111,6 +111,46 @@ func DecodeCheckin(body []byte) (*CheckinRequest, error) {
 	return &r, nil
 }
 
+// ErrBadOffer is returned by DecodeCheckinResponse when the answer is
+// valid but its offer is not: the agent keeps the rest of the answer and
+// installs nothing.
+var ErrBadOffer = errors.New("invalid offer")
+
+// DecodeCheckinResponse decodes a check-in answer for the agent. The
+// envelope follows the API's additive rule: unknown fields are ignored,
+// wrong types and trailing data are errors. The offer, which permits an
+// installation, is decoded strictly: an unknown field in it, or an
+// invalid target or version (ValidateOffer), drops it. In that case the
+// response is returned without the offer, together with an error wrapping
+// ErrBadOffer (to log); the caller uses the rest of the answer.
+func DecodeCheckinResponse(body []byte) (*CheckinResponse, error) {
+	var env struct {
+		CheckinResponse
+		Offer json.RawMessage `json:"offer"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("check-in response: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("check-in response: data after the JSON value")
+	}
+	r := env.CheckinResponse
+	r.Offer = nil
+	if len(env.Offer) == 0 || string(env.Offer) == "null" {
+		return &r, nil
+	}
+	var o Offer
+	if err := decodeStrict(env.Offer, &o); err != nil {
+		return &r, fmt.Errorf("%w: %v", ErrBadOffer, err)
+	}
+	if err := ValidateOffer(&o); err != nil {
+		return &r, fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	r.Offer = &o
+	return &r, nil
+}
+
 // DecodedBatch is a diagnosis batch as the server decoded it.
 type DecodedBatch struct {
 	AgentID string

@@ -43,6 +43,11 @@ func TestDocExamples(t *testing.T) {
 					assert.NoError(t, ValidateUploadRequest(&u))
 				}
 				assert.Equal(t, r.Limits, r.Limits.WithDefaults())
+				require.NotNil(t, r.Offer)
+				assert.NoError(t, ValidateOffer(r.Offer))
+				d, err := DecodeCheckinResponse(body)
+				require.NoError(t, err)
+				assert.Equal(t, r.Offer, d.Offer)
 			case "DiagnosisBatch":
 				b, err := DecodeDiagnosisBatch(body, Limits{})
 				require.NoError(t, err)

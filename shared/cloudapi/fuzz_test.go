@@ -3,6 +3,7 @@ package cloudapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -178,6 +179,39 @@ func FuzzDecodeEnroll(f *testing.F) {
 		}
 		if !ValidID(r.AgentID) || (r.RigID != "" && !ValidID(r.RigID)) {
 			t.Fatalf("invalid request accepted: %+v", r)
+		}
+	})
+}
+
+// FuzzDecodeCheckinResponse: no panic; an answer is returned unless the
+// envelope is broken; an offer is kept only when it validates, and it
+// round trips.
+func FuzzDecodeCheckinResponse(f *testing.F) {
+	f.Add([]byte(`{"server_time":"2025-03-01T12:00:00Z","next_checkin_s":300,"offer":{"target":"zema-testrig/zema-testrig-1.1.0.tar.gz","version":"1.1.0","rollout":7}}`))
+	f.Add([]byte(`{"server_time":"2025-03-01T12:00:00Z","offer":{"target":"../x","version":""}}`))
+	f.Add([]byte(`{"server_time":"2025-03-01T12:00:00Z","offer":{"target":"a/b","version":"1","extra":true}}`))
+	f.Add([]byte(`{"offer":7}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := DecodeCheckinResponse(body)
+		if r == nil {
+			if err == nil {
+				t.Fatal("no answer and no error")
+			}
+			return
+		}
+		if err != nil && !errors.Is(err, ErrBadOffer) {
+			t.Fatalf("answer returned with error %v", err)
+		}
+		if r.Offer == nil {
+			return
+		}
+		if err := ValidateOffer(r.Offer); err != nil {
+			t.Fatalf("invalid offer kept: %v", err)
+		}
+		again, _ := json.Marshal(r)
+		r2, err := DecodeCheckinResponse(again)
+		if err != nil || r2.Offer == nil || *r2.Offer != *r.Offer {
+			t.Fatalf("offer changed over a round trip: %v %+v", err, r2)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -332,6 +333,45 @@ func ValidateCheckin(r *CheckinRequest) error {
 		c.time("/update/changed", u.Changed)
 	}
 	return c.problem("check-in request")
+}
+
+// MaxTargetSegments bounds the segments of an Offer's target path.
+const MaxTargetSegments = 8
+
+var targetSegment = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$`)
+
+// ValidTarget reports whether p is a TUF target path a rollout may offer:
+// 1 to MaxTargetSegments slash-separated segments of letters, digits and
+// ._+- not starting with a dot (so no "..", no empty segment, no hidden
+// file), at most MaxTextLen bytes.
+func ValidTarget(p string) bool {
+	if p == "" || len(p) > MaxTextLen {
+		return false
+	}
+	segs := strings.Split(p, "/")
+	if len(segs) > MaxTargetSegments {
+		return false
+	}
+	for _, s := range segs {
+		if !targetSegment.MatchString(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateOffer checks an offer of a check-in response; the error is a
+// *Problem (400, ProblemInvalidBody) listing every invalid field.
+func ValidateOffer(o *Offer) error {
+	var c checker
+	if !ValidTarget(o.Target) {
+		c.add("/offer/target", "%q is not 1-%d segments of [A-Za-z0-9._+-] not starting with a dot", o.Target, MaxTargetSegments)
+	}
+	c.name("/offer/version", o.Version, true)
+	if o.Rollout < 0 {
+		c.add("/offer/rollout", "%d is negative", o.Rollout)
+	}
+	return c.problem("offer")
 }
 
 // ValidateUploadRequest checks one request of a check-in response; the
