@@ -52,7 +52,10 @@
 // bucket (BytesPerSecond, bursts of one second or one request) and by
 // BytesPerDay per UTC day (persisted; the last AlertReserve of it only for
 // alerts). Request bodies are gzip-compressed; the caps count compressed
-// bodies, responses and an estimate of the headers.
+// bodies, responses and an estimate of the headers. BytesPerDay is the
+// link's one day budget: Left and Spend let other traffic share it (the
+// agent's model downloads, agent/internal/update), outside the alert
+// reserve.
 //
 // # Readings
 //

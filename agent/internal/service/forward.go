@@ -9,6 +9,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/api"
 	"github.com/hydrognn/hydrognn/agent/internal/forward"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
+	"github.com/hydrognn/hydrognn/agent/internal/update"
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
 
@@ -154,3 +155,5 @@ func (c *cloudForwarder) Spend(n int64) { c.f.Spend(n) }
 
 // CheckinSoon asks for a check-in now, to report an update transition.
 func (c *cloudForwarder) CheckinSoon() { c.f.CheckinSoon() }
+
+var _ update.Budget = (*cloudForwarder)(nil)

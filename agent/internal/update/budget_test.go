@@ -4,10 +4,13 @@ import (
 	"errors"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/hydrognn/hydrognn/shared/bundle"
 )
 
 // dayBudget is a Budget with a settable allowance.
@@ -81,3 +84,32 @@ func TestBudget(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestPrecision: with model.precision set, a release whose bundle lacks
+// that precision is skipped before any download (the agent could not run
+// it); one that has it is installed.
+func TestPrecision(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	fp32Only := f.release("1.1.0", nil, func(m *bundle.Manifest) {
+		m.Models = slices.DeleteFunc(m.Models, func(mf bundle.Model) bool { return mf.Precision == bundle.INT8 })
+	})
+	a := f.open(func(o *Options) { o.Precision = bundle.INT8 })
+	if err := a.Cycle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := a.Status()
+	if st.State != Idle || st.LastCheck.Pick != nil || len(f.archiveRequests()) != 0 {
+		t.Fatalf("state %s, pick %v, archive requests %v", st.State, st.LastCheck.Pick, f.archiveRequests())
+	}
+	want := Skip{fp32Only, "precisions [fp32] do not include int8 (model.precision)"}
+	if !slices.Contains(st.LastCheck.Skipped, want) {
+		t.Errorf("skipped %v, want %v", st.LastCheck.Skipped, want)
+	}
+	f.release("1.2.0", nil, nil)
+	if err := a.Cycle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Status(); st.State != Committed || st.Installed.Version != "1.2.0" {
+		t.Fatalf("release with both precisions: %+v", st.Record)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/shared/bundle"
 )
 
 // OptionsFromConfig maps a loaded agent config (update.*, agent.data_dir's
@@ -29,7 +30,7 @@ func OptionsFromConfig(cfg *config.Config, agentVersion string) (Options, error)
 	return Options{
 		Dir: u.Dir, URL: u.URL, TrustedRoot: root, InstalledDir: cfg.Model.BundleDir,
 		RigType: cfg.Firmware.RigType, ConfigDigest: cfg.Firmware.Digest(),
-		Hardware: u.Hardware, AgentVersion: agentVersion,
+		Hardware: u.Hardware, AgentVersion: agentVersion, Precision: bundle.Precision(cfg.Model.Precision),
 		RequestTimeout: u.RequestTimeout, DownloadTimeout: u.DownloadTimeout,
 		MaxBundleBytes: int64(u.MaxBundleBytes), MaxAttempts: u.MaxAttempts, CheckInterval: u.CheckInterval,
 		Watch: Watch{Window: u.Watch.Window, MinRuns: u.Watch.MinRuns, MaxErrorRate: u.Watch.MaxErrorRate,

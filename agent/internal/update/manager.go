@@ -110,6 +110,11 @@ type Options struct {
 	// Hardware this machine offers (default: [runtime.GOARCH]); a release
 	// must list one of them.
 	Hardware []string
+	// Precision is the model precision the agent opens (model.precision:
+	// "" takes a bundle's int8 model when it has one, else fp32): a
+	// release whose bundle lacks it is skipped before any download, since
+	// the agent could not run it ("": every release fits).
+	Precision bundle.Precision
 	// AgentVersion is this rig-agent's version; a release with a
 	// min_agent_version above it, or any when it is not a semantic
 	// version (e.g. "dev"), is skipped.

@@ -214,6 +214,12 @@ func (m *Manager) unfit(rel *release.Target, rec *Record) string {
 		return fmt.Sprintf("config_digest %s is not this rig's firmware config %s", rel.ConfigDigest, o.ConfigDigest)
 	case !slices.ContainsFunc(rel.Hardware, func(h string) bool { return slices.Contains(o.Hardware, h) }):
 		return fmt.Sprintf("hardware [%s] does not include this machine's [%s]", strings.Join(rel.Hardware, ", "), strings.Join(o.Hardware, ", "))
+	case o.Precision != "" && !slices.Contains(rel.Precisions, o.Precision):
+		precs := make([]string, len(rel.Precisions))
+		for i, p := range rel.Precisions {
+			precs[i] = string(p)
+		}
+		return fmt.Sprintf("precisions [%s] do not include %s (model.precision)", strings.Join(precs, ", "), o.Precision)
 	}
 	if rel.MinAgentVersion != "" {
 		if c, ok := compareVersions(o.AgentVersion, rel.MinAgentVersion); !ok || c < 0 {
