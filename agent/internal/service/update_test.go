@@ -333,3 +333,23 @@ func TestModelUpdateWatchdogRollback(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	assert.Equal(t, "1.0.0", u.status().Model.Version)
 }
+
+// TestActivateFailureKeepsModel: a bundle the service cannot open (no
+// bundle, another rig's) is refused by Activate before anything is
+// stopped: the running model and its windowing go on; activating the
+// bundle already served changes nothing.
+func TestActivateFailureKeepsModel(t *testing.T) {
+	u := newUpdateRig(t, nil)
+	runner := u.a.Windowing()
+	for _, dir := range []string{t.TempDir(), "../../../models/bundles/zema-testrig"} {
+		err := u.a.Activate(t.Context(), dir)
+		require.Error(t, err, dir)
+		assert.Contains(t, err.Error(), "open model bundle "+dir)
+	}
+	require.NoError(t, u.a.Activate(t.Context(), u.bundleDir))
+	assert.Same(t, runner, u.a.Windowing(), "the same runner goes on")
+	u.windows(0, 60)
+	page := waitDiagnoses(t, u.addr, 2)
+	assert.Equal(t, "1.0.0", page.Diagnoses[1].Model.Version)
+	assert.Equal(t, "1.0.0", u.status().Model.Version)
+}
