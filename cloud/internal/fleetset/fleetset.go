@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/dataset/uci"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -44,15 +45,9 @@ type Options struct {
 	MaxWindows int
 }
 
-// RigStats says what one rig's readings gave.
-type RigStats struct {
-	RigID string `json:"rig_id"`
-	// Readings is the number of uploaded readings in the range.
-	Readings int64 `json:"readings"`
-	// Windows were kept; Skipped had readings but a missing cell.
-	Windows int `json:"windows"`
-	Skipped int `json:"skipped"`
-}
+// RigStats says what one rig's readings gave (the fleet API's
+// fleetapi.RigStats).
+type RigStats = fleetapi.RigStats
 
 // Builder collects windows from rigs' readings. Make it with New.
 type Builder struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // route is one route with a valid request for tenant a.
@@ -37,19 +38,19 @@ func routesFor(a *tenant) []route {
 		{"GET", "/v1/rigs/" + a.rig + "/status", nil, store.RoleViewer, true},
 		{"GET", "/v1/rigs/" + a.rig + "/diagnoses", nil, store.RoleViewer, true},
 		{"GET", "/v1/rigs/" + a.rig + "/components/pump/health", nil, store.RoleViewer, true},
-		{"POST", "/v1/sites", httpapi.SiteRequest{Name: "s-" + fmt.Sprint(time.Now().UnixNano())}, store.RoleOperator, false},
-		{"POST", "/v1/rigs", httpapi.RigRequest{RigID: "r-" + fmt.Sprint(time.Now().UnixNano()), RigType: "x"}, store.RoleOperator, false},
+		{"POST", "/v1/sites", fleetapi.SiteRequest{Name: "s-" + fmt.Sprint(time.Now().UnixNano())}, store.RoleOperator, false},
+		{"POST", "/v1/rigs", fleetapi.RigRequest{RigID: "r-" + fmt.Sprint(time.Now().UnixNano()), RigType: "x"}, store.RoleOperator, false},
 		{"POST", "/v1/rigs/" + a.rig + "/enrollments", nil, store.RoleOperator, true},
 		{"POST", "/v1/agents/" + a.agent + "/revoke", nil, store.RoleOperator, true},
 		{"POST", "/v1/alerts/1/ack", nil, store.RoleOperator, true},
 		{"POST", "/v1/alerts/1/resolve", nil, store.RoleOperator, true},
 		{"GET", fmt.Sprintf("/v1/orgs/%d", a.orgID), nil, store.RoleViewer, true},
-		{"POST", fmt.Sprintf("/v1/orgs/%d/tokens", a.orgID), httpapi.TokenRequest{Name: "x", Role: store.RoleViewer}, store.RoleAdmin, true},
+		{"POST", fmt.Sprintf("/v1/orgs/%d/tokens", a.orgID), fleetapi.TokenRequest{Name: "x", Role: string(store.RoleViewer)}, store.RoleAdmin, true},
 		{"DELETE", "/v1/tokens/1", nil, store.RoleAdmin, true},
 		{"GET", "/v1/uploads", nil, store.RoleViewer, false},
-		{"POST", "/v1/uploads", httpapi.UploadRequestBody{RigID: a.rig, From: t0, To: t0.Add(time.Hour)}, store.RoleOperator, true},
+		{"POST", "/v1/uploads", fleetapi.UploadRequestBody{RigID: a.rig, From: t0, To: t0.Add(time.Hour)}, store.RoleOperator, true},
 		{"POST", "/v1/uploads/up-1/cancel", nil, store.RoleOperator, true},
-		{"POST", "/v1/datasets/from-uploads", httpapi.FleetDatasetRequest{Name: "f", RigConfig: fleetRigYAML, RigIDs: []string{a.rig},
+		{"POST", "/v1/datasets/from-uploads", fleetapi.FleetDatasetRequest{Name: "f", RigConfig: fleetRigYAML, RigIDs: []string{a.rig},
 			From: t0, To: t0.Add(time.Hour)}, store.RoleOperator, true},
 		{"POST", cloudapi.PathCheckin, cin, "", false},
 		{"POST", cloudapi.PathDiagnoses, a.batch(a.diagnosis(1, 0, 0.9)), "", false},
@@ -130,7 +131,7 @@ func TestAuthTable(t *testing.T) {
 	assert.Contains(t, string(r.body), "alpha")
 	assert.Contains(t, string(r.body), "beta")
 	// Only the system token creates organisations.
-	r = e.do("POST", "/v1/orgs", a.admin, httpapi.OrgRequest{Slug: "gamma", Name: "G"})
+	r = e.do("POST", "/v1/orgs", a.admin, fleetapi.OrgRequest{Slug: "gamma", Name: "G"})
 	assert.Equal(t, 403, r.code)
 	r.problem(t)
 	// 401 says how to authenticate.

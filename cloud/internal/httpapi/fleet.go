@@ -10,6 +10,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
@@ -28,14 +29,8 @@ func nameOK(c *gin.Context, field, v string) bool {
 	return true
 }
 
-// OrgRequest is the body of POST /v1/orgs.
-type OrgRequest struct {
-	Slug string `json:"slug"`
-	Name string `json:"name"`
-}
-
 func (a *API) createOrg(c *gin.Context) {
-	var req OrgRequest
+	var req fleetapi.OrgRequest
 	if !a.readJSON(c, &req) {
 		return
 	}
@@ -108,20 +103,6 @@ func (a *API) getOrg(c *gin.Context) {
 	c.JSON(200, o)
 }
 
-// TokenRequest is the body of POST /v1/orgs/{org}/tokens.
-type TokenRequest struct {
-	Name string     `json:"name"`
-	Role store.Role `json:"role"`
-	// ExpiresAt, when set, ends the token.
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-}
-
-// TokenResponse answers a token creation: the secret is shown only here.
-type TokenResponse struct {
-	Token  *store.Token `json:"token"`
-	Secret string       `json:"secret"`
-}
-
 func (a *API) createToken(c *gin.Context) {
 	org, ok := a.orgParam(c)
 	if !ok {
@@ -131,14 +112,14 @@ func (a *API) createToken(c *gin.Context) {
 		forbidden(c, "creating tokens needs role admin; this token is %s", p.Role)
 		return
 	}
-	var req TokenRequest
+	var req fleetapi.TokenRequest
 	if !a.readJSON(c, &req) {
 		return
 	}
 	if !nameOK(c, "name", req.Name) {
 		return
 	}
-	if !store.ValidRole(req.Role) {
+	if !store.ValidRole(store.Role(req.Role)) {
 		invalidBody(c, "role %q is not viewer, operator or admin", req.Role)
 		return
 	}
@@ -155,12 +136,12 @@ func (a *API) createToken(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	t, secret, err := a.st.CreateToken(c.Request.Context(), org, req.Name, req.Role, exp)
+	t, secret, err := a.st.CreateToken(c.Request.Context(), org, req.Name, store.Role(req.Role), exp)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(201, TokenResponse{Token: t, Secret: secret})
+	c.JSON(201, fleetapi.TokenResponse{Token: t, Secret: secret})
 }
 
 func (a *API) revokeToken(c *gin.Context) {
@@ -175,14 +156,8 @@ func (a *API) revokeToken(c *gin.Context) {
 	c.Status(204)
 }
 
-// SiteRequest is the body of POST /v1/sites.
-type SiteRequest struct {
-	Name     string `json:"name"`
-	Location string `json:"location,omitempty"`
-}
-
 func (a *API) createSite(c *gin.Context) {
-	var req SiteRequest
+	var req fleetapi.SiteRequest
 	if !a.readJSON(c, &req) || !nameOK(c, "name", req.Name) {
 		return
 	}
@@ -215,18 +190,8 @@ func (a *API) listSites(c *gin.Context) {
 	page(c, sites, limit, func(s store.Site) string { return strconv.FormatInt(s.ID, 10) })
 }
 
-// RigRequest is the body of POST /v1/rigs.
-type RigRequest struct {
-	// RigID is the firmware config's equipment id (cloudapi.ValidID).
-	RigID   string `json:"rig_id"`
-	RigType string `json:"rig_type"`
-	// FirmwareDigest is the digest of the firmware config the rig runs.
-	FirmwareDigest string `json:"firmware_digest,omitempty"`
-	SiteID         *int64 `json:"site_id,omitempty"`
-}
-
 func (a *API) createRig(c *gin.Context) {
-	var req RigRequest
+	var req fleetapi.RigRequest
 	if !a.readJSON(c, &req) {
 		return
 	}
@@ -241,7 +206,7 @@ func (a *API) createRig(c *gin.Context) {
 		invalidBody(c, "firmware_digest is longer than %d bytes", cloudapi.MaxNameLen)
 		return
 	}
-	r, err := a.st.CreateRig(c.Request.Context(), principal(c).OrgID, store.Rig{Name: req.RigID, RigType: req.RigType, FirmwareDigest: req.FirmwareDigest, SiteID: req.SiteID})
+	r, err := a.st.CreateRig(c.Request.Context(), principal(c).OrgID, fleetapi.Rig{RigID: req.RigID, RigType: req.RigType, FirmwareDigest: req.FirmwareDigest, SiteID: req.SiteID})
 	if errors.Is(err, store.ErrNotFound) {
 		invalidBody(c, "site_id %d is not a site of your organisation", *req.SiteID)
 		return
@@ -263,7 +228,7 @@ func (a *API) listRigs(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	page(c, rigs, limit, func(r store.Rig) string { return r.Name })
+	page(c, rigs, limit, func(r store.Rig) string { return r.RigID })
 }
 
 func (a *API) getRig(c *gin.Context) {
@@ -411,7 +376,7 @@ func (a *API) listAgents(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	page(c, agents, limit, func(ag store.Agent) string { return ag.Name })
+	page(c, agents, limit, func(ag store.Agent) string { return ag.AgentID })
 }
 
 func (a *API) revokeAgent(c *gin.Context) {

@@ -20,6 +20,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
@@ -77,20 +78,20 @@ func TestFleetUploads(t *testing.T) {
 	to := t0.Add(2 * time.Minute)
 
 	// The request: operators only, the organisation's rigs only, checked.
-	body := httpapi.UploadRequestBody{RigID: a.rig, From: from, To: to}
+	body := fleetapi.UploadRequestBody{RigID: a.rig, From: from, To: to}
 	r := te.do("POST", "/v1/uploads", a.viewer, body)
 	require.Equal(t, 403, r.code, "%s", r.body)
 	r = te.do("POST", "/v1/uploads", b.operator, body)
 	require.Equal(t, 404, r.code, "%s", r.body)
 	r.problem(t)
 	for _, bad := range []struct {
-		body httpapi.UploadRequestBody
+		body fleetapi.UploadRequestBody
 		want string
 	}{
-		{httpapi.UploadRequestBody{RigID: a.rig, From: to, To: from}, "is not after from"},
-		{httpapi.UploadRequestBody{RigID: a.rig, From: from, To: from.Add(40 * 24 * time.Hour)}, "longer than"},
-		{httpapi.UploadRequestBody{RigID: a.rig, From: from, To: to, ExpiresAt: time.Now().Add(-time.Hour)}, "not in the future"},
-		{httpapi.UploadRequestBody{RigID: "../x", From: from, To: to}, "not a rig id"},
+		{fleetapi.UploadRequestBody{RigID: a.rig, From: to, To: from}, "is not after from"},
+		{fleetapi.UploadRequestBody{RigID: a.rig, From: from, To: from.Add(40 * 24 * time.Hour)}, "longer than"},
+		{fleetapi.UploadRequestBody{RigID: a.rig, From: from, To: to, ExpiresAt: time.Now().Add(-time.Hour)}, "not in the future"},
+		{fleetapi.UploadRequestBody{RigID: "../x", From: from, To: to}, "not a rig id"},
 	} {
 		r = te.do("POST", "/v1/uploads", a.operator, bad.body)
 		require.Equal(t, 400, r.code, "%s", r.body)
@@ -173,7 +174,7 @@ func TestFleetUploads(t *testing.T) {
 	// an open one leaves check-in and refuses parts (410), twice is fine.
 	r = te.do("POST", "/v1/uploads/"+up.ID+"/cancel", a.operator, nil)
 	require.Equal(t, 409, r.code, "%s", r.body)
-	r = te.do("POST", "/v1/uploads", a.operator, httpapi.UploadRequestBody{RigID: a.rig, From: to, To: to.Add(time.Hour), Sensors: []string{"PS1"}})
+	r = te.do("POST", "/v1/uploads", a.operator, fleetapi.UploadRequestBody{RigID: a.rig, From: to, To: to.Add(time.Hour), Sensors: []string{"PS1"}})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	var up2 store.FleetUpload
 	r.decode(t, &up2)
@@ -194,11 +195,11 @@ func TestFleetUploads(t *testing.T) {
 
 	// The data set: 29 whole 4 s cycles in the 118 s (the 30th is cut short),
 	// labelled as asked; stored ready in the blob store.
-	req := httpapi.FleetDatasetRequest{Name: "fleet-1", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to,
+	req := fleetapi.FleetDatasetRequest{Name: "fleet-1", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to,
 		Labels: map[string]float64{"pump": 1}}
 	r = te.do("POST", "/v1/datasets/from-uploads", a.viewer, req)
 	require.Equal(t, 403, r.code, "%s", r.body)
-	var fd httpapi.FleetDataset
+	var fd fleetapi.FleetDataset
 	r = te.do("POST", "/v1/datasets/from-uploads", a.operator, req)
 	require.Equal(t, 201, r.code, "%s", r.body)
 	r.decode(t, &fd)
@@ -246,22 +247,22 @@ func TestFleetUploads(t *testing.T) {
 	before := te.count("SELECT count(*) FROM datasets")
 	for _, bad := range []struct {
 		tok  string
-		req  httpapi.FleetDatasetRequest
+		req  fleetapi.FleetDatasetRequest
 		code int
 		want string
 	}{
 		{a.operator, req, 409, "fleet-1"},
-		{b.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to}, 404, a.rig},
-		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: to, To: to.Add(time.Hour)}, 400, "no complete window"},
-		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to,
+		{b.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to}, 404, a.rig},
+		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: to, To: to.Add(time.Hour)}, 400, "no complete window"},
+		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to,
 			Labels: map[string]float64{"pump": 5}}, 400, "5 is not a class of target \"pump\""},
-		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: strings.Replace(fleetRigYAML, "rig_type: zema-testrig", "rig_type: other", 1),
+		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: strings.Replace(fleetRigYAML, "rig_type: zema-testrig", "rig_type: other", 1),
 			RigIDs: []string{a.rig}, From: from, To: to}, 400, "is of rig type \"zema-testrig\""},
-		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: strings.Replace(fleetRigYAML, "operation: {cycle_s: 4}\n", "", 1),
+		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: strings.Replace(fleetRigYAML, "operation: {cycle_s: 4}\n", "", 1),
 			RigIDs: []string{a.rig}, From: from, To: to}, 400, "cycle_s must be set"},
-		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, From: from, To: to}, 400, "rig_ids has 0 rigs"},
-		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig, a.rig}, From: from, To: to}, 400, "named twice"},
-		{a.operator, httpapi.FleetDatasetRequest{Name: "x", RigConfig: "nope", RigIDs: []string{a.rig}, From: from, To: to}, 400, "rig_config"},
+		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, From: from, To: to}, 400, "rig_ids has 0 rigs"},
+		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig, a.rig}, From: from, To: to}, 400, "named twice"},
+		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: "nope", RigIDs: []string{a.rig}, From: from, To: to}, 400, "rig_config"},
 	} {
 		r := te.do("POST", "/v1/datasets/from-uploads", bad.tok, bad.req)
 		require.Equal(t, bad.code, r.code, "%s", r.body)
@@ -287,13 +288,13 @@ func TestFleetDatasetTooLarge(t *testing.T) {
 	e := newEnv(t, httpapi.Options{Blobs: blobs})
 	a := e.tenant("alpha")
 	var up store.FleetUpload
-	r := e.do("POST", "/v1/uploads", a.operator, httpapi.UploadRequestBody{RigID: a.rig, From: t0, To: t0.Add(time.Hour)})
+	r := e.do("POST", "/v1/uploads", a.operator, fleetapi.UploadRequestBody{RigID: a.rig, From: t0, To: t0.Add(time.Hour)})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	r.decode(t, &up)
 	r = e.gz(cloudapi.PathUploads, a.cred, cloudapi.Upload{AgentID: a.agent, RequestID: up.ID, Part: 0, Last: true,
 		Readings: fleetReadings(t0, t0.Add(10*time.Minute))})
 	require.Equal(t, 200, r.code, "%s", r.body)
-	r = e.do("POST", "/v1/datasets/from-uploads", a.operator, httpapi.FleetDatasetRequest{Name: "big", RigConfig: fleetRigYAML,
+	r = e.do("POST", "/v1/datasets/from-uploads", a.operator, fleetapi.FleetDatasetRequest{Name: "big", RigConfig: fleetRigYAML,
 		RigIDs: []string{a.rig}, From: t0, To: t0.Add(time.Hour)})
 	require.Equal(t, 413, r.code, "%s", r.body)
 	assert.Equal(t, cloudapi.ProblemTooLarge, r.problem(t).Type)

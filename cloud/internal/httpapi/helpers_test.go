@@ -21,6 +21,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // env is a running API on a fresh, migrated database with a system token.
@@ -145,17 +146,17 @@ func (e *env) tenant(slug string) *tenant {
 	e.t.Helper()
 	t := e.t
 	var org store.Org
-	r := e.do("POST", "/v1/orgs", e.system, httpapi.OrgRequest{Slug: slug, Name: "Org " + slug})
+	r := e.do("POST", "/v1/orgs", e.system, fleetapi.OrgRequest{Slug: slug, Name: "Org " + slug})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	r.decode(t, &org)
 	tn := &tenant{orgID: org.ID, rig: "press-" + slug, rigType: "zema-testrig", agent: "agent-" + slug}
-	var tr httpapi.TokenResponse
-	r = e.do("POST", fmt.Sprintf("/v1/orgs/%d/tokens", org.ID), e.system, httpapi.TokenRequest{Name: "first admin", Role: store.RoleAdmin})
+	var tr fleetapi.TokenResponse
+	r = e.do("POST", fmt.Sprintf("/v1/orgs/%d/tokens", org.ID), e.system, fleetapi.TokenRequest{Name: "first admin", Role: string(store.RoleAdmin)})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	r.decode(t, &tr)
 	tn.admin = tr.Secret
 	for _, role := range []store.Role{store.RoleOperator, store.RoleViewer} {
-		r = e.do("POST", fmt.Sprintf("/v1/orgs/%d/tokens", org.ID), tn.admin, httpapi.TokenRequest{Name: string(role), Role: role})
+		r = e.do("POST", fmt.Sprintf("/v1/orgs/%d/tokens", org.ID), tn.admin, fleetapi.TokenRequest{Name: string(role), Role: string(role)})
 		require.Equal(t, 201, r.code, "%s", r.body)
 		r.decode(t, &tr)
 		if role == store.RoleOperator {
@@ -164,7 +165,7 @@ func (e *env) tenant(slug string) *tenant {
 			tn.viewer = tr.Secret
 		}
 	}
-	r = e.do("POST", "/v1/rigs", tn.operator, httpapi.RigRequest{RigID: tn.rig, RigType: tn.rigType, FirmwareDigest: "sha256:abc"})
+	r = e.do("POST", "/v1/rigs", tn.operator, fleetapi.RigRequest{RigID: tn.rig, RigType: tn.rigType, FirmwareDigest: "sha256:abc"})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	tn.cred = e.enroll(tn, tn.agent)
 	return tn

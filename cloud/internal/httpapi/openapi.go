@@ -103,13 +103,6 @@ type Operation struct {
 	Example Example
 }
 
-// Page is the body of every list answer.
-type Page[T any] struct {
-	Items []T `json:"items"`
-	// NextCursor, when present, is the cursor of the next page.
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
 // Health is the body of /health/live and /health/ready.
 type Health struct {
 	Status string `json:"status"`
@@ -155,7 +148,7 @@ func newDocBuilder() *docBuilder {
 	b.r = &jsonschema.Reflector{
 		AllowAdditionalProperties: false,
 		Namer: func(t reflect.Type) string {
-			// Page[github.com/.../store.Org] -> PageOfOrg
+			// fleetapi.Page[github.com/.../store.Org] -> PageOfOrg
 			n := t.Name()
 			if i := strings.IndexByte(n, '['); i >= 0 {
 				inner := strings.TrimSuffix(n[i+1:], "]")

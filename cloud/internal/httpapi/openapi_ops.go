@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/fleetset"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
@@ -16,7 +16,7 @@ import (
 // token 2, site 1 and rig zema-1; agent rig-001 enrolls, checks in and
 // sends two diagnoses, one of which opens alert 1; then the fleet is read,
 // the alert acknowledged and resolved, the agent and the token revoked.
-func withUploadState(u store.FleetUpload, state string) store.FleetUpload {
+func withUploadState(u fleetapi.FleetUpload, state string) fleetapi.FleetUpload {
 	u.State = state
 	return u
 }
@@ -47,9 +47,9 @@ targets:
 `
 
 var (
-	exUpload = store.FleetUpload{ID: "up-1", RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"},
+	exUpload = fleetapi.FleetUpload{ID: "up-1", RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"},
 		ExpiresAt: exT0.Add(7 * 24 * time.Hour), State: store.UploadOpen, CreatedAt: exT0}
-	exUploadDone = store.FleetUpload{ID: "up-1", RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"},
+	exUploadDone = fleetapi.FleetUpload{ID: "up-1", RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"},
 		ExpiresAt: exT0.Add(7 * 24 * time.Hour), State: store.UploadDone, Parts: 1, Readings: 2, CreatedAt: exT0, DoneAt: ptr(exT0)}
 )
 
@@ -79,12 +79,12 @@ var (
 		Model:     exModel, InferenceMicros: 69, Health: 0.91, Status: diag.Healthy,
 		Components: []diag.ComponentHealth{{ID: "pump", Health: 0.91, Status: diag.Healthy, AnomalyScore: 0.4}},
 	}
-	exRig = store.Rig{Name: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID, CreatedAt: exT0.Add(-48 * time.Hour)}
-	exOrg = store.Org{ID: exOrgID, Slug: "acme", Name: "Acme Hydraulics", CreatedAt: exT0.Add(-72 * time.Hour)}
-	exTok = store.Token{ID: 2, OrgID: &exOrgID, Name: "fleet admin", Role: store.RoleAdmin, CreatedAt: exT0.Add(-72 * time.Hour)}
+	exRig = fleetapi.Rig{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID, CreatedAt: exT0.Add(-48 * time.Hour)}
+	exOrg = fleetapi.Org{ID: exOrgID, Slug: "acme", Name: "Acme Hydraulics", CreatedAt: exT0.Add(-72 * time.Hour)}
+	exTok = fleetapi.Token{ID: 2, OrgID: &exOrgID, Name: "fleet admin", Role: string(store.RoleAdmin), CreatedAt: exT0.Add(-72 * time.Hour)}
 	exAck = exT0.Add(5 * time.Minute)
 	exRes = exT0.Add(time.Hour)
-	exAl  = store.Alert{ID: 1, RigID: "zema-1", Component: "pump", Fault: "leakage", Severity: "high", State: store.AlertOpen,
+	exAl  = fleetapi.Alert{ID: 1, RigID: "zema-1", Component: "pump", Fault: "leakage", Severity: "high", State: store.AlertOpen,
 		OpenedAt: exT0, LastSeenAt: exT0, Occurrences: 1}
 	exCheckin = cloudapi.CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", AgentVersion: "0.4.0",
 		Time: exT0, Model: &exModel, Outbox: cloudapi.OutboxStatus{Items: 12, Bytes: 24576},
@@ -99,7 +99,7 @@ func listParams(extra ...Param) []Param {
 
 func ptr[T any](v T) *T { return &v }
 
-func withState(a store.Alert, state string) store.Alert {
+func withState(a fleetapi.Alert, state string) fleetapi.Alert {
 	a.State = state
 	a.AcknowledgedAt = &exAck
 	if state == store.AlertResolved {
@@ -125,36 +125,36 @@ func Operations() []Operation {
 			Status: 200, Response: map[string]any{"openapi": "3.0.3"}},
 
 		{Method: "POST", Path: "/v1/orgs", ID: "createOrg", Tag: "organisations", Summary: "Create an organisation",
-			Auth: AuthSystem, Body: OrgRequest{Slug: "acme", Name: "Acme Hydraulics"}, Status: 201, Response: exOrg, Errors: []int{409}},
+			Auth: AuthSystem, Body: fleetapi.OrgRequest{Slug: "acme", Name: "Acme Hydraulics"}, Status: 201, Response: exOrg, Errors: []int{409}},
 		{Method: "POST", Path: "/v1/orgs/:org/tokens", ID: "createToken", Tag: "organisations",
 			Summary:     "Create an API token of an organisation",
 			Description: "A system token or an admin of the organisation. The secret is in this answer only.",
 			Auth:        AuthSystemOrToken, Params: []Param{{Name: "org", In: "path", Type: "integer", Description: "organisation id"}},
-			Body:   TokenRequest{Name: "fleet admin", Role: store.RoleAdmin},
-			Status: 201, Response: TokenResponse{Token: &exTok, Secret: "rgt_3q2+7w..."},
+			Body:   fleetapi.TokenRequest{Name: "fleet admin", Role: string(store.RoleAdmin)},
+			Status: 201, Response: fleetapi.TokenResponse{Token: &exTok, Secret: "rgt_3q2+7w..."},
 			Example: Example{Path: "/v1/orgs/1/tokens"}},
 		{Method: "GET", Path: "/v1/orgs", ID: "listOrgs", Tag: "organisations",
 			Summary: "List organisations (a system token: all; an organisation's token: its own)",
-			Auth:    AuthSystemOrToken, Params: listParams(), Status: 200, Response: Page[store.Org]{Items: []store.Org{exOrg}}},
+			Auth:    AuthSystemOrToken, Params: listParams(), Status: 200, Response: fleetapi.Page[fleetapi.Org]{Items: []fleetapi.Org{exOrg}}},
 		{Method: "GET", Path: "/v1/orgs/:org", ID: "getOrg", Tag: "organisations", Summary: "An organisation",
 			Auth: AuthSystemOrToken, Params: []Param{{Name: "org", In: "path", Type: "integer", Description: "organisation id"}},
 			Status: 200, Response: exOrg, Example: Example{Path: "/v1/orgs/1"}},
 
 		{Method: "POST", Path: "/v1/sites", ID: "createSite", Tag: "fleet", Summary: "Create a site",
-			Auth: AuthToken, Role: "operator", Body: SiteRequest{Name: "Plant 1", Location: "Hall B"},
-			Status: 201, Response: store.Site{ID: exSiteID, Name: "Plant 1", Location: "Hall B", CreatedAt: exT0}, Errors: []int{409}},
+			Auth: AuthToken, Role: "operator", Body: fleetapi.SiteRequest{Name: "Plant 1", Location: "Hall B"},
+			Status: 201, Response: fleetapi.Site{ID: exSiteID, Name: "Plant 1", Location: "Hall B", CreatedAt: exT0}, Errors: []int{409}},
 		{Method: "GET", Path: "/v1/sites", ID: "listSites", Tag: "fleet", Summary: "List sites",
 			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200,
-			Response: Page[store.Site]{Items: []store.Site{{ID: exSiteID, Name: "Plant 1", Location: "Hall B", CreatedAt: exT0}}}},
+			Response: fleetapi.Page[fleetapi.Site]{Items: []fleetapi.Site{{ID: exSiteID, Name: "Plant 1", Location: "Hall B", CreatedAt: exT0}}}},
 		{Method: "POST", Path: "/v1/rigs", ID: "createRig", Tag: "fleet", Summary: "Create a rig",
 			Auth: AuthToken, Role: "operator",
-			Body:   RigRequest{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID},
+			Body:   fleetapi.RigRequest{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID},
 			Status: 201, Response: exRig, Errors: []int{409}},
 		{Method: "POST", Path: "/v1/rigs/:rig/enrollments", ID: "createEnrollment", Tag: "fleet",
 			Summary:     "Create a one-time enrollment token for a rig",
 			Description: "The agent sends it once to POST /v1/agent/enroll before it expires (auth.enrollment_ttl).",
 			Auth:        AuthToken, Role: "operator", Params: []Param{rigParam}, Status: 201,
-			Response: store.Enrollment{Token: "rge_Jm4...", RigID: "zema-1", ExpiresAt: exT0.Add(24 * time.Hour)},
+			Response: fleetapi.Enrollment{Token: "rge_Jm4...", RigID: "zema-1", ExpiresAt: exT0.Add(24 * time.Hour)},
 			Example:  Example{Path: "/v1/rigs/zema-1/enrollments"}},
 
 		{Method: "POST", Path: "/v1/agent/enroll", ID: "enroll", Tag: "agent",
@@ -181,7 +181,7 @@ func Operations() []Operation {
 			Description: "The rig's agent gets the request at its next check-in (upload_requests) and answers with parts " +
 				"(POST /v1/agent/uploads); readings inside the range and sensors are kept. expires_at defaults to 7 days from now; " +
 				"a range is at most 31 days.",
-			Auth: AuthToken, Role: "operator", Body: UploadRequestBody{RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"}},
+			Auth: AuthToken, Role: "operator", Body: fleetapi.UploadRequestBody{RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"}},
 			Status: 201, Response: exUpload},
 		{Method: "POST", Path: "/v1/agent/uploads", ID: "upload", Tag: "agent", Summary: "Send one part of an upload request's readings",
 			Description: "Parts are idempotent on agent, request and part (a replay is duplicate). 404: the rig has no such request; " +
@@ -195,7 +195,7 @@ func Operations() []Operation {
 			Auth: AuthToken, Role: "viewer",
 			Params: listParams(Param{Name: "rig_id", In: "query", Description: "only this rig's requests"},
 				Param{Name: "state", In: "query", Enum: []string{store.UploadOpen, store.UploadDone, store.UploadCancelled}, Description: "only requests in this state"}),
-			Status: 200, Response: Page[store.FleetUpload]{Items: []store.FleetUpload{exUploadDone}},
+			Status: 200, Response: fleetapi.Page[fleetapi.FleetUpload]{Items: []fleetapi.FleetUpload{exUploadDone}},
 			Example: Example{Path: "/v1/uploads?rig_id=zema-1"}},
 		{Method: "POST", Path: "/v1/uploads/:id/cancel", ID: "cancelUploadRequest", Tag: "training",
 			Summary:     "Cancel an upload request: it leaves check-in, later parts are refused (410); the readings stored so far stay",
@@ -205,20 +205,19 @@ func Operations() []Operation {
 			Example: Example{Path: "/v1/uploads/up-1/cancel", Status: 409}},
 
 		{Method: "GET", Path: "/v1/rigs", ID: "listRigs", Tag: "fleet", Summary: "List rigs",
-			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200, Response: Page[store.Rig]{Items: []store.Rig{exRig}}},
+			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200, Response: fleetapi.Page[fleetapi.Rig]{Items: []fleetapi.Rig{exRig}}},
 		{Method: "GET", Path: "/v1/rigs/:rig", ID: "getRig", Tag: "fleet", Summary: "A rig",
 			Auth: AuthToken, Role: "viewer", Params: []Param{rigParam}, Status: 200, Response: exRig,
 			Example: Example{Path: "/v1/rigs/zema-1"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/status", ID: "rigStatus", Tag: "fleet",
 			Summary: "A rig's state: last seen, last diagnosis, each agent's link, version, model, outbox and buffer; open alerts",
 			Auth:    AuthToken, Role: "viewer", Params: []Param{rigParam}, Status: 200,
-			Response: store.RigStatus{Rig: exRig, LastSeen: ptr(exT0), OpenAlerts: 1,
-				LastDiagnosis: &store.DiagnosisSummary{AgentID: "rig-001", Seq: 4812, WindowStart: exDiagHot.Window.Start,
+			Response: fleetapi.RigStatus{Rig: exRig, LastSeen: ptr(exT0), OpenAlerts: 1,
+				LastDiagnosis: &fleetapi.DiagnosisSummary{AgentID: "rig-001", Seq: 4812, WindowStart: exDiagHot.Window.Start,
 					WindowEnd: exDiagHot.Window.End, ReceivedAt: exT0, Health: 0.42, Status: "critical", ModelVersion: "zema-2025.03"},
-				Agents: []store.AgentStatus{{AgentID: "rig-001", Link: "online", LastCheckinAt: ptr(exT0), ClockSkewMs: &skew,
-					AgentVersion: "0.4.0", Model: json.RawMessage(`{"version":"zema-2025.03","digest":"sha256:9f2c","precision":"int8"}`),
-					Outbox: json.RawMessage(`{"items":12,"alerts":0,"bytes":24576,"dropped":0,"rejected":0}`),
-					Buffer: json.RawMessage(`{"records":51840000,"bytes":870000000,"dropped":0}`)}}},
+				Agents: []fleetapi.AgentStatus{{AgentID: "rig-001", Link: "online", LastCheckinAt: ptr(exT0), ClockSkewMs: &skew,
+					AgentVersion: "0.4.0", Model: &exModel,
+					Outbox: &exCheckin.Outbox, Buffer: exCheckin.Buffer}}},
 			Example: Example{Path: "/v1/rigs/zema-1/status"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/diagnoses", ID: "rigDiagnoses", Tag: "fleet",
 			Summary: "A rig's stored diagnoses with window_start in [from, to), in window order",
@@ -226,7 +225,7 @@ func Operations() []Operation {
 			Params: listParams(rigParam,
 				Param{Name: "from", In: "query", Type: "date-time", Description: "RFC 3339 (default: 24 h before to)"},
 				Param{Name: "to", In: "query", Type: "date-time", Description: "RFC 3339, exclusive (default: now); from must be before to"}),
-			Status: 200, Response: Page[diag.Diagnosis]{Items: []diag.Diagnosis{exDiagOK, exDiagHot}},
+			Status: 200, Response: fleetapi.Page[diag.Diagnosis]{Items: []diag.Diagnosis{exDiagOK, exDiagHot}},
 			Example: Example{Path: "/v1/rigs/zema-1/diagnoses?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z&limit=100"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/components/:component/health", ID: "componentHealth", Tag: "fleet",
 			Summary: "A component's health history: per UTC hour or day, the windows, average and minimum health and the worst status",
@@ -239,20 +238,20 @@ func Operations() []Operation {
 				{Name: "from", In: "query", Type: "date-time", Description: "RFC 3339 (default: 24 h before to with 1h buckets, 30 days with 1d)"},
 				{Name: "to", In: "query", Type: "date-time", Description: "RFC 3339, exclusive (default: now); from must be before to"}},
 			Status: 200,
-			Response: store.HealthHistory{RigID: "zema-1", Component: "pump", Bucket: store.BucketHour,
-				From: exT0.Add(-12 * time.Hour), To: exT0.Add(12 * time.Hour), Buckets: []store.HealthBucket{
+			Response: fleetapi.HealthHistory{RigID: "zema-1", Component: "pump", Bucket: store.BucketHour,
+				From: exT0.Add(-12 * time.Hour), To: exT0.Add(12 * time.Hour), Buckets: []fleetapi.HealthBucket{
 					{Start: exT0.Add(-time.Hour), Windows: 2, AvgHealth: ptr(0.665), MinHealth: ptr(0.42), WorstStatus: "critical"}}},
 			Example: Example{Path: "/v1/rigs/zema-1/components/pump/health?bucket=1h&from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z"}},
 		{Method: "GET", Path: "/v1/agents", ID: "listAgents", Tag: "fleet", Summary: "List agents",
 			Auth: AuthToken, Role: "viewer", Params: listParams(Param{Name: "rig_id", In: "query", Description: "only this rig's agents"}),
-			Status: 200, Response: Page[store.Agent]{Items: []store.Agent{{Name: "rig-001", RigID: "zema-1", Generation: 1, EnrolledAt: exT0.Add(-time.Hour),
+			Status: 200, Response: fleetapi.Page[fleetapi.Agent]{Items: []fleetapi.Agent{{AgentID: "rig-001", RigID: "zema-1", Generation: 1, EnrolledAt: exT0.Add(-time.Hour),
 				LastCheckinAt: ptr(exT0), ClockSkewMs: &skew, LastCheckin: json.RawMessage(`{"agent_id":"rig-001"}`)}}},
 			Example: Example{Path: "/v1/agents?rig_id=zema-1"}},
 		{Method: "GET", Path: "/v1/alerts", ID: "listAlerts", Tag: "fleet", Summary: "List alerts",
 			Auth: AuthToken, Role: "viewer",
 			Params: listParams(Param{Name: "state", In: "query", Enum: []string{store.AlertOpen, store.AlertAcknowledged, store.AlertResolved},
 				Description: "only alerts in this state"}),
-			Status: 200, Response: Page[store.Alert]{Items: []store.Alert{exAl}}, Example: Example{Path: "/v1/alerts?state=open"}},
+			Status: 200, Response: fleetapi.Page[fleetapi.Alert]{Items: []fleetapi.Alert{exAl}}, Example: Example{Path: "/v1/alerts?state=open"}},
 		{Method: "POST", Path: "/v1/alerts/:id/ack", ID: "ackAlert", Tag: "fleet", Summary: "Acknowledge an alert (409 when resolved)",
 			Auth: AuthToken, Role: "operator", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "alert id"}},
 			Status: 200, Response: withState(exAl, store.AlertAcknowledged), Errors: []int{409},
@@ -272,13 +271,13 @@ func Operations() []Operation {
 				"(class values by target), a target not named with its normal class. The data set (kind uci, source fleet) is " +
 				"stored ready in the UCI layout the trainer reads. 400 when no complete window is found.",
 			Auth: AuthToken, Role: "operator",
-			Body: FleetDatasetRequest{Name: "zema-fleet-2025-03", RigConfig: exFleetRigYAML, RigIDs: []string{"zema-1"},
+			Body: fleetapi.FleetDatasetRequest{Name: "zema-fleet-2025-03", RigConfig: exFleetRigYAML, RigIDs: []string{"zema-1"},
 				From: exT0.Add(-time.Hour), To: exT0},
-			Status: 201, Response: FleetDataset{Dataset: store.Dataset{ID: 2, Name: "zema-fleet-2025-03", Kind: "uci", Source: store.SourceFleet,
+			Status: 201, Response: fleetapi.FleetDataset{Dataset: fleetapi.Dataset{ID: 2, Name: "zema-fleet-2025-03", Kind: "uci", Source: store.SourceFleet,
 				Description: "fleet uploads of zema-1, 2025-03-01T11:00:00Z to 2025-03-01T12:00:00Z, labels pump=0",
 				RigType:     "zema-testrig", ConfigDigest: "sha256:8c41", State: store.DatasetReady, Bytes: ptr(int64(1024)), Digest: ptr("sha256:77e0"),
 				CreatedAt: exT0, UploadedAt: ptr(exT0)},
-				Windows: 1, Labels: map[string]float64{"pump": 0}, Rigs: []fleetset.RigStats{{RigID: "zema-1", Readings: 2, Windows: 1}}},
+				Windows: 1, Labels: map[string]float64{"pump": 0}, Rigs: []fleetapi.RigStats{{RigID: "zema-1", Readings: 2, Windows: 1}}},
 			Errors: []int{409, 413, 503}},
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
 			Auth: AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"}},

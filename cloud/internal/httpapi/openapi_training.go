@@ -8,6 +8,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // exRigYAML is a small valid firmware config (shared/rig) for the
@@ -36,21 +37,21 @@ targets:
 var (
 	exDigest  = "sha256:3d1f0c"
 	exBytes   = int64(1_482_113)
-	exDataset = store.Dataset{ID: 1, Name: "mini-sim-2025-03", Kind: "sim", Source: store.SourceImport,
+	exDataset = fleetapi.Dataset{ID: 1, Name: "mini-sim-2025-03", Kind: "sim", Source: store.SourceImport,
 		Description: "rigsim dataset --cycles 400 --random --seed 1", RigType: "mini-rig", ConfigDigest: "sha256:71aa",
 		State: store.DatasetPending, CreatedAt: exT0}
 	exJobConfig = jobs.Config{Epochs: 30, Patience: 10, Seed: 7, Sizes: gnn.Sizes{Hidden: 16, Layers: 1}}
-	exJob       = store.Job{ID: 1, DatasetID: 1, RigType: "mini-rig", Config: json.RawMessage(`{"epochs":30,"patience":10,"seed":7,"sizes":{"hidden":16,"layers":1}}`),
+	exJob       = fleetapi.Job{ID: 1, DatasetID: 1, RigType: "mini-rig", Config: json.RawMessage(`{"epochs":30,"patience":10,"seed":7,"sizes":{"hidden":16,"layers":1}}`),
 		State: store.JobRunning, Attempts: 1, MaxAttempts: 3, Worker: ptr("gpu-3-4711-a1b2c3"), Backend: ptr("xla:cuda"),
 		LeaseExpiresAt: ptr(exT0.Add(2 * time.Minute)), HeartbeatAt: ptr(exT0),
-		Progress: &store.Progress{Phase: "training", Epoch: 12, Epochs: 30, TrainLoss: 0.412, ValLoss: 0.388,
+		Progress: &fleetapi.Progress{Phase: "training", Epoch: 12, Epochs: 30, TrainLoss: 0.412, ValLoss: 0.388,
 			Metrics: map[string]float64{"pump.accuracy": 0.93, "pump.macro_f1": 0.91}, ETASeconds: 95, ElapsedSeconds: 70, UpdatedAt: exT0},
 		CreatedAt: exT0.Add(-2 * time.Minute), StartedAt: ptr(exT0.Add(-70 * time.Second))}
-	exModelV = store.ModelVersion{ID: 2, RigType: "mini-rig", Version: 2, BundleName: "mini-rig", BundleVersion: "1.0.2", JobID: 2,
+	exModelV = fleetapi.ModelVersion{ID: 2, RigType: "mini-rig", Version: 2, BundleName: "mini-rig", BundleVersion: "1.0.2", JobID: 2,
 		DatasetID: 1, DatasetDigest: "sha256:90be", ArchiveDigest: exDigest, CodeVersion: "v0.5.0", Backend: "xla:cuda",
 		Config:   map[string]any{"epochs": 30, "hidden": 16, "lr": 0.003},
 		Metrics:  map[string]float64{"pump.accuracy": 0.95, "pump.macro_f1": 0.94, "val.loss": 0.31, "best_epoch": 21},
-		Artifact: store.Artifact{Bytes: 412_330, Digest: "sha256:c0ffee"}, CreatedAt: exT0}
+		Artifact: fleetapi.Artifact{Bytes: 412_330, Digest: "sha256:c0ffee"}, CreatedAt: exT0}
 )
 
 // trainingOperations documents the training routes (training.go). Their
@@ -77,7 +78,7 @@ func trainingOperations() []Operation {
 			Summary:     "Register a data set (UCI layout) with the firmware config it was recorded with",
 			Description: "The data set is pending until its archive is uploaded with PUT /v1/datasets/{id}/archive (rigctl dataset import does both).",
 			Auth:        AuthToken, Role: "operator",
-			Body:   DatasetRequest{Name: exDataset.Name, Kind: "sim", RigConfig: exRigYAML, Description: exDataset.Description},
+			Body:   fleetapi.DatasetRequest{Name: exDataset.Name, Kind: "sim", RigConfig: exRigYAML, Description: exDataset.Description},
 			Status: 201, Response: exDataset, Errors: []int{409}},
 		{Method: "PUT", Path: "/v1/datasets/:id/archive", ID: "uploadDatasetArchive", Tag: "training",
 			Summary: "Upload a pending data set's archive (body: a tar.gz of the folder, Content-Type application/gzip)",
@@ -86,7 +87,7 @@ func trainingOperations() []Operation {
 			Auth: AuthToken, Role: "operator", Params: []Param{idParam}, Status: 200, Response: ready,
 			Errors: []int{400, 409, 413, 415, 503}, Example: Example{Path: "/v1/datasets/1/archive", Status: 415}},
 		{Method: "GET", Path: "/v1/datasets", ID: "listDatasets", Tag: "training", Summary: "List data sets",
-			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200, Response: Page[store.Dataset]{Items: []store.Dataset{ready}}},
+			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200, Response: fleetapi.Page[fleetapi.Dataset]{Items: []fleetapi.Dataset{ready}}},
 		{Method: "GET", Path: "/v1/datasets/:id", ID: "getDataset", Tag: "training", Summary: "A data set",
 			Auth: AuthToken, Role: "viewer", Params: []Param{idParam}, Status: 200, Response: exDataset,
 			Example: Example{Path: "/v1/datasets/1"}},
@@ -98,7 +99,7 @@ func trainingOperations() []Operation {
 		{Method: "GET", Path: "/v1/training/jobs", ID: "listJobs", Tag: "training", Summary: "List training jobs, newest first",
 			Auth: AuthToken, Role: "viewer",
 			Params: listParams(Param{Name: "state", In: "query", Enum: store.JobStates, Description: "only jobs in this state"}),
-			Status: 200, Response: Page[store.Job]{Items: []store.Job{exJob}}, Example: Example{Path: "/v1/training/jobs?state=running"}},
+			Status: 200, Response: fleetapi.Page[fleetapi.Job]{Items: []fleetapi.Job{exJob}}, Example: Example{Path: "/v1/training/jobs?state=running"}},
 		{Method: "GET", Path: "/v1/training/jobs/:id", ID: "getJob", Tag: "training",
 			Summary: "A training job: state, attempts, worker and lease, progress (epoch, losses, validation metrics, ETA), error, model version",
 			Auth:    AuthToken, Role: "viewer", Params: []Param{idParam}, Status: 200, Response: exJob,
@@ -109,12 +110,12 @@ func trainingOperations() []Operation {
 			Example: Example{Path: "/v1/training/jobs/1/cancel", Status: 404}},
 		{Method: "GET", Path: "/v1/training/jobs/:id/logs", ID: "jobLogs", Tag: "training", Summary: "A job's log lines, in order",
 			Auth: AuthToken, Role: "viewer", Params: listParams(idParam), Status: 200,
-			Response: Page[store.LogLine]{Items: []store.LogLine{{Seq: 41, Attempt: 1, At: exT0,
+			Response: fleetapi.Page[fleetapi.LogLine]{Items: []fleetapi.LogLine{{Seq: 41, Attempt: 1, At: exT0,
 				Line: "epoch 12/30 loss 0.4120 (ce 0.3800 health 0.0200 recon 0.0120) val loss 0.3880 pump 93.0% * 5.1s ETA 1m35s"}}},
 			Example: Example{Path: "/v1/training/jobs/1/logs?limit=100", Status: 404}},
 		{Method: "GET", Path: "/v1/models", ID: "listModels", Tag: "registry", Summary: "The model registry, newest first (without manifests)",
 			Auth: AuthToken, Role: "viewer", Params: listParams(Param{Name: "rig_type", In: "query", Description: "only this rig type's versions"}),
-			Status: 200, Response: Page[store.ModelVersion]{Items: []store.ModelVersion{exModelV}}, Example: Example{Path: "/v1/models?rig_type=mini-rig"}},
+			Status: 200, Response: fleetapi.Page[fleetapi.ModelVersion]{Items: []fleetapi.ModelVersion{exModelV}}, Example: Example{Path: "/v1/models?rig_type=mini-rig"}},
 		{Method: "GET", Path: "/v1/models/:rig_type/versions/:version", ID: "getModel", Tag: "registry",
 			Summary: "A model version: metrics, lineage (data set and its digests, code version, backend, training config, job) and manifest",
 			Auth:    AuthToken, Role: "viewer", Params: []Param{rigType, version}, Status: 200, Response: withManifest,

@@ -12,6 +12,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // A re-enrolled agent (a reinstalled rig computer: same rig, same agent
@@ -98,7 +99,7 @@ func TestReenrollmentOtherRig(t *testing.T) {
 	require.Equal(t, 200, r.code, "%s", r.body)
 	oldRig := a.rig
 
-	r = e.do("POST", "/v1/rigs", a.operator, httpapi.RigRequest{RigID: "press-2", RigType: a.rigType})
+	r = e.do("POST", "/v1/rigs", a.operator, fleetapi.RigRequest{RigID: "press-2", RigType: a.rigType})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	var en store.Enrollment
 	r = e.do("POST", "/v1/rigs/press-2/enrollments", a.operator, nil)

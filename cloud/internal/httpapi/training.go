@@ -20,6 +20,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
 )
@@ -52,21 +53,10 @@ func (a *API) trainingRoutes(v1 *gin.RouterGroup) {
 	a.uploadRoutes(v1) // fleet uploads: training data from the rigs
 }
 
-// DatasetRequest is the body of POST /v1/datasets: the data set's name,
-// layout, the firmware config it was recorded with (YAML text, checked
-// as rig config) and a description. The archive follows with PUT
-// /v1/datasets/{id}/archive.
-type DatasetRequest struct {
-	Name        string `json:"name"`
-	Kind        string `json:"kind"`
-	RigConfig   string `json:"rig_config"`
-	Description string `json:"description,omitempty"`
-}
-
 var datasetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 func (a *API) createDataset(c *gin.Context) {
-	var req DatasetRequest
+	var req fleetapi.DatasetRequest
 	if !a.readJSON(c, &req) {
 		return
 	}
@@ -87,8 +77,8 @@ func (a *API) createDataset(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	d, err := a.st.CreateDataset(c.Request.Context(), p.OrgID, store.Dataset{Name: req.Name, Kind: req.Kind, Source: store.SourceImport,
-		Description: req.Description, RigType: cfg.RigType, ConfigDigest: cfg.Digest(), RigConfig: req.RigConfig}, p.TokenID)
+	d, err := a.st.CreateDataset(c.Request.Context(), p.OrgID, store.Dataset{Dataset: fleetapi.Dataset{Name: req.Name, Kind: req.Kind, Source: store.SourceImport,
+		Description: req.Description, RigType: cfg.RigType, ConfigDigest: cfg.Digest()}, RigConfig: req.RigConfig}, p.TokenID)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -376,7 +366,7 @@ func (a *API) getModelBundle(c *gin.Context) {
 	if !ok || a.noBlobs(c) {
 		return
 	}
-	rc, info, err := a.opt.Blobs.Get(c.Request.Context(), m.Artifact.Key)
+	rc, info, err := a.opt.Blobs.Get(c.Request.Context(), m.ArtifactKey)
 	if err != nil {
 		a.fail(c, fmt.Errorf("bundle of %s version %d: %w", m.RigType, m.Version, err))
 		return

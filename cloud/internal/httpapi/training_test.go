@@ -21,6 +21,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/pipeline"
 	"github.com/hydrognn/hydrognn/models/train/traintest"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
 )
@@ -59,7 +60,7 @@ func newTrainingEnv(t *testing.T) *trainingEnv {
 func (te *trainingEnv) dataset(name string) int64 {
 	t := te.t
 	var d store.Dataset
-	r := te.do("POST", "/v1/datasets", te.a.operator, httpapi.DatasetRequest{Name: name, Kind: "sim", RigConfig: te.rigYAML})
+	r := te.do("POST", "/v1/datasets", te.a.operator, fleetapi.DatasetRequest{Name: name, Kind: "sim", RigConfig: te.rigYAML})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	r.decode(t, &d)
 	assert.Equal(t, store.DatasetPending, d.State)
@@ -226,7 +227,7 @@ func TestTrainingAuthAndInput(t *testing.T) {
 		method, path string
 		body         any
 	}{
-		{"POST", "/v1/datasets", httpapi.DatasetRequest{Name: "x", Kind: "sim", RigConfig: te.rigYAML}},
+		{"POST", "/v1/datasets", fleetapi.DatasetRequest{Name: "x", Kind: "sim", RigConfig: te.rigYAML}},
 		{"POST", "/v1/training/jobs", req},
 		{"POST", "/v1/training/jobs/1/cancel", nil},
 	} {
@@ -262,7 +263,7 @@ func TestTrainingAuthAndInput(t *testing.T) {
 		r.problem(t)
 	}
 	assert.Zero(t, te.count("SELECT count(*) FROM training_jobs"))
-	for name, body := range map[string]httpapi.DatasetRequest{
+	for name, body := range map[string]fleetapi.DatasetRequest{
 		"bad rig config": {Name: "y", Kind: "sim", RigConfig: "rig_type: [\n"},
 		"bad kind":       {Name: "y", Kind: "skab", RigConfig: te.rigYAML},
 		"bad name":       {Name: "../y", Kind: "sim", RigConfig: te.rigYAML},
@@ -270,7 +271,7 @@ func TestTrainingAuthAndInput(t *testing.T) {
 		r = te.do("POST", "/v1/datasets", a.operator, body)
 		assert.Equal(t, 400, r.code, "%s: %s", name, r.body)
 	}
-	r = te.do("POST", "/v1/datasets", a.operator, httpapi.DatasetRequest{Name: "set-1", Kind: "sim", RigConfig: te.rigYAML})
+	r = te.do("POST", "/v1/datasets", a.operator, fleetapi.DatasetRequest{Name: "set-1", Kind: "sim", RigConfig: te.rigYAML})
 	assert.Equal(t, 409, r.code, "name taken")
 
 	// Archives: a second upload, a wrong type, garbage, a path escaping
@@ -278,7 +279,7 @@ func TestTrainingAuthAndInput(t *testing.T) {
 	r = te.raw("PUT", fmt.Sprintf("/v1/datasets/%d/archive", ds), a.operator, httpapi.MediaGzip, te.archive)
 	assert.Equal(t, 409, r.code)
 	var d store.Dataset
-	r = te.do("POST", "/v1/datasets", a.operator, httpapi.DatasetRequest{Name: "set-2", Kind: "uci", RigConfig: te.rigYAML})
+	r = te.do("POST", "/v1/datasets", a.operator, fleetapi.DatasetRequest{Name: "set-2", Kind: "uci", RigConfig: te.rigYAML})
 	require.Equal(t, 201, r.code)
 	r.decode(t, &d)
 	path := fmt.Sprintf("/v1/datasets/%d/archive", d.ID)

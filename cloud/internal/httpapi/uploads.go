@@ -21,6 +21,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/fleetset"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
@@ -46,20 +47,8 @@ func (a *API) uploadRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/datasets/from-uploads", a.need(store.RoleOperator), a.createFleetDataset)
 }
 
-// UploadRequestBody is the body of POST /v1/uploads: ask rig RigID's
-// agent for its readings in [From, To) (of Sensors; empty: all), until
-// ExpiresAt (zero: DefaultUploadTTL from now).
-type UploadRequestBody struct {
-	RigID     string    `json:"rig_id"`
-	From      time.Time `json:"from"`
-	To        time.Time `json:"to"`
-	Sensors   []string  `json:"sensors,omitempty"`
-	MaxBytes  int64     `json:"max_bytes,omitempty"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
-
 func (a *API) createUploadRequest(c *gin.Context) {
-	var req UploadRequestBody
+	var req fleetapi.UploadRequestBody
 	if !a.readJSON(c, &req) {
 		return
 	}
@@ -125,32 +114,8 @@ func (a *API) cancelUploadRequest(c *gin.Context) {
 	c.JSON(200, u)
 }
 
-// FleetDatasetRequest is the body of POST /v1/datasets/from-uploads: make
-// data set Name from the readings rigs RigIDs uploaded in [From, To),
-// cut into the windows of RigConfig (the firmware config's YAML; every
-// rig must be of its rig type) and labelled with Labels (class values by
-// target name; a target not named takes its normal class: fleetset).
-type FleetDatasetRequest struct {
-	Name        string             `json:"name"`
-	Description string             `json:"description,omitempty"`
-	RigConfig   string             `json:"rig_config"`
-	RigIDs      []string           `json:"rig_ids"`
-	From        time.Time          `json:"from"`
-	To          time.Time          `json:"to"`
-	Labels      map[string]float64 `json:"labels,omitempty"`
-}
-
-// FleetDataset answers POST /v1/datasets/from-uploads: the data set
-// (ready), its windows, the labels they got and what each rig gave.
-type FleetDataset struct {
-	Dataset store.Dataset       `json:"dataset"`
-	Windows int                 `json:"windows"`
-	Labels  map[string]float64  `json:"labels"`
-	Rigs    []fleetset.RigStats `json:"rigs"`
-}
-
 func (a *API) createFleetDataset(c *gin.Context) {
-	var req FleetDatasetRequest
+	var req fleetapi.FleetDatasetRequest
 	if !a.readJSON(c, &req) {
 		return
 	}
@@ -257,15 +222,15 @@ func (a *API) createFleetDataset(c *gin.Context) {
 		desc = fmt.Sprintf("fleet uploads of %s, %s to %s, labels %s", strings.Join(req.RigIDs, ", "),
 			req.From.UTC().Format(time.RFC3339), req.To.UTC().Format(time.RFC3339), describeLabels(b.Labels()))
 	}
-	d, err := a.st.CreateReadyDataset(ctx, p.OrgID, store.Dataset{Name: req.Name, Kind: "uci", Source: store.SourceFleet,
-		Description: desc, RigType: cfg.RigType, ConfigDigest: cfg.Digest(), RigConfig: req.RigConfig}, key, info.Size, info.SHA256, p.TokenID)
+	d, err := a.st.CreateReadyDataset(ctx, p.OrgID, store.Dataset{Dataset: fleetapi.Dataset{Name: req.Name, Kind: "uci", Source: store.SourceFleet,
+		Description: desc, RigType: cfg.RigType, ConfigDigest: cfg.Digest()}, RigConfig: req.RigConfig}, key, info.Size, info.SHA256, p.TokenID)
 	if err != nil {
 		_ = a.opt.Blobs.Delete(ctx, key)
 		a.fail(c, err)
 		return
 	}
 	a.log.Info("fleet data set made", "dataset", d.ID, "windows", b.Windows(), "rigs", len(req.RigIDs))
-	c.JSON(201, FleetDataset{Dataset: *d, Windows: b.Windows(), Labels: b.Labels(), Rigs: b.Rigs()})
+	c.JSON(201, fleetapi.FleetDataset{Dataset: d.Dataset, Windows: b.Windows(), Labels: b.Labels(), Rigs: b.Rigs()})
 }
 
 func describeRigs(rs []fleetset.RigStats) string {

@@ -22,6 +22,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/pipeline"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
 )
@@ -32,7 +33,7 @@ type Queue interface {
 	Heartbeat(ctx context.Context, l store.Lease, lease time.Duration, p *store.Progress) (bool, error)
 	AppendLogs(ctx context.Context, l store.Lease, lines []string) error
 	FailJob(ctx context.Context, l store.Lease, msg string, retry bool) error
-	FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m store.ModelVersion) (*store.ModelVersion, error)
+	FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m fleetapi.ModelVersion) (*store.ModelVersion, error)
 }
 
 // Blobs is what a worker needs of the blob store.
@@ -342,7 +343,7 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 	prov := t.Written.Manifest.Provenance
 	j.setPhase("registering")
 	j.flush(ctx, w.o.Log)
-	return j.register(ctx, store.Artifact{Key: key, Bytes: info.Size, Digest: info.SHA256}, store.ModelVersion{
+	return j.register(ctx, store.Artifact{Key: key, Bytes: info.Size, Digest: info.SHA256}, fleetapi.ModelVersion{
 		BundleName: t.Written.Manifest.Name, BundleVersion: t.Written.Manifest.Version,
 		DatasetDigest: t.Digest, ArchiveDigest: *d.Digest, CodeVersion: w.o.CodeVersion, Backend: prov.Backend,
 		Config: prov.Config, Metrics: export.Metrics(t.Result), Manifest: json.RawMessage(man),
@@ -352,7 +353,7 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 // register finishes the job with the uploaded bundle art. When the lease
 // was lost the job is no longer this worker's and nothing will refer to
 // art: its blob is deleted.
-func (j *running) register(ctx context.Context, art store.Artifact, mv store.ModelVersion) (*store.ModelVersion, error) {
+func (j *running) register(ctx context.Context, art store.Artifact, mv fleetapi.ModelVersion) (*store.ModelVersion, error) {
 	m, err := j.w.q.FinishJob(ctx, j.lease, art, mv)
 	if errors.Is(err, store.ErrLeaseLost) {
 		// ctx may be cancelled by the lost lease itself.

@@ -10,12 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // lostQueue answers FinishJob with ErrLeaseLost.
 type lostQueue struct{ Queue }
 
-func (lostQueue) FinishJob(context.Context, store.Lease, store.Artifact, store.ModelVersion) (*store.ModelVersion, error) {
+func (lostQueue) FinishJob(context.Context, store.Lease, store.Artifact, fleetapi.ModelVersion) (*store.ModelVersion, error) {
 	return nil, fmt.Errorf("job 1 attempt 1: %w", store.ErrLeaseLost)
 }
 
@@ -41,7 +42,7 @@ func TestRegisterLeaseLostDeletesBundle(t *testing.T) {
 	j := &running{w: w, lease: store.Lease{JobID: 1, Worker: "w", Attempt: 1}}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the lost lease cancelled the job's context
-	m, err := j.register(ctx, store.Artifact{Key: "orgs/1/jobs/1/attempt-1/bundle.tar.gz"}, store.ModelVersion{})
+	m, err := j.register(ctx, store.Artifact{Key: "orgs/1/jobs/1/attempt-1/bundle.tar.gz"}, fleetapi.ModelVersion{})
 	require.ErrorIs(t, err, errLeaseLost)
 	assert.Nil(t, m)
 	assert.Equal(t, []string{"orgs/1/jobs/1/attempt-1/bundle.tar.gz"}, blobs.deleted)

@@ -4,31 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // Alert is an alert opened from diagnoses.
-type Alert struct {
-	ID             int64      `json:"id"`
-	RigID          string     `json:"rig_id"`
-	Component      string     `json:"component"`
-	Fault          string     `json:"fault"`
-	Severity       string     `json:"severity"`
-	State          string     `json:"state"`
-	OpenedAt       time.Time  `json:"opened_at"`
-	LastSeenAt     time.Time  `json:"last_seen_at"`
-	Occurrences    int        `json:"occurrences"`
-	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
-	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
-}
+type Alert = fleetapi.Alert
 
 // Alert states.
 const (
-	AlertOpen         = "open"
-	AlertAcknowledged = "acknowledged"
-	AlertResolved     = "resolved"
+	AlertOpen         = fleetapi.AlertOpen
+	AlertAcknowledged = fleetapi.AlertAcknowledged
+	AlertResolved     = fleetapi.AlertResolved
 )
 
 const alertCols = `a.id, r.name, a.component, a.fault, a.severity, a.state, a.opened_at, a.last_seen_at, a.occurrences, a.acknowledged_at, a.resolved_at`

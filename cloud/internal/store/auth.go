@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // Role is what an API token may do; each role may do what the ones before
@@ -120,15 +122,7 @@ func (s *Store) AgentPrincipal(ctx context.Context, cred string) (*Principal, er
 }
 
 // Token is an API token's record (never its secret).
-type Token struct {
-	ID        int64      `json:"id"`
-	OrgID     *int64     `json:"org_id,omitempty"`
-	Name      string     `json:"name"`
-	Role      Role       `json:"role"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-}
+type Token = fleetapi.Token
 
 // CreateToken makes an API token in org (0 with RoleSystem or
 // RoleRelease) and returns

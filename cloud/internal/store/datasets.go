@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // Data set sources.
@@ -32,23 +33,13 @@ const (
 // asked (a second archive for a data set, cancelling a finished job).
 var ErrState = errors.New("state does not allow this")
 
-// Dataset is a data set of an organisation. RigConfig (the firmware
-// config's YAML) is read by the worker and not listed.
+// Dataset is a data set of an organisation: the wire record, its
+// archive's blob key and its firmware config's YAML (RigConfig, read by
+// the worker), which are never listed.
 type Dataset struct {
-	ID           int64      `json:"id"`
-	Name         string     `json:"name"`
-	Kind         string     `json:"kind"`
-	Source       string     `json:"source"`
-	Description  string     `json:"description,omitempty"`
-	RigType      string     `json:"rig_type"`
-	ConfigDigest string     `json:"config_digest"`
-	State        string     `json:"state"`
-	BlobKey      *string    `json:"-"`
-	Bytes        *int64     `json:"bytes,omitempty"`
-	Digest       *string    `json:"digest,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UploadedAt   *time.Time `json:"uploaded_at,omitempty"`
-	RigConfig    string     `json:"-"`
+	fleetapi.Dataset
+	BlobKey   *string `json:"-"`
+	RigConfig string  `json:"-"`
 }
 
 const datasetCols = `id, name, kind, source, description, rig_type, config_digest, state, blob_key, bytes, digest, created_at, uploaded_at, rig_config`

@@ -10,15 +10,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // Org is an organisation (a tenant).
-type Org struct {
-	ID        int64     `json:"id"`
-	Slug      string    `json:"slug"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-}
+type Org = fleetapi.Org
 
 const orgCols = `id, slug, name, created_at`
 
@@ -60,12 +56,7 @@ func (s *Store) Orgs(ctx context.Context, after int64, limit int) ([]Org, error)
 }
 
 // Site is a place where rigs stand.
-type Site struct {
-	ID        int64     `json:"id"`
-	Name      string    `json:"name"`
-	Location  string    `json:"location"`
-	CreatedAt time.Time `json:"created_at"`
-}
+type Site = fleetapi.Site
 
 // CreateSite makes a site in org; ErrExists when the name is taken there.
 func (s *Store) CreateSite(ctx context.Context, orgID int64, name, location string) (*Site, error) {
@@ -88,21 +79,18 @@ func (s *Store) Sites(ctx context.Context, orgID, after int64, limit int) ([]Sit
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Site])
 }
 
-// Rig is a machine, named by its firmware config's equipment id.
+// Rig is a machine, named by its firmware config's equipment id: the
+// wire record and its database id.
 type Rig struct {
-	ID             int64     `json:"-"`
-	Name           string    `json:"rig_id"`
-	RigType        string    `json:"rig_type"`
-	FirmwareDigest string    `json:"firmware_digest,omitempty"`
-	SiteID         *int64    `json:"site_id,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID int64 `json:"-"`
+	fleetapi.Rig
 }
 
 const rigCols = `id, name, rig_type, firmware_digest, site_id, created_at`
 
 // CreateRig makes a rig in org; ErrExists when the name is taken there,
 // ErrNotFound when siteID is not one of org's sites.
-func (s *Store) CreateRig(ctx context.Context, orgID int64, r Rig) (*Rig, error) {
+func (s *Store) CreateRig(ctx context.Context, orgID int64, r fleetapi.Rig) (*Rig, error) {
 	if r.SiteID != nil {
 		var one int
 		if err := s.pool.QueryRow(ctx, `SELECT 1 FROM sites WHERE id = $1 AND org_id = $2`, *r.SiteID, orgID).Scan(&one); err != nil {
@@ -114,10 +102,10 @@ func (s *Store) CreateRig(ctx context.Context, orgID int64, r Rig) (*Rig, error)
 	}
 	out := &Rig{}
 	err := s.pool.QueryRow(ctx, `INSERT INTO rigs (org_id, name, rig_type, firmware_digest, site_id) VALUES ($1, $2, $3, $4, $5)
-		RETURNING `+rigCols, orgID, r.Name, r.RigType, r.FirmwareDigest, r.SiteID).
-		Scan(&out.ID, &out.Name, &out.RigType, &out.FirmwareDigest, &out.SiteID, &out.CreatedAt)
+		RETURNING `+rigCols, orgID, r.RigID, r.RigType, r.FirmwareDigest, r.SiteID).
+		Scan(&out.ID, &out.RigID, &out.RigType, &out.FirmwareDigest, &out.SiteID, &out.CreatedAt)
 	if isUnique(err) {
-		return nil, fmt.Errorf("rig %q: %w", r.Name, ErrExists)
+		return nil, fmt.Errorf("rig %q: %w", r.RigID, ErrExists)
 	}
 	return out, err
 }
@@ -126,7 +114,7 @@ func (s *Store) CreateRig(ctx context.Context, orgID int64, r Rig) (*Rig, error)
 func (s *Store) Rig(ctx context.Context, orgID int64, name string) (*Rig, error) {
 	r := &Rig{}
 	err := s.pool.QueryRow(ctx, `SELECT `+rigCols+` FROM rigs WHERE org_id = $1 AND name = $2`, orgID, name).
-		Scan(&r.ID, &r.Name, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt)
+		Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -144,11 +132,7 @@ func (s *Store) Rigs(ctx context.Context, orgID int64, after string, limit int) 
 }
 
 // Enrollment is a one-time enrollment token's record.
-type Enrollment struct {
-	Token     string    `json:"token"`
-	RigID     string    `json:"rig_id"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
+type Enrollment = fleetapi.Enrollment
 
 // CreateEnrollment makes a one-time enrollment token for org's rig,
 // usable until ttl from now.
@@ -259,18 +243,7 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 
 // Agent is an enrolled agent as fleet managers see it: the current
 // identity (generation) of its id.
-type Agent struct {
-	Name  string `json:"agent_id"`
-	RigID string `json:"rig_id"`
-	// Generation is 1 for the first enrollment of the id, 2 after one
-	// re-enrollment, and so on; earlier generations are not listed.
-	Generation    int             `json:"generation"`
-	EnrolledAt    time.Time       `json:"enrolled_at"`
-	RevokedAt     *time.Time      `json:"revoked_at,omitempty"`
-	LastCheckinAt *time.Time      `json:"last_checkin_at,omitempty"`
-	ClockSkewMs   *int64          `json:"clock_skew_ms,omitempty"`
-	LastCheckin   json.RawMessage `json:"last_checkin,omitempty"`
-}
+type Agent = fleetapi.Agent
 
 const agentCols = `a.name, r.name, a.generation, a.enrolled_at, a.revoked_at, a.last_checkin_at, a.clock_skew_ms, a.last_checkin`
 
@@ -313,43 +286,14 @@ func (s *Store) Checkin(ctx context.Context, agentID int64, body any, agentTime 
 }
 
 // RigStatus is a rig's state: its last diagnosis, its agents' last
-// check-ins (model, outbox and buffer depth, link state) and open alerts.
-type RigStatus struct {
-	Rig
-	// LastSeen is the latest of the agents' check-ins and diagnosis
-	// arrivals (nil: never).
-	LastSeen *time.Time `json:"last_seen,omitempty"`
-	// LastDiagnosis summarises the newest diagnosis by window start.
-	LastDiagnosis *DiagnosisSummary `json:"last_diagnosis,omitempty"`
-	Agents        []AgentStatus     `json:"agents"`
-	OpenAlerts    int               `json:"open_alerts"`
-}
+// check-ins and open alerts.
+type RigStatus = fleetapi.RigStatus
 
 // DiagnosisSummary is the head of a diagnosis.
-type DiagnosisSummary struct {
-	AgentID      string    `json:"agent_id"`
-	Seq          int64     `json:"seq"`
-	WindowStart  time.Time `json:"window_start"`
-	WindowEnd    time.Time `json:"window_end"`
-	ReceivedAt   time.Time `json:"received_at"`
-	Health       float64   `json:"health"`
-	Status       string    `json:"status"`
-	ModelVersion string    `json:"model_version"`
-}
+type DiagnosisSummary = fleetapi.DiagnosisSummary
 
 // AgentStatus is one agent of a rig as of its last check-in.
-type AgentStatus struct {
-	AgentID string `json:"agent_id"`
-	// Link is "online" (checked in within the online window), "offline",
-	// "never" (never checked in) or "revoked".
-	Link          string          `json:"link"`
-	LastCheckinAt *time.Time      `json:"last_checkin_at,omitempty"`
-	ClockSkewMs   *int64          `json:"clock_skew_ms,omitempty"`
-	AgentVersion  string          `json:"agent_version,omitempty"`
-	Model         json.RawMessage `json:"model,omitempty"`
-	Outbox        json.RawMessage `json:"outbox,omitempty"`
-	Buffer        json.RawMessage `json:"buffer,omitempty"`
-}
+type AgentStatus = fleetapi.AgentStatus
 
 // RigStatus returns org's rig's status; an agent is online when it
 // checked in within online.
@@ -358,7 +302,7 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 	if err != nil {
 		return nil, err
 	}
-	st := &RigStatus{Rig: *r, Agents: []AgentStatus{}}
+	st := &RigStatus{Rig: r.Rig, Agents: []AgentStatus{}}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT a.name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
 		FROM diagnoses d JOIN agents a ON a.id = d.agent_id
@@ -392,13 +336,13 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 		}
 		switch {
 		case revoked:
-			a.Link = "revoked"
+			a.Link = fleetapi.LinkRevoked
 		case a.LastCheckinAt == nil:
-			a.Link = "never"
+			a.Link = fleetapi.LinkNever
 		case now.Sub(*a.LastCheckinAt) <= online:
-			a.Link = "online"
+			a.Link = fleetapi.LinkOnline
 		default:
-			a.Link = "offline"
+			a.Link = fleetapi.LinkOffline
 		}
 		if a.LastCheckinAt != nil && (st.LastSeen == nil || a.LastCheckinAt.After(*st.LastSeen)) {
 			st.LastSeen = a.LastCheckinAt

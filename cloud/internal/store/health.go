@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // Bucket sizes of a component's health history.
 const (
-	BucketHour = "1h"
-	BucketDay  = "1d"
+	BucketHour = fleetapi.BucketHour
+	BucketDay  = fleetapi.BucketDay
 )
 
 // BucketDuration is the length of a bucket size (0: not one).
@@ -25,35 +27,11 @@ func BucketDuration(bucket string) time.Duration {
 	return 0
 }
 
-// HealthBucket is one time bucket of a component's health: the stored
-// diagnoses of the rig whose window starts in it and that report the
-// component.
-type HealthBucket struct {
-	// Start is the bucket's start (UTC hour or day).
-	Start time.Time `json:"start"`
-	// Windows is the number of diagnoses that report the component.
-	Windows int `json:"windows"`
-	// AvgHealth and MinHealth are over the windows whose status for the
-	// component is not unknown (absent when every one is unknown).
-	AvgHealth *float64 `json:"avg_health,omitempty"`
-	MinHealth *float64 `json:"min_health,omitempty"`
-	// WorstStatus is the worst of the windows' statuses for the
-	// component: critical, warning, unknown, healthy, in that order.
-	WorstStatus string `json:"worst_status"`
-}
+// HealthBucket is one time bucket of a component's health.
+type HealthBucket = fleetapi.HealthBucket
 
-// HealthHistory is a component's health history (GET
-// /v1/rigs/{rig}/components/{component}/health).
-type HealthHistory struct {
-	RigID     string    `json:"rig_id"`
-	Component string    `json:"component"`
-	Bucket    string    `json:"bucket"`
-	From      time.Time `json:"from"`
-	To        time.Time `json:"to"`
-	// Buckets are in time order; a bucket without diagnoses of the
-	// component is left out.
-	Buckets []HealthBucket `json:"buckets"`
-}
+// HealthHistory is a component's health history.
+type HealthHistory = fleetapi.HealthHistory
 
 // statusRank orders component statuses, worst highest.
 var statusRank = []string{"healthy", "unknown", "warning", "critical"}
@@ -85,7 +63,7 @@ func (s *Store) ComponentHealthHistory(ctx context.Context, orgID int64, rigName
 	if err != nil {
 		return nil, fmt.Errorf("component health: %w", err)
 	}
-	h := &HealthHistory{RigID: r.Name, Component: component, Bucket: bucket, From: from.UTC(), To: to.UTC(), Buckets: []HealthBucket{}}
+	h := &HealthHistory{RigID: r.RigID, Component: component, Bucket: bucket, From: from.UTC(), To: to.UTC(), Buckets: []HealthBucket{}}
 	var b HealthBucket
 	var rank int
 	if _, err := pgx.ForEachRow(rows, []any{&b.Start, &b.Windows, &b.AvgHealth, &b.MinHealth, &rank}, func() error {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // Training job states.
@@ -28,55 +30,17 @@ var JobStates = []string{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanc
 var ErrLeaseLost = errors.New("the job's lease is not held by this worker any more")
 
 // Progress is a running job's last reported state.
-type Progress struct {
-	// Phase is what the worker does: downloading, training, exporting,
-	// uploading.
-	Phase  string `json:"phase"`
-	Epoch  int    `json:"epoch,omitempty"`
-	Epochs int    `json:"epochs,omitempty"`
-	// TrainLoss is the epoch's mean training loss; ValLoss and Metrics
-	// (per target "<name>.accuracy" and "<name>.macro_f1") its validation.
-	TrainLoss float64            `json:"train_loss,omitempty"`
-	ValLoss   float64            `json:"val_loss,omitempty"`
-	Metrics   map[string]float64 `json:"metrics,omitempty"`
-	BestEpoch int                `json:"best_epoch,omitempty"`
-	// ETASeconds estimates the rest of the training (early stopping may
-	// end sooner); ElapsedSeconds counts from the attempt's start.
-	ETASeconds     float64   `json:"eta_s"`
-	ElapsedSeconds float64   `json:"elapsed_s"`
-	UpdatedAt      time.Time `json:"updated_at"`
-}
+type Progress = fleetapi.Progress
 
-// Artifact is a trained bundle stored in the blob store.
+// Artifact is a trained bundle stored in the blob store under Key.
 type Artifact struct {
-	Key    string `json:"-"`
-	Bytes  int64  `json:"bytes"`
-	Digest string `json:"digest"`
+	Key    string
+	Bytes  int64
+	Digest string
 }
 
 // Job is a training job.
-type Job struct {
-	ID              int64           `json:"id"`
-	DatasetID       int64           `json:"dataset_id"`
-	RigType         string          `json:"rig_type"`
-	Config          json.RawMessage `json:"config"`
-	State           string          `json:"state"`
-	Attempts        int             `json:"attempts"`
-	MaxAttempts     int             `json:"max_attempts"`
-	CancelRequested bool            `json:"cancel_requested"`
-	Worker          *string         `json:"worker,omitempty"`
-	Backend         *string         `json:"backend,omitempty"`
-	LeaseExpiresAt  *time.Time      `json:"lease_expires_at,omitempty"`
-	HeartbeatAt     *time.Time      `json:"heartbeat_at,omitempty"`
-	Progress        *Progress       `json:"progress,omitempty"`
-	Error           *string         `json:"error,omitempty"`
-	Artifact        *Artifact       `json:"artifact,omitempty"`
-	// ModelVersion is the registry version the job made (succeeded jobs).
-	ModelVersion *int       `json:"model_version,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	StartedAt    *time.Time `json:"started_at,omitempty"`
-	FinishedAt   *time.Time `json:"finished_at,omitempty"`
-}
+type Job = fleetapi.Job
 
 const jobCols = `j.id, j.dataset_id, j.rig_type, j.config, j.state, j.attempts, j.max_attempts, j.cancel_requested, j.worker, j.backend,
 	j.lease_expires_at, j.heartbeat_at, j.progress, j.error, j.artifact_key, j.artifact_bytes, j.artifact_digest,
@@ -94,7 +58,7 @@ func scanJob(row pgx.Row, extra ...any) (*Job, error) {
 		return nil, ErrNotFound
 	}
 	if key != nil && bytes != nil && digest != nil {
-		j.Artifact = &Artifact{Key: *key, Bytes: *bytes, Digest: *digest}
+		j.Artifact = &fleetapi.Artifact{Bytes: *bytes, Digest: *digest}
 	}
 	return j, err
 }
@@ -171,12 +135,7 @@ func (s *Store) CancelJob(ctx context.Context, orgID, id int64) (*Job, error) {
 }
 
 // LogLine is one line of a job's log.
-type LogLine struct {
-	Seq     int64     `json:"seq"`
-	Attempt int       `json:"attempt"`
-	At      time.Time `json:"at"`
-	Line    string    `json:"line"`
-}
+type LogLine = fleetapi.LogLine
 
 // JobLogs returns org's job id's log lines after seq after, at most limit.
 func (s *Store) JobLogs(ctx context.Context, orgID, id, after int64, limit int) ([]LogLine, error) {

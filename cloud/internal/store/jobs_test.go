@@ -13,6 +13,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // readyDataset makes an organisation with a ready data set.
@@ -21,8 +22,8 @@ func readyDataset(tb testing.TB, st *store.Store, slug string) (int64, *store.Da
 	ctx := context.Background()
 	o, err := st.CreateOrg(ctx, slug, "Org "+slug)
 	require.NoError(tb, err)
-	d, err := st.CreateDataset(ctx, o.ID, store.Dataset{Name: "set-1", Kind: "sim", Source: store.SourceImport,
-		RigType: "zema-testrig", ConfigDigest: "sha256:c", RigConfig: "x"}, 0)
+	d, err := st.CreateDataset(ctx, o.ID, store.Dataset{Dataset: fleetapi.Dataset{Name: "set-1", Kind: "sim", Source: store.SourceImport,
+		RigType: "zema-testrig", ConfigDigest: "sha256:c"}, RigConfig: "x"}, 0)
 	require.NoError(tb, err)
 	assert.Equal(tb, store.DatasetPending, d.State)
 	_, err = st.CreateJob(ctx, o.ID, d.ID, json.RawMessage(`{}`), 1, 0)
@@ -67,7 +68,7 @@ func TestClaimConcurrent(t *testing.T) {
 				assert.Equal(t, d.ID, c.Dataset.ID)
 				assert.Equal(t, 1, c.Lease.Attempt)
 				_, err = st.FinishJob(ctx, c.Lease, store.Artifact{Key: "k", Bytes: 1, Digest: "sha256:x"},
-					store.ModelVersion{BundleName: "b", BundleVersion: "1.0.0", Config: map[string]any{}, Metrics: map[string]float64{},
+					fleetapi.ModelVersion{BundleName: "b", BundleVersion: "1.0.0", Config: map[string]any{}, Metrics: map[string]float64{},
 						Manifest: json.RawMessage(`{}`)})
 				assert.NoError(t, err)
 			}
@@ -116,7 +117,7 @@ func TestLeaseExpiry(t *testing.T) {
 	assert.ErrorIs(t, err, store.ErrLeaseLost)
 	assert.ErrorIs(t, st.AppendLogs(ctx, c1.Lease, []string{"late"}), store.ErrLeaseLost)
 	assert.ErrorIs(t, st.FailJob(ctx, c1.Lease, "x", true), store.ErrLeaseLost)
-	_, err = st.FinishJob(ctx, c1.Lease, store.Artifact{Key: "k", Bytes: 1, Digest: "d"}, store.ModelVersion{Config: map[string]any{}, Metrics: map[string]float64{}, Manifest: json.RawMessage(`{}`)})
+	_, err = st.FinishJob(ctx, c1.Lease, store.Artifact{Key: "k", Bytes: 1, Digest: "d"}, fleetapi.ModelVersion{Config: map[string]any{}, Metrics: map[string]float64{}, Manifest: json.RawMessage(`{}`)})
 	assert.ErrorIs(t, err, store.ErrLeaseLost)
 	require.NoError(t, st.AppendLogs(ctx, c2.Lease, []string{"a", "b"}))
 
@@ -203,10 +204,10 @@ func TestCancelAndRetry(t *testing.T) {
 }
 
 func TestCompareVersions(t *testing.T) {
-	a := &store.ModelVersion{RigType: "r", Version: 1, DatasetDigest: "x",
+	a := &fleetapi.ModelVersion{RigType: "r", Version: 1, DatasetDigest: "x",
 		Metrics: map[string]float64{"cooler.accuracy": 0.9, "val.loss": 0.5, "only.a": 1},
 		Config:  map[string]any{"epochs": 10, "lr": 0.003}}
-	b := &store.ModelVersion{RigType: "r", Version: 2, DatasetDigest: "x",
+	b := &fleetapi.ModelVersion{RigType: "r", Version: 2, DatasetDigest: "x",
 		Metrics: map[string]float64{"cooler.accuracy": 0.95, "val.loss": 0.4, "only.b": 2},
 		Config:  map[string]any{"epochs": 20, "lr": 0.003}}
 	c := store.CompareVersions(a, b)

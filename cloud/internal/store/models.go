@@ -8,34 +8,17 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
-// ModelVersion is one trained bundle in the registry: numbered per
-// organisation and rig type, with its metrics and lineage.
+// ModelVersion is one trained bundle in the registry: the wire record
+// and its archive's blob key.
 type ModelVersion struct {
-	ID            int64  `json:"id"`
-	RigType       string `json:"rig_type"`
-	Version       int    `json:"version"`
-	BundleName    string `json:"bundle_name"`
-	BundleVersion string `json:"bundle_version"`
-	JobID         int64  `json:"job_id"`
-	// Lineage: the data set (id, the digest of its files as the trainer
-	// read them, and of its stored archive), the code version of the
-	// worker, the backend and the resolved training config.
-	DatasetID     int64              `json:"dataset_id"`
-	DatasetDigest string             `json:"dataset_digest"`
-	ArchiveDigest string             `json:"archive_digest"`
-	CodeVersion   string             `json:"code_version"`
-	Backend       string             `json:"backend"`
-	Config        map[string]any     `json:"config"`
-	Metrics       map[string]float64 `json:"metrics"`
-	// Manifest is the bundle's manifest.json (shared/bundle).
-	Manifest  json.RawMessage `json:"manifest,omitempty"`
-	Artifact  Artifact        `json:"artifact"`
-	CreatedAt time.Time       `json:"created_at"`
+	fleetapi.ModelVersion
+	ArtifactKey string `json:"-"`
 }
 
 const modelCols = `id, rig_type, version, bundle_name, bundle_version, job_id, dataset_id, dataset_digest, archive_digest,
@@ -44,7 +27,7 @@ const modelCols = `id, rig_type, version, bundle_name, bundle_version, job_id, d
 func scanModel(row pgx.Row) (*ModelVersion, error) {
 	m := &ModelVersion{}
 	err := row.Scan(&m.ID, &m.RigType, &m.Version, &m.BundleName, &m.BundleVersion, &m.JobID, &m.DatasetID, &m.DatasetDigest,
-		&m.ArchiveDigest, &m.CodeVersion, &m.Backend, &m.Config, &m.Metrics, &m.Manifest, &m.Artifact.Key, &m.Artifact.Bytes,
+		&m.ArchiveDigest, &m.CodeVersion, &m.Backend, &m.Config, &m.Metrics, &m.Manifest, &m.ArtifactKey, &m.Artifact.Bytes,
 		&m.Artifact.Digest, &m.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
@@ -56,7 +39,7 @@ func scanModel(row pgx.Row) (*ModelVersion, error) {
 // (RigType, Version, JobID and DatasetID are taken from the job; the
 // version is the next of the organisation's rig type), in one
 // transaction. ErrLeaseLost when l is not current: nothing is written.
-func (s *Store) FinishJob(ctx context.Context, l Lease, art Artifact, m ModelVersion) (*ModelVersion, error) {
+func (s *Store) FinishJob(ctx context.Context, l Lease, art Artifact, m fleetapi.ModelVersion) (*ModelVersion, error) {
 	var out *ModelVersion
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var orgID, datasetID int64
@@ -119,32 +102,13 @@ func (s *Store) Models(ctx context.Context, orgID int64, rigType string, before 
 }
 
 // MetricDelta compares one metric of two versions.
-type MetricDelta struct {
-	Metric string   `json:"metric"`
-	A      *float64 `json:"a"`
-	B      *float64 `json:"b"`
-	// Delta is B - A (absent when either is missing).
-	Delta *float64 `json:"delta,omitempty"`
-}
+type MetricDelta = fleetapi.MetricDelta
 
 // ConfigChange is a training setting that differs between two versions.
-type ConfigChange struct {
-	Key string `json:"key"`
-	A   any    `json:"a"`
-	B   any    `json:"b"`
-}
+type ConfigChange = fleetapi.ConfigChange
 
 // Comparison is version B against version A of a rig type.
-type Comparison struct {
-	RigType string         `json:"rig_type"`
-	A       *ModelVersion  `json:"a"`
-	B       *ModelVersion  `json:"b"`
-	Metrics []MetricDelta  `json:"metrics"`
-	Config  []ConfigChange `json:"config_changes"`
-	// SameDataset is whether both were trained on the same data set
-	// content (dataset digest).
-	SameDataset bool `json:"same_dataset"`
-}
+type Comparison = fleetapi.Comparison
 
 // Compare returns the metric deltas (b - a, every metric of either, by
 // name) and the config changes of org's versions a and b of rigType.
@@ -158,11 +122,11 @@ func (s *Store) Compare(ctx context.Context, orgID int64, rigType string, a, b i
 		return nil, fmt.Errorf("version %d: %w", b, err)
 	}
 	ma.Manifest, mb.Manifest = nil, nil
-	return CompareVersions(ma, mb), nil
+	return CompareVersions(&ma.ModelVersion, &mb.ModelVersion), nil
 }
 
 // CompareVersions compares b against a.
-func CompareVersions(a, b *ModelVersion) *Comparison {
+func CompareVersions(a, b *fleetapi.ModelVersion) *Comparison {
 	c := &Comparison{RigType: a.RigType, A: a, B: b, Metrics: []MetricDelta{}, Config: []ConfigChange{},
 		SameDataset: a.DatasetDigest == b.DatasetDigest}
 	keys := map[string]bool{}

@@ -13,6 +13,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 func TestCursorRoundTrip(t *testing.T) {
@@ -41,7 +42,7 @@ func agentFixture(tb testing.TB, st *store.Store) *store.Principal {
 	ctx := context.Background()
 	o, err := st.CreateOrg(ctx, "bench", "Bench")
 	require.NoError(tb, err)
-	_, err = st.CreateRig(ctx, o.ID, store.Rig{Name: "press-1", RigType: "zema-testrig"})
+	_, err = st.CreateRig(ctx, o.ID, fleetapi.Rig{RigID: "press-1", RigType: "zema-testrig"})
 	require.NoError(tb, err)
 	en, err := st.CreateEnrollment(ctx, o.ID, "press-1", 0, time.Hour)
 	require.NoError(tb, err)

@@ -11,14 +11,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
 // Upload request states.
 const (
-	UploadOpen      = "open"
-	UploadDone      = "done"
-	UploadCancelled = "cancelled"
+	UploadOpen      = fleetapi.UploadOpen
+	UploadDone      = fleetapi.UploadDone
+	UploadCancelled = fleetapi.UploadCancelled
 )
 
 // UploadIDPrefix starts the wire id of an upload request ("up-12"): the
@@ -31,24 +32,7 @@ var ErrGone = errors.New("the upload request has ended")
 
 // FleetUpload is an operator's request for a rig's readings over a time
 // range, and how far the rig's agent got.
-type FleetUpload struct {
-	ID        string    `json:"id"`
-	RigID     string    `json:"rig_id"`
-	From      time.Time `json:"from"`
-	To        time.Time `json:"to"`
-	Sensors   []string  `json:"sensors"`
-	MaxBytes  int64     `json:"max_bytes,omitempty"`
-	ExpiresAt time.Time `json:"expires_at"`
-	// State is open (announced at check-in), done (the last part came)
-	// or cancelled.
-	State string `json:"state"`
-	// Parts and Readings count what was stored (readings inside the range
-	// and sensors).
-	Parts     int        `json:"parts"`
-	Readings  int64      `json:"readings"`
-	CreatedAt time.Time  `json:"created_at"`
-	DoneAt    *time.Time `json:"done_at,omitempty"`
-}
+type FleetUpload = fleetapi.FleetUpload
 
 const uploadCols = `u.id, r.name, u.from_ts, u.to_ts, u.sensors, u.max_bytes, u.expires_at, u.state, u.parts, u.readings, u.created_at, u.done_at`
 

@@ -1,9 +1,10 @@
 // Package cloudclient is a small client of rig-cloud's fleet API for
 // rigctl: JSON requests with a bearer token, problem+json errors as
-// *cloudapi.Problem, paged lists, and the answer types rigctl prints. The
-// API is described by the server's OpenAPI document (GET /openapi.json,
-// docs/cloud.md); these types are the client's view of it and ignore
-// fields they do not know, as the contract asks of clients.
+// *cloudapi.Problem, and paged lists whose items are checked one by one.
+// The bodies are shared/fleetapi's types, the ones the server encodes
+// (described by its OpenAPI document, GET /openapi.json, docs/cloud.md);
+// decoding ignores fields they do not know, as the contract asks of
+// clients.
 package cloudclient
 
 import (
@@ -20,7 +21,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
-	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
 // MaxResponseBytes caps an answer's body.
@@ -142,16 +143,23 @@ func Describe(err error) string {
 	return err.Error()
 }
 
-// Page is one page of a list.
-type Page[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
+// List fetches path's pages (page size 1000) until there are none left
+// or max items were read (0: all) and decodes each item as T. An item
+// that does not decode is an error naming it (its index in the list and
+// the path); the items before it are returned with the error.
+func List[T any](ctx context.Context, c *Client, path string, q url.Values, max int) ([]T, error) {
+	raws, err := ListRaw(ctx, c, path, q, max)
+	rows, derr := DecodeRows[T](path, raws)
+	if err != nil {
+		return rows, err
+	}
+	return rows, derr
 }
 
-// List fetches path's pages (page size 1000) until there are none left
-// or max items were read (0: all).
-func List[T any](ctx context.Context, c *Client, path string, q url.Values, max int) ([]T, error) {
-	all := []T{}
+// ListRaw fetches path's pages as List does and returns the items as
+// the server sent them (for --json output).
+func ListRaw(ctx context.Context, c *Client, path string, q url.Values, max int) ([]json.RawMessage, error) {
+	all := []json.RawMessage{}
 	q2 := url.Values{}
 	for k, v := range q {
 		q2[k] = v
@@ -162,7 +170,7 @@ func List[T any](ctx context.Context, c *Client, path string, q url.Values, max 
 			size = min(size, max-len(all))
 		}
 		q2.Set("limit", fmt.Sprint(size))
-		var p Page[T]
+		var p fleetapi.Page[json.RawMessage]
 		if err := c.Do(ctx, "GET", path, q2, nil, &p); err != nil {
 			return all, err
 		}
@@ -174,84 +182,38 @@ func List[T any](ctx context.Context, c *Client, path string, q url.Values, max 
 	}
 }
 
-// Org is an organisation.
-type Org struct {
-	ID        int64     `json:"id"`
-	Slug      string    `json:"slug"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+// RowError is a list item that does not decode.
+type RowError struct {
+	// Path is the list's path; Index the item's position in the list
+	// (from 0, across pages).
+	Path  string
+	Index int
+	// Row is the item as the server sent it (at most 200 bytes of it).
+	Row string
+	Err error
 }
 
-// Rig is a rig of the caller's organisation.
-type Rig struct {
-	RigID          string    `json:"rig_id"`
-	RigType        string    `json:"rig_type"`
-	FirmwareDigest string    `json:"firmware_digest,omitempty"`
-	SiteID         *int64    `json:"site_id,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
+func (e *RowError) Error() string {
+	return fmt.Sprintf("GET %s: item %d (%s): %v", e.Path, e.Index, e.Row, e.Err)
 }
 
-// RigStatus is GET /v1/rigs/{rig}/status.
-type RigStatus struct {
-	Rig
-	LastSeen      *time.Time        `json:"last_seen,omitempty"`
-	LastDiagnosis *DiagnosisSummary `json:"last_diagnosis,omitempty"`
-	Agents        []AgentStatus     `json:"agents"`
-	OpenAlerts    int               `json:"open_alerts"`
-}
+func (e *RowError) Unwrap() error { return e.Err }
 
-// DiagnosisSummary is a rig's last diagnosis.
-type DiagnosisSummary struct {
-	AgentID      string    `json:"agent_id"`
-	Seq          int64     `json:"seq"`
-	WindowStart  time.Time `json:"window_start"`
-	WindowEnd    time.Time `json:"window_end"`
-	ReceivedAt   time.Time `json:"received_at"`
-	Health       float64   `json:"health"`
-	Status       string    `json:"status"`
-	ModelVersion string    `json:"model_version"`
-}
-
-// AgentStatus is one agent of a rig.
-type AgentStatus struct {
-	AgentID       string                 `json:"agent_id"`
-	Link          string                 `json:"link"`
-	LastCheckinAt *time.Time             `json:"last_checkin_at,omitempty"`
-	ClockSkewMs   *int64                 `json:"clock_skew_ms,omitempty"`
-	AgentVersion  string                 `json:"agent_version,omitempty"`
-	Model         *diag.ModelRef         `json:"model,omitempty"`
-	Outbox        *cloudapi.OutboxStatus `json:"outbox,omitempty"`
-	Buffer        *cloudapi.BufferStatus `json:"buffer,omitempty"`
-}
-
-// Alert is an alert of the caller's organisation.
-type Alert struct {
-	ID             int64      `json:"id"`
-	RigID          string     `json:"rig_id"`
-	Component      string     `json:"component"`
-	Fault          string     `json:"fault"`
-	Severity       string     `json:"severity"`
-	State          string     `json:"state"`
-	OpenedAt       time.Time  `json:"opened_at"`
-	LastSeenAt     time.Time  `json:"last_seen_at"`
-	Occurrences    int        `json:"occurrences"`
-	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
-	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
-}
-
-// Token answers POST /v1/orgs/{org}/tokens: the secret is shown once.
-type Token struct {
-	Token struct {
-		ID   int64  `json:"id"`
-		Name string `json:"name"`
-		Role string `json:"role"`
-	} `json:"token"`
-	Secret string `json:"secret"`
-}
-
-// Enrollment answers POST /v1/rigs/{rig}/enrollments.
-type Enrollment struct {
-	Token     string    `json:"token"`
-	RigID     string    `json:"rig_id"`
-	ExpiresAt time.Time `json:"expires_at"`
+// DecodeRows decodes raws (the items of list path) as T. The first item
+// that does not decode is a *RowError; the items before it are returned
+// with it.
+func DecodeRows[T any](path string, raws []json.RawMessage) ([]T, error) {
+	rows := make([]T, 0, len(raws))
+	for i, raw := range raws {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			row := string(raw)
+			if len(row) > 200 {
+				row = row[:200] + "..."
+			}
+			return rows, &RowError{Path: path, Index: i, Row: row, Err: err}
+		}
+		rows = append(rows, v)
+	}
+	return rows, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudrun"
 )
@@ -228,11 +229,11 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 	// Organisations and their operator tokens.
 	tokens := make([]string, o.orgs)
 	if err := parallel(ctx, o.orgs, 8, func(ctx context.Context, i int) error {
-		var org cloudclient.Org
+		var org fleetapi.Org
 		if err := sys.Do(ctx, "POST", "/v1/orgs", nil, map[string]string{"slug": fmt.Sprintf("org-%02d", i), "name": fmt.Sprintf("Organisation %d", i)}, &org); err != nil {
 			return fmt.Errorf("create organisation: %s", cloudclient.Describe(err))
 		}
-		var tok cloudclient.Token
+		var tok fleetapi.TokenResponse
 		if err := sys.Do(ctx, "POST", fmt.Sprintf("/v1/orgs/%d/tokens", org.ID), nil, map[string]string{"name": "bench", "role": "operator"}, &tok); err != nil {
 			return fmt.Errorf("create token: %s", cloudclient.Describe(err))
 		}
@@ -260,7 +261,7 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 	creds := make([]string, o.historyRigs)
 	var maxBatch int
 	if err := parallel(ctx, o.historyRigs, 8, func(ctx context.Context, i int) error {
-		var en cloudclient.Enrollment
+		var en fleetapi.Enrollment
 		if err := client(tokens[i%o.orgs]).Do(ctx, "POST", "/v1/rigs/"+benchRigName(i)+"/enrollments", nil, nil, &en); err != nil {
 			return fmt.Errorf("create enrollment: %s", cloudclient.Describe(err))
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
 )
@@ -35,17 +36,6 @@ resampling, labels every window with --label values (class values by
 target; a target not named takes its normal class) and stores the data set
 ready (POST /v1/datasets/from-uploads). It prints the data set and, per rig,
 the readings, the windows kept and those skipped for a missing cell.`
-
-// datasetInfo is the part of the server's answer rigctl prints.
-type datasetInfo struct {
-	ID      int64   `json:"id"`
-	Name    string  `json:"name"`
-	Kind    string  `json:"kind"`
-	RigType string  `json:"rig_type"`
-	State   string  `json:"state"`
-	Bytes   *int64  `json:"bytes,omitempty"`
-	Digest  *string `json:"digest,omitempty"`
-}
 
 func runDataset(ctx context.Context, env Env, args []string) int {
 	if len(args) > 0 && args[0] == "create" {
@@ -90,7 +80,7 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 		errorf(env, "dataset import: %v", err)
 		return ExitFailure
 	}
-	var d datasetInfo
+	var d fleetapi.Dataset
 	err = c.Do(ctx, "POST", "/v1/datasets", nil, map[string]string{"name": *name, "kind": *kind, "rig_config": string(y),
 		"description": *desc}, &d)
 	if err != nil {
@@ -112,7 +102,10 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 		printJSON(env.Stdout, raw)
 		return ExitOK
 	}
-	_ = json.Unmarshal(raw, &d)
+	if err := json.Unmarshal(raw, &d); err != nil {
+		errorf(env, "dataset import: decode answer: %v", err)
+		return ExitFailure
+	}
 	size, digest := int64(0), ""
 	if d.Bytes != nil {
 		size = *d.Bytes

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
@@ -186,7 +187,7 @@ func runLogin(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	c := cloudclient.New(*server, *token)
-	orgs, err := cloudclient.List[cloudclient.Org](ctx, c, "/v1/orgs", nil, 2)
+	orgs, err := cloudclient.List[fleetapi.Org](ctx, c, "/v1/orgs", nil, 2)
 	if err != nil {
 		return failed(env, "login", err)
 	}
@@ -318,19 +319,21 @@ func runRigs(ctx context.Context, env Env, args []string) int {
 	if sub == "status" {
 		return rigStatus(ctx, env, c, id, *asJSON)
 	}
-	rows, err := cloudclient.List[json.RawMessage](ctx, c, "/v1/rigs", nil, *limit)
+	raws, err := cloudclient.ListRaw(ctx, c, "/v1/rigs", nil, *limit)
 	if err != nil {
 		return failed(env, "rigs list", err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, rows)
+		printJSON(env.Stdout, raws)
 		return ExitOK
+	}
+	rigs, err := cloudclient.DecodeRows[fleetapi.Rig]("/v1/rigs", raws)
+	if err != nil {
+		return failed(env, "rigs list", err)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RIG\tTYPE\tSITE\tCREATED")
-	for _, raw := range rows {
-		var r cloudclient.Rig
-		_ = json.Unmarshal(raw, &r)
+	for _, r := range rigs {
 		site := "-"
 		if r.SiteID != nil {
 			site = fmt.Sprint(*r.SiteID)
@@ -350,7 +353,7 @@ func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, a
 		printJSON(env.Stdout, raw)
 		return ExitOK
 	}
-	var st cloudclient.RigStatus
+	var st fleetapi.RigStatus
 	if err := json.Unmarshal(raw, &st); err != nil {
 		errorf(env, "rigs status: %v", err)
 		return ExitFailure
@@ -444,15 +447,7 @@ func rigHealth(ctx context.Context, env Env, args []string) int {
 		printJSON(env.Stdout, raw)
 		return ExitOK
 	}
-	var h struct {
-		Buckets []struct {
-			Start       time.Time `json:"start"`
-			Windows     int       `json:"windows"`
-			AvgHealth   *float64  `json:"avg_health"`
-			MinHealth   *float64  `json:"min_health"`
-			WorstStatus string    `json:"worst_status"`
-		} `json:"buckets"`
-	}
+	var h fleetapi.HealthHistory
 	if err := json.Unmarshal(raw, &h); err != nil {
 		errorf(env, "rigs health: %v", err)
 		return ExitFailure
@@ -524,8 +519,11 @@ func runAlerts(ctx context.Context, env Env, args []string) int {
 			printJSON(env.Stdout, raw)
 			return ExitOK
 		}
-		var a cloudclient.Alert
-		_ = json.Unmarshal(raw, &a)
+		var a fleetapi.Alert
+		if err := json.Unmarshal(raw, &a); err != nil {
+			errorf(env, "alerts %s %s: decode answer: %v", sub, id, err)
+			return ExitFailure
+		}
 		fmt.Fprintf(env.Stdout, "alert %d (%s %s %s on %s): %s\n", a.ID, a.Severity, a.Component, orDash(a.Fault), a.RigID, a.State)
 		return ExitOK
 	}
@@ -533,19 +531,21 @@ func runAlerts(ctx context.Context, env Env, args []string) int {
 	if *state != "" {
 		q.Set("state", *state)
 	}
-	rows, err := cloudclient.List[json.RawMessage](ctx, c, "/v1/alerts", q, *limit)
+	raws, err := cloudclient.ListRaw(ctx, c, "/v1/alerts", q, *limit)
 	if err != nil {
 		return failed(env, "alerts list", err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, rows)
+		printJSON(env.Stdout, raws)
 		return ExitOK
+	}
+	alerts, err := cloudclient.DecodeRows[fleetapi.Alert]("/v1/alerts", raws)
+	if err != nil {
+		return failed(env, "alerts list", err)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tRIG\tCOMPONENT\tFAULT\tSEVERITY\tSTATE\tOPENED\tLAST SEEN\tCOUNT")
-	for _, raw := range rows {
-		var a cloudclient.Alert
-		_ = json.Unmarshal(raw, &a)
+	for _, a := range alerts {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", a.ID, a.RigID, a.Component, orDash(a.Fault), a.Severity, a.State,
 			fmtTime(&a.OpenedAt), fmtTime(&a.LastSeenAt), a.Occurrences)
 	}
@@ -599,19 +599,22 @@ func runDiagnoses(ctx context.Context, env Env, args []string) int {
 		errorf(env, "diagnoses: %v", err)
 		return ExitFailure
 	}
-	rows, err := cloudclient.List[json.RawMessage](ctx, c, "/v1/rigs/"+url.PathEscape(*rigID)+"/diagnoses", q, *limit)
+	path := "/v1/rigs/" + url.PathEscape(*rigID) + "/diagnoses"
+	raws, err := cloudclient.ListRaw(ctx, c, path, q, *limit)
 	if err != nil {
 		return failed(env, "diagnoses list", err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, rows)
+		printJSON(env.Stdout, raws)
 		return ExitOK
+	}
+	diags, err := cloudclient.DecodeRows[diag.Diagnosis](path, raws)
+	if err != nil {
+		return failed(env, "diagnoses list", err)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "WINDOW START\tAGENT\tSEQ\tHEALTH\tSTATUS\tMODEL\tANOMALIES")
-	for _, raw := range rows {
-		var d diag.Diagnosis
-		_ = json.Unmarshal(raw, &d)
+	for _, d := range diags {
 		var an []string
 		for _, a := range d.Anomalies {
 			f := string(a.Fault)

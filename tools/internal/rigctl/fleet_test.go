@@ -15,6 +15,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudrun"
 )
@@ -65,13 +66,13 @@ func seedFleet(t *testing.T, s *cloudrun.Server) (admin string) {
 	t.Helper()
 	ctx := context.Background()
 	sys := cloudclient.New(s.URL, s.SystemToken)
-	var org cloudclient.Org
+	var org fleetapi.Org
 	require.NoError(t, sys.Do(ctx, "POST", "/v1/orgs", nil, map[string]string{"slug": "acme", "name": "Acme"}, &org))
-	var tok cloudclient.Token
+	var tok fleetapi.TokenResponse
 	require.NoError(t, sys.Do(ctx, "POST", "/v1/orgs/1/tokens", nil, map[string]string{"name": "admin", "role": "admin"}, &tok))
 	c := cloudclient.New(s.URL, tok.Secret)
 	require.NoError(t, c.Do(ctx, "POST", "/v1/rigs", nil, map[string]string{"rig_id": "zema-1", "rig_type": "zema-testrig"}, nil))
-	var en cloudclient.Enrollment
+	var en fleetapi.Enrollment
 	require.NoError(t, c.Do(ctx, "POST", "/v1/rigs/zema-1/enrollments", nil, nil, &en))
 	var ag cloudapi.EnrollResponse
 	require.NoError(t, cloudclient.New(s.URL, en.Token).Do(ctx, "POST", cloudapi.PathEnroll, nil, cloudapi.EnrollRequest{AgentID: "rig-001"}, &ag))
@@ -147,7 +148,7 @@ func TestFleetCommands(t *testing.T) {
 	assert.Regexp(t, `(?m)^rig-001\s+never\s+-`, stdout)
 	code, stdout, _ = run(t, "rigs", "status", "zema-1", "--json")
 	require.Equal(t, ExitOK, code)
-	var st cloudclient.RigStatus
+	var st fleetapi.RigStatus
 	require.NoError(t, json.Unmarshal([]byte(stdout), &st), stdout)
 	assert.Equal(t, 1, st.OpenAlerts)
 
@@ -203,7 +204,7 @@ func TestFleetCommands(t *testing.T) {
 	assert.Equal(t, "alert 1 (high pump leakage on zema-1): acknowledged\n", stdout)
 	code, stdout, _ = run(t, "alerts", "resolve", "1", "--json")
 	require.Equal(t, ExitOK, code)
-	var al cloudclient.Alert
+	var al fleetapi.Alert
 	require.NoError(t, json.Unmarshal([]byte(stdout), &al))
 	assert.Equal(t, "resolved", al.State)
 	code, _, stderr = run(t, "alerts", "ack", "1")

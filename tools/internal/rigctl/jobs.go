@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
@@ -158,33 +159,39 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 		if *state != "" {
 			q.Set("state", *state)
 		}
-		rows, err := cloudclient.List[json.RawMessage](ctx, c, "/v1/training/jobs", q, *limit)
+		raws, err := cloudclient.ListRaw(ctx, c, "/v1/training/jobs", q, *limit)
 		if err != nil {
 			return failed(env, "jobs list", err)
 		}
 		if *asJSON {
-			printJSON(env.Stdout, rows)
+			printJSON(env.Stdout, raws)
 			return ExitOK
+		}
+		jobs, err := cloudclient.DecodeRows[fleetapi.Job]("/v1/training/jobs", raws)
+		if err != nil {
+			return failed(env, "jobs list", err)
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tDATASET\tRIG TYPE\tSTATE\tATTEMPTS\tPROGRESS\tMODEL\tCREATED")
-		for _, raw := range rows {
-			var j cloudclient.Job
-			_ = json.Unmarshal(raw, &j)
+		for _, j := range jobs {
 			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", j.ID, j.DatasetID, j.RigType, jobState(&j), j.Attempts, j.MaxAttempts,
 				progressText(j.Progress), modelText(&j), fmtTime(&j.CreatedAt))
 		}
 		_ = tw.Flush()
 		return ExitOK
 	case "logs":
-		rows, err := cloudclient.List[json.RawMessage](ctx, c, "/v1/training/jobs/"+pos[0]+"/logs", nil, *limit)
+		path := "/v1/training/jobs/" + pos[0] + "/logs"
+		raws, err := cloudclient.ListRaw(ctx, c, path, nil, *limit)
+		if err != nil {
+			return failed(env, "jobs logs "+pos[0], err)
+		}
+		logs, err := cloudclient.DecodeRows[fleetapi.LogLine](path, raws)
 		if err != nil {
 			return failed(env, "jobs logs "+pos[0], err)
 		}
 		var lines []json.RawMessage
-		for _, raw := range rows {
-			var l cloudclient.LogLine
-			_ = json.Unmarshal(raw, &l)
+		for i, l := range logs {
+			raw := raws[i]
 			if *attempt == 0 || l.Attempt == *attempt {
 				lines = append(lines, raw)
 				if !*asJSON {
@@ -221,7 +228,7 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 		printJSON(env.Stdout, raw)
 		return ExitOK
 	}
-	var j cloudclient.Job
+	var j fleetapi.Job
 	if err := json.Unmarshal(raw, &j); err != nil {
 		errorf(env, "jobs %s: %v", sub, err)
 		return ExitFailure
@@ -238,14 +245,14 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 }
 
 // jobState is the state, with a pending cancel.
-func jobState(j *cloudclient.Job) string {
+func jobState(j *fleetapi.Job) string {
 	if j.CancelRequested && !j.Finished() {
 		return j.State + " (cancel requested)"
 	}
 	return j.State
 }
 
-func modelText(j *cloudclient.Job) string {
+func modelText(j *fleetapi.Job) string {
 	if j.ModelVersion == nil {
 		return "-"
 	}
@@ -253,7 +260,7 @@ func modelText(j *cloudclient.Job) string {
 }
 
 // progressText is "phase epoch e/E" with the ETA while training.
-func progressText(p *cloudclient.Progress) string {
+func progressText(p *fleetapi.Progress) string {
 	if p == nil {
 		return "-"
 	}
@@ -276,7 +283,7 @@ func compactJSON(raw json.RawMessage) string {
 	return string(b)
 }
 
-func printJob(w io.Writer, j *cloudclient.Job) {
+func printJob(w io.Writer, j *fleetapi.Job) {
 	str := func(s *string) string {
 		if s == nil {
 			return "-"
@@ -365,19 +372,21 @@ func runModels(ctx context.Context, env Env, args []string) int {
 		if *rigType != "" {
 			q.Set("rig_type", *rigType)
 		}
-		rows, err := cloudclient.List[json.RawMessage](ctx, c, "/v1/models", q, *limit)
+		raws, err := cloudclient.ListRaw(ctx, c, "/v1/models", q, *limit)
 		if err != nil {
 			return failed(env, "models list", err)
 		}
 		if *asJSON {
-			printJSON(env.Stdout, rows)
+			printJSON(env.Stdout, raws)
 			return ExitOK
+		}
+		models, err := cloudclient.DecodeRows[fleetapi.ModelVersion]("/v1/models", raws)
+		if err != nil {
+			return failed(env, "models list", err)
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "RIG TYPE\tVERSION\tBUNDLE\tJOB\tDATASET\tBACKEND\tMEAN F1\tCREATED")
-		for _, raw := range rows {
-			var m cloudclient.ModelVersion
-			_ = json.Unmarshal(raw, &m)
+		for _, m := range models {
 			fmt.Fprintf(tw, "%s\t%d\t%s %s\t%d\t%d\t%s\t%s\t%s\n", m.RigType, m.Version, m.BundleName, m.BundleVersion, m.JobID,
 				m.DatasetID, m.Backend, meanF1(m.Metrics), fmtTime(&m.CreatedAt))
 		}
@@ -387,7 +396,7 @@ func runModels(ctx context.Context, env Env, args []string) int {
 	if *rigType == "" {
 		// The registry's only rig type (newest versions first; one
 		// page is enough to see whether there are several).
-		ms, err := cloudclient.List[cloudclient.ModelVersion](ctx, c, "/v1/models", nil, 0)
+		ms, err := cloudclient.List[fleetapi.ModelVersion](ctx, c, "/v1/models", nil, 0)
 		if err != nil {
 			return failed(env, "models "+sub, err)
 		}
@@ -417,7 +426,7 @@ func runModels(ctx context.Context, env Env, args []string) int {
 	}
 	w := env.Stdout
 	if sub == "get" {
-		var m cloudclient.ModelVersion
+		var m fleetapi.ModelVersion
 		if err := json.Unmarshal(raw, &m); err != nil {
 			errorf(env, "models get: %v", err)
 			return ExitFailure
@@ -448,7 +457,7 @@ func runModels(ctx context.Context, env Env, args []string) int {
 		_ = tw.Flush()
 		return ExitOK
 	}
-	var cmp cloudclient.Comparison
+	var cmp fleetapi.Comparison
 	if err := json.Unmarshal(raw, &cmp); err != nil || cmp.A == nil || cmp.B == nil {
 		errorf(env, "models compare: unexpected answer %s", raw)
 		return ExitFailure

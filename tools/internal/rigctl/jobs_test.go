@@ -13,16 +13,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/models/train/traintest"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
 // waitJob polls job id until it is finished and returns it.
-func waitJob(t *testing.T, c *cloudclient.Client, id string) cloudclient.Job {
+func waitJob(t *testing.T, c *cloudclient.Client, id string) fleetapi.Job {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		var j cloudclient.Job
+		var j fleetapi.Job
 		require.NoError(t, c.Do(context.Background(), "GET", "/v1/training/jobs/"+id, nil, nil, &j))
 		if j.Finished() {
 			return j
@@ -93,7 +94,7 @@ func TestJobsAndModelsCommands(t *testing.T) {
 	code, stdout, _ = run(t, "jobs", "logs", "1")
 	require.Equal(t, ExitOK, code)
 	assert.Regexp(t, `(?m)^20\S+Z \[1\] `, stdout)
-	var lines []cloudclient.LogLine
+	var lines []fleetapi.LogLine
 	code, out, _ := run(t, "jobs", "logs", "1", "--json", "--attempt", "1")
 	require.Equal(t, ExitOK, code)
 	require.NoError(t, json.Unmarshal([]byte(out), &lines), out)
@@ -127,7 +128,7 @@ func TestJobsAndModelsCommands(t *testing.T) {
 	assert.Contains(t, stdout, "model zema-testrig version 1: bundle zema-testrig 1.0.1\n")
 	assert.Regexp(t, `(?m)^data set     1 \(files sha256:[0-9a-f]{64}, archive sha256:[0-9a-f]{64}\)$`, stdout)
 	assert.Regexp(t, `(?m)^cooler\.accuracy\s+[0-9.]+$`, stdout)
-	var mv cloudclient.ModelVersion
+	var mv fleetapi.ModelVersion
 	code, stdout, _ = run(t, "models", "get", "--rig-type", "zema-testrig", "2", "--json")
 	require.Equal(t, ExitOK, code)
 	require.NoError(t, json.Unmarshal([]byte(stdout), &mv), stdout)
@@ -140,7 +141,7 @@ func TestJobsAndModelsCommands(t *testing.T) {
 	assert.Regexp(t, `(?m)^METRIC\s+A\s+B\s+DELTA\n(.+\n)*^cooler\.accuracy\s+[0-9.]+\s+[0-9.]+\s+[-+][0-9.]+$`, stdout)
 	assert.Regexp(t, `(?m)^train\.windows\s+28\s+28\s+\+0$`, stdout)
 	assert.True(t, strings.Contains(stdout, "\nSETTING ") || strings.Contains(stdout, "\nsame training settings\n"), stdout)
-	var cmp cloudclient.Comparison
+	var cmp fleetapi.Comparison
 	code, stdout, _ = run(t, "models", "compare", "1", "2", "--json")
 	require.Equal(t, ExitOK, code)
 	require.NoError(t, json.Unmarshal([]byte(stdout), &cmp), stdout)

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -82,4 +86,60 @@ func TestSchema(t *testing.T) {
 	code, _, errOut := run(t, "schema", "nope")
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, `unknown schema "nope"`)
+}
+
+// TestListBadRow: a list row that does not decode fails the command,
+// naming the row, instead of printing a zero row.
+func TestListBadRow(t *testing.T) {
+	bad := map[string]string{
+		"/v1/rigs":                  `{"rig_id":7}`,
+		"/v1/alerts":                `{"id":"x"}`,
+		"/v1/training/jobs":         `{"id":"x"}`,
+		"/v1/models":                `{"version":"x"}`,
+		"/v1/uploads":               `{"parts":"x"}`,
+		"/v1/rigs/zema-1/diagnoses": `{"seq":"x"}`,
+		"/v1/training/jobs/1/logs":  `{"attempt":"x"}`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		row, ok := bad[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"items":[%s]}`, row)
+	}))
+	defer srv.Close()
+	t.Setenv(EnvServer, srv.URL)
+	t.Setenv(EnvToken, "rgt_test")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for _, tc := range []struct {
+		args []string
+		path string
+		// decodes: the rows are decoded for --json too (jobs logs
+		// filters them by attempt).
+		decodes bool
+	}{
+		{[]string{"rigs", "list"}, "/v1/rigs", false},
+		{[]string{"alerts", "list"}, "/v1/alerts", false},
+		{[]string{"jobs", "list"}, "/v1/training/jobs", false},
+		{[]string{"jobs", "logs", "1"}, "/v1/training/jobs/1/logs", true},
+		{[]string{"models", "list"}, "/v1/models", false},
+		{[]string{"uploads", "list"}, "/v1/uploads", false},
+		{[]string{"diagnoses", "list", "--rig", "zema-1"}, "/v1/rigs/zema-1/diagnoses", false},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, tc.args...)
+			assert.Equal(t, ExitFailure, code, out)
+			assert.Contains(t, errOut, "GET "+tc.path+": item 0 ("+bad[tc.path]+"): json: cannot unmarshal")
+			code, out, errOut = run(t, append(tc.args, "--json")...)
+			if tc.decodes {
+				assert.Equal(t, ExitFailure, code, out)
+				assert.Contains(t, errOut, "item 0")
+				return
+			}
+			assert.Equal(t, ExitOK, code, errOut)
+			assert.JSONEq(t, "["+bad[tc.path]+"]", out, "--json prints the rows as the server sent them")
+		})
+	}
 }

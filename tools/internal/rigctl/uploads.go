@@ -12,7 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
 func init() {
@@ -29,19 +31,6 @@ check-in and uploads them in parts. list shows the requests with their
 progress (ID RIG FROM TO STATE PARTS READINGS EXPIRES); cancel ends an open
 one (the readings stored so far stay). Then make a data
 set from the uploads with rigctl dataset create --from-uploads.`
-
-// uploadInfo is an upload request as rig-cloud answers it.
-type uploadInfo struct {
-	ID        string    `json:"id"`
-	RigID     string    `json:"rig_id"`
-	From      time.Time `json:"from"`
-	To        time.Time `json:"to"`
-	Sensors   []string  `json:"sensors"`
-	ExpiresAt time.Time `json:"expires_at"`
-	State     string    `json:"state"`
-	Parts     int       `json:"parts"`
-	Readings  int64     `json:"readings"`
-}
 
 func runUploads(ctx context.Context, env Env, args []string) int {
 	if len(args) == 0 || (args[0] != "request" && args[0] != "list" && args[0] != "cancel") {
@@ -80,49 +69,37 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 			printJSON(env.Stdout, raw)
 			return ExitOK
 		}
-		var u uploadInfo
-		_ = json.Unmarshal(raw, &u)
+		var u fleetapi.FleetUpload
+		if err := json.Unmarshal(raw, &u); err != nil {
+			errorf(env, "uploads cancel %s: decode answer: %v", pos[0], err)
+			return ExitFailure
+		}
 		fmt.Fprintf(env.Stdout, "upload request %s: %s (%d parts, %d readings kept)\n", u.ID, u.State, u.Parts, u.Readings)
 		return ExitOK
 	}
 	if sub == "list" {
-		q := url.Values{"limit": {"1000"}}
+		q := url.Values{}
 		if *rigID != "" {
 			q.Set("rig_id", *rigID)
 		}
 		if *state != "" {
 			q.Set("state", *state)
 		}
-		var all []json.RawMessage
-		for {
-			var p struct {
-				Items      []json.RawMessage `json:"items"`
-				NextCursor string            `json:"next_cursor"`
-			}
-			if err := c.Do(ctx, "GET", "/v1/uploads", q, nil, &p); err != nil {
-				return failed(env, "uploads list", err)
-			}
-			all = append(all, p.Items...)
-			if p.NextCursor == "" {
-				break
-			}
-			q.Set("cursor", p.NextCursor)
+		raws, err := cloudclient.ListRaw(ctx, c, "/v1/uploads", q, 0)
+		if err != nil {
+			return failed(env, "uploads list", err)
 		}
 		if *asJSON {
-			if all == nil {
-				all = []json.RawMessage{}
-			}
-			printJSON(env.Stdout, all)
+			printJSON(env.Stdout, raws)
 			return ExitOK
+		}
+		ups, err := cloudclient.DecodeRows[fleetapi.FleetUpload]("/v1/uploads", raws)
+		if err != nil {
+			return failed(env, "uploads list", err)
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tRIG\tFROM\tTO\tSTATE\tPARTS\tREADINGS\tEXPIRES")
-		for _, raw := range all {
-			var u uploadInfo
-			if err := json.Unmarshal(raw, &u); err != nil {
-				errorf(env, "uploads list: %v", err)
-				return ExitFailure
-			}
+		for _, u := range ups {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", u.ID, u.RigID, fmtTime(&u.From), fmtTime(&u.To), u.State,
 				u.Parts, u.Readings, fmtTime(&u.ExpiresAt))
 		}
@@ -151,8 +128,11 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 		printJSON(env.Stdout, raw)
 		return ExitOK
 	}
-	var u uploadInfo
-	_ = json.Unmarshal(raw, &u)
+	var u fleetapi.FleetUpload
+	if err := json.Unmarshal(raw, &u); err != nil {
+		errorf(env, "uploads request: decode answer: %v", err)
+		return ExitFailure
+	}
 	fmt.Fprintf(env.Stdout, "upload request %s: rig %s, %s to %s, %s until %s\n", u.ID, u.RigID, fmtTime(&u.From), fmtTime(&u.To),
 		u.State, fmtTime(&u.ExpiresAt))
 	return ExitOK
@@ -234,17 +214,7 @@ func datasetCreate(ctx context.Context, env Env, args []string) int {
 		printJSON(env.Stdout, raw)
 		return ExitOK
 	}
-	var out struct {
-		Dataset datasetInfo        `json:"dataset"`
-		Windows int                `json:"windows"`
-		Labels  map[string]float64 `json:"labels"`
-		Rigs    []struct {
-			RigID    string `json:"rig_id"`
-			Readings int64  `json:"readings"`
-			Windows  int    `json:"windows"`
-			Skipped  int    `json:"skipped"`
-		} `json:"rigs"`
-	}
+	var out fleetapi.FleetDataset
 	if err := json.Unmarshal(raw, &out); err != nil {
 		errorf(env, "dataset create: %v", err)
 		return ExitFailure

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
@@ -62,7 +63,7 @@ func TestFleetUploadCommands(t *testing.T) {
 
 	// The rig's agent learns it at check-in and uploads 40 s of readings.
 	c := cloudclient.New(s.URL, admin)
-	var en cloudclient.Enrollment
+	var en fleetapi.Enrollment
 	require.NoError(t, c.Do(ctx, "POST", "/v1/rigs/zema-1/enrollments", nil, nil, &en))
 	var ag cloudapi.EnrollResponse
 	require.NoError(t, cloudclient.New(s.URL, en.Token).Do(ctx, "POST", cloudapi.PathEnroll, nil, cloudapi.EnrollRequest{AgentID: "rig-002"}, &ag))

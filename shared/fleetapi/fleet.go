@@ -1,0 +1,227 @@
+package fleetapi
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+)
+
+// Page is the body of every list answer: limit (1..1000, default 100)
+// items and, when there are more, the cursor of the next page.
+type Page[T any] struct {
+	Items []T `json:"items"`
+	// NextCursor, when present, is the cursor of the next page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// OrgRequest is the body of POST /v1/orgs.
+type OrgRequest struct {
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+// Org is an organisation (a tenant).
+type Org struct {
+	ID        int64     `json:"id"`
+	Slug      string    `json:"slug"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// TokenRequest is the body of POST /v1/orgs/{org}/tokens.
+type TokenRequest struct {
+	Name string `json:"name"`
+	// Role is viewer, operator or admin.
+	Role string `json:"role"`
+	// ExpiresAt, when set, ends the token.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// Token is an API token's record (never its secret).
+type Token struct {
+	ID int64 `json:"id"`
+	// OrgID is the token's organisation (absent: a system or release
+	// token).
+	OrgID     *int64     `json:"org_id,omitempty"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// TokenResponse answers a token creation: the secret is shown only here.
+type TokenResponse struct {
+	Token  *Token `json:"token"`
+	Secret string `json:"secret"`
+}
+
+// SiteRequest is the body of POST /v1/sites.
+type SiteRequest struct {
+	Name     string `json:"name"`
+	Location string `json:"location,omitempty"`
+}
+
+// Site is a place where rigs stand.
+type Site struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Location  string    `json:"location"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// RigRequest is the body of POST /v1/rigs.
+type RigRequest struct {
+	// RigID is the firmware config's equipment id (cloudapi.ValidID).
+	RigID   string `json:"rig_id"`
+	RigType string `json:"rig_type"`
+	// FirmwareDigest is the digest of the firmware config the rig runs.
+	FirmwareDigest string `json:"firmware_digest,omitempty"`
+	SiteID         *int64 `json:"site_id,omitempty"`
+}
+
+// Rig is a machine of the caller's organisation, named by its firmware
+// config's equipment id.
+type Rig struct {
+	RigID          string    `json:"rig_id"`
+	RigType        string    `json:"rig_type"`
+	FirmwareDigest string    `json:"firmware_digest,omitempty"`
+	SiteID         *int64    `json:"site_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// Enrollment answers POST /v1/rigs/{rig}/enrollments: a one-time
+// enrollment token (shown once) for the rig's agent.
+type Enrollment struct {
+	Token     string    `json:"token"`
+	RigID     string    `json:"rig_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Agent is an enrolled agent as fleet managers see it: the current
+// identity (generation) of its id (GET /v1/agents).
+type Agent struct {
+	AgentID string `json:"agent_id"`
+	RigID   string `json:"rig_id"`
+	// Generation is 1 for the first enrollment of the id, 2 after one
+	// re-enrollment, and so on; earlier generations are not listed.
+	Generation    int        `json:"generation"`
+	EnrolledAt    time.Time  `json:"enrolled_at"`
+	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+	LastCheckinAt *time.Time `json:"last_checkin_at,omitempty"`
+	ClockSkewMs   *int64     `json:"clock_skew_ms,omitempty"`
+	// LastCheckin is the last check-in's body (cloudapi.CheckinRequest)
+	// as the agent sent it.
+	LastCheckin json.RawMessage `json:"last_checkin,omitempty"`
+}
+
+// RigStatus is a rig's state (GET /v1/rigs/{rig}/status): its last
+// diagnosis, its agents' last check-ins (model, outbox and buffer depth,
+// link state) and open alerts.
+type RigStatus struct {
+	Rig
+	// LastSeen is the latest of the agents' check-ins and diagnosis
+	// arrivals (nil: never).
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// LastDiagnosis summarises the newest diagnosis by window start.
+	LastDiagnosis *DiagnosisSummary `json:"last_diagnosis,omitempty"`
+	Agents        []AgentStatus     `json:"agents"`
+	OpenAlerts    int               `json:"open_alerts"`
+}
+
+// DiagnosisSummary is the head of a diagnosis.
+type DiagnosisSummary struct {
+	AgentID      string    `json:"agent_id"`
+	Seq          int64     `json:"seq"`
+	WindowStart  time.Time `json:"window_start"`
+	WindowEnd    time.Time `json:"window_end"`
+	ReceivedAt   time.Time `json:"received_at"`
+	Health       float64   `json:"health"`
+	Status       string    `json:"status"`
+	ModelVersion string    `json:"model_version"`
+}
+
+// Agent links of AgentStatus.
+const (
+	LinkOnline  = "online"
+	LinkOffline = "offline"
+	LinkNever   = "never"
+	LinkRevoked = "revoked"
+)
+
+// AgentStatus is one agent of a rig as of its last check-in.
+type AgentStatus struct {
+	AgentID string `json:"agent_id"`
+	// Link is LinkOnline (checked in within twice the check-in
+	// interval), LinkOffline, LinkNever (never checked in) or LinkRevoked.
+	Link          string     `json:"link"`
+	LastCheckinAt *time.Time `json:"last_checkin_at,omitempty"`
+	ClockSkewMs   *int64     `json:"clock_skew_ms,omitempty"`
+	AgentVersion  string     `json:"agent_version,omitempty"`
+	// Model, Outbox and Buffer are the last check-in's (absent: never
+	// checked in, or not reported).
+	Model  *diag.ModelRef         `json:"model,omitempty"`
+	Outbox *cloudapi.OutboxStatus `json:"outbox,omitempty"`
+	Buffer *cloudapi.BufferStatus `json:"buffer,omitempty"`
+}
+
+// Health history buckets.
+const (
+	BucketHour = "1h"
+	BucketDay  = "1d"
+)
+
+// HealthBucket is one time bucket of a component's health: the stored
+// diagnoses of the rig whose window starts in it and that report the
+// component.
+type HealthBucket struct {
+	// Start is the bucket's start (UTC hour or day).
+	Start time.Time `json:"start"`
+	// Windows is the number of diagnoses that report the component.
+	Windows int `json:"windows"`
+	// AvgHealth and MinHealth are over the windows whose status for the
+	// component is not unknown (absent when every one is unknown).
+	AvgHealth *float64 `json:"avg_health,omitempty"`
+	MinHealth *float64 `json:"min_health,omitempty"`
+	// WorstStatus is the worst of the windows' statuses for the
+	// component: critical, warning, unknown, healthy, in that order.
+	WorstStatus string `json:"worst_status"`
+}
+
+// HealthHistory is a component's health history (GET
+// /v1/rigs/{rig}/components/{component}/health).
+type HealthHistory struct {
+	RigID     string    `json:"rig_id"`
+	Component string    `json:"component"`
+	Bucket    string    `json:"bucket"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	// Buckets are in time order; a bucket without diagnoses of the
+	// component is left out.
+	Buckets []HealthBucket `json:"buckets"`
+}
+
+// Alert states.
+const (
+	AlertOpen         = "open"
+	AlertAcknowledged = "acknowledged"
+	AlertResolved     = "resolved"
+)
+
+// Alert is an alert opened from diagnoses: one open or acknowledged alert
+// per rig, component and fault, counting its occurrences.
+type Alert struct {
+	ID             int64      `json:"id"`
+	RigID          string     `json:"rig_id"`
+	Component      string     `json:"component"`
+	Fault          string     `json:"fault"`
+	Severity       string     `json:"severity"`
+	State          string     `json:"state"`
+	OpenedAt       time.Time  `json:"opened_at"`
+	LastSeenAt     time.Time  `json:"last_seen_at"`
+	Occurrences    int        `json:"occurrences"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
+}
