@@ -184,6 +184,11 @@ type Releases struct {
 	// MaxArchiveBytes caps the archive of a published release (default
 	// 2GiB; 1MiB..1TiB); a larger upload gets 413.
 	MaxArchiveBytes ByteSize `yaml:"max_archive_bytes"`
+	// RolloutInterval is how often each replica's rollout engine steps
+	// the running rollouts (advance, complete, halt; docs/releases.md,
+	// "Rollouts"), plus up to 10 % at random (default 10s; 1s..10m). The
+	// engine runs whether or not repo_dir is set.
+	RolloutInterval time.Duration `yaml:"rollout_interval"`
 }
 
 // On reports whether the TUF repository is served.
@@ -219,7 +224,8 @@ func Defaults() Config {
 		Worker: Worker{Backend: "go", PollInterval: 5 * time.Second, Lease: 2 * time.Minute, Heartbeat: 15 * time.Second,
 			MaxAttempts: 3, MaxLogLines: 10_000},
 		Releases: Releases{CheckInterval: 10 * time.Minute, TimestampExpiry: 24 * time.Hour, TimestampRefresh: 12 * time.Hour,
-			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB},
+			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB,
+			RolloutInterval: 10 * time.Second},
 		Log: Log{Level: "info", Format: "json"},
 	}
 }

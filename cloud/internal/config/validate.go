@@ -107,6 +107,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 		}
 	}
 	v.SizeIn("releases.max_archive_bytes", r.MaxArchiveBytes, MiB, TiB)
+	v.DurationIn("releases.rollout_interval", r.RolloutInterval, time.Second, 10*time.Minute)
 
 	v.OneOf("log.level", c.Log.Level, LogLevels)
 	v.OneOf("log.format", c.Log.Format, LogFormats)

@@ -92,11 +92,19 @@ func (a *API) checkin(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	// The offer of the agent's rollout, if any; the check-in's update
+	// state moves the agent's state in it.
+	offer, err := a.st.RolloutCheckin(c.Request.Context(), p.OrgID, p.Agent.Name, req)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	c.JSON(200, cloudapi.CheckinResponse{
 		ServerTime:     now,
 		NextCheckinS:   int(a.opt.CheckinInterval / time.Second),
 		Limits:         a.limits(),
 		UploadRequests: ups,
+		Offer:          offer,
 	})
 }
 

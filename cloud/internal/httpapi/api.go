@@ -74,6 +74,10 @@ type Options struct {
 	// prometheus.Collector, its metrics are registered too. Target
 	// downloads and publications are bounded by UploadTimeout.
 	Releases Releases
+	// Catalog lists the repository's releases for rollouts (nil: Releases
+	// when it implements Catalog, as *releases.Service does; else
+	// creating a rollout answers 503).
+	Catalog Catalog
 }
 
 // API is the HTTP handler of rig-cloud. Make it with New; it is safe for
@@ -225,6 +229,7 @@ func (a *API) routes() *gin.Engine {
 	v1.POST("/alerts/:id/resolve", a.need(store.RoleOperator), a.alertState(store.AlertResolved))
 	a.trainingRoutes(v1)
 	a.releaseRoutes(e, v1)
+	a.rolloutRoutes(v1)
 	return e
 }
 

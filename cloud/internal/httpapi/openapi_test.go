@@ -92,7 +92,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 // a running server on a fresh database, in Operations order, and checks
 // the request and the answer against the document with openapi3filter.
 func TestOpenAPIExamples(t *testing.T) {
-	e := newEnv(t, httpapi.Options{Releases: newRepo(t).svc})
+	e := newEnv(t, httpapi.Options{Releases: newRepo(t).svc, Catalog: httpapi.ExampleCatalog()})
 	doc := loadOpenAPI(t)
 	doc.Servers = openapi3.Servers{{URL: e.srv.URL}}
 	router, err := legacy.NewRouter(doc)

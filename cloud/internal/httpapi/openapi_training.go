@@ -142,5 +142,5 @@ func withTraining(ops []Operation) []Operation {
 	if i < 0 {
 		i = len(ops)
 	}
-	return slices.Insert(ops, i, append(trainingOperations(), releaseOperations()...)...)
+	return slices.Insert(ops, i, append(append(trainingOperations(), releaseOperations()...), rolloutOperations()...)...)
 }

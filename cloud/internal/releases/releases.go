@@ -433,3 +433,27 @@ func (s *Service) Target(p string) (File, bool) {
 	}
 	return f, true
 }
+
+// Releases returns the releases of the current targets metadata by target
+// path, with their release metadata (httpapi.Catalog, for rollouts). It
+// reads the repository without a lock: files are replaced atomically. A
+// target whose custom metadata does not decode is left out.
+func (s *Service) Releases(ctx context.Context) (map[string]*release.Target, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*release.Target{}
+	for p, tf := range r.Targets() {
+		t, err := release.FromTargetFile(tf)
+		if err != nil {
+			s.opt.Log.Warn("release metadata not decoded", "path", p, "err", err)
+			continue
+		}
+		out[p] = t
+	}
+	return out, nil
+}

@@ -1,9 +1,10 @@
 // Package server wires rig-cloud's parts for its subcommands: it opens the
 // database, applies migrations, opens the release repository (when
-// releases.repo_dir is set) and starts re-signing its online roles, builds
-// the API and serves it until its context ends, then shuts down in order:
-// stop accepting, let in-flight requests finish (server.shutdown_timeout),
-// stop the re-signing, close the pool.
+// releases.repo_dir is set) and starts re-signing its online roles,
+// starts the rollout engine, builds the API and serves it until its
+// context ends, then shuts down in order: stop accepting, let in-flight
+// requests finish (server.shutdown_timeout), stop the rollout engine and
+// the re-signing, close the pool.
 package server
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
 	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/cloud/internal/releases"
+	"github.com/hydrognn/hydrognn/cloud/internal/rollout"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 )
 
@@ -112,7 +114,17 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		defer func() { stop(); <-done }()
 		log.Info("serving the release repository", "repo_dir", cfg.Releases.RepoDir)
 	}
-	api := httpapi.New(store.New(pool), log, o)
+	st := store.New(pool)
+	// Steps the running rollouts until ctx ends; waited for below (after
+	// the HTTP server has shut down: deferred calls run last first).
+	ectx, stopEngine := context.WithCancel(ctx)
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		rollout.NewEngine(st, rollout.Options{Interval: cfg.Releases.RolloutInterval, Log: log}).Run(ectx)
+	}()
+	defer func() { stopEngine(); <-engineDone }()
+	api := httpapi.New(st, log, o)
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,

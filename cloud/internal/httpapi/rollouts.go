@@ -1,0 +1,209 @@
+package httpapi
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/rollout"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/release"
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
+)
+
+// Catalog lists the releases of the deployment's TUF repository by
+// target path (*releases.Service does, from the current targets
+// metadata). Rollouts are made of its releases.
+type Catalog interface {
+	Releases(ctx context.Context) (map[string]*release.Target, error)
+}
+
+// ProblemRolloutRefused (422): the rollout cannot be made as asked: its
+// release is not in the repository, its previous release does not fit,
+// the selection names another rig type or picks no agent.
+const ProblemRolloutRefused = "urn:hydrognn:problem:rollout-refused"
+
+func init() { localTitles[ProblemRolloutRefused] = "Rollout refused" }
+
+// rolloutRoutes registers /v1/rollouts (read: viewer; create and act:
+// operator) and the rig labels selections use.
+func (a *API) rolloutRoutes(v1 *gin.RouterGroup) {
+	v1.POST("/rollouts", a.need(store.RoleOperator), a.createRollout)
+	v1.GET("/rollouts", a.need(store.RoleViewer), a.listRollouts)
+	v1.GET("/rollouts/:id", a.need(store.RoleViewer), a.getRollout)
+	for _, act := range []string{store.ActionPause, store.ActionResume, store.ActionAbort, store.ActionRollback} {
+		v1.POST("/rollouts/:id/"+act, a.need(store.RoleOperator), a.rolloutAction(act))
+	}
+	v1.PUT("/rigs/:rig/labels", a.need(store.RoleOperator), a.setRigLabels)
+}
+
+func (a *API) catalog() Catalog {
+	if a.opt.Catalog != nil {
+		return a.opt.Catalog
+	}
+	if c, ok := a.opt.Releases.(Catalog); ok {
+		return c
+	}
+	return nil
+}
+
+func refused(c *gin.Context, format string, args ...any) {
+	abort(c, problem(ProblemRolloutRefused, 422, format, args...))
+}
+
+func (a *API) createRollout(c *gin.Context) {
+	p := principal(c)
+	var req rolloutapi.CreateRequest
+	if !a.readJSON(c, &req) {
+		return
+	}
+	req = req.WithDefaults()
+	if err := req.Validate(); err != nil {
+		a.fail(c, err)
+		return
+	}
+	cat := a.catalog()
+	if cat == nil {
+		abort(c, problem(cloudapi.ProblemUnavailable, 503, "this server serves no release repository (releases.repo_dir): there is nothing to roll out"))
+		return
+	}
+	rels, err := cat.Releases(c.Request.Context())
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	rel, ok := rels[req.Release]
+	if !ok {
+		refused(c, "release %q is not in the repository: publish it first (rigctl release publish), and name it by the path it printed", req.Release)
+		return
+	}
+	if rt := req.Selection.RigType; rt != "" && rt != rel.RigType {
+		refused(c, "selection rig_type %q is not the release's rig type %q", rt, rel.RigType)
+		return
+	}
+	n := store.NewRollout{Request: req, Release: rolloutapi.Release{Target: req.Release, Version: rel.Version}, RigType: rel.RigType, CreatedBy: p.TokenID}
+	if req.Previous != "" {
+		prev, ok := rels[req.Previous]
+		switch {
+		case !ok:
+			refused(c, "previous release %q is not in the repository", req.Previous)
+			return
+		case prev.RigType != rel.RigType:
+			refused(c, "previous release %q is for rig type %q, the release for %q", req.Previous, prev.RigType, rel.RigType)
+			return
+		}
+		if cmp, ok := rollout.CompareVersions(prev.Version, rel.Version); ok && cmp >= 0 {
+			refused(c, "previous release %q (version %s) is not older than the release (version %s)", req.Previous, prev.Version, rel.Version)
+			return
+		}
+		n.Previous = &rolloutapi.Release{Target: req.Previous, Version: prev.Version}
+	} else {
+		n.Previous = previousRelease(rels, req.Release, rel)
+	}
+	ro, err := a.st.CreateRollout(c.Request.Context(), p.OrgID, n)
+	if errorsIs(err, store.ErrNoAgents) {
+		refused(c, "%v", err)
+		return
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.log.Info("rollout created", "rollout", ro.ID, "org", p.OrgID, "release", ro.Release.Target, "agents", ro.Agents, "cohorts", len(ro.Cohorts))
+	c.JSON(201, ro)
+}
+
+// previousRelease is the newest release of rel's bundle and rig type
+// older than rel (nil: none).
+func previousRelease(rels map[string]*release.Target, path string, rel *release.Target) *rolloutapi.Release {
+	var best *rolloutapi.Release
+	for p, t := range rels {
+		if p == path || t.Bundle != rel.Bundle || t.RigType != rel.RigType {
+			continue
+		}
+		if cmp, ok := rollout.CompareVersions(t.Version, rel.Version); !ok || cmp >= 0 {
+			continue
+		}
+		if best != nil {
+			if cmp, _ := rollout.CompareVersions(t.Version, best.Version); cmp <= 0 {
+				continue
+			}
+		}
+		best = &rolloutapi.Release{Target: p, Version: t.Version}
+	}
+	return best
+}
+
+func (a *API) listRollouts(c *gin.Context) {
+	p := principal(c)
+	limit, ok := pageSize(c)
+	if !ok {
+		return
+	}
+	before, ok := afterID(c)
+	if !ok {
+		return
+	}
+	ros, err := a.st.Rollouts(c.Request.Context(), p.OrgID, before, limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	out := rolloutapi.List{Items: ros}
+	if out.Items == nil {
+		out.Items = []rolloutapi.Rollout{}
+	}
+	if len(ros) == limit {
+		out.NextCursor = strconv.FormatInt(ros[len(ros)-1].ID, 10)
+	}
+	c.JSON(200, out)
+}
+
+func (a *API) getRollout(c *gin.Context) {
+	id, ok := idParam(c, "id")
+	if !ok {
+		return
+	}
+	ro, err := a.st.Rollout(c.Request.Context(), principal(c).OrgID, id, true)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(200, ro)
+}
+
+func (a *API) rolloutAction(action string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, ok := idParam(c, "id")
+		if !ok {
+			return
+		}
+		p := principal(c)
+		ro, err := a.st.RolloutAction(c.Request.Context(), p.OrgID, id, action, "")
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		a.log.Info("rollout "+action, "rollout", id, "org", p.OrgID, "state", ro.State)
+		c.JSON(200, ro)
+	}
+}
+
+func (a *API) setRigLabels(c *gin.Context) {
+	var req rolloutapi.LabelsRequest
+	if !a.readJSON(c, &req) {
+		return
+	}
+	if msg := rolloutapi.ValidateLabels(req.Labels); msg != "" {
+		invalidBody(c, "labels: %s", msg)
+		return
+	}
+	out, err := a.st.SetRigLabels(c.Request.Context(), principal(c).OrgID, c.Param("rig"), req.Labels)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(200, out)
+}

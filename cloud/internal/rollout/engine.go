@@ -1,0 +1,118 @@
+package rollout
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Step is what one step of a rollout did.
+type Step struct {
+	RolloutID int64
+	// Locked: another replica (or an API call) held the rollout's row;
+	// nothing was done.
+	Locked bool
+	// Event is "" (nothing to do), "advanced", "completed" or "halted".
+	Event  string
+	Cohort int
+	Reason string
+}
+
+// Events of a Step.
+const (
+	EventAdvanced  = "advanced"
+	EventCompleted = "completed"
+	EventHalted    = "halted"
+)
+
+// Store is what the Engine needs (*store.Store).
+type Store interface {
+	// RunningRollouts lists the ids of running rollouts, every
+	// organisation's.
+	RunningRollouts(ctx context.Context) ([]int64, error)
+	// StepRollout applies Decide to one rollout in one transaction
+	// holding its row lock (taken with SKIP LOCKED: Locked when held
+	// elsewhere), at now.
+	StepRollout(ctx context.Context, id int64, now time.Time) (Step, error)
+}
+
+// Options configure an Engine; zero fields take the defaults noted.
+type Options struct {
+	// Interval is the time between two passes over the running rollouts,
+	// plus up to 10 % at random (0: 10s).
+	Interval time.Duration
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// Log receives a line per event and per error (nil: discarded).
+	Log *slog.Logger
+}
+
+// Engine steps every running rollout periodically. Make it with
+// NewEngine; Run it once per process (several replicas may each run one).
+type Engine struct {
+	st  Store
+	opt Options
+}
+
+// NewEngine returns an Engine on st.
+func NewEngine(st Store, o Options) *Engine {
+	if o.Interval <= 0 {
+		o.Interval = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{st: st, opt: o}
+}
+
+// Tick steps every running rollout once and returns the steps taken
+// (locked ones included). An error of one rollout is logged and the
+// others are still stepped; the first error is returned.
+func (e *Engine) Tick(ctx context.Context) ([]Step, error) {
+	ids, err := e.st.RunningRollouts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var steps []Step
+	var first error
+	for _, id := range ids {
+		s, err := e.st.StepRollout(ctx, id, e.opt.Now())
+		if err != nil {
+			if ctx.Err() != nil {
+				return steps, ctx.Err()
+			}
+			e.opt.Log.Error("rollout step failed", "rollout", id, "err", err)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		steps = append(steps, s)
+		if s.Event != "" {
+			e.opt.Log.Info("rollout "+s.Event, "rollout", id, "cohort", s.Cohort, "reason", s.Reason)
+		}
+	}
+	return steps, first
+}
+
+// Run ticks every Interval (plus jitter) until ctx ends; it returns when
+// the tick in progress has ended.
+func (e *Engine) Run(ctx context.Context) {
+	for {
+		if _, err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+			e.opt.Log.Warn("rollout engine pass failed", "err", err)
+		}
+		wait := e.opt.Interval + time.Duration(rand.Int64N(int64(e.opt.Interval)/10+1))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}

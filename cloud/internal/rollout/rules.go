@@ -1,0 +1,253 @@
+package rollout
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
+)
+
+// Planned is one cohort of a rollout being created.
+type Planned struct {
+	// Size counts the agents new in this cohort (>= 1).
+	Size int
+	Soak time.Duration
+}
+
+// Plan sizes the cohorts of specs (validated, cumulative) for n selected
+// agents: cohort k covers the first min(Agents, n) or ceil(Percent * n /
+// 100) agents. Cohorts that would add no agent are left out (so one
+// agent makes one cohort); the last covers all n.
+func Plan(specs []rolloutapi.CohortSpec, soakS float64, n int) []Planned {
+	var out []Planned
+	covered := 0
+	for i, s := range specs {
+		upTo := min(s.Agents, n)
+		if s.Percent > 0 {
+			upTo = min(n, int(math.Ceil(s.Percent*float64(n)/100-1e-9)))
+		}
+		if i == len(specs)-1 {
+			upTo = n
+		}
+		if upTo <= covered {
+			continue
+		}
+		soak := s.SoakS
+		if soak == 0 {
+			soak = soakS
+		}
+		out = append(out, Planned{Size: upTo - covered, Soak: seconds(soak)})
+		covered = upTo
+	}
+	return out
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// Seconds converts d to the API's soak_s.
+func Seconds(d time.Duration) float64 { return d.Seconds() }
+
+// Observed is what a check-in says about the rollout's releases.
+type Observed struct {
+	State  rolloutapi.AgentState
+	Detail string
+}
+
+// Observe returns an agent's new state in a rollout from its check-in,
+// given its state so far (prev), the rollout's release and, for a rolled
+// back rollout, the previous release it now offers.
+//
+// With an update report (cloudapi.UpdateStatus) about the release
+// (target or target_version is the release's): downloading, verifying,
+// staged -> downloading; canary, committing -> canary; failed -> failed
+// (with last_error); rolling_back -> rolled_back. An installed version
+// that is the release's -> committed. An agent that was committed (or in
+// its canary) and now serves another version -> rolled_back. Without an
+// update report, model.version stands for the installed version. In a
+// rolled back rollout, an agent serving the previous release ->
+// rolled_back. Otherwise the state is kept.
+func Observe(prev rolloutapi.AgentState, rel rolloutapi.Release, rolledBackTo *rolloutapi.Release, req *cloudapi.CheckinRequest) Observed {
+	installed := ""
+	if req.Model != nil {
+		installed = req.Model.Version
+	}
+	u := req.Update
+	if u != nil && u.Installed != "" {
+		installed = u.Installed
+	}
+	if rolledBackTo != nil {
+		if installed == rolledBackTo.Version && installed != rel.Version {
+			return Observed{State: rolloutapi.AgentRolledBack}
+		}
+	}
+	if u != nil && (u.Target == rel.Target || (u.Target == "" && u.TargetVersion != "" && u.TargetVersion == rel.Version)) {
+		switch u.State {
+		case "downloading", "verifying", "staged":
+			return Observed{State: rolloutapi.AgentDownloading}
+		case "canary", "committing":
+			return Observed{State: rolloutapi.AgentCanary}
+		case "failed":
+			return Observed{State: rolloutapi.AgentFailed, Detail: clip(u.LastError)}
+		case "rolling_back":
+			return Observed{State: rolloutapi.AgentRolledBack, Detail: clip(u.LastError)}
+		}
+	}
+	if installed != "" && installed == rel.Version {
+		return Observed{State: rolloutapi.AgentCommitted}
+	}
+	if installed != "" && prev == rolloutapi.AgentCommitted {
+		d := ""
+		if u != nil {
+			d = clip(u.LastError)
+		}
+		return Observed{State: rolloutapi.AgentRolledBack, Detail: d}
+	}
+	return Observed{State: prev}
+}
+
+func clip(s string) string {
+	if len(s) > cloudapi.MaxTextLen {
+		return s[:cloudapi.MaxTextLen]
+	}
+	return s
+}
+
+// CohortStatus is a started cohort as Decide sees it.
+type CohortStatus struct {
+	Index     int
+	Size      int
+	Soak      time.Duration
+	State     rolloutapi.CohortState
+	StartedAt time.Time
+	// Failed counts its agents failed or rolled back; Succeeded those
+	// committed for at least Soak.
+	Failed, Succeeded int
+}
+
+// Decision is what the engine does with a running rollout.
+type Decision struct {
+	// Halt: a started cohort (HaltCohort) crossed the failure threshold.
+	Halt       bool
+	HaltCohort int
+	// Advance: the current cohort met its success threshold after its
+	// soak; the next cohort starts, or, when it was the last, the rollout
+	// Completes.
+	Advance  bool
+	Complete bool
+	Reason   string
+}
+
+// Decide applies the thresholds to a running rollout's started cohorts
+// (in order; the last is the current one) at now. A cohort's failures
+// halt the rollout as soon as failed/size >= failureThreshold, whatever
+// its soak; the current cohort advances once its soak has passed since
+// it started and succeeded/size >= successThreshold.
+func Decide(started []CohortStatus, last bool, successThreshold, failureThreshold float64, now time.Time) Decision {
+	for _, c := range started {
+		if c.Size > 0 && float64(c.Failed) >= failureThreshold*float64(c.Size)-1e-9 && c.Failed > 0 {
+			return Decision{Halt: true, HaltCohort: c.Index, Reason: fmt.Sprintf(
+				"cohort %d: %d of %d agents failed or rolled back, at or above the failure threshold %v", c.Index, c.Failed, c.Size, failureThreshold)}
+		}
+	}
+	if len(started) == 0 {
+		return Decision{}
+	}
+	c := started[len(started)-1]
+	if c.State != rolloutapi.CohortSoaking || now.Before(c.StartedAt.Add(c.Soak)) {
+		return Decision{}
+	}
+	if float64(c.Succeeded) < successThreshold*float64(c.Size)-1e-9 {
+		return Decision{}
+	}
+	d := Decision{Advance: true, Complete: last, Reason: fmt.Sprintf(
+		"cohort %d: %d of %d agents committed and stayed through the %s soak, at or above the success threshold %v",
+		c.Index, c.Succeeded, c.Size, c.Soak, successThreshold)}
+	return d
+}
+
+// CompareVersions compares two semantic versions (an optional "v", then
+// MAJOR.MINOR.PATCH, an optional -prerelease, +build ignored) and
+// returns -1, 0 or 1; ok is false when either is not one.
+func CompareVersions(a, b string) (c int, ok bool) {
+	pa, ok1 := parseVersion(a)
+	pb, ok2 := parseVersion(b)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	for i := range 3 {
+		if pa.n[i] != pb.n[i] {
+			if pa.n[i] < pb.n[i] {
+				return -1, true
+			}
+			return 1, true
+		}
+	}
+	switch {
+	case pa.pre == pb.pre:
+		return 0, true
+	case pa.pre == "":
+		return 1, true
+	case pb.pre == "":
+		return -1, true
+	}
+	as, bs := strings.Split(pa.pre, "."), strings.Split(pb.pre, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, errx := strconv.ParseUint(as[i], 10, 64)
+		y, erry := strconv.ParseUint(bs[i], 10, 64)
+		switch {
+		case errx == nil && erry == nil && x != y:
+			if x < y {
+				return -1, true
+			}
+			return 1, true
+		case errx == nil && erry != nil:
+			return -1, true
+		case errx != nil && erry == nil:
+			return 1, true
+		case errx != nil && as[i] != bs[i]:
+			if as[i] < bs[i] {
+				return -1, true
+			}
+			return 1, true
+		}
+	}
+	switch {
+	case len(as) < len(bs):
+		return -1, true
+	case len(as) > len(bs):
+		return 1, true
+	}
+	return 0, true
+}
+
+type version struct {
+	n   [3]uint64
+	pre string
+}
+
+func parseVersion(s string) (version, bool) {
+	var v version
+	s = strings.TrimPrefix(s, "v")
+	if i := strings.IndexByte(s, '+'); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.IndexByte(s, '-'); i >= 0 {
+		s, v.pre = s[:i], s[i+1:]
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return v, false
+	}
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 10, 64)
+		if err != nil {
+			return v, false
+		}
+		v.n[i] = n
+	}
+	return v, true
+}

@@ -1,0 +1,99 @@
+package rollout
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
+)
+
+func TestPlan(t *testing.T) {
+	sizes := func(p []Planned) []int {
+		var out []int
+		for _, c := range p {
+			out = append(out, c.Size)
+		}
+		return out
+	}
+	def := rolloutapi.DefaultCohorts
+	for _, c := range []struct {
+		n    int
+		want []int
+	}{{1, []int{1}}, {2, []int{1, 1}}, {10, []int{1, 4, 5}}, {20, []int{1, 1, 8, 10}}, {1000, []int{1, 99, 400, 500}}} {
+		assert.Equal(t, c.want, sizes(Plan(def, 60, c.n)), "n=%d", c.n)
+	}
+	p := Plan([]rolloutapi.CohortSpec{{Agents: 2, SoakS: 0.5}, {Percent: 100}}, 60, 3)
+	assert.Equal(t, []Planned{{Size: 2, Soak: 500 * time.Millisecond}, {Size: 1, Soak: time.Minute}}, p)
+}
+
+func TestObserve(t *testing.T) {
+	rel := rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.1.0.tar.gz", Version: "1.1.0"}
+	prev := &rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.0.0.tar.gz", Version: "1.0.0"}
+	upd := func(state, installed, target, lastErr string) *cloudapi.CheckinRequest {
+		return &cloudapi.CheckinRequest{Model: &diag.ModelRef{Version: installed},
+			Update: &cloudapi.UpdateStatus{State: state, Installed: installed, Target: target, LastError: lastErr}}
+	}
+	O := rolloutapi.AgentOffered
+	for _, c := range []struct {
+		name string
+		prev rolloutapi.AgentState
+		back *rolloutapi.Release
+		req  *cloudapi.CheckinRequest
+		want rolloutapi.AgentState
+	}{
+		{"no news", O, nil, upd("idle", "1.0.0", "", ""), O},
+		{"downloading", O, nil, upd("downloading", "1.0.0", rel.Target, ""), rolloutapi.AgentDownloading},
+		{"staged", O, nil, upd("staged", "1.0.0", rel.Target, ""), rolloutapi.AgentDownloading},
+		{"canary", O, nil, upd("canary", "1.0.0", rel.Target, ""), rolloutapi.AgentCanary},
+		{"failed", rolloutapi.AgentCanary, nil, upd("failed", "1.0.0", rel.Target, "canary failed"), rolloutapi.AgentFailed},
+		{"another release fails", O, nil, upd("failed", "1.0.0", "x/y.tar.gz", "boom"), O},
+		{"committed", rolloutapi.AgentCanary, nil, upd("committed", "1.1.0", "", ""), rolloutapi.AgentCommitted},
+		{"model only", O, nil, &cloudapi.CheckinRequest{Model: &diag.ModelRef{Version: "1.1.0"}}, rolloutapi.AgentCommitted},
+		{"watchdog rollback", rolloutapi.AgentCommitted, nil, upd("rolling_back", "1.1.0", rel.Target, "error rate"), rolloutapi.AgentRolledBack},
+		{"back on the old one", rolloutapi.AgentCommitted, nil, upd("idle", "1.0.0", "", ""), rolloutapi.AgentRolledBack},
+		{"fleet rollback done", rolloutapi.AgentCommitted, prev, upd("idle", "1.0.0", "", ""), rolloutapi.AgentRolledBack},
+		{"fleet rollback pending", rolloutapi.AgentCommitted, prev, upd("idle", "1.1.0", "", ""), rolloutapi.AgentCommitted},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			assert.Equal(t, c.want, Observe(c.prev, rel, c.back, c.req).State)
+		})
+	}
+}
+
+func TestDecide(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	soaking := func(size, failed, ok int) CohortStatus {
+		return CohortStatus{Index: 0, Size: size, Soak: time.Hour, State: rolloutapi.CohortSoaking, StartedAt: t0, Failed: failed, Succeeded: ok}
+	}
+	assert.Equal(t, Decision{}, Decide([]CohortStatus{soaking(10, 0, 10)}, false, 0.9, 0.1, t0.Add(59*time.Minute)), "soak not over")
+	d := Decide([]CohortStatus{soaking(10, 0, 9)}, false, 0.9, 0.1, t0.Add(time.Hour))
+	assert.True(t, d.Advance && !d.Complete, "%+v", d)
+	assert.Equal(t, Decision{}, Decide([]CohortStatus{soaking(10, 0, 8)}, false, 0.9, 0.5, t0.Add(2*time.Hour)), "below the success threshold")
+	d = Decide([]CohortStatus{soaking(10, 0, 10)}, true, 0.9, 0.1, t0.Add(time.Hour))
+	assert.True(t, d.Advance && d.Complete)
+	d = Decide([]CohortStatus{soaking(10, 1, 0)}, false, 0.9, 0.1, t0)
+	assert.True(t, d.Halt, "failures halt at once")
+	assert.Contains(t, d.Reason, "1 of 10 agents failed or rolled back")
+	done := soaking(1, 1, 0)
+	done.State = rolloutapi.CohortSucceeded
+	d = Decide([]CohortStatus{done, {Index: 1, Size: 4, State: rolloutapi.CohortSoaking, StartedAt: t0}}, false, 0.9, 0.5, t0)
+	assert.True(t, d.Halt && d.HaltCohort == 0, "a late rollback in an earlier cohort halts too")
+	assert.False(t, Decide([]CohortStatus{soaking(10, 1, 0)}, false, 0.9, 0.2, t0).Halt)
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"1.0.0", "1.1.0", -1}, {"1.10.0", "1.9.0", 1}, {"1.0.0-rc.1", "1.0.0", -1}, {"1.0.0-rc.2", "1.0.0-rc.10", -1}, {"v2.0.0", "2.0.0+b", 0}} {
+		got, ok := CompareVersions(c.a, c.b)
+		assert.True(t, ok)
+		assert.Equal(t, c.want, got, "%s vs %s", c.a, c.b)
+	}
+	_, ok := CompareVersions("zema-2025.03", "1.0.0")
+	assert.False(t, ok)
+}

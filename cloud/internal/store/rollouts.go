@@ -1,0 +1,526 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/rollout"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
+)
+
+// ErrNoAgents is returned when a rollout's selection picks no agent, or
+// more than rolloutapi.MaxAgents.
+var ErrNoAgents = errors.New("the selection picks no agent")
+
+// rolloutLockKey is the first key of the transaction-level advisory lock
+// that serialises rollout creations of one organisation (the second is
+// the organisation's id), so two creations cannot both take an agent.
+const rolloutLockKey = 0x726f6c6c // "roll"
+
+// SetRigLabels replaces the labels of org's rig (by its name) and returns
+// them; ErrNotFound for a rig not in org.
+func (s *Store) SetRigLabels(ctx context.Context, orgID int64, rigName string, labels map[string]string) (*rolloutapi.RigLabels, error) {
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	doc, err := json.Marshal(labels)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE rigs SET labels = $3 WHERE org_id = $1 AND name = $2`, orgID, rigName, doc)
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, ErrNotFound
+	}
+	return &rolloutapi.RigLabels{RigID: rigName, Labels: labels}, nil
+}
+
+// NewRollout is a rollout to create: the request (defaults applied,
+// validated) and the releases the API looked up.
+type NewRollout struct {
+	Request  rolloutapi.CreateRequest
+	Release  rolloutapi.Release
+	Previous *rolloutapi.Release
+	RigType  string
+	// CreatedBy is the creating token's id (0: none).
+	CreatedBy int64
+}
+
+// CreateRollout selects the agents of n's selection in org, sizes the
+// cohorts (rollout.Plan), and creates the rollout running, its first
+// cohort started (its agents offered the release). ErrNoAgents when the
+// selection picks none (or too many); ErrState when a selected agent is
+// in another active (running, paused, halted) rollout.
+func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*rolloutapi.Rollout, error) {
+	r := n.Request
+	sel := r.Selection
+	labels := sel.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labelDoc, err := json.Marshal(labels)
+	if err != nil {
+		return nil, err
+	}
+	selDoc, err := json.Marshal(sel)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	var id int64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2::int4)`, rolloutLockKey, int32(orgID)); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT a.name, r.id FROM agents a
+			JOIN rigs r ON r.id = a.rig_id
+			LEFT JOIN sites st ON st.id = r.site_id
+			WHERE a.org_id = $1 AND a.replaced_at IS NULL AND a.revoked_at IS NULL AND r.rig_type = $2
+			  AND (cardinality($3::text[]) = 0 OR st.name = ANY($3))
+			  AND (cardinality($4::text[]) = 0 OR r.name = ANY($4))
+			  AND r.labels @> $5::jsonb
+			ORDER BY random() LIMIT $6`,
+			orgID, n.RigType, nonNil(sel.Sites), nonNil(sel.Rigs), labelDoc, rolloutapi.MaxAgents+1)
+		if err != nil {
+			return err
+		}
+		type pick struct {
+			name  string
+			rigID int64
+		}
+		picks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pick, error) {
+			var p pick
+			return p, row.Scan(&p.name, &p.rigID)
+		})
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(picks) == 0:
+			return fmt.Errorf("%w: no current agent of a %s rig matches the selection", ErrNoAgents, n.RigType)
+		case len(picks) > rolloutapi.MaxAgents:
+			return fmt.Errorf("%w: more than %d agents: narrow the selection", ErrNoAgents, rolloutapi.MaxAgents)
+		}
+		names := make([]string, len(picks))
+		for i, p := range picks {
+			names[i] = p.name
+		}
+		var busyRollout int64
+		var busyAgent string
+		err = tx.QueryRow(ctx, `
+			SELECT ra.rollout_id, ra.agent_name FROM rollout_agents ra JOIN rollouts ro ON ro.id = ra.rollout_id
+			WHERE ro.org_id = $1 AND ro.state IN ('running', 'paused', 'halted') AND ra.agent_name = ANY($2)
+			ORDER BY ra.rollout_id LIMIT 1`, orgID, names).Scan(&busyRollout, &busyAgent)
+		switch {
+		case err == nil:
+			return fmt.Errorf("%w: agent %q is in rollout %d, which is still active: let it complete, or abort it first", ErrState, busyAgent, busyRollout)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		var prevT, prevV string
+		if n.Previous != nil {
+			prevT, prevV = n.Previous.Target, n.Previous.Version
+		}
+		var createdBy *int64
+		if n.CreatedBy > 0 {
+			createdBy = &n.CreatedBy
+		}
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO rollouts (org_id, target, version, rig_type, previous_target, previous_version, selection,
+				success_threshold, failure_threshold, state, created_by, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $11) RETURNING id`,
+			orgID, n.Release.Target, n.Release.Version, n.RigType, prevT, prevV, selDoc,
+			r.SuccessThreshold, r.FailureThreshold, createdBy, now).Scan(&id); err != nil {
+			return err
+		}
+		plan := rollout.Plan(r.Cohorts, r.SoakS, len(picks))
+		cohortOf := make([]int32, len(picks))
+		rigIDs := make([]int64, len(picks))
+		states := make([]string, len(picks))
+		at := 0
+		for k, c := range plan {
+			state, started := string(rolloutapi.CohortPending), (*time.Time)(nil)
+			if k == 0 {
+				state, started = string(rolloutapi.CohortSoaking), &now
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO rollout_cohorts (rollout_id, idx, size, soak_ms, state, started_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+				id, k, c.Size, c.Soak.Milliseconds(), state, started); err != nil {
+				return err
+			}
+			for range c.Size {
+				cohortOf[at], rigIDs[at] = int32(k), picks[at].rigID
+				states[at] = string(rolloutapi.AgentPending)
+				if k == 0 {
+					states[at] = string(rolloutapi.AgentOffered)
+				}
+				at++
+			}
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO rollout_agents (rollout_id, agent_name, rig_id, cohort, state, updated_at)
+			SELECT $1, u.name, u.rig, u.cohort, u.state, $6 FROM unnest($2::text[], $3::bigint[], $4::int4[], $5::text[]) AS u(name, rig, cohort, state)`,
+			id, names, rigIDs, cohortOf, states, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Rollout(ctx, orgID, id, true)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+const rolloutCols = `id, target, version, rig_type, previous_target, previous_version, selection, success_threshold,
+	failure_threshold, state, reason, cohort, created_at, updated_at`
+
+func scanRollout(row pgx.Row) (*rolloutapi.Rollout, error) {
+	var ro rolloutapi.Rollout
+	var prevT, prevV string
+	var sel []byte
+	err := row.Scan(&ro.ID, &ro.Release.Target, &ro.Release.Version, &ro.RigType, &prevT, &prevV, &sel,
+		&ro.SuccessThreshold, &ro.FailureThreshold, &ro.State, &ro.Reason, &ro.Cohort, &ro.CreatedAt, &ro.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if prevT != "" {
+		ro.Previous = &rolloutapi.Release{Target: prevT, Version: prevV}
+	}
+	if err := json.Unmarshal(sel, &ro.Selection); err != nil {
+		return nil, fmt.Errorf("rollout %d selection: %w", ro.ID, err)
+	}
+	return &ro, nil
+}
+
+func newCounts() map[rolloutapi.AgentState]int {
+	m := make(map[rolloutapi.AgentState]int, len(rolloutapi.AgentStates))
+	for _, s := range rolloutapi.AgentStates {
+		m[s] = 0
+	}
+	return m
+}
+
+// fill adds the cohorts with their counts (and, withAgents, every agent)
+// to ro.
+func (s *Store) fill(ctx context.Context, ro *rolloutapi.Rollout, withAgents bool) error {
+	db := s.pool
+	rows, err := db.Query(ctx, `SELECT idx, size, soak_ms, state, started_at, done_at FROM rollout_cohorts WHERE rollout_id = $1 ORDER BY idx`, ro.ID)
+	if err != nil {
+		return err
+	}
+	ro.Cohorts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (rolloutapi.Cohort, error) {
+		var c rolloutapi.Cohort
+		var soakMS int64
+		err := row.Scan(&c.Index, &c.Size, &soakMS, &c.State, &c.StartedAt, &c.DoneAt)
+		c.SoakS = float64(soakMS) / 1000
+		c.Counts = newCounts()
+		return c, err
+	})
+	if err != nil {
+		return err
+	}
+	rows, err = db.Query(ctx, `SELECT cohort, state, count(*) FROM rollout_agents WHERE rollout_id = $1 GROUP BY cohort, state`, ro.ID)
+	if err != nil {
+		return err
+	}
+	ro.Counts = newCounts()
+	ro.Agents = 0
+	var k, cnt int
+	var st rolloutapi.AgentState
+	_, err = pgx.ForEachRow(rows, []any{&k, &st, &cnt}, func() error {
+		ro.Counts[st] += cnt
+		ro.Agents += cnt
+		if k >= 0 && k < len(ro.Cohorts) {
+			ro.Cohorts[k].Counts[st] += cnt
+		}
+		return nil
+	})
+	if err != nil || !withAgents {
+		return err
+	}
+	rows, err = db.Query(ctx, `
+		SELECT ra.agent_name, r.name, ra.cohort, ra.state, ra.detail, ra.committed_at, ra.updated_at
+		FROM rollout_agents ra JOIN rigs r ON r.id = ra.rig_id WHERE ra.rollout_id = $1 ORDER BY ra.cohort, ra.agent_name`, ro.ID)
+	if err != nil {
+		return err
+	}
+	ro.AgentStates, err = pgx.CollectRows(rows, pgx.RowToStructByPos[rolloutapi.Member])
+	if ro.AgentStates == nil {
+		ro.AgentStates = []rolloutapi.Member{}
+	}
+	return err
+}
+
+// Rollout returns org's rollout id with its cohorts and, withAgents,
+// every agent's state; ErrNotFound when it is not org's.
+func (s *Store) Rollout(ctx context.Context, orgID, id int64, withAgents bool) (*rolloutapi.Rollout, error) {
+	ro, err := scanRollout(s.pool.QueryRow(ctx, `SELECT `+rolloutCols+` FROM rollouts WHERE org_id = $1 AND id = $2`, orgID, id))
+	if err != nil {
+		return nil, err
+	}
+	return ro, s.fill(ctx, ro, withAgents)
+}
+
+// Rollouts lists org's rollouts by id, newest first, at most limit below
+// id before (0: from the newest), with their cohorts but not their
+// agents.
+func (s *Store) Rollouts(ctx context.Context, orgID, before int64, limit int) ([]rolloutapi.Rollout, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+rolloutCols+` FROM rollouts WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, orgID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rolloutapi.Rollout, error) {
+		ro, err := scanRollout(row)
+		if err != nil {
+			return rolloutapi.Rollout{}, err
+		}
+		return *ro, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := s.fill(ctx, &out[i], false); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Rollout actions (RolloutAction).
+const (
+	ActionPause    = "pause"
+	ActionResume   = "resume"
+	ActionAbort    = "abort"
+	ActionRollback = "rollback"
+)
+
+// RolloutAction applies an operator's action to org's rollout id, under
+// its row lock (waiting for an engine step in progress): pause (running
+// -> paused), resume (paused or halted -> running; a halted rollout whose
+// failures are still above the threshold halts again at the next step),
+// abort (running, paused, halted -> aborted), rollback (any state but
+// rolled_back, with a previous release -> rolled_back: the previous
+// release is offered to every agent of a started cohort). ErrState when
+// the state does not allow it; ErrNotFound when the rollout is not org's.
+func (s *Store) RolloutAction(ctx context.Context, orgID, id int64, action, reason string) (*rolloutapi.Rollout, error) {
+	now := s.now().UTC()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		ro, err := scanRollout(tx.QueryRow(ctx, `SELECT `+rolloutCols+` FROM rollouts WHERE org_id = $1 AND id = $2 FOR UPDATE`, orgID, id))
+		if err != nil {
+			return err
+		}
+		var to rolloutapi.State
+		switch action {
+		case ActionPause:
+			if ro.State == rolloutapi.Running {
+				to = rolloutapi.Paused
+			}
+		case ActionResume:
+			if ro.State == rolloutapi.Paused || ro.State == rolloutapi.Halted {
+				to = rolloutapi.Running
+			}
+		case ActionAbort:
+			if ro.State.Active() {
+				to = rolloutapi.Aborted
+			}
+		case ActionRollback:
+			if ro.Previous == nil {
+				return fmt.Errorf("%w: rollout %d has no previous release to roll back to", ErrState, id)
+			}
+			if ro.State != rolloutapi.RolledBack {
+				to = rolloutapi.RolledBack
+			}
+		default:
+			return fmt.Errorf("unknown rollout action %q", action)
+		}
+		if to == "" {
+			return fmt.Errorf("%w: cannot %s rollout %d: it is %s", ErrState, action, id, ro.State)
+		}
+		if reason == "" {
+			reason = action + " by an operator"
+		}
+		if _, err := tx.Exec(ctx, `UPDATE rollouts SET state = $2, reason = $3, updated_at = $4 WHERE id = $1`, id, to, reason, now); err != nil {
+			return err
+		}
+		if to == rolloutapi.Running && ro.State == rolloutapi.Halted {
+			// The failed cohort is judged anew: the current one soaks
+			// again, an earlier one is back to succeeded.
+			_, err = tx.Exec(ctx, `UPDATE rollout_cohorts SET state = CASE WHEN idx = $2 THEN 'soaking' ELSE 'succeeded' END, done_at = CASE WHEN idx = $2 THEN NULL ELSE done_at END
+				WHERE rollout_id = $1 AND state = 'failed'`, id, ro.Cohort)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Rollout(ctx, orgID, id, true)
+}
+
+// RolloutCheckin records what an agent's check-in says about its
+// rollout (rollout.Observe) and returns the offer for it (nil: none).
+// The agent's rollout is the newest of its organisation that selected it
+// (by agent id); the offer is the release when that rollout is running or
+// completed and the agent's cohort has started, the previous release when
+// it is rolled back and the agent's cohort had started, and none
+// otherwise (paused, halted, aborted, pending cohort, no rollout).
+func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName string, req *cloudapi.CheckinRequest) (*cloudapi.Offer, error) {
+	var (
+		id           int64
+		state        rolloutapi.State
+		rel          rolloutapi.Release
+		prevT, prevV string
+		agentState   rolloutapi.AgentState
+		cohortState  rolloutapi.CohortState
+		detail       string
+	)
+	err := s.pool.QueryRow(ctx, `
+		SELECT ro.id, ro.state, ro.target, ro.version, ro.previous_target, ro.previous_version, ra.state, c.state, ra.detail
+		FROM rollout_agents ra
+		JOIN rollouts ro ON ro.id = ra.rollout_id
+		JOIN rollout_cohorts c ON c.rollout_id = ra.rollout_id AND c.idx = ra.cohort
+		WHERE ra.agent_name = $2 AND ro.org_id = $1
+		ORDER BY ro.id DESC LIMIT 1`, orgID, agentName).Scan(&id, &state, &rel.Target, &rel.Version, &prevT, &prevV, &agentState, &cohortState, &detail)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cohortState == rolloutapi.CohortPending {
+		return nil, nil
+	}
+	var back *rolloutapi.Release
+	if state == rolloutapi.RolledBack && prevT != "" {
+		back = &rolloutapi.Release{Target: prevT, Version: prevV}
+	}
+	obs := rollout.Observe(agentState, rel, back, req)
+	if obs.State != agentState || (obs.Detail != "" && obs.Detail != detail) {
+		now := s.now().UTC()
+		if _, err := s.pool.Exec(ctx, `
+			UPDATE rollout_agents SET state = $3, detail = $4, updated_at = $5,
+				committed_at = CASE WHEN $3 = 'committed' THEN coalesce(CASE WHEN state = 'committed' THEN committed_at END, $5) ELSE NULL END
+			WHERE rollout_id = $1 AND agent_name = $2`, id, agentName, obs.State, obs.Detail, now); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case state == rolloutapi.Running || state == rolloutapi.Completed:
+		return &cloudapi.Offer{Target: rel.Target, Version: rel.Version, Rollout: id}, nil
+	case back != nil:
+		return &cloudapi.Offer{Target: back.Target, Version: back.Version, Rollout: id}, nil
+	}
+	return nil, nil
+}
+
+// RunningRollouts lists the ids of every organisation's running
+// rollouts (rollout.Store).
+func (s *Store) RunningRollouts(ctx context.Context) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM rollouts WHERE state = 'running' ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// StepRollout applies rollout.Decide to running rollout id at now, in one
+// transaction holding its row lock (FOR UPDATE SKIP LOCKED: a rollout
+// locked by another replica's step, or an operator's action, is left
+// alone and Locked is set). A halt marks the cohort failed and the
+// rollout halted; an advance marks the cohort succeeded and starts the
+// next one (its agents offered), or completes the rollout.
+func (s *Store) StepRollout(ctx context.Context, id int64, now time.Time) (rollout.Step, error) {
+	step := rollout.Step{RolloutID: id}
+	now = now.UTC()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var state rolloutapi.State
+		var cur int
+		var succT, failT float64
+		err := tx.QueryRow(ctx, `SELECT state, cohort, success_threshold, failure_threshold FROM rollouts WHERE id = $1 FOR UPDATE SKIP LOCKED`, id).
+			Scan(&state, &cur, &succT, &failT)
+		if errors.Is(err, pgx.ErrNoRows) {
+			step.Locked = true
+			return nil
+		}
+		if err != nil || state != rolloutapi.Running {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT c.idx, c.size, c.soak_ms, c.state, c.started_at,
+				count(*) FILTER (WHERE ra.state IN ('failed', 'rolled_back')),
+				count(*) FILTER (WHERE ra.state = 'committed' AND ra.committed_at <= $2::timestamptz - make_interval(secs => c.soak_ms / 1000.0))
+			FROM rollout_cohorts c LEFT JOIN rollout_agents ra ON ra.rollout_id = c.rollout_id AND ra.cohort = c.idx
+			WHERE c.rollout_id = $1 AND c.idx <= $3
+			GROUP BY c.rollout_id, c.idx ORDER BY c.idx`, id, now, cur)
+		if err != nil {
+			return err
+		}
+		started, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rollout.CohortStatus, error) {
+			var c rollout.CohortStatus
+			var soakMS int64
+			var at *time.Time
+			err := row.Scan(&c.Index, &c.Size, &soakMS, &c.State, &at, &c.Failed, &c.Succeeded)
+			c.Soak = time.Duration(soakMS) * time.Millisecond
+			if at != nil {
+				c.StartedAt = *at
+			}
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		var last int
+		if err := tx.QueryRow(ctx, `SELECT max(idx) FROM rollout_cohorts WHERE rollout_id = $1`, id).Scan(&last); err != nil {
+			return err
+		}
+		d := rollout.Decide(started, cur == last, succT, failT, now)
+		switch {
+		case d.Halt:
+			step.Event, step.Cohort, step.Reason = rollout.EventHalted, d.HaltCohort, d.Reason
+			if _, err := tx.Exec(ctx, `UPDATE rollout_cohorts SET state = 'failed', done_at = $3 WHERE rollout_id = $1 AND idx = $2`, id, d.HaltCohort, now); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `UPDATE rollouts SET state = 'halted', reason = $2, updated_at = $3 WHERE id = $1`, id, d.Reason, now)
+			return err
+		case d.Advance:
+			if _, err := tx.Exec(ctx, `UPDATE rollout_cohorts SET state = 'succeeded', done_at = $3 WHERE rollout_id = $1 AND idx = $2`, id, cur, now); err != nil {
+				return err
+			}
+			if d.Complete {
+				step.Event, step.Cohort, step.Reason = rollout.EventCompleted, cur, d.Reason
+				_, err = tx.Exec(ctx, `UPDATE rollouts SET state = 'completed', reason = $2, updated_at = $3 WHERE id = $1`, id, d.Reason, now)
+				return err
+			}
+			step.Event, step.Cohort, step.Reason = rollout.EventAdvanced, cur+1, d.Reason
+			if _, err := tx.Exec(ctx, `UPDATE rollout_cohorts SET state = 'soaking', started_at = $3 WHERE rollout_id = $1 AND idx = $2`, id, cur+1, now); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE rollout_agents SET state = 'offered', updated_at = $3 WHERE rollout_id = $1 AND cohort = $2 AND state = 'pending'`, id, cur+1, now); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `UPDATE rollouts SET cohort = $2, reason = $3, updated_at = $4 WHERE id = $1`, id, cur+1, d.Reason, now)
+			return err
+		}
+		return nil
+	})
+	return step, err
+}
