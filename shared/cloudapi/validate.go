@@ -233,7 +233,9 @@ func ValidateDiagnosis(ptr string, d *diag.Diagnosis) []FieldProblem {
 	} else {
 		for i := range d.Recommendations {
 			p, r := idx(ptr+"/recommendations", i), &d.Recommendations[i]
-			c.name(p+"/component", r.Component, true)
+			// No component: a rig-wide finding's (a target on no
+			// component, e.g. fault unstable).
+			c.name(p+"/component", r.Component, false)
 			c.name(p+"/fault", string(r.Fault), false)
 			c.text(p+"/action", r.Action, true)
 			c.severity(p+"/priority", r.Priority)

@@ -195,6 +195,8 @@ type RUL struct {
 
 // Recommendation is one maintenance action.
 type Recommendation struct {
+	// Component is the component to act on; "" for a rig-wide finding
+	// (a target on no component, e.g. fault unstable).
 	Component string    `json:"component"`
 	Fault     rig.Fault `json:"fault,omitempty"`
 	Action    string    `json:"action"`
