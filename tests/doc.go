@@ -1,7 +1,8 @@
 // Package tests holds the project's end-to-end tests: tests that cross module
 // and binary boundaries (rigsim -> Mosquitto -> rig-agent -> rig-cloud ->
-// PostgreSQL), and checks of the native libraries the binaries load at run
-// time. Unit tests stay beside the code they test, in each module.
+// PostgreSQL; TestCloudEndToEnd runs rig-cloud, rig-agent, rigsim and rigctl
+// built from the checkout), and checks of the native libraries the binaries
+// load at run time. Unit tests stay beside the code they test, in each module.
 //
 // # Services
 //
