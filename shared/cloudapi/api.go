@@ -136,6 +136,10 @@ type UpdateStatus struct {
 	Attempts int `json:"attempts,omitempty"`
 	// Rollbacks counts the committed releases rolled back on this rig.
 	Rollbacks int `json:"rollbacks,omitempty"`
+	// Rollout is the id of the rollout whose offer the agent's last check
+	// followed (0 or absent: no offer, or none said; Offer.Rollout), so
+	// that the cloud can tell which rollout a state belongs to.
+	Rollout int64 `json:"rollout,omitempty"`
 	// LastError is why the last attempt failed or was rolled back (at
 	// most MaxTextLen bytes).
 	LastError string `json:"last_error,omitempty"`

@@ -328,6 +328,9 @@ func ValidateCheckin(r *CheckinRequest) error {
 		if u.Rollbacks < 0 {
 			c.add("/update/rollbacks", "%d is negative", u.Rollbacks)
 		}
+		if u.Rollout < 0 {
+			c.add("/update/rollout", "%d is negative", u.Rollout)
+		}
 		c.text("/update/last_error", u.LastError, false)
 		if u.WatchUntil != nil {
 			c.time("/update/watch_until", *u.WatchUntil)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/agent/internal/update"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
 // UpdateStatus is the model-update state in /status and /bundle
@@ -36,6 +37,11 @@ type UpdateStatus struct {
 	// the releases that check passed over and why.
 	LastCheck *time.Time    `json:"last_check,omitempty"`
 	Skipped   []update.Skip `json:"skipped,omitempty"`
+	// Offer is the release the cloud offered at the last check (absent:
+	// none, or no cloud link); Rollout the rollout whose offer that check
+	// followed (0: none).
+	Offer   *cloudapi.Offer `json:"offer,omitempty"`
+	Rollout int64           `json:"rollout,omitempty"`
 	// Updated is when the state was last stored.
 	Updated time.Time `json:"updated"`
 }
@@ -77,7 +83,9 @@ func UpdateStatusOf(st update.Status) *UpdateStatus {
 	if c := st.LastCheck; c != nil {
 		u.LastCheck = timePtr(c.At)
 		u.Skipped = c.Skipped
+		u.Offer = c.Offer
 	}
+	u.Rollout = st.Rollout
 	if len(u.Attempts) == 0 {
 		u.Attempts = nil
 	}

@@ -248,7 +248,7 @@ var hardwarePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
 func (c *Config) validateUpdate(v *confyaml.Validator) {
 	u := c.Update
 	if u.URL != "" {
-		validateHTTPS(v, "update.url", u.URL, "the repository is public metadata, served without credentials")
+		validateHTTPS(v, "update.url", u.URL, "on cloud.url's host the agent sends cloud.credential_file")
 		v.Required("update.root_file", u.RootFile)
 	} else if u.RootFile != "" {
 		v.Add("update.root_file", "%q is set but update.url is empty (no updates)", u.RootFile)

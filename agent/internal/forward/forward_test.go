@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/stretchr/testify/assert"
@@ -220,7 +222,7 @@ func TestMissingCredentialIsUnauthorized(t *testing.T) {
 	clock := newClock(t0, 1000)
 	c := newCloud(t, clock)
 	f := newForwarder(t, c, "", func(o *Options) {
-		o.Credential = credentialFile(filepath.Join(t.TempDir(), "missing"))
+		o.Credential = config.Cloud{CredentialFile: filepath.Join(t.TempDir(), "missing")}.Credential
 	})
 	enqueue(t, f, seqRange(1, 2), nil)
 	stop := run(t, f)
@@ -429,5 +431,44 @@ func TestCorruptOutboxIsRefused(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, bad, after, "the damaged file is never overwritten")
 		})
+	}
+}
+
+// TestCheckinOffer: Options.Offer receives each check-in answer's offer:
+// a valid one as sent, an invalid one (an unknown field: it grants an
+// installation, so it is decoded strictly) as none, none as nil.
+func TestCheckinOffer(t *testing.T) {
+	clock := newClock(t0, 1000)
+	c := newCloud(t, clock)
+	var mu sync.Mutex
+	var got []*cloudapi.Offer
+	f := newForwarder(t, c, "", func(o *Options) {
+		o.Offer = func(of *cloudapi.Offer) {
+			mu.Lock()
+			got = append(got, of)
+			mu.Unlock()
+		}
+	})
+	offers := func() []*cloudapi.Offer {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+	want := &cloudapi.Offer{Target: "zema-testrig/zema-testrig-1.1.0.tar.gz", Version: "1.1.0", Rollout: 7}
+	c.set(func(c *fakeCloud) { c.offer = want })
+	stop := run(t, f)
+	defer stop()
+	eventually(t, "the offer", func() bool { return len(offers()) >= 1 })
+	assert.Equal(t, want, offers()[0])
+
+	for i, o := range []any{
+		map[string]any{"target": want.Target, "version": "1.1.0", "grant": "everything"},
+		nil,
+	} {
+		c.set(func(c *fakeCloud) { c.offer = o })
+		n := len(offers())
+		f.CheckinSoon()
+		eventually(t, "the next check-in", func() bool { return len(offers()) > n })
+		assert.Nil(t, offers()[len(offers())-1], "answer %d", i)
 	}
 }

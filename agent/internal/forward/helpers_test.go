@@ -128,6 +128,7 @@ type fakeCloud struct {
 	limits     cloudapi.Limits
 	next       int
 	uploadReqs []cloudapi.UploadRequest
+	offer      any // the check-in answer's offer (nil: none), as JSON
 	// records
 	stored   map[uint64]string // seq -> fingerprint
 	order    []uint64          // seqs in the order first stored
@@ -212,7 +213,10 @@ func (c *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		c.checkins++
 		c.lastIn = req
-		writeJSON(w, cloudapi.CheckinResponse{ServerTime: c.clock.Now(), NextCheckinS: c.next, Limits: c.limits, UploadRequests: c.uploadReqs})
+		writeJSON(w, struct {
+			cloudapi.CheckinResponse
+			Offer any `json:"offer,omitempty"`
+		}{cloudapi.CheckinResponse{ServerTime: c.clock.Now(), NextCheckinS: c.next, Limits: c.limits, UploadRequests: c.uploadReqs}, c.offer})
 	case cloudapi.PathDiagnoses:
 		c.diagnoses(w, r, body)
 	case cloudapi.PathUploads:

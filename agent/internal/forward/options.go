@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -118,6 +117,13 @@ type Options struct {
 	// fields of cloudapi.CheckinRequest); called on Run's goroutine, it
 	// must not block for long.
 	Describe func(*cloudapi.CheckinRequest)
+	// Offer, when set, receives the offer of every check-in answer (nil:
+	// the answer offers no release; an invalid offer is logged and passed
+	// as nil, cloudapi.ErrBadOffer): the agent passes it to its model
+	// updater, which installs only the offered release
+	// (docs/agent-cloud-api.md, "Offers"). Called on Run's goroutine after
+	// each successful check-in; it must not block for long.
+	Offer func(*cloudapi.Offer)
 
 	// NoSync skips fsync on outbox commits: for tests only; a power cut
 	// may lose queued diagnoses.
@@ -250,7 +256,7 @@ func FromConfig(cfg *config.Config, readings Readings, version string, log *slog
 		URL:            c.URL,
 		AgentID:        cfg.Agent.ID,
 		Version:        version,
-		Credential:     credentialFile(c.CredentialFile),
+		Credential:     c.Credential,
 		Timeout:        c.Timeout,
 		BatchItems:     c.BatchSize,
 		BatchBytes:     int64(c.BatchBytes),
@@ -270,20 +276,4 @@ func FromConfig(cfg *config.Config, readings Readings, version string, log *slog
 		o.RigID, o.RigType = fw.Equipment.ID, fw.RigType
 	}
 	return o, nil
-}
-
-// credentialFile reads the credential from path on every call (trailing
-// newline removed), so that a rotated file is picked up.
-func credentialFile(path string) func() (string, error) {
-	return func() (string, error) {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("cloud.credential_file: %w", err)
-		}
-		s := strings.TrimRight(string(data), "\r\n")
-		if s == "" || strings.ContainsAny(s, "\r\n") {
-			return "", fmt.Errorf("cloud.credential_file %s: want one line holding the credential", path)
-		}
-		return s, nil
-	}
 }

@@ -59,9 +59,16 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 	default:
 		return outcome{class: c, res: res, what: "check-in"}
 	}
-	var resp cloudapi.CheckinResponse
-	if err := json.Unmarshal(res.body, &resp); err != nil {
+	resp, err := cloudapi.DecodeCheckinResponse(res.body)
+	if resp == nil {
 		return outcome{class: classIncompatible, res: &result{status: res.status, err: fmt.Errorf("decoding the answer: %w", err)}, what: "check-in"}
+	}
+	if err != nil {
+		// An invalid offer: dropped, the rest of the answer used.
+		f.log.Warn("check-in offer refused; no release is offered", "error", err)
+	}
+	if f.opts.Offer != nil {
+		f.opts.Offer(resp.Offer)
 	}
 	f.limits = resp.Limits.WithDefaults()
 	every := f.opts.Checkin

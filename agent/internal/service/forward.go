@@ -49,7 +49,7 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 	if err != nil {
 		return nil, err
 	}
-	opts.Describe = deps.Describe
+	opts.Describe, opts.Offer = deps.Describe, deps.Offer
 	f, err := forward.New(opts)
 	if err != nil {
 		return nil, err

@@ -28,16 +28,32 @@ import (
 // contract allows: it accepts every valid diagnosis once.
 type fakeCloud struct {
 	token string
-	mu    sync.Mutex
-	seqs  []uint64
-	bad   []string
+	// tuf, when set, serves GET /tuf/... (a TUF repository, behind the
+	// same credential check as the API, as rig-cloud serves it).
+	tuf  http.Handler
+	mu   sync.Mutex
+	seqs []uint64
+	bad  []string
+	// offer is the check-in answers' offer (nil: none); updates the
+	// update states the check-ins reported; refused counts requests
+	// refused for their credential.
+	offer   *cloudapi.Offer
+	updates []cloudapi.UpdateStatus
+	refused int
 	// unexplained counts accepted anomalies with an empty fault.
 	unexplained int
 }
 
 func (c *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer "+c.token {
+		c.mu.Lock()
+		c.refused++
+		c.mu.Unlock()
 		cloudapi.NewProblem(cloudapi.ProblemUnauthorized, 401, "bad credential").Write(w)
+		return
+	}
+	if c.tuf != nil && strings.HasPrefix(r.URL.Path, "/tuf/") {
+		http.StripPrefix("/tuf", c.tuf).ServeHTTP(w, r)
 		return
 	}
 	body, err := cloudapi.ReadBody(r, 0)
@@ -48,7 +64,18 @@ func (c *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
 	case cloudapi.PathCheckin:
-		_ = json.NewEncoder(w).Encode(cloudapi.CheckinResponse{ServerTime: time.Now(), NextCheckinS: 1})
+		req, err := cloudapi.DecodeCheckin(body)
+		if err != nil {
+			err.(*cloudapi.Problem).Write(w)
+			return
+		}
+		c.mu.Lock()
+		if req.Update != nil {
+			c.updates = append(c.updates, *req.Update)
+		}
+		resp := cloudapi.CheckinResponse{ServerTime: time.Now(), NextCheckinS: 1, Offer: c.offer}
+		c.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(resp)
 	case cloudapi.PathDiagnoses:
 		b, err := cloudapi.DecodeDiagnosisBatch(body, cloudapi.Limits{})
 		if err != nil {
@@ -81,6 +108,23 @@ func (c *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// setOffer makes the next check-in answers offer o (nil: none).
+func (c *fakeCloud) setOffer(o *cloudapi.Offer) {
+	c.mu.Lock()
+	c.offer = o
+	c.mu.Unlock()
+}
+
+// lastUpdate is the update state of the last check-in (zero: none yet).
+func (c *fakeCloud) lastUpdate() cloudapi.UpdateStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.updates) == 0 {
+		return cloudapi.UpdateStatus{}
+	}
+	return c.updates[len(c.updates)-1]
 }
 
 func (c *fakeCloud) received() []uint64 {

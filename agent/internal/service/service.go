@@ -56,7 +56,11 @@ type ForwarderDeps struct {
 	// Describe adds the served model and the update state to a check-in
 	// (forward.Options.Describe).
 	Describe func(*cloudapi.CheckinRequest)
-	Logger   *slog.Logger
+	// Offer receives the offer of every check-in answer (nil: none;
+	// forward.Options.Offer): the model updater installs only an offered
+	// release.
+	Offer  func(*cloudapi.Offer)
+	Logger *slog.Logger
 }
 
 // Options configure Start beyond the config file.
@@ -100,6 +104,7 @@ type Agent struct {
 	windowingOff bool // under swapMu: Stop stopped the windowing
 	upd          *update.Manager
 	budget       linkBudget
+	offers       offerBox // the last check-in's offer, for the updater
 
 	cancelIngest, cancelSinks, cancelUpdate context.CancelFunc
 	ingestDone, sinksDone, updateDone       chan struct{}
@@ -298,7 +303,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			newForwarder = NewCloudForwarder
 		}
 		a.fwd, err = newForwarder(ctx, ForwarderDeps{Config: cfg, Version: opts.Version, Buffer: a.buf, History: a.hist,
-			Link: a.link, Describe: a.describe, Logger: log.With("part", "forward")})
+			Link: a.link, Describe: a.describe, Offer: a.offers.set, Logger: log.With("part", "forward")})
 		if err != nil {
 			return nil, fmt.Errorf("cloud forwarder (cloud.*): %w", err)
 		}

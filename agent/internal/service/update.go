@@ -203,6 +203,47 @@ func (l *linkBudget) Spend(n int64) {
 	}
 }
 
+// offerBox is the updater's update.Offers: the offer of the last
+// check-in answer, set by the cloud forwarder (forward.Options.Offer).
+// The zero value holds no offer.
+type offerBox struct {
+	mu      sync.Mutex
+	o       *cloudapi.Offer
+	changed chan struct{} // closed when o changes, then replaced
+}
+
+// set stores the offer of a check-in answer (nil: none); a change closes
+// the channel Offer returned, which wakes the updater (and abandons an
+// installation the new offer no longer names).
+func (b *offerBox) set(o *cloudapi.Offer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if o == nil && b.o == nil || o != nil && b.o != nil && *o == *b.o {
+		return
+	}
+	if o != nil {
+		c := *o
+		o = &c
+	}
+	b.o = o
+	if b.changed != nil {
+		close(b.changed)
+	}
+	b.changed = make(chan struct{})
+}
+
+// Offer implements update.Offers.
+func (b *offerBox) Offer() (*cloudapi.Offer, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.changed == nil {
+		b.changed = make(chan struct{})
+	}
+	return b.o, b.changed
+}
+
+var _ update.Offers = (*offerBox)(nil)
+
 // openUpdate opens the update manager of update.* (before the model: its
 // recovery decides which bundle serves), with the agent as Activator, a
 // ModelCanary on recent windows of the buffer, the link's byte budget,
@@ -218,6 +259,10 @@ func (a *Agent) openUpdate() (*update.Manager, error) {
 	canary.Options = ModelOptions(cfg, log)
 	canary.Windows = &recentWindows{hist: a.hist, buf: a.buf, rigID: cfg.Firmware.Equipment.ID}
 	o.Canary, o.Activator, o.Budget, o.Logger = canary, a, &a.budget, log
+	if cfg.Cloud.Enabled() {
+		// With a cloud link only offered releases are installed.
+		o.Offers = &a.offers
+	}
 	o.Reporter = update.ReporterFunc(func(update.Transition) {
 		if c, ok := a.fwd.(interface{ CheckinSoon() }); ok {
 			c.CheckinSoon()
@@ -263,6 +308,7 @@ func (a *Agent) describe(r *cloudapi.CheckinRequest) {
 		w := st.WatchUntil.UTC()
 		u.WatchUntil = &w
 	}
+	u.Rollout = st.Rollout
 	r.Update = u
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/agent/internal/update"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/tufrepo"
@@ -50,11 +51,30 @@ type updateRig struct {
 	clk       *testClock
 	t0        time.Time // 30 minutes ago, on a whole minute
 
+	// cloud, with newUpdateRigCloud, is the agent's cloud: check-ins
+	// answered with its offer, the repository at <cloud>/tuf behind the
+	// agent's credential.
+	cloud *fakeCloud
+
 	mu       sync.Mutex
 	archives []string // archive requests
+	checks   int      // timestamp.json requests: metadata refreshes
 }
 
 func newUpdateRig(t *testing.T, edit func(*update.Options)) *updateRig {
+	t.Helper()
+	return startUpdateRig(t, edit, false)
+}
+
+// newUpdateRigCloud is newUpdateRig with a cloud link: the update
+// repository is the cloud's /tuf (update.url on cloud.url), so only
+// offered releases install and every request carries the credential.
+func newUpdateRigCloud(t *testing.T) *updateRig {
+	t.Helper()
+	return startUpdateRig(t, nil, true)
+}
+
+func startUpdateRig(t *testing.T, edit func(*update.Options), withCloud bool) *updateRig {
 	t.Helper()
 	needORT(t)
 	dir := t.TempDir()
@@ -70,14 +90,30 @@ func newUpdateRig(t *testing.T, edit func(*update.Options)) *updateRig {
 	rootFile := filepath.Join(dir, "1.root.json")
 	require.NoError(t, os.WriteFile(rootFile, root, 0o600))
 	files := http.FileServer(http.Dir(u.repo.Dir()))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	repo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
 		if strings.HasPrefix(r.URL.Path, "/targets/") {
-			u.mu.Lock()
 			u.archives = append(u.archives, r.URL.Path)
-			u.mu.Unlock()
 		}
+		if r.URL.Path == "/timestamp.json" {
+			u.checks++
+		}
+		u.mu.Unlock()
 		files.ServeHTTP(w, r)
-	}))
+	})
+	var srv *httptest.Server
+	updateURL, cloudYAML := "", ""
+	if withCloud {
+		u.cloud = &fakeCloud{token: "upd-s3cret", tuf: repo}
+		srv = httptest.NewServer(u.cloud)
+		cred := filepath.Join(dir, "credential")
+		require.NoError(t, os.WriteFile(cred, []byte(u.cloud.token+"\n"), 0o600))
+		updateURL = srv.URL + "/tuf"
+		cloudYAML = fmt.Sprintf("cloud:\n  url: %s\n  credential_file: %s\n  backoff_min: 20ms\n  backoff_max: 200ms\n", srv.URL, cred)
+	} else {
+		srv = httptest.NewServer(repo)
+		updateURL = srv.URL
+	}
 	t.Cleanup(srv.Close)
 
 	yaml := fmt.Sprintf(`agent:
@@ -104,7 +140,7 @@ update:
     min_windows: 4
 logging:
   format: text
-`, agentID, filepath.Join(dir, "data"), fwPath, bundleDir, srv.URL, rootFile)
+%s`, agentID, filepath.Join(dir, "data"), fwPath, bundleDir, updateURL, rootFile, cloudYAML)
 	cfgPath := filepath.Join(dir, "rig-agent.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(yaml), 0o600))
 	cfg, err := config.Load(cfgPath)
@@ -218,6 +254,87 @@ func TestModelUpdate(t *testing.T) {
 	u.windows(1020, 1050)
 	page = waitDiagnoses(t, addr, 11)
 	assert.Equal(t, "1.1.0", page.Diagnoses[len(page.Diagnoses)-1].Model.Version, "the old model keeps serving")
+}
+
+// TestModelUpdateOffers runs the whole agent with a cloud link whose
+// /tuf is the update repository (update.url on cloud.url: every metadata
+// and archive request must carry the agent's credential) and whose
+// check-in answers carry the offers (shared/cloudapi). A published but
+// not offered release is not installed; offered, it installs without a
+// kick (the offer's change wakes the updater) and the check-ins report
+// the rollout; an older offer during the watch is an explicit rollback,
+// installed through the canary; an offer whose version is not the signed
+// one is refused, the model kept.
+func TestModelUpdateOffers(t *testing.T) {
+	u := newUpdateRigCloud(t)
+	a, repo, bundleDir, dir := u.a, u.repo, u.bundleDir, u.dir
+	u.windows(0, 180)
+	waitDiagnoses(t, u.addr, 6)
+	checks := func() int {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return u.checks
+	}
+	archives := func() int {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return len(u.archives)
+	}
+
+	// Published, not offered: the metadata is refreshed, nothing installed.
+	p110 := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.1.0"), "1.1.0", nil)
+	n := checks()
+	a.Update().Kick()
+	waitFor(t, 10*time.Second, "a check", func() bool { return checks() > n })
+	time.Sleep(100 * time.Millisecond)
+	st := u.status()
+	assert.Equal(t, "1.0.0", st.Model.Version)
+	assert.Contains(t, []string{"idle", "checking"}, st.Update.State)
+	assert.Zero(t, archives(), "nothing downloaded without an offer")
+
+	// Offered by rollout 5: installed, served, reported with the rollout.
+	u.cloud.setOffer(&cloudapi.Offer{Target: p110, Version: "1.1.0", Rollout: 5})
+	waitFor(t, 20*time.Second, "1.1.0 committed and served", func() bool {
+		st = u.status()
+		return st.Update.State == "committed" && st.Model.Version == "1.1.0"
+	})
+	assert.Equal(t, int64(5), st.Update.Rollout)
+	waitFor(t, 10*time.Second, "the check-in reports the commit and its rollout", func() bool {
+		r := u.cloud.lastUpdate()
+		return r.State == "committed" && r.Installed == "1.1.0" && r.Rollout == 5
+	})
+
+	// An older offer during the watch: an explicit rollback, through the
+	// download, verification and canary.
+	p105 := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.0.5"), "1.0.5", nil)
+	u.cloud.setOffer(&cloudapi.Offer{Target: p105, Version: "1.0.5", Rollout: 6})
+	waitFor(t, 20*time.Second, "rolled back to the offered 1.0.5", func() bool {
+		st = u.status()
+		return st.Update.State == "committed" && st.Model.Version == "1.0.5"
+	})
+	assert.Equal(t, "1.1.0", st.Update.Previous.Version)
+	assert.Equal(t, 2, archives(), "the rollback release was downloaded")
+
+	// An offer whose version is not the signed one: refused, 1.0.5 serves.
+	u.clk.add(2 * time.Hour) // past the watch of 1.0.5
+	p120 := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.2.0"), "1.2.0", nil)
+	u.cloud.setOffer(&cloudapi.Offer{Target: p120, Version: "1.2.1", Rollout: 7})
+	waitFor(t, 20*time.Second, "the offer refused", func() bool {
+		st = u.status()
+		return st.Update.State == "failed"
+	})
+	assert.Contains(t, st.Update.LastError, "its signed version 1.2.0 is not the offered 1.2.1")
+	assert.Equal(t, "1.0.5", st.Model.Version)
+	assert.Equal(t, 2, archives())
+	waitFor(t, 10*time.Second, "the check-in reports the refusal", func() bool {
+		r := u.cloud.lastUpdate()
+		return r.State == "failed" && r.Rollout == 7 && strings.Contains(r.LastError, "not the offered 1.2.1")
+	})
+
+	u.cloud.mu.Lock()
+	defer u.cloud.mu.Unlock()
+	assert.Zero(t, u.cloud.refused, "every request carried the credential")
+	assert.Empty(t, u.cloud.bad)
 }
 
 // release adds a copy of the bundle in src with version (edit applied to

@@ -13,7 +13,9 @@ import (
 // derived update.dir, model.bundle_dir, and the firmware config's rig type
 // and digest) to Options, reading update.root_file. The caller adds the
 // Canary (a ModelCanary with the service's infer options and windows), the
-// Activator, the Reporter and the Logger. cfg must come from config.Load
+// Activator, the Reporter, the Logger and, with a cloud link, the Offers.
+// When update.url is on cloud.url's host (rig-cloud's /tuf), Credential
+// reads cloud.credential_file, as the forwarder does. cfg must come from config.Load
 // (Firmware set) with update.url set.
 func OptionsFromConfig(cfg *config.Config, agentVersion string) (Options, error) {
 	u := cfg.Update
@@ -27,7 +29,7 @@ func OptionsFromConfig(cfg *config.Config, agentVersion string) (Options, error)
 	if err != nil {
 		return Options{}, fmt.Errorf("update: update.root_file: %w", err)
 	}
-	return Options{
+	o := Options{
 		Dir: u.Dir, URL: u.URL, TrustedRoot: root, InstalledDir: cfg.Model.BundleDir,
 		RigType: cfg.Firmware.RigType, ConfigDigest: cfg.Firmware.Digest(),
 		Hardware: u.Hardware, AgentVersion: agentVersion, Precision: bundle.Precision(cfg.Model.Precision),
@@ -35,7 +37,12 @@ func OptionsFromConfig(cfg *config.Config, agentVersion string) (Options, error)
 		MaxBundleBytes: int64(u.MaxBundleBytes), MaxAttempts: u.MaxAttempts, CheckInterval: u.CheckInterval,
 		Watch: Watch{Window: u.Watch.Window, MinRuns: u.Watch.MinRuns, MaxErrorRate: u.Watch.MaxErrorRate,
 			MaxLatency: u.Watch.MaxLatency, MaxSlowRate: u.Watch.MaxSlowRate},
-	}, nil
+	}
+	if cfg.UpdateOnCloud() {
+		// rig-cloud's /tuf: the forwarder's credential, read per request.
+		o.Credential = cfg.Cloud.Credential
+	}
+	return o, nil
 }
 
 // CanaryFromConfig returns the ModelCanary update.canary.* describe; the

@@ -26,6 +26,9 @@ type cycle struct {
 	m  *Manager
 	s  *session
 	tf *metadata.TargetFiles // the picked target, from the fresh metadata
+	// changed is closed when the offer the check followed changes (nil:
+	// no offers).
+	changed <-chan struct{}
 }
 
 type (
@@ -39,6 +42,9 @@ type (
 	committed   struct{}
 	rollingBack struct{ why error }
 	failed      struct{ err error }
+	// abandoned drops the release in progress without counting an
+	// attempt (its offer was withdrawn) and ends the cycle idle.
+	abandoned struct{ why error }
 )
 
 func (idle) name() StateName        { return Idle }
@@ -50,6 +56,7 @@ func (canary) name() StateName      { return Canarying }
 func (committing) name() StateName  { return Committing }
 func (committed) name() StateName   { return Committed }
 func (rollingBack) name() StateName { return RollingBack }
+func (abandoned) name() StateName   { return Idle }
 func (failed) name() StateName      { return Failed }
 
 // Cycle runs the machine once from the stored state: refresh the TUF
@@ -85,6 +92,10 @@ func (m *Manager) Cycle(ctx context.Context) error {
 		if rb, ok := next.(rollingBack); ok {
 			m.rec.LastError = rb.why.Error()
 		}
+		if _, ok := next.(abandoned); ok && m.rec.Target != nil {
+			m.rec.Target = nil
+			m.prune(&m.rec)
+		}
 		serr := m.save()
 		m.mu.Unlock()
 		if serr != nil {
@@ -95,6 +106,8 @@ func (m *Manager) Cycle(ctx context.Context) error {
 		case failed:
 			why = n.err
 		case rollingBack:
+			why = n.why
+		case abandoned:
 			why = n.why
 		}
 		m.report(from, next.name(), t, why)
@@ -118,6 +131,8 @@ func (idle) run(context.Context, *cycle) (state, error) { return nil, nil }
 
 func (f failed) run(context.Context, *cycle) (state, error) { return nil, f.err }
 
+func (abandoned) run(context.Context, *cycle) (state, error) { return nil, nil }
+
 func (checking) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
 	s, err := m.refresh(ctx)
@@ -129,20 +144,43 @@ func (checking) run(ctx context.Context, c *cycle) (state, error) {
 		return nil, err
 	}
 	c.s = s
+	offer, changed := m.offer()
+	c.changed = changed
 	var next state
 	m.mu.Lock()
-	chk, tf := m.pick(s, &m.rec)
+	defer m.mu.Unlock()
+	chk, tf, perr := m.pick(s, &m.rec, m.opts.Offers != nil, offer)
 	m.lastCheck = chk
 	r := &m.rec
+	r.MetadataExpires = s.expires
+	if m.opts.Offers != nil {
+		r.Rollout = 0
+		if offer != nil {
+			r.Rollout = offer.Rollout
+		}
+	}
+	c.tf = tf
 	switch {
-	case tf == nil:
+	case perr != nil:
+		// The offered release is refused; one in progress is dropped,
+		// uncounted (the refusal is not its attempt).
 		if r.Target != nil {
 			r.Target = nil
 			m.prune(r)
 		}
+		next = failed{perr}
+	case tf == nil:
 		next = idle{}
+		if r.Target != nil {
+			if m.opts.Offers != nil {
+				next = abandoned{fmt.Errorf("%w: %s is no longer offered", ErrWithdrawn, r.Target.Path)}
+			}
+			r.Target = nil
+			m.prune(r)
+		}
 	case r.Target != nil && r.Target.Path == chk.Pick.Path && r.Target.SHA256 == chk.Pick.SHA256:
 		// The release in progress is still the one: resume it.
+		r.Target.Rollout, r.Target.Downgrade = chk.Pick.Rollout, chk.Pick.Downgrade
 		next = downloading{}
 		if r.Target.Staged != "" {
 			if _, err := os.Stat(r.Target.Staged); err == nil {
@@ -157,28 +195,82 @@ func (checking) run(ctx context.Context, c *cycle) (state, error) {
 		m.prune(r)
 		next = downloading{}
 	}
-	r.MetadataExpires = s.expires
-	c.tf = tf
-	m.mu.Unlock()
 	return next, nil
+}
+
+// withdrawn says why the release in progress may no longer be installed
+// (nil when it may): with Options.Offers, the last check-in answer must
+// still offer it.
+func (m *Manager) withdrawn(t *Target) error {
+	if m.opts.Offers == nil {
+		return nil
+	}
+	o, _ := m.opts.Offers.Offer()
+	switch {
+	case o == nil:
+		return fmt.Errorf("%w: %s is no longer offered", ErrWithdrawn, t.Path)
+	case o.Target != t.Path || t.Release == nil || o.Version != t.Release.Version:
+		return fmt.Errorf("%w: %s is no longer offered (%s is)", ErrWithdrawn, t.Path, o.Target)
+	}
+	return nil
+}
+
+// offerChanged reports whether the offer the check saw has changed.
+func (c *cycle) offerChanged() bool {
+	select {
+	case <-c.changed:
+		return true
+	default:
+		return false // c.changed nil (no offers) too
+	}
+}
+
+// offerContext returns ctx, also cancelled when the offer the check saw
+// changes (Options.Offers); stop releases it.
+func (c *cycle) offerContext(ctx context.Context) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	if c.changed == nil {
+		return ctx, cancel
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-c.changed:
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() { close(done); cancel() }
 }
 
 func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
 	t := m.target()
-	dctx, cancel := context.WithTimeout(ctx, m.opts.DownloadTimeout)
+	if why := m.withdrawn(t); why != nil {
+		return abandoned{why}, nil
+	}
+	octx, stop := c.offerContext(ctx)
+	dctx, cancel := context.WithTimeout(octx, m.opts.DownloadTimeout)
 	added, err := m.download(dctx, t, m.targetURL(c.tf))
 	cancel()
+	stop()
+	if why := m.withdrawn(t); why != nil {
+		return abandoned{why}, nil
+	}
 	switch {
 	case err == nil:
 		return verifying{}, nil
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
+	case c.offerChanged():
+		// The offer changed but still names this release: resumed by the
+		// cycle the change starts.
+		return nil, err
 	case errors.Is(err, ErrTooLong):
 		return failed{err}, nil
-	case added > 0, errors.Is(err, ErrBudget):
-		// Progress, or held back by the day's budget: resumed by the next
-		// cycle, no attempt counted.
+	case added > 0, errors.Is(err, ErrBudget), errors.Is(err, ErrUnauthorized):
+		// Progress, held back by the day's budget, or the credential
+		// refused: resumed by the next cycle, no attempt counted.
 		return nil, err
 	}
 	// No progress at all: count it, so a server that never delivers ends
@@ -222,23 +314,34 @@ func (verifying) run(_ context.Context, c *cycle) (state, error) {
 }
 
 func (staged) run(_ context.Context, c *cycle) (state, error) {
+	if why := c.m.withdrawn(c.m.target()); why != nil {
+		return abandoned{why}, nil
+	}
 	if c.m.opts.Canary == nil {
 		return c.m.readyToCommit()
 	}
 	return canary{}, nil
 }
 
-// readyToCommit checks what installing needs besides the bundle: metadata
-// that has not expired since the check, and a release still newer than the
-// installed model.
+// readyToCommit checks what installing needs besides the bundle: an offer
+// that still names it (Options.Offers), metadata that has not expired
+// since the check, and a release still newer than the installed model,
+// unless it is an offered downgrade (an explicit rollback).
 func (m *Manager) readyToCommit() (state, error) {
+	if why := m.withdrawn(m.target()); why != nil {
+		return abandoned{why}, nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := &m.rec
 	if !m.opts.Now().Before(r.MetadataExpires) {
 		return nil, fmt.Errorf("%w: it expired at %s; the next check refreshes it", ErrStale, r.MetadataExpires.UTC().Format("2006-01-02T15:04:05Z"))
 	}
-	if c, ok := compareVersions(r.Target.Release.Version, r.Installed.Version); !ok || c <= 0 {
+	c, ok := compareVersions(r.Target.Release.Version, r.Installed.Version)
+	switch {
+	case ok && c < 0 && r.Target.Downgrade && m.opts.Offers != nil:
+		// An explicit rollback: offered, and checked like any release.
+	case !ok || c <= 0:
 		return failed{fmt.Errorf("%w: %s is not newer than %s", ErrRollback, r.Target.Release.Version, r.Installed.Version)}, nil
 	}
 	return committing{}, nil
@@ -247,7 +350,21 @@ func (m *Manager) readyToCommit() (state, error) {
 func (canary) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
 	t := m.target()
-	err := m.opts.Canary.Check(ctx, t.Staged, m.Current())
+	octx, stop := c.offerContext(ctx)
+	err := m.opts.Canary.Check(octx, t.Staged, m.Current())
+	stop()
+	if why := m.withdrawn(t); why != nil {
+		// Not judged, or judged for nothing: the offer is gone.
+		return abandoned{why}, nil
+	}
+	if err != nil && c.offerChanged() && ctx.Err() == nil {
+		// The offer changed but still names this release: the canary
+		// runs again in the cycle the change starts, nothing counted.
+		if serr := m.edit(func(r *Record) { r.State = Staged }); serr != nil {
+			return nil, serr
+		}
+		return nil, err
+	}
 	if err == nil {
 		next, err := m.readyToCommit()
 		if next == nil {
@@ -291,7 +408,7 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 	m.mu.Lock()
 	r := &m.rec
 	r.Previous = r.Installed
-	r.Installed = &Bundle{Dir: t.Staged, Version: t.Release.Version, ManifestDigest: t.Release.ManifestDigest, Path: t.Path}
+	r.Installed = &Bundle{Dir: t.Staged, Version: t.Release.Version, ManifestDigest: t.Release.ManifestDigest, Path: t.Path, Rollout: t.Rollout}
 	delete(r.Attempts, t.Path)
 	r.WatchUntil = m.opts.Now().Add(m.opts.Watch.Window)
 	r.WatchRestarts = 0
@@ -316,7 +433,7 @@ func (committed) run(_ context.Context, c *cycle) (state, error) {
 	if why := m.tripped(); why != nil && r.Previous != nil {
 		return rollingBack{why}, nil
 	}
-	if m.opts.Now().Before(r.WatchUntil) {
+	if m.opts.Now().Before(r.WatchUntil) && !m.rollbackOffered(r) {
 		return nil, nil
 	}
 	r.State = Idle
@@ -326,6 +443,18 @@ func (committed) run(_ context.Context, c *cycle) (state, error) {
 	}
 	m.report(Committed, Idle, nil, nil)
 	return checking{}, nil
+}
+
+// rollbackOffered reports whether the cloud offers a release older than
+// the installed one (an explicit rollback), which ends the watch at once
+// so the check can install it (m.mu held).
+func (m *Manager) rollbackOffered(r *Record) bool {
+	o, _ := m.offer()
+	if o == nil {
+		return false
+	}
+	c, ok := compareVersions(o.Version, r.Installed.Version)
+	return ok && c < 0
 }
 
 func (rb rollingBack) run(ctx context.Context, c *cycle) (state, error) {

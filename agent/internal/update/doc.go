@@ -30,7 +30,8 @@
 //	checking     refresh the TUF metadata with go-tuf's updater (root rotations followed, the newest
 //	             root kept in Dir/metadata) and pick the newest release for this rig: same rig type and
 //	             firmware-config digest, a hardware token of this machine, min_agent_version met, newer
-//	             than the installed model, fewer than MaxAttempts failed attempts
+//	             than the installed model, fewer than MaxAttempts failed attempts; with Offers, the
+//	             offered release instead (below)
 //	downloading  fetch the archive into Dir/download/<sha256>.part with HTTP Range from what is already
 //	             there, never more than the signed length
 //	verifying    go-tuf's length and hash check of the whole file, extraction (shared/tarball, capped)
@@ -52,6 +53,26 @@
 // or a crash loop cannot retry forever. A rolled-back release is given up
 // at once. Installing requires fresh metadata: every cycle starts with a
 // refresh, and offline the committed model simply keeps serving.
+//
+// # Offers and credentials
+//
+// With Options.Offers (the agent sets it when it has a cloud link; the
+// forwarder hands it each check-in answer's offer) the Manager installs
+// only the offered release (docs/agent-cloud-api.md, "Offers"): no offer,
+// no install (the metadata is still refreshed); the offered target must
+// be in the fresh verified targets with the offered version (else
+// ErrOffer) and pass every other check; an offer older than the installed
+// model is an explicit rollback, installed through the same download,
+// verification and canary, and the only case an older release is ever
+// accepted; an offer withdrawn before the commit abandons the attempt
+// uncounted (ErrWithdrawn; the offer's change channel cancels a download
+// or canary in progress, and wakes Run). Without Offers the newest
+// eligible release is installed and an older one never.
+//
+// With Options.Credential every request to URL's scheme, host and port
+// (go-tuf's metadata fetches through the fetcher interface, archive
+// downloads and their Range resumes) carries "Authorization: Bearer";
+// a 401 or 403 is ErrUnauthorized naming the URL.
 //
 // # Caveats
 //

@@ -72,7 +72,7 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 	case off > 0:
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
 	}
-	res, err := m.opts.HTTPClient.Do(req)
+	res, err := m.do(req)
 	if err != nil {
 		return 0, fmt.Errorf("download %s: %w", t.Path, err)
 	}

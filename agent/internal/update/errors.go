@@ -44,6 +44,21 @@ var (
 	// ErrActivate is returned when the new model could not be activated
 	// after the switch; the previous model is switched back.
 	ErrActivate = errors.New("activate model")
+	// ErrUnauthorized is returned when the repository answers 401 or 403:
+	// with Options.Credential, the cloud refused the agent's credential
+	// (cloud.credential_file); without, the repository wants one. The
+	// error names the URL. Nothing is installed and no attempt is
+	// counted; the next cycle tries again (reading the credential again).
+	ErrUnauthorized = errors.New("update repository refused the request")
+	// ErrOffer is returned when the release the cloud offers
+	// (Options.Offers) cannot be installed: it is not a target of the
+	// verified metadata, its signed version is not the offered one, it is
+	// not for this rig, or it was given up. Nothing is installed.
+	ErrOffer = errors.New("offered release refused")
+	// ErrWithdrawn is reported when the offer of the release in progress
+	// was withdrawn (the last check-in answer offers none, or another
+	// release) before the commit: the attempt is abandoned, not counted.
+	ErrWithdrawn = errors.New("offer withdrawn")
 	// ErrWatchdog is reported when the committed model crossed the
 	// watchdog's bounds and was rolled back.
 	ErrWatchdog = errors.New("committed model crossed the watchdog bounds")

@@ -82,6 +82,11 @@ type fixture struct {
 	requests []string // "GET path range"
 	// intercept, when set, serves archive requests instead of the folder.
 	intercept func(w http.ResponseWriter, r *http.Request, file string) bool
+	// token, when set, is the bearer credential every request must carry
+	// (401 otherwise), as rig-cloud's /tuf wants.
+	token string
+	// unauthorized counts the requests refused for want of it.
+	unauthorized int
 }
 
 func newFixture(t testing.TB, factoryVersion string) *fixture {
@@ -102,6 +107,12 @@ func newFixture(t testing.TB, factoryVersion string) *fixture {
 		f.mu.Lock()
 		f.requests = append(f.requests, strings.TrimSpace(req.URL.Path+" "+req.Header.Get("Range")))
 		icpt := f.intercept
+		if f.token != "" && req.Header.Get("Authorization") != "Bearer "+f.token {
+			f.unauthorized++
+			f.mu.Unlock()
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
 		f.mu.Unlock()
 		if icpt != nil && strings.HasPrefix(req.URL.Path, "/targets/") {
 			if icpt(w, req, filepath.Join(r.Dir(), filepath.FromSlash(req.URL.Path))) {
@@ -152,9 +163,17 @@ type fakeCanary struct {
 	mu    sync.Mutex
 	err   error
 	calls int
+	// onCheck, when set, runs at the start of every Check.
+	onCheck func()
 }
 
 func (c *fakeCanary) Check(_ context.Context, staged, current string) error {
+	c.mu.Lock()
+	hook := c.onCheck
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++

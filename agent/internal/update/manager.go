@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
 // Canary tries a staged bundle before it is committed. It must not change
@@ -69,6 +71,17 @@ type Budget interface {
 	Spend(n int64)
 }
 
+// Offers says which release the cloud offers this agent: the offer of
+// the last check-in answer (shared/cloudapi.Offer, docs/agent-cloud-api.md
+// "Offers"). The agent's service implements it from its cloud forwarder.
+// Safe for concurrent use.
+type Offers interface {
+	// Offer returns the offer of the last check-in answer (nil: none, or
+	// no answer yet) and a channel closed when the offer changes after
+	// that. The caller must not modify the offer.
+	Offer() (*cloudapi.Offer, <-chan struct{})
+}
+
 // Watch bounds the committed model during the watch that follows a
 // commit: when, after at least MinRuns runs, the share of failed runs is
 // above MaxErrorRate or the share of runs slower than MaxLatency is above
@@ -119,6 +132,22 @@ type Options struct {
 	// min_agent_version above it, or any when it is not a semantic
 	// version (e.g. "dev"), is skipped.
 	AgentVersion string
+	// Credential, when set, returns the bearer credential sent as
+	// "Authorization: Bearer <credential>" with every request to URL's
+	// scheme, host and port (metadata, archives, ranged resumes; never to
+	// another host): the agent sets it to its cloud credential when URL is
+	// on cloud.url (rig-cloud's /tuf). It is called before every request,
+	// so a rotated credential is picked up (nil: no credential sent).
+	Credential func() (string, error)
+	// Offers, when set, restricts installation to the release the cloud
+	// offers (the agent sets it when it has a cloud link): without an
+	// offer, a cycle refreshes the metadata and installs nothing; an
+	// offered release must pass every check (and its signed version must
+	// be the offered one); an offer older than the installed model is an
+	// explicit rollback, the only case an older release is installed; an
+	// offer withdrawn before the commit abandons the attempt, uncounted.
+	// nil: the newest eligible release is installed (no cloud link).
+	Offers Offers
 	// HTTPClient fetches metadata and archives (default: a client without
 	// overall timeout; RequestTimeout and DownloadTimeout bound requests).
 	HTTPClient *http.Client
@@ -226,6 +255,9 @@ type Manager struct {
 	opts Options
 	log  *slog.Logger
 	kick chan struct{}
+	// origin is Options.URL parsed: requests to its scheme, host and port
+	// carry Options.Credential.
+	origin *url.URL
 
 	cycleMu sync.Mutex // held for a whole cycle
 
@@ -262,6 +294,9 @@ func Open(opts Options) (*Manager, error) {
 		}
 	}
 	m := &Manager{opts: o, log: o.Logger, kick: make(chan struct{}, 1)}
+	if m.origin, err = url.Parse(o.URL); err != nil {
+		return nil, fmt.Errorf("update: Options.URL %q: %w", o.URL, err)
+	}
 	rec, ok, err := loadRecord(m.statePath())
 	if err != nil {
 		return nil, err
@@ -466,17 +501,19 @@ func (m *Manager) tripped() error {
 }
 
 // Run runs a cycle at once, then every CheckInterval (jittered), and at
-// once when the watchdog trips, until ctx ends. Errors are logged; it
+// once when the watchdog trips or the offer changes, until ctx ends. Errors are logged; it
 // returns nil when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		_, changed := m.offer() // nil without Offers: never ready
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-m.kick:
+		case <-changed:
 		}
 		if err := m.Cycle(ctx); err != nil && ctx.Err() == nil {
 			m.log.Warn("update: cycle", "err", err)
@@ -497,4 +534,13 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		t.Reset(d)
 	}
+}
+
+// offer returns the current offer and its change channel (nil, nil
+// without Options.Offers).
+func (m *Manager) offer() (*cloudapi.Offer, <-chan struct{}) {
+	if m.opts.Offers == nil {
+		return nil, nil
+	}
+	return m.opts.Offers.Offer()
 }

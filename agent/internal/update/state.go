@@ -62,6 +62,10 @@ type Record struct {
 	// MetadataExpires is when the metadata Target was picked with expires
 	// (the earliest of timestamp, snapshot and targets): no commit after.
 	MetadataExpires time.Time `json:"metadata_expires,omitzero"`
+	// Rollout is the id of the rollout whose offer the last check
+	// followed (0: no offer, none said, or no offers: Options.Offers nil),
+	// reported to the cloud with the state.
+	Rollout int64 `json:"rollout,omitempty"`
 	// LastError is the reason of the last failure, refusal or rollback.
 	LastError string    `json:"last_error,omitempty"`
 	Updated   time.Time `json:"updated"`
@@ -75,6 +79,9 @@ type Bundle struct {
 	// Path is the TUF target it came from ("" for the bundle the agent was
 	// installed with).
 	Path string `json:"path,omitempty"`
+	// Rollout is the id of the rollout whose offer installed it (0: none
+	// said, or no offers: Options.Offers nil).
+	Rollout int64 `json:"rollout,omitempty"`
 }
 
 // Target is the release being installed.
@@ -86,6 +93,13 @@ type Target struct {
 	Release *release.Target `json:"release"`
 	// Staged is the extracted bundle's folder once Verifying is done.
 	Staged string `json:"staged,omitempty"`
+	// Rollout is the id of the rollout that offered it (0: none said, or
+	// no offers).
+	Rollout int64 `json:"rollout,omitempty"`
+	// Downgrade is set when the offered release is older than the
+	// installed model: an explicit rollback, the only case an older
+	// release is installed (Options.Offers).
+	Downgrade bool `json:"downgrade,omitempty"`
 }
 
 func (r *Record) clone() Record {

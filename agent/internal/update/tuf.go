@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/release"
 )
 
@@ -26,23 +28,23 @@ import (
 // to one cycle's context (it lives for one Refresh, never stored in the
 // Manager).
 type fetcher struct {
-	ctx     context.Context
-	client  *http.Client
-	timeout time.Duration
-	budget  Budget // nil: none
+	ctx context.Context
+	m   *Manager
 }
 
-// DownloadFile implements go-tuf's fetcher.Fetcher: GET url, at most
-// maxLength bytes, a non-200 status as metadata.ErrDownloadHTTP (go-tuf
-// reads a 404 on N.root.json as "no newer root").
+// DownloadFile implements go-tuf's fetcher.Fetcher: GET url (with the
+// credential, see Manager.do), at most maxLength bytes, a non-200 status
+// as metadata.ErrDownloadHTTP (go-tuf reads a 404 on N.root.json as "no
+// newer root"), except 401 and 403: ErrUnauthorized, which go-tuf passes
+// on instead of reading a 403 on a root as the end of the chain.
 func (f *fetcher) DownloadFile(url string, maxLength int64, _ time.Duration) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(f.ctx, f.timeout)
+	ctx, cancel := context.WithTimeout(f.ctx, f.m.opts.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	res, err := f.client.Do(req)
+	res, err := f.m.do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -57,13 +59,59 @@ func (f *fetcher) DownloadFile(url string, maxLength int64, _ time.Duration) ([]
 	if err != nil {
 		return nil, err
 	}
-	if f.budget != nil {
-		f.budget.Spend(int64(len(b)))
+	if bud := f.m.opts.Budget; bud != nil {
+		bud.Spend(int64(len(b)))
 	}
 	if int64(len(b)) > maxLength {
 		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s is more than %d bytes", url, maxLength)}
 	}
 	return b, nil
+}
+
+// do sends req with Options.HTTPClient. With Options.Credential, a request
+// to URL's scheme, host and port carries "Authorization: Bearer
+// <credential>" (read again for every request); a redirect elsewhere loses
+// it (net/http drops Authorization across hosts). A 401 or 403 answer is
+// returned as an error wrapping ErrUnauthorized that names the URL; any
+// other answer is the caller's to read and close.
+func (m *Manager) do(req *http.Request) (*http.Response, error) {
+	sent := false
+	if m.opts.Credential != nil && sameOrigin(req.URL, m.origin) {
+		cred, err := m.opts.Credential()
+		if err != nil {
+			return nil, fmt.Errorf("%w: GET %s: no credential to send: %w", ErrUnauthorized, req.URL.Redacted(), err)
+		}
+		req.Header.Set("Authorization", "Bearer "+cred)
+		sent = true
+	}
+	res, err := m.opts.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+		res.Body.Close()
+		why := "the cloud refused the agent's credential (cloud.credential_file): check it, or re-enroll the agent"
+		if !sent {
+			why = "no credential was sent: update.url is not on cloud.url's host, or the agent has no cloud link"
+		}
+		return nil, fmt.Errorf("%w: GET %s: HTTP %s: %s", ErrUnauthorized, req.URL.Redacted(), res.Status, why)
+	}
+	return res, nil
+}
+
+// sameOrigin reports whether u has o's scheme, host and port.
+func sameOrigin(u, o *url.URL) bool {
+	return o != nil && strings.EqualFold(u.Scheme, o.Scheme) && strings.EqualFold(hostPort(u), hostPort(o))
+}
+
+func hostPort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return u.Hostname() + ":" + p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return u.Hostname() + ":443"
+	}
+	return u.Hostname() + ":80"
 }
 
 // session is one refreshed view of the repository.
@@ -114,7 +162,7 @@ func (m *Manager) updater(ctx context.Context, mdDir string) (*updater.Updater, 
 		}
 		cfg.LocalMetadataDir = mdDir
 		cfg.LocalTargetsDir = filepath.Join(m.opts.Dir, "download")
-		cfg.Fetcher = &fetcher{ctx: ctx, client: m.opts.HTTPClient, timeout: m.opts.RequestTimeout, budget: m.opts.Budget}
+		cfg.Fetcher = &fetcher{ctx: ctx, m: m}
 		var u *updater.Updater
 		if u, err = updater.New(cfg); err == nil {
 			return u, nil
@@ -139,19 +187,36 @@ type Skip struct {
 }
 
 // Check is the outcome of a metadata refresh: the release to install
-// (nil when none is newer and fit for this rig) and the ones passed over.
+// (nil when none is newer and fit for this rig, or, with Options.Offers,
+// none is offered or the offered one is installed) and the ones passed
+// over.
 type Check struct {
-	At      time.Time
-	Pick    *Target
+	At   time.Time
+	Pick *Target
+	// Offer is the offer the check followed (nil: none, or no offers).
+	Offer   *cloudapi.Offer
 	Skipped []Skip
 }
 
-// pick chooses the newest release for this rig (rig type, firmware-config
-// digest, hardware, agent version) newer than the installed model and not
-// given up on, from the refreshed targets.
-func (m *Manager) pick(s *session, rec *Record) (*Check, *metadata.TargetFiles) {
-	c := &Check{At: m.opts.Now()}
+// pick chooses the release to install from the refreshed targets. With
+// offers (Options.Offers set) it is the offered one, refused with ErrOffer
+// when it is not a verified target, not for this rig, given up, or signed
+// with another version; none when offer is nil or names the installed
+// release. Without offers it is the newest release for this rig (rig
+// type, firmware-config digest, hardware, agent version) newer than the
+// installed model and not given up on.
+func (m *Manager) pick(s *session, rec *Record, offers bool, offer *cloudapi.Offer) (*Check, *metadata.TargetFiles, error) {
+	c := &Check{At: m.opts.Now(), Offer: offer}
 	targets := s.u.GetTopLevelTargets()
+	// Forget the attempts of targets no longer published.
+	for p := range rec.Attempts {
+		if _, ok := targets[p]; !ok {
+			delete(rec.Attempts, p)
+		}
+	}
+	if offers {
+		return m.pickOffer(c, targets, rec, offer)
+	}
 	paths := make([]string, 0, len(targets))
 	for p := range targets {
 		paths = append(paths, p)
@@ -161,25 +226,9 @@ func (m *Manager) pick(s *session, rec *Record) (*Check, *metadata.TargetFiles) 
 	var bestRel *release.Target
 	for _, p := range paths {
 		tf := targets[p]
-		rel, err := release.FromTargetFile(tf)
-		if err != nil {
-			c.Skipped = append(c.Skipped, Skip{p, err.Error()})
-			continue
-		}
-		if why := m.unfit(rel, rec); why != "" {
+		rel, why := m.eligible(tf, rec, true)
+		if why != "" {
 			c.Skipped = append(c.Skipped, Skip{p, why})
-			continue
-		}
-		if n := rec.Attempts[p]; n >= m.opts.MaxAttempts {
-			c.Skipped = append(c.Skipped, Skip{p, fmt.Sprintf("given up after %d failed attempts", n)})
-			continue
-		}
-		if tf.Length <= 0 || tf.Length > m.opts.MaxBundleBytes {
-			c.Skipped = append(c.Skipped, Skip{p, fmt.Sprintf("length %d is not in 1..%d (update.max_bundle_bytes)", tf.Length, m.opts.MaxBundleBytes)})
-			continue
-		}
-		if len(tf.Hashes["sha256"]) == 0 {
-			c.Skipped = append(c.Skipped, Skip{p, "no sha256 hash"})
 			continue
 		}
 		if best != nil {
@@ -191,21 +240,84 @@ func (m *Manager) pick(s *session, rec *Record) (*Check, *metadata.TargetFiles) 
 		}
 		best, bestRel = tf, rel
 	}
-	// Forget the attempts of targets no longer published.
-	for p := range rec.Attempts {
-		if _, ok := targets[p]; !ok {
-			delete(rec.Attempts, p)
-		}
-	}
 	if best == nil {
-		return c, nil
+		return c, nil, nil
 	}
-	c.Pick = &Target{Path: best.Path, Length: best.Length, SHA256: hex.EncodeToString(best.Hashes["sha256"]), Release: bestRel}
-	return c, best
+	c.Pick = newTarget(best, bestRel)
+	return c, best, nil
 }
 
-// unfit says why rel cannot replace the installed model ("" when it can).
-func (m *Manager) unfit(rel *release.Target, rec *Record) string {
+// pickOffer is pick with offers: the offered release, whatever its
+// version compared with the installed one (older: an explicit rollback).
+func (m *Manager) pickOffer(c *Check, targets map[string]*metadata.TargetFiles, rec *Record, o *cloudapi.Offer) (*Check, *metadata.TargetFiles, error) {
+	if o == nil {
+		return c, nil, nil
+	}
+	refuse := func(format string, args ...any) (*Check, *metadata.TargetFiles, error) {
+		why := fmt.Sprintf(format, args...)
+		c.Skipped = append(c.Skipped, Skip{o.Target, why})
+		return c, nil, fmt.Errorf("%w: %s (version %s, rollout %d): %s", ErrOffer, o.Target, o.Version, o.Rollout, why)
+	}
+	tf, ok := targets[o.Target]
+	if !ok {
+		return refuse("not a target of the verified metadata")
+	}
+	rel, why := m.eligible(tf, rec, false)
+	if rel != nil && rel.Version != o.Version {
+		return refuse("its signed version %s is not the offered %s", rel.Version, o.Version)
+	}
+	if why != "" {
+		return refuse("%s", why)
+	}
+	cmp, ok := compareVersions(rel.Version, rec.Installed.Version)
+	if !ok {
+		return refuse("version %s cannot be compared with the installed %s", rel.Version, rec.Installed.Version)
+	}
+	if cmp == 0 || rec.Installed.Path == tf.Path {
+		c.Skipped = append(c.Skipped, Skip{o.Target, "offered and installed"})
+		return c, nil, nil
+	}
+	c.Pick = newTarget(tf, rel)
+	c.Pick.Rollout, c.Pick.Downgrade = o.Rollout, cmp < 0
+	return c, tf, nil
+}
+
+func newTarget(tf *metadata.TargetFiles, rel *release.Target) *Target {
+	return &Target{Path: tf.Path, Length: tf.Length, SHA256: hex.EncodeToString(tf.Hashes["sha256"]), Release: rel}
+}
+
+// eligible says why tf cannot be installed on this rig ("" when it can,
+// with its release metadata): its release metadata, rig type,
+// firmware-config digest, hardware, precision, agent version, with
+// newer a version above the installed one, its failed attempts, length
+// and hash.
+func (m *Manager) eligible(tf *metadata.TargetFiles, rec *Record, newer bool) (*release.Target, string) {
+	rel, err := release.FromTargetFile(tf)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if why := m.unfit(rel); why != "" {
+		return rel, why
+	}
+	if newer {
+		if c, ok := compareVersions(rel.Version, rec.Installed.Version); !ok || c <= 0 {
+			return rel, fmt.Sprintf("version %s is not newer than the installed %s (%v)", rel.Version, rec.Installed.Version, ErrRollback)
+		}
+	}
+	if n := rec.Attempts[tf.Path]; n >= m.opts.MaxAttempts {
+		return rel, fmt.Sprintf("given up after %d failed attempts", n)
+	}
+	if tf.Length <= 0 || tf.Length > m.opts.MaxBundleBytes {
+		return rel, fmt.Sprintf("length %d is not in 1..%d (update.max_bundle_bytes)", tf.Length, m.opts.MaxBundleBytes)
+	}
+	if len(tf.Hashes["sha256"]) == 0 {
+		return rel, "no sha256 hash"
+	}
+	return rel, ""
+}
+
+// unfit says why rel cannot run on this rig ("" when it can).
+func (m *Manager) unfit(rel *release.Target) string {
 	o := m.opts
 	switch {
 	case rel.RigType != o.RigType:
@@ -225,9 +337,6 @@ func (m *Manager) unfit(rel *release.Target, rec *Record) string {
 		if c, ok := compareVersions(o.AgentVersion, rel.MinAgentVersion); !ok || c < 0 {
 			return fmt.Sprintf("needs rig-agent %s or later, this is %q", rel.MinAgentVersion, o.AgentVersion)
 		}
-	}
-	if c, ok := compareVersions(rel.Version, rec.Installed.Version); !ok || c <= 0 {
-		return fmt.Sprintf("version %s is not newer than the installed %s (%v)", rel.Version, rec.Installed.Version, ErrRollback)
 	}
 	return ""
 }
