@@ -209,18 +209,21 @@ func (l *linkBudget) Spend(n int64) {
 type offerBox struct {
 	mu      sync.Mutex
 	o       *cloudapi.Offer
-	changed chan struct{} // closed when o changes, then replaced
+	known   bool          // an answer came
+	changed chan struct{} // closed when o or known changes, then replaced
 }
 
-// set stores the offer of a check-in answer (nil: none); a change closes
-// the channel Offer returned, which wakes the updater (and abandons an
-// installation the new offer no longer names).
+// set stores the offer of a check-in answer (nil: none); a change (the
+// first answer included) closes the channel Offer returned, which wakes
+// the updater (and abandons an installation the new offer no longer
+// names).
 func (b *offerBox) set(o *cloudapi.Offer) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if o == nil && b.o == nil || o != nil && b.o != nil && *o == *b.o {
+	if b.known && (o == nil && b.o == nil || o != nil && b.o != nil && *o == *b.o) {
 		return
 	}
+	b.known = true
 	if o != nil {
 		c := *o
 		o = &c
@@ -233,13 +236,13 @@ func (b *offerBox) set(o *cloudapi.Offer) {
 }
 
 // Offer implements update.Offers.
-func (b *offerBox) Offer() (*cloudapi.Offer, <-chan struct{}) {
+func (b *offerBox) Offer() (*cloudapi.Offer, bool, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.changed == nil {
 		b.changed = make(chan struct{})
 	}
-	return b.o, b.changed
+	return b.o, b.known, b.changed
 }
 
 var _ update.Offers = (*offerBox)(nil)

@@ -144,11 +144,18 @@ func (checking) run(ctx context.Context, c *cycle) (state, error) {
 		return nil, err
 	}
 	c.s = s
-	offer, changed := m.offer()
+	offer, known, changed := m.offer()
 	c.changed = changed
 	var next state
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !known {
+		// No check-in answer yet: fresh metadata, but nothing started or
+		// abandoned; the first answer wakes Run.
+		m.lastCheck = &Check{At: m.opts.Now()}
+		m.rec.MetadataExpires = s.expires
+		return nil, nil
+	}
 	chk, tf, perr := m.pick(s, &m.rec, m.opts.Offers != nil, offer)
 	m.lastCheck = chk
 	r := &m.rec
@@ -205,8 +212,10 @@ func (m *Manager) withdrawn(t *Target) error {
 	if m.opts.Offers == nil {
 		return nil
 	}
-	o, _ := m.opts.Offers.Offer()
+	o, known, _ := m.opts.Offers.Offer()
 	switch {
+	case !known:
+		return nil // no answer yet: nothing is withdrawn
 	case o == nil:
 		return fmt.Errorf("%w: %s is no longer offered", ErrWithdrawn, t.Path)
 	case o.Target != t.Path || t.Release == nil || o.Version != t.Release.Version:
@@ -449,7 +458,7 @@ func (committed) run(_ context.Context, c *cycle) (state, error) {
 // the installed one (an explicit rollback), which ends the watch at once
 // so the check can install it (m.mu held).
 func (m *Manager) rollbackOffered(r *Record) bool {
-	o, _ := m.offer()
+	o, _, _ := m.offer()
 	if o == nil {
 		return false
 	}

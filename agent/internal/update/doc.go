@@ -59,7 +59,8 @@
 // With Options.Offers (the agent sets it when it has a cloud link; the
 // forwarder hands it each check-in answer's offer) the Manager installs
 // only the offered release (docs/agent-cloud-api.md, "Offers"): no offer,
-// no install (the metadata is still refreshed); the offered target must
+// no install (the metadata is still refreshed; before the first answer
+// since the start nothing is started or abandoned); the offered target must
 // be in the fresh verified targets with the offered version (else
 // ErrOffer) and pass every other check; an offer older than the installed
 // model is an explicit rollback, installed through the same download,

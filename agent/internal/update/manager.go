@@ -76,10 +76,12 @@ type Budget interface {
 // "Offers"). The agent's service implements it from its cloud forwarder.
 // Safe for concurrent use.
 type Offers interface {
-	// Offer returns the offer of the last check-in answer (nil: none, or
-	// no answer yet) and a channel closed when the offer changes after
-	// that. The caller must not modify the offer.
-	Offer() (*cloudapi.Offer, <-chan struct{})
+	// Offer returns the offer of the last check-in answer (nil: it
+	// offered none); known is false before the first answer since the
+	// agent started (then nothing is started or abandoned: a download in
+	// progress waits for the answer); changed is closed when the offer or
+	// known changes after this call. The caller must not modify the offer.
+	Offer() (o *cloudapi.Offer, known bool, changed <-chan struct{})
 }
 
 // Watch bounds the committed model during the watch that follows a
@@ -507,7 +509,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		_, changed := m.offer() // nil without Offers: never ready
+		_, _, changed := m.offer() // nil without Offers: never ready
 		select {
 		case <-ctx.Done():
 			return nil
@@ -536,11 +538,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// offer returns the current offer and its change channel (nil, nil
-// without Options.Offers).
-func (m *Manager) offer() (*cloudapi.Offer, <-chan struct{}) {
+// offer returns the current offer (Offers.Offer; nil, true, nil without
+// Options.Offers).
+func (m *Manager) offer() (o *cloudapi.Offer, known bool, changed <-chan struct{}) {
 	if m.opts.Offers == nil {
-		return nil, nil
+		return nil, true, nil
 	}
 	return m.opts.Offers.Offer()
 }

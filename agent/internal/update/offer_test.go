@@ -19,26 +19,27 @@ import (
 type fakeOffers struct {
 	mu      sync.Mutex
 	o       *cloudapi.Offer
+	known   bool
 	changed chan struct{}
 }
 
 func (f *fakeOffers) set(o *cloudapi.Offer) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.o = o
+	f.o, f.known = o, true
 	if f.changed != nil {
 		close(f.changed)
 	}
 	f.changed = make(chan struct{})
 }
 
-func (f *fakeOffers) Offer() (*cloudapi.Offer, <-chan struct{}) {
+func (f *fakeOffers) Offer() (*cloudapi.Offer, bool, <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.changed == nil {
 		f.changed = make(chan struct{})
 	}
-	return f.o, f.changed
+	return f.o, f.known, f.changed
 }
 
 // TestOffers: with Options.Offers, only the offered release is installed:
@@ -51,6 +52,7 @@ func TestOffers(t *testing.T) {
 	p105 := f.release("1.0.5", nil, nil)
 	p110 := f.release("1.1.0", nil, nil)
 	offers := &fakeOffers{}
+	offers.set(nil)
 	a := f.open(func(o *Options) { o.Offers = offers })
 
 	// No offer: fresh metadata, nothing installed, nothing downloaded.
@@ -268,5 +270,57 @@ func TestCredential(t *testing.T) {
 	defer f.mu.Unlock()
 	if f.unauthorized != 0 {
 		t.Errorf("%d requests went without the credential", f.unauthorized)
+	}
+}
+
+// TestOfferUnknownKeepsDownload: after a restart, before the first
+// check-in answer (the offer is not known yet), a cycle refreshes the
+// metadata but neither abandons the download in progress nor starts one;
+// the answer offering the same release resumes it with a Range request.
+func TestOfferUnknownKeepsDownload(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	path := f.release("1.1.0", nil, nil)
+	cut := true
+	f.intercept = func(w http.ResponseWriter, r *http.Request, file string) bool {
+		if !cut {
+			return false
+		}
+		b, _ := os.ReadFile(file)
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(b[:1000])
+		return true
+	}
+	offer := &cloudapi.Offer{Target: path, Version: "1.1.0", Rollout: 2}
+	offers := &fakeOffers{}
+	offers.set(offer)
+	a := f.open(func(o *Options) { o.Offers = offers })
+	if err := a.Cycle(t.Context()); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("cut download: %v", err)
+	}
+	cut = false
+
+	// The agent restarts: no answer yet.
+	offers = &fakeOffers{}
+	b := f.open(func(o *Options) { o.Offers = offers })
+	if err := b.Cycle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := b.Status()
+	if st.State != Downloading || st.Target == nil || st.Target.Path != path || st.LastCheck == nil {
+		t.Fatalf("before the first answer: %+v", st.Record)
+	}
+	if n := len(f.archiveRequests()); n != 1 {
+		t.Fatalf("%d archive requests before the first answer, want the first one only", n)
+	}
+	offers.set(offer)
+	if err := b.Cycle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Status(); st.State != Committed || st.Installed.Version != "1.1.0" {
+		t.Fatalf("after the answer: %+v", st.Record)
+	}
+	if reqs := f.archiveRequests(); len(reqs) != 2 || !strings.HasSuffix(reqs[1], "bytes=1000-") {
+		t.Errorf("archive requests %v, want the cut one then bytes=1000-", reqs)
 	}
 }
