@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Step is what one step of a rollout did.
@@ -50,9 +52,15 @@ type Options struct {
 
 // Engine steps every running rollout periodically. Make it with
 // NewEngine; Run it once per process (several replicas may each run one).
+// It is a prometheus.Collector of its counters:
+// rig_cloud_rollout_events_total{event} and
+// rig_cloud_rollout_step_errors_total.
 type Engine struct {
 	st  Store
 	opt Options
+
+	events *prometheus.CounterVec
+	errors prometheus.Counter
 }
 
 // NewEngine returns an Engine on st.
@@ -66,7 +74,28 @@ func NewEngine(st Store, o Options) *Engine {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{st: st, opt: o}
+	e := &Engine{st: st, opt: o,
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_rollout_events_total",
+			Help: "Rollout events of this replica's engine: a cohort advanced, a rollout completed or halted."}, []string{"event"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "rig_cloud_rollout_step_errors_total",
+			Help: "Failed passes or rollout steps of this replica's engine (each logged)."}),
+	}
+	for _, ev := range []string{EventAdvanced, EventCompleted, EventHalted} {
+		e.events.WithLabelValues(ev)
+	}
+	return e
+}
+
+// Describe implements prometheus.Collector.
+func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
+	e.events.Describe(ch)
+	e.errors.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (e *Engine) Collect(ch chan<- prometheus.Metric) {
+	e.events.Collect(ch)
+	e.errors.Collect(ch)
 }
 
 // Tick steps every running rollout once and returns the steps taken
@@ -75,6 +104,7 @@ func NewEngine(st Store, o Options) *Engine {
 func (e *Engine) Tick(ctx context.Context) ([]Step, error) {
 	ids, err := e.st.RunningRollouts(ctx)
 	if err != nil {
+		e.errors.Inc()
 		return nil, err
 	}
 	var steps []Step
@@ -85,6 +115,7 @@ func (e *Engine) Tick(ctx context.Context) ([]Step, error) {
 			if ctx.Err() != nil {
 				return steps, ctx.Err()
 			}
+			e.errors.Inc()
 			e.opt.Log.Error("rollout step failed", "rollout", id, "err", err)
 			if first == nil {
 				first = err
@@ -93,6 +124,7 @@ func (e *Engine) Tick(ctx context.Context) ([]Step, error) {
 		}
 		steps = append(steps, s)
 		if s.Event != "" {
+			e.events.WithLabelValues(s.Event).Inc()
 			e.opt.Log.Info("rollout "+s.Event, "rollout", id, "cohort", s.Cohort, "reason", s.Reason)
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/config"
@@ -115,13 +117,16 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		log.Info("serving the release repository", "repo_dir", cfg.Releases.RepoDir)
 	}
 	st := store.New(pool)
+	engine := rollout.NewEngine(st, rollout.Options{Interval: cfg.Releases.RolloutInterval, Log: log})
+	o.Registry = prometheus.NewRegistry()
+	o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), engine)
 	// Steps the running rollouts until ctx ends; waited for below (after
 	// the HTTP server has shut down: deferred calls run last first).
 	ectx, stopEngine := context.WithCancel(ctx)
 	engineDone := make(chan struct{})
 	go func() {
 		defer close(engineDone)
-		rollout.NewEngine(st, rollout.Options{Interval: cfg.Releases.RolloutInterval, Log: log}).Run(ectx)
+		engine.Run(ectx)
 	}()
 	defer func() { stopEngine(); <-engineDone }()
 	api := httpapi.New(st, log, o)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,6 +191,15 @@ func TestRolloutCommands(t *testing.T) {
 	}
 	r = waitFor("the rollout to complete", func(r rolloutapi.Rollout) bool { return r.State == rolloutapi.Completed })
 	assert.Equal(t, 3, r.Counts[rolloutapi.AgentCommitted])
+	res, err := http.Get(s.URL + "/metrics")
+	require.NoError(t, err)
+	metrics, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	assert.Contains(t, string(metrics), `rig_cloud_rollout_events_total{event="advanced"} 1`)
+	assert.Contains(t, string(metrics), `rig_cloud_rollout_events_total{event="completed"} 1`)
+	assert.Contains(t, string(metrics), "rig_cloud_rollout_step_errors_total 0")
+	assert.Contains(t, string(metrics), "go_goroutines")
 
 	code, stdout, errOut = run(t, "rollout", "list")
 	require.Equal(t, ExitOK, code, errOut)

@@ -1,0 +1,61 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeStore answers StepRollout from a table (the real store is tested
+// with PostgreSQL in cloud/internal/httpapi's TestRollouts).
+type fakeStore struct {
+	ids   []int64
+	steps map[int64]Step
+	fail  map[int64]error
+	now   []time.Time
+}
+
+func (f *fakeStore) RunningRollouts(context.Context) ([]int64, error) { return f.ids, nil }
+
+func (f *fakeStore) StepRollout(_ context.Context, id int64, now time.Time) (Step, error) {
+	f.now = append(f.now, now)
+	if err := f.fail[id]; err != nil {
+		return Step{}, err
+	}
+	s := f.steps[id]
+	s.RolloutID = id
+	return s, nil
+}
+
+func TestEngineTick(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	boom := errors.New("boom")
+	f := &fakeStore{ids: []int64{1, 2, 3, 4}, steps: map[int64]Step{1: {Event: EventAdvanced, Cohort: 1}, 2: {Locked: true}, 4: {Event: EventHalted}},
+		fail: map[int64]error{3: boom}}
+	e := NewEngine(f, Options{Now: func() time.Time { return t0 }})
+	steps, err := e.Tick(context.Background())
+	require.ErrorIs(t, err, boom, "the first error is returned")
+	assert.Len(t, steps, 3, "the other rollouts are still stepped")
+	assert.Equal(t, []time.Time{t0, t0, t0, t0}, f.now)
+	assert.Equal(t, 1.0, testutil.ToFloat64(e.events.WithLabelValues(EventAdvanced)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(e.events.WithLabelValues(EventHalted)))
+	assert.Equal(t, 0.0, testutil.ToFloat64(e.events.WithLabelValues(EventCompleted)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(e.errors))
+	assert.Equal(t, 4, testutil.CollectAndCount(e), "three event series and the error counter")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); NewEngine(f, Options{Interval: time.Millisecond}).Run(ctx) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
