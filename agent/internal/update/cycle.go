@@ -199,8 +199,20 @@ func (checking) run(ctx context.Context, c *cycle) (state, error) {
 	default:
 		r.Target = chk.Pick
 		r.LastError = ""
-		m.prune(r)
 		next = downloading{}
+		if p := r.Previous; p != nil && p.Path == chk.Pick.Path && p.ManifestDigest == chk.Pick.Release.ManifestDigest {
+			// The kept previous bundle is this release (an explicit
+			// rollback offered after an upgrade, or the way back up): no
+			// download; checked against the fresh signed metadata (model
+			// file digests included), then the canary as always.
+			if err := m.checkBundle(p.Dir, r.Target); err == nil {
+				r.Target.Staged = p.Dir
+				next = staged{}
+			} else {
+				m.log.Warn("update: the previous bundle does not match its release; downloading it", "dir", p.Dir, "err", err)
+			}
+		}
+		m.prune(r)
 	}
 	return next, nil
 }

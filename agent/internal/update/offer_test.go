@@ -102,6 +102,26 @@ func TestOffers(t *testing.T) {
 	if err := a.Cycle(t.Context()); err != nil || a.Status().Installed.Version != "1.0.5" {
 		t.Fatalf("same offer again: %v, %+v", err, a.Status().Record)
 	}
+
+	// 1.1.0 offered again: it is the kept previous bundle, staged from
+	// there without a download, through the canary.
+	a.clock.add(2 * time.Hour) // past the watch
+	n := len(f.archiveRequests())
+	offers.set(&cloudapi.Offer{Target: p110, Version: "1.1.0", Rollout: 9})
+	if err := a.Cycle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st = a.Status()
+	if st.State != Committed || st.Installed.Version != "1.1.0" || st.Previous.Version != "1.0.5" || st.Installed.Rollout != 9 {
+		t.Fatalf("1.1.0 again: %+v", st.Record)
+	}
+	if reqs := f.archiveRequests(); len(reqs) != n {
+		t.Errorf("the kept previous bundle was downloaded again: %v", reqs[n:])
+	}
+	tr = a.transitions()
+	if want := []string{"checking>staged", "staged>canary", "canary>committing", "committing>committed"}; !slices.Equal(tr[len(tr)-len(want):], want) {
+		t.Errorf("transitions %v, want them to end with %v", tr, want)
+	}
 }
 
 // TestOfferRefused: an offer is a permission, not a bypass: an offered
