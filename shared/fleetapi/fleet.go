@@ -118,8 +118,8 @@ type Agent struct {
 }
 
 // RigStatus is a rig's state (GET /v1/rigs/{rig}/status): its last
-// diagnosis, its agents' last check-ins (model, outbox and buffer depth,
-// link state) and open alerts.
+// diagnosis, its agents' last check-ins (model, model update state,
+// outbox and buffer depth, link state) and open alerts.
 type RigStatus struct {
 	Rig
 	// LastSeen is the latest of the agents' check-ins and diagnosis
@@ -165,6 +165,10 @@ type AgentStatus struct {
 	Model  *diag.ModelRef         `json:"model,omitempty"`
 	Outbox *cloudapi.OutboxStatus `json:"outbox,omitempty"`
 	Buffer *cloudapi.BufferStatus `json:"buffer,omitempty"`
+	// Update is the last check-in's model update state (absent: never
+	// checked in, updates not configured, or an agent that does not
+	// report them).
+	Update *cloudapi.UpdateStatus `json:"update,omitempty"`
 }
 
 // Health history buckets.

@@ -100,12 +100,17 @@ func TestEndToEnd(t *testing.T) {
 	assert.Nil(t, st.LastDiagnosis)
 	require.Len(t, st.Agents, 1)
 	assert.Equal(t, "never", st.Agents[0].Link)
+	assert.Nil(t, st.Agents[0].Update)
 
 	// Check-in.
 	oldest := t0
+	changed := t0.Add(-time.Minute).UTC()
+	upd := &cloudapi.UpdateStatus{State: "canary", Installed: "zema-2025.02", Previous: "zema-2025.01",
+		Target: "zema-testrig/zema-testrig-zema-2025.03.tar.gz", TargetVersion: "zema-2025.03", Attempts: 1, Rollout: 7, Changed: changed}
 	cin := cloudapi.CheckinRequest{AgentID: a.agent, RigID: a.rig, RigType: a.rigType, AgentVersion: "0.4.0", Time: time.Now().Add(2 * time.Second),
 		Model:  &diag.ModelRef{Version: "zema-2025.03", Digest: "sha256:9f2c", Precision: "int8"},
-		Outbox: cloudapi.OutboxStatus{Items: 250, Alerts: 3, Bytes: 1 << 20, Oldest: &oldest}, Buffer: &cloudapi.BufferStatus{Records: 5000, Bytes: 1 << 22}}
+		Outbox: cloudapi.OutboxStatus{Items: 250, Alerts: 3, Bytes: 1 << 20, Oldest: &oldest}, Buffer: &cloudapi.BufferStatus{Records: 5000, Bytes: 1 << 22},
+		Update: upd}
 	var cr cloudapi.CheckinResponse
 	r = e.gz(cloudapi.PathCheckin, a.cred, cin)
 	require.Equal(t, 200, r.code, "%s", r.body)
@@ -138,6 +143,9 @@ func TestEndToEnd(t *testing.T) {
 	assert.Equal(t, "online", st.Agents[0].Link)
 	assert.Equal(t, "0.4.0", st.Agents[0].AgentVersion)
 	assert.Equal(t, &cloudapi.BufferStatus{Records: 5000, Bytes: 4194304}, st.Agents[0].Buffer)
+	require.NotNil(t, st.Agents[0].Update, "the check-in's update state")
+	st.Agents[0].Update.Changed = st.Agents[0].Update.Changed.UTC()
+	assert.Equal(t, upd, st.Agents[0].Update)
 	assert.InDelta(t, 2000, *st.Agents[0].ClockSkewMs, 1000)
 	assert.Equal(t, 1, st.OpenAlerts)
 	require.NotNil(t, st.LastSeen)

@@ -88,7 +88,9 @@ var (
 		OpenedAt: exT0, LastSeenAt: exT0, Occurrences: 1}
 	exCheckin = cloudapi.CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", AgentVersion: "0.4.0",
 		Time: exT0, Model: &exModel, Outbox: cloudapi.OutboxStatus{Items: 12, Bytes: 24576},
-		Buffer: &cloudapi.BufferStatus{Records: 51840000, Bytes: 870000000}}
+		Buffer: &cloudapi.BufferStatus{Records: 51840000, Bytes: 870000000},
+		Update: &cloudapi.UpdateStatus{State: "canary", Installed: "1.0.0", Target: "zema-testrig/zema-testrig-1.1.0.tar.gz",
+			TargetVersion: "1.1.0", Rollout: 1, Changed: exT0.Add(-10 * time.Minute)}}
 )
 
 func listParams(extra ...Param) []Param {
@@ -210,14 +212,14 @@ func Operations() []Operation {
 			Auth: AuthToken, Role: "viewer", Params: []Param{rigParam}, Status: 200, Response: exRig,
 			Example: Example{Path: "/v1/rigs/zema-1"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/status", ID: "rigStatus", Tag: "fleet",
-			Summary: "A rig's state: last seen, last diagnosis, each agent's link, version, model, outbox and buffer; open alerts",
+			Summary: "A rig's state: last seen, last diagnosis, each agent's link, version, model, model update state, outbox and buffer; open alerts",
 			Auth:    AuthToken, Role: "viewer", Params: []Param{rigParam}, Status: 200,
 			Response: fleetapi.RigStatus{Rig: exRig, LastSeen: ptr(exT0), OpenAlerts: 1,
 				LastDiagnosis: &fleetapi.DiagnosisSummary{AgentID: "rig-001", Seq: 4812, WindowStart: exDiagHot.Window.Start,
 					WindowEnd: exDiagHot.Window.End, ReceivedAt: exT0, Health: 0.42, Status: "critical", ModelVersion: "zema-2025.03"},
 				Agents: []fleetapi.AgentStatus{{AgentID: "rig-001", Link: "online", LastCheckinAt: ptr(exT0), ClockSkewMs: &skew,
 					AgentVersion: "0.4.0", Model: &exModel,
-					Outbox: &exCheckin.Outbox, Buffer: exCheckin.Buffer}}},
+					Outbox: &exCheckin.Outbox, Buffer: exCheckin.Buffer, Update: exCheckin.Update}}},
 			Example: Example{Path: "/v1/rigs/zema-1/status"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/diagnoses", ID: "rigDiagnoses", Tag: "fleet",
 			Summary: "A rig's stored diagnoses with window_start in [from, to), in window order",

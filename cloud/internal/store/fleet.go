@@ -308,7 +308,8 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 		FROM diagnoses d JOIN agents a ON a.id = d.agent_id
 		WHERE d.rig_id = $1 ORDER BY d.window_start DESC LIMIT 1`, r.ID)
 	b.Queue(`SELECT name, revoked_at IS NOT NULL, last_checkin_at, clock_skew_ms,
-			coalesce(last_checkin->>'agent_version', ''), last_checkin->'model', last_checkin->'outbox', last_checkin->'buffer'
+			coalesce(last_checkin->>'agent_version', ''), last_checkin->'model', last_checkin->'outbox', last_checkin->'buffer',
+			last_checkin->'update'
 		FROM agents WHERE rig_id = $1 AND replaced_at IS NULL ORDER BY name`, r.ID)
 	b.Queue(`SELECT count(*) FROM alerts WHERE rig_id = $1 AND state <> 'resolved'`, r.ID)
 	br := s.pool.SendBatch(ctx, b)
@@ -330,7 +331,7 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 	for rows.Next() {
 		var a AgentStatus
 		var revoked bool
-		if err := rows.Scan(&a.AgentID, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &a.AgentVersion, &a.Model, &a.Outbox, &a.Buffer); err != nil {
+		if err := rows.Scan(&a.AgentID, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &a.AgentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("rig status: %w", err)
 		}

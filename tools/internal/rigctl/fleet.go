@@ -1,6 +1,7 @@
 package rigctl
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
@@ -149,6 +151,15 @@ func failed(env Env, what string, err error) int {
 func printJSON(w io.Writer, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	fmt.Fprintln(w, string(b))
+}
+
+// decodeAnswer decodes the answer to request (method and path, e.g.
+// "POST /v1/releases") into v; the error names the request.
+func decodeAnswer(request string, raw json.RawMessage, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode the answer to %s: %w", request, err)
+	}
+	return nil
 }
 
 func fmtTime(t *time.Time) string {
@@ -371,7 +382,7 @@ func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, a
 	if len(st.Agents) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "AGENT\tLINK\tLAST CHECK-IN\tVERSION\tMODEL\tOUTBOX\tBUFFER\tSKEW MS")
+		fmt.Fprintln(tw, "AGENT\tLINK\tLAST CHECK-IN\tVERSION\tMODEL\tUPDATE\tOUTBOX\tBUFFER\tSKEW MS")
 		for _, a := range st.Agents {
 			model, outbox, buffer, skew := "-", "-", "-", "-"
 			if a.Model != nil {
@@ -386,12 +397,29 @@ func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, a
 			if a.ClockSkewMs != nil {
 				skew = fmt.Sprint(*a.ClockSkewMs)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.AgentID, a.Link, fmtTime(a.LastCheckinAt),
-				orDash(a.AgentVersion), model, outbox, buffer, skew)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.AgentID, a.Link, fmtTime(a.LastCheckinAt),
+				orDash(a.AgentVersion), model, updateCell(a.Update), outbox, buffer, skew)
 		}
 		_ = tw.Flush()
 	}
 	return ExitOK
+}
+
+// updateCell is an agent's model update state in one cell: the state,
+// then the release in progress and the rollout whose offer it follows
+// ("-": not reported), e.g. "canary 1.1.0 rollout 3".
+func updateCell(u *cloudapi.UpdateStatus) string {
+	if u == nil {
+		return "-"
+	}
+	cell := orDash(u.State)
+	if v := cmp.Or(u.TargetVersion, u.Target); v != "" {
+		cell += " " + v
+	}
+	if u.Rollout != 0 {
+		cell += fmt.Sprintf(" rollout %d", u.Rollout)
+	}
+	return cell
 }
 
 const rigHealthUsage = `rigs health RIG COMPONENT [--bucket 1h|1d] [--from T|DURATION] [--to T] [--json] [--context CTX]
