@@ -145,7 +145,14 @@ func runPublish(ctx context.Context, env Env, sub string, args []string) int {
 		return ExitOK
 	}
 	var out published
-	_ = json.Unmarshal(raw, &out)
+	if err := decodeAnswer("POST /v1/releases", raw, &out); err != nil {
+		errorf(env, "%s: %v", name, err)
+		return ExitFailure
+	}
+	if sub == "publish" && out.Path == "" {
+		errorf(env, "%s: the answer to POST /v1/releases names no published path: %s", name, raw)
+		return ExitFailure
+	}
 	v := out.Versions
 	if sub == "resign" {
 		fmt.Fprintf(env.Stdout, "targets re-signed: valid until %s (root %d, targets %d, snapshot %d, timestamp %d)\n",

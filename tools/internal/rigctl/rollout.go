@@ -210,17 +210,19 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 	}
 	var raw json.RawMessage
 	what := "rollout " + sub
+	var method, path string
 	switch sub {
 	case "create":
-		err = c.Do(ctx, "POST", "/v1/rollouts", nil, body, &raw)
+		method, path = "POST", "/v1/rollouts"
 	case "status":
-		err = c.Do(ctx, "GET", "/v1/rollouts/"+pos[0], nil, nil, &raw)
+		method, path = "GET", "/v1/rollouts/"+pos[0]
 	case "label":
 		what += " " + pos[0]
-		err = c.Do(ctx, "PUT", "/v1/rigs/"+url.PathEscape(pos[0])+"/labels", nil, body, &raw)
+		method, path = "PUT", "/v1/rigs/"+url.PathEscape(pos[0])+"/labels"
 	default:
-		err = c.Do(ctx, "POST", "/v1/rollouts/"+pos[0]+"/"+sub, nil, nil, &raw)
+		method, path = "POST", "/v1/rollouts/"+pos[0]+"/"+sub
 	}
+	err = c.Do(ctx, method, path, nil, body, &raw)
 	if npos == 1 {
 		what += " " + pos[0]
 	}
@@ -233,7 +235,7 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 	}
 	if sub == "label" {
 		var l rolloutapi.RigLabels
-		if err := json.Unmarshal(raw, &l); err != nil {
+		if err := decodeAnswer(method+" "+path, raw, &l); err != nil {
 			errorf(env, "%s: %v", what, err)
 			return ExitFailure
 		}
@@ -241,7 +243,7 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 		return ExitOK
 	}
 	var r rolloutapi.Rollout
-	if err := json.Unmarshal(raw, &r); err != nil {
+	if err := decodeAnswer(method+" "+path, raw, &r); err != nil {
 		errorf(env, "%s: %v", what, err)
 		return ExitFailure
 	}

@@ -70,8 +70,8 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 			return ExitOK
 		}
 		var u fleetapi.FleetUpload
-		if err := json.Unmarshal(raw, &u); err != nil {
-			errorf(env, "uploads cancel %s: decode answer: %v", pos[0], err)
+		if err := decodeAnswer("POST /v1/uploads/"+pos[0]+"/cancel", raw, &u); err != nil {
+			errorf(env, "uploads cancel %s: %v", pos[0], err)
 			return ExitFailure
 		}
 		fmt.Fprintf(env.Stdout, "upload request %s: %s (%d parts, %d readings kept)\n", u.ID, u.State, u.Parts, u.Readings)
@@ -129,8 +129,8 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 		return ExitOK
 	}
 	var u fleetapi.FleetUpload
-	if err := json.Unmarshal(raw, &u); err != nil {
-		errorf(env, "uploads request: decode answer: %v", err)
+	if err := decodeAnswer("POST /v1/uploads", raw, &u); err != nil {
+		errorf(env, "uploads request: %v", err)
 		return ExitFailure
 	}
 	fmt.Fprintf(env.Stdout, "upload request %s: rig %s, %s to %s, %s until %s\n", u.ID, u.RigID, fmtTime(&u.From), fmtTime(&u.To),
@@ -215,7 +215,7 @@ func datasetCreate(ctx context.Context, env Env, args []string) int {
 		return ExitOK
 	}
 	var out fleetapi.FleetDataset
-	if err := json.Unmarshal(raw, &out); err != nil {
+	if err := decodeAnswer("POST /v1/datasets/from-uploads", raw, &out); err != nil {
 		errorf(env, "dataset create: %v", err)
 		return ExitFailure
 	}
