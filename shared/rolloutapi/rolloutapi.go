@@ -46,6 +46,9 @@ const (
 	RolledBack State = "rolled_back"
 )
 
+// States lists the rollout states in order.
+var States = []State{Running, Paused, Halted, Completed, Aborted, RolledBack}
+
 // Active reports whether s is running, paused or halted.
 func (s State) Active() bool { return s == Running || s == Paused || s == Halted }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
 )
 
 // Step is what one step of a rollout did.
@@ -37,6 +39,9 @@ type Store interface {
 	// holding its row lock (taken with SKIP LOCKED: Locked when held
 	// elsewhere), at now.
 	StepRollout(ctx context.Context, id int64, now time.Time) (Step, error)
+	// RolloutCounts counts every organisation's rollouts by state (a
+	// state without rollouts may be left out).
+	RolloutCounts(ctx context.Context) (map[rolloutapi.State]int, error)
 }
 
 // Options configure an Engine; zero fields take the defaults noted.
@@ -52,15 +57,17 @@ type Options struct {
 
 // Engine steps every running rollout periodically. Make it with
 // NewEngine; Run it once per process (several replicas may each run one).
-// It is a prometheus.Collector of its counters:
+// It is a prometheus.Collector of its counters,
 // rig_cloud_rollout_events_total{event} and
-// rig_cloud_rollout_step_errors_total.
+// rig_cloud_rollout_step_errors_total, and of the gauge
+// rig_cloud_rollouts{state} that each Tick refreshes.
 type Engine struct {
 	st  Store
 	opt Options
 
-	events *prometheus.CounterVec
-	errors prometheus.Counter
+	events   *prometheus.CounterVec
+	errors   prometheus.Counter
+	rollouts *prometheus.GaugeVec
 }
 
 // NewEngine returns an Engine on st.
@@ -79,6 +86,8 @@ func NewEngine(st Store, o Options) *Engine {
 			Help: "Rollout events of this replica's engine: a cohort advanced, a rollout completed or halted."}, []string{"event"}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "rig_cloud_rollout_step_errors_total",
 			Help: "Failed passes or rollout steps of this replica's engine (each logged)."}),
+		rollouts: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rig_cloud_rollouts",
+			Help: "Rollouts of every organisation by state, as of this replica's last engine pass."}, []string{"state"}),
 	}
 	for _, ev := range []string{EventAdvanced, EventCompleted, EventHalted} {
 		e.events.WithLabelValues(ev)
@@ -90,15 +99,18 @@ func NewEngine(st Store, o Options) *Engine {
 func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 	e.events.Describe(ch)
 	e.errors.Describe(ch)
+	e.rollouts.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (e *Engine) Collect(ch chan<- prometheus.Metric) {
 	e.events.Collect(ch)
 	e.errors.Collect(ch)
+	e.rollouts.Collect(ch)
 }
 
-// Tick steps every running rollout once and returns the steps taken
+// Tick steps every running rollout once, then refreshes the
+// rig_cloud_rollouts gauge (one query), and returns the steps taken
 // (locked ones included). An error of one rollout is logged and the
 // others are still stepped; the first error is returned.
 func (e *Engine) Tick(ctx context.Context) ([]Step, error) {
@@ -107,6 +119,27 @@ func (e *Engine) Tick(ctx context.Context) ([]Step, error) {
 		e.errors.Inc()
 		return nil, err
 	}
+	steps, first := e.step(ctx, ids)
+	if ctx.Err() != nil {
+		return steps, ctx.Err()
+	}
+	counts, err := e.st.RolloutCounts(ctx)
+	if err != nil {
+		e.errors.Inc()
+		e.opt.Log.Error("rollout counts failed", "err", err)
+		if first == nil {
+			first = err
+		}
+		return steps, first
+	}
+	for _, s := range rolloutapi.States {
+		e.rollouts.WithLabelValues(string(s)).Set(float64(counts[s]))
+	}
+	return steps, first
+}
+
+// step steps the rollouts ids once each.
+func (e *Engine) step(ctx context.Context, ids []int64) ([]Step, error) {
 	var steps []Step
 	var first error
 	for _, id := range ids {

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
 )
 
 // fakeStore answers StepRollout from a table (the real store is tested
@@ -18,6 +20,13 @@ type fakeStore struct {
 	steps map[int64]Step
 	fail  map[int64]error
 	now   []time.Time
+	// counts answers RolloutCounts; countErr fails it.
+	counts   map[rolloutapi.State]int
+	countErr error
+}
+
+func (f *fakeStore) RolloutCounts(context.Context) (map[rolloutapi.State]int, error) {
+	return f.counts, f.countErr
 }
 
 func (f *fakeStore) RunningRollouts(context.Context) ([]int64, error) { return f.ids, nil }
@@ -36,7 +45,7 @@ func TestEngineTick(t *testing.T) {
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	boom := errors.New("boom")
 	f := &fakeStore{ids: []int64{1, 2, 3, 4}, steps: map[int64]Step{1: {Event: EventAdvanced, Cohort: 1}, 2: {Locked: true}, 4: {Event: EventHalted}},
-		fail: map[int64]error{3: boom}}
+		fail: map[int64]error{3: boom}, counts: map[rolloutapi.State]int{rolloutapi.Running: 4, rolloutapi.Completed: 2}}
 	e := NewEngine(f, Options{Now: func() time.Time { return t0 }})
 	steps, err := e.Tick(context.Background())
 	require.ErrorIs(t, err, boom, "the first error is returned")
@@ -46,7 +55,22 @@ func TestEngineTick(t *testing.T) {
 	assert.Equal(t, 1.0, testutil.ToFloat64(e.events.WithLabelValues(EventHalted)))
 	assert.Equal(t, 0.0, testutil.ToFloat64(e.events.WithLabelValues(EventCompleted)))
 	assert.Equal(t, 1.0, testutil.ToFloat64(e.errors))
-	assert.Equal(t, 4, testutil.CollectAndCount(e), "three event series and the error counter")
+	assert.Equal(t, 10, testutil.CollectAndCount(e), "three event series, the error counter and six states")
+	assert.Equal(t, 4.0, testutil.ToFloat64(e.rollouts.WithLabelValues("running")))
+	assert.Equal(t, 2.0, testutil.ToFloat64(e.rollouts.WithLabelValues("completed")))
+	assert.Equal(t, 0.0, testutil.ToFloat64(e.rollouts.WithLabelValues("halted")), "a state without rollouts is 0")
+
+	// The gauge follows the next pass; a failed count keeps the last
+	// values and counts an error.
+	f.fail, f.counts = nil, map[rolloutapi.State]int{rolloutapi.Running: 3, rolloutapi.Completed: 3}
+	_, err = e.Tick(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 3.0, testutil.ToFloat64(e.rollouts.WithLabelValues("running")))
+	f.countErr = boom
+	_, err = e.Tick(context.Background())
+	require.ErrorIs(t, err, boom)
+	assert.Equal(t, 3.0, testutil.ToFloat64(e.rollouts.WithLabelValues("completed")))
+	assert.Equal(t, 2.0, testutil.ToFloat64(e.errors))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -57,20 +57,24 @@ type Observed struct {
 	Detail string
 }
 
-// Observe returns an agent's new state in a rollout from its check-in,
+// Observe returns an agent's new state in rollout id from its check-in,
 // given its state so far (prev), the rollout's release and, for a rolled
 // back rollout, the previous release it now offers.
 //
-// With an update report (cloudapi.UpdateStatus) about the release
-// (target or target_version is the release's): downloading, verifying,
-// staged -> downloading; canary, committing -> canary; failed -> failed
-// (with last_error); rolling_back -> rolled_back. An installed version
+// With an update report (cloudapi.UpdateStatus) about the release (its
+// rollout is id, or 0 from an agent that does not say, and its target,
+// or target_version when it names no target, is the release's; a report
+// naming another rollout, even one of the same target, is not about this
+// one, nor is a report of this rolled back rollout's previous release):
+// downloading, verifying, staged -> downloading; canary, committing ->
+// canary; failed -> failed (with last_error); rolling_back ->
+// rolled_back. An installed version
 // that is the release's -> committed. An agent that was committed (or in
 // its canary) and now serves another version -> rolled_back. Without an
 // update report, model.version stands for the installed version. In a
 // rolled back rollout, an agent serving the previous release ->
 // rolled_back. Otherwise the state is kept.
-func Observe(prev rolloutapi.AgentState, rel rolloutapi.Release, rolledBackTo *rolloutapi.Release, req *cloudapi.CheckinRequest) Observed {
+func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolledBackTo *rolloutapi.Release, req *cloudapi.CheckinRequest) Observed {
 	installed := ""
 	if req.Model != nil {
 		installed = req.Model.Version
@@ -84,7 +88,7 @@ func Observe(prev rolloutapi.AgentState, rel rolloutapi.Release, rolledBackTo *r
 			return Observed{State: rolloutapi.AgentRolledBack}
 		}
 	}
-	if u != nil && (u.Target == rel.Target || (u.Target == "" && u.TargetVersion != "" && u.TargetVersion == rel.Version)) {
+	if reports(u, id, rel) {
 		switch u.State {
 		case "downloading", "verifying", "staged":
 			return Observed{State: rolloutapi.AgentDownloading}
@@ -107,6 +111,19 @@ func Observe(prev rolloutapi.AgentState, rel rolloutapi.Release, rolledBackTo *r
 		return Observed{State: rolloutapi.AgentRolledBack, Detail: d}
 	}
 	return Observed{State: prev}
+}
+
+// reports tells whether update report u is about rollout id's release
+// rel: its rollout is id (0: the agent does not say; the target decides)
+// and its target is rel's (or, naming no target, its target version).
+func reports(u *cloudapi.UpdateStatus, id int64, rel rolloutapi.Release) bool {
+	if u == nil || (u.Rollout != 0 && u.Rollout != id) {
+		return false
+	}
+	if u.Target != "" {
+		return u.Target == rel.Target
+	}
+	return u.TargetVersion != "" && u.TargetVersion == rel.Version
 }
 
 func clip(s string) string {

@@ -57,11 +57,25 @@ func TestObserve(t *testing.T) {
 		{"back on the old one", rolloutapi.AgentCommitted, nil, upd("idle", "1.0.0", "", ""), rolloutapi.AgentRolledBack},
 		{"fleet rollback done", rolloutapi.AgentCommitted, prev, upd("idle", "1.0.0", "", ""), rolloutapi.AgentRolledBack},
 		{"fleet rollback pending", rolloutapi.AgentCommitted, prev, upd("idle", "1.1.0", "", ""), rolloutapi.AgentCommitted},
+		// update.rollout names the rollout whose offer the agent follows.
+		{"this rollout", O, nil, inRollout(upd("canary", "1.0.0", rel.Target, ""), 7), rolloutapi.AgentCanary},
+		{"this rollout fails", rolloutapi.AgentCanary, nil, inRollout(upd("failed", "1.0.0", rel.Target, "boom"), 7), rolloutapi.AgentFailed},
+		{"another rollout of the same target fails", rolloutapi.AgentCanary, nil, inRollout(upd("failed", "1.0.0", rel.Target, "boom"), 6), rolloutapi.AgentCanary},
+		{"another rollout of the same target downloads", O, nil, inRollout(upd("downloading", "1.0.0", rel.Target, ""), 8), O},
+		{"another rollout rolls back", rolloutapi.AgentCommitted, nil, inRollout(upd("rolling_back", "1.1.0", rel.Target, "error rate"), 6), rolloutapi.AgentCommitted},
+		{"this rollback's download of the previous release", rolloutapi.AgentCommitted, prev, inRollout(upd("failed", "1.1.0", prev.Target, "x"), 7), rolloutapi.AgentCommitted},
+		{"target version only", O, nil, inRollout(&cloudapi.CheckinRequest{Update: &cloudapi.UpdateStatus{State: "staged", Installed: "1.0.0", TargetVersion: "1.1.0"}}, 7), rolloutapi.AgentDownloading},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			assert.Equal(t, c.want, Observe(c.prev, rel, c.back, c.req).State)
+			assert.Equal(t, c.want, Observe(c.prev, 7, rel, c.back, c.req).State)
 		})
 	}
+}
+
+// inRollout sets req's update.rollout to id.
+func inRollout(req *cloudapi.CheckinRequest, id int64) *cloudapi.CheckinRequest {
+	req.Update.Rollout = id
+	return req
 }
 
 func TestDecide(t *testing.T) {

@@ -413,7 +413,7 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 	if state == rolloutapi.RolledBack && prevT != "" {
 		back = &rolloutapi.Release{Target: prevT, Version: prevV}
 	}
-	obs := rollout.Observe(agentState, rel, back, req)
+	obs := rollout.Observe(agentState, id, rel, back, req)
 	if obs.State != agentState || (obs.Detail != "" && obs.Detail != detail) {
 		now := s.now().UTC()
 		if _, err := s.pool.Exec(ctx, `
@@ -440,6 +440,26 @@ func (s *Store) RunningRollouts(ctx context.Context) ([]int64, error) {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// RolloutCounts counts every organisation's rollouts by state
+// (rollout.Store; states without rollouts are left out).
+func (s *Store) RolloutCounts(ctx context.Context) (map[rolloutapi.State]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT state, count(*) FROM rollouts GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[rolloutapi.State]int{}
+	var st rolloutapi.State
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&st, &n}, func() error {
+		counts[st] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count rollouts: %w", err)
+	}
+	return counts, nil
 }
 
 // StepRollout applies rollout.Decide to running rollout id at now, in one

@@ -191,11 +191,22 @@ func TestRolloutCommands(t *testing.T) {
 	}
 	r = waitFor("the rollout to complete", func(r rolloutapi.Rollout) bool { return r.State == rolloutapi.Completed })
 	assert.Equal(t, 3, r.Counts[rolloutapi.AgentCommitted])
-	res, err := http.Get(s.URL + "/metrics")
-	require.NoError(t, err)
-	metrics, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	require.NoError(t, err)
+	// The engine's pass that completed the rollout refreshes the gauge
+	// right after its steps.
+	var metrics []byte
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		res, err := http.Get(s.URL + "/metrics")
+		require.NoError(t, err)
+		metrics, err = io.ReadAll(res.Body)
+		res.Body.Close()
+		require.NoError(t, err)
+		if strings.Contains(string(metrics), `rig_cloud_rollouts{state="completed"} 1`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.Contains(t, string(metrics), `rig_cloud_rollouts{state="completed"} 1`)
+	assert.Contains(t, string(metrics), `rig_cloud_rollouts{state="running"} 0`)
 	assert.Contains(t, string(metrics), `rig_cloud_rollout_events_total{event="advanced"} 1`)
 	assert.Contains(t, string(metrics), `rig_cloud_rollout_events_total{event="completed"} 1`)
 	assert.Contains(t, string(metrics), "rig_cloud_rollout_step_errors_total 0")
