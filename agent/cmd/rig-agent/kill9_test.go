@@ -7,11 +7,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,8 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
-	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -39,24 +37,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// mosquittoURL returns $MQTT_URL, else tcp://127.0.0.1:1883, or skips
-// the test when no broker answers there.
-func mosquittoURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("MQTT_URL")
-	if u == "" {
-		u = "tcp://127.0.0.1:1883"
-	}
-	pu, err := url.Parse(u)
-	require.NoError(tb, err)
-	c, err := net.DialTimeout("tcp", pu.Host, time.Second)
-	if err != nil {
-		tb.Skipf("no MQTT broker at %s (%v): this test needs a real Mosquitto, which keeps the agent's persistent "+
-			"session while the agent is dead (make test starts one; locally: eval \"$(make -s env)\" or deploy/dev/mosquitto.sh)", u, err)
-	}
-	_ = c.Close()
-	return u
-}
+// mosquittoURL: a real Mosquitto keeps the agent's persistent session
+// while the agent is dead (agenttest.MosquittoURL; skips without one).
+func mosquittoURL(tb testing.TB) string { return agenttest.MosquittoURL(tb) }
 
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
@@ -67,36 +50,12 @@ func freeAddr(tb testing.TB) string {
 }
 
 // isolatedRig writes into dir a copy of the zema-testrig firmware config
-// whose topics start with prefix, and a copy of its bundle bound to it
-// (the config digest is the only change), so that other zema traffic on
-// a shared Mosquitto cannot reach this test's agent.
+// whose topics start with prefix, and a copy of its bundle bound to it,
+// so that other zema traffic on a shared Mosquitto cannot reach this
+// test's agent (agenttest.IsolatedRig).
 func isolatedRig(tb testing.TB, dir, prefix string) (fwPath, bundleDir string) {
 	tb.Helper()
-	data, err := os.ReadFile("../../../firmware-configs/zema-testrig.yaml")
-	require.NoError(tb, err)
-	data = []byte(strings.ReplaceAll(string(data), "topic: hydrognn/zema/", "topic: "+prefix+"/hydrognn/zema/"))
-	fwPath = filepath.Join(dir, "zema-testrig.yaml")
-	require.NoError(tb, os.WriteFile(fwPath, data, 0o600))
-	fw, err := rig.Load(fwPath)
-	require.NoError(tb, err)
-	src := "../../../models/bundles/zema-testrig"
-	bundleDir = filepath.Join(dir, "bundle")
-	require.NoError(tb, os.MkdirAll(bundleDir, 0o750))
-	entries, err := os.ReadDir(src)
-	require.NoError(tb, err)
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		require.NoError(tb, err)
-		if e.Name() == bundle.ManifestFile {
-			var m map[string]json.RawMessage
-			require.NoError(tb, json.Unmarshal(b, &m))
-			m["config_digest"], _ = json.Marshal(fw.Digest())
-			b, err = json.MarshalIndent(m, "", "  ")
-			require.NoError(tb, err)
-		}
-		require.NoError(tb, os.WriteFile(filepath.Join(bundleDir, e.Name()), b, 0o600))
-	}
-	return fwPath, bundleDir
+	return agenttest.IsolatedRig(tb, dir, prefix, "../../../firmware-configs/zema-testrig.yaml", "../../../models/bundles/zema-testrig")
 }
 
 // child is rig-agent running as a subprocess (the test binary, see

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/agent/internal/api"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
@@ -55,24 +55,8 @@ func needORT(tb testing.TB) {
 	}
 }
 
-// mosquittoURL returns $MQTT_URL, else the machine's Mosquitto at
-// tcp://127.0.0.1:1883, or skips when neither answers.
-func mosquittoURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("MQTT_URL")
-	if u == "" {
-		u = "tcp://127.0.0.1:1883"
-	}
-	pu, err := url.Parse(u)
-	require.NoError(tb, err)
-	c, err := net.DialTimeout("tcp", pu.Host, time.Second)
-	if err != nil {
-		tb.Skipf("no MQTT broker at %s (%v): skipping the test against a real Mosquitto "+
-			"(make test starts one; locally: eval \"$(make -s env)\" or deploy/dev/mosquitto.sh)", u, err)
-	}
-	_ = c.Close()
-	return u
-}
+// mosquittoURL: see agenttest.MosquittoURL.
+func mosquittoURL(tb testing.TB) string { return agenttest.MosquittoURL(tb) }
 
 type testWriter struct {
 	tb testing.TB
@@ -105,30 +89,7 @@ func isolatedRig(tb testing.TB, dir, prefix string) (fwPath, bundleDir string) {
 // fwSrc (topics under hydrognn/) and its bundle in bundleSrc.
 func isolatedRigFrom(tb testing.TB, dir, prefix, fwSrc, bundleSrc string) (fwPath, bundleDir string) {
 	tb.Helper()
-	data, err := os.ReadFile(fwSrc)
-	require.NoError(tb, err)
-	data = []byte(strings.ReplaceAll(string(data), "topic: hydrognn/", "topic: "+prefix+"/hydrognn/"))
-	fwPath = filepath.Join(dir, filepath.Base(fwSrc))
-	require.NoError(tb, os.WriteFile(fwPath, data, 0o600))
-	fw, err := rig.Load(fwPath)
-	require.NoError(tb, err)
-	bundleDir = filepath.Join(dir, "bundle")
-	require.NoError(tb, os.MkdirAll(bundleDir, 0o750))
-	entries, err := os.ReadDir(bundleSrc)
-	require.NoError(tb, err)
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(bundleSrc, e.Name()))
-		require.NoError(tb, err)
-		if e.Name() == bundle.ManifestFile {
-			var m map[string]json.RawMessage
-			require.NoError(tb, json.Unmarshal(b, &m))
-			m["config_digest"], _ = json.Marshal(fw.Digest())
-			b, err = json.MarshalIndent(m, "", "  ")
-			require.NoError(tb, err)
-		}
-		require.NoError(tb, os.WriteFile(filepath.Join(bundleDir, e.Name()), b, 0o600))
-	}
-	return fwPath, bundleDir
+	return agenttest.IsolatedRig(tb, dir, prefix, fwSrc, bundleSrc)
 }
 
 // writeConfig writes an agent config into dir, with an isolated copy of
