@@ -306,6 +306,10 @@ func (a *Agent) describe(r *cloudapi.CheckinRequest) {
 		if t.Release != nil {
 			u.TargetVersion = t.Release.Version
 		}
+	} else if f := st.Failed; f != nil && st.State == update.Failed {
+		// A failure names the release that failed (the attempt dropped
+		// it), so that its rollout counts it.
+		u.Target, u.TargetVersion, u.Attempts = f.Path, f.Version, st.Attempts[f.Path]
 	}
 	if !st.WatchUntil.IsZero() {
 		w := st.WatchUntil.UTC()

@@ -330,6 +330,9 @@ func TestModelUpdateOffers(t *testing.T) {
 		r := u.cloud.lastUpdate()
 		return r.State == "failed" && r.Rollout == 7 && strings.Contains(r.LastError, "not the offered 1.2.1")
 	})
+	r := u.cloud.lastUpdate()
+	assert.Equal(t, p120, r.Target, "the failure names the refused release, so that its rollout counts it")
+	assert.Equal(t, "1.2.1", r.TargetVersion)
 
 	u.cloud.mu.Lock()
 	defer u.cloud.mu.Unlock()

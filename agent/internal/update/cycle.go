@@ -88,6 +88,8 @@ func (m *Manager) Cycle(ctx context.Context) error {
 		t := m.rec.Target // reported as it was: failing drops it
 		if f, ok := next.(failed); ok {
 			m.failLocked(f.err)
+		} else {
+			m.rec.Failed = nil
 		}
 		if rb, ok := next.(rollingBack); ok {
 			m.rec.LastError = rb.why.Error()
@@ -119,8 +121,12 @@ func (m *Manager) Cycle(ctx context.Context) error {
 // it, its part file and its staged folder (m.mu held).
 func (m *Manager) failLocked(err error) {
 	r := &m.rec
-	if r.Target != nil {
-		r.Attempts[r.Target.Path]++
+	if t := r.Target; t != nil {
+		r.Attempts[t.Path]++
+		r.Failed = &Failure{Path: t.Path, Rollout: t.Rollout}
+		if t.Release != nil {
+			r.Failed.Version = t.Release.Version
+		}
 	}
 	r.Target = nil
 	r.LastError = err.Error()
@@ -167,6 +173,7 @@ func (checking) run(ctx context.Context, c *cycle) (state, error) {
 		}
 	}
 	c.tf = tf
+	r.Failed = nil
 	switch {
 	case perr != nil:
 		// The offered release is refused; one in progress is dropped,
@@ -174,6 +181,9 @@ func (checking) run(ctx context.Context, c *cycle) (state, error) {
 		if r.Target != nil {
 			r.Target = nil
 			m.prune(r)
+		}
+		if offer != nil {
+			r.Failed = &Failure{Path: offer.Target, Version: offer.Version, Rollout: offer.Rollout}
 		}
 		next = failed{perr}
 	case tf == nil:

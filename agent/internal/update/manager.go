@@ -329,7 +329,11 @@ func (m *Manager) recover() error {
 		r.Attempts[r.Target.Path]++
 		why = fmt.Errorf("the agent stopped during %s (attempt %d of %d)", what, r.Attempts[r.Target.Path], m.opts.MaxAttempts)
 		r.LastError = why.Error()
-		if r.Attempts[r.Target.Path] >= m.opts.MaxAttempts {
+		if t := r.Target; r.Attempts[t.Path] >= m.opts.MaxAttempts {
+			r.Failed = &Failure{Path: t.Path, Rollout: t.Rollout}
+			if t.Release != nil {
+				r.Failed.Version = t.Release.Version
+			}
 			r.State, r.Target = Failed, nil
 		} else {
 			r.State = Staged

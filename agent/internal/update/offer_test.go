@@ -153,10 +153,46 @@ func TestOfferRefused(t *testing.T) {
 			if st.State != Failed || st.Installed.Version != "1.0.0" || st.Target != nil || len(st.Attempts) != 0 || !strings.Contains(st.LastError, tc.want) {
 				t.Fatalf("status %+v", st.Record)
 			}
+			if want := (Failure{Path: tc.offer.Target, Version: tc.offer.Version, Rollout: tc.offer.Rollout}); st.Failed == nil || *st.Failed != want {
+				t.Errorf("failed %+v, want the refused offer %+v", st.Failed, want)
+			}
 			if reqs := f.archiveRequests(); len(reqs) != 0 {
 				t.Fatalf("archives requested %v", reqs)
 			}
 		})
+	}
+}
+
+// TestOfferFailureNamesRelease: a failed attempt of an offered release
+// names it while the state is failed (Record.Failed: the service reports
+// the failure with its target, so that the rollout counts it), and the
+// next state forgets it.
+func TestOfferFailureNamesRelease(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	p110 := f.release("1.1.0", nil, nil)
+	offers := &fakeOffers{}
+	offers.set(&cloudapi.Offer{Target: p110, Version: "1.1.0", Rollout: 4})
+	a := f.open(func(o *Options) { o.Offers = offers })
+	a.canary.mu.Lock()
+	a.canary.err = fmt.Errorf("%w: the staged model disagrees", ErrCanary)
+	a.canary.mu.Unlock()
+	if err := a.Cycle(t.Context()); !errors.Is(err, ErrCanary) {
+		t.Fatalf("got %v, want ErrCanary", err)
+	}
+	st := a.Status()
+	if st.State != Failed || st.Target != nil || st.Attempts[p110] != 1 || st.Installed.Version != "1.0.0" {
+		t.Fatalf("after the failed canary: %+v", st.Record)
+	}
+	if want := (Failure{Path: p110, Version: "1.1.0", Rollout: 4}); st.Failed == nil || *st.Failed != want {
+		t.Fatalf("failed %+v, want %+v", st.Failed, want)
+	}
+	// Withdrawn: the next cycle is idle and names no failure.
+	offers.set(nil)
+	if err := a.Cycle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Status(); st.State != Idle || st.Failed != nil {
+		t.Fatalf("after the withdrawal: %+v", st.Record)
 	}
 }
 

@@ -66,6 +66,11 @@ type Record struct {
 	// followed (0: no offer, none said, or no offers: Options.Offers nil),
 	// reported to the cloud with the state.
 	Rollout int64 `json:"rollout,omitempty"`
+	// Failed names the release whose attempt failed (or whose offer was
+	// refused) while State is Failed, so that the failure is reported
+	// with it (the cloud's rollout counts it against that release); nil
+	// in every other state.
+	Failed *Failure `json:"failed,omitempty"`
 	// LastError is the reason of the last failure, refusal or rollback.
 	LastError string    `json:"last_error,omitempty"`
 	Updated   time.Time `json:"updated"`
@@ -81,6 +86,16 @@ type Bundle struct {
 	Path string `json:"path,omitempty"`
 	// Rollout is the id of the rollout whose offer installed it (0: none
 	// said, or no offers: Options.Offers nil).
+	Rollout int64 `json:"rollout,omitempty"`
+}
+
+// Failure is the release of a failed attempt (Record.Failed).
+type Failure struct {
+	// Path is its TUF target path.
+	Path string `json:"path"`
+	// Version is its signed version (for a refused offer: the offer's).
+	Version string `json:"version,omitempty"`
+	// Rollout is the id of the rollout that offered it (0: none said).
 	Rollout int64 `json:"rollout,omitempty"`
 }
 
@@ -115,6 +130,10 @@ func (r *Record) clone() Record {
 	if r.Target != nil {
 		t := *r.Target
 		c.Target = &t
+	}
+	if r.Failed != nil {
+		f := *r.Failed
+		c.Failed = &f
 	}
 	c.Attempts = make(map[string]int, len(r.Attempts))
 	for k, v := range r.Attempts {
