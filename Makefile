@@ -2,6 +2,7 @@
 #
 #   make build        the four binaries into ./bin/
 #   make test         what CI runs: lint, then go test -race over every module
+#   make e2e          the long end-to-end tests (20 agents and rig-cloud); CI runs it too
 #   make build-arm64  rig-agent for linux/arm64; make test-arm64 runs it under qemu
 #   make help         every target, one line each
 #
@@ -37,7 +38,7 @@ WITH_SERVICES = \
 	MQTT_URL="$$(deploy/dev/mosquitto.sh)"; export MQTT_URL; \
 	redact() { printf '%s' "$$1" | sed -E 's|(://[^:/@]*):[^@/]*@|\1:xxx@|'; };
 
-.PHONY: help build build-arm64 test-arm64 test test-short bench models lint fmt fuzz demo env \
+.PHONY: help build build-arm64 test-arm64 test test-short e2e bench models lint fmt fuzz demo env \
 	services services-stop services-check clean distclean tidy
 
 help: ## list the targets
@@ -78,6 +79,16 @@ test: lint ## lint, then go test -race -count=1 over every module, with services
 	@$(WITH_SERVICES) \
 	echo "go test -race: ONNXRUNTIME_LIB=$$ONNXRUNTIME_LIB DATABASE_URL=$$(redact "$$DATABASE_URL") MQTT_URL=$$(redact "$$MQTT_URL")"; \
 	$(GO) test -race -count=1 $(GOTESTFLAGS) $(PKGS)
+
+# The long end-to-end tests (tests/, HYDROGNN_TEST_E2E): TestRolloutEndToEnd
+# runs rig-cloud, the test Mosquitto and 20 rig-agent processes through a
+# staged rollout, a failed canary and a rig-cloud crash (about 2 minutes on
+# 2 cores; docs/releases.md). Not part of `make test`, whose packages run
+# in parallel: 20 agents would slow them down; CI runs it after.
+e2e: ## the long end-to-end tests (rollouts to 20 rig-agent processes), with services
+	@$(WITH_SERVICES) \
+	echo "go test -run TestRolloutEndToEnd ./tests/: DATABASE_URL=$$(redact "$$DATABASE_URL") MQTT_URL=$$(redact "$$MQTT_URL")"; \
+	HYDROGNN_TEST_E2E=1 $(GO) test -count=1 -v -run '^TestRolloutEndToEnd$$' $(GOTESTFLAGS) ./tests/
 
 test-short: ## go test -short over every module (no lint, no race), with services
 	@$(WITH_SERVICES) \

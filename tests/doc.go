@@ -1,8 +1,14 @@
 // Package tests holds the project's end-to-end tests: tests that cross module
 // and binary boundaries (rigsim -> Mosquitto -> rig-agent -> rig-cloud ->
 // PostgreSQL; TestCloudEndToEnd runs rig-cloud, rig-agent, rigsim and rigctl
-// built from the checkout), and checks of the native libraries the binaries
-// load at run time. Unit tests stay beside the code they test, in each module.
+// built from the checkout; TestRolloutEndToEnd rolls releases out through
+// rig-cloud to 20 rig-agent processes on the test Mosquitto), and checks of
+// the native libraries the binaries load at run time. Unit tests stay beside
+// the code they test, in each module.
+//
+// The long end-to-end tests run only with HYDROGNN_TEST_E2E set, which
+// `make e2e` sets (CI runs it after `make test`): 20 agents would slow down
+// the packages `make test` runs in parallel.
 //
 // # Services
 //

@@ -1,0 +1,627 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/codec"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/reading"
+	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
+)
+
+// EnvE2E gates the long end-to-end tests (TestRolloutEndToEnd): `make e2e`
+// sets it, and CI runs `make e2e` after `make test`.
+const EnvE2E = "HYDROGNN_TEST_E2E"
+
+// rolloutAgents is how many rig-agent processes TestRolloutEndToEnd runs.
+const rolloutAgents = 20
+
+// TestRolloutEndToEnd is issue 6's "done means": rig-cloud (a throwaway
+// database, a TUF repository made with rigctl keys init, its online keys),
+// the machine's Mosquitto (topics under a prefix of this run) and 20
+// rig-agent processes enrolled through enrollment tokens, all on one rig
+// (one firmware config, so one release fits them all: the release's
+// config digest is the config's), fed by one publisher of calm SKAB
+// testbed readings (near the means the bundle was trained on, so the
+// shipped model calls the windows healthy; rigsim's simulated testbed it
+// does not), an hour old at first, ten times faster than real time.
+//
+//  1. Release 1.1.0, published with rigctl release publish, rolls out in
+//     cohorts of 1 agent, 10 %, 50 % and 100 % with a 2 s soak. While the
+//     50 % cohort installs, rig-cloud is killed (SIGKILL) and restarted
+//     8 s later on the same database: the rollout goes on and completes,
+//     every agent committed on 1.1.0 (rigctl rollout status --json, per
+//     cohort and per agent, and each agent's /status).
+//  2. Release 1.2.0 calls the windows 1.1.0 calls healthy anomalous
+//     (anomaly thresholds a thousand times lower): its first cohort's
+//     agent fails the canary, the rollout halts by itself on cohort 0,
+//     and every agent keeps serving 1.1.0.
+//
+// Throughout, every agent's /status is read every second: each must
+// answer, serving and naming a committed release (1.0.0 or 1.1.0), never
+// 1.2.0. About 2-3 minutes on 2 cores; run with `make e2e`.
+func TestRolloutEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the rollout end-to-end test runs rig-cloud and 20 rig-agent processes")
+	}
+	if os.Getenv(EnvE2E) == "" {
+		t.Skip(EnvE2E + " is not set: the rollout end-to-end test (20 rig-agent processes, ~3 minutes) runs with `make e2e`")
+	}
+	adminURL, mqttURL := os.Getenv("DATABASE_URL"), os.Getenv("MQTT_URL")
+	if adminURL == "" {
+		t.Skip("DATABASE_URL is not set: run `make e2e`, or `eval \"$(make -s env)\"` from the repository root")
+	}
+	if mqttURL == "" {
+		t.Skip("MQTT_URL is not set (the agents read a real Mosquitto): run `make e2e`, or `eval \"$(make -s env)\"` from the repository root")
+	}
+	if os.Getenv("ONNXRUNTIME_LIB") == "" {
+		t.Skip("ONNXRUNTIME_LIB is not set (rig-agent loads ONNX Runtime): run `make e2e`, or " +
+			"`export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	root := repoRoot(t)
+	bin := buildBinaries(t)
+	dir := t.TempDir()
+	began := time.Now()
+	logf := func(format string, args ...any) {
+		t.Helper()
+		t.Logf("%6.1fs: %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
+	}
+	var rb [4]byte
+	_, _ = rand.Read(rb[:])
+	run := "e2e-" + hex.EncodeToString(rb[:]) // MQTT topics and agent ids (client ids) of this run
+
+	// The firmware config with this run's topics, and bundles 1.0.0 (what
+	// the agents are installed with), 1.1.0 and 1.2.0 made for it.
+	fwPath := filepath.Join(dir, "skab-testbed.yaml")
+	fwText, err := os.ReadFile(filepath.Join(root, "firmware-configs", "skab-testbed.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(fwPath, []byte(strings.ReplaceAll(string(fwText), "topic: hydrognn/", "topic: "+run+"/hydrognn/")), 0o600))
+	fw, err := rig.Load(fwPath)
+	require.NoError(t, err)
+	rigID := fw.Equipment.ID
+	bundleFor := func(version string, edit func(*bundle.Manifest)) string {
+		t.Helper()
+		src := filepath.Join(root, "models", "bundles", "skab-testbed")
+		dst := filepath.Join(dir, "bundle-"+version)
+		require.NoError(t, os.MkdirAll(dst, 0o750))
+		m, err := bundle.Load(src)
+		require.NoError(t, err)
+		for _, f := range m.Models {
+			b, err := os.ReadFile(filepath.Join(src, f.File))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dst, f.File), b, 0o600))
+		}
+		m.Version, m.ConfigDigest = version, fw.Digest()
+		if edit != nil {
+			edit(m)
+		}
+		require.NoError(t, bundle.Write(dst, m))
+		return dst
+	}
+	b100, b110 := bundleFor("1.0.0", nil), bundleFor("1.1.0", nil)
+	b120 := bundleFor("1.2.0", func(m *bundle.Manifest) {
+		for i := range m.Heads {
+			for j := range m.Heads[i].Thresholds {
+				m.Heads[i].Thresholds[j] /= 1000
+			}
+		}
+	})
+
+	// The TUF repository: rigctl keys init; the root and targets keys go
+	// offline (the release manager's), snapshot and timestamp to rig-cloud.
+	repo, online, offline := filepath.Join(dir, "repo"), filepath.Join(dir, "online"), filepath.Join(dir, "offline")
+	rigctlEnv := append(cleanEnv("RIGCTL_"), "XDG_CONFIG_HOME="+dir)
+	rigctl := func(server, token string, args ...string) []byte {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "rigctl"), args...)
+		cmd.Env = append(rigctlEnv, "RIGCTL_SERVER="+server, "RIGCTL_TOKEN="+token)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		require.NoError(t, err, "rigctl %s: %s", strings.Join(args, " "), stderr.String())
+		return out
+	}
+	rigctl("", "", "keys", "init", "--dir", repo, "--keys", online)
+	require.NoError(t, os.Mkdir(offline, 0o700))
+	for _, role := range []string{"root", "targets"} {
+		pems, _ := filepath.Glob(filepath.Join(online, role+"-*.pem"))
+		require.NotEmpty(t, pems, "rigctl keys init wrote no %s key", role)
+		for _, p := range pems {
+			require.NoError(t, os.Rename(p, filepath.Join(offline, filepath.Base(p))))
+		}
+	}
+	root1 := filepath.Join(repo, "1.root.json")
+
+	// rig-cloud: 10 s check-ins (the shortest allowed), the rollout engine
+	// every second, no rate limit in the way of 20 agents.
+	dbURL := throwawayDatabase(ctx, t, adminURL)
+	cloudEnv := append(cleanEnv("RIG_CLOUD_"), "RIG_CLOUD_DATABASE_URL="+dbURL,
+		"RIG_CLOUD_BLOB_DIR="+filepath.Join(dir, "blobs"),
+		"RIG_CLOUD_AGENTS_CHECKIN_INTERVAL=10s",
+		"RIG_CLOUD_RELEASES_REPO_DIR="+repo, "RIG_CLOUD_RELEASES_ONLINE_KEYS_DIR="+online,
+		"RIG_CLOUD_RELEASES_ROLLOUT_INTERVAL=1s",
+		"RIG_CLOUD_AUTH_RATE_LIMIT=100000", "RIG_CLOUD_AUTH_RATE_BURST=100000",
+		"RIG_CLOUD_LOG_FORMAT=text")
+	cloudToken := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "rig-cloud"), append([]string{"token", "create"}, args...)...)
+		cmd.Env = cloudEnv
+		out, err := cmd.Output()
+		require.NoError(t, err, "rig-cloud token create: %s", exitStderr(err))
+		return strings.TrimSpace(string(out))
+	}
+	operator := cloudToken("--org", "e2e", "--org-name", "End to end", "--role", "operator", "--name", "operator")
+	releaser := cloudToken("--release", "--name", "release manager")
+	cloudPort := freeTCPPort(t)
+	cloudURL := fmt.Sprintf("http://127.0.0.1:%d", cloudPort)
+	cloudArgv := []string{filepath.Join(bin, "rig-cloud"), "serve"}
+	cloudEnv = append(cloudEnv, fmt.Sprintf("RIG_CLOUD_SERVER_LISTEN=127.0.0.1:%d", cloudPort))
+	cloudLog := filepath.Join(dir, "rig-cloud.log")
+	cloud := startProc(t, "rig-cloud", cloudLog, cloudEnv, cloudArgv...)
+	cloud.waitReady(ctx, t, cloudURL+"/health/ready", time.Minute)
+	logf("rig-cloud ready")
+
+	// The rig, and 20 agents enrolled with a token each.
+	fleet := fleetHTTP{url: cloudURL, token: operator}
+	fleet.do(ctx, t, "POST", "/v1/rigs", fleetapi.RigRequest{RigID: rigID, RigType: fw.RigType}, 201, nil)
+	type agentProc struct {
+		id, api string
+		proc    *proc
+	}
+	agents := make([]agentProc, rolloutAgents)
+	for i := range agents {
+		id := fmt.Sprintf("%s-agent-%02d", run, i+1)
+		var enr fleetapi.Enrollment
+		fleet.do(ctx, t, "POST", "/v1/rigs/"+rigID+"/enrollments", nil, 201, &enr)
+		var enrolled cloudapi.EnrollResponse
+		fleetHTTP{url: cloudURL, token: enr.Token}.do(ctx, t, "POST", cloudapi.PathEnroll,
+			cloudapi.EnrollRequest{AgentID: id, RigID: rigID}, 200, &enrolled)
+		adir := filepath.Join(dir, fmt.Sprintf("agent-%02d", i+1))
+		require.NoError(t, os.MkdirAll(adir, 0o750))
+		cred := filepath.Join(adir, "credential")
+		require.NoError(t, os.WriteFile(cred, []byte(enrolled.Credential+"\n"), 0o600))
+		port := freeTCPPort(t)
+		cfg := fmt.Sprintf(`agent:
+  id: %s
+  data_dir: %s
+rig:
+  firmware_config: %s
+model:
+  bundle_dir: %s
+broker:
+  url: %s
+windowing:
+  alignment: sliding
+  stride_steps: 30
+  lateness: 10s
+diagnoses:
+  publish: false
+api:
+  listen: 127.0.0.1:%d
+cloud:
+  url: %s
+  credential_file: %s
+  backoff_min: 200ms
+  backoff_max: 2s
+update:
+  url: %s/tuf
+  root_file: %s
+  check_interval: 1m
+  canary:
+    windows: 4
+    min_windows: 2
+  watch:
+    window: 1m
+logging:
+  level: info
+  format: text
+`, id, filepath.Join(adir, "data"), fwPath, b100, mqttURL, port, cloudURL, cred, cloudURL, root1)
+		cfgPath := filepath.Join(adir, "rig-agent.yaml")
+		require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+		agents[i] = agentProc{id: id, api: fmt.Sprintf("http://127.0.0.1:%d", port),
+			proc: startProc(t, id, filepath.Join(adir, "rig-agent.log"), cleanEnv("RIG_AGENT_"),
+				filepath.Join(bin, "rig-agent"), "--config", cfgPath)}
+	}
+	for _, a := range agents {
+		a.proc.waitReady(ctx, t, a.api+"/health/ready", 2*time.Minute)
+	}
+	logf("%d agents ready", len(agents))
+
+	// Readings for all of them: one publisher, calm readings near the
+	// means the bundle was trained on (windows the model calls healthy),
+	// from an hour ago at ten times real time (a 30 s window every 3 s).
+	publishCalm(ctx, t, mqttURL, run+"-gateway", fw, b100, time.Now().UTC().Add(-time.Hour).Truncate(time.Minute), 10)
+
+	// Every second, each agent's /status: it answers, and serves a
+	// committed release.
+	type agentStatus struct {
+		Model struct {
+			Version string `json:"version"`
+		} `json:"model"`
+		Diagnoses struct {
+			Count int64 `json:"count"`
+		} `json:"diagnoses"`
+		Update *struct {
+			State     string `json:"state"`
+			LastError string `json:"last_error"`
+			Installed *struct {
+				Version string `json:"version"`
+			} `json:"installed"`
+		} `json:"update"`
+	}
+	// No kept-alive connections: one dialled but never used would hold up
+	// the agent's graceful HTTP shutdown at the end.
+	statusClient := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	status := func(a agentProc) (agentStatus, error) {
+		var st agentStatus
+		res, err := statusClient.Get(a.api + "/status")
+		if err != nil {
+			return st, err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return st, fmt.Errorf("GET /status: %s", res.Status)
+		}
+		return st, json.NewDecoder(res.Body).Decode(&st)
+	}
+	committed := map[string]bool{"1.0.0": true, "1.1.0": true}
+	var (
+		watchMu    sync.Mutex
+		violations []string
+		polls      int
+	)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			for _, a := range agents {
+				st, err := status(a)
+				watchMu.Lock()
+				polls++
+				switch {
+				case err != nil:
+					violations = append(violations, fmt.Sprintf("%s: %v", a.id, err))
+				case st.Update == nil || st.Update.Installed == nil:
+					violations = append(violations, a.id+": /status names no installed release")
+				case !committed[st.Model.Version] || !committed[st.Update.Installed.Version]:
+					violations = append(violations, fmt.Sprintf("%s serves %q, installed %q (update state %s)",
+						a.id, st.Model.Version, st.Update.Installed.Version, st.Update.State))
+				}
+				watchMu.Unlock()
+			}
+			select {
+			case <-watchCtx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	stopWatching := func() {
+		stopWatch()
+		<-watchDone
+	}
+	defer stopWatching()
+
+	// Windows to judge a canary by: each agent has diagnosed a few.
+	waitFor(ctx, t, 90*time.Second, "every agent has diagnosed 3 windows", func() bool {
+		for _, a := range agents {
+			if st, err := status(a); err != nil || st.Diagnoses.Count < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	logf("every agent has diagnosed 3 windows")
+
+	var seen string
+	rollout := func(id int64) rolloutapi.Rollout {
+		t.Helper()
+		var r rolloutapi.Rollout
+		out := rigctl(cloudURL, operator, "rollout", "status", fmt.Sprint(id), "--json")
+		require.NoError(t, json.Unmarshal(out, &r), "%s", out)
+		if now := fmt.Sprintf("rollout %d: %s, cohort %d", r.ID, r.State, r.Cohort); now != seen {
+			seen = now
+			logf("%s (%v)", now, r.Counts)
+		}
+		return r
+	}
+
+	// 1. Release 1.1.0 through four cohorts; rig-cloud killed while the
+	// 50 % cohort installs.
+	out := rigctl(cloudURL, releaser, "release", "publish", "--root", root1, "--keys", offline, "--bundle", b110)
+	logf("%s", strings.TrimSpace(string(out)))
+	var r1 rolloutapi.Rollout
+	require.NoError(t, json.Unmarshal(rigctl(cloudURL, operator, "rollout", "create",
+		"--release", "skab-testbed/skab-testbed-1.1.0.tar.gz", "--cohorts", "1,10%,50%,100%", "--soak", "2s", "--json"), &r1))
+	require.Equal(t, rolloutapi.Running, r1.State)
+	require.Equal(t, rolloutAgents, r1.Agents)
+	sizes := []int{}
+	for _, c := range r1.Cohorts {
+		sizes = append(sizes, c.Size)
+	}
+	require.Equal(t, []int{1, 1, 8, 10}, sizes, "cohorts of 1 agent, 10 %, 50 % and 100 % of 20")
+	logf("rollout %d of 1.1.0 created", r1.ID)
+
+	waitFor(ctx, t, 2*time.Minute, "an agent of cohort 2 reports its installation", func() bool {
+		r := rollout(r1.ID)
+		for _, m := range r.AgentStates {
+			if m.Cohort == 2 && m.State != rolloutapi.AgentOffered && m.State != rolloutapi.AgentPending {
+				return true
+			}
+		}
+		return false
+	})
+	r := rollout(r1.ID)
+	logf("cohort 2 installing (%v): killing rig-cloud", r.Cohorts[2].Counts)
+	cloud.kill(t)
+	time.Sleep(8 * time.Second)
+	cloud = startProc(t, "rig-cloud (restarted)", cloudLog+".2", cloudEnv, cloudArgv...)
+	cloud.waitReady(ctx, t, cloudURL+"/health/ready", time.Minute)
+	logf("rig-cloud restarted")
+
+	waitFor(ctx, t, 2*time.Minute, "rollout of 1.1.0 completed", func() bool {
+		r = rollout(r1.ID)
+		require.Contains(t, []rolloutapi.State{rolloutapi.Running, rolloutapi.Completed}, r.State, "rollout %d: %s", r.ID, r.Reason)
+		return r.State == rolloutapi.Completed
+	})
+	logf("rollout %d completed", r1.ID)
+	require.Len(t, r.Cohorts, 4)
+	for _, c := range r.Cohorts {
+		assert.Equal(t, rolloutapi.CohortSucceeded, c.State, "cohort %d", c.Index)
+		assert.Equal(t, c.Size, c.Counts[rolloutapi.AgentCommitted], "cohort %d: %v", c.Index, c.Counts)
+	}
+	require.Len(t, r.AgentStates, rolloutAgents, "per-agent state")
+	for _, m := range r.AgentStates {
+		assert.Equal(t, rolloutapi.AgentCommitted, m.State, "%s", m.AgentID)
+		assert.Equal(t, rigID, m.RigID)
+	}
+	assert.Equal(t, rolloutAgents, r.Counts[rolloutapi.AgentCommitted])
+	for _, a := range agents {
+		st, err := status(a)
+		require.NoError(t, err, a.id)
+		assert.Equal(t, "1.1.0", st.Model.Version, "%s serves 1.1.0", a.id)
+		require.NotNil(t, st.Update)
+		assert.Contains(t, []string{"committed", "idle"}, st.Update.State, "%s: committed, watched or not", a.id)
+		assert.Equal(t, "1.1.0", st.Update.Installed.Version, a.id)
+	}
+
+	// 2. Release 1.2.0, whose canary fails: the rollout halts on its
+	// first cohort, whose agent keeps 1.1.0.
+	out = rigctl(cloudURL, releaser, "release", "publish", "--root", root1, "--keys", offline, "--bundle", b120)
+	logf("%s", strings.TrimSpace(string(out)))
+	var r2 rolloutapi.Rollout
+	require.NoError(t, json.Unmarshal(rigctl(cloudURL, operator, "rollout", "create",
+		"--release", "skab-testbed/skab-testbed-1.2.0.tar.gz", "--cohorts", "1,10%,50%,100%", "--soak", "2s", "--json"), &r2))
+	require.NotNil(t, r2.Previous)
+	assert.Equal(t, "1.1.0", r2.Previous.Version)
+	var first string
+	for _, m := range r2.AgentStates {
+		if m.Cohort == 0 {
+			first = m.AgentID
+		}
+	}
+	require.NotEmpty(t, first)
+	logf("rollout %d of 1.2.0 created; cohort 0 is %s (it waits for the end of its 1.1.0 watch)", r2.ID, first)
+	waitFor(ctx, t, 2*time.Minute, "rollout of 1.2.0 halted", func() bool {
+		r = rollout(r2.ID)
+		require.Contains(t, []rolloutapi.State{rolloutapi.Running, rolloutapi.Halted}, r.State, "rollout %d: %s", r.ID, r.Reason)
+		return r.State == rolloutapi.Halted
+	})
+	logf("rollout %d halted: %s", r2.ID, r.Reason)
+	assert.Contains(t, r.Reason, "cohort 0")
+	assert.Equal(t, 0, r.Cohort)
+	require.Len(t, r.Cohorts, 4)
+	assert.Equal(t, rolloutapi.CohortFailed, r.Cohorts[0].State)
+	for _, c := range r.Cohorts[1:] {
+		assert.Equal(t, rolloutapi.CohortPending, c.State, "cohort %d", c.Index)
+	}
+	require.Len(t, r.AgentStates, rolloutAgents)
+	for _, m := range r.AgentStates {
+		if m.AgentID == first {
+			assert.Equal(t, rolloutapi.AgentFailed, m.State)
+			assert.Contains(t, m.Detail, "canary failed")
+		} else {
+			assert.Equal(t, rolloutapi.AgentPending, m.State, m.AgentID)
+		}
+	}
+	for _, a := range agents {
+		st, err := status(a)
+		require.NoError(t, err, a.id)
+		assert.Equal(t, "1.1.0", st.Model.Version, "%s keeps 1.1.0", a.id)
+		if a.id == first {
+			assert.Equal(t, "failed", st.Update.State)
+			assert.Contains(t, st.Update.LastError, "canary failed")
+		}
+	}
+
+	stopWatching()
+	watchMu.Lock()
+	defer watchMu.Unlock()
+	assert.Empty(t, violations, "every agent serves a committed release at all times")
+	logf("%d /status reads of the agents, %d violations", polls, len(violations))
+}
+
+// proc is a process the test started; it is stopped at the end of the
+// test (SIGTERM, then a clean exit within 30 s) unless it exited before.
+type proc struct {
+	name, log string
+	cmd       *exec.Cmd
+	done      chan struct{} // closed once the process has exited, err set
+	err       error
+}
+
+// startProc starts argv with env, its output in logPath.
+func startProc(t *testing.T, name, logPath string, env []string, argv ...string) *proc {
+	t.Helper()
+	f, err := os.Create(logPath)
+	require.NoError(t, err)
+	p := &proc{name: name, log: logPath, cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	require.NoError(t, p.cmd.Start(), "start %s", name)
+	go func() {
+		p.err = p.cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if p.exited() {
+			return
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+			assert.NoError(t, p.err, "%s stopped with an error:\n%s", name, fileTail(logPath))
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			t.Errorf("%s did not stop 30 s after SIGTERM:\n%s", name, fileTail(logPath))
+		}
+		if t.Failed() {
+			t.Logf("%s log tail:\n%s", name, fileTail(logPath))
+		}
+	})
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill stops the process at once (SIGKILL), as a crash would.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Kill())
+	<-p.done
+}
+
+// waitReady polls url until it answers 200; the process exiting first,
+// or within passing, fails the test with its log's tail.
+func (p *proc) waitReady(ctx context.Context, t *testing.T, url string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for {
+		if res, err := c.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if p.exited() {
+			t.Fatalf("%s exited before it was ready (%v):\n%s", p.name, p.err, fileTail(p.log))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after %s:\n%s", p.name, within, fileTail(p.log))
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", p.name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// publishCalm publishes, until the test ends or the readings reach a
+// minute ago, one second of readings of every sensor of fw every
+// 1/speed s from start on: each the sensor's mean in the bundle in
+// bundleDir plus a tenth of its standard deviation in a slow sine, so
+// that the bundle calls the windows healthy. One message per topic and
+// second, QoS 1, from one client: the agents share the topics.
+func publishCalm(ctx context.Context, t *testing.T, brokerURL, clientID string, fw *rig.Config, bundleDir string, start time.Time, speed float64) {
+	t.Helper()
+	man, err := bundle.Load(bundleDir)
+	require.NoError(t, err)
+	mean, std := map[string]float64{}, map[string]float64{}
+	for _, s := range man.Input.Sensors {
+		mean[s.ID], std[s.ID] = s.Mean, s.Std
+	}
+	o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(clientID).SetCleanSession(true).
+		SetProtocolVersion(4).SetConnectTimeout(5 * time.Second)
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second), "connect to %s", brokerURL)
+	require.NoError(t, tok.Error())
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		c.Disconnect(100)
+	})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Duration(float64(time.Second) / speed))
+		defer tick.Stop()
+		seq := map[string]uint64{}
+		for k := 0; ; k++ {
+			at := start.Add(time.Duration(k)*time.Second + 250*time.Millisecond)
+			if time.Since(at) < time.Minute {
+				return
+			}
+			byTopic, codecs := map[string][]reading.Reading{}, map[string]string{}
+			for i, s := range fw.Sensors {
+				if s.Inactive {
+					continue
+				}
+				seq[s.ID]++
+				v := mean[s.ID] + 0.1*std[s.ID]*math.Sin(float64(k)/7+float64(i))
+				byTopic[s.MQTT.Topic] = append(byTopic[s.MQTT.Topic], reading.Reading{Sensor: s.ID, Time: at, Value: v, Seq: seq[s.ID]})
+				codecs[s.MQTT.Topic] = s.MQTT.Codec
+			}
+			for topic, rs := range byTopic {
+				cd, err := codec.Lookup(codecs[topic])
+				if err != nil {
+					t.Errorf("codec of %s: %v", topic, err)
+					return
+				}
+				payload, err := cd.Encode(nil, rs)
+				if err != nil {
+					t.Errorf("encode readings for %s: %v", topic, err)
+					return
+				}
+				if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+					t.Errorf("publish on %s: not acknowledged within 20 s (%v)", topic, tok.Error())
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
