@@ -87,6 +87,9 @@ type fixture struct {
 	token string
 	// unauthorized counts the requests refused for want of it.
 	unauthorized int
+	// down, when set, answers every request 503, as a proxy in front of
+	// a rig-cloud that is down does.
+	down bool
 }
 
 func newFixture(t testing.TB, factoryVersion string) *fixture {
@@ -107,6 +110,11 @@ func newFixture(t testing.TB, factoryVersion string) *fixture {
 		f.mu.Lock()
 		f.requests = append(f.requests, strings.TrimSpace(req.URL.Path+" "+req.Header.Get("Range")))
 		icpt := f.intercept
+		if f.down {
+			f.mu.Unlock()
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		if f.token != "" && req.Header.Get("Authorization") != "Bearer "+f.token {
 			f.unauthorized++
 			f.mu.Unlock()

@@ -506,12 +506,25 @@ func (m *Manager) tripped() error {
 	return nil
 }
 
+// OfferRetryMin is the first wait before Run tries an offered release
+// again after a cycle that could not finish it for a reason other than a
+// failed attempt (the repository unreachable, a download cut short, too
+// few windows for the canary); the wait doubles after each such cycle, up
+// to CheckInterval, and is jittered like it.
+const OfferRetryMin = 2 * time.Second
+
 // Run runs a cycle at once, then every CheckInterval (jittered), and at
-// once when the watchdog trips or the offer changes, until ctx ends. Errors are logged; it
-// returns nil when ctx ends.
+// once when the watchdog trips or the offer changes, until ctx ends. An
+// offered release that a cycle left unfinished without a failed attempt
+// (the cloud down mid-download, say) is tried again sooner, after
+// OfferRetryMin doubling up to CheckInterval, since the offer does not
+// change to wake Run when the cloud is back; a failed attempt, the day's
+// byte budget used up and a committed release wait for the next check.
+// Errors are logged; it returns nil when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var retry time.Duration // the last short wait; 0: none
 	for {
 		_, _, changed := m.offer() // nil without Offers: never ready
 		select {
@@ -521,15 +534,25 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-m.kick:
 		case <-changed:
 		}
-		if err := m.Cycle(ctx); err != nil && ctx.Err() == nil {
+		err := m.Cycle(ctx)
+		if err != nil && ctx.Err() == nil {
 			m.log.Warn("update: cycle", "err", err)
 		}
-		d := time.Duration(float64(m.opts.CheckInterval) * (0.9 + 0.2*rand.Float64()))
+		jitter := func(d time.Duration) time.Duration { return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64())) }
+		d := jitter(m.opts.CheckInterval)
+		offer, _, _ := m.offer()
 		m.mu.Lock()
-		if m.rec.State == Committed {
+		switch {
+		case m.rec.State == Committed:
+			retry = 0
 			if until := m.rec.WatchUntil.Sub(m.opts.Now()); until > 0 && until < d {
 				d = until + time.Second
 			}
+		case err != nil && offer != nil && m.rec.State != Failed && !errors.Is(err, ErrBudget):
+			retry = min(max(2*retry, OfferRetryMin), m.opts.CheckInterval)
+			d = min(d, jitter(retry))
+		default:
+			retry = 0
 		}
 		m.mu.Unlock()
 		if !t.Stop() {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
 // waitFor polls cond until it holds or a few seconds pass.
@@ -42,6 +44,45 @@ func TestRun(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// TestRunRetriesOffer: an offered release that a cycle could not start
+// because the repository was down is tried again within seconds (Run's
+// OfferRetryMin backoff), not at the next check an hour later: the offer
+// does not change to wake Run when the cloud is back.
+func TestRunRetriesOffer(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	p110 := f.release("1.1.0", nil, nil)
+	offers := &fakeOffers{}
+	offers.set(&cloudapi.Offer{Target: p110, Version: "1.1.0", Rollout: 2})
+	f.mu.Lock()
+	f.down = true
+	f.mu.Unlock()
+	a := f.open(func(o *Options) { o.Offers = offers; o.CheckInterval = time.Hour })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, "a check refused by the repository", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.requests) > 0
+	})
+	f.mu.Lock()
+	f.down = false
+	f.mu.Unlock()
+	waitFor(t, "1.1.0 committed after the repository is back", func() bool {
+		st := a.Status()
+		return st.State == Committed && st.Installed.Version == "1.1.0"
+	})
+	if st := a.Status(); len(st.Attempts) != 0 {
+		t.Errorf("the outage counted attempts: %v", st.Attempts)
 	}
 }
 
