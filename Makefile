@@ -82,8 +82,8 @@ test: lint ## lint, then go test -race -count=1 over every module, with services
 
 # The long end-to-end tests (tests/, HYDROGNN_TEST_E2E): TestRolloutEndToEnd
 # runs rig-cloud, the test Mosquitto and 20 rig-agent processes through a
-# staged rollout, a failed canary and a rig-cloud crash (about 2 minutes on
-# 2 cores; docs/releases.md). Not part of `make test`, whose packages run
+# staged rollout, a failed canary and a rig-cloud crash (about 2.5 minutes
+# on 2 cores; docs/releases.md). Not part of `make test`, whose packages run
 # in parallel: 20 agents would slow them down; CI runs it after.
 e2e: ## the long end-to-end tests (rollouts to 20 rig-agent processes), with services
 	@$(WITH_SERVICES) \
