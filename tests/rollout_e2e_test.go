@@ -381,7 +381,16 @@ logging:
 	r := rollout(r1.ID)
 	logf("cohort 2 installing (%v): killing rig-cloud", r.Cohorts[2].Counts)
 	cloud.kill(t)
+	watchMu.Lock()
+	before := polls
+	watchMu.Unlock()
 	time.Sleep(8 * time.Second)
+	watchMu.Lock()
+	during, bad := polls-before, len(violations)
+	watchMu.Unlock()
+	require.Positive(t, during, "the agents' /status read while rig-cloud is down")
+	require.Zero(t, bad, "every agent serves a committed release: %v", violations)
+	logf("rig-cloud down 8 s: %d /status reads of the agents, all on a committed release", during)
 	cloud = startProc(t, "rig-cloud (restarted)", cloudLog+".2", cloudEnv, cloudArgv...)
 	cloud.waitReady(ctx, t, cloudURL+"/health/ready", time.Minute)
 	logf("rig-cloud restarted")
@@ -428,7 +437,7 @@ logging:
 		}
 	}
 	require.NotEmpty(t, first)
-	logf("rollout %d of 1.2.0 created; cohort 0 is %s (it waits for the end of its 1.1.0 watch)", r2.ID, first)
+	logf("rollout %d of 1.2.0 created; cohort 0 is %s (it starts once its 1.1.0 watch is over)", r2.ID, first)
 	waitFor(ctx, t, 2*time.Minute, "rollout of 1.2.0 halted", func() bool {
 		r = rollout(r2.ID)
 		require.Contains(t, []rolloutapi.State{rolloutapi.Running, rolloutapi.Halted}, r.State, "rollout %d: %s", r.ID, r.Reason)
