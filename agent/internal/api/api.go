@@ -150,6 +150,9 @@ type Server struct {
 	srv  *http.Server
 	ln   net.Listener
 	done chan error
+	// inflight counts requests being served, so Shutdown can tell a
+	// request cut short from a connection that never sent one.
+	inflight atomic.Int64
 }
 
 // Link holds the cloud link's state for /status and /metrics; the
@@ -279,7 +282,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.reg = reg
 	s.srv = &http.Server{
-		Handler:           s.Handler(),
+		Handler:           s.counting(s.Handler()),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
@@ -319,15 +322,34 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
+// counting wraps h to keep Server.inflight.
+func (s *Server) counting(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Shutdown stops accepting connections and waits for active requests,
-// bounded by ctx; then it closes what is left.
+// bounded by ctx; then it closes what is left. Running out of time is an
+// error only when a request was cut short: a client that opened a
+// connection and sent nothing (net/http waits 5 s for such a one) is
+// closed and logged.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
 	}
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
+		n := s.inflight.Load()
 		_ = s.srv.Close()
+		if n == 0 && errors.Is(err, context.DeadlineExceeded) {
+			s.log.Warn("http api: closed connections that sent no request before the shutdown deadline")
+			err = nil
+		} else if n > 0 {
+			err = fmt.Errorf("%w (%d request(s) cut short)", err, n)
+		}
 	}
 	if serr := <-s.done; serr != nil && err == nil {
 		err = serr
