@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/shared/childproc"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
@@ -228,6 +229,7 @@ func startProcess(ctx context.Context, t *testing.T, name, logPath, ready string
 	logf, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	childproc.DieWithParent(cmd)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start(), "start %s", name)

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/childproc"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
@@ -492,6 +493,7 @@ func startProc(t *testing.T, name, logPath string, env []string, argv ...string)
 	f, err := os.Create(logPath)
 	require.NoError(t, err)
 	p := &proc{name: name, log: logPath, cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
+	childproc.DieWithParent(p.cmd)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	require.NoError(t, p.cmd.Start(), "start %s", name)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/shared/childproc"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -72,6 +73,7 @@ func startChild(tb testing.TB, cfgPath, api, logPath string) *child {
 	require.NoError(tb, err)
 	cmd := exec.Command(os.Args[0], "--config", cfgPath)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
+	childproc.DieWithParent(cmd)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(tb, cmd.Start())
 	c := &child{cmd: cmd, done: make(chan error, 1), log: logPath}

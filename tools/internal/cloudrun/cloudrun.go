@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hydrognn/hydrognn/shared/childproc"
 )
 
 // Options configure Start.
@@ -108,6 +110,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 
 	s.cmd = exec.Command(o.Bin, "serve")
 	s.cmd.Env = env
+	childproc.DieWithParent(s.cmd)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		s.drop()
@@ -199,6 +202,7 @@ func (s *Server) drop() error {
 func (s *Server) StartWorker(log io.Writer, extraEnv ...string) (stop func() error, err error) {
 	cmd := exec.Command(s.bin, "worker")
 	cmd.Env = append(append([]string{}, s.env...), extraEnv...)
+	childproc.DieWithParent(cmd)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s worker: %w", s.bin, err)

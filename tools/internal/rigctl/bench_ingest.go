@@ -29,6 +29,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/childproc"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -333,6 +334,7 @@ func mosquittoFor(ctx context.Context, env Env, given, dir string) (string, func
 		return "", none, err
 	}
 	cmd := exec.Command(bin, "-c", confPath)
+	childproc.DieWithParent(cmd)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -495,6 +497,7 @@ func startAgentProc(ctx context.Context, bin, cfgPath, api, logPath string) (*ag
 		return nil, err
 	}
 	cmd := exec.Command(bin, "--config", cfgPath)
+	childproc.DieWithParent(cmd)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "RIG_AGENT_") { // a stray override would change the generated config
 			cmd.Env = append(cmd.Env, kv)
