@@ -160,8 +160,8 @@ func demo(ctx context.Context, env Env, o demoOptions) error {
 		return err
 	}
 
-	fmt.Fprintf(w, "\nDone in %s. Next: the temporal GNN trained on this data and the real UCI set (issue 3), and\n", time.Since(start).Round(time.Second/10))
-	fmt.Fprintln(w, "rig-agent running it on every rig (issue 4).")
+	fmt.Fprintf(w, "\nDone in %s. Next: rig-agent diagnosing such readings with the shipped zema-testrig bundle\n", time.Since(start).Round(time.Second/10))
+	fmt.Fprintln(w, "(docs/agent.md), training a bundle with rigctl train (docs/model.md), a fleet in rig-cloud (docs/cloud.md).")
 	return nil
 }
 
