@@ -10,6 +10,7 @@ require (
 	github.com/sigstore/sigstore v1.10.6
 	github.com/stretchr/testify v1.12.1
 	github.com/theupdateframework/go-tuf/v2 v2.4.2
+	golang.org/x/mod v0.38.0
 	google.golang.org/protobuf v1.36.12
 )
 

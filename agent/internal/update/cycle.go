@@ -368,7 +368,7 @@ func (m *Manager) readyToCommit() (state, error) {
 	if !m.opts.Now().Before(r.MetadataExpires) {
 		return nil, fmt.Errorf("%w: it expired at %s; the next check refreshes it", ErrStale, r.MetadataExpires.UTC().Format("2006-01-02T15:04:05Z"))
 	}
-	c, ok := compareVersions(r.Target.Release.Version, r.Installed.Version)
+	c, ok := release.CompareVersions(r.Target.Release.Version, r.Installed.Version)
 	switch {
 	case ok && c < 0 && r.Target.Downgrade && m.opts.Offers != nil:
 		// An explicit rollback: offered, and checked like any release.
@@ -484,7 +484,7 @@ func (m *Manager) rollbackOffered(r *Record) bool {
 	if o == nil {
 		return false
 	}
-	c, ok := compareVersions(o.Version, r.Installed.Version)
+	c, ok := release.CompareVersions(o.Version, r.Installed.Version)
 	return ok && c < 0
 }
 

@@ -86,22 +86,6 @@ func TestRunRetriesOffer(t *testing.T) {
 	}
 }
 
-func FuzzCompareVersions(f *testing.F) {
-	for _, s := range []string{"1.0.0", "v1.2.3", "1.0.0-rc.1", "1.0.0-alpha.beta+x", "0.0.0-1.a"} {
-		f.Add(s, "1.0.0")
-	}
-	f.Fuzz(func(t *testing.T, a, b string) {
-		ab, ok1 := compareVersions(a, b)
-		ba, ok2 := compareVersions(b, a)
-		if ok1 != ok2 || ab != -ba {
-			t.Errorf("compare(%q, %q) = %d, %v; reversed %d, %v", a, b, ab, ok1, ba, ok2)
-		}
-		if aa, ok := compareVersions(a, a); ok && aa != 0 {
-			t.Errorf("compare(%q, itself) = %d", a, aa)
-		}
-	})
-}
-
 func FuzzRangeStart(f *testing.F) {
 	for _, s := range []string{"bytes 0-99/100", "bytes 1000-65547/65548", "bytes */100", "", "bytes -5-1/2"} {
 		f.Add(s)

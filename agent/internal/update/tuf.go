@@ -232,7 +232,7 @@ func (m *Manager) pick(s *session, rec *Record, offers bool, offer *cloudapi.Off
 			continue
 		}
 		if best != nil {
-			if cmp, _ := compareVersions(rel.Version, bestRel.Version); cmp <= 0 {
+			if cmp, _ := release.CompareVersions(rel.Version, bestRel.Version); cmp <= 0 {
 				c.Skipped = append(c.Skipped, Skip{p, "a newer release is picked"})
 				continue
 			}
@@ -269,7 +269,7 @@ func (m *Manager) pickOffer(c *Check, targets map[string]*metadata.TargetFiles, 
 	if why != "" {
 		return refuse("%s", why)
 	}
-	cmp, ok := compareVersions(rel.Version, rec.Installed.Version)
+	cmp, ok := release.CompareVersions(rel.Version, rec.Installed.Version)
 	if !ok {
 		return refuse("version %s cannot be compared with the installed %s", rel.Version, rec.Installed.Version)
 	}
@@ -300,7 +300,7 @@ func (m *Manager) eligible(tf *metadata.TargetFiles, rec *Record, newer bool) (*
 		return rel, why
 	}
 	if newer {
-		if c, ok := compareVersions(rel.Version, rec.Installed.Version); !ok || c <= 0 {
+		if c, ok := release.CompareVersions(rel.Version, rec.Installed.Version); !ok || c <= 0 {
 			return rel, fmt.Sprintf("version %s is not newer than the installed %s (%v)", rel.Version, rec.Installed.Version, ErrRollback)
 		}
 	}
@@ -334,7 +334,7 @@ func (m *Manager) unfit(rel *release.Target) string {
 		return fmt.Sprintf("precisions [%s] do not include %s (model.precision)", strings.Join(precs, ", "), o.Precision)
 	}
 	if rel.MinAgentVersion != "" {
-		if c, ok := compareVersions(o.AgentVersion, rel.MinAgentVersion); !ok || c < 0 {
+		if c, ok := release.CompareVersions(o.AgentVersion, rel.MinAgentVersion); !ok || c < 0 {
 			return fmt.Sprintf("needs rig-agent %s or later, this is %q", rel.MinAgentVersion, o.AgentVersion)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/rollout"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/release"
@@ -94,7 +93,7 @@ func (a *API) createRollout(c *gin.Context) {
 			refused(c, "previous release %q is for rig type %q, the release for %q", req.Previous, prev.RigType, rel.RigType)
 			return
 		}
-		if cmp, ok := rollout.CompareVersions(prev.Version, rel.Version); ok && cmp >= 0 {
+		if cmp, ok := release.CompareVersions(prev.Version, rel.Version); ok && cmp >= 0 {
 			refused(c, "previous release %q (version %s) is not older than the release (version %s)", req.Previous, prev.Version, rel.Version)
 			return
 		}
@@ -123,11 +122,11 @@ func previousRelease(rels map[string]*release.Target, path string, rel *release.
 		if p == path || t.Bundle != rel.Bundle || t.RigType != rel.RigType {
 			continue
 		}
-		if cmp, ok := rollout.CompareVersions(t.Version, rel.Version); !ok || cmp >= 0 {
+		if cmp, ok := release.CompareVersions(t.Version, rel.Version); !ok || cmp >= 0 {
 			continue
 		}
 		if best != nil {
-			if cmp, _ := rollout.CompareVersions(t.Version, best.Version); cmp <= 0 {
+			if cmp, _ := release.CompareVersions(t.Version, best.Version); cmp <= 0 {
 				continue
 			}
 		}

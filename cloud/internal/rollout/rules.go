@@ -3,8 +3,6 @@ package rollout
 import (
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -184,87 +182,4 @@ func Decide(started []CohortStatus, last bool, successThreshold, failureThreshol
 		"cohort %d: %d of %d agents committed and stayed through the %s soak, at or above the success threshold %v",
 		c.Index, c.Succeeded, c.Size, c.Soak, successThreshold)}
 	return d
-}
-
-// CompareVersions compares two semantic versions (an optional "v", then
-// MAJOR.MINOR.PATCH, an optional -prerelease, +build ignored) and
-// returns -1, 0 or 1; ok is false when either is not one.
-func CompareVersions(a, b string) (c int, ok bool) {
-	pa, ok1 := parseVersion(a)
-	pb, ok2 := parseVersion(b)
-	if !ok1 || !ok2 {
-		return 0, false
-	}
-	for i := range 3 {
-		if pa.n[i] != pb.n[i] {
-			if pa.n[i] < pb.n[i] {
-				return -1, true
-			}
-			return 1, true
-		}
-	}
-	switch {
-	case pa.pre == pb.pre:
-		return 0, true
-	case pa.pre == "":
-		return 1, true
-	case pb.pre == "":
-		return -1, true
-	}
-	as, bs := strings.Split(pa.pre, "."), strings.Split(pb.pre, ".")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		x, errx := strconv.ParseUint(as[i], 10, 64)
-		y, erry := strconv.ParseUint(bs[i], 10, 64)
-		switch {
-		case errx == nil && erry == nil && x != y:
-			if x < y {
-				return -1, true
-			}
-			return 1, true
-		case errx == nil && erry != nil:
-			return -1, true
-		case errx != nil && erry == nil:
-			return 1, true
-		case errx != nil && as[i] != bs[i]:
-			if as[i] < bs[i] {
-				return -1, true
-			}
-			return 1, true
-		}
-	}
-	switch {
-	case len(as) < len(bs):
-		return -1, true
-	case len(as) > len(bs):
-		return 1, true
-	}
-	return 0, true
-}
-
-type version struct {
-	n   [3]uint64
-	pre string
-}
-
-func parseVersion(s string) (version, bool) {
-	var v version
-	s = strings.TrimPrefix(s, "v")
-	if i := strings.IndexByte(s, '+'); i >= 0 {
-		s = s[:i]
-	}
-	if i := strings.IndexByte(s, '-'); i >= 0 {
-		s, v.pre = s[:i], s[i+1:]
-	}
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return v, false
-	}
-	for i, p := range parts {
-		n, err := strconv.ParseUint(p, 10, 64)
-		if err != nil {
-			return v, false
-		}
-		v.n[i] = n
-	}
-	return v, true
 }

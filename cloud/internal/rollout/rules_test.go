@@ -98,16 +98,3 @@ func TestDecide(t *testing.T) {
 	assert.True(t, d.Halt && d.HaltCohort == 0, "a late rollback in an earlier cohort halts too")
 	assert.False(t, Decide([]CohortStatus{soaking(10, 1, 0)}, false, 0.9, 0.2, t0).Halt)
 }
-
-func TestCompareVersions(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		want int
-	}{{"1.0.0", "1.1.0", -1}, {"1.10.0", "1.9.0", 1}, {"1.0.0-rc.1", "1.0.0", -1}, {"1.0.0-rc.2", "1.0.0-rc.10", -1}, {"v2.0.0", "2.0.0+b", 0}} {
-		got, ok := CompareVersions(c.a, c.b)
-		assert.True(t, ok)
-		assert.Equal(t, c.want, got, "%s vs %s", c.a, c.b)
-	}
-	_, ok := CompareVersions("zema-2025.03", "1.0.0")
-	assert.False(t, ok)
-}
