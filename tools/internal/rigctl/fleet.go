@@ -153,6 +153,26 @@ func printJSON(w io.Writer, v any) {
 	fmt.Fprintln(w, string(b))
 }
 
+// listRows fetches up to limit rows of the list at path with query q
+// for the command what. With asJSON it prints them as the server sent them;
+// otherwise it decodes them into T, a row that does not decode being an
+// error. done is true when the command is over, with exit code code.
+func listRows[T any](ctx context.Context, env Env, c *cloudclient.Client, what, path string, q url.Values, limit int, asJSON bool) (rows []T, code int, done bool) {
+	raws, err := cloudclient.ListRaw(ctx, c, path, q, limit)
+	if err != nil {
+		return nil, failed(env, what, err), true
+	}
+	if asJSON {
+		printJSON(env.Stdout, raws)
+		return nil, ExitOK, true
+	}
+	rows, err = cloudclient.DecodeRows[T](path, raws)
+	if err != nil {
+		return nil, failed(env, what, err), true
+	}
+	return rows, ExitOK, false
+}
+
 // decodeAnswer decodes the answer to request (method and path, e.g.
 // "POST /v1/releases") into v; the error names the request.
 func decodeAnswer(request string, raw json.RawMessage, v any) error {
@@ -330,17 +350,9 @@ func runRigs(ctx context.Context, env Env, args []string) int {
 	if sub == "status" {
 		return rigStatus(ctx, env, c, id, *asJSON)
 	}
-	raws, err := cloudclient.ListRaw(ctx, c, "/v1/rigs", nil, *limit)
-	if err != nil {
-		return failed(env, "rigs list", err)
-	}
-	if *asJSON {
-		printJSON(env.Stdout, raws)
-		return ExitOK
-	}
-	rigs, err := cloudclient.DecodeRows[fleetapi.Rig]("/v1/rigs", raws)
-	if err != nil {
-		return failed(env, "rigs list", err)
+	rigs, code, done := listRows[fleetapi.Rig](ctx, env, c, "rigs list", "/v1/rigs", nil, *limit, *asJSON)
+	if done {
+		return code
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RIG\tTYPE\tSITE\tCREATED")
@@ -559,17 +571,9 @@ func runAlerts(ctx context.Context, env Env, args []string) int {
 	if *state != "" {
 		q.Set("state", *state)
 	}
-	raws, err := cloudclient.ListRaw(ctx, c, "/v1/alerts", q, *limit)
-	if err != nil {
-		return failed(env, "alerts list", err)
-	}
-	if *asJSON {
-		printJSON(env.Stdout, raws)
-		return ExitOK
-	}
-	alerts, err := cloudclient.DecodeRows[fleetapi.Alert]("/v1/alerts", raws)
-	if err != nil {
-		return failed(env, "alerts list", err)
+	alerts, code, done := listRows[fleetapi.Alert](ctx, env, c, "alerts list", "/v1/alerts", q, *limit, *asJSON)
+	if done {
+		return code
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tRIG\tCOMPONENT\tFAULT\tSEVERITY\tSTATE\tOPENED\tLAST SEEN\tCOUNT")
@@ -628,17 +632,9 @@ func runDiagnoses(ctx context.Context, env Env, args []string) int {
 		return ExitFailure
 	}
 	path := "/v1/rigs/" + url.PathEscape(*rigID) + "/diagnoses"
-	raws, err := cloudclient.ListRaw(ctx, c, path, q, *limit)
-	if err != nil {
-		return failed(env, "diagnoses list", err)
-	}
-	if *asJSON {
-		printJSON(env.Stdout, raws)
-		return ExitOK
-	}
-	diags, err := cloudclient.DecodeRows[diag.Diagnosis](path, raws)
-	if err != nil {
-		return failed(env, "diagnoses list", err)
+	diags, code, done := listRows[diag.Diagnosis](ctx, env, c, "diagnoses list", path, q, *limit, *asJSON)
+	if done {
+		return code
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "WINDOW START\tAGENT\tSEQ\tHEALTH\tSTATUS\tMODEL\tANOMALIES")

@@ -159,17 +159,9 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 		if *state != "" {
 			q.Set("state", *state)
 		}
-		raws, err := cloudclient.ListRaw(ctx, c, "/v1/training/jobs", q, *limit)
-		if err != nil {
-			return failed(env, "jobs list", err)
-		}
-		if *asJSON {
-			printJSON(env.Stdout, raws)
-			return ExitOK
-		}
-		jobs, err := cloudclient.DecodeRows[fleetapi.Job]("/v1/training/jobs", raws)
-		if err != nil {
-			return failed(env, "jobs list", err)
+		jobs, code, done := listRows[fleetapi.Job](ctx, env, c, "jobs list", "/v1/training/jobs", q, *limit, *asJSON)
+		if done {
+			return code
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tDATASET\tRIG TYPE\tSTATE\tATTEMPTS\tPROGRESS\tMODEL\tCREATED")
@@ -372,17 +364,9 @@ func runModels(ctx context.Context, env Env, args []string) int {
 		if *rigType != "" {
 			q.Set("rig_type", *rigType)
 		}
-		raws, err := cloudclient.ListRaw(ctx, c, "/v1/models", q, *limit)
-		if err != nil {
-			return failed(env, "models list", err)
-		}
-		if *asJSON {
-			printJSON(env.Stdout, raws)
-			return ExitOK
-		}
-		models, err := cloudclient.DecodeRows[fleetapi.ModelVersion]("/v1/models", raws)
-		if err != nil {
-			return failed(env, "models list", err)
+		models, code, done := listRows[fleetapi.ModelVersion](ctx, env, c, "models list", "/v1/models", q, *limit, *asJSON)
+		if done {
+			return code
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "RIG TYPE\tVERSION\tBUNDLE\tJOB\tDATASET\tBACKEND\tMEAN F1\tCREATED")

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/rolloutapi"
-	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
 // Rollout commands: rig-cloud's rollouts of model releases to an
@@ -187,17 +186,9 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 		return ExitFailure
 	}
 	if sub == "list" {
-		raws, err := cloudclient.ListRaw(ctx, c, "/v1/rollouts", url.Values{}, *limit)
-		if err != nil {
-			return failed(env, "rollout list", err)
-		}
-		if *asJSON {
-			printJSON(env.Stdout, raws)
-			return ExitOK
-		}
-		ros, err := cloudclient.DecodeRows[rolloutapi.Rollout]("/v1/rollouts", raws)
-		if err != nil {
-			return failed(env, "rollout list", err)
+		ros, code, done := listRows[rolloutapi.Rollout](ctx, env, c, "rollout list", "/v1/rollouts", nil, *limit, *asJSON)
+		if done {
+			return code
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tRELEASE\tVERSION\tSTATE\tCOHORT\tAGENTS\tCOMMITTED\tFAILED\tROLLED BACK\tCREATED")

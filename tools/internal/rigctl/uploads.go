@@ -14,7 +14,6 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
-	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
 func init() {
@@ -85,17 +84,9 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 		if *state != "" {
 			q.Set("state", *state)
 		}
-		raws, err := cloudclient.ListRaw(ctx, c, "/v1/uploads", q, 0)
-		if err != nil {
-			return failed(env, "uploads list", err)
-		}
-		if *asJSON {
-			printJSON(env.Stdout, raws)
-			return ExitOK
-		}
-		ups, err := cloudclient.DecodeRows[fleetapi.FleetUpload]("/v1/uploads", raws)
-		if err != nil {
-			return failed(env, "uploads list", err)
+		ups, code, done := listRows[fleetapi.FleetUpload](ctx, env, c, "uploads list", "/v1/uploads", q, 0, *asJSON)
+		if done {
+			return code
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tRIG\tFROM\tTO\tSTATE\tPARTS\tREADINGS\tEXPIRES")
