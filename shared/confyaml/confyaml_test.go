@@ -139,6 +139,17 @@ func TestEnvOverrides(t *testing.T) {
 	assert.Equal(t, 0.5, cfg.Database.Ratio)
 	assert.Equal(t, []string{"a", "b"}, cfg.Tags)
 
+	// A variable of the program's own (Spec.OtherEnv) is no key and no
+	// error.
+	other := testSpec
+	other.OtherEnv = []string{"TEST_ENROLLMENT_TOKEN"}
+	oc := defaults()
+	_, es := other.Decode("c.yaml", nil, []string{"TEST_ENROLLMENT_TOKEN=x", "TEST_SERVER_LISTEN=:3"}, &oc)
+	require.Nil(t, es)
+	assert.Equal(t, ":3", oc.Server.Listen)
+	_, es = testSpec.Decode("c.yaml", nil, []string{"TEST_ENROLLMENT_TOKEN=x"}, &oc)
+	require.Len(t, es, 1, "without OtherEnv it is an unknown variable")
+
 	_, err = parse("c.yaml", nil, []string{"TEST_SERVER_LISTN=:1", "TEST_SERVER_TIMEOUT=soon", "TEST_DATABASE_CONNS=x",
 		"TEST_SERVER_METRICS=maybe", "TEST_DATABASE_RATIO=half", "TEST_SERVER_MAX_BODY=lots"})
 	require.Error(t, err)

@@ -3,6 +3,7 @@ package confyaml
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,12 @@ type Spec struct {
 	// UnknownEnv is the advice added when a variable with EnvPrefix names
 	// no key, e.g. "see docs/agent.md for the list".
 	UnknownEnv string
+	// OtherEnv lists variables that start with EnvPrefix but are no
+	// config key, read by the program itself (e.g.
+	// RIG_AGENT_ENROLLMENT_TOKEN): Decode skips them instead of
+	// reporting them as unknown (default: none). One must not be a key's
+	// variable.
+	OtherEnv []string
 	// NotMapping is the message when the document is not a mapping, e.g.
 	// "the config must be a mapping of sections (server, database, ...)".
 	NotMapping string
@@ -170,7 +177,7 @@ func (s *Spec) applyEnv(cfg any, env []string) (map[string]string, []*FieldError
 	var es []*FieldError
 	for _, kv := range env {
 		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, s.EnvPrefix) {
+		if !ok || !strings.HasPrefix(name, s.EnvPrefix) || slices.Contains(s.OtherEnv, name) {
 			continue
 		}
 		k, known := byEnv[name]

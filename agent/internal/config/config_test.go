@@ -95,6 +95,35 @@ broker:
 	assert.Contains(t, err.Error(), "missing.yaml")
 }
 
+func TestLoadForEnroll(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.yaml")
+	cred := filepath.Join(dir, "credential")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`rig:
+  firmware_config: %s
+model:
+  bundle_dir: %s
+cloud:
+  url: https://cloud.example.com
+  credential_file: credential
+`, mustAbs(t, "../../../firmware-configs/zema-testrig.yaml"), mustAbs(t, "../../../models/bundles/zema-testrig"))), 0o600))
+	t.Setenv("RIG_AGENT_AGENT_DATA_DIR", dir)
+	t.Setenv(EnvEnrollmentToken, "rge_x") // not a config key, and no error
+
+	_, err := Load(path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cloud.credential_file: \""+cred+"\": no such file or directory")
+	cfg, err := LoadForEnroll(path)
+	require.NoError(t, err, "the credential file is what enroll writes")
+	assert.Equal(t, cred, cfg.Cloud.CredentialFile)
+	require.NotNil(t, cfg.Firmware)
+	assert.Equal(t, "zema-testrig", cfg.Firmware.RigType)
+
+	require.NoError(t, os.WriteFile(path, []byte("rig:\n  firmware_config: nope.yaml\nmodel:\n  bundle_dir: /b\n"), 0o600))
+	_, err = LoadForEnroll(path)
+	assert.ErrorIs(t, err, ErrInvalid, "the other files are checked as by Load")
+}
+
 func TestEnvOverrides(t *testing.T) {
 	base := []byte("rig:\n  firmware_config: /etc/rig.yaml\nmodel:\n  bundle_dir: /b\nbroker:\n  qos: 2\n")
 	env := []string{

@@ -16,7 +16,8 @@
 // '_', e.g. RIG_AGENT_BROKER_TLS_CA_FILE; Keys lists them all) overrides
 // one key. Lists are comma-separated, durations and byte sizes take the
 // file's syntax. A RIG_AGENT_ variable that names no key is an error, as
-// is an unknown key in the file: a typo never goes unnoticed. Derived
+// is an unknown key in the file: a typo never goes unnoticed (except
+// EnvEnrollmentToken, rig-agent enroll's token, which is skipped). Derived
 // defaults are filled last (agent.id from the host name, broker.client_id
 // from agent.id, buffer.path from agent.data_dir), and relative paths are
 // resolved against the config file's directory.
@@ -35,7 +36,8 @@
 // reported together. Either way the error is Errors and errors.Is(err,
 // ErrInvalid) holds. Validate checks values only; Load also loads the
 // firmware config (errors.Is(err, rig.ErrInvalid) when it is bad) and
-// checks that the named files and directories exist.
+// checks that the named files and directories exist (LoadForEnroll: all
+// but cloud.credential_file, which rig-agent enroll writes).
 //
 // A minimal file names the firmware config and the model bundle:
 //

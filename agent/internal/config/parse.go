@@ -20,12 +20,20 @@ const MaxFileSize = confyaml.MaxFileSize
 // broker.tls.ca_file is RIG_AGENT_BROKER_TLS_CA_FILE). Keys lists them.
 const EnvPrefix = "RIG_AGENT_"
 
+// EnvEnrollmentToken holds the one-time enrollment token of rig-agent
+// enroll when neither --token nor --token-file gives it (docs/agent.md,
+// "Enrolling the agent"). It starts with EnvPrefix but is no config key:
+// Parse and Load skip it, so an installer's shell that still has it set
+// can run the agent.
+const EnvEnrollmentToken = "RIG_AGENT_ENROLLMENT_TOKEN"
+
 // spec is how the rig-agent config decodes (shared/confyaml).
 var spec = confyaml.Spec{
 	EnvPrefix:  EnvPrefix,
 	UnknownKey: "see docs/agent.md for the keys of each section",
 	UnknownEnv: "see docs/agent.md for the list",
 	NotMapping: "the config must be a mapping of sections (agent, rig, model, broker, ...)",
+	OtherEnv:   []string{EnvEnrollmentToken},
 }
 
 // FieldError is one problem in the config: file, line and column, key
@@ -72,7 +80,25 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.loadFiles(); err != nil {
+	if err := cfg.loadFiles(true); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// LoadForEnroll is Load for rig-agent enroll, which writes
+// cloud.credential_file: that file need not exist yet (every other file
+// and directory the config names must, as for Load).
+func LoadForEnroll(path string) (*Config, error) {
+	data, err := confyaml.ReadFile(path, "rig-agent config")
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Parse(path, data, os.Environ())
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.loadFiles(false); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -153,8 +179,9 @@ func sanitizeID(h string) string {
 	return s
 }
 
-// loadFiles loads the firmware config and checks the named files exist.
-func (c *Config) loadFiles() error {
+// loadFiles loads the firmware config and checks the named files exist
+// (cloud.credential_file only with credential).
+func (c *Config) loadFiles(credential bool) error {
 	var es Errors
 	at := func(path, format string, args ...any) {
 		fe := &FieldError{File: c.File, Path: path, Msg: fmt.Sprintf(format, args...)}
@@ -179,7 +206,7 @@ func (c *Config) loadFiles() error {
 		{"cloud.credential_file", c.Cloud.CredentialFile, false},
 		{"update.root_file", c.Update.RootFile, false},
 	} {
-		if w.file == "" {
+		if w.file == "" || (!credential && w.path == "cloud.credential_file") {
 			continue
 		}
 		fi, err := os.Stat(w.file)
