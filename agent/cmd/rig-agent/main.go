@@ -5,6 +5,7 @@
 //	rig-agent --config /etc/rig-agent/rig-agent.yaml
 //	rig-agent --config FILE --check   # load and validate the config, then exit
 //	rig-agent --config FILE --check-model [--window FILE]   # also run the model once, print JSON
+//	rig-agent enroll --config FILE --token-file FILE [--agent-id ID] [--force]   # enroll.go
 //	rig-agent --version
 //
 // Exit codes: 0 after a clean stop (SIGINT or SIGTERM), 1 when the agent
@@ -42,6 +43,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "enroll" {
+		return runEnroll(args[1:], os.Stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("rig-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "the agent's YAML config `FILE` (see deploy/rig-agent.example.yaml)")
@@ -57,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *cfgPath == "" || fs.NArg() > 0 || (*window != "" && !*checkModelFlag) {
-		fmt.Fprintln(stderr, "usage: rig-agent --config FILE [--check | --check-model [--window FILE]]")
+		fmt.Fprintln(stderr, "usage: rig-agent --config FILE [--check | --check-model [--window FILE]]\n       rig-agent enroll --config FILE --token-file FILE [--agent-id ID] [--force]")
 		return 2
 	}
 	cfg, err := config.Load(*cfgPath)

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -236,11 +237,31 @@ func (o *Options) setDefaults() error {
 		o.Logger = slog.Default()
 	}
 	if o.HTTPClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig.MinVersion = 0x0303 // TLS 1.2
-		o.HTTPClient = &http.Client{Transport: tr}
+		o.HTTPClient = NewHTTPClient()
 	}
 	return nil
+}
+
+// NewHTTPClient returns the client the agent talks to the cloud with when
+// none is given (Options.HTTPClient, rig-agent enroll): TLS 1.2 or later,
+// proxies from the environment, no overall timeout (each request carries
+// its own deadline).
+func NewHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if tr.TLSClientConfig == nil {
+		tr.TLSClientConfig = &tls.Config{}
+	}
+	tr.TLSClientConfig.MinVersion = tls.VersionTLS12
+	return &http.Client{Transport: tr}
+}
+
+// UserAgent is the User-Agent of the agent's requests to the cloud:
+// DefaultUserAgent, with "/version" when version is set.
+func UserAgent(version string) string {
+	if version == "" {
+		return DefaultUserAgent
+	}
+	return DefaultUserAgent + "/" + version
 }
 
 // FromConfig returns the Options of cfg's cloud section (cfg passed

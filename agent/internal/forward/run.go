@@ -261,11 +261,7 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 	if key != "" {
 		req.Header.Set(cloudapi.HeaderIdempotencyKey, key)
 	}
-	ua := DefaultUserAgent
-	if f.opts.Version != "" {
-		ua += "/" + f.opts.Version
-	}
-	req.Header.Set("User-Agent", ua)
+	req.Header.Set("User-Agent", UserAgent(f.opts.Version))
 	f.count(func(s *Stats) { s.Requests++; s.BytesSent += uint64(cost) })
 	resp, err := f.opts.HTTPClient.Do(req)
 	if err != nil {

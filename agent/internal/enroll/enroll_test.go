@@ -1,0 +1,248 @@
+package enroll
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+)
+
+const (
+	testToken = "rge_0123456789abcdef"
+	testCred  = "rga_secret-credential"
+)
+
+// loadConfig writes an agent config for cloudURL (the ZeMA test rig:
+// equipment id zema-rig-1, rig type zema-testrig) and loads it for
+// enrollment; the credential file is <dir>/creds/credential.
+func loadConfig(t *testing.T, cloudURL string) *config.Config {
+	t.Helper()
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		require.NoError(t, err)
+		return a
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rig-agent.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`agent:
+  id: rig-001
+  data_dir: %s
+rig:
+  firmware_config: %s
+model:
+  bundle_dir: %s
+cloud:
+  url: %s
+  credential_file: creds/credential
+`, filepath.Join(dir, "data"), abs("../../../firmware-configs/zema-testrig.yaml"), abs("../../../models/bundles/zema-testrig"), cloudURL)), 0o600))
+	cfg, err := config.LoadForEnroll(path)
+	require.NoError(t, err)
+	return cfg
+}
+
+// fakeCloud answers enrollments with answer (status 200) or, when
+// problem is set, with it; it counts the requests.
+type fakeCloud struct {
+	answer  cloudapi.EnrollResponse
+	problem *cloudapi.Problem
+	calls   atomic.Int32
+	srv     *httptest.Server
+}
+
+func newFakeCloud(t *testing.T) *fakeCloud {
+	f := &fakeCloud{answer: cloudapi.EnrollResponse{AgentID: "rig-001", RigID: "zema-rig-1", RigType: "zema-testrig", Credential: testCred, Generation: 1}}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.calls.Add(1)
+		if r.Method != http.MethodPost || r.URL.Path != cloudapi.PathEnroll || r.Header.Get("Authorization") != "Bearer "+testToken {
+			cloudapi.NewProblem(cloudapi.ProblemUnauthorized, 401, "bad request to the fake: %s %s", r.Method, r.URL.Path).Write(w)
+			return
+		}
+		var req cloudapi.EnrollRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.AgentID != "rig-001" || req.RigID != "zema-rig-1" {
+			cloudapi.NewProblem(cloudapi.ProblemInvalidBody, 400, "body %+v (%v)", req, err).Write(w)
+			return
+		}
+		if f.problem != nil {
+			f.problem.Write(w)
+			return
+		}
+		w.Header().Set("Content-Type", cloudapi.MediaJSON)
+		_ = json.NewEncoder(w).Encode(f.answer)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func TestRunWritesCredential(t *testing.T) {
+	f := newFakeCloud(t)
+	cfg := loadConfig(t, f.srv.URL)
+	res, err := Run(context.Background(), cfg, Options{Token: testToken, AgentID: "rig-001"})
+	require.NoError(t, err)
+	assert.Equal(t, &Result{AgentID: "rig-001", RigID: "zema-rig-1", RigType: "zema-testrig", Generation: 1, File: cfg.Cloud.CredentialFile}, res)
+	got, err := cfg.Cloud.Credential()
+	require.NoError(t, err)
+	assert.Equal(t, testCred, got, "the agent reads what enroll wrote")
+	fi, err := os.Stat(cfg.Cloud.CredentialFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	entries, err := os.ReadDir(filepath.Dir(cfg.Cloud.CredentialFile))
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file left: %v", entries)
+
+	// An existing file is refused before anything is sent.
+	_, err = Run(context.Background(), cfg, Options{Token: testToken})
+	require.ErrorIs(t, err, ErrCredentialExists)
+	assert.Contains(t, err.Error(), cfg.Cloud.CredentialFile+" (this agent was enrolled before): nothing was sent; rig-agent enroll --force replaces it")
+	assert.EqualValues(t, 1, f.calls.Load())
+
+	// --force replaces it.
+	f.answer.Credential, f.answer.Generation = "rga_second", 2
+	res, err = Run(context.Background(), cfg, Options{Token: testToken, Force: true})
+	require.NoError(t, err)
+	assert.True(t, res.Replaced)
+	assert.Equal(t, 2, res.Generation)
+	got, err = cfg.Cloud.Credential()
+	require.NoError(t, err)
+	assert.Equal(t, "rga_second", got)
+}
+
+func TestRunRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		problem *cloudapi.Problem
+		answer  func(*cloudapi.EnrollResponse)
+		want    []string
+		is      error
+	}{
+		{"used token", &cloudapi.Problem{Type: cloudapi.ProblemUnauthorized, Title: "Missing or invalid credential", Status: 401,
+			Detail: "the credential is unknown, revoked, used or expired", Instance: "req-7"}, nil,
+			[]string{"401 Missing or invalid credential: the credential is unknown, revoked, used or expired (request req-7)",
+				"ask an operator for a new one (rigctl rigs enroll zema-rig-1)"}, nil},
+		{"other rig", cloudapi.NewProblem(cloudapi.ProblemForbidden, 403, `rig mismatch: token for "press-1", agent says "zema-rig-1"`), nil,
+			[]string{`token for "press-1"`, `the firmware config's equipment id "zema-rig-1"`}, nil},
+		{"taken id", cloudapi.NewProblem("urn:hydrognn:problem:exists", 409, `agent "rig-001" is enrolled for rig "press-1"`), nil,
+			[]string{"409", "rigctl agents revoke rig-001"}, nil},
+		{"rig type", nil, func(a *cloudapi.EnrollResponse) { a.RigType = "excavator" },
+			[]string{`rig "zema-rig-1" is of rig type "excavator" in the cloud, but the firmware config`, `says "zema-testrig"`, "credential was not saved"}, ErrRigType},
+		{"other agent", nil, func(a *cloudapi.EnrollResponse) { a.AgentID = "rig-002" },
+			[]string{`the cloud answered for agent "rig-002" of rig "zema-rig-1", not agent "rig-001"`}, nil},
+		{"no credential", nil, func(a *cloudapi.EnrollResponse) { a.Credential = "two\nlines" },
+			[]string{"no usable credential"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeCloud(t)
+			f.problem = tc.problem
+			if tc.answer != nil {
+				tc.answer(&f.answer)
+			}
+			cfg := loadConfig(t, f.srv.URL)
+			_, err := Run(context.Background(), cfg, Options{Token: testToken})
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			if tc.is != nil {
+				assert.ErrorIs(t, err, tc.is)
+			}
+			if tc.problem != nil {
+				var p *cloudapi.Problem
+				require.ErrorAs(t, err, &p)
+				assert.Equal(t, tc.problem.Status, p.Status)
+				var re *RefusedError
+				require.ErrorAs(t, err, &re)
+			}
+			assert.NotContains(t, err.Error(), testToken)
+			assert.NotContains(t, err.Error(), testCred)
+			_, serr := os.Stat(cfg.Cloud.CredentialFile)
+			assert.ErrorIs(t, serr, os.ErrNotExist, "nothing written")
+			entries, _ := os.ReadDir(filepath.Dir(cfg.Cloud.CredentialFile))
+			assert.Empty(t, entries, "no temporary file left")
+		})
+	}
+}
+
+func TestRunNotAProblem(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad gateway from the proxy", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	_, err := Run(context.Background(), loadConfig(t, srv.URL), Options{Token: testToken})
+	var re *RefusedError
+	require.ErrorAs(t, err, &re)
+	assert.Nil(t, re.Unwrap())
+	assert.Contains(t, err.Error(), "/v1/agent/enroll: 502 Bad Gateway: bad gateway from the proxy\nThe cloud failed: try again later")
+}
+
+func TestRunChecksFirst(t *testing.T) {
+	f := newFakeCloud(t)
+	cfg := loadConfig(t, f.srv.URL)
+	_, err := Run(context.Background(), cfg, Options{Token: testToken, AgentID: "rig-002"})
+	require.ErrorIs(t, err, ErrUsage)
+	assert.Contains(t, err.Error(), `--agent-id "rig-002" is not the config's agent.id "rig-001"`)
+	_, err = Run(context.Background(), cfg, Options{Token: "rgt_abc"})
+	require.ErrorIs(t, err, ErrUsage)
+	assert.Contains(t, err.Error(), "an API token (rgt_...), not an enrollment token")
+	nc := *cfg
+	nc.Cloud.URL = ""
+	_, err = Run(context.Background(), &nc, Options{Token: testToken})
+	require.ErrorIs(t, err, ErrNoCloud)
+	require.NoError(t, os.MkdirAll(cfg.Cloud.CredentialFile, 0o700))
+	_, err = Run(context.Background(), cfg, Options{Token: testToken, Force: true})
+	assert.ErrorContains(t, err, "is a directory")
+	assert.Zero(t, f.calls.Load(), "nothing sent")
+}
+
+func TestToken(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(file, []byte(testToken+"\n"), 0o600))
+	bad := filepath.Join(dir, "bad")
+	require.NoError(t, os.WriteFile(bad, []byte("rga_x\n"), 0o600))
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == config.EnvEnrollmentToken {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, tc := range []struct {
+		name, flag, file, stdin, env string
+		want, err                    string
+	}{
+		{name: "flag", flag: testToken, want: testToken},
+		{name: "file", file: file, env: "rge_other", want: testToken},
+		{name: "stdin", file: "-", stdin: testToken + "\n", want: testToken},
+		{name: "env", env: " " + testToken + "\n", want: testToken},
+		{name: "both", flag: testToken, file: file, err: "give --token or --token-file, not both"},
+		{name: "none", err: "no enrollment token: give --token-file FILE, set RIG_AGENT_ENROLLMENT_TOKEN"},
+		{name: "credential", file: bad, err: "--token-file " + bad + ": this is an agent credential (rga_...), not an enrollment token"},
+		{name: "missing file", file: filepath.Join(dir, "nope"), err: "no such file"},
+		{name: "not a token", flag: "hello", err: "--token: not an enrollment token (rge_...;"},
+		{name: "two words", env: "rge_a b", err: "RIG_AGENT_ENROLLMENT_TOKEN: not one word"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Token(tc.flag, tc.file, strings.NewReader(tc.stdin), env(tc.env))
+			if tc.err != "" {
+				require.ErrorIs(t, err, ErrUsage)
+				assert.Contains(t, err.Error(), tc.err)
+				assert.NotContains(t, err.Error(), "rga_x")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
