@@ -396,3 +396,88 @@ func TestRollouts(t *testing.T) {
 		assert.Equal(t, 1+race.Cohorts[1].Size, race.Counts[rolloutapi.AgentOffered]+race.Counts[rolloutapi.AgentCommitted])
 	})
 }
+
+// TestRolloutLateJoiners: a rig enrolled or labelled after a rollout was
+// made joins it at its last cohort, offered when that cohort has started
+// or the rollout completed; rigs the selection does not describe, and
+// agents of a newer or active rollout, do not.
+func TestRolloutLateJoiners(t *testing.T) {
+	e := newEnv(t, httpapi.Options{Catalog: testCatalog()})
+	acme := e.tenant("acme")
+	first := []member{{agent: acme.agent, rig: acme.rig, cred: acme.cred}, e.rigAgent(acme, "press-0", "agent-0", map[string]string{"line": "a"})}
+
+	// A completed rollout of every zema-testrig rig.
+	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel110, SoakS: 1, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var ro rolloutapi.Rollout
+	r.decode(t, &ro)
+	for _, m := range first {
+		e.checkin(m, "1.1.0", upd("committed", "1.1.0", "", ""))
+	}
+	require.Equal(t, []string{fmt.Sprintf("%d:completed:0", ro.ID)}, events(tick(t, e.st, time.Now().Add(time.Minute))))
+
+	late := e.rigAgent(acme, "press-1", "agent-1", nil)
+	o := e.checkin(late, "1.0.0", nil)
+	require.NotNil(t, o, "a rig enrolled after a completed rollout is offered its release")
+	assert.Equal(t, cloudapi.Offer{Target: rel110, Version: "1.1.0", Rollout: ro.ID}, *o)
+	got := e.rollout(acme.viewer, ro.ID)
+	assert.Equal(t, 3, got.Agents)
+	assert.Equal(t, 3, got.Cohorts[0].Size, "the last cohort counts the joiner")
+	assert.Equal(t, 1, got.Counts[rolloutapi.AgentOffered])
+	e.checkin(late, "1.1.0", upd("committed", "1.1.0", "", ""))
+	assert.Equal(t, 3, e.rollout(acme.viewer, ro.ID).Counts[rolloutapi.AgentCommitted], "joined once, then observed as any member")
+
+	// A running rollout of line a, its last cohort not started: a rig
+	// labelled line a later joins it pending, and is offered when the last
+	// cohort starts; a rig of line b is not added.
+	more := []member{e.rigAgent(acme, "press-2", "agent-2", map[string]string{"line": "a"}), e.rigAgent(acme, "press-3", "agent-3", map[string]string{"line": "a"})}
+	r = e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel120, SoakS: 1,
+		Selection: rolloutapi.Selection{Labels: map[string]string{"line": "a"}}, Cohorts: []rolloutapi.CohortSpec{{Agents: 1}, {Percent: 100}}})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var ra rolloutapi.Rollout
+	r.decode(t, &ra)
+	require.Equal(t, 3, ra.Agents)
+	lineB := e.rigAgent(acme, "press-4", "agent-4", map[string]string{"line": "b"})
+	o = e.checkin(lineB, "1.0.0", nil)
+	require.NotNil(t, o, "line b is described by the completed rollout only")
+	assert.Equal(t, rel110, o.Target)
+	r = e.do("PUT", "/v1/rigs/press-1/labels", acme.operator, rolloutapi.LabelsRequest{Labels: map[string]string{"line": "a"}})
+	require.Equal(t, 200, r.code, "%s", r.body)
+	assert.Nil(t, e.checkin(late, "1.1.0", nil), "joined the running rollout's pending last cohort: nothing offered yet")
+	ra = e.rollout(acme.viewer, ra.ID)
+	assert.Equal(t, 4, ra.Agents)
+	assert.Equal(t, 3, ra.Cohorts[1].Size)
+	for _, a := range ra.AgentStates {
+		if a.AgentID == late.agent {
+			assert.Equal(t, 1, a.Cohort)
+			assert.Equal(t, rolloutapi.AgentPending, a.State)
+		}
+	}
+	lineA := append([]member{first[1]}, more...)
+	commitAll := func() {
+		for _, m := range lineA {
+			e.checkin(m, "1.2.0", upd("committed", "1.2.0", "", "")) // moves the offered ones only
+		}
+	}
+	commitAll()
+	require.Equal(t, []string{fmt.Sprintf("%d:advanced:1", ra.ID)}, events(tick(t, e.st, time.Now().Add(time.Minute))))
+	o = e.checkin(late, "1.1.0", nil)
+	require.NotNil(t, o, "offered with its cohort")
+	assert.Equal(t, rel120, o.Target)
+	commitAll()
+	assert.Empty(t, events(tick(t, e.st, time.Now().Add(time.Hour))), "the last cohort waits for the joiner's success (2 of 3 < 0.9)")
+	e.checkin(late, "1.2.0", upd("committed", "1.2.0", "", ""))
+	assert.Equal(t, []string{fmt.Sprintf("%d:completed:1", ra.ID)}, events(tick(t, e.st, time.Now().Add(time.Hour))))
+
+	// An aborted newer rollout does not hide the completed one from new rigs.
+	r = e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel120, Selection: rolloutapi.Selection{Rigs: []string{"press-4"}}})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var ab rolloutapi.Rollout
+	r.decode(t, &ab)
+	e.act(acme.operator, ab.ID, store.ActionAbort, 200)
+	fresh := e.rigAgent(acme, "press-5", "agent-5", nil)
+	o = e.checkin(fresh, "1.0.0", nil)
+	require.NotNil(t, o)
+	assert.Equal(t, cloudapi.Offer{Target: rel110, Version: "1.1.0", Rollout: ro.ID}, *o)
+	assert.Nil(t, e.checkin(lineB, "1.1.0", nil), "a member of the newer, aborted rollout is not moved")
+}

@@ -378,12 +378,17 @@ func (s *Store) RolloutAction(ctx context.Context, orgID, id int64, action, reas
 
 // RolloutCheckin records what an agent's check-in says about its
 // rollout (rollout.Observe) and returns the offer for it (nil: none).
+// An agent its rollout's selection would pick today but did not when it
+// was made joins it first (joinLate).
 // The agent's rollout is the newest of its organisation that selected it
 // (by agent id); the offer is the release when that rollout is running or
 // completed and the agent's cohort has started, the previous release when
 // it is rolled back and the agent's cohort had started, and none
 // otherwise (paused, halted, aborted, pending cohort, no rollout).
 func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName string, req *cloudapi.CheckinRequest) (*cloudapi.Offer, error) {
+	if err := s.joinLate(ctx, orgID, agentName); err != nil {
+		return nil, fmt.Errorf("join rollout: %w", err)
+	}
 	var (
 		id           int64
 		state        rolloutapi.State
@@ -430,6 +435,92 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		return &cloudapi.Offer{Target: back.Target, Version: back.Version, Rollout: id}, nil
 	}
 	return nil, nil
+}
+
+// lateRollout finds the rollout agent (by name) of org should join: the
+// newest running, paused or completed rollout whose selection matches the
+// agent's rig as it is now (rig type, sites, rigs, labels), when the agent
+// is not in it, in no newer rollout, and in no active one. It returns 0
+// when there is none. q is the pool or a transaction.
+const lateRollout = `
+	SELECT ro.id FROM agents a
+	JOIN rigs r ON r.id = a.rig_id
+	LEFT JOIN sites st ON st.id = r.site_id
+	JOIN rollouts ro ON ro.org_id = a.org_id AND ro.rig_type = r.rig_type
+	WHERE a.org_id = $1 AND a.name = $2 AND a.replaced_at IS NULL AND a.revoked_at IS NULL
+	  AND ro.state IN ('running', 'paused', 'completed')
+	  AND (jsonb_array_length(coalesce(ro.selection->'sites', '[]')) = 0
+	       OR st.name IN (SELECT jsonb_array_elements_text(ro.selection->'sites')))
+	  AND (jsonb_array_length(coalesce(ro.selection->'rigs', '[]')) = 0
+	       OR r.name IN (SELECT jsonb_array_elements_text(ro.selection->'rigs')))
+	  AND r.labels @> coalesce(ro.selection->'labels', '{}')
+	  AND NOT EXISTS (
+	      SELECT 1 FROM rollout_agents ra JOIN rollouts o ON o.id = ra.rollout_id
+	      WHERE ra.agent_name = a.name AND o.org_id = a.org_id
+	        AND (o.id >= ro.id OR o.state IN ('running', 'paused', 'halted')))
+	ORDER BY ro.id DESC LIMIT 1`
+
+// joinLate adds agent (by name) of org to the rollout its rig matches now
+// but did not when the rollout was made (lateRollout): a rig enrolled,
+// moved or labelled later. The agent joins the last cohort: offered when
+// that cohort has started (or the rollout completed), pending otherwise
+// (offered when the engine starts it); the cohort grows by one, so the
+// thresholds count it. A completed rollout thus goes on offering its
+// release to the rigs its selection describes. The common case, nothing
+// to join, is one read; the join itself re-checks under the
+// organisation's rollout lock (the one CreateRollout takes: an agent is
+// in one active rollout at a time) and the rollout's row lock (the
+// engine's step).
+func (s *Store) joinLate(ctx context.Context, orgID int64, agentName string) error {
+	var id int64
+	err := s.pool.QueryRow(ctx, lateRollout, orgID, agentName).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2::int4)`, rolloutLockKey, int32(orgID)); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, lateRollout, orgID, agentName).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // joined by a concurrent check-in, or no longer matching
+		}
+		if err != nil {
+			return err
+		}
+		var (
+			state         rolloutapi.State
+			last, members int
+			cohortState   rolloutapi.CohortState
+			rigID         int64
+		)
+		if err := tx.QueryRow(ctx, `
+			SELECT ro.state, c.idx, c.state, (SELECT count(*) FROM rollout_agents WHERE rollout_id = ro.id)
+			FROM rollouts ro JOIN rollout_cohorts c ON c.rollout_id = ro.id
+			WHERE ro.id = $1 ORDER BY c.idx DESC LIMIT 1 FOR UPDATE OF ro`, id).Scan(&state, &last, &cohortState, &members); err != nil {
+			return err
+		}
+		if members >= rolloutapi.MaxAgents {
+			return nil
+		}
+		if err := tx.QueryRow(ctx, `SELECT rig_id FROM agents WHERE org_id = $1 AND name = $2 AND replaced_at IS NULL`, orgID, agentName).Scan(&rigID); err != nil {
+			return err
+		}
+		agentState := rolloutapi.AgentPending
+		if cohortState != rolloutapi.CohortPending || state == rolloutapi.Completed {
+			agentState = rolloutapi.AgentOffered
+		}
+		now := s.now().UTC()
+		if _, err := tx.Exec(ctx, `UPDATE rollout_cohorts SET size = size + 1 WHERE rollout_id = $1 AND idx = $2`, id, last); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO rollout_agents (rollout_id, agent_name, rig_id, cohort, state, detail, updated_at)
+			VALUES ($1, $2, $3, $4, $5, 'joined after the rollout was made', $6)`, id, agentName, rigID, last, agentState, now)
+		return err
+	})
 }
 
 // RunningRollouts lists the ids of every organisation's running
