@@ -58,6 +58,10 @@ type Principal struct {
 	Role    Role
 	// Agent is set for an agent credential.
 	Agent *AgentIdentity
+	// Expires is when an API token stops being valid (zero: never, and
+	// always for an agent credential); a cache of principals must not
+	// serve it past this.
+	Expires time.Time
 }
 
 // AgentIdentity is the agent a credential belongs to, and its rig.
@@ -85,9 +89,10 @@ func (s *Store) TokenPrincipal(ctx context.Context, token string) (*Principal, e
 	}
 	var p Principal
 	var org *int64
-	err := s.pool.QueryRow(ctx, `SELECT id, org_id, role FROM api_tokens
+	var exp *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT id, org_id, role, expires_at FROM api_tokens
 		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
-		Hash(token)).Scan(&p.TokenID, &org, &p.Role)
+		Hash(token)).Scan(&p.TokenID, &org, &p.Role, &exp)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrBadCredential
 	}
@@ -96,6 +101,9 @@ func (s *Store) TokenPrincipal(ctx context.Context, token string) (*Principal, e
 	}
 	if org != nil {
 		p.OrgID = *org
+	}
+	if exp != nil {
+		p.Expires = *exp
 	}
 	return &p, nil
 }
@@ -148,14 +156,54 @@ func (s *Store) CreateToken(ctx context.Context, orgID int64, name string, role 
 }
 
 // RevokeToken revokes token id of org; ErrNotFound when org has no such
-// token. Revoking twice is fine.
+// token. Revoking twice is fine. The transaction notifies RevokedChannel
+// and, once committed, the OnRevoke hook is called.
 func (s *Store) RevokeToken(ctx context.Context, orgID, id int64) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND org_id = $2`, id, orgID)
-	if err != nil {
-		return fmt.Errorf("revoke token: %w", err)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND org_id = $2`, id, orgID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return notifyRevoked(ctx, tx, fmt.Sprintf("token:%d", id))
+	})
+	if errors.Is(err, ErrNotFound) {
+		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+	if err != nil {
+		return fmt.Errorf("revoke token %d: %w", id, err)
+	}
+	s.revoked()
+	return nil
+}
+
+// RevokedChannel is the PostgreSQL notification channel of revocations:
+// every transaction that revokes a credential (RevokeToken, RevokeAgent,
+// an Enroll that replaces a current identity) sends a notification on it,
+// delivered at commit, so that every replica drops the principals it
+// caches. The payload names what was revoked ("token:12", "agent:7");
+// a listener may ignore it.
+const RevokedChannel = "rig_cloud_credentials_revoked"
+
+func notifyRevoked(ctx context.Context, tx pgx.Tx, what string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, RevokedChannel, what); err != nil {
+		return fmt.Errorf("notify %s of %s: %w", RevokedChannel, what, err)
 	}
 	return nil
+}
+
+// OnRevoke sets f, called after each revocation this Store commits
+// (those that notify RevokedChannel) and before the revoking call
+// returns, so that a cache of principals in this process forgets them
+// before the next request, without waiting for the notification. Set it
+// before the Store is used; f must be quick and safe for concurrent use.
+// nil: none.
+func (s *Store) OnRevoke(f func()) { s.onRevoke = f }
+
+func (s *Store) revoked() {
+	if s.onRevoke != nil {
+		s.onRevoke()
+	}
 }

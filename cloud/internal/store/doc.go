@@ -17,6 +17,11 @@
 // (rge_...) are 32 random bytes, base64url-encoded after the prefix. Only
 // their SHA-256 is stored; the token itself is returned once, when made.
 //
+// Every transaction that revokes a credential notifies RevokedChannel
+// (PostgreSQL NOTIFY, delivered at commit) and then calls the OnRevoke
+// hook: replicas that cache principals (cloud/internal/authcache) drop
+// them at once.
+//
 // A Store is safe for concurrent use; it owns nothing but a reference to
 // the pool (the caller closes the pool).
 package store

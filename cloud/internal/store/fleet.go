@@ -163,7 +163,9 @@ var ErrRigMismatch = errors.New("the enrollment token is for another rig")
 // is revoked and it leaves the agent lists, while its diagnoses, their
 // idempotency keys and alerts stay where they are, on their rig. The new
 // identity's sequence numbers therefore never collide with the old ones
-// (a reinstalled agent restarts at 1).
+// (a reinstalled agent restarts at 1). When the replaced credential was
+// not revoked yet, the transaction notifies RevokedChannel and, once
+// committed, the OnRevoke hook is called.
 //
 // ErrBadCredential: unknown, used or expired token; ErrRigMismatch:
 // rigName is not the token's rig; ErrExists: agentName is enrolled, not
@@ -174,7 +176,9 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 		return nil, ErrBadCredential
 	}
 	var out *cloudapi.EnrollResponse
+	var replaced bool // a credential that worked was revoked
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		replaced = false
 		var tokID, orgID, rigID int64
 		var rname, rtype string
 		err := tx.QueryRow(ctx, `SELECT e.id, e.org_id, r.id, r.name, r.rig_type
@@ -210,6 +214,14 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 			if _, err := tx.Exec(ctx, `UPDATE agents SET replaced_at = now(), revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, oldID); err != nil {
 				return err
 			}
+			if !revoked {
+				// The old credential worked until now: replicas caching it
+				// drop it at commit.
+				if err := notifyRevoked(ctx, tx, fmt.Sprintf("agent:%d", oldID)); err != nil {
+					return err
+				}
+				replaced = true
+			}
 		}
 		if gen == 0 {
 			// Earlier generations all replaced (none is current): continue
@@ -238,6 +250,9 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 	if err != nil {
 		return nil, err
 	}
+	if replaced {
+		s.revoked()
+	}
 	return out, nil
 }
 
@@ -260,15 +275,29 @@ func (s *Store) Agents(ctx context.Context, orgID int64, rigName, after string, 
 }
 
 // RevokeAgent revokes the credential of org's agent's current identity;
-// ErrNotFound when org has no such agent. Revoking twice is fine.
+// ErrNotFound when org has no such agent. Revoking twice is fine. The
+// transaction notifies RevokedChannel and, once committed, the OnRevoke
+// hook is called.
 func (s *Store) RevokeAgent(ctx context.Context, orgID int64, name string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE agents SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND name = $2 AND replaced_at IS NULL`, orgID, name)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `UPDATE agents SET revoked_at = coalesce(revoked_at, now())
+			WHERE org_id = $1 AND name = $2 AND replaced_at IS NULL RETURNING id`, orgID, name).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return notifyRevoked(ctx, tx, fmt.Sprintf("agent:%d", id))
+	})
+	if errors.Is(err, ErrNotFound) {
+		return err
+	}
 	if err != nil {
-		return fmt.Errorf("revoke agent: %w", err)
+		return fmt.Errorf("revoke agent %q: %w", name, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
+	s.revoked()
 	return nil
 }
 
