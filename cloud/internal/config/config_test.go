@@ -133,3 +133,22 @@ func TestTrustedProxies(t *testing.T) {
 	assert.Contains(t, err.Error(), `server.trusted_proxies[0]: "10.0.0.0/33" is not an IP address or CIDR range`)
 	assert.Contains(t, err.Error(), `server.trusted_proxies[1]: "proxy.local"`)
 }
+
+// auth.cache_ttl 0 turns the cache off (it is not replaced by the
+// default), from the file or the environment.
+func TestAuthCacheOff(t *testing.T) {
+	env := []string{"RIG_CLOUD_DATABASE_URL=" + testURL}
+	cfg, err := Parse("c.yaml", nil, env)
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, cfg.Auth.CacheTTL)
+	assert.Equal(t, 10_000, cfg.Auth.CacheEntries)
+
+	cfg, err = Parse("c.yaml", []byte("auth:\n  cache_ttl: 0s\ndatabase:\n  max_conns: 1\n"), env)
+	require.NoError(t, err, "without a cache, one connection is enough")
+	assert.Zero(t, cfg.Auth.CacheTTL)
+
+	cfg, err = Parse("c.yaml", []byte("auth:\n  cache_ttl: 2s\n"), append(env, "RIG_CLOUD_AUTH_CACHE_TTL=0", "RIG_CLOUD_AUTH_CACHE_ENTRIES=500"))
+	require.NoError(t, err)
+	assert.Zero(t, cfg.Auth.CacheTTL, "the environment wins over the file")
+	assert.Equal(t, 500, cfg.Auth.CacheEntries)
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/authcache"
 	"github.com/hydrognn/hydrognn/cloud/internal/db"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -78,6 +79,13 @@ type Options struct {
 	// when it implements Catalog, as *releases.Service does; else
 	// creating a rollout answers 503).
 	Catalog Catalog
+	// AuthCache keeps looked-up principals for a few seconds so that
+	// most requests need no credential lookup (nil: every request looks
+	// its credential up). New makes the store flush it after each
+	// revocation the store commits (store.Store.OnRevoke) and registers
+	// its metrics; it serves entries only while its Listen runs, which is
+	// the caller's to start and stop.
+	AuthCache *authcache.Cache
 }
 
 // API is the HTTP handler of rig-cloud. Make it with New; it is safe for
@@ -160,6 +168,10 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 			Help: "Diagnoses received from agents by item status (accepted, duplicate, conflict, rejected)."}, []string{"status"}),
 	}
 	reg.MustRegister(a.requests, a.latency, a.items)
+	if o.AuthCache != nil {
+		st.OnRevoke(o.AuthCache.Flush)
+		reg.MustRegister(o.AuthCache)
+	}
 	if c, ok := o.Releases.(prometheus.Collector); ok {
 		reg.MustRegister(c)
 	}
@@ -309,9 +321,9 @@ func (a *API) authenticate(c *gin.Context) {
 	var err error
 	switch {
 	case strings.HasPrefix(cred, store.PrefixAgent):
-		p, err = a.st.AgentPrincipal(c.Request.Context(), cred)
+		p, err = a.opt.AuthCache.Lookup(c.Request.Context(), cred, a.st.AgentPrincipal)
 	case strings.HasPrefix(cred, store.PrefixToken):
-		p, err = a.st.TokenPrincipal(c.Request.Context(), cred)
+		p, err = a.opt.AuthCache.Lookup(c.Request.Context(), cred, a.st.TokenPrincipal)
 	default:
 		err = store.ErrBadCredential
 	}

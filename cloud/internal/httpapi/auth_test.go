@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/authcache"
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -62,22 +63,38 @@ func routesFor(a *tenant) []route {
 // token, a token of another organisation (404 on objects), a role too
 // low, an agent credential on a fleet route, a token on an agent route,
 // an agent writing for another agent. Every refusal is a problem document.
+// With and without the authentication cache (the revoked credentials were
+// used, so cached, before their revocation).
 func TestAuthTable(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, httpapi.Options{})
+	t.Run("no cache", func(t *testing.T) {
+		t.Parallel()
+		testAuthTable(t, newEnv(t, httpapi.Options{}))
+	})
+	t.Run("cache", func(t *testing.T) {
+		t.Parallel()
+		e, _ := newCachedEnv(t, authcache.Options{TTL: time.Hour})
+		testAuthTable(t, e)
+	})
+}
+
+func testAuthTable(t *testing.T, e *env) {
 	a, b := e.tenant("alpha"), e.tenant("beta")
 	ctx := context.Background()
 
-	// A revoked admin token of a.
+	// A revoked admin token of a, used before.
 	revoked, sec, err := e.st.CreateToken(ctx, a.orgID, "gone", store.RoleAdmin, time.Time{})
 	require.NoError(t, err)
+	require.Equal(t, 200, e.do("GET", "/v1/rigs", sec, nil).code)
 	r := e.do("DELETE", fmt.Sprintf("/v1/tokens/%d", revoked.ID), a.admin, nil)
 	require.Equal(t, 204, r.code, "%s", r.body)
 	// An expired one.
 	_, expired, err := e.st.CreateToken(ctx, a.orgID, "old", store.RoleAdmin, time.Now().Add(-time.Second))
 	require.NoError(t, err)
-	// A revoked agent of a.
+	// A revoked agent of a, used before.
 	revokedAgent := e.enroll(a, "agent-alpha-2")
+	cin := cloudapi.CheckinRequest{AgentID: "agent-alpha-2", RigID: a.rig, RigType: a.rigType, Time: time.Now()}
+	require.Equal(t, 200, e.do("POST", cloudapi.PathCheckin, revokedAgent, cin).code)
 	require.Equal(t, 204, e.do("POST", "/v1/agents/agent-alpha-2/revoke", a.operator, nil).code)
 
 	roles := map[store.Role]string{store.RoleViewer: a.viewer, store.RoleOperator: a.operator, store.RoleAdmin: a.admin}

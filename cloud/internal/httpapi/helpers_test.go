@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
@@ -30,6 +31,7 @@ type env struct {
 	srv    *httptest.Server
 	st     *store.Store
 	system string
+	dbURL  string // the database's URL, for another replica
 }
 
 func newServer(t testing.TB, h http.Handler) *httptest.Server {
@@ -40,7 +42,13 @@ func newServer(t testing.TB, h http.Handler) *httptest.Server {
 
 func newEnv(t testing.TB, o httpapi.Options) *env {
 	t.Helper()
-	pool, _ := dbtest.Migrated(t)
+	pool, u := dbtest.Migrated(t)
+	return newEnvOn(t, pool, u, o)
+}
+
+// newEnvOn is newEnv on a migrated database's pool and URL.
+func newEnvOn(t testing.TB, pool *pgxpool.Pool, dbURL string, o httpapi.Options) *env {
+	t.Helper()
 	st := store.New(pool)
 	o.Metrics = true
 	if o.Blobs == nil {
@@ -58,7 +66,7 @@ func newEnv(t testing.TB, o httpapi.Options) *env {
 	t.Cleanup(srv.Close)
 	_, sys, err := st.CreateToken(context.Background(), 0, "bootstrap", store.RoleSystem, time.Time{})
 	require.NoError(t, err)
-	return &env{t: t, srv: srv, st: st, system: sys}
+	return &env{t: t, srv: srv, st: st, system: sys, dbURL: dbURL}
 }
 
 // resp is an answer: status, headers and body.

@@ -1,10 +1,11 @@
 // Package server wires rig-cloud's parts for its subcommands: it opens the
 // database, applies migrations, opens the release repository (when
 // releases.repo_dir is set) and starts re-signing its online roles,
-// starts the rollout engine, builds the API and serves it until its
+// starts the rollout engine and the authentication cache's listener (when
+// auth.cache_ttl is not 0), builds the API and serves it until its
 // context ends, then shuts down in order: stop accepting, let in-flight
-// requests finish (server.shutdown_timeout), stop the rollout engine and
-// the re-signing, close the pool.
+// requests finish (server.shutdown_timeout), stop the cache's listener,
+// the rollout engine and the re-signing, close the pool.
 package server
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/authcache"
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/config"
 	"github.com/hydrognn/hydrognn/cloud/internal/db"
@@ -129,6 +131,19 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		engine.Run(ectx)
 	}()
 	defer func() { stopEngine(); <-engineDone }()
+	if cfg.Auth.CacheTTL > 0 {
+		o.AuthCache = authcache.New(authcache.Options{TTL: cfg.Auth.CacheTTL, MaxEntries: cfg.Auth.CacheEntries})
+		// Listens for revocations on one connection of the pool until ctx
+		// ends; waited for below (after the HTTP server has shut down,
+		// before the pool closes).
+		lctx, stopListen := context.WithCancel(ctx)
+		listenDone := make(chan struct{})
+		go func() {
+			defer close(listenDone)
+			o.AuthCache.Listen(lctx, pool, log)
+		}()
+		defer func() { stopListen(); <-listenDone }()
+	}
 	api := httpapi.New(st, log, o)
 	srv := &http.Server{
 		Handler:           api,
