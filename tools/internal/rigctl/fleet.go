@@ -28,7 +28,7 @@ import (
 func init() {
 	register("login", "store a rig-cloud server and token as a context (login --server URL --token T [--name CTX])", runLogin)
 	register("context", "list or switch login contexts (context list | context use NAME)", runContext)
-	register("rigs", "fleet rigs (rigs list | rigs status RIG | rigs health RIG COMPONENT)", runRigs)
+	register("rigs", "fleet rigs (rigs list | status RIG | health RIG COMPONENT | create RIG --type T | enroll RIG)", runRigs)
 	register("alerts", "fleet alerts (alerts list | alerts ack ID | alerts resolve ID)", runAlerts)
 	register("diagnoses", "a rig's diagnoses (diagnoses list --rig RIG [--from T] [--to T])", runDiagnoses)
 }
@@ -315,8 +315,12 @@ func runRigs(ctx context.Context, env Env, args []string) int {
 	if len(args) > 0 && args[0] == "health" {
 		return rigHealth(ctx, env, args[1:])
 	}
+	if len(args) > 0 && (args[0] == "create" || args[0] == "enroll") {
+		return rigsAdmin(ctx, env, args) // admin.go
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "status") {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl rigs list [--json] [--limit N] | rigctl rigs status RIG [--json] | rigctl rigs health RIG COMPONENT [--bucket 1h|1d] [--from T] [--to T] [--json]")
+		fmt.Fprintln(env.Stderr, "Usage: rigctl rigs list [--json] [--limit N] | rigctl rigs status RIG [--json] | rigctl rigs health RIG COMPONENT [--bucket 1h|1d] [--from T] [--to T] [--json]\n"+
+			"     | rigctl rigs create RIG --type RIG_TYPE [--site SITE] [--label K=V]... [--json] | rigctl rigs enroll RIG [--json]")
 		return ExitUsage
 	}
 	sub := args[0]
