@@ -29,8 +29,9 @@ import (
 )
 
 // TestCloudEndToEnd runs the real binaries together: rig-cloud on a
-// throwaway database, a rig enrolled through the fleet API, rig-agent
-// with the enrolled credential, the ZeMA test rig's firmware config and
+// throwaway database, a rig registered and an enrollment token made with
+// rigctl (rigs create, rigs enroll), rig-agent enroll writing the agent's
+// credential, rig-agent with it, the ZeMA test rig's firmware config and
 // bundle and its embedded MQTT broker, rigsim publishing three load
 // cycles of readings into it. The agent's diagnoses reach the cloud and
 // rigctl lists them; an operator asks for the rig's readings (rigctl
@@ -75,20 +76,25 @@ func TestCloudEndToEnd(t *testing.T) {
 		append(cloudEnv, fmt.Sprintf("RIG_CLOUD_SERVER_LISTEN=127.0.0.1:%d", cloudPort)),
 		filepath.Join(bin, "rig-cloud"), "serve")
 
+	rigctl := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "rigctl"), args...)
+		cmd.Env = append(cleanEnv("RIGCTL_"), "RIGCTL_SERVER="+cloudURL, "RIGCTL_TOKEN="+token, "XDG_CONFIG_HOME="+dir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		require.NoError(t, err, "rigctl %s: %s", strings.Join(args, " "), stderr.String())
+		return out
+	}
+
 	// The rig (its id is the firmware config's equipment id) and the
-	// agent's enrollment, as an installer does it.
+	// agent's enrollment, as an operator and an installer do it: rigctl
+	// rigs create and rigs enroll, then rig-agent enroll with the token.
 	const rigID, agentID = "zema-rig-1", "e2e-agent"
-	fleet := fleetHTTP{url: cloudURL, token: token}
-	var rig fleetapi.Rig
-	fleet.do(ctx, t, "POST", "/v1/rigs", fleetapi.RigRequest{RigID: rigID, RigType: "zema-testrig"}, 201, &rig)
+	rigctl("rigs", "create", rigID, "--type", "zema-testrig")
 	var enr fleetapi.Enrollment
-	fleet.do(ctx, t, "POST", "/v1/rigs/"+rigID+"/enrollments", nil, 201, &enr)
-	var enrolled cloudapi.EnrollResponse
-	fleetHTTP{url: cloudURL, token: enr.Token}.do(ctx, t, "POST", cloudapi.PathEnroll,
-		cloudapi.EnrollRequest{AgentID: agentID, RigID: rigID}, 200, &enrolled)
-	require.Equal(t, "zema-testrig", enrolled.RigType)
+	require.NoError(t, json.Unmarshal(rigctl("rigs", "enroll", rigID, "--json"), &enr))
 	credFile := filepath.Join(dir, "credential")
-	require.NoError(t, os.WriteFile(credFile, []byte(enrolled.Credential+"\n"), 0o600))
 
 	// rig-agent with its embedded broker.
 	brokerPort, apiPort := freeTCPPort(t), freeTCPPort(t)
@@ -115,6 +121,13 @@ logging:
 `, agentID, filepath.Join(dir, "agent"), filepath.Join(root, "firmware-configs", "zema-testrig.yaml"),
 		filepath.Join(root, "models", "bundles", "zema-testrig"), brokerPort, apiPort, cloudURL, credFile)
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	tokenFile := filepath.Join(dir, "enrollment-token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(enr.Token+"\n"), 0o600))
+	enroll := exec.CommandContext(ctx, filepath.Join(bin, "rig-agent"), "enroll", "--config", cfgPath, "--token-file", tokenFile)
+	enroll.Env = cleanEnv("RIG_AGENT_")
+	enrollOut, err := enroll.CombinedOutput()
+	require.NoError(t, err, "rig-agent enroll: %s", enrollOut)
+	assert.Contains(t, string(enrollOut), "enrolled agent "+agentID+" for rig "+rigID+" (zema-testrig), generation 1")
 	startProcess(ctx, t, "rig-agent", filepath.Join(dir, "rig-agent.log"), fmt.Sprintf("http://127.0.0.1:%d/health/ready", apiPort),
 		cleanEnv("RIG_AGENT_"), filepath.Join(bin, "rig-agent"), "--config", cfgPath)
 
@@ -129,17 +142,6 @@ logging:
 	pubOut, err := pub.CombinedOutput()
 	require.NoError(t, err, "rigsim publish: %s", pubOut)
 	t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), strings.TrimSpace(string(pubOut)))
-
-	rigctl := func(args ...string) []byte {
-		t.Helper()
-		cmd := exec.CommandContext(ctx, filepath.Join(bin, "rigctl"), args...)
-		cmd.Env = append(cleanEnv("RIGCTL_"), "RIGCTL_SERVER="+cloudURL, "RIGCTL_TOKEN="+token, "XDG_CONFIG_HOME="+dir)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		require.NoError(t, err, "rigctl %s: %s", strings.Join(args, " "), stderr.String())
-		return out
-	}
 
 	// The diagnoses of the three windows reach the cloud.
 	var diags []diag.Diagnosis
