@@ -36,7 +36,8 @@ import (
 // cycles of readings into it. The agent's diagnoses reach the cloud and
 // rigctl lists them; an operator asks for the rig's readings (rigctl
 // uploads request), the agent uploads them at its next check-in, and
-// rigctl dataset create --from-uploads cuts them into a data set.
+// rigctl dataset create --from-uploads has a rig-cloud worker cut them
+// into a data set.
 func TestCloudEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the cloud end-to-end test builds and runs four binaries")
@@ -75,6 +76,11 @@ func TestCloudEndToEnd(t *testing.T) {
 	startProcess(ctx, t, "rig-cloud", filepath.Join(dir, "rig-cloud.log"), cloudURL+"/health/ready",
 		append(cloudEnv, fmt.Sprintf("RIG_CLOUD_SERVER_LISTEN=127.0.0.1:%d", cloudPort)),
 		filepath.Join(bin, "rig-cloud"), "serve")
+	// A worker on the same database and blob store builds the fleet data
+	// set below (it has no HTTP endpoint: the server's readiness stands
+	// for the database they share).
+	startProcess(ctx, t, "rig-cloud worker", filepath.Join(dir, "rig-cloud-worker.log"), cloudURL+"/health/ready",
+		append(cloudEnv, "RIG_CLOUD_WORKER_POLL_INTERVAL=200ms"), filepath.Join(bin, "rig-cloud"), "worker")
 
 	rigctl := func(args ...string) []byte {
 		t.Helper()
@@ -181,18 +187,20 @@ logging:
 	assert.Greater(t, up.Readings, int64(3*60*17), "at least one reading a second of each sensor")
 	t.Logf("%s: upload %s done: %d parts, %d readings", time.Since(began).Round(time.Millisecond), up.ID, up.Parts, up.Readings)
 
-	// A data set from the uploads: the three cycles' windows.
-	var ds fleetapi.FleetDataset
+	// A data set from the uploads, built by the worker while rigctl
+	// waits: the three cycles' windows.
+	var ds fleetapi.Dataset
 	require.NoError(t, json.Unmarshal(rigctl("dataset", "create", "--from-uploads", "--rigs", rigID,
 		"--from", start.Format(time.RFC3339), "--to", end.Format(time.RFC3339),
-		"--rig", filepath.Join(root, "firmware-configs", "zema-testrig.yaml"), "--name", "e2e-fleet", "--json"), &ds))
-	assert.Equal(t, "ready", ds.Dataset.State)
-	assert.Equal(t, "fleet", ds.Dataset.Source)
-	assert.Equal(t, "zema-testrig", ds.Dataset.RigType)
-	require.Len(t, ds.Rigs, 1)
-	assert.Equal(t, up.Readings, ds.Rigs[0].Readings, "every uploaded reading is in the range")
-	assert.Equal(t, 3, ds.Windows, "one window per load cycle: %+v", ds.Rigs[0])
-	t.Logf("%s: data set %d %s: %d windows", time.Since(began).Round(time.Millisecond), ds.Dataset.ID, ds.Dataset.Name, ds.Windows)
+		"--rig", filepath.Join(root, "firmware-configs", "zema-testrig.yaml"), "--name", "e2e-fleet", "--interval", "200ms", "--json"), &ds))
+	assert.Equal(t, "ready", ds.State)
+	assert.Equal(t, "fleet", ds.Source)
+	assert.Equal(t, "zema-testrig", ds.RigType)
+	require.NotNil(t, ds.Build)
+	require.Len(t, ds.Build.Rigs, 1)
+	assert.Equal(t, up.Readings, ds.Build.Rigs[0].Readings, "every uploaded reading is in the range")
+	assert.Equal(t, 3, ds.Build.Windows, "one window per load cycle: %+v", ds.Build.Rigs[0])
+	t.Logf("%s: data set %d %s: %d windows", time.Since(began).Round(time.Millisecond), ds.ID, ds.Name, ds.Build.Windows)
 }
 
 // throwawayDatabase creates a database on adminURL's server for the test

@@ -26,11 +26,20 @@ type Dataset struct {
 	Description  string `json:"description,omitempty"`
 	RigType      string `json:"rig_type"`
 	ConfigDigest string `json:"config_digest"`
-	// State is pending until its archive is stored, then ready.
+	// State is pending until its archive is stored, then ready (an
+	// imported data set); building until a worker has assembled and
+	// stored it, then ready or failed (a data set made from fleet
+	// uploads). Only a ready data set can be trained on.
 	State string `json:"state"`
 	// Bytes and Digest are the archive's (ready data sets).
-	Bytes      *int64     `json:"bytes,omitempty"`
-	Digest     *string    `json:"digest,omitempty"`
+	Bytes  *int64  `json:"bytes,omitempty"`
+	Digest *string `json:"digest,omitempty"`
+	// Build is what a data set made from fleet uploads was made of and
+	// how far its assembly got (source fleet only).
+	Build *DatasetBuild `json:"build,omitempty"`
+	// Error says why the build failed (state failed), or, while it is
+	// building again, why its last attempt ended.
+	Error      *string    `json:"error,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	UploadedAt *time.Time `json:"uploaded_at,omitempty"`
 }

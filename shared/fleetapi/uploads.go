@@ -43,8 +43,9 @@ type FleetUpload struct {
 }
 
 // FleetDatasetRequest is the body of POST /v1/datasets/from-uploads: make
-// data set Name from the readings rigs RigIDs uploaded in [From, To),
-// cut into the windows of RigConfig (the firmware config's YAML; every
+// data set Name, in the background (the answer is the data set,
+// building), from the readings rigs RigIDs uploaded in [From, To), cut
+// into the windows of RigConfig (the firmware config's YAML; every
 // rig must be of its rig type) and labelled with Labels (class values by
 // target name; a target not named takes its normal class).
 type FleetDatasetRequest struct {
@@ -57,13 +58,43 @@ type FleetDatasetRequest struct {
 	Labels      map[string]float64 `json:"labels,omitempty"`
 }
 
-// FleetDataset answers POST /v1/datasets/from-uploads: the data set
-// (ready), its windows, the labels they got and what each rig gave.
-type FleetDataset struct {
-	Dataset Dataset            `json:"dataset"`
-	Windows int                `json:"windows"`
-	Labels  map[string]float64 `json:"labels"`
-	Rigs    []RigStats         `json:"rigs"`
+// Phases of a data set's build (DatasetBuild.Phase).
+const (
+	// BuildQueued: waiting for a worker (at first, and after an attempt
+	// that will be retried).
+	BuildQueued = "queued"
+	// BuildReading: reading the rigs' readings and cutting windows.
+	BuildReading = "reading"
+	// BuildStoring: writing the archive into the blob store.
+	BuildStoring = "storing"
+	// BuildDone: the data set is ready; BuildFailed: it failed.
+	BuildDone   = "done"
+	BuildFailed = "failed"
+)
+
+// DatasetBuild is how a data set is made from fleet uploads (POST
+// /v1/datasets/from-uploads answers 202 with the data set building; a
+// `rig-cloud worker` assembles it): what was asked, then the worker's
+// progress, stored at each heartbeat, and at the end what each rig gave.
+type DatasetBuild struct {
+	RigIDs []string  `json:"rig_ids"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// Labels is the class value every window gets, by target (the
+	// request's labels and the normal class of the targets not named).
+	Labels map[string]float64 `json:"labels"`
+	// Phase is BuildQueued, BuildReading, BuildStoring, BuildDone or
+	// BuildFailed; Attempt counts the workers' attempts (0: none yet).
+	Phase   string `json:"phase"`
+	Attempt int    `json:"attempt,omitempty"`
+	// RigsDone of len(RigIDs) rigs are read; Readings were read and
+	// Windows kept so far in this attempt.
+	RigsDone int   `json:"rigs_done"`
+	Readings int64 `json:"readings"`
+	Windows  int   `json:"windows"`
+	// Rigs says what each rig read gave, in RigIDs order.
+	Rigs      []RigStats `json:"rigs,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // RigStats says what one rig's readings gave a fleet data set.

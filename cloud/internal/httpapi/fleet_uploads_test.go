@@ -17,6 +17,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/fleetset"
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -193,25 +194,24 @@ func TestFleetUploads(t *testing.T) {
 	require.Equal(t, 410, r.code, "%s", r.body)
 	assert.Contains(t, r.problem(t).Detail, "cancelled")
 
-	// The data set: 29 whole 4 s cycles in the 118 s (the 30th is cut short),
-	// labelled as asked; stored ready in the blob store.
+	// The data set: the request answers 202 with the data set building (a
+	// worker assembles it); 29 whole 4 s cycles in the 118 s (the 30th is
+	// cut short), labelled as asked; stored ready in the blob store.
 	req := fleetapi.FleetDatasetRequest{Name: "fleet-1", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to,
 		Labels: map[string]float64{"pump": 1}}
 	r = te.do("POST", "/v1/datasets/from-uploads", a.viewer, req)
 	require.Equal(t, 403, r.code, "%s", r.body)
-	var fd fleetapi.FleetDataset
-	r = te.do("POST", "/v1/datasets/from-uploads", a.operator, req)
-	require.Equal(t, 201, r.code, "%s", r.body)
-	r.decode(t, &fd)
-	assert.Equal(t, 29, fd.Windows)
-	assert.Equal(t, map[string]float64{"pump": 1}, fd.Labels)
-	assert.Equal(t, []fleetset.RigStats{{RigID: a.rig, Readings: int64(len(rs)), Windows: 29, Skipped: 1}}, fd.Rigs)
-	assert.Equal(t, store.DatasetReady, fd.Dataset.State)
-	assert.Equal(t, store.SourceFleet, fd.Dataset.Source)
-	assert.Equal(t, "uci", fd.Dataset.Kind)
-	assert.Contains(t, fd.Dataset.Description, "labels pump=1")
+	fd := te.buildFleetDataset(a, req)
+	assert.Equal(t, &fleetapi.DatasetBuild{RigIDs: []string{a.rig}, From: from, To: to, Labels: map[string]float64{"pump": 1},
+		Phase: fleetapi.BuildDone, Attempt: 1, RigsDone: 1, Readings: int64(len(rs)), Windows: 29,
+		Rigs: []fleetset.RigStats{{RigID: a.rig, Readings: int64(len(rs)), Windows: 29, Skipped: 1}}, UpdatedAt: fd.Build.UpdatedAt}, fd.Build)
+	assert.Equal(t, store.DatasetReady, fd.State)
+	assert.Nil(t, fd.Error)
+	assert.Equal(t, store.SourceFleet, fd.Source)
+	assert.Equal(t, "uci", fd.Kind)
+	assert.Contains(t, fd.Description, "labels pump=1")
 
-	stored, err := te.st.Dataset(ctx, a.orgID, fd.Dataset.ID)
+	stored, err := te.st.Dataset(ctx, a.orgID, fd.ID)
 	require.NoError(t, err)
 	require.NotNil(t, stored.BlobKey)
 	assert.True(t, strings.HasPrefix(*stored.BlobKey, fmt.Sprintf("orgs/%d/datasets/fleet-", a.orgID)))
@@ -220,7 +220,7 @@ func TestFleetUploads(t *testing.T) {
 	archive, err := io.ReadAll(rc)
 	require.NoError(t, err)
 	require.NoError(t, rc.Close())
-	assert.Equal(t, *fd.Dataset.Digest, fmt.Sprintf("sha256:%x", sha256.Sum256(archive)))
+	assert.Equal(t, *fd.Digest, fmt.Sprintf("sha256:%x", sha256.Sum256(archive)))
 	dir := t.TempDir()
 	require.NoError(t, tarball.Extract(bytes.NewReader(archive), dir, tarball.Limits{}))
 	cfg, err := rig.Parse("fleet", []byte(fleetRigYAML))
@@ -233,9 +233,12 @@ func TestFleetUploads(t *testing.T) {
 		ds.Grids[0][0])
 
 	// A training job takes it like an imported data set, and a worker
-	// trains a model on it.
-	j := te.job(fd.Dataset.ID, te.tinyConfig)
-	assert.Equal(t, fd.Dataset.ID, j.DatasetID)
+	// trains a model on it. The build is no training job.
+	j := te.job(fd.ID, te.tinyConfig)
+	assert.Equal(t, fd.ID, j.DatasetID)
+	var jl struct{ Items []store.Job }
+	te.do("GET", "/v1/training/jobs", a.viewer, nil).decode(t, &jl)
+	require.Len(t, jl.Items, 1, "only the training job is listed")
 	ran, err := te.worker("w1").RunOnce(ctx)
 	require.NoError(t, err)
 	require.True(t, ran)
@@ -253,7 +256,7 @@ func TestFleetUploads(t *testing.T) {
 	}{
 		{a.operator, req, 409, "fleet-1"},
 		{b.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to}, 404, a.rig},
-		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: to, To: to.Add(time.Hour)}, 400, "no complete window"},
+		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: to, To: from}, 400, "is not a time range"},
 		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: from, To: to,
 			Labels: map[string]float64{"pump": 5}}, 400, "5 is not a class of target \"pump\""},
 		{a.operator, fleetapi.FleetDatasetRequest{Name: "x", RigConfig: strings.Replace(fleetRigYAML, "rig_type: zema-testrig", "rig_type: other", 1),
@@ -278,8 +281,146 @@ func deref[T any](p *T) any {
 	return *p
 }
 
-// A fleet data set whose archive is over the blob store's cap: 413,
-// nothing stored (no data set, no object).
+// postFleetDataset asks for a fleet data set: 202, building, Location;
+// the build is queued and nothing is stored yet.
+func (te *trainingEnv) postFleetDataset(tn *tenant, req fleetapi.FleetDatasetRequest) store.Dataset {
+	t := te.t
+	t.Helper()
+	r := te.do("POST", "/v1/datasets/from-uploads", tn.operator, req)
+	require.Equal(t, 202, r.code, "%s", r.body)
+	var d store.Dataset
+	r.decode(t, &d)
+	assert.Equal(t, fmt.Sprintf("/v1/datasets/%d", d.ID), r.header.Get("Location"))
+	assert.Equal(t, store.DatasetBuilding, d.State)
+	require.NotNil(t, d.Build)
+	assert.Equal(t, fleetapi.BuildQueued, d.Build.Phase)
+	assert.Equal(t, req.RigIDs, d.Build.RigIDs)
+	assert.Nil(t, d.Bytes)
+	assert.Nil(t, d.Digest)
+	assert.Equal(t, d, te.getDataset(tn, d.ID))
+	return d
+}
+
+func (te *trainingEnv) getDataset(tn *tenant, id int64) store.Dataset {
+	te.t.Helper()
+	var d store.Dataset
+	r := te.do("GET", fmt.Sprintf("/v1/datasets/%d", id), tn.viewer, nil)
+	require.Equal(te.t, 200, r.code, "%s", r.body)
+	r.decode(te.t, &d)
+	return d
+}
+
+// buildFleetDataset asks for a fleet data set, checks that training on
+// it is refused while it builds, and has a worker build it (RunOnce); it
+// returns the data set as GET shows it then.
+func (te *trainingEnv) buildFleetDataset(tn *tenant, req fleetapi.FleetDatasetRequest) store.Dataset {
+	t := te.t
+	t.Helper()
+	d := te.postFleetDataset(tn, req)
+	r := te.do("POST", "/v1/training/jobs", tn.operator, httpapi.JobRequest{DatasetID: d.ID})
+	require.Equal(t, 409, r.code, "%s", r.body)
+	p := r.problem(t)
+	assert.Equal(t, httpapi.ProblemStateConflict, p.Type)
+	assert.Contains(t, p.Detail, "is building")
+	ran, err := te.worker("builder").RunOnce(context.Background())
+	require.NoError(t, err)
+	require.True(t, ran)
+	return te.getDataset(tn, d.ID)
+}
+
+// uploadAll has tn's agent upload rs for a new request over [from, to).
+func (e *env) uploadAll(tn *tenant, from, to time.Time, rs []reading.Reading) {
+	t := e.t
+	t.Helper()
+	var up store.FleetUpload
+	r := e.do("POST", "/v1/uploads", tn.operator, fleetapi.UploadRequestBody{RigID: tn.rig, From: from, To: to})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	r.decode(t, &up)
+	r = e.gz(cloudapi.PathUploads, tn.cred, cloudapi.Upload{AgentID: tn.agent, RequestID: up.ID, Part: 0, Last: true, Readings: rs})
+	require.Equal(t, 200, r.code, "%s", r.body)
+}
+
+// A range with no complete window: the request is accepted (the server
+// does not read the readings), the build fails with the reason, training
+// on it is refused, and the name can be used again.
+func TestFleetDatasetNoWindow(t *testing.T) {
+	t.Parallel()
+	te := newTrainingEnv(t)
+	a := te.a
+	te.uploadAll(a, t0, t0.Add(time.Minute), fleetReadings(t0, t0.Add(time.Minute)))
+	req := fleetapi.FleetDatasetRequest{Name: "empty", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour)}
+	d := te.buildFleetDataset(a, req)
+	assert.Equal(t, store.DatasetFailed, d.State)
+	require.NotNil(t, d.Error)
+	assert.Contains(t, *d.Error, "no complete window of 4 s in 2025-03-01T13:00:00Z..2025-03-01T14:00:00Z: rig "+a.rig+": 0 readings")
+	assert.Equal(t, fleetapi.BuildFailed, d.Build.Phase)
+	assert.Equal(t, 1, d.Build.RigsDone)
+	assert.Nil(t, d.Bytes)
+	assert.Zero(t, te.count("SELECT count(*) FROM training_jobs WHERE state = 'queued'"), "a data problem is not retried")
+
+	r := te.do("POST", "/v1/training/jobs", a.operator, httpapi.JobRequest{DatasetID: d.ID})
+	require.Equal(t, 409, r.code, "%s", r.body)
+	assert.Contains(t, r.problem(t).Detail, "failed to build (no complete window")
+	var list struct{ Items []store.Dataset }
+	te.do("GET", "/v1/datasets", a.viewer, nil).decode(t, &list)
+	require.Len(t, list.Items, 1)
+	assert.Equal(t, d, list.Items[0], "the list shows the state and the error")
+
+	// The failed data set's name is free: the new request replaces it.
+	req.From, req.To = t0, t0.Add(time.Minute)
+	d2 := te.buildFleetDataset(a, req)
+	assert.Equal(t, store.DatasetReady, d2.State)
+	assert.Equal(t, 15, d2.Build.Windows)
+	te.do("GET", "/v1/datasets", a.viewer, nil).decode(t, &list)
+	require.Len(t, list.Items, 1)
+	assert.Equal(t, d2.ID, list.Items[0].ID)
+	assert.Equal(t, 404, te.do("GET", fmt.Sprintf("/v1/datasets/%d", d.ID), a.viewer, nil).code)
+}
+
+// A build whose worker dies (its lease expires) is re-queued by the next
+// claim and built by another worker; the data set says why the first
+// attempt ended meanwhile, and the dead worker's late writes are refused.
+func TestFleetDatasetLeaseExpiry(t *testing.T) {
+	t.Parallel()
+	te := newTrainingEnv(t)
+	a := te.a
+	ctx := context.Background()
+	te.uploadAll(a, t0, t0.Add(time.Minute), fleetReadings(t0, t0.Add(time.Minute)))
+	d := te.postFleetDataset(a, fleetapi.FleetDatasetRequest{Name: "f", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: t0, To: t0.Add(time.Minute)})
+
+	// A worker claims the build and dies.
+	c, err := te.st.Claim(ctx, "dead", "go", 50*time.Millisecond)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	assert.Equal(t, store.KindBuildDataset, c.Kind)
+	assert.Equal(t, d.ID, c.Dataset.ID)
+	time.Sleep(100 * time.Millisecond)
+	n, err := te.st.ReapExpired(ctx)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n)
+	got := te.getDataset(a, d.ID)
+	assert.Equal(t, store.DatasetBuilding, got.State)
+	require.NotNil(t, got.Error)
+	assert.Contains(t, *got.Error, "attempt 1: the lease of worker dead expired")
+	assert.Equal(t, fleetapi.BuildQueued, got.Build.Phase)
+	// Its late writes are refused.
+	require.ErrorIs(t, te.st.HeartbeatBuild(ctx, c.Lease, time.Minute, got.Build), store.ErrLeaseLost)
+	_, err = te.st.FinishBuild(ctx, c.Lease, "k", 1, "sha256:x", *got.Build)
+	require.ErrorIs(t, err, store.ErrLeaseLost)
+
+	// Another worker builds it: the second attempt.
+	ran, err := te.worker("w2").RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, ran)
+	got = te.getDataset(a, d.ID)
+	assert.Equal(t, store.DatasetReady, got.State, "error: %v", deref(got.Error))
+	assert.Equal(t, 2, got.Build.Attempt)
+	assert.Equal(t, 15, got.Build.Windows)
+	assert.Nil(t, got.Error)
+}
+
+// A fleet data set whose archive is over the blob store's cap: the build
+// fails with the reason, nothing is stored in the blob store.
 func TestFleetDatasetTooLarge(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -287,19 +428,26 @@ func TestFleetDatasetTooLarge(t *testing.T) {
 	require.NoError(t, err)
 	e := newEnv(t, httpapi.Options{Blobs: blobs})
 	a := e.tenant("alpha")
-	var up store.FleetUpload
-	r := e.do("POST", "/v1/uploads", a.operator, fleetapi.UploadRequestBody{RigID: a.rig, From: t0, To: t0.Add(time.Hour)})
-	require.Equal(t, 201, r.code, "%s", r.body)
-	r.decode(t, &up)
-	r = e.gz(cloudapi.PathUploads, a.cred, cloudapi.Upload{AgentID: a.agent, RequestID: up.ID, Part: 0, Last: true,
-		Readings: fleetReadings(t0, t0.Add(10*time.Minute))})
-	require.Equal(t, 200, r.code, "%s", r.body)
-	r = e.do("POST", "/v1/datasets/from-uploads", a.operator, fleetapi.FleetDatasetRequest{Name: "big", RigConfig: fleetRigYAML,
+	e.uploadAll(a, t0, t0.Add(time.Hour), fleetReadings(t0, t0.Add(10*time.Minute)))
+	te := &trainingEnv{env: e, blobs: blobs, a: a}
+	d := te.buildFleetDataset(a, fleetapi.FleetDatasetRequest{Name: "big", RigConfig: fleetRigYAML,
 		RigIDs: []string{a.rig}, From: t0, To: t0.Add(time.Hour)})
-	require.Equal(t, 413, r.code, "%s", r.body)
-	assert.Equal(t, cloudapi.ProblemTooLarge, r.problem(t).Type)
-	assert.Zero(t, e.count("SELECT count(*) FROM datasets"))
+	assert.Equal(t, store.DatasetFailed, d.State)
+	require.NotNil(t, d.Error)
+	assert.Contains(t, *d.Error, "larger than blob.max_object_bytes")
 	objects, err := filepath.Glob(filepath.Join(dir, "orgs", "*", "datasets", "*"))
 	require.NoError(t, err)
 	assert.Empty(t, objects)
+
+	// The worker's window cap is a data problem too.
+	d = te.postFleetDataset(a, fleetapi.FleetDatasetRequest{Name: "many", RigConfig: fleetRigYAML,
+		RigIDs: []string{a.rig}, From: t0, To: t0.Add(time.Hour)})
+	w := jobs.NewWorker(te.st, te.blobs, jobs.Options{Name: "capped", MaxWindows: 10, WorkDir: t.TempDir()})
+	ran, err := w.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.True(t, ran)
+	d = te.getDataset(a, d.ID)
+	assert.Equal(t, store.DatasetFailed, d.State)
+	require.NotNil(t, d.Error)
+	assert.Contains(t, *d.Error, "too many windows: more than 10 in the range")
 }

@@ -267,20 +267,27 @@ func Operations() []Operation {
 			Auth:    AuthToken, Role: "operator", Params: []Param{{Name: "agent", In: "path", Description: "agent id"}},
 			Status: 204, Example: Example{Path: "/v1/agents/rig-001/revoke"}},
 		{Method: "POST", Path: "/v1/datasets/from-uploads", ID: "createFleetDataset", Tag: "training",
-			Summary: "Make a data set from the readings rigs uploaded over a time range",
-			Description: "The readings of each rig in [from, to) are cut into the firmware config's cycles (operation.cycle_s) on a " +
-				"1 Hz grid with shared/prep; windows with a missing cell are skipped. Every window is labelled with labels " +
-				"(class values by target), a target not named with its normal class. The data set (kind uci, source fleet) is " +
-				"stored ready in the UCI layout the trainer reads. 400 when no complete window is found.",
+			Summary: "Make a data set from the readings rigs uploaded over a time range (in the background)",
+			Description: "The request is checked (name, rigs of the organisation and of the firmware config's rig type, time range, " +
+				"rig_config, labels) and the data set recorded as building: the answer is 202 with the data set and a Location " +
+				"header to GET /v1/datasets/{id}, which shows the build's progress (build: phase, rigs_done, readings, windows, " +
+				"per-rig stats). A `rig-cloud worker` claims the build like a training job (lease, heartbeat, re-queued when the " +
+				"worker dies, bounded attempts): the readings of each rig in [from, to) are cut into the firmware config's cycles " +
+				"(operation.cycle_s) on a 1 Hz grid with shared/prep; windows with a missing cell are skipped. Every window is " +
+				"labelled with labels (class values by target), a target not named with its normal class. The data set (kind uci, " +
+				"source fleet) ends ready in the UCI layout the trainer reads, or failed with the reason in error (no complete " +
+				"window, more windows than the worker's cap, an archive over blob.max_object_bytes). A failed data set's name " +
+				"can be used again (the new request replaces it).",
 			Auth: AuthToken, Role: "operator",
 			Body: fleetapi.FleetDatasetRequest{Name: "zema-fleet-2025-03", RigConfig: exFleetRigYAML, RigIDs: []string{"zema-1"},
 				From: exT0.Add(-time.Hour), To: exT0},
-			Status: 201, Response: fleetapi.FleetDataset{Dataset: fleetapi.Dataset{ID: 2, Name: "zema-fleet-2025-03", Kind: "uci", Source: store.SourceFleet,
+			Status: 202, Response: fleetapi.Dataset{ID: 2, Name: "zema-fleet-2025-03", Kind: "uci", Source: store.SourceFleet,
 				Description: "fleet uploads of zema-1, 2025-03-01T11:00:00Z to 2025-03-01T12:00:00Z, labels pump=0",
-				RigType:     "zema-testrig", ConfigDigest: "sha256:8c41", State: store.DatasetReady, Bytes: ptr(int64(1024)), Digest: ptr("sha256:77e0"),
-				CreatedAt: exT0, UploadedAt: ptr(exT0)},
-				Windows: 1, Labels: map[string]float64{"pump": 0}, Rigs: []fleetapi.RigStats{{RigID: "zema-1", Readings: 2, Windows: 1}}},
-			Errors: []int{409, 413, 503}},
+				RigType:     "zema-testrig", ConfigDigest: "sha256:8c41", State: store.DatasetBuilding,
+				Build: &fleetapi.DatasetBuild{RigIDs: []string{"zema-1"}, From: exT0.Add(-time.Hour), To: exT0,
+					Labels: map[string]float64{"pump": 0}, Phase: fleetapi.BuildQueued, UpdatedAt: exT0},
+				CreatedAt: exT0},
+			Errors: []int{409, 503}},
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
 			Auth: AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"}},
 			Status: 204, Example: Example{Path: "/v1/tokens/2"}},

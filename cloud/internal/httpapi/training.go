@@ -147,7 +147,12 @@ func (a *API) putDatasetArchive(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if d.State != store.DatasetPending {
+	switch d.State {
+	case store.DatasetPending:
+	case store.DatasetBuilding, store.DatasetFailed:
+		a.fail(c, fmt.Errorf("data set %d is %s from fleet uploads: it takes no archive: %w", id, d.State, store.ErrState))
+		return
+	default:
 		a.fail(c, fmt.Errorf("data set %d has its archive already: %w", id, store.ErrState))
 		return
 	}

@@ -1,15 +1,8 @@
 package httpapi
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -17,14 +10,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/fleetset"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
-	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
-	"github.com/hydrognn/hydrognn/shared/tarball"
 )
 
 // Limits of fleet uploads and the data sets made from them.
@@ -153,13 +143,7 @@ func (a *API) createFleetDataset(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	// Assembly reads every reading of the range: it gets the upload
-	// timeout, not the request's.
-	rc := http.NewResponseController(c.Writer)
-	_ = rc.SetReadDeadline(time.Now().Add(a.opt.UploadTimeout))
-	_ = rc.SetWriteDeadline(time.Now().Add(a.opt.UploadTimeout))
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), a.opt.UploadTimeout)
-	defer cancel()
+	ctx := c.Request.Context()
 	for _, id := range req.RigIDs {
 		r, err := a.st.Rig(ctx, p.OrgID, id)
 		if err != nil {
@@ -174,71 +158,25 @@ func (a *API) createFleetDataset(c *gin.Context) {
 			invalidBody(c, "rig %q is of rig type %q, rig_config is %q", id, r.RigType, cfg.RigType)
 			return
 		}
-		err = b.AddRig(id, req.From, req.To, func(fn func(reading.Reading) error) error {
-			return a.st.RigReadings(ctx, p.OrgID, id, req.From, req.To, fn)
-		})
-		if errors.Is(err, fleetset.ErrTooMany) {
-			invalidBody(c, "%v", err)
-			return
-		}
-		if err != nil {
-			a.fail(c, err)
-			return
-		}
-	}
-	if b.Windows() == 0 {
-		invalidBody(c, "no complete window of %g s in %s..%s: %s", cfg.Operation.CycleS,
-			req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), describeRigs(b.Rigs()))
-		return
-	}
-	dir, err := os.MkdirTemp("", "rig-cloud-fleet-*")
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	defer os.RemoveAll(dir)
-	if err := b.Write(filepath.Join(dir, "set")); err != nil {
-		a.fail(c, err)
-		return
-	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	key := fmt.Sprintf("orgs/%d/datasets/fleet-%s.tar.gz", p.OrgID, hex.EncodeToString(rnd[:]))
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarball.Write(pw, filepath.Join(dir, "set"))) }()
-	info, err := a.opt.Blobs.Put(ctx, key, pr)
-	_ = pr.CloseWithError(err)
-	if err != nil {
-		_ = a.opt.Blobs.Delete(ctx, key)
-		if errors.Is(err, blob.ErrTooLarge) {
-			abort(c, problem(cloudapi.ProblemTooLarge, 413, "the data set's archive is larger than blob.max_object_bytes: ask for a shorter range or fewer rigs"))
-			return
-		}
-		a.fail(c, err)
-		return
 	}
 	desc := req.Description
 	if desc == "" {
 		desc = fmt.Sprintf("fleet uploads of %s, %s to %s, labels %s", strings.Join(req.RigIDs, ", "),
 			req.From.UTC().Format(time.RFC3339), req.To.UTC().Format(time.RFC3339), describeLabels(b.Labels()))
 	}
-	d, err := a.st.CreateReadyDataset(ctx, p.OrgID, store.Dataset{Dataset: fleetapi.Dataset{Name: req.Name, Kind: "uci", Source: store.SourceFleet,
-		Description: desc, RigType: cfg.RigType, ConfigDigest: cfg.Digest()}, RigConfig: req.RigConfig}, key, info.Size, info.SHA256, p.TokenID)
+	// The assembly is a worker's (a build job, cloud/internal/jobs): the
+	// request only records it.
+	build := fleetapi.DatasetBuild{RigIDs: req.RigIDs, From: req.From, To: req.To, Labels: b.Labels(), Phase: fleetapi.BuildQueued,
+		UpdatedAt: time.Now().UTC()}
+	d, err := a.st.CreateBuildingDataset(ctx, p.OrgID, store.Dataset{Dataset: fleetapi.Dataset{Name: req.Name, Kind: "uci", Source: store.SourceFleet,
+		Description: desc, RigType: cfg.RigType, ConfigDigest: cfg.Digest()}, RigConfig: req.RigConfig}, build, a.opt.MaxAttempts, p.TokenID)
 	if err != nil {
-		_ = a.opt.Blobs.Delete(ctx, key)
 		a.fail(c, err)
 		return
 	}
-	a.log.Info("fleet data set made", "dataset", d.ID, "windows", b.Windows(), "rigs", len(req.RigIDs))
-	c.JSON(201, fleetapi.FleetDataset{Dataset: d.Dataset, Windows: b.Windows(), Labels: b.Labels(), Rigs: b.Rigs()})
-}
-
-func describeRigs(rs []fleetset.RigStats) string {
-	parts := make([]string, len(rs))
-	for i, r := range rs {
-		parts[i] = fmt.Sprintf("rig %s: %d readings, %d windows with a missing cell", r.RigID, r.Readings, r.Skipped)
-	}
-	return strings.Join(parts, "; ")
+	a.log.Info("fleet data set queued", "dataset", d.ID, "rigs", len(req.RigIDs))
+	c.Header("Location", fmt.Sprintf("/v1/datasets/%d", d.ID))
+	c.JSON(202, d)
 }
 
 func describeLabels(l map[string]float64) string {

@@ -1,6 +1,6 @@
-// Package jobs runs rig-cloud's training jobs: Config is a job's training
-// settings (checked when the job is created), Worker the loop of
-// `rig-cloud worker`.
+// Package jobs runs rig-cloud's training jobs and builds of data sets
+// from fleet uploads: Config is a job's training settings (checked when
+// the job is created), Worker the loop of `rig-cloud worker`.
 //
 // A worker claims the oldest queued job (store.Claim: SELECT ... FOR
 // UPDATE SKIP LOCKED, so any number of workers on any machines share the
@@ -21,4 +21,22 @@
 // its job. A worker that dies is noticed when its lease expires: the next
 // claim of any worker re-queues the job, or fails it once max_attempts
 // are spent.
+//
+// # Data set builds
+//
+// POST /v1/datasets/from-uploads records a data set building and queues a
+// job of kind store.KindBuildDataset for it in the same queue: claimed,
+// leased, heartbeated, re-queued and bounded in attempts like a training
+// job. The worker reads each rig's uploaded readings of the range
+// (store.RigReadings) into windows (cloud/internal/fleetset, at most
+// Options.MaxWindows), writes the UCI folder, streams its tar.gz into the
+// blob store and marks the data set ready with the archive, in one
+// transaction with the job's success (store.FinishBuild). Progress (rigs
+// done, readings read, windows kept, per-rig stats) is stored in the data
+// set's build at each heartbeat. A data problem (no complete window, too
+// many windows, an archive over the blob store's cap, a rig gone) fails
+// the data set with the reason in its error; another error re-queues the
+// build while attempts are left (the data set stays building, error
+// saying why the attempt ended). An archive stored by an attempt that
+// lost its lease or could not finish is deleted.
 package jobs

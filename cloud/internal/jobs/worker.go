@@ -23,6 +23,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
 )
@@ -34,6 +35,10 @@ type Queue interface {
 	AppendLogs(ctx context.Context, l store.Lease, lines []string) error
 	FailJob(ctx context.Context, l store.Lease, msg string, retry bool) error
 	FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m fleetapi.ModelVersion) (*store.ModelVersion, error)
+	// Builds of data sets from fleet uploads (store.KindBuildDataset).
+	RigReadings(ctx context.Context, orgID int64, rigName string, from, to time.Time, fn func(reading.Reading) error) error
+	HeartbeatBuild(ctx context.Context, l store.Lease, lease time.Duration, b *fleetapi.DatasetBuild) error
+	FinishBuild(ctx context.Context, l store.Lease, key string, bytes int64, digest string, b fleetapi.DatasetBuild) (*store.Dataset, error)
 }
 
 // Blobs is what a worker needs of the blob store.
@@ -58,13 +63,17 @@ type Options struct {
 	MaxLogLines int
 	// MaxExtractBytes caps a data set once extracted (0: 16 GiB).
 	MaxExtractBytes int64
+	// MaxWindows caps the windows of a data set built from fleet uploads
+	// (0: fleetset.DefaultMaxWindows); a build over it fails.
+	MaxWindows int
 	// CodeVersion is recorded in each bundle's provenance and the registry.
 	CodeVersion string
 	// Log receives the worker's own events (nil: none).
 	Log *slog.Logger
 }
 
-// Worker runs training jobs, one at a time. Make it with NewWorker.
+// Worker runs training jobs and builds of fleet data sets, one at a
+// time. Make it with NewWorker.
 type Worker struct {
 	q     Queue
 	blobs Blobs
@@ -128,15 +137,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// RunOnce claims one job and runs it to its end; ran is false when no job
-// was queued. err is a claim error (a job's own failure is stored in the
-// job, not returned).
+// RunOnce claims one job (the oldest queued: a training job or a data
+// set's build) and runs it to its end; ran is false when no job was
+// queued. err is a claim error (a job's own failure is stored in the job,
+// or the data set, not returned).
 func (w *Worker) RunOnce(ctx context.Context) (ran bool, err error) {
 	c, err := w.q.Claim(ctx, w.o.Name, w.o.Backend, w.o.Lease)
 	if err != nil || c == nil {
 		return false, err
 	}
-	w.run(ctx, c)
+	if c.Kind == store.KindBuildDataset {
+		w.build(ctx, c)
+	} else {
+		w.run(ctx, c)
+	}
 	return true, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,17 +17,24 @@ const (
 	SourceImport = "import"
 	// SourceFleet is a data set assembled from agents' uploads (upload
 	// requests announced at check-in, answered with POST
-	// /v1/agent/uploads): POST /v1/datasets/from-uploads cuts the stored
-	// readings into windows (cloud/internal/fleetset), stores the archive
-	// and records the data set ready (CreateReadyDataset); it trains like
-	// an imported one.
+	// /v1/agent/uploads): POST /v1/datasets/from-uploads records it
+	// building with its build job (CreateBuildingDataset); a worker cuts
+	// the stored readings into windows (cloud/internal/fleetset), stores
+	// the archive and marks it ready (FinishBuild) or failed; it trains
+	// like an imported one.
 	SourceFleet = "fleet"
 )
 
 // Data set states.
 const (
+	// DatasetPending: imported, waiting for its archive.
 	DatasetPending = "pending"
-	DatasetReady   = "ready"
+	// DatasetBuilding: made from fleet uploads, its build job not done.
+	DatasetBuilding = "building"
+	// DatasetReady: the archive is stored; jobs may train on it.
+	DatasetReady = "ready"
+	// DatasetFailed: the build failed (Error says why); nothing stored.
+	DatasetFailed = "failed"
 )
 
 // ErrState is returned when an object's state does not allow the change
@@ -42,12 +50,13 @@ type Dataset struct {
 	RigConfig string  `json:"-"`
 }
 
-const datasetCols = `id, name, kind, source, description, rig_type, config_digest, state, blob_key, bytes, digest, created_at, uploaded_at, rig_config`
+const datasetCols = `id, name, kind, source, description, rig_type, config_digest, state, blob_key, bytes, digest, created_at, uploaded_at, rig_config,
+	build, error`
 
 func scanDataset(row pgx.Row) (*Dataset, error) {
 	d := &Dataset{}
 	err := row.Scan(&d.ID, &d.Name, &d.Kind, &d.Source, &d.Description, &d.RigType, &d.ConfigDigest, &d.State,
-		&d.BlobKey, &d.Bytes, &d.Digest, &d.CreatedAt, &d.UploadedAt, &d.RigConfig)
+		&d.BlobKey, &d.Bytes, &d.Digest, &d.CreatedAt, &d.UploadedAt, &d.RigConfig, &d.Build, &d.Error)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -109,21 +118,91 @@ func (s *Store) SetDatasetArchive(ctx context.Context, orgID, id int64, key stri
 	return d, err
 }
 
-// CreateReadyDataset records d (as CreateDataset) in org with its archive
-// already in the blob store (key, bytes, digest), in one statement: a data
-// set assembled by the server is never pending. ErrExists when the name is
-// taken.
-func (s *Store) CreateReadyDataset(ctx context.Context, orgID int64, d Dataset, key string, bytes int64, digest string, createdBy int64) (*Dataset, error) {
+// CreateBuildingDataset records d (as CreateDataset, source fleet) in org
+// as building with build (its request; Phase queued) and queues its build
+// job (a training_jobs row of kind fleet_dataset, with maxAttempts), in
+// one transaction: a worker claims it (Claim) and ends it with
+// FinishBuild or FailJob. A failed data set of the same name is replaced
+// (its name is free again); ErrExists when the name is taken otherwise.
+func (s *Store) CreateBuildingDataset(ctx context.Context, orgID int64, d Dataset, build fleetapi.DatasetBuild, maxAttempts int, createdBy int64) (*Dataset, error) {
 	var by *int64
 	if createdBy != 0 {
 		by = &createdBy
 	}
-	out, err := scanDataset(s.pool.QueryRow(ctx, `INSERT INTO datasets
-		(org_id, name, kind, source, description, rig_type, config_digest, rig_config, created_by, state, blob_key, bytes, digest, uploaded_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'ready', $10, $11, $12, now()) RETURNING `+datasetCols,
-		orgID, d.Name, d.Kind, d.Source, d.Description, d.RigType, d.ConfigDigest, d.RigConfig, by, key, bytes, digest))
+	var out *Dataset
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A failed data set has nothing a job or model names (jobs train
+		// on ready ones only): it and its build job go.
+		if _, err := tx.Exec(ctx, `DELETE FROM training_jobs t USING datasets x WHERE t.dataset_id = x.id AND t.kind = '`+KindBuildDataset+`'
+			AND x.org_id = $1 AND x.name = $2 AND x.state = 'failed'`, orgID, d.Name); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM datasets WHERE org_id = $1 AND name = $2 AND state = 'failed'`, orgID, d.Name); err != nil {
+			return err
+		}
+		var err error
+		out, err = scanDataset(tx.QueryRow(ctx, `INSERT INTO datasets
+			(org_id, name, kind, source, description, rig_type, config_digest, rig_config, created_by, state, build)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'building', $10) RETURNING `+datasetCols,
+			orgID, d.Name, d.Kind, SourceFleet, d.Description, d.RigType, d.ConfigDigest, d.RigConfig, by, build))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO training_jobs (org_id, dataset_id, rig_type, config, max_attempts, created_by, kind)
+			VALUES ($1, $2, $3, '{}', $4, $5, '`+KindBuildDataset+`')`, orgID, out.ID, d.RigType, maxAttempts, by)
+		return err
+	})
 	if isUnique(err) {
 		return nil, fmt.Errorf("data set %q: %w", d.Name, ErrExists)
 	}
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("record data set %q: %w", d.Name, err)
+	}
+	return out, nil
+}
+
+// HeartbeatBuild renews l (a build job's lease) for lease and stores b as
+// its data set's build (progress). ErrLeaseLost when l is not current.
+func (s *Store) HeartbeatBuild(ctx context.Context, l Lease, lease time.Duration, b *fleetapi.DatasetBuild) error {
+	tag, err := s.pool.Exec(ctx, `WITH j AS (UPDATE training_jobs SET lease_expires_at = now() + $4::interval, heartbeat_at = now()
+			WHERE `+fence+` AND kind = '`+KindBuildDataset+`' RETURNING dataset_id)
+		UPDATE datasets x SET build = $5 FROM j WHERE x.id = j.dataset_id AND x.state = 'building'`,
+		l.JobID, l.Worker, l.Attempt, lease, b)
+	if err != nil {
+		return fmt.Errorf("build job %d heartbeat: %w", l.JobID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("build job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
+	}
+	return nil
+}
+
+// FinishBuild ends l's build job as succeeded and marks its data set ready
+// with its archive in the blob store (key, bytes, digest) and its last
+// build b, in one transaction. ErrLeaseLost when l is not current: nothing
+// is written (the caller deletes the archive).
+func (s *Store) FinishBuild(ctx context.Context, l Lease, key string, bytes int64, digest string, b fleetapi.DatasetBuild) (*Dataset, error) {
+	var out *Dataset
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `UPDATE training_jobs SET state = 'succeeded', finished_at = now(), worker = NULL, lease_expires_at = NULL, error = NULL
+			WHERE `+fence+` AND kind = '`+KindBuildDataset+`' RETURNING dataset_id`, l.JobID, l.Worker, l.Attempt).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("build job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
+		}
+		if err != nil {
+			return err
+		}
+		out, err = scanDataset(tx.QueryRow(ctx, `UPDATE datasets SET state = 'ready', blob_key = $2, bytes = $3, digest = $4, uploaded_at = now(),
+				build = $5, error = NULL
+			WHERE id = $1 AND state = 'building' RETURNING `+datasetCols, id, key, bytes, digest, b))
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("build job %d: data set %d is not building: %w", l.JobID, id, ErrLeaseLost)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finish build job %d: %w", l.JobID, err)
+	}
+	return out, nil
 }

@@ -21,6 +21,15 @@ const (
 	JobCancelled = "cancelled"
 )
 
+// Job kinds: what a training_jobs row asks a worker to do. Only KindTrain
+// jobs are the API's training jobs (Job, Jobs, CancelJob, JobLogs); a
+// KindBuildDataset job builds its data set from fleet uploads
+// (CreateBuildingDataset), claimed, leased and retried like the others.
+const (
+	KindTrain        = "train"
+	KindBuildDataset = "fleet_dataset"
+)
+
 // JobStates lists the states in their order.
 var JobStates = []string{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCancelled}
 
@@ -85,7 +94,18 @@ func (s *Store) CreateJob(ctx context.Context, orgID, datasetID int64, config js
 	if err != nil {
 		return nil, fmt.Errorf("data set %d: %w", datasetID, err)
 	}
-	if d.State != DatasetReady {
+	switch d.State {
+	case DatasetReady:
+	case DatasetBuilding:
+		return nil, fmt.Errorf("data set %d is building (a worker assembles it from fleet uploads): train once it is ready (GET /v1/datasets/%d): %w",
+			datasetID, datasetID, ErrState)
+	case DatasetFailed:
+		msg := ""
+		if d.Error != nil {
+			msg = *d.Error
+		}
+		return nil, fmt.Errorf("data set %d failed to build (%s): make it again: %w", datasetID, msg, ErrState)
+	default:
 		return nil, fmt.Errorf("data set %d is %s: upload its archive first: %w", datasetID, d.State, ErrState)
 	}
 	var by *int64
@@ -99,7 +119,7 @@ func (s *Store) CreateJob(ctx context.Context, orgID, datasetID int64, config js
 
 // Job returns org's job id.
 func (s *Store) Job(ctx context.Context, orgID, id int64) (*Job, error) {
-	return scanJob(s.pool.QueryRow(ctx, `SELECT `+jobCols+` FROM training_jobs j WHERE j.id = $1 AND j.org_id = $2`, id, orgID))
+	return scanJob(s.pool.QueryRow(ctx, `SELECT `+jobCols+` FROM training_jobs j WHERE j.id = $1 AND j.org_id = $2 AND j.kind = 'train'`, id, orgID))
 }
 
 // Jobs lists org's jobs by id, newest first: at most limit with id below
@@ -109,7 +129,7 @@ func (s *Store) Jobs(ctx context.Context, orgID, before int64, state string, lim
 		before = 1<<63 - 1
 	}
 	return collectJobs(s.pool.Query(ctx, `SELECT `+jobCols+` FROM training_jobs j
-		WHERE j.org_id = $1 AND j.id < $2 AND ($3 = '' OR j.state = $3) ORDER BY j.id DESC LIMIT $4`, orgID, before, state, limit))
+		WHERE j.org_id = $1 AND j.kind = 'train' AND j.id < $2 AND ($3 = '' OR j.state = $3) ORDER BY j.id DESC LIMIT $4`, orgID, before, state, limit))
 }
 
 // CancelJob cancels org's job id: a queued job at once; a running one is
@@ -120,7 +140,7 @@ func (s *Store) CancelJob(ctx context.Context, orgID, id int64) (*Job, error) {
 		state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
 		finished_at = CASE WHEN state = 'queued' THEN now() ELSE finished_at END,
 		cancel_requested = true
-		WHERE id = $1 AND org_id = $2 AND state IN ('queued', 'running')`, id, orgID)
+		WHERE id = $1 AND org_id = $2 AND kind = 'train' AND state IN ('queued', 'running')`, id, orgID)
 	if err != nil {
 		return nil, err
 	}
@@ -162,34 +182,49 @@ type Lease struct {
 	Attempt int
 }
 
-// Claim is a job a worker holds, with its data set.
+// Claim is a job a worker holds, with its data set: the one to train on
+// (Kind KindTrain) or to build (KindBuildDataset; Dataset.Build is what to
+// build).
 type Claim struct {
 	Lease   Lease
 	OrgID   int64
+	Kind    string
 	Job     Job
 	Dataset Dataset
 }
+
+// syncBuilds follows a statement's CTE j (the training_jobs rows it ended
+// or re-queued: RETURNING dataset_id, kind, state, error): the data sets
+// of build jobs among them fail with the job's error when the job ended,
+// or stay building with it (and phase queued) when it was re-queued.
+const syncBuilds = `, b AS (UPDATE datasets x SET
+		state = CASE WHEN j.state = 'queued' THEN 'building' ELSE 'failed' END,
+		error = coalesce(j.error, 'cancelled'),
+		build = jsonb_set(x.build, '{phase}', to_jsonb(CASE WHEN j.state = 'queued' THEN 'queued' ELSE 'failed' END))
+	FROM j WHERE x.id = j.dataset_id AND j.kind = '` + KindBuildDataset + `' AND x.state = 'building')`
 
 // ReapExpired ends the running jobs whose lease expired at the
 // database's clock: a cancelled one is cancelled, one with attempts left
 // is queued again, the others fail. It returns how many it changed. Claim
 // calls it; a separate caller is not needed.
 func (s *Store) ReapExpired(ctx context.Context) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `WITH x AS (
+	var n int64
+	err := s.pool.QueryRow(ctx, `WITH x AS (
 			SELECT id FROM training_jobs WHERE state = 'running' AND lease_expires_at < now()
-			ORDER BY id FOR UPDATE SKIP LOCKED)
-		UPDATE training_jobs j SET
-			state = CASE WHEN j.cancel_requested THEN 'cancelled'
-				WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
-			error = CASE WHEN j.cancel_requested THEN j.error
-				ELSE format('attempt %s: the lease of worker %s expired (the worker stopped or lost the database)', j.attempts, j.worker) END,
-			finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts THEN now() END,
+			ORDER BY id FOR UPDATE SKIP LOCKED),
+		j AS (UPDATE training_jobs t SET
+			state = CASE WHEN t.cancel_requested THEN 'cancelled'
+				WHEN t.attempts < t.max_attempts THEN 'queued' ELSE 'failed' END,
+			error = CASE WHEN t.cancel_requested THEN t.error
+				ELSE format('attempt %s: the lease of worker %s expired (the worker stopped or lost the database)', t.attempts, t.worker) END,
+			finished_at = CASE WHEN t.cancel_requested OR t.attempts >= t.max_attempts THEN now() END,
 			worker = NULL, lease_expires_at = NULL
-		FROM x WHERE j.id = x.id`)
+		FROM x WHERE t.id = x.id RETURNING t.dataset_id, t.kind, t.state, t.error)`+syncBuilds+`
+		SELECT count(*) FROM j`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("reap expired jobs: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 // Claim re-queues expired jobs, then takes the oldest queued job for
@@ -201,13 +236,14 @@ func (s *Store) Claim(ctx context.Context, worker, backend string, lease time.Du
 		return nil, err
 	}
 	var orgID int64
+	var kind string
 	j, err := scanJob(s.pool.QueryRow(ctx, `WITH c AS (
 			SELECT id FROM training_jobs WHERE state = 'queued' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1),
 		j AS (UPDATE training_jobs t SET state = 'running', attempts = t.attempts + 1, worker = $1, backend = $2,
 				lease_expires_at = now() + $3::interval, heartbeat_at = now(), started_at = coalesce(t.started_at, now()),
 				progress = NULL, error = NULL
 			FROM c WHERE t.id = c.id RETURNING t.*)
-		SELECT `+jobCols+`, j.org_id FROM j`, worker, backend, lease), &orgID)
+		SELECT `+jobCols+`, j.org_id, j.kind FROM j`, worker, backend, lease), &orgID, &kind)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
@@ -227,7 +263,7 @@ func (s *Store) Claim(ctx context.Context, worker, backend string, lease time.Du
 		}
 		return nil, err
 	}
-	return &Claim{Lease: l, OrgID: orgID, Job: *j, Dataset: *d}, nil
+	return &Claim{Lease: l, OrgID: orgID, Kind: kind, Job: *j, Dataset: *d}, nil
 }
 
 // fence is the WHERE clause of a worker's writes ($1 job, $2 worker, $3 attempt).
@@ -266,19 +302,23 @@ func (s *Store) AppendLogs(ctx context.Context, l Lease, lines []string) error {
 
 // FailJob ends l's attempt with msg: queued again when retry is set and
 // attempts are left, failed otherwise; cancelled when a cancel was
-// requested. ErrLeaseLost when l is not current.
+// requested. The data set of a build job fails with msg when the job
+// ends, and stays building when it is queued again. ErrLeaseLost when l
+// is not current.
 func (s *Store) FailJob(ctx context.Context, l Lease, msg string, retry bool) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE training_jobs SET
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH j AS (UPDATE training_jobs SET
 			state = CASE WHEN cancel_requested THEN 'cancelled'
 				WHEN $5 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,
 			error = CASE WHEN cancel_requested THEN NULL ELSE $4 END,
 			finished_at = CASE WHEN cancel_requested OR NOT $5 OR attempts >= max_attempts THEN now() END,
 			worker = NULL, lease_expires_at = NULL
-		WHERE `+fence, l.JobID, l.Worker, l.Attempt, msg, retry)
+		WHERE `+fence+` RETURNING dataset_id, kind, state, error)`+syncBuilds+`
+		SELECT count(*) FROM j`, l.JobID, l.Worker, l.Attempt, msg, retry).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("fail job %d: %w", l.JobID, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return fmt.Errorf("job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -15,12 +17,13 @@ import (
 )
 
 func init() {
-	register("dataset", "import a UCI-layout folder into rig-cloud, or make a data set from fleet uploads (dataset import|create)", runDataset)
+	register("dataset", "import a UCI-layout folder into rig-cloud, or make a data set from fleet uploads (dataset import|create|get)", runDataset)
 }
 
 const datasetUsage = `dataset import --dir DIR --rig FIRMWARE.yaml [--name NAME] [--kind sim|uci] [--description TEXT] [--context CTX] [--json]
        dataset create --from-uploads --rigs RIG[,RIG...] --from T --to T --rig FIRMWARE.yaml --name NAME
-                      [--label TARGET=VALUE ...] [--description TEXT] [--context CTX] [--json]
+                      [--label TARGET=VALUE ...] [--description TEXT] [--no-wait] [--interval 2s] [--context CTX] [--json]
+       dataset get ID [--wait] [--interval 2s] [--context CTX] [--json]
 
 Registers a data set in the UCI hydraulic layout (real, or written by
 rigsim dataset) with rig-cloud (POST /v1/datasets, with the firmware config
@@ -34,12 +37,21 @@ uploaded (rigctl uploads request) in [--from, --to): rig-cloud cuts them into
 the firmware config's cycles (operation.cycle_s) with the edge agent's
 resampling, labels every window with --label values (class values by
 target; a target not named takes its normal class) and stores the data set
-ready (POST /v1/datasets/from-uploads). It prints the data set and, per rig,
-the readings, the windows kept and those skipped for a missing cell.`
+(POST /v1/datasets/from-uploads). The server checks the request and a
+rig-cloud worker builds the data set in the background: the command waits,
+with a progress line on stderr (phase, rigs done, readings read, windows
+so far), and prints the data set ready and, per rig, the readings, the
+windows kept and those skipped for a missing cell; a build that fails (no
+complete window, too many windows, an archive over the blob store's cap)
+exits 1 with the server's reason. --no-wait prints the data set building
+and returns; dataset get ID [--wait] shows it (and waits for its build).`
 
 func runDataset(ctx context.Context, env Env, args []string) int {
 	if len(args) > 0 && args[0] == "create" {
 		return datasetCreate(ctx, env, args[1:])
+	}
+	if len(args) > 0 && args[0] == "get" {
+		return datasetGet(ctx, env, args[1:])
 	}
 	if len(args) == 0 || args[0] != "import" {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+datasetUsage)
@@ -115,5 +127,49 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stdout, "data set %d %s: %s, rig type %s, %s, archive %.1f KB %s\n", d.ID, d.Name, d.Kind, d.RigType, d.State,
 		float64(size)/1024, digest)
+	return ExitOK
+}
+
+func datasetGet(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "dataset get", datasetUsage)
+	wait := fs.Bool("wait", false, "wait while the data set is building (progress on stderr); exit 1 when its build fails")
+	interval := fs.Duration("interval", 2*time.Second, "how often to look at the build while waiting")
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	asJSON := fs.Bool("json", false, "print the server's JSON")
+	pos, code, ok := subcommand(fs, args, 1)
+	if !ok {
+		return code
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 || *interval <= 0 {
+		errorf(env, "dataset get: %q is not a data set id (a positive integer), or --interval is not above 0", pos[0])
+		return ExitUsage
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "dataset get: %v", err)
+		return ExitFailure
+	}
+	path := fmt.Sprintf("/v1/datasets/%d", id)
+	var raw json.RawMessage
+	if err := c.Do(ctx, "GET", path, nil, nil, &raw); err != nil {
+		return failed(env, "dataset get", err)
+	}
+	var d fleetapi.Dataset
+	if err := decodeAnswer("GET "+path, raw, &d); err != nil {
+		errorf(env, "dataset get: %v", err)
+		return ExitFailure
+	}
+	if *wait {
+		return waitDataset(ctx, env, c, "dataset get", d, *interval, *asJSON)
+	}
+	if *asJSON {
+		printJSON(env.Stdout, raw)
+		return ExitOK
+	}
+	printDataset(env.Stdout, &d)
+	if d.Error != nil {
+		fmt.Fprintf(env.Stdout, "error: %s\n", *d.Error)
+	}
 	return ExitOK
 }

@@ -166,6 +166,8 @@ func datasetCreate(ctx context.Context, env Env, args []string) int {
 	desc := fs.String("description", "", "what the data set is (default: the server's summary)")
 	labels := labelFlags{}
 	fs.Var(labels, "label", "TARGET=VALUE: the class value of a target for every window (repeatable; default: each target's normal class)")
+	noWait := fs.Bool("no-wait", false, "print the data set, building, and return (default: wait until a worker has built it)")
+	interval := fs.Duration("interval", 2*time.Second, "how often to look at the build while waiting")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -173,8 +175,8 @@ func datasetCreate(ctx context.Context, env Env, args []string) int {
 	}
 	fromT, err1 := time.Parse(time.RFC3339Nano, *from)
 	toT, err2 := time.Parse(time.RFC3339Nano, *to)
-	if !*fromUploads || *rigs == "" || *rigPath == "" || *name == "" || err1 != nil || err2 != nil || fs.NArg() > 0 {
-		errorf(env, "dataset create: --from-uploads, --rigs, --rig FILE, --name and --from/--to as RFC 3339 times are required (no other arguments)")
+	if !*fromUploads || *rigs == "" || *rigPath == "" || *name == "" || err1 != nil || err2 != nil || fs.NArg() > 0 || *interval <= 0 {
+		errorf(env, "dataset create: --from-uploads, --rigs, --rig FILE, --name and --from/--to as RFC 3339 times are required, --interval above 0 (no other arguments)")
 		return ExitUsage
 	}
 	y, err := os.ReadFile(*rigPath)
@@ -201,31 +203,18 @@ func datasetCreate(ctx context.Context, env Env, args []string) int {
 	if err := c.Do(ctx, "POST", "/v1/datasets/from-uploads", nil, body, &raw); err != nil {
 		return failed(env, "dataset create", err)
 	}
-	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
-	}
-	var out fleetapi.FleetDataset
-	if err := decodeAnswer("POST /v1/datasets/from-uploads", raw, &out); err != nil {
+	var d fleetapi.Dataset
+	if err := decodeAnswer("POST /v1/datasets/from-uploads", raw, &d); err != nil {
 		errorf(env, "dataset create: %v", err)
 		return ExitFailure
 	}
-	d := out.Dataset
-	size, digest := int64(0), ""
-	if d.Bytes != nil {
-		size = *d.Bytes
+	if *noWait {
+		if *asJSON {
+			printJSON(env.Stdout, raw)
+		} else {
+			printDataset(env.Stdout, &d)
+		}
+		return ExitOK
 	}
-	if d.Digest != nil {
-		digest = *d.Digest
-	}
-	fmt.Fprintf(env.Stdout, "data set %d %s: %s from fleet uploads, rig type %s, %s, %d windows, archive %.1f KB %s\n",
-		d.ID, d.Name, d.Kind, d.RigType, d.State, out.Windows, float64(size)/1024, digest)
-	fmt.Fprintf(env.Stdout, "labels: %s\n", labelFlags(out.Labels).String())
-	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RIG\tREADINGS\tWINDOWS\tSKIPPED")
-	for _, r := range out.Rigs {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", r.RigID, r.Readings, r.Windows, r.Skipped)
-	}
-	_ = tw.Flush()
-	return ExitOK
+	return waitDataset(ctx, env, c, "dataset create", d, *interval, *asJSON)
 }

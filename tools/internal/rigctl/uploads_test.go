@@ -89,30 +89,65 @@ func TestFleetUploadCommands(t *testing.T) {
 	assert.Regexp(t, `(?m)^ID\s+RIG\s+FROM\s+TO\s+STATE\s+PARTS\s+READINGS\s+EXPIRES\n`+
 		`up-1\s+zema-1\s+2025-03-01T12:00:00Z\s+2025-03-01T12:01:00Z\s+done\s+1\s+120\s+\S+\n$`, stdout)
 
+	// A worker builds the data sets the commands ask for; they wait.
+	logPath := filepath.Join(t.TempDir(), "worker.log")
+	wf, err := os.Create(logPath)
+	require.NoError(t, err)
+	defer wf.Close()
+	wlog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+	stopWorker, err := s.StartWorker(wf, "RIG_CLOUD_WORKER_POLL_INTERVAL=100ms")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = stopWorker() })
+
 	code, stdout, stderr = run(t, "dataset", "create", "--from-uploads", "--rigs", "zema-1", "--from", from, "--to", to,
-		"--rig", rigFile, "--name", "fleet-1", "--label", "pump=1")
-	require.Equal(t, ExitOK, code, stderr)
+		"--rig", rigFile, "--name", "fleet-1", "--label", "pump=1", "--interval", "100ms")
+	require.Equal(t, ExitOK, code, "%s\nworker: %s", stderr, wlog())
 	assert.Regexp(t, `^data set 1 fleet-1: uci from fleet uploads, rig type zema-testrig, ready, 10 windows, archive [0-9.]+ KB sha256:[0-9a-f]{64}\n`+
 		`labels: pump=1\n`+
 		`RIG\s+READINGS\s+WINDOWS\s+SKIPPED\n`+
 		`zema-1\s+120\s+10\s+0\n$`, stdout)
+	assert.Regexp(t, `(?m)^data set 1 fleet-1: building: (queued|reading|storing), rigs [01]/1, \d+ readings, \d+ windows$`, stderr)
 
 	code, stdout, stderr = run(t, "dataset", "create", "--from-uploads", "--rigs", "zema-1", "--from", from, "--to", to,
-		"--rig", rigFile, "--name", "fleet-2", "--json")
+		"--rig", rigFile, "--name", "fleet-2", "--json", "--interval", "100ms")
 	require.Equal(t, ExitOK, code, stderr)
-	var out struct {
-		Dataset struct {
-			Source string `json:"source"`
-			State  string `json:"state"`
-		} `json:"dataset"`
-		Windows int                `json:"windows"`
-		Labels  map[string]float64 `json:"labels"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(stdout), &out))
-	assert.Equal(t, "fleet", out.Dataset.Source)
-	assert.Equal(t, "ready", out.Dataset.State)
-	assert.Equal(t, 10, out.Windows)
-	assert.Equal(t, map[string]float64{"pump": 0}, out.Labels, "the normal class")
+	var out fleetapi.Dataset
+	require.NoError(t, json.Unmarshal([]byte(stdout), &out), stdout)
+	assert.Equal(t, "fleet", out.Source)
+	assert.Equal(t, "ready", out.State)
+	require.NotNil(t, out.Build)
+	assert.Equal(t, 10, out.Build.Windows)
+	assert.Equal(t, map[string]float64{"pump": 0}, out.Build.Labels, "the normal class")
+
+	// --no-wait returns with the data set building; dataset get --wait
+	// waits for it.
+	code, stdout, stderr = run(t, "dataset", "create", "--from-uploads", "--rigs", "zema-1", "--from", from, "--to", to,
+		"--rig", rigFile, "--name", "fleet-3", "--no-wait")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Equal(t, "data set 3 fleet-3: uci from fleet uploads of zema-1, 2025-03-01T12:00:00Z to 2025-03-01T12:01:00Z, rig type zema-testrig, building\n"+
+		"labels: pump=0\n", stdout)
+	code, stdout, stderr = run(t, "dataset", "get", "3", "--wait", "--interval", "100ms")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Regexp(t, `^data set 3 fleet-3: uci from fleet uploads, rig type zema-testrig, ready, 10 windows`, stdout)
+	code, stdout, stderr = run(t, "dataset", "get", "3")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Regexp(t, `^data set 3 fleet-3: .* ready, 10 windows`, stdout)
+
+	// A build that fails exits 1 with the server's reason.
+	late := t0.Add(time.Hour).Format(time.RFC3339)
+	code, stdout, stderr = run(t, "dataset", "create", "--from-uploads", "--rigs", "zema-1", "--from", late, "--to", t0.Add(2*time.Hour).Format(time.RFC3339),
+		"--rig", rigFile, "--name", "empty", "--interval", "100ms")
+	assert.Equal(t, ExitFailure, code, stderr)
+	assert.Contains(t, stdout, "data set 4 empty: uci from fleet uploads of zema-1")
+	assert.Contains(t, stdout, "failed\n")
+	assert.Contains(t, stderr, "rigctl: dataset create: data set 4 empty failed: no complete window of 4 s in 2025-03-01T13:00:00Z..2025-03-01T14:00:00Z: rig zema-1: 0 readings")
+	code, stdout, stderr = run(t, "dataset", "get", "4")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "error: no complete window")
+	code, _, stderr = run(t, "jobs", "create", "--dataset", "4")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "409")
+	assert.Contains(t, stderr, "failed to build")
 
 	code, stdout, stderr = run(t, "uploads", "list", "--state", "open", "--json")
 	require.Equal(t, ExitOK, code, stderr)
@@ -147,6 +182,8 @@ func TestFleetUploadCommands(t *testing.T) {
 		{"dataset", "create", "--rigs", "zema-1", "--from", from, "--to", to, "--rig", rigFile, "--name", "x"},
 		{"dataset", "create", "--from-uploads", "--rigs", "zema-1", "--from", "yesterday", "--to", to, "--rig", rigFile, "--name", "x"},
 		{"dataset", "create", "--from-uploads", "--label", "pump"},
+		{"dataset", "get"},
+		{"dataset", "get", "x"},
 		{"uploads", "request", "--rig", "zema-1"},
 		{"uploads", "frobnicate"},
 		{"uploads", "cancel"},

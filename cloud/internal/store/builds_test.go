@@ -1,0 +1,75 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
+)
+
+// A data set's build is a job of the queue: a transient failure re-queues
+// it (the data set stays building and says why), spent attempts fail the
+// data set; it is never a training job, and nothing trains on it.
+func TestBuildRetry(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Migrated(t)
+	st := store.New(pool)
+	ctx := context.Background()
+	o, err := st.CreateOrg(ctx, "b", "Org b")
+	require.NoError(t, err)
+	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	build := fleetapi.DatasetBuild{RigIDs: []string{"r1"}, From: t0, To: t0.Add(time.Hour), Labels: map[string]float64{"pump": 0},
+		Phase: fleetapi.BuildQueued, UpdatedAt: t0}
+	d, err := st.CreateBuildingDataset(ctx, o.ID, store.Dataset{Dataset: fleetapi.Dataset{Name: "f", Kind: "uci",
+		RigType: "zema-testrig", ConfigDigest: "sha256:c"}, RigConfig: "x"}, build, 2, 0)
+	require.NoError(t, err)
+	assert.Equal(t, store.DatasetBuilding, d.State)
+	assert.Equal(t, store.SourceFleet, d.Source)
+	assert.Equal(t, &build, d.Build)
+	_, err = st.CreateBuildingDataset(ctx, o.ID, store.Dataset{Dataset: fleetapi.Dataset{Name: "f", Kind: "uci",
+		RigType: "zema-testrig", ConfigDigest: "sha256:c"}, RigConfig: "x"}, build, 2, 0)
+	require.ErrorIs(t, err, store.ErrExists, "a building data set keeps its name")
+	_, err = st.CreateJob(ctx, o.ID, d.ID, json.RawMessage(`{}`), 1, 0)
+	require.ErrorIs(t, err, store.ErrState)
+	jobs, err := st.Jobs(ctx, o.ID, 0, "", 10)
+	require.NoError(t, err)
+	assert.Empty(t, jobs, "a build is not a training job")
+
+	for attempt := 1; attempt <= 2; attempt++ {
+		c, err := st.Claim(ctx, "w", "go", time.Minute)
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		assert.Equal(t, store.KindBuildDataset, c.Kind)
+		assert.Equal(t, attempt, c.Lease.Attempt)
+		_, err = st.Job(ctx, o.ID, c.Job.ID)
+		require.ErrorIs(t, err, store.ErrNotFound, "not visible as a training job")
+		p := build
+		p.Phase, p.Attempt, p.Readings = fleetapi.BuildReading, attempt, 42
+		require.NoError(t, st.HeartbeatBuild(ctx, c.Lease, time.Minute, &p))
+		got, err := st.Dataset(ctx, o.ID, d.ID)
+		require.NoError(t, err)
+		assert.EqualValues(t, 42, got.Build.Readings)
+		require.NoError(t, st.FailJob(ctx, c.Lease, "database gone", true))
+		got, err = st.Dataset(ctx, o.ID, d.ID)
+		require.NoError(t, err)
+		require.NotNil(t, got.Error)
+		assert.Equal(t, "database gone", *got.Error)
+		if attempt == 1 {
+			assert.Equal(t, store.DatasetBuilding, got.State, "re-queued")
+			assert.Equal(t, fleetapi.BuildQueued, got.Build.Phase)
+		} else {
+			assert.Equal(t, store.DatasetFailed, got.State, "attempts spent")
+			assert.Equal(t, fleetapi.BuildFailed, got.Build.Phase)
+		}
+	}
+	c, err := st.Claim(ctx, "w", "go", time.Minute)
+	require.NoError(t, err)
+	assert.Nil(t, c)
+}
