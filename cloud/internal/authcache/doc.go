@@ -6,7 +6,8 @@
 // to the store.Principal its lookup found. It holds at most MaxEntries;
 // when full, the least recently used entry is dropped. An entry is served
 // for TTL after its lookup, and never past the token's own expiry
-// (Principal.Expires). Failed lookups (unknown, revoked or expired
+// (Principal.Expires, compared with this process's clock: a clock behind
+// PostgreSQL's by d may serve an expiring token d longer). Failed lookups (unknown, revoked or expired
 // credentials, database errors) are never kept: each one goes to the
 // database again.
 //
