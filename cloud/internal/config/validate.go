@@ -72,9 +72,6 @@ func (c *Config) validate(v *confyaml.Validator) {
 		v.Add("auth.cache_ttl", "%s is out of range: 0 (no cache) or [100ms, 5m0s]", a.CacheTTL)
 	}
 	v.IntIn("auth.cache_entries", a.CacheEntries, 100, 10_000_000)
-	if a.CacheTTL != 0 && d.MaxConns == 1 {
-		v.Add("database.max_conns", "1 leaves no connection for requests: the auth cache's listener holds one (set max_conns to 2 or more, or auth.cache_ttl to 0)")
-	}
 
 	v.IntIn("agents.max_batch_items", c.Agents.MaxBatchItems, 1000, 10_000)
 	v.DurationIn("agents.checkin_interval", c.Agents.CheckinInterval, 10*time.Second, 24*time.Hour)

@@ -83,6 +83,12 @@ func OpenReleases(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger) (*re
 // Serve runs the API until ctx ends. ready, when not nil, is called with
 // the listening address once requests are accepted.
 func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr net.Addr)) error {
+	// Checked here, not in the config: `rig-cloud worker` reads the same
+	// file and runs no cache, so one connection is enough there.
+	if cfg.Auth.CacheTTL > 0 && cfg.Database.MaxConns < 2 {
+		return fmt.Errorf("database.max_conns: %d leaves no connection for requests: the auth cache's listener holds one "+
+			"(set max_conns to 2 or more, or auth.cache_ttl to 0)", cfg.Database.MaxConns)
+	}
 	pool, err := OpenDB(ctx, cfg)
 	if err != nil {
 		return err
