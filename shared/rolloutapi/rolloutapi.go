@@ -1,7 +1,7 @@
 // Package rolloutapi is the contract of rig-cloud's rollout routes
 // (/v1/rollouts), shared by the server (cloud/internal/httpapi) and its
-// clients (rigctl rollout): the request to create a rollout, its
-// validation, and the rollout, cohort and per-agent states it reports.
+// clients (rigctl rollout): the requests to create and to edit a rollout,
+// their validation, and the rollout, cohort and per-agent states it reports.
 //
 // A rollout offers one release (a TUF target of the deployment's
 // repository) to the agents of an organisation that its Selection picks,
@@ -228,28 +228,95 @@ func (r *CreateRequest) Validate() error {
 		if c.Percent > 0 {
 			lastPct = c.Percent
 		}
-		if !(c.SoakS >= 0 && c.SoakS <= MaxSoakS) {
-			add(ptr+"/soak_s", "%v is not in [0, %v]", c.SoakS, MaxSoakS)
+		if msg := soakProblem(c.SoakS); msg != "" {
+			add(ptr+"/soak_s", "%s", msg)
 		}
 	}
 	if len(r.Cohorts) > 0 && r.Cohorts[len(r.Cohorts)-1].Percent != 100 {
 		add("/cohorts", "the last cohort must be percent 100, so every selected agent is offered the release")
 	}
-	if !(r.SoakS >= 0 && r.SoakS <= MaxSoakS) {
-		add("/soak_s", "%v is not in [0, %v]", r.SoakS, MaxSoakS)
+	if msg := soakProblem(r.SoakS); msg != "" {
+		add("/soak_s", "%s", msg)
 	}
-	if !(r.SuccessThreshold > 0 && r.SuccessThreshold <= 1) {
-		add("/success_threshold", "%v is not in (0, 1]", r.SuccessThreshold)
+	if msg := thresholdProblem(r.SuccessThreshold); msg != "" {
+		add("/success_threshold", "%s", msg)
 	}
-	if !(r.FailureThreshold > 0 && r.FailureThreshold <= 1) {
-		add("/failure_threshold", "%v is not in (0, 1]", r.FailureThreshold)
+	if msg := thresholdProblem(r.FailureThreshold); msg != "" {
+		add("/failure_threshold", "%s", msg)
 	}
+	return invalid("rollout request", errs)
+}
+
+// soakProblem says what is wrong with a soak of v seconds ("": nothing):
+// it must be in [0, MaxSoakS]. CreateRequest and EditRequest share it.
+func soakProblem(v float64) string {
+	if !(v >= 0 && v <= MaxSoakS) {
+		return fmt.Sprintf("%v is not in [0, %v]", v, MaxSoakS)
+	}
+	return ""
+}
+
+// thresholdProblem says what is wrong with a success or failure
+// threshold v ("": nothing): it must be in (0, 1]. CreateRequest and
+// EditRequest share it.
+func thresholdProblem(v float64) string {
+	if !(v > 0 && v <= 1) {
+		return fmt.Sprintf("%v is not in (0, 1]", v)
+	}
+	return ""
+}
+
+// invalid is nil without errs, else a 400 invalid-body Problem of what
+// listing them.
+func invalid(what string, errs []cloudapi.FieldProblem) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	p := cloudapi.NewProblem(cloudapi.ProblemInvalidBody, 400, "rollout request has %d invalid field(s)", len(errs))
+	p := cloudapi.NewProblem(cloudapi.ProblemInvalidBody, 400, "%s has %d invalid field(s)", what, len(errs))
 	p.Errors = errs
 	return p
+}
+
+// EditRequest is the body of PATCH /v1/rollouts/{id}: new settings of a
+// paused or halted rollout, applied when it is resumed. A nil field (or
+// JSON null) keeps the setting; at least one must be set. The bounds are
+// CreateRequest's, without its defaults (0 is no default here: a soak of
+// 0 is no soak, a threshold of 0 is invalid).
+type EditRequest struct {
+	// SuccessThreshold replaces the rollout's success threshold, in (0, 1].
+	SuccessThreshold *float64 `json:"success_threshold,omitempty"`
+	// FailureThreshold replaces the rollout's failure threshold, in (0, 1].
+	FailureThreshold *float64 `json:"failure_threshold,omitempty"`
+	// SoakS replaces the soak, in seconds ([0, MaxSoakS]), of the current
+	// cohort and of every later one (their own soak_s included); cohorts
+	// already done keep theirs.
+	SoakS *float64 `json:"soak_s,omitempty"`
+}
+
+// Validate checks r; the error is a *cloudapi.Problem (400, invalid-body)
+// listing every invalid field.
+func (r *EditRequest) Validate() error {
+	var errs []cloudapi.FieldProblem
+	add := func(ptr, msg string) { errs = append(errs, cloudapi.FieldProblem{Pointer: ptr, Detail: msg}) }
+	if r.SuccessThreshold == nil && r.FailureThreshold == nil && r.SoakS == nil {
+		add("", "nothing to change: set success_threshold, failure_threshold or soak_s")
+	}
+	if r.SuccessThreshold != nil {
+		if msg := thresholdProblem(*r.SuccessThreshold); msg != "" {
+			add("/success_threshold", msg)
+		}
+	}
+	if r.FailureThreshold != nil {
+		if msg := thresholdProblem(*r.FailureThreshold); msg != "" {
+			add("/failure_threshold", msg)
+		}
+	}
+	if r.SoakS != nil {
+		if msg := soakProblem(*r.SoakS); msg != "" {
+			add("/soak_s", msg)
+		}
+	}
+	return invalid("rollout edit", errs)
 }
 
 // ValidateLabels checks a label set: at most MaxLabels, keys 1-64 of

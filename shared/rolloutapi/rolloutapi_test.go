@@ -56,3 +56,39 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateEdit(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, ok := range []EditRequest{{SuccessThreshold: f(1)}, {FailureThreshold: f(0.5)}, {SoakS: f(0)},
+		{SuccessThreshold: f(0.5), FailureThreshold: f(1), SoakS: f(MaxSoakS)}} {
+		assert.NoError(t, ok.Validate(), "%+v", ok)
+	}
+	for _, c := range []struct {
+		name string
+		req  EditRequest
+		want []string
+	}{
+		{"nothing", EditRequest{}, []string{": nothing to change"}},
+		{"success 0", EditRequest{SuccessThreshold: f(0)}, []string{"/success_threshold: 0 is not in (0, 1]"}},
+		{"failure", EditRequest{FailureThreshold: f(1.5)}, []string{"/failure_threshold: 1.5 is not in (0, 1]"}},
+		{"soak", EditRequest{SoakS: f(-1)}, []string{"/soak_s: -1 is not in [0, 2.592e+06]"}},
+		{"every field", EditRequest{SuccessThreshold: f(2), FailureThreshold: f(-1), SoakS: f(MaxSoakS + 1)},
+			[]string{"/success_threshold", "/failure_threshold", "/soak_s"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.req.Validate()
+			var p *cloudapi.Problem
+			require.True(t, errors.As(err, &p), "%v", err)
+			assert.Equal(t, 400, p.Status)
+			assert.Contains(t, p.Detail, "rollout edit has")
+			var all []string
+			for _, e := range p.Errors {
+				all = append(all, e.Pointer+": "+e.Detail)
+			}
+			require.Len(t, all, len(c.want))
+			for i, w := range c.want {
+				assert.Contains(t, all[i], w)
+			}
+		})
+	}
+}

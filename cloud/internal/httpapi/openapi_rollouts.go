@@ -32,8 +32,8 @@ func ExampleCatalog() StaticCatalog {
 // examples run on Operations' story after the agent rig-001 of rig zema-1
 // checked in, with ExampleCatalog as the repository's releases: the rig is
 // labelled, a rollout of 1.1.0 to it is created (one agent: one cohort),
-// listed, read, paused, resumed and rolled back to 1.0.0; aborting it then
-// is refused.
+// listed, read, paused, edited, resumed and rolled back to 1.0.0; aborting
+// it then is refused.
 func rolloutOperations() []Operation {
 	id := Param{Name: "id", In: "path", Type: "integer", Description: "the rollout's id"}
 	rig := Param{Name: "rig", In: "path", Description: "the rig's id (its firmware config's equipment id)"}
@@ -59,6 +59,15 @@ func rolloutOperations() []Operation {
 	with := func(s rolloutapi.State, reason string) rolloutapi.Rollout {
 		r := ro
 		r.State, r.Reason, r.UpdatedAt = s, reason, started.Add(10*time.Minute)
+		return r
+	}
+	// The paused rollout edited: failure threshold 0.5, soak 10 minutes;
+	// resumed and rolled back with these settings.
+	edited := func(s rolloutapi.State, reason string) rolloutapi.Rollout {
+		r := with(s, reason)
+		r.FailureThreshold = 0.5
+		r.Cohorts = []rolloutapi.Cohort{r.Cohorts[0]}
+		r.Cohorts[0].SoakS = 600
 		return r
 	}
 	return []Operation{
@@ -98,17 +107,29 @@ func rolloutOperations() []Operation {
 			Description: "Agents stop an installation that has not reached committing; committed ones keep the release. 409 unless running.",
 			Auth:        AuthToken, Role: "operator", Params: []Param{id}, Status: 200,
 			Response: with(rolloutapi.Paused, "pause by an operator"), Errors: []int{409}, Example: Example{Path: "/v1/rollouts/1/pause"}},
+		{Method: "PATCH", Path: "/v1/rollouts/:id", ID: "editRollout", Tag: "rollouts",
+			Summary: "Change a paused or halted rollout's thresholds or soak, applied once it is resumed",
+			Description: "Any of success_threshold and failure_threshold (in (0, 1]) and soak_s (seconds, [0, 30 days]; it replaces the soak " +
+				"of the current cohort and of every later one); a field left out is kept, and at least one must be given (400, the " +
+				"invalid fields listed as at creation). The engine judges the rollout with the new settings after resume, so a rollout " +
+				"halted by a threshold too strict for its cohort need not be aborted. The reason records the change, before the " +
+				"previous reason. 409 unless paused or halted (the example edits the paused rollout).",
+			Auth: AuthToken, Role: "operator", Params: []Param{id},
+			Body:   rolloutapi.EditRequest{FailureThreshold: ptr(0.5), SoakS: ptr(600.0)},
+			Status: 200, Response: edited(rolloutapi.Paused, "edit by an operator: failure_threshold 0.1 -> 0.5, soak_s 1800 -> 600 from cohort 0; pause by an operator"),
+			Errors: []int{409}, Example: Example{Path: "/v1/rollouts/1"}},
 		{Method: "POST", Path: "/v1/rollouts/:id/resume", ID: "resumeRollout", Tag: "rollouts",
-			Summary:     "Resume a paused or halted rollout",
-			Description: "A halted rollout whose cohort is still at or above its failure threshold halts again at the engine's next step. 409 unless paused or halted.",
-			Auth:        AuthToken, Role: "operator", Params: []Param{id}, Status: 200,
-			Response: with(rolloutapi.Running, "resume by an operator"), Errors: []int{409}, Example: Example{Path: "/v1/rollouts/1/resume"}},
+			Summary: "Resume a paused or halted rollout",
+			Description: "A halted rollout whose cohort is still at or above its failure threshold halts again at the engine's next step " +
+				"(edit its thresholds first, PATCH /v1/rollouts/{id}, when they were too strict). 409 unless paused or halted.",
+			Auth: AuthToken, Role: "operator", Params: []Param{id}, Status: 200,
+			Response: edited(rolloutapi.Running, "resume by an operator"), Errors: []int{409}, Example: Example{Path: "/v1/rollouts/1/resume"}},
 		{Method: "POST", Path: "/v1/rollouts/:id/rollback", ID: "rollbackRollout", Tag: "rollouts",
 			Summary: "Fleet-level rollback: offer the previous release to every agent of a started cohort",
 			Description: "Agents treat an offer older than their installed release as an explicit rollback (docs/agent-cloud-api.md). " +
 				"Allowed in any state but rolled_back (final); 409 when the rollout has no previous release.",
 			Auth: AuthToken, Role: "operator", Params: []Param{id}, Status: 200,
-			Response: with(rolloutapi.RolledBack, "rollback by an operator"), Errors: []int{409}, Example: Example{Path: "/v1/rollouts/1/rollback"}},
+			Response: edited(rolloutapi.RolledBack, "rollback by an operator"), Errors: []int{409}, Example: Example{Path: "/v1/rollouts/1/rollback"}},
 		{Method: "POST", Path: "/v1/rollouts/:id/abort", ID: "abortRollout", Tag: "rollouts",
 			Summary:     "Abort a running, paused or halted rollout for good: offers end, agents keep what they installed",
 			Description: "409 in any other state (the example aborts the rolled back rollout).",

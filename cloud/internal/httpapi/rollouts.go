@@ -26,12 +26,13 @@ const ProblemRolloutRefused = "urn:hydrognn:problem:rollout-refused"
 
 func init() { localTitles[ProblemRolloutRefused] = "Rollout refused" }
 
-// rolloutRoutes registers /v1/rollouts (read: viewer; create and act:
-// operator) and the rig labels selections use.
+// rolloutRoutes registers /v1/rollouts (read: viewer; create, edit and
+// act: operator) and the rig labels selections use.
 func (a *API) rolloutRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/rollouts", a.need(store.RoleOperator), a.createRollout)
 	v1.GET("/rollouts", a.need(store.RoleViewer), a.listRollouts)
 	v1.GET("/rollouts/:id", a.need(store.RoleViewer), a.getRollout)
+	v1.PATCH("/rollouts/:id", a.need(store.RoleOperator), a.editRollout)
 	for _, act := range []string{store.ActionPause, store.ActionResume, store.ActionAbort, store.ActionRollback} {
 		v1.POST("/rollouts/:id/"+act, a.need(store.RoleOperator), a.rolloutAction(act))
 	}
@@ -188,6 +189,31 @@ func (a *API) rolloutAction(action string) gin.HandlerFunc {
 		a.log.Info("rollout "+action, "rollout", id, "org", p.OrgID, "state", ro.State)
 		c.JSON(200, ro)
 	}
+}
+
+// editRollout changes a paused or halted rollout's thresholds or soak
+// (rolloutapi.EditRequest; 409 in another state).
+func (a *API) editRollout(c *gin.Context) {
+	id, ok := idParam(c, "id")
+	if !ok {
+		return
+	}
+	var req rolloutapi.EditRequest
+	if !a.readJSON(c, &req) {
+		return
+	}
+	if err := req.Validate(); err != nil {
+		a.fail(c, err)
+		return
+	}
+	p := principal(c)
+	ro, err := a.st.EditRollout(c.Request.Context(), p.OrgID, id, req)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.log.Info("rollout edited", "rollout", id, "org", p.OrgID, "state", ro.State, "reason", ro.Reason)
+	c.JSON(200, ro)
 }
 
 func (a *API) setRigLabels(c *gin.Context) {

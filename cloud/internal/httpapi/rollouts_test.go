@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -294,6 +295,20 @@ func TestRollouts(t *testing.T) {
 		got = e.rollout(acme.viewer, ro.ID)
 		assert.Equal(t, 1, got.Counts[rolloutapi.AgentRolledBack])
 		e.act(acme.operator, ro.ID, store.ActionRollback, 409)
+		// An agent whose reinstall of 1.0.0 fails is failed, with why,
+		// until it reports 1.0.0 installed.
+		failing := upd("failed", "1.1.0", rel100, "canary of "+rel100+": agreement 0.3 below 0.9")
+		failing.Rollout = ro.ID
+		e.checkin(ms[1], "1.1.0", failing)
+		e.checkin(ms[1], "1.1.0", upd("idle", "1.1.0", "", ""))
+		got = e.rollout(acme.viewer, ro.ID)
+		assert.Equal(t, 1, got.Counts[rolloutapi.AgentFailed])
+		for _, a := range got.AgentStates {
+			if a.AgentID == ms[1].agent {
+				assert.Equal(t, rolloutapi.AgentFailed, a.State)
+				assert.Equal(t, "canary of "+rel100+": agreement 0.3 below 0.9", a.Detail)
+			}
+		}
 		for _, m := range ms {
 			installed[m.agent] = "1.0.0"
 			e.checkin(m, "1.0.0", upd("idle", "1.0.0", "", ""))
@@ -341,6 +356,82 @@ func TestRollouts(t *testing.T) {
 		assert.Equal(t, rolloutapi.Aborted, got.State)
 		e.act(acme.operator, bad.ID, store.ActionResume, 409)
 		assert.Nil(t, e.checkin(c0[0], "1.2.0", nil), "an aborted rollout offers nothing")
+	})
+
+	t.Run("edit a halted rollout", func(t *testing.T) {
+		r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel120, SoakS: 60, FailureThreshold: 0.5,
+			Cohorts: []rolloutapi.CohortSpec{{Agents: 2}, {Percent: 100}}})
+		require.Equal(t, 201, r.code, "%s", r.body)
+		var h rolloutapi.Rollout
+		r.decode(t, &h)
+		path := fmt.Sprintf("/v1/rollouts/%d", h.ID)
+		f := func(v float64) *float64 { return &v }
+		edit := rolloutapi.EditRequest{SuccessThreshold: f(0.5), FailureThreshold: f(1), SoakS: f(30)}
+		r = e.do("PATCH", path, acme.operator, edit)
+		require.Equal(t, 409, r.code, "%s", r.body)
+		assert.Contains(t, r.problem(t).Detail, "cannot edit rollout "+fmt.Sprint(h.ID)+": it is running: pause it first")
+
+		// One flaky rig of a cohort of two halts it at 0.5.
+		c0 := cohort(h, 0)
+		require.Len(t, c0, 2)
+		e.checkin(c0[0], "1.0.0", upd("failed", "1.0.0", rel120, "download of "+rel120+": connection reset"))
+		require.Equal(t, []string{fmt.Sprintf("%d:halted:0", h.ID)}, events(tick(t, e.st, time.Now())))
+
+		r = e.do("PATCH", path, acme.viewer, edit)
+		assert.Equal(t, 403, r.code, "a viewer may not edit")
+		r = e.do("PATCH", path, other.operator, edit)
+		assert.Equal(t, 404, r.code, "another org's rollout")
+		r.problem(t)
+		for _, c := range []struct {
+			body any
+			want string
+		}{
+			{rolloutapi.EditRequest{FailureThreshold: f(0)}, "/failure_threshold: 0 is not in (0, 1]"},
+			{rolloutapi.EditRequest{SuccessThreshold: f(1.5), SoakS: f(-1)}, "/success_threshold: 1.5 is not in (0, 1]\n/soak_s: -1 is not in [0, 2.592e+06]"},
+			{map[string]any{}, ": nothing to change"},
+			{map[string]any{"soak": 30}, `unknown field "soak"`},
+		} {
+			r := e.do("PATCH", path, acme.operator, c.body)
+			require.Equal(t, 400, r.code, "%+v: %s", c.body, r.body)
+			p := r.problem(t)
+			var all []string
+			for _, fp := range p.Errors {
+				all = append(all, fp.Pointer+": "+fp.Detail)
+			}
+			assert.Contains(t, strings.Join(append(all, p.Detail), "\n"), c.want)
+		}
+		assert.Equal(t, rolloutapi.Halted, e.rollout(acme.viewer, h.ID).State, "refused edits change nothing")
+
+		r = e.do("PATCH", path, acme.operator, edit)
+		require.Equal(t, 200, r.code, "%s", r.body)
+		var got rolloutapi.Rollout
+		r.decode(t, &got)
+		assert.Equal(t, rolloutapi.Halted, got.State, "an edit does not resume")
+		assert.Equal(t, 0.5, got.SuccessThreshold)
+		assert.Equal(t, 1.0, got.FailureThreshold)
+		assert.Equal(t, []float64{30, 30}, []float64{got.Cohorts[0].SoakS, got.Cohorts[1].SoakS}, "the current and later cohorts")
+		assert.Equal(t, "edit by an operator: success_threshold 0.9 -> 0.5, failure_threshold 0.5 -> 1, soak_s 60 -> 30 from cohort 0; "+
+			"cohort 0: 1 of 2 agents failed or rolled back, at or above the failure threshold 0.5", got.Reason)
+		assert.True(t, got.UpdatedAt.After(h.UpdatedAt))
+		assert.Len(t, got.AgentStates, h.Agents)
+		// Resumed, it is judged by the new thresholds and soak: 1 of 2
+		// failed is below 1, 1 of 2 committed for 30 s meets 0.5.
+		e.checkin(c0[1], "1.2.0", upd("committed", "1.2.0", "", ""))
+		e.act(acme.operator, h.ID, store.ActionResume, 200)
+		assert.Empty(t, events(tick(t, e.st, time.Now().Add(20*time.Second))), "the 30 s soak has not passed")
+		assert.Equal(t, []string{fmt.Sprintf("%d:advanced:1", h.ID)}, events(tick(t, e.st, time.Now().Add(31*time.Second))))
+		h = e.rollout(acme.viewer, h.ID)
+		assert.Equal(t, rolloutapi.Running, h.State)
+		assert.Equal(t, rolloutapi.CohortSucceeded, h.Cohorts[0].State)
+		for _, a := range h.AgentStates {
+			if a.AgentID == c0[0].agent {
+				assert.Equal(t, rolloutapi.AgentFailed, a.State, "the flaky agent is still failed")
+			}
+		}
+		e.act(acme.operator, h.ID, store.ActionAbort, 200)
+		r = e.do("PATCH", path, acme.operator, edit)
+		require.Equal(t, 409, r.code, "%s", r.body)
+		assert.Contains(t, r.problem(t).Detail, "it is aborted")
 	})
 
 	t.Run("labels select", func(t *testing.T) {

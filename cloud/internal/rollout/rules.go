@@ -63,15 +63,18 @@ type Observed struct {
 // rollout is id, or 0 from an agent that does not say, and its target,
 // or target_version when it names no target, is the release's; a report
 // naming another rollout, even one of the same target, is not about this
-// one, nor is a report of this rolled back rollout's previous release):
-// downloading, verifying, staged -> downloading; canary, committing ->
-// canary; failed -> failed (with last_error); rolling_back ->
-// rolled_back. An installed version
-// that is the release's -> committed. An agent that was committed (or in
-// its canary) and now serves another version -> rolled_back. Without an
-// update report, model.version stands for the installed version. In a
-// rolled back rollout, an agent serving the previous release ->
-// rolled_back. Otherwise the state is kept.
+// one): downloading, verifying, staged -> downloading; canary,
+// committing -> canary; failed -> failed (with last_error); rolling_back
+// -> rolled_back. An installed version that is the release's ->
+// committed. An agent that was committed (or in its canary) and now
+// serves another version -> rolled_back. Without an update report,
+// model.version stands for the installed version.
+//
+// In a rolled back rollout, an agent serving the previous release ->
+// rolled_back; a report of the previous release (in the same sense)
+// failed -> failed (with last_error), and a failed agent stays failed
+// until it serves the previous release. Other reports of the previous
+// release move nothing. Otherwise the state is kept.
 func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolledBackTo *rolloutapi.Release, req *cloudapi.CheckinRequest) Observed {
 	installed := ""
 	if req.Model != nil {
@@ -82,8 +85,17 @@ func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolle
 		installed = u.Installed
 	}
 	if rolledBackTo != nil {
-		if installed == rolledBackTo.Version && installed != rel.Version {
+		switch {
+		case installed == rolledBackTo.Version && installed != rel.Version:
 			return Observed{State: rolloutapi.AgentRolledBack}
+		case reports(u, id, *rolledBackTo) && u.State == "failed":
+			// The reinstall of the previous release failed: the agent
+			// still serves what it had, and the operator must see why.
+			return Observed{State: rolloutapi.AgentFailed, Detail: clip(u.LastError)}
+		case prev == rolloutapi.AgentFailed:
+			// Failed until it serves the previous release (its detail
+			// kept), whatever else it reports meanwhile.
+			return Observed{State: prev}
 		}
 	}
 	if reports(u, id, rel) {

@@ -63,13 +63,25 @@ func TestObserve(t *testing.T) {
 		{"another rollout of the same target fails", rolloutapi.AgentCanary, nil, inRollout(upd("failed", "1.0.0", rel.Target, "boom"), 6), rolloutapi.AgentCanary},
 		{"another rollout of the same target downloads", O, nil, inRollout(upd("downloading", "1.0.0", rel.Target, ""), 8), O},
 		{"another rollout rolls back", rolloutapi.AgentCommitted, nil, inRollout(upd("rolling_back", "1.1.0", rel.Target, "error rate"), 6), rolloutapi.AgentCommitted},
-		{"this rollback's download of the previous release", rolloutapi.AgentCommitted, prev, inRollout(upd("failed", "1.1.0", prev.Target, "x"), 7), rolloutapi.AgentCommitted},
+		{"this rollback's download of the previous release", rolloutapi.AgentCommitted, prev, inRollout(upd("downloading", "1.1.0", prev.Target, ""), 7), rolloutapi.AgentCommitted},
+		{"this rollback's reinstall of the previous release fails", rolloutapi.AgentCommitted, prev, inRollout(upd("failed", "1.1.0", prev.Target, "x"), 7), rolloutapi.AgentFailed},
+		{"the reinstall fails, no rollout said", rolloutapi.AgentCommitted, prev, upd("failed", "1.1.0", prev.Target, "x"), rolloutapi.AgentFailed},
+		{"the reinstall fails, by version", rolloutapi.AgentCommitted, prev, &cloudapi.CheckinRequest{Update: &cloudapi.UpdateStatus{State: "failed", Installed: "1.1.0", TargetVersion: "1.0.0"}}, rolloutapi.AgentFailed},
+		{"another rollout's reinstall fails", rolloutapi.AgentCommitted, prev, inRollout(upd("failed", "1.1.0", prev.Target, "x"), 6), rolloutapi.AgentCommitted},
+		{"the previous release fails in a rollout not rolled back", rolloutapi.AgentCommitted, nil, inRollout(upd("failed", "1.1.0", prev.Target, "x"), 7), rolloutapi.AgentCommitted},
+		{"failed reinstall, still on the release", rolloutapi.AgentFailed, prev, upd("idle", "1.1.0", "", ""), rolloutapi.AgentFailed},
+		{"failed reinstall, retrying", rolloutapi.AgentFailed, prev, inRollout(upd("canary", "1.1.0", prev.Target, ""), 7), rolloutapi.AgentFailed},
+		{"failed reinstall, then reinstalled", rolloutapi.AgentFailed, prev, inRollout(upd("idle", "1.0.0", "", ""), 7), rolloutapi.AgentRolledBack},
 		{"target version only", O, nil, inRollout(&cloudapi.CheckinRequest{Update: &cloudapi.UpdateStatus{State: "staged", Installed: "1.0.0", TargetVersion: "1.1.0"}}, 7), rolloutapi.AgentDownloading},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			assert.Equal(t, c.want, Observe(c.prev, 7, rel, c.back, c.req).State)
 		})
 	}
+	got := Observe(rolloutapi.AgentCommitted, 7, rel, prev, inRollout(upd("failed", "1.1.0", prev.Target, "canary of 1.0.0: agreement 0.2"), 7))
+	assert.Equal(t, Observed{State: rolloutapi.AgentFailed, Detail: "canary of 1.0.0: agreement 0.2"}, got, "the detail says why the reinstall failed")
+	got = Observe(rolloutapi.AgentFailed, 7, rel, prev, upd("idle", "1.1.0", "", ""))
+	assert.Empty(t, got.Detail, "kept as it is: the store keeps the detail")
 }
 
 // inRollout sets req's update.rollout to id.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -374,6 +376,76 @@ func (s *Store) RolloutAction(ctx context.Context, orgID, id int64, action, reas
 		return nil, err
 	}
 	return s.Rollout(ctx, orgID, id, true)
+}
+
+// maxReasonLen bounds a rollout's reason as EditRollout writes it (the
+// edit, then the reason before it).
+const maxReasonLen = 1024
+
+// EditRollout changes the settings of org's rollout id, under its row
+// lock, when it is paused or halted: the thresholds (the engine's Decide
+// reads them from the row once the rollout is resumed) and the soak of
+// the current and later cohorts. A nil field of e keeps the setting; e
+// is validated by the caller. The rollout's reason records the change
+// ("edit by an operator: failure_threshold 0.1 -> 0.5; " and the reason
+// before it, at most maxReasonLen bytes) and updated_at is set. ErrState
+// in any other state; ErrNotFound when the rollout is not org's.
+func (s *Store) EditRollout(ctx context.Context, orgID, id int64, e rolloutapi.EditRequest) (*rolloutapi.Rollout, error) {
+	now := s.now().UTC()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		ro, err := scanRollout(tx.QueryRow(ctx, `SELECT `+rolloutCols+` FROM rollouts WHERE org_id = $1 AND id = $2 FOR UPDATE`, orgID, id))
+		if err != nil {
+			return err
+		}
+		switch ro.State {
+		case rolloutapi.Paused, rolloutapi.Halted:
+		case rolloutapi.Running:
+			return fmt.Errorf("%w: cannot edit rollout %d: it is running: pause it first (only a paused or halted rollout's settings change)", ErrState, id)
+		default:
+			return fmt.Errorf("%w: cannot edit rollout %d: it is %s (only a paused or halted rollout's settings change)", ErrState, id, ro.State)
+		}
+		var changes []string
+		if e.SuccessThreshold != nil {
+			changes = append(changes, fmt.Sprintf("success_threshold %v -> %v", ro.SuccessThreshold, *e.SuccessThreshold))
+		}
+		if e.FailureThreshold != nil {
+			changes = append(changes, fmt.Sprintf("failure_threshold %v -> %v", ro.FailureThreshold, *e.FailureThreshold))
+		}
+		if e.SoakS != nil {
+			var soakMS int64
+			if err := tx.QueryRow(ctx, `SELECT soak_ms FROM rollout_cohorts WHERE rollout_id = $1 AND idx = $2`, id, ro.Cohort).Scan(&soakMS); err != nil {
+				return fmt.Errorf("rollout %d cohort %d: %w", id, ro.Cohort, err)
+			}
+			soak := time.Duration(*e.SoakS * float64(time.Second))
+			changes = append(changes, fmt.Sprintf("soak_s %v -> %v from cohort %d", float64(soakMS)/1000, float64(soak.Milliseconds())/1000, ro.Cohort))
+			if _, err := tx.Exec(ctx, `UPDATE rollout_cohorts SET soak_ms = $3 WHERE rollout_id = $1 AND idx >= $2`, id, ro.Cohort, soak.Milliseconds()); err != nil {
+				return err
+			}
+		}
+		reason := "edit by an operator: " + strings.Join(changes, ", ")
+		if ro.Reason != "" {
+			reason += "; " + ro.Reason
+		}
+		_, err = tx.Exec(ctx, `UPDATE rollouts SET success_threshold = coalesce($2, success_threshold),
+			failure_threshold = coalesce($3, failure_threshold), reason = $4, updated_at = $5 WHERE id = $1`,
+			id, e.SuccessThreshold, e.FailureThreshold, clipText(reason, maxReasonLen), now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Rollout(ctx, orgID, id, true)
+}
+
+// clipText cuts s to at most n bytes, at a rune boundary.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // RolloutCheckin records what an agent's check-in says about its

@@ -20,12 +20,13 @@ import (
 // context of the fleet commands.
 
 func init() {
-	register("rollout", "model rollouts (rollout create | list | status ID | pause | resume | abort | rollback ID | label RIG K=V...)", runRollout)
+	register("rollout", "model rollouts (rollout create | list | status ID | edit ID | pause | resume | abort | rollback ID | label RIG K=V...)", runRollout)
 }
 
 const rolloutUsage = `rollout create --release PATH [--previous PATH] [--site NAME]... [--rig ID]... [--label K=V]... [--rig-type T]
                       [--cohorts 1,10%,50%,100%] [--soak 1h] [--success 0.9] [--failure 0.1]
      | rollout list [--limit N] | rollout status ID
+     | rollout edit ID [--success-threshold X] [--failure-threshold X] [--soak D]   (a paused or halted rollout)
      | rollout pause ID | rollout resume ID | rollout abort ID | rollout rollback ID
      | rollout label RIG [K=V]...   (replaces the rig's labels; none: removes them)
   every form takes --json (the server's JSON) and --context CTX`
@@ -83,7 +84,7 @@ func parseCohorts(s string) ([]rolloutapi.CohortSpec, error) {
 }
 
 func runRollout(ctx context.Context, env Env, args []string) int {
-	subs := map[string]int{"create": 0, "list": 0, "status": 1, "pause": 1, "resume": 1, "abort": 1, "rollback": 1, "label": -1}
+	subs := map[string]int{"create": 0, "list": 0, "status": 1, "edit": 1, "pause": 1, "resume": 1, "abort": 1, "rollback": 1, "label": -1}
 	if len(args) == 0 {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+rolloutUsage)
 		return ExitUsage
@@ -118,6 +119,10 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 		fs.Var(&sites, "site", "only rigs at this site (repeatable)")
 		fs.Var(&rigs, "rig", "only this rig (repeatable)")
 		fs.Var(&labels, "label", "only rigs with this label, `KEY=VALUE` (repeatable: all must match)")
+	case "edit":
+		success = fs.Float64("success-threshold", 0, "new share (0, 1] of a cohort that must have committed and stayed through the soak to go on")
+		failure = fs.Float64("failure-threshold", 0, "new share (0, 1] of a cohort failed or rolled back that halts the rollout")
+		soak = fs.Duration("soak", 0, "new soak of the current and later cohorts (0s: none)")
 	}
 	var pos []string
 	if npos < 0 {
@@ -172,6 +177,25 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 			}
 		}
 		body = req
+	case "edit":
+		// Only the flags given change; the server validates the values.
+		var req rolloutapi.EditRequest
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "success-threshold":
+				req.SuccessThreshold = success
+			case "failure-threshold":
+				req.FailureThreshold = failure
+			case "soak":
+				s := soak.Seconds()
+				req.SoakS = &s
+			}
+		})
+		if req.SuccessThreshold == nil && req.FailureThreshold == nil && req.SoakS == nil {
+			errorf(env, "rollout edit: nothing to change: give --success-threshold, --failure-threshold or --soak")
+			return ExitUsage
+		}
+		body = req
 	case "label":
 		l, err := parseLabels(pos[1:])
 		if err != nil {
@@ -207,6 +231,8 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 		method, path = "POST", "/v1/rollouts"
 	case "status":
 		method, path = "GET", "/v1/rollouts/"+pos[0]
+	case "edit":
+		method, path = "PATCH", "/v1/rollouts/"+pos[0]
 	case "label":
 		what += " " + pos[0]
 		method, path = "PUT", "/v1/rigs/"+url.PathEscape(pos[0])+"/labels"
@@ -246,7 +272,7 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 		}
 		fmt.Fprintf(env.Stdout, "rollout %d %s: %s (%s) to %d agents in cohorts of %s\n", r.ID, r.State, r.Release.Target, r.Release.Version,
 			r.Agents, strings.Join(sizes, ", "))
-	case "status":
+	case "status", "edit":
 		printRollout(env.Stdout, &r)
 	default:
 		fmt.Fprintf(env.Stdout, "rollout %d: %s (%s)\n", r.ID, r.State, r.Reason)

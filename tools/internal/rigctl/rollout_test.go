@@ -46,7 +46,8 @@ func versioned(t *testing.T, version string) string {
 // checkout (its rollout engine stepping every second), then rolls 1.1.0
 // out to three agents with rigctl: cohorts 1 and 2 agents with a 1 s
 // soak, advanced by the engine as the agents report commits at check-in;
-// status in both forms, pause, resume, rollback to 1.0.0, abort refused.
+// status in both forms, pause, resume, rollback to 1.0.0, abort refused;
+// then edit of a second rollout: refused while running, applied paused.
 func TestRolloutCommands(t *testing.T) {
 	bin := rigCloudBin(t)
 	base := t.TempDir()
@@ -234,6 +235,37 @@ func TestRolloutCommands(t *testing.T) {
 	var l rolloutapi.Rollout
 	require.NoError(t, json.Unmarshal([]byte(stdout), &l))
 	assert.Equal(t, 2, l.Agents)
+
+	// Edit: refused while running, then the paused rollout's thresholds
+	// and soak, shown like status (table) or as JSON.
+	code, _, errOut = run(t, "rollout", "edit", "2", "--failure-threshold", "0.5")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, errOut, "409")
+	assert.Contains(t, errOut, "cannot edit rollout 2: it is running: pause it first")
+	code, _, errOut = run(t, "rollout", "edit", "2")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, "nothing to change: give --success-threshold, --failure-threshold or --soak")
+	code, _, errOut = run(t, "rollout", "edit", "two", "--soak", "1m")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, `"two" is not an id`)
+	code, _, errOut = run(t, "rollout", "pause", "2")
+	require.Equal(t, ExitOK, code, errOut)
+	code, _, errOut = run(t, "rollout", "edit", "2", "--failure-threshold", "1.5", "--soak", "-1s")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, errOut, "/failure_threshold: 1.5 is not in (0, 1]")
+	assert.Contains(t, errOut, "/soak_s: -1 is not in [0, 2.592e+06]")
+	code, stdout, errOut = run(t, "rollout", "edit", "2", "--failure-threshold", "0.5", "--soak", "10m")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Regexp(t, `(?m)^rollout 2: paused$`, stdout)
+	assert.Regexp(t, `(?m)^reason:\s+edit by an operator: failure_threshold 0.1 -> 0.5, soak_s 3600 -> 600 from cohort 0; pause by an operator$`, stdout)
+	assert.Regexp(t, `(?m)^thresholds: success 0.9, failure 0.5$`, stdout)
+	assert.Regexp(t, `(?m)^0\s+1\s+10m0s\s+soaking\s`, stdout)
+	assert.Regexp(t, `(?m)^1\s+1\s+10m0s\s+pending\s`, stdout)
+	code, stdout, errOut = run(t, "rollout", "edit", "2", "--success-threshold", "0.6", "--json")
+	require.Equal(t, ExitOK, code, errOut)
+	require.NoError(t, json.Unmarshal([]byte(stdout), &l), stdout)
+	assert.Equal(t, []float64{0.6, 0.5}, []float64{l.SuccessThreshold, l.FailureThreshold})
+	assert.Equal(t, rolloutapi.Paused, l.State)
 	code, stdout, errOut = run(t, "rollout", "abort", "2")
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Equal(t, "rollout 2: aborted (abort by an operator)\n", stdout)
