@@ -57,10 +57,14 @@ type QuantOptions struct {
 	PerChannel bool
 	// WeightType is the element type of MatMulInteger weights in the
 	// Dynamic scheme: Int8 (symmetric, zero point 0; the default when
-	// Undefined) or Uint8 (zero point 128). Int8 weights with the UINT8
-	// activations of DynamicQuantizeLinear can saturate on x86-64 CPUs
-	// without AVX-512 VNNI or AVX-VNNI; Uint8 avoids that. DequantizeLinear
-	// weights are always Int8.
+	// Undefined) or Uint8 (zero point 128). Int8 MatMulInteger weights use
+	// 7 bits, [-63, 63] (ONNX Runtime's "reduce range"): with the UINT8
+	// activations of DynamicQuantizeLinear, x86-64 CPUs without AVX-512
+	// VNNI or AVX-VNNI add pairs of u8·s8 products in 16 bits
+	// (vpmaddubsw), which saturate beyond 2·255·64; 7-bit weights give the
+	// same results on every CPU, so a model quantised on one machine is
+	// right on another. Uint8 keeps 8 bits. DequantizeLinear weights are
+	// always Int8 with the full [-127, 127].
 	WeightType DataType
 }
 
@@ -117,7 +121,8 @@ type weightUse struct {
 // A FLOAT initialiser is quantised when it has at least MinElements
 // elements and is the weight of a MatMul (input B, 2-D), a Gemm (input B)
 // or a GRU (W or R). Scales are symmetric: scale = max|w| / 127, zero point
-// 0, values rounded to nearest and clamped to [-127, 127].
+// 0, values rounded to nearest and clamped to [-127, 127] (Int8
+// MatMulInteger weights: 63 and [-63, 63], see QuantOptions.WeightType).
 func Quantize(m *Model, opts QuantOptions) (*Model, *QuantReport, error) {
 	if err := m.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("quantize: %w", err)
@@ -243,11 +248,14 @@ func Quantize(m *Model, opts QuantOptions) (*Model, *QuantReport, error) {
 		if !p.needDequant && len(outputsNamed(outputs, in.Name)) > 0 {
 			p.needDequant = true // the graph outputs the weight itself
 		}
-		qtype := Int8
+		qtype, limit := Int8, int32(127)
 		if p.integer {
 			qtype = wtype
+			if qtype == Int8 {
+				limit = reducedRange
+			}
 		}
-		qt, scales, zeros, maxAbs, maxErr, err := quantizeSymmetric(t, p.axis, qtype)
+		qt, scales, zeros, maxAbs, maxErr, err := quantizeSymmetric(t, p.axis, qtype, limit)
 		if err != nil {
 			return nil, nil, fmt.Errorf("quantize %q: %w", in.Name, err)
 		}
@@ -372,12 +380,16 @@ func outputsNamed(outputs []ValueInfo, name string) []ValueInfo {
 	return out
 }
 
+// reducedRange is the largest magnitude of Int8 MatMulInteger weights
+// (QuantOptions.WeightType): 7 bits, so that u8·s8 pair sums fit 16 bits.
+const reducedRange = 63
+
 // quantizeSymmetric quantises a FLOAT tensor to qtype (Int8: zero point 0,
-// Uint8: zero point 128) with one scale per slice along axis, or one scale
-// when axis < 0. It returns the quantised tensor, the scales (a scalar or
+// Uint8: zero point 128) with values in [-limit, limit] (scale = max|w| /
+// limit) and one scale per slice along axis, or one scale when axis < 0. It returns the quantised tensor, the scales (a scalar or
 // 1-D), the zero points (same shape as the scales), max|w| and the largest
 // round-trip error.
-func quantizeSymmetric(t *Tensor, axis int, qtype DataType) (q, scales, zeros *Tensor, maxAbs, maxErr float32, err error) {
+func quantizeSymmetric(t *Tensor, axis int, qtype DataType, limit int32) (q, scales, zeros *Tensor, maxAbs, maxErr float32, err error) {
 	w, err := TensorData[float32](t)
 	if err != nil {
 		return nil, nil, nil, 0, 0, err
@@ -404,7 +416,7 @@ func quantizeSymmetric(t *Tensor, axis int, qtype DataType) (q, scales, zeros *T
 	}
 	sc := make([]float32, channels)
 	for c, a := range absMax {
-		sc[c] = float32(a / 127)
+		sc[c] = float32(a / float64(limit))
 		if sc[c] == 0 {
 			sc[c] = 1
 		}
@@ -418,7 +430,7 @@ func quantizeSymmetric(t *Tensor, axis int, qtype DataType) (q, scales, zeros *T
 	for i, v := range w {
 		s := sc[(i/inner)%channels]
 		r := int32(math.RoundToEven(float64(v) / float64(s)))
-		r = min(max(r, -127), 127)
+		r = min(max(r, -limit), limit)
 		raw[i] = byte(r + zp) // two's complement for Int8
 		maxErr = max(maxErr, float32(math.Abs(float64(v)-float64(r)*float64(s))))
 	}
