@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -405,84 +406,258 @@ func quote(b []byte) string {
 // cycles.txt when set.CycleIDs is not nil. Values are written with the
 // shortest representation that reads back to the same float64. Each file
 // is written to a temporary name and renamed, so a reader never sees a
-// partial file.
+// partial file. It writes through a Writer, cycle by cycle.
 func Write(dir string, set *Set) error {
 	if err := set.Validate(); err != nil {
 		return err
 	}
+	w, err := NewWriter(dir, set.Sensors, set.Profile != nil, set.CycleIDs != nil)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	data := make([][]float64, len(set.Sensors))
+	for c := range set.Cycles {
+		for s := range data {
+			data[s] = set.Data[s][c]
+		}
+		var profile []float64
+		if set.Profile != nil {
+			profile = set.Profile[c]
+		}
+		id := 0
+		if set.CycleIDs != nil {
+			id = set.CycleIDs[c]
+		}
+		if err := w.Append(data, profile, id); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+// Writer writes a data set in the UCI layout one cycle at a time, for
+// sets too large to hold as a Set: each Append adds a line to every file
+// at once, so memory stays at one cycle and the files' buffers. The files
+// are written under temporary names in the folder and renamed into place
+// by Close, so a reader never sees a partial file; Abort removes them.
+// Write is Validate, then a Writer: both give the same bytes.
+//
+// A Writer is for one goroutine. A cycle Append refuses (a width or a
+// value) writes nothing and the Writer stays usable; after a write error
+// every later call returns it, and Close removes the files.
+type Writer struct {
+	dir     string
+	sensors []string
+	files   []*wfile // one per sensor, then profile.txt and cycles.txt when written
+	profile *wfile
+	cycles  *wfile
+	widths  []int // of each sensor's rows (0: no row yet)
+	pwidth  int
+	n       int
+	size    int64
+	buf     []byte
+	err     error
+	done    bool
+}
+
+type wfile struct {
+	name string
+	f    *os.File
+	w    *bufio.Writer
+}
+
+// NewWriter creates dir when needed and opens the temporary files of a
+// set of sensors ("<ID>.txt" each), with profile.txt when profile is set
+// and cycles.txt when cycleIDs is set.
+func NewWriter(dir string, sensors []string, profile, cycleIDs bool) (*Writer, error) {
+	seen := map[string]bool{}
+	for _, id := range sensors {
+		if err := checkID(id); err != nil {
+			return nil, err
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("uci: sensor %q listed twice", id)
+		}
+		seen[id] = true
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("uci: %w", err)
+		return nil, fmt.Errorf("uci: %w", err)
 	}
-	for i, id := range set.Sensors {
-		if err := writeFile(dir, id+".txt", func(w *bufio.Writer) error { return writeMatrix(w, set.Data[i]) }); err != nil {
-			return err
-		}
-	}
-	if set.Profile != nil {
-		if err := writeFile(dir, ProfileFile, func(w *bufio.Writer) error { return writeMatrix(w, set.Profile) }); err != nil {
-			return err
-		}
-	}
-	if set.CycleIDs != nil {
-		err := writeFile(dir, CyclesFile, func(w *bufio.Writer) error {
-			var b []byte
-			for _, id := range set.CycleIDs {
-				b = strconv.AppendInt(b[:0], int64(id), 10)
-				b = append(b, '\n')
-				if _, err := w.Write(b); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+	w := &Writer{dir: dir, sensors: slices.Clone(sensors), widths: make([]int, len(sensors))}
+	open := func(name string) (*wfile, error) {
+		f, err := os.CreateTemp(dir, "."+name+".tmp*")
 		if err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("uci: %w", err)
+		}
+		wf := &wfile{name: name, f: f, w: bufio.NewWriterSize(f, 1<<16)}
+		w.files = append(w.files, wf)
+		return wf, nil
+	}
+	for _, id := range sensors {
+		if _, err := open(id + ".txt"); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if profile {
+		if w.profile, err = open(ProfileFile); err != nil {
+			return nil, err
+		}
+	}
+	if cycleIDs {
+		if w.cycles, err = open(CyclesFile); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// Cycles returns the number of cycles appended.
+func (w *Writer) Cycles() int { return w.n }
+
+// Bytes returns the number of bytes of the lines appended (the files'
+// sizes once closed).
+func (w *Writer) Bytes() int64 { return w.size }
+
+// Append writes one cycle: data[s] the samples of sensor s (in the
+// order given to NewWriter), profile its target values (nil when the
+// Writer has no profile.txt) and id its number in cycles.txt (ignored
+// without). A sensor's rows, and the profile rows, must all have the
+// width of the first; values must be finite. The slices are not kept.
+func (w *Writer) Append(data [][]float64, profile []float64, id int) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return errors.New("uci: append to a closed writer")
+	}
+	if len(data) != len(w.sensors) {
+		return fmt.Errorf("uci: cycle %d has %d sensors' rows, want %d", w.n+1, len(data), len(w.sensors))
+	}
+	for s, row := range data {
+		if err := checkRow(w.sensors[s]+".txt", row, w.n, &w.widths[s]); err != nil {
 			return err
+		}
+	}
+	switch {
+	case w.profile == nil && profile != nil:
+		return fmt.Errorf("uci: cycle %d has a profile row, the writer writes no %s", w.n+1, ProfileFile)
+	case w.profile != nil:
+		if err := checkRow(ProfileFile, profile, w.n, &w.pwidth); err != nil {
+			return err
+		}
+	}
+	for s, row := range data {
+		w.writeRow(w.files[s], row)
+	}
+	if w.profile != nil {
+		w.writeRow(w.profile, profile)
+	}
+	if w.cycles != nil && w.err == nil {
+		w.buf = strconv.AppendInt(w.buf[:0], int64(id), 10)
+		w.buf = append(w.buf, '\n')
+		w.write(w.cycles)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	w.n++
+	return nil
+}
+
+// checkRow checks row n (0-based) of file name against the width of its
+// first row (*width, set by row 0).
+func checkRow(name string, row []float64, n int, width *int) error {
+	if len(row) == 0 {
+		return fmt.Errorf("uci: %s row %d is empty", name, n+1)
+	}
+	if n == 0 {
+		*width = len(row)
+	} else if len(row) != *width {
+		return fmt.Errorf("uci: %s row %d has %d columns, row 1 has %d", name, n+1, len(row), *width)
+	}
+	for j, v := range row {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("uci: %s row %d column %d: value %v is not finite", name, n+1, j+1, v)
 		}
 	}
 	return nil
 }
 
-func writeMatrix(w *bufio.Writer, m [][]float64) error {
-	var b []byte
-	for _, row := range m {
-		b = b[:0]
-		for j, v := range row {
-			if j > 0 {
-				b = append(b, '\t')
-			}
-			b = strconv.AppendFloat(b, v, 'g', -1, 64)
+// writeRow writes one line of tab-separated values (the shortest text
+// that reads back to the same float64).
+func (w *Writer) writeRow(f *wfile, row []float64) {
+	w.buf = w.buf[:0]
+	for j, v := range row {
+		if j > 0 {
+			w.buf = append(w.buf, '\t')
 		}
-		b = append(b, '\n')
-		if _, err := w.Write(b); err != nil {
-			return err
+		w.buf = strconv.AppendFloat(w.buf, v, 'g', -1, 64)
+	}
+	w.buf = append(w.buf, '\n')
+	w.write(f)
+}
+
+func (w *Writer) write(f *wfile) {
+	if w.err != nil {
+		return
+	}
+	if _, err := f.w.Write(w.buf); err != nil {
+		w.err = fmt.Errorf("uci: write %s: %w", filepath.Join(w.dir, f.name), err)
+		return
+	}
+	w.size += int64(len(w.buf))
+}
+
+// Close flushes the files and renames them into place. After an error
+// (of Append or its own) the files are removed and the error returned.
+// Closing twice returns nil.
+func (w *Writer) Close() error {
+	if w.done && w.err == nil {
+		return nil
+	}
+	if w.err != nil {
+		w.Abort()
+		return w.err
+	}
+	for _, f := range w.files {
+		err := f.w.Flush()
+		if err == nil {
+			err = f.f.Chmod(0o644)
+		}
+		if err == nil {
+			err = f.f.Close()
+		}
+		if err != nil {
+			w.err = fmt.Errorf("uci: write %s: %w", filepath.Join(w.dir, f.name), err)
+			w.Abort()
+			return w.err
 		}
 	}
+	for _, f := range w.files {
+		if err := os.Rename(f.f.Name(), filepath.Join(w.dir, f.name)); err != nil {
+			w.err = fmt.Errorf("uci: write %s: %w", filepath.Join(w.dir, f.name), err)
+			w.Abort()
+			return w.err
+		}
+	}
+	w.done = true
 	return nil
 }
 
-func writeFile(dir, name string, fill func(*bufio.Writer) error) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp*")
-	if err != nil {
-		return fmt.Errorf("uci: %w", err)
+// Abort closes and removes the temporary files: the folder gets none of
+// them. It is a no-op after a successful Close, so a deferred Abort
+// cleans up on every error path.
+func (w *Writer) Abort() {
+	if w.done && w.err == nil {
+		return
 	}
-	tmp := f.Name()
-	w := bufio.NewWriterSize(f, 1<<16)
-	err = fill(w)
-	if err == nil {
-		err = w.Flush()
+	for _, f := range w.files {
+		f.f.Close()
+		os.Remove(f.f.Name())
 	}
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("uci: write %s: %w", filepath.Join(dir, name), err)
-	}
-	return nil
+	w.files = nil
+	w.done = true
 }

@@ -257,3 +257,75 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// A Writer appends cycle by cycle: nothing is in place before Close, a
+// refused cycle writes nothing, Abort leaves no file, and the bytes are
+// Write's.
+func TestWriter(t *testing.T) {
+	dir := t.TempDir()
+	w, err := uci.NewWriter(dir, []string{"A", "B"}, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append([][]float64{{1, 2.5}, {3}}, []float64{0, 1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		data    [][]float64
+		profile []float64
+		want    string
+	}{
+		{[][]float64{{1, 2, 3}, {3}}, []float64{0, 1}, "A.txt row 2 has 3 columns, row 1 has 2"},
+		{[][]float64{{1, 2}, {math.NaN()}}, []float64{0, 1}, "B.txt row 2 column 1: value NaN is not finite"},
+		{[][]float64{{1, 2}}, []float64{0, 1}, "cycle 2 has 1 sensors' rows, want 2"},
+		{[][]float64{{1, 2}, {3}}, nil, "profile.txt row 2 is empty"},
+	} {
+		if err := w.Append(bad.data, bad.profile, 0); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("Append(%v, %v) = %v, want %q", bad.data, bad.profile, err, bad.want)
+		}
+	}
+	if err := w.Append([][]float64{{-1, 1e21}, {4}}, []float64{2, 3}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "A.txt")); !os.IsNotExist(err) {
+		t.Errorf("A.txt is in place before Close: %v", err)
+	}
+	if w.Cycles() != 2 || w.Bytes() != int64(len("1\t2.5\n3\n0\t1\n-1\t1e+21\n4\n2\t3\n")) {
+		t.Errorf("Cycles %d, Bytes %d", w.Cycles(), w.Bytes())
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort() // no-op after Close
+	want := t.TempDir()
+	if err := uci.Write(want, &uci.Set{Sensors: []string{"A", "B"}, Cycles: 2, Data: [][][]float64{{{1, 2.5}, {-1, 1e21}}, {{3}, {4}}},
+		Profile: [][]float64{{0, 1}, {2, 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"A.txt", "B.txt", uci.ProfileFile} {
+		got, _ := os.ReadFile(filepath.Join(dir, name))
+		exp, _ := os.ReadFile(filepath.Join(want, name))
+		if string(got) != string(exp) || len(got) == 0 {
+			t.Errorf("%s = %q, Write gives %q", name, got, exp)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+		t.Errorf("%d files in %s, want 3", len(ents), dir)
+	}
+
+	aborted := t.TempDir()
+	w, err = uci.NewWriter(aborted, []string{"A"}, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append([][]float64{{1}}, nil, 7); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort()
+	if ents, _ := os.ReadDir(aborted); len(ents) != 0 {
+		t.Errorf("%d files left after Abort", len(ents))
+	}
+	if err := w.Append([][]float64{{1}}, nil, 8); err == nil {
+		t.Error("Append after Abort: no error")
+	}
+}
