@@ -160,6 +160,11 @@ type Worker struct {
 	// MaxLogLines caps the log lines stored per attempt (default 10000);
 	// later lines are dropped, and one line says how many.
 	MaxLogLines int `yaml:"max_log_lines"`
+	// MaxWindows caps the windows of a data set built from fleet uploads
+	// (default 1000000; 1..100000000); a build over it fails. Windows are
+	// written to WorkDir as they are cut: the cap bounds the disk, not
+	// the memory, of a build.
+	MaxWindows int `yaml:"max_windows"`
 }
 
 // Releases serves the TUF repository of signed model releases at /tuf/
@@ -235,7 +240,7 @@ func Defaults() Config {
 		Agents: Agents{MaxBatchItems: 1000, CheckinInterval: 5 * time.Minute},
 		Blob:   Blob{Dir: "/var/lib/rig-cloud/blobs", MaxObjectBytes: 4 * GiB, UploadTimeout: time.Hour},
 		Worker: Worker{Backend: "go", PollInterval: 5 * time.Second, Lease: 2 * time.Minute, Heartbeat: 15 * time.Second,
-			MaxAttempts: 3, MaxLogLines: 10_000},
+			MaxAttempts: 3, MaxLogLines: 10_000, MaxWindows: 1_000_000},
 		Releases: Releases{CheckInterval: 10 * time.Minute, TimestampExpiry: 24 * time.Hour, TimestampRefresh: 12 * time.Hour,
 			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB,
 			RolloutInterval: 10 * time.Second},

@@ -90,6 +90,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.DurationIn("worker.heartbeat", w.Heartbeat, 100*time.Millisecond, w.Lease/3)
 	v.IntIn("worker.max_attempts", w.MaxAttempts, 1, 10)
 	v.IntIn("worker.max_log_lines", w.MaxLogLines, 100, 10_000_000)
+	v.IntIn("worker.max_windows", w.MaxWindows, 1, 100_000_000)
 
 	r := c.Releases
 	if r.On() {

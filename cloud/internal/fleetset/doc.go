@@ -30,6 +30,9 @@
 // Besides the sensor files and profile.txt, fleet-windows.tsv lists each
 // window's rig and start (RFC 3339), line for line.
 //
-// A Builder is for one goroutine; it keeps the windows in memory until
-// Write (MaxWindows caps them).
+// Each window is written to the files in Options.Dir as it is cut
+// (shared/dataset/uci's Writer, under temporary names until Finish), so a
+// build's memory is one window's readings and the files' buffers, however
+// many windows it makes; MaxWindows and MaxBytes cap the files. A Builder
+// is for one goroutine.
 package fleetset

@@ -17,10 +17,11 @@ import (
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
-// DefaultMaxWindows caps a Builder's windows when Options.MaxWindows is 0
-// (100,000 one-minute windows of the 17-sensor test rig at 1 Hz are about
-// 0.8 GB in memory).
-const DefaultMaxWindows = 100_000
+// DefaultMaxWindows caps a Builder's windows when Options.MaxWindows is 0.
+// Windows go to disk as they are cut, so the cap bounds the files, not
+// memory: a million one-minute windows of the 17-sensor test rig at 1 Hz
+// are about 15 GB of text (Options.MaxBytes caps that too).
+const DefaultMaxWindows = 1_000_000
 
 // WindowsFile lists each window's rig and start, one line per window.
 const WindowsFile = "fleet-windows.tsv"
@@ -34,6 +35,8 @@ var (
 	ErrLabel = errors.New("fleetset: bad label")
 	// ErrTooMany: more than MaxWindows windows.
 	ErrTooMany = errors.New("fleetset: too many windows")
+	// ErrTooLarge: the files would pass MaxBytes.
+	ErrTooLarge = errors.New("fleetset: data set too large")
 )
 
 // Options configure a Builder; zero fields take the defaults noted.
@@ -41,27 +44,45 @@ type Options struct {
 	// Labels gives the class value of targets (by name) for every window;
 	// a target not named takes its normal class (package doc).
 	Labels map[string]float64
+	// Dir is the folder the windows are written into as they are cut
+	// (created at the first window; the files are in place once Finish
+	// returns). "": the Builder only checks the config and labels (New),
+	// and AddRig fails.
+	Dir string
 	// MaxWindows caps the windows kept (0: DefaultMaxWindows).
 	MaxWindows int
+	// MaxBytes caps the files' total size in bytes (0: no cap); a window
+	// that would pass it fails AddRig with ErrTooLarge.
+	MaxBytes int64
 }
 
 // RigStats says what one rig's readings gave (the fleet API's
 // fleetapi.RigStats).
 type RigStats = fleetapi.RigStats
 
-// Builder collects windows from rigs' readings. Make it with New.
+// Builder cuts windows from rigs' readings and writes each to its files
+// in Options.Dir at once: its memory is one window's readings and the
+// files' buffers, whatever the number of windows. Make it with New; end
+// it with Finish, and Close (deferred) on every path.
 type Builder struct {
-	cfg     *rig.Config
-	sched   prep.Schedule
-	rs      *prep.Resampler
-	steps   int
-	cols    []string
-	profile []float64
-	labels  map[string]float64
-	max     int
-	data    [][][]float64 // [sensor][window][cell]
-	index   []string      // "rig\tstart" per window
-	rigs    []RigStats
+	cfg      *rig.Config
+	sched    prep.Schedule
+	rs       *prep.Resampler
+	steps    int
+	cols     []string
+	profile  []float64
+	labels   map[string]float64
+	max      int
+	maxBytes int64
+	dir      string
+	out      *uci.Writer // nil before the first window
+	index    *os.File    // WindowsFile's temporary file
+	iw       *bufio.Writer
+	ibytes   int64
+	n        int
+	rows     [][]float64
+	rigs     []RigStats
+	done     bool
 }
 
 // New makes a Builder for windows of cfg with o's labels.
@@ -82,7 +103,8 @@ func New(cfg *rig.Config, o Options) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	b := &Builder{cfg: cfg, sched: sched, rs: rs, steps: steps, max: o.MaxWindows, labels: map[string]float64{}}
+	b := &Builder{cfg: cfg, sched: sched, rs: rs, steps: steps, max: o.MaxWindows, maxBytes: o.MaxBytes, dir: o.Dir,
+		labels: map[string]float64{}}
 	if b.max <= 0 {
 		b.max = DefaultMaxWindows
 	}
@@ -93,7 +115,7 @@ func New(cfg *rig.Config, o Options) (*Builder, error) {
 			}
 		}
 	}
-	b.data = make([][][]float64, len(b.cols))
+	b.rows = make([][]float64, len(b.cols))
 	for name := range o.Labels {
 		if !slices.ContainsFunc(cfg.Targets, func(t rig.Target) bool { return t.Name == name }) {
 			return nil, fmt.Errorf("%w: %q is not a target of rig type %q", ErrLabel, name, cfg.RigType)
@@ -138,8 +160,16 @@ func normalClass(t *rig.Target) float64 {
 // Labels returns the class value every window gets, by target name.
 func (b *Builder) Labels() map[string]float64 { return b.labels }
 
-// Windows returns the number of windows kept so far.
-func (b *Builder) Windows() int { return len(b.index) }
+// Windows returns the number of windows written so far.
+func (b *Builder) Windows() int { return b.n }
+
+// Bytes returns the size of the files written so far.
+func (b *Builder) Bytes() int64 {
+	if b.out == nil {
+		return 0
+	}
+	return b.out.Bytes() + b.ibytes
+}
 
 // Rigs returns what each AddRig gave, in call order.
 func (b *Builder) Rigs() []RigStats { return b.rigs }
@@ -178,13 +208,12 @@ func (b *Builder) AddRig(rigID string, from, to time.Time, scan func(fn func(rea
 				return nil
 			}
 		}
-		if len(b.index) >= b.max {
+		if b.n >= b.max {
 			return fmt.Errorf("%w: more than %d in the range; ask for a shorter one", ErrTooMany, b.max)
 		}
-		for s := range b.cols {
-			b.data[s] = append(b.data[s], slices.Clone(w.Raw[s*b.steps:(s+1)*b.steps]))
+		if err := b.write(rigID, cur, w.Raw); err != nil {
+			return err
 		}
-		b.index = append(b.index, rigID+"\t"+cur.UTC().Format(time.RFC3339Nano))
 		st.Windows++
 		return nil
 	}
@@ -209,34 +238,96 @@ func (b *Builder) AddRig(rigID string, from, to time.Time, scan func(fn func(rea
 	return err
 }
 
-// Write writes the windows kept into dir (created) in the UCI layout,
-// with WindowsFile. It refuses to write no window.
-func (b *Builder) Write(dir string) error {
-	n := len(b.index)
-	if n == 0 {
+// open creates the folder and the output files at the first window.
+func (b *Builder) open() error {
+	if b.done {
+		return errors.New("fleetset: the builder is finished")
+	}
+	if b.dir == "" {
+		return errors.New("fleetset: no folder to write windows to (Options.Dir)")
+	}
+	out, err := uci.NewWriter(b.dir, b.cols, true, false)
+	if err != nil {
+		return fmt.Errorf("fleetset: %w", err)
+	}
+	f, err := os.CreateTemp(b.dir, "."+WindowsFile+".tmp*")
+	if err != nil {
+		out.Abort()
+		return fmt.Errorf("fleetset: %w", err)
+	}
+	b.out, b.index, b.iw = out, f, bufio.NewWriterSize(f, 1<<16)
+	return nil
+}
+
+// write appends one window (raw: the resampler's cells, sensor by
+// sensor) to the files.
+func (b *Builder) write(rigID string, start time.Time, raw []float64) error {
+	if b.out == nil {
+		if err := b.open(); err != nil {
+			return err
+		}
+	}
+	for s := range b.cols {
+		b.rows[s] = raw[s*b.steps : (s+1)*b.steps]
+	}
+	if err := b.out.Append(b.rows, b.profile, 0); err != nil {
+		return fmt.Errorf("fleetset: window %d: %w", b.n+1, err)
+	}
+	line := rigID + "\t" + start.UTC().Format(time.RFC3339Nano) + "\n"
+	if _, err := b.iw.WriteString(line); err != nil {
+		return fmt.Errorf("fleetset: write %s: %w", WindowsFile, err)
+	}
+	b.ibytes += int64(len(line))
+	b.n++
+	// Checked after the window: its size is known once written, and the
+	// build fails whole anyway.
+	if b.maxBytes > 0 && b.Bytes() > b.maxBytes {
+		return fmt.Errorf("%w: more than %d bytes after %d windows; ask for a shorter range or fewer rigs", ErrTooLarge, b.maxBytes, b.n)
+	}
+	return nil
+}
+
+// Finish puts the files in place in Options.Dir: the UCI layout (a
+// "<SENSOR>.txt" per sensor, profile.txt) and WindowsFile. It refuses a
+// data set of no window. Close still releases the files on an error.
+func (b *Builder) Finish() error {
+	if b.n == 0 {
 		return errors.New("fleetset: no complete window to write")
 	}
-	set := &uci.Set{Sensors: b.cols, Cycles: n, Data: b.data}
-	for range n {
-		set.Profile = append(set.Profile, b.profile)
+	if b.done {
+		return errors.New("fleetset: the builder is finished")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	b.done = true
+	err := b.iw.Flush()
+	if err == nil {
+		err = b.index.Chmod(0o644)
 	}
-	if err := uci.Write(dir, set); err != nil {
-		return err
+	if cerr := b.index.Close(); err == nil {
+		err = cerr
 	}
-	f, err := os.Create(filepath.Join(dir, WindowsFile))
+	if err == nil {
+		err = os.Rename(b.index.Name(), filepath.Join(b.dir, WindowsFile))
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("fleetset: write %s: %w", WindowsFile, err)
 	}
-	w := bufio.NewWriter(f)
-	for _, line := range b.index {
-		_, _ = w.WriteString(line + "\n")
+	b.index = nil
+	if err := b.out.Close(); err != nil {
+		return fmt.Errorf("fleetset: %w", err)
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
+	return nil
+}
+
+// Close removes the files of a Builder not finished (a failed build); it
+// is a no-op after Finish succeeded, so defer it.
+func (b *Builder) Close() {
+	b.done = true
+	if b.out != nil {
+		b.out.Abort()
 	}
-	return f.Close()
+	if b.index != nil {
+		b.index.Close()
+		os.Remove(b.index.Name())
+		b.index = nil
+	}
 }

@@ -3,6 +3,7 @@ package fleetset_test
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -89,8 +90,10 @@ func scan(rs []reading.Reading) func(func(reading.Reading) error) error {
 func TestBuilder(t *testing.T) {
 	cfg := miniConfig(t)
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	b, err := fleetset.New(cfg, fleetset.Options{})
+	dir := t.TempDir()
+	b, err := fleetset.New(cfg, fleetset.Options{Dir: dir})
 	require.NoError(t, err)
+	defer b.Close()
 	assert.Equal(t, map[string]float64{"pump": 0, "stable": 0}, b.Labels(), "normal classes")
 
 	// Rig a: 5 whole cycles from t0+1s (the first partial window and the
@@ -103,8 +106,7 @@ func TestBuilder(t *testing.T) {
 	require.NoError(t, b.AddRig("b", t0, t0.Add(4*time.Second), scan(readings(t0, t0.Add(4*time.Second)))))
 	assert.Equal(t, []fleetset.RigStats{{RigID: "a", Readings: int64(len(rs)), Windows: 4, Skipped: 1}, {RigID: "b", Readings: 12, Windows: 1}}, b.Rigs())
 
-	dir := t.TempDir()
-	require.NoError(t, b.Write(dir))
+	require.NoError(t, b.Finish())
 	idx, err := os.ReadFile(filepath.Join(dir, fleetset.WindowsFile))
 	require.NoError(t, err)
 	assert.Equal(t, "a\t2025-03-01T12:00:04Z\na\t2025-03-01T12:00:12Z\na\t2025-03-01T12:00:16Z\na\t2025-03-01T12:00:20Z\nb\t2025-03-01T12:00:00Z\n", string(idx))
@@ -121,8 +123,9 @@ func TestBuilder(t *testing.T) {
 func TestBuilderLabelsAndLimits(t *testing.T) {
 	cfg := miniConfig(t)
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	b, err := fleetset.New(cfg, fleetset.Options{Labels: map[string]float64{"pump": 2}, MaxWindows: 2})
+	b, err := fleetset.New(cfg, fleetset.Options{Labels: map[string]float64{"pump": 2}, MaxWindows: 2, Dir: t.TempDir()})
 	require.NoError(t, err)
+	defer b.Close()
 	assert.Equal(t, map[string]float64{"pump": 2, "stable": 0}, b.Labels())
 	err = b.AddRig("a", t0, t0.Add(time.Minute), scan(readings(t0, t0.Add(time.Minute))))
 	require.ErrorIs(t, err, fleetset.ErrTooMany)
@@ -143,8 +146,84 @@ func TestBuilderLabelsAndLimits(t *testing.T) {
 	_, err = fleetset.New(noCycle, fleetset.Options{})
 	require.ErrorIs(t, err, fleetset.ErrConfig)
 
-	empty, err := fleetset.New(cfg, fleetset.Options{})
+	emptyDir := t.TempDir()
+	empty, err := fleetset.New(cfg, fleetset.Options{Dir: emptyDir})
 	require.NoError(t, err)
 	require.NoError(t, empty.AddRig("a", t0, t0.Add(time.Minute), scan(nil)))
-	assert.Error(t, empty.Write(t.TempDir()))
+	assert.Error(t, empty.Finish())
+	empty.Close()
+	ents, err := os.ReadDir(emptyDir)
+	require.NoError(t, err)
+	assert.Empty(t, ents)
+
+	// MaxBytes: the window passing it fails the rig, and Close leaves no
+	// file.
+	capDir := t.TempDir()
+	capped, err := fleetset.New(cfg, fleetset.Options{Dir: capDir, MaxBytes: 200})
+	require.NoError(t, err)
+	err = capped.AddRig("a", t0, t0.Add(time.Minute), scan(readings(t0, t0.Add(time.Minute))))
+	require.ErrorIs(t, err, fleetset.ErrTooLarge)
+	assert.Contains(t, err.Error(), "more than 200 bytes after")
+	capped.Close()
+	ents, err = os.ReadDir(capDir)
+	require.NoError(t, err)
+	assert.Empty(t, ents)
+
+	// No folder: New only checks.
+	check, err := fleetset.New(cfg, fleetset.Options{})
+	require.NoError(t, err)
+	assert.ErrorContains(t, check.AddRig("a", t0, t0.Add(time.Minute), scan(readings(t0, t0.Add(time.Minute)))), "Options.Dir")
+}
+
+// A large build's heap does not grow with its windows: they are on disk
+// before Finish (the sensor files' temporary names hold them), not in
+// memory.
+func TestBuilderStreams(t *testing.T) {
+	cfg, err := rig.Parse("x.yaml", []byte(strings.Replace(MiniRig, "cycle_s: 4", "cycle_s: 60", 1)))
+	require.NoError(t, err)
+	const windows = 3000 // 3000 x (60 + 60) cells: 2.9 MB as float64s
+	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	end := t0.Add(windows * time.Minute)
+	dir := t.TempDir()
+	b, err := fleetset.New(cfg, fleetset.Options{Dir: dir})
+	require.NoError(t, err)
+	defer b.Close()
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	err = b.AddRig("a", t0, end, func(fn func(reading.Reading) error) error {
+		for ts := t0; ts.Before(end); ts = ts.Add(500 * time.Millisecond) {
+			if ts.Nanosecond() == 0 {
+				if err := fn(reading.Reading{Sensor: "P1", Time: ts, Value: float64(ts.Unix() % 977)}); err != nil {
+					return err
+				}
+			}
+			if err := fn(reading.Reading{Sensor: "T1", Time: ts, Value: 40}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	require.Equal(t, windows, b.Windows())
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	assert.Less(t, grew, int64(1<<20), "heap grew %d bytes over %d windows", grew, windows)
+
+	// Before Finish the windows are in the temporary files already.
+	var onDisk int64
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		fi, err := e.Info()
+		require.NoError(t, err)
+		onDisk += fi.Size()
+	}
+	assert.Greater(t, onDisk, b.Bytes()-int64(len(ents))<<16, "all but the buffers (64 KiB a file) are on disk")
+	require.NoError(t, b.Finish())
+	ds, err := train.LoadUCI(dir, cfg, 1)
+	require.NoError(t, err)
+	assert.Equal(t, windows, ds.Len())
 }

@@ -404,7 +404,8 @@ func TestFleetDatasetLeaseExpiry(t *testing.T) {
 	assert.Contains(t, *got.Error, "attempt 1: the lease of worker dead expired")
 	assert.Equal(t, fleetapi.BuildQueued, got.Build.Phase)
 	// Its late writes are refused.
-	require.ErrorIs(t, te.st.HeartbeatBuild(ctx, c.Lease, time.Minute, got.Build), store.ErrLeaseLost)
+	_, err = te.st.HeartbeatBuild(ctx, c.Lease, time.Minute, got.Build)
+	require.ErrorIs(t, err, store.ErrLeaseLost)
 	_, err = te.st.FinishBuild(ctx, c.Lease, "k", 1, "sha256:x", *got.Build)
 	require.ErrorIs(t, err, store.ErrLeaseLost)
 
@@ -450,4 +451,96 @@ func TestFleetDatasetTooLarge(t *testing.T) {
 	assert.Equal(t, store.DatasetFailed, d.State)
 	require.NotNil(t, d.Error)
 	assert.Contains(t, *d.Error, "too many windows: more than 10 in the range")
+}
+
+// slowReadings is the store with a RigReadings that blocks until its
+// context ends, so a build stays running until it is cancelled.
+type slowReadings struct {
+	*store.Store
+	started chan struct{}
+}
+
+func (s slowReadings) RigReadings(ctx context.Context, orgID int64, rigName string, from, to time.Time, fn func(reading.Reading) error) error {
+	close(s.started)
+	<-ctx.Done()
+	return fmt.Errorf("read rig %s: %w", rigName, ctx.Err())
+}
+
+// POST /v1/datasets/{id}/cancel: a queued build fails the data set at
+// once; a running one stops at the worker's next heartbeat and the data
+// set fails then, saying who cancelled; a data set not building is 409,
+// another organisation's 404; viewers cannot.
+func TestFleetDatasetCancel(t *testing.T) {
+	t.Parallel()
+	te := newTrainingEnv(t)
+	a, b := te.a, te.b
+	te.uploadAll(a, t0, t0.Add(time.Minute), fleetReadings(t0, t0.Add(time.Minute)))
+	req := fleetapi.FleetDatasetRequest{Name: "queued", RigConfig: fleetRigYAML, RigIDs: []string{a.rig}, From: t0, To: t0.Add(time.Minute)}
+	cancelPath := func(id int64) string { return fmt.Sprintf("/v1/datasets/%d/cancel", id) }
+	byToken := `cancelled by token "operator" \(id \d+\)`
+
+	q := te.postFleetDataset(a, req)
+	assert.Equal(t, 403, te.do("POST", cancelPath(q.ID), a.viewer, nil).code)
+	r := te.do("POST", cancelPath(q.ID), b.operator, nil)
+	require.Equal(t, 404, r.code, "%s", r.body)
+	r = te.do("POST", cancelPath(q.ID), a.operator, nil)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	var d store.Dataset
+	r.decode(t, &d)
+	assert.Equal(t, store.DatasetFailed, d.State)
+	assert.Equal(t, fleetapi.BuildFailed, d.Build.Phase)
+	require.NotNil(t, d.Error)
+	assert.Regexp(t, "^"+byToken+"$", *d.Error)
+	assert.Equal(t, d, te.getDataset(a, q.ID))
+	ran, err := te.worker("idle").RunOnce(context.Background())
+	require.NoError(t, err)
+	assert.False(t, ran, "a cancelled build is not claimed")
+	r = te.do("POST", cancelPath(q.ID), a.operator, nil)
+	require.Equal(t, 409, r.code, "%s", r.body)
+	assert.Contains(t, r.problem(t).Detail, "is failed: only a building data set can be cancelled")
+
+	// Running: the worker sees the request at its heartbeat.
+	req.Name = "running"
+	run := te.postFleetDataset(a, req)
+	slow := slowReadings{Store: te.st, started: make(chan struct{})}
+	w := jobs.NewWorker(slow, te.blobs, jobs.Options{Name: "slow", Lease: 10 * time.Second, Heartbeat: 100 * time.Millisecond,
+		WorkDir: t.TempDir()})
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.RunOnce(context.Background())
+		done <- err
+	}()
+	select {
+	case <-slow.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the build did not start")
+	}
+	r = te.do("POST", cancelPath(run.ID), a.operator, nil)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	r.decode(t, &d)
+	assert.Equal(t, store.DatasetBuilding, d.State, "until the worker's heartbeat")
+	require.NotNil(t, d.Error)
+	assert.Regexp(t, "^"+byToken+": the worker stops at its next heartbeat$", *d.Error)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+	d = te.getDataset(a, run.ID)
+	assert.Equal(t, store.DatasetFailed, d.State)
+	assert.Equal(t, fleetapi.BuildFailed, d.Build.Phase)
+	require.NotNil(t, d.Error)
+	assert.Regexp(t, "^"+byToken+"$", *d.Error)
+	assert.Nil(t, d.Bytes)
+	assert.Equal(t, 1, te.count("SELECT count(*) FROM training_jobs WHERE kind = 'fleet_dataset' AND state = 'cancelled' AND dataset_id = $1", run.ID))
+
+	// Ready: 409.
+	req.Name = "ready"
+	ready := te.buildFleetDataset(a, req)
+	require.Equal(t, store.DatasetReady, ready.State)
+	r = te.do("POST", cancelPath(ready.ID), a.operator, nil)
+	require.Equal(t, 409, r.code, "%s", r.body)
+	assert.Contains(t, r.problem(t).Detail, "is ready: only a building data set can be cancelled")
+	assert.Equal(t, 404, te.do("POST", cancelPath(999999), a.operator, nil).code)
 }

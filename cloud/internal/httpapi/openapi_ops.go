@@ -288,6 +288,20 @@ func Operations() []Operation {
 					Labels: map[string]float64{"pump": 0}, Phase: fleetapi.BuildQueued, UpdatedAt: exT0},
 				CreatedAt: exT0},
 			Errors: []int{409, 503}},
+		{Method: "POST", Path: "/v1/datasets/:id/cancel", ID: "cancelDatasetBuild", Tag: "training",
+			Summary: "Cancel a data set's build from fleet uploads: a queued build at once, a running one at its worker's next heartbeat (409 when not building)",
+			Description: "A queued build is cancelled at once: the data set is failed with error \"cancelled by token NAME (id N)\". A running " +
+				"build is marked for cancelling: the data set stays building, its error saying the cancel was asked, until the " +
+				"worker sees the request at its next heartbeat (worker.heartbeat) and stops; the data set then fails with the same " +
+				"error (a build that finishes meanwhile is not stored). Its name can be used again.",
+			Auth: AuthToken, Role: "operator", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "data set id"}},
+			Status: 200, Response: fleetapi.Dataset{ID: 2, Name: "zema-fleet-2025-03", Kind: "uci", Source: store.SourceFleet,
+				Description: "fleet uploads of zema-1, 2025-03-01T11:00:00Z to 2025-03-01T12:00:00Z, labels pump=0",
+				RigType:     "zema-testrig", ConfigDigest: "sha256:8c41", State: store.DatasetFailed,
+				Build: &fleetapi.DatasetBuild{RigIDs: []string{"zema-1"}, From: exT0.Add(-time.Hour), To: exT0,
+					Labels: map[string]float64{"pump": 0}, Phase: fleetapi.BuildFailed, UpdatedAt: exT0},
+				Error: ptr(`cancelled by token "ops" (id 2)`), CreatedAt: exT0},
+			Errors: []int{409}, Example: Example{Path: "/v1/datasets/2/cancel"}},
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
 			Auth: AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"}},
 			Status: 204, Example: Example{Path: "/v1/tokens/2"}},

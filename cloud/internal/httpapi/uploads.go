@@ -35,6 +35,7 @@ func (a *API) uploadRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/uploads", a.need(store.RoleViewer), a.listUploadRequests)
 	v1.POST("/uploads/:id/cancel", a.need(store.RoleOperator), a.cancelUploadRequest)
 	v1.POST("/datasets/from-uploads", a.need(store.RoleOperator), a.createFleetDataset)
+	v1.POST("/datasets/:id/cancel", a.need(store.RoleOperator), a.cancelDatasetBuild)
 }
 
 func (a *API) createUploadRequest(c *gin.Context) {
@@ -177,6 +178,25 @@ func (a *API) createFleetDataset(c *gin.Context) {
 	a.log.Info("fleet data set queued", "dataset", d.ID, "rigs", len(req.RigIDs))
 	c.Header("Location", fmt.Sprintf("/v1/datasets/%d", d.ID))
 	c.JSON(202, d)
+}
+
+// cancelDatasetBuild cancels a building data set's build: a queued build
+// fails the data set at once, a running one at its worker's next
+// heartbeat (the data set stays building until then, its error saying
+// the cancel was asked). 409 when the data set is not building.
+func (a *API) cancelDatasetBuild(c *gin.Context) {
+	id, ok := idParam(c, "id")
+	if !ok {
+		return
+	}
+	p := principal(c)
+	d, final, err := a.st.CancelBuild(c.Request.Context(), p.OrgID, id, p.TokenID)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.log.Info("fleet data set build cancelled", "dataset", d.ID, "token", p.TokenID, "at_once", final)
+	c.JSON(200, d)
 }
 
 func describeLabels(l map[string]float64) string {

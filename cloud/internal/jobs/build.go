@@ -39,14 +39,22 @@ func (w *Worker) build(ctx context.Context, c *store.Claim) {
 	b.progress.Phase, b.progress.Attempt = fleetapi.BuildReading, l.Attempt
 	b.progress.RigsDone, b.progress.Readings, b.progress.Windows, b.progress.Rigs = 0, 0, 0, nil
 	log.Info("data set build claimed", "rigs", len(b.progress.RigIDs))
-	if err := w.q.HeartbeatBuild(bctx, l, w.o.Lease, b.snapshot()); errors.Is(err, store.ErrLeaseLost) {
+	stop, err := w.q.HeartbeatBuild(bctx, l, w.o.Lease, b.snapshot())
+	if errors.Is(err, store.ErrLeaseLost) {
 		log.Warn("data set build lease lost: another worker may run it; nothing more written")
 		return
+	}
+	if stop { // cancelled while it was being claimed
+		cancel(errCancelled)
 	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() { b.heartbeat(bctx, cancel, log) })
-	d, err := b.run(bctx)
+	var d *store.Dataset
+	err = errCancelled
+	if !stop {
+		d, err = b.run(bctx)
+	}
 	cancel(nil)
 	wg.Wait()
 
@@ -63,13 +71,16 @@ func (w *Worker) build(ctx context.Context, c *store.Claim) {
 	retry := true
 	msg := err.Error()
 	switch {
+	case errors.Is(context.Cause(bctx), errCancelled) || errors.Is(err, errCancelled):
+		// The job's error already says who cancelled: FailJob keeps it.
+		msg, retry = "cancelled by request", false
 	case ctx.Err() != nil:
 		msg = "the worker stopped (shutdown); re-queued"
 	case errors.As(err, new(permanent)):
 		retry = false
 	}
 	// The last progress shows how far the attempt got (per rig).
-	if herr := w.q.HeartbeatBuild(ectx, l, w.o.Lease, b.snapshot()); herr != nil {
+	if _, herr := w.q.HeartbeatBuild(ectx, l, w.o.Lease, b.snapshot()); herr != nil {
 		log.Warn("last build progress not stored", "err", herr)
 	}
 	if ferr := w.q.FailJob(ectx, l, msg, retry); ferr != nil {
@@ -118,7 +129,8 @@ func (b *building) setPhase(phase string) {
 }
 
 // heartbeat renews the lease and stores the progress every Heartbeat
-// until ctx ends; it cancels the build when the lease is lost.
+// until ctx ends; it cancels the build on a cancel request or a lost
+// lease.
 func (b *building) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger) {
 	t := time.NewTicker(b.w.o.Heartbeat)
 	defer t.Stop()
@@ -129,7 +141,7 @@ func (b *building) heartbeat(ctx context.Context, cancel context.CancelCauseFunc
 		case <-t.C:
 		}
 		hctx, hcancel := context.WithTimeout(ctx, b.w.o.Heartbeat)
-		err := b.w.q.HeartbeatBuild(hctx, b.lease, b.w.o.Lease, b.snapshot())
+		stop, err := b.w.q.HeartbeatBuild(hctx, b.lease, b.w.o.Lease, b.snapshot())
 		hcancel()
 		switch {
 		case errors.Is(err, store.ErrLeaseLost):
@@ -137,6 +149,10 @@ func (b *building) heartbeat(ctx context.Context, cancel context.CancelCauseFunc
 			return
 		case err != nil && ctx.Err() == nil:
 			log.Warn("heartbeat failed", "err", err)
+		case stop:
+			log.Info("data set build cancel requested")
+			cancel(errCancelled)
+			return
 		}
 	}
 }
@@ -153,10 +169,24 @@ func (b *building) run(ctx context.Context) (*store.Dataset, error) {
 	if err != nil {
 		return nil, permanent{fmt.Errorf("data set %d's rig config: %w", d.ID, err)}
 	}
-	fb, err := fleetset.New(cfg, fleetset.Options{Labels: spec.Labels, MaxWindows: w.o.MaxWindows})
+	// The windows go to the folder as they are cut (fleetset): the
+	// worker's memory does not grow with the data set, its disk does, up
+	// to what a worker can extract to train on it.
+	dir, err := os.MkdirTemp(w.o.WorkDir, fmt.Sprintf("rig-cloud-build-%d-", d.ID))
+	if err != nil {
+		return nil, fmt.Errorf("work folder: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	set := filepath.Join(dir, "set")
+	maxBytes := w.o.MaxExtractBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxExtractBytes
+	}
+	fb, err := fleetset.New(cfg, fleetset.Options{Labels: spec.Labels, MaxWindows: w.o.MaxWindows, MaxBytes: maxBytes, Dir: set})
 	if err != nil {
 		return nil, permanent{err}
 	}
+	defer fb.Close()
 	for i, id := range spec.RigIDs {
 		err := fb.AddRig(id, spec.From, spec.To, func(fn func(reading.Reading) error) error {
 			return w.q.RigReadings(ctx, b.orgID, id, spec.From, spec.To, func(r reading.Reading) error {
@@ -169,10 +199,15 @@ func (b *building) run(ctx context.Context) (*store.Dataset, error) {
 		b.windows.Store(int64(fb.Windows()))
 		switch {
 		case errors.Is(err, fleetset.ErrTooMany):
-			return nil, permanent{fmt.Errorf("%w (worker limit)", err)}
+			return nil, permanent{fmt.Errorf("%w (worker.max_windows)", err)}
+		case errors.Is(err, fleetset.ErrTooLarge):
+			return nil, permanent{fmt.Errorf("%w (a worker extracts at most %d bytes to train on it)", err, maxBytes)}
 		case errors.Is(err, store.ErrNotFound):
 			return nil, permanent{fmt.Errorf("rig %q is no longer in the organisation: %w", id, err)}
 		case err != nil:
+			if cerr := context.Cause(ctx); cerr != nil {
+				return nil, cerr
+			}
 			return nil, fmt.Errorf("read rig %q: %w", id, err)
 		}
 		b.mu.Lock()
@@ -185,13 +220,7 @@ func (b *building) run(ctx context.Context) (*store.Dataset, error) {
 	}
 
 	b.setPhase(fleetapi.BuildStoring)
-	dir, err := os.MkdirTemp(w.o.WorkDir, fmt.Sprintf("rig-cloud-build-%d-", d.ID))
-	if err != nil {
-		return nil, fmt.Errorf("work folder: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	set := filepath.Join(dir, "set")
-	if err := fb.Write(set); err != nil {
+	if err := fb.Finish(); err != nil {
 		return nil, fmt.Errorf("write data set %d: %w", d.ID, err)
 	}
 	var rnd [8]byte
@@ -215,8 +244,11 @@ func (b *building) run(ctx context.Context) (*store.Dataset, error) {
 	if err != nil {
 		// Nothing refers to the archive: the data set stays building.
 		b.deleteBlob(ctx, key)
-		if errors.Is(err, store.ErrLeaseLost) {
+		switch {
+		case errors.Is(err, store.ErrLeaseLost):
 			return nil, errLeaseLost
+		case errors.Is(err, store.ErrCancelRequested):
+			return nil, errCancelled
 		}
 		return nil, err
 	}

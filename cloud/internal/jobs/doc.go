@@ -29,14 +29,17 @@
 // leased, heartbeated, re-queued and bounded in attempts like a training
 // job. The worker reads each rig's uploaded readings of the range
 // (store.RigReadings) into windows (cloud/internal/fleetset, at most
-// Options.MaxWindows), writes the UCI folder, streams its tar.gz into the
-// blob store and marks the data set ready with the archive, in one
+// Options.MaxWindows and Options.MaxExtractBytes of files), each written
+// to the UCI folder in WorkDir as it is cut (memory does not grow with
+// the data set), streams the folder's tar.gz into the blob store and marks the data set ready with the archive, in one
 // transaction with the job's success (store.FinishBuild). Progress (rigs
 // done, readings read, windows kept, per-rig stats) is stored in the data
 // set's build at each heartbeat. A data problem (no complete window, too
 // many windows, an archive over the blob store's cap, a rig gone) fails
 // the data set with the reason in its error; another error re-queues the
 // build while attempts are left (the data set stays building, error
-// saying why the attempt ended). An archive stored by an attempt that
-// lost its lease or could not finish is deleted.
+// saying why the attempt ended). A cancel request (store.CancelBuild)
+// seen at a heartbeat stops the build and ends the job cancelled, the
+// data set failed with the cancel's error. An archive stored by an attempt
+// that lost its lease, was cancelled or could not finish is deleted.
 package jobs

@@ -37,7 +37,7 @@ type Queue interface {
 	FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m fleetapi.ModelVersion) (*store.ModelVersion, error)
 	// Builds of data sets from fleet uploads (store.KindBuildDataset).
 	RigReadings(ctx context.Context, orgID int64, rigName string, from, to time.Time, fn func(reading.Reading) error) error
-	HeartbeatBuild(ctx context.Context, l store.Lease, lease time.Duration, b *fleetapi.DatasetBuild) error
+	HeartbeatBuild(ctx context.Context, l store.Lease, lease time.Duration, b *fleetapi.DatasetBuild) (cancel bool, err error)
 	FinishBuild(ctx context.Context, l store.Lease, key string, bytes int64, digest string, b fleetapi.DatasetBuild) (*store.Dataset, error)
 }
 
@@ -61,16 +61,23 @@ type Options struct {
 	PollInterval, Lease, Heartbeat time.Duration
 	// MaxLogLines caps the stored log lines per attempt (0: 10000).
 	MaxLogLines int
-	// MaxExtractBytes caps a data set once extracted (0: 16 GiB).
+	// MaxExtractBytes caps a data set once extracted (0:
+	// DefaultMaxExtractBytes); a data set built from fleet uploads whose
+	// files would pass it fails as it passes it.
 	MaxExtractBytes int64
 	// MaxWindows caps the windows of a data set built from fleet uploads
-	// (0: fleetset.DefaultMaxWindows); a build over it fails.
+	// (0: fleetset.DefaultMaxWindows, 1,000,000); a build over it fails.
+	// The windows are on disk, not in memory, while a build runs.
 	MaxWindows int
 	// CodeVersion is recorded in each bundle's provenance and the registry.
 	CodeVersion string
 	// Log receives the worker's own events (nil: none).
 	Log *slog.Logger
 }
+
+// DefaultMaxExtractBytes is Options.MaxExtractBytes when 0 (16 GiB, the
+// tarball package's default).
+const DefaultMaxExtractBytes = 16 << 30
 
 // Worker runs training jobs and builds of fleet data sets, one at a
 // time. Make it with NewWorker.

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -52,7 +53,9 @@ func TestBuildRetry(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrNotFound, "not visible as a training job")
 		p := build
 		p.Phase, p.Attempt, p.Readings = fleetapi.BuildReading, attempt, 42
-		require.NoError(t, st.HeartbeatBuild(ctx, c.Lease, time.Minute, &p))
+		stop, err := st.HeartbeatBuild(ctx, c.Lease, time.Minute, &p)
+		require.NoError(t, err)
+		assert.False(t, stop)
 		got, err := st.Dataset(ctx, o.ID, d.ID)
 		require.NoError(t, err)
 		assert.EqualValues(t, 42, got.Build.Readings)
@@ -72,4 +75,77 @@ func TestBuildRetry(t *testing.T) {
 	c, err := st.Claim(ctx, "w", "go", time.Minute)
 	require.NoError(t, err)
 	assert.Nil(t, c)
+}
+
+// Cancelling a build: a queued one fails at once, a running one when its
+// worker sees the request at a heartbeat (or tries to finish); a data set
+// not building is refused, another organisation's is not found.
+func TestCancelBuild(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Migrated(t)
+	st := store.New(pool)
+	ctx := context.Background()
+	o, err := st.CreateOrg(ctx, "c", "Org c")
+	require.NoError(t, err)
+	other, err := st.CreateOrg(ctx, "c2", "Org c2")
+	require.NoError(t, err)
+	tok, _, err := st.CreateToken(ctx, o.ID, "ops", store.RoleOperator, time.Time{})
+	require.NoError(t, err)
+	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	build := fleetapi.DatasetBuild{RigIDs: []string{"r1"}, From: t0, To: t0.Add(time.Hour), Phase: fleetapi.BuildQueued, UpdatedAt: t0}
+	mk := func(name string) *store.Dataset {
+		d, err := st.CreateBuildingDataset(ctx, o.ID, store.Dataset{Dataset: fleetapi.Dataset{Name: name, Kind: "uci",
+			RigType: "zema-testrig", ConfigDigest: "sha256:c"}, RigConfig: "x"}, build, 3, 0)
+		require.NoError(t, err)
+		return d
+	}
+	want := `cancelled by token "ops" (id ` + fmt.Sprint(tok.ID) + `)`
+
+	// Queued: failed at once, nothing to claim.
+	q := mk("queued")
+	_, _, err = st.CancelBuild(ctx, other.ID, q.ID, 0)
+	require.ErrorIs(t, err, store.ErrNotFound, "another organisation's")
+	d, final, err := st.CancelBuild(ctx, o.ID, q.ID, tok.ID)
+	require.NoError(t, err)
+	assert.True(t, final)
+	assert.Equal(t, store.DatasetFailed, d.State)
+	assert.Equal(t, fleetapi.BuildFailed, d.Build.Phase)
+	require.NotNil(t, d.Error)
+	assert.Equal(t, want, *d.Error)
+	c, err := st.Claim(ctx, "w", "go", time.Minute)
+	require.NoError(t, err)
+	assert.Nil(t, c, "a cancelled build is not claimed")
+	_, _, err = st.CancelBuild(ctx, o.ID, q.ID, tok.ID)
+	require.ErrorIs(t, err, store.ErrState, "failed already")
+
+	// Running: building until the worker's heartbeat sees it.
+	r := mk("running")
+	c, err = st.Claim(ctx, "w", "go", time.Minute)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	d, final, err = st.CancelBuild(ctx, o.ID, r.ID, 0)
+	require.NoError(t, err)
+	assert.False(t, final)
+	assert.Equal(t, store.DatasetBuilding, d.State)
+	assert.Equal(t, "cancelled by request: the worker stops at its next heartbeat", *d.Error)
+	stop, err := st.HeartbeatBuild(ctx, c.Lease, time.Minute, &build)
+	require.NoError(t, err)
+	assert.True(t, stop)
+	_, err = st.FinishBuild(ctx, c.Lease, "k", 1, "sha256:x", build)
+	require.ErrorIs(t, err, store.ErrCancelRequested, "a cancelled build never ends ready")
+	require.NoError(t, st.FailJob(ctx, c.Lease, "cancelled by request", false))
+	d, err = st.Dataset(ctx, o.ID, r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.DatasetFailed, d.State)
+	assert.Equal(t, "cancelled by request", *d.Error)
+
+	// Ready: refused.
+	ready := mk("ready")
+	c, err = st.Claim(ctx, "w", "go", time.Minute)
+	require.NoError(t, err)
+	_, err = st.FinishBuild(ctx, c.Lease, "k", 1, "sha256:x", build)
+	require.NoError(t, err)
+	_, _, err = st.CancelBuild(ctx, o.ID, ready.ID, tok.ID)
+	require.ErrorIs(t, err, store.ErrState)
+	assert.Contains(t, err.Error(), "is ready: only a building data set can be cancelled")
 }

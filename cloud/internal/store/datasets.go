@@ -162,32 +162,89 @@ func (s *Store) CreateBuildingDataset(ctx context.Context, orgID int64, d Datase
 }
 
 // HeartbeatBuild renews l (a build job's lease) for lease and stores b as
-// its data set's build (progress). ErrLeaseLost when l is not current.
-func (s *Store) HeartbeatBuild(ctx context.Context, l Lease, lease time.Duration, b *fleetapi.DatasetBuild) error {
-	tag, err := s.pool.Exec(ctx, `WITH j AS (UPDATE training_jobs SET lease_expires_at = now() + $4::interval, heartbeat_at = now()
-			WHERE `+fence+` AND kind = '`+KindBuildDataset+`' RETURNING dataset_id)
-		UPDATE datasets x SET build = $5 FROM j WHERE x.id = j.dataset_id AND x.state = 'building'`,
-		l.JobID, l.Worker, l.Attempt, lease, b)
+// its data set's build (progress). It returns whether a cancel was
+// requested (CancelBuild): the worker stops and ends the job with FailJob.
+// ErrLeaseLost when l is not current.
+func (s *Store) HeartbeatBuild(ctx context.Context, l Lease, lease time.Duration, b *fleetapi.DatasetBuild) (cancel bool, err error) {
+	err = s.pool.QueryRow(ctx, `WITH j AS (UPDATE training_jobs SET lease_expires_at = now() + $4::interval, heartbeat_at = now()
+			WHERE `+fence+` AND kind = '`+KindBuildDataset+`' RETURNING dataset_id, cancel_requested)
+		UPDATE datasets x SET build = $5 FROM j WHERE x.id = j.dataset_id AND x.state = 'building' RETURNING j.cancel_requested`,
+		l.JobID, l.Worker, l.Attempt, lease, b).Scan(&cancel)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("build job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
+	}
 	if err != nil {
-		return fmt.Errorf("build job %d heartbeat: %w", l.JobID, err)
+		return false, fmt.Errorf("build job %d heartbeat: %w", l.JobID, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("build job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
+	return cancel, nil
+}
+
+// CancelBuild cancels the build of org's data set id, asked by API token
+// tokenID (0: none): a queued build at once (the data set fails with
+// error "cancelled by token NAME (id N)"); a running one is marked
+// cancel_requested, its worker sees it at its next heartbeat and ends it
+// (FailJob), and the data set fails then with the same error (meanwhile
+// it is building, error saying the cancel was asked). ErrNotFound when
+// org has no such data set, ErrState when it is not building. final says
+// whether the data set has failed already.
+func (s *Store) CancelBuild(ctx context.Context, orgID, id, tokenID int64) (d *Dataset, final bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The job row first, then the data set: the workers' order.
+		var state, msg string
+		err := tx.QueryRow(ctx, `UPDATE training_jobs t SET
+				state = CASE WHEN t.state = 'queued' THEN 'cancelled' ELSE t.state END,
+				finished_at = CASE WHEN t.state = 'queued' THEN now() ELSE t.finished_at END,
+				cancel_requested = true,
+				error = coalesce((SELECT format('cancelled by token %s (id %s)', to_json(k.name)::text, k.id) FROM api_tokens k WHERE k.id = $3),
+					'cancelled by request')
+			FROM datasets x WHERE t.dataset_id = x.id AND x.id = $1 AND x.org_id = $2 AND x.state = 'building'
+				AND t.kind = '`+KindBuildDataset+`' AND t.state IN ('queued', 'running')
+			RETURNING t.state, t.error`, id, orgID, tokenID).Scan(&state, &msg)
+		if errors.Is(err, pgx.ErrNoRows) {
+			cur, err := scanDataset(tx.QueryRow(ctx, `SELECT `+datasetCols+` FROM datasets WHERE id = $1 AND org_id = $2`, id, orgID))
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("data set %d is %s: only a building data set can be cancelled: %w", id, cur.State, ErrState)
+		}
+		if err != nil {
+			return err
+		}
+		final = state == JobCancelled
+		if final {
+			d, err = scanDataset(tx.QueryRow(ctx, `UPDATE datasets SET state = 'failed', error = $2,
+					build = jsonb_set(build, '{phase}', to_jsonb('failed'::text))
+				WHERE id = $1 RETURNING `+datasetCols, id, msg))
+		} else {
+			d, err = scanDataset(tx.QueryRow(ctx, `UPDATE datasets SET error = $2 WHERE id = $1 RETURNING `+datasetCols,
+				id, msg+": the worker stops at its next heartbeat"))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("cancel the build of data set %d: %w", id, err)
 	}
-	return nil
+	return d, final, nil
 }
 
 // FinishBuild ends l's build job as succeeded and marks its data set ready
 // with its archive in the blob store (key, bytes, digest) and its last
-// build b, in one transaction. ErrLeaseLost when l is not current: nothing
-// is written (the caller deletes the archive).
+// build b, in one transaction. ErrLeaseLost when l is not current,
+// ErrCancelRequested when a cancel was requested: nothing is written (the
+// caller deletes the archive; after a cancel it ends the job with
+// FailJob).
 func (s *Store) FinishBuild(ctx context.Context, l Lease, key string, bytes int64, digest string, b fleetapi.DatasetBuild) (*Dataset, error) {
 	var out *Dataset
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var id int64
 		err := tx.QueryRow(ctx, `UPDATE training_jobs SET state = 'succeeded', finished_at = now(), worker = NULL, lease_expires_at = NULL, error = NULL
-			WHERE `+fence+` AND kind = '`+KindBuildDataset+`' RETURNING dataset_id`, l.JobID, l.Worker, l.Attempt).Scan(&id)
+			WHERE `+fence+` AND kind = '`+KindBuildDataset+`' AND NOT cancel_requested RETURNING dataset_id`, l.JobID, l.Worker, l.Attempt).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
+			var cancelled bool
+			err := tx.QueryRow(ctx, `SELECT cancel_requested FROM training_jobs WHERE `+fence, l.JobID, l.Worker, l.Attempt).Scan(&cancelled)
+			if err == nil && cancelled {
+				return fmt.Errorf("build job %d: %w", l.JobID, ErrCancelRequested)
+			}
 			return fmt.Errorf("build job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
 		}
 		if err != nil {

@@ -38,6 +38,11 @@ var JobStates = []string{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanc
 // The worker must stop and write nothing more for the job.
 var ErrLeaseLost = errors.New("the job's lease is not held by this worker any more")
 
+// ErrCancelRequested is returned by FinishBuild when the build was
+// cancelled (CancelBuild) before the worker saw it at a heartbeat: the
+// worker ends the job with FailJob, which cancels it.
+var ErrCancelRequested = errors.New("the job's cancel was requested")
+
 // Progress is a running job's last reported state.
 type Progress = fleetapi.Progress
 
@@ -302,15 +307,16 @@ func (s *Store) AppendLogs(ctx context.Context, l Lease, lines []string) error {
 
 // FailJob ends l's attempt with msg: queued again when retry is set and
 // attempts are left, failed otherwise; cancelled when a cancel was
-// requested. The data set of a build job fails with msg when the job
-// ends, and stays building when it is queued again. ErrLeaseLost when l
-// is not current.
+// requested (the job's error is then the cancel's, msg is dropped: a
+// training job's is none, a build's says who). The data set of a build
+// job fails with the job's error when the job ends, and stays building
+// when it is queued again. ErrLeaseLost when l is not current.
 func (s *Store) FailJob(ctx context.Context, l Lease, msg string, retry bool) error {
 	var n int
 	err := s.pool.QueryRow(ctx, `WITH j AS (UPDATE training_jobs SET
 			state = CASE WHEN cancel_requested THEN 'cancelled'
 				WHEN $5 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,
-			error = CASE WHEN cancel_requested THEN NULL ELSE $4 END,
+			error = CASE WHEN cancel_requested THEN error ELSE $4 END,
 			finished_at = CASE WHEN cancel_requested OR NOT $5 OR attempts >= max_attempts THEN now() END,
 			worker = NULL, lease_expires_at = NULL
 		WHERE `+fence+` RETURNING dataset_id, kind, state, error)`+syncBuilds+`

@@ -17,13 +17,14 @@ import (
 )
 
 func init() {
-	register("dataset", "import a UCI-layout folder into rig-cloud, or make a data set from fleet uploads (dataset import|create|get)", runDataset)
+	register("dataset", "import a UCI-layout folder into rig-cloud, or make a data set from fleet uploads (dataset import|create|get|cancel)", runDataset)
 }
 
 const datasetUsage = `dataset import --dir DIR --rig FIRMWARE.yaml [--name NAME] [--kind sim|uci] [--description TEXT] [--context CTX] [--json]
        dataset create --from-uploads --rigs RIG[,RIG...] --from T --to T --rig FIRMWARE.yaml --name NAME
                       [--label TARGET=VALUE ...] [--description TEXT] [--no-wait] [--interval 2s] [--context CTX] [--json]
        dataset get ID [--wait] [--interval 2s] [--context CTX] [--json]
+       dataset cancel ID [--context CTX] [--json]
 
 Registers a data set in the UCI hydraulic layout (real, or written by
 rigsim dataset) with rig-cloud (POST /v1/datasets, with the firmware config
@@ -44,7 +45,13 @@ so far), and prints the data set ready and, per rig, the readings, the
 windows kept and those skipped for a missing cell; a build that fails (no
 complete window, too many windows, an archive over the blob store's cap)
 exits 1 with the server's reason. --no-wait prints the data set building
-and returns; dataset get ID [--wait] shows it (and waits for its build).`
+and returns; dataset get ID [--wait] shows it (and waits for its build).
+
+dataset cancel ID cancels a building data set's build (POST
+/v1/datasets/{id}/cancel): a queued build at once (the data set is failed,
+its error saying who cancelled), a running one when its worker next
+heartbeats (the data set stays building until then). A data set that is
+not building is refused (409, exit 1).`
 
 func runDataset(ctx context.Context, env Env, args []string) int {
 	if len(args) > 0 && args[0] == "create" {
@@ -52,6 +59,9 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 	}
 	if len(args) > 0 && args[0] == "get" {
 		return datasetGet(ctx, env, args[1:])
+	}
+	if len(args) > 0 && args[0] == "cancel" {
+		return datasetCancel(ctx, env, args[1:])
 	}
 	if len(args) == 0 || args[0] != "import" {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+datasetUsage)
@@ -170,6 +180,48 @@ func datasetGet(ctx context.Context, env Env, args []string) int {
 	printDataset(env.Stdout, &d)
 	if d.Error != nil {
 		fmt.Fprintf(env.Stdout, "error: %s\n", *d.Error)
+	}
+	return ExitOK
+}
+
+func datasetCancel(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "dataset cancel", datasetUsage)
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	asJSON := fs.Bool("json", false, "print the server's JSON")
+	pos, code, ok := subcommand(fs, args, 1)
+	if !ok {
+		return code
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		errorf(env, "dataset cancel: %q is not a data set id (a positive integer)", pos[0])
+		return ExitUsage
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "dataset cancel: %v", err)
+		return ExitFailure
+	}
+	path := fmt.Sprintf("/v1/datasets/%d/cancel", id)
+	var raw json.RawMessage
+	if err := c.Do(ctx, "POST", path, nil, nil, &raw); err != nil {
+		return failed(env, "dataset cancel", err)
+	}
+	if *asJSON {
+		printJSON(env.Stdout, raw)
+		return ExitOK
+	}
+	var d fleetapi.Dataset
+	if err := decodeAnswer("POST "+path, raw, &d); err != nil {
+		errorf(env, "dataset cancel: %v", err)
+		return ExitFailure
+	}
+	printDataset(env.Stdout, &d)
+	if d.Error != nil {
+		fmt.Fprintf(env.Stdout, "error: %s\n", *d.Error)
+	}
+	if d.State == "building" {
+		fmt.Fprintf(env.Stdout, "the build stops at its worker's next heartbeat: rigctl dataset get %d --wait\n", d.ID)
 	}
 	return ExitOK
 }

@@ -149,6 +149,38 @@ func TestFleetUploadCommands(t *testing.T) {
 	assert.Contains(t, stderr, "409")
 	assert.Contains(t, stderr, "failed to build")
 
+	// dataset cancel: a ready data set is refused; with the worker
+	// stopped, a queued build is cancelled at once.
+	code, _, stderr = run(t, "dataset", "cancel", "1")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "409")
+	assert.Contains(t, stderr, "data set 1 is ready: only a building data set can be cancelled")
+	require.NoError(t, stopWorker())
+	code, _, stderr = run(t, "dataset", "create", "--from-uploads", "--rigs", "zema-1", "--from", from, "--to", to,
+		"--rig", rigFile, "--name", "fleet-5", "--no-wait")
+	require.Equal(t, ExitOK, code, stderr)
+	code, stdout, stderr = run(t, "dataset", "cancel", "5")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Regexp(t, `^data set 5 fleet-5: uci from fleet uploads of zema-1, 2025-03-01T12:00:00Z to 2025-03-01T12:01:00Z, rig type zema-testrig, failed\n`+
+		`labels: pump=0\n`+
+		`error: cancelled by token "admin" \(id \d+\)\n$`, stdout)
+	code, _, stderr = run(t, "dataset", "cancel", "5")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "409")
+	code, _, stderr = run(t, "dataset", "create", "--from-uploads", "--rigs", "zema-1", "--from", from, "--to", to,
+		"--rig", rigFile, "--name", "fleet-6", "--no-wait")
+	require.Equal(t, ExitOK, code, stderr)
+	code, stdout, stderr = run(t, "dataset", "cancel", "6", "--json")
+	require.Equal(t, ExitOK, code, stderr)
+	out = fleetapi.Dataset{}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &out), stdout)
+	assert.Equal(t, "failed", out.State)
+	require.NotNil(t, out.Error)
+	assert.Regexp(t, `^cancelled by token "admin"`, *out.Error)
+	code, _, stderr = run(t, "dataset", "cancel", "99")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "404")
+
 	code, stdout, stderr = run(t, "uploads", "list", "--state", "open", "--json")
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Equal(t, "[]\n", stdout)
@@ -184,6 +216,9 @@ func TestFleetUploadCommands(t *testing.T) {
 		{"dataset", "create", "--from-uploads", "--label", "pump"},
 		{"dataset", "get"},
 		{"dataset", "get", "x"},
+		{"dataset", "cancel"},
+		{"dataset", "cancel", "0"},
+		{"dataset", "cancel", "1", "2"},
 		{"uploads", "request", "--rig", "zema-1"},
 		{"uploads", "frobnicate"},
 		{"uploads", "cancel"},
