@@ -511,6 +511,20 @@ func afterID(c *gin.Context) (int64, bool) {
 	return n, true
 }
 
+// idPage reads ?limit= (pageSize) and then ?cursor= (afterID) of a list
+// ordered by id: cursor is the id the page starts after, or before in
+// lists ordered newest first (0: the first page). ok is false when a
+// problem has been answered.
+func idPage(c *gin.Context) (limit int, cursor int64, ok bool) {
+	if limit, ok = pageSize(c); !ok {
+		return 0, 0, false
+	}
+	if cursor, ok = afterID(c); !ok {
+		return 0, 0, false
+	}
+	return limit, cursor, true
+}
+
 // page answers a page of items with the cursor of the next page.
 func page[T any](c *gin.Context, items []T, limit int, next func(T) string) {
 	out := gin.H{"items": items}

@@ -42,20 +42,12 @@ func (a *API) createOrg(c *gin.Context) {
 		return
 	}
 	o, err := a.st.CreateOrg(c.Request.Context(), req.Slug, req.Name)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(201, o)
+	a.reply(c, 201, o, err)
 }
 
 func (a *API) listOrgs(c *gin.Context) {
 	p := principal(c)
-	limit, ok := pageSize(c)
-	if !ok {
-		return
-	}
-	after, ok := afterID(c)
+	limit, after, ok := idPage(c)
 	if !ok {
 		return
 	}
@@ -96,11 +88,7 @@ func (a *API) getOrg(c *gin.Context) {
 		return
 	}
 	o, err := a.st.Org(c.Request.Context(), id)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, o)
+	a.reply(c, 200, o, err)
 }
 
 func (a *API) createToken(c *gin.Context) {
@@ -166,19 +154,11 @@ func (a *API) createSite(c *gin.Context) {
 		return
 	}
 	s, err := a.st.CreateSite(c.Request.Context(), principal(c).OrgID, req.Name, req.Location)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(201, s)
+	a.reply(c, 201, s, err)
 }
 
 func (a *API) listSites(c *gin.Context) {
-	limit, ok := pageSize(c)
-	if !ok {
-		return
-	}
-	after, ok := afterID(c)
+	limit, after, ok := idPage(c)
 	if !ok {
 		return
 	}
@@ -233,20 +213,12 @@ func (a *API) listRigs(c *gin.Context) {
 
 func (a *API) getRig(c *gin.Context) {
 	r, err := a.st.Rig(c.Request.Context(), principal(c).OrgID, c.Param("rig"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, r)
+	a.reply(c, 200, r, err)
 }
 
 func (a *API) rigStatus(c *gin.Context) {
 	st, err := a.st.RigStatus(c.Request.Context(), principal(c).OrgID, c.Param("rig"), 2*a.opt.CheckinInterval)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, st)
+	a.reply(c, 200, st, err)
 }
 
 // DefaultHistory is the time range of /v1/rigs/{rig}/diagnoses without
@@ -297,11 +269,7 @@ func (a *API) rigDiagnoses(c *gin.Context) {
 		after = &cur
 	}
 	dp, err := a.st.Diagnoses(c.Request.Context(), principal(c).OrgID, c.Param("rig"), from, to, after, limit)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, dp)
+	a.reply(c, 200, dp, err)
 }
 
 // MaxHealthBuckets bounds a component health history's time range: at
@@ -349,21 +317,13 @@ func (a *API) componentHealth(c *gin.Context) {
 		return
 	}
 	h, err := a.st.ComponentHealthHistory(c.Request.Context(), principal(c).OrgID, c.Param("rig"), comp, bucket, from, to)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, h)
+	a.reply(c, 200, h, err)
 }
 
 func (a *API) createEnrollment(c *gin.Context) {
 	p := principal(c)
 	e, err := a.st.CreateEnrollment(c.Request.Context(), p.OrgID, c.Param("rig"), p.TokenID, a.opt.EnrollmentTTL)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(201, e)
+	a.reply(c, 201, e, err)
 }
 
 func (a *API) listAgents(c *gin.Context) {
@@ -388,11 +348,7 @@ func (a *API) revokeAgent(c *gin.Context) {
 }
 
 func (a *API) listAlerts(c *gin.Context) {
-	limit, ok := pageSize(c)
-	if !ok {
-		return
-	}
-	after, ok := afterID(c)
+	limit, after, ok := idPage(c)
 	if !ok {
 		return
 	}
@@ -419,10 +375,6 @@ func (a *API) alertState(to string) gin.HandlerFunc {
 		}
 		p := principal(c)
 		al, err := a.st.SetAlertState(c.Request.Context(), p.OrgID, id, to, p.TokenID)
-		if err != nil {
-			a.fail(c, err)
-			return
-		}
-		c.JSON(200, al)
+		a.reply(c, 200, al, err)
 	}
 }

@@ -52,6 +52,16 @@ func abort(c *gin.Context, p *cloudapi.Problem) {
 	p.Write(c.Writer)
 }
 
+// reply ends a handler with what it got: v with status code, or, when
+// err is not nil, the problem fail makes of err.
+func (a *API) reply(c *gin.Context, code int, v any, err error) {
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(code, v)
+}
+
 // fail answers err as a problem: a *cloudapi.Problem as it is, store
 // sentinels with their status, a passed deadline as 503, anything else
 // as 500 (logged, with no detail for the client).

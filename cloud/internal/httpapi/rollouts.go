@@ -138,11 +138,7 @@ func previousRelease(rels map[string]*release.Target, path string, rel *release.
 
 func (a *API) listRollouts(c *gin.Context) {
 	p := principal(c)
-	limit, ok := pageSize(c)
-	if !ok {
-		return
-	}
-	before, ok := afterID(c)
+	limit, before, ok := idPage(c)
 	if !ok {
 		return
 	}
@@ -167,11 +163,7 @@ func (a *API) getRollout(c *gin.Context) {
 		return
 	}
 	ro, err := a.st.Rollout(c.Request.Context(), principal(c).OrgID, id, true)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, ro)
+	a.reply(c, 200, ro, err)
 }
 
 func (a *API) rolloutAction(action string) gin.HandlerFunc {
@@ -226,9 +218,5 @@ func (a *API) setRigLabels(c *gin.Context) {
 		return
 	}
 	out, err := a.st.SetRigLabels(c.Request.Context(), principal(c).OrgID, c.Param("rig"), req.Labels)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, out)
+	a.reply(c, 200, out, err)
 }

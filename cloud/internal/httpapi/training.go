@@ -87,11 +87,7 @@ func (a *API) createDataset(c *gin.Context) {
 }
 
 func (a *API) listDatasets(c *gin.Context) {
-	limit, ok := pageSize(c)
-	if !ok {
-		return
-	}
-	after, ok := afterID(c)
+	limit, after, ok := idPage(c)
 	if !ok {
 		return
 	}
@@ -109,11 +105,7 @@ func (a *API) getDataset(c *gin.Context) {
 		return
 	}
 	d, err := a.st.Dataset(c.Request.Context(), principal(c).OrgID, id)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, d)
+	a.reply(c, 200, d, err)
 }
 
 func (a *API) noBlobs(c *gin.Context) bool {
@@ -232,22 +224,11 @@ func (a *API) createJob(c *gin.Context) {
 	raw, _ := json.Marshal(cfg)
 	p := principal(c)
 	j, err := a.st.CreateJob(c.Request.Context(), p.OrgID, req.DatasetID, raw, req.MaxAttempts, p.TokenID)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(201, j)
+	a.reply(c, 201, j, err)
 }
 
-// beforeID reads ?cursor= of lists ordered newest first.
-func beforeID(c *gin.Context) (int64, bool) { return afterID(c) }
-
 func (a *API) listJobs(c *gin.Context) {
-	limit, ok := pageSize(c)
-	if !ok {
-		return
-	}
-	before, ok := beforeID(c)
+	limit, before, ok := idPage(c)
 	if !ok {
 		return
 	}
@@ -279,11 +260,7 @@ func (a *API) getJob(c *gin.Context) {
 		return
 	}
 	j, err := a.st.Job(c.Request.Context(), principal(c).OrgID, id)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, j)
+	a.reply(c, 200, j, err)
 }
 
 func (a *API) cancelJob(c *gin.Context) {
@@ -292,11 +269,7 @@ func (a *API) cancelJob(c *gin.Context) {
 		return
 	}
 	j, err := a.st.CancelJob(c.Request.Context(), principal(c).OrgID, id)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, j)
+	a.reply(c, 200, j, err)
 }
 
 func (a *API) jobLogs(c *gin.Context) {
@@ -304,11 +277,7 @@ func (a *API) jobLogs(c *gin.Context) {
 	if !ok {
 		return
 	}
-	limit, ok := pageSize(c)
-	if !ok {
-		return
-	}
-	after, ok := afterID(c)
+	limit, after, ok := idPage(c)
 	if !ok {
 		return
 	}
@@ -321,11 +290,7 @@ func (a *API) jobLogs(c *gin.Context) {
 }
 
 func (a *API) listModels(c *gin.Context) {
-	limit, ok := pageSize(c)
-	if !ok {
-		return
-	}
-	before, ok := beforeID(c)
+	limit, before, ok := idPage(c)
 	if !ok {
 		return
 	}
@@ -393,9 +358,5 @@ func (a *API) compareModels(c *gin.Context) {
 		return
 	}
 	cmp, err := a.st.Compare(c.Request.Context(), principal(c).OrgID, c.Param("rig_type"), va, vb)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, cmp)
+	a.reply(c, 200, cmp, err)
 }

@@ -67,11 +67,7 @@ func (a *API) createUploadRequest(c *gin.Context) {
 	}
 	p := principal(c)
 	u, err := a.st.CreateUploadRequest(c.Request.Context(), p.OrgID, req.RigID, req.From, req.To, req.Sensors, req.MaxBytes, req.ExpiresAt, p.TokenID)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(201, u)
+	a.reply(c, 201, u, err)
 }
 
 func (a *API) listUploadRequests(c *gin.Context) {
@@ -98,11 +94,7 @@ func (a *API) listUploadRequests(c *gin.Context) {
 
 func (a *API) cancelUploadRequest(c *gin.Context) {
 	u, err := a.st.CancelUploadRequest(c.Request.Context(), principal(c).OrgID, c.Param("id"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(200, u)
+	a.reply(c, 200, u, err)
 }
 
 func (a *API) createFleetDataset(c *gin.Context) {
