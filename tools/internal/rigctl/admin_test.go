@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,33 +20,6 @@ import (
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
-
-var (
-	agentBinOnce sync.Once
-	agentBin     string
-	agentBinErr  error
-)
-
-// rigAgentBin builds rig-agent from this checkout once per test binary.
-func rigAgentBin(t *testing.T) string {
-	t.Helper()
-	agentBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rigctl-test-agent-")
-		if err != nil {
-			agentBinErr = err
-			return
-		}
-		agentBin = filepath.Join(dir, "rig-agent")
-		cmd := exec.Command("go", "build", "-o", agentBin, "./agent/cmd/rig-agent")
-		cmd.Dir = "../../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			agentBinErr = err
-			agentBin = string(out)
-		}
-	})
-	require.NoError(t, agentBinErr, "go build rig-agent: %s", agentBin)
-	return agentBin
-}
 
 // agentConfig writes a rig-agent config for agent id of the rig described
 // by firmware, linked to cloudURL; it returns the config's path and its
@@ -75,7 +47,7 @@ cloud:
 // none) and returns its exit code and output.
 func enrollAgent(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.Command(rigAgentBin(t), append([]string{"enroll"}, args...)...)
+	cmd := exec.Command(agentBinary.build(t), append([]string{"enroll"}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "RIG_AGENT_") {
 			cmd.Env = append(cmd.Env, kv)

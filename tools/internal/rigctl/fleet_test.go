@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,34 +21,51 @@ import (
 	"github.com/hydrognn/hydrognn/tools/internal/cloudrun"
 )
 
+// checkoutBinary is a command built from this checkout, once per test
+// binary, when a test first asks for it. Safe for parallel tests.
+type checkoutBinary struct {
+	pkg  string // the main package, relative to the repository root
+	once sync.Once
+	path string // the binary; go build's output when err is set
+	err  error
+}
+
 var (
-	cloudBinOnce sync.Once
-	cloudBin     string
-	cloudBinErr  error
+	cloudBinary = &checkoutBinary{pkg: "./cloud/cmd/rig-cloud"}
+	agentBinary = &checkoutBinary{pkg: "./agent/cmd/rig-agent"}
 )
 
-// rigCloudBin builds rig-cloud from this checkout once per test binary.
+// build returns the binary's path, building it into a temporary folder on
+// the first call; a failed build fails t (every time it is asked for).
+func (b *checkoutBinary) build(t testing.TB) string {
+	t.Helper()
+	name := filepath.Base(b.pkg)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "rigctl-test-"+strings.TrimPrefix(name, "rig-")+"-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", b.path, b.pkg)
+		cmd.Dir = "../../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = err
+			b.path = string(out)
+		}
+	})
+	require.NoError(t, b.err, "go build %s: %s", name, b.path)
+	return b.path
+}
+
+// rigCloudBin is rig-cloud built from this checkout; it skips t without
+// a database to run it on.
 func rigCloudBin(t *testing.T) string {
 	t.Helper()
 	if os.Getenv("DATABASE_URL") == "" {
 		t.Skip("DATABASE_URL is not set: run `eval \"$(make -s env)\"` or make test")
 	}
-	cloudBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rigctl-test-cloud-")
-		if err != nil {
-			cloudBinErr = err
-			return
-		}
-		cloudBin = filepath.Join(dir, "rig-cloud")
-		cmd := exec.Command("go", "build", "-o", cloudBin, "./cloud/cmd/rig-cloud")
-		cmd.Dir = "../../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			cloudBinErr = err
-			cloudBin = string(out)
-		}
-	})
-	require.NoError(t, cloudBinErr, "go build rig-cloud: %s", cloudBin)
-	return cloudBin
+	return cloudBinary.build(t)
 }
 
 // startCloud runs rig-cloud on a throwaway database for the test.
