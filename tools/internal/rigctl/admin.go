@@ -31,20 +31,15 @@ organisation); list shows them (ID NAME LOCATION CREATED). rigs create --site NA
 rig there; rollout create --site NAME selects its rigs.`
 
 func runSites(ctx context.Context, env Env, args []string) int {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl "+sitesUsage)
+	sub, npos, ok := pickSubcommand(env, args, sitesUsage, map[string]int{"create": 1, "list": 0})
+	if !ok {
 		return ExitUsage
 	}
-	sub := args[0]
 	fs := newFlags(env, "sites "+sub, sitesUsage)
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
 	location := fs.String("location", "", "create: where the site is, free text (default: none)")
 	limit := fs.Int("limit", 0, "list: most sites (0: all)")
-	npos := 0
-	if sub == "create" {
-		npos = 1
-	}
 	pos, code, ok := subcommand(fs, args[1:], npos)
 	if !ok {
 		return code
@@ -72,8 +67,7 @@ func runSites(ctx context.Context, env Env, args []string) int {
 		return failed(env, "sites create "+pos[0], err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	var s fleetapi.Site
 	if err := decodeAnswer("POST /v1/sites", raw, &s); err != nil {
@@ -180,8 +174,7 @@ func rigsAdmin(ctx context.Context, env Env, args []string) int {
 	}
 	if *asJSON {
 		if len(lm) == 0 {
-			printJSON(env.Stdout, raw)
-			return ExitOK
+			return printJSON(env, raw)
 		}
 		var obj map[string]json.RawMessage
 		if err := decodeAnswer("POST /v1/rigs", raw, &obj); err != nil {
@@ -189,8 +182,7 @@ func rigsAdmin(ctx context.Context, env Env, args []string) int {
 			return ExitFailure
 		}
 		obj["labels"], _ = json.Marshal(rl.Labels)
-		printJSON(env.Stdout, obj)
-		return ExitOK
+		return printJSON(env, obj)
 	}
 	where := ""
 	if r.SiteID != nil {
@@ -229,8 +221,7 @@ func rigEnroll(ctx context.Context, env Env, c *cloudclient.Client, rigID, agent
 		return failed(env, "rigs enroll "+rigID, err)
 	}
 	if asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	var e fleetapi.Enrollment
 	if err := decodeAnswer("POST /v1/rigs/"+rigID+"/enrollments", raw, &e); err != nil {
@@ -254,20 +245,15 @@ LAST CHECK-IN). revoke refuses the agent's credential from now on (POST
 organisation (rigctl rigs enroll RIG). --json of revoke prints {"agent_id","revoked"}.`
 
 func runAgents(ctx context.Context, env Env, args []string) int {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "revoke") {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl "+agentsUsage)
+	sub, npos, ok := pickSubcommand(env, args, agentsUsage, map[string]int{"list": 0, "revoke": 1})
+	if !ok {
 		return ExitUsage
 	}
-	sub := args[0]
 	fs := newFlags(env, "agents "+sub, agentsUsage)
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
 	rigID := fs.String("rig", "", "list: only the agents of this rig")
 	limit := fs.Int("limit", 0, "list: most agents (0: all)")
-	npos := 0
-	if sub == "revoke" {
-		npos = 1
-	}
 	pos, code, ok := subcommand(fs, args[1:], npos)
 	if !ok {
 		return code
@@ -283,8 +269,7 @@ func runAgents(ctx context.Context, env Env, args []string) int {
 			return failed(env, "agents revoke "+id, err)
 		}
 		if *asJSON {
-			printJSON(env.Stdout, map[string]any{"agent_id": id, "revoked": true})
-			return ExitOK
+			return printJSON(env, map[string]any{"agent_id": id, "revoked": true})
 		}
 		fmt.Fprintf(env.Stdout, "agent %s revoked: its credential is refused from now on\n", id)
 		return ExitOK

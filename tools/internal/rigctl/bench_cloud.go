@@ -140,7 +140,9 @@ func runBenchCloud(ctx context.Context, env Env, args []string) int {
 		return ExitFailure
 	}
 	if *asJSON {
-		printJSON(env.Stdout, res)
+		if code := printJSON(env, res); code != ExitOK {
+			return code
+		}
 	} else {
 		fmt.Fprintf(env.Stdout, "ingest     %.0f rows/s (%d rows)\n", res.IngestRowsPerS, res.Rows)
 		fmt.Fprintf(env.Stdout, "status     p50 %.2f ms  p99 %.2f ms  (%d requests)\n", res.StatusP50Ms, res.StatusP99Ms, res.StatusReqs)

@@ -121,8 +121,7 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 		return failed(env, fmt.Sprintf("dataset import: data set %d (%s) is registered but its archive was not stored", d.ID, d.Name), err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	if err := json.Unmarshal(raw, &d); err != nil {
 		errorf(env, "dataset import: decode answer: %v", err)
@@ -174,8 +173,7 @@ func datasetGet(ctx context.Context, env Env, args []string) int {
 		return waitDataset(ctx, env, c, "dataset get", d, *interval, *asJSON)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	printDataset(env.Stdout, &d)
 	if d.Error != nil {
@@ -208,8 +206,7 @@ func datasetCancel(ctx context.Context, env Env, args []string) int {
 		return failed(env, "dataset cancel", err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	var d fleetapi.Dataset
 	if err := decodeAnswer("POST "+path, raw, &d); err != nil {

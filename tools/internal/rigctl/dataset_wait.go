@@ -46,7 +46,9 @@ func waitDataset(ctx context.Context, env Env, c *cloudclient.Client, what strin
 		if raw == nil {
 			raw, _ = json.Marshal(d)
 		}
-		printJSON(env.Stdout, raw)
+		if code := printJSON(env, raw); code != ExitOK {
+			return code
+		}
 	} else {
 		printDataset(env.Stdout, &d)
 	}

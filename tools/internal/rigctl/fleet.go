@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -148,9 +147,18 @@ func failed(env Env, what string, err error) int {
 	return ExitFailure
 }
 
-func printJSON(w io.Writer, v any) {
-	b, _ := json.MarshalIndent(v, "", "  ")
-	fmt.Fprintln(w, string(b))
+// printJSON prints v on env.Stdout as indented JSON and returns ExitOK.
+// A value that does not encode (a json.RawMessage that is not JSON, a
+// NaN) prints nothing there: the error goes to env.Stderr and the
+// command exits ExitFailure.
+func printJSON(env Env, v any) int {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		errorf(env, "print JSON: %v", err)
+		return ExitFailure
+	}
+	fmt.Fprintln(env.Stdout, string(b))
+	return ExitOK
 }
 
 // listRows fetches up to limit rows of the list at path with query q
@@ -163,8 +171,7 @@ func listRows[T any](ctx context.Context, env Env, c *cloudclient.Client, what, 
 		return nil, failed(env, what, err), true
 	}
 	if asJSON {
-		printJSON(env.Stdout, raws)
-		return nil, ExitOK, true
+		return nil, printJSON(env, raws), true
 	}
 	rows, err = cloudclient.DecodeRows[T](path, raws)
 	if err != nil {
@@ -276,8 +283,7 @@ func runContext(_ context.Context, env Env, args []string) int {
 			for _, n := range names {
 				rows = append(rows, row{n, cs.Contexts[n].Server, n == cs.Current})
 			}
-			printJSON(env.Stdout, rows)
-			return ExitOK
+			return printJSON(env, rows)
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "CURRENT\tNAME\tSERVER")
@@ -377,8 +383,7 @@ func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, a
 		return failed(env, "rigs status "+id, err)
 	}
 	if asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	var st fleetapi.RigStatus
 	if err := json.Unmarshal(raw, &st); err != nil {
@@ -444,6 +449,36 @@ A component's health history (GET /v1/rigs/{rig}/components/{component}/health):
 or day, the diagnoses that report it, their average and minimum health (without unknown
 windows) and the worst status. Buckets without diagnoses are not shown.`
 
+// rangeQuery sets to and from of q from the flags --to (an RFC 3339 time;
+// empty: now) and --from (an RFC 3339 time or a duration before --to,
+// e.g. 72h; empty: none, the server's default). A flag that is neither
+// is reported on env.Stderr for the command what: ok is false and the
+// command exits ExitUsage.
+func rangeQuery(env Env, what, from, to string, q url.Values) (ok bool) {
+	toT := time.Now().UTC()
+	if to != "" {
+		t, err := time.Parse(time.RFC3339Nano, to)
+		if err != nil {
+			errorf(env, "%s: --to %q is not an RFC 3339 time (e.g. 2025-03-01T00:00:00Z)", what, to)
+			return false
+		}
+		toT = t
+	}
+	q.Set("to", toT.Format(time.RFC3339Nano))
+	if from == "" {
+		return true
+	}
+	if d, err := time.ParseDuration(from); err == nil {
+		q.Set("from", toT.Add(-d).Format(time.RFC3339Nano))
+	} else if t, err := time.Parse(time.RFC3339Nano, from); err == nil {
+		q.Set("from", t.Format(time.RFC3339Nano))
+	} else {
+		errorf(env, "%s: --from %q is neither an RFC 3339 time nor a duration like 72h", what, from)
+		return false
+	}
+	return true
+}
+
 // rigHealth prints a component's health history.
 func rigHealth(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "rigs health", rigHealthUsage)
@@ -457,25 +492,8 @@ func rigHealth(ctx context.Context, env Env, args []string) int {
 		return code
 	}
 	q := url.Values{"bucket": {*bucket}}
-	toT := time.Now().UTC()
-	if *to != "" {
-		t, err := time.Parse(time.RFC3339Nano, *to)
-		if err != nil {
-			errorf(env, "rigs health: --to %q is not an RFC 3339 time (e.g. 2025-03-01T00:00:00Z)", *to)
-			return ExitUsage
-		}
-		toT = t
-	}
-	q.Set("to", toT.Format(time.RFC3339Nano))
-	if *from != "" {
-		if d, err := time.ParseDuration(*from); err == nil {
-			q.Set("from", toT.Add(-d).Format(time.RFC3339Nano))
-		} else if t, err := time.Parse(time.RFC3339Nano, *from); err == nil {
-			q.Set("from", t.Format(time.RFC3339Nano))
-		} else {
-			errorf(env, "rigs health: --from %q is neither an RFC 3339 time nor a duration like 72h", *from)
-			return ExitUsage
-		}
+	if !rangeQuery(env, "rigs health", *from, *to, q) {
+		return ExitUsage
 	}
 	c, err := fleetClient(*ctxName)
 	if err != nil {
@@ -488,8 +506,7 @@ func rigHealth(ctx context.Context, env Env, args []string) int {
 		return failed(env, "rigs health "+pos[0]+" "+pos[1], err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	var h fleetapi.HealthHistory
 	if err := json.Unmarshal(raw, &h); err != nil {
@@ -560,8 +577,7 @@ func runAlerts(ctx context.Context, env Env, args []string) int {
 			return failed(env, "alerts "+sub+" "+id, err)
 		}
 		if *asJSON {
-			printJSON(env.Stdout, raw)
-			return ExitOK
+			return printJSON(env, raw)
 		}
 		var a fleetapi.Alert
 		if err := json.Unmarshal(raw, &a); err != nil {
@@ -610,25 +626,9 @@ func runDiagnoses(ctx context.Context, env Env, args []string) int {
 		fs.Usage()
 		return ExitUsage
 	}
-	toT := time.Now().UTC()
-	if *to != "" {
-		t, err := time.Parse(time.RFC3339Nano, *to)
-		if err != nil {
-			errorf(env, "diagnoses list: --to %q is not an RFC 3339 time (e.g. 2025-03-01T00:00:00Z)", *to)
-			return ExitUsage
-		}
-		toT = t
-	}
-	q := url.Values{"to": {toT.Format(time.RFC3339Nano)}}
-	if *from != "" {
-		if d, err := time.ParseDuration(*from); err == nil {
-			q.Set("from", toT.Add(-d).Format(time.RFC3339Nano))
-		} else if t, err := time.Parse(time.RFC3339Nano, *from); err == nil {
-			q.Set("from", t.Format(time.RFC3339Nano))
-		} else {
-			errorf(env, "diagnoses list: --from %q is neither an RFC 3339 time nor a duration like 72h", *from)
-			return ExitUsage
-		}
+	q := url.Values{}
+	if !rangeQuery(env, "diagnoses list", *from, *to, q) {
+		return ExitUsage
 	}
 	c, err := fleetClient(*ctxName)
 	if err != nil {

@@ -33,6 +33,21 @@ const jobsUsage = `jobs list [--state S] [--limit N] | jobs get ID | jobs logs I
      | jobs cancel ID
   every form takes --json (the server's JSON) and --context CTX`
 
+// pickSubcommand reads args[0], the subcommand of a command whose
+// subcommands take subs[name] positional arguments (for subcommand; -1:
+// the command counts them itself). A missing or unknown one prints the
+// command's usage on env.Stderr: ok is false and the command exits
+// ExitUsage.
+func pickSubcommand(env Env, args []string, usage string, subs map[string]int) (sub string, npos int, ok bool) {
+	if len(args) > 0 {
+		if n, known := subs[args[0]]; known {
+			return args[0], n, true
+		}
+	}
+	fmt.Fprintln(env.Stderr, "Usage: rigctl "+usage)
+	return "", 0, false
+}
+
 // subcommand parses "[POSITIONAL|FLAG]...": positional arguments and
 // flags may be mixed (Go's flag package stops at the first positional
 // one). ok is false when the caller should return code.
@@ -65,15 +80,8 @@ func positiveID(env Env, what, s string) bool {
 }
 
 func runJobs(ctx context.Context, env Env, args []string) int {
-	subs := map[string]int{"list": 0, "get": 1, "logs": 1, "create": 0, "cancel": 1}
-	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl "+jobsUsage)
-		return ExitUsage
-	}
-	sub := args[0]
-	npos, known := subs[sub]
-	if !known {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl "+jobsUsage)
+	sub, npos, ok := pickSubcommand(env, args, jobsUsage, map[string]int{"list": 0, "get": 1, "logs": 1, "create": 0, "cancel": 1})
+	if !ok {
 		return ExitUsage
 	}
 	fs := newFlags(env, "jobs "+sub, jobsUsage)
@@ -195,7 +203,7 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 			if lines == nil {
 				lines = []json.RawMessage{}
 			}
-			printJSON(env.Stdout, lines)
+			return printJSON(env, lines)
 		}
 		return ExitOK
 	}
@@ -217,8 +225,7 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 		return failed(env, what, err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	var j fleetapi.Job
 	if err := json.Unmarshal(raw, &j); err != nil {
@@ -328,15 +335,8 @@ const modelsUsage = `models list [--rig-type T] [--limit N] | models get [--rig-
   --rig-type may be left out when the registry holds one rig type; every form takes --json and --context CTX`
 
 func runModels(ctx context.Context, env Env, args []string) int {
-	subs := map[string]int{"list": 0, "get": 1, "compare": 2}
-	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl "+modelsUsage)
-		return ExitUsage
-	}
-	sub := args[0]
-	npos, known := subs[sub]
-	if !known {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl "+modelsUsage)
+	sub, npos, ok := pickSubcommand(env, args, modelsUsage, map[string]int{"list": 0, "get": 1, "compare": 2})
+	if !ok {
 		return ExitUsage
 	}
 	fs := newFlags(env, "models "+sub, modelsUsage)
@@ -405,8 +405,7 @@ func runModels(ctx context.Context, env Env, args []string) int {
 		return failed(env, "models "+sub+" "+strings.Join(pos, " "), err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	w := env.Stdout
 	if sub == "get" {

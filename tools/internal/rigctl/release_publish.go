@@ -141,8 +141,7 @@ func runPublish(ctx context.Context, env Env, sub string, args []string) int {
 		return failed(env, name, err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	var out published
 	if err := decodeAnswer("POST /v1/releases", raw, &out); err != nil {

@@ -84,15 +84,9 @@ func parseCohorts(s string) ([]rolloutapi.CohortSpec, error) {
 }
 
 func runRollout(ctx context.Context, env Env, args []string) int {
-	subs := map[string]int{"create": 0, "list": 0, "status": 1, "edit": 1, "pause": 1, "resume": 1, "abort": 1, "rollback": 1, "label": -1}
-	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl "+rolloutUsage)
-		return ExitUsage
-	}
-	sub := args[0]
-	npos, known := subs[sub]
-	if !known {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl "+rolloutUsage)
+	sub, npos, ok := pickSubcommand(env, args, rolloutUsage, map[string]int{"create": 0, "list": 0, "status": 1, "edit": 1,
+		"pause": 1, "resume": 1, "abort": 1, "rollback": 1, "label": -1})
+	if !ok {
 		return ExitUsage
 	}
 	fs := newFlags(env, "rollout "+sub, rolloutUsage)
@@ -247,8 +241,7 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 		return failed(env, what, err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	if sub == "label" {
 		var l rolloutapi.RigLabels

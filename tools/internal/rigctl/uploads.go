@@ -32,11 +32,10 @@ one (the readings stored so far stay). Then make a data
 set from the uploads with rigctl dataset create --from-uploads.`
 
 func runUploads(ctx context.Context, env Env, args []string) int {
-	if len(args) == 0 || (args[0] != "request" && args[0] != "list" && args[0] != "cancel") {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl "+uploadsUsage)
+	sub, npos, ok := pickSubcommand(env, args, uploadsUsage, map[string]int{"request": 0, "list": 0, "cancel": 1})
+	if !ok {
 		return ExitUsage
 	}
-	sub := args[0]
 	fs := newFlags(env, "uploads "+sub, uploadsUsage)
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
@@ -46,10 +45,6 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 	sensors := fs.String("sensors", "", "comma-separated sensor ids (default: all)")
 	expires := fs.Duration("expires", 0, "how long the request stays open (default: the server's, 7 days)")
 	state := fs.String("state", "", "list: only requests in this state")
-	npos := 0
-	if sub == "cancel" {
-		npos = 1
-	}
 	pos, code, ok := subcommand(fs, args[1:], npos)
 	if !ok {
 		return code
@@ -65,8 +60,7 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 			return failed(env, "uploads cancel "+pos[0], err)
 		}
 		if *asJSON {
-			printJSON(env.Stdout, raw)
-			return ExitOK
+			return printJSON(env, raw)
 		}
 		var u fleetapi.FleetUpload
 		if err := decodeAnswer("POST /v1/uploads/"+pos[0]+"/cancel", raw, &u); err != nil {
@@ -116,8 +110,7 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 		return failed(env, "uploads request", err)
 	}
 	if *asJSON {
-		printJSON(env.Stdout, raw)
-		return ExitOK
+		return printJSON(env, raw)
 	}
 	var u fleetapi.FleetUpload
 	if err := decodeAnswer("POST /v1/uploads", raw, &u); err != nil {
@@ -210,10 +203,9 @@ func datasetCreate(ctx context.Context, env Env, args []string) int {
 	}
 	if *noWait {
 		if *asJSON {
-			printJSON(env.Stdout, raw)
-		} else {
-			printDataset(env.Stdout, &d)
+			return printJSON(env, raw)
 		}
+		printDataset(env.Stdout, &d)
 		return ExitOK
 	}
 	return waitDataset(ctx, env, c, "dataset create", d, *interval, *asJSON)
