@@ -4,13 +4,18 @@ import (
 	"container/list"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 )
+
+// fetchTimeout bounds a fetch shared by concurrent lookups (Lookup).
+const fetchTimeout = 10 * time.Second
 
 // Defaults of Options.
 const (
@@ -56,6 +61,10 @@ type Cache struct {
 	byKey map[[sha256.Size]byte]*list.Element
 	epoch uint64 // incremented by every flush
 	live  bool   // the listener listens: entries may be served
+
+	// inflight coalesces concurrent misses of one credential (many
+	// clients of one token when its entry expires) into one fetch.
+	inflight singleflight.Group
 
 	hits, misses, evictions prometheus.Counter
 	flushes                 *prometheus.CounterVec
@@ -138,10 +147,20 @@ func (c *Cache) Lookup(ctx context.Context, cred string, fetch Fetch) (*store.Pr
 	c.mu.Unlock()
 	c.misses.Inc()
 
-	p, err := fetch(ctx, cred)
+	// Concurrent misses of this credential share one fetch, under a
+	// context that no single caller's cancellation ends (bounded by
+	// fetchTimeout); each caller gets its own copy. The flight is keyed by
+	// the epoch too, so a lookup that starts after a flush never joins a
+	// fetch that began before it.
+	v, err, _ := c.inflight.Do(fmt.Sprintf("%x/%d", key, epoch), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		defer cancel()
+		return fetch(fctx, cred)
+	})
 	if err != nil {
 		return nil, err
 	}
+	p := clone(v.(*store.Principal))
 	deadline := now.Add(c.opt.TTL)
 	if !p.Expires.IsZero() && p.Expires.Before(deadline) {
 		deadline = p.Expires

@@ -229,3 +229,54 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	assert.LessOrEqual(t, c.Len(), 20)
 }
+
+// TestMissesCoalesce: clients of one credential that miss at once (its
+// entry expired) share one fetch, and a caller's cancelled context does
+// not fail the others; each gets its own copy.
+func TestMissesCoalesce(t *testing.T) {
+	c := listening(t, Options{})
+	var calls atomic.Int64
+	release := make(chan struct{})
+	fetch := func(ctx context.Context, cred string) (*store.Principal, error) {
+		calls.Add(1)
+		<-release
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return &store.Principal{OrgID: 1, TokenID: 9}, nil
+	}
+	const n = 20
+	got := make([]*store.Principal, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	first, cancelFirst := context.WithCancel(context.Background())
+	for i := range n {
+		ctx := context.Background()
+		if i == 0 {
+			ctx = first
+		}
+		wg.Go(func() { got[i], errs[i] = c.Lookup(ctx, "tok", fetch) })
+		if i == 0 {
+			require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, time.Millisecond)
+		}
+	}
+	// Let the others join the flight (each counts its miss just before),
+	// then cancel the caller whose context the fetch began under.
+	require.Eventually(t, func() bool { return testutil.ToFloat64(c.misses) == n }, 5*time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	cancelFirst()
+	close(release)
+	wg.Wait()
+	assert.Equal(t, int64(1), calls.Load(), "one fetch for concurrent misses")
+	for i := range n {
+		require.NoError(t, errs[i], "caller %d", i)
+		assert.Equal(t, int64(9), got[i].TokenID)
+		if i > 0 {
+			assert.NotSame(t, got[0], got[i], "each caller owns its copy")
+		}
+	}
+	p, err := c.Lookup(context.Background(), "tok", fetch)
+	require.NoError(t, err)
+	assert.Equal(t, int64(9), p.TokenID)
+	assert.Equal(t, int64(1), calls.Load(), "then cached")
+}

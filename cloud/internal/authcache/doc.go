@@ -9,7 +9,9 @@
 // (Principal.Expires, compared with this process's clock: a clock behind
 // PostgreSQL's by d may serve an expiring token d longer). Failed lookups (unknown, revoked or expired
 // credentials, database errors) are never kept: each one goes to the
-// database again.
+// database again. Concurrent misses of one credential (its clients, when
+// its entry expires) share one database lookup (singleflight), which no
+// single caller's cancellation ends.
 //
 // # Revocation
 //
