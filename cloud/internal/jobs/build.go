@@ -129,32 +129,11 @@ func (b *building) setPhase(phase string) {
 }
 
 // heartbeat renews the lease and stores the progress every Heartbeat
-// until ctx ends; it cancels the build on a cancel request or a lost
-// lease.
+// until ctx ends (Worker.keepAlive).
 func (b *building) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger) {
-	t := time.NewTicker(b.w.o.Heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		hctx, hcancel := context.WithTimeout(ctx, b.w.o.Heartbeat)
-		stop, err := b.w.q.HeartbeatBuild(hctx, b.lease, b.w.o.Lease, b.snapshot())
-		hcancel()
-		switch {
-		case errors.Is(err, store.ErrLeaseLost):
-			cancel(errLeaseLost)
-			return
-		case err != nil && ctx.Err() == nil:
-			log.Warn("heartbeat failed", "err", err)
-		case stop:
-			log.Info("data set build cancel requested")
-			cancel(errCancelled)
-			return
-		}
-	}
+	b.w.keepAlive(ctx, cancel, log, func(hctx context.Context) (bool, error) {
+		return b.w.q.HeartbeatBuild(hctx, b.lease, b.w.o.Lease, b.snapshot())
+	})
 }
 
 // run reads every rig's readings of the range into windows, stores the

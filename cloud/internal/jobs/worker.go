@@ -248,10 +248,25 @@ func (j *running) snapshot() *store.Progress {
 }
 
 // heartbeat renews the lease and stores progress and logs every
-// Heartbeat until ctx ends; it cancels the job on a cancel request or a
-// lost lease.
+// Heartbeat until ctx ends (Worker.keepAlive).
 func (j *running) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger) {
-	t := time.NewTicker(j.w.o.Heartbeat)
+	j.w.keepAlive(ctx, cancel, log, func(hctx context.Context) (bool, error) {
+		stop, err := j.w.q.Heartbeat(hctx, j.lease, j.w.o.Lease, j.snapshot())
+		if err == nil {
+			err = j.w.q.AppendLogs(hctx, j.lease, j.logs.take())
+		}
+		return stop, err
+	})
+}
+
+// keepAlive calls beat (renew the lease, store progress; stop reports a
+// cancel request) every Heartbeat until ctx ends, each call bounded by
+// Heartbeat. It cancels the work with errLeaseLost when the lease is
+// lost and with errCancelled on a cancel request; other errors are
+// logged, the database may be back before the lease ends. One loop for
+// training jobs and data set builds.
+func (w *Worker) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger, beat func(context.Context) (stop bool, err error)) {
+	t := time.NewTicker(w.o.Heartbeat)
 	defer t.Stop()
 	for {
 		select {
@@ -259,20 +274,17 @@ func (j *running) heartbeat(ctx context.Context, cancel context.CancelCauseFunc,
 			return
 		case <-t.C:
 		}
-		hctx, hcancel := context.WithTimeout(ctx, j.w.o.Heartbeat)
-		stop, err := j.w.q.Heartbeat(hctx, j.lease, j.w.o.Lease, j.snapshot())
-		if err == nil {
-			err = j.w.q.AppendLogs(hctx, j.lease, j.logs.take())
-		}
+		hctx, hcancel := context.WithTimeout(ctx, w.o.Heartbeat)
+		stop, err := beat(hctx)
 		hcancel()
 		switch {
 		case errors.Is(err, store.ErrLeaseLost):
 			cancel(errLeaseLost)
 			return
 		case err != nil && ctx.Err() == nil:
-			// The database may be back before the lease ends.
 			log.Warn("heartbeat failed", "err", err)
 		case stop:
+			log.Info("cancel requested")
 			cancel(errCancelled)
 			return
 		}
