@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -69,6 +70,12 @@ func TestValidateDiagnosis(t *testing.T) {
 		{"anomaly long fault", func(d *diag.Diagnosis) { d.Anomalies[0].Fault = rig.Fault(strings.Repeat("f", 256)) }, "/d/anomalies/0/fault: is 256 bytes long"},
 		{"anomaly empty component", func(d *diag.Diagnosis) { d.Anomalies[0].Fault, d.Anomalies[0].Components = "", []string{""} }, "/d/anomalies/0/components/0: is required"},
 		{"long name", func(d *diag.Diagnosis) { d.RigType = strings.Repeat("x", 300) }, "/d/rig_type: is 300 bytes long"},
+		{"driver weight", func(d *diag.Diagnosis) { d.Components[0].Drivers[0].Weight = math.NaN() }, "/d/components/0/drivers/0/weight: NaN is not a finite number"},
+		{"class p", func(d *diag.Diagnosis) { d.Targets[0].Classes[1].P = 2 }, "/d/targets/0/classes/1/p: 2 is not in [0, 1]"},
+		{"stale sensor", func(d *diag.Diagnosis) { d.Window.Stale = []string{"FS1", ""} }, "/d/window/stale/1: is required"},
+		{"sensor score", func(d *diag.Diagnosis) { d.Sensors[0].Score = -1 }, "/d/sensors/0/score: -1 is not a finite number >= 0"},
+		{"rul", func(d *diag.Diagnosis) { d.RUL.P50Hours = -1 }, "/d/rul/p50_hours: -1 is not"},
+		{"action", func(d *diag.Diagnosis) { d.Recommendations[0].Action = "" }, "/d/recommendations/0/action: is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := sampleDiagnosis(1)
@@ -79,6 +86,64 @@ func TestValidateDiagnosis(t *testing.T) {
 			assert.Contains(t, p.Error(), tc.want)
 		})
 	}
+}
+
+// A valid batch takes the one-parse fast path, with the result of the
+// item-by-item decode; one invalid item sends the whole batch item by
+// item, so that only that item is refused.
+func TestDecodeFastPath(t *testing.T) {
+	ds := []diag.Diagnosis{sampleDiagnosis(1), sampleDiagnosis(2), sampleDiagnosis(3)}
+	ds[1].AgentID = "" // becomes the batch's
+	body := batchBody(t, "rig-001", ds...)
+	l := Limits{}.WithDefaults()
+	fast := decodeValidBatch(body, l)
+	require.NotNil(t, fast)
+	slow, err := decodeBatchByItem(body, l)
+	require.NoError(t, err)
+	assert.Equal(t, slow, fast)
+	assert.Equal(t, "rig-001", fast.Items[1].Diagnosis.AgentID)
+
+	ds[2].Health = 2
+	body = batchBody(t, "rig-001", ds...)
+	assert.Nil(t, decodeValidBatch(body, l))
+	b, err := DecodeDiagnosisBatch(body, Limits{})
+	require.NoError(t, err)
+	assert.Nil(t, b.Items[0].Problem)
+	assert.Nil(t, b.Items[1].Problem)
+	require.NotNil(t, b.Items[2].Problem)
+	assert.Equal(t, "/diagnoses/2/health", b.Items[2].Problem.Errors[0].Pointer)
+}
+
+// Pointers without a base, and those of the other validators, down to
+// their nested lists.
+func TestValidatePointers(t *testing.T) {
+	d := sampleDiagnosis(1)
+	d.RigID, d.Targets[0].Classes[0].Label = "", strings.Repeat("l", 300)
+	var got []string
+	for _, e := range ValidateDiagnosis("", &d) {
+		got = append(got, e.Pointer)
+	}
+	assert.Equal(t, []string{"/rig_id", "/targets/0/classes/0/label"}, got)
+
+	c := CheckinRequest{AgentID: "rig-001", RigID: "r", RigType: "t", Time: t0,
+		Uploads: []UploadProgress{{RequestID: "ok"}, {RequestID: "-bad", ReadingsSent: -1}},
+		Update:  &UpdateStatus{Installed: "1.0.0", Changed: t0}}
+	var p *Problem
+	require.ErrorAs(t, ValidateCheckin(&c), &p)
+	got = got[:0]
+	for _, e := range p.Errors {
+		got = append(got, e.Pointer)
+	}
+	assert.Equal(t, []string{"/uploads/1/request_id", "/uploads/1/readings_sent", "/update/state"}, got)
+
+	u := Upload{AgentID: "rig-001", RequestID: "req-1", Readings: []reading.Reading{
+		{Sensor: "PS1", Time: t0, Value: 1}, {Sensor: "PS1", Time: t0, Value: 2}, {Sensor: "", Time: t0, Value: math.Inf(1)}}}
+	require.ErrorAs(t, ValidateUpload(&u, Limits{}), &p)
+	got = got[:0]
+	for _, e := range p.Errors {
+		got = append(got, e.Pointer)
+	}
+	assert.Equal(t, []string{"/readings/2/sensor", "/readings/2/v"}, got)
 }
 
 // An unexplained anomaly (empty fault, as agent/infer makes for anomaly-head

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 
@@ -29,6 +30,12 @@ func FuzzDecodeDiagnosisBatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		l := Limits{MaxBatchItems: 50}
 		b, err := DecodeDiagnosisBatch(body, l)
+		if fast := decodeValidBatch(body, l.WithDefaults()); fast != nil {
+			slow, serr := decodeBatchByItem(body, l.WithDefaults())
+			if serr != nil || !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("the fast path accepted what item by item gives %v:\n%+v\n%+v", serr, fast, slow)
+			}
+		}
 		if err != nil {
 			p, ok := err.(*Problem)
 			if !ok || (p.Status != 400 && p.Status != 413) {
