@@ -313,7 +313,10 @@ func (f fleetHTTP) do(ctx context.Context, t *testing.T, method, path string, bo
 }
 
 // waitFor polls ok every 250 ms until it holds or within passes.
-func waitFor(ctx context.Context, t *testing.T, within time.Duration, what string, ok func() bool) {
+func waitFor(ctx context.Context, t interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}, within time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !ok() {
