@@ -185,8 +185,8 @@ func TestRolloutEndToEnd(t *testing.T) {
 	cloudArgv := []string{filepath.Join(bin, "rig-cloud"), "serve"}
 	cloudEnv = append(cloudEnv, fmt.Sprintf("RIG_CLOUD_SERVER_LISTEN=127.0.0.1:%d", cloudPort))
 	cloudLog := filepath.Join(dir, "rig-cloud.log")
-	cloud := startProc(t, "rig-cloud", cloudLog, cloudEnv, cloudArgv...)
-	cloud.waitReady(ctx, t, cloudURL+"/health/ready", time.Minute)
+	cloud := startProc(ft, "rig-cloud", cloudLog, cloudEnv, cloudArgv...)
+	cloud.waitReady(ctx, ft, cloudURL+"/health/ready", time.Minute)
 	logf("rig-cloud ready")
 
 	// The rig, and 20 agents enrolled with a token each.
@@ -247,11 +247,11 @@ logging:
 		cfgPath := filepath.Join(adir, "rig-agent.yaml")
 		require.NoError(ft, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 		agents[i] = agentProc{id: id, api: fmt.Sprintf("http://127.0.0.1:%d", port),
-			proc: startProc(t, id, filepath.Join(adir, "rig-agent.log"), cleanEnv("RIG_AGENT_"),
+			proc: startProc(ft, id, filepath.Join(adir, "rig-agent.log"), cleanEnv("RIG_AGENT_"),
 				filepath.Join(bin, "rig-agent"), "--config", cfgPath)}
 	}
 	for _, a := range agents {
-		a.proc.waitReady(ctx, t, a.api+"/health/ready", 2*time.Minute)
+		a.proc.waitReady(ctx, ft, a.api+"/health/ready", 2*time.Minute)
 	}
 	logf("%d agents ready", len(agents))
 
@@ -384,7 +384,7 @@ logging:
 	})
 	r := rollout(r1.ID)
 	logf("cohort 2 installing (%v): killing rig-cloud", r.Cohorts[2].Counts)
-	cloud.kill(t)
+	cloud.kill(ft)
 	watchMu.Lock()
 	before := polls
 	watchMu.Unlock()
@@ -395,8 +395,8 @@ logging:
 	require.Positive(ft, during, "the agents' /status read while rig-cloud is down")
 	require.Zero(ft, bad, "every agent serves a committed release: %v", violations)
 	logf("rig-cloud down 8 s: %d /status reads of the agents, all on a committed release", during)
-	cloud = startProc(t, "rig-cloud (restarted)", cloudLog+".2", cloudEnv, cloudArgv...)
-	cloud.waitReady(ctx, t, cloudURL+"/health/ready", time.Minute)
+	cloud = startProc(ft, "rig-cloud (restarted)", cloudLog+".2", cloudEnv, cloudArgv...)
+	cloud.waitReady(ctx, ft, cloudURL+"/health/ready", time.Minute)
 	logf("rig-cloud restarted")
 
 	waitFor(ctx, ft, 2*time.Minute, "rollout of 1.1.0 completed", func() bool {
@@ -494,7 +494,7 @@ type proc struct {
 }
 
 // startProc starts argv with env, its output in logPath.
-func startProc(t *testing.T, name, logPath string, env []string, argv ...string) *proc {
+func startProc(t testing.TB, name, logPath string, env []string, argv ...string) *proc {
 	t.Helper()
 	f, err := os.Create(logPath)
 	require.NoError(t, err)
@@ -538,7 +538,7 @@ func (p *proc) exited() bool {
 }
 
 // kill stops the process at once (SIGKILL), as a crash would.
-func (p *proc) kill(t *testing.T) {
+func (p *proc) kill(t testing.TB) {
 	t.Helper()
 	require.NoError(t, p.cmd.Process.Kill())
 	<-p.done
@@ -546,7 +546,7 @@ func (p *proc) kill(t *testing.T) {
 
 // waitReady polls url until it answers 200; the process exiting first,
 // or within passing, fails the test with its log's tail.
-func (p *proc) waitReady(ctx context.Context, t *testing.T, url string, within time.Duration) {
+func (p *proc) waitReady(ctx context.Context, t testing.TB, url string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
