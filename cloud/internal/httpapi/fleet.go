@@ -269,7 +269,11 @@ func (a *API) rigDiagnoses(c *gin.Context) {
 		after = &cur
 	}
 	dp, err := a.st.Diagnoses(c.Request.Context(), principal(c).OrgID, c.Param("rig"), from, to, after, limit)
-	a.reply(c, 200, dp, err)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Data(200, "application/json; charset=utf-8", dp.AppendJSON(make([]byte, 0, 64+1024*len(dp.Diagnoses))))
 }
 
 // MaxHealthBuckets bounds a component health history's time range: at

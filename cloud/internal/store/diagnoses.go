@@ -59,6 +59,29 @@ type DiagnosisPage struct {
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
+// AppendJSON appends p's JSON encoding to b: what encoding/json makes
+// of it, without re-scanning the stored documents (json.Marshal
+// validates and compacts every json.RawMessage, which was a quarter of
+// rig-cloud's CPU serving history pages). The documents are written as
+// PostgreSQL returns them: valid JSON (the json column checks it), as
+// the ingest encoded it.
+func (p *DiagnosisPage) AppendJSON(b []byte) []byte {
+	b = append(b, `{"items":[`...)
+	for i, d := range p.Diagnoses {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, d...)
+	}
+	b = append(b, ']')
+	if p.NextCursor != "" {
+		c, _ := json.Marshal(p.NextCursor) // a string always encodes
+		b = append(b, `,"next_cursor":`...)
+		b = append(b, c...)
+	}
+	return append(b, '}')
+}
+
 // Diagnoses returns org's rig's diagnoses whose window starts in
 // [from, to), after cursor (nil: from the start), at most limit.
 func (s *Store) Diagnoses(ctx context.Context, orgID int64, rigName string, from, to time.Time, after *Cursor, limit int) (*DiagnosisPage, error) {
