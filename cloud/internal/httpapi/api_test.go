@@ -179,6 +179,14 @@ func TestEndToEnd(t *testing.T) {
 		assert.EqualValues(t, 11+i, d.Seq, "in window order, none twice, none missing")
 	}
 	assert.Equal(t, 3, pages)
+	// A range without diagnoses: the rig's empty page; an unknown rig: 404.
+	r = e.do("GET", "/v1/rigs/"+a.rig+"/diagnoses?from=2001-01-01T00:00:00Z&to=2001-02-01T00:00:00Z", a.viewer, nil)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	assert.JSONEq(t, `{"items":[]}`, string(r.body))
+	r = e.do("GET", "/v1/rigs/no-such-rig/diagnoses", a.viewer, nil)
+	assert.Equal(t, 404, r.code, "%s", r.body)
+	r = e.do("GET", "/v1/rigs/no-such-rig/status", a.viewer, nil)
+	assert.Equal(t, 404, r.code, "%s", r.body)
 
 	// Alerts: acknowledge, resolve; resolving again is fine, acknowledging
 	// a resolved one is a 409.

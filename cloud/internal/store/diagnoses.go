@@ -85,10 +85,6 @@ func (p *DiagnosisPage) AppendJSON(b []byte) []byte {
 // Diagnoses returns org's rig's diagnoses whose window starts in
 // [from, to), after cursor (nil: from the start), at most limit.
 func (s *Store) Diagnoses(ctx context.Context, orgID int64, rigName string, from, to time.Time, after *Cursor, limit int) (*DiagnosisPage, error) {
-	r, err := s.Rig(ctx, orgID, rigName)
-	if err != nil {
-		return nil, err
-	}
 	c := Cursor{WindowStart: from, AgentID: -1, Seq: -1}
 	if after != nil {
 		c = *after
@@ -96,30 +92,46 @@ func (s *Store) Diagnoses(ctx context.Context, orgID int64, rigName string, from
 			c = Cursor{WindowStart: from, AgentID: -1, Seq: -1}
 		}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT window_start, agent_id, seq, doc FROM diagnoses
-		WHERE rig_id = $1 AND window_start >= $2 AND window_start < $3
-			AND (window_start, agent_id, seq) > ($4, $5, $6)
-		ORDER BY window_start, agent_id, seq LIMIT $7`,
-		r.ID, from, to, c.WindowStart, c.AgentID, c.Seq, limit+1)
+	// One round trip: the rig by name joined to its page; no row is no
+	// such rig (ErrNotFound), one row of NULLs is an empty page.
+	rows, err := s.pool.Query(ctx, `SELECT d.window_start, d.agent_id, d.seq, d.doc
+		FROM rigs r LEFT JOIN LATERAL (
+			SELECT window_start, agent_id, seq, doc FROM diagnoses
+			WHERE rig_id = r.id AND window_start >= $3 AND window_start < $4
+				AND (window_start, agent_id, seq) > ($5, $6, $7)
+			ORDER BY window_start, agent_id, seq LIMIT $8) d ON true
+		WHERE r.org_id = $1 AND r.name = $2
+		ORDER BY d.window_start, d.agent_id, d.seq`,
+		orgID, rigName, from, to, c.WindowStart, c.AgentID, c.Seq, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("diagnoses: %w", err)
 	}
 	page := &DiagnosisPage{Diagnoses: make([]json.RawMessage, 0, min(limit, 256))}
 	var last Cursor
 	var doc []byte
-	var cur Cursor
-	n := 0
-	if _, err := pgx.ForEachRow(rows, []any{&cur.WindowStart, &cur.AgentID, &cur.Seq, &doc}, func() error {
+	var (
+		start     *time.Time
+		agent, sq *int64
+	)
+	found, n := false, 0
+	if _, err := pgx.ForEachRow(rows, []any{&start, &agent, &sq, &doc}, func() error {
+		found = true
+		if start == nil {
+			return nil // the rig, no diagnoses in range
+		}
 		n++
 		if n > limit {
 			page.NextCursor = last.String()
 			return nil
 		}
 		page.Diagnoses = append(page.Diagnoses, json.RawMessage(append([]byte(nil), doc...)))
-		last = cur
+		last = Cursor{WindowStart: *start, AgentID: *agent, Seq: *sq}
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("diagnoses: %w", err)
+	}
+	if !found {
+		return nil, ErrNotFound
 	}
 	return page, nil
 }

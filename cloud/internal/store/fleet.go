@@ -327,22 +327,30 @@ type AgentStatus = fleetapi.AgentStatus
 // RigStatus returns org's rig's status; an agent is online when it
 // checked in within online.
 func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online time.Duration) (*RigStatus, error) {
-	r, err := s.Rig(ctx, orgID, name)
-	if err != nil {
-		return nil, err
-	}
-	st := &RigStatus{Rig: r.Rig, Agents: []AgentStatus{}}
+	// One round trip: the rig by name, then its parts, each finding the
+	// rig by the same (org, name) key (nothing when there is no such rig).
+	const rigID = `(SELECT id FROM rigs WHERE org_id = $1 AND name = $2)`
 	b := &pgx.Batch{}
+	b.Queue(`SELECT `+rigCols+` FROM rigs WHERE org_id = $1 AND name = $2`, orgID, name)
 	b.Queue(`SELECT a.name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
 		FROM diagnoses d JOIN agents a ON a.id = d.agent_id
-		WHERE d.rig_id = $1 ORDER BY d.window_start DESC LIMIT 1`, r.ID)
+		WHERE d.rig_id = `+rigID+` ORDER BY d.window_start DESC LIMIT 1`, orgID, name)
 	b.Queue(`SELECT name, revoked_at IS NOT NULL, last_checkin_at, clock_skew_ms,
 			coalesce(last_checkin->>'agent_version', ''), last_checkin->'model', last_checkin->'outbox', last_checkin->'buffer',
 			last_checkin->'update'
-		FROM agents WHERE rig_id = $1 AND replaced_at IS NULL ORDER BY name`, r.ID)
-	b.Queue(`SELECT count(*) FROM alerts WHERE rig_id = $1 AND state <> 'resolved'`, r.ID)
+		FROM agents WHERE rig_id = `+rigID+` AND replaced_at IS NULL ORDER BY name`, orgID, name)
+	b.Queue(`SELECT count(*) FROM alerts WHERE rig_id = `+rigID+` AND state <> 'resolved'`, orgID, name)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
+	r := &Rig{}
+	err := br.QueryRow().Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rig status: %w", err)
+	}
+	st := &RigStatus{Rig: r.Rig, Agents: []AgentStatus{}}
 	d := &DiagnosisSummary{}
 	err = br.QueryRow().Scan(&d.AgentID, &d.Seq, &d.WindowStart, &d.WindowEnd, &d.ReceivedAt, &d.Health, &d.Status, &d.ModelVersion)
 	switch {
