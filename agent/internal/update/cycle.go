@@ -45,6 +45,9 @@ type (
 	// abandoned drops the release in progress without counting an
 	// attempt (its offer was withdrawn) and ends the cycle idle.
 	abandoned struct{ why error }
+	// watchOver is idle after a commit's watch ended: stored and reported
+	// as committed -> idle, then the cycle goes on to a check.
+	watchOver struct{}
 )
 
 func (idle) name() StateName        { return Idle }
@@ -57,6 +60,7 @@ func (committing) name() StateName  { return Committing }
 func (committed) name() StateName   { return Committed }
 func (rollingBack) name() StateName { return RollingBack }
 func (abandoned) name() StateName   { return Idle }
+func (watchOver) name() StateName   { return Idle }
 func (failed) name() StateName      { return Failed }
 
 // Cycle runs the machine once from the stored state: refresh the TUF
@@ -467,14 +471,11 @@ func (committed) run(_ context.Context, c *cycle) (state, error) {
 	if m.opts.Now().Before(r.WatchUntil) && !m.rollbackOffered(r) {
 		return nil, nil
 	}
-	r.State = Idle
 	r.WatchUntil, r.WatchRestarts = time.Time{}, 0
-	if err := m.save(); err != nil {
-		return nil, err
-	}
-	m.report(Committed, Idle, nil, nil)
-	return checking{}, nil
+	return watchOver{}, nil
 }
+
+func (watchOver) run(context.Context, *cycle) (state, error) { return checking{}, nil }
 
 // rollbackOffered reports whether the cloud offers a release older than
 // the installed one (an explicit rollback), which ends the watch at once

@@ -95,7 +95,7 @@ func TestOffers(t *testing.T) {
 		t.Errorf("the rollback skipped the canary (%d calls, want %d)", a.canary.calls, calls+1)
 	}
 	tr := a.transitions()
-	if want := []string{"committed>idle", "committed>checking", "checking>downloading", "downloading>verifying", "verifying>staged", "staged>canary", "canary>committing", "committing>committed"}; !slices.Equal(tr[len(tr)-len(want):], want) {
+	if want := []string{"committed>idle", "idle>checking", "checking>downloading", "downloading>verifying", "verifying>staged", "staged>canary", "canary>committing", "committing>committed"}; !slices.Equal(tr[len(tr)-len(want):], want) {
 		t.Errorf("rollback transitions %v, want them to end with %v", tr, want)
 	}
 	// The same offer again: nothing to do.

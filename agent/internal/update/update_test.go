@@ -54,12 +54,17 @@ func TestInstallCommitWatch(t *testing.T) {
 	// After the watch the newer release is installed; the bundle before
 	// the previous one is removed.
 	a.clock.add(2 * time.Hour)
+	before := len(a.transitions())
 	if err := a.Cycle(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	st = a.Status()
 	if st.State != Committed || st.Installed.Version != "1.2.0" || st.Previous.Version != "1.1.0" {
 		t.Fatalf("second release: %+v", st.Record)
+	}
+	// Reported as stored: the watch ends (committed -> idle), then a check.
+	if got := a.transitions()[before:]; len(got) < 2 || got[0] != "committed>idle" || got[1] != "idle>checking" {
+		t.Errorf("transitions after the watch %v, want committed>idle, idle>checking first", got)
 	}
 	ents, _ := os.ReadDir(filepath.Join(f.dir, "bundles"))
 	if len(ents) != 2 {
