@@ -165,6 +165,11 @@ type Worker struct {
 	// written to WorkDir as they are cut: the cap bounds the disk, not
 	// the memory, of a build.
 	MaxWindows int `yaml:"max_windows"`
+	// MaxExtractBytes caps the files of one data set on a worker's disk
+	// (default 16GiB; 1MiB..1TiB): a training job's data set is refused
+	// when it would extract to more, and a build from fleet uploads fails
+	// as soon as its files pass it.
+	MaxExtractBytes ByteSize `yaml:"max_extract_bytes"`
 }
 
 // Releases serves the TUF repository of signed model releases at /tuf/
@@ -240,7 +245,8 @@ func Defaults() Config {
 		Agents: Agents{MaxBatchItems: 1000, CheckinInterval: 5 * time.Minute},
 		Blob:   Blob{Dir: "/var/lib/rig-cloud/blobs", MaxObjectBytes: 4 * GiB, UploadTimeout: time.Hour},
 		Worker: Worker{Backend: "go", PollInterval: 5 * time.Second, Lease: 2 * time.Minute, Heartbeat: 15 * time.Second,
-			MaxAttempts: 3, MaxLogLines: 10_000, MaxWindows: 1_000_000},
+			MaxAttempts: 3, MaxLogLines: 10_000, MaxWindows: 1_000_000,
+			MaxExtractBytes: 16 * GiB},
 		Releases: Releases{CheckInterval: 10 * time.Minute, TimestampExpiry: 24 * time.Hour, TimestampRefresh: 12 * time.Hour,
 			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB,
 			RolloutInterval: 10 * time.Second},

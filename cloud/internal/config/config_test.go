@@ -66,6 +66,7 @@ func TestEnvOverrides(t *testing.T) {
 		"RIG_CLOUD_SERVER_METRICS=false",
 		"RIG_CLOUD_AUTH_RATE_LIMIT=2.5",
 		"RIG_CLOUD_SERVER_REQUEST_TIMEOUT=5s",
+		"RIG_CLOUD_WORKER_MAX_EXTRACT_BYTES=2GiB",
 		"OTHER=1",
 	}
 	cfg, err := Parse("c.yaml", []byte("server:\n  listen: \":9\"\n"), env)
@@ -77,6 +78,11 @@ func TestEnvOverrides(t *testing.T) {
 	assert.Equal(t, 2.5, cfg.Auth.RateLimit)
 	assert.Equal(t, 5*time.Second, cfg.Server.RequestTimeout)
 	assert.True(t, cfg.Database.MigrateOn())
+	assert.Equal(t, 2*GiB, cfg.Worker.MaxExtractBytes)
+
+	_, err = Parse("c.yaml", []byte("worker:\n  max_extract_bytes: 100KiB\n"), []string{"RIG_CLOUD_DATABASE_URL=" + testURL})
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "c.yaml:2:3: worker.max_extract_bytes: 100KiB is out of range [1MiB, 1TiB]")
 
 	_, err = Parse("c.yaml", nil, []string{"RIG_CLOUD_DATABASE_URL=" + testURL, "RIG_CLOUD_SERVER_LISTN=:1"})
 	require.ErrorIs(t, err, ErrInvalid)

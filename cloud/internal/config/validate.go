@@ -91,6 +91,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.IntIn("worker.max_attempts", w.MaxAttempts, 1, 10)
 	v.IntIn("worker.max_log_lines", w.MaxLogLines, 100, 10_000_000)
 	v.IntIn("worker.max_windows", w.MaxWindows, 1, 100_000_000)
+	v.SizeIn("worker.max_extract_bytes", w.MaxExtractBytes, MiB, TiB)
 
 	r := c.Releases
 	if r.On() {

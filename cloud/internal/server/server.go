@@ -217,7 +217,7 @@ func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version str
 	w := cfg.Worker
 	return jobs.NewWorker(store.New(pool), blobs, jobs.Options{
 		Backend: w.Backend, WorkDir: w.WorkDir, PollInterval: w.PollInterval, Lease: w.Lease, Heartbeat: w.Heartbeat,
-		MaxLogLines: w.MaxLogLines, MaxWindows: w.MaxWindows, CodeVersion: version, Log: log,
+		MaxLogLines: w.MaxLogLines, MaxWindows: w.MaxWindows, MaxExtractBytes: int64(w.MaxExtractBytes), CodeVersion: version, Log: log,
 	}).Run(ctx)
 }
 
