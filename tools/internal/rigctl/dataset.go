@@ -24,7 +24,7 @@ const datasetUsage = `dataset import --dir DIR --rig FIRMWARE.yaml [--name NAME]
        dataset create --from-uploads --rigs RIG[,RIG...] --from T --to T --rig FIRMWARE.yaml --name NAME
                       [--label TARGET=VALUE ...] [--description TEXT] [--no-wait] [--interval 2s] [--context CTX] [--json]
        dataset get ID [--wait] [--interval 2s] [--context CTX] [--json]
-       dataset cancel ID [--context CTX] [--json]
+       dataset cancel ID [--wait] [--interval 2s] [--context CTX] [--json]
 
 Registers a data set in the UCI hydraulic layout (real, or written by
 rigsim dataset) with rig-cloud (POST /v1/datasets, with the firmware config
@@ -50,8 +50,9 @@ and returns; dataset get ID [--wait] shows it (and waits for its build).
 dataset cancel ID cancels a building data set's build (POST
 /v1/datasets/{id}/cancel): a queued build at once (the data set is failed,
 its error saying who cancelled), a running one when its worker next
-heartbeats (the data set stays building until then). A data set that is
-not building is refused (409, exit 1).`
+heartbeats (the data set stays building until then; --wait waits for
+that, exit 0 once the build has stopped, 1 if it finished first). A data
+set that is not building is refused (409, exit 1).`
 
 func runDataset(ctx context.Context, env Env, args []string) int {
 	if len(args) > 0 && args[0] == "create" {
@@ -184,6 +185,8 @@ func datasetGet(ctx context.Context, env Env, args []string) int {
 
 func datasetCancel(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "dataset cancel", datasetUsage)
+	wait := fs.Bool("wait", false, "wait until a running build has stopped (progress on stderr)")
+	interval := fs.Duration("interval", 2*time.Second, "how often to look at the build while waiting")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	pos, code, ok := subcommand(fs, args, 1)
@@ -191,8 +194,8 @@ func datasetCancel(ctx context.Context, env Env, args []string) int {
 		return code
 	}
 	id, err := strconv.ParseInt(pos[0], 10, 64)
-	if err != nil || id <= 0 {
-		errorf(env, "dataset cancel: %q is not a data set id (a positive integer)", pos[0])
+	if err != nil || id <= 0 || *interval <= 0 {
+		errorf(env, "dataset cancel: %q is not a data set id (a positive integer), or --interval is not above 0", pos[0])
 		return ExitUsage
 	}
 	c, err := fleetClient(*ctxName)
@@ -205,13 +208,33 @@ func datasetCancel(ctx context.Context, env Env, args []string) int {
 	if err := c.Do(ctx, "POST", path, nil, nil, &raw); err != nil {
 		return failed(env, "dataset cancel", err)
 	}
-	if *asJSON {
-		return printJSON(env, raw)
-	}
 	var d fleetapi.Dataset
 	if err := decodeAnswer("POST "+path, raw, &d); err != nil {
 		errorf(env, "dataset cancel: %v", err)
 		return ExitFailure
+	}
+	if *wait {
+		d, polled, code := pollBuild(ctx, env, c, "dataset cancel", d, *interval)
+		if code != ExitOK {
+			return code
+		}
+		if polled != nil {
+			raw = polled
+		}
+		if code := showDataset(env, d, raw, *asJSON); code != ExitOK {
+			return code
+		}
+		if d.State != "failed" {
+			errorf(env, "dataset cancel: data set %d %s is %s: its build finished before its worker saw the cancel", d.ID, d.Name, d.State)
+			return ExitFailure
+		}
+		if !*asJSON && d.Error != nil {
+			fmt.Fprintf(env.Stdout, "error: %s\n", *d.Error)
+		}
+		return ExitOK
+	}
+	if *asJSON {
+		return printJSON(env, raw)
 	}
 	printDataset(env.Stdout, &d)
 	if d.Error != nil {

@@ -18,6 +18,28 @@ import (
 // build moves; then prints it (the server's JSON with asJSON). A failed
 // build exits ExitFailure with the server's reason.
 func waitDataset(ctx context.Context, env Env, c *cloudclient.Client, what string, d fleetapi.Dataset, interval time.Duration, asJSON bool) int {
+	d, raw, code := pollBuild(ctx, env, c, what, d, interval)
+	if code != ExitOK {
+		return code
+	}
+	if code := showDataset(env, d, raw, asJSON); code != ExitOK {
+		return code
+	}
+	if d.State == "failed" {
+		reason := "no reason given"
+		if d.Error != nil {
+			reason = *d.Error
+		}
+		errorf(env, "%s: data set %d %s failed: %s", what, d.ID, d.Name, reason)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// pollBuild polls data set d every interval while it is building, with a
+// progress line on stderr whenever the build moves, and returns it once
+// it is not (raw: the server's last answer, nil when d was not building).
+func pollBuild(ctx context.Context, env Env, c *cloudclient.Client, what string, d fleetapi.Dataset, interval time.Duration) (fleetapi.Dataset, json.RawMessage, int) {
 	path := fmt.Sprintf("/v1/datasets/%d", d.ID)
 	var raw json.RawMessage
 	last := ""
@@ -29,37 +51,32 @@ func waitDataset(ctx context.Context, env Env, c *cloudclient.Client, what strin
 		select {
 		case <-ctx.Done():
 			errorf(env, "%s: stopped waiting: data set %d is still building on the server (rigctl dataset get %d --wait)", what, d.ID, d.ID)
-			return ExitFailure
+			return d, nil, ExitFailure
 		case <-time.After(interval):
 		}
 		raw = nil
 		if err := c.Do(ctx, "GET", path, nil, nil, &raw); err != nil {
-			return failed(env, fmt.Sprintf("%s: data set %d is building on the server, but", what, d.ID), err)
+			return d, nil, failed(env, fmt.Sprintf("%s: data set %d is building on the server, but", what, d.ID), err)
 		}
 		d = fleetapi.Dataset{}
 		if err := decodeAnswer("GET "+path, raw, &d); err != nil {
 			errorf(env, "%s: %v", what, err)
-			return ExitFailure
+			return d, nil, ExitFailure
 		}
 	}
+	return d, raw, ExitOK
+}
+
+// showDataset prints d: the server's JSON (raw, or d encoded when raw is
+// nil) with asJSON, else the human form.
+func showDataset(env Env, d fleetapi.Dataset, raw json.RawMessage, asJSON bool) int {
 	if asJSON {
 		if raw == nil {
 			raw, _ = json.Marshal(d)
 		}
-		if code := printJSON(env, raw); code != ExitOK {
-			return code
-		}
-	} else {
-		printDataset(env.Stdout, &d)
+		return printJSON(env, raw)
 	}
-	if d.State == "failed" {
-		reason := "no reason given"
-		if d.Error != nil {
-			reason = *d.Error
-		}
-		errorf(env, "%s: data set %d %s failed: %s", what, d.ID, d.Name, reason)
-		return ExitFailure
-	}
+	printDataset(env.Stdout, &d)
 	return ExitOK
 }
 

@@ -177,6 +177,14 @@ func TestFleetUploadCommands(t *testing.T) {
 	assert.Equal(t, "failed", out.State)
 	require.NotNil(t, out.Error)
 	assert.Regexp(t, `^cancelled by token "admin"`, *out.Error)
+	// --wait on a queued build: cancelled at once, nothing to wait for.
+	code, _, stderr = run(t, "dataset", "create", "--from-uploads", "--rigs", "zema-1", "--from", from, "--to", to,
+		"--rig", rigFile, "--name", "fleet-7", "--no-wait")
+	require.Equal(t, ExitOK, code, stderr)
+	code, stdout, stderr = run(t, "dataset", "cancel", "7", "--wait", "--interval", "50ms")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "data set 7 fleet-7:")
+	assert.Regexp(t, `error: cancelled by token "admin" \(id \d+\)\n$`, stdout)
 	code, _, stderr = run(t, "dataset", "cancel", "99")
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "404")
@@ -219,6 +227,7 @@ func TestFleetUploadCommands(t *testing.T) {
 		{"dataset", "cancel"},
 		{"dataset", "cancel", "0"},
 		{"dataset", "cancel", "1", "2"},
+		{"dataset", "cancel", "1", "--interval", "0s"},
 		{"uploads", "request", "--rig", "zema-1"},
 		{"uploads", "frobnicate"},
 		{"uploads", "cancel"},
