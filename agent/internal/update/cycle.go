@@ -312,16 +312,18 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 	// the attempts instead of looping.
 	m.mu.Lock()
 	r := &m.rec
-	r.Attempts[t.Path]++
-	n := r.Attempts[t.Path]
+	n := r.Attempts[t.Path] + 1
+	if n >= m.opts.MaxAttempts {
+		// The last attempt: failing counts it (failLocked).
+		m.mu.Unlock()
+		return failed{fmt.Errorf("%w (attempt %d of %d)", err, n, m.opts.MaxAttempts)}, nil
+	}
+	r.Attempts[t.Path] = n
 	r.LastError = err.Error()
 	serr := m.save()
 	m.mu.Unlock()
 	if serr != nil {
 		return nil, serr
-	}
-	if n >= m.opts.MaxAttempts {
-		return failed{fmt.Errorf("%w (attempt %d of %d)", err, n, m.opts.MaxAttempts)}, nil
 	}
 	return nil, err
 }
@@ -425,6 +427,17 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 	if err := m.checkBundle(t.Staged, t); err != nil {
 		return failed{err}, nil
 	}
+	// The agent stopping is not the release's fault: back to staged, no
+	// attempt counted, committed by the next start's cycle.
+	stopping := func(err error) (state, error) {
+		if serr := m.edit(func(r *Record) { r.State = Staged }); serr != nil {
+			return nil, serr
+		}
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return stopping(ctx.Err())
+	}
 	if err := m.switchTo(t.Staged); err != nil {
 		return failed{err}, nil
 	}
@@ -434,8 +447,11 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 			if serr := m.switchTo(old); serr != nil {
 				m.log.Error("update: switch back", "dir", old, "err", serr)
 			}
-			if aerr := a.Activate(ctx, old); aerr != nil {
+			if aerr := a.Activate(ctx, old); aerr != nil && ctx.Err() == nil {
 				m.log.Error("update: activate previous model", "dir", old, "err", aerr)
+			}
+			if ctx.Err() != nil {
+				return stopping(err)
 			}
 			return failed{err}, nil
 		}

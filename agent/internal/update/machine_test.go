@@ -408,3 +408,83 @@ func TestReplayedMetadataRefused(t *testing.T) {
 		t.Errorf("after restart: %v", err)
 	}
 }
+
+// stopActivator is an Activator whose first activation of a folder
+// other than keep finds the agent stopping: it cancels the cycle's
+// context and refuses, as the service's Activate does after its stop.
+type stopActivator struct {
+	fakeActivator
+	keep   string
+	cancel context.CancelFunc
+}
+
+func (s *stopActivator) Activate(ctx context.Context, dir string) error {
+	if err := s.fakeActivator.Activate(ctx, dir); err != nil {
+		return err
+	}
+	if dir != s.keep && s.cancel != nil {
+		s.cancel()
+		s.cancel = nil
+		return errors.New("the agent is stopping")
+	}
+	return nil
+}
+
+// TestStopDuringCommit: the agent stopping while it commits is not the
+// release's failure: back to staged, no attempt counted, nothing reported
+// as failed, the previous model current; the next start commits it.
+func TestStopDuringCommit(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	path := f.release("1.1.0", nil, nil)
+	a := f.open(nil)
+	var failures []Transition
+	a.Manager.opts.Reporter = ReporterFunc(func(tr Transition) {
+		if tr.To == Failed {
+			failures = append(failures, tr)
+		}
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	a.Manager.opts.Activator = &stopActivator{keep: f.factory, cancel: cancel}
+	if err := a.Cycle(ctx); err == nil {
+		t.Fatal("a cycle stopped during its commit returned no error")
+	}
+	st := a.Status()
+	if st.State != Staged || st.Target == nil || st.Target.Path != path || len(st.Attempts) != 0 || len(failures) != 0 {
+		t.Fatalf("after the stop: state %s, target %+v, attempts %v, failures %v", st.State, st.Target, st.Attempts, failures)
+	}
+	if a.Current() != f.factory {
+		t.Errorf("current %s, want the factory bundle back", a.Current())
+	}
+	b := f.open(func(o *Options) { o.Now = a.clock.Now })
+	if err := b.Cycle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Status(); st.State != Committed || st.Installed.Version != "1.1.0" {
+		t.Errorf("after a restart: %+v", st.Record)
+	}
+}
+
+// TestStalledDownloadAttempts: a target the server never delivers a byte
+// of is given up after MaxAttempts cycles, each counted once.
+func TestStalledDownloadAttempts(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	path := f.release("1.1.0", nil, nil)
+	f.mu.Lock()
+	f.intercept = func(w http.ResponseWriter, _ *http.Request, _ string) bool {
+		http.Error(w, "stalled", http.StatusInternalServerError)
+		return true
+	}
+	f.mu.Unlock()
+	a := f.open(func(o *Options) { o.MaxAttempts = 3 })
+	for i := 1; i <= 3; i++ {
+		if err := a.Cycle(t.Context()); err == nil {
+			t.Fatalf("cycle %d: no error", i)
+		}
+		if n := a.Status().Attempts[path]; n != i {
+			t.Fatalf("after cycle %d: %d attempts counted", i, n)
+		}
+	}
+	if st := a.Status(); st.State != Failed || !strings.Contains(st.LastError, "attempt 3 of 3") {
+		t.Errorf("after 3 cycles: state %s, last error %q", st.State, st.LastError)
+	}
+}

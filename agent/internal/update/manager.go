@@ -525,8 +525,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	var retry time.Duration // the last short wait; 0: none
+	_, _, changed := m.offer() // nil without Offers: never ready
 	for {
-		_, _, changed := m.offer() // nil without Offers: never ready
 		select {
 		case <-ctx.Done():
 			return nil
@@ -534,6 +534,11 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-m.kick:
 		case <-changed:
 		}
+		// The channel of a change after this point, taken before the
+		// cycle reads the offer: a change while the cycle runs starts the
+		// next one at once (one that reached the cycle makes that next
+		// cycle find nothing new).
+		_, _, changed = m.offer()
 		err := m.Cycle(ctx)
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("update: cycle", "err", err)

@@ -96,3 +96,51 @@ func FuzzRangeStart(f *testing.F) {
 		}
 	})
 }
+
+// racyOffers is a fakeOffers whose next answer arrives just after the
+// first read that follows a metadata request: the check-in answer landing
+// while a cycle runs, after its check read the offer.
+type racyOffers struct {
+	fakeOffers
+	f     *fixture
+	next  *cloudapi.Offer
+	fired bool
+}
+
+func (r *racyOffers) Offer() (*cloudapi.Offer, bool, <-chan struct{}) {
+	o, known, ch := r.fakeOffers.Offer()
+	r.f.mu.Lock()
+	asked := len(r.f.requests) > 0
+	r.f.mu.Unlock()
+	r.fakeOffers.mu.Lock()
+	fire := asked && !r.fired
+	r.fired = r.fired || fire
+	r.fakeOffers.mu.Unlock()
+	if fire {
+		r.set(r.next)
+	}
+	return o, known, ch
+}
+
+// TestRunWakesOnOfferDuringCycle: an offer that changes while a cycle
+// runs (after its check read the old one) starts the next cycle at once,
+// not at the next check an hour later.
+func TestRunWakesOnOfferDuringCycle(t *testing.T) {
+	f := newFixture(t, "1.0.0")
+	p110 := f.release("1.1.0", nil, nil)
+	offers := &racyOffers{f: f, next: &cloudapi.Offer{Target: p110, Version: "1.1.0", Rollout: 3}}
+	a := f.open(func(o *Options) { o.Offers = offers; o.CheckInterval = time.Hour })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, "1.1.0, offered while the first cycle ran, committed", func() bool {
+		st := a.Status()
+		return st.State == Committed && st.Installed.Version == "1.1.0"
+	})
+}
