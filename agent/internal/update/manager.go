@@ -524,7 +524,7 @@ const OfferRetryMin = 2 * time.Second
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
-	var retry time.Duration // the last short wait; 0: none
+	var retry time.Duration    // the last short wait; 0: none
 	_, _, changed := m.offer() // nil without Offers: never ready
 	for {
 		select {
