@@ -1,12 +1,14 @@
 package forward
 
 import (
+	"encoding/json"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -127,3 +129,40 @@ func TestUploads(t *testing.T) {
 	assert.Equal(t, uint64(600), s.UploadReadings)
 	assert.Zero(t, s.UploadsOpen)
 }
+
+// An upload whose byte cap leaves less than one reading after a part
+// ends with that part (it sent empty parts without end before).
+func TestUploadByteCap(t *testing.T) {
+	clock := newClock(t0, 1000)
+	c := newCloud(t, clock)
+	rd := &memReadings{}
+	for i := range 100 {
+		rd.add("PS1", t0.Add(time.Duration(i)*time.Second), 1)
+	}
+	b, err := json.Marshal(reading.Reading{Sensor: "PS1", Time: t0.Add(10 * time.Second), Value: 1})
+	require.NoError(t, err)
+	one := int64(len(b)) + 1
+	req := cloudapi.UploadRequest{ID: "req-cap", Kind: cloudapi.UploadReadings, From: t0, To: t0.Add(100 * time.Second),
+		MaxBytes: 25*one + one/2}
+	c.set(func(c *fakeCloud) {
+		c.uploadReqs = []cloudapi.UploadRequest{req}
+		c.limits = cloudapi.Limits{MaxUploadReadings: 10}
+		c.next = 1
+	})
+	f := newForwarder(t, c, "", func(o *Options) { o.Readings = rd })
+	stop := run(t, f)
+	eventually(t, "upload done", func() bool {
+		done := false
+		c.get(func(c *fakeCloud) { done = len(c.parts) > 0 && c.parts[len(c.parts)-1].Last })
+		return done
+	})
+	stop()
+	c.get(func(c *fakeCloud) {
+		var sizes []int
+		for _, p := range c.parts {
+			sizes = append(sizes, len(p.Readings))
+		}
+		assert.Equal(t, []int{10, 10, 5}, sizes, "parts up to the 25 readings the cap holds, the last one marked")
+	})
+}
+

@@ -171,7 +171,9 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	var size int64
 	var lastSec int64
 	var lastSeq uint64
-	full := false
+	// full: the part is full; capped: the request's byte cap leaves no
+	// room for the next reading (the part is the last).
+	full, capped := false, false
 	err := f.opts.Readings.Range(ctx, from, u.Req.To, func(r buffer.Record) error {
 		sec := r.Reading.Time.Unix()
 		if u.Part > 0 && (sec < u.LastSec || sec == u.LastSec && r.Seq <= u.LastSeq) {
@@ -186,6 +188,7 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 		}
 		if len(rs) >= maxN || size+int64(len(b))+1 > maxBytes {
 			full = true
+			capped = u.Req.MaxBytes > 0 && u.Bytes+size+int64(len(b))+1 > u.Req.MaxBytes
 			return buffer.ErrStop
 		}
 		rs = append(rs, r.Reading)
@@ -199,7 +202,17 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 		}
 		return outcome{err: fmt.Errorf("read readings for upload %s: %w", u.Req.ID, err)}
 	}
-	atCap := u.Req.MaxBytes > 0 && u.Bytes+size >= u.Req.MaxBytes
+	if full && !capped && len(rs) == 0 {
+		// Not one reading fits what the day's byte budget leaves: an
+		// empty part would only spend more of it. Wait for the next UTC
+		// day or check-in, as diagnoses do.
+		now := f.opts.Clock.Now()
+		if wait := min(time.Unix((dayOf(now)+1)*86400, 0).Sub(now), f.nextCheckin.Sub(now)); wait > 0 {
+			_ = f.opts.Clock.Sleep(ctx, wait, f.wake)
+		}
+		return outcome{class: classWaited}
+	}
+	atCap := capped || u.Req.MaxBytes > 0 && u.Bytes+size >= u.Req.MaxBytes
 	up := cloudapi.Upload{AgentID: f.opts.AgentID, RequestID: u.Req.ID, Part: u.Part, Last: !full || atCap, Readings: rs}
 	if up.Readings == nil {
 		up.Readings = []reading.Reading{}
