@@ -165,4 +165,3 @@ func TestUploadByteCap(t *testing.T) {
 		assert.Equal(t, []int{10, 10, 5}, sizes, "parts up to the 25 readings the cap holds, the last one marked")
 	})
 }
-
