@@ -76,6 +76,8 @@ func TestValidateDiagnosis(t *testing.T) {
 		{"sensor score", func(d *diag.Diagnosis) { d.Sensors[0].Score = -1 }, "/d/sensors/0/score: -1 is not a finite number >= 0"},
 		{"rul", func(d *diag.Diagnosis) { d.RUL.P50Hours = -1 }, "/d/rul/p50_hours: -1 is not"},
 		{"action", func(d *diag.Diagnosis) { d.Recommendations[0].Action = "" }, "/d/recommendations/0/action: is required"},
+		{"NUL in a name", func(d *diag.Diagnosis) { d.Model.Version = "1.0\x00" }, "/d/model/version: holds a NUL byte"},
+		{"NUL in a text", func(d *diag.Diagnosis) { d.Recommendations[0].Reason = "a\x00b" }, "/d/recommendations/0/reason: holds a NUL byte"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := sampleDiagnosis(1)
@@ -144,6 +146,11 @@ func TestValidatePointers(t *testing.T) {
 		got = append(got, e.Pointer)
 	}
 	assert.Equal(t, []string{"/readings/2/sensor", "/readings/2/v"}, got)
+
+	// Part numbers are stored as a PostgreSQL integer.
+	u = Upload{AgentID: "rig-001", RequestID: "req-1", Part: math.MaxInt32 + 1}
+	require.ErrorAs(t, ValidateUpload(&u, Limits{}), &p)
+	assert.Equal(t, "/part", p.Errors[0].Pointer)
 }
 
 // An unexplained anomaly (empty fault, as agent/infer makes for anomaly-head

@@ -117,6 +117,8 @@ func (c *checker) name(key, s string, required bool) {
 		c.add(key, "is required")
 	case len(s) > MaxNameLen:
 		c.add(key, "is %d bytes long, more than %d", len(s), MaxNameLen)
+	case strings.IndexByte(s, 0) >= 0:
+		c.add(key, "holds a NUL byte")
 	}
 }
 
@@ -126,6 +128,8 @@ func (c *checker) text(key, s string, required bool) {
 		c.add(key, "is required")
 	case len(s) > MaxTextLen:
 		c.add(key, "is %d bytes long, more than %d", len(s), MaxTextLen)
+	case strings.IndexByte(s, 0) >= 0:
+		c.add(key, "holds a NUL byte")
 	}
 }
 
@@ -458,6 +462,9 @@ func ValidateUpload(u *Upload, l Limits) error {
 	}
 	if !ValidID(u.RequestID) {
 		c.add("request_id", "%q is not a valid id", u.RequestID)
+	}
+	if u.Part > math.MaxInt32 {
+		c.add("part", "%d is more than %d", u.Part, math.MaxInt32)
 	}
 	c.push(step{key: "readings"})
 	for i := range u.Readings {

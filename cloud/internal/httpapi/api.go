@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -194,7 +196,7 @@ func (a *API) routes() *gin.Engine {
 		a.log.Error("trusted proxies ignored: none is trusted", "err", err)
 		_ = e.SetTrustedProxies(nil)
 	}
-	e.Use(a.requestID, a.observe, a.recover, a.deadline)
+	e.Use(a.requestID, a.observe, a.recover, a.deadline, plainURL)
 	e.NoRoute(func(c *gin.Context) {
 		abort(c, problem(cloudapi.ProblemNotFound, 404, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -280,6 +282,26 @@ func (a *API) observe(c *gin.Context) {
 		level = slog.LevelWarn
 	}
 	a.log.Log(c.Request.Context(), level, "request", attrs...)
+}
+
+// plainURL refuses a request whose path or query holds a NUL byte or
+// text that is not UTF-8 (400): nothing the API names can hold them, and
+// PostgreSQL refuses them in a query (which would be a 500).
+func plainURL(c *gin.Context) {
+	bad := func(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
+	if bad(c.Request.URL.Path) {
+		badParam(c, "the path holds a NUL byte or text that is not UTF-8")
+		return
+	}
+	if q := c.Request.URL.RawQuery; q != "" {
+		for k, vs := range c.Request.URL.Query() {
+			if bad(k) || slices.ContainsFunc(vs, bad) {
+				badParam(c, "query parameter %q holds a NUL byte or text that is not UTF-8", strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), "?"))
+				return
+			}
+		}
+	}
+	c.Next()
 }
 
 func (a *API) recover(c *gin.Context) {

@@ -56,6 +56,11 @@ func TestBadInput(t *testing.T) {
 		{"bad id", "POST", "/v1/alerts/abc/ack", a.operator, "", nil, 400, httpapi.ProblemInvalidParameter, "positive integer"},
 		{"unknown route", "GET", "/v1/nothing", a.viewer, "", nil, 404, cloudapi.ProblemNotFound, "no route"},
 		{"wrong method", "PUT", "/v1/rigs", a.viewer, "", nil, 405, httpapi.ProblemMethodNotAllowed, "PUT"},
+		{"NUL in path", "GET", "/v1/rigs/a%00b/status", a.viewer, "", nil, 400, httpapi.ProblemInvalidParameter, "the path holds a NUL byte"},
+		{"not UTF-8 in path", "POST", "/v1/agents/a%ff/revoke", a.operator, "", nil, 400, httpapi.ProblemInvalidParameter, "not UTF-8"},
+		{"NUL in query", "GET", "/v1/rigs?cursor=%00", a.viewer, "", nil, 400, httpapi.ProblemInvalidParameter, `query parameter "cursor" holds a NUL byte`},
+		{"NUL in a name", "POST", "/v1/sites", a.operator, cloudapi.MediaJSON, []byte(`{"name":"a\u0000b"}`), 400, cloudapi.ProblemInvalidBody, "NUL"},
+		{"model version past int32", "GET", "/v1/models/zema-testrig/versions/3000000000", a.viewer, "", nil, 400, httpapi.ProblemInvalidParameter, "is not an integer in 1..2147483647"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.raw(tc.method, tc.path, tc.token, tc.ctype, tc.body)

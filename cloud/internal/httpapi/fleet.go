@@ -239,7 +239,17 @@ func timeParam(c *gin.Context, name string, def time.Time) (time.Time, bool) {
 		badParam(c, "%s %s is not between %d and %d", name, s, cloudapi.MinTime.Year(), cloudapi.MaxTime.Year())
 		return time.Time{}, false
 	}
-	return t, true
+	return ceilMicro(t), true
+}
+
+// ceilMicro rounds t up to PostgreSQL's microsecond, so that a bound with
+// nanoseconds keeps its meaning in [from, to) (truncated, from = t0+1ns
+// would take in t0, and to = t0+999ns leave it out).
+func ceilMicro(t time.Time) time.Time {
+	if u := t.Truncate(time.Microsecond); !u.Equal(t) {
+		return u.Add(time.Microsecond)
+	}
+	return t
 }
 
 func (a *API) rigDiagnoses(c *gin.Context) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -78,6 +79,8 @@ func (a *API) fail(c *gin.Context, err error) {
 		unauthorized(c, "the credential is unknown, revoked, used or expired")
 	case errors.Is(err, store.ErrAlertState) || errors.Is(err, store.ErrState):
 		abort(c, problem(ProblemStateConflict, 409, "%v", err))
+	case isCharacterRefused(err):
+		abort(c, problem(cloudapi.ProblemInvalidBody, 400, "a text value holds a NUL byte or a character the database cannot store"))
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(c.Request.Context().Err(), context.DeadlineExceeded):
 		c.Header(cloudapi.HeaderRetryAfter, "1")
 		abort(c, problem(cloudapi.ProblemUnavailable, 503, "the request took longer than %s", a.opt.RequestTimeout))
@@ -98,4 +101,13 @@ func unauthorized(c *gin.Context, detail string) {
 
 func forbidden(c *gin.Context, format string, args ...any) {
 	abort(c, problem(cloudapi.ProblemForbidden, 403, format, args...))
+}
+
+// isCharacterRefused reports whether PostgreSQL refused a character of a
+// value (SQLSTATE 22021 character_not_in_repertoire: a NUL byte or
+// invalid UTF-8 in text; 22P05 untranslatable_character: \u0000 in jsonb):
+// the client's input, not the server's fault.
+func isCharacterRefused(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05")
 }

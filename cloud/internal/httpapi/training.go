@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"regexp"
@@ -303,12 +304,12 @@ func (a *API) listModels(c *gin.Context) {
 }
 
 func versionParam(c *gin.Context, name, v string) (int, bool) {
-	n, err := strconv.Atoi(v)
+	n, err := strconv.ParseInt(v, 10, 32) // the column is an integer
 	if err != nil || n < 1 {
-		badParam(c, "%s %q is not a positive integer", name, v)
+		badParam(c, "%s %q is not an integer in 1..%d", name, v, math.MaxInt32)
 		return 0, false
 	}
-	return n, true
+	return int(n), true
 }
 
 func (a *API) model(c *gin.Context) (*store.ModelVersion, bool) {
