@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
 
@@ -254,16 +256,29 @@ func decodeBatchByItem(body []byte, l Limits) (*DecodedBatch, error) {
 // error anywhere, a bad envelope, an invalid or duplicate item), which
 // DecodeDiagnosisBatch then decodes item by item to say what is wrong
 // where; for a valid batch the result is the same either way.
-func decodeValidBatch(body []byte, l Limits) *DecodedBatch {
+//
+// The decoder is github.com/go-json-experiment/json (the Go team's
+// encoding/json/v2 candidate), about twice as fast here as encoding/json and
+// stricter by default: names match exactly, a name twice and invalid
+// UTF-8 are errors. Whatever it refuses that encoding/json would take goes
+// down the item-by-item path (encoding/json), so what is accepted and how
+// it decodes is encoding/json's; FuzzDecodeDiagnosisBatch checks that the
+// two paths agree whenever this one accepts.
+func decodeValidBatch(body []byte, l Limits) (b *DecodedBatch) {
+	defer func() {
+		if recover() != nil {
+			b = nil // the item-by-item path decides (it has no panic to fear)
+		}
+	}()
 	var env struct {
 		AgentID   string           `json:"agent_id"`
 		Diagnoses []diag.Diagnosis `json:"diagnoses"`
 	}
-	if decodeStrict(body, &env) != nil || !ValidID(env.AgentID) ||
+	if jsonv2.Unmarshal(body, &env, jsonv2.RejectUnknownMembers(true)) != nil || !ValidID(env.AgentID) ||
 		len(env.Diagnoses) == 0 || len(env.Diagnoses) > l.MaxBatchItems {
 		return nil
 	}
-	b := &DecodedBatch{AgentID: env.AgentID, Items: make([]DecodedItem, len(env.Diagnoses))}
+	b = &DecodedBatch{AgentID: env.AgentID, Items: make([]DecodedItem, len(env.Diagnoses))}
 	seen := make(map[uint64]struct{}, len(env.Diagnoses))
 	for i := range env.Diagnoses {
 		d := &env.Diagnoses[i]

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,29 @@ func FuzzDecodeDiagnosisBatch(f *testing.F) {
 	nowhere := sampleDiagnosis(4)
 	nowhere.Anomalies = append(nowhere.Anomalies, diag.Anomaly{Severity: diag.SeverityLow, Components: []string{}})
 	f.Add(batchBody(f, "rig-001", unexplained, nowhere))
+	// Where encoding/json and the fast path's decoder differ: names in
+	// another case, a name twice, escapes in names, invalid UTF-8, other
+	// spellings of times and numbers. Both paths must agree on each.
+	valid := string(batchBody(f, "rig-001", sampleDiagnosis(1)))
+	for _, v := range [][2]string{
+		{`"health":`, `"Health":`},
+		{`"health":`, `"health":0.5,"health":`},
+		{`"health":`, `"he\u0061lth":`},
+		{`"rig_id":"zema-1"`, "\"rig_id\":\"zema-\xff\""},
+		{`"seq":1`, `"seq":1.0`},
+		{`"seq":1`, `"seq":1e0`},
+		{`"inference_us":70`, `"inference_us":7e1`},
+		{`"created_at":"2025-03-01T12:01:00Z"`, `"created_at":"2025-03-01t12:01:00z"`},
+		{`"created_at":"2025-03-01T12:01:00Z"`, `"created_at":"2025-03-01T12:01:00+00:00"`},
+		{`"created_at":"2025-03-01T12:01:00Z"`, `"created_at":"2025-03-01T12:01:00.000000000Z"`},
+		{`"stale":["FS1"]`, `"stale":null`},
+		{`"rul":{`, `"rul":null,"x_rul":{`},
+	} {
+		if !strings.Contains(valid, v[0]) {
+			f.Fatalf("seed: %q is not in the sample batch %s", v[0], valid)
+		}
+		f.Add([]byte(strings.Replace(valid, v[0], v[1], 1)))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		l := Limits{MaxBatchItems: 50}
 		b, err := DecodeDiagnosisBatch(body, l)
