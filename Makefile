@@ -26,6 +26,8 @@ BINARIES := ./agent/cmd/rig-agent ./cloud/cmd/rig-cloud ./tools/cmd/rigctl ./too
 
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 10s
+# Minimising each new input for up to 60 s (go test's default) stalled short runs at 0 execs/s.
+FUZZMINIMIZE ?= 5s
 # Extra flags for go test, e.g. make test GOTESTFLAGS='-run TestX -v'.
 GOTESTFLAGS ?=
 
@@ -148,7 +150,7 @@ fuzz: ## run each Fuzz target for FUZZTIME (default 10s)
 	if [ -z "$$targets" ]; then echo "no Fuzz targets found"; exit 0; fi; \
 	while read -r pkg name; do \
 		echo "== $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) "$$pkg"; \
 	done <<< "$$targets"
 
 demo: ## run `rigctl demo` with services
