@@ -21,6 +21,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// runManager runs a.Run until the returned stop is called, which checks
+// that Run returned nil.
+func runManager(t *testing.T, a *agent) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
 func TestRun(t *testing.T) {
 	f := newFixture(t, "1.0.0")
 	f.release("1.1.0", nil, nil)
@@ -60,15 +75,7 @@ func TestRunRetriesOffer(t *testing.T) {
 	f.down = true
 	f.mu.Unlock()
 	a := f.open(func(o *Options) { o.Offers = offers; o.CheckInterval = time.Hour })
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runManager(t, a)()
 	waitFor(t, "a check refused by the repository", func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -130,15 +137,7 @@ func TestRunWakesOnOfferDuringCycle(t *testing.T) {
 	p110 := f.release("1.1.0", nil, nil)
 	offers := &racyOffers{f: f, next: &cloudapi.Offer{Target: p110, Version: "1.1.0", Rollout: 3}}
 	a := f.open(func(o *Options) { o.Offers = offers; o.CheckInterval = time.Hour })
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runManager(t, a)()
 	waitFor(t, "1.1.0, offered while the first cycle ran, committed", func() bool {
 		st := a.Status()
 		return st.State == Committed && st.Installed.Version == "1.1.0"
