@@ -219,16 +219,23 @@ func (b *building) run(ctx context.Context) (*store.Dataset, error) {
 	}
 
 	b.setPhase(fleetapi.BuildDone)
-	out, err := w.q.FinishBuild(ctx, b.lease, key, info.Size, info.SHA256, *b.snapshot())
-	if err != nil {
+	// Not cut short by a cancel request or a shutdown arriving meanwhile:
+	// an error after a commit that went through would delete the archive
+	// of a ready data set.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	out, err := w.q.FinishBuild(fctx, b.lease, key, info.Size, info.SHA256, *b.snapshot())
+	switch {
+	case errors.Is(err, store.ErrLeaseLost):
 		// Nothing refers to the archive: the data set stays building.
 		b.deleteBlob(ctx, key)
-		switch {
-		case errors.Is(err, store.ErrLeaseLost):
-			return nil, errLeaseLost
-		case errors.Is(err, store.ErrCancelRequested):
-			return nil, errCancelled
-		}
+		return nil, errLeaseLost
+	case errors.Is(err, store.ErrCancelRequested):
+		b.deleteBlob(ctx, key)
+		return nil, errCancelled
+	case err != nil:
+		// The commit's outcome is unknown: the archive is kept (logged).
+		w.o.Log.Warn("build end not confirmed; its archive is kept", "dataset", b.d.ID, "key", key, "err", err)
 		return nil, err
 	}
 	return out, nil

@@ -192,6 +192,9 @@ func (w *Worker) run(ctx context.Context, c *store.Claim) {
 	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer ecancel()
 	cause := context.Cause(jctx)
+	if errors.Is(err, errLeaseLost) || errors.Is(err, errCancelled) {
+		cause = err // found when the end was stored, not by a heartbeat
+	}
 	switch {
 	case errors.Is(cause, errLeaseLost):
 		log.Warn("job lease lost: another worker may run it; nothing more written")
@@ -367,10 +370,15 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 	key := fmt.Sprintf("orgs/%d/jobs/%d/attempt-%d/bundle.tar.gz", c.OrgID, j.lease.JobID, j.lease.Attempt)
 	info, err := j.upload(ctx, key, out)
 	if err != nil {
+		j.deleteBlob(ctx, key)
+		if errors.Is(err, blob.ErrTooLarge) {
+			return nil, permanent{fmt.Errorf("%w (blob.max_object_bytes): a smaller model configuration is needed", err)}
+		}
 		return nil, err
 	}
 	man, err := os.ReadFile(filepath.Join(out, bundle.ManifestFile))
 	if err != nil {
+		j.deleteBlob(ctx, key)
 		return nil, err
 	}
 	prov := t.Written.Manifest.Provenance
@@ -383,21 +391,36 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 	})
 }
 
-// register finishes the job with the uploaded bundle art. When the lease
-// was lost the job is no longer this worker's and nothing will refer to
-// art: its blob is deleted.
+// register finishes the job with the uploaded bundle art. The commit is
+// not cut short by a cancel request or a shutdown arriving meanwhile
+// (an error after a commit that went through would lose the bundle of a
+// succeeded job). When the lease was lost, or a cancel was requested,
+// nothing refers to art: its blob is deleted. After another error the
+// commit's outcome is unknown and the blob is kept (logged).
 func (j *running) register(ctx context.Context, art store.Artifact, mv fleetapi.ModelVersion) (*store.ModelVersion, error) {
-	m, err := j.w.q.FinishJob(ctx, j.lease, art, mv)
-	if errors.Is(err, store.ErrLeaseLost) {
-		// ctx may be cancelled by the lost lease itself.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if derr := j.w.blobs.Delete(dctx, art.Key); derr != nil {
-			j.w.o.Log.Warn("delete the bundle of a lost job", "job", j.lease.JobID, "key", art.Key, "err", derr)
-		}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	m, err := j.w.q.FinishJob(fctx, j.lease, art, mv)
+	switch {
+	case errors.Is(err, store.ErrLeaseLost):
+		j.deleteBlob(ctx, art.Key)
 		return nil, errLeaseLost
+	case errors.Is(err, store.ErrCancelRequested):
+		j.deleteBlob(ctx, art.Key)
+		return nil, errCancelled
+	case err != nil:
+		j.w.o.Log.Warn("job end not confirmed; its bundle is kept", "job", j.lease.JobID, "key", art.Key, "err", err)
 	}
 	return m, err
+}
+
+// deleteBlob deletes a bundle nothing refers to (ctx may have ended).
+func (j *running) deleteBlob(ctx context.Context, key string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := j.w.blobs.Delete(dctx, key); err != nil && !errors.Is(err, blob.ErrNotFound) {
+		j.w.o.Log.Warn("delete the bundle of an unfinished job", "job", j.lease.JobID, "key", key, "err", err)
+	}
 }
 
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
@@ -473,6 +496,9 @@ func (w *lineWriter) add(line string) {
 	if len(line) > 4096 {
 		line = line[:4096]
 	}
+	// Valid UTF-8 without NUL, or PostgreSQL refuses the whole batch of
+	// lines (a cut may split a character; a trainer may print anything).
+	line = strings.ReplaceAll(strings.ToValidUTF8(line, "\uFFFD"), "\x00", "")
 	if w.stored >= w.max {
 		w.dropped++
 		return

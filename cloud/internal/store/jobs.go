@@ -38,9 +38,9 @@ var JobStates = []string{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanc
 // The worker must stop and write nothing more for the job.
 var ErrLeaseLost = errors.New("the job's lease is not held by this worker any more")
 
-// ErrCancelRequested is returned by FinishBuild when the build was
-// cancelled (CancelBuild) before the worker saw it at a heartbeat: the
-// worker ends the job with FailJob, which cancels it.
+// ErrCancelRequested is returned by FinishBuild and FinishJob when the job
+// was cancelled (CancelBuild, CancelJob) before the worker saw it at a
+// heartbeat: the worker ends the job with FailJob, which cancels it.
 var ErrCancelRequested = errors.New("the job's cancel was requested")
 
 // Progress is a running job's last reported state.

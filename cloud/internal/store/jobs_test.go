@@ -175,6 +175,26 @@ func TestCancelAndRetry(t *testing.T) {
 	j, _ = st.Job(ctx, org, j.ID)
 	assert.Equal(t, store.JobCancelled, j.State)
 
+	// Cancelled after its last heartbeat, while its bundle uploaded: the
+	// worker's FinishJob is refused and registers nothing.
+	j, err = st.CreateJob(ctx, org, d.ID, json.RawMessage(`{}`), 2, 0)
+	require.NoError(t, err)
+	c, err = st.Claim(ctx, "w", "go", time.Minute)
+	require.NoError(t, err)
+	_, err = st.CancelJob(ctx, org, j.ID)
+	require.NoError(t, err)
+	_, err = st.FinishJob(ctx, c.Lease, store.Artifact{Key: "k", Bytes: 1, Digest: "d"},
+		fleetapi.ModelVersion{Config: map[string]any{}, Metrics: map[string]float64{}, Manifest: json.RawMessage(`{}`)})
+	require.ErrorIs(t, err, store.ErrCancelRequested)
+	require.NoError(t, st.FailJob(ctx, c.Lease, "cancelled", false))
+	j, _ = st.Job(ctx, org, j.ID)
+	assert.Equal(t, store.JobCancelled, j.State)
+	models, err := st.Models(ctx, org, "", 0, 10)
+	require.NoError(t, err)
+	for _, m := range models {
+		assert.NotEqual(t, j.ID, m.JobID, "a cancelled job registered a model")
+	}
+
 	// A retryable failure re-queues while attempts are left.
 	j, err = st.CreateJob(ctx, org, d.ID, json.RawMessage(`{}`), 2, 0)
 	require.NoError(t, err)

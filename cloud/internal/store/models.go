@@ -38,7 +38,10 @@ func scanModel(row pgx.Row) (*ModelVersion, error) {
 // FinishJob ends l's job as succeeded with its artifact and registers m
 // (RigType, Version, JobID and DatasetID are taken from the job; the
 // version is the next of the organisation's rig type), in one
-// transaction. ErrLeaseLost when l is not current: nothing is written.
+// transaction. ErrLeaseLost when l is not current, ErrCancelRequested when
+// a cancel was requested (CancelJob) before the worker saw it: nothing is
+// written (the caller deletes the artifact; after a cancel it ends the
+// job with FailJob, which cancels it).
 func (s *Store) FinishJob(ctx context.Context, l Lease, art Artifact, m fleetapi.ModelVersion) (*ModelVersion, error) {
 	var out *ModelVersion
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -46,9 +49,13 @@ func (s *Store) FinishJob(ctx context.Context, l Lease, art Artifact, m fleetapi
 		var rigType string
 		err := tx.QueryRow(ctx, `UPDATE training_jobs SET state = 'succeeded', finished_at = now(), worker = NULL, lease_expires_at = NULL,
 			artifact_key = $4, artifact_bytes = $5, artifact_digest = $6, error = NULL
-			WHERE `+fence+` RETURNING org_id, dataset_id, rig_type`, l.JobID, l.Worker, l.Attempt, art.Key, art.Bytes, art.Digest).
+			WHERE `+fence+` AND NOT cancel_requested RETURNING org_id, dataset_id, rig_type`, l.JobID, l.Worker, l.Attempt, art.Key, art.Bytes, art.Digest).
 			Scan(&orgID, &datasetID, &rigType)
 		if errors.Is(err, pgx.ErrNoRows) {
+			var cancelled bool
+			if err := tx.QueryRow(ctx, `SELECT cancel_requested FROM training_jobs WHERE `+fence, l.JobID, l.Worker, l.Attempt).Scan(&cancelled); err == nil && cancelled {
+				return fmt.Errorf("job %d: %w", l.JobID, ErrCancelRequested)
+			}
 			return fmt.Errorf("job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
 		}
 		if err != nil {
