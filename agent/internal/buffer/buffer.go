@@ -394,6 +394,7 @@ type request struct {
 	state  atomic.Int32
 	kind   reqKind
 	rs     []reading.Reading
+	n      int // len(rs) when queued (rs is cleared once copied)
 	cursor string
 	seq    uint64
 	enq    time.Time
@@ -776,7 +777,7 @@ func (b *Buffer) Append(ctx context.Context, rs []reading.Reading) error {
 			return fmt.Errorf("%w: reading %d (sensor %q): %v", ErrInvalidReading, i, rs[i].Sensor, err)
 		}
 	}
-	return b.submit(ctx, &request{kind: reqAppend, rs: rs})
+	return b.submit(ctx, &request{kind: reqAppend, rs: rs, n: len(rs)})
 }
 
 // SetCursor durably sets the named consumer cursor to seq ("this consumer

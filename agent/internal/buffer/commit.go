@@ -342,7 +342,7 @@ func (b *Buffer) commit(reqs []*request) {
 			res = err
 		case rejectAll && r.kind == reqAppend:
 			res = fmt.Errorf("%w: %s holds %d bytes of readings, max %d (full policy %q); %d readings refused",
-				ErrFull, b.path, ns.bytes, b.opts.MaxBytes, b.opts.FullPolicy, len(r.rs))
+				ErrFull, b.path, ns.bytes, b.opts.MaxBytes, b.opts.FullPolicy, r.n)
 		}
 		r.done <- res
 	}
@@ -453,13 +453,14 @@ func (b *Buffer) prune(blk, idx *bolt.Bucket, ns *state, released, limit uint64,
 			// A damaged block: count it by the sequence numbers and remove
 			// it with the others; its index entries stay (readers skip
 			// entries whose block is gone).
-			nk, _ := c.Next()
-			if nk != nil {
+			// The next block's key from a cursor of its own: moving c
+			// with Next and Prev stepped back twice at the last block
+			// (bbolt's Next leaves the cursor there), looping on it.
+			if nk, _ := blk.Cursor().Seek(seqKey(first + 1)); nk != nil {
 				count = binary.BigEndian.Uint64(nk) - first
 			} else {
 				count = ns.last - first + 1
 			}
-			c.Prev()
 			b.log.Error("buffer removes a damaged block", "seq", first, "readings", count, "err", herr)
 		}
 		if first+count-1 > limit {

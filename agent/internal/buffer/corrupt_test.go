@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -136,4 +137,30 @@ func TestEmptyFileIsANewBuffer(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, nil, 0o600))
 	b := openTest(t, path, Options{})
 	require.NoError(t, b.Append(context.Background(), testReadings(0, 1)))
+}
+
+// A damaged newest block (a file opened with SkipCheck) is removed once by
+// the caps, like any other: the prune stepped back to it forever before,
+// and every Append hung.
+func TestPruneDamagedLastBlock(t *testing.T) {
+	path, _ := filledFile(t)
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		blk := tx.Bucket(bucketBlocks)
+		k, v := blk.Cursor().Last()
+		return blk.Put(bytes.Clone(k), bytes.Repeat([]byte{0xA5}, len(v)))
+	}))
+	require.NoError(t, db.Close())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang, not a speed bound
+	defer cancel()
+	b, err := Open(ctx, path, Options{Logger: slog.New(slog.DiscardHandler), SkipCheck: true, MaxAge: time.Millisecond})
+	require.NoError(t, err)
+	defer b.Close()
+	time.Sleep(5 * time.Millisecond)
+	require.NoError(t, b.Append(ctx, testReadings(20_000, 10)))
+	s := b.Stats()
+	assert.LessOrEqual(t, s.Records, uint64(10), "the old blocks, the damaged one included, are removed by age")
+	assert.Equal(t, uint64(20_000), s.Dropped.ReleasedByAge+s.Dropped.UnreleasedByAge, "each of the 20,000 readings counted once: %+v", s)
 }
