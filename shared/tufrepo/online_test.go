@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -323,5 +324,55 @@ func TestResignTargets(t *testing.T) {
 	u.UnsafeSetRefTime(time.Now().Add(150 * 24 * time.Hour))
 	if _, err := fetch(t, u, "skab-testbed/skab-testbed-1.0.0.tar.gz"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A publication whose snapshot write fails after the targets were written
+// leaves the snapshot behind (SnapshotStale); Refresh brings it level and
+// clients see the release. (rig-cloud's releases check refreshes a stale
+// snapshot.)
+func TestPublishHalfwayHealed(t *testing.T) {
+	r, keys := newRepo(t, Options{})
+	offline := splitKeys(t, keys, "root", "targets")
+	srv, err := Open(r.Dir(), keys, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := srv.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, arch := signed(t, srv, offline, "1.0.0")
+	// The next snapshot file cannot be written: a folder has its name.
+	next := srv.Versions()["snapshot"] + 1
+	block := filepath.Join(r.Dir(), fmt.Sprintf("%d.snapshot.json", next))
+	if err := os.Mkdir(block, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv.Publish(s.Targets, arch); err == nil {
+		t.Fatal("the publication succeeded with its snapshot unwritable")
+	}
+	again, err := Open(r.Dir(), keys, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.SnapshotStale() {
+		t.Fatalf("versions %v: the snapshot is not reported behind the targets", again.Versions())
+	}
+	if err := os.Remove(block); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if again.SnapshotStale() {
+		t.Fatalf("versions %v: still stale after Refresh", again.Versions())
+	}
+	got, err := fetch(t, client(t, serve(t, r.Dir()), root), "skab-testbed/skab-testbed-1.0.0.tar.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != "1.0.0" {
+		t.Errorf("client got version %s", got.Version)
 	}
 }

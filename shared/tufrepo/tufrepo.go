@@ -399,6 +399,16 @@ func (r *Repo) Rotate(role string, threshold, count int) error {
 // (the online roles' routine re-signing).
 func (r *Repo) Refresh() error { return r.signSnapshotTimestamp(true) }
 
+// SnapshotStale reports whether the snapshot names another targets
+// version than the repository's targets.json: a publication that wrote
+// the targets and failed before the snapshot (a full disk, say). Clients
+// do not see that release until Refresh re-signs the snapshot and the
+// timestamp over the targets; rig-cloud's releases check does so.
+func (r *Repo) SnapshotStale() bool {
+	mf, ok := r.snapshot.Signed.Meta["targets.json"]
+	return !ok || mf.Version != r.targets.Signed.Version
+}
+
 // commitTargets bumps, signs and writes targets, then snapshot and
 // timestamp.
 func (r *Repo) commitTargets() error {

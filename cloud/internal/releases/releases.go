@@ -99,7 +99,7 @@ func New(pool *pgxpool.Pool, o Options) (*Service, error) {
 	}
 	s := &Service{pool: pool, opt: o,
 		resigned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_tuf_resigned_total",
-			Help: "Online TUF roles re-signed by this replica, by role (snapshot, timestamp) and reason (expiry, release)."}, []string{"role", "reason"}),
+			Help: "Online TUF roles re-signed by this replica, by role (snapshot, timestamp) and reason (expiry, release, stale: the targets were ahead of the snapshot)."}, []string{"role", "reason"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_tuf_errors_total",
 			Help: "Failed re-signings (resign) and refused or failed publications (publish) of the TUF repository."}, []string{"op"}),
 		expires: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rig_cloud_tuf_expires_timestamp_seconds",
@@ -190,9 +190,12 @@ func (s *Service) locked(ctx context.Context, wait bool, fn func(*tufrepo.Repo) 
 	return true, tx.Commit(context.WithoutCancel(ctx))
 }
 
-// due says which online roles need re-signing at now.
+// due says which online roles need re-signing at now: those close to
+// expiry, and the snapshot (with the timestamp) when it is behind the
+// targets (a publication that failed halfway: the release becomes
+// visible, and a retry finds it released).
 func (s *Service) due(r *tufrepo.Repo, now time.Time) (snapshot, timestamp bool) {
-	snapshot = r.Expires(metadata.SNAPSHOT).Sub(now) < s.opt.SnapshotRefresh
+	snapshot = r.Expires(metadata.SNAPSHOT).Sub(now) < s.opt.SnapshotRefresh || r.SnapshotStale()
 	timestamp = snapshot || r.Expires(metadata.TIMESTAMP).Sub(now) < s.opt.TimestampRefresh
 	return snapshot, timestamp
 }
@@ -217,6 +220,10 @@ func (s *Service) Check(ctx context.Context) ([]string, error) {
 	var done []string
 	_, err = s.locked(ctx, false, func(r *tufrepo.Repo) error {
 		snap, ts := s.due(r, s.opt.Now()) // another replica may have done it
+		reason := "expiry"
+		if r.SnapshotStale() {
+			reason = "stale" // the targets ahead of the snapshot
+		}
 		switch {
 		case snap:
 			if err := r.Refresh(); err != nil {
@@ -230,9 +237,9 @@ func (s *Service) Check(ctx context.Context) ([]string, error) {
 			done = []string{metadata.TIMESTAMP}
 		}
 		for _, role := range done {
-			s.resigned.WithLabelValues(role, "expiry").Inc()
+			s.resigned.WithLabelValues(role, reason).Inc()
 			s.opt.Log.Info("tuf metadata re-signed", "role", role, "version", r.Versions()[role],
-				"expires", r.Expires(role).UTC().Format(time.RFC3339), "reason", "expiry")
+				"expires", r.Expires(role).UTC().Format(time.RFC3339), "reason", reason)
 		}
 		return nil
 	})
