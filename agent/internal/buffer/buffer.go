@@ -888,15 +888,18 @@ func (b *Buffer) Cursor(name string) uint64 {
 // MaxLatestSensors caps the sensors whose newest reading Latest tracks.
 const MaxLatestSensors = 1 << 16
 
-// latestMark is the newest stored reading of one sensor.
+// latestMark is one sensor's mark: its newest reading time, and the seq
+// of its last reading appended (arrival order) that had one.
 type latestMark struct {
 	t   int64 // Unix ns
 	seq uint64
 }
 
-// Latest returns the newest stored reading (by Reading.Time, then
-// Reading.Seq) of each sensor ever appended, in no particular order, with
-// only Sensor, Time and Seq set. It is persisted with every commit, so
+// Latest returns a mark of each sensor ever appended, in no particular
+// order, as a Reading with only Sensor, Time and Seq set: Time is the
+// newest reading time stored, Seq the publisher's seq of the sensor's
+// last reading appended that had one (arrival order: after a publisher's
+// clock stepped back, a later reading with an older time holds it). It is persisted with every commit, so
 // after a restart the MQTT ingest can tell a redelivered message (stored,
 // its acknowledgement lost with the process) from a new one. A sensor's
 // entry stays when its readings are removed by a cap. At most

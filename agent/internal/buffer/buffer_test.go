@@ -569,10 +569,11 @@ func TestLatestPerSensorSurvivesRestart(t *testing.T) {
 	}
 	require.NoError(t, b.Append(ctx, []reading.Reading{at("PS1", 5, 50), at("PS2", 3, 7), at("PS1", 4, 60)}))
 	require.NoError(t, b.Append(ctx, []reading.Reading{at("PS2", 3, 8), at("TS1", 1, 1)}))
+	require.NoError(t, b.Append(ctx, []reading.Reading{at("TS1", 2, 0)}))
 	want := map[string]reading.Reading{
-		"PS1": at("PS1", 5, 50), // newest by time, not by arrival
-		"PS2": at("PS2", 3, 8),  // same time: the higher seq
-		"TS1": at("TS1", 1, 1),
+		"PS1": at("PS1", 5, 60), // the newest time, the last seq (the publisher's clock stepped back)
+		"PS2": at("PS2", 3, 8),
+		"TS1": at("TS1", 2, 1), // a reading without seq moves the time, not the seq
 	}
 	check := func(b *Buffer) {
 		t.Helper()

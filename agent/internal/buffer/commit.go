@@ -186,12 +186,13 @@ func (b *Buffer) commit(reqs []*request) {
 		}
 	}
 
-	// The newest reading of each sensor, where the group moves it on.
+	// Each sensor's mark, as the group moves it on: the newest time, and
+	// the publisher's seq of its last reading in arrival order (what the
+	// MQTT ingest's duplicate check holds in memory).
 	b.mu.Lock()
 	clear(b.latestNew)
 	for i := range b.flat {
 		r := &b.flat[i]
-		m := latestMark{t: r.Time.UnixNano(), seq: r.Seq}
 		cur, ok := b.latestNew[r.Sensor]
 		if !ok {
 			cur, ok = b.latest[r.Sensor]
@@ -199,9 +200,14 @@ func (b *Buffer) commit(reqs []*request) {
 				continue
 			}
 		}
-		if !ok || m.t > cur.t || m.t == cur.t && m.seq > cur.seq {
-			b.latestNew[r.Sensor] = m
+		m := latestMark{t: r.Time.UnixNano(), seq: r.Seq}
+		if ok {
+			m.t = max(m.t, cur.t)
+			if r.Seq == 0 {
+				m.seq = cur.seq // a reading without seq leaves it
+			}
 		}
+		b.latestNew[r.Sensor] = m
 	}
 	b.mu.Unlock()
 

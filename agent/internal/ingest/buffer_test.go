@@ -12,26 +12,10 @@ import (
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
-// durable is the agent's bbolt buffer as the ingest's Store, with Latest
-// (Resumer) read by a scan of the file: fine for a test, where the buffer
-// is small.
+// durable is the agent's bbolt buffer as the ingest's Store and Resumer
+// (its own Latest), as the agent wires it.
 type durable struct {
 	*buffer.Buffer
-}
-
-func (d durable) Latest(ctx context.Context) ([]reading.Reading, error) {
-	last := map[string]reading.Reading{}
-	err := d.Scan(ctx, 0, func(r buffer.Record) error {
-		if l, ok := last[r.Reading.Sensor]; !ok || r.Reading.Time.After(l.Time) {
-			last[r.Reading.Sensor] = r.Reading
-		}
-		return nil
-	})
-	out := make([]reading.Reading, 0, len(last))
-	for _, r := range last {
-		out = append(out, r)
-	}
-	return out, err
 }
 
 func openBuffer(t *testing.T, path string) *buffer.Buffer {
@@ -83,3 +67,31 @@ func TestDurableBuffer(t *testing.T) {
 		})
 	}
 }
+
+// A message whose readings were stored but whose acknowledgement was
+// lost with the process is delivered again after a restart: the
+// duplicate check, seeded from the buffer's marks, refuses it even when
+// the publisher's clock had stepped back (seq 11 older than seq 10: the
+// mark then was seq 10's, and seq 11 passed as new).
+func TestRedeliveryAfterClockStepBack(t *testing.T) {
+	ctx := context.Background()
+	buf := openBuffer(t, filepath.Join(t.TempDir(), "buffer.db"))
+	t.Cleanup(func() { _ = buf.Close() })
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	require.NoError(t, buf.Append(ctx, []reading.Reading{{Sensor: "PS1", Time: t0.Add(100 * time.Second), Value: 1, Seq: 10}}))
+	require.NoError(t, buf.Append(ctx, []reading.Reading{{Sensor: "PS1", Time: t0.Add(95 * time.Second), Value: 2, Seq: 11}}))
+
+	cfg := testRig("hydrognn-test/"+uniqueName(), "g")
+	in, err := New(cfg, durable{buf}, Options{Broker: "tcp://127.0.0.1:1", ClientID: "never-connects", Logger: testLogger(t)}) // resume and dedup only
+	require.NoError(t, err)
+	require.NoError(t, in.resume(ctx))
+	copy(in.pending, in.committed) // as a session starts
+	idx := in.byID["PS1"]
+	again := reading.Reading{Sensor: "PS1", Time: t0.Add(95 * time.Second), Value: 2, Seq: 11}
+	require.False(t, in.dedup(idx, &again, false, &item{}), "the redelivered seq 11 is a duplicate")
+	next := reading.Reading{Sensor: "PS1", Time: t0.Add(96 * time.Second), Value: 3, Seq: 12}
+	it := &item{}
+	require.True(t, in.dedup(idx, &next, false, it), "seq 12 is new")
+	require.Zero(t, it.gaps, "no gap after seq 11")
+}
+

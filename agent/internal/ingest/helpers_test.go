@@ -84,15 +84,25 @@ func (s *fakeStore) Append(ctx context.Context, rs []reading.Reading) error {
 	return nil
 }
 
-// Latest implements Resumer.
+// Latest implements Resumer as the buffer does: per sensor the newest
+// time stored and the seq of the last reading stored that had one.
 func (s *fakeStore) Latest(context.Context) ([]reading.Reading, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	last := map[string]reading.Reading{}
 	for _, r := range s.rs {
-		if l, ok := last[r.Sensor]; !ok || r.Time.After(l.Time) {
-			last[r.Sensor] = r
+		l, ok := last[r.Sensor]
+		if !ok {
+			last[r.Sensor] = reading.Reading{Sensor: r.Sensor, Time: r.Time, Seq: r.Seq}
+			continue
 		}
+		if r.Time.After(l.Time) {
+			l.Time = r.Time
+		}
+		if r.Seq != 0 {
+			l.Seq = r.Seq
+		}
+		last[r.Sensor] = l
 	}
 	out := make([]reading.Reading, 0, len(last))
 	for _, r := range last {

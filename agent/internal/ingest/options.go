@@ -36,9 +36,11 @@ type Store interface {
 // restart of the agent (stored, but their acknowledgement lost with the
 // process) are recognised as duplicates instead of being stored twice.
 type Resumer interface {
-	// Latest returns the newest stored reading of each sensor (in any
-	// order; sensors without readings left out). Only Sensor, Time and Seq
-	// are used.
+	// Latest returns each sensor's mark (in any order; sensors without
+	// readings left out): Time the newest reading time stored, Seq the
+	// publisher's seq of the last reading stored that had one, in arrival
+	// order (as the duplicate check holds them in memory). Only Sensor,
+	// Time and Seq are used.
 	Latest(ctx context.Context) ([]reading.Reading, error)
 }
 
