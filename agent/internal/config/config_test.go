@@ -260,11 +260,11 @@ func TestBufferOptions(t *testing.T) {
 	o := cfg.BufferOptions(slog.Default())
 	assert.Equal(t, int64(GiB), o.MaxBytes)
 	assert.Equal(t, buffer.PolicyDropOldest, o.FullPolicy)
-	assert.Empty(t, o.Consumers, "no cloud: nothing waits to be forwarded")
+	assert.Equal(t, []string{WindowingCursor}, o.Consumers, "no cloud: only the windowing waits for readings")
 	cfg.Cloud.URL = "https://c.example.com"
 	cfg.Buffer.MaxAge, cfg.Buffer.GroupCommitDelay, cfg.Buffer.CompactFreeRatio = 0, 0, 0
 	o = cfg.BufferOptions(nil)
-	assert.Equal(t, []string{ForwardCursor}, o.Consumers)
+	assert.Equal(t, []string{WindowingCursor, ForwardCursor}, o.Consumers)
 	assert.Negative(t, o.MaxAge, "0s means no age limit")
 	assert.Zero(t, o.GroupDelay, "0s means no linger")
 	assert.Negative(t, o.CompactFreeRatio, "0 means never")

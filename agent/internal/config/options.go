@@ -11,6 +11,13 @@ import (
 // released once forwarded.
 const ForwardCursor = "forward"
 
+// WindowingCursor is the buffer cursor the windowing moves to its saved
+// progress (windowing.Options.ReleaseCursor). BufferOptions always makes
+// it a consumer: a reading counts as released once no window needs it
+// (and, with a cloud link, once forwarded), so a cap removing readings
+// not yet diagnosed counts them as lost instead of as routine.
+const WindowingCursor = "windowing"
+
 // BufferOptions maps the buffer section to buffer.Options (logger and
 // callbacks are left to the caller). Zero values that mean "none" in the
 // config become the buffer's negative values.
@@ -36,8 +43,9 @@ func (c *Config) BufferOptions(log *slog.Logger) buffer.Options {
 	if o.CompactMinBytes == 0 {
 		o.CompactMinBytes = 1
 	}
+	o.Consumers = []string{WindowingCursor}
 	if c.Cloud.Enabled() {
-		o.Consumers = []string{ForwardCursor}
+		o.Consumers = append(o.Consumers, ForwardCursor)
 	}
 	return o
 }

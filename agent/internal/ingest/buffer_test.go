@@ -94,4 +94,3 @@ func TestRedeliveryAfterClockStepBack(t *testing.T) {
 	require.True(t, in.dedup(idx, &next, false, it), "seq 12 is new")
 	require.Zero(t, it.gaps, "no gap after seq 11")
 }
-

@@ -325,7 +325,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		AgentID: cfg.Agent.ID, Alignment: prep.Alignment(cfg.Windowing.Alignment), StrideSteps: cfg.Windowing.StrideSteps,
 		CycleS: cfg.Firmware.Operation.CycleS, Anchor: anchor, Lateness: latenessOf(cfg.Windowing.Lateness),
 		Sinks: sinks, OnInference: func(d time.Duration) { inferHist.Observe(d.Seconds()) },
-		Logger: log.With("part", "windowing"),
+		ReleaseCursor: config.WindowingCursor, Logger: log.With("part", "windowing"),
 	}
 	first, err := a.newServing(modelDir, a.model)
 	if err != nil {

@@ -95,6 +95,12 @@ type Options struct {
 	// OnInference receives each window's inference time (for a latency
 	// histogram); nil: none. Called on the runner's goroutine.
 	OnInference func(time.Duration)
+	// ReleaseCursor names the Source's consumer cursor (buffer.Options
+	// .Consumers) that the runner moves to its saved progress, at most
+	// every few seconds: readings below every pending window count as
+	// released, so a cap removes readings not yet windowed only as a
+	// counted loss. "" (or a Source without SetCursor): none.
+	ReleaseCursor string
 	// Logger (nil: slog.Default()) and Now (nil: time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -156,8 +162,11 @@ type Runner struct {
 	result    infer.Result
 	chunk     []reading.Reading
 	saved     history.Progress
-	savedAt   time.Time
-	lastLog   map[string]time.Time
+	// releasedTo is where ReleaseCursor was last moved, at releasedAt.
+	releasedTo uint64
+	releasedAt time.Time
+	savedAt    time.Time
+	lastLog    map[string]time.Time
 
 	mu sync.Mutex
 	st Stats
@@ -416,6 +425,7 @@ func (r *Runner) closed(p *pending, prog history.Progress) {
 	delete(r.pend, p.start.UnixNano())
 	r.high = p.start
 	r.saved, r.savedAt = prog, r.opts.Now()
+	r.release(false)
 	r.mu.Lock()
 	r.st.Pending = len(r.pend)
 	r.st.LastWindow = p.start
@@ -489,6 +499,30 @@ func (r *Runner) saveProgress(final bool) {
 		return
 	}
 	r.saved, r.savedAt = p, r.opts.Now()
+	r.release(final)
+}
+
+// cursorSetter is a Source with consumer cursors (*buffer.Buffer).
+type cursorSetter interface {
+	SetCursor(ctx context.Context, name string, seq uint64) error
+}
+
+// release moves Options.ReleaseCursor to the saved progress's cursor,
+// when it moved on and (unless final) progressEvery has passed since the
+// last move: each move is a commit of the buffer.
+func (r *Runner) release(final bool) {
+	c := r.saved.Cursor
+	cs, ok := r.src.(cursorSetter)
+	if !ok || r.opts.ReleaseCursor == "" || c <= r.releasedTo || (!final && r.opts.Now().Sub(r.releasedAt) < progressEvery) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cs.SetCursor(ctx, r.opts.ReleaseCursor, c); err != nil {
+		r.rateLog("release_failed", "windowing's buffer cursor not moved", "cursor", r.opts.ReleaseCursor, "err", err)
+		return
+	}
+	r.releasedTo, r.releasedAt = c, r.opts.Now()
 }
 
 func (r *Runner) rateLog(key, msg string, args ...any) {

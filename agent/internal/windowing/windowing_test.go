@@ -328,3 +328,21 @@ func TestStoreFailureIsRetried(t *testing.T) {
 	require.Len(t, ds, 1)
 	assert.Equal(t, uint64(1), ds[0].Seq, "a failed append uses no sequence number")
 }
+
+// With ReleaseCursor the runner moves the buffer's consumer cursor to its
+// saved progress: below window 1, still open at the stop (its readings
+// stay unreleased), past window 0.
+func TestReleaseCursor(t *testing.T) {
+	ctx := context.Background()
+	rg := newRig(t)
+	m := &fakeModel{spec: testSpec()}
+	w1 := t0.Add(10 * time.Second)
+	frozen := w1.Add(15 * time.Second)
+	run := start(t, rg, m, Options{Lateness: 2 * time.Second, Now: func() time.Time { return frozen }, ReleaseCursor: "windowing"})
+	require.NoError(t, rg.buf.Append(ctx, cycle(t0, 0, 10, "A", "B", "C"))) // seqs 1-30
+	require.NoError(t, rg.buf.Append(ctx, cycle(w1, 0, 5, "A", "B", "C")))  // seqs 31-45
+	waitFor(t, "window 0 diagnosed", func() bool { return run.r.Stats().Diagnosed >= 1 })
+	run.stop() // the final save moves it however little time passed
+	assert.Equal(t, uint64(30), rg.buf.Cursor("windowing"), "released: window 0's readings, not window 1's")
+}
+
