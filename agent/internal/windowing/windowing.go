@@ -277,7 +277,13 @@ func (r *Runner) pollInterval() time.Duration {
 	return min(max(r.opts.Lateness/4, DefaultMinPoll), DefaultMaxPoll)
 }
 
-// scan marks the windows of every new reading as pending.
+// scanBatch bounds the readings of one scan: between scans the runner
+// closes the windows due, so a long backlog (a first start on a full
+// buffer, a catch-up after an outage) never holds all its windows pending
+// at once, and progress is saved as it goes. A variable for tests.
+var scanBatch uint64 = 1 << 16
+
+// scan marks the windows of up to scanBatch new readings as pending.
 func (r *Runner) scan(ctx context.Context) error {
 	now := r.opts.Now()
 	var late, n uint64
@@ -304,6 +310,9 @@ func (r *Runner) scan(ctx context.Context) error {
 		})
 		r.scanned = rec.Seq
 		n++
+		if n >= scanBatch {
+			return buffer.ErrStop // the rest after closing what is due
+		}
 		return nil
 	})
 	r.mu.Lock()

@@ -346,3 +346,35 @@ func TestReleaseCursor(t *testing.T) {
 	assert.Equal(t, uint64(30), rg.buf.Cursor("windowing"), "released: window 0's readings, not window 1's")
 }
 
+// A backlog is scanned in batches with the windows due closed between
+// them (scanBatch, made small here): a first start on a stored backlog
+// gives the same diagnoses, each window once with all its readings, and
+// never holds the backlog's windows pending at once.
+func TestBacklogInBatches(t *testing.T) {
+	old := scanBatch
+	scanBatch = 25 // less than one window's 30 readings
+	t.Cleanup(func() { scanBatch = old })
+	ctx := context.Background()
+	rg := newRig(t)
+	m := &fakeModel{spec: testSpec()}
+	const windows = 40
+	for w := range windows {
+		require.NoError(t, rg.buf.Append(ctx, cycle(t0.Add(time.Duration(w)*10*time.Second), 0, 10, "A", "B", "C")))
+	}
+	run := start(t, rg, m, Options{})
+	maxPending := 0
+	waitFor(t, "the backlog diagnosed", func() bool {
+		st := run.r.Stats()
+		maxPending = max(maxPending, st.Pending)
+		return st.Diagnosed >= windows-1 // the last one closes when its lateness has passed
+	})
+	waitFor(t, "the last window diagnosed", func() bool { return run.r.Stats().Diagnosed == windows })
+	ds := all(t, rg.hist)
+	require.Len(t, ds, windows)
+	for i, d := range ds {
+		assert.True(t, t0.Add(time.Duration(i)*10*time.Second).Equal(d.Window.Start), "window %d starts at %v", i, d.Window.Start)
+		assert.InDelta(t, 1, d.Window.Coverage, 1e-9, "window %d has all its readings", i)
+	}
+	assert.Zero(t, run.r.Stats().LateReadings)
+	assert.Less(t, maxPending, windows/2, "the backlog's windows were not all pending at once")
+}
