@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -28,6 +29,10 @@ import (
 
 // version is set at link time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// ServeGCPercent is `serve`'s garbage collection target when GOGC is not
+// set (the Go default is 100).
+const ServeGCPercent = 200
 
 const usage = `usage:
   rig-cloud serve --config FILE
@@ -83,6 +88,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 			return 0
+		}
+		// The API's live heap is small and short-lived garbage is most of
+		// what it allocates: collect at three times the live heap, not
+		// twice, unless GOGC says otherwise (bench cloud: 11-14 % more
+		// requests per second for about 14 MB more peak memory;
+		// docs/benchmarks.md).
+		if _, set := os.LookupEnv("GOGC"); !set {
+			debug.SetGCPercent(ServeGCPercent)
 		}
 		if err := server.Serve(ctx, cfg, log, nil); err != nil {
 			log.Error("serve failed", "err", err)
