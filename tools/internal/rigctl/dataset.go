@@ -59,10 +59,10 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 		return datasetCreate(ctx, env, args[1:])
 	}
 	if len(args) > 0 && args[0] == "get" {
-		return datasetGet(ctx, env, args[1:])
+		return datasetOne(ctx, env, "get", args[1:])
 	}
 	if len(args) > 0 && args[0] == "cancel" {
-		return datasetCancel(ctx, env, args[1:])
+		return datasetOne(ctx, env, "cancel", args[1:])
 	}
 	if len(args) == 0 || args[0] != "import" {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+datasetUsage)
@@ -140,9 +140,17 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
-func datasetGet(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "dataset get", datasetUsage)
-	wait := fs.Bool("wait", false, "wait while the data set is building (progress on stderr); exit 1 when its build fails")
+// datasetOne is dataset get and dataset cancel (sub): one data set by
+// id, GET /v1/datasets/{id} or POST .../cancel, shown as the server
+// answered; --wait then polls its build (waitDataset, pollBuild).
+func datasetOne(ctx context.Context, env Env, sub string, args []string) int {
+	what := "dataset " + sub
+	fs := newFlags(env, what, datasetUsage)
+	waitHelp := "wait while the data set is building (progress on stderr); exit 1 when its build fails"
+	if sub == "cancel" {
+		waitHelp = "wait until a running build has stopped (progress on stderr)"
+	}
+	wait := fs.Bool("wait", false, waitHelp)
 	interval := fs.Duration("interval", 2*time.Second, "how often to look at the build while waiting")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
 	asJSON := fs.Bool("json", false, "print the server's JSON")
@@ -152,69 +160,32 @@ func datasetGet(ctx context.Context, env Env, args []string) int {
 	}
 	id, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || id <= 0 || *interval <= 0 {
-		errorf(env, "dataset get: %q is not a data set id (a positive integer), or --interval is not above 0", pos[0])
+		errorf(env, "%s: %q is not a data set id (a positive integer), or --interval is not above 0", what, pos[0])
 		return ExitUsage
 	}
 	c, err := fleetClient(*ctxName)
 	if err != nil {
-		errorf(env, "dataset get: %v", err)
+		errorf(env, "%s: %v", what, err)
 		return ExitFailure
 	}
-	path := fmt.Sprintf("/v1/datasets/%d", id)
+	method, path := "GET", fmt.Sprintf("/v1/datasets/%d", id)
+	if sub == "cancel" {
+		method, path = "POST", path+"/cancel"
+	}
 	var raw json.RawMessage
-	if err := c.Do(ctx, "GET", path, nil, nil, &raw); err != nil {
-		return failed(env, "dataset get", err)
+	if err := c.Do(ctx, method, path, nil, nil, &raw); err != nil {
+		return failed(env, what, err)
 	}
 	var d fleetapi.Dataset
-	if err := decodeAnswer("GET "+path, raw, &d); err != nil {
-		errorf(env, "dataset get: %v", err)
+	if err := decodeAnswer(method+" "+path, raw, &d); err != nil {
+		errorf(env, "%s: %v", what, err)
 		return ExitFailure
 	}
-	if *wait {
-		return waitDataset(ctx, env, c, "dataset get", d, *interval, *asJSON)
-	}
-	if *asJSON {
-		return printJSON(env, raw)
-	}
-	printDataset(env.Stdout, &d)
-	if d.Error != nil {
-		fmt.Fprintf(env.Stdout, "error: %s\n", *d.Error)
-	}
-	return ExitOK
-}
-
-func datasetCancel(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "dataset cancel", datasetUsage)
-	wait := fs.Bool("wait", false, "wait until a running build has stopped (progress on stderr)")
-	interval := fs.Duration("interval", 2*time.Second, "how often to look at the build while waiting")
-	ctxName := fs.String("context", "", "login context (default: the current one)")
-	asJSON := fs.Bool("json", false, "print the server's JSON")
-	pos, code, ok := subcommand(fs, args, 1)
-	if !ok {
-		return code
-	}
-	id, err := strconv.ParseInt(pos[0], 10, 64)
-	if err != nil || id <= 0 || *interval <= 0 {
-		errorf(env, "dataset cancel: %q is not a data set id (a positive integer), or --interval is not above 0", pos[0])
-		return ExitUsage
-	}
-	c, err := fleetClient(*ctxName)
-	if err != nil {
-		errorf(env, "dataset cancel: %v", err)
-		return ExitFailure
-	}
-	path := fmt.Sprintf("/v1/datasets/%d/cancel", id)
-	var raw json.RawMessage
-	if err := c.Do(ctx, "POST", path, nil, nil, &raw); err != nil {
-		return failed(env, "dataset cancel", err)
-	}
-	var d fleetapi.Dataset
-	if err := decodeAnswer("POST "+path, raw, &d); err != nil {
-		errorf(env, "dataset cancel: %v", err)
-		return ExitFailure
-	}
-	if *wait {
-		d, polled, code := pollBuild(ctx, env, c, "dataset cancel", d, *interval)
+	switch {
+	case *wait && sub == "get":
+		return waitDataset(ctx, env, c, what, d, *interval, *asJSON)
+	case *wait:
+		d, polled, code := pollBuild(ctx, env, c, what, d, *interval)
 		if code != ExitOK {
 			return code
 		}
@@ -225,22 +196,18 @@ func datasetCancel(ctx context.Context, env Env, args []string) int {
 			return code
 		}
 		if d.State != "failed" {
-			errorf(env, "dataset cancel: data set %d %s is %s: its build finished before its worker saw the cancel", d.ID, d.Name, d.State)
+			errorf(env, "%s: data set %d %s is %s: its build finished before its worker saw the cancel", what, d.ID, d.Name, d.State)
 			return ExitFailure
 		}
-		if !*asJSON && d.Error != nil {
-			fmt.Fprintf(env.Stdout, "error: %s\n", *d.Error)
-		}
-		return ExitOK
-	}
-	if *asJSON {
+	case *asJSON:
 		return printJSON(env, raw)
+	default:
+		printDataset(env.Stdout, &d)
 	}
-	printDataset(env.Stdout, &d)
-	if d.Error != nil {
+	if !*asJSON && d.Error != nil {
 		fmt.Fprintf(env.Stdout, "error: %s\n", *d.Error)
 	}
-	if d.State == "building" {
+	if sub == "cancel" && !*wait && d.State == "building" {
 		fmt.Fprintf(env.Stdout, "the build stops at its worker's next heartbeat: rigctl dataset get %d --wait\n", d.ID)
 	}
 	return ExitOK
