@@ -327,53 +327,63 @@ type AgentStatus = fleetapi.AgentStatus
 // RigStatus returns org's rig's status; an agent is online when it
 // checked in within online.
 func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online time.Duration) (*RigStatus, error) {
-	// One round trip: the rig by name, then its parts, each finding the
-	// rig by the same (org, name) key (nothing when there is no such rig).
-	const rigID = `(SELECT id FROM rigs WHERE org_id = $1 AND name = $2)`
-	b := &pgx.Batch{}
-	b.Queue(`SELECT `+rigCols+` FROM rigs WHERE org_id = $1 AND name = $2`, orgID, name)
-	b.Queue(`SELECT a.name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
-		FROM diagnoses d JOIN agents a ON a.id = d.agent_id
-		WHERE d.rig_id = `+rigID+` ORDER BY d.window_start DESC LIMIT 1`, orgID, name)
-	b.Queue(`SELECT name, revoked_at IS NOT NULL, last_checkin_at, clock_skew_ms,
-			coalesce(last_checkin->>'agent_version', ''), last_checkin->'model', last_checkin->'outbox', last_checkin->'buffer',
-			last_checkin->'update'
-		FROM agents WHERE rig_id = `+rigID+` AND replaced_at IS NULL ORDER BY name`, orgID, name)
-	b.Queue(`SELECT count(*) FROM alerts WHERE rig_id = `+rigID+` AND state <> 'resolved'`, orgID, name)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	r := &Rig{}
-	err := br.QueryRow().Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
-	}
+	// One statement: the rig by name with its newest diagnosis and its
+	// open alerts, once per current agent (one row of NULL agent columns
+	// when it has none); no row: no such rig.
+	rows, err := s.pool.Query(ctx, `SELECT r.id, r.name, r.rig_type, r.firmware_digest, r.site_id, r.created_at,
+			ld.agent_name, ld.seq, ld.window_start, ld.window_end, ld.received_at, ld.health, ld.status, ld.model_version,
+			(SELECT count(*) FROM alerts al WHERE al.rig_id = r.id AND al.state <> 'resolved'),
+			a.name, a.revoked_at IS NOT NULL, a.last_checkin_at, a.clock_skew_ms,
+			coalesce(a.last_checkin->>'agent_version', ''), a.last_checkin->'model', a.last_checkin->'outbox', a.last_checkin->'buffer',
+			a.last_checkin->'update'
+		FROM rigs r
+		LEFT JOIN LATERAL (
+			SELECT ag.name AS agent_name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
+			FROM diagnoses d JOIN agents ag ON ag.id = d.agent_id
+			WHERE d.rig_id = r.id ORDER BY d.window_start DESC LIMIT 1) ld ON true
+		LEFT JOIN agents a ON a.rig_id = r.id AND a.replaced_at IS NULL
+		WHERE r.org_id = $1 AND r.name = $2
+		ORDER BY a.name`, orgID, name)
 	if err != nil {
 		return nil, fmt.Errorf("rig status: %w", err)
 	}
-	st := &RigStatus{Rig: r.Rig, Agents: []AgentStatus{}}
-	d := &DiagnosisSummary{}
-	err = br.QueryRow().Scan(&d.AgentID, &d.Seq, &d.WindowStart, &d.WindowEnd, &d.ReceivedAt, &d.Health, &d.Status, &d.ModelVersion)
-	switch {
-	case err == nil:
-		st.LastDiagnosis = d
-		st.LastSeen = &d.ReceivedAt
-	case !errors.Is(err, pgx.ErrNoRows):
-		return nil, fmt.Errorf("rig status: %w", err)
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("rig status: %w", err)
-	}
+	defer rows.Close()
+	var st *RigStatus
 	now := s.now()
 	for rows.Next() {
-		var a AgentStatus
-		var revoked bool
-		if err := rows.Scan(&a.AgentID, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &a.AgentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update); err != nil {
-			rows.Close()
+		var (
+			r Rig
+			d struct {
+				agent, status, model *string
+				seq                  *int64
+				start, end, received *time.Time
+				health               *float64
+			}
+			alerts       int
+			a            AgentStatus
+			agent        *string
+			revoked      *bool
+			agentVersion string
+		)
+		if err := rows.Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt,
+			&d.agent, &d.seq, &d.start, &d.end, &d.received, &d.health, &d.status, &d.model, &alerts,
+			&agent, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &agentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update); err != nil {
 			return nil, fmt.Errorf("rig status: %w", err)
 		}
+		if st == nil {
+			st = &RigStatus{Rig: r.Rig, Agents: []AgentStatus{}, OpenAlerts: alerts}
+			if d.seq != nil {
+				st.LastDiagnosis = &DiagnosisSummary{AgentID: *d.agent, Seq: *d.seq, WindowStart: *d.start, WindowEnd: *d.end,
+					ReceivedAt: *d.received, Health: *d.health, Status: *d.status, ModelVersion: *d.model}
+				st.LastSeen = &st.LastDiagnosis.ReceivedAt
+			}
+		}
+		if agent == nil {
+			continue // the rig has no agent
+		}
+		a.AgentID, a.AgentVersion = *agent, agentVersion
 		switch {
-		case revoked:
+		case revoked != nil && *revoked:
 			a.Link = fleetapi.LinkRevoked
 		case a.LastCheckinAt == nil:
 			a.Link = fleetapi.LinkNever
@@ -387,12 +397,11 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 		}
 		st.Agents = append(st.Agents, a)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("rig status: %w", err)
 	}
-	if err := br.QueryRow().Scan(&st.OpenAlerts); err != nil {
-		return nil, fmt.Errorf("rig status: %w", err)
+	if st == nil {
+		return nil, ErrNotFound
 	}
 	return st, nil
 }
