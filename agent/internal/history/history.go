@@ -736,13 +736,25 @@ func seqKey(seq uint64) []byte {
 }
 
 // indexKey orders by window start (Unix ns, sign bit flipped so that
-// negative times sort first), then Seq.
+// negative times sort first), then Seq. A time outside what Unix ns can
+// hold (before 1678, after 2262: a query's open-ended bound, such as
+// to=9999-12-31T23:59:59Z) saturates instead of wrapping around.
 func indexKey(start time.Time, seq uint64) []byte {
 	k := make([]byte, 16)
-	binary.BigEndian.PutUint64(k, uint64(start.UnixNano())^(1<<63))
+	ns := start.UnixNano()
+	switch {
+	case start.Before(minNano):
+		ns = math.MinInt64
+	case start.After(maxNano):
+		ns = math.MaxInt64
+	}
+	binary.BigEndian.PutUint64(k, uint64(ns)^(1<<63))
 	binary.BigEndian.PutUint64(k[8:], seq)
 	return k
 }
+
+// The times Unix nanoseconds can hold.
+var minNano, maxNano = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 
 func getUint(v []byte) uint64 {
 	if len(v) != 8 {

@@ -74,6 +74,8 @@ func TestAppendSeqQueryAndRestart(t *testing.T) {
 		{"desc", Query{To: t0.Add(5 * time.Minute), Limit: 3, Desc: true}, []uint64{5, 4, 3}, true},
 		{"desc all", Query{Limit: 2, Desc: true}, []uint64{10, 9}, true},
 		{"empty", Query{From: t0.Add(time.Hour), Limit: 5}, nil, false},
+		{"far bounds", Query{From: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), Limit: 3}, []uint64{1, 2, 3}, true},
+		{"far bounds desc", Query{To: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), Limit: 2, Desc: true}, []uint64{10, 9}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
