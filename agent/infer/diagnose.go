@@ -147,8 +147,11 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	d.Calibrating = r.Detector != nil && r.Detector.Calibrating && !known
 	if det := r.Detector; det != nil && !known && !det.Calibrating {
 		// No health model: the SKAB detector's score sets the statuses
-		// (Health stays 0, meaning none).
-		d.Status = statusOfScore(det.Score)
+		// (Health stays 0, meaning none); a window whose every sensor is
+		// missing scored none: unknown, not healthy.
+		if det.Scored > 0 {
+			d.Status = statusOfScore(det.Score)
+		}
 		for ci := range d.Components {
 			if c := &d.Components[ci]; !allMissing(cfg, man.Input, w, c.ID) {
 				c.Status = statusOfScore(c.AnomalyScore)

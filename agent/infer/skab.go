@@ -160,6 +160,9 @@ type DetectorScore struct {
 	// it was the level term (else the smoothed reconstruction error).
 	Sensor string
 	Level  bool
+	// Scored counts the sensors scored (not masked): 0 when every sensor
+	// of the window is missing, and then Score 0 says nothing.
+	Scored int
 }
 
 // Detector runs, on the edge, the anomaly detector of a bundle trained by
@@ -553,6 +556,7 @@ func (d *Detector) score(dst *Result, w *prep.Window) (time.Duration, error) {
 		if sc.Masked {
 			continue
 		}
+		ds.Scored++
 		sum := 0.0
 		for k := range d.filled {
 			sum += d.ring[k][i]

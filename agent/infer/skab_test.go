@@ -264,6 +264,22 @@ func TestSKABDetectorSynthetic(t *testing.T) {
 	assert.NotEqual(t, diag.Unknown, dg.Status)
 	assert.NotEmpty(t, dg.Anomalies)
 
+	// A window whose every sensor is missing scores no sensor: the rig's
+	// status is unknown, not healthy.
+	blind := *w
+	blind.Mask = make([]float32, len(w.Mask))
+	blind.Missing = nil
+	for _, sp := range m.Spec().Sensors {
+		blind.Missing = append(blind.Missing, sp.ID)
+	}
+	_, err = d.Run(&res, &blind)
+	require.NoError(t, err)
+	require.Zero(t, res.Detector.Scored)
+	dg, err = m.Diagnose(&res, &blind, 0)
+	require.NoError(t, err)
+	assert.Equal(t, diag.Unknown, dg.Status, "no sensor scored: not healthy")
+	assert.False(t, dg.Calibrating)
+
 	// A calibration for another bundle is refused.
 	cal := d.Calibration()
 	cal.Bundle = "sha256:other"
