@@ -94,7 +94,7 @@ func (a *API) checkin(c *gin.Context) {
 	}
 	// The offer of the agent's rollout, if any; the check-in's update
 	// state moves the agent's state in it.
-	offer, err := a.st.RolloutCheckin(c.Request.Context(), p.OrgID, p.Agent.Name, req)
+	offer, err := a.st.RolloutCheckin(c.Request.Context(), p.OrgID, p.Agent.Name, p.Agent.RigID, req)
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -572,3 +572,40 @@ func TestRolloutLateJoiners(t *testing.T) {
 	assert.Equal(t, cloudapi.Offer{Target: rel110, Version: "1.1.0", Rollout: ro.ID}, *o)
 	assert.Nil(t, e.checkin(lineB, "1.1.0", nil), "a member of the newer, aborted rollout is not moved")
 }
+
+// An agent id revoked and enrolled again on a rig of another type is not
+// offered the release of the rollout that selected it on its old rig,
+// and its check-ins no longer move that rollout (found by a review).
+func TestRolloutAgentMovedToAnotherRig(t *testing.T) {
+	e := newEnv(t, httpapi.Options{Catalog: testCatalog()})
+	acme := e.tenant("acme")
+	m := e.rigAgent(acme, "press-0", "agent-0", nil)
+	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel110, SoakS: 1, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var ro rolloutapi.Rollout
+	r.decode(t, &ro)
+	require.NotNil(t, e.checkin(m, "1.0.0", nil), "offered on its rig")
+
+	r = e.do("POST", "/v1/agents/agent-0/revoke", acme.operator, nil)
+	require.Equal(t, 204, r.code, "%s", r.body)
+	r = e.do("POST", "/v1/rigs", acme.operator, map[string]any{"rig_id": "valve-1", "rig_type": "skab-testbed"})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	r = e.do("POST", "/v1/rigs/valve-1/enrollments", acme.operator, nil)
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var en struct{ Token string }
+	r.decode(t, &en)
+	var out cloudapi.EnrollResponse
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "agent-0", RigID: "valve-1"})
+	require.Equal(t, 200, r.code, "%s", r.body)
+	r.decode(t, &out)
+
+	req := cloudapi.CheckinRequest{AgentID: "agent-0", RigID: "valve-1", RigType: "skab-testbed", Time: time.Now().UTC(),
+		Model: &diag.ModelRef{Version: "0.9.0"}, Update: upd("failed", "0.9.0", rel110, "not for this rig")}
+	r = e.gz(cloudapi.PathCheckin, out.Credential, req)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	resp, err := cloudapi.DecodeCheckinResponse(r.body)
+	require.NoError(t, err)
+	assert.Nil(t, resp.Offer, "the zema-testrig release is not offered to the skab-testbed rig")
+	got := e.rollout(acme.viewer, ro.ID)
+	assert.Zero(t, got.Counts[rolloutapi.AgentFailed], "the new rig's report is not counted in the old rig's rollout")
+}

@@ -453,11 +453,13 @@ func clipText(s string, n int) string {
 // An agent its rollout's selection would pick today but did not when it
 // was made joins it first (joinLate).
 // The agent's rollout is the newest of its organisation that selected it
-// (by agent id); the offer is the release when that rollout is running or
+// (by agent id) on rigID, the rig it is enrolled on now (an agent id
+// enrolled again on another rig leaves its memberships for the old rig
+// behind: their release may not even fit it); the offer is the release when that rollout is running or
 // completed and the agent's cohort has started, the previous release when
 // it is rolled back and the agent's cohort had started, and none
 // otherwise (paused, halted, aborted, pending cohort, no rollout).
-func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName string, req *cloudapi.CheckinRequest) (*cloudapi.Offer, error) {
+func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName string, rigID int64, req *cloudapi.CheckinRequest) (*cloudapi.Offer, error) {
 	if err := s.joinLate(ctx, orgID, agentName); err != nil {
 		return nil, fmt.Errorf("join rollout: %w", err)
 	}
@@ -475,8 +477,8 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		FROM rollout_agents ra
 		JOIN rollouts ro ON ro.id = ra.rollout_id
 		JOIN rollout_cohorts c ON c.rollout_id = ra.rollout_id AND c.idx = ra.cohort
-		WHERE ra.agent_name = $2 AND ro.org_id = $1
-		ORDER BY ro.id DESC LIMIT 1`, orgID, agentName).Scan(&id, &state, &rel.Target, &rel.Version, &prevT, &prevV, &agentState, &cohortState, &detail)
+		WHERE ra.agent_name = $2 AND ro.org_id = $1 AND ra.rig_id = $3
+		ORDER BY ro.id DESC LIMIT 1`, orgID, agentName, rigID).Scan(&id, &state, &rel.Target, &rel.Version, &prevT, &prevV, &agentState, &cohortState, &detail)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -528,7 +530,7 @@ const lateRollout = `
 	  AND r.labels @> coalesce(ro.selection->'labels', '{}')
 	  AND NOT EXISTS (
 	      SELECT 1 FROM rollout_agents ra JOIN rollouts o ON o.id = ra.rollout_id
-	      WHERE ra.agent_name = a.name AND o.org_id = a.org_id
+	      WHERE ra.agent_name = a.name AND o.org_id = a.org_id AND ra.rig_id = a.rig_id
 	        AND (o.id >= ro.id OR o.state IN ('running', 'paused', 'halted')))
 	ORDER BY ro.id DESC LIMIT 1`
 
