@@ -155,13 +155,19 @@ func (c *Cache) Lookup(ctx context.Context, cred string, fetch Fetch) (*store.Pr
 	v, err, _ := c.inflight.Do(fmt.Sprintf("%x/%d", key, epoch), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 		defer cancel()
-		return fetch(fctx, cred)
+		at := c.opt.Now()
+		p, err := fetch(fctx, cred)
+		return fetched{p, at}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	p := clone(v.(*store.Principal))
-	deadline := now.Add(c.opt.TTL)
+	f := v.(fetched)
+	p := clone(f.p)
+	// The TTL counts from when the shared fetch began, not from when
+	// this caller did: one that joined it late must not keep the answer
+	// longer than the first.
+	deadline := f.at.Add(c.opt.TTL)
 	if !p.Expires.IsZero() && p.Expires.Before(deadline) {
 		deadline = p.Expires
 	}
@@ -180,6 +186,12 @@ func (c *Cache) Lookup(ctx context.Context, cred string, fetch Fetch) (*store.Pr
 	c.byKey[key] = c.ll.PushFront(&entry{key: key, p: clone(p), deadline: deadline})
 	c.entries.Set(float64(c.ll.Len()))
 	return p, nil
+}
+
+// fetched is a shared fetch's principal and the time it began.
+type fetched struct {
+	p  *store.Principal
+	at time.Time
 }
 
 // remove drops e; c.mu is held.

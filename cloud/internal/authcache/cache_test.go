@@ -280,3 +280,35 @@ func TestMissesCoalesce(t *testing.T) {
 	assert.Equal(t, int64(9), p.TokenID)
 	assert.Equal(t, int64(1), calls.Load(), "then cached")
 }
+
+// A caller that joins a shared fetch late keeps its answer no longer than
+// the TTL from when the fetch began: had the credential been revoked
+// meanwhile with the notification lost, a deadline from the late caller's
+// start would serve it for longer.
+func TestJoinedLookupKeepsFetchDeadline(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := listening(t, Options{TTL: 5 * time.Second, Now: clk.now})
+	var calls atomic.Int64
+	release := make(chan struct{})
+	fetch := func(ctx context.Context, cred string) (*store.Principal, error) {
+		if calls.Add(1) == 1 {
+			<-release
+		}
+		return &store.Principal{OrgID: 1, TokenID: 9}, nil
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = c.Lookup(context.Background(), "tok", fetch) })
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, time.Millisecond)
+	clk.add(4 * time.Second) // a late caller joins the fetch begun at 0 s
+	wg.Go(func() { _, _ = c.Lookup(context.Background(), "tok", fetch) })
+	require.Eventually(t, func() bool { return testutil.ToFloat64(c.misses) == 2 }, 5*time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // let it join the flight
+	close(release)
+	wg.Wait()
+	require.Equal(t, int64(1), calls.Load(), "one fetch")
+
+	clk.add(2 * time.Second) // 6 s after the fetch began, 2 s after the late caller
+	_, err := c.Lookup(context.Background(), "tok", fetch)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), calls.Load(), "the entry ended 5 s after the fetch began")
+}
