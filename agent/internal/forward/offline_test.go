@@ -95,11 +95,7 @@ func TestUploads(t *testing.T) {
 	}
 	f := newForwarder(t, c, "", func(o *Options) { o.Readings = rd })
 	stop := run(t, f)
-	eventually(t, "upload done", func() bool {
-		done := false
-		c.get(func(c *fakeCloud) { done = len(c.parts) > 0 && c.parts[len(c.parts)-1].Last })
-		return done
-	})
+	eventually(t, "upload done", c.uploadDone)
 	c.set(func(c *fakeCloud) { c.uploadReqs = nil })
 	eventually(t, "released", func() bool { return rd.Cursor("forward") == 1500 })
 	stop()
@@ -151,11 +147,7 @@ func TestUploadByteCap(t *testing.T) {
 	})
 	f := newForwarder(t, c, "", func(o *Options) { o.Readings = rd })
 	stop := run(t, f)
-	eventually(t, "upload done", func() bool {
-		done := false
-		c.get(func(c *fakeCloud) { done = len(c.parts) > 0 && c.parts[len(c.parts)-1].Last })
-		return done
-	})
+	eventually(t, "upload done", c.uploadDone)
 	stop()
 	c.get(func(c *fakeCloud) {
 		var sizes []int
@@ -164,4 +156,11 @@ func TestUploadByteCap(t *testing.T) {
 		}
 		assert.Equal(t, []int{10, 10, 5}, sizes, "parts up to the 25 readings the cap holds, the last one marked")
 	})
+}
+
+// uploadDone reports whether the cloud has received an upload's last part.
+func (c *fakeCloud) uploadDone() bool {
+	done := false
+	c.get(func(c *fakeCloud) { done = len(c.parts) > 0 && c.parts[len(c.parts)-1].Last })
+	return done
 }
