@@ -459,7 +459,10 @@ func ParseSparkplugBirth(payload []byte, dst map[uint64]SparkplugMetric) error {
 		if num == spPayloadMetrics && typ == protowire.BytesType {
 			m, n := protowire.ConsumeBytes(payload[pos:])
 			if n < 0 {
-				break
+				// A truncated birth must not pass as a shorter alias table:
+				// DATA naming the missing aliases would be refused.
+				return &Error{Codec: NameSparkplugB, Offset: pos, Reading: -1, Field: "metrics",
+					Msg: "bad length of metric in birth: " + protowire.ParseError(n).Error()}
 			}
 			if err := birthMetric(m, pos+n-len(m), dst); err != nil {
 				err.Codec = NameSparkplugB
@@ -487,6 +490,7 @@ func birthMetric(m []byte, off int, dst map[uint64]SparkplugMetric) *Error {
 		if n < 0 {
 			return perr(off+pos, "", "bad field tag in birth metric: %v", protowire.ParseError(n))
 		}
+		fieldPos := off + pos
 		pos += n
 		switch {
 		case num == spMetricName && typ == protowire.BytesType:
@@ -494,9 +498,13 @@ func birthMetric(m []byte, off int, dst map[uint64]SparkplugMetric) *Error {
 		case (num == spMetricAlias || num == spMetricDatatype) && typ == protowire.VarintType:
 			var v uint64
 			v, n = protowire.ConsumeVarint(m[pos:])
-			if num == spMetricAlias {
+			switch {
+			case n < 0:
+			case num == spMetricAlias:
 				alias, hasAlias = v, true
-			} else {
+			case v > math.MaxUint32:
+				return perr(fieldPos, "datatype", "birth metric datatype %d is out of the uint32 range", v)
+			default:
 				dtype = uint32(v)
 			}
 		default:

@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -266,5 +267,56 @@ func TestParseSparkplugBirth(t *testing.T) {
 	}
 	if err := codec.ParseSparkplugBirth(spEncode(t, 1, 0, spm{"alias": uint64(3)}), aliases); err == nil || !strings.Contains(err.Error(), "empty sensor id") {
 		t.Errorf("nameless birth metric: %v", err)
+	}
+}
+
+// A birth that is cut short or carries an out-of-range datatype is
+// refused whole: a partial alias table would replace the node's table and
+// make later DATA naming the lost aliases fail.
+func TestParseSparkplugBirthBad(t *testing.T) {
+	good := spEncode(t, 1, 0,
+		spm{"name": "PS1", "alias": uint64(1), "datatype": uint32(10), "double_value": 1.0},
+		spm{"name": "TS1", "alias": uint64(2), "datatype": uint32(3), "int_value": uint32(0)},
+	)
+	// A third metric whose length runs past the end of the payload.
+	truncated := append(append([]byte(nil), good...), protowire.AppendTag(nil, 2, protowire.BytesType)...)
+	truncated = append(truncated, 40, 0x0a, 0x03, 'F', 'S')
+	// A metric whose datatype does not fit in uint32 (2^32 + 10 would
+	// read as Double if truncated).
+	var m []byte
+	m = protowire.AppendTag(m, 1, protowire.BytesType)
+	m = protowire.AppendString(m, "FS1")
+	m = protowire.AppendTag(m, 2, protowire.VarintType)
+	m = protowire.AppendVarint(m, 3)
+	m = protowire.AppendTag(m, 4, protowire.VarintType)
+	m = protowire.AppendVarint(m, 1<<32+10)
+	bigType := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), m)
+
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+		want    []string
+	}{
+		{"truncated metric", truncated, []string{"sparkplugb", "field metrics", "bad length"}},
+		{"datatype over uint32", bigType, []string{"sparkplugb", "field datatype", "4294967306", "out of the uint32 range"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := codec.ParseSparkplugBirth(tc.payload, map[uint64]codec.SparkplugMetric{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var e *codec.Error
+			if !errors.As(err, &e) {
+				t.Errorf("error %T is not a *codec.Error: %v", err, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not hold %q", err, w)
+				}
+			}
+		})
+	}
+	if err := codec.ParseSparkplugBirth(good, map[uint64]codec.SparkplugMetric{}); err != nil {
+		t.Errorf("complete birth: %v", err)
 	}
 }
