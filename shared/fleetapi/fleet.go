@@ -122,8 +122,10 @@ type Agent struct {
 // outbox and buffer depth, link state) and open alerts.
 type RigStatus struct {
 	Rig
-	// LastSeen is the latest of the agents' check-ins and diagnosis
-	// arrivals (nil: never).
+	// LastSeen is the rig's agents' latest contact as the cloud recorded
+	// it (cloud clock): the latest of their last check-ins and of the
+	// arrivals of each one's newest diagnosis by sequence number (not the
+	// newest by window start; nil: never).
 	LastSeen *time.Time `json:"last_seen,omitempty"`
 	// LastDiagnosis summarises the newest diagnosis by window start.
 	LastDiagnosis *DiagnosisSummary `json:"last_diagnosis,omitempty"`

@@ -329,19 +329,28 @@ type AgentStatus = fleetapi.AgentStatus
 func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online time.Duration) (*RigStatus, error) {
 	// One statement: the rig by name with its newest diagnosis and its
 	// open alerts, once per current agent (one row of NULL agent columns
-	// when it has none); no row: no such rig.
+	// when it has none); no row: no such rig. Each agent's last contact is
+	// the later of its last check-in and the arrival of its newest
+	// diagnosis by sequence number (the primary key's last entry, not a
+	// scan): both cloud clock. Not the newest diagnosis by window start:
+	// its arrival is not the agent's latest (an agent whose clock once
+	// ran ahead sent a window later ones never pass), and it may be a
+	// replaced identity's.
 	rows, err := s.pool.Query(ctx, `SELECT r.id, r.name, r.rig_type, r.firmware_digest, r.site_id, r.created_at,
 			ld.agent_name, ld.seq, ld.window_start, ld.window_end, ld.received_at, ld.health, ld.status, ld.model_version,
 			(SELECT count(*) FROM alerts al WHERE al.rig_id = r.id AND al.state <> 'resolved'),
 			a.name, a.revoked_at IS NOT NULL, a.last_checkin_at, a.clock_skew_ms,
 			coalesce(a.last_checkin->>'agent_version', ''), a.last_checkin->'model', a.last_checkin->'outbox', a.last_checkin->'buffer',
-			a.last_checkin->'update'
+			a.last_checkin->'update', greatest(a.last_checkin_at, lk.received_at)
 		FROM rigs r
 		LEFT JOIN LATERAL (
 			SELECT ag.name AS agent_name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
 			FROM diagnoses d JOIN agents ag ON ag.id = d.agent_id
 			WHERE d.rig_id = r.id ORDER BY d.window_start DESC LIMIT 1) ld ON true
 		LEFT JOIN agents a ON a.rig_id = r.id AND a.replaced_at IS NULL
+		LEFT JOIN LATERAL (
+			SELECT k.received_at FROM diagnosis_keys k
+			WHERE k.agent_id = a.id ORDER BY k.seq DESC LIMIT 1) lk ON true
 		WHERE r.org_id = $1 AND r.name = $2
 		ORDER BY a.name`, orgID, name)
 	if err != nil {
@@ -364,10 +373,11 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 			agent        *string
 			revoked      *bool
 			agentVersion string
+			contact      *time.Time
 		)
 		if err := rows.Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt,
 			&d.agent, &d.seq, &d.start, &d.end, &d.received, &d.health, &d.status, &d.model, &alerts,
-			&agent, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &agentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update); err != nil {
+			&agent, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &agentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update, &contact); err != nil {
 			return nil, fmt.Errorf("rig status: %w", err)
 		}
 		if st == nil {
@@ -375,7 +385,6 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 			if d.seq != nil {
 				st.LastDiagnosis = &DiagnosisSummary{AgentID: *d.agent, Seq: *d.seq, WindowStart: *d.start, WindowEnd: *d.end,
 					ReceivedAt: *d.received, Health: *d.health, Status: *d.status, ModelVersion: *d.model}
-				st.LastSeen = &st.LastDiagnosis.ReceivedAt
 			}
 		}
 		if agent == nil {
@@ -392,8 +401,8 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 		default:
 			a.Link = fleetapi.LinkOffline
 		}
-		if a.LastCheckinAt != nil && (st.LastSeen == nil || a.LastCheckinAt.After(*st.LastSeen)) {
-			st.LastSeen = a.LastCheckinAt
+		if contact != nil && (st.LastSeen == nil || contact.After(*st.LastSeen)) {
+			st.LastSeen = contact
 		}
 		st.Agents = append(st.Agents, a)
 	}
