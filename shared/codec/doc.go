@@ -53,8 +53,10 @@
 // 9 fraction digits, or unix milliseconds as a number, e.g. 1772366400125
 // or 1772366400125.5, or as a string of digits); "seq" (optional integer
 // 0 to 2^64-1); "q" (optional quality, integer 0 to 255: 0 good, 1
-// uncertain, 2 bad). Unknown fields are skipped; a duplicate known field
-// is an error; null is not a value. Encode writes "ts" as RFC 3339 with
+// uncertain, 2 bad). Field names are compared after unescaping, so
+// "\u0073ensor" is the sensor field (and a duplicate of "sensor"). Unknown
+// fields are skipped; a duplicate known field is an error; null is not a
+// value. Encode writes "ts" as RFC 3339 with
 // nanoseconds and leaves out seq and q when zero.
 //
 // # json-batch

@@ -263,20 +263,28 @@ func (s *scanner) reading(b *Binding, r *reading.Reading) *Error {
 	}
 }
 
-// keyName scans an object key and its colon, returning the key
-// (unescaped into a small buffer if needed; long escaped keys come back
-// as "" and so count as unknown).
+// maxKeyLen is the length of the longest field name the json codecs know
+// ("readings"). One byte of a key takes at most 6 bytes to write
+// (\u0073), so an escaped key longer than 6*maxKeyLen raw bytes cannot
+// unescape to a known name.
+const maxKeyLen = len("readings")
+
+// keyName scans an object key and its colon, returning the key. A key
+// written with escapes is unescaped (into s.keyBuf) before it is compared
+// with the known names, so that {"\u0073ensor":..} is the sensor field
+// (and a duplicate of a plain "sensor"); one too long to be a known name
+// comes back as "" and so counts as unknown.
 func (s *scanner) keyName() ([]byte, *Error) {
 	key, esc, err := s.str("")
 	if err != nil {
 		return nil, err
 	}
 	if esc {
-		if len(key) > 32 {
+		if len(key) > len(s.keyBuf) {
 			key = nil
 		} else {
-			var buf [32]byte
-			key = unescape(buf[:0], key)
+			// Unescaping never lengthens: the result fits in s.keyBuf.
+			key = unescape(s.keyBuf[:0], key)
 		}
 	}
 	return key, s.expect(':', "")

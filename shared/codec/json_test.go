@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -196,6 +197,61 @@ func TestJSONBatchBad(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			decodeErr(t, codec.JSONBatch{}, tc.b, []byte(tc.payload), tc.want...)
+		})
+	}
+}
+
+// esc writes every byte of s as a \u escape.
+func esc(s string) string {
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		fmt.Fprintf(&sb, `\u%04x`, s[i])
+	}
+	return sb.String()
+}
+
+// Keys written with escapes are the same fields as plain ones, however
+// long their escaped form: a sensor key escaped in full must not be
+// skipped as unknown (the reading would go to the topic's default sensor),
+// and it is a duplicate of the plain key.
+func TestJSONEscapedKeys(t *testing.T) {
+	b := binding()
+	for _, tc := range []struct {
+		name    string
+		c       codec.Codec
+		payload string
+		want    []reading.Reading
+	}{
+		{"json sensor", codec.JSON{}, `{"` + esc("sensor") + `":"PS2","` + esc("v") + `":1}`,
+			[]reading.Reading{{Sensor: "PS2", Time: b.Now, Value: 1}}},
+		{"json ts seq q", codec.JSON{}, `{"` + esc("ts") + `":1772366400000,"` + esc("seq") + `":5,"` + esc("q") + `":2,"v":1}`,
+			[]reading.Reading{{Sensor: "PS1", Time: t0, Value: 1, Seq: 5, Quality: reading.Bad}}},
+		{"json long unknown key", codec.JSON{}, `{"` + esc("sensors_and_more") + `":"x","v":1}`,
+			[]reading.Reading{{Sensor: "PS1", Time: b.Now, Value: 1}}},
+		{"batch readings and sensor", codec.JSONBatch{}, `{"` + esc("sensor") + `":"TS1","` + esc("readings") + `":[{"` + esc("sensor") + `":"FS1","v":1},{"v":2}]}`,
+			[]reading.Reading{{Sensor: "FS1", Time: b.Now, Value: 1}, {Sensor: "TS1", Time: b.Now, Value: 2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.c.Decode(b, []byte(tc.payload), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			equalReadings(t, got, tc.want)
+		})
+	}
+	for _, tc := range []struct {
+		name    string
+		c       codec.Codec
+		payload string
+	}{
+		{"json sensor twice", codec.JSON{}, `{"sensor":"PS1","` + esc("sensor") + `":"PS2","v":1}`},
+		{"json v twice", codec.JSON{}, `{"` + esc("v") + `":2,"v":1}`},
+		{"batch reading sensor twice", codec.JSONBatch{}, `[{"` + esc("sensor") + `":"PS2","sensor":"PS1","v":1}]`},
+		{"batch sensor twice", codec.JSONBatch{}, `{"sensor":"PS1","` + esc("sensor") + `":"PS2","readings":[]}`},
+		{"batch readings twice", codec.JSONBatch{}, `{"readings":[],"` + esc("readings") + `":[]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			decodeErr(t, tc.c, b, []byte(tc.payload), "duplicate field")
 		})
 	}
 }

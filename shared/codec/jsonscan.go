@@ -12,8 +12,9 @@ const maxDepth = 32
 // scanner is a small JSON tokenizer over one payload. It allocates nothing
 // on valid input; its errors carry byte offsets.
 type scanner struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	keyBuf [6 * maxKeyLen]byte // an unescaped object key (keyName)
 }
 
 func (s *scanner) ws() {
