@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -507,24 +508,48 @@ func (s *Server) diagnoses(w http.ResponseWriter, r *http.Request) {
 		out.Diagnoses = []diag.Diagnosis{}
 	}
 	if p.More && len(p.Diagnoses) > 0 {
-		last := p.Diagnoses[len(p.Diagnoses)-1].Window.Start
+		// The next page resumes after the last diagnosis' key (window
+		// start and Seq), not its window start: diagnoses sharing that
+		// start but not on this page are neither skipped nor repeated.
 		v := url.Values{}
 		v.Set("limit", strconv.Itoa(q.Limit))
+		v.Set("cursor", formatCursor(history.KeyOf(&p.Diagnoses[len(p.Diagnoses)-1])))
 		if q.Desc {
 			v.Set("order", "desc")
-			v.Set("to", last.UTC().Format(time.RFC3339Nano))
-			if !q.From.IsZero() {
-				v.Set("from", q.From.UTC().Format(time.RFC3339Nano))
-			}
-		} else {
-			v.Set("from", last.Add(time.Nanosecond).UTC().Format(time.RFC3339Nano))
-			if !q.To.IsZero() {
-				v.Set("to", q.To.UTC().Format(time.RFC3339Nano))
-			}
+		}
+		if !q.From.IsZero() {
+			v.Set("from", q.From.UTC().Format(time.RFC3339Nano))
+		}
+		if !q.To.IsZero() {
+			v.Set("to", q.To.UTC().Format(time.RFC3339Nano))
 		}
 		out.Next = "/diagnoses?" + v.Encode()
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// formatCursor is the cursor parameter of a next link: the history key
+// of the page's last diagnosis, "<window start in Unix ns>_<seq>". Clients
+// pass it back as given.
+func formatCursor(k history.Key) string {
+	return strconv.FormatInt(k.Start, 10) + "_" + strconv.FormatUint(k.Seq, 10)
+}
+
+// parseCursor reads formatCursor's form.
+func parseCursor(val string) (history.Key, error) {
+	start, seq, ok := strings.Cut(val, "_")
+	if !ok {
+		return history.Key{}, errors.New("no '_'")
+	}
+	ns, err := strconv.ParseInt(start, 10, 64)
+	if err != nil {
+		return history.Key{}, err
+	}
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return history.Key{}, err
+	}
+	return history.Key{Start: ns, Seq: n}, nil
 }
 
 // parseQuery checks the history parameters.
@@ -560,8 +585,14 @@ func (s *Server) parseQuery(v url.Values) (history.Query, error) {
 			default:
 				return q, fmt.Errorf("parameter order=%q is not asc or desc", val)
 			}
+		case "cursor":
+			key, err := parseCursor(val)
+			if err != nil {
+				return q, fmt.Errorf("parameter cursor=%q is not a page cursor (pass back the one of a \"next\" link as given)", val)
+			}
+			q.After = &key
 		default:
-			return q, fmt.Errorf("unknown parameter %q (want from, to, limit, order)", k)
+			return q, fmt.Errorf("unknown parameter %q (want from, to, limit, order, cursor)", k)
 		}
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {

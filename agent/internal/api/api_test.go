@@ -3,10 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,11 +46,24 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // with fixed stats for the other parts.
 func newServer(tb testing.TB, n int, ready func() []string) (*httptest.Server, *Link) {
 	tb.Helper()
+	minutes := make([]int, n)
+	for i := range minutes {
+		minutes[i] = i
+	}
+	return newServerWindows(tb, minutes, ready)
+}
+
+// newServerWindows is newServer with one diagnosis per element of
+// minutes, of the one-minute window that many minutes after t0 (Seq 1, 2,
+// ... in that order).
+func newServerWindows(tb testing.TB, minutes []int, ready func() []string) (*httptest.Server, *Link) {
+	tb.Helper()
+	n := len(minutes)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := history.Open(filepath.Join(tb.TempDir(), "h.db"), history.Options{Logger: quiet, MaxAge: -1})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = h.Close() })
-	for i := range n {
+	for _, i := range minutes {
 		s := t0.Add(time.Duration(i) * time.Minute)
 		_, err := h.Append(context.Background(), &diag.Diagnosis{RigID: "rig-1", CreatedAt: s.Add(62 * time.Second),
 			Window: diag.Window{Start: s, End: s.Add(time.Minute)}, Status: diag.Healthy, Health: 0.9}, history.Progress{})
@@ -94,9 +110,19 @@ func TestHistoryQueries(t *testing.T) {
 	}{
 		{path: "/diagnoses", code: 200, want: []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
 		{path: "/diagnoses?from=2026-03-01T12:02:00Z&to=2026-03-01T12:05:00Z", code: 200, want: []uint64{3, 4, 5}},
-		{path: "/diagnoses?limit=2", code: 200, want: []uint64{1, 2}, more: true, next: "/diagnoses?from=2026-03-01T12%3A01%3A00.000000001Z&limit=2"},
-		{path: "/diagnoses?limit=2&order=desc", code: 200, want: []uint64{10, 9}, more: true, next: "/diagnoses?limit=2&order=desc&to=2026-03-01T12%3A08%3A00Z"},
-		{path: "/diagnoses?from=2026-03-01T13:00:00%2B01:00&limit=1", code: 200, want: []uint64{1}, more: true, next: "/diagnoses?from=2026-03-01T12%3A00%3A00.000000001Z&limit=1"},
+		{path: "/diagnoses?limit=2", code: 200, want: []uint64{1, 2}, more: true, next: "/diagnoses?cursor=" + cursorOf(1, 2) + "&limit=2"},
+		{path: "/diagnoses?limit=2&order=desc", code: 200, want: []uint64{10, 9}, more: true, next: "/diagnoses?cursor=" + cursorOf(8, 9) + "&limit=2&order=desc"},
+		{path: "/diagnoses?from=2026-03-01T13:00:00%2B01:00&limit=1", code: 200, want: []uint64{1}, more: true, next: "/diagnoses?cursor=" + cursorOf(0, 1) + "&from=2026-03-01T12%3A00%3A00Z&limit=1"},
+		{path: "/diagnoses?to=2026-03-01T12:05:00Z&limit=2&order=desc", code: 200, want: []uint64{5, 4}, more: true, next: "/diagnoses?cursor=" + cursorOf(3, 4) + "&limit=2&order=desc&to=2026-03-01T12%3A05%3A00Z"},
+		{path: "/diagnoses?cursor=" + cursorOf(1, 2) + "&limit=2", code: 200, want: []uint64{3, 4}, more: true, next: "/diagnoses?cursor=" + cursorOf(3, 4) + "&limit=2"},
+		{path: "/diagnoses?cursor=" + cursorOf(8, 9) + "&order=desc&from=2026-03-01T12:07:00Z", code: 200, want: []uint64{8}},
+		{path: "/diagnoses?from=2026-03-01T12:08:00.000000001Z", code: 200, want: []uint64{10}, more: false},
+		{path: "/diagnoses?cursor=", code: 400, err: `parameter cursor="" is not a page cursor`},
+		{path: "/diagnoses?cursor=abc", code: 400, err: `parameter cursor="abc" is not a page cursor`},
+		{path: "/diagnoses?cursor=1_x", code: 400, err: `parameter cursor="1_x"`},
+		{path: "/diagnoses?cursor=1_-2", code: 400, err: `parameter cursor="1_-2"`},
+		{path: "/diagnoses?cursor=99999999999999999999_1", code: 400, err: `parameter cursor="99999999999999999999_1"`},
+		{path: "/diagnoses?cursor=1_2&cursor=1_3", code: 400, err: `"cursor" is given 2 times`},
 		{path: "/diagnoses?from=yesterday", code: 400, err: `parameter from="yesterday" is not an RFC 3339 time`},
 		{path: "/diagnoses?to=2026-03-01", code: 400, err: `parameter to="2026-03-01" is not an RFC 3339 time`},
 		{path: "/diagnoses?limit=0", code: 400, err: `parameter limit="0" is not an integer in [1, 50]`},
@@ -128,6 +154,108 @@ func TestHistoryQueries(t *testing.T) {
 			assert.Equal(t, tc.next, p.Next)
 		})
 	}
+}
+
+// cursorOf is the cursor of the diagnosis of window minute i with seq.
+func cursorOf(i int, seq uint64) string {
+	return fmt.Sprintf("%d_%d", t0.Add(time.Duration(i)*time.Minute).UnixNano(), seq)
+}
+
+// TestHistoryPagesSameWindowStart: several diagnoses sharing one window
+// start across a page boundary (a model update diagnosing a window again)
+// are each returned exactly once, in order, by following the next links,
+// in both orders and at every page size. The old next link resumed at
+// the last window start plus 1 ns (or, newest first, before it), which
+// skipped the rest of that window's diagnoses.
+func TestHistoryPagesSameWindowStart(t *testing.T) {
+	// Window minutes of seq 1..8: seq 7 diagnoses minute 1 again.
+	ts, _ := newServerWindows(t, []int{0, 1, 1, 1, 1, 2, 1, 3}, nil)
+	for _, tc := range []struct {
+		query string
+		want  []uint64
+	}{
+		{"", []uint64{1, 2, 3, 4, 5, 7, 6, 8}},
+		{"order=desc&", []uint64{8, 6, 7, 5, 4, 3, 2, 1}},
+		{"from=2026-03-01T12:01:00Z&to=2026-03-01T12:03:00Z&", []uint64{2, 3, 4, 5, 7, 6}},
+		{"order=desc&from=2026-03-01T12:01:00Z&to=2026-03-01T12:02:00Z&", []uint64{7, 5, 4, 3, 2}},
+	} {
+		for limit := 1; limit <= len(tc.want)+1; limit++ {
+			path := fmt.Sprintf("/diagnoses?%slimit=%d", tc.query, limit)
+			t.Run(path, func(t *testing.T) {
+				var got []uint64
+				for pages := 0; path != ""; pages++ {
+					require.Less(t, pages, 20, "next links do not end")
+					code, body := get(t, ts, path)
+					require.Equal(t, 200, code, body)
+					var p DiagnosesPage
+					require.NoError(t, json.Unmarshal([]byte(body), &p))
+					require.LessOrEqual(t, p.Count, limit)
+					for _, d := range p.Diagnoses {
+						got = append(got, d.Seq)
+					}
+					require.Equal(t, p.More, p.Next != "", "next exactly when more")
+					path = p.Next
+				}
+				assert.Equal(t, tc.want, got, "every diagnosis once, in order")
+			})
+		}
+	}
+}
+
+// FuzzParseQuery: any query string is accepted or refused with an error
+// naming a parameter, never panics; what is accepted is in bounds, and an
+// accepted cursor is the one its canonical form reads back as.
+func FuzzParseQuery(f *testing.F) {
+	for _, seed := range []string{
+		"", "limit=2", "from=2026-03-01T12:00:00Z&to=2026-03-01T13:00:00Z&order=desc",
+		"cursor=" + cursorOf(1, 2) + "&limit=2", "cursor=-5_0", "cursor=1_18446744073709551615",
+		"cursor=_", "cursor=1_2_3", "cursor=+1_+2", "cursor=%00", "cursor=1_2&cursor=1_2", "limit=0&cursor=x",
+	} {
+		f.Add(seed)
+	}
+	s := &Server{opts: Options{MaxHistoryItems: 50}}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := s.parseQuery(v)
+		if err != nil {
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "parameter ") && !strings.HasPrefix(msg, "unknown parameter ") && !strings.Contains(msg, " is not before to ") {
+				t.Fatalf("error %q names no parameter", msg)
+			}
+			if _, given := v["cursor"]; given && strings.HasPrefix(msg, "parameter cursor=") {
+				if _, perr := parseCursor(v.Get("cursor")); perr == nil {
+					t.Fatalf("cursor %q refused by parseQuery, read by parseCursor", v.Get("cursor"))
+				}
+			}
+			return
+		}
+		if q.Limit < 1 || q.Limit > 50 {
+			t.Fatalf("limit %d accepted", q.Limit)
+		}
+		if q.After != nil {
+			back, err := parseCursor(formatCursor(*q.After))
+			if err != nil || back != *q.After {
+				t.Fatalf("cursor %+v formats as %q, reads back as %+v, %v", *q.After, formatCursor(*q.After), back, err)
+			}
+		}
+	})
+}
+
+// FuzzCursor: every history key survives its cursor's round trip.
+func FuzzCursor(f *testing.F) {
+	f.Add(int64(0), uint64(0))
+	f.Add(int64(math.MinInt64), uint64(math.MaxUint64))
+	f.Add(t0.UnixNano(), uint64(7))
+	f.Fuzz(func(t *testing.T, ns int64, seq uint64) {
+		k := history.Key{Start: ns, Seq: seq}
+		back, err := parseCursor(formatCursor(k))
+		if err != nil || back != k {
+			t.Fatalf("cursor of %+v (%q) reads back as %+v, %v", k, formatCursor(k), back, err)
+		}
+	})
 }
 
 func TestRoutes(t *testing.T) {

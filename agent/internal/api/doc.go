@@ -9,7 +9,7 @@
 //
 //	GET /status                       agent, rig, model, broker, ingest, buffer, windowing, history, publisher, cloud link
 //	GET /diagnoses/latest             the newest diagnosis (404 before the first)
-//	GET /diagnoses?from=&to=&limit=&order=
+//	GET /diagnoses?from=&to=&limit=&order=&cursor=
 //	                                  diagnoses whose window starts in [from, to) (RFC 3339), oldest first
 //	                                  (order=desc: newest first), at most limit (default 100, at most
 //	                                  api.max_history_items); "next" links the following page
@@ -20,6 +20,18 @@
 //	GET /metrics                      Prometheus text format (see docs/agent.md for the names)
 //	POST /detector/recalibrate        restart the anomaly detector's calibration from the next
 //	                                  windows (202 with its state; 409 when the bundle has none)
+//
+// # Paging
+//
+// A page with more after it has "next": the same query (from, to, limit,
+// order) with cursor, the history key (window start and Seq) of the
+// page's last diagnosis, which the next page resumes strictly after (or
+// before, newest first). A window start alone would not do: several
+// diagnoses may share one (a model update diagnosing a window again), and
+// those not on the page would be skipped. Following the next links
+// returns every diagnosis of the range exactly once. The cursor's form
+// ("<window start in Unix ns>_<seq>") is the API's own: clients pass it
+// back as given.
 //
 // Errors are JSON: {"error": "...", "status": 400}. A bad parameter names
 // itself and the value; unknown parameters are refused, so a typo does not

@@ -12,6 +12,20 @@
 //	latest, ok, err := h.Latest("zema-rig-1")
 //	page, err := h.Query(ctx, history.Query{From: from, To: to, Limit: 100})
 //
+// # Paging
+//
+// Query orders diagnoses by Key: window start, then Seq. Several
+// diagnoses may share a window start (a model update diagnosing a window
+// again, two windowing modes), so a window start alone cannot resume a
+// page; the Key can:
+//
+//	page, err := h.Query(ctx, q)
+//	if page.More {
+//		k := history.KeyOf(&page.Diagnoses[len(page.Diagnoses)-1])
+//		q.After = &k
+//		page, err = h.Query(ctx, q) // the next page: no diagnosis skipped or repeated
+//	}
+//
 // # Sequence numbers
 //
 // Append assigns Diagnosis.Seq: 1 for the first diagnosis of a file, then

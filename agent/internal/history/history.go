@@ -94,6 +94,28 @@ type Query struct {
 	Limit int
 	// Desc returns the newest first (default: oldest first).
 	Desc bool
+	// After, when set, resumes a paged query: only diagnoses whose Key
+	// comes after it in the order asked for (above it; below it with
+	// Desc) are returned. Pass the Key of the last diagnosis of the
+	// previous page (KeyOf), so that diagnoses sharing that one's window
+	// start are neither skipped nor repeated.
+	After *Key
+}
+
+// Key is a diagnosis' position in the history's query order: window
+// start, then Seq. It is unique (Seq is) and total, so it resumes a paged
+// Query exactly.
+type Key struct {
+	// Start is the window start in Unix nanoseconds, saturated to the
+	// int64 range as the time index stores it.
+	Start int64
+	// Seq is the diagnosis' sequence number.
+	Seq uint64
+}
+
+// KeyOf returns d's Key.
+func KeyOf(d *diag.Diagnosis) Key {
+	return Key{Start: startNano(d.Window.Start), Seq: d.Seq}
 }
 
 // Page is a Query's result.
@@ -514,7 +536,9 @@ func (s *Store) After(ctx context.Context, after uint64, max int) ([]diag.Diagno
 }
 
 // Query returns the diagnoses whose window starts in [q.From, q.To), at
-// most q.Limit, oldest first (newest first with q.Desc).
+// most q.Limit, oldest first (newest first with q.Desc); diagnoses with
+// the same window start come in Seq order (reversed with q.Desc). With
+// q.After it returns those past that Key only (the next page).
 func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 	if q.Limit < 1 {
 		return Page{}, fmt.Errorf("history: query limit %d: want at least 1", q.Limit)
@@ -526,6 +550,24 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 	hi := indexKey(q.To, 0)
 	if q.To.IsZero() {
 		hi = bytes.Repeat([]byte{0xff}, 17)
+	}
+	if q.After != nil {
+		// The index keys are unique: resume strictly past the last
+		// diagnosis returned, whatever its window start shares.
+		ak := posKey(q.After.Start, q.After.Seq)
+		if q.Desc {
+			if bytes.Compare(ak, hi) < 0 {
+				hi = ak
+			}
+		} else {
+			next, ok := successor(ak)
+			if !ok {
+				return Page{}, nil // after the last possible key
+			}
+			if bytes.Compare(next, lo) > 0 {
+				lo = next
+			}
+		}
 	}
 	var p Page
 	err := s.view(func(tx *bolt.Tx) error {
@@ -740,17 +782,39 @@ func seqKey(seq uint64) []byte {
 // hold (before 1678, after 2262: a query's open-ended bound, such as
 // to=9999-12-31T23:59:59Z) saturates instead of wrapping around.
 func indexKey(start time.Time, seq uint64) []byte {
+	return posKey(startNano(start), seq)
+}
+
+// posKey is the index key of a window start in Unix ns and a Seq.
+func posKey(ns int64, seq uint64) []byte {
 	k := make([]byte, 16)
-	ns := start.UnixNano()
-	switch {
-	case start.Before(minNano):
-		ns = math.MinInt64
-	case start.After(maxNano):
-		ns = math.MaxInt64
-	}
 	binary.BigEndian.PutUint64(k, uint64(ns)^(1<<63))
 	binary.BigEndian.PutUint64(k[8:], seq)
 	return k
+}
+
+// startNano is start in Unix ns, saturated to the int64 range.
+func startNano(start time.Time) int64 {
+	switch {
+	case start.Before(minNano):
+		return math.MinInt64
+	case start.After(maxNano):
+		return math.MaxInt64
+	}
+	return start.UnixNano()
+}
+
+// successor returns the smallest 16-byte key above k, and false when k is
+// the largest.
+func successor(k []byte) ([]byte, bool) {
+	next := bytes.Clone(k)
+	for i := len(next) - 1; i >= 0; i-- {
+		next[i]++
+		if next[i] != 0 {
+			return next, true
+		}
+	}
+	return nil, false
 }
 
 // The times Unix nanoseconds can hold.

@@ -3,8 +3,10 @@ package history
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,4 +244,83 @@ func TestAppendPruneFailureIsNotAnError(t *testing.T) {
 	assert.Equal(t, uint64(2), st.Count, "the caps are applied again")
 	assert.Equal(t, uint64(3), st.FirstSeq)
 	assert.Equal(t, uint64(2), st.Dropped[ReasonMaxCount])
+}
+
+// TestQueryPagesSameWindowStart: diagnoses sharing a window start across
+// a page boundary are each returned exactly once when the pages resume
+// from the last diagnosis' Key, in both orders, at every page size.
+func TestQueryPagesSameWindowStart(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "diagnoses.db"), Options{MaxAge: -1})
+	// Window minutes 0, 1, 1, 1, 1, 2, 1, 3: seq 7 is a later diagnosis of
+	// minute 1 (a model update diagnosing it again).
+	for _, i := range []int{0, 1, 1, 1, 1, 2, 1, 3} {
+		_, err := s.Append(ctx, window(i), Progress{})
+		require.NoError(t, err)
+	}
+	asc := []uint64{1, 2, 3, 4, 5, 7, 6, 8}
+	desc := []uint64{8, 6, 7, 5, 4, 3, 2, 1}
+	for _, tc := range []struct {
+		name     string
+		q        Query
+		want     []uint64
+		lastMore bool
+	}{
+		{"asc", Query{}, asc, false},
+		{"desc", Query{Desc: true}, desc, false},
+		{"asc range", Query{From: t0.Add(time.Minute), To: t0.Add(3 * time.Minute)}, []uint64{2, 3, 4, 5, 7, 6}, false},
+		{"desc range", Query{From: t0.Add(time.Minute), To: t0.Add(2 * time.Minute), Desc: true}, []uint64{7, 5, 4, 3, 2}, false},
+	} {
+		for limit := 1; limit <= len(tc.want)+1; limit++ {
+			t.Run(fmt.Sprintf("%s/limit=%d", tc.name, limit), func(t *testing.T) {
+				q := tc.q
+				q.Limit = limit
+				var got []uint64
+				for pages := 0; ; pages++ {
+					require.Less(t, pages, 20, "pages do not end")
+					p, err := s.Query(ctx, q)
+					require.NoError(t, err)
+					require.LessOrEqual(t, len(p.Diagnoses), limit)
+					for _, d := range p.Diagnoses {
+						got = append(got, d.Seq)
+					}
+					if !p.More {
+						break
+					}
+					require.NotEmpty(t, p.Diagnoses)
+					k := KeyOf(&p.Diagnoses[len(p.Diagnoses)-1])
+					q.After = &k
+				}
+				assert.Equal(t, tc.want, got)
+			})
+		}
+	}
+
+	// A Key outside the range, or past every key, is harmless.
+	for _, tc := range []struct {
+		name string
+		q    Query
+		want []uint64
+	}{
+		{"after before from", Query{From: t0.Add(2 * time.Minute), After: &Key{Start: t0.UnixNano(), Seq: 1}}, []uint64{6, 8}},
+		{"after past to desc", Query{To: t0.Add(time.Minute), Desc: true, After: &Key{Start: t0.Add(time.Hour).UnixNano()}}, []uint64{1}},
+		{"after the largest key", Query{After: &Key{Start: math.MaxInt64, Seq: math.MaxUint64}}, nil},
+		{"desc below the smallest key", Query{Desc: true, After: &Key{Start: math.MinInt64}}, nil},
+		{"after mid start", Query{After: &Key{Start: t0.Add(time.Minute).UnixNano(), Seq: 4}}, []uint64{5, 7, 6, 8}},
+		{"desc after mid start", Query{Desc: true, After: &Key{Start: t0.Add(time.Minute).UnixNano(), Seq: 4}}, []uint64{3, 2, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.q.Limit = 100
+			p, err := s.Query(ctx, tc.q)
+			require.NoError(t, err)
+			var got []uint64
+			for _, d := range p.Diagnoses {
+				got = append(got, d.Seq)
+			}
+			assert.Equal(t, tc.want, got)
+			assert.False(t, p.More)
+		})
+	}
+	far := diag.Diagnosis{Seq: 3, Window: diag.Window{Start: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	assert.Equal(t, Key{Start: math.MaxInt64, Seq: 3}, KeyOf(&far), "saturated as the index stores it")
 }
