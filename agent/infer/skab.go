@@ -188,8 +188,15 @@ type DetectorScore struct {
 // come in order, one per row. A window that does not follow the previous
 // one (its Start is not one grid step later; windows with a zero Start
 // are taken as consecutive) restarts a calibration in progress and clears
-// the smoothing. Missing cells are filled by prep with the default
-// calibration's mean; a missing sensor is Masked and not scored.
+// the smoothing.
+//
+// Missing cells (mask 0; prep fills them with the default calibration's
+// mean) are no readings: the calibration's mean/std and its split-half
+// scales use the present cells only (a sensor without any in the
+// calibration rows keeps the default calibration and the pooled scales);
+// the level term is the mean of the window's present cells; the error
+// smoothing averages the windows that scored the sensor. A sensor with no
+// cell in the window is Masked and not scored.
 //
 // A Detector is not safe for concurrent use: use one per rig, from one
 // goroutine. Its Model may be shared.
@@ -341,7 +348,14 @@ func (d *Detector) calibrate(dst *Result, w *prep.Window, consecutive bool) (tim
 	}
 	for t := from; t < T && d.seen < C; t++ {
 		for i := range S {
-			d.rows[i] = append(d.rows[i], d.raw(i, w.Values[i*T+t]))
+			// A missing cell (mask 0) is no reading: prep filled it
+			// with the default calibration's mean, which must not enter
+			// the rig's calibration.
+			v := math.NaN()
+			if w.Mask[i*T+t] != 0 {
+				v = d.raw(i, w.Values[i*T+t])
+			}
+			d.rows[i] = append(d.rows[i], v)
 		}
 		d.seen++
 	}
@@ -361,7 +375,10 @@ func (d *Detector) calibrate(dst *Result, w *prep.Window, consecutive bool) (tim
 	return took, nil
 }
 
-// stats returns the raw calibration of rows [0, n) (prep's rule).
+// stats returns the raw calibration of rows [0, n): prep's rule over the
+// present cells (missing ones are NaN in d.rows and ignored). A sensor
+// without a present cell in those rows keeps the bundle's default
+// calibration (the one its input spec was composed with).
 func (d *Detector) stats(n int) (mean, std []float64, err error) {
 	spec := d.m.manifest.Input
 	acc, err := prep.NewStatsAccumulator(spec)
@@ -373,12 +390,19 @@ func (d *Detector) stats(n int) (mean, std []float64, err error) {
 			acc.AddValue(i, v)
 		}
 	}
-	c, err := acc.Apply(spec)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, s := range c.Sensors {
-		mean, std = append(mean, s.Mean), append(std, s.Std)
+	for i, st := range acc.Stats() {
+		ss := spec.Sensors[i]
+		if st.N == 0 {
+			// spec = (raw - M)/Sd composes the default calibration
+			// (mean, std) with the model's normalisation: M = mean +
+			// std·modelMean, Sd = std·modelStd.
+			s := ss.Std / d.p.normStd[i]
+			mean, std = append(mean, ss.Mean-d.p.normMean[i]*s), append(std, s)
+			continue
+		}
+		// As prep.StatsAccumulator.Apply: the floor from the new mean.
+		ss.Mean = st.Mean
+		mean, std = append(mean, st.Mean), append(std, max(st.Std, ss.StdFloor()))
 	}
 	return mean, std, nil
 }
@@ -407,10 +431,17 @@ func (d *Detector) errorsOver(ends []int, mean, std []float64) ([][]float64, err
 	}
 	for _, e := range ends {
 		w := &prep.Window{Steps: T, Values: make([]float32, S*T), Mask: make([]float32, S*T)}
-		for i := range S {
+		for i, id := range d.m.manifest.Input.Sensors {
+			present := 0
 			for t := range T {
-				w.Values[i*T+t] = float32(a[i]*d.rows[i][e-T+1+t] + b[i])
-				w.Mask[i*T+t] = 1
+				if v := d.rows[i][e-T+1+t]; !math.IsNaN(v) {
+					w.Values[i*T+t] = float32(a[i]*v + b[i])
+					w.Mask[i*T+t] = 1
+					present++
+				}
+			}
+			if present == 0 {
+				w.Missing = append(w.Missing, id.ID)
 			}
 		}
 		batch = append(batch, w)
@@ -423,24 +454,51 @@ func (d *Detector) errorsOver(ends []int, mean, std []float64) ([][]float64, err
 	return out, flush()
 }
 
-// errorsOf returns r's per-sensor reconstruction errors in input order.
+// errorsOf returns r's per-sensor reconstruction errors in input order,
+// NaN for a masked sensor (no data in the window: no error).
 func (d *Detector) errorsOf(r *Result) []float64 {
 	e := make([]float64, d.m.S)
 	for i := range e {
-		e[i] = r.Sensors[d.p.headIdx[i]].Score * d.p.thresholds[i]
+		sc := r.Sensors[d.p.headIdx[i]]
+		if sc.Masked {
+			e[i] = math.NaN()
+			continue
+		}
+		e[i] = sc.Score * d.p.thresholds[i]
 	}
 	return e
 }
 
-// levelOf returns |mean over rows [e-T+1, e] of the calibrated values|
-// of sensor i.
+// levelOf returns |mean over the present cells of rows [e-T+1, e] of the
+// calibrated values| of sensor i; NaN when none is present.
 func (d *Detector) levelOf(i, e int, mean, std float64) float64 {
 	T := d.m.T
-	sum := 0.0
+	sum, n := 0.0, 0
 	for _, v := range d.rows[i][e-T+1 : e+1] {
-		sum += float64(float32((v - mean) / std))
+		if !math.IsNaN(v) {
+			sum += float64(float32((v - mean) / std))
+			n++
+		}
 	}
-	return math.Abs(sum / float64(T))
+	if n == 0 {
+		return math.NaN()
+	}
+	return math.Abs(sum / float64(n))
+}
+
+// meanOf returns the mean of v's non-NaN values and how many there are.
+func meanOf(v []float64) (float64, int) {
+	sum, n := 0.0, 0
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			sum += x
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN(), 0
+	}
+	return sum / float64(n), n
 }
 
 // quantile returns the q quantile of v (sorted in place), as models/skab.
@@ -471,19 +529,31 @@ func (d *Detector) finishCalibration() error {
 			return err
 		}
 		// Out-of-sample rows: windows and smoothing in the second half.
+		// A row whose window has no cell of the sensor gives no level,
+		// one whose smoothing has no window scoring it no error: the
+		// quantiles are of the rows that observed the sensor (none:
+		// the pooled scale stays).
 		from := half + T - 1 + p.Smooth - 1
+		sm := make([]float64, p.Smooth)
 		for i := range S {
 			var lv, ev []float64
 			for r := from; r < C; r++ {
-				lv = append(lv, d.levelOf(i, r, mean[i], std[i]))
-				sum := 0.0
-				for k := r - p.Smooth + 1; k <= r; k++ {
-					sum += errs[k-(T-1)][i]
+				if l := d.levelOf(i, r, mean[i], std[i]); !math.IsNaN(l) {
+					lv = append(lv, l)
 				}
-				ev = append(ev, sum/float64(p.Smooth))
+				for k := range p.Smooth {
+					sm[k] = errs[r-p.Smooth+1+k-(T-1)][i]
+				}
+				if e, n := meanOf(sm); n > 0 {
+					ev = append(ev, e)
+				}
 			}
-			c.LevelScale[i] = max(c.LevelScale[i], quantile(lv, p.Quantile), p.levelFloor)
-			c.ErrorScale[i] = max(c.ErrorScale[i], quantile(ev, p.Quantile), p.errFloor)
+			if len(lv) > 0 {
+				c.LevelScale[i] = max(c.LevelScale[i], quantile(lv, p.Quantile), p.levelFloor)
+			}
+			if len(ev) > 0 {
+				c.ErrorScale[i] = max(c.ErrorScale[i], quantile(ev, p.Quantile), p.errFloor)
+			}
 		}
 	}
 	var err error
@@ -529,9 +599,9 @@ func (d *Detector) score(dst *Result, w *prep.Window) (time.Duration, error) {
 	}
 	d.win.Start, d.win.Missing, d.win.Stale, d.win.Coverage = w.Start, w.Missing, w.Stale, w.Coverage
 	copy(d.win.Mask, w.Mask)
-	levels := make([]float64, S)
+	levels := make([]float64, S) // NaN: no cell of the sensor present
 	for i := range S {
-		sum := 0.0
+		sum, n := 0.0, 0
 		for t := range T {
 			k := i*T + t
 			if w.Mask[k] == 0 {
@@ -541,8 +611,14 @@ func (d *Detector) score(dst *Result, w *prep.Window) (time.Duration, error) {
 			raw := d.raw(i, w.Values[k])
 			d.win.Values[k] = float32(d.a[i]*raw + d.b[i])
 			sum += float64(float32((raw - c.Mean[i]) / c.Std[i]))
+			n++
 		}
-		levels[i] = math.Abs(sum / float64(T))
+		// The mean of the cells present: a sensor with a gap is not
+		// pulled towards its calibration mean by the filled cells.
+		levels[i] = math.NaN()
+		if n > 0 {
+			levels[i] = math.Abs(sum / float64(n))
+		}
 	}
 	took, err := d.m.RunInto(dst, &d.win)
 	if err != nil {
@@ -557,16 +633,21 @@ func (d *Detector) score(dst *Result, w *prep.Window) (time.Duration, error) {
 			continue
 		}
 		ds.Scored++
-		sum := 0.0
+		// The smoothing averages the windows that scored the sensor (a
+		// window without its data holds NaN).
+		sum, n := 0.0, 0
 		for k := range d.filled {
-			sum += d.ring[k][i]
+			if e := d.ring[k][i]; !math.IsNaN(e) {
+				sum += e
+				n++
+			}
 		}
 		// A term with a threshold <= 0 is switched off (as in models/skab).
 		et, lt := math.Inf(-1), math.Inf(-1)
-		if p.ErrorK > 0 {
-			et = sum / float64(d.filled) / (c.ErrorScale[i] * p.ErrorK)
+		if p.ErrorK > 0 && n > 0 {
+			et = sum / float64(n) / (c.ErrorScale[i] * p.ErrorK)
 		}
-		if p.LevelK > 0 {
+		if p.LevelK > 0 && !math.IsNaN(levels[i]) {
 			lt = levels[i] / (c.LevelScale[i] * p.LevelK)
 		}
 		sc.Score = max(et, lt, 0)

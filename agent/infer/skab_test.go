@@ -298,3 +298,144 @@ func TestSKABDetectorSynthetic(t *testing.T) {
 	assert.True(t, dg.Calibrating, "unknown because calibrating, not for missing data")
 	assert.False(t, cloudapi.IsAlert(dg), "a calibrating diagnosis is no alert")
 }
+
+// synthDetector trains a small SKAB model on synthetic normal series
+// (as TestSKABDetectorSynthetic) and opens its bundle.
+func synthDetector(t *testing.T) (*rig.Config, *Model) {
+	t.Helper()
+	cfg := loadRig(t, "../../firmware-configs/skab-testbed.yaml")
+	var set skab.Set
+	for k := range 4 {
+		s := synthSeries(cfg, 500, 500, 0)
+		for i := range s.Values {
+			for r := range s.Values[i] {
+				s.Values[i][r] += 0.001 * float64(k) * math.Cos(float64(r))
+			}
+		}
+		set.Experiments = append(set.Experiments, s)
+	}
+	_, bdir := skabBundle(t, cfg, &set)
+	m, err := Open(bdir, cfg, Options{Logger: quiet, Precision: bundle.FP32})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	return cfg, m
+}
+
+// maskedWindow returns the window of rows e-T+1..e of s prepared with
+// m's spec, with the cells for which gone(sensor, row) holds missing
+// (mask 0, value 0, the sensor listed in Missing or Stale), as prep
+// leaves a cell without data.
+func maskedWindow(t *testing.T, m *Model, s *skab.Series, e int, gone func(i, r int) bool) *prep.Window {
+	t.Helper()
+	T := m.T
+	grid := make([][]float64, len(s.Values))
+	for i := range grid {
+		grid[i] = s.Values[i][e-T+1 : e+1]
+	}
+	w, err := prep.FromGrid(m.Spec(), grid)
+	require.NoError(t, err)
+	for i, sp := range m.Spec().Sensors {
+		n := 0
+		for k := range T {
+			if gone(i, e-T+1+k) {
+				w.Values[i*T+k], w.Mask[i*T+k] = 0, 0
+				n++
+			}
+		}
+		switch {
+		case n == T:
+			w.Missing = append(w.Missing, sp.ID)
+		case n > 0:
+			w.Stale = append(w.Stale, sp.ID)
+		}
+	}
+	return w
+}
+
+// TestSKABDetectorMissingCells: missing cells (mask 0, filled by prep
+// with the default calibration's mean) are no readings for the Detector.
+// Its calibration's mean and std are those of the present cells; a
+// sensor without any cell in the calibration rows keeps the bundle's
+// default calibration; a window's level term is the mean of the present
+// cells, not their sum over T.
+func TestSKABDetectorMissingCells(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small SKAB model")
+	}
+	needORT(t)
+	cfg, m := synthDetector(t)
+	const gappy, absent = 0, 1 // sensor 0 misses every third row, sensor 1 every calibration row
+	s := synthSeries(cfg, 460, 460, 0)
+	span := cfg.Sensors[gappy].Range.Max - cfg.Sensors[gappy].Range.Min
+	for r := range s.Values[gappy] {
+		s.Values[gappy][r] += 0.05 * span // away from the default calibration's mean
+	}
+	d, err := m.NewDetector(nil)
+	require.NoError(t, err)
+	C, T := d.CalibRows(), m.T
+	gone := func(i, r int) bool { return (i == gappy && r%3 == 0) || (i == absent && r < C) }
+	var res Result
+	for e := T - 1; e < C; e++ {
+		_, err := d.Run(&res, maskedWindow(t, m, s, e, gone))
+		require.NoError(t, err)
+	}
+	require.False(t, res.Detector.Calibrating)
+	cal := d.Calibration()
+
+	var present []float64
+	for r := range C {
+		if !gone(gappy, r) {
+			present = append(present, s.Values[gappy][r])
+		}
+	}
+	mean, sq := 0.0, 0.0
+	for _, v := range present {
+		mean += v / float64(len(present))
+	}
+	for _, v := range present {
+		sq += (v - mean) * (v - mean) / float64(len(present))
+	}
+	assert.InDelta(t, mean, cal.Mean[gappy], 1e-6*span, "mean of the present cells")
+	assert.InDelta(t, math.Sqrt(sq), cal.Std[gappy], 1e-6*span, "std of the present cells")
+
+	// The absent sensor keeps the default calibration, of which the
+	// bundle's input spec is the composition with the model's own
+	// normalisation.
+	sp := m.Spec().Sensors[absent]
+	assert.InDelta(t, sp.Std, cal.Std[absent]*d.p.normStd[absent], 1e-9*sp.Std)
+	assert.InDelta(t, sp.Mean, cal.Mean[absent]+cal.Std[absent]*d.p.normMean[absent], 1e-9*max(1, math.Abs(sp.Mean)))
+
+	// Level term alone (the error term switched off): sensor 0 present
+	// in the window's second half only, 3 calibration std above its mean.
+	d.p.ErrorK = 0
+	row := make([]float64, s.Rows())
+	copy(row, s.Values[gappy])
+	for r := range row {
+		row[r] = cal.Mean[gappy] + 3*cal.Std[gappy]
+	}
+	s.Values[gappy] = row
+	e := C + 5
+	w := maskedWindow(t, m, s, e, func(i, r int) bool { return i == gappy && r <= e-T/2 })
+	_, err = d.Run(&res, w)
+	require.NoError(t, err)
+	sc := res.Sensors[d.p.headIdx[gappy]]
+	require.False(t, sc.Masked)
+	assert.InDelta(t, 3/(cal.LevelScale[gappy]*d.p.LevelK), sc.Score, 1e-3, "the level of the present cells")
+
+	// Error term alone: a window without the sensor adds nothing to its
+	// smoothing (the same window again and again keeps its score).
+	d.p.ErrorK, d.p.LevelK = 3, 0
+	w = maskedWindow(t, m, s, e, func(int, int) bool { return false })
+	for range d.p.Smooth {
+		_, err = d.Run(&res, w)
+		require.NoError(t, err)
+	}
+	want := res.Sensors[d.p.headIdx[gappy]].Score
+	require.Positive(t, want)
+	_, err = d.Run(&res, maskedWindow(t, m, s, e, func(i, _ int) bool { return i == gappy }))
+	require.NoError(t, err)
+	require.True(t, res.Sensors[d.p.headIdx[gappy]].Masked)
+	_, err = d.Run(&res, w)
+	require.NoError(t, err)
+	assert.InDelta(t, want, res.Sensors[d.p.headIdx[gappy]].Score, 1e-9*want, "smoothing of the windows that scored the sensor")
+}
