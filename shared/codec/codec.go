@@ -81,7 +81,10 @@ type Binding struct {
 	// readings are an error.
 	Now time.Time
 	// Names, if set, interns sensor ids: an id found in it is returned
-	// without allocating. Nil: every decoded id is a new string.
+	// without allocating. Nil: every decoded id is a new string. The
+	// sparkplugb codec also takes it as the configured sensors: a
+	// non-numeric metric whose name is not in it is skipped, one whose
+	// name is in it is an error (see the package documentation).
 	Names *Names
 	// Aliases maps Sparkplug B metric aliases to the names and datatypes
 	// announced in the edge node's birth certificate (see

@@ -125,7 +125,7 @@
 //
 // The Eclipse Sparkplug B Payload protobuf (field numbers of the official
 // sparkplug_b.proto of Eclipse Tahu, encoded and decoded with protowire):
-// each metric is one reading, the metric name is the sensor id, the
+// each numeric metric is one reading, the metric name is the sensor id, the
 // payload seq (0 to 255, wrapping) is every reading's Seq, the metric
 // timestamp (unix ms) is the time, else the payload timestamp, else
 // Binding.Now.
@@ -136,10 +136,17 @@
 // Values: datatypes Int8, Int16, Int32, Int64, UInt8, UInt16, UInt32,
 // UInt64 (in int_value or long_value; signed values may be zero- or
 // sign-extended), Float, Double and Boolean (1 or 0). A metric with
-// is_null is a reading of quality bad with value 0. String, DateTime,
-// Text, UUID, DataSet, Bytes, File and Template metrics are refused with
-// an error that names the metric, and so is a value field that does not
-// match the datatype. DATA messages may name metrics by alias only: pass
+// is_null is a reading of quality bad with value 0. Nodes publish
+// non-numeric metrics (String, DateTime, Text, UUID, DataSet, Bytes, File,
+// Template: by the datatype, on the wire or from the birth, or by the
+// value field) beside their readings: such a metric is skipped, and
+// counted nowhere, unless its name is in Binding.Names (when Names is nil
+// every one is skipped); one whose name is in Names is refused with an
+// error that names the metric. Numeric metrics are readings whatever their
+// name (the agent's ingest counts those of no configured sensor as
+// unknown_sensor). A value field that does not match the datatype is an
+// error. In errors, "reading N" is the index of the metric in the payload,
+// skipped metrics included. DATA messages may name metrics by alias only: pass
 // the aliases of the birth certificate (ParseSparkplugBirth) in
 // Binding.Aliases. A metric without a datatype (neither on the wire nor
 // from the birth) takes its value field's protobuf type (int_value as

@@ -123,6 +123,8 @@ func decodeSparkplug(b *Binding, p []byte, dst []reading.Reading, start int) ([]
 	}
 	var ts, seq uint64
 	var hasTS bool
+	metric := 0   // index of the next metric in the payload
+	untimed := -1 // index of the first metric read without a timestamp
 	for pos := 0; pos < len(p); {
 		num, typ, n := protowire.ConsumeTag(p[pos:])
 		if n < 0 {
@@ -160,16 +162,22 @@ func decodeSparkplug(b *Binding, p []byte, dst []reading.Reading, start int) ([]
 			if n < 0 {
 				return dst, perr(pos, "metrics", "bad length: %v", protowire.ParseError(n))
 			}
-			idx := len(dst) - start
-			if idx >= MaxReadings {
+			if len(dst)-start >= MaxReadings {
 				return dst, tooMany(fieldPos)
 			}
 			var r reading.Reading
-			if err := decodeMetric(b, m, pos+n-len(m), &r); err != nil {
-				err.Reading = idx
+			ok, err := decodeMetric(b, m, pos+n-len(m), &r)
+			if err != nil {
+				err.Reading = metric
 				return dst, err
 			}
-			dst = append(dst, r)
+			if ok {
+				if r.Time.IsZero() && untimed < 0 {
+					untimed = metric
+				}
+				dst = append(dst, r)
+			}
+			metric++
 			pos += n
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, p[pos:])
@@ -187,16 +195,16 @@ func decodeSparkplug(b *Binding, p []byte, dst []reading.Reading, start int) ([]
 			return dst, perr(-1, "timestamp", "%s", msg)
 		}
 	}
+	if untimed >= 0 && !hasTS && b.Now.IsZero() {
+		return dst, rerr(untimed, "timestamp", "no timestamp in the metric or the payload, and the binding gives no arrival time")
+	}
 	for i := start; i < len(dst); i++ {
 		r := &dst[i]
 		if r.Time.IsZero() {
-			switch {
-			case hasTS:
+			if hasTS {
 				r.Time = payloadTime
-			case !b.Now.IsZero():
+			} else {
 				r.Time = b.Now
-			default:
-				return dst, rerr(i-start, "timestamp", "no timestamp in the metric or the payload, and the binding gives no arrival time")
 			}
 		}
 		r.Seq = seq
@@ -213,13 +221,14 @@ func spTime(ms uint64) (time.Time, string) {
 }
 
 // decodeMetric decodes one Payload.Metric message m, found at byte off of
-// the payload. The time stays zero when the metric has none.
-func decodeMetric(b *Binding, m []byte, off int, r *reading.Reading) *Error {
+// the payload, into r; it returns false for a metric that is skipped (see
+// spMetric.reading). The time stays zero when the metric has none.
+func decodeMetric(b *Binding, m []byte, off int, r *reading.Reading) (bool, *Error) {
 	var sm spMetric
 	for pos := 0; pos < len(m); {
 		num, typ, n := protowire.ConsumeTag(m[pos:])
 		if n < 0 {
-			return perr(off+pos, "", "bad field tag in metric: %v", protowire.ParseError(n))
+			return false, perr(off+pos, "", "bad field tag in metric: %v", protowire.ParseError(n))
 		}
 		fieldPos := off + pos
 		pos += n
@@ -250,7 +259,7 @@ func decodeMetric(b *Binding, m []byte, off int, r *reading.Reading) *Error {
 			// Refused once the name is known (it may come later).
 			n := protowire.ConsumeFieldValue(num, typ, m[pos:])
 			if n < 0 {
-				return perr(off+pos, spOtherValues[num], "bad value: %v", protowire.ParseError(n))
+				return false, perr(off+pos, spOtherValues[num], "bad value: %v", protowire.ParseError(n))
 			}
 			pos += n
 			sm.vfield, sm.vpos = num, fieldPos
@@ -258,20 +267,20 @@ func decodeMetric(b *Binding, m []byte, off int, r *reading.Reading) *Error {
 		default: // is_historical, is_transient, metadata, properties, unknown
 			n := protowire.ConsumeFieldValue(num, typ, m[pos:])
 			if n < 0 {
-				return perr(off+pos, "", "bad value of metric field %d: %v", num, protowire.ParseError(n))
+				return false, perr(off+pos, "", "bad value of metric field %d: %v", num, protowire.ParseError(n))
 			}
 			pos += n
 			continue
 		}
 		if typ != want {
-			return perr(fieldPos, name, "wire type %d, want %d", typ, want)
+			return false, perr(fieldPos, name, "wire type %d, want %d", typ, want)
 		}
 		var v uint64
 		switch typ {
 		case protowire.BytesType:
 			s, n := protowire.ConsumeBytes(m[pos:])
 			if n < 0 {
-				return perr(off+pos, name, "bad length: %v", protowire.ParseError(n))
+				return false, perr(off+pos, name, "bad length: %v", protowire.ParseError(n))
 			}
 			sm.name = s
 			pos += n
@@ -286,7 +295,7 @@ func decodeMetric(b *Binding, m []byte, off int, r *reading.Reading) *Error {
 			v, n = protowire.ConsumeFixed64(m[pos:])
 		}
 		if n < 0 {
-			return perr(off+pos, name, "bad value: %v", protowire.ParseError(n))
+			return false, perr(off+pos, name, "bad value: %v", protowire.ParseError(n))
 		}
 		pos += n
 		switch num {
@@ -296,7 +305,7 @@ func decodeMetric(b *Binding, m []byte, off int, r *reading.Reading) *Error {
 			sm.ts, sm.hasTS = v, true
 		case spMetricDatatype:
 			if v > math.MaxUint32 {
-				return perr(fieldPos, name, "datatype %d is out of the uint32 range", v)
+				return false, perr(fieldPos, name, "datatype %d is out of the uint32 range", v)
 			}
 			sm.dtype, sm.hasType = uint32(v), true
 		case spMetricIsNull:
@@ -308,47 +317,71 @@ func decodeMetric(b *Binding, m []byte, off int, r *reading.Reading) *Error {
 	return sm.reading(b, off, r)
 }
 
-// reading turns a decoded metric into r.
-func (sm *spMetric) reading(b *Binding, off int, r *reading.Reading) *Error {
+// reading turns a decoded metric into r. It returns false, and no
+// error, for a non-numeric metric (String, DateTime, Text, ... by its
+// datatype or value field) that is no configured sensor: one whose name
+// is not in b.Names, or any when b.Names is nil. Sparkplug B nodes publish
+// such metrics (and Node Control ones) beside their numeric readings. A
+// non-numeric metric whose name is in b.Names is an error.
+func (sm *spMetric) reading(b *Binding, off int, r *reading.Reading) (bool, *Error) {
 	dtype, hasType := sm.dtype, sm.hasType
+	var birthName string // the name from the birth, for a metric named by alias
 	switch {
 	case len(sm.name) > 0:
-		id, msg := b.sensorID(sm.name)
-		if msg != "" {
-			return perr(off, "name", "%s", msg)
-		}
-		r.Sensor = id
 	case sm.hasAlias:
 		a, ok := b.Aliases[sm.alias]
 		if !ok {
-			return perr(off, "alias", "metric has no name and alias %d is unknown (give Binding.Aliases from the birth certificate)", sm.alias)
+			return false, perr(off, "alias", "metric has no name and alias %d is unknown (give Binding.Aliases from the birth certificate)", sm.alias)
 		}
-		r.Sensor = a.Name
+		birthName = a.Name
 		if !hasType {
 			dtype, hasType = a.DataType, a.DataType != SparkplugUnknown
 		}
 	default:
-		return perr(off, "name", "metric has neither a name nor an alias")
+		return false, perr(off, "name", "metric has neither a name nor an alias")
+	}
+	otherField, otherValue := spOtherValues[sm.vfield]
+	if otherValue || hasType && dtype > SparkplugBoolean {
+		var id string
+		var known bool
+		if b.Names != nil {
+			if len(sm.name) > 0 {
+				id, known = b.Names.m[string(sm.name)]
+			} else {
+				id, known = b.Names.m[birthName]
+			}
+		}
+		switch {
+		case !known:
+			return false, nil
+		case otherValue:
+			return false, perr(sm.vpos, otherField, "metric %q has a non-numeric value; only Int8..UInt64, Float, Double and Boolean metrics are read", id)
+		default:
+			return false, perr(off, "datatype", "metric %q: datatype %s is not numeric; only Int8..UInt64, Float, Double and Boolean metrics are read", id, spTypeName(dtype))
+		}
+	}
+	if len(sm.name) > 0 {
+		id, msg := b.sensorID(sm.name)
+		if msg != "" {
+			return false, perr(off, "name", "%s", msg)
+		}
+		r.Sensor = id
+	} else {
+		r.Sensor = birthName
 	}
 	if sm.hasTS {
 		t, msg := spTime(sm.ts)
 		if msg != "" {
-			return perr(off, "timestamp", "%s", msg)
+			return false, perr(off, "timestamp", "%s", msg)
 		}
 		r.Time = t
 	}
-	if name, ok := spOtherValues[sm.vfield]; ok {
-		return perr(sm.vpos, name, "metric %q has a non-numeric value; only Int8..UInt64, Float, Double and Boolean metrics are read", r.Sensor)
-	}
-	if hasType && dtype > SparkplugBoolean {
-		return perr(off, "datatype", "metric %q: datatype %s is not numeric; only Int8..UInt64, Float, Double and Boolean metrics are read", r.Sensor, spTypeName(dtype))
-	}
 	if sm.isNull {
 		r.Quality = reading.Bad
-		return nil
+		return true, nil
 	}
 	if sm.vfield == 0 {
-		return perr(off, "value", "metric %q has no value and is not null", r.Sensor)
+		return false, perr(off, "value", "metric %q has no value and is not null", r.Sensor)
 	}
 	if !hasType || dtype == SparkplugUnknown {
 		// No datatype on the wire nor from the birth: take the value
@@ -368,13 +401,13 @@ func (sm *spMetric) reading(b *Binding, off int, r *reading.Reading) *Error {
 	}
 	v, msg := spValue(dtype, sm.vfield, sm.raw)
 	if msg != "" {
-		return perr(off, "value", "metric %q: %s", r.Sensor, msg)
+		return false, perr(off, "value", "metric %q: %s", r.Sensor, msg)
 	}
 	if msg := checkValue(v); msg != "" {
-		return perr(off, "value", "metric %q: %s", r.Sensor, msg)
+		return false, perr(off, "value", "metric %q: %s", r.Sensor, msg)
 	}
 	r.Value = v
-	return nil
+	return true, nil
 }
 
 // spValue interprets the raw bits of value field f as datatype t.

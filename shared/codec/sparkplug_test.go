@@ -221,8 +221,9 @@ func TestSparkplugBad(t *testing.T) {
 		payload []byte
 		want    []string
 	}{
-		{"string metric", b, spEncode(t, 1, 0, spm{"name": "status", "datatype": uint32(12), "string_value": "ok"}), []string{"reading 0", "field string_value", `metric "status" has a non-numeric value`}},
-		{"string datatype", b, spEncode(t, 1, 0, spm{"name": "s", "datatype": uint32(12), "int_value": uint32(1)}), []string{"datatype String (12) is not numeric"}},
+		{"string metric of a sensor", b, spEncode(t, 1, 0, spm{"name": "status", "string_value": "ok"}, spm{"name": "PS2", "datatype": uint32(12), "string_value": "ok"}),
+			[]string{"reading 1", "field string_value", `metric "PS2" has a non-numeric value`}},
+		{"string datatype of a sensor", b, spEncode(t, 1, 0, spm{"name": "TS1", "datatype": uint32(12), "int_value": uint32(1)}), []string{"reading 0", `metric "TS1"`, "datatype String (12) is not numeric"}},
 		{"datatype mismatch", b, spEncode(t, 1, 0, spm{"name": "s", "datatype": uint32(10), "int_value": uint32(1)}), []string{`metric "s"`, "datatype Double (10) does not match its value field 10"}},
 		{"int8 range", b, spEncode(t, 1, 0, spm{"name": "s", "datatype": uint32(1), "int_value": uint32(0x1FF)}), []string{"value 511 is out of the Int8 (1) range"}},
 		{"uint16 range", b, spEncode(t, 1, 0, spm{"name": "s", "datatype": uint32(6), "int_value": uint32(70000)}), []string{"out of the UInt16 (6) range"}},
@@ -319,4 +320,61 @@ func TestParseSparkplugBirthBad(t *testing.T) {
 	if err := codec.ParseSparkplugBirth(good, map[uint64]codec.SparkplugMetric{}); err != nil {
 		t.Errorf("complete birth: %v", err)
 	}
+}
+
+// Non-numeric metrics (String, DateTime, Text, ...) that are no configured
+// sensor are skipped: real Sparkplug B nodes publish them beside their
+// numeric readings, which must not be lost with them. One that names a
+// sensor of Binding.Names is still an error.
+func TestSparkplugSkipsNonNumeric(t *testing.T) {
+	aliases := map[uint64]codec.SparkplugMetric{}
+	birth := spEncode(t, 1, 0,
+		spm{"name": "PS1", "alias": uint64(1), "datatype": uint32(10), "double_value": 0.0},
+		spm{"name": "Properties/Firmware", "alias": uint64(2), "datatype": uint32(12), "string_value": "1.2"},
+		spm{"name": "FS1", "alias": uint64(3), "datatype": uint32(12), "string_value": "x"},
+	)
+	if err := codec.ParseSparkplugBirth(birth, aliases); err != nil {
+		t.Fatal(err)
+	}
+	b := binding()
+	b.Aliases = aliases
+	ms := uint64(t0.UnixMilli())
+	p := spEncode(t, ms, 9,
+		spm{"name": "Properties/Status", "datatype": uint32(12), "string_value": "running"},
+		spm{"alias": uint64(1), "double_value": 151.2},
+		spm{"name": "Last Service", "datatype": uint32(13), "long_value": ms},
+		spm{"name": "Notes", "datatype": uint32(14), "string_value": "ok"},
+		spm{"name": "Serial", "string_value": "A-17"},  // no datatype: the value field says String
+		spm{"alias": uint64(2), "string_value": "1.3"}, // String by the birth
+		spm{"name": "Blob", "datatype": uint32(17), "bytes_value": []byte{1, 2}},
+		spm{"name": "TS1", "datatype": uint32(3), "int_value": uint32(35)},
+	)
+	want := []reading.Reading{
+		{Sensor: "PS1", Time: t0, Value: 151.2, Seq: 9},
+		{Sensor: "TS1", Time: t0, Value: 35, Seq: 9},
+	}
+	got, err := codec.SparkplugB{}.Decode(b, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalReadings(t, got, want)
+
+	// Without Names the codec knows no sensors: every non-numeric metric
+	// is skipped.
+	b.Names = nil
+	got, err = codec.SparkplugB{}.Decode(b, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalReadings(t, got, want)
+
+	// A non-numeric metric of a configured sensor, named by alias.
+	b = binding()
+	b.Aliases = aliases
+	decodeErr(t, codec.SparkplugB{}, b, spEncode(t, ms, 0, spm{"name": "PS2", "double_value": 1.0}, spm{"alias": uint64(3), "string_value": "x"}),
+		"reading 1", `metric "FS1"`, "non-numeric value")
+	// A missing time is reported at the metric's index, skipped metrics
+	// counted.
+	decodeErr(t, codec.SparkplugB{}, codec.Binding{Names: b.Names}, spEncode(t, 0, 0, spm{"name": "Notes", "string_value": "x"}, spm{"name": "PS2", "double_value": 1.0}),
+		"reading 1", "no timestamp")
 }
