@@ -24,8 +24,9 @@ import (
 //     head (without one, the expected health Σ p·class health of the
 //     condition targets on the component); status from diag.StatusOf,
 //     except Unknown when every input sensor of the component was missing
-//     in w, or when nothing gives the component a health (Health is then
-//     0 and meaningless); anomaly score = the highest score of its
+//     in w (for a component without input sensors: every input sensor of
+//     the rig), or when nothing gives the component a health (Health is
+//     then 0 and meaningless); anomaly score = the highest score of its
 //     sensors; drivers = its sensors with the highest anomaly scores
 //     (score > 0, not masked), at most MaxDrivers.
 //   - Health and Status of the rig: the lowest component health with a
@@ -40,8 +41,13 @@ import (
 //   - Anomalies, most severe first: a predicted condition class that
 //     names a fault (severity from its class health, see CriticalHealth;
 //     confidence its probability); a predicted flag class that names a
-//     fault (info); a component whose anomaly score is at least 1 and that
-//     no class head already blames (fault left empty, an unexplained
+//     fault (info); neither for a target with no data in w (every input
+//     sensor of its component missing; for a target on no component or
+//     on one without input sensors, every input sensor of the rig): its
+//     class is unknown, Targets keep the head's probabilities, and the
+//     component's missing-sensor finding says "<target> not judged"; a
+//     component whose anomaly score is at least 1 and that no class head
+//     already blames (fault left empty, an unexplained
 //     anomaly in shared/cloudapi's terms: the anomaly head says that, not
 //     why; severity from the score, confidence 1 - 1/score);
 //     missing sensors (sensor_fault, one per component; medium when the
@@ -105,6 +111,7 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	}
 
 	// Components.
+	blind := allMissing(cfg, man.Input, w, "") // no input sensor has data
 	minHealth, known := math.Inf(1), false
 	blamed := map[string]bool{} // components a class head names a fault on
 	for ci, c := range cfg.Components {
@@ -130,7 +137,7 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		}
 		if ok {
 			ch.Health = h
-			if inputs == 0 || missing < inputs {
+			if (inputs == 0 && !blind) || missing < inputs {
 				ch.Status = diag.StatusOf(h)
 				minHealth, known = min(minHealth, h), true
 			}
@@ -153,16 +160,23 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 			d.Status = statusOfScore(det.Score)
 		}
 		for ci := range d.Components {
-			if c := &d.Components[ci]; !allMissing(cfg, man.Input, w, c.ID) {
+			if c := &d.Components[ci]; !blind && !allMissing(cfg, man.Input, w, c.ID) {
 				c.Status = statusOfScore(c.AnomalyScore)
 			}
 		}
 	}
 
-	// Anomalies from the class heads.
+	// Anomalies from the class heads. A target whose data is all missing
+	// (see unjudged) names no fault: its class is unknown, and the
+	// missing sensors' finding below says why.
 	var found []finding
+	notJudged := map[string][]string{} // component ("": the rig) -> targets not judged
 	for _, tr := range d.Targets {
 		t := cfg.Target(tr.Name)
+		if unjudged(cfg, man.Input, w, t) {
+			notJudged[t.Component] = append(notJudged[t.Component], t.Name)
+			continue
+		}
 		cl := t.Classes[tr.Predicted]
 		if cl.Fault == "" {
 			continue
@@ -216,12 +230,15 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 			continue
 		}
 		sev := diag.SeverityLow
+		why := fmt.Sprintf("no data from %s in the window", strings.Join(ids, ", "))
 		if len(ids) == inputs {
 			sev = diag.SeverityMedium
+			if ts := notJudged[c.ID]; len(ts) > 0 {
+				why += fmt.Sprintf("; %s not judged", strings.Join(ts, ", "))
+			}
 		}
 		found = append(found, finding{diag.Anomaly{Fault: rig.FaultSensor, Severity: sev, Confidence: 1,
-			Components: []string{c.ID}, Sensors: ids},
-			fmt.Sprintf("no data from %s in the window", strings.Join(ids, ", "))})
+			Components: []string{c.ID}, Sensors: ids}, why})
 	}
 	slices.SortStableFunc(found, func(a, b finding) int {
 		if c := cmp.Compare(severityRank(b.Severity), severityRank(a.Severity)); c != 0 {
@@ -328,12 +345,13 @@ func statusOfScore(s float64) diag.Status {
 	return diag.Critical
 }
 
-// allMissing reports whether every input sensor of component id is
-// missing in w (false for a component without input sensors).
+// allMissing reports whether every input sensor of component id (id "":
+// of the rig) is missing in w (false for a component without input
+// sensors).
 func allMissing(cfg *rig.Config, spec prep.Spec, w *prep.Window, id string) bool {
 	inputs, missing := 0, 0
 	for _, s := range cfg.Sensors {
-		if s.Component != id || spec.Index(s.ID) < 0 {
+		if (id != "" && s.Component != id) || spec.Index(s.ID) < 0 {
 			continue
 		}
 		inputs++
@@ -342,4 +360,15 @@ func allMissing(cfg *rig.Config, spec prep.Spec, w *prep.Window, id string) bool
 		}
 	}
 	return inputs > 0 && missing == inputs
+}
+
+// unjudged reports whether target t had no data to judge from in w:
+// every input sensor of its component missing, or, for a target on no
+// component or on a component without input sensors, every input sensor
+// of the rig.
+func unjudged(cfg *rig.Config, spec prep.Spec, w *prep.Window, t *rig.Target) bool {
+	if t.Component != "" && allMissing(cfg, spec, w, t.Component) {
+		return true
+	}
+	return allMissing(cfg, spec, w, "")
 }

@@ -328,3 +328,69 @@ func TestDiagnoseClampsNegativeRUL(t *testing.T) {
 	require.NotNil(t, days, "the pump's recommendation carries the RUL")
 	assert.Equal(t, 0.0, *days)
 }
+
+// TestDiagnoseClassHeadWithoutData: a class head's fault on a component
+// whose every input sensor is missing is not reported (the head judged
+// zero-filled input): the component's status is unknown, the target
+// keeps its probabilities, and the missing-sensor finding says the
+// target was not judged. A window with no sensor at all judges no target,
+// not even a rig-wide one or one on a component without sensors, and
+// leaves every status unknown.
+func TestDiagnoseClassHeadWithoutData(t *testing.T) {
+	si := newStandIn(t, loadRig(t, zemaConfig))
+	m := diagModel(t, si, bundleOpts{})
+	missing := []string{"TS3", "TS4", "CE", "CP"} // every sensor of cooler_c1
+	w := si.window(t, 4, missing, nil)
+	r := &Result{
+		Health:  make([]float64, si.N),
+		Targets: targets(si.cfg, map[string][2]float64{"cooler": {3, 0.9}, "pump": {2, 0.8}}),
+		Sensors: scores(si, missing, nil),
+	}
+	for i := range r.Health {
+		r.Health[i] = 0.9
+	}
+	d, err := m.Diagnose(r, w, 0)
+	require.NoError(t, err)
+	var faults []rig.Fault
+	for _, a := range d.Anomalies {
+		faults = append(faults, a.Fault)
+		if a.Fault == rig.FaultSensor {
+			assert.Equal(t, []string{"cooler_c1"}, a.Components)
+			assert.Equal(t, diag.SeverityMedium, a.Severity)
+		}
+	}
+	assert.Equal(t, []rig.Fault{rig.FaultLeakage, rig.FaultSensor}, faults, "no cooling_loss on a cooler without data")
+	require.Len(t, d.Targets, len(si.cfg.Targets))
+	assert.Equal(t, "cooler", d.Targets[0].Name)
+	assert.InDelta(t, 0.9, d.Targets[0].Classes[d.Targets[0].Predicted].P, 1e-12, "the head's probabilities are kept")
+	for _, c := range d.Components {
+		if c.ID == "cooler_c1" {
+			assert.Equal(t, diag.Unknown, c.Status)
+		}
+	}
+	var reasons []string
+	for _, rec := range d.Recommendations {
+		if rec.Component == "cooler_c1" {
+			reasons = append(reasons, rec.Reason)
+		}
+	}
+	assert.Equal(t, []string{"no data from TS3, TS4, CE, CP in the window; cooler not judged"}, reasons)
+
+	// No sensor at all: nothing judged, every status unknown.
+	var all []string
+	for _, ss := range si.spec.Sensors {
+		all = append(all, ss.ID)
+	}
+	w = si.window(t, 5, all, nil)
+	r.Targets = targets(si.cfg, map[string][2]float64{"cooler": {3, 0.9}, "accumulator": {90, 0.9}, "stable": {1, 0.9}})
+	r.Sensors = scores(si, all, nil)
+	d, err = m.Diagnose(r, w, 0)
+	require.NoError(t, err)
+	assert.Equal(t, diag.Unknown, d.Status)
+	for _, c := range d.Components {
+		assert.Equal(t, diag.Unknown, c.Status, c.ID)
+	}
+	for _, a := range d.Anomalies {
+		assert.Equal(t, rig.FaultSensor, a.Fault, "only missing sensors: %v", a)
+	}
+}
