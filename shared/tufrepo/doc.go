@@ -8,7 +8,8 @@
 //   - the repository folder (published as is: rig-cloud serves it, agents
 //     verify it with the go-tuf updater): N.root.json for every root
 //     version and root.json (the newest), N.targets.json and targets.json,
-//     N.snapshot.json and snapshot.json, timestamp.json, and the targets
+//     N.snapshot.json and snapshot.json, N.timestamp.json (not fetched by
+//     clients) and timestamp.json, and the targets
 //     under targets/ as <rig_type>/<sha256>.<bundle>-<version>.tar.gz
 //     (consistent snapshots);
 //   - the keys folder (mode 0700, never published): one ed25519 private key
@@ -37,5 +38,11 @@
 // target: Publish refuses targets metadata they signed.
 //
 // The caller owns the Repo: it is not safe for concurrent use, and two
-// processes must not change one repository at the same time.
+// processes must not change one repository at the same time. Should they,
+// a version is still written once: N.snapshot.json, N.timestamp.json and
+// a publication's N.targets.json are put in place with a hard link that
+// fails when the name is taken (ErrVersionTaken, unless the bytes are the
+// same), and a new snapshot or timestamp takes the version after every
+// one on disk. Options.Guard is asked before each file is put in place
+// (rig-cloud checks its lock there).
 package tufrepo

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -170,6 +171,9 @@ func (r *Repo) Publish(targets []byte, archivePath string) (*release.Target, *me
 			added = append(added, tf)
 		}
 	}
+	if err := r.versionFree(metadata.TARGETS, md.Signed.Version, targets); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w: another publication wrote targets version %d (send the same targets again, or sign over the repository's current targets)", ErrRefused, err, md.Signed.Version)
+	}
 	var rel *release.Target
 	var tf *metadata.TargetFiles
 	switch {
@@ -208,14 +212,31 @@ func (r *Repo) Publish(targets []byte, archivePath string) (*release.Target, *me
 	}
 	prev := r.targets
 	r.targets = md
-	if err := r.writeVersioned(metadata.TARGETS, md.Signed.Version, targets); err != nil {
+	if err := r.writeVersioned(metadata.TARGETS, md.Signed.Version, targets, true); err != nil {
 		r.targets = prev
+		if errors.Is(err, ErrVersionTaken) {
+			err = fmt.Errorf("%w: %w", ErrRefused, err)
+		}
 		return nil, nil, err
 	}
 	if err := r.signSnapshotTimestamp(true); err != nil {
 		return nil, nil, err
 	}
 	return rel, tf, nil
+}
+
+// versionFree returns an error wrapping ErrVersionTaken when
+// N.<role>.json of version is on disk with other bytes than b.
+func (r *Repo) versionFree(role string, version int64, b []byte) error {
+	name := filepath.Join(r.dir, fmt.Sprintf("%d.%s.json", version, role))
+	have, err := os.ReadFile(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err == nil && bytes.Equal(have, b):
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds other bytes", ErrVersionTaken, name)
 }
 
 // ResignTargets is the release manager's routine re-signing of a

@@ -1,6 +1,7 @@
 package tufrepo
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +38,14 @@ var ErrKeys = errors.New("signing keys")
 // already holds a repository or keys, and by AddBundle when the release's
 // path is already taken by another archive.
 var ErrExists = errors.New("already exists")
+
+// ErrVersionTaken is returned (wrapped) when the metadata file of the
+// version being written (N.snapshot.json, N.timestamp.json, or
+// N.targets.json of a publication) is on disk already with other bytes:
+// another writer signed that version, two processes changing the
+// repository at once (a rig-cloud replica that lost its lock while
+// writing, say). The file on disk is kept and nothing more is written.
+var ErrVersionTaken = errors.New("metadata version already written by another writer")
 
 // Expiry is how long each role's metadata stays valid after it is signed.
 // A zero field means its default (DefaultExpiry).
@@ -72,6 +83,11 @@ type Options struct {
 	Expiry Expiry
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Guard, when set, is called immediately before each metadata file
+	// is put in place (its temporary file written and synced); an error
+	// stops the write and is returned, wrapped. rig-cloud checks there
+	// that it still holds the lock serialising its replicas.
+	Guard func() error
 }
 
 func (o Options) now() time.Time {
@@ -430,7 +446,11 @@ func (r *Repo) signSnapshotTimestamp(bump bool) error {
 	s := &r.snapshot.Signed
 	s.Meta["targets.json"] = metadata.MetaFile(r.targets.Signed.Version)
 	if bump {
-		s.Version++
+		v, err := r.nextVersion(metadata.SNAPSHOT, s.Version)
+		if err != nil {
+			return err
+		}
+		s.Version = v
 	}
 	s.Expires = r.opt.now().Add(r.opt.Expiry.of(metadata.SNAPSHOT))
 	r.snapshot.ClearSignatures()
@@ -441,7 +461,7 @@ func (r *Repo) signSnapshotTimestamp(bump bool) error {
 	if err != nil {
 		return err
 	}
-	if err := r.writeVersioned(metadata.SNAPSHOT, s.Version, b); err != nil {
+	if err := r.writeVersioned(metadata.SNAPSHOT, s.Version, b, true); err != nil {
 		return err
 	}
 	if !bump {
@@ -457,8 +477,35 @@ func (r *Repo) signTimestamp() error {
 	if err != nil {
 		return err
 	}
-	r.timestamp.Signed.Version++
+	v, err := r.nextVersion(metadata.TIMESTAMP, r.timestamp.Signed.Version)
+	if err != nil {
+		return err
+	}
+	r.timestamp.Signed.Version = v
 	return r.writeTimestamp(b)
+}
+
+// nextVersion is the version to sign role's next metadata at: after cur
+// and after every N.<role>.json on disk, which a writer that crashed (or
+// failed) between that file and the unversioned one left behind. Those
+// are never overwritten (writeVersioned), so a version is signed once;
+// snapshot and timestamp versions need only increase.
+func (r *Repo) nextVersion(role string, cur int64) (int64, error) {
+	next := cur + 1
+	ents, err := os.ReadDir(r.dir)
+	if err != nil {
+		return 0, fmt.Errorf("next %s version: %w", role, err)
+	}
+	for _, e := range ents {
+		n, ok := strings.CutSuffix(e.Name(), "."+role+".json")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		if v, err := strconv.ParseInt(n, 10, 64); err == nil && v >= next {
+			next = v + 1
+		}
+	}
+	return next, nil
 }
 
 func (r *Repo) writeTimestamp(snapshot []byte) error {
@@ -477,7 +524,9 @@ func (r *Repo) writeTimestamp(snapshot []byte) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(r.dir, "timestamp.json"), b)
+	// N.timestamp.json (not served: clients fetch timestamp.json) makes
+	// the version's bytes unique as N.snapshot.json does the snapshot's.
+	return r.writeVersioned(metadata.TIMESTAMP, t.Version, b, true)
 }
 
 func (r *Repo) writeRoot() error {
@@ -485,7 +534,7 @@ func (r *Repo) writeRoot() error {
 	if err != nil {
 		return err
 	}
-	return r.writeVersioned(metadata.ROOT, r.root.Signed.Version, b)
+	return r.writeVersioned(metadata.ROOT, r.root.Signed.Version, b, false)
 }
 
 func (r *Repo) writeTargets() error {
@@ -493,15 +542,17 @@ func (r *Repo) writeTargets() error {
 	if err != nil {
 		return err
 	}
-	return r.writeVersioned(metadata.TARGETS, r.targets.Signed.Version, b)
+	return r.writeVersioned(metadata.TARGETS, r.targets.Signed.Version, b, false)
 }
 
-// writeVersioned writes N.role.json, then role.json.
-func (r *Repo) writeVersioned(role string, version int64, b []byte) error {
-	if err := writeFile(filepath.Join(r.dir, fmt.Sprintf("%d.%s.json", version, role)), b); err != nil {
+// writeVersioned writes N.role.json, then role.json. When once, the
+// versioned file is never replaced: if it is there with the same bytes (a
+// retry) it is kept, with other bytes the write fails (ErrVersionTaken).
+func (r *Repo) writeVersioned(role string, version int64, b []byte, once bool) error {
+	if err := r.writeFile(filepath.Join(r.dir, fmt.Sprintf("%d.%s.json", version, role)), b, once); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(r.dir, role+".json"), b)
+	return r.writeFile(filepath.Join(r.dir, role+".json"), b, false)
 }
 
 // signers returns the signers of the keys present for role in root, or an
@@ -635,9 +686,12 @@ func keyID(pub ed25519.PublicKey) (string, error) {
 	return k.ID()
 }
 
-// writeFile writes b to name atomically (temporary file, sync, rename),
-// mode 0644.
-func writeFile(name string, b []byte) error {
+// writeFile writes b to name atomically (temporary file, sync, then
+// Options.Guard and a rename), mode 0644. When once, a hard link instead
+// of the rename puts the file in place only if name is free (atomically,
+// also on NFS): a file there with the same bytes is kept, with other
+// bytes the write fails (ErrVersionTaken).
+func (r *Repo) writeFile(name string, b []byte, once bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
 	if err != nil {
 		return err
@@ -656,7 +710,25 @@ func writeFile(name string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	return os.Rename(tmp.Name(), name)
+	if r.opt.Guard != nil {
+		if err := r.opt.Guard(); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	if !once {
+		return os.Rename(tmp.Name(), name)
+	}
+	err = os.Link(tmp.Name(), name)
+	if errors.Is(err, fs.ErrExist) {
+		if have, rerr := os.ReadFile(name); rerr == nil && bytes.Equal(have, b) {
+			return nil
+		}
+		return fmt.Errorf("%w: %s holds other bytes", ErrVersionTaken, name)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
 }
 
 type countWriter struct {

@@ -19,7 +19,17 @@
 // repository under it; tufrepo writes each file through a temporary file
 // and a rename, in the order clients read backwards, so readers (the file
 // routes, without the lock) never see a half-written file nor a timestamp
-// naming metadata that is not there yet. Check, run by every replica every
+// naming metadata that is not there yet.
+//
+// PostgreSQL releases the lock when the writer's session ends (a dropped
+// connection, a terminated backend) while the writer may still be writing.
+// So before each file it puts in place, a writer checks on the locking
+// transaction's connection that it still holds the lock, and stops with
+// ErrLockLost otherwise (tufrepo.Options.Guard); and since that check and
+// the rename are not atomic, tufrepo writes each snapshot, timestamp and
+// published targets version once (a hard link that fails when the name is
+// taken: tufrepo.ErrVersionTaken), so two replicas never write different
+// metadata of one version. Check, run by every replica every
 // releases.check_interval, reads without the lock and takes it only when a
 // role is due, with pg_try_advisory_xact_lock: when another replica holds
 // it, that one does the work.

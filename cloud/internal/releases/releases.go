@@ -28,6 +28,12 @@ import (
 // transaction) while it changes the repository.
 const LockKey int64 = 0x7475665f7265706f // "tuf_repo"
 
+// ErrLockLost is returned (wrapped) when this replica finds, immediately
+// before writing a metadata file, that it no longer holds LockKey (its
+// database connection was lost, which releases the lock): it writes
+// nothing more, and another replica may be writing.
+var ErrLockLost = errors.New("releases: the repository lock was lost")
+
 // ErrTooLarge is returned by Publish when the archive is larger than
 // Options.MaxArchiveBytes; nothing is stored.
 var ErrTooLarge = errors.New("the release archive is larger than releases.max_archive_bytes")
@@ -107,7 +113,7 @@ func New(pool *pgxpool.Pool, o Options) (*Service, error) {
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "rig_cloud_tuf_releases_published_total",
 			Help: "Releases (new targets) published through this replica (POST /v1/releases)."}),
 	}
-	r, err := s.open()
+	r, err := s.open(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +125,10 @@ func New(pool *pgxpool.Pool, o Options) (*Service, error) {
 	return s, nil
 }
 
-func (s *Service) open() (*tufrepo.Repo, error) {
-	r, err := tufrepo.Open(s.opt.RepoDir, s.opt.KeysDir, tufrepo.Options{Now: s.opt.Now,
+// open reads the repository; guard (nil for readers) is called before
+// each file written (tufrepo.Options.Guard).
+func (s *Service) open(guard func() error) (*tufrepo.Repo, error) {
+	r, err := tufrepo.Open(s.opt.RepoDir, s.opt.KeysDir, tufrepo.Options{Now: s.opt.Now, Guard: guard,
 		Expiry: tufrepo.Expiry{Snapshot: s.opt.SnapshotExpiry, Timestamp: s.opt.TimestampExpiry}})
 	if err != nil {
 		return nil, fmt.Errorf("releases: %w", err)
@@ -177,7 +185,7 @@ func (s *Service) locked(ctx context.Context, wait bool, fn func(*tufrepo.Repo) 
 			return false, nil
 		}
 	}
-	r, err := s.open()
+	r, err := s.open(func() error { return holds(ctx, tx) })
 	if err != nil {
 		return true, err
 	}
@@ -188,6 +196,28 @@ func (s *Service) locked(ctx context.Context, wait bool, fn func(*tufrepo.Repo) 
 	}
 	// Committing releases the lock; the files are written already.
 	return true, tx.Commit(context.WithoutCancel(ctx))
+}
+
+// holds returns nil when tx's session still holds LockKey, asked on that
+// connection, else an error wrapping ErrLockLost. PostgreSQL releases the
+// lock when the session ends (a dropped connection, a terminated backend)
+// while this replica may still be writing; the repository calls holds
+// before each file it writes. The check and the write are not atomic: the
+// versioned files are created only when free (tufrepo.ErrVersionTaken),
+// so even a writer that lost the lock after its check cannot replace what
+// another signed.
+func holds(ctx context.Context, tx pgx.Tx) error {
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+		AND pid = pg_backend_pid() AND granted AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1)`,
+		LockKey>>32, LockKey&0xffffffff).Scan(&ok)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrLockLost, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: this session no longer holds it", ErrLockLost)
+	}
+	return nil
 }
 
 // due says which online roles need re-signing at now: those close to
@@ -208,7 +238,7 @@ func (s *Service) due(r *tufrepo.Repo, now time.Time) (snapshot, timestamp bool)
 // leaves the work to it. It reports which roles it re-signed.
 func (s *Service) Check(ctx context.Context) ([]string, error) {
 	s.sweep()
-	r, err := s.open()
+	r, err := s.open(nil)
 	if err != nil {
 		s.failures.WithLabelValues("resign").Inc()
 		return nil, err
@@ -286,7 +316,7 @@ func (s *Service) Run(ctx context.Context) {
 }
 
 func (s *Service) expiry(role string) string {
-	r, err := s.open()
+	r, err := s.open(nil)
 	if err != nil {
 		return "unknown"
 	}
@@ -449,7 +479,7 @@ func (s *Service) Releases(ctx context.Context) (map[string]*release.Target, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r, err := s.open()
+	r, err := s.open(nil)
 	if err != nil {
 		return nil, err
 	}
