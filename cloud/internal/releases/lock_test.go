@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/db"
 	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
@@ -124,4 +125,37 @@ func keys(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// A publication whose request is cancelled while it holds the lock (the
+// client went away) still writes all of its metadata: the lock checks
+// before each file are not cancelled with the request, so it never stops
+// between the targets and the snapshot. The request is cancelled at the
+// clock, which Publish reads under the lock before writing.
+func TestPublishCancelledFinishes(t *testing.T) {
+	now := time.Now()
+	dir, online := onlineRepo(t, now)
+	offline := filepath.Join(filepath.Dir(dir), "offline")
+	pool, _ := dbtest.Pool(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := releases.New(pool, releases.Options{RepoDir: dir, KeysDir: online, Now: func() time.Time {
+		cancel()
+		return now
+	}})
+	require.NoError(t, err)
+	root, err := metadata.Root().FromFile(filepath.Join(dir, "root.json"))
+	require.NoError(t, err)
+	cur, err := metadata.Targets().FromFile(filepath.Join(dir, "targets.json"))
+	require.NoError(t, err)
+	targets, err := tufrepo.ResignTargets(root, cur, offline, tufrepo.Options{})
+	require.NoError(t, err)
+
+	p, err := s.Publish(ctx, targets, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), p.Versions["targets"])
+	r, err := tufrepo.Open(dir, online, tufrepo.Options{})
+	require.NoError(t, err)
+	assert.False(t, r.SnapshotStale(), "versions %v: the snapshot was not written", r.Versions())
+	assert.Equal(t, int64(2), r.Versions()["snapshot"])
 }

@@ -185,7 +185,9 @@ func (s *Service) locked(ctx context.Context, wait bool, fn func(*tufrepo.Repo) 
 			return false, nil
 		}
 	}
-	r, err := s.open(func() error { return holds(ctx, tx) })
+	// Not cancelled with ctx: a publication whose client went away
+	// finishes its writes rather than stopping halfway.
+	r, err := s.open(func() error { return holds(context.WithoutCancel(ctx), tx) })
 	if err != nil {
 		return true, err
 	}
