@@ -28,7 +28,9 @@
 // Mean: a cell takes the mean (float64, in the order readings were added)
 // of the sensor's usable samples in it. This matches the UCI 1 Hz copy,
 // whose PS, EPS and FS values are exact means of each one-second block of
-// the 100 Hz and 10 Hz originals.
+// the 100 Hz and 10 Hz originals. A cell whose mean is not finite (the sum
+// of huge values overflowed) is missing, as a NaN or ±Inf cell of FromGrid
+// is.
 //
 // Usable: only readings with quality reading.Good and a finite value are
 // used. Uncertain, Bad (and unknown quality codes), NaN and ±Inf readings
@@ -53,7 +55,9 @@
 // Stats: StatsAccumulator takes the present cells of windows (Raw where
 // Mask is 1); Std is the population std, floored at SensorSpec.StdFloor
 // (0.1 % of the measuring range, or of max(|mean|, 1) when the range is
-// unknown).
+// unknown). Validate refuses a Std below SensorSpec.MinStd, a thousandth
+// of that floor: a spec composing two normalisations may go below the
+// floor, but a tiny std would put ±Inf into the float32 Values.
 //
 // Parity: Resample of readings placed at the cell starts (one good reading
 // per observed cell) gives exactly the Window that FromGrid gives for the

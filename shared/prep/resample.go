@@ -226,15 +226,18 @@ func (r *Resampler) Add(rs []reading.Reading) {
 }
 
 // Finish completes the current window: each cell takes the mean of its
-// samples, empty cells are held or marked missing, and values are
-// normalised. The Window belongs to r until its next Reset, Resample or
+// samples (a mean that overflows to ±Inf makes the cell missing), empty
+// cells are held or marked missing, and values are normalised. The Window belongs to r until its next Reset, Resample or
 // FromGrid.
 func (r *Resampler) Finish() *Window {
 	T := r.spec.Steps
 	clear(r.w.Observed)
 	for j, n := range r.n {
-		if n > 0 {
-			r.w.Raw[j] = r.sum[j] / float64(n)
+		// A sum of huge values can overflow to ±Inf (or NaN when both
+		// signs overflow): such a cell is missing, as a non-finite cell
+		// of FromGrid is.
+		if m := r.sum[j] / float64(n); n > 0 && !math.IsNaN(m) && !math.IsInf(m, 0) {
+			r.w.Raw[j] = m
 			r.w.Observed[j/T]++
 		} else {
 			r.w.Raw[j] = math.NaN()

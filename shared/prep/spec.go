@@ -38,6 +38,10 @@ const (
 // SensorSpec.StdFloor.
 const StdFloorFraction = 1e-3
 
+// MinStdFraction sets the smallest std Validate accepts, a thousandth of
+// the floor; see SensorSpec.MinStd.
+const MinStdFraction = 1e-6
+
 // ErrInvalidSpec is returned (wrapped, possibly joined with others) when a
 // Spec fails Validate. Check it with errors.Is.
 var ErrInvalidSpec = errors.New("prep: invalid input spec")
@@ -99,8 +103,9 @@ type SensorSpec struct {
 	// Range is the measuring range (zero: unknown). It sets the std floor.
 	Range rig.Range `json:"range,omitzero"`
 	// Mean and Std normalise the sensor's grid values: (x-Mean)/Std. Std
-	// must be > 0. Fill them with StatsAccumulator.Apply; SpecFromConfig
-	// leaves the identity (0, 1).
+	// must be at least MinStd. Fill them with StatsAccumulator.Apply;
+	// SpecFromConfig leaves the identity (0, 1), with Std raised to MinStd
+	// for a range wider than 10^6 units.
 	Mean float64 `json:"mean"`
 	Std  float64 `json:"std"`
 	// MaxHoldSteps overrides Spec.MaxHoldSteps for this sensor (nil: use
@@ -119,10 +124,30 @@ type SensorSpec struct {
 // industrial transducers (0.25-1 % FS), so a sensor whose training std is
 // below the floor carried no information beyond its mean anyway.
 func (s SensorSpec) StdFloor() float64 {
+	return StdFloorFraction * s.stdBase()
+}
+
+// MinStd returns the smallest std Validate accepts for this sensor:
+// MinStdFraction (0.0001 %) of the measuring range when Range is set, else
+// MinStdFraction × max(|Mean|, 1); a thousandth of StdFloor.
+//
+// StatsAccumulator.Apply never gives less than StdFloor, but a spec that
+// composes two normalisations (models/skab.Compose: a calibration's std
+// times the model's std of calibrated values) may legitimately go below
+// the floor, and shipped bundles do. Below MinStd, though, a std is no
+// statistic but a blow-up: a zero-like or denormal std would turn
+// ordinary values into ±Inf in the float32 Window.Values. At MinStd a
+// value one full scale away from Mean normalises to 10^6.
+func (s SensorSpec) MinStd() float64 {
+	return MinStdFraction * s.stdBase()
+}
+
+// stdBase is what StdFloor and MinStd are fractions of.
+func (s SensorSpec) stdBase() float64 {
 	if s.Range.Max > s.Range.Min {
-		return StdFloorFraction * (s.Range.Max - s.Range.Min)
+		return s.Range.Max - s.Range.Min
 	}
-	return StdFloorFraction * math.Max(math.Abs(s.Mean), 1)
+	return math.Max(math.Abs(s.Mean), 1)
 }
 
 // holdSteps is the sensor's effective hold.
@@ -165,6 +190,9 @@ func SpecFromConfig(cfg *rig.Config, gridHz float64, steps int) (Spec, error) {
 		}
 		ss := SensorSpec{ID: s.ID, Kind: s.Kind, Unit: s.Unit, RateHz: s.RateHz,
 			Range: s.Range, Mean: 0, Std: 1}
+		if m := ss.MinStd(); m > ss.Std && !math.IsInf(m, 0) {
+			ss.Std = m // a range over 10^6 units (e.g. pressure in Pa)
+		}
 		if s.RateHz > 0 && s.RateHz < gridHz {
 			// The tolerance keeps 1/0.1 from rounding up to 11.
 			h := int(math.Ceil(gridHz/s.RateHz - 1e-9))
@@ -257,6 +285,9 @@ func (s Spec) Validate() error {
 		}
 		if !(ss.Std > 0) || math.IsInf(ss.Std, 0) {
 			bad("sensors[%d] %q: std must be finite and > 0, got %v (StatsAccumulator.Apply floors it)", i, ss.ID, ss.Std)
+		} else if m := ss.MinStd(); ss.Std < m {
+			bad("sensors[%d] %q: std %v is below its minimum %.6g (%g of its range, or of max(|mean|, 1) without one; StatsAccumulator.Apply floors it at %.6g)",
+				i, ss.ID, ss.Std, m, MinStdFraction, ss.StdFloor())
 		}
 		if ss.MaxHoldSteps != nil && *ss.MaxHoldSteps < 0 {
 			bad("sensors[%d] %q: max_hold_steps must be >= 0, got %d", i, ss.ID, *ss.MaxHoldSteps)
