@@ -79,7 +79,10 @@ func TestLostLockWritesNothing(t *testing.T) {
 	}
 	clockA := func() time.Time {
 		var pid int32
+		// Advisory locks are per database: this test's only (other tests
+		// on the server take LockKey in theirs).
 		err := probe.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 			AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1`, releases.LockKey>>32, releases.LockKey&0xffffffff).Scan(&pid)
 		if err != nil {
 			return now // A does not hold the lock (yet)
