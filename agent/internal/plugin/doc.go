@@ -39,8 +39,13 @@
 // sensor is bound to it (else ""), Now the time the message arrived.
 // Readings are what shared/codec decoders return: raw values, the sensor
 // id (or "" for Request.Sensor), the sample time (or zero for Now), the
-// publisher's sequence number and quality. The agent applies scale and
-// offset and validates every reading as for built-in codecs.
+// publisher's sequence number and quality. The host checks every reading
+// with the rules of the built-in codecs (codec.CheckReading: a sensor id
+// of 1 to 256 bytes of UTF-8 without control characters, a finite value,
+// a time in years 1678 to 2262) and a quality of 0, 1 or 2; one bad
+// reading rejects the payload with a *codec.Error naming the reading's
+// index and field. The agent then applies scale and offset and validates
+// every reading as for built-in codecs.
 //
 // An error returned by Decode means the payload is bad: the agent rejects
 // the message (reason "malformed") and acknowledges it. A panic in Decode is
@@ -49,9 +54,12 @@
 // # Failures
 //
 // The host (Host, Codec) calls the plugin with a per-call timeout
-// (HostOptions.CallTimeout). A plugin process that exits during a call, or
-// does not answer within the timeout, is killed, counted (Stats.Crashes,
-// Stats.Timeouts) and restarted on the next call, after a backoff that
+// (HostOptions.CallTimeout). A plugin process that exits during a call,
+// does not answer within the timeout, or sends a reply longer than
+// MaxReplyBytes (about 20 MiB: MaxReadings readings with the longest
+// sensor ids; the host stops reading there and never decodes more), is
+// killed, counted (Stats.Crashes, Stats.Timeouts, Stats.TooLarge) and
+// restarted on the next call, after a backoff that
 // doubles from HostOptions.MinBackoff to HostOptions.MaxBackoff and resets
 // after a successful call. The failed call returns an error wrapping
 // ErrFailed; the ingest then leaves the message unacknowledged (the broker
@@ -60,6 +68,21 @@
 // "plugin_failed" (see agent/internal/ingest). Calls made while the plugin
 // waits for its restart fail at once with an error wrapping ErrFailed and
 // ErrRestarting.
+//
+// Starting a plugin (its handshake and the connection to its codec
+// service) has one deadline, HostOptions.StartTimeout: a plugin that
+// stalls before or after its handshake is killed when it passes, counted
+// (Stats.StartFailures), and the restart backoff applies. The start does
+// not hold the codec's lock: calls that arrive meanwhile wait for it at
+// most CallTimeout, then fail with ErrFailed and ErrRestarting; Stats
+// answers at once, and Close kills the starting process (if go-plugin's
+// handshake is still running, as soon as it ends: it is bounded by
+// StartTimeout too).
+//
+// The host speaks go-plugin's net/rpc wire protocol itself after the
+// handshake (go-plugin starts the process; the host opens the yamux
+// session, dispenses "codec" and reads its replies through a codec that
+// counts bytes), so that each reply can be capped; plugins are unchanged.
 //
 // # Caveats
 //

@@ -2,9 +2,12 @@ package plugin
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/rpc"
 	"os"
 	"os/exec"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/yamux"
 
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
@@ -61,8 +65,11 @@ type HostOptions struct {
 	// CallTimeout bounds one Decode call, including the plugin's work
 	// (zero: DefaultCallTimeout). A plugin that misses it is killed.
 	CallTimeout time.Duration
-	// StartTimeout bounds the start of a plugin process up to its
-	// handshake (zero: DefaultStartTimeout).
+	// StartTimeout bounds the start of a plugin process: its handshake and
+	// the connection to its codec service (zero: DefaultStartTimeout). A
+	// plugin that misses it is killed and counted as a start failure.
+	// Calls that arrive while another call starts the plugin wait for that
+	// start at most CallTimeout.
 	StartTimeout time.Duration
 	// MinBackoff is the wait before the first restart after a failure; it
 	// doubles with each further failure up to MaxBackoff and resets after
@@ -207,8 +214,9 @@ type Stats struct {
 	// payload error; Failed those that returned ErrFailed.
 	Calls, Errors, Failed uint64
 	// Crashes counts plugin processes that died during a call; Timeouts
-	// those killed because a call exceeded the call timeout.
-	Crashes, Timeouts uint64
+	// those killed because a call exceeded the call timeout; TooLarge
+	// those killed because a reply exceeded MaxReplyBytes.
+	Crashes, Timeouts, TooLarge uint64
 	// Starts counts processes started; Restarts those started after a
 	// failure; StartFailures failed starts.
 	Starts, Restarts, StartFailures uint64
@@ -224,20 +232,23 @@ type Codec struct {
 
 	mu        sync.Mutex
 	inst      *instance
+	starting  *startAttempt // the start in progress, if any
 	closed    bool
 	failed    bool      // the last instance failed: the next start is a restart
 	nextStart time.Time // no start before this
 	backoff   time.Duration
-	wg        sync.WaitGroup // kills in progress
+	wg        sync.WaitGroup // starts and kills in progress; Add only with mu held
 
-	calls, errs, failedCalls, crashes, timeouts, starts, restarts, startFailures atomic.Uint64
+	calls, errs, failedCalls, crashes, timeouts, tooLarge, starts, restarts, startFailures atomic.Uint64
 }
 
 // instance is one running plugin process.
 type instance struct {
 	client *goplugin.Client
 	cmd    *exec.Cmd
+	sess   *yamux.Session
 	rpc    *rpc.Client
+	codec  *limitCodec
 	log    *logWriter
 }
 
@@ -256,7 +267,7 @@ func (c *Codec) Stats() Stats {
 	c.mu.Unlock()
 	return Stats{Name: c.name, Running: running,
 		Calls: c.calls.Load(), Errors: c.errs.Load(), Failed: c.failedCalls.Load(),
-		Crashes: c.crashes.Load(), Timeouts: c.timeouts.Load(),
+		Crashes: c.crashes.Load(), Timeouts: c.timeouts.Load(), TooLarge: c.tooLarge.Load(),
 		Starts: c.starts.Load(), Restarts: c.restarts.Load(), StartFailures: c.startFailures.Load()}
 }
 
@@ -300,6 +311,12 @@ func (c *Codec) Decode(b codec.Binding, payload []byte, dst []reading.Reading) (
 			return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: -1, Msg: msg}
 		}
 		c.failedCalls.Add(1)
+		if inst.codec.exceeded.Load() {
+			if c.fail(inst, "reply too large", "limit_bytes", MaxReplyBytes) {
+				c.tooLarge.Add(1)
+			}
+			return dst, fmt.Errorf("%s on topic %q: %w: the plugin's reply exceeded %d bytes (killed; restarting)", c.Name(), b.Topic, ErrFailed, MaxReplyBytes)
+		}
 		if c.fail(inst, "plugin died during a call", "err", err) {
 			c.crashes.Add(1)
 		}
@@ -309,7 +326,8 @@ func (c *Codec) Decode(b codec.Binding, payload []byte, dst []reading.Reading) (
 	return c.finish(b, dst, reply.Readings)
 }
 
-// finish fills defaults in rs and appends them to dst.
+// finish fills defaults in rs, checks them as the built-in codecs check
+// theirs (codec.CheckReading) and appends them to dst.
 func (c *Codec) finish(b codec.Binding, dst, rs []reading.Reading) ([]reading.Reading, error) {
 	if len(rs) > codec.MaxReadings {
 		return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: -1,
@@ -332,43 +350,157 @@ func (c *Codec) finish(b codec.Binding, dst, rs []reading.Reading) ([]reading.Re
 			r.Time = b.Now
 		}
 		r.Time = r.Time.UTC()
+		if field, msg := codec.CheckReading(r); msg != "" {
+			return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: i, Field: field, Msg: msg}
+		}
+		if r.Quality > reading.Bad {
+			return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: i, Field: "q",
+				Msg: fmt.Sprintf("quality %d is not good (0), uncertain (1) or bad (2)", r.Quality)}
+		}
 	}
 	return append(dst, rs...), nil
 }
 
 // instance returns the running instance, starting one if none runs and
-// the backoff allows.
+// the backoff allows. c.mu is not held during a start: calls that arrive
+// meanwhile wait for it at most CallTimeout, and Stats and Close do not
+// wait for it.
 func (c *Codec) instance() (*instance, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil, fmt.Errorf("%s: %w: %w", c.Name(), ErrFailed, ErrClosed)
 	}
-	if c.inst != nil {
-		return c.inst, nil
+	if inst := c.inst; inst != nil {
+		c.mu.Unlock()
+		return inst, nil
+	}
+	if s := c.starting; s != nil {
+		c.mu.Unlock()
+		return c.waitStart(s)
 	}
 	if wait := time.Until(c.nextStart); wait > 0 {
+		c.mu.Unlock()
 		return nil, fmt.Errorf("%s: %w: %w: restarting in %s", c.Name(), ErrFailed, ErrRestarting, wait.Round(time.Millisecond))
 	}
-	inst, err := c.start()
-	if err != nil {
+	s := &startAttempt{done: make(chan struct{})}
+	c.starting = s
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+
+	inst, err := c.start(s)
+
+	c.mu.Lock()
+	c.starting = nil
+	closed := c.closed
+	switch {
+	case err == nil && closed:
+		err = fmt.Errorf("%s: %w: %w", c.Name(), ErrFailed, ErrClosed)
+	case err != nil && closed:
+		err = fmt.Errorf("%s: %w: %w (start %s: %w)", c.Name(), ErrFailed, ErrClosed, c.path, err)
+	case err != nil:
 		c.startFailures.Add(1)
 		c.log.Warn("codec plugin failed to start", "path", c.path, "err", err, "retry_in", c.backoff)
 		c.penalize()
-		return nil, fmt.Errorf("%s: %w: start %s: %w", c.Name(), ErrFailed, c.path, err)
+		err = fmt.Errorf("%s: %w: start %s: %w", c.Name(), ErrFailed, c.path, err)
+	default:
+		c.starts.Add(1)
+		if c.failed {
+			c.restarts.Add(1)
+			c.log.Info("codec plugin restarted", "path", c.path)
+		}
+		c.failed = false
+		c.inst = inst
 	}
-	c.starts.Add(1)
-	if c.failed {
-		c.restarts.Add(1)
-		c.log.Info("codec plugin restarted", "path", c.path)
+	s.ok = err == nil
+	close(s.done)
+	c.mu.Unlock()
+	if err != nil {
+		if inst != nil {
+			inst.kill() // started, but Close came first; Close waits for this
+		}
+		return nil, err
 	}
-	c.failed = false
-	c.inst = inst
 	return inst, nil
 }
 
-// start launches the plugin process and connects to it. c.mu is held.
-func (c *Codec) start() (*instance, error) {
+// waitStart waits at most CallTimeout for the start s that another call
+// runs, and returns its instance.
+func (c *Codec) waitStart(s *startAttempt) (*instance, error) {
+	timer := time.NewTimer(c.opts.CallTimeout)
+	defer timer.Stop()
+	select {
+	case <-s.done:
+	case <-timer.C:
+		return nil, fmt.Errorf("%s: %w: %w: still starting after %s", c.Name(), ErrFailed, ErrRestarting, c.opts.CallTimeout)
+	}
+	if !s.ok {
+		return nil, fmt.Errorf("%s: %w: %w: the plugin failed to start", c.Name(), ErrFailed, ErrRestarting)
+	}
+	// The instance may have failed since; take the current one.
+	return c.instance()
+}
+
+// startAttempt is a start in progress. Its deadline (or Close) aborts it:
+// the process, once it has one, is killed, which ends whatever step of
+// the start waits on it.
+type startAttempt struct {
+	done chan struct{} // closed when the start is over
+	ok   bool          // set before done is closed
+
+	mu      sync.Mutex
+	aborted string // why, when aborted
+	proc    *os.Process
+}
+
+// abort kills the process of the start, now or as soon as it has one.
+func (s *startAttempt) abort(why string) {
+	s.mu.Lock()
+	if s.aborted == "" {
+		s.aborted = why
+	}
+	p := s.proc
+	s.mu.Unlock()
+	if p != nil {
+		_ = p.Kill()
+	}
+}
+
+// started records the started process, killing it if the start was
+// aborted meanwhile. It returns why the start was aborted, or "".
+func (s *startAttempt) started(p *os.Process) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.proc = p
+	if s.aborted != "" && p != nil {
+		_ = p.Kill()
+	}
+	return s.aborted
+}
+
+// abortedWhy returns why the start was aborted, or "".
+func (s *startAttempt) abortedWhy() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.aborted
+}
+
+// start launches the plugin process and connects to its codec service,
+// within StartTimeout overall. c.mu is not held.
+//
+// The connection is made here rather than by go-plugin's Client and
+// Dispense (same wire protocol: yamux over the plugin's socket, a control
+// stream, the plugin's stdout and stderr streams, Dispenser.Dispense, then
+// a broker stream for the codec service) so that the codec service's
+// net/rpc client reads through a limitCodec, which caps each reply at
+// MaxReplyBytes.
+func (c *Codec) start(s *startAttempt) (inst *instance, err error) {
+	watchdog := time.AfterFunc(c.opts.StartTimeout, func() {
+		s.abort(fmt.Sprintf("no connection within the start timeout of %s", c.opts.StartTimeout))
+	})
+	defer watchdog.Stop()
+
 	cmd := exec.Command(c.path)
 	lw := &logWriter{log: c.log}
 	cl := goplugin.NewClient(&goplugin.ClientConfig{
@@ -380,23 +512,77 @@ func (c *Codec) start() (*instance, error) {
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "codec-plugin", Level: hclog.Warn,
 			Output: lw, DisableTime: true}),
 	})
-	rc, err := cl.Client()
+	var sess *yamux.Session
+	defer func() {
+		if err != nil {
+			lw.quiet.Store(true)
+			if sess != nil {
+				_ = sess.Close()
+			}
+			if cmd.Process != nil {
+				_ = cmd.Process.Kill()
+			}
+			cl.Kill()
+			if why := s.abortedWhy(); why != "" {
+				err = fmt.Errorf("%s (killed): %w", why, err)
+			}
+		}
+	}()
+	addr, err := cl.Start()
+	if why := s.started(cmd.Process); why != "" && err == nil {
+		err = errors.New("start aborted")
+	}
 	if err != nil {
-		cl.Kill()
 		return nil, err
 	}
-	raw, err := rc.Dispense(PluginName)
+	conn, err := net.Dial(addr.Network(), addr.String())
 	if err != nil {
-		cl.Kill()
 		return nil, err
 	}
-	r, ok := raw.(*rpc.Client)
-	if !ok {
-		cl.Kill()
-		return nil, fmt.Errorf("unexpected plugin client type %T", raw)
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	if sess, err = yamux.Client(conn, cfg); err != nil {
+		_ = conn.Close()
+		return nil, err
 	}
-	return &instance{client: cl, cmd: cmd, rpc: r, log: lw}, nil
+	control, err := sess.Open()
+	if err != nil {
+		return nil, err
+	}
+	for range 2 { // the plugin's stdout and stderr: discarded, as go-plugin does by default
+		std, err := sess.Open()
+		if err != nil {
+			return nil, err
+		}
+		go func() { _, _ = io.Copy(io.Discard, std) }()
+	}
+	var id uint32
+	if err := rpc.NewClient(control).Call("Dispenser.Dispense", PluginName, &id); err != nil {
+		return nil, fmt.Errorf("dispense %q: %w", PluginName, err)
+	}
+	stream, err := sess.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	var ack uint32
+	if err := binary.Write(stream, binary.LittleEndian, id); err != nil {
+		return nil, fmt.Errorf("connect to the codec service: %w", err)
+	}
+	if err := binary.Read(stream, binary.LittleEndian, &ack); err != nil {
+		return nil, fmt.Errorf("connect to the codec service: %w", err)
+	}
+	if ack != id {
+		return nil, fmt.Errorf("connect to the codec service: bad ack %d (want %d)", ack, id)
+	}
+	if why := s.abortedWhy(); why != "" {
+		return nil, errors.New("start aborted")
+	}
+	lc := newLimitCodec(stream, MaxReplyBytes)
+	return &instance{client: cl, cmd: cmd, sess: sess, rpc: rpc.NewClientWithCodec(lc), codec: lc, log: lw}, nil
 }
+
+// testHookFailed, when set by a test, runs in fail after c.mu is released.
+var testHookFailed func()
 
 // fail drops inst (if it is still the current one), kills its process in
 // the background and schedules the restart. It reports whether inst was
@@ -410,10 +596,13 @@ func (c *Codec) fail(inst *instance, msg string, args ...any) bool {
 		c.failed = true
 		c.log.Warn("codec plugin "+msg, append(args, "retry_in", c.backoff)...)
 		c.penalize()
+		// Added with c.mu held: a close that no longer sees inst waits
+		// for its kill.
+		c.wg.Go(inst.kill)
 	}
 	c.mu.Unlock()
-	if current {
-		c.wg.Go(inst.kill)
+	if testHookFailed != nil {
+		testHookFailed()
 	}
 	return current
 }
@@ -432,13 +621,18 @@ func (c *Codec) succeeded() {
 	c.mu.Unlock()
 }
 
-// close kills the running instance and waits for every kill.
+// close kills the running instance, aborts a start in progress and waits
+// for every kill and start.
 func (c *Codec) close() {
 	c.mu.Lock()
 	c.closed = true
 	inst := c.inst
 	c.inst = nil
+	s := c.starting
 	c.mu.Unlock()
+	if s != nil {
+		s.abort("the host was closed")
+	}
 	if inst != nil {
 		inst.kill()
 	}
@@ -453,6 +647,8 @@ func (inst *instance) kill() {
 	if p := inst.cmd.Process; p != nil {
 		_ = p.Kill()
 	}
+	_ = inst.rpc.Close()
+	_ = inst.sess.Close()
 	inst.client.Kill()
 }
 

@@ -20,7 +20,8 @@ import (
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
-// The test plugins (hydrognn-codec-example, -crasher and -hanger) are
+// The test plugins (hydrognn-codec-example, -crasher, -hanger, -liar and
+// -staller) are
 // built on first use, once per test binary, into a directory TestMain
 // removes.
 var (
@@ -56,6 +57,8 @@ func buildTestPlugins(dir string) error {
 		"example": "../../plugins/examplecodec/cmd/hydrognn-codec-example",
 		"crasher": "./testdata/crasher",
 		"hanger":  "./testdata/hanger",
+		"liar":    "./testdata/liar",
+		"staller": "./testdata/staller",
 	} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, BinaryPrefix+name), pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
