@@ -52,10 +52,12 @@
 // bucket (BytesPerSecond, bursts of one second or one request) and by
 // BytesPerDay per UTC day (persisted; the last AlertReserve of it only for
 // alerts). Request bodies are gzip-compressed; the caps count compressed
-// bodies, responses and an estimate of the headers. BytesPerDay is the
-// link's one day budget: Left and Spend let other traffic share it (the
-// agent's model downloads, agent/internal/update), outside the alert
-// reserve.
+// bodies, responses and an estimate of the headers; a request and its
+// answer count for the UTC day in which the request goes out (after the
+// rate cap's wait), even when the answer arrives after midnight. BytesPerDay
+// is the link's one day budget: Left and Spend let other traffic share it
+// (the agent's model downloads, agent/internal/update), outside the alert
+// reserve; Spend counts for the UTC day in which it is called.
 //
 // # Readings
 //

@@ -81,7 +81,7 @@ type Stats struct {
 	// Requests counts HTTP requests made, Failures those that failed;
 	// BytesSent and BytesReceived count bodies on the wire (compressed)
 	// plus an estimate of the headers; DayBytes is what the day cap has
-	// counted today.
+	// counted today (the current UTC day's).
 	Requests, Failures          uint64
 	BytesSent, BytesReceived    uint64
 	DayBytes                    int64
@@ -115,12 +115,11 @@ type Forwarder struct {
 	rejectsInARow int
 	batchLimit    int
 	bucket        bucket
-	day, dayUsed  int64
 	uploads       map[string]*uploadState
 
-	// spent counts bytes Spend was given that Run has not yet added to
-	// dayUsed (rollDay folds them in).
-	spent atomic.Int64
+	// day is the UTC day whose bytes dayUsed counts (under mu; Run and
+	// Spend move it to the current day).
+	day, dayUsed int64
 	// soon asks Run for a check-in now (CheckinSoon).
 	soon atomic.Bool
 }
@@ -265,7 +264,9 @@ func (f *Forwarder) Stats() Stats {
 		s.Queued, s.QueuedAlerts, s.QueuedBytes = f.ob.totals()
 		s.Oldest = f.ob.oldest()
 	}
-	s.DayBytes = f.dayUsed + f.spent.Load()
+	if f.day == dayOf(f.opts.Clock.Now()) {
+		s.DayBytes = f.dayUsed
+	}
 	for _, u := range f.uploads {
 		if !u.Done {
 			s.UploadsOpen++
@@ -293,7 +294,6 @@ func (f *Forwarder) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.opts.BytesPerDay > 0 {
-		f.dayUsed += f.spent.Swap(0)
 		if err := f.ob.saveDay(f.day, f.dayUsed); err != nil {
 			f.log.Warn("cannot save the day's byte count", "error", err)
 		}

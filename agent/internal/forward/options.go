@@ -83,6 +83,9 @@ type Options struct {
 	// BytesPerDay caps the bytes sent and received per UTC day (0:
 	// unlimited). The last AlertReserve of it is kept for alerts. The
 	// day's count is persisted in the outbox, so restarts do not reset it.
+	// A request's bytes, its answer's included, count for the UTC day in
+	// which it goes out (after the rate cap's wait); a request never made
+	// (no credential) counts nothing.
 	BytesPerDay int64
 	// AlertReserve is the fraction of BytesPerDay only alerts may use
 	// (default DefaultAlertReserve; negative: none).

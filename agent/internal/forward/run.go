@@ -237,7 +237,8 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 	_ = zw.Close()
 	wire := zb.Bytes()
 	cost := int64(len(wire)) + requestOverheadBytes
-	if err := f.waitCaps(ctx, cost, expect+responseOverheadBytes, alert); err != nil {
+	day, err := f.waitCaps(ctx, cost, expect+responseOverheadBytes, alert)
+	if err != nil {
 		return nil, err
 	}
 	// The day's count is persisted once per attempt, whatever its outcome:
@@ -245,13 +246,16 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 	defer f.persistDay()
 	cred, err := f.opts.Credential()
 	if err != nil {
-		// No usable credential: the same as the cloud refusing it.
+		// No usable credential: the same as the cloud refusing it. No
+		// request went out, so its bytes are not spent.
+		f.refund(day, cost)
 		return &result{err: err, status: http.StatusUnauthorized}, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.opts.URL+path, bytes.NewReader(wire))
 	if err != nil {
+		f.refund(day, cost)
 		return &result{err: err}, nil
 	}
 	req.Header.Set("Content-Type", cloudapi.MediaJSON)
@@ -273,7 +277,7 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 	defer resp.Body.Close()
 	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	got := int64(len(data)) + responseOverheadBytes
-	f.charge(got)
+	f.charge(day, got)
 	f.count(func(s *Stats) { s.BytesReceived += uint64(got) })
 	r := &result{status: resp.StatusCode, body: data}
 	if rerr != nil && ctx.Err() == nil {
@@ -296,37 +300,73 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 }
 
 // waitCaps waits until cost bytes may be sent and about expect received:
-// the day cap (alerts may use the reserve), then the rate cap.
-func (f *Forwarder) waitCaps(ctx context.Context, cost, expect int64, alert bool) error {
+// the day cap (alerts may use the reserve), then the rate cap, then the
+// day cap again (the rate cap's wait may have crossed a UTC midnight). It
+// counts cost for the UTC day in which the request goes out and returns
+// that day: the answer's bytes count for it too (charge), even when they
+// arrive after midnight.
+func (f *Forwarder) waitCaps(ctx context.Context, cost, expect int64, alert bool) (int64, error) {
+	clock := f.opts.Clock
+	if err := f.waitDay(ctx, cost+expect, alert); err != nil {
+		return 0, err
+	}
+	if wait := f.bucket.reserve(clock.Now(), cost); wait > 0 {
+		f.setLink(LinkThrottled, "")
+		if err := clock.Sleep(ctx, wait, nil); err != nil {
+			return 0, err
+		}
+		if err := f.waitDay(ctx, cost+expect, alert); err != nil {
+			return 0, err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rollDay(clock.Now())
+	f.dayUsed += cost
+	return f.day, nil
+}
+
+// waitDay waits until the current UTC day's budget has room for need
+// bytes (alerts may use the reserve).
+func (f *Forwarder) waitDay(ctx context.Context, need int64, alert bool) error {
 	clock := f.opts.Clock
 	for {
 		now := clock.Now()
+		f.mu.Lock()
 		f.rollDay(now)
-		if f.opts.BytesPerDay <= 0 || f.dayUsed+cost+expect <= f.dayAllowance(alert) {
-			break
+		used := f.dayUsed
+		f.mu.Unlock()
+		if f.opts.BytesPerDay <= 0 || used+need <= f.dayAllowance(alert) {
+			return nil
 		}
-		f.setLink(LinkDayCap, fmt.Sprintf("day cap %d bytes used up (%d used)", f.opts.BytesPerDay, f.dayUsed))
+		f.setLink(LinkDayCap, fmt.Sprintf("day cap %d bytes used up (%d used)", f.opts.BytesPerDay, used))
 		next := time.Unix((dayOf(now)+1)*86400, 0)
 		if err := clock.Sleep(ctx, next.Sub(now), nil); err != nil {
 			return err
 		}
 	}
-	f.mu.Lock()
-	f.dayUsed += cost
-	f.mu.Unlock()
-	if wait := f.bucket.reserve(clock.Now(), cost); wait > 0 {
-		f.setLink(LinkThrottled, "")
-		return clock.Sleep(ctx, wait, nil)
-	}
-	return nil
 }
 
-// charge counts received bytes against both caps (after the fact).
-func (f *Forwarder) charge(n int64) {
+// charge counts n received bytes against both caps (after the fact), for
+// the day the request went out in (nothing when that day is over and the
+// count has moved on to the next).
+func (f *Forwarder) charge(day, n int64) {
 	f.mu.Lock()
-	f.dayUsed += n
+	if f.day == day {
+		f.dayUsed += n
+	}
 	f.mu.Unlock()
 	f.bucket.reserve(f.opts.Clock.Now(), n)
+}
+
+// refund takes back the cost counted for day of a request that never
+// went out.
+func (f *Forwarder) refund(day, n int64) {
+	f.mu.Lock()
+	if f.day == day {
+		f.dayUsed = max(f.dayUsed-n, 0)
+	}
+	f.mu.Unlock()
 }
 
 // persistDay saves the day's byte count (one small write), so that a
@@ -350,16 +390,11 @@ func (f *Forwarder) persistDay() {
 
 func dayOf(t time.Time) int64 { return int64(math.Floor(float64(t.Unix()) / 86400)) }
 
+// rollDay starts the count of a new UTC day when now is in another day
+// than the count's; mu held.
 func (f *Forwarder) rollDay(now time.Time) {
 	if d := dayOf(now); d != f.day {
-		f.mu.Lock()
 		f.day, f.dayUsed = d, 0
-		f.mu.Unlock()
-	}
-	if n := f.spent.Swap(0); n != 0 {
-		f.mu.Lock()
-		f.dayUsed += n
-		f.mu.Unlock()
 	}
 }
 
@@ -378,17 +413,21 @@ func (f *Forwarder) Left() int64 {
 		used = 0
 	}
 	f.mu.Unlock()
-	return f.dayAllowance(false) - used - f.spent.Load()
+	return f.dayAllowance(false) - used
 }
 
 // Spend counts n bytes other traffic on the link received against the
-// day's budget (BytesPerDay; persisted with the forwarder's own count).
-// Safe for concurrent use; it never blocks on Run.
+// budget (BytesPerDay; persisted with the forwarder's own count) of the
+// UTC day in which Spend is called: call it as the bytes arrive, not
+// long after. Safe for concurrent use; it never waits for a request.
 func (f *Forwarder) Spend(n int64) {
 	if n <= 0 {
 		return
 	}
-	f.spent.Add(n)
+	f.mu.Lock()
+	f.rollDay(f.opts.Clock.Now())
+	f.dayUsed += n
+	f.mu.Unlock()
 }
 
 // dayAllowance is the day's byte budget for alerts or the rest.
@@ -405,6 +444,8 @@ func (f *Forwarder) dayLeft(alert bool) int64 {
 	if f.opts.BytesPerDay <= 0 {
 		return math.MaxInt64
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.rollDay(f.opts.Clock.Now())
 	return f.dayAllowance(alert) - f.dayUsed
 }

@@ -104,6 +104,9 @@ func (f *Forwarder) sendDiagnoses(ctx context.Context) outcome {
 		}
 	}
 	items, err := f.ob.peek(maxItems, maxBytes, alertsOnly)
+	f.mu.Lock()
+	dayUsed := f.dayUsed
+	f.mu.Unlock()
 	if err != nil {
 		return outcome{err: fmt.Errorf("outbox: read: %w", err)}
 	}
@@ -111,7 +114,7 @@ func (f *Forwarder) sendDiagnoses(ctx context.Context) outcome {
 		// Only non-alerts queued and the day's budget for them is used up:
 		// wait for the next UTC day, a new alert, or the next check-in
 		// (the agent keeps checking in while capped).
-		f.setLink(LinkDayCap, fmt.Sprintf("day cap: %d of %d bytes used, the rest is kept for alerts", f.dayUsed, f.opts.BytesPerDay))
+		f.setLink(LinkDayCap, fmt.Sprintf("day cap: %d of %d bytes used, the rest is kept for alerts", dayUsed, f.opts.BytesPerDay))
 		now := f.opts.Clock.Now()
 		wait := min(time.Unix((dayOf(now)+1)*86400, 0).Sub(now), f.nextCheckin.Sub(now))
 		if wait > 0 {
