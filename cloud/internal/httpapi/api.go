@@ -45,7 +45,13 @@ type Options struct {
 	MaxLimiters int
 	// AuthFailLimit and AuthFailBurst are each client address's bucket of
 	// failed authentications (0: 1/s, burst 20): when it is spent, /v1
-	// requests from the address get 429 before any credential lookup.
+	// requests from the address get 429 before any credential lookup,
+	// except those whose credential has authenticated before (one of the
+	// last MaxLimiters to do so), so that a client sending bad
+	// credentials does not lock out the others behind its address. A
+	// credential not known yet holds a token of the bucket while it is
+	// looked up (given back when valid). An IPv4 address is keyed by
+	// itself, an IPv6 one by its /64 (here and at enrollment).
 	AuthFailLimit float64
 	AuthFailBurst int
 	// TrustedProxies lists the proxies (IPs or CIDRs) whose
@@ -99,6 +105,7 @@ type API struct {
 	lim     *limiters // per credential
 	ipLim   *limiters // per client address: enrollment
 	failLim *limiters // per client address: failed authentication
+	known   *credSet  // credentials that authenticated (authenticate)
 	reg     *prometheus.Registry
 	engine  *gin.Engine
 
@@ -161,6 +168,7 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 	}
 	a := &API{st: st, log: log, opt: o, reg: reg, lim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters),
 		ipLim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters), failLim: newLimiters(o.AuthFailLimit, o.AuthFailBurst, o.MaxLimiters),
+		known: newCredSet(o.MaxLimiters),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_http_requests_total",
 			Help: "HTTP requests by method, route template and status code."}, []string{"method", "route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rig_cloud_http_request_duration_seconds",
@@ -326,16 +334,29 @@ func (a *API) deadline(c *gin.Context) {
 	c.Next()
 }
 
+// authenticate looks the request's credential up. Each client address
+// (addrKey) has a bucket of failed authentications (failLim): a
+// credential not known to this API (one that has not authenticated
+// before: known) takes a token of it before its lookup, given back when
+// the lookup finds it valid (or fails for another reason, such as the
+// database), so that concurrent bad requests cannot all pass a check
+// before any of them is counted. When the bucket is spent, unknown
+// credentials get 429 without a lookup, while known ones are still looked
+// up: one client sending bad credentials does not lock out the others
+// behind the same address (a NAT), and no garbage credential reaches the
+// database.
 func (a *API) authenticate(c *gin.Context) {
-	ip := "ip:" + c.ClientIP()
-	if a.failLim.spent(ip) {
+	addr := addrKey(c.ClientIP())
+	cred, ok := strings.CutPrefix(c.GetHeader(cloudapi.HeaderAuthorization), "Bearer ")
+	if !ok {
+		cred = ""
+	}
+	known := cred != "" && a.known.has(cred)
+	if !known && !a.failLim.allow(addr) {
 		a.tooMany(c, "this address: failed authentications", a.opt.AuthFailLimit, a.opt.AuthFailBurst)
 		return
 	}
-	h := c.GetHeader(cloudapi.HeaderAuthorization)
-	cred, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || cred == "" {
-		a.failLim.allow(ip)
+	if cred == "" {
 		unauthorized(c, "no credential: send Authorization: Bearer <token>")
 		return
 	}
@@ -349,10 +370,23 @@ func (a *API) authenticate(c *gin.Context) {
 	default:
 		err = store.ErrBadCredential
 	}
-	if err != nil {
-		if errors.Is(err, store.ErrBadCredential) {
-			a.failLim.allow(ip)
+	switch {
+	case err == nil:
+		if !known {
+			a.failLim.put(addr)
 		}
+		a.known.add(cred)
+	case errors.Is(err, store.ErrBadCredential):
+		if known { // revoked or expired since: counted now
+			a.known.remove(cred)
+			a.failLim.allow(addr)
+		}
+	default:
+		if !known {
+			a.failLim.put(addr)
+		}
+	}
+	if err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -375,7 +409,7 @@ func (a *API) rateLimit(c *gin.Context) {
 }
 
 func (a *API) limitByIP(c *gin.Context) {
-	if !a.ipLim.allow("ip:" + c.ClientIP()) {
+	if !a.ipLim.allow(addrKey(c.ClientIP())) {
 		a.tooMany(c, "this address", a.opt.RateLimit, a.opt.RateBurst)
 		return
 	}

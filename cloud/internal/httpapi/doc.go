@@ -10,8 +10,10 @@
 // documents' instance), panic recovery, one slog line and Prometheus
 // metrics per request (labelled by route template, never by raw path), a
 // deadline on the request's context (Options.RequestTimeout), then on /v1
-// routes authentication (Authorization: Bearer <token>) and a per-
-// credential rate limit. Bodies are read through cloudapi.ReadBody (media
+// routes authentication (Authorization: Bearer <token>; failures are
+// limited per client address, an IPv6 one by its /64, without locking
+// out credentials that authenticated before: Options.AuthFailLimit) and
+// a per-credential rate limit. Bodies are read through cloudapi.ReadBody (media
 // type, gzip, Options.MaxBodyBytes) and decoded strictly (unknown fields
 // and trailing data refused).
 //

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -17,4 +18,61 @@ func TestLimitersCapped(t *testing.T) {
 	}
 	assert.Equal(t, 100, l.len(), "the map never grows beyond its cap")
 	assert.True(t, l.allow("a"), "a was dropped as least recently used and starts full")
+}
+
+// put gives back a token taken, never beyond the burst.
+func TestLimitersPut(t *testing.T) {
+	l := newLimiters(0.001, 2, 100)
+	assert.True(t, l.allow("a"))
+	assert.True(t, l.allow("a"))
+	assert.False(t, l.allow("a"))
+	l.put("a")
+	assert.True(t, l.allow("a"), "the token given back")
+	assert.False(t, l.allow("a"))
+	for range 5 {
+		l.put("a")
+	}
+	assert.True(t, l.allow("a"))
+	assert.True(t, l.allow("a"))
+	assert.False(t, l.allow("a"), "no more than the burst")
+	l.put("b") // no bucket: nothing
+	assert.Equal(t, 1, l.len())
+}
+
+// Buckets that have refilled completely are dropped as new ones come, so
+// the map shrinks back below its cap once their keys go quiet.
+func TestLimitersDropIdle(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newLimiters(1, 2, 100)
+	l.now = func() time.Time { return now }
+	for i := range 50 {
+		l.allow(fmt.Sprint("k", i))
+	}
+	assert.Equal(t, 50, l.len())
+	now = now.Add(time.Second) // each bucket has refilled
+	for i := range 10 {
+		l.allow(fmt.Sprint("new", i))
+	}
+	assert.Equal(t, 40, l.len(), "each new bucket dropped two idle ones")
+	l.allow("spent")
+	l.allow("spent")
+	for i := range 50 {
+		l.allow(fmt.Sprint("more", i))
+	}
+	assert.Equal(t, 61, l.len(), "the 30 idle ones dropped, the 10 new ones (not refilled) kept")
+	assert.False(t, l.allow("spent"), "a bucket not yet refilled is kept while the map is under its cap")
+}
+
+func TestAddrKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":                 "ip:192.0.2.1",
+		"::ffff:192.0.2.1":          "ip:192.0.2.1",
+		"2001:db8:1:2:3:4:5:6":      "ip:2001:db8:1:2::/64",
+		"2001:db8:1:2::1%eth0":      "ip:2001:db8:1:2::/64",
+		"::1":                       "ip:::/64",
+		"not an address":            "ip:not an address",
+		"2001:db8:1:2:ffff::ffff:1": "ip:2001:db8:1:2::/64",
+	} {
+		assert.Equal(t, want, addrKey(in), in)
+	}
 }
