@@ -48,7 +48,10 @@
 // full the oldest non-alert is dropped first, an alert only to make room
 // for a newer alert, and a new non-alert is dropped when only alerts are
 // queued. Drops are counted (Stats.Dropped), logged at most once a minute
-// and passed to Options.OnDrop. The upload rate is capped by a token
+// and passed to Options.OnDrop; an item dropped while its batch is being
+// sent counts when the answer comes: by the cloud's result when the cloud
+// took the batch, else as dropped. Every enqueued diagnosis is counted
+// exactly once. The upload rate is capped by a token
 // bucket (BytesPerSecond, bursts of one second or one request) and by
 // BytesPerDay per UTC day (persisted; the last AlertReserve of it only for
 // alerts). Request bodies are gzip-compressed; the caps count compressed

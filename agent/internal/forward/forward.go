@@ -67,6 +67,9 @@ type Stats struct {
 
 	// Queued diagnoses, of which QueuedAlerts are alerts, taking
 	// QueuedBytes in the outbox; Oldest is when the oldest was queued.
+	// Queued and QueuedAlerts also hold the diagnoses the full outbox
+	// dropped while their batch was on the way to the cloud, until its
+	// answer decides how they count (accepted, ..., or dropped).
 	Queued, QueuedAlerts int
 	QueuedBytes          int64
 	Oldest               time.Time
@@ -74,7 +77,10 @@ type Stats struct {
 	// Enqueued counts diagnoses queued; Accepted, Duplicates, Rejected
 	// and Conflicts the cloud's results; Dropped those removed unsent
 	// because the outbox was full (DroppedAlerts of them alerts);
-	// Invalid those Enqueue refused.
+	// Invalid those Enqueue refused. Each enqueued diagnosis ends in
+	// exactly one of Accepted, Duplicates, Rejected, Conflicts and
+	// Dropped: one dropped while its batch was being sent counts by the
+	// cloud's answer when the cloud took the batch, else as dropped.
 	Enqueued, Accepted, Duplicates, Rejected, Conflicts uint64
 	Dropped, DroppedAlerts, Invalid                     uint64
 
@@ -116,12 +122,23 @@ type Forwarder struct {
 	batchLimit    int
 	bucket        bucket
 	uploads       map[string]*uploadState
+	// sending holds the batch being sent (seq -> state); Enqueue marks
+	// the items it drops from the outbox meanwhile instead of counting
+	// them, and the batch's answer decides (acked, refused, unsend).
+	sending map[uint64]sendingItem
 
 	// day is the UTC day whose bytes dayUsed counts (under mu; Run and
 	// Spend move it to the current day).
 	day, dayUsed int64
 	// soon asks Run for a check-in now (CheckinSoon).
 	soon atomic.Bool
+}
+
+// sendingItem is one diagnosis of the batch being sent.
+type sendingItem struct {
+	alert bool
+	// dropped: the full outbox dropped it meanwhile; not counted yet.
+	dropped bool
 }
 
 // CheckinSoon makes Run check in as soon as it is free (not before its
@@ -222,37 +239,61 @@ func (f *Forwarder) Enqueue(ctx context.Context, d diag.Diagnosis) error {
 		f.mu.Unlock()
 		return fmt.Errorf("forward: queue seq %d: %w", d.Seq, err)
 	}
+	// A dropped item of the batch being sent is counted when its answer
+	// comes: the cloud may have it already.
+	counted := drops[:0]
+	for _, dr := range drops {
+		if s, ok := f.sending[dr.seq]; ok {
+			s.dropped = true
+			f.sending[dr.seq] = s
+			continue
+		}
+		counted = append(counted, dr)
+	}
+	drops = counted
 	if self {
 		drops = append(drops, dropped{seq: d.Seq, alert: prio == prioAlert})
 	} else {
 		f.st.Enqueued++
 	}
+	f.countDrops(drops)
+	logDrop := len(drops) > 0 && f.shouldLog("drop")
+	st := f.st
+	f.mu.Unlock()
+	f.reportDrops(drops, logDrop, st)
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// countDrops counts drops; mu held.
+func (f *Forwarder) countDrops(drops []dropped) {
 	for _, dr := range drops {
 		f.st.Dropped++
 		if dr.alert {
 			f.st.DroppedAlerts++
 		}
 	}
-	logDrop := len(drops) > 0 && f.shouldLog("drop")
-	st := f.st
-	f.mu.Unlock()
-	if len(drops) > 0 {
-		if logDrop {
-			f.log.Warn("outbox full: diagnoses dropped unsent (oldest non-alerts first)",
-				"dropped_now", len(drops), "first_seq", drops[0].seq, "dropped_total", st.Dropped,
-				"dropped_alerts_total", st.DroppedAlerts, "max_items", f.opts.MaxItems, "max_bytes", f.opts.MaxBytes)
-		}
-		if f.opts.OnDrop != nil {
-			for _, dr := range drops {
-				f.opts.OnDrop(dr.seq, dr.alert)
-			}
+}
+
+// reportDrops logs counted drops (when logIt; st is the snapshot after
+// counting them) and passes them to OnDrop; mu not held.
+func (f *Forwarder) reportDrops(drops []dropped, logIt bool, st Stats) {
+	if len(drops) == 0 {
+		return
+	}
+	if logIt {
+		f.log.Warn("outbox full: diagnoses dropped unsent (oldest non-alerts first)",
+			"dropped_now", len(drops), "first_seq", drops[0].seq, "dropped_total", st.Dropped,
+			"dropped_alerts_total", st.DroppedAlerts, "max_items", f.opts.MaxItems, "max_bytes", f.opts.MaxBytes)
+	}
+	if f.opts.OnDrop != nil {
+		for _, dr := range drops {
+			f.opts.OnDrop(dr.seq, dr.alert)
 		}
 	}
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-	return nil
 }
 
 // Stats returns a snapshot.
@@ -263,6 +304,14 @@ func (f *Forwarder) Stats() Stats {
 	if f.ob != nil && !f.closed {
 		s.Queued, s.QueuedAlerts, s.QueuedBytes = f.ob.totals()
 		s.Oldest = f.ob.oldest()
+	}
+	for _, it := range f.sending {
+		if it.dropped {
+			s.Queued++
+			if it.alert {
+				s.QueuedAlerts++
+			}
+		}
 	}
 	if f.day == dayOf(f.opts.Clock.Now()) {
 		s.DayBytes = f.dayUsed

@@ -72,7 +72,9 @@ type Options struct {
 	// DefaultMaxBytes). When full, Enqueue removes the oldest non-alert
 	// diagnosis; with only alerts queued, a new alert removes the oldest
 	// alert and a new non-alert is dropped. Every removal is counted
-	// (Stats.Dropped), logged (at most once a minute) and passed to OnDrop.
+	// (Stats.Dropped), logged (at most once a minute) and passed to OnDrop;
+	// one of the batch being sent only if that batch fails (the cloud
+	// took it otherwise: it counts by the cloud's answer).
 	MaxItems int
 	MaxBytes int64
 
@@ -141,7 +143,8 @@ type Options struct {
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
 	// OnDrop, if set, is called for every diagnosis removed unsent
-	// because the outbox was full, outside any lock.
+	// because the outbox was full, outside any lock (for one removed
+	// while its batch was being sent, when that batch failed).
 	OnDrop func(seq uint64, alert bool)
 }
 

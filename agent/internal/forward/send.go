@@ -2,9 +2,11 @@ package forward
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -103,8 +105,16 @@ func (f *Forwarder) sendDiagnoses(ctx context.Context) outcome {
 			maxBytes = min(maxBytes, left)
 		}
 	}
-	items, err := f.ob.peek(maxItems, maxBytes, alertsOnly)
+	// Read and mark the batch under mu, so that Enqueue cannot drop one
+	// of its items unnoticed between the two.
 	f.mu.Lock()
+	items, err := f.ob.peek(maxItems, maxBytes, alertsOnly)
+	if err == nil && len(items) > 0 {
+		f.sending = make(map[uint64]sendingItem, len(items))
+		for _, it := range items {
+			f.sending[it.seq] = sendingItem{alert: it.prio == prioAlert}
+		}
+	}
 	dayUsed := f.dayUsed
 	f.mu.Unlock()
 	if err != nil {
@@ -122,6 +132,7 @@ func (f *Forwarder) sendDiagnoses(ctx context.Context) outcome {
 		}
 		return outcome{class: classWaited}
 	}
+	defer f.unsend()
 	var body bytes.Buffer
 	body.WriteString(`{"agent_id":`)
 	id, _ := json.Marshal(f.opts.AgentID)
@@ -178,6 +189,9 @@ func (f *Forwarder) acked(items []item, seqs []uint64, res *result) outcome {
 		f.mu.Unlock()
 		return outcome{err: err}
 	}
+	// The cloud's answer counts every item, those the full outbox
+	// dropped meanwhile too: they reached the cloud.
+	f.sending = nil
 	f.rejectsInARow = 0
 	f.batchLimit = min(f.opts.BatchItems, max(f.batchLimit*2, 1))
 	f.st.Batches++
@@ -218,7 +232,28 @@ func (f *Forwarder) refused(items []item, res *result, what string) outcome {
 		return outcome{err: err}
 	}
 	f.st.Rejected++
+	f.sending = nil // counted as rejected, also if the outbox dropped it meanwhile
 	f.mu.Unlock()
 	f.log.Error("cloud refused a diagnosis; removed from the outbox", "seq", items[0].seq, "error", describe(what, res))
 	return outcome{class: classInvalid}
+}
+
+// unsend ends the sending of a batch that no answer counted (a failure,
+// a split, a stop): the items the full outbox dropped meanwhile count as
+// dropped now.
+func (f *Forwarder) unsend() {
+	f.mu.Lock()
+	var drops []dropped
+	for seq, it := range f.sending {
+		if it.dropped {
+			drops = append(drops, dropped{seq: seq, alert: it.alert})
+		}
+	}
+	f.sending = nil
+	slices.SortFunc(drops, func(a, b dropped) int { return cmp.Compare(a.seq, b.seq) })
+	f.countDrops(drops)
+	logIt := len(drops) > 0 && f.shouldLog("drop")
+	st := f.st
+	f.mu.Unlock()
+	f.reportDrops(drops, logIt, st)
 }
