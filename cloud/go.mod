@@ -15,7 +15,6 @@ require (
 	github.com/stretchr/testify v1.12.1
 	github.com/theupdateframework/go-tuf/v2 v2.4.2
 	golang.org/x/sync v0.22.0
-	golang.org/x/time v0.16.0
 )
 
 require (
