@@ -114,6 +114,11 @@ type Agents struct {
 	MaxBatchItems int `yaml:"max_batch_items"`
 	// CheckinInterval is the next_checkin_s the cloud answers (default 5m).
 	CheckinInterval time.Duration `yaml:"checkin_interval"`
+	// MaxFuture is how far after the cloud's clock a diagnosis window may
+	// start (default 24h; 1m..30d); a later one is a rejected item (an
+	// agent with a broken clock would otherwise make a diagnoses
+	// partition per month it names).
+	MaxFuture time.Duration `yaml:"max_future"`
 }
 
 // Blob is the store of data set archives and trained bundles
@@ -242,7 +247,7 @@ func Defaults() Config {
 		Database: Database{MaxConns: 20, ConnectTimeout: 10 * time.Second, Migrate: &t},
 		Auth: Auth{RateLimit: 50, RateBurst: 100, MaxLimiters: 100_000, EnrollmentTTL: 24 * time.Hour,
 			CacheTTL: 5 * time.Second, CacheEntries: 10_000},
-		Agents: Agents{MaxBatchItems: 1000, CheckinInterval: 5 * time.Minute},
+		Agents: Agents{MaxBatchItems: 1000, CheckinInterval: 5 * time.Minute, MaxFuture: 24 * time.Hour},
 		Blob:   Blob{Dir: "/var/lib/rig-cloud/blobs", MaxObjectBytes: 4 * GiB, UploadTimeout: time.Hour},
 		Worker: Worker{Backend: "go", PollInterval: 5 * time.Second, Lease: 2 * time.Minute, Heartbeat: 15 * time.Second,
 			MaxAttempts: 3, MaxLogLines: 10_000, MaxWindows: 1_000_000,

@@ -125,6 +125,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		log.Info("serving the release repository", "repo_dir", cfg.Releases.RepoDir)
 	}
 	st := store.New(pool)
+	st.SetMaxFuture(cfg.Agents.MaxFuture)
 	engine := rollout.NewEngine(st, rollout.Options{Interval: cfg.Releases.RolloutInterval, Log: log})
 	o.Registry = prometheus.NewRegistry()
 	o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), engine)

@@ -22,10 +22,23 @@ const (
 
 const alertCols = `a.id, r.name, a.component, a.fault, a.severity, a.state, a.opened_at, a.last_seen_at, a.occurrences, a.acknowledged_at, a.resolved_at`
 
+// The alert list, all states (index alerts_org_id) or one (index
+// alerts_org_state): two statements, so that each one's plan, generic
+// plans of prepared statements included, uses its index.
+const (
+	alertsAll = `SELECT ` + alertCols + ` FROM alerts a JOIN rigs r ON r.id = a.rig_id
+		WHERE a.org_id = $1 AND a.id > $2 ORDER BY a.id LIMIT $3`
+	alertsOfState = `SELECT ` + alertCols + ` FROM alerts a JOIN rigs r ON r.id = a.rig_id
+		WHERE a.org_id = $1 AND a.state = $4 AND a.id > $2 ORDER BY a.id LIMIT $3`
+)
+
 // Alerts lists org's alerts by id, of one state when state is set.
 func (s *Store) Alerts(ctx context.Context, orgID int64, state string, after int64, limit int) ([]Alert, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+alertCols+` FROM alerts a JOIN rigs r ON r.id = a.rig_id
-		WHERE a.org_id = $1 AND ($2 = '' OR a.state = $2) AND a.id > $3 ORDER BY a.id LIMIT $4`, orgID, state, after, limit)
+	q, args := alertsAll, []any{orgID, after, limit}
+	if state != "" {
+		q, args = alertsOfState, append(args, state)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -37,17 +50,19 @@ func (s *Store) Alerts(ctx context.Context, orgID int64, state string, after int
 var ErrAlertState = errors.New("alert state does not allow this")
 
 // SetAlertState acknowledges (to = AlertAcknowledged) or resolves (to =
-// AlertResolved) org's alert id on behalf of token by. Acknowledging an
-// acknowledged alert or resolving a resolved one changes nothing.
+// AlertResolved) org's alert id on behalf of token by, and returns the
+// alert as that change left it (one UPDATE ... RETURNING: never a state
+// a concurrent change made afterwards). Acknowledging an acknowledged
+// alert or resolving a resolved one changes nothing; acknowledging a
+// resolved one is ErrAlertState.
 func (s *Store) SetAlertState(ctx context.Context, orgID, id int64, to string, by int64) (*Alert, error) {
-	var q string
+	var set, cond string
 	switch to {
 	case AlertAcknowledged:
-		q = `UPDATE alerts SET state = 'acknowledged', acknowledged_at = coalesce(acknowledged_at, now()), acknowledged_by = coalesce(acknowledged_by, $3)
-			WHERE id = $1 AND org_id = $2 AND state <> 'resolved'`
+		set = `state = 'acknowledged', acknowledged_at = coalesce(a.acknowledged_at, now()), acknowledged_by = coalesce(a.acknowledged_by, $3)`
+		cond = ` AND a.state <> 'resolved'`
 	case AlertResolved:
-		q = `UPDATE alerts SET state = 'resolved', resolved_at = coalesce(resolved_at, now()), resolved_by = coalesce(resolved_by, $3)
-			WHERE id = $1 AND org_id = $2`
+		set = `state = 'resolved', resolved_at = coalesce(a.resolved_at, now()), resolved_by = coalesce(a.resolved_by, $3)`
 	default:
 		return nil, fmt.Errorf("alert state %q: %w", to, ErrAlertState)
 	}
@@ -55,23 +70,27 @@ func (s *Store) SetAlertState(ctx context.Context, orgID, id int64, to string, b
 	if by != 0 {
 		byp = &by
 	}
-	tag, err := s.pool.Exec(ctx, q, id, orgID, byp)
+	rows, err := s.pool.Query(ctx, `UPDATE alerts a SET `+set+` FROM rigs r
+		WHERE r.id = a.rig_id AND a.id = $1 AND a.org_id = $2`+cond+` RETURNING `+alertCols, id, orgID, byp)
 	if err != nil {
 		return nil, fmt.Errorf("set alert state: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+alertCols+` FROM alerts a JOIN rigs r ON r.id = a.rig_id WHERE a.id = $1 AND a.org_id = $2`, id, orgID)
-	if err != nil {
-		return nil, err
-	}
 	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByPos[Alert])
+	if err == nil {
+		return a, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("set alert state: %w", err)
+	}
+	// Nothing updated: a missing alert (404) or one whose state does not
+	// allow the change (409).
+	var state string
+	err = s.pool.QueryRow(ctx, `SELECT state FROM alerts WHERE id = $1 AND org_id = $2`, id, orgID).Scan(&state)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("set alert state: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return a, fmt.Errorf("alert %d is %s: %w", id, a.State, ErrAlertState)
-	}
-	return a, nil
+	return nil, fmt.Errorf("alert %d is %s: %w", id, state, ErrAlertState)
 }

@@ -16,6 +16,23 @@ import (
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
 
+// DefaultMaxFuture is how far after the cloud's clock a diagnosis window
+// may start (config agents.max_future).
+const DefaultMaxFuture = 24 * time.Hour
+
+// SetMaxFuture sets how far after the cloud's clock a diagnosis' window
+// may start; later ones are rejected items (0: DefaultMaxFuture). Call it
+// before the Store is used.
+func (s *Store) SetMaxFuture(d time.Duration) { s.maxFuture = d }
+
+// MaxFuture is what SetMaxFuture set, or DefaultMaxFuture.
+func (s *Store) MaxFuture() time.Duration {
+	if s.maxFuture <= 0 {
+		return DefaultMaxFuture
+	}
+	return s.maxFuture
+}
+
 func monthOf(t time.Time) time.Time {
 	t = t.UTC()
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
@@ -62,10 +79,11 @@ SELECT seq FROM d`
 // in one transaction, idempotently on (agent, seq), and returns one
 // result per item in order: accepted (stored now), duplicate (stored
 // before with the same fingerprint), conflict (stored before with another;
-// the stored one is kept) or rejected (the item's problem, or a diagnosis
-// for another rig than the agent's). Alerts are opened (or counted) for
-// accepted diagnoses' high and critical anomalies. On error nothing was
-// stored.
+// the stored one is kept) or rejected (the item's problem, a diagnosis
+// for another rig than the agent's, or one whose window starts more than
+// MaxFuture after the cloud's clock). Alerts are opened (or counted) for
+// accepted diagnoses' high and critical anomalies (openAlertsSQL). On
+// error nothing was stored.
 func (s *Store) IngestDiagnoses(ctx context.Context, p *Principal, items []cloudapi.DecodedItem) ([]cloudapi.ItemResult, error) {
 	a := p.Agent
 	res := make([]cloudapi.ItemResult, len(items))
@@ -73,6 +91,7 @@ func (s *Store) IngestDiagnoses(ctx context.Context, p *Principal, items []cloud
 	prints := make(map[int64][]byte, len(items))
 	index := make(map[int64]int, len(items))
 	var months []time.Time
+	now, maxFuture := s.now(), s.MaxFuture()
 	for i := range items {
 		it := &items[i]
 		res[i] = cloudapi.ItemResult{Seq: it.Seq}
@@ -81,7 +100,7 @@ func (s *Store) IngestDiagnoses(ctx context.Context, p *Principal, items []cloud
 			continue
 		}
 		d := &it.Diagnosis
-		if pr := checkItem(i, a, d); pr != nil {
+		if pr := checkItem(i, a, d, now.Add(maxFuture)); pr != nil {
 			res[i].Status, res[i].Problem = cloudapi.ItemRejected, pr
 			continue
 		}
@@ -177,9 +196,15 @@ func itemProblem(ptr, detail string, i int) *cloudapi.Problem {
 }
 
 // checkItem refuses a diagnosis the agent may not write: another rig's,
-// another rig type's, or one whose seq does not fit PostgreSQL's bigint.
-func checkItem(i int, a *AgentIdentity, d *diag.Diagnosis) *cloudapi.Problem {
+// another rig type's, one whose seq does not fit PostgreSQL's bigint, or
+// one whose window starts after latest (a broken clock: each month would
+// make a diagnoses partition that every query then plans over).
+func checkItem(i int, a *AgentIdentity, d *diag.Diagnosis, latest time.Time) *cloudapi.Problem {
 	switch {
+	case d.Window.Start.After(latest):
+		return itemProblem("window/start", fmt.Sprintf("%s is after %s, the latest window start this cloud accepts now "+
+			"(its clock plus agents.max_future): is the agent's clock wrong?",
+			d.Window.Start.UTC().Format(time.RFC3339Nano), latest.UTC().Format(time.RFC3339)), i)
 	case d.Seq > math.MaxInt64:
 		return itemProblem("seq", fmt.Sprintf("%d is larger than %d", d.Seq, int64(math.MaxInt64)), i)
 	case d.RigID != a.RigName:
@@ -190,88 +215,74 @@ func checkItem(i int, a *AgentIdentity, d *diag.Diagnosis) *cloudapi.Problem {
 	return nil
 }
 
-type alertKey struct{ component, fault string }
-
-type alertAgg struct {
-	severity    diag.Severity
-	first, last time.Time
-	seq         int64
-	n           int
-}
-
 var severityRank = map[diag.Severity]int{diag.SeverityInfo: 1, diag.SeverityLow: 2, diag.SeverityMedium: 3, diag.SeverityHigh: 4, diag.SeverityCritical: 5}
 
+// openAlertsSQL opens or counts the alerts of a batch's anomalies, one
+// array element per (diagnosis, anomaly): component, fault, severity,
+// window end, seq.
+//
+// An anomaly whose window ended at or before the newest resolved alert of
+// its (rig, component, fault) was resolved with it: a late backlog does
+// not open the alert again. The rest are grouped per (component, fault),
+// in a fixed order (concurrent batches lock alerts alike: no deadlock),
+// and open an alert or count on the open or acknowledged one. Its
+// severity becomes the worse of the two; an acknowledged alert whose
+// severity rises is open again (its acknowledgement cleared), as an
+// escalation needs attention anew.
+const openAlertsSQL = `WITH w AS (
+	SELECT u.c, u.f, array_position($9::text[], u.s) AS r, u.e, u.q
+	FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[]) AS u(c, f, s, e, q)
+	WHERE u.e > coalesce((SELECT max(x.resolved_at) FROM alerts x
+		WHERE x.rig_id = $2 AND x.component = u.c AND x.fault = u.f AND x.state = 'resolved'), '-infinity')
+), g AS (
+	SELECT c, f, ($9::text[])[max(r)] AS s, min(e) AS o, max(e) AS l, count(*)::int AS n, (array_agg(q ORDER BY e, q))[1] AS q
+	FROM w GROUP BY c, f
+)
+INSERT INTO alerts AS a (org_id, rig_id, component, fault, severity, opened_at, last_seen_at, occurrences, agent_id, seq)
+SELECT $1, $2, g.c, g.f, g.s, g.o, g.l, g.n, $3, g.q FROM g ORDER BY g.c COLLATE "C", g.f COLLATE "C"
+ON CONFLICT (rig_id, component, fault) WHERE state <> 'resolved' DO UPDATE
+SET last_seen_at = greatest(a.last_seen_at, EXCLUDED.last_seen_at),
+	occurrences = a.occurrences + EXCLUDED.occurrences,
+	severity = CASE WHEN array_position($9::text[], EXCLUDED.severity) > coalesce(array_position($9::text[], a.severity), 0)
+		THEN EXCLUDED.severity ELSE a.severity END,
+	state = CASE WHEN array_position($9::text[], EXCLUDED.severity) > coalesce(array_position($9::text[], a.severity), 0)
+		THEN 'open' ELSE a.state END,
+	acknowledged_at = CASE WHEN array_position($9::text[], EXCLUDED.severity) > coalesce(array_position($9::text[], a.severity), 0)
+		THEN NULL ELSE a.acknowledged_at END,
+	acknowledged_by = CASE WHEN array_position($9::text[], EXCLUDED.severity) > coalesce(array_position($9::text[], a.severity), 0)
+		THEN NULL ELSE a.acknowledged_by END`
+
+// severityOrder lists the severities, least first (severityRank's order).
+var severityOrder = []string{string(diag.SeverityInfo), string(diag.SeverityLow), string(diag.SeverityMedium),
+	string(diag.SeverityHigh), string(diag.SeverityCritical)}
+
 // openAlerts opens an alert per (component, fault) of the new diagnoses'
-// high and critical anomalies, or counts it on the one already open.
+// high and critical anomalies, or counts it on the one already open
+// (openAlertsSQL), in one statement.
 func (s *Store) openAlerts(ctx context.Context, tx pgx.Tx, p *Principal, items []cloudapi.DecodedItem, newSeqs []int64, index map[int64]int) error {
-	aggs := map[alertKey]*alertAgg{}
+	var comps, faults, sevs []string
+	var ends []time.Time
+	var seqs []int64
 	for _, sq := range newSeqs {
 		d := &items[index[sq]].Diagnosis
 		for _, an := range d.Anomalies {
 			if severityRank[an.Severity] < severityRank[diag.SeverityHigh] {
 				continue
 			}
-			k := alertKey{fault: string(an.Fault)}
+			comp := ""
 			if len(an.Components) > 0 {
-				k.component = an.Components[0]
+				comp = an.Components[0]
 			} else if len(an.Sensors) > 0 {
-				k.component = "sensor:" + an.Sensors[0]
+				comp = "sensor:" + an.Sensors[0]
 			}
-			g := aggs[k]
-			if g == nil {
-				g = &alertAgg{severity: an.Severity, first: d.Window.End, last: d.Window.End, seq: sq}
-				aggs[k] = g
-			}
-			g.n++
-			if severityRank[an.Severity] > severityRank[g.severity] {
-				g.severity = an.Severity
-			}
-			if d.Window.End.Before(g.first) {
-				g.first, g.seq = d.Window.End, sq
-			}
-			if d.Window.End.After(g.last) {
-				g.last = d.Window.End
-			}
+			comps, faults, sevs = append(comps, comp), append(faults, string(an.Fault)), append(sevs, string(an.Severity))
+			ends, seqs = append(ends, d.Window.End), append(seqs, sq)
 		}
 	}
-	if len(aggs) == 0 {
+	if len(comps) == 0 {
 		return nil
 	}
-	keys := make([]alertKey, 0, len(aggs))
-	for k := range aggs {
-		keys = append(keys, k)
-	}
-	// A fixed order, so concurrent batches lock alerts alike (no deadlock).
-	slices.SortFunc(keys, func(a, b alertKey) int {
-		if a.component != b.component {
-			if a.component < b.component {
-				return -1
-			}
-			return 1
-		}
-		if a.fault < b.fault {
-			return -1
-		} else if a.fault > b.fault {
-			return 1
-		}
-		return 0
-	})
-	var comps, faults, sevs []string
-	var firsts, lasts []time.Time
-	var seqs []int64
-	var ns []int32
-	for _, k := range keys {
-		g := aggs[k]
-		comps, faults, sevs = append(comps, k.component), append(faults, k.fault), append(sevs, string(g.severity))
-		firsts, lasts, seqs, ns = append(firsts, g.first), append(lasts, g.last), append(seqs, g.seq), append(ns, int32(g.n))
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO alerts (org_id, rig_id, component, fault, severity, opened_at, last_seen_at, occurrences, agent_id, seq)
-		SELECT $1, $2, u.c, u.f, u.s, u.o, u.l, u.n, $3, u.q
-		FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::int[], $10::bigint[]) AS u(c, f, s, o, l, n, q)
-		ON CONFLICT (rig_id, component, fault) WHERE state <> 'resolved' DO UPDATE
-		SET last_seen_at = greatest(alerts.last_seen_at, EXCLUDED.last_seen_at),
-			occurrences = alerts.occurrences + EXCLUDED.occurrences`,
-		p.OrgID, p.Agent.RigID, p.Agent.ID, comps, faults, sevs, firsts, lasts, ns, seqs)
+	_, err := tx.Exec(ctx, openAlertsSQL, p.OrgID, p.Agent.RigID, p.Agent.ID, comps, faults, sevs, ends, seqs, severityOrder)
 	if err != nil {
 		return fmt.Errorf("open alerts: %w", err)
 	}

@@ -32,6 +32,8 @@ type Store struct {
 	// partitions remembers the months whose diagnoses partition exists
 	// (a partition is never dropped while the service runs).
 	partitions sync.Map // time.Time (month start, UTC) -> struct{}
+	// maxFuture bounds diagnosis window starts after now (SetMaxFuture).
+	maxFuture time.Duration
 	// onRevoke is called after each committed revocation (OnRevoke).
 	onRevoke func()
 }
