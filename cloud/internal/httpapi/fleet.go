@@ -286,9 +286,13 @@ func (a *API) rigDiagnoses(c *gin.Context) {
 	c.Data(200, "application/json; charset=utf-8", dp.AppendJSON(make([]byte, 0, 64+1024*len(dp.Diagnoses))))
 }
 
-// MaxHealthBuckets bounds a component health history's time range: at
-// most this many buckets (1h: about 41 days; 1d: about 2.7 years).
-const MaxHealthBuckets = 1000
+// MaxHealthBuckets and MaxHealthDays bound a component health history's
+// time range, and so the diagnoses one request aggregates: at most 1000
+// hourly buckets (about 41 days) or 100 daily ones.
+const (
+	MaxHealthBuckets = 1000
+	MaxHealthDays    = 100
+)
 
 // componentName is a component id as firmware configs name them.
 var componentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
@@ -325,9 +329,13 @@ func (a *API) componentHealth(c *gin.Context) {
 		badParam(c, "from %s is not before to %s", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 		return
 	}
-	if to.Sub(from) > MaxHealthBuckets*size {
-		badParam(c, "from %s to %s spans more than %d buckets of %s: use bucket=1d or a shorter range",
-			from.Format(time.RFC3339), to.Format(time.RFC3339), MaxHealthBuckets, bucket)
+	if limit := map[string]int{store.BucketHour: MaxHealthBuckets, store.BucketDay: MaxHealthDays}[bucket]; to.Sub(from) > time.Duration(limit)*size {
+		hint := "use bucket=1d or a shorter range"
+		if bucket == store.BucketDay {
+			hint = "ask for a shorter range, in several requests if need be"
+		}
+		badParam(c, "from %s to %s spans more than %d buckets of %s: %s",
+			from.Format(time.RFC3339), to.Format(time.RFC3339), limit, bucket, hint)
 		return
 	}
 	h, err := a.st.ComponentHealthHistory(c.Request.Context(), principal(c).OrgID, c.Param("rig"), comp, bucket, from, to)

@@ -49,16 +49,17 @@ func (s *Store) ComponentHealthHistory(ctx context.Context, orgID int64, rigName
 	if err != nil {
 		return nil, err
 	}
-	// The partition key bounds the scan to [from, to); each row's
-	// components array is expanded and filtered by id.
+	// The partition key bounds the scan to [from, to). Each row's document
+	// is parsed once (to jsonb, the argument of jsonb_path_query) and the
+	// component's entries picked by id, not expanded one by one.
 	rows, err := s.pool.Query(ctx, `SELECT date_trunc($4, d.window_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS b,
 			count(*),
 			avg((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
 			min((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
 			max(CASE c->>'status' WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'healthy' THEN 0 ELSE 1 END)
-		FROM diagnoses d CROSS JOIN LATERAL json_array_elements(
-			CASE WHEN json_typeof(d.doc->'components') = 'array' THEN d.doc->'components' ELSE '[]'::json END) c
-		WHERE d.rig_id = $1 AND d.window_start >= $2 AND d.window_start < $3 AND c->>'id' = $5
+		FROM diagnoses d CROSS JOIN LATERAL jsonb_path_query(d.doc::jsonb, 'strict $.components[*] ? (@.id == $c)',
+			jsonb_build_object('c', $5::text), true) c
+		WHERE d.rig_id = $1 AND d.window_start >= $2 AND d.window_start < $3
 		GROUP BY b ORDER BY b`, r.ID, from, to, unit, component)
 	if err != nil {
 		return nil, fmt.Errorf("component health: %w", err)
