@@ -210,16 +210,19 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 }
 
 // RigReadings calls fn with the uploaded readings of org's rig rigName in
-// [from, to), in time order (a reading uploaded twice, by overlapping
-// requests, once). ErrNotFound when org has no such rig. Times are kept
-// to the microsecond (PostgreSQL's timestamptz).
+// [from, to), in time and then sensor order. A (time, sensor) uploaded
+// more than once (overlapping requests) is passed once, with the value of
+// the newest request (the highest id), and within one request the highest
+// value and then quality, so that a build of the same readings is the
+// same. ErrNotFound when org has no such rig. Times are kept to the
+// microsecond (PostgreSQL's timestamptz).
 func (s *Store) RigReadings(ctx context.Context, orgID int64, rigName string, from, to time.Time, fn func(reading.Reading) error) error {
 	r, err := s.Rig(ctx, orgID, rigName)
 	if err != nil {
 		return fmt.Errorf("rig %q: %w", rigName, err)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (ts, sensor) ts, sensor, value, quality FROM upload_readings
-		WHERE rig_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, sensor`, r.ID, from, to)
+		WHERE rig_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, sensor, request_id DESC, value DESC, quality DESC`, r.ID, from, to)
 	if err != nil {
 		return err
 	}
