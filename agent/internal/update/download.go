@@ -2,6 +2,7 @@ package update
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -24,7 +25,11 @@ func (m *Manager) partPath(sha string) string {
 // more than t.Length is refused with ErrTooLong (the part file is
 // removed); a response that ends early leaves the part file for the next
 // call and returns ErrTruncated. With Options.Budget it reads no more
-// than the budget has left and returns ErrBudget when that stops it short.
+// than the budget has left and returns ErrBudget when that stops it short;
+// the bytes received are spent as they arrive (spendBatch at a time), so
+// that other traffic sees them and they count for the UTC day in which
+// they came, and the download also stops with ErrBudget when other
+// traffic used up the day's budget meanwhile.
 func (m *Manager) download(ctx context.Context, t *Target, url string) (added int64, err error) {
 	p := m.partPath(t.SHA256)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
@@ -57,7 +62,6 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 		if left = b.Left(); left <= 0 {
 			return 0, fmt.Errorf("%w: %s: %d of %d bytes received, resumed when the budget allows", ErrBudget, t.Path, off, t.Length)
 		}
-		defer func() { b.Spend(added) }()
 	}
 	want := t.Length - off
 	read := min(want, left) // what this call may read
@@ -105,9 +109,14 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 		_ = f.Truncate(0)
 		return 0, fmt.Errorf("%w: %s: the server announces %d bytes from offset %d, the target is %d bytes", ErrTooLong, t.Path, res.ContentLength, off, t.Length)
 	}
-	n, err := io.Copy(f, io.LimitReader(res.Body, read))
+	body := &spender{r: res.Body, b: m.opts.Budget, left: read}
+	defer body.flush()
+	n, err := io.Copy(f, body)
 	added = n
 	if err != nil {
+		if errors.Is(err, errSpent) {
+			return added, fmt.Errorf("%w: %s: %d of %d bytes received, resumed when the budget allows", ErrBudget, t.Path, off+n, t.Length)
+		}
 		if isCtx(ctx, err) {
 			return added, ctx.Err()
 		}
@@ -123,6 +132,7 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 	// server, and the archive is not trusted either way.
 	var one [1]byte
 	if k, _ := io.ReadFull(res.Body, one[:]); k > 0 {
+		body.pending += int64(k) // received all the same
 		_ = f.Truncate(0)
 		return added, fmt.Errorf("%w: %s: the server sent more than the signed %d bytes", ErrTooLong, t.Path, t.Length)
 	}
@@ -141,4 +151,50 @@ func rangeStart(cr string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(s[:i], 10, 64)
 	return n, err == nil
+}
+
+// spendBatch is how many received bytes a download gathers before it
+// spends them: the budget's Spend and Left take the forwarder's lock, and
+// a body arrives a few KiB per Read.
+const spendBatch = 16 << 10
+
+// errSpent stops a download whose day budget other traffic used up while
+// it ran.
+var errSpent = errors.New("day byte budget used up during the download")
+
+// spender reads at most left bytes of r and spends them on b (nil: no
+// budget) as they arrive, spendBatch at a time; flush spends the rest.
+// After each batch it asks the budget again, and stops with errSpent when
+// it has nothing left while more bytes are still to come.
+type spender struct {
+	r       io.Reader
+	b       Budget
+	left    int64 // bytes still to read
+	pending int64 // bytes read and not yet spent
+}
+
+func (s *spender) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	n, err := s.r.Read(p)
+	s.left -= int64(n)
+	s.pending += int64(n)
+	if s.b != nil && s.pending >= spendBatch {
+		s.flush()
+		if s.left > 0 && err == nil && s.b.Left() <= 0 {
+			return n, errSpent
+		}
+	}
+	return n, err
+}
+
+func (s *spender) flush() {
+	if s.b != nil && s.pending > 0 {
+		s.b.Spend(s.pending)
+	}
+	s.pending = 0
 }

@@ -179,7 +179,9 @@ type Options struct {
 	Reporter Reporter
 	// Budget, when set, caps the bytes downloaded per day: an archive is
 	// fetched only while the budget has bytes left, at most that many per
-	// cycle, and resumed when it has more (nil: no cap). Metadata is
+	// cycle, and resumed when it has more (nil: no cap). An archive's bytes
+	// are spent as they arrive, and its download stops when other traffic
+	// uses up the day's budget meanwhile. Metadata is
 	// counted too, but never held back (it is small, and fresh metadata is
 	// what keeps a rig safe).
 	Budget Budget
