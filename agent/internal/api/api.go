@@ -209,8 +209,10 @@ type LinkState struct {
 	Invalid  uint64 `json:"invalid"`
 	Rejected uint64 `json:"rejected"`
 	// Failures counts requests to the cloud that failed (their items are
-	// kept and retried).
-	Failures uint64 `json:"request_failures"`
+	// kept and retried); CredentialErrors counts requests not made because
+	// the credential file could not be read (retried as well).
+	Failures         uint64 `json:"request_failures"`
+	CredentialErrors uint64 `json:"credential_errors"`
 }
 
 // State returns a snapshot.

@@ -94,6 +94,7 @@ var (
 	dLinkState    = desc("cloud_link_state", "1 for the cloud link's current state: up, down, unauthorized, incompatible, day_cap.", "state")
 	dCloudDropped = desc("cloud_dropped_total", "Diagnoses dropped unsent from the full outbox, by whether they were alerts.", "alert")
 	dCloudReqFail = desc("cloud_request_failures_total", "Requests to the cloud that failed (network error, timeout, refusal); their items are kept and retried.")
+	dCloudCredErr = desc("cloud_credential_errors_total", "Requests to the cloud not made because the credential file (cloud.credential_file) could not be read; link state unauthorized, retried.")
 	dCloudRefused = desc("cloud_refused_total", "Diagnoses never stored by the cloud for good: by=agent (invalid for the contract, too large), by=cloud (rejected, conflict).", "by")
 	dUpdState     = desc("update_state", "1 for the model-update state machine's state (idle, checking, downloading, verifying, staged, canary, committing, committed, rolling_back, failed).", "state")
 	dUpdInstalled = desc("update_installed_info", "The model release installed by the updater (path \"\": the bundle the agent was installed with).", "version", "path")
@@ -231,6 +232,7 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	counter(dCloudDropped, ls.Dropped-min(ls.DroppedAlerts, ls.Dropped), "false")
 	counter(dCloudDropped, ls.DroppedAlerts, "true")
 	counter(dCloudReqFail, ls.Failures)
+	counter(dCloudCredErr, ls.CredentialErrors)
 	counter(dCloudRefused, ls.Invalid, "agent")
 	counter(dCloudRefused, ls.Rejected, "cloud")
 

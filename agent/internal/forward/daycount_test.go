@@ -78,7 +78,7 @@ func TestUnreadableCredentialSpendsNothing(t *testing.T) {
 	})
 	enqueue(t, f, seqRange(1, 3), nil)
 	stop := run(t, f)
-	eventually(t, "failed attempts", func() bool { return f.Stats().Failures >= 3 })
+	eventually(t, "failed attempts", func() bool { return f.Stats().CredentialErrors >= 3 })
 	stop()
 	s := f.Stats()
 	assert.Equal(t, uint64(0), s.Requests)

@@ -33,7 +33,9 @@
 // Retryable failures (network errors, timeouts, 408, 425, 429, 5xx) wait
 // a jittered exponential backoff between Options.BackoffMin and
 // BackoffMax, at least Retry-After when the server sends one. 401 and 403
-// keep everything and retry at BackoffMax, re-reading the credential. A
+// keep everything and retry at BackoffMax, re-reading the credential; a
+// credential that cannot be read is handled alike, without a request
+// (Stats.CredentialErrors, not Failures). A
 // batch refused as a whole with 400, 413 or 422 is split in halves until
 // the refused item is alone; that item is then rejected (removed, counted,
 // logged), unless RejectsInARow single items were refused in a row: then

@@ -84,11 +84,15 @@ type Stats struct {
 	Enqueued, Accepted, Duplicates, Rejected, Conflicts uint64
 	Dropped, DroppedAlerts, Invalid                     uint64
 
-	// Requests counts HTTP requests made, Failures those that failed;
-	// BytesSent and BytesReceived count bodies on the wire (compressed)
-	// plus an estimate of the headers; DayBytes is what the day cap has
-	// counted today (the current UTC day's).
+	// Requests counts HTTP requests made, Failures those that failed
+	// (never more than Requests); CredentialErrors counts requests not
+	// made because the credential could not be read (link state
+	// unauthorized, retried at BackoffMax); BytesSent and BytesReceived
+	// count bodies on the wire (compressed) plus an estimate of the
+	// headers; DayBytes is what the day cap has counted today (the
+	// current UTC day's).
 	Requests, Failures          uint64
+	CredentialErrors            uint64
 	BytesSent, BytesReceived    uint64
 	DayBytes                    int64
 	Batches                     uint64

@@ -233,6 +233,40 @@ func TestMissingCredentialIsUnauthorized(t *testing.T) {
 	assert.Zero(t, f.Stats().Requests, "nothing sent without a credential")
 }
 
+// A credential that cannot be read makes no request: it counts as a
+// credential error, not as a failed request (Failures never exceeds
+// Requests), and the link is unauthorized until the credential is back.
+func TestUnreadableCredentialIsNoRequestFailure(t *testing.T) {
+	clock := newClock(t0, 1000)
+	c := newCloud(t, clock)
+	var mu sync.Mutex
+	bad := 3 // unreadable for the first 3 reads
+	f := newForwarder(t, c, "", func(o *Options) {
+		o.Credential = func() (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if bad > 0 {
+				bad--
+				return "", os.ErrPermission
+			}
+			return "secret-1", nil
+		}
+	})
+	enqueue(t, f, seqRange(1, 2), nil)
+	stop := run(t, f)
+	var down Stats
+	eventually(t, "unauthorized", func() bool { down = f.Stats(); return down.Link == LinkUnauthorized })
+	assert.Contains(t, down.LastError, "permission denied")
+	eventually(t, "2 stored", func() bool { return f.Stats().Queued == 0 })
+	stop()
+	s := f.Stats()
+	assert.Equal(t, LinkUp, s.Link)
+	assert.Equal(t, uint64(3), s.CredentialErrors)
+	assert.Zero(t, s.Failures, "no request failed: the unreadable credential made none")
+	assert.LessOrEqual(t, s.Failures, s.Requests)
+	assert.Positive(t, s.Requests)
+}
+
 // Items are removed only after a 2xx; a restart resumes from the file.
 func TestRestartResumes(t *testing.T) {
 	clock := newClock(t0, 1000)

@@ -99,6 +99,7 @@ type result struct {
 	hasRA      bool
 	err        error // transport error, or what went wrong
 	body       []byte
+	unsent     bool // no request went out (the credential unreadable)
 }
 
 // failure classes.
@@ -172,7 +173,10 @@ func (f *Forwarder) attempt(ctx context.Context, o outcome) error {
 	}
 	f.fails++
 	f.needCheckin = true
-	f.count(func(s *Stats) { s.Failures++ })
+	if o.res == nil || !o.res.unsent {
+		// A request that went out and failed (post counted one unsent).
+		f.count(func(s *Stats) { s.Failures++ })
+	}
 	msg := describe(o.what, o.res)
 	var wait time.Duration
 	switch o.class {
@@ -246,17 +250,19 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 	defer f.persistDay()
 	cred, err := f.opts.Credential()
 	if err != nil {
-		// No usable credential: the same as the cloud refusing it. No
-		// request went out, so its bytes are not spent.
+		// No usable credential: the same as the cloud refusing it (link
+		// state unauthorized, logged). No request went out, so its bytes
+		// are not spent and it is no request failure.
 		f.refund(day, cost)
-		return &result{err: err, status: http.StatusUnauthorized}, nil
+		f.count(func(s *Stats) { s.CredentialErrors++ })
+		return &result{err: err, status: http.StatusUnauthorized, unsent: true}, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, f.opts.URL+path, bytes.NewReader(wire))
 	if err != nil {
 		f.refund(day, cost)
-		return &result{err: err}, nil
+		return &result{err: err, unsent: true}, nil
 	}
 	req.Header.Set("Content-Type", cloudapi.MediaJSON)
 	req.Header.Set("Content-Encoding", "gzip")
