@@ -593,13 +593,15 @@ func (s *Store) Query(ctx context.Context, q Query) (Page, error) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if len(p.Diagnoses) == q.Limit {
-				p.More = true
-				break
-			}
 			v := b.Get(k[8:16])
 			if v == nil {
-				continue
+				continue // an index entry without its record: nothing to return
+			}
+			if len(p.Diagnoses) == q.Limit {
+				// More only when a stored diagnosis follows: the next
+				// page is never empty.
+				p.More = true
+				break
 			}
 			var d diag.Diagnosis
 			if err := decode(v, &d); err != nil {

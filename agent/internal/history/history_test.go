@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
@@ -323,4 +324,45 @@ func TestQueryPagesSameWindowStart(t *testing.T) {
 	}
 	far := diag.Diagnosis{Seq: 3, Window: diag.Window{Start: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	assert.Equal(t, Key{Start: math.MaxInt64, Seq: 3}, KeyOf(&far), "saturated as the index stores it")
+}
+
+// A page that ends at the limit says More only when a stored diagnosis
+// follows it, not for index entries whose record is gone: the next page
+// is never empty.
+func TestQueryMoreSkipsIndexWithoutRecord(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "diagnoses.db"), Options{MaxAge: -1})
+	for i := range 5 {
+		_, err := s.Append(ctx, window(i), Progress{})
+		require.NoError(t, err)
+	}
+	// Seqs 1, 4 and 5 lose their records, their index entries stay.
+	require.NoError(t, s.db.Update(func(tx *bolt.Tx) error {
+		for _, seq := range []uint64{1, 4, 5} {
+			if err := tx.Bucket(bucketDiag).Delete(seqKey(seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	seqs := func(p Page) (out []uint64) {
+		for _, d := range p.Diagnoses {
+			out = append(out, d.Seq)
+		}
+		return out
+	}
+	p, err := s.Query(ctx, Query{Limit: 2})
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{2, 3}, seqs(p))
+	assert.False(t, p.More, "only 4 and 5, without records, follow")
+
+	p, err = s.Query(ctx, Query{Limit: 1, Desc: true})
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{3}, seqs(p))
+	assert.True(t, p.More, "2 follows")
+	k := KeyOf(&p.Diagnoses[0])
+	p, err = s.Query(ctx, Query{Limit: 1, Desc: true, After: &k})
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{2}, seqs(p))
+	assert.False(t, p.More, "only 1, without its record, follows")
 }
