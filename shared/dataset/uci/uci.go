@@ -150,7 +150,8 @@ func checkMatrix(name string, m [][]float64, cycles int) error {
 //
 // Every file must have the same number of lines, and every line of one
 // file the same number of tab-separated values. Errors name the file,
-// line and column. Sensor files are read in parallel (GOMAXPROCS).
+// line and column, the file by its path (dir joined with its name). Sensor
+// files are read in parallel (GOMAXPROCS).
 func Read(dir string, sensors []string, targets int) (*Set, error) {
 	if sensors == nil {
 		sensors = Sensors
@@ -196,16 +197,17 @@ func Read(dir string, sensors []string, targets int) (*Set, error) {
 	set.Cycles = -1
 	agree := func(name string, n int) error {
 		if set.Cycles < 0 {
-			set.Cycles, first = n, name
+			set.Cycles, first = n, filepath.Base(name)
 			return nil
 		}
 		if n != set.Cycles {
+			// Both files lie in dir: its path is named once.
 			return fmt.Errorf("uci: %s has %d lines, %s has %d", name, n, first, set.Cycles)
 		}
 		return nil
 	}
 	for i, id := range sensors {
-		if err := agree(id+".txt", len(set.Data[i])); err != nil {
+		if err := agree(filepath.Join(dir, id+".txt"), len(set.Data[i])); err != nil {
 			return nil, err
 		}
 	}
@@ -214,7 +216,7 @@ func Read(dir string, sensors []string, targets int) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := agree(ProfileFile, len(p)); err != nil {
+		if err := agree(filepath.Join(dir, ProfileFile), len(p)); err != nil {
 			return nil, err
 		}
 		set.Profile = p
@@ -224,7 +226,7 @@ func Read(dir string, sensors []string, targets int) (*Set, error) {
 		return nil, err
 	}
 	if ids != nil {
-		if err := agree(CyclesFile, len(ids)); err != nil {
+		if err := agree(filepath.Join(dir, CyclesFile), len(ids)); err != nil {
 			return nil, err
 		}
 		set.CycleIDs = ids
@@ -236,31 +238,33 @@ func Read(dir string, sensors []string, targets int) (*Set, error) {
 }
 
 // readMatrix reads one tab-separated matrix. width > 0 fixes the number of
-// columns; 0 takes it from the first line.
+// columns; 0 takes it from the first line. Errors name the file by its
+// path (dir joined with name): two folders may hold the same names.
 func readMatrix(dir, name string, width int) ([][]float64, error) {
-	f, err := os.Open(filepath.Join(dir, name))
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("uci: %w", err)
 	}
 	defer f.Close()
 	var flat []float64
 	rows := 0
-	err = eachLine(f, name, func(line []byte, n int) error {
+	err = eachLine(f, path, func(line []byte, n int) error {
 		before := len(flat)
 		var col int
 		var err error
 		flat, col, err = ParseLine(line, flat)
 		if err != nil {
-			return fmt.Errorf("uci: %s line %d column %d: %w", name, n, col, err)
+			return fmt.Errorf("uci: %s line %d column %d: %w", path, n, col, err)
 		}
 		got := len(flat) - before
 		if width == 0 {
 			width = got
 		} else if got != width {
 			if name == ProfileFile {
-				return fmt.Errorf("uci: %s line %d has %d columns, want %d targets", name, n, got, width)
+				return fmt.Errorf("uci: %s line %d has %d columns, want %d targets", path, n, got, width)
 			}
-			return fmt.Errorf("uci: %s line %d has %d columns, line 1 has %d", name, n, got, width)
+			return fmt.Errorf("uci: %s line %d has %d columns, line 1 has %d", path, n, got, width)
 		}
 		if rows == 0 && name != ProfileFile {
 			// Size the backing array once the width is known; a file's
@@ -286,7 +290,8 @@ func readMatrix(dir, name string, width int) ([][]float64, error) {
 
 // readCycles reads cycles.txt, or returns nil when there is none.
 func readCycles(dir string) ([]int, error) {
-	f, err := os.Open(filepath.Join(dir, CyclesFile))
+	path := filepath.Join(dir, CyclesFile)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -295,10 +300,10 @@ func readCycles(dir string) ([]int, error) {
 	}
 	defer f.Close()
 	ids := []int{}
-	err = eachLine(f, CyclesFile, func(line []byte, n int) error {
+	err = eachLine(f, path, func(line []byte, n int) error {
 		id, err := strconv.Atoi(string(line))
 		if err != nil {
-			return fmt.Errorf("uci: %s line %d: cycle number %q is not an integer", CyclesFile, n, line)
+			return fmt.Errorf("uci: %s line %d: cycle number %q is not an integer", path, n, line)
 		}
 		ids = append(ids, id)
 		return nil

@@ -329,3 +329,43 @@ func TestWriter(t *testing.T) {
 		t.Error("Append after Abort: no error")
 	}
 }
+
+// Read's errors name a file by its path, not its base name: two folders
+// (a train and a test split) hold the same file names.
+func TestReadErrorsNamePath(t *testing.T) {
+	cases := []struct {
+		name  string
+		files map[string]string
+		file  string
+		want  string
+	}{
+		{"bad value", map[string]string{"A.txt": "1\t2\n3\tx4\n"}, "A.txt", " line 2 column 2"},
+		{"ragged", map[string]string{"A.txt": "1\t2\n3\n"}, "A.txt", " line 2 has 1 columns"},
+		{"blank line", map[string]string{"A.txt": "1\n\n2\n"}, "A.txt", " line 2 is empty"},
+		{"profile width", map[string]string{"A.txt": "1\n", "profile.txt": "3\t7\n"}, "profile.txt", " line 1 has 2 columns"},
+		{"line counts", map[string]string{"A.txt": "1\n2\n", "profile.txt": "3\n"}, "profile.txt", " has 1 lines"},
+		{"cycles", map[string]string{"A.txt": "1\n", "profile.txt": "1\n", "cycles.txt": "x\n"}, "cycles.txt", " line 1: cycle number"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "test")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for name, body := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			targets := 0
+			if _, ok := tc.files["profile.txt"]; ok {
+				targets = 1
+			}
+			_, err := uci.Read(dir, []string{"A"}, targets)
+			want := filepath.Join(dir, tc.file) + tc.want
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v, want %q", err, want)
+			}
+		})
+	}
+}
