@@ -2,6 +2,7 @@ package rig
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -112,4 +113,35 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = cfg.Digest()
 	})
+}
+
+// TestMayDropOut: the flag loads, changes the digest where it is set,
+// and leaves the digest of a config without it as it was (omitempty),
+// so the shipped bundles, whose manifests record their config's digest,
+// still match their configs.
+func TestMayDropOut(t *testing.T) {
+	data, err := os.ReadFile("testdata/minimal.good.yaml")
+	require.NoError(t, err)
+	a, err := Parse("a", data)
+	require.NoError(t, err)
+	assert.False(t, a.Sensors[1].MayDropOut)
+	b, err := Parse("b", bytes.Replace(data, []byte("    component: tank\n"), []byte("    component: tank\n    may_drop_out: true\n"), 1))
+	require.NoError(t, err)
+	assert.True(t, b.Sensors[1].MayDropOut)
+	assert.NotEqual(t, a.Digest(), b.Digest(), "the flag is part of the digest")
+
+	for _, rt := range []string{"zema-testrig", "skab-testbed", "excavator"} {
+		cfg, err := Load("../../firmware-configs/" + rt + ".yaml")
+		require.NoError(t, err)
+		raw, err := os.ReadFile("../../models/bundles/" + rt + "/manifest.json")
+		require.NoError(t, err)
+		var man struct {
+			ConfigDigest string `json:"config_digest"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &man))
+		assert.Equal(t, man.ConfigDigest, cfg.Digest(), "%s: the shipped bundle still matches its config", rt)
+		for _, s := range cfg.Sensors {
+			assert.False(t, s.MayDropOut, "%s: no shipped sensor is flagged", rt)
+		}
+	}
 }

@@ -302,6 +302,15 @@ type Sensor struct {
 	Virtual bool `json:"virtual,omitempty" yaml:"virtual,omitempty"`
 	// Inactive excludes the sensor from ingest and models (zero: active).
 	Inactive bool `json:"inactive,omitempty" yaml:"inactive,omitempty"`
+	// MayDropOut says the sensor may be absent for whole windows in
+	// service (a wireless or retrofitted sensor, a virtual signal whose
+	// source can fail). Models trained for the rig then learn to judge
+	// without it (models/train masks its whole window in some training
+	// windows), and the agent keeps judging the targets when it is
+	// missing. A missing sensor without the flag makes every class
+	// target of such a model not judged (docs/inference.md). Zero: the
+	// sensor is required. Not valid on an inactive sensor.
+	MayDropOut bool `json:"may_drop_out,omitempty" yaml:"may_drop_out,omitempty"`
 	// MQTT is how the sensor's readings arrive.
 	MQTT MQTTBinding `json:"mqtt" yaml:"mqtt"`
 	// Scale and Offset convert a raw payload value to Unit:

@@ -379,6 +379,7 @@ func (c *Config) validateSensors(v *validator, comps map[string]*Component) {
 	}
 	ids := map[string]int{}
 	topicCodec := map[string]string{}
+	active, required := 0, 0
 	for i := range c.Sensors {
 		s := &c.Sensors[i]
 		p := fmt.Sprintf("sensors[%d]", i)
@@ -427,6 +428,18 @@ func (c *Config) validateSensors(v *validator, comps map[string]*Component) {
 		v.num(p+".scale", s.Scale, -1e12, 1e12)
 		v.num(p+".offset", s.Offset, -1e12, 1e12)
 		c.validateBinding(v, p+".mqtt", s.MQTT, topicCodec)
+		switch {
+		case s.Inactive && s.MayDropOut:
+			v.add(p+".may_drop_out", "true on an inactive sensor, which is never a model input (drop the flag or the inactive mark)")
+		case !s.Inactive:
+			active++
+			if !s.MayDropOut {
+				required++
+			}
+		}
+	}
+	if active > 0 && required == 0 {
+		v.add("sensors", "every active sensor has may_drop_out: true; at least one must be required (a model needs an input it can count on)")
 	}
 }
 
