@@ -148,6 +148,8 @@ func (c *Config) derive(dir string) {
 		&c.Buffer.Path, &c.Cloud.CredentialFile, &c.Update.RootFile, &c.Update.Dir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
+		} else if *p != "" {
+			*p = filepath.Clean(*p)
 		}
 	}
 	if c.Buffer.Path == "" && c.Agent.DataDir != "" {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -101,8 +102,10 @@ func (c *Config) validate(v *confyaml.Validator) {
 	}
 	l := b.Limits
 	v.IntIn("broker.limits.max_clients", l.MaxClients, 1, 100_000)
-	v.IntIn("broker.limits.max_inflight", l.MaxInflight, 1, 65535)
-	v.IntIn("broker.limits.max_pending_writes", l.MaxPendingWrites, 1, 10_000_000)
+	// The broker holds a client's publishing at half of the smaller of
+	// these (its high-water mark), which must be at least 1.
+	brokerQueue(v, "broker.limits.max_inflight", l.MaxInflight, 65535)
+	brokerQueue(v, "broker.limits.max_pending_writes", l.MaxPendingWrites, 10_000_000)
 	v.SizeIn("broker.limits.max_packet_bytes", l.MaxPacketBytes, KiB, 256*MiB)
 
 	// buffer
@@ -138,9 +141,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 	// diagnoses
 	dg := c.Diagnoses
 	v.Required("diagnoses.path", dg.Path)
-	if dg.Path != "" && dg.Path == c.Buffer.Path {
-		v.Add("diagnoses.path", "%q is also buffer.path: the history needs its own file", dg.Path)
-	}
+	c.validateFiles(v)
 	v.IntIn("diagnoses.max_count", dg.MaxCount, 1, 100_000_000)
 	v.SizeIn("diagnoses.max_bytes", dg.MaxBytes, MiB, 64*TiB)
 	v.DurationIn("diagnoses.max_age", dg.MaxAge, 0, 100*365*24*time.Hour)
@@ -278,6 +279,60 @@ func (c *Config) validateUpdate(v *confyaml.Validator) {
 	share(v, "update.watch.max_error_rate", w.MaxErrorRate, false)
 	v.DurationIn("update.watch.max_latency", w.MaxLatency, time.Millisecond, time.Minute)
 	share(v, "update.watch.max_slow_rate", w.MaxSlowRate, false)
+}
+
+// brokerQueue checks an embedded broker queue limit in [2, hi]: the
+// broker's high-water mark is half the smaller one, and 1 would make it 0.
+func brokerQueue(v *confyaml.Validator, path string, x, hi int) {
+	if x < 2 || x > hi {
+		v.Add(path, "%d is out of range [2, %d] (the embedded broker holds a client's publishing at half of it, which must be at least 1)", x, hi)
+	}
+}
+
+// Files the agent keeps in agent.data_dir under fixed names.
+const (
+	// OutboxFile is the cloud forwarder's outbox (with a cloud link),
+	// agent/internal/forward's DefaultFileName.
+	OutboxFile = "outbox.db"
+	// CalibrationFile is the SKAB detector's calibration,
+	// agent/internal/service's CalibrationFile.
+	CalibrationFile = "detector-calibration.json"
+)
+
+// validateFiles reports the files the agent writes that would be one
+// file (compared cleaned): buffer.path, diagnoses.path, the fixed files in
+// agent.data_dir, and anything at or under update.dir (the updater's). Two
+// stores on one bbolt file would not start (the second open waits for the
+// first's lock and times out), and a restart would fail the same way.
+func (c *Config) validateFiles(v *confyaml.Validator) {
+	type file struct{ key, desc, path string }
+	var fixed []file
+	if c.Agent.DataDir != "" {
+		if c.Cloud.Enabled() {
+			fixed = append(fixed, file{"", "the cloud outbox (agent.data_dir/" + OutboxFile + ")", filepath.Join(c.Agent.DataDir, OutboxFile)})
+		}
+		fixed = append(fixed, file{"", "the detector calibration (agent.data_dir/" + CalibrationFile + ")", filepath.Join(c.Agent.DataDir, CalibrationFile)})
+	}
+	var seen []file
+	for _, f := range []file{{"buffer.path", "buffer.path", c.Buffer.Path}, {"diagnoses.path", "diagnoses.path", c.Diagnoses.Path}} {
+		if f.path == "" {
+			continue
+		}
+		p := filepath.Clean(f.path)
+		if u := c.Update.Dir; u != "" {
+			if rel, err := filepath.Rel(filepath.Clean(u), p); err == nil && (rel == "." || filepath.IsLocal(rel)) {
+				v.Add(f.key, "%q is update.dir %q or in it: the updater owns that directory, give the file its own path", f.path, u)
+				continue
+			}
+		}
+		for _, o := range append(seen, fixed...) {
+			if filepath.Clean(o.path) == p {
+				v.Add(f.key, "%q is also %s: each needs its own file", f.path, o.desc)
+				break
+			}
+		}
+		seen = append(seen, file{f.key, f.desc, p})
+	}
 }
 
 // share checks a fraction in (0, 1), or (0, 1] when one is allowed.
