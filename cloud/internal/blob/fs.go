@@ -11,27 +11,80 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
+
+// StaleTmpAge is how long a temporary file of Put (Dir/.tmp) may go
+// unmodified before NewFS removes it as the leftover of a process that
+// was killed mid-write. Put writes its file as the object arrives, so a
+// live one is modified all along; the age is still more than the
+// longest upload (blob.upload_timeout is at most 24h) plus an hour for
+// clocks apart on a shared volume, so no replica's live upload is ever
+// removed.
+const StaleTmpAge = 25 * time.Hour
+
+// tmpDir is the folder of Put's temporary files, under Dir. Keys whose
+// first segment is tmpDir are refused.
+const tmpDir = ".tmp"
 
 // FS stores objects as files under a folder: key "a/b" is Dir/a/b. Put
 // writes Dir/.tmp/<random>, syncs it and renames it into place (atomic on
 // one filesystem). Several processes may share Dir (an NFS or other
-// shared volume for replicas on several machines). Make it with NewFS.
+// shared volume for replicas on several machines). Put syncs the
+// object's folder after the rename, and every folder it creates, so
+// that an object whose database row has committed survives a power
+// loss. Make it with NewFS.
 type FS struct {
 	dir string
 	max int64
 }
 
 // NewFS returns a store in dir (created if needed) whose objects are at
-// most maxBytes (0: no cap).
+// most maxBytes (0: no cap). It removes the temporary files in Dir/.tmp
+// not modified for StaleTmpAge (left by a process killed while it wrote
+// them; each may be as large as an object).
 func NewFS(dir string, maxBytes int64) (*FS, error) {
 	if dir == "" {
 		return nil, errors.New("blob: no folder")
 	}
-	if err := os.MkdirAll(filepath.Join(dir, ".tmp"), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o750); err != nil {
 		return nil, fmt.Errorf("blob store %s: %w", dir, err)
 	}
-	return &FS{dir: dir, max: maxBytes}, nil
+	s := &FS{dir: dir, max: maxBytes}
+	if _, err := s.sweepTmp(time.Now().Add(-StaleTmpAge)); err != nil {
+		return nil, fmt.Errorf("blob store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// sweepTmp removes the temporary files last modified before cutoff and
+// returns how many it removed. A file another process removes meanwhile
+// is not an error.
+func (s *FS) sweepTmp(cutoff time.Time) (int, error) {
+	tmp := filepath.Join(s.dir, tmpDir)
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return 0, fmt.Errorf("sweep temporary files: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("sweep temporary files: %w", err)
+		}
+		if !info.Mode().IsRegular() || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(tmp, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("sweep temporary files: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Dir returns the store's folder.
@@ -41,7 +94,8 @@ func (s *FS) Dir() string { return s.dir }
 func (s *FS) MaxBytes() int64 { return s.max }
 
 func (s *FS) path(key string) (string, error) {
-	if !ValidKey(key) {
+	// Dir/.tmp holds Put's files being written: never an object.
+	if !ValidKey(key) || key == tmpDir || strings.HasPrefix(key, tmpDir+"/") {
 		return "", fmt.Errorf("%w: %q", ErrBadKey, key)
 	}
 	return filepath.Join(s.dir, filepath.FromSlash(key)), nil
@@ -68,7 +122,7 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	tmp := filepath.Join(s.dir, ".tmp", hex.EncodeToString(b[:]))
+	tmp := filepath.Join(s.dir, tmpDir, hex.EncodeToString(b[:]))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return Info{}, fmt.Errorf("blob put %s: %w", key, err)
@@ -90,10 +144,14 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.MkdirAll(filepath.Dir(p), 0o750)
+		err = s.mkdirAll(filepath.Dir(p))
 	}
 	if err == nil {
 		err = os.Rename(tmp, p)
+	}
+	if err == nil {
+		// The rename is durable once its folder is synced.
+		err = syncDir(filepath.Dir(p))
 	}
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
@@ -106,6 +164,44 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 		return Info{}, fmt.Errorf("blob put %s: %w", key, err)
 	}
 	return Info{Key: key, Size: n, SHA256: "sha256:" + hex.EncodeToString(h.Sum(nil)), ModTime: st.ModTime()}, nil
+}
+
+// mkdirAll creates dir and its missing parents below the store's folder
+// like os.MkdirAll, syncing the parent of each folder it creates.
+func (s *FS) mkdirAll(dir string) error {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir && dir != filepath.Clean(s.dir) {
+		if err := s.mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// Made meanwhile by another Put, which may not have synced its
+		// parent yet; a file there fails the rename.
+	}
+	return syncDir(parent)
+}
+
+// syncDir flushes dir's entries (a rename or a new entry in it) to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	return nil
 }
 
 // Get opens the object under key.
