@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,8 +29,14 @@ import (
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
-// FormatVersion is the manifest format this package reads and writes.
-const FormatVersion = 1
+// FormatVersion is the manifest format this package writes and the
+// newest it reads. Format 2 added Model.Thresholds (per-file anomaly
+// thresholds); format 1 manifests (MinFormatVersion) are still read, their
+// files using the anomaly head's thresholds.
+const FormatVersion = 2
+
+// MinFormatVersion is the oldest manifest format this package reads.
+const MinFormatVersion = 1
 
 // ManifestFile is the manifest's file name inside a bundle directory.
 const ManifestFile = "manifest.json"
@@ -92,7 +99,7 @@ const (
 
 // Manifest describes one model bundle.
 type Manifest struct {
-	// FormatVersion must be FormatVersion.
+	// FormatVersion is MinFormatVersion..FormatVersion.
 	FormatVersion int `json:"format_version"`
 	// Name and Version identify the bundle (Version: semantic version,
 	// compared by the update flow to refuse downgrades).
@@ -140,6 +147,12 @@ type Model struct {
 	// Inputs and Outputs are the graph's tensor names, in order.
 	Inputs  []string `json:"inputs"`
 	Outputs []string `json:"outputs"`
+	// Thresholds are the anomaly head's per-sensor thresholds calibrated
+	// on this file's own outputs (the head's label order; format 2). An
+	// int8 file's errors differ from the fp32 file's, so each file gets
+	// its own; empty: the anomaly head's Thresholds. See
+	// Manifest.AnomalyThresholds.
+	Thresholds []float64 `json:"thresholds,omitempty"`
 }
 
 // Head is one output of the models.
@@ -154,7 +167,8 @@ type Head struct {
 	// ids, for anomaly heads sensor ids.
 	Labels []string  `json:"labels,omitempty"`
 	Values []float64 `json:"values,omitempty"`
-	// Thresholds are an anomaly head's calibrated per-sensor thresholds.
+	// Thresholds are an anomaly head's calibrated per-sensor thresholds:
+	// those of a model file without its own (Model.Thresholds).
 	Thresholds []float64 `json:"thresholds,omitempty"`
 }
 
@@ -184,8 +198,8 @@ func (m *Manifest) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(format, args...))
 	}
-	if m.FormatVersion != FormatVersion {
-		bad("format_version: %d is not supported (want %d)", m.FormatVersion, FormatVersion)
+	if m.FormatVersion < MinFormatVersion || m.FormatVersion > FormatVersion {
+		bad("format_version: %d is not supported (want %d to %d)", m.FormatVersion, MinFormatVersion, FormatVersion)
 	}
 	if strings.TrimSpace(m.Name) == "" {
 		bad("name: is required")
@@ -230,6 +244,22 @@ func (m *Manifest) Validate() error {
 		if len(mf.Inputs) == 0 || len(mf.Outputs) == 0 {
 			bad("%s: inputs and outputs are required", p)
 		}
+		if len(mf.Thresholds) > 0 {
+			an := m.anomalyHead()
+			switch {
+			case m.FormatVersion < 2:
+				bad("%s.thresholds: needs format_version 2 (the manifest says %d)", p, m.FormatVersion)
+			case an == nil:
+				bad("%s.thresholds: the manifest has no anomaly head", p)
+			case len(mf.Thresholds) != len(an.Labels):
+				bad("%s.thresholds: %d thresholds, the anomaly head has %d sensor labels", p, len(mf.Thresholds), len(an.Labels))
+			}
+			for j, th := range mf.Thresholds {
+				if !(th > 0) || math.IsInf(th, 0) {
+					bad("%s.thresholds[%d]: %v must be > 0 and finite", p, j, th)
+				}
+			}
+		}
 	}
 	if len(m.Heads) == 0 {
 		bad("heads: at least one is required")
@@ -265,10 +295,63 @@ func (m *Manifest) Validate() error {
 			bad("%s.output: is required", p)
 		}
 	}
+	if _, ok := m.Provenance.Config[DropoutSensorsKey]; ok {
+		ids, err := m.dropoutSensors()
+		if err != nil {
+			bad("provenance.config.%s: %w", DropoutSensorsKey, err)
+		}
+		for _, id := range ids {
+			if m.Input.Index(id) < 0 {
+				bad("provenance.config.%s: %q is not an input sensor", DropoutSensorsKey, id)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	return nil
+}
+
+// DropoutSensorsKey is the provenance.config key that lists, in input
+// order, the input sensors the models were trained to judge without: the
+// trainer masked each one's whole window in a share of the training
+// windows (the firmware config's may_drop_out, models/train
+// Options.SensorDropout). A bundle without the key (trained before the
+// flag existed, or with no sensor flagged) was trained with none.
+const DropoutSensorsKey = "dropout_sensors"
+
+// DropoutSensors returns the input sensors the bundle's models were
+// trained to judge without (provenance.config.dropout_sensors; nil when
+// there are none). The agent judges the class targets of a window in
+// which one of them is missing, and no class target of a window in which
+// another input sensor is. A manifest that passed Validate holds a valid
+// list.
+func (m *Manifest) DropoutSensors() []string {
+	ids, _ := m.dropoutSensors()
+	return ids
+}
+
+// dropoutSensors decodes provenance.config.dropout_sensors: a []string
+// as the trainer sets it, or a []any of strings as JSON decodes it.
+func (m *Manifest) dropoutSensors() ([]string, error) {
+	switch v := m.Provenance.Config[DropoutSensorsKey].(type) {
+	case nil:
+		return nil, nil
+	case []string:
+		return slices.Clone(v), nil
+	case []any:
+		ids := make([]string, 0, len(v))
+		for i, x := range v {
+			id, ok := x.(string)
+			if !ok {
+				return nil, fmt.Errorf("[%d]: %v is not a sensor id", i, x)
+			}
+			ids = append(ids, id)
+		}
+		return ids, nil
+	default:
+		return nil, fmt.Errorf("%v is not a list of sensor ids", v)
+	}
 }
 
 // CheckRig returns an error wrapping ErrMismatch, naming every difference,
@@ -303,6 +386,30 @@ func (m *Manifest) CheckRig(cfg *rig.Config) error {
 	}
 	if len(diffs) > 0 {
 		return fmt.Errorf("%w: bundle %s %s: %s", ErrMismatch, m.Name, m.Version, strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+// anomalyHead returns the first anomaly head, or nil.
+func (m *Manifest) anomalyHead() *Head {
+	for i := range m.Heads {
+		if m.Heads[i].Kind == HeadAnomaly {
+			return &m.Heads[i]
+		}
+	}
+	return nil
+}
+
+// AnomalyThresholds returns the anomaly thresholds to use with model file
+// mf (one of m.Models): its own (Model.Thresholds, calibrated on its
+// outputs) when it has them, else the anomaly head's; nil without an
+// anomaly head.
+func (m *Manifest) AnomalyThresholds(mf *Model) []float64 {
+	if mf != nil && len(mf.Thresholds) > 0 {
+		return mf.Thresholds
+	}
+	if h := m.anomalyHead(); h != nil {
+		return h.Thresholds
 	}
 	return nil
 }

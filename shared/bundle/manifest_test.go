@@ -104,7 +104,14 @@ func TestDecodeRefusesBadManifests(t *testing.T) {
 		edit       func(map[string]any)
 	}{
 		{"unknown field", `unknown field "colour"`, func(x map[string]any) { x["colour"] = "red" }},
-		{"format", "format_version: 2 is not supported", func(x map[string]any) { x["format_version"] = 2 }},
+		{"format", "format_version: 3 is not supported", func(x map[string]any) { x["format_version"] = 3 }},
+		{"file thresholds in format 1", "models[0].thresholds: needs format_version 2", func(x map[string]any) {
+			x["format_version"] = 1
+			x["models"].([]any)[0].(map[string]any)["thresholds"] = []any{1}
+		}},
+		{"file thresholds count", "models[0].thresholds: 1 thresholds, the anomaly head has 17 sensor labels", func(x map[string]any) {
+			x["models"].([]any)[0].(map[string]any)["thresholds"] = []any{1}
+		}},
 		{"version", `version: "latest" is not a semantic version`, func(x map[string]any) { x["version"] = "latest" }},
 		{"escape", `models[0].file: "../x.onnx" must be a relative path inside the bundle`, func(x map[string]any) {
 			x["models"].([]any)[0].(map[string]any)["file"] = "../x.onnx"
@@ -150,4 +157,58 @@ func TestWriteMakesManifestReadable(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, ManifestFile))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
+}
+
+// TestDropoutSensors: provenance.config.dropout_sensors round-trips as
+// the list of sensors trained with whole-window dropout; a bundle
+// without it has none; a list naming no input sensor, or holding no
+// strings, is refused.
+func TestDropoutSensors(t *testing.T) {
+	cfg := zema(t)
+	dir, m := writeBundle(t, cfg)
+	got, err := Load(dir)
+	require.NoError(t, err)
+	assert.Nil(t, got.DropoutSensors(), "a bundle without the key: none")
+
+	m.Provenance.Config = map[string]any{DropoutSensorsKey: []string{"SE", "FS2"}}
+	assert.Equal(t, []string{"SE", "FS2"}, m.DropoutSensors())
+	require.NoError(t, Write(dir, m))
+	got, err = Load(dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"SE", "FS2"}, got.DropoutSensors(), "as JSON decodes it")
+
+	for _, v := range []any{[]string{"XX"}, []any{1.0}, "SE"} {
+		m.Provenance.Config = map[string]any{DropoutSensorsKey: v}
+		err := m.Validate()
+		require.ErrorIs(t, err, ErrInvalid, "%v", v)
+		assert.Contains(t, err.Error(), "provenance.config.dropout_sensors")
+	}
+}
+
+// TestAnomalyThresholdsPerFile: a model file with its own thresholds
+// (format 2) gets them, one without gets the anomaly head's, and a format
+// 1 manifest (no per-file thresholds) still decodes.
+func TestAnomalyThresholdsPerFile(t *testing.T) {
+	dir, m := writeBundle(t, zema(t))
+	head := m.Heads[1].Thresholds
+	require.Equal(t, head, m.AnomalyThresholds(&m.Models[0]))
+
+	own := make([]float64, len(head))
+	for i := range own {
+		own[i] = 2 + float64(i)
+	}
+	m.Models[0].Thresholds = own
+	require.NoError(t, Write(dir, m))
+	got, err := Load(dir)
+	require.NoError(t, err)
+	assert.Equal(t, own, got.AnomalyThresholds(got.Model(FP32)))
+	assert.Equal(t, head, got.Heads[1].Thresholds)
+
+	m.Models[0].Thresholds = nil
+	m.FormatVersion = 1
+	require.NoError(t, Write(dir, m))
+	got, err = Load(dir)
+	require.NoError(t, err)
+	assert.Equal(t, 1, got.FormatVersion)
+	assert.Equal(t, head, got.AnomalyThresholds(got.Model(FP32)))
 }
