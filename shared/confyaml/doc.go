@@ -36,7 +36,10 @@
 // Decoding is strict: unknown keys, duplicate keys, values of the wrong
 // type and more than one document fail, at the first such error. A
 // variable with the Spec's prefix that names no key is an error too: a
-// typo never goes unnoticed. go-yaml's panics on malformed input are
+// typo never goes unnoticed; with Spec.ServiceLinks, the variables
+// Kubernetes makes for a Service named like the prefix
+// (RIG_CLOUD_SERVICE_HOST=10.0.0.7, RIG_CLOUD_PORT=tcp://10.0.0.7:80, ...)
+// are skipped. go-yaml's panics on malformed input are
 // turned into errors (FuzzSpecDecode, FuzzParse).
 //
 // # Values

@@ -2,7 +2,9 @@ package confyaml
 
 import (
 	"fmt"
+	"net"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +32,17 @@ type Spec struct {
 	// reporting them as unknown (default: none). One must not be a key's
 	// variable.
 	OtherEnv []string
+	// ServiceLinks skips the variables Kubernetes injects into every pod
+	// for each Service of its namespace (enableServiceLinks, on unless a
+	// pod sets it false) when a Service's name starts like EnvPrefix: a
+	// Service "rig-cloud" gives RIG_CLOUD_SERVICE_HOST,
+	// RIG_CLOUD_SERVICE_PORT, RIG_CLOUD_SERVICE_PORT_<PORTNAME>,
+	// RIG_CLOUD_PORT and RIG_CLOUD_PORT_<N>_<PROTO>[_PROTO|_PORT|_ADDR].
+	// With ServiceLinks set, a variable that names no key and has both the
+	// name and the value of such a variable (ServiceLink) is skipped
+	// instead of reported; a key's variable is always a key's (default
+	// false: reported, as any unknown variable).
+	ServiceLinks bool
 	// NotMapping is the message when the document is not a mapping, e.g.
 	// "the config must be a mapping of sections (server, database, ...)".
 	NotMapping string
@@ -181,6 +194,9 @@ func (s *Spec) applyEnv(cfg any, env []string) (map[string]string, []*FieldError
 			continue
 		}
 		k, known := byEnv[name]
+		if !known && s.ServiceLinks && ServiceLink(name, val) {
+			continue
+		}
 		if !known {
 			es = append(es, &FieldError{File: "environment " + name, Msg: "no config key has this variable (" + s.UnknownEnv + ")"})
 			continue
@@ -195,6 +211,46 @@ func (s *Spec) applyEnv(cfg any, env []string) (map[string]string, []*FieldError
 		return nil, es
 	}
 	return set, nil
+}
+
+// serviceLinkName matches the names of the variables of a Kubernetes
+// service link: <SERVICE>_SERVICE_HOST, <SERVICE>_SERVICE_PORT[_<NAME>],
+// <SERVICE>_PORT and <SERVICE>_PORT_<N>_<PROTO>[_PROTO|_PORT|_ADDR]. The
+// lazy service name makes RIG_CLOUD_PORT_80_TCP_PORT the port of
+// RIG_CLOUD_PORT_80_TCP, not the _PORT of a service RIG_CLOUD_PORT_80_TCP.
+var serviceLinkName = regexp.MustCompile(`^[A-Z0-9_]+?_(SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(?:TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$`)
+
+// ServiceLink reports whether the variable name=value is one Kubernetes
+// sets for a Service (Spec.ServiceLinks): the name has one of the shapes
+// and the value is what that shape holds (an IP address, a port number,
+// tcp, udp or sctp, or a proto://ip:port address).
+func ServiceLink(name, value string) bool {
+	m := serviceLinkName.FindStringSubmatch(name)
+	if m == nil {
+		return false
+	}
+	kind, field := m[1], m[2]
+	switch {
+	case kind == "SERVICE_HOST" || field == "_ADDR":
+		return net.ParseIP(value) != nil
+	case strings.HasPrefix(kind, "SERVICE_PORT") || field == "_PORT":
+		return isPort(value)
+	case field == "_PROTO":
+		return value == "tcp" || value == "udp" || value == "sctp"
+	}
+	// <SERVICE>_PORT and <SERVICE>_PORT_<N>_<PROTO>: proto://ip:port.
+	proto, addr, ok := strings.Cut(value, "://")
+	if !ok || (proto != "tcp" && proto != "udp" && proto != "sctp") {
+		return false
+	}
+	host, port, err := net.SplitHostPort(addr)
+	return err == nil && net.ParseIP(host) != nil && isPort(port)
+}
+
+// isPort reports whether s is a port number, 1..65535.
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == s
 }
 
 // setFromString sets v from an environment value: the file's syntax for

@@ -16,7 +16,12 @@
 // '_', e.g. RIG_CLOUD_DATABASE_URL; Keys lists them all) overrides one
 // key. Durations and byte sizes take the file's syntax. A RIG_CLOUD_
 // variable that names no key is an error, as is an unknown key in the
-// file: a typo never goes unnoticed. Relative paths (TLS files) are
+// file: a typo never goes unnoticed. The exception is the variables
+// Kubernetes gives every pod for a Service whose name starts with
+// rig-cloud (RIG_CLOUD_SERVICE_HOST, RIG_CLOUD_SERVICE_PORT[_<NAME>],
+// RIG_CLOUD_PORT, RIG_CLOUD_PORT_<N>_<PROTO>[_PROTO|_PORT|_ADDR], with the
+// values Kubernetes puts there): they are skipped
+// (confyaml.Spec.ServiceLinks). Relative paths (TLS files) are
 // resolved against the config file's directory.
 //
 // # Errors

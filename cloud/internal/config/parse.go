@@ -22,7 +22,11 @@ var spec = confyaml.Spec{
 	EnvPrefix:  EnvPrefix,
 	UnknownKey: "see docs/cloud.md for the keys of each section",
 	UnknownEnv: "see docs/cloud.md for the list",
-	NotMapping: "the config must be a mapping of sections (server, database, auth, agents, blob, worker, releases, log)",
+	// A Kubernetes Service named rig-cloud (deploy/k8s) gives every pod of
+	// its namespace RIG_CLOUD_SERVICE_HOST, RIG_CLOUD_PORT, ... unless the
+	// pod sets enableServiceLinks: false: they are skipped, not errors.
+	ServiceLinks: true,
+	NotMapping:   "the config must be a mapping of sections (server, database, auth, agents, blob, worker, releases, log)",
 }
 
 // FieldError is one problem in the config: file, line and column, key

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/config"
+	"github.com/hydrognn/hydrognn/shared/confyaml"
+)
+
+const k8sDir = "../../../deploy/k8s"
+
+// manifest reads one file of deploy/k8s as plain YAML data.
+func manifest(t *testing.T, name string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(k8sDir, name))
+	require.NoError(t, err)
+	doc, err := confyaml.Parse(data)
+	require.NoError(t, err, name)
+	var m map[string]any
+	require.NoError(t, doc.Decode(&m), name)
+	return m
+}
+
+// get walks m along keys (a string for a mapping, an int for a list).
+func get(t *testing.T, m any, keys ...any) any {
+	t.Helper()
+	for _, k := range keys {
+		switch k := k.(type) {
+		case string:
+			mm, ok := m.(map[string]any)
+			require.True(t, ok, "%v is no mapping (at %q)", m, k)
+			m = mm[k]
+		case int:
+			l, ok := m.([]any)
+			require.True(t, ok, "%v is no list (at %d)", m, k)
+			require.Less(t, k, len(l))
+			m = l[k]
+		}
+	}
+	return m
+}
+
+func strs(t *testing.T, v any) []string {
+	t.Helper()
+	l, ok := v.([]any)
+	require.True(t, ok, "%v is no list", v)
+	var out []string
+	for _, x := range l {
+		s, ok := x.(string)
+		require.True(t, ok, "%v is no string", x)
+		out = append(out, s)
+	}
+	return out
+}
+
+// The Kubernetes manifests start rig-cloud as it is: each Deployment's
+// command line is one rig-cloud accepts, its config file is the
+// ConfigMap's and loads with the Deployment's environment (each variable a
+// config key's), the Service's link variables are turned off, and the
+// blob store and scratch folders are writable volumes (the root file
+// system is read-only).
+func TestKubernetesManifests(t *testing.T) {
+	kust := manifest(t, "kustomization.yaml")
+	resources := strs(t, get(t, kust, "resources"))
+	files, err := filepath.Glob(filepath.Join(k8sDir, "*.yaml"))
+	require.NoError(t, err)
+	for _, f := range files {
+		if b := filepath.Base(f); b != "kustomization.yaml" {
+			assert.Contains(t, resources, b, "kustomization.yaml does not list %s", b)
+		}
+	}
+
+	cm := manifest(t, "configmap.yaml")
+	cmName := get(t, cm, "metadata", "name")
+
+	keyEnv := map[string]bool{}
+	for _, k := range config.Keys() {
+		keyEnv[k.Env] = true
+	}
+
+	for _, tc := range []struct{ file, cmd string }{{"api-deployment.yaml", "serve"}, {"worker-deployment.yaml", "worker"}} {
+		t.Run(tc.file, func(t *testing.T) {
+			d := manifest(t, tc.file)
+			pod := get(t, d, "spec", "template", "spec")
+			assert.Equal(t, false, get(t, pod, "enableServiceLinks"), "enableServiceLinks must be false")
+			ctr := get(t, pod, "containers", 0)
+
+			// The command line: rig-cloud's own parsing, with the config
+			// file swapped for a bad one, must get as far as the config.
+			args := strs(t, get(t, ctr, "args"))
+			require.NotEmpty(t, args)
+			assert.Equal(t, tc.cmd, args[0])
+			assert.Contains(t, usage, "rig-cloud "+args[0]+" --config FILE")
+			i := slices.Index(args, "--config")
+			require.Positive(t, i, "args %q have no --config", args)
+			require.Less(t, i+1, len(args))
+			cfgPath := args[i+1]
+			bad := filepath.Join(t.TempDir(), "bad.yaml")
+			require.NoError(t, os.WriteFile(bad, []byte("server:\n  listn: x\n"), 0o600))
+			try := slices.Clone(args)
+			try[i+1] = bad
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, 2, run(context.Background(), try, &stdout, &stderr))
+			assert.Contains(t, stderr.String(), `unknown key "listn"`, "rig-cloud %q did not read its config", args)
+			assert.NotContains(t, stderr.String(), "usage:")
+
+			// The config file is the ConfigMap's, mounted.
+			mounts := map[string]map[string]any{} // volume name -> mount
+			for _, m := range get(t, ctr, "volumeMounts").([]any) {
+				mounts[get(t, m, "name").(string)] = m.(map[string]any)
+			}
+			volumes := map[string]map[string]any{}
+			for _, v := range get(t, pod, "volumes").([]any) {
+				volumes[get(t, v, "name").(string)] = v.(map[string]any)
+			}
+			var cmVol string
+			for name, v := range volumes {
+				if v["configMap"] != nil && get(t, v, "configMap", "name") == cmName {
+					cmVol = name
+				}
+			}
+			require.NotEmpty(t, cmVol, "no volume of ConfigMap %v", cmName)
+			dir, key := path.Split(cfgPath)
+			assert.Equal(t, path.Clean(dir), get(t, mounts[cmVol], "mountPath"))
+			data, ok := get(t, cm, "data", key).(string)
+			require.True(t, ok, "ConfigMap %v has no key %q", cmName, key)
+
+			// Every variable is a config key's; the config loads with them.
+			env := []string{
+				// Set by Kubernetes were enableServiceLinks true: skipped.
+				"RIG_CLOUD_SERVICE_HOST=10.96.14.3", "RIG_CLOUD_PORT=tcp://10.96.14.3:80",
+			}
+			for _, e := range get(t, ctr, "env").([]any) {
+				name := get(t, e, "name").(string)
+				assert.True(t, keyEnv[name], "env %s is no config key's variable (config.Keys)", name)
+				val := "x"
+				if name == "RIG_CLOUD_DATABASE_URL" {
+					val = "postgres://u@db:5432/rigcloud"
+				}
+				env = append(env, name+"="+val)
+			}
+			cfg, err := config.Parse(cfgPath, []byte(data), env)
+			require.NoError(t, err)
+
+			// The root file system is read-only: what rig-cloud writes is
+			// on a writable volume.
+			assert.Equal(t, true, get(t, ctr, "securityContext", "readOnlyRootFilesystem"))
+			writable := func(p string) bool {
+				for name, m := range mounts {
+					mp := m["mountPath"].(string)
+					if name != cmVol && m["readOnly"] != true && (p == mp || strings.HasPrefix(p, mp+"/")) {
+						return true
+					}
+				}
+				return false
+			}
+			assert.True(t, writable(cfg.Blob.Dir), "blob.dir %s is on no writable volume", cfg.Blob.Dir)
+			if tc.cmd == "worker" {
+				wd := cfg.Worker.WorkDir
+				if wd == "" {
+					wd = "/tmp"
+				}
+				assert.True(t, writable(wd), "worker.work_dir %s is on no writable volume", wd)
+				assert.Nil(t, get(t, ctr, "livenessProbe"), "the worker serves no HTTP")
+				assert.Nil(t, get(t, ctr, "ports"), "the worker serves no HTTP")
+			} else {
+				_, port, _ := strings.Cut(cfg.Server.Listen, ":")
+				assert.Equal(t, port, fmt.Sprint(get(t, ctr, "ports", 0, "containerPort")), "server.listen and the container port differ")
+				grace, err := strconv.ParseFloat(fmt.Sprint(get(t, pod, "terminationGracePeriodSeconds")), 64)
+				require.NoError(t, err)
+				assert.Greater(t, grace, cfg.Server.ShutdownTimeout.Seconds(),
+					"terminationGracePeriodSeconds must exceed server.shutdown_timeout")
+			}
+		})
+	}
+}
