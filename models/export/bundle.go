@@ -303,6 +303,12 @@ func Hyperparameters(opts train.Options, res *train.Result) map[string]any {
 	out["noise"] = o.Noise
 	out["swa"] = o.SWA
 	out["anomaly_quantile"] = o.AnomalyQuantile
+	if res != nil && len(res.DropoutSensors) > 0 {
+		// The sensors the model was trained to judge without: the agent
+		// reads them (bundle.Manifest.DropoutSensors).
+		out[bundle.DropoutSensorsKey] = slices.Clone(res.DropoutSensors)
+		out["sensor_dropout"] = o.SensorDropout
+	}
 	return out
 }
 

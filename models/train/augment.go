@@ -5,26 +5,64 @@ import (
 	"math/rand/v2"
 
 	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
-// augmenter copies training windows into a batch, shifted in time and
-// with noise on the observed cells (Options.Shift, Options.Noise). With
-// neither it is a plain copy and draws no random numbers.
+// augmenter copies training windows into a batch, shifted in time, with
+// noise on the observed cells and with whole sensors masked
+// (Options.Shift, Options.Noise, Options.SensorDropout). With none it is
+// a plain copy and draws no random numbers. Dropout draws from a stream
+// of its own (drop), so that turning it on or off leaves the shifts and
+// the noise of a seed as they were.
 type augmenter struct {
 	shift int
 	noise float64
 	S, T  int
 	rng   *rand.Rand
+
+	dropRows []int   // sensor rows that may be masked whole
+	dropP    float64 // probability per window and row
+	drop     *rand.Rand
 }
 
 func newAugmenter(shift int, noise float64, S, T int, rng *rand.Rand) *augmenter {
 	return &augmenter{shift: shift, noise: noise, S: S, T: T, rng: rng}
 }
 
+// withDropout sets whole-sensor dropout: in every window, each of rows
+// is masked whole (value and mask 0, as a sensor without data) with
+// probability p, drawn from rng (one draw per row and window, whatever
+// the window holds). No rows or p <= 0: off.
+func (a *augmenter) withDropout(rows []int, p float64, rng *rand.Rand) *augmenter {
+	if len(rows) > 0 && p > 0 {
+		a.dropRows, a.dropP, a.drop = rows, p, rng
+	}
+	return a
+}
+
+// dropoutRows returns the rows (spec order) and ids of the input sensors
+// of spec that cfg marks may_drop_out, or none when p is not positive
+// (Options.SensorDropout off).
+func dropoutRows(cfg *rig.Config, spec prep.Spec, p float64) ([]int, []string) {
+	if !(p > 0) {
+		return nil, nil
+	}
+	var rows []int
+	var ids []string
+	for s, ss := range spec.Sensors {
+		if rs := cfg.Sensor(ss.ID); rs != nil && rs.MayDropOut {
+			rows, ids = append(rows, s), append(ids, ss.ID)
+		}
+	}
+	return rows, ids
+}
+
 // window writes the window x, mask ([S,T] sensor-major) into dx, dm.
 // A shift by d moves cell t to t+d; the cells left empty repeat the edge
-// cell (value and mask alike).
+// cell (value and mask alike). Noise then goes on the observed cells,
+// and dropout last masks whole sensors (so that the noise drawn does not
+// depend on it).
 func (a *augmenter) window(dx, dm, x, mask []float32) {
 	d := 0
 	if a.shift > 0 {
@@ -49,6 +87,12 @@ func (a *augmenter) window(dx, dm, x, mask []float32) {
 			if m > 0 {
 				dx[i] += float32(a.noise * a.rng.NormFloat64())
 			}
+		}
+	}
+	for _, s := range a.dropRows {
+		if a.drop.Float64() < a.dropP {
+			clear(dx[s*a.T : (s+1)*a.T])
+			clear(dm[s*a.T : (s+1)*a.T])
 		}
 	}
 }

@@ -90,6 +90,15 @@ type Options struct {
 	// Noise is the standard deviation of Gaussian noise added to the
 	// observed cells of the normalised training inputs (0: none).
 	Noise float64
+	// SensorDropout is the probability with which each sensor the rig
+	// marks may_drop_out has its whole window masked (mask and value 0,
+	// as a sensor without data) in a training window, drawn per window
+	// and sensor from a stream of its own, so that the model learns to
+	// judge without it (0: 0.2; negative: off). Sensors without the
+	// flag are never masked. Result.DropoutSensors lists the sensors it
+	// applied to; the bundle records them and the agent judges only
+	// without those (docs/inference.md). Below 1.
+	SensorDropout float64
 	// SWA averages, with equal weights, the (EMA-averaged when EMA is on)
 	// weights at the end of each of the last SWA epochs and keeps that
 	// average as the result of a run without validation (0: off, the
@@ -146,6 +155,7 @@ func (o *Options) defaults() {
 	def(&o.HealthWeight, 1)
 	def(&o.ReconWeight, 0.1)
 	def(&o.AnomalyQuantile, 0.99)
+	def(&o.SensorDropout, 0.2)
 }
 
 // Epoch is one epoch's record.
@@ -171,6 +181,10 @@ type Result struct {
 	// Spec is the input spec with the training split's normalisation
 	// stats: the bundle's input spec.
 	Spec prep.Spec
+	// DropoutSensors are the input sensors (Spec order) trained with
+	// whole-window dropout (Options.SensorDropout): the ones the model
+	// was taught to judge without. Empty when none.
+	DropoutSensors []string
 	// Val are the validation metrics of the chosen weights (nil without
 	// validation).
 	Val *Metrics
@@ -259,6 +273,10 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	if opts.Shift < 0 || opts.Shift >= spec.Steps || opts.Noise < 0 || opts.SWA < 0 {
 		return nil, fmt.Errorf("%w: Options.Shift %d (want 0..%d), Noise %v and SWA %d must not be negative", ErrData, opts.Shift, spec.Steps-1, opts.Noise, opts.SWA)
 	}
+	if !(opts.SensorDropout < 1) {
+		return nil, fmt.Errorf("%w: Options.SensorDropout %v: want below 1 (negative: off)", ErrData, opts.SensorDropout)
+	}
+	dropRows, dropIDs := dropoutRows(opts.Rig, spec, opts.SensorDropout)
 	init := gnn.InitWeights(model, opts.Seed)
 	if err := model.SetCellStats(init, trT.X, trT.Mask); err != nil {
 		return nil, err
@@ -275,7 +293,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 			return nil, fmt.Errorf("train: checkpoint folder: %w", err)
 		}
 	}
-	res := &Result{Model: model, Spec: spec, TrainWindows: trainDS.Len()}
+	res := &Result{Model: model, Spec: spec, DropoutSensors: dropIDs, TrainWindows: trainDS.Len()}
 	if valDS != nil {
 		res.ValWindows = valDS.Len()
 	}
@@ -304,7 +322,8 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	bhy, bhm := make([]float32, B*N), make([]float32, B*N)
 	order := seq(trainDS.Len())
 	rng := newRand(opts.Seed, 4)
-	aug := newAugmenter(opts.Shift, opts.Noise, S, T, newRand(opts.Seed, 6))
+	aug := newAugmenter(opts.Shift, opts.Noise, S, T, newRand(opts.Seed, 6)).
+		withDropout(dropRows, opts.SensorDropout, newRand(opts.Seed, 7))
 	var swa *swaAverage
 	if opts.SWA > 0 && valDS == nil {
 		swa = &swaAverage{}
