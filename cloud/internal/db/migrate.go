@@ -13,8 +13,10 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -24,6 +26,18 @@ var migrationFiles embed.FS
 // MigrationLockKey is the advisory lock key Migrate holds while it runs
 // (the first 8 bytes of sha256("hydrognn rig-cloud migrations")).
 const MigrationLockKey int64 = 0x2f1d6c0b5e7a4391
+
+// MigrationLockTimeout is each migration's lock_timeout (SET LOCAL at
+// the start of its transaction; a migration may set its own after it):
+// a statement that waits longer for a table lock fails the migration
+// (SQLSTATE 55P03) instead of waiting behind a long transaction while
+// every query on that table queues behind it. The run then fails and
+// rolls back that migration; the next start tries again.
+const MigrationLockTimeout = 5 * time.Second
+
+// lockWaitLogEvery is how often Migrate logs while it waits for the
+// advisory lock.
+const lockWaitLogEvery = 10 * time.Second
 
 // Migration is one embedded schema change.
 type Migration struct {
@@ -84,7 +98,9 @@ const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // Migrate applies the pending embedded migrations under the advisory
 // lock and returns the versions it applied (none when the database was
 // up to date). Each migration runs in its own transaction with its
-// schema_migrations row.
+// schema_migrations row, under MigrationLockTimeout. While another
+// session holds the advisory lock, Migrate waits for it (until ctx
+// ends) and logs that it waits, then every 10 seconds.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]int, error) {
 	ms, err := Migrations()
 	if err != nil {
@@ -102,7 +118,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []Migration, log *slog.
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", MigrationLockKey); err != nil {
+	if err := lockMigrations(ctx, conn, log); err != nil {
+		// The lock may have been granted as ctx ended: end the session.
+		_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("migrate: take the advisory lock: %w", err)
 	}
 	defer func() {
@@ -127,13 +145,21 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []Migration, log *slog.
 			}
 			continue
 		}
+		log.Info("applying migration", "migration", m.Version, "name", m.Name)
 		err := pgx.BeginFunc(ctx, conn.Conn(), func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", MigrationLockTimeout.Milliseconds())); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", m.Version, m.Name, m.Checksum)
 			return err
 		})
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "55P03" {
+			return applied, fmt.Errorf("migrate: apply %s: waited more than %s for a lock (a long transaction holds a table it changes; "+
+				"rolled back, the next start tries again): %w", m.Name, MigrationLockTimeout, err)
+		}
 		if err != nil {
 			return applied, fmt.Errorf("migrate: apply %s: %w", m.Name, err)
 		}
@@ -141,6 +167,39 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []Migration, log *slog.
 		applied = append(applied, m.Version)
 	}
 	return applied, nil
+}
+
+// lockMigrations takes the advisory lock on conn, logging while another
+// session holds it.
+func lockMigrations(ctx context.Context, conn *pgxpool.Conn, log *slog.Logger) error {
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", MigrationLockKey).Scan(&got); err != nil || got {
+		return err
+	}
+	start := time.Now()
+	log.Info("waiting for the migration lock: another replica or `rig-cloud migrate` is applying migrations")
+	stop := make(chan struct{})
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		t := time.NewTicker(lockWaitLogEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				log.Info("still waiting for the migration lock", "waited", time.Since(start).Round(time.Second).String())
+			}
+		}
+	}()
+	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", MigrationLockKey)
+	close(stop)
+	<-logged
+	if err == nil {
+		log.Info("migration lock taken", "waited", time.Since(start).Round(time.Millisecond).String())
+	}
+	return err
 }
 
 func appliedSums(ctx context.Context, conn *pgx.Conn) (map[int]string, error) {
@@ -170,21 +229,27 @@ type SchemaStatus struct {
 	Latest int
 }
 
-// Status reads schema_migrations without locking; a database without the
-// table has every migration pending.
-func Status(ctx context.Context, pool *pgxpool.Pool) (SchemaStatus, error) {
+// Querier reads: a *pgxpool.Pool, *pgxpool.Conn, *pgx.Conn or pgx.Tx.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Status reads schema_migrations with q without locking; a database
+// without the table has every migration pending.
+func Status(ctx context.Context, q Querier) (SchemaStatus, error) {
 	ms, err := Migrations()
 	if err != nil {
 		return SchemaStatus{}, err
 	}
 	var st SchemaStatus
 	var exists bool
-	if err := pool.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+	if err := q.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
 		return st, fmt.Errorf("schema status: %w", err)
 	}
 	done := map[int]bool{}
 	if exists {
-		rows, err := pool.Query(ctx, "SELECT version FROM schema_migrations")
+		rows, err := q.Query(ctx, "SELECT version FROM schema_migrations")
 		if err != nil {
 			return st, fmt.Errorf("schema status: %w", err)
 		}

@@ -1,12 +1,16 @@
 package db_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -132,4 +136,103 @@ func TestEnsurePartition(t *testing.T) {
 	var bound string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'diagnoses_2025_03'").Scan(&bound))
 	assert.Equal(t, "FOR VALUES FROM ('2025-03-01 00:00:00+00') TO ('2025-04-01 00:00:00+00')", bound)
+}
+
+// syncBuffer is a log sink safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A migrator waiting for another's advisory lock says so in its log
+// (a replica waiting silently looked hung), then migrates once the lock
+// is free.
+func TestMigrateLogsWhileWaitingForLock(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Pool(t)
+	ctx := context.Background()
+	holder, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer holder.Release()
+	_, err = holder.Exec(ctx, "SELECT pg_advisory_lock($1)", db.MigrationLockKey)
+	require.NoError(t, err)
+
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	fsys := fstest.MapFS{"m/0001_a.sql": {Data: []byte("CREATE TABLE a (x int);")}}
+	mctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	type result struct {
+		applied []int
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		applied, err := db.MigrateFS(mctx, pool, fsys, "m", log)
+		done <- result{applied, err}
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "waiting for the migration lock") },
+		30*time.Second, 20*time.Millisecond, "no log while waiting for the lock: %s", logs.String())
+	select {
+	case r := <-done:
+		t.Fatalf("migrated while another session held the lock: %v %v", r.applied, r.err)
+	default:
+	}
+	_, err = holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", db.MigrationLockKey)
+	require.NoError(t, err)
+	r := <-done
+	require.NoError(t, r.err)
+	assert.Equal(t, []int{1}, r.applied)
+	assert.Contains(t, logs.String(), "migration lock taken")
+}
+
+// A migration whose ALTER TABLE would wait behind a long transaction
+// fails after MigrationLockTimeout (55P03) and rolls back, instead of
+// waiting without limit while every query on the table queues behind it.
+func TestMigrationLockTimeout(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.Pool(t)
+	ctx := context.Background()
+	fsys := fstest.MapFS{"m/0001_a.sql": {Data: []byte("CREATE TABLE a (x int);")}}
+	_, err := db.MigrateFS(ctx, pool, fsys, "m", nil)
+	require.NoError(t, err)
+
+	// A long transaction reads a: it holds ACCESS SHARE until it ends.
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, "SELECT * FROM a")
+	require.NoError(t, err)
+
+	fsys["m/0002_b.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE b (x int); ALTER TABLE a ADD COLUMN y int;")}
+	mctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	applied, err := db.MigrateFS(mctx, pool, fsys, "m", nil)
+	require.Error(t, err)
+	assert.Empty(t, applied)
+	var pe *pgconn.PgError
+	require.ErrorAs(t, err, &pe, "%v", err)
+	assert.Equal(t, "55P03", pe.Code, "lock_not_available")
+	assert.Contains(t, err.Error(), "0002_b.sql")
+	require.NoError(t, tx.Rollback(ctx))
+
+	var b *string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT to_regclass('b')::text").Scan(&b))
+	assert.Nil(t, b, "the timed-out migration was rolled back")
+	// Once the transaction has ended, the migration applies.
+	applied, err = db.MigrateFS(ctx, pool, fsys, "m", nil)
+	require.NoError(t, err)
+	assert.Equal(t, []int{2}, applied)
 }
