@@ -75,6 +75,14 @@ type Written struct {
 // one class head per target with its labels and values, anomaly with the
 // per-sensor thresholds of res.AnomalyThreshold), the validation metrics
 // and the provenance. agent/infer opens the result.
+//
+// When res keeps its calibration windows (train.Result.Calibration), each
+// model file gets its own thresholds in the manifest (bundle.Model.
+// Thresholds): fp32's are res.AnomalyThreshold, int8's are calibrated on
+// the int8 model's outputs over the same windows with the same rule
+// (Int8Thresholds); the agent uses those of the file it runs. Without
+// calibration windows (e.g. SKAB's detector thresholds) both files use
+// the anomaly head's.
 func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOptions) (*Written, error) {
 	if cfg == nil || res == nil || res.Model == nil {
 		return nil, fmt.Errorf("%w: bundle: nil rig config or training result", ErrExport)
@@ -130,7 +138,13 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 		if opts.Scheme == onnx.Dynamic {
 			qk = bundle.QuantDynamic
 		}
-		models = append(models, bundle.Model{File: FileINT8, Precision: bundle.INT8, Quantization: qk})
+		// The int8 file's errors differ from fp32's: its thresholds are
+		// calibrated on its own outputs over the same windows.
+		th8, err := Int8Thresholds(res, q)
+		if err != nil {
+			return nil, err
+		}
+		models = append(models, bundle.Model{File: FileINT8, Precision: bundle.INT8, Quantization: qk, Thresholds: th8})
 		files = append(files, q)
 	} else {
 		_ = os.Remove(filepath.Join(dir, FileINT8))
@@ -167,6 +181,10 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 	heads := Heads(cfg, res)
 	if opts.AnomalyOnly {
 		heads = heads[len(heads)-1:]
+	}
+	if models[len(models)-1].Thresholds != nil {
+		// Each file carries its own thresholds; the head keeps fp32's.
+		models[0].Thresholds = slices.Clone(heads[len(heads)-1].Thresholds)
 	}
 	man := &bundle.Manifest{
 		FormatVersion:   bundle.FormatVersion,

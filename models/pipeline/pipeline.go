@@ -207,6 +207,10 @@ func SKABExport(m *skab.Model) (*train.Result, map[string]any, error) {
 		return nil, nil, err
 	}
 	res.AnomalyThreshold = m.Thresholds()
+	// The detector's thresholds follow another rule than train.Run's
+	// quantile over these windows: the exporter must not recalibrate the
+	// int8 file's with that rule (both files use the head's).
+	res.Calibration = nil
 	return &res, map[string]any{"skab_options": m.Options, "skab_detector": m.Detector, SKABModelNormKey: norm}, nil
 }
 

@@ -195,6 +195,10 @@ type Result struct {
 	// AnomalyThreshold is, per sensor (Spec order), the AnomalyQuantile of
 	// the per-sensor reconstruction error over the training windows.
 	AnomalyThreshold []float64
+	// Calibration holds those windows and the rule, for the exporter to
+	// calibrate other forms of the model (the int8 file) the same way
+	// (nil: not kept, e.g. a result rebuilt from saved weights).
+	Calibration *Calibration
 	// TrainWindows and ValWindows count the windows used.
 	TrainWindows, ValWindows int
 	// Seconds is the wall time of Run; StepSeconds the mean time of one
@@ -482,7 +486,8 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	res.AnomalyThreshold = quantiles(p.anomaly, S, opts.AnomalyQuantile)
+	res.Calibration = &Calibration{Windows: trT, Quantile: opts.AnomalyQuantile}
+	res.AnomalyThreshold = res.Calibration.Thresholds(p.anomaly, S)
 	res.StepSeconds = stepTime.Seconds() / float64(max(step, 1))
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
