@@ -30,7 +30,10 @@ type Server struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// ReadTimeout bounds reading a whole request (default 60s).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
-	// WriteTimeout bounds writing the response (default 60s).
+	// WriteTimeout bounds writing the response (default 60s), counted from
+	// the end of the request's headers: it must be more than
+	// RequestTimeout, so that a request that runs to its deadline still
+	// gets its 503. Archive uploads and downloads move it (UploadTimeout).
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes idle keep-alive connections (default 120s).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -38,7 +41,7 @@ type Server struct {
 	// work included (default 30s); past it the request fails with 503.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// ShutdownTimeout bounds the graceful shutdown: in-flight requests get
-	// this long to finish (default 20s).
+	// this long to finish (default 20s; 1s..1h).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MaxBodyBytes caps every request body, on the wire and after gzip
 	// decoding (default 4MiB, the contract's minimum; at most 64MiB).
@@ -134,8 +137,9 @@ type Blob struct {
 	// stored.
 	MaxObjectBytes ByteSize `yaml:"max_object_bytes"`
 	// UploadTimeout bounds one archive upload, read deadline included,
-	// in place of server.request_timeout and server.read_timeout
-	// (default 1h).
+	// in place of server.request_timeout, server.read_timeout and
+	// server.write_timeout (default 1h; the write deadline is a minute
+	// more, for the answer).
 	UploadTimeout time.Duration `yaml:"upload_timeout"`
 }
 

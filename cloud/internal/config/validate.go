@@ -35,7 +35,12 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.DurationIn("server.write_timeout", s.WriteTimeout, 100*time.Millisecond, time.Hour)
 	v.DurationIn("server.idle_timeout", s.IdleTimeout, time.Second, 24*time.Hour)
 	v.DurationIn("server.request_timeout", s.RequestTimeout, 100*time.Millisecond, time.Hour)
-	v.DurationIn("server.shutdown_timeout", s.ShutdownTimeout, 0, time.Hour)
+	// 0 would cut every request in flight at SIGTERM.
+	v.DurationIn("server.shutdown_timeout", s.ShutdownTimeout, time.Second, time.Hour)
+	if s.WriteTimeout > 0 && s.RequestTimeout > 0 && s.WriteTimeout <= s.RequestTimeout {
+		v.Add("server.write_timeout", "%s must be more than server.request_timeout (%s): a request that runs until its deadline would lose its 503 answer to a closed connection",
+			s.WriteTimeout, s.RequestTimeout)
+	}
 	v.SizeIn("server.max_body_bytes", s.MaxBodyBytes, 4*MiB, 64*MiB)
 	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 		v.Add("server.tls", "cert_file and key_file must be set together (cert_file %q, key_file %q)", s.TLS.CertFile, s.TLS.KeyFile)

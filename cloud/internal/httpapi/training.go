@@ -149,7 +149,13 @@ func (a *API) putDatasetArchive(c *gin.Context) {
 		a.fail(c, fmt.Errorf("data set %d has its archive already: %w", id, store.ErrState))
 		return
 	}
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(a.opt.UploadTimeout))
+	// The server's write deadline was set when the headers were read:
+	// an upload longer than write_timeout would lose its answer (the
+	// archive stored, the connection closed). Both deadlines move; the
+	// answer gets a minute after the upload's end, as publishRelease.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Now().Add(a.opt.UploadTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(a.opt.UploadTimeout + time.Minute))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), a.opt.UploadTimeout)
 	defer cancel()
 	var rnd [8]byte
