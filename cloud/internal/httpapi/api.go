@@ -24,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/authcache"
-	"github.com/hydrognn/hydrognn/cloud/internal/db"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
@@ -108,6 +107,7 @@ type API struct {
 	known   *credSet  // credentials that authenticated (authenticate)
 	reg     *prometheus.Registry
 	engine  *gin.Engine
+	readyC  readiness // /health/ready's last check (health.go)
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -469,10 +469,12 @@ func (a *API) need(role store.Role) gin.HandlerFunc {
 
 // --- health ---
 
+// ready answers whether the database is reachable and its schema up to
+// date. A successful check is reused for a second, and a check finds a
+// connection of its own when the pool is busy (health.go): a saturated
+// pool does not fail it, an unreachable database does.
 func (a *API) ready(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-	defer cancel()
-	st, err := db.Status(ctx, a.st.Pool())
+	st, err := a.readyC.status(c.Request.Context(), a.st.Pool())
 	switch {
 	case err != nil:
 		c.Header(cloudapi.HeaderRetryAfter, "5")
