@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -150,11 +149,8 @@ func (in *Ingest) build(cfg *rig.Config) error {
 		}
 		in.sparkplugSensor = append(in.sparkplugSensor, s.MQTT.Codec == codec.NameSparkplugB)
 		si := sensorInfo{id: s.ID, topic: s.MQTT.Topic, inactive: s.Inactive, scale: scale, offset: s.Offset,
-			min: s.Range.Min, max: s.Range.Max, lo: math.Inf(-1), hi: math.Inf(1)}
-		if tol := in.opts.RangeTolerance; tol >= 0 && s.Range.Max > s.Range.Min {
-			span := s.Range.Max - s.Range.Min
-			si.lo, si.hi = s.Range.Min-tol*span, s.Range.Max+tol*span
-		}
+			min: s.Range.Min, max: s.Range.Max}
+		si.lo, si.hi = s.Range.Tolerated(in.opts.RangeTolerance) // the training loaders' rule too
 		in.byID[s.ID] = len(in.sensors)
 		in.sensors = append(in.sensors, si)
 		ids = append(ids, s.ID)

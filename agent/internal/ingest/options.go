@@ -13,6 +13,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
+	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // Store is where the ingest puts readings. The agent's durable buffer
@@ -64,7 +65,7 @@ const (
 	DefaultMaxInFlight       = 2048
 	DefaultMaxInFlightBytes  = 64 << 20
 	DefaultMaxBatch          = 8192
-	DefaultRangeTolerance    = 0.1
+	DefaultRangeTolerance    = rig.DefaultRangeTolerance
 	DefaultMaxFutureSkew     = time.Minute
 	DefaultMaxDecodeFailures = 3
 	DefaultDrainTimeout      = 5 * time.Second
