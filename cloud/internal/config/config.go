@@ -59,7 +59,8 @@ type Server struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
-// TLS names a certificate and its key (PEM).
+// TLS names a certificate and its key (PEM). Parse and Load load the
+// pair (tls.X509KeyPair): one that does not load is a config error.
 type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`

@@ -103,11 +103,14 @@ func TestEnvOverrides(t *testing.T) {
 }
 
 func TestRelativeTLSPaths(t *testing.T) {
-	cfg, err := Parse("/etc/rig-cloud/c.yaml", []byte("server:\n  tls:\n    cert_file: tls/c.pem\n    key_file: /k.pem\n"),
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "tls"), 0o700))
+	cert, key := writePair(t, filepath.Join(dir, "tls"), "c")
+	cfg, err := Parse(filepath.Join(dir, "c.yaml"), []byte("server:\n  tls:\n    cert_file: tls/c.crt\n    key_file: "+key+"\n"),
 		[]string{"RIG_CLOUD_DATABASE_URL=" + testURL})
 	require.NoError(t, err)
-	assert.Equal(t, "/etc/rig-cloud/tls/c.pem", cfg.Server.TLS.CertFile)
-	assert.Equal(t, "/k.pem", cfg.Server.TLS.KeyFile)
+	assert.Equal(t, cert, cfg.Server.TLS.CertFile)
+	assert.Equal(t, key, cfg.Server.TLS.KeyFile)
 	assert.True(t, cfg.Server.TLSOn())
 }
 

@@ -37,6 +37,11 @@
 // decodes gets every invalid value reported together. Either way the
 // error is Errors and errors.Is(err, ErrInvalid) holds.
 //
+// Parse and Load also load server.tls's certificate and key when they are
+// set: a missing, unreadable or mismatched pair is a FieldError of
+// server.tls.cert_file or key_file, reported before anything connects to
+// the database. Validate reads no file.
+//
 // database.url is a Secret (never printed); set it in the environment
 // (RIG_CLOUD_DATABASE_URL) rather than in the file. A Config is plain data:
 // safe for concurrent reads once loaded.

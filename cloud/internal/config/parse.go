@@ -69,7 +69,9 @@ func Load(path string) (*Config, error) {
 // Parse decodes data (the file name is used in errors and to resolve
 // relative paths), applies the overrides found in env ("KEY=value"
 // entries as os.Environ returns them; nil for none), fills defaults and
-// validates. It reads no file.
+// validates. The only files it reads are server.tls's certificate and key,
+// loaded as the server will load them: a bad pair fails here, naming its
+// key, rather than after the database and migrations.
 func Parse(name string, data []byte, env []string) (*Config, error) {
 	cfg := Defaults()
 	cfg.File = name
@@ -84,6 +86,10 @@ func Parse(name string, data []byte, env []string) (*Config, error) {
 			src.Place(es)
 		}
 		return nil, err
+	}
+	if es := cfg.checkTLS(); es != nil {
+		src.Place(es)
+		return nil, Errors(es)
 	}
 	return &cfg, nil
 }
