@@ -56,10 +56,15 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 // for cfg: one file per active sensor (named by its Column or ID), one
 // line per cycle, and profile.txt with one column per target of cfg in
 // config order. Each cycle is one window of cfg.Operation.CycleS seconds
-// on a grid of gridHz (0: 1 Hz); a row with another number of samples than
-// grid cells is brought onto the grid by prep.GridFromSamples at the rate
-// its length implies. A profile value that is not one of its target's
-// class values is an error naming the file, line and column.
+// on a grid of gridHz (0: 1 Hz). A sensor's rows hold either one value
+// per grid cell (taken as they are) or one sample per 1/rate_hz over the
+// cycle (rate_hz × cycle_s values, brought onto the grid by
+// prep.GridFromSamples); any other length is an error naming the file and
+// the counts allowed. Every value must lie in the sensor's range widened
+// by rig.DefaultRangeTolerance (the rule the agent's ingest drops
+// readings by), and every profile value must be one of its target's class
+// values; errors name the file, line and column. A rig without targets is
+// an error: the layout's labels are its targets' values.
 func LoadUCI(dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
 	if gridHz == 0 {
 		gridHz = 1
@@ -70,14 +75,18 @@ func LoadUCI(dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
 	if !(cfg.Operation.CycleS > 0) {
 		return nil, fmt.Errorf("%w: rig %q has no operation.cycle_s; the UCI layout holds one cycle per line", ErrData, cfg.RigType)
 	}
+	if len(cfg.Targets) == 0 {
+		return nil, fmt.Errorf("%w: rig %q has no targets; the UCI layout labels each cycle with one profile.txt value per target, and training and evaluation on it need at least one (train an anomaly-only model on skab data)", ErrData, cfg.RigType)
+	}
 	steps := int(math.Round(cfg.Operation.CycleS * gridHz))
 	spec, err := prep.SpecFromConfig(cfg, gridHz, steps)
 	if err != nil {
 		return nil, err
 	}
-	var cols []string
-	for _, s := range cfg.ActiveSensors() {
-		cols = append(cols, s.ColumnName())
+	sensors := cfg.ActiveSensors()
+	cols := make([]string, len(sensors))
+	for s := range sensors {
+		cols[s] = sensors[s].ColumnName()
 	}
 	set, err := uci.Read(dir, cols, len(cfg.Targets))
 	if err != nil {
@@ -87,19 +96,24 @@ func LoadUCI(dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
 		return nil, fmt.Errorf("%w: %s holds no cycles", ErrData, dir)
 	}
 	ds := &Dataset{Spec: spec, Source: "uci:" + dir}
-	rates := make([]float64, len(cols))
+	onGrid := make([]bool, len(cols))
 	for s := range cols {
-		rates[s] = float64(set.Samples(s)) / cfg.Operation.CycleS
+		if onGrid[s], err = rowLayout(filepath.Join(dir, cols[s]+".txt"), &sensors[s], set.Samples(s), cfg.Operation.CycleS, gridHz, steps); err != nil {
+			return nil, err
+		}
 	}
 	for c := range set.Cycles {
 		grid := make([][]float64, len(cols))
 		for s := range cols {
 			row := set.Data[s][c]
-			if len(row) == steps {
+			if err := checkRange(filepath.Join(dir, cols[s]+".txt"), c+1, &sensors[s], row); err != nil {
+				return nil, err
+			}
+			if onGrid[s] {
 				grid[s] = row
 				continue
 			}
-			g, err := prep.GridFromSamples(rates[s], row, gridHz, steps)
+			g, err := prep.GridFromSamples(sensors[s].RateHz, row, gridHz, steps)
 			if err != nil {
 				return nil, fmt.Errorf("%s line %d: %w", filepath.Join(dir, cols[s]+".txt"), c+1, err)
 			}
@@ -112,7 +126,60 @@ func LoadUCI(dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
 		return nil, err
 	}
 	ds.Groups = RunGroups(cfg, ds.Labels)
+	if err := ds.Check(len(cfg.Targets)); err != nil {
+		return nil, err
+	}
 	return ds, nil
+}
+
+// rowLayout says how a sensor's rows of n values lie: on the grid (n is
+// steps: true) or at the sensor's rate over the cycle (n is rate_hz ×
+// cycle_s: false). Any other n is an error naming file: the rate would be
+// a guess, and a shifted or truncated row would train silently.
+func rowLayout(file string, sn *rig.Sensor, n int, cycleS, gridHz float64, steps int) (bool, error) {
+	native := int(math.Round(sn.RateHz * cycleS))
+	switch n {
+	case steps:
+		return true, nil
+	case native:
+		return false, nil
+	}
+	if native == steps {
+		return false, fmt.Errorf("%w: %s line 1 has %d values; sensor %s wants %d (rate_hz %g and the %g Hz grid over cycle_s %g)",
+			ErrData, file, n, sn.ID, steps, sn.RateHz, gridHz, cycleS)
+	}
+	return false, fmt.Errorf("%w: %s line 1 has %d values; sensor %s wants %d (the %g Hz grid over cycle_s %g) or %d (rate_hz %g over cycle_s %g)",
+		ErrData, file, n, sn.ID, steps, gridHz, cycleS, native, sn.RateHz, cycleS)
+}
+
+// checkRange refuses a value of line (1-based) of file outside the
+// sensor's range widened by rig.DefaultRangeTolerance: the agent's ingest
+// drops such readings, so a model must not learn from them.
+func checkRange(file string, line int, sn *rig.Sensor, row []float64) error {
+	for j, v := range row {
+		if !sn.Range.Accepts(v, rig.DefaultRangeTolerance) {
+			lo, hi := sn.Range.Tolerated(rig.DefaultRangeTolerance)
+			return fmt.Errorf("%w: %s line %d column %d: %s value %g is outside its range [%g, %g] and the %g %% tolerance [%g, %g] (the agent drops such readings)",
+				ErrData, file, line, j+1, sn.ID, v, sn.Range.Min, sn.Range.Max, 100*rig.DefaultRangeTolerance, lo, hi)
+		}
+	}
+	return nil
+}
+
+// Check reports whether d's slices agree: one grid, one label row of
+// targets classes and one group per window. Code that indexes Labels or
+// Groups by window (the splits, Subset, training) relies on it.
+func (d *Dataset) Check(targets int) error {
+	n := len(d.Grids)
+	if len(d.Labels) != n || len(d.Groups) != n {
+		return fmt.Errorf("%w: %s has %d windows, %d label rows and %d groups", ErrData, d.Source, n, len(d.Labels), len(d.Groups))
+	}
+	for i, l := range d.Labels {
+		if len(l) != targets {
+			return fmt.Errorf("%w: %s window %d has %d labels, want %d targets", ErrData, d.Source, i, len(l), targets)
+		}
+	}
+	return nil
 }
 
 // labelsFromProfile maps profile values to class indices.

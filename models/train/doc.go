@@ -6,8 +6,13 @@
 // A Dataset holds a rig's windows raw on the model's time grid with class
 // labels per target and a run id per window. LoadUCI reads the UCI
 // hydraulic layout (shared/dataset/uci) for any firmware config whose
-// targets match profile.txt's columns; a label outside a target's classes
-// is an error naming file, line and column. Preprocessing is shared/prep
+// targets match profile.txt's columns. Bad input is an error naming the
+// file's path, line and column: a label outside a target's classes, a
+// sensor row whose length is neither the grid's steps nor rate_hz ×
+// cycle_s, a value outside the sensor's range widened by
+// rig.DefaultRangeTolerance (the agent's ingest drops such readings), a
+// config without targets. Dataset.Check tells whether a dataset's grids,
+// labels and groups agree. Preprocessing is shared/prep
 // and nothing else: Stats fills a spec's normalisation with
 // prep.StatsAccumulator over the training split only, and Tensorize turns
 // windows into model input with prep.Resampler.FromGrid, the code the edge
