@@ -2,6 +2,8 @@ package uci
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,6 +50,49 @@ func FuzzParseLine(f *testing.F) {
 			if math.Float64bits(vals[i]) != math.Float64bits(again[i]) {
 				t.Fatalf("value %d: %v then %v", i, vals[i], again[i])
 			}
+		}
+	})
+}
+
+// FuzzRead checks that Read never panics on arbitrary file contents, that
+// its errors name the folder (the file's path, not its base name), and
+// that a set it returns holds rectangular matrices of finite values with
+// one row per cycle in every file.
+func FuzzRead(f *testing.F) {
+	for _, s := range [][2]string{
+		{"1\t2\n3\t4\n", "0\n1\n"},
+		{"1\t2\n3\n", "0\n1\n"},
+		{"1\t2\r\n3\t4 \r\n\n", "0\n1\n"},
+		{"1\n\n2\n", "0\n1\n"},
+		{"NaN\n", "0\n"},
+		{"1\n2\n", "0\t1\n"},
+		{"", ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	dir := filepath.Join(f.TempDir(), "set")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, a, profile string) {
+		if err := os.WriteFile(filepath.Join(dir, "A.txt"), []byte(a), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ProfileFile), []byte(profile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		set, err := Read(dir, []string{"A"}, 1)
+		if err != nil {
+			if !strings.Contains(err.Error(), dir) {
+				t.Fatalf("error %q does not name the folder %s", err, dir)
+			}
+			return
+		}
+		if len(set.Data[0]) != set.Cycles || len(set.Profile) != set.Cycles {
+			t.Fatalf("%d cycles, %d rows, %d profile rows", set.Cycles, len(set.Data[0]), len(set.Profile))
+		}
+		if err := set.Validate(); err != nil && set.Cycles > 0 {
+			t.Fatalf("Read returned a set Validate refuses: %v", err)
 		}
 	})
 }
