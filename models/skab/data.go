@@ -20,6 +20,31 @@ var ErrData = errors.New("skab: bad data")
 // for training only and never scored.
 const AnomalyFreeName = "anomaly-free.csv"
 
+// AnomalyFreePrefix starts the name of every file, and is the name of
+// every folder, that LoadDir takes as anomaly-free (normal) data: SKAB
+// keeps its run in anomaly-free/anomaly-free.csv.
+const AnomalyFreePrefix = "anomaly-free"
+
+// IsAnomalyFree reports whether the file at path (under dir) holds
+// anomaly-free data by its name: its base name starts with
+// AnomalyFreePrefix (anomaly-free.csv, anomaly-free-2.csv) or a folder
+// between dir and the file is named AnomalyFreePrefix.
+func IsAnomalyFree(dir, path string) bool {
+	if strings.HasPrefix(filepath.Base(path), AnomalyFreePrefix) {
+		return true
+	}
+	rel, err := filepath.Rel(dir, filepath.Dir(path))
+	if err != nil {
+		return false
+	}
+	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
+		if part == AnomalyFreePrefix {
+			return true
+		}
+	}
+	return false
+}
+
 // Series is one SKAB file mapped onto a rig config's active sensors.
 type Series struct {
 	// Name is the file's path.
@@ -47,7 +72,10 @@ func (s *Series) Labelled() bool { return s.Anomaly != nil }
 
 // FromFile maps a parsed SKAB file onto cfg's active sensors: each sensor
 // reads the column named by rig.Sensor.ColumnName. A sensor without its
-// column is an error naming the file, the sensor and the columns present.
+// column is an error naming the file, the sensor and the columns present;
+// a value outside the sensor's range widened by rig.DefaultRangeTolerance
+// (the agent's ingest drops such readings) is an error naming the file,
+// line and column.
 func FromFile(f *skab.File, cfg *rig.Config) (*Series, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("%w: nil rig config", ErrData)
@@ -70,6 +98,11 @@ func FromFile(f *skab.File, cfg *rig.Config) (*Series, error) {
 			v := row[c]
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("%w: %s line %d: %s is %v", ErrData, f.Name, r+2, sn.ColumnName(), v)
+			}
+			if !sn.Range.Accepts(v, rig.DefaultRangeTolerance) {
+				lo, hi := sn.Range.Tolerated(rig.DefaultRangeTolerance)
+				return nil, fmt.Errorf("%w: %s line %d column %q: value %g is outside sensor %s's range [%g, %g] and the %g %% tolerance [%g, %g] (the agent drops such readings)",
+					ErrData, f.Name, r+2, sn.ColumnName(), v, sn.ID, sn.Range.Min, sn.Range.Max, 100*rig.DefaultRangeTolerance, lo, hi)
 			}
 			col[r] = v
 		}
@@ -107,9 +140,13 @@ type Set struct {
 	Experiments []*Series
 }
 
-// LoadDir reads every *.csv under dir (recursively) for cfg. A file named
-// anomaly-free.csv, or any file without an anomaly column, goes to Free;
-// the others to Experiments. An empty folder is an error.
+// LoadDir reads every *.csv under dir (recursively) for cfg. An
+// anomaly-free file by its name (IsAnomalyFree: anomaly-free*.csv, or
+// under an anomaly-free folder) goes to Free, its labels if any dropped;
+// every other file must have an anomaly column (lowercase "anomaly") and
+// goes to Experiments. Another file without one is an error naming it:
+// taking it as normal data would train on its anomalies and leave it out
+// of the benchmark silently. An empty folder is an error.
 func LoadDir(dir string, cfg *rig.Config) (*Set, error) {
 	paths, err := skab.Files(dir)
 	if err != nil {
@@ -124,11 +161,15 @@ func LoadDir(dir string, cfg *rig.Config) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
-		if filepath.Base(p) == AnomalyFreeName || !s.Labelled() {
+		switch {
+		case IsAnomalyFree(dir, p):
 			s.Anomaly = nil
 			set.Free = append(set.Free, s)
-		} else {
+		case s.Labelled():
 			set.Experiments = append(set.Experiments, s)
+		default:
+			return nil, fmt.Errorf("%w: %s has no %q column (label columns are lowercase); only files named %s*.csv or under an %s folder may come without labels",
+				ErrData, p, skab.AnomalyColumn, AnomalyFreePrefix, AnomalyFreePrefix)
 		}
 	}
 	return set, nil

@@ -9,7 +9,11 @@
 // config's active sensors, each reading the column named by
 // rig.Sensor.ColumnName (firmware-configs/skab-testbed.yaml). One row is
 // one step of the 1 Hz grid, as in the published baselines (the files'
-// rows are 1-2 s apart).
+// rows are 1-2 s apart). A value outside a sensor's range widened by
+// rig.DefaultRangeTolerance is an error naming file, line and column.
+// LoadDir takes files named anomaly-free*.csv or under an anomaly-free
+// folder as normal data (IsAnomalyFree); any other file without an
+// anomaly column is an error naming it.
 //
 // # Calibration and windows
 //
