@@ -27,6 +27,12 @@ const (
 	KindSKAB = "skab"
 )
 
+// MaxSeed is the largest training seed Train accepts (2^63-1): a bundle
+// manifest records the seed as a signed 64-bit integer
+// (bundle.Provenance.Seed), and a larger one would be recorded as a
+// negative number, so the bundle could not be reproduced from it.
+const MaxSeed = math.MaxInt64
+
 // Kinds lists the data kinds Train reads.
 var Kinds = []string{KindUCI, KindSim, KindSKAB}
 
@@ -79,8 +85,12 @@ type Trained struct {
 // Train loads data for cfg, trains with o and writes the bundle to dir.
 // uci and sim train every head on the labelled cycles (train.Run); skab
 // trains the reconstruction on SKAB's normal data (models/skab) and
-// writes an anomaly-only bundle.
+// writes an anomaly-only bundle. A seed above MaxSeed is an error before
+// any work: the manifest could not record it.
 func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir string) (*Trained, error) {
+	if o.Train.Seed > MaxSeed {
+		return nil, fmt.Errorf("seed %d is above %d, the largest a bundle manifest's provenance.seed records; use a smaller seed", o.Train.Seed, uint64(MaxSeed))
+	}
 	start := time.Now()
 	log := o.Log
 	if log == nil {

@@ -80,3 +80,35 @@ func TestTrainWritesBundle(t *testing.T) {
 		t.Error("unknown kind accepted")
 	}
 }
+
+// A seed the manifest cannot record (2^63 or more; provenance.seed is an
+// int64) is refused before training; the old code trained and recorded
+// it as a negative number. The largest recordable seed is kept exactly.
+func TestTrainSeedRange(t *testing.T) {
+	cfg := zema(t)
+	data := t.TempDir()
+	if err := traintest.WriteUCI(data, cfg, 8, 4, 1); err != nil {
+		t.Fatal(err)
+	}
+	o := pipeline.Options{
+		Train: train.Options{Epochs: 1, Patience: -1, BatchSize: 8, Seed: 1 << 63,
+			Sizes: gnn.Sizes{Hidden: 8, Heads: 2, Layers: 1, HeadHidden: 8}},
+		Bundle: export.BundleOptions{NoInt8: true},
+	}
+	out := t.TempDir()
+	tr, err := pipeline.Train(context.Background(), cfg, pipeline.Data{Kind: pipeline.KindSim, Dir: data}, o, out)
+	if err == nil {
+		t.Fatalf("seed 2^63 accepted, recorded as %d", tr.Written.Manifest.Provenance.Seed)
+	}
+	if !strings.Contains(err.Error(), "seed 9223372036854775808") {
+		t.Errorf("error %q does not name the seed", err)
+	}
+	o.Train.Seed = pipeline.MaxSeed
+	tr, err = pipeline.Train(context.Background(), cfg, pipeline.Data{Kind: pipeline.KindSim, Dir: data}, o, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Written.Manifest.Provenance.Seed; uint64(got) != pipeline.MaxSeed || got < 0 {
+		t.Errorf("seed recorded as %d, want %d", got, uint64(pipeline.MaxSeed))
+	}
+}
