@@ -18,8 +18,10 @@
 // Open checks the bundle (file digests, rig type, firmware-config digest,
 // input sensors, class heads against the config's targets), picks the
 // model file (int8 when the bundle has one, unless Options.Precision says
-// otherwise), reads its graph's inputs and outputs and refuses a mismatch
-// with the manifest at once instead of at the first run, and creates the
+// otherwise) and the anomaly thresholds calibrated for it, reads its
+// graph's inputs and outputs and refuses a mismatch with the manifest at
+// once instead of at the first run, refuses a file whose ONNX metadata
+// digests (input spec, config) are not the manifest's, and creates the
 // session: 1 intra-op and 1 inter-op thread by default, sequential
 // execution, every graph optimisation, session.disable_quant_qdq=1 for
 // int8 files (both schemes; see models/onnx/README.md).

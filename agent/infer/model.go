@@ -146,9 +146,16 @@ type Info struct {
 // do not match their digests (checked again on the bytes handed to ONNX
 // Runtime, so a file swapped after bundle.Load is caught), a bundle made
 // for another rig (bundle.Manifest.CheckRig) or whose class heads do not
-// match cfg's targets. It refuses with ErrGraph a model whose graph inputs
-// or outputs differ from the manifest in name, type or shape, which ONNX
-// Runtime would otherwise only report at the first Run.
+// match cfg's targets, and a model file whose ONNX metadata names
+// another input spec or config than the manifest (hydrognn.input_digest,
+// hydrognn.config_digest: a manifest re-edited with other normalisation
+// stats keeps its file checksums right). It refuses with ErrGraph a model
+// whose graph inputs or outputs differ from the manifest in name, type or
+// shape, which ONNX Runtime would otherwise only report at the first Run.
+//
+// Anomaly scores divide by the thresholds of the file opened
+// (bundle.Manifest.AnomalyThresholds: an int8 file's own, calibrated on
+// its outputs, else the anomaly head's).
 //
 // cfg must stay unchanged while the Model is open. Close the Model when
 // done.
@@ -196,6 +203,10 @@ func Open(dir string, cfg *rig.Config, opts Options) (*Model, error) {
 	if err := m.createSession(); err != nil {
 		m.one.destroy()
 		return nil, fmt.Errorf("infer: open %s: %s: %w", dir, file.File, err)
+	}
+	if err := m.checkMetadata(); err != nil {
+		_ = m.Close()
+		return nil, fmt.Errorf("infer: open %s: %w", dir, err)
 	}
 	m.log.Info("model opened", "bundle", man.Name, "version", man.Version, "file", file.File,
 		"precision", string(file.Precision), "quantization", string(file.Quantization),
@@ -313,6 +324,9 @@ func (m *Model) planHeads() error {
 			}
 			p.target, p.width = t, len(h.Labels)
 		case bundle.HeadAnomaly:
+			// The thresholds calibrated on the chosen file's own outputs
+			// (an int8 file's errors are not fp32's), else the head's.
+			p.head.Thresholds = man.AnomalyThresholds(&m.file)
 			p.width = len(h.Labels)
 			p.sensorIdx = make([]int, len(h.Labels))
 			for k, id := range h.Labels {
@@ -406,6 +420,49 @@ func (m *Model) checkGraph(data []byte) error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrGraph, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ONNX metadata keys the exporter (models/export) writes into every model
+// file, compared with the manifest by checkMetadata.
+const (
+	MetaInputDigest  = "hydrognn.input_digest"
+	MetaConfigDigest = "hydrognn.config_digest"
+)
+
+// checkMetadata compares the digests the model file carries in its ONNX
+// metadata with the manifest: hydrognn.input_digest with the input spec's
+// digest (the normalisation stats the weights were trained with) and
+// hydrognn.config_digest with the manifest's config digest. The file
+// checksums in the manifest cannot catch a manifest re-edited with other
+// stats or another config; this does. A file without a key (not written
+// by the exporter) is not checked for it.
+func (m *Model) checkMetadata() error {
+	md, err := m.single.GetModelMetadata()
+	if err != nil {
+		return fmt.Errorf("%w: %s: read its ONNX metadata: %w", bundle.ErrInvalid, m.file.File, err)
+	}
+	defer md.Destroy()
+	spec, err := m.manifest.Input.Digest()
+	if err != nil {
+		return fmt.Errorf("%w: manifest input spec: %w", bundle.ErrInvalid, err)
+	}
+	var errs []string
+	for _, c := range []struct{ key, what, want string }{
+		{MetaInputDigest, "the manifest's input spec has", spec},
+		{MetaConfigDigest, "the manifest's config_digest is", m.manifest.ConfigDigest},
+	} {
+		got, ok, err := md.LookupCustomMetadataMap(c.key)
+		if err != nil {
+			return fmt.Errorf("%w: %s: read ONNX metadata %s: %w", bundle.ErrInvalid, m.file.File, c.key, err)
+		}
+		if ok && got != c.want {
+			errs = append(errs, fmt.Sprintf("ONNX metadata %s is %s, %s %s", c.key, got, c.what, c.want))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s does not belong to this manifest: %s", bundle.ErrInvalid, m.file.File, strings.Join(errs, "; "))
 	}
 	return nil
 }
