@@ -21,7 +21,10 @@
 // onnx.Quantize over the MatMul and GRU weights (per output channel).
 // WriteBundle writes model.fp32.onnx, model.int8.onnx and manifest.json
 // (shared/bundle) with the input spec, heads, thresholds, metrics and
-// provenance.
+// provenance. The int8 file gets anomaly thresholds of its own
+// (Int8Thresholds: the training result's calibration windows and rule
+// applied to gnn.Forward over the weights read back from the int8 graph,
+// DequantizedWeights), stored per file in the manifest.
 //
 // # Caveats
 //
