@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -25,10 +26,11 @@ import (
 //     condition targets on the component); status from diag.StatusOf,
 //     except Unknown when every input sensor of the component was missing
 //     in w (for a component without input sensors: every input sensor of
-//     the rig), or when nothing gives the component a health (Health is
-//     then 0 and meaningless); anomaly score = the highest score of its
-//     sensors; drivers = its sensors with the highest anomaly scores
-//     (score > 0, not masked), at most MaxDrivers.
+//     the rig), when nothing gives the component a health (Health is
+//     then 0 and meaningless), or when its health is the expected health
+//     of a condition target that is not judged (below); anomaly score =
+//     the highest score of its sensors; drivers = its sensors with the
+//     highest anomaly scores (score > 0, not masked), at most MaxDrivers.
 //   - Health and Status of the rig: the lowest component health with a
 //     known status.
 //   - Without a health head or condition targets, a result of a
@@ -41,17 +43,26 @@ import (
 //   - Anomalies, most severe first: a predicted condition class that
 //     names a fault (severity from its class health, see CriticalHealth;
 //     confidence its probability); a predicted flag class that names a
-//     fault (info); neither for a target with no data in w (every input
-//     sensor of its component missing; for a target on no component or
-//     on one without input sensors, every input sensor of the rig): its
-//     class is unknown, Targets keep the head's probabilities, and the
-//     component's missing-sensor finding says "<target> not judged"; a
+//     fault (info); neither for a target that is not judged: its class
+//     is unknown, Targets keep the head's probabilities, and a
+//     missing-sensor finding says "<target> not judged". A target is not
+//     judged when a required input sensor is missing (see
+//     requiredMissing: every target's head reads every input sensor's
+//     window, and the model was trained to do without only the bundle's
+//     Manifest.DropoutSensors), which makes every class target not
+//     judged and the finding of that sensor's component say why; or
+//     when it has no data in w (every input sensor of its component
+//     missing; for a target on no component or on one without input
+//     sensors, every input sensor of the rig); a
 //     component whose anomaly score is at least 1 and that no class head
 //     already blames (fault left empty, an unexplained
 //     anomaly in shared/cloudapi's terms: the anomaly head says that, not
 //     why; severity from the score, confidence 1 - 1/score);
-//     missing sensors (sensor_fault, one per component; medium when the
-//     component has no sensor left, else low).
+//     missing sensors (sensor_fault, one per component, naming the
+//     sensors without data and the required ones missing in more than
+//     MaxMissingFraction of the window; medium when the component has
+//     no sensor left or one of them is a required sensor missing, else
+//     low).
 //   - Recommendations: one per anomaly from the table in recommend.go,
 //     most urgent first, at most diag.MaxRecommendations; DaysToFailure
 //     from the RUL head when it is for that component.
@@ -110,6 +121,21 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		}
 	}
 
+	// Which class targets are judged: none while a required input
+	// sensor is missing, else those with data.
+	required := requiredMissing(man, w)
+	judged := func(t *rig.Target) bool { return len(required) == 0 && !unjudged(cfg, man.Input, w, t) }
+	// Components whose health is the expected health of a condition
+	// target that is not judged.
+	unjudgedHealth := map[string]bool{}
+	if r.Health == nil {
+		for _, tr := range d.Targets {
+			if t := cfg.Target(tr.Name); t.Kind == rig.TargetCondition && !judged(t) {
+				unjudgedHealth[t.Component] = true
+			}
+		}
+	}
+
 	// Components.
 	blind := allMissing(cfg, man.Input, w, "") // no input sensor has data
 	minHealth, known := math.Inf(1), false
@@ -137,7 +163,7 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		}
 		if ok {
 			ch.Health = h
-			if (inputs == 0 && !blind) || missing < inputs {
+			if ((inputs == 0 && !blind) || missing < inputs) && !unjudgedHealth[c.ID] {
 				ch.Status = diag.StatusOf(h)
 				minHealth, known = min(minHealth, h), true
 			}
@@ -166,15 +192,18 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		}
 	}
 
-	// Anomalies from the class heads. A target whose data is all missing
-	// (see unjudged) names no fault: its class is unknown, and the
-	// missing sensors' finding below says why.
+	// Anomalies from the class heads. A target that is not judged (a
+	// required sensor missing, or its data all missing: see
+	// requiredMissing and unjudged) names no fault: its class is
+	// unknown, and the missing sensors' findings below say why.
 	var found []finding
 	notJudged := map[string][]string{} // component ("": the rig) -> targets not judged
+	var allNotJudged []string          // every target not judged, config order
 	for _, tr := range d.Targets {
 		t := cfg.Target(tr.Name)
-		if unjudged(cfg, man.Input, w, t) {
+		if !judged(t) {
 			notJudged[t.Component] = append(notJudged[t.Component], t.Name)
+			allNotJudged = append(allNotJudged, t.Name)
 			continue
 		}
 		cl := t.Classes[tr.Predicted]
@@ -213,32 +242,57 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		why := fmt.Sprintf("anomaly score %.1f times the calibrated threshold", ch.AnomalyScore)
 		found = append(found, finding{a, withDrivers(why, a.Sensors)})
 	}
-	// Missing sensors, one finding per component.
+	// Missing sensors, one finding per component: the sensors without
+	// data, then the required ones missing in more than
+	// MaxMissingFraction of the window (the model masks their gaps, but
+	// they stop the class targets from being judged).
 	for _, c := range cfg.Components {
-		var ids []string
-		inputs := 0
+		var ids, sparse, blocking []string
+		inputs, none := 0, 0
 		for _, s := range cfg.Sensors {
 			if s.Component != c.ID || man.Input.Index(s.ID) < 0 {
 				continue
 			}
 			inputs++
+			isRequired := slices.Contains(required, s.ID)
 			if slices.Contains(w.Missing, s.ID) {
 				ids = append(ids, s.ID)
+				none++
+			} else if isRequired {
+				sparse = append(sparse, s.ID)
+			}
+			if isRequired {
+				blocking = append(blocking, s.ID)
 			}
 		}
-		if len(ids) == 0 {
+		if len(ids)+len(sparse) == 0 {
 			continue
 		}
 		sev := diag.SeverityLow
-		why := fmt.Sprintf("no data from %s in the window", strings.Join(ids, ", "))
-		if len(ids) == inputs {
+		var whys []string
+		if len(ids) > 0 {
+			whys = append(whys, fmt.Sprintf("no data from %s in the window", strings.Join(ids, ", ")))
+		}
+		if len(sparse) > 0 {
+			whys = append(whys, fmt.Sprintf("%s missing in more than %.0f %% of the window",
+				strings.Join(sparse, ", "), 100*MaxMissingFraction))
+		}
+		why := strings.Join(whys, "; ")
+		switch {
+		case len(blocking) > 0:
+			sev = diag.SeverityMedium
+			if len(allNotJudged) > 0 {
+				why += fmt.Sprintf("; %s not judged: the model was not trained to judge without %s",
+					strings.Join(allNotJudged, ", "), strings.Join(blocking, ", "))
+			}
+		case none == inputs:
 			sev = diag.SeverityMedium
 			if ts := notJudged[c.ID]; len(ts) > 0 {
 				why += fmt.Sprintf("; %s not judged", strings.Join(ts, ", "))
 			}
 		}
 		found = append(found, finding{diag.Anomaly{Fault: rig.FaultSensor, Severity: sev, Confidence: 1,
-			Components: []string{c.ID}, Sensors: ids}, why})
+			Components: []string{c.ID}, Sensors: append(ids, sparse...)}, why})
 	}
 	slices.SortStableFunc(found, func(a, b finding) int {
 		if c := cmp.Compare(severityRank(b.Severity), severityRank(a.Severity)); c != 0 {
@@ -360,6 +414,46 @@ func allMissing(cfg *rig.Config, spec prep.Spec, w *prep.Window, id string) bool
 		}
 	}
 	return inputs > 0 && missing == inputs
+}
+
+// MaxMissingFraction is the largest fraction of a window's cells a
+// required input sensor may miss (mask 0) with the class targets still
+// judged: the model masks such gaps, as it does in training, where held
+// and missing cells occur. Beyond it the sensor counts as missing (see
+// requiredMissing).
+const MaxMissingFraction = 0.25
+
+// requiredMissing returns, in input order, the input sensors of man that
+// its models were not trained to judge without (not in
+// Manifest.DropoutSensors: for a bundle trained before the firmware
+// config's may_drop_out existed, every input sensor) and that are missing
+// in w: no cell with data, or more than MaxMissingFraction of the cells
+// without. Every class target's head reads every input sensor's window
+// (models/gnn: the pooled nodes, and a component target's own view of
+// every sensor), so while one of them is missing no class target is
+// judged.
+func requiredMissing(man *bundle.Manifest, w *prep.Window) []string {
+	T := w.Steps
+	if T <= 0 || len(w.Mask) < len(man.Input.Sensors)*T {
+		return nil // checkWindow refuses such a window
+	}
+	optional := man.DropoutSensors()
+	var out []string
+	for s, ss := range man.Input.Sensors {
+		if slices.Contains(optional, ss.ID) {
+			continue
+		}
+		gaps := 0
+		for _, v := range w.Mask[s*T : (s+1)*T] {
+			if v == 0 {
+				gaps++
+			}
+		}
+		if gaps == T || float64(gaps) > MaxMissingFraction*float64(T) {
+			out = append(out, ss.ID)
+		}
+	}
+	return out
 }
 
 // unjudged reports whether target t had no data to judge from in w:

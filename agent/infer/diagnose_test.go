@@ -2,6 +2,7 @@ package infer
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -30,6 +32,14 @@ func diagModel(t *testing.T, si *standIn, o bundleOpts) *Model {
 	require.NoError(t, err)
 	require.NoError(t, m.planHeads())
 	return m
+}
+
+// trainedWithout returns bundle options for a bundle whose models were
+// trained to judge without the given sensors (whole-window dropout).
+func trainedWithout(ids ...string) bundleOpts {
+	return bundleOpts{mutate: func(m *bundle.Manifest) {
+		m.Provenance.Config = map[string]any{bundle.DropoutSensorsKey: ids}
+	}}
 }
 
 // targets returns class results putting probability p on the class with
@@ -79,8 +89,8 @@ func scores(si *standIn, missing []string, set map[string]float64) []diag.Sensor
 
 func TestDiagnose(t *testing.T) {
 	si := newStandIn(t, loadRig(t, zemaConfig))
-	m := diagModel(t, si, bundleOpts{})
 	missing := []string{"EPS1"} // motor_m1's only sensor
+	m := diagModel(t, si, trainedWithout(missing...))
 	w := si.window(t, 1, missing, []string{"TS1"})
 	health := map[string]float64{"cooler_c1": 0.2, "valve_v10": 0.6, "pump_mp1": 0.65}
 	r := &Result{
@@ -175,8 +185,10 @@ func TestDiagnose(t *testing.T) {
 
 func TestDiagnoseCapsRecommendations(t *testing.T) {
 	si := newStandIn(t, loadRig(t, zemaConfig))
-	m := diagModel(t, si, bundleOpts{noRUL: true})
 	missing := []string{"PS3", "PS5", "FS2", "TS1"}
+	o := trainedWithout(missing...)
+	o.noRUL = true
+	m := diagModel(t, si, o)
 	w := si.window(t, 2, missing, nil)
 	all := map[string]float64{}
 	for _, ss := range si.spec.Sensors {
@@ -338,8 +350,10 @@ func TestDiagnoseClampsNegativeRUL(t *testing.T) {
 // leaves every status unknown.
 func TestDiagnoseClassHeadWithoutData(t *testing.T) {
 	si := newStandIn(t, loadRig(t, zemaConfig))
-	m := diagModel(t, si, bundleOpts{})
 	missing := []string{"TS3", "TS4", "CE", "CP"} // every sensor of cooler_c1
+	// Trained without them: else no target at all would be judged
+	// (TestDiagnoseRequiredSensorMissing).
+	m := diagModel(t, si, trainedWithout(missing...))
 	w := si.window(t, 4, missing, nil)
 	r := &Result{
 		Health:  make([]float64, si.N),
@@ -393,4 +407,108 @@ func TestDiagnoseClassHeadWithoutData(t *testing.T) {
 	for _, a := range d.Anomalies {
 		assert.Equal(t, rig.FaultSensor, a.Fault, "only missing sensors: %v", a)
 	}
+}
+
+// TestDiagnoseRequiredSensorMissing: every class target's head reads
+// every input sensor's window, so one missing sensor that the model was
+// not trained to judge without (a bundle without
+// provenance.config.dropout_sensors: every sensor) leaves every class
+// target not judged: no class-head fault, the head's probabilities kept,
+// and the sensor's finding (medium) says which targets were not judged
+// and why. Before, SE missing gave the pump's leakage finding from a head
+// that is wrong a third of the time without SE. A sensor missing in more
+// than MaxMissingFraction of its window counts as missing, a shorter gap
+// does not; a sensor the bundle was trained without does not stop the
+// judging.
+func TestDiagnoseRequiredSensorMissing(t *testing.T) {
+	si := newStandIn(t, loadRig(t, zemaConfig))
+	pick := map[string][2]float64{"cooler": {3, 0.9}, "pump": {2, 0.8}}
+	diagnose := func(m *Model, w *prep.Window, missing []string, health bool) *diag.Diagnosis {
+		t.Helper()
+		r := &Result{Targets: targets(si.cfg, pick), Sensors: scores(si, missing, nil)}
+		if health {
+			r.Health = make([]float64, si.N)
+			for i := range r.Health {
+				r.Health[i] = 0.9
+			}
+		}
+		d, err := m.Diagnose(r, w, 0)
+		require.NoError(t, err)
+		return d
+	}
+	faults := func(d *diag.Diagnosis) []rig.Fault {
+		var out []rig.Fault
+		for _, a := range d.Anomalies {
+			out = append(out, a.Fault)
+		}
+		return out
+	}
+	reasons := func(d *diag.Diagnosis, comp string) []string {
+		var out []string
+		for _, rec := range d.Recommendations {
+			if rec.Component == comp {
+				out = append(out, rec.Reason)
+			}
+		}
+		return out
+	}
+	status := func(d *diag.Diagnosis, comp string) diag.Status {
+		for _, c := range d.Components {
+			if c.ID == comp {
+				return c.Status
+			}
+		}
+		t.Fatalf("no component %s", comp)
+		return ""
+	}
+	// gap masks the first n cells of sensor id in w.
+	gap := func(w *prep.Window, id string, n int) {
+		s := si.spec.Index(id)
+		for k := s * w.Steps; k < s*w.Steps+n; k++ {
+			w.Mask[k], w.Values[k], w.Raw[k] = 0, 0, math.NaN()
+		}
+		w.Coverage[s] = float64(w.Steps-n) / float64(w.Steps)
+		w.Stale = append(w.Stale, id)
+	}
+	notJudged := "cooler, valve, pump, accumulator, stable not judged: the model was not trained to judge without "
+
+	old := diagModel(t, si, bundleOpts{}) // trained before may_drop_out
+	missing := []string{"SE"}
+	d := diagnose(old, si.window(t, 6, missing, nil), missing, true)
+	assert.Equal(t, []rig.Fault{rig.FaultSensor}, faults(d), "no class-head fault while SE is missing")
+	assert.Equal(t, diag.SeverityMedium, d.Anomalies[0].Severity)
+	assert.Equal(t, []string{"SE"}, d.Anomalies[0].Sensors)
+	assert.Equal(t, []string{"no data from SE in the window; " + notJudged + "SE"}, reasons(d, "pump_mp1"))
+	require.Len(t, d.Targets, len(si.cfg.Targets))
+	assert.InDelta(t, 0.9, d.Targets[0].Classes[d.Targets[0].Predicted].P, 1e-12, "the head's probabilities are kept")
+	assert.Equal(t, diag.Healthy, status(d, "pump_mp1"), "the health head still judges it")
+
+	// Without a health head the health would be the not-judged targets'
+	// expected health: unknown.
+	d = diagnose(old, si.window(t, 6, missing, nil), missing, false)
+	assert.Equal(t, diag.Unknown, status(d, "pump_mp1"))
+	assert.Equal(t, diag.Unknown, status(d, "cooler_c1"))
+
+	// More than MaxMissingFraction of the window missing counts as
+	// missing; a gap of exactly that much does not.
+	w := si.window(t, 7, nil, nil)
+	gap(w, "PS1", 16) // 16 of 60 cells: 27 %
+	d = diagnose(old, w, nil, true)
+	assert.Equal(t, []rig.Fault{rig.FaultSensor}, faults(d))
+	assert.Equal(t, []string{"PS1 missing in more than 25 % of the window; " + notJudged + "PS1"}, reasons(d, "pump_mp1"))
+	w = si.window(t, 7, nil, nil)
+	gap(w, "PS1", 15) // 25 %
+	d = diagnose(old, w, nil, true)
+	assert.Equal(t, []rig.Fault{rig.FaultCoolingLoss, rig.FaultLeakage}, faults(d), "a masked gap within the limit is judged")
+
+	// A bundle trained without SE judges without it.
+	m := diagModel(t, si, trainedWithout("SE"))
+	d = diagnose(m, si.window(t, 6, missing, nil), missing, true)
+	assert.Equal(t, []rig.Fault{rig.FaultCoolingLoss, rig.FaultLeakage, rig.FaultSensor}, faults(d))
+	assert.Equal(t, []string{"no data from SE in the window"}, reasons(d, "pump_mp1")[1:])
+	// ... but not without PS1, which it was not trained without.
+	missing = []string{"SE", "PS1"}
+	d = diagnose(m, si.window(t, 6, missing, nil), missing, true)
+	assert.Equal(t, []rig.Fault{rig.FaultSensor}, faults(d))
+	assert.Equal(t, []string{"no data from PS1, SE in the window; " + notJudged + "PS1"}, reasons(d, "pump_mp1"))
 }

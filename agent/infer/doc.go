@@ -54,7 +54,10 @@
 // sensors in the window's Missing list are Masked with score 0), RUL.
 // Diagnose adds statuses, explanations (the sensors driving each
 // component), findings and recommendations from the one table in
-// recommend.go.
+// recommend.go. It judges no class target while an input sensor the
+// bundle's models were not trained to do without (bundle
+// Manifest.DropoutSensors) is missing from the window, or missing in more
+// than MaxMissingFraction of it: every class head reads every sensor.
 //
 // # Caveats
 //
