@@ -96,6 +96,8 @@ rig:
   firmware_config: %s
 model:
   bundle_dir: %s
+windowing:
+  cycle_anchor: epoch
 logging:
   format: text
 `, filepath.Join(dir, "data"), filepath.Join(root, "firmware-configs/zema-testrig.yaml"),

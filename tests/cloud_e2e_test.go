@@ -115,6 +115,8 @@ model:
 broker:
   embedded: true
   listen: 127.0.0.1:%d
+windowing:
+  cycle_anchor: epoch # rigsim's cycles
 api:
   listen: 127.0.0.1:%d
 cloud:

@@ -171,6 +171,8 @@ model:
 broker:
   url: %s
   client_id: %s
+windowing:
+  cycle_anchor: epoch # rigsim's cycles
 api:
   listen: %s
 diagnoses:

@@ -66,6 +66,8 @@ model:
 broker:
   embedded: true
   listen: 127.0.0.1:0
+windowing:
+  cycle_anchor: epoch # rigsim's cycles
 api:
   listen: %s
 logging:

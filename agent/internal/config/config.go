@@ -212,9 +212,13 @@ type Windowing struct {
 	// StrideSteps overrides the sliding stride in grid cells (default: 0:
 	// the bundle's). Only with sliding alignment.
 	StrideSteps int `yaml:"stride_steps"`
-	// CycleAnchor is a time at which a load cycle started, RFC 3339
-	// (default: "": cycles start at whole multiples of the cycle length
-	// since the Unix epoch). Only with cycle alignment.
+	// CycleAnchor is a time at which a load cycle started, RFC 3339, or
+	// "epoch" (EpochAnchor: cycles start at whole multiples of the cycle
+	// length since the Unix epoch, as rigsim's; Parse stores it as
+	// EpochAnchorTime). Required with cycle alignment (default: "": the
+	// agent refuses a cycle-aligned bundle, whose windows must line up
+	// with the rig's cycles: 1 s off makes the UCI bundle's diagnoses
+	// wrong). CycleAnchorTime returns it as a time.
 	CycleAnchor string `yaml:"cycle_anchor"`
 	// Lateness is how long after a window's end the agent waits for late
 	// readings before closing it (default: 2s; 0s-10m).

@@ -39,12 +39,17 @@
 // checks that the named files and directories exist (LoadForEnroll: all
 // but cloud.credential_file, which rig-agent enroll writes).
 //
-// A minimal file names the firmware config and the model bundle:
+// A minimal file names the firmware config, the model bundle and, for a
+// cycle-aligned bundle, the time of one load cycle start (the windowing
+// refuses a cycle-aligned bundle without it; "epoch" for cycles at whole
+// multiples of the cycle length since the Unix epoch, as rigsim's):
 //
 //	rig:
 //	  firmware_config: zema-testrig.yaml
 //	model:
 //	  bundle_dir: /var/lib/rig-agent/bundles/zema-testrig
+//	windowing:
+//	  cycle_anchor: 2026-03-01T06:00:00Z
 //
 // Secrets (broker.password) are of type Secret, which never prints its
 // value. A Config is plain data: safe for concurrent reads once loaded.

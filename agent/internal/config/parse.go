@@ -123,6 +123,11 @@ func Parse(name string, data []byte, env []string) (*Config, error) {
 		}
 		return nil, err
 	}
+	if cfg.Windowing.CycleAnchor == EpochAnchor {
+		// As a time, so that a reader parsing RFC 3339 gets the epoch
+		// (and not the zero time that means "no anchor").
+		cfg.Windowing.CycleAnchor = EpochAnchorTime
+	}
 	return &cfg, nil
 }
 

@@ -129,12 +129,19 @@ func (c *Config) validate(v *confyaml.Validator) {
 	} else if w.StrideSteps > 0 && w.Alignment != "sliding" {
 		v.Add("windowing.stride_steps", "%d is set but windowing.alignment is %q: a stride only applies to \"sliding\"", w.StrideSteps, w.Alignment)
 	}
+	// Whether the bundle's windows are cycle-aligned is known only when it
+	// is opened (agent/internal/windowing refuses them without an anchor);
+	// here what the config alone says.
 	if w.CycleAnchor != "" {
-		if _, err := time.Parse(time.RFC3339Nano, w.CycleAnchor); err != nil {
-			v.Add("windowing.cycle_anchor", "%q is not an RFC 3339 time (e.g. 2025-01-01T06:00:00Z)", w.CycleAnchor)
+		if _, err := parseAnchor(w.CycleAnchor); err != nil {
+			v.Add("windowing.cycle_anchor", "%q is not an RFC 3339 time (e.g. 2025-01-01T06:00:00Z) or %q", w.CycleAnchor, EpochAnchor)
 		} else if w.Alignment == "sliding" {
 			v.Add("windowing.cycle_anchor", "%q is set but windowing.alignment is \"sliding\"", w.CycleAnchor)
 		}
+	} else if w.Alignment == "cycle" {
+		v.Add("windowing.cycle_anchor", "is required with windowing.alignment \"cycle\": the model is judged on windows aligned to the rig's load cycle "+
+			"(1 s off is enough to make its diagnoses wrong); set the RFC 3339 time of one cycle start, or %q when cycles start at whole "+
+			"multiples of the cycle length since the Unix epoch (rigsim)", EpochAnchor)
 	}
 	v.DurationIn("windowing.lateness", w.Lateness, 0, 10*time.Minute)
 
@@ -279,6 +286,34 @@ func (c *Config) validateUpdate(v *confyaml.Validator) {
 	share(v, "update.watch.max_error_rate", w.MaxErrorRate, false)
 	v.DurationIn("update.watch.max_latency", w.MaxLatency, time.Millisecond, time.Minute)
 	share(v, "update.watch.max_slow_rate", w.MaxSlowRate, false)
+}
+
+// EpochAnchor is the windowing.cycle_anchor that puts cycle starts at
+// whole multiples of the cycle length since the Unix epoch (rigsim's
+// cycles). Parse stores it as EpochAnchorTime.
+const EpochAnchor = "epoch"
+
+// EpochAnchorTime is EpochAnchor as an RFC 3339 time.
+const EpochAnchorTime = "1970-01-01T00:00:00Z"
+
+// parseAnchor parses a windowing.cycle_anchor: RFC 3339 or EpochAnchor.
+func parseAnchor(s string) (time.Time, error) {
+	if s == EpochAnchor {
+		return time.Unix(0, 0), nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// CycleAnchorTime returns windowing.cycle_anchor as a time: the zero time
+// when it is empty (cycle-aligned windows are then refused by
+// agent/internal/windowing), time.Unix(0, 0) for EpochAnchor. The value
+// must have passed Validate.
+func (w Windowing) CycleAnchorTime() time.Time {
+	if w.CycleAnchor == "" {
+		return time.Time{}
+	}
+	t, _ := parseAnchor(w.CycleAnchor)
+	return t
 }
 
 // brokerQueue checks an embedded broker queue limit in [2, hi]: the

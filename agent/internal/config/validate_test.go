@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,4 +64,38 @@ func TestFilePathsDoNotCollide(t *testing.T) {
 	// Without a cloud link there is no outbox; distinct paths are fine.
 	assert.Nil(t, parseErrs(t, "buffer: {path: /d/outbox.db}\n"))
 	assert.Nil(t, parseErrs(t, "buffer: {path: /d/update.db}\ndiagnoses: {path: /d/updatex/h.db}\n"))
+}
+
+// windowing.cycle_anchor is an RFC 3339 time or "epoch", stored as the
+// epoch's time so that a reader parsing RFC 3339 gets it; cycle alignment
+// set in the config needs one (a cycle-aligned bundle is checked when the
+// windowing opens it).
+func TestCycleAnchor(t *testing.T) {
+	base := []byte("rig: {firmware_config: /r.yaml}\nmodel: {bundle_dir: /b}\n")
+	cfg, err := Parse("a.yaml", base, []string{"RIG_AGENT_WINDOWING_CYCLE_ANCHOR=epoch"})
+	require.NoError(t, err)
+	assert.Equal(t, EpochAnchorTime, cfg.Windowing.CycleAnchor)
+	assert.True(t, time.Unix(0, 0).Equal(cfg.Windowing.CycleAnchorTime()))
+	assert.False(t, cfg.Windowing.CycleAnchorTime().IsZero(), "the epoch is not \"no anchor\"")
+	parsed, err := time.Parse(time.RFC3339Nano, cfg.Windowing.CycleAnchor)
+	require.NoError(t, err)
+	assert.False(t, parsed.IsZero())
+
+	cfg, err = Parse("a.yaml", append(base, "windowing: {alignment: cycle, cycle_anchor: 2026-03-01T06:00:03Z}\n"...), nil)
+	require.NoError(t, err)
+	assert.Equal(t, time.Date(2026, 3, 1, 6, 0, 3, 0, time.UTC), cfg.Windowing.CycleAnchorTime())
+
+	cfg, err = Parse("a.yaml", base, nil)
+	require.NoError(t, err, "no anchor: the bundle decides whether one is needed")
+	assert.True(t, cfg.Windowing.CycleAnchorTime().IsZero())
+
+	errs := parseErrs(t, "windowing: {alignment: cycle}\n")
+	require.Len(t, errs, 1)
+	assert.Contains(t, errs[0], `windowing.cycle_anchor: is required with windowing.alignment "cycle"`)
+	errs = parseErrs(t, "windowing: {alignment: sliding, cycle_anchor: epoch}\n")
+	require.Len(t, errs, 1)
+	assert.Contains(t, errs[0], `windowing.cycle_anchor: "epoch" is set but windowing.alignment is "sliding"`)
+	errs = parseErrs(t, "windowing: {cycle_anchor: Epoch}\n")
+	require.Len(t, errs, 1)
+	assert.Contains(t, errs[0], `"Epoch" is not an RFC 3339 time`)
 }

@@ -130,6 +130,7 @@ model:
   bundle_dir: %s
 broker:
 %swindowing:
+  cycle_anchor: epoch # rigsim's cycles
   lateness: %s
 api:
   listen: 127.0.0.1:0

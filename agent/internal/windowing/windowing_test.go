@@ -123,6 +123,9 @@ func start(tb testing.TB, rg *rig, m Model, opts Options) *running {
 	if opts.CycleS == 0 {
 		opts.CycleS = 10
 	}
+	if opts.Anchor.IsZero() {
+		opts.Anchor = time.Unix(0, 0) // the test cycles start at multiples of 10 s
+	}
 	if opts.Lateness == 0 {
 		opts.Lateness = 100 * time.Millisecond
 	}
@@ -291,6 +294,32 @@ func TestOptionErrors(t *testing.T) {
 	}
 }
 
+// Cycle-aligned windows cut at whole cycles since 1970 are off a real
+// rig's cycles unless told otherwise, and the bundle's diagnoses are then
+// wrong without a warning: cycle alignment needs an explicit anchor
+// (time.Unix(0, 0) for the epoch); sliding windows do not.
+func TestCycleAlignmentNeedsAnchor(t *testing.T) {
+	rg := newRig(t)
+	cycleSpec := &fakeModel{spec: testSpec()}
+	_, err := New(rg.buf, cycleSpec, rg.hist, Options{CycleS: 10, Logger: quiet()})
+	require.ErrorIs(t, err, ErrNoAnchor, "the bundle's cycle alignment")
+	assert.Contains(t, err.Error(), "windowing.cycle_anchor")
+	slidingSpec := testSpec()
+	slidingSpec.Alignment, slidingSpec.StrideSteps = prep.AlignSliding, 5
+	_, err = New(rg.buf, &fakeModel{spec: slidingSpec}, rg.hist, Options{CycleS: 10, Alignment: prep.AlignCycle, Logger: quiet()})
+	require.ErrorIs(t, err, ErrNoAnchor, "cycle alignment by option")
+
+	_, err = New(rg.buf, &fakeModel{spec: slidingSpec}, rg.hist, Options{CycleS: 10, Logger: quiet()})
+	require.NoError(t, err, "sliding windows need no anchor")
+	r, err := New(rg.buf, cycleSpec, rg.hist, Options{CycleS: 10, Anchor: time.Unix(0, 0), Logger: quiet()})
+	require.NoError(t, err, "the epoch, explicitly")
+	assert.Equal(t, time.Unix(0, 0), r.Schedule().Anchor)
+	anchor := time.Date(2026, 3, 1, 6, 0, 3, 0, time.UTC)
+	r, err = New(rg.buf, cycleSpec, rg.hist, Options{CycleS: 10, Anchor: anchor, Logger: quiet()})
+	require.NoError(t, err)
+	assert.Equal(t, anchor, r.Schedule().Anchor)
+}
+
 // failingStore fails its first n Appends.
 type failingStore struct {
 	*history.Store
@@ -315,7 +344,7 @@ func TestStoreFailureIsRetried(t *testing.T) {
 	ctx := context.Background()
 	rg := newRig(t)
 	m := &fakeModel{spec: testSpec()}
-	r, err := New(rg.buf, m, &failingStore{Store: rg.hist, n: 2}, Options{CycleS: 10, Lateness: 100 * time.Millisecond, Logger: quiet()})
+	r, err := New(rg.buf, m, &failingStore{Store: rg.hist, n: 2}, Options{CycleS: 10, Anchor: time.Unix(0, 0), Lateness: 100 * time.Millisecond, Logger: quiet()})
 	require.NoError(t, err)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

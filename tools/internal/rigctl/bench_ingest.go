@@ -774,7 +774,7 @@ func benchIngestOnce(ctx context.Context, env Env, o ingestBenchOptions, bin, di
 	clientID := "rig-agent-" + id
 	cfgPath := filepath.Join(dir, "rig-agent.yaml")
 	cfgText := fmt.Sprintf("agent:\n  id: %s\n  data_dir: %s\nrig:\n  firmware_config: %s\nmodel:\n  bundle_dir: %s\n"+
-		"broker:\n%s  client_id: %s\napi:\n  listen: 127.0.0.1:%d\nlogging:\n  level: warn\n  format: text\n",
+		"broker:\n%s  client_id: %s\nwindowing:\n  cycle_anchor: epoch\napi:\n  listen: 127.0.0.1:%d\nlogging:\n  level: warn\n  format: text\n",
 		id, filepath.Join(dir, "data"), fwPath, bundleDir, brokerSection, clientID, apiPort)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return res, err
