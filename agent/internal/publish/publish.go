@@ -215,6 +215,9 @@ func (p *Publisher) publish(ctx context.Context, d diag.Diagnosis) error {
 	}
 	var last error
 	for range p.opts.MaxAttempts {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if !p.client.IsConnectionOpen() {
 			last = errors.New("not connected")
 			if !sleepCtx(ctx, time.Second) {
@@ -223,11 +226,10 @@ func (p *Publisher) publish(ctx context.Context, d diag.Diagnosis) error {
 			continue
 		}
 		tok := p.client.Publish(p.opts.Topic, 1, false, payload)
-		if !tok.WaitTimeout(p.opts.PublishTimeout) {
-			last = fmt.Errorf("no acknowledgement within %s", p.opts.PublishTimeout)
-			continue
-		}
-		if err := tok.Error(); err != nil {
+		if err := waitToken(ctx, tok, p.opts.PublishTimeout); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // stopping: d stays queued
+			}
 			last = err
 			continue
 		}
@@ -260,6 +262,21 @@ func (p *Publisher) pop(seq uint64, ok bool, n int) {
 		p.st.Bytes += uint64(n)
 	} else {
 		p.st.Failed++
+	}
+}
+
+// waitToken waits for tok until it completes (its error), d passed or ctx
+// is done: a stop does not wait for an acknowledgement.
+func waitToken(ctx context.Context, tok mqtt.Token, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("no acknowledgement within %s", d)
 	}
 }
 
