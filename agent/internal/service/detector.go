@@ -55,7 +55,15 @@ func openDetector(m *infer.Model, dir string, stride1 bool, log *slog.Logger) (*
 	default:
 		var c infer.Calibration
 		if err := json.Unmarshal(b, &c); err != nil {
-			return nil, "", fmt.Errorf("detector calibration %s: %w (delete it to recalibrate)", p.path, err)
+			// Derived data (a power cut can leave it empty or cut): keep it
+			// for a look, and calibrate again, which loses nothing.
+			aside := fmt.Sprintf("%s.corrupt-%s", p.path, time.Now().UTC().Format("20060102T150405Z"))
+			if rerr := os.Rename(p.path, aside); rerr != nil {
+				return nil, "", fmt.Errorf("detector calibration %s unreadable (%w) and cannot be moved aside: %w (delete it to recalibrate)", p.path, err, rerr)
+			}
+			log.Warn("detector calibration unreadable: moved aside, calibrating again on the first rows (it is derived from the readings, so nothing is lost)",
+				"file", p.path, "moved_to", aside, "err", err, "rows", d.CalibRows())
+			break
 		}
 		if err := d.SetCalibration(&c); err != nil {
 			log.Warn("stored detector calibration not used: calibrating again", "file", p.path, "err", err)
@@ -165,15 +173,45 @@ func (p *persistedDetector) Recalibrate(ctx context.Context) (api.DetectorState,
 	return st, nil
 }
 
-// writeFileAtomic writes v as JSON to path through a temporary file.
+// writeFileAtomic writes v as JSON to path through a temporary file,
+// synced before the rename, and syncs the folder after it: after a power
+// cut path is either the old file or the whole new one.
 func writeFileAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename or removal in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
