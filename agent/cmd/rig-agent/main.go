@@ -32,11 +32,15 @@ import (
 // version is set at link time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Bounds of start and stop.
-const (
-	startTimeout = 2 * time.Minute
-	stopTimeout  = 30 * time.Second
-)
+// Bounds of start and stop. stopTimeout stays well below the systemd
+// unit's TimeoutStopSec (45 s, deploy/systemd/rig-agent.service): after
+// it, systemd kills the process. startTimeout bounds the start after the
+// reading buffer is open: the buffer's whole-file check and compaction
+// take as long as they take (minutes for a large file on slow flash); a
+// signal stops them. A variable for the tests.
+var startTimeout = 2 * time.Minute
+
+const stopTimeout = 25 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -81,9 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stopSignals()
-	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
-	a, err := service.Start(startCtx, cfg, service.Options{Version: version, Logger: log})
-	cancel()
+	a, err := service.Start(ctx, cfg, service.Options{Version: version, Logger: log, StartTimeout: startTimeout})
 	if err != nil {
 		log.Error("rig-agent could not start", "err", err)
 		return 1

@@ -6,12 +6,17 @@
 //
 //  1. the data directory, the reading buffer (agent/internal/buffer) and
 //     the diagnosis history (agent/internal/history); a damaged file
-//     stops the start with the error that names the recovery command
+//     stops the start with the error that names the recovery command.
+//     The buffer's whole-file check is bounded by Start's ctx only, not
+//     by Options.StartTimeout, and logs its progress
 //  2. with update.url, the model updater (agent/internal/update: Open
 //     applies its recovery table and names the bundle to serve); then the
 //     model (agent/infer: ONNX Runtime, bundle checks against the rig)
 //  3. the embedded broker (broker.embedded), the codec plugin host (only
-//     when the firmware config uses plugin codecs), the ingest
+//     when the firmware config uses plugin codecs), the ingest. The
+//     embedded broker refuses every client but the ingest until the
+//     ingest has subscribed (broker.Options.Subscriber): it would
+//     acknowledge what gateways publish before, and drop it
 //  4. the diagnosis publisher (diagnoses.publish), the cloud forwarder
 //     (cloud.url: agent/internal/forward, see NewCloudForwarder), the
 //     windowing runner
@@ -30,12 +35,16 @@
 //     resumed at the next start; no model is swapped after it)
 //  1. embedded broker Drain: new publishes and connections are refused
 //     (unacknowledged, so gateways keep them) and the ingest acknowledges
-//     what the broker holds for it
+//     what the broker holds for it; the drain gets a third of the time
+//     left (DefaultDrainTimeout without a deadline) and ends early when
+//     the ingest fails to store or decode what it gets, so the later
+//     steps keep their time
 //  2. cancel the ingest: it stores and acknowledges what it received, then
 //     closes its session
 //  3. stop the windowing (it saves its progress; pending windows are
 //     rebuilt at the next start), then the publisher and the forwarder
-//  4. shut the HTTP API down (in-flight requests finish)
+//  4. shut the HTTP API down (in-flight requests finish; at most 5 s and
+//     never past the deadline)
 //  5. close the model, the history, the buffer (flushes queued commits),
 //     the plugin host, and last the embedded broker
 //

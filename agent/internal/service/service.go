@@ -72,6 +72,12 @@ type Options struct {
 	// NewForwarder builds the cloud forwarder when cfg.Cloud.Enabled()
 	// (nil: NewCloudForwarder, agent/internal/forward).
 	NewForwarder func(ctx context.Context, deps ForwarderDeps) (Forwarder, error)
+	// StartTimeout bounds the steps of Start after the reading buffer is
+	// open (zero: ctx only). Opening the buffer, with its whole-file
+	// check and a compaction, is bounded by ctx only: on a slow disk a
+	// large buffer's check takes minutes, and cutting it short would keep
+	// the agent from ever starting.
+	StartTimeout time.Duration
 	// UpdateOptions, when set, adjusts the model updater's options after
 	// the config's are applied (tests inject a clock; nil: none).
 	UpdateOptions func(*update.Options)
@@ -112,6 +118,7 @@ type Agent struct {
 	failOnce                                sync.Once
 	stopOnce                                sync.Once
 	stopErr                                 error
+	stopDeadline                            time.Time // Stop's, for the API's shutdown (zero: none)
 	closers                                 []closer
 }
 
@@ -179,7 +186,8 @@ func PrepareModel(cfg *config.Config) error {
 
 // Start opens, checks and starts everything cfg describes (cfg must come
 // from config.Load: its Firmware is set). On error nothing is left
-// running. ctx bounds the start only.
+// running. ctx bounds the start only (cancel it on a signal);
+// Options.StartTimeout bounds what follows the buffer's open.
 func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err error) {
 	if cfg == nil || cfg.Firmware == nil {
 		return nil, errors.New("service: config without a loaded firmware config (use config.Load)")
@@ -201,10 +209,15 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		return nil, fmt.Errorf("agent.data_dir %s: %w", cfg.Agent.DataDir, err)
 	}
 	bopts := cfg.BufferOptions(log.With("part", "buffer"))
-	if a.buf, err = buffer.Open(ctx, cfg.Buffer.Path, bopts); err != nil {
+	if a.buf, err = openBuffer(ctx, cfg.Buffer.Path, bopts, log); err != nil {
 		return nil, fmt.Errorf("open reading buffer (buffer.path): %w", err)
 	}
 	a.addCloser("buffer", a.buf.Close)
+	if opts.StartTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.StartTimeout)
+		defer cancel()
+	}
 	hopts := history.Options{
 		MaxCount: cfg.Diagnoses.MaxCount, MaxBytes: int64(cfg.Diagnoses.MaxBytes), MaxAge: cfg.Diagnoses.MaxAge,
 		Logger: log.With("part", "history"),
@@ -242,7 +255,10 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			Addr: cfg.Broker.Listen, MaxClients: int64(l.MaxClients), MaxInflight: uint16(l.MaxInflight),
 			MaxWritesPending: int32(l.MaxPendingWrites), MaxPacketSize: uint32(l.MaxPacketBytes),
 			HighWater: min(broker.DefaultHighWater, l.MaxInflight/2, l.MaxPendingWrites/2),
-			Logger:    log.With("part", "broker"),
+			// Gateways are refused until the ingest subscribed: the broker
+			// would acknowledge their backlog and drop it.
+			Subscriber: cfg.Broker.ClientID,
+			Logger:     log.With("part", "broker"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("start embedded broker (broker.listen %s): %w", cfg.Broker.Listen, err)
@@ -357,11 +373,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	if err = a.srv.Start(); err != nil {
 		return nil, err
 	}
-	a.addCloser("http api", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return a.srv.Shutdown(ctx)
-	})
+	a.addCloser("http api", a.shutdownAPI)
 
 	// Run.
 	var ictx, sctx context.Context
@@ -395,6 +407,44 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		"embedded_broker", cfg.Broker.Embedded, "api", a.srv.Addr(), "publish_topic", topicIf(cfg), "cloud", cfg.Cloud.Enabled(),
 		"update", cfg.Update.URL)
 	return a, nil
+}
+
+// bufferProgressEvery is how often openBuffer logs that the buffer's
+// check goes on.
+var bufferProgressEvery = 15 * time.Second
+
+// openBuffer opens the reading buffer, logging while its check and
+// compaction take long (a large file on slow flash takes minutes).
+func openBuffer(ctx context.Context, path string, o buffer.Options, log *slog.Logger) (*buffer.Buffer, error) {
+	var size int64
+	if fi, err := os.Stat(path); err == nil {
+		size = fi.Size()
+	}
+	if size > 0 && !o.SkipCheck {
+		log.Info("opening the reading buffer: checking the whole file (buffer.skip_check skips it)", "file", path,
+			"size_bytes", size)
+	}
+	began := time.Now()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(bufferProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				log.Info("still checking the reading buffer; the agent starts when it is done (a signal stops it)",
+					"file", path, "size_bytes", size, "elapsed", time.Since(began).Round(time.Second))
+			}
+		}
+	}()
+	b, err := buffer.Open(ctx, path, o)
+	if err == nil && time.Since(began) > bufferProgressEvery {
+		log.Info("reading buffer open", "file", path, "took", time.Since(began).Round(time.Second))
+	}
+	return b, err
 }
 
 func latenessOf(d time.Duration) time.Duration {
@@ -506,13 +556,14 @@ func (a *Agent) Stop(ctx context.Context) error {
 
 func (a *Agent) stop(ctx context.Context) error {
 	a.stopped.Store(true)
+	if dl, ok := ctx.Deadline(); ok {
+		a.stopDeadline = dl
+	}
 	log := a.log
 	log.Info("rig-agent stopping")
 	var errs []error
 	wait := func(name string, done chan struct{}) {
-		select {
-		case <-done:
-		case <-ctx.Done():
+		if !waitDone(ctx, done) {
 			errs = append(errs, fmt.Errorf("%s did not stop in time", name))
 			log.Error("part did not stop in time", "part", name)
 		}
@@ -525,9 +576,9 @@ func (a *Agent) stop(ctx context.Context) error {
 	}
 	// 1. Drain the embedded broker: intake stops at the source.
 	if a.brk != nil {
-		if err := a.brk.Drain(ctx, a.in.ClientID()); err != nil {
+		if err := a.drain(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain embedded broker: %w", err))
-			log.Warn("embedded broker drain incomplete", "err", err)
+			log.Warn("embedded broker drain incomplete: the rest stays with the gateways or is lost with the broker", "err", err)
 		}
 	}
 	// 2. Ingest: stores and acknowledges what it holds.
@@ -564,6 +615,99 @@ func (a *Agent) stop(ctx context.Context) error {
 	}
 	log.Info("rig-agent stopped")
 	return nil
+}
+
+// DefaultDrainTimeout bounds the embedded broker's drain when Stop's ctx
+// has no deadline; with one, the drain gets a third of the time left
+// (see drainBudget).
+const DefaultDrainTimeout = 10 * time.Second
+
+// drainBudget is the part of the stop's time the broker's drain may use:
+// a third of what is left before ctx's deadline, so that the ingest, the
+// windowing, the sinks and the closers still have theirs.
+func drainBudget(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl)/3, 0)
+	}
+	return DefaultDrainTimeout
+}
+
+// errIngestRefusing ends a drain early: the ingest fails to store (or
+// decode) what the broker delivers, so waiting for its acknowledgements
+// only uses up the stop's time.
+var errIngestRefusing = errors.New("the ingest is not storing what it receives (store errors or decode failures)")
+
+// drain drains the embedded broker within drainBudget, ending early when
+// the ingest is refusing what it gets.
+func (a *Agent) drain(ctx context.Context) error {
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	dctx, cancelT := context.WithTimeoutCause(dctx, drainBudget(ctx), errors.New("drain budget (a third of the stop timeout) used up"))
+	defer cancelT()
+	failures := func() uint64 { st := a.in.Stats(); return st.StoreErrors + st.DecodeFailures }
+	base := failures()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-dctx.Done():
+				return
+			case <-t.C:
+				if failures() > base {
+					cancel(errIngestRefusing)
+					return
+				}
+			}
+		}
+	}()
+	err := a.brk.Drain(dctx, a.in.ClientID())
+	cancel(nil)
+	<-watched
+	if err != nil {
+		if cause := context.Cause(dctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w (%w)", err, cause)
+		}
+	}
+	return err
+}
+
+// waitDone waits until done is closed (true) or ctx is done (false); a
+// part that has stopped counts as stopped even when ctx is done too.
+func waitDone(ctx context.Context, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// apiShutdownTimeout bounds the HTTP API's shutdown; within a Stop it
+// never goes past Stop's deadline.
+const apiShutdownTimeout = 5 * time.Second
+
+// shutdownAPI shuts the HTTP API down (its closer).
+func (a *Agent) shutdownAPI() error {
+	dl := time.Now().Add(apiShutdownTimeout)
+	if !a.stopDeadline.IsZero() && a.stopDeadline.Before(dl) {
+		dl = a.stopDeadline
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), dl)
+	defer cancel()
+	return a.srv.Shutdown(ctx)
 }
 
 // closeModel closes the model served (the one opened at start when none

@@ -46,6 +46,15 @@ type Options struct {
 	// to connect (zero: anyone may connect, which suits a loopback
 	// listener).
 	Users map[string]string
+	// Subscriber, if set, is the client id of the broker's consumer (the
+	// agent's ingest): until that client has subscribed, every other
+	// client is refused with "server unavailable" (a temporary refusal:
+	// clients retry), so that no PUBLISH is acknowledged while no one
+	// would receive it (mochi-mqtt acknowledges a QoS 1 message without
+	// subscribers and drops it). Once it subscribed, the broker stays open
+	// to everyone: its persistent session holds messages while it is away
+	// (zero: no such wait).
+	Subscriber string
 
 	// MaxClients caps concurrent connections (zero: no limit). A client
 	// beyond it is refused with "server busy".
@@ -147,6 +156,7 @@ func Start(opts Options) (*Broker, error) {
 	caps.MaximumMessageExpiryInterval = 0
 	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: opts.Logger.With("component", "mqtt-broker")})
 	h := &hook{opts: &opts, srv: srv, log: opts.Logger}
+	h.open.Store(opts.Subscriber == "")
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
@@ -234,7 +244,9 @@ func (b *Broker) Drain(ctx context.Context, keep string) error {
 	defer t.Stop()
 	for {
 		cl, ok := b.srv.Clients.Get(keep)
-		if !ok || cl.State.Inflight.Len() == 0 {
+		// A session being taken over (keep reconnecting) has handed its
+		// messages to the new connection, which is not registered yet.
+		if !ok || (cl.State.Inflight.Len() == 0 && !cl.IsTakenOver()) {
 			return nil
 		}
 		select {
@@ -272,6 +284,8 @@ type hook struct {
 	rejected     atomic.Uint64
 	lastDropLog  atomic.Int64
 	order        atomic.Int64 // stamps every PUBLISH (Packet.Created)
+	open         atomic.Bool  // Subscriber has subscribed (or none is set)
+	refused      atomic.Uint64
 	gate         gate
 }
 
@@ -357,7 +371,7 @@ func (h *hook) ID() string { return "hydrognn-broker" }
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnPublishDropped, mochi.OnQosDropped, mochi.OnSessionEstablish, mochi.OnSessionEstablished,
-		mochi.OnPublished, mochi.OnDisconnect}, []byte{b})
+		mochi.OnPublished, mochi.OnDisconnect, mochi.OnConnect, mochi.OnSubscribed}, []byte{b})
 }
 
 // Redelivery order. When a client resumes its session, mochi-mqtt 2.7.9
@@ -404,6 +418,34 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	}
 	want, ok := h.opts.Users[string(pk.Connect.Username)]
 	return ok && subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) == 1
+}
+
+// OnConnect refuses every client but Options.Subscriber until that one
+// subscribed (see Options.Subscriber).
+func (h *hook) OnConnect(cl *mochi.Client, _ packets.Packet) error {
+	if h.open.Load() || cl.ID == h.opts.Subscriber {
+		return nil
+	}
+	h.refused.Add(1)
+	_ = h.srv.SendConnack(cl, packets.ErrServerUnavailable, false, nil)
+	return packets.ErrServerUnavailable
+}
+
+// OnSubscribed opens the broker to every client once Options.Subscriber
+// has subscribed (every filter granted).
+func (h *hook) OnSubscribed(cl *mochi.Client, _ packets.Packet, codes []byte) {
+	if h.open.Load() || cl.ID != h.opts.Subscriber {
+		return
+	}
+	for _, c := range codes {
+		if c >= packets.ErrUnspecifiedError.Code {
+			return
+		}
+	}
+	if h.open.CompareAndSwap(false, true) {
+		h.log.Info("embedded broker open to every client: its subscriber has subscribed", "subscriber", cl.ID,
+			"refused_before", h.refused.Load())
+	}
 }
 
 // OnACLCheck allows every topic to every authenticated client.

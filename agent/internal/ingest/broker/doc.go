@@ -31,6 +31,12 @@
 // drop is counted (Stats.MessagesDropped, Stats.InflightDropped) and
 // logged, never silent. Held messages never expire.
 //
+// mochi-mqtt acknowledges a QoS 1 message that no one subscribed to and
+// drops it. With Options.Subscriber set to the ingest's client id, the
+// broker refuses every other client ("server unavailable": they retry)
+// until the ingest has subscribed, so gateways that reconnect right after
+// a restart with their backlog lose nothing.
+//
 // While the ingest is disconnected (between sessions), publishers are not
 // held back: the broker keeps up to MaxInflight (65,535) messages for the
 // ingest's persistent session and delivers them when it returns.
