@@ -1,20 +1,26 @@
-// Package server wires rig-cloud's parts for its subcommands: it opens the
-// database, applies migrations, opens the release repository (when
-// releases.repo_dir is set) and starts re-signing its online roles,
-// starts the rollout engine and the authentication cache's listener (when
-// auth.cache_ttl is not 0), builds the API and serves it until its
-// context ends, then shuts down in order: stop accepting, let in-flight
-// requests finish (server.shutdown_timeout), stop the cache's listener,
-// the rollout engine and the re-signing, close the pool.
+// Package server wires rig-cloud's parts for its subcommands. Serve opens
+// the database, then the listener (/health/live answers 200 and
+// /health/ready 503 "migrating" from then on), applies migrations, opens
+// the release repository (when releases.repo_dir is set) and starts
+// re-signing its online roles, starts the rollout engine and the
+// authentication cache's listener (when auth.cache_ttl is not 0), then
+// serves the API until its context ends. Then it shuts down in order:
+// /health/ready answers 503 "draining" while requests are still served
+// for the drain delay (ServeOptions.DrainDelay), stop accepting, let
+// in-flight requests finish (server.shutdown_timeout; past it their
+// connections are closed and their contexts cancelled), stop the cache's
+// listener, the rollout engine and the re-signing, close the pool.
 package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,6 +36,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/releases"
 	"github.com/hydrognn/hydrognn/cloud/internal/rollout"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
 // OpenDB opens the configured pool.
@@ -80,9 +87,39 @@ func OpenReleases(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger) (*re
 		SnapshotRefresh: r.SnapshotRefresh, MaxArchiveBytes: int64(r.MaxArchiveBytes), Log: log})
 }
 
-// Serve runs the API until ctx ends. ready, when not nil, is called with
-// the listening address once requests are accepted.
+// DefaultDrainDelay is how long Serve keeps serving after its context
+// ends, with /health/ready failing, before it stops accepting.
+const DefaultDrainDelay = 5 * time.Second
+
+// ServeOptions tune Serve beyond the config.
+type ServeOptions struct {
+	// DrainDelay: when ctx ends, /health/ready answers 503 (draining)
+	// while every request is still served for this long, so that load
+	// balancers and Kubernetes endpoints stop sending new connections
+	// before the listener closes (0: shut down at once).
+	DrainDelay time.Duration
+	// Ready, when not nil, is called with the listening address once the
+	// listener is open: health probes are answered from then on, the
+	// API once /health/ready answers 200.
+	Ready func(addr net.Addr)
+}
+
+// Serve is ServeWith with DefaultDrainDelay; ready is ServeOptions.Ready.
 func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr net.Addr)) error {
+	return ServeWith(ctx, cfg, log, ServeOptions{DrainDelay: DefaultDrainDelay, Ready: ready})
+}
+
+// ServeWith runs the API until ctx ends. It opens the database, then the
+// listener, whose /health/live answers 200 and /health/ready 503
+// (migrating) while migrations are applied (their advisory lock may be
+// held by another replica for long) and the parts start; then it serves
+// the API. When ctx ends, /health/ready answers 503 (draining) for
+// o.DrainDelay while requests are still served; then the listener
+// closes and in-flight requests get server.shutdown_timeout to finish,
+// past which their connections are closed and their contexts cancelled.
+// The auth cache's listener, the rollout engine and the re-signing stop
+// after that, then the pool closes.
+func ServeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, o ServeOptions) (err error) {
 	// Checked here, not in the config: `rig-cloud worker` reads the same
 	// file and runs no cache, so one connection is enough there.
 	if cfg.Auth.CacheTTL > 0 && cfg.Database.MaxConns < 2 {
@@ -94,6 +131,50 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		return err
 	}
 	defer pool.Close()
+
+	g := &gate{}
+	// Handlers' contexts: cancelled when the shutdown times out.
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.Server.TLSOn() {
+			errc <- srv.ServeTLS(ln, cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("listening; ready once migrations are applied", "addr", ln.Addr().String(), "tls", cfg.Server.TLSOn())
+	if o.Ready != nil {
+		o.Ready(ln.Addr())
+	}
+	// The parts started below stop through their own cancel, never
+	// through ctx, after the HTTP server has shut down (last started,
+	// first stopped), before the pool closes.
+	var stops []func()
+	defer func() {
+		serr := shutdown(ctx, srv, g, errc, cancelBase, cfg.Server.ShutdownTimeout, o.DrainDelay, log)
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+		err = errors.Join(err, serr)
+	}()
+	bg := context.WithoutCancel(ctx)
+
 	if cfg.Database.MigrateOn() {
 		applied, err := db.Migrate(ctx, pool, log)
 		if err != nil {
@@ -109,83 +190,87 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 	if err != nil {
 		return err
 	}
-	o := APIOptions(cfg)
-	o.Blobs = blobs
+	ao := APIOptions(cfg)
+	ao.Blobs = blobs
 	rel, err := OpenReleases(pool, cfg, log)
 	if err != nil {
 		return err
 	}
 	if rel != nil {
-		o.Releases = rel
-		// Re-signs the online roles until ctx ends; waited for below.
-		rctx, stop := context.WithCancel(ctx)
+		ao.Releases = rel
+		// Re-signs the online roles until stopped; waited for below.
+		rctx, stop := context.WithCancel(bg)
 		done := make(chan struct{})
 		go func() { defer close(done); rel.Run(rctx) }()
-		defer func() { stop(); <-done }()
+		stops = append(stops, func() { stop(); <-done })
 		log.Info("serving the release repository", "repo_dir", cfg.Releases.RepoDir)
 	}
 	st := store.New(pool)
 	st.SetMaxFuture(cfg.Agents.MaxFuture)
 	engine := rollout.NewEngine(st, rollout.Options{Interval: cfg.Releases.RolloutInterval, Log: log})
-	o.Registry = prometheus.NewRegistry()
-	o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), engine)
-	// Steps the running rollouts until ctx ends; waited for below (after
-	// the HTTP server has shut down: deferred calls run last first).
-	ectx, stopEngine := context.WithCancel(ctx)
+	ao.Registry = prometheus.NewRegistry()
+	ao.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), engine)
+	// Steps the running rollouts until stopped; waited for below.
+	ectx, stopEngine := context.WithCancel(bg)
 	engineDone := make(chan struct{})
 	go func() {
 		defer close(engineDone)
 		engine.Run(ectx)
 	}()
-	defer func() { stopEngine(); <-engineDone }()
+	stops = append(stops, func() { stopEngine(); <-engineDone })
 	if cfg.Auth.CacheTTL > 0 {
-		o.AuthCache = authcache.New(authcache.Options{TTL: cfg.Auth.CacheTTL, MaxEntries: cfg.Auth.CacheEntries})
-		// Listens for revocations on one connection of the pool until ctx
-		// ends; waited for below (after the HTTP server has shut down,
-		// before the pool closes).
-		lctx, stopListen := context.WithCancel(ctx)
+		ao.AuthCache = authcache.New(authcache.Options{TTL: cfg.Auth.CacheTTL, MaxEntries: cfg.Auth.CacheEntries})
+		// Listens for revocations on one connection of the pool until
+		// stopped; waited for below.
+		lctx, stopListen := context.WithCancel(bg)
 		listenDone := make(chan struct{})
 		go func() {
 			defer close(listenDone)
-			o.AuthCache.Listen(lctx, pool, log)
+			ao.AuthCache.Listen(lctx, pool, log)
 		}()
-		defer func() { stopListen(); <-listenDone }()
+		stops = append(stops, func() { stopListen(); <-listenDone })
 	}
-	api := httpapi.New(st, log, o)
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
-		ReadTimeout:       cfg.Server.ReadTimeout,
-		WriteTimeout:      cfg.Server.WriteTimeout,
-		IdleTimeout:       cfg.Server.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		if cfg.Server.TLSOn() {
-			errc <- srv.ServeTLS(ln, cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
-	log.Info("serving", "addr", ln.Addr().String(), "tls", cfg.Server.TLSOn())
-	if ready != nil {
-		ready(ln.Addr())
-	}
+	g.serve(httpapi.New(st, log, ao))
+	log.Info("serving", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
+		errc <- nil // reported here, not again by shutdown
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+		return nil
 	}
-	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout)
+}
+
+// shutdown stops srv: when ctx ended, /health/ready fails for drain
+// while requests are served; then srv shuts down within timeout, past
+// which its connections are closed and the handlers' contexts (base)
+// cancelled. Only a replica that served the API and whose ctx ended
+// drains.
+func shutdown(ctx context.Context, srv *http.Server, g *gate, errc chan error, cancelBase context.CancelFunc,
+	timeout, drain time.Duration, log *slog.Logger) error {
+	serving := g.drain()
+	if serving && ctx.Err() != nil && drain > 0 {
+		log.Info("draining: /health/ready fails, requests are still served; a second SIGTERM or SIGINT stops at once", "drain_delay", drain.String())
+		t := time.NewTimer(drain)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			errc <- err
+		}
+	}
+	log.Info("shutting down", "timeout", timeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	serr := srv.Shutdown(sctx)
+	if serr != nil {
+		// In-flight requests still run: close their connections and
+		// cancel their contexts so that they release their pooled
+		// connections (pool.Close waits for them).
+		log.Warn("shutdown timed out: closing the connections of the requests still running", "err", serr)
+		cancelBase()
+		serr = errors.Join(serr, srv.Close())
+	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		serr = errors.Join(serr, err)
 	}
@@ -194,6 +279,45 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// gate is the HTTP server's handler: until serve is called /health/live
+// answers 200 and everything else 503 (/health/ready: migrating); then
+// the API answers; after drain /health/ready answers 503 (draining).
+type gate struct {
+	api      atomic.Pointer[httpapi.API]
+	draining atomic.Bool
+}
+
+func (g *gate) serve(api *httpapi.API) { g.api.Store(api) }
+
+// drain makes /health/ready fail and reports whether the API was served.
+func (g *gate) drain() bool {
+	g.draining.Store(true)
+	return g.api.Load() != nil
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	api := g.api.Load()
+	switch {
+	case r.URL.Path == "/health/ready" && g.draining.Load():
+		unavailable(w, "draining: this replica is shutting down")
+	case api != nil:
+		api.ServeHTTP(w, r)
+	case r.URL.Path == "/health/live":
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = io.WriteString(w, `{"status":"live"}`)
+	case r.URL.Path == "/health/ready":
+		unavailable(w, "migrating: applying database migrations, or starting")
+	default:
+		unavailable(w, "starting: applying database migrations")
+	}
+}
+
+// unavailable answers a 503 problem document with Retry-After.
+func unavailable(w http.ResponseWriter, detail string) {
+	w.Header().Set(cloudapi.HeaderRetryAfter, "5")
+	cloudapi.NewProblem(cloudapi.ProblemUnavailable, http.StatusServiceUnavailable, "%s", detail).Write(w)
 }
 
 // Work runs a training worker (`rig-cloud worker`) until ctx ends: it
@@ -241,8 +365,14 @@ func CreateToken(ctx context.Context, cfg *config.Config, org, orgName, name str
 		return "", err
 	}
 	defer pool.Close()
-	if _, err := db.Migrate(ctx, pool, nil); err != nil {
+	if cfg.Database.MigrateOn() {
+		if _, err := db.Migrate(ctx, pool, nil); err != nil {
+			return "", err
+		}
+	} else if sst, err := db.Status(ctx, pool); err != nil {
 		return "", err
+	} else if len(sst.Pending) > 0 {
+		return "", fmt.Errorf("migrations %v are not applied and database.migrate is false: run `rig-cloud migrate` first", sst.Pending)
 	}
 	st := store.New(pool)
 	var orgID int64
