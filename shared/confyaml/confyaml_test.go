@@ -338,3 +338,14 @@ h: "x:99999": port "99999" is not a number in [0, 65535]
 whole file`, Errors(v.Problems).Error())
 	assert.Len(t, Errors(v.Problems).Unwrap(), 7)
 }
+
+// A problem with a list item (tags[1]) set by a variable names the
+// variable, not the file (which may not even have the key).
+func TestEnvListItemProblemNamesVariable(t *testing.T) {
+	_, err := parse("c.yaml", []byte("database:\n  url: postgres://db\ntags: [a]\n"), []string{"TEST_TAGS=a,x"})
+	require.Error(t, err)
+	assert.Equal(t, `environment TEST_TAGS: tags[1]: "x" is not one of "a", "b"`, err.Error())
+	_, err = parse("c.yaml", []byte("database:\n  url: postgres://db\ntags: [a, x]\n"), nil)
+	require.Error(t, err)
+	assert.Equal(t, `c.yaml:3:11: tags[1]: "x" is not one of "a", "b"`, err.Error(), "from the file: placed in it")
+}

@@ -91,12 +91,16 @@ func (s *Spec) Decode(name string, data []byte, env []string, cfg any) (*Source,
 }
 
 // Place puts each problem found validating the config where its value
-// came from: a value set by a variable is named "environment VAR";
+// came from: a value set by a variable (or an item of a list it set,
+// path[i]) is named "environment VAR";
 // others get the file's name, line and column (Document.Locate). The
 // problems are then sorted by position.
 func (src *Source) Place(es []*FieldError) {
 	for _, e := range es {
-		if v, ok := src.fromEnv[e.Path]; ok {
+		// A list item's problem (tags[1]) is the variable's that set the
+		// list (a comma-separated value).
+		key, _, _ := strings.Cut(e.Path, "[")
+		if v, ok := src.fromEnv[key]; ok {
 			e.File = "environment " + v
 			continue
 		}

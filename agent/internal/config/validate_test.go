@@ -99,3 +99,14 @@ func TestCycleAnchor(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.Contains(t, errs[0], `"Epoch" is not an RFC 3339 time`)
 }
+
+// A bad list item set by the environment names the variable.
+func TestEnvListItemNamesVariable(t *testing.T) {
+	base := []byte("rig: {firmware_config: /r.yaml}\nmodel: {bundle_dir: /b}\n")
+	_, err := Parse("a.yaml", base, []string{"RIG_AGENT_UPDATE_HARDWARE=arm64,Jetson Orin"})
+	var es Errors
+	require.True(t, errors.As(err, &es), "%v", err)
+	require.Len(t, es, 1)
+	assert.Equal(t, "environment RIG_AGENT_UPDATE_HARDWARE", es[0].File)
+	assert.Equal(t, "update.hardware[1]", es[0].Path)
+}
