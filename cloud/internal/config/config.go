@@ -47,6 +47,15 @@ type Server struct {
 	// decoding (default 4MiB, the contract's minimum; at most 64MiB).
 	// Larger bodies get 413.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxBodyInflightBytes caps the memory request bodies may hold at once
+	// in one replica (default 64MiB, for a 512Mi container at GOGC=200;
+	// max_body_bytes..1TiB). Each request with a body reserves its length
+	// (max_body_bytes without one) plus max_body_bytes for a gzip body's
+	// decoded copy, at most the whole cap, until its handler returns; one
+	// that finds no room waits up to a second, then gets 503 with
+	// Retry-After. Streamed uploads (data set archives, releases) are not
+	// counted.
+	MaxBodyInflightBytes ByteSize `yaml:"max_body_inflight_bytes"`
 	// Metrics serves Prometheus metrics at /metrics (default true).
 	Metrics *bool `yaml:"metrics"`
 	// TLS serves HTTPS when both files are set (default: plain HTTP,
@@ -239,15 +248,16 @@ func Defaults() Config {
 	t := true
 	return Config{
 		Server: Server{
-			Listen:            ":8080",
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       60 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			RequestTimeout:    30 * time.Second,
-			ShutdownTimeout:   20 * time.Second,
-			MaxBodyBytes:      4 * MiB,
-			Metrics:           &t,
+			Listen:               ":8080",
+			ReadHeaderTimeout:    10 * time.Second,
+			ReadTimeout:          60 * time.Second,
+			WriteTimeout:         60 * time.Second,
+			IdleTimeout:          120 * time.Second,
+			RequestTimeout:       30 * time.Second,
+			ShutdownTimeout:      20 * time.Second,
+			MaxBodyBytes:         4 * MiB,
+			MaxBodyInflightBytes: 64 * MiB,
+			Metrics:              &t,
 		},
 		Database: Database{MaxConns: 20, ConnectTimeout: 10 * time.Second, Migrate: &t},
 		Auth: Auth{RateLimit: 50, RateBurst: 100, MaxLimiters: 100_000, EnrollmentTTL: 24 * time.Hour,

@@ -42,6 +42,9 @@ func (c *Config) validate(v *confyaml.Validator) {
 			s.WriteTimeout, s.RequestTimeout)
 	}
 	v.SizeIn("server.max_body_bytes", s.MaxBodyBytes, 4*MiB, 64*MiB)
+	if s.MaxBodyInflightBytes < s.MaxBodyBytes || s.MaxBodyInflightBytes > TiB {
+		v.Add("server.max_body_inflight_bytes", "%s is out of range [server.max_body_bytes (%s), 1TiB]", s.MaxBodyInflightBytes, s.MaxBodyBytes)
+	}
 	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 		v.Add("server.tls", "cert_file and key_file must be set together (cert_file %q, key_file %q)", s.TLS.CertFile, s.TLS.KeyFile)
 	}

@@ -32,6 +32,10 @@ import (
 type Options struct {
 	// MaxBodyBytes caps request bodies (0: cloudapi.DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// MaxBodyInflightBytes caps the bytes request bodies may hold in
+	// memory at once; past it, 503 (bodybudget.go; 0:
+	// DefaultMaxBodyInflightBytes).
+	MaxBodyInflightBytes int64
 	// RequestTimeout is each request's deadline (0: 30s).
 	RequestTimeout time.Duration
 	// RateLimit and RateBurst are each credential's token bucket
@@ -205,6 +209,7 @@ func (a *API) routes() *gin.Engine {
 		_ = e.SetTrustedProxies(nil)
 	}
 	e.Use(a.requestID, a.observe, a.recover, a.deadline, plainURL)
+	e.Use(a.limitBodies()) // before any route: the body budget (bodybudget.go)
 	e.NoRoute(func(c *gin.Context) {
 		abort(c, problem(cloudapi.ProblemNotFound, 404, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})

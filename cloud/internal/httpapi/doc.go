@@ -9,7 +9,10 @@
 // Middleware, in order: a request id (X-Request-Id, echoed; the problem
 // documents' instance), panic recovery, one slog line and Prometheus
 // metrics per request (labelled by route template, never by raw path), a
-// deadline on the request's context (Options.RequestTimeout), then on /v1
+// deadline on the request's context (Options.RequestTimeout), a cap on
+// the memory of the request bodies in flight (Options.MaxBodyInflightBytes:
+// each body reserves what it may buffer; past the cap, after up to
+// BodyWait, 503 with Retry-After; bodybudget.go), then on /v1
 // routes authentication (Authorization: Bearer <token>; failures are
 // limited per client address, an IPv6 one by its /64, without locking
 // out credentials that authenticated before: Options.AuthFailLimit) and
