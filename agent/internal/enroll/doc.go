@@ -35,5 +35,12 @@
 // No error and no log line holds the credential or the token. A refusal
 // by the server is a *RefusedError that wraps its problem document
 // (errors.As with *cloudapi.Problem) and says what to do, e.g. for an
-// expired or used token (401) to ask an operator for a new one.
+// expired or used token (401) to ask an operator for a new one. Errors
+// say whether the token may have been used: not when the request was
+// never sent; maybe after a 5xx (a proxy's 502 or 504 can follow a
+// done enrollment) or a failure once it was sent (run enroll again with
+// the same token; when it is refused as used, an operator checks the
+// agent and makes a new token); surely when the cloud answered 200 and
+// the credential could not be saved. A --token-file over
+// MaxTokenFileBytes is refused without reading it whole.
 package enroll

@@ -10,9 +10,11 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -27,6 +29,11 @@ const TokenPrefix = "rge_"
 
 // maxAnswerBytes caps the server's answer.
 const maxAnswerBytes = 1 << 20
+
+// MaxTokenFileBytes caps what Token reads of --token-file (a token is at
+// most 256 characters): a larger file, or a device that never ends, is
+// ErrUsage instead of being read whole.
+const MaxTokenFileBytes = 4 << 10
 
 // Sentinel errors, matched with errors.Is.
 var (
@@ -129,13 +136,7 @@ func Token(flag, file string, stdin io.Reader, getenv func(string) string) (stri
 	case flag != "":
 		tok, from = flag, "--token"
 	case file != "":
-		var data []byte
-		var err error
-		if file == "-" {
-			data, err = io.ReadAll(io.LimitReader(stdin, 4096))
-		} else {
-			data, err = os.ReadFile(file)
-		}
+		data, err := readTokenFile(file, stdin)
 		if err != nil {
 			return "", fmt.Errorf("%w: --token-file: %w", ErrUsage, err)
 		}
@@ -152,6 +153,28 @@ func Token(flag, file string, stdin io.Reader, getenv func(string) string) (stri
 		return "", fmt.Errorf("%w: %s: %s", ErrUsage, from, err)
 	}
 	return tok, nil
+}
+
+// readTokenFile reads at most MaxTokenFileBytes of file ("-": stdin); a
+// longer one is an error.
+func readTokenFile(file string, stdin io.Reader) ([]byte, error) {
+	r, name := stdin, "stdin"
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r, name = f, file
+	}
+	data, err := io.ReadAll(io.LimitReader(r, MaxTokenFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > MaxTokenFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a token file (it holds the token of rigctl rigs enroll on its first line)", name, MaxTokenFileBytes)
+	}
+	return data, nil
 }
 
 // checkToken says what is wrong with an enrollment token, without
@@ -225,10 +248,15 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Result, error) {
 	}
 	if ans.Credential == "" || len(ans.Credential) > 1024 ||
 		strings.ContainsFunc(ans.Credential, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return nil, fmt.Errorf("POST %s: the answer holds no usable credential (empty, too long or not one word): not saved", url)
+		return nil, fmt.Errorf("POST %s: the answer holds no usable credential (empty, too long or not one word): not saved; %s",
+			url, spent(&req))
 	}
-	if err := commit(tmp, path, ans.Credential, o.Force); err != nil {
-		return nil, fmt.Errorf("save the credential: %w (the token is used up: enroll again with a new token)", err)
+	if placed, err := commit(tmp, path, ans.Credential, o.Force); err != nil {
+		if placed {
+			return nil, fmt.Errorf("the credential is saved in %s, but %w: the agent can use the file; should it be gone or "+
+				"empty after a power loss, ask an operator for a new token (rigctl rigs enroll %s) and enroll again", path, err, req.RigID)
+		}
+		return nil, fmt.Errorf("save the credential: %w; %s", err, spent(&req))
 	}
 	return &Result{AgentID: ans.AgentID, RigID: ans.RigID, RigType: ans.RigType, Generation: ans.Generation,
 		File: path, Replaced: existed}, nil
@@ -247,6 +275,16 @@ func post(ctx context.Context, cfg *config.Config, o Options, url string, req *c
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// Whether the request reached the wire: after that the cloud may have
+	// enrolled the agent whatever happens to the answer.
+	var sent atomic.Bool
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				sent.Store(true)
+			}
+		},
+	})
 	hr, err := http.NewRequestWithContext(rctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("enroll at %s: %w", url, err)
@@ -261,24 +299,51 @@ func post(ctx context.Context, cfg *config.Config, o Options, url string, req *c
 	}
 	res, err := hc.Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("enroll at %s (cloud.url): %w", url, err)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("%w (cloud.timeout %s)", err, timeout)
+		}
+		if !sent.Load() {
+			return nil, fmt.Errorf("enroll at %s (cloud.url): %w; the request was not sent, so the token was not used: try again", url, err)
+		}
+		return nil, fmt.Errorf("enroll at %s (cloud.url): %w; the request was sent, so %s", url, err, maybeSpent(req))
 	}
 	defer res.Body.Close()
+	spentHint := maybeSpent(req)
+	if res.StatusCode == http.StatusOK {
+		spentHint = "the cloud enrolled the agent (200 OK) but no credential was saved: " + spent(req)
+	}
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxAnswerBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("POST %s: read the answer: %w", url, err)
+		return nil, fmt.Errorf("POST %s: read the answer (%d): %w; %s", url, res.StatusCode, err, spentHint)
 	}
 	if len(data) > maxAnswerBytes {
-		return nil, fmt.Errorf("POST %s: answer larger than %d bytes", url, maxAnswerBytes)
+		return nil, fmt.Errorf("POST %s: answer (%d) larger than %d bytes; %s", url, res.StatusCode, maxAnswerBytes, spentHint)
 	}
 	if res.StatusCode != http.StatusOK {
 		return nil, refused(url, res, data, req)
 	}
 	var ans cloudapi.EnrollResponse
 	if err := json.Unmarshal(data, &ans); err != nil {
-		return nil, fmt.Errorf("POST %s: decode the answer: %w", url, err)
+		return nil, fmt.Errorf("POST %s: decode the answer: %w; %s", url, err, spentHint)
 	}
 	return &ans, nil
+}
+
+// maybeSpent is what to do when the cloud may or may not have enrolled
+// the agent (and used up the token): no answer, or a failure that a proxy
+// may have given after the cloud enrolled it.
+func maybeSpent(req *cloudapi.EnrollRequest) string {
+	return fmt.Sprintf("the cloud may have enrolled the agent and used up the token (no credential was saved): run rig-agent "+
+		"enroll again later with the same token; if it is refused as unknown, used or expired (401), ask an operator to check agent %q "+
+		"(rigctl agents list --rig %s) and for a new token (rigctl rigs enroll %s), whose enrollment replaces that one",
+		req.AgentID, req.RigID, req.RigID)
+}
+
+// spent is what to do when the cloud enrolled the agent but no
+// credential was saved.
+func spent(req *cloudapi.EnrollRequest) string {
+	return fmt.Sprintf("the token is used up (agent %q is enrolled without a saved credential): enroll again with a new token "+
+		"(rigctl rigs enroll %s), whose enrollment replaces that one", req.AgentID, req.RigID)
 }
 
 // refused makes the RefusedError of a failed answer, with what to do.
@@ -319,7 +384,9 @@ func refused(url string, res *http.Response, data []byte, req *cloudapi.EnrollRe
 		}
 		e.Hint += "; the token was not used."
 	case st >= 500:
-		e.Hint = "The cloud failed: try again later; the token was not used."
+		// A proxy's 502 or 504 may come after the cloud enrolled the agent;
+		// the cloud's own 500 after a commit it could not confirm too.
+		e.Hint = "The cloud, or a proxy on the way, failed; " + maybeSpent(req) + "."
 	}
 	return e
 }
@@ -358,38 +425,39 @@ func prepare(path string, force bool) (tmp *os.File, existed bool, err error) {
 
 // commit writes cred to tmp, syncs it and puts it at path: linked (an
 // existing path is ErrCredentialExists) or, with force, renamed over it;
-// then it syncs the folder. The caller removes tmp's name.
-func commit(tmp *os.File, path, cred string, force bool) error {
+// then it syncs the folder. placed reports whether the file is at path
+// (only syncing the folder failed). The caller removes tmp's name.
+func commit(tmp *os.File, path, cred string, force bool) (placed bool, err error) {
 	if _, err := tmp.WriteString(cred + "\n"); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+		return false, fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
+		return false, fmt.Errorf("sync %s: %w", tmp.Name(), err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+		return false, fmt.Errorf("close %s: %w", tmp.Name(), err)
 	}
 	if force {
 		if err := os.Rename(tmp.Name(), path); err != nil {
-			return fmt.Errorf("rename to %s: %w", path, err)
+			return false, fmt.Errorf("rename to %s: %w", path, err)
 		}
 	} else if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%w: %s was written by someone else meanwhile", ErrCredentialExists, path)
+			return false, fmt.Errorf("%w: %s was written by someone else meanwhile", ErrCredentialExists, path)
 		}
 		// A file system without hard links: check, then rename.
 		if _, serr := os.Lstat(path); serr == nil {
-			return fmt.Errorf("%w: %s was written by someone else meanwhile", ErrCredentialExists, path)
+			return false, fmt.Errorf("%w: %s was written by someone else meanwhile", ErrCredentialExists, path)
 		}
 		if err := os.Rename(tmp.Name(), path); err != nil {
-			return fmt.Errorf("rename to %s: %w", path, err)
+			return false, fmt.Errorf("rename to %s: %w", path, err)
 		}
 	}
-	return syncDir(filepath.Dir(path))
+	return true, syncDir(filepath.Dir(path))
 }
 
-// syncDir makes a rename or link in dir durable.
-func syncDir(dir string) error {
+// syncDir makes a rename or link in dir durable (a variable for tests).
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync folder %s: %w", dir, err)

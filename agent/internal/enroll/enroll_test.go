@@ -3,7 +3,9 @@ package enroll
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -182,7 +185,58 @@ func TestRunNotAProblem(t *testing.T) {
 	var re *RefusedError
 	require.ErrorAs(t, err, &re)
 	assert.Nil(t, re.Unwrap())
-	assert.Contains(t, err.Error(), "/v1/agent/enroll: 502 Bad Gateway: bad gateway from the proxy\nThe cloud failed: try again later")
+	// A proxy's 502 may come after the cloud enrolled the agent: the
+	// token may be used up, and the hint says what to do then.
+	assert.Contains(t, err.Error(), "/v1/agent/enroll: 502 Bad Gateway: bad gateway from the proxy\nThe cloud, or a proxy on the way, failed; "+
+		"the cloud may have enrolled the agent and used up the token (no credential was saved): run rig-agent enroll again later with the same token; "+
+		`if it is refused as unknown, used or expired (401), ask an operator to check agent "rig-001" (rigctl agents list --rig zema-rig-1)`)
+	assert.NotContains(t, err.Error(), "not used")
+}
+
+// An error once the request was sent (here a timeout waiting for the
+// answer) says the token may be used up; one before says it was not.
+func TestRunTransportErrorsSayWhetherTheTokenWasSent(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // the answer never comes in time
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	cfg := loadConfig(t, srv.URL)
+	cfg.Cloud.Timeout = time.Second
+	_, err := Run(context.Background(), cfg, Options{Token: testToken})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "(cloud.timeout 1s); the request was sent, so the cloud may have enrolled the agent and used up the token")
+	assert.NotContains(t, err.Error(), "not used")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := "http://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+	_, err = Run(context.Background(), loadConfig(t, closed), Options{Token: testToken})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the request was not sent, so the token was not used")
+}
+
+// A folder sync that fails once the credential file is linked in place
+// does not say the token is used up and to enroll again: the file is
+// there and the agent can use it.
+func TestRunFolderSyncFailureAfterLink(t *testing.T) {
+	orig := syncDir
+	syncDir = func(string) error { return errors.New("sync folder: input/output error") }
+	t.Cleanup(func() { syncDir = orig })
+	f := newFakeCloud(t)
+	cfg := loadConfig(t, f.srv.URL)
+	_, err := Run(context.Background(), cfg, Options{Token: testToken})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the credential is saved in "+cfg.Cloud.CredentialFile+", but sync folder: input/output error: the agent can use the file")
+	assert.NotContains(t, err.Error(), "token is used up")
+	got, err := cfg.Cloud.Credential()
+	require.NoError(t, err)
+	assert.Equal(t, testCred, got)
 }
 
 func TestRunChecksFirst(t *testing.T) {
@@ -210,6 +264,8 @@ func TestToken(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(testToken+"\n"), 0o600))
 	bad := filepath.Join(dir, "bad")
 	require.NoError(t, os.WriteFile(bad, []byte("rga_x\n"), 0o600))
+	huge := filepath.Join(dir, "huge") // e.g. the wrong file: never read whole
+	require.NoError(t, os.WriteFile(huge, []byte(testToken+"\n"+strings.Repeat("x", 1<<20)), 0o600))
 	env := func(v string) func(string) string {
 		return func(k string) string {
 			if k == config.EnvEnrollmentToken {
@@ -232,6 +288,8 @@ func TestToken(t *testing.T) {
 		{name: "missing file", file: filepath.Join(dir, "nope"), err: "no such file"},
 		{name: "not a token", flag: "hello", err: "--token: not an enrollment token (rge_...;"},
 		{name: "two words", env: "rge_a b", err: "RIG_AGENT_ENROLLMENT_TOKEN: not one word"},
+		{name: "huge file", file: huge, err: "--token-file: " + huge + " is larger than 4096 bytes: not a token file"},
+		{name: "huge stdin", file: "-", stdin: testToken + "\n" + strings.Repeat("x", 5000), err: "--token-file: stdin is larger than 4096 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Token(tc.flag, tc.file, strings.NewReader(tc.stdin), env(tc.env))
