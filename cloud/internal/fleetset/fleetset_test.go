@@ -195,7 +195,7 @@ func TestBuilderStreams(t *testing.T) {
 	err = b.AddRig("a", t0, end, func(fn func(reading.Reading) error) error {
 		for ts := t0; ts.Before(end); ts = ts.Add(500 * time.Millisecond) {
 			if ts.Nanosecond() == 0 {
-				if err := fn(reading.Reading{Sensor: "P1", Time: ts, Value: float64(ts.Unix() % 977)}); err != nil {
+				if err := fn(reading.Reading{Sensor: "P1", Time: ts, Value: float64(ts.Unix() % 251)}); err != nil {
 					return err
 				}
 			}
