@@ -136,6 +136,11 @@ type Broker struct {
 	// (default: 127.0.0.1:1883). Plain TCP: bind it to a private
 	// interface, or use an external broker for TLS.
 	Listen string `yaml:"listen"`
+	// AllowAnonymous lets the embedded broker listen on an address other
+	// than loopback without Username and a password (default: false: the
+	// agent refuses to start so; anyone reaching it could publish and
+	// take over the ingest's session).
+	AllowAnonymous bool `yaml:"allow_anonymous"`
 	// Limits bound the embedded broker.
 	Limits BrokerLimits `yaml:"limits"`
 }
