@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -248,8 +249,16 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	a.addCloser("model", started.closeModel)
 
 	// 3. Broker, plugins, ingest.
+	password, err := cfg.Broker.PasswordValue()
+	if err != nil {
+		return nil, fmt.Errorf("broker password: %w", err)
+	}
 	brokerURL := cfg.Broker.URL
 	if cfg.Broker.Embedded {
+		users, err := embeddedUsers(cfg.Broker, string(password))
+		if err != nil {
+			return nil, err
+		}
 		l := cfg.Broker.Limits
 		a.brk, err = broker.Start(broker.Options{
 			Addr: cfg.Broker.Listen, MaxClients: int64(l.MaxClients), MaxInflight: uint16(l.MaxInflight),
@@ -258,6 +267,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			// Gateways are refused until the ingest subscribed: the broker
 			// would acknowledge their backlog and drop it.
 			Subscriber: cfg.Broker.ClientID,
+			Users:      users,
 			Logger:     log.With("part", "broker"),
 		})
 		if err != nil {
@@ -265,10 +275,6 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		}
 		a.addCloser("embedded broker", a.brk.Close)
 		brokerURL = a.brk.URL()
-	}
-	password, err := cfg.Broker.PasswordValue()
-	if err != nil {
-		return nil, fmt.Errorf("broker password: %w", err)
 	}
 	tlsFiles := ingest.TLSFiles{CAFile: cfg.Broker.TLS.CAFile, CertFile: cfg.Broker.TLS.CertFile,
 		KeyFile: cfg.Broker.TLS.KeyFile, ServerName: cfg.Broker.TLS.ServerName}
@@ -445,6 +451,39 @@ func openBuffer(ctx context.Context, path string, o buffer.Options, log *slog.Lo
 		log.Info("reading buffer open", "file", path, "took", time.Since(began).Round(time.Second))
 	}
 	return b, err
+}
+
+// embeddedUsers returns the embedded broker's users: broker.username
+// with its password, the only login it accepts (the agent's ingest and
+// publisher use it too); none when no username is set. Without one it
+// refuses a listen address other than loopback unless
+// broker.allow_anonymous is set: anyone on the network could publish, or
+// connect with the ingest's client id and take its session over.
+func embeddedUsers(b config.Broker, password string) (map[string]string, error) {
+	if b.Username != "" {
+		if password == "" {
+			return nil, fmt.Errorf("broker.username %q is set without a password: the embedded broker (broker.listen %s) needs both (broker.password_file, or RIG_AGENT_BROKER_PASSWORD)", b.Username, b.Listen)
+		}
+		return map[string]string{b.Username: password}, nil
+	}
+	if !isLoopback(b.Listen) && !b.AllowAnonymous {
+		return nil, fmt.Errorf("broker.listen %s is not a loopback address and the embedded broker has no credentials: anyone who reaches it can publish readings and take over the ingest's session; set broker.username and broker.password_file (the gateways log in with them), or bind broker.listen to 127.0.0.1, or set broker.allow_anonymous: true on a closed network", b.Listen)
+	}
+	return nil, nil
+}
+
+// isLoopback reports whether the listen address host:port binds to
+// loopback only (an empty host or a name other than localhost does not).
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func latenessOf(d time.Duration) time.Duration {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/internal/config"
@@ -141,4 +143,69 @@ func TestStopDrainEndsWhenIngestRefuses(t *testing.T) {
 	require.NoError(t, ctx.Err(), "Stop used its whole time (err: %v)", err)
 	require.Error(t, err, "the drain was incomplete")
 	require.NotContains(t, err.Error(), "did not stop in time")
+}
+
+// withBroker replaces the embedded broker section of the config at path.
+func withBroker(tb testing.TB, path, section string) {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(tb, err)
+	old := []byte("  embedded: true\n  listen: 127.0.0.1:0\n")
+	require.True(tb, bytes.Contains(b, old))
+	require.NoError(tb, os.WriteFile(path, bytes.Replace(b, old, []byte(section), 1), 0o600))
+}
+
+// broker.username and the password reach the embedded broker: it refuses
+// a client without them (they were silently ignored), and the agent's own
+// clients log in with them.
+func TestEmbeddedBrokerRequiresCredentials(t *testing.T) {
+	needORT(t)
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, "emb-auth", "")
+	pw := filepath.Join(dir, "broker-password")
+	require.NoError(t, os.WriteFile(pw, []byte("s3cret\n"), 0o600))
+	withBroker(t, cfgPath, "  embedded: true\n  listen: 127.0.0.1:0\n  username: rig\n  password_file: "+pw+"\n")
+	a := startAgent(t, cfgPath) // ready: the ingest logged in
+
+	connect := func(user, pass string) error {
+		o := mqtt.NewClientOptions().AddBroker(a.BrokerURL()).SetClientID("emb-auth-gw").SetProtocolVersion(4).
+			SetConnectTimeout(5 * time.Second).SetAutoReconnect(false)
+		if user != "" {
+			o.SetUsername(user).SetPassword(pass)
+		}
+		c := mqtt.NewClient(o)
+		tok := c.Connect()
+		require.True(t, tok.WaitTimeout(10*time.Second))
+		if tok.Error() == nil {
+			c.Disconnect(50)
+		}
+		return tok.Error()
+	}
+	assert.Error(t, connect("", ""), "anonymous")
+	assert.Error(t, connect("rig", "wrong"), "a wrong password")
+	assert.NoError(t, connect("rig", "s3cret"))
+}
+
+// An embedded broker on an address other than loopback without
+// credentials is refused at start, naming broker.listen; with
+// broker.allow_anonymous it starts.
+func TestEmbeddedBrokerOpenListenNeedsCredentials(t *testing.T) {
+	needORT(t)
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, "emb-open", "")
+	withBroker(t, cfgPath, "  embedded: true\n  listen: 0.0.0.0:0\n")
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = Start(ctx, cfg, Options{Version: "test", Logger: testLogger(t)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "broker.listen 0.0.0.0:0")
+	assert.Contains(t, err.Error(), "broker.allow_anonymous")
+
+	b, err := os.ReadFile(cfgPath)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(cfgPath, bytes.Replace(b, []byte("  listen: 0.0.0.0:0\n"),
+		[]byte("  listen: 0.0.0.0:0\n  allow_anonymous: true\n"), 1), 0o600))
+	startAgent(t, cfgPath)
 }
