@@ -523,8 +523,14 @@ func (h *hook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 	h.logDrop("embedded broker dropped a message: client's outbound queue full", cl, pk)
 }
 
-// OnQosDropped logs a QoS message the broker gave up.
+// OnQosDropped logs a QoS message the broker gave up. A persistent
+// session taken over by a reconnecting client is not a drop: mochi-mqtt
+// clears the old connection's messages after handing them to the new
+// one, and reports each as dropped.
 func (h *hook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
+	if cl.IsTakenOver() {
+		return
+	}
 	h.logDrop("embedded broker dropped a held QoS message", cl, pk)
 }
 

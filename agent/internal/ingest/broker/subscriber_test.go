@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"bytes"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the broker's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSubscriberGate: with Options.Subscriber, other clients are refused
+// until that client subscribed, so nothing is acknowledged and dropped for
+// want of a subscriber; then every message reaches it.
+func TestSubscriberGate(t *testing.T) {
+	id := randomID("ingest-")
+	b := start(t, Options{Subscriber: id})
+	_, err := client(t, b.URL(), randomID("gw-"), true)
+	require.Error(t, err, "a gateway before the subscriber subscribed")
+
+	got := &collector{}
+	sub := mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) {
+		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got.add(m) })
+	})
+	_, err = client(t, b.URL(), randomID("gw-"), true)
+	require.Error(t, err, "connected but not subscribed yet")
+	require.True(t, sub.Subscribe("t/gate", 1, nil).WaitTimeout(5*time.Second))
+
+	gw := mustClient(t, b.URL(), randomID("gw-"), true)
+	require.Equal(t, 20, publish(gw, "t/gate", 0, 20, 5))
+	waitFor(t, "every message", func() bool { return got.len() == 20 })
+}
+
+// TestTakeoverIsNoDrop: a subscriber resuming its session gets the held
+// messages, and the broker does not log them as dropped (mochi-mqtt
+// reports the old connection's copies as dropped after the handover).
+func TestTakeoverIsNoDrop(t *testing.T) {
+	var logs lockedBuffer
+	b, err := Start(Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	id := randomID("sub-")
+	first := &collector{}
+	sub := mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) {
+		o.SetAutoAckDisabled(true) // never acknowledge
+		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { first.add(m) })
+	})
+	require.True(t, sub.Subscribe("t/takeover", 1, nil).WaitTimeout(5*time.Second))
+	pub := mustClient(t, b.URL(), randomID("pub-"), true)
+	require.Equal(t, 10, publish(pub, "t/takeover", 0, 10, 10))
+	waitFor(t, "first delivery", func() bool { return first.len() == 10 })
+	sub.Disconnect(0)
+
+	again := &collector{}
+	mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) {
+		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { again.add(m) })
+	})
+	waitFor(t, "redelivery", func() bool { return again.len() == 10 })
+	assert.NotContains(t, logs.String(), "dropped", "a takeover hands the messages over")
+}
