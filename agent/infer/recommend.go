@@ -87,7 +87,7 @@ var actions = map[actionKey]action{
 		"Check and restore the accumulator's gas pre-charge.",
 		"Recharge the accumulator now and check it for gas loss."},
 	{"", rig.FaultSensor}: {
-		"Check the sensor's wiring, power and gateway: it delivered no data in the window, so its component was judged without it.",
+		"Check the sensor's wiring, power and gateway: it delivered no data, or too little, in the window.",
 		"Repair the sensor's connection: without it the component cannot be judged."},
 	{"", rig.FaultUnstable}: {
 		"No action: the rig had not reached steady state; judge the next windows.",
