@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,11 +106,18 @@ func waitReady(t *testing.T, addr string) {
 // At SIGTERM (ctx ends) /health/ready fails while the listener still
 // accepts and serves, so that load balancers stop sending before the
 // listener closes: no client meets a refused connection during a
-// rollout. The old code closed the listener at once.
+// rollout. The old code closed the listener at once. The auth cache's
+// listener keeps listening while requests are served: it stops after the
+// HTTP server.
 func TestServeDrainsBeforeClosing(t *testing.T) {
 	t.Parallel()
 	s := startServe(t, testConfig(t, dbtest.URL(t), "", ""))
 	waitReady(t, s.addr)
+	const listening = "\nrig_cloud_auth_cache_listener_up 1\n" // not the HELP line
+	require.Eventually(t, func() bool {
+		_, m, err := get(t, s.addr, "/metrics")
+		return err == nil && strings.Contains(m, listening)
+	}, time.Minute, 20*time.Millisecond, "the auth cache never listened")
 	s.cancel()
 	var body string
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
@@ -122,6 +130,12 @@ func TestServeDrainsBeforeClosing(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "readiness never failed")
 	}
 	assert.Contains(t, body, "draining")
+	// Well within the 5s drain, long after a listener bound to the
+	// signal would have stopped.
+	time.Sleep(time.Second)
+	_, m, err := get(t, s.addr, "/metrics")
+	require.NoError(t, err)
+	assert.Contains(t, m, listening, "the auth cache's listener stopped before the HTTP server")
 	code, _, err := get(t, s.addr, "/health/live")
 	require.NoError(t, err, "requests are still served while draining")
 	assert.Equal(t, 200, code)
