@@ -425,19 +425,26 @@ func (m *Model) checkGraph(data []byte) error {
 }
 
 // ONNX metadata keys the exporter (models/export) writes into every model
-// file, compared with the manifest by checkMetadata.
+// file; checkMetadata compares MetaInputDigest with the manifest.
 const (
 	MetaInputDigest  = "hydrognn.input_digest"
 	MetaConfigDigest = "hydrognn.config_digest"
 )
 
-// checkMetadata compares the digests the model file carries in its ONNX
-// metadata with the manifest: hydrognn.input_digest with the input spec's
-// digest (the normalisation stats the weights were trained with) and
-// hydrognn.config_digest with the manifest's config digest. The file
+// checkMetadata compares the input-spec digest the model file carries in
+// its ONNX metadata (hydrognn.input_digest: the normalisation stats the
+// weights were trained with) with the manifest's input spec. The file
 // checksums in the manifest cannot catch a manifest re-edited with other
-// stats or another config; this does. A file without a key (not written
-// by the exporter) is not checked for it.
+// stats; this does. A file without the key (not written by the exporter)
+// is not checked.
+//
+// The file's hydrognn.config_digest is provenance only and is not
+// compared: the manifest's config_digest is what binds a bundle to a
+// firmware config (Manifest.CheckRig), and rebinding a bundle to a
+// revision of the config that changes nothing the model reads (MQTT
+// topics, equipment details) by editing that field is supported; the
+// input spec and CheckRig's structural checks still guard what the model
+// depends on.
 func (m *Model) checkMetadata() error {
 	md, err := m.single.GetModelMetadata()
 	if err != nil {
@@ -451,7 +458,6 @@ func (m *Model) checkMetadata() error {
 	var errs []string
 	for _, c := range []struct{ key, what, want string }{
 		{MetaInputDigest, "the manifest's input spec has", spec},
-		{MetaConfigDigest, "the manifest's config_digest is", m.manifest.ConfigDigest},
 	} {
 		got, ok, err := md.LookupCustomMetadataMap(c.key)
 		if err != nil {
