@@ -1,6 +1,6 @@
 // Command rig-cloud is the fleet's REST API (docs/cloud.md).
 //
-//	rig-cloud serve --config FILE [--drain-delay D]   serve the API (applies migrations first unless database.migrate is false)
+//	rig-cloud serve --config FILE   serve the API (applies migrations first unless database.migrate is false)
 //	rig-cloud migrate --config FILE   apply pending migrations and exit
 //	rig-cloud token create --config FILE (--system | --release | --org SLUG [--org-name NAME] --role ROLE) --name NAME [--ttl D]
 //	rig-cloud worker --config FILE    training worker: claims queued jobs and runs them until SIGINT/SIGTERM
@@ -38,7 +38,7 @@ var version = "dev"
 const ServeGCPercent = 200
 
 const usage = `usage:
-  rig-cloud serve --config FILE [--drain-delay DURATION]
+  rig-cloud serve --config FILE
   rig-cloud migrate --config FILE
   rig-cloud token create --config FILE (--system | --release | --org SLUG [--org-name NAME] --role viewer|operator|admin) --name NAME [--ttl DURATION]
   rig-cloud worker --config FILE
@@ -74,12 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		path := fs.String("config", "", "config file (YAML; deploy/rig-cloud.example.yaml)")
-		drain := server.DefaultDrainDelay
-		if args[0] == "serve" {
-			fs.DurationVar(&drain, "drain-delay", server.DefaultDrainDelay,
-				"at SIGTERM, /health/ready fails while requests are still served this long before the listener closes (0: at once)")
-		}
-		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 || drain < 0 {
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
@@ -111,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if _, set := os.LookupEnv("GOGC"); !set {
 			debug.SetGCPercent(ServeGCPercent)
 		}
-		if err := server.ServeWith(ctx, cfg, log, server.ServeOptions{DrainDelay: drain}); err != nil {
+		if err := server.Serve(ctx, cfg, log, nil); err != nil {
 			log.Error("serve failed", "err", err)
 			return 1
 		}

@@ -43,6 +43,11 @@ type Server struct {
 	// ShutdownTimeout bounds the graceful shutdown: in-flight requests get
 	// this long to finish (default 20s; 1s..1h).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainDelay: at the first SIGTERM or SIGINT, /health/ready answers
+	// 503 (draining) while requests are still served this long before the
+	// listener closes, so that load balancers stop sending first (default
+	// 5s; 0s..5m; 0: close at once).
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// MaxBodyBytes caps every request body, on the wire and after gzip
 	// decoding (default 4MiB, the contract's minimum; at most 64MiB).
 	// Larger bodies get 413.
@@ -255,6 +260,7 @@ func Defaults() Config {
 			IdleTimeout:          120 * time.Second,
 			RequestTimeout:       30 * time.Second,
 			ShutdownTimeout:      20 * time.Second,
+			DrainDelay:           5 * time.Second,
 			MaxBodyBytes:         4 * MiB,
 			MaxBodyInflightBytes: 64 * MiB,
 			Metrics:              &t,

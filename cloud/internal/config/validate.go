@@ -37,6 +37,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.DurationIn("server.request_timeout", s.RequestTimeout, 100*time.Millisecond, time.Hour)
 	// 0 would cut every request in flight at SIGTERM.
 	v.DurationIn("server.shutdown_timeout", s.ShutdownTimeout, time.Second, time.Hour)
+	v.DurationIn("server.drain_delay", s.DrainDelay, 0, 5*time.Minute)
 	if s.WriteTimeout > 0 && s.RequestTimeout > 0 && s.WriteTimeout <= s.RequestTimeout {
 		v.Add("server.write_timeout", "%s must be more than server.request_timeout (%s): a request that runs until its deadline would lose its 503 answer to a closed connection",
 			s.WriteTimeout, s.RequestTimeout)

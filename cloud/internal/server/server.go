@@ -6,7 +6,7 @@
 // authentication cache's listener (when auth.cache_ttl is not 0), then
 // serves the API until its context ends. Then it shuts down in order:
 // /health/ready answers 503 "draining" while requests are still served
-// for the drain delay (ServeOptions.DrainDelay), stop accepting, let
+// for the drain delay (server.drain_delay), stop accepting, let
 // in-flight requests finish (server.shutdown_timeout; past it their
 // connections are closed and their contexts cancelled), stop the cache's
 // listener, the rollout engine and the re-signing, close the pool.
@@ -51,18 +51,19 @@ func OpenDB(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 // APIOptions maps the config onto the API's options.
 func APIOptions(cfg *config.Config) httpapi.Options {
 	return httpapi.Options{
-		MaxBodyBytes:    int64(cfg.Server.MaxBodyBytes),
-		RequestTimeout:  cfg.Server.RequestTimeout,
-		RateLimit:       cfg.Auth.RateLimit,
-		RateBurst:       cfg.Auth.RateBurst,
-		MaxLimiters:     cfg.Auth.MaxLimiters,
-		TrustedProxies:  cfg.Server.TrustedProxies,
-		EnrollmentTTL:   cfg.Auth.EnrollmentTTL,
-		MaxBatchItems:   cfg.Agents.MaxBatchItems,
-		CheckinInterval: cfg.Agents.CheckinInterval,
-		Metrics:         cfg.Server.MetricsOn(),
-		UploadTimeout:   cfg.Blob.UploadTimeout,
-		MaxAttempts:     cfg.Worker.MaxAttempts,
+		MaxBodyBytes:         int64(cfg.Server.MaxBodyBytes),
+		MaxBodyInflightBytes: int64(cfg.Server.MaxBodyInflightBytes),
+		RequestTimeout:       cfg.Server.RequestTimeout,
+		RateLimit:            cfg.Auth.RateLimit,
+		RateBurst:            cfg.Auth.RateBurst,
+		MaxLimiters:          cfg.Auth.MaxLimiters,
+		TrustedProxies:       cfg.Server.TrustedProxies,
+		EnrollmentTTL:        cfg.Auth.EnrollmentTTL,
+		MaxBatchItems:        cfg.Agents.MaxBatchItems,
+		CheckinInterval:      cfg.Agents.CheckinInterval,
+		Metrics:              cfg.Server.MetricsOn(),
+		UploadTimeout:        cfg.Blob.UploadTimeout,
+		MaxAttempts:          cfg.Worker.MaxAttempts,
 	}
 }
 
@@ -87,26 +88,17 @@ func OpenReleases(pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger) (*re
 		SnapshotRefresh: r.SnapshotRefresh, MaxArchiveBytes: int64(r.MaxArchiveBytes), Log: log})
 }
 
-// DefaultDrainDelay is how long Serve keeps serving after its context
-// ends, with /health/ready failing, before it stops accepting.
-const DefaultDrainDelay = 5 * time.Second
-
 // ServeOptions tune Serve beyond the config.
 type ServeOptions struct {
-	// DrainDelay: when ctx ends, /health/ready answers 503 (draining)
-	// while every request is still served for this long, so that load
-	// balancers and Kubernetes endpoints stop sending new connections
-	// before the listener closes (0: shut down at once).
-	DrainDelay time.Duration
 	// Ready, when not nil, is called with the listening address once the
 	// listener is open: health probes are answered from then on, the
 	// API once /health/ready answers 200.
 	Ready func(addr net.Addr)
 }
 
-// Serve is ServeWith with DefaultDrainDelay; ready is ServeOptions.Ready.
+// Serve is ServeWith; ready is ServeOptions.Ready.
 func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr net.Addr)) error {
-	return ServeWith(ctx, cfg, log, ServeOptions{DrainDelay: DefaultDrainDelay, Ready: ready})
+	return ServeWith(ctx, cfg, log, ServeOptions{Ready: ready})
 }
 
 // ServeWith runs the API until ctx ends. It opens the database, then the
@@ -114,7 +106,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 // (migrating) while migrations are applied (their advisory lock may be
 // held by another replica for long) and the parts start; then it serves
 // the API. When ctx ends, /health/ready answers 503 (draining) for
-// o.DrainDelay while requests are still served; then the listener
+// server.drain_delay while requests are still served; then the listener
 // closes and in-flight requests get server.shutdown_timeout to finish,
 // past which their connections are closed and their contexts cancelled.
 // The auth cache's listener, the rollout engine and the re-signing stop
@@ -167,7 +159,7 @@ func ServeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, o Serv
 	// first stopped), before the pool closes.
 	var stops []func()
 	defer func() {
-		serr := shutdown(ctx, srv, g, errc, cancelBase, cfg.Server.ShutdownTimeout, o.DrainDelay, log)
+		serr := shutdown(ctx, srv, g, errc, cancelBase, cfg.Server.ShutdownTimeout, cfg.Server.DrainDelay, log)
 		for i := len(stops) - 1; i >= 0; i-- {
 			stops[i]()
 		}
