@@ -209,6 +209,8 @@ type Result struct {
 // Run trains a model on opts.Train, writing a progress line per epoch
 // (and one every few seconds within an epoch) with an ETA to progress
 // (nil: none). It stops early when ctx is cancelled, returning ctx.Err().
+// Data sets whose grids, labels and groups disagree (Dataset.Check) are
+// an ErrData naming the option, before any work.
 func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error) {
 	start := time.Now()
 	opts.defaults()
@@ -217,6 +219,20 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	}
 	if opts.Rig == nil || opts.Train == nil {
 		return nil, fmt.Errorf("%w: Options.Rig and Options.Train are required", ErrData)
+	}
+	// The splits, Subset, the loss and the scores index Labels and Groups
+	// by window: a data set whose slices disagree is an error here, not
+	// a panic deeper in.
+	for _, d := range []struct {
+		name string
+		ds   *Dataset
+	}{{"Train", opts.Train}, {"Val", opts.Val}, {"Monitor", opts.Monitor}} {
+		if d.ds == nil {
+			continue
+		}
+		if err := d.ds.Check(len(opts.Rig.Targets)); err != nil {
+			return nil, fmt.Errorf("%w (Options.%s)", err, d.name)
+		}
 	}
 	if err := checkCompatible(opts.Rig, opts.Train.Spec); err != nil {
 		return nil, err
