@@ -61,6 +61,11 @@ func openDetector(m *infer.Model, dir string, stride1 bool, log *slog.Logger) (*
 			if rerr := os.Rename(p.path, aside); rerr != nil {
 				return nil, "", fmt.Errorf("detector calibration %s unreadable (%w) and cannot be moved aside: %w (delete it to recalibrate)", p.path, err, rerr)
 			}
+			if serr := syncDir(dir); serr != nil {
+				// The move happened; after a power cut now the damaged
+				// file may be back, and is moved aside again.
+				log.Warn("detector calibration moved aside, but its folder could not be synced", "dir", dir, "err", serr)
+			}
 			log.Warn("detector calibration unreadable: moved aside, calibrating again on the first rows (it is derived from the readings, so nothing is lost)",
 				"file", p.path, "moved_to", aside, "err", err, "rows", d.CalibRows())
 			break
@@ -149,7 +154,8 @@ func (p *persistedDetector) DetectorState() api.DetectorState {
 // next windows calibrate, and the new calibration is saved when complete.
 // It waits, bounded by ctx, for a window being run (the last calibration
 // window runs the model about 2 x CalibRows times). If the file cannot be
-// removed nothing changes.
+// removed nothing changes; the removal is synced to the folder (a power
+// cut then cannot bring the old calibration back).
 func (p *persistedDetector) Recalibrate(ctx context.Context) (api.DetectorState, error) {
 	select {
 	case p.lock <- struct{}{}:
@@ -159,6 +165,11 @@ func (p *persistedDetector) Recalibrate(ctx context.Context) (api.DetectorState,
 	defer func() { <-p.lock }()
 	if err := os.Remove(p.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return p.DetectorState(), fmt.Errorf("remove detector calibration: %w", err)
+	}
+	if err := syncDir(filepath.Dir(p.path)); err != nil {
+		// The file is gone for this run; after a power cut it may be
+		// back, and a restart would use the old calibration.
+		p.log.Warn("detector calibration removed, but its folder could not be synced: a power cut may bring it back", "file", p.path, "err", err)
 	}
 	p.d.Recalibrate()
 	p.saved = false
@@ -203,8 +214,9 @@ func writeFileAtomic(path string, v any) error {
 	return syncDir(filepath.Dir(path))
 }
 
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
+// syncDir makes a rename or removal in dir durable (a variable for
+// tests).
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
