@@ -137,6 +137,13 @@ type Agents struct {
 	// agent with a broken clock would otherwise make a diagnoses
 	// partition per month it names).
 	MaxFuture time.Duration `yaml:"max_future"`
+	// MaxPast is how long before the cloud's clock a diagnosis window may
+	// start (default 400 days, so an agent's offline backlog of up to a
+	// year still lands; 24h..87600h, ten years); an earlier one is a
+	// rejected item (a rig whose clock reset to 1970 or 2000 before NTP,
+	// or an old replay, would otherwise make a diagnoses partition per
+	// month it names).
+	MaxPast time.Duration `yaml:"max_past"`
 }
 
 // Blob is the store of data set archives and trained bundles
@@ -268,8 +275,9 @@ func Defaults() Config {
 		Database: Database{MaxConns: 20, ConnectTimeout: 10 * time.Second, Migrate: &t},
 		Auth: Auth{RateLimit: 50, RateBurst: 100, MaxLimiters: 100_000, EnrollmentTTL: 24 * time.Hour,
 			CacheTTL: 5 * time.Second, CacheEntries: 10_000},
-		Agents: Agents{MaxBatchItems: 1000, CheckinInterval: 5 * time.Minute, MaxFuture: 24 * time.Hour},
-		Blob:   Blob{Dir: "/var/lib/rig-cloud/blobs", MaxObjectBytes: 4 * GiB, UploadTimeout: time.Hour},
+		Agents: Agents{MaxBatchItems: 1000, CheckinInterval: 5 * time.Minute, MaxFuture: 24 * time.Hour,
+			MaxPast: 400 * 24 * time.Hour},
+		Blob: Blob{Dir: "/var/lib/rig-cloud/blobs", MaxObjectBytes: 4 * GiB, UploadTimeout: time.Hour},
 		Worker: Worker{Backend: "go", PollInterval: 5 * time.Second, Lease: 2 * time.Minute, Heartbeat: 15 * time.Second,
 			MaxAttempts: 3, MaxLogLines: 10_000, MaxWindows: 1_000_000,
 			MaxExtractBytes: 16 * GiB},

@@ -85,6 +85,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.IntIn("agents.max_batch_items", c.Agents.MaxBatchItems, 1000, 10_000)
 	v.DurationIn("agents.checkin_interval", c.Agents.CheckinInterval, 10*time.Second, 24*time.Hour)
 	v.DurationIn("agents.max_future", c.Agents.MaxFuture, time.Minute, 30*24*time.Hour)
+	v.DurationIn("agents.max_past", c.Agents.MaxPast, 24*time.Hour, 10*365*24*time.Hour)
 
 	b := c.Blob
 	v.Required("blob.dir", b.Dir)

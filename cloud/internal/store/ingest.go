@@ -33,6 +33,51 @@ func (s *Store) MaxFuture() time.Duration {
 	return s.maxFuture
 }
 
+// DefaultMaxPast is how long before the cloud's clock a diagnosis window
+// may start (config agents.max_past): an agent's offline backlog of up to
+// a year still lands.
+const DefaultMaxPast = 400 * 24 * time.Hour
+
+// SetMaxPast sets how long before the cloud's clock a diagnosis' window
+// may start; earlier ones are rejected items (a rig whose clock reset to
+// 1970 or 2000, or an old replay, would otherwise make a diagnoses
+// partition per month it names). 0, New's default, bounds nothing but
+// the contract's earliest time (test fixtures of fixed dates age); the
+// server always sets agents.max_past (DefaultMaxPast unless configured).
+// Call it before the Store is used.
+func (s *Store) SetMaxPast(d time.Duration) { s.maxPast = d }
+
+// MaxPast is what SetMaxPast set (0: no bound).
+func (s *Store) MaxPast() time.Duration { return s.maxPast }
+
+// windowBounds is the range of window starts a batch ingested at now may
+// hold: [earliest, latest]; earliest is zero without a past bound.
+type windowBounds struct{ earliest, latest time.Time }
+
+func (s *Store) windowBounds(now time.Time) windowBounds {
+	b := windowBounds{latest: now.Add(s.MaxFuture())}
+	if s.maxPast > 0 {
+		b.earliest = now.Add(-s.maxPast)
+	}
+	return b
+}
+
+// check refuses a window start outside b: after latest (its clock plus
+// agents.max_future) or before earliest (its clock less agents.max_past).
+func (b windowBounds) check(i int, start time.Time) *cloudapi.Problem {
+	switch {
+	case start.After(b.latest):
+		return itemProblem("window/start", fmt.Sprintf("%s is after %s, the latest window start this cloud accepts now "+
+			"(its clock plus agents.max_future): is the agent's clock wrong?",
+			start.UTC().Format(time.RFC3339Nano), b.latest.UTC().Format(time.RFC3339)), i)
+	case !b.earliest.IsZero() && start.Before(b.earliest):
+		return itemProblem("window/start", fmt.Sprintf("%s is before %s, the earliest window start this cloud accepts now "+
+			"(its clock less agents.max_past): is the agent's clock wrong, or is this an old replay?",
+			start.UTC().Format(time.RFC3339Nano), b.earliest.UTC().Format(time.RFC3339)), i)
+	}
+	return nil
+}
+
 func monthOf(t time.Time) time.Time {
 	t = t.UTC()
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
@@ -81,7 +126,7 @@ SELECT seq FROM d`
 // before with the same fingerprint), conflict (stored before with another;
 // the stored one is kept) or rejected (the item's problem, a diagnosis
 // for another rig than the agent's, or one whose window starts more than
-// MaxFuture after the cloud's clock). Alerts are opened (or counted) for
+// MaxFuture after or MaxPast before the cloud's clock). Alerts are opened (or counted) for
 // accepted diagnoses' high and critical anomalies (openAlertsSQL). On
 // error nothing was stored.
 func (s *Store) IngestDiagnoses(ctx context.Context, p *Principal, items []cloudapi.DecodedItem) ([]cloudapi.ItemResult, error) {
@@ -91,7 +136,7 @@ func (s *Store) IngestDiagnoses(ctx context.Context, p *Principal, items []cloud
 	prints := make(map[int64][]byte, len(items))
 	index := make(map[int64]int, len(items))
 	var months []time.Time
-	now, maxFuture := s.now(), s.MaxFuture()
+	bounds := s.windowBounds(s.now())
 	for i := range items {
 		it := &items[i]
 		res[i] = cloudapi.ItemResult{Seq: it.Seq}
@@ -100,7 +145,7 @@ func (s *Store) IngestDiagnoses(ctx context.Context, p *Principal, items []cloud
 			continue
 		}
 		d := &it.Diagnosis
-		if pr := checkItem(i, a, d, now.Add(maxFuture)); pr != nil {
+		if pr := checkItem(i, a, d, bounds); pr != nil {
 			res[i].Status, res[i].Problem = cloudapi.ItemRejected, pr
 			continue
 		}
@@ -197,14 +242,13 @@ func itemProblem(ptr, detail string, i int) *cloudapi.Problem {
 
 // checkItem refuses a diagnosis the agent may not write: another rig's,
 // another rig type's, one whose seq does not fit PostgreSQL's bigint, or
-// one whose window starts after latest (a broken clock: each month would
+// one whose window starts outside b (a broken clock: each month would
 // make a diagnoses partition that every query then plans over).
-func checkItem(i int, a *AgentIdentity, d *diag.Diagnosis, latest time.Time) *cloudapi.Problem {
+func checkItem(i int, a *AgentIdentity, d *diag.Diagnosis, b windowBounds) *cloudapi.Problem {
+	if pr := b.check(i, d.Window.Start); pr != nil {
+		return pr
+	}
 	switch {
-	case d.Window.Start.After(latest):
-		return itemProblem("window/start", fmt.Sprintf("%s is after %s, the latest window start this cloud accepts now "+
-			"(its clock plus agents.max_future): is the agent's clock wrong?",
-			d.Window.Start.UTC().Format(time.RFC3339Nano), latest.UTC().Format(time.RFC3339)), i)
 	case d.Seq > math.MaxInt64:
 		return itemProblem("seq", fmt.Sprintf("%d is larger than %d", d.Seq, int64(math.MaxInt64)), i)
 	case d.RigID != a.RigName:

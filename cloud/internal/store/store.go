@@ -34,6 +34,8 @@ type Store struct {
 	partitions sync.Map // time.Time (month start, UTC) -> struct{}
 	// maxFuture bounds diagnosis window starts after now (SetMaxFuture).
 	maxFuture time.Duration
+	// maxPast bounds diagnosis window starts before now (SetMaxPast).
+	maxPast time.Duration
 	// onRevoke is called after each committed revocation (OnRevoke).
 	onRevoke func()
 }

@@ -95,7 +95,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	env := append(os.Environ(), "RIG_CLOUD_DATABASE_URL="+s.DatabaseURL, "RIG_CLOUD_SERVER_LISTEN=127.0.0.1:0", "RIG_CLOUD_LOG_FORMAT=json",
 		"RIG_CLOUD_BLOB_DIR="+s.blobDir,
-		"RIG_CLOUD_SERVER_DRAIN_DELAY=0s") // no load balancer to drain: stop at once
+		"RIG_CLOUD_SERVER_DRAIN_DELAY=0s",  // no load balancer to drain: stop at once
+		"RIG_CLOUD_AGENTS_MAX_PAST=87600h") // fixtures of fixed dates (2025-03-01) age past the 400-day default
 	env = append(env, o.Env...)
 	s.bin, s.env = o.Bin, env
 
