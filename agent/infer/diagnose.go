@@ -27,8 +27,14 @@ import (
 //     except Unknown when every input sensor of the component was missing
 //     in w (for a component without input sensors: every input sensor of
 //     the rig), when nothing gives the component a health (Health is
-//     then 0 and meaningless), or when its health is the expected health
-//     of a condition target that is not judged (below); anomaly score =
+//     then 0 and meaningless), when its health is the expected health
+//     of a condition target that is not judged (below), or when it comes
+//     from the health head while a required input sensor is missing (see
+//     requiredMissing: the head reads the GNN's node states, which every
+//     input sensor feeds through pooling and graph attention, so no
+//     component's health is judged then, Health keeps the head's value
+//     and the finding below names "components' health" among what is not
+//     judged); anomaly score =
 //     the highest score of its sensors; drivers = its sensors with the
 //     highest anomaly scores (score > 0, not masked), at most MaxDrivers.
 //   - Health and Status of the rig: the lowest component health with a
@@ -125,6 +131,11 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	// sensor is missing, else those with data.
 	required := requiredMissing(man, w)
 	judged := func(t *rig.Target) bool { return len(required) == 0 && !unjudged(cfg, man.Input, w, t) }
+	// The health head reads the GNN's node states, which every input
+	// sensor feeds (pooling and graph attention mix every node), so
+	// while a required sensor is missing no component's health from it
+	// is judged either.
+	healthUnjudged := r.Health != nil && len(required) > 0
 	// Components whose health is the expected health of a condition
 	// target that is not judged.
 	unjudgedHealth := map[string]bool{}
@@ -163,7 +174,7 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		}
 		if ok {
 			ch.Health = h
-			if ((inputs == 0 && !blind) || missing < inputs) && !unjudgedHealth[c.ID] {
+			if ((inputs == 0 && !blind) || missing < inputs) && !unjudgedHealth[c.ID] && !healthUnjudged {
 				ch.Status = diag.StatusOf(h)
 				minHealth, known = min(minHealth, h), true
 			}
@@ -198,7 +209,7 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	// unknown, and the missing sensors' findings below say why.
 	var found []finding
 	notJudged := map[string][]string{} // component ("": the rig) -> targets not judged
-	var allNotJudged []string          // every target not judged, config order
+	var allNotJudged []string          // every target not judged, config order, then the health head's output
 	for _, tr := range d.Targets {
 		t := cfg.Target(tr.Name)
 		if !judged(t) {
@@ -226,6 +237,9 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		}
 		why := fmt.Sprintf("%s predicted %q (p=%.2f)", t.Name, cl.Label, a.Confidence)
 		found = append(found, finding{a, withDrivers(why, a.Sensors)})
+	}
+	if healthUnjudged {
+		allNotJudged = append(allNotJudged, healthNotJudged)
 	}
 	// Anomalies from the anomaly head, on components no class head blames.
 	for _, ch := range d.Components {
@@ -371,6 +385,10 @@ func (m *Model) componentHealth(r *Result, ci int, id string) (float64, bool) {
 	}
 	return sum / float64(n), true
 }
+
+// healthNotJudged names the health head's output in a missing-sensor
+// finding's "<targets> not judged" list.
+const healthNotJudged = "components' health"
 
 // finding is an anomaly with the reason its recommendation gives.
 type finding struct {

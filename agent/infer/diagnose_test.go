@@ -470,7 +470,7 @@ func TestDiagnoseRequiredSensorMissing(t *testing.T) {
 		w.Coverage[s] = float64(w.Steps-n) / float64(w.Steps)
 		w.Stale = append(w.Stale, id)
 	}
-	notJudged := "cooler, valve, pump, accumulator, stable not judged: the model was not trained to judge without "
+	notJudged := "cooler, valve, pump, accumulator, stable, components' health not judged: the model was not trained to judge without "
 
 	old := diagModel(t, si, bundleOpts{}) // trained before may_drop_out
 	missing := []string{"SE"}
@@ -481,7 +481,7 @@ func TestDiagnoseRequiredSensorMissing(t *testing.T) {
 	assert.Equal(t, []string{"no data from SE in the window; " + notJudged + "SE"}, reasons(d, "pump_mp1"))
 	require.Len(t, d.Targets, len(si.cfg.Targets))
 	assert.InDelta(t, 0.9, d.Targets[0].Classes[d.Targets[0].Predicted].P, 1e-12, "the head's probabilities are kept")
-	assert.Equal(t, diag.Healthy, status(d, "pump_mp1"), "the health head still judges it")
+	assert.Equal(t, diag.Unknown, status(d, "pump_mp1"), "the health head reads SE too")
 
 	// Without a health head the health would be the not-judged targets'
 	// expected health: unknown.
@@ -511,4 +511,87 @@ func TestDiagnoseRequiredSensorMissing(t *testing.T) {
 	d = diagnose(m, si.window(t, 6, missing, nil), missing, true)
 	assert.Equal(t, []rig.Fault{rig.FaultSensor}, faults(d))
 	assert.Equal(t, []string{"no data from PS1, SE in the window; " + notJudged + "PS1"}, reasons(d, "pump_mp1"))
+}
+
+// TestDiagnoseRequiredSensorMissingHealth: the health head reads the
+// GNN's node states, which every input sensor feeds (pooling and graph
+// attention), so while a required sensor is missing no component's
+// health is judged: every status unknown (the rig's too), Health kept as
+// the head gave it, and the missing sensor's finding names "components'
+// health" among what was not judged, also for a bundle without class
+// targets. Before, the health head's status stood (pump healthy while
+// SE, which the model never learnt to do without, was zero-filled). A
+// bundle trained without SE still judges health without it, and a
+// masked gap within MaxMissingFraction leaves health judged.
+func TestDiagnoseRequiredSensorMissingHealth(t *testing.T) {
+	si := newStandIn(t, loadRig(t, zemaConfig))
+	diagnose := func(m *Model, w *prep.Window, missing []string, withTargets bool) *diag.Diagnosis {
+		t.Helper()
+		r := &Result{Sensors: scores(si, missing, nil), Health: make([]float64, si.N)}
+		for i := range r.Health {
+			r.Health[i] = 0.9
+		}
+		if withTargets {
+			r.Targets = targets(si.cfg, nil)
+		}
+		d, err := m.Diagnose(r, w, 0)
+		require.NoError(t, err)
+		return d
+	}
+	statuses := func(d *diag.Diagnosis) map[string]diag.Status {
+		out := map[string]diag.Status{}
+		for _, c := range d.Components {
+			out[c.ID] = c.Status
+		}
+		return out
+	}
+	all := func(st diag.Status) map[string]diag.Status {
+		out := map[string]diag.Status{}
+		for _, c := range si.cfg.Components {
+			out[c.ID] = st
+		}
+		return out
+	}
+	reason := func(d *diag.Diagnosis, comp string) string {
+		for _, rec := range d.Recommendations {
+			if rec.Component == comp && rec.Fault == rig.FaultSensor {
+				return rec.Reason
+			}
+		}
+		return ""
+	}
+
+	old := diagModel(t, si, bundleOpts{}) // trained before may_drop_out
+	missing := []string{"SE"}
+	d := diagnose(old, si.window(t, 6, missing, nil), missing, true)
+	assert.Equal(t, all(diag.Unknown), statuses(d), "no health judged while SE is missing")
+	assert.Equal(t, diag.Unknown, d.Status)
+	assert.Zero(t, d.Health)
+	for _, c := range d.Components {
+		assert.InDelta(t, 0.9, c.Health, 1e-12, "the head's health is kept: %s", c.ID)
+	}
+	assert.Equal(t, "no data from SE in the window; cooler, valve, pump, accumulator, stable, components' health "+
+		"not judged: the model was not trained to judge without SE", reason(d, "pump_mp1"))
+
+	// Without class targets the finding still says why.
+	d = diagnose(old, si.window(t, 6, missing, nil), missing, false)
+	assert.Equal(t, all(diag.Unknown), statuses(d))
+	assert.Equal(t, "no data from SE in the window; components' health not judged: "+
+		"the model was not trained to judge without SE", reason(d, "pump_mp1"))
+
+	// A masked gap within the limit leaves health judged.
+	w := si.window(t, 7, nil, nil)
+	s := si.spec.Index("PS1")
+	for k := s * w.Steps; k < s*w.Steps+15; k++ { // 25 %
+		w.Mask[k], w.Values[k], w.Raw[k] = 0, 0, math.NaN()
+	}
+	d = diagnose(old, w, nil, true)
+	assert.Equal(t, all(diag.Healthy), statuses(d))
+
+	// A bundle trained without SE judges health without it.
+	m := diagModel(t, si, trainedWithout("SE"))
+	d = diagnose(m, si.window(t, 6, missing, nil), missing, true)
+	assert.Equal(t, all(diag.Healthy), statuses(d))
+	assert.Equal(t, diag.Healthy, d.Status)
+	assert.Equal(t, "no data from SE in the window", reason(d, "pump_mp1"))
 }

@@ -58,6 +58,8 @@
 // bundle's models were not trained to do without (bundle
 // Manifest.DropoutSensors) is missing from the window, or missing in more
 // than MaxMissingFraction of it: every class head reads every sensor.
+// Nor, then, the component health of the health head, which reads the
+// node states every sensor feeds: every status is unknown.
 //
 // # Caveats
 //
