@@ -265,7 +265,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			MaxWritesPending: int32(l.MaxPendingWrites), MaxPacketSize: uint32(l.MaxPacketBytes),
 			HighWater: min(broker.DefaultHighWater, l.MaxInflight/2, l.MaxPendingWrites/2),
 			// Gateways are refused until the ingest subscribed: the broker
-			// would acknowledge their backlog and drop it.
+			// would acknowledge their backlog and drop it. The ingest's
+			// client id is reserved to it (SubscriberLogin).
 			Subscriber: cfg.Broker.ClientID,
 			Users:      users,
 			Logger:     log.With("part", "broker"),
@@ -281,6 +282,12 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	iopt := ingest.Options{
 		Broker: brokerURL, ClientID: cfg.Broker.ClientID, Username: cfg.Broker.Username, Password: string(password),
 		KeepAlive: cfg.Broker.KeepAlive, ConnectTimeout: cfg.Broker.ConnectTimeout, Logger: log.With("part", "ingest"),
+	}
+	if a.brk != nil {
+		// The ingest's client id is reserved to a login the embedded
+		// broker made at start: gateways, which share broker.username,
+		// cannot take its session over.
+		iopt.Username, iopt.Password = a.brk.SubscriberLogin()
 	}
 	if isTLS(brokerURL) {
 		if iopt.TLS, err = ingest.TLSConfig(tlsFiles); err != nil {
@@ -454,11 +461,11 @@ func openBuffer(ctx context.Context, path string, o buffer.Options, log *slog.Lo
 }
 
 // embeddedUsers returns the embedded broker's users: broker.username
-// with its password, the only login it accepts (the agent's ingest and
-// publisher use it too); none when no username is set. Without one it
-// refuses a listen address other than loopback unless
-// broker.allow_anonymous is set: anyone on the network could publish, or
-// connect with the ingest's client id and take its session over.
+// with its password, the gateways' login (the agent's publisher uses it
+// too; the ingest has its own, see broker.Options.Subscriber); none when
+// no username is set. Without one it refuses a listen address other than
+// loopback unless broker.allow_anonymous is set: anyone on the network
+// could publish readings.
 func embeddedUsers(b config.Broker, password string) (map[string]string, error) {
 	if b.Username != "" {
 		if password == "" {

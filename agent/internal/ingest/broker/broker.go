@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
 	"errors"
@@ -54,6 +55,14 @@ type Options struct {
 	// subscribers and drops it). Once it subscribed, the broker stays open
 	// to everyone: its persistent session holds messages while it is away
 	// (zero: no such wait).
+	//
+	// The Subscriber's client id is reserved to it: a CONNECT with that id
+	// must log in with the login of Broker.SubscriberLogin (a username
+	// and a random password made at Start, which no gateway knows, Users
+	// or not), else it is refused (bad username or password), counted in
+	// Stats.TakeoversRefused and logged. Gateways share the Users login,
+	// so any of them could otherwise connect with the ingest's id and take
+	// its persistent session over: its subscription and held messages.
 	Subscriber string
 
 	// MaxClients caps concurrent connections (zero: no limit). A client
@@ -156,6 +165,9 @@ func Start(opts Options) (*Broker, error) {
 	caps.MaximumMessageExpiryInterval = 0
 	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: opts.Logger.With("component", "mqtt-broker")})
 	h := &hook{opts: &opts, srv: srv, log: opts.Logger}
+	if opts.Subscriber != "" {
+		h.subPassword = rand.Text() // 128 bits, new at every start
+	}
 	h.open.Store(opts.Subscriber == "")
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
@@ -187,6 +199,21 @@ func (b *Broker) URL() string {
 	return "tcp://" + b.Addr()
 }
 
+// SubscriberUsername is the username of the login reserved to
+// Options.Subscriber (see Broker.SubscriberLogin).
+const SubscriberUsername = "hydrognn-ingest"
+
+// SubscriberLogin returns the only login with which a client may connect
+// with Options.Subscriber's client id: SubscriberUsername and a random
+// password made at Start (empty strings when Subscriber is not set). Give
+// it to the ingest only; gateways log in with Users.
+func (b *Broker) SubscriberLogin() (username, password string) {
+	if b.opts.Subscriber == "" {
+		return "", ""
+	}
+	return SubscriberUsername, b.hook.subPassword
+}
+
 // Stats counts what the broker did.
 type Stats struct {
 	// ClientsConnected is the number of connected clients.
@@ -209,6 +236,9 @@ type Stats struct {
 	// Rejected counts PUBLISH packets refused (not acknowledged) while
 	// draining.
 	Rejected uint64
+	// TakeoversRefused counts CONNECT packets refused because they used
+	// Options.Subscriber's client id without its login.
+	TakeoversRefused uint64
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -225,6 +255,7 @@ func (b *Broker) Stats() Stats {
 		HeldBackTime:     time.Duration(b.hook.heldNanos.Load()),
 		HoldTimeouts:     b.hook.holdTimeouts.Load(),
 		Rejected:         b.hook.rejected.Load(),
+		TakeoversRefused: b.hook.takeovers.Load(),
 	}
 }
 
@@ -287,6 +318,10 @@ type hook struct {
 	open         atomic.Bool  // Subscriber has subscribed (or none is set)
 	refused      atomic.Uint64
 	gate         gate
+
+	subPassword  string        // Options.Subscriber's password (none without one)
+	takeovers    atomic.Uint64 // CONNECTs with Subscriber's id refused
+	lastTakeover atomic.Int64  // when one was last logged (unix nanoseconds)
 }
 
 // gate holds PUBLISH packets back while a persistent session is taken
@@ -407,10 +442,19 @@ func (h *hook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
 	}
 }
 
-// OnConnectAuthenticate checks the user's password (when Users is set)
-// and refuses every client but the kept one while draining.
+// OnConnectAuthenticate checks the user's password (when Users is set),
+// reserves Options.Subscriber's client id to its own login, and refuses
+// every client but the kept one while draining.
 func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	if keep := h.draining.Load(); keep != nil && cl.ID != *keep {
+		return false
+	}
+	if h.opts.Subscriber != "" && cl.ID == h.opts.Subscriber {
+		if string(pk.Connect.Username) == SubscriberUsername &&
+			subtle.ConstantTimeCompare([]byte(h.subPassword), pk.Connect.Password) == 1 {
+			return true
+		}
+		h.refuseTakeover(cl, pk)
 		return false
 	}
 	if len(h.opts.Users) == 0 {
@@ -418,6 +462,23 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	}
 	want, ok := h.opts.Users[string(pk.Connect.Username)]
 	return ok && subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) == 1
+}
+
+// takeoverLogEvery bounds how often refused takeovers are logged (a
+// misconfigured gateway retries every few seconds).
+const takeoverLogEvery = 10 * time.Second
+
+// refuseTakeover counts and logs a CONNECT with Options.Subscriber's
+// client id but without its login.
+func (h *hook) refuseTakeover(cl *mochi.Client, pk packets.Packet) {
+	n := h.takeovers.Add(1)
+	now := time.Now().UnixNano()
+	last := h.lastTakeover.Load()
+	if last != 0 && now-last < int64(takeoverLogEvery) || !h.lastTakeover.CompareAndSwap(last, now) {
+		return
+	}
+	h.log.Warn("embedded broker refused a client using the ingest's client id: only the ingest may use it (a gateway configured with it would take the ingest's session over); give the gateway another client id",
+		"client_id", cl.ID, "remote", cl.Net.Remote, "username", string(pk.Connect.Username), "refused_total", n)
 }
 
 // OnConnect refuses every client but Options.Subscriber until that one

@@ -41,6 +41,16 @@
 // held back: the broker keeps up to MaxInflight (65,535) messages for the
 // ingest's persistent session and delivers them when it returns.
 //
+// # The ingest's client id
+//
+// With Options.Subscriber set, that client id is reserved to the ingest:
+// a CONNECT with it must log in with Broker.SubscriberLogin, a username
+// and a random password made at every Start that only the agent's own
+// ingest is given. Anyone else using the id (a gateway with the shared
+// Users login, or none) is refused, counted in Stats.TakeoversRefused
+// and logged; without this a gateway could take the ingest's persistent
+// session over, with its subscription and the messages held for it.
+//
 // # Caveats
 //
 //   - The broker keeps nothing on disk: messages it acknowledged to a

@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,7 +41,9 @@ func TestSubscriberGate(t *testing.T) {
 	require.Error(t, err, "a gateway before the subscriber subscribed")
 
 	got := &collector{}
+	user, pass := b.SubscriberLogin()
 	sub := mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) {
+		o.SetUsername(user).SetPassword(pass)
 		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got.add(m) })
 	})
 	_, err = client(t, b.URL(), randomID("gw-"), true)
@@ -78,4 +81,59 @@ func TestTakeoverIsNoDrop(t *testing.T) {
 	})
 	waitFor(t, "redelivery", func() bool { return again.len() == 10 })
 	assert.NotContains(t, logs.String(), "dropped", "a takeover hands the messages over")
+}
+
+// TestSubscriberIDIsReserved: gateways share the Users login, so the
+// Subscriber's client id is reserved to the login of SubscriberLogin. A
+// client using the id with the gateways' login (or none) is refused,
+// counted and logged, and the subscriber keeps its session: its
+// subscription and the messages held for it.
+func TestSubscriberIDIsReserved(t *testing.T) {
+	var logs lockedBuffer
+	id := randomID("ingest-")
+	b, err := Start(Options{Addr: "127.0.0.1:0", Subscriber: id, Users: map[string]string{"rig": "s3cret"},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	user, pass := b.SubscriberLogin()
+	require.Equal(t, SubscriberUsername, user)
+	require.NotEmpty(t, pass)
+	gwLogin := func(o *mqtt.ClientOptions) { o.SetUsername("rig").SetPassword("s3cret") }
+
+	got := &collector{}
+	sub := mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) {
+		o.SetUsername(user).SetPassword(pass).SetAutoAckDisabled(true)
+		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got.add(m) })
+	})
+	require.True(t, sub.Subscribe("t/reserved", 1, nil).WaitTimeout(5*time.Second))
+	gw := mustClient(t, b.URL(), randomID("gw-"), true, gwLogin)
+	require.Equal(t, 10, publish(gw, "t/reserved", 0, 10, 10))
+	waitFor(t, "delivery", func() bool { return got.len() == 10 })
+
+	for name, login := range map[string]func(*mqtt.ClientOptions){
+		"gateways' login": gwLogin,
+		"no login":        func(*mqtt.ClientOptions) {},
+		"wrong password":  func(o *mqtt.ClientOptions) { o.SetUsername(user).SetPassword("guess") },
+		"users' password": func(o *mqtt.ClientOptions) { o.SetUsername(user).SetPassword("s3cret") },
+	} {
+		_, err := client(t, b.URL(), id, false, login)
+		require.Error(t, err, name)
+	}
+	assert.EqualValues(t, 4, b.Stats().TakeoversRefused)
+	assert.Contains(t, logs.String(), "refused a client using the ingest's client id")
+	assert.Equal(t, 1, strings.Count(logs.String(), "refused a client using the ingest's client id"), "rate-limited")
+	assert.True(t, sub.IsConnectionOpen(), "the subscriber keeps its connection")
+	cl, ok := b.srv.Clients.Get(id)
+	require.True(t, ok)
+	assert.Equal(t, 10, cl.State.Inflight.Len(), "and the messages held for it")
+
+	// The login does not open other client ids, nor the Users login the
+	// subscriber's id.
+	_, err = client(t, b.URL(), randomID("gw-"), true, func(o *mqtt.ClientOptions) { o.SetUsername(user).SetPassword(pass) })
+	require.Error(t, err, "the subscriber's login is not a gateway login")
+
+	// Without Subscriber there is no reserved id and no login.
+	open := start(t, Options{})
+	u, p := open.SubscriberLogin()
+	assert.Empty(t, u+p)
 }
