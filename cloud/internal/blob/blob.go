@@ -7,7 +7,7 @@
 // Objects are named by keys: 1-512 bytes of [A-Za-z0-9._-] segments
 // separated by "/", no segment "." or ".." (ValidKey). An implementation
 // (FS here; an S3-compatible bucket with PutObject/GetObject/HeadObject/
-// DeleteObject, where a multipart upload gives the atomic Put) must:
+// DeleteObject/ListObjectsV2, where a multipart upload gives the atomic Put) must:
 //
 //   - Put: store everything r yields under key, replacing any object of
 //     that name, atomically: readers see the old object or the whole new
@@ -19,6 +19,14 @@
 //     is ErrNotFound.
 //   - Stat: size and modification time without reading; ErrNotFound.
 //   - Delete: remove the object; a missing key is not an error.
+//   - Walk: call fn with the Info (key, size, modification time; no
+//     SHA256) of each object whose key starts with prefix, in no set
+//     order; an error of fn stops the walk and is returned. Objects put
+//     or deleted during the walk may or may not be seen; Put's
+//     temporary files never are. Walk is how orphans are found (the
+//     blob sweep of `rig-cloud worker`, cloud/internal/blobgc): an S3
+//     bucket implements it with ListObjectsV2 (Prefix, paged by
+//     ContinuationToken; LastModified is the modification time).
 //   - be safe for concurrent use by many goroutines and processes (several
 //     rig-cloud replicas and workers share one store).
 //
@@ -54,6 +62,7 @@ type Store interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, Info, error)
 	Stat(ctx context.Context, key string) (Info, error)
 	Delete(ctx context.Context, key string) error
+	Walk(ctx context.Context, prefix string, fn func(Info) error) error
 }
 
 // Info describes a stored object.

@@ -252,3 +252,55 @@ func (s *FS) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Walk calls fn with each object whose key starts with prefix (see the
+// package's contract). It reads only the folders that can hold such keys;
+// files that are not valid keys (none Put makes) are skipped, and so is
+// Dir/.tmp.
+func (s *FS) Walk(ctx context.Context, prefix string, fn func(Info) error) error {
+	// The deepest folder every matching key is under.
+	root := s.dir
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		if !ValidKey(prefix[:i]) {
+			return fmt.Errorf("%w: prefix %q", ErrBadKey, prefix)
+		}
+		root = filepath.Join(s.dir, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // no such folder, or removed meanwhile
+			}
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		rel, rerr := filepath.Rel(s.dir, p)
+		if rerr != nil {
+			return rerr
+		}
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			if key == tmpDir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !strings.HasPrefix(key, prefix) || !ValidKey(key) || strings.HasPrefix(key, tmpDir+"/") {
+			return nil
+		}
+		info, ierr := d.Info()
+		if errors.Is(ierr, fs.ErrNotExist) {
+			return nil // deleted meanwhile
+		}
+		if ierr != nil {
+			return ierr
+		}
+		return fn(Info{Key: key, Size: info.Size(), ModTime: info.ModTime()})
+	})
+	if err != nil {
+		return fmt.Errorf("blob walk %q: %w", prefix, err)
+	}
+	return nil
+}

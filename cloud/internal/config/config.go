@@ -201,6 +201,11 @@ type Worker struct {
 	// when it would extract to more, and a build from fleet uploads fails
 	// as soon as its files pass it.
 	MaxExtractBytes ByteSize `yaml:"max_extract_bytes"`
+	// BlobGCInterval is how often a worker sweeps the blob store of
+	// orphans, objects no database row names older than a day plus
+	// blob.upload_timeout (default 6h; 0: off; else 1m..168h; one worker
+	// sweeps at a time: cloud/internal/blobgc).
+	BlobGCInterval time.Duration `yaml:"blob_gc_interval"`
 }
 
 // Releases serves the TUF repository of signed model releases at /tuf/
@@ -280,7 +285,7 @@ func Defaults() Config {
 		Blob: Blob{Dir: "/var/lib/rig-cloud/blobs", MaxObjectBytes: 4 * GiB, UploadTimeout: time.Hour},
 		Worker: Worker{Backend: "go", PollInterval: 5 * time.Second, Lease: 2 * time.Minute, Heartbeat: 15 * time.Second,
 			MaxAttempts: 3, MaxLogLines: 10_000, MaxWindows: 1_000_000,
-			MaxExtractBytes: 16 * GiB},
+			MaxExtractBytes: 16 * GiB, BlobGCInterval: 6 * time.Hour},
 		Releases: Releases{CheckInterval: 10 * time.Minute, TimestampExpiry: 24 * time.Hour, TimestampRefresh: 12 * time.Hour,
 			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB,
 			RolloutInterval: 10 * time.Second},

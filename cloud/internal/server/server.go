@@ -29,6 +29,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/cloud/internal/authcache"
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
+	"github.com/hydrognn/hydrognn/cloud/internal/blobgc"
 	"github.com/hydrognn/hydrognn/cloud/internal/config"
 	"github.com/hydrognn/hydrognn/cloud/internal/db"
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
@@ -316,7 +317,8 @@ func unavailable(w http.ResponseWriter, detail string) {
 // Work runs a training worker (`rig-cloud worker`) until ctx ends: it
 // applies pending migrations when database.migrate is set, then claims
 // and runs jobs (cloud/internal/jobs). A job running at the end is
-// stopped and re-queued.
+// stopped and re-queued. Every worker.blob_gc_interval it sweeps the
+// blob store of orphans (cloud/internal/blobgc).
 func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) error {
 	pool, err := OpenDB(ctx, cfg)
 	if err != nil {
@@ -333,6 +335,15 @@ func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version str
 		return err
 	}
 	w := cfg.Worker
+	if w.BlobGCInterval > 0 {
+		// Sweeps orphaned blobs until Work returns; waited for before the
+		// pool closes.
+		gctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		sw := blobgc.New(pool, blobs, blobgc.Options{MinAge: blobgc.MinAge(cfg.Blob.UploadTimeout), Log: log})
+		go func() { defer close(done); sw.Run(gctx, w.BlobGCInterval) }()
+		defer func() { stop(); <-done }()
+	}
 	return jobs.NewWorker(store.New(pool), blobs, jobs.Options{
 		Backend: w.Backend, WorkDir: w.WorkDir, PollInterval: w.PollInterval, Lease: w.Lease, Heartbeat: w.Heartbeat,
 		MaxLogLines: w.MaxLogLines, MaxWindows: w.MaxWindows, MaxExtractBytes: int64(w.MaxExtractBytes), CodeVersion: version, Log: log,

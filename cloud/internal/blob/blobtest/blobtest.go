@@ -118,6 +118,50 @@ func Run(t *testing.T, s blob.Store, maxBytes int64, prefix string) {
 			}
 		}
 	})
+	t.Run("walk", func(t *testing.T) {
+		want := map[string]int64{prefix + "/w/1/a.bin": 1, prefix + "/w/1/b/c.bin": 2, prefix + "/w/10/d.bin": 3}
+		for k, n := range want {
+			if _, err := s.Put(ctx, k, bytes.NewReader(make([]byte, n))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Put(ctx, prefix+"/x/e.bin", strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{prefix + "/w/", prefix + "/w/1", prefix + "/w"} {
+			got := map[string]int64{}
+			err := s.Walk(ctx, p, func(i blob.Info) error {
+				if i.ModTime.IsZero() {
+					t.Errorf("Walk(%q): %s has no modification time", p, i.Key)
+				}
+				got[i.Key] = i.Size
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("Walk(%q): %v", p, err)
+			}
+			if len(got) != len(want) {
+				t.Errorf("Walk(%q) = %v, want %v", p, got, want)
+			}
+			for k, n := range want {
+				if got[k] != n {
+					t.Errorf("Walk(%q): %s has %d bytes, want %d", p, k, got[k], n)
+				}
+			}
+		}
+		n := 0
+		if err := s.Walk(ctx, prefix+"/none/", func(blob.Info) error { n++; return nil }); err != nil || n != 0 {
+			t.Errorf("Walk of a missing prefix: %d objects, %v", n, err)
+		}
+		stop := errors.New("stop")
+		if err := s.Walk(ctx, prefix+"/w/", func(blob.Info) error { return stop }); !errors.Is(err, stop) {
+			t.Errorf("Walk: fn's error is %v, want stop", err)
+		}
+		for k := range want {
+			_ = s.Delete(ctx, k)
+		}
+		_ = s.Delete(ctx, prefix+"/x/e.bin")
+	})
 	t.Run("concurrent writers", func(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 8 {
