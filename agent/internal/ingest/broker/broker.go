@@ -16,7 +16,6 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/hydrognn/hydrognn/shared/codec"
@@ -142,7 +141,7 @@ func (o *Options) setDefaults() error {
 type Broker struct {
 	opts Options
 	srv  *mochi.Server
-	tcp  *listeners.TCP
+	tcp  *tcpListener
 	hook *hook
 
 	closeOnce sync.Once
@@ -172,7 +171,7 @@ func Start(opts Options) (*Broker, error) {
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Addr, TLSConfig: opts.TLS})
+	tcp := newTCPListener("tcp", opts.Addr, opts.TLS)
 	if err := srv.AddListener(tcp); err != nil {
 		return nil, fmt.Errorf("embedded broker: listen on %s: %w", opts.Addr, err)
 	}
@@ -292,9 +291,22 @@ func (b *Broker) Drain(ctx context.Context, keep string) error {
 // Close stops the listener and disconnects every client. Messages the
 // broker holds are lost with it (it keeps nothing on disk): call Drain
 // first. Close is idempotent.
+//
+// It stops the listener and waits for every connection's goroutine before
+// mochi-mqtt's Server.Close, which then finds no client left: that one
+// waits for its clients with a WaitGroup that a connection accepted
+// meanwhile adds to (a race the race detector reported when a failed
+// agent start closed the broker while gateways were connecting), and
+// would wait for ever on a connection that sent no CONNECT yet.
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		for _, cl := range b.srv.Clients.GetAll() {
+			if !cl.Closed() {
+				_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+		b.tcp.stop()
 		err = b.srv.Close()
 		b.opts.Logger.Info("embedded MQTT broker stopped", "stats", fmt.Sprintf("%+v", b.Stats()))
 	})

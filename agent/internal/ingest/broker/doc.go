@@ -61,6 +61,9 @@
 //     gateways send them again. For zero loss across crashes use an
 //     external Mosquitto with persistence (deploy/mosquitto/mosquitto.conf).
 //   - Back-pressure applies to QoS 1 and 2 only; QoS 0 is fire and forget.
+//   - A connection must send its CONNECT (after its TLS handshake) within
+//     10 s, or it is closed. Close ends every connection, those that have
+//     not sent their CONNECT included, before stopping mochi-mqtt.
 //   - The default listener is loopback only and allows anyone; set Users
 //     (and TLS) before listening on a LAN address.
 package broker
