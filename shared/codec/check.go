@@ -14,6 +14,11 @@ import (
 // without control characters, a finite value, a non-zero time
 // representable as int64 nanoseconds since 1970 (years 1678 to 2262).
 // Fill in the Binding's defaults (sensor, time) before checking.
+//
+// Every quality, 0 to 255, is valid, as the built-in codecs accept it: 0
+// good, 1 uncertain, 2 bad; shared/prep uses only good readings, and
+// treats any other code as bad (not a reason to refuse the payload: a
+// gateway's own code still says the sample is not good).
 func CheckReading(r *reading.Reading) (field, msg string) {
 	if len(r.Sensor) == 0 || len(r.Sensor) > MaxSensorLen {
 		// Before checkSensorString, which would quote a long id whole.

@@ -16,6 +16,12 @@ func TestCheckReading(t *testing.T) {
 	field, msg := CheckReading(&ok)
 	assert.Empty(t, field)
 	assert.Empty(t, msg)
+	for _, q := range []reading.Quality{reading.Good, reading.Uncertain, 3, 200, 255} {
+		r := ok
+		r.Quality = q
+		field, msg := CheckReading(&r)
+		assert.Empty(t, field+msg, "quality %d is valid, as in the built-in codecs", q)
+	}
 	for _, tc := range []struct {
 		name  string
 		edit  func(r *reading.Reading)

@@ -42,7 +42,8 @@
 // publisher's sequence number and quality. The host checks every reading
 // with the rules of the built-in codecs (codec.CheckReading: a sensor id
 // of 1 to 256 bytes of UTF-8 without control characters, a finite value,
-// a time in years 1678 to 2262) and a quality of 0, 1 or 2; one bad
+// a time in years 1678 to 2262; any quality 0 to 255, unknown codes
+// counting as bad downstream, as with the built-in codecs); one bad
 // reading rejects the payload with a *codec.Error naming the reading's
 // index and field. The agent then applies scale and offset and validates
 // every reading as for built-in codecs.

@@ -353,10 +353,6 @@ func (c *Codec) finish(b codec.Binding, dst, rs []reading.Reading) ([]reading.Re
 		if field, msg := codec.CheckReading(r); msg != "" {
 			return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: i, Field: field, Msg: msg}
 		}
-		if r.Quality > reading.Bad {
-			return dst, &codec.Error{Codec: c.Name(), Topic: b.Topic, Offset: -1, Reading: i, Field: "q",
-				Msg: fmt.Sprintf("quality %d is not good (0), uncertain (1) or bad (2)", r.Quality)}
-		}
 	}
 	return append(dst, rs...), nil
 }

@@ -138,7 +138,6 @@ func TestBadReadingsAreRejected(t *testing.T) {
 		{"nul", "sensor", "control character"},
 		{"newline", "sensor", "control character"},
 		{"long", "sensor", "10000 bytes exceeds the limit of 256"},
-		{"q200", "q", "quality 200"},
 		{"y9999", "ts", "outside years 1678 to 2262"},
 	} {
 		t.Run(tc.payload, func(t *testing.T) {
@@ -156,6 +155,13 @@ func TestBadReadingsAreRejected(t *testing.T) {
 	got, err := c.Decode(b, []byte(";;1"), nil)
 	require.NoError(t, err)
 	assert.Equal(t, []reading.Reading{{Sensor: "PS1", Time: now, Value: 1}}, got)
+
+	// Any quality 0 to 255 is valid, as with the built-in codecs (prep
+	// treats the unknown codes as bad).
+	got, err = c.Decode(b, []byte("q200"), nil)
+	require.NoError(t, err, "quality 200 as the built-in codecs accept it")
+	require.Len(t, got, 2)
+	assert.Equal(t, reading.Quality(200), got[1].Quality)
 }
 
 // TestReplyTooLarge: a reply over MaxReplyBytes is not read whole: the

@@ -1,6 +1,7 @@
 // Command liar is a test codec plugin: it decodes like the example
 // plugin, but for the payloads named below returns readings that break
-// the codec rules, or replies that are too large.
+// the codec rules, or replies that are too large (q200: a quality code
+// that is valid, as in the built-in codecs).
 package main
 
 import (
