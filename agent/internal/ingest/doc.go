@@ -58,7 +58,7 @@
 // Each reading is checked, in this order, and rejected with a Reason when
 // it fails: the sensor must be bound to the topic it came on and active;
 // the value after scale and offset must be finite and, unless the reading's
-// quality is bad, within the sensor's range widened by
+// quality is bad (2, or any code above it), within the sensor's range widened by
 // Options.RangeTolerance of its span; the time must not be more than
 // Options.MaxFutureSkew ahead of the agent's clock (nor older than
 // Options.MaxAge, if set); and it must not be a duplicate. Whole messages

@@ -201,7 +201,9 @@ func (in *Ingest) validate(rt *route, it *item) {
 			}
 			continue
 		}
-		if r.Quality != reading.Bad && (v < si.lo || v > si.hi) {
+		// A bad reading (quality 2, or an unknown code: codec.CheckReading)
+		// is stored as is, not range-checked.
+		if r.Quality <= reading.Uncertain && (v < si.lo || v > si.hi) {
 			if it.note(ReasonOutOfRange) {
 				it.keep(ReasonOutOfRange, rt.topic, r.Sensor, now, fmt.Sprintf(
 					"value %g is outside the range [%g, %g] and its tolerance [%g, %g]", v, si.min, si.max, si.lo, si.hi))

@@ -153,6 +153,8 @@ func TestValidate(t *testing.T) {
 		{"below range", Options{}, "t/a", js(-6, ts, 1), nil, map[Reason]uint32{ReasonOutOfRange: 1}},
 		{"tolerance off", Options{RangeTolerance: -1}, "t/a", js(1e6, ts, 1), []float64{2e6 + 1}, nil},
 		{"bad quality not range checked", Options{}, "t/a", `{"v":1e6,"q":2,"ts":"` + ts.Format(time.RFC3339) + `"}`, []float64{2e6 + 1}, nil},
+		{"unknown quality is bad: not range checked", Options{}, "t/a", `{"v":1e6,"q":200,"ts":"` + ts.Format(time.RFC3339) + `"}`, []float64{2e6 + 1}, nil},
+		{"uncertain quality range checked", Options{}, "t/a", `{"v":1e6,"q":1,"ts":"` + ts.Format(time.RFC3339) + `"}`, nil, map[Reason]uint32{ReasonOutOfRange: 1}},
 		{"overflow to inf", Options{}, "t/a", js(1.7e308, ts, 1), nil, map[Reason]uint32{ReasonNotFinite: 1}},
 		{"unknown and misrouted sensors", Options{}, "t/b", batch(jr("Z", 1, ts, 1), jr("A", 1, ts, 1), jr("B", 1, ts, 1)),
 			[]float64{1}, map[Reason]uint32{ReasonUnknownSensor: 2}},
