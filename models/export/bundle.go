@@ -1,6 +1,8 @@
 package export
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -83,6 +85,16 @@ type Written struct {
 // (Int8Thresholds); the agent uses those of the file it runs. Without
 // calibration windows (e.g. SKAB's detector thresholds) both files use
 // the anomaly head's.
+//
+// The whole manifest is built and validated before dir changes: a result
+// whose manifest could not be written, e.g. a NaN or infinite metric (a
+// diverged run's val.loss) or threshold, is an error naming it, and the
+// bundle already in dir stays as it was (a diverged model is never
+// shipped with its metric silently dropped). Then each model file is
+// written to a temporary file, synced and renamed into place, the
+// directory synced, and the manifest written last the same way; with
+// NoInt8 a stale model.int8.onnx is removed only after the new manifest,
+// which no longer lists it, is in place.
 func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOptions) (*Written, error) {
 	if cfg == nil || res == nil || res.Model == nil {
 		return nil, fmt.Errorf("%w: bundle: nil rig config or training result", ErrExport)
@@ -115,9 +127,6 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 		"hydrognn.input_digest":     specDigest,
 		"hydrognn.bundle":           opts.Name + " " + opts.Version,
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
-	}
 	outs := Outputs(m)
 	inputs := []string{InputX, InputMask}
 	w := &Written{Bytes: map[bundle.Precision]int64{}}
@@ -140,28 +149,26 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 		}
 		// The int8 file's errors differ from fp32's: its thresholds are
 		// calibrated on its own outputs over the same windows.
-		th8, err := Int8Thresholds(res, q)
+		th8, err := Int8Thresholds(res, q, rep)
 		if err != nil {
 			return nil, err
 		}
 		models = append(models, bundle.Model{File: FileINT8, Precision: bundle.INT8, Quantization: qk, Thresholds: th8})
 		files = append(files, q)
-	} else {
-		_ = os.Remove(filepath.Join(dir, FileINT8))
 	}
+	// The digests and sizes come from the bytes about to be written, not
+	// from reading the files back.
+	datas := make([][]byte, len(files))
 	for i, f := range files {
 		data, err := f.Marshal()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrExport, models[i].File, err)
 		}
-		if err := writeFile(filepath.Join(dir, models[i].File), data); err != nil {
-			return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
-		}
+		datas[i] = data
+		sum := sha256.Sum256(data)
+		models[i].SHA256, models[i].Bytes = hex.EncodeToString(sum[:]), int64(len(data))
 		models[i].Opset = Opset
 		models[i].Inputs, models[i].Outputs = slices.Clone(inputs), slices.Clone(outs)
-		if err := bundle.FillModel(dir, &models[i]); err != nil {
-			return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
-		}
 		w.Bytes[models[i].Precision] = models[i].Bytes
 	}
 
@@ -201,8 +208,42 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 		Metrics:         Metrics(res),
 		Provenance:      prov,
 	}
+	// The whole manifest is checked before anything in dir changes: a
+	// manifest that cannot be written (a NaN metric of a diverged run, a
+	// non-finite threshold, ...) leaves the previous bundle as it was.
+	if err := man.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+	}
+	if _, err := json.Marshal(man); err != nil {
+		return nil, fmt.Errorf("%w: bundle: encode manifest: %w", ErrExport, err)
+	}
+
+	// Model files first (each synced, then renamed into place), the
+	// manifest last, so that the manifest on disk only ever lists files
+	// already durable.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+	}
+	for i, data := range datas {
+		if err := writeFile(filepath.Join(dir, models[i].File), data); err != nil {
+			return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+	}
 	if err := bundle.Write(dir, man); err != nil {
 		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
+	}
+	if opts.NoInt8 {
+		// Only now that the manifest no longer lists it: a stale int8
+		// file of an earlier export.
+		if err := os.Remove(filepath.Join(dir, FileINT8)); err == nil {
+			_ = syncDir(dir)
+		}
 	}
 	w.Manifest = man
 	return w, nil
@@ -362,24 +403,49 @@ func checkResult(cfg *rig.Config, res *train.Result) error {
 	return nil
 }
 
-// writeFile writes data atomically (a temporary file renamed into place).
-func writeFile(path string, data []byte) error {
+// writeFile writes data atomically and durably: a temporary file in the
+// same directory, synced, then renamed into place (the caller syncs the
+// directory, syncDir). The temporary file is removed on every failure.
+func writeFile(path string, data []byte) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".model-*")
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	// CreateTemp makes the file 0600; a bundle is meant to be read by the
+	// agent's service user and shipped.
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
 		return err
 	}
 	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// syncDir syncs directory dir, making the renames into it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/hydrognn/hydrognn/models/gnn"
@@ -14,19 +15,20 @@ import (
 const calibBatch = 512
 
 // Int8Thresholds calibrates the anomaly thresholds of the int8 model q
-// (Quantized's result for res.Model and res.Weights) the way train.Run
-// calibrated res.AnomalyThreshold for fp32: the same windows and rule
-// (res.Calibration), run through the int8 model's own weights. The
-// weights are read from q itself (every <name>_quantized initialiser,
-// dequantised with its scales and zero points as DequantizeLinear does)
-// and run through gnn.Forward, which TestParity holds to ONNX Runtime's
-// output of the same graph: with weight-only quantization (the default)
-// this is the int8 file's computation, which ONNX Runtime runs in fp32
-// after folding the DequantizeLinear nodes. With onnx.Dynamic the
-// activations' quantization at run time is not modelled (the weights'
-// is). The thresholds are floored at MinThreshold like Heads'. It
-// returns nil, nil when res has no calibration windows.
-func Int8Thresholds(res *train.Result, q *onnx.Model) ([]float64, error) {
+// (Quantized's result for res.Model and res.Weights, rep its report) the
+// way train.Run calibrated res.AnomalyThreshold for fp32: the same windows
+// and rule (res.Calibration), run through the int8 model's own weights.
+// The weights are read from q itself (DequantizedWeights) and run through
+// gnn.Forward, which TestParity holds to ONNX Runtime's output of the same
+// graph: with weight-only quantization (the default) this is the int8
+// file's computation, which ONNX Runtime runs in fp32 after folding the
+// DequantizeLinear nodes. With onnx.Dynamic the activations' quantization
+// at run time is not modelled (the weights' is), and it depends on the
+// batch (onnx.Dynamic): the thresholds are then an approximation, which
+// Int8Thresholds logs as a warning. The thresholds are floored at
+// MinThreshold like Heads'. It returns nil, nil when res has no
+// calibration windows.
+func Int8Thresholds(res *train.Result, q *onnx.Model, rep *onnx.QuantReport) ([]float64, error) {
 	c := res.Calibration
 	if c == nil || c.Windows == nil || c.Windows.N == 0 {
 		return nil, nil
@@ -36,9 +38,13 @@ func Int8Thresholds(res *train.Result, q *onnx.Model) ([]float64, error) {
 		return nil, fmt.Errorf("%w: int8 calibration: windows are %d sensors x %d steps, the model %d x %d",
 			ErrExport, c.Windows.S, c.Windows.T, m.Sensors, m.Steps)
 	}
-	w, err := DequantizedWeights(m, res.Weights, q)
+	w, err := DequantizedWeights(m, res.Weights, q, rep)
 	if err != nil {
 		return nil, err
+	}
+	if rep.Scheme == onnx.Dynamic {
+		slog.Warn("int8 calibration: the dynamic scheme quantises activations at run time, per batch; " +
+			"the int8 thresholds model its weights only (weight-only is exact)")
 	}
 	backend, err := gnn.NewBackend("go")
 	if err != nil {
@@ -64,37 +70,70 @@ func Int8Thresholds(res *train.Result, q *onnx.Model) ([]float64, error) {
 
 // DequantizedWeights returns w with every weight that the int8 model q
 // stores as integers replaced by its dequantised value from q: the
-// weights q computes with. A quantised initialiser of q that maps to no
-// weight of m is an error (never a silently different calibration).
-func DequantizedWeights(m *gnn.Model, w gnn.Weights, q *onnx.Model) (gnn.Weights, error) {
+// weights q computes with. rep is q's quantisation report (Quantized):
+// it names the initialisers of each weight onnx.Quantize quantised and
+// the channel axis of their scales, which a weight that only
+// MatMulInteger consumes (onnx.Dynamic) records nowhere in q (a MatMul
+// weight's is 1, a transB Gemm weight's 0). The per-sensor weights Build
+// stores as int8 (<name>_quantized) are read with their DequantizeLinear
+// node's axis. A quantised initialiser of q that maps to no weight of m,
+// or whose axis is unknown, is an error (never a silently different
+// calibration).
+func DequantizedWeights(m *gnn.Model, w gnn.Weights, q *onnx.Model, rep *onnx.QuantReport) (gnn.Weights, error) {
+	if rep == nil {
+		return nil, fmt.Errorf("%w: int8 calibration: no quantisation report", ErrExport)
+	}
 	out := w.Clone()
 	inits := map[string]*onnx.Tensor{}
 	for _, in := range q.Graph.Initializers() {
 		inits[in.Name] = in.Tensor
 	}
-	axes := map[string]int{}
+	type quantized struct {
+		weight, scale, zero string
+		axis                int
+	}
+	// quantised initialiser -> what it holds
+	byInit := map[string]quantized{}
 	for _, n := range q.Graph.Nodes() {
-		if n.OpType != "DequantizeLinear" || len(n.Inputs) == 0 {
+		if n.OpType != "DequantizeLinear" || len(n.Inputs) < 2 {
 			continue
 		}
-		axis := 1
+		name, ok := strings.CutSuffix(n.Inputs[0], "_quantized")
+		if !ok {
+			continue
+		}
+		axis := 1 // DequantizeLinear's default
 		for _, a := range n.Attributes {
 			if a.Name == "axis" {
 				axis = int(a.Int)
 			}
 		}
-		axes[n.Inputs[0]] = axis
+		zero := ""
+		if len(n.Inputs) > 2 {
+			zero = n.Inputs[2]
+		}
+		byInit[n.Inputs[0]] = quantized{weight: name, scale: n.Inputs[1], zero: zero, axis: axis}
+	}
+	for _, qt := range rep.Quantized {
+		byInit[qt.QuantizedName] = quantized{weight: qt.Name, scale: qt.ScaleName, zero: qt.ZeroPointName, axis: qt.Axis}
 	}
 	for _, in := range q.Graph.Initializers() {
-		name, ok := strings.CutSuffix(in.Name, "_quantized")
-		if !ok {
+		if in.Tensor.DataType != onnx.Int8 && in.Tensor.DataType != onnx.Uint8 {
 			continue
 		}
-		axis, ok := axes[in.Name]
+		qi, ok := byInit[in.Name]
 		if !ok {
-			axis = 1 // a MatMulInteger weight [K, N]: per column
+			if strings.HasSuffix(in.Name, "_quantized") {
+				return nil, fmt.Errorf("%w: int8 calibration: quantised initialiser %q is in neither a DequantizeLinear node nor the quantisation report", ErrExport, in.Name)
+			}
+			continue
 		}
-		data, err := dequantize(in.Tensor, inits[name+"_scale"], inits[name+"_zero_point"], axis)
+		name, axis := qi.weight, qi.axis
+		var zero *onnx.Tensor
+		if qi.zero != "" {
+			zero = inits[qi.zero]
+		}
+		data, err := dequantize(in.Tensor, inits[qi.scale], zero, axis)
 		if err != nil {
 			return nil, fmt.Errorf("%w: int8 calibration: %s: %w", ErrExport, in.Name, err)
 		}

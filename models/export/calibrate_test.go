@@ -85,7 +85,7 @@ func TestDequantizedWeights(t *testing.T) {
 	q, rep, err := export.Quantized(tm.res.Model, tm.res.Weights, onnx.WeightOnly, export.GraphOptions{})
 	require.NoError(t, err)
 	require.NotEmpty(t, rep.Quantized)
-	w8, err := export.DequantizedWeights(tm.res.Model, tm.res.Weights, q)
+	w8, err := export.DequantizedWeights(tm.res.Model, tm.res.Weights, q, rep)
 	require.NoError(t, err)
 	changed := 0
 	for i, tw := range tm.res.Weights {

@@ -33,4 +33,9 @@
 // and fails until the exporter follows, and Build refuses a model with a
 // weight it does not read. The exported graph is sized for
 // one rig config; a bundle is refused by agent/infer.Open on another rig.
+// An int8 file of the onnx.Dynamic scheme quantises activations with one
+// scale over the whole batch: a window's outputs depend on the other
+// windows run with it (exact per window only at batch 1, as the agent
+// runs it), and Int8Thresholds does not model that step; weight-only,
+// the default, has neither effect.
 package export

@@ -167,7 +167,11 @@ func (b *builder) perSensorWeight(name string) onnx.Value {
 	if !b.opts.Int8PerSensor || len(dims) != 3 {
 		return b.g.Const(name, onnx.NewTensor(data, dims...))
 	}
-	q, scales := quantizeAxis0(data, int(dims[0]))
+	q, scales, err := quantizeAxis0(data, int(dims[0]))
+	if err != nil {
+		b.fail("weight %q: %w", name, err)
+		return b.g.Scalar(0)
+	}
 	zeros := make([]int8, dims[0])
 	return b.g.DequantizeLinear(
 		b.g.Const(name+"_quantized", onnx.NewTensor(q, dims...)),
@@ -178,15 +182,20 @@ func (b *builder) perSensorWeight(name string) onnx.Value {
 
 // quantizeAxis0 quantises data (rows slices of equal length along axis 0)
 // symmetrically to int8: scale = max|w|/127 per row, zero point 0, round
-// half to even, clamp to ±127 (the rule of onnx.Quantize).
-func quantizeAxis0(data []float32, rows int) ([]int8, []float32) {
+// half to even, clamp to ±127 (the rule of onnx.Quantize). A NaN or
+// infinite value is an error, as in onnx.Quantize (converting NaN to int8
+// is undefined in Go).
+func quantizeAxis0(data []float32, rows int) ([]int8, []float32, error) {
 	inner := len(data) / rows
 	q := make([]int8, len(data))
 	scales := make([]float32, rows)
 	for r := range rows {
 		row := data[r*inner : (r+1)*inner]
 		m := 0.0
-		for _, v := range row {
+		for i, v := range row {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, nil, fmt.Errorf("element %d is %v", r*inner+i, v)
+			}
 			m = math.Max(m, math.Abs(float64(v)))
 		}
 		s := float32(m / 127)
@@ -199,7 +208,7 @@ func quantizeAxis0(data []float32, rows int) ([]int8, []float32) {
 			q[r*inner+i] = int8(min(max(k, -127), 127))
 		}
 	}
-	return q, scales
+	return q, scales, nil
 }
 
 func (b *builder) shape(dims ...int64) onnx.Value { return b.g.Int64s(dims...) }

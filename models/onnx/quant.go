@@ -27,6 +27,13 @@ const (
 	// arithmetic, faster than fp32 only for large matrices. Selected weights
 	// with other consumers (GRU, ...) get a DequantizeLinear as in
 	// WeightOnly.
+	//
+	// Results depend on the batch: DynamicQuantizeLinear takes one scale
+	// and zero point over its whole input tensor, batch axis included, so
+	// one row's (window's) output depends on the other rows of the batch
+	// (a row of large activations coarsens every row's quantisation step).
+	// A model run one row at a time (batch 1) gives each row the same
+	// result whatever else is evaluated; WeightOnly has no such effect.
 	Dynamic
 )
 
@@ -74,8 +81,18 @@ type QuantizedTensor struct {
 	Name string
 	// Shape is its shape.
 	Shape []int64
-	// Axis is the channel axis of per-channel scales, or -1 for one scale.
+	// Axis is the channel axis of per-channel scales, or -1 for one scale:
+	// 1 for a MatMul weight [K, N] and a Gemm weight without transB, 0 for
+	// a Gemm weight with transB, 1 for GRU weights. A DequantizeLinear
+	// node records it as its axis attribute; a weight that only
+	// MatMulInteger consumes (Dynamic) has no such node, so this is the
+	// only record of how to read its scales.
 	Axis int
+	// QuantizedName, ScaleName and ZeroPointName are the initialisers that
+	// hold the quantised values, the scales and the zero points
+	// (<Name>_quantized, _scale, _zero_point unless those names were
+	// taken).
+	QuantizedName, ScaleName, ZeroPointName string
 	// Integer reports whether MatMulInteger consumes it (Dynamic scheme).
 	Integer bool
 	// Dequantized reports whether a DequantizeLinear feeds fp32 consumers.
@@ -267,7 +284,8 @@ func Quantize(m *Model, opts QuantOptions) (*Model, *QuantReport, error) {
 			Initializer{Name: p.zero, Tensor: zeros})
 		report.InitBytesAfter += int64(len(qt.Raw) + len(scales.Raw) + len(zeros.Raw))
 		report.Quantized = append(report.Quantized, QuantizedTensor{
-			Name: in.Name, Shape: slices.Clone(t.Dims), Axis: p.axis, Integer: p.integer,
+			Name: in.Name, Shape: slices.Clone(t.Dims), Axis: p.axis,
+			QuantizedName: p.q, ScaleName: p.scale, ZeroPointName: p.zero, Integer: p.integer,
 			Dequantized: p.needDequant, MaxAbs: maxAbs, MaxError: maxErr})
 	}
 

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -122,7 +123,7 @@ type Manifest struct {
 	Models []Model `json:"models"`
 	// Heads say what each output means.
 	Heads []Head `json:"heads"`
-	// Metrics are validation metrics (e.g. "cooler.accuracy").
+	// Metrics are validation metrics (e.g. "cooler.accuracy"); each finite.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// Provenance records how the bundle was made.
 	Provenance Provenance `json:"provenance"`
@@ -283,8 +284,8 @@ func (m *Manifest) Validate() error {
 				bad("%s: an anomaly head needs one threshold per sensor label", p)
 			}
 			for j, th := range h.Thresholds {
-				if !(th > 0) {
-					bad("%s.thresholds[%d]: %v must be > 0", p, j, th)
+				if !(th > 0) || math.IsInf(th, 0) {
+					bad("%s.thresholds[%d]: %v must be > 0 and finite", p, j, th)
 				}
 			}
 		case HeadRUL:
@@ -293,6 +294,13 @@ func (m *Manifest) Validate() error {
 		}
 		if h.Output == "" {
 			bad("%s.output: is required", p)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Metrics)) {
+		// JSON has no NaN or infinity: such a metric (a diverged run's
+		// loss) could not be written.
+		if v := m.Metrics[k]; math.IsNaN(v) || math.IsInf(v, 0) {
+			bad("metrics.%s: %v is not a finite number", k, v)
 		}
 	}
 	if _, ok := m.Provenance.Config[DropoutSensorsKey]; ok {

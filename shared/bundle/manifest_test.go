@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,4 +212,27 @@ func TestAnomalyThresholdsPerFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.FormatVersion)
 	assert.Equal(t, head, got.AnomalyThresholds(got.Model(FP32)))
+}
+
+// TestValidateRefusesNonFiniteNumbers: a NaN or infinite metric (a
+// diverged run's loss) or anomaly-head threshold cannot be encoded in
+// JSON; Validate names it, so that Write and the exporter refuse the
+// manifest before touching the bundle directory.
+func TestValidateRefusesNonFiniteNumbers(t *testing.T) {
+	dir, m := writeBundle(t, zema(t))
+	m.Metrics = map[string]float64{"val.loss": math.NaN(), "cooler.accuracy": math.Inf(1), "best_epoch": 3}
+	err := m.Validate()
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "metrics.val.loss: NaN is not a finite number")
+	assert.Contains(t, err.Error(), "metrics.cooler.accuracy: +Inf is not a finite number")
+	assert.NotContains(t, err.Error(), "best_epoch")
+	require.ErrorIs(t, Write(dir, m), ErrInvalid)
+
+	m.Metrics = nil
+	m.Heads[1].Thresholds[2] = math.Inf(1)
+	err = m.Validate()
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "heads[1].thresholds[2]: +Inf must be > 0 and finite")
+	_, err = Load(dir)
+	require.NoError(t, err, "the refused manifests changed nothing")
 }
