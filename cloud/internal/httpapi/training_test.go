@@ -255,6 +255,7 @@ func TestTrainingAuthAndInput(t *testing.T) {
 		"bad int8":        `{"dataset_id":1,"config":{"int8":"fp16"}}`,
 		"bad size":        `{"dataset_id":1,"config":{"sizes":{"hidden":99999}}}`,
 		"bad version":     `{"dataset_id":1,"config":{"bundle_version":"v1"}}`,
+		"seed past int64": `{"dataset_id":1,"config":{"seed":9223372036854775808}}`,
 		"attempts":        `{"dataset_id":1,"max_attempts":11}`,
 		"no data set":     `{}`,
 	} {
@@ -262,6 +263,8 @@ func TestTrainingAuthAndInput(t *testing.T) {
 		assert.Equal(t, 400, r.code, "%s: %s", name, r.body)
 		r.problem(t)
 	}
+	r = te.raw("POST", "/v1/training/jobs", a.operator, "application/json", []byte(`{"dataset_id":1,"config":{"seed":9223372036854775808}}`))
+	assert.Contains(t, string(r.body), "config.seed", "the 400 names the field")
 	assert.Zero(t, te.count("SELECT count(*) FROM training_jobs"))
 	for name, body := range map[string]fleetapi.DatasetRequest{
 		"bad rig config": {Name: "y", Kind: "sim", RigConfig: "rig_type: [\n"},

@@ -29,7 +29,8 @@ type Config struct {
 	BatchSize int     `json:"batch_size,omitempty"`
 	LR        float64 `json:"lr,omitempty"`
 	EMA       float64 `json:"ema,omitempty"`
-	// Seed makes the run deterministic on the go backend.
+	// Seed makes the run deterministic on the go backend (at most
+	// pipeline.MaxSeed, 2^63-1: the manifest records it as an int64).
 	Seed uint64 `json:"seed,omitempty"`
 	// ValFraction is the share of runs held out for validation (0: 0.15).
 	ValFraction float64 `json:"val_fraction,omitempty"`
@@ -81,6 +82,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config.lr %v: want 0..1 (0: 3e-3)", c.LR)
 	case c.EMA >= 1 || c.EMA < -1:
 		return fmt.Errorf("config.ema %v: want a decay below 1 (0: 0.99, -1: off)", c.EMA)
+	case c.Seed > pipeline.MaxSeed:
+		return fmt.Errorf("config.seed %d: want 0..%d (a bundle manifest records the seed as a signed 64-bit integer)", c.Seed, uint64(pipeline.MaxSeed))
 	case c.ValFraction < 0 || c.ValFraction >= 1:
 		return fmt.Errorf("config.val_fraction %v: want 0 <= f < 1 (0: 0.15)", c.ValFraction)
 	case c.GridHz < 0 || c.GridHz > 1000:

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"time"
 
+	"github.com/hydrognn/hydrognn/models/pipeline"
 	"github.com/hydrognn/hydrognn/models/skab"
 )
 
@@ -41,7 +43,7 @@ func runBenchSKAB(ctx context.Context, env Env, args []string) int {
 	var do skab.DetectorOptions
 	fs.IntVar(&o.Steps, "steps", 0, "window length T in rows (0: 30)")
 	fs.IntVar(&o.Epochs, "epochs", 0, "training epochs (0: 20)")
-	fs.Uint64Var(&o.Seed, "seed", 1, "random seed")
+	seedVar(fs, &o.Seed, 1, "random seed (0.."+strconv.FormatUint(pipeline.MaxSeed, 10)+")")
 	fs.StringVar(&o.Backend, "backend", "", `GoMLX backend ("" or "go": pure Go; "xla:cpu", "xla:cuda" in cgo builds)`)
 	fs.Float64Var(&do.LevelK, "level-k", 0, "threshold of the level term (0: 1.5; <0: off)")
 	fs.Float64Var(&do.ErrorK, "error-k", 0, "threshold of the reconstruction-error term (0: 3; <0: off)")

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hydrognn/hydrognn/models/pipeline"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
@@ -108,7 +109,8 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 		patience = fs.Int("patience", 0, "stop after this many epochs without improvement (0: default; -1: never)")
 		batch = fs.Int("batch-size", 0, "batch size (0: default)")
 		lr = fs.Float64("lr", 0, "peak learning rate (0: default)")
-		seed = fs.Uint64("seed", 0, "random seed (0: the config's)")
+		seed = new(uint64)
+		seedVar(fs, seed, 0, "random seed (0: the config's; at most "+strconv.FormatUint(pipeline.MaxSeed, 10)+")")
 		bundleVersion = fs.String("bundle-version", "", "the bundle's semantic version (default 1.0.<job id>)")
 		attempts = fs.Int("max-attempts", 0, "attempts (1..10; 0: the server's worker.max_attempts)")
 	}

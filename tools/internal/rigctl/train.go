@@ -10,6 +10,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hydrognn/hydrognn/models/export"
@@ -56,7 +57,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.epochs, "epochs", 0, "maximum epochs (0: the trainer's default, 60)")
 	fs.IntVar(&f.patience, "patience", 0, "early-stopping patience in epochs (0: 20; -1: never stop early)")
 	fs.IntVar(&f.batch, "batch", 0, "batch size (0: 32)")
-	fs.Uint64Var(&f.seed, "seed", 1, "random seed (weights, validation split, batch order)")
+	seedVar(fs, &f.seed, 1, "random seed (weights, validation split, batch order; 0.."+strconv.FormatUint(pipeline.MaxSeed, 10)+")")
 	fs.Float64Var(&f.lr, "lr", 0, "peak learning rate (0: 3e-3)")
 	fs.Float64Var(&f.ema, "ema", 0, "decay of the moving average of the weights that is validated and shipped (0: 0.99; -1: off)")
 	fs.StringVar(&f.backend, "backend", "go", `GoMLX backend: "go" (pure Go), "xla:cpu", "xla:cuda" or "xla:/abs/plugin.so" (cgo builds)`)
@@ -96,6 +97,35 @@ func (f *trainFlags) options() (train.Options, error) {
 		return o, fmt.Errorf("--epochs, --batch, --lr and --steps must not be negative and --grid-hz must be > 0")
 	}
 	return o, nil
+}
+
+// seedFlag is a --seed flag's value: a whole number of at most
+// pipeline.MaxSeed (2^63-1), the largest a bundle manifest's
+// provenance.seed records. A larger seed is refused while the flags are
+// parsed, a usage error naming the flag and the maximum, before any work
+// (pipeline.Train and rig-cloud's jobs refuse it too).
+type seedFlag struct{ p *uint64 }
+
+// seedVar defines the --seed flag of fs, stored in p (value: its default).
+func seedVar(fs *flag.FlagSet, p *uint64, value uint64, usage string) {
+	*p = value
+	fs.Var(seedFlag{p}, "seed", usage)
+}
+
+func (s seedFlag) String() string {
+	if s.p == nil {
+		return "0"
+	}
+	return strconv.FormatUint(*s.p, 10)
+}
+
+func (s seedFlag) Set(v string) error {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n > pipeline.MaxSeed {
+		return fmt.Errorf("want a whole number 0..%d (a bundle manifest records the seed as a signed 64-bit integer)", uint64(pipeline.MaxSeed))
+	}
+	*s.p = n
+	return nil
 }
 
 // sizeFields lists gnn.Sizes' JSON names.
