@@ -170,24 +170,11 @@ func Open(dir string, cfg *rig.Config, opts Options) (*Model, error) {
 	if err := Init(opts.LibraryPath); err != nil {
 		return nil, err
 	}
-	man, err := bundle.Load(dir)
+	m, err := load(dir, cfg, opts)
 	if err != nil {
-		return nil, fmt.Errorf("infer: open: %w", err)
+		return nil, err
 	}
-	if err := man.CheckRig(cfg); err != nil {
-		return nil, fmt.Errorf("infer: open %s: %w", dir, err)
-	}
-	file, err := choose(man, opts.Precision)
-	if err != nil {
-		return nil, fmt.Errorf("infer: open %s: %w", dir, err)
-	}
-	m := &Model{
-		cfg: cfg, manifest: man, file: *file, digest: man.Digest(), opts: opts, log: opts.Logger,
-		S: len(man.Input.Sensors), T: man.Input.Steps,
-	}
-	if err := m.planHeads(); err != nil {
-		return nil, fmt.Errorf("infer: open %s: %w", dir, err)
-	}
+	man, file := m.manifest, &m.file
 	data, err := readModel(dir, file)
 	if err != nil {
 		return nil, fmt.Errorf("infer: open %s: %w", dir, err)
@@ -222,6 +209,53 @@ func Open(dir string, cfg *rig.Config, opts Options) (*Model, error) {
 				"(Model.NewDetector), which calibrates on the rig's first rows",
 				"bundle", man.Name, "detector", "provenance.config."+SKABDetectorKey)
 		}
+	}
+	return m, nil
+}
+
+// CheckBundle runs the checks of Open that need neither ONNX Runtime nor
+// the model's graph, with Open's errors: the bundle in dir loads
+// (bundle.Load: a well-formed manifest, model files matching their
+// digests), is made for the rig cfg (bundle.Manifest.CheckRig: rig
+// type, config digest, sensors), has a model of opts.Precision, and its
+// heads match the rig's components and targets. It returns the manifest.
+// rig-agent --check runs it; Open can still refuse the bundle for what
+// only its graph and metadata show.
+func CheckBundle(dir string, cfg *rig.Config, opts Options) (*bundle.Manifest, error) {
+	if cfg == nil {
+		return nil, errors.New("infer: open: nil rig config")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	m, err := load(dir, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return m.manifest, nil
+}
+
+// load loads and checks the bundle in dir for Open and CheckBundle: a
+// Model with its manifest, chosen file and head plan, no session yet.
+func load(dir string, cfg *rig.Config, opts Options) (*Model, error) {
+	man, err := bundle.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("infer: open: %w", err)
+	}
+	if err := man.CheckRig(cfg); err != nil {
+		return nil, fmt.Errorf("infer: open %s: %w", dir, err)
+	}
+	file, err := choose(man, opts.Precision)
+	if err != nil {
+		return nil, fmt.Errorf("infer: open %s: %w", dir, err)
+	}
+	m := &Model{
+		cfg: cfg, manifest: man, file: *file, digest: man.Digest(), opts: opts, log: opts.Logger,
+		S: len(man.Input.Sensors), T: man.Input.Steps,
+	}
+	if err := m.planHeads(); err != nil {
+		return nil, fmt.Errorf("infer: open %s: %w", dir, err)
 	}
 	return m, nil
 }

@@ -3,14 +3,15 @@
 // history, MQTT publishing of diagnoses and a local HTTP API.
 //
 //	rig-agent --config /etc/rig-agent/rig-agent.yaml
-//	rig-agent --config FILE --check   # load and validate the config, then exit
+//	rig-agent --config FILE --check   # validate the config and check the installed bundle against it, then exit
 //	rig-agent --config FILE --check-model [--window FILE]   # also run the model once, print JSON
 //	rig-agent enroll --config FILE --token-file FILE [--agent-id ID] [--force]   # enroll.go
 //	rig-agent --version
 //
 // Exit codes: 0 after a clean stop (SIGINT or SIGTERM), 1 when the agent
-// failed to start or a part failed while running, 2 for a bad command line
-// or config. See docs/agent.md.
+// failed to start or a part failed while running (with --check: the
+// installed bundle would not start with this config), 2 for a bad command
+// line or config. See docs/agent.md.
 package main
 
 import (
@@ -53,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rig-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "the agent's YAML config `FILE` (see deploy/rig-agent.example.yaml)")
-	check := fs.Bool("check", false, "load and validate the config (and the files it names), then exit")
+	check := fs.Bool("check", false, "load and validate the config (and the files it names), check the installed model bundle against it (manifest, rig, windowing; no ONNX Runtime), then exit")
 	checkModelFlag := fs.Bool("check-model", false, "also open the model as configured, run it once on a window, print the outputs as JSON and exit")
 	window := fs.String("window", "", "with --check-model: the window `FILE` (JSON: sensor id -> values per grid step, null missing); default a probe window around each sensor's mean")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -74,7 +75,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *check {
-		fmt.Fprintf(stdout, "%s: valid (agent %s, rig %s, bundle %s)\n", *cfgPath, cfg.Agent.ID, cfg.Firmware.Equipment.ID, cfg.Model.BundleDir)
+		man, dir, err := checkBundle(cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "rig-agent: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: valid (agent %s, rig %s, bundle %s %s in %s)\n", *cfgPath, cfg.Agent.ID,
+			cfg.Firmware.Equipment.ID, man.Name, man.Version, dir)
 		return 0
 	}
 	log := newLogger(cfg.Logging, stderr)

@@ -50,6 +50,53 @@ func TestCheckConfig(t *testing.T) {
 	assert.Contains(t, out.String(), "valid (agent main-test")
 }
 
+// TestCheckBundle: --check also checks the installed bundle against the
+// config, as the agent's start would, without ONNX Runtime: a
+// cycle-aligned bundle without windowing.cycle_anchor (the agent refuses
+// to start, windowing.ErrNoAnchor) and a bundle made for another rig
+// fail with exit code 1 and the start's error. Before, --check said
+// "valid" to both.
+func TestCheckBundle(t *testing.T) {
+	check := func(cfg string) (int, string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run([]string{"--config", cfg, "--check"}, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	edit := func(t *testing.T, old, new string) string {
+		t.Helper()
+		path := writeConfig(t, t.TempDir(), "127.0.0.1:0")
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.True(t, bytes.Contains(b, []byte(old)), "%s in %s", old, b)
+		require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(old), []byte(new), 1), 0o600))
+		return path
+	}
+
+	code, out, errb := check(writeConfig(t, t.TempDir(), "127.0.0.1:0"))
+	require.Equal(t, 0, code, errb)
+	assert.Regexp(t, `valid \(agent main-test, rig \S+, bundle \S+ \S+ in .*zema-testrig\)`, out)
+
+	t.Run("no cycle anchor", func(t *testing.T) {
+		code, out, errb := check(edit(t, "  cycle_anchor: epoch # rigsim's cycles\n", ""))
+		assert.Equal(t, 1, code)
+		assert.Empty(t, out)
+		assert.Contains(t, errb, "rig-agent: windowing (windowing.* and the bundle's input spec): windowing: the windows are cycle-aligned")
+		assert.Contains(t, errb, "set windowing.cycle_anchor")
+	})
+	t.Run("sliding override needs no anchor", func(t *testing.T) {
+		code, _, errb := check(edit(t, "  cycle_anchor: epoch # rigsim's cycles\n", "  alignment: sliding\n"))
+		assert.Equal(t, 0, code, errb)
+	})
+	t.Run("bundle of another rig", func(t *testing.T) {
+		code, out, errb := check(edit(t, "models/bundles/zema-testrig", "models/bundles/excavator"))
+		assert.Equal(t, 1, code)
+		assert.Empty(t, out)
+		assert.Contains(t, errb, "rig-agent: open model bundle (model.bundle_dir): infer: open ")
+		assert.Contains(t, errb, "excavator")
+	})
+}
+
 func writeConfig(tb testing.TB, dir, api string) string {
 	abs := func(p string) string {
 		a, err := filepath.Abs(p)

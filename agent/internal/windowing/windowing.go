@@ -212,6 +212,30 @@ func New(src Source, m Model, st Store, opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("windowing: %w", err)
 	}
+	sc, align, err := schedule(spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{
+		src: src, model: m, store: st, opts: opts, log: opts.Logger, sc: sc, align: align, rs: rs,
+		pend: map[int64]*pending{}, lastLog: map[string]time.Time{},
+	}
+	r.st.Schedule, r.st.Alignment = sc, align
+	return r, nil
+}
+
+// Check returns New's error, if any, for windows of the input spec spec
+// cut with opts' Alignment, StrideSteps, CycleS and Anchor (ErrNoAnchor
+// among them), without a source, model or store: rig-agent --check runs
+// it on the installed bundle's spec.
+func Check(spec prep.Spec, opts Options) error {
+	_, _, err := schedule(spec, opts)
+	return err
+}
+
+// schedule checks opts against spec and returns the window schedule and
+// its alignment.
+func schedule(spec prep.Spec, opts Options) (prep.Schedule, prep.Alignment, error) {
 	ws := spec
 	switch opts.Alignment {
 	case "":
@@ -223,28 +247,23 @@ func New(src Source, m Model, st Store, opts Options) (*Runner, error) {
 		}
 		ws.Alignment = prep.AlignSliding
 	default:
-		return nil, fmt.Errorf("windowing: alignment %q: want %q, %q or empty (the bundle's)", opts.Alignment, prep.AlignCycle, prep.AlignSliding)
+		return prep.Schedule{}, "", fmt.Errorf("windowing: alignment %q: want %q, %q or empty (the bundle's)", opts.Alignment, prep.AlignCycle, prep.AlignSliding)
 	}
 	if opts.StrideSteps != 0 {
 		if ws.Alignment != prep.AlignSliding {
-			return nil, fmt.Errorf("windowing: a stride of %d steps needs sliding alignment, the windows are %q", opts.StrideSteps, ws.Alignment)
+			return prep.Schedule{}, "", fmt.Errorf("windowing: a stride of %d steps needs sliding alignment, the windows are %q", opts.StrideSteps, ws.Alignment)
 		}
 		ws.StrideSteps = opts.StrideSteps
 	}
 	sc, err := prep.Windows(ws, opts.CycleS)
 	if err != nil {
-		return nil, fmt.Errorf("windowing: %w", err)
+		return prep.Schedule{}, "", fmt.Errorf("windowing: %w", err)
 	}
 	if ws.Alignment == prep.AlignCycle && opts.Anchor.IsZero() {
-		return nil, ErrNoAnchor
+		return prep.Schedule{}, "", ErrNoAnchor
 	}
 	sc.Anchor = opts.Anchor
-	r := &Runner{
-		src: src, model: m, store: st, opts: opts, log: opts.Logger, sc: sc, align: ws.Alignment, rs: rs,
-		pend: map[int64]*pending{}, lastLog: map[string]time.Time{},
-	}
-	r.st.Schedule, r.st.Alignment = sc, ws.Alignment
-	return r, nil
+	return sc, ws.Alignment, nil
 }
 
 // Schedule returns the window schedule in use.
