@@ -192,3 +192,44 @@ func f32bytes(v []float32) []byte {
 	}
 	return out
 }
+
+// TestInt8BatchDependence: the weight-only int8 file gives each window
+// the same outputs in a batch as alone (float rounding); the dynamic
+// file's DynamicQuantizeLinear takes one activation scale over the whole
+// batch, so a window's outputs depend on the others (logged: the reason
+// it is exact per window only at batch 1, see README).
+func TestInt8BatchDependence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every window alone through ONNX Runtime")
+	}
+	tm := tinyModel(t)
+	m := tm.res.Model
+	S, T := m.Sensors, m.Steps
+	n := min(tm.n, 60)
+	outs := export.Outputs(m)
+	for _, scheme := range []onnx.Scheme{onnx.WeightOnly, onnx.Dynamic} {
+		q, _, err := export.Quantized(m, tm.res.Weights, scheme, export.GraphOptions{})
+		require.NoError(t, err)
+		data, err := q.Marshal()
+		require.NoError(t, err)
+		all := runORT(t, data, tm.x[:n*S*T], tm.mask[:n*S*T], n, S, T, outs)
+		worst := 0.0
+		for i := range n {
+			one := runORT(t, data, tm.x[i*S*T:(i+1)*S*T], tm.mask[i*S*T:(i+1)*S*T], 1, S, T, outs)
+			for _, o := range outs {
+				if o == export.OutputAnomaly {
+					continue
+				}
+				k := len(one[o])
+				for j := range k {
+					a, b := float64(all[o][i*k+j]), float64(one[o][j])
+					worst = math.Max(worst, math.Abs(a-b)/math.Max(math.Abs(b), 1e-3))
+				}
+			}
+		}
+		t.Logf("%s: %d windows, largest relative difference batch vs alone %.3g", scheme, n, worst)
+		if scheme == onnx.WeightOnly {
+			require.Less(t, worst, 1e-4, "weight-only int8 does not depend on the batch")
+		}
+	}
+}
