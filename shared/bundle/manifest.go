@@ -77,7 +77,10 @@ const (
 	// speed.
 	QuantWeightQDQ Quantization = "weight-qdq"
 	// QuantDynamic uses DynamicQuantizeLinear + MatMulInteger: int8
-	// arithmetic, faster for large matrices.
+	// arithmetic, faster for large matrices. Its activations share one
+	// quantisation scale over the whole batch, so a window's outputs
+	// depend on the other windows run with it: exact per window only at
+	// batch 1 (models/export/README.md).
 	QuantDynamic Quantization = "dynamic"
 )
 
