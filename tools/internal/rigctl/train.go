@@ -35,13 +35,20 @@ epoch with validation metrics and an ETA) goes to stderr, a summary to
 stdout. uci: is the UCI hydraulic layout, sim: the same layout written by
 rigsim dataset; both train every head on the labelled cycles. skab: is a
 SKAB folder: the reconstruction is trained on its normal data only
-(models/skab) and the bundle has the anomaly head alone.`
+(models/skab) and the bundle has the anomaly head alone.
+
+Sensors the config marks may_drop_out have their whole window masked in
+a training window with probability --sensor-dropout (default 0.2; 0 or
+negative: off), so the model learns to judge without them; the bundle
+lists them as provenance.config.dropout_sensors, with sensor_dropout
+(docs/model.md). Configs that flag no sensor train without dropout.`
 
 // trainFlags are the training settings shared by train and bench uci.
 type trainFlags struct {
 	epochs, patience, batch int
 	seed                    uint64
 	lr, ema                 float64
+	sensorDropout           float64
 	backend                 string
 	sizes                   string
 	gridHz                  float64
@@ -60,6 +67,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	seedVar(fs, &f.seed, 1, "random seed (weights, validation split, batch order; 0.."+strconv.FormatUint(pipeline.MaxSeed, 10)+")")
 	fs.Float64Var(&f.lr, "lr", 0, "peak learning rate (0: 3e-3)")
 	fs.Float64Var(&f.ema, "ema", 0, "decay of the moving average of the weights that is validated and shipped (0: 0.99; -1: off)")
+	fs.Float64Var(&f.sensorDropout, "sensor-dropout", 0.2, "probability `P` in [0, 1) of masking the whole window of a sensor the config marks may_drop_out in a training window, so the model learns to judge without it (0 or negative: off; recorded as provenance.config.sensor_dropout)")
 	fs.StringVar(&f.backend, "backend", "go", `GoMLX backend: "go" (pure Go), "xla:cpu", "xla:cuda" or "xla:/abs/plugin.so" (cgo builds)`)
 	fs.StringVar(&f.sizes, "sizes", "", `model sizes as JSON, e.g. '{"hidden":16,"layers":1}' (fields of gnn.Sizes; omitted: defaults)`)
 	fs.Float64Var(&f.gridHz, "grid-hz", 1, "model grid rate in Hz (cycles are resampled onto it)")
@@ -92,6 +100,15 @@ func (f *trainFlags) options() (train.Options, error) {
 	}
 	if f.ema >= 1 {
 		return o, fmt.Errorf("--ema %v: want a decay below 1 (0: the default, negative: off)", f.ema)
+	}
+	switch p := f.sensorDropout; {
+	case math.IsNaN(p) || p >= 1:
+		return o, fmt.Errorf("--sensor-dropout %v: want a probability in [0, 1) (0 or negative: off)", p)
+	case p <= 0:
+		// Off: train.Options' 0 is its default (0.2).
+		o.SensorDropout = -1
+	default:
+		o.SensorDropout = p
 	}
 	if f.epochs < 0 || f.batch < 0 || f.lr < 0 || f.steps < 0 || !(f.gridHz > 0) {
 		return o, fmt.Errorf("--epochs, --batch, --lr and --steps must not be negative and --grid-hz must be > 0")
