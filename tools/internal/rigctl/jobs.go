@@ -50,21 +50,60 @@ func pickSubcommand(env Env, args []string, usage string, subs map[string]int) (
 }
 
 // subcommand parses "[POSITIONAL|FLAG]...": positional arguments and
-// flags may be mixed (Go's flag package stops at the first positional
-// one). ok is false when the caller should return code.
+// flags may be mixed (splitArgs); exactly npos positional arguments are
+// expected. ok is false when the caller should return code.
 func subcommand(fs *flag.FlagSet, args []string, npos int) (pos []string, code int, ok bool) {
-	for {
-		for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			pos, args = append(pos, args[0]), args[1:]
-		}
-		if code, ok := parseFlags(fs, args); !ok {
-			return nil, code, false
-		}
-		if args = fs.Args(); len(args) == 0 {
-			break
-		}
+	pos, code, ok = splitArgs(fs, args)
+	if !ok {
+		return nil, code, false
 	}
 	if len(pos) != npos {
+		fs.Usage()
+		return nil, ExitUsage, false
+	}
+	return pos, 0, true
+}
+
+// splitArgs parses fs's flags mixed with positional arguments in args
+// (Go's flag package stops at the first positional one) and returns the
+// positional ones in order. "-" is a positional argument, as is every
+// argument after a "--" that stands where a flag could; a flag's value
+// is never taken for either ("--state -" gives --state the value "-").
+// ok is false when the caller should return code.
+func splitArgs(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	var flags []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // fs.Parse reports it
+		}
+		if b, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	if code, ok := parseFlags(fs, flags); !ok {
+		return nil, code, false
+	}
+	if fs.NArg() > 0 {
+		// Only flags and their values were given: nothing may be left.
 		fs.Usage()
 		return nil, ExitUsage, false
 	}

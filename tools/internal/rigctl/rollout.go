@@ -121,17 +121,10 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 	var pos []string
 	if npos < 0 {
 		// label RIG K=V...: any number of positional arguments after RIG.
-		rest := args[1:]
-		for {
-			for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-				pos, rest = append(pos, rest[0]), rest[1:]
-			}
-			if code, ok := parseFlags(fs, rest); !ok {
-				return code
-			}
-			if rest = fs.Args(); len(rest) == 0 {
-				break
-			}
+		var code int
+		var ok bool
+		if pos, code, ok = splitArgs(fs, args[1:]); !ok {
+			return code
 		}
 		if len(pos) == 0 {
 			fs.Usage()

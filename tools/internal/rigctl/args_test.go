@@ -1,0 +1,93 @@
+package rigctl
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A bare "-" is a positional argument: Go's flag package stops at it and
+// returns it unparsed, which made the mixed positional/flag loop spin
+// forever. Every command that mixes them returns, none reaches the
+// server with a flag taken for an argument.
+func TestDashArgumentReturns(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(EnvServer, srv.URL)
+	t.Setenv(EnvToken, "tok")
+	for _, args := range [][]string{
+		{"jobs", "get", "-"},
+		{"jobs", "logs", "-", "--json"},
+		{"jobs", "cancel", "--json", "-"},
+		{"models", "get", "-"},
+		{"rigs", "health", "r1", "-"},
+		{"dataset", "get", "-"},
+		{"dataset", "cancel", "-"},
+		{"rollout", "label", "myrig", "-"},
+		{"rollout", "status", "-"},
+		{"uploads", "cancel", "-"},
+		{"agents", "revoke", "-", "-"},
+	} {
+		done := make(chan int, 1)
+		go func() {
+			var out, errb bytes.Buffer
+			done <- Main(context.Background(), Env{Stdout: &out, Stderr: &errb, Version: "test"}, args)
+		}()
+		select {
+		case code := <-done:
+			assert.NotEqual(t, ExitOK, code, "%q", args)
+		case <-time.After(30 * time.Second): // a hang guard, not a timing
+			t.Fatalf("rigctl %q did not return", args)
+		}
+	}
+}
+
+func TestSplitArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		pos   []string
+		state string
+		json  bool
+		code  int
+	}{
+		{args: []string{"a", "--json", "b"}, pos: []string{"a", "b"}, json: true},
+		{args: []string{"-", "--state", "x"}, pos: []string{"-"}, state: "x"},
+		{args: []string{"--state", "-", "a"}, pos: []string{"a"}, state: "-"},
+		{args: []string{"--state", "--", "a"}, pos: []string{"a"}, state: "--"},
+		{args: []string{"a", "--", "--json", "-x", "--"}, pos: []string{"a", "--json", "-x", "--"}},
+		{args: []string{"--json=false", "a", "--state=s"}, pos: []string{"a"}, state: "s"},
+		{args: []string{"-json", "a"}, pos: []string{"a"}, json: true},
+		{args: []string{"a", "--nope"}, code: ExitUsage},
+		{args: []string{"a", "--state"}, code: ExitUsage},
+		{args: []string{"a", "-h"}, code: ExitOK},
+		{args: nil},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(&bytes.Buffer{})
+		asJSON := fs.Bool("json", false, "")
+		state := fs.String("state", "", "")
+		pos, code, ok := splitArgs(fs, tc.args)
+		if tc.code != 0 || !ok {
+			assert.False(t, ok, "%q", tc.args)
+			assert.Equal(t, tc.code, code, "%q", tc.args)
+			continue
+		}
+		require.True(t, ok, "%q", tc.args)
+		assert.Equal(t, tc.pos, pos, "%q", tc.args)
+		assert.Equal(t, tc.state, *state, "%q", tc.args)
+		assert.Equal(t, tc.json, *asJSON, "%q", tc.args)
+	}
+}
