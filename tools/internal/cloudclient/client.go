@@ -157,13 +157,18 @@ func List[T any](ctx context.Context, c *Client, path string, q url.Values, max 
 }
 
 // ListRaw fetches path's pages as List does and returns the items as
-// the server sent them (for --json output).
+// the server sent them (for --json output), at most max of them (0:
+// all) even if the server ignores the limit it is asked. A server that
+// sends a cursor twice, or a page with no items and a cursor, is an
+// error (*PagingError) returned with the items read so far: it would
+// have been followed forever.
 func ListRaw(ctx context.Context, c *Client, path string, q url.Values, max int) ([]json.RawMessage, error) {
 	all := []json.RawMessage{}
 	q2 := url.Values{}
 	for k, v := range q {
 		q2[k] = v
 	}
+	seen := map[string]bool{}
 	for {
 		size := 1000
 		if max > 0 {
@@ -175,11 +180,31 @@ func ListRaw(ctx context.Context, c *Client, path string, q url.Values, max int)
 			return all, err
 		}
 		all = append(all, p.Items...)
-		if p.NextCursor == "" || (max > 0 && len(all) >= max) {
+		if max > 0 && len(all) >= max {
+			return all[:max], nil
+		}
+		if p.NextCursor == "" {
 			return all, nil
 		}
+		switch {
+		case len(p.Items) == 0:
+			return all, &PagingError{Path: path, Cursor: p.NextCursor, Reason: "an empty page carries a next cursor"}
+		case seen[p.NextCursor]:
+			return all, &PagingError{Path: path, Cursor: p.NextCursor, Reason: "the next cursor was already followed"}
+		}
+		seen[p.NextCursor] = true
 		q2.Set("cursor", p.NextCursor)
 	}
+}
+
+// PagingError is a list whose pages do not end: the server repeated a
+// cursor or sent an empty page with one.
+type PagingError struct {
+	Path, Cursor, Reason string
+}
+
+func (e *PagingError) Error() string {
+	return fmt.Sprintf("GET %s: the server's pages do not end: %s (cursor %q)", e.Path, e.Reason, e.Cursor)
 }
 
 // RowError is a list item that does not decode.

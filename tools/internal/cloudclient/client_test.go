@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -70,4 +71,89 @@ func TestListBadRowIsAnError(t *testing.T) {
 
 	_, err = DecodeRows[fleetapi.Alert]("/v1/alerts", []json.RawMessage{json.RawMessage(`[1]`)})
 	assert.ErrorContains(t, err, "item 0 ([1])")
+}
+
+// scripted serves the pages pageFor gives for each request (n from 0),
+// and a 500 from the 50th request on, so that a client that never stops
+// fails instead of looping forever.
+func scripted(t *testing.T, pageFor func(n int, cursor string) fleetapi.Page[json.RawMessage]) *Client {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		i := n
+		n++
+		mu.Unlock()
+		if i >= 50 {
+			http.Error(w, "too many requests for one list", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(pageFor(i, r.URL.Query().Get("cursor")))
+	}))
+	t.Cleanup(srv.Close)
+	return New(srv.URL, "rgt_x")
+}
+
+func item(i int) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"id":%d}`, i)) }
+
+func TestListStopsOnEndlessPages(t *testing.T) {
+	ctx := context.Background()
+	// The cursor comes back: the same page again and again.
+	c := scripted(t, func(n int, cursor string) fleetapi.Page[json.RawMessage] {
+		return fleetapi.Page[json.RawMessage]{Items: []json.RawMessage{item(n)}, NextCursor: "again"}
+	})
+	raws, err := ListRaw(ctx, c, "/v1/alerts", nil, 0)
+	var pe *PagingError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "again", pe.Cursor)
+	assert.ErrorContains(t, err, "GET /v1/alerts: the server's pages do not end: the next cursor was already followed")
+	assert.Len(t, raws, 2, "the items read are returned")
+
+	// Empty pages, each with a new cursor.
+	c = scripted(t, func(n int, cursor string) fleetapi.Page[json.RawMessage] {
+		return fleetapi.Page[json.RawMessage]{Items: []json.RawMessage{}, NextCursor: fmt.Sprint("c", n)}
+	})
+	raws, err = ListRaw(ctx, c, "/v1/alerts", nil, 0)
+	require.ErrorAs(t, err, &pe)
+	assert.ErrorContains(t, err, "an empty page carries a next cursor")
+	assert.Empty(t, raws)
+
+	// Distinct cursors and items, then the end: followed to the end.
+	c = scripted(t, func(n int, cursor string) fleetapi.Page[json.RawMessage] {
+		p := fleetapi.Page[json.RawMessage]{Items: []json.RawMessage{item(n)}}
+		if n < 4 {
+			p.NextCursor = fmt.Sprint("c", n)
+		}
+		return p
+	})
+	raws, err = ListRaw(ctx, c, "/v1/alerts", nil, 0)
+	require.NoError(t, err)
+	assert.Len(t, raws, 5)
+}
+
+// A server that ignores the limit it is asked still gives at most max
+// items.
+func TestListCutsToMax(t *testing.T) {
+	var limits []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		limits = append(limits, r.URL.Query().Get("limit"))
+		mu.Unlock()
+		p := fleetapi.Page[json.RawMessage]{Items: []json.RawMessage{item(1), item(2), item(3), item(4), item(5)}}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(p)
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "rgt_x")
+	raws, err := ListRaw(context.Background(), c, "/v1/rigs", nil, 3)
+	require.NoError(t, err)
+	require.Len(t, raws, 3)
+	assert.JSONEq(t, `{"id":3}`, string(raws[2]))
+	assert.Equal(t, []string{"3"}, limits)
+	rows, err := List[struct{ ID int }](context.Background(), c, "/v1/rigs", nil, 2)
+	require.NoError(t, err)
+	assert.Len(t, rows, 2)
 }
