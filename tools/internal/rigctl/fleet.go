@@ -1,11 +1,13 @@
 package rigctl
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,10 +24,11 @@ import (
 
 // Fleet commands: rigctl talks to rig-cloud (docs/cloud.md) with the
 // server and token of a login context, stored in ContextsFile; the
-// environment's RIGCTL_SERVER and RIGCTL_TOKEN override them.
+// environment's RIGCTL_SERVER and RIGCTL_TOKEN, both set, replace the
+// current context (fleetClient).
 
 func init() {
-	register("login", "store a rig-cloud server and token as a context (login --server URL --token T [--name CTX])", runLogin)
+	register("login", "store a rig-cloud server and token as a context (login --server URL --token-file F [--name CTX])", runLogin)
 	register("context", "list or switch login contexts (context list | context use NAME)", runContext)
 	register("rigs", "fleet rigs (rigs list | status RIG | health RIG COMPONENT | create RIG --type T | enroll RIG)", runRigs)
 	register("alerts", "fleet alerts (alerts list | alerts ack ID | alerts resolve ID)", runAlerts)
@@ -110,11 +113,15 @@ func saveContexts(cs *contexts, p string) error {
 	return os.Rename(f.Name(), p)
 }
 
-// fleetClient returns a client for the named context ("" : the current
-// one), with RIGCTL_SERVER and RIGCTL_TOKEN overriding its values.
+// fleetClient returns a client for the named context. An explicit name
+// always wins; with name "" RIGCTL_SERVER and RIGCTL_TOKEN are used when
+// both are set, else the current context. One of them alone is ignored:
+// a token is never sent to a server it was not given with.
 func fleetClient(name string) (*cloudclient.Client, error) {
 	var lc loginContext
-	if name != "" || os.Getenv(EnvServer) == "" || os.Getenv(EnvToken) == "" {
+	if name == "" && os.Getenv(EnvServer) != "" && os.Getenv(EnvToken) != "" {
+		lc = loginContext{Server: os.Getenv(EnvServer), Token: os.Getenv(EnvToken)}
+	} else {
 		cs, p, err := loadContexts()
 		if err != nil {
 			return nil, err
@@ -128,14 +135,8 @@ func fleetClient(name string) (*cloudclient.Client, error) {
 			return nil, fmt.Errorf("no login context %q in %s (rigctl context list)", name, p)
 		}
 	}
-	if v := os.Getenv(EnvServer); v != "" {
-		lc.Server = v
-	}
-	if v := os.Getenv(EnvToken); v != "" {
-		lc.Token = v
-	}
 	if lc.Server == "" || lc.Token == "" {
-		return nil, fmt.Errorf("not logged in: run rigctl login --server URL --token TOKEN (or set %s and %s)", EnvServer, EnvToken)
+		return nil, fmt.Errorf("not logged in: run rigctl login --server URL --token-file FILE (or set both %s and %s)", EnvServer, EnvToken)
 	}
 	return cloudclient.New(lc.Server, lc.Token), nil
 }
@@ -198,21 +199,80 @@ func fmtTime(t *time.Time) string {
 
 // --- login and contexts ---
 
-const loginUsage = `login --server URL --token TOKEN [--name CTX]
+const loginUsage = `login --server URL (--token-file FILE | --token-stdin | --token TOKEN | $RIGCTL_TOKEN) [--name CTX]
 
 Checks the token against the server (GET /v1/orgs), stores server and token as login
 context CTX (default "default") in $XDG_CONFIG_HOME/hydrognn/rigctl-contexts.json (mode
-0600) and makes it the current context. The token may come from $RIGCTL_TOKEN instead.`
+0600) and makes it the current context. The token is the first line of --token-file or
+of the standard input (--token-stdin), at most 4 KiB; else $RIGCTL_TOKEN. --token puts it
+in the process list and the shell's history: rigctl warns.`
+
+// maxTokenLine caps a token read from a file or the standard input.
+const maxTokenLine = 4 << 10
+
+// readTokenLine reads r's first line (without the line end and the
+// spaces around it): at most maxTokenLine bytes, not empty.
+func readTokenLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, maxTokenLine+1)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	if !strings.HasSuffix(line, "\n") && len(line) > maxTokenLine {
+		return "", fmt.Errorf("the first line is longer than %d bytes", maxTokenLine)
+	}
+	tok := strings.TrimSpace(line)
+	if tok == "" {
+		return "", errors.New("the first line is empty")
+	}
+	return tok, nil
+}
 
 func runLogin(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "login", loginUsage)
 	server := fs.String("server", "", "rig-cloud base `URL`, e.g. https://cloud.example.com")
-	token := fs.String("token", "", "API token (rgt_...; default $RIGCTL_TOKEN)")
+	token := fs.String("token", "", "API token (rgt_...; visible in the process list and shell history: prefer --token-file, --token-stdin or $RIGCTL_TOKEN)")
+	tokenFile := fs.String("token-file", "", "read the API token from the first line of `FILE`")
+	tokenStdin := fs.Bool("token-stdin", false, "read the API token from the first line of the standard input")
 	name := fs.String("name", "default", "context name")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *token == "" {
+	given := 0
+	for _, b := range []bool{*token != "", *tokenFile != "", *tokenStdin} {
+		if b {
+			given++
+		}
+	}
+	if given > 1 {
+		errorf(env, "login: give only one of --token, --token-file and --token-stdin")
+		return ExitUsage
+	}
+	switch {
+	case *token != "":
+		errorf(env, "warning: --token shows the token in the process list and the shell's history; prefer --token-file FILE, --token-stdin or $%s", EnvToken)
+	case *tokenFile != "":
+		f, err := os.Open(*tokenFile)
+		if err != nil {
+			errorf(env, "login: --token-file: %v", err)
+			return ExitUsage
+		}
+		*token, err = readTokenLine(f)
+		f.Close()
+		if err != nil {
+			errorf(env, "login: --token-file %s: %v", *tokenFile, err)
+			return ExitUsage
+		}
+	case *tokenStdin:
+		in := env.Stdin
+		if in == nil {
+			in = os.Stdin
+		}
+		var err error
+		if *token, err = readTokenLine(in); err != nil {
+			errorf(env, "login: --token-stdin: %v", err)
+			return ExitUsage
+		}
+	default:
 		*token = os.Getenv(EnvToken)
 	}
 	if *server == "" || *token == "" || fs.NArg() > 0 || *name == "" {

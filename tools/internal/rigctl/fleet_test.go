@@ -264,16 +264,20 @@ func TestFleetCommands(t *testing.T) {
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "403 Not allowed for this credential: a system token manages organisations only")
 
-	// The environment overrides the context.
+	// The environment's pair replaces the current context; an explicit
+	// --context beats it (TestFleetClientEnvironment: one alone is ignored).
+	t.Setenv(EnvServer, s.URL)
 	t.Setenv(EnvToken, "rgt_revoked")
 	code, _, stderr = run(t, "rigs", "list")
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "401 Missing or invalid credential")
-	t.Setenv(EnvToken, "")
+	code, _, stderr = run(t, "rigs", "list", "--context", "prod")
+	assert.Equal(t, ExitOK, code, stderr)
 	t.Setenv(EnvServer, "http://127.0.0.1:1")
 	code, _, stderr = run(t, "rigs", "list")
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "127.0.0.1:1")
+	t.Setenv(EnvToken, "")
 
 	code, _, _ = run(t, "rigs")
 	assert.Equal(t, ExitUsage, code)

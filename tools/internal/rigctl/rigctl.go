@@ -20,6 +20,9 @@ const (
 // Env is what a command gets from its caller.
 type Env struct {
 	Stdout, Stderr io.Writer
+	// Stdin is the standard input (nil: os.Stdin), read only by commands
+	// told to (login --token-stdin).
+	Stdin io.Reader
 	// Version is the binary's version string.
 	Version string
 }
