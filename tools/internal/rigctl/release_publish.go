@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -181,16 +182,50 @@ func writeParts(mw *multipart.Writer, targets []byte, archive io.Reader) error {
 	return err
 }
 
-// bearerTransport sends the client's credential with every request.
+// bearerTransport sends the client's credential with the requests to
+// server (its scheme, host and port) only: a redirect elsewhere (a CDN
+// in front of /tuf/) is followed without it.
 type bearerTransport struct {
-	token string
-	next  http.RoundTripper
+	token  string
+	server *url.URL
+	next   http.RoundTripper
 }
 
 func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !sameOrigin(r.URL, b.server) {
+		return b.next.RoundTrip(r)
+	}
 	r = r.Clone(r.Context())
 	r.Header.Set(cloudapi.HeaderAuthorization, "Bearer "+b.token)
 	return b.next.RoundTrip(r)
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and
+// port (a missing port being the scheme's default).
+func sameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "http":
+			return "80"
+		case "https":
+			return "443"
+		}
+		return ""
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+// tufHTTPClient is the HTTP client of repoClient: c's token on the
+// requests to c's server only.
+func tufHTTPClient(c *cloudclient.Client) (*http.Client, error) {
+	server, err := url.Parse(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: bearerTransport{c.Token, server, http.DefaultTransport}, Timeout: time.Minute}, nil
 }
 
 // repoClient is go-tuf's updater on the server's /tuf/, trusting root,
@@ -204,8 +239,12 @@ func repoClient(c *cloudclient.Client, root []byte, cache string) (*updater.Upda
 	cfg.LocalMetadataDir = cache
 	cfg.DisableLocalCache = true
 	cfg.RemoteTargetsURL = c.Server + "/tuf/targets"
+	hc, err := tufHTTPClient(c)
+	if err != nil {
+		return nil, err
+	}
 	f := fetcher.NewDefaultFetcher()
-	f.SetHTTPClient(&http.Client{Transport: bearerTransport{c.Token, http.DefaultTransport}, Timeout: time.Minute})
+	f.SetHTTPClient(hc)
 	cfg.Fetcher = f
 	return updater.New(cfg)
 }
