@@ -91,3 +91,38 @@ func TestSplitArgs(t *testing.T) {
 		assert.Equal(t, tc.json, *asJSON, "%q", tc.args)
 	}
 }
+
+// --limit is refused where it means nothing (it was accepted and
+// ignored), and still taken by the lists.
+func TestLimitOnlyOnLists(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"items":[]}`))
+	}))
+	defer srv.Close()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(EnvServer, srv.URL)
+	t.Setenv(EnvToken, "tok")
+	for _, args := range [][]string{
+		{"jobs", "get", "1", "--limit", "5"},
+		{"jobs", "cancel", "1", "--limit", "5"},
+		{"jobs", "create", "--dataset", "1", "--limit", "5"},
+		{"models", "get", "3", "--limit", "5"},
+		{"models", "compare", "1", "2", "--limit", "5"},
+	} {
+		code, _, stderr := run(t, args...)
+		assert.Equal(t, ExitUsage, code, "%q", args)
+		assert.Contains(t, stderr, "flag provided but not defined: -limit", "%q", args)
+	}
+	assert.Zero(t, hits.Load(), "nothing was sent")
+	for _, args := range [][]string{
+		{"jobs", "list", "--limit", "5", "--json"},
+		{"jobs", "logs", "1", "--limit", "5", "--json"},
+		{"models", "list", "--limit", "5", "--json"},
+	} {
+		code, _, stderr := run(t, args...)
+		assert.Equal(t, ExitOK, code, "%q: %s", args, stderr)
+	}
+}

@@ -127,7 +127,7 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "jobs "+sub, jobsUsage)
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
-	limit := fs.Int("limit", 0, "most items to list (0: all)")
+	limit := new(int) // list and logs only: the other forms refuse --limit
 	var (
 		state                                      *string
 		attempt                                    *int
@@ -139,8 +139,10 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 	switch sub {
 	case "list":
 		state = fs.String("state", "", "only jobs in this state: queued, running, succeeded, failed or cancelled")
+		fs.IntVar(limit, "limit", 0, "most jobs to list (0: all)")
 	case "logs":
 		attempt = fs.Int("attempt", 0, "only this attempt's lines (0: every attempt)")
+		fs.IntVar(limit, "limit", 0, "most log lines to fetch, before --attempt picks (0: all)")
 	case "create":
 		dataset = fs.Int("dataset", 0, "the data set's `ID` (required; rigctl dataset import prints it)")
 		configArg = fs.String("config", "", "training settings: a JSON `FILE` or inline JSON object (jobs.Config, docs/cloud.md); the flags below override its fields")
@@ -384,7 +386,10 @@ func runModels(ctx context.Context, env Env, args []string) int {
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
 	rigType := fs.String("rig-type", "", "the rig type (default: the registry's only one)")
-	limit := fs.Int("limit", 0, "most versions to list (0: all)")
+	limit := new(int) // list only: get and compare refuse --limit
+	if sub == "list" {
+		fs.IntVar(limit, "limit", 0, "most versions to list (0: all)")
+	}
 	pos, code, ok := subcommand(fs, args[1:], npos)
 	if !ok {
 		return code
