@@ -91,8 +91,9 @@ type Sim struct {
 	stepIdx     int   // current load step
 
 	// per-cycle bookkeeping
-	lastChange int  // cycle of the last change of conditions
-	changed    bool // conditions changed in the current cycle
+	lastChange int         // cycle of the last change of conditions
+	changed    bool        // conditions changed in the current cycle
+	acc        *labelTally // the current cycle's labels (Cycles only)
 	condPrev   []float64
 	condNow    []float64
 	started    bool
@@ -770,12 +771,18 @@ func (s *Sim) sample(c *channel, t float64) (v float64, ok bool) {
 func (s *Sim) advance(ctx context.Context, end int64, on func(ci int, m int64, t float64, v float64, ok bool)) error {
 	tick := max(1, int64(math.Round(s.stepHz/100)))
 	for s.k < end {
-		if s.k%tick == 0 {
+		if s.k%tick == 0 || s.k%s.stepsPerWin == 0 {
 			cycle := int(s.k/s.stepsPerWin) + 1
 			if s.applyFaults(cycle, float64(s.k)/s.stepHz) {
 				s.changed = true
 				s.lastChange = cycle
 			}
+			if s.acc != nil {
+				s.acc.observe(s)
+			}
+		}
+		if s.acc != nil {
+			s.acc.count()
 		}
 		s.step()
 		for ci, c := range s.sensors {
@@ -807,7 +814,9 @@ type Cycle struct {
 	// Samples holds each sensor's samples at its own rate (Sensors order);
 	// NaN marks a dropout. A sensor's row has RateHz*WindowS values.
 	Samples [][]float64
-	// Labels holds one value per target (Targets order).
+	// Labels holds one value per target (Targets order), for the whole
+	// cycle: a condition is the one held for most of the cycle, anomaly
+	// is 1 when any fault was active at any step of it (docs/simulator.md).
 	Labels []float64
 }
 
@@ -834,20 +843,19 @@ func (s *Sim) Cycles(ctx context.Context, n int, fn func(*Cycle) error) error {
 		}
 		s.changed = false
 		t0 := s.pl.tankT
-		mid := start + s.stepsPerWin/2
-		var labels []float64
 		on := func(ci int, m int64, _ float64, v float64, _ bool) {
 			if j := m - first[ci]; j >= 0 && j < int64(len(cy.Samples[ci])) {
 				cy.Samples[ci][j] = v
 			}
 		}
-		if err := s.advance(ctx, mid, on); err != nil {
+		s.acc = newLabelTally(len(s.targets))
+		err := s.advance(ctx, start+s.stepsPerWin, on)
+		acc := s.acc
+		s.acc = nil
+		if err != nil {
 			return err
 		}
-		labels = s.labels()
-		if err := s.advance(ctx, start+s.stepsPerWin, on); err != nil {
-			return err
-		}
+		labels := acc.labels(s.targets)
 		drift := math.Abs(s.pl.tankT - t0)
 		for i, tl := range s.targets {
 			switch tl.kind {
@@ -887,17 +895,72 @@ func (s *Sim) stableDrift() float64 {
 	return DefaultStableDriftK
 }
 
-// labels evaluates the condition and anomaly labels now (mid-cycle); the
-// stable and changepoint flags are set at the end of the cycle. bindTargets
-// accepts every target or fails, so s.targets follows the config's order.
-func (s *Sim) labels() []float64 {
-	out := make([]float64, len(s.targets))
+// labelTally accumulates, over the steps of one cycle, what its condition
+// and anomaly labels are drawn from: how many steps each condition target
+// held each value, and whether any fault was active at any step. The
+// fault state changes only where advance applies faults (window starts and
+// every 10 ms), so observe runs there and count at every step.
+type labelTally struct {
+	anomalous bool
+	vals      [][]float64 // per target: the values it held, in order of first appearance
+	steps     [][]int64   // per target: the steps it held each of vals
+	cur       []int       // per target: the index of the current value (-1: none)
+}
+
+func newLabelTally(n int) *labelTally {
+	t := &labelTally{vals: make([][]float64, n), steps: make([][]int64, n), cur: make([]int, n)}
+	for i := range t.cur {
+		t.cur[i] = -1
+	}
+	return t
+}
+
+// observe records the conditions and faults in force from now on.
+func (t *labelTally) observe(s *Sim) {
+	t.anomalous = t.anomalous || s.anyFault()
 	for i, tl := range s.targets {
+		if tl.kind != "condition" {
+			continue
+		}
+		v := tl.get()
+		j := slices.Index(t.vals[i], v)
+		if j < 0 {
+			j = len(t.vals[i])
+			t.vals[i] = append(t.vals[i], v)
+			t.steps[i] = append(t.steps[i], 0)
+		}
+		t.cur[i] = j
+	}
+}
+
+// count adds one step at the current values.
+func (t *labelTally) count() {
+	for i, j := range t.cur {
+		if j >= 0 {
+			t.steps[i][j]++
+		}
+	}
+}
+
+// labels returns the condition and anomaly labels of the cycle: a
+// condition target gets the value its component held for the most steps
+// (on a tie, the one it held first); anomaly is 1 when any fault was
+// active at any step. The stable and changepoint flags are left 0 for
+// Cycles to set. bindTargets accepts every target or fails, so targets
+// follows the config's order.
+func (t *labelTally) labels(targets []targetLabel) []float64 {
+	out := make([]float64, len(targets))
+	for i, tl := range targets {
 		switch tl.kind {
 		case "condition":
-			out[i] = tl.get()
+			best := int64(-1)
+			for j, n := range t.steps[i] {
+				if n > best {
+					out[i], best = t.vals[i][j], n
+				}
+			}
 		case "anomaly":
-			out[i] = b2f(s.anyFault())
+			out[i] = b2f(t.anomalous)
 		}
 	}
 	return out
