@@ -20,7 +20,7 @@ func init() {
 	register("dataset", "import a UCI-layout folder into rig-cloud, or make a data set from fleet uploads (dataset import|create|get|cancel)", runDataset)
 }
 
-const datasetUsage = `dataset import --dir DIR --rig FIRMWARE.yaml [--name NAME] [--kind sim|uci] [--description TEXT] [--context CTX] [--json]
+const datasetUsage = `dataset import --dir DIR --rig FIRMWARE.yaml [--name NAME] [--kind sim|uci] [--description TEXT] [--idle-timeout 2m] [--context CTX] [--json]
        dataset create --from-uploads --rigs RIG[,RIG...] --from T --to T --rig FIRMWARE.yaml --name NAME
                       [--label TARGET=VALUE ...] [--description TEXT] [--no-wait] [--interval 2s] [--context CTX] [--json]
        dataset get ID [--wait] [--interval 2s] [--context CTX] [--json]
@@ -31,7 +31,10 @@ rigsim dataset) with rig-cloud (POST /v1/datasets, with the firmware config
 it was recorded with), then streams the folder as a tar.gz to PUT
 /v1/datasets/{id}/archive. Training jobs name the data set's id. The server
 and token are those of the login context (rigctl login), or
-$RIGCTL_SERVER and $RIGCTL_TOKEN (an operator token or above).
+$RIGCTL_SERVER and $RIGCTL_TOKEN (an operator token or above). The upload
+has no time limit: it prints its progress on stderr (bytes sent, rate;
+none with --json) and gives up when nothing moved for --idle-timeout (0:
+never), the wait for the answer after the last byte included.
 
 dataset create --from-uploads makes a data set from the readings the rigs
 uploaded (rigctl uploads request) in [--from, --to): rig-cloud cuts them into
@@ -75,12 +78,13 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 	kind := fs.String("kind", "sim", "uci (the real set's layout, recorded) or sim (written by rigsim)")
 	desc := fs.String("description", "", "what the data set is, e.g. how it was generated")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
-	asJSON := fs.Bool("json", false, "print the server's JSON")
+	asJSON := fs.Bool("json", false, "print the server's JSON (and no progress lines on stderr)")
+	idle := idleTimeoutFlag(fs)
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
 	}
-	if *dir == "" || *rigPath == "" || fs.NArg() > 0 || (*kind != "sim" && *kind != "uci") {
-		errorf(env, "dataset import: --dir DIR and --rig FILE are required, --kind is sim or uci (no other arguments)")
+	if *dir == "" || *rigPath == "" || fs.NArg() > 0 || (*kind != "sim" && *kind != "uci") || *idle < 0 {
+		errorf(env, "dataset import: --dir DIR and --rig FILE are required, --kind is sim or uci, --idle-timeout is not negative (no other arguments)")
 		return ExitUsage
 	}
 	if *name == "" {
@@ -110,13 +114,20 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 		return failed(env, "dataset import", err)
 	}
 	// The archive streams: no client timeout on the upload (the server
-	// bounds it by blob.upload_timeout).
+	// bounds it by blob.upload_timeout); --idle-timeout gives up a
+	// stalled one.
 	up := *c
 	up.HTTP = &http.Client{}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(tarball.Write(pw, *dir)) }()
 	var raw json.RawMessage
-	err = up.Upload(ctx, "PUT", fmt.Sprintf("/v1/datasets/%d/archive", d.ID), "application/gzip", pr, &raw)
+	var progress io.Writer
+	if !*asJSON {
+		progress = env.Stderr
+	}
+	err = watchUpload(ctx, progress, fmt.Sprintf("data set %d archive", d.ID), 0, *idle, pr, func(ctx context.Context, body io.Reader) error {
+		return up.Upload(ctx, "PUT", fmt.Sprintf("/v1/datasets/%d/archive", d.ID), "application/gzip", body, &raw)
+	})
 	pr.CloseWithError(io.ErrClosedPipe)
 	if err != nil {
 		return failed(env, fmt.Sprintf("dataset import: data set %d (%s) is registered but its archive was not stored", d.ID, d.Name), err)

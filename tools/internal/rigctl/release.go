@@ -31,8 +31,8 @@ agents holding the old root follow. It needs the root keys in KEYS.
 See docs/releases.md.`
 
 const releaseUsage = `release create --repo REPO --keys KEYS --bundle DIR [--hardware LIST] [expiry flags]
-       rigctl release publish --root ROOT --keys KEYS --bundle DIR [--hardware LIST] [--targets-expiry D] [--context NAME] [--json]
-       rigctl release resign --root ROOT --keys KEYS [--targets-expiry D] [--context NAME] [--json]
+       rigctl release publish --root ROOT --keys KEYS --bundle DIR [--hardware LIST] [--targets-expiry D] [--idle-timeout 2m] [--context NAME] [--json]
+       rigctl release resign --root ROOT --keys KEYS [--targets-expiry D] [--idle-timeout 2m] [--context NAME] [--json]
 
 Loads the model bundle in DIR (checking its files' digests), archives it as
 the TUF target <rig_type>/<name>-<version>.tar.gz with the release metadata
@@ -48,7 +48,11 @@ next targets with the targets key in KEYS (the only key it needs), and
 sends them with the archive to POST /v1/releases, where rig-cloud checks
 them and signs snapshot and timestamp. The login context (or RIGCTL_SERVER
 and RIGCTL_TOKEN) must hold a release token (rig-cloud token create
---release).
+--release); the token goes to rig-cloud's own origin only, never to a host
+a /tuf/ redirect names. The upload has no time limit: it prints its
+progress on stderr (bytes, rate, time left; none with --json) and gives up
+when nothing moved for --idle-timeout (0: never), the wait for the answer
+after the last byte included.
 
 resign renews the targets' expiry on rig-cloud without a release: it signs
 the next version of the verified current targets, unchanged, with the

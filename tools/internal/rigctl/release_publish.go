@@ -45,7 +45,8 @@ func runPublish(ctx context.Context, env Env, sub string, args []string) int {
 	}
 	exp := fs.Duration("targets-expiry", tufrepo.DefaultExpiry.Targets, "how long the signed targets stay valid")
 	ctxName := fs.String("context", "", "login context holding a release token (default: the current one)")
-	asJSON := fs.Bool("json", false, "print the server's JSON")
+	asJSON := fs.Bool("json", false, "print the server's JSON (and no progress lines on stderr)")
+	idle := idleTimeoutFlag(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -58,6 +59,9 @@ func runPublish(ctx context.Context, env Env, sub string, args []string) int {
 		return ExitUsage
 	case *exp <= 0:
 		errorf(env, "%s: --targets-expiry %v must be positive", name, *exp)
+		return ExitUsage
+	case *idle < 0:
+		errorf(env, "%s: --idle-timeout %v must not be negative", name, *idle)
 		return ExitUsage
 	}
 	root, err := os.ReadFile(*rootPath)
@@ -118,9 +122,19 @@ func runPublish(ctx context.Context, env Env, sub string, args []string) int {
 		}
 	}
 	// The archive streams: no client timeout (the server bounds the
-	// upload by blob.upload_timeout).
+	// upload by blob.upload_timeout); --idle-timeout gives up a stalled
+	// one. Its size is about the archive's and the targets'.
 	up := *c
 	up.HTTP = &http.Client{}
+	total := int64(len(s.Targets))
+	if arch != nil {
+		st, err := arch.Stat()
+		if err != nil {
+			errorf(env, "%s: %v", name, err)
+			return ExitFailure
+		}
+		total += st.Size()
+	}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
@@ -136,7 +150,13 @@ func runPublish(ctx context.Context, env Env, sub string, args []string) int {
 		pw.CloseWithError(err)
 	}()
 	var raw json.RawMessage
-	err = up.Upload(ctx, "POST", "/v1/releases", mw.FormDataContentType(), pr, &raw)
+	var progress io.Writer
+	if !*asJSON {
+		progress = env.Stderr
+	}
+	err = watchUpload(ctx, progress, name, total, *idle, pr, func(ctx context.Context, body io.Reader) error {
+		return up.Upload(ctx, "POST", "/v1/releases", mw.FormDataContentType(), body, &raw)
+	})
 	pr.CloseWithError(io.ErrClosedPipe)
 	if err != nil {
 		return failed(env, name, err)

@@ -53,6 +53,7 @@ func TestReleasePublish(t *testing.T) {
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Contains(t, stdout, "published zema-testrig/zema-testrig-1.0.0.tar.gz")
 	assert.Contains(t, stdout, "(root 1, targets 2, snapshot 2, timestamp 2)")
+	assert.Regexp(t, `(?m)^release publish: [0-9.]+ [KM]iB sent in `, errOut, "the upload's progress")
 
 	// The same version again is refused before anything is sent.
 	code, _, errOut = run(t, "release", "publish", "--root", root1, "--keys", offline, "--bundle", bundleDir)
