@@ -50,7 +50,7 @@ const usage = `rigsim simulates a hydraulic rig from its firmware config.
 
 Usage:
   rigsim dataset --rig FILE --out DIR [--cycles N] [--seed S] [--scenario FILE | --random] [--grid-hz HZ]
-  rigsim publish --rig FILE --broker URL [--speed X] [--duration D] [--seed S] [--scenario FILE | --random]
+  rigsim publish --rig FILE --broker URL [--speed X] [--duration D] [--seed S] [--scenario FILE | --random --cycles N]
   rigsim sensors --rig FILE     print what each sensor measures in the simulation
   rigsim sensors --rules        print every sensor mapping the simulator knows (markdown)
   rigsim compare --rig FILE --real DIR --sim DIR [--where target=value,...]   compare per-step means of two UCI-layout folders
@@ -287,6 +287,10 @@ func runPublish(ctx context.Context, env Env, args []string) int {
 		errorf(env, cmd, "--broker URL is required")
 		return ExitUsage
 	}
+	if !c.random && isSet(fs, "cycles") {
+		errorf(env, cmd, "--cycles N only sets the span --random draws conditions for; give --random too, or bound the run with --duration D")
+		return ExitUsage
+	}
 	if *speed < 0 || *duration < 0 {
 		errorf(env, cmd, "--speed and --duration must not be negative")
 		return ExitUsage
@@ -314,12 +318,30 @@ func runPublish(ctx context.Context, env Env, args []string) int {
 	}
 	defer p.Close()
 	st, err := p.Run(ctx, s, start)
-	fmt.Fprintf(env.Stdout, "published %d readings in %d messages (%d errors) over %s\n", st.Readings, st.Messages, st.Errors, st.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(env.Stdout, "published %d readings in %d messages (%d bytes) over %s; %d messages failed, %d unconfirmed, %d readings not delivered; connection lost %d times\n",
+		st.Readings, st.Messages, st.Bytes, st.Elapsed.Round(time.Millisecond), st.Errors, st.Unconfirmed, st.FailedReadings, st.ConnectionLost)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		errorf(env, cmd, "%v", err)
 		return ExitFailure
 	}
+	// Run returns nil when publishes failed or stayed unacknowledged: it
+	// counts them in st. Readings were lost, so the run failed.
+	if st.Errors > 0 || st.Unconfirmed > 0 || st.FailedReadings > 0 {
+		errorf(env, cmd, "%d messages failed and %d stayed unconfirmed by the broker: %d readings not delivered", st.Errors, st.Unconfirmed, st.FailedReadings)
+		return ExitFailure
+	}
 	return ExitOK
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
 }
 
 func runSensors(ctx context.Context, env Env, args []string) int {

@@ -53,6 +53,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"dataset", "extra"}, ExitUsage, "unexpected arguments"},
 		{[]string{"publish", "--rig", configs + "skab-testbed.yaml"}, ExitUsage, "--broker URL is required"},
 		{[]string{"publish", "--rig", configs + "skab-testbed.yaml", "--broker", "tcp://x:1", "--speed", "-1"}, ExitUsage, "must not be negative"},
+		{[]string{"publish", "--rig", configs + "skab-testbed.yaml", "--broker", "tcp://x:1", "--cycles", "5"}, ExitUsage, "--cycles N only sets the span --random draws"},
+		{[]string{"publish", "--rig", configs + "zema-testrig.yaml", "--broker", "tcp://x:1", "--scenario", "s.yaml", "--cycles", "0"}, ExitUsage, "give --random too"},
 		{[]string{"sensors"}, ExitUsage, "give --rig FILE or --rules"},
 		{[]string{"compare", "--rig", configs + "zema-testrig.yaml"}, ExitUsage, "--rig, --real and --sim are required"},
 	}
@@ -166,6 +168,50 @@ func TestPublish(t *testing.T) {
 	if topics["hydrognn/skab/daq"] == 0 {
 		t.Errorf("broker got %v", topics)
 	}
+}
+
+// TestPublishLost: a broker that never acknowledges (the hook drops every
+// QoS 1 publish) leaves the messages unconfirmed when the drain timeout
+// runs out; publish.Run returns nil then, but rigsim must fail and say so.
+func TestPublishLost(t *testing.T) {
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddHook(new(dropHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	if err := srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	code, out, errs := rigsim(t, "publish", "--rig", configs+"skab-testbed.yaml", "--broker", "tcp://"+l.Address(),
+		"--speed", "0", "--duration", "3s")
+	if code != ExitFailure {
+		t.Errorf("exit %d, want %d (ExitFailure): %s%s", code, ExitFailure, out, errs)
+	}
+	if !strings.Contains(out, "published 0 readings in 0 messages") || !strings.Contains(out, "24 readings not delivered") ||
+		strings.Contains(out, " 0 unconfirmed") {
+		t.Errorf("summary: %s", out)
+	}
+	if !strings.Contains(errs, "stayed unconfirmed by the broker: 24 readings not delivered") {
+		t.Errorf("stderr: %s", errs)
+	}
+}
+
+// dropHook drops every publish without acknowledging it.
+type dropHook struct{ mochi.HookBase }
+
+func (h *dropHook) ID() string { return "drop" }
+
+func (h *dropHook) Provides(b byte) bool { return b == mochi.OnPublish }
+
+func (h *dropHook) OnPublish(*mochi.Client, packets.Packet) (packets.Packet, error) {
+	return packets.Packet{}, packets.ErrRejectPacket
 }
 
 type countHook struct {
