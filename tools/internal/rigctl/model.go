@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/models/train"
@@ -31,7 +32,8 @@ const modelUsage = `model eval --bundle DIR --dataset uci:DIR|sim:DIR [--json] [
 eval runs every cycle of the data set through the bundle on ONNX Runtime
 (agent/infer, the edge path) and scores each class head against the
 data's labels: {"n": cycles, "precision": p, "targets": {"<target>":
-{"accuracy": x, "macro_f1": x}, ...}}.
+{"accuracy": x, "macro_f1": x}, ...}}. Its progress goes to stderr (a line
+every few seconds, and one when done), also with --json.
 inspect prints the manifest: rig, input, heads, model files, metrics and
 provenance.
 
@@ -137,11 +139,20 @@ func runModelEval(ctx context.Context, env Env, args []string) int {
 		errorf(env, "model eval: %v", err)
 		return ExitFailure
 	}
-	res, err := evaluate(ctx, m, cfg, ds)
+	// Progress on stderr (also with --json: stdout holds only the JSON).
+	start := time.Now()
+	printed := start
+	res, err := evaluateProgress(ctx, m, cfg, ds, func(done, total int) {
+		if now := time.Now(); now.Sub(printed) >= progressEvery && done < total {
+			printed = now
+			fmt.Fprintf(env.Stderr, "model eval: %d/%d cycles (%d%%)\n", done, total, done*100/max(total, 1))
+		}
+	})
 	if err != nil {
 		errorf(env, "model eval: %v", err)
 		return ExitFailure
 	}
+	fmt.Fprintf(env.Stderr, "model eval: %d/%d cycles in %s\n", ds.Len(), ds.Len(), time.Since(start).Round(10*time.Millisecond))
 	if *asJSON {
 		return writeJSONOut(env, res.json())
 	}
@@ -220,6 +231,12 @@ func openModel(dir string, cfg *rig.Config, prec bundle.Precision, threads int) 
 // evaluate runs every window of ds through m (in batches of up to
 // infer.DefaultMaxBatch) and scores its class heads against ds's labels.
 func evaluate(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *train.Dataset) (*evalResult, error) {
+	return evaluateProgress(ctx, m, cfg, ds, nil)
+}
+
+// evaluateProgress is evaluate calling progress (nil: none) with the
+// cycles run so far and their total after each batch.
+func evaluateProgress(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *train.Dataset, progress func(done, total int)) (*evalResult, error) {
 	spec := m.Spec()
 	res := &evalResult{N: ds.Len(), Precision: m.Info().Precision}
 	// Class heads of the bundle, mapped to the rig's targets.
@@ -233,6 +250,7 @@ func evaluate(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *train.Da
 		return nil, err
 	}
 	batch := make([]*prep.Window, 0, infer.DefaultMaxBatch)
+	done := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -245,6 +263,10 @@ func evaluate(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *train.Da
 			for _, t := range rr.Targets {
 				pred[t.Name] = append(pred[t.Name], t.Predicted)
 			}
+		}
+		done += len(batch)
+		if progress != nil {
+			progress(done, ds.Len())
 		}
 		batch = batch[:0]
 		return nil

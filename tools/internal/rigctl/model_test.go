@@ -168,6 +168,7 @@ func TestModelEval(t *testing.T) {
 		}
 		require.NoError(t, json.Unmarshal([]byte(out), &res), out)
 		assert.Equal(t, 24, res.N)
+		assert.Contains(t, errOut, "model eval: 24/24 cycles in ", "progress on stderr, not in the JSON")
 		want := p
 		if p == "" {
 			want = "int8"
