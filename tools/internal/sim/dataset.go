@@ -58,9 +58,13 @@ func (s *Sim) Dataset(ctx context.Context, opts DatasetOptions) (*uci.Set, error
 	if len(s.targets) > 0 {
 		set.Profile = make([][]float64, 0, opts.Cycles)
 	}
+	// last and lastCell carry each sensor's last sample and last grid cell
+	// across cycles, so that what is held at a cycle's start is the
+	// previous cycle's end.
 	last := make([]float64, len(sensors))
+	lastCell := make([]float64, len(sensors))
 	for i := range last {
-		last[i] = math.NaN()
+		last[i], lastCell[i] = math.NaN(), math.NaN()
 	}
 	err := s.Cycles(ctx, opts.Cycles, func(c *Cycle) error {
 		for i, row := range c.Samples {
@@ -70,8 +74,7 @@ func (s *Sim) Dataset(ctx context.Context, opts DatasetOptions) (*uci.Set, error
 				if err != nil {
 					return fmt.Errorf("dataset: sensor %s: %w", sensors[i].ID, err)
 				}
-				prev := math.NaN()
-				hold(g, &prev)
+				hold(g, &lastCell[i])
 				row = g
 			}
 			set.Data[i] = append(set.Data[i], row)
