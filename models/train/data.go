@@ -126,7 +126,7 @@ func LoadUCI(dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
 		return nil, err
 	}
 	ds.Groups = RunGroups(cfg, ds.Labels)
-	if err := ds.Check(len(cfg.Targets)); err != nil {
+	if err := ds.Check(cfg.Targets); err != nil {
 		return nil, err
 	}
 	return ds, nil
@@ -166,17 +166,26 @@ func checkRange(file string, line int, sn *rig.Sensor, row []float64) error {
 	return nil
 }
 
-// Check reports whether d's slices agree: one grid, one label row of
-// targets classes and one group per window. Code that indexes Labels or
-// Groups by window (the splits, Subset, training) relies on it.
-func (d *Dataset) Check(targets int) error {
+// Check reports whether d's slices agree with each other and with the
+// rig's targets: one grid, one label row of len(targets) classes and one
+// group per window, and every label a class index of its target (0 to
+// len(Classes)-1) or -1 for unknown. Code that indexes Labels or Groups by
+// window (the splits, Subset, training) or a target's classes by label
+// (the losses and scores) relies on it.
+func (d *Dataset) Check(targets []rig.Target) error {
 	n := len(d.Grids)
 	if len(d.Labels) != n || len(d.Groups) != n {
 		return fmt.Errorf("%w: %s has %d windows, %d label rows and %d groups", ErrData, d.Source, n, len(d.Labels), len(d.Groups))
 	}
 	for i, l := range d.Labels {
-		if len(l) != targets {
-			return fmt.Errorf("%w: %s window %d has %d labels, want %d targets", ErrData, d.Source, i, len(l), targets)
+		if len(l) != len(targets) {
+			return fmt.Errorf("%w: %s window %d has %d labels, want %d targets", ErrData, d.Source, i, len(l), len(targets))
+		}
+		for j, k := range l {
+			if k < -1 || k >= len(targets[j].Classes) {
+				return fmt.Errorf("%w: %s window %d target %q: label %d is not a class index (0 to %d, or -1 for unknown)",
+					ErrData, d.Source, i, targets[j].Name, k, len(targets[j].Classes)-1)
+			}
 		}
 	}
 	return nil

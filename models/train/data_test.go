@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hydrognn/hydrognn/shared/dataset"
+	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // rewriteRows replaces every line of dir/name by f(values of the line).
@@ -152,17 +153,39 @@ func TestLoadUCIOutOfRange(t *testing.T) {
 	}
 }
 
-// Dataset.Check refuses slices that do not agree in length.
+// Dataset.Check refuses slices that do not agree in length, and labels
+// that are not a class index of their target (or -1, unknown), naming the
+// window and the target.
 func TestDatasetCheck(t *testing.T) {
-	ds := &Dataset{Grids: make([][][]float64, 3), Labels: [][]int{{0}, {1}, {0}}, Groups: []int{0, 0, 1}, Source: "x"}
-	if err := ds.Check(1); err != nil {
+	two := rig.Target{Name: "valve", Classes: []rig.Class{{Value: 0}, {Value: 1}}}
+	three := rig.Target{Name: "pump", Classes: []rig.Class{{Value: 0}, {Value: 1}, {Value: 2}}}
+	ds := &Dataset{Grids: make([][][]float64, 3), Labels: [][]int{{0}, {1}, {-1}}, Groups: []int{0, 0, 1}, Source: "x"}
+	if err := ds.Check([]rig.Target{two}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ds.Check(2); err == nil {
+	if err := ds.Check([]rig.Target{two, three}); err == nil {
 		t.Error("labels of 1 target accepted for 2")
 	}
+	ds.Labels = [][]int{{0, 2}, {1, 0}, {0, 2}}
+	if err := ds.Check([]rig.Target{two, three}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		labels [][]int
+		want   string
+	}{
+		{[][]int{{0, 2}, {1, 3}, {0, 2}}, `window 1 target "pump": label 3`},
+		{[][]int{{0, 2}, {1, 0}, {2, 2}}, `window 2 target "valve": label 2`},
+		{[][]int{{-2, 2}, {1, 0}, {0, 2}}, `window 0 target "valve": label -2`},
+	} {
+		ds.Labels = c.labels
+		err := ds.Check([]rig.Target{two, three})
+		if !errors.Is(err, ErrData) || err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("labels %v: got %v, want ErrData with %q", c.labels, err, c.want)
+		}
+	}
 	ds.Labels = nil
-	if err := ds.Check(1); err == nil || !errors.Is(err, ErrData) {
+	if err := ds.Check([]rig.Target{two}); err == nil || !errors.Is(err, ErrData) {
 		t.Errorf("no labels for 3 windows: %v", err)
 	}
 }
@@ -186,7 +209,7 @@ func TestLoadUCIRealData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ds.Len() == 0 || ds.Check(len(cfg.Targets)) != nil {
-		t.Errorf("%d cycles: %v", ds.Len(), ds.Check(len(cfg.Targets)))
+	if ds.Len() == 0 || ds.Check(cfg.Targets) != nil {
+		t.Errorf("%d cycles: %v", ds.Len(), ds.Check(cfg.Targets))
 	}
 }

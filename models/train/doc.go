@@ -12,7 +12,8 @@
 // cycle_s, a value outside the sensor's range widened by
 // rig.DefaultRangeTolerance (the agent's ingest drops such readings), a
 // config without targets. Dataset.Check tells whether a dataset's grids,
-// labels and groups agree; Run refuses a Train, Val or Monitor that fails
+// labels and groups agree and every label is a class index of its target
+// (or -1, unknown; the error names the window and target); Run refuses a Train, Val or Monitor that fails
 // it (ErrData naming the option). Preprocessing is shared/prep
 // and nothing else: Stats fills a spec's normalisation with
 // prep.StatsAccumulator over the training split only, and Tensorize turns

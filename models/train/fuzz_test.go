@@ -56,7 +56,7 @@ func FuzzLoadUCI(f *testing.F) {
 			}
 			return
 		}
-		if err := ds.Check(len(cfg.Targets)); err != nil {
+		if err := ds.Check(cfg.Targets); err != nil {
 			t.Fatal(err)
 		}
 		for i := range ds.Grids {

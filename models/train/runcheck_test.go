@@ -25,6 +25,17 @@ func TestRunChecksDatasets(t *testing.T) {
 		{"train labels short", "Options.Train", func(o *Options) { o.Train.Labels = o.Train.Labels[:len(o.Train.Labels)-1] }},
 		{"train groups short", "Options.Train", func(o *Options) { o.Train.Groups = o.Train.Groups[:3] }},
 		{"train label row", "Options.Train", func(o *Options) { o.Train.Labels[2] = o.Train.Labels[2][:1] }},
+		{"train label past the classes", "Options.Train", func(o *Options) {
+			row := append([]int(nil), o.Train.Labels[2]...)
+			row[0] = len(cfg.Targets[0].Classes)
+			o.Train.Labels[2] = row
+		}},
+		{"val label below unknown", "Options.Val", func(o *Options) {
+			o.Val = clone()
+			row := append([]int(nil), o.Val.Labels[0]...)
+			row[len(row)-1] = -2
+			o.Val.Labels[0] = row
+		}},
 		{"val labels short", "Options.Val", func(o *Options) {
 			o.Val = clone()
 			o.Val.Labels = o.Val.Labels[:1]

@@ -230,7 +230,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 		if d.ds == nil {
 			continue
 		}
-		if err := d.ds.Check(len(opts.Rig.Targets)); err != nil {
+		if err := d.ds.Check(opts.Rig.Targets); err != nil {
 			return nil, fmt.Errorf("%w (Options.%s)", err, d.name)
 		}
 	}
