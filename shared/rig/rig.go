@@ -306,10 +306,13 @@ type Sensor struct {
 	// service (a wireless or retrofitted sensor, a virtual signal whose
 	// source can fail). Models trained for the rig then learn to judge
 	// without it (models/train masks its whole window in some training
-	// windows), and the agent keeps judging the targets when it is
-	// missing. A missing sensor without the flag makes every class
-	// target of such a model not judged (docs/inference.md). Zero: the
-	// sensor is required. Not valid on an inactive sensor.
+	// windows), and the agent keeps judging the targets and the
+	// components' health when it is missing. A missing sensor without
+	// the flag makes every class target of such a model not judged and,
+	// for a model with a health head, every component's health status
+	// (and the rig's) unknown; anomaly scores stay, per sensor
+	// (docs/inference.md). Zero: the sensor is required. Not valid on an
+	// inactive sensor.
 	MayDropOut bool `json:"may_drop_out,omitempty" yaml:"may_drop_out,omitempty"`
 	// MQTT is how the sensor's readings arrive.
 	MQTT MQTTBinding `json:"mqtt" yaml:"mqtt"`
