@@ -441,6 +441,19 @@ func allMissing(cfg *rig.Config, spec prep.Spec, w *prep.Window, id string) bool
 // requiredMissing).
 const MaxMissingFraction = 0.25
 
+// RequiredMissing returns, in input order, the input sensors missing in w
+// that the Model was not trained to judge without (see requiredMissing).
+// While it is not empty, Diagnose judges no class target and no
+// component's health from the health head: a caller comparing diagnoses
+// (the update canary) can tell such windows apart. w must suit the
+// Model's spec (nil for a window checkWindow would refuse).
+func (m *Model) RequiredMissing(w *prep.Window) []string {
+	if w == nil {
+		return nil
+	}
+	return requiredMissing(m.manifest, w)
+}
+
 // requiredMissing returns, in input order, the input sensors of man that
 // its models were not trained to judge without (not in
 // Manifest.DropoutSensors: for a bundle trained before the firmware

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hydrognn/hydrognn/agent/infer"
@@ -32,6 +33,12 @@ type Windows interface {
 // healthy too (not judged when the running model calls none healthy).
 // "Healthy" is the diagnosis status healthy or, for a model without health
 // heads (status unknown), no component's anomaly score at or above 1.
+// Only judgeable windows count: a window in which either model misses a
+// required input sensor (infer.Model.RequiredMissing: one its bundle was
+// not trained to do without) is skipped, not run, since that model judges
+// no class target and no component's health there; with fewer than
+// MinWindows judgeable windows Check returns ErrNoWindows (the update
+// waits, staged, as for too few windows).
 // A zero field takes the default it names. It opens its own sessions and
 // closes them before returning; the serving model is not touched.
 type ModelCanary struct {
@@ -43,8 +50,8 @@ type ModelCanary struct {
 	Windows Windows
 	// Count is how many recent windows to run (0: 32).
 	Count int
-	// MinWindows is the fewest windows to judge by; with fewer, Check
-	// returns ErrNoWindows (0: 8).
+	// MinWindows is the fewest judgeable windows to judge by; with
+	// fewer, Check returns ErrNoWindows (0: 8).
 	MinWindows int
 	// MaxLatency bounds the 95th percentile of one window's inference
 	// time (0: 500ms).
@@ -90,19 +97,42 @@ func (c *ModelCanary) Check(ctx context.Context, staged, current string) error {
 			return fmt.Errorf("canary windows: %w", err)
 		}
 	}
-	n := min(len(sw), len(cw))
+	// A window in which either model is missing a required input sensor
+	// (one it was not trained to judge without) is no observation: that
+	// model judges no class target and no component's health from its
+	// health head there (status unknown), so its "healthy" would be the
+	// anomaly scores' alone, on input it never saw.
+	var judgeable []int
+	var skipped []string
+	for i := range min(len(sw), len(cw)) {
+		ms, mc := sm.RequiredMissing(sw[i]), cm.RequiredMissing(cw[i])
+		if len(ms) > 0 || len(mc) > 0 {
+			for _, id := range slices.Concat(ms, mc) {
+				if !slices.Contains(skipped, id) {
+					skipped = append(skipped, id)
+				}
+			}
+			continue
+		}
+		judgeable = append(judgeable, i)
+	}
+	n := len(judgeable)
 	if n < minW {
+		if len(skipped) > 0 {
+			return fmt.Errorf("%w: %d recent windows, %d without a required sensor (%s) not judged, the canary needs %d",
+				ErrNoWindows, min(len(sw), len(cw)), min(len(sw), len(cw))-n, strings.Join(skipped, ", "), minW)
+		}
 		return fmt.Errorf("%w: %d recent windows, the canary needs %d", ErrNoWindows, n, minW)
 	}
 	lat := make([]time.Duration, 0, n)
 	healthy, agree := 0, 0
-	for i := range n {
+	for k, i := range judgeable {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		ds, d, err := diagnose(sm, sw[i])
 		if err != nil {
-			return fmt.Errorf("%w: staged model on window %d of %d: %w", ErrCanary, i+1, n, err)
+			return fmt.Errorf("%w: staged model on window %d of %d: %w", ErrCanary, k+1, n, err)
 		}
 		lat = append(lat, d)
 		dc, _, err := diagnose(cm, cw[i])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,18 +19,25 @@ import (
 )
 
 // gridWindows makes windows around each sensor's mean, with a little
-// noise, for any spec.
-type gridWindows struct{ n int }
+// noise, for any spec; drop, when set, names a sensor left without data
+// in window i ("" none).
+type gridWindows struct {
+	n    int
+	drop func(i int) string
+}
 
 func (g gridWindows) Recent(_ context.Context, spec prep.Spec, n int) ([]*prep.Window, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var out []*prep.Window
-	for range min(n, g.n) {
+	for i := range min(n, g.n) {
 		grid := make([][]float64, len(spec.Sensors))
 		for s, ss := range spec.Sensors {
 			grid[s] = make([]float64, spec.Steps)
 			for t := range grid[s] {
 				grid[s][t] = ss.Mean + 0.1*ss.Std*rng.NormFloat64()
+				if g.drop != nil && g.drop(i) == ss.ID {
+					grid[s][t] = math.NaN()
+				}
 			}
 		}
 		w, err := prep.FromGrid(spec, grid)
@@ -109,5 +117,71 @@ func TestModelCanary(t *testing.T) {
 				t.Errorf("got %v, want %v with %q", err, tc.is, tc.msg)
 			}
 		})
+	}
+}
+
+// TestModelCanarySkipsWindowsMissingRequiredSensors: a window in which a
+// sensor the bundle was not trained to do without is missing is no canary
+// observation (the model judges no class target and no component's
+// health there, so "healthy" would be the anomaly scores' alone): with
+// fewer than MinWindows judgeable windows the canary waits
+// (ErrNoWindows), and the staged model is judged on the others only.
+func TestModelCanarySkipsWindowsMissingRequiredSensors(t *testing.T) {
+	if os.Getenv(infer.LibraryEnv) == "" {
+		t.Skip("ONNXRUNTIME_LIB is not set: `export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
+	}
+	root := filepath.Join("..", "..", "..")
+	cfg, err := rig.Load(filepath.Join(root, "firmware-configs", "skab-testbed.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundleDir := filepath.Join(root, "models", "bundles", "skab-testbed")
+	opts := infer.Options{Logger: slog.New(slog.DiscardHandler)}
+	m, err := infer.Open(bundleDir, cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// The shipped bundle was trained without sensor dropout: every input
+	// sensor is required.
+	sensor := m.Spec().Sensors[0].ID
+	if ws, _ := (gridWindows{n: 1, drop: func(int) string { return sensor }}).Recent(t.Context(), m.Spec(), 1); len(m.RequiredMissing(ws[0])) == 0 {
+		t.Fatalf("%s missing is not a required sensor missing: the test needs one", sensor)
+	}
+
+	// Every window misses a required sensor: nothing to judge by, the
+	// canary waits (the old canary judged all 16 on anomaly scores).
+	c := &ModelCanary{Rig: cfg, Options: opts, MaxLatency: time.Second,
+		Windows: gridWindows{n: 16, drop: func(int) string { return sensor }}}
+	err = c.Check(t.Context(), bundleDir, bundleDir)
+	if !errors.Is(err, ErrNoWindows) || !strings.Contains(err.Error(), "16 without a required sensor ("+sensor+") not judged") {
+		t.Errorf("every window missing %s: got %v, want ErrNoWindows naming the sensor", sensor, err)
+	}
+
+	// A staged model that calls everything anomalous, on windows of which
+	// 12 miss the sensor: only the 4 judgeable ones count, too few.
+	touchy := testBundle(t, "1.0.1", func(m *bundle.Manifest) {
+		for i := range m.Heads {
+			for j := range m.Heads[i].Thresholds {
+				m.Heads[i].Thresholds[j] /= 1000
+			}
+		}
+	})
+	mostly := func(i int) string {
+		if i%4 != 0 {
+			return sensor
+		}
+		return ""
+	}
+	c.Windows = gridWindows{n: 16, drop: mostly}
+	err = c.Check(t.Context(), touchy, bundleDir)
+	if !errors.Is(err, ErrNoWindows) || !strings.Contains(err.Error(), "12 without a required sensor") {
+		t.Errorf("4 judgeable windows: got %v, want ErrNoWindows", err)
+	}
+	// With 4 enough, the staged model is judged on those 4 and fails.
+	c.MinWindows = 4
+	err = c.Check(t.Context(), touchy, bundleDir)
+	if !errors.Is(err, ErrCanary) || !strings.Contains(err.Error(), "of the 4 windows the running model calls healthy, the staged model calls 0 healthy") {
+		t.Errorf("4 judgeable windows, MinWindows 4: got %v, want ErrCanary judged on 4 windows", err)
 	}
 }
