@@ -38,8 +38,14 @@ func runSites(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "sites "+sub, sitesUsage)
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
-	location := fs.String("location", "", "create: where the site is, free text (default: none)")
-	limit := fs.Int("limit", 0, "list: most sites (0: all)")
+	// Each form takes only its own flags: create refuses --limit, list
+	// refuses --location (they were accepted and ignored).
+	location, limit := new(string), new(int)
+	if sub == "create" {
+		fs.StringVar(location, "location", "", "where the site is, free text (default: none)")
+	} else {
+		fs.IntVar(limit, "limit", 0, "most sites to list (0: all)")
+	}
 	pos, code, ok := subcommand(fs, args[1:], npos)
 	if !ok {
 		return code
@@ -252,8 +258,13 @@ func runAgents(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "agents "+sub, agentsUsage)
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
-	rigID := fs.String("rig", "", "list: only the agents of this rig")
-	limit := fs.Int("limit", 0, "list: most agents (0: all)")
+	// list only: revoke refuses --rig and --limit (they were accepted and
+	// ignored).
+	rigID, limit := new(string), new(int)
+	if sub == "list" {
+		fs.StringVar(rigID, "rig", "", "only the agents of this rig")
+		fs.IntVar(limit, "limit", 0, "most agents to list (0: all)")
+	}
 	pos, code, ok := subcommand(fs, args[1:], npos)
 	if !ok {
 		return code

@@ -126,3 +126,40 @@ func TestLimitOnlyOnLists(t *testing.T) {
 		assert.Equal(t, ExitOK, code, "%q: %s", args, stderr)
 	}
 }
+
+// sites and agents take each flag only where it means something: create
+// refuses --limit, list refuses --location, revoke refuses --rig and
+// --limit (all were accepted and ignored).
+func TestSitesAgentsFlagsPerForm(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"items":[]}`))
+	}))
+	defer srv.Close()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(EnvServer, srv.URL)
+	t.Setenv(EnvToken, "tok")
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"sites", "create", "plant", "--limit", "5"}, "-limit"},
+		{[]string{"sites", "list", "--location", "hall 2"}, "-location"},
+		{[]string{"agents", "revoke", "a1", "--limit", "5"}, "-limit"},
+		{[]string{"agents", "revoke", "a1", "--rig", "r1"}, "-rig"},
+	} {
+		code, _, stderr := run(t, tc.args...)
+		assert.Equal(t, ExitUsage, code, "%q", tc.args)
+		assert.Contains(t, stderr, "flag provided but not defined: "+tc.flag, "%q", tc.args)
+	}
+	assert.Zero(t, hits.Load(), "nothing was sent")
+	for _, args := range [][]string{
+		{"sites", "list", "--limit", "5", "--json"},
+		{"agents", "list", "--rig", "r1", "--limit", "5", "--json"},
+	} {
+		code, _, stderr := run(t, args...)
+		assert.Equal(t, ExitOK, code, "%q: %s", args, stderr)
+	}
+}
