@@ -131,7 +131,13 @@ type common struct {
 	cycles                                    int
 	windowS                                   float64
 	verbose                                   bool
+	// publishing makes build refuse (errUsage) a --random schedule
+	// shorter than the run: its --cycles N cycles must cover --duration.
+	publishing bool
 }
+
+// errUsage marks a build error that is a usage error (exit 2).
+var errUsage = errors.New("usage")
 
 func (c *common) register(fs *flag.FlagSet, cyclesHelp string) {
 	fs.StringVar(&c.rig, "rig", "", "firmware config `FILE` (required)")
@@ -188,6 +194,19 @@ func (c *common) build(env Env, cmd string, duration time.Duration) (*rig.Config
 		}
 		opts.Scenario = sc
 	}
+	s, err := sim.New(cfg, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.random && c.publishing {
+		// The drawn schedule ends after its last cycle; the rig would then
+		// publish healthy conditions without saying so.
+		span := time.Duration(float64(c.cycles) * s.WindowS() * float64(time.Second))
+		if duration <= 0 || duration > span {
+			return nil, nil, fmt.Errorf("%w: --random --cycles %d draws conditions for %d cycles of %g s (%s): give --duration D of at most that, or more --cycles",
+				errUsage, c.cycles, c.cycles, s.WindowS(), span)
+		}
+	}
 	if c.writeScenario != "" {
 		sc := opts.Scenario
 		if sc == nil {
@@ -200,10 +219,6 @@ func (c *common) build(env Env, cmd string, duration time.Duration) (*rig.Config
 		if err := os.WriteFile(c.writeScenario, data, 0o644); err != nil {
 			return nil, nil, fmt.Errorf("write scenario: %w", err)
 		}
-	}
-	s, err := sim.New(cfg, opts)
-	if err != nil {
-		return nil, nil, err
 	}
 	return cfg, s, nil
 }
@@ -273,7 +288,7 @@ func runPublish(ctx context.Context, env Env, args []string) int {
 	const cmd = "publish"
 	fs := newFlags(env, cmd, "publish --rig FILE --broker URL [--speed X] [--duration D] [--seed S] [--scenario FILE | --random --cycles N]")
 	var c common
-	c.register(fs, "with --random: the number of cycles to draw conditions for")
+	c.register(fs, "with --random: the number of cycles to draw conditions for; they must cover --duration")
 	broker := fs.String("broker", "", "MQTT broker `URL`, e.g. tcp://127.0.0.1:1883 (required)")
 	speed := fs.Float64("speed", 1, "pacing: 1 real time, N N-fold faster, 0 as fast as the broker acknowledges")
 	duration := fs.Duration("duration", 0, "simulated time to publish (0: until interrupted)")
@@ -304,7 +319,12 @@ func runPublish(ctx context.Context, env Env, args []string) int {
 		}
 		start = t
 	}
+	c.publishing = true
 	cfg, s, err := c.build(env, cmd, *duration)
+	if errors.Is(err, errUsage) {
+		errorf(env, cmd, "%s", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+		return ExitUsage
+	}
 	if err != nil {
 		errorf(env, cmd, "%v", err)
 		return ExitFailure

@@ -55,6 +55,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"publish", "--rig", configs + "skab-testbed.yaml", "--broker", "tcp://x:1", "--speed", "-1"}, ExitUsage, "must not be negative"},
 		{[]string{"publish", "--rig", configs + "skab-testbed.yaml", "--broker", "tcp://x:1", "--cycles", "5"}, ExitUsage, "--cycles N only sets the span --random draws"},
 		{[]string{"publish", "--rig", configs + "zema-testrig.yaml", "--broker", "tcp://x:1", "--scenario", "s.yaml", "--cycles", "0"}, ExitUsage, "give --random too"},
+		{[]string{"publish", "--rig", configs + "zema-testrig.yaml", "--broker", "tcp://x:1", "--random", "--cycles", "2", "--duration", "121s"}, ExitUsage, "draws conditions for 2 cycles of 60 s (2m0s): give --duration D of at most that"},
+		{[]string{"publish", "--rig", configs + "zema-testrig.yaml", "--broker", "tcp://x:1", "--random", "--cycles", "2"}, ExitUsage, "give --duration D of at most that"},
+		{[]string{"publish", "--rig", configs + "excavator.yaml", "--broker", "tcp://x:1", "--random", "--cycles", "3", "--duration", "1h"}, ExitUsage, "--random --cycles 3 draws conditions for 3 cycles"},
+		{[]string{"publish", "--rig", configs + "zema-testrig.yaml", "--broker", "tcp://x:1", "--random", "--cycles", "2", "--duration", "120s"}, ExitFailure, "cannot connect to the MQTT broker"},
 		{[]string{"sensors"}, ExitUsage, "give --rig FILE or --rules"},
 		{[]string{"compare", "--rig", configs + "zema-testrig.yaml"}, ExitUsage, "--rig, --real and --sim are required"},
 	}
