@@ -63,6 +63,15 @@ type Options struct {
 	// so any of them could otherwise connect with the ingest's id and take
 	// its persistent session over: its subscription and held messages.
 	Subscriber string
+	// Reserved are further client ids reserved, as Subscriber's is, to
+	// the agent's own clients (its diagnosis publisher): a CONNECT with
+	// one must log in with Broker.Login of that id (ReservedUsername and
+	// a random password made at Start), else it is refused, counted in
+	// Stats.TakeoversRefused and logged. Otherwise a gateway using one
+	// would knock that client off at every connect, each taking the
+	// session over from the other. They are not exempt from Subscriber's
+	// wait. An empty id or Subscriber's own is an error.
+	Reserved []string
 
 	// MaxClients caps concurrent connections (zero: no limit). A client
 	// beyond it is refused with "server busy".
@@ -133,6 +142,11 @@ func (o *Options) setDefaults() error {
 	case o.MaxPublishWait < 0:
 		return fmt.Errorf("%w: MaxPublishWait must not be negative: %s", ErrOptions, o.MaxPublishWait)
 	}
+	for i, id := range o.Reserved {
+		if id == "" || id == o.Subscriber || slices.Contains(o.Reserved[:i], id) {
+			return fmt.Errorf("%w: Reserved client id %q is empty, Subscriber's or listed twice", ErrOptions, id)
+		}
+	}
 	return nil
 }
 
@@ -164,8 +178,12 @@ func Start(opts Options) (*Broker, error) {
 	caps.MaximumMessageExpiryInterval = 0
 	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: opts.Logger.With("component", "mqtt-broker")})
 	h := &hook{opts: &opts, srv: srv, log: opts.Logger}
+	h.logins = make(map[string]login, 1+len(opts.Reserved))
 	if opts.Subscriber != "" {
-		h.subPassword = rand.Text() // 128 bits, new at every start
+		h.logins[opts.Subscriber] = login{SubscriberUsername, rand.Text()} // 128 bits, new at every start
+	}
+	for _, id := range opts.Reserved {
+		h.logins[id] = login{ReservedUsername, rand.Text()}
 	}
 	h.open.Store(opts.Subscriber == "")
 	if err := srv.AddHook(h, nil); err != nil {
@@ -202,15 +220,30 @@ func (b *Broker) URL() string {
 // Options.Subscriber (see Broker.SubscriberLogin).
 const SubscriberUsername = "hydrognn-ingest"
 
+// ReservedUsername is the username of the logins reserved to
+// Options.Reserved's client ids (see Broker.Login).
+const ReservedUsername = "hydrognn-agent"
+
 // SubscriberLogin returns the only login with which a client may connect
 // with Options.Subscriber's client id: SubscriberUsername and a random
 // password made at Start (empty strings when Subscriber is not set). Give
-// it to the ingest only; gateways log in with Users.
+// it to the ingest only; gateways log in with Users. It is
+// Login(Options.Subscriber).
 func (b *Broker) SubscriberLogin() (username, password string) {
-	if b.opts.Subscriber == "" {
+	return b.Login(b.opts.Subscriber)
+}
+
+// Login returns the only login with which a client may connect with the
+// reserved client id id (Options.Subscriber or one of Options.Reserved):
+// a username (SubscriberUsername or ReservedUsername) and a random
+// password made at Start, its own for each id; empty strings for an id
+// that is not reserved. Give it to that client only.
+func (b *Broker) Login(id string) (username, password string) {
+	l, ok := b.hook.logins[id]
+	if !ok || id == "" {
 		return "", ""
 	}
-	return SubscriberUsername, b.hook.subPassword
+	return l.username, l.password
 }
 
 // Stats counts what the broker did.
@@ -236,8 +269,12 @@ type Stats struct {
 	// draining.
 	Rejected uint64
 	// TakeoversRefused counts CONNECT packets refused because they used
-	// Options.Subscriber's client id without its login.
+	// a reserved client id (Options.Subscriber's or one of
+	// Options.Reserved) without its login.
 	TakeoversRefused uint64
+	// GateRefused counts CONNECT packets refused ("server unavailable")
+	// because Options.Subscriber had not subscribed yet.
+	GateRefused uint64
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -255,6 +292,7 @@ func (b *Broker) Stats() Stats {
 		HoldTimeouts:     b.hook.holdTimeouts.Load(),
 		Rejected:         b.hook.rejected.Load(),
 		TakeoversRefused: b.hook.takeovers.Load(),
+		GateRefused:      b.hook.refused.Load(),
 	}
 }
 
@@ -331,9 +369,9 @@ type hook struct {
 	refused      atomic.Uint64
 	gate         gate
 
-	subPassword  string        // Options.Subscriber's password (none without one)
-	takeovers    atomic.Uint64 // CONNECTs with Subscriber's id refused
-	lastTakeover atomic.Int64  // when one was last logged (unix nanoseconds)
+	logins       map[string]login // reserved client ids' logins (read only after Start)
+	takeovers    atomic.Uint64    // CONNECTs with a reserved id refused
+	lastTakeover atomic.Int64     // when one was last logged (unix nanoseconds)
 }
 
 // gate holds PUBLISH packets back while a persistent session is taken
@@ -454,16 +492,19 @@ func (h *hook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
 	}
 }
 
+// login is the login reserved to one client id.
+type login struct{ username, password string }
+
 // OnConnectAuthenticate checks the user's password (when Users is set),
-// reserves Options.Subscriber's client id to its own login, and refuses
-// every client but the kept one while draining.
+// reserves Options.Subscriber's and Options.Reserved's client ids to their
+// own logins, and refuses every client but the kept one while draining.
 func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	if keep := h.draining.Load(); keep != nil && cl.ID != *keep {
 		return false
 	}
-	if h.opts.Subscriber != "" && cl.ID == h.opts.Subscriber {
-		if string(pk.Connect.Username) == SubscriberUsername &&
-			subtle.ConstantTimeCompare([]byte(h.subPassword), pk.Connect.Password) == 1 {
+	if l, ok := h.logins[cl.ID]; ok {
+		if string(pk.Connect.Username) == l.username &&
+			subtle.ConstantTimeCompare([]byte(l.password), pk.Connect.Password) == 1 {
 			return true
 		}
 		h.refuseTakeover(cl, pk)
@@ -480,8 +521,8 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 // misconfigured gateway retries every few seconds).
 const takeoverLogEvery = 10 * time.Second
 
-// refuseTakeover counts and logs a CONNECT with Options.Subscriber's
-// client id but without its login.
+// refuseTakeover counts and logs a CONNECT with a reserved client id
+// (Options.Subscriber's or one of Options.Reserved) but without its login.
 func (h *hook) refuseTakeover(cl *mochi.Client, pk packets.Packet) {
 	n := h.takeovers.Add(1)
 	now := time.Now().UnixNano()
@@ -489,8 +530,11 @@ func (h *hook) refuseTakeover(cl *mochi.Client, pk packets.Packet) {
 	if last != 0 && now-last < int64(takeoverLogEvery) || !h.lastTakeover.CompareAndSwap(last, now) {
 		return
 	}
-	h.log.Warn("embedded broker refused a client using the ingest's client id: only the ingest may use it (a gateway configured with it would take the ingest's session over); give the gateway another client id",
-		"client_id", cl.ID, "remote", cl.Net.Remote, "username", string(pk.Connect.Username), "refused_total", n)
+	msg := "embedded broker refused a client using the ingest's client id: only the ingest may use it (a gateway configured with it would take the ingest's session over); give the gateway another client id"
+	if cl.ID != h.opts.Subscriber {
+		msg = "embedded broker refused a client using a client id reserved to the agent's own client (its diagnosis publisher): a gateway configured with it would knock that client off; give the gateway another client id"
+	}
+	h.log.Warn(msg, "client_id", cl.ID, "remote", cl.Net.Remote, "username", string(pk.Connect.Username), "refused_total", n)
 }
 
 // OnConnect refuses every client but Options.Subscriber until that one

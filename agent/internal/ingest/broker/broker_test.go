@@ -261,6 +261,9 @@ func TestOptions(t *testing.T) {
 		{MaxWritesPending: -1},
 		{MaxPublishWait: -1},
 		{MaxClients: -1},
+		{Reserved: []string{""}},
+		{Subscriber: "ingest", Reserved: []string{"ingest"}},
+		{Reserved: []string{"pub", "pub"}},
 	} {
 		_, err := Start(o)
 		require.ErrorIs(t, err, ErrOptions, "%+v", o)

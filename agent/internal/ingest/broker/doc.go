@@ -50,6 +50,8 @@
 // Users login, or none) is refused, counted in Stats.TakeoversRefused
 // and logged; without this a gateway could take the ingest's persistent
 // session over, with its subscription and the messages held for it.
+// Options.Reserved reserves further client ids (the agent's diagnosis
+// publisher's) the same way, each to its own login (Broker.Login).
 //
 // # Caveats
 //

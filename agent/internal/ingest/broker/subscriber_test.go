@@ -53,6 +53,7 @@ func TestSubscriberGate(t *testing.T) {
 	gw := mustClient(t, b.URL(), randomID("gw-"), true)
 	require.Equal(t, 20, publish(gw, "t/gate", 0, 20, 5))
 	waitFor(t, "every message", func() bool { return got.len() == 20 })
+	assert.EqualValues(t, 2, b.Stats().GateRefused, "the two gateways refused before the subscription")
 }
 
 // TestTakeoverIsNoDrop: a subscriber resuming its session gets the held
@@ -136,4 +137,46 @@ func TestSubscriberIDIsReserved(t *testing.T) {
 	open := start(t, Options{})
 	u, p := open.SubscriberLogin()
 	assert.Empty(t, u+p)
+}
+
+// TestReservedIDsAreReserved: Options.Reserved's client ids (the agent's
+// diagnosis publisher) are reserved like Subscriber's, each to its own
+// login from Login: a gateway using one with the Users login is refused
+// and counted, and cannot knock the agent's client off.
+func TestReservedIDsAreReserved(t *testing.T) {
+	var logs lockedBuffer
+	id, pubID := randomID("ingest-"), randomID("pub-")
+	b, err := Start(Options{Addr: "127.0.0.1:0", Subscriber: id, Reserved: []string{pubID},
+		Users: map[string]string{"rig": "s3cret"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	user, pass := b.Login(pubID)
+	require.Equal(t, ReservedUsername, user)
+	require.NotEmpty(t, pass)
+	su, sp := b.SubscriberLogin()
+	require.NotEqual(t, pass, sp, "each reserved id has its own password")
+	gwLogin := func(o *mqtt.ClientOptions) { o.SetUsername("rig").SetPassword("s3cret") }
+
+	sub := mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) { o.SetUsername(su).SetPassword(sp) })
+	require.True(t, sub.Subscribe("t/reserved-pub", 1, nil).WaitTimeout(5*time.Second))
+	pub := mustClient(t, b.URL(), pubID, true, func(o *mqtt.ClientOptions) { o.SetUsername(user).SetPassword(pass) })
+
+	for name, login := range map[string]func(*mqtt.ClientOptions){
+		"gateways' login":        gwLogin,
+		"no login":               func(*mqtt.ClientOptions) {},
+		"the subscriber's login": func(o *mqtt.ClientOptions) { o.SetUsername(su).SetPassword(sp) },
+	} {
+		_, err := client(t, b.URL(), pubID, true, login)
+		require.Error(t, err, name)
+	}
+	assert.EqualValues(t, 3, b.Stats().TakeoversRefused)
+	assert.Contains(t, logs.String(), "refused a client using a client id reserved to the agent's own client")
+	assert.True(t, pub.IsConnectionOpen(), "the agent's client keeps its connection")
+	// The reserved login opens neither the subscriber's id nor others.
+	_, err = client(t, b.URL(), id, false, func(o *mqtt.ClientOptions) { o.SetUsername(user).SetPassword(pass) })
+	require.Error(t, err, "the publisher's login on the subscriber's id")
+	_, err = client(t, b.URL(), randomID("gw-"), true, func(o *mqtt.ClientOptions) { o.SetUsername(user).SetPassword(pass) })
+	require.Error(t, err, "the publisher's login is not a gateway login")
+	u, p := b.Login(randomID("gw-"))
+	assert.Empty(t, u+p, "no login for an id not reserved")
 }
