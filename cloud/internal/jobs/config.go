@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 
@@ -32,6 +33,12 @@ type Config struct {
 	// Seed makes the run deterministic on the go backend (at most
 	// pipeline.MaxSeed, 2^63-1: the manifest records it as an int64).
 	Seed uint64 `json:"seed,omitempty"`
+	// SensorDropout is the probability, in [0, 1), with which a sensor the
+	// rig marks may_drop_out has its whole window masked in a training
+	// window (train.Options.SensorDropout; rigctl train --sensor-dropout):
+	// omitted (nil) 0.2, 0 or negative off. The bundle records it as
+	// provenance.config.sensor_dropout with dropout_sensors, none when off.
+	SensorDropout *float64 `json:"sensor_dropout,omitempty"`
 	// ValFraction is the share of runs held out for validation (0: 0.15).
 	ValFraction float64 `json:"val_fraction,omitempty"`
 	// Sizes are the model's sizes (gnn.Sizes; zero fields: defaults).
@@ -84,6 +91,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config.ema %v: want a decay below 1 (0: 0.99, -1: off)", c.EMA)
 	case c.Seed > pipeline.MaxSeed:
 		return fmt.Errorf("config.seed %d: want 0..%d (a bundle manifest records the seed as a signed 64-bit integer)", c.Seed, uint64(pipeline.MaxSeed))
+	case c.SensorDropout != nil && (math.IsNaN(*c.SensorDropout) || *c.SensorDropout >= 1):
+		return fmt.Errorf("config.sensor_dropout %v: want a probability in [0, 1) (omitted: 0.2; 0 or negative: off)", *c.SensorDropout)
 	case c.ValFraction < 0 || c.ValFraction >= 1:
 		return fmt.Errorf("config.val_fraction %v: want 0 <= f < 1 (0: 0.15)", c.ValFraction)
 	case c.GridHz < 0 || c.GridHz > 1000:
@@ -125,9 +134,17 @@ func (c Config) Options(jobID int64, backend string) pipeline.Options {
 	default:
 		bo.Scheme = onnx.WeightOnly
 	}
+	// train.Options' 0 is its default (0.2); off is negative there.
+	var dropout float64
+	if p := c.SensorDropout; p != nil {
+		dropout = *p
+		if dropout <= 0 {
+			dropout = -1
+		}
+	}
 	return pipeline.Options{
 		Train: train.Options{Epochs: c.Epochs, Patience: c.Patience, BatchSize: c.BatchSize, LR: c.LR, EMA: c.EMA,
-			Seed: c.Seed, ValFraction: c.ValFraction, Sizes: c.Sizes, Backend: backend},
+			Seed: c.Seed, SensorDropout: dropout, ValFraction: c.ValFraction, Sizes: c.Sizes, Backend: backend},
 		Bundle: bo,
 		GridHz: c.GridHz,
 	}
