@@ -206,6 +206,10 @@ type Worker struct {
 	// blob.upload_timeout (default 6h; 0: off; else 1m..168h; one worker
 	// sweeps at a time: cloud/internal/blobgc).
 	BlobGCInterval time.Duration `yaml:"blob_gc_interval"`
+	// MetricsListen is the host:port where the worker serves /metrics
+	// (Prometheus: the blob sweep's counters, Go and process metrics) and
+	// /health/live ("" : off, the default; port 0 picks a free one).
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // Releases serves the TUF repository of signed model releases at /tuf/

@@ -161,3 +161,18 @@ func TestAuthCacheOff(t *testing.T) {
 	assert.Zero(t, cfg.Auth.CacheTTL, "the environment wins over the file")
 	assert.Equal(t, 500, cfg.Auth.CacheEntries)
 }
+
+// worker.metrics_listen is off by default, and a value that is not
+// host:port is refused naming the key.
+func TestWorkerMetricsListen(t *testing.T) {
+	env := []string{"RIG_CLOUD_DATABASE_URL=" + testURL}
+	cfg, err := Parse("c.yaml", nil, env)
+	require.NoError(t, err)
+	assert.Empty(t, cfg.Worker.MetricsListen)
+	cfg, err = Parse("c.yaml", nil, append(env, "RIG_CLOUD_WORKER_METRICS_LISTEN=127.0.0.1:9090"))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9090", cfg.Worker.MetricsListen)
+	_, err = Parse("c.yaml", []byte("worker:\n  metrics_listen: \"9090\"\n"), env)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "c.yaml:2:3: worker.metrics_listen: \"9090\" is not host:port")
+}

@@ -106,6 +106,9 @@ func (c *Config) validate(v *confyaml.Validator) {
 	if w.BlobGCInterval != 0 && (w.BlobGCInterval < time.Minute || w.BlobGCInterval > 7*24*time.Hour) {
 		v.Add("worker.blob_gc_interval", "%s is out of range: 0 (off) or [1m0s, 168h0m0s]", w.BlobGCInterval)
 	}
+	if w.MetricsListen != "" {
+		v.HostPort("worker.metrics_listen", w.MetricsListen)
+	}
 
 	r := c.Releases
 	if r.On() {

@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/authcache"
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
@@ -318,13 +319,25 @@ func unavailable(w http.ResponseWriter, detail string) {
 // applies pending migrations when database.migrate is set, then claims
 // and runs jobs (cloud/internal/jobs). A job running at the end is
 // stopped and re-queued. Every worker.blob_gc_interval it sweeps the
-// blob store of orphans (cloud/internal/blobgc).
+// blob store of orphans (cloud/internal/blobgc). When worker.metrics_listen
+// is set it serves /metrics (Prometheus: the blob sweep's counters, Go
+// and process metrics) and /health/live there, from before the migrations
+// until Work returns.
 func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) error {
 	pool, err := OpenDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if addr := cfg.Worker.MetricsListen; addr != "" {
+		stop, err := serveWorkerMetrics(addr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if cfg.Database.MigrateOn() {
 		if _, err := db.Migrate(ctx, pool, log); err != nil {
 			return err
@@ -341,6 +354,7 @@ func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version str
 		gctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		sw := blobgc.New(pool, blobs, blobgc.Options{MinAge: blobgc.MinAge(cfg.Blob.UploadTimeout), Log: log})
+		reg.MustRegister(sw)
 		go func() { defer close(done); sw.Run(gctx, w.BlobGCInterval) }()
 		defer func() { stop(); <-done }()
 	}
@@ -348,6 +362,39 @@ func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version str
 		Backend: w.Backend, WorkDir: w.WorkDir, PollInterval: w.PollInterval, Lease: w.Lease, Heartbeat: w.Heartbeat,
 		MaxLogLines: w.MaxLogLines, MaxWindows: w.MaxWindows, MaxExtractBytes: int64(w.MaxExtractBytes), CodeVersion: version, Log: log,
 	}).Run(ctx)
+}
+
+// serveWorkerMetrics serves reg at /metrics and a liveness answer at
+// /health/live on addr (worker.metrics_listen) until stop is called.
+func serveWorkerMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("worker.metrics_listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = io.WriteString(w, `{"status":"live"}`)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("worker metrics listener failed", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	log.Info("worker metrics listening", "addr", ln.Addr().String())
+	return func() {
+		// Scrapes are short: a second, then the connections are closed.
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			_ = srv.Close()
+		}
+		<-done
+	}, nil
 }
 
 // Migrate applies pending migrations and returns the versions applied.

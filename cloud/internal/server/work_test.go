@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,10 +42,12 @@ func (s *syncBuffer) String() string {
 }
 
 // rig-cloud worker sweeps the blob store (worker.blob_gc_interval): an
-// old object no row names is deleted at start, a young one is kept.
+// old object no row names is deleted at start, a young one is kept. With
+// worker.metrics_listen the sweep's counters are scraped at /metrics, and
+// /health/live answers there.
 func TestWorkSweepsOrphanedBlobs(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t, dbtest.URL(t), "", "worker:\n  blob_gc_interval: 1h\n")
+	cfg := testConfig(t, dbtest.URL(t), "", "worker:\n  blob_gc_interval: 1h\n  metrics_listen: 127.0.0.1:0\n")
 	blobs, err := blob.NewFS(cfg.Blob.Dir, 0)
 	require.NoError(t, err)
 	ctx := context.Background()
@@ -66,10 +72,38 @@ func TestWorkSweepsOrphanedBlobs(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	var metrics string
+	if gone {
+		m := regexp.MustCompile(`msg="worker metrics listening" addr=(\S+)`).FindStringSubmatch(logs.String())
+		require.NotNil(t, m, "no metrics listener logged; logs:\n%s", logs.String())
+		get := func(path string) (int, string) {
+			resp, err := http.Get("http://" + m[1] + path)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			return resp.StatusCode, string(b)
+		}
+		code, body := get("/health/live")
+		assert.Equal(t, http.StatusOK, code, body)
+		// The object goes before the sweep counts it and ends: scrape
+		// until the sweep is counted done.
+		for range 100 {
+			code, metrics = get("/metrics")
+			require.Equal(t, http.StatusOK, code, metrics)
+			if strings.Contains(metrics, `rig_cloud_blob_gc_sweeps_total{result="done"}`) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	cancel()
 	err = <-done
 	assert.True(t, err == nil || errors.Is(err, context.Canceled), "Work: %v", err)
 	require.True(t, gone, "the old orphan was not swept; logs:\n%s", logs.String())
+	assert.Contains(t, metrics, "rig_cloud_blob_gc_deleted_total 1\n")
+	assert.Contains(t, metrics, `rig_cloud_blob_gc_sweeps_total{result="done"} 1`)
+	assert.Contains(t, metrics, "go_goroutines ")
 	_, err = blobs.Stat(ctx, "orgs/1/datasets/1/young.tar.gz")
 	assert.NoError(t, err, "the young object was swept")
 	assert.Contains(t, logs.String(), "blob sweep: deleted an orphan")
