@@ -21,6 +21,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
+	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
 	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/agent/internal/publish"
 	"github.com/hydrognn/hydrognn/agent/internal/update"
@@ -49,6 +50,8 @@ type (
 	WindowingStats interface{ Stats() windowing.Stats }
 	// PublisherStats is *publish.Publisher.
 	PublisherStats interface{ Stats() publish.Stats }
+	// BrokerStats is *broker.Broker (the embedded MQTT broker).
+	BrokerStats interface{ Stats() broker.Stats }
 	// UpdateStats is *update.Manager.
 	UpdateStats interface{ Status() update.Status }
 	// PluginStats is *plugin.Host.
@@ -112,6 +115,8 @@ type Options struct {
 	Windowing WindowingStats
 	History   History
 	Publisher PublisherStats
+	// Broker is the embedded MQTT broker (nil: none, broker.url).
+	Broker BrokerStats
 	// Plugins are the codec plugins (nil: none configured).
 	Plugins PluginStats
 	// Link carries the cloud forwarder's state; CloudEnabled says whether

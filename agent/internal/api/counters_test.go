@@ -15,6 +15,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
+	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
 	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/agent/internal/publish"
 	"github.com/hydrognn/hydrognn/agent/internal/windowing"
@@ -32,7 +33,7 @@ func (h historyStats) Stats() history.Stats { return h.st }
 
 // errorField matches the names of the Stats fields that count errors,
 // failures, drops and refusals: each must reach /metrics.
-var errorField = regexp.MustCompile(`Err|Fail|Drop|Reject|Lost|Invalid|Crash|Timeout`)
+var errorField = regexp.MustCompile(`Err|Fail|Drop|Reject|Refus|Lost|Invalid|Crash|Timeout`)
 
 // TestMetricsExportEveryErrorCounter: every error, failure, drop and
 // refusal counter in the parts' Stats is exported on /metrics (drops are
@@ -69,6 +70,12 @@ func TestMetricsExportEveryErrorCounter(t *testing.T) {
 		"api.LinkState.CredentialErrors": `rig_agent_cloud_credential_errors_total 7`,
 		"windowing.Stats.LateReadings":   `rig_agent_window_late_readings_total 7`,
 		"ingest.Stats.Gaps":              `rig_agent_ingest_gaps_total 7`,
+		"broker.Stats.MessagesDropped":   `rig_agent_broker_dropped_total{reason="queue_full"} 7`,
+		"broker.Stats.InflightDropped":   `rig_agent_broker_dropped_total{reason="inflight_full"} 7`,
+		"broker.Stats.HoldTimeouts":      `rig_agent_broker_hold_timeouts_total 7`,
+		"broker.Stats.Rejected":          `rig_agent_broker_rejected_publishes_total 7`,
+		"broker.Stats.TakeoversRefused":  `rig_agent_broker_refused_connections_total{reason="takeover"} 7`,
+		"broker.Stats.GateRefused":       `rig_agent_broker_refused_connections_total{reason="gate"} 7`,
 	}
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -81,7 +88,7 @@ func TestMetricsExportEveryErrorCounter(t *testing.T) {
 	}{
 		{"ingest.Stats", &ingest.Stats{}}, {"buffer.Stats", &buffer.Stats{}}, {"windowing.Stats", &windowing.Stats{}},
 		{"history.Stats", &history.Stats{}}, {"publish.Stats", &publish.Stats{}}, {"plugin.Stats", &plugin.Stats{Name: "p"}},
-		{"api.LinkState", &LinkState{}},
+		{"api.LinkState", &LinkState{}}, {"broker.Stats", &broker.Stats{}},
 	} {
 		rv := reflect.ValueOf(tc.v).Elem()
 		for i := range rv.NumField() {
@@ -116,6 +123,8 @@ func TestMetricsExportEveryErrorCounter(t *testing.T) {
 					o.History = historyStats{Store: h, st: *v}
 				case *publish.Stats:
 					o.Publisher = stats[publish.Stats]{*v}
+				case *broker.Stats:
+					o.Broker = stats[broker.Stats]{*v}
 				case *plugin.Stats:
 					o.Plugins = stats[[]plugin.Stats]{[]plugin.Stats{*v}}
 				case *LinkState:

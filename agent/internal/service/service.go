@@ -260,6 +260,12 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			return nil, err
 		}
 		l := cfg.Broker.Limits
+		var reserved []string
+		if cfg.Diagnoses.Publish {
+			// The diagnosis publisher's client id is reserved to it too
+			// (Login): a gateway using it would knock the publisher off.
+			reserved = []string{pubClientID(cfg.Broker.ClientID)}
+		}
 		a.brk, err = broker.Start(broker.Options{
 			Addr: cfg.Broker.Listen, MaxClients: int64(l.MaxClients), MaxInflight: uint16(l.MaxInflight),
 			MaxWritesPending: int32(l.MaxPendingWrites), MaxPacketSize: uint32(l.MaxPacketBytes),
@@ -268,6 +274,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			// would acknowledge their backlog and drop it. The ingest's
 			// client id is reserved to it (SubscriberLogin).
 			Subscriber: cfg.Broker.ClientID,
+			Reserved:   reserved,
 			Users:      users,
 			Logger:     log.With("part", "broker"),
 		})
@@ -316,11 +323,17 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	// 4. Sinks and windowing.
 	var sinks []windowing.Sink
 	if cfg.Diagnoses.Publish {
-		a.pub, err = publish.New(publish.Options{
+		popt := publish.Options{
 			Broker: brokerURL, ClientID: pubClientID(cfg.Broker.ClientID), Username: cfg.Broker.Username,
 			Password: string(password), TLS: iopt.TLS, Topic: cfg.Diagnoses.Topic,
 			ConnectTimeout: cfg.Broker.ConnectTimeout, KeepAlive: cfg.Broker.KeepAlive, Logger: log.With("part", "publish"),
-		})
+		}
+		if a.brk != nil {
+			// Its client id is reserved to a login the embedded broker
+			// made at start, like the ingest's.
+			popt.Username, popt.Password = a.brk.Login(popt.ClientID)
+		}
+		a.pub, err = publish.New(popt)
 		if err != nil {
 			return nil, fmt.Errorf("diagnosis publisher: %w", err)
 		}
@@ -379,6 +392,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	}
 	if a.host != nil {
 		aopts.Plugins = a.host
+	}
+	if a.brk != nil {
+		aopts.Broker = a.brk
 	}
 	if a.srv, err = api.New(aopts); err != nil {
 		return nil, fmt.Errorf("http api: %w", err)
@@ -461,8 +477,9 @@ func openBuffer(ctx context.Context, path string, o buffer.Options, log *slog.Lo
 }
 
 // embeddedUsers returns the embedded broker's users: broker.username
-// with its password, the gateways' login (the agent's publisher uses it
-// too; the ingest has its own, see broker.Options.Subscriber); none when
+// with its password, the gateways' login (the ingest and the diagnosis
+// publisher have their own, see broker.Options.Subscriber and
+// Reserved); none when
 // no username is set. Without one it refuses a listen address other than
 // loopback unless broker.allow_anonymous is set: anyone on the network
 // could publish readings.
