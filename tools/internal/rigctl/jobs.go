@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"sort"
@@ -30,7 +31,7 @@ func init() {
 
 const jobsUsage = `jobs list [--state S] [--limit N] | jobs get ID | jobs logs ID [--attempt N] [--limit N]
      | jobs create --dataset ID [--config FILE|JSON] [--epochs N] [--patience N] [--batch-size N] [--lr X]
-                   [--seed N] [--bundle-version V] [--max-attempts N]
+                   [--seed N] [--sensor-dropout P] [--bundle-version V] [--max-attempts N]
      | jobs cancel ID
   every form takes --json (the server's JSON) and --context CTX`
 
@@ -133,7 +134,7 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 		attempt                                    *int
 		dataset, epochs, patience, batch, attempts *int
 		seed                                       *uint64
-		lr                                         *float64
+		lr, dropout                                *float64
 		configArg, bundleVersion                   *string
 	)
 	switch sub {
@@ -152,6 +153,7 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 		lr = fs.Float64("lr", 0, "peak learning rate (0: default)")
 		seed = new(uint64)
 		seedVar(fs, seed, 0, "random seed (0: the config's; at most "+strconv.FormatUint(pipeline.MaxSeed, 10)+")")
+		dropout = fs.Float64("sensor-dropout", 0, "probability `P` in [0, 1) of masking a may_drop_out sensor's whole window in a training window (default: the config's, else 0.2; 0 or negative: off)")
 		bundleVersion = fs.String("bundle-version", "", "the bundle's semantic version (default 1.0.<job id>)")
 		attempts = fs.Int("max-attempts", 0, "attempts (1..10; 0: the server's worker.max_attempts)")
 	}
@@ -166,6 +168,12 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 	if sub == "create" {
 		if *dataset < 1 {
 			errorf(env, "jobs create: --dataset ID is required")
+			return ExitUsage
+		}
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if p := *dropout; math.IsNaN(p) || p >= 1 {
+			errorf(env, "jobs create: --sensor-dropout %v: want a probability in [0, 1) (0 or negative: off)", p)
 			return ExitUsage
 		}
 		cfg := map[string]any{}
@@ -193,6 +201,7 @@ func runJobs(ctx context.Context, env Env, args []string) int {
 		set("batch_size", *batch, *batch != 0)
 		set("lr", *lr, *lr != 0)
 		set("seed", *seed, *seed != 0)
+		set("sensor_dropout", *dropout, given["sensor-dropout"])
 		set("bundle_version", *bundleVersion, *bundleVersion != "")
 		body = map[string]any{"dataset_id": *dataset, "config": cfg}
 		if *attempts != 0 {

@@ -104,9 +104,10 @@ func TestJobsAndModelsCommands(t *testing.T) {
 	assert.Equal(t, "[]\n", out)
 
 	// A second version with another seed and bundle version.
-	code, _, stderr = run(t, "jobs", "create", "--dataset", "1", "--config", tiny, "--epochs", "2", "--batch-size", "8", "--seed", "2",
-		"--bundle-version", "2.0.0", "--max-attempts", "1")
+	code, stdout, stderr = run(t, "jobs", "create", "--dataset", "1", "--config", tiny, "--epochs", "2", "--batch-size", "8", "--seed", "2",
+		"--sensor-dropout", "0", "--bundle-version", "2.0.0", "--max-attempts", "1")
 	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, `"sensor_dropout":0`, "--sensor-dropout given, even as 0, reaches the job's config")
 	j = waitJob(t, c, "2")
 	require.Equal(t, "succeeded", j.State, "%s", wlog())
 	require.NoError(t, stopWorker())
@@ -162,6 +163,9 @@ func TestJobsAndModelsCommands(t *testing.T) {
 	code, _, stderr = run(t, "jobs", "get", "99")
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "rigctl: jobs get 99: 404 Not found")
+	code, _, stderr = run(t, "jobs", "create", "--dataset", "1", "--sensor-dropout", "1")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, "--sensor-dropout 1: want a probability in [0, 1)")
 	code, _, stderr = run(t, "jobs", "create", "--dataset", "1", "--epochs", "-5")
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "rigctl: jobs create: 400 ")
