@@ -173,15 +173,23 @@ func TestKubernetesManifests(t *testing.T) {
 					wd = "/tmp"
 				}
 				assert.True(t, writable(wd), "worker.work_dir %s is on no writable volume", wd)
-				assert.Nil(t, get(t, ctr, "livenessProbe"), "the worker serves no HTTP")
-				assert.Nil(t, get(t, ctr, "ports"), "the worker serves no HTTP")
+				// No liveness probe: a CPU-bound training job could make it
+				// time out and get its own worker killed.
+				assert.Nil(t, get(t, ctr, "livenessProbe"), "no liveness probe on the worker")
+				if cfg.Worker.MetricsListen == "" {
+					assert.Nil(t, get(t, ctr, "ports"), "worker.metrics_listen is off: the worker serves no HTTP")
+				} else {
+					_, port, _ := strings.Cut(cfg.Worker.MetricsListen, ":")
+					assert.Equal(t, port, fmt.Sprint(get(t, ctr, "ports", 0, "containerPort")), "worker.metrics_listen and the container port differ")
+					assert.Equal(t, port, get(t, d, "spec", "template", "metadata", "annotations", "prometheus.io/port"), "the scrape annotation names another port")
+				}
 			} else {
 				_, port, _ := strings.Cut(cfg.Server.Listen, ":")
 				assert.Equal(t, port, fmt.Sprint(get(t, ctr, "ports", 0, "containerPort")), "server.listen and the container port differ")
 				grace, err := strconv.ParseFloat(fmt.Sprint(get(t, pod, "terminationGracePeriodSeconds")), 64)
 				require.NoError(t, err)
-				assert.Greater(t, grace, cfg.Server.ShutdownTimeout.Seconds(),
-					"terminationGracePeriodSeconds must exceed server.shutdown_timeout")
+				assert.Greater(t, grace, (cfg.Server.DrainDelay + cfg.Server.ShutdownTimeout).Seconds(),
+					"terminationGracePeriodSeconds must exceed server.drain_delay + server.shutdown_timeout")
 			}
 		})
 	}
