@@ -342,10 +342,11 @@ func (a *API) deadline(c *gin.Context) {
 // authenticate looks the request's credential up. Each client address
 // (addrKey) has a bucket of failed authentications (failLim): a
 // credential not known to this API (one that has not authenticated
-// before: known) takes a token of it before its lookup, given back when
-// the lookup finds it valid (or fails for another reason, such as the
-// database), so that concurrent bad requests cannot all pass a check
-// before any of them is counted. When the bucket is spent, unknown
+// before: known) takes a token of it before its lookup, given back only
+// when the lookup finds it valid (a lookup that fails for any reason, the
+// database or the request's deadline included, keeps it taken), so that
+// concurrent bad requests cannot all pass a check before any of them is
+// counted. When the bucket is spent, unknown
 // credentials get 429 without a lookup, while known ones are still looked
 // up: one client sending bad credentials does not lock out the others
 // behind the same address (a NAT), and no garbage credential reaches the
@@ -386,11 +387,11 @@ func (a *API) authenticate(c *gin.Context) {
 			a.known.remove(cred)
 			a.failLim.allow(addr)
 		}
-	default:
-		if !known {
-			a.failLim.put(addr)
-		}
 	}
+	// Any other error (the database, a deadline, the client gone) keeps
+	// the token taken: a lookup that did not authenticate is counted,
+	// or a client closing its connections mid-lookup, or a slow
+	// database, would get lookups without end.
 	if err != nil {
 		a.fail(c, err)
 		return

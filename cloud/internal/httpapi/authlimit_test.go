@@ -179,3 +179,23 @@ func TestAddressLimitsKeyIPv6By64(t *testing.T) {
 		})
 	}
 }
+
+// A lookup that ends in an error other than a bad credential (here the
+// request's deadline, with every token lookup waiting on a lock) keeps
+// its token of the address's bucket taken: past the burst, unknown
+// credentials get 429 without a lookup, not one 503 after another.
+func TestAuthFailLimitCountsFailedLookups(t *testing.T) {
+	t.Parallel()
+	const burst = 2
+	e := newEnv(t, httpapi.Options{AuthFailLimit: 0.001, AuthFailBurst: burst, RequestTimeout: 300 * time.Millisecond})
+	release := lockTokens(t, e)
+	for i := range burst {
+		r := e.do("GET", "/v1/rigs", unknownToken(i), nil)
+		require.Equal(t, 503, r.code, "the lookup times out: %s", r.body)
+	}
+	for i := range 3 {
+		r := e.do("GET", "/v1/rigs", unknownToken(burst+i), nil)
+		require.Equal(t, 429, r.code, "the failed lookups were counted: %s", r.body)
+	}
+	release()
+}
