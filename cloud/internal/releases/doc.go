@@ -25,7 +25,9 @@
 // connection, a terminated backend) while the writer may still be writing.
 // So before each file it puts in place, a writer checks on the locking
 // transaction's connection that it still holds the lock, and stops with
-// ErrLockLost otherwise (tufrepo.Options.Guard); and since that check and
+// ErrLockLost otherwise (tufrepo.Options.Guard; a check with no answer
+// within LockCheckTimeout, a half-open connection, is a lost lock too);
+// and since that check and
 // the rename are not atomic, tufrepo writes each snapshot, timestamp and
 // published targets version once (a hard link that fails when the name is
 // taken: tufrepo.ErrVersionTaken), so two replicas never write different

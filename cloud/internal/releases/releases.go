@@ -34,6 +34,15 @@ const LockKey int64 = 0x7475665f7265706f // "tuf_repo"
 // nothing more, and another replica may be writing.
 var ErrLockLost = errors.New("releases: the repository lock was lost")
 
+// LockCheckTimeout bounds each check that this replica still holds
+// LockKey (holds). The check is not cancelled with the request (a
+// publication finishes its writes), so without a bound a half-open
+// database connection would block it for ever while holding the
+// Service's mutex: the re-signer, later publications and shutdown would
+// wait behind it. A check that times out counts as the lock lost
+// (ErrLockLost): nothing more is written.
+const LockCheckTimeout = 10 * time.Second
+
 // ErrTooLarge is returned by Publish when the archive is larger than
 // Options.MaxArchiveBytes; nothing is stored.
 var ErrTooLarge = errors.New("the release archive is larger than releases.max_archive_bytes")
@@ -75,6 +84,8 @@ type Service struct {
 	published prometheus.Counter
 
 	mu sync.Mutex // serialises this replica's writers
+
+	lockCheck time.Duration // LockCheckTimeout (tests shorten it)
 }
 
 // New checks the repository (it opens, the keys folder holds the
@@ -103,7 +114,7 @@ func New(pool *pgxpool.Pool, o Options) (*Service, error) {
 	if o.RepoDir == "" || o.KeysDir == "" {
 		return nil, errors.New("releases: the repository and online keys folders are required (releases.repo_dir, releases.online_keys_dir)")
 	}
-	s := &Service{pool: pool, opt: o,
+	s := &Service{pool: pool, opt: o, lockCheck: LockCheckTimeout,
 		resigned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_tuf_resigned_total",
 			Help: "Online TUF roles re-signed by this replica, by role (snapshot, timestamp) and reason (expiry, release, stale: the targets were ahead of the snapshot)."}, []string{"role", "reason"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_tuf_errors_total",
@@ -186,8 +197,13 @@ func (s *Service) locked(ctx context.Context, wait bool, fn func(*tufrepo.Repo) 
 		}
 	}
 	// Not cancelled with ctx: a publication whose client went away
-	// finishes its writes rather than stopping halfway.
-	r, err := s.open(func() error { return holds(context.WithoutCancel(ctx), tx) })
+	// finishes its writes rather than stopping halfway. Bounded by
+	// lockCheck: a connection that stopped answering is a lost lock.
+	r, err := s.open(func() error {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lockCheck)
+		defer cancel()
+		return holds(cctx, tx)
+	})
 	if err != nil {
 		return true, err
 	}
@@ -201,7 +217,8 @@ func (s *Service) locked(ctx context.Context, wait bool, fn func(*tufrepo.Repo) 
 }
 
 // holds returns nil when tx's session still holds LockKey, asked on that
-// connection, else an error wrapping ErrLockLost. PostgreSQL releases the
+// connection, else an error wrapping ErrLockLost (also when the query
+// fails, its deadline included). PostgreSQL releases the
 // lock when the session ends (a dropped connection, a terminated backend)
 // while this replica may still be writing; the repository calls holds
 // before each file it writes. The check and the write are not atomic: the
