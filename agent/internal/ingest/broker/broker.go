@@ -336,14 +336,15 @@ func (b *Broker) Drain(ctx context.Context, keep string) error {
 // meanwhile adds to (a race the race detector reported when a failed
 // agent start closed the broker while gateways were connecting), and
 // would wait for ever on a connection that sent no CONNECT yet.
+//
+// Closing the connections first also means that no DISCONNECT packet is
+// written to a client: mochi-mqtt's DisconnectClient writes it under the
+// client's write lock, which the client's write loop holds for as long as
+// a write to a peer that stopped reading blocks (for ever with keep-alive
+// 0, which sets no deadline).
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
-		for _, cl := range b.srv.Clients.GetAll() {
-			if !cl.Closed() {
-				_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
-			}
-		}
 		b.tcp.stop()
 		err = b.srv.Close()
 		b.opts.Logger.Info("embedded MQTT broker stopped", "stats", fmt.Sprintf("%+v", b.Stats()))
