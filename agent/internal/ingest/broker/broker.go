@@ -301,11 +301,17 @@ func (b *Broker) Stats() Stats {
 // next broker), disconnects every client but keep, and waits until keep
 // (the ingest's client id) has acknowledged every message the broker
 // holds for it, or ctx is done. Then stop the ingest, and Close.
+//
+// Drain returns by ctx even if a client stopped reading: the other
+// clients' connections are closed without a DISCONNECT packet, which
+// mochi-mqtt writes under the client's write lock, held for as long as a
+// write to a peer that stopped reading blocks (for ever with keep-alive
+// 0). Clients reconnect after a closed connection as after a DISCONNECT.
 func (b *Broker) Drain(ctx context.Context, keep string) error {
 	b.hook.draining.Store(&keep)
 	for id, cl := range b.srv.Clients.GetAll() {
 		if id != keep && !cl.Closed() {
-			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			cl.Stop(packets.ErrServerShuttingDown) // closes the connection; takes no lock
 		}
 	}
 	t := time.NewTicker(5 * time.Millisecond)
