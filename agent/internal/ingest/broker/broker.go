@@ -93,7 +93,10 @@ type Options struct {
 	// from another client waits (its connection is not read meanwhile, so
 	// TCP pushes back) until every connected subscriber is below it again,
 	// or MaxPublishWait passed (zero: DefaultHighWater; it must be below
-	// MaxInflight and MaxWritesPending).
+	// MaxInflight and MaxWritesPending). With Subscriber set, only the
+	// clients with a reserved id (Subscriber's, Reserved's) hold
+	// publishers back: another slow subscriber has its messages dropped
+	// (counted) at MaxInflight or MaxWritesPending instead.
 	HighWater int
 	// MaxPublishWait bounds how long one PUBLISH is held back (zero:
 	// DefaultMaxPublishWait). After it, the message is routed anyway and
@@ -631,14 +634,31 @@ func (h *hook) holdBack(cl *mochi.Client) bool {
 }
 
 // full reports whether a connected client other than pub holds HighWater
-// or more unacknowledged QoS 1 and 2 messages.
+// or more unacknowledged QoS 1 and 2 messages. With Options.Subscriber
+// set, only the clients with a reserved id (Subscriber's, Reserved's)
+// count: any other client subscribing at QoS 1 and never acknowledging
+// would otherwise hold every gateway back; its messages are dropped once
+// it holds MaxInflight of them or its outbound queue is full (counted in
+// Stats).
 func (h *hook) full(pub *mochi.Client) bool {
+	if h.opts.Subscriber != "" {
+		for id := range h.logins {
+			if cl, ok := h.srv.Clients.Get(id); ok && h.fullClient(cl, pub) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, cl := range h.srv.Clients.GetAll() {
-		if cl != pub && !cl.Closed() && cl.State.Inflight.Len() >= h.opts.HighWater {
+		if h.fullClient(cl, pub) {
 			return true
 		}
 	}
 	return false
+}
+
+func (h *hook) fullClient(cl, pub *mochi.Client) bool {
+	return cl != pub && !cl.Closed() && cl.State.Inflight.Len() >= h.opts.HighWater
 }
 
 // OnPublishDropped logs (at most once a second) a message dropped for a

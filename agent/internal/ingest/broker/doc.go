@@ -24,7 +24,9 @@
 // after a day. The broker here sets every one of these limits explicitly
 // (Options) and adds back-pressure: a PUBLISH from a gateway waits, before
 // the broker acknowledges it, while a connected subscriber (the ingest)
-// holds HighWater or more unacknowledged messages. The gateway's
+// holds HighWater or more unacknowledged messages (with Options.Subscriber
+// set, only the ingest and the reserved ids count: another slow
+// subscriber has its messages dropped, counted, instead). The gateway's
 // connection is not read meanwhile, so the gateway slows down (its own
 // in-flight window fills) instead of the broker dropping. A PUBLISH that
 // waited MaxPublishWait goes on; should the subscriber still be full, the
