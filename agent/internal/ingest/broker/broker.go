@@ -28,6 +28,7 @@ const (
 	DefaultMaxWritesPending = 16384
 	DefaultHighWater        = 8192
 	DefaultMaxPublishWait   = 30 * time.Second
+	DefaultMaxConnecting    = 256
 	// DefaultMaxPacketSize leaves room for a codec.MaxPayload payload and
 	// its topic.
 	DefaultMaxPacketSize = codec.MaxPayload + 64<<10
@@ -76,6 +77,13 @@ type Options struct {
 	// MaxClients caps concurrent connections (zero: no limit). A client
 	// beyond it is refused with "server busy".
 	MaxClients int64
+	// MaxConnecting caps the connections that have not sent their CONNECT
+	// yet (MaxClients counts only those that did): a connection beyond it
+	// is closed at once and counted in Stats.ConnectingRefused (zero:
+	// DefaultMaxConnecting). Each such connection holds a descriptor for
+	// up to 10 s; without a cap a flood of silent connections could
+	// exhaust the agent's descriptors.
+	MaxConnecting int
 
 	// MaxInflight is the most QoS 1 and 2 messages the broker holds for
 	// one client (sent and unacknowledged, or waiting while the client is
@@ -125,6 +133,9 @@ func (o *Options) setDefaults() error {
 	if o.HighWater == 0 {
 		o.HighWater = min(DefaultHighWater, int(o.MaxInflight)/2, int(o.MaxWritesPending)/2)
 	}
+	if o.MaxConnecting == 0 {
+		o.MaxConnecting = DefaultMaxConnecting
+	}
 	if o.MaxPublishWait == 0 {
 		o.MaxPublishWait = DefaultMaxPublishWait
 	}
@@ -137,6 +148,8 @@ func (o *Options) setDefaults() error {
 	switch {
 	case o.MaxClients < 0:
 		return fmt.Errorf("%w: MaxClients must not be negative: %d", ErrOptions, o.MaxClients)
+	case o.MaxConnecting < 0:
+		return fmt.Errorf("%w: MaxConnecting must not be negative: %d", ErrOptions, o.MaxConnecting)
 	case o.MaxWritesPending < 0:
 		return fmt.Errorf("%w: MaxWritesPending must not be negative: %d", ErrOptions, o.MaxWritesPending)
 	case o.HighWater < 1 || o.HighWater >= int(o.MaxInflight) || o.HighWater >= int(o.MaxWritesPending):
@@ -192,7 +205,7 @@ func Start(opts Options) (*Broker, error) {
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	tcp := newTCPListener("tcp", opts.Addr, opts.TLS)
+	tcp := newTCPListener("tcp", opts.Addr, opts.TLS, opts.MaxConnecting)
 	if err := srv.AddListener(tcp); err != nil {
 		return nil, fmt.Errorf("embedded broker: listen on %s: %w", opts.Addr, err)
 	}
@@ -278,24 +291,28 @@ type Stats struct {
 	// GateRefused counts CONNECT packets refused ("server unavailable")
 	// because Options.Subscriber had not subscribed yet.
 	GateRefused uint64
+	// ConnectingRefused counts connections closed at once because
+	// Options.MaxConnecting connections had not sent their CONNECT yet.
+	ConnectingRefused uint64
 }
 
 // Stats returns a snapshot of the broker's counters.
 func (b *Broker) Stats() Stats {
 	i := b.srv.Info
 	return Stats{
-		ClientsConnected: atomic.LoadInt64(&i.ClientsConnected),
-		MessagesReceived: atomic.LoadInt64(&i.MessagesReceived),
-		MessagesSent:     atomic.LoadInt64(&i.MessagesSent),
-		MessagesDropped:  atomic.LoadInt64(&i.MessagesDropped),
-		InflightDropped:  atomic.LoadInt64(&i.InflightDropped),
-		Inflight:         atomic.LoadInt64(&i.Inflight),
-		HeldBack:         b.hook.heldBack.Load(),
-		HeldBackTime:     time.Duration(b.hook.heldNanos.Load()),
-		HoldTimeouts:     b.hook.holdTimeouts.Load(),
-		Rejected:         b.hook.rejected.Load(),
-		TakeoversRefused: b.hook.takeovers.Load(),
-		GateRefused:      b.hook.refused.Load(),
+		ClientsConnected:  atomic.LoadInt64(&i.ClientsConnected),
+		MessagesReceived:  atomic.LoadInt64(&i.MessagesReceived),
+		MessagesSent:      atomic.LoadInt64(&i.MessagesSent),
+		MessagesDropped:   atomic.LoadInt64(&i.MessagesDropped),
+		InflightDropped:   atomic.LoadInt64(&i.InflightDropped),
+		Inflight:          atomic.LoadInt64(&i.Inflight),
+		HeldBack:          b.hook.heldBack.Load(),
+		HeldBackTime:      time.Duration(b.hook.heldNanos.Load()),
+		HoldTimeouts:      b.hook.holdTimeouts.Load(),
+		Rejected:          b.hook.rejected.Load(),
+		TakeoversRefused:  b.hook.takeovers.Load(),
+		GateRefused:       b.hook.refused.Load(),
+		ConnectingRefused: b.tcp.refused.Load(),
 	}
 }
 

@@ -66,8 +66,10 @@
 //     external Mosquitto with persistence (deploy/mosquitto/mosquitto.conf).
 //   - Back-pressure applies to QoS 1 and 2 only; QoS 0 is fire and forget.
 //   - A connection must send its CONNECT (after its TLS handshake) within
-//     10 s, or it is closed. Close ends every connection, those that have
-//     not sent their CONNECT included, before stopping mochi-mqtt.
+//     10 s, or it is closed; at most Options.MaxConnecting (256) may await
+//     it, a new one beyond is closed at once (Stats.ConnectingRefused).
+//     Close ends every connection, those that have not sent their CONNECT
+//     included, before stopping mochi-mqtt.
 //   - The default listener is loopback only and allows anyone; set Users
 //     (and TLS) before listening on a LAN address.
 package broker
