@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -448,18 +449,21 @@ type startAttempt struct {
 	mu      sync.Mutex
 	aborted string // why, when aborted
 	proc    *os.Process
+	conn    io.Closer // the connection to the plugin (or its yamux session), once made
 }
 
-// abort kills the process of the start, now or as soon as it has one.
+// abort kills the process of the start (its process group) and closes
+// the connection to it, now or as soon as it has them.
 func (s *startAttempt) abort(why string) {
 	s.mu.Lock()
 	if s.aborted == "" {
 		s.aborted = why
 	}
-	p := s.proc
+	p, conn := s.proc, s.conn
 	s.mu.Unlock()
-	if p != nil {
-		_ = p.Kill()
+	killGroup(p)
+	if conn != nil {
+		_ = conn.Close()
 	}
 }
 
@@ -469,10 +473,34 @@ func (s *startAttempt) started(p *os.Process) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.proc = p
-	if s.aborted != "" && p != nil {
-		_ = p.Kill()
+	if s.aborted != "" {
+		killGroup(p)
 	}
 	return s.aborted
+}
+
+// connected records the connection to the plugin (a net.Conn, then its
+// yamux session), closing it if the start was aborted meanwhile.
+func (s *startAttempt) connected(c io.Closer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conn = c
+	if s.aborted != "" {
+		_ = c.Close()
+	}
+}
+
+// killGroup kills the plugin process p and its process group (the plugin
+// is started as the leader of its own group): go-plugin's Client.Kill
+// waits for EOF on the plugin's stderr, which a child process of the
+// plugin that inherited it would otherwise hold open for as long as it
+// lives.
+func killGroup(p *os.Process) {
+	if p == nil {
+		return
+	}
+	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
+	_ = p.Kill()
 }
 
 // abortedWhy returns why the start was aborted, or "".
@@ -498,6 +526,7 @@ func (c *Codec) start(s *startAttempt) (inst *instance, err error) {
 	defer watchdog.Stop()
 
 	cmd := exec.Command(c.path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own process group: see killGroup
 	lw := &logWriter{log: c.log}
 	cl := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  Handshake,
@@ -515,9 +544,7 @@ func (c *Codec) start(s *startAttempt) (inst *instance, err error) {
 			if sess != nil {
 				_ = sess.Close()
 			}
-			if cmd.Process != nil {
-				_ = cmd.Process.Kill()
-			}
+			killGroup(cmd.Process)
 			cl.Kill()
 			if why := s.abortedWhy(); why != "" {
 				err = fmt.Errorf("%s (killed): %w", why, err)
@@ -535,12 +562,14 @@ func (c *Codec) start(s *startAttempt) (inst *instance, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.connected(conn)
 	cfg := yamux.DefaultConfig()
 	cfg.LogOutput = io.Discard
 	if sess, err = yamux.Client(conn, cfg); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
+	s.connected(sess)
 	control, err := sess.Open()
 	if err != nil {
 		return nil, err
@@ -640,9 +669,7 @@ func (c *Codec) close() {
 // kill are not logged: the failure that caused it was.
 func (inst *instance) kill() {
 	inst.log.quiet.Store(true)
-	if p := inst.cmd.Process; p != nil {
-		_ = p.Kill()
-	}
+	killGroup(inst.cmd.Process)
 	_ = inst.rpc.Close()
 	_ = inst.sess.Close()
 	inst.client.Kill()

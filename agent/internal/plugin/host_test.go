@@ -20,8 +20,8 @@ import (
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
-// The test plugins (hydrognn-codec-example, -crasher, -hanger, -liar and
-// -staller) are
+// The test plugins (hydrognn-codec-example, -crasher, -forker, -hanger,
+// -liar and -staller) are
 // built on first use, once per test binary, into a directory TestMain
 // removes.
 var (
@@ -56,6 +56,7 @@ func buildTestPlugins(dir string) error {
 	for name, pkg := range map[string]string{
 		"example": "../../plugins/examplecodec/cmd/hydrognn-codec-example",
 		"crasher": "./testdata/crasher",
+		"forker":  "./testdata/forker",
 		"hanger":  "./testdata/hanger",
 		"liar":    "./testdata/liar",
 		"staller": "./testdata/staller",
