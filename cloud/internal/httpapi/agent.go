@@ -15,10 +15,7 @@ import (
 // old credential stops working and its new sequence numbers never
 // collide with the stored ones.
 func (a *API) enroll(c *gin.Context) {
-	tok, ok := bearer(c)
-	if !ok {
-		return
-	}
+	tok := c.GetString(keyEnrollToken)
 	body, ok := a.readBody(c)
 	if !ok {
 		return
@@ -40,6 +37,27 @@ func (a *API) enroll(c *gin.Context) {
 	default:
 		a.fail(c, err)
 	}
+}
+
+// keyEnrollToken holds the enrollment token enrollToken checked.
+const keyEnrollToken = "enroll_token"
+
+// enrollToken refuses (401) an enrollment whose token is not a usable
+// enrollment token, before its body is read or reserves any of the body
+// budget.
+func (a *API) enrollToken(c *gin.Context) {
+	closeUnlessAdmitted(c)
+	tok, ok := bearer(c)
+	if !ok {
+		return
+	}
+	if err := a.st.CheckEnrollment(c.Request.Context(), tok); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Set(keyEnrollToken, tok)
+	admitted(c)
+	c.Next()
 }
 
 func bearer(c *gin.Context) (string, bool) {

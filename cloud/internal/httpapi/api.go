@@ -209,7 +209,9 @@ func (a *API) routes() *gin.Engine {
 		_ = e.SetTrustedProxies(nil)
 	}
 	e.Use(a.requestID, a.observe, a.recover, a.deadline, plainURL)
-	e.Use(a.limitBodies()) // before any route: the body budget (bodybudget.go)
+	// The body budget (bodybudget.go) is reserved only once the request
+	// has authenticated: unauthenticated bodies never hold it.
+	budget := a.limitBodies()
 	e.NoRoute(func(c *gin.Context) {
 		abort(c, problem(cloudapi.ProblemNotFound, 404, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -225,10 +227,11 @@ func (a *API) routes() *gin.Engine {
 	}
 	e.GET("/openapi.json", a.openapi)
 
-	// Enrollment authenticates with the enrollment token itself.
-	e.POST("/v1/agent/enroll", a.limitByIP, a.enroll)
+	// Enrollment authenticates with the enrollment token itself, checked
+	// before the body is read.
+	e.POST("/v1/agent/enroll", a.limitByIP, a.enrollToken, budget, a.enroll)
 
-	v1 := e.Group("/v1", a.authenticate, a.rateLimit)
+	v1 := e.Group("/v1", a.authenticate, a.rateLimit, budget)
 	agent := v1.Group("/agent", a.agentOnly)
 	agent.POST("/checkin", a.checkin)
 	agent.POST("/diagnoses", a.diagnoses)
@@ -352,6 +355,7 @@ func (a *API) deadline(c *gin.Context) {
 // behind the same address (a NAT), and no garbage credential reaches the
 // database.
 func (a *API) authenticate(c *gin.Context) {
+	closeUnlessAdmitted(c)
 	addr := addrKey(c.ClientIP())
 	cred, ok := strings.CutPrefix(c.GetHeader(cloudapi.HeaderAuthorization), "Bearer ")
 	if !ok {
@@ -397,8 +401,23 @@ func (a *API) authenticate(c *gin.Context) {
 		return
 	}
 	c.Set(keyPrincipal, p)
+	admitted(c)
 	c.Next()
 }
+
+// closeUnlessAdmitted answers Connection: close unless admitted is called
+// next: a request refused before its body is read does not wait for the
+// rest of its body (the server reads what is left of it before it
+// answers on a connection it keeps: a body that never ends held the
+// answer until the read timeout).
+func closeUnlessAdmitted(c *gin.Context) {
+	if c.Request.ContentLength != 0 {
+		c.Header("Connection", "close")
+	}
+}
+
+// admitted undoes closeUnlessAdmitted.
+func admitted(c *gin.Context) { c.Writer.Header().Del("Connection") }
 
 func (a *API) tooMany(c *gin.Context, who string, limit float64, burst int) {
 	c.Header(cloudapi.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(1/limit))))

@@ -37,8 +37,11 @@ var streamedRoutes = map[string]bool{
 // bodyBudget caps the bytes that request bodies may hold in memory at
 // once (Options.MaxBodyInflightBytes). A JSON body is read whole before
 // it is decoded (cloudapi.ReadBody), and a gzip body is read whole, then
-// decoded whole: each request with a body reserves, before its handler
-// runs, what it may buffer, and gives it back when its handler returns.
+// decoded whole: each request with a body reserves, once it has
+// authenticated (a credential, an enrollment token) and before its
+// handler runs, what it may buffer, and gives it back when its handler
+// returns. Unauthenticated requests never hold any of it: slow bodies
+// sent with garbage credentials cannot starve the authenticated ones.
 // The reservation is the body's Content-Length (Options.MaxBodyBytes when
 // it has none), plus Options.MaxBodyBytes for the decoded copy when it
 // is gzip, never more than the whole budget (one request alone always
@@ -53,7 +56,9 @@ type bodyBudget struct {
 }
 
 // limitBodies returns the body budget's middleware and registers its
-// metrics. Wire it on the engine before any route.
+// metrics. Wire it in each route group after the authentication (and
+// its limits), never on the engine: a reservation made before the
+// credential is checked lets anyone hold the budget.
 func (a *API) limitBodies() gin.HandlerFunc {
 	size := a.opt.MaxBodyInflightBytes
 	if size <= 0 {

@@ -152,6 +152,26 @@ func (s *Store) CreateEnrollment(ctx context.Context, orgID int64, rigName strin
 	return e, err
 }
 
+// CheckEnrollment returns nil when token is a usable enrollment token
+// (known, unused, unexpired), else ErrBadCredential: the API checks it
+// before it reads the request's body. Enroll checks it again, under a
+// lock.
+func (s *Store) CheckEnrollment(ctx context.Context, token string) error {
+	if !WellFormed(token, PrefixEnrollment) {
+		return ErrBadCredential
+	}
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrollment_tokens
+		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now())`, Hash(token)).Scan(&ok)
+	if err != nil {
+		return fmt.Errorf("store: check an enrollment token: %w", err)
+	}
+	if !ok {
+		return ErrBadCredential
+	}
+	return nil
+}
+
 // ErrRigMismatch is returned when an agent enrolls for another rig than
 // its enrollment token's.
 var ErrRigMismatch = errors.New("the enrollment token is for another rig")
