@@ -42,7 +42,9 @@
 // a version is still written once: N.snapshot.json, N.timestamp.json and
 // a publication's N.targets.json are put in place with a hard link that
 // fails when the name is taken (ErrVersionTaken, unless the bytes are the
-// same), and a new snapshot or timestamp takes the version after every
+// same; on a file system without hard links, found by a probe in the
+// folder at the first such write and logged, the file is created with
+// O_EXCL instead, under the same rule), and a new snapshot or timestamp takes the version after every
 // one on disk. Options.Guard is asked before each file is put in place
 // (rig-cloud checks its lock there).
 package tufrepo

@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -686,11 +688,77 @@ func keyID(pub ed25519.PublicKey) (string, error) {
 	return k.ID()
 }
 
+// link is os.Link (tests replace it to act as a file system without
+// hard links).
+var link = os.Link
+
+// linkModes caches, per repository folder, whether hard links work there
+// (linksWork).
+var linkModes sync.Map // folder -> bool
+
+// linksWork probes once per folder (create, link, remove) whether dir's
+// file system makes hard links, and logs the mode writeFile uses there:
+// SMB/CIFS and s3fs, among others, make none.
+func linksWork(dir string) bool {
+	if v, ok := linkModes.Load(dir); ok {
+		return v.(bool)
+	}
+	ok := probeLink(dir)
+	if _, loaded := linkModes.LoadOrStore(dir, ok); !loaded {
+		if ok {
+			slog.Info("tufrepo: versioned metadata is put in place with hard links", "dir", dir)
+		} else {
+			slog.Warn("tufrepo: this file system makes no hard links: versioned metadata is created in place with O_EXCL (a crash mid-write can leave a partial file, refused as ErrVersionTaken until removed)", "dir", dir)
+		}
+	}
+	return ok
+}
+
+func probeLink(dir string) bool {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return true // the write itself will report the folder's error
+	}
+	src := f.Name()
+	_ = f.Close()
+	defer os.Remove(src)
+	dst := src + ".link"
+	if err := link(src, dst); err != nil {
+		return false
+	}
+	_ = os.Remove(dst)
+	return true
+}
+
+// createOnce creates name with b only if name is free (O_CREATE|O_EXCL),
+// synced: the hard link's fallback. fs.ErrExist when taken; a failed
+// write removes what it created.
+func createOnce(name string, b []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(name)
+		return err
+	}
+	return nil
+}
+
 // writeFile writes b to name atomically (temporary file, sync, then
 // Options.Guard and a rename), mode 0644. When once, a hard link instead
 // of the rename puts the file in place only if name is free (atomically,
 // also on NFS): a file there with the same bytes is kept, with other
-// bytes the write fails (ErrVersionTaken).
+// bytes the write fails (ErrVersionTaken). On a file system without hard
+// links (linksWork) the file is created in place with O_EXCL instead,
+// under the same rule.
 func (r *Repo) writeFile(name string, b []byte, once bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
 	if err != nil {
@@ -718,7 +786,11 @@ func (r *Repo) writeFile(name string, b []byte, once bool) error {
 	if !once {
 		return os.Rename(tmp.Name(), name)
 	}
-	err = os.Link(tmp.Name(), name)
+	if linksWork(filepath.Dir(name)) {
+		err = link(tmp.Name(), name)
+	} else {
+		err = createOnce(name, b)
+	}
 	if errors.Is(err, fs.ErrExist) {
 		if have, rerr := os.ReadFile(name); rerr == nil && bytes.Equal(have, b) {
 			return nil
