@@ -76,6 +76,7 @@ func TestMetricsExportEveryErrorCounter(t *testing.T) {
 		"broker.Stats.Rejected":          `rig_agent_broker_rejected_publishes_total 7`,
 		"broker.Stats.TakeoversRefused":  `rig_agent_broker_refused_connections_total{reason="takeover"} 7`,
 		"broker.Stats.GateRefused":       `rig_agent_broker_refused_connections_total{reason="gate"} 7`,
+		"broker.Stats.ConnectingRefused": `rig_agent_broker_refused_connections_total{reason="connecting"} 7`,
 	}
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

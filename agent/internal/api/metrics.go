@@ -109,7 +109,7 @@ var (
 	dBrkHeldSec   = desc("broker_held_back_seconds_total", "Total time gateway publishes were held back.")
 	dBrkHoldTO    = desc("broker_hold_timeouts_total", "Held-back publishes that waited the longest hold and went on anyway (may then be dropped).")
 	dBrkRejected  = desc("broker_rejected_publishes_total", "Publishes the embedded broker refused unacknowledged while draining at stop (gateways resend them).")
-	dBrkRefused   = desc("broker_refused_connections_total", "Connections the embedded broker refused, by reason: takeover (a client id reserved to the ingest or the diagnosis publisher without their login), gate (before the ingest had subscribed; clients retry).", "reason")
+	dBrkRefused   = desc("broker_refused_connections_total", "Connections the embedded broker refused, by reason: takeover (a client id reserved to the ingest or the diagnosis publisher without their login), gate (before the ingest had subscribed; clients retry), connecting (over the cap on connections that have not yet sent CONNECT).", "reason")
 	dPlugRunning  = desc("plugin_running", "1 while the codec plugin's process is up.", "plugin")
 	dPlugCalls    = desc("plugin_calls_total", "Decode calls to the codec plugin.", "plugin")
 	dPlugFailures = desc("plugin_failures_total", "Codec plugin failures, by kind: crash (died during a call), timeout (hung; killed), too_large (reply over plugin.MaxReplyBytes; killed), start (failed to start).", "plugin", "kind")
@@ -245,6 +245,7 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 		counter(dBrkRejected, bs.Rejected)
 		counter(dBrkRefused, bs.TakeoversRefused, "takeover")
 		counter(dBrkRefused, bs.GateRefused, "gate")
+		counter(dBrkRefused, bs.ConnectingRefused, "connecting")
 	}
 	ls := o.Link.State()
 	gauge(dCloudEnabled, b2f(o.CloudEnabled))
