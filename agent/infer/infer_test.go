@@ -1,7 +1,6 @@
 package infer
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,8 @@ import (
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
+
+	"github.com/hydrognn/hydrognn/shared/syncbuf"
 )
 
 // initHelperEnv makes the test binary a helper process that calls Init
@@ -386,28 +387,10 @@ func TestFixedBatchOneGraph(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestGPUProviderFallsBackToCPU(t *testing.T) {
 	needORT(t)
 	si := newStandIn(t, loadRig(t, zemaConfig))
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	m := open(t, si.writeBundle(t, bundleOpts{}), si, Options{Providers: []Provider{TensorRT, CUDA}, Logger: log,
 		ProviderOptions: map[Provider]map[string]string{TensorRT: {"trt_fp16_enable": "1"}}})
@@ -549,7 +532,7 @@ func TestSKABBundleDetectorAtOpen(t *testing.T) {
 		{"../../firmware-configs/skab-testbed.yaml", old, true, false},
 		{"../../firmware-configs/zema-testrig.yaml", "../../models/bundles/zema-testrig", false, false},
 	} {
-		var logs syncBuffer
+		var logs syncbuf.Buffer
 		m, err := Open(tc.bundle, loadRig(t, tc.rig), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = m.Close() })

@@ -1,7 +1,6 @@
 package db_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/hydrognn/hydrognn/cloud/internal/db"
 	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
+
+	"github.com/hydrognn/hydrognn/shared/syncbuf"
 )
 
 func TestMigrationsEmbedded(t *testing.T) {
@@ -138,24 +139,6 @@ func TestEnsurePartition(t *testing.T) {
 	assert.Equal(t, "FOR VALUES FROM ('2025-03-01 00:00:00+00') TO ('2025-04-01 00:00:00+00')", bound)
 }
 
-// syncBuffer is a log sink safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A migrator waiting for another's advisory lock says so in its log
 // (a replica waiting silently looked hung), then migrates once the lock
 // is free.
@@ -169,7 +152,7 @@ func TestMigrateLogsWhileWaitingForLock(t *testing.T) {
 	_, err = holder.Exec(ctx, "SELECT pg_advisory_lock($1)", db.MigrationLockKey)
 	require.NoError(t, err)
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	fsys := fstest.MapFS{"m/0001_a.sql": {Data: []byte("CREATE TABLE a (x int);")}}
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)

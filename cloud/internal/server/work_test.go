@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,25 +20,9 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/server"
+
+	"github.com/hydrognn/hydrognn/shared/syncbuf"
 )
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // rig-cloud worker sweeps the blob store (worker.blob_gc_interval): an
 // old object no row names is deleted at start, a young one is kept. With
@@ -60,7 +43,7 @@ func TestWorkSweepsOrphanedBlobs(t *testing.T) {
 	put("orgs/1/datasets/1/old.tar.gz", 30*24*time.Hour)
 	put("orgs/1/datasets/1/young.tar.gz", time.Minute)
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- server.Work(wctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), "test") }()

@@ -1,35 +1,17 @@
 package broker
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the broker's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSubscriberGate: with Options.Subscriber, other clients are refused
 // until that client subscribed, so nothing is acknowledged and dropped for
@@ -60,7 +42,7 @@ func TestSubscriberGate(t *testing.T) {
 // messages, and the broker does not log them as dropped (mochi-mqtt
 // reports the old connection's copies as dropped after the handover).
 func TestTakeoverIsNoDrop(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	b, err := Start(Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
@@ -90,7 +72,7 @@ func TestTakeoverIsNoDrop(t *testing.T) {
 // counted and logged, and the subscriber keeps its session: its
 // subscription and the messages held for it.
 func TestSubscriberIDIsReserved(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	id := randomID("ingest-")
 	b, err := Start(Options{Addr: "127.0.0.1:0", Subscriber: id, Users: map[string]string{"rig": "s3cret"},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -144,7 +126,7 @@ func TestSubscriberIDIsReserved(t *testing.T) {
 // login from Login: a gateway using one with the Users login is refused
 // and counted, and cannot knock the agent's client off.
 func TestReservedIDsAreReserved(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	id, pubID := randomID("ingest-"), randomID("pub-")
 	b, err := Start(Options{Addr: "127.0.0.1:0", Subscriber: id, Reserved: []string{pubID},
 		Users: map[string]string{"rig": "s3cret"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
