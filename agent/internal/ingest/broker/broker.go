@@ -40,8 +40,12 @@ type Options struct {
 	// Addr is the TCP listen address (zero: DefaultAddr, loopback only).
 	// Use port 0 for a free port (see Broker.Addr).
 	Addr string
-	// TLS, if set, makes the listener serve TLS (set ClientAuth and
-	// ClientCAs in it to require client certificates).
+	// TLS, if set, makes the listener serve TLS, version 1.2 or later
+	// whatever its MinVersion (set ClientAuth and ClientCAs in it to
+	// require client certificates). It must hold Certificates: the
+	// agent's own clients connect with Broker.ClientTLS, which accepts
+	// only the first of them, and which presents a certificate of its own
+	// that the listener trusts besides ClientCAs.
 	TLS *tls.Config
 	// Users, if not empty, are the only username/password pairs allowed
 	// to connect (zero: anyone may connect, which suits a loopback
@@ -173,6 +177,9 @@ type Broker struct {
 	srv  *mochi.Server
 	tcp  *tcpListener
 	hook *hook
+	// clientTLS is the agent's own clients' TLS config (nil without
+	// Options.TLS), see ClientTLS.
+	clientTLS *tls.Config
 
 	closeOnce sync.Once
 }
@@ -181,6 +188,13 @@ type Broker struct {
 func Start(opts Options) (*Broker, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
+	}
+	var clientTLS *tls.Config
+	if opts.TLS != nil {
+		var err error
+		if opts.TLS, clientTLS, err = agentTLS(opts.TLS); err != nil {
+			return nil, err
+		}
 	}
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumInflight = opts.MaxInflight
@@ -213,9 +227,10 @@ func Start(opts Options) (*Broker, error) {
 		_ = srv.Close()
 		return nil, fmt.Errorf("embedded broker: serve: %w", err)
 	}
-	b := &Broker{opts: opts, srv: srv, tcp: tcp, hook: h}
+	b := &Broker{opts: opts, srv: srv, tcp: tcp, hook: h, clientTLS: clientTLS}
 	opts.Logger.Info("embedded MQTT broker started", "addr", tcp.Address(), "tls", opts.TLS != nil,
-		"max_inflight", opts.MaxInflight, "high_water", opts.HighWater)
+		"client_certificates", opts.TLS != nil && opts.TLS.ClientAuth != tls.NoClientCert,
+		"max_inflight", opts.MaxInflight, "high_water", opts.HighWater, "max_connecting", opts.MaxConnecting)
 	return b, nil
 }
 
@@ -230,6 +245,21 @@ func (b *Broker) URL() string {
 		return "ssl://" + b.Addr()
 	}
 	return "tcp://" + b.Addr()
+}
+
+// ClientTLS returns the TLS config of the agent's own clients (the
+// ingest, the diagnosis publisher) for URL, nil without Options.TLS. It
+// accepts only the broker's own certificate (the first of
+// Options.TLS.Certificates, compared byte for byte: no name or CA is
+// checked, so any listen address works), and, when the listener asks for
+// client certificates, presents one made at Start whose key never leaves
+// the process, which the listener trusts besides Options.TLS.ClientCAs.
+// Each call returns a new copy.
+func (b *Broker) ClientTLS() *tls.Config {
+	if b.clientTLS == nil {
+		return nil
+	}
+	return b.clientTLS.Clone()
 }
 
 // SubscriberUsername is the username of the login reserved to
