@@ -1,6 +1,7 @@
 package cloudapi
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -112,6 +113,45 @@ type CheckinRequest struct {
 	// Update is the state of the agent's model updates (nil: updates not
 	// configured, or an agent that does not report them).
 	Update *UpdateStatus `json:"update,omitempty"`
+	// BundleFormats is the range of model-bundle manifest formats the
+	// agent reads (nil: an agent older than this field, which reads
+	// format 1 only: LegacyBundleFormats). A rollout offers a release
+	// only to agents that read its bundle's format.
+	BundleFormats *BundleFormats `json:"bundle_formats,omitempty"`
+}
+
+// FieldBundleFormats is CheckinRequest.BundleFormats's JSON name. A
+// cloud older than the field refuses a check-in holding it (400, unknown
+// field: UnknownFieldRefused); the agent then checks in without it.
+const FieldBundleFormats = "bundle_formats"
+
+// BundleFormats is a range of model-bundle manifest formats
+// (shared/bundle, manifest.json's format_version), Min to Max inclusive.
+type BundleFormats struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
+}
+
+// MaxBundleFormat bounds BundleFormats.Max (ValidateCheckin).
+const MaxBundleFormat = 1000
+
+// LegacyBundleFormats is what an agent that does not report
+// BundleFormats reads: format 1 only (the only format before format 2).
+var LegacyBundleFormats = BundleFormats{Min: 1, Max: 1}
+
+// Reads reports whether format v is in f.
+func (f BundleFormats) Reads(v int) bool { return v >= f.Min && v <= f.Max }
+
+// String is "min..max".
+func (f BundleFormats) String() string { return strconv.Itoa(f.Min) + ".." + strconv.Itoa(f.Max) }
+
+// Formats returns the bundle formats r says the agent reads:
+// r.BundleFormats, or LegacyBundleFormats when it says none.
+func (r *CheckinRequest) Formats() BundleFormats {
+	if r.BundleFormats == nil {
+		return LegacyBundleFormats
+	}
+	return *r.BundleFormats
 }
 
 // UpdateStatus is the state of the agent's model-update state machine

@@ -83,6 +83,17 @@ func decodeStrict(data []byte, v any) error {
 	return nil
 }
 
+// UnknownFieldRefused reports whether p is a server's refusal (400,
+// invalid-body) of a request because it holds the field named field,
+// which the server does not know: the answer of a server older than an
+// optional request field (decodeStrict's "json: unknown field" error, as
+// every v1 server words it). A client sends the request again without
+// the field.
+func UnknownFieldRefused(p *Problem, field string) bool {
+	return p != nil && p.Status == 400 && p.Type == ProblemInvalidBody &&
+		strings.Contains(p.Detail, `unknown field "`+field+`"`)
+}
+
 func invalid(what string, err error) *Problem {
 	return NewProblem(ProblemInvalidBody, 400, "%s: %v", what, err)
 }

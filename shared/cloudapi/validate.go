@@ -385,6 +385,9 @@ func ValidateCheckin(r *CheckinRequest) error {
 		}
 		c.time("update/changed", u.Changed)
 	}
+	if f := r.BundleFormats; f != nil && (f.Min < 1 || f.Max < f.Min || f.Max > MaxBundleFormat) {
+		c.add(FieldBundleFormats, "min %d, max %d: formats must satisfy 1 <= min <= max <= %d", f.Min, f.Max, MaxBundleFormat)
+	}
 	return c.problem("check-in request")
 }
 

@@ -75,10 +75,17 @@ const (
 	AgentCommitted   AgentState = "committed"   // serves the release (since CommittedAt)
 	AgentFailed      AgentState = "failed"      // its last attempt failed (it may retry)
 	AgentRolledBack  AgentState = "rolled_back" // went back to another release after committing, or gave it up
+	// AgentIncompatible: the agent does not read the manifest format of
+	// the release's bundle (Rollout.BundleFormat; it reports the formats
+	// it reads at check-in, cloudapi.CheckinRequest.BundleFormats), so it
+	// is offered nothing. It counts neither as a failure nor toward its
+	// cohort's size when the thresholds are applied, and leaves this state
+	// at the first check-in that reads the format (an upgraded agent).
+	AgentIncompatible AgentState = "incompatible"
 )
 
 // AgentStates lists the agent states in order.
-var AgentStates = []AgentState{AgentPending, AgentOffered, AgentDownloading, AgentCanary, AgentCommitted, AgentFailed, AgentRolledBack}
+var AgentStates = []AgentState{AgentPending, AgentOffered, AgentDownloading, AgentCanary, AgentCommitted, AgentFailed, AgentRolledBack, AgentIncompatible}
 
 // Selection picks the agents of a rollout in the caller's organisation:
 // current (enrolled, not revoked) agents of rigs of the release's rig
@@ -351,6 +358,10 @@ type Rollout struct {
 	Release Release `json:"release"`
 	// Previous is what a rollback offers (nil: none; rollback refused).
 	Previous *Release `json:"previous,omitempty"`
+	// BundleFormat is the manifest format (format_version) of the
+	// release's bundle: only agents that read it are offered the release
+	// (the others are AgentIncompatible).
+	BundleFormat int `json:"bundle_format"`
 	// RigType is the release's rig type.
 	RigType          string    `json:"rig_type"`
 	Selection        Selection `json:"selection"`
@@ -402,7 +413,9 @@ type Member struct {
 	RigID   string     `json:"rig_id"`
 	Cohort  int        `json:"cohort"`
 	State   AgentState `json:"state"`
-	// Detail is the agent's last reported error, when it failed.
+	// Detail is the agent's last reported error, when it failed, or
+	// why it is incompatible ("agent reads bundle formats 1..1, release
+	// is format 2").
 	Detail      string     `json:"detail,omitempty"`
 	CommittedAt *time.Time `json:"committed_at,omitempty"`
 	UpdatedAt   time.Time  `json:"updated_at"`
