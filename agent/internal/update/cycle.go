@@ -523,8 +523,10 @@ func (rb rollingBack) run(ctx context.Context, c *cycle) (state, error) {
 	m.mu.Lock()
 	m.rollBack(rb.why)
 	m.watch = watchStats{}
-	m.prune(&m.rec)
-	err := m.save()
+	err := m.save() // before the bad bundle goes (see recover)
+	if err == nil {
+		m.prune(&m.rec)
+	}
 	m.mu.Unlock()
 	if err != nil {
 		return nil, err

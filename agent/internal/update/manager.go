@@ -366,10 +366,13 @@ func (m *Manager) recover() error {
 	if err := m.switchTo(r.Installed.Dir); err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
-	m.prune(r)
+	// Stored before anything it no longer names is removed: a rollback
+	// above drops the installed bundle, which the stored record still
+	// names until this write.
 	if err := m.save(); err != nil {
 		return err
 	}
+	m.prune(r)
 	if from != r.State || why != nil {
 		m.report(from, r.State, r.Target, why)
 	}
