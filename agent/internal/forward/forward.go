@@ -98,6 +98,10 @@ type Stats struct {
 	Batches                     uint64
 	UploadsOpen                 int
 	UploadParts, UploadReadings uint64
+	// UploadReadingsLost counts readings of upload parts that the buffer
+	// removed (full, or too old) after the part was built and before the
+	// cloud took it: the part went without them.
+	UploadReadingsLost uint64
 }
 
 // Forwarder is the store-and-forward queue of diagnoses to the cloud.
@@ -126,6 +130,9 @@ type Forwarder struct {
 	batchLimit    int
 	bucket        bucket
 	uploads       map[string]*uploadState
+	// formatsRefusedUntil: the cloud refused the check-in field
+	// bundle_formats as unknown; check-ins leave it out until then.
+	formatsRefusedUntil time.Time
 	// sending holds the batch being sent (seq -> state); Enqueue marks
 	// the items it drops from the outbox meanwhile instead of counting
 	// them, and the batch's answer decides (acked, refused, unsend).

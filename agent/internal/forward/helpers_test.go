@@ -129,6 +129,9 @@ type fakeCloud struct {
 	next       int
 	uploadReqs []cloudapi.UploadRequest
 	offer      any // the check-in answer's offer (nil: none), as JSON
+	// preFormats: refuse check-ins holding bundle_formats as a cloud
+	// older than the field does
+	preFormats bool
 	// records
 	stored   map[uint64]string // seq -> fingerprint
 	order    []uint64          // seqs in the order first stored
@@ -202,6 +205,13 @@ func (c *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case cloudapi.PathCheckin:
+		var fields map[string]json.RawMessage
+		if c.preFormats && json.Unmarshal(body, &fields) == nil && fields[cloudapi.FieldBundleFormats] != nil {
+			// What DecodeCheckin of a cloud without the field answers
+			// (TestUnknownFieldRefused pins the wording).
+			cloudapi.NewProblem(cloudapi.ProblemInvalidBody, 400, "check-in request: json: unknown field %q", cloudapi.FieldBundleFormats).Write(w)
+			return
+		}
 		req, err := cloudapi.DecodeCheckin(body)
 		if err != nil {
 			err.(*cloudapi.Problem).Write(w)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
@@ -45,11 +46,22 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 	if f.opts.Describe != nil {
 		f.opts.Describe(&req)
 	}
-	body, err := json.Marshal(&req)
-	if err != nil {
-		return outcome{err: fmt.Errorf("encode check-in: %w", err)}
+	if !now.Before(f.formatsRefusedUntil) {
+		req.BundleFormats = &agentBundleFormats
 	}
-	res, err := f.post(ctx, cloudapi.PathCheckin, "", body, true, 1024)
+	res, err := f.postCheckin(ctx, &req)
+	if err == nil && req.BundleFormats != nil && classify(res) == classInvalid &&
+		cloudapi.UnknownFieldRefused(res.problem, cloudapi.FieldBundleFormats) {
+		// A cloud older than the field: check in without it (the cloud
+		// then takes this agent for one that reads format 1 only), and
+		// try it again after bundleFormatsRetry (the cloud may have been
+		// upgraded meanwhile).
+		f.formatsRefusedUntil = now.Add(bundleFormatsRetry)
+		f.log.Warn("the cloud refuses the check-in field "+cloudapi.FieldBundleFormats+" (it is older than this agent): checking in without it; its rollouts take this agent for one that reads bundle format 1 only",
+			"formats", agentBundleFormats.String(), "retry_in", bundleFormatsRetry.String())
+		req.BundleFormats = nil
+		res, err = f.postCheckin(ctx, &req)
+	}
 	if err != nil {
 		return outcome{class: classRetry, res: &result{err: err}, what: "check-in"}
 	}
@@ -88,6 +100,23 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 		}
 	}
 	return outcome{class: classOK, checkin: true}
+}
+
+// agentBundleFormats are the model-bundle manifest formats this agent
+// reads (shared/bundle), reported at every check-in.
+var agentBundleFormats = cloudapi.BundleFormats{Min: bundle.MinFormatVersion, Max: bundle.FormatVersion}
+
+// bundleFormatsRetry is how long the agent checks in without
+// bundle_formats after a cloud refused the field as unknown.
+const bundleFormatsRetry = time.Hour
+
+// postCheckin sends a check-in.
+func (f *Forwarder) postCheckin(ctx context.Context, req *cloudapi.CheckinRequest) (*result, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode check-in: %w", err)
+	}
+	return f.post(ctx, cloudapi.PathCheckin, "", body, true, 1024)
 }
 
 // sendDiagnoses sends one batch from the head of the outbox.
