@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hydrognn/hydrognn/agent/internal/mqttwait"
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
@@ -83,7 +84,7 @@ func (in *Ingest) session(ctx context.Context) (bool, error) {
 	in.hmu.Unlock()
 
 	client := mqtt.NewClient(in.mqttOptions(s))
-	if err := wait(ctx, client.Connect(), in.opts.ConnectTimeout+time.Second); err != nil {
+	if err := mqttwait.Token(ctx, client.Connect(), in.opts.ConnectTimeout+time.Second); err != nil {
 		if ctx.Err() == nil {
 			in.stats.connectFailures.Add(1)
 		}
@@ -98,7 +99,7 @@ func (in *Ingest) session(ctx context.Context) (bool, error) {
 	wg.Go(func() { s.appender(appendCtx) })
 
 	tok := client.SubscribeMultiple(in.filters, nil)
-	err := wait(ctx, tok, in.opts.ConnectTimeout)
+	err := mqttwait.Token(ctx, tok, in.opts.ConnectTimeout)
 	if err == nil {
 		err = subscribeResult(tok, in.filters)
 	}
@@ -168,20 +169,6 @@ func (in *Ingest) mqttOptions(s *session) *mqtt.ClientOptions {
 		mo.SetTLSConfig(o.TLS)
 	}
 	return mo
-}
-
-// wait waits for tok, ctx or the timeout.
-func wait(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return fmt.Errorf("no answer within %s", timeout)
-	}
 }
 
 // subscribeResult checks the broker granted every subscription.

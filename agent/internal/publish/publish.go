@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hydrognn/hydrognn/agent/internal/mqttwait"
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
 
@@ -226,7 +227,7 @@ func (p *Publisher) publish(ctx context.Context, d diag.Diagnosis) error {
 			continue
 		}
 		tok := p.client.Publish(p.opts.Topic, 1, false, payload)
-		if err := waitToken(ctx, tok, p.opts.PublishTimeout); err != nil {
+		if err := mqttwait.Token(ctx, tok, p.opts.PublishTimeout); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err() // stopping: d stays queued
 			}
@@ -262,21 +263,6 @@ func (p *Publisher) pop(seq uint64, ok bool, n int) {
 		p.st.Bytes += uint64(n)
 	} else {
 		p.st.Failed++
-	}
-}
-
-// waitToken waits for tok until it completes (its error), d passed or ctx
-// is done: a stop does not wait for an acknowledgement.
-func waitToken(ctx context.Context, tok mqtt.Token, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return fmt.Errorf("no acknowledgement within %s", d)
 	}
 }
 
