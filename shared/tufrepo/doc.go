@@ -47,4 +47,12 @@
 // O_EXCL instead, under the same rule), and a new snapshot or timestamp takes the version after every
 // one on disk. Options.Guard is asked before each file is put in place
 // (rig-cloud checks its lock there).
+//
+// A writer killed mid-write leaves its temporary file (.tmp-*) and, where
+// the file is created in place, the versioned file cut short (empty or
+// not complete JSON). Such a damaged file is ErrVersionTaken (it may be a
+// write in progress) until it has gone unmodified for StaleWriteAge; the
+// next write of that version then removes it (only that file, checked
+// after an atomic rename aside) and writes the version. A Repo's first
+// write removes the temporary files as old.
 package tufrepo

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -14,11 +13,8 @@ import (
 // ErrVersionTaken and leave the file as it was. With links, every
 // snapshot and timestamp write failed there.
 func TestWriteOnceWithoutHardLinks(t *testing.T) {
-	old := link
-	link = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EPERM} }
-	t.Cleanup(func() { link = old })
 	dir := t.TempDir()
-	t.Cleanup(func() { linkModes.Delete(dir) })
+	withoutLinks(t, dir)
 
 	r := &Repo{}
 	name := filepath.Join(dir, "2.snapshot.json")

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -171,7 +170,9 @@ func (r *Repo) Publish(targets []byte, archivePath string) (*release.Target, *me
 			added = append(added, tf)
 		}
 	}
-	if err := r.versionFree(metadata.TARGETS, md.Signed.Version, targets); err != nil {
+	if err := r.versionFree(metadata.TARGETS, md.Signed.Version, targets); err != nil && !errors.Is(err, ErrVersionTaken) {
+		return nil, nil, fmt.Errorf("publish targets version %d: %w", md.Signed.Version, err)
+	} else if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w: another publication wrote targets version %d (send the same targets again, or sign over the repository's current targets)", ErrRefused, err, md.Signed.Version)
 	}
 	var rel *release.Target
@@ -226,17 +227,15 @@ func (r *Repo) Publish(targets []byte, archivePath string) (*release.Target, *me
 }
 
 // versionFree returns an error wrapping ErrVersionTaken when
-// N.<role>.json of version is on disk with other bytes than b.
+// N.<role>.json of version is on disk with other bytes than b (a damaged
+// file left by a killed write is free once StaleWriteAge old: the write
+// removes it).
 func (r *Repo) versionFree(role string, version int64, b []byte) error {
-	name := filepath.Join(r.dir, fmt.Sprintf("%d.%s.json", version, role))
-	have, err := os.ReadFile(name)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err == nil && bytes.Equal(have, b):
-		return nil
+	t, err := inspect(filepath.Join(r.dir, fmt.Sprintf("%d.%s.json", version, role)), b)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("%w: %s holds other bytes", ErrVersionTaken, name)
+	return t.err()
 }
 
 // ResignTargets is the release manager's routine re-signing of a

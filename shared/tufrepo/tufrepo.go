@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -46,7 +48,9 @@ var ErrExists = errors.New("already exists")
 // N.targets.json of a publication) is on disk already with other bytes:
 // another writer signed that version, two processes changing the
 // repository at once (a rig-cloud replica that lost its lock while
-// writing, say). The file on disk is kept and nothing more is written.
+// writing, say), or cut short by a writer killed mid-write less than
+// StaleWriteAge ago (see writeFile). The file on disk is kept and nothing
+// more is written.
 var ErrVersionTaken = errors.New("metadata version already written by another writer")
 
 // Expiry is how long each role's metadata stays valid after it is signed.
@@ -109,6 +113,9 @@ type Repo struct {
 	timestamp    *metadata.Metadata[metadata.TimestampType]
 	// keys maps key ids to the private keys present in keysDir.
 	keys map[string]ed25519.PrivateKey
+	// swept is set by the first write (writeFile sweeps stale temporary
+	// files then).
+	swept bool
 }
 
 // checkDirs refuses a keys folder inside (or equal to) the repository.
@@ -208,22 +215,41 @@ func Open(dir, keysDir string, opt Options) (*Repo, error) {
 	}
 	r := &Repo{dir: dir, keysDir: keysDir, opt: opt, keys: map[string]ed25519.PrivateKey{}}
 	var err error
-	if r.root, err = metadata.Root().FromFile(filepath.Join(dir, "root.json")); err != nil {
-		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	if r.root, err = load(metadata.Root(), dir, metadata.ROOT); err != nil {
+		return nil, err
 	}
-	if r.targets, err = metadata.Targets().FromFile(filepath.Join(dir, "targets.json")); err != nil {
-		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	if r.targets, err = load(metadata.Targets(), dir, metadata.TARGETS); err != nil {
+		return nil, err
 	}
-	if r.snapshot, err = metadata.Snapshot().FromFile(filepath.Join(dir, "snapshot.json")); err != nil {
-		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	if r.snapshot, err = load(metadata.Snapshot(), dir, metadata.SNAPSHOT); err != nil {
+		return nil, err
 	}
-	if r.timestamp, err = metadata.Timestamp().FromFile(filepath.Join(dir, "timestamp.json")); err != nil {
-		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	if r.timestamp, err = load(metadata.Timestamp(), dir, metadata.TIMESTAMP); err != nil {
+		return nil, err
 	}
 	if r.keys, err = readKeys(keysDir); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// load reads dir/<role>.json into md. The error names the file, and
+// calls it damaged when it is empty or not complete JSON (it is written
+// by a rename, so only a file system that lost data or a hand leaves it
+// so).
+func load[T metadata.Roles](md *metadata.Metadata[T], dir, role string) (*metadata.Metadata[T], error) {
+	name := filepath.Join(dir, role+".json")
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("open repository %s: %s is damaged (%d bytes, not complete JSON): restore it from a backup", dir, name, len(b))
+	}
+	if _, err := md.FromBytes(b); err != nil {
+		return nil, fmt.Errorf("open repository %s: %s: %w", dir, name, err)
+	}
+	return md, nil
 }
 
 // readKeys reads every key file in keysDir, by key id.
@@ -708,14 +734,15 @@ func linksWork(dir string) bool {
 		if ok {
 			slog.Info("tufrepo: versioned metadata is put in place with hard links", "dir", dir)
 		} else {
-			slog.Warn("tufrepo: this file system makes no hard links: versioned metadata is created in place with O_EXCL (a crash mid-write can leave a partial file, refused as ErrVersionTaken until removed)", "dir", dir)
+			slog.Warn("tufrepo: this file system makes no hard links: versioned metadata is created in place with O_EXCL (a crash mid-write can leave a partial file, refused as ErrVersionTaken until it is StaleWriteAge old, then removed by the next write of that version)",
+				"dir", dir, "stale_write_age", StaleWriteAge.String())
 		}
 	}
 	return ok
 }
 
 func probeLink(dir string) bool {
-	f, err := os.CreateTemp(dir, ".probe-*")
+	f, err := os.CreateTemp(dir, tmpPrefix+"probe-*")
 	if err != nil {
 		return true // the write itself will report the folder's error
 	}
@@ -730,9 +757,70 @@ func probeLink(dir string) bool {
 	return true
 }
 
+// StaleWriteAge is how long a temporary file of a write (.tmp-* in the
+// repository folder) or a damaged versioned metadata file (cut short:
+// empty or not complete JSON) may go unmodified before a writer removes
+// it as the leftover of a process killed mid-write. A write takes
+// seconds; the rest is for clocks apart on a shared volume, so that no
+// live write is ever removed.
+const StaleWriteAge = time.Hour
+
+// tmpPrefix starts the name of every temporary file a write leaves in the
+// repository folder while it runs (and a killed one leaves behind).
+const tmpPrefix = ".tmp-"
+
+// sweepTmp removes the temporary files (tmpPrefix) in dir last modified
+// more than StaleWriteAge ago: left by a writer killed mid-write. A file
+// another writer removes meanwhile is not an error; a failure is logged,
+// never a reason to refuse the write that swept.
+func sweepTmp(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		slog.Warn("tufrepo: sweep temporary files", "dir", dir, "err", err)
+		return
+	}
+	cutoff := time.Now().Add(-StaleWriteAge)
+	for _, e := range ents {
+		// .probe-*: linksWork's files before they took tmpPrefix.
+		tmp := strings.HasPrefix(e.Name(), tmpPrefix) || strings.HasPrefix(e.Name(), ".probe-")
+		if !tmp || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			slog.Warn("tufrepo: sweep temporary files", "file", p, "err", err)
+			continue
+		}
+		slog.Warn("tufrepo: stale temporary file of a killed write removed", "file", p,
+			"modified", info.ModTime().UTC().Format(time.RFC3339))
+	}
+}
+
+// syncDir flushes dir's entries (a new name in it) to disk. A file
+// system that cannot sync a folder (EINVAL, ENOTSUP) is not an error.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	return nil
+}
+
 // createOnce creates name with b only if name is free (O_CREATE|O_EXCL),
 // synced: the hard link's fallback. fs.ErrExist when taken; a failed
-// write removes what it created.
+// write removes what it created. A crash before it returns leaves name
+// cut short: damaged, which settleTaken removes once StaleWriteAge old.
 func createOnce(name string, b []byte) error {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -752,15 +840,105 @@ func createOnce(name string, b []byte) error {
 	return nil
 }
 
+// taken is what a write-once write of b found at its name.
+type taken struct {
+	name    string
+	missing bool // no file there (removed meanwhile)
+	same    bool // b itself: a retry
+	// damaged: a write cut short (empty, not complete JSON, or a proper
+	// prefix of b); stale when not modified for StaleWriteAge.
+	damaged, stale bool
+	info           fs.FileInfo
+}
+
+// inspect reads the file at name that a write-once write of b found.
+func inspect(name string, b []byte) (taken, error) {
+	t := taken{name: name}
+	f, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.missing = true
+		return t, nil
+	}
+	if err != nil {
+		return t, fmt.Errorf("read %s: %w", name, err)
+	}
+	defer f.Close()
+	if t.info, err = f.Stat(); err != nil {
+		return t, fmt.Errorf("read %s: %w", name, err)
+	}
+	have, err := io.ReadAll(f)
+	if err != nil {
+		return t, fmt.Errorf("read %s: %w", name, err)
+	}
+	t.same = bytes.Equal(have, b)
+	t.damaged = !t.same && (!json.Valid(have) || len(have) < len(b) && bytes.HasPrefix(b, have))
+	t.stale = time.Since(t.info.ModTime()) > StaleWriteAge
+	return t, nil
+}
+
+// err is the error wrapping ErrVersionTaken for a name taken by other
+// bytes (nil for a missing file or b itself, and for a stale damaged
+// file, which the write removes).
+func (t taken) err() error {
+	switch {
+	case t.missing, t.same, t.damaged && t.stale:
+		return nil
+	case t.damaged:
+		return fmt.Errorf("%w: %s is damaged (%d bytes, not complete metadata, modified %s): a write in progress or one a crash cut short; the next write of this version removes it once it is %s old, or remove it by hand once no writer runs",
+			ErrVersionTaken, t.name, t.info.Size(), t.info.ModTime().UTC().Format(time.RFC3339), StaleWriteAge)
+	}
+	return fmt.Errorf("%w: %s holds other bytes", ErrVersionTaken, t.name)
+}
+
+// clearDamaged removes the stale damaged file t found, and only that
+// file: it is renamed to a temporary name (atomically, so of two writers
+// clearing it one does), which is then checked to be the very file
+// inspected (a file another writer created there meanwhile is put back
+// and reported taken) and removed.
+func clearDamaged(t taken) error {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	q := filepath.Join(filepath.Dir(t.name), fmt.Sprintf("%sdamaged-%x-%s", tmpPrefix, rnd, filepath.Base(t.name)))
+	if err := os.Rename(t.name, q); errors.Is(err, fs.ErrNotExist) {
+		return nil // another writer cleared it
+	} else if err != nil {
+		return fmt.Errorf("remove damaged %s: %w", t.name, err)
+	}
+	qi, err := os.Stat(q)
+	if err != nil {
+		return fmt.Errorf("remove damaged %s: %w", t.name, err)
+	}
+	if !os.SameFile(qi, t.info) || qi.Size() != t.info.Size() || !qi.ModTime().Equal(t.info.ModTime()) {
+		if err := os.Rename(q, t.name); err != nil {
+			return fmt.Errorf("%w: %s was written by another writer while being cleared, and could not be put back from %s: %w", ErrVersionTaken, t.name, q, err)
+		}
+		return fmt.Errorf("%w: %s was written by another writer while being cleared", ErrVersionTaken, t.name)
+	}
+	slog.Warn("tufrepo: damaged metadata file left by a killed write removed", "file", t.name,
+		"bytes", t.info.Size(), "modified", t.info.ModTime().UTC().Format(time.RFC3339))
+	if err := os.Remove(q); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove damaged %s: %w", t.name, err)
+	}
+	return syncDir(filepath.Dir(t.name))
+}
+
 // writeFile writes b to name atomically (temporary file, sync, then
-// Options.Guard and a rename), mode 0644. When once, a hard link instead
-// of the rename puts the file in place only if name is free (atomically,
-// also on NFS): a file there with the same bytes is kept, with other
-// bytes the write fails (ErrVersionTaken). On a file system without hard
-// links (linksWork) the file is created in place with O_EXCL instead,
-// under the same rule.
+// Options.Guard and a rename, then a sync of the folder), mode 0644.
+// When once, a hard link instead of the rename puts the file in place
+// only if name is free (atomically, also on NFS): a file there with the
+// same bytes is kept, with other bytes the write fails (ErrVersionTaken).
+// On a file system without hard links (linksWork) the file is created in
+// place with O_EXCL instead, under the same rule. A damaged file at name
+// (cut short by a killed writer; see taken) is ErrVersionTaken until it
+// is StaleWriteAge old, then removed and name written. A Repo's first
+// write removes stale temporary files (sweepTmp).
 func (r *Repo) writeFile(name string, b []byte, once bool) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	dir := filepath.Dir(name)
+	if !r.swept {
+		r.swept = true
+		sweepTmp(dir)
+	}
+	tmp, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -784,23 +962,41 @@ func (r *Repo) writeFile(name string, b []byte, once bool) error {
 		}
 	}
 	if !once {
-		return os.Rename(tmp.Name(), name)
-	}
-	if linksWork(filepath.Dir(name)) {
-		err = link(tmp.Name(), name)
-	} else {
-		err = createOnce(name, b)
-	}
-	if errors.Is(err, fs.ErrExist) {
-		if have, rerr := os.ReadFile(name); rerr == nil && bytes.Equal(have, b) {
-			return nil
+		if err := os.Rename(tmp.Name(), name); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
 		}
-		return fmt.Errorf("%w: %s holds other bytes", ErrVersionTaken, name)
+		return syncDir(dir)
+	}
+	put := func() error {
+		if linksWork(dir) {
+			return link(tmp.Name(), name)
+		}
+		return createOnce(name, b)
+	}
+	// At most: taken by a stale damaged file, cleared, taken again by
+	// another writer's file.
+	for range 3 {
+		err = put()
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+		t, ierr := inspect(name, b)
+		if ierr != nil {
+			return fmt.Errorf("write %s: %w", name, ierr)
+		}
+		if terr := t.err(); terr != nil || t.same {
+			return terr
+		}
+		if t.damaged {
+			if err := clearDamaged(t); err != nil {
+				return err
+			}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	return nil
+	return syncDir(dir)
 }
 
 type countWriter struct {
