@@ -224,10 +224,7 @@ func TestStaleTmpSwept(t *testing.T) {
 		writeAged(t, filepath.Join(dir, f), []byte("left"), 2*StaleWriteAge)
 	}
 	writeAged(t, filepath.Join(dir, ".tmp-444"), []byte("in progress"), time.Minute)
-	again, err := Open(dir, keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustOpen(t, dir, keys, Options{})
 	if err := again.RefreshTimestamp(); err != nil {
 		t.Fatal(err)
 	}
@@ -261,14 +258,9 @@ func TestOpenDamaged(t *testing.T) {
 // StaleWriteAge old (before, every retry was refused as the version
 // taken, for good).
 func TestPublishOverDamagedTargets(t *testing.T) {
-	r, keys := newRepo(t, Options{})
-	offline := splitKeys(t, keys, "root", "targets")
-	srv, err := Open(r.Dir(), keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _, offline := onlineRepo(t)
 	s, arch := signed(t, srv, offline, "1.0.0")
-	final := filepath.Join(r.Dir(), "2.targets.json")
+	final := filepath.Join(srv.Dir(), "2.targets.json")
 	writeAged(t, final, s.Targets[:len(s.Targets)/2], 2*StaleWriteAge)
 	if _, _, err := srv.Publish(s.Targets, arch); err != nil {
 		t.Fatalf("Publish over a stale damaged 2.targets.json: %v", err)

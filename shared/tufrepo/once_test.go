@@ -18,10 +18,7 @@ import (
 func TestVersionWrittenOnce(t *testing.T) {
 	r, keys := newRepo(t, Options{})
 	now := time.Now()
-	second, err := Open(r.Dir(), keys, Options{Now: func() time.Time { return now.Add(time.Minute) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := mustOpen(t, r.Dir(), keys, Options{Now: func() time.Time { return now.Add(time.Minute) }})
 	var guarded int
 	var secondErr error
 	first, err := Open(r.Dir(), keys, Options{Now: func() time.Time { return now }, Guard: func() error {
@@ -58,10 +55,7 @@ func TestVersionWrittenOnce(t *testing.T) {
 	if got := read("snapshot.json"); !bytes.Equal(got, want) {
 		t.Errorf("snapshot.json is not the second writer's:\n%s", got)
 	}
-	again, err := Open(r.Dir(), keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustOpen(t, r.Dir(), keys, Options{})
 	if v := again.Versions(); v["snapshot"] != 2 || v["timestamp"] != 2 {
 		t.Errorf("versions %v, want snapshot and timestamp 2", v)
 	}
@@ -86,10 +80,7 @@ func TestVersionLeftBehindSkipped(t *testing.T) {
 		}
 	}
 	guards := 0
-	again, err := Open(r.Dir(), keys, Options{Guard: func() error { guards++; return nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustOpen(t, r.Dir(), keys, Options{Guard: func() error { guards++; return nil }})
 	if err := again.Refresh(); err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +96,7 @@ func TestVersionLeftBehindSkipped(t *testing.T) {
 	}
 	// A Guard error stops the write.
 	stop := errors.New("lock lost")
-	again, err = Open(r.Dir(), keys, Options{Guard: func() error { return stop }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again = mustOpen(t, r.Dir(), keys, Options{Guard: func() error { return stop }})
 	if err := again.RefreshTimestamp(); !errors.Is(err, stop) {
 		t.Fatalf("RefreshTimestamp = %v, want the Guard's error", err)
 	}
@@ -121,14 +109,9 @@ func TestVersionLeftBehindSkipped(t *testing.T) {
 // (another publication of that version, racing) is refused before the
 // archive is moved; the same targets again (a retry) are published.
 func TestPublishTargetsVersionTaken(t *testing.T) {
-	r, keys := newRepo(t, Options{})
-	offline := splitKeys(t, keys, "root", "targets")
-	srv, err := Open(r.Dir(), keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _, offline := onlineRepo(t)
 	s, arch := signed(t, srv, offline, "1.0.0")
-	taken := filepath.Join(r.Dir(), "2.targets.json")
+	taken := filepath.Join(srv.Dir(), "2.targets.json")
 	if err := os.WriteFile(taken, []byte("another publication"), 0o644); err != nil {
 		t.Fatal(err)
 	}

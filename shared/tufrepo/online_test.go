@@ -31,6 +31,24 @@ func splitKeys(t testing.TB, keys string, roles ...string) string {
 	return dst
 }
 
+// onlineRepo initialises a repository, moves its root and targets keys
+// to offline (as a key ceremony hands them out) and opens it as rig-cloud
+// does, with the online keys left in keys.
+func onlineRepo(t testing.TB) (srv *Repo, keys, offline string) {
+	t.Helper()
+	r, keys := newRepo(t, Options{})
+	offline = splitKeys(t, keys, "root", "targets")
+	return mustOpen(t, r.Dir(), keys, Options{}), keys, offline
+}
+
+// mustPublish publishes s with its archive arch on srv.
+func mustPublish(t testing.TB, srv *Repo, s *Signed, arch string) {
+	t.Helper()
+	if _, _, err := srv.Publish(s.Targets, arch); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // signed is a release of the test bundle at version, signed with the
 // targets keys in keys over r's current metadata, its archive written
 // into r's folder.
@@ -49,12 +67,7 @@ func signed(t testing.TB, r *Repo, keys, version string) (*Signed, string) {
 }
 
 func TestPublishSignedOffline(t *testing.T) {
-	r, keys := newRepo(t, Options{})
-	offline := splitKeys(t, keys, "root", "targets")
-	srv, err := Open(r.Dir(), keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _, offline := onlineRepo(t)
 	if got := srv.OfflineKeys(); len(got) != 0 {
 		t.Fatalf("OfflineKeys = %v with only the online keys", got)
 	}
@@ -62,7 +75,7 @@ func TestPublishSignedOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := serve(t, r.Dir())
+	url := serve(t, srv.Dir())
 
 	for i, v := range []string{"1.0.0", "1.1.0"} {
 		s, arch := signed(t, srv, offline, v)
@@ -104,17 +117,10 @@ func equalVersions(a, b map[string]int64) bool {
 }
 
 func TestPublishRefused(t *testing.T) {
-	r, keys := newRepo(t, Options{})
-	offline := splitKeys(t, keys, "root", "targets")
-	srv, err := Open(r.Dir(), keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, keys, offline := onlineRepo(t)
 	// A first release, so that changes to released targets can be tried.
 	s, arch := signed(t, srv, offline, "1.0.0")
-	if _, _, err := srv.Publish(s.Targets, arch); err != nil {
-		t.Fatal(err)
-	}
+	mustPublish(t, srv, s, arch)
 	offKeys, err := readKeys(offline)
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +204,7 @@ func TestPublishRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := srv.Versions()
-			ts, _ := os.ReadFile(filepath.Join(r.Dir(), "timestamp.json"))
+			ts, _ := os.ReadFile(filepath.Join(srv.Dir(), "timestamp.json"))
 			s, arch := signed(t, srv, offline, tc.version)
 			defer os.Remove(arch)
 			_, _, err := srv.Publish(tc.edit(t, s, arch), arch)
@@ -208,7 +214,7 @@ func TestPublishRefused(t *testing.T) {
 			if got := srv.Versions(); !equalVersions(got, before) {
 				t.Errorf("versions %v after a refused release, want %v", got, before)
 			}
-			if after, _ := os.ReadFile(filepath.Join(r.Dir(), "timestamp.json")); !bytes.Equal(ts, after) {
+			if after, _ := os.ReadFile(filepath.Join(srv.Dir(), "timestamp.json")); !bytes.Equal(ts, after) {
 				t.Error("timestamp.json changed")
 			}
 			if _, err := os.Stat(srv.targetFile(s.File)); !os.IsNotExist(err) {
@@ -226,10 +232,7 @@ func TestPublishRefused(t *testing.T) {
 		t.Errorf("SignRelease of a released version: %v, want ErrExists", err)
 	}
 	// The offline keys next to the online ones are reported.
-	all, err := Open(r.Dir(), offline, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := mustOpen(t, srv.Dir(), offline, Options{})
 	if got := all.OfflineKeys(); !slices.Equal(got, []string{"root", "targets"}) {
 		t.Errorf("OfflineKeys = %v", got)
 	}
@@ -240,10 +243,7 @@ func TestRefreshTimestamp(t *testing.T) {
 	r, keys := newRepo(t, Options{Now: func() time.Time { return now }})
 	splitKeys(t, keys, "root", "targets")
 	now = now.Add(13 * time.Hour)
-	srv, err := Open(r.Dir(), keys, Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustOpen(t, r.Dir(), keys, Options{Now: func() time.Time { return now }})
 	if err := srv.RefreshTimestamp(); err != nil {
 		t.Fatal(err)
 	}
@@ -256,10 +256,7 @@ func TestRefreshTimestamp(t *testing.T) {
 	if got := srv.Expires("snapshot"); !got.Equal(now.Add(-13 * time.Hour).Add(DefaultExpiry.Snapshot)) {
 		t.Errorf("snapshot expiry moved: %s", got)
 	}
-	again, err := Open(r.Dir(), keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustOpen(t, r.Dir(), keys, Options{})
 	if again.Versions()["timestamp"] != 2 {
 		t.Error("the new timestamp is not on disk")
 	}
@@ -268,23 +265,16 @@ func TestRefreshTimestamp(t *testing.T) {
 // The release manager re-signs targets (a new expiry, no release), and
 // rig-cloud publishes them without an archive.
 func TestResignTargets(t *testing.T) {
-	r, keys := newRepo(t, Options{})
-	offline := splitKeys(t, keys, "root", "targets")
-	srv, err := Open(r.Dir(), keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, keys, offline := onlineRepo(t)
 	s, arch := signed(t, srv, offline, "1.0.0")
-	if _, _, err := srv.Publish(s.Targets, arch); err != nil {
-		t.Fatal(err)
-	}
+	mustPublish(t, srv, s, arch)
 	// An archive without a new target, and a new target without its
 	// archive, are refused.
 	b, err := ResignTargets(srv.root, srv.targets, offline, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := srv.Publish(b, filepath.Join(r.Dir(), "nothing")); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "add no target") {
+	if _, _, err := srv.Publish(b, filepath.Join(srv.Dir(), "nothing")); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "add no target") {
 		t.Errorf("archive without target: %v", err)
 	}
 	s2, arch2 := signed(t, srv, offline, "1.1.0")
@@ -312,15 +302,12 @@ func TestResignTargets(t *testing.T) {
 	}
 	// 150 days on the first targets would have expired; the re-signed
 	// ones verify (with a re-signed snapshot and timestamp then).
-	srvLater, err := Open(r.Dir(), keys, Options{Now: func() time.Time { return time.Now().Add(150 * 24 * time.Hour) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srvLater := mustOpen(t, srv.Dir(), keys, Options{Now: func() time.Time { return time.Now().Add(150 * 24 * time.Hour) }})
 	if err := srvLater.Refresh(); err != nil {
 		t.Fatal(err)
 	}
 	root, _ := srv.Root()
-	u := client(t, serve(t, r.Dir()), root)
+	u := client(t, serve(t, srv.Dir()), root)
 	u.UnsafeSetRefTime(time.Now().Add(150 * 24 * time.Hour))
 	if _, err := fetch(t, u, "skab-testbed/skab-testbed-1.0.0.tar.gz"); err != nil {
 		t.Fatal(err)
@@ -332,12 +319,7 @@ func TestResignTargets(t *testing.T) {
 // clients see the release. (rig-cloud's releases check refreshes a stale
 // snapshot.)
 func TestPublishHalfwayHealed(t *testing.T) {
-	r, keys := newRepo(t, Options{})
-	offline := splitKeys(t, keys, "root", "targets")
-	srv, err := Open(r.Dir(), keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, keys, offline := onlineRepo(t)
 	root, err := srv.Root()
 	if err != nil {
 		t.Fatal(err)
@@ -345,17 +327,14 @@ func TestPublishHalfwayHealed(t *testing.T) {
 	s, arch := signed(t, srv, offline, "1.0.0")
 	// The next snapshot file cannot be written: a folder has its name.
 	next := srv.Versions()["snapshot"] + 1
-	block := filepath.Join(r.Dir(), fmt.Sprintf("%d.snapshot.json", next))
+	block := filepath.Join(srv.Dir(), fmt.Sprintf("%d.snapshot.json", next))
 	if err := os.Mkdir(block, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := srv.Publish(s.Targets, arch); err == nil {
 		t.Fatal("the publication succeeded with its snapshot unwritable")
 	}
-	again, err := Open(r.Dir(), keys, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustOpen(t, srv.Dir(), keys, Options{})
 	if !again.SnapshotStale() {
 		t.Fatalf("versions %v: the snapshot is not reported behind the targets", again.Versions())
 	}
@@ -368,7 +347,7 @@ func TestPublishHalfwayHealed(t *testing.T) {
 	if again.SnapshotStale() {
 		t.Fatalf("versions %v: still stale after Refresh", again.Versions())
 	}
-	got, err := fetch(t, client(t, serve(t, r.Dir()), root), "skab-testbed/skab-testbed-1.0.0.tar.gz")
+	got, err := fetch(t, client(t, serve(t, srv.Dir()), root), "skab-testbed/skab-testbed-1.0.0.tar.gz")
 	if err != nil {
 		t.Fatal(err)
 	}

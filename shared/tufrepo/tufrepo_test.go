@@ -139,10 +139,7 @@ func TestInitReleaseVerify(t *testing.T) {
 			}
 		}
 	}
-	r2, err := Open(r.Dir(), online, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := mustOpen(t, r.Dir(), online, Options{})
 	rel, tf, err := r2.AddBundle(testBundle(t, "1.0.0"), []string{"arm64", "jetson-orin"})
 	if err != nil {
 		t.Fatal(err)
@@ -359,4 +356,14 @@ func mustLoad(t testing.TB, dir string) *bundle.Manifest {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// mustOpen opens the repository in dir with the keys in keysDir.
+func mustOpen(t testing.TB, dir, keysDir string, opt Options) *Repo {
+	t.Helper()
+	r, err := Open(dir, keysDir, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
