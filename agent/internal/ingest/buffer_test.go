@@ -39,33 +39,29 @@ func scanAll(t *testing.T, b *buffer.Buffer) []reading.Reading {
 // buffer, with the agent stopped and started again half-way (the buffer
 // closed and reopened): the file holds every reading exactly once.
 func TestDurableBuffer(t *testing.T) {
-	for _, bc := range brokers {
-		t.Run(bc.name, func(t *testing.T) {
-			url := bc.url(t)
-			name := uniqueName()
-			cfg := testRig("hydrognn-test/"+name, name)
-			opts := ingestOptions(t, url)
-			path := filepath.Join(t.TempDir(), "buffer.db")
-			st := makeStream(t, cfg, time.Now().Add(-time.Hour), 400, 10)
-			pub := newPublisher(t, url)
-			half := len(st.Msgs) / 2
+	forEachBroker(t, func(t *testing.T, url string) {
+		cfg := uniqueRig()
+		opts := ingestOptions(t, url)
+		path := filepath.Join(t.TempDir(), "buffer.db")
+		st := makeStream(t, cfg, time.Now().Add(-time.Hour), 400, 10)
+		pub := newPublisher(t, url)
+		half := len(st.Msgs) / 2
 
-			buf := openBuffer(t, path)
-			r := startIngest(t, cfg, durable{buf}, opts)
-			pub.publish(t, st.Msgs[:half], 32)
-			waitUntil(t, 20*time.Second, "first half acknowledged", func() bool { return r.in.Stats().Acked == uint64(half) })
-			r.stop(t)
-			require.NoError(t, buf.Close())
+		buf := openBuffer(t, path)
+		r := startIngest(t, cfg, durable{buf}, opts)
+		pub.publish(t, st.Msgs[:half], 32)
+		waitUntil(t, 20*time.Second, "first half acknowledged", func() bool { return r.in.Stats().Acked == uint64(half) })
+		r.stop(t)
+		require.NoError(t, buf.Close())
 
-			pub.publish(t, st.Msgs[half:], 32) // queued in the session meanwhile
-			buf = openBuffer(t, path)
-			t.Cleanup(func() { _ = buf.Close() })
-			r = startIngest(t, cfg, durable{buf}, opts)
-			waitUntil(t, 20*time.Second, "second half acknowledged", func() bool { return r.in.Stats().Acked >= uint64(len(st.Msgs)-half) })
-			waitUntil(t, 20*time.Second, "every reading in the buffer", func() bool { return len(scanAll(t, buf)) >= len(st.Want) })
-			checkExactlyOnce(t, st.Want, scanAll(t, buf))
-		})
-	}
+		pub.publish(t, st.Msgs[half:], 32) // queued in the session meanwhile
+		buf = openBuffer(t, path)
+		t.Cleanup(func() { _ = buf.Close() })
+		r = startIngest(t, cfg, durable{buf}, opts)
+		waitUntil(t, 20*time.Second, "second half acknowledged", func() bool { return r.in.Stats().Acked >= uint64(len(st.Msgs)-half) })
+		waitUntil(t, 20*time.Second, "every reading in the buffer", func() bool { return len(scanAll(t, buf)) >= len(st.Want) })
+		checkExactlyOnce(t, st.Want, scanAll(t, buf))
+	})
 }
 
 // A message whose readings were stored but whose acknowledgement was

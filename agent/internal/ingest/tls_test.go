@@ -99,8 +99,7 @@ func TestTLSClientCertificateAndPassword(t *testing.T) {
 	clientTLS, err := TLSConfig(TLSFiles{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile})
 	require.NoError(t, err)
 
-	name := uniqueName()
-	cfg := testRig("hydrognn-test/"+name, name)
+	cfg := uniqueRig()
 	store := newStore()
 	startIngest(t, cfg, store, Options{Broker: b.URL(), TLS: clientTLS, Username: "agent", Password: "s3cret"})
 	st := makeStream(t, cfg, time.Now().Add(-time.Hour), 20, 5)
@@ -219,8 +218,7 @@ require_certificate true
 		return true
 	})
 
-	name := uniqueName()
-	cfg := testRig("hydrognn-test/"+name, name)
+	cfg := uniqueRig()
 	store := newStore()
 	startIngest(t, cfg, store, Options{Broker: url, TLS: clientTLS, Username: "agent", Password: "s3cret"})
 	st := makeStream(t, cfg, time.Now().Add(-time.Hour), 20, 5)
