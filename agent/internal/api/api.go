@@ -218,6 +218,9 @@ type LinkState struct {
 	// the credential file could not be read (retried as well).
 	Failures         uint64 `json:"request_failures"`
 	CredentialErrors uint64 `json:"credential_errors"`
+	// UploadReadingsLost counts readings of upload parts the buffer
+	// removed before the cloud took the part (sent without them).
+	UploadReadingsLost uint64 `json:"upload_readings_lost"`
 }
 
 // State returns a snapshot.

@@ -67,8 +67,12 @@
 // # Readings
 //
 // With Options.Readings (the reading buffer), the forwarder answers the
-// cloud's upload requests in parts, resumable after a restart, and moves
-// the buffer cursor Options.Release: after each successful check-in that
+// cloud's upload requests in parts, resumable after a restart (a part's
+// range is saved before its first try and every retry sends it as first
+// built, less readings the buffer removed meanwhile, which are counted in
+// Stats.UploadReadingsLost: the cloud keeps the first copy of a part
+// number), and moves the buffer cursor Options.Release: after each
+// successful check-in that
 // leaves no upload open, readings up to the buffer's last sequence number
 // before that check-in count as released (the cloud had its chance to ask
 // for them), so the buffer removes them first when full.

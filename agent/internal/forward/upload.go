@@ -28,6 +28,28 @@ type uploadState struct {
 	// Done marks a completed request, kept while the cloud still lists
 	// it so that it is not uploaded again.
 	Done bool `json:"done,omitempty"`
+	// Sending is part Part as first built (nil: not built yet), saved
+	// before its first try: every retry, after a restart too, sends the
+	// same readings and Last flag under that part number. The cloud keeps
+	// the first copy of a part number and answers a replay "duplicate",
+	// so a part built anew (the buffer evicted readings meanwhile, the
+	// day's byte budget or the limits changed) would lose the readings
+	// its first copy did not hold, or end the request early.
+	Sending *partRange `json:"sending,omitempty"`
+}
+
+// partRange is the identity of a built upload part: the readings of the
+// request's sensors after the previous part's last reading (LastSec,
+// LastSeq) up to and including (EndSec, EndSeq) in the buffer's Range
+// order, of buffer sequence number at most MaxSeq (readings committed
+// later are not in it). Count and Bytes are what it held when built.
+type partRange struct {
+	EndSec int64  `json:"end_sec"`
+	EndSeq uint64 `json:"end_seq"`
+	MaxSeq uint64 `json:"max_seq"`
+	Count  int    `json:"count"`
+	Bytes  int64  `json:"bytes"`
+	Last   bool   `json:"last,omitempty"`
 }
 
 func (f *Forwarder) loadUploads() error {
@@ -142,78 +164,41 @@ func (f *Forwarder) openUpload() *uploadState {
 	return best
 }
 
-// sendUploadPart sends the next part of u.
+// sendUploadPart sends the next part of u: the part being sent again
+// when one is (u.Sending), else a new one.
 func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome {
 	now := f.opts.Clock.Now()
 	if !u.Req.ExpiresAt.IsZero() && now.After(u.Req.ExpiresAt) {
 		return outcome{err: f.endUpload(u, "expired", true)}
 	}
-	maxN := f.limits.MaxUploadReadings
-	maxBytes := min(f.opts.BatchBytes, f.limits.MaxBodyBytes-envelopeBytes)
-	if f.opts.BytesPerDay > 0 {
-		maxBytes = min(maxBytes, max(f.dayLeft(false)-requestOverheadBytes-responseOverheadBytes-envelopeBytes, 1))
-	}
-	if u.Req.MaxBytes > 0 {
-		maxBytes = min(maxBytes, max(u.Req.MaxBytes-u.Bytes, 0))
-	}
-	var sensors map[string]bool
-	if len(u.Req.Sensors) > 0 {
-		sensors = map[string]bool{}
-		for _, s := range u.Req.Sensors {
-			sensors[s] = true
-		}
-	}
-	from := u.Req.From
-	if u.Part > 0 && time.Unix(u.LastSec, 0).After(from) {
-		from = time.Unix(u.LastSec, 0)
-	}
 	var rs []reading.Reading
-	var size int64
-	var lastSec int64
-	var lastSeq uint64
-	// full: the part is full; capped: the request's byte cap leaves no
-	// room for the next reading (the part is the last).
-	full, capped := false, false
-	err := f.opts.Readings.Range(ctx, from, u.Req.To, func(r buffer.Record) error {
-		sec := r.Reading.Time.Unix()
-		if u.Part > 0 && (sec < u.LastSec || sec == u.LastSec && r.Seq <= u.LastSeq) {
-			return nil
+	if u.Sending == nil {
+		var p *partRange
+		var o *outcome
+		rs, p, o = f.buildPart(ctx, u)
+		if o != nil {
+			return *o
 		}
-		if sensors != nil && !sensors[r.Reading.Sensor] {
-			return nil
+		next := *u
+		next.Sending = p
+		if err := f.saveUpload(&next, false); err != nil {
+			return outcome{err: fmt.Errorf("outbox: save upload: %w", err)}
 		}
-		b, err := json.Marshal(r.Reading)
-		if err != nil {
-			return nil // NaN: not sendable
+		f.mu.Lock()
+		f.uploads[u.Req.ID] = &next
+		f.mu.Unlock()
+		u = &next
+	} else {
+		var err error
+		if rs, err = f.rebuildPart(ctx, u); err != nil {
+			if ctx.Err() != nil {
+				return outcome{class: classRetry, res: &result{err: ctx.Err()}, what: "upload"}
+			}
+			return outcome{err: fmt.Errorf("read readings for upload %s: %w", u.Req.ID, err)}
 		}
-		if len(rs) >= maxN || size+int64(len(b))+1 > maxBytes {
-			full = true
-			capped = u.Req.MaxBytes > 0 && u.Bytes+size+int64(len(b))+1 > u.Req.MaxBytes
-			return buffer.ErrStop
-		}
-		rs = append(rs, r.Reading)
-		size += int64(len(b)) + 1
-		lastSec, lastSeq = sec, r.Seq
-		return nil
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return outcome{class: classRetry, res: &result{err: ctx.Err()}, what: "upload"}
-		}
-		return outcome{err: fmt.Errorf("read readings for upload %s: %w", u.Req.ID, err)}
 	}
-	if full && !capped && len(rs) == 0 {
-		// Not one reading fits what the day's byte budget leaves: an
-		// empty part would only spend more of it. Wait for the next UTC
-		// day or check-in, as diagnoses do.
-		now := f.opts.Clock.Now()
-		if wait := min(time.Unix((dayOf(now)+1)*86400, 0).Sub(now), f.nextCheckin.Sub(now)); wait > 0 {
-			_ = f.opts.Clock.Sleep(ctx, wait, f.wake)
-		}
-		return outcome{class: classWaited}
-	}
-	atCap := capped || u.Req.MaxBytes > 0 && u.Bytes+size >= u.Req.MaxBytes
-	up := cloudapi.Upload{AgentID: f.opts.AgentID, RequestID: u.Req.ID, Part: u.Part, Last: !full || atCap, Readings: rs}
+	p := u.Sending
+	up := cloudapi.Upload{AgentID: f.opts.AgentID, RequestID: u.Req.ID, Part: u.Part, Last: p.Last, Readings: rs}
 	if up.Readings == nil {
 		up.Readings = []reading.Reading{}
 	}
@@ -238,13 +223,31 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	var resp cloudapi.UploadResponse
 	_ = json.Unmarshal(res.body, &resp)
 	next := *u
+	next.Sending = nil
 	next.Part++
-	next.Readings += int64(len(rs))
-	next.Bytes += size
-	if len(rs) > 0 {
-		next.LastSec, next.LastSeq = lastSec, lastSeq
+	sent, lost := int64(len(rs)), int64(0)
+	if resp.Status == cloudapi.ItemDuplicate {
+		// The cloud holds the part's first copy, all of it.
+		next.Readings += int64(p.Count)
+		next.Bytes += p.Bytes
+		sent = int64(p.Count)
+	} else {
+		next.Readings += int64(len(rs))
+		next.Bytes += partBytes(rs)
+		// The buffer evicted readings of the part before the cloud took
+		// it: they are lost.
+		lost = int64(max(p.Count-len(rs), 0))
 	}
-	f.count(func(s *Stats) { s.UploadParts++; s.UploadReadings += uint64(len(rs)) })
+	next.LastSec, next.LastSeq = p.EndSec, p.EndSeq
+	f.count(func(s *Stats) {
+		s.UploadParts++
+		s.UploadReadings += uint64(sent)
+		s.UploadReadingsLost += uint64(lost)
+	})
+	if lost > 0 {
+		f.log.Warn("upload part sent without readings the buffer removed before the cloud took it; they are lost",
+			"id", u.Req.ID, "part", u.Part, "built_with", p.Count, "sent", len(rs), "lost", lost)
+	}
 	if up.Last || resp.Done {
 		if err := f.endUpload(&next, "complete", true); err != nil {
 			return outcome{err: err}
@@ -258,4 +261,134 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	f.uploads[u.Req.ID] = &next
 	f.mu.Unlock()
 	return outcome{class: classOK}
+}
+
+// afterPrevious reports whether the reading at (sec, seq) of Range order
+// comes after u's previous parts.
+func afterPrevious(u *uploadState, sec int64, seq uint64) bool {
+	return u.Part == 0 || sec > u.LastSec || sec == u.LastSec && seq > u.LastSeq
+}
+
+// partFrom is where Range starts reading for u's next part.
+func partFrom(u *uploadState) time.Time {
+	from := u.Req.From
+	if u.Part > 0 && time.Unix(u.LastSec, 0).After(from) {
+		from = time.Unix(u.LastSec, 0)
+	}
+	return from
+}
+
+// sensorFilter returns the set of u's sensors (nil: all).
+func sensorFilter(u *uploadState) map[string]bool {
+	if len(u.Req.Sensors) == 0 {
+		return nil
+	}
+	sensors := map[string]bool{}
+	for _, s := range u.Req.Sensors {
+		sensors[s] = true
+	}
+	return sensors
+}
+
+// partBytes is the size a part's readings count for against the
+// request's MaxBytes.
+func partBytes(rs []reading.Reading) int64 {
+	var n int64
+	for i := range rs {
+		if b, err := json.Marshal(&rs[i]); err == nil {
+			n += int64(len(b)) + 1
+		}
+	}
+	return n
+}
+
+// buildPart builds u's next part as large as the limits and the day's
+// byte budget allow. A non-nil outcome means no part was built.
+func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Reading, *partRange, *outcome) {
+	maxN := f.limits.MaxUploadReadings
+	maxBytes := min(f.opts.BatchBytes, f.limits.MaxBodyBytes-envelopeBytes)
+	if f.opts.BytesPerDay > 0 {
+		maxBytes = min(maxBytes, max(f.dayLeft(false)-requestOverheadBytes-responseOverheadBytes-envelopeBytes, 1))
+	}
+	if u.Req.MaxBytes > 0 {
+		maxBytes = min(maxBytes, max(u.Req.MaxBytes-u.Bytes, 0))
+	}
+	sensors := sensorFilter(u)
+	var rs []reading.Reading
+	var size int64
+	p := &partRange{EndSec: u.LastSec, EndSeq: u.LastSeq}
+	// full: the part is full; capped: the request's byte cap leaves no
+	// room for the next reading (the part is the last).
+	full, capped := false, false
+	err := f.opts.Readings.Range(ctx, partFrom(u), u.Req.To, func(r buffer.Record) error {
+		sec := r.Reading.Time.Unix()
+		if !afterPrevious(u, sec, r.Seq) {
+			return nil
+		}
+		if sensors != nil && !sensors[r.Reading.Sensor] {
+			return nil
+		}
+		b, err := json.Marshal(r.Reading)
+		if err != nil {
+			return nil // NaN: not sendable
+		}
+		if len(rs) >= maxN || size+int64(len(b))+1 > maxBytes {
+			full = true
+			capped = u.Req.MaxBytes > 0 && u.Bytes+size+int64(len(b))+1 > u.Req.MaxBytes
+			return buffer.ErrStop
+		}
+		rs = append(rs, r.Reading)
+		size += int64(len(b)) + 1
+		p.EndSec, p.EndSeq = sec, r.Seq
+		p.MaxSeq = max(p.MaxSeq, r.Seq)
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, &outcome{class: classRetry, res: &result{err: ctx.Err()}, what: "upload"}
+		}
+		return nil, nil, &outcome{err: fmt.Errorf("read readings for upload %s: %w", u.Req.ID, err)}
+	}
+	if full && !capped && len(rs) == 0 {
+		// Not one reading fits what the day's byte budget leaves: an
+		// empty part would only spend more of it. Wait for the next UTC
+		// day or check-in, as diagnoses do.
+		now := f.opts.Clock.Now()
+		if wait := min(time.Unix((dayOf(now)+1)*86400, 0).Sub(now), f.nextCheckin.Sub(now)); wait > 0 {
+			_ = f.opts.Clock.Sleep(ctx, wait, f.wake)
+		}
+		return nil, nil, &outcome{class: classWaited}
+	}
+	atCap := capped || u.Req.MaxBytes > 0 && u.Bytes+size >= u.Req.MaxBytes
+	p.Count, p.Bytes, p.Last = len(rs), size, !full || atCap
+	return rs, p, nil
+}
+
+// rebuildPart reads the readings of the part u.Sending again: those the
+// buffer still holds (it may have evicted some since the part was built).
+func (f *Forwarder) rebuildPart(ctx context.Context, u *uploadState) ([]reading.Reading, error) {
+	p := u.Sending
+	if p.Count == 0 {
+		return nil, nil
+	}
+	sensors := sensorFilter(u)
+	var rs []reading.Reading
+	err := f.opts.Readings.Range(ctx, partFrom(u), u.Req.To, func(r buffer.Record) error {
+		sec := r.Reading.Time.Unix()
+		if !afterPrevious(u, sec, r.Seq) || r.Seq > p.MaxSeq {
+			return nil
+		}
+		if sec > p.EndSec || sec == p.EndSec && r.Seq > p.EndSeq {
+			return buffer.ErrStop
+		}
+		if sensors != nil && !sensors[r.Reading.Sensor] {
+			return nil
+		}
+		if _, err := json.Marshal(r.Reading); err != nil {
+			return nil // NaN: not sendable (nor sent the first time)
+		}
+		rs = append(rs, r.Reading)
+		return nil
+	})
+	return rs, err
 }

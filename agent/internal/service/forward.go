@@ -63,7 +63,8 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 		s := f.Stats()
 		ls := api.LinkState{Connected: s.Link == forward.LinkUp, BytesSent: s.BytesSent, Backlog: int64(s.Queued),
 			State: string(s.Link), Dropped: s.Dropped, DroppedAlerts: s.DroppedAlerts, Invalid: s.Invalid,
-			Rejected: s.Rejected + s.Conflicts, Failures: s.Failures, CredentialErrors: s.CredentialErrors}
+			Rejected: s.Rejected + s.Conflicts, Failures: s.Failures, CredentialErrors: s.CredentialErrors,
+			UploadReadingsLost: s.UploadReadingsLost}
 		if !s.LastSuccess.IsZero() {
 			t := s.LastSuccess.UTC()
 			ls.LastOK = &t
