@@ -21,7 +21,9 @@ func (m *Manager) partPath(sha string) string {
 
 // download fetches t into its part file, resuming from the bytes already
 // there with an HTTP Range request, and never reading more than t.Length
-// bytes in all. It returns the bytes this call added. A server that sends
+// bytes in all. It returns how much the part file grew (added): bytes
+// written over ones it already held, when a server ignores Range and sends
+// the file from byte 0 again, are no progress. A server that sends
 // more than t.Length is refused with ErrTooLong (the part file is
 // removed); a response that ends early leaves the part file for the next
 // call and returns ErrTruncated. With Options.Budget it reads no more
@@ -57,6 +59,7 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 	if off == t.Length {
 		return 0, nil
 	}
+	held := off                  // what the part file holds before this call
 	left := int64(math.MaxInt64) // the day's budget
 	if b := m.opts.Budget; b != nil {
 		if left = b.Left(); left <= 0 {
@@ -112,7 +115,7 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 	body := &spender{r: res.Body, b: m.opts.Budget, left: read}
 	defer body.flush()
 	n, err := io.Copy(f, body)
-	added = n
+	added = max(off+n-held, 0)
 	if err != nil {
 		if errors.Is(err, errSpent) {
 			return added, fmt.Errorf("%w: %s: %d of %d bytes received, resumed when the budget allows", ErrBudget, t.Path, off+n, t.Length)
