@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -47,9 +46,7 @@ func allAlerts(t *testing.T, st *store.Store, orgID int64) []store.Alert {
 // one never lowers it.
 func TestAlertSeverityEscalates(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
-	p := agentFixture(t, st)
+	_, st, p := agentStore(t)
 	ctx := context.Background()
 	t1 := time.Date(2025, 1, 1, 0, 1, 0, 0, time.UTC)
 
@@ -88,9 +85,7 @@ func TestAlertSeverityEscalates(t *testing.T) {
 // that ended before, do not open it again; a window after does.
 func TestResolvedAlertNotReopenedByBacklog(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
-	p := agentFixture(t, st)
+	_, st, p := agentStore(t)
 	ctx := context.Background()
 	t1 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 
@@ -126,9 +121,7 @@ func TestResolvedAlertNotReopenedByBacklog(t *testing.T) {
 // (ErrAlertState), never 200 with a resolved alert.
 func TestAcknowledgeRacingResolve(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
-	p := agentFixture(t, st)
+	pool, st, p := agentStore(t)
 	ctx := context.Background()
 	ingestOK(t, st, p, alertItem(1, time.Date(2025, 1, 1, 0, 1, 0, 0, time.UTC), diag.SeverityHigh))
 	id := allAlerts(t, st, p.OrgID)[0].ID
@@ -192,9 +185,7 @@ func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
 // (the unfiltered list alerts_org_id), and answers the right alerts.
 func TestAlertListIndexes(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
-	p := agentFixture(t, st)
+	pool, st, p := agentStore(t)
 	ctx := context.Background()
 	t1 := time.Date(2025, 1, 1, 0, 1, 0, 0, time.UTC)
 	var its []cloudapi.DecodedItem
@@ -230,9 +221,7 @@ func TestAlertListIndexes(t *testing.T) {
 // one within it is accepted.
 func TestIngestRefusesFarFutureWindows(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
-	p := agentFixture(t, st)
+	pool, st, p := agentStore(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	near := items(1, 1)[0]

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
@@ -20,11 +19,9 @@ import (
 // data set; it is never a training job, and nothing trains on it.
 func TestBuildRetry(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
+	_, st := newStore(t)
 	ctx := context.Background()
-	o, err := st.CreateOrg(ctx, "b", "Org b")
-	require.NoError(t, err)
+	o := newOrg(t, st, "b", "Org b")
 	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	build := fleetapi.DatasetBuild{RigIDs: []string{"r1"}, From: t0, To: t0.Add(time.Hour), Labels: map[string]float64{"pump": 0},
 		Phase: fleetapi.BuildQueued, UpdatedAt: t0}
@@ -82,13 +79,10 @@ func TestBuildRetry(t *testing.T) {
 // not building is refused, another organisation's is not found.
 func TestCancelBuild(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
+	_, st := newStore(t)
 	ctx := context.Background()
-	o, err := st.CreateOrg(ctx, "c", "Org c")
-	require.NoError(t, err)
-	other, err := st.CreateOrg(ctx, "c2", "Org c2")
-	require.NoError(t, err)
+	o := newOrg(t, st, "c", "Org c")
+	other := newOrg(t, st, "c2", "Org c2")
 	tok, _, err := st.CreateToken(ctx, o.ID, "ops", store.RoleOperator, time.Time{})
 	require.NoError(t, err)
 	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
@@ -18,9 +17,7 @@ import (
 // windows, worst status; scoped to the organisation.
 func TestComponentHealthHistory(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
-	p := agentFixture(t, st)
+	_, st, p := agentStore(t)
 	ctx := context.Background()
 
 	// One diagnosis a minute from 00:01 to 03:00 (seq = minute); the
@@ -86,8 +83,7 @@ func TestComponentHealthHistory(t *testing.T) {
 	assert.Empty(t, h.Buckets)
 
 	// Another organisation sees no such rig; a bad bucket is an error.
-	other, err := st.CreateOrg(ctx, "other", "Other")
-	require.NoError(t, err)
+	other := newOrg(t, st, "other", "Other")
 	_, err = st.ComponentHealthHistory(ctx, other.ID, "press-1", "pump", store.BucketHour, t0, t0.Add(time.Hour))
 	assert.ErrorIs(t, err, store.ErrNotFound)
 	_, err = st.ComponentHealthHistory(ctx, p.OrgID, "press-1", "pump", "1w", t0, t0.Add(time.Hour))

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
@@ -20,10 +19,8 @@ import (
 // backlog within it (300 days) is accepted.
 func TestIngestRefusesFarPastWindows(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
+	pool, st, p := agentStore(t)
 	st.SetMaxPast(store.DefaultMaxPast)
-	p := agentFixture(t, st)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	at := func(seq uint64, start time.Time) cloudapi.DecodedItem {

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
@@ -39,8 +38,7 @@ func readyDataset(tb testing.TB, st *store.Store, slug string) (int64, *store.Da
 // job is claimed once.
 func TestClaimConcurrent(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
+	pool, st := newStore(t)
 	ctx := context.Background()
 	org, d := readyDataset(t, st, "q")
 	const jobs, workers = 40, 6
@@ -88,8 +86,7 @@ func TestClaimConcurrent(t *testing.T) {
 // refused, and after max_attempts the job fails.
 func TestLeaseExpiry(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
+	pool, st := newStore(t)
 	ctx := context.Background()
 	org, d := readyDataset(t, st, "l")
 	j, err := st.CreateJob(ctx, org, d.ID, json.RawMessage(`{"epochs":1}`), 2, 0)
@@ -143,8 +140,7 @@ func TestLeaseExpiry(t *testing.T) {
 
 func TestCancelAndRetry(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
+	_, st := newStore(t)
 	ctx := context.Background()
 	org, d := readyDataset(t, st, "c")
 
@@ -211,8 +207,7 @@ func TestCancelAndRetry(t *testing.T) {
 	assert.Equal(t, "disk full again", *j.Error)
 
 	// Another organisation sees none of it.
-	other, err := st.CreateOrg(ctx, "other", "Other")
-	require.NoError(t, err)
+	other := newOrg(t, st, "other", "Other")
 	_, err = st.Job(ctx, other.ID, j.ID)
 	assert.ErrorIs(t, err, store.ErrNotFound)
 	_, err = st.CancelJob(ctx, other.ID, j.ID)
@@ -247,15 +242,13 @@ func TestCompareVersions(t *testing.T) {
 // expires.
 func TestClaimDatasetError(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
+	pool, st := newStore(t)
 	ctx := context.Background()
 	org, d := readyDataset(t, st, "dserr")
 	j, err := st.CreateJob(ctx, org, d.ID, json.RawMessage(`{}`), 3, 0)
 	require.NoError(t, err)
 	// The job's organisation no longer owns the data set: loading it fails.
-	other, err := st.CreateOrg(ctx, "dserr-other", "Other")
-	require.NoError(t, err)
+	other := newOrg(t, st, "dserr-other", "Other")
 	_, err = pool.Exec(ctx, `UPDATE training_jobs SET org_id = $1 WHERE id = $2`, other.ID, j.ID)
 	require.NoError(t, err)
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 )
 
@@ -18,9 +17,7 @@ import (
 // is a year later than seq 2's): seq 1 stays the newest window, yet seq
 // 2 arrived since.
 func TestRigStatusLastSeenIsLatestContact(t *testing.T) {
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
-	p := agentFixture(t, st)
+	pool, st, p := agentStore(t)
 	ctx := context.Background()
 
 	batch := items(1, 2)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -34,6 +35,30 @@ func TestSecrets(t *testing.T) {
 	assert.Equal(t, h, store.Hash(s))
 	s2, _ := store.NewSecret(store.PrefixToken)
 	assert.NotEqual(t, s, s2)
+}
+
+// newStore is a store on a new migrated test database, and its pool for
+// what the store does not offer.
+func newStore(tb testing.TB) (*pgxpool.Pool, *store.Store) {
+	tb.Helper()
+	pool, _ := dbtest.Migrated(tb)
+	return pool, store.New(pool)
+}
+
+// agentStore is newStore with an organisation, a rig and an enrolled
+// agent in it (agentFixture).
+func agentStore(tb testing.TB) (*pgxpool.Pool, *store.Store, *store.Principal) {
+	tb.Helper()
+	pool, st := newStore(tb)
+	return pool, st, agentFixture(tb, st)
+}
+
+// newOrg makes an organisation.
+func newOrg(tb testing.TB, st *store.Store, slug, name string) *store.Org {
+	tb.Helper()
+	o, err := st.CreateOrg(context.Background(), slug, name)
+	require.NoError(tb, err)
+	return o
 }
 
 // agentFixture makes an organisation, a rig and an enrolled agent.
@@ -80,9 +105,7 @@ func items(first uint64, n int) []cloudapi.DecodedItem {
 //
 //	eval "$(make -s env)"; go test -run '^$' -bench Ingest -benchtime 50x ./cloud/internal/store/
 func BenchmarkIngest(b *testing.B) {
-	pool, _ := dbtest.Migrated(b)
-	st := store.New(pool)
-	p := agentFixture(b, st)
+	_, st, p := agentStore(b)
 	ctx := context.Background()
 	const batch = 1000
 	b.ReportAllocs()
@@ -104,9 +127,7 @@ func BenchmarkIngest(b *testing.B) {
 // The same through several connections at once, as replicas and agents
 // ingest: 4 writers.
 func BenchmarkIngestParallel(b *testing.B) {
-	pool, _ := dbtest.Migrated(b)
-	st := store.New(pool)
-	p := agentFixture(b, st)
+	_, st, p := agentStore(b)
 	ctx := context.Background()
 	const batch = 1000
 	start := time.Now()

@@ -8,8 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
-	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
@@ -18,9 +16,7 @@ import (
 // of the same readings is the same.
 func TestRigReadingsNewestRequestWins(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.Migrated(t)
-	st := store.New(pool)
-	p := agentFixture(t, st)
+	pool, st, p := agentStore(t)
 	ctx := context.Background()
 	ts := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	var ids [2]int64
