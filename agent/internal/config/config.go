@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -133,13 +134,18 @@ type Broker struct {
 	// ConnectTimeout bounds one connection attempt (default: 10s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// Listen is the embedded broker's TCP listen address, host:port
-	// (default: 127.0.0.1:1883). Plain TCP: bind it to a private
-	// interface, or use an external broker for TLS.
+	// (default: 127.0.0.1:1883). Plain TCP unless ListenTLS is set: bind
+	// it to a private interface then.
 	Listen string `yaml:"listen"`
+	// ListenTLS makes the embedded broker's listener serve TLS, and
+	// optionally require client certificates (default: none: plain
+	// TCP). Embedded only; broker.tls is for an external broker.
+	ListenTLS ListenTLS `yaml:"listen_tls"`
 	// AllowAnonymous lets the embedded broker listen on an address other
-	// than loopback without Username and a password (default: false: the
-	// agent refuses to start so; anyone reaching it could publish and
-	// take over the ingest's session).
+	// than loopback without Username and a password, or client
+	// certificates (ListenTLS.ClientCAFile) (default: false: the agent
+	// refuses to start so; anyone reaching it could publish and take
+	// over the ingest's session).
 	AllowAnonymous bool `yaml:"allow_anonymous"`
 	// Limits bound the embedded broker.
 	Limits BrokerLimits `yaml:"limits"`
@@ -159,11 +165,41 @@ type TLS struct {
 	ServerName string `yaml:"server_name"`
 }
 
+// ListenTLS names the PEM files of the embedded broker's TLS listener:
+// the server side of what TLS names for an external broker. The files
+// are read at start: restart the agent to rotate them.
+type ListenTLS struct {
+	// CertFile and KeyFile are the broker's server certificate (any
+	// intermediates after it) and its key, both or neither (default:
+	// none: plain TCP). TLS 1.2 or later. The agent's own clients connect
+	// through the listener too, and accept exactly this certificate (no
+	// name is checked), so any broker.listen address works.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile requires every client to present a certificate signed
+	// by one of the CAs in it, for client authentication (default: none:
+	// no client certificate asked). Needs CertFile. A client certificate
+	// is a credential: with it, broker.listen may be an address other
+	// than loopback without broker.username. The agent's own clients
+	// present a certificate made at start, which the broker trusts too.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether the embedded broker serves TLS.
+func (t ListenTLS) Enabled() bool { return t.CertFile != "" }
+
 // BrokerLimits are the embedded broker's limits (see
 // docs/architecture.md: broker settings are part of the product).
 type BrokerLimits struct {
 	// MaxClients caps concurrent client connections (default: 64).
 	MaxClients int `yaml:"max_clients"`
+	// MaxConnecting caps the connections that have not sent their
+	// CONNECT (or finished their TLS handshake) yet; max_clients counts
+	// only those that did. A connection beyond it is closed at once and
+	// counted (rig_agent_broker_refused_connections_total{reason=
+	// "connecting"}); each may wait up to 10 s (default: 256, the
+	// broker's DefaultMaxConnecting; 1-100000).
+	MaxConnecting int `yaml:"max_connecting"`
 	// MaxInflight caps unacknowledged QoS 1/2 messages per client
 	// (default: 1024; 1-65535).
 	MaxInflight int `yaml:"max_inflight"`
@@ -399,7 +435,7 @@ func Defaults() Config {
 		Broker: Broker{
 			URL: "tcp://127.0.0.1:1883", QoS: 1, KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second,
 			Listen: "127.0.0.1:1883",
-			Limits: BrokerLimits{MaxClients: 64, MaxInflight: 1024, MaxPendingWrites: 8192, MaxPacketBytes: MiB},
+			Limits: BrokerLimits{MaxClients: 64, MaxConnecting: broker.DefaultMaxConnecting, MaxInflight: 1024, MaxPendingWrites: 8192, MaxPacketBytes: MiB},
 		},
 		Buffer: Buffer{
 			MaxBytes: GiB, MaxAge: 30 * 24 * time.Hour, GroupCommitCount: 8192, GroupCommitDelay: 0,

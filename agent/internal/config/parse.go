@@ -144,12 +144,16 @@ func (c *Config) derive(dir string) {
 	}
 	if c.Broker.Embedded {
 		c.Broker.URL = "tcp://" + c.Broker.Listen
+		if c.Broker.ListenTLS.Enabled() {
+			c.Broker.URL = "ssl://" + c.Broker.Listen
+		}
 	}
 	if c.Diagnoses.Topic == "" && idPattern.MatchString(c.Agent.ID) {
 		c.Diagnoses.Topic = "hydrognn/agents/" + c.Agent.ID + "/diagnoses"
 	}
 	for _, p := range []*string{&c.Agent.DataDir, &c.Agent.PluginDir, &c.Diagnoses.Path, &c.Rig.FirmwareConfig, &c.Model.BundleDir, &c.Model.OnnxRuntimeLib, &c.Model.TensorRTCacheDir,
 		&c.Broker.PasswordFile, &c.Broker.TLS.CAFile, &c.Broker.TLS.CertFile, &c.Broker.TLS.KeyFile,
+		&c.Broker.ListenTLS.CertFile, &c.Broker.ListenTLS.KeyFile, &c.Broker.ListenTLS.ClientCAFile,
 		&c.Buffer.Path, &c.Cloud.CredentialFile, &c.Update.RootFile, &c.Update.Dir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
@@ -210,6 +214,9 @@ func (c *Config) loadFiles(credential bool) error {
 		{"broker.tls.ca_file", c.Broker.TLS.CAFile, false},
 		{"broker.tls.cert_file", c.Broker.TLS.CertFile, false},
 		{"broker.tls.key_file", c.Broker.TLS.KeyFile, false},
+		{listenTLSCert, c.Broker.ListenTLS.CertFile, false},
+		{listenTLSKey, c.Broker.ListenTLS.KeyFile, false},
+		{listenTLSClientCA, c.Broker.ListenTLS.ClientCAFile, false},
 		{"cloud.credential_file", c.Cloud.CredentialFile, false},
 		{"update.root_file", c.Update.RootFile, false},
 	} {
@@ -224,6 +231,12 @@ func (c *Config) loadFiles(credential bool) error {
 			at(w.path, "%q is not a directory", w.file)
 		case !w.dir && fi.IsDir():
 			at(w.path, "%q is a directory, want a file", w.file)
+		}
+	}
+	if len(es) == 0 && c.Broker.Embedded {
+		// The files exist: check that they hold what they should.
+		if _, fe := c.Broker.ListenTLS.load(); fe != nil {
+			at(fe.Path, "%s", fe.Msg)
 		}
 	}
 	if len(es) > 0 {

@@ -97,11 +97,24 @@ func (c *Config) validate(v *confyaml.Validator) {
 	if b.Embedded {
 		v.HostPort("broker.listen", b.Listen)
 		if b.TLS != (TLS{}) {
-			v.Add("broker.tls", "is set with embedded: true; the embedded broker listens on plain TCP (use an external broker for TLS)")
+			v.Add("broker.tls", "is set with embedded: true; broker.tls is for an external broker: the embedded broker's TLS is broker.listen_tls")
 		}
+	} else if b.ListenTLS != (ListenTLS{}) {
+		v.Add("broker.listen_tls", "is set but broker.embedded is false: it configures the embedded broker's listener (an external broker's TLS is broker.tls)")
+	}
+	lt := b.ListenTLS
+	switch {
+	case lt.CertFile != "" && lt.KeyFile == "":
+		v.Add("broker.listen_tls.key_file", "is empty but broker.listen_tls.cert_file %q is set: give the certificate's key", lt.CertFile)
+	case lt.CertFile == "" && lt.KeyFile != "":
+		v.Add("broker.listen_tls.cert_file", "is empty but broker.listen_tls.key_file %q is set: give the certificate of that key", lt.KeyFile)
+	}
+	if lt.ClientCAFile != "" && lt.CertFile == "" {
+		v.Add("broker.listen_tls.client_ca_file", "%q is set without broker.listen_tls.cert_file: client certificates need a TLS listener (set cert_file and key_file)", lt.ClientCAFile)
 	}
 	l := b.Limits
 	v.IntIn("broker.limits.max_clients", l.MaxClients, 1, 100_000)
+	v.IntIn("broker.limits.max_connecting", l.MaxConnecting, 1, 100_000)
 	// The broker holds a client's publishing at half of the smaller of
 	// these (its high-water mark), which must be at least 1.
 	brokerQueue(v, "broker.limits.max_inflight", l.MaxInflight, 65535)

@@ -266,8 +266,13 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			// (Login): a gateway using it would knock the publisher off.
 			reserved = []string{pubClientID(cfg.Broker.ClientID)}
 		}
+		serverTLS, err := cfg.Broker.ListenTLS.ServerConfig() // nil: plain TCP
+		if err != nil {
+			return nil, err
+		}
 		a.brk, err = broker.Start(broker.Options{
-			Addr: cfg.Broker.Listen, MaxClients: int64(l.MaxClients), MaxInflight: uint16(l.MaxInflight),
+			Addr: cfg.Broker.Listen, TLS: serverTLS, MaxConnecting: l.MaxConnecting,
+			MaxClients: int64(l.MaxClients), MaxInflight: uint16(l.MaxInflight),
 			MaxWritesPending: int32(l.MaxPendingWrites), MaxPacketSize: uint32(l.MaxPacketBytes),
 			HighWater: min(broker.DefaultHighWater, l.MaxInflight/2, l.MaxPendingWrites/2),
 			// Gateways are refused until the ingest subscribed: the broker
@@ -295,8 +300,11 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		// broker made at start: gateways, which share broker.username,
 		// cannot take its session over.
 		iopt.Username, iopt.Password = a.brk.SubscriberLogin()
-	}
-	if isTLS(brokerURL) {
+		// With broker.listen_tls: the broker's own certificate, pinned,
+		// and a client certificate it trusts (broker.tls is for an
+		// external broker). The publisher uses it too.
+		iopt.TLS = a.brk.ClientTLS()
+	} else if isTLS(brokerURL) {
 		if iopt.TLS, err = ingest.TLSConfig(tlsFiles); err != nil {
 			return nil, fmt.Errorf("broker.tls: %w", err)
 		}
@@ -479,10 +487,11 @@ func openBuffer(ctx context.Context, path string, o buffer.Options, log *slog.Lo
 // embeddedUsers returns the embedded broker's users: broker.username
 // with its password, the gateways' login (the ingest and the diagnosis
 // publisher have their own, see broker.Options.Subscriber and
-// Reserved); none when
-// no username is set. Without one it refuses a listen address other than
-// loopback unless broker.allow_anonymous is set: anyone on the network
-// could publish readings.
+// Reserved); none when no username is set. Without one it refuses a
+// listen address other than loopback unless client certificates are
+// required (broker.listen_tls.client_ca_file: a credential) or
+// broker.allow_anonymous is set: anyone on the network could publish
+// readings.
 func embeddedUsers(b config.Broker, password string) (map[string]string, error) {
 	if b.Username != "" {
 		if password == "" {
@@ -490,8 +499,8 @@ func embeddedUsers(b config.Broker, password string) (map[string]string, error) 
 		}
 		return map[string]string{b.Username: password}, nil
 	}
-	if !isLoopback(b.Listen) && !b.AllowAnonymous {
-		return nil, fmt.Errorf("broker.listen %s is not a loopback address and the embedded broker has no credentials: anyone who reaches it can publish readings and take over the ingest's session; set broker.username and broker.password_file (the gateways log in with them), or bind broker.listen to 127.0.0.1, or set broker.allow_anonymous: true on a closed network", b.Listen)
+	if !isLoopback(b.Listen) && !b.AllowAnonymous && b.ListenTLS.ClientCAFile == "" {
+		return nil, fmt.Errorf("broker.listen %s is not a loopback address and the embedded broker has no credentials: anyone who reaches it can publish readings and take over the ingest's session; set broker.username and broker.password_file (the gateways log in with them), or require client certificates (broker.listen_tls.cert_file, key_file and client_ca_file), or bind broker.listen to 127.0.0.1, or set broker.allow_anonymous: true on a closed network", b.Listen)
 	}
 	return nil, nil
 }

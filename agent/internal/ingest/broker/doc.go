@@ -71,5 +71,7 @@
 //     Close ends every connection, those that have not sent their CONNECT
 //     included, before stopping mochi-mqtt.
 //   - The default listener is loopback only and allows anyone; set Users
-//     (and TLS) before listening on a LAN address.
+//     or TLS with client certificates (and TLS anyway: passwords cross
+//     the network) before listening on a LAN address. The agent's own
+//     clients connect to a TLS listener with Broker.ClientTLS.
 package broker
