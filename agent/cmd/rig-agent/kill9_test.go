@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 // while the agent is dead (agenttest.MosquittoURL; skips without one).
 func mosquittoURL(tb testing.TB) string { return agenttest.MosquittoURL(tb) }
 
+// needORT: see agenttest.NeedORT.
+func needORT(tb testing.TB) { tb.Helper(); agenttest.NeedORT(tb) }
+
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -151,9 +154,7 @@ func kill9Value(seq uint64) float64 { return 10 + float64(seq%9973)/100 }
 // checked by reading the buffer file after a clean stop. Skipped without
 // a reachable Mosquitto.
 func TestKill9UnderLoad(t *testing.T) {
-	if os.Getenv("ONNXRUNTIME_LIB") == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
-	}
+	needORT(t)
 	brokerURL := mosquittoURL(t)
 	dir := t.TempDir()
 	id := fmt.Sprintf("kill9-%d", time.Now().UnixNano()%1_000_000_000)

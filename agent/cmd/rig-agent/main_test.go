@@ -136,61 +136,84 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// inProcess is the command run in this process by startInProcess.
+type inProcess struct {
+	logs *syncBuffer
+	code chan int
+	addr string // the HTTP API's address, as logged
+}
+
+// startInProcess runs the command with args in a goroutine, its logs
+// captured, and waits up to within for it to log its API address; it
+// fails the test if run returns first.
+func startInProcess(t *testing.T, args []string, within time.Duration) *inProcess {
+	t.Helper()
+	a := &inProcess{logs: &syncBuffer{ch: make(chan []byte, 1024)}, code: make(chan int, 1)}
+	go func() { a.code <- run(args, &bytes.Buffer{}, a.logs) }()
+	apiRe := regexp.MustCompile(`msg="http api listening" part=api addr=(\S+)`)
+	deadline := time.After(within)
+	for a.addr == "" {
+		select {
+		case p := <-a.logs.ch:
+			a.logs.b.Write(p)
+			if m := apiRe.FindSubmatch(a.logs.b.Bytes()); m != nil {
+				a.addr = string(m[1])
+			}
+		case c := <-a.code:
+			t.Fatalf("run returned %d before serving: %s", c, a.logs.b.String())
+		case <-deadline:
+			t.Fatalf("no API address logged: %s", a.logs.b.String())
+		}
+	}
+	return a
+}
+
+// waitReady waits up to within for /health/ready to answer 200.
+func (a *inProcess) waitReady(t *testing.T, within time.Duration) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + a.addr + "/health/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, within, 20*time.Millisecond, "agent ready")
+}
+
+// stop sends SIGTERM to the process (run's signal handler takes it) and
+// waits up to within for run to return; it returns run's exit code and
+// everything the command logged.
+func (a *inProcess) stop(t *testing.T, within time.Duration) (code int, logs string) {
+	t.Helper()
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	deadline := time.After(within)
+	for done := false; !done; {
+		select {
+		case p := <-a.logs.ch:
+			a.logs.b.Write(p)
+		case code = <-a.code:
+			done = true
+		case <-deadline:
+			t.Fatal("run did not return after SIGTERM")
+		}
+	}
+	for len(a.logs.ch) > 0 {
+		a.logs.b.Write(<-a.logs.ch)
+	}
+	return code, a.logs.b.String()
+}
+
 // TestSignalStopsInOrder runs the command in process, waits until it is
 // ready, sends SIGTERM to the process (run's signal handler takes it) and
 // expects a clean stop with exit code 0.
 func TestSignalStopsInOrder(t *testing.T) {
-	if os.Getenv("ONNXRUNTIME_LIB") == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
-	}
+	needORT(t)
 	cfg := writeConfig(t, t.TempDir(), "127.0.0.1:0")
-	logs := &syncBuffer{ch: make(chan []byte, 1024)}
-	code := make(chan int, 1)
-	go func() { code <- run([]string{"--config", cfg}, &bytes.Buffer{}, logs) }()
-	apiRe := regexp.MustCompile(`msg="http api listening" part=api addr=(\S+)`)
-	var addr string
-	deadline := time.After(30 * time.Second)
-	for addr == "" {
-		select {
-		case p := <-logs.ch:
-			logs.b.Write(p)
-			if m := apiRe.FindSubmatch(logs.b.Bytes()); m != nil {
-				addr = string(m[1])
-			}
-		case c := <-code:
-			t.Fatalf("run returned %d before serving: %s", c, logs.b.String())
-		case <-deadline:
-			t.Fatalf("no API address logged: %s", logs.b.String())
-		}
-	}
-	for start := time.Now(); ; {
-		resp, err := http.Get("http://" + addr + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		require.Less(t, time.Since(start), 15*time.Second, "agent not ready")
-		time.Sleep(20 * time.Millisecond)
-	}
-	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
-	var c int
-	for done := false; !done; {
-		select {
-		case p := <-logs.ch:
-			logs.b.Write(p)
-		case c = <-code:
-			done = true
-		case <-time.After(30 * time.Second):
-			t.Fatal("run did not return after SIGTERM")
-		}
-	}
-	for len(logs.ch) > 0 {
-		logs.b.Write(<-logs.ch)
-	}
-	assert.Equal(t, 0, c, logs.b.String())
-	out := logs.b.String()
+	a := startInProcess(t, []string{"--config", cfg}, 30*time.Second)
+	a.waitReady(t, 15*time.Second)
+	c, out := a.stop(t, 30*time.Second)
+	assert.Equal(t, 0, c, out)
 	order := []string{"signal received", "rig-agent stopping", "embedded MQTT broker stopped", "rig-agent stopped"}
 	last := -1
 	for _, s := range order {
@@ -201,9 +224,7 @@ func TestSignalStopsInOrder(t *testing.T) {
 }
 
 func TestCheckModel(t *testing.T) {
-	if os.Getenv("ONNXRUNTIME_LIB") == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
-	}
+	needORT(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "127.0.0.1:0")
 	t.Setenv("RIG_AGENT_MODEL_PROVIDERS", "cuda,cpu")

@@ -2,14 +2,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,9 +43,7 @@ func TestStopTimeoutBelowUnitTimeout(t *testing.T) {
 // start timeout that has passed before the check begins, the agent still
 // starts, and a signal still stops it.
 func TestStartTimeoutDoesNotBoundBufferCheck(t *testing.T) {
-	if os.Getenv("ONNXRUNTIME_LIB") == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
-	}
+	needORT(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "127.0.0.1:0")
 	// A buffer of more than 1024 blocks: the check looks at ctx every
@@ -68,43 +62,8 @@ func TestStartTimeoutDoesNotBoundBufferCheck(t *testing.T) {
 	startTimeout = time.Nanosecond
 	t.Cleanup(func() { startTimeout = old })
 
-	logs := &syncBuffer{ch: make(chan []byte, 1024)}
-	code := make(chan int, 1)
-	go func() { code <- run([]string{"--config", cfg}, &bytes.Buffer{}, logs) }()
-	apiRe := regexp.MustCompile(`msg="http api listening" part=api addr=(\S+)`)
-	var addr string
-	deadline := time.After(60 * time.Second)
-	for addr == "" {
-		select {
-		case p := <-logs.ch:
-			logs.b.Write(p)
-			if m := apiRe.FindSubmatch(logs.b.Bytes()); m != nil {
-				addr = string(m[1])
-			}
-		case c := <-code:
-			t.Fatalf("run returned %d before serving: %s", c, logs.b.String())
-		case <-deadline:
-			t.Fatalf("no API address logged: %s", logs.b.String())
-		}
-	}
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + addr + "/health/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 20*time.Millisecond, "agent ready")
-	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
-	for {
-		select {
-		case p := <-logs.ch:
-			logs.b.Write(p)
-		case c := <-code:
-			assert.Equal(t, 0, c, logs.b.String())
-			return
-		case <-time.After(60 * time.Second):
-			t.Fatal("run did not return after SIGTERM")
-		}
-	}
+	a := startInProcess(t, []string{"--config", cfg}, 60*time.Second)
+	a.waitReady(t, 30*time.Second)
+	c, logs := a.stop(t, 60*time.Second)
+	assert.Equal(t, 0, c, logs)
 }

@@ -36,6 +36,15 @@ func MosquittoURL(tb testing.TB) string {
 	return u
 }
 
+// NeedORT skips the test when $ONNXRUNTIME_LIB, the ONNX Runtime library
+// the agent's models run on, is not set.
+func NeedORT(tb testing.TB) {
+	tb.Helper()
+	if os.Getenv("ONNXRUNTIME_LIB") == "" {
+		tb.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
+	}
+}
+
 // IsolatedRig writes into dir a copy of the firmware config at fwSrc whose
 // topics (under hydrognn/) start with prefix, and a copy of the bundle in
 // bundleSrc bound to it (the config digest is the only change), so that a
