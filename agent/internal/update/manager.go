@@ -279,7 +279,9 @@ type watchStats struct {
 // applies the recovery table to what a crash left:
 //
 //	checking               idle (nothing was changed)
-//	downloading, verifying kept: the next cycle refreshes the metadata and resumes the part file
+//	downloading            kept: the next cycle refreshes the metadata and resumes the part file
+//	verifying              one attempt counted (reading and extracting the archive may have
+//	                       crashed the agent); kept, or failed at MaxAttempts
 //	staged                 kept: the next cycle runs the canary again
 //	canary                 one attempt counted; staged again, or failed at MaxAttempts
 //	committing             switched back to the installed model; one attempt counted; staged or failed
@@ -327,7 +329,9 @@ func (m *Manager) recover() error {
 	r := &m.rec
 	from := r.State
 	var why error
-	strike := func(what string) {
+	// strike counts the crash during what as an attempt: the release is
+	// given up at MaxAttempts, else resumed from back.
+	strike := func(what StateName, back StateName) {
 		r.Attempts[r.Target.Path]++
 		why = fmt.Errorf("the agent stopped during %s (attempt %d of %d)", what, r.Attempts[r.Target.Path], m.opts.MaxAttempts)
 		r.LastError = why.Error()
@@ -338,18 +342,22 @@ func (m *Manager) recover() error {
 			}
 			r.State, r.Target = Failed, nil
 		} else {
-			r.State = Staged
+			r.State = back
 		}
 	}
 	switch r.State {
 	case Checking:
 		r.State = Idle
-	case Canarying, Committing:
+	case Verifying, Canarying, Committing:
 		if r.Target == nil {
 			r.State = Idle
 			break
 		}
-		strike(string(r.State))
+		back := Staged
+		if r.State == Verifying {
+			back = Verifying
+		}
+		strike(r.State, back)
 	case Committed:
 		if !m.opts.Now().Before(r.WatchUntil) {
 			break
