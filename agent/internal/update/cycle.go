@@ -319,6 +319,7 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 		return failed{fmt.Errorf("%w (attempt %d of %d)", err, n, m.opts.MaxAttempts)}, nil
 	}
 	r.Attempts[t.Path] = n
+	err = &attemptError{fmt.Errorf("%w (attempt %d of %d)", err, n, m.opts.MaxAttempts)}
 	r.LastError = err.Error()
 	serr := m.save()
 	m.mu.Unlock()
@@ -327,6 +328,15 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 	}
 	return nil, err
 }
+
+// attemptError ends a cycle that counted an attempt of the release in
+// progress without giving it up (a download that made no progress): Run
+// tries it again at the next check, as after a failed attempt, not within
+// seconds.
+type attemptError struct{ err error }
+
+func (e *attemptError) Error() string { return e.err.Error() }
+func (e *attemptError) Unwrap() error { return e.err }
 
 // target returns a copy of the target in progress.
 func (m *Manager) target() *Target {

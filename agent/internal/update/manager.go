@@ -521,7 +521,7 @@ func (m *Manager) tripped() error {
 
 // OfferRetryMin is the first wait before Run tries an offered release
 // again after a cycle that could not finish it for a reason other than a
-// failed attempt (the repository unreachable, a download cut short, too
+// failed or counted attempt (the repository unreachable, a download cut short, too
 // few windows for the canary); the wait doubles after each such cycle, up
 // to CheckInterval, and is jittered like it.
 const OfferRetryMin = 2 * time.Second
@@ -531,8 +531,9 @@ const OfferRetryMin = 2 * time.Second
 // offered release that a cycle left unfinished without a failed attempt
 // (the cloud down mid-download, say) is tried again sooner, after
 // OfferRetryMin doubling up to CheckInterval, since the offer does not
-// change to wake Run when the cloud is back; a failed attempt, the day's
-// byte budget used up and a committed release wait for the next check.
+// change to wake Run when the cloud is back; a failed or counted attempt
+// (a download that made no progress), the day's byte budget used up and a
+// committed release wait for the next check.
 // Errors are logged; it returns nil when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
@@ -566,7 +567,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			if until := m.rec.WatchUntil.Sub(m.opts.Now()); until > 0 && until < d {
 				d = until + time.Second
 			}
-		case err != nil && offer != nil && m.rec.State != Failed && !errors.Is(err, ErrBudget):
+		case err != nil && offer != nil && m.rec.State != Failed && !errors.Is(err, ErrBudget) && !errors.As(err, new(*attemptError)):
 			retry = min(max(2*retry, OfferRetryMin), m.opts.CheckInterval)
 			d = min(d, jitter(retry))
 		default:
