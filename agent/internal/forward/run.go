@@ -234,16 +234,29 @@ func (f *Forwarder) jitter(d time.Duration) time.Duration {
 // post sends one JSON body, gzip-compressed, within the bandwidth caps,
 // and reads the answer. alert lets it use the day cap's alert reserve;
 // expect estimates the answer's size, which the day cap must have room for.
-func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, alert bool, expect int64) (*result, error) {
-	var zb bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&zb, gzip.BestCompression)
-	_, _ = zw.Write(body)
-	_ = zw.Close()
-	wire := zb.Bytes()
+// restamp, when set, encodes the body again once the caps' waits are over
+// (which may last until the next UTC day), so that a clock reading in it
+// is the time the request goes out; body then only sizes the waits.
+func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, alert bool, expect int64, restamp func() ([]byte, error)) (*result, error) {
+	wire := gzipBody(body)
 	cost := int64(len(wire)) + requestOverheadBytes
 	day, err := f.waitCaps(ctx, cost, expect+responseOverheadBytes, alert)
 	if err != nil {
 		return nil, err
+	}
+	if restamp != nil {
+		b, err := restamp()
+		if err != nil {
+			f.refund(day, cost)
+			return &result{err: err, unsent: true}, nil
+		}
+		wire = gzipBody(b)
+		if extra := int64(len(wire)) + requestOverheadBytes - cost; extra > 0 {
+			// A few bytes more than the caps counted (a longer time):
+			// counted after the fact, as the answer's bytes are.
+			f.charge(day, extra)
+			cost += extra
+		}
 	}
 	// The day's count is persisted once per attempt, whatever its outcome:
 	// bytes spent on failed or retried requests count after a kill too.
@@ -303,6 +316,15 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 		}
 	}
 	return r, nil
+}
+
+// gzipBody returns body gzip-compressed.
+func gzipBody(body []byte) []byte {
+	var zb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zb, gzip.BestCompression)
+	_, _ = zw.Write(body)
+	_ = zw.Close()
+	return zb.Bytes()
 }
 
 // waitCaps waits until cost bytes may be sent and about expect received:

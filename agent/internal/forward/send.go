@@ -27,7 +27,6 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 	st := f.Stats()
 	req := cloudapi.CheckinRequest{
 		AgentID: f.opts.AgentID, RigID: f.opts.RigID, RigType: f.opts.RigType, AgentVersion: f.opts.Version,
-		Time: now.UTC(),
 		Outbox: cloudapi.OutboxStatus{Items: st.Queued, Alerts: st.QueuedAlerts, Bytes: st.QueuedBytes,
 			Dropped: st.Dropped, Rejected: st.Rejected + st.Conflicts},
 	}
@@ -110,13 +109,23 @@ var agentBundleFormats = cloudapi.BundleFormats{Min: bundle.MinFormatVersion, Ma
 // bundle_formats after a cloud refused the field as unknown.
 const bundleFormatsRetry = time.Hour
 
-// postCheckin sends a check-in.
+// postCheckin sends a check-in. Its Time is stamped as it goes out
+// (after the caps' waits, which may last until the next UTC day): the
+// cloud computes the agent's clock skew from it.
 func (f *Forwarder) postCheckin(ctx context.Context, req *cloudapi.CheckinRequest) (*result, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encode check-in: %w", err)
+	encode := func() ([]byte, error) {
+		req.Time = f.opts.Clock.Now().UTC()
+		b, err := json.Marshal(req)
+		if err != nil {
+			return nil, fmt.Errorf("encode check-in: %w", err)
+		}
+		return b, nil
 	}
-	return f.post(ctx, cloudapi.PathCheckin, "", body, true, 1024)
+	body, err := encode()
+	if err != nil {
+		return nil, err
+	}
+	return f.post(ctx, cloudapi.PathCheckin, "", body, true, 1024, encode)
 }
 
 // sendDiagnoses sends one batch from the head of the outbox.
@@ -176,7 +185,7 @@ func (f *Forwarder) sendDiagnoses(ctx context.Context) outcome {
 		seqs[i] = it.seq
 	}
 	body.WriteString(`]}`)
-	res, err := f.post(ctx, cloudapi.PathDiagnoses, cloudapi.BatchKey(f.opts.AgentID, seqs), body.Bytes(), items[0].prio == prioAlert, 64*int64(len(items)))
+	res, err := f.post(ctx, cloudapi.PathDiagnoses, cloudapi.BatchKey(f.opts.AgentID, seqs), body.Bytes(), items[0].prio == prioAlert, 64*int64(len(items)), nil)
 	if err != nil {
 		return outcome{class: classRetry, res: &result{err: err}, what: "diagnoses"}
 	}
