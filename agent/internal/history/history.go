@@ -83,6 +83,10 @@ type Progress struct {
 	// Window is the start of the last window diagnosed (or given up on);
 	// windows starting at or before it are never diagnosed again.
 	Window time.Time `json:"window"`
+	// Buffer is the ID of the reading buffer Cursor counts in
+	// (buffer.Buffer.ID; "" in progress saved before it was recorded): a
+	// new buffer file numbers its readings from 1 again.
+	Buffer string `json:"buffer,omitempty"`
 }
 
 // Query selects diagnoses by window start: From <= Window.Start < To.

@@ -58,7 +58,10 @@
 // last window closed and a buffer cursor below every pending window's
 // first reading. After a restart the runner scans the buffer from that
 // cursor, so pending windows are rebuilt and no window is diagnosed twice
-// or skipped.
+// or skipped. The progress names the buffer file its cursor counts in
+// (Buffer.ID): after a damaged buffer was moved aside, the new one, which
+// numbers its readings from 1 again, is scanned from its start (windows up
+// to the last one closed are still not diagnosed again).
 //
 // # Sinks
 //

@@ -18,7 +18,9 @@ import (
 )
 
 // Source is the reading buffer, as the runner uses it; *buffer.Buffer is
-// one.
+// one. A Source with an ID method (*buffer.Buffer) has its ID recorded in
+// the progress (history.Progress.Buffer), so that a progress saved on
+// another buffer file is not resumed from.
 type Source interface {
 	Scan(ctx context.Context, after uint64, fn func(buffer.Record) error) error
 	Range(ctx context.Context, from, to time.Time, fn func(buffer.Record) error) error
@@ -179,6 +181,9 @@ type Runner struct {
 	result    infer.Result
 	chunk     []reading.Reading
 	saved     history.Progress
+	// bufID is the Source's ID ("" without one), recorded in every
+	// progress saved.
+	bufID string
 	// releasedTo is where ReleaseCursor was last moved, at releasedAt.
 	releasedTo uint64
 	releasedAt time.Time
@@ -284,6 +289,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.scanned, r.high = p.Cursor, p.Window
 	r.saved = p
 	r.startSeq = r.src.LastSeq()
+	if ids, ok := r.src.(identified); ok {
+		r.bufID = ids.ID()
+	}
+	if (p.Buffer != "" && r.bufID != "" && p.Buffer != r.bufID) || p.Cursor > r.startSeq {
+		// A new buffer file (the damaged one moved aside) numbers its
+		// readings from 1: the saved cursor counts in another file's
+		// numbering, and resuming from it would skip the new readings
+		// until there are more of them. Windows up to p.Window stay
+		// diagnosed.
+		r.log.Warn("the reading buffer is not the one the windowing's progress was saved on (a new buffer file?): "+
+			"scanning it from its first reading; windows up to last_window are not diagnosed again",
+			"saved_buffer", p.Buffer, "buffer", r.bufID, "saved_cursor", p.Cursor, "buffer_last_seq", r.startSeq,
+			"last_window", p.Window)
+		r.scanned = 0
+	}
 	r.log.Info("windowing started", "alignment", string(r.align), "period", r.sc.Period.String(),
 		"length", r.sc.Length.String(), "lateness", r.opts.Lateness.String(), "resume_cursor", p.Cursor,
 		"last_window", p.Window)
@@ -423,7 +443,7 @@ func (r *Runner) cursorWithout(p *pending) uint64 {
 // history could not store it (the window stays pending).
 func (r *Runner) diagnose(ctx context.Context, p *pending) bool {
 	end := p.start.Add(r.sc.Length)
-	prog := history.Progress{Cursor: r.cursorWithout(p), Window: p.start}
+	prog := history.Progress{Cursor: r.cursorWithout(p), Window: p.start, Buffer: r.bufID}
 	d, took, err := r.infer(ctx, p.start, end)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -536,8 +556,8 @@ func (r *Runner) saveProgress(final bool) {
 	for _, q := range r.pend {
 		c = min(c, q.firstSeq-1)
 	}
-	p := history.Progress{Cursor: c, Window: r.high}
-	if (p.Cursor == r.saved.Cursor && p.Window.Equal(r.saved.Window)) || (!final && r.opts.Now().Sub(r.savedAt) < progressEvery) {
+	p := history.Progress{Cursor: c, Window: r.high, Buffer: r.bufID}
+	if (p.Cursor == r.saved.Cursor && p.Window.Equal(r.saved.Window) && p.Buffer == r.saved.Buffer) || (!final && r.opts.Now().Sub(r.savedAt) < progressEvery) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -549,6 +569,10 @@ func (r *Runner) saveProgress(final bool) {
 	r.saved, r.savedAt = p, r.opts.Now()
 	r.release(final)
 }
+
+// identified is a Source with an identity (*buffer.Buffer): the ID of its
+// data file, new when a new file numbers its readings from 1 again.
+type identified interface{ ID() string }
 
 // cursorSetter is a Source with consumer cursors (*buffer.Buffer).
 type cursorSetter interface {
@@ -587,4 +611,6 @@ var (
 	_ Source = (*buffer.Buffer)(nil)
 	_ Model  = (*infer.Model)(nil)
 	_ Store  = (*history.Store)(nil)
+
+	_ identified = (*buffer.Buffer)(nil)
 )
