@@ -13,7 +13,8 @@
 // validation metrics, ETA) is stored at each heartbeat; log lines with it.
 //
 // Ends of an attempt: a data problem (bad archive, rig config, too few
-// windows) fails the job at once; another error re-queues it while
+// windows) or a model the config cannot build on the data (gnn.ErrConfig,
+// prep.ErrInvalidSpec) fails the job at once; another error re-queues it while
 // attempts are left; a cancel request seen at a heartbeat stops training
 // and ends the job cancelled; a lost lease (the job was re-queued after the
 // worker went silent past its lease) stops the worker's work on it

@@ -19,10 +19,12 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/models/export"
+	"github.com/hydrognn/hydrognn/models/gnn"
 	"github.com/hydrognn/hydrognn/models/pipeline"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
@@ -357,7 +359,12 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 	label := fmt.Sprintf("dataset %d %s (%s)", d.ID, d.Name, *d.Digest)
 	t, err := pipeline.Train(ctx, rc, pipeline.Data{Kind: d.Kind, Dir: data, Label: label}, o, out)
 	if err != nil {
-		if errors.Is(err, train.ErrData) || errors.Is(err, export.ErrExport) {
+		// The data, or a model the config describes that cannot be
+		// built on it (gnn.ErrConfig: hidden not a multiple of heads, a
+		// patch that does not divide the window; prep.ErrInvalidSpec: a
+		// grid with no step in the window): every attempt would end so.
+		if errors.Is(err, train.ErrData) || errors.Is(err, export.ErrExport) || errors.Is(err, gnn.ErrConfig) ||
+			errors.Is(err, prep.ErrInvalidSpec) {
 			return nil, permanent{err}
 		}
 		return nil, err
