@@ -133,7 +133,7 @@ type Stats struct {
 	Diagnosed, Failed, StoreErrors, SinkErrors uint64
 	// LateReadings counts readings that arrived for a window already
 	// closed (since start; readings re-scanned after a restart are not
-	// counted).
+	// counted), each once however many closed windows it falls in.
 	LateReadings uint64
 	// Scanned counts readings scanned since start; Cursor is the last
 	// buffer sequence number scanned.
@@ -351,11 +351,10 @@ func (r *Runner) scan(ctx context.Context) error {
 		if t.After(r.watermark) {
 			r.watermark = t
 		}
+		missed := false // a window of the reading was closed already
 		r.starts(t, func(s time.Time) {
 			if !r.high.IsZero() && !s.After(r.high) {
-				if rec.Seq > r.startSeq {
-					late++
-				}
+				missed = true
 				return
 			}
 			k := s.UnixNano()
@@ -367,6 +366,9 @@ func (r *Runner) scan(ctx context.Context) error {
 			p.touched = now
 			p.readings++
 		})
+		if missed && rec.Seq > r.startSeq {
+			late++ // once per reading, however many windows it missed
+		}
 		r.scanned = rec.Seq
 		n++
 		if n >= scanBatch {
