@@ -494,7 +494,13 @@ func (committed) run(_ context.Context, c *cycle) (state, error) {
 	if why := m.tripped(); why != nil && r.Previous != nil {
 		return rollingBack{why}, nil
 	}
-	if m.opts.Now().Before(r.WatchUntil) && !m.rollbackOffered(r) {
+	now := m.opts.Now()
+	if m.clampWatch(r, now) {
+		if err := m.save(); err != nil {
+			return nil, err
+		}
+	}
+	if now.Before(r.WatchUntil) && !m.rollbackOffered(r) {
 		return nil, nil
 	}
 	r.WatchUntil, r.WatchRestarts = time.Time{}, 0

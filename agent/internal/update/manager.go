@@ -286,6 +286,7 @@ type watchStats struct {
 //	canary                 one attempt counted; staged again, or failed at MaxAttempts
 //	committing             switched back to the installed model; one attempt counted; staged or failed
 //	committed (watching)   kept, one restart counted; at MaxAttempts restarts rolled back
+//	                       (a watch is never longer than Watch.Window from the clock's reading)
 //	rolling_back           the rollback is finished
 //
 // It never calls the Activator: the service opens Current afterwards.
@@ -359,7 +360,9 @@ func (m *Manager) recover() error {
 		}
 		strike(r.State, back)
 	case Committed:
-		if !m.opts.Now().Before(r.WatchUntil) {
+		now := m.opts.Now()
+		m.clampWatch(r, now)
+		if !now.Before(r.WatchUntil) {
 			break
 		}
 		r.WatchRestarts++
@@ -385,6 +388,20 @@ func (m *Manager) recover() error {
 		m.report(from, r.State, r.Target, why)
 	}
 	return nil
+}
+
+// clampWatch ends the watch of r at most Watch.Window after now, and
+// reports whether it moved it. A clock that went back (a rig without a
+// battery-backed clock, restarted after a power cut) would otherwise
+// stretch the watch by the jump: no newer release or explicit rollback
+// checked for, every restart counted against the committed release, until
+// the clock caught up (m.mu held or not yet shared).
+func (m *Manager) clampWatch(r *Record, now time.Time) bool {
+	if last := now.Add(m.opts.Watch.Window); r.WatchUntil.After(last) {
+		r.WatchUntil = last
+		return true
+	}
+	return false
 }
 
 // rollBack makes Previous the installed model in the record and gives up
