@@ -27,12 +27,12 @@ import (
 
 // build runs one claimed build job (a data set from fleet uploads) and
 // stores its end, as run does for a training job.
-func (w *Worker) build(ctx context.Context, c *store.Claim) {
+func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 	l := c.Lease
 	log := w.o.Log.With("worker", w.o.Name, "job", l.JobID, "attempt", l.Attempt, "dataset", c.Dataset.ID)
 	bctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	b := &building{w: w, lease: l, orgID: c.OrgID, d: c.Dataset}
+	b := &building{w: w, lease: l, held: held, orgID: c.OrgID, d: c.Dataset}
 	if c.Dataset.Build != nil {
 		b.progress = *c.Dataset.Build
 	}
@@ -102,6 +102,7 @@ func deref[T any](p *T) (v T) {
 type building struct {
 	w     *Worker
 	lease store.Lease
+	held  time.Time // the lease runs from then at the latest
 	orgID int64
 	d     store.Dataset
 
@@ -131,7 +132,7 @@ func (b *building) setPhase(phase string) {
 // heartbeat renews the lease and stores the progress every Heartbeat
 // until ctx ends (Worker.keepAlive).
 func (b *building) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger) {
-	b.w.keepAlive(ctx, cancel, log, func(hctx context.Context) (bool, error) {
+	b.w.keepAlive(ctx, cancel, log, b.held, func(hctx context.Context) (bool, error) {
 		return b.w.q.HeartbeatBuild(hctx, b.lease, b.w.o.Lease, b.snapshot())
 	})
 }

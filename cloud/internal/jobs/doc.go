@@ -4,7 +4,9 @@
 //
 // A worker claims the oldest queued job (store.Claim: SELECT ... FOR
 // UPDATE SKIP LOCKED, so any number of workers on any machines share the
-// queue), holds it by a lease it renews every heartbeat, and runs it:
+// queue), holds it by a lease it renews every heartbeat (a worker that
+// cannot renew it stops the job's work as the lease runs out by its own
+// clock, before another worker may claim the job), and runs it:
 // download the data set's archive from the blob store and extract it,
 // train with models/pipeline (the code of `rigctl train`) on the
 // configured backend, archive the bundle folder into the blob store, and

@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,4 +44,74 @@ func TestBadModelConfigFailsAtOnce(t *testing.T) {
 			assert.Contains(t, *j.Error, "invalid")
 		})
 	}
+}
+
+// partitioned is the store seen from a worker cut off from the database
+// once cut is set: its heartbeats fail (a timeout, not a lost lease: the
+// worker cannot learn that another worker took the job).
+type partitioned struct {
+	*store.Store
+	cut atomic.Bool
+}
+
+var errUnreachable = errors.New("dial tcp: connect: connection timed out")
+
+func (p *partitioned) Heartbeat(ctx context.Context, l store.Lease, lease time.Duration, pr *store.Progress) (bool, error) {
+	if p.cut.Load() {
+		return false, errUnreachable
+	}
+	return p.Store.Heartbeat(ctx, l, lease, pr)
+}
+
+func (p *partitioned) AppendLogs(ctx context.Context, l store.Lease, lines []string) error {
+	if p.cut.Load() {
+		return errUnreachable
+	}
+	return p.Store.AppendLogs(ctx, l, lines)
+}
+
+// A worker that cannot renew its lease stops the job's work once the
+// lease has run out, by its own clock: past that moment another worker
+// may claim the job, and two workers would train it at once (the first
+// one for as long as its training lasts).
+func TestWorkerStopsWhenItsLeaseRunsOut(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	cfg := tinyConfig
+	cfg.Epochs = 5000
+	id := e.job(cfg, 3)
+	q := &partitioned{Store: e.st}
+	lease := 2 * time.Second
+	w1 := jobs.NewWorker(q, e.blobs, e.options("w1", lease))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = w1.RunOnce(ctx)
+	}()
+	require.Eventually(t, func() bool {
+		p := e.get(id).Progress
+		return p != nil && p.Epoch >= 1
+	}, 60*time.Second, 20*time.Millisecond, "w1 trains")
+	q.cut.Store(true)
+	cutAt := time.Now()
+	select {
+	case <-done:
+	case <-time.After(lease + 5*time.Second):
+		t.Fatalf("w1 still trains %s after it lost the database (lease %s)", time.Since(cutAt).Round(time.Millisecond), lease)
+	}
+	// The job is the next claim's once the lease expired at the database.
+	require.Eventually(t, func() bool {
+		c, err := e.st.Claim(context.Background(), "probe", "go", time.Minute)
+		require.NoError(t, err)
+		if c == nil {
+			return false
+		}
+		require.NoError(t, e.st.FailJob(context.Background(), c.Lease, "probe", true))
+		return true
+	}, 2*lease, 50*time.Millisecond)
+	j := e.get(id)
+	assert.Equal(t, store.JobQueued, j.State)
+	assert.Equal(t, 2, j.Attempts)
 }

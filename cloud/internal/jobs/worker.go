@@ -151,14 +151,16 @@ func (w *Worker) Run(ctx context.Context) error {
 // queued. err is a claim error (a job's own failure is stored in the job,
 // or the data set, not returned).
 func (w *Worker) RunOnce(ctx context.Context) (ran bool, err error) {
+	// The lease runs, at the latest, from before the claim was sent.
+	held := time.Now()
 	c, err := w.q.Claim(ctx, w.o.Name, w.o.Backend, w.o.Lease)
 	if err != nil || c == nil {
 		return false, err
 	}
 	if c.Kind == store.KindBuildDataset {
-		w.build(ctx, c)
+		w.build(ctx, c, held)
 	} else {
-		w.run(ctx, c)
+		w.run(ctx, c, held)
 	}
 	return true, nil
 }
@@ -174,14 +176,14 @@ type permanent struct{ error }
 
 func (p permanent) Unwrap() error { return p.error }
 
-// run runs one claimed job and stores its end.
-func (w *Worker) run(ctx context.Context, c *store.Claim) {
+// run runs one claimed job (its lease held since held) and stores its end.
+func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 	l := c.Lease
 	log := w.o.Log.With("worker", w.o.Name, "job", l.JobID, "attempt", l.Attempt)
 	log.Info("job claimed", "dataset", c.Dataset.ID, "rig_type", c.Job.RigType)
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	j := &running{w: w, lease: l, start: time.Now(), progress: store.Progress{Phase: "starting"}}
+	j := &running{w: w, lease: l, held: held, start: time.Now(), progress: store.Progress{Phase: "starting"}}
 	j.logs = &lineWriter{max: w.o.MaxLogLines}
 
 	var wg sync.WaitGroup
@@ -229,6 +231,7 @@ func (w *Worker) run(ctx context.Context, c *store.Claim) {
 type running struct {
 	w     *Worker
 	lease store.Lease
+	held  time.Time // the lease runs from then at the latest
 	start time.Time
 	logs  *lineWriter
 
@@ -255,7 +258,7 @@ func (j *running) snapshot() *store.Progress {
 // heartbeat renews the lease and stores progress and logs every
 // Heartbeat until ctx ends (Worker.keepAlive).
 func (j *running) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger) {
-	j.w.keepAlive(ctx, cancel, log, func(hctx context.Context) (bool, error) {
+	j.w.keepAlive(ctx, cancel, log, j.held, func(hctx context.Context) (bool, error) {
 		stop, err := j.w.q.Heartbeat(hctx, j.lease, j.w.o.Lease, j.snapshot())
 		if err == nil {
 			err = j.w.q.AppendLogs(hctx, j.lease, j.logs.take())
@@ -268,20 +271,37 @@ func (j *running) heartbeat(ctx context.Context, cancel context.CancelCauseFunc,
 // cancel request) every Heartbeat until ctx ends, each call bounded by
 // Heartbeat. It cancels the work with errLeaseLost when the lease is
 // lost and with errCancelled on a cancel request; other errors are
-// logged, the database may be back before the lease ends. One loop for
-// training jobs and data set builds.
-func (w *Worker) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger, beat func(context.Context) (stop bool, err error)) {
+// logged, the database may be back before the lease ends. When it does
+// not come back, the work is cancelled with errLeaseLost as the lease
+// runs out by the worker's clock (Lease after held, the start of the
+// claim, then of the last heartbeat that went through: never later than
+// the database's expiry), before another worker can claim the job. One
+// loop for training jobs and data set builds.
+func (w *Worker) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger, held time.Time,
+	beat func(context.Context) (stop bool, err error)) {
 	t := time.NewTicker(w.o.Heartbeat)
 	defer t.Stop()
+	expiry := time.NewTimer(time.Until(held.Add(w.o.Lease)))
+	defer expiry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-expiry.C:
+			log.Warn("lease ran out without a heartbeat: the job's work stops (another worker may claim it)",
+				"lease", w.o.Lease.String(), "held_since", held)
+			cancel(errLeaseLost)
+			return
 		case <-t.C:
 		}
+		sent := time.Now()
 		hctx, hcancel := context.WithTimeout(ctx, w.o.Heartbeat)
 		stop, err := beat(hctx)
 		hcancel()
+		if err == nil {
+			held = sent
+			expiry.Reset(time.Until(held.Add(w.o.Lease)))
+		}
 		switch {
 		case errors.Is(err, store.ErrLeaseLost):
 			cancel(errLeaseLost)
