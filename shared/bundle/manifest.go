@@ -460,6 +460,28 @@ func Decode(r io.Reader) (*Manifest, error) {
 	return &m, nil
 }
 
+// ManifestFormat returns the format_version of the manifest data (the
+// bytes of a manifest.json, at most MaxManifestSize), reading that field
+// only: it works for formats newer than this package reads, for a reader
+// that only needs to compare formats (rig-cloud's rollouts, which offer a
+// release only to agents reading its bundle's format). A manifest whose
+// format_version is missing or below 1 is an error wrapping ErrInvalid.
+func ManifestFormat(data []byte) (int, error) {
+	if len(data) > MaxManifestSize {
+		return 0, fmt.Errorf("%w: manifest is larger than %d bytes", ErrInvalid, MaxManifestSize)
+	}
+	var m struct {
+		FormatVersion *int `json:"format_version"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return 0, fmt.Errorf("%w: manifest: %s", ErrInvalid, describeJSONError(data, err))
+	}
+	if m.FormatVersion == nil || *m.FormatVersion < 1 {
+		return 0, fmt.Errorf("%w: manifest: format_version is missing or below 1", ErrInvalid)
+	}
+	return *m.FormatVersion, nil
+}
+
 func describeJSONError(data []byte, err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError

@@ -236,3 +236,21 @@ func TestValidateRefusesNonFiniteNumbers(t *testing.T) {
 	_, err = Load(dir)
 	require.NoError(t, err, "the refused manifests changed nothing")
 }
+
+// ManifestFormat reads format_version alone, from formats this package
+// does not read too.
+func TestManifestFormat(t *testing.T) {
+	for data, want := range map[string]int{
+		`{"format_version":1,"name":"x"}`:            1,
+		`{"format_version":2}`:                       2,
+		`{"format_version":7,"field_of_format_7":1}`: 7,
+	} {
+		got, err := ManifestFormat([]byte(data))
+		require.NoError(t, err, data)
+		assert.Equal(t, want, got, data)
+	}
+	for _, bad := range []string{`{}`, `{"format_version":0}`, `{"format_version":"2"}`, `not json`} {
+		_, err := ManifestFormat([]byte(bad))
+		assert.ErrorIs(t, err, ErrInvalid, bad)
+	}
+}

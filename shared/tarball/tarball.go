@@ -174,3 +174,37 @@ func walk(r io.Reader, lim Limits, put func(h *tar.Header, clean string, body io
 func Check(r io.Reader, lim Limits) error {
 	return walk(r, lim, nil)
 }
+
+// errFound stops ReadFile's walk at the file it looked for.
+var errFound = errors.New("found")
+
+// ReadFile returns the bytes of the regular file name (a clean,
+// slash-separated relative name) in the tar.gz r, reading the archive
+// only up to that entry and checking every entry before it as Extract
+// does. A file larger than maxBytes is an error matching ErrInvalid; a
+// file that is not there, one matching fs.ErrNotExist.
+func ReadFile(r io.Reader, name string, maxBytes int64) ([]byte, error) {
+	var data []byte
+	err := walk(r, Limits{}, func(h *tar.Header, clean string, body io.Reader) error {
+		if clean != name || h.Typeflag != tar.TypeReg {
+			_, err := io.Copy(io.Discard, body)
+			return err
+		}
+		if h.Size > maxBytes {
+			return fmt.Errorf("%w: %s is %d bytes, more than %d", ErrInvalid, name, h.Size, maxBytes)
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+		}
+		data = b
+		return errFound
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return data, nil
+	case err != nil:
+		return nil, err
+	}
+	return nil, fmt.Errorf("%s: %w in the archive", name, fs.ErrNotExist)
+}

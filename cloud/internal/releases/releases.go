@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,7 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/release"
+	"github.com/hydrognn/hydrognn/shared/tarball"
 	"github.com/hydrognn/hydrognn/shared/tufrepo"
 )
 
@@ -42,6 +45,10 @@ var ErrLockLost = errors.New("releases: the repository lock was lost")
 // wait behind it. A check that times out counts as the lock lost
 // (ErrLockLost): nothing more is written.
 const LockCheckTimeout = 10 * time.Second
+
+// ErrNotFound is returned (wrapped) by BundleFormat for a path that is
+// not a release of the current targets metadata.
+var ErrNotFound = errors.New("no such release")
 
 // ErrTooLarge is returned by Publish when the archive is larger than
 // Options.MaxArchiveBytes; nothing is stored.
@@ -512,4 +519,44 @@ func (s *Service) Releases(ctx context.Context) (map[string]*release.Target, err
 		out[p] = t
 	}
 	return out, nil
+}
+
+// BundleFormat returns the manifest format (format_version) of the
+// bundle in release path's archive (httpapi.Catalog, for rollouts: only
+// agents that read it are offered the release). The format is not in
+// the release metadata, which agents decode strictly, so it is read from
+// the archive's manifest.json: tarball.Write puts it before the model
+// files, so little of the archive is read. ErrNotFound wraps a path
+// that is not a current target.
+func (s *Service) BundleFormat(ctx context.Context, p string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	r, err := s.open(nil)
+	if err != nil {
+		return 0, err
+	}
+	tf, ok := r.Targets()[p]
+	if !ok {
+		return 0, fmt.Errorf("releases: %s: %w", p, ErrNotFound)
+	}
+	// The consistent-snapshot name clients fetch it by.
+	f, ok := s.Target(path.Dir(p) + "/" + hex.EncodeToString(tf.Hashes["sha256"]) + "." + path.Base(p))
+	if !ok {
+		return 0, fmt.Errorf("releases: %s is not a target path", p)
+	}
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return 0, fmt.Errorf("releases: archive of %s: %w", p, err)
+	}
+	defer fh.Close()
+	data, err := tarball.ReadFile(fh, bundle.ManifestFile, bundle.MaxManifestSize)
+	if err != nil {
+		return 0, fmt.Errorf("releases: manifest of %s: %w", p, err)
+	}
+	v, err := bundle.ManifestFormat(data)
+	if err != nil {
+		return 0, fmt.Errorf("releases: manifest of %s: %w", p, err)
+	}
+	return v, nil
 }
