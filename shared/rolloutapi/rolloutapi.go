@@ -76,7 +76,7 @@ const (
 	AgentFailed      AgentState = "failed"      // its last attempt failed (it may retry)
 	AgentRolledBack  AgentState = "rolled_back" // went back to another release after committing, or gave it up
 	// AgentIncompatible: the agent does not read the manifest format of
-	// the release's bundle (Rollout.BundleFormat; it reports the formats
+	// the release's bundle (Release.BundleFormat; it reports the formats
 	// it reads at check-in, cloudapi.CheckinRequest.BundleFormats), so it
 	// is offered nothing. It counts neither as a failure nor toward its
 	// cohort's size when the thresholds are applied, and leaves this state
@@ -350,6 +350,10 @@ type Release struct {
 	Target string `json:"target"`
 	// Version is its version (from its release metadata).
 	Version string `json:"version"`
+	// BundleFormat is the manifest format (format_version) of its
+	// bundle: a rollout offers it only to agents that read that format
+	// (the others are AgentIncompatible).
+	BundleFormat int `json:"bundle_format"`
 }
 
 // Rollout is a rollout as the API answers it.
@@ -358,10 +362,6 @@ type Rollout struct {
 	Release Release `json:"release"`
 	// Previous is what a rollback offers (nil: none; rollback refused).
 	Previous *Release `json:"previous,omitempty"`
-	// BundleFormat is the manifest format (format_version) of the
-	// release's bundle: only agents that read it are offered the release
-	// (the others are AgentIncompatible).
-	BundleFormat int `json:"bundle_format"`
 	// RigType is the release's rig type.
 	RigType          string    `json:"rig_type"`
 	Selection        Selection `json:"selection"`

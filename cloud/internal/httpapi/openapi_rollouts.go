@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
@@ -10,20 +11,40 @@ import (
 )
 
 // StaticCatalog is a fixed Catalog (tests and the OpenAPI examples).
-type StaticCatalog map[string]*release.Target
+type StaticCatalog struct {
+	// Targets are the releases by target path.
+	Targets map[string]*release.Target
+	// Formats are their bundles' manifest formats by target path (a
+	// release not listed: format 1).
+	Formats map[string]int
+}
 
 // Releases implements Catalog.
-func (c StaticCatalog) Releases(context.Context) (map[string]*release.Target, error) { return c, nil }
+func (c StaticCatalog) Releases(context.Context) (map[string]*release.Target, error) {
+	return c.Targets, nil
+}
+
+// BundleFormat implements Catalog.
+func (c StaticCatalog) BundleFormat(_ context.Context, path string) (int, error) {
+	if _, ok := c.Targets[path]; !ok {
+		return 0, fmt.Errorf("release %s is not in the catalog", path)
+	}
+	if v, ok := c.Formats[path]; ok {
+		return v, nil
+	}
+	return 1, nil
+}
 
 // ExampleCatalog holds the releases of the OpenAPI examples: zema-testrig
-// 1.0.0 and 1.1.0.
+// 1.0.0 and 1.1.0, both of bundle format 1.
 func ExampleCatalog() StaticCatalog {
-	c := StaticCatalog{}
+	c := StaticCatalog{Targets: map[string]*release.Target{}, Formats: map[string]int{}}
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		t := &release.Target{FormatVersion: 1, Bundle: "zema-testrig", Version: v, RigType: "zema-testrig",
 			ConfigDigest: "sha256:5be1", ManifestDigest: "sha256:77c1", ExecutionProviders: []string{"cpu"},
 			Hardware: []string{"amd64", "arm64"}, Precisions: []bundle.Precision{bundle.FP32, bundle.INT8}}
-		c[t.Path()] = t
+		c.Targets[t.Path()] = t
+		c.Formats[t.Path()] = 1
 	}
 	return c
 }
@@ -47,8 +68,8 @@ func rolloutOperations() []Operation {
 		return m
 	}
 	ro := rolloutapi.Rollout{ID: 1,
-		Release:  rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.1.0.tar.gz", Version: "1.1.0"},
-		Previous: &rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.0.0.tar.gz", Version: "1.0.0"},
+		Release:  rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.1.0.tar.gz", Version: "1.1.0", BundleFormat: 1},
+		Previous: &rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.0.0.tar.gz", Version: "1.0.0", BundleFormat: 1},
 		RigType:  "zema-testrig", Selection: rolloutapi.Selection{Labels: map[string]string{"line": "a"}},
 		SuccessThreshold: 0.9, FailureThreshold: 0.1, State: rolloutapi.Running, Agents: 1, Counts: counts(1, 0),
 		Cohorts:     []rolloutapi.Cohort{{Index: 0, Size: 1, SoakS: 1800, State: rolloutapi.CohortSoaking, StartedAt: &started, Counts: counts(1, 0)}},

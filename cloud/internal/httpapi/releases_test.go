@@ -118,11 +118,17 @@ func tufClient(t testing.TB, base, token string, root []byte) *updater.Updater {
 // go-tuf, then sign the next targets with the keys in keys.
 func sign(t testing.TB, base, token string, tr *testRepo, keys, version string) (*tufrepo.Signed, []byte) {
 	t.Helper()
+	return signDir(t, base, token, tr, keys, testBundle(t, version))
+}
+
+// signDir is sign of the bundle in dir.
+func signDir(t testing.TB, base, token string, tr *testRepo, keys, dir string) (*tufrepo.Signed, []byte) {
+	t.Helper()
 	u := tufClient(t, base, token, tr.root)
 	require.NoError(t, u.Refresh())
 	tm := u.GetTrustedMetadataSet()
 	var arch bytes.Buffer
-	s, err := tufrepo.SignRelease(tm.Root, tm.Targets[metadata.TARGETS], keys, testBundle(t, version), nil, &arch, tufrepo.Options{})
+	s, err := tufrepo.SignRelease(tm.Root, tm.Targets[metadata.TARGETS], keys, dir, nil, &arch, tufrepo.Options{})
 	require.NoError(t, err)
 	return s, arch.Bytes()
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -17,6 +18,10 @@ import (
 // metadata). Rollouts are made of its releases.
 type Catalog interface {
 	Releases(ctx context.Context) (map[string]*release.Target, error)
+	// BundleFormat returns the manifest format (format_version) of the
+	// bundle of release path: a rollout offers it only to agents that
+	// read that format.
+	BundleFormat(ctx context.Context, path string) (int, error)
 }
 
 // ProblemRolloutRefused (422): the rollout cannot be made as asked: its
@@ -84,6 +89,10 @@ func (a *API) createRollout(c *gin.Context) {
 		return
 	}
 	n := store.NewRollout{Request: req, Release: rolloutapi.Release{Target: req.Release, Version: rel.Version}, RigType: rel.RigType, CreatedBy: p.TokenID}
+	if n.Release.BundleFormat, err = cat.BundleFormat(c.Request.Context(), req.Release); err != nil {
+		a.fail(c, fmt.Errorf("bundle format of release %s: %w", req.Release, err))
+		return
+	}
 	if req.Previous != "" {
 		prev, ok := rels[req.Previous]
 		switch {
@@ -101,6 +110,12 @@ func (a *API) createRollout(c *gin.Context) {
 		n.Previous = &rolloutapi.Release{Target: req.Previous, Version: prev.Version}
 	} else {
 		n.Previous = previousRelease(rels, req.Release, rel)
+	}
+	if n.Previous != nil {
+		if n.Previous.BundleFormat, err = cat.BundleFormat(c.Request.Context(), n.Previous.Target); err != nil {
+			a.fail(c, fmt.Errorf("bundle format of previous release %s: %w", n.Previous.Target, err))
+			return
+		}
 	}
 	ro, err := a.st.CreateRollout(c.Request.Context(), p.OrgID, n)
 	if errorsIs(err, store.ErrNoAgents) {

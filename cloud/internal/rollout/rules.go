@@ -123,6 +123,17 @@ func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolle
 	return Observed{State: prev}
 }
 
+// Incompatible says why an agent that reads the bundle formats formats
+// (cloudapi.CheckinRequest.Formats) cannot install rel ("agent reads
+// bundle formats 1..1, release is format 2"), or "" when it can: a
+// rollout offers rel only to agents that read its bundle's format.
+func Incompatible(formats cloudapi.BundleFormats, rel rolloutapi.Release) string {
+	if formats.Reads(rel.BundleFormat) {
+		return ""
+	}
+	return fmt.Sprintf("agent reads bundle formats %s, release is format %d", formats, rel.BundleFormat)
+}
+
 // reports tells whether update report u is about rollout id's release
 // rel: its rollout is id (0: the agent does not say; the target decides)
 // and its target is rel's (or, naming no target, its target version).
@@ -151,8 +162,22 @@ type CohortStatus struct {
 	State     rolloutapi.CohortState
 	StartedAt time.Time
 	// Failed counts its agents failed or rolled back; Succeeded those
-	// committed for at least Soak.
-	Failed, Succeeded int
+	// committed for at least Soak; Incompatible those that do not read
+	// the release's bundle format (rolloutapi.AgentIncompatible).
+	Failed, Succeeded, Incompatible int
+}
+
+// compatible is the cohort's size without its incompatible agents: the
+// agents the thresholds are shares of.
+func (c CohortStatus) compatible() int { return max(c.Size-c.Incompatible, 0) }
+
+// counted says how many of the cohort's agents the thresholds count, and
+// how many they leave out as incompatible.
+func (c CohortStatus) counted() string {
+	if c.Incompatible == 0 {
+		return fmt.Sprintf("%d agents", c.Size)
+	}
+	return fmt.Sprintf("%d compatible agents (%d more do not read the release's bundle format, not counted)", c.compatible(), c.Incompatible)
 }
 
 // Decision is what the engine does with a running rollout.
@@ -169,15 +194,20 @@ type Decision struct {
 }
 
 // Decide applies the thresholds to a running rollout's started cohorts
-// (in order; the last is the current one) at now. A cohort's failures
-// halt the rollout as soon as failed/size >= failureThreshold, whatever
-// its soak; the current cohort advances once its soak has passed since
-// it started and succeeded/size >= successThreshold.
+// (in order; the last is the current one) at now. The thresholds are
+// shares of a cohort's compatible agents, its size without the agents
+// that do not read the release's bundle format (Incompatible: they are
+// offered nothing, so they can neither fail nor succeed). A cohort's
+// failures halt the rollout as soon as failed/compatible >=
+// failureThreshold, whatever its soak; the current cohort advances once
+// its soak has passed since it started and succeeded/compatible >=
+// successThreshold (a cohort of incompatible agents only advances after
+// its soak: it has nothing to wait for).
 func Decide(started []CohortStatus, last bool, successThreshold, failureThreshold float64, now time.Time) Decision {
 	for _, c := range started {
-		if c.Size > 0 && float64(c.Failed) >= failureThreshold*float64(c.Size)-1e-9 && c.Failed > 0 {
+		if n := c.compatible(); n > 0 && float64(c.Failed) >= failureThreshold*float64(n)-1e-9 && c.Failed > 0 {
 			return Decision{Halt: true, HaltCohort: c.Index, Reason: fmt.Sprintf(
-				"cohort %d: %d of %d agents failed or rolled back, at or above the failure threshold %v", c.Index, c.Failed, c.Size, failureThreshold)}
+				"cohort %d: %d of %s failed or rolled back, at or above the failure threshold %v", c.Index, c.Failed, c.counted(), failureThreshold)}
 		}
 	}
 	if len(started) == 0 {
@@ -187,11 +217,11 @@ func Decide(started []CohortStatus, last bool, successThreshold, failureThreshol
 	if c.State != rolloutapi.CohortSoaking || now.Before(c.StartedAt.Add(c.Soak)) {
 		return Decision{}
 	}
-	if float64(c.Succeeded) < successThreshold*float64(c.Size)-1e-9 {
+	if float64(c.Succeeded) < successThreshold*float64(c.compatible())-1e-9 {
 		return Decision{}
 	}
 	d := Decision{Advance: true, Complete: last, Reason: fmt.Sprintf(
-		"cohort %d: %d of %d agents committed and stayed through the %s soak, at or above the success threshold %v",
-		c.Index, c.Succeeded, c.Size, c.Soak, successThreshold)}
+		"cohort %d: %d of %s committed and stayed through the %s soak, at or above the success threshold %v",
+		c.Index, c.Succeeded, c.counted(), c.Soak, successThreshold)}
 	return d
 }

@@ -46,7 +46,8 @@ func (s *Store) SetRigLabels(ctx context.Context, orgID int64, rigName string, l
 }
 
 // NewRollout is a rollout to create: the request (defaults applied,
-// validated) and the releases the API looked up.
+// validated) and the releases the API looked up, with their bundle
+// formats (Release.BundleFormat).
 type NewRollout struct {
 	Request  rolloutapi.CreateRequest
 	Release  rolloutapi.Release
@@ -58,7 +59,10 @@ type NewRollout struct {
 
 // CreateRollout selects the agents of n's selection in org, sizes the
 // cohorts (rollout.Plan), and creates the rollout running, its first
-// cohort started (its agents offered the release). ErrNoAgents when the
+// cohort started (its agents offered the release). An agent whose last
+// check-in says it does not read the release's bundle format (none
+// said: format 1 only; rollout.Incompatible) is incompatible from the
+// start, in any cohort. ErrNoAgents when the
 // selection picks none (or too many); ErrState when a selected agent is
 // in another active (running, paused, halted) rollout.
 func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*rolloutapi.Rollout, error) {
@@ -83,7 +87,7 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 			return err
 		}
 		rows, err := tx.Query(ctx, `
-			SELECT a.name, r.id FROM agents a
+			SELECT a.name, r.id, a.last_checkin->'bundle_formats' FROM agents a
 			JOIN rigs r ON r.id = a.rig_id
 			LEFT JOIN sites st ON st.id = r.site_id
 			WHERE a.org_id = $1 AND a.replaced_at IS NULL AND a.revoked_at IS NULL AND r.rig_type = $2
@@ -96,12 +100,13 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 			return err
 		}
 		type pick struct {
-			name  string
-			rigID int64
+			name    string
+			rigID   int64
+			formats []byte // the last check-in's bundle_formats (nil: none)
 		}
 		picks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pick, error) {
 			var p pick
-			return p, row.Scan(&p.name, &p.rigID)
+			return p, row.Scan(&p.name, &p.rigID, &p.formats)
 		})
 		if err != nil {
 			return err
@@ -136,18 +141,23 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 		if n.CreatedBy > 0 {
 			createdBy = &n.CreatedBy
 		}
+		prevF := 1
+		if n.Previous != nil {
+			prevF = max(n.Previous.BundleFormat, 1)
+		}
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO rollouts (org_id, target, version, rig_type, previous_target, previous_version, selection,
-				success_threshold, failure_threshold, state, created_by, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $11) RETURNING id`,
+				success_threshold, failure_threshold, state, created_by, created_at, updated_at, bundle_format, previous_bundle_format)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $11, $12, $13) RETURNING id`,
 			orgID, n.Release.Target, n.Release.Version, n.RigType, prevT, prevV, selDoc,
-			r.SuccessThreshold, r.FailureThreshold, createdBy, now).Scan(&id); err != nil {
+			r.SuccessThreshold, r.FailureThreshold, createdBy, now, max(n.Release.BundleFormat, 1), prevF).Scan(&id); err != nil {
 			return err
 		}
 		plan := rollout.Plan(r.Cohorts, r.SoakS, len(picks))
 		cohortOf := make([]int32, len(picks))
 		rigIDs := make([]int64, len(picks))
 		states := make([]string, len(picks))
+		details := make([]string, len(picks))
 		at := 0
 		for k, c := range plan {
 			state, started := string(rolloutapi.CohortPending), (*time.Time)(nil)
@@ -164,19 +174,34 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 				if k == 0 {
 					states[at] = string(rolloutapi.AgentOffered)
 				}
+				if why := rollout.Incompatible(storedFormats(picks[at].formats), n.Release); why != "" {
+					states[at], details[at] = string(rolloutapi.AgentIncompatible), why
+				}
 				at++
 			}
 		}
 		_, err = tx.Exec(ctx, `
-			INSERT INTO rollout_agents (rollout_id, agent_name, rig_id, cohort, state, updated_at)
-			SELECT $1, u.name, u.rig, u.cohort, u.state, $6 FROM unnest($2::text[], $3::bigint[], $4::int4[], $5::text[]) AS u(name, rig, cohort, state)`,
-			id, names, rigIDs, cohortOf, states, now)
+			INSERT INTO rollout_agents (rollout_id, agent_name, rig_id, cohort, state, detail, updated_at)
+			SELECT $1, u.name, u.rig, u.cohort, u.state, u.detail, $6
+			FROM unnest($2::text[], $3::bigint[], $4::int4[], $5::text[], $7::text[]) AS u(name, rig, cohort, state, detail)`,
+			id, names, rigIDs, cohortOf, states, now, details)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.Rollout(ctx, orgID, id, true)
+}
+
+// storedFormats decodes the bundle_formats of an agent's stored last
+// check-in (nil: none, or no check-in yet: what an agent that does not
+// say reads, cloudapi.LegacyBundleFormats; the check-in was validated).
+func storedFormats(doc []byte) cloudapi.BundleFormats {
+	var f cloudapi.BundleFormats
+	if len(doc) == 0 || json.Unmarshal(doc, &f) != nil || f.Min < 1 {
+		return cloudapi.LegacyBundleFormats
+	}
+	return f
 }
 
 func nonNil(s []string) []string {
@@ -187,14 +212,16 @@ func nonNil(s []string) []string {
 }
 
 const rolloutCols = `id, target, version, rig_type, previous_target, previous_version, selection, success_threshold,
-	failure_threshold, state, reason, cohort, created_at, updated_at`
+	failure_threshold, state, reason, cohort, created_at, updated_at, bundle_format, previous_bundle_format`
 
 func scanRollout(row pgx.Row) (*rolloutapi.Rollout, error) {
 	var ro rolloutapi.Rollout
 	var prevT, prevV string
+	var prevF int
 	var sel []byte
 	err := row.Scan(&ro.ID, &ro.Release.Target, &ro.Release.Version, &ro.RigType, &prevT, &prevV, &sel,
-		&ro.SuccessThreshold, &ro.FailureThreshold, &ro.State, &ro.Reason, &ro.Cohort, &ro.CreatedAt, &ro.UpdatedAt)
+		&ro.SuccessThreshold, &ro.FailureThreshold, &ro.State, &ro.Reason, &ro.Cohort, &ro.CreatedAt, &ro.UpdatedAt,
+		&ro.Release.BundleFormat, &prevF)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -202,7 +229,7 @@ func scanRollout(row pgx.Row) (*rolloutapi.Rollout, error) {
 		return nil, err
 	}
 	if prevT != "" {
-		ro.Previous = &rolloutapi.Release{Target: prevT, Version: prevV}
+		ro.Previous = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF}
 	}
 	if err := json.Unmarshal(sel, &ro.Selection); err != nil {
 		return nil, fmt.Errorf("rollout %d selection: %w", ro.ID, err)
@@ -458,7 +485,13 @@ func clipText(s string, n int) string {
 // behind: their release may not even fit it); the offer is the release when that rollout is running or
 // completed and the agent's cohort has started, the previous release when
 // it is rolled back and the agent's cohort had started, and none
-// otherwise (paused, halted, aborted, pending cohort, no rollout).
+// otherwise (paused, halted, aborted, pending cohort, no rollout). An
+// agent that does not read the release's bundle format (req.Formats,
+// rollout.Incompatible) is offered nothing and marked incompatible, in
+// any cohort; one that was and now reads it (an upgraded agent) goes
+// back to pending or offered by its cohort. In a rolled back rollout an
+// agent that does not read the previous release's format is offered
+// nothing either.
 func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName string, rigID int64, req *cloudapi.CheckinRequest) (*cloudapi.Offer, error) {
 	if err := s.joinLate(ctx, orgID, agentName); err != nil {
 		return nil, fmt.Errorf("join rollout: %w", err)
@@ -468,47 +501,76 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		state        rolloutapi.State
 		rel          rolloutapi.Release
 		prevT, prevV string
+		prevF        int
 		agentState   rolloutapi.AgentState
 		cohortState  rolloutapi.CohortState
 		detail       string
 	)
 	err := s.pool.QueryRow(ctx, `
-		SELECT ro.id, ro.state, ro.target, ro.version, ro.previous_target, ro.previous_version, ra.state, c.state, ra.detail
+		SELECT ro.id, ro.state, ro.target, ro.version, ro.bundle_format, ro.previous_target, ro.previous_version, ro.previous_bundle_format,
+			ra.state, c.state, ra.detail
 		FROM rollout_agents ra
 		JOIN rollouts ro ON ro.id = ra.rollout_id
 		JOIN rollout_cohorts c ON c.rollout_id = ra.rollout_id AND c.idx = ra.cohort
 		WHERE ra.agent_name = $2 AND ro.org_id = $1 AND ra.rig_id = $3
-		ORDER BY ro.id DESC LIMIT 1`, orgID, agentName, rigID).Scan(&id, &state, &rel.Target, &rel.Version, &prevT, &prevV, &agentState, &cohortState, &detail)
+		ORDER BY ro.id DESC LIMIT 1`, orgID, agentName, rigID).Scan(&id, &state, &rel.Target, &rel.Version, &rel.BundleFormat,
+		&prevT, &prevV, &prevF, &agentState, &cohortState, &detail)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	formats := req.Formats()
+	if why := rollout.Incompatible(formats, rel); why != "" {
+		if agentState != rolloutapi.AgentIncompatible || detail != why {
+			if err := s.setRolloutAgent(ctx, id, agentName, rolloutapi.AgentIncompatible, why); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	if agentState == rolloutapi.AgentIncompatible {
+		// It reads the format now: back in its cohort.
+		agentState, detail = rolloutapi.AgentOffered, ""
+		if cohortState == rolloutapi.CohortPending {
+			agentState = rolloutapi.AgentPending
+		}
+		if err := s.setRolloutAgent(ctx, id, agentName, agentState, ""); err != nil {
+			return nil, err
+		}
+	}
 	if cohortState == rolloutapi.CohortPending {
 		return nil, nil
 	}
 	var back *rolloutapi.Release
 	if state == rolloutapi.RolledBack && prevT != "" {
-		back = &rolloutapi.Release{Target: prevT, Version: prevV}
+		back = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF}
 	}
 	obs := rollout.Observe(agentState, id, rel, back, req)
 	if obs.State != agentState || (obs.Detail != "" && obs.Detail != detail) {
-		now := s.now().UTC()
-		if _, err := s.pool.Exec(ctx, `
-			UPDATE rollout_agents SET state = $3, detail = $4, updated_at = $5,
-				committed_at = CASE WHEN $3 = 'committed' THEN coalesce(CASE WHEN state = 'committed' THEN committed_at END, $5) ELSE NULL END
-			WHERE rollout_id = $1 AND agent_name = $2`, id, agentName, obs.State, obs.Detail, now); err != nil {
+		if err := s.setRolloutAgent(ctx, id, agentName, obs.State, obs.Detail); err != nil {
 			return nil, err
 		}
 	}
 	switch {
 	case state == rolloutapi.Running || state == rolloutapi.Completed:
 		return &cloudapi.Offer{Target: rel.Target, Version: rel.Version, Rollout: id}, nil
-	case back != nil:
+	case back != nil && rollout.Incompatible(formats, *back) == "":
 		return &cloudapi.Offer{Target: back.Target, Version: back.Version, Rollout: id}, nil
 	}
 	return nil, nil
+}
+
+// setRolloutAgent sets agent's state and detail in rollout id; its
+// committed_at is kept while it stays committed, set when it becomes
+// committed and cleared otherwise.
+func (s *Store) setRolloutAgent(ctx context.Context, id int64, agentName string, state rolloutapi.AgentState, detail string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE rollout_agents SET state = $3, detail = $4, updated_at = $5,
+			committed_at = CASE WHEN $3 = 'committed' THEN coalesce(CASE WHEN state = 'committed' THEN committed_at END, $5) ELSE NULL END
+		WHERE rollout_id = $1 AND agent_name = $2`, id, agentName, state, detail, s.now().UTC())
+	return err
 }
 
 // lateRollout finds the rollout agent (by name) of org should join: the
@@ -652,7 +714,8 @@ func (s *Store) StepRollout(ctx context.Context, id int64, now time.Time) (rollo
 		rows, err := tx.Query(ctx, `
 			SELECT c.idx, c.size, c.soak_ms, c.state, c.started_at,
 				count(*) FILTER (WHERE ra.state IN ('failed', 'rolled_back')),
-				count(*) FILTER (WHERE ra.state = 'committed' AND ra.committed_at <= $2::timestamptz - make_interval(secs => c.soak_ms / 1000.0))
+				count(*) FILTER (WHERE ra.state = 'committed' AND ra.committed_at <= $2::timestamptz - make_interval(secs => c.soak_ms / 1000.0)),
+				count(*) FILTER (WHERE ra.state = 'incompatible')
 			FROM rollout_cohorts c LEFT JOIN rollout_agents ra ON ra.rollout_id = c.rollout_id AND ra.cohort = c.idx
 			WHERE c.rollout_id = $1 AND c.idx <= $3
 			GROUP BY c.rollout_id, c.idx ORDER BY c.idx`, id, now, cur)
@@ -663,7 +726,7 @@ func (s *Store) StepRollout(ctx context.Context, id int64, now time.Time) (rollo
 			var c rollout.CohortStatus
 			var soakMS int64
 			var at *time.Time
-			err := row.Scan(&c.Index, &c.Size, &soakMS, &c.State, &at, &c.Failed, &c.Succeeded)
+			err := row.Scan(&c.Index, &c.Size, &soakMS, &c.State, &at, &c.Failed, &c.Succeeded, &c.Incompatible)
 			c.Soak = time.Duration(soakMS) * time.Millisecond
 			if at != nil {
 				c.StartedAt = *at

@@ -1,0 +1,169 @@
+package httpapi_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
+)
+
+// skabAgent makes a skab-testbed rig and enrolls an agent for it.
+func (e *env) skabAgent(tn *tenant, rig, agent string) member {
+	e.t.Helper()
+	r := e.do("POST", "/v1/rigs", tn.operator, map[string]any{"rig_id": rig, "rig_type": "skab-testbed"})
+	require.Equal(e.t, 201, r.code, "%s", r.body)
+	r = e.do("POST", "/v1/rigs/"+rig+"/enrollments", tn.operator, nil)
+	require.Equal(e.t, 201, r.code, "%s", r.body)
+	var en struct{ Token string }
+	r.decode(e.t, &en)
+	var out cloudapi.EnrollResponse
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: agent, RigID: rig})
+	require.Equal(e.t, 200, r.code, "%s", r.body)
+	r.decode(e.t, &out)
+	return member{agent: agent, rig: rig, cred: out.Credential}
+}
+
+// checkinFormats is a skab-testbed agent's check-in reporting installed,
+// upd and the bundle formats it reads (nil: an agent older than the
+// field); it returns the offer answered.
+func (e *env) checkinFormats(m member, installed string, upd *cloudapi.UpdateStatus, formats *cloudapi.BundleFormats) *cloudapi.Offer {
+	e.t.Helper()
+	req := cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "skab-testbed", Time: time.Now().UTC(),
+		Model: &diag.ModelRef{Version: installed}, Update: upd, BundleFormats: formats}
+	r := e.gz(cloudapi.PathCheckin, m.cred, req)
+	require.Equal(e.t, 200, r.code, "%s", r.body)
+	out, err := cloudapi.DecodeCheckinResponse(r.body)
+	require.NoError(e.t, err)
+	return out.Offer
+}
+
+func memberState(ro rolloutapi.Rollout, agent string) rolloutapi.Member {
+	for _, m := range ro.AgentStates {
+		if m.AgentID == agent {
+			return m
+		}
+	}
+	return rolloutapi.Member{}
+}
+
+// A rollout offers a release only to agents that read its bundle's
+// manifest format, read from the published archive: an agent that does
+// not say which it reads (older than bundle_formats: format 1 only) is
+// offered a format-1 release but not a format-2 one; it shows as
+// incompatible with the reason, neither fails nor holds up the cohorts,
+// and is offered the release once it reports reading the format.
+func TestRolloutBundleFormats(t *testing.T) {
+	tr := newRepo(t)
+	e := newEnv(t, httpapi.Options{Releases: tr.svc})
+	acme := e.tenant("acme")
+	ctx := context.Background()
+	_, relTok, err := e.st.CreateToken(ctx, 0, "release manager", store.RoleRelease, time.Time{})
+	require.NoError(t, err)
+	publish := func(version string, format int) string {
+		dir := testBundle(t, version)
+		if format == 1 {
+			m, err := bundle.Load(dir)
+			require.NoError(t, err)
+			m.FormatVersion = 1
+			for i := range m.Models {
+				m.Models[i].Thresholds = nil
+			}
+			require.NoError(t, bundle.Write(dir, m))
+		}
+		s, arch := signDir(t, e.srv.URL, relTok, tr, tr.offline, dir)
+		body, ctype := multipartBody(t, s.Targets, arch)
+		r := e.raw("POST", "/v1/releases", relTok, ctype, body)
+		require.Equal(t, 201, r.code, "%s", r.body)
+		return s.File.Path
+	}
+	v1, v2 := publish("1.0.0", 1), publish("1.1.0", 2)
+	for p, want := range map[string]int{v1: 1, v2: 2} {
+		got, err := tr.svc.BundleFormat(ctx, p)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, p)
+	}
+
+	old, upgraded := e.skabAgent(acme, "skab-old", "agent-old"), e.skabAgent(acme, "skab-new", "agent-new")
+	reads12 := &cloudapi.BundleFormats{Min: 1, Max: 2}
+	e.checkinFormats(old, "0.9.0", nil, nil)
+	e.checkinFormats(upgraded, "0.9.0", nil, reads12)
+	create := func(target string) rolloutapi.Rollout {
+		r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: target,
+			Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
+		require.Equal(t, 201, r.code, "%s", r.body)
+		var ro rolloutapi.Rollout
+		r.decode(t, &ro)
+		return ro
+	}
+
+	// A format-1 release: offered to both.
+	ro := create(v1)
+	assert.Equal(t, 1, ro.Release.BundleFormat)
+	assert.Equal(t, 0, ro.Counts[rolloutapi.AgentIncompatible])
+	assert.Equal(t, 2, ro.Counts[rolloutapi.AgentOffered])
+	for _, m := range []member{old, upgraded} {
+		var f *cloudapi.BundleFormats
+		if m == upgraded {
+			f = reads12
+		}
+		o := e.checkinFormats(m, "0.9.0", nil, f)
+		require.NotNil(t, o, m.agent)
+		assert.Equal(t, v1, o.Target)
+		e.checkinFormats(m, "1.0.0", nil, f)
+	}
+	assert.Equal(t, []string{"1:completed:0"}, events(tick(t, e.st, time.Now().Add(2*time.Minute))))
+
+	// A format-2 release: the old agent is incompatible from the start.
+	ro = create(v2)
+	require.NotNil(t, ro.Previous)
+	assert.Equal(t, 2, ro.Release.BundleFormat)
+	assert.Equal(t, 1, ro.Previous.BundleFormat)
+	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
+	assert.Equal(t, 1, ro.Cohorts[0].Counts[rolloutapi.AgentIncompatible])
+	want := rolloutapi.Member{AgentID: "agent-old", RigID: "skab-old", State: rolloutapi.AgentIncompatible,
+		Detail: "agent reads bundle formats 1..1, release is format 2"}
+	got := memberState(ro, "agent-old")
+	got.UpdatedAt = time.Time{}
+	assert.Equal(t, want, got)
+	assert.Nil(t, e.checkinFormats(old, "1.0.0", nil, nil), "not offered")
+	o := e.checkinFormats(upgraded, "1.0.0", nil, reads12)
+	require.NotNil(t, o)
+	assert.Equal(t, v2, o.Target)
+	// An old agent that installs without offers fails on it: still
+	// incompatible, not a failure (1 of 2 would halt at 0.1).
+	fail := &cloudapi.UpdateStatus{State: "failed", Installed: "1.0.0", Target: v2, Attempts: 1,
+		LastError: "manifest format_version 2 is not supported", Changed: time.Now().UTC()}
+	assert.Nil(t, e.checkinFormats(old, "1.0.0", fail, nil))
+	assert.Empty(t, events(tick(t, e.st, time.Now())), "no halt")
+	ro = e.rollout(acme.viewer, ro.ID)
+	assert.Equal(t, rolloutapi.Running, ro.State)
+	assert.Equal(t, 0, ro.Counts[rolloutapi.AgentFailed])
+	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
+	// The compatible agent commits: the cohort, and the rollout,
+	// complete without the incompatible one.
+	e.checkinFormats(upgraded, "1.1.0", nil, reads12)
+	assert.Equal(t, []string{"2:completed:0"}, events(tick(t, e.st, time.Now().Add(2*time.Minute))))
+	ro = e.rollout(acme.viewer, ro.ID)
+	assert.Equal(t, rolloutapi.Completed, ro.State)
+	assert.Contains(t, ro.Reason, "1 of 1 compatible agents (1 more do not read the release's bundle format, not counted)")
+	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
+
+	// The old agent upgraded: it reads format 2 now and is offered the
+	// release the completed rollout goes on offering.
+	o = e.checkinFormats(old, "1.0.0", nil, reads12)
+	require.NotNil(t, o)
+	assert.Equal(t, v2, o.Target)
+	ro = e.rollout(acme.viewer, ro.ID)
+	assert.Equal(t, rolloutapi.AgentOffered, memberState(ro, "agent-old").State)
+	assert.Empty(t, memberState(ro, "agent-old").Detail)
+	assert.Equal(t, 0, ro.Counts[rolloutapi.AgentIncompatible])
+}
