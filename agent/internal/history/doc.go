@@ -46,8 +46,9 @@
 // # Caps
 //
 // Options.MaxCount, MaxBytes and MaxAge bound the history. After each
-// Append, and at Open, the oldest diagnoses (lowest Seq) are removed while
-// any cap is exceeded; each removal is counted by cause (Stats.Dropped,
+// Append, at Open, and every minute (diagnoses grow old without an
+// Append), the oldest diagnoses (lowest Seq) are removed while any cap is
+// exceeded; each removal is counted by cause (Stats.Dropped,
 // persisted in the file) and logged at most once a minute. The newest
 // diagnosis is never removed by the count or byte caps. Readers of
 // Query and After never see a half-removed diagnosis.
@@ -60,7 +61,8 @@
 //
 // # Concurrency
 //
-// A Store is safe for concurrent use. Writes are serialised by bbolt;
-// every Append is one fsynced transaction (a diagnosis per window, so
-// about one a minute on a cycle-aligned rig).
+// A Store is safe for concurrent use. Open starts one goroutine, the
+// age check (with an age limit); Close stops it. Writes are serialised
+// by bbolt; every Append is one fsynced transaction (a diagnosis per
+// window, so about one a minute on a cycle-aligned rig).
 package history

@@ -60,7 +60,8 @@ type Options struct {
 	// larger by bbolt's page overhead.
 	MaxBytes int64
 	// MaxAge removes diagnoses created longer ago (0: DefaultMaxAge;
-	// negative: no age limit).
+	// negative: no age limit), checked after each Append and every
+	// minute.
 	MaxAge time.Duration
 	// MinSeq makes the next assigned Seq at least MinSeq+1 (0: no floor).
 	// Use it when a new file replaces a damaged one and the last Seq is
@@ -142,8 +143,9 @@ type Stats struct {
 	FirstSeq, LastSeq uint64
 	// Appended counts diagnoses stored since Open.
 	Appended uint64
-	// PruneErrors counts failures to apply the caps after an Append since
-	// Open (the diagnosis was stored; the caps are retried next Append).
+	// PruneErrors counts failures to apply the caps after an Append, or
+	// in the periodic age check, since Open (the diagnosis was stored;
+	// the caps are retried by the next Append or check).
 	PruneErrors uint64
 	// Dropped counts removals by cause (ReasonMaxCount, ReasonMaxBytes,
 	// ReasonMaxAge) since the file was created.
@@ -187,7 +189,17 @@ type Store struct {
 	dropped     map[string]uint64
 	progress    Progress
 	lastLog     time.Time
+
+	// stopAge stops the age checks (ageLoop); ageDone is closed when
+	// they have stopped. Both nil without an age limit.
+	stopAge  chan struct{}
+	ageDone  chan struct{}
+	stopOnce sync.Once
 }
+
+// ageCheckEvery is how often the age cap is applied between Appends (a
+// variable for tests).
+var ageCheckEvery = time.Minute
 
 // Open opens the history at path, creating it (mode 0600, and its
 // directory) when absent. An existing file is checked first; a damaged
@@ -234,8 +246,36 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if opts.MaxAge > 0 {
+		s.stopAge, s.ageDone = make(chan struct{}), make(chan struct{})
+		go s.ageLoop()
+	}
 	s.log.Info("diagnosis history opened", "path", path, "diagnoses", s.count, "bytes", s.bytes, "last_seq", s.last)
 	return s, nil
+}
+
+// ageLoop applies the caps every ageCheckEvery until Close: diagnoses
+// grow old without an Append (a rig standing still for months), and
+// MaxAge must hold then too. A check with nothing old reads one record.
+func (s *Store) ageLoop() {
+	defer close(s.ageDone)
+	t := time.NewTicker(ageCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopAge:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		if s.db != nil {
+			if err := s.pruneLocked(); err != nil {
+				s.pruneErrors++
+				s.log.Warn("old diagnoses could not be removed; retried", "err", err)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (s *Store) openError(err error) error {
@@ -638,6 +678,10 @@ func (s *Store) Stats() Stats {
 // Close closes the file. Later calls return ErrClosed; Close is
 // idempotent.
 func (s *Store) Close() error {
+	if s.stopAge != nil {
+		s.stopOnce.Do(func() { close(s.stopAge) })
+		<-s.ageDone
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
