@@ -221,6 +221,8 @@ type LinkState struct {
 	// UploadReadingsLost counts readings of upload parts the buffer
 	// removed before the cloud took the part (sent without them).
 	UploadReadingsLost uint64 `json:"upload_readings_lost"`
+	// CheckinsRefused counts check-ins the cloud refused as invalid.
+	CheckinsRefused uint64 `json:"checkins_refused"`
 }
 
 // State returns a snapshot.

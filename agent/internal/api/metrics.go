@@ -96,6 +96,7 @@ var (
 	dCloudReqFail = desc("cloud_request_failures_total", "Requests to the cloud that failed (network error, timeout, refusal); their items are kept and retried.")
 	dCloudCredErr = desc("cloud_credential_errors_total", "Requests to the cloud not made because the credential file (cloud.credential_file) could not be read; link state unauthorized, retried.")
 	dCloudUpLost  = desc("cloud_upload_readings_lost_total", "Readings of an upload part the cloud asked for that the reading buffer removed (full, too old) after the part was built and before the cloud took it: the part went without them.")
+	dCheckinRef   = desc("cloud_checkins_refused_total", "Check-ins the cloud refused as invalid (400, 413, 422); diagnoses are sent on with the last limits and the agent checks in again at the regular interval.")
 	dCloudRefused = desc("cloud_refused_total", "Diagnoses never stored by the cloud for good: by=agent (invalid for the contract, too large), by=cloud (rejected, conflict).", "by")
 	dUpdState     = desc("update_state", "1 for the model-update state machine's state (idle, checking, downloading, verifying, staged, canary, committing, committed, rolling_back, failed).", "state")
 	dUpdInstalled = desc("update_installed_info", "The model release installed by the updater (path \"\": the bundle the agent was installed with).", "version", "path")
@@ -269,6 +270,7 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	counter(dCloudReqFail, ls.Failures)
 	counter(dCloudCredErr, ls.CredentialErrors)
 	counter(dCloudUpLost, ls.UploadReadingsLost)
+	counter(dCheckinRef, ls.CheckinsRefused)
 	counter(dCloudRefused, ls.Invalid, "agent")
 	counter(dCloudRefused, ls.Rejected, "cloud")
 

@@ -41,7 +41,12 @@
 // logged), unless RejectsInARow single items were refused in a row: then
 // the server is assumed at fault and nothing more is rejected. Items the
 // cloud answers as rejected or conflicting are removed and counted. Other
-// 4xx (incompatible server) keep everything and retry at BackoffMax. See
+// 4xx (incompatible server) keep everything and retry at BackoffMax. A
+// check-in is fitted to cloudapi.ValidateCheckin before it is sent (texts
+// clipped, times moved into range, failing optional parts left out); one
+// the cloud still refuses with 400, 413 or 422 is counted
+// (Stats.CheckinsRefused) and never stops the diagnoses: the last limits
+// stay and the next check-in comes at the regular interval. See
 // docs/agent.md#store-and-forward and docs/agent-cloud-api.md.
 //
 // # Caps

@@ -102,6 +102,10 @@ type Stats struct {
 	// removed (full, or too old) after the part was built and before the
 	// cloud took it: the part went without them.
 	UploadReadingsLost uint64
+	// CheckinsRefused counts check-ins the cloud refused as invalid (400,
+	// 413, 422): the forwarder keeps its last limits, sends diagnoses and
+	// uploads on, and checks in again at the next regular check-in.
+	CheckinsRefused uint64
 }
 
 // Forwarder is the store-and-forward queue of diagnoses to the cloud.
@@ -133,6 +137,9 @@ type Forwarder struct {
 	// formatsRefusedUntil: the cloud refused the check-in field
 	// bundle_formats as unknown; check-ins leave it out until then.
 	formatsRefusedUntil time.Time
+	// checkinFixes is what fitCheckin last changed (logged when it
+	// changes).
+	checkinFixes string
 	// sending holds the batch being sent (seq -> state); Enqueue marks
 	// the items it drops from the outbox meanwhile instead of counting
 	// them, and the batch's answer decides (acked, refused, unsend).

@@ -48,6 +48,7 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 	if !now.Before(f.formatsRefusedUntil) {
 		req.BundleFormats = &agentBundleFormats
 	}
+	f.fitCheckin(&req)
 	res, err := f.postCheckin(ctx, &req)
 	if err == nil && req.BundleFormats != nil && classify(res) == classInvalid &&
 		cloudapi.UnknownFieldRefused(res.problem, cloudapi.FieldBundleFormats) {
@@ -67,7 +68,9 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 	c := classify(res)
 	switch c {
 	case classOK:
-	case classInvalid, classGone:
+	case classInvalid:
+		return f.checkinRefused(res)
+	case classGone:
 		return outcome{class: classIncompatible, res: res, what: "check-in"}
 	default:
 		return outcome{class: c, res: res, what: "check-in"}
@@ -114,7 +117,7 @@ const bundleFormatsRetry = time.Hour
 // cloud computes the agent's clock skew from it.
 func (f *Forwarder) postCheckin(ctx context.Context, req *cloudapi.CheckinRequest) (*result, error) {
 	encode := func() ([]byte, error) {
-		req.Time = f.opts.Clock.Now().UTC()
+		req.Time = clampTime(f.opts.Clock.Now().UTC())
 		b, err := json.Marshal(req)
 		if err != nil {
 			return nil, fmt.Errorf("encode check-in: %w", err)

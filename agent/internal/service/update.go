@@ -291,10 +291,8 @@ func (a *Agent) describe(r *cloudapi.CheckinRequest) {
 		return
 	}
 	st := a.upd.Status()
-	u := &cloudapi.UpdateStatus{State: string(st.State), Rollbacks: st.Rollbacks, LastError: st.LastError, Changed: st.Updated.UTC()}
-	if len(u.LastError) > cloudapi.MaxTextLen {
-		u.LastError = u.LastError[:cloudapi.MaxTextLen]
-	}
+	u := &cloudapi.UpdateStatus{State: string(st.State), Rollbacks: st.Rollbacks,
+		LastError: cloudapi.ClipText(st.LastError, cloudapi.MaxTextLen), Changed: st.Updated.UTC()}
 	if st.Installed != nil {
 		u.Installed = st.Installed.Version
 	}
