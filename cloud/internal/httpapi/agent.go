@@ -26,12 +26,16 @@ func (a *API) enroll(c *gin.Context) {
 		return
 	}
 	out, err := a.st.Enroll(c.Request.Context(), tok, req.AgentID, req.RigID)
-	if err == nil {
+	switch {
+	case err == nil:
+		a.known.remove(tok) // used
 		a.log.Info("agent enrolled", "agent_id", out.AgentID, "rig_id", out.RigID, "generation", out.Generation)
 		c.JSON(200, out)
-		return
-	}
-	switch {
+	case errorsIs(err, store.ErrBadCredential):
+		// Used or expired since enrollToken checked it: counted, forgotten.
+		a.known.remove(tok)
+		a.failLim.spend(failKeysOf(c.ClientIP()))
+		a.fail(c, err)
 	case errorsIs(err, store.ErrRigMismatch):
 		forbidden(c, "%v", err)
 	default:
@@ -44,29 +48,19 @@ const keyEnrollToken = "enroll_token"
 
 // enrollToken refuses (401) an enrollment whose token is not a usable
 // enrollment token, before its body is read or reserves any of the body
-// budget.
+// budget. Bad tokens (unknown, spent, expired, none) count as failed
+// authentications of the client's address like bad bearer credentials
+// (checkCredential); a token made by this API (createEnrollment) is known
+// until it is used.
 func (a *API) enrollToken(c *gin.Context) {
 	closeUnlessAdmitted(c)
-	tok, ok := bearer(c)
-	if !ok {
-		return
-	}
-	if err := a.st.CheckEnrollment(c.Request.Context(), tok); err != nil {
-		a.fail(c, err)
+	tok := bearerCredential(c)
+	if !a.checkCredential(c, tok, func() error { return a.st.CheckEnrollment(c.Request.Context(), tok) }) {
 		return
 	}
 	c.Set(keyEnrollToken, tok)
 	admitted(c)
 	c.Next()
-}
-
-func bearer(c *gin.Context) (string, bool) {
-	h := c.GetHeader(cloudapi.HeaderAuthorization)
-	if len(h) > 7 && h[:7] == "Bearer " {
-		return h[7:], true
-	}
-	unauthorized(c, "no credential: send Authorization: Bearer <token>")
-	return "", false
 }
 
 // ownAgent refuses (403) a body naming another agent than the credential's.

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,7 +53,10 @@ type Options struct {
 	// credentials does not lock out the others behind its address. A
 	// credential not known yet holds a token of the bucket while it is
 	// looked up (given back when valid). An IPv4 address is keyed by
-	// itself, an IPv6 one by its /64 (here and at enrollment).
+	// itself, an IPv6 one by its /64 (here and at enrollment's request
+	// rate); an IPv6 /48 also has a bucket shared by its /64s, siteFactor
+	// (16) times larger, and either spent refuses. Bad enrollment tokens
+	// count here too (checkCredential).
 	AuthFailLimit float64
 	AuthFailBurst int
 	// TrustedProxies lists the proxies (IPs or CIDRs) whose
@@ -105,10 +107,10 @@ type API struct {
 	st      *store.Store
 	log     *slog.Logger
 	opt     Options
-	lim     *limiters // per credential
-	ipLim   *limiters // per client address: enrollment
-	failLim *limiters // per client address: failed authentication
-	known   *credSet  // credentials that authenticated (authenticate)
+	lim     *limiters    // per credential
+	ipLim   *limiters    // per client address: enrollment
+	failLim *failLimiter // per client address and IPv6 /48: failed authentication
+	known   *credSet     // credentials that authenticated, enrollment tokens made here (checkCredential)
 	reg     *prometheus.Registry
 	engine  *gin.Engine
 	readyC  readiness // /health/ready's last check (health.go)
@@ -171,7 +173,7 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	a := &API{st: st, log: log, opt: o, reg: reg, lim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters),
-		ipLim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters), failLim: newLimiters(o.AuthFailLimit, o.AuthFailBurst, o.MaxLimiters),
+		ipLim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters), failLim: newFailLimiter(o.AuthFailLimit, o.AuthFailBurst, o.MaxLimiters),
 		known: newCredSet(o.MaxLimiters),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_http_requests_total",
 			Help: "HTTP requests by method, route template and status code."}, []string{"method", "route", "code"}),
@@ -342,62 +344,23 @@ func (a *API) deadline(c *gin.Context) {
 	c.Next()
 }
 
-// authenticate looks the request's credential up. Each client address
-// (addrKey) has a bucket of failed authentications (failLim): a
-// credential not known to this API (one that has not authenticated
-// before: known) takes a token of it before its lookup, given back only
-// when the lookup finds it valid (a lookup that fails for any reason, the
-// database or the request's deadline included, keeps it taken), so that
-// concurrent bad requests cannot all pass a check before any of them is
-// counted. When the bucket is spent, unknown
-// credentials get 429 without a lookup, while known ones are still looked
-// up: one client sending bad credentials does not lock out the others
-// behind the same address (a NAT), and no garbage credential reaches the
-// database.
+// authenticate looks the request's credential up, under the client
+// address's buckets of failed authentications (checkCredential).
 func (a *API) authenticate(c *gin.Context) {
 	closeUnlessAdmitted(c)
-	addr := addrKey(c.ClientIP())
-	cred, ok := strings.CutPrefix(c.GetHeader(cloudapi.HeaderAuthorization), "Bearer ")
-	if !ok {
-		cred = ""
-	}
-	known := cred != "" && a.known.has(cred)
-	if !known && !a.failLim.allow(addr) {
-		a.tooMany(c, "this address: failed authentications", a.opt.AuthFailLimit, a.opt.AuthFailBurst)
-		return
-	}
-	if cred == "" {
-		unauthorized(c, "no credential: send Authorization: Bearer <token>")
-		return
-	}
+	cred := bearerCredential(c)
 	var p *store.Principal
-	var err error
-	switch {
-	case strings.HasPrefix(cred, store.PrefixAgent):
-		p, err = a.opt.AuthCache.Lookup(c.Request.Context(), cred, a.st.AgentPrincipal)
-	case strings.HasPrefix(cred, store.PrefixToken):
-		p, err = a.opt.AuthCache.Lookup(c.Request.Context(), cred, a.st.TokenPrincipal)
-	default:
-		err = store.ErrBadCredential
-	}
-	switch {
-	case err == nil:
-		if !known {
-			a.failLim.put(addr)
+	if !a.checkCredential(c, cred, func() (err error) {
+		switch {
+		case strings.HasPrefix(cred, store.PrefixAgent):
+			p, err = a.opt.AuthCache.Lookup(c.Request.Context(), cred, a.st.AgentPrincipal)
+		case strings.HasPrefix(cred, store.PrefixToken):
+			p, err = a.opt.AuthCache.Lookup(c.Request.Context(), cred, a.st.TokenPrincipal)
+		default:
+			err = store.ErrBadCredential
 		}
-		a.known.add(cred)
-	case errors.Is(err, store.ErrBadCredential):
-		if known { // revoked or expired since: counted now
-			a.known.remove(cred)
-			a.failLim.allow(addr)
-		}
-	}
-	// Any other error (the database, a deadline, the client gone) keeps
-	// the token taken: a lookup that did not authenticate is counted,
-	// or a client closing its connections mid-lookup, or a slow
-	// database, would get lookups without end.
-	if err != nil {
-		a.fail(c, err)
+		return err
+	}) {
 		return
 	}
 	c.Set(keyPrincipal, p)

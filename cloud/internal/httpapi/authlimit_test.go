@@ -153,20 +153,22 @@ func TestAuthFailLimitConcurrent(t *testing.T) {
 
 // The per-address buckets (failed authentications, enrollment) key an
 // IPv6 client by its /64, so one host cannot make 2^64 of them, and an
-// IPv4-mapped address as the IPv4 address.
+// IPv4-mapped address as the IPv4 address. Each path has its own API:
+// enrollment's failures count in the failed authentications' buckets.
 func TestAddressLimitsKeyIPv6By64(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, httpapi.Options{AuthFailLimit: 0.001, AuthFailBurst: 2, RateLimit: 0.001, RateBurst: 2,
-		TrustedProxies: []string{"127.0.0.1", "::1"}})
-	from := func(path, addr string) int {
-		t.Helper()
-		if path == "/v1/agent/enroll" {
-			return e.raw("POST", path, "", cloudapi.MediaJSON, []byte(`{}`), "X-Forwarded-For", addr).code
-		}
-		return e.raw("GET", path, unknownToken(0), "", nil, "X-Forwarded-For", addr).code
-	}
 	for _, path := range []string{"/v1/rigs", "/v1/agent/enroll"} {
 		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, httpapi.Options{AuthFailLimit: 0.001, AuthFailBurst: 2, RateLimit: 0.001, RateBurst: 2,
+				TrustedProxies: []string{"127.0.0.1", "::1"}})
+			from := func(path, addr string) int {
+				t.Helper()
+				if path == "/v1/agent/enroll" {
+					return e.raw("POST", path, "", cloudapi.MediaJSON, []byte(`{}`), "X-Forwarded-For", addr).code
+				}
+				return e.raw("GET", path, unknownToken(0), "", nil, "X-Forwarded-For", addr).code
+			}
 			require.NotEqual(t, 429, from(path, "2001:db8:1:2::1"))
 			require.NotEqual(t, 429, from(path, "2001:db8:1:2::2"))
 			assert.Equal(t, 429, from(path, "2001:db8:1:2:ffff:ffff:ffff:ffff"), "another address of the same /64")
@@ -198,4 +200,123 @@ func TestAuthFailLimitCountsFailedLookups(t *testing.T) {
 		require.Equal(t, 429, r.code, "the failed lookups were counted: %s", r.body)
 	}
 	release()
+}
+
+// unknownEnrollment is a well-formed enrollment token that no row holds.
+func unknownEnrollment(i int) string { return fmt.Sprintf("%s%043d", store.PrefixEnrollment, i) }
+
+// lockEnrollments is lockTokens on enrollment_tokens: every enrollment
+// token lookup waits until release.
+func lockEnrollments(t *testing.T, e *env) (release func()) {
+	t.Helper()
+	tx, err := e.st.Pool().Begin(context.Background())
+	require.NoError(t, err)
+	_, err = tx.Exec(context.Background(), "LOCK TABLE enrollment_tokens IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	var once sync.Once
+	release = func() { once.Do(func() { _ = tx.Rollback(context.Background()) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// Enrollment tokens that are unknown, spent or expired (or missing) count
+// as failed authentications of the client's address, in the same bucket
+// as bad bearer credentials: past it, enrollment answers 429 problem+json
+// with Retry-After and no lookup. Valid enrollments are not counted, and
+// an enrollment token made on this replica (known, like a credential that
+// authenticated) still enrolls while the address is locked out.
+func TestEnrollmentCountsFailedAuthentications(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, httpapi.Options{AuthFailLimit: 0.001, AuthFailBurst: 3, RequestTimeout: 5 * time.Second})
+	a := e.tenant("alpha")
+	enroll := func(tok, agent string) resp {
+		t.Helper()
+		return e.do("POST", cloudapi.PathEnroll, tok, cloudapi.EnrollRequest{AgentID: agent, RigID: a.rig})
+	}
+	elsewhere := func(ttl time.Duration) string { // made by another replica: not known here
+		t.Helper()
+		en, err := e.st.CreateEnrollment(ctx, a.orgID, a.rig, 0, ttl)
+		require.NoError(t, err)
+		return en.Token
+	}
+	made := func() string { // made by this replica
+		t.Helper()
+		var en store.Enrollment
+		r := e.do("POST", "/v1/rigs/"+a.rig+"/enrollments", a.operator, nil)
+		require.Equal(t, 201, r.code, "%s", r.body)
+		r.decode(t, &en)
+		return en.Token
+	}
+
+	require.Equal(t, 200, e.do("GET", "/v1/rigs", a.viewer, nil).code)
+
+	// Valid enrollments, new to this replica, are not counted.
+	spent := elsewhere(time.Hour)
+	require.Equal(t, 200, enroll(spent, "rig-a").code)
+	require.Equal(t, 401, enroll(unknownEnrollment(0), "rig-x").code)
+	for i := range 5 {
+		r := enroll(elsewhere(time.Hour), fmt.Sprint("rig-b", i))
+		require.Equal(t, 200, r.code, "a valid enrollment next to a failure: %s", r.body)
+	}
+	known := made()
+	// A spent and an expired token: the bucket's other two tokens.
+	require.Equal(t, 401, enroll(spent, "rig-x").code, "spent")
+	require.Equal(t, 401, enroll(elsewhere(-time.Minute), "rig-x").code, "expired")
+
+	r := enroll(unknownEnrollment(1), "rig-x")
+	require.Equal(t, 429, r.code, "the address's failures were counted: %s", r.body)
+	assert.Equal(t, cloudapi.ProblemRateLimited, r.problem(t).Type)
+	assert.Equal(t, "1000", r.header.Get("Retry-After"))
+	require.Equal(t, 429, enroll("", "rig-x").code, "no credential")
+	require.Equal(t, 429, e.do("GET", "/v1/rigs", unknownToken(0), nil).code, "one bucket for bearer credentials and enrollment")
+	require.Equal(t, 429, enroll(elsewhere(time.Hour), "rig-c").code, "a valid token not known here waits like a new bearer credential")
+
+	// Unknown tokens are refused without a lookup: with every enrollment
+	// token lookup waiting on a lock, they still answer 429.
+	release := lockEnrollments(t, e)
+	for i := range 3 {
+		require.Equal(t, 429, enroll(unknownEnrollment(10+i), "rig-x").code)
+	}
+	release()
+
+	// The NAT rule: a token made on this replica still enrolls, once.
+	r = enroll(known, "rig-d")
+	require.Equal(t, 200, r.code, "a known enrollment token behind a locked-out address: %s", r.body)
+	require.Equal(t, 429, enroll(known, "rig-e").code, "spent, and forgotten")
+	require.Equal(t, 200, e.do("GET", "/v1/rigs", a.viewer, nil).code, "known bearer credentials still get in")
+}
+
+// An IPv6 attacker holding a /48 (65,536 /64s) cannot multiply its
+// failed authentications by its /64s: each /48 has an aggregate bucket,
+// 16 times the per-address one, and either spent answers 429. Another
+// /48 is unaffected, and known credentials still get in from the
+// locked-out /48.
+func TestAuthFailLimitAggregatesIPv6By48(t *testing.T) {
+	t.Parallel()
+	const burst = 2
+	e := newEnv(t, httpapi.Options{AuthFailLimit: 0.001, AuthFailBurst: burst, TrustedProxies: []string{"127.0.0.1", "::1"}})
+	a := e.tenant("alpha")
+	require.Equal(t, 200, e.do("GET", "/v1/rigs", a.viewer, nil).code)
+	from := func(addr, tok string) resp {
+		t.Helper()
+		return e.raw("GET", "/v1/rigs", tok, "", nil, "X-Forwarded-For", addr)
+	}
+	for n := range 16 {
+		for i := range burst {
+			r := from(fmt.Sprintf("2001:db8:1:%x::%d", n, i+1), unknownToken(n*burst+i))
+			require.Equal(t, 401, r.code, "/64 number %d, failure %d: %s", n, i, r.body)
+		}
+	}
+	r := from("2001:db8:1:ffff::1", unknownToken(100))
+	require.Equal(t, 429, r.code, "a fresh /64 of the same /48: %s", r.body)
+	assert.Equal(t, cloudapi.ProblemRateLimited, r.problem(t).Type)
+	assert.Contains(t, r.problem(t).Detail, "/48")
+	assert.Equal(t, "63", r.header.Get("Retry-After"), "1/(16 x 0.001) s, rounded up")
+	require.Equal(t, 429, e.raw("POST", cloudapi.PathEnroll, unknownEnrollment(0), cloudapi.MediaJSON, []byte(`{}`),
+		"X-Forwarded-For", "2001:db8:1:abcd::1").code, "enrollment too")
+
+	require.Equal(t, 401, from("2001:db8:2::1", unknownToken(101)).code, "another /48")
+	require.Equal(t, 401, from("192.0.2.1", unknownToken(102)).code, "IPv4")
+	require.Equal(t, 200, from("2001:db8:1:ffff::1", a.viewer).code, "a known credential from the locked-out /48")
 }

@@ -14,8 +14,9 @@
 // each body reserves what it may buffer; past the cap, after up to
 // BodyWait, 503 with Retry-After; bodybudget.go), then on /v1
 // routes authentication (Authorization: Bearer <token>; failures are
-// limited per client address, an IPv6 one by its /64, without locking
-// out credentials that authenticated before: Options.AuthFailLimit) and
+// limited per client address, an IPv6 one by its /64 and its /48, without
+// locking out credentials that authenticated before: Options.AuthFailLimit;
+// bad enrollment tokens count too) and
 // a per-credential rate limit. Bodies are read through cloudapi.ReadBody (media
 // type, gzip, Options.MaxBodyBytes) and decoded strictly (unknown fields
 // and trailing data refused).

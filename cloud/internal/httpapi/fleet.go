@@ -345,6 +345,11 @@ func (a *API) componentHealth(c *gin.Context) {
 func (a *API) createEnrollment(c *gin.Context) {
 	p := principal(c)
 	e, err := a.st.CreateEnrollment(c.Request.Context(), p.OrgID, c.Param("rig"), p.TokenID, a.opt.EnrollmentTTL)
+	if err == nil {
+		// Known to this replica: it enrolls even while its address's
+		// failed authentications are spent (checkCredential).
+		a.known.add(e.Token)
+	}
 	a.reply(c, 201, e, err)
 }
 

@@ -239,7 +239,7 @@ var problemNotes = map[int]string{
 	409: "the object exists, or its state does not allow this",
 	413: "the body is larger than the server's limit",
 	415: "the body is not application/json",
-	429: "rate limited: retry after Retry-After seconds",
+	429: "rate limited (too many requests, or too many failed authentications from the client's address): retry after Retry-After seconds",
 	500: "internal error",
 	503: "unavailable or too slow: retry after Retry-After seconds",
 }

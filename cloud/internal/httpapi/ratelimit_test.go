@@ -76,3 +76,58 @@ func TestAddrKey(t *testing.T) {
 		assert.Equal(t, want, addrKey(in), in)
 	}
 }
+
+func TestSiteKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"2001:db8:1:2:3:4:5:6": "ip6:2001:db8:1::/48",
+		"2001:db8:1:ffff::1":   "ip6:2001:db8:1::/48",
+		"2001:db8:1::1%eth0":   "ip6:2001:db8:1::/48",
+		"192.0.2.1":            "",
+		"::ffff:192.0.2.1":     "",
+		"not an address":       "",
+	} {
+		assert.Equal(t, want, siteKey(in), in)
+	}
+}
+
+// The /48 bucket holds siteFactor times the address's: many /64s of one
+// /48 spend it, then every /64 of it is refused (without taking the
+// /64's token) while other /48s and IPv4 addresses are not.
+func TestFailLimiterTwoLevels(t *testing.T) {
+	f := newFailLimiter(0.001, 2, 1000)
+	k := func(ip string) failKeys { return failKeysOf(ip) }
+	for n := range siteFactor {
+		for range 2 {
+			assert.Nil(t, f.take(k(fmt.Sprintf("2001:db8:1:%x::1", n))))
+		}
+		assert.NotNil(t, f.take(k(fmt.Sprintf("2001:db8:1:%x::1", n))), "the /64's own bucket")
+	}
+	fresh := k("2001:db8:1:abcd::1")
+	r := f.take(fresh)
+	if assert.NotNil(t, r) {
+		assert.Equal(t, refusal{who: "this address's /48: failed authentications", limit: 0.016, burst: 32}, *r)
+	}
+	assert.Nil(t, f.take(k("2001:db8:2::1")), "another /48")
+	for range 5 {
+		assert.Nil(t, f.take(k("192.0.2.1")), "IPv4 has no /48: only its burst of 2 after this")
+		f.put(k("192.0.2.1"))
+	}
+
+	// The /48 refused without keeping the fresh /64's token: once the /48
+	// has tokens again, the /64 still has its whole burst.
+	f.put(k("2001:db8:1:0::1"))
+	f.put(k("2001:db8:1:1::1"))
+	assert.Nil(t, f.take(fresh))
+	assert.Nil(t, f.take(fresh))
+	assert.NotNil(t, f.take(fresh))
+
+	// spend counts where it can; each level stays capped.
+	f.spend(k("2001:db8:3::1"))
+	assert.Nil(t, f.take(k("2001:db8:3::1")))
+	assert.NotNil(t, f.take(k("2001:db8:3::1")))
+	for i := range 3000 {
+		f.take(k(fmt.Sprintf("2001:db8:%x:%x::1", 100+i, i)))
+	}
+	assert.Equal(t, 1000, f.addr.len())
+	assert.Equal(t, 1000, f.site.len())
+}

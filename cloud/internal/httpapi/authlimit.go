@@ -1,0 +1,160 @@
+package httpapi
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+)
+
+// siteFactor is how many times the per-address bucket of failed
+// authentications (its rate and its burst) an IPv6 /48's aggregate bucket
+// holds: one site is commonly given a /48, 65,536 /64s, each of which
+// would otherwise be a bucket of its own.
+const siteFactor = 16
+
+// failLimiter holds the buckets of failed authentications of client
+// addresses at two levels: one per address key (addrKey: an IPv4
+// address, an IPv6 /64) and, for IPv6, one per /48 (siteKey) that the
+// /64s within it share. A failure is counted in both; a request is
+// refused when either is spent. Each level is capped at max buckets
+// (limiters).
+type failLimiter struct {
+	addr *limiters
+	site *limiters
+}
+
+func newFailLimiter(r float64, burst, max int) *failLimiter {
+	return &failLimiter{addr: newLimiters(r, burst, max), site: newLimiters(r*siteFactor, burst*siteFactor, max)}
+}
+
+// failKeys are a client address's keys in a failLimiter; site is empty
+// for an IPv4 address (and anything that does not parse).
+type failKeys struct{ addr, site string }
+
+func failKeysOf(ip string) failKeys { return failKeys{addr: addrKey(ip), site: siteKey(ip)} }
+
+// siteKey is the key of an IPv6 address's /48 ("" for anything else,
+// IPv4-mapped addresses included).
+func siteKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ""
+	}
+	a = a.Unmap().WithZone("")
+	if !a.Is6() {
+		return ""
+	}
+	p, err := a.Prefix(48)
+	if err != nil {
+		return ""
+	}
+	return "ip6:" + p.String()
+}
+
+// refusal names the bucket that refused a request, with its limits, for
+// tooMany.
+type refusal struct {
+	who   string
+	limit float64
+	burst int
+}
+
+// take takes one token of k's address bucket and one of its /48's, both
+// or neither: nil when it took them, else the bucket that is spent. The
+// address's token is given back when the /48 refuses (meanwhile a
+// concurrent request of the same address may find it missing: refused
+// one token early, never admitted one too many).
+func (f *failLimiter) take(k failKeys) *refusal {
+	if !f.addr.allow(k.addr) {
+		return &refusal{who: "this address: failed authentications", limit: f.addr.rate, burst: int(f.addr.burst)}
+	}
+	if k.site != "" && !f.site.allow(k.site) {
+		f.addr.put(k.addr)
+		return &refusal{who: "this address's /48: failed authentications", limit: f.site.rate, burst: int(f.site.burst)}
+	}
+	return nil
+}
+
+// put gives back the tokens take took.
+func (f *failLimiter) put(k failKeys) {
+	f.addr.put(k.addr)
+	if k.site != "" {
+		f.site.put(k.site)
+	}
+}
+
+// spend counts a failure that take did not: it takes a token of each of
+// k's buckets that has one.
+func (f *failLimiter) spend(k failKeys) {
+	f.addr.allow(k.addr)
+	if k.site != "" {
+		f.site.allow(k.site)
+	}
+}
+
+// checkCredential runs lookup, which checks cred (a bearer credential or
+// an enrollment token), under the client address's buckets of failed
+// authentications (failLim). A credential not known to this API (one that
+// has not authenticated before, or an enrollment token it did not make:
+// known) takes a token of them before its lookup, given back only when
+// the lookup finds it valid (a lookup that fails for any reason, the
+// database or the request's deadline included, keeps it taken), so that
+// concurrent bad requests cannot all pass a check before any of them is
+// counted. When a bucket is spent, unknown credentials (and none) get
+// 429 without a lookup, while known ones are still looked up: one client
+// sending bad credentials does not lock out the others behind the same
+// address (a NAT), and no garbage credential reaches the database. A
+// known credential refused by its lookup (revoked, expired, spent) counts
+// and is forgotten.
+//
+// It answers (401, 429, or the lookup's error) and returns false unless
+// the lookup found cred valid.
+func (a *API) checkCredential(c *gin.Context, cred string, lookup func() error) bool {
+	k := failKeysOf(c.ClientIP())
+	known := cred != "" && a.known.has(cred)
+	if !known {
+		if r := a.failLim.take(k); r != nil {
+			a.tooMany(c, r.who, r.limit, r.burst)
+			return false
+		}
+	}
+	if cred == "" {
+		unauthorized(c, "no credential: send Authorization: Bearer <token>")
+		return false
+	}
+	err := lookup()
+	switch {
+	case err == nil:
+		if !known {
+			a.failLim.put(k)
+		}
+		a.known.add(cred)
+		return true
+	case errors.Is(err, store.ErrBadCredential):
+		if known { // revoked, expired or spent since: counted now
+			a.known.remove(cred)
+			a.failLim.spend(k)
+		}
+	}
+	// Any other error (the database, a deadline, the client gone) keeps
+	// the token taken: a lookup that did not authenticate is counted,
+	// or a client closing its connections mid-lookup, or a slow
+	// database, would get lookups without end.
+	a.fail(c, err)
+	return false
+}
+
+// bearerCredential is the request's Authorization: Bearer credential
+// ("" when it has none).
+func bearerCredential(c *gin.Context) string {
+	cred, ok := strings.CutPrefix(c.GetHeader(cloudapi.HeaderAuthorization), "Bearer ")
+	if !ok {
+		return ""
+	}
+	return cred
+}
