@@ -289,6 +289,10 @@ type watchStats struct {
 //	                       (a watch is never longer than Watch.Window from the clock's reading)
 //	rolling_back           the rollback is finished
 //
+// Then, when the installed bundle cannot be served on this rig (its files
+// damaged or gone, or made for another firmware config: the rig's changed),
+// the previous bundle, else InstalledDir, serves instead if it can.
+//
 // It never calls the Activator: the service opens Current afterwards.
 func Open(opts Options) (*Manager, error) {
 	o, err := opts.withDefaults()
@@ -374,6 +378,9 @@ func (m *Manager) recover() error {
 		why = errors.New(r.LastError)
 		m.rollBack(why)
 	}
+	if fb := m.fallBack(r); fb != nil {
+		why = errors.Join(why, fb)
+	}
 	if err := m.switchTo(r.Installed.Dir); err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
@@ -386,6 +393,60 @@ func (m *Manager) recover() error {
 	m.prune(r)
 	if from != r.State || why != nil {
 		m.report(from, r.State, r.Target, why)
+	}
+	return nil
+}
+
+// servable loads the bundle in dir and says why this rig cannot serve it
+// (nil: it can): its files (bundle.Load: every model file's size and
+// sha256), its rig type and its firmware-config digest.
+func (m *Manager) servable(dir string) (*bundle.Manifest, error) {
+	man, err := bundle.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if man.RigType != m.opts.RigType || man.ConfigDigest != m.opts.ConfigDigest {
+		return nil, fmt.Errorf("%w: bundle %s %s is for rig type %q with firmware config %s, this rig is %q with %s",
+			ErrMismatch, man.Name, man.Version, man.RigType, man.ConfigDigest, m.opts.RigType, m.opts.ConfigDigest)
+	}
+	return man, nil
+}
+
+// fallBack replaces an installed bundle this rig cannot serve (the
+// firmware config changed since its commit, its files are damaged or gone)
+// with the previous bundle, else Options.InstalledDir (model.bundle_dir),
+// the first that can; the unservable one is kept as Previous (served again
+// only through a release's checks) and a watch ends. It returns why (nil:
+// the installed bundle is servable, or nothing else is, and the model's
+// open then says why). Open only (m.rec not yet shared).
+func (m *Manager) fallBack(r *Record) error {
+	_, bad := m.servable(r.Installed.Dir)
+	if bad == nil {
+		return nil
+	}
+	cands := []*Bundle{r.Previous, {Dir: m.opts.InstalledDir}}
+	for _, c := range cands {
+		if c == nil || c.Dir == r.Installed.Dir {
+			continue
+		}
+		man, err := m.servable(c.Dir)
+		if err != nil {
+			continue
+		}
+		b := *c
+		if d := man.Digest(); d != b.ManifestDigest {
+			// model.bundle_dir, or a folder replaced in place: not the
+			// release it was.
+			b = Bundle{Dir: c.Dir, Version: man.Version, ManifestDigest: d}
+		}
+		why := fmt.Errorf("the installed bundle %s cannot be served (%w): serving %s %s in %s instead", r.Installed.Dir, bad, man.Name, man.Version, c.Dir)
+		r.Installed, r.Previous = &b, r.Installed
+		if r.State == Committed {
+			r.State = Idle
+		}
+		r.WatchUntil, r.WatchRestarts = time.Time{}, 0
+		r.LastError = why.Error()
+		return why
 	}
 	return nil
 }
