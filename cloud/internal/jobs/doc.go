@@ -21,7 +21,8 @@
 // and ends the job cancelled; a lost lease (the job was re-queued after the
 // worker went silent past its lease) stops the worker's work on it
 // without writing anything more; stopping the worker (SIGTERM) re-queues
-// its job. A worker that dies is noticed when its lease expires: the next
+// a job that trains (the attempt counts), and lets one whose bundle is
+// written store and register it first (FinishGrace). A worker that dies is noticed when its lease expires: the next
 // claim of any worker re-queues the job, or fails it once max_attempts
 // are spent.
 //

@@ -3,6 +3,8 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 )
@@ -114,4 +117,98 @@ func TestWorkerStopsWhenItsLeaseRunsOut(t *testing.T) {
 	j := e.get(id)
 	assert.Equal(t, store.JobQueued, j.State)
 	assert.Equal(t, 2, j.Attempts)
+}
+
+// heldPut holds the Put of a job's bundle until release is closed, after
+// telling putting.
+type heldPut struct {
+	*blob.FS
+	putting chan struct{}
+	release chan struct{}
+}
+
+func (h *heldPut) Put(ctx context.Context, key string, r io.Reader) (blob.Info, error) {
+	if strings.Contains(key, "/jobs/") {
+		close(h.putting)
+		<-h.release
+	}
+	return h.FS.Put(ctx, key, r)
+}
+
+// SIGTERM (the worker's context ends) while a job trains stops it and
+// queues it again; SIGTERM once its bundle is written (uploading,
+// registering) no longer throws the trained model away: the upload and
+// the registration finish, the job succeeds, and the worker stops.
+func TestShutdownKeepsATrainedBundle(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+
+	// Stopped while it trains: queued again, the attempt counted.
+	long := tinyConfig
+	long.Epochs = 5000
+	id := e.job(long, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = jobs.NewWorker(e.st, e.blobs, e.options("w1", 10*time.Second)).RunOnce(ctx)
+	}()
+	require.Eventually(t, func() bool {
+		p := e.get(id).Progress
+		return p != nil && p.Epoch >= 1
+	}, 60*time.Second, 20*time.Millisecond, "w1 trains")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+	j := e.get(id)
+	assert.Equal(t, store.JobQueued, j.State)
+	assert.Equal(t, 1, j.Attempts)
+	require.NotNil(t, j.Error)
+	assert.Contains(t, *j.Error, "shutdown")
+	_, err := e.st.CancelJob(context.Background(), e.orgID, id)
+	require.NoError(t, err)
+
+	// Stopped while its bundle is stored: it succeeds all the same.
+	id = e.job(tinyConfig, 3)
+	hp := &heldPut{FS: e.blobs, putting: make(chan struct{}), release: make(chan struct{})}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = jobs.NewWorker(e.st, hp, e.options("w2", 10*time.Second)).RunOnce(ctx)
+	}()
+	select {
+	case <-hp.putting:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the job never stored its bundle")
+	}
+	cancel()
+	time.Sleep(100 * time.Millisecond) // the shutdown reaches the worker first
+	close(hp.release)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+	j = e.get(id)
+	assert.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
+	assert.Equal(t, 1, j.Attempts)
+	require.NotNil(t, j.ModelVersion)
+	m, err := e.st.Model(context.Background(), e.orgID, "zema-testrig", *j.ModelVersion)
+	require.NoError(t, err)
+	rc, info, err := e.blobs.Get(context.Background(), m.ArtifactKey)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	assert.Equal(t, m.Artifact.Bytes, info.Size, "the registered bundle is the stored one")
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

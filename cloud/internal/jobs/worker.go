@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
@@ -76,6 +77,13 @@ type Options struct {
 	// Log receives the worker's own events (nil: none).
 	Log *slog.Logger
 }
+
+// FinishGrace bounds the upload and registration of a trained bundle
+// after the worker was told to stop (SIGTERM): a job whose training ended
+// is finished rather than trained again; past it the attempt stops and is
+// re-queued as one stopped while training. Below the usual stop timeouts
+// (systemd's 90 s).
+const FinishGrace = time.Minute
 
 // DefaultMaxExtractBytes is Options.MaxExtractBytes when 0 (16 GiB, the
 // tarball package's default).
@@ -181,10 +189,23 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 	l := c.Lease
 	log := w.o.Log.With("worker", w.o.Name, "job", l.JobID, "attempt", l.Attempt)
 	log.Info("job claimed", "dataset", c.Dataset.ID, "rig_type", c.Job.RigType)
-	jctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	j := &running{w: w, lease: l, held: held, start: time.Now(), progress: store.Progress{Phase: "starting"}}
 	j.logs = &lineWriter{max: w.o.MaxLogLines}
+	// A shutdown (ctx ending) stops the attempt while it trains; once its
+	// bundle is written the upload and the registration go on, at most
+	// FinishGrace more: the trained model is not thrown away.
+	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBase()
+	defer context.AfterFunc(ctx, func() {
+		if j.finishing.Load() {
+			log.Info("shutdown: the trained bundle is stored and registered first", "grace", FinishGrace.String())
+			time.AfterFunc(FinishGrace, stopBase)
+			return
+		}
+		stopBase()
+	})()
+	jctx, cancel := context.WithCancelCause(base)
+	defer cancel(nil)
 
 	var wg sync.WaitGroup
 	wg.Go(func() { j.heartbeat(jctx, cancel, log) })
@@ -234,6 +255,9 @@ type running struct {
 	held  time.Time // the lease runs from then at the latest
 	start time.Time
 	logs  *lineWriter
+	// finishing is set once the bundle is written: a shutdown lets the
+	// attempt store and register it.
+	finishing atomic.Bool
 
 	mu       sync.Mutex
 	progress store.Progress
@@ -389,6 +413,7 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 		}
 		return nil, err
 	}
+	j.finishing.Store(true)
 	j.mu.Lock()
 	j.progress.BestEpoch, j.progress.ETASeconds = t.Result.BestEpoch, 0
 	j.mu.Unlock()
