@@ -60,7 +60,8 @@ func memberState(ro rolloutapi.Rollout, agent string) rolloutapi.Member {
 // not say which it reads (older than bundle_formats: format 1 only) is
 // offered a format-1 release but not a format-2 one; it shows as
 // incompatible with the reason, neither fails nor holds up the cohorts,
-// and is offered the release once it reports reading the format.
+// and is offered the release once it reports reading the format. An
+// agent that never checked in is judged at its first check-in.
 func TestRolloutBundleFormats(t *testing.T) {
 	tr := newRepo(t)
 	e := newEnv(t, httpapi.Options{Releases: tr.svc})
@@ -122,13 +123,19 @@ func TestRolloutBundleFormats(t *testing.T) {
 	}
 	assert.Equal(t, []string{"1:completed:0"}, events(tick(t, e.st, time.Now().Add(2*time.Minute))))
 
-	// A format-2 release: the old agent is incompatible from the start.
+	// A format-2 release: the old agent is incompatible from the start;
+	// one that never checked in is offered it until its first check-in
+	// says otherwise.
+	fresh := e.skabAgent(acme, "skab-fresh", "agent-fresh")
 	ro = create(v2)
 	require.NotNil(t, ro.Previous)
 	assert.Equal(t, 2, ro.Release.BundleFormat)
 	assert.Equal(t, 1, ro.Previous.BundleFormat)
 	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
 	assert.Equal(t, 1, ro.Cohorts[0].Counts[rolloutapi.AgentIncompatible])
+	assert.Equal(t, rolloutapi.AgentOffered, memberState(ro, "agent-fresh").State)
+	assert.Nil(t, e.checkinFormats(fresh, "1.0.0", nil, nil), "not offered")
+	assert.Equal(t, rolloutapi.AgentIncompatible, memberState(e.rollout(acme.viewer, ro.ID), "agent-fresh").State)
 	want := rolloutapi.Member{AgentID: "agent-old", RigID: "skab-old", State: rolloutapi.AgentIncompatible,
 		Detail: "agent reads bundle formats 1..1, release is format 2"}
 	got := memberState(ro, "agent-old")
@@ -147,15 +154,15 @@ func TestRolloutBundleFormats(t *testing.T) {
 	ro = e.rollout(acme.viewer, ro.ID)
 	assert.Equal(t, rolloutapi.Running, ro.State)
 	assert.Equal(t, 0, ro.Counts[rolloutapi.AgentFailed])
-	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
+	assert.Equal(t, 2, ro.Counts[rolloutapi.AgentIncompatible])
 	// The compatible agent commits: the cohort, and the rollout,
 	// complete without the incompatible one.
 	e.checkinFormats(upgraded, "1.1.0", nil, reads12)
 	assert.Equal(t, []string{"2:completed:0"}, events(tick(t, e.st, time.Now().Add(2*time.Minute))))
 	ro = e.rollout(acme.viewer, ro.ID)
 	assert.Equal(t, rolloutapi.Completed, ro.State)
-	assert.Contains(t, ro.Reason, "1 of 1 compatible agents (1 more do not read the release's bundle format, not counted)")
-	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
+	assert.Contains(t, ro.Reason, "1 of 1 compatible agents (2 more do not read the release's bundle format, not counted)")
+	assert.Equal(t, 2, ro.Counts[rolloutapi.AgentIncompatible])
 
 	// The old agent upgraded: it reads format 2 now and is offered the
 	// release the completed rollout goes on offering.
@@ -165,5 +172,5 @@ func TestRolloutBundleFormats(t *testing.T) {
 	ro = e.rollout(acme.viewer, ro.ID)
 	assert.Equal(t, rolloutapi.AgentOffered, memberState(ro, "agent-old").State)
 	assert.Empty(t, memberState(ro, "agent-old").Detail)
-	assert.Equal(t, 0, ro.Counts[rolloutapi.AgentIncompatible])
+	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
 }

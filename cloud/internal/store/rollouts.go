@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -62,7 +61,8 @@ type NewRollout struct {
 // cohort started (its agents offered the release). An agent whose last
 // check-in says it does not read the release's bundle format (none
 // said: format 1 only; rollout.Incompatible) is incompatible from the
-// start, in any cohort. ErrNoAgents when the
+// start, in any cohort; one that never checked in is judged at its first
+// check-in (RolloutCheckin). ErrNoAgents when the
 // selection picks none (or too many); ErrState when a selected agent is
 // in another active (running, paused, halted) rollout.
 func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*rolloutapi.Rollout, error) {
@@ -87,7 +87,7 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 			return err
 		}
 		rows, err := tx.Query(ctx, `
-			SELECT a.name, r.id, a.last_checkin->'bundle_formats' FROM agents a
+			SELECT a.name, r.id, a.last_checkin IS NOT NULL, a.last_checkin->'bundle_formats' FROM agents a
 			JOIN rigs r ON r.id = a.rig_id
 			LEFT JOIN sites st ON st.id = r.site_id
 			WHERE a.org_id = $1 AND a.replaced_at IS NULL AND a.revoked_at IS NULL AND r.rig_type = $2
@@ -100,13 +100,14 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 			return err
 		}
 		type pick struct {
-			name    string
-			rigID   int64
-			formats []byte // the last check-in's bundle_formats (nil: none)
+			name      string
+			rigID     int64
+			checkedIn bool
+			formats   []byte // the last check-in's bundle_formats (nil: none)
 		}
 		picks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pick, error) {
 			var p pick
-			return p, row.Scan(&p.name, &p.rigID, &p.formats)
+			return p, row.Scan(&p.name, &p.rigID, &p.checkedIn, &p.formats)
 		})
 		if err != nil {
 			return err
@@ -174,7 +175,7 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 				if k == 0 {
 					states[at] = string(rolloutapi.AgentOffered)
 				}
-				if why := rollout.Incompatible(storedFormats(picks[at].formats), n.Release); why != "" {
+				if why := rollout.Incompatible(storedFormats(picks[at].formats), n.Release); why != "" && picks[at].checkedIn {
 					states[at], details[at] = string(rolloutapi.AgentIncompatible), why
 				}
 				at++
@@ -455,24 +456,13 @@ func (s *Store) EditRollout(ctx context.Context, orgID, id int64, e rolloutapi.E
 		}
 		_, err = tx.Exec(ctx, `UPDATE rollouts SET success_threshold = coalesce($2, success_threshold),
 			failure_threshold = coalesce($3, failure_threshold), reason = $4, updated_at = $5 WHERE id = $1`,
-			id, e.SuccessThreshold, e.FailureThreshold, clipText(reason, maxReasonLen), now)
+			id, e.SuccessThreshold, e.FailureThreshold, cloudapi.ClipText(reason, maxReasonLen), now)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.Rollout(ctx, orgID, id, true)
-}
-
-// clipText cuts s to at most n bytes, at a rune boundary.
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // RolloutCheckin records what an agent's check-in says about its
