@@ -3,6 +3,7 @@ package forward
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,24 +55,38 @@ func accounted(s Stats) uint64 {
 	return uint64(s.Queued) + s.Accepted + s.Duplicates + s.Rejected + s.Conflicts + s.Dropped
 }
 
+// startEvicting starts the eviction tests' forwarder: an outbox of 3
+// items sending batches of 2 to a held cloud c, diagnoses 1 to 3 enqueued,
+// running until the end of the test; it returns once the first batch (1,
+// 2) is held at the cloud. drops returns the sequence numbers passed to
+// OnDrop so far.
+func startEvicting(t *testing.T) (c *fakeCloud, h *heldCloud, f *Forwarder, drops func() []uint64) {
+	t.Helper()
+	c = newCloud(t, newClock(t0, 1000))
+	h = newHeldCloud(t, c)
+	var mu sync.Mutex
+	var dropped []uint64
+	f = newForwarder(t, c, "", func(o *Options) {
+		h.use(o)
+		o.MaxItems, o.BatchItems = 3, 2
+		o.OnDrop = func(seq uint64, _ bool) { mu.Lock(); dropped = append(dropped, seq); mu.Unlock() }
+	})
+	enqueue(t, f, seqRange(1, 3), nil)
+	t.Cleanup(run(t, f))
+	h.waitEntered(t)
+	drops = func() []uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(dropped)
+	}
+	return c, h, f, drops
+}
+
 // A diagnosis the full outbox drops while its batch is on the way, and
 // that the cloud then accepts, counts once: as accepted, not also as
 // dropped (nor passed to OnDrop, nor reported to the cloud as dropped).
 func TestEvictedWhileSendingCountsOnce(t *testing.T) {
-	clock := newClock(t0, 1000)
-	c := newCloud(t, clock)
-	h := newHeldCloud(t, c)
-	var mu sync.Mutex
-	var drops []uint64
-	f := newForwarder(t, c, "", func(o *Options) {
-		h.use(o)
-		o.MaxItems, o.BatchItems = 3, 2
-		o.OnDrop = func(seq uint64, _ bool) { mu.Lock(); drops = append(drops, seq); mu.Unlock() }
-	})
-	enqueue(t, f, seqRange(1, 3), nil)
-	stop := run(t, f)
-	defer stop()
-	h.waitEntered(t) // batch 1, 2 is at the cloud
+	c, h, f, drops := startEvicting(t)
 	enqueue(t, f, seqRange(4, 5), nil)
 	s := f.Stats()
 	assert.Equal(t, uint64(5), s.Enqueued)
@@ -94,28 +109,13 @@ func TestEvictedWhileSendingCountsOnce(t *testing.T) {
 	assert.Equal(t, uint64(5), s.Accepted)
 	assert.Equal(t, uint64(0), s.Dropped, "accepted by the cloud, so not dropped")
 	assert.Equal(t, uint64(5), accounted(s), "every diagnosis counted once: %+v", s)
-	mu.Lock()
-	assert.Empty(t, drops)
-	mu.Unlock()
+	assert.Empty(t, drops())
 }
 
 // When the batch fails instead, the diagnoses the outbox dropped while it
 // was on the way count as dropped, once, when the answer comes.
 func TestEvictedWhileSendingFailedIsDropped(t *testing.T) {
-	clock := newClock(t0, 1000)
-	c := newCloud(t, clock)
-	h := newHeldCloud(t, c)
-	var mu sync.Mutex
-	var drops []uint64
-	f := newForwarder(t, c, "", func(o *Options) {
-		h.use(o)
-		o.MaxItems, o.BatchItems = 3, 2
-		o.OnDrop = func(seq uint64, _ bool) { mu.Lock(); drops = append(drops, seq); mu.Unlock() }
-	})
-	enqueue(t, f, seqRange(1, 3), nil)
-	stop := run(t, f)
-	defer stop()
-	h.waitEntered(t)
+	c, h, f, drops := startEvicting(t)
 	c.set(func(c *fakeCloud) { c.failNext, c.failStatus = 1, http.StatusServiceUnavailable })
 	enqueue(t, f, seqRange(4, 5), nil)
 	h.release()
@@ -123,9 +123,7 @@ func TestEvictedWhileSendingFailedIsDropped(t *testing.T) {
 	s := f.Stats()
 	assert.Equal(t, uint64(2), s.Dropped)
 	assert.Equal(t, uint64(5), accounted(s), "every diagnosis counted once: %+v", s)
-	mu.Lock()
-	assert.Equal(t, []uint64{1, 2}, drops)
-	mu.Unlock()
+	assert.Equal(t, []uint64{1, 2}, drops())
 	c.get(func(c *fakeCloud) {
 		assert.Len(t, c.stored, 3)
 		assert.NotContains(t, c.stored, uint64(1))
