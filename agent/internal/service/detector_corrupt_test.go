@@ -9,21 +9,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/api"
-	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // A calibration file a power cut left empty or cut short must not stop
 // the agent from starting (Restart=always would loop): it is moved aside
 // and the detector calibrates again.
 func TestDetectorCorruptCalibrationRecalibrates(t *testing.T) {
-	needORT(t)
-	cfg, err := rig.Load("../../../firmware-configs/skab-testbed.yaml")
-	require.NoError(t, err)
-	m, err := infer.Open("../../../models/bundles/skab-testbed", cfg, infer.Options{Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
+	m := skabModel(t)
 	for name, content := range map[string]string{"empty": "", "cut": `{"rows": 3, "me`} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

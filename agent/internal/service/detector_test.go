@@ -22,31 +22,47 @@ import (
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
-// TestDetectorCalibrationPersisted: with the skab-testbed bundle the
-// service runs windows through the SKAB detector, which calibrates on the
-// first rows, saves the calibration in the data folder and, after a
-// restart, scores from the first window without calibrating again.
-func TestDetectorCalibrationPersisted(t *testing.T) {
+// skabModel skips the test without ONNX Runtime and opens the shipped
+// skab-testbed bundle for its firmware config, closed at the end of the
+// test.
+func skabModel(t *testing.T) *infer.Model {
+	t.Helper()
 	needORT(t)
 	cfg, err := rig.Load("../../../firmware-configs/skab-testbed.yaml")
 	require.NoError(t, err)
 	m, err := infer.Open("../../../models/bundles/skab-testbed", cfg, infer.Options{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// sineWindow returns the window of spec ending at row end of a test
+// signal: sensor i at row r is its mean plus its standard deviation times
+// level + sin(r*(i+2)), so level shifts every sensor by level standard
+// deviations.
+func sineWindow(t *testing.T, spec prep.Spec, end int, level float64) *prep.Window {
+	t.Helper()
+	grid := make([][]float64, len(spec.Sensors))
+	for i, s := range spec.Sensors {
+		grid[i] = make([]float64, spec.Steps)
+		for r := range grid[i] {
+			grid[i][r] = s.Mean + s.Std*(level+math.Sin(float64((end-spec.Steps+1+r)*(i+2))))
+		}
+	}
+	w, err := prep.FromGrid(spec, grid)
+	require.NoError(t, err)
+	return w
+}
+
+// TestDetectorCalibrationPersisted: with the skab-testbed bundle the
+// service runs windows through the SKAB detector, which calibrates on the
+// first rows, saves the calibration in the data folder and, after a
+// restart, scores from the first window without calibrating again.
+func TestDetectorCalibrationPersisted(t *testing.T) {
+	m := skabModel(t)
 	dir := t.TempDir()
 	spec := m.Spec()
-	window := func(end int) *prep.Window {
-		grid := make([][]float64, len(spec.Sensors))
-		for i, s := range spec.Sensors {
-			grid[i] = make([]float64, spec.Steps)
-			for t := range grid[i] {
-				grid[i][t] = s.Mean + s.Std*math.Sin(float64((end-spec.Steps+1+t)*(i+2)))
-			}
-		}
-		w, err := prep.FromGrid(spec, grid)
-		require.NoError(t, err)
-		return w
-	}
+	window := func(end int) *prep.Window { return sineWindow(t, spec, end, 0) }
 	log := slog.New(slog.DiscardHandler)
 	det, _, err := openDetector(m, dir, true, log)
 	require.NoError(t, err)
@@ -106,27 +122,10 @@ func TestDetectorCalibrationPersisted(t *testing.T) {
 // again (diagnosed as calibrating), and the new calibration, made from the
 // new rows, is saved. After a restart it is the one in use.
 func TestDetectorRecalibrate(t *testing.T) {
-	needORT(t)
-	cfg, err := rig.Load("../../../firmware-configs/skab-testbed.yaml")
-	require.NoError(t, err)
-	m, err := infer.Open("../../../models/bundles/skab-testbed", cfg, infer.Options{Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
+	m := skabModel(t)
 	dir := t.TempDir()
 	spec := m.Spec()
-	// level shifts every sensor by level standard deviations.
-	window := func(end int, level float64) *prep.Window {
-		grid := make([][]float64, len(spec.Sensors))
-		for i, s := range spec.Sensors {
-			grid[i] = make([]float64, spec.Steps)
-			for t := range grid[i] {
-				grid[i][t] = s.Mean + s.Std*(level+math.Sin(float64((end-spec.Steps+1+t)*(i+2))))
-			}
-		}
-		w, err := prep.FromGrid(spec, grid)
-		require.NoError(t, err)
-		return w
-	}
+	window := func(end int, level float64) *prep.Window { return sineWindow(t, spec, end, level) }
 	log := slog.New(slog.DiscardHandler)
 	det, _, err := openDetector(m, dir, true, log)
 	require.NoError(t, err)

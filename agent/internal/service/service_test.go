@@ -48,12 +48,8 @@ const (
 // (topics prefixed per test, see isolatedRig), the real ONNX Runtime, and
 // a real broker (embedded, and Mosquitto).
 
-func needORT(tb testing.TB) {
-	tb.Helper()
-	if os.Getenv("ONNXRUNTIME_LIB") == "" {
-		tb.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
-	}
-}
+// needORT: see agenttest.NeedORT.
+func needORT(tb testing.TB) { tb.Helper(); agenttest.NeedORT(tb) }
 
 // mosquittoURL: see agenttest.MosquittoURL.
 func mosquittoURL(tb testing.TB) string { return agenttest.MosquittoURL(tb) }
