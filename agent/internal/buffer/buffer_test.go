@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
@@ -39,24 +40,6 @@ func testReadings(from uint64, n int) []reading.Reading {
 		rs[i] = testReading(from + uint64(i))
 	}
 	return rs
-}
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 func openTest(t testing.TB, path string, o Options) *Buffer {
@@ -407,7 +390,7 @@ func TestRejectPolicy(t *testing.T) {
 
 func TestMaxAge(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{now: t0}
+	clk := agenttest.NewClock(t0)
 	var drops []Drop
 	b := openTest(t, filepath.Join(t.TempDir(), "buf.db"), Options{
 		MaxAge: time.Hour, Now: clk.Now, Consumers: []string{"forward"},
@@ -435,7 +418,7 @@ func TestMaxAge(t *testing.T) {
 func TestDropCountsPersist(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "buf.db")
-	clk := &clock{now: t0}
+	clk := agenttest.NewClock(t0)
 	b := openTest(t, path, Options{MaxAge: time.Minute, Now: clk.Now})
 	require.NoError(t, b.Append(ctx, testReadings(0, 10)))
 	clk.Add(2 * time.Minute)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/agent/internal/api"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/agent/internal/update"
@@ -48,7 +49,7 @@ type updateRig struct {
 	bundleDir string
 	gw        *gateway
 	man       *bundle.Manifest
-	clk       *testClock
+	clk       *agenttest.Clock
 	t0        time.Time // 30 minutes ago, on a whole minute
 
 	// cloud, with newUpdateRigCloud, is the agent's cloud: check-ins
@@ -80,7 +81,7 @@ func startUpdateRig(t *testing.T, edit func(*update.Options), withCloud bool) *u
 	dir := t.TempDir()
 	agentID := fmt.Sprintf("upd-%d", time.Now().UnixNano()%1_000_000_000)
 	fwPath, bundleDir := isolatedRigFrom(t, dir, agentID, "../../../firmware-configs/skab-testbed.yaml", "../../../models/bundles/skab-testbed")
-	u := &updateRig{t: t, dir: dir, bundleDir: bundleDir, clk: &testClock{now: time.Now()},
+	u := &updateRig{t: t, dir: dir, bundleDir: bundleDir, clk: agenttest.NewClock(time.Now()),
 		t0: time.Now().UTC().Truncate(time.Minute).Add(-30 * time.Minute)}
 	var err error
 	u.repo, err = tufrepo.Init(filepath.Join(dir, "repo"), filepath.Join(dir, "keys"), tufrepo.Options{})
@@ -232,7 +233,7 @@ func TestModelUpdate(t *testing.T) {
 
 	// Release 1.2.0 calls the same windows anomalous (anomaly thresholds a
 	// thousand times lower): its canary fails and 1.1.0 keeps serving.
-	u.clk.add(2 * time.Hour) // past the watch of 1.1.0
+	u.clk.Add(2 * time.Hour) // past the watch of 1.1.0
 	path := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.2.0"), "1.2.0", func(m *bundle.Manifest) {
 		for i := range m.Heads {
 			for j := range m.Heads[i].Thresholds {
@@ -316,7 +317,7 @@ func TestModelUpdateOffers(t *testing.T) {
 	assert.Equal(t, 2, archives(), "the rollback release was downloaded")
 
 	// An offer whose version is not the signed one: refused, 1.0.5 serves.
-	u.clk.add(2 * time.Hour) // past the watch of 1.0.5
+	u.clk.Add(2 * time.Hour) // past the watch of 1.0.5
 	p120 := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.2.0"), "1.2.0", nil)
 	u.cloud.setOffer(&cloudapi.Offer{Target: p120, Version: "1.2.1", Rollout: 7})
 	waitFor(t, 20*time.Second, "the offer refused", func() bool {
@@ -401,25 +402,6 @@ func (g *gateway) publishCalm(tb testing.TB, man *bundle.Manifest, start time.Ti
 		require.True(tb, tok.WaitTimeout(20*time.Second), "publish acknowledged")
 		require.NoError(tb, tok.Error())
 	}
-}
-
-// testClock is a settable clock for the updater (the watch, metadata
-// expiry).
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // TestModelUpdateWatchdogRollback: a release that passes its canary but

@@ -21,6 +21,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/tufrepo"
 )
@@ -213,29 +214,11 @@ func (a *fakeActivator) Activate(_ context.Context, dir string) error {
 	return a.fail[dir]
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type agent struct {
 	*Manager
 	canary *fakeCanary
 	act    *fakeActivator
-	clock  *clock
+	clock  *agenttest.Clock
 	mu     sync.Mutex
 	trans  []string
 }
@@ -250,7 +233,7 @@ func (a *agent) transitions() []string {
 // same folder); edit adjusts the options.
 func (f *fixture) open(edit func(*Options)) *agent {
 	f.t.Helper()
-	a := &agent{canary: &fakeCanary{}, act: &fakeActivator{}, clock: &clock{now: time.Now()}}
+	a := &agent{canary: &fakeCanary{}, act: &fakeActivator{}, clock: agenttest.NewClock(time.Now())}
 	o := Options{
 		Dir: f.dir, URL: f.srv.URL, TrustedRoot: f.root, InstalledDir: f.factory,
 		RigType: testRig, ConfigDigest: testConfigDigest, Hardware: []string{"amd64"}, AgentVersion: "1.0.0",

@@ -344,7 +344,7 @@ func TestStaleMetadataBlocksCommit(t *testing.T) {
 	f, a := stage(t)
 	a.canary.set(nil)
 	// The canary takes longer than the timestamp lives.
-	a.Manager.opts.Canary = canaryFunc(func() error { a.clock.add(25 * time.Hour); return nil })
+	a.Manager.opts.Canary = canaryFunc(func() error { a.clock.Add(25 * time.Hour); return nil })
 	if err := a.Cycle(t.Context()); !errors.Is(err, ErrStale) || a.Status().State != Staged || a.Current() != f.factory {
 		t.Fatalf("%v %s", err, a.Status().State)
 	}
@@ -374,7 +374,7 @@ func TestRootRotationFollowed(t *testing.T) {
 	// A damaged cached root falls back to the trust anchor and follows
 	// the chain again.
 	os.WriteFile(filepath.Join(f.dir, "metadata", "root.json"), []byte("{"), 0o644)
-	a.clock.add(2 * time.Hour)
+	a.clock.Add(2 * time.Hour)
 	f.release("1.2.0", nil, nil)
 	if err := a.Cycle(t.Context()); err != nil || a.Status().Installed.Version != "1.2.0" {
 		t.Fatalf("after a damaged cached root: %v %s", err, a.Status().Installed.Version)
@@ -395,7 +395,7 @@ func TestReplayedMetadataRefused(t *testing.T) {
 	}
 	// After the watch, the server (or a man in the middle) replays the
 	// older timestamp: the agent remembers the newer one.
-	a.clock.add(2 * time.Hour)
+	a.clock.Add(2 * time.Hour)
 	os.WriteFile(filepath.Join(f.repo.Dir(), "timestamp.json"), oldTS, 0o644)
 	err = a.Cycle(t.Context())
 	var bad *metadata.ErrBadVersionNumber

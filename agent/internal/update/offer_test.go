@@ -105,7 +105,7 @@ func TestOffers(t *testing.T) {
 
 	// 1.1.0 offered again: it is the kept previous bundle, staged from
 	// there without a download, through the canary.
-	a.clock.add(2 * time.Hour) // past the watch
+	a.clock.Add(2 * time.Hour) // past the watch
 	n := len(f.archiveRequests())
 	offers.set(&cloudapi.Offer{Target: p110, Version: "1.1.0", Rollout: 9})
 	if err := a.Cycle(t.Context()); err != nil {

@@ -53,7 +53,7 @@ func TestInstallCommitWatch(t *testing.T) {
 	}
 	// After the watch the newer release is installed; the bundle before
 	// the previous one is removed.
-	a.clock.add(2 * time.Hour)
+	a.clock.Add(2 * time.Hour)
 	before := len(a.transitions())
 	if err := a.Cycle(t.Context()); err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestInstallCommitWatch(t *testing.T) {
 		t.Errorf("part files left: %v", parts)
 	}
 	// A restart serves the committed model (the watch is over).
-	a.clock.add(2 * time.Hour)
+	a.clock.Add(2 * time.Hour)
 	b := f.open(func(o *Options) { o.Now = a.clock.Now })
 	if b.Current() != st.Installed.Dir {
 		t.Errorf("after restart current %s, want %s", b.Current(), st.Installed.Dir)
@@ -141,7 +141,7 @@ func TestRefusals(t *testing.T) {
 		}, is: ErrMetadata, as: new(*metadata.ErrUnsignedMetadata), msg: "targets"},
 		{name: "expired timestamp", setup: func(f *fixture, a *agent) {
 			f.release("1.1.0", nil, nil)
-			a.clock.add(36 * time.Hour) // the timestamp lasts a day
+			a.clock.Add(36 * time.Hour) // the timestamp lasts a day
 		}, is: ErrMetadata, as: new(*metadata.ErrExpiredMetadata), msg: "timestamp"},
 		{name: "expired targets", setup: func(f *fixture, a *agent) {
 			// Targets signed 100 days ago (90-day expiry), then fresh
