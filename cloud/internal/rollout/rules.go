@@ -91,7 +91,7 @@ func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolle
 		case reports(u, id, *rolledBackTo) && u.State == "failed":
 			// The reinstall of the previous release failed: the agent
 			// still serves what it had, and the operator must see why.
-			return Observed{State: rolloutapi.AgentFailed, Detail: clip(u.LastError)}
+			return Observed{State: rolloutapi.AgentFailed, Detail: cloudapi.ClipText(u.LastError, cloudapi.MaxTextLen)}
 		case prev == rolloutapi.AgentFailed:
 			// Failed until it serves the previous release (its detail
 			// kept), whatever else it reports meanwhile.
@@ -105,9 +105,9 @@ func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolle
 		case "canary", "committing":
 			return Observed{State: rolloutapi.AgentCanary}
 		case "failed":
-			return Observed{State: rolloutapi.AgentFailed, Detail: clip(u.LastError)}
+			return Observed{State: rolloutapi.AgentFailed, Detail: cloudapi.ClipText(u.LastError, cloudapi.MaxTextLen)}
 		case "rolling_back":
-			return Observed{State: rolloutapi.AgentRolledBack, Detail: clip(u.LastError)}
+			return Observed{State: rolloutapi.AgentRolledBack, Detail: cloudapi.ClipText(u.LastError, cloudapi.MaxTextLen)}
 		}
 	}
 	if installed != "" && installed == rel.Version {
@@ -116,7 +116,7 @@ func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolle
 	if installed != "" && prev == rolloutapi.AgentCommitted {
 		d := ""
 		if u != nil {
-			d = clip(u.LastError)
+			d = cloudapi.ClipText(u.LastError, cloudapi.MaxTextLen)
 		}
 		return Observed{State: rolloutapi.AgentRolledBack, Detail: d}
 	}
@@ -145,13 +145,6 @@ func reports(u *cloudapi.UpdateStatus, id int64, rel rolloutapi.Release) bool {
 		return u.Target == rel.Target
 	}
 	return u.TargetVersion != "" && u.TargetVersion == rel.Version
-}
-
-func clip(s string) string {
-	if len(s) > cloudapi.MaxTextLen {
-		return s[:cloudapi.MaxTextLen]
-	}
-	return s
 }
 
 // CohortStatus is a started cohort as Decide sees it.
