@@ -180,8 +180,9 @@ func (s *Store) HeartbeatBuild(ctx context.Context, l Lease, lease time.Duration
 }
 
 // CancelBuild cancels the build of org's data set id, asked by API token
-// tokenID (0: none): a queued build at once (the data set fails with
-// error "cancelled by token NAME (id N)"); a running one is marked
+// tokenID (0: none): a queued build, or a running one whose lease
+// expired, at once (the data set fails with error "cancelled by token
+// NAME (id N)"); a running one is marked
 // cancel_requested, its worker sees it at its next heartbeat and ends it
 // (FailJob), and the data set fails then with the same error (meanwhile
 // it is building, error saying the cancel was asked). ErrNotFound when
@@ -192,8 +193,10 @@ func (s *Store) CancelBuild(ctx context.Context, orgID, id, tokenID int64) (d *D
 		// The job row first, then the data set: the workers' order.
 		var state, msg string
 		err := tx.QueryRow(ctx, `UPDATE training_jobs t SET
-				state = CASE WHEN t.state = 'queued' THEN 'cancelled' ELSE t.state END,
-				finished_at = CASE WHEN t.state = 'queued' THEN now() ELSE t.finished_at END,
+				state = CASE WHEN `+endsAtCancel+` THEN 'cancelled' ELSE t.state END,
+				finished_at = CASE WHEN `+endsAtCancel+` THEN now() ELSE t.finished_at END,
+				worker = CASE WHEN `+endsAtCancel+` THEN NULL ELSE t.worker END,
+				lease_expires_at = CASE WHEN `+endsAtCancel+` THEN NULL ELSE t.lease_expires_at END,
 				cancel_requested = true,
 				error = coalesce((SELECT format('cancelled by token %s (id %s)', to_json(k.name)::text, k.id) FROM api_tokens k WHERE k.id = $3),
 					'cancelled by request')

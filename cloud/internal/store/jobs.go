@@ -137,15 +137,25 @@ func (s *Store) Jobs(ctx context.Context, orgID, before int64, state string, lim
 		WHERE j.org_id = $1 AND j.kind = 'train' AND j.id < $2 AND ($3 = '' OR j.state = $3) ORDER BY j.id DESC LIMIT $4`, orgID, before, state, limit))
 }
 
-// CancelJob cancels org's job id: a queued job at once; a running one is
-// marked cancel_requested and its worker stops it at its next heartbeat.
-// ErrState when the job has finished.
+// endsAtCancel is true for a job that a cancel request ends at once: a
+// queued one, or a running one whose lease expired (its worker died or
+// gave up: none is there to see the request at a heartbeat, and with no
+// worker left to claim it, the reaping of Claim never comes). t is the
+// training_jobs row.
+const endsAtCancel = `(t.state = 'queued' OR (t.state = 'running' AND t.lease_expires_at < now()))`
+
+// CancelJob cancels org's job id: a queued job, or a running one whose
+// lease expired, at once; a running one is marked cancel_requested and its
+// worker stops it at its next heartbeat. ErrState when the job has
+// finished.
 func (s *Store) CancelJob(ctx context.Context, orgID, id int64) (*Job, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE training_jobs SET
-		state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
-		finished_at = CASE WHEN state = 'queued' THEN now() ELSE finished_at END,
+	tag, err := s.pool.Exec(ctx, `UPDATE training_jobs t SET
+		state = CASE WHEN `+endsAtCancel+` THEN 'cancelled' ELSE t.state END,
+		finished_at = CASE WHEN `+endsAtCancel+` THEN now() ELSE t.finished_at END,
+		worker = CASE WHEN `+endsAtCancel+` THEN NULL ELSE t.worker END,
+		lease_expires_at = CASE WHEN `+endsAtCancel+` THEN NULL ELSE t.lease_expires_at END,
 		cancel_requested = true
-		WHERE id = $1 AND org_id = $2 AND kind = 'train' AND state IN ('queued', 'running')`, id, orgID)
+		WHERE t.id = $1 AND t.org_id = $2 AND t.kind = 'train' AND t.state IN ('queued', 'running')`, id, orgID)
 	if err != nil {
 		return nil, err
 	}
