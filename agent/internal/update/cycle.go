@@ -74,6 +74,48 @@ func (failed) name() StateName      { return Failed }
 func (m *Manager) Cycle(ctx context.Context) error {
 	m.cycleMu.Lock()
 	defer m.cycleMu.Unlock()
+	err := m.runCycle(ctx)
+	if err != nil && ctx.Err() == nil {
+		m.mu.Lock()
+		m.cycleErrs[CycleErrorReason(err)]++
+		m.mu.Unlock()
+	}
+	return err
+}
+
+// CycleErrorReasons are the reasons Status.CycleErrors counts by, most
+// specific first (CycleErrorReason).
+var CycleErrorReasons = []string{"unauthorized", "metadata", "too_long", "download", "budget", "verify", "mismatch",
+	"offer", "no_windows", "canary", "stale", "rollback", "activate", "watchdog", "other"}
+
+// CycleErrorReason names the reason of an error Cycle returned, one of
+// CycleErrorReasons: the first of the sentinel errors it wraps
+// (unauthorized before metadata, a metadata fetch refused with a 401 wraps
+// both), "download" for a cut or refused archive download (ErrTruncated,
+// an HTTP error, no answer), "other" for the rest (a state write, a
+// folder that cannot be read).
+func CycleErrorReason(err error) string {
+	for _, r := range []struct {
+		err    error
+		reason string
+	}{
+		{ErrUnauthorized, "unauthorized"}, {ErrMetadata, "metadata"}, {ErrTooLong, "too_long"}, {ErrTruncated, "download"},
+		{ErrBudget, "budget"}, {ErrVerify, "verify"}, {ErrMismatch, "mismatch"}, {ErrOffer, "offer"},
+		{ErrNoWindows, "no_windows"}, {ErrCanary, "canary"}, {ErrStale, "stale"}, {ErrRollback, "rollback"},
+		{ErrActivate, "activate"}, {ErrWatchdog, "watchdog"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	if errors.As(err, new(*downloadError)) {
+		return "download"
+	}
+	return "other"
+}
+
+// runCycle is Cycle's pass (m.cycleMu held).
+func (m *Manager) runCycle(ctx context.Context) error {
 	c := &cycle{m: m}
 	m.mu.Lock()
 	var st state = checking{}
@@ -289,6 +331,9 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 	added, err := m.download(dctx, t, m.targetURL(c.tf))
 	cancel()
 	stop()
+	if err != nil {
+		err = &downloadError{err}
+	}
 	if why := m.withdrawn(t); why != nil {
 		return abandoned{why}, nil
 	}
@@ -328,6 +373,12 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 	}
 	return nil, err
 }
+
+// downloadError is an error of the archive download (CycleErrorReason).
+type downloadError struct{ err error }
+
+func (e *downloadError) Error() string { return e.err.Error() }
+func (e *downloadError) Unwrap() error { return e.err }
 
 // attemptError ends a cycle that counted an attempt of the release in
 // progress without giving it up (a download that made no progress): Run

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -269,6 +270,7 @@ type Manager struct {
 	rec       Record
 	lastCheck *Check
 	watch     watchStats
+	cycleErrs map[string]uint64 // Status.CycleErrors
 }
 
 type watchStats struct {
@@ -304,7 +306,7 @@ func Open(opts Options) (*Manager, error) {
 			return nil, fmt.Errorf("update: %w", err)
 		}
 	}
-	m := &Manager{opts: o, log: o.Logger, kick: make(chan struct{}, 1)}
+	m := &Manager{opts: o, log: o.Logger, kick: make(chan struct{}, 1), cycleErrs: map[string]uint64{}}
 	if m.origin, err = url.Parse(o.URL); err != nil {
 		return nil, fmt.Errorf("update: Options.URL %q: %w", o.URL, err)
 	}
@@ -534,13 +536,17 @@ type Status struct {
 	// WatchRuns, WatchErrors and WatchSlow count the committed model's
 	// runs during the watch.
 	WatchRuns, WatchErrors, WatchSlow int
+	// CycleErrors counts the cycles that ended with an error since Open,
+	// by CycleErrorReason (a cycle the context ended is not counted).
+	CycleErrors map[string]uint64
 }
 
 // Status returns a copy of the state; the caller owns it.
 func (m *Manager) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := Status{Record: m.rec.clone(), WatchRuns: m.watch.Runs, WatchErrors: m.watch.Errors, WatchSlow: m.watch.Slow}
+	s := Status{Record: m.rec.clone(), WatchRuns: m.watch.Runs, WatchErrors: m.watch.Errors, WatchSlow: m.watch.Slow,
+		CycleErrors: maps.Clone(m.cycleErrs)}
 	if m.lastCheck != nil {
 		c := *m.lastCheck
 		c.Skipped = slices.Clone(c.Skipped)
