@@ -202,10 +202,11 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 			return code
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tRELEASE\tVERSION\tSTATE\tCOHORT\tAGENTS\tCOMMITTED\tFAILED\tROLLED BACK\tCREATED")
+		fmt.Fprintln(tw, "ID\tRELEASE\tVERSION\tSTATE\tCOHORT\tAGENTS\tCOMMITTED\tFAILED\tROLLED BACK\tINCOMPATIBLE\tCREATED")
 		for _, r := range ros {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Release.Target, r.Release.Version, r.State, r.Cohort+1, len(r.Cohorts),
-				r.Agents, r.Counts[rolloutapi.AgentCommitted], r.Counts[rolloutapi.AgentFailed], r.Counts[rolloutapi.AgentRolledBack], fmtTime(&r.CreatedAt))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Release.Target, r.Release.Version, r.State, r.Cohort+1, len(r.Cohorts),
+				r.Agents, r.Counts[rolloutapi.AgentCommitted], r.Counts[rolloutapi.AgentFailed], r.Counts[rolloutapi.AgentRolledBack],
+				r.Counts[rolloutapi.AgentIncompatible], fmtTime(&r.CreatedAt))
 		}
 		_ = tw.Flush()
 		return ExitOK
@@ -281,20 +282,25 @@ func printRollout(w io.Writer, r *rolloutapi.Rollout) {
 	if r.Reason != "" {
 		fmt.Fprintf(w, "reason:     %s\n", r.Reason)
 	}
-	fmt.Fprintf(w, "release:    %s (%s)\n", r.Release.Target, r.Release.Version)
+	fmt.Fprintf(w, "release:    %s (%s, bundle format %d)\n", r.Release.Target, r.Release.Version, r.Release.BundleFormat)
 	if r.Previous != nil {
-		fmt.Fprintf(w, "previous:   %s (%s)\n", r.Previous.Target, r.Previous.Version)
+		fmt.Fprintf(w, "previous:   %s (%s, bundle format %d)\n", r.Previous.Target, r.Previous.Version, r.Previous.BundleFormat)
 	}
 	sel, _ := json.Marshal(r.Selection)
 	fmt.Fprintf(w, "selection:  rig type %s, %s\n", r.RigType, sel)
 	fmt.Fprintf(w, "thresholds: success %v, failure %v\n", r.SuccessThreshold, r.FailureThreshold)
-	fmt.Fprintf(w, "agents:     %d, cohort %d of %d\n\n", r.Agents, r.Cohort+1, len(r.Cohorts))
+	fmt.Fprintf(w, "agents:     %d, cohort %d of %d\n", r.Agents, r.Cohort+1, len(r.Cohorts))
+	if n := r.Counts[rolloutapi.AgentIncompatible]; n > 0 {
+		fmt.Fprintf(w, "incompatible: %d agents do not read bundle format %d: not offered the release, not counted in the thresholds (upgrade them)\n", n, r.Release.BundleFormat)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "COHORT\tSIZE\tSOAK\tSTATE\tSTARTED\tOFFERED\tDOWNLOADING\tCANARY\tCOMMITTED\tFAILED\tROLLED BACK")
+	fmt.Fprintln(tw, "COHORT\tSIZE\tSOAK\tSTATE\tSTARTED\tOFFERED\tDOWNLOADING\tCANARY\tCOMMITTED\tFAILED\tROLLED BACK\tINCOMPATIBLE")
 	for _, c := range r.Cohorts {
 		n := c.Counts
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Index, c.Size, time.Duration(c.SoakS*float64(time.Second)), c.State, fmtTime(c.StartedAt),
-			n[rolloutapi.AgentOffered], n[rolloutapi.AgentDownloading], n[rolloutapi.AgentCanary], n[rolloutapi.AgentCommitted], n[rolloutapi.AgentFailed], n[rolloutapi.AgentRolledBack])
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Index, c.Size, time.Duration(c.SoakS*float64(time.Second)), c.State, fmtTime(c.StartedAt),
+			n[rolloutapi.AgentOffered], n[rolloutapi.AgentDownloading], n[rolloutapi.AgentCanary], n[rolloutapi.AgentCommitted], n[rolloutapi.AgentFailed], n[rolloutapi.AgentRolledBack],
+			n[rolloutapi.AgentIncompatible])
 	}
 	_ = tw.Flush()
 	if len(r.AgentStates) == 0 {

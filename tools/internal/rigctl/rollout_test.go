@@ -106,7 +106,8 @@ func TestRolloutCommands(t *testing.T) {
 		rig := "zema-" + strings.TrimLeft(strings.TrimPrefix(agent, "rig-"), "0")
 		var raw json.RawMessage
 		require.NoError(t, cloudclient.New(s.URL, creds[agent]).Do(ctx, "POST", cloudapi.PathCheckin, nil, cloudapi.CheckinRequest{
-			AgentID: agent, RigID: rig, RigType: "zema-testrig", Time: time.Now().UTC(), Model: &diag.ModelRef{Version: installed}, Update: u}, &raw))
+			AgentID: agent, RigID: rig, RigType: "zema-testrig", Time: time.Now().UTC(), Model: &diag.ModelRef{Version: installed}, Update: u,
+			BundleFormats: &cloudapi.BundleFormats{Min: 1, Max: 2}}, &raw))
 		r, err := cloudapi.DecodeCheckinResponse(raw)
 		require.NoError(t, err)
 		return r.Offer
@@ -163,9 +164,11 @@ func TestRolloutCommands(t *testing.T) {
 	code, stdout, errOut = run(t, "rollout", "status", "1")
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Regexp(t, `(?m)^rollout 1: running$`, stdout)
-	assert.Regexp(t, `(?m)^COHORT\s+SIZE\s+SOAK\s+STATE\s+STARTED\s+OFFERED\s+DOWNLOADING\s+CANARY\s+COMMITTED\s+FAILED\s+ROLLED BACK$`, stdout)
-	assert.Regexp(t, `(?m)^0\s+1\s+1s\s+succeeded\s+20\S+\s+0\s+0\s+0\s+1\s+0\s+0$`, stdout)
-	assert.Regexp(t, `(?m)^1\s+2\s+1s\s+soaking\s+20\S+\s+2\s+0\s+0\s+0\s+0\s+0$`, stdout)
+	assert.Regexp(t, `(?m)^release:\s+zema-testrig/zema-testrig-1.1.0.tar.gz \(1.1.0, bundle format 2\)$`, stdout)
+	assert.Regexp(t, `(?m)^COHORT\s+SIZE\s+SOAK\s+STATE\s+STARTED\s+OFFERED\s+DOWNLOADING\s+CANARY\s+COMMITTED\s+FAILED\s+ROLLED BACK\s+INCOMPATIBLE$`, stdout)
+	assert.Regexp(t, `(?m)^0\s+1\s+1s\s+succeeded\s+20\S+\s+0\s+0\s+0\s+1\s+0\s+0\s+0$`, stdout)
+	assert.Regexp(t, `(?m)^1\s+2\s+1s\s+soaking\s+20\S+\s+2\s+0\s+0\s+0\s+0\s+0\s+0$`, stdout)
+	assert.NotContains(t, stdout, "incompatible:")
 	assert.Regexp(t, `(?m)^`+first+`\s+zema-\d\s+0\s+committed\s+20`, stdout)
 
 	code, stdout, errOut = run(t, "rollout", "pause", "1")
@@ -215,7 +218,7 @@ func TestRolloutCommands(t *testing.T) {
 
 	code, stdout, errOut = run(t, "rollout", "list")
 	require.Equal(t, ExitOK, code, errOut)
-	assert.Regexp(t, `(?m)^1\s+zema-testrig/zema-testrig-1.1.0.tar.gz\s+1.1.0\s+completed\s+2/2\s+3\s+3\s+0\s+0\s+20`, stdout)
+	assert.Regexp(t, `(?m)^1\s+zema-testrig/zema-testrig-1.1.0.tar.gz\s+1.1.0\s+completed\s+2/2\s+3\s+3\s+0\s+0\s+0\s+20`, stdout)
 
 	code, stdout, errOut = run(t, "rollout", "rollback", "1", "--json")
 	require.Equal(t, ExitOK, code, errOut)
