@@ -3,31 +3,14 @@ package history
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 )
-
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // The age cap holds while no diagnosis is made: a rig stopped for months
 // (no readings, no windows, no Append) under an agent that keeps running.
@@ -39,8 +22,8 @@ func TestAgeCapWithoutAppend(t *testing.T) {
 	ageCheckEvery = 10 * time.Millisecond
 	t.Cleanup(func() { ageCheckEvery = old })
 	ctx := context.Background()
-	clock := &fakeClock{t: t0.Add(time.Hour)}
-	s := open(t, filepath.Join(t.TempDir(), "diagnoses.db"), Options{MaxAge: 24 * time.Hour, Now: clock.now})
+	clock := agenttest.NewClock(t0.Add(time.Hour))
+	s := open(t, filepath.Join(t.TempDir(), "diagnoses.db"), Options{MaxAge: 24 * time.Hour, Now: clock.Now})
 	for i := range 3 {
 		_, err := s.Append(ctx, window(i), Progress{})
 		require.NoError(t, err)
@@ -50,13 +33,13 @@ func TestAgeCapWithoutAppend(t *testing.T) {
 
 	// The rig stops: the diagnoses of minutes 0 and 1 pass the age, then
 	// all of them.
-	clock.add(23*time.Hour + 150*time.Second) // now t0+24h02m30s: minutes 0 and 1 (made at t0+1m02s, t0+2m02s) are old
+	clock.Add(23*time.Hour + 150*time.Second) // now t0+24h02m30s: minutes 0 and 1 (made at t0+1m02s, t0+2m02s) are old
 	require.Eventually(t, func() bool { return s.Stats().Count == 1 }, 5*time.Second, 5*time.Millisecond,
 		"the two diagnoses past max_age removed without an Append (count %d)", s.Stats().Count)
 	st := s.Stats()
 	assert.Equal(t, uint64(3), st.FirstSeq)
 	assert.Equal(t, uint64(2), st.Dropped[ReasonMaxAge])
-	clock.add(time.Hour)
+	clock.Add(time.Hour)
 	require.Eventually(t, func() bool { return s.Stats().Count == 0 }, 5*time.Second, 5*time.Millisecond)
 	p, err := s.Query(ctx, Query{Limit: 10})
 	require.NoError(t, err)
