@@ -88,7 +88,7 @@ var (
 		OpenedAt: exT0, LastSeenAt: exT0, Occurrences: 1}
 	exCheckin = cloudapi.CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", AgentVersion: "0.4.0",
 		Time: exT0, Model: &exModel, Outbox: cloudapi.OutboxStatus{Items: 12, Bytes: 24576},
-		Buffer: &cloudapi.BufferStatus{Records: 51840000, Bytes: 870000000},
+		Buffer: &cloudapi.BufferStatus{Records: 51840000, Bytes: 870000000}, BundleFormats: &cloudapi.BundleFormats{Min: 1, Max: 2},
 		Update: &cloudapi.UpdateStatus{State: "canary", Installed: "1.0.0", Target: "zema-testrig/zema-testrig-1.1.0.tar.gz",
 			TargetVersion: "1.1.0", Rollout: 1, Changed: exT0.Add(-10 * time.Minute)}}
 )
