@@ -73,15 +73,11 @@ func edgeScores(tb testing.TB, m *Model, d *Detector, s *skab.Series, start time
 	return out
 }
 
-// TestSKABDetectorParity: on SKAB experiment files, the agent's Detector
-// (ONNX Runtime, windows prepared with the bundle's spec, calibration on
-// the first CalibRows rows it sees) gives every scored row the score of
-// models/skab's Model.Score (the benchmarked detector) on the same model,
-// and the same decision wherever the score is not within rounding of 1.
-func TestSKABDetectorParity(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a small SKAB model")
-	}
+// skabData skips the test without ONNX Runtime or the SKAB data set
+// (shared/dataset), and returns the skab-testbed firmware config and every
+// SKAB experiment file loaded for it.
+func skabData(t *testing.T) (*rig.Config, *skab.Set) {
+	t.Helper()
 	needORT(t)
 	root, err := dataset.Dir()
 	if err != nil {
@@ -94,6 +90,19 @@ func TestSKABDetectorParity(t *testing.T) {
 	cfg := loadRig(t, "../../firmware-configs/skab-testbed.yaml")
 	set, err := skab.LoadDir(dir, cfg)
 	require.NoError(t, err)
+	return cfg, set
+}
+
+// TestSKABDetectorParity: on SKAB experiment files, the agent's Detector
+// (ONNX Runtime, windows prepared with the bundle's spec, calibration on
+// the first CalibRows rows it sees) gives every scored row the score of
+// models/skab's Model.Score (the benchmarked detector) on the same model,
+// and the same decision wherever the score is not within rounding of 1.
+func TestSKABDetectorParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small SKAB model")
+	}
+	cfg, set := skabData(t)
 	sm, bdir := skabBundle(t, cfg, set)
 	m, err := Open(bdir, cfg, Options{Logger: quiet, Precision: bundle.FP32})
 	require.NoError(t, err)
@@ -154,18 +163,7 @@ func TestSKABShippedBundleOnSKAB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scores every SKAB file")
 	}
-	needORT(t)
-	root, err := dataset.Dir()
-	if err != nil {
-		t.Skipf("SKAB data not found (%v): put SKAB under ../shared/data/skab/data or set %s", err, dataset.EnvDir)
-	}
-	dir := filepath.Join(root, "skab", "data")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("SKAB data not found: %v", err)
-	}
-	cfg := loadRig(t, "../../firmware-configs/skab-testbed.yaml")
-	set, err := skab.LoadDir(dir, cfg)
-	require.NoError(t, err)
+	cfg, set := skabData(t)
 	m, err := Open("../../models/bundles/skab-testbed", cfg, Options{Logger: quiet})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close() })
