@@ -75,7 +75,7 @@ func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 		// The job's error already says who cancelled: FailJob keeps it.
 		msg, retry = "cancelled by request", false
 	case ctx.Err() != nil:
-		msg = "the worker stopped (shutdown); re-queued"
+		msg = "the worker stopped (shutdown)" // FailJob queues it again while attempts are left
 	case errors.As(err, new(permanent)):
 		retry = false
 	}

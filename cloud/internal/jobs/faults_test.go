@@ -212,3 +212,36 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// SIGTERM while the last attempt trains ends the job failed (the attempt
+// counts), and its error says what happened without claiming that the job
+// was queued again.
+func TestShutdownOnLastAttempt(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	long := tinyConfig
+	long.Epochs = 5000
+	id := e.job(long, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = jobs.NewWorker(e.st, e.blobs, e.options("w1", 10*time.Second)).RunOnce(ctx)
+	}()
+	require.Eventually(t, func() bool {
+		p := e.get(id).Progress
+		return p != nil && p.Epoch >= 1
+	}, 60*time.Second, 20*time.Millisecond, "w1 trains")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+	j := e.get(id)
+	assert.Equal(t, store.JobFailed, j.State)
+	require.NotNil(t, j.Error)
+	assert.Contains(t, *j.Error, "shutdown")
+	assert.NotContains(t, *j.Error, "re-queued", "the job was not queued again")
+}

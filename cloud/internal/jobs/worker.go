@@ -234,7 +234,7 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 	case errors.Is(cause, errCancelled):
 		msg, retry = "cancelled by request", false
 	case ctx.Err() != nil:
-		msg = "the worker stopped (shutdown); re-queued"
+		msg = "the worker stopped (shutdown)" // FailJob queues it again while attempts are left
 	case errors.As(err, new(permanent)):
 		retry = false
 	}
