@@ -116,6 +116,7 @@ func CycleErrorReason(err error) string {
 
 // runCycle is Cycle's pass (m.cycleMu held).
 func (m *Manager) runCycle(ctx context.Context) error {
+	m.reactivate(ctx)
 	c := &cycle{m: m}
 	m.mu.Lock()
 	var st state = checking{}
@@ -161,6 +162,28 @@ func (m *Manager) runCycle(ctx context.Context) error {
 		m.report(from, next.name(), t, why)
 		st = next
 	}
+}
+
+// reactivate makes the service serve the installed bundle when the last
+// activation of it failed (a rollback whose Activate failed: the service
+// still serves the model rolled back from), and counts a failure as an
+// "activate" cycle error; the cycle goes on either way (m.cycleMu held).
+func (m *Manager) reactivate(ctx context.Context) {
+	a, cur := m.opts.Activator, m.Current()
+	if a == nil || m.served == cur {
+		return
+	}
+	if err := a.Activate(ctx, cur); err != nil {
+		if ctx.Err() == nil {
+			m.log.Error("update: the service does not serve the installed bundle, and activating it failed again", "dir", cur, "served", m.served, "err", err)
+			m.mu.Lock()
+			m.cycleErrs["activate"]++
+			m.mu.Unlock()
+		}
+		return
+	}
+	m.log.Info("update: the installed bundle is served again", "dir", cur, "was", m.served)
+	m.served = cur
 }
 
 // failLocked counts a failed attempt of the target in progress and drops
@@ -504,18 +527,24 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 	}
 	if a := m.opts.Activator; a != nil {
 		if err := a.Activate(ctx, t.Staged); err != nil {
+			// The service may have swapped before failing: served as
+			// unknown until old is activated again.
+			m.served = ""
 			err = fmt.Errorf("%w %s: %w", ErrActivate, t.Staged, err)
 			if serr := m.switchTo(old); serr != nil {
 				m.log.Error("update: switch back", "dir", old, "err", serr)
 			}
 			if aerr := a.Activate(ctx, old); aerr != nil && ctx.Err() == nil {
 				m.log.Error("update: activate previous model", "dir", old, "err", aerr)
+			} else if aerr == nil {
+				m.served = old
 			}
 			if ctx.Err() != nil {
 				return stopping(err)
 			}
 			return failed{err}, nil
 		}
+		m.served = t.Staged
 	}
 	m.mu.Lock()
 	r := &m.rec
@@ -583,8 +612,11 @@ func (rb rollingBack) run(ctx context.Context, c *cycle) (state, error) {
 	}
 	if a := m.opts.Activator; a != nil {
 		if err := a.Activate(ctx, prev.Dir); err != nil {
-			// The pointer is back: the next start serves prev anyway.
+			// The pointer is back: the next cycle activates prev again
+			// (reactivate), the next start serves it anyway.
 			m.log.Error("update: activate previous model", "dir", prev.Dir, "err", err)
+		} else {
+			m.served = prev.Dir
 		}
 	}
 	m.mu.Lock()

@@ -34,6 +34,8 @@ type Canary interface {
 // Activator makes the running agent serve another bundle (the service
 // reopens its model). It is called after the current pointer is switched,
 // on commit and on rollback; an error on commit switches back.
+// After a rollback whose activation failed, each cycle activates the
+// installed bundle again until it succeeds.
 type Activator interface {
 	Activate(ctx context.Context, bundleDir string) error
 }
@@ -265,6 +267,10 @@ type Manager struct {
 	origin *url.URL
 
 	cycleMu sync.Mutex // held for a whole cycle
+	// served is the bundle the Activator last made the service serve (at
+	// Open: Installed, which the service opens); guarded by cycleMu. A
+	// cycle activates Installed again while they differ.
+	served string
 
 	mu        sync.Mutex // guards what follows
 	rec       Record
@@ -326,6 +332,7 @@ func Open(opts Options) (*Manager, error) {
 	if err := m.recover(); err != nil {
 		return nil, err
 	}
+	m.served = m.rec.Installed.Dir
 	return m, nil
 }
 
