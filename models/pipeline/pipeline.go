@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/models/export"
+	"github.com/hydrognn/hydrognn/models/onnx"
 	"github.com/hydrognn/hydrognn/models/report"
 	"github.com/hydrognn/hydrognn/models/skab"
 	"github.com/hydrognn/hydrognn/models/train"
@@ -139,6 +140,13 @@ func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir strin
 	for k, v := range hyper {
 		config[k] = v
 	}
+	// The settings that are not the trainer's: the model grid (uci, sim)
+	// and the int8 scheme, so that the provenance (and the registry's
+	// lineage, which compare diffs) names every setting of the run.
+	if data.Kind != KindSKAB {
+		config[ConfigGridHz] = o.GridHz
+	}
+	config[ConfigInt8] = Int8Name(bopts)
 	bopts.Provenance = bundle.Provenance{
 		Dataset: label, DatasetDigest: digest, CodeVersion: o.CodeVersion, Backend: backend,
 		Seed: int64(opts.Seed), Config: config,
@@ -159,6 +167,27 @@ func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir strin
 		}
 	}
 	return t, nil
+}
+
+// Keys of provenance.config that Train adds to export.Hyperparameters.
+const (
+	// ConfigGridHz is the model grid in Hz (uci and sim data).
+	ConfigGridHz = "grid_hz"
+	// ConfigInt8 is the int8 scheme (Int8Name).
+	ConfigInt8 = "int8"
+)
+
+// Int8Name names b's int8 scheme as `rigctl train --int8` and a training
+// job's config do: "none" (fp32 only), "dynamic" or "weight-only" (the
+// default).
+func Int8Name(b export.BundleOptions) string {
+	switch {
+	case b.NoInt8:
+		return "none"
+	case b.Scheme == onnx.Dynamic:
+		return "dynamic"
+	}
+	return "weight-only"
 }
 
 // trainSKAB trains the SKAB model (models/skab: the GNN's reconstruction
