@@ -192,6 +192,9 @@ func (m *Manager) failLocked(err error) {
 	r := &m.rec
 	if t := r.Target; t != nil {
 		r.Attempts[t.Path]++
+		if errors.As(err, new(*giveUpError)) {
+			r.Attempts[t.Path] = max(r.Attempts[t.Path], m.opts.MaxAttempts)
+		}
 		r.Failed = &Failure{Path: t.Path, Rollout: t.Rollout}
 		if t.Release != nil {
 			r.Failed.Version = t.Release.Version
@@ -424,6 +427,10 @@ func (verifying) run(_ context.Context, c *cycle) (state, error) {
 	m := c.m
 	t := m.target()
 	dir, err := m.verifyAndStage(t, c.tf)
+	if errors.As(err, new(*unfitError)) {
+		// The signed bytes themselves: no download will ever fit.
+		return failed{&giveUpError{err}}, nil
+	}
 	if err != nil {
 		return failed{err}, nil
 	}

@@ -76,18 +76,39 @@ func (m *Manager) checkBundle(dir string, t *Target) error {
 		return fmt.Errorf("%w: %s: %w", ErrMismatch, t.Path, err)
 	}
 	rel := t.Release
+	var err2 error
 	switch {
 	case man.Digest() != rel.ManifestDigest:
-		return fmt.Errorf("%w: %s: manifest digest %s is not the signed %s", ErrMismatch, t.Path, man.Digest(), rel.ManifestDigest)
+		err2 = fmt.Errorf("%w: %s: manifest digest %s is not the signed %s", ErrMismatch, t.Path, man.Digest(), rel.ManifestDigest)
 	case man.RigType != m.opts.RigType:
-		return fmt.Errorf("%w: %s: bundle for rig type %q, this rig is %q", ErrMismatch, t.Path, man.RigType, m.opts.RigType)
+		err2 = fmt.Errorf("%w: %s: bundle for rig type %q, this rig is %q", ErrMismatch, t.Path, man.RigType, m.opts.RigType)
 	case man.ConfigDigest != m.opts.ConfigDigest:
-		return fmt.Errorf("%w: %s: bundle for firmware config %s, this rig's is %s", ErrMismatch, t.Path, man.ConfigDigest, m.opts.ConfigDigest)
+		err2 = fmt.Errorf("%w: %s: bundle for firmware config %s, this rig's is %s", ErrMismatch, t.Path, man.ConfigDigest, m.opts.ConfigDigest)
 	case man.Version != rel.Version:
-		return fmt.Errorf("%w: %s: bundle version %s, the release says %s", ErrMismatch, t.Path, man.Version, rel.Version)
+		err2 = fmt.Errorf("%w: %s: bundle version %s, the release says %s", ErrMismatch, t.Path, man.Version, rel.Version)
+	default:
+		return nil
 	}
-	return nil
+	return &unfitError{err2}
 }
+
+// unfitError is checkBundle's refusal of a bundle that loads but does not
+// match its signed release or this rig: extracted from an archive that
+// passed the signed hash, the same bytes never will (verifying gives the
+// release up at once).
+type unfitError struct{ err error }
+
+func (e *unfitError) Error() string { return e.err.Error() }
+func (e *unfitError) Unwrap() error { return e.err }
+
+// giveUpError fails an attempt and gives the release up at once
+// (failLocked sets its attempts to MaxAttempts).
+type giveUpError struct{ err error }
+
+func (e *giveUpError) Error() string {
+	return e.err.Error() + " (given up: its signed archive can never fit)"
+}
+func (e *giveUpError) Unwrap() error { return e.err }
 
 // syncTree fsyncs every file and folder under dir.
 func syncTree(dir string) error {
