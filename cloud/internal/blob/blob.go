@@ -16,7 +16,7 @@
 //     ctx stores nothing. It returns the size and the SHA-256 of what it
 //     stored.
 //   - Get: stream the object; the caller closes the reader. A missing key
-//     is ErrNotFound.
+//     is ErrNotFound. Reads fail with ctx's error once ctx ends.
 //   - Stat: size and modification time without reading; ErrNotFound.
 //   - Delete: remove the object; a missing key is not an error.
 //   - Walk: call fn with the Info (key, size, modification time; no

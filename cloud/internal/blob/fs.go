@@ -222,7 +222,15 @@ func (s *FS) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
 		f.Close()
 		return nil, Info{}, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
-	return f, Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
+	// Reads fail once ctx ends, as an S3 GetObject body's do: a worker's
+	// cancelled or stopped job stops extracting its data set at once.
+	return ctxReadCloser{ctxReader{ctx, f}, f}, Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// ctxReadCloser is a ctxReader and the closer of what it reads.
+type ctxReadCloser struct {
+	ctxReader
+	io.Closer
 }
 
 // Stat describes the object under key.

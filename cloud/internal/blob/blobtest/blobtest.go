@@ -111,6 +111,26 @@ func Run(t *testing.T, s blob.Store, maxBytes int64, prefix string) {
 		}
 		_ = s.Delete(ctx, key)
 	})
+	t.Run("get stops when its ctx ends", func(t *testing.T) {
+		if _, err := s.Put(ctx, key, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		gctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		rc, _, err := s.Get(gctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		if _, err := io.ReadFull(rc, make([]byte, 8)); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if b, err := io.ReadAll(rc); !errors.Is(err, context.Canceled) {
+			t.Errorf("read after the cancel: %d bytes, %v; want context.Canceled", len(b), err)
+		}
+		_ = s.Delete(ctx, key)
+	})
 	t.Run("bad keys", func(t *testing.T) {
 		for _, k := range []string{"", "/abs", "a/../b", "a//b", "..", "a/./b", "sp ace", "a\\b", strings.Repeat("k", blob.MaxKeyLen+1)} {
 			if _, err := s.Put(ctx, k, strings.NewReader("x")); !errors.Is(err, blob.ErrBadKey) {
