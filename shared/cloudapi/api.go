@@ -233,6 +233,12 @@ type CheckinResponse struct {
 	// request stays listed until its last part is accepted, it expires or
 	// the cloud cancels it; the agent drops requests no longer listed.
 	UploadRequests []UploadRequest `json:"upload_requests,omitempty"`
+	// Generation is the enrollment generation of the credential's agent
+	// identity (EnrollResponse.Generation; 0: a cloud older than the
+	// field). The agent puts it in its Idempotency-Keys (BatchKey,
+	// UploadKey), so that a re-enrolled agent's keys, whose sequence
+	// numbers restart at 1, never repeat an earlier identity's.
+	Generation int `json:"generation,omitempty"`
 	// Offer is the model release a rollout offers this agent (nil: none).
 	// The agent installs only an offered release (docs/agent-cloud-api.md,
 	// "Offers"): without an offer it installs nothing new and keeps

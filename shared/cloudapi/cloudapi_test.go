@@ -418,13 +418,13 @@ func TestFingerprintAndKeys(t *testing.T) {
 	assert.Len(t, f1, 64)
 
 	assert.Equal(t, "rig-001/7", KeyOf(&diag.Diagnosis{AgentID: "rig-001", Seq: 7}).String())
-	k := BatchKey("rig-001", []uint64{1, 2, 3})
-	assert.Equal(t, k, BatchKey("rig-001", []uint64{1, 2, 3}))
-	assert.NotEqual(t, k, BatchKey("rig-001", []uint64{1, 2}))
-	assert.NotEqual(t, k, BatchKey("rig-002", []uint64{1, 2, 3}))
+	k := BatchKey("rig-001", 1, []uint64{1, 2, 3})
+	assert.Equal(t, k, BatchKey("rig-001", 1, []uint64{1, 2, 3}))
+	assert.NotEqual(t, k, BatchKey("rig-001", 1, []uint64{1, 2}))
+	assert.NotEqual(t, k, BatchKey("rig-002", 1, []uint64{1, 2, 3}))
 	assert.Regexp(t, `^d-[0-9a-f]{32}$`, k)
-	assert.Regexp(t, `^u-[0-9a-f]{32}$`, UploadKey("rig-001", "req-1", 0))
-	assert.NotEqual(t, UploadKey("rig-001", "req-1", 0), UploadKey("rig-001", "req-1", 1))
+	assert.Regexp(t, `^u-[0-9a-f]{32}$`, UploadKey("rig-001", 1, "req-1", 0))
+	assert.NotEqual(t, UploadKey("rig-001", 1, "req-1", 0), UploadKey("rig-001", 1, "req-1", 1))
 }
 
 func TestCheckBatchResponse(t *testing.T) {

@@ -39,26 +39,31 @@ func Fingerprint(d *diag.Diagnosis) (string, error) {
 
 // BatchKey returns the Idempotency-Key header value of a request holding
 // the given items: "d-" (diagnoses) or "u-" (upload parts) then the first
-// 32 hex digits of the SHA-256 of the agent id and the sequence numbers (or
+// 32 hex digits of the SHA-256 of the agent id, its enrollment generation
+// (CheckinResponse.Generation; 0: not known) and the sequence numbers (or
 // part numbers, after the request id) in request order. The same items in
-// the same order give the same key. Servers may cache responses by it for
-// logs and fast replays; item keys alone decide what is stored.
-func BatchKey(agentID string, seqs []uint64) string {
-	return batchKey("d-", agentID, "", seqs)
+// the same order from the same identity give the same key; a re-enrolled
+// agent (a new generation, its sequence restarted) never repeats an
+// earlier identity's keys. Servers may cache responses by it for logs and
+// fast replays; item keys alone decide what is stored.
+func BatchKey(agentID string, generation int, seqs []uint64) string {
+	return batchKey("d-", agentID, generation, "", seqs)
 }
 
-// UploadKey returns the Idempotency-Key of an upload part.
-func UploadKey(agentID, requestID string, part uint32) string {
-	return batchKey("u-", agentID, requestID, []uint64{uint64(part)})
+// UploadKey returns the Idempotency-Key of an upload part (see BatchKey).
+func UploadKey(agentID string, generation int, requestID string, part uint32) string {
+	return batchKey("u-", agentID, generation, requestID, []uint64{uint64(part)})
 }
 
-func batchKey(prefix, agentID, sub string, seqs []uint64) string {
+func batchKey(prefix, agentID string, generation int, sub string, seqs []uint64) string {
 	h := sha256.New()
 	h.Write([]byte(agentID))
 	h.Write([]byte{0})
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(generation))
+	h.Write(b[:])
 	h.Write([]byte(sub))
 	h.Write([]byte{0})
-	var b [8]byte
 	for _, s := range seqs {
 		binary.BigEndian.PutUint64(b[:], s)
 		h.Write(b[:])

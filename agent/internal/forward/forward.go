@@ -140,6 +140,10 @@ type Forwarder struct {
 	// checkinFixes is what fitCheckin last changed (logged when it
 	// changes).
 	checkinFixes string
+	// generation is the agent identity's enrollment generation, as the
+	// last accepted check-in named it (0: not known yet, or a cloud older
+	// than the field); it goes into the Idempotency-Keys.
+	generation int
 	// sending holds the batch being sent (seq -> state); Enqueue marks
 	// the items it drops from the outbox meanwhile instead of counting
 	// them, and the batch's answer decides (acked, refused, unsend).

@@ -266,7 +266,7 @@ func (c *fakeCloud) diagnoses(w http.ResponseWriter, r *http.Request, body []byt
 	for i, it := range b.Items {
 		seqs[i] = it.Seq
 	}
-	if r.Header.Get(cloudapi.HeaderIdempotencyKey) != cloudapi.BatchKey(b.AgentID, seqs) {
+	if r.Header.Get(cloudapi.HeaderIdempotencyKey) != cloudapi.BatchKey(b.AgentID, 0, seqs) {
 		c.keysOK = false
 	}
 	if c.refuseAll || slices.ContainsFunc(seqs, func(s uint64) bool { return c.refuseSeq[s] }) {

@@ -87,6 +87,9 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 		f.opts.Offer(resp.Offer)
 	}
 	f.limits = resp.Limits.WithDefaults()
+	if resp.Generation > 0 {
+		f.generation = resp.Generation
+	}
 	every := f.opts.Checkin
 	if resp.NextCheckinS > 0 {
 		every = time.Duration(resp.NextCheckinS) * time.Second
@@ -188,7 +191,7 @@ func (f *Forwarder) sendDiagnoses(ctx context.Context) outcome {
 		seqs[i] = it.seq
 	}
 	body.WriteString(`]}`)
-	res, err := f.post(ctx, cloudapi.PathDiagnoses, cloudapi.BatchKey(f.opts.AgentID, seqs), body.Bytes(), items[0].prio == prioAlert, 64*int64(len(items)), nil)
+	res, err := f.post(ctx, cloudapi.PathDiagnoses, cloudapi.BatchKey(f.opts.AgentID, f.generation, seqs), body.Bytes(), items[0].prio == prioAlert, 64*int64(len(items)), nil)
 	if err != nil {
 		return outcome{class: classRetry, res: &result{err: err}, what: "diagnoses"}
 	}

@@ -206,7 +206,7 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	if err != nil {
 		return outcome{err: fmt.Errorf("encode upload: %w", err)}
 	}
-	res, err := f.post(ctx, cloudapi.PathUploads, cloudapi.UploadKey(f.opts.AgentID, u.Req.ID, u.Part), body, false, 256, nil)
+	res, err := f.post(ctx, cloudapi.PathUploads, cloudapi.UploadKey(f.opts.AgentID, f.generation, u.Req.ID, u.Part), body, false, 256, nil)
 	what := fmt.Sprintf("upload %s part %d", u.Req.ID, u.Part)
 	if err != nil {
 		return outcome{class: classRetry, res: &result{err: err}, what: what}

@@ -116,6 +116,7 @@ func (a *API) checkin(c *gin.Context) {
 		NextCheckinS:   int(a.opt.CheckinInterval / time.Second),
 		Limits:         a.limits(),
 		UploadRequests: ups,
+		Generation:     p.Agent.Generation,
 		Offer:          offer,
 	})
 }

@@ -171,7 +171,7 @@ func Operations() []Operation {
 		{Method: "POST", Path: "/v1/agent/checkin", ID: "checkin", Tag: "agent", Summary: "Report the agent's state; get limits and upload requests",
 			Auth: AuthAgent, Body: exCheckin, Status: 200,
 			Response: cloudapi.CheckinResponse{ServerTime: exT0.Add(250 * time.Millisecond), NextCheckinS: 300,
-				Limits: cloudapi.Limits{MaxBatchItems: 1000, MaxBodyBytes: 4194304, MaxUploadReadings: 100000}}},
+				Limits: cloudapi.Limits{MaxBatchItems: 1000, MaxBodyBytes: 4194304, MaxUploadReadings: 100000}, Generation: 1}},
 		{Method: "POST", Path: "/v1/agent/diagnoses", ID: "ingestDiagnoses", Tag: "agent",
 			Summary:     "Send a batch of diagnoses (idempotent on agent id and seq)",
 			Description: "One result per diagnosis in the batch's order; every result is final (docs/agent-cloud-api.md).",

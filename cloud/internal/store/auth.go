@@ -71,6 +71,8 @@ type AgentIdentity struct {
 	RigID   int64
 	RigName string
 	RigType string
+	// Generation counts the enrollments of Name (1: the first).
+	Generation int
 }
 
 // Key names the principal for rate limits and logs ("t:12", "a:7").
@@ -116,10 +118,10 @@ func (s *Store) AgentPrincipal(ctx context.Context, cred string) (*Principal, er
 	}
 	p := Principal{Agent: &AgentIdentity{}}
 	a := p.Agent
-	err := s.pool.QueryRow(ctx, `SELECT a.org_id, a.id, a.name, r.id, r.name, r.rig_type
+	err := s.pool.QueryRow(ctx, `SELECT a.org_id, a.id, a.name, a.generation, r.id, r.name, r.rig_type
 		FROM agents a JOIN rigs r ON r.id = a.rig_id
 		WHERE a.credential_hash = $1 AND a.revoked_at IS NULL`,
-		Hash(cred)).Scan(&p.OrgID, &a.ID, &a.Name, &a.RigID, &a.RigName, &a.RigType)
+		Hash(cred)).Scan(&p.OrgID, &a.ID, &a.Name, &a.Generation, &a.RigID, &a.RigName, &a.RigType)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrBadCredential
 	}
