@@ -30,9 +30,11 @@ import (
 func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 	l := c.Lease
 	log := w.o.Log.With("worker", w.o.Name, "job", l.JobID, "attempt", l.Attempt, "dataset", c.Dataset.ID)
-	bctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	b := &building{w: w, lease: l, held: held, orgID: c.OrgID, d: c.Dataset}
+	base, stopBase := attemptContext(ctx, &b.finishing, log)
+	defer stopBase()
+	bctx, cancel := context.WithCancelCause(base)
+	defer cancel(nil)
 	if c.Dataset.Build != nil {
 		b.progress = *c.Dataset.Build
 	}
@@ -108,6 +110,9 @@ type building struct {
 
 	readings atomic.Int64 // read so far in this attempt
 	windows  atomic.Int64 // kept so far
+	// finishing is set once every rig is read: a shutdown lets the
+	// attempt store the archive and mark the data set ready.
+	finishing atomic.Bool
 
 	mu       sync.Mutex
 	progress fleetapi.DatasetBuild
@@ -199,6 +204,7 @@ func (b *building) run(ctx context.Context) (*store.Dataset, error) {
 			spec.From.Format(time.RFC3339), spec.To.Format(time.RFC3339), describeRigs(fb.Rigs()))}
 	}
 
+	b.finishing.Store(true)
 	b.setPhase(fleetapi.BuildStoring)
 	if err := fb.Finish(); err != nil {
 		return nil, fmt.Errorf("write data set %d: %w", d.ID, err)

@@ -44,6 +44,8 @@
 // build while attempts are left (the data set stays building, error
 // saying why the attempt ended). A cancel request (store.CancelBuild)
 // seen at a heartbeat stops the build and ends the job cancelled, the
-// data set failed with the cancel's error. An archive stored by an attempt
-// that lost its lease, was cancelled or could not finish is deleted.
+// data set failed with the cancel's error. SIGTERM re-queues a build that
+// reads; one that has read every rig stores its archive first
+// (FinishGrace). An archive stored by an attempt that lost its lease, was
+// cancelled or could not finish is deleted.
 package jobs

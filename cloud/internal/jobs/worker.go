@@ -78,11 +78,11 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// FinishGrace bounds the upload and registration of a trained bundle
-// after the worker was told to stop (SIGTERM): a job whose training ended
-// is finished rather than trained again; past it the attempt stops and is
-// re-queued as one stopped while training. Below the usual stop timeouts
-// (systemd's 90 s).
+// FinishGrace bounds the upload and registration of a trained bundle, or
+// of a built data set's archive, after the worker was told to stop
+// (SIGTERM): a job whose training (or reading) ended is finished rather
+// than run again; past it the attempt stops and is re-queued as one
+// stopped while it worked. Below the usual stop timeouts (systemd's 90 s).
 const FinishGrace = time.Minute
 
 // DefaultMaxExtractBytes is Options.MaxExtractBytes when 0 (16 GiB, the
@@ -191,19 +191,8 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 	log.Info("job claimed", "dataset", c.Dataset.ID, "rig_type", c.Job.RigType)
 	j := &running{w: w, lease: l, held: held, start: time.Now(), progress: store.Progress{Phase: "starting"}}
 	j.logs = &lineWriter{max: w.o.MaxLogLines}
-	// A shutdown (ctx ending) stops the attempt while it trains; once its
-	// bundle is written the upload and the registration go on, at most
-	// FinishGrace more: the trained model is not thrown away.
-	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBase()
-	defer context.AfterFunc(ctx, func() {
-		if j.finishing.Load() {
-			log.Info("shutdown: the trained bundle is stored and registered first", "grace", FinishGrace.String())
-			time.AfterFunc(FinishGrace, stopBase)
-			return
-		}
-		stopBase()
-	})()
+	base, stop := attemptContext(ctx, &j.finishing, log)
+	defer stop()
 	jctx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
 
@@ -245,6 +234,24 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 		return
 	}
 	log.Info("job ended", "error", msg, "retry", retry)
+}
+
+// attemptContext is the context of one attempt: it ends with ctx (a
+// shutdown) while the attempt works, and FinishGrace after ctx ends once
+// finishing is set (the attempt's result is written: a trained bundle, a
+// data set's folder), so that the result is stored and registered rather
+// than thrown away. stop releases it.
+func attemptContext(ctx context.Context, finishing *atomic.Bool, log *slog.Logger) (_ context.Context, stop func()) {
+	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))
+	stopAfter := context.AfterFunc(ctx, func() {
+		if finishing.Load() {
+			log.Info("shutdown: the attempt's result is stored first", "grace", FinishGrace.String())
+			time.AfterFunc(FinishGrace, stopBase)
+			return
+		}
+		stopBase()
+	})
+	return base, func() { stopAfter(); stopBase() }
 }
 
 // running is one attempt's state shared by the trainer and the
