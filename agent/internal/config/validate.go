@@ -347,9 +347,16 @@ const (
 	CalibrationFile = "detector-calibration.json"
 )
 
+// HistorySeqFile is the diagnosis history's sequence mark
+// (history.Options.SeqFile) for the history at path: next to it, so that
+// moving a damaged history aside (docs/agent.md, "History recovery")
+// leaves the mark in place and the new history never reuses a Seq the
+// forwarder may have sent (the cloud keys diagnoses on it).
+func HistorySeqFile(path string) string { return path + ".seq" }
+
 // validateFiles reports the files the agent writes that would be one
 // file (compared cleaned): buffer.path, diagnoses.path, the fixed files in
-// agent.data_dir, and anything at or under update.dir (the updater's). Two
+// agent.data_dir, the history's sequence mark (HistorySeqFile), and anything at or under update.dir (the updater's). Two
 // stores on one bbolt file would not start (the second open waits for the
 // first's lock and times out), and a restart would fail the same way.
 func (c *Config) validateFiles(v *confyaml.Validator) {
@@ -360,6 +367,9 @@ func (c *Config) validateFiles(v *confyaml.Validator) {
 			fixed = append(fixed, file{"", "the cloud outbox (agent.data_dir/" + OutboxFile + ")", filepath.Join(c.Agent.DataDir, OutboxFile)})
 		}
 		fixed = append(fixed, file{"", "the detector calibration (agent.data_dir/" + CalibrationFile + ")", filepath.Join(c.Agent.DataDir, CalibrationFile)})
+	}
+	if c.Diagnoses.Path != "" {
+		fixed = append(fixed, file{"", "the history's sequence mark (diagnoses.path + .seq)", HistorySeqFile(c.Diagnoses.Path)})
 	}
 	var seen []file
 	for _, f := range []file{{"buffer.path", "buffer.path", c.Buffer.Path}, {"diagnoses.path", "diagnoses.path", c.Diagnoses.Path}} {

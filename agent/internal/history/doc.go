@@ -32,8 +32,15 @@
 // strictly increasing, never reused, across restarts and removals (it is
 // the bbolt sequence of the diagnoses bucket, written in the same
 // transaction as the diagnosis). With the agent id it is the idempotency
-// key of forwarding. A new file (after a damaged one was moved aside)
-// starts again at 1 unless Options.MinSeq says otherwise.
+// key of forwarding, so a Seq must never be assigned twice, not even by
+// a new file that replaces a damaged one moved aside. Options.SeqFile
+// keeps the highest Seq that may have been assigned in a small file of
+// its own (the agent's diagnoses.db.seq), reserved ahead in blocks of
+// SeqReserveBlock: the mark is written and fsynced before the first Seq
+// beyond it, so it costs one fsync per block and a kill -9 at any point
+// leaves it at or above every Seq assigned. Open starts the sequence
+// above the mark (and above Options.MinSeq); without either, a new file
+// starts at 1.
 //
 // # Progress
 //

@@ -67,6 +67,15 @@ type Options struct {
 	// Use it when a new file replaces a damaged one and the last Seq is
 	// known elsewhere (the cloud), so that sequence numbers never repeat.
 	MinSeq uint64
+	// SeqFile is a small file, outside the history file, that keeps the
+	// sequence numbers reserved for Append ("": none). Append assigns a
+	// Seq only once the file covers it: it moves the mark SeqReserveBlock
+	// ahead, fsynced, before the first Seq beyond it, so the mark is at
+	// or above every Seq ever assigned, whatever a crash interrupts. At
+	// Open the next Seq is above the mark (and MinSeq), so a new file
+	// replacing a lost or damaged one never reuses a Seq the old one
+	// assigned (and the forwarder may have sent).
+	SeqFile string
 	// Logger receives removals (rate-limited) and the open summary (nil:
 	// slog.Default()).
 	Logger *slog.Logger
@@ -189,6 +198,9 @@ type Store struct {
 	dropped     map[string]uint64
 	progress    Progress
 	lastLog     time.Time
+	// reserved is the sequence mark (Options.SeqFile): Append assigns no
+	// Seq above it before moving it.
+	reserved uint64
 
 	// stopAge stops the age checks (ageLoop); ageDone is closed when
 	// they have stopped. Both nil without an age limit.
@@ -238,9 +250,23 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, s.openError(err)
 	}
 	s.db = db
+	if opts.SeqFile != "" {
+		// After the bbolt lock: another agent on the same files is
+		// refused before the mark is read or moved.
+		if err := s.openSeqMark(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if err := s.reserveSeq(s.last); err != nil {
+		// A history older than its mark file (or kept without one
+		// before): the mark covers its Seqs from now on.
+		_ = db.Close()
+		return nil, fmt.Errorf("history %s: %w", path, err)
 	}
 	if err := s.prune(); err != nil {
 		_ = db.Close()
@@ -370,10 +396,16 @@ func (s *Store) init() error {
 			}
 		}
 		b := tx.Bucket(bucketDiag)
-		if b.Sequence() < s.opts.MinSeq {
-			if err := b.SetSequence(s.opts.MinSeq); err != nil {
+		floor, from := s.opts.MinSeq, "min_seq"
+		if s.reserved > floor {
+			floor, from = s.reserved, "sequence mark "+s.opts.SeqFile
+		}
+		if old := b.Sequence(); old < floor {
+			if err := b.SetSequence(floor); err != nil {
 				return err
 			}
+			s.log.Info("diagnosis sequence continues above the numbers assigned before (new or older history file)",
+				"path", s.path, "file_seq", old, "next_seq", floor+1, "from", from)
 		}
 		s.count, s.bytes, s.last = getUint(meta.Get(keyCount)), int64(getUint(meta.Get(keyBytes))), b.Sequence()
 		if k, _ := b.Cursor().First(); k != nil {
@@ -411,6 +443,13 @@ func (s *Store) Append(ctx context.Context, d *diag.Diagnosis, p Progress) (diag
 	if err != nil {
 		return diag.Diagnosis{}, fmt.Errorf("history: encode progress: %w", err)
 	}
+	if s.last == math.MaxUint64 {
+		return diag.Diagnosis{}, fmt.Errorf("history %s: append: %w", s.path, ErrSeq)
+	}
+	// The mark covers the Seq before the diagnosis is committed with it.
+	if err := s.reserveSeq(s.last + 1); err != nil {
+		return diag.Diagnosis{}, fmt.Errorf("history %s: append: %w", s.path, err)
+	}
 	var size int64
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDiag)
@@ -418,6 +457,9 @@ func (s *Store) Append(ctx context.Context, d *diag.Diagnosis, p Progress) (diag
 			return ErrSeq
 		}
 		seq := b.Sequence() + 1
+		if s.opts.SeqFile != "" && seq > s.reserved {
+			return fmt.Errorf("seq %d is above the reserved sequence mark %d", seq, s.reserved)
+		}
 		if err := b.SetSequence(seq); err != nil {
 			return err
 		}
@@ -675,7 +717,8 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// Close closes the file. Later calls return ErrClosed; Close is
+// Close closes the file, and lowers the sequence mark (Options.SeqFile)
+// to the last Seq assigned. Later calls return ErrClosed; Close is
 // idempotent.
 func (s *Store) Close() error {
 	if s.stopAge != nil {
@@ -686,6 +729,18 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	if s.db == nil {
 		return nil
+	}
+	if s.opts.SeqFile != "" && s.reserved > s.last {
+		// No Seq is assigned after this: hand the unused reservation
+		// back, so that the next Open (on this file or on a new one)
+		// continues without a gap. Written while the file's lock is
+		// held, so it cannot lower the mark of an agent opening next.
+		// Failing leaves the mark ahead: safe.
+		if werr := writeSeqMark(s.opts.SeqFile, s.last); werr != nil {
+			s.log.Warn("sequence mark not lowered at close; the next new history file skips the reserved numbers", "err", werr)
+		} else {
+			s.reserved = s.last
+		}
 	}
 	err := s.db.Close()
 	s.db = nil

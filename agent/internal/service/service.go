@@ -221,7 +221,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	}
 	hopts := history.Options{
 		MaxCount: cfg.Diagnoses.MaxCount, MaxBytes: int64(cfg.Diagnoses.MaxBytes), MaxAge: cfg.Diagnoses.MaxAge,
-		Logger: log.With("part", "history"),
+		SeqFile: config.HistorySeqFile(cfg.Diagnoses.Path), Logger: log.With("part", "history"),
 	}
 	if hopts.MaxAge == 0 {
 		hopts.MaxAge = -1
