@@ -346,7 +346,9 @@ func run(t testing.TB, f *Forwarder) func() {
 // eventually waits (real time, at most 10 s) for cond.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// A liveness wait, not a timing assertion: generous enough for a
+	// loaded CI machine running every package under -race.
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
