@@ -1,15 +1,9 @@
 package ingest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -24,10 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
+	"github.com/hydrognn/hydrognn/agent/internal/testpki"
 )
 
-// pki is a throwaway CA with a server certificate for 127.0.0.1 and a
-// client certificate, written as PEM files.
+// pki holds the files and values of a throwaway CA (testpki) with a
+// server certificate for 127.0.0.1 and a client certificate.
 type pki struct {
 	dir                       string
 	caFile, certFile, keyFile string
@@ -40,49 +35,10 @@ type pki struct {
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	ca, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
-	issue := func(serial int64, server bool) (tls.Certificate, []byte, []byte) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "rig-agent"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-		if server {
-			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		require.NoError(t, err)
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		require.NoError(t, err)
-		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-		c, err := tls.X509KeyPair(certPEM, keyPEM)
-		require.NoError(t, err)
-		return c, certPEM, keyPEM
-	}
-	p := &pki{dir: dir, caFile: filepath.Join(dir, "ca.pem"), certFile: filepath.Join(dir, "client.pem"),
-		keyFile: filepath.Join(dir, "client.key"), pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	require.NoError(t, os.WriteFile(p.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644))
-	var srvCert, srvKey []byte
-	p.server, srvCert, srvKey = issue(2, true)
-	p.serverCertFile, p.serverKeyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
-	require.NoError(t, os.WriteFile(p.serverCertFile, srvCert, 0o644))
-	require.NoError(t, os.WriteFile(p.serverKeyFile, srvKey, 0o600))
-	_, certPEM, keyPEM := issue(3, false)
-	require.NoError(t, os.WriteFile(p.certFile, certPEM, 0o644))
-	require.NoError(t, os.WriteFile(p.keyFile, keyPEM, 0o600))
-	return p
+	ca := testpki.New(t, "test CA")
+	srv, cl := ca.Server("server"), ca.Client("rig-agent")
+	return &pki{dir: ca.Dir, caFile: ca.File, certFile: cl.CertFile, keyFile: cl.KeyFile, server: srv.TLS,
+		serverCertFile: srv.CertFile, serverKeyFile: srv.KeyFile, pool: ca.Pool}
 }
 
 // TestTLSClientCertificateAndPassword: a broker that requires a client
