@@ -3,31 +3,21 @@ package ingest
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
 	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
-var (
-	pluginsOnce sync.Once
-	pluginsDir  string
-	pluginsErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pluginsDir != "" {
-		_ = os.RemoveAll(pluginsDir)
-	}
+	agenttest.RemovePlugins()
 	os.Exit(code)
 }
 
@@ -35,25 +25,7 @@ func TestMain(m *testing.M) {
 // plugins of agent/internal/plugin/testdata once per test binary.
 func testPlugins(t *testing.T) string {
 	t.Helper()
-	pluginsOnce.Do(func() {
-		pluginsDir, pluginsErr = os.MkdirTemp("", "ingest-plugins-")
-		if pluginsErr != nil {
-			return
-		}
-		for name, pkg := range map[string]string{
-			"example": "../../plugins/examplecodec/cmd/hydrognn-codec-example",
-			"crasher": "../plugin/testdata/crasher",
-			"hanger":  "../plugin/testdata/hanger",
-		} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(pluginsDir, plugin.BinaryPrefix+name), pkg).CombinedOutput()
-			if err != nil {
-				pluginsErr = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
-				return
-			}
-		}
-	})
-	require.NoError(t, pluginsErr)
-	return pluginsDir
+	return agenttest.Plugins(t, plugin.BinaryPrefix, "example", "crasher", "hanger")
 }
 
 // TestPluginCodecs: sensors on plugin codecs through a real broker. The

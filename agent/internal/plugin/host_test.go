@@ -2,11 +2,9 @@ package plugin
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -16,57 +14,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
-// The test plugins (hydrognn-codec-example, -crasher, -forker, -hanger,
-// -liar and -staller) are
-// built on first use, once per test binary, into a directory TestMain
-// removes.
-var (
-	buildOnce sync.Once
-	builtDir  string
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtDir != "" {
-		_ = os.RemoveAll(builtDir)
-	}
+	agenttest.RemovePlugins()
 	os.Exit(code)
 }
 
-// pluginDir returns the directory of the built test plugins.
+// pluginDir returns the directory of the built test plugins: the example
+// plugin and those of testdata/, built on first use, once per test binary.
 func pluginDir(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		if builtDir, buildErr = os.MkdirTemp("", "codec-plugins-"); buildErr == nil {
-			buildErr = buildTestPlugins(builtDir)
-		}
-	})
-	require.NoError(tb, buildErr)
-	return builtDir
-}
-
-// buildTestPlugins builds the example plugin and the test plugins of
-// testdata/ into dir. It runs from this package's directory.
-func buildTestPlugins(dir string) error {
-	for name, pkg := range map[string]string{
-		"example": "../../plugins/examplecodec/cmd/hydrognn-codec-example",
-		"crasher": "./testdata/crasher",
-		"forker":  "./testdata/forker",
-		"hanger":  "./testdata/hanger",
-		"liar":    "./testdata/liar",
-		"staller": "./testdata/staller",
-	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, BinaryPrefix+name), pkg)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
-		}
-	}
-	return nil
+	return agenttest.Plugins(tb, BinaryPrefix, "example", "crasher", "forker", "hanger", "liar", "staller")
 }
 
 func testLogger(tb testing.TB) *slog.Logger {
