@@ -108,7 +108,8 @@ type Agent struct {
 	swapMu       sync.Mutex
 	runnerOpts   windowing.Options
 	stride1      bool
-	windowingOff bool // under swapMu: Stop stopped the windowing
+	windowingOff bool            // under swapMu: Stop stopped the windowing
+	winTotals    windowingTotals // the counters of runners Activate retired
 	upd          *update.Manager
 	budget       linkBudget
 	offers       offerBox // the last check-in's offer, for the updater

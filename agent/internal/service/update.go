@@ -83,7 +83,11 @@ func (a *Agent) served() api.Served {
 // servedWindowing is api.WindowingStats over the runner serving now.
 type servedWindowing struct{ a *Agent }
 
-func (w servedWindowing) Stats() windowing.Stats { return w.a.cur.Load().runner.Stats() }
+// Stats is the serving runner's, with the counters of the runners that
+// model updates retired added: they go on across updates.
+func (w servedWindowing) Stats() windowing.Stats {
+	return w.a.winTotals.stats(func() windowing.Stats { return w.a.cur.Load().runner.Stats() })
+}
 
 // Activate implements update.Activator: it makes the agent serve the
 // bundle in dir. The new model, its detector and its runner are opened
@@ -116,7 +120,7 @@ func (a *Agent) Activate(_ context.Context, dir string) error {
 	old := a.cur.Load()
 	old.cancel()
 	<-old.done // at most the window being run: the runner stops between windows
-	a.cur.Store(next)
+	a.winTotals.retire(old.runner.Stats(), func() { a.cur.Store(next) })
 	a.startWindowing(next)
 	if err := old.model.Close(); err != nil {
 		a.log.Warn("close the previous model", "dir", old.dir, "err", err)
