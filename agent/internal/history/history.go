@@ -404,7 +404,7 @@ func (s *Store) init() error {
 			if err := b.SetSequence(floor); err != nil {
 				return err
 			}
-			s.log.Info("diagnosis sequence continues above the numbers assigned before (new or older history file)",
+			s.log.Info("diagnosis sequence continues above the numbers assigned before (a new or older history file, or a restart after a crash)",
 				"path", s.path, "file_seq", old, "next_seq", floor+1, "from", from)
 		}
 		s.count, s.bytes, s.last = getUint(meta.Get(keyCount)), int64(getUint(meta.Get(keyBytes))), b.Sequence()
