@@ -47,6 +47,11 @@
 //     never past the deadline)
 //  5. close the model, the history, the buffer (flushes queued commits),
 //     the plugin host, and last the embedded broker
+//  6. with update.url, update.Manager.Close writes the updater's
+//     clean-stop marker: the next start counts no failed attempt or watch
+//     restart against the release for this stop, even when its deadline
+//     passed during a slow canary or activation (docs/releases.md,
+//     "Recovery after a crash")
 //
 // # Model updates
 //

@@ -682,6 +682,14 @@ func (a *Agent) stop(ctx context.Context) error {
 		}
 	}
 	a.closers = nil
+	// 6. Last, the updater's clean-stop marker: this stop, even one whose
+	// deadline passed during a slow canary or activation, counts no
+	// attempt and no watch restart against the release at the next start.
+	if a.upd != nil {
+		if err := a.upd.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close update: %w", err))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		log.Error("rig-agent stopped with errors", "err", err)
 		return err

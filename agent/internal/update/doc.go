@@ -79,7 +79,22 @@
 //
 //   - The archive is read into memory once to verify it (go-tuf verifies
 //     bytes): MaxBundleBytes bounds it.
-//   - The watch counters live in memory; a restart during the watch counts
+//   - The watch counters live in memory; a crash during the watch counts
 //     as a strike instead (see Open's recovery table).
+//
+// # Crashes and clean stops
+//
+// Only a crash counts against a release: a start that finds the previous
+// run ended without Close (killed, out of memory, a power cut) counts an
+// attempt of the release whose verifying, canary or commit was under way,
+// or a restart of the one under watch; so do the watchdog's bounds. An
+// orderly stop counts nothing, even when it came mid-step: Close (the
+// service calls it last in Stop) writes the clean-stop marker
+// <dir>/stopped (a temporary file synced, renamed, the folder synced);
+// Open reads it, stores the recovered state, then removes it and syncs
+// the folder before the model is opened, so a crash of this run is never
+// taken for a clean stop. A power cut before Close's write is complete
+// counts as a crash; a folder without the marker (an agent that predates
+// it) too.
 //   - Only top-level targets are read: the repository has no delegations.
 package update

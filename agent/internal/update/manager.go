@@ -277,6 +277,11 @@ type Manager struct {
 	lastCheck *Check
 	watch     watchStats
 	cycleErrs map[string]uint64 // Status.CycleErrors
+	closed    bool              // Close was called
+
+	// cleanStop is set when Open found the clean-stop marker: the last
+	// run stopped in order (see Close); Open only.
+	cleanStop bool
 }
 
 type watchStats struct {
@@ -296,6 +301,11 @@ type watchStats struct {
 //	committed (watching)   kept, one restart counted; at MaxAttempts restarts rolled back
 //	                       (a watch is never longer than Watch.Window from the clock's reading)
 //	rolling_back           the rollback is finished
+//
+// Attempts and restarts are counted only after a crash: when the last run
+// stopped in order (Close wrote the clean-stop marker), verifying,
+// canary and committing go back as above and committed is kept, nothing
+// counted. The marker is removed once the recovered state is stored.
 //
 // Then, when the installed bundle cannot be served on this rig (its files
 // damaged or gone, or made for another firmware config: the rig's changed),
@@ -329,14 +339,57 @@ func Open(opts Options) (*Manager, error) {
 			Installed: &Bundle{Dir: o.InstalledDir, Version: man.Version, ManifestDigest: man.Digest()}}
 	}
 	m.rec = *rec
+	_, err = os.Lstat(m.stoppedPath())
+	switch {
+	case err == nil:
+		m.cleanStop = true
+	case !os.IsNotExist(err):
+		return nil, fmt.Errorf("update: clean-stop marker: %w", err)
+	}
 	if err := m.recover(); err != nil {
 		return nil, err
+	}
+	// The recovered state is stored (recover): only now may the marker
+	// go, and it must be gone before anything of this run can crash the
+	// agent (the model's open), or that crash would pass for a clean stop.
+	if err := os.Remove(m.stoppedPath()); err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("update: clean-stop marker: %w", err)
+	}
+	if err := syncDir(o.Dir); err != nil {
+		return nil, fmt.Errorf("update: clean-stop marker: %w", err)
 	}
 	m.served = m.rec.Installed.Dir
 	return m, nil
 }
 
 func (m *Manager) statePath() string { return filepath.Join(m.opts.Dir, "state.json") }
+
+// stoppedPath is the clean-stop marker, <dir>/stopped: Close writes it,
+// Open reads and removes it (see Close).
+func (m *Manager) stoppedPath() string { return filepath.Join(m.opts.Dir, "stopped") }
+
+// Close records that the agent stops in order: the next Open finds the
+// clean-stop marker (<dir>/stopped, written atomically and synced) and
+// counts nothing against the release in progress or under watch, even if
+// a cycle was still running (Stop's deadline passed during a slow canary
+// or activation, a TensorRT engine build, say): only a start that finds
+// no marker (the previous run crashed, was killed or lost power) counts
+// an attempt or a watch restart. Call it last when the agent stops, after
+// Run has returned or been given up on; the Manager must not be used
+// after. A second call does nothing.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	b := fmt.Appendf(nil, "stopped in order at %s in state %s\n", m.opts.Now().UTC().Format(time.RFC3339), m.rec.State)
+	if err := writeFileSync(m.stoppedPath(), b); err != nil {
+		return fmt.Errorf("update: clean-stop marker: %w", err)
+	}
+	return nil
+}
 
 // recover applies the recovery table (see Open).
 func (m *Manager) recover() error {
@@ -371,11 +424,16 @@ func (m *Manager) recover() error {
 		if r.State == Verifying {
 			back = Verifying
 		}
+		if m.cleanStop {
+			// Stopped in order mid-step: not the release's fault.
+			r.State = back
+			break
+		}
 		strike(r.State, back)
 	case Committed:
 		now := m.opts.Now()
 		m.clampWatch(r, now)
-		if !now.Before(r.WatchUntil) {
+		if !now.Before(r.WatchUntil) || m.cleanStop {
 			break
 		}
 		r.WatchRestarts++
