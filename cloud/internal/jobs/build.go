@@ -63,11 +63,14 @@ func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer ecancel()
 	switch {
+	case err == nil:
+		// FinishBuild committed: the data set is ready whatever the
+		// build's context saw meanwhile (as for a training job in run).
+		log.Info("data set built", "windows", d.Build.Windows, "readings", d.Build.Readings, "bytes", deref(d.Bytes),
+			"lease_ended_during_commit", errors.Is(context.Cause(bctx), errLeaseLost))
+		return
 	case errors.Is(context.Cause(bctx), errLeaseLost) || errors.Is(err, errLeaseLost):
 		log.Warn("data set build lease lost: another worker may run it; nothing more written")
-		return
-	case err == nil:
-		log.Info("data set built", "windows", d.Build.Windows, "readings", d.Build.Readings, "bytes", deref(d.Bytes))
 		return
 	}
 	retry := true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
 	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/syncbuf"
 )
 
 // A job config that passes Validate but cannot build a model (hidden not
@@ -244,4 +247,39 @@ func TestShutdownOnLastAttempt(t *testing.T) {
 	require.NotNil(t, j.Error)
 	assert.Contains(t, *j.Error, "shutdown")
 	assert.NotContains(t, *j.Error, "re-queued", "the job was not queued again")
+}
+
+// slowAnswer is the store seen by a worker whose FinishJob commits but
+// whose answer comes back late: meanwhile the worker's heartbeats find
+// the job no longer running (the commit ended it), as a lease running out
+// by the worker's clock during the commit would.
+type slowAnswer struct {
+	*store.Store
+	wait time.Duration
+}
+
+func (s *slowAnswer) FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m fleetapi.ModelVersion) (*store.ModelVersion, error) {
+	mv, err := s.Store.FinishJob(ctx, l, art, m)
+	time.Sleep(s.wait)
+	return mv, err
+}
+
+// A job whose end committed is logged as succeeded, not as a lost lease,
+// even when its heartbeat or local lease ended during the commit.
+func TestSucceededJobNotLoggedLeaseLost(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	id := e.job(tinyConfig, 3)
+	var logs syncbuf.Buffer
+	lease := time.Second
+	o := e.options("w1", lease)
+	o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	w := jobs.NewWorker(&slowAnswer{Store: e.st, wait: 5 * o.Heartbeat}, e.blobs, o)
+	ran, err := w.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.True(t, ran)
+	j := e.get(id)
+	require.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
+	assert.Contains(t, logs.String(), "job succeeded")
+	assert.NotContains(t, logs.String(), "lease lost", "the job succeeded")
 }

@@ -210,11 +210,16 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 		cause = err // found when the end was stored, not by a heartbeat
 	}
 	switch {
+	case err == nil:
+		// FinishJob committed: the job succeeded whatever its context
+		// saw meanwhile (the local lease running out during the commit,
+		// or a heartbeat finding the job no longer running because the
+		// commit ended it).
+		log.Info("job succeeded", "rig_type", model.RigType, "version", model.Version,
+			"lease_ended_during_commit", errors.Is(cause, errLeaseLost))
+		return
 	case errors.Is(cause, errLeaseLost):
 		log.Warn("job lease lost: another worker may run it; nothing more written")
-		return
-	case err == nil:
-		log.Info("job succeeded", "rig_type", model.RigType, "version", model.Version)
 		return
 	}
 	retry := true
