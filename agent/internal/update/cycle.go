@@ -556,7 +556,8 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 	m.mu.Lock()
 	r := &m.rec
 	r.Previous = r.Installed
-	r.Installed = &Bundle{Dir: t.Staged, Version: t.Release.Version, ManifestDigest: t.Release.ManifestDigest, Path: t.Path, Rollout: t.Rollout}
+	r.Installed = &Bundle{Dir: t.Staged, Version: t.Release.Version, ManifestDigest: t.Release.ManifestDigest, Path: t.Path, Rollout: t.Rollout,
+		Downgrade: t.Downgrade}
 	delete(r.Attempts, t.Path)
 	r.WatchUntil = m.opts.Now().Add(m.opts.Watch.Window)
 	r.WatchRestarts = 0
@@ -611,23 +612,25 @@ func (m *Manager) rollbackOffered(r *Record) bool {
 func (rb rollingBack) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
 	m.mu.Lock()
-	prev := m.rec.Previous
+	to := m.rollbackTo(&m.rec)
 	bad := *m.rec.Installed
 	m.mu.Unlock()
-	if err := m.switchTo(prev.Dir); err != nil {
-		return nil, err
-	}
-	if a := m.opts.Activator; a != nil {
-		if err := a.Activate(ctx, prev.Dir); err != nil {
-			// The pointer is back: the next cycle activates prev again
-			// (reactivate), the next start serves it anyway.
-			m.log.Error("update: activate previous model", "dir", prev.Dir, "err", err)
-		} else {
-			m.served = prev.Dir
+	if to != nil {
+		if err := m.switchTo(to.Dir); err != nil {
+			return nil, err
+		}
+		if a := m.opts.Activator; a != nil {
+			if err := a.Activate(ctx, to.Dir); err != nil {
+				// The pointer is back: the next cycle activates it again
+				// (reactivate), the next start serves it anyway.
+				m.log.Error("update: activate previous model", "dir", to.Dir, "err", err)
+			} else {
+				m.served = to.Dir
+			}
 		}
 	}
 	m.mu.Lock()
-	m.rollBack(rb.why)
+	m.rollBack(rb.why, to)
 	m.watch = watchStats{}
 	err := m.save() // before the bad bundle goes (see recover)
 	if err == nil {

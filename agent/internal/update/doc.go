@@ -43,7 +43,9 @@
 //	             switched atomically to the staged folder and the Activator makes the service serve it
 //	committed    the new model serves; Previous is kept; for Watch.Window the watchdog fed by Observe
 //	             rolls back when the error rate or the share of slow runs crosses its bounds
-//	rolling_back Dir/current back to Previous, the release given up
+//	rolling_back Dir/current back to Previous, the release given up; after an explicit rollback
+//	             (below) never back to the release being removed: to InstalledDir when it can
+//	             serve and is neither, else the rollback's release keeps serving, the watch ended
 //	failed       the attempt failed (Record.LastError); the installed model serves
 //	idle         nothing in progress
 //

@@ -439,11 +439,11 @@ func (m *Manager) recover() error {
 		r.WatchRestarts++
 		if r.WatchRestarts >= m.opts.MaxAttempts && r.Previous != nil {
 			why = fmt.Errorf("%w: the agent restarted %d times while watching %s", ErrWatchdog, r.WatchRestarts, r.Installed.Version)
-			m.rollBack(why)
+			m.rollBack(why, m.rollbackTo(r))
 		}
 	case RollingBack:
 		why = errors.New(r.LastError)
-		m.rollBack(why)
+		m.rollBack(why, m.rollbackTo(r))
 	}
 	if fb := m.fallBack(r); fb != nil {
 		why = errors.Join(why, fb)
@@ -532,21 +532,64 @@ func (m *Manager) clampWatch(r *Record, now time.Time) bool {
 	return false
 }
 
-// rollBack makes Previous the installed model in the record and gives up
-// the rolled-back release (m.mu held or not yet shared).
-func (m *Manager) rollBack(why error) {
+// rollbackTo returns the bundle a failed watch of r.Installed goes back
+// to (m.mu held or not yet shared): Previous, unless the installed bundle
+// came by an explicit rollback (Bundle.Downgrade). Then Previous is the
+// release the operator is removing, never served again this way: it is
+// model.bundle_dir (Options.InstalledDir, the bundle the agent was
+// installed with) when that can be served here and is neither of the two
+// (by folder and manifest digest); else nil: the explicit rollback's
+// release keeps serving, the operator's choice being the only one left.
+func (m *Manager) rollbackTo(r *Record) *Bundle {
+	if !r.Installed.Downgrade {
+		return r.Previous
+	}
+	dir := m.opts.InstalledDir
+	man, err := m.servable(dir)
+	if err != nil {
+		m.log.Warn("update: model.bundle_dir cannot be served instead of a failed explicit rollback", "dir", dir, "err", err)
+		return nil
+	}
+	d := man.Digest()
+	for _, b := range []*Bundle{r.Installed, r.Previous} {
+		if b != nil && (b.Dir == dir || b.ManifestDigest == d) {
+			return nil
+		}
+	}
+	return &Bundle{Dir: dir, Version: man.Version, ManifestDigest: d}
+}
+
+// rollBack ends the watch of the installed release in the record, whose
+// bounds were crossed: it makes to (rollbackTo) the installed model with
+// no previous, and gives the release up. With to nil (a failed explicit
+// rollback with nothing else to serve) the installed release stays and
+// only the watch ends, LastError saying why (m.mu held or not yet shared).
+func (m *Manager) rollBack(why error, to *Bundle) {
 	r := &m.rec
 	bad := r.Installed
-	if r.Previous != nil {
-		r.Installed, r.Previous = r.Previous, nil
+	r.State, r.Target = Idle, nil
+	r.WatchUntil, r.WatchRestarts = time.Time{}, 0
+	if to == nil && bad.Downgrade {
+		r.LastError = fmt.Sprintf("%v; the explicit rollback to %s keeps serving: model.bundle_dir cannot serve instead and %s is being removed",
+			why, bad.Version, previousVersion(r))
+		return
+	}
+	if to != nil {
+		r.Installed, r.Previous = to, nil
 	}
 	if bad.Path != "" {
 		r.Attempts[bad.Path] = m.opts.MaxAttempts
 	}
-	r.State, r.Target = Idle, nil
-	r.WatchUntil, r.WatchRestarts = time.Time{}, 0
 	r.LastError = why.Error()
 	r.Rollbacks++
+}
+
+// previousVersion names r.Previous's version ("none" without one).
+func previousVersion(r *Record) string {
+	if r.Previous == nil {
+		return "none"
+	}
+	return r.Previous.Version
 }
 
 // save persists m.rec (m.mu held or not yet shared).

@@ -87,6 +87,11 @@ type Bundle struct {
 	// Rollout is the id of the rollout whose offer installed it (0: none
 	// said, or no offers: Options.Offers nil).
 	Rollout int64 `json:"rollout,omitempty"`
+	// Downgrade is set when it was installed by an explicit rollback
+	// (Target.Downgrade): the previous bundle is then the release the
+	// operator is removing, which a failed watch never goes back to (see
+	// Manager.rollbackTo).
+	Downgrade bool `json:"downgrade,omitempty"`
 }
 
 // Failure is the release of a failed attempt (Record.Failed).
