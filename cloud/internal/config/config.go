@@ -201,6 +201,14 @@ type Worker struct {
 	// when it would extract to more, and a build from fleet uploads fails
 	// as soon as its files pass it.
 	MaxExtractBytes ByteSize `yaml:"max_extract_bytes"`
+	// MaxJobDuration bounds one attempt of a job (a training job or a data
+	// set's build), from its claim to its end (default 24h; 0: no limit;
+	// negative: an error). Past it the attempt's work is stopped and the
+	// job fails, not re-queued, with the error "exceeded
+	// worker.max_job_duration 24h0m0s": the same data and config would
+	// take as long again, holding a worker each time. It stops a trainer
+	// that hangs while its heartbeats still renew the lease.
+	MaxJobDuration time.Duration `yaml:"max_job_duration"`
 	// BlobGCInterval is how often a worker sweeps the blob store of
 	// orphans, objects no database row names older than a day plus
 	// blob.upload_timeout (default 6h; 0: off; else 1m..168h; one worker
@@ -289,7 +297,7 @@ func Defaults() Config {
 		Blob: Blob{Dir: "/var/lib/rig-cloud/blobs", MaxObjectBytes: 4 * GiB, UploadTimeout: time.Hour},
 		Worker: Worker{Backend: "go", PollInterval: 5 * time.Second, Lease: 2 * time.Minute, Heartbeat: 15 * time.Second,
 			MaxAttempts: 3, MaxLogLines: 10_000, MaxWindows: 1_000_000,
-			MaxExtractBytes: 16 * GiB, BlobGCInterval: 6 * time.Hour},
+			MaxExtractBytes: 16 * GiB, MaxJobDuration: 24 * time.Hour, BlobGCInterval: 6 * time.Hour},
 		Releases: Releases{CheckInterval: 10 * time.Minute, TimestampExpiry: 24 * time.Hour, TimestampRefresh: 12 * time.Hour,
 			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB,
 			RolloutInterval: 10 * time.Second},

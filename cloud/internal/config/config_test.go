@@ -176,3 +176,21 @@ func TestWorkerMetricsListen(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "c.yaml:2:3: worker.metrics_listen: \"9090\" is not host:port")
 }
+
+// worker.max_job_duration is 24h by default, 0 turns it off, and a
+// negative value is refused naming the key.
+func TestWorkerMaxJobDuration(t *testing.T) {
+	env := []string{"RIG_CLOUD_DATABASE_URL=" + testURL}
+	cfg, err := Parse("c.yaml", nil, env)
+	require.NoError(t, err)
+	assert.Equal(t, 24*time.Hour, cfg.Worker.MaxJobDuration)
+	cfg, err = Parse("c.yaml", []byte("worker:\n  max_job_duration: 0s\n"), env)
+	require.NoError(t, err)
+	assert.Zero(t, cfg.Worker.MaxJobDuration)
+	cfg, err = Parse("c.yaml", nil, append(env, "RIG_CLOUD_WORKER_MAX_JOB_DURATION=90m"))
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Minute, cfg.Worker.MaxJobDuration)
+	_, err = Parse("c.yaml", []byte("worker:\n  max_job_duration: -1h\n"), env)
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "c.yaml:2:3: worker.max_job_duration: -1h0m0s is negative: 0 (no limit) or a positive duration such as 24h")
+}

@@ -103,6 +103,9 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.IntIn("worker.max_log_lines", w.MaxLogLines, 100, 10_000_000)
 	v.IntIn("worker.max_windows", w.MaxWindows, 1, 100_000_000)
 	v.SizeIn("worker.max_extract_bytes", w.MaxExtractBytes, MiB, TiB)
+	if w.MaxJobDuration < 0 {
+		v.Add("worker.max_job_duration", "%s is negative: 0 (no limit) or a positive duration such as 24h", w.MaxJobDuration)
+	}
 	if w.BlobGCInterval != 0 && (w.BlobGCInterval < time.Minute || w.BlobGCInterval > 7*24*time.Hour) {
 		v.Add("worker.blob_gc_interval", "%s is out of range: 0 (off) or [1m0s, 168h0m0s]", w.BlobGCInterval)
 	}

@@ -35,6 +35,7 @@ func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 	defer stopBase()
 	bctx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
+	defer w.limitDuration(cancel)()
 	if c.Dataset.Build != nil {
 		b.progress = *c.Dataset.Build
 	}
@@ -79,6 +80,9 @@ func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 	case errors.Is(context.Cause(bctx), errCancelled) || errors.Is(err, errCancelled):
 		// The job's error already says who cancelled: FailJob keeps it.
 		msg, retry = "cancelled by request", false
+	case errors.Is(context.Cause(bctx), errTooLong):
+		msg, retry = context.Cause(bctx).Error(), false
+		log.Warn("data set build stopped: it ran past worker.max_job_duration", "limit", w.o.MaxJobDuration.String())
 	case ctx.Err() != nil:
 		msg = "the worker stopped (shutdown)" // FailJob queues it again while attempts are left
 	case errors.As(err, new(permanent)):

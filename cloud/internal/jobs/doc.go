@@ -22,7 +22,10 @@
 // worker went silent past its lease) stops the worker's work on it
 // without writing anything more; stopping the worker (SIGTERM) re-queues
 // a job that trains (the attempt counts), and lets one whose bundle is
-// written store and register it first (FinishGrace). A worker that dies is noticed when its lease expires: the next
+// written store and register it first (FinishGrace); an attempt that
+// runs past Options.MaxJobDuration (worker.max_job_duration) is stopped
+// and fails the job at once, its error "exceeded
+// worker.max_job_duration 24h0m0s". A worker that dies is noticed when its lease expires: the next
 // claim of any worker re-queues the job, or fails it once max_attempts
 // are spent.
 //

@@ -283,3 +283,35 @@ func TestSucceededJobNotLoggedLeaseLost(t *testing.T) {
 	assert.Contains(t, logs.String(), "job succeeded")
 	assert.NotContains(t, logs.String(), "lease lost", "the job succeeded")
 }
+
+// A job whose attempt runs past Options.MaxJobDuration while its
+// heartbeats still renew the lease is stopped and fails at once (not
+// re-queued: it would take as long again), its error naming the key and
+// the limit; the worker is free again.
+func TestMaxJobDuration(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	long := tinyConfig
+	long.Epochs = 5000
+	id := e.job(long, 3)
+	o := e.options("w1", 10*time.Second)
+	o.MaxJobDuration = 2 * time.Second
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = jobs.NewWorker(e.st, e.blobs, o).RunOnce(context.Background())
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the job still runs %s after it started (max_job_duration %s)", time.Since(start).Round(time.Second), o.MaxJobDuration)
+	}
+	j := e.get(id)
+	assert.Equal(t, store.JobFailed, j.State)
+	assert.Equal(t, 1, j.Attempts)
+	require.NotNil(t, j.Error)
+	assert.Equal(t, "exceeded worker.max_job_duration 2s", *j.Error)
+	require.NotNil(t, j.Progress)
+	assert.Positive(t, j.Progress.Epoch, "it trained, its heartbeats went through, until the limit")
+}

@@ -72,6 +72,13 @@ type Options struct {
 	// (0: fleetset.DefaultMaxWindows, 1,000,000); a build over it fails.
 	// The windows are on disk, not in memory, while a build runs.
 	MaxWindows int
+	// MaxJobDuration bounds one attempt of a job (training or build), from
+	// its claim to its end; 0 is no limit (the worker.max_job_duration
+	// key's default, 24h, is set by the config). Past it the attempt's
+	// context is cancelled and the job fails, not re-queued, with the
+	// error "exceeded worker.max_job_duration 24h0m0s" (the same data and
+	// config would take as long again). An end already committed stands.
+	MaxJobDuration time.Duration
 	// CodeVersion is recorded in each bundle's provenance and the registry.
 	CodeVersion string
 	// Log receives the worker's own events (nil: none).
@@ -177,7 +184,21 @@ func (w *Worker) RunOnce(ctx context.Context) (ran bool, err error) {
 var (
 	errCancelled = errors.New("cancelled by request")
 	errLeaseLost = errors.New("lease lost")
+	// errTooLong (wrapped with the limit by limitDuration) ends an
+	// attempt past Options.MaxJobDuration.
+	errTooLong = errors.New("exceeded worker.max_job_duration")
 )
+
+// limitDuration cancels an attempt's context with errTooLong once
+// MaxJobDuration has passed (never when it is 0); stop releases the
+// timer.
+func (w *Worker) limitDuration(cancel context.CancelCauseFunc) (stop func() bool) {
+	d := w.o.MaxJobDuration
+	if d <= 0 {
+		return func() bool { return false }
+	}
+	return time.AfterFunc(d, func() { cancel(fmt.Errorf("%w %s", errTooLong, d)) }).Stop
+}
 
 // permanent marks an error that retrying cannot fix.
 type permanent struct{ error }
@@ -195,6 +216,7 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 	defer stop()
 	jctx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
+	defer w.limitDuration(cancel)()
 
 	var wg sync.WaitGroup
 	wg.Go(func() { j.heartbeat(jctx, cancel, log) })
@@ -227,6 +249,9 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 	switch {
 	case errors.Is(cause, errCancelled):
 		msg, retry = "cancelled by request", false
+	case errors.Is(cause, errTooLong):
+		msg, retry = cause.Error(), false
+		log.Warn("job stopped: it ran past worker.max_job_duration", "limit", w.o.MaxJobDuration.String())
 	case ctx.Err() != nil:
 		msg = "the worker stopped (shutdown)" // FailJob queues it again while attempts are left
 	case errors.As(err, new(permanent)):

@@ -360,7 +360,8 @@ func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version str
 	}
 	return jobs.NewWorker(store.New(pool), blobs, jobs.Options{
 		Backend: w.Backend, WorkDir: w.WorkDir, PollInterval: w.PollInterval, Lease: w.Lease, Heartbeat: w.Heartbeat,
-		MaxLogLines: w.MaxLogLines, MaxWindows: w.MaxWindows, MaxExtractBytes: int64(w.MaxExtractBytes), CodeVersion: version, Log: log,
+		MaxLogLines: w.MaxLogLines, MaxWindows: w.MaxWindows, MaxExtractBytes: int64(w.MaxExtractBytes),
+		MaxJobDuration: w.MaxJobDuration, CodeVersion: version, Log: log,
 	}).Run(ctx)
 }
 
