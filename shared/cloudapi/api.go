@@ -392,11 +392,16 @@ type Upload struct {
 }
 
 // UploadResponse answers an Upload with status 200. Status is
-// ItemAccepted or ItemDuplicate (the part was stored before). Done is true
-// once the cloud holds the whole request (after the Last part).
+// ItemAccepted, ItemDuplicate (the part was stored before with the same
+// content, UploadFingerprint) or ItemConflict (stored before with other
+// content: the stored part is kept and this one is not; Problem, of type
+// ProblemConflict, says so). Done is true once the cloud holds the whole
+// request (after the Last part).
 type UploadResponse struct {
 	RequestID string     `json:"request_id"`
 	Part      uint32     `json:"part"`
 	Status    ItemStatus `json:"status"`
 	Done      bool       `json:"done,omitempty"`
+	// Problem says why, for ItemConflict.
+	Problem *Problem `json:"problem,omitempty"`
 }

@@ -33,7 +33,8 @@
 // therefore returns all duplicates, and a batch that partly overlaps an
 // earlier one returns duplicates for the overlap and accepted for the rest,
 // always with status 200. An upload part is identified by agent id,
-// request id and part number in the same way. The Idempotency-Key header
+// request id and part number in the same way, with its UploadFingerprint:
+// an UploadResponse of ItemDuplicate or ItemConflict. The Idempotency-Key header
 // (BatchKey) names the whole request for logs and response caching;
 // correctness never depends on it.
 //

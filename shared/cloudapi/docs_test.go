@@ -72,7 +72,16 @@ func TestDocExamples(t *testing.T) {
 			case "UploadResponse":
 				var r UploadResponse
 				require.NoError(t, decodeStrict(body, &r))
-				assert.Equal(t, ItemAccepted, r.Status)
+				switch r.Status {
+				case ItemAccepted:
+					assert.Nil(t, r.Problem)
+				case ItemConflict:
+					require.NotNil(t, r.Problem)
+					assert.Equal(t, ProblemConflict, r.Problem.Type)
+					assert.Equal(t, ProblemTitle(ProblemConflict), r.Problem.Title)
+				default:
+					t.Errorf("status %q: the examples show accepted and conflict", r.Status)
+				}
 			case "Problem":
 				var p Problem
 				require.NoError(t, decodeStrict(body, &p))

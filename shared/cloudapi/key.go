@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
 // Key identifies a diagnosis across the fleet: the cloud stores at most
@@ -29,12 +30,43 @@ func KeyOf(d *diag.Diagnosis) Key { return Key{AgentID: d.AgentID, Seq: d.Seq} }
 // diagnosis under a reused key (ItemConflict). Both sides compute it on
 // the decoded value, so formatting of the request does not matter.
 func Fingerprint(d *diag.Diagnosis) (string, error) {
-	b, err := json.Marshal(d)
+	sum, err := fingerprint(d)
 	if err != nil {
 		return "", fmt.Errorf("fingerprint of diagnosis %s: %w", KeyOf(d), err)
 	}
-	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// UploadFingerprint returns the SHA-256 of an upload part's JSON encoding
+// (as encoding/json writes Upload) with its readings' times in UTC, so
+// that the same instant written with another offset is the same part. The
+// cloud stores it with each part (request, agent, part) to tell a replay
+// (same fingerprint: ItemDuplicate) from a part sent again with other
+// content (ItemConflict), like Fingerprint for diagnoses. It covers Last
+// and every reading as sent, those the cloud does not keep (outside the
+// request's range or sensors) included.
+func UploadFingerprint(u *Upload) ([sha256.Size]byte, error) {
+	c := *u
+	c.Readings = make([]reading.Reading, len(u.Readings))
+	for i, r := range u.Readings {
+		r.Time = r.Time.UTC()
+		c.Readings[i] = r
+	}
+	sum, err := fingerprint(&c)
+	if err != nil {
+		return sum, fmt.Errorf("fingerprint of upload %s part %d: %w", u.RequestID, u.Part, err)
+	}
+	return sum, nil
+}
+
+// fingerprint is the one definition of a fingerprint: the SHA-256 of v's
+// JSON encoding.
+func fingerprint(v any) ([sha256.Size]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	return sha256.Sum256(b), nil
 }
 
 // BatchKey returns the Idempotency-Key header value of a request holding

@@ -44,8 +44,9 @@ const (
 	// ProblemInvalidItem (no status: an ItemResult's problem): one item
 	// fails validation; the other items of the batch are processed.
 	ProblemInvalidItem = "urn:hydrognn:problem:invalid-item"
-	// ProblemConflict (an ItemResult's problem): the key was stored with
-	// other content.
+	// ProblemConflict (an ItemResult's or UploadResponse's problem): the
+	// key (a diagnosis' agent and seq, an upload part's request, agent and
+	// part) was stored with other content.
 	ProblemConflict = "urn:hydrognn:problem:conflict"
 	// ProblemUnauthorized (401): no, malformed, unknown or revoked
 	// credential.

@@ -150,8 +150,8 @@ func (a *API) diagnoses(c *gin.Context) {
 }
 
 // uploads stores one part of the agent's answer to an upload request of
-// its rig (store.StoreUploadPart): accepted, or duplicate for a replayed
-// part; 404 for a request this rig does not have and 410 for one that
+// its rig (store.StoreUploadPart): accepted, duplicate for a replayed
+// part, or conflict for a part stored before with other content; 404 for a request this rig does not have and 410 for one that
 // expired, was cancelled or is complete, both of which end the request on
 // the agent.
 func (a *API) uploads(c *gin.Context) {
@@ -168,7 +168,7 @@ func (a *API) uploads(c *gin.Context) {
 	if !ownAgent(c, p, u.AgentID) {
 		return
 	}
-	status, done, err := a.st.StoreUploadPart(c.Request.Context(), p.Agent, u)
+	res, err := a.st.StoreUploadPart(c.Request.Context(), p.Agent, u)
 	switch {
 	case errorsIs(err, store.ErrNotFound):
 		abort(c, problem(cloudapi.ProblemNotFound, 404, "upload request %q is unknown for rig %q", u.RequestID, p.Agent.RigName))
@@ -177,6 +177,6 @@ func (a *API) uploads(c *gin.Context) {
 	case err != nil:
 		a.fail(c, err)
 	default:
-		c.JSON(200, cloudapi.UploadResponse{RequestID: u.RequestID, Part: u.Part, Status: status, Done: done})
+		c.JSON(200, res)
 	}
 }

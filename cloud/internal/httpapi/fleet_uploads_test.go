@@ -139,9 +139,10 @@ func TestFleetUploads(t *testing.T) {
 		return u
 	}
 	early := reading.Reading{Sensor: "PS1", Time: from.Add(-time.Second), Value: 1}
+	part0 := append([]reading.Reading{early}, rs[:200]...)
 	assert.Equal(t, cloudapi.UploadResponse{RequestID: up.ID, Part: 0, Status: cloudapi.ItemAccepted},
-		upResp(part(a, 0, false, append([]reading.Reading{early}, rs[:200]...))))
-	assert.Equal(t, cloudapi.ItemDuplicate, upResp(part(a, 0, false, rs[:200])).Status)
+		upResp(part(a, 0, false, part0)))
+	assert.Equal(t, cloudapi.ItemDuplicate, upResp(part(a, 0, false, part0)).Status)
 	assert.Equal(t, 404, part(b, 0, false, rs[:1]).code)
 	assert.Equal(t, cloudapi.UploadResponse{RequestID: up.ID, Part: 1, Status: cloudapi.ItemAccepted, Done: true},
 		upResp(part(a, 1, true, rs[200:])))

@@ -186,7 +186,9 @@ func Operations() []Operation {
 			Auth: AuthToken, Role: "operator", Body: fleetapi.UploadRequestBody{RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"}},
 			Status: 201, Response: exUpload},
 		{Method: "POST", Path: "/v1/agent/uploads", ID: "upload", Tag: "agent", Summary: "Send one part of an upload request's readings",
-			Description: "Parts are idempotent on agent, request and part (a replay is duplicate). 404: the rig has no such request; " +
+			Description: "Parts are idempotent on agent, request and part: a replay with the same content (cloudapi.UploadFingerprint) is " +
+				"duplicate; one with other content is conflict (its problem of type urn:hydrognn:problem:conflict says so; the stored " +
+				"part is kept). 404: the rig has no such request; " +
 				"410: it expired, was cancelled or is complete. Both end the request on the agent.",
 			Auth: AuthAgent, Body: cloudapi.Upload{AgentID: "rig-001", RequestID: "up-1", Part: 0, Last: true,
 				Readings: []reading.Reading{{Sensor: "PS1", Time: exT0.Add(-60 * time.Second), Value: 151.2, Seq: 1},

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -134,17 +136,25 @@ func (s *Store) OpenUploadRequests(ctx context.Context, rigID int64) ([]cloudapi
 }
 
 // StoreUploadPart stores part u of agent a's answer to an upload request
-// of its rig, in one transaction: the part is recorded once (a replay is
-// cloudapi.ItemDuplicate and changes nothing), its readings inside the
+// of its rig, in one transaction: the part is recorded once with its
+// fingerprint (cloudapi.UploadFingerprint); sent again it changes nothing
+// and is cloudapi.ItemDuplicate when its content is the same (or the
+// stored part has no fingerprint) and cloudapi.ItemConflict, with the
+// problem saying so, when it differs. A new part's readings inside the
 // request's range and sensors are kept, and the Last part completes the
-// request (done reports it). ErrNotFound: no such request for the agent's
-// rig; ErrGone: it expired, was cancelled, or is complete and this part is
-// new.
-func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *cloudapi.Upload) (status cloudapi.ItemStatus, done bool, err error) {
+// request (Done reports it). The answer is the agent's. ErrNotFound: no
+// such request for the agent's rig; ErrGone: it expired, was cancelled, or
+// is complete and this part is new.
+func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *cloudapi.Upload) (*cloudapi.UploadResponse, error) {
 	num := uploadNumber(u.RequestID)
 	if num == 0 {
-		return "", false, ErrNotFound
+		return nil, ErrNotFound
 	}
+	sum, err := cloudapi.UploadFingerprint(u)
+	if err != nil {
+		return nil, err
+	}
+	res := &cloudapi.UploadResponse{RequestID: u.RequestID, Part: u.Part}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var from, to, expires time.Time
 		var sensors []string
@@ -157,14 +167,25 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 		if err != nil {
 			return err
 		}
-		var stored bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM upload_parts WHERE request_id = $1 AND agent_id = $2 AND part = $3)`,
-			num, a.ID, int64(u.Part)).Scan(&stored); err != nil {
-			return err
-		}
-		if stored {
-			status, done = cloudapi.ItemDuplicate, state == UploadDone
+		var fp []byte
+		err = tx.QueryRow(ctx, `SELECT fingerprint FROM upload_parts WHERE request_id = $1 AND agent_id = $2 AND part = $3`,
+			num, a.ID, int64(u.Part)).Scan(&fp)
+		switch {
+		case err == nil:
+			// Stored before: a replay, unless its content differs. A part
+			// stored before migration 0010 has no fingerprint (unknown):
+			// taken for a replay, as before.
+			res.Status, res.Done = cloudapi.ItemDuplicate, state == UploadDone
+			if fp != nil && !bytes.Equal(fp, sum[:]) {
+				res.Status = cloudapi.ItemConflict
+				res.Problem = &cloudapi.Problem{Type: cloudapi.ProblemConflict, Title: cloudapi.ProblemTitle(cloudapi.ProblemConflict),
+					Detail: fmt.Sprintf("upload request %s part %d of agent %s was stored before with fingerprint %s, this one has %s; "+
+						"the stored part is kept and this one is not", u.RequestID, u.Part, a.Name,
+						hex.EncodeToString(fp)[:16], hex.EncodeToString(sum[:])[:16])}
+			}
 			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
 		}
 		switch {
 		case state == UploadCancelled:
@@ -191,8 +212,8 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 				return fmt.Errorf("store upload readings: %w", err)
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO upload_parts (request_id, agent_id, part, last, readings) VALUES ($1, $2, $3, $4, $5)`,
-			num, a.ID, int64(u.Part), u.Last, len(keep)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO upload_parts (request_id, agent_id, part, last, readings, fingerprint) VALUES ($1, $2, $3, $4, $5, $6)`,
+			num, a.ID, int64(u.Part), u.Last, len(keep), sum[:]); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE upload_requests SET parts = parts + 1, readings = readings + $2,
@@ -200,13 +221,14 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 			WHERE id = $1`, num, len(keep), u.Last); err != nil {
 			return err
 		}
-		status, done = cloudapi.ItemAccepted, u.Last
+		res.Status, res.Done = cloudapi.ItemAccepted, u.Last
 		return nil
 	})
 	if err != nil {
-		return "", false, err
+		// The answer of a rolled-back transaction must not escape.
+		return nil, err
 	}
-	return status, done, nil
+	return res, nil
 }
 
 // RigReadings calls fn with the uploaded readings of org's rig rigName in
