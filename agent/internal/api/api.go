@@ -221,6 +221,9 @@ type LinkState struct {
 	// UploadReadingsLost counts readings of upload parts the buffer
 	// removed before the cloud took the part (sent without them).
 	UploadReadingsLost uint64 `json:"upload_readings_lost"`
+	// UploadConflicts counts upload parts the cloud answered "conflict"
+	// (it kept another copy of the part; the upload went on).
+	UploadConflicts uint64 `json:"upload_conflicts"`
 	// CheckinsRefused counts check-ins the cloud refused as invalid.
 	CheckinsRefused uint64 `json:"checkins_refused"`
 }

@@ -102,6 +102,10 @@ type Stats struct {
 	// removed (full, or too old) after the part was built and before the
 	// cloud took it: the part went without them.
 	UploadReadingsLost uint64
+	// UploadConflicts counts upload parts the cloud answered "conflict":
+	// it held another copy of the part number (kept; this one was not
+	// stored) and the request went on with the next part.
+	UploadConflicts uint64
 	// CheckinsRefused counts check-ins the cloud refused as invalid (400,
 	// 413, 422): the forwarder keeps its last limits, sends diagnoses and
 	// uploads on, and checks in again at the next regular check-in.

@@ -142,7 +142,10 @@ type fakeCloud struct {
 	lastIn   *cloudapi.CheckinRequest
 	requests []seen
 	parts    []cloudapi.Upload
-	partSeen map[string]bool
+	partSeen map[string][32]byte // "request/part" -> cloudapi.UploadFingerprint
+	// partConflicts counts parts sent again with other content (answered
+	// conflict, as rig-cloud does)
+	partConflicts int
 }
 
 type seen struct {
@@ -153,7 +156,7 @@ type seen struct {
 
 func newCloud(t testing.TB, clock *fastClock) *fakeCloud {
 	c := &fakeCloud{t: t, clock: clock, cred: "secret-1", stored: map[uint64]string{}, keysOK: true,
-		rejectSeq: map[uint64]bool{}, refuseSeq: map[uint64]bool{}, partSeen: map[string]bool{}}
+		rejectSeq: map[uint64]bool{}, refuseSeq: map[uint64]bool{}, partSeen: map[string][32]byte{}}
 	c.srv = httptest.NewTLSServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.srv.Close)
 	return c
@@ -240,13 +243,23 @@ func (c *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		k := fmt.Sprintf("%s/%d", u.RequestID, u.Part)
-		st := cloudapi.ItemDuplicate
-		if !c.partSeen[k] {
-			c.partSeen[k] = true
-			c.parts = append(c.parts, *u)
-			st = cloudapi.ItemAccepted
+		fp, err := cloudapi.UploadFingerprint(u)
+		if err != nil {
+			c.t.Errorf("fake cloud: %v", err)
 		}
-		writeJSON(w, cloudapi.UploadResponse{RequestID: u.RequestID, Part: u.Part, Status: st, Done: u.Last})
+		res := cloudapi.UploadResponse{RequestID: u.RequestID, Part: u.Part, Status: cloudapi.ItemAccepted, Done: u.Last}
+		if stored, ok := c.partSeen[k]; !ok {
+			c.partSeen[k] = fp
+			c.parts = append(c.parts, *u)
+		} else if stored == fp {
+			res.Status = cloudapi.ItemDuplicate
+		} else {
+			c.partConflicts++
+			res.Status = cloudapi.ItemConflict
+			res.Problem = &cloudapi.Problem{Type: cloudapi.ProblemConflict, Title: cloudapi.ProblemTitle(cloudapi.ProblemConflict),
+				Detail: fmt.Sprintf("part %s was stored before with other content", k)}
+		}
+		writeJSON(w, res)
 	default:
 		cloudapi.NewProblem(cloudapi.ProblemNotFound, 404, "%s", r.URL.Path).Write(w)
 	}

@@ -31,10 +31,11 @@ type uploadState struct {
 	// Sending is part Part as first built (nil: not built yet), saved
 	// before its first try: every retry, after a restart too, sends the
 	// same readings and Last flag under that part number. The cloud keeps
-	// the first copy of a part number and answers a replay "duplicate",
-	// so a part built anew (the buffer evicted readings meanwhile, the
-	// day's byte budget or the limits changed) would lose the readings
-	// its first copy did not hold, or end the request early.
+	// the first copy of a part number and answers a replay "duplicate"
+	// (another copy "conflict", then the next part is sent: see
+	// sendUploadPart), so a part built anew (the buffer evicted readings
+	// meanwhile, the day's byte budget or the limits changed) would lose
+	// the readings its first copy did not hold, or end the request early.
 	Sending *partRange `json:"sending,omitempty"`
 }
 
@@ -226,12 +227,28 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	next.Sending = nil
 	next.Part++
 	sent, lost := int64(len(rs)), int64(0)
-	if resp.Status == cloudapi.ItemDuplicate {
-		// The cloud holds the part's first copy, all of it.
+	switch resp.Status {
+	case cloudapi.ItemDuplicate, cloudapi.ItemConflict:
+		// The cloud holds the part's first copy, all of it. Conflict: it
+		// holds another copy of this part number and kept it, not this
+		// one: the first copy when the buffer evicted some of the part's
+		// readings before this retry (the copies differ), else a copy
+		// this outbox does not know of. Sending it again would be
+		// answered the same: the conflict is counted and logged and the
+		// request goes on with the next part, as after a duplicate.
 		next.Readings += int64(p.Count)
 		next.Bytes += p.Bytes
 		sent = int64(p.Count)
-	} else {
+		if resp.Status == cloudapi.ItemConflict {
+			detail := ""
+			if resp.Problem != nil {
+				detail = resp.Problem.Detail
+			}
+			f.count(func(s *Stats) { s.UploadConflicts++ })
+			f.log.Warn("the cloud kept another copy of this upload part, not this one; going on with the next part",
+				"id", u.Req.ID, "part", u.Part, "built_with", p.Count, "sent", len(rs), "problem", detail)
+		}
+	default:
 		next.Readings += int64(len(rs))
 		next.Bytes += partBytes(rs)
 		// The buffer evicted readings of the part before the cloud took

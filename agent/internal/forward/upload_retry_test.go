@@ -83,7 +83,9 @@ func storedValues(t *testing.T, c *fakeCloud) map[float64]int {
 // as first built, although the buffer evicted its oldest readings
 // meanwhile: the cloud keeps the first copy of a part number (a replay is
 // "duplicate"), so a rebuilt part holding other readings would lose those
-// the first copy did not hold.
+// the first copy did not hold. The retry lacks the evicted readings, so
+// the cloud answers "conflict" (it kept the first copy): the agent counts
+// it, neither loops nor ends the request, and goes on with the next part.
 func TestUploadRetrySendsTheSamePart(t *testing.T) {
 	clock := newClock(t0, 1000)
 	c, rd := uploadCloud(t, clock)
@@ -114,6 +116,12 @@ func TestUploadRetrySendsTheSamePart(t *testing.T) {
 	s := f.Stats()
 	assert.Equal(t, uint64(0), s.UploadReadingsLost, "the cloud had the first copy: nothing lost")
 	assert.Equal(t, uint64(300), s.UploadReadings, "%+v", s)
+	assert.Equal(t, uint64(1), s.UploadConflicts, "the retry without the evicted readings")
+	assert.Equal(t, uint64(3), s.UploadParts)
+	c.get(func(c *fakeCloud) {
+		assert.Equal(t, 1, c.partConflicts, "part 0 sent once more: no loop")
+		assert.Len(t, c.parts, 3)
+	})
 }
 
 // A part whose first try never reached the cloud, and whose readings the
