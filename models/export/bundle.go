@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -96,6 +97,14 @@ type Written struct {
 // NoInt8 a stale model.int8.onnx is removed only after the new manifest,
 // which no longer lists it, is in place.
 func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOptions) (*Written, error) {
+	return WriteBundleContext(context.Background(), dir, cfg, res, opts)
+}
+
+// WriteBundleContext is WriteBundle stopped by ctx: it checks ctx before
+// each model file is built, every batch of the int8 calibration, and
+// before dir changes, and returns ctx's error wrapped once ctx ends (dir
+// as it was).
+func WriteBundleContext(ctx context.Context, dir string, cfg *rig.Config, res *train.Result, opts BundleOptions) (*Written, error) {
 	if cfg == nil || res == nil || res.Model == nil {
 		return nil, fmt.Errorf("%w: bundle: nil rig config or training result", ErrExport)
 	}
@@ -131,6 +140,9 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 	inputs := []string{InputX, InputMask}
 	w := &Written{Bytes: map[bundle.Precision]int64{}}
 
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
 	fp, err := Build(m, res.Weights, GraphOptions{Metadata: meta})
 	if err != nil {
 		return nil, err
@@ -138,6 +150,9 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 	models := []bundle.Model{{File: FileFP32, Precision: bundle.FP32, Quantization: bundle.QuantNone}}
 	files := []*onnx.Model{fp}
 	if !opts.NoInt8 {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", dir, err)
+		}
 		q, rep, err := Quantized(m, res.Weights, opts.Scheme, GraphOptions{Metadata: meta})
 		if err != nil {
 			return nil, err
@@ -149,7 +164,7 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 		}
 		// The int8 file's errors differ from fp32's: its thresholds are
 		// calibrated on its own outputs over the same windows.
-		th8, err := Int8Thresholds(res, q, rep)
+		th8, err := int8Thresholds(ctx, res, q, rep)
 		if err != nil {
 			return nil, err
 		}
@@ -221,6 +236,9 @@ func WriteBundle(dir string, cfg *rig.Config, res *train.Result, opts BundleOpti
 	// Model files first (each synced, then renamed into place), the
 	// manifest last, so that the manifest on disk only ever lists files
 	// already durable.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
 	}

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -29,6 +30,11 @@ const calibBatch = 512
 // MinThreshold like Heads'. It returns nil, nil when res has no
 // calibration windows.
 func Int8Thresholds(res *train.Result, q *onnx.Model, rep *onnx.QuantReport) ([]float64, error) {
+	return int8Thresholds(context.Background(), res, q, rep)
+}
+
+// int8Thresholds is Int8Thresholds stopped by ctx (checked every batch).
+func int8Thresholds(ctx context.Context, res *train.Result, q *onnx.Model, rep *onnx.QuantReport) ([]float64, error) {
 	c := res.Calibration
 	if c == nil || c.Windows == nil || c.Windows.N == 0 {
 		return nil, nil
@@ -54,6 +60,9 @@ func Int8Thresholds(res *train.Result, q *onnx.Model, rep *onnx.QuantReport) ([]
 	ST := m.Sensors * m.Steps
 	anomaly := make([]float32, 0, c.Windows.N*m.Sensors)
 	for from := 0; from < c.Windows.N; from += calibBatch {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("int8 calibration: window %d of %d: %w", from, c.Windows.N, err)
+		}
 		to := min(from+calibBatch, c.Windows.N)
 		out, err := gnn.Forward(backend, m, w, c.Windows.X[from*ST:to*ST], c.Windows.Mask[from*ST:to*ST])
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/skab"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/ctxio"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -87,7 +88,10 @@ type Trained struct {
 // uci and sim train every head on the labelled cycles (train.Run); skab
 // trains the reconstruction on SKAB's normal data (models/skab) and
 // writes an anomaly-only bundle. A seed above MaxSeed is an error before
-// any work: the manifest could not record it.
+// any work: the manifest could not record it. ctx stops every phase, not
+// only training: hashing the data (per file and per 32 KiB read), loading
+// it (per file or cycle) and exporting the bundle (per model file and
+// int8 calibration batch) return ctx's error wrapped once it ends.
 func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir string) (*Trained, error) {
 	if o.Train.Seed > MaxSeed {
 		return nil, fmt.Errorf("seed %d is above %d, the largest a bundle manifest's provenance.seed records; use a smaller seed", o.Train.Seed, uint64(MaxSeed))
@@ -100,7 +104,7 @@ func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir strin
 	if o.GridHz == 0 {
 		o.GridHz = 1
 	}
-	digest, err := DirDigest(data.Dir)
+	digest, err := DirDigestContext(ctx, data.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +114,7 @@ func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir strin
 	hyper := map[string]any{}
 	switch data.Kind {
 	case KindUCI, KindSim:
-		ds, err := train.LoadUCI(data.Dir, cfg, o.GridHz)
+		ds, err := train.LoadUCIContext(ctx, data.Dir, cfg, o.GridHz)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +156,7 @@ func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir strin
 		Seed: int64(opts.Seed), Config: config,
 		StartedAt: start.UTC().Truncate(time.Second), DurationS: roundTo(time.Since(start).Seconds(), 0.1),
 	}
-	w, err := export.WriteBundle(dir, cfg, res, bopts)
+	w, err := export.WriteBundleContext(ctx, dir, cfg, res, bopts)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +204,7 @@ func Int8Name(b export.BundleOptions) string {
 // thresholds. The detector's smoothing and level term are not part of
 // the ONNX graph; the bundle's anomaly head is the per-window error.
 func trainSKAB(ctx context.Context, log io.Writer, cfg *rig.Config, dir, digest string, opts train.Options, steps int) (*train.Result, map[string]any, error) {
-	set, err := skab.LoadDir(dir, cfg)
+	set, err := skab.LoadDirContext(ctx, dir, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -259,10 +263,20 @@ func roundTo(v, unit float64) float64 { return math.Round(v/unit) / math.Round(1
 // regular files under dir (recursively, in lexical order): what the
 // loaders read. The same folder gives the same digest wherever it lies.
 func DirDigest(dir string) (string, error) {
+	return DirDigestContext(context.Background(), dir)
+}
+
+// DirDigestContext is DirDigest stopped by ctx: it checks ctx before each
+// file and every 32 KiB read, and returns ctx's error wrapped (naming the
+// file) once ctx ends.
+func DirDigestContext(ctx context.Context, dir string) (string, error) {
 	h := sha256.New()
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("hash %s: %w", path, err)
 		}
 		rel, err := filepath.Rel(dir, path)
 		if err != nil {
@@ -274,8 +288,10 @@ func DirDigest(dir string) (string, error) {
 		}
 		defer f.Close()
 		fmt.Fprintf(h, "%s\x00", filepath.ToSlash(rel))
-		_, err = io.Copy(h, f)
-		return err
+		if _, err = io.Copy(h, ctxio.Reader(ctx, f)); err != nil {
+			return fmt.Errorf("hash %s: %w", path, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return "", err

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -110,5 +111,60 @@ func TestTrainSeedRange(t *testing.T) {
 	}
 	if got := tr.Written.Manifest.Provenance.Seed; uint64(got) != pipeline.MaxSeed || got < 0 {
 		t.Errorf("seed recorded as %d, want %d", got, uint64(pipeline.MaxSeed))
+	}
+}
+
+// A cancelled context stops each phase of Train, not only training:
+// hashing the data, loading it and exporting the bundle return
+// context.Canceled at once (a cancel or SIGTERM waited for all of them
+// on a large data set), and Train stops before it loads the data.
+func TestCancelStopsEveryPhase(t *testing.T) {
+	cfg := zema(t)
+	data := t.TempDir()
+	if err := traintest.WriteUCI(data, cfg, 8, 4, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	if _, err := pipeline.DirDigestContext(cancelled, data); !errors.Is(err, context.Canceled) {
+		t.Errorf("hash: error %v, want context.Canceled", err)
+	}
+	if _, err := train.LoadUCIContext(cancelled, data, cfg, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("load: error %v, want context.Canceled", err)
+	}
+
+	var log bytes.Buffer
+	o := pipeline.Options{
+		Train: train.Options{Epochs: 1, Patience: -1, BatchSize: 8, Seed: 1,
+			Sizes: gnn.Sizes{Hidden: 8, Heads: 2, Layers: 1, HeadHidden: 8}},
+		Log: &log,
+	}
+	_, err := pipeline.Train(cancelled, cfg, pipeline.Data{Kind: pipeline.KindSim, Dir: data}, o, t.TempDir())
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("train: error %v, want context.Canceled", err)
+	}
+	if strings.Contains(log.String(), "cycles from") {
+		t.Errorf("Train loaded the data after its context ended:\n%s", log.String())
+	}
+
+	// Export, with int8 (its calibration runs the model over the
+	// training windows): nothing is written.
+	ds, err := train.LoadUCI(data, cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := o.Train
+	opts.Rig, opts.Train = cfg, ds
+	res, err := train.Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "bundle")
+	if _, err := export.WriteBundleContext(cancelled, out, cfg, res, export.BundleOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("export: error %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("export wrote %s after its context ended (stat: %v)", out, err)
 	}
 }

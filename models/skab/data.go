@@ -1,6 +1,7 @@
 package skab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -148,6 +149,13 @@ type Set struct {
 // taking it as normal data would train on its anomalies and leave it out
 // of the benchmark silently. An empty folder is an error.
 func LoadDir(dir string, cfg *rig.Config) (*Set, error) {
+	return LoadDirContext(context.Background(), dir, cfg)
+}
+
+// LoadDirContext is LoadDir stopped by ctx: it checks ctx before each
+// file and returns ctx's error wrapped (naming the next file) once ctx
+// ends.
+func LoadDirContext(ctx context.Context, dir string, cfg *rig.Config) (*Set, error) {
 	paths, err := skab.Files(dir)
 	if err != nil {
 		return nil, err
@@ -157,6 +165,9 @@ func LoadDir(dir string, cfg *rig.Config) (*Set, error) {
 	}
 	set := &Set{Dir: dir}
 	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("load %s: %w", p, err)
+		}
 		s, err := Load(p, cfg)
 		if err != nil {
 			return nil, err

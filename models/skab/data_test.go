@@ -1,6 +1,7 @@
 package skab
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -126,5 +127,18 @@ func TestLoadDirRealData(t *testing.T) {
 	}
 	if len(set.Free) != 1 || len(set.Experiments) == 0 {
 		t.Errorf("%d anomaly-free, %d experiment files", len(set.Free), len(set.Experiments))
+	}
+}
+
+// A cancelled context stops LoadDirContext before it reads a file, with
+// ctx's error.
+func TestLoadDirContextCancelled(t *testing.T) {
+	cfg := loadRig(t)
+	dir := t.TempDir()
+	writeSynthetic(t, filepath.Join(dir, "anomaly-free", AnomalyFreeName), 240, 0, 0, false, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := LoadDirContext(ctx, dir, cfg); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v: want context.Canceled", err)
 	}
 }

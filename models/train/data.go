@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -66,6 +67,13 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 // values; errors name the file, line and column. A rig without targets is
 // an error: the layout's labels are its targets' values.
 func LoadUCI(dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
+	return LoadUCIContext(context.Background(), dir, cfg, gridHz)
+}
+
+// LoadUCIContext is LoadUCI stopped by ctx: it checks ctx every 256 lines
+// of each file read (uci.ReadContext) and every cycle after, and returns
+// ctx's error wrapped (naming dir) once ctx ends.
+func LoadUCIContext(ctx context.Context, dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
 	if gridHz == 0 {
 		gridHz = 1
 	}
@@ -88,7 +96,7 @@ func LoadUCI(dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
 	for s := range sensors {
 		cols[s] = sensors[s].ColumnName()
 	}
-	set, err := uci.Read(dir, cols, len(cfg.Targets))
+	set, err := uci.ReadContext(ctx, dir, cols, len(cfg.Targets))
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +111,9 @@ func LoadUCI(dir string, cfg *rig.Config, gridHz float64) (*Dataset, error) {
 		}
 	}
 	for c := range set.Cycles {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("load %s: cycle %d of %d: %w", dir, c+1, set.Cycles, err)
+		}
 		grid := make([][]float64, len(cols))
 		for s := range cols {
 			row := set.Data[s][c]

@@ -3,6 +3,7 @@ package uci
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -153,6 +154,17 @@ func checkMatrix(name string, m [][]float64, cycles int) error {
 // line and column, the file by its path (dir joined with its name). Sensor
 // files are read in parallel (GOMAXPROCS).
 func Read(dir string, sensors []string, targets int) (*Set, error) {
+	return ReadContext(context.Background(), dir, sensors, targets)
+}
+
+// ctxLines is how many lines a file is read between checks of the
+// context (ReadContext).
+const ctxLines = 256
+
+// ReadContext is Read stopped by ctx: it checks ctx before each file and
+// every 256 lines of it, and returns ctx's error wrapped (naming the file
+// and line) once ctx ends.
+func ReadContext(ctx context.Context, dir string, sensors []string, targets int) (*Set, error) {
 	if sensors == nil {
 		sensors = Sensors
 	}
@@ -177,7 +189,7 @@ func Read(dir string, sensors []string, targets int) (*Set, error) {
 	for w := 0; w < min(runtime.GOMAXPROCS(0), len(sensors)); w++ {
 		wg.Go(func() {
 			for i := range jobs {
-				set.Data[i], errs[i] = readMatrix(dir, sensors[i]+".txt", 0)
+				set.Data[i], errs[i] = readMatrix(ctx, dir, sensors[i]+".txt", 0)
 			}
 		})
 	}
@@ -212,7 +224,7 @@ func Read(dir string, sensors []string, targets int) (*Set, error) {
 		}
 	}
 	if targets > 0 {
-		p, err := readMatrix(dir, ProfileFile, targets)
+		p, err := readMatrix(ctx, dir, ProfileFile, targets)
 		if err != nil {
 			return nil, err
 		}
@@ -240,8 +252,11 @@ func Read(dir string, sensors []string, targets int) (*Set, error) {
 // readMatrix reads one tab-separated matrix. width > 0 fixes the number of
 // columns; 0 takes it from the first line. Errors name the file by its
 // path (dir joined with name): two folders may hold the same names.
-func readMatrix(dir, name string, width int) ([][]float64, error) {
+func readMatrix(ctx context.Context, dir, name string, width int) ([][]float64, error) {
 	path := filepath.Join(dir, name)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("uci: %s: %w", path, err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("uci: %w", err)
@@ -250,6 +265,11 @@ func readMatrix(dir, name string, width int) ([][]float64, error) {
 	var flat []float64
 	rows := 0
 	err = eachLine(f, path, func(line []byte, n int) error {
+		if n%ctxLines == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("uci: %s line %d: %w", path, n, err)
+			}
+		}
 		before := len(flat)
 		var col int
 		var err error

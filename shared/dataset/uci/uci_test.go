@@ -1,10 +1,13 @@
 package uci_test
 
 import (
+	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hydrognn/hydrognn/shared/dataset"
@@ -367,5 +370,44 @@ func TestReadErrorsNamePath(t *testing.T) {
 				t.Errorf("got %v, want %q", err, want)
 			}
 		})
+	}
+}
+
+// endsAfter is a context whose Err is nil for its first n calls and
+// context.Canceled after: it ends while a file is read.
+type endsAfter struct {
+	context.Context
+	n atomic.Int64
+}
+
+func (c *endsAfter) Err() error {
+	if c.n.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// ReadContext stops with ctx's error before a file when ctx has ended,
+// and within 256 lines when it ends while a file is read (a large data
+// set's read no longer runs to its end after a cancel).
+func TestReadContextCancelled(t *testing.T) {
+	set := &uci.Set{Sensors: []string{"PS1"}, Cycles: 1000, Data: [][][]float64{make([][]float64, 1000)}}
+	for i := range set.Data[0] {
+		set.Data[0][i] = []float64{float64(i), 1}
+	}
+	dir := t.TempDir()
+	if err := uci.Write(dir, set); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := uci.ReadContext(ctx, dir, set.Sensors, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled before: error %v, want context.Canceled", err)
+	}
+	mid := &endsAfter{Context: context.Background()}
+	mid.n.Store(1) // the check before the file passes
+	_, err := uci.ReadContext(mid, dir, set.Sensors, 0)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "PS1.txt line 256") {
+		t.Errorf("cancelled while reading: error %v, want context.Canceled at PS1.txt line 256", err)
 	}
 }
