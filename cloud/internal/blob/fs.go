@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/hydrognn/hydrognn/shared/ctxio"
 )
 
 // StaleTmpAge is how long a temporary file of Put (Dir/.tmp) may go
@@ -101,19 +103,6 @@ func (s *FS) path(key string) (string, error) {
 	return filepath.Join(s.dir, filepath.FromSlash(key)), nil
 }
 
-// ctxReader fails reads once ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 // Put stores r under key (see the package's contract).
 func (s *FS) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 	p, err := s.path(key)
@@ -129,7 +118,7 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 	}
 	defer os.Remove(tmp) // a no-op after the rename
 	h := sha256.New()
-	src := io.Reader(ctxReader{ctx, r})
+	src := ctxio.Reader(ctx, r)
 	if s.max > 0 {
 		src = io.LimitReader(src, s.max+1)
 	}
@@ -224,12 +213,12 @@ func (s *FS) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
 	}
 	// Reads fail once ctx ends, as an S3 GetObject body's do: a worker's
 	// cancelled or stopped job stops extracting its data set at once.
-	return ctxReadCloser{ctxReader{ctx, f}, f}, Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
+	return ctxReadCloser{ctxio.Reader(ctx, f), f}, Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
-// ctxReadCloser is a ctxReader and the closer of what it reads.
+// ctxReadCloser is a ctxio.Reader and the closer of what it reads.
 type ctxReadCloser struct {
-	ctxReader
+	io.Reader
 	io.Closer
 }
 
