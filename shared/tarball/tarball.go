@@ -175,6 +175,27 @@ func Check(r io.Reader, lim Limits) error {
 	return walk(r, lim, nil)
 }
 
+// Size reads a tar.gz from r to its end and returns the sum of its
+// regular files' sizes, what Extract would write, after the checks
+// Extract makes (an error matching ErrInvalid where it would refuse),
+// writing nothing: to know the space an extraction needs before it.
+func Size(r io.Reader, lim Limits) (int64, error) {
+	var total int64
+	err := walk(r, lim, func(h *tar.Header, _ string, body io.Reader) error {
+		if h.Typeflag == tar.TypeReg {
+			total += h.Size
+		}
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, h.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
 // errFound stops ReadFile's walk at the file it looked for.
 var errFound = errors.New("found")
 

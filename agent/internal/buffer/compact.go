@@ -9,7 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/sys/unix"
+
+	"github.com/hydrognn/hydrognn/agent/internal/diskspace"
 )
 
 // compactSuffix names the temporary copy a compaction writes next to the
@@ -66,7 +67,7 @@ func (b *Buffer) compact(ctx context.Context) (err error) {
 	live := b.st.bytes
 	b.mu.Unlock()
 	// The copy needs about the live data plus page overhead.
-	if avail, err := freeSpace(filepath.Dir(b.path)); err == nil && avail < uint64(live)*3/2+16<<20 {
+	if avail, err := diskspace.Free(filepath.Dir(b.path)); err == nil && avail < uint64(live)*3/2+16<<20 {
 		return fmt.Errorf("compact buffer %s: %w: %d bytes free, about %d needed", b.path, errNoRoom, avail, uint64(live)*3/2+16<<20)
 	}
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -142,13 +143,4 @@ func (b *Buffer) reopen() (*bolt.DB, error) {
 		return nil, err
 	}
 	return db, nil
-}
-
-// freeSpace returns the bytes available to this user on dir's file system.
-func freeSpace(dir string) (uint64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return uint64(st.Bavail) * uint64(st.Bsize), nil //nolint:unconvert // field types differ per OS
 }

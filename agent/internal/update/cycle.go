@@ -85,7 +85,7 @@ func (m *Manager) Cycle(ctx context.Context) error {
 
 // CycleErrorReasons are the reasons Status.CycleErrors counts by, most
 // specific first (CycleErrorReason).
-var CycleErrorReasons = []string{"unauthorized", "metadata", "too_long", "download", "budget", "verify", "mismatch",
+var CycleErrorReasons = []string{"unauthorized", "metadata", "too_long", "download", "budget", "disk_full", "verify", "mismatch",
 	"offer", "no_windows", "canary", "stale", "rollback", "activate", "watchdog", "other"}
 
 // CycleErrorReason names the reason of an error Cycle returned, one of
@@ -100,7 +100,7 @@ func CycleErrorReason(err error) string {
 		reason string
 	}{
 		{ErrUnauthorized, "unauthorized"}, {ErrMetadata, "metadata"}, {ErrTooLong, "too_long"}, {ErrTruncated, "download"},
-		{ErrBudget, "budget"}, {ErrVerify, "verify"}, {ErrMismatch, "mismatch"}, {ErrOffer, "offer"},
+		{ErrBudget, "budget"}, {ErrDiskFull, "disk_full"}, {ErrVerify, "verify"}, {ErrMismatch, "mismatch"}, {ErrOffer, "offer"},
 		{ErrNoWindows, "no_windows"}, {ErrCanary, "canary"}, {ErrStale, "stale"}, {ErrRollback, "rollback"},
 		{ErrActivate, "activate"}, {ErrWatchdog, "watchdog"},
 	} {
@@ -352,6 +352,13 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 	if why := m.withdrawn(t); why != nil {
 		return abandoned{why}, nil
 	}
+	if held, err := partSize(m.partPath(t.SHA256)); err != nil {
+		return nil, err
+	} else if held < t.Length {
+		if err := m.checkSpace("download "+t.Path, t.Length-held); err != nil {
+			return nil, err // stays in downloading, nothing counted
+		}
+	}
 	octx, stop := c.offerContext(ctx)
 	dctx, cancel := context.WithTimeout(octx, m.opts.DownloadTimeout)
 	added, err := m.download(dctx, t, m.targetURL(c.tf))
@@ -427,6 +434,14 @@ func (verifying) run(_ context.Context, c *cycle) (state, error) {
 	m := c.m
 	t := m.target()
 	dir, err := m.verifyAndStage(t, c.tf)
+	if errors.Is(err, ErrDiskFull) {
+		// Nothing extracted: back to downloading (its part is complete),
+		// so that a restart meanwhile counts nothing either.
+		if serr := m.edit(func(r *Record) { r.State = Downloading }); serr != nil {
+			return nil, serr
+		}
+		return nil, err
+	}
 	if errors.As(err, new(*unfitError)) {
 		// The signed bytes themselves: no download will ever fit.
 		return failed{&giveUpError{err}}, nil

@@ -38,6 +38,11 @@ var (
 	// is used up before a download is complete: the part file is kept and
 	// resumed when the budget allows; no attempt is counted.
 	ErrBudget = errors.New("day byte budget used up")
+	// ErrDiskFull is returned when the update folder's file system has
+	// less free space than a download or an extraction writes plus
+	// Options.DiskReserve: the step is not started, the part file kept,
+	// no attempt counted; the next check tries again.
+	ErrDiskFull = errors.New("not enough free disk space for the update")
 	// ErrStale is returned when the metadata a staged release was checked
 	// against expired before the commit: installing needs fresh metadata.
 	ErrStale = errors.New("update metadata expired before the commit")

@@ -188,6 +188,16 @@ type Options struct {
 	// counted too, but never held back (it is small, and fresh metadata is
 	// what keeps a rig safe).
 	Budget Budget
+	// FreeSpace returns the bytes free for this process on the file
+	// system holding dir (default: FreeSpace, statfs). Before a download
+	// and before an extraction the updater wants what that step writes
+	// plus DiskReserve free on Dir's file system, which the agent shares
+	// with its reading buffer; with less, the cycle ends with ErrDiskFull,
+	// no attempt counted, and the next check tries again.
+	FreeSpace func(dir string) (int64, error)
+	// DiskReserve is the space left free beyond what a download or an
+	// extraction writes (default: DefaultDiskReserve).
+	DiskReserve int64
 	// Now is the clock, also go-tuf's reference time for expiry (default:
 	// time.Now).
 	Now func() time.Time
@@ -244,6 +254,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if w.MaxSlowRate <= 0 {
 		w.MaxSlowRate = 0.05
+	}
+	if o.FreeSpace == nil {
+		o.FreeSpace = FreeSpace
+	}
+	if o.DiskReserve <= 0 {
+		o.DiskReserve = DefaultDiskReserve
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -724,8 +740,9 @@ const OfferRetryMin = 2 * time.Second
 // (the cloud down mid-download, say) is tried again sooner, after
 // OfferRetryMin doubling up to CheckInterval, since the offer does not
 // change to wake Run when the cloud is back; a failed or counted attempt
-// (a download that made no progress), the day's byte budget used up and a
-// committed release wait for the next check.
+// (a download that made no progress), the day's byte budget used up, a
+// disk without room for the next step (ErrDiskFull) and a committed
+// release wait for the next check.
 // Errors are logged; it returns nil when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
@@ -759,7 +776,8 @@ func (m *Manager) Run(ctx context.Context) error {
 			if until := m.rec.WatchUntil.Sub(m.opts.Now()); until > 0 && until < d {
 				d = until + time.Second
 			}
-		case err != nil && offer != nil && m.rec.State != Failed && !errors.Is(err, ErrBudget) && !errors.As(err, new(*attemptError)):
+		case err != nil && offer != nil && m.rec.State != Failed && !errors.Is(err, ErrBudget) && !errors.Is(err, ErrDiskFull) &&
+			!errors.As(err, new(*attemptError)):
 			retry = min(max(2*retry, OfferRetryMin), m.opts.CheckInterval)
 			d = min(d, jitter(retry))
 		default:

@@ -43,6 +43,13 @@ func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (string, e
 		}
 	}()
 	lim := tarball.Limits{MaxFiles: 1000, MaxBytes: 4 * m.opts.MaxBundleBytes}
+	size, err := tarball.Size(bytes.NewReader(data), lim)
+	if err != nil {
+		return "", fmt.Errorf("%w: extract %s: %w", ErrVerify, t.Path, err)
+	}
+	if err := m.checkSpace("extract "+t.Path, size); err != nil {
+		return "", err
+	}
 	if err := tarball.Extract(bytes.NewReader(data), tmp, lim); err != nil {
 		return "", fmt.Errorf("%w: extract %s: %w", ErrVerify, t.Path, err)
 	}
