@@ -72,6 +72,10 @@ func runEnroll(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "enrolled agent %s for rig %s (%s), generation %d; credential %s %s (mode 0600)\n",
 		res.AgentID, res.RigID, res.RigType, res.Generation, verb, res.File)
+	if res.EnrollmentErr != nil {
+		fmt.Fprintf(stderr, "rig-agent enroll: warning: %v (the agent works without it: its first check-in names the generation)\n",
+			res.EnrollmentErr)
+	}
 	fmt.Fprintf(stdout, "next: rig-agent --config %s --check, then start the agent\n", *cfgPath)
 	return 0
 }

@@ -1,9 +1,15 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -23,6 +29,99 @@ func (c Cloud) Credential() (string, error) {
 		return "", fmt.Errorf("cloud.credential_file %s: want one line holding the credential", c.CredentialFile)
 	}
 	return s, nil
+}
+
+// Enrollment is what rig-agent enroll saves beside the credential
+// (EnrollmentFile): the enrollment generation the cloud answered
+// (cloudapi.EnrollResponse.Generation) for the credential whose SHA-256
+// it names. The forwarder starts with that generation in its
+// Idempotency-Keys, before a check-in names it.
+type Enrollment struct {
+	AgentID    string `json:"agent_id"`
+	Generation int    `json:"generation"`
+	// CredentialSHA256 is CredentialDigest of the credential enrolled.
+	CredentialSHA256 string `json:"credential_sha256"`
+}
+
+// EnrollmentSuffix ends the name of the enrollment file: it is
+// cloud.credential_file with this suffix, in the same folder.
+const EnrollmentSuffix = ".enrollment.json"
+
+// EnrollmentFile returns the path of the enrollment file
+// (CredentialFile + EnrollmentSuffix).
+func (c Cloud) EnrollmentFile() string { return c.CredentialFile + EnrollmentSuffix }
+
+// CredentialDigest returns the hex SHA-256 of a credential, as
+// Enrollment.CredentialSHA256 names it (never the credential itself).
+func CredentialDigest(cred string) string {
+	sum := sha256.Sum256([]byte(cred))
+	return hex.EncodeToString(sum[:])
+}
+
+// Generation returns the enrollment generation saved for the credential
+// now in CredentialFile: 0 when no enrollment file exists (an agent
+// enrolled by an older rig-agent) or it was saved for another credential
+// (the credential file was replaced by hand). An error names a file that
+// cannot be read or decoded, or a credential file that cannot be read.
+func (c Cloud) Generation() (int, error) {
+	data, err := os.ReadFile(c.EnrollmentFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("enrollment file: %w", err)
+	}
+	var e Enrollment
+	if err := json.Unmarshal(data, &e); err != nil {
+		return 0, fmt.Errorf("enrollment file %s: %w", c.EnrollmentFile(), err)
+	}
+	if e.Generation < 0 {
+		return 0, fmt.Errorf("enrollment file %s: generation %d is negative", c.EnrollmentFile(), e.Generation)
+	}
+	cred, err := c.Credential()
+	if err != nil {
+		return 0, err
+	}
+	if e.CredentialSHA256 != CredentialDigest(cred) {
+		return 0, nil
+	}
+	return e.Generation, nil
+}
+
+// SaveEnrollment writes e to the enrollment file atomically (a temporary
+// file beside it, synced, renamed over it; mode 0600) and syncs the
+// folder with syncDir (nil: not synced).
+func (c Cloud) SaveEnrollment(e Enrollment, syncDir func(dir string) error) error {
+	path := c.EnrollmentFile()
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("enrollment file %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("enrollment file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(append(data, '\n'))
+	if err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil && syncDir != nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return fmt.Errorf("enrollment file %s: %w", path, err)
+	}
+	return nil
 }
 
 // UpdateOnCloud reports whether update.url is served by the agent's cloud

@@ -56,3 +56,40 @@ func TestCloudCredential(t *testing.T) {
 		})
 	}
 }
+
+// The enrollment generation is read for the credential it was saved
+// with: none saved (an agent enrolled by an older rig-agent) or another
+// credential is 0; an unreadable file is an error naming it.
+func TestGeneration(t *testing.T) {
+	dir := t.TempDir()
+	c := Cloud{CredentialFile: filepath.Join(dir, "credential")}
+	if err := os.WriteFile(c.CredentialFile, []byte("rga_one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := func(gen int) {
+		t.Helper()
+		got, err := c.Generation()
+		if err != nil || got != gen {
+			t.Fatalf("Generation() = %d, %v; want %d", got, err, gen)
+		}
+	}
+	want(0)
+	if err := c.SaveEnrollment(Enrollment{AgentID: "rig-001", Generation: 4, CredentialSHA256: CredentialDigest("rga_one")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want(4)
+	if err := os.WriteFile(c.CredentialFile, []byte("rga_two\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want(0)
+	if err := os.WriteFile(c.EnrollmentFile(), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Generation(); err == nil || !strings.Contains(err.Error(), c.EnrollmentFile()) {
+		t.Fatalf("Generation() of a broken file: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Fatalf("files left: %v", entries)
+	}
+}

@@ -30,6 +30,14 @@
 // request, so a folder the agent cannot write fails before the token is
 // used up. The folder is created (0700) when missing.
 //
+// Then the enrollment's generation is saved beside it, in
+// config.Cloud.EnrollmentFile (cloud.credential_file +
+// ".enrollment.json", 0600, written the same way), with the SHA-256 of
+// the credential it belongs to: the forwarder starts with it in its
+// Idempotency-Keys (cloudapi.BatchKey) before a check-in names it, and
+// ignores it once the credential file holds another credential. A
+// failure to write it does not fail the enrollment (Result.EnrollmentErr).
+//
 // # Errors
 //
 // No error and no log line holds the credential or the token. A refusal

@@ -79,6 +79,12 @@ type Result struct {
 	File string
 	// Replaced is true when File existed before (Options.Force).
 	Replaced bool
+	// EnrollmentFile is the file beside File that holds Generation for
+	// the agent's start (config.Cloud.EnrollmentFile; "" when it could
+	// not be written: EnrollmentErr says why, and the agent learns the
+	// generation at its first check-in instead).
+	EnrollmentFile string
+	EnrollmentErr  error
 }
 
 // RefusedError is the server's refusal of the enrollment.
@@ -258,8 +264,16 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Result, error) {
 		}
 		return nil, fmt.Errorf("save the credential: %w; %s", err, spent(&req))
 	}
-	return &Result{AgentID: ans.AgentID, RigID: ans.RigID, RigType: ans.RigType, Generation: ans.Generation,
-		File: path, Replaced: existed}, nil
+	res := &Result{AgentID: ans.AgentID, RigID: ans.RigID, RigType: ans.RigType, Generation: ans.Generation,
+		File: path, Replaced: existed, EnrollmentFile: cfg.Cloud.EnrollmentFile()}
+	// The generation, for the forwarder's Idempotency-Keys before its
+	// first check-in. Without it the agent works as well: the check-in
+	// names the generation.
+	if err := cfg.Cloud.SaveEnrollment(config.Enrollment{AgentID: ans.AgentID, Generation: ans.Generation,
+		CredentialSHA256: config.CredentialDigest(ans.Credential)}, syncDir); err != nil {
+		res.EnrollmentFile, res.EnrollmentErr = "", err
+	}
+	return res, nil
 }
 
 // post sends the enrollment and decodes a 200 answer; another answer is

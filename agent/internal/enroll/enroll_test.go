@@ -93,16 +93,23 @@ func TestRunWritesCredential(t *testing.T) {
 	cfg := loadConfig(t, f.srv.URL)
 	res, err := Run(context.Background(), cfg, Options{Token: testToken, AgentID: "rig-001"})
 	require.NoError(t, err)
-	assert.Equal(t, &Result{AgentID: "rig-001", RigID: "zema-rig-1", RigType: "zema-testrig", Generation: 1, File: cfg.Cloud.CredentialFile}, res)
+	assert.Equal(t, &Result{AgentID: "rig-001", RigID: "zema-rig-1", RigType: "zema-testrig", Generation: 1, File: cfg.Cloud.CredentialFile,
+		EnrollmentFile: cfg.Cloud.CredentialFile + ".enrollment.json"}, res)
 	got, err := cfg.Cloud.Credential()
 	require.NoError(t, err)
 	assert.Equal(t, testCred, got, "the agent reads what enroll wrote")
 	fi, err := os.Stat(cfg.Cloud.CredentialFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	fi, err = os.Stat(res.EnrollmentFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	gen, err := cfg.Cloud.Generation()
+	require.NoError(t, err)
+	assert.Equal(t, 1, gen, "the agent starts with the generation enroll saved")
 	entries, err := os.ReadDir(filepath.Dir(cfg.Cloud.CredentialFile))
 	require.NoError(t, err)
-	assert.Len(t, entries, 1, "no temporary file left: %v", entries)
+	assert.Len(t, entries, 2, "the credential and enrollment files, no temporary file left: %v", entries)
 
 	// An existing file is refused before anything is sent.
 	_, err = Run(context.Background(), cfg, Options{Token: testToken})
@@ -119,6 +126,15 @@ func TestRunWritesCredential(t *testing.T) {
 	got, err = cfg.Cloud.Credential()
 	require.NoError(t, err)
 	assert.Equal(t, "rga_second", got)
+	gen, err = cfg.Cloud.Generation()
+	require.NoError(t, err)
+	assert.Equal(t, 2, gen, "the re-enrollment's")
+
+	// A credential file replaced by hand: the saved generation is not its.
+	require.NoError(t, os.WriteFile(cfg.Cloud.CredentialFile, []byte("rga_by_hand\n"), 0o600))
+	gen, err = cfg.Cloud.Generation()
+	require.NoError(t, err)
+	assert.Zero(t, gen)
 }
 
 func TestRunRefusals(t *testing.T) {

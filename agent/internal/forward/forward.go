@@ -145,8 +145,9 @@ type Forwarder struct {
 	// changes).
 	checkinFixes string
 	// generation is the agent identity's enrollment generation, as the
-	// last accepted check-in named it (0: not known yet, or a cloud older
-	// than the field); it goes into the Idempotency-Keys.
+	// last accepted check-in named it, else as saved at enrollment
+	// (Options.Generation; 0: not known, or a cloud older than the
+	// field); it goes into the Idempotency-Keys.
 	generation int
 	// sending holds the batch being sent (seq -> state); Enqueue marks
 	// the items it drops from the outbox meanwhile instead of counting
@@ -195,7 +196,7 @@ func New(opts Options) (*Forwarder, error) {
 		opts: opts, log: opts.Logger.With("component", "forward"), ob: ob,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 		logged: map[string]time.Time{}, limits: cloudapi.Limits{}.WithDefaults(),
-		needCheckin: true, batchLimit: opts.BatchItems,
+		needCheckin: true, batchLimit: opts.BatchItems, generation: opts.Generation,
 		bucket:  bucket{rate: opts.BytesPerSecond},
 		uploads: map[string]*uploadState{},
 	}

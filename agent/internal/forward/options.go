@@ -57,6 +57,11 @@ type Options struct {
 	// request, so a rotated credential file is picked up (required;
 	// FromConfig reads cloud.credential_file).
 	Credential func() (string, error)
+	// Generation is the credential's enrollment generation as saved at
+	// enrollment (FromConfig: config.Cloud.Generation; 0: not known). It
+	// goes into the Idempotency-Keys from the first request; each
+	// accepted check-in that names one replaces it.
+	Generation int
 	// HTTPClient sends the requests (nil: a client with TLS 1.2 or later,
 	// proxies from the environment, and Timeout per request).
 	HTTPClient *http.Client
@@ -188,6 +193,9 @@ func (o *Options) setDefaults() error {
 	if o.URL == "" {
 		problems = append(problems, "URL is empty")
 	}
+	if o.Generation < 0 {
+		problems = append(problems, fmt.Sprintf("Generation %d is negative", o.Generation))
+	}
 	if o.Credential == nil {
 		problems = append(problems, "Credential is nil")
 	}
@@ -299,6 +307,17 @@ func FromConfig(cfg *config.Config, readings Readings, version string, log *slog
 	if readings != nil {
 		o.Readings = readings
 	}
+	// The enrolled generation, so that Idempotency-Keys are right before
+	// the first accepted check-in names it. Without it (an unreadable
+	// file) they say 0 until then: logged, not fatal.
+	gen, err := c.Generation()
+	if err != nil {
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("forward: enrollment generation not known until the first check-in", "error", err)
+	}
+	o.Generation = gen
 	if fw := cfg.Firmware; fw != nil {
 		o.RigID, o.RigType = fw.Equipment.ID, fw.RigType
 	}
