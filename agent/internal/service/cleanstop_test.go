@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,4 +26,28 @@ func TestStopMarksUpdateCleanStop(t *testing.T) {
 	require.NoError(t, u.a.Stop(ctx))
 	_, err := os.Stat(marker)
 	require.NoError(t, err, "no clean-stop marker after Stop")
+}
+
+// TestFailedStartAfterModelIsClean: a start that fails once the model is
+// up (here: the API's port is taken) is not the release's failure: it
+// leaves the clean-stop marker, so that a service manager restarting the
+// agent in a loop does not roll a healthy release back. Before, each such
+// start read as a crash at the next one.
+func TestFailedStartAfterModelIsClean(t *testing.T) {
+	u := newUpdateRig(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, u.a.Stop(ctx))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	cfg := *u.a.cfg
+	cfg.API.Listen = busy.Addr().String()
+	b, err := Start(ctx, &cfg, Options{Version: "1.0.0", Logger: testLogger(t)})
+	if err == nil {
+		stopAgent(t, b)
+		t.Fatal("started with the API's port taken")
+	}
+	_, serr := os.Stat(filepath.Join(cfg.Update.Dir, "stopped"))
+	require.NoError(t, serr, "no clean-stop marker after a start that failed at the API (%v)", err)
 }

@@ -51,7 +51,8 @@
 //     clean-stop marker: the next start counts no failed attempt or watch
 //     restart against the release for this stop, even when its deadline
 //     passed during a slow canary or activation (docs/releases.md,
-//     "Recovery after a crash")
+//     "Recovery after a crash"); so does a Start that fails once the
+//     model is up, not one that fails opening it
 //
 // # Model updates
 //

@@ -199,9 +199,20 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	}
 	a = &Agent{cfg: cfg, opts: opts, log: opts.Logger, link: &api.Link{}, failed: make(chan error, 4)}
 	started := a // a is nil in every error return
+	// modelServes: the model opened and its windowing built.
+	modelServes := false
 	defer func() {
 		if err != nil {
 			started.closeAll()
+			if started.upd != nil && modelServes {
+				// A failure after the model was up (the API's port taken,
+				// the broker, the start's deadline) is not the release's:
+				// not counted against it at the next start. One before
+				// (the model's open) leaves no marker: counted.
+				if cerr := started.upd.Close(); cerr != nil {
+					started.log.Warn("close update after failed start", "err", cerr)
+				}
+			}
 		}
 	}()
 	log := a.log
@@ -383,6 +394,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		return nil, err
 	}
 	a.cur.Store(first)
+	modelServes = true
 
 	// 5. API.
 	aopts := api.Options{
