@@ -199,7 +199,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	}
 	a = &Agent{cfg: cfg, opts: opts, log: opts.Logger, link: &api.Link{}, failed: make(chan error, 4)}
 	started := a // a is nil in every error return
-	// modelServes: the model opened and its windowing built.
+	// modelServes: the model opened (and its windowing did not fail).
 	modelServes := false
 	defer func() {
 		if err != nil {
@@ -259,6 +259,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		return nil, fmt.Errorf("open model bundle (%s): %w", what, err)
 	}
 	a.addCloser("model", started.closeModel)
+	modelServes = true
 
 	// 3. Broker, plugins, ingest.
 	password, err := cfg.Broker.PasswordValue()
@@ -391,10 +392,10 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	}
 	first, err := a.newServing(modelDir, a.model)
 	if err != nil {
+		modelServes = false // the model's failure, maybe
 		return nil, err
 	}
 	a.cur.Store(first)
-	modelServes = true
 
 	// 5. API.
 	aopts := api.Options{
