@@ -29,7 +29,7 @@ func TestStopMarksUpdateCleanStop(t *testing.T) {
 }
 
 // TestFailedStartAfterModelIsClean: a start that fails once the model is
-// up (here: the API's port is taken) is not the release's failure: it
+// up (here: the API's or the embedded broker's port is taken) is not the release's failure: it
 // leaves the clean-stop marker, so that a service manager restarting the
 // agent in a loop does not roll a healthy release back. Before, each such
 // start read as a crash at the next one.
@@ -41,13 +41,19 @@ func TestFailedStartAfterModelIsClean(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer busy.Close()
-	cfg := *u.a.cfg
-	cfg.API.Listen = busy.Addr().String()
-	b, err := Start(ctx, &cfg, Options{Version: "1.0.0", Logger: testLogger(t)})
-	if err == nil {
-		stopAgent(t, b)
-		t.Fatal("started with the API's port taken")
+	for _, part := range []string{"api", "embedded broker"} {
+		cfg := *u.a.cfg
+		if part == "api" {
+			cfg.API.Listen = busy.Addr().String()
+		} else {
+			cfg.Broker.Listen = busy.Addr().String()
+		}
+		b, err := Start(ctx, &cfg, Options{Version: "1.0.0", Logger: testLogger(t)})
+		if err == nil {
+			stopAgent(t, b)
+			t.Fatalf("started with the %s's port taken", part)
+		}
+		_, serr := os.Stat(filepath.Join(cfg.Update.Dir, "stopped"))
+		require.NoError(t, serr, "no clean-stop marker after a start that failed at the %s (%v)", part, err)
 	}
-	_, serr := os.Stat(filepath.Join(cfg.Update.Dir, "stopped"))
-	require.NoError(t, serr, "no clean-stop marker after a start that failed at the API (%v)", err)
 }
