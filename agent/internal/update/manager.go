@@ -325,7 +325,10 @@ type watchStats struct {
 //
 // Then, when the installed bundle cannot be served on this rig (its files
 // damaged or gone, or made for another firmware config: the rig's changed),
-// the previous bundle, else InstalledDir, serves instead if it can.
+// the previous bundle, else InstalledDir, serves instead if it can. After
+// an explicit rollback (Bundle.Downgrade) the previous bundle is the
+// release being removed: only InstalledDir may serve instead, and when it
+// cannot (or is that release) Open fails saying so rather than serve it.
 //
 // It never calls the Activator: the service opens Current afterwards.
 func Open(opts Options) (*Manager, error) {
@@ -461,7 +464,11 @@ func (m *Manager) recover() error {
 		why = errors.New(r.LastError)
 		m.rollBack(why, m.rollbackTo(r))
 	}
-	if fb := m.fallBack(r); fb != nil {
+	fb, err := m.fallBack(r)
+	if err != nil {
+		return err
+	}
+	if fb != nil {
 		why = errors.Join(why, fb)
 	}
 	if err := m.switchTo(r.Installed.Dir); err != nil {
@@ -502,20 +509,20 @@ func (m *Manager) servable(dir string) (*bundle.Manifest, error) {
 // only through a release's checks) and a watch ends. It returns why (nil:
 // the installed bundle is servable, or nothing else is, and the model's
 // open then says why). Open only (m.rec not yet shared).
-func (m *Manager) fallBack(r *Record) error {
+//
+// An installed bundle that came by an explicit rollback (Bundle.Downgrade)
+// never falls back to Previous, the release the operator is removing: only
+// to model.bundle_dir, when it can serve and is not that release (by folder
+// or manifest digest; the rollback's own release, intact there, may
+// serve). When it cannot, fallBack fails (fatal) rather than serve the
+// removed release, and Open refuses to start saying why: the rig serves
+// nothing until the operator offers a release or repairs model.bundle_dir.
+func (m *Manager) fallBack(r *Record) (why, fatal error) {
 	_, bad := m.servable(r.Installed.Dir)
 	if bad == nil {
-		return nil
+		return nil, nil
 	}
-	cands := []*Bundle{r.Previous, {Dir: m.opts.InstalledDir}}
-	for _, c := range cands {
-		if c == nil || c.Dir == r.Installed.Dir {
-			continue
-		}
-		man, err := m.servable(c.Dir)
-		if err != nil {
-			continue
-		}
+	serve := func(c *Bundle, man *bundle.Manifest) error {
 		b := *c
 		if d := man.Digest(); d != b.ManifestDigest {
 			// model.bundle_dir, or a folder replaced in place: not the
@@ -531,7 +538,48 @@ func (m *Manager) fallBack(r *Record) error {
 		r.LastError = why.Error()
 		return why
 	}
-	return nil
+	if r.Installed.Downgrade {
+		c, man, err := m.bundleDirInstead(r.Previous)
+		if err == nil && c.Dir == r.Installed.Dir {
+			err = fmt.Errorf("model.bundle_dir %s is the installed bundle", c.Dir)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("update: the installed bundle %s %s (an explicit rollback) cannot be served (%w), %s is being removed by that rollback and is not served again, and %w; offer a release or put a bundle for this rig in model.bundle_dir",
+				r.Installed.Version, r.Installed.Dir, bad, previousVersion(r), err)
+		}
+		return serve(c, man), nil
+	}
+	cands := []*Bundle{r.Previous, {Dir: m.opts.InstalledDir}}
+	for _, c := range cands {
+		if c == nil || c.Dir == r.Installed.Dir {
+			continue
+		}
+		man, err := m.servable(c.Dir)
+		if err != nil {
+			continue
+		}
+		return serve(c, man), nil
+	}
+	return nil, nil
+}
+
+// bundleDirInstead returns model.bundle_dir (Options.InstalledDir), the
+// bundle the agent was installed with, as the bundle to serve instead of
+// an explicit rollback's, with its manifest, when it can be served here
+// and is none of not (by folder or manifest digest); else why not.
+func (m *Manager) bundleDirInstead(not ...*Bundle) (*Bundle, *bundle.Manifest, error) {
+	dir := m.opts.InstalledDir
+	man, err := m.servable(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model.bundle_dir %s cannot be served: %w", dir, err)
+	}
+	d := man.Digest()
+	for _, b := range not {
+		if b != nil && (b.Dir == dir || b.ManifestDigest == d) {
+			return nil, nil, fmt.Errorf("model.bundle_dir %s is %s %s, the explicit rollback's release or the one it removes", dir, man.Name, man.Version)
+		}
+	}
+	return &Bundle{Dir: dir, Version: man.Version, ManifestDigest: d}, man, nil
 }
 
 // clampWatch ends the watch of r at most Watch.Window after now, and
@@ -560,19 +608,12 @@ func (m *Manager) rollbackTo(r *Record) *Bundle {
 	if !r.Installed.Downgrade {
 		return r.Previous
 	}
-	dir := m.opts.InstalledDir
-	man, err := m.servable(dir)
+	b, _, err := m.bundleDirInstead(r.Installed, r.Previous)
 	if err != nil {
-		m.log.Warn("update: model.bundle_dir cannot be served instead of a failed explicit rollback", "dir", dir, "err", err)
+		m.log.Warn("update: nothing but the explicit rollback's release to serve after its failed watch", "err", err)
 		return nil
 	}
-	d := man.Digest()
-	for _, b := range []*Bundle{r.Installed, r.Previous} {
-		if b != nil && (b.Dir == dir || b.ManifestDigest == d) {
-			return nil
-		}
-	}
-	return &Bundle{Dir: dir, Version: man.Version, ManifestDigest: d}
+	return b
 }
 
 // rollBack ends the watch of the installed release in the record, whose
