@@ -51,8 +51,8 @@ type Options struct {
 	// except those whose credential has authenticated before (one of the
 	// last MaxLimiters to do so), so that a client sending bad
 	// credentials does not lock out the others behind its address. A
-	// credential not known yet holds a token of the bucket while it is
-	// looked up (given back when valid). An IPv4 address is keyed by
+	// credential not known yet is looked up while the bucket holds a
+	// token, and only a failed lookup spends one. An IPv4 address is keyed by
 	// itself, an IPv6 one by its /64 (here and at enrollment's request
 	// rate); an IPv6 /48 also has a bucket shared by its /64s, siteFactor
 	// (16) times larger, and either spent refuses. Bad enrollment tokens

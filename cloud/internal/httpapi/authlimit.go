@@ -64,32 +64,20 @@ type refusal struct {
 	burst int
 }
 
-// take takes one token of k's address bucket and one of its /48's, both
-// or neither: nil when it took them, else the bucket that is spent. The
-// address's token is given back when the /48 refuses (meanwhile a
-// concurrent request of the same address may find it missing: refused
-// one token early, never admitted one too many).
-func (f *failLimiter) take(k failKeys) *refusal {
-	if !f.addr.allow(k.addr) {
+// check reports whether k's address bucket and its /48's both hold a
+// token, taking none: nil when they do, else the bucket that is spent.
+func (f *failLimiter) check(k failKeys) *refusal {
+	if !f.addr.has(k.addr) {
 		return &refusal{who: "this address: failed authentications", limit: f.addr.rate, burst: int(f.addr.burst)}
 	}
-	if k.site != "" && !f.site.allow(k.site) {
-		f.addr.put(k.addr)
+	if k.site != "" && !f.site.has(k.site) {
 		return &refusal{who: "this address's /48: failed authentications", limit: f.site.rate, burst: int(f.site.burst)}
 	}
 	return nil
 }
 
-// put gives back the tokens take took.
-func (f *failLimiter) put(k failKeys) {
-	f.addr.put(k.addr)
-	if k.site != "" {
-		f.site.put(k.site)
-	}
-}
-
-// spend counts a failure that take did not: it takes a token of each of
-// k's buckets that has one.
+// spend counts a failure: it takes a token of each of k's buckets that
+// has one.
 func (f *failLimiter) spend(k failKeys) {
 	f.addr.allow(k.addr)
 	if k.site != "" {
@@ -101,16 +89,23 @@ func (f *failLimiter) spend(k failKeys) {
 // an enrollment token), under the client address's buckets of failed
 // authentications (failLim). A credential not known to this API (one that
 // has not authenticated before, or an enrollment token it did not make:
-// known) takes a token of them before its lookup, given back only when
-// the lookup finds it valid (a lookup that fails for any reason, the
-// database or the request's deadline included, keeps it taken), so that
-// concurrent bad requests cannot all pass a check before any of them is
-// counted. When a bucket is spent, unknown credentials (and none) get
-// 429 without a lookup, while known ones are still looked up: one client
-// sending bad credentials does not lock out the others behind the same
-// address (a NAT), and no garbage credential reaches the database. A
-// known credential refused by its lookup (revoked, expired, spent) counts
-// and is forgotten.
+// known) is looked up only while the buckets hold a token (check), and
+// only a lookup that does not find it valid counts (spend): valid
+// credentials never spend the buckets, so any number of rigs behind one
+// address (a NAT) enrolling at once, or agents coming back to a replica
+// that restarted, all get in. When a bucket is spent, unknown credentials
+// (and none) get 429 without a lookup, while known ones are still looked
+// up: one client sending bad credentials does not lock out the others
+// behind the same address, and no garbage credential reaches the
+// database. A known credential refused by its lookup (revoked, expired,
+// spent) counts and is forgotten.
+//
+// Bad credentials sent concurrently may all pass the check before the
+// first of them is counted: the overshoot past the burst is bounded by
+// the address's requests in flight together, which its request bucket
+// (Options.RateBurst, limitByIP on enrollment) and the server's
+// connection limits bound; each of them is still counted once answered,
+// so the address is locked out after them.
 //
 // It answers (401, 429, or the lookup's error) and returns false unless
 // the lookup found cred valid.
@@ -118,33 +113,33 @@ func (a *API) checkCredential(c *gin.Context, cred string, lookup func() error) 
 	k := failKeysOf(c.ClientIP())
 	known := cred != "" && a.known.has(cred)
 	if !known {
-		if r := a.failLim.take(k); r != nil {
+		if r := a.failLim.check(k); r != nil {
 			a.tooMany(c, r.who, r.limit, r.burst)
 			return false
 		}
 	}
 	if cred == "" {
+		a.failLim.spend(k)
 		unauthorized(c, "no credential: send Authorization: Bearer <token>")
 		return false
 	}
 	err := lookup()
 	switch {
 	case err == nil:
-		if !known {
-			a.failLim.put(k)
-		}
 		a.known.add(cred)
 		return true
 	case errors.Is(err, store.ErrBadCredential):
-		if known { // revoked, expired or spent since: counted now
-			a.known.remove(cred)
+		a.known.remove(cred) // revoked, expired or spent since, if known
+		a.failLim.spend(k)
+	default:
+		// Any other error (the database, a deadline, the client gone)
+		// counts too: a lookup that did not authenticate is a failure,
+		// or a client closing its connections mid-lookup, or a slow
+		// database, would get lookups without end.
+		if !known {
 			a.failLim.spend(k)
 		}
 	}
-	// Any other error (the database, a deadline, the client gone) keeps
-	// the token taken: a lookup that did not authenticate is counted,
-	// or a client closing its connections mid-lookup, or a slow
-	// database, would get lookups without end.
 	a.fail(c, err)
 	return false
 }

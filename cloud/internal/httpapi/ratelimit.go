@@ -16,9 +16,8 @@ import (
 // end are dropped as new ones are made, so the map shrinks back when the
 // keys that filled it go quiet.
 //
-// The buckets are its own rather than rate.Limiter's so that a token
-// taken may be given back (put): rate.Limiter's reservations can only be
-// cancelled before they act.
+// The buckets are its own rather than rate.Limiter's so that one may be
+// looked at without taking a token (has).
 type limiters struct {
 	mu    sync.Mutex
 	rate  float64 // tokens per second
@@ -96,17 +95,11 @@ func (l *limiters) allow(key string) bool {
 	return true
 }
 
-// put gives back a token that allow took from key's bucket (none beyond
-// the burst; nothing when the bucket was dropped meanwhile: a new one
-// starts full).
-func (l *limiters) put(key string) {
+// has reports whether key's bucket holds a token, taking none.
+func (l *limiters) has(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e, ok := l.byKey[key]; ok {
-		b := e.Value.(*bucket)
-		l.refill(b, l.now())
-		b.tokens = min(l.burst, b.tokens+1)
-	}
+	return l.bucket(key, l.now()).tokens >= 1
 }
 
 func (l *limiters) len() int {

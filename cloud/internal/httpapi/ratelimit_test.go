@@ -20,23 +20,17 @@ func TestLimitersCapped(t *testing.T) {
 	assert.True(t, l.allow("a"), "a was dropped as least recently used and starts full")
 }
 
-// put gives back a token taken, never beyond the burst.
-func TestLimitersPut(t *testing.T) {
+// has tells whether a bucket holds a token without taking it.
+func TestLimitersHas(t *testing.T) {
 	l := newLimiters(0.001, 2, 100)
-	assert.True(t, l.allow("a"))
-	assert.True(t, l.allow("a"))
-	assert.False(t, l.allow("a"))
-	l.put("a")
-	assert.True(t, l.allow("a"), "the token given back")
-	assert.False(t, l.allow("a"))
-	for range 5 {
-		l.put("a")
+	for range 3 {
+		assert.True(t, l.has("a"), "has takes nothing")
 	}
 	assert.True(t, l.allow("a"))
+	assert.True(t, l.has("a"))
 	assert.True(t, l.allow("a"))
-	assert.False(t, l.allow("a"), "no more than the burst")
-	l.put("b") // no bucket: nothing
-	assert.Equal(t, 1, l.len())
+	assert.False(t, l.has("a"), "burst 2 spent")
+	assert.False(t, l.allow("a"))
 }
 
 // Buckets that have refilled completely are dropped as new ones come, so
@@ -90,43 +84,49 @@ func TestSiteKey(t *testing.T) {
 	}
 }
 
-// The /48 bucket holds siteFactor times the address's: many /64s of one
-// /48 spend it, then every /64 of it is refused (without taking the
-// /64's token) while other /48s and IPv4 addresses are not.
+// The /48 bucket holds siteFactor times the address's: failures of many
+// /64s of one /48 spend it, then every /64 of it is refused while other
+// /48s and IPv4 addresses are not. check takes no token; spend takes one
+// of each level that has one.
 func TestFailLimiterTwoLevels(t *testing.T) {
 	f := newFailLimiter(0.001, 2, 1000)
 	k := func(ip string) failKeys { return failKeysOf(ip) }
 	for n := range siteFactor {
 		for range 2 {
-			assert.Nil(t, f.take(k(fmt.Sprintf("2001:db8:1:%x::1", n))))
+			assert.Nil(t, f.check(k(fmt.Sprintf("2001:db8:1:%x::1", n))))
+			f.spend(k(fmt.Sprintf("2001:db8:1:%x::1", n)))
 		}
-		assert.NotNil(t, f.take(k(fmt.Sprintf("2001:db8:1:%x::1", n))), "the /64's own bucket")
+		r := f.check(k(fmt.Sprintf("2001:db8:1:%x::1", n)))
+		if assert.NotNil(t, r, "the /64's own bucket") && n < siteFactor-1 {
+			assert.Equal(t, "this address: failed authentications", r.who)
+		}
 	}
 	fresh := k("2001:db8:1:abcd::1")
-	r := f.take(fresh)
+	r := f.check(fresh)
 	if assert.NotNil(t, r) {
 		assert.Equal(t, refusal{who: "this address's /48: failed authentications", limit: 0.016, burst: 32}, *r)
 	}
-	assert.Nil(t, f.take(k("2001:db8:2::1")), "another /48")
+	assert.Nil(t, f.check(k("2001:db8:2::1")), "another /48")
 	for range 5 {
-		assert.Nil(t, f.take(k("192.0.2.1")), "IPv4 has no /48: only its burst of 2 after this")
-		f.put(k("192.0.2.1"))
+		assert.Nil(t, f.check(k("192.0.2.1")), "IPv4 has no /48; check takes nothing")
 	}
+	f.spend(k("192.0.2.1"))
+	assert.Nil(t, f.check(k("192.0.2.1")))
+	f.spend(k("192.0.2.1"))
+	assert.NotNil(t, f.check(k("192.0.2.1")), "its burst of 2 spent")
 
-	// The /48 refused without keeping the fresh /64's token: once the /48
-	// has tokens again, the /64 still has its whole burst.
-	f.put(k("2001:db8:1:0::1"))
-	f.put(k("2001:db8:1:1::1"))
-	assert.Nil(t, f.take(fresh))
-	assert.Nil(t, f.take(fresh))
-	assert.NotNil(t, f.take(fresh))
-
-	// spend counts where it can; each level stays capped.
-	f.spend(k("2001:db8:3::1"))
-	assert.Nil(t, f.take(k("2001:db8:3::1")))
-	assert.NotNil(t, f.take(k("2001:db8:3::1")))
+	// spend counts where it can (here the fresh /64's own bucket, the
+	// /48's being spent); each level stays capped.
+	f.spend(fresh)
+	f.spend(fresh)
+	f.spend(fresh)
+	f.site.now = func() time.Time { return time.Now().Add(time.Hour) } // the /48 has refilled
+	r = f.check(fresh)
+	if assert.NotNil(t, r, "the fresh /64's own failures counted") {
+		assert.Equal(t, "this address: failed authentications", r.who)
+	}
 	for i := range 3000 {
-		f.take(k(fmt.Sprintf("2001:db8:%x:%x::1", 100+i, i)))
+		f.spend(k(fmt.Sprintf("2001:db8:%x:%x::1", 100+i, i)))
 	}
 	assert.Equal(t, 1000, f.addr.len())
 	assert.Equal(t, 1000, f.site.len())
