@@ -627,7 +627,17 @@ func (m *Manager) rollbackOffered(r *Record) bool {
 func (rb rollingBack) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
 	m.mu.Lock()
-	to := m.rollbackTo(&m.rec)
+	rec := m.rec.clone()
+	m.mu.Unlock()
+	// rollbackTo may load model.bundle_dir, hashing every model file
+	// (seconds on flash): not under m.mu, which Observe (every window)
+	// and Status (/status, /metrics, check-ins) take.
+	to := m.rollbackTo(&rec)
+	m.mu.Lock()
+	if !sameBundle(m.rec.Installed, rec.Installed) || !sameBundle(m.rec.Previous, rec.Previous) || m.rec.State != rec.State {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("update: rollback of %s: the update state changed while its bundle to serve was checked", rec.Installed.Dir)
+	}
 	bad := *m.rec.Installed
 	m.mu.Unlock()
 	if to != nil {
@@ -657,4 +667,13 @@ func (rb rollingBack) run(ctx context.Context, c *cycle) (state, error) {
 	}
 	m.report(RollingBack, Idle, &Target{Path: bad.Path, Release: &release.Target{Version: bad.Version}}, rb.why)
 	return nil, rb.why
+}
+
+// sameBundle reports whether a and b name the same bundle (folder and
+// manifest digest; both nil counts).
+func sameBundle(a, b *Bundle) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Dir == b.Dir && a.ManifestDigest == b.ManifestDigest
 }

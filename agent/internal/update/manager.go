@@ -597,13 +597,16 @@ func (m *Manager) clampWatch(r *Record, now time.Time) bool {
 }
 
 // rollbackTo returns the bundle a failed watch of r.Installed goes back
-// to (m.mu held or not yet shared): Previous, unless the installed bundle
-// came by an explicit rollback (Bundle.Downgrade). Then Previous is the
-// release the operator is removing, never served again this way: it is
-// model.bundle_dir (Options.InstalledDir, the bundle the agent was
-// installed with) when that can be served here and is neither of the two
-// (by folder and manifest digest); else nil: the explicit rollback's
-// release keeps serving, the operator's choice being the only one left.
+// to: Previous, unless the installed bundle came by an explicit rollback
+// (Bundle.Downgrade). Then Previous is the release the operator is
+// removing, never served again this way: it is model.bundle_dir
+// (Options.InstalledDir, the bundle the agent was installed with) when
+// that can be served here and is neither of the two (by folder and
+// manifest digest); else nil: the explicit rollback's release keeps
+// serving, the operator's choice being the only one left. It may load
+// model.bundle_dir (hashing its model files: seconds on flash), so it
+// takes no lock and must not be called with m.mu held: r is a copy of
+// m.rec (Record.clone) once the Manager is shared.
 func (m *Manager) rollbackTo(r *Record) *Bundle {
 	if !r.Installed.Downgrade {
 		return r.Previous
