@@ -11,11 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/config"
+	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/shared/confyaml"
 )
 
@@ -176,6 +178,10 @@ func TestKubernetesManifests(t *testing.T) {
 				// No liveness probe: a CPU-bound training job could make it
 				// time out and get its own worker killed.
 				assert.Nil(t, get(t, ctr, "livenessProbe"), "no liveness probe on the worker")
+				grace, err := strconv.ParseFloat(fmt.Sprint(get(t, pod, "terminationGracePeriodSeconds")), 64)
+				require.NoError(t, err)
+				assert.Greater(t, grace, (jobs.FinishGrace + stopMargin).Seconds(),
+					"a worker's terminationGracePeriodSeconds must exceed jobs.FinishGrace with a margin")
 				if cfg.Worker.MetricsListen == "" {
 					assert.Nil(t, get(t, ctr, "ports"), "worker.metrics_listen is off: the worker serves no HTTP")
 				} else {
@@ -193,4 +199,52 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stopMargin is what a stop timeout leaves beyond the time rig-cloud
+// takes to stop: the process's exit, the last log lines.
+const stopMargin = 10 * time.Second
+
+// The systemd unit, used for the API and (with worker) the workers,
+// leaves each its time to stop before SIGKILL: a worker jobs.FinishGrace
+// to upload and register a job whose work has ended (a SIGKILL loses the
+// upload and the job waits for its lease), the API its drain delay and
+// shutdown timeout (their defaults).
+func TestSystemdStopTimeout(t *testing.T) {
+	data, err := os.ReadFile("../../../deploy/systemd/rig-cloud.service")
+	require.NoError(t, err)
+	var stop time.Duration
+	found := 0
+	for line := range strings.Lines(string(data)) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "TimeoutStopSec=")
+		if !ok {
+			continue
+		}
+		found++
+		stop = systemdSpan(t, v)
+	}
+	require.Equal(t, 1, found, "one TimeoutStopSec= in rig-cloud.service")
+	assert.Greater(t, stop, jobs.FinishGrace+stopMargin, "TimeoutStopSec must exceed jobs.FinishGrace with a margin: workers use this unit")
+	d := config.Defaults().Server
+	assert.Greater(t, stop, d.DrainDelay+d.ShutdownTimeout+stopMargin, "TimeoutStopSec must exceed server.drain_delay + server.shutdown_timeout")
+}
+
+// systemdSpan parses the systemd time spans the units use: a number of
+// seconds, or numbers with the units s, min, h (e.g. "1min 30s").
+func systemdSpan(t *testing.T, v string) time.Duration {
+	t.Helper()
+	var total time.Duration
+	for f := range strings.FieldsSeq(v) {
+		i := strings.IndexFunc(f, func(r rune) bool { return r < '0' || r > '9' })
+		if i < 0 {
+			i = len(f)
+		}
+		n, err := strconv.Atoi(f[:i])
+		require.NoError(t, err, "time span %q", v)
+		unit := map[string]time.Duration{"": time.Second, "s": time.Second, "sec": time.Second, "min": time.Minute, "m": time.Minute, "h": time.Hour}
+		u, ok := unit[f[i:]]
+		require.True(t, ok, "unit %q of time span %q", f[i:], v)
+		total += time.Duration(n) * u
+	}
+	return total
 }

@@ -89,7 +89,10 @@ type Options struct {
 // of a built data set's archive, after the worker was told to stop
 // (SIGTERM): a job whose training (or reading) ended is finished rather
 // than run again; past it the attempt stops and is re-queued as one
-// stopped while it worked. Below the usual stop timeouts (systemd's 90 s).
+// stopped while it worked. A worker's stop timeout must exceed it
+// (deploy/systemd/rig-cloud.service's TimeoutStopSec, deploy/k8s's
+// terminationGracePeriodSeconds, both 120 s: TestSystemdStopTimeout,
+// TestKubernetesManifests), or the SIGKILL loses the upload.
 const FinishGrace = time.Minute
 
 // DefaultMaxExtractBytes is Options.MaxExtractBytes when 0 (16 GiB, the
