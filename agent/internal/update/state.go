@@ -169,6 +169,15 @@ func loadRecord(path string) (rec *Record, ok bool, err error) {
 	if rec.Attempts == nil {
 		rec.Attempts = map[string]int{}
 	}
+	// Agents before Bundle.Downgrade stored an explicit rollback without
+	// it. A committed (or rolling back) bundle older than its previous one
+	// is one: nothing else installs an older release in those states (the
+	// fallback of Open leaves idle).
+	if (rec.State == Committed || rec.State == RollingBack) && rec.Previous != nil && !rec.Installed.Downgrade {
+		if c, ok := release.CompareVersions(rec.Previous.Version, rec.Installed.Version); ok && c > 0 {
+			rec.Installed.Downgrade = true
+		}
+	}
 	return rec, true, nil
 }
 
