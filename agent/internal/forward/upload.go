@@ -207,7 +207,21 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	if err != nil {
 		return outcome{err: fmt.Errorf("encode upload: %w", err)}
 	}
-	res, err := f.post(ctx, cloudapi.PathUploads, cloudapi.UploadKey(f.opts.AgentID, f.generation, u.Req.ID, u.Part), body, false, 256, nil)
+	if f.opts.BytesPerDay > 0 {
+		// A part sent again keeps its first build's readings (see
+		// rebuildPart), sized to what the day's budget left then; the
+		// failed tries since stay charged, so the part may no longer fit
+		// what is left. post would then wait for the next UTC day with
+		// nothing else going out: wait here instead, as buildPart does,
+		// so that check-ins, diagnoses and alerts keep flowing, and send
+		// the part when the budget has room for it.
+		need := int64(len(gzipBody(body))) + requestOverheadBytes + uploadAnswerBytes + responseOverheadBytes
+		if left := f.dayLeft(false); need > left {
+			f.waitDayBudget(ctx, fmt.Sprintf("day cap: upload %s part %d needs %d bytes, %d left today", u.Req.ID, u.Part, need, max(left, 0)))
+			return outcome{class: classWaited}
+		}
+	}
+	res, err := f.post(ctx, cloudapi.PathUploads, cloudapi.UploadKey(f.opts.AgentID, f.generation, u.Req.ID, u.Part), body, false, uploadAnswerBytes, nil)
 	what := fmt.Sprintf("upload %s part %d", u.Req.ID, u.Part)
 	if err != nil {
 		return outcome{class: classRetry, res: &result{err: err}, what: what}
@@ -370,15 +384,28 @@ func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Re
 		// Not one reading fits what the day's byte budget leaves: an
 		// empty part would only spend more of it. Wait for the next UTC
 		// day or check-in, as diagnoses do.
-		now := f.opts.Clock.Now()
-		if wait := min(time.Unix((dayOf(now)+1)*86400, 0).Sub(now), f.nextCheckin.Sub(now)); wait > 0 {
-			_ = f.opts.Clock.Sleep(ctx, wait, f.wake)
-		}
+		f.waitDayBudget(ctx, fmt.Sprintf("day cap: not one reading of upload %s fits what is left today", u.Req.ID))
 		return nil, nil, &outcome{class: classWaited}
 	}
 	atCap := capped || u.Req.MaxBytes > 0 && u.Bytes+size >= u.Req.MaxBytes
 	p.Count, p.Bytes, p.Last = len(rs), size, !full || atCap
 	return rs, p, nil
+}
+
+// uploadAnswerBytes is about the size of the cloud's answer to an upload
+// part, which the day's budget must have room for.
+const uploadAnswerBytes = 256
+
+// waitDayBudget waits while the day's byte budget has no room for the
+// upload's next part: until the next UTC day, the next check-in or a
+// wake (a new diagnosis or alert), whichever comes first, so that the
+// rest of the traffic keeps flowing. why is the link state's error text.
+func (f *Forwarder) waitDayBudget(ctx context.Context, why string) {
+	f.setLink(LinkDayCap, why)
+	now := f.opts.Clock.Now()
+	if wait := min(time.Unix((dayOf(now)+1)*86400, 0).Sub(now), f.nextCheckin.Sub(now)); wait > 0 {
+		_ = f.opts.Clock.Sleep(ctx, wait, f.wake)
+	}
 }
 
 // rebuildPart reads the readings of the part u.Sending again: those the
