@@ -648,11 +648,13 @@ func (a *Agent) stop(ctx context.Context) error {
 	log := a.log
 	log.Info("rig-agent stopping")
 	var errs []error
-	wait := func(name string, done chan struct{}) {
+	wait := func(name string, done chan struct{}) bool {
 		if !waitDone(ctx, done) {
 			errs = append(errs, fmt.Errorf("%s did not stop in time", name))
 			log.Error("part did not stop in time", "part", name)
+			return false
 		}
+		return true
 	}
 	// 0. The updater: a download or canary in progress is cancelled (and
 	// resumed at the next start); no model is swapped from here on.
@@ -670,12 +672,16 @@ func (a *Agent) stop(ctx context.Context) error {
 	// 2. Ingest: stores and acknowledges what it holds.
 	a.cancelIngest()
 	wait("ingest", a.ingestDone)
-	// 3. Windowing, then the sinks it feeds.
+	// 3. Windowing, then the sinks it feeds. A runner that does not stop
+	// in the time left is running the served model (a run hung in
+	// RunInto): see 6.
+	modelHung := false
 	a.swapMu.Lock()
 	a.windowingOff = true
 	if s := a.cur.Load(); s != nil && s.cancel != nil {
+		timeLeft := ctx.Err() == nil
 		s.cancel()
-		wait("windowing", s.done)
+		modelHung = !wait("windowing", s.done) && timeLeft
 	}
 	a.swapMu.Unlock()
 	a.cancelSinks()
@@ -698,7 +704,14 @@ func (a *Agent) stop(ctx context.Context) error {
 	// 6. Last, the updater's clean-stop marker: this stop, even one whose
 	// deadline passed during a slow canary or activation, counts no
 	// attempt and no watch restart against the release at the next start.
-	if a.upd != nil {
+	// Not when the served model did not stop (the windowing was asked to
+	// stop with time left and did not): a hung model is the release's
+	// failure, and the next start counts it like a crash. A stop whose
+	// time was used up before the windowing (a slow canary or
+	// activation) cannot tell, and leaves the marker.
+	if a.upd != nil && modelHung {
+		log.Warn("no clean-stop marker for the updater: the served model did not stop in time; the next start counts this stop against the release under watch or in progress")
+	} else if a.upd != nil {
 		if err := a.upd.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close update: %w", err))
 		}
