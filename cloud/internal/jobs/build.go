@@ -35,7 +35,7 @@ func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 	defer stopBase()
 	bctx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
-	defer w.limitDuration(cancel)()
+	defer w.limitDuration(&b.finishing, cancel, log)()
 	if c.Dataset.Build != nil {
 		b.progress = *c.Dataset.Build
 	}

@@ -313,3 +313,40 @@ func TestMaxJobDuration(t *testing.T) {
 	require.NotNil(t, j.Error)
 	assert.Equal(t, "exceeded worker.max_job_duration 2s", *j.Error)
 }
+
+// worker.max_job_duration passing while a job's trained bundle is stored
+// (the upload, FinishJob) no longer fails the finished job: once its
+// result is written the attempt gets jobs.FinishGrace, as at a shutdown,
+// and the job succeeds.
+func TestMaxJobDurationSparesTheFinish(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	id := e.job(tinyConfig, 3)
+	hp := &heldPut{FS: e.blobs, putting: make(chan struct{}), release: make(chan struct{})}
+	o := e.options("w1", 10*time.Second)
+	o.MaxJobDuration = 8 * time.Second // the tiny job trains well within it, even on a loaded machine
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = jobs.NewWorker(e.st, hp, o).RunOnce(context.Background())
+	}()
+	select {
+	case <-hp.putting:
+	case <-time.After(o.MaxJobDuration):
+		close(hp.release)
+		<-done
+		t.Skipf("the job did not finish training within max_job_duration %s: nothing to check", o.MaxJobDuration)
+	}
+	time.Sleep(time.Until(start.Add(o.MaxJobDuration + 500*time.Millisecond))) // the limit passes while the bundle is stored
+	close(hp.release)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not end the job")
+	}
+	j := e.get(id)
+	assert.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
+	assert.Equal(t, 1, j.Attempts)
+	assert.NotNil(t, j.ModelVersion)
+}

@@ -193,14 +193,41 @@ var (
 )
 
 // limitDuration cancels an attempt's context with errTooLong once
-// MaxJobDuration has passed (never when it is 0); stop releases the
-// timer.
-func (w *Worker) limitDuration(cancel context.CancelCauseFunc) (stop func() bool) {
+// MaxJobDuration has passed (never when it is 0), unless finishing is set
+// by then (the attempt's result is written and being stored: a trained
+// bundle's upload and FinishJob, a data set's archive): then it cancels
+// FinishGrace later, as a shutdown does (attemptContext), so that a job
+// whose work ended is not failed for the time its storing takes. stop
+// releases the timer.
+func (w *Worker) limitDuration(finishing *atomic.Bool, cancel context.CancelCauseFunc, log *slog.Logger) (stop func()) {
 	d := w.o.MaxJobDuration
 	if d <= 0 {
-		return func() bool { return false }
+		return func() {}
 	}
-	return time.AfterFunc(d, func() { cancel(fmt.Errorf("%w %s", errTooLong, d)) }).Stop
+	tooLong := func() { cancel(fmt.Errorf("%w %s", errTooLong, d)) }
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(d, func() {
+		if !finishing.Load() {
+			tooLong()
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			log.Info("worker.max_job_duration passed while the attempt's result is stored: it gets the grace", "grace", FinishGrace.String())
+			t = time.AfterFunc(FinishGrace, tooLong)
+		}
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
 }
 
 // permanent marks an error that retrying cannot fix.
@@ -219,7 +246,7 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 	defer stop()
 	jctx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
-	defer w.limitDuration(cancel)()
+	defer w.limitDuration(&j.finishing, cancel, log)()
 
 	var wg sync.WaitGroup
 	wg.Go(func() { j.heartbeat(jctx, cancel, log) })
