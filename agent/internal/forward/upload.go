@@ -37,6 +37,12 @@ type uploadState struct {
 	// meanwhile, the day's byte budget or the limits changed) would lose
 	// the readings its first copy did not hold, or end the request early.
 	Sending *partRange `json:"sending,omitempty"`
+	// Rebuilt marks part Part as built anew after the cloud refused its
+	// first build as invalid (400, 413, 422: not stored, so building it
+	// anew loses nothing), for instance because the cloud lowered
+	// max_body_bytes after it was built. A refusal of the new build too
+	// is incompatible.
+	Rebuilt bool `json:"rebuilt,omitempty"`
 }
 
 // partRange is the identity of a built upload part: the readings of the
@@ -231,14 +237,30 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	case classGone:
 		return outcome{err: f.endUpload(u, fmt.Sprintf("cloud answered %d", res.status), true)}
 	case classInvalid:
-		return outcome{class: classIncompatible, res: res, what: what}
+		if u.Rebuilt {
+			return outcome{class: classIncompatible, res: res, what: what}
+		}
+		// Refused, so not stored: build the part anew once, after a
+		// check-in has brought the cloud's current limits.
+		next := *u
+		next.Sending, next.Rebuilt = nil, true
+		if err := f.saveUpload(&next, false); err != nil {
+			return outcome{err: fmt.Errorf("outbox: save upload: %w", err)}
+		}
+		f.mu.Lock()
+		f.uploads[u.Req.ID] = &next
+		f.mu.Unlock()
+		f.needCheckin = true
+		f.log.Warn("the cloud refused an upload part as invalid; building it anew under its current limits",
+			"id", u.Req.ID, "part", u.Part, "error", describe(what, res))
+		return outcome{class: classInvalid, res: res, what: what}
 	default:
 		return outcome{class: c, res: res, what: what}
 	}
 	var resp cloudapi.UploadResponse
 	_ = json.Unmarshal(res.body, &resp)
 	next := *u
-	next.Sending = nil
+	next.Sending, next.Rebuilt = nil, false
 	next.Part++
 	sent, lost := int64(len(rs)), int64(0)
 	switch resp.Status {
