@@ -2,6 +2,11 @@ package httpapi_test
 
 import (
 	"context"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/releases"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -173,4 +179,66 @@ func TestRolloutBundleFormats(t *testing.T) {
 	assert.Equal(t, rolloutapi.AgentOffered, memberState(ro, "agent-old").State)
 	assert.Empty(t, memberState(ro, "agent-old").Detail)
 	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
+}
+
+// spoilArchive overwrites the stored archive of release path p (each
+// name it is kept under) with bytes that are no tar.gz.
+func spoilArchive(t *testing.T, tr *testRepo, p string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(tr.dir, "targets"), func(f string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(f, path.Base(p)) {
+			n++
+			err = os.WriteFile(f, []byte("not a tar.gz"), 0o600)
+		}
+		return err
+	})
+	require.NoError(t, err)
+	require.NotZero(t, n, "no archive of %s", p)
+}
+
+// A previous release whose archive cannot be read for its manifest (here
+// no tar.gz at all) no longer makes creating a rollout of a new release
+// 500: the previous release is taken as format 1 with a warning. A
+// release rolled out whose own archive cannot be read is refused, 422
+// rollout-refused naming the manifest, not 500.
+func TestRolloutUnreadableArchives(t *testing.T) {
+	tr := newRepo(t)
+	e := newEnv(t, httpapi.Options{Releases: tr.svc})
+	acme := e.tenant("acme")
+	ctx := context.Background()
+	_, relTok, err := e.st.CreateToken(ctx, 0, "release manager", store.RoleRelease, time.Time{})
+	require.NoError(t, err)
+	publish := func(version string) string {
+		s, arch := signDir(t, e.srv.URL, relTok, tr, tr.offline, testBundle(t, version))
+		body, ctype := multipartBody(t, s.Targets, arch)
+		r := e.raw("POST", "/v1/releases", relTok, ctype, body)
+		require.Equal(t, 201, r.code, "%s", r.body)
+		return s.File.Path
+	}
+	v1, v2, v3 := publish("1.0.0"), publish("1.1.0"), publish("1.2.0")
+	e.skabAgent(acme, "skab-1", "agent-1")
+	create := func(target string) resp {
+		return e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: target,
+			Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
+	}
+
+	spoilArchive(t, tr, v3)
+	_, err = tr.svc.BundleFormat(ctx, v3)
+	require.ErrorIs(t, err, releases.ErrUnreadable)
+	r := create(v3)
+	require.Equal(t, 422, r.code, "%s", r.body)
+	pr := r.problem(t)
+	assert.Equal(t, httpapi.ProblemRolloutRefused, pr.Type)
+	assert.Contains(t, pr.Detail, "manifest")
+
+	spoilArchive(t, tr, v1)
+	r = create(v2)
+	require.Equal(t, 201, r.code, "an unreadable previous release: %s", r.body)
+	var ro rolloutapi.Rollout
+	r.decode(t, &ro)
+	require.NotNil(t, ro.Previous)
+	assert.Equal(t, v1, ro.Previous.Target)
+	assert.Equal(t, 1, ro.Previous.BundleFormat, "taken as format 1")
+	assert.Equal(t, 2, ro.Release.BundleFormat)
 }

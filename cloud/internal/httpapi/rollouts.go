@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hydrognn/hydrognn/cloud/internal/releases"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/release"
@@ -20,12 +21,15 @@ type Catalog interface {
 	Releases(ctx context.Context) (map[string]*release.Target, error)
 	// BundleFormat returns the manifest format (format_version) of the
 	// bundle of release path: a rollout offers it only to agents that
-	// read that format.
+	// read that format. An archive it cannot read the manifest of is an
+	// error wrapping releases.ErrUnreadable: 422 for the release rolled
+	// out, format 1 (with a warning) for its previous release.
 	BundleFormat(ctx context.Context, path string) (int, error)
 }
 
 // ProblemRolloutRefused (422): the rollout cannot be made as asked: its
-// release is not in the repository, its previous release does not fit,
+// release is not in the repository or its archive has no readable
+// manifest, its previous release does not fit,
 // the selection names another rig type or picks no agent.
 const ProblemRolloutRefused = "urn:hydrognn:problem:rollout-refused"
 
@@ -89,7 +93,12 @@ func (a *API) createRollout(c *gin.Context) {
 		return
 	}
 	n := store.NewRollout{Request: req, Release: rolloutapi.Release{Target: req.Release, Version: rel.Version}, RigType: rel.RigType, CreatedBy: p.TokenID}
-	if n.Release.BundleFormat, err = cat.BundleFormat(c.Request.Context(), req.Release); err != nil {
+	n.Release.BundleFormat, err = cat.BundleFormat(c.Request.Context(), req.Release)
+	switch {
+	case errorsIs(err, releases.ErrUnreadable):
+		refused(c, "release %q cannot be rolled out: %v; publish it again from a valid bundle", req.Release, err)
+		return
+	case err != nil:
 		a.fail(c, fmt.Errorf("bundle format of release %s: %w", req.Release, err))
 		return
 	}
@@ -112,7 +121,16 @@ func (a *API) createRollout(c *gin.Context) {
 		n.Previous = previousRelease(rels, req.Release, rel)
 	}
 	if n.Previous != nil {
-		if n.Previous.BundleFormat, err = cat.BundleFormat(c.Request.Context(), n.Previous.Target); err != nil {
+		n.Previous.BundleFormat, err = cat.BundleFormat(c.Request.Context(), n.Previous.Target)
+		switch {
+		case errorsIs(err, releases.ErrUnreadable):
+			// Only the rollback's offer uses it: an old release that
+			// cannot be read does not stop rolling out a new one. It is
+			// taken for format 1, which every agent reads.
+			a.log.Warn("rollout: previous release's bundle format unreadable, taken as format 1",
+				"release", req.Release, "previous", n.Previous.Target, "err", err)
+			n.Previous.BundleFormat = 1
+		case err != nil:
 			a.fail(c, fmt.Errorf("bundle format of previous release %s: %w", n.Previous.Target, err))
 			return
 		}

@@ -50,6 +50,11 @@ const LockCheckTimeout = 10 * time.Second
 // not a release of the current targets metadata.
 var ErrNotFound = errors.New("no such release")
 
+// ErrUnreadable is returned (wrapped) by BundleFormat when the release's
+// archive cannot be read for its manifest: missing, not a tar.gz, no
+// root manifest.json, a manifest that does not decode.
+var ErrUnreadable = errors.New("the release's archive has no readable bundle manifest")
+
 // ErrTooLarge is returned by Publish when the archive is larger than
 // Options.MaxArchiveBytes; nothing is stored.
 var ErrTooLarge = errors.New("the release archive is larger than releases.max_archive_bytes")
@@ -543,20 +548,37 @@ func (s *Service) BundleFormat(ctx context.Context, p string) (int, error) {
 	// The consistent-snapshot name clients fetch it by.
 	f, ok := s.Target(path.Dir(p) + "/" + hex.EncodeToString(tf.Hashes["sha256"]) + "." + path.Base(p))
 	if !ok {
-		return 0, fmt.Errorf("releases: %s is not a target path", p)
+		return 0, fmt.Errorf("releases: %s is not a target path: %w", p, ErrUnreadable)
 	}
 	fh, err := os.Open(f.Path)
 	if err != nil {
-		return 0, fmt.Errorf("releases: archive of %s: %w", p, err)
+		return 0, fmt.Errorf("releases: archive of %s: %w: %w", p, ErrUnreadable, err)
 	}
 	defer fh.Close()
-	data, err := tarball.ReadFile(fh, bundle.ManifestFile, bundle.MaxManifestSize)
+	data, err := tarball.ReadFile(ctxReader{ctx, fh}, bundle.ManifestFile, bundle.MaxManifestSize)
 	if err != nil {
-		return 0, fmt.Errorf("releases: manifest of %s: %w", p, err)
+		if cerr := ctx.Err(); cerr != nil {
+			return 0, fmt.Errorf("releases: manifest of %s: %w", p, cerr)
+		}
+		return 0, fmt.Errorf("releases: manifest of %s: %w: %w", p, ErrUnreadable, err)
 	}
 	v, err := bundle.ManifestFormat(data)
 	if err != nil {
-		return 0, fmt.Errorf("releases: manifest of %s: %w", p, err)
+		return 0, fmt.Errorf("releases: manifest of %s: %w: %w", p, ErrUnreadable, err)
 	}
 	return v, nil
+}
+
+// ctxReader reads r until ctx ends: BundleFormat's walk of an archive
+// without a manifest (which reads it to its end) stops with the request.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
