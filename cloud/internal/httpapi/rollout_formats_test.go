@@ -242,3 +242,67 @@ func TestRolloutUnreadableArchives(t *testing.T) {
 	assert.Equal(t, 1, ro.Previous.BundleFormat, "taken as format 1")
 	assert.Equal(t, 2, ro.Release.BundleFormat)
 }
+
+// An agent that has installed the release (committed) or failed on it
+// and later checks in reading fewer formats (an older binary started
+// again, no bundle_formats: format 1 only) is offered nothing, but its
+// state is not overwritten with incompatible: the commit keeps its
+// committed_at, the failure stays a failure. Only agents that installed
+// nothing yet (pending, offered) are marked incompatible.
+func TestRolloutIncompatibleOnlyBeforeInstall(t *testing.T) {
+	tr := newRepo(t)
+	e := newEnv(t, httpapi.Options{Releases: tr.svc})
+	acme := e.tenant("acme")
+	ctx := context.Background()
+	_, relTok, err := e.st.CreateToken(ctx, 0, "release manager", store.RoleRelease, time.Time{})
+	require.NoError(t, err)
+	s, arch := signDir(t, e.srv.URL, relTok, tr, tr.offline, testBundle(t, "1.1.0"))
+	body, ctype := multipartBody(t, s.Targets, arch)
+	r := e.raw("POST", "/v1/releases", relTok, ctype, body)
+	require.Equal(t, 201, r.code, "%s", r.body)
+	rel := s.File.Path
+	format, err := tr.svc.BundleFormat(ctx, rel)
+	require.NoError(t, err)
+	require.Equal(t, 2, format, "the test bundle is format 2")
+
+	done, failing, waiting := e.skabAgent(acme, "skab-1", "agent-done"), e.skabAgent(acme, "skab-2", "agent-failing"), e.skabAgent(acme, "skab-3", "agent-waiting")
+	reads12 := &cloudapi.BundleFormats{Min: 1, Max: 2}
+	for _, m := range []member{done, failing, waiting} {
+		e.checkinFormats(m, "1.0.0", nil, reads12)
+	}
+	r = e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel,
+		Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 3600,
+		FailureThreshold: 0.9})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var ro rolloutapi.Rollout
+	r.decode(t, &ro)
+	for _, m := range []member{done, failing, waiting} {
+		require.NotNil(t, e.checkinFormats(m, "1.0.0", nil, reads12), m.agent)
+	}
+	e.checkinFormats(done, "1.1.0", nil, reads12)
+	fail := &cloudapi.UpdateStatus{State: "failed", Installed: "1.0.0", Target: rel, Attempts: 1,
+		LastError: "canary: too many anomalies", Changed: time.Now().UTC()}
+	e.checkinFormats(failing, "1.0.0", fail, reads12)
+	ro = e.rollout(acme.viewer, ro.ID)
+	require.Equal(t, rolloutapi.AgentCommitted, memberState(ro, "agent-done").State)
+	committedAt := memberState(ro, "agent-done").CommittedAt
+	require.NotNil(t, committedAt)
+	require.Equal(t, rolloutapi.AgentFailed, memberState(ro, "agent-failing").State)
+
+	// Each checks in reading format 1 only.
+	assert.Nil(t, e.checkinFormats(done, "1.1.0", nil, nil), "offered nothing")
+	assert.Nil(t, e.checkinFormats(failing, "1.0.0", fail, nil), "offered nothing")
+	assert.Nil(t, e.checkinFormats(waiting, "1.0.0", nil, nil), "offered nothing")
+	ro = e.rollout(acme.viewer, ro.ID)
+	got := memberState(ro, "agent-done")
+	assert.Equal(t, rolloutapi.AgentCommitted, got.State, "a commit stays a commit")
+	if assert.NotNil(t, got.CommittedAt) {
+		assert.True(t, committedAt.Equal(*got.CommittedAt), "committed_at kept")
+	}
+	got = memberState(ro, "agent-failing")
+	assert.Equal(t, rolloutapi.AgentFailed, got.State, "a failure stays a failure")
+	assert.Equal(t, "canary: too many anomalies", got.Detail)
+	got = memberState(ro, "agent-waiting")
+	assert.Equal(t, rolloutapi.AgentIncompatible, got.State, "offered, nothing installed: left out")
+	assert.Equal(t, "agent reads bundle formats 1..1, release is format 2", got.Detail)
+}

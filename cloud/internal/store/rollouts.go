@@ -477,9 +477,13 @@ func (s *Store) EditRollout(ctx context.Context, orgID, id int64, e rolloutapi.E
 // it is rolled back and the agent's cohort had started, and none
 // otherwise (paused, halted, aborted, pending cohort, no rollout). An
 // agent that does not read the release's bundle format (req.Formats,
-// rollout.Incompatible) is offered nothing and marked incompatible, in
-// any cohort; one that was and now reads it (an upgraded agent) goes
-// back to pending or offered by its cohort. In a rolled back rollout an
+// rollout.Incompatible) is offered nothing and, while it has installed
+// nothing of it (pending, offered), marked incompatible, in any cohort;
+// past that (downloading, canary, committed, failed, rolled back: an
+// agent that reports fewer formats later, e.g. an older binary started
+// again) its state keeps following its reports, a commit's committed_at
+// and a failure kept. One that was incompatible and now reads the format
+// (an upgraded agent) goes back to pending or offered by its cohort. In a rolled back rollout an
 // agent that does not read the previous release's format is offered
 // nothing either.
 func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName string, rigID int64, req *cloudapi.CheckinRequest) (*cloudapi.Offer, error) {
@@ -512,7 +516,11 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		return nil, err
 	}
 	formats := req.Formats()
-	if why := rollout.Incompatible(formats, rel); why != "" {
+	why := rollout.Incompatible(formats, rel)
+	switch {
+	case why == "":
+	case agentState == rolloutapi.AgentPending || agentState == rolloutapi.AgentOffered || agentState == rolloutapi.AgentIncompatible:
+		// Before it installed anything: left out of the rollout.
 		if agentState != rolloutapi.AgentIncompatible || detail != why {
 			if err := s.setRolloutAgent(ctx, id, agentName, rolloutapi.AgentIncompatible, why); err != nil {
 				return nil, err
@@ -544,7 +552,7 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		}
 	}
 	switch {
-	case state == rolloutapi.Running || state == rolloutapi.Completed:
+	case (state == rolloutapi.Running || state == rolloutapi.Completed) && why == "":
 		return &cloudapi.Offer{Target: rel.Target, Version: rel.Version, Rollout: id}, nil
 	case back != nil && rollout.Incompatible(formats, *back) == "":
 		return &cloudapi.Offer{Target: back.Target, Version: back.Version, Rollout: id}, nil
