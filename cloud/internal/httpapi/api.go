@@ -111,6 +111,7 @@ type API struct {
 	ipLim   *limiters    // per client address: enrollment
 	failLim *failLimiter // per client address and IPv6 /48: failed authentication
 	known   *credSet     // credentials that authenticated, enrollment tokens made here (checkCredential)
+	lookups *lookupSlots // lookups of unknown credentials in flight per client address (checkCredential)
 	reg     *prometheus.Registry
 	engine  *gin.Engine
 	readyC  readiness // /health/ready's last check (health.go)
@@ -174,7 +175,7 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 	}
 	a := &API{st: st, log: log, opt: o, reg: reg, lim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters),
 		ipLim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters), failLim: newFailLimiter(o.AuthFailLimit, o.AuthFailBurst, o.MaxLimiters),
-		known: newCredSet(o.MaxLimiters),
+		known: newCredSet(o.MaxLimiters), lookups: newLookupSlots(unknownLookups, o.MaxLimiters),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_http_requests_total",
 			Help: "HTTP requests by method, route template and status code."}, []string{"method", "route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rig_cloud_http_request_duration_seconds",

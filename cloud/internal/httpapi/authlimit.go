@@ -100,12 +100,12 @@ func (f *failLimiter) spend(k failKeys) {
 // database. A known credential refused by its lookup (revoked, expired,
 // spent) counts and is forgotten.
 //
-// Bad credentials sent concurrently may all pass the check before the
-// first of them is counted: the overshoot past the burst is bounded by
-// the address's requests in flight together, which its request bucket
-// (Options.RateBurst, limitByIP on enrollment) and the server's
-// connection limits bound; each of them is still counted once answered,
-// so the address is locked out after them.
+// Lookups of unknown credentials run at most unknownLookups at once per
+// address (its IPv6 /48 when it has one; lookupSlots), the others wait
+// for a slot and check the buckets again once they have it: bad
+// credentials sent together can pass the check before the first of them
+// is counted, but no more than unknownLookups of them per token the
+// bucket earns, and each is counted once answered.
 //
 // It answers (401, 429, or the lookup's error) and returns false unless
 // the lookup found cred valid.
@@ -113,6 +113,22 @@ func (a *API) checkCredential(c *gin.Context, cred string, lookup func() error) 
 	k := failKeysOf(c.ClientIP())
 	known := cred != "" && a.known.has(cred)
 	if !known {
+		if r := a.failLim.check(k); r != nil {
+			a.tooMany(c, r.who, r.limit, r.burst)
+			return false
+		}
+		key := k.site
+		if key == "" {
+			key = k.addr
+		}
+		release := a.lookups.acquire(c.Request.Context(), key)
+		if release == nil {
+			c.Header(cloudapi.HeaderRetryAfter, "1")
+			abort(c, problem(cloudapi.ProblemUnavailable, 503, "too many credential lookups waiting; try again"))
+			return false
+		}
+		defer release()
+		// Failures counted while this request waited for its slot.
 		if r := a.failLim.check(k); r != nil {
 			a.tooMany(c, r.who, r.limit, r.burst)
 			return false

@@ -9,3 +9,7 @@ func RegisteredRoutes(a *API) []string {
 	}
 	return out
 }
+
+// UnknownLookups is unknownLookups: the lookups of unknown credentials
+// one address runs at once.
+const UnknownLookups = unknownLookups
