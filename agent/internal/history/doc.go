@@ -40,7 +40,11 @@
 // beyond it, so it costs one fsync per block and a kill -9 at any point
 // leaves it at or above every Seq assigned. Open starts the sequence
 // above the mark (and above Options.MinSeq); without either, a new file
-// starts at 1.
+// starts at 1. The mark also keeps the windowing's last window
+// (Progress.Window), written with each reservation, at Close and at most
+// every minute as it moves: a new file's Progress starts from it, so the
+// windows diagnosed before the old file was lost are not diagnosed again
+// under new Seqs (after a crash, those of the last minute may be).
 //
 // # Progress
 //

@@ -201,6 +201,10 @@ type Store struct {
 	// reserved is the sequence mark (Options.SeqFile): Append assigns no
 	// Seq above it before moving it.
 	reserved uint64
+	// markWindow is the window stored in the sequence mark, markAt when
+	// the mark was last written (zero: not since Open).
+	markWindow time.Time
+	markAt     time.Time
 
 	// stopAge stops the age checks (ageLoop); ageDone is closed when
 	// they have stopped. Both nil without an age limit.
@@ -416,6 +420,15 @@ func (s *Store) init() error {
 				return s.corrupt(fmt.Errorf("progress: %v", err))
 			}
 		}
+		if s.markWindow.After(s.progress.Window) {
+			// A new history file (the old one moved aside) or an older
+			// one: windows up to the mark's were diagnosed (and may have
+			// been sent) under the seqs the mark reserved; the windowing
+			// does not diagnose them again.
+			s.log.Info("windowing resumes after the last window of the sequence mark (the history file is new or older)",
+				"path", s.path, "file_window", s.progress.Window, "window", s.markWindow, "mark", s.opts.SeqFile)
+			s.progress.Window = s.markWindow
+		}
 		c := meta.Cursor()
 		for k, v := c.Seek([]byte(keyDropPfx)); k != nil && bytes.HasPrefix(k, []byte(keyDropPfx)); k, v = c.Next() {
 			s.dropped[string(k[len(keyDropPfx):])] = getUint(v)
@@ -505,6 +518,7 @@ func (s *Store) Append(ctx context.Context, d *diag.Diagnosis, p Progress) (diag
 	}
 	s.appended++
 	s.progress = p
+	s.keepWindowMark()
 	// The diagnosis is committed: a failed removal must not make the
 	// caller think otherwise (it would store the window again under a new
 	// Seq). The caps are applied again by the next Append.
@@ -535,6 +549,7 @@ func (s *Store) SetProgress(ctx context.Context, p Progress) error {
 		return fmt.Errorf("history %s: set progress: %w", s.path, err)
 	}
 	s.progress = p
+	s.keepWindowMark()
 	return nil
 }
 
@@ -730,16 +745,20 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	if s.opts.SeqFile != "" && s.reserved > s.last {
+	if s.opts.SeqFile != "" && (s.reserved > s.last || s.progress.Window.After(s.markWindow)) {
 		// No Seq is assigned after this: hand the unused reservation
 		// back, so that the next Open (on this file or on a new one)
-		// continues without a gap. Written while the file's lock is
-		// held, so it cannot lower the mark of an agent opening next.
-		// Failing leaves the mark ahead: safe.
-		if werr := writeSeqMark(s.opts.SeqFile, s.last); werr != nil {
-			s.log.Warn("sequence mark not lowered at close; the next new history file skips the reserved numbers", "err", werr)
+		// continues without a gap, and store the last window diagnosed.
+		// Written while the file's lock is held, so it cannot lower the
+		// mark of an agent opening next. Failing leaves the mark ahead
+		// (safe) and its window behind (those windows may be diagnosed
+		// again after the history file is lost).
+		m := seqMarkFile{Reserved: s.last, Window: s.progress.Window}
+		if werr := writeSeqMark(s.opts.SeqFile, m); werr != nil {
+			s.log.Warn("sequence mark not written at close; the next new history file skips the reserved numbers "+
+				"and may diagnose the last windows again", "err", werr)
 		} else {
-			s.reserved = s.last
+			s.reserved, s.markWindow = m.Reserved, m.Window
 		}
 	}
 	err := s.db.Close()

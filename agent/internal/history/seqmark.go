@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // SeqReserveBlock is how many sequence numbers one write of the sequence
@@ -20,35 +21,49 @@ type seqMarkFile struct {
 	// Reserved is the highest sequence number Append may assign without
 	// writing the mark again: every Seq ever assigned is at or below it.
 	Reserved uint64 `json:"reserved"`
+	// Window is the windowing's high-water mark (Progress.Window) of the
+	// history when the mark was written. A history file without
+	// progress (new, the old one moved aside) starts from it, so that
+	// windows diagnosed and sent before are not diagnosed again under
+	// new sequence numbers (the cloud keys diagnoses on agent and seq
+	// only). Written at each block reservation, at most every
+	// windowMarkEvery as the window moves, and at Close: after a crash
+	// that also loses the history file, the windows diagnosed in the
+	// last windowMarkEvery before it may be diagnosed again.
+	Window time.Time `json:"window,omitzero"`
 }
 
-// readSeqMark returns the mark stored at path (0 and no error when the
-// file does not exist).
-func readSeqMark(path string) (uint64, error) {
+// windowMarkEvery is how often, at most, the mark is written again for a
+// window that moved on without a new reservation.
+const windowMarkEvery = time.Minute
+
+// readSeqMark returns the mark stored at path (zero and no error when
+// the file does not exist).
+func readSeqMark(path string) (seqMarkFile, error) {
+	var m seqMarkFile
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return m, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read sequence mark %s: %w", path, err)
+		return m, fmt.Errorf("read sequence mark %s: %w", path, err)
 	}
-	var m seqMarkFile
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return 0, fmt.Errorf("%w %s: %v", errBadMark, path, err)
+		return seqMarkFile{}, fmt.Errorf("%w %s: %v", errBadMark, path, err)
 	}
 	if dec.More() {
-		return 0, fmt.Errorf("%w %s: data after the mark", errBadMark, path)
+		return seqMarkFile{}, fmt.Errorf("%w %s: data after the mark", errBadMark, path)
 	}
-	return m.Reserved, nil
+	return m, nil
 }
 
-// writeSeqMark replaces the mark at path with reserved, durably: a
-// temporary file, fsynced, renamed over it, and the directory fsynced.
-// A crash leaves the old mark or the new one, never a torn file.
-func writeSeqMark(path string, reserved uint64) (err error) {
-	js, err := json.Marshal(seqMarkFile{Reserved: reserved})
+// writeSeqMark replaces the mark at path with m, durably: a temporary
+// file, fsynced, renamed over it, and the directory fsynced. A crash
+// leaves the old mark or the new one, never a torn file.
+func writeSeqMark(path string, m seqMarkFile) (err error) {
+	js, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
@@ -95,7 +110,7 @@ func writeSeqMark(path string, reserved uint64) (err error) {
 func (s *Store) openSeqMark() error {
 	m, err := readSeqMark(s.opts.SeqFile)
 	if err == nil {
-		s.reserved = m
+		s.reserved, s.markWindow = m.Reserved, m.Window
 		return nil
 	}
 	if !errors.Is(err, errBadMark) {
@@ -125,9 +140,34 @@ func (s *Store) reserveSeq(seq uint64) error {
 	if seq <= math.MaxUint64-(SeqReserveBlock-1) {
 		next = seq + SeqReserveBlock - 1
 	}
-	if err := writeSeqMark(s.opts.SeqFile, next); err != nil {
+	// The window of the progress committed so far: the diagnosis about
+	// to be appended is not committed yet.
+	if err := writeSeqMark(s.opts.SeqFile, seqMarkFile{Reserved: next, Window: s.progress.Window}); err != nil {
 		return err
 	}
 	s.reserved = next
+	s.markWindow, s.markAt = s.progress.Window, s.opts.Now()
 	return nil
+}
+
+// keepWindowMark writes the mark again with the progress's window when
+// that moved past the mark's and windowMarkEvery has passed since the
+// mark was last written. A failure is logged (at most once per
+// windowMarkEvery) and leaves the older window in the mark. Called with
+// s.mu held, after the progress was committed.
+func (s *Store) keepWindowMark() {
+	if s.opts.SeqFile == "" || !s.progress.Window.After(s.markWindow) {
+		return
+	}
+	now := s.opts.Now()
+	if !s.markAt.IsZero() && now.Sub(s.markAt) < windowMarkEvery {
+		return
+	}
+	s.markAt = now
+	m := seqMarkFile{Reserved: max(s.reserved, s.last), Window: s.progress.Window}
+	if err := writeSeqMark(s.opts.SeqFile, m); err != nil {
+		s.log.Warn("the last diagnosed window not written to the sequence mark; retried later", "err", err)
+		return
+	}
+	s.reserved, s.markWindow = m.Reserved, m.Window
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,7 +16,7 @@ func markOf(tb testing.TB, path string) uint64 {
 	tb.Helper()
 	m, err := readSeqMark(path)
 	require.NoError(tb, err)
-	return m
+	return m.Reserved
 }
 
 // crash drops s the way a kill -9 does: the bbolt file is closed (its
@@ -79,7 +80,7 @@ func TestSeqMarkWrittenBeforeTheSeq(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path, mark := filepath.Join(dir, "diagnoses.db"), filepath.Join(dir, "diagnoses.db.seq")
-	require.NoError(t, writeSeqMark(mark, 2))
+	require.NoError(t, writeSeqMark(mark, seqMarkFile{Reserved: 2}))
 	s := open(t, path, Options{SeqFile: mark})
 	for i := range 2 {
 		d, err := s.Append(ctx, window(i), Progress{})
@@ -90,7 +91,7 @@ func TestSeqMarkWrittenBeforeTheSeq(t *testing.T) {
 
 	// Block the next write of the mark: its temporary file's path is a
 	// directory.
-	require.NoError(t, writeSeqMark(mark, 4))
+	require.NoError(t, writeSeqMark(mark, seqMarkFile{Reserved: 4}))
 	s.reserved = 4
 	require.NoError(t, os.Mkdir(mark+".tmp", 0o700))
 	_, err := s.Append(ctx, window(2), Progress{})
@@ -153,4 +154,53 @@ func TestSeqMarkDamaged(t *testing.T) {
 	b, err := os.ReadFile(aside[0])
 	require.NoError(t, err)
 	assert.Equal(t, "\x00\x00garbage", string(b))
+}
+
+// TestSeqMarkKeepsTheLastWindow: the mark keeps the windowing's last
+// window, so a new history file (the old one moved aside) resumes after
+// it instead of diagnosing the buffer's windows again under new seqs.
+// After a clean stop the mark holds the last window; after a crash, one
+// at most windowMarkEvery older.
+func TestSeqMarkKeepsTheLastWindow(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, mark := filepath.Join(dir, "diagnoses.db"), filepath.Join(dir, "diagnoses.db.seq")
+	now := t0
+	opts := Options{SeqFile: mark, Now: func() time.Time { return now }}
+	appendAll := func(s *Store, from, to int) {
+		for i := from; i < to; i++ {
+			w := window(i)
+			_, err := s.Append(ctx, w, Progress{Cursor: uint64(10 * (i + 1)), Window: w.Window.Start, Buffer: "buf-1"})
+			require.NoError(t, err)
+		}
+	}
+	s := open(t, path, opts)
+	appendAll(s, 0, 3)
+	require.NoError(t, s.Close())
+	require.NoError(t, os.Rename(path, path+".corrupt-20260301T120000Z"))
+	s = open(t, path, opts)
+	assert.Equal(t, Progress{Window: window(2).Window.Start}, s.Progress(),
+		"a new file resumes after the last window diagnosed, scanning the buffer from its start")
+
+	// A crash: the mark holds the window of its last write (the block
+	// reserved by the first Append after Open, before that diagnosis was
+	// committed), not those of the minute since.
+	appendAll(s, 3, 6)
+	crash(t, s)
+	require.NoError(t, os.Remove(path))
+	s = open(t, path, opts)
+	assert.Equal(t, window(2).Window.Start, s.Progress().Window, "windows of the last minute before a crash may be diagnosed again")
+	appendAll(s, 3, 6)
+	now = now.Add(windowMarkEvery)
+	appendAll(s, 6, 7)
+	crash(t, s)
+	require.NoError(t, os.Remove(path))
+	s = open(t, path, opts)
+	assert.Equal(t, window(6).Window.Start, s.Progress().Window, "written again a minute later")
+
+	// An intact file keeps its own progress.
+	appendAll(s, 7, 8)
+	require.NoError(t, s.Close())
+	s = open(t, path, opts)
+	assert.Equal(t, Progress{Cursor: 80, Window: window(7).Window.Start, Buffer: "buf-1"}, s.Progress())
 }

@@ -28,6 +28,10 @@ type keyedCloud struct {
 	mu        sync.Mutex
 	stored    map[uint64]string // seq -> fingerprint
 	conflicts []uint64
+	// windows counts the diagnoses stored per rig and window start:
+	// the cloud keys on (agent, seq) only, so a window diagnosed again
+	// under a new seq is stored twice.
+	windows map[string]int
 }
 
 func (c *keyedCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +76,10 @@ func (c *keyedCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			switch old, ok := c.stored[it.Seq]; {
 			case !ok:
 				c.stored[it.Seq] = fp
+				if c.windows == nil {
+					c.windows = map[string]int{}
+				}
+				c.windows[it.Diagnosis.RigID+"@"+it.Diagnosis.Window.Start.UTC().Format(time.RFC3339Nano)]++
 			case old == fp:
 				res.Status = cloudapi.ItemDuplicate
 			default:
@@ -104,7 +112,9 @@ func (c *keyedCloud) state() (stored, conflicts []uint64) {
 // TestHistoryRecoveryKeepsSeqsUnique: an agent forwards diagnoses to the
 // cloud, its diagnoses.db is moved aside as docs/agent.md's history
 // recovery says, and it starts again. The new history rescans the
-// buffer and diagnoses again; every new diagnosis gets a seq above the
+// buffer but resumes after the last window the sequence mark holds:
+// windows sent before are not diagnosed again (the cloud would store
+// them twice, under new seqs); every new diagnosis gets a seq above the
 // ones sent before and the cloud accepts it: none is a conflict with one
 // stored under the same seq, with no manual step.
 func TestHistoryRecoveryKeepsSeqsUnique(t *testing.T) {
@@ -165,4 +175,10 @@ func TestHistoryRecoveryKeepsSeqsUnique(t *testing.T) {
 	}
 	s := fwd.Stats()
 	assert.Zero(t, s.Conflicts+s.Rejected, "%+v", s)
+	cloud.mu.Lock()
+	defer cloud.mu.Unlock()
+	for w, n := range cloud.windows {
+		assert.Equal(t, 1, n, "window %s stored once, not diagnosed again after the recovery", w)
+	}
+	assert.Len(t, cloud.windows, 3, "the two windows of the first life and the new one")
 }
