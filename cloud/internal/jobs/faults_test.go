@@ -83,23 +83,14 @@ func (p *partitioned) AppendLogs(ctx context.Context, l store.Lease, lines []str
 func TestWorkerStopsWhenItsLeaseRunsOut(t *testing.T) {
 	t.Parallel()
 	e := newQueueEnv(t)
-	cfg := tinyConfig
-	cfg.Epochs = 5000
-	id := e.job(cfg, 3)
+	id := e.job(longConfig(), 3)
 	q := &partitioned{Store: e.st}
 	lease := 2 * time.Second
 	w1 := jobs.NewWorker(q, e.blobs, e.options("w1", lease))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = w1.RunOnce(ctx)
-	}()
-	require.Eventually(t, func() bool {
-		p := e.get(id).Progress
-		return p != nil && p.Epoch >= 1
-	}, 60*time.Second, 20*time.Millisecond, "w1 trains")
+	done := runWorker(ctx, w1)
+	e.waitTrains(id)
 	q.cut.Store(true)
 	cutAt := time.Now()
 	select {
@@ -147,25 +138,12 @@ func TestShutdownKeepsATrainedBundle(t *testing.T) {
 	e := newQueueEnv(t)
 
 	// Stopped while it trains: queued again, the attempt counted.
-	long := tinyConfig
-	long.Epochs = 5000
-	id := e.job(long, 3)
+	id := e.job(longConfig(), 3)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = jobs.NewWorker(e.st, e.blobs, e.options("w1", 10*time.Second)).RunOnce(ctx)
-	}()
-	require.Eventually(t, func() bool {
-		p := e.get(id).Progress
-		return p != nil && p.Epoch >= 1
-	}, 60*time.Second, 20*time.Millisecond, "w1 trains")
+	done := runWorker(ctx, jobs.NewWorker(e.st, e.blobs, e.options("w1", 10*time.Second)))
+	e.waitTrains(id)
 	cancel()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the worker did not stop")
-	}
+	waitDone(t, done, "the worker did not stop")
 	j := e.get(id)
 	assert.Equal(t, store.JobQueued, j.State)
 	assert.Equal(t, 1, j.Attempts)
@@ -179,11 +157,7 @@ func TestShutdownKeepsATrainedBundle(t *testing.T) {
 	hp := &heldPut{FS: e.blobs, putting: make(chan struct{}), release: make(chan struct{})}
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	done = make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = jobs.NewWorker(e.st, hp, e.options("w2", 10*time.Second)).RunOnce(ctx)
-	}()
+	done = runWorker(ctx, jobs.NewWorker(e.st, hp, e.options("w2", 10*time.Second)))
 	select {
 	case <-hp.putting:
 	case <-time.After(60 * time.Second):
@@ -192,11 +166,7 @@ func TestShutdownKeepsATrainedBundle(t *testing.T) {
 	cancel()
 	time.Sleep(100 * time.Millisecond) // the shutdown reaches the worker first
 	close(hp.release)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the worker did not stop")
-	}
+	waitDone(t, done, "the worker did not stop")
 	j = e.get(id)
 	assert.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
 	assert.Equal(t, 1, j.Attempts)
@@ -207,6 +177,44 @@ func TestShutdownKeepsATrainedBundle(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, rc.Close())
 	assert.Equal(t, m.Artifact.Bytes, info.Size, "the registered bundle is the stored one")
+}
+
+// longConfig is tinyConfig with epochs enough to still train when a test
+// stops, cuts off or times out its worker.
+func longConfig() jobs.Config {
+	c := tinyConfig
+	c.Epochs = 5000
+	return c
+}
+
+// runWorker runs one w.RunOnce(ctx) in its own goroutine; the channel it
+// returns is closed when RunOnce returns.
+func runWorker(ctx context.Context, w *jobs.Worker) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = w.RunOnce(ctx)
+	}()
+	return done
+}
+
+// waitTrains waits (up to a minute) until job id has trained an epoch.
+func (e *queueEnv) waitTrains(id int64) {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool {
+		p := e.get(id).Progress
+		return p != nil && p.Epoch >= 1
+	}, 60*time.Second, 20*time.Millisecond, "the worker trains")
+}
+
+// waitDone fails the test with msg unless done is closed within 30 s.
+func waitDone(t *testing.T, done <-chan struct{}, msg string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal(msg)
+	}
 }
 
 func deref(s *string) string {
@@ -222,26 +230,13 @@ func deref(s *string) string {
 func TestShutdownOnLastAttempt(t *testing.T) {
 	t.Parallel()
 	e := newQueueEnv(t)
-	long := tinyConfig
-	long.Epochs = 5000
-	id := e.job(long, 1)
+	id := e.job(longConfig(), 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = jobs.NewWorker(e.st, e.blobs, e.options("w1", 10*time.Second)).RunOnce(ctx)
-	}()
-	require.Eventually(t, func() bool {
-		p := e.get(id).Progress
-		return p != nil && p.Epoch >= 1
-	}, 60*time.Second, 20*time.Millisecond, "w1 trains")
+	done := runWorker(ctx, jobs.NewWorker(e.st, e.blobs, e.options("w1", 10*time.Second)))
+	e.waitTrains(id)
 	cancel()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the worker did not stop")
-	}
+	waitDone(t, done, "the worker did not stop")
 	j := e.get(id)
 	assert.Equal(t, store.JobFailed, j.State)
 	require.NotNil(t, j.Error)
@@ -291,17 +286,11 @@ func TestSucceededJobNotLoggedLeaseLost(t *testing.T) {
 func TestMaxJobDuration(t *testing.T) {
 	t.Parallel()
 	e := newQueueEnv(t)
-	long := tinyConfig
-	long.Epochs = 5000
-	id := e.job(long, 3)
+	id := e.job(longConfig(), 3)
 	o := e.options("w1", 10*time.Second)
 	o.MaxJobDuration = 2 * time.Second
 	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = jobs.NewWorker(e.st, e.blobs, o).RunOnce(context.Background())
-	}()
+	done := runWorker(context.Background(), jobs.NewWorker(e.st, e.blobs, o))
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
@@ -326,11 +315,7 @@ func TestMaxJobDurationSparesTheFinish(t *testing.T) {
 	o := e.options("w1", 10*time.Second)
 	o.MaxJobDuration = 8 * time.Second // the tiny job trains well within it, even on a loaded machine
 	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = jobs.NewWorker(e.st, hp, o).RunOnce(context.Background())
-	}()
+	done := runWorker(context.Background(), jobs.NewWorker(e.st, hp, o))
 	select {
 	case <-hp.putting:
 	case <-time.After(o.MaxJobDuration):
@@ -340,11 +325,7 @@ func TestMaxJobDurationSparesTheFinish(t *testing.T) {
 	}
 	time.Sleep(time.Until(start.Add(o.MaxJobDuration + 500*time.Millisecond))) // the limit passes while the bundle is stored
 	close(hp.release)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the worker did not end the job")
-	}
+	waitDone(t, done, "the worker did not end the job")
 	j := e.get(id)
 	assert.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
 	assert.Equal(t, 1, j.Attempts)
