@@ -463,6 +463,13 @@ func (m *memReadings) add(sensor string, at time.Time, v float64) {
 	m.recs = append(m.recs, buffer.Record{Seq: uint64(len(m.recs) + 1), Ingested: at, Reading: reading.Reading{Sensor: sensor, Time: at, Value: v}})
 }
 
+// evict drops the n oldest readings, as a full buffer does.
+func (m *memReadings) evict(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recs = m.recs[n:]
+}
+
 func mustJSON(t testing.TB, d diag.Diagnosis) []byte {
 	b, err := json.Marshal(d)
 	require.NoError(t, err)

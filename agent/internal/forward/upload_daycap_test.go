@@ -53,9 +53,7 @@ func TestUploadResendWaitsForTheDayBudget(t *testing.T) {
 	})
 	const perDay = 60_000
 	tr := &failUploads{next: c.srv.Client().Transport, on: true}
-	f := newForwarder(t, c, "", func(o *Options) {
-		o.Readings = rd
-		o.HTTPClient = &http.Client{Transport: tr}
+	f := uploadVia(t, c, "", rd, tr, func(o *Options) {
 		o.BytesPerDay = perDay
 		o.BatchBytes = 1 << 20
 	})
@@ -84,9 +82,7 @@ func TestUploadResendWaitsForTheDayBudget(t *testing.T) {
 	tries := tr.tries
 	tr.mu.Unlock()
 	t.Logf("%d failed tries", tries)
-	eventually(t, "upload done", func() bool { return c.uploadDone() && f.Stats().UploadsOpen == 0 })
-	stop()
-	got := storedValues(t, c)
+	got := finishUpload(t, c, f, stop)
 	assert.Len(t, got, 3000, "every reading uploaded")
 	c.get(func(c *fakeCloud) {
 		assert.Zero(t, c.partConflicts, "parts sent again as first built")

@@ -63,14 +63,9 @@ func TestUploadPartRefusedIsRebuilt(t *testing.T) {
 			c.set(func(c *fakeCloud) { c.limits.MaxBodyBytes = 4000 })
 		}
 	}}
-	f := newForwarder(t, c, "", func(o *Options) {
-		o.Readings = rd
-		o.HTTPClient = &http.Client{Transport: tr}
-	})
+	f := uploadVia(t, c, "", rd, tr)
 	stop := run(t, f)
-	eventually(t, "upload done", func() bool { return c.uploadDone() && f.Stats().UploadsOpen == 0 })
-	stop()
-	got := storedValues(t, c)
+	got := finishUpload(t, c, f, stop)
 	assert.Len(t, got, 300, "every reading uploaded")
 	s := f.Stats()
 	assert.Equal(t, uint64(300), s.UploadReadings)
@@ -90,10 +85,7 @@ func TestUploadPartRefusedTwiceIsIncompatible(t *testing.T) {
 	clock := newClock(t0, 1000)
 	c, rd := uploadCloud(t, clock)
 	tr := &refuseUploads{next: c.srv.Client().Transport, status: http.StatusUnprocessableEntity}
-	f := newForwarder(t, c, "", func(o *Options) {
-		o.Readings = rd
-		o.HTTPClient = &http.Client{Transport: tr}
-	})
+	f := uploadVia(t, c, "", rd, tr)
 	stop := run(t, f)
 	eventually(t, "incompatible", func() bool { return f.Stats().Link == LinkIncompatible })
 	stop()

@@ -64,6 +64,29 @@ func uploadCloud(t *testing.T, clock *fastClock) (*fakeCloud, *memReadings) {
 	return c, rd
 }
 
+// uploadVia returns a forwarder with the outbox at path (none if "")
+// that reads rd and reaches c through tr; mod, if any, changes its other
+// options.
+func uploadVia(t *testing.T, c *fakeCloud, path string, rd *memReadings, tr http.RoundTripper, mod ...func(*Options)) *Forwarder {
+	t.Helper()
+	return newForwarder(t, c, path, func(o *Options) {
+		o.Readings = rd
+		o.HTTPClient = &http.Client{Transport: tr}
+		for _, m := range mod {
+			m(o)
+		}
+	})
+}
+
+// finishUpload waits until c's upload request is done and f has no
+// upload open, stops f (stop is run's), and returns storedValues.
+func finishUpload(t *testing.T, c *fakeCloud, f *Forwarder, stop func()) map[float64]int {
+	t.Helper()
+	eventually(t, "upload done", func() bool { return c.uploadDone() && f.Stats().UploadsOpen == 0 })
+	stop()
+	return storedValues(t, c)
+}
+
 // storedValues returns the values of the readings the cloud stored and
 // logs its parts.
 func storedValues(t *testing.T, c *fakeCloud) map[float64]int {
@@ -93,19 +116,12 @@ func TestUploadRetrySendsTheSamePart(t *testing.T) {
 	tr := &loseAnswers{next: c.srv.Client().Transport, n: 1, lost: func() {
 		if !evicted { // the buffer evicts its 50 oldest readings while the agent backs off
 			evicted = true
-			rd.mu.Lock()
-			rd.recs = rd.recs[50:]
-			rd.mu.Unlock()
+			rd.evict(50)
 		}
 	}}
-	f := newForwarder(t, c, "", func(o *Options) {
-		o.Readings = rd
-		o.HTTPClient = &http.Client{Transport: tr}
-	})
+	f := uploadVia(t, c, "", rd, tr)
 	stop := run(t, f)
-	eventually(t, "upload done", func() bool { return c.uploadDone() && f.Stats().UploadsOpen == 0 })
-	stop()
-	got := storedValues(t, c)
+	got := finishUpload(t, c, f, stop)
 	var missing []int
 	for i := range 300 { // the first part held 0-99 before the eviction
 		if got[float64(i)] == 0 {
@@ -133,18 +149,11 @@ func TestUploadRetryCountsEvictedReadings(t *testing.T) {
 	// The first try of part 0 is refused; the buffer evicts 30 of its
 	// readings before the retry.
 	tr := &refuseFirstUpload{next: c.srv.Client().Transport, refused: func() {
-		rd.mu.Lock()
-		rd.recs = rd.recs[30:]
-		rd.mu.Unlock()
+		rd.evict(30)
 	}}
-	f := newForwarder(t, c, "", func(o *Options) {
-		o.Readings = rd
-		o.HTTPClient = &http.Client{Transport: tr}
-	})
+	f := uploadVia(t, c, "", rd, tr)
 	stop := run(t, f)
-	eventually(t, "upload done", func() bool { return c.uploadDone() && f.Stats().UploadsOpen == 0 })
-	stop()
-	got := storedValues(t, c)
+	got := finishUpload(t, c, f, stop)
 	assert.Len(t, got, 270, "every reading the buffer still held")
 	c.get(func(c *fakeCloud) {
 		require.NotEmpty(t, c.parts)
@@ -188,21 +197,14 @@ func TestUploadRetryAfterRestartSendsTheSamePart(t *testing.T) {
 	defer cancel()
 	// The agent stops as the answer is lost, before it can retry.
 	tr := &loseAnswers{next: c.srv.Client().Transport, n: 1, lost: cancel}
-	f := newForwarder(t, c, path, func(o *Options) {
-		o.Readings = rd
-		o.HTTPClient = &http.Client{Transport: tr}
-	})
+	f := uploadVia(t, c, path, rd, tr)
 	require.NoError(t, f.Run(ctx))
 	require.NoError(t, f.Close())
 	c.get(func(c *fakeCloud) { require.Len(t, c.parts, 1, "part 0 stored") })
-	rd.mu.Lock()
-	rd.recs = rd.recs[50:] // evicted while the agent was down
-	rd.mu.Unlock()
+	rd.evict(50) // evicted while the agent was down
 	f = newForwarder(t, c, path, func(o *Options) { o.Readings = rd })
 	stop := run(t, f)
-	eventually(t, "upload done", func() bool { return c.uploadDone() && f.Stats().UploadsOpen == 0 })
-	stop()
-	got := storedValues(t, c)
+	got := finishUpload(t, c, f, stop)
 	var wrong []int
 	for i := range 300 {
 		if got[float64(i)] != 1 {
