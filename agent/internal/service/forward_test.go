@@ -110,6 +110,26 @@ func (c *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// cloudSection writes token to dir/credential and returns an agent
+// config's cloud section for the cloud at url, with a backoff of 20 ms
+// to 200 ms.
+func cloudSection(tb testing.TB, dir, url, token string) string {
+	tb.Helper()
+	cred := filepath.Join(dir, "credential")
+	require.NoError(tb, os.WriteFile(cred, []byte(token+"\n"), 0o600))
+	return fmt.Sprintf("cloud:\n  url: %s\n  credential_file: %s\n  backoff_min: 20ms\n  backoff_max: 200ms\n", url, cred)
+}
+
+// appendConfig appends text to the agent config at cfgPath.
+func appendConfig(tb testing.TB, cfgPath, text string) {
+	tb.Helper()
+	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(tb, err)
+	_, err = f.WriteString(text)
+	require.NoError(tb, err)
+	require.NoError(tb, f.Close())
+}
+
 // setOffer makes the next check-in answers offer o (nil: none).
 func (c *fakeCloud) setOffer(o *cloudapi.Offer) {
 	c.mu.Lock()
@@ -155,13 +175,7 @@ func TestCloudForwarding(t *testing.T) {
 	waitDiagnoses(t, a.APIAddr(), 2)
 	stopAgent(t, a)
 
-	cred := filepath.Join(dir, "credential")
-	require.NoError(t, os.WriteFile(cred, []byte(cloud.token+"\n"), 0o600))
-	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, err = fmt.Fprintf(f, "cloud:\n  url: %s\n  credential_file: %s\n  backoff_min: 20ms\n  backoff_max: 200ms\n", ts.URL, cred)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	appendConfig(t, cfgPath, cloudSection(t, dir, ts.URL, cloud.token))
 
 	a = startAgent(t, cfgPath)
 	fwd := a.fwd.(*cloudForwarder)

@@ -125,13 +125,7 @@ func TestHistoryRecoveryKeepsSeqsUnique(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, "cloud-1", "")
 	fwPath := filepath.Join(dir, "zema-testrig.yaml")
-	cred := filepath.Join(dir, "credential")
-	require.NoError(t, os.WriteFile(cred, []byte(cloud.token+"\n"), 0o600))
-	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, err = fmt.Fprintf(f, "cloud:\n  url: %s\n  credential_file: %s\n  backoff_min: 20ms\n  backoff_max: 200ms\n", ts.URL, cred)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	appendConfig(t, cfgPath, cloudSection(t, dir, ts.URL, cloud.token))
 	t0 := cycleStart(6)
 
 	// First life: two diagnoses, both stored by the cloud.

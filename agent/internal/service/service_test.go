@@ -500,11 +500,7 @@ func TestStartRefusesDamagedFiles(t *testing.T) {
 			if tc.file == "outbox.db" { // the forwarder's file: with a cloud link
 				cred := filepath.Join(dir, "credential")
 				require.NoError(t, os.WriteFile(cred, []byte("token\n"), 0o600))
-				f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
-				require.NoError(t, err)
-				_, err = fmt.Fprintf(f, "cloud:\n  url: http://127.0.0.1:9\n  credential_file: %s\n", cred)
-				require.NoError(t, err)
-				require.NoError(t, f.Close())
+				appendConfig(t, cfgPath, fmt.Sprintf("cloud:\n  url: http://127.0.0.1:9\n  credential_file: %s\n", cred))
 			}
 			path := filepath.Join(dir, "data", tc.file)
 			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o750))

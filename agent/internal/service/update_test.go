@@ -107,10 +107,8 @@ func startUpdateRig(t *testing.T, edit func(*update.Options), withCloud bool) *u
 	if withCloud {
 		u.cloud = &fakeCloud{token: "upd-s3cret", tuf: repo}
 		srv = httptest.NewServer(u.cloud)
-		cred := filepath.Join(dir, "credential")
-		require.NoError(t, os.WriteFile(cred, []byte(u.cloud.token+"\n"), 0o600))
 		updateURL = srv.URL + "/tuf"
-		cloudYAML = fmt.Sprintf("cloud:\n  url: %s\n  credential_file: %s\n  backoff_min: 20ms\n  backoff_max: 200ms\n", srv.URL, cred)
+		cloudYAML = cloudSection(t, dir, srv.URL, u.cloud.token)
 	} else {
 		srv = httptest.NewServer(repo)
 		updateURL = srv.URL
