@@ -133,6 +133,27 @@ func signDir(t testing.TB, base, token string, tr *testRepo, keys, dir string) (
 	return s, arch.Bytes()
 }
 
+// releaseToken returns the token of a new release manager (of the
+// platform: no organisation).
+func (e *env) releaseToken() string {
+	e.t.Helper()
+	_, tok, err := e.st.CreateToken(context.Background(), 0, "release manager", store.RoleRelease, time.Time{})
+	require.NoError(e.t, err)
+	return tok
+}
+
+// publish signs the bundle in dir with tr's offline keys and publishes it
+// with the release manager's token relTok; it returns the release's
+// target path.
+func (e *env) publish(tr *testRepo, relTok, dir string) string {
+	e.t.Helper()
+	s, arch := signDir(e.t, e.srv.URL, relTok, tr, tr.offline, dir)
+	body, ctype := multipartBody(e.t, s.Targets, arch)
+	r := e.raw("POST", "/v1/releases", relTok, ctype, body)
+	require.Equal(e.t, 201, r.code, "%s", r.body)
+	return s.File.Path
+}
+
 // multipartBody is a publication's body: targets, then the archive.
 func multipartBody(t testing.TB, targets, archive []byte) ([]byte, string) {
 	t.Helper()
@@ -152,9 +173,7 @@ func TestReleasesPublishServeResume(t *testing.T) {
 	tr := newRepo(t)
 	e := newEnv(t, httpapi.Options{Releases: tr.svc})
 	tn := e.tenant("acme")
-	ctx := context.Background()
-	_, relTok, err := e.st.CreateToken(ctx, 0, "release manager", store.RoleRelease, time.Time{})
-	require.NoError(t, err)
+	relTok := e.releaseToken()
 
 	// Nothing released yet: the agent's updater verifies an empty repository.
 	u := tufClient(t, e.srv.URL, tn.cred, tr.root)
@@ -281,15 +300,14 @@ func TestReleasesOnlineKeysCannotPublish(t *testing.T) {
 	tr := newRepo(t)
 	e := newEnv(t, httpapi.Options{Releases: tr.svc})
 	tn := e.tenant("acme")
-	_, relTok, err := e.st.CreateToken(context.Background(), 0, "release manager", store.RoleRelease, time.Time{})
-	require.NoError(t, err)
+	relTok := e.releaseToken()
 
 	// An attacker with the server's keys folder: it lacks the targets key.
 	u := tufClient(t, e.srv.URL, relTok, tr.root)
 	require.NoError(t, u.Refresh())
 	tm := u.GetTrustedMetadataSet()
 	var arch bytes.Buffer
-	_, err = tufrepo.SignRelease(tm.Root, tm.Targets[metadata.TARGETS], tr.online, testBundle(t, "6.6.6"), nil, &arch, tufrepo.Options{})
+	_, err := tufrepo.SignRelease(tm.Root, tm.Targets[metadata.TARGETS], tr.online, testBundle(t, "6.6.6"), nil, &arch, tufrepo.Options{})
 	require.ErrorIs(t, err, tufrepo.ErrKeys)
 
 	// So it signs the next targets with the snapshot key, pretending to
@@ -428,8 +446,7 @@ func TestReleasesRefuseOfflineKeys(t *testing.T) {
 func TestReleasesPublishLimits(t *testing.T) {
 	tr := newRepo(t, releases.Options{MaxArchiveBytes: 64 << 10})
 	e := newEnv(t, httpapi.Options{Releases: tr.svc})
-	_, relTok, err := e.st.CreateToken(context.Background(), 0, "release manager", store.RoleRelease, time.Time{})
-	require.NoError(t, err)
+	relTok := e.releaseToken()
 
 	s, arch := sign(t, e.srv.URL, relTok, tr, tr.offline, "1.0.0")
 	require.Greater(t, len(arch), 64<<10, "the test bundle's archive is larger than the cap")
@@ -444,8 +461,7 @@ func TestReleasesPublishLimits(t *testing.T) {
 	// manager edits the released entry and re-signs the targets.
 	tr2 := newRepo(t)
 	e2 := newEnv(t, httpapi.Options{Releases: tr2.svc})
-	_, relTok2, err := e2.st.CreateToken(context.Background(), 0, "release manager", store.RoleRelease, time.Time{})
-	require.NoError(t, err)
+	relTok2 := e2.releaseToken()
 	s, arch = sign(t, e2.srv.URL, relTok2, tr2, tr2.offline, "1.0.0")
 	body, ctype = multipartBody(t, s.Targets, arch)
 	require.Equal(t, 201, e2.raw("POST", "/v1/releases", relTok2, ctype, body).code)
@@ -469,8 +485,7 @@ func TestReleasesPublishLimits(t *testing.T) {
 func TestReleasesResignTargets(t *testing.T) {
 	tr := newRepo(t)
 	e := newEnv(t, httpapi.Options{Releases: tr.svc})
-	_, relTok, err := e.st.CreateToken(context.Background(), 0, "release manager", store.RoleRelease, time.Time{})
-	require.NoError(t, err)
+	relTok := e.releaseToken()
 	u := tufClient(t, e.srv.URL, relTok, tr.root)
 	require.NoError(t, u.Refresh())
 	tm := u.GetTrustedMetadataSet()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
 	"github.com/hydrognn/hydrognn/cloud/internal/releases"
-	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -25,17 +24,7 @@ import (
 // skabAgent makes a skab-testbed rig and enrolls an agent for it.
 func (e *env) skabAgent(tn *tenant, rig, agent string) member {
 	e.t.Helper()
-	r := e.do("POST", "/v1/rigs", tn.operator, map[string]any{"rig_id": rig, "rig_type": "skab-testbed"})
-	require.Equal(e.t, 201, r.code, "%s", r.body)
-	r = e.do("POST", "/v1/rigs/"+rig+"/enrollments", tn.operator, nil)
-	require.Equal(e.t, 201, r.code, "%s", r.body)
-	var en struct{ Token string }
-	r.decode(e.t, &en)
-	var out cloudapi.EnrollResponse
-	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: agent, RigID: rig})
-	require.Equal(e.t, 200, r.code, "%s", r.body)
-	r.decode(e.t, &out)
-	return member{agent: agent, rig: rig, cred: out.Credential}
+	return e.enrollAgent(tn, "skab-testbed", rig, agent, nil)
 }
 
 // checkinFormats is a skab-testbed agent's check-in reporting installed,
@@ -45,11 +34,7 @@ func (e *env) checkinFormats(m member, installed string, upd *cloudapi.UpdateSta
 	e.t.Helper()
 	req := cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "skab-testbed", Time: time.Now().UTC(),
 		Model: &diag.ModelRef{Version: installed}, Update: upd, BundleFormats: formats}
-	r := e.gz(cloudapi.PathCheckin, m.cred, req)
-	require.Equal(e.t, 200, r.code, "%s", r.body)
-	out, err := cloudapi.DecodeCheckinResponse(r.body)
-	require.NoError(e.t, err)
-	return out.Offer
+	return e.offer(m, req)
 }
 
 func memberState(ro rolloutapi.Rollout, agent string) rolloutapi.Member {
@@ -73,8 +58,7 @@ func TestRolloutBundleFormats(t *testing.T) {
 	e := newEnv(t, httpapi.Options{Releases: tr.svc})
 	acme := e.tenant("acme")
 	ctx := context.Background()
-	_, relTok, err := e.st.CreateToken(ctx, 0, "release manager", store.RoleRelease, time.Time{})
-	require.NoError(t, err)
+	relTok := e.releaseToken()
 	publish := func(version string, format int) string {
 		dir := testBundle(t, version)
 		if format == 1 {
@@ -86,11 +70,7 @@ func TestRolloutBundleFormats(t *testing.T) {
 			}
 			require.NoError(t, bundle.Write(dir, m))
 		}
-		s, arch := signDir(t, e.srv.URL, relTok, tr, tr.offline, dir)
-		body, ctype := multipartBody(t, s.Targets, arch)
-		r := e.raw("POST", "/v1/releases", relTok, ctype, body)
-		require.Equal(t, 201, r.code, "%s", r.body)
-		return s.File.Path
+		return e.publish(tr, relTok, dir)
 	}
 	v1, v2 := publish("1.0.0", 1), publish("1.1.0", 2)
 	for p, want := range map[string]int{v1: 1, v2: 2} {
@@ -207,14 +187,9 @@ func TestRolloutUnreadableArchives(t *testing.T) {
 	e := newEnv(t, httpapi.Options{Releases: tr.svc})
 	acme := e.tenant("acme")
 	ctx := context.Background()
-	_, relTok, err := e.st.CreateToken(ctx, 0, "release manager", store.RoleRelease, time.Time{})
-	require.NoError(t, err)
+	relTok := e.releaseToken()
 	publish := func(version string) string {
-		s, arch := signDir(t, e.srv.URL, relTok, tr, tr.offline, testBundle(t, version))
-		body, ctype := multipartBody(t, s.Targets, arch)
-		r := e.raw("POST", "/v1/releases", relTok, ctype, body)
-		require.Equal(t, 201, r.code, "%s", r.body)
-		return s.File.Path
+		return e.publish(tr, relTok, testBundle(t, version))
 	}
 	v1, v2, v3 := publish("1.0.0"), publish("1.1.0"), publish("1.2.0")
 	e.skabAgent(acme, "skab-1", "agent-1")
@@ -224,7 +199,7 @@ func TestRolloutUnreadableArchives(t *testing.T) {
 	}
 
 	spoilArchive(t, tr, v3)
-	_, err = tr.svc.BundleFormat(ctx, v3)
+	_, err := tr.svc.BundleFormat(ctx, v3)
 	require.ErrorIs(t, err, releases.ErrUnreadable)
 	r := create(v3)
 	require.Equal(t, 422, r.code, "%s", r.body)
@@ -254,13 +229,8 @@ func TestRolloutIncompatibleOnlyBeforeInstall(t *testing.T) {
 	e := newEnv(t, httpapi.Options{Releases: tr.svc})
 	acme := e.tenant("acme")
 	ctx := context.Background()
-	_, relTok, err := e.st.CreateToken(ctx, 0, "release manager", store.RoleRelease, time.Time{})
-	require.NoError(t, err)
-	s, arch := signDir(t, e.srv.URL, relTok, tr, tr.offline, testBundle(t, "1.1.0"))
-	body, ctype := multipartBody(t, s.Targets, arch)
-	r := e.raw("POST", "/v1/releases", relTok, ctype, body)
-	require.Equal(t, 201, r.code, "%s", r.body)
-	rel := s.File.Path
+	relTok := e.releaseToken()
+	rel := e.publish(tr, relTok, testBundle(t, "1.1.0"))
 	format, err := tr.svc.BundleFormat(ctx, rel)
 	require.NoError(t, err)
 	require.Equal(t, 2, format, "the test bundle is format 2")
@@ -270,7 +240,7 @@ func TestRolloutIncompatibleOnlyBeforeInstall(t *testing.T) {
 	for _, m := range []member{done, failing, waiting} {
 		e.checkinFormats(m, "1.0.0", nil, reads12)
 	}
-	r = e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel,
+	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel,
 		Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 3600,
 		FailureThreshold: 0.9})
 	require.Equal(t, 201, r.code, "%s", r.body)

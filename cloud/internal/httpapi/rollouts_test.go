@@ -43,7 +43,14 @@ type member struct{ agent, rig, cred string }
 // rigAgent makes a zema-testrig rig with labels and enrolls an agent for it.
 func (e *env) rigAgent(tn *tenant, rig, agent string, labels map[string]string) member {
 	e.t.Helper()
-	r := e.do("POST", "/v1/rigs", tn.operator, map[string]any{"rig_id": rig, "rig_type": "zema-testrig"})
+	return e.enrollAgent(tn, "zema-testrig", rig, agent, labels)
+}
+
+// enrollAgent makes a rig of rigType with labels (nil: none) and enrolls
+// an agent for it.
+func (e *env) enrollAgent(tn *tenant, rigType, rig, agent string, labels map[string]string) member {
+	e.t.Helper()
+	r := e.do("POST", "/v1/rigs", tn.operator, map[string]any{"rig_id": rig, "rig_type": rigType})
 	require.Equal(e.t, 201, r.code, "%s", r.body)
 	if labels != nil {
 		r = e.do("PUT", "/v1/rigs/"+rig+"/labels", tn.operator, rolloutapi.LabelsRequest{Labels: labels})
@@ -65,6 +72,12 @@ func (e *env) checkin(m member, installed string, upd *cloudapi.UpdateStatus) *c
 	e.t.Helper()
 	req := cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "zema-testrig", Time: time.Now().UTC(),
 		Model: &diag.ModelRef{Version: installed}, Update: upd}
+	return e.offer(m, req)
+}
+
+// offer sends m's check-in req and returns the offer answered.
+func (e *env) offer(m member, req cloudapi.CheckinRequest) *cloudapi.Offer {
+	e.t.Helper()
 	r := e.gz(cloudapi.PathCheckin, m.cred, req)
 	require.Equal(e.t, 200, r.code, "%s", r.body)
 	out, err := cloudapi.DecodeCheckinResponse(r.body)
