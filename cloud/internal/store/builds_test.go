@@ -14,6 +14,16 @@ import (
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
+// buildingDataset creates a zema-testrig data set name of org, built by
+// the fleet as build says in at most maxAttempts attempts.
+func buildingDataset(tb testing.TB, st *store.Store, org int64, name string, build fleetapi.DatasetBuild, maxAttempts int) *store.Dataset {
+	tb.Helper()
+	d, err := st.CreateBuildingDataset(context.Background(), org, store.Dataset{Dataset: fleetapi.Dataset{Name: name, Kind: "uci",
+		RigType: "zema-testrig", ConfigDigest: "sha256:c"}, RigConfig: "x"}, build, maxAttempts, 0)
+	require.NoError(tb, err)
+	return d
+}
+
 // A data set's build is a job of the queue: a transient failure re-queues
 // it (the data set stays building and says why), spent attempts fail the
 // data set; it is never a training job, and nothing trains on it.
@@ -25,13 +35,11 @@ func TestBuildRetry(t *testing.T) {
 	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	build := fleetapi.DatasetBuild{RigIDs: []string{"r1"}, From: t0, To: t0.Add(time.Hour), Labels: map[string]float64{"pump": 0},
 		Phase: fleetapi.BuildQueued, UpdatedAt: t0}
-	d, err := st.CreateBuildingDataset(ctx, o.ID, store.Dataset{Dataset: fleetapi.Dataset{Name: "f", Kind: "uci",
-		RigType: "zema-testrig", ConfigDigest: "sha256:c"}, RigConfig: "x"}, build, 2, 0)
-	require.NoError(t, err)
+	d := buildingDataset(t, st, o.ID, "f", build, 2)
 	assert.Equal(t, store.DatasetBuilding, d.State)
 	assert.Equal(t, store.SourceFleet, d.Source)
 	assert.Equal(t, &build, d.Build)
-	_, err = st.CreateBuildingDataset(ctx, o.ID, store.Dataset{Dataset: fleetapi.Dataset{Name: "f", Kind: "uci",
+	_, err := st.CreateBuildingDataset(ctx, o.ID, store.Dataset{Dataset: fleetapi.Dataset{Name: "f", Kind: "uci",
 		RigType: "zema-testrig", ConfigDigest: "sha256:c"}, RigConfig: "x"}, build, 2, 0)
 	require.ErrorIs(t, err, store.ErrExists, "a building data set keeps its name")
 	_, err = st.CreateJob(ctx, o.ID, d.ID, json.RawMessage(`{}`), 1, 0)
@@ -87,12 +95,7 @@ func TestCancelBuild(t *testing.T) {
 	require.NoError(t, err)
 	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	build := fleetapi.DatasetBuild{RigIDs: []string{"r1"}, From: t0, To: t0.Add(time.Hour), Phase: fleetapi.BuildQueued, UpdatedAt: t0}
-	mk := func(name string) *store.Dataset {
-		d, err := st.CreateBuildingDataset(ctx, o.ID, store.Dataset{Dataset: fleetapi.Dataset{Name: name, Kind: "uci",
-			RigType: "zema-testrig", ConfigDigest: "sha256:c"}, RigConfig: "x"}, build, 3, 0)
-		require.NoError(t, err)
-		return d
-	}
+	mk := func(name string) *store.Dataset { return buildingDataset(t, st, o.ID, name, build, 3) }
 	want := `cancelled by token "ops" (id ` + fmt.Sprint(tok.ID) + `)`
 
 	// Queued: failed at once, nothing to claim.

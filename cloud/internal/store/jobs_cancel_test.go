@@ -58,9 +58,7 @@ func TestCancelJobWithExpiredLease(t *testing.T) {
 	o := newOrg(t, st, "cb", "Org cb")
 	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	build := fleetapi.DatasetBuild{RigIDs: []string{"r1"}, From: t0, To: t0.Add(time.Hour), Phase: fleetapi.BuildQueued, UpdatedAt: t0}
-	bd, err := st.CreateBuildingDataset(ctx, o.ID, store.Dataset{Dataset: fleetapi.Dataset{Name: "f", Kind: "uci",
-		RigType: "zema-testrig", ConfigDigest: "sha256:c"}, RigConfig: "x"}, build, 2, 0)
-	require.NoError(t, err)
+	bd := buildingDataset(t, st, o.ID, "f", build, 2)
 	bc, err := st.Claim(ctx, "died", "go", time.Minute)
 	require.NoError(t, err)
 	require.NotNil(t, bc)
