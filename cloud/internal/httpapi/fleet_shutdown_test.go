@@ -2,35 +2,17 @@ package httpapi_test
 
 import (
 	"context"
-	"io"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/blob"
+	"github.com/hydrognn/hydrognn/cloud/internal/blob/blobtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
-
-// heldArchivePut holds the Put of a fleet data set's archive until
-// release is closed, after telling putting.
-type heldArchivePut struct {
-	*blob.FS
-	putting chan struct{}
-	release chan struct{}
-}
-
-func (h *heldArchivePut) Put(ctx context.Context, key string, r io.Reader) (blob.Info, error) {
-	if strings.Contains(key, "/datasets/fleet-") {
-		close(h.putting)
-		<-h.release
-	}
-	return h.FS.Put(ctx, key, r)
-}
 
 // SIGTERM (the worker's context ends) once a build has read every rig and
 // stores the archive no longer throws the build away: the archive is
@@ -43,7 +25,7 @@ func TestFleetDatasetShutdownWhileStoring(t *testing.T) {
 	te.uploadAll(a, t0, t0.Add(time.Minute), fleetReadings(t0, t0.Add(time.Minute)))
 	d := te.postFleetDataset(a, fleetapi.FleetDatasetRequest{Name: "stored", RigConfig: fleetRigYAML, RigIDs: []string{a.rig},
 		From: t0, To: t0.Add(time.Minute)})
-	hp := &heldArchivePut{FS: te.blobs, putting: make(chan struct{}), release: make(chan struct{})}
+	hp := blobtest.NewHeldPut(te.blobs, "/datasets/fleet-")
 	w := jobs.NewWorker(te.st, hp, jobs.Options{Name: "w1", Lease: 10 * time.Second, Heartbeat: 100 * time.Millisecond, WorkDir: t.TempDir()})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -53,13 +35,13 @@ func TestFleetDatasetShutdownWhileStoring(t *testing.T) {
 		_, _ = w.RunOnce(ctx)
 	}()
 	select {
-	case <-hp.putting:
+	case <-hp.Putting:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the build never stored its archive")
 	}
 	cancel()
 	time.Sleep(100 * time.Millisecond) // the shutdown reaches the worker first
-	close(hp.release)
+	close(hp.Release)
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):

@@ -3,9 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/cloud/internal/blob"
+	"github.com/hydrognn/hydrognn/cloud/internal/blob/blobtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
@@ -113,22 +111,6 @@ func TestWorkerStopsWhenItsLeaseRunsOut(t *testing.T) {
 	assert.Equal(t, 2, j.Attempts)
 }
 
-// heldPut holds the Put of a job's bundle until release is closed, after
-// telling putting.
-type heldPut struct {
-	*blob.FS
-	putting chan struct{}
-	release chan struct{}
-}
-
-func (h *heldPut) Put(ctx context.Context, key string, r io.Reader) (blob.Info, error) {
-	if strings.Contains(key, "/jobs/") {
-		close(h.putting)
-		<-h.release
-	}
-	return h.FS.Put(ctx, key, r)
-}
-
 // SIGTERM (the worker's context ends) while a job trains stops it and
 // queues it again; SIGTERM once its bundle is written (uploading,
 // registering) no longer throws the trained model away: the upload and
@@ -154,18 +136,18 @@ func TestShutdownKeepsATrainedBundle(t *testing.T) {
 
 	// Stopped while its bundle is stored: it succeeds all the same.
 	id = e.job(tinyConfig, 3)
-	hp := &heldPut{FS: e.blobs, putting: make(chan struct{}), release: make(chan struct{})}
+	hp := blobtest.NewHeldPut(e.blobs, "/jobs/")
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	done = runWorker(ctx, jobs.NewWorker(e.st, hp, e.options("w2", 10*time.Second)))
 	select {
-	case <-hp.putting:
+	case <-hp.Putting:
 	case <-time.After(60 * time.Second):
 		t.Fatal("the job never stored its bundle")
 	}
 	cancel()
 	time.Sleep(100 * time.Millisecond) // the shutdown reaches the worker first
-	close(hp.release)
+	close(hp.Release)
 	waitDone(t, done, "the worker did not stop")
 	j = e.get(id)
 	assert.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
@@ -311,20 +293,20 @@ func TestMaxJobDurationSparesTheFinish(t *testing.T) {
 	t.Parallel()
 	e := newQueueEnv(t)
 	id := e.job(tinyConfig, 3)
-	hp := &heldPut{FS: e.blobs, putting: make(chan struct{}), release: make(chan struct{})}
+	hp := blobtest.NewHeldPut(e.blobs, "/jobs/")
 	o := e.options("w1", 10*time.Second)
 	o.MaxJobDuration = 8 * time.Second // the tiny job trains well within it, even on a loaded machine
 	start := time.Now()
 	done := runWorker(context.Background(), jobs.NewWorker(e.st, hp, o))
 	select {
-	case <-hp.putting:
+	case <-hp.Putting:
 	case <-time.After(o.MaxJobDuration):
-		close(hp.release)
+		close(hp.Release)
 		<-done
 		t.Skipf("the job did not finish training within max_job_duration %s: nothing to check", o.MaxJobDuration)
 	}
 	time.Sleep(time.Until(start.Add(o.MaxJobDuration + 500*time.Millisecond))) // the limit passes while the bundle is stored
-	close(hp.release)
+	close(hp.Release)
 	waitDone(t, done, "the worker did not end the job")
 	j := e.get(id)
 	assert.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
