@@ -121,7 +121,13 @@ func FromFile(f *skab.File, cfg *rig.Config) (*Series, error) {
 
 // Load reads the SKAB file at path for cfg (see FromFile).
 func Load(path string, cfg *rig.Config) (*Series, error) {
-	f, err := skab.Read(path)
+	return LoadContext(context.Background(), path, cfg)
+}
+
+// LoadContext is Load stopped by ctx: the file is read by
+// skab.ReadContext, which checks ctx every skab.CtxRows lines.
+func LoadContext(ctx context.Context, path string, cfg *rig.Config) (*Series, error) {
+	f, err := skab.ReadContext(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +159,8 @@ func LoadDir(dir string, cfg *rig.Config) (*Set, error) {
 }
 
 // LoadDirContext is LoadDir stopped by ctx: it checks ctx before each
-// file and returns ctx's error wrapped (naming the next file) once ctx
-// ends.
+// file and every skab.CtxRows lines of it, and returns ctx's error
+// wrapped (naming the file, and the line within it) once ctx ends.
 func LoadDirContext(ctx context.Context, dir string, cfg *rig.Config) (*Set, error) {
 	paths, err := skab.Files(dir)
 	if err != nil {
@@ -168,7 +174,7 @@ func LoadDirContext(ctx context.Context, dir string, cfg *rig.Config) (*Set, err
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("load %s: %w", p, err)
 		}
-		s, err := Load(p, cfg)
+		s, err := LoadContext(ctx, p, cfg)
 		if err != nil {
 			return nil, err
 		}

@@ -25,7 +25,9 @@
 //	p := f.Column("Pressure")
 //	for r, t := range f.Times { _ = f.Values[r][p]; _ = f.Anomaly[r] }
 //
-// Errors name the file, line and column (with its name). The published
+// Errors name the file, line and column (with its name). ReadContext and
+// ParseContext check their context every CtxRows lines: a cancel ends the
+// read of a large file with ctx's error naming the file and line. The published
 // protocol (the first 400 rows of each file are anomaly-free and may be
 // used for fitting; F1, FAR, MAR over every other row of every file) is
 // in the project's docs/benchmarks.md; this package only reads.

@@ -3,6 +3,7 @@ package skab
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -61,13 +62,25 @@ func (f *File) Column(name string) int {
 
 // Read reads the SKAB file at path.
 func Read(path string) (*File, error) {
+	return ReadContext(context.Background(), path)
+}
+
+// ReadContext is Read stopped by ctx (see ParseContext).
+func ReadContext(ctx context.Context, path string) (*File, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("skab: %s: %w", path, err)
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("skab: %w", err)
 	}
 	defer fh.Close()
-	return Parse(fh, path)
+	return ParseContext(ctx, fh, path)
 }
+
+// CtxRows is how many lines ParseContext reads between checks of its
+// context.
+const CtxRows = 1024
 
 // Files returns the paths of every *.csv file under dir (recursively),
 // sorted.
@@ -94,6 +107,14 @@ func Files(dir string) ([]string, error) {
 // "changepoint" taken as label columns wherever they stand. Fields are
 // separated by ';'. Errors name the file, line and column.
 func Parse(r io.Reader, name string) (*File, error) {
+	return ParseContext(context.Background(), r, name)
+}
+
+// ParseContext is Parse stopped by ctx: it checks ctx before the first
+// line and every CtxRows lines, and returns ctx's error wrapped (naming
+// the file and line) once ctx ends, so that a cancel does not wait for
+// a large file to be read to its end.
+func ParseContext(ctx context.Context, r io.Reader, name string) (*File, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
 	f := &File{Name: name}
@@ -104,7 +125,15 @@ func Parse(r io.Reader, name string) (*File, error) {
 		fields [][]byte
 		blank  int
 	)
-	for sc.Scan() {
+	for {
+		if line%CtxRows == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("skab: %s line %d: %w", name, line+1, err)
+			}
+		}
+		if !sc.Scan() {
+			break
+		}
 		line++
 		text := bytes.TrimRight(sc.Bytes(), "\r")
 		if line == 1 {
