@@ -78,12 +78,22 @@ type Limits struct {
 	MaxFiles int
 	// MaxBytes caps the sum of the files' sizes once extracted (0: 16 GiB).
 	MaxBytes int64
+	// BeforeFile, when set, is called by Extract before it creates each
+	// regular file, with the file's clean name and size, once the entry
+	// passed every check and the limits: an error from it stops the
+	// extraction and is returned wrapped, not as ErrInvalid. It lets a
+	// caller check the space left as the extraction goes, in the one pass
+	// over the archive (the sizes are only known by decompressing it).
+	// Check and ReadFile ignore it.
+	BeforeFile func(name string, size int64) error
 }
 
 // Extract reads a tar.gz from r into dir (created if needed; it should be
 // empty). It refuses, with an error matching ErrInvalid, entries other
 // than regular files and folders, names that are absolute, contain ".."
-// or repeat, and archives beyond lim. What was written before a refusal
+// or repeat, and archives beyond lim. An error writing dir (a full disk,
+// say) is returned wrapped, matching its cause (errors.Is with
+// syscall.ENOSPC) and not ErrInvalid. What was written before an error
 // stays: extract into a fresh folder and remove it on error.
 func Extract(r io.Reader, dir string, lim Limits) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -94,22 +104,49 @@ func Extract(r io.Reader, dir string, lim Limits) error {
 		if h.Typeflag == tar.TypeDir {
 			return os.MkdirAll(target, 0o755)
 		}
+		if lim.BeforeFile != nil {
+			if err := lim.BeforeFile(clean, h.Size); err != nil {
+				return fmt.Errorf("extract %s: %w", h.Name, err)
+			}
+		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return err
 		}
 		f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			// Mostly a name the archive's entries clash on; the cause is
+			// kept for the rest (a full disk).
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
-		_, err = io.Copy(f, body)
+		w := &writeErr{w: f}
+		_, err = io.Copy(w, body)
 		if cerr := f.Close(); err == nil {
 			err = cerr
+			w.err = cerr
 		}
-		if err != nil {
+		switch {
+		case w.err != nil:
+			return fmt.Errorf("extract %s: %w", h.Name, w.err)
+		case err != nil:
 			return fmt.Errorf("%w: %s: %v", ErrInvalid, h.Name, err)
 		}
 		return nil
 	})
+}
+
+// writeErr writes to w and keeps its error, telling Extract's write
+// failures (the disk) from its read failures (the archive).
+type writeErr struct {
+	w   io.Writer
+	err error
+}
+
+func (w *writeErr) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // walk checks every entry of the archive in r and hands each to put (nil:
@@ -173,27 +210,6 @@ func walk(r io.Reader, lim Limits, put func(h *tar.Header, clean string, body io
 // elsewhere.
 func Check(r io.Reader, lim Limits) error {
 	return walk(r, lim, nil)
-}
-
-// Size reads a tar.gz from r to its end and returns the sum of its
-// regular files' sizes, what Extract would write, after the checks
-// Extract makes (an error matching ErrInvalid where it would refuse),
-// writing nothing: to know the space an extraction needs before it.
-func Size(r io.Reader, lim Limits) (int64, error) {
-	var total int64
-	err := walk(r, lim, func(h *tar.Header, _ string, body io.Reader) error {
-		if h.Typeflag == tar.TypeReg {
-			total += h.Size
-		}
-		if _, err := io.Copy(io.Discard, body); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrInvalid, h.Name, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return total, nil
 }
 
 // errFound stops ReadFile's walk at the file it looked for.

@@ -33,9 +33,10 @@
 //	             than the installed model, fewer than MaxAttempts failed attempts; with Offers, the
 //	             offered release instead (below)
 //	downloading  fetch the archive into Dir/download/<sha256>.part with HTTP Range from what is already
-//	             there, never more than the signed length; not started, like the extraction, with
-//	             less free on Dir's file system than it writes plus DiskReserve (ErrDiskFull: no
-//	             attempt counted, tried again at the next check)
+//	             there, never more than the signed length; not started, like each file of the
+//	             extraction (checked as the archive unpacks, in one pass), with less free on Dir's
+//	             file system than it writes plus DiskReserve (ErrDiskFull: no attempt counted, tried
+//	             again at the next check)
 //	verifying    go-tuf's length and hash check of the whole file, extraction (shared/tarball, capped)
 //	             into Dir/bundles beside the running bundle, model file digests, manifest digest against
 //	             the signed custom metadata, rig type and firmware-config digest against this rig

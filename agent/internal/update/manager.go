@@ -190,7 +190,8 @@ type Options struct {
 	Budget Budget
 	// FreeSpace returns the bytes free for this process on the file
 	// system holding dir (default: FreeSpace, statfs). Before a download
-	// and before an extraction the updater wants what that step writes
+	// and before each file of an extraction (checked as the archive
+	// unpacks, in its one pass) the updater wants what that step writes
 	// plus DiskReserve free on Dir's file system, which the agent shares
 	// with its reading buffer; with less, the cycle ends with ErrDiskFull,
 	// no attempt counted, and the next check tries again.

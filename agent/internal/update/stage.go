@@ -2,6 +2,7 @@ package update
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -42,15 +43,17 @@ func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (string, e
 			os.RemoveAll(tmp)
 		}
 	}()
-	lim := tarball.Limits{MaxFiles: 1000, MaxBytes: 4 * m.opts.MaxBundleBytes}
-	size, err := tarball.Size(bytes.NewReader(data), lim)
-	if err != nil {
-		return "", fmt.Errorf("%w: extract %s: %w", ErrVerify, t.Path, err)
-	}
-	if err := m.checkSpace("extract "+t.Path, size); err != nil {
-		return "", err
-	}
+	lim := tarball.Limits{MaxFiles: 1000, MaxBytes: 4 * m.opts.MaxBundleBytes,
+		// The space is checked file by file as the archive unpacks: its
+		// unpacked size is only known by decompressing it, and a pass of
+		// its own for that would double the work of the extraction.
+		BeforeFile: func(name string, size int64) error {
+			return m.checkSpace("extract "+t.Path+": "+name, size)
+		}}
 	if err := tarball.Extract(bytes.NewReader(data), tmp, lim); err != nil {
+		if errors.Is(err, ErrDiskFull) {
+			return "", err
+		}
 		return "", fmt.Errorf("%w: extract %s: %w", ErrVerify, t.Path, err)
 	}
 	if err := m.checkBundle(tmp, t); err != nil {
