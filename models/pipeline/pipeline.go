@@ -90,8 +90,10 @@ type Trained struct {
 // writes an anomaly-only bundle. A seed above MaxSeed is an error before
 // any work: the manifest could not record it. ctx stops every phase, not
 // only training: hashing the data (per file and per 32 KiB read), loading
-// it (per file or cycle) and exporting the bundle (per model file and
-// int8 calibration batch) return ctx's error wrapped once it ends.
+// it (per file, cycle, or skab.CtxRows rows of a SKAB file), exporting the
+// bundle (per model file and int8 calibration batch) and writing the
+// report (per file; report.WriteContext leaves no partial file) return
+// ctx's error wrapped once it ends.
 func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir string) (*Trained, error) {
 	if o.Train.Seed > MaxSeed {
 		return nil, fmt.Errorf("seed %d is above %d, the largest a bundle manifest's provenance.seed records; use a smaller seed", o.Train.Seed, uint64(MaxSeed))
@@ -162,7 +164,7 @@ func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir strin
 	}
 	t := &Trained{Result: res, Written: w, Digest: digest, Seconds: res.Seconds, Total: time.Since(start).Seconds()}
 	if o.ReportDir != "" {
-		if t.Report, err = report.Write(o.ReportDir, report.Input{
+		if t.Report, err = report.WriteContext(ctx, o.ReportDir, report.Input{
 			Title: w.Manifest.Name + " " + w.Manifest.Version, Rig: cfg, Result: res,
 			Notes: []string{"data: " + label + " (" + digest + ")", "bundle: " + dir, "backend: " + backend,
 				fmt.Sprintf("seed: %d", opts.Seed)},

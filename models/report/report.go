@@ -1,9 +1,11 @@
 package report
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image/color"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,33 +48,95 @@ type Input struct {
 // accuracy.png (validation accuracy per target per epoch). It returns
 // the paths written.
 func Write(dir string, in Input) ([]string, error) {
+	return WriteContext(context.Background(), dir, in)
+}
+
+// WriteContext is Write stopped by ctx: it checks ctx before each file is
+// rendered and before the files are put in place, and returns ctx's error
+// wrapped once ctx ends. Each file is written to a temporary file in dir
+// and renamed to its name only once every file is rendered (report.md
+// last), so that a stopped or failed report leaves no partial file under
+// a report's name: the temporary files are removed.
+func WriteContext(ctx context.Context, dir string, in Input) ([]string, error) {
 	if in.Rig == nil || in.Result == nil {
 		return nil, errors.New("report: Input.Rig and Input.Result are required")
 	}
 	if len(in.Result.History) == 0 {
 		return nil, errors.New("report: the training run has no epochs")
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	var written []string
-	lossPath := filepath.Join(dir, FileLoss)
-	if err := savePlot(lossPlot(in.Result), lossPath); err != nil {
-		return nil, err
+	type file struct {
+		name   string
+		render func(io.Writer) error
 	}
-	written = append(written, lossPath)
+	files := []file{{FileLoss, plotPNG(lossPlot, in.Result)}}
 	if hasVal(in.Result) {
-		accPath := filepath.Join(dir, FileAccuracy)
-		if err := savePlot(accuracyPlot(in.Result), accPath); err != nil {
+		files = append(files, file{FileAccuracy, plotPNG(accuracyPlot, in.Result)})
+	}
+	files = append(files, file{FileMarkdown, func(w io.Writer) error {
+		_, err := io.WriteString(w, Markdown(in))
+		return err
+	}})
+	var temps []string
+	defer func() {
+		for _, t := range temps {
+			_ = os.Remove(t) // a temporary file not renamed
+		}
+	}()
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("report: %s: %w", f.name, err)
+		}
+		tmp, err := writeTemp(dir, f.name, f.render)
+		if tmp != "" {
+			temps = append(temps, tmp)
+		}
+		if err != nil {
 			return nil, err
 		}
-		written = append(written, accPath)
 	}
-	mdPath := filepath.Join(dir, FileMarkdown)
-	if err := os.WriteFile(mdPath, []byte(Markdown(in)), 0o644); err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	return append(written, mdPath), nil
+	var written []string
+	for i, f := range files {
+		path := filepath.Join(dir, f.name)
+		if err := os.Rename(temps[i], path); err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+		temps[i] = ""
+		written = append(written, path)
+	}
+	return written, nil
+}
+
+// writeTemp writes render's output to a new temporary file in dir named
+// after name, synced and closed, and returns its path ("" when none was
+// created).
+func writeTemp(dir, name string, render func(io.Writer) error) (string, error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	err = render(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err != nil {
+		return f.Name(), fmt.Errorf("report: %s: %w", filepath.Join(dir, name), err)
+	}
+	return f.Name(), nil
 }
 
 func hasVal(r *train.Result) bool {
@@ -266,9 +330,14 @@ func markEpoch(p *plot.Plot, epoch int) {
 	p.Legend.Add(fmt.Sprintf("chosen epoch %d", epoch), l)
 }
 
-func savePlot(p *plot.Plot, path string) error {
-	if err := p.Save(7*vg.Inch, 4*vg.Inch, path); err != nil {
-		return fmt.Errorf("report: %s: %w", path, err)
+// plotPNG renders the plot made by mk for r as a 7 x 4 inch PNG.
+func plotPNG(mk func(*train.Result) *plot.Plot, r *train.Result) func(io.Writer) error {
+	return func(w io.Writer) error {
+		wt, err := mk(r).WriterTo(7*vg.Inch, 4*vg.Inch, "png")
+		if err != nil {
+			return err
+		}
+		_, err = wt.WriteTo(w)
+		return err
 	}
-	return nil
 }

@@ -140,7 +140,7 @@ func runBenchUCI(ctx context.Context, env Env, args []string) int {
 	}
 	if tf.report != "" && tf.report != "none" {
 		test := &train.Metrics{N: res.N, Targets: res.Targets}
-		files, err := report.Write(tf.report, report.Input{
+		files, err := report.WriteContext(ctx, tf.report, report.Input{
 			Title: "bench uci: " + tr.written.Manifest.Name + " " + tr.written.Manifest.Version, Rig: cfg, Result: tr.res,
 			Test: test, TestLabel: fmt.Sprintf("Test folder %s (%s model through ONNX Runtime)", *testDir, res.Precision),
 			Notes: []string{"training data: uci:" + *trainDir},
