@@ -267,16 +267,25 @@ var severityRank = map[diag.Severity]int{diag.SeverityInfo: 1, diag.SeverityLow:
 //
 // An anomaly whose window ended at or before the newest resolved alert of
 // its (rig, component, fault) was resolved with it: a late backlog does
-// not open the alert again. The rest are grouped per (component, fault),
+// not open the alert again. Both in the cloud's clock: the window end,
+// stamped by the agent's clock, less the agent's clock skew as its last
+// check-in recorded it (agents.clock_skew_ms, agent minus cloud; none:
+// 0), against resolved_at (the cloud's now() at the resolve). An agent
+// whose clock runs behind would otherwise have its anomalies after a
+// resolve dropped for as long as it is behind; one whose clock runs
+// ahead, its backlog from before the resolve open the alert again.
+// The rest are grouped per (component, fault),
 // in a fixed order (concurrent batches lock alerts alike: no deadlock),
 // and open an alert or count on the open or acknowledged one. Its
 // severity becomes the worse of the two; an acknowledged alert whose
 // severity rises is open again (its acknowledgement cleared), as an
 // escalation needs attention anew.
-const openAlertsSQL = `WITH w AS (
+const openAlertsSQL = `WITH k AS (
+	SELECT coalesce((SELECT ag.clock_skew_ms FROM agents ag WHERE ag.id = $3), 0) * interval '1 millisecond' AS skew
+), w AS (
 	SELECT u.c, u.f, array_position($9::text[], u.s) AS r, u.e, u.q
-	FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[]) AS u(c, f, s, e, q)
-	WHERE u.e > coalesce((SELECT max(x.resolved_at) FROM alerts x
+	FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[]) AS u(c, f, s, e, q), k
+	WHERE u.e - k.skew > coalesce((SELECT max(x.resolved_at) FROM alerts x
 		WHERE x.rig_id = $2 AND x.component = u.c AND x.fault = u.f AND x.state = 'resolved'), '-infinity')
 ), g AS (
 	SELECT c, f, ($9::text[])[max(r)] AS s, min(e) AS o, max(e) AS l, count(*)::int AS n, (array_agg(q ORDER BY e, q))[1] AS q
