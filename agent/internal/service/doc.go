@@ -32,7 +32,9 @@
 // context's deadline:
 //
 //  0. stop the updater's loop (a download or canary is cancelled and
-//     resumed at the next start; no model is swapped after it)
+//     resumed at the next start; no model is swapped after it: a swap
+//     waiting for the old runner gives up, so that a run hung in the
+//     model cannot hold the stop past its deadline)
 //  1. embedded broker Drain: new publishes and connections are refused
 //     (unacknowledged, so gateways keep them) and the ingest acknowledges
 //     what the broker holds for it; the drain gets a third of the time
@@ -45,8 +47,10 @@
 //     rebuilt at the next start), then the publisher and the forwarder
 //  4. shut the HTTP API down (in-flight requests finish; at most 5 s and
 //     never past the deadline)
-//  5. close the model, the history, the buffer (flushes queued commits),
-//     the plugin host, and last the embedded broker
+//  5. close the model (left open, and closed when its runner stops, when
+//     the windowing did not stop in 3: a run hung in it), the history, the
+//     buffer (flushes queued commits), the plugin host, and last the
+//     embedded broker
 //  6. with update.url, update.Manager.Close writes the updater's
 //     clean-stop marker: the next start counts no failed attempt or watch
 //     restart against the release for this stop, even when its deadline

@@ -101,11 +101,17 @@ type Agent struct {
 	srv     *api.Server
 	link    *api.Link
 	stopped atomic.Bool
+	// stopping is closed when Stop begins: it ends a model swap's wait
+	// for the old runner (Activate).
+	stopping chan struct{}
 
 	// The served model and its windowing runner: replaced as a whole by
-	// Activate (see update.go); swapMu serializes the swaps with Stop.
+	// Activate (see update.go); swapMu serializes the swaps with Stop
+	// (it is not held while a swap waits for the old runner), activateMu
+	// the swaps with each other.
 	cur          atomic.Pointer[serving]
 	swapMu       sync.Mutex
+	activateMu   sync.Mutex
 	runnerOpts   windowing.Options
 	stride1      bool
 	windowingOff bool            // under swapMu: Stop stopped the windowing
@@ -197,7 +203,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	a = &Agent{cfg: cfg, opts: opts, log: opts.Logger, link: &api.Link{}, failed: make(chan error, 4)}
+	a = &Agent{cfg: cfg, opts: opts, log: opts.Logger, link: &api.Link{}, failed: make(chan error, 4),
+		stopping: make(chan struct{})}
 	started := a // a is nil in every error return
 	// modelServes: the model opened (and its windowing did not fail).
 	modelServes := false
@@ -642,6 +649,7 @@ func (a *Agent) Stop(ctx context.Context) error {
 
 func (a *Agent) stop(ctx context.Context) error {
 	a.stopped.Store(true)
+	close(a.stopping)
 	if dl, ok := ctx.Deadline(); ok {
 		a.stopDeadline = dl
 	}
@@ -818,12 +826,37 @@ func (a *Agent) shutdownAPI() error {
 }
 
 // closeModel closes the model served (the one opened at start when none
-// serves yet); the windowing and the updater have stopped.
+// serves yet) once its runner has stopped. A runner that has not (a run
+// hung in RunInto: Stop's time ran out) still uses the model: closing it
+// would wait for the run (infer.Model.Close takes the lock the run holds)
+// or free what it uses, so the model is closed when its runner stops, if
+// ever; the process usually exits first.
 func (a *Agent) closeModel() error {
-	if s := a.cur.Load(); s != nil {
-		return s.model.Close()
+	s := a.cur.Load()
+	if s == nil {
+		return a.model.Close()
 	}
-	return a.model.Close()
+	if s.done != nil && !isClosed(s.done) {
+		a.log.Warn("model left open: its windowing runner has not stopped (a run hung in the model); it is closed when the runner stops", "dir", s.dir)
+		go func() {
+			<-s.done
+			if err := s.model.Close(); err != nil {
+				a.log.Warn("close the model after its runner stopped", "dir", s.dir, "err", err)
+			}
+		}()
+		return nil
+	}
+	return s.model.Close()
+}
+
+// isClosed reports whether done is closed, without waiting.
+func isClosed(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 // closeAll undoes a failed Start, in reverse order.

@@ -97,8 +97,14 @@ func (w servedWindowing) Stats() windowing.Stats {
 // old model closed: no runner ever runs a closed model. Activating the
 // bundle already served does nothing. It fails once Stop has begun. The
 // swap waits for the window being run, whatever ctx says: a runner is
-// never abandoned with its model.
+// never abandoned with its model. Only Stop ends that wait: the swap then
+// gives up (the new model is closed, its runner never ran) and the old
+// runner, asked to stop, is Stop's to wait for, within Stop's deadline.
+// swapMu is not held while waiting, so that a runner hung in RunInto
+// cannot block Stop.
 func (a *Agent) Activate(_ context.Context, dir string) error {
+	a.activateMu.Lock()
+	defer a.activateMu.Unlock()
 	if cur := a.cur.Load(); cur != nil && cur.dir == dir {
 		return nil
 	}
@@ -111,17 +117,34 @@ func (a *Agent) Activate(_ context.Context, dir string) error {
 		_ = m.Close()
 		return err
 	}
+	errStopping := errors.New("the agent is stopping")
 	a.swapMu.Lock()
-	defer a.swapMu.Unlock()
 	if a.windowingOff || a.stopped.Load() {
+		a.swapMu.Unlock()
 		_ = m.Close()
-		return errors.New("the agent is stopping")
+		return errStopping
 	}
 	old := a.cur.Load()
 	old.cancel()
-	<-old.done // at most the window being run: the runner stops between windows
+	a.swapMu.Unlock()
+	// At most the window being run: the runner stops between windows;
+	// unless the run hangs, which only Stop ends.
+	select {
+	case <-old.done:
+	case <-a.stopping:
+	}
+	a.swapMu.Lock()
+	if a.windowingOff || a.stopped.Load() {
+		// Stop has begun: old stays the served model; Stop waits for its
+		// runner and closes it once its runner has stopped.
+		a.swapMu.Unlock()
+		_ = m.Close()
+		a.log.Warn("model activation given up: the agent is stopping", "dir", dir, "served_dir", old.dir)
+		return errStopping
+	}
 	a.winTotals.retire(old.runner.Stats(), func() { a.cur.Store(next) })
 	a.startWindowing(next)
+	a.swapMu.Unlock()
 	if err := old.model.Close(); err != nil {
 		a.log.Warn("close the previous model", "dir", old.dir, "err", err)
 	}
