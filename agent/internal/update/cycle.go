@@ -69,12 +69,16 @@ func (failed) name() StateName      { return Failed }
 // (rolling back when it tripped) and starts nothing new. It returns the
 // reason the cycle stopped short: a refused refresh (ErrMetadata: nothing
 // changes, the installed model keeps serving), a download to resume, a
-// failed attempt, a rollback. A nil error means idle, nothing newer, or
+// failed attempt, a rollback, a full disk (ErrDiskFull, also when a write
+// failed with ENOSPC or EDQUOT). A nil error means idle, nothing newer, or
 // committed.
 func (m *Manager) Cycle(ctx context.Context) error {
 	m.cycleMu.Lock()
 	defer m.cycleMu.Unlock()
-	err := m.runCycle(ctx)
+	// The disk filling up at any step (the metadata, the state, the
+	// download, the extraction) is a full disk: Run waits for the next
+	// check, as after a failed free-space check.
+	err := asDiskFull(m.runCycle(ctx), "update cycle")
 	if err != nil && ctx.Err() == nil {
 		m.mu.Lock()
 		m.cycleErrs[CycleErrorReason(err)]++
@@ -93,8 +97,12 @@ var CycleErrorReasons = []string{"unauthorized", "metadata", "too_long", "downlo
 // (unauthorized before metadata, a metadata fetch refused with a 401 wraps
 // both), "download" for a cut or refused archive download (ErrTruncated,
 // an HTTP error, no answer), "other" for the rest (a state write, a
-// folder that cannot be read).
+// folder that cannot be read). A write refused for want of space (ENOSPC,
+// EDQUOT) is "disk_full" whatever step it failed.
 func CycleErrorReason(err error) string {
+	if noSpace(err) {
+		return "disk_full"
+	}
 	for _, r := range []struct {
 		err    error
 		reason string
@@ -381,6 +389,10 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 		return nil, err
 	case errors.Is(err, ErrTooLong):
 		return failed{err}, nil
+	case errors.Is(err, ErrDiskFull):
+		// The disk filled up after the check: as a failed check, the part
+		// file kept, no attempt counted, tried again at the next check.
+		return nil, err
 	case added > 0, errors.Is(err, ErrBudget), errors.Is(err, ErrUnauthorized):
 		// Progress, held back by the day's budget, or the credential
 		// refused: resumed by the next cycle, no attempt counted.

@@ -1,9 +1,11 @@
 package update
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
+	"syscall"
 
 	"github.com/hydrognn/hydrognn/agent/internal/diskspace"
 )
@@ -26,6 +28,24 @@ func (m *Manager) checkSpace(what string, need int64) error {
 			ErrDiskFull, what, need, m.opts.DiskReserve, free, m.opts.Dir)
 	}
 	return nil
+}
+
+// noSpace reports whether err is the file system's refusal for want of
+// space (ENOSPC, or EDQUOT for a quota): met after the free-space check
+// passed when something else (the reading buffer) filled the disk
+// meanwhile.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// asDiskFull returns err as an ErrDiskFull, what of step, when it is the
+// file system's refusal for want of space (noSpace), and err as it is
+// otherwise.
+func asDiskFull(err error, step string) error {
+	if err == nil || errors.Is(err, ErrDiskFull) || !noSpace(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w (update.dir's file system filled up meanwhile); tried again at the next check", ErrDiskFull, step, err)
 }
 
 // FreeSpace is Options.FreeSpace's default: the bytes free for this user

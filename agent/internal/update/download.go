@@ -31,9 +31,13 @@ func (m *Manager) partPath(sha string) string {
 // the bytes received are spent as they arrive (spendBatch at a time), so
 // that other traffic sees them and they count for the UTC day in which
 // they came, and the download also stops with ErrBudget when other
-// traffic used up the day's budget meanwhile.
+// traffic used up the day's budget meanwhile. A write refused for want of
+// space (ENOSPC, EDQUOT) returns ErrDiskFull, the part file kept.
 func (m *Manager) download(ctx context.Context, t *Target, url string) (added int64, err error) {
 	p := m.partPath(t.SHA256)
+	// A full disk, here or syncing the part file: ErrDiskFull, whatever
+	// the check before the download found.
+	defer func() { err = asDiskFull(err, "download "+t.Path) }()
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return 0, err
@@ -116,6 +120,11 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 	defer body.flush()
 	n, err := io.Copy(f, body)
 	added = max(off+n-held, 0)
+	if err != nil && noSpace(err) {
+		// Not a cut download: the disk (ErrDiskFull, no attempt counted).
+		return added, fmt.Errorf("%w: download %s: %d of %d bytes written: %w (update.dir's file system filled up meanwhile); tried again at the next check",
+			ErrDiskFull, t.Path, off+n, t.Length, err)
+	}
 	if err != nil {
 		if errors.Is(err, errSpent) {
 			return added, fmt.Errorf("%w: %s: %d of %d bytes received, resumed when the budget allows", ErrBudget, t.Path, off+n, t.Length)

@@ -40,8 +40,9 @@ var (
 	ErrBudget = errors.New("day byte budget used up")
 	// ErrDiskFull is returned when the update folder's file system has
 	// less free space than a download or an extraction writes plus
-	// Options.DiskReserve: the step is not started, the part file kept,
-	// no attempt counted; the next check tries again.
+	// Options.DiskReserve (the step is not started), or when a write there
+	// failed for want of space (ENOSPC, EDQUOT) after that check passed:
+	// the part file kept, no attempt counted; the next check tries again.
 	ErrDiskFull = errors.New("not enough free disk space for the update")
 	// ErrStale is returned when the metadata a staged release was checked
 	// against expired before the commit: installing needs fresh metadata.

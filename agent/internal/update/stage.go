@@ -19,8 +19,13 @@ import (
 // staging folder beside the installed bundles, checks the bundle (model
 // file digests, manifest digest against the signed release metadata, rig
 // type and firmware-config digest against this rig), syncs it and renames
-// it into bundles/. It returns the staged folder.
-func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (string, error) {
+// it into bundles/. It returns the staged folder. Less free space than a
+// file needs plus DiskReserve, or a write refused for want of space
+// (ENOSPC, EDQUOT), returns ErrDiskFull, the staging folder removed.
+func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (_ string, err error) {
+	// A full disk at any step (the staging folder, a file, a sync, the
+	// rename) is ErrDiskFull, not a failed verification.
+	defer func() { err = asDiskFull(err, "extract "+t.Path) }()
 	part := m.partPath(t.SHA256)
 	data, err := os.ReadFile(part)
 	if err != nil {
@@ -51,7 +56,7 @@ func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (string, e
 			return m.checkSpace("extract "+t.Path+": "+name, size)
 		}}
 	if err := tarball.Extract(bytes.NewReader(data), tmp, lim); err != nil {
-		if errors.Is(err, ErrDiskFull) {
+		if errors.Is(err, ErrDiskFull) || noSpace(err) {
 			return "", err
 		}
 		return "", fmt.Errorf("%w: extract %s: %w", ErrVerify, t.Path, err)
