@@ -54,7 +54,9 @@ var ErrAlertState = errors.New("alert state does not allow this")
 // alert as that change left it (one UPDATE ... RETURNING: never a state
 // a concurrent change made afterwards). Acknowledging an acknowledged
 // alert or resolving a resolved one changes nothing; acknowledging a
-// resolved one is ErrAlertState.
+// resolved one is ErrAlertState. A resolve takes the alert's ingest lock
+// first (openAlerts): a batch counting on the alert finishes before it,
+// and a later one's windows before the resolve do not open it again.
 func (s *Store) SetAlertState(ctx context.Context, orgID, id int64, to string, by int64) (*Alert, error) {
 	var set, cond string
 	switch to {
@@ -70,12 +72,25 @@ func (s *Store) SetAlertState(ctx context.Context, orgID, id int64, to string, b
 	if by != 0 {
 		byp = &by
 	}
-	rows, err := s.pool.Query(ctx, `UPDATE alerts a SET `+set+` FROM rigs r
-		WHERE r.id = a.rig_id AND a.id = $1 AND a.org_id = $2`+cond+` RETURNING `+alertCols, id, orgID, byp)
-	if err != nil {
-		return nil, fmt.Errorf("set alert state: %w", err)
-	}
-	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByPos[Alert])
+	var a *Alert
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if to == AlertResolved {
+			// The alert's ingest lock (lockAlertKeysSQL): a batch that is
+			// opening or counting this (rig, component, fault) finishes
+			// first, and one that comes later sees the resolve.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($3, `+fmt.Sprintf(alertLockKey, "rig_id", "component", "fault")+`)
+				FROM alerts WHERE id = $1 AND org_id = $2`, id, orgID, alertLockClass); err != nil {
+				return fmt.Errorf("lock alert: %w", err)
+			}
+		}
+		rows, err := tx.Query(ctx, `UPDATE alerts a SET `+set+` FROM rigs r
+			WHERE r.id = a.rig_id AND a.id = $1 AND a.org_id = $2`+cond+` RETURNING `+alertCols, id, orgID, byp)
+		if err != nil {
+			return err
+		}
+		a, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByPos[Alert])
+		return err
+	})
 	if err == nil {
 		return a, nil
 	}

@@ -309,9 +309,33 @@ SET last_seen_at = greatest(a.last_seen_at, EXCLUDED.last_seen_at),
 var severityOrder = []string{string(diag.SeverityInfo), string(diag.SeverityLow), string(diag.SeverityMedium),
 	string(diag.SeverityHigh), string(diag.SeverityCritical)}
 
+// alertLockClass is the first key of the transaction-level advisory locks
+// that serialise, per (rig, component, fault), resolving an alert with
+// ingest opening or counting one ("alrt"); alertLockKey, the second, is a
+// hash of rig id, component and fault (a collision only serialises two
+// keys more than needed). The two-key form is a lock space apart from the
+// one-bigint locks (migrations, releases).
+const (
+	alertLockClass = 0x616c7274
+	alertLockKey   = `hashtext(%s::text || '/' || %s || '/' || %s)`
+)
+
+// lockAlertKeysSQL takes the alert locks of rig $2's (component, fault)
+// pairs $3, $4, in the hashes' order (concurrent batches take them alike:
+// no deadlock).
+var lockAlertKeysSQL = `SELECT pg_advisory_xact_lock($1, h) FROM (
+	SELECT DISTINCT ` + fmt.Sprintf(alertLockKey, "$2::bigint", "u.c", "u.f") + ` AS h
+	FROM unnest($3::text[], $4::text[]) AS u(c, f) ORDER BY h) l`
+
 // openAlerts opens an alert per (component, fault) of the new diagnoses'
 // high and critical anomalies, or counts it on the one already open
-// (openAlertsSQL), in one statement.
+// (openAlertsSQL), in one statement. It first takes the alert locks of
+// the batch's (component, fault) pairs (lockAlertKeysSQL), so that a
+// resolve of one (SetAlertState) either comes before the statement,
+// whose snapshot then sees it, or waits for the transaction: a backlog
+// racing a resolve never opens a new alert for windows before it. Both
+// statements go in one round trip (a pgx batch; each still takes its own
+// snapshot, the second after the locks).
 func (s *Store) openAlerts(ctx context.Context, tx pgx.Tx, p *Principal, items []cloudapi.DecodedItem, newSeqs []int64, index map[int64]int) error {
 	var comps, faults, sevs []string
 	var ends []time.Time
@@ -335,8 +359,19 @@ func (s *Store) openAlerts(ctx context.Context, tx pgx.Tx, p *Principal, items [
 	if len(comps) == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, openAlertsSQL, p.OrgID, p.Agent.RigID, p.Agent.ID, comps, faults, sevs, ends, seqs, severityOrder)
-	if err != nil {
+	var b pgx.Batch
+	b.Queue(lockAlertKeysSQL, alertLockClass, p.Agent.RigID, comps, faults)
+	b.Queue(openAlertsSQL, p.OrgID, p.Agent.RigID, p.Agent.ID, comps, faults, sevs, ends, seqs, severityOrder)
+	br := tx.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return fmt.Errorf("lock alerts: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return fmt.Errorf("open alerts: %w", err)
+	}
+	if err := br.Close(); err != nil {
 		return fmt.Errorf("open alerts: %w", err)
 	}
 	return nil
