@@ -54,5 +54,6 @@
 // write in progress) until it has gone unmodified for StaleWriteAge; the
 // next write of that version then removes it (only that file, checked
 // after an atomic rename aside) and writes the version. A Repo's first
-// write removes the temporary files as old.
+// write removes the temporary files as old, and its first AddBundle the
+// temporary archives (.release-*) under targets/ as old.
 package tufrepo

@@ -116,6 +116,9 @@ type Repo struct {
 	// swept is set by the first write (writeFile sweeps stale temporary
 	// files then).
 	swept bool
+	// sweptReleases is set by the first AddBundle (it sweeps stale
+	// archives of killed AddBundles from targets/ then).
+	sweptReleases bool
 }
 
 // checkDirs refuses a keys folder inside (or equal to) the repository.
@@ -298,7 +301,10 @@ func (r *Repo) Targets() map[string]*metadata.TargetFiles { return r.targets.Sig
 // archives it as the target release.Target.Path with the custom metadata
 // release.FromManifest gives for hardware, and publishes new targets,
 // snapshot and timestamp metadata. A path already released with other bytes
-// is refused (ErrExists): a new bundle needs a new version.
+// is refused (ErrExists): a new bundle needs a new version. The archive is
+// written to a temporary file (.release-*) beside its target file and
+// renamed there; a Repo's first AddBundle removes those of killed
+// AddBundles, StaleWriteAge old, from the targets folder.
 func (r *Repo) AddBundle(bundleDir string, hardware []string) (*release.Target, *metadata.TargetFiles, error) {
 	m, err := bundle.Load(bundleDir)
 	if err != nil {
@@ -317,7 +323,11 @@ func (r *Repo) AddBundle(bundleDir string, hardware []string) (*release.Target, 
 	if err := os.MkdirAll(subdir, 0o755); err != nil {
 		return nil, nil, err
 	}
-	tmp, err := os.CreateTemp(subdir, ".release-*")
+	if !r.sweptReleases {
+		r.sweptReleases = true
+		sweepReleases(filepath.Join(r.dir, "targets"))
+	}
+	tmp, err := os.CreateTemp(subdir, releaseTmpPrefix+"*")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -769,11 +779,41 @@ const StaleWriteAge = time.Hour
 // repository folder while it runs (and a killed one leaves behind).
 const tmpPrefix = ".tmp-"
 
+// releaseTmpPrefix starts the name of the archive AddBundle writes beside
+// the release's target file before renaming it there (and a killed one
+// leaves behind).
+const releaseTmpPrefix = ".release-"
+
 // sweepTmp removes the temporary files (tmpPrefix) in dir last modified
 // more than StaleWriteAge ago: left by a writer killed mid-write. A file
 // another writer removes meanwhile is not an error; a failure is logged,
 // never a reason to refuse the write that swept.
 func sweepTmp(dir string) {
+	// .probe-*: linksWork's files before they took tmpPrefix.
+	sweep(dir, tmpPrefix, ".probe-")
+}
+
+// sweepReleases removes, as sweepTmp does, the archives of killed
+// AddBundles (releaseTmpPrefix) in targets and the folders under it: a
+// release's archive can be hundreds of MiB.
+func sweepReleases(targets string) {
+	err := filepath.WalkDir(targets, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			sweep(p, releaseTmpPrefix)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		slog.Warn("tufrepo: sweep temporary archives", "dir", targets, "err", err)
+	}
+}
+
+// sweep removes the regular files in dir whose names start with one of
+// prefixes, last modified more than StaleWriteAge ago (sweepTmp).
+func sweep(dir string, prefixes ...string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		slog.Warn("tufrepo: sweep temporary files", "dir", dir, "err", err)
@@ -781,8 +821,10 @@ func sweepTmp(dir string) {
 	}
 	cutoff := time.Now().Add(-StaleWriteAge)
 	for _, e := range ents {
-		// .probe-*: linksWork's files before they took tmpPrefix.
-		tmp := strings.HasPrefix(e.Name(), tmpPrefix) || strings.HasPrefix(e.Name(), ".probe-")
+		tmp := false
+		for _, pre := range prefixes {
+			tmp = tmp || strings.HasPrefix(e.Name(), pre)
+		}
 		if !tmp || !e.Type().IsRegular() {
 			continue
 		}
