@@ -1,6 +1,7 @@
 package train
 
 import (
+	stdcontext "context"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -172,8 +173,9 @@ type prediction struct {
 }
 
 // predict runs the eval graph over n windows of x/mask in batches of B
-// (the last batch padded with empty windows).
-func (e *engine) predict(x, mask []float32, n int) (p *prediction, err error) {
+// (the last batch padded with empty windows). It checks ctx before each
+// batch and returns ctx's error once ctx ends.
+func (e *engine) predict(ctx stdcontext.Context, x, mask []float32, n int) (p *prediction, err error) {
 	defer catch(&err)
 	m := e.model
 	ST := m.Sensors * m.Steps
@@ -181,6 +183,9 @@ func (e *engine) predict(x, mask []float32, n int) (p *prediction, err error) {
 	bx := make([]float32, e.B*ST)
 	bm := make([]float32, e.B*ST)
 	for start := 0; start < n; start += e.B {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		k := min(e.B, n-start)
 		clear(bx)
 		clear(bm)

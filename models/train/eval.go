@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/hydrognn/hydrognn/models/gnn"
@@ -48,7 +49,7 @@ func Predict(cfg *rig.Config, m *gnn.Model, w gnn.Weights, spec prep.Spec, ds *D
 		return nil, err
 	}
 	defer eng.close()
-	p, err := eng.predict(t.X, t.Mask, t.N)
+	p, err := eng.predict(context.Background(), t.X, t.Mask, t.N)
 	if err != nil {
 		return nil, err
 	}

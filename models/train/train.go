@@ -208,7 +208,11 @@ type Result struct {
 
 // Run trains a model on opts.Train, writing a progress line per epoch
 // (and one every few seconds within an epoch) with an ETA to progress
-// (nil: none). It stops early when ctx is cancelled, returning ctx.Err().
+// (nil: none). It stops early when ctx is cancelled, returning ctx.Err():
+// ctx is checked before the model is compiled, before each Adam step,
+// before each batch of the validation, monitor and calibration passes,
+// and after the last epoch, so a cancel takes effect within about one
+// step (a cancelled run returns no result, even in its last epoch).
 // Data sets whose grids, labels and groups disagree (Dataset.Check) are
 // an ErrData naming the option, before any work.
 func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error) {
@@ -274,6 +278,11 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 		if moT, err = Tensorize(opts.Monitor, spec); err != nil {
 			return nil, err
 		}
+	}
+	// Preparing the data may take a while on a large set: a cancel
+	// meanwhile ends the run before the model is compiled.
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	model, err := gnn.New(opts.Rig, spec.Steps, opts.Sizes)
 	if err != nil {
@@ -413,7 +422,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 			return nil, err
 		}
 		if valDS != nil {
-			p, err := eng.predict(vaT.X, vaT.Mask, vaT.N)
+			p, err := eng.predict(ctx, vaT.X, vaT.Mask, vaT.N)
 			if err != nil {
 				return nil, err
 			}
@@ -429,7 +438,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 			}
 		}
 		if moT != nil {
-			p, err := eng.predict(moT.X, moT.Mask, moT.N)
+			p, err := eng.predict(ctx, moT.X, moT.Mask, moT.N)
 			if err != nil {
 				return nil, err
 			}
@@ -481,6 +490,11 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 			break
 		}
 	}
+	// A cancel in the last epoch (its validation, OnEpoch) ends the run
+	// too: no last checkpoint, no calibration pass over the training set.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if opts.Out != "" {
 		last, err := avg.current(eng)
 		if err != nil {
@@ -498,7 +512,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (*Result, error)
 	if err := eng.setWeights(best); err != nil {
 		return nil, err
 	}
-	p, err := eng.predict(trT.X, trT.Mask, trT.N)
+	p, err := eng.predict(ctx, trT.X, trT.Mask, trT.N)
 	if err != nil {
 		return nil, err
 	}
