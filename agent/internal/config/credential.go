@@ -63,6 +63,31 @@ func CredentialDigest(cred string) string {
 // enrolled by an older rig-agent) or it was saved for another credential
 // (the credential file was replaced by hand). An error names a file that
 // cannot be read or decoded, or a credential file that cannot be read.
+//
+// The 0 fallback loses and duplicates nothing, so the forwarder sends on
+// with it (its keys say 0 until an accepted check-in names the
+// generation; the check-in comes first after every start, and rig-cloud
+// names it in every answer, so the gap lasts only while check-ins are
+// refused):
+//   - The Idempotency-Key is advisory. What the cloud stores is decided by
+//     the item keys of the identity the credential resolves to (agents.id,
+//     one row per generation, + seq; + request id and part for uploads),
+//     never by the header; rig-cloud does not read the header at all. No
+//     diagnosis is taken for a conflict or a duplicate because of it.
+//   - A server that caches answers by the header (docs/agent-cloud-api.md
+//     allows it) sees the same batch under the 0 key and, after a
+//     check-in, under the generation's: two keys, a cache miss, answered
+//     by the item keys (duplicate), nothing lost. A wrongly replayed
+//     answer needs another identity of the same agent id to have sent the
+//     same seqs (or upload parts) under generation 0 as well: enrolled
+//     without this file too and never told its generation. Keys from
+//     before the generation was hashed in (b974bf0) hash other bytes and
+//     never equal a generation-0 key.
+//   - Holding the diagnoses until a check-in names the generation would
+//     stop them whenever check-ins are refused (400, 413, 422: by contract
+//     they never stop diagnoses) or the cloud is older than the field
+//     (which never names it), until the outbox's caps drop them: a real
+//     loss to avoid a hypothetical one.
 func (c Cloud) Generation() (int, error) {
 	data, err := os.ReadFile(c.EnrollmentFile())
 	if errors.Is(err, fs.ErrNotExist) {
