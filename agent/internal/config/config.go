@@ -367,6 +367,11 @@ type Update struct {
 	DownloadTimeout time.Duration `yaml:"download_timeout"`
 	// MaxBundleBytes caps a release archive (default: 512MiB; 1MiB-16GiB).
 	MaxBundleBytes ByteSize `yaml:"max_bundle_bytes"`
+	// DiskReserve is the space a download or an extracted file leaves
+	// free on Dir's file system, which the reading buffer shares: with
+	// less free than it writes plus this, the step waits for the next
+	// check (default: 64MiB, update.DefaultDiskReserve; 1MiB-16GiB).
+	DiskReserve ByteSize `yaml:"disk_reserve"`
 	// MaxAttempts is how many failed attempts a release gets before it is
 	// given up (default: 3; 1-100).
 	MaxAttempts int `yaml:"max_attempts"`
@@ -453,7 +458,7 @@ func Defaults() Config {
 		},
 		Update: Update{
 			CheckInterval: time.Hour, RequestTimeout: 30 * time.Second, DownloadTimeout: 10 * time.Minute,
-			MaxBundleBytes: 512 * MiB, MaxAttempts: 3,
+			MaxBundleBytes: 512 * MiB, DiskReserve: 64 * MiB, MaxAttempts: 3,
 			Canary: UpdateCanary{Windows: 32, MinWindows: 8, MaxLatency: 500 * time.Millisecond, MinAgreement: 0.9},
 			Watch:  UpdateWatch{Window: time.Hour, MinRuns: 20, MaxErrorRate: 0.05, MaxLatency: time.Second, MaxSlowRate: 0.05},
 		},

@@ -279,6 +279,7 @@ func (c *Config) validateUpdate(v *confyaml.Validator) {
 	v.DurationIn("update.request_timeout", u.RequestTimeout, time.Second, 10*time.Minute)
 	v.DurationIn("update.download_timeout", u.DownloadTimeout, 10*time.Second, 24*time.Hour)
 	v.SizeIn("update.max_bundle_bytes", u.MaxBundleBytes, MiB, 16*GiB)
+	v.SizeIn("update.disk_reserve", u.DiskReserve, MiB, 16*GiB)
 	v.IntIn("update.max_attempts", u.MaxAttempts, 1, 100)
 	for i, h := range u.Hardware {
 		path := fmt.Sprintf("update.hardware[%d]", i)

@@ -34,7 +34,8 @@ func OptionsFromConfig(cfg *config.Config, agentVersion string) (Options, error)
 		RigType: cfg.Firmware.RigType, ConfigDigest: cfg.Firmware.Digest(),
 		Hardware: u.Hardware, AgentVersion: agentVersion, Precision: bundle.Precision(cfg.Model.Precision),
 		RequestTimeout: u.RequestTimeout, DownloadTimeout: u.DownloadTimeout,
-		MaxBundleBytes: int64(u.MaxBundleBytes), MaxAttempts: u.MaxAttempts, CheckInterval: u.CheckInterval,
+		MaxBundleBytes: int64(u.MaxBundleBytes), DiskReserve: int64(u.DiskReserve), MaxAttempts: u.MaxAttempts,
+		CheckInterval: u.CheckInterval,
 		Watch: Watch{Window: u.Watch.Window, MinRuns: u.Watch.MinRuns, MaxErrorRate: u.Watch.MaxErrorRate,
 			MaxLatency: u.Watch.MaxLatency, MaxSlowRate: u.Watch.MaxSlowRate},
 	}

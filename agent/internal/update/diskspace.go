@@ -10,9 +10,10 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/diskspace"
 )
 
-// DefaultDiskReserve is Options.DiskReserve's default: the space a
-// download or an extraction leaves free on the update folder's file
-// system, for the reading buffer and the history that share it.
+// DefaultDiskReserve is Options.DiskReserve's default (and the config
+// key update.disk_reserve's): the space a download or an extracted file
+// leaves free on the update folder's file system, for the reading buffer
+// and the history that share it.
 const DefaultDiskReserve = 64 << 20
 
 // checkSpace returns ErrDiskFull, naming what, when Options.Dir's file
@@ -24,7 +25,7 @@ func (m *Manager) checkSpace(what string, need int64) error {
 		return fmt.Errorf("update: free space on %s: %w", m.opts.Dir, err)
 	}
 	if want := need + m.opts.DiskReserve; free < want {
-		return fmt.Errorf("%w: %s needs %d bytes and %d kept free (update.dir's file system), %d are free on %s; tried again at the next check",
+		return fmt.Errorf("%w: %s needs %d bytes and %d kept free (update.disk_reserve, on update.dir's file system), %d are free on %s; tried again at the next check",
 			ErrDiskFull, what, need, m.opts.DiskReserve, free, m.opts.Dir)
 	}
 	return nil

@@ -197,7 +197,8 @@ type Options struct {
 	// no attempt counted, and the next check tries again.
 	FreeSpace func(dir string) (int64, error)
 	// DiskReserve is the space left free beyond what a download or an
-	// extraction writes (default: DefaultDiskReserve).
+	// extracted file writes (default: DefaultDiskReserve; the config's
+	// update.disk_reserve).
 	DiskReserve int64
 	// Now is the clock, also go-tuf's reference time for expiry (default:
 	// time.Now).
