@@ -224,6 +224,11 @@ type LinkState struct {
 	// UploadConflicts counts upload parts the cloud answered "conflict"
 	// (it kept another copy of the part; the upload went on).
 	UploadConflicts uint64 `json:"upload_conflicts"`
+	// UploadPartsRefused counts the cloud's refusals of upload parts as
+	// invalid (400, 413, 422); UploadPartsRebuilt the parts built anew
+	// (refused once, or never fitting the day's byte budget).
+	UploadPartsRefused uint64 `json:"upload_parts_refused"`
+	UploadPartsRebuilt uint64 `json:"upload_parts_rebuilt"`
 	// CheckinsRefused counts check-ins the cloud refused as invalid.
 	CheckinsRefused uint64 `json:"checkins_refused"`
 }

@@ -71,6 +71,7 @@ func TestMetricsExportEveryErrorCounter(t *testing.T) {
 		"api.LinkState.UploadReadingsLost": `rig_agent_cloud_upload_readings_lost_total 7`,
 		"api.LinkState.CheckinsRefused":    `rig_agent_cloud_checkins_refused_total 7`,
 		"api.LinkState.UploadConflicts":    `rig_agent_cloud_upload_conflicts_total 7`,
+		"api.LinkState.UploadPartsRefused": `rig_agent_cloud_upload_parts_refused_total 7`,
 		"windowing.Stats.LateReadings":     `rig_agent_window_late_readings_total 7`,
 		"ingest.Stats.Gaps":                `rig_agent_ingest_gaps_total 7`,
 		"broker.Stats.MessagesDropped":     `rig_agent_broker_dropped_total{reason="queue_full"} 7`,

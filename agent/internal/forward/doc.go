@@ -41,8 +41,11 @@
 // logged), unless RejectsInARow single items were refused in a row: then
 // the server is assumed at fault and nothing more is rejected. Items the
 // cloud answers as rejected or conflicting are removed and counted. Other
-// 4xx (incompatible server) keep everything and retry at BackoffMax. A
-// check-in is fitted to cloudapi.ValidateCheckin before it is sent (texts
+// 4xx (incompatible server) keep everything and retry at BackoffMax. An
+// upload part refused with 400, 413 or 422 (Stats.UploadPartsRefused) is
+// built anew once, under the limits of a new check-in; a refusal of the
+// new build too is a failure (incompatible). A check-in is fitted to
+// cloudapi.ValidateCheckin before it is sent (texts
 // clipped, times moved into range, failing optional parts left out); one
 // the cloud still refuses with 400, 413 or 422 is counted
 // (Stats.CheckinsRefused) and never stops the diagnoses: the last limits
@@ -76,7 +79,12 @@
 // range is saved before its first try and every retry sends it as first
 // built, less readings the buffer removed meanwhile, which are counted in
 // Stats.UploadReadingsLost: the cloud keeps the first copy of a part
-// number), and moves the buffer cursor Options.Release: after each
+// number). A saved part that does not fit a whole day's BytesPerDay
+// (lowered since it was built), or did not fit what a new UTC day left
+// it, is built anew, smaller, ending no later than the first build
+// (Stats.UploadPartsRebuilt): it never waits for ever, and nothing else
+// ever waits for it. The forwarder moves the buffer cursor
+// Options.Release: after each
 // successful check-in that
 // leaves no upload open, readings up to the buffer's last sequence number
 // before that check-in count as released (the cloud had its chance to ask

@@ -106,6 +106,21 @@ type Stats struct {
 	// it held another copy of the part number (kept; this one was not
 	// stored) and the request went on with the next part.
 	UploadConflicts uint64
+	// UploadPartsRefused counts the cloud's refusals of upload parts as
+	// invalid (400, 413, 422: not stored). The first refusal of a part
+	// builds it anew under the cloud's current limits; a refusal of the
+	// new build is a failure too (Failures, link incompatible, retried at
+	// BackoffMax), as a diagnosis refused too often in a row is.
+	UploadPartsRefused uint64
+	// UploadPartsRebuilt counts upload parts built anew before the cloud
+	// stored them: refused as invalid once (above), or too large for the
+	// day's byte budget (BytesPerDay) even on a new UTC day, for instance
+	// after the budget was lowered. The new build ends no later than the
+	// first (readings after it go in the next part), so nothing is lost
+	// even when the cloud kept the first build after all (its answer
+	// lost: "conflict"; the readings the next part sends again are read
+	// once, as readings uploaded twice always are).
+	UploadPartsRebuilt uint64
 	// CheckinsRefused counts check-ins the cloud refused as invalid (400,
 	// 413, 422): the forwarder keeps its last limits, sends diagnoses and
 	// uploads on, and checks in again at the next regular check-in.
@@ -138,6 +153,12 @@ type Forwarder struct {
 	batchLimit    int
 	bucket        bucket
 	uploads       map[string]*uploadState
+	// partWait is the upload part ("request/part") that waits for the
+	// day's byte budget and the UTC day since which it waits.
+	partWait struct {
+		key string
+		day int64
+	}
 	// formatsRefusedUntil: the cloud refused the check-in field
 	// bundle_formats as unknown; check-ins leave it out until then.
 	formatsRefusedUntil time.Time

@@ -43,6 +43,12 @@ type uploadState struct {
 	// max_body_bytes after it was built. A refusal of the new build too
 	// is incompatible.
 	Rebuilt bool `json:"rebuilt,omitempty"`
+	// Through bounds the next build of part Part: it ends no later than
+	// this (a build dropped because it never fitted the day's byte
+	// budget), so that when the cloud kept the dropped build after all
+	// (its answer lost) the next part, sent after the new build's end,
+	// leaves no reading out. nil: no bound.
+	Through *partRange `json:"through,omitempty"`
 }
 
 // partRange is the identity of a built upload part: the readings of the
@@ -187,7 +193,7 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 			return *o
 		}
 		next := *u
-		next.Sending = p
+		next.Sending, next.Through = p, nil
 		if err := f.saveUpload(&next, false); err != nil {
 			return outcome{err: fmt.Errorf("outbox: save upload: %w", err)}
 		}
@@ -221,8 +227,30 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 		// nothing else going out: wait here instead, as buildPart does,
 		// so that check-ins, diagnoses and alerts keep flowing, and send
 		// the part when the budget has room for it.
+		//
+		// A part that does not fit a whole day's budget (lowered since
+		// it was built), or did not fit what a new UTC day left it (the
+		// day's check-ins and diagnoses go first), would wait for ever:
+		// it is built anew, smaller, to what is left (dropBuild), and
+		// nothing else waits for it.
 		need := int64(len(gzipBody(body))) + requestOverheadBytes + uploadAnswerBytes + responseOverheadBytes
 		if left := f.dayLeft(false); need > left {
+			// A build never exceeds what a whole day allows (buildPart), so
+			// a new one is sent, at the latest the next day.
+			key, day := fmt.Sprintf("%s/%d", u.Req.ID, u.Part), dayOf(now)
+			if p.Bytes+partOverheadBytes > f.dayAllowance(false) || f.partWait.key == key && f.partWait.day < day {
+				f.log.Warn("an upload part never fits the day's byte budget; building it anew, smaller",
+					"id", u.Req.ID, "part", u.Part, "needs", need, "left_today", max(left, 0),
+					"day_budget", f.dayAllowance(false), "readings", len(rs))
+				f.partWait.key = ""
+				if err := f.dropBuild(u, false); err != nil {
+					return outcome{err: err}
+				}
+				return outcome{class: classWaited}
+			}
+			if f.partWait.key != key {
+				f.partWait.key, f.partWait.day = key, day
+			}
 			f.waitDayBudget(ctx, fmt.Sprintf("day cap: upload %s part %d needs %d bytes, %d left today", u.Req.ID, u.Part, need, max(left, 0)))
 			return outcome{class: classWaited}
 		}
@@ -237,19 +265,15 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	case classGone:
 		return outcome{err: f.endUpload(u, fmt.Sprintf("cloud answered %d", res.status), true)}
 	case classInvalid:
+		f.count(func(s *Stats) { s.UploadPartsRefused++ })
 		if u.Rebuilt {
 			return outcome{class: classIncompatible, res: res, what: what}
 		}
 		// Refused, so not stored: build the part anew once, after a
 		// check-in has brought the cloud's current limits.
-		next := *u
-		next.Sending, next.Rebuilt = nil, true
-		if err := f.saveUpload(&next, false); err != nil {
-			return outcome{err: fmt.Errorf("outbox: save upload: %w", err)}
+		if err := f.dropBuild(u, true); err != nil {
+			return outcome{err: err}
 		}
-		f.mu.Lock()
-		f.uploads[u.Req.ID] = &next
-		f.mu.Unlock()
 		f.needCheckin = true
 		f.log.Warn("the cloud refused an upload part as invalid; building it anew under its current limits",
 			"id", u.Req.ID, "part", u.Part, "error", describe(what, res))
@@ -316,6 +340,28 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	return outcome{class: classOK}
 }
 
+// dropBuild forgets u's built part, so that the next try builds it anew:
+// after the cloud refused it as invalid (refused: marked Rebuilt), else
+// because it never fits the day's byte budget (the new build ends no
+// later than this one: Through).
+func (f *Forwarder) dropBuild(u *uploadState, refused bool) error {
+	next := *u
+	if refused {
+		next.Rebuilt = true
+	} else if u.Sending != nil {
+		next.Through = u.Sending
+	}
+	next.Sending = nil
+	if err := f.saveUpload(&next, false); err != nil {
+		return fmt.Errorf("outbox: save upload: %w", err)
+	}
+	f.mu.Lock()
+	f.uploads[u.Req.ID] = &next
+	f.st.UploadPartsRebuilt++
+	f.mu.Unlock()
+	return nil
+}
+
 // afterPrevious reports whether the reading at (sec, seq) of Range order
 // comes after u's previous parts.
 func afterPrevious(u *uploadState, sec int64, seq uint64) bool {
@@ -361,7 +407,7 @@ func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Re
 	maxN := f.limits.MaxUploadReadings
 	maxBytes := min(f.opts.BatchBytes, f.limits.MaxBodyBytes-envelopeBytes)
 	if f.opts.BytesPerDay > 0 {
-		maxBytes = min(maxBytes, max(f.dayLeft(false)-requestOverheadBytes-responseOverheadBytes-envelopeBytes, 1))
+		maxBytes = min(maxBytes, max(f.dayLeft(false)-partOverheadBytes, 1))
 	}
 	if u.Req.MaxBytes > 0 {
 		maxBytes = min(maxBytes, max(u.Req.MaxBytes-u.Bytes, 0))
@@ -371,12 +417,18 @@ func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Re
 	var size int64
 	p := &partRange{EndSec: u.LastSec, EndSeq: u.LastSeq}
 	// full: the part is full; capped: the request's byte cap leaves no
-	// room for the next reading (the part is the last).
-	full, capped := false, false
+	// room for the next reading (the part is the last); bounded: the
+	// next reading is after u.Through's end.
+	full, capped, bounded := false, false, false
+	through := u.Through
 	err := f.opts.Readings.Range(ctx, partFrom(u), u.Req.To, func(r buffer.Record) error {
 		sec := r.Reading.Time.Unix()
 		if !afterPrevious(u, sec, r.Seq) {
 			return nil
+		}
+		if through != nil && (sec > through.EndSec || sec == through.EndSec && r.Seq > through.EndSeq) {
+			full, bounded = true, true
+			return buffer.ErrStop
 		}
 		if sensors != nil && !sensors[r.Reading.Sensor] {
 			return nil
@@ -402,7 +454,7 @@ func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Re
 		}
 		return nil, nil, &outcome{err: fmt.Errorf("read readings for upload %s: %w", u.Req.ID, err)}
 	}
-	if full && !capped && len(rs) == 0 {
+	if full && !capped && !bounded && len(rs) == 0 {
 		// Not one reading fits what the day's byte budget leaves: an
 		// empty part would only spend more of it. Wait for the next UTC
 		// day or check-in, as diagnoses do.
@@ -417,6 +469,10 @@ func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Re
 // uploadAnswerBytes is about the size of the cloud's answer to an upload
 // part, which the day's budget must have room for.
 const uploadAnswerBytes = 256
+
+// partOverheadBytes is what an upload part's request and answer take
+// beyond its readings' JSON, against the day's byte budget.
+const partOverheadBytes = requestOverheadBytes + responseOverheadBytes + uploadAnswerBytes + envelopeBytes
 
 // waitDayBudget waits while the day's byte budget has no room for the
 // upload's next part: until the next UTC day, the next check-in or a

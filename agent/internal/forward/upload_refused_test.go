@@ -69,6 +69,9 @@ func TestUploadPartRefusedIsRebuilt(t *testing.T) {
 	assert.Len(t, got, 300, "every reading uploaded")
 	s := f.Stats()
 	assert.Equal(t, uint64(300), s.UploadReadings)
+	assert.Equal(t, uint64(1), s.UploadPartsRefused, "the refusal is counted")
+	assert.Equal(t, uint64(1), s.UploadPartsRebuilt)
+	assert.Zero(t, s.Failures, "built anew at once: no failure, no backoff")
 	tr.mu.Lock()
 	sent := tr.parts
 	tr.mu.Unlock()
@@ -89,9 +92,13 @@ func TestUploadPartRefusedTwiceIsIncompatible(t *testing.T) {
 	stop := run(t, f)
 	eventually(t, "incompatible", func() bool { return f.Stats().Link == LinkIncompatible })
 	stop()
+	s := f.Stats()
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	assert.Equal(t, 2, tr.parts, "the first build and the one built anew")
+	assert.Equal(t, uint64(tr.parts), s.UploadPartsRefused, "every refusal counted")
+	assert.Equal(t, uint64(1), s.UploadPartsRebuilt)
+	assert.Equal(t, uint64(tr.parts-1), s.Failures, "a refusal of the new build is a failure: kept, retried after a backoff")
 	u := f.openUpload()
 	if assert.NotNil(t, u) {
 		assert.True(t, u.Rebuilt)

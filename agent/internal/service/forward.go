@@ -64,7 +64,8 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 		ls := api.LinkState{Connected: s.Link == forward.LinkUp, BytesSent: s.BytesSent, Backlog: int64(s.Queued),
 			State: string(s.Link), Dropped: s.Dropped, DroppedAlerts: s.DroppedAlerts, Invalid: s.Invalid,
 			Rejected: s.Rejected + s.Conflicts, Failures: s.Failures, CredentialErrors: s.CredentialErrors,
-			UploadReadingsLost: s.UploadReadingsLost, UploadConflicts: s.UploadConflicts, CheckinsRefused: s.CheckinsRefused}
+			UploadReadingsLost: s.UploadReadingsLost, UploadConflicts: s.UploadConflicts, CheckinsRefused: s.CheckinsRefused,
+			UploadPartsRefused: s.UploadPartsRefused, UploadPartsRebuilt: s.UploadPartsRebuilt}
 		if !s.LastSuccess.IsZero() {
 			t := s.LastSuccess.UTC()
 			ls.LastOK = &t
