@@ -25,7 +25,14 @@
 // written store and register it first (FinishGrace); an attempt that
 // runs past Options.MaxJobDuration (worker.max_job_duration) is stopped
 // and fails the job at once, its error "exceeded
-// worker.max_job_duration 24h0m0s". A worker that dies is noticed when its lease expires: the next
+// worker.max_job_duration 24h0m0s". The trainer checks the attempt's
+// context per step and batch; one that still has not returned
+// Options.StopGrace (30 s) after the context ended is abandoned: the
+// job's end is stored as for a trainer that stopped, the worker logs
+// "trainer abandoned" and moves on (claiming nothing while MaxAbandoned
+// such trainers run: Worker.Abandoned), and the trainer's work folder is
+// removed when it returns; nothing it returns reaches the job. A worker
+// that dies is noticed when its lease expires: the next
 // claim of any worker re-queues the job, or fails it once max_attempts
 // are spent.
 //

@@ -79,6 +79,16 @@ type Options struct {
 	// error "exceeded worker.max_job_duration 24h0m0s" (the same data and
 	// config would take as long again). An end already committed stands.
 	MaxJobDuration time.Duration
+	// StopGrace bounds the wait for a trainer to return once its
+	// attempt's context ended (a cancel request, a lost lease,
+	// MaxJobDuration, a shutdown) (0: DefaultStopGrace; at most a
+	// quarter of Lease, so that the job's end is stored while the lease
+	// holds). A trainer still running then is abandoned: the job's end is
+	// stored as for a trainer that stopped, the worker moves on (logged
+	// "trainer abandoned"), and the trainer's work folder is removed when
+	// it returns; nothing it does then reaches the job. While
+	// MaxAbandoned abandoned trainers still run, the worker claims no job.
+	StopGrace time.Duration
 	// CodeVersion is recorded in each bundle's provenance and the registry.
 	CodeVersion string
 	// Log receives the worker's own events (nil: none).
@@ -95,6 +105,14 @@ type Options struct {
 // TestKubernetesManifests), or the SIGKILL loses the upload.
 const FinishGrace = time.Minute
 
+// DefaultStopGrace is Options.StopGrace when 0.
+const DefaultStopGrace = 30 * time.Second
+
+// MaxAbandoned is how many abandoned trainers (Options.StopGrace) may
+// still run before the worker stops claiming jobs until one returns:
+// each holds memory and CPU the next job would compete for.
+const MaxAbandoned = 2
+
 // DefaultMaxExtractBytes is Options.MaxExtractBytes when 0 (16 GiB, the
 // tarball package's default).
 const DefaultMaxExtractBytes = 16 << 30
@@ -105,6 +123,15 @@ type Worker struct {
 	q     Queue
 	blobs Blobs
 	o     Options
+	// train is pipeline.Train (replaced by tests: a trainer that
+	// ignores its context).
+	train func(ctx context.Context, cfg *rig.Config, data pipeline.Data, o pipeline.Options, dir string) (*pipeline.Trained, error)
+	// abandoned counts the abandoned trainers still running, and
+	// abandonedTotal those abandoned since the worker was made.
+	abandoned, abandonedTotal atomic.Int64
+	// waitLogged is set while the worker has logged that it waits for
+	// abandoned trainers before it claims.
+	waitLogged atomic.Bool
 }
 
 // NewWorker returns a worker on q and blobs.
@@ -133,14 +160,25 @@ func NewWorker(q Queue, blobs Blobs, o Options) *Worker {
 	if o.MaxLogLines <= 0 {
 		o.MaxLogLines = 10_000
 	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = DefaultStopGrace
+	}
+	o.StopGrace = min(o.StopGrace, o.Lease/4)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{q: q, blobs: blobs, o: o}
+	return &Worker{q: q, blobs: blobs, o: o, train: pipeline.Train}
 }
 
 // Name returns the worker's name.
 func (w *Worker) Name() string { return w.o.Name }
+
+// Abandoned returns how many abandoned trainers (Options.StopGrace) still
+// run, and how many were abandoned since the worker was made (exported
+// by rig-cloud worker's /metrics).
+func (w *Worker) Abandoned() (running, total int64) {
+	return w.abandoned.Load(), w.abandonedTotal.Load()
+}
 
 // Run claims and runs jobs until ctx ends; an idle worker polls every
 // PollInterval. A job running when ctx ends is stopped and re-queued.
@@ -169,6 +207,14 @@ func (w *Worker) Run(ctx context.Context) error {
 // queued. err is a claim error (a job's own failure is stored in the job,
 // or the data set, not returned).
 func (w *Worker) RunOnce(ctx context.Context) (ran bool, err error) {
+	if n := w.abandoned.Load(); n >= MaxAbandoned {
+		if !w.waitLogged.Swap(true) {
+			w.o.Log.Warn("abandoned trainers still run: no job is claimed until one returns",
+				"worker", w.o.Name, "abandoned", n, "max", MaxAbandoned)
+		}
+		return false, nil
+	}
+	w.waitLogged.Store(false)
 	// The lease runs, at the latest, from before the claim was sent.
 	held := time.Now()
 	c, err := w.q.Claim(ctx, w.o.Name, w.o.Backend, w.o.Lease)
@@ -190,6 +236,9 @@ var (
 	// errTooLong (wrapped with the limit by limitDuration) ends an
 	// attempt past Options.MaxJobDuration.
 	errTooLong = errors.New("exceeded worker.max_job_duration")
+	// errAbandoned ends an attempt whose trainer did not return within
+	// Options.StopGrace of the attempt's context's end.
+	errAbandoned = errors.New("the trainer did not stop")
 )
 
 // limitDuration cancels an attempt's context with errTooLong once
@@ -440,7 +489,14 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 	if err != nil {
 		return nil, fmt.Errorf("work folder: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	// An abandoned trainer still uses the folder: it is removed when the
+	// trainer returns (runTrainer).
+	var abandoned bool
+	defer func() {
+		if !abandoned {
+			_ = os.RemoveAll(dir)
+		}
+	}()
 
 	j.setPhase("downloading")
 	data := filepath.Join(dir, "data")
@@ -468,7 +524,15 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 	}
 	out := filepath.Join(dir, "bundle")
 	label := fmt.Sprintf("dataset %d %s (%s)", d.ID, d.Name, *d.Digest)
-	t, err := pipeline.Train(ctx, rc, pipeline.Data{Kind: d.Kind, Dir: data, Label: label}, o, out)
+	t, err := j.runTrainer(ctx, func(ctx context.Context) (*pipeline.Trained, error) {
+		return w.train(ctx, rc, pipeline.Data{Kind: d.Kind, Dir: data, Label: label}, o, out)
+	}, func() { _ = os.RemoveAll(dir) })
+	abandoned = errors.Is(err, errAbandoned)
+	if err == nil && ctx.Err() != nil {
+		// A trainer that returned a result after its attempt ended (it
+		// does not check ctx): nothing of it is stored.
+		err = fmt.Errorf("training ended after the attempt was stopped: %w", context.Cause(ctx))
+	}
 	if err != nil {
 		// The data, or a model the config describes that cannot be
 		// built on it (gnn.ErrConfig: hidden not a multiple of heads, a
@@ -508,6 +572,66 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 		DatasetDigest: t.Digest, ArchiveDigest: *d.Digest, CodeVersion: w.o.CodeVersion, Backend: prov.Backend,
 		Config: prov.Config, Metrics: export.Metrics(t.Result), Manifest: json.RawMessage(man),
 	})
+}
+
+// runTrainer runs train and returns what it returns. Once ctx ends it
+// waits at most Options.StopGrace more: a trainer still running then is
+// abandoned (logged, counted by Worker.Abandoned) and runTrainer returns
+// errAbandoned wrapped with ctx's cause, so that the attempt ends as one
+// whose trainer stopped would. The abandoned trainer goes on in its
+// goroutine; when it returns, its result is dropped and cleanup (the
+// removal of the attempt's work folder) runs. cleanup does not run
+// otherwise: the caller owns the folder.
+func (j *running) runTrainer(ctx context.Context, train func(context.Context) (*pipeline.Trained, error), cleanup func()) (*pipeline.Trained, error) {
+	type result struct {
+		t   *pipeline.Trained
+		err error
+	}
+	w := j.w
+	done := make(chan result, 1)
+	var abandoned atomic.Bool
+	go func() {
+		t, err := train(ctx)
+		done <- result{t, err}
+		// Whoever clears the mark first owns the end: here, the
+		// cleanup of a trainer runTrainer gave up on.
+		if abandoned.CompareAndSwap(true, false) {
+			cleanup()
+			w.abandoned.Add(-1)
+			w.o.Log.Info("abandoned trainer returned; its work folder is removed", "worker", w.o.Name,
+				"job", j.lease.JobID, "attempt", j.lease.Attempt, "err", err)
+		}
+	}()
+	select {
+	case r := <-done:
+		return r.t, r.err
+	case <-ctx.Done():
+	}
+	grace := time.NewTimer(w.o.StopGrace)
+	defer grace.Stop()
+	select {
+	case r := <-done:
+		return r.t, r.err
+	case <-grace.C:
+	}
+	// Counted before it is marked, so that the trainer's goroutine never
+	// takes the count below zero.
+	w.abandoned.Add(1)
+	abandoned.Store(true)
+	select {
+	case r := <-done:
+		if abandoned.CompareAndSwap(true, false) { // it returned just now: not abandoned
+			w.abandoned.Add(-1)
+			return r.t, r.err
+		}
+	default:
+	}
+	w.abandonedTotal.Add(1)
+	cause := context.Cause(ctx)
+	w.o.Log.Warn("trainer abandoned: it did not stop within worker stop grace of its attempt's end; the worker moves on",
+		"worker", w.o.Name, "job", j.lease.JobID, "attempt", j.lease.Attempt, "grace", w.o.StopGrace.String(), "cause", cause)
+	fmt.Fprintf(j.logs, "the trainer did not stop within %s of the attempt's end (%v): abandoned\n", w.o.StopGrace, cause)
+	return nil, fmt.Errorf("%w within %s: %w", errAbandoned, w.o.StopGrace, cause)
 }
 
 // register finishes the job with the uploaded bundle art. The commit is

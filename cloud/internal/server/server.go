@@ -320,8 +320,8 @@ func unavailable(w http.ResponseWriter, detail string) {
 // and runs jobs (cloud/internal/jobs). A job running at the end is
 // stopped and re-queued. Every worker.blob_gc_interval it sweeps the
 // blob store of orphans (cloud/internal/blobgc). When worker.metrics_listen
-// is set it serves /metrics (Prometheus: the blob sweep's counters, Go
-// and process metrics) and /health/live there, from before the migrations
+// is set it serves /metrics (Prometheus: the blob sweep's counters, the
+// abandoned trainers (jobs.Worker.Abandoned), Go and process metrics) and /health/live there, from before the migrations
 // until Work returns.
 func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) error {
 	pool, err := OpenDB(ctx, cfg)
@@ -358,11 +358,20 @@ func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version str
 		go func() { defer close(done); sw.Run(gctx, w.BlobGCInterval) }()
 		defer func() { stop(); <-done }()
 	}
-	return jobs.NewWorker(store.New(pool), blobs, jobs.Options{
+	jw := jobs.NewWorker(store.New(pool), blobs, jobs.Options{
 		Backend: w.Backend, WorkDir: w.WorkDir, PollInterval: w.PollInterval, Lease: w.Lease, Heartbeat: w.Heartbeat,
 		MaxLogLines: w.MaxLogLines, MaxWindows: w.MaxWindows, MaxExtractBytes: int64(w.MaxExtractBytes),
 		MaxJobDuration: w.MaxJobDuration, CodeVersion: version, Log: log,
-	}).Run(ctx)
+	})
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rig_cloud_worker_abandoned_trainers",
+			Help: "Trainers that did not stop within jobs.Options.StopGrace of their attempt's end and still run."},
+			func() float64 { n, _ := jw.Abandoned(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rig_cloud_worker_abandoned_trainers_total",
+			Help: "Trainers abandoned since the worker started (they did not stop within jobs.Options.StopGrace)."},
+			func() float64 { _, n := jw.Abandoned(); return float64(n) }),
+	)
+	return jw.Run(ctx)
 }
 
 // serveWorkerMetrics serves reg at /metrics and a liveness answer at

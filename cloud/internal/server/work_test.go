@@ -87,6 +87,8 @@ func TestWorkSweepsOrphanedBlobs(t *testing.T) {
 	assert.Contains(t, metrics, "rig_cloud_blob_gc_deleted_total 1\n")
 	assert.Contains(t, metrics, `rig_cloud_blob_gc_sweeps_total{result="done"} 1`)
 	assert.Contains(t, metrics, "go_goroutines ")
+	assert.Contains(t, metrics, "rig_cloud_worker_abandoned_trainers 0\n")
+	assert.Contains(t, metrics, "rig_cloud_worker_abandoned_trainers_total 0\n")
 	_, err = blobs.Stat(ctx, "orgs/1/datasets/1/young.tar.gz")
 	assert.NoError(t, err, "the young object was swept")
 	assert.Contains(t, logs.String(), "blob sweep: deleted an orphan")

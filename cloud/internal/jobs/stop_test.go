@@ -1,0 +1,104 @@
+package jobs_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/jobs"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/models/pipeline"
+	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/syncbuf"
+)
+
+// A cancel request for a job that trains (a real, tiny training of
+// thousands of epochs) ends it within about a heartbeat: the trainer
+// stops at its next step, the job ends cancelled and the worker returns.
+func TestCancelStopsRealTrainingPromptly(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	id := e.job(longConfig(), 3)
+	o := e.options("w1", 5*time.Second)
+	done := runWorker(context.Background(), jobs.NewWorker(e.st, e.blobs, o))
+	e.waitTrains(id)
+	_, err := e.st.CancelJob(context.Background(), e.orgID, id)
+	require.NoError(t, err)
+	at := time.Now()
+	select {
+	case <-done:
+	case <-time.After(o.Heartbeat + 10*time.Second):
+		t.Fatalf("the worker still runs %s after the cancel request", time.Since(at).Round(time.Millisecond))
+	}
+	j := e.get(id)
+	assert.Equal(t, store.JobCancelled, j.State)
+	assert.Less(t, time.Since(at), o.Heartbeat+5*time.Second)
+	assert.Empty(t, workFolders(t, o.WorkDir))
+}
+
+// workFolders lists the job work folders left under dir.
+func workFolders(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "rig-cloud-job-*"))
+	require.NoError(t, err)
+	return m
+}
+
+// A trainer that ignores its context no longer holds the worker: once
+// the job is cancelled, the worker waits Options.StopGrace for it, then
+// ends the job cancelled, logs the trainer as abandoned and returns; the
+// trainer's work folder is removed when it returns at last, and nothing
+// it returns reaches the job.
+func TestTrainerIgnoringCancelIsAbandoned(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	id := e.job(tinyConfig, 3)
+	var logs syncbuf.Buffer
+	o := e.options("w1", 5*time.Second)
+	o.StopGrace = 300 * time.Millisecond
+	o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	w := jobs.NewWorker(e.st, e.blobs, o)
+	started, release, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	w.SetTrainer(func(ctx context.Context, cfg *rig.Config, data pipeline.Data, po pipeline.Options, dir string) (*pipeline.Trained, error) {
+		defer close(returned)
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		close(started)
+		<-release // ignores ctx
+		// What it writes and returns now is dropped: a "trained" result.
+		_ = os.WriteFile(filepath.Join(dir, "late"), []byte("x"), 0o644)
+		return &pipeline.Trained{}, nil
+	})
+	done := runWorker(context.Background(), w)
+	<-started
+	_, err := e.st.CancelJob(context.Background(), e.orgID, id)
+	require.NoError(t, err)
+	at := time.Now()
+	select {
+	case <-done:
+	case <-time.After(o.Heartbeat + o.StopGrace + 10*time.Second):
+		close(release)
+		t.Fatalf("the worker still waits for its trainer %s after the cancel request", time.Since(at).Round(time.Millisecond))
+	}
+	j := e.get(id)
+	assert.Equal(t, store.JobCancelled, j.State, "ended by the worker: a cancel request leaves a running job running")
+	assert.Contains(t, logs.String(), "trainer abandoned")
+	running, total := w.Abandoned()
+	assert.Equal(t, [2]int64{1, 1}, [2]int64{running, total})
+	assert.Len(t, workFolders(t, o.WorkDir), 1, "the abandoned trainer's folder stays while it runs")
+
+	close(release)
+	<-returned
+	require.Eventually(t, func() bool {
+		running, _ := w.Abandoned()
+		return running == 0 && len(workFolders(t, o.WorkDir)) == 0
+	}, 10*time.Second, 10*time.Millisecond, "the trainer's work folder is removed when it returns")
+	j = e.get(id)
+	assert.Equal(t, store.JobCancelled, j.State, "the trainer's late result does not reach the job")
+	assert.Nil(t, j.ModelVersion)
+}
