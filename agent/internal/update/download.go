@@ -32,7 +32,9 @@ func (m *Manager) partPath(sha string) string {
 // that other traffic sees them and they count for the UTC day in which
 // they came, and the download also stops with ErrBudget when other
 // traffic used up the day's budget meanwhile. A write refused for want of
-// space (ENOSPC, EDQUOT) returns ErrDiskFull, the part file kept.
+// space (ENOSPC, EDQUOT) returns ErrDiskFull, the part file cut back to
+// what it held before the call (the disk is shared with the reading
+// buffer).
 func (m *Manager) download(ctx context.Context, t *Target, url string) (added int64, err error) {
 	p := m.partPath(t.SHA256)
 	// A full disk, here or syncing the part file: ErrDiskFull, whatever
@@ -122,8 +124,13 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 	added = max(off+n-held, 0)
 	if err != nil && noSpace(err) {
 		// Not a cut download: the disk (ErrDiskFull, no attempt counted).
-		return added, fmt.Errorf("%w: download %s: %d of %d bytes written: %w (update.dir's file system filled up meanwhile); tried again at the next check",
-			ErrDiskFull, t.Path, off+n, t.Length, err)
+		// What this call wrote is given back, so that the reading buffer
+		// sharing the disk has room again now, not at the next check.
+		if terr := f.Truncate(held); terr != nil {
+			m.log.Warn("update: give back a part file's bytes", "file", p, "err", terr)
+		}
+		return 0, fmt.Errorf("%w: download %s: %d of %d bytes written, %d kept: %w (update.dir's file system filled up meanwhile); tried again at the next check",
+			ErrDiskFull, t.Path, off+n, t.Length, held, err)
 	}
 	if err != nil {
 		if errors.Is(err, errSpent) {

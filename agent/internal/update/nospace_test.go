@@ -59,8 +59,8 @@ func fill(t *testing.T, p string, leave int64) {
 // passed, then the disk filled up (the reading buffer grew) and a write of
 // the part file failed with ENOSPC on a real file system. That is a full
 // disk, not a failed download: ErrDiskFull (cycle error "disk_full"), no
-// attempt counted however often it happens, and once there is room the
-// release installs.
+// attempt counted however often it happens, the bytes the download wrote
+// given back to the disk, and once there is room the release installs.
 func TestNoSpaceDuringDownload(t *testing.T) {
 	f := newFixture(t, "1.0.0")
 	smallFS(t, f.dir, "4m")
@@ -80,6 +80,11 @@ func TestNoSpaceDuringDownload(t *testing.T) {
 	for i := range 3 {
 		err := a.Cycle(t.Context())
 		st := a.Status()
+		if i == 0 {
+			if fi, err := os.Stat(a.partPath(st.Target.SHA256)); err != nil || fi.Size() != 0 {
+				t.Errorf("part file after the full disk: %v %v, want the bytes written given back", fi, err)
+			}
+		}
 		if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) || CycleErrorReason(err) != "disk_full" ||
 			st.State != Downloading || st.Attempts[path] != 0 || st.CycleErrors["disk_full"] != uint64(i+1) {
 			t.Fatalf("cycle %d, disk full during the download: %v (reason %s), state %s, attempts %v, cycle errors %v",
