@@ -111,15 +111,15 @@ func TestExtractBeforeFile(t *testing.T) {
 	}
 }
 
-// TestExtractDiskFull extracts onto a real file system too small for the
-// archive: the error matches syscall.ENOSPC (a caller can tell a full disk
-// from a bad archive) and not ErrInvalid.
-func TestExtractDiskFull(t *testing.T) {
+// smallFS mounts a tmpfs with opts (size=..., nr_inodes=...) for the test
+// (root only; skipped where mounting is not allowed).
+func smallFS(t *testing.T, opts string) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs needs root")
 	}
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -127,9 +127,28 @@ func TestExtractDiskFull(t *testing.T) {
 			t.Errorf("umount %s: %v: %s", dir, err, out)
 		}
 	})
-	data := archiveOf(t, map[string]int{"small": 1000, "big": 1 << 20})
-	err := tarball.Extract(bytes.NewReader(data), filepath.Join(dir, "out"), tarball.Limits{})
-	if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, tarball.ErrInvalid) {
-		t.Fatalf("extract onto a full disk: %v, want ENOSPC, not ErrInvalid", err)
+	return dir
+}
+
+// TestExtractDiskFull extracts onto a real file system too small for the
+// archive, its bytes or its files: the error matches syscall.ENOSPC (a
+// caller can tell a full disk from a bad archive: a job retried, not
+// failed for a bad data set) and not ErrInvalid.
+func TestExtractDiskFull(t *testing.T) {
+	for _, tc := range []struct {
+		name, opts string
+		files      map[string]int
+	}{
+		{"bytes", "size=256k", map[string]int{"small": 1000, "big": 1 << 20}},
+		{"inodes", "size=1m,nr_inodes=4", map[string]int{"a": 1, "b": 1, "c": 1, "d": 1, "e": 1, "f": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := smallFS(t, tc.opts)
+			data := archiveOf(t, tc.files)
+			err := tarball.Extract(bytes.NewReader(data), filepath.Join(dir, "out"), tarball.Limits{})
+			if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, tarball.ErrInvalid) {
+				t.Fatalf("extract onto a full disk: %v, want ENOSPC, not ErrInvalid", err)
+			}
+		})
 	}
 }

@@ -113,10 +113,12 @@ func Extract(r io.Reader, dir string, lim Limits) error {
 			return err
 		}
 		f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			// A name the archive's entries clash on (a folder).
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
 		if err != nil {
-			// Mostly a name the archive's entries clash on; the cause is
-			// kept for the rest (a full disk).
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
+			return fmt.Errorf("extract %s: %w", h.Name, err) // the disk (no inode left, say)
 		}
 		w := &writeErr{w: f}
 		_, err = io.Copy(w, body)
