@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -178,8 +179,7 @@ func (c *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	wire := r.ContentLength
 	c.requests = append(c.requests, seen{path: r.URL.Path, at: c.clock.Now(), wire: wire})
-	if r.Header.Get(cloudapi.HeaderAuthorization) != "Bearer "+c.cred {
-		cloudapi.NewProblem(cloudapi.ProblemUnauthorized, 401, "unknown credential").Write(w)
+	if !agenttest.Authorized(w, r, c.cred) {
 		return
 	}
 	switch {

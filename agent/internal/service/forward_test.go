@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/agent/internal/api"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -45,11 +46,10 @@ type fakeCloud struct {
 }
 
 func (c *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+c.token {
+	if !agenttest.Authorized(w, r, c.token) {
 		c.mu.Lock()
 		c.refused++
 		c.mu.Unlock()
-		cloudapi.NewProblem(cloudapi.ProblemUnauthorized, 401, "bad credential").Write(w)
 		return
 	}
 	if c.tuf != nil && strings.HasPrefix(r.URL.Path, "/tuf/") {

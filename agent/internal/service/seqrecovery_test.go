@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
@@ -35,8 +36,7 @@ type keyedCloud struct {
 }
 
 func (c *keyedCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+c.token {
-		cloudapi.NewProblem(cloudapi.ProblemUnauthorized, 401, "bad credential").Write(w)
+	if !agenttest.Authorized(w, r, c.token) {
 		return
 	}
 	body, err := cloudapi.ReadBody(r, 0)
