@@ -85,12 +85,14 @@ type Stats struct {
 	Dropped, DroppedAlerts, Invalid                     uint64
 
 	// Requests counts HTTP requests made, Failures those that failed
-	// (never more than Requests); CredentialErrors counts requests not
-	// made because the credential could not be read (link state
-	// unauthorized, retried at BackoffMax); BytesSent and BytesReceived
-	// count bodies on the wire (compressed) plus an estimate of the
-	// headers; DayBytes is what the day cap has counted today (the
-	// current UTC day's).
+	// and were kept for a retry after a backoff (never more than
+	// Requests; the cloud's refusals handled at once count apart:
+	// Rejected, CheckinsRefused, UploadPartsRefused); CredentialErrors
+	// counts requests not made because the credential could not be read
+	// (link state unauthorized, retried at BackoffMax); BytesSent and
+	// BytesReceived count bodies on the wire (compressed) plus an
+	// estimate of the headers; DayBytes is what the day cap has counted
+	// today (the current UTC day's).
 	Requests, Failures          uint64
 	CredentialErrors            uint64
 	BytesSent, BytesReceived    uint64
