@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
@@ -35,7 +36,8 @@ const benchCloudUsage = `bench cloud [--json] [--orgs N] [--rigs N] [--history-r
 Starts rig-cloud (--cloud; else rig-cloud beside rigctl, else bin/rig-cloud in the repository,
 else one built with go build) on a fresh database made on the server of --database-url (default
 $DATABASE_URL) and dropped at the end. Seeds --orgs organisations and --rigs rigs (round robin)
-through the fleet API; enrolls one agent on each of --history-rigs rigs, checks it in, and
+through the fleet API; enrolls one agent on each of --history-rigs rigs, checks it in (with
+what a current agent reports: its model and the bundle formats it reads), and
 sends, through the agent API (POST /v1/agent/diagnoses, in batches of the max_batch_items the
 check-in announced, --ingest-workers agents at once), one diagnosis per day for the --days
 before now: ingest_rows_per_s is those rows over the time they took. Then --clients clients, each with its organisation's token, for --duration: each
@@ -275,8 +277,7 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 		// Check in as an agent does on start: the answer announces the
 		// server's batch limit (agents.max_batch_items).
 		var cr cloudapi.CheckinResponse
-		if err := client(ag.Credential).Do(ctx, "POST", cloudapi.PathCheckin, nil, cloudapi.CheckinRequest{AgentID: ag.AgentID,
-			RigID: ag.RigID, RigType: ag.RigType, AgentVersion: "bench", Time: time.Now().UTC()}, &cr); err != nil {
+		if err := client(ag.Credential).Do(ctx, "POST", cloudapi.PathCheckin, nil, benchCheckin(ag, time.Now()), &cr); err != nil {
 			return fmt.Errorf("check-in: %s", cloudclient.Describe(err))
 		}
 		if i == 0 {
@@ -414,6 +415,19 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 	return res, nil
 }
 
+// benchCheckin is the check-in of the agent ag as a current agent sends it
+// on start: its version, the model it serves (the one of benchDiagnosis)
+// and the bundle formats it reads (shared/bundle, as
+// agent/internal/forward reports them), with an empty outbox.
+func benchCheckin(ag cloudapi.EnrollResponse, now time.Time) cloudapi.CheckinRequest {
+	m := benchModel
+	return cloudapi.CheckinRequest{AgentID: ag.AgentID, RigID: ag.RigID, RigType: ag.RigType, AgentVersion: "bench",
+		Time: now.UTC(), Model: &m, BundleFormats: &cloudapi.BundleFormats{Min: bundle.MinFormatVersion, Max: bundle.FormatVersion}}
+}
+
+// benchModel is the model of the bench's agents and diagnoses.
+var benchModel = diag.ModelRef{Version: "zema-2025.03", Digest: "sha256:9f2c", Precision: "int8"}
+
 // benchDiagnosis is a plausible daily diagnosis of a zema-testrig.
 func benchDiagnosis(rigID, agent string, seq uint64, day time.Time) diag.Diagnosis {
 	h := 0.7 + 0.3*float64(seq%10)/10
@@ -423,7 +437,7 @@ func benchDiagnosis(rigID, agent string, seq uint64, day time.Time) diag.Diagnos
 	}
 	return diag.Diagnosis{RigID: rigID, RigType: "zema-testrig", AgentID: agent, Seq: seq, CreatedAt: day.Add(61 * time.Second),
 		Window: diag.Window{Start: day, End: day.Add(time.Minute), Steps: 60, Coverage: 1},
-		Model:  diag.ModelRef{Version: "zema-2025.03", Digest: "sha256:9f2c", Precision: "int8"}, InferenceMicros: 70,
+		Model:  benchModel, InferenceMicros: 70,
 		Health: h, Status: st,
 		Components: []diag.ComponentHealth{
 			{ID: "pump", Health: h, Status: st, AnomalyScore: 0.4, Drivers: []diag.Driver{{Sensor: "PS1", Weight: 0.6}}},
