@@ -31,7 +31,7 @@ func init() {
 }
 
 const benchCloudUsage = `bench cloud [--json] [--orgs N] [--rigs N] [--history-rigs N] [--days N] [--clients N]
-       [--duration D] [--cloud FILE] [--database-url URL] [--keep-log FILE]
+       [--duration D] [--rate N] [--cloud FILE] [--database-url URL] [--keep-log FILE]
 
 Starts rig-cloud (--cloud; else rig-cloud beside rigctl, else bin/rig-cloud in the repository,
 else one built with go build) on a fresh database made on the server of --database-url (default
@@ -44,9 +44,21 @@ before now: ingest_rows_per_s is those rows over the time they took. Then --clie
 request is, at random, a rig status (GET /v1/rigs/{rig}/status of any rig of the organisation)
 or a 30-day history page (GET /v1/rigs/{rig}/diagnoses?from&to of a rig with diagnoses).
 
+Without --rate (or --rate 0) the read phase is a closed loop ("mode": "closed"): each client
+sends its next request when the last one is answered, with no pause, so with many clients the
+latencies are mostly the queue (Little's law: p50 about clients / req_per_s). With --rate N it
+is an open loop ("mode": "open"): N requests per second in all, evenly spaced, are due over
+--duration, whatever the answers; each is sent by the first of the --clients clients that is
+free, and its latency runs from when it was due, so a request that waited for a free client
+counts the wait (no coordinated omission). Requests still waiting --duration after the last
+one was due are not sent ("unsent"; counted in the percentiles with the wait until then, a
+lower bound).
+
 Prints ingest_rows_per_s, status_p50_ms, status_p99_ms, history_p99_ms, req_per_s (all
-requests / duration) and errors (non-2xx answers and failed requests), with the run's sizes.
-Exit code 1 when there were errors.`
+answered requests / the read phase's time) and errors (non-2xx answers and failed requests),
+with mode and the run's sizes; in open mode also offered_per_s (--rate), achieved_per_s
+(req_per_s), scheduled (requests due), unsent and send_delay_p99_ms (how late requests were
+sent: the wait for a free client). Exit code 1 when there were errors.`
 
 type cloudBenchResult struct {
 	IngestRowsPerS float64 `json:"ingest_rows_per_s"`
@@ -55,6 +67,8 @@ type cloudBenchResult struct {
 	HistoryP99Ms   float64 `json:"history_p99_ms"`
 	ReqPerS        float64 `json:"req_per_s"`
 	Errors         int64   `json:"errors"`
+	Mode           string  `json:"mode"` // "closed" or "open" (--rate)
+	*openFigures
 
 	HistoryP50Ms float64 `json:"history_p50_ms"`
 	Requests     int64   `json:"requests"`
@@ -70,9 +84,19 @@ type cloudBenchResult struct {
 	DurationS    float64 `json:"duration_s"`
 }
 
+// openFigures are the figures of an open-loop read phase (--rate).
+type openFigures struct {
+	OfferedPerS    float64 `json:"offered_per_s"`
+	AchievedPerS   float64 `json:"achieved_per_s"`
+	Scheduled      int     `json:"scheduled"`
+	Unsent         int     `json:"unsent"`
+	SendDelayP99Ms float64 `json:"send_delay_p99_ms"`
+}
+
 type cloudBenchOptions struct {
 	orgs, rigs, historyRigs, days, clients, ingestWorkers int
 	duration                                              time.Duration
+	rate                                                  float64 // requests/s of an open-loop read phase; 0: closed loop
 	cloudBin, dbURL, keepLog                              string
 }
 
@@ -87,6 +111,7 @@ func runBenchCloud(ctx context.Context, env Env, args []string) int {
 	fs.IntVar(&o.clients, "clients", 200, "concurrent clients of the read phase")
 	fs.IntVar(&o.ingestWorkers, "ingest-workers", 8, "agents sending at once in the ingest phase")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "length of the read phase")
+	fs.Float64Var(&o.rate, "rate", 0, "open loop: requests per second offered in all by the clients (0: closed loop)")
 	fs.StringVar(&o.cloudBin, "cloud", "", "rig-cloud binary `FILE` (default: beside rigctl, bin/rig-cloud, else go build)")
 	fs.StringVar(&o.dbURL, "database-url", "", "PostgreSQL `URL` whose user may create databases (default $DATABASE_URL)")
 	fs.StringVar(&o.keepLog, "keep-log", "", "write rig-cloud's log to `FILE`")
@@ -95,6 +120,10 @@ func runBenchCloud(ctx context.Context, env Env, args []string) int {
 	}
 	if fs.NArg() > 0 || o.orgs < 1 || o.rigs < o.orgs || o.historyRigs < 1 || o.historyRigs > o.rigs || o.days < 1 || o.clients < 1 || o.ingestWorkers < 1 || o.duration <= 0 {
 		errorf(env, "bench cloud: need 1 <= orgs <= rigs, 1 <= history-rigs <= rigs, days, clients and ingest-workers >= 1, duration > 0")
+		return ExitUsage
+	}
+	if !(o.rate >= 0) || o.rate*o.duration.Seconds() > maxOpenRequests {
+		errorf(env, "bench cloud: need 0 <= rate, and rate × duration <= %d requests", maxOpenRequests)
 		return ExitUsage
 	}
 	if o.dbURL == "" {
@@ -149,7 +178,11 @@ func runBenchCloud(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stdout, "ingest     %.0f rows/s (%d rows)\n", res.IngestRowsPerS, res.Rows)
 		fmt.Fprintf(env.Stdout, "status     p50 %.2f ms  p99 %.2f ms  (%d requests)\n", res.StatusP50Ms, res.StatusP99Ms, res.StatusReqs)
 		fmt.Fprintf(env.Stdout, "history    p50 %.2f ms  p99 %.2f ms  (%d requests)\n", res.HistoryP50Ms, res.HistoryP99Ms, res.HistoryReqs)
-		fmt.Fprintf(env.Stdout, "throughput %.0f requests/s with %d clients, %d errors\n", res.ReqPerS, res.Clients, res.Errors)
+		if f := res.openFigures; f != nil {
+			fmt.Fprintf(env.Stdout, "offered    %.0f requests/s (open loop, %d requests due), sent up to %.2f ms late (p99), %d unsent\n",
+				f.OfferedPerS, f.Scheduled, f.SendDelayP99Ms, f.Unsent)
+		}
+		fmt.Fprintf(env.Stdout, "throughput %.0f requests/s with %d clients (%s loop), %d errors\n", res.ReqPerS, res.Clients, res.Mode, res.Errors)
 	}
 	if res.Errors > 0 {
 		return ExitFailure
@@ -340,6 +373,62 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 		res.Rows, res.IngestRowsPerS, o.clients, o.duration)
 
 	// Reads.
+	orgClients := make([]*cloudclient.Client, o.orgs)
+	for i, tok := range tokens {
+		orgClients[i] = client(tok)
+	}
+	if o.rate > 0 {
+		benchReadsOpen(ctx, env, orgClients, o, now, res)
+	} else {
+		benchReadsClosed(ctx, env, orgClients, o, now, res)
+	}
+	return res, nil
+}
+
+// benchRead is a request of the read phase.
+type benchRead struct {
+	history bool // a history page, else a rig status
+	path    string
+	q       url.Values
+}
+
+// pickRead draws a request of organisation org: at random, a rig status of
+// any of its rigs or a 30-day history page, ending up to days-30 days
+// before now, of one of its rigs with diagnoses.
+func (o cloudBenchOptions) pickRead(rnd *rand.Rand, org int, now time.Time) benchRead {
+	nOrgRigs := (o.rigs - org + o.orgs - 1) / o.orgs
+	nOrgHist := (o.historyRigs - org + o.orgs - 1) / o.orgs
+	if nOrgHist > 0 && rnd.IntN(2) == 0 {
+		rig := org + o.orgs*rnd.IntN(nOrgHist)
+		to := now.AddDate(0, 0, -rnd.IntN(max(o.days-30, 1)))
+		return benchRead{history: true, path: "/v1/rigs/" + benchRigName(rig) + "/diagnoses",
+			q: url.Values{"from": {to.AddDate(0, 0, -30).Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}}
+	}
+	return benchRead{path: "/v1/rigs/" + benchRigName(org+o.orgs*rnd.IntN(nOrgRigs)) + "/status"}
+}
+
+// benchMs is the q quantile of sorted xs in milliseconds (0 when empty).
+func benchMs(xs []time.Duration, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return float64(xs[min(len(xs)-1, int(q*float64(len(xs))))].Microseconds()) / 1000
+}
+
+// setLatencies sets res's latency figures from the status and history
+// latencies.
+func (res *cloudBenchResult) setLatencies(status, history []time.Duration) {
+	slices.Sort(status)
+	slices.Sort(history)
+	res.StatusP50Ms, res.StatusP99Ms = benchMs(status, 0.50), benchMs(status, 0.99)
+	res.HistoryP50Ms, res.HistoryP99Ms = benchMs(history, 0.50), benchMs(history, 0.99)
+	res.StatusReqs, res.HistoryReqs = len(status), len(history)
+}
+
+// benchReadsClosed is the closed-loop read phase: o.clients clients, each
+// of one organisation, each sending its next request as soon as the last
+// one is answered, for o.duration.
+func benchReadsClosed(ctx context.Context, env Env, orgClients []*cloudclient.Client, o cloudBenchOptions, now time.Time, res *cloudBenchResult) {
 	type lat struct{ status, history []time.Duration }
 	lats := make([]lat, o.clients)
 	var errs, reqs atomic.Int64
@@ -347,28 +436,16 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 	rctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	var wg sync.WaitGroup
-	start = time.Now()
+	start := time.Now()
 	for ci := range o.clients {
 		wg.Go(func() {
 			org := ci % o.orgs
-			c := client(tokens[org])
+			c := orgClients[org]
 			rnd := rand.New(rand.NewPCG(uint64(ci), 42))
-			nOrgRigs := (o.rigs - org + o.orgs - 1) / o.orgs
-			nOrgHist := (o.historyRigs - org + o.orgs - 1) / o.orgs
 			for rctx.Err() == nil {
-				history := nOrgHist > 0 && rnd.IntN(2) == 0
-				var path string
-				var q url.Values
-				if history {
-					rig := org + o.orgs*rnd.IntN(nOrgHist)
-					to := now.AddDate(0, 0, -rnd.IntN(max(o.days-30, 1)))
-					q = url.Values{"from": {to.AddDate(0, 0, -30).Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
-					path = "/v1/rigs/" + benchRigName(rig) + "/diagnoses"
-				} else {
-					path = "/v1/rigs/" + benchRigName(org+o.orgs*rnd.IntN(nOrgRigs)) + "/status"
-				}
+				r := o.pickRead(rnd, org, now)
 				t0 := time.Now()
-				err := c.Do(ctx, "GET", path, q, nil, nil)
+				err := c.Do(ctx, "GET", r.path, r.q, nil, nil)
 				d := time.Since(t0)
 				if rctx.Err() != nil && err != nil {
 					return // cut by the end of the run
@@ -379,7 +456,7 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 					firstErr.CompareAndSwap(nil, cloudclient.Describe(err))
 					continue
 				}
-				if history {
+				if r.history {
 					lats[ci].history = append(lats[ci].history, d)
 				} else {
 					lats[ci].status = append(lats[ci].status, d)
@@ -394,17 +471,8 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 		status = append(status, l.status...)
 		history = append(history, l.history...)
 	}
-	slices.Sort(status)
-	slices.Sort(history)
-	ms := func(xs []time.Duration, q float64) float64 {
-		if len(xs) == 0 {
-			return 0
-		}
-		return float64(xs[min(len(xs)-1, int(q*float64(len(xs))))].Microseconds()) / 1000
-	}
-	res.StatusP50Ms, res.StatusP99Ms = ms(status, 0.50), ms(status, 0.99)
-	res.HistoryP50Ms, res.HistoryP99Ms = ms(history, 0.50), ms(history, 0.99)
-	res.StatusReqs, res.HistoryReqs = len(status), len(history)
+	res.Mode = "closed"
+	res.setLatencies(status, history)
 	res.Requests = reqs.Load()
 	res.Errors = errs.Load()
 	res.DurationS = elapsed.Seconds()
@@ -412,7 +480,68 @@ func benchCloud(ctx context.Context, env Env, srv *cloudrun.Server, o cloudBench
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(env.Stderr, "bench cloud: %d errors; the first: %s\n", res.Errors, e)
 	}
-	return res, nil
+}
+
+// maxOpenRequests bounds the requests of an open-loop read phase (--rate
+// × --duration): the bench keeps a sample of each.
+const maxOpenRequests = 10_000_000
+
+// benchReadsOpen is the open-loop read phase (openLoop): o.rate requests
+// per second due over o.duration, sent by o.clients clients. Request k is
+// of organisation k % orgs, drawn as the closed loop draws its requests
+// (pickRead) from a generator seeded with k, so the mix is the same and
+// an unsent request is still a status or a history request.
+func benchReadsOpen(ctx context.Context, env Env, orgClients []*cloudclient.Client, o cloudBenchOptions, now time.Time, res *cloudBenchResult) {
+	read := func(k int) (org int, r benchRead) {
+		org = k % o.orgs
+		return org, o.pickRead(rand.New(rand.NewPCG(uint64(k), 42)), org, now)
+	}
+	var firstErr atomic.Value
+	l := openLoop{rate: o.rate, duration: o.duration, grace: o.duration, clients: o.clients}
+	run := l.run(ctx, func(ctx context.Context, k int) error {
+		org, r := read(k)
+		err := orgClients[org].Do(ctx, "GET", r.path, r.q, nil, nil)
+		if err != nil {
+			firstErr.CompareAndSwap(nil, cloudclient.Describe(err))
+		}
+		return err
+	})
+	var status, history, delays []time.Duration
+	f := &openFigures{OfferedPerS: o.rate, Scheduled: len(run.samples)}
+	for k, s := range run.samples {
+		switch s.outcome {
+		case openFailed:
+			res.Errors++
+			res.Requests++
+			delays = append(delays, s.delay)
+			continue
+		case openOK:
+			res.Requests++
+			delays = append(delays, s.delay)
+		case openUnsent:
+			f.Unsent++
+		}
+		if _, r := read(k); r.history {
+			history = append(history, s.latency)
+		} else {
+			status = append(status, s.latency)
+		}
+	}
+	slices.Sort(delays)
+	f.SendDelayP99Ms = benchMs(delays, 0.99)
+	res.Mode = "open"
+	res.setLatencies(status, history)
+	res.DurationS = run.elapsed.Seconds()
+	res.ReqPerS = float64(res.Requests) / run.elapsed.Seconds()
+	f.AchievedPerS = res.ReqPerS
+	res.openFigures = f
+	if e := firstErr.Load(); e != nil {
+		fmt.Fprintf(env.Stderr, "bench cloud: %d errors; the first: %s\n", res.Errors, e)
+	}
+	if f.Unsent > 0 {
+		fmt.Fprintf(env.Stderr, "bench cloud: %d of %d requests not sent: still waiting for a free client %s after the last one was due (the server answers fewer than the %.0f requests/s offered)\n",
+			f.Unsent, f.Scheduled, o.duration, o.rate)
+	}
 }
 
 // benchCheckin is the check-in of the agent ag as a current agent sends it

@@ -16,8 +16,10 @@ func TestBenchCloud(t *testing.T) {
 	code, stdout, stderr := run(t, "bench", "cloud", "--json", "--cloud", bin, "--database-url", os.Getenv("DATABASE_URL"),
 		"--orgs", "3", "--rigs", "30", "--history-rigs", "4", "--days", "40", "--clients", "6", "--duration", "1s")
 	require.Equal(t, ExitOK, code, "stderr: %s\nstdout: %s", stderr, stdout)
-	var r map[string]float64
+	var r map[string]any
 	require.NoError(t, json.Unmarshal([]byte(stdout), &r), stdout)
+	assert.Equal(t, "closed", r["mode"])
+	assert.NotContains(t, r, "offered_per_s")
 	for _, k := range []string{"ingest_rows_per_s", "status_p50_ms", "status_p99_ms", "history_p99_ms", "req_per_s", "errors"} {
 		assert.Contains(t, r, k)
 	}
