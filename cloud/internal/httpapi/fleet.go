@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -231,6 +232,12 @@ func timeParam(c *gin.Context, name string, def time.Time) (time.Time, bool) {
 		return def, true
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil && strings.Contains(s, " ") {
+		// A '+' of the offset sent unencoded, which form decoding made a
+		// space (curl "...?from=2025-03-01T00:00:00+02:00"): no RFC 3339
+		// time holds a space, so it can only have been a '+'.
+		t, err = time.Parse(time.RFC3339Nano, strings.ReplaceAll(s, " ", "+"))
+	}
 	if err != nil {
 		badParam(c, "%s %q is not an RFC 3339 time (e.g. 2025-03-01T00:00:00Z)", name, s)
 		return time.Time{}, false
@@ -294,6 +301,16 @@ const (
 	MaxHealthDays    = 100
 )
 
+// healthBuckets is how many buckets of size (an hour or a day) the range
+// [from, to) touches, as the SQL groups them (UTC hours or days of the
+// window starts): a range not aligned to them touches one more than its
+// length holds. from is before to.
+func healthBuckets(from, to time.Time, size time.Duration) int {
+	// Truncate is relative to the zero time, a UTC midnight.
+	first, last := from.Truncate(size), to.Add(-time.Microsecond).Truncate(size)
+	return int(last.Sub(first)/size) + 1
+}
+
 // componentName is a component id as firmware configs name them.
 var componentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
@@ -329,13 +346,13 @@ func (a *API) componentHealth(c *gin.Context) {
 		badParam(c, "from %s is not before to %s", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 		return
 	}
-	if limit := map[string]int{store.BucketHour: MaxHealthBuckets, store.BucketDay: MaxHealthDays}[bucket]; to.Sub(from) > time.Duration(limit)*size {
+	if limit, n := map[string]int{store.BucketHour: MaxHealthBuckets, store.BucketDay: MaxHealthDays}[bucket], healthBuckets(from, to, size); n > limit {
 		hint := "use bucket=1d or a shorter range"
 		if bucket == store.BucketDay {
 			hint = "ask for a shorter range, in several requests if need be"
 		}
-		badParam(c, "from %s to %s spans more than %d buckets of %s: %s",
-			from.Format(time.RFC3339), to.Format(time.RFC3339), limit, bucket, hint)
+		badParam(c, "from %s to %s spans more than %d buckets of %s (it touches %d UTC %s): %s",
+			from.Format(time.RFC3339), to.Format(time.RFC3339), limit, bucket, n, map[string]string{store.BucketHour: "hours", store.BucketDay: "days"}[bucket], hint)
 		return
 	}
 	h, err := a.st.ComponentHealthHistory(c.Request.Context(), principal(c).OrgID, c.Param("rig"), comp, bucket, from, to)
