@@ -30,7 +30,9 @@
 // whose PS, EPS and FS values are exact means of each one-second block of
 // the 100 Hz and 10 Hz originals. A cell whose mean is not finite (the sum
 // of huge values overflowed) is missing, as a NaN or ±Inf cell of FromGrid
-// is.
+// is; so is a cell whose finite value normalises beyond the float32 range
+// (possible for a sensor without a measuring range): no cell is ever ±Inf
+// in Values with Mask 1.
 //
 // Usable: only readings with quality reading.Good and a finite value are
 // used. Uncertain, Bad (and unknown quality codes), NaN and ±Inf readings

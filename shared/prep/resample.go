@@ -305,6 +305,15 @@ func (r *Resampler) finish() {
 		last, lastV := -1, 0.0
 		present := 0
 		for t, x := range row {
+			if !math.IsNaN(x) && math.IsInf(float64(float32((x-ss.Mean)/ss.Std)), 0) {
+				// Finite, but beyond float32 once normalised (a sensor
+				// without a range, whose values the spec does not bound):
+				// missing, as a cell whose mean is not finite is, never
+				// ±Inf with mask 1.
+				x = math.NaN()
+				row[t] = x
+				w.Observed[s]--
+			}
 			if !math.IsNaN(x) {
 				last, lastV = t, x
 			} else if last >= 0 && t-last <= hold {
