@@ -52,11 +52,7 @@ func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
 	require.NotNil(t, u)
 	require.NotNil(t, u.Sending, "the part is saved")
 	require.Equal(t, 3000, u.Sending.Count)
-	rs, err := f.rebuildPart(context.Background(), u)
-	require.NoError(t, err)
-	body, err := json.Marshal(&cloudapi.Upload{AgentID: testAgent, RequestID: req.ID, Part: u.Part, Last: u.Sending.Last, Readings: rs})
-	require.NoError(t, err)
-	need := int64(len(gzipBody(body))) + requestOverheadBytes + uploadAnswerBytes + responseOverheadBytes
+	need := partNeed(t, f, u)
 	require.NoError(t, f.Close())
 	var before int // the first life's requests
 	c.get(func(c *fakeCloud) { before = len(c.requests) })
@@ -64,7 +60,7 @@ func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
 	// Second life: the day's budget (outside the alert reserve) is 90 %
 	// of what the saved part needs.
 	perDay := need
-	t.Logf("the saved part needs %d bytes, %d readings", need, len(rs))
+	t.Logf("the saved part needs %d bytes", need)
 	tr.mu.Lock()
 	tr.on = false
 	tr.mu.Unlock()
@@ -101,4 +97,74 @@ func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
 			assert.LessOrEqual(t, n, perDay, "day %d", d)
 		}
 	})
+}
+
+// The cloud may hold a part whose answer was lost: built anew smaller for
+// the day's budget, it is answered "conflict" (the cloud keeps its first
+// copy), and the request goes on after the new build's end, which is not
+// after the first copy's: no reading is left out.
+func TestUploadPartRebuiltAfterTheCloudKeptIt(t *testing.T) {
+	start := time.Date(2025, 3, 1, 20, 0, 0, 0, time.UTC)
+	clock := newClock(start, 20_000)
+	c := newCloud(t, clock)
+	rd := &memReadings{}
+	for i := range 3000 {
+		rd.add("PS1", start.Add(-time.Hour+time.Duration(i)*time.Second), float64(i)+math.Sqrt(float64(i))/100)
+	}
+	req := cloudapi.UploadRequest{ID: "req-1", Kind: cloudapi.UploadReadings, From: start.Add(-time.Hour), To: start}
+	c.set(func(c *fakeCloud) {
+		c.uploadReqs = []cloudapi.UploadRequest{req}
+		c.limits = cloudapi.Limits{MaxUploadReadings: 2000}
+		c.next = 86400
+	})
+	path := filepath.Join(t.TempDir(), "outbox.db")
+
+	// First life, no day cap: part 0 (2000 readings) reaches the cloud,
+	// its answers never reach the agent.
+	lose := &loseAnswers{next: c.srv.Client().Transport, n: 1 << 30}
+	f := uploadVia(t, c, path, rd, lose, func(o *Options) { o.BatchBytes = 1 << 20 })
+	stop := run(t, f)
+	eventually(t, "part 0 stored", func() bool {
+		var n int
+		c.get(func(c *fakeCloud) { n = len(c.parts) })
+		return n == 1
+	})
+	stop()
+	u := f.openUpload()
+	require.NotNil(t, u)
+	require.NotNil(t, u.Sending)
+	require.Equal(t, 2000, u.Sending.Count)
+	require.False(t, u.Sending.Last)
+	need := partNeed(t, f, u)
+	require.NoError(t, f.Close())
+
+	// Second life: the day's budget (outside the alert reserve) is 90 %
+	// of what part 0 needs.
+	f = uploadVia(t, c, path, rd, c.srv.Client().Transport, func(o *Options) {
+		o.BatchBytes = 1 << 20
+		o.BytesPerDay = need
+	})
+	stop = run(t, f)
+	got := finishUpload(t, c, f, stop)
+	var missing []int
+	for i := range 3000 {
+		if got[float64(i)+math.Sqrt(float64(i))/100] == 0 {
+			missing = append(missing, i)
+		}
+	}
+	assert.Empty(t, missing, "readings the cloud never got")
+	s := f.Stats()
+	assert.Equal(t, uint64(1), s.UploadPartsRebuilt)
+	assert.Equal(t, uint64(1), s.UploadConflicts, "the smaller part 0: the cloud kept the first")
+	assert.Zero(t, s.UploadReadingsLost)
+}
+
+// partNeed is what sending u's saved part takes of the day's budget.
+func partNeed(t *testing.T, f *Forwarder, u *uploadState) int64 {
+	t.Helper()
+	rs, err := f.rebuildPart(context.Background(), u)
+	require.NoError(t, err)
+	body, err := json.Marshal(&cloudapi.Upload{AgentID: testAgent, RequestID: u.Req.ID, Part: u.Part, Last: u.Sending.Last, Readings: rs})
+	require.NoError(t, err)
+	return int64(len(gzipBody(body))) + requestOverheadBytes + uploadAnswerBytes + responseOverheadBytes
 }
