@@ -14,6 +14,32 @@ import (
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
+// dayBudgetStart is 20:00 UTC: 4 h to the first midnight.
+var dayBudgetStart = time.Date(2025, 3, 1, 20, 0, 0, 0, time.UTC)
+
+// dayBudgetValue is reading i's value, of many digits: parts compress
+// less (they are sized uncompressed, the budget counts them compressed),
+// so that an upload within the budget takes a day or two, not a week.
+func dayBudgetValue(i int) float64 { return float64(i) + math.Sqrt(float64(i))/100 }
+
+// dayBudgetCloud returns a cloud with limits, on a clock that runs a day
+// in about 4 s from dayBudgetStart, asking for the hour of readings
+// before it (3000, one a second, of sensor PS1), and the buffer holding
+// them.
+func dayBudgetCloud(t *testing.T, limits cloudapi.Limits) (*fakeCloud, *memReadings) {
+	c := newCloud(t, newClock(dayBudgetStart, 20_000))
+	rd := &memReadings{}
+	for i := range 3000 {
+		rd.add("PS1", dayBudgetStart.Add(-time.Hour+time.Duration(i)*time.Second), dayBudgetValue(i))
+	}
+	c.set(func(c *fakeCloud) {
+		c.uploadReqs = []cloudapi.UploadRequest{{ID: "req-1", Kind: cloudapi.UploadReadings, From: dayBudgetStart.Add(-time.Hour), To: dayBudgetStart}}
+		c.limits = limits
+		c.next = 86400
+	})
+	return c, rd
+}
+
 // A saved upload part larger than a whole day's byte budget (built
 // without a day cap, which was set before the restart) would wait for
 // ever, as first built, for a day with room for it. It is built anew,
@@ -21,20 +47,7 @@ import (
 // the budget, day after day, with every reading, while an alert queued
 // meanwhile goes out at once.
 func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
-	start := time.Date(2025, 3, 1, 20, 0, 0, 0, time.UTC)
-	clock := newClock(start, 20_000) // a day in about 4 s
-	c := newCloud(t, clock)
-	rd := &memReadings{}
-	for i := range 3000 {
-		// Values of many digits: the part compresses about as little as
-		// it is sized (uncompressed), so that a few days take it.
-		rd.add("PS1", start.Add(-time.Hour+time.Duration(i)*time.Second), float64(i)+math.Sqrt(float64(i))/100)
-	}
-	req := cloudapi.UploadRequest{ID: "req-1", Kind: cloudapi.UploadReadings, From: start.Add(-time.Hour), To: start}
-	c.set(func(c *fakeCloud) {
-		c.uploadReqs = []cloudapi.UploadRequest{req}
-		c.next = 86400
-	})
+	c, rd := dayBudgetCloud(t, cloudapi.Limits{})
 	path := filepath.Join(t.TempDir(), "outbox.db")
 
 	// First life, no day cap: the part (every reading) is built, saved
@@ -104,19 +117,7 @@ func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
 // copy), and the request goes on after the new build's end, which is not
 // after the first copy's: no reading is left out.
 func TestUploadPartRebuiltAfterTheCloudKeptIt(t *testing.T) {
-	start := time.Date(2025, 3, 1, 20, 0, 0, 0, time.UTC)
-	clock := newClock(start, 20_000)
-	c := newCloud(t, clock)
-	rd := &memReadings{}
-	for i := range 3000 {
-		rd.add("PS1", start.Add(-time.Hour+time.Duration(i)*time.Second), float64(i)+math.Sqrt(float64(i))/100)
-	}
-	req := cloudapi.UploadRequest{ID: "req-1", Kind: cloudapi.UploadReadings, From: start.Add(-time.Hour), To: start}
-	c.set(func(c *fakeCloud) {
-		c.uploadReqs = []cloudapi.UploadRequest{req}
-		c.limits = cloudapi.Limits{MaxUploadReadings: 2000}
-		c.next = 86400
-	})
+	c, rd := dayBudgetCloud(t, cloudapi.Limits{MaxUploadReadings: 2000})
 	path := filepath.Join(t.TempDir(), "outbox.db")
 
 	// First life, no day cap: part 0 (2000 readings) reaches the cloud,
@@ -148,7 +149,7 @@ func TestUploadPartRebuiltAfterTheCloudKeptIt(t *testing.T) {
 	got := finishUpload(t, c, f, stop)
 	var missing []int
 	for i := range 3000 {
-		if got[float64(i)+math.Sqrt(float64(i))/100] == 0 {
+		if got[dayBudgetValue(i)] == 0 {
 			missing = append(missing, i)
 		}
 	}
