@@ -90,8 +90,9 @@ type Trained struct {
 // writes an anomaly-only bundle. A seed above MaxSeed is an error before
 // any work: the manifest could not record it. ctx stops every phase, not
 // only training: hashing the data (per file and per 32 KiB read), loading
-// it (per file, cycle, or skab.CtxRows rows of a SKAB file), exporting the
-// bundle (per model file and int8 calibration batch) and writing the
+// it (per file, cycle, or skab.CtxRows rows of a SKAB file), training
+// and fitting the SKAB detector (per step and batch of windows), exporting
+// the bundle (per model file and int8 calibration batch) and writing the
 // report (per file; report.WriteContext leaves no partial file) return
 // ctx's error wrapped once it ends.
 func Train(ctx context.Context, cfg *rig.Config, data Data, o Options, dir string) (*Trained, error) {
@@ -217,7 +218,7 @@ func trainSKAB(ctx context.Context, log io.Writer, cfg *rig.Config, dir, digest 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := m.FitDetector(set, skab.DetectorOptions{}); err != nil {
+	if err := m.FitDetectorContext(ctx, set, skab.DetectorOptions{}); err != nil {
 		return nil, nil, err
 	}
 	return SKABExport(m)

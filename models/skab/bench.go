@@ -122,7 +122,7 @@ func Bench(ctx context.Context, cfg *rig.Config, dir string, o Options, do Detec
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := m.FitDetector(set, do); err != nil {
+	if err := m.FitDetectorContext(ctx, set, do); err != nil {
 		return nil, nil, err
 	}
 	train := time.Since(t0).Seconds()
@@ -139,7 +139,7 @@ func Bench(ctx context.Context, cfg *rig.Config, dir string, o Options, do Detec
 // for studying the detector's settings (and their robustness across
 // folders, via Report.PerFile) without retraining.
 func (m *Model) Sweep(set *Set, opts []DetectorOptions) ([]*Report, []*Detector, error) {
-	fs, err := m.splitHalf(m.calibBlocks(set))
+	fs, err := m.splitHalf(context.Background(), m.calibBlocks(set))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -47,3 +47,33 @@ func TestLoadDirContextStopsWithinAFile(t *testing.T) {
 		t.Errorf("error %q does not name %q", err, want)
 	}
 }
+
+// Fitting the detector runs the model over every calibration block: a
+// cancel stops it (per batch of windows) with ctx's error, and leaves the
+// model's detector as it was.
+func TestFitDetectorContextCancelled(t *testing.T) {
+	cfg := loadRig(t)
+	dir := t.TempDir()
+	writeSynthetic(t, filepath.Join(dir, "anomaly-free", AnomalyFreeName), 240, 0, 0, false, 1)
+	writeSynthetic(t, filepath.Join(dir, "valve1", "1.csv"), 200, 110, 170, true, 2)
+	set, err := LoadDir(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, do := tinyOptions()
+	m, err := Train(context.Background(), cfg, set, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := m.FitDetectorContext(ctx, set, do); !errors.Is(err, context.Canceled) {
+		t.Fatalf("FitDetectorContext with an ended context: %v", err)
+	}
+	if m.Detector.Steps != 0 {
+		t.Errorf("detector set by a cancelled fit: %+v", m.Detector)
+	}
+	if err := m.FitDetectorContext(context.Background(), set, do); err != nil {
+		t.Fatal(err)
+	}
+}

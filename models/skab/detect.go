@@ -1,6 +1,7 @@
 package skab
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -304,8 +305,8 @@ func (m *Model) calibBlocks(set *Set) []*Series {
 
 // features computes the detector's inputs for each series, calibrated on
 // its first calib rows.
-func (m *Model) features(ss []*Series, calib int) ([]*features, error) {
-	errs, err := m.ErrorsBatch(ss, calib)
+func (m *Model) features(ctx context.Context, ss []*Series, calib int) ([]*features, error) {
+	errs, err := m.ErrorsBatchContext(ctx, ss, calib)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +327,13 @@ func (m *Model) features(ss []*Series, calib int) ([]*features, error) {
 // half calibrates, the second half gives out-of-sample normal values of
 // each term.
 func (m *Model) FitDetector(set *Set, o DetectorOptions) error {
-	fs, err := m.splitHalf(m.calibBlocks(set))
+	return m.FitDetectorContext(context.Background(), set, o)
+}
+
+// FitDetectorContext is FitDetector stopped by ctx (checked per batch of
+// the model's windows).
+func (m *Model) FitDetectorContext(ctx context.Context, set *Set, o DetectorOptions) error {
+	fs, err := m.splitHalf(ctx, m.calibBlocks(set))
 	if err != nil {
 		return err
 	}
@@ -340,8 +347,8 @@ func (m *Model) FitDetector(set *Set, o DetectorOptions) error {
 
 // splitHalf computes the features of normal blocks of CalibRows rows,
 // each calibrated on its first half.
-func (m *Model) splitHalf(blocks []*Series) ([]*features, error) {
-	return m.features(blocks, m.Options.CalibRows/2)
+func (m *Model) splitHalf(ctx context.Context, blocks []*Series) ([]*features, error) {
+	return m.features(ctx, blocks, m.Options.CalibRows/2)
 }
 
 // fitDetector fits a detector with o on split-half features: rows from
@@ -391,7 +398,7 @@ func (m *Model) prepareScoring(ss []*Series, pooledOnly bool) (*scoring, error) 
 	C := m.Options.CalibRows
 	var sc scoring
 	var err error
-	if sc.feats, err = m.features(ss, C); err != nil {
+	if sc.feats, err = m.features(context.Background(), ss, C); err != nil {
 		return nil, err
 	}
 	if !pooledOnly {
@@ -399,7 +406,7 @@ func (m *Model) prepareScoring(ss []*Series, pooledOnly bool) (*scoring, error) 
 		for k, s := range ss {
 			heads[k] = s.slice(0, C)
 		}
-		if sc.own, err = m.splitHalf(heads); err != nil {
+		if sc.own, err = m.splitHalf(context.Background(), heads); err != nil {
 			return nil, err
 		}
 	}

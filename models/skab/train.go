@@ -292,6 +292,12 @@ func (m *Model) Errors(s *Series, calib int) ([]float64, error) {
 
 // ErrorsBatch is Errors for many series with one compiled model.
 func (m *Model) ErrorsBatch(ss []*Series, calib int) ([][]float64, error) {
+	return m.ErrorsBatchContext(context.Background(), ss, calib)
+}
+
+// ErrorsBatchContext is ErrorsBatch stopped by ctx (train.PredictContext:
+// checked per batch of windows).
+func (m *Model) ErrorsBatchContext(ctx context.Context, ss []*Series, calib int) ([][]float64, error) {
 	T := m.Options.Steps
 	ds := &train.Dataset{Spec: unitSpec(m.Base), Source: "skab"}
 	type span struct{ start, rows int }
@@ -312,7 +318,7 @@ func (m *Model) ErrorsBatch(ss []*Series, calib int) ([][]float64, error) {
 		}
 		windowsOf(ds, seg, T, ends, g, len(m.Rig.Targets))
 	}
-	p, err := train.Predict(m.Rig, m.Result.Model, m.Result.Weights, m.Result.Spec, ds, m.Options.Backend, 64)
+	p, err := train.PredictContext(ctx, m.Rig, m.Result.Model, m.Result.Weights, m.Result.Spec, ds, m.Options.Backend, 64)
 	if err != nil {
 		return nil, err
 	}

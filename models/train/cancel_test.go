@@ -76,3 +76,28 @@ func TestRunWithEndedContext(t *testing.T) {
 		t.Fatalf("Run with an ended context: %v", err)
 	}
 }
+
+// PredictContext stops with ctx's error once ctx ends (checked before the
+// model is compiled and per batch); Predict is PredictContext without one.
+func TestPredictContextCancelled(t *testing.T) {
+	cfg := loadRig(t, "zema-testrig")
+	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 4, 1), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := tinyOptions(cfg, ds, 1)
+	opts.Epochs = 1
+	res, err := Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := PredictContext(ctx, cfg, res.Model, res.Weights, res.Spec, ds, "", 8); !errors.Is(err, context.Canceled) {
+		t.Fatalf("PredictContext with an ended context: %v", err)
+	}
+	p, err := Predict(cfg, res.Model, res.Weights, res.Spec, ds, "", 8)
+	if err != nil || p.N != ds.Len() {
+		t.Fatalf("Predict: %v", err)
+	}
+}

@@ -25,6 +25,13 @@ type Predictions struct {
 // on the GoMLX backend named by backendName (gnn.NewBackend), in batches
 // of batch windows (0: 32). Preprocessing is prep.FromGrid with spec.
 func Predict(cfg *rig.Config, m *gnn.Model, w gnn.Weights, spec prep.Spec, ds *Dataset, backendName string, batch int) (*Predictions, error) {
+	return PredictContext(context.Background(), cfg, m, w, spec, ds, backendName, batch)
+}
+
+// PredictContext is Predict stopped by ctx: it checks ctx before the
+// model is compiled and before each batch, and returns ctx's error once
+// ctx ends.
+func PredictContext(ctx context.Context, cfg *rig.Config, m *gnn.Model, w gnn.Weights, spec prep.Spec, ds *Dataset, backendName string, batch int) (*Predictions, error) {
 	if batch == 0 {
 		batch = 32
 	}
@@ -38,6 +45,9 @@ func Predict(cfg *rig.Config, m *gnn.Model, w gnn.Weights, spec prep.Spec, ds *D
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	backend, err := gnn.NewBackend(backendName)
 	if err != nil {
 		return nil, err
@@ -49,7 +59,7 @@ func Predict(cfg *rig.Config, m *gnn.Model, w gnn.Weights, spec prep.Spec, ds *D
 		return nil, err
 	}
 	defer eng.close()
-	p, err := eng.predict(context.Background(), t.X, t.Mask, t.N)
+	p, err := eng.predict(ctx, t.X, t.Mask, t.N)
 	if err != nil {
 		return nil, err
 	}
