@@ -24,6 +24,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/pipeline"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/ctxio"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/reading"
@@ -668,7 +669,8 @@ func (j *running) deleteBlob(ctx context.Context, key string) {
 
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
-// download extracts the archive under key into dir.
+// download extracts the archive under key into dir; ctx stops it (per
+// read of the archive).
 func (j *running) download(ctx context.Context, key, dir string) error {
 	rc, info, err := j.w.blobs.Get(ctx, key)
 	if errors.Is(err, blob.ErrNotFound) {
@@ -678,7 +680,12 @@ func (j *running) download(ctx context.Context, key, dir string) error {
 		return err
 	}
 	defer rc.Close()
-	if err := tarball.Extract(rc, dir, tarball.Limits{MaxBytes: j.w.o.MaxExtractBytes}); err != nil {
+	// Read through ctx: a cancel stops the extraction of a large archive
+	// at its next read, not at its end.
+	if err := tarball.Extract(ctxio.Reader(ctx, rc), dir, tarball.Limits{MaxBytes: j.w.o.MaxExtractBytes}); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("extract the data set archive: %w", cerr)
+		}
 		if errors.Is(err, tarball.ErrInvalid) {
 			return permanent{fmt.Errorf("data set archive: %w", err)}
 		}
