@@ -239,6 +239,16 @@ type CheckinResponse struct {
 	// UploadKey), so that a re-enrolled agent's keys, whose sequence
 	// numbers restart at 1, never repeat an earlier identity's.
 	Generation int `json:"generation,omitempty"`
+	// HighestSeq is the highest diagnosis sequence number (Diagnosis.Seq)
+	// the cloud holds for the credential's agent identity, that is for
+	// this enrollment generation (0: none, or a cloud older than the
+	// field). An agent whose next sequence number is at or below it has
+	// lost its numbering (its history and sequence mark): it continues
+	// above HighestSeq and renumbers the diagnoses it numbered at or
+	// below it and has not sent yet, which the cloud would otherwise
+	// answer as duplicates or conflicts of stored ones
+	// (docs/agent-cloud-api.md, "Sequence numbers after a lost history").
+	HighestSeq uint64 `json:"highest_seq,omitempty"`
 	// Offer is the model release a rollout offers this agent (nil: none).
 	// The agent installs only an offered release (docs/agent-cloud-api.md,
 	// "Offers"): without an offer it installs nothing new and keeps

@@ -104,6 +104,13 @@ func (a *API) checkin(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	// The highest seq stored for this identity: an agent whose numbering
+	// restarted (history and sequence mark lost) continues above it.
+	highest, err := a.st.HighestSeq(c.Request.Context(), p.Agent.ID)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	// The offer of the agent's rollout, if any; the check-in's update
 	// state moves the agent's state in it.
 	offer, err := a.st.RolloutCheckin(c.Request.Context(), p.OrgID, p.Agent.Name, p.Agent.RigID, req)
@@ -117,6 +124,7 @@ func (a *API) checkin(c *gin.Context) {
 		Limits:         a.limits(),
 		UploadRequests: ups,
 		Generation:     p.Agent.Generation,
+		HighestSeq:     highest,
 		Offer:          offer,
 	})
 }

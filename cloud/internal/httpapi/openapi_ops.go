@@ -169,6 +169,9 @@ func Operations() []Operation {
 			Response: cloudapi.EnrollResponse{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", Credential: "rga_pV8...", Generation: 1},
 			Errors:   []int{403, 409}},
 		{Method: "POST", Path: "/v1/agent/checkin", ID: "checkin", Tag: "agent", Summary: "Report the agent's state; get limits and upload requests",
+			Description: "highest_seq is the highest diagnosis seq stored for the credential's identity (this enrollment generation; " +
+				"absent: none, as in this example of a first check-in): an agent whose next seq is at or below it lost its numbering and continues above it, renumbering " +
+				"its unsent diagnoses (docs/agent-cloud-api.md, \"Sequence numbers after a lost history\").",
 			Auth: AuthAgent, Body: exCheckin, Status: 200,
 			Response: cloudapi.CheckinResponse{ServerTime: exT0.Add(250 * time.Millisecond), NextCheckinS: 300,
 				Limits: cloudapi.Limits{MaxBatchItems: 1000, MaxBodyBytes: 4194304, MaxUploadReadings: 100000}, Generation: 1}},

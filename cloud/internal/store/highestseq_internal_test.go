@@ -1,0 +1,4 @@
+package store
+
+// HighestSeqSQL is HighestSeq's query, for its EXPLAIN test.
+const HighestSeqSQL = highestSeqSQL
