@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,4 +103,72 @@ func TestTrainerIgnoringCancelIsAbandoned(t *testing.T) {
 	j = e.get(id)
 	assert.Equal(t, store.JobCancelled, j.State, "the trainer's late result does not reach the job")
 	assert.Nil(t, j.ModelVersion)
+}
+
+// stuckTrainer is a trainer that ignores its context until release is
+// closed; it signals each start on started.
+func stuckTrainer(started chan<- struct{}, release <-chan struct{}) func(context.Context, *rig.Config, pipeline.Data, pipeline.Options, string) (*pipeline.Trained, error) {
+	return func(context.Context, *rig.Config, pipeline.Data, pipeline.Options, string) (*pipeline.Trained, error) {
+		started <- struct{}{}
+		<-release
+		return &pipeline.Trained{}, nil
+	}
+}
+
+// SIGTERM (the worker's context ends) with a trainer that ignores it: the
+// worker re-queues the job after Options.StopGrace and returns. With
+// MaxAbandoned trainers still running it claims no further job (logged
+// once) until one returns.
+func TestStuckTrainersShutdownAndClaimLimit(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	var logs syncbuf.Buffer
+	o := e.options("w1", 5*time.Second)
+	o.StopGrace = 200 * time.Millisecond
+	o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	w := jobs.NewWorker(e.st, e.blobs, o)
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	w.SetTrainer(stuckTrainer(started, release))
+	for i := range jobs.MaxAbandoned {
+		id := e.job(tinyConfig, 3)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := runWorker(ctx, w)
+		<-started
+		cancel()
+		waitDone(t, done, "the worker waits for a trainer that ignores the shutdown")
+		j := e.get(id)
+		assert.Equal(t, store.JobQueued, j.State, "job %d", i)
+		require.NotNil(t, j.Error)
+		assert.Contains(t, *j.Error, "shutdown")
+		_, err := e.st.CancelJob(context.Background(), e.orgID, id) // not claimed again below
+		require.NoError(t, err)
+	}
+	running, total := w.Abandoned()
+	assert.Equal(t, [2]int64{jobs.MaxAbandoned, jobs.MaxAbandoned}, [2]int64{running, total})
+	id := e.job(tinyConfig, 3)
+	for range 2 {
+		ran, err := w.RunOnce(context.Background())
+		require.NoError(t, err)
+		assert.False(t, ran, "a job claimed while MaxAbandoned trainers run")
+	}
+	assert.Equal(t, store.JobQueued, e.get(id).State)
+	assert.Equal(t, 1, strings.Count(logs.String(), "no job is claimed until one returns"))
+
+	// Once they return, the worker claims again.
+	releaseOnce.Do(func() { close(release) })
+	require.Eventually(t, func() bool { n, _ := w.Abandoned(); return n == 0 }, 10*time.Second, 10*time.Millisecond)
+	w.SetTrainer(func(ctx context.Context, _ *rig.Config, _ pipeline.Data, _ pipeline.Options, _ string) (*pipeline.Trained, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	done := runWorker(context.Background(), w)
+	<-started
+	_, err := e.st.CancelJob(context.Background(), e.orgID, id)
+	require.NoError(t, err)
+	waitDone(t, done, "the worker did not end the cancelled job")
+	assert.Equal(t, store.JobCancelled, e.get(id).State)
+	assert.Empty(t, workFolders(t, o.WorkDir))
 }
