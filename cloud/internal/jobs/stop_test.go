@@ -172,3 +172,25 @@ func TestStuckTrainersShutdownAndClaimLimit(t *testing.T) {
 	assert.Equal(t, store.JobCancelled, e.get(id).State)
 	assert.Empty(t, workFolders(t, o.WorkDir))
 }
+
+// worker.max_job_duration passing while the trainer ignores its context:
+// the job fails with the limit's error StopGrace later, as for a trainer
+// that stops.
+func TestStuckTrainerPastMaxJobDuration(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	id := e.job(tinyConfig, 3)
+	o := e.options("w1", 5*time.Second)
+	o.MaxJobDuration, o.StopGrace = time.Second, 200*time.Millisecond
+	w := jobs.NewWorker(e.st, e.blobs, o)
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	w.SetTrainer(stuckTrainer(started, release))
+	done := runWorker(context.Background(), w)
+	<-started
+	waitDone(t, done, "the worker waits for a trainer past max_job_duration")
+	j := e.get(id)
+	assert.Equal(t, store.JobFailed, j.State)
+	require.NotNil(t, j.Error)
+	assert.Equal(t, "exceeded worker.max_job_duration 1s", *j.Error)
+}
