@@ -289,6 +289,22 @@ func runLogin(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		return failed(env, "login", err)
 	}
+	who := "a system token"
+	if len(orgs) == 1 {
+		// An organisation's token sees its own; a system token sees every
+		// one, which in a deployment of one organisation looks the same:
+		// the fleet routes tell them apart (403 for a system token).
+		var p *cloudapi.Problem
+		err := c.Do(ctx, "GET", "/v1/rigs", url.Values{"limit": {"1"}}, nil, nil)
+		switch {
+		case err == nil:
+			who = "organisation " + orgs[0].Slug
+		case errors.As(err, &p) && p.Status == 403:
+			who = "a system token (it manages organisations only; the fleet commands need a token of the organisation)"
+		default:
+			return failed(env, "login", err)
+		}
+	}
 	cs, p, err := loadContexts()
 	if err != nil {
 		errorf(env, "login: %v", err)
@@ -299,10 +315,6 @@ func runLogin(ctx context.Context, env Env, args []string) int {
 	if err := saveContexts(cs, p); err != nil {
 		errorf(env, "login: save %s: %v", p, err)
 		return ExitFailure
-	}
-	who := "a system token"
-	if len(orgs) == 1 {
-		who = "organisation " + orgs[0].Slug
 	}
 	fmt.Fprintf(env.Stdout, "logged in to %s as %s (context %q)\n", c.Server, who, *name)
 	return ExitOK
