@@ -97,6 +97,13 @@ type Sim struct {
 	condPrev   []float64
 	condNow    []float64
 	started    bool
+	// warmErr is the error that stopped the warm-up (nil: none, or not
+	// run yet): a Sim whose warm-up did not finish stays unusable, and
+	// every later Cycles and Stream call returns it.
+	warmErr error
+	// cutErr is set when a Cycles call stopped inside a cycle: later
+	// Cycles calls would start mid-window, so they return it.
+	cutErr error
 }
 
 // channel is one simulated sensor.
@@ -629,11 +636,23 @@ func (s *Sim) step() {
 // and the tank starts the remaining cycles at the temperature where that
 // flow is zero (a secant step; heat flows are nearly linear in temperature).
 // Fewer cycles start cold, at the ambient temperature.
+//
+// A warm-up stopped by ctx leaves the plant mid-cycle and the clock not
+// rewound; the error is kept and returned by every later call, so such a
+// Sim must be discarded (New makes a fresh one).
 func (s *Sim) warmup(ctx context.Context) error {
 	if s.started {
-		return nil
+		return s.warmErr
 	}
 	s.started = true
+	if err := s.runWarmup(ctx); err != nil {
+		s.warmErr = fmt.Errorf("sim: warm-up stopped before it finished, discard this simulator: %w", err)
+		return err
+	}
+	return nil
+}
+
+func (s *Sim) runWarmup(ctx context.Context) error {
 	s.applyFaults(1, 0)
 	n := s.opts.WarmupCycles
 	if n == 0 {
@@ -821,7 +840,9 @@ type Cycle struct {
 }
 
 // Cycles simulates n cycles and calls fn with each. fn owns the Cycle it is
-// given. It stops early with ctx's error or fn's.
+// given. It stops early with ctx's error or fn's. Stopped by ctx during the
+// warm-up or inside a cycle, the Sim is left unusable: later Cycles calls
+// return an error saying so (fn's error, between cycles, does not).
 func (s *Sim) Cycles(ctx context.Context, n int, fn func(*Cycle) error) error {
 	for _, c := range s.sensors {
 		if x := c.rate * s.windowS; math.Abs(x-math.Round(x)) > 1e-9 {
@@ -830,6 +851,9 @@ func (s *Sim) Cycles(ctx context.Context, n int, fn func(*Cycle) error) error {
 	}
 	if err := s.warmup(ctx); err != nil {
 		return err
+	}
+	if s.cutErr != nil {
+		return s.cutErr
 	}
 	for range n {
 		idx := int(s.k/s.stepsPerWin) + 1
@@ -853,6 +877,7 @@ func (s *Sim) Cycles(ctx context.Context, n int, fn func(*Cycle) error) error {
 		acc := s.acc
 		s.acc = nil
 		if err != nil {
+			s.cutErr = fmt.Errorf("sim: cycle %d was cut short, a later Cycles call would start mid-cycle; discard this simulator: %w", idx, err)
 			return err
 		}
 		labels := acc.labels(s.targets)
@@ -972,7 +997,9 @@ func (t *labelTally) labels(targets []targetLabel) []float64 {
 // is longer. Readings carry per-sensor sequence numbers from 1 and
 // timestamps start + simulated time. A dropout produces no reading. It runs
 // for Options.Duration (0: until ctx is done) and returns nil at the end,
-// ctx's error, or emit's. The batch is reused after emit returns.
+// ctx's error, or emit's. The batch is reused after emit returns. Stopped by
+// ctx during the warm-up, the Sim is left unusable: later calls return an
+// error saying so.
 func (s *Sim) Stream(ctx context.Context, start time.Time, emit func([]reading.Reading) error) error {
 	if err := s.warmup(ctx); err != nil {
 		return err
