@@ -143,7 +143,7 @@ var Rules = []Rule{
 			return func() float64 { return pm.shaft / (math.Max(pm.speed, 1) * 2 * math.Pi / 60) }, nil
 		}},
 	{Types: []rig.ComponentType{rig.Pump}, Kind: rig.KindEfficiency, Ports: noPort,
-		Quantity: "efficiency factor SE: power delivered to the loads / driver input power", Unit: "%",
+		Quantity: "efficiency factor SE: power the pump delivers to the loads / driver input power", Unit: "%",
 		make: func(pl *plant, id string, _ rig.Port) (func() float64, error) {
 			pm := pl.byID[id].(*pump)
 			return func() float64 {
@@ -154,7 +154,7 @@ var Rules = []Rule{
 				if in <= 0 {
 					return 0
 				}
-				return 100 * pm.useful / in
+				return seFactor(pm.useful, pm.hyd, in)
 			}, nil
 		}},
 
@@ -525,4 +525,21 @@ func conversion(kind rig.SensorKind, from, to string) (scale, offset float64, er
 		return c[0], c[1], nil
 	}
 	return 0, 0, fmt.Errorf("the simulator gives %s in %s and cannot convert it to %q", kind, from, to)
+}
+
+// seFactor is the efficiency factor SE in percent: the power the pump
+// delivers to its loads over the driver's input power. The loads' power
+// counts only up to the pump's own hydraulic output: at a load step-down
+// the loads are briefly fed from the accumulator and the compressed line
+// volume as well (the load power then exceeds the pump's, and the ratio
+// reached 188 %), and that stored energy is no part of the pump's
+// efficiency. The hydraulic output is below the shaft power (volumetric
+// and hydro-mechanical losses), so the result lies in [0, 100]; the final
+// clamp only guards against a negative or motoring pump.
+func seFactor(useful, hyd, in float64) float64 {
+	if !(in > 0) {
+		return 0
+	}
+	p := math.Min(math.Max(useful, 0), math.Max(hyd, 0))
+	return math.Max(0, math.Min(100, 100*p/in))
 }
