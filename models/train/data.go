@@ -54,7 +54,8 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 }
 
 // LoadUCI reads a folder in the UCI hydraulic layout (shared/dataset/uci)
-// for cfg: one file per active sensor (named by its Column or ID), one
+// for cfg: one file per active sensor (named by its id, rig.Sensor.UCIName,
+// whatever column: says: the name rigsim dataset writes), one
 // line per cycle, and profile.txt with one column per target of cfg in
 // config order. Each cycle is one window of cfg.Operation.CycleS seconds
 // on a grid of gridHz (0: 1 Hz). A sensor's rows hold either one value
@@ -94,7 +95,7 @@ func LoadUCIContext(ctx context.Context, dir string, cfg *rig.Config, gridHz flo
 	sensors := cfg.ActiveSensors()
 	cols := make([]string, len(sensors))
 	for s := range sensors {
-		cols[s] = sensors[s].ColumnName()
+		cols[s] = sensors[s].UCIName()
 	}
 	set, err := uci.ReadContext(ctx, dir, cols, len(cfg.Targets))
 	if err != nil {

@@ -275,8 +275,10 @@ type Sensor struct {
 	// data files (e.g. "PS1").
 	ID   string     `json:"id" yaml:"id"`
 	Kind SensorKind `json:"kind" yaml:"kind"`
-	// Column is the sensor's column name in data-set files when it differs
-	// from ID (e.g. SKAB's "Volume Flow RateRMS"); empty means ID.
+	// Column is the sensor's column name in column-keyed data files (the
+	// header of SKAB's CSV files) when it differs from ID (e.g. SKAB's
+	// "Volume Flow RateRMS"); empty means ID. Files named per sensor (the
+	// UCI layout) are named by ID, never by Column: see UCIName.
 	Column string `json:"column,omitempty" yaml:"column,omitempty"`
 	// Unit must be one of the units of Kind (see Units).
 	Unit string `json:"unit" yaml:"unit"`
@@ -337,11 +339,23 @@ const (
 // Ports lists every port.
 var Ports = []Port{PortNone, PortIn, PortOut, PortReturn, PortGas}
 
-// ColumnName returns the sensor's name in data-set files.
+// ColumnName returns the sensor's column name in column-keyed data files
+// (SKAB CSV headers): Column, or ID when Column is empty.
 func (s *Sensor) ColumnName() string {
 	if s.Column != "" {
 		return s.Column
 	}
+	return s.ID
+}
+
+// UCIName returns the stem of the sensor's file in a UCI-layout folder
+// ("<UCIName>.txt"): its ID, whatever Column says. It is the one naming
+// rule for that layout, used by everything that writes one (the
+// simulator, the fleet data-set builder, test fixtures) and everything
+// that reads one (the trainer, rigctl bench split, rigsim compare). IDs
+// always make valid file names there (IDPattern); columns need not (SKAB's
+// hold spaces).
+func (s *Sensor) UCIName() string {
 	return s.ID
 }
 

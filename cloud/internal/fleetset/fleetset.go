@@ -111,7 +111,7 @@ func New(cfg *rig.Config, o Options) (*Builder, error) {
 	for _, s := range spec.Sensors {
 		for _, cs := range cfg.Sensors {
 			if cs.ID == s.ID {
-				b.cols = append(b.cols, cs.ColumnName())
+				b.cols = append(b.cols, cs.UCIName())
 			}
 		}
 	}

@@ -21,7 +21,7 @@ func WriteUCI(dir string, cfg *rig.Config, runs, runLen int, seed uint64) error 
 	sensors := cfg.ActiveSensors()
 	set := &uci.Set{Cycles: runs * runLen}
 	for _, s := range sensors {
-		set.Sensors = append(set.Sensors, s.ColumnName())
+		set.Sensors = append(set.Sensors, s.UCIName())
 	}
 	set.Data = make([][][]float64, len(sensors))
 	for s := range sensors {

@@ -365,7 +365,7 @@ func runBenchSplit(_ context.Context, env Env, args []string) int {
 func splitRuns(dir, out string, cfg *rig.Config, every int) ([3]int, error) {
 	var cols []string
 	for _, s := range cfg.ActiveSensors() {
-		cols = append(cols, s.ColumnName())
+		cols = append(cols, s.UCIName())
 	}
 	set, err := uci.Read(dir, cols, len(cfg.Targets))
 	if err != nil {

@@ -22,9 +22,10 @@ type DatasetOptions struct {
 }
 
 // Dataset simulates opts.Cycles cycles into a data set in the UCI layout:
-// one matrix per sensor (sensor ids as file names), the labels of each
-// cycle as its profile (targets in config order; nil when the config has
-// no targets) and the cycle numbers as CycleIDs.
+// one matrix per sensor (named by rig.Sensor.UCIName, the sensor id, as
+// train.LoadUCI reads them), the labels of each cycle as its profile
+// (targets in config order; nil when the config has no targets) and the
+// cycle numbers as CycleIDs.
 //
 // The layout has no missing values: a sample lost to a sensor_dropout fault
 // is written as the sensor's last sample before it (sample and hold, as a
@@ -52,7 +53,7 @@ func (s *Sim) Dataset(ctx context.Context, opts DatasetOptions) (*uci.Set, error
 	sensors := s.Sensors()
 	set := &uci.Set{Cycles: opts.Cycles, Data: make([][][]float64, len(sensors)), CycleIDs: make([]int, 0, opts.Cycles)}
 	for i, sn := range sensors {
-		set.Sensors = append(set.Sensors, sn.ID)
+		set.Sensors = append(set.Sensors, sn.UCIName())
 		set.Data[i] = make([][]float64, 0, opts.Cycles)
 	}
 	if len(s.targets) > 0 {

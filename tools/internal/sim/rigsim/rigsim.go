@@ -431,12 +431,15 @@ func runCompare(ctx context.Context, env Env, args []string) int {
 		errorf(env, cmd, "%v", err)
 		return ExitFailure
 	}
+	// Both folders are in the UCI layout, so their files are named by
+	// rig.Sensor.UCIName (the sensor id, whatever column: says), the rule
+	// rigsim dataset writes and the trainer reads by.
 	var ids []string
 	if *sensors != "" {
 		ids = strings.Split(*sensors, ",")
 	} else {
 		for _, sn := range cfg.ActiveSensors() {
-			ids = append(ids, sn.ID)
+			ids = append(ids, sn.UCIName())
 		}
 	}
 	secs := int(math.Round(cfg.Operation.CycleS))
