@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,17 +24,21 @@ var dayBudgetStart = time.Date(2025, 3, 1, 20, 0, 0, 0, time.UTC)
 func dayBudgetValue(i int) float64 { return float64(i) + math.Sqrt(float64(i))/100 }
 
 // dayBudgetCloud returns a cloud with limits, on a clock that runs a day
-// in about 4 s from dayBudgetStart, asking for the hour of readings
-// before it (3000, one a second, of sensor PS1), and the buffer holding
-// them.
-func dayBudgetCloud(t *testing.T, limits cloudapi.Limits) (*fakeCloud, *memReadings) {
-	c := newCloud(t, newClock(dayBudgetStart, 20_000))
+// in about 4 s from dayBudgetStart (or on clock), asking for the hour of
+// readings before the clock's start (3000, one a second, of sensor PS1),
+// and the buffer holding them.
+func dayBudgetCloud(t *testing.T, limits cloudapi.Limits, clock ...*fastClock) (*fakeCloud, *memReadings) {
+	if len(clock) == 0 {
+		clock = append(clock, newClock(dayBudgetStart, 20_000))
+	}
+	c := newCloud(t, clock[0])
+	start := clock[0].Now()
 	rd := &memReadings{}
 	for i := range 3000 {
-		rd.add("PS1", dayBudgetStart.Add(-time.Hour+time.Duration(i)*time.Second), dayBudgetValue(i))
+		rd.add("PS1", start.Add(-time.Hour+time.Duration(i)*time.Second), dayBudgetValue(i))
 	}
 	c.set(func(c *fakeCloud) {
-		c.uploadReqs = []cloudapi.UploadRequest{{ID: "req-1", Kind: cloudapi.UploadReadings, From: dayBudgetStart.Add(-time.Hour), To: dayBudgetStart}}
+		c.uploadReqs = []cloudapi.UploadRequest{{ID: "req-1", Kind: cloudapi.UploadReadings, From: start.Add(-time.Hour), To: start}}
 		c.limits = limits
 		c.next = 86400
 	})
@@ -50,23 +55,8 @@ func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
 	c, rd := dayBudgetCloud(t, cloudapi.Limits{})
 	path := filepath.Join(t.TempDir(), "outbox.db")
 
-	// First life, no day cap: the part (every reading) is built, saved
-	// and tried, and never reaches the cloud.
-	tr := &failUploads{next: c.srv.Client().Transport, on: true}
-	f := uploadVia(t, c, path, rd, tr, func(o *Options) { o.BatchBytes = 1 << 20 })
-	stop := run(t, f)
-	eventually(t, "a try of the part", func() bool {
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		return tr.tries >= 1
-	})
-	stop()
-	u := f.openUpload()
-	require.NotNil(t, u)
-	require.NotNil(t, u.Sending, "the part is saved")
+	u, need := unsentPart(t, c, path, rd)
 	require.Equal(t, 3000, u.Sending.Count)
-	need := partNeed(t, f, u)
-	require.NoError(t, f.Close())
 	var before int // the first life's requests
 	c.get(func(c *fakeCloud) { before = len(c.requests) })
 
@@ -74,14 +64,11 @@ func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
 	// of what the saved part needs.
 	perDay := need
 	t.Logf("the saved part needs %d bytes", need)
-	tr.mu.Lock()
-	tr.on = false
-	tr.mu.Unlock()
-	f = uploadVia(t, c, path, rd, tr, func(o *Options) {
+	f := uploadVia(t, c, path, rd, c.srv.Client().Transport, func(o *Options) {
 		o.BatchBytes = 1 << 20
 		o.BytesPerDay = perDay
 	})
-	stop = run(t, f)
+	stop := run(t, f)
 	enqueue(t, f, []uint64{1}, func(uint64) bool { return true })
 	eventually(t, "the alert stored", func() bool {
 		var n int
@@ -160,6 +147,30 @@ func TestUploadPartRebuiltAfterTheCloudKeptIt(t *testing.T) {
 	assert.Zero(t, s.UploadReadingsLost)
 }
 
+// unsentPart runs a forwarder without a day cap on the outbox at path
+// until it has built, saved and tried the first part of c's upload
+// request, which never reaches c, and returns the part's state and what
+// sending it takes of the day's budget (partNeed). The forwarder is
+// closed.
+func unsentPart(t *testing.T, c *fakeCloud, path string, rd *memReadings) (*uploadState, int64) {
+	t.Helper()
+	tr := &failUploads{next: c.srv.Client().Transport, on: true}
+	f := uploadVia(t, c, path, rd, tr, func(o *Options) { o.BatchBytes = 1 << 20 })
+	stop := run(t, f)
+	eventually(t, "a try of the part", func() bool {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return tr.tries >= 1
+	})
+	stop()
+	u := f.openUpload()
+	require.NotNil(t, u)
+	require.NotNil(t, u.Sending, "the part is saved")
+	need := partNeed(t, f, u)
+	require.NoError(t, f.Close())
+	return u, need
+}
+
 // partNeed is what sending u's saved part takes of the day's budget.
 func partNeed(t *testing.T, f *Forwarder, u *uploadState) int64 {
 	t.Helper()
@@ -168,4 +179,59 @@ func partNeed(t *testing.T, f *Forwarder, u *uploadState) int64 {
 	body, err := json.Marshal(&cloudapi.Upload{AgentID: testAgent, RequestID: u.Req.ID, Part: u.Part, Last: u.Sending.Last, Readings: rs})
 	require.NoError(t, err)
 	return int64(len(gzipBody(body))) + requestOverheadBytes + uploadAnswerBytes + responseOverheadBytes
+}
+
+// A saved part that fits a whole day's budget but never what is left of
+// it when its turn comes (here a model download takes most of each day's
+// budget at the day's first check-in, and the agent checks in before
+// anything else) would wait for ever. Once it has waited into a new UTC
+// day and still does not fit, it is built anew to what that day left.
+func TestUploadPartThatNeverFitsWhatADayLeavesIsRebuilt(t *testing.T) {
+	day := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	clock := newManualClock(day)
+	c, rd := dayBudgetCloud(t, cloudapi.Limits{}, clock)
+	c.set(func(c *fakeCloud) { c.next = 3600 }) // a check-in after each Advance of an hour
+	path := filepath.Join(t.TempDir(), "outbox.db")
+
+	u, need := unsentPart(t, c, path, rd)
+
+	// Second life: a day's budget (outside the alert reserve) that the
+	// part fits, uncompressed too; the download after the day's first
+	// check-in leaves half of what the part needs.
+	allowance := u.Sending.Bytes + partOverheadBytes + need
+	var fw atomic.Pointer[Forwarder]
+	spent := map[int]bool{}
+	f := uploadVia(t, c, path, rd, c.srv.Client().Transport, func(o *Options) {
+		o.BatchBytes = 1 << 20
+		o.BytesPerDay = allowance * 2
+		o.AlertReserve = 0.5              // room for the hourly check-ins
+		o.Offer = func(*cloudapi.Offer) { // on Run's goroutine, after the check-in
+			if f := fw.Load(); f != nil && !spent[clock.Now().YearDay()] {
+				spent[clock.Now().YearDay()] = true
+				f.Spend(f.Left() - need/2)
+			}
+		}
+	})
+	fw.Store(f)
+	stop := run(t, f)
+	// The clock moves on an hour whenever the forwarder waits for the
+	// day's budget (it checked in first, and the download took its
+	// share).
+	done := func() bool { return c.uploadDone() && f.Stats().UploadsOpen == 0 }
+	for {
+		eventually(t, "the forwarder waits for the budget", func() bool {
+			s := f.Stats()
+			return done() || s.Link == LinkDayCap && s.LinkSince.Equal(clock.Now())
+		})
+		if done() {
+			break
+		}
+		if clock.Now().After(day.Add(60 * 24 * time.Hour)) {
+			t.Fatalf("the upload is not done after 60 days: %+v", f.Stats())
+		}
+		clock.Advance(time.Hour)
+	}
+	got := finishUpload(t, c, f, stop)
+	assert.Len(t, got, 3000, "every reading uploaded")
+	assert.GreaterOrEqual(t, f.Stats().UploadPartsRebuilt, uint64(1))
 }
