@@ -41,6 +41,11 @@
 // (always one of the targets' class values) and the stable, anomaly and
 // changepoint flags.
 //
+// A Sim stopped by ctx during its warm-up, or inside a cycle of Cycles,
+// must be discarded: every later call returns an error saying so (it used
+// to go on silently with all-zero or misaligned cycles). fn's or emit's
+// own error leaves it usable.
+//
 // # Determinism
 //
 // The same config, calibration, options and seed give bit-identical
