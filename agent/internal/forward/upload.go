@@ -228,15 +228,16 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 		// so that check-ins, diagnoses and alerts keep flowing, and send
 		// the part when the budget has room for it.
 		//
-		// A part that does not fit a whole day's budget (lowered since
-		// it was built), or did not fit what a new UTC day left it (the
-		// day's check-ins and diagnoses go first), would wait for ever:
-		// it is built anew, smaller, to what is left (dropBuild), and
-		// nothing else waits for it.
+		// A part larger than any build for a whole day's budget (built
+		// under a larger budget or none: the budget was lowered since),
+		// or that did not fit what a new UTC day left it either (other
+		// traffic went first), may wait for ever: it is built anew,
+		// smaller, to what is left (dropBuild), so that nothing waits for
+		// it longer than a day.
 		need := int64(len(gzipBody(body))) + requestOverheadBytes + uploadAnswerBytes + responseOverheadBytes
 		if left := f.dayLeft(false); need > left {
-			// A build never exceeds what a whole day allows (buildPart), so
-			// a new one is sent, at the latest the next day.
+			// buildPart sizes a part (uncompressed) to what the day
+			// leaves, so a new build is never this large.
 			key, day := fmt.Sprintf("%s/%d", u.Req.ID, u.Part), dayOf(now)
 			if p.Bytes+partOverheadBytes > f.dayAllowance(false) || f.partWait.key == key && f.partWait.day < day {
 				f.log.Warn("an upload part never fits the day's byte budget; building it anew, smaller",
