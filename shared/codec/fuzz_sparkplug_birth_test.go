@@ -197,3 +197,31 @@ func FuzzSparkplugBAliases(f *testing.F) {
 		}
 	})
 }
+
+// The codec fuzzers again, decoding with Binding.Names set (interned ids).
+
+func FuzzJSONNames(f *testing.F) {
+	fuzzCodecNames(f, codec.JSON{}, []byte(`{"sensor":"PS1","ts":1772366400125,"v":1}`), []byte(`{"v":2}`))
+}
+
+func FuzzJSONBatchNames(f *testing.F) {
+	fuzzCodecNames(f, codec.JSONBatch{},
+		[]byte(`{"seq":42,"ts":1772366400000,"readings":[{"sensor":"PS1","v":151.2},{"sensor":"TS9","v":35.6}]}`))
+}
+
+func FuzzCSVNames(f *testing.F) {
+	fuzzCodecNames(f, codec.CSV{}, []byte("PS1,1772366400125,151.2,17\nTS9,1772366400125,1,1\n,,7\n"))
+}
+
+func FuzzBinaryNames(f *testing.F) {
+	p, _ := codec.Binary{Float32: true}.Encode(nil, sample(4, false))
+	fuzzCodecNames(f, codec.Binary{}, p)
+}
+
+func FuzzSparkplugBNames(f *testing.F) {
+	fuzzCodecNames(f, codec.SparkplugB{},
+		spEncode(f, 1772366400000, 7,
+			spm{"name": "PS1", "datatype": uint32(10), "double_value": 151.2},
+			spm{"name": "TS1", "datatype": uint32(12), "string_value": "x"},
+			spm{"name": "other", "datatype": uint32(12), "string_value": "y"}))
+}

@@ -23,6 +23,20 @@ func fuzzCodec(f *testing.F, c codec.Codec, seeds ...[]byte) {
 // fuzzCodecWith is fuzzCodec with fix applied to each input before decoding
 // (and seeds given in the form fix takes).
 func fuzzCodecWith(f *testing.F, c codec.Codec, fix func([]byte) []byte, seeds ...[]byte) {
+	b := binding()
+	b.Names = nil
+	fuzzCodecBinding(f, c, b, fix, seeds...)
+}
+
+// fuzzCodecNames is fuzzCodec decoding with Binding.Names set, as the
+// agent does, so that the interning branch of the sensor ids (and, for
+// sparkplugb, the rule for non-numeric metrics of known sensors) is
+// fuzzed too.
+func fuzzCodecNames(f *testing.F, c codec.Codec, seeds ...[]byte) {
+	fuzzCodecBinding(f, c, binding(), nil, seeds...)
+}
+
+func fuzzCodecBinding(f *testing.F, c codec.Codec, b codec.Binding, fix func([]byte) []byte, seeds ...[]byte) {
 	for _, n := range []int{1, 3} {
 		rs := sample(min(n, maxPer(c)), true)
 		for i := range rs {
@@ -40,8 +54,6 @@ func fuzzCodecWith(f *testing.F, c codec.Codec, fix func([]byte) []byte, seeds .
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	b := binding()
-	b.Names = nil
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		if fix != nil {
 			payload = fix(payload)
