@@ -213,6 +213,10 @@ type LinkState struct {
 	// (rejected or in conflict). Neither is retried.
 	Invalid  uint64 `json:"invalid"`
 	Rejected uint64 `json:"rejected"`
+	// Renumbered counts diagnoses the forwarder gave a new seq because
+	// the cloud held their numbers already (the agent's numbering had
+	// restarted, its history and sequence mark lost): sent, not lost.
+	Renumbered uint64 `json:"renumbered"`
 	// Failures counts requests to the cloud that failed (their items are
 	// kept and retried); CredentialErrors counts requests not made because
 	// the credential file could not be read (retried as well).

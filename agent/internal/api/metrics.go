@@ -93,6 +93,7 @@ var (
 	dBacklog      = desc("cloud_backlog", "Items waiting to be sent to the cloud.")
 	dLinkState    = desc("cloud_link_state", "1 for the cloud link's current state: up, down, unauthorized, incompatible, day_cap.", "state")
 	dCloudDropped = desc("cloud_dropped_total", "Diagnoses dropped unsent from the full outbox, by whether they were alerts.", "alert")
+	dCloudRenum   = desc("cloud_renumbered_total", "Diagnoses given a new seq because the cloud's check-in answer (highest_seq) showed it held their numbers already: the agent's numbering had restarted (history and sequence mark lost). Sent under the new seq, not lost.")
 	dCloudReqFail = desc("cloud_request_failures_total", "Requests to the cloud that failed (network error, timeout, refusal); their items are kept and retried.")
 	dCloudCredErr = desc("cloud_credential_errors_total", "Requests to the cloud not made because the credential file (cloud.credential_file) could not be read; link state unauthorized, retried.")
 	dCloudUpLost  = desc("cloud_upload_readings_lost_total", "Readings of an upload part the cloud asked for that the reading buffer removed (full, too old) after the part was built and before the cloud took it: the part went without them.")
@@ -274,6 +275,7 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(dCloudDropped, ls.Dropped-min(ls.DroppedAlerts, ls.Dropped), "false")
 	counter(dCloudDropped, ls.DroppedAlerts, "true")
+	counter(dCloudRenum, ls.Renumbered)
 	counter(dCloudReqFail, ls.Failures)
 	counter(dCloudCredErr, ls.CredentialErrors)
 	counter(dCloudUpLost, ls.UploadReadingsLost)

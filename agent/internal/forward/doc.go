@@ -23,6 +23,19 @@
 // exactly-once by the key agent id + Diagnosis.Seq (a replay returns
 // "duplicate"). After a restart the outbox resumes where it was.
 //
+// With Options.Seqs (the history that numbers the diagnoses), a check-in
+// answer whose HighestSeq is at or above the next seq shows that the
+// agent's numbering restarted (history and sequence mark lost): the
+// forwarder stores HighestSeq as its sequence floor in the outbox,
+// raises the sequence above it and above every queued seq
+// (Seqs.RaiseSeq) and renumbers the queued
+// diagnoses at or below it from Seqs.ReserveSeqs, before any diagnosis is
+// sent (the check-in comes first after every start and failure); one
+// queued later with a seq at or below the floor is renumbered by Enqueue.
+// Each is counted (Stats.Renumbered) and sent under its new seq; the
+// history keeps the old one. A cloud older than the field answers none,
+// and nothing changes.
+//
 // Order: alerts first (cloudapi.IsAlert: status not healthy, or an anomaly
 // or recommendation of high or critical severity; the status unknown of a
 // diagnosis made while the detector calibrates is not one), then the rest;

@@ -83,6 +83,11 @@ type Stats struct {
 	// cloud's answer when the cloud took the batch, else as dropped.
 	Enqueued, Accepted, Duplicates, Rejected, Conflicts uint64
 	Dropped, DroppedAlerts, Invalid                     uint64
+	// Renumbered counts diagnoses given a new seq because the cloud held
+	// their numbers already: the agent's numbering had restarted
+	// (Options.Seqs). They are sent, and counted as above, under the new
+	// seq.
+	Renumbered uint64
 
 	// Requests counts HTTP requests made, Failures those that failed
 	// and were kept for a retry after a backoff (never more than
@@ -172,6 +177,10 @@ type Forwarder struct {
 	// (Options.Generation; 0: not known, or a cloud older than the
 	// field); it goes into the Idempotency-Keys.
 	generation int
+	// seqFloor is the highest seq the cloud held when a check-in found
+	// the agent's numbering restarted (0: never; persisted in the
+	// outbox): a diagnosis queued at or below it is renumbered.
+	seqFloor uint64
 	// sending holds the batch being sent (seq -> state); Enqueue marks
 	// the items it drops from the outbox meanwhile instead of counting
 	// them, and the batch's answer decides (acked, refused, unsend).
@@ -225,6 +234,7 @@ func New(opts Options) (*Forwarder, error) {
 	}
 	f.st.Link, f.st.LinkSince = LinkUnknown, opts.Clock.Now()
 	f.day, f.dayUsed = ob.loadDay()
+	f.seqFloor = ob.loadSeqFloor()
 	if err := f.loadUploads(); err != nil {
 		_ = ob.close()
 		return nil, err
@@ -279,6 +289,14 @@ func (f *Forwarder) Enqueue(ctx context.Context, d diag.Diagnosis) error {
 	if f.closed {
 		f.mu.Unlock()
 		return ErrClosed
+	}
+	if d.Seq <= f.seqFloor && f.opts.Seqs != nil {
+		// Numbered before a check-in raised the sequence: the cloud holds
+		// this seq already.
+		if data, err = f.renumberNew(&d); err != nil {
+			f.mu.Unlock()
+			return err
+		}
 	}
 	drops, self, err := f.ob.put(prio, d.Seq, f.opts.Clock.Now(), data, f.opts.MaxItems, f.opts.MaxBytes)
 	if errors.Is(err, errDuplicate) {

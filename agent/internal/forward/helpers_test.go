@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -133,6 +134,9 @@ type fakeCloud struct {
 	// preFormats: refuse check-ins holding bundle_formats as a cloud
 	// older than the field does
 	preFormats bool
+	// preHighest: answer check-ins without highest_seq, as a cloud
+	// older than the field does
+	preHighest bool
 	// records
 	stored   map[uint64]string // seq -> fingerprint
 	order    []uint64          // seqs in the order first stored
@@ -226,10 +230,14 @@ func (c *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		c.checkins++
 		c.lastIn = req
+		resp := cloudapi.CheckinResponse{ServerTime: c.clock.Now(), NextCheckinS: c.next, Limits: c.limits, UploadRequests: c.uploadReqs}
+		if !c.preHighest && len(c.stored) > 0 {
+			resp.HighestSeq = slices.Max(slices.Collect(maps.Keys(c.stored)))
+		}
 		writeJSON(w, struct {
 			cloudapi.CheckinResponse
 			Offer any `json:"offer,omitempty"`
-		}{cloudapi.CheckinResponse{ServerTime: c.clock.Now(), NextCheckinS: c.next, Limits: c.limits, UploadRequests: c.uploadReqs}, c.offer})
+		}{resp, c.offer})
 	case cloudapi.PathDiagnoses:
 		c.diagnoses(w, r, body)
 	case cloudapi.PathUploads:

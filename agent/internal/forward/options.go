@@ -135,6 +135,14 @@ type Options struct {
 	// (docs/agent-cloud-api.md, "Offers"). Called on Run's goroutine after
 	// each successful check-in; it must not block for long.
 	Offer func(*cloudapi.Offer)
+	// Seqs, when set, is where the diagnoses' sequence numbers come from
+	// (the agent's history). A check-in whose answer names a HighestSeq
+	// at or above its next number (the agent's numbering restarted: its
+	// history and sequence mark lost) raises it above that before any
+	// diagnosis is sent, and the diagnoses queued with a seq at or below
+	// it, or queued later with one, are renumbered from it
+	// (Stats.Renumbered). nil: the answer's HighestSeq is ignored.
+	Seqs Seqs
 
 	// NoSync skips fsync on outbox commits: for tests only; a power cut
 	// may lose queued diagnoses.

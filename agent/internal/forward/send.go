@@ -90,6 +90,13 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 	if resp.Generation > 0 {
 		f.generation = resp.Generation
 	}
+	// Before any diagnosis goes: needCheckin stays set on a failure.
+	if retry, fatal := f.keepSeqsAbove(resp.HighestSeq); fatal != nil {
+		return outcome{err: fatal}
+	} else if retry != nil {
+		err := fmt.Errorf("raising the diagnosis sequence above the cloud's highest seq %d: %w", resp.HighestSeq, retry)
+		return outcome{class: classRetry, res: &result{err: err, unsent: true}, what: "check-in"}
+	}
 	every := f.opts.Checkin
 	if resp.NextCheckinS > 0 {
 		every = time.Duration(resp.NextCheckinS) * time.Second

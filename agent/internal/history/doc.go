@@ -46,6 +46,14 @@
 // windows diagnosed before the old file was lost are not diagnosed again
 // under new Seqs (after a crash, those of the last minute may be).
 //
+// When the file and the mark are both lost (a replaced disk, a wiped data
+// directory) the sequence restarts at 1; the cloud, which answers the
+// highest Seq it holds of the agent at each check-in, is then the floor
+// left: RaiseSeq moves the sequence above it (mark first), and
+// ReserveSeqs takes numbers Append never assigns, with which the
+// forwarder renumbers the diagnoses numbered before the raise
+// (agent/internal/forward).
+//
 // # Progress
 //
 // The windowing stores its Progress (the buffer cursor it may resume

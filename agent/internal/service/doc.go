@@ -18,8 +18,10 @@
 //     ingest has subscribed (broker.Options.Subscriber): it would
 //     acknowledge what gateways publish before, and drop it
 //  4. the diagnosis publisher (diagnoses.publish), the cloud forwarder
-//     (cloud.url: agent/internal/forward, see NewCloudForwarder), the
-//     windowing runner
+//     (cloud.url: agent/internal/forward, see NewCloudForwarder; the
+//     history is its forward.Options.Seqs, so a check-in that finds the
+//     numbering restarted raises the history's sequence), the windowing
+//     runner
 //  5. the HTTP API; then the goroutines start (ingest, windowing, sinks,
 //     the updater's loop)
 //

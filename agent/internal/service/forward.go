@@ -50,6 +50,9 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 		return nil, err
 	}
 	opts.Describe, opts.Offer = deps.Describe, deps.Offer
+	// The history numbers the diagnoses: a check-in that finds the
+	// numbering restarted raises it above the cloud's highest seq.
+	opts.Seqs = deps.History
 	f, err := forward.New(opts)
 	if err != nil {
 		return nil, err
@@ -70,6 +73,7 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 			t := s.LastSuccess.UTC()
 			ls.LastOK = &t
 		}
+		ls.Renumbered = s.Renumbered
 		return ls
 	})
 	return cf, nil

@@ -33,10 +33,19 @@ type keyedCloud struct {
 	// the cloud keys on (agent, seq) only, so a window diagnosed again
 	// under a new seq is stored twice.
 	windows map[string]int
+	// down: answer every request 503 (the cloud unreachable).
+	down bool
 }
 
 func (c *keyedCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !agenttest.Authorized(w, r, c.token) {
+		return
+	}
+	c.mu.Lock()
+	down := c.down
+	c.mu.Unlock()
+	if down {
+		cloudapi.NewProblem(cloudapi.ProblemUnavailable, 503, "down on purpose").Write(w)
 		return
 	}
 	body, err := cloudapi.ReadBody(r, 0)
@@ -51,7 +60,14 @@ func (c *keyedCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			err.(*cloudapi.Problem).Write(w)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(cloudapi.CheckinResponse{ServerTime: time.Now(), NextCheckinS: 1})
+		// The highest seq stored, as rig-cloud answers it.
+		resp := cloudapi.CheckinResponse{ServerTime: time.Now(), NextCheckinS: 1}
+		c.mu.Lock()
+		for s := range c.stored {
+			resp.HighestSeq = max(resp.HighestSeq, s)
+		}
+		c.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(resp)
 	case cloudapi.PathDiagnoses:
 		b, err := cloudapi.DecodeDiagnosisBatch(body, cloudapi.Limits{})
 		if err != nil {
