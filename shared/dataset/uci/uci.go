@@ -636,9 +636,13 @@ func (w *Writer) write(f *wfile) {
 	w.size += int64(len(w.buf))
 }
 
+// ErrAborted is what Close and Append return after Abort: no file was
+// put in place.
+var ErrAborted = errors.New("uci: the writer was aborted: no file was written")
+
 // Close flushes the files and renames them into place. After an error
-// (of Append or its own) the files are removed and the error returned.
-// Closing twice returns nil.
+// (of Append or its own) the files are removed and the error returned;
+// after Abort it returns ErrAborted. Closing twice returns nil.
 func (w *Writer) Close() error {
 	if w.done && w.err == nil {
 		return nil
@@ -673,11 +677,15 @@ func (w *Writer) Close() error {
 }
 
 // Abort closes and removes the temporary files: the folder gets none of
-// them. It is a no-op after a successful Close, so a deferred Abort
-// cleans up on every error path.
+// them, and a later Close or Append returns ErrAborted (or the error
+// that came first). It is a no-op after a successful Close, so a
+// deferred Abort cleans up on every error path.
 func (w *Writer) Abort() {
 	if w.done && w.err == nil {
 		return
+	}
+	if w.err == nil {
+		w.err = ErrAborted
 	}
 	for _, f := range w.files {
 		f.f.Close()
