@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -25,6 +27,22 @@ func invalidBody(c *gin.Context, format string, args ...any) {
 func nameOK(c *gin.Context, field, v string) bool {
 	if v == "" || len(v) > cloudapi.MaxNameLen {
 		invalidBody(c, "%s is required, 1-%d bytes", field, cloudapi.MaxNameLen)
+		return false
+	}
+	return printableOK(c, field, v)
+}
+
+// printableOK refuses free text holding a control character (a tab, a
+// line break, C0 or C1): names and locations are one line, printed in
+// rigctl's tables and in log lines, which such characters would break.
+func printableOK(c *gin.Context, field, v string) bool {
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[i:])
+		nul := ""
+		if r == 0 {
+			nul = ", a NUL byte,"
+		}
+		invalidBody(c, "%s holds a control character (U+%04X%s at byte %d): it must be one line of printable text", field, r, nul, i)
 		return false
 	}
 	return true
@@ -152,6 +170,9 @@ func (a *API) createSite(c *gin.Context) {
 	}
 	if len(req.Location) > cloudapi.MaxTextLen {
 		invalidBody(c, "location is longer than %d bytes", cloudapi.MaxTextLen)
+		return
+	}
+	if !printableOK(c, "location", req.Location) {
 		return
 	}
 	s, err := a.st.CreateSite(c.Request.Context(), principal(c).OrgID, req.Name, req.Location)
