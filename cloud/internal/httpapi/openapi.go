@@ -362,6 +362,10 @@ func (b *docBuilder) operation(op Operation) map[string]any {
 		p.Required = true
 		params = append(params, paramDoc(p))
 		errs = append(errs, 404)
+		if p.Type == "integer" {
+			// idParam: not a positive integer.
+			errs = append(errs, 400)
+		}
 	}
 	for _, p := range op.Params {
 		if p.In == "query" {
