@@ -412,6 +412,14 @@ func (a *API) revokeAgent(c *gin.Context) {
 	c.Status(204)
 }
 
+// The orders of GET /v1/alerts?order=: by id, oldest first (the default,
+// as before the parameter) or newest first; either pages with the last
+// id as the cursor.
+const (
+	AlertsOldest = "oldest"
+	AlertsNewest = "newest"
+)
+
 func (a *API) listAlerts(c *gin.Context) {
 	limit, after, ok := idPage(c)
 	if !ok {
@@ -424,7 +432,16 @@ func (a *API) listAlerts(c *gin.Context) {
 		badParam(c, "state %q is not open, acknowledged or resolved", state)
 		return
 	}
-	alerts, err := a.st.Alerts(c.Request.Context(), principal(c).OrgID, state, after, limit)
+	list := a.st.Alerts
+	switch order := c.Query("order"); order {
+	case "", AlertsOldest:
+	case AlertsNewest:
+		list = a.st.AlertsNewest
+	default:
+		badParam(c, "order %q is not %s or %s", order, AlertsOldest, AlertsNewest)
+		return
+	}
+	alerts, err := list(c.Request.Context(), principal(c).OrgID, state, after, limit)
 	if err != nil {
 		a.fail(c, err)
 		return

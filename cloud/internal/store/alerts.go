@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 
@@ -32,11 +33,32 @@ const (
 		WHERE a.org_id = $1 AND a.state = $4 AND a.id > $2 ORDER BY a.id LIMIT $3`
 )
 
+// The same newest first (the indexes read backwards).
+const (
+	alertsAllNewest = `SELECT ` + alertCols + ` FROM alerts a JOIN rigs r ON r.id = a.rig_id
+		WHERE a.org_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3`
+	alertsOfStateNewest = `SELECT ` + alertCols + ` FROM alerts a JOIN rigs r ON r.id = a.rig_id
+		WHERE a.org_id = $1 AND a.state = $4 AND a.id < $2 ORDER BY a.id DESC LIMIT $3`
+)
+
 // Alerts lists org's alerts by id, of one state when state is set.
 func (s *Store) Alerts(ctx context.Context, orgID int64, state string, after int64, limit int) ([]Alert, error) {
-	q, args := alertsAll, []any{orgID, after, limit}
+	return s.alerts(ctx, alertsAll, alertsOfState, orgID, state, after, limit)
+}
+
+// AlertsNewest lists org's alerts newest first (by id, descending) from
+// before id before (0: from the newest), of one state when state is set.
+func (s *Store) AlertsNewest(ctx context.Context, orgID int64, state string, before int64, limit int) ([]Alert, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	return s.alerts(ctx, alertsAllNewest, alertsOfStateNewest, orgID, state, before, limit)
+}
+
+func (s *Store) alerts(ctx context.Context, all, ofState string, orgID int64, state string, from int64, limit int) ([]Alert, error) {
+	q, args := all, []any{orgID, from, limit}
 	if state != "" {
-		q, args = alertsOfState, append(args, state)
+		q, args = ofState, append(args, state)
 	}
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
