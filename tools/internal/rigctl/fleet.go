@@ -167,6 +167,11 @@ func printJSON(env Env, v any) int {
 // otherwise it decodes them into T, a row that does not decode being an
 // error. done is true when the command is over, with exit code code.
 func listRows[T any](ctx context.Context, env Env, c *cloudclient.Client, what, path string, q url.Values, limit int, asJSON bool) (rows []T, code int, done bool) {
+	if limit < 0 {
+		// ListRaw reads a negative limit as "all": a typo, not a wish.
+		errorf(env, "%s: --limit %d is negative (0: all)", what, limit)
+		return nil, ExitUsage, true
+	}
 	raws, err := cloudclient.ListRaw(ctx, c, path, q, limit)
 	if err != nil {
 		return nil, failed(env, what, err), true
@@ -405,7 +410,11 @@ func runRigs(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "rigs "+sub, "rigs list [--json] [--limit N] [--context CTX] | rigs status RIG [--json] [--context CTX]")
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
-	limit := fs.Int("limit", 0, "most rigs to list (0: all)")
+	// status refuses --limit (it was accepted and ignored).
+	limit := new(int)
+	if sub == "list" {
+		fs.IntVar(limit, "limit", 0, "most rigs to list (0: all)")
+	}
 	rest := args[1:]
 	var id string
 	if sub == "status" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
@@ -611,15 +620,20 @@ func orDash(s string) string {
 
 func runAlerts(ctx context.Context, env Env, args []string) int {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "ack" && args[0] != "resolve") {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl alerts list [--state open|acknowledged|resolved] [--json] | rigctl alerts ack ID | rigctl alerts resolve ID")
+		fmt.Fprintln(env.Stderr, "Usage: rigctl alerts list [--state open|acknowledged|resolved] [--limit N] [--oldest] [--json] | rigctl alerts ack ID | rigctl alerts resolve ID")
 		return ExitUsage
 	}
 	sub := args[0]
-	fs := newFlags(env, "alerts "+sub, "alerts list [--state S] [--limit N] [--json] | alerts ack|resolve ID [--json]")
+	fs := newFlags(env, "alerts "+sub, "alerts list [--state S] [--limit N] [--oldest] [--json] | alerts ack|resolve ID [--json]")
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
-	state := fs.String("state", "", "list only alerts in this state: open, acknowledged or resolved")
-	limit := fs.Int("limit", 0, "most alerts to list (0: all)")
+	// ack and resolve refuse list's flags (they were accepted and ignored).
+	state, limit, oldest := new(string), new(int), new(bool)
+	if sub == "list" {
+		fs.StringVar(state, "state", "", "list only alerts in this state: open, acknowledged or resolved")
+		fs.IntVar(limit, "limit", 0, "most alerts to list, newest first (0: all)")
+		fs.BoolVar(oldest, "oldest", false, "list oldest first (the API's default order) instead of newest first")
+	}
 	rest := args[1:]
 	var id string
 	if sub != "list" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
@@ -659,7 +673,12 @@ func runAlerts(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stdout, "alert %d (%s %s %s on %s): %s\n", a.ID, a.Severity, a.Component, orDash(a.Fault), a.RigID, a.State)
 		return ExitOK
 	}
-	q := url.Values{}
+	// Newest first: --limit 20 shows the 20 latest alerts, not the 20
+	// oldest (often long resolved).
+	q := url.Values{"order": {"newest"}}
+	if *oldest {
+		q.Set("order", "oldest")
+	}
 	if *state != "" {
 		q.Set("state", *state)
 	}
