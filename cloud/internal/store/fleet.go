@@ -355,7 +355,10 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 	// scan): both cloud clock. Not the newest diagnosis by window start:
 	// its arrival is not the agent's latest (an agent whose clock once
 	// ran ahead sent a window later ones never pass), and it may be a
-	// replaced identity's.
+	// replaced identity's. The newest diagnosis is the last in the
+	// primary key's order (window start, then agent id and seq): two
+	// agents of a rig reporting the same window start give the same
+	// answer every time.
 	rows, err := s.pool.Query(ctx, `SELECT r.id, r.name, r.rig_type, r.firmware_digest, r.site_id, r.created_at,
 			ld.agent_name, ld.seq, ld.window_start, ld.window_end, ld.received_at, ld.health, ld.status, ld.model_version,
 			(SELECT count(*) FROM alerts al WHERE al.rig_id = r.id AND al.state <> 'resolved'),
@@ -366,7 +369,7 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 		LEFT JOIN LATERAL (
 			SELECT ag.name AS agent_name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
 			FROM diagnoses d JOIN agents ag ON ag.id = d.agent_id
-			WHERE d.rig_id = r.id ORDER BY d.window_start DESC LIMIT 1) ld ON true
+			WHERE d.rig_id = r.id ORDER BY d.window_start DESC, d.agent_id DESC, d.seq DESC LIMIT 1) ld ON true
 		LEFT JOIN agents a ON a.rig_id = r.id AND a.replaced_at IS NULL
 		LEFT JOIN LATERAL (
 			SELECT k.received_at FROM diagnosis_keys k
