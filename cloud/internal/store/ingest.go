@@ -150,7 +150,9 @@ func (s *Store) IngestDiagnoses(ctx context.Context, p *Principal, items []cloud
 			continue
 		}
 		// The fingerprint is cloudapi.Fingerprint (SHA-256 of the JSON
-		// encoding), computed once with the stored document.
+		// encoding), computed here from the stored document's one
+		// encoding rather than encoding twice
+		// (TestIngestFingerprintIsCloudapiFingerprint holds them equal).
 		doc, err := json.Marshal(d)
 		if err != nil {
 			return nil, fmt.Errorf("encode diagnosis %d: %w", it.Seq, err)
