@@ -5,7 +5,10 @@
 // Archives hold regular files and folders only, with slash-separated
 // relative names; Extract refuses anything else (links, devices, absolute
 // names, "..", duplicate names) and stops at the limits, so an archive
-// from a client can be extracted without trusting it.
+// from a client can be extracted without trusting it. Extract and Check
+// read the gzip stream to its end, so a bad checksum is a refusal too. A
+// failure of the reader the archive comes from is told apart from a bad
+// archive (see ErrInvalid).
 package tarball
 
 import (
@@ -23,7 +26,10 @@ import (
 )
 
 // ErrInvalid is matched by errors.Is on every refusal of Extract: a
-// malformed archive, an entry it does not allow, or a limit passed.
+// malformed archive, an entry it does not allow, or a limit passed. A
+// failure of the reader the archive comes from (a dropped connection, a
+// disk error, a cancel) is not ErrInvalid: it is returned wrapped, matching
+// its cause, since reading the same archive again may work.
 var ErrInvalid = errors.New("invalid archive")
 
 // Write writes the regular files and folders under dir to w as a
@@ -89,17 +95,19 @@ type Limits struct {
 }
 
 // Extract reads a tar.gz from r into dir (created if needed; it should be
-// empty). It refuses, with an error matching ErrInvalid, entries other
-// than regular files and folders, names that are absolute, contain ".."
-// or repeat, and archives beyond lim. An error writing dir (a full disk,
-// say) is returned wrapped, matching its cause (errors.Is with
-// syscall.ENOSPC) and not ErrInvalid. What was written before an error
-// stays: extract into a fresh folder and remove it on error.
+// empty). It refuses, with an error matching ErrInvalid, a malformed or
+// truncated archive, entries other than regular files and folders, names
+// that are absolute, contain ".." or repeat, and archives beyond lim. An
+// error reading r (other than io.EOF) or writing dir (a full disk, say)
+// is returned wrapped, matching its cause (errors.Is with syscall.ENOSPC)
+// and not ErrInvalid. What was written before an error stays: extract
+// into a fresh folder and remove it on error.
 func Extract(r io.Reader, dir string, lim Limits) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return walk(r, lim, func(h *tar.Header, clean string, body io.Reader) error {
+	src := &source{r: r}
+	return walk(src, lim, func(h *tar.Header, clean string, body io.Reader) error {
 		target := filepath.Join(dir, filepath.FromSlash(clean))
 		if h.Typeflag == tar.TypeDir {
 			return os.MkdirAll(target, 0o755)
@@ -130,10 +138,44 @@ func Extract(r io.Reader, dir string, lim Limits) error {
 		case w.err != nil:
 			return fmt.Errorf("extract %s: %w", h.Name, w.err)
 		case err != nil:
-			return fmt.Errorf("%w: %s: %v", ErrInvalid, h.Name, err)
+			return src.bad(h.Name, err)
 		}
 		return nil
 	})
+}
+
+// source reads an archive from r and keeps the error r gave, if any
+// (io.EOF aside): the gzip and tar readers hand it on as they do their own
+// format errors, and bad tells them apart.
+type source struct {
+	r   io.Reader
+	err error
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+// bad returns the error for err, a failure of the gzip or tar reader
+// (at entry name, if not ""): the source's read error, wrapped, when
+// reading the source failed (not the archive's fault: reading it again may
+// work); otherwise err as an invalid archive (a bad header or checksum, or
+// io.ErrUnexpectedEOF: the archive ends early).
+func (s *source) bad(name string, err error) error {
+	if s.err != nil {
+		if name != "" {
+			return fmt.Errorf("read the archive at %s: %w", name, s.err)
+		}
+		return fmt.Errorf("read the archive: %w", s.err)
+	}
+	if name != "" {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	return fmt.Errorf("%w: %v", ErrInvalid, err)
 }
 
 // writeErr writes to w and keeps its error, telling Extract's write
@@ -153,16 +195,16 @@ func (w *writeErr) Write(p []byte) (int, error) {
 
 // walk checks every entry of the archive in r and hands each to put (nil:
 // the file's bytes are read and dropped).
-func walk(r io.Reader, lim Limits, put func(h *tar.Header, clean string, body io.Reader) error) error {
+func walk(src *source, lim Limits, put func(h *tar.Header, clean string, body io.Reader) error) error {
 	if lim.MaxFiles <= 0 {
 		lim.MaxFiles = 100_000
 	}
 	if lim.MaxBytes <= 0 {
 		lim.MaxBytes = 16 << 30
 	}
-	zr, err := gzip.NewReader(r)
+	zr, err := gzip.NewReader(src)
 	if err != nil {
-		return fmt.Errorf("%w: not gzip: %v", ErrInvalid, err)
+		return src.bad("", fmt.Errorf("not gzip: %w", err))
 	}
 	tr := tar.NewReader(zr)
 	seen := map[string]bool{}
@@ -170,10 +212,15 @@ func walk(r io.Reader, lim Limits, put func(h *tar.Header, clean string, body io
 	for n := 0; ; n++ {
 		h, err := tr.Next()
 		if err == io.EOF {
+			// The tar stream ends before the gzip stream does: read the
+			// rest so that the gzip reader checks its checksum and length.
+			if _, err := io.Copy(io.Discard, zr); err != nil {
+				return src.bad("", err)
+			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			return src.bad("", err)
 		}
 		if n >= lim.MaxFiles {
 			return fmt.Errorf("%w: more than %d entries", ErrInvalid, lim.MaxFiles)
@@ -202,16 +249,16 @@ func walk(r io.Reader, lim Limits, put func(h *tar.Header, clean string, body io
 				return err
 			}
 		} else if _, err := io.Copy(io.Discard, tr); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrInvalid, h.Name, err)
+			return src.bad(h.Name, err)
 		}
 	}
 }
 
 // Check reads a tar.gz from r to its end and returns the refusal Extract
 // would give, writing nothing: to check an archive while it streams
-// elsewhere.
+// elsewhere. An error reading r is returned wrapped, as by Extract.
 func Check(r io.Reader, lim Limits) error {
-	return walk(r, lim, nil)
+	return walk(&source{r: r}, lim, nil)
 }
 
 // errFound stops ReadFile's walk at the file it looked for.
@@ -221,20 +268,25 @@ var errFound = errors.New("found")
 // slash-separated relative name) in the tar.gz r, reading the archive
 // only up to that entry and checking every entry before it as Extract
 // does. A file larger than maxBytes is an error matching ErrInvalid; a
-// file that is not there, one matching fs.ErrNotExist.
+// file that is not there, one matching fs.ErrNotExist. A malformed
+// archive matches ErrInvalid; an error reading r is returned wrapped, as
+// by Extract.
 func ReadFile(r io.Reader, name string, maxBytes int64) ([]byte, error) {
 	var data []byte
-	err := walk(r, Limits{}, func(h *tar.Header, clean string, body io.Reader) error {
+	src := &source{r: r}
+	err := walk(src, Limits{}, func(h *tar.Header, clean string, body io.Reader) error {
 		if clean != name || h.Typeflag != tar.TypeReg {
-			_, err := io.Copy(io.Discard, body)
-			return err
+			if _, err := io.Copy(io.Discard, body); err != nil {
+				return src.bad(h.Name, err)
+			}
+			return nil
 		}
 		if h.Size > maxBytes {
 			return fmt.Errorf("%w: %s is %d bytes, more than %d", ErrInvalid, name, h.Size, maxBytes)
 		}
 		b, err := io.ReadAll(body)
 		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+			return src.bad(name, err)
 		}
 		data = b
 		return errFound
