@@ -123,19 +123,17 @@ func TestDayCapKeepsCheckingIn(t *testing.T) {
 	eventually(t, "day cap", func() bool { return f.Stats().Link == LinkDayCap })
 	var before int
 	c.get(func(c *fakeCloud) { before = c.checkins })
-	// An hour in one-minute steps (the forwarder may not be asleep yet
-	// when a step is taken): about six check-ins, none without the fix.
+	// An hour in one-minute steps, each once the forwarder waits for the
+	// clock: about six check-ins, none without the fix.
 	checkins := func() (n int) {
 		c.get(func(c *fakeCloud) { n = c.checkins })
 		return n
 	}
 	for range 60 {
+		eventually(t, "the forwarder waits for the clock", clock.Asleep)
 		clock.Advance(time.Minute)
-		deadline := time.Now().Add(100 * time.Millisecond)
-		for checkins() < before+3 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
 	}
+	eventually(t, "the forwarder waits for the clock", clock.Asleep)
 	assert.GreaterOrEqual(t, checkins(), before+3, "checked in while capped")
 	assert.Positive(t, f.Stats().Queued, "still capped: nothing more sent today")
 }

@@ -36,8 +36,11 @@ type fastClock struct {
 	scale       float64
 	manual      bool
 	changed     chan struct{}
-	mu          sync.Mutex
-	sleeps      []time.Duration // Sleeps without a wake channel (backoff, caps)
+	// asleep counts the Sleeps of a manual clock blocked since its last
+	// Advance (waiting for the next one).
+	asleep int
+	mu     sync.Mutex
+	sleeps []time.Duration // Sleeps without a wake channel (backoff, caps)
 }
 
 func newClock(base time.Time, scale float64) *fastClock {
@@ -56,6 +59,17 @@ func (c *fastClock) Advance(d time.Duration) {
 	c.base = c.base.Add(d)
 	close(c.changed)
 	c.changed = make(chan struct{})
+	c.asleep = 0
+}
+
+// Asleep reports whether a Sleep of a manual clock is blocked since its
+// last Advance: the forwarder (whose Run alone sleeps) went as far as it
+// can at this time and waits for the clock, so that a test may Advance it
+// without racing with what the forwarder does at the current time.
+func (c *fastClock) Asleep() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.asleep > 0
 }
 
 func (c *fastClock) Now() time.Time {
@@ -78,17 +92,27 @@ func (c *fastClock) Sleep(ctx context.Context, d time.Duration, wake <-chan stru
 		for {
 			c.mu.Lock()
 			now, changed := c.base, c.changed
+			if now.Before(until) {
+				c.asleep++
+			}
 			c.mu.Unlock()
 			if !now.Before(until) {
 				return nil
 			}
+			var err error
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				err = ctx.Err()
 			case <-wake:
-				return nil
 			case <-changed:
+				continue // Advance reset asleep
 			}
+			c.mu.Lock()
+			if c.changed == changed {
+				c.asleep--
+			}
+			c.mu.Unlock()
+			return err
 		}
 	}
 	t := time.NewTimer(time.Duration(float64(d) / c.scale))

@@ -23,13 +23,13 @@ var dayBudgetStart = time.Date(2025, 3, 1, 20, 0, 0, 0, time.UTC)
 // so that an upload within the budget takes a day or two, not a week.
 func dayBudgetValue(i int) float64 { return float64(i) + math.Sqrt(float64(i))/100 }
 
-// dayBudgetCloud returns a cloud with limits, on a clock that runs a day
-// in about 4 s from dayBudgetStart (or on clock), asking for the hour of
-// readings before the clock's start (3000, one a second, of sensor PS1),
-// and the buffer holding them.
-func dayBudgetCloud(t *testing.T, limits cloudapi.Limits, clock ...*fastClock) (*fakeCloud, *memReadings) {
+// dayBudgetCloud returns a cloud with limits, on a manual clock from
+// dayBudgetStart (or on clock; advanceWhileDayCapped moves it), asking for
+// the hour of readings before the clock's start (3000, one a second, of
+// sensor PS1), and the buffer holding them and the clock.
+func dayBudgetCloud(t *testing.T, limits cloudapi.Limits, clock ...*fastClock) (*fakeCloud, *memReadings, *fastClock) {
 	if len(clock) == 0 {
-		clock = append(clock, newClock(dayBudgetStart, 20_000))
+		clock = append(clock, newManualClock(dayBudgetStart))
 	}
 	c := newCloud(t, clock[0])
 	start := clock[0].Now()
@@ -42,7 +42,7 @@ func dayBudgetCloud(t *testing.T, limits cloudapi.Limits, clock ...*fastClock) (
 		c.limits = limits
 		c.next = 86400
 	})
-	return c, rd
+	return c, rd, clock[0]
 }
 
 // A saved upload part larger than a whole day's byte budget (built
@@ -52,7 +52,7 @@ func dayBudgetCloud(t *testing.T, limits cloudapi.Limits, clock ...*fastClock) (
 // the budget, day after day, with every reading, while an alert queued
 // meanwhile goes out at once.
 func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
-	c, rd := dayBudgetCloud(t, cloudapi.Limits{})
+	c, rd, clock := dayBudgetCloud(t, cloudapi.Limits{})
 	path := filepath.Join(t.TempDir(), "outbox.db")
 
 	u, need := unsentPart(t, c, path, rd)
@@ -75,6 +75,7 @@ func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
 		c.get(func(c *fakeCloud) { n = len(c.stored) })
 		return n == 1
 	})
+	advanceWhileDayCapped(t, c, f, clock, time.Hour, 30*24*time.Hour)
 	got := finishUpload(t, c, f, stop)
 	assert.Len(t, got, 3000, "every reading uploaded")
 	for v, n := range got {
@@ -104,7 +105,7 @@ func TestUploadPartLargerThanADayIsRebuilt(t *testing.T) {
 // copy), and the request goes on after the new build's end, which is not
 // after the first copy's: no reading is left out.
 func TestUploadPartRebuiltAfterTheCloudKeptIt(t *testing.T) {
-	c, rd := dayBudgetCloud(t, cloudapi.Limits{MaxUploadReadings: 2000})
+	c, rd, clock := dayBudgetCloud(t, cloudapi.Limits{MaxUploadReadings: 2000})
 	path := filepath.Join(t.TempDir(), "outbox.db")
 
 	// First life, no day cap: part 0 (2000 readings) reaches the cloud,
@@ -133,6 +134,7 @@ func TestUploadPartRebuiltAfterTheCloudKeptIt(t *testing.T) {
 		o.BytesPerDay = need
 	})
 	stop = run(t, f)
+	advanceWhileDayCapped(t, c, f, clock, time.Hour, 30*24*time.Hour)
 	got := finishUpload(t, c, f, stop)
 	var missing []int
 	for i := range 3000 {
@@ -189,7 +191,7 @@ func partNeed(t *testing.T, f *Forwarder, u *uploadState) int64 {
 func TestUploadPartThatNeverFitsWhatADayLeavesIsRebuilt(t *testing.T) {
 	day := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	clock := newManualClock(day)
-	c, rd := dayBudgetCloud(t, cloudapi.Limits{}, clock)
+	c, rd, _ := dayBudgetCloud(t, cloudapi.Limits{}, clock)
 	c.set(func(c *fakeCloud) { c.next = 3600 }) // a check-in after each Advance of an hour
 	path := filepath.Join(t.TempDir(), "outbox.db")
 
@@ -217,21 +219,32 @@ func TestUploadPartThatNeverFitsWhatADayLeavesIsRebuilt(t *testing.T) {
 	// The clock moves on an hour whenever the forwarder waits for the
 	// day's budget (it checked in first, and the download took its
 	// share).
-	done := func() bool { return c.uploadDone() && f.Stats().UploadsOpen == 0 }
-	for {
-		eventually(t, "the forwarder waits for the budget", func() bool {
-			s := f.Stats()
-			return done() || s.Link == LinkDayCap && s.LinkSince.Equal(clock.Now())
-		})
-		if done() {
-			break
-		}
-		if clock.Now().After(day.Add(60 * 24 * time.Hour)) {
-			t.Fatalf("the upload is not done after 60 days: %+v", f.Stats())
-		}
-		clock.Advance(time.Hour)
-	}
+	advanceWhileDayCapped(t, c, f, clock, time.Hour, 60*24*time.Hour)
 	got := finishUpload(t, c, f, stop)
 	assert.Len(t, got, 3000, "every reading uploaded")
 	assert.GreaterOrEqual(t, f.Stats().UploadPartsRebuilt, uint64(1))
+}
+
+// advanceWhileDayCapped moves the manual clock on by step whenever the
+// forwarder f waits for it with the day's byte budget used up (link state
+// day_cap), until c's upload is done; it fails the test after limit of
+// the clock's time. The forwarder runs as far as it can at each time
+// before the clock moves (fastClock.Asleep): how far it gets is not a
+// matter of the machine's speed.
+func advanceWhileDayCapped(t *testing.T, c *fakeCloud, f *Forwarder, clock *fastClock, step, limit time.Duration) {
+	t.Helper()
+	end := clock.Now().Add(limit)
+	done := func() bool { return c.uploadDone() && f.Stats().UploadsOpen == 0 }
+	for {
+		eventually(t, "the forwarder waits for the budget", func() bool {
+			return done() || clock.Asleep() && f.Stats().Link == LinkDayCap
+		})
+		if done() {
+			return
+		}
+		if clock.Now().After(end) {
+			t.Fatalf("the upload is not done after %s: %+v", limit, f.Stats())
+		}
+		clock.Advance(step)
+	}
 }
