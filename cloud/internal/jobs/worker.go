@@ -689,7 +689,9 @@ func (j *running) download(ctx context.Context, key, dir string) error {
 		if errors.Is(err, tarball.ErrInvalid) {
 			return permanent{fmt.Errorf("data set archive: %w", err)}
 		}
-		return err
+		// A read of the blob store that failed (a dropped connection)
+		// or a full work disk: another attempt may get through.
+		return fmt.Errorf("extract the data set archive %s: %w", key, err)
 	}
 	fmt.Fprintf(j.logs, "data set archive %s: %d bytes extracted\n", key, info.Size)
 	return nil
