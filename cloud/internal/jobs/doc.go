@@ -15,12 +15,12 @@
 // validation metrics, ETA) is stored at each heartbeat; log lines with it.
 //
 // Ends of an attempt: a data problem (bad archive, rig config, too few
-// windows) or a model the config cannot build on the data (gnn.ErrConfig,
-// prep.ErrInvalidSpec) fails the job at once; another error (a read of
-// the data set's archive from the blob store that fails mid-way, say:
-// tarball tells it from a malformed archive) re-queues it while attempts
-// are left; a cancel request seen at a heartbeat stops training and ends
-// the job cancelled; a lost lease (the job was re-queued after the
+// windows), a model the config cannot build on the data (gnn.ErrConfig,
+// prep.ErrInvalidSpec) or a trainer that returns no error but no model
+// fails the job at once; another error (a read of the data set's archive
+// from the blob store that fails mid-way, say: tarball tells it from a
+// malformed archive) re-queues it while attempts are left; a cancel
+// request seen at a heartbeat stops training and ends the job cancelled; a lost lease (the job was re-queued after the
 // worker went silent past its lease) stops the worker's work on it
 // without writing anything more; stopping the worker (SIGTERM) re-queues
 // a job that trains (the attempt counts), and lets one whose bundle is

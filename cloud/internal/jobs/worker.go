@@ -280,6 +280,10 @@ func (w *Worker) limitDuration(finishing *atomic.Bool, cancel context.CancelCaus
 	}
 }
 
+// errNoModel ends an attempt whose trainer returned no error but no
+// trained model or written bundle either.
+var errNoModel = errors.New("the trainer returned no error but no trained model or bundle manifest (a trainer bug)")
+
 // permanent marks an error that retrying cannot fix.
 type permanent struct{ error }
 
@@ -544,6 +548,11 @@ func (j *running) train(ctx context.Context, c *store.Claim) (*store.ModelVersio
 			return nil, permanent{err}
 		}
 		return nil, err
+	}
+	if t == nil || t.Result == nil || t.Written == nil || t.Written.Manifest == nil {
+		// A trainer bug, not the data's: the same code would return the
+		// same on every attempt, and nothing of it can be registered.
+		return nil, permanent{errNoModel}
 	}
 	j.finishing.Store(true)
 	j.mu.Lock()
