@@ -123,18 +123,61 @@ type Repo struct {
 
 // checkDirs refuses a keys folder inside (or equal to) the repository.
 func checkDirs(dir, keysDir string) error {
-	a, err := filepath.Abs(dir)
+	in, err := Inside(keysDir, dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("check the keys folder is outside the repository: %w", err)
 	}
-	k, err := filepath.Abs(keysDir)
-	if err != nil {
-		return err
-	}
-	if rel, err := filepath.Rel(a, k); err == nil && !strings.HasPrefix(rel, "..") {
+	if in {
 		return fmt.Errorf("%w: the keys folder %s is inside the repository folder %s, which is published; keep keys elsewhere", ErrKeys, keysDir, dir)
 	}
 	return nil
+}
+
+// Inside reports whether dir is base or inside it, as the file system
+// will resolve them: both are made absolute and the symbolic links of
+// their longest existing ancestors resolved (a folder not made yet is
+// judged by where it will be made). A name that merely starts with ".."
+// ("..keys") is inside; only ".." itself or a "../" prefix of the
+// relative path leaves base.
+func Inside(dir, base string) (bool, error) {
+	d, err := resolvePath(dir)
+	if err != nil {
+		return false, err
+	}
+	b, err := resolvePath(base)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(b, d)
+	if err != nil {
+		return false, nil // another volume: not inside
+	}
+	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)), nil
+}
+
+// resolvePath makes p absolute and resolves the symbolic links of its
+// longest existing ancestor (p itself when it exists), keeping the rest.
+func resolvePath(p string) (string, error) {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	rest := ""
+	for {
+		r, err := filepath.EvalSymlinks(a)
+		if err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(a)
+		if parent == a {
+			return filepath.Join(a, rest), nil
+		}
+		rest = filepath.Join(filepath.Base(a), rest)
+		a = parent
+	}
 }
 
 // Init creates a repository in dir (created if missing, and must hold no

@@ -3,11 +3,11 @@ package config
 import (
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/confyaml"
+	"github.com/hydrognn/hydrognn/shared/tufrepo"
 )
 
 // Accepted values of the enumerated fields.
@@ -116,8 +116,15 @@ func (c *Config) validate(v *confyaml.Validator) {
 	r := c.Releases
 	if r.On() {
 		v.Required("releases.online_keys_dir", r.OnlineKeysDir)
-		if r.OnlineKeysDir != "" && inside(r.OnlineKeysDir, r.RepoDir) {
-			v.Add("releases.online_keys_dir", "%q is inside releases.repo_dir %q, which is published: keep the keys elsewhere", r.OnlineKeysDir, r.RepoDir)
+		if r.OnlineKeysDir != "" {
+			// Resolved as the file system will (symbolic links too):
+			// "..keys" in the repository is inside it.
+			switch in, err := tufrepo.Inside(r.OnlineKeysDir, r.RepoDir); {
+			case err != nil:
+				v.Add("releases.online_keys_dir", "cannot check that %q is outside releases.repo_dir %q: %v", r.OnlineKeysDir, r.RepoDir, err)
+			case in:
+				v.Add("releases.online_keys_dir", "%q is inside releases.repo_dir %q, which is published: keep the keys elsewhere", r.OnlineKeysDir, r.RepoDir)
+			}
 		}
 	}
 	v.DurationIn("releases.check_interval", r.CheckInterval, time.Second, time.Hour)
@@ -137,10 +144,4 @@ func (c *Config) validate(v *confyaml.Validator) {
 
 	v.OneOf("log.level", c.Log.Level, LogLevels)
 	v.OneOf("log.format", c.Log.Format, LogFormats)
-}
-
-// inside reports whether dir is base or inside it.
-func inside(dir, base string) bool {
-	rel, err := filepath.Rel(filepath.Clean(base), filepath.Clean(dir))
-	return err == nil && !strings.HasPrefix(rel, "..")
 }
