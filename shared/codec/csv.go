@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -108,8 +109,11 @@ func csvLine(b *Binding, l []byte, off int, r *reading.Reading) *Error {
 			if len(f) == 0 {
 				return perr(fo, name, "empty value")
 			}
-			v, ok := parseDecimal(f)
-			if !ok {
+			v, err := parseDecimal(f)
+			if errors.Is(err, strconv.ErrRange) {
+				return perr(fo, name, "value %s is out of the float64 range", quote(f))
+			}
+			if err != nil {
 				return perr(fo, name, "bad value %s: want a decimal number", quote(f))
 			}
 			if msg := checkValue(v); msg != "" {
@@ -158,13 +162,17 @@ func csvLine(b *Binding, l []byte, off int, r *reading.Reading) *Error {
 }
 
 // parseDecimal parses a decimal number (refusing ParseFloat's hex, inf,
-// nan and underscore forms).
-func parseDecimal(f []byte) (float64, bool) {
+// nan and underscore forms). A number too large for a float64 is
+// strconv.ErrRange.
+func parseDecimal(f []byte) (float64, error) {
 	if !isNumberChars(f) {
-		return 0, false
+		return 0, strconv.ErrSyntax
 	}
 	v, err := strconv.ParseFloat(string(f), 64)
-	return v, err == nil
+	if err != nil {
+		return 0, err
+	}
+	return v, nil
 }
 
 // parseUint parses digits into a value no larger than max.

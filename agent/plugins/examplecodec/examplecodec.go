@@ -2,6 +2,7 @@ package examplecodec
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -120,6 +121,9 @@ func parseValue(s string) (float64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(strings.Replace(s, ",", ".", 1), 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("value %q is out of the float64 range", s)
+	}
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
 		return 0, fmt.Errorf("value %q is not a finite decimal number", s)
 	}

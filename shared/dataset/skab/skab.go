@@ -175,8 +175,11 @@ func ParseContext(ctx context.Context, r io.Reader, name string) (*File, error) 
 					return nil, bad("%s is not a decimal number", quote(fv))
 				}
 				v, err := strconv.ParseFloat(string(fv), 64)
+				if errors.Is(err, strconv.ErrRange) {
+					return nil, bad("%s is out of the float64 range", quote(fv))
+				}
 				if err != nil {
-					return nil, bad("%s is not a finite float64", quote(fv))
+					return nil, bad("%s is not a decimal number", quote(fv))
 				}
 				switch kinds[i] {
 				case 'v':

@@ -121,7 +121,7 @@ func TestParseBad(t *testing.T) {
 		{"date only", h + "2020-03-09;1;2;0\n", "bad datetime"},
 		{"bad value", h + "2020-03-09 10:14:33;1;x;0\n", `line 2 column 3 (B): "x" is not a decimal number`},
 		{"nan", h + "2020-03-09 10:14:33;NaN;1;0\n", `column 2 (A): "NaN" is not a decimal number`},
-		{"overflow", h + "2020-03-09 10:14:33;1e400;1;0\n", `"1e400" is not a finite float64`},
+		{"overflow", h + "2020-03-09 10:14:33;1e400;1;0\n", `line 2 column 2 (A): "1e400" is out of the float64 range`},
 		{"empty value", h + "2020-03-09 10:14:33;;1;0\n", "column 2 (A): empty value"},
 		{"bad label", h + "2020-03-09 10:14:33;1;1;0.5\n", `column 4 (anomaly): label "0.5" is not 0 or 1`},
 		{"blank line inside", h + "2020-03-09 10:14:33;1;1;0\n\n2020-03-09 10:14:34;1;1;0\n", "f.csv line 3 is empty"},

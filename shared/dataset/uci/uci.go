@@ -397,8 +397,11 @@ func ParseLine(line []byte, dst []float64) ([]float64, int, error) {
 			return dst, col, fmt.Errorf("%s is not a decimal number", quote(f))
 		}
 		v, err := strconv.ParseFloat(string(f), 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return dst, col, fmt.Errorf("%s is out of the float64 range", quote(f))
+		}
 		if err != nil {
-			return dst, col, fmt.Errorf("%s is not a finite float64", quote(f))
+			return dst, col, fmt.Errorf("%s is not a decimal number", quote(f))
 		}
 		dst = append(dst, v)
 		if end == len(line) {

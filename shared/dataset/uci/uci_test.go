@@ -197,7 +197,7 @@ func TestReadBad(t *testing.T) {
 		{"missing file", map[string]string{"A.txt": "1\n"}, []string{"A", "B"}, 0, "B.txt: no such file"},
 		{"bad value", map[string]string{"A.txt": "1\t2\n3\tx4\n"}, []string{"A"}, 0, `A.txt line 2 column 2: "x4" is not a decimal number`},
 		{"nan", map[string]string{"A.txt": "NaN\n"}, []string{"A"}, 0, `A.txt line 1 column 1: "NaN" is not a decimal number`},
-		{"overflow", map[string]string{"A.txt": "1e999\n"}, []string{"A"}, 0, `"1e999" is not a finite float64`},
+		{"overflow", map[string]string{"A.txt": "1e999\n"}, []string{"A"}, 0, `A.txt line 1 column 1: "1e999" is out of the float64 range`},
 		{"empty value", map[string]string{"A.txt": "1\t\t2\n"}, []string{"A"}, 0, "A.txt line 1 column 2: empty value"},
 		{"ragged", map[string]string{"A.txt": "1\t2\n3\n"}, []string{"A"}, 0, "A.txt line 2 has 1 columns, line 1 has 2"},
 		{"line counts", map[string]string{"A.txt": "1\n2\n", "B.txt": "1\n"}, []string{"A", "B"}, 0, "B.txt has 1 lines, A.txt has 2"},
