@@ -92,7 +92,11 @@
 // range is saved before its first try and every retry sends it as first
 // built, less readings the buffer removed meanwhile, which are counted in
 // Stats.UploadReadingsLost: the cloud keeps the first copy of a part
-// number). A saved part that does not fit a whole day's BytesPerDay
+// number). Under BytesPerDay a new part is fitted to what the day leaves
+// by its compressed body, which the cap counts (measured: its readings
+// are cut, less a small margin, until the part compressed fits), not by
+// its readings' JSON, several times larger. A saved part that does not
+// fit a whole day's BytesPerDay
 // (lowered since it was built), or did not fit what a new UTC day left
 // it, is built anew, smaller, ending no later than the first build
 // (Stats.UploadPartsRebuilt): it never waits for ever, and nothing else

@@ -166,6 +166,12 @@ type Forwarder struct {
 		key string
 		day int64
 	}
+	// lastWire is the last body wireSize measured, and its compressed
+	// size.
+	lastWire struct {
+		body []byte
+		size int64
+	}
 	// formatsRefusedUntil: the cloud refused the check-in field
 	// bundle_formats as unknown; check-ins leave it out until then.
 	formatsRefusedUntil time.Time

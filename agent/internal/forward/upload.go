@@ -1,9 +1,13 @@
 package forward
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
@@ -234,12 +238,12 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 		// traffic went first), may wait for ever: it is built anew,
 		// smaller, to what is left (dropBuild), so that nothing waits for
 		// it longer than a day.
-		need := int64(len(gzipBody(body))) + requestOverheadBytes + uploadAnswerBytes + responseOverheadBytes
+		need := f.wireSize(body) + requestOverheadBytes + uploadAnswerBytes + responseOverheadBytes
 		if left := f.dayLeft(false); need > left {
-			// buildPart sizes a part (uncompressed) to what the day
-			// leaves, so a new build is never this large.
+			// buildPart fits a part (compressed) to what the day
+			// leaves, so a new build is never larger than a whole day.
 			key, day := fmt.Sprintf("%s/%d", u.Req.ID, u.Part), dayOf(now)
-			if p.Bytes+partOverheadBytes > f.dayAllowance(false) || f.partWait.key == key && f.partWait.day < day {
+			if need > f.dayAllowance(false) || f.partWait.key == key && f.partWait.day < day {
 				f.log.Warn("an upload part never fits the day's byte budget; building it anew, smaller",
 					"id", u.Req.ID, "part", u.Part, "needs", need, "left_today", max(left, 0),
 					"day_budget", f.dayAllowance(false), "readings", len(rs))
@@ -404,19 +408,26 @@ func partBytes(rs []reading.Reading) int64 {
 
 // buildPart builds u's next part as large as the limits and the day's
 // byte budget allow. A non-nil outcome means no part was built.
+//
+// The limits and the request's MaxBytes count the readings' JSON; the
+// day's budget counts the part's compressed body (fitDayLeft), which is
+// several times smaller.
 func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Reading, *partRange, *outcome) {
 	maxN := f.limits.MaxUploadReadings
 	maxBytes := min(f.opts.BatchBytes, f.limits.MaxBodyBytes-envelopeBytes)
+	left := f.dayLeft(false)
 	if f.opts.BytesPerDay > 0 {
-		maxBytes = min(maxBytes, max(f.dayLeft(false)-partOverheadBytes, 1))
+		// Readings read in beyond what could ever compress into what
+		// is left are not read.
+		maxBytes = min(maxBytes, max(left-partOverheadBytes, 1)*maxUploadRatio)
 	}
 	if u.Req.MaxBytes > 0 {
 		maxBytes = min(maxBytes, max(u.Req.MaxBytes-u.Bytes, 0))
 	}
 	sensors := sensorFilter(u)
 	var rs []reading.Reading
+	var ends []partEnd
 	var size int64
-	p := &partRange{EndSec: u.LastSec, EndSeq: u.LastSeq}
 	// full: the part is full; capped: the request's byte cap leaves no
 	// room for the next reading (the part is the last); bounded: the
 	// next reading is after u.Through's end.
@@ -445,8 +456,7 @@ func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Re
 		}
 		rs = append(rs, r.Reading)
 		size += int64(len(b)) + 1
-		p.EndSec, p.EndSeq = sec, r.Seq
-		p.MaxSeq = max(p.MaxSeq, r.Seq)
+		ends = append(ends, partEnd{sec: sec, seq: r.Seq, size: size})
 		return nil
 	})
 	if err != nil {
@@ -455,6 +465,26 @@ func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Re
 		}
 		return nil, nil, &outcome{err: fmt.Errorf("read readings for upload %s: %w", u.Req.ID, err)}
 	}
+	last := func(n int) bool {
+		if n < len(rs) {
+			// Cut for the day's budget: readings of the request follow.
+			return u.Req.MaxBytes > 0 && u.Bytes+ends[n-1].size >= u.Req.MaxBytes
+		}
+		atCap := capped || u.Req.MaxBytes > 0 && u.Bytes+size >= u.Req.MaxBytes
+		return !full || atCap
+	}
+	if f.opts.BytesPerDay > 0 && len(rs) > 0 {
+		n := f.fitDayLeft(u, rs, ends, left, last)
+		if n < len(rs) {
+			full, capped = true, false
+			rs, ends = rs[:n], ends[:n]
+			if n > 0 {
+				size = ends[n-1].size
+			} else {
+				size = 0
+			}
+		}
+	}
 	if full && !capped && !bounded && len(rs) == 0 {
 		// Not one reading fits what the day's byte budget leaves: an
 		// empty part would only spend more of it. Wait for the next UTC
@@ -462,9 +492,72 @@ func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Re
 		f.waitDayBudget(ctx, fmt.Sprintf("day cap: not one reading of upload %s fits what is left today", u.Req.ID))
 		return nil, nil, &outcome{class: classWaited}
 	}
-	atCap := capped || u.Req.MaxBytes > 0 && u.Bytes+size >= u.Req.MaxBytes
-	p.Count, p.Bytes, p.Last = len(rs), size, !full || atCap
+	p := &partRange{EndSec: u.LastSec, EndSeq: u.LastSeq}
+	for _, e := range ends {
+		p.EndSec, p.EndSeq = e.sec, e.seq
+		p.MaxSeq = max(p.MaxSeq, e.seq)
+	}
+	p.Count, p.Bytes, p.Last = len(rs), size, last(len(rs))
 	return rs, p, nil
+}
+
+// partEnd is where a part would end after one of its readings: the
+// reading's place in Range order and the part's size (readings' JSON)
+// up to it.
+type partEnd struct {
+	sec  int64
+	seq  uint64
+	size int64
+}
+
+// maxUploadRatio bounds how many times smaller than the readings' JSON
+// an upload part's compressed body is taken to be when reading them in:
+// buildPart reads at most that many times what the day's budget leaves.
+const maxUploadRatio = 32
+
+// fitDayLeft returns how many of the readings rs (whose part would end
+// at ends[i] after reading i) u's next part holds so that sending it
+// (compressed body, headers, answer) takes at most left bytes of the
+// day's budget: all of them, or as many as the measured compression of
+// the part allows, less a small margin. Each guess is checked by
+// compressing the part's body as sent, so the part never exceeds left;
+// 0: not one fits. last tells the part's Last flag for n readings.
+func (f *Forwarder) fitDayLeft(u *uploadState, rs []reading.Reading, ends []partEnd, left int64, last func(n int) bool) int {
+	const fixed = requestOverheadBytes + uploadAnswerBytes + responseOverheadBytes
+	need := func(n int) int64 {
+		up := cloudapi.Upload{AgentID: f.opts.AgentID, RequestID: u.Req.ID, Part: u.Part, Last: last(n), Readings: rs[:n]}
+		body, err := json.Marshal(&up)
+		if err != nil {
+			return math.MaxInt64
+		}
+		return f.wireSize(body) + fixed
+	}
+	n := len(rs)
+	for n > 0 {
+		got := need(n)
+		if got <= left {
+			return n
+		}
+		// The compressed size grows about in proportion to the
+		// readings' JSON: aim at what is left, less 3 %.
+		want := float64(ends[n-1].size) * float64(max(left-fixed, 0)) / float64(got-fixed) * 0.97
+		next, _ := slices.BinarySearchFunc(ends[:n], int64(want), func(e partEnd, w int64) int { return cmp.Compare(e.size, w+1) })
+		n = min(next, n-1)
+	}
+	return 0
+}
+
+// wireSize is the size of body compressed, as post sends it. The last
+// body measured and its size are kept: an upload part waiting for the
+// day's budget is measured again at every wake, and the part fitDayLeft
+// built last is measured once more before it is sent.
+func (f *Forwarder) wireSize(body []byte) int64 {
+	if f.lastWire.body != nil && bytes.Equal(f.lastWire.body, body) {
+		return f.lastWire.size
+	}
+	n := int64(len(gzipBody(body)))
+	f.lastWire.body, f.lastWire.size = body, n
+	return n
 }
 
 // uploadAnswerBytes is about the size of the cloud's answer to an upload

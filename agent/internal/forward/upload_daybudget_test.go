@@ -19,8 +19,7 @@ import (
 var dayBudgetStart = time.Date(2025, 3, 1, 20, 0, 0, 0, time.UTC)
 
 // dayBudgetValue is reading i's value, of many digits: parts compress
-// less (they are sized uncompressed, the budget counts them compressed),
-// so that an upload within the budget takes a day or two, not a week.
+// less, so that an upload within the budget takes more than a day.
 func dayBudgetValue(i int) float64 { return float64(i) + math.Sqrt(float64(i))/100 }
 
 // dayBudgetCloud returns a cloud with limits, on a manual clock from
