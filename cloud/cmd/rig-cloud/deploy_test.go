@@ -211,7 +211,7 @@ const stopMargin = 10 * time.Second
 // upload and the job waits for its lease), the API its drain delay and
 // shutdown timeout (their defaults).
 func TestSystemdStopTimeout(t *testing.T) {
-	data, err := os.ReadFile("../../../deploy/systemd/rig-cloud.service")
+	data, err := os.ReadFile(cloudUnit)
 	require.NoError(t, err)
 	var stop time.Duration
 	found := 0
@@ -223,7 +223,7 @@ func TestSystemdStopTimeout(t *testing.T) {
 		found++
 		stop = systemdSpan(t, v)
 	}
-	require.Equal(t, 1, found, "one TimeoutStopSec= in rig-cloud.service")
+	require.Equal(t, 1, found, "one TimeoutStopSec= in rig-cloud@.service")
 	assert.Greater(t, stop, jobs.FinishGrace+stopMargin, "TimeoutStopSec must exceed jobs.FinishGrace with a margin: workers use this unit")
 	d := config.Defaults().Server
 	assert.Greater(t, stop, d.DrainDelay+d.ShutdownTimeout+stopMargin, "TimeoutStopSec must exceed server.drain_delay + server.shutdown_timeout")

@@ -101,7 +101,7 @@ type Options struct {
 // (SIGTERM): a job whose training (or reading) ended is finished rather
 // than run again; past it the attempt stops and is re-queued as one
 // stopped while it worked. A worker's stop timeout must exceed it
-// (deploy/systemd/rig-cloud.service's TimeoutStopSec, deploy/k8s's
+// (deploy/systemd/rig-cloud@.service's TimeoutStopSec, deploy/k8s's
 // terminationGracePeriodSeconds, both 120 s: TestSystemdStopTimeout,
 // TestKubernetesManifests), or the SIGKILL loses the upload.
 const FinishGrace = time.Minute
