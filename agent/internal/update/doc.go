@@ -37,9 +37,11 @@
 //	             extraction (checked as the archive unpacks, in one pass), with less free on Dir's
 //	             file system than it writes plus DiskReserve (ErrDiskFull: no attempt counted, tried
 //	             again at the next check)
-//	verifying    go-tuf's length and hash check of the whole file, extraction (shared/tarball, capped)
-//	             into Dir/bundles beside the running bundle, model file digests, manifest digest against
-//	             the signed custom metadata, rig type and firmware-config digest against this rig
+//	verifying    the signed length and hashes checked over the whole file as it streams (as go-tuf's
+//	             VerifyLengthHashes, without reading it into memory), then extraction from the file
+//	             (shared/tarball, capped) into Dir/bundles beside the running bundle, model file
+//	             digests, manifest digest against the signed custom metadata, rig type and
+//	             firmware-config digest against this rig
 //	staged       extracted and checked; waits here when the canary has no windows yet
 //	canary       the Canary runs the staged model on recent windows (see ModelCanary)
 //	committing   the metadata must not have expired since the check; Dir/current (a symlink) is
@@ -82,8 +84,6 @@
 //
 // # Caveats
 //
-//   - The archive is read into memory once to verify it (go-tuf verifies
-//     bytes): MaxBundleBytes bounds it.
 //   - The watch counters live in memory; a crash during the watch counts
 //     as a strike instead (see Open's recovery table).
 //

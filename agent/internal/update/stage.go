@@ -1,9 +1,14 @@
 package update
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,7 +20,8 @@ import (
 )
 
 // verifyAndStage checks the complete part file of t against its signed
-// TUF target with go-tuf (length and every hash), extracts it into a fresh
+// TUF target (length and every hash, as go-tuf does; hashed as it streams
+// from the file, not read into memory), extracts it into a fresh
 // staging folder beside the installed bundles, checks the bundle (model
 // file digests, manifest digest against the signed release metadata, rig
 // type and firmware-config digest against this rig), syncs it and renames
@@ -26,13 +32,23 @@ func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (_ string,
 	// A full disk at any step (the staging folder, a file, a sync, the
 	// rename) is ErrDiskFull, not a failed verification.
 	defer func() { err = asDiskFull(err, "extract "+t.Path) }()
-	part := m.partPath(t.SHA256)
-	data, err := os.ReadFile(part)
+	// The part file is hashed as it streams, then extracted from the
+	// same open file: memory stays small however large the archive. What
+	// is extracted is checked again against the signed release metadata
+	// (checkBundle: the manifest digest, every model file's digest).
+	f, err := os.Open(m.partPath(t.SHA256))
 	if err != nil {
 		return "", err
 	}
-	if err := tf.VerifyLengthHashes(data); err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrVerify, t.Path, err)
+	defer f.Close()
+	if err := verifyTarget(f, tf); err != nil {
+		if errors.As(err, new(*metadata.ErrLengthOrHashMismatch)) {
+			return "", fmt.Errorf("%w: %s: %w", ErrVerify, t.Path, err)
+		}
+		return "", fmt.Errorf("read %s: %w", t.Path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
 	}
 	bundles := filepath.Join(m.opts.Dir, "bundles")
 	if err := os.MkdirAll(bundles, 0o755); err != nil {
@@ -55,7 +71,7 @@ func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (_ string,
 		BeforeFile: func(name string, size int64) error {
 			return m.checkSpace("extract "+t.Path+": "+name, size)
 		}}
-	if err := tarball.Extract(bytes.NewReader(data), tmp, lim); err != nil {
+	if err := tarball.Extract(bufio.NewReaderSize(f, 64<<10), tmp, lim); err != nil {
 		if errors.Is(err, ErrDiskFull) || noSpace(err) {
 			return "", err
 		}
@@ -80,6 +96,45 @@ func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (_ string,
 	}
 	ok = true
 	return dst, nil
+}
+
+// verifyTarget checks the archive r against its signed TUF target tf as
+// metadata.TargetFiles.VerifyLengthHashes does (hashes are required, each
+// must match, an unknown algorithm fails, then the length), reading r once
+// as a stream instead of from a byte slice of the whole archive. A
+// mismatch is a *metadata.ErrLengthOrHashMismatch; another error is r's.
+func verifyTarget(r io.Reader, tf *metadata.TargetFiles) error {
+	if len(tf.Hashes) == 0 {
+		return &metadata.ErrLengthOrHashMismatch{Msg: "hashes must not be empty for target files"}
+	}
+	hashes := make(map[string]hash.Hash, len(tf.Hashes))
+	ws := make([]io.Writer, 0, len(tf.Hashes))
+	for alg := range tf.Hashes {
+		var h hash.Hash
+		switch alg {
+		case "sha256":
+			h = sha256.New()
+		case "sha512":
+			h = sha512.New()
+		default:
+			return &metadata.ErrLengthOrHashMismatch{Msg: fmt.Sprintf("hash verification failed - unknown hashing algorithm - %s", alg)}
+		}
+		hashes[alg] = h
+		ws = append(ws, h)
+	}
+	n, err := io.Copy(io.MultiWriter(ws...), r)
+	if err != nil {
+		return err
+	}
+	for alg, want := range tf.Hashes {
+		if !bytes.Equal(want, hashes[alg].Sum(nil)) {
+			return &metadata.ErrLengthOrHashMismatch{Msg: fmt.Sprintf("hash verification failed - mismatch for algorithm %s", alg)}
+		}
+	}
+	if n != tf.Length {
+		return &metadata.ErrLengthOrHashMismatch{Msg: fmt.Sprintf("length verification failed - expected %d, got %d", tf.Length, n)}
+	}
+	return nil
 }
 
 // checkBundle loads the bundle in dir (every model file's size and sha256
