@@ -33,8 +33,13 @@
 // sent (the check-in comes first after every start and failure); one
 // queued later with a seq at or below the floor is renumbered by Enqueue.
 // Each is counted (Stats.Renumbered) and sent under its new seq; the
-// history keeps the old one. A cloud older than the field answers none,
-// and nothing changes.
+// history keeps the old one. The outbox records each old seq with its
+// new one, and Enqueue ignores a diagnosis under an old seq recorded (a
+// replay of the history), so none is renumbered twice. Only diagnoses of
+// the history's current life are renumbered: an outbox holding a seq
+// above Seqs.LastSeq at New outlived its history, and what it holds then
+// keeps its seq (the life floor; the sequence is raised above it). A
+// cloud older than the field answers none, and nothing changes.
 //
 // Order: alerts first (cloudapi.IsAlert: status not healthy, or an anomaly
 // or recommendation of high or critical severity; the status unknown of a

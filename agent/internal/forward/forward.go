@@ -187,6 +187,10 @@ type Forwarder struct {
 	// the agent's numbering restarted (0: never; persisted in the
 	// outbox): a diagnosis queued at or below it is renumbered.
 	seqFloor uint64
+	// lifeFloor: every seq at or below it was queued by an earlier life
+	// of the history and keeps its seq (see checkLife; persisted in the
+	// outbox).
+	lifeFloor uint64
 	// sending holds the batch being sent (seq -> state); Enqueue marks
 	// the items it drops from the outbox meanwhile instead of counting
 	// them, and the batch's answer decides (acked, refused, unsend).
@@ -240,7 +244,11 @@ func New(opts Options) (*Forwarder, error) {
 	}
 	f.st.Link, f.st.LinkSince = LinkUnknown, opts.Clock.Now()
 	f.day, f.dayUsed = ob.loadDay()
-	f.seqFloor = ob.loadSeqFloor()
+	f.seqFloor, f.lifeFloor = ob.loadSeqFloor(), ob.loadLifeFloor()
+	if err := f.checkLife(); err != nil {
+		_ = ob.close()
+		return nil, err
+	}
 	if err := f.loadUploads(); err != nil {
 		_ = ob.close()
 		return nil, err
@@ -253,8 +261,9 @@ func New(opts Options) (*Forwarder, error) {
 
 // Enqueue queues a diagnosis durably (committed, and fsynced unless
 // NoSync) and returns; Run sends it. Its AgentID is set to the
-// forwarder's when empty. A diagnosis whose Seq is already queued is
-// ignored (nil). An invalid diagnosis returns ErrInvalid; one too large
+// forwarder's when empty. A diagnosis whose Seq is already queued, or
+// was renumbered when queued (see Options.Seqs), is ignored (nil). An
+// invalid diagnosis returns ErrInvalid; one too large
 // for a batch or for the outbox's MaxBytes ErrTooLarge. When the outbox is full the policy of
 // Options.MaxItems applies: Enqueue still returns nil, and the drop is
 // counted, logged and passed to OnDrop.
@@ -296,15 +305,24 @@ func (f *Forwarder) Enqueue(ctx context.Context, d diag.Diagnosis) error {
 		f.mu.Unlock()
 		return ErrClosed
 	}
+	var from uint64
 	if d.Seq <= f.seqFloor && f.opts.Seqs != nil {
 		// Numbered before a check-in raised the sequence: the cloud holds
-		// this seq already.
+		// this seq already. Queued (renumbered) before: a replay.
+		if done, err := f.ob.renumberedTo(d.Seq); err != nil || done != 0 {
+			f.mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("forward: queue seq %d: %w", d.Seq, err)
+			}
+			return nil
+		}
+		from = d.Seq
 		if data, err = f.renumberNew(&d); err != nil {
 			f.mu.Unlock()
 			return err
 		}
 	}
-	drops, self, err := f.ob.put(prio, d.Seq, f.opts.Clock.Now(), data, f.opts.MaxItems, f.opts.MaxBytes)
+	drops, self, err := f.ob.put(prio, d.Seq, from, f.opts.Clock.Now(), data, f.opts.MaxItems, f.opts.MaxBytes)
 	if errors.Is(err, errDuplicate) {
 		f.mu.Unlock()
 		return nil

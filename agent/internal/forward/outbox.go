@@ -20,12 +20,14 @@ import (
 //	         prio 0: alert, 1: other; key order is send order
 //	meta:    "day" -> [UTC day number, 8 bytes][bytes used, 8 bytes]
 //	uploads: request id -> uploadState JSON
+//	renumbered: [old seq, 8 bytes BE] -> [new seq, 8 bytes BE] (see seqfloor.go)
 var (
-	bucketItems   = []byte("items")
-	bucketMeta    = []byte("meta")
-	bucketUploads = []byte("uploads")
-	keyDay        = []byte("day")
-	keyVersion    = []byte("version")
+	bucketItems      = []byte("items")
+	bucketMeta       = []byte("meta")
+	bucketUploads    = []byte("uploads")
+	bucketRenumbered = []byte("renumbered")
+	keyDay           = []byte("day")
+	keyVersion       = []byte("version")
 )
 
 const (
@@ -69,7 +71,7 @@ func openOutbox(path string, noSync bool) (*outbox, error) {
 	}
 	o := &outbox{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketItems, bucketMeta, bucketUploads} {
+		for _, b := range [][]byte{bucketItems, bucketMeta, bucketUploads, bucketRenumbered} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -185,8 +187,10 @@ var errDuplicate = errors.New("already queued")
 
 // put stores one item, removing others to stay within the caps (see
 // Options.MaxItems). It returns the removed items, and whether the new item
-// itself was dropped; when it is, nothing was removed.
-func (o *outbox) put(prio byte, seq uint64, at time.Time, data []byte, maxItems int, maxBytes int64) (drops []dropped, self bool, err error) {
+// itself was dropped; when it is, nothing was removed. A renumbered item
+// (from: the seq it was numbered with, 0: none) records from -> seq in the
+// same transaction, dropped or not (see renumberedTo).
+func (o *outbox) put(prio byte, seq, from uint64, at time.Time, data []byte, maxItems int, maxBytes int64) (drops []dropped, self bool, err error) {
 	key := itemKey(prio, seq)
 	val := make([]byte, valueHeader+len(data))
 	binary.BigEndian.PutUint64(val, uint64(at.UnixNano()))
@@ -199,6 +203,11 @@ func (o *outbox) put(prio byte, seq uint64, at time.Time, data []byte, maxItems 
 		b := tx.Bucket(bucketItems)
 		if b.Get(itemKey(prioAlert, seq)) != nil || b.Get(itemKey(prioOther, seq)) != nil {
 			return errDuplicate
+		}
+		if from != 0 {
+			if err := putRenumbered(tx, from, seq); err != nil {
+				return err
+			}
 		}
 		// Removable: the non-alerts, and for an alert the alerts too. When
 		// removing all of them would not make room, the new item is

@@ -31,13 +31,54 @@ type Seqs interface {
 // was numbered before the raise and is renumbered.
 var keySeqFloor = []byte("seq_floor")
 
+// keyLifeFloor is the outbox meta key of the life floor (8 bytes BE):
+// every seq at or below it was queued by an earlier life of the history
+// (one whose file and sequence mark were lost while the outbox was kept).
+// Those diagnoses keep their seq: the cloud stored them already (its
+// answer lost) or stores them as sent, and renumbering them would store
+// them twice.
+var keyLifeFloor = []byte("life_floor")
+
+// checkLife runs at New: an outbox holding a seq above Seqs.LastSeq holds
+// diagnoses this history never numbered, so the history (file and mark)
+// restarted while the outbox was kept. Everything queued then is of the
+// earlier life: the life floor moves to the highest queued seq (and the
+// old-to-new seqs of that life are forgotten), and the sequence is
+// raised above it, so that the diagnoses of this life are neither
+// renumbered with them nor collide with them. Without Options.Seqs, or
+// with an outbox older than this check, nothing happens.
+func (f *Forwarder) checkLife() error {
+	seqs := f.opts.Seqs
+	if seqs == nil {
+		return nil
+	}
+	top, err := f.ob.maxSeq()
+	if err != nil || top <= seqs.LastSeq() {
+		return err
+	}
+	last := seqs.LastSeq()
+	if err := f.ob.setLifeFloor(top); err != nil {
+		return err
+	}
+	f.lifeFloor = top
+	if _, err := seqs.RaiseSeq(max(f.seqFloor, top)); err != nil {
+		return fmt.Errorf("forward: raise the sequence above the queued diagnoses of an earlier history: %w", err)
+	}
+	f.log.Warn("the outbox holds diagnoses numbered above the history's last seq: the history and its sequence mark "+
+		"were lost and the outbox kept; those diagnoses keep their seqs and new ones are numbered above them",
+		"queued_up_to", top, "last_seq", last)
+	return nil
+}
+
 // keepSeqsAbove applies a check-in's HighestSeq (highest; 0: none, or a
 // cloud older than the field) before any diagnosis is sent: when it is
 // at or above the next seq of Options.Seqs, the agent's numbering
 // restarted (its history and sequence mark lost) and every diagnosis it
 // numbered so far collides with one the cloud holds. The floor is stored
 // in the outbox first, then the sequence raised above it, then the queued
-// diagnoses at or below it renumbered (Stats.Renumbered); a crash between
+// diagnoses at or below it (above the life floor: not of an earlier life
+// of the history, see checkLife) renumbered (Stats.Renumbered), each old
+// seq recorded with its new one (see renumberedTo); a crash between
 // the steps is completed by the next check-in. Without Options.Seqs it
 // does nothing. fatal is an outbox failure (Run stops); retry a failure
 // of Seqs (the check-in is retried and nothing is sent meanwhile).
@@ -70,7 +111,7 @@ func (f *Forwarder) keepSeqsAbove(highest uint64) (retry, fatal error) {
 	if _, err := seqs.RaiseSeq(max(f.seqFloor, top)); err != nil {
 		return err, nil
 	}
-	olds, err := f.ob.queuedUpTo(f.seqFloor)
+	olds, err := f.ob.queuedUpTo(f.lifeFloor, f.seqFloor)
 	if err != nil || len(olds) == 0 {
 		return nil, err
 	}
@@ -116,10 +157,14 @@ func (f *Forwarder) renumberNew(d *diag.Diagnosis) ([]byte, error) {
 	return data, nil
 }
 
-func (o *outbox) loadSeqFloor() uint64 {
+func (o *outbox) loadSeqFloor() uint64 { return o.loadUint(keySeqFloor) }
+
+func (o *outbox) loadLifeFloor() uint64 { return o.loadUint(keyLifeFloor) }
+
+func (o *outbox) loadUint(key []byte) uint64 {
 	var floor uint64
 	_ = o.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keySeqFloor); len(v) == 8 {
+		if v := tx.Bucket(bucketMeta).Get(key); len(v) == 8 {
 			floor = binary.BigEndian.Uint64(v)
 		}
 		return nil
@@ -134,6 +179,58 @@ func (o *outbox) setSeqFloor(floor uint64) error {
 		return fmt.Errorf("outbox: store the sequence floor: %w", err)
 	}
 	return nil
+}
+
+// setLifeFloor stores the life floor (keyLifeFloor) and forgets the
+// old-to-new seqs recorded so far: they are the earlier life's numbers,
+// below every seq this life assigns.
+func (o *outbox) setLifeFloor(floor uint64) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], floor)
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketRenumbered); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketRenumbered); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyLifeFloor, v[:])
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: store the life floor: %w", err)
+	}
+	return nil
+}
+
+// renumberedTo returns the seq a diagnosis numbered old was queued with
+// when it was renumbered (0: it was not). Enqueue treats such a
+// diagnosis as already queued: it is a replay of the history (the agent
+// stopped between queueing it and moving the history's cursor), and a
+// second renumbering would have the cloud store it twice. The entries
+// are few (only diagnoses numbered before a raise are renumbered) and
+// are kept until a later life of the history (setLifeFloor).
+func (o *outbox) renumberedTo(old uint64) (uint64, error) {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], old)
+	var to uint64
+	err := o.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketRenumbered).Get(k[:]); len(v) == 8 {
+			to = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox: read: %w", err)
+	}
+	return to, nil
+}
+
+// putRenumbered records old -> seq in tx (see renumberedTo).
+func putRenumbered(tx *bolt.Tx, old, seq uint64) error {
+	var k, v [8]byte
+	binary.BigEndian.PutUint64(k[:], old)
+	binary.BigEndian.PutUint64(v[:], seq)
+	return tx.Bucket(bucketRenumbered).Put(k[:], v[:])
 }
 
 // maxSeq returns the highest queued seq (0: none).
@@ -161,9 +258,9 @@ func (o *outbox) maxSeq() (uint64, error) {
 	return top, nil
 }
 
-// queuedUpTo returns the queued items with a seq at or below floor, in
-// seq order (whatever their priority).
-func (o *outbox) queuedUpTo(floor uint64) ([]item, error) {
+// queuedUpTo returns the queued items with a seq above above and at or
+// below floor, in seq order (whatever their priority).
+func (o *outbox) queuedUpTo(above, floor uint64) ([]item, error) {
 	var out []item
 	err := o.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketItems).Cursor()
@@ -172,6 +269,9 @@ func (o *outbox) queuedUpTo(floor uint64) ([]item, error) {
 				seq := binary.BigEndian.Uint64(k[1:])
 				if seq > floor {
 					break
+				}
+				if seq <= above {
+					continue
 				}
 				out = append(out, item{prio: p, seq: seq})
 			}
@@ -218,6 +318,9 @@ func (o *outbox) renumber(olds []item, first uint64) ([][2]uint64, error) {
 				return err
 			}
 			if err := b.Put(itemKey(it.prio, d.Seq), nv); err != nil {
+				return err
+			}
+			if err := putRenumbered(tx, it.seq, d.Seq); err != nil {
 				return err
 			}
 			moved = append(moved, [2]uint64{it.seq, d.Seq})

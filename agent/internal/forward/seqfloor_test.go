@@ -97,12 +97,15 @@ func TestRestartedNumberingIsRenumbered(t *testing.T) {
 	assert.GreaterOrEqual(t, h.LastSeq(), uint64(15))
 
 	// A diagnosis numbered before the raise and queued only now (its
-	// Enqueue raced the check-in, or a replay after a restart) is
-	// renumbered as it is queued.
-	late := diagnosis(3, false)
+	// Enqueue raced the check-in) is renumbered as it is queued; one
+	// renumbered before (a replay of the history) is not queued again.
+	late := diagnosis(6, false)
 	late.Window.Start, late.Window.End = t0.Add(time.Hour), t0.Add(time.Hour+time.Minute)
 	require.NoError(t, f.Enqueue(context.Background(), late))
 	assert.Equal(t, uint64(6), f.Stats().Renumbered)
+	require.NoError(t, f.Enqueue(context.Background(), diagnosis(3, false)))
+	assert.Equal(t, uint64(6), f.Stats().Renumbered)
+	assert.Equal(t, 1, f.Stats().Queued)
 
 	// The raised sequence outlives the history file: the mark holds it.
 	require.NoError(t, h.Close())
