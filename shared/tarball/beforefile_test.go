@@ -5,12 +5,12 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/hydrognn/hydrognn/shared/tarball"
+	"github.com/hydrognn/hydrognn/shared/tmpfstest"
 )
 
 // archiveOf writes files (slash-separated name: size in bytes of 'x')
@@ -111,25 +111,6 @@ func TestExtractBeforeFile(t *testing.T) {
 	}
 }
 
-// smallFS mounts a tmpfs with opts (size=..., nr_inodes=...) for the test
-// (root only; skipped where mounting is not allowed).
-func smallFS(t *testing.T, opts string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
 // TestExtractDiskFull extracts onto a real file system too small for the
 // archive, its bytes or its files: the error matches syscall.ENOSPC (a
 // caller can tell a full disk from a bad archive: a job retried, not
@@ -143,7 +124,7 @@ func TestExtractDiskFull(t *testing.T) {
 		{"inodes", "size=1m,nr_inodes=4", map[string]int{"a": 1, "b": 1, "c": 1, "d": 1, "e": 1, "f": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := smallFS(t, tc.opts)
+			dir := tmpfstest.Mount(t, tc.opts)
 			data := archiveOf(t, tc.files)
 			err := tarball.Extract(bytes.NewReader(data), filepath.Join(dir, "out"), tarball.Limits{})
 			if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, tarball.ErrInvalid) {

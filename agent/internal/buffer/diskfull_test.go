@@ -3,39 +3,21 @@ package buffer
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// smallFS mounts a tmpfs of size bytes for the test (root only; skipped
-// where mounting is not allowed).
-func smallFS(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
+	"github.com/hydrognn/hydrognn/shared/tmpfstest"
+)
 
 // TestDiskFull fills a real file system: Append must fail with
 // ErrDiskFull (the ingest then does not acknowledge), everything
 // acknowledged before must stay intact, and once space is freed appends
 // work again without a restart.
 func TestDiskFull(t *testing.T) {
-	dir := smallFS(t, "3m")
+	dir := tmpfstest.Mount(t, "size=3m")
 	ctx := context.Background()
 	path := filepath.Join(dir, "buf.db")
 	// A consumer that has read nothing: every reading is unreleased, so
@@ -84,7 +66,7 @@ func TestDiskFull(t *testing.T) {
 // TestDiskFullRemovesReleasedFirst: on a full disk, readings already
 // forwarded make room for new ones (counted), unforwarded ones are kept.
 func TestDiskFullRemovesReleasedFirst(t *testing.T) {
-	dir := smallFS(t, "3m")
+	dir := tmpfstest.Mount(t, "size=3m")
 	ctx := context.Background()
 	var drops []Drop
 	b := openTest(t, filepath.Join(dir, "buf.db"), Options{

@@ -3,31 +3,12 @@ package update
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
-)
 
-// smallFS mounts a tmpfs of size at dir (created) for the test (root only;
-// skipped where mounting is not allowed).
-func smallFS(t *testing.T, dir, size string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-}
+	"github.com/hydrognn/hydrognn/shared/tmpfstest"
+)
 
 // fill writes a file at p until its file system is full, then gives back
 // leave bytes of it, as a reading buffer growing on the shared disk does.
@@ -63,7 +44,7 @@ func fill(t *testing.T, p string, leave int64) {
 // given back to the disk, and once there is room the release installs.
 func TestNoSpaceDuringDownload(t *testing.T) {
 	f := newFixture(t, "1.0.0")
-	smallFS(t, f.dir, "4m")
+	tmpfstest.MountAt(t, f.dir, "size=4m")
 	path := f.release("1.1.0", nil, nil)
 	filler := filepath.Join(f.dir, "filler")
 	// The check sees room; the disk fills up right after it, leaving less
@@ -107,7 +88,7 @@ func TestNoSpaceDuringDownload(t *testing.T) {
 // without downloading again.
 func TestNoSpaceDuringExtraction(t *testing.T) {
 	f := newFixture(t, "1.0.0")
-	smallFS(t, f.dir, "4m")
+	tmpfstest.MountAt(t, f.dir, "size=4m")
 	path := f.release("1.1.0", nil, nil)
 	filler := filepath.Join(f.dir, "filler")
 	var calls int
