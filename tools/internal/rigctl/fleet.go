@@ -291,20 +291,25 @@ func runLogin(ctx context.Context, env Env, args []string) int {
 	}
 	c := cloudclient.New(*server, *token)
 	orgs, err := cloudclient.List[fleetapi.Org](ctx, c, "/v1/orgs", nil, 2)
-	if err != nil {
-		return failed(env, "login", err)
-	}
+	var prob *cloudapi.Problem
 	who := "a system token"
-	if len(orgs) == 1 {
+	switch {
+	case err != nil && errors.As(err, &prob) && prob.Status == 403 && strings.HasPrefix(*token, "rgt_"):
+		// The one API token GET /v1/orgs refuses: a release token
+		// (rig-cloud token create --release), which rigctl release
+		// publish uses (docs/releases.md).
+		who = "a release token (it publishes releases only: rigctl release publish)"
+	case err != nil:
+		return failed(env, "login", err)
+	case len(orgs) == 1:
 		// An organisation's token sees its own; a system token sees every
 		// one, which in a deployment of one organisation looks the same:
 		// the fleet routes tell them apart (403 for a system token).
-		var p *cloudapi.Problem
 		err := c.Do(ctx, "GET", "/v1/rigs", url.Values{"limit": {"1"}}, nil, nil)
 		switch {
 		case err == nil:
 			who = "organisation " + orgs[0].Slug
-		case errors.As(err, &p) && p.Status == 403:
+		case errors.As(err, &prob) && prob.Status == 403:
 			who = "a system token (it manages organisations only; the fleet commands need a token of the organisation)"
 		default:
 			return failed(env, "login", err)

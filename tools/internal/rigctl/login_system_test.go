@@ -2,6 +2,9 @@ package rigctl
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,4 +28,27 @@ func TestLoginSystemTokenOneOrganisation(t *testing.T) {
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Contains(t, stdout, "as a system token")
 	assert.NotContains(t, stdout, "organisation acme")
+}
+
+// A release token (rig-cloud token create --release) may not list
+// organisations (403): login still takes it, as docs/releases.md shows
+// for rigctl release publish, and says what it is (any other 403, an
+// agent credential's, is still an error).
+func TestLoginReleaseToken(t *testing.T) {
+	s := startCloud(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(EnvServer, "")
+	t.Setenv(EnvToken, "")
+	tok := exec.Command(rigCloudBin(t), "token", "create", "--release", "--name", "release manager")
+	tok.Env = append(os.Environ(), "RIG_CLOUD_DATABASE_URL="+s.DatabaseURL)
+	out, err := tok.Output()
+	require.NoError(t, err)
+	rel := strings.TrimSpace(string(out))
+
+	code, stdout, stderr := runIn(t, rel+"\n", "login", "--server", s.URL, "--token-stdin", "--name", "rel")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "as a release token")
+	code, stdout, _ = run(t, "context", "list")
+	require.Equal(t, ExitOK, code)
+	assert.Regexp(t, `(?m)^\*\s+rel\s+http://`, stdout)
 }
