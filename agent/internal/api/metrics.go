@@ -102,11 +102,12 @@ var (
 	dCloudUpReb   = desc("cloud_upload_parts_rebuilt_total", "Upload parts built anew before the cloud stored them: refused as invalid once, or too large for the day's byte budget (cloud.bandwidth_bytes_per_day) even on a new UTC day; no reading is lost.")
 	dCheckinRef   = desc("cloud_checkins_refused_total", "Check-ins the cloud refused as invalid (400, 413, 422); diagnoses are sent on with the last limits and the agent checks in again at the regular interval.")
 	dCloudRefused = desc("cloud_refused_total", "Diagnoses never stored by the cloud for good: by=agent (invalid for the contract, too large), by=cloud (rejected, conflict).", "by")
-	dUpdState     = desc("update_state", "1 for the model-update state machine's state (idle, checking, downloading, verifying, staged, canary, committing, committed, rolling_back, failed).", "state")
+	dUpdState     = desc("update_state", "1 for the model-update state machine's state (idle, checking, downloading, verifying, staged, canary, committing, committed, rolling_back, failed, incompatible).", "state")
 	dUpdInstalled = desc("update_installed_info", "The model release installed by the updater (path \"\": the bundle the agent was installed with).", "version", "path")
 	dUpdAttempts  = desc("update_attempts", "Failed attempts of a release still published; at update.max_attempts it is given up.", "path")
 	dUpdRollbacks = desc("update_rollbacks_total", "Committed releases rolled back on this rig (persisted).")
 	dUpdCycleErr  = desc("update_cycle_errors_total", "Update cycles that ended with an error since the start, by reason (update.CycleErrorReasons: unauthorized, metadata, too_long, download, budget, disk_full, verify, mismatch, offer, no_windows, canary, stale, rollback, activate, watchdog, other).", "reason")
+	dUpdDowngrade = desc("update_downgrades_refused_total", "Offers of a release older than the installed one refused since the start because it is not the agent's kept previous bundle (each offer counted once; state incompatible).")
 	dUpdChecked   = desc("update_last_check_timestamp_seconds", "When the TUF metadata was last refreshed (Unix time).")
 	dBrkClients   = desc("broker_clients", "Clients connected to the embedded MQTT broker (the agent's own included).")
 	dBrkMessages  = desc("broker_messages_total", "PUBLISH packets the embedded broker received from clients or sent to them, by direction.", "direction")
@@ -161,6 +162,7 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 		for reason, n := range us.CycleErrors {
 			counter(dUpdCycleErr, n, reason)
 		}
+		counter(dUpdDowngrade, us.DowngradesRefused)
 		if us.LastCheck != nil {
 			gauge(dUpdChecked, float64(us.LastCheck.At.UnixNano())/1e9)
 		}

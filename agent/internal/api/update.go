@@ -12,7 +12,7 @@ import (
 type UpdateStatus struct {
 	// State is the state machine's stable state name (idle, downloading,
 	// verifying, staged, canary, committing, committed, rolling_back,
-	// failed).
+	// failed, incompatible).
 	State string `json:"state"`
 	// Installed is the release serving (path "": the bundle the agent was
 	// installed with); Previous the one a rollback returns to.

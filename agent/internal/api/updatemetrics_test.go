@@ -34,7 +34,7 @@ func TestMetricsExportUpdateCycleErrors(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.Close() })
 	st := update.Status{Record: update.Record{State: update.Failed, Installed: &update.Bundle{Dir: "/b", Version: "1.0.0"}},
-		CycleErrors: map[string]uint64{}}
+		CycleErrors: map[string]uint64{}, DowngradesRefused: 3}
 	for i, r := range update.CycleErrorReasons {
 		st.CycleErrors[r] = uint64(i + 1)
 	}
@@ -55,4 +55,6 @@ func TestMetricsExportUpdateCycleErrors(t *testing.T) {
 	for i, r := range update.CycleErrorReasons {
 		assert.Contains(t, body, `rig_agent_update_cycle_errors_total{reason="`+r+`"} `+strconv.Itoa(i+1)+"\n")
 	}
+	assert.Contains(t, body, "rig_agent_update_downgrades_refused_total 3\n")
+	assert.Contains(t, body, `rig_agent_update_state{state="incompatible"} 0`+"\n")
 }

@@ -331,9 +331,11 @@ func (a *Agent) describe(r *cloudapi.CheckinRequest) {
 		if t.Release != nil {
 			u.TargetVersion = t.Release.Version
 		}
-	} else if f := st.Failed; f != nil && st.State == update.Failed {
+	} else if f := st.Failed; f != nil && (st.State == update.Failed || st.State == update.Incompatible) {
 		// A failure names the release that failed (the attempt dropped
-		// it), so that its rollout counts it.
+		// it), so that its rollout counts it; incompatible names the
+		// offered release that does not fit this rig, so that its rollout
+		// leaves the agent out.
 		u.Target, u.TargetVersion, u.Attempts = f.Path, f.Version, st.Attempts[f.Path]
 	}
 	if !st.WatchUntil.IsZero() {

@@ -261,9 +261,12 @@ func TestModelUpdate(t *testing.T) {
 // check-in answers carry the offers (shared/cloudapi). A published but
 // not offered release is not installed; offered, it installs without a
 // kick (the offer's change wakes the updater) and the check-ins report
-// the rollout; an older offer during the watch is an explicit rollback,
-// installed through the canary; an offer whose version is not the signed
-// one is refused, the model kept.
+// the rollout; an offer of the kept previous bundle's release (here the
+// bundle the agent was installed with) during the watch is an explicit
+// rollback, installed through the canary; an offer of an older release
+// the agent never ran is reported incompatible, with its target and
+// rollout; an offer whose version is not the signed one is refused
+// (failed), the model kept.
 func TestModelUpdateOffers(t *testing.T) {
 	u := newUpdateRigCloud(t)
 	a, repo, bundleDir, dir := u.a, u.repo, u.bundleDir, u.dir
@@ -303,19 +306,32 @@ func TestModelUpdateOffers(t *testing.T) {
 		return r.State == "committed" && r.Installed == "1.1.0" && r.Rollout == 5
 	})
 
-	// An older offer during the watch: an explicit rollback, through the
-	// download, verification and canary.
-	p105 := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.0.5"), "1.0.5", nil)
-	u.cloud.setOffer(&cloudapi.Offer{Target: p105, Version: "1.0.5", Rollout: 6})
-	waitFor(t, 20*time.Second, "rolled back to the offered 1.0.5", func() bool {
+	// The release of the bundle the agent was installed with (its kept
+	// previous bundle) offered during the watch: an explicit rollback,
+	// through the download, verification and canary.
+	p100 := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.0.0"), "1.0.0", nil)
+	u.cloud.setOffer(&cloudapi.Offer{Target: p100, Version: "1.0.0", Rollout: 6})
+	waitFor(t, 20*time.Second, "rolled back to the offered 1.0.0", func() bool {
 		st = u.status()
-		return st.Update.State == "committed" && st.Model.Version == "1.0.5"
+		return st.Update.State == "committed" && st.Model.Version == "1.0.0"
 	})
 	assert.Equal(t, "1.1.0", st.Update.Previous.Version)
 	assert.Equal(t, 2, archives(), "the rollback release was downloaded")
 
-	// An offer whose version is not the signed one: refused, 1.0.5 serves.
-	u.clk.Add(2 * time.Hour) // past the watch of 1.0.5
+	// An older release the agent never ran: incompatible, reported with
+	// its target and rollout, nothing downloaded, 1.0.0 serves.
+	u.clk.Add(2 * time.Hour) // past the watch of 1.0.0
+	p090 := release(t, repo, bundleDir, filepath.Join(dir, "rel-0.9.0"), "0.9.0", nil)
+	u.cloud.setOffer(&cloudapi.Offer{Target: p090, Version: "0.9.0", Rollout: 8})
+	waitFor(t, 10*time.Second, "the check-in reports the downgrade refused", func() bool {
+		r := u.cloud.lastUpdate()
+		return r.State == "incompatible" && r.Rollout == 8 && r.Target == p090 && r.TargetVersion == "0.9.0" &&
+			strings.Contains(r.LastError, "not this agent's kept previous bundle")
+	})
+	assert.Equal(t, "1.0.0", u.status().Model.Version)
+	assert.Equal(t, 2, archives())
+
+	// An offer whose version is not the signed one: refused, 1.0.0 serves.
 	p120 := release(t, repo, bundleDir, filepath.Join(dir, "rel-1.2.0"), "1.2.0", nil)
 	u.cloud.setOffer(&cloudapi.Offer{Target: p120, Version: "1.2.1", Rollout: 7})
 	waitFor(t, 20*time.Second, "the offer refused", func() bool {
@@ -323,7 +339,7 @@ func TestModelUpdateOffers(t *testing.T) {
 		return st.Update.State == "failed"
 	})
 	assert.Contains(t, st.Update.LastError, "its signed version 1.2.0 is not the offered 1.2.1")
-	assert.Equal(t, "1.0.5", st.Model.Version)
+	assert.Equal(t, "1.0.0", st.Model.Version)
 	assert.Equal(t, 2, archives())
 	waitFor(t, 10*time.Second, "the check-in reports the refusal", func() bool {
 		r := u.cloud.lastUpdate()

@@ -42,6 +42,9 @@ type (
 	committed   struct{}
 	rollingBack struct{ why error }
 	failed      struct{ err error }
+	// incompatible refuses an offered release that does not fit this rig
+	// (ErrIncompatible): no attempt counted, the cycle ends.
+	incompatible struct{ err error }
 	// abandoned drops the release in progress without counting an
 	// attempt (its offer was withdrawn) and ends the cycle idle.
 	abandoned struct{ why error }
@@ -50,18 +53,19 @@ type (
 	watchOver struct{}
 )
 
-func (idle) name() StateName        { return Idle }
-func (checking) name() StateName    { return Checking }
-func (downloading) name() StateName { return Downloading }
-func (verifying) name() StateName   { return Verifying }
-func (staged) name() StateName      { return Staged }
-func (canary) name() StateName      { return Canarying }
-func (committing) name() StateName  { return Committing }
-func (committed) name() StateName   { return Committed }
-func (rollingBack) name() StateName { return RollingBack }
-func (abandoned) name() StateName   { return Idle }
-func (watchOver) name() StateName   { return Idle }
-func (failed) name() StateName      { return Failed }
+func (idle) name() StateName         { return Idle }
+func (checking) name() StateName     { return Checking }
+func (downloading) name() StateName  { return Downloading }
+func (verifying) name() StateName    { return Verifying }
+func (staged) name() StateName       { return Staged }
+func (canary) name() StateName       { return Canarying }
+func (committing) name() StateName   { return Committing }
+func (committed) name() StateName    { return Committed }
+func (rollingBack) name() StateName  { return RollingBack }
+func (abandoned) name() StateName    { return Idle }
+func (watchOver) name() StateName    { return Idle }
+func (failed) name() StateName       { return Failed }
+func (incompatible) name() StateName { return Incompatible }
 
 // Cycle runs the machine once from the stored state: refresh the TUF
 // metadata and pick a release; download (resuming), verify and stage it;
@@ -141,9 +145,13 @@ func (m *Manager) runCycle(ctx context.Context) error {
 		from := st.name()
 		m.rec.State = next.name()
 		t := m.rec.Target // reported as it was: failing drops it
-		if f, ok := next.(failed); ok {
-			m.failLocked(f.err)
-		} else {
+		switch n := next.(type) {
+		case failed:
+			m.failLocked(n.err)
+		case incompatible:
+			// Record.Failed names the refused offer (set by checking).
+			m.rec.LastError = n.err.Error()
+		default:
 			m.rec.Failed = nil
 		}
 		if rb, ok := next.(rollingBack); ok {
@@ -161,6 +169,8 @@ func (m *Manager) runCycle(ctx context.Context) error {
 		var why error
 		switch n := next.(type) {
 		case failed:
+			why = n.err
+		case incompatible:
 			why = n.err
 		case rollingBack:
 			why = n.why
@@ -217,6 +227,8 @@ func (idle) run(context.Context, *cycle) (state, error) { return nil, nil }
 
 func (f failed) run(context.Context, *cycle) (state, error) { return nil, f.err }
 
+func (i incompatible) run(context.Context, *cycle) (state, error) { return nil, i.err }
+
 func (abandoned) run(context.Context, *cycle) (state, error) { return nil, nil }
 
 func (checking) run(ctx context.Context, c *cycle) (state, error) {
@@ -266,6 +278,11 @@ func (checking) run(ctx context.Context, c *cycle) (state, error) {
 			r.Failed = &Failure{Path: offer.Target, Version: offer.Version, Rollout: offer.Rollout}
 		}
 		next = failed{perr}
+		if errors.Is(perr, ErrIncompatible) {
+			// Not for this rig: reported as such, so that the rollout
+			// leaves the agent out instead of counting a failure.
+			next = incompatible{perr}
+		}
 	case tf == nil:
 		next = idle{}
 		if r.Target != nil {
@@ -481,7 +498,8 @@ func (staged) run(_ context.Context, c *cycle) (state, error) {
 // readyToCommit checks what installing needs besides the bundle: an offer
 // that still names it (Options.Offers), metadata that has not expired
 // since the check, and a release still newer than the installed model,
-// unless it is an offered downgrade (an explicit rollback).
+// unless it is an offered downgrade to the kept previous bundle (an
+// explicit rollback).
 func (m *Manager) readyToCommit() (state, error) {
 	if why := m.withdrawn(m.target()); why != nil {
 		return abandoned{why}, nil
@@ -494,8 +512,9 @@ func (m *Manager) readyToCommit() (state, error) {
 	}
 	c, ok := release.CompareVersions(r.Target.Release.Version, r.Installed.Version)
 	switch {
-	case ok && c < 0 && r.Target.Downgrade && m.opts.Offers != nil:
-		// An explicit rollback: offered, and checked like any release.
+	case ok && c < 0 && r.Target.Downgrade && m.opts.Offers != nil && sameRelease(r.Previous, r.Target.Path, r.Target.Release):
+		// An explicit rollback to the kept previous bundle: offered, and
+		// checked like any release.
 	case !ok || c <= 0:
 		return failed{fmt.Errorf("%w: %s is not newer than %s", ErrRollback, r.Target.Release.Version, r.Installed.Version)}, nil
 	}
@@ -624,12 +643,14 @@ func (committed) run(_ context.Context, c *cycle) (state, error) {
 
 func (watchOver) run(context.Context, *cycle) (state, error) { return checking{}, nil }
 
-// rollbackOffered reports whether the cloud offers a release older than
-// the installed one (an explicit rollback), which ends the watch at once
-// so the check can install it (m.mu held).
+// rollbackOffered reports whether the cloud offers the kept previous
+// bundle's release, older than the installed one (an explicit rollback),
+// which ends the watch at once so the check can install it; an offer of
+// any other older release is refused by the check, so it leaves the watch
+// alone (m.mu held).
 func (m *Manager) rollbackOffered(r *Record) bool {
 	o, _, _ := m.offer()
-	if o == nil {
+	if o == nil || r.Previous == nil || o.Version != r.Previous.Version || (r.Previous.Path != "" && o.Target != r.Previous.Path) {
 		return false
 	}
 	c, ok := release.CompareVersions(o.Version, r.Installed.Version)

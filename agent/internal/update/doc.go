@@ -52,6 +52,8 @@
 //	             (below) never back to the release being removed: to InstalledDir when it can
 //	             serve and is neither, else the rollback's release keeps serving, the watch ended
 //	failed       the attempt failed (Record.LastError); the installed model serves
+//	incompatible the offered release does not fit this rig (ErrIncompatible, below): refused
+//	             before any download, no attempt counted; the installed model serves
 //	idle         nothing in progress
 //
 // Every refusal leaves the installed model serving and says why (see the
@@ -70,9 +72,18 @@
 // since the start nothing is started or abandoned); the offered target must
 // be in the fresh verified targets with the offered version (else
 // ErrOffer) and pass every other check; an offer older than the installed
-// model is an explicit rollback, installed through the same download,
-// verification and canary, and the only case an older release is ever
-// accepted; an offer withdrawn before the commit abandons the attempt
+// model is an explicit rollback, accepted only when it is the agent's kept
+// previous bundle (Record.Previous: same target path, or none for the
+// bundle it was installed with, and same manifest digest), installed
+// through the same verification and canary, and the only case an older
+// release is ever accepted. An offer that does not fit this rig (rig type,
+// firmware config, hardware, precision, agent version), an older one that
+// is not the kept previous bundle (counted in Status.DowngradesRefused and
+// logged once per offer), or another bundle at a version ranking equal to
+// the installed one (semver ignores +build metadata) is refused with
+// ErrOffer and ErrIncompatible, state Incompatible: no attempt counted,
+// and the cloud's rollout leaves the agent out instead of counting a
+// failure; an offer withdrawn before the commit abandons the attempt
 // uncounted (ErrWithdrawn; the offer's change channel cancels a download
 // or canary in progress, and wakes Run). Without Offers the newest
 // eligible release is installed and an older one never.

@@ -61,6 +61,14 @@ var (
 	// verified metadata, its signed version is not the offered one, it is
 	// not for this rig, or it was given up. Nothing is installed.
 	ErrOffer = errors.New("offered release refused")
+	// ErrIncompatible is returned, with ErrOffer, when the offered release
+	// does not fit this rig: another rig type, firmware-config digest,
+	// hardware or precision, a newer rig-agent needed, an older release
+	// that is not the agent's kept previous bundle (a downgrade to a
+	// release it never ran), or another bundle at the installed version.
+	// The update state is Incompatible: no attempt is counted, and the
+	// cloud's rollout does not count the agent as failed.
+	ErrIncompatible = errors.New("offered release does not fit this rig")
 	// ErrWithdrawn is reported when the offer of the release in progress
 	// was withdrawn (the last check-in answer offers none, or another
 	// release) before the commit: the attempt is abandoned, not counted.

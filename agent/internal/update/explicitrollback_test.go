@@ -11,25 +11,32 @@ import (
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
-// explicitRollback installs 1.1.0 (offered) over the factory bundle, then
-// the explicit rollback to 1.0.5 (offered after the watch), and returns
-// the agent watching 1.0.5 with 1.1.0 as its previous bundle.
+// explicitRollback installs 1.0.5 then 1.1.0 (offered) over the factory
+// bundle (1.0.0), then the explicit rollback to 1.0.5, the kept previous
+// bundle (offered after the watch), and returns the agent watching 1.0.5
+// with 1.1.0 as its previous bundle. With factory "1.1.0", model.bundle_dir
+// then holds 1.1.0, the release being removed (the rig re-imaged, or the
+// operator pointed it there): an offered downgrade goes only to the kept
+// previous bundle, so a factory 1.1.0 could never get there itself.
 func explicitRollback(t *testing.T, factory string) (*fixture, *agent, string) {
 	t.Helper()
-	f := newFixture(t, factory)
+	f := newFixture(t, "1.0.0")
 	p105 := f.release("1.0.5", nil, nil)
 	p110 := f.release("1.1.0", nil, nil)
 	offers := &fakeOffers{}
-	offers.set(&cloudapi.Offer{Target: p110, Version: "1.1.0", Rollout: 7})
 	a := f.open(func(o *Options) {
 		o.Offers = offers
 		o.Watch = Watch{MinRuns: 4, MaxErrorRate: 0.2}
 	})
-	if factory == "1.0.0" {
-		if err := a.Cycle(t.Context()); err != nil || a.Status().Installed.Version != "1.1.0" {
-			t.Fatalf("offered 1.1.0: %v, %+v", err, a.Status().Record)
+	for i, p := range []struct{ path, version string }{{p105, "1.0.5"}, {p110, "1.1.0"}} {
+		offers.set(&cloudapi.Offer{Target: p.path, Version: p.version, Rollout: int64(6 + i)})
+		if err := a.Cycle(t.Context()); err != nil || a.Status().Installed.Version != p.version {
+			t.Fatalf("offered %s: %v, %+v", p.version, err, a.Status().Record)
 		}
 		a.clock.Add(2 * time.Hour) // past the watch
+		if err := a.Cycle(t.Context()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	offers.set(&cloudapi.Offer{Target: p105, Version: "1.0.5", Rollout: 8})
 	if err := a.Cycle(t.Context()); err != nil {
@@ -37,6 +44,10 @@ func explicitRollback(t *testing.T, factory string) (*fixture, *agent, string) {
 	}
 	if st := a.Status(); st.State != Committed || st.Installed.Version != "1.0.5" || st.Previous.Version != "1.1.0" {
 		t.Fatalf("explicit rollback to 1.0.5: %+v", st.Record)
+	}
+	if factory != "1.0.0" {
+		f.factory = testBundle(t, factory, nil)
+		a.opts.InstalledDir = f.factory
 	}
 	return f, a, p105
 }

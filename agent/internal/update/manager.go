@@ -296,6 +296,11 @@ type Manager struct {
 	watch     watchStats
 	cycleErrs map[string]uint64 // Status.CycleErrors
 	closed    bool              // Close was called
+	// downgradesRefused counts the offered downgrades refused
+	// (Status.DowngradesRefused); refusedDowngrade is the last one, logged
+	// and counted once.
+	downgradesRefused uint64
+	refusedDowngrade  *cloudapi.Offer
 
 	// cleanStop is set when Open found the clean-stop marker: the last
 	// run stopped in order (see Close); Open only.
@@ -709,6 +714,10 @@ type Status struct {
 	// CycleErrors counts the cycles that ended with an error since Open,
 	// by CycleErrorReason (a cycle the context ended is not counted).
 	CycleErrors map[string]uint64
+	// DowngradesRefused counts the offers of an older release that is not
+	// the kept previous bundle refused since Open (each offer once, however
+	// many checks refuse it again).
+	DowngradesRefused uint64
 }
 
 // Status returns a copy of the state; the caller owns it.
@@ -716,7 +725,7 @@ func (m *Manager) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Status{Record: m.rec.clone(), WatchRuns: m.watch.Runs, WatchErrors: m.watch.Errors, WatchSlow: m.watch.Slow,
-		CycleErrors: maps.Clone(m.cycleErrs)}
+		CycleErrors: maps.Clone(m.cycleErrs), DowngradesRefused: m.downgradesRefused}
 	if m.lastCheck != nil {
 		c := *m.lastCheck
 		c.Skipped = slices.Clone(c.Skipped)
@@ -822,7 +831,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			if until := m.rec.WatchUntil.Sub(m.opts.Now()); until > 0 && until < d {
 				d = until + time.Second
 			}
-		case err != nil && offer != nil && m.rec.State != Failed && !errors.Is(err, ErrBudget) && !errors.Is(err, ErrDiskFull) &&
+		case err != nil && offer != nil && m.rec.State != Failed && m.rec.State != Incompatible && !errors.Is(err, ErrBudget) && !errors.Is(err, ErrDiskFull) &&
 			!errors.As(err, new(*attemptError)):
 			retry = min(max(2*retry, OfferRetryMin), m.opts.CheckInterval)
 			d = min(d, jitter(retry))

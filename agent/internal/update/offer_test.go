@@ -44,9 +44,9 @@ func (f *fakeOffers) Offer() (*cloudapi.Offer, bool, <-chan struct{}) {
 
 // TestOffers: with Options.Offers, only the offered release is installed:
 // none without an offer (the metadata is still refreshed), the offered one
-// with its rollout reported, an older offered one as an explicit rollback
-// (ending the watch of the release it replaces), and never one whose
-// signed version, presence or fit differs from the offer.
+// with its rollout reported, the kept previous bundle's release offered as
+// an explicit rollback (ending the watch of the release it replaces), and
+// never one whose signed version, presence or fit differs from the offer.
 func TestOffers(t *testing.T) {
 	f := newFixture(t, "1.0.0")
 	p105 := f.release("1.0.5", nil, nil)
@@ -70,7 +70,16 @@ func TestOffers(t *testing.T) {
 		t.Fatalf("no offer: archives requested %v", reqs)
 	}
 
-	// Offered 1.1.0 by rollout 7: installed through every step.
+	// Offered 1.0.5 by rollout 6, then 1.1.0 by rollout 7: installed
+	// through every step.
+	offers.set(&cloudapi.Offer{Target: p105, Version: "1.0.5", Rollout: 6})
+	if err := a.Cycle(t.Context()); err != nil || a.Status().Installed.Version != "1.0.5" {
+		t.Fatalf("offered 1.0.5: %v, %+v", err, a.Status().Record)
+	}
+	a.clock.Add(2 * time.Hour) // past the watch
+	if err := a.Cycle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	offers.set(&cloudapi.Offer{Target: p110, Version: "1.1.0", Rollout: 7})
 	if err := a.Cycle(t.Context()); err != nil {
 		t.Fatal(err)
@@ -80,8 +89,9 @@ func TestOffers(t *testing.T) {
 		t.Fatalf("offered 1.1.0: %+v", st.Record)
 	}
 
-	// An older offer is an explicit rollback: it ends the watch and is
-	// installed through the same download, verification and canary.
+	// The kept previous bundle's release offered is an explicit rollback:
+	// it ends the watch and is installed from the kept bundle, checked
+	// against the fresh signed metadata, through the canary.
 	calls := a.canary.calls
 	offers.set(&cloudapi.Offer{Target: p105, Version: "1.0.5", Rollout: 8})
 	if err := a.Cycle(t.Context()); err != nil {
@@ -95,7 +105,7 @@ func TestOffers(t *testing.T) {
 		t.Errorf("the rollback skipped the canary (%d calls, want %d)", a.canary.calls, calls+1)
 	}
 	tr := a.transitions()
-	if want := []string{"committed>idle", "idle>checking", "checking>downloading", "downloading>verifying", "verifying>staged", "staged>canary", "canary>committing", "committing>committed"}; !slices.Equal(tr[len(tr)-len(want):], want) {
+	if want := []string{"committed>idle", "idle>checking", "checking>staged", "staged>canary", "canary>committing", "committing>committed"}; !slices.Equal(tr[len(tr)-len(want):], want) {
 		t.Errorf("rollback transitions %v, want them to end with %v", tr, want)
 	}
 	// The same offer again: nothing to do.
@@ -127,7 +137,8 @@ func TestOffers(t *testing.T) {
 // TestOfferRefused: an offer is a permission, not a bypass: an offered
 // target whose signed version is not the offer's, one not in the verified
 // metadata, or one for other hardware is refused with ErrOffer, nothing
-// downloaded, no attempt counted, the installed model kept.
+// downloaded, no attempt counted, the installed model kept; the one for
+// other hardware does not fit this rig: state incompatible, not failed.
 func TestOfferRefused(t *testing.T) {
 	f := newFixture(t, "1.0.0")
 	p120 := f.release("1.2.0", nil, nil)
@@ -136,10 +147,11 @@ func TestOfferRefused(t *testing.T) {
 		name  string
 		offer cloudapi.Offer
 		want  string
+		state StateName
 	}{
-		{"version mismatch", cloudapi.Offer{Target: p120, Version: "1.2.1", Rollout: 3}, "its signed version 1.2.0 is not the offered 1.2.1"},
-		{"not a target", cloudapi.Offer{Target: "skab-testbed/skab-testbed-9.0.0.tar.gz", Version: "9.0.0"}, "not a target of the verified metadata"},
-		{"other hardware", cloudapi.Offer{Target: p130, Version: "1.3.0"}, "hardware [riscv64] does not include this machine's [amd64]"},
+		{"version mismatch", cloudapi.Offer{Target: p120, Version: "1.2.1", Rollout: 3}, "its signed version 1.2.0 is not the offered 1.2.1", Failed},
+		{"not a target", cloudapi.Offer{Target: "skab-testbed/skab-testbed-9.0.0.tar.gz", Version: "9.0.0"}, "not a target of the verified metadata", Failed},
+		{"other hardware", cloudapi.Offer{Target: p130, Version: "1.3.0"}, "hardware [riscv64] does not include this machine's [amd64]", Incompatible},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			offers := &fakeOffers{}
@@ -150,7 +162,7 @@ func TestOfferRefused(t *testing.T) {
 				t.Fatalf("got %v, want ErrOffer with %q", err, tc.want)
 			}
 			st := a.Status()
-			if st.State != Failed || st.Installed.Version != "1.0.0" || st.Target != nil || len(st.Attempts) != 0 || !strings.Contains(st.LastError, tc.want) {
+			if st.State != tc.state || st.Installed.Version != "1.0.0" || st.Target != nil || len(st.Attempts) != 0 || !strings.Contains(st.LastError, tc.want) {
 				t.Fatalf("status %+v", st.Record)
 			}
 			if want := (Failure{Path: tc.offer.Target, Version: tc.offer.Version, Rollout: tc.offer.Rollout}); st.Failed == nil || *st.Failed != want {

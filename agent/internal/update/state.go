@@ -15,8 +15,8 @@ import (
 // new name.
 type StateName string
 
-// The states. Idle, Failed and Committed end a cycle; the others are
-// steps of one.
+// The states. Idle, Failed, Incompatible and Committed end a cycle; the
+// others are steps of one.
 const (
 	Idle        StateName = "idle"         // nothing in progress; Installed serves
 	Checking    StateName = "checking"     // refreshing TUF metadata and picking a release (never stored)
@@ -28,11 +28,18 @@ const (
 	Committed   StateName = "committed"    // new model serving, under the watchdog until WatchUntil
 	RollingBack StateName = "rolling_back" // switching back to Previous
 	Failed      StateName = "failed"       // the last attempt failed (LastError); Installed serves
+	// Incompatible: the offered release does not fit this rig (rig type,
+	// firmware config, hardware, precision, agent version; an older
+	// release that is not the kept previous bundle; another bundle at the
+	// installed version) and was refused before any download, no attempt
+	// counted (LastError says why); Installed serves. The cloud's rollout
+	// leaves the agent out of its thresholds rather than count a failure.
+	Incompatible StateName = "incompatible"
 )
 
 // StateNames lists every state, in the order of a cycle (for metrics
 // that export one series per state).
-var StateNames = []StateName{Idle, Checking, Downloading, Verifying, Staged, Canarying, Committing, Committed, RollingBack, Failed}
+var StateNames = []StateName{Idle, Checking, Downloading, Verifying, Staged, Canarying, Committing, Committed, RollingBack, Failed, Incompatible}
 
 // recordFormat is the version of state.json's layout.
 const recordFormat = 1
@@ -67,9 +74,11 @@ type Record struct {
 	// reported to the cloud with the state.
 	Rollout int64 `json:"rollout,omitempty"`
 	// Failed names the release whose attempt failed (or whose offer was
-	// refused) while State is Failed, so that the failure is reported
-	// with it (the cloud's rollout counts it against that release); nil
-	// in every other state.
+	// refused) while State is Failed, or the offered release that does not
+	// fit this rig while State is Incompatible, so that the state is
+	// reported with it (the cloud's rollout counts a failure against that
+	// release, and leaves an incompatible agent out); nil in every other
+	// state.
 	Failed *Failure `json:"failed,omitempty"`
 	// LastError is the reason of the last failure, refusal or rollback.
 	LastError string    `json:"last_error,omitempty"`

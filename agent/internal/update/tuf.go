@@ -247,39 +247,111 @@ func (m *Manager) pick(s *session, rec *Record, offers bool, offer *cloudapi.Off
 	return c, best, nil
 }
 
-// pickOffer is pick with offers: the offered release, whatever its
-// version compared with the installed one (older: an explicit rollback).
+// pickOffer is pick with offers: the offered release when it is newer
+// than the installed one, or when it is older and the agent's own kept
+// previous bundle (an explicit rollback: Record.Previous, the same target
+// path, or none for the bundle the agent was installed with, and the same
+// manifest digest). An offer that does not fit this rig (unfit), an older
+// release that is not that bundle (a downgrade to a release the agent
+// never ran, which the cloud's online keys or an operator could otherwise
+// pick from every release ever signed), or another bundle at the
+// installed version (semver precedence ignores +build metadata) is
+// refused with ErrOffer and ErrIncompatible; any other refusal wraps
+// ErrOffer only.
 func (m *Manager) pickOffer(c *Check, targets map[string]*metadata.TargetFiles, rec *Record, o *cloudapi.Offer) (*Check, *metadata.TargetFiles, error) {
 	if o == nil {
 		return c, nil, nil
 	}
-	refuse := func(format string, args ...any) (*Check, *metadata.TargetFiles, error) {
+	refuse := func(kind error, format string, args ...any) (*Check, *metadata.TargetFiles, error) {
 		why := fmt.Sprintf(format, args...)
 		c.Skipped = append(c.Skipped, Skip{o.Target, why})
+		if kind != nil {
+			return c, nil, fmt.Errorf("%w (%w): %s (version %s, rollout %d): %s", ErrOffer, kind, o.Target, o.Version, o.Rollout, why)
+		}
 		return c, nil, fmt.Errorf("%w: %s (version %s, rollout %d): %s", ErrOffer, o.Target, o.Version, o.Rollout, why)
 	}
 	tf, ok := targets[o.Target]
 	if !ok {
-		return refuse("not a target of the verified metadata")
+		return refuse(nil, "not a target of the verified metadata")
 	}
 	rel, why := m.eligible(tf, rec, false)
 	if rel != nil && rel.Version != o.Version {
-		return refuse("its signed version %s is not the offered %s", rel.Version, o.Version)
+		return refuse(nil, "its signed version %s is not the offered %s", rel.Version, o.Version)
+	}
+	if rel != nil {
+		if unfit := m.unfit(rel); unfit != "" {
+			return refuse(ErrIncompatible, "%s", unfit)
+		}
 	}
 	if why != "" {
-		return refuse("%s", why)
+		return refuse(nil, "%s", why)
 	}
 	cmp, ok := release.CompareVersions(rel.Version, rec.Installed.Version)
 	if !ok {
-		return refuse("version %s cannot be compared with the installed %s", rel.Version, rec.Installed.Version)
+		return refuse(nil, "version %s cannot be compared with the installed %s", rel.Version, rec.Installed.Version)
 	}
-	if cmp == 0 || rec.Installed.Path == tf.Path {
+	switch {
+	case sameRelease(rec.Installed, tf.Path, rel):
 		c.Skipped = append(c.Skipped, Skip{o.Target, "offered and installed"})
 		return c, nil, nil
+	case cmp == 0:
+		return refuse(ErrIncompatible, "version %s ranks equal to the installed %s (%s, manifest %s) but is another bundle (manifest %s; "+
+			"semver ignores +build metadata): only a higher version replaces the installed one",
+			rel.Version, rec.Installed.Version, installedName(rec.Installed), short(rec.Installed.ManifestDigest), short(rel.ManifestDigest))
+	case cmp < 0 && !sameRelease(rec.Previous, tf.Path, rel):
+		m.refuseDowngrade(o, rec)
+		prev := "this agent keeps none"
+		if p := rec.Previous; p != nil {
+			prev = fmt.Sprintf("it is %s %s", installedName(p), p.Version)
+		}
+		return refuse(ErrIncompatible, "version %s is older than the installed %s and is not this agent's kept previous bundle (%s): "+
+			"an offered downgrade only goes back to the bundle the agent ran before", rel.Version, rec.Installed.Version, prev)
 	}
 	c.Pick = newTarget(tf, rel)
 	c.Pick.Rollout, c.Pick.Downgrade = o.Rollout, cmp < 0
 	return c, tf, nil
+}
+
+// sameRelease reports whether b is the bundle of release rel at target
+// path: the same manifest digest (which names every model file's digest),
+// and the same target path, or none (the bundle the agent was installed
+// with, model.bundle_dir). b nil is none.
+func sameRelease(b *Bundle, path string, rel *release.Target) bool {
+	return b != nil && b.ManifestDigest != "" && b.ManifestDigest == rel.ManifestDigest && (b.Path == path || b.Path == "")
+}
+
+// installedName names b's origin for a message: its target path, or
+// model.bundle_dir.
+func installedName(b *Bundle) string {
+	if b.Path == "" {
+		return "model.bundle_dir"
+	}
+	return b.Path
+}
+
+// short is a digest's first 12 characters, for messages.
+func short(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
+}
+
+// refuseDowngrade counts an offered downgrade refused (Status.DowngradesRefused)
+// and logs it, once per offer (m.mu held).
+func (m *Manager) refuseDowngrade(o *cloudapi.Offer, rec *Record) {
+	if m.refusedDowngrade != nil && *m.refusedDowngrade == *o {
+		return
+	}
+	c := *o
+	m.refusedDowngrade = &c
+	m.downgradesRefused++
+	prev := ""
+	if rec.Previous != nil {
+		prev = rec.Previous.Version
+	}
+	m.log.Warn("update: offered downgrade refused: not the kept previous bundle", "target", o.Target, "version", o.Version,
+		"rollout", o.Rollout, "installed", rec.Installed.Version, "previous", prev)
 }
 
 func newTarget(tf *metadata.TargetFiles, rel *release.Target) *Target {
