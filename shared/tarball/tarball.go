@@ -4,8 +4,9 @@
 //
 // Archives hold regular files and folders only, with slash-separated
 // relative names; Extract refuses anything else (links, devices, absolute
-// names, "..", duplicate names) and stops at the limits, so an archive
-// from a client can be extracted without trusting it. Extract and Check
+// names, "..", duplicate names, names no file system takes) and stops at
+// the limits, so an archive from a client can be extracted without
+// trusting it. Extract and Check
 // read the gzip stream to its end, so a bad checksum is a refusal too. A
 // failure of the reader the archive comes from is told apart from a bad
 // archive (see ErrInvalid).
@@ -97,7 +98,9 @@ type Limits struct {
 // Extract reads a tar.gz from r into dir (created if needed; it should be
 // empty). It refuses, with an error matching ErrInvalid, a malformed or
 // truncated archive, entries other than regular files and folders, names
-// that are absolute, contain ".." or repeat, and archives beyond lim. An
+// that are absolute, contain ".." or repeat, names no file system takes
+// (a component over 255 bytes, a name over 4095) or under an entry that
+// is a regular file, and archives beyond lim. An
 // error reading r (other than io.EOF) or writing dir (a full disk, say)
 // is returned wrapped, matching its cause (errors.Is with syscall.ENOSPC)
 // and not ErrInvalid. What was written before an error stays: extract
@@ -207,7 +210,7 @@ func walk(src *source, lim Limits, put func(h *tar.Header, clean string, body io
 		return src.bad("", fmt.Errorf("not gzip: %w", err))
 	}
 	tr := tar.NewReader(zr)
-	seen := map[string]bool{}
+	seen := map[string]byte{} // clean name -> type
 	var total int64
 	for n := 0; ; n++ {
 		h, err := tr.Next()
@@ -230,10 +233,13 @@ func walk(src *source, lim Limits, put func(h *tar.Header, clean string, body io
 		if name == "" || clean != name || path.IsAbs(name) || clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(name, "\\") {
 			return fmt.Errorf("%w: entry name %q is not a clean relative path", ErrInvalid, h.Name)
 		}
-		if seen[clean] {
+		if err := extractable(clean, seen); err != nil {
+			return fmt.Errorf("%w: entry %q %v", ErrInvalid, h.Name, err)
+		}
+		if _, ok := seen[clean]; ok {
 			return fmt.Errorf("%w: entry %q appears twice", ErrInvalid, h.Name)
 		}
-		seen[clean] = true
+		seen[clean] = h.Typeflag
 		switch h.Typeflag {
 		case tar.TypeDir:
 		case tar.TypeReg:
@@ -252,6 +258,34 @@ func walk(src *source, lim Limits, put func(h *tar.Header, clean string, body io
 			return src.bad(h.Name, err)
 		}
 	}
+}
+
+// Linux file systems refuse a name component longer than nameMax bytes
+// and a path longer than pathMax.
+const (
+	nameMax = 255
+	pathMax = 4095
+)
+
+// extractable refuses a clean name no Linux file system can create, or
+// one under an earlier entry that is a regular file (seen: the earlier
+// entries' types): Extract would fail on it whatever the disk, so it is
+// an invalid archive, and Check finds it before an upload is stored.
+func extractable(clean string, seen map[string]byte) error {
+	if len(clean) > pathMax {
+		return fmt.Errorf("is a name of %d bytes, longer than the %d a file system takes", len(clean), pathMax)
+	}
+	for c := range strings.SplitSeq(clean, "/") {
+		if len(c) > nameMax {
+			return fmt.Errorf("has a name component of %d bytes, longer than the %d a file system takes", len(c), nameMax)
+		}
+	}
+	for dir := path.Dir(clean); dir != "."; dir = path.Dir(dir) {
+		if seen[dir] == tar.TypeReg {
+			return fmt.Errorf("is under %q, a regular file", dir)
+		}
+	}
+	return nil
 }
 
 // Check reads a tar.gz from r to its end and returns the refusal Extract
