@@ -233,6 +233,9 @@ type LinkState struct {
 	// (refused once, or never fitting the day's byte budget).
 	UploadPartsRefused uint64 `json:"upload_parts_refused"`
 	UploadPartsRebuilt uint64 `json:"upload_parts_rebuilt"`
+	// UploadsGone counts upload requests ended because the cloud
+	// answered a part 404 or 410 (it no longer knows the request).
+	UploadsGone uint64 `json:"uploads_gone"`
 	// CheckinsRefused counts check-ins the cloud refused as invalid.
 	CheckinsRefused uint64 `json:"checkins_refused"`
 }

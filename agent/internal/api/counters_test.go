@@ -33,7 +33,7 @@ func (h historyStats) Stats() history.Stats { return h.st }
 
 // errorField matches the names of the Stats fields that count errors,
 // failures, drops and refusals: each must reach /metrics.
-var errorField = regexp.MustCompile(`Err|Fail|Drop|Reject|Refus|Lost|Invalid|Crash|Timeout|Conflict`)
+var errorField = regexp.MustCompile(`Err|Fail|Drop|Reject|Refus|Lost|Invalid|Crash|Timeout|Conflict|Gone`)
 
 // TestMetricsExportEveryErrorCounter: every error, failure, drop and
 // refusal counter in the parts' Stats is exported on /metrics (drops are
@@ -72,6 +72,7 @@ func TestMetricsExportEveryErrorCounter(t *testing.T) {
 		"api.LinkState.CheckinsRefused":    `rig_agent_cloud_checkins_refused_total 7`,
 		"api.LinkState.UploadConflicts":    `rig_agent_cloud_upload_conflicts_total 7`,
 		"api.LinkState.UploadPartsRefused": `rig_agent_cloud_upload_parts_refused_total 7`,
+		"api.LinkState.UploadsGone":        `rig_agent_cloud_uploads_gone_total 7`,
 		"windowing.Stats.LateReadings":     `rig_agent_window_late_readings_total 7`,
 		"ingest.Stats.Gaps":                `rig_agent_ingest_gaps_total 7`,
 		"broker.Stats.MessagesDropped":     `rig_agent_broker_dropped_total{reason="queue_full"} 7`,

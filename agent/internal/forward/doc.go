@@ -62,7 +62,9 @@
 // 4xx (incompatible server) keep everything and retry at BackoffMax. An
 // upload part refused with 400, 413 or 422 (Stats.UploadPartsRefused) is
 // built anew once, under the limits of a new check-in; a refusal of the
-// new build too is a failure (incompatible). A check-in is fitted to
+// new build too is a failure (incompatible); an upload part answered 404
+// or 410 (the cloud no longer knows the request) ends the request, counted
+// in Stats.UploadsGone, not as a failure. A check-in is fitted to
 // cloudapi.ValidateCheckin before it is sent (texts
 // clipped, times moved into range, failing optional parts left out); one
 // the cloud still refuses with 400, 413 or 422 is counted

@@ -92,7 +92,7 @@ type Stats struct {
 	// Requests counts HTTP requests made, Failures those that failed
 	// and were kept for a retry after a backoff (never more than
 	// Requests; the cloud's refusals handled at once count apart:
-	// Rejected, CheckinsRefused, UploadPartsRefused); CredentialErrors
+	// Rejected, CheckinsRefused, UploadPartsRefused, UploadsGone); CredentialErrors
 	// counts requests not made because the credential could not be read
 	// (link state unauthorized, retried at BackoffMax); BytesSent and
 	// BytesReceived count bodies on the wire (compressed) plus an
@@ -128,6 +128,12 @@ type Stats struct {
 	// lost: "conflict"; the readings the next part sends again are read
 	// once, as readings uploaded twice always are).
 	UploadPartsRebuilt uint64
+	// UploadsGone counts upload requests ended because the cloud answered
+	// one of their parts 404 or 410: it no longer knows the request
+	// (cancelled, expired or removed since the check-in that listed it),
+	// and the readings not sent yet are not sent. A diagnosis batch or a
+	// check-in answered so is a failure (incompatible server) instead.
+	UploadsGone uint64
 	// CheckinsRefused counts check-ins the cloud refused as invalid (400,
 	// 413, 422): the forwarder keeps its last limits, sends diagnoses and
 	// uploads on, and checks in again at the next regular check-in.

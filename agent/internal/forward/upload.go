@@ -268,6 +268,11 @@ func (f *Forwarder) sendUploadPart(ctx context.Context, u *uploadState) outcome 
 	switch c := classify(res); c {
 	case classOK:
 	case classGone:
+		// The cloud no longer knows the request (cancelled or expired
+		// since the check-in that listed it): the rest is not sent.
+		f.count(func(s *Stats) { s.UploadsGone++ })
+		f.log.Warn("the cloud no longer knows an upload request; ending it",
+			"id", u.Req.ID, "part", u.Part, "readings_sent", u.Readings, "error", describe(what, res))
 		return outcome{err: f.endUpload(u, fmt.Sprintf("cloud answered %d", res.status), true)}
 	case classInvalid:
 		f.count(func(s *Stats) { s.UploadPartsRefused++ })

@@ -68,7 +68,7 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 			State: string(s.Link), Dropped: s.Dropped, DroppedAlerts: s.DroppedAlerts, Invalid: s.Invalid,
 			Rejected: s.Rejected + s.Conflicts, Failures: s.Failures, CredentialErrors: s.CredentialErrors,
 			UploadReadingsLost: s.UploadReadingsLost, UploadConflicts: s.UploadConflicts, CheckinsRefused: s.CheckinsRefused,
-			UploadPartsRefused: s.UploadPartsRefused, UploadPartsRebuilt: s.UploadPartsRebuilt}
+			UploadPartsRefused: s.UploadPartsRefused, UploadPartsRebuilt: s.UploadPartsRebuilt, UploadsGone: s.UploadsGone}
 		if !s.LastSuccess.IsZero() {
 			t := s.LastSuccess.UTC()
 			ls.LastOK = &t
