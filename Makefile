@@ -1,6 +1,6 @@
 # hydrognn: build, test and run everything from the repository root.
 #
-#   make build        the four binaries into ./bin/
+#   make build        the binaries (rig-agent, rig-cloud, rigctl, rigsim, hydrognn-codec-example) into ./bin/
 #   make test         what CI runs: lint, then go test -race over every module
 #   make e2e          the long end-to-end tests (20 agents and rig-cloud); CI runs it too
 #   make build-arm64  rig-agent for linux/arm64; make test-arm64 runs it under qemu
@@ -46,7 +46,7 @@ WITH_SERVICES = \
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-build: ## build rig-agent, rig-cloud, rigctl and rigsim into ./bin/
+build: ## build rig-agent, rig-cloud, rigctl, rigsim and the example codec plugin into ./bin/
 	@mkdir -p bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ $(BINARIES)
 	@echo "built $(notdir $(BINARIES)) $(VERSION) into bin/"

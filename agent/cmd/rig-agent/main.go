@@ -2,7 +2,7 @@
 // durable buffer, windowing and ONNX Runtime inference, a local diagnosis
 // history, MQTT publishing of diagnoses and a local HTTP API.
 //
-//	rig-agent --config /etc/rig-agent/rig-agent.yaml
+//	rig-agent --config /etc/hydrognn/rig-agent.yaml
 //	rig-agent --config FILE --check   # validate the config and check the installed bundle against it, then exit
 //	rig-agent --config FILE --check-model [--window FILE]   # also run the model once, print JSON
 //	rig-agent enroll --config FILE --token-file FILE [--agent-id ID] [--force]   # enroll.go
@@ -47,12 +47,21 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// usage is the command line, printed for a usage error and with --help
+// (then followed by the flags): the agent, and the enroll subcommand.
+const usage = "usage: rig-agent --config FILE [--check | --check-model [--window FILE]]\n       rig-agent enroll --config FILE --token-file FILE [--agent-id ID] [--force]"
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "enroll" {
 		return runEnroll(args[1:], os.Stdin, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("rig-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(stderr, "flags of the agent (rig-agent enroll -h: enroll's):")
+		fs.PrintDefaults()
+	}
 	cfgPath := fs.String("config", "", "the agent's YAML config `FILE` (see deploy/rig-agent.example.yaml)")
 	check := fs.Bool("check", false, "load and validate the config (and the files it names), check the installed model bundle against it (manifest, rig, windowing; no ONNX Runtime), then exit")
 	checkModelFlag := fs.Bool("check-model", false, "also open the model as configured, run it once on a window, print the outputs as JSON and exit")
@@ -66,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *cfgPath == "" || fs.NArg() > 0 || (*window != "" && !*checkModelFlag) {
-		fmt.Fprintln(stderr, "usage: rig-agent --config FILE [--check | --check-model [--window FILE]]\n       rig-agent enroll --config FILE --token-file FILE [--agent-id ID] [--force]")
+		fmt.Fprintln(stderr, usage)
 		return 2
 	}
 	cfg, err := config.Load(*cfgPath)
