@@ -4,7 +4,7 @@
 //
 // # Basics
 //
-//	cfg, err := config.Load("/etc/rig-agent/rig-agent.yaml")
+//	cfg, err := config.Load("/etc/hydrognn/rig-agent.yaml")
 //	if err != nil { ... } // every problem, one per line: file:line:col: key.path: what is wrong with "value"
 //	cfg.Firmware // the rig's firmware config, loaded and validated with shared/rig
 //	b, err := buffer.Open(ctx, cfg.Buffer.Path, cfg.BufferOptions(logger))

@@ -18,7 +18,7 @@ model:
   bundle_dir: /var/lib/rig-agent/bundles/zema-testrig
 `)
 	env := []string{"RIG_AGENT_BUFFER_MAX_BYTES=2GiB", "RIG_AGENT_BROKER_URL=mqtts://broker.plant:8883"}
-	cfg, err := config.Parse("/etc/rig-agent/rig-agent.yaml", file, env)
+	cfg, err := config.Parse("/etc/hydrognn/rig-agent.yaml", file, env)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -30,7 +30,7 @@ model:
 	_, err = config.Parse("bad.yaml", []byte("broker:\n  qos: 0\n  urll: x\n"), nil)
 	fmt.Println(err)
 	// Output:
-	// /etc/rig-agent/zema-testrig.yaml
+	// /etc/hydrognn/zema-testrig.yaml
 	// mqtts://broker.plant:8883 rig-agent-rig-7 1
 	// /var/lib/rig-agent/buffer.db 2GiB
 	// bad.yaml:3:3: broker.urll: unknown key "urll" (see docs/agent.md for the keys of each section)
