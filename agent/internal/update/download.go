@@ -66,6 +66,7 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 		return 0, nil
 	}
 	held := off                  // what the part file holds before this call
+	keep := off                  // what a full disk leaves in it
 	left := int64(math.MaxInt64) // the day's budget
 	if b := m.opts.Budget; b != nil {
 		if left = b.Left(); left <= 0 {
@@ -100,6 +101,9 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 			if off, err = f.Seek(0, io.SeekStart); err != nil {
 				return 0, err
 			}
+			// Nothing of the old bytes is left to keep: giving back to
+			// held would pad the part file with zeros.
+			keep = 0
 			want, read = t.Length, min(t.Length, left)
 		}
 	case http.StatusPartialContent:
@@ -126,11 +130,11 @@ func (m *Manager) download(ctx context.Context, t *Target, url string) (added in
 		// Not a cut download: the disk (ErrDiskFull, no attempt counted).
 		// What this call wrote is given back, so that the reading buffer
 		// sharing the disk has room again now, not at the next check.
-		if terr := f.Truncate(held); terr != nil {
+		if terr := f.Truncate(keep); terr != nil {
 			m.log.Warn("update: give back a part file's bytes", "file", p, "err", terr)
 		}
 		return 0, fmt.Errorf("%w: download %s: %d of %d bytes written, %d kept: %w (update.dir's file system filled up meanwhile); tried again at the next check",
-			ErrDiskFull, t.Path, off+n, t.Length, held, err)
+			ErrDiskFull, t.Path, off+n, t.Length, keep, err)
 	}
 	if err != nil {
 		if errors.Is(err, errSpent) {
