@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,68 +45,51 @@ type fakeCloud struct {
 }
 
 func (c *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !agenttest.Authorized(w, r, c.token) {
+	agenttest.Cloud{Token: c.token, Refused: func() {
 		c.mu.Lock()
 		c.refused++
 		c.mu.Unlock()
-		return
-	}
-	if c.tuf != nil && strings.HasPrefix(r.URL.Path, "/tuf/") {
-		http.StripPrefix("/tuf", c.tuf).ServeHTTP(w, r)
-		return
-	}
-	body, err := cloudapi.ReadBody(r, 0)
-	if err != nil {
-		err.(*cloudapi.Problem).Write(w)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	switch r.URL.Path {
-	case cloudapi.PathCheckin:
-		req, err := cloudapi.DecodeCheckin(body)
-		if err != nil {
-			err.(*cloudapi.Problem).Write(w)
-			return
+	}, Before: func(w http.ResponseWriter, r *http.Request) bool {
+		if c.tuf != nil && strings.HasPrefix(r.URL.Path, "/tuf/") {
+			http.StripPrefix("/tuf", c.tuf).ServeHTTP(w, r)
+			return true
 		}
-		c.mu.Lock()
-		if req.Update != nil {
-			c.updates = append(c.updates, *req.Update)
-		}
-		resp := cloudapi.CheckinResponse{ServerTime: time.Now(), NextCheckinS: 1, Offer: c.offer}
-		c.mu.Unlock()
-		_ = json.NewEncoder(w).Encode(resp)
-	case cloudapi.PathDiagnoses:
-		b, err := cloudapi.DecodeDiagnosisBatch(body, cloudapi.Limits{})
-		if err != nil {
-			err.(*cloudapi.Problem).Write(w)
-			return
-		}
-		var resp cloudapi.BatchResponse
-		c.mu.Lock()
-		for _, it := range b.Items {
-			st := cloudapi.ItemAccepted
-			switch {
-			case it.Problem != nil:
-				st = cloudapi.ItemRejected
-				c.bad = append(c.bad, it.Problem.Error())
-			case slices.Contains(c.seqs, it.Seq):
-				st = cloudapi.ItemDuplicate
-			default:
-				c.seqs = append(c.seqs, it.Seq)
-				for _, a := range it.Diagnosis.Anomalies {
-					if a.Fault == "" {
-						c.unexplained++
-					}
+		return false
+	}, Checkin: c.checkin, Batch: c.batch}.ServeHTTP(w, r)
+}
+
+func (c *fakeCloud) checkin(req *cloudapi.CheckinRequest) cloudapi.CheckinResponse {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if req.Update != nil {
+		c.updates = append(c.updates, *req.Update)
+	}
+	return cloudapi.CheckinResponse{ServerTime: time.Now(), NextCheckinS: 1, Offer: c.offer}
+}
+
+func (c *fakeCloud) batch(b *cloudapi.DecodedBatch) (cloudapi.BatchResponse, error) {
+	var resp cloudapi.BatchResponse
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, it := range b.Items {
+		st := cloudapi.ItemAccepted
+		switch {
+		case it.Problem != nil:
+			st = cloudapi.ItemRejected
+			c.bad = append(c.bad, it.Problem.Error())
+		case slices.Contains(c.seqs, it.Seq):
+			st = cloudapi.ItemDuplicate
+		default:
+			c.seqs = append(c.seqs, it.Seq)
+			for _, a := range it.Diagnosis.Anomalies {
+				if a.Fault == "" {
+					c.unexplained++
 				}
 			}
-			resp.Results = append(resp.Results, cloudapi.ItemResult{Seq: it.Seq, Status: st, Problem: it.Problem})
 		}
-		c.mu.Unlock()
-		resp.Count()
-		_ = json.NewEncoder(w).Encode(resp)
-	default:
-		http.NotFound(w, r)
+		resp.Results = append(resp.Results, cloudapi.ItemResult{Seq: it.Seq, Status: st, Problem: it.Problem})
 	}
+	return resp, nil
 }
 
 // cloudSection writes token to dir/credential and returns an agent

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -38,80 +37,61 @@ type keyedCloud struct {
 }
 
 func (c *keyedCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !agenttest.Authorized(w, r, c.token) {
-		return
-	}
+	agenttest.Cloud{Token: c.token, Before: func(w http.ResponseWriter, _ *http.Request) bool {
+		c.mu.Lock()
+		down := c.down
+		c.mu.Unlock()
+		if down {
+			cloudapi.NewProblem(cloudapi.ProblemUnavailable, 503, "down on purpose").Write(w)
+		}
+		return down
+	}, Checkin: c.checkin, Batch: c.batch}.ServeHTTP(w, r)
+}
+
+// checkin answers the highest seq stored, as rig-cloud does.
+func (c *keyedCloud) checkin(*cloudapi.CheckinRequest) cloudapi.CheckinResponse {
+	resp := cloudapi.CheckinResponse{ServerTime: time.Now(), NextCheckinS: 1}
 	c.mu.Lock()
-	down := c.down
-	c.mu.Unlock()
-	if down {
-		cloudapi.NewProblem(cloudapi.ProblemUnavailable, 503, "down on purpose").Write(w)
-		return
+	defer c.mu.Unlock()
+	for s := range c.stored {
+		resp.HighestSeq = max(resp.HighestSeq, s)
 	}
-	body, err := cloudapi.ReadBody(r, 0)
-	if err != nil {
-		err.(*cloudapi.Problem).Write(w)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	switch r.URL.Path {
-	case cloudapi.PathCheckin:
-		if _, err := cloudapi.DecodeCheckin(body); err != nil {
-			err.(*cloudapi.Problem).Write(w)
-			return
-		}
-		// The highest seq stored, as rig-cloud answers it.
-		resp := cloudapi.CheckinResponse{ServerTime: time.Now(), NextCheckinS: 1}
-		c.mu.Lock()
-		for s := range c.stored {
-			resp.HighestSeq = max(resp.HighestSeq, s)
-		}
-		c.mu.Unlock()
-		_ = json.NewEncoder(w).Encode(resp)
-	case cloudapi.PathDiagnoses:
-		b, err := cloudapi.DecodeDiagnosisBatch(body, cloudapi.Limits{})
-		if err != nil {
-			err.(*cloudapi.Problem).Write(w)
-			return
-		}
-		var resp cloudapi.BatchResponse
-		c.mu.Lock()
-		for _, it := range b.Items {
-			res := cloudapi.ItemResult{Seq: it.Seq, Status: cloudapi.ItemAccepted, Problem: it.Problem}
-			if it.Problem != nil {
-				res.Status = cloudapi.ItemRejected
-				resp.Results = append(resp.Results, res)
-				continue
-			}
-			fp, err := cloudapi.Fingerprint(&it.Diagnosis)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				c.mu.Unlock()
-				return
-			}
-			switch old, ok := c.stored[it.Seq]; {
-			case !ok:
-				c.stored[it.Seq] = fp
-				if c.windows == nil {
-					c.windows = map[string]int{}
-				}
-				c.windows[it.Diagnosis.RigID+"@"+it.Diagnosis.Window.Start.UTC().Format(time.RFC3339Nano)]++
-			case old == fp:
-				res.Status = cloudapi.ItemDuplicate
-			default:
-				res.Status = cloudapi.ItemConflict
-				res.Problem = &cloudapi.Problem{Type: cloudapi.ProblemConflict, Title: cloudapi.ProblemTitle(cloudapi.ProblemConflict),
-					Status: http.StatusConflict, Detail: fmt.Sprintf("seq %d stored before with another diagnosis", it.Seq)}
-				c.conflicts = append(c.conflicts, it.Seq)
-			}
+	return resp
+}
+
+func (c *keyedCloud) batch(b *cloudapi.DecodedBatch) (cloudapi.BatchResponse, error) {
+	var resp cloudapi.BatchResponse
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, it := range b.Items {
+		res := cloudapi.ItemResult{Seq: it.Seq, Status: cloudapi.ItemAccepted, Problem: it.Problem}
+		if it.Problem != nil {
+			res.Status = cloudapi.ItemRejected
 			resp.Results = append(resp.Results, res)
+			continue
 		}
-		c.mu.Unlock()
-		resp.Count()
-		_ = json.NewEncoder(w).Encode(resp)
-	default:
-		http.NotFound(w, r)
+		fp, err := cloudapi.Fingerprint(&it.Diagnosis)
+		if err != nil {
+			return resp, err
+		}
+		switch old, ok := c.stored[it.Seq]; {
+		case !ok:
+			c.stored[it.Seq] = fp
+			if c.windows == nil {
+				c.windows = map[string]int{}
+			}
+			c.windows[it.Diagnosis.RigID+"@"+it.Diagnosis.Window.Start.UTC().Format(time.RFC3339Nano)]++
+		case old == fp:
+			res.Status = cloudapi.ItemDuplicate
+		default:
+			res.Status = cloudapi.ItemConflict
+			res.Problem = &cloudapi.Problem{Type: cloudapi.ProblemConflict, Title: cloudapi.ProblemTitle(cloudapi.ProblemConflict),
+				Status: http.StatusConflict, Detail: fmt.Sprintf("seq %d stored before with another diagnosis", it.Seq)}
+			c.conflicts = append(c.conflicts, it.Seq)
+		}
+		resp.Results = append(resp.Results, res)
 	}
+	return resp, nil
 }
 
 // state returns the stored seqs (sorted) and the conflicting ones.
