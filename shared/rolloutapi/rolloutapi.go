@@ -354,6 +354,11 @@ type Release struct {
 	// bundle: a rollout offers it only to agents that read that format
 	// (the others are AgentIncompatible).
 	BundleFormat int `json:"bundle_format"`
+	// ManifestDigest is its bundle's manifest digest (the signed
+	// manifest_digest; "" for a rollout made before it was recorded): an
+	// agent counts as committed when the model it serves has this digest
+	// (check-in model.digest), not merely the same version.
+	ManifestDigest string `json:"manifest_digest,omitempty"`
 }
 
 // Rollout is a rollout as the API answers it.

@@ -92,7 +92,7 @@ func (a *API) createRollout(c *gin.Context) {
 		refused(c, "selection rig_type %q is not the release's rig type %q", rt, rel.RigType)
 		return
 	}
-	n := store.NewRollout{Request: req, Release: rolloutapi.Release{Target: req.Release, Version: rel.Version}, RigType: rel.RigType, CreatedBy: p.TokenID}
+	n := store.NewRollout{Request: req, Release: rolloutapi.Release{Target: req.Release, Version: rel.Version, ManifestDigest: rel.ManifestDigest}, RigType: rel.RigType, CreatedBy: p.TokenID}
 	n.Release.BundleFormat, err = cat.BundleFormat(c.Request.Context(), req.Release)
 	switch {
 	case errorsIs(err, releases.ErrUnreadable):
@@ -116,7 +116,7 @@ func (a *API) createRollout(c *gin.Context) {
 			refused(c, "previous release %q (version %s) is not older than the release (version %s)", req.Previous, prev.Version, rel.Version)
 			return
 		}
-		n.Previous = &rolloutapi.Release{Target: req.Previous, Version: prev.Version}
+		n.Previous = &rolloutapi.Release{Target: req.Previous, Version: prev.Version, ManifestDigest: prev.ManifestDigest}
 	} else {
 		n.Previous = previousRelease(rels, req.Release, rel)
 	}
@@ -164,7 +164,7 @@ func previousRelease(rels map[string]*release.Target, path string, rel *release.
 				continue
 			}
 		}
-		best = &rolloutapi.Release{Target: p, Version: t.Version}
+		best = &rolloutapi.Release{Target: p, Version: t.Version, ManifestDigest: t.ManifestDigest}
 	}
 	return best
 }

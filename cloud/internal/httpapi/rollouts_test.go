@@ -30,7 +30,7 @@ const (
 func testCatalog() httpapi.StaticCatalog {
 	c := httpapi.ExampleCatalog()
 	t120 := *c.Targets[rel110]
-	t120.Version = "1.2.0"
+	t120.Version, t120.ManifestDigest = "1.2.0", "sha256:9c42"
 	c.Targets[rel120] = &t120
 	other := release.Target{FormatVersion: 1, Bundle: "skab-testbed", Version: "2.0.0", RigType: "skab-testbed"}
 	c.Targets[other.Path()] = &other
@@ -189,7 +189,7 @@ func TestRollouts(t *testing.T) {
 		require.Equal(t, 201, r.code, "%s", r.body)
 		r.decode(t, &ro)
 		assert.Equal(t, rolloutapi.Running, ro.State)
-		assert.Equal(t, rolloutapi.Release{Target: rel110, Version: "1.1.0", BundleFormat: 1}, ro.Release)
+		assert.Equal(t, rolloutapi.Release{Target: rel110, Version: "1.1.0", BundleFormat: 1, ManifestDigest: "sha256:77c1"}, ro.Release)
 		require.NotNil(t, ro.Previous, "the newest older release of the bundle")
 		assert.Equal(t, rel100, ro.Previous.Target)
 		assert.Equal(t, 10, ro.Agents)

@@ -65,10 +65,17 @@ type Observed struct {
 // naming another rollout, even one of the same target, is not about this
 // one): downloading, verifying, staged -> downloading; canary,
 // committing -> canary; failed -> failed (with last_error); rolling_back
-// -> rolled_back. An installed version that is the release's ->
-// committed. An agent that was committed (or in its canary) and now
-// serves another version -> rolled_back. Without an update report,
-// model.version stands for the installed version.
+// -> rolled_back. An agent serving the release -> committed. An agent
+// that was committed (or in its canary) and now serves another release
+// -> rolled_back.
+//
+// Which release an agent serves is judged by its bundle (Serves): the
+// model it reports (model.digest) must have the release's manifest
+// digest, so another bundle at the same version, or another build of
+// it (1.1.0+retrain2), is not the release. Only when either digest is
+// unknown (an agent that reports none, a rollout made before digests
+// were recorded) does the version decide: the update report's installed
+// version, else model.version.
 //
 // In a rolled back rollout, an agent serving the previous release ->
 // rolled_back; a report of the previous release (in the same sense)
@@ -76,17 +83,11 @@ type Observed struct {
 // until it serves the previous release. Other reports of the previous
 // release move nothing. Otherwise the state is kept.
 func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolledBackTo *rolloutapi.Release, req *cloudapi.CheckinRequest) Observed {
-	installed := ""
-	if req.Model != nil {
-		installed = req.Model.Version
-	}
+	installed := installedVersion(req)
 	u := req.Update
-	if u != nil && u.Installed != "" {
-		installed = u.Installed
-	}
 	if rolledBackTo != nil {
 		switch {
-		case installed == rolledBackTo.Version && installed != rel.Version:
+		case Serves(req, *rolledBackTo) && !Serves(req, rel):
 			return Observed{State: rolloutapi.AgentRolledBack}
 		case reports(u, id, *rolledBackTo) && u.State == "failed":
 			// The reinstall of the previous release failed: the agent
@@ -110,7 +111,7 @@ func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolle
 			return Observed{State: rolloutapi.AgentRolledBack, Detail: cloudapi.ClipText(u.LastError, cloudapi.MaxTextLen)}
 		}
 	}
-	if installed != "" && installed == rel.Version {
+	if Serves(req, rel) {
 		return Observed{State: rolloutapi.AgentCommitted}
 	}
 	if installed != "" && prev == rolloutapi.AgentCommitted {
@@ -121,6 +122,30 @@ func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolle
 		return Observed{State: rolloutapi.AgentRolledBack, Detail: d}
 	}
 	return Observed{State: prev}
+}
+
+// installedVersion is the version check-in req says the agent serves:
+// its update report's installed version, else model.version ("": none).
+func installedVersion(req *cloudapi.CheckinRequest) string {
+	if u := req.Update; u != nil && u.Installed != "" {
+		return u.Installed
+	}
+	if req.Model != nil {
+		return req.Model.Version
+	}
+	return ""
+}
+
+// Serves reports whether check-in req says the agent serves rel: the
+// model it reports has rel's manifest digest; or, when either digest is
+// unknown (an agent that reports none, a release recorded without one),
+// its installed version (installedVersion) is rel's version.
+func Serves(req *cloudapi.CheckinRequest, rel rolloutapi.Release) bool {
+	if rel.ManifestDigest != "" && req.Model != nil && req.Model.Digest != "" {
+		return req.Model.Digest == rel.ManifestDigest
+	}
+	v := installedVersion(req)
+	return v != "" && v == rel.Version
 }
 
 // Incompatible says why an agent that reads the bundle formats formats

@@ -134,9 +134,9 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
-		var prevT, prevV string
+		var prevT, prevV, prevD string
 		if n.Previous != nil {
-			prevT, prevV = n.Previous.Target, n.Previous.Version
+			prevT, prevV, prevD = n.Previous.Target, n.Previous.Version, n.Previous.ManifestDigest
 		}
 		var createdBy *int64
 		if n.CreatedBy > 0 {
@@ -148,10 +148,12 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 		}
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO rollouts (org_id, target, version, rig_type, previous_target, previous_version, selection,
-				success_threshold, failure_threshold, state, created_by, created_at, updated_at, bundle_format, previous_bundle_format)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $11, $12, $13) RETURNING id`,
+				success_threshold, failure_threshold, state, created_by, created_at, updated_at, bundle_format, previous_bundle_format,
+				manifest_digest, previous_manifest_digest)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $11, $12, $13, $14, $15) RETURNING id`,
 			orgID, n.Release.Target, n.Release.Version, n.RigType, prevT, prevV, selDoc,
-			r.SuccessThreshold, r.FailureThreshold, createdBy, now, max(n.Release.BundleFormat, 1), prevF).Scan(&id); err != nil {
+			r.SuccessThreshold, r.FailureThreshold, createdBy, now, max(n.Release.BundleFormat, 1), prevF,
+			n.Release.ManifestDigest, prevD).Scan(&id); err != nil {
 			return err
 		}
 		plan := rollout.Plan(r.Cohorts, r.SoakS, len(picks))
@@ -213,16 +215,17 @@ func nonNil(s []string) []string {
 }
 
 const rolloutCols = `id, target, version, rig_type, previous_target, previous_version, selection, success_threshold,
-	failure_threshold, state, reason, cohort, created_at, updated_at, bundle_format, previous_bundle_format`
+	failure_threshold, state, reason, cohort, created_at, updated_at, bundle_format, previous_bundle_format,
+	manifest_digest, previous_manifest_digest`
 
 func scanRollout(row pgx.Row) (*rolloutapi.Rollout, error) {
 	var ro rolloutapi.Rollout
-	var prevT, prevV string
+	var prevT, prevV, prevD string
 	var prevF int
 	var sel []byte
 	err := row.Scan(&ro.ID, &ro.Release.Target, &ro.Release.Version, &ro.RigType, &prevT, &prevV, &sel,
 		&ro.SuccessThreshold, &ro.FailureThreshold, &ro.State, &ro.Reason, &ro.Cohort, &ro.CreatedAt, &ro.UpdatedAt,
-		&ro.Release.BundleFormat, &prevF)
+		&ro.Release.BundleFormat, &prevF, &ro.Release.ManifestDigest, &prevD)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -230,7 +233,7 @@ func scanRollout(row pgx.Row) (*rolloutapi.Rollout, error) {
 		return nil, err
 	}
 	if prevT != "" {
-		ro.Previous = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF}
+		ro.Previous = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF, ManifestDigest: prevD}
 	}
 	if err := json.Unmarshal(sel, &ro.Selection); err != nil {
 		return nil, fmt.Errorf("rollout %d selection: %w", ro.ID, err)
@@ -495,20 +498,22 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		state        rolloutapi.State
 		rel          rolloutapi.Release
 		prevT, prevV string
+		prevD        string
 		prevF        int
 		agentState   rolloutapi.AgentState
 		cohortState  rolloutapi.CohortState
 		detail       string
 	)
 	err := s.pool.QueryRow(ctx, `
-		SELECT ro.id, ro.state, ro.target, ro.version, ro.bundle_format, ro.previous_target, ro.previous_version, ro.previous_bundle_format,
+		SELECT ro.id, ro.state, ro.target, ro.version, ro.bundle_format, ro.manifest_digest,
+			ro.previous_target, ro.previous_version, ro.previous_bundle_format, ro.previous_manifest_digest,
 			ra.state, c.state, ra.detail
 		FROM rollout_agents ra
 		JOIN rollouts ro ON ro.id = ra.rollout_id
 		JOIN rollout_cohorts c ON c.rollout_id = ra.rollout_id AND c.idx = ra.cohort
 		WHERE ra.agent_name = $2 AND ro.org_id = $1 AND ra.rig_id = $3
-		ORDER BY ro.id DESC LIMIT 1`, orgID, agentName, rigID).Scan(&id, &state, &rel.Target, &rel.Version, &rel.BundleFormat,
-		&prevT, &prevV, &prevF, &agentState, &cohortState, &detail)
+		ORDER BY ro.id DESC LIMIT 1`, orgID, agentName, rigID).Scan(&id, &state, &rel.Target, &rel.Version, &rel.BundleFormat, &rel.ManifestDigest,
+		&prevT, &prevV, &prevF, &prevD, &agentState, &cohortState, &detail)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -543,7 +548,7 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 	}
 	var back *rolloutapi.Release
 	if state == rolloutapi.RolledBack && prevT != "" {
-		back = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF}
+		back = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF, ManifestDigest: prevD}
 	}
 	obs := rollout.Observe(agentState, id, rel, back, req)
 	if obs.State != agentState || (obs.Detail != "" && obs.Detail != detail) {
