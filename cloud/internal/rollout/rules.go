@@ -64,8 +64,9 @@ type Observed struct {
 // or target_version when it names no target, is the release's; a report
 // naming another rollout, even one of the same target, is not about this
 // one): downloading, verifying, staged -> downloading; canary,
-// committing -> canary; failed -> failed (with last_error); rolling_back
-// -> rolled_back. An agent serving the release -> committed. An agent
+// committing -> canary; failed -> failed (with last_error); incompatible
+// (the agent refused the offer as not for it, nothing installed) ->
+// incompatible (with last_error); rolling_back -> rolled_back. An agent serving the release -> committed. An agent
 // that was committed (or in its canary) and now serves another release
 // -> rolled_back.
 //
@@ -79,7 +80,7 @@ type Observed struct {
 //
 // In a rolled back rollout, an agent serving the previous release ->
 // rolled_back; a report of the previous release (in the same sense)
-// failed -> failed (with last_error), and a failed agent stays failed
+// incompatible -> incompatible, failed -> failed (with last_error), and a failed agent stays failed
 // until it serves the previous release. Other reports of the previous
 // release move nothing. Otherwise the state is kept.
 func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolledBackTo *rolloutapi.Release, req *cloudapi.CheckinRequest) Observed {
@@ -89,6 +90,10 @@ func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolle
 		switch {
 		case Serves(req, *rolledBackTo) && !Serves(req, rel):
 			return Observed{State: rolloutapi.AgentRolledBack}
+		case reports(u, id, *rolledBackTo) && u.State == "incompatible":
+			// The agent refuses the previous release: not its kept
+			// previous bundle (or not for it); it keeps what it serves.
+			return Observed{State: rolloutapi.AgentIncompatible, Detail: cloudapi.ClipText(u.LastError, cloudapi.MaxTextLen)}
 		case reports(u, id, *rolledBackTo) && u.State == "failed":
 			// The reinstall of the previous release failed: the agent
 			// still serves what it had, and the operator must see why.
@@ -107,6 +112,12 @@ func Observe(prev rolloutapi.AgentState, id int64, rel rolloutapi.Release, rolle
 			return Observed{State: rolloutapi.AgentCanary}
 		case "failed":
 			return Observed{State: rolloutapi.AgentFailed, Detail: cloudapi.ClipText(u.LastError, cloudapi.MaxTextLen)}
+		case "incompatible":
+			// Refused as not for this agent (hardware, firmware config,
+			// agent version, a downgrade to a release it never ran,
+			// another bundle at the version it serves): left out of the
+			// thresholds, as an agent that does not read the format.
+			return Observed{State: rolloutapi.AgentIncompatible, Detail: cloudapi.ClipText(u.LastError, cloudapi.MaxTextLen)}
 		case "rolling_back":
 			return Observed{State: rolloutapi.AgentRolledBack, Detail: cloudapi.ClipText(u.LastError, cloudapi.MaxTextLen)}
 		}
@@ -157,6 +168,13 @@ func Incompatible(formats cloudapi.BundleFormats, rel rolloutapi.Release) string
 		return ""
 	}
 	return fmt.Sprintf("agent reads bundle formats %s, release is format %d", formats, rel.BundleFormat)
+}
+
+// ReportsIncompatible tells whether check-in req reports that the agent
+// refused rollout id's release rel as not for it (update state
+// incompatible about rel, in the sense of Observe).
+func ReportsIncompatible(req *cloudapi.CheckinRequest, id int64, rel rolloutapi.Release) bool {
+	return reports(req.Update, id, rel) && req.Update.State == "incompatible"
 }
 
 // reports tells whether update report u is about rollout id's release

@@ -486,7 +486,11 @@ func (s *Store) EditRollout(ctx context.Context, orgID, id int64, e rolloutapi.E
 // agent that reports fewer formats later, e.g. an older binary started
 // again) its state keeps following its reports, a commit's committed_at
 // and a failure kept. One that was incompatible and now reads the format
-// (an upgraded agent) goes back to pending or offered by its cohort. In a rolled back rollout an
+// (an upgraded agent) goes back to pending or offered by its cohort. An
+// agent that itself refuses the offered release as not for it (update
+// state incompatible: hardware, firmware config, agent version, a
+// downgrade to a release it never ran) is marked incompatible too
+// (rollout.Observe) and stays so while it reports it. In a rolled back rollout an
 // agent that does not read the previous release's format is offered
 // nothing either.
 func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName string, rigID int64, req *cloudapi.CheckinRequest) (*cloudapi.Offer, error) {
@@ -533,8 +537,10 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		}
 		return nil, nil
 	}
-	if agentState == rolloutapi.AgentIncompatible {
-		// It reads the format now: back in its cohort.
+	if agentState == rolloutapi.AgentIncompatible && !rollout.ReportsIncompatible(req, id, rel) &&
+		(prevT == "" || !rollout.ReportsIncompatible(req, id, rolloutapi.Release{Target: prevT, Version: prevV})) {
+		// It reads the format now (and does not itself refuse the
+		// release as not for it): back in its cohort.
 		agentState, detail = rolloutapi.AgentOffered, ""
 		if cohortState == rolloutapi.CohortPending {
 			agentState = rolloutapi.AgentPending
