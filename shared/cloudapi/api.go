@@ -160,8 +160,10 @@ func (r *CheckinRequest) Formats() BundleFormats {
 type UpdateStatus struct {
 	// State is the machine's state: one of the stable names idle,
 	// downloading, verifying, staged, canary, committing, committed,
-	// rolling_back, failed (a newer agent may report a name this list
-	// lacks: a name, at most MaxNameLen bytes).
+	// rolling_back, failed, incompatible (the offered release, Target,
+	// does not fit the agent and was refused; no attempt counted). A
+	// newer agent may report a name this list lacks: a name, at most
+	// MaxNameLen bytes.
 	State string `json:"state"`
 	// Installed is the version of the model the agent serves; Previous
 	// the one a rollback returns to ("" when none).
