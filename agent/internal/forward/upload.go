@@ -481,7 +481,9 @@ func (f *Forwarder) buildPart(ctx context.Context, u *uploadState) ([]reading.Re
 	if f.opts.BytesPerDay > 0 && len(rs) > 0 {
 		n := f.fitDayLeft(u, rs, ends, left, last)
 		if n < len(rs) {
-			full, capped = true, false
+			// Cut for the day's budget, not ending at the request's cap
+			// or at u.Through.
+			full, capped, bounded = true, false, false
 			rs, ends = rs[:n], ends[:n]
 			if n > 0 {
 				size = ends[n-1].size

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -50,4 +51,35 @@ func TestUploadPartsFitTheDayBudgetCompressed(t *testing.T) {
 			assert.LessOrEqual(t, n, int64(perDay), "day %d", d)
 		}
 	})
+}
+
+// A part built anew for the day's budget (bounded by its first build,
+// Through) of which not one reading fits what the day leaves, compressed,
+// is not built at all: the forwarder waits for the budget rather than
+// send an empty part that is not the last, which spends the budget for
+// nothing.
+func TestUploadPartBoundedWaitsWhenNoReadingFits(t *testing.T) {
+	clock := newManualClock(dayBudgetStart)
+	c := newCloud(t, clock)
+	rd := &memReadings{}
+	for i := range 10 {
+		// A long name that compresses little.
+		rd.add("Q7f3kZ9pLm2xW8vR4tY6uB1nC5hJ0gDs", dayBudgetStart.Add(-time.Hour+time.Duration(i)*time.Second), dayBudgetValue(i))
+	}
+	f := uploadVia(t, c, "", rd, c.srv.Client().Transport, func(o *Options) { o.BytesPerDay = 100_000 })
+	// The day leaves room to read in one reading (what is left beyond a
+	// part's overhead, times maxUploadRatio), not for its part compressed
+	// with its headers and answer; the next reading is after Through.
+	f.Spend(f.Left() - partOverheadBytes - 4)
+	u := &uploadState{
+		Req:     cloudapi.UploadRequest{ID: "req-1", Kind: cloudapi.UploadReadings, From: dayBudgetStart.Add(-time.Hour), To: dayBudgetStart},
+		Through: &partRange{EndSec: dayBudgetStart.Add(-time.Hour).Unix(), EndSeq: 1},
+	}
+	rs, p, o := f.buildPart(context.Background(), u)
+	assert.Empty(t, rs)
+	assert.Nil(t, p, "no part built")
+	if assert.NotNil(t, o) {
+		assert.Equal(t, classWaited, o.class)
+	}
+	assert.Equal(t, LinkDayCap, f.Stats().Link)
 }
