@@ -78,9 +78,13 @@ const (
 	// AgentIncompatible: the agent does not read the manifest format of
 	// the release's bundle (Release.BundleFormat; it reports the formats
 	// it reads at check-in, cloudapi.CheckinRequest.BundleFormats), so it
-	// is offered nothing. It counts neither as a failure nor toward its
-	// cohort's size when the thresholds are applied, and leaves this state
-	// at the first check-in that reads the format (an upgraded agent).
+	// is offered nothing; or it refused the offered release itself as not
+	// for it (update state incompatible: another firmware config,
+	// hardware or agent version, a downgrade to a release it never ran),
+	// Detail its reason, and is still offered it. It counts neither as a
+	// failure nor toward its cohort's size when the thresholds are
+	// applied, and leaves this state at the first check-in that reads the
+	// format and does not report the release incompatible.
 	AgentIncompatible AgentState = "incompatible"
 )
 

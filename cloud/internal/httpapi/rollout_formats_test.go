@@ -147,7 +147,7 @@ func TestRolloutBundleFormats(t *testing.T) {
 	assert.Equal(t, []string{"2:completed:0"}, events(tick(t, e.st, time.Now().Add(2*time.Minute))))
 	ro = e.rollout(acme.viewer, ro.ID)
 	assert.Equal(t, rolloutapi.Completed, ro.State)
-	assert.Contains(t, ro.Reason, "1 of 1 compatible agents (2 more do not read the release's bundle format, not counted)")
+	assert.Contains(t, ro.Reason, "1 of 1 compatible agents (2 more incompatible: they do not read the release's bundle format or it does not fit them, not counted)")
 	assert.Equal(t, 2, ro.Counts[rolloutapi.AgentIncompatible])
 
 	// The old agent upgraded: it reads format 2 now and is offered the

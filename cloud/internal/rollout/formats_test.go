@@ -33,7 +33,7 @@ func TestDecideIncompatible(t *testing.T) {
 	// 10 agents, 4 incompatible: 6 committed are all of the compatible.
 	d := Decide([]CohortStatus{c(10, 4, 0, 6)}, true, 0.9, 0.1, t0.Add(time.Hour))
 	assert.True(t, d.Advance && d.Complete, "%+v", d)
-	assert.Contains(t, d.Reason, "6 of 6 compatible agents (4 more do not read the release's bundle format, not counted)")
+	assert.Contains(t, d.Reason, "6 of 6 compatible agents (4 more incompatible: they do not read the release's bundle format or it does not fit them, not counted)")
 	// Without the rule the 4 kept it below 0.9.
 	assert.False(t, Decide([]CohortStatus{c(10, 0, 0, 6)}, true, 0.9, 0.1, t0.Add(time.Hour)).Advance)
 	// All incompatible: done after the soak, not before.

@@ -213,7 +213,7 @@ func (c CohortStatus) counted() string {
 	if c.Incompatible == 0 {
 		return fmt.Sprintf("%d agents", c.Size)
 	}
-	return fmt.Sprintf("%d compatible agents (%d more do not read the release's bundle format, not counted)", c.compatible(), c.Incompatible)
+	return fmt.Sprintf("%d compatible agents (%d more incompatible: they do not read the release's bundle format or it does not fit them, not counted)", c.compatible(), c.Incompatible)
 }
 
 // Decision is what the engine does with a running rollout.
@@ -232,7 +232,8 @@ type Decision struct {
 // Decide applies the thresholds to a running rollout's started cohorts
 // (in order; the last is the current one) at now. The thresholds are
 // shares of a cohort's compatible agents, its size without the agents
-// that do not read the release's bundle format (Incompatible: they are
+// that do not read the release's bundle format or that the release does
+// not fit (Incompatible: they are
 // offered nothing, so they can neither fail nor succeed). A cohort's
 // failures halt the rollout as soon as failed/compatible >=
 // failureThreshold, whatever its soak; the current cohort advances once

@@ -291,7 +291,7 @@ func printRollout(w io.Writer, r *rolloutapi.Rollout) {
 	fmt.Fprintf(w, "thresholds: success %v, failure %v\n", r.SuccessThreshold, r.FailureThreshold)
 	fmt.Fprintf(w, "agents:     %d, cohort %d of %d\n", r.Agents, r.Cohort+1, len(r.Cohorts))
 	if n := r.Counts[rolloutapi.AgentIncompatible]; n > 0 {
-		fmt.Fprintf(w, "incompatible: %d agents do not read bundle format %d: not offered the release, not counted in the thresholds (upgrade them)\n", n, r.Release.BundleFormat)
+		fmt.Fprintf(w, "incompatible: %d agents do not read bundle format %d or the release does not fit them (see DETAIL): not counted in the thresholds\n", n, r.Release.BundleFormat)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
