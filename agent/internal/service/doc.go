@@ -36,7 +36,9 @@
 //  0. stop the updater's loop (a download or canary is cancelled and
 //     resumed at the next start; no model is swapped after it: a swap
 //     waiting for the old runner gives up, so that a run hung in the
-//     model cannot hold the stop past its deadline)
+//     model cannot hold the stop past its deadline; the updater's context
+//     is cancelled before the swap is told to give up, so the updater
+//     takes it for a stop and counts no failed attempt)
 //  1. embedded broker Drain: new publishes and connections are refused
 //     (unacknowledged, so gateways keep them) and the ingest acknowledges
 //     what the broker holds for it; the drain gets a third of the time

@@ -648,6 +648,14 @@ func (a *Agent) Stop(ctx context.Context) error {
 }
 
 func (a *Agent) stop(ctx context.Context) error {
+	// The updater's ctx is cancelled first: an activation that the stop
+	// makes give up (errStopping, on stopped or stopping) is then seen by
+	// the updater as a stop (the release staged again), never as the
+	// release's failure (an attempt counted). Its Run returns nil on a
+	// cancelled ctx, so this is no failure of a part either.
+	if a.cancelUpdate != nil {
+		a.cancelUpdate()
+	}
 	a.stopped.Store(true)
 	close(a.stopping)
 	if dl, ok := ctx.Deadline(); ok {
@@ -664,10 +672,10 @@ func (a *Agent) stop(ctx context.Context) error {
 		}
 		return true
 	}
-	// 0. The updater: a download or canary in progress is cancelled (and
-	// resumed at the next start); no model is swapped from here on.
+	// 0. The updater: a download or canary in progress is cancelled
+	// (above; resumed at the next start); no model is swapped from here
+	// on.
 	if a.cancelUpdate != nil {
-		a.cancelUpdate()
 		wait("update", a.updateDone)
 	}
 	// 1. Drain the embedded broker: intake stops at the source.
