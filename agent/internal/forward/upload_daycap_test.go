@@ -40,7 +40,7 @@ func (f *failUploads) RoundTrip(r *http.Request) (*http.Response, error) {
 // part goes out, as first built, once the next day has room for it.
 func TestUploadResendWaitsForTheDayBudget(t *testing.T) {
 	start := time.Date(2025, 3, 1, 22, 0, 0, 0, time.UTC) // 2 h to midnight
-	clock := newClock(start, 1000)
+	clock := newManualClock(start)
 	c := newCloud(t, clock)
 	rd := &memReadings{}
 	for i := range 3000 {
@@ -58,12 +58,21 @@ func TestUploadResendWaitsForTheDayBudget(t *testing.T) {
 		o.BatchBytes = 1 << 20
 	})
 	stop := run(t, f)
-	// The part no longer fits: the agent waits for the budget.
-	eventually(t, "the part waits for the day's budget", func() bool {
+	// The part no longer fits: the agent waits for the budget. The
+	// clock moves on a second at a time while the forwarder sleeps
+	// (backoffs after the failed tries).
+	waits := func() bool {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
-		return tr.tries >= 2 && f.Stats().Link == LinkDayCap
-	})
+		return tr.tries >= 2 && f.Stats().Link == LinkDayCap && clock.Asleep()
+	}
+	for !waits() {
+		eventually(t, "the forwarder sleeps", func() bool { return waits() || clock.Asleep() })
+		if !waits() {
+			require.True(t, clock.Now().Before(start.Add(2*time.Hour)), "the part waits for the day's budget before midnight")
+			clock.Advance(time.Second)
+		}
+	}
 	enqueue(t, f, []uint64{1}, func(uint64) bool { return true })
 	eventually(t, "the alert stored", func() bool {
 		var n int
@@ -82,6 +91,7 @@ func TestUploadResendWaitsForTheDayBudget(t *testing.T) {
 	tries := tr.tries
 	tr.mu.Unlock()
 	t.Logf("%d failed tries", tries)
+	advanceWhileDayCapped(t, c, f, clock, time.Hour, 7*24*time.Hour)
 	got := finishUpload(t, c, f, stop)
 	assert.Len(t, got, 3000, "every reading uploaded")
 	c.get(func(c *fakeCloud) {
