@@ -107,7 +107,7 @@ var (
 	dUpdInstalled = desc("update_installed_info", "The model release installed by the updater (path \"\": the bundle the agent was installed with).", "version", "path")
 	dUpdAttempts  = desc("update_attempts", "Failed attempts of a release still published; at update.max_attempts it is given up.", "path")
 	dUpdRollbacks = desc("update_rollbacks_total", "Committed releases rolled back on this rig (persisted).")
-	dUpdCycleErr  = desc("update_cycle_errors_total", "Update cycles that ended with an error since the start, by reason (update.CycleErrorReasons: unauthorized, metadata, too_long, download, budget, disk_full, verify, mismatch, offer, no_windows, canary, stale, rollback, activate, watchdog, other).", "reason")
+	dUpdCycleErr  = desc("update_cycle_errors_total", "Update cycles that ended with an error since the start, by reason (update.CycleErrorReasons: unauthorized, metadata, too_long, download, budget, disk_full, verify, mismatch, incompatible, offer, no_windows, canary, stale, rollback, activate, watchdog, other).", "reason")
 	dUpdDowngrade = desc("update_downgrades_refused_total", "Offers of a release older than the installed one refused since the start because it is not the agent's kept previous bundle (each offer counted once; state incompatible).")
 	dUpdChecked   = desc("update_last_check_timestamp_seconds", "When the TUF metadata was last refreshed (Unix time).")
 	dBrkClients   = desc("broker_clients", "Clients connected to the embedded MQTT broker (the agent's own included).")

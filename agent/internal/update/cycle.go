@@ -94,14 +94,16 @@ func (m *Manager) Cycle(ctx context.Context) error {
 // CycleErrorReasons are the reasons Status.CycleErrors counts by, most
 // specific first (CycleErrorReason).
 var CycleErrorReasons = []string{"unauthorized", "metadata", "too_long", "download", "budget", "disk_full", "verify", "mismatch",
-	"offer", "no_windows", "canary", "stale", "rollback", "activate", "watchdog", "other"}
+	"incompatible", "offer", "no_windows", "canary", "stale", "rollback", "activate", "watchdog", "other"}
 
 // CycleErrorReason names the reason of an error Cycle returned, one of
 // CycleErrorReasons: the first of the sentinel errors it wraps
 // (unauthorized before metadata, a metadata fetch refused with a 401 wraps
-// both), "download" for a cut or refused archive download (ErrTruncated,
-// an HTTP error, no answer), "other" for the rest (a state write, a
-// folder that cannot be read). A write refused for want of space (ENOSPC,
+// both; an offer refused as not fitting this rig wraps ErrIncompatible
+// and ErrOffer: "incompatible", so that a release the cloud should not
+// have offered is told from a broken offer), "download" for a cut or
+// refused archive download (ErrTruncated, an HTTP error, no answer),
+// "other" for the rest (a state write, a folder that cannot be read). A write refused for want of space (ENOSPC,
 // EDQUOT) is "disk_full" whatever step it failed.
 func CycleErrorReason(err error) string {
 	if noSpace(err) {
@@ -112,7 +114,8 @@ func CycleErrorReason(err error) string {
 		reason string
 	}{
 		{ErrUnauthorized, "unauthorized"}, {ErrMetadata, "metadata"}, {ErrTooLong, "too_long"}, {ErrTruncated, "download"},
-		{ErrBudget, "budget"}, {ErrDiskFull, "disk_full"}, {ErrVerify, "verify"}, {ErrMismatch, "mismatch"}, {ErrOffer, "offer"},
+		{ErrBudget, "budget"}, {ErrDiskFull, "disk_full"}, {ErrVerify, "verify"}, {ErrMismatch, "mismatch"},
+		{ErrIncompatible, "incompatible"}, {ErrOffer, "offer"},
 		{ErrNoWindows, "no_windows"}, {ErrCanary, "canary"}, {ErrStale, "stale"}, {ErrRollback, "rollback"},
 		{ErrActivate, "activate"}, {ErrWatchdog, "watchdog"},
 	} {

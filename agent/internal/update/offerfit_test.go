@@ -2,6 +2,7 @@ package update
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -64,12 +65,15 @@ func TestUnfitOfferIncompatible(t *testing.T) {
 	for range 2 { // refused again at every check, never counted
 		err := a.Cycle(t.Context())
 		refusedIncompatible(t, f, a, err, offer, "", 0, "hardware [jetson-orin] does not include this machine's [amd64]")
-		if CycleErrorReason(err) != "offer" {
+		if CycleErrorReason(err) != "incompatible" {
 			t.Errorf("cycle error reason %q", CycleErrorReason(err))
 		}
 	}
 	if tr := a.transitions(); tr[len(tr)-1] != "checking>incompatible!" {
 		t.Errorf("transitions %v", tr)
+	}
+	if got, want := a.Status().CycleErrors, map[string]uint64{"incompatible": 2}; !maps.Equal(got, want) {
+		t.Errorf("cycle errors %v, want %v (not counted as a broken offer)", got, want)
 	}
 	offers.set(nil)
 	if err := a.Cycle(t.Context()); err != nil {
