@@ -77,7 +77,7 @@ func TestTrainerIgnoringCancelIsAbandoned(t *testing.T) {
 		return &pipeline.Trained{}, nil
 	})
 	done := runWorker(context.Background(), w)
-	<-started
+	e.waitStarted(started, done, id)
 	_, err := e.st.CancelJob(context.Background(), e.orgID, id)
 	require.NoError(t, err)
 	at := time.Now()
@@ -135,7 +135,7 @@ func TestStuckTrainersShutdownAndClaimLimit(t *testing.T) {
 		id := e.job(tinyConfig, 3)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := runWorker(ctx, w)
-		<-started
+		e.waitStarted(started, done, id)
 		cancel()
 		waitDone(t, done, "the worker waits for a trainer that ignores the shutdown")
 		j := e.get(id)
@@ -165,7 +165,7 @@ func TestStuckTrainersShutdownAndClaimLimit(t *testing.T) {
 		return nil, ctx.Err()
 	})
 	done := runWorker(context.Background(), w)
-	<-started
+	e.waitStarted(started, done, id)
 	_, err := e.st.CancelJob(context.Background(), e.orgID, id)
 	require.NoError(t, err)
 	waitDone(t, done, "the worker did not end the cancelled job")
@@ -181,16 +181,34 @@ func TestStuckTrainerPastMaxJobDuration(t *testing.T) {
 	e := newQueueEnv(t)
 	id := e.job(tinyConfig, 3)
 	o := e.options("w1", 5*time.Second)
-	o.MaxJobDuration, o.StopGrace = time.Second, 200*time.Millisecond
+	// The limit runs from the claim, so it also covers the data set's
+	// download and unpacking (up to about a second under -race on a
+	// loaded machine): 4s leaves the trainer time to start.
+	o.MaxJobDuration, o.StopGrace = 4*time.Second, 200*time.Millisecond
 	w := jobs.NewWorker(e.st, e.blobs, o)
 	started, release := make(chan struct{}, 1), make(chan struct{})
 	defer close(release)
 	w.SetTrainer(stuckTrainer(started, release))
 	done := runWorker(context.Background(), w)
-	<-started
+	e.waitStarted(started, done, id)
 	waitDone(t, done, "the worker waits for a trainer past max_job_duration")
 	j := e.get(id)
 	assert.Equal(t, store.JobFailed, j.State)
 	require.NotNil(t, j.Error)
-	assert.Equal(t, "exceeded worker.max_job_duration 1s", *j.Error)
+	assert.Equal(t, "exceeded worker.max_job_duration 4s", *j.Error)
+}
+
+// waitStarted waits (up to 30s) until the trainer of job id has started;
+// a worker that ends the job before its trainer runs (done) fails the
+// test with the job's state and error instead of blocking it.
+func (e *queueEnv) waitStarted(started <-chan struct{}, done <-chan struct{}, id int64) {
+	e.t.Helper()
+	select {
+	case <-started:
+	case <-done:
+		j := e.get(id)
+		e.t.Fatalf("job %d ended (%s, error %q) before its trainer started", id, j.State, deref(j.Error))
+	case <-time.After(30 * time.Second):
+		e.t.Fatalf("job %d: the trainer did not start in 30s", id)
+	}
 }
