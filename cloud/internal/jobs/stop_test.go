@@ -41,7 +41,10 @@ func TestCancelStopsRealTrainingPromptly(t *testing.T) {
 	j := e.get(id)
 	assert.Equal(t, store.JobCancelled, j.State)
 	assert.Less(t, time.Since(at), o.Heartbeat+5*time.Second)
-	assert.Empty(t, workFolders(t, o.WorkDir))
+	// The work folder goes when the trainer returns: at once, or, when the
+	// stop took longer than StopGrace on a loaded machine (1.25s here, a
+	// quarter of the lease), a moment after the worker gave it up.
+	require.Eventually(t, func() bool { return len(workFolders(t, o.WorkDir)) == 0 }, 10*time.Second, 20*time.Millisecond)
 }
 
 // workFolders lists the job work folders left under dir.
