@@ -32,3 +32,11 @@ func canonical(s string) (string, bool) {
 	core, _, _ = strings.Cut(core, "-")
 	return s, semver.IsValid(s) && strings.Count(core, ".") == 2
 }
+
+// Prerelease reports whether v is a valid version (CompareVersions) with
+// a -prerelease part ("1.2.0-rc1"): a release candidate that ranks below
+// its release.
+func Prerelease(v string) bool {
+	c, ok := canonical(v)
+	return ok && semver.Prerelease(c) != ""
+}

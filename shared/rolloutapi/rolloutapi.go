@@ -144,8 +144,12 @@ type CreateRequest struct {
 	// printed it.
 	Release string `json:"release"`
 	// Previous is the release a fleet-level rollback offers ("": the
-	// newest release of the same bundle and rig type older than Release,
-	// if any).
+	// release the selected agents serve, by their last check-in, when
+	// they all serve one older release; 422 when they serve several;
+	// when they serve none the repository holds, the newest release of
+	// the same bundle and rig type older than Release that is neither a
+	// prerelease nor the release of a rollout of the organisation that
+	// halted or was rolled back, if any).
 	Previous string `json:"previous,omitempty"`
 	// Selection picks the agents.
 	Selection Selection `json:"selection"`
@@ -162,6 +166,12 @@ type CreateRequest struct {
 	// failed or rolled back at which the rollout halts
 	// (0: DefaultFailureThreshold).
 	FailureThreshold float64 `json:"failure_threshold,omitempty"`
+	// AllowDowngrade lets the rollout offer a release older than what
+	// some selected agents serve (by their last check-in); without it
+	// that is refused (422). Admin tokens only (403). Agents still
+	// install an older release only when it is their kept previous
+	// bundle (docs/releases.md, "Downgrades").
+	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
 }
 
 // WithDefaults returns r with its zero fields set to the defaults.

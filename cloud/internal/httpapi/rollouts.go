@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -29,8 +30,11 @@ type Catalog interface {
 
 // ProblemRolloutRefused (422): the rollout cannot be made as asked: its
 // release is not in the repository or its archive has no readable
-// manifest, its previous release does not fit,
-// the selection names another rig type or picks no agent.
+// manifest, its previous release does not fit or, not named, is
+// ambiguous (the selected agents serve several older releases), the
+// release is older than what selected agents serve (without
+// allow_downgrade), the selection names another rig type or picks no
+// agent.
 const ProblemRolloutRefused = "urn:hydrognn:problem:rollout-refused"
 
 func init() { localTitles[ProblemRolloutRefused] = "Rollout refused" }
@@ -73,6 +77,10 @@ func (a *API) createRollout(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	if req.AllowDowngrade && p.Role.Rank() < store.RoleAdmin.Rank() {
+		forbidden(c, "allow_downgrade needs role admin; this token is %s", p.Role)
+		return
+	}
 	cat := a.catalog()
 	if cat == nil {
 		abort(c, problem(cloudapi.ProblemUnavailable, 503, "this server serves no release repository (releases.repo_dir): there is nothing to roll out"))
@@ -102,6 +110,17 @@ func (a *API) createRollout(c *gin.Context) {
 		a.fail(c, fmt.Errorf("bundle format of release %s: %w", req.Release, err))
 		return
 	}
+	served, err := a.st.ServedModels(c.Request.Context(), p.OrgID, rel.RigType, req.Selection)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if newer, agents := newerServed(served, rel.Version); len(newer) > 0 && !req.AllowDowngrade {
+		refused(c, "release %q (version %s) is older than what %d selected agents serve (%s): the rollout would downgrade them; "+
+			"to go back, roll back the rollout that brought that release, or narrow the selection; an admin may set allow_downgrade (rigctl rollout create --allow-downgrade)",
+			req.Release, rel.Version, agents, strings.Join(newer, ", "))
+		return
+	}
 	if req.Previous != "" {
 		prev, ok := rels[req.Previous]
 		switch {
@@ -118,7 +137,16 @@ func (a *API) createRollout(c *gin.Context) {
 		}
 		n.Previous = &rolloutapi.Release{Target: req.Previous, Version: prev.Version, ManifestDigest: prev.ManifestDigest}
 	} else {
-		n.Previous = previousRelease(rels, req.Release, rel)
+		var why string
+		n.Previous, why, err = a.defaultPrevious(c.Request.Context(), p.OrgID, rels, req.Release, rel, served)
+		switch {
+		case err != nil:
+			a.fail(c, err)
+			return
+		case why != "":
+			refused(c, "%s", why)
+			return
+		}
 	}
 	if n.Previous != nil {
 		n.Previous.BundleFormat, err = cat.BundleFormat(c.Request.Context(), n.Previous.Target)
@@ -146,27 +174,6 @@ func (a *API) createRollout(c *gin.Context) {
 	}
 	a.log.Info("rollout created", "rollout", ro.ID, "org", p.OrgID, "release", ro.Release.Target, "agents", ro.Agents, "cohorts", len(ro.Cohorts))
 	c.JSON(201, ro)
-}
-
-// previousRelease is the newest release of rel's bundle and rig type
-// older than rel (nil: none).
-func previousRelease(rels map[string]*release.Target, path string, rel *release.Target) *rolloutapi.Release {
-	var best *rolloutapi.Release
-	for p, t := range rels {
-		if p == path || t.Bundle != rel.Bundle || t.RigType != rel.RigType {
-			continue
-		}
-		if cmp, ok := release.CompareVersions(t.Version, rel.Version); !ok || cmp >= 0 {
-			continue
-		}
-		if best != nil {
-			if cmp, _ := release.CompareVersions(t.Version, best.Version); cmp <= 0 {
-				continue
-			}
-		}
-		best = &rolloutapi.Release{Target: p, Version: t.Version, ManifestDigest: t.ManifestDigest}
-	}
-	return best
 }
 
 func (a *API) listRollouts(c *gin.Context) {

@@ -336,7 +336,7 @@ func TestRollouts(t *testing.T) {
 		require.Equal(t, 201, r.code, "%s", r.body)
 		r.decode(t, &bad)
 		require.NotNil(t, bad.Previous)
-		assert.Equal(t, rel110, bad.Previous.Target)
+		assert.Equal(t, rel100, bad.Previous.Target, "what the agents serve, not 1.1.0 (newer, but rolled back)")
 		c0 := cohort(bad, 0)
 		require.Len(t, c0, 2)
 		require.NotNil(t, e.checkin(c0[0], "1.0.0", upd("canary", "1.0.0", rel120, "")))

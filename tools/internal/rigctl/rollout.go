@@ -24,7 +24,7 @@ func init() {
 }
 
 const rolloutUsage = `rollout create --release PATH [--previous PATH] [--site NAME]... [--rig ID]... [--label K=V]... [--rig-type T]
-                      [--cohorts 1,10%,50%,100%] [--soak 1h] [--success 0.9] [--failure 0.1]
+                      [--cohorts 1,10%,50%,100%] [--soak 1h] [--success 0.9] [--failure 0.1] [--allow-downgrade]
      | rollout list [--limit N] | rollout status ID
      | rollout edit ID [--success-threshold X] [--failure-threshold X] [--soak D]   (a paused or halted rollout)
      | rollout pause ID | rollout resume ID | rollout abort ID | rollout rollback ID
@@ -97,6 +97,7 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 		release, previous, rigType, cohorts *string
 		soak                                *time.Duration
 		success, failure                    *float64
+		allowDowngrade                      *bool
 		sites, rigs, labels                 strList
 	)
 	switch sub {
@@ -104,7 +105,8 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 		limit = fs.Int("limit", 0, "most rollouts to list, newest first (0: all)")
 	case "create":
 		release = fs.String("release", "", "the release's target `PATH` (required; rigctl release publish prints it)")
-		previous = fs.String("previous", "", "the release a rollback offers (default: the newest older release of the same bundle)")
+		previous = fs.String("previous", "", "the release a rollback offers (default: the older release the selected agents serve; else the newest older release of the same bundle, no prerelease nor halted one)")
+		allowDowngrade = fs.Bool("allow-downgrade", false, "roll out a release older than what selected agents serve (admin tokens only)")
 		rigType = fs.String("rig-type", "", "only rigs of this type (must be the release's)")
 		cohorts = fs.String("cohorts", "", "cohorts: counts of agents or percentages of the selection, cumulative, each with an optional :SOAK (default 1,10%,50%,100%)")
 		soak = fs.Duration("soak", 0, "each cohort's soak unless it names one (0: the server's default, 1h)")
@@ -152,7 +154,7 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 			errorf(env, "rollout create: --label: %v", err)
 			return ExitUsage
 		}
-		req := rolloutapi.CreateRequest{Release: *release, Previous: *previous, SoakS: soak.Seconds(), SuccessThreshold: *success, FailureThreshold: *failure,
+		req := rolloutapi.CreateRequest{Release: *release, Previous: *previous, AllowDowngrade: *allowDowngrade, SoakS: soak.Seconds(), SuccessThreshold: *success, FailureThreshold: *failure,
 			Selection: rolloutapi.Selection{Sites: sites, Rigs: rigs, RigType: *rigType}}
 		if len(l) > 0 {
 			req.Selection.Labels = l
