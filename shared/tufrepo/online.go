@@ -59,6 +59,31 @@ func (r *Repo) checkNewPath(tf *metadata.TargetFiles) error {
 	return fmt.Errorf("%w: %s is already released with other bytes; give the bundle a new version", ErrExists, tf.Path)
 }
 
+// rankedEqual returns an error naming a release in targets, other than
+// rel's path, of rel's bundle and rig type whose version ranks equal to
+// rel's (release.CompareVersions: semantic versions ignore +build, so
+// 1.1.0+retrain2 and 1.1.0 rank equal), nil when there is none. An agent
+// that installed one refuses the other as incompatible (not newer, and
+// another bundle), so such a release could never replace the one it
+// ranks equal to.
+func rankedEqual(targets map[string]*metadata.TargetFiles, rel *release.Target) error {
+	for p, tf := range targets {
+		if p == rel.Path() {
+			continue
+		}
+		old, err := release.FromTargetFile(tf)
+		if err != nil || old.Bundle != rel.Bundle || old.RigType != rel.RigType {
+			continue
+		}
+		if c, ok := release.CompareVersions(old.Version, rel.Version); ok && c == 0 {
+			return fmt.Errorf("version %s of %s ranks equal to the released %s (%s): semantic versions ignore +build "+
+				"metadata, so an agent that installed one refuses the other; give the bundle a higher patch version",
+				rel.Version, rel.Bundle, old.Version, p)
+		}
+	}
+	return nil
+}
+
 // targetFile is where tf's archive lives: targets/<dir>/<sha256>.<base>,
 // the consistent-snapshot name clients request.
 func (r *Repo) targetFile(tf *metadata.TargetFiles) string {
@@ -115,7 +140,8 @@ const MaxTargetsBytes = 5_000_000
 // checks that targets is signed by the current root's targets threshold,
 // is the next version and unexpired, keeps every released target as it
 // is (so a released path is never reused), and adds exactly one target
-// with valid release metadata, and that the archive has that target's
+// with valid release metadata whose version does not rank equal to a
+// released one of its bundle and rig type, and that the archive has that target's
 // length and sha256; anything else is refused (ErrRefused) with nothing
 // written. Then it moves the archive into place, writes the targets
 // metadata as given, and signs new snapshot and timestamp metadata. It
@@ -192,6 +218,9 @@ func (r *Repo) Publish(targets []byte, archivePath string) (*release.Target, *me
 		}
 		if rel.Path() != tf.Path {
 			return nil, nil, refuse("target %s: its release metadata names the path %s", tf.Path, rel.Path())
+		}
+		if err := rankedEqual(r.targets.Signed.Targets, rel); err != nil {
+			return nil, nil, refuse("target %s: %v", tf.Path, err)
 		}
 		sum := tf.Hashes["sha256"]
 		if len(sum) != sha256.Size || len(tf.Hashes) != 1 {
@@ -341,7 +370,9 @@ type Signed struct {
 // writes its archive to w, and signs, with the targets keys in keysDir
 // that root lists, the next version of cur listing cur's targets and the
 // new one. root and cur must be the repository's current, verified
-// metadata (go-tuf's updater gives them). A path already in cur is
+// metadata (go-tuf's updater gives them). A path already in cur, or a
+// version ranking equal to a release in cur of the same bundle and rig
+// type (1.1.0+retrain2 over 1.1.0: agents would refuse it), is
 // ErrExists. Only opt.Expiry.Targets and opt.Now are used.
 func SignRelease(root *metadata.Metadata[metadata.RootType], cur *metadata.Metadata[metadata.TargetsType], keysDir, bundleDir string,
 	hardware []string, w io.Writer, opt Options) (*Signed, error) {
@@ -359,6 +390,9 @@ func SignRelease(root *metadata.Metadata[metadata.RootType], cur *metadata.Metad
 	}
 	if _, ok := next.Signed.Targets[rel.Path()]; ok {
 		return nil, fmt.Errorf("%w: %s is already released; give the bundle a new version", ErrExists, rel.Path())
+	}
+	if err := rankedEqual(next.Signed.Targets, rel); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrExists, err)
 	}
 	tf, err := archive(w, bundleDir, rel)
 	if err != nil {

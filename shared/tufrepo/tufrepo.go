@@ -39,8 +39,9 @@ var Roles = []string{metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT, metadat
 var ErrKeys = errors.New("signing keys")
 
 // ErrExists is returned (wrapped) by Init when the repository or keys folder
-// already holds a repository or keys, and by AddBundle when the release's
-// path is already taken by another archive.
+// already holds a repository or keys, and by AddBundle and SignRelease
+// when the release's path is already taken by another archive or its
+// version ranks equal to a released one of the same bundle and rig type.
 var ErrExists = errors.New("already exists")
 
 // ErrVersionTaken is returned (wrapped) when the metadata file of the
@@ -344,7 +345,10 @@ func (r *Repo) Targets() map[string]*metadata.TargetFiles { return r.targets.Sig
 // archives it as the target release.Target.Path with the custom metadata
 // release.FromManifest gives for hardware, and publishes new targets,
 // snapshot and timestamp metadata. A path already released with other bytes
-// is refused (ErrExists): a new bundle needs a new version. The archive is
+// is refused (ErrExists): a new bundle needs a new version; so is a version
+// ranking equal to a released one of the same bundle and rig type
+// (1.1.0+retrain2 over 1.1.0: semantic versions ignore +build, and agents
+// refuse another bundle at their installed version). The archive is
 // written to a temporary file (.release-*) beside its target file and
 // renamed there; a Repo's first AddBundle removes those of killed
 // AddBundles, StaleWriteAge old, from the targets folder.
@@ -360,6 +364,9 @@ func (r *Repo) AddBundle(bundleDir string, hardware []string) (*release.Target, 
 	// Check the keys before writing anything.
 	if _, err := r.signers(metadata.TARGETS, r.root); err != nil {
 		return nil, nil, err
+	}
+	if err := rankedEqual(r.targets.Signed.Targets, rel); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrExists, err)
 	}
 	tpath := rel.Path()
 	subdir := filepath.Join(r.dir, "targets", filepath.FromSlash(path.Dir(tpath)))
