@@ -78,7 +78,9 @@ var ErrAlertState = errors.New("alert state does not allow this")
 // alert or resolving a resolved one changes nothing; acknowledging a
 // resolved one is ErrAlertState. A resolve takes the alert's ingest lock
 // first (openAlerts): a batch counting on the alert finishes before it,
-// and a later one's windows before the resolve do not open it again.
+// and a later one's windows before the resolve do not open it again (a
+// transaction: BEGIN, the lock, the UPDATE, COMMIT). An acknowledgement
+// is the UPDATE alone.
 func (s *Store) SetAlertState(ctx context.Context, orgID, id int64, to string, by int64) (*Alert, error) {
 	var set, cond string
 	switch to {
@@ -94,9 +96,12 @@ func (s *Store) SetAlertState(ctx context.Context, orgID, id int64, to string, b
 	if by != 0 {
 		byp = &by
 	}
+	update := `UPDATE alerts a SET ` + set + ` FROM rigs r
+		WHERE r.id = a.rig_id AND a.id = $1 AND a.org_id = $2` + cond + ` RETURNING ` + alertCols
 	var a *Alert
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if to == AlertResolved {
+	var err error
+	if to == AlertResolved {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			// The alert's ingest lock (lockAlertKeysSQL): a batch that is
 			// opening or counting this (rig, component, fault) finishes
 			// first, and one that comes later sees the resolve.
@@ -104,15 +109,15 @@ func (s *Store) SetAlertState(ctx context.Context, orgID, id int64, to string, b
 				FROM alerts WHERE id = $1 AND org_id = $2`, id, orgID, alertLockClass); err != nil {
 				return fmt.Errorf("lock alert: %w", err)
 			}
-		}
-		rows, err := tx.Query(ctx, `UPDATE alerts a SET `+set+` FROM rigs r
-			WHERE r.id = a.rig_id AND a.id = $1 AND a.org_id = $2`+cond+` RETURNING `+alertCols, id, orgID, byp)
-		if err != nil {
+			a, err = collectAlert(tx.Query(ctx, update, id, orgID, byp))
 			return err
-		}
-		a, err = pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByPos[Alert])
-		return err
-	})
+		})
+	} else {
+		// An acknowledgement leaves the alert open (in the unique index of
+		// open alerts), so a batch racing it counts on it either way: one
+		// statement, no lock, no transaction.
+		a, err = collectAlert(s.pool.Query(ctx, update, id, orgID, byp))
+	}
 	if err == nil {
 		return a, nil
 	}
@@ -130,4 +135,13 @@ func (s *Store) SetAlertState(ctx context.Context, orgID, id int64, to string, b
 		return nil, fmt.Errorf("set alert state: %w", err)
 	}
 	return nil, fmt.Errorf("alert %d is %s: %w", id, state, ErrAlertState)
+}
+
+// collectAlert is the one alert rows (an UPDATE ... RETURNING) returns;
+// pgx.ErrNoRows when it returns none.
+func collectAlert(rows pgx.Rows, err error) (*Alert, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByPos[Alert])
 }
