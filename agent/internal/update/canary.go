@@ -26,7 +26,10 @@ type Windows interface {
 // ModelCanary is the Canary the agent uses: it opens the staged bundle
 // with agent/infer (the whole check: file digests, rig, graph against the
 // manifest) and runs it, one window at a time, on recent windows next to
-// the running bundle. The staged model passes when every output is finite
+// the running bundle, each model on the windows prepared with its own
+// input spec (shared only when the two specs are equal in every field:
+// a retrained bundle's normalisation stats differ). The staged model
+// passes when every output is finite
 // (infer refuses non-finite outputs), the 95th percentile of its
 // per-window inference time is within MaxLatency, and, on the windows the
 // running model calls healthy, it calls at least MinAgreement of them
@@ -90,9 +93,22 @@ func (c *ModelCanary) Check(ctx context.Context, staged, current string) error {
 	if err != nil {
 		return fmt.Errorf("canary windows: %w", err)
 	}
+	// Each model runs on windows prepared with its own input spec: a
+	// retrained bundle has the running one's sensors, steps and grid but
+	// other normalisation stats (and possibly hold rules), and the running
+	// model judged on windows normalised with the staged stats would be
+	// judged on input it never saw. The windows are shared only when the
+	// specs are the same in every field.
+	sd, err := sm.Spec().Digest()
+	if err != nil {
+		return fmt.Errorf("%w: staged input spec: %w", ErrCanary, err)
+	}
+	cd, err := cm.Spec().Digest()
+	if err != nil {
+		return fmt.Errorf("running bundle %s input spec: %w", current, err)
+	}
 	cw := sw
-	if !slices.EqualFunc(sm.Spec().Sensors, cm.Spec().Sensors, func(a, b prep.SensorSpec) bool { return a.ID == b.ID }) ||
-		sm.Spec().Steps != cm.Spec().Steps || sm.Spec().GridHz != cm.Spec().GridHz {
+	if sd != cd {
 		if cw, err = c.Windows.Recent(ctx, cm.Spec(), count); err != nil {
 			return fmt.Errorf("canary windows: %w", err)
 		}

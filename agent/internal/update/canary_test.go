@@ -3,6 +3,8 @@ package update
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -18,23 +20,38 @@ import (
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
-// gridWindows makes windows around each sensor's mean, with a little
-// noise, for any spec; drop, when set, names a sensor left without data
-// in window i ("" none).
+// gridWindows makes windows of raw readings (sensor units) around each
+// sensor's mean in around (the running bundle's input spec), with a
+// little noise, and prepares them with whatever spec is asked for, as the
+// service's windows from the reading buffer do: the raw readings of a
+// sensor are the same for every spec, only their preparation
+// (normalisation, holds) is the spec's. drop, when set, names a sensor
+// left without data in window i ("" none).
 type gridWindows struct {
-	n    int
-	drop func(i int) string
+	n      int
+	around prep.Spec
+	drop   func(i int) string
 }
 
 func (g gridWindows) Recent(_ context.Context, spec prep.Spec, n int) ([]*prep.Window, error) {
-	rng := rand.New(rand.NewPCG(1, 2))
+	raw := make(map[string]prep.SensorSpec, len(g.around.Sensors))
+	for _, ss := range g.around.Sensors {
+		raw[ss.ID] = ss
+	}
 	var out []*prep.Window
 	for i := range min(n, g.n) {
 		grid := make([][]float64, len(spec.Sensors))
 		for s, ss := range spec.Sensors {
+			r, ok := raw[ss.ID]
+			if !ok {
+				return nil, fmt.Errorf("gridWindows: no readings of sensor %s", ss.ID)
+			}
+			// Seeded by window and sensor: the same readings whatever
+			// the spec's sensor order.
+			rng := rand.New(rand.NewPCG(uint64(i), uint64(seedOf(ss.ID))))
 			grid[s] = make([]float64, spec.Steps)
 			for t := range grid[s] {
-				grid[s][t] = ss.Mean + 0.1*ss.Std*rng.NormFloat64()
+				grid[s][t] = r.Mean + 0.1*r.Std*rng.NormFloat64()
 				if g.drop != nil && g.drop(i) == ss.ID {
 					grid[s][t] = math.NaN()
 				}
@@ -49,6 +66,23 @@ func (g gridWindows) Recent(_ context.Context, spec prep.Spec, n int) ([]*prep.W
 	return out, nil
 }
 
+// seedOf hashes a sensor id into a seed.
+func seedOf(id string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return h.Sum32()
+}
+
+// inputSpec is the input spec of the bundle in dir.
+func inputSpec(t testing.TB, dir string) prep.Spec {
+	t.Helper()
+	m, err := bundle.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Input
+}
+
 func TestModelCanary(t *testing.T) {
 	if os.Getenv(infer.LibraryEnv) == "" {
 		t.Skip("ONNXRUNTIME_LIB is not set: `export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
@@ -59,9 +93,10 @@ func TestModelCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundleDir := filepath.Join(root, "models", "bundles", "skab-testbed")
+	spec := inputSpec(t, bundleDir)
 	opts := infer.Options{Logger: slog.New(slog.DiscardHandler)}
 	// The same model staged as running: it passes.
-	c := &ModelCanary{Rig: cfg, Options: opts, Windows: gridWindows{n: 16}, MaxLatency: time.Second}
+	c := &ModelCanary{Rig: cfg, Options: opts, Windows: gridWindows{around: spec, n: 16}, MaxLatency: time.Second}
 	if err := c.Check(t.Context(), bundleDir, bundleDir); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +106,7 @@ func TestModelCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ws, _ := gridWindows{n: 16}.Recent(t.Context(), m.Spec(), 16)
+	ws, _ := gridWindows{around: spec, n: 16}.Recent(t.Context(), m.Spec(), 16)
 	healthy := 0
 	for _, w := range ws {
 		if d, _, err := diagnose(m, w); err == nil && calm(d) {
@@ -88,9 +123,9 @@ func TestModelCanary(t *testing.T) {
 		is     error
 		msg    string
 	}{
-		{"too few windows", ModelCanary{Windows: gridWindows{n: 3}}, bundleDir, ErrNoWindows, "3 recent windows, the canary needs 8"},
-		{"too slow", ModelCanary{Windows: gridWindows{n: 16}, MaxLatency: time.Nanosecond}, bundleDir, ErrCanary, "95th percentile inference time"},
-		{"another rig's bundle", ModelCanary{Windows: gridWindows{n: 16}}, filepath.Join(root, "models", "bundles", "zema-testrig"), ErrCanary, "open staged bundle"},
+		{"too few windows", ModelCanary{Windows: gridWindows{around: spec, n: 3}}, bundleDir, ErrNoWindows, "3 recent windows, the canary needs 8"},
+		{"too slow", ModelCanary{Windows: gridWindows{around: spec, n: 16}, MaxLatency: time.Nanosecond}, bundleDir, ErrCanary, "95th percentile inference time"},
+		{"another rig's bundle", ModelCanary{Windows: gridWindows{around: spec, n: 16}}, filepath.Join(root, "models", "bundles", "zema-testrig"), ErrCanary, "open staged bundle"},
 	}
 	// A staged model whose anomaly thresholds are a thousand times lower
 	// calls the same windows anomalous.
@@ -107,7 +142,7 @@ func TestModelCanary(t *testing.T) {
 		staged string
 		is     error
 		msg    string
-	}{"disagrees", ModelCanary{Windows: gridWindows{n: 16}}, touchy, ErrCanary, "of the 16 windows the running model calls healthy, the staged model calls 0 healthy"})
+	}{"disagrees", ModelCanary{Windows: gridWindows{around: spec, n: 16}}, touchy, ErrCanary, "of the 16 windows the running model calls healthy, the staged model calls 0 healthy"})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.canary
@@ -136,6 +171,7 @@ func TestModelCanarySkipsWindowsMissingRequiredSensors(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundleDir := filepath.Join(root, "models", "bundles", "skab-testbed")
+	spec := inputSpec(t, bundleDir)
 	opts := infer.Options{Logger: slog.New(slog.DiscardHandler)}
 	m, err := infer.Open(bundleDir, cfg, opts)
 	if err != nil {
@@ -145,14 +181,14 @@ func TestModelCanarySkipsWindowsMissingRequiredSensors(t *testing.T) {
 	// The shipped bundle was trained without sensor dropout: every input
 	// sensor is required.
 	sensor := m.Spec().Sensors[0].ID
-	if ws, _ := (gridWindows{n: 1, drop: func(int) string { return sensor }}).Recent(t.Context(), m.Spec(), 1); len(m.RequiredMissing(ws[0])) == 0 {
+	if ws, _ := (gridWindows{around: spec, n: 1, drop: func(int) string { return sensor }}).Recent(t.Context(), m.Spec(), 1); len(m.RequiredMissing(ws[0])) == 0 {
 		t.Fatalf("%s missing is not a required sensor missing: the test needs one", sensor)
 	}
 
 	// Every window misses a required sensor: nothing to judge by, the
 	// canary waits (the old canary judged all 16 on anomaly scores).
 	c := &ModelCanary{Rig: cfg, Options: opts, MaxLatency: time.Second,
-		Windows: gridWindows{n: 16, drop: func(int) string { return sensor }}}
+		Windows: gridWindows{around: spec, n: 16, drop: func(int) string { return sensor }}}
 	err = c.Check(t.Context(), bundleDir, bundleDir)
 	if !errors.Is(err, ErrNoWindows) || !strings.Contains(err.Error(), "16 without a required sensor ("+sensor+") not judged") {
 		t.Errorf("every window missing %s: got %v, want ErrNoWindows naming the sensor", sensor, err)
@@ -173,7 +209,7 @@ func TestModelCanarySkipsWindowsMissingRequiredSensors(t *testing.T) {
 		}
 		return ""
 	}
-	c.Windows = gridWindows{n: 16, drop: mostly}
+	c.Windows = gridWindows{around: spec, n: 16, drop: mostly}
 	err = c.Check(t.Context(), touchy, bundleDir)
 	if !errors.Is(err, ErrNoWindows) || !strings.Contains(err.Error(), "12 without a required sensor") {
 		t.Errorf("4 judgeable windows: got %v, want ErrNoWindows", err)
