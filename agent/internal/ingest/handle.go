@@ -79,12 +79,24 @@ func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 		nodeSeq, hasSeq = sparkplugSeq(payload)
 	}
 	var err error
+	waiting := false
 	for attempt := 0; ; {
 		in.scratch, err = rt.dec.Decode(b, payload, in.scratch[:0])
 		if err == nil || !errors.Is(err, plugin.ErrFailed) {
 			break
 		}
-		if !errors.Is(err, plugin.ErrRestarting) {
+		switch {
+		case errors.Is(err, plugin.ErrUnavailable) || errors.Is(err, plugin.ErrRestarting):
+			// The plugin was not called with this payload (it cannot
+			// start, its restart is pending): not the payload's fault.
+			// The message waits, unacknowledged, however long it takes.
+			if !waiting {
+				waiting = true
+				in.stats.pluginWaits.Add(1)
+				in.log.Warn("ingest decoder unavailable; message not acknowledged, waiting for the plugin", "topic", rt.topic, "err", err)
+			}
+		default:
+			// The plugin crashed, hung or overflowed on this payload.
 			attempt++
 			in.stats.decodeFailures.Add(1)
 			key := payloadKey(rt.topic, payload)

@@ -109,6 +109,11 @@ type Stats struct {
 	// StoreErrors counts failed Append calls; DecodeFailures messages a
 	// decoder could not answer (left unacknowledged).
 	StoreErrors, DecodeFailures uint64
+	// PluginWaits counts messages whose plugin decoder was unavailable
+	// (it could not start, or its restart was pending) when they arrived:
+	// they are held unacknowledged until the plugin answers, and not
+	// counted against their payload.
+	PluginWaits uint64
 	// InFlight and InFlightBytes are the messages (and payload bytes)
 	// received and not yet acknowledged or dropped.
 	InFlight, InFlightBytes int
@@ -254,6 +259,7 @@ type counters struct {
 	messages, bytes, redelivered, acked atomic.Uint64
 	readings, appends, gaps, seqResets  atomic.Uint64
 	storeErrors, decodeFailures         atomic.Uint64
+	pluginWaits                         atomic.Uint64
 	rejected                            [numReasons]atomic.Uint64
 	connected                           atomic.Bool
 	inFlight, inFlightBytes             atomic.Int64
@@ -268,7 +274,7 @@ func (c *counters) snapshot(now time.Time) Stats {
 		Messages: c.messages.Load(), Bytes: c.bytes.Load(), Redelivered: c.redelivered.Load(), Acked: c.acked.Load(),
 		Readings: c.readings.Load(), Appends: c.appends.Load(),
 		Gaps: c.gaps.Load(), SeqResets: c.seqResets.Load(),
-		StoreErrors: c.storeErrors.Load(), DecodeFailures: c.decodeFailures.Load(),
+		StoreErrors: c.storeErrors.Load(), DecodeFailures: c.decodeFailures.Load(), PluginWaits: c.pluginWaits.Load(),
 		InFlight: int(c.inFlight.Load()), InFlightBytes: int(c.inFlightBytes.Load()),
 		AckLatency:        c.ackLatency.snapshot(),
 		ReadingsPerSecond: c.rate.perSecond(now),
@@ -297,6 +303,7 @@ func (s Stats) LogValue() slog.Value {
 		slog.Uint64("readings", s.Readings), slog.Float64("readings_per_s", s.ReadingsPerSecond),
 		slog.Uint64("rejected", s.RejectedTotal()), slog.Uint64("gaps", s.Gaps),
 		slog.Uint64("store_errors", s.StoreErrors), slog.Uint64("decode_failures", s.DecodeFailures),
+		slog.Uint64("plugin_waits", s.PluginWaits),
 		slog.Duration("ack_p99", s.AckLatency.P99),
 	}
 	return slog.GroupValue(attrs...)

@@ -67,15 +67,22 @@
 // has it if the agent goes down), waits for the restart and tries again,
 // and after a few failures on the same payload rejects it as
 // "plugin_failed" (see agent/internal/ingest). Calls made while the plugin
-// waits for its restart fail at once with an error wrapping ErrFailed and
-// ErrRestarting.
+// waits for its restart fail at once with an error wrapping ErrFailed,
+// ErrUnavailable and ErrRestarting.
+//
+// ErrUnavailable marks the calls that never reached the plugin with the
+// payload: a failed start, a pending restart, a closed host. The payload
+// is not to blame for those, so the ingest does not count them against it:
+// a plugin that cannot start keeps its messages unacknowledged (and the
+// broker keeps them) instead of getting them rejected as "plugin_failed".
 //
 // Starting a plugin (its handshake and the connection to its codec
 // service) has one deadline, HostOptions.StartTimeout: a plugin that
 // stalls before or after its handshake is killed when it passes, counted
 // (Stats.StartFailures), and the restart backoff applies. The start does
 // not hold the codec's lock: calls that arrive meanwhile wait for it at
-// most CallTimeout, then fail with ErrFailed and ErrRestarting; Stats
+// most CallTimeout, then fail with ErrFailed, ErrUnavailable and
+// ErrRestarting; a failed start fails with ErrFailed and ErrUnavailable; Stats
 // answers at once, and Close kills the starting process (if go-plugin's
 // handshake is still running, as soon as it ends: it is bounded by
 // StartTimeout too).

@@ -48,6 +48,14 @@ var (
 	// called. Callers that count failures per payload should not count
 	// these.
 	ErrRestarting = errors.New("codec plugin restart pending")
+	// ErrUnavailable is returned (wrapped, with ErrFailed) by
+	// Codec.Decode when the plugin was not called with the payload: it
+	// could not be started (its handshake or connection failed or timed
+	// out), its restart is pending (ErrRestarting), or the host is closed
+	// (ErrClosed). The payload played no part in it: callers that count
+	// failures per payload should not count these, and should keep the
+	// message for later rather than give up on it.
+	ErrUnavailable = errors.New("codec plugin unavailable")
 	// ErrNotFound is returned (wrapped) by Host.Codec when the plugin's
 	// executable is missing or not executable.
 	ErrNotFound = errors.New("codec plugin not found")
@@ -279,7 +287,9 @@ func (c *Codec) Stats() Stats {
 //
 // A payload error from the plugin is returned as a *codec.Error. When the
 // plugin cannot answer (crash, timeout, start failure, restart pending),
-// the error wraps ErrFailed and the process is killed and restarted later.
+// the error wraps ErrFailed and the process is killed and restarted later;
+// when the plugin was not called with this payload at all (start failure,
+// restart pending, host closed) it also wraps ErrUnavailable.
 func (c *Codec) Decode(b codec.Binding, payload []byte, dst []reading.Reading) ([]reading.Reading, error) {
 	c.calls.Add(1)
 	inst, err := c.instance()
@@ -366,7 +376,7 @@ func (c *Codec) instance() (*instance, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("%s: %w: %w", c.Name(), ErrFailed, ErrClosed)
+		return nil, fmt.Errorf("%s: %w: %w: %w", c.Name(), ErrFailed, ErrUnavailable, ErrClosed)
 	}
 	if inst := c.inst; inst != nil {
 		c.mu.Unlock()
@@ -378,7 +388,7 @@ func (c *Codec) instance() (*instance, error) {
 	}
 	if wait := time.Until(c.nextStart); wait > 0 {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("%s: %w: %w: restarting in %s", c.Name(), ErrFailed, ErrRestarting, wait.Round(time.Millisecond))
+		return nil, fmt.Errorf("%s: %w: %w: %w: restarting in %s", c.Name(), ErrFailed, ErrUnavailable, ErrRestarting, wait.Round(time.Millisecond))
 	}
 	s := &startAttempt{done: make(chan struct{})}
 	c.starting = s
@@ -393,14 +403,14 @@ func (c *Codec) instance() (*instance, error) {
 	closed := c.closed
 	switch {
 	case err == nil && closed:
-		err = fmt.Errorf("%s: %w: %w", c.Name(), ErrFailed, ErrClosed)
+		err = fmt.Errorf("%s: %w: %w: %w", c.Name(), ErrFailed, ErrUnavailable, ErrClosed)
 	case err != nil && closed:
-		err = fmt.Errorf("%s: %w: %w (start %s: %w)", c.Name(), ErrFailed, ErrClosed, c.path, err)
+		err = fmt.Errorf("%s: %w: %w: %w (start %s: %w)", c.Name(), ErrFailed, ErrUnavailable, ErrClosed, c.path, err)
 	case err != nil:
 		c.startFailures.Add(1)
 		c.log.Warn("codec plugin failed to start", "path", c.path, "err", err, "retry_in", c.backoff)
 		c.penalize()
-		err = fmt.Errorf("%s: %w: start %s: %w", c.Name(), ErrFailed, c.path, err)
+		err = fmt.Errorf("%s: %w: %w: start %s: %w", c.Name(), ErrFailed, ErrUnavailable, c.path, err)
 	default:
 		c.starts.Add(1)
 		if c.failed {
@@ -430,10 +440,10 @@ func (c *Codec) waitStart(s *startAttempt) (*instance, error) {
 	select {
 	case <-s.done:
 	case <-timer.C:
-		return nil, fmt.Errorf("%s: %w: %w: still starting after %s", c.Name(), ErrFailed, ErrRestarting, c.opts.CallTimeout)
+		return nil, fmt.Errorf("%s: %w: %w: %w: still starting after %s", c.Name(), ErrFailed, ErrUnavailable, ErrRestarting, c.opts.CallTimeout)
 	}
 	if !s.ok {
-		return nil, fmt.Errorf("%s: %w: %w: the plugin failed to start", c.Name(), ErrFailed, ErrRestarting)
+		return nil, fmt.Errorf("%s: %w: %w: %w: the plugin failed to start", c.Name(), ErrFailed, ErrUnavailable, ErrRestarting)
 	}
 	// The instance may have failed since; take the current one.
 	return c.instance()
