@@ -92,7 +92,8 @@
 // for the plugin's restart and tries again, holding everything behind it.
 // After Options.MaxDecodeFailures failures on the same payload the message
 // is rejected as ReasonPluginFailed and acknowledged, so a payload that
-// kills the plugin every time cannot stall the rig. A plugin that was not called with the
+// kills the plugin every time cannot stall the rig. A successful decode
+// clears the payload's count. A plugin that was not called with the
 // payload (plugin.ErrUnavailable: it cannot start, its restart is pending)
 // counts nothing against it: the message waits, unacknowledged, until the
 // plugin answers or the session ends (Stats.PluginWaits).

@@ -120,6 +120,12 @@ func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 		case <-t.C:
 		}
 	}
+	if len(in.failures) > 0 {
+		// The decoder answered: earlier failures on these bytes were not
+		// the payload's (a later message with the same bytes starts from
+		// zero).
+		delete(in.failures, payloadKey(rt.topic, payload))
+	}
 	if err != nil {
 		it.rejectMsg(ReasonMalformed, rt.topic, it.arrival, err.Error())
 		return true
