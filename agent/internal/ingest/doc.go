@@ -104,7 +104,9 @@
 //     paho cannot read the ping answer and drops the connection; what was
 //     not acknowledged is delivered again after the reconnect.
 //   - Readings without a time take the arrival time: if such a message is
-//     delivered twice, it is stored twice.
+//     delivered twice, it is stored twice (unless a seq tells). Their time
+//     is not compared with the sensor's duplicate mark (only within their
+//     message), so a step back of the agent's clock does not drop them.
 //   - Sparkplug B births are not retained by brokers: after the agent
 //     starts, DATA messages that name metrics by alias only are refused
 //     (ReasonMalformed) until the node publishes a new NBIRTH.

@@ -263,18 +263,27 @@ func (in *Ingest) validate(rt *route, it *item) {
 
 // dedup checks r against the sensor's pending state and moves the state
 // on; it returns false for a duplicate. See ReasonDuplicate.
+//
+// A reading whose time is its message's arrival time (its payload had
+// none, and the codec stamped it) is compared by time only
+// with the readings of its own message. Its time says nothing about a
+// redelivery, which arrives at a new time anyway; and after the agent's
+// clock stepped back (or the mark came from a publisher's clock ahead of
+// the agent's), every new such reading would look older than the mark and
+// be dropped as a duplicate, even across restarts (the mark is persisted).
 func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug bool, it *item) bool {
 	m := &in.pending[idx]
 	t := r.Time.UnixNano()
+	byTime := !r.Time.Equal(it.arrival) || in.stamp[idx] == in.msgNo
 	useSeq := !sparkplug && r.Seq != 0
 	if m.set {
 		switch {
 		case !useSeq || m.seq == 0:
-			if t <= m.t {
+			if byTime && t <= m.t {
 				return false
 			}
 		case r.Seq <= m.seq:
-			if t <= m.t {
+			if byTime && t <= m.t {
 				return false
 			}
 			it.resets++ // the publisher started counting again

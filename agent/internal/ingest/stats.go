@@ -44,7 +44,11 @@ const (
 	// ReasonDuplicate: a reading already stored: for a reading with a
 	// sequence number, a seq and time not after the last stored of its
 	// sensor; without one (and for Sparkplug B, whose seq wraps at 256),
-	// a time not after the last stored. Redelivered messages land here.
+	// a time not after the last stored. Redelivered messages land here. A
+	// reading that took its message's arrival time (its payload had none)
+	// is compared by time only with the readings of its message: its time
+	// tells nothing of a redelivery, and after the agent's clock stepped
+	// back it would be older than the mark.
 	ReasonDuplicate Reason = "duplicate"
 )
 
