@@ -361,6 +361,8 @@ func (m *Model) planHeads() error {
 			// The thresholds calibrated on the chosen file's own outputs
 			// (an int8 file's errors are not fp32's), else the head's.
 			p.head.Thresholds = man.AnomalyThresholds(&m.file)
+			// bundle.Load validated the labels: the input sensor ids in
+			// input order (output j is label j's), so sensorIdx is j.
 			p.width = len(h.Labels)
 			p.sensorIdx = make([]int, len(h.Labels))
 			for k, id := range h.Labels {

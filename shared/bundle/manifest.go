@@ -168,7 +168,9 @@ type Head struct {
 	Target string `json:"target,omitempty"`
 	// Labels and Values describe a class head's classes, in output order
 	// (the target's class order); for health heads Labels are component
-	// ids, for anomaly heads sensor ids.
+	// ids, for anomaly heads sensor ids: the input spec's sensor ids, all
+	// of them in input order (the graph's output order), which Validate
+	// requires.
 	Labels []string  `json:"labels,omitempty"`
 	Values []float64 `json:"values,omitempty"`
 	// Thresholds are an anomaly head's calibrated per-sensor thresholds:
@@ -286,6 +288,9 @@ func (m *Manifest) Validate() error {
 			if len(h.Labels) != len(h.Thresholds) || len(h.Labels) == 0 {
 				bad("%s: an anomaly head needs one threshold per sensor label", p)
 			}
+			if err := anomalyLabels(h.Labels, m.Input); err != nil {
+				bad("%s.labels: %w", p, err)
+			}
 			for j, th := range h.Thresholds {
 				if !(th > 0) || math.IsInf(th, 0) {
 					bad("%s.thresholds[%d]: %v must be > 0 and finite", p, j, th)
@@ -319,6 +324,28 @@ func (m *Manifest) Validate() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// anomalyLabels checks an anomaly head's labels against the input spec:
+// the graph outputs one error per input sensor, in input order, and the
+// agent reads element j as the score of label j, so the labels must be
+// the input sensor ids in that order (which also rules out duplicates).
+// The error names the first position that differs.
+func anomalyLabels(labels []string, in prep.Spec) error {
+	for j := range max(len(labels), len(in.Sensors)) {
+		switch {
+		case j >= len(labels):
+			return fmt.Errorf("%d labels, the input has %d sensors: input sensor %q (position %d) has no label; an anomaly head's labels are the input sensor ids in input order",
+				len(labels), len(in.Sensors), in.Sensors[j].ID, j)
+		case j >= len(in.Sensors):
+			return fmt.Errorf("%d labels, the input has %d sensors: label %q (position %d) is past the input's sensors; an anomaly head's labels are the input sensor ids in input order",
+				len(labels), len(in.Sensors), labels[j], j)
+		case labels[j] != in.Sensors[j].ID:
+			return fmt.Errorf("label %q at position %d, the input sensor there is %q; an anomaly head's labels are the input sensor ids in input order (the graph's output order)",
+				labels[j], j, in.Sensors[j].ID)
+		}
 	}
 	return nil
 }
