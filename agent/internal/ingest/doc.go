@@ -107,6 +107,10 @@
 //     delivered twice, it is stored twice (unless a seq tells). Their time
 //     is not compared with the sensor's duplicate mark (only within their
 //     message), so a step back of the agent's clock does not drop them.
+//   - While the agent's clock is not synchronised (Options.ClockSynced:
+//     the kernel's STA_UNSYNC), readings ahead of it by more than
+//     MaxFutureSkew are stored and counted (Stats.FutureUnsynced), not
+//     rejected: the agent's clock is the likelier to be wrong.
 //   - Sparkplug B births are not retained by brokers: after the agent
 //     starts, DATA messages that name metrics by alias only are refused
 //     (ReasonMalformed) until the node publishes a new NBIRTH.

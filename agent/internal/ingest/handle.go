@@ -192,6 +192,7 @@ func (in *Ingest) validate(rt *route, it *item) {
 	in.touched = in.touched[:0]
 	now := it.arrival
 	sparkplug := rt.node >= 0 || rt.codec == codec.NameSparkplugB
+	synced := 0 // ClockSynced, asked once per message when needed: 1 yes, -1 no
 	for i := range in.scratch {
 		r := &in.scratch[i]
 		idx, ok := rt.sensors[r.Sensor]
@@ -229,11 +230,26 @@ func (in *Ingest) validate(rt *route, it *item) {
 			continue
 		}
 		if d := r.Time.Sub(now); d > in.opts.MaxFutureSkew {
-			if it.note(ReasonFuture) {
-				it.keep(ReasonFuture, rt.topic, r.Sensor, now, fmt.Sprintf(
-					"time %s is %s ahead of the agent's clock (limit %s)", r.Time.Format(time.RFC3339Nano), d.Round(time.Millisecond), in.opts.MaxFutureSkew))
+			if synced == 0 {
+				synced = 1
+				if !in.opts.ClockSynced() {
+					synced = -1
+				}
 			}
-			continue
+			if synced > 0 {
+				if it.note(ReasonFuture) {
+					it.keep(ReasonFuture, rt.topic, r.Sensor, now, fmt.Sprintf(
+						"time %s is %s ahead of the agent's clock (limit %s)", r.Time.Format(time.RFC3339Nano), d.Round(time.Millisecond), in.opts.MaxFutureSkew))
+				}
+				continue
+			}
+			// The agent's clock is not synchronised: it, not the
+			// reading, is the likelier to be wrong (booted before NTP).
+			// Stored and counted rather than dropped and acknowledged.
+			if it.futureUnsynced == 0 {
+				it.unsyncedAhead = d
+			}
+			it.futureUnsynced++
 		}
 		if r.Time.Before(minTime) || (in.opts.MaxAge > 0 && now.Sub(r.Time) > in.opts.MaxAge) {
 			if it.note(ReasonTooOld) {

@@ -133,8 +133,17 @@ type Options struct {
 	// negative: no range check).
 	RangeTolerance float64
 	// MaxFutureSkew is how far in the future (by the agent's clock) a
-	// reading's time may be (zero: DefaultMaxFutureSkew).
+	// reading's time may be (zero: DefaultMaxFutureSkew). It applies
+	// only while ClockSynced reports true: with a clock not synchronised
+	// (booted before NTP, no RTC), the agent's clock is the likelier to be
+	// wrong, and such readings are stored and counted
+	// (Stats.FutureUnsynced) instead of rejected as ReasonFuture.
 	MaxFutureSkew time.Duration
+	// ClockSynced reports whether the agent's clock is synchronised; it
+	// is asked only for a reading past MaxFutureSkew (nil: on Linux the
+	// kernel's adjtimex(2) status, STA_UNSYNC clear; elsewhere, or when
+	// the kernel cannot tell, true).
+	ClockSynced func() bool
 	// MaxAge, if positive, rejects readings older than this (zero: no
 	// limit).
 	MaxAge time.Duration
@@ -261,6 +270,9 @@ func (o *Options) setDefaults(rigID string) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.ClockSynced == nil {
+		o.ClockSynced = kernelClockSynced
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

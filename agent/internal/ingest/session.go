@@ -42,8 +42,12 @@ type item struct {
 	nodeSeq  int16 // its seq
 	gaps     uint64
 	resets   uint64
-	rejected [numReasons]uint32
-	first    []Rejection // the first rejection of each reason in the message
+	// futureUnsynced counts readings past MaxFutureSkew stored because the
+	// clock was not synchronised; unsyncedAhead is how far the first was.
+	futureUnsynced uint64
+	unsyncedAhead  time.Duration
+	rejected       [numReasons]uint32
+	first          []Rejection // the first rejection of each reason in the message
 }
 
 type sensorMark struct {
@@ -264,6 +268,14 @@ func (in *Ingest) commit(s *session, batch []*item) {
 		n += uint64(len(it.readings))
 		in.stats.gaps.Add(it.gaps)
 		in.stats.seqResets.Add(it.resets)
+		if it.futureUnsynced > 0 {
+			in.stats.futureUnsynced.Add(it.futureUnsynced)
+			if ok, held := in.lim.allow(reasonFutureUnsynced, now); ok {
+				in.log.Warn("ingest stored readings ahead of the agent's clock, which is not synchronised",
+					"topic", it.msg.Topic(), "ahead", it.unsyncedAhead.Round(time.Millisecond), "in_message", it.futureUnsynced,
+					"limit", in.opts.MaxFutureSkew, "not_logged_since_last", held)
+			}
+		}
 		for r, c := range it.rejected {
 			if c > 0 {
 				in.stats.rejected[r].Add(uint64(c))

@@ -52,6 +52,10 @@ const (
 	ReasonDuplicate Reason = "duplicate"
 )
 
+// reasonFutureUnsynced keys the log limiter for readings stored past
+// MaxFutureSkew while the clock was not synchronised (not a rejection).
+const reasonFutureUnsynced Reason = "future_unsynced"
+
 // numReasons is len(Reasons).
 const numReasons = 10
 
@@ -118,6 +122,11 @@ type Stats struct {
 	// they are held unacknowledged until the plugin answers, and not
 	// counted against their payload.
 	PluginWaits uint64
+	// FutureUnsynced counts readings stored although their time was more
+	// than Options.MaxFutureSkew ahead of the agent's clock, because that
+	// clock was not synchronised (Options.ClockSynced): the agent's clock,
+	// not the reading, is the likelier to be wrong.
+	FutureUnsynced uint64
 	// InFlight and InFlightBytes are the messages (and payload bytes)
 	// received and not yet acknowledged or dropped.
 	InFlight, InFlightBytes int
@@ -263,7 +272,7 @@ type counters struct {
 	messages, bytes, redelivered, acked atomic.Uint64
 	readings, appends, gaps, seqResets  atomic.Uint64
 	storeErrors, decodeFailures         atomic.Uint64
-	pluginWaits                         atomic.Uint64
+	pluginWaits, futureUnsynced         atomic.Uint64
 	rejected                            [numReasons]atomic.Uint64
 	connected                           atomic.Bool
 	inFlight, inFlightBytes             atomic.Int64
@@ -279,7 +288,8 @@ func (c *counters) snapshot(now time.Time) Stats {
 		Readings: c.readings.Load(), Appends: c.appends.Load(),
 		Gaps: c.gaps.Load(), SeqResets: c.seqResets.Load(),
 		StoreErrors: c.storeErrors.Load(), DecodeFailures: c.decodeFailures.Load(), PluginWaits: c.pluginWaits.Load(),
-		InFlight: int(c.inFlight.Load()), InFlightBytes: int(c.inFlightBytes.Load()),
+		FutureUnsynced: c.futureUnsynced.Load(),
+		InFlight:       int(c.inFlight.Load()), InFlightBytes: int(c.inFlightBytes.Load()),
 		AckLatency:        c.ackLatency.snapshot(),
 		ReadingsPerSecond: c.rate.perSecond(now),
 		Rejected:          make(map[Reason]uint64, len(Reasons)),
@@ -307,7 +317,7 @@ func (s Stats) LogValue() slog.Value {
 		slog.Uint64("readings", s.Readings), slog.Float64("readings_per_s", s.ReadingsPerSecond),
 		slog.Uint64("rejected", s.RejectedTotal()), slog.Uint64("gaps", s.Gaps),
 		slog.Uint64("store_errors", s.StoreErrors), slog.Uint64("decode_failures", s.DecodeFailures),
-		slog.Uint64("plugin_waits", s.PluginWaits),
+		slog.Uint64("plugin_waits", s.PluginWaits), slog.Uint64("future_unsynced", s.FutureUnsynced),
 		slog.Duration("ack_p99", s.AckLatency.P99),
 	}
 	return slog.GroupValue(attrs...)

@@ -32,6 +32,10 @@ import (
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
+// clockSynced is the ingest's Options.ClockSynced (nil: the kernel's
+// adjtimex status); tests replace it.
+var clockSynced func() bool
+
 // Forwarder is the cloud store-and-forward as the agent runs it: a
 // windowing.Sink for new diagnoses plus its own loop. The forwarder
 // package (agent/internal/forward) provides one; Options.NewForwarder
@@ -314,6 +318,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	iopt := ingest.Options{
 		Broker: brokerURL, ClientID: cfg.Broker.ClientID, Username: cfg.Broker.Username, Password: string(password),
 		KeepAlive: cfg.Broker.KeepAlive, ConnectTimeout: cfg.Broker.ConnectTimeout, Logger: log.With("part", "ingest"),
+		ClockSynced: clockSynced,
 	}
 	if a.brk != nil {
 		// The ingest's client id is reserved to a login the embedded
