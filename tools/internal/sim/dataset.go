@@ -29,9 +29,11 @@ type DatasetOptions struct {
 //
 // The layout has no missing values: a sample lost to a sensor_dropout fault
 // is written as the sensor's last sample before it (sample and hold, as a
-// logger on a fixed grid does), or the first one after it at the start of a
-// cycle. On a grid, a cell without samples (a sensor slower than the grid)
-// holds the cell before it likewise.
+// logger on a fixed grid does), or, before the sensor's first sample in the
+// data set (a dropout from its first cycle on), as that first sample
+// (backfill). On a grid, a cell without samples (a sensor slower than the
+// grid) holds the cell before it likewise. A sensor with no sample in any
+// cycle is an error: there is nothing to hold.
 //
 // The whole set is held in memory: about 8 bytes per sample, so 350 kB per
 // 60 s cycle of the ZeMA rig at its native rates, 8 kB at 1 Hz.
@@ -59,23 +61,23 @@ func (s *Sim) Dataset(ctx context.Context, opts DatasetOptions) (*uci.Set, error
 	if len(s.targets) > 0 {
 		set.Profile = make([][]float64, 0, opts.Cycles)
 	}
-	// last and lastCell carry each sensor's last sample and last grid cell
-	// across cycles, so that what is held at a cycle's start is the
+	// samples and cells carry each sensor's last sample and last grid
+	// cell across cycles, so that what is held at a cycle's start is the
 	// previous cycle's end.
-	last := make([]float64, len(sensors))
-	lastCell := make([]float64, len(sensors))
-	for i := range last {
-		last[i], lastCell[i] = math.NaN(), math.NaN()
+	samples := make([]*holder, len(sensors))
+	cells := make([]*holder, len(sensors))
+	for i := range samples {
+		samples[i], cells[i] = newHolder(), newHolder()
 	}
 	err := s.Cycles(ctx, opts.Cycles, func(c *Cycle) error {
 		for i, row := range c.Samples {
-			hold(row, &last[i])
+			samples[i].hold(row)
 			if steps > 0 {
 				g, err := prep.GridFromSamples(sensors[i].RateHz, row, opts.GridHz, steps)
 				if err != nil {
 					return fmt.Errorf("dataset: sensor %s: %w", sensors[i].ID, err)
 				}
-				hold(g, &lastCell[i])
+				cells[i].hold(g)
 				row = g
 			}
 			set.Data[i] = append(set.Data[i], row)
@@ -92,34 +94,62 @@ func (s *Sim) Dataset(ctx context.Context, opts DatasetOptions) (*uci.Set, error
 	if err != nil {
 		return nil, err
 	}
+	for i, h := range samples {
+		if !h.done() || (steps > 0 && !cells[i].done()) {
+			return nil, fmt.Errorf("dataset: sensor %s gave no sample in the %d cycles (a sensor_dropout over the whole run?): "+
+				"the UCI layout cannot hold a missing value, and there is no sample to hold", sensors[i].ID, opts.Cycles)
+		}
+	}
 	return set, nil
 }
 
+// holder is one sensor's sample and hold across the rows of a data set.
+type holder struct {
+	// last is the last finite value, NaN before the sensor's first.
+	last float64
+	// pending are the rows before the sensor's first finite value (all
+	// NaN), filled with it when it comes.
+	pending [][]float64
+}
+
+func newHolder() *holder { return &holder{last: math.NaN()} }
+
 // hold replaces NaNs in row by the last finite value before them (carried
-// in *last across rows), or at the start by the first finite one after
-// them; a row without any finite value becomes all zeros.
-func hold(row []float64, last *float64) {
-	first := math.NaN()
-	for _, v := range row {
-		if !math.IsNaN(v) {
-			first = v
-			break
+// across rows), or before the sensor's first finite value by that value:
+// a row without any finite value before it is kept, and filled once a
+// later row brings one (backfill). A sensor with no sample at all leaves
+// rows pending (done reports it).
+func (h *holder) hold(row []float64) {
+	if math.IsNaN(h.last) {
+		for _, v := range row {
+			if !math.IsNaN(v) {
+				h.last = v
+				break
+			}
 		}
-	}
-	if math.IsNaN(*last) {
-		*last = first
-	}
-	if math.IsNaN(*last) {
-		*last = 0
+		if math.IsNaN(h.last) {
+			h.pending = append(h.pending, row)
+			return
+		}
+		for _, p := range h.pending {
+			for j := range p {
+				p[j] = h.last
+			}
+		}
+		h.pending = nil
 	}
 	for j, v := range row {
 		if math.IsNaN(v) {
-			row[j] = *last
+			row[j] = h.last
 		} else {
-			*last = v
+			h.last = v
 		}
 	}
 }
+
+// done is false when rows are still pending: the sensor gave no finite
+// value in any of them.
+func (h *holder) done() bool { return len(h.pending) == 0 }
 
 // MeanProfile returns, for each sensor of set, the mean over all cycles of
 // each second of the cycle (secs values per sensor): the per-second
