@@ -7,6 +7,9 @@ const (
 	UploadOpen      = "open"
 	UploadDone      = "done"
 	UploadCancelled = "cancelled"
+	// UploadExpired is reported for a request still open past its
+	// ExpiresAt (never stored: the agent's late parts are refused).
+	UploadExpired = "expired"
 )
 
 // UploadRequestBody is the body of POST /v1/uploads: ask rig RigID's
@@ -32,12 +35,16 @@ type FleetUpload struct {
 	MaxBytes  int64     `json:"max_bytes,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
 	// State is UploadOpen (announced at check-in), UploadDone (the last
-	// part came) or UploadCancelled.
+	// part came, or the request reached its max_bytes or the server's cap
+	// of readings), UploadCancelled, or UploadExpired (open past
+	// ExpiresAt).
 	State string `json:"state"`
 	// Parts and Readings count what was stored (readings inside the range
-	// and sensors).
+	// and sensors); Bytes counts the stored readings as they count for
+	// MaxBytes (their JSON encoding plus one each).
 	Parts     int        `json:"parts"`
 	Readings  int64      `json:"readings"`
+	Bytes     int64      `json:"bytes"`
 	CreatedAt time.Time  `json:"created_at"`
 	DoneAt    *time.Time `json:"done_at,omitempty"`
 }

@@ -120,7 +120,8 @@ func TestFleetUploads(t *testing.T) {
 	require.Len(t, cr.UploadRequests, 1)
 	ur := cr.UploadRequests[0]
 	require.NoError(t, cloudapi.ValidateUploadRequest(&ur))
-	assert.Equal(t, cloudapi.UploadRequest{ID: up.ID, Kind: cloudapi.UploadReadings, From: from, To: to, ExpiresAt: up.ExpiresAt}, ur)
+	assert.Equal(t, cloudapi.UploadRequest{ID: up.ID, Kind: cloudapi.UploadReadings, From: from, To: to, MaxBytes: httpapi.MaxUploadBytes,
+		ExpiresAt: up.ExpiresAt}, ur, "no max_bytes asked: the server's cap announced")
 	assert.Empty(t, checkin(b).UploadRequests)
 
 	// Parts: 118 s of readings in two parts (plus one before the range,

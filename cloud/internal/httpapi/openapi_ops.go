@@ -48,9 +48,12 @@ targets:
 
 var (
 	exUpload = fleetapi.FleetUpload{ID: "up-1", RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"},
-		ExpiresAt: exT0.Add(7 * 24 * time.Hour), State: store.UploadOpen, CreatedAt: exT0}
+		MaxBytes: MaxUploadBytes, ExpiresAt: exT0.Add(7 * 24 * time.Hour), State: store.UploadOpen, CreatedAt: exT0}
+	exUploadReadings = []reading.Reading{{Sensor: "PS1", Time: exT0.Add(-60 * time.Second), Value: 151.2, Seq: 1},
+		{Sensor: "PS1", Time: exT0.Add(-59 * time.Second), Value: 150.9, Seq: 2}}
 	exUploadDone = fleetapi.FleetUpload{ID: "up-1", RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"},
-		ExpiresAt: exT0.Add(7 * 24 * time.Hour), State: store.UploadDone, Parts: 1, Readings: 2, CreatedAt: exT0, DoneAt: ptr(exT0)}
+		MaxBytes: MaxUploadBytes, ExpiresAt: exT0.Add(7 * 24 * time.Hour), State: store.UploadDone, Parts: 1, Readings: 2,
+		Bytes: cloudapi.ReadingBytes(&exUploadReadings[0]) + cloudapi.ReadingBytes(&exUploadReadings[1]), CreatedAt: exT0, DoneAt: ptr(exT0)}
 )
 
 var (
@@ -184,24 +187,27 @@ func Operations() []Operation {
 		{Method: "POST", Path: "/v1/uploads", ID: "createUploadRequest", Tag: "training",
 			Summary: "Ask a rig for its readings of a time range (training data from the fleet)",
 			Description: "The rig's agent gets the request at its next check-in (upload_requests) and answers with parts " +
-				"(POST /v1/agent/uploads); readings inside the range and sensors are kept. expires_at defaults to 7 days from now; " +
-				"a range is at most 31 days.",
+				"(POST /v1/agent/uploads); readings inside the range and sensors are kept. expires_at defaults to 7 days from now " +
+				"and is at most 30 days from now; a range is at most 31 days and ends at most 5 minutes after now (readings " +
+				"the rig has taken: the agent marks its part last with what it holds). max_bytes (the readings' JSON, one byte " +
+				"more each) is at most 1 GiB, and 1 GiB when omitted; the server stores no readings past it nor past 25 million " +
+				"readings, and the part reaching a cap completes the request. A limit passed is 400 naming the field in errors.",
 			Auth: AuthToken, Role: "operator", Body: fleetapi.UploadRequestBody{RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"}},
 			Status: 201, Response: exUpload},
 		{Method: "POST", Path: "/v1/agent/uploads", ID: "upload", Tag: "agent", Summary: "Send one part of an upload request's readings",
 			Description: "Parts are idempotent on agent, request and part: a replay with the same content (cloudapi.UploadFingerprint) is " +
 				"duplicate; one with other content is conflict (its problem of type urn:hydrognn:problem:conflict says so; the stored " +
 				"part is kept). 404: the rig has no such request; " +
-				"410: it expired, was cancelled or is complete. Both end the request on the agent.",
-			Auth: AuthAgent, Body: cloudapi.Upload{AgentID: "rig-001", RequestID: "up-1", Part: 0, Last: true,
-				Readings: []reading.Reading{{Sensor: "PS1", Time: exT0.Add(-60 * time.Second), Value: 151.2, Seq: 1},
-					{Sensor: "PS1", Time: exT0.Add(-59 * time.Second), Value: 150.9, Seq: 2}}},
+				"410: it expired, was cancelled or is complete. Both end the request on the agent. A part's readings past the " +
+				"request's max_bytes or the server's cap of readings are not stored; the part completes the request (done).",
+			Auth: AuthAgent, Body: cloudapi.Upload{AgentID: "rig-001", RequestID: "up-1", Part: 0, Last: true, Readings: exUploadReadings},
 			Status: 200, Response: cloudapi.UploadResponse{RequestID: "up-1", Part: 0, Status: cloudapi.ItemAccepted, Done: true},
 			Errors: []int{404, 410}},
 		{Method: "GET", Path: "/v1/uploads", ID: "listUploadRequests", Tag: "training", Summary: "List upload requests and their progress",
 			Auth: AuthToken, Role: "viewer",
 			Params: listParams(Param{Name: "rig_id", In: "query", Description: "only this rig's requests"},
-				Param{Name: "state", In: "query", Enum: []string{store.UploadOpen, store.UploadDone, store.UploadCancelled}, Description: "only requests in this state"}),
+				Param{Name: "state", In: "query", Enum: []string{store.UploadOpen, store.UploadDone, store.UploadCancelled, store.UploadExpired},
+					Description: "only requests in this state (expired: open past expires_at; open leaves them out)"}),
 			Status: 200, Response: fleetapi.Page[fleetapi.FleetUpload]{Items: []fleetapi.FleetUpload{exUploadDone}},
 			Example: Example{Path: "/v1/uploads?rig_id=zema-1"}},
 		{Method: "POST", Path: "/v1/uploads/:id/cancel", ID: "cancelUploadRequest", Tag: "training",

@@ -26,6 +26,18 @@ const (
 	MaxUploadRange = 31 * 24 * time.Hour
 	// MaxFleetRigs caps the rigs of one fleet data set.
 	MaxFleetRigs = 100
+	// MaxUploadTTL bounds an upload request's expires_at after now.
+	MaxUploadTTL = 30 * 24 * time.Hour
+	// MaxUploadBytes caps an upload request's max_bytes, and is the cap
+	// of a request that names none: the server stores no more of its
+	// readings (store.StoreUploadPart; store.MaxUploadRequestReadings
+	// caps their number too).
+	MaxUploadBytes = 1 << 30
+	// UploadToSkew is how far an upload request's to may lie after now
+	// (clock skew): the agent answers with what it holds when it learns
+	// the request and marks its part last, so a range reaching into the
+	// future would end done without the readings still to come.
+	UploadToSkew = 5 * time.Minute
 )
 
 // uploadRoutes registers the operator's side of fleet uploads (the
@@ -47,6 +59,9 @@ func (a *API) createUploadRequest(c *gin.Context) {
 	if req.ExpiresAt.IsZero() {
 		req.ExpiresAt = now.Add(DefaultUploadTTL)
 	}
+	if req.MaxBytes == 0 {
+		req.MaxBytes = MaxUploadBytes
+	}
 	// The request as the agent will see it, checked as the agent checks it.
 	wire := cloudapi.UploadRequest{ID: "up-1", Kind: cloudapi.UploadReadings, From: req.From, To: req.To, Sensors: req.Sensors,
 		MaxBytes: req.MaxBytes, ExpiresAt: req.ExpiresAt}
@@ -64,6 +79,15 @@ func (a *API) createUploadRequest(c *gin.Context) {
 	case !req.ExpiresAt.After(now):
 		invalidBody(c, "expires_at %s is not in the future", req.ExpiresAt.Format(time.RFC3339))
 		return
+	case req.ExpiresAt.After(now.Add(MaxUploadTTL)):
+		invalidField(c, "/expires_at", "expires_at %s is more than %s from now", req.ExpiresAt.Format(time.RFC3339), MaxUploadTTL)
+		return
+	case req.To.After(now.Add(UploadToSkew)):
+		invalidField(c, "/to", "to %s is in the future: ask for readings the rig has taken (to at most now)", req.To.Format(time.RFC3339))
+		return
+	case req.MaxBytes > MaxUploadBytes:
+		invalidField(c, "/max_bytes", "max_bytes %d is more than the server's cap of %d", req.MaxBytes, MaxUploadBytes)
+		return
 	}
 	p := principal(c)
 	u, err := a.st.CreateUploadRequest(c.Request.Context(), p.OrgID, req.RigID, req.From, req.To, req.Sensors, req.MaxBytes, req.ExpiresAt, p.TokenID)
@@ -80,8 +104,8 @@ func (a *API) listUploadRequests(c *gin.Context) {
 		return
 	}
 	state := c.Query("state")
-	if state != "" && state != store.UploadOpen && state != store.UploadDone && state != store.UploadCancelled {
-		badParam(c, "state %q: want open, done or cancelled", state)
+	if state != "" && state != store.UploadOpen && state != store.UploadDone && state != store.UploadCancelled && state != store.UploadExpired {
+		badParam(c, "state %q: want open, done, cancelled or expired", state)
 		return
 	}
 	us, err := a.st.UploadRequests(c.Request.Context(), principal(c).OrgID, c.Query("rig_id"), state, c.Query("cursor"), limit)
@@ -189,6 +213,14 @@ func (a *API) cancelDatasetBuild(c *gin.Context) {
 	}
 	a.log.Info("fleet data set build cancelled", "dataset", d.ID, "token", p.TokenID, "at_once", final)
 	c.JSON(200, d)
+}
+
+// invalidField answers 400 invalid-body naming the field at pointer (an
+// RFC 6901 JSON pointer into the body) in its errors.
+func invalidField(c *gin.Context, pointer, format string, args ...any) {
+	p := problem(cloudapi.ProblemInvalidBody, 400, format, args...)
+	p.Errors = []cloudapi.FieldProblem{{Pointer: pointer, Detail: p.Detail}}
+	abort(c, p)
 }
 
 func describeLabels(l map[string]float64) string {

@@ -36,12 +36,25 @@ var ErrGone = errors.New("the upload request has ended")
 // range, and how far the rig's agent got.
 type FleetUpload = fleetapi.FleetUpload
 
-const uploadCols = `u.id, r.name, u.from_ts, u.to_ts, u.sensors, u.max_bytes, u.expires_at, u.state, u.parts, u.readings, u.created_at, u.done_at`
+// UploadExpired is the state reported for an open request past its
+// expires_at (computed when read: the stored state stays open).
+const UploadExpired = fleetapi.UploadExpired
+
+// MaxUploadRequestReadings caps the readings stored for one upload
+// request, whatever its max_bytes: a part's readings past it are not
+// stored and the request is done (StoreUploadPart).
+const MaxUploadRequestReadings = 25_000_000
+
+// uploadState is a request's state as reported: open past expires_at is
+// expired.
+const uploadState = `CASE WHEN u.state = 'open' AND u.expires_at <= now() THEN 'expired' ELSE u.state END`
+
+const uploadCols = `u.id, r.name, u.from_ts, u.to_ts, u.sensors, u.max_bytes, u.expires_at, ` + uploadState + `, u.parts, u.readings, u.bytes, u.created_at, u.done_at`
 
 func scanUpload(row pgx.Row) (*FleetUpload, error) {
 	u := &FleetUpload{}
 	var id int64
-	err := row.Scan(&id, &u.RigID, &u.From, &u.To, &u.Sensors, &u.MaxBytes, &u.ExpiresAt, &u.State, &u.Parts, &u.Readings, &u.CreatedAt, &u.DoneAt)
+	err := row.Scan(&id, &u.RigID, &u.From, &u.To, &u.Sensors, &u.MaxBytes, &u.ExpiresAt, &u.State, &u.Parts, &u.Readings, &u.Bytes, &u.CreatedAt, &u.DoneAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -93,11 +106,12 @@ func (s *Store) CreateUploadRequest(ctx context.Context, orgID int64, rigName st
 }
 
 // UploadRequests lists org's upload requests by id (of one rig when
-// rigName is set, in one state when state is set), at most limit after
-// the wire id after.
+// rigName is set, in one state when state is set: UploadExpired for the
+// open requests past their expires_at, which UploadOpen leaves out), at
+// most limit after the wire id after.
 func (s *Store) UploadRequests(ctx context.Context, orgID int64, rigName, state, after string, limit int) ([]FleetUpload, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+uploadCols+` FROM upload_requests u JOIN rigs r ON r.id = u.rig_id
-		WHERE u.org_id = $1 AND ($2 = '' OR r.name = $2) AND ($3 = '' OR u.state = $3) AND u.id > $4 ORDER BY u.id LIMIT $5`,
+		WHERE u.org_id = $1 AND ($2 = '' OR r.name = $2) AND ($3 = '' OR `+uploadState+` = $3) AND u.id > $4 ORDER BY u.id LIMIT $5`,
 		orgID, rigName, state, uploadNumber(after), limit)
 	if err != nil {
 		return nil, err
@@ -136,13 +150,18 @@ func (s *Store) OpenUploadRequests(ctx context.Context, rigID int64) ([]cloudapi
 }
 
 // StoreUploadPart stores part u of agent a's answer to an upload request
-// of its rig, in one transaction: the part is recorded once with its
+// of its rig, in one transaction: the part is recorded once per agent
+// name (every enrollment generation of a's name counts as a) with its
 // fingerprint (cloudapi.UploadFingerprint); sent again it changes nothing
 // and is cloudapi.ItemDuplicate when its content is the same (or the
 // stored part has no fingerprint) and cloudapi.ItemConflict, with the
 // problem saying so, when it differs. A new part's readings inside the
 // request's range and sensors are kept, and the Last part completes the
-// request (Done reports it). The answer is the agent's. ErrNotFound: no
+// request (Done reports it). The request holds at most its max_bytes
+// (counted as cloudapi.ReadingBytes; 0: no cap) and
+// MaxUploadRequestReadings readings: a new part's readings past either
+// cap are not stored, and the part completes the request as a Last part
+// would. The answer is the agent's. ErrNotFound: no
 // such request for the agent's rig; ErrGone: it expired, was cancelled, or
 // is complete and this part is new.
 func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *cloudapi.Upload) (*cloudapi.UploadResponse, error) {
@@ -159,17 +178,23 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 		var from, to, expires time.Time
 		var sensors []string
 		var state string
-		err := tx.QueryRow(ctx, `SELECT from_ts, to_ts, sensors, expires_at, state FROM upload_requests
-			WHERE id = $1 AND rig_id = $2 FOR UPDATE`, num, a.RigID).Scan(&from, &to, &sensors, &expires, &state)
+		var maxBytes, stored, storedBytes int64
+		err := tx.QueryRow(ctx, `SELECT from_ts, to_ts, sensors, expires_at, state, max_bytes, readings, bytes FROM upload_requests
+			WHERE id = $1 AND rig_id = $2 FOR UPDATE`, num, a.RigID).Scan(&from, &to, &sensors, &expires, &state, &maxBytes, &stored, &storedBytes)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
+		// A part is the agent's by name, whatever its enrollment
+		// generation: a re-enrolled agent sending a part again is
+		// answered as the same agent (the newest generation's copy when
+		// several stored it before this rule).
 		var fp []byte
-		err = tx.QueryRow(ctx, `SELECT fingerprint FROM upload_parts WHERE request_id = $1 AND agent_id = $2 AND part = $3`,
-			num, a.ID, int64(u.Part)).Scan(&fp)
+		err = tx.QueryRow(ctx, `SELECT p.fingerprint FROM upload_parts p JOIN agents g ON g.id = p.agent_id
+			WHERE p.request_id = $1 AND g.rig_id = $2 AND g.name = $3 AND p.part = $4 ORDER BY p.agent_id DESC LIMIT 1`,
+			num, a.RigID, a.Name, int64(u.Part)).Scan(&fp)
 		switch {
 		case err == nil:
 			// Stored before: a replay, unless its content differs. A part
@@ -200,12 +225,22 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 			want[id] = true
 		}
 		var keep [][]any
-		for _, r := range u.Readings {
+		var size int64
+		full := false // a cap left readings of the part out
+		for i := range u.Readings {
+			r := &u.Readings[i]
 			if r.Time.Before(from) || !r.Time.Before(to) || (len(want) > 0 && !want[r.Sensor]) {
 				continue
 			}
+			n := cloudapi.ReadingBytes(r)
+			if stored+int64(len(keep)) >= MaxUploadRequestReadings || maxBytes > 0 && storedBytes+size+n > maxBytes {
+				full = true
+				break
+			}
+			size += n
 			keep = append(keep, []any{a.RigID, num, r.Time, r.Sensor, r.Value, int16(r.Quality)})
 		}
+		done := u.Last || full
 		if len(keep) > 0 {
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"upload_readings"},
 				[]string{"rig_id", "request_id", "ts", "sensor", "value", "quality"}, pgx.CopyFromRows(keep)); err != nil {
@@ -216,12 +251,12 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 			num, a.ID, int64(u.Part), u.Last, len(keep), sum[:]); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE upload_requests SET parts = parts + 1, readings = readings + $2,
+		if _, err := tx.Exec(ctx, `UPDATE upload_requests SET parts = parts + 1, readings = readings + $2, bytes = bytes + $4,
 				state = CASE WHEN $3 THEN 'done' ELSE state END, done_at = CASE WHEN $3 THEN now() ELSE done_at END
-			WHERE id = $1`, num, len(keep), u.Last); err != nil {
+			WHERE id = $1`, num, len(keep), done, size); err != nil {
 			return err
 		}
-		res.Status, res.Done = cloudapi.ItemAccepted, u.Last
+		res.Status, res.Done = cloudapi.ItemAccepted, done
 		return nil
 	})
 	if err != nil {

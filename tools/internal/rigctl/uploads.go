@@ -21,7 +21,7 @@ func init() {
 }
 
 const uploadsUsage = `uploads request --rig RIG --from T --to T [--sensors ID,ID...] [--expires 168h] [--context CTX] [--json]
-       uploads list [--rig RIG] [--state open|done|cancelled] [--context CTX] [--json]
+       uploads list [--rig RIG] [--state open|done|cancelled|expired] [--context CTX] [--json]
        uploads cancel ID [--context CTX] [--json]
 
 request asks the rig's agent for the readings it buffers in [--from, --to)
@@ -44,7 +44,7 @@ func runUploads(ctx context.Context, env Env, args []string) int {
 	to := fs.String("to", "", "RFC 3339 `time`, exclusive (request: required)")
 	sensors := fs.String("sensors", "", "comma-separated sensor ids (default: all)")
 	expires := fs.Duration("expires", 0, "how long the request stays open (default: the server's, 7 days)")
-	state := fs.String("state", "", "list: only requests in this state")
+	state := fs.String("state", "", "list: only requests in this `state` (open, done, cancelled, or expired: open past its expiry)")
 	pos, code, ok := subcommand(fs, args[1:], npos)
 	if !ok {
 		return code
