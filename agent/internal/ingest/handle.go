@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math"
 	"time"
+	"unsafe"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
@@ -17,6 +18,11 @@ import (
 // maxFailureKeys bounds the payload hashes remembered for
 // MaxDecodeFailures; the map is cleared when it is full.
 const maxFailureKeys = 4096
+
+// readingSize is the memory of one decoded reading, for the in-flight
+// budget. Its sensor id's bytes are the firmware config's (interned by the
+// built-in codecs), except in a plugin's reply: not counted.
+const readingSize = int(unsafe.Sizeof(reading.Reading{}))
 
 // minTime is the oldest time a store can hold: time.UnixNano's range.
 var minTime = time.Unix(0, math.MinInt64)
@@ -59,6 +65,8 @@ func (in *Ingest) handle(s *session, m mqtt.Message) {
 	default:
 		it.rejectMsg(ReasonUnknownTopic, topic, arrival, "no active sensor of the firmware config is bound to this topic")
 	}
+	// The item holds the payload (in msg) and its decoded readings.
+	it.size += cap(it.readings) * readingSize
 	if !s.budget.acquire(it.size, s.stop, &in.stats) {
 		return
 	}

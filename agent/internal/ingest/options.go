@@ -115,7 +115,10 @@ type Options struct {
 	MaxBackoff time.Duration
 
 	// MaxInFlight is the most messages received but not yet acknowledged,
-	// and MaxInFlightBytes the most payload bytes in them (zero:
+	// and MaxInFlightBytes the most memory they hold: each message counts
+	// its payload plus its decoded readings (the capacity of its slice
+	// times the size of a reading.Reading, 64 bytes on 64-bit platforms: a
+	// binary frame decodes to about 4.4 times its size) (zero:
 	// DefaultMaxInFlight, DefaultMaxInFlightBytes; a message larger than
 	// MaxInFlightBytes is let through alone). When either is reached the
 	// ingest stops reading from the broker until the store catches up:

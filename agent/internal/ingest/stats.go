@@ -127,8 +127,9 @@ type Stats struct {
 	// clock was not synchronised (Options.ClockSynced): the agent's clock,
 	// not the reading, is the likelier to be wrong.
 	FutureUnsynced uint64
-	// InFlight and InFlightBytes are the messages (and payload bytes)
-	// received and not yet acknowledged or dropped.
+	// InFlight and InFlightBytes are the messages received and not yet
+	// acknowledged or dropped, and the memory they hold (payload plus
+	// decoded readings, as Options.MaxInFlightBytes counts it).
 	InFlight, InFlightBytes int
 	// AckLatency is the time from a message's arrival at the ingest to
 	// its acknowledgement.
