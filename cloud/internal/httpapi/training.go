@@ -189,14 +189,30 @@ func (a *API) putDatasetArchive(c *gin.Context) {
 		}
 		return
 	}
-	d, err = a.st.SetDatasetArchive(ctx, p.OrgID, id, key, info.Size, info.SHA256)
+	// The row is written on a fresh context: the upload's may be nearly
+	// spent by a long archive. Only a definite refusal (the data set is
+	// gone or has its archive) deletes the blob: after any other error
+	// the UPDATE may have committed, naming it, and a blob no row names
+	// is blobgc's.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), archiveWriteTimeout)
+	defer wcancel()
+	d, err = a.st.SetDatasetArchive(wctx, p.OrgID, id, key, info.Size, info.SHA256)
 	if err != nil {
-		_ = a.opt.Blobs.Delete(ctx, key)
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrState) {
+			_ = a.opt.Blobs.Delete(wctx, key)
+		} else {
+			a.log.Warn("data set archive stored, its row's write failed: the blob is kept (blobgc removes it if no row names it)",
+				"dataset", id, "key", key, "err", err)
+		}
 		a.fail(c, err)
 		return
 	}
 	c.JSON(200, d)
 }
+
+// archiveWriteTimeout bounds the write that records a data set's stored
+// archive (a var for tests).
+var archiveWriteTimeout = time.Minute
 
 // JobRequest is the body of POST /v1/training/jobs.
 type JobRequest struct {
