@@ -2,9 +2,9 @@
 // from fleet uploads: Config is a job's training settings (checked when
 // the job is created), Worker the loop of `rig-cloud worker`.
 //
-// A worker claims the oldest queued job (store.Claim: SELECT ... FOR
-// UPDATE SKIP LOCKED, so any number of workers on any machines share the
-// queue), holds it by a lease it renews every heartbeat (a worker that
+// A worker claims a queued job (store.Claim: SELECT ... FOR UPDATE SKIP
+// LOCKED, so any number of workers on any machines share the queue; the
+// organisations with queued jobs take turns, each in its jobs' order), holds it by a lease it renews every heartbeat (a worker that
 // cannot renew it stops the job's work as the lease runs out by its own
 // clock, before another worker may claim the job), and runs it:
 // download the data set's archive from the blob store and extract it,

@@ -203,7 +203,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// RunOnce claims one job (the oldest queued: a training job or a data
+// RunOnce claims one job (store.Claim's turn: a training job or a data
 // set's build) and runs it to its end; ran is false when no job was
 // queued. err is a claim error (a job's own failure is stored in the job,
 // or the data set, not returned).

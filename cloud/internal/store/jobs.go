@@ -242,18 +242,30 @@ func (s *Store) ReapExpired(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// Claim re-queues expired jobs, then takes the oldest queued job for
-// worker with a lease of lease (SELECT ... FOR UPDATE SKIP LOCKED: any
-// number of workers claim concurrently, each job goes to one). It returns
-// nil, nil when no job is queued.
+// Claim re-queues expired jobs, then takes a queued job for worker with a
+// lease of lease (SELECT ... FOR UPDATE SKIP LOCKED: any number of
+// workers claim concurrently, each job goes to one). It returns nil, nil
+// when no job is queued.
+//
+// Organisations share the workers fairly: the job is the oldest queued
+// one of the organisation with the fewest running jobs, and among those
+// the one whose last job started longest ago (never first), so that one
+// organisation queuing hundreds of jobs (or fleet builds) does not hold
+// back another's: the organisations with queued jobs take turns.
 func (s *Store) Claim(ctx context.Context, worker, backend string, lease time.Duration) (*Claim, error) {
 	if _, err := s.ReapExpired(ctx); err != nil {
 		return nil, err
 	}
 	var orgID int64
 	var kind string
-	j, err := scanJob(s.pool.QueryRow(ctx, `WITH c AS (
-			SELECT id FROM training_jobs WHERE state = 'queued' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1),
+	j, err := scanJob(s.pool.QueryRow(ctx, `WITH o AS (
+			SELECT q.org_id,
+				(SELECT count(*) FROM training_jobs r WHERE r.org_id = q.org_id AND r.state = 'running') AS running,
+				(SELECT max(r.started_at) FROM training_jobs r WHERE r.org_id = q.org_id) AS served
+			FROM (SELECT DISTINCT org_id FROM training_jobs WHERE state = 'queued') q),
+		c AS (
+			SELECT t.id FROM training_jobs t JOIN o ON o.org_id = t.org_id WHERE t.state = 'queued'
+			ORDER BY o.running, o.served NULLS FIRST, t.id FOR UPDATE OF t SKIP LOCKED LIMIT 1),
 		j AS (UPDATE training_jobs t SET state = 'running', attempts = t.attempts + 1, worker = $1, backend = $2,
 				lease_expires_at = now() + $3::interval, heartbeat_at = now(), started_at = coalesce(t.started_at, now()),
 				progress = NULL, error = NULL
