@@ -32,8 +32,10 @@ const modelUsage = `model eval --bundle DIR --dataset uci:DIR|sim:DIR [--json] [
 eval runs every cycle of the data set through the bundle on ONNX Runtime
 (agent/infer, the edge path) and scores each class head against the
 data's labels: {"n": cycles, "precision": p, "targets": {"<target>":
-{"accuracy": x, "macro_f1": x}, ...}}. Its progress goes to stderr (a line
-every few seconds, and one when done), also with --json.
+{"accuracy": x, "macro_f1": x}, ...}}. The data's sensors are matched
+to the bundle's inputs by id, as the agent matches readings; a data set
+without a sensor the bundle needs is refused, naming it. Its progress goes
+to stderr (a line every few seconds, and one when done), also with --json.
 inspect prints the manifest: rig, input, heads, model files, metrics and
 provenance.
 
@@ -200,7 +202,12 @@ func findRig(path, rigType string) (*rig.Config, string, error) {
 }
 
 // loadLabelled reads a labelled data set (uci: or sim:, the UCI layout)
-// for cfg on spec's grid and checks that its windows fit spec.
+// for cfg on spec's grid, checks that its windows fit spec and returns
+// its grids' rows in spec's sensor order, matched by sensor id as the
+// agent matches readings: the data set's rows are in cfg's order, which
+// need not be the bundle's (a bundle rebound to a config revision that
+// reorders or adds sensors). A data set without a sensor of spec is
+// refused, naming it; the data's sensors spec does not read are left out.
 func loadLabelled(ref dataRef, cfg *rig.Config, spec prep.Spec) (*train.Dataset, error) {
 	if ref.Kind == "skab" {
 		return nil, fmt.Errorf("data set skab:%s: SKAB files are scored by `rigctl bench skab`, not by class heads; give uci:DIR or sim:DIR", ref.Dir)
@@ -212,8 +219,46 @@ func loadLabelled(ref dataRef, cfg *rig.Config, spec prep.Spec) (*train.Dataset,
 	if ds.Spec.Steps != spec.Steps {
 		return nil, fmt.Errorf("%s: cycles of %d steps at %g Hz, the bundle's input has %d", ref.Dir, ds.Spec.Steps, spec.GridHz, spec.Steps)
 	}
+	rows := make([]int, len(spec.Sensors))
+	var missing []string
+	for s, ss := range spec.Sensors {
+		if rows[s] = ds.Spec.Index(ss.ID); rows[s] < 0 {
+			missing = append(missing, ss.ID)
+		}
+	}
+	if len(missing) > 0 {
+		have := make([]string, len(ds.Spec.Sensors))
+		for s, ss := range ds.Spec.Sensors {
+			have[s] = ss.ID
+		}
+		return nil, fmt.Errorf("%s:%s has no data of sensor(s) %s, which the bundle's input needs (the data set has %s for rig %s's active sensors)",
+			ref.Kind, ref.Dir, strings.Join(missing, ", "), strings.Join(have, ", "), cfg.RigType)
+	}
+	if !slices.Equal(rows, identity(len(ds.Spec.Sensors))) {
+		sensors := make([]prep.SensorSpec, len(rows))
+		for s, r := range rows {
+			sensors[s] = ds.Spec.Sensors[r]
+		}
+		ds.Spec.Sensors = sensors
+		for i, g := range ds.Grids {
+			ordered := make([][]float64, len(rows))
+			for s, r := range rows {
+				ordered[s] = g[r]
+			}
+			ds.Grids[i] = ordered
+		}
+	}
 	ds.Source = ref.Kind + ":" + ref.Dir
 	return ds, nil
+}
+
+// identity returns 0, 1, …, n-1.
+func identity(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
 
 // quietLogger drops agent/infer's open/fallback lines (the commands
