@@ -92,6 +92,19 @@
 // session, dispenses "codec" and reads its replies through a codec that
 // counts bytes), so that each reply can be capped; plugins are unchanged.
 //
+// # Lifetime
+//
+// A plugin process is the leader of its own process group, so that the
+// host's kill (SIGKILL to the group: Close, a crash, a timeout) also ends
+// what the plugin started. Serve ignores SIGINT (go-plugin) and SIGTERM, so
+// that a stop signal sent to all of the agent's processes (a service
+// manager's, a terminal's) leaves the plugins serving while the agent
+// drains and closes them in order (TestPluginIgnoresSIGTERM). On Linux a
+// plugin is started with Pdeathsig SIGKILL: it dies with an agent that
+// could not close it (killed, crashed; TestPluginDiesWithAgent), where
+// go-plugin's plugin side would serve on, orphaned, for good. Elsewhere
+// it outlives such an agent.
+//
 // # Caveats
 //
 //   - The plugin directory must be writable only by the agent's owner (or

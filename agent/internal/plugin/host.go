@@ -536,7 +536,7 @@ func (c *Codec) start(s *startAttempt) (inst *instance, err error) {
 	defer watchdog.Stop()
 
 	cmd := exec.Command(c.path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own process group: see killGroup
+	cmd.SysProcAttr = procAttr() // its own process group (killGroup), killed with the agent
 	lw := &logWriter{log: c.log}
 	cl := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  Handshake,

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/rpc"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -58,11 +61,31 @@ type Decoder interface {
 // Serve runs d as a codec plugin: call it from the plugin's main. It
 // returns only when the agent ends the plugin (and then exits the
 // process); started by hand, it prints an explanation and exits 1.
+//
+// The plugin ignores SIGINT (go-plugin) and SIGTERM: a stop signal sent
+// to all of the agent's processes at once (a terminal's Ctrl-C, kill of a
+// process group, a service manager that signals the whole service) would
+// otherwise end the plugins while the agent still drains messages through
+// them. The agent ends its plugins when it closes (SIGKILL), and on Linux
+// the kernel kills them when the agent dies (Pdeathsig).
 func Serve(d Decoder) {
+	ignoreTerm()
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         goplugin.PluginSet{PluginName: &rpcPlugin{impl: d}},
 	})
+}
+
+// ignoreTerm makes SIGTERM do nothing (Serve). signal.Notify, not
+// signal.Ignore: an ignored signal stays ignored in the processes the
+// plugin starts, a caught one does not.
+func ignoreTerm() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	go func() {
+		for range ch {
+		}
+	}()
 }
 
 // rpcPlugin is the go-plugin Plugin of both sides: Server on the plugin's,
