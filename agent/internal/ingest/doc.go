@@ -95,8 +95,12 @@
 // kills the plugin every time cannot stall the rig. A successful decode
 // clears the payload's count. A plugin that was not called with the
 // payload (plugin.ErrUnavailable: it cannot start, its restart is pending)
-// counts nothing against it: the message waits, unacknowledged, until the
-// plugin answers or the session ends (Stats.PluginWaits).
+// counts nothing against it: the message waits, unacknowledged, for at
+// most Options.MaxPluginWait (Stats.PluginWaits). Then its topic is held:
+// it and the topic's later messages are left unacknowledged for the rest
+// of the session, so that the other topics go on, and Options.HeldRetry
+// later the session ends for the broker to deliver them again, in order
+// (Stats.PluginHeld).
 //
 // # Caveats
 //

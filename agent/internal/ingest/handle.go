@@ -56,9 +56,14 @@ func (in *Ingest) handle(s *session, m mqtt.Message) {
 	rt := in.routes[topic]
 	b, isBirth := in.births[topic]
 	switch {
+	case rt != nil && s.held[topic]:
+		// An earlier message of the topic waits for its plugin: this one
+		// must not overtake it. Both come again in the next session.
+		in.stats.pluginHeld.Add(1)
+		return
 	case rt != nil:
 		if !in.decode(s, rt, it, payload) {
-			return // the session stopped while a decoder was failing
+			return // the session stopped, or the topic is held: not acknowledged
 		}
 	case isBirth:
 		in.birth(b, it, topic, payload)
@@ -76,8 +81,10 @@ func (in *Ingest) handle(s *session, m mqtt.Message) {
 	}
 }
 
-// decode decodes and validates a data message into it. It returns false if
-// the session stopped while the decoder kept failing.
+// decode decodes and validates a data message into it. It returns false,
+// leaving the message unacknowledged, if the session stopped while the
+// decoder kept failing, or if the plugin stayed unavailable for
+// MaxPluginWait (the topic is then held: see hold).
 func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 	b := codec.Binding{Topic: rt.topic, Sensor: rt.def, Now: it.arrival, Names: in.names}
 	var nodeSeq uint8
@@ -88,6 +95,7 @@ func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 	}
 	var err error
 	waiting := false
+	var since time.Time
 	for attempt := 0; ; {
 		in.scratch, err = rt.dec.Decode(b, payload, in.scratch[:0])
 		if err == nil || !errors.Is(err, plugin.ErrFailed) {
@@ -99,9 +107,12 @@ func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 			// start, its restart is pending): not the payload's fault.
 			// The message waits, unacknowledged, however long it takes.
 			if !waiting {
-				waiting = true
+				waiting, since = true, time.Now()
 				in.stats.pluginWaits.Add(1)
 				in.log.Warn("ingest decoder unavailable; message not acknowledged, waiting for the plugin", "topic", rt.topic, "err", err)
+			} else if time.Since(since) >= in.opts.MaxPluginWait {
+				in.hold(s, rt.topic, err)
+				return false
 			}
 		default:
 			// The plugin crashed, hung or overflowed on this payload.
@@ -143,6 +154,25 @@ func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 	}
 	in.validate(rt, it)
 	return true
+}
+
+// hold holds topic for the rest of session s: its messages are left
+// unacknowledged, so that one unavailable plugin does not stall every
+// topic behind the serial handler. The first hold ends the session
+// HeldRetry later (after a drain), for the broker to deliver the held
+// messages again, in order. The timer is not stopped if the session ends
+// sooner: halting an ended session does nothing.
+func (in *Ingest) hold(s *session, topic string, err error) {
+	if s.held == nil {
+		s.held = map[string]bool{}
+		time.AfterFunc(in.opts.HeldRetry, func() {
+			s.halt(fmt.Errorf("%w: retrying its held topics", errHeld), false)
+		})
+	}
+	s.held[topic] = true
+	in.stats.pluginHeld.Add(1)
+	in.log.Warn("ingest codec plugin unavailable; topic held unacknowledged for this session, other topics go on",
+		"topic", topic, "waited", in.opts.MaxPluginWait, "retry_in", in.opts.HeldRetry, "err", err)
 }
 
 // payloadKey hashes a topic and payload.

@@ -69,6 +69,8 @@ const (
 	DefaultMaxFutureSkew     = time.Minute
 	DefaultMaxDecodeFailures = 3
 	DefaultDrainTimeout      = 5 * time.Second
+	DefaultMaxPluginWait     = 5 * time.Second
+	DefaultHeldRetry         = 10 * time.Second
 	DefaultLogInterval       = 10 * time.Second
 	DefaultRecentRejections  = 100
 )
@@ -155,6 +157,18 @@ type Options struct {
 	// rejected as "plugin_failed" and acknowledged, instead of being left
 	// for redelivery (zero: DefaultMaxDecodeFailures).
 	MaxDecodeFailures int
+	// MaxPluginWait bounds how long one message may hold the (serial)
+	// handler waiting for a codec plugin that is unavailable (it cannot
+	// start, or its restart is pending: plugin.ErrUnavailable), on top of
+	// a start in progress (zero: DefaultMaxPluginWait). Past it the
+	// message's topic is held for the rest of the session: the message and
+	// every later one on its topic are left unacknowledged (not decoded),
+	// while the other topics flow. HeldRetry after the first hold the
+	// session ends (what was queued is stored and acknowledged first) and
+	// the next one gets the held messages again from the broker, in their
+	// order (zero: DefaultHeldRetry).
+	MaxPluginWait time.Duration
+	HeldRetry     time.Duration
 	// DrainTimeout bounds, when Run's ctx is done, the wait for messages
 	// already received to be stored and acknowledged (zero:
 	// DefaultDrainTimeout). What is not done by then is left
@@ -217,7 +231,8 @@ func (o *Options) validate() error {
 		v    time.Duration
 	}{{"ConnectTimeout", o.ConnectTimeout}, {"KeepAlive", o.KeepAlive}, {"PingTimeout", o.PingTimeout},
 		{"MinBackoff", o.MinBackoff}, {"MaxBackoff", o.MaxBackoff}, {"MaxFutureSkew", o.MaxFutureSkew},
-		{"MaxAge", o.MaxAge}, {"DrainTimeout", o.DrainTimeout}, {"LogInterval", o.LogInterval}} {
+		{"MaxAge", o.MaxAge}, {"DrainTimeout", o.DrainTimeout}, {"LogInterval", o.LogInterval},
+		{"MaxPluginWait", o.MaxPluginWait}, {"HeldRetry", o.HeldRetry}} {
 		if d.v < 0 {
 			return fmt.Errorf("%w: %s must not be negative: %s", ErrOptions, d.name, d.v)
 		}
@@ -257,6 +272,8 @@ func (o *Options) setDefaults(rigID string) {
 	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
 	def(&o.MaxFutureSkew, DefaultMaxFutureSkew)
 	def(&o.DrainTimeout, DefaultDrainTimeout)
+	def(&o.MaxPluginWait, DefaultMaxPluginWait)
+	def(&o.HeldRetry, DefaultHeldRetry)
 	def(&o.LogInterval, DefaultLogInterval)
 	defInt := func(n *int, v int) {
 		if *n == 0 {

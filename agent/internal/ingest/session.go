@@ -29,6 +29,10 @@ type session struct {
 	cause               error         // why the session stopped (set before stop closes)
 
 	stored bool // the appender stored something (read after it ended)
+
+	// held are the topics left unacknowledged for the rest of the session
+	// because their plugin stayed unavailable (handler goroutine only).
+	held map[string]bool
 }
 
 // item is one received message on its way to the store.
@@ -69,6 +73,10 @@ func (s *session) halt(err error, abort bool) {
 
 // errLost is the cause of a session whose connection dropped.
 var errLost = errors.New("connection to the broker lost")
+
+// errHeld is the cause of a session ended to retry the topics it held
+// for an unavailable codec plugin.
+var errHeld = errors.New("a codec plugin was unavailable")
 
 // session runs one connection until it ends or ctx is done. It reports
 // whether anything was stored.

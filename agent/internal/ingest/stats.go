@@ -122,6 +122,11 @@ type Stats struct {
 	// they are held unacknowledged until the plugin answers, and not
 	// counted against their payload.
 	PluginWaits uint64
+	// PluginHeld counts messages left unacknowledged for the rest of their
+	// session because their plugin stayed unavailable for
+	// Options.MaxPluginWait, or an earlier message of their topic did
+	// (the broker delivers them again in the next session).
+	PluginHeld uint64
 	// FutureUnsynced counts readings stored although their time was more
 	// than Options.MaxFutureSkew ahead of the agent's clock, because that
 	// clock was not synchronised (Options.ClockSynced): the agent's clock,
@@ -274,6 +279,7 @@ type counters struct {
 	readings, appends, gaps, seqResets  atomic.Uint64
 	storeErrors, decodeFailures         atomic.Uint64
 	pluginWaits, futureUnsynced         atomic.Uint64
+	pluginHeld                          atomic.Uint64
 	rejected                            [numReasons]atomic.Uint64
 	connected                           atomic.Bool
 	inFlight, inFlightBytes             atomic.Int64
@@ -289,6 +295,7 @@ func (c *counters) snapshot(now time.Time) Stats {
 		Readings: c.readings.Load(), Appends: c.appends.Load(),
 		Gaps: c.gaps.Load(), SeqResets: c.seqResets.Load(),
 		StoreErrors: c.storeErrors.Load(), DecodeFailures: c.decodeFailures.Load(), PluginWaits: c.pluginWaits.Load(),
+		PluginHeld:     c.pluginHeld.Load(),
 		FutureUnsynced: c.futureUnsynced.Load(),
 		InFlight:       int(c.inFlight.Load()), InFlightBytes: int(c.inFlightBytes.Load()),
 		AckLatency:        c.ackLatency.snapshot(),
@@ -318,7 +325,7 @@ func (s Stats) LogValue() slog.Value {
 		slog.Uint64("readings", s.Readings), slog.Float64("readings_per_s", s.ReadingsPerSecond),
 		slog.Uint64("rejected", s.RejectedTotal()), slog.Uint64("gaps", s.Gaps),
 		slog.Uint64("store_errors", s.StoreErrors), slog.Uint64("decode_failures", s.DecodeFailures),
-		slog.Uint64("plugin_waits", s.PluginWaits), slog.Uint64("future_unsynced", s.FutureUnsynced),
+		slog.Uint64("plugin_waits", s.PluginWaits), slog.Uint64("plugin_held", s.PluginHeld), slog.Uint64("future_unsynced", s.FutureUnsynced),
 		slog.Duration("ack_p99", s.AckLatency.P99),
 	}
 	return slog.GroupValue(attrs...)
