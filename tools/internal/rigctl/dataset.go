@@ -3,6 +3,7 @@ package rigctl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,10 +12,30 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
+	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
+
+// pendingDataset returns the organisation's pending data set named name
+// when its kind and firmware config digest are kind and digest (an
+// interrupted import of the same folder and config); nil when there is
+// none.
+func pendingDataset(ctx context.Context, c *cloudclient.Client, name, kind, digest string) (*fleetapi.Dataset, error) {
+	ds, err := cloudclient.List[fleetapi.Dataset](ctx, c, "/v1/datasets", nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ds {
+		d := &ds[i]
+		if d.Name == name && d.State == "pending" && d.Kind == kind && d.ConfigDigest == digest {
+			return d, nil
+		}
+	}
+	return nil, nil
+}
 
 func init() {
 	register("dataset", "import a UCI-layout folder into rig-cloud, or make a data set from fleet uploads (dataset import|create|get|cancel)", runDataset)
@@ -34,7 +55,10 @@ and token are those of the login context (rigctl login), or
 $RIGCTL_SERVER and $RIGCTL_TOKEN (an operator token or above). The upload
 has no time limit: it prints its progress on stderr (bytes sent, rate;
 none with --json) and gives up when nothing moved for --idle-timeout (0:
-never), the wait for the answer after the last byte included.
+never), the wait for the answer after the last byte included. An import
+that stopped before the archive was stored leaves the data set pending:
+the same command again (same --name, --kind and firmware config) stores
+the archive into it.
 
 dataset create --from-uploads makes a data set from the readings the rigs
 uploaded (rigctl uploads request) in [--from, --to): rig-cloud cuts them into
@@ -95,8 +119,9 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 		return ExitFailure
 	}
 	y, err := os.ReadFile(*rigPath)
+	var cfg *rig.Config
 	if err == nil {
-		_, err = rig.Parse(*rigPath, y)
+		cfg, err = rig.Parse(*rigPath, y)
 	}
 	if err != nil {
 		errorf(env, "dataset import: %v", err)
@@ -110,6 +135,21 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 	var d fleetapi.Dataset
 	err = c.Do(ctx, "POST", "/v1/datasets", nil, map[string]string{"name": *name, "kind": *kind, "rig_config": string(y),
 		"description": *desc}, &d)
+	if p := (*cloudapi.Problem)(nil); errors.As(err, &p) && p.Status == http.StatusConflict {
+		// The name is taken: by an import that registered the data set
+		// and stopped before its archive was stored, resumed here.
+		pending, perr := pendingDataset(ctx, c, *name, *kind, cfg.Digest())
+		if perr != nil {
+			errorf(env, "dataset import: %s (and looking for a pending data set of that name: %v)", cloudclient.Describe(err), perr)
+			return ExitFailure
+		}
+		if pending != nil {
+			d, err = *pending, nil
+			if !*asJSON {
+				fmt.Fprintf(env.Stderr, "data set %d (%s) is registered without its archive: storing it now\n", d.ID, d.Name)
+			}
+		}
+	}
 	if err != nil {
 		return failed(env, "dataset import", err)
 	}
@@ -130,7 +170,8 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 	})
 	pr.CloseWithError(io.ErrClosedPipe)
 	if err != nil {
-		return failed(env, fmt.Sprintf("dataset import: data set %d (%s) is registered but its archive was not stored", d.ID, d.Name), err)
+		return failed(env, fmt.Sprintf("dataset import: data set %d (%s) is registered but its archive was not stored "+
+			"(the same command again stores it)", d.ID, d.Name), err)
 	}
 	if *asJSON {
 		return printJSON(env, raw)

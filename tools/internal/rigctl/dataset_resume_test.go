@@ -1,0 +1,55 @@
+package rigctl
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/models/train/traintest"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
+)
+
+// An import that registered its data set and stopped before the archive
+// was stored leaves it pending: the same import again stores the archive
+// into it rather than failing on the taken name. Another kind or firmware
+// config does not resume it.
+func TestDatasetImportResumesPending(t *testing.T) {
+	s := startCloud(t)
+	admin := seedFleet(t, s)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(EnvServer, s.URL)
+	t.Setenv(EnvToken, admin)
+	rigFile := filepath.Join("..", "..", "..", "firmware-configs", "zema-testrig.yaml")
+	cfg, err := rig.Load(rigFile)
+	require.NoError(t, err)
+	y, err := os.ReadFile(rigFile)
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "zema-sim")
+	require.NoError(t, traintest.WriteUCI(dir, cfg, 4, 3, 1))
+	c := cloudclient.New(s.URL, admin)
+	ctx := context.Background()
+	// The interrupted import: registered, no archive.
+	var d fleetapi.Dataset
+	require.NoError(t, c.Do(ctx, "POST", "/v1/datasets", nil, map[string]string{"name": "zema-sim", "kind": "sim", "rig_config": string(y)}, &d))
+	require.Equal(t, "pending", d.State)
+
+	code, _, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", rigFile, "--kind", "uci")
+	assert.Equal(t, ExitFailure, code, "another kind: not the interrupted import")
+	assert.Contains(t, stderr, "409")
+
+	code, stdout, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", rigFile)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stderr, "is registered without its archive: storing it now")
+	assert.Regexp(t, `^data set 1 zema-sim: sim, rig type zema-testrig, ready, archive [0-9.]+ KB sha256:[0-9a-f]{64}\n$`, stdout)
+
+	// Ready now: the name is taken for good.
+	code, _, stderr = run(t, "dataset", "import", "--dir", dir, "--rig", rigFile)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "409")
+}
