@@ -37,10 +37,16 @@ import (
 //     judged); anomaly score =
 //     the highest score of its sensors; drivers = its sensors with the
 //     highest anomaly scores (score > 0, not masked), at most MaxDrivers.
+//     While a required input sensor is missing the anomaly scores are not
+//     judged either (the anomaly head's reconstruction mixes every node
+//     too, so the missing sensor inflates the others' errors): they keep
+//     the head's values but make no finding and no detector status, and
+//     the finding below names "anomaly scores" among what is not judged.
 //   - Health and Status of the rig: the lowest component health with a
 //     known status.
 //   - Without a health head or condition targets, a result of a
-//     Detector (r.Detector, past its calibration) sets the statuses from
+//     Detector (r.Detector, past its calibration; not while a required
+//     input sensor is missing) sets the statuses from
 //     the scores instead: the rig's from the detector's score, each
 //     component's from its anomaly score (see statusOfScore); Health
 //     stays 0. While the detector calibrates they stay Unknown and
@@ -61,7 +67,7 @@ import (
 //     missing; for a target on no component or on one without input
 //     sensors, every input sensor of the rig); a
 //     component whose anomaly score is at least 1 and that no class head
-//     already blames (fault left empty, an unexplained
+//     already blames, unless a required input sensor is missing (fault left empty, an unexplained
 //     anomaly in shared/cloudapi's terms: the anomaly head says that, not
 //     why; severity from the score, confidence 1 - 1/score);
 //     missing sensors (sensor_fault, one per component, naming the
@@ -136,6 +142,13 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	// while a required sensor is missing no component's health from it
 	// is judged either.
 	healthUnjudged := r.Health != nil && len(required) > 0
+	// The anomaly head's reconstruction mixes every node as well: a
+	// missing required sensor (zero-filled, masked) inflates the other
+	// sensors' errors, so while one is missing the anomaly scores make
+	// no finding and, through the detector, no status: they are not
+	// judged (Sensors and the components' AnomalyScore and Drivers keep
+	// the head's values).
+	anomalyUnjudged := len(r.Sensors) > 0 && len(required) > 0
 	// Components whose health is the expected health of a condition
 	// target that is not judged.
 	unjudgedHealth := map[string]bool{}
@@ -189,7 +202,7 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	// While the detector calibrates, Unknown means "not judged yet": the
 	// diagnosis says so and is no alert (cloudapi.IsAlert).
 	d.Calibrating = r.Detector != nil && r.Detector.Calibrating && !known
-	if det := r.Detector; det != nil && !known && !det.Calibrating {
+	if det := r.Detector; det != nil && !known && !det.Calibrating && !anomalyUnjudged {
 		// No health model: the SKAB detector's score sets the statuses
 		// (Health stays 0, meaning none); a window whose every sensor is
 		// missing scored none: unknown, not healthy.
@@ -241,9 +254,13 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	if healthUnjudged {
 		allNotJudged = append(allNotJudged, healthNotJudged)
 	}
-	// Anomalies from the anomaly head, on components no class head blames.
+	if anomalyUnjudged {
+		allNotJudged = append(allNotJudged, anomalyNotJudged)
+	}
+	// Anomalies from the anomaly head, on components no class head
+	// blames, while its scores are judged.
 	for _, ch := range d.Components {
-		if ch.AnomalyScore < 1 || blamed[ch.ID] {
+		if anomalyUnjudged || ch.AnomalyScore < 1 || blamed[ch.ID] {
 			continue
 		}
 		a := diag.Anomaly{Severity: severityOfScore(ch.AnomalyScore), Confidence: 1 - 1/ch.AnomalyScore,
@@ -390,6 +407,9 @@ func (m *Model) componentHealth(r *Result, ci int, id string) (float64, bool) {
 // finding's "<targets> not judged" list.
 const healthNotJudged = "components' health"
 
+// anomalyNotJudged names the anomaly head's output in that list.
+const anomalyNotJudged = "anomaly scores"
+
 // finding is an anomaly with the reason its recommendation gives.
 type finding struct {
 	diag.Anomaly
@@ -443,8 +463,8 @@ const MaxMissingFraction = 0.25
 
 // RequiredMissing returns, in input order, the input sensors missing in w
 // that the Model was not trained to judge without (see requiredMissing).
-// While it is not empty, Diagnose judges no class target and no
-// component's health from the health head: a caller comparing diagnoses
+// While it is not empty, Diagnose judges no class target, no
+// component's health from the health head and no anomaly score: a caller comparing diagnoses
 // (the update canary) can tell such windows apart. w must suit the
 // Model's spec (nil for a window checkWindow would refuse).
 func (m *Model) RequiredMissing(w *prep.Window) []string {

@@ -470,7 +470,7 @@ func TestDiagnoseRequiredSensorMissing(t *testing.T) {
 		w.Coverage[s] = float64(w.Steps-n) / float64(w.Steps)
 		w.Stale = append(w.Stale, id)
 	}
-	notJudged := "cooler, valve, pump, accumulator, stable, components' health not judged: the model was not trained to judge without "
+	notJudged := "cooler, valve, pump, accumulator, stable, components' health, anomaly scores not judged: the model was not trained to judge without "
 
 	old := diagModel(t, si, bundleOpts{}) // trained before may_drop_out
 	missing := []string{"SE"}
@@ -570,13 +570,13 @@ func TestDiagnoseRequiredSensorMissingHealth(t *testing.T) {
 	for _, c := range d.Components {
 		assert.InDelta(t, 0.9, c.Health, 1e-12, "the head's health is kept: %s", c.ID)
 	}
-	assert.Equal(t, "no data from SE in the window; cooler, valve, pump, accumulator, stable, components' health "+
-		"not judged: the model was not trained to judge without SE", reason(d, "pump_mp1"))
+	assert.Equal(t, "no data from SE in the window; cooler, valve, pump, accumulator, stable, components' health, "+
+		"anomaly scores not judged: the model was not trained to judge without SE", reason(d, "pump_mp1"))
 
 	// Without class targets the finding still says why.
 	d = diagnose(old, si.window(t, 6, missing, nil), missing, false)
 	assert.Equal(t, all(diag.Unknown), statuses(d))
-	assert.Equal(t, "no data from SE in the window; components' health not judged: "+
+	assert.Equal(t, "no data from SE in the window; components' health, anomaly scores not judged: "+
 		"the model was not trained to judge without SE", reason(d, "pump_mp1"))
 
 	// A masked gap within the limit leaves health judged.

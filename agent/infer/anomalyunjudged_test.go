@@ -1,0 +1,119 @@
+package infer
+
+import (
+	"bufio"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/shared/dataset"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// uciCycles writes every every-th cycle of the real UCI hydraulic data
+// set (shared/dataset; the test skips without it) to a temporary folder
+// in the same layout.
+func uciCycles(t *testing.T, every int) string {
+	t.Helper()
+	root, err := dataset.Dir()
+	if err != nil {
+		t.Skipf("UCI data not found (%v): put it under ../shared/data/uci-hydraulic-1hz or set %s", err, dataset.EnvDir)
+	}
+	src := filepath.Join(root, "uci-hydraulic-1hz")
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Skipf("UCI data not found: %v", err)
+	}
+	dst := t.TempDir()
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".txt") || e.Name() == "description.txt" || e.Name() == "documentation.txt" {
+			continue
+		}
+		f, err := os.Open(filepath.Join(src, e.Name()))
+		require.NoError(t, err)
+		var out strings.Builder
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for i := 0; sc.Scan(); i++ {
+			if i%every == 0 {
+				out.WriteString(sc.Text())
+				out.WriteByte('\n')
+			}
+		}
+		require.NoError(t, sc.Err())
+		require.NoError(t, f.Close())
+		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), []byte(out.String()), 0o644))
+	}
+	return dst
+}
+
+// TestDiagnoseMissingRequiredSensorJudgesNoAnomalyScore: the anomaly
+// head's reconstruction mixes every node, so a missing required sensor
+// (the shipped zema bundle requires all: no dropout_sensors) inflates the
+// other sensors' errors; on real UCI cycles without TS1 (tank) the old
+// Diagnose reported unexplained anomalies, some high, with
+// recommendations, on the cooler, pumps and valves in every window. Now
+// the anomaly scores are not judged: the only finding is the tank's
+// sensor fault, which says so; the scores themselves are kept.
+func TestDiagnoseMissingRequiredSensorJudgesNoAnomalyScore(t *testing.T) {
+	needORT(t)
+	data := uciCycles(t, 200)
+	cfg := loadRig(t, zemaConfig)
+	m, err := Open("../../models/bundles/zema-testrig", cfg, Options{Logger: quiet})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	spec := m.Spec()
+	ds, err := train.LoadUCI(data, cfg, spec.GridHz)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, ds.Len(), 5)
+	r, err := prep.NewResampler(spec)
+	require.NoError(t, err)
+	for _, drop := range []string{"TS1", "PS1"} {
+		comp := cfg.Sensor(drop).Component
+		di := spec.Index(drop)
+		require.GreaterOrEqual(t, di, 0)
+		inflated := 0
+		for i := range ds.Len() {
+			g := make([][]float64, len(ds.Grids[i]))
+			for s := range g {
+				g[s] = slices.Clone(ds.Grids[i][s])
+			}
+			for k := range g[di] {
+				g[di][k] = math.NaN()
+			}
+			w, err := r.FromGrid(g)
+			require.NoError(t, err)
+			w = w.Clone()
+			require.Equal(t, []string{drop}, m.RequiredMissing(w))
+			out, err := m.Run([]*prep.Window{w})
+			require.NoError(t, err)
+			d, err := m.Diagnose(&out.Results[0], w, 0)
+			require.NoError(t, err)
+			for _, c := range d.Components {
+				if c.ID != comp && c.AnomalyScore >= 1 {
+					inflated++ // kept, not judged
+				}
+			}
+			require.Len(t, d.Anomalies, 1, "cycle %d without %s: %+v", i, drop, d.Anomalies)
+			a := d.Anomalies[0]
+			assert.Equal(t, rig.FaultSensor, a.Fault)
+			assert.Equal(t, []string{comp}, a.Components)
+			assert.Equal(t, diag.SeverityMedium, a.Severity)
+			require.Len(t, d.Recommendations, 1)
+			assert.Equal(t, comp, d.Recommendations[0].Component)
+			assert.Contains(t, d.Recommendations[0].Reason, "components' health, anomaly scores not judged: the model was not trained to judge without "+drop)
+		}
+		// The case the gate is for: the other components' scores are
+		// inflated in these windows.
+		assert.Positive(t, inflated, "without %s no other component scored at or above 1: the test shows nothing", drop)
+	}
+}
