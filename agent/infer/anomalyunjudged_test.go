@@ -117,3 +117,59 @@ func TestDiagnoseMissingRequiredSensorJudgesNoAnomalyScore(t *testing.T) {
 		assert.Positive(t, inflated, "without %s no other component scored at or above 1: the test shows nothing", drop)
 	}
 }
+
+// TestDiagnoseMissingRequiredSensorSetsNoDetectorStatus: a Detector's
+// score is made of the anomaly head's errors, so while a required sensor
+// is missing (the shipped skab-testbed bundle requires all) it sets no
+// status either: the components and the rig stay unknown, and nothing but
+// the sensor fault is found; with every sensor present the same score
+// sets them.
+func TestDiagnoseMissingRequiredSensorSetsNoDetectorStatus(t *testing.T) {
+	needORT(t)
+	cfg := loadRig(t, "../../firmware-configs/skab-testbed.yaml")
+	m, err := Open("../../models/bundles/skab-testbed", cfg, Options{Logger: quiet})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	spec := m.Spec()
+	drop := spec.Sensors[0].ID
+	diagnose := func(missing bool) *diag.Diagnosis {
+		grid := make([][]float64, len(spec.Sensors))
+		for s, ss := range spec.Sensors {
+			grid[s] = make([]float64, spec.Steps)
+			for k := range grid[s] {
+				grid[s][k] = ss.Mean
+				if missing && ss.ID == drop {
+					grid[s][k] = math.NaN()
+				}
+			}
+		}
+		w, err := prep.FromGrid(spec, grid)
+		require.NoError(t, err)
+		out, err := m.Run([]*prep.Window{w})
+		require.NoError(t, err)
+		r := out.Results[0]
+		for i := range r.Sensors {
+			if !r.Sensors[i].Masked {
+				r.Sensors[i].Score, r.Sensors[i].Anomalous = 5, true
+			}
+		}
+		r.Detector = &DetectorScore{Rows: 500, CalibRows: 400, Score: 5, Anomalous: true, Sensor: r.Sensors[1].ID,
+			Scored: len(r.Sensors) - min(1, len(w.Missing))}
+		d, err := m.Diagnose(&r, w, 0)
+		require.NoError(t, err)
+		return d
+	}
+	d := diagnose(false)
+	require.Equal(t, diag.Critical, d.Status, "every sensor present: the detector's score sets the status")
+
+	d = diagnose(true)
+	assert.Equal(t, diag.Unknown, d.Status)
+	for _, c := range d.Components {
+		assert.Equal(t, diag.Unknown, c.Status, c.ID)
+	}
+	require.Len(t, d.Anomalies, 1, "%+v", d.Anomalies)
+	assert.Equal(t, rig.FaultSensor, d.Anomalies[0].Fault)
+	assert.Equal(t, []string{drop}, d.Anomalies[0].Sensors)
+	require.Len(t, d.Recommendations, 1)
+	assert.Contains(t, d.Recommendations[0].Reason, "anomaly scores not judged: the model was not trained to judge without "+drop)
+}
