@@ -39,7 +39,7 @@ type Windows interface {
 // Only judgeable windows count: a window in which either model misses a
 // required input sensor (infer.Model.RequiredMissing: one its bundle was
 // not trained to do without) is skipped, not run, since that model judges
-// no class target and no component's health there; with fewer than
+// no class target, no component's health and no anomaly score there; with fewer than
 // MinWindows judgeable windows Check returns ErrNoWindows (the update
 // waits, staged, as for too few windows).
 // A zero field takes the default it names. It opens its own sessions and
@@ -115,9 +115,9 @@ func (c *ModelCanary) Check(ctx context.Context, staged, current string) error {
 	}
 	// A window in which either model is missing a required input sensor
 	// (one it was not trained to judge without) is no observation: that
-	// model judges no class target and no component's health from its
-	// health head there (status unknown), so its "healthy" would be the
-	// anomaly scores' alone, on input it never saw.
+	// model judges no class target, no component's health from its
+	// health head (status unknown) and no anomaly score there: its
+	// "healthy" would come from input it never saw.
 	var judgeable []int
 	var skipped []string
 	for i := range min(len(sw), len(cw)) {
