@@ -158,15 +158,18 @@ func TestDowngradeOnlyToKeptPrevious(t *testing.T) {
 // bundle at the same version, or 1.1.0+retrain2 (semver ignores build
 // metadata) over 1.1.0, was never installed while the agent reported
 // idle. It is now refused as incompatible, saying why; the installed
-// release offered again is still nothing to do.
+// release offered again is still nothing to do. (1.1.0+retrain2 beside
+// 1.1.0 of the same bundle can no longer be published: tufrepo refuses
+// it, TestEqualRankingVersionRefused; the agent's rule is the same
+// equal-rank comparison, exercised here by another bundle.)
 func TestEqualVersionOtherBundle(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		version string
 		edit    func(*bundle.Manifest)
 	}{
-		{"build metadata", "1.1.0+retrain2", nil},
 		{"another bundle", "1.1.0", func(m *bundle.Manifest) { m.Name = "skab-testbed-int8only" }},
+		{"another bundle with build metadata", "1.1.0+retrain2", func(m *bundle.Manifest) { m.Name = "skab-testbed-int8only" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, "1.0.0")
