@@ -322,16 +322,24 @@ func (s *Store) RevokeAgent(ctx context.Context, orgID int64, name string) error
 }
 
 // Checkin records an agent's check-in: the body and the clock skew
-// (agent time minus cloud time).
+// (agent time minus cloud time). The skew is taken against the
+// database's clock (statement_timestamp()), the clock resolved_at is
+// stamped with, so the resolved-alert filter (openAlertsSQL) compares
+// both sides in one clock whatever the API process's clock reads.
 func (s *Store) Checkin(ctx context.Context, agentID int64, body any, agentTime time.Time) (time.Time, error) {
 	doc, err := json.Marshal(body)
 	if err != nil {
 		return time.Time{}, err
 	}
 	now := s.now().UTC()
-	_, err = s.pool.Exec(ctx, `UPDATE agents SET last_checkin_at = $2, clock_skew_ms = $3, last_checkin = $4 WHERE id = $1`,
-		agentID, now, agentTime.Sub(now).Milliseconds(), doc)
-	return now, err
+	_, err = s.pool.Exec(ctx, `UPDATE agents SET last_checkin_at = $2,
+		clock_skew_ms = round(extract(epoch FROM $3::timestamptz - statement_timestamp()) * 1000)::bigint,
+		last_checkin = $4 WHERE id = $1`,
+		agentID, now, agentTime.UTC(), doc)
+	if err != nil {
+		return now, fmt.Errorf("record check-in of agent %d: %w", agentID, err)
+	}
+	return now, nil
 }
 
 // RigStatus is a rig's state: its last diagnosis, its agents' last

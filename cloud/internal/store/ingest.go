@@ -267,15 +267,29 @@ var severityRank = map[diag.Severity]int{diag.SeverityInfo: 1, diag.SeverityLow:
 // array element per (diagnosis, anomaly): component, fault, severity,
 // window end, seq.
 //
+// The bounds on an agent's recorded clock skew that openAlertsSQL uses
+// (SQL literals): a skew under skewNoiseMs milliseconds is the check-in's
+// transit time, not the clock's; one from a check-in older than
+// skewMaxAge is stale.
+const (
+	skewNoiseMs = "5000"
+	skewMaxAge  = "1 hour"
+)
+
 // An anomaly whose window ended at or before the newest resolved alert of
 // its (rig, component, fault) was resolved with it: a late backlog does
 // not open the alert again. Both in the cloud's clock: the window end,
 // stamped by the agent's clock, less the agent's clock skew as its last
-// check-in recorded it (agents.clock_skew_ms, agent minus cloud; none:
-// 0), against resolved_at (the cloud's now() at the resolve). An agent
-// whose clock runs behind would otherwise have its anomalies after a
-// resolve dropped for as long as it is behind; one whose clock runs
-// ahead, its backlog from before the resolve open the alert again.
+// check-in recorded it (agents.clock_skew_ms, agent minus the database's
+// clock; none: 0), against resolved_at (the database's now() at the
+// resolve). An agent whose clock runs behind would otherwise have its
+// anomalies after a resolve dropped for as long as it is behind; one
+// whose clock runs ahead, its backlog from before the resolve open the
+// alert again. The skew counts as 0 when it is under skewNoise (the
+// check-in's transit time biases it by about that much), when its
+// check-in is older than skewMaxAge (the agent's clock may have been
+// stepped since), or when it put the agent's clock before 2000 (an
+// unset clock, clamped by the agent: NTP is about to step it).
 // The rest are grouped per (component, fault),
 // in a fixed order (concurrent batches lock alerts alike: no deadlock),
 // and open an alert or count on the open or acknowledged one. Its
@@ -283,7 +297,12 @@ var severityRank = map[diag.Severity]int{diag.SeverityInfo: 1, diag.SeverityLow:
 // severity rises is open again (its acknowledgement cleared), as an
 // escalation needs attention anew.
 const openAlertsSQL = `WITH k AS (
-	SELECT coalesce((SELECT ag.clock_skew_ms FROM agents ag WHERE ag.id = $3), 0) * interval '1 millisecond' AS skew
+	SELECT coalesce((SELECT CASE
+		WHEN abs(ag.clock_skew_ms) < ` + skewNoiseMs + `
+			OR ag.last_checkin_at < now() - interval '` + skewMaxAge + `'
+			OR ag.last_checkin_at + ag.clock_skew_ms * interval '1 millisecond' < '2000-01-01T00:00:00Z'
+		THEN 0 ELSE ag.clock_skew_ms END
+		FROM agents ag WHERE ag.id = $3), 0) * interval '1 millisecond' AS skew
 ), w AS (
 	SELECT u.c, u.f, array_position($9::text[], u.s) AS r, u.e, u.q
 	FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[]) AS u(c, f, s, e, q), k
