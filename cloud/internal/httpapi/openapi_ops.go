@@ -199,7 +199,8 @@ func Operations() []Operation {
 				"duplicate; one with other content is conflict (its problem of type urn:hydrognn:problem:conflict says so; the stored " +
 				"part is kept). 404: the rig has no such request; " +
 				"410: it expired, was cancelled or is complete. Both end the request on the agent. A part's readings past the " +
-				"request's max_bytes or the server's cap of readings are not stored; the part completes the request (done).",
+				"request's max_bytes or the server's cap of readings are not stored; the part completes the request (done). " +
+				"A last part completes it unless another agent of the rig sent parts of it and not yet its last one.",
 			Auth: AuthAgent, Body: cloudapi.Upload{AgentID: "rig-001", RequestID: "up-1", Part: 0, Last: true, Readings: exUploadReadings},
 			Status: 200, Response: cloudapi.UploadResponse{RequestID: "up-1", Part: 0, Status: cloudapi.ItemAccepted, Done: true},
 			Errors: []int{404, 410}},

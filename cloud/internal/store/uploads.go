@@ -156,14 +156,15 @@ func (s *Store) OpenUploadRequests(ctx context.Context, rigID int64) ([]cloudapi
 // and is cloudapi.ItemDuplicate when its content is the same (or the
 // stored part has no fingerprint) and cloudapi.ItemConflict, with the
 // problem saying so, when it differs. A new part's readings inside the
-// request's range and sensors are kept, and the Last part completes the
-// request (Done reports it). The request holds at most its max_bytes
-// (counted as cloudapi.ReadingBytes; 0: no cap) and
+// request's range and sensors are kept. A Last part completes the request
+// (Done reports it) unless another current agent of the rig (by name)
+// sent parts of it and not yet its last one: each agent of a rig with
+// several is waited for once it started. The request holds at most its
+// max_bytes (counted as cloudapi.ReadingBytes; 0: no cap) and
 // MaxUploadRequestReadings readings: a new part's readings past either
-// cap are not stored, and the part completes the request as a Last part
-// would. The answer is the agent's. ErrNotFound: no
-// such request for the agent's rig; ErrGone: it expired, was cancelled, or
-// is complete and this part is new.
+// cap are not stored, and the part completes the request. The answer is
+// the agent's. ErrNotFound: no such request for the agent's rig; ErrGone:
+// it expired, was cancelled, or is complete and this part is new.
 func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *cloudapi.Upload) (*cloudapi.UploadResponse, error) {
 	num := uploadNumber(u.RequestID)
 	if num == 0 {
@@ -240,7 +241,22 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 			size += n
 			keep = append(keep, []any{a.RigID, num, r.Time, r.Sensor, r.Value, int16(r.Quality)})
 		}
-		done := u.Last || full
+		done := full
+		if u.Last && !done {
+			// Every agent of the rig is told the request: it is complete
+			// once each current agent that started answering it has sent
+			// its last part (an agent that never started is not waited
+			// for; one that stops answering holds it open until it
+			// expires).
+			err := tx.QueryRow(ctx, `SELECT NOT EXISTS (
+					SELECT 1 FROM upload_parts p JOIN agents g ON g.id = p.agent_id
+					WHERE p.request_id = $1 AND g.name <> $2
+						AND EXISTS (SELECT 1 FROM agents c WHERE c.rig_id = $3 AND c.name = g.name AND c.revoked_at IS NULL)
+					GROUP BY g.name HAVING NOT bool_or(p.last))`, num, a.Name, a.RigID).Scan(&done)
+			if err != nil {
+				return fmt.Errorf("upload request %s: other agents' parts: %w", u.RequestID, err)
+			}
+		}
 		if len(keep) > 0 {
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"upload_readings"},
 				[]string{"rig_id", "request_id", "ts", "sensor", "value", "quality"}, pgx.CopyFromRows(keep)); err != nil {
