@@ -114,7 +114,9 @@
 //   - While the agent's clock is not synchronised (Options.ClockSynced:
 //     the kernel's STA_UNSYNC), readings ahead of it by more than
 //     MaxFutureSkew are stored and counted (Stats.FutureUnsynced), not
-//     rejected: the agent's clock is the likelier to be wrong.
+//     rejected: the agent's clock is the likelier to be wrong. So are
+//     readings more than MaxAge behind it (Stats.OldUnsynced), a clock
+//     ahead (bad RTC) not being trusted to age them out.
 //   - Sparkplug B births are not retained by brokers: after the agent
 //     starts, DATA messages that name metrics by alias only are refused
 //     (ReasonMalformed) until the node publishes a new NBIRTH.

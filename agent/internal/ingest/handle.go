@@ -289,13 +289,33 @@ func (in *Ingest) validate(rt *route, it *item) {
 			}
 			it.futureUnsynced++
 		}
-		if r.Time.Before(minTime) || (in.opts.MaxAge > 0 && now.Sub(r.Time) > in.opts.MaxAge) {
-			if it.note(ReasonTooOld) {
-				detail := fmt.Sprintf("time %s is older than %s", r.Time.Format(time.RFC3339Nano), in.opts.MaxAge)
-				if r.Time.Before(minTime) {
-					detail = fmt.Sprintf("time %s is before 1678: no store holds it", r.Time.Format(time.RFC3339Nano))
+		if d := now.Sub(r.Time); in.opts.MaxAge > 0 && d > in.opts.MaxAge && !r.Time.Before(minTime) {
+			if synced == 0 {
+				synced = 1
+				if !in.opts.ClockSynced() {
+					synced = -1
 				}
-				it.keep(ReasonTooOld, rt.topic, r.Sensor, now, detail)
+			}
+			if synced > 0 {
+				if it.note(ReasonTooOld) {
+					it.keep(ReasonTooOld, rt.topic, r.Sensor, now, fmt.Sprintf(
+						"time %s is older than %s", r.Time.Format(time.RFC3339Nano), in.opts.MaxAge))
+				}
+				continue
+			}
+			// The agent's clock is not synchronised: it, not the
+			// reading, is the likelier to be wrong (ahead: a bad RTC
+			// before NTP steps it back). Stored and counted rather than
+			// dropped and acknowledged.
+			if it.oldUnsynced == 0 {
+				it.unsyncedBehind = d
+			}
+			it.oldUnsynced++
+		}
+		if r.Time.Before(minTime) {
+			if it.note(ReasonTooOld) {
+				it.keep(ReasonTooOld, rt.topic, r.Sensor, now, fmt.Sprintf(
+					"time %s is before 1678: no store holds it", r.Time.Format(time.RFC3339Nano)))
 			}
 			continue
 		}

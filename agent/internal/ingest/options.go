@@ -145,12 +145,16 @@ type Options struct {
 	// (Stats.FutureUnsynced) instead of rejected as ReasonFuture.
 	MaxFutureSkew time.Duration
 	// ClockSynced reports whether the agent's clock is synchronised; it
-	// is asked only for a reading past MaxFutureSkew (nil: on Linux the
+	// is asked only for a reading past MaxFutureSkew or MaxAge (nil: on Linux the
 	// kernel's adjtimex(2) status, STA_UNSYNC clear; elsewhere, or when
 	// the kernel cannot tell, true).
 	ClockSynced func() bool
 	// MaxAge, if positive, rejects readings older than this (zero: no
-	// limit).
+	// limit), by the agent's clock. Like MaxFutureSkew it applies only
+	// while ClockSynced reports true: with a clock not synchronised (a bad
+	// RTC running ahead before NTP steps it back), such readings are
+	// stored and counted (Stats.OldUnsynced) instead of rejected as
+	// ReasonTooOld. A time before 1678 is rejected whatever the clock.
 	MaxAge time.Duration
 	// MaxDecodeFailures is how many times a decoder may fail (plugin
 	// crash or timeout) on the same payload before the message is

@@ -50,6 +50,10 @@ type item struct {
 	// clock was not synchronised; unsyncedAhead is how far the first was.
 	futureUnsynced uint64
 	unsyncedAhead  time.Duration
+	// oldUnsynced counts readings past MaxAge stored because the clock
+	// was not synchronised; unsyncedBehind is how far the first was.
+	oldUnsynced    uint64
+	unsyncedBehind time.Duration
 	rejected       [numReasons]uint32
 	first          []Rejection // the first rejection of each reason in the message
 }
@@ -282,6 +286,14 @@ func (in *Ingest) commit(s *session, batch []*item) {
 				in.log.Warn("ingest stored readings ahead of the agent's clock, which is not synchronised",
 					"topic", it.msg.Topic(), "ahead", it.unsyncedAhead.Round(time.Millisecond), "in_message", it.futureUnsynced,
 					"limit", in.opts.MaxFutureSkew, "not_logged_since_last", held)
+			}
+		}
+		if it.oldUnsynced > 0 {
+			in.stats.oldUnsynced.Add(it.oldUnsynced)
+			if ok, held := in.lim.allow(reasonOldUnsynced, now); ok {
+				in.log.Warn("ingest stored readings older than the age limit by the agent's clock, which is not synchronised",
+					"topic", it.msg.Topic(), "behind", it.unsyncedBehind.Round(time.Millisecond), "in_message", it.oldUnsynced,
+					"limit", in.opts.MaxAge, "not_logged_since_last", held)
 			}
 		}
 		for r, c := range it.rejected {

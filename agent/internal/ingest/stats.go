@@ -56,6 +56,10 @@ const (
 // MaxFutureSkew while the clock was not synchronised (not a rejection).
 const reasonFutureUnsynced Reason = "future_unsynced"
 
+// reasonOldUnsynced keys the log limiter for readings stored past
+// MaxAge while the clock was not synchronised (not a rejection).
+const reasonOldUnsynced Reason = "old_unsynced"
+
 // numReasons is len(Reasons).
 const numReasons = 10
 
@@ -132,6 +136,11 @@ type Stats struct {
 	// clock was not synchronised (Options.ClockSynced): the agent's clock,
 	// not the reading, is the likelier to be wrong.
 	FutureUnsynced uint64
+	// OldUnsynced counts readings stored although their time was more
+	// than Options.MaxAge behind the agent's clock, because that clock was
+	// not synchronised (Options.ClockSynced): a clock ahead, not the
+	// reading, is the likelier to be wrong.
+	OldUnsynced uint64
 	// InFlight and InFlightBytes are the messages received and not yet
 	// acknowledged or dropped, and the memory they hold (payload plus
 	// decoded readings, as Options.MaxInFlightBytes counts it).
@@ -279,6 +288,7 @@ type counters struct {
 	readings, appends, gaps, seqResets  atomic.Uint64
 	storeErrors, decodeFailures         atomic.Uint64
 	pluginWaits, futureUnsynced         atomic.Uint64
+	oldUnsynced                         atomic.Uint64
 	pluginHeld                          atomic.Uint64
 	rejected                            [numReasons]atomic.Uint64
 	connected                           atomic.Bool
@@ -296,8 +306,8 @@ func (c *counters) snapshot(now time.Time) Stats {
 		Gaps: c.gaps.Load(), SeqResets: c.seqResets.Load(),
 		StoreErrors: c.storeErrors.Load(), DecodeFailures: c.decodeFailures.Load(), PluginWaits: c.pluginWaits.Load(),
 		PluginHeld:     c.pluginHeld.Load(),
-		FutureUnsynced: c.futureUnsynced.Load(),
-		InFlight:       int(c.inFlight.Load()), InFlightBytes: int(c.inFlightBytes.Load()),
+		FutureUnsynced: c.futureUnsynced.Load(), OldUnsynced: c.oldUnsynced.Load(),
+		InFlight: int(c.inFlight.Load()), InFlightBytes: int(c.inFlightBytes.Load()),
 		AckLatency:        c.ackLatency.snapshot(),
 		ReadingsPerSecond: c.rate.perSecond(now),
 		Rejected:          make(map[Reason]uint64, len(Reasons)),
@@ -326,6 +336,7 @@ func (s Stats) LogValue() slog.Value {
 		slog.Uint64("rejected", s.RejectedTotal()), slog.Uint64("gaps", s.Gaps),
 		slog.Uint64("store_errors", s.StoreErrors), slog.Uint64("decode_failures", s.DecodeFailures),
 		slog.Uint64("plugin_waits", s.PluginWaits), slog.Uint64("plugin_held", s.PluginHeld), slog.Uint64("future_unsynced", s.FutureUnsynced),
+		slog.Uint64("old_unsynced", s.OldUnsynced),
 		slog.Duration("ack_p99", s.AckLatency.P99),
 	}
 	return slog.GroupValue(attrs...)
