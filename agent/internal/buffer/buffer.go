@@ -133,6 +133,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for ingest times and ages (nil: time.Now).
 	Now func() time.Time
+	// elapsed is the monotonic time since the buffer opened, against
+	// which forward steps of Now are told (nil: the monotonic clock when
+	// Now is nil, else no step is told). Tests set it.
+	elapsed func() time.Duration
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -196,6 +200,10 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+		if o.elapsed == nil {
+			start := time.Now()
+			o.elapsed = func() time.Duration { return time.Since(start) }
+		}
 	}
 	return o, nil
 }
@@ -331,6 +339,12 @@ type Buffer struct {
 	opts Options
 	log  *slog.Logger
 
+	// Forward steps of the wall clock (Now) since the buffer opened, told
+	// by Options.elapsed (see clockStep); the writer goroutine's.
+	wall0   int64  // Now at open, Unix ns
+	stepped int64  // the largest forward step seen, ns
+	stepSeq uint64 // the last sequence number committed before it
+
 	// dbMu guards db: readers hold it shared for one short read
 	// transaction; compaction and Close hold it exclusively to swap or
 	// close the file.
@@ -435,6 +449,7 @@ func Open(ctx context.Context, path string, opts Options) (*Buffer, error) {
 	b := &Buffer{
 		path:      path,
 		opts:      o,
+		wall0:     o.Now().UnixNano(),
 		log:       o.Logger.With("path", path),
 		reqs:      make(chan *request, o.MaxPending),
 		closing:   make(chan struct{}),

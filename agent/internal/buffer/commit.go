@@ -115,13 +115,43 @@ func (b *Buffer) commitGroup(group []*request) {
 	clear(b.compacts)
 }
 
+// clockStep tells a forward step of the wall clock (Options.Now) since
+// the buffer opened: the wall time elapsed beyond the monotonic time
+// elapsed (Options.elapsed), by more than a second. Blocks committed
+// before the largest such step (sequence numbers up to b.stepSeq) are
+// then aged less it: a clock stepped forward (NTP after a boot at a stale
+// time) does not age unforwarded readings by the step and remove them.
+// A second step widens the first's range; blocks after the last step are
+// aged by the wall clock. Not persisted: after a restart, blocks stamped
+// before a step are aged by the wall clock again. A backward step only
+// makes blocks look younger.
+func (b *Buffer) clockStep(now int64, last uint64) {
+	if b.opts.elapsed == nil {
+		return
+	}
+	step := now - b.wall0 - b.opts.elapsed().Nanoseconds()
+	if step <= b.stepped+time.Second.Nanoseconds() {
+		return
+	}
+	b.log.Warn("buffer saw the wall clock step forward: readings committed before are aged less the step",
+		"step", time.Duration(step-b.stepped).Round(time.Millisecond), "last_seq_before", last)
+	b.stepped, b.stepSeq = step, last
+}
+
 // maintain removes readings past MaxAge while no appends come, and
 // compacts when free pages exceed the threshold.
 func (b *Buffer) maintain() {
 	b.mu.Lock()
-	oldest := b.st.oldest
+	oldest, first := b.st.oldest, b.st.first
 	b.mu.Unlock()
-	if b.opts.MaxAge > 0 && oldest != 0 && oldest < b.opts.Now().Add(-b.opts.MaxAge).UnixNano() {
+	// The oldest block may predate a forward step of the clock: aged
+	// less the step, as commit does (b.stepped and b.stepSeq are the
+	// writer goroutine's, as is maintain).
+	limit := b.opts.Now().Add(-b.opts.MaxAge).UnixNano()
+	if first <= b.stepSeq {
+		limit -= b.stepped
+	}
+	if b.opts.MaxAge > 0 && oldest != 0 && oldest < limit {
 		b.commit(nil)
 	}
 	if b.shouldCompact() {
@@ -147,6 +177,7 @@ func (b *Buffer) commit(reqs []*request) {
 	b.mu.Lock()
 	ns := b.st.clone()
 	b.mu.Unlock()
+	b.clockStep(now, ns.last)
 
 	// Copy the appended readings (their callers own rs again once the
 	// copy is made) and drop the requests whose callers gave up before.
@@ -231,10 +262,15 @@ func (b *Buffer) commit(reqs []*request) {
 			ns.cursors[r.cursor] = r.seq
 		}
 		released := b.released(&ns)
-		// Age first: everything ingested before the limit goes.
+		// Age first: everything ingested before the limit goes. A block
+		// committed before a forward step of the clock is aged less the
+		// step (clockStep).
 		if b.opts.MaxAge > 0 {
 			limit := now - b.opts.MaxAge.Nanoseconds()
-			if err := b.prune(blk, idx, &ns, released, math.MaxUint64, ReasonMaxAge, &drops, func(h blockHeader, _ int64) bool {
+			if err := b.prune(blk, idx, &ns, released, math.MaxUint64, ReasonMaxAge, &drops, func(first uint64, h blockHeader, _ int64) bool {
+				if first <= b.stepSeq {
+					return h.ingest < limit-b.stepped
+				}
 				return h.ingest < limit
 			}); err != nil {
 				return err
@@ -248,7 +284,7 @@ func (b *Buffer) commit(reqs []*request) {
 			if b.opts.FullPolicy == PolicyReject {
 				limit = released
 			}
-			if err := b.prune(blk, idx, &ns, released, limit, ReasonMaxBytes, &drops, func(_ blockHeader, size int64) bool {
+			if err := b.prune(blk, idx, &ns, released, limit, ReasonMaxBytes, &drops, func(_ uint64, _ blockHeader, size int64) bool {
 				if freed >= need {
 					return false
 				}
@@ -374,7 +410,7 @@ func (b *Buffer) freeReleased() {
 	var drops []Drop
 	err := b.update(func(tx *bolt.Tx) error {
 		if err := b.prune(tx.Bucket(bucketBlocks), tx.Bucket(bucketIndex), &ns, released, released, ReasonDiskFull, &drops,
-			func(_ blockHeader, size int64) bool {
+			func(_ uint64, _ blockHeader, size int64) bool {
 				if freed >= goal {
 					return false
 				}
@@ -441,7 +477,7 @@ func (b *Buffer) released(st *state) uint64 {
 // the first block that is not wholly at or below limit (PolicyReject
 // passes the released sequence number: only released blocks may go).
 func (b *Buffer) prune(blk, idx *bolt.Bucket, ns *state, released, limit uint64, reason string, drops *[]Drop,
-	take func(h blockHeader, size int64) bool) error {
+	take func(first uint64, h blockHeader, size int64) bool) error {
 	type victim struct {
 		key     []byte
 		first   uint64
@@ -472,7 +508,7 @@ func (b *Buffer) prune(blk, idx *bolt.Bucket, ns *state, released, limit uint64,
 		if first+count-1 > limit {
 			break
 		}
-		if !take(h, int64(len(v))) {
+		if !take(first, h, int64(len(v))) {
 			break
 		}
 		buckets, _ := blockBuckets(v, nil)

@@ -46,7 +46,10 @@
 // first, which are the released ones; if that is not enough,
 // PolicyDropOldest removes the oldest unreleased readings too, and
 // PolicyReject refuses the group with ErrFull instead. Readings ingested
-// longer ago than Options.MaxAge are removed whether released or not. No
+// longer ago than Options.MaxAge are removed whether released or not;
+// readings committed before a forward step of the wall clock (told by
+// the monotonic clock since open) are aged less the step, so such a step
+// does not remove them (not across a restart). No
 // removal is silent: Stats.Dropped counts them (persisted in the file),
 // Options.OnDrop receives each removal, and unreleased drops are logged
 // (at most once a minute). A full disk fails the commit: Append returns
