@@ -10,14 +10,37 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tarball"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
+
+// checkUCIFiles checks that dir holds the UCI layout's files of cfg
+// (profile.txt and each active sensor's "<ID>.txt") before the data set
+// is registered: a wrong --dir would otherwise become a data set holding
+// its name for good, on which every training job fails.
+func checkUCIFiles(dir string, cfg *rig.Config) error {
+	names := []string{uci.ProfileFile}
+	for _, s := range cfg.ActiveSensors() {
+		names = append(names, s.UCIName()+".txt")
+	}
+	var missing []string
+	for _, n := range names {
+		if st, err := os.Stat(filepath.Join(dir, n)); err != nil || !st.Mode().IsRegular() {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("--dir %s is not a data set of rig type %s in the UCI layout: it lacks %s", dir, cfg.RigType, strings.Join(missing, ", "))
+	}
+	return nil
+}
 
 // pendingDataset returns the organisation's pending data set named name
 // when its kind and firmware config digest are kind and digest (an
@@ -58,7 +81,9 @@ none with --json) and gives up when nothing moved for --idle-timeout (0:
 never), the wait for the answer after the last byte included. An import
 that stopped before the archive was stored leaves the data set pending:
 the same command again (same --name, --kind and firmware config) stores
-the archive into it.
+the archive into it. A folder without the config's UCI files
+(profile.txt, each active sensor's <ID>.txt) is refused before anything
+is registered.
 
 dataset create --from-uploads makes a data set from the readings the rigs
 uploaded (rigctl uploads request) in [--from, --to): rig-cloud cuts them into
@@ -124,6 +149,10 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 		cfg, err = rig.Parse(*rigPath, y)
 	}
 	if err != nil {
+		errorf(env, "dataset import: %v", err)
+		return ExitFailure
+	}
+	if err := checkUCIFiles(*dir, cfg); err != nil {
 		errorf(env, "dataset import: %v", err)
 		return ExitFailure
 	}

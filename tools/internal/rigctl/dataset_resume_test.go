@@ -53,3 +53,26 @@ func TestDatasetImportResumesPending(t *testing.T) {
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "409")
 }
+
+// A folder that is not the UCI layout of the firmware config is refused
+// before anything is registered: its name stays free.
+func TestDatasetImportChecksLayout(t *testing.T) {
+	s := startCloud(t)
+	admin := seedFleet(t, s)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(EnvServer, s.URL)
+	t.Setenv(EnvToken, admin)
+	rigFile := filepath.Join("..", "..", "..", "firmware-configs", "zema-testrig.yaml")
+	dir := filepath.Join(t.TempDir(), "zema-sim")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a data set\n"), 0o644))
+
+	code, _, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", rigFile)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "is not a data set of rig type zema-testrig in the UCI layout: it lacks profile.txt, PS1.txt")
+	var ds struct {
+		Items []fleetapi.Dataset `json:"items"`
+	}
+	require.NoError(t, cloudclient.New(s.URL, admin).Do(context.Background(), "GET", "/v1/datasets", nil, nil, &ds))
+	assert.Empty(t, ds.Items, "nothing registered")
+}

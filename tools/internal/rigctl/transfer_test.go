@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // datasetServer answers POST /v1/datasets with data set 7; its archive
@@ -56,6 +57,11 @@ func importArgs(t *testing.T, extra ...string) []string {
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "profile.txt"), []byte("3 100 0 130 1\n"), 0o644))
 	rigFile := filepath.Join("..", "..", "..", "firmware-configs", "zema-testrig.yaml")
+	cfg, err := rig.Load(rigFile)
+	require.NoError(t, err)
+	for _, s := range cfg.ActiveSensors() { // the files rigctl checks for
+		require.NoError(t, os.WriteFile(filepath.Join(dir, s.UCIName()+".txt"), nil, 0o644))
+	}
 	return append([]string{"dataset", "import", "--dir", dir, "--rig", rigFile}, extra...)
 }
 
