@@ -217,6 +217,10 @@ type LinkState struct {
 	// the cloud held their numbers already (the agent's numbering had
 	// restarted, its history and sequence mark lost): sent, not lost.
 	Renumbered uint64 `json:"renumbered"`
+	// ReplaysIgnored counts diagnoses the forwarder did not queue again
+	// because it had renumbered them when they were first queued (the
+	// history replayed them after a stop): sent once, under the new seq.
+	ReplaysIgnored uint64 `json:"replays_ignored"`
 	// Failures counts requests to the cloud that failed (their items are
 	// kept and retried); CredentialErrors counts requests not made because
 	// the credential file could not be read (retried as well).

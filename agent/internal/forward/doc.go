@@ -35,11 +35,14 @@
 // Each is counted (Stats.Renumbered) and sent under its new seq; the
 // history keeps the old one. The outbox records each old seq with its
 // new one, and Enqueue ignores a diagnosis under an old seq recorded (a
-// replay of the history), so none is renumbered twice. Only diagnoses of
-// the history's current life are renumbered: an outbox holding a seq
-// above Seqs.LastSeq at New outlived its history, and what it holds then
-// keeps its seq (the life floor; the sequence is raised above it). A
-// cloud older than the field answers none, and nothing changes.
+// replay of the history; counted, Stats.Replays), so none is renumbered
+// twice. Only diagnoses of the history's current life are renumbered: an
+// outbox that queued a seq above Seqs.LastSeq at New (it keeps the
+// highest seq it ever queued, sent or not) outlived its history; what it
+// holds then keeps its seq (the life floor; the sequence is raised above
+// it) and the recorded old seqs are forgotten, so the new history's
+// diagnoses under them are queued, not taken for replays. A cloud older
+// than the field answers none, and nothing changes.
 //
 // Order: alerts first (cloudapi.IsAlert: status not healthy, or an anomaly
 // or recommendation of high or critical severity; the status unknown of a

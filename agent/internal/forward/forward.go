@@ -88,6 +88,10 @@ type Stats struct {
 	// (Options.Seqs). They are sent, and counted as above, under the new
 	// seq.
 	Renumbered uint64
+	// Replays counts diagnoses Enqueue ignored because their seq was
+	// renumbered when they were queued before: the history replayed them
+	// after a stop between the outbox commit and its forward cursor.
+	Replays uint64
 
 	// Requests counts HTTP requests made, Failures those that failed
 	// and were kept for a retry after a backoff (never more than
@@ -315,10 +319,18 @@ func (f *Forwarder) Enqueue(ctx context.Context, d diag.Diagnosis) error {
 	if d.Seq <= f.seqFloor && f.opts.Seqs != nil {
 		// Numbered before a check-in raised the sequence: the cloud holds
 		// this seq already. Queued (renumbered) before: a replay.
-		if done, err := f.ob.renumberedTo(d.Seq); err != nil || done != 0 {
+		done, err := f.ob.renumberedTo(d.Seq)
+		if err != nil {
 			f.mu.Unlock()
-			if err != nil {
-				return fmt.Errorf("forward: queue seq %d: %w", d.Seq, err)
+			return fmt.Errorf("forward: queue seq %d: %w", d.Seq, err)
+		}
+		if done != 0 {
+			f.st.Replays++
+			replays, logIt := f.st.Replays, f.shouldLog("replay")
+			f.mu.Unlock()
+			if logIt {
+				f.log.Info("diagnosis ignored: it was renumbered when queued before (a replay of the history)",
+					"seq", d.Seq, "queued_as", done, "replays_total", replays)
 			}
 			return nil
 		}

@@ -19,6 +19,7 @@ import (
 //	items:   [prio][seq, 8 bytes BE] -> [queued at, unix ns, 8 bytes BE][diagnosis JSON]
 //	         prio 0: alert, 1: other; key order is send order
 //	meta:    "day" -> [UTC day number, 8 bytes][bytes used, 8 bytes]
+//	         "seq_floor", "life_floor", "seq_top" -> [seq, 8 bytes BE] (see seqfloor.go)
 //	uploads: request id -> uploadState JSON
 //	renumbered: [old seq, 8 bytes BE] -> [new seq, 8 bytes BE] (see seqfloor.go)
 var (
@@ -208,6 +209,9 @@ func (o *outbox) put(prio byte, seq, from uint64, at time.Time, data []byte, max
 			if err := putRenumbered(tx, from, seq); err != nil {
 				return err
 			}
+		}
+		if err := raiseSeqTop(tx, seq); err != nil {
+			return err
 		}
 		// Removable: the non-alerts, and for an alert the alerts too. When
 		// removing all of them would not make room, the new item is

@@ -39,11 +39,18 @@ var keySeqFloor = []byte("seq_floor")
 // them twice.
 var keyLifeFloor = []byte("life_floor")
 
-// checkLife runs at New: an outbox holding a seq above Seqs.LastSeq holds
+// keySeqTop is the outbox meta key of the highest seq ever queued (8
+// bytes BE), sent or not: it outlives the items, so that checkLife
+// recognises a new life of the history with an empty outbox too.
+var keySeqTop = []byte("seq_top")
+
+// checkLife runs at New: an outbox that queued a seq above Seqs.LastSeq
+// (one still queued, keySeqTop, or a renumbering's new seq) holds or held
 // diagnoses this history never numbered, so the history (file and mark)
 // restarted while the outbox was kept. Everything queued then is of the
-// earlier life: the life floor moves to the highest queued seq (and the
-// old-to-new seqs of that life are forgotten), and the sequence is
+// earlier life: the life floor moves to that highest seq (and the
+// old-to-new seqs of that life are forgotten: the new history's seqs
+// under them are new diagnoses, not replays), and the sequence is
 // raised above it, so that the diagnoses of this life are neither
 // renumbered with them nor collide with them. Without Options.Seqs, or
 // with an outbox older than this check, nothing happens.
@@ -52,7 +59,7 @@ func (f *Forwarder) checkLife() error {
 	if seqs == nil {
 		return nil
 	}
-	top, err := f.ob.maxSeq()
+	top, err := f.ob.topSeq()
 	if err != nil || top <= seqs.LastSeq() {
 		return err
 	}
@@ -64,7 +71,7 @@ func (f *Forwarder) checkLife() error {
 	if _, err := seqs.RaiseSeq(max(f.seqFloor, top)); err != nil {
 		return fmt.Errorf("forward: raise the sequence above the queued diagnoses of an earlier history: %w", err)
 	}
-	f.log.Warn("the outbox holds diagnoses numbered above the history's last seq: the history and its sequence mark "+
+	f.log.Warn("the outbox queued diagnoses numbered above the history's last seq: the history and its sequence mark "+
 		"were lost and the outbox kept; those diagnoses keep their seqs and new ones are numbered above them",
 		"queued_up_to", top, "last_seq", last)
 	return nil
@@ -233,6 +240,42 @@ func putRenumbered(tx *bolt.Tx, old, seq uint64) error {
 	return tx.Bucket(bucketRenumbered).Put(k[:], v[:])
 }
 
+// raiseSeqTop moves keySeqTop up to seq in tx.
+func raiseSeqTop(tx *bolt.Tx, seq uint64) error {
+	meta := tx.Bucket(bucketMeta)
+	if v := meta.Get(keySeqTop); len(v) == 8 && binary.BigEndian.Uint64(v) >= seq {
+		return nil
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], seq)
+	return meta.Put(keySeqTop, v[:])
+}
+
+// topSeq returns the highest seq the outbox ever queued (0: none): the
+// highest of keySeqTop, of the queued seqs and of the renumberings' new
+// seqs (the last two for an outbox older than keySeqTop).
+func (o *outbox) topSeq() (uint64, error) {
+	top, err := o.maxSeq()
+	if err != nil {
+		return 0, err
+	}
+	err = o.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keySeqTop); len(v) == 8 {
+			top = max(top, binary.BigEndian.Uint64(v))
+		}
+		return tx.Bucket(bucketRenumbered).ForEach(func(_, v []byte) error {
+			if len(v) == 8 {
+				top = max(top, binary.BigEndian.Uint64(v))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox: read: %w", err)
+	}
+	return top, nil
+}
+
 // maxSeq returns the highest queued seq (0: none).
 func (o *outbox) maxSeq() (uint64, error) {
 	var top uint64
@@ -321,6 +364,9 @@ func (o *outbox) renumber(olds []item, first uint64) ([][2]uint64, error) {
 				return err
 			}
 			if err := putRenumbered(tx, it.seq, d.Seq); err != nil {
+				return err
+			}
+			if err := raiseSeqTop(tx, d.Seq); err != nil {
 				return err
 			}
 			moved = append(moved, [2]uint64{it.seq, d.Seq})

@@ -37,6 +37,7 @@ func TestRenumberedReplayIsNotRenumberedAgain(t *testing.T) {
 		assert.Len(t, c.order[10:], 1, "one diagnosis stored once: %v", c.order[10:])
 	})
 	assert.Zero(t, f.Stats().Renumbered, "the replay is not renumbered")
+	assert.Equal(t, uint64(1), f.Stats().Replays, "the replay is counted")
 }
 
 // TestOutboxThatOutlivedItsHistoryKeepsItsSeqs: the outbox is kept while

@@ -73,7 +73,7 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 			t := s.LastSuccess.UTC()
 			ls.LastOK = &t
 		}
-		ls.Renumbered = s.Renumbered
+		ls.Renumbered, ls.ReplaysIgnored = s.Renumbered, s.Replays
 		return ls
 	})
 	return cf, nil

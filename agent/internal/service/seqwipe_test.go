@@ -87,4 +87,5 @@ func TestWipedDataDirKeepsDiagnoses(t *testing.T) {
 	v, err := strconv.ParseUint(got[1], 10, 64)
 	require.NoError(t, err)
 	assert.Equal(t, s.Renumbered, v)
+	assert.Regexp(t, `(?m)^rig_agent_cloud_replays_ignored_total 0$`, m, "no replay ignored, and the counter exported")
 }
