@@ -100,7 +100,11 @@
 // it and the topic's later messages are left unacknowledged for the rest
 // of the session, so that the other topics go on, and Options.HeldRetry
 // later the session ends for the broker to deliver them again, in order
-// (Stats.PluginHeld).
+// (Stats.PluginHeld). At most Options.MaxHeldPerTopic of a topic are held
+// in a session (the broker delivers them again each session, so this
+// bounds its backlog): later ones are acknowledged and rejected as
+// ReasonPluginUnavailable, so that they do not fill the broker's
+// in-flight window for the agent and stall or lose the other topics.
 //
 // # Caveats
 //

@@ -56,9 +56,16 @@ func (in *Ingest) handle(s *session, m mqtt.Message) {
 	rt := in.routes[topic]
 	b, isBirth := in.births[topic]
 	switch {
+	case rt != nil && s.held[topic] && s.heldN[topic] >= in.opts.MaxHeldPerTopic:
+		// The topic's backlog is at its bound: acknowledged, lost to
+		// the broken plugin's topic alone, rather than left to fill the
+		// broker's window for every topic.
+		it.rejectMsg(ReasonPluginUnavailable, topic, arrival, fmt.Sprintf(
+			"its codec plugin is unavailable and %d messages of the topic are already held unacknowledged", in.opts.MaxHeldPerTopic))
 	case rt != nil && s.held[topic]:
 		// An earlier message of the topic waits for its plugin: this one
 		// must not overtake it. Both come again in the next session.
+		s.heldN[topic]++
 		in.stats.pluginHeld.Add(1)
 		return
 	case rt != nil:
@@ -106,6 +113,12 @@ func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 			// The plugin was not called with this payload (it cannot
 			// start, its restart is pending): not the payload's fault.
 			// The message waits, unacknowledged, however long it takes.
+			if in.lastHeld[rt.topic] && errors.Is(err, plugin.ErrRestarting) {
+				// Held in the last session, and still backing off
+				// after failed starts: no wait that stalls every topic.
+				in.hold(s, rt.topic, err)
+				return false
+			}
 			if !waiting {
 				waiting, since = true, time.Now()
 				in.stats.pluginWaits.Add(1)
@@ -164,12 +177,13 @@ func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 // sooner: halting an ended session does nothing.
 func (in *Ingest) hold(s *session, topic string, err error) {
 	if s.held == nil {
-		s.held = map[string]bool{}
+		s.held, s.heldN = map[string]bool{}, map[string]int{}
 		time.AfterFunc(in.opts.HeldRetry, func() {
 			s.halt(fmt.Errorf("%w: retrying its held topics", errHeld), false)
 		})
 	}
 	s.held[topic] = true
+	s.heldN[topic]++
 	in.stats.pluginHeld.Add(1)
 	in.log.Warn("ingest codec plugin unavailable; topic held unacknowledged for this session, other topics go on",
 		"topic", topic, "waited", in.opts.MaxPluginWait, "retry_in", in.opts.HeldRetry, "err", err)

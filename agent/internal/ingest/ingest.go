@@ -49,7 +49,8 @@ type Ingest struct {
 	touched      []int
 	stamp        []uint32 // per sensor: the message that last touched it
 	msgNo        uint32
-	failures     map[uint64]int // decoder failures per payload hash
+	failures     map[uint64]int  // decoder failures per payload hash
+	lastHeld     map[string]bool // the topics held in the last session
 
 	// cmu guards the committed state: that of readings stored.
 	cmu            sync.Mutex

@@ -71,6 +71,7 @@ const (
 	DefaultDrainTimeout      = 5 * time.Second
 	DefaultMaxPluginWait     = 5 * time.Second
 	DefaultHeldRetry         = 10 * time.Second
+	DefaultMaxHeldPerTopic   = 64
 	DefaultLogInterval       = 10 * time.Second
 	DefaultRecentRejections  = 100
 )
@@ -173,6 +174,17 @@ type Options struct {
 	// order (zero: DefaultHeldRetry).
 	MaxPluginWait time.Duration
 	HeldRetry     time.Duration
+	// MaxHeldPerTopic bounds the messages of one topic held unacknowledged
+	// in a session for an unavailable plugin (zero:
+	// DefaultMaxHeldPerTopic). The broker delivers the held messages again
+	// at each session, so this bounds the topic's unacknowledged backlog
+	// across sessions: kept well below the broker's in-flight window for
+	// the agent (the embedded broker slows every publisher past its
+	// HighWater and drops new messages for the agent past MaxInflight),
+	// one broken plugin cannot stall or lose the other topics. A message
+	// past it is rejected as ReasonPluginUnavailable and acknowledged, as
+	// the plugin's own topic's loss, counted; a short outage loses nothing.
+	MaxHeldPerTopic int
 	// DrainTimeout bounds, when Run's ctx is done, the wait for messages
 	// already received to be stored and acknowledged (zero:
 	// DefaultDrainTimeout). What is not done by then is left
@@ -245,7 +257,7 @@ func (o *Options) validate() error {
 		name string
 		v    int
 	}{{"MaxInFlight", o.MaxInFlight}, {"MaxInFlightBytes", o.MaxInFlightBytes}, {"MaxBatch", o.MaxBatch},
-		{"MaxDecodeFailures", o.MaxDecodeFailures}} {
+		{"MaxDecodeFailures", o.MaxDecodeFailures}, {"MaxHeldPerTopic", o.MaxHeldPerTopic}} {
 		if n.v < 0 {
 			return fmt.Errorf("%w: %s must not be negative: %d", ErrOptions, n.name, n.v)
 		}
@@ -288,6 +300,7 @@ func (o *Options) setDefaults(rigID string) {
 	defInt(&o.MaxInFlightBytes, DefaultMaxInFlightBytes)
 	defInt(&o.MaxBatch, DefaultMaxBatch)
 	defInt(&o.MaxDecodeFailures, DefaultMaxDecodeFailures)
+	defInt(&o.MaxHeldPerTopic, DefaultMaxHeldPerTopic)
 	defInt(&o.RecentRejections, DefaultRecentRejections)
 	if o.RangeTolerance == 0 {
 		o.RangeTolerance = DefaultRangeTolerance

@@ -33,6 +33,10 @@ type session struct {
 	// held are the topics left unacknowledged for the rest of the session
 	// because their plugin stayed unavailable (handler goroutine only).
 	held map[string]bool
+	// heldN counts the messages held per topic in this session (the
+	// broker's backlog of the topic, which it delivers again each
+	// session), bounded by Options.MaxHeldPerTopic.
+	heldN map[string]int
 }
 
 // item is one received message on its way to the store.
@@ -98,6 +102,11 @@ func (in *Ingest) session(ctx context.Context) (bool, error) {
 	copy(in.pendingNodes, in.committedNodes)
 	in.cmu.Unlock()
 	in.hmu.Unlock()
+	defer func() {
+		in.hmu.Lock()
+		in.lastHeld = s.held
+		in.hmu.Unlock()
+	}()
 
 	client := mqtt.NewClient(in.mqttOptions(s))
 	if err := mqttwait.Token(ctx, client.Connect(), in.opts.ConnectTimeout+time.Second); err != nil {

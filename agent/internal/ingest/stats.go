@@ -25,6 +25,11 @@ const (
 	// ReasonPluginFailed: a plugin codec crashed or hung on this payload
 	// MaxDecodeFailures times (message).
 	ReasonPluginFailed Reason = "plugin_failed"
+	// ReasonPluginUnavailable: a message of a topic already held for its
+	// unavailable plugin (it cannot start) with Options.MaxHeldPerTopic
+	// messages in the session (message): acknowledged, so that the
+	// broker's backlog for the agent stays bounded.
+	ReasonPluginUnavailable Reason = "plugin_unavailable"
 	// ReasonUnknownSensor: a reading of a sensor that the firmware config
 	// does not bind to the topic it came on.
 	ReasonUnknownSensor Reason = "unknown_sensor"
@@ -61,11 +66,12 @@ const reasonFutureUnsynced Reason = "future_unsynced"
 const reasonOldUnsynced Reason = "old_unsynced"
 
 // numReasons is len(Reasons).
-const numReasons = 10
+const numReasons = 11
 
 // Reasons lists every Reason, in a stable order.
 var Reasons = []Reason{ReasonUnknownTopic, ReasonMalformed, ReasonPluginFailed, ReasonUnknownSensor,
-	ReasonInactiveSensor, ReasonNotFinite, ReasonOutOfRange, ReasonFuture, ReasonTooOld, ReasonDuplicate}
+	ReasonInactiveSensor, ReasonNotFinite, ReasonOutOfRange, ReasonFuture, ReasonTooOld, ReasonDuplicate,
+	ReasonPluginUnavailable}
 
 func reasonIndex(r Reason) int {
 	for i, x := range Reasons {

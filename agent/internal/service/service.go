@@ -329,6 +329,11 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		// and a client certificate it trusts (broker.tls is for an
 		// external broker). The publisher uses it too.
 		iopt.TLS = a.brk.ClientTLS()
+		// Messages held for an unavailable codec plugin stay in the
+		// broker's in-flight window for the ingest: per topic, well below
+		// its HighWater (max_inflight/2), so a broken plugin cannot slow
+		// every publisher or have the broker drop the other topics.
+		iopt.MaxHeldPerTopic = max(1, min(ingest.DefaultMaxHeldPerTopic, cfg.Broker.Limits.MaxInflight/8))
 	} else if isTLS(brokerURL) {
 		if iopt.TLS, err = ingest.TLSConfig(tlsFiles); err != nil {
 			return nil, fmt.Errorf("broker.tls: %w", err)
