@@ -236,7 +236,10 @@ func (abandoned) run(context.Context, *cycle) (state, error) { return nil, nil }
 
 func (checking) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
-	s, err := m.refresh(ctx)
+	s, err := c.s, error(nil)
+	if s == nil {
+		s, err = m.refresh(ctx)
+	}
 	if err != nil {
 		m.mu.Lock()
 		stored, t := m.rec.State, m.rec.Target
@@ -616,41 +619,55 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 	return committed{}, nil
 }
 
-func (committed) run(_ context.Context, c *cycle) (state, error) {
+func (committed) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	r := &m.rec
 	if r.Target != nil {
 		// Just committed: the driver stored Committed with the new
 		// Installed; the target is done.
 		r.Target = nil
 		m.prune(r)
-		return nil, m.save()
+		err := m.save()
+		m.mu.Unlock()
+		return nil, err
 	}
 	if why := m.tripped(); why != nil && r.Previous != nil {
+		m.mu.Unlock()
 		return rollingBack{why}, nil
 	}
 	now := m.opts.Now()
 	if m.clampWatch(r, now) {
 		if err := m.save(); err != nil {
+			m.mu.Unlock()
 			return nil, err
 		}
 	}
-	if now.Before(r.WatchUntil) && !m.rollbackOffered(r) {
+	watched := now.Before(r.WatchUntil)
+	offered := watched && m.rollbackOffered(r)
+	m.mu.Unlock()
+	if watched && !offered {
 		return nil, nil
 	}
-	r.WatchUntil, r.WatchRestarts = time.Time{}, 0
+	if offered {
+		// Only a check that picks the offer as the rollback to the kept
+		// previous bundle ends the watch: one it refuses (another bundle
+		// at that version) leaves the installed release watched.
+		if ok, err := c.rollbackPicked(ctx); !ok || err != nil {
+			return nil, err
+		}
+	}
+	m.mu.Lock()
+	m.rec.WatchUntil, m.rec.WatchRestarts = time.Time{}, 0
+	m.mu.Unlock()
 	return watchOver{}, nil
 }
 
 func (watchOver) run(context.Context, *cycle) (state, error) { return checking{}, nil }
 
 // rollbackOffered reports whether the cloud offers the kept previous
-// bundle's release, older than the installed one (an explicit rollback),
-// which ends the watch at once so the check can install it; an offer of
-// any other older release is refused by the check, so it leaves the watch
-// alone (m.mu held).
+// bundle's version, older than the installed one: by version and target
+// path only, without metadata; rollbackPicked decides (m.mu held).
 func (m *Manager) rollbackOffered(r *Record) bool {
 	o, _, _ := m.offer()
 	if o == nil || r.Previous == nil || o.Version != r.Previous.Version || (r.Previous.Path != "" && o.Target != r.Previous.Path) {
@@ -658,6 +675,45 @@ func (m *Manager) rollbackOffered(r *Record) bool {
 	}
 	c, ok := release.CompareVersions(o.Version, r.Installed.Version)
 	return ok && c < 0
+}
+
+// rollbackPicked refreshes the metadata and reports whether the check
+// picks the offer as the rollback to the kept previous bundle (the same
+// test as checking: its signed manifest digest is the kept bundle's). The
+// session is kept for the check that follows. A refusal is logged and
+// shown in LastCheck and LastError, and ends the cycle with its error; the
+// record stays Committed, watched (the check after the watch refuses it as
+// incompatible, as ever).
+func (c *cycle) rollbackPicked(ctx context.Context) (bool, error) {
+	m := c.m
+	s, err := m.refresh(ctx)
+	if err != nil {
+		m.report(Checking, Committed, nil, err)
+		return false, err
+	}
+	c.s = s
+	offer, _, _ := m.offer()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	chk, _, perr := m.pick(s, &m.rec, m.opts.Offers != nil, offer)
+	if perr == nil && chk.Pick != nil && chk.Pick.Downgrade {
+		return true, nil
+	}
+	m.lastCheck = chk
+	r := &m.rec
+	r.MetadataExpires = s.expires
+	if perr == nil {
+		return false, m.save()
+	}
+	if r.LastError != perr.Error() {
+		m.log.Warn("update: the offered rollback is refused; the installed release stays watched", "installed", r.Installed.Version,
+			"until", r.WatchUntil, "err", perr)
+	}
+	r.LastError = perr.Error()
+	if err := m.save(); err != nil {
+		return false, err
+	}
+	return false, perr
 }
 
 func (rb rollingBack) run(ctx context.Context, c *cycle) (state, error) {

@@ -48,6 +48,8 @@
 //	             switched atomically to the staged folder and the Activator makes the service serve it
 //	committed    the new model serves; Previous is kept; for Watch.Window the watchdog fed by Observe
 //	             rolls back when the error rate or the share of slow runs crosses its bounds
+//	             (an offered rollback ends the watch only when a fresh check picks it: one it
+//	             refuses leaves the watch running)
 //	rolling_back Dir/current back to Previous, the release given up; after an explicit rollback
 //	             (below) never back to the release being removed: to InstalledDir when it can
 //	             serve and is neither, else the rollback's release keeps serving, the watch ended
