@@ -84,9 +84,9 @@ func TestRedeliveryAfterClockStepBack(t *testing.T) {
 	copy(in.pending, in.committed) // as a session starts
 	idx := in.byID["PS1"]
 	again := reading.Reading{Sensor: "PS1", Time: t0.Add(95 * time.Second), Value: 2, Seq: 11}
-	require.False(t, in.dedup(idx, &again, false, &item{}), "the redelivered seq 11 is a duplicate")
+	require.False(t, in.dedup(idx, &again, false, false, &item{}), "the redelivered seq 11 is a duplicate")
 	next := reading.Reading{Sensor: "PS1", Time: t0.Add(96 * time.Second), Value: 3, Seq: 12}
 	it := &item{}
-	require.True(t, in.dedup(idx, &next, false, it), "seq 12 is new")
+	require.True(t, in.dedup(idx, &next, false, false, it), "seq 12 is new")
 	require.Zero(t, it.gaps, "no gap after seq 11")
 }

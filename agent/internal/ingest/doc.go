@@ -117,8 +117,11 @@
 //     message), so a step back of the agent's clock does not drop them.
 //   - While the agent's clock is not synchronised (Options.ClockSynced:
 //     the kernel's STA_UNSYNC), readings ahead of it by more than
-//     MaxFutureSkew are stored and counted (Stats.FutureUnsynced), not
-//     rejected: the agent's clock is the likelier to be wrong. So are
+//     MaxFutureSkew (up to MaxUnsyncedSkew) are stored and counted
+//     (Stats.FutureUnsynced), not rejected: the agent's clock is the
+//     likelier to be wrong. They do not move their sensor's duplicate
+//     mark (checked only within their message; a redelivery is stored
+//     again), nor does a stored time ahead of the clock at start. So are
 //     readings more than MaxAge behind it (Stats.OldUnsynced), a clock
 //     ahead (bad RTC) not being trusted to age them out.
 //   - Sparkplug B births are not retained by brokers: after the agent

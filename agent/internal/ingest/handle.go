@@ -281,6 +281,7 @@ func (in *Ingest) validate(rt *route, it *item) {
 			}
 			continue
 		}
+		ahead := false
 		if d := r.Time.Sub(now); d > in.opts.MaxFutureSkew {
 			if synced == 0 {
 				synced = 1
@@ -295,6 +296,14 @@ func (in *Ingest) validate(rt *route, it *item) {
 				}
 				continue
 			}
+			if d > in.opts.MaxUnsyncedSkew {
+				if it.note(ReasonFuture) {
+					it.keep(ReasonFuture, rt.topic, r.Sensor, now, fmt.Sprintf(
+						"time %s is %s ahead of the agent's clock, which is not synchronised (limit %s)", r.Time.Format(time.RFC3339Nano), d.Round(time.Millisecond), in.opts.MaxUnsyncedSkew))
+				}
+				continue
+			}
+			ahead = true
 			// The agent's clock is not synchronised: it, not the
 			// reading, is the likelier to be wrong (booted before NTP).
 			// Stored and counted rather than dropped and acknowledged.
@@ -333,7 +342,7 @@ func (in *Ingest) validate(rt *route, it *item) {
 			}
 			continue
 		}
-		if !in.dedup(idx, r, sparkplug, it) {
+		if !in.dedup(idx, r, sparkplug, ahead, it) {
 			if it.note(ReasonDuplicate) {
 				it.keep(ReasonDuplicate, rt.topic, r.Sensor, now, fmt.Sprintf(
 					"seq %d at %s is not after the last stored reading of the sensor", r.Seq, r.Time.Format(time.RFC3339Nano)))
@@ -359,9 +368,21 @@ func (in *Ingest) validate(rt *route, it *item) {
 // clock stepped back (or the mark came from a publisher's clock ahead of
 // the agent's), every new such reading would look older than the mark and
 // be dropped as a duplicate, even across restarts (the mark is persisted).
-func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug bool, it *item) bool {
-	m := &in.pending[idx]
+//
+// A reading ahead of an unsynchronised clock by more than MaxFutureSkew
+// (ahead) is compared only with such readings of its own message, and
+// moves neither the mark nor the seq: one reading far ahead would
+// otherwise have every later reading without seq rejected until its time.
+func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug, ahead bool, it *item) bool {
 	t := r.Time.UnixNano()
+	if ahead {
+		if in.aheadNo[idx] == in.msgNo && t <= in.aheadT[idx] {
+			return false
+		}
+		in.aheadNo[idx], in.aheadT[idx] = in.msgNo, t
+		return true
+	}
+	m := &in.pending[idx]
 	byTime := !r.Time.Equal(it.arrival) || in.stamp[idx] == in.msgNo
 	useSeq := !sparkplug && r.Seq != 0
 	if m.set {

@@ -48,6 +48,8 @@ type Ingest struct {
 	scratch      []reading.Reading
 	touched      []int
 	stamp        []uint32 // per sensor: the message that last touched it
+	aheadNo      []uint32 // per sensor: the message of its last reading ahead of an unsynced clock
+	aheadT       []int64  // and that reading's time (the newest in the message)
 	msgNo        uint32
 	failures     map[uint64]int  // decoder failures per payload hash
 	lastHeld     map[string]bool // the topics held in the last session
@@ -128,6 +130,7 @@ func New(cfg *rig.Config, store Store, opts Options) (*Ingest, error) {
 	}
 	n := len(in.sensors)
 	in.pending, in.committed, in.stamp = make([]mark, n), make([]mark, n), make([]uint32, n)
+	in.aheadNo, in.aheadT = make([]uint32, n), make([]int64, n)
 	in.pendingNodes, in.committedNodes = make([]int16, len(in.nodes)), make([]int16, len(in.nodes))
 	for i := range in.nodes {
 		in.pendingNodes[i], in.committedNodes[i] = -1, -1
@@ -341,7 +344,8 @@ func (in *Ingest) resume(ctx context.Context) error {
 	}
 	in.cmu.Lock()
 	defer in.cmu.Unlock()
-	n := 0
+	n, ahead := 0, 0
+	now := in.opts.Now()
 	for _, x := range latest {
 		idx, ok := in.byID[x.Sensor]
 		if !ok {
@@ -352,12 +356,19 @@ func (in *Ingest) resume(ctx context.Context) error {
 		if m.set && t < m.t {
 			continue
 		}
+		if x.Time.Sub(now) > in.opts.MaxFutureSkew {
+			// Stored while the clock was not synchronised, or by an
+			// older agent: as a mark it would reject every later reading
+			// without seq until that time.
+			ahead++
+			continue
+		}
 		*m = mark{set: true, t: t}
 		if !in.sparkplugSensor[idx] {
 			m.seq = x.Seq
 		}
 		n++
 	}
-	in.log.Info("ingest resumed duplicate detection from the store", "sensors", n)
+	in.log.Info("ingest resumed duplicate detection from the store", "sensors", n, "ahead_of_clock_ignored", ahead)
 	return nil
 }

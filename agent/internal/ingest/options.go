@@ -67,6 +67,7 @@ const (
 	DefaultMaxBatch          = 8192
 	DefaultRangeTolerance    = rig.DefaultRangeTolerance
 	DefaultMaxFutureSkew     = time.Minute
+	DefaultMaxUnsyncedSkew   = 24 * time.Hour
 	DefaultMaxDecodeFailures = 3
 	DefaultDrainTimeout      = 5 * time.Second
 	DefaultMaxPluginWait     = 5 * time.Second
@@ -145,6 +146,15 @@ type Options struct {
 	// wrong, and such readings are stored and counted
 	// (Stats.FutureUnsynced) instead of rejected as ReasonFuture.
 	MaxFutureSkew time.Duration
+	// MaxUnsyncedSkew is how far ahead a reading's time may be while
+	// ClockSynced reports false (zero: DefaultMaxUnsyncedSkew): beyond it
+	// the reading is rejected as ReasonFuture all the same (a unit mix-up,
+	// a gateway glitch). A reading ahead by less is stored, but it does
+	// not move its sensor's duplicate mark: it is checked for duplicates
+	// only against the readings of its own message, so that one reading
+	// far ahead cannot have every later reading without seq rejected as a
+	// duplicate until that time.
+	MaxUnsyncedSkew time.Duration
 	// ClockSynced reports whether the agent's clock is synchronised; it
 	// is asked only for a reading past MaxFutureSkew or MaxAge (nil: on Linux the
 	// kernel's adjtimex(2) status, STA_UNSYNC clear; elsewhere, or when
@@ -246,7 +256,7 @@ func (o *Options) validate() error {
 		name string
 		v    time.Duration
 	}{{"ConnectTimeout", o.ConnectTimeout}, {"KeepAlive", o.KeepAlive}, {"PingTimeout", o.PingTimeout},
-		{"MinBackoff", o.MinBackoff}, {"MaxBackoff", o.MaxBackoff}, {"MaxFutureSkew", o.MaxFutureSkew},
+		{"MinBackoff", o.MinBackoff}, {"MaxBackoff", o.MaxBackoff}, {"MaxFutureSkew", o.MaxFutureSkew}, {"MaxUnsyncedSkew", o.MaxUnsyncedSkew},
 		{"MaxAge", o.MaxAge}, {"DrainTimeout", o.DrainTimeout}, {"LogInterval", o.LogInterval},
 		{"MaxPluginWait", o.MaxPluginWait}, {"HeldRetry", o.HeldRetry}} {
 		if d.v < 0 {
@@ -287,6 +297,7 @@ func (o *Options) setDefaults(rigID string) {
 	def(&o.MaxBackoff, DefaultMaxBackoff)
 	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
 	def(&o.MaxFutureSkew, DefaultMaxFutureSkew)
+	def(&o.MaxUnsyncedSkew, DefaultMaxUnsyncedSkew)
 	def(&o.DrainTimeout, DefaultDrainTimeout)
 	def(&o.MaxPluginWait, DefaultMaxPluginWait)
 	def(&o.HeldRetry, DefaultHeldRetry)
