@@ -100,9 +100,10 @@
 // it and the topic's later messages are left unacknowledged for the rest
 // of the session, so that the other topics go on, and Options.HeldRetry
 // later the session ends for the broker to deliver them again, in order
-// (Stats.PluginHeld). At most Options.MaxHeldPerTopic of a topic are held
-// in a session (the broker delivers them again each session, so this
-// bounds its backlog): later ones are acknowledged and rejected as
+// (Stats.PluginHeld). At most Options.MaxHeldPerTopic of a topic, and
+// Options.MaxHeld of all the held topics, are held in a session (the
+// broker delivers them again each session, so this bounds its backlog):
+// later ones are acknowledged and rejected as
 // ReasonPluginUnavailable, so that they do not fill the broker's
 // in-flight window for the agent and stall or lose the other topics.
 //

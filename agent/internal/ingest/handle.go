@@ -56,16 +56,18 @@ func (in *Ingest) handle(s *session, m mqtt.Message) {
 	rt := in.routes[topic]
 	b, isBirth := in.births[topic]
 	switch {
-	case rt != nil && s.held[topic] && s.heldN[topic] >= in.opts.MaxHeldPerTopic:
-		// The topic's backlog is at its bound: acknowledged, lost to
-		// the broken plugin's topic alone, rather than left to fill the
-		// broker's window for every topic.
-		it.rejectMsg(ReasonPluginUnavailable, topic, arrival, fmt.Sprintf(
-			"its codec plugin is unavailable and %d messages of the topic are already held unacknowledged", in.opts.MaxHeldPerTopic))
 	case rt != nil && s.held[topic]:
 		// An earlier message of the topic waits for its plugin: this one
 		// must not overtake it. Both come again in the next session.
+		if detail := in.heldFull(s, topic); detail != "" {
+			// The backlog is at its bound: acknowledged, lost to the
+			// broken plugins' topics alone, rather than left to fill
+			// the broker's window for every topic.
+			it.rejectMsg(ReasonPluginUnavailable, topic, arrival, detail)
+			break
+		}
 		s.heldN[topic]++
+		s.heldTotal++
 		in.stats.pluginHeld.Add(1)
 		return
 	case rt != nil:
@@ -116,16 +118,14 @@ func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 			if in.lastHeld[rt.topic] && errors.Is(err, plugin.ErrRestarting) {
 				// Held in the last session, and still backing off
 				// after failed starts: no wait that stalls every topic.
-				in.hold(s, rt.topic, err)
-				return false
+				return in.hold(s, it, rt.topic, err)
 			}
 			if !waiting {
 				waiting, since = true, time.Now()
 				in.stats.pluginWaits.Add(1)
 				in.log.Warn("ingest decoder unavailable; message not acknowledged, waiting for the plugin", "topic", rt.topic, "err", err)
 			} else if time.Since(since) >= in.opts.MaxPluginWait {
-				in.hold(s, rt.topic, err)
-				return false
+				return in.hold(s, it, rt.topic, err)
 			}
 		default:
 			// The plugin crashed, hung or overflowed on this payload.
@@ -174,8 +174,12 @@ func (in *Ingest) decode(s *session, rt *route, it *item, payload []byte) bool {
 // topic behind the serial handler. The first hold ends the session
 // HeldRetry later (after a drain), for the broker to deliver the held
 // messages again, in order. The timer is not stopped if the session ends
-// sooner: halting an ended session does nothing.
-func (in *Ingest) hold(s *session, topic string, err error) {
+// sooner: halting an ended session does nothing. It returns false, it
+// held: the message stays unacknowledged. If Options.MaxHeld messages are
+// already held in the session, the topic is held all the same (its later
+// messages do not wait for the plugin again) but it rejects it as
+// ReasonPluginUnavailable and returns true: it is to be acknowledged.
+func (in *Ingest) hold(s *session, it *item, topic string, err error) bool {
 	if s.held == nil {
 		s.held, s.heldN = map[string]bool{}, map[string]int{}
 		time.AfterFunc(in.opts.HeldRetry, func() {
@@ -183,10 +187,32 @@ func (in *Ingest) hold(s *session, topic string, err error) {
 		})
 	}
 	s.held[topic] = true
-	s.heldN[topic]++
-	in.stats.pluginHeld.Add(1)
 	in.log.Warn("ingest codec plugin unavailable; topic held unacknowledged for this session, other topics go on",
 		"topic", topic, "waited", in.opts.MaxPluginWait, "retry_in", in.opts.HeldRetry, "err", err)
+	if detail := in.heldFull(s, topic); detail != "" {
+		it.rejectMsg(ReasonPluginUnavailable, topic, it.arrival, detail)
+		return true
+	}
+	s.heldN[topic]++
+	s.heldTotal++
+	in.stats.pluginHeld.Add(1)
+	return false
+}
+
+// heldFull says why one more message of held topic cannot be held in
+// session s (the broker's backlog for the agent is at a bound:
+// Options.MaxHeldPerTopic of the topic, or Options.MaxHeld of all the
+// held topics), or "" if it can.
+func (in *Ingest) heldFull(s *session, topic string) string {
+	switch {
+	case s.heldN[topic] >= in.opts.MaxHeldPerTopic:
+		return fmt.Sprintf("its codec plugin is unavailable and %d messages of the topic are already held unacknowledged",
+			in.opts.MaxHeldPerTopic)
+	case s.heldTotal >= in.opts.MaxHeld:
+		return fmt.Sprintf("its codec plugin is unavailable and %d messages of unavailable plugins' topics are already held unacknowledged",
+			in.opts.MaxHeld)
+	}
+	return ""
 }
 
 // payloadKey hashes a topic and payload.

@@ -73,6 +73,7 @@ const (
 	DefaultMaxPluginWait     = 5 * time.Second
 	DefaultHeldRetry         = 10 * time.Second
 	DefaultMaxHeldPerTopic   = 64
+	DefaultMaxHeld           = 256
 	DefaultLogInterval       = 10 * time.Second
 	DefaultRecentRejections  = 100
 )
@@ -195,6 +196,11 @@ type Options struct {
 	// past it is rejected as ReasonPluginUnavailable and acknowledged, as
 	// the plugin's own topic's loss, counted; a short outage loses nothing.
 	MaxHeldPerTopic int
+	// MaxHeld bounds likewise the messages held in a session over all the
+	// topics (zero: DefaultMaxHeld), so that several broken plugins
+	// together cannot fill the broker's window either: past it, a held
+	// topic's message is rejected as ReasonPluginUnavailable too.
+	MaxHeld int
 	// DrainTimeout bounds, when Run's ctx is done, the wait for messages
 	// already received to be stored and acknowledged (zero:
 	// DefaultDrainTimeout). What is not done by then is left
@@ -267,7 +273,8 @@ func (o *Options) validate() error {
 		name string
 		v    int
 	}{{"MaxInFlight", o.MaxInFlight}, {"MaxInFlightBytes", o.MaxInFlightBytes}, {"MaxBatch", o.MaxBatch},
-		{"MaxDecodeFailures", o.MaxDecodeFailures}, {"MaxHeldPerTopic", o.MaxHeldPerTopic}} {
+		{"MaxDecodeFailures", o.MaxDecodeFailures}, {"MaxHeldPerTopic", o.MaxHeldPerTopic},
+		{"MaxHeld", o.MaxHeld}} {
 		if n.v < 0 {
 			return fmt.Errorf("%w: %s must not be negative: %d", ErrOptions, n.name, n.v)
 		}
@@ -312,6 +319,7 @@ func (o *Options) setDefaults(rigID string) {
 	defInt(&o.MaxBatch, DefaultMaxBatch)
 	defInt(&o.MaxDecodeFailures, DefaultMaxDecodeFailures)
 	defInt(&o.MaxHeldPerTopic, DefaultMaxHeldPerTopic)
+	defInt(&o.MaxHeld, DefaultMaxHeld)
 	defInt(&o.RecentRejections, DefaultRecentRejections)
 	if o.RangeTolerance == 0 {
 		o.RangeTolerance = DefaultRangeTolerance

@@ -35,8 +35,10 @@ type session struct {
 	held map[string]bool
 	// heldN counts the messages held per topic in this session (the
 	// broker's backlog of the topic, which it delivers again each
-	// session), bounded by Options.MaxHeldPerTopic.
-	heldN map[string]int
+	// session), bounded by Options.MaxHeldPerTopic; heldTotal counts
+	// them over all the topics, bounded by Options.MaxHeld.
+	heldN     map[string]int
+	heldTotal int
 }
 
 // item is one received message on its way to the store.

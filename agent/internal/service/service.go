@@ -332,8 +332,11 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		// Messages held for an unavailable codec plugin stay in the
 		// broker's in-flight window for the ingest: per topic, well below
 		// its HighWater (max_inflight/2), so a broken plugin cannot slow
-		// every publisher or have the broker drop the other topics.
+		// every publisher or have the broker drop the other topics; and
+		// over all the topics, below it too (max_inflight/4), however
+		// many plugins are broken.
 		iopt.MaxHeldPerTopic = max(1, min(ingest.DefaultMaxHeldPerTopic, cfg.Broker.Limits.MaxInflight/8))
+		iopt.MaxHeld = max(1, min(ingest.DefaultMaxHeld, cfg.Broker.Limits.MaxInflight/4))
 	} else if isTLS(brokerURL) {
 		if iopt.TLS, err = ingest.TLSConfig(tlsFiles); err != nil {
 			return nil, fmt.Errorf("broker.tls: %w", err)
