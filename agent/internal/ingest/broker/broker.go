@@ -303,7 +303,8 @@ type Stats struct {
 	// MaxInflight messages already. Both are data loss: with the defaults
 	// and a subscriber that keeps up on average, they stay 0.
 	MessagesDropped, InflightDropped int64
-	// Inflight is the number of QoS 1 and 2 messages held now.
+	// Inflight is the number of QoS 1 and 2 messages held now, counted
+	// over the clients (never negative: see Broker.inflight).
 	Inflight int64
 	// HeldBack counts PUBLISH packets that had to wait for a subscriber
 	// (HighWater); HeldBackTime is their total wait; HoldTimeouts those
@@ -326,6 +327,22 @@ type Stats struct {
 	ConnectingRefused uint64
 }
 
+// inflight counts the QoS 1 and 2 messages the broker holds now, over its
+// clients (those away with a session included). Not mochi-mqtt's
+// Info.Inflight, which goes negative (v2.7.9): when a client resumes its
+// session, inheritClientSession clones the old connection's in-flight
+// messages into the new one, then clears the old one's with
+// ClearInflights, which decrements Info.Inflight for each although they
+// are still held; their acknowledgements decrement it again, so every
+// message redelivered to a resumed session is subtracted twice.
+func (b *Broker) inflight() int64 {
+	var n int64
+	for _, cl := range b.srv.Clients.GetAll() {
+		n += int64(cl.State.Inflight.Len())
+	}
+	return n
+}
+
 // Stats returns a snapshot of the broker's counters.
 func (b *Broker) Stats() Stats {
 	i := b.srv.Info
@@ -335,7 +352,7 @@ func (b *Broker) Stats() Stats {
 		MessagesSent:      atomic.LoadInt64(&i.MessagesSent),
 		MessagesDropped:   atomic.LoadInt64(&i.MessagesDropped),
 		InflightDropped:   atomic.LoadInt64(&i.InflightDropped),
-		Inflight:          atomic.LoadInt64(&i.Inflight),
+		Inflight:          b.inflight(),
 		HeldBack:          b.hook.heldBack.Load(),
 		HeldBackTime:      time.Duration(b.hook.heldNanos.Load()),
 		HoldTimeouts:      b.hook.holdTimeouts.Load(),
