@@ -1,60 +1,19 @@
 package infer
 
 import (
-	"bufio"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/models/train"
-	"github.com/hydrognn/hydrognn/shared/dataset"
+	"github.com/hydrognn/hydrognn/shared/dataset/uci/ucitest"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
-
-// uciCycles writes every every-th cycle of the real UCI hydraulic data
-// set (shared/dataset; the test skips without it) to a temporary folder
-// in the same layout.
-func uciCycles(t *testing.T, every int) string {
-	t.Helper()
-	root, err := dataset.Dir()
-	if err != nil {
-		t.Skipf("UCI data not found (%v): put it under ../shared/data/uci-hydraulic-1hz or set %s", err, dataset.EnvDir)
-	}
-	src := filepath.Join(root, "uci-hydraulic-1hz")
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Skipf("UCI data not found: %v", err)
-	}
-	dst := t.TempDir()
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".txt") || e.Name() == "description.txt" || e.Name() == "documentation.txt" {
-			continue
-		}
-		f, err := os.Open(filepath.Join(src, e.Name()))
-		require.NoError(t, err)
-		var out strings.Builder
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		for i := 0; sc.Scan(); i++ {
-			if i%every == 0 {
-				out.WriteString(sc.Text())
-				out.WriteByte('\n')
-			}
-		}
-		require.NoError(t, sc.Err())
-		require.NoError(t, f.Close())
-		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), []byte(out.String()), 0o644))
-	}
-	return dst
-}
 
 // TestDiagnoseMissingRequiredSensorJudgesNoAnomalyScore: the anomaly
 // head's reconstruction mixes every node, so a missing required sensor
@@ -66,7 +25,7 @@ func uciCycles(t *testing.T, every int) string {
 // sensor fault, which says so; the scores themselves are kept.
 func TestDiagnoseMissingRequiredSensorJudgesNoAnomalyScore(t *testing.T) {
 	needORT(t)
-	data := uciCycles(t, 200)
+	data := ucitest.Subset(t, 200)
 	cfg := loadRig(t, zemaConfig)
 	m, err := Open("../../models/bundles/zema-testrig", cfg, Options{Logger: quiet})
 	require.NoError(t, err)

@@ -1,58 +1,19 @@
 package rigctl
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
-	"github.com/hydrognn/hydrognn/shared/dataset"
+	"github.com/hydrognn/hydrognn/shared/dataset/uci/ucitest"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
-
-// uciSubset writes every every-th cycle of the real UCI hydraulic data
-// set (shared/dataset; the test skips without it) to a temporary folder
-// in the same layout.
-func uciSubset(t *testing.T, every int) string {
-	t.Helper()
-	root, err := dataset.Dir()
-	if err != nil {
-		t.Skipf("UCI data not found (%v): put it under ../shared/data/uci-hydraulic-1hz or set %s", err, dataset.EnvDir)
-	}
-	src := filepath.Join(root, "uci-hydraulic-1hz")
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Skipf("UCI data not found: %v", err)
-	}
-	dst := t.TempDir()
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".txt") || e.Name() == "description.txt" || e.Name() == "documentation.txt" {
-			continue
-		}
-		f, err := os.Open(filepath.Join(src, e.Name()))
-		require.NoError(t, err)
-		var out strings.Builder
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		for i := 0; sc.Scan(); i++ {
-			if i%every == 0 {
-				out.WriteString(sc.Text())
-				out.WriteByte('\n')
-			}
-		}
-		require.NoError(t, sc.Err())
-		require.NoError(t, f.Close())
-		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), []byte(out.String()), 0o644))
-	}
-	return dst
-}
 
 // TestEvalMatchesRowsBySensorID: `rigctl model eval` of the shipped zema
 // bundle on real UCI cycles under a config revision that only reorders
@@ -63,7 +24,7 @@ func uciSubset(t *testing.T, every int) string {
 // readings into TS1's input, and scored cooler 0.25 instead of 1.
 func TestEvalMatchesRowsBySensorID(t *testing.T) {
 	needORT(t)
-	data := uciSubset(t, 50)
+	data := ucitest.Subset(t, 50)
 	src := filepath.Join("..", "..", "..", "models", "bundles", "zema-testrig")
 	cfg, err := rig.Load(zemaRig)
 	require.NoError(t, err)
