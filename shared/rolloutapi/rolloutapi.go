@@ -402,6 +402,11 @@ type Rollout struct {
 	AgentStates []Member  `json:"agent_states,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// Warnings are said once, in the answer of POST /v1/rollouts (not
+	// stored): e.g. that the default previous release is a fallback that
+	// no selected agent ran, so agents installed from model.bundle_dir
+	// will refuse a rollback to it.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // List is the answer of GET /v1/rollouts.

@@ -77,6 +77,10 @@ func rolloutOperations() []Operation {
 		CreatedAt:   started, UpdatedAt: started}
 	listed := ro
 	listed.AgentStates = nil
+	// rig-001 serves zema-2025.03, no release of the repository: the
+	// default previous, 1.0.0, is the fallback, said in warnings.
+	created := ro
+	created.Warnings = []string{fallbackWarning(ro.Previous)}
 	with := func(s rolloutapi.State, reason string) rolloutapi.Rollout {
 		r := ro
 		r.State, r.Reason, r.UpdatedAt = s, reason, started.Add(10*time.Minute)
@@ -109,14 +113,16 @@ func rolloutOperations() []Operation {
 				"failure_threshold of a started cohort failed or rolled back. previous is what a rollback offers; by default the release " +
 				"the selected agents serve (by their last check-in's model digest, else version) when they all serve one older release " +
 				"of the repository; when they serve none of it, the newest older release of the same bundle that is neither a prerelease " +
-				"nor the release of a rollout of the organisation that halted or was rolled back. 422 when the release is not in the " +
+				"nor the release of a rollout of the organisation that halted or was rolled back; the answer's warnings then say so, " +
+				"as agents that never ran that fallback (e.g. installed from model.bundle_dir) refuse a rollback to it " +
+				"(warnings are only in this answer, not stored). 422 when the release is not in the " +
 				"repository, the previous one does not fit, the selected agents serve several older releases (name previous), the " +
 				"release is older than what selected agents serve (a downgrade: allow_downgrade, admin only, 403 otherwise), or the " +
 				"selection picks no agent; 409 when a selected agent is in another active rollout; 503 without a repository.",
 			Auth: AuthToken, Role: "operator",
 			Body: rolloutapi.CreateRequest{Release: "zema-testrig/zema-testrig-1.1.0.tar.gz",
 				Selection: rolloutapi.Selection{Labels: map[string]string{"line": "a"}}, SoakS: 1800},
-			Status: 201, Response: ro, Errors: []int{409, 422, 503}},
+			Status: 201, Response: created, Errors: []int{409, 422, 503}},
 		{Method: "GET", Path: "/v1/rollouts", ID: "listRollouts", Tag: "rollouts",
 			Summary: "The organisation's rollouts, newest first, with their cohorts (not their agents)",
 			Auth:    AuthToken, Role: "viewer",

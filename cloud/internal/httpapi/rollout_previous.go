@@ -53,9 +53,12 @@ func newerServed(served []store.ServedModel, version string) (list []string, age
 // newest older release of rel's bundle that is not a prerelease nor a
 // release of org's that halted or was rolled back (previousRelease).
 // When they serve several older releases, refusal says so and asks for
-// previous.
+// previous. warning is set when the fallback is used (previousRelease):
+// no selected agent was seen serving it, and agents installed from
+// model.bundle_dir roll back only to the bundle they kept, so they will
+// refuse a rollback to it (review r11, F3).
 func (a *API) defaultPrevious(ctx context.Context, orgID int64, rels map[string]*release.Target, path string, rel *release.Target,
-	served []store.ServedModel) (prev *rolloutapi.Release, refusal string, err error) {
+	served []store.ServedModel) (prev *rolloutapi.Release, warning, refusal string, err error) {
 	older := map[string]int{}
 	for _, m := range served {
 		p, ok := servedRelease(rels, rel, m)
@@ -72,7 +75,7 @@ func (a *API) defaultPrevious(ctx context.Context, orgID int64, rels map[string]
 	case 1:
 		for p := range older {
 			t := rels[p]
-			return &rolloutapi.Release{Target: p, Version: t.Version, ManifestDigest: t.ManifestDigest}, "", nil
+			return &rolloutapi.Release{Target: p, Version: t.Version, ManifestDigest: t.ManifestDigest}, "", "", nil
 		}
 	default:
 		paths := make([]string, 0, len(older))
@@ -89,14 +92,27 @@ func (a *API) defaultPrevious(ctx context.Context, orgID int64, rels map[string]
 		for i, p := range paths {
 			list[i] = fmt.Sprintf("%s (%d agents)", p, older[p])
 		}
-		return nil, fmt.Sprintf("the selected agents serve %d older releases (%s): name the one a rollback offers with previous (rigctl rollout create --previous PATH), or narrow the selection",
+		return nil, "", fmt.Sprintf("the selected agents serve %d older releases (%s): name the one a rollback offers with previous (rigctl rollout create --previous PATH), or narrow the selection",
 			len(paths), strings.Join(list, ", ")), nil
 	}
 	bad, err := a.st.HaltedReleases(ctx, orgID)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	return previousRelease(rels, path, rel, bad), "", nil
+	prev = previousRelease(rels, path, rel, bad)
+	if prev == nil {
+		return nil, "", "", nil
+	}
+	return prev, fallbackWarning(prev), "", nil
+}
+
+// fallbackWarning says that prev, the default previous release, is a
+// fallback that the selected agents were not seen serving.
+func fallbackWarning(prev *rolloutapi.Release) string {
+	return fmt.Sprintf("previous release %s (version %s) is a fallback: the selected agents serve no older release of the repository "+
+		"(e.g. they run the bundle they were installed with, model.bundle_dir); a rollback offers it, and agents that never ran it "+
+		"refuse to roll back to it (they roll back only to the bundle they kept): name previous (rigctl rollout create --previous PATH) "+
+		"to choose another, or expect such agents to end incompatible on a rollback", prev.Target, prev.Version)
 }
 
 // previousRelease is the newest release of rel's bundle and rig type

@@ -121,6 +121,7 @@ func (a *API) createRollout(c *gin.Context) {
 			req.Release, rel.Version, agents, strings.Join(newer, ", "))
 		return
 	}
+	var warning string
 	if req.Previous != "" {
 		prev, ok := rels[req.Previous]
 		switch {
@@ -138,7 +139,7 @@ func (a *API) createRollout(c *gin.Context) {
 		n.Previous = &rolloutapi.Release{Target: req.Previous, Version: prev.Version, ManifestDigest: prev.ManifestDigest}
 	} else {
 		var why string
-		n.Previous, why, err = a.defaultPrevious(c.Request.Context(), p.OrgID, rels, req.Release, rel, served)
+		n.Previous, warning, why, err = a.defaultPrevious(c.Request.Context(), p.OrgID, rels, req.Release, rel, served)
 		switch {
 		case err != nil:
 			a.fail(c, err)
@@ -173,6 +174,11 @@ func (a *API) createRollout(c *gin.Context) {
 		return
 	}
 	a.log.Info("rollout created", "rollout", ro.ID, "org", p.OrgID, "release", ro.Release.Target, "agents", ro.Agents, "cohorts", len(ro.Cohorts))
+	if warning != "" {
+		a.log.Warn("rollout: default previous release is a fallback no selected agent serves", "rollout", ro.ID, "org", p.OrgID,
+			"previous", n.Previous.Target)
+		ro.Warnings = append(ro.Warnings, warning)
+	}
 	c.JSON(201, ro)
 }
 

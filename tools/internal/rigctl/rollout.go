@@ -236,6 +236,18 @@ func runRollout(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		return failed(env, what, err)
 	}
+	if sub == "create" {
+		// The warnings go to stderr also with --json (they are in the
+		// JSON too), so that they are seen.
+		var w struct {
+			Warnings []string `json:"warnings"`
+		}
+		if json.Unmarshal(raw, &w) == nil {
+			for _, s := range w.Warnings {
+				errorf(env, "rollout create: warning: %s", s)
+			}
+		}
+	}
 	if *asJSON {
 		return printJSON(env, raw)
 	}

@@ -140,6 +140,9 @@ func TestRolloutCommands(t *testing.T) {
 	code, stdout, errOut = run(t, "rollout", "create", "--release", "zema-testrig/zema-testrig-1.1.0.tar.gz", "--cohorts", "1,100%", "--soak", "1s")
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Equal(t, "rollout 1 running: zema-testrig/zema-testrig-1.1.0.tar.gz (1.1.0) to 3 agents in cohorts of 1, 2\n", stdout)
+	// No agent checked in yet: previous 1.0.0 is the fallback, and the
+	// answer's warning is printed (review r11, F3).
+	assert.Contains(t, errOut, "rollout create: warning: previous release zema-testrig/zema-testrig-1.0.0.tar.gz (version 1.0.0) is a fallback")
 
 	r := status()
 	require.Len(t, r.AgentStates, 3)
@@ -238,6 +241,8 @@ func TestRolloutCommands(t *testing.T) {
 	var l rolloutapi.Rollout
 	require.NoError(t, json.Unmarshal([]byte(stdout), &l))
 	assert.Equal(t, 2, l.Agents)
+	require.Len(t, l.Warnings, 1, "the agents serve 1.1.0 itself: previous 1.0.0 is the fallback")
+	assert.Contains(t, errOut, "rollout create: warning: "+l.Warnings[0], "printed with --json too")
 
 	// Edit: refused while running, then the paused rollout's thresholds
 	// and soak, shown like status (table) or as JSON.
