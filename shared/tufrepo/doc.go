@@ -17,7 +17,11 @@
 //     Keys a rotation replaced are moved to retired/. A role is signed with
 //     the keys in the folder that the current root lists for it, so the root
 //     keys can live on an offline medium and be present only for Init and
-//     root rotations.
+//     root rotations. Init refuses an existing keys folder that group or
+//     others may access; with Options.StrictKeyModes (rigctl) Open,
+//     SignRelease and ResignTargets also refuse such a folder and a key
+//     file they may read, as ssh does (rig-cloud's keys come from secret
+//     mounts, often readable by all).
 //
 // Writes go in the order a client reads backwards: targets files, then
 // N.targets.json, N.snapshot.json and last timestamp.json, so a client never

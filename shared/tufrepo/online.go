@@ -283,7 +283,7 @@ func ResignTargets(root *metadata.Metadata[metadata.RootType], cur *metadata.Met
 // offline is a Repo holding root, a copy of cur and the keys in keysDir,
 // checked to hold the targets keys.
 func offline(root *metadata.Metadata[metadata.RootType], cur *metadata.Metadata[metadata.TargetsType], keysDir string, opt Options) (*Repo, *metadata.Metadata[metadata.TargetsType], error) {
-	keys, err := readKeys(keysDir)
+	keys, err := loadKeys(keysDir, opt.StrictKeyModes)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -95,6 +95,13 @@ type Options struct {
 	// stops the write and is returned, wrapped. rig-cloud checks there
 	// that it still holds the lock serialising its replicas.
 	Guard func() error
+	// StrictKeyModes makes Open, ResignTargets and SignRelease refuse a
+	// keys folder that group or others may access, or a key file
+	// (*.pem) they may read, as ssh does (rigctl sets it). rig-cloud
+	// leaves it unset: its online keys come from secret mounts, which
+	// are often readable by all (Docker's are 0444). Init refuses such
+	// an existing keys folder whatever it says.
+	StrictKeyModes bool
 }
 
 func (o Options) now() time.Time {
@@ -182,7 +189,8 @@ func resolvePath(p string) (string, error) {
 }
 
 // Init creates a repository in dir (created if missing, and must hold no
-// metadata) and its keys in keysDir (created 0700; must hold no keys):
+// metadata) and its keys in keysDir (created 0700; must hold no keys, and
+// an existing one must be private: group and others without access):
 // opt.RootKeys root keys with threshold opt.RootThreshold, and one key each
 // for targets, snapshot and timestamp; then signs version 1 of every role.
 func Init(dir, keysDir string, opt Options) (*Repo, error) {
@@ -204,14 +212,22 @@ func Init(dir, keysDir string, opt Options) (*Repo, error) {
 	if pems, _ := filepath.Glob(filepath.Join(keysDir, "*.pem")); len(pems) > 0 {
 		return nil, fmt.Errorf("%w: %s holds keys (%s); use a new keys folder", ErrExists, keysDir, filepath.Base(pems[0]))
 	}
+	// An existing keys folder is refused rather than chmod'ed: what it
+	// is shared with is the owner's to decide (review r4).
+	if err := checkKeysDirMode(keysDir); err != nil {
+		return nil, err
+	}
+	_, statErr := os.Stat(keysDir)
 	if err := os.MkdirAll(filepath.Join(dir, "targets"), 0o755); err != nil {
 		return nil, fmt.Errorf("create repository: %w", err)
 	}
-	if err := os.MkdirAll(keysDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create keys folder: %w", err)
-	}
-	if err := os.Chmod(keysDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create keys folder: %w", err)
+	if os.IsNotExist(statErr) {
+		if err := os.MkdirAll(keysDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create keys folder: %w", err)
+		}
+		if err := os.Chmod(keysDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create keys folder: %w", err)
+		}
 	}
 	now := opt.now()
 	r := &Repo{dir: dir, keysDir: keysDir, opt: opt, keys: map[string]ed25519.PrivateKey{},
@@ -274,7 +290,7 @@ func Open(dir, keysDir string, opt Options) (*Repo, error) {
 	if r.timestamp, err = load(metadata.Timestamp(), dir, metadata.TIMESTAMP); err != nil {
 		return nil, err
 	}
-	if r.keys, err = readKeys(keysDir); err != nil {
+	if r.keys, err = loadKeys(keysDir, opt.StrictKeyModes); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -301,13 +317,24 @@ func load[T metadata.Roles](md *metadata.Metadata[T], dir, role string) (*metada
 
 // readKeys reads every key file in keysDir, by key id.
 func readKeys(keysDir string) (map[string]ed25519.PrivateKey, error) {
+	return loadKeys(keysDir, false)
+}
+
+// loadKeys reads every key file in keysDir, by key id; strict: the
+// folder and the files must be private (Options.StrictKeyModes).
+func loadKeys(keysDir string, strict bool) (map[string]ed25519.PrivateKey, error) {
+	if strict {
+		if err := checkKeysDirMode(keysDir); err != nil {
+			return nil, err
+		}
+	}
 	keys := map[string]ed25519.PrivateKey{}
 	pems, err := filepath.Glob(filepath.Join(keysDir, "*.pem"))
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range pems {
-		k, err := readKey(p)
+		k, err := readKey(p, strict)
 		if err != nil {
 			return nil, err
 		}
@@ -746,10 +773,24 @@ func (r *Repo) retire(ids []string) error {
 	return nil
 }
 
-func readKey(p string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(p)
+func readKey(p string, strict bool) (ed25519.PrivateKey, error) {
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	if strict {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if err := checkKeyFileMode(p, fi.Mode()); err != nil {
+			return nil, err
+		}
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	blk, _ := pem.Decode(b)
 	if blk == nil || blk.Type != "PRIVATE KEY" {

@@ -21,9 +21,10 @@ const keysUsage = `keys init --dir REPO --keys KEYS [--root-threshold N] [--root
 
 init creates a TUF repository in REPO (published as is) with M root keys
 (threshold N), one key each for targets, snapshot and timestamp, all
-ed25519 and written 0600 into KEYS (0700; never inside REPO), and signs
-version 1 of every role (1.root.json, targets.json, snapshot.json,
-timestamp.json). Move the root keys to offline media afterwards.
+ed25519 and written 0600 into KEYS (0700; never inside REPO; an existing
+KEYS must already be private: chmod 700 KEYS), and signs version 1 of every
+role (1.root.json, targets.json, snapshot.json, timestamp.json). Move the
+root keys to offline media afterwards.
 
 rotate replaces ROLE's keys (root, targets, snapshot or timestamp) in a new
 root version signed by the old root's keys and, for root, the new ones, so
@@ -39,7 +40,9 @@ the TUF target <rig_type>/<name>-<version>.tar.gz with the release metadata
 from its manifest (rig type, firmware-config digest, execution providers,
 hardware, minimum agent version, version, precisions), and signs new
 targets, snapshot and timestamp metadata. Needs the targets, snapshot and
-timestamp keys in KEYS (not the root keys).
+timestamp keys in KEYS (not the root keys). Every command here refuses a
+KEYS folder that group or others may access, or a key file they may read
+(chmod 700 KEYS, chmod 600 FILE).
 
 publish does the same for a repository rig-cloud serves: it fetches and
 verifies the current metadata with go-tuf's updater, trusting the root
@@ -134,7 +137,7 @@ func runKeys(_ context.Context, env Env, args []string) int {
 		errorf(env, "keys rotate: %v", err)
 		return ExitUsage
 	}
-	r, err := tufrepo.Open(*repo, *keys, tufrepo.Options{Expiry: *exp})
+	r, err := tufrepo.Open(*repo, *keys, tufrepo.Options{Expiry: *exp, StrictKeyModes: true})
 	if err == nil {
 		err = r.Rotate(role, *thr, *n)
 	}
@@ -175,7 +178,7 @@ func runRelease(ctx context.Context, env Env, args []string) int {
 	if *hw != "" {
 		hardware = strings.Split(*hw, ",")
 	}
-	r, err := tufrepo.Open(*repo, *keys, tufrepo.Options{Expiry: *exp})
+	r, err := tufrepo.Open(*repo, *keys, tufrepo.Options{Expiry: *exp, StrictKeyModes: true})
 	if err != nil {
 		errorf(env, "release create: %v", err)
 		return ExitFailure

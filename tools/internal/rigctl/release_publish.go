@@ -91,7 +91,7 @@ func runPublish(ctx context.Context, env Env, sub string, args []string) int {
 		return ExitFailure
 	}
 	tm := u.GetTrustedMetadataSet()
-	opt := tufrepo.Options{Expiry: tufrepo.Expiry{Targets: *exp}}
+	opt := tufrepo.Options{Expiry: tufrepo.Expiry{Targets: *exp}, StrictKeyModes: true}
 	var s *tufrepo.Signed
 	var arch *os.File
 	if sub == "resign" {
