@@ -171,6 +171,12 @@ type AgentStatus struct {
 	// checked in, updates not configured, or an agent that does not
 	// report them).
 	Update *cloudapi.UpdateStatus `json:"update,omitempty"`
+	// BundleFormats is the range of bundle manifest formats the agent
+	// reported it reads at its last check-in (absent: never checked in, or
+	// an agent too old to report them, which reads format 1 only:
+	// cloudapi.LegacyBundleFormats). Rollouts offer a release only to
+	// agents that read its format.
+	BundleFormats *cloudapi.BundleFormats `json:"bundle_formats,omitempty"`
 }
 
 // Health history buckets.

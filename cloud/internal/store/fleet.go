@@ -372,7 +372,7 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 			(SELECT count(*) FROM alerts al WHERE al.rig_id = r.id AND al.state <> 'resolved'),
 			a.name, a.revoked_at IS NOT NULL, a.last_checkin_at, a.clock_skew_ms,
 			coalesce(a.last_checkin->>'agent_version', ''), a.last_checkin->'model', a.last_checkin->'outbox', a.last_checkin->'buffer',
-			a.last_checkin->'update', greatest(a.last_checkin_at, lk.received_at)
+			a.last_checkin->'update', a.last_checkin->'bundle_formats', greatest(a.last_checkin_at, lk.received_at)
 		FROM rigs r
 		LEFT JOIN LATERAL (
 			SELECT ag.name AS agent_name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
@@ -408,7 +408,7 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 		)
 		if err := rows.Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt,
 			&d.agent, &d.seq, &d.start, &d.end, &d.received, &d.health, &d.status, &d.model, &alerts,
-			&agent, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &agentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update, &contact); err != nil {
+			&agent, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &agentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update, &a.BundleFormats, &contact); err != nil {
 			return nil, fmt.Errorf("rig status: %w", err)
 		}
 		if st == nil {

@@ -489,9 +489,9 @@ func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, a
 	if len(st.Agents) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "AGENT\tLINK\tLAST CHECK-IN\tVERSION\tMODEL\tUPDATE\tOUTBOX\tBUFFER\tSKEW MS")
+		fmt.Fprintln(tw, "AGENT\tLINK\tLAST CHECK-IN\tVERSION\tMODEL\tUPDATE\tOUTBOX\tBUFFER\tSKEW MS\tFORMATS")
 		for _, a := range st.Agents {
-			model, outbox, buffer, skew := "-", "-", "-", "-"
+			model, outbox, buffer, skew, formats := "-", "-", "-", "-", "-"
 			if a.Model != nil {
 				model = a.Model.Version
 			}
@@ -504,8 +504,11 @@ func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, a
 			if a.ClockSkewMs != nil {
 				skew = fmt.Sprint(*a.ClockSkewMs)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.AgentID, a.Link, fmtTime(a.LastCheckinAt),
-				orDash(a.AgentVersion), model, updateCell(a.Update), outbox, buffer, skew)
+			if f := a.BundleFormats; f != nil {
+				formats = fmt.Sprintf("%d-%d", f.Min, f.Max)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.AgentID, a.Link, fmtTime(a.LastCheckinAt),
+				orDash(a.AgentVersion), model, updateCell(a.Update), outbox, buffer, skew, formats)
 		}
 		_ = tw.Flush()
 	}

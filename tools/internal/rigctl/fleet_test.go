@@ -182,17 +182,21 @@ func TestFleetCommands(t *testing.T) {
 	upd := &cloudapi.UpdateStatus{State: "canary", Installed: "1.0.0", Target: "zema-testrig/zema-testrig-1.1.0.tar.gz", TargetVersion: "1.1.0",
 		Rollout: 3, Changed: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	require.NoError(t, cloudclient.New(s.URL, ag.Credential).Do(ctx, "POST", cloudapi.PathCheckin, nil, cloudapi.CheckinRequest{
-		AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", Time: time.Now().UTC(), Model: &diag.ModelRef{Version: "1.0.0"}, Update: upd}, nil))
+		AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", Time: time.Now().UTC(), Model: &diag.ModelRef{Version: "1.0.0"}, Update: upd,
+		BundleFormats: &cloudapi.BundleFormats{Min: 1, Max: 2}}, nil))
 	code, stdout, stderr = run(t, "rigs", "status", "zema-1")
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Regexp(t, `(?m)^AGENT\s+LINK\s+LAST CHECK-IN\s+VERSION\s+MODEL\s+UPDATE\s+OUTBOX`, stdout)
 	assert.Regexp(t, `(?m)^rig-001\s+online\s+20\S+\s+-\s+1\.0\.0\s+canary 1\.1\.0 rollout 3\s+0\s+-`, stdout)
+	assert.Regexp(t, `(?m)^AGENT\s.*\sSKEW MS\s+FORMATS$`, stdout)
+	assert.Regexp(t, `(?m)^rig-001\s.*\s1-2$`, stdout)
 	code, stdout, _ = run(t, "rigs", "status", "zema-1", "--json")
 	require.Equal(t, ExitOK, code)
 	st = fleetapi.RigStatus{}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &st), stdout)
 	require.Len(t, st.Agents, 1)
 	assert.Equal(t, upd, st.Agents[0].Update)
+	assert.Equal(t, &cloudapi.BundleFormats{Min: 1, Max: 2}, st.Agents[0].BundleFormats)
 
 	code, _, stderr = run(t, "rigs", "status", "nope")
 	assert.Equal(t, ExitFailure, code)
