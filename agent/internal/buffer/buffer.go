@@ -339,11 +339,14 @@ type Buffer struct {
 	opts Options
 	log  *slog.Logger
 
-	// Forward steps of the wall clock (Now) since the buffer opened, told
-	// by Options.elapsed (see clockStep); the writer goroutine's.
-	wall0   int64  // Now at open, Unix ns
-	stepped int64  // the largest forward step seen, ns
-	stepSeq uint64 // the last sequence number committed before it
+	// Forward steps of the wall clock (Now), told by Options.elapsed (see
+	// clockStep); the writer goroutine's. stepped and stepSeq are
+	// persisted (keyClockStep), so the guard holds across a restart.
+	wall0     int64  // Now at open, Unix ns
+	sessStep  int64  // the largest forward step seen since open, ns
+	stepped   int64  // the step blocks up to stepSeq are aged less, ns
+	stepSeq   uint64 // the last sequence number committed before it
+	stepDirty bool   // stepped/stepSeq changed since the last commit
 
 	// dbMu guards db: readers hold it shared for one short read
 	// transaction; compaction and Close hold it exclusively to swap or
@@ -427,6 +430,7 @@ var (
 	keyBytes      = []byte("bytes")
 	keyDropped    = []byte("dropped")
 	keyID         = []byte("id")
+	keyClockStep  = []byte("clock_step")
 )
 
 // fileFormat is the layout version stored in the meta bucket.
@@ -647,6 +651,12 @@ func (b *Buffer) initAndLoad(db *bolt.DB) (err error) {
 				ReleasedByBytes: binary.BigEndian.Uint64(d), ReleasedByAge: binary.BigEndian.Uint64(d[8:]),
 				UnreleasedByBytes: binary.BigEndian.Uint64(d[16:]), UnreleasedByAge: binary.BigEndian.Uint64(d[24:]),
 			}
+		}
+		if v := meta.Get(keyClockStep); v != nil {
+			if len(v) != 16 {
+				return b.corrupt(fmt.Errorf("clock step record has %d bytes, want 16", len(v)))
+			}
+			b.stepped, b.stepSeq = int64(binary.BigEndian.Uint64(v)), binary.BigEndian.Uint64(v[8:])
 		}
 		st.last = blk.Sequence()
 		st.first = st.last + 1

@@ -118,40 +118,52 @@ func (b *Buffer) commitGroup(group []*request) {
 // clockStep tells a forward step of the wall clock (Options.Now) since
 // the buffer opened: the wall time elapsed beyond the monotonic time
 // elapsed (Options.elapsed), by more than a second. Blocks committed
-// before the largest such step (sequence numbers up to b.stepSeq) are
-// then aged less it: a clock stepped forward (NTP after a boot at a stale
-// time) does not age unforwarded readings by the step and remove them.
-// A second step widens the first's range; blocks after the last step are
-// aged by the wall clock. Not persisted: after a restart, blocks stamped
-// before a step are aged by the wall clock again. A backward step only
-// makes blocks look younger.
-func (b *Buffer) clockStep(now int64, last uint64) {
+// before the step (sequence numbers up to b.stepSeq) are then aged less
+// it: a clock stepped forward (NTP after a boot at a stale time) does not
+// age unforwarded readings by the step and remove them. A second step
+// widens the first's range and adds to it while blocks from before the
+// first remain; blocks after the last step are aged by the wall clock.
+// The step and its range are persisted with the next commit
+// (keyClockStep), so a restart with the clock still stepped keeps the
+// guard. A backward step only makes blocks look younger.
+func (b *Buffer) clockStep(now int64, first, last uint64) {
 	if b.opts.elapsed == nil {
 		return
 	}
 	step := now - b.wall0 - b.opts.elapsed().Nanoseconds()
-	if step <= b.stepped+time.Second.Nanoseconds() {
+	if step <= b.sessStep+time.Second.Nanoseconds() {
 		return
 	}
+	delta := step - b.sessStep
 	b.log.Warn("buffer saw the wall clock step forward: readings committed before are aged less the step",
-		"step", time.Duration(step-b.stepped).Round(time.Millisecond), "last_seq_before", last)
-	b.stepped, b.stepSeq = step, last
+		"step", time.Duration(delta).Round(time.Millisecond), "last_seq_before", last)
+	b.sessStep = step
+	if b.stepSeq < first {
+		b.stepped = 0 // no block from before an earlier step is left
+	}
+	b.stepped += delta
+	b.stepSeq = last
+	b.stepDirty = true
 }
 
 // maintain removes readings past MaxAge while no appends come, and
 // compacts when free pages exceed the threshold.
 func (b *Buffer) maintain() {
 	b.mu.Lock()
-	oldest, first := b.st.oldest, b.st.first
+	oldest, first, last := b.st.oldest, b.st.first, b.st.last
 	b.mu.Unlock()
 	// The oldest block may predate a forward step of the clock: aged
 	// less the step, as commit does (b.stepped and b.stepSeq are the
-	// writer goroutine's, as is maintain).
-	limit := b.opts.Now().Add(-b.opts.MaxAge).UnixNano()
+	// writer goroutine's, as is maintain). A step seen here is persisted
+	// by a commit at once, so that it survives a restart before the next
+	// append.
+	now := b.opts.Now()
+	b.clockStep(now.UnixNano(), first, last)
+	limit := now.Add(-b.opts.MaxAge).UnixNano()
 	if first <= b.stepSeq {
 		limit -= b.stepped
 	}
-	if b.opts.MaxAge > 0 && oldest != 0 && oldest < limit {
+	if b.stepDirty || b.opts.MaxAge > 0 && oldest != 0 && oldest < limit {
 		b.commit(nil)
 	}
 	if b.shouldCompact() {
@@ -177,7 +189,7 @@ func (b *Buffer) commit(reqs []*request) {
 	b.mu.Lock()
 	ns := b.st.clone()
 	b.mu.Unlock()
-	b.clockStep(now, ns.last)
+	b.clockStep(now, ns.first, ns.last)
 
 	// Copy the appended readings (their callers own rs again once the
 	// copy is made) and drop the requests whose callers gave up before.
@@ -326,6 +338,12 @@ func (b *Buffer) commit(reqs []*request) {
 				}
 			}
 		}
+		if b.stepDirty {
+			v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(b.stepped)), b.stepSeq)
+			if err := meta.Put(keyClockStep, v); err != nil {
+				return err
+			}
+		}
 		return b.putTotals(meta, &ns)
 	})
 	took := b.opts.Now().Sub(start)
@@ -341,6 +359,7 @@ func (b *Buffer) commit(reqs []*request) {
 	b.mu.Lock()
 	if err == nil {
 		b.st = ns
+		b.stepDirty = false
 		if !rejectAll {
 			b.counters.appended += uint64(len(b.flat))
 			for s, m := range b.latestNew {

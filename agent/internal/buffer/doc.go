@@ -49,7 +49,8 @@
 // longer ago than Options.MaxAge are removed whether released or not;
 // readings committed before a forward step of the wall clock (told by
 // the monotonic clock since open) are aged less the step, so such a step
-// does not remove them (not across a restart). No
+// does not remove them; the step is stored in the file, so this holds
+// across a restart (not for a step while the agent is stopped). No
 // removal is silent: Stats.Dropped counts them (persisted in the file),
 // Options.OnDrop receives each removal, and unreleased drops are logged
 // (at most once a minute). A full disk fails the commit: Append returns
