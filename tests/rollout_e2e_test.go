@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,11 +85,17 @@ func TestRolloutEndToEnd(t *testing.T) {
 	// Its failures again at the very end, after the 21 processes' log
 	// tails, where the last lines of a CI log show them.
 	ft := repeatFailures(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
 	root := repoRoot(t)
 	bin := buildBinaries(t)
+	// The test's own time starts after the build, which takes minutes
+	// on a busy machine with a cold cache.
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
 	dir := t.TempDir()
+	// The 21 processes' logs, kept (path logged) when the test fails;
+	// guard fails it at once when one of them exits on its own.
+	logDir := keptLogDir(t, "rollout-e2e")
+	var guard procGuard
 	began := time.Now()
 	logf := func(format string, args ...any) {
 		t.Helper()
@@ -184,18 +191,14 @@ func TestRolloutEndToEnd(t *testing.T) {
 	cloudURL := fmt.Sprintf("http://127.0.0.1:%d", cloudPort)
 	cloudArgv := []string{filepath.Join(bin, "rig-cloud"), "serve"}
 	cloudEnv = append(cloudEnv, fmt.Sprintf("RIG_CLOUD_SERVER_LISTEN=127.0.0.1:%d", cloudPort))
-	cloudLog := filepath.Join(dir, "rig-cloud.log")
-	cloud := startProc(ft, "rig-cloud", cloudLog, cloudEnv, cloudArgv...)
+	cloudLog := filepath.Join(logDir, "rig-cloud.log")
+	cloud := guard.add(startProc(ft, "rig-cloud", cloudLog, cloudEnv, cloudArgv...))
 	cloud.waitReady(ctx, ft, cloudURL+"/health/ready", time.Minute)
 	logf("rig-cloud ready")
 
 	// The rig, and 20 agents enrolled with a token each.
 	fleet := fleetHTTP{url: cloudURL, token: operator}
 	fleet.do(ctx, t, "POST", "/v1/rigs", fleetapi.RigRequest{RigID: rigID, RigType: fw.RigType}, 201, nil)
-	type agentProc struct {
-		id, api string
-		proc    *proc
-	}
 	agents := make([]agentProc, rolloutAgents)
 	for i := range agents {
 		id := fmt.Sprintf("%s-agent-%02d", run, i+1)
@@ -247,8 +250,8 @@ logging:
 		cfgPath := filepath.Join(adir, "rig-agent.yaml")
 		require.NoError(ft, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 		agents[i] = agentProc{id: id, api: fmt.Sprintf("http://127.0.0.1:%d", port),
-			proc: startProc(ft, id, filepath.Join(adir, "rig-agent.log"), cleanEnv("RIG_AGENT_"),
-				filepath.Join(bin, "rig-agent"), "--config", cfgPath)}
+			proc: guard.add(startProc(ft, id, filepath.Join(logDir, fmt.Sprintf("agent-%02d.log", i+1)), cleanEnv("RIG_AGENT_"),
+				filepath.Join(bin, "rig-agent"), "--config", cfgPath))}
 	}
 	for _, a := range agents {
 		a.proc.waitReady(ctx, ft, a.api+"/health/ready", 2*time.Minute)
@@ -334,14 +337,14 @@ logging:
 	defer stopWatching()
 
 	// Windows to judge a canary by: each agent has diagnosed a few.
-	waitFor(ctx, ft, 90*time.Second, "every agent has diagnosed 3 windows", func() bool {
+	guard.waitFor(ctx, ft, 90*time.Second, "every agent has diagnosed 3 windows", func() bool {
 		for _, a := range agents {
 			if st, err := status(a); err != nil || st.Diagnoses.Count < 3 {
 				return false
 			}
 		}
 		return true
-	})
+	}, nil)
 	logf("every agent has diagnosed 3 windows")
 
 	var seen string
@@ -377,8 +380,11 @@ logging:
 	}
 	require.Equal(ft, []int{1, 1, 8, 10}, sizes, "cohorts of 1 agent, 10 %, 50 % and 100 % of 20")
 	logf("rollout %d of 1.1.0 created", r1.ID)
+	explain := func(id int64) func() string {
+		return func() string { return rolloutReport(ctx, cloudURL, operator, rigID, id, agents) }
+	}
 
-	waitFor(ctx, ft, 2*time.Minute, "an agent of cohort 2 reports its installation", func() bool {
+	guard.waitFor(ctx, ft, 2*time.Minute, "an agent of cohort 2 reports its installation", func() bool {
 		r := rollout(r1.ID)
 		for _, m := range r.AgentStates {
 			if m.Cohort == 2 && m.State != rolloutapi.AgentOffered && m.State != rolloutapi.AgentPending {
@@ -386,7 +392,7 @@ logging:
 			}
 		}
 		return false
-	})
+	}, explain(r1.ID))
 	r := rollout(r1.ID)
 	logf("cohort 2 installing (%v): killing rig-cloud", r.Cohorts[2].Counts)
 	cloud.kill(ft)
@@ -394,21 +400,22 @@ logging:
 	before := polls
 	watchMu.Unlock()
 	time.Sleep(8 * time.Second)
+	guard.check(ft)
 	watchMu.Lock()
 	during, bad := polls-before, len(violations)
 	watchMu.Unlock()
 	require.Positive(ft, during, "the agents' /status read while rig-cloud is down")
 	require.Zero(ft, bad, "every agent serves a committed release: %v", violations)
 	logf("rig-cloud down 8 s: %d /status reads of the agents, all on a committed release", during)
-	cloud = startProc(ft, "rig-cloud (restarted)", cloudLog+".2", cloudEnv, cloudArgv...)
+	cloud = guard.add(startProc(ft, "rig-cloud (restarted)", filepath.Join(logDir, "rig-cloud-restarted.log"), cloudEnv, cloudArgv...))
 	cloud.waitReady(ctx, ft, cloudURL+"/health/ready", time.Minute)
 	logf("rig-cloud restarted")
 
-	waitFor(ctx, ft, 2*time.Minute, "rollout of 1.1.0 completed", func() bool {
+	guard.waitFor(ctx, ft, 2*time.Minute, "rollout of 1.1.0 completed", func() bool {
 		r = rollout(r1.ID)
 		require.Contains(ft, []rolloutapi.State{rolloutapi.Running, rolloutapi.Completed}, r.State, "rollout %d: %s", r.ID, r.Reason)
 		return r.State == rolloutapi.Completed
-	})
+	}, explain(r1.ID))
 	logf("rollout %d completed", r1.ID)
 	require.Len(ft, r.Cohorts, 4)
 	for _, c := range r.Cohorts {
@@ -447,11 +454,11 @@ logging:
 	}
 	require.NotEmpty(ft, first)
 	logf("rollout %d of 1.2.0 created; cohort 0 is %s (it starts once its 1.1.0 watch is over)", r2.ID, first)
-	waitFor(ctx, ft, 2*time.Minute, "rollout of 1.2.0 halted", func() bool {
+	guard.waitFor(ctx, ft, 2*time.Minute, "rollout of 1.2.0 halted", func() bool {
 		r = rollout(r2.ID)
 		require.Contains(ft, []rolloutapi.State{rolloutapi.Running, rolloutapi.Halted}, r.State, "rollout %d: %s", r.ID, r.Reason)
 		return r.State == rolloutapi.Halted
-	})
+	}, explain(r2.ID))
 	logf("rollout %d halted: %s", r2.ID, r.Reason)
 	assert.Contains(ft, r.Reason, "cohort 0")
 	assert.Equal(ft, 0, r.Cohort)
@@ -483,6 +490,7 @@ logging:
 	}
 
 	stopWatching()
+	guard.check(ft)
 	watchMu.Lock()
 	defer watchMu.Unlock()
 	assert.Empty(ft, violations, "every agent serves a committed release at all times")
@@ -491,11 +499,19 @@ logging:
 
 // proc is a process the test started; it is stopped at the end of the
 // test (SIGTERM, then a clean exit within 30 s) unless it exited before.
+// One that exited on its own (not by kill or that SIGTERM) fails the
+// test, with its exit status and the last exitTailLines lines of its log.
 type proc struct {
 	name, log string
 	cmd       *exec.Cmd
-	done      chan struct{} // closed once the process has exited, err set
+	done      chan struct{} // closed once the process has exited, err and exitAt set
 	err       error
+	exitAt    time.Time
+	// stopping is set before the test stops the process (kill, the
+	// cleanup's SIGTERM): its exit is expected.
+	stopping atomic.Bool
+	// reported is set once its exit on its own failed the test.
+	reported atomic.Bool
 }
 
 // startProc starts argv with env, its output in logPath.
@@ -510,13 +526,18 @@ func startProc(t testing.TB, name, logPath string, env []string, argv ...string)
 	require.NoError(t, p.cmd.Start(), "start %s", name)
 	go func() {
 		p.err = p.cmd.Wait()
+		p.exitAt = time.Now()
 		f.Close()
 		close(p.done)
 	}()
 	t.Cleanup(func() {
 		if p.exited() {
+			if p.exitedOnItsOwn() && p.reported.CompareAndSwap(false, true) {
+				t.Errorf("%s exited on its own %s", name, p.exitReport())
+			}
 			return
 		}
+		p.stopping.Store(true)
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.done:
@@ -542,9 +563,42 @@ func (p *proc) exited() bool {
 	}
 }
 
+// exitedOnItsOwn reports whether the process exited without the test
+// stopping it.
+func (p *proc) exitedOnItsOwn() bool { return p.exited() && !p.stopping.Load() }
+
+// state is "running", or how and when the process exited.
+func (p *proc) state() string {
+	if !p.exited() {
+		return "running"
+	}
+	how := "exited"
+	if p.stopping.Load() {
+		how = "stopped by the test"
+	}
+	return fmt.Sprintf("%s at %s (%s)", how, p.exitAt.UTC().Format("15:04:05.000"), p.cmd.ProcessState)
+}
+
+// exitReport says how and when the exited process exited, where its log
+// is, the start of a crash it printed (a Go panic, a signal) and the
+// last exitTailLines lines of its log.
+func (p *proc) exitReport() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "at %s: %v\n", p.exitAt.UTC().Format("15:04:05.000"), p.cmd.ProcessState)
+	if _, ok := p.err.(*exec.ExitError); p.err != nil && !ok {
+		fmt.Fprintf(&b, "waiting for it failed: %v\n", p.err)
+	}
+	if c := crashExcerpt(p.log); c != "" {
+		fmt.Fprintf(&b, "its log shows a crash:\n%s\n...\n", c)
+	}
+	fmt.Fprintf(&b, "last %d lines of its log %s:\n%s", exitTailLines, p.log, fileTailN(p.log, exitTailLines))
+	return b.String()
+}
+
 // kill stops the process at once (SIGKILL), as a crash would.
 func (p *proc) kill(t testing.TB) {
 	t.Helper()
+	p.stopping.Store(true)
 	require.NoError(t, p.cmd.Process.Kill())
 	<-p.done
 }
@@ -563,7 +617,8 @@ func (p *proc) waitReady(ctx context.Context, t testing.TB, url string, within t
 			}
 		}
 		if p.exited() {
-			t.Fatalf("%s exited before it was ready (%v):\n%s", p.name, p.err, fileTail(p.log))
+			p.reported.Store(true)
+			t.Fatalf("%s exited before it was ready %s", p.name, p.exitReport())
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s not ready after %s:\n%s", p.name, within, fileTail(p.log))
