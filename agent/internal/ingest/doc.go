@@ -113,7 +113,9 @@
 //     paho cannot read the ping answer and drops the connection; what was
 //     not acknowledged is delivered again after the reconnect.
 //   - Readings without a time take the arrival time: if such a message is
-//     delivered twice, it is stored twice (unless a seq tells). Their time
+//     delivered twice, it is stored twice, unless a seq tells: with a seq
+//     not after the sensor's mark, a redelivery by the broker (MQTT DUP
+//     flag) is a duplicate, a first delivery a restarted publisher. Their time
 //     is not compared with the sensor's duplicate mark (only within their
 //     message), so a step back of the agent's clock does not drop them.
 //   - While the agent's clock is not synchronised (Options.ClockSynced:

@@ -389,7 +389,10 @@ func (in *Ingest) validate(rt *route, it *item) {
 //
 // A reading whose time is its message's arrival time (its payload had
 // none, and the codec stamped it) is compared by time only
-// with the readings of its own message. Its time says nothing about a
+// with the readings of its own message; with a seq not after the mark, it
+// is a duplicate if the broker redelivers its message (MQTT DUP flag: it
+// was delivered before, and the mark says stored), else a restarted
+// publisher. Its time says nothing about a
 // redelivery, which arrives at a new time anyway; and after the agent's
 // clock stepped back (or the mark came from a publisher's clock ahead of
 // the agent's), every new such reading would look older than the mark and
@@ -419,6 +422,12 @@ func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug, ahead bool, it *
 			}
 		case r.Seq <= m.seq:
 			if byTime && t <= m.t {
+				return false
+			}
+			if !byTime && it.msg.Duplicate() {
+				// Arrival-stamped, redelivered by the broker (MQTT DUP):
+				// its seq, not after the last stored, is the only
+				// evidence, and says it was stored.
 				return false
 			}
 			it.resets++ // the publisher started counting again

@@ -53,7 +53,9 @@ const (
 	// reading that took its message's arrival time (its payload had none)
 	// is compared by time only with the readings of its message: its time
 	// tells nothing of a redelivery, and after the agent's clock stepped
-	// back it would be older than the mark.
+	// back it would be older than the mark. With a seq not after the
+	// mark, it is a duplicate when the broker redelivers its message (the
+	// MQTT DUP flag), else a restarted publisher (Stats.SeqResets).
 	ReasonDuplicate Reason = "duplicate"
 )
 
