@@ -83,6 +83,7 @@ func TestMetricsExportEveryErrorCounter(t *testing.T) {
 		"broker.Stats.GateRefused":         `rig_agent_broker_refused_connections_total{reason="gate"} 7`,
 		"broker.Stats.ConnectingRefused":   `rig_agent_broker_refused_connections_total{reason="connecting"} 7`,
 	}
+	want["broker.Stats.SessionMessagesDropped"] = `rig_agent_broker_dropped_total{reason="session_removed"} 7`
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := history.Open(filepath.Join(t.TempDir(), "h.db"), history.Options{Logger: quiet, MaxAge: -1})

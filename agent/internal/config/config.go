@@ -208,6 +208,15 @@ type BrokerLimits struct {
 	MaxPendingWrites int `yaml:"max_pending_writes"`
 	// MaxPacketBytes caps one MQTT packet (default: 1MiB; 1KiB-256MiB).
 	MaxPacketBytes ByteSize `yaml:"max_packet_bytes"`
+	// SessionExpiry is how long the broker keeps the session (its
+	// subscriptions and the messages held for it) of a client that went
+	// away with a persistent session (default: 1h; 1m-168h, whole
+	// seconds).
+	SessionExpiry time.Duration `yaml:"session_expiry"`
+	// MaxSessions caps the stored sessions, connected or away: a new
+	// client id beyond it evicts the session away the longest (default,
+	// or 0: 4 × MaxClients; MaxClients-1000000).
+	MaxSessions int `yaml:"max_sessions"`
 }
 
 // Buffer configures the durable reading buffer (agent/internal/buffer).
@@ -440,7 +449,8 @@ func Defaults() Config {
 		Broker: Broker{
 			URL: "tcp://127.0.0.1:1883", QoS: 1, KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second,
 			Listen: "127.0.0.1:1883",
-			Limits: BrokerLimits{MaxClients: 64, MaxConnecting: broker.DefaultMaxConnecting, MaxInflight: 1024, MaxPendingWrites: 8192, MaxPacketBytes: MiB},
+			Limits: BrokerLimits{MaxClients: 64, MaxConnecting: broker.DefaultMaxConnecting, MaxInflight: 1024, MaxPendingWrites: 8192, MaxPacketBytes: MiB,
+				SessionExpiry: broker.DefaultSessionExpiry},
 		},
 		Buffer: Buffer{
 			MaxBytes: GiB, MaxAge: 30 * 24 * time.Hour, GroupCommitCount: 8192, GroupCommitDelay: 0,

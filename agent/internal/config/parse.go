@@ -142,6 +142,9 @@ func (c *Config) derive(dir string) {
 	if c.Broker.ClientID == "" && idPattern.MatchString(c.Agent.ID) {
 		c.Broker.ClientID = "rig-agent-" + c.Agent.ID
 	}
+	if c.Broker.Limits.MaxSessions == 0 {
+		c.Broker.Limits.MaxSessions = 4 * c.Broker.Limits.MaxClients
+	}
 	if c.Broker.Embedded {
 		c.Broker.URL = "tcp://" + c.Broker.Listen
 		if c.Broker.ListenTLS.Enabled() {

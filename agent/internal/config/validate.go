@@ -120,6 +120,8 @@ func (c *Config) validate(v *confyaml.Validator) {
 	brokerQueue(v, "broker.limits.max_inflight", l.MaxInflight, 65535)
 	brokerQueue(v, "broker.limits.max_pending_writes", l.MaxPendingWrites, 10_000_000)
 	v.SizeIn("broker.limits.max_packet_bytes", l.MaxPacketBytes, KiB, 256*MiB)
+	v.DurationIn("broker.limits.session_expiry", l.SessionExpiry, time.Minute, 7*24*time.Hour)
+	v.IntIn("broker.limits.max_sessions", l.MaxSessions, max(1, l.MaxClients), 1_000_000)
 
 	// buffer
 	bf := c.Buffer

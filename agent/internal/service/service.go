@@ -298,6 +298,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			Addr: cfg.Broker.Listen, TLS: serverTLS, MaxConnecting: l.MaxConnecting,
 			MaxClients: int64(l.MaxClients), MaxInflight: uint16(l.MaxInflight),
 			MaxWritesPending: int32(l.MaxPendingWrites), MaxPacketSize: uint32(l.MaxPacketBytes),
+			SessionExpiry: l.SessionExpiry, MaxSessions: l.MaxSessions,
 			HighWater: min(broker.DefaultHighWater, l.MaxInflight/2, l.MaxPendingWrites/2),
 			// Gateways are refused until the ingest subscribed: the broker
 			// would acknowledge their backlog and drop it. The ingest's

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,10 @@ const (
 	DefaultHighWater        = 8192
 	DefaultMaxPublishWait   = 30 * time.Second
 	DefaultMaxConnecting    = 256
+	DefaultSessionExpiry    = time.Hour
+	// DefaultMaxSessions applies when MaxClients is 0 too (no limit);
+	// otherwise the default is 4 × MaxClients.
+	DefaultMaxSessions = 4096
 	// DefaultMaxPacketSize leaves room for a codec.MaxPayload payload and
 	// its topic.
 	DefaultMaxPacketSize = codec.MaxPayload + 64<<10
@@ -88,6 +93,29 @@ type Options struct {
 	// up to 10 s; without a cap a flood of silent connections could
 	// exhaust the agent's descriptors.
 	MaxConnecting int
+
+	// SessionExpiry is how long the broker keeps the session of a
+	// client that went away with a persistent session (clean session
+	// false; an MQTT 5 client's own Session Expiry Interval if shorter):
+	// its subscriptions and the messages held for it (zero:
+	// DefaultSessionExpiry; whole seconds, rounded up). mochi-mqtt's
+	// MaximumSessionExpiryInterval: it removes expired sessions once a
+	// second, and tells MQTT 5 clients asking for more. The ingest comes
+	// back within its reconnect backoff (seconds); a gateway's session
+	// matters only for its subscriptions. A session removed with messages
+	// held is counted in Stats.SessionsExpired and
+	// Stats.SessionMessagesDropped, and logged.
+	SessionExpiry time.Duration
+	// MaxSessions caps the sessions the broker stores, connected or
+	// away (zero: 4 × MaxClients, or DefaultMaxSessions without
+	// MaxClients; at least MaxClients). A new client id beyond it evicts
+	// the session away the longest (never a reserved id's: Subscriber's,
+	// Reserved's), counted in Stats.SessionsEvicted; when every stored
+	// session is connected, the new one is stored over the cap
+	// (MaxClients bounds those). Without it, gateways that connect with
+	// a persistent session under a new client id at every boot would
+	// each leave one behind until SessionExpiry.
+	MaxSessions int
 
 	// MaxInflight is the most QoS 1 and 2 messages the broker holds for
 	// one client (sent and unacknowledged, or waiting while the client is
@@ -149,7 +177,20 @@ func (o *Options) setDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.SessionExpiry == 0 {
+		o.SessionExpiry = DefaultSessionExpiry
+	}
+	if o.MaxSessions == 0 {
+		o.MaxSessions = DefaultMaxSessions
+		if o.MaxClients > 0 {
+			o.MaxSessions = int(min(4*o.MaxClients, math.MaxInt32))
+		}
+	}
 	switch {
+	case o.SessionExpiry < 0 || o.SessionExpiry > math.MaxUint32*time.Second:
+		return fmt.Errorf("%w: SessionExpiry must be between 0 and %d s: %s", ErrOptions, uint32(math.MaxUint32), o.SessionExpiry)
+	case o.MaxSessions < 0 || int64(o.MaxSessions) < o.MaxClients:
+		return fmt.Errorf("%w: MaxSessions %d must not be negative nor below MaxClients (%d)", ErrOptions, o.MaxSessions, o.MaxClients)
 	case o.MaxClients < 0:
 		return fmt.Errorf("%w: MaxClients must not be negative: %d", ErrOptions, o.MaxClients)
 	case o.MaxConnecting < 0:
@@ -206,6 +247,11 @@ func Start(opts Options) (*Broker, error) {
 	// Never expire held messages: a QoS 1 message waits for its
 	// subscriber however long it is away.
 	caps.MaximumMessageExpiryInterval = 0
+	// Expire the sessions of clients away longer than SessionExpiry
+	// (mochi-mqtt's default, MaxUint32 s, keeps them for ever: a gateway
+	// with a new client id at every boot would grow the agent's memory
+	// without limit). hook.OnClientExpired counts and cleans up.
+	caps.MaximumSessionExpiryInterval = uint32((opts.SessionExpiry + time.Second - 1) / time.Second)
 	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: opts.Logger.With("component", "mqtt-broker")})
 	h := &hook{opts: &opts, srv: srv, log: opts.Logger}
 	h.logins = make(map[string]login, 1+len(opts.Reserved))
@@ -230,7 +276,8 @@ func Start(opts Options) (*Broker, error) {
 	b := &Broker{opts: opts, srv: srv, tcp: tcp, hook: h, clientTLS: clientTLS}
 	opts.Logger.Info("embedded MQTT broker started", "addr", tcp.Address(), "tls", opts.TLS != nil,
 		"client_certificates", opts.TLS != nil && opts.TLS.ClientAuth != tls.NoClientCert,
-		"max_inflight", opts.MaxInflight, "high_water", opts.HighWater, "max_connecting", opts.MaxConnecting)
+		"max_inflight", opts.MaxInflight, "high_water", opts.HighWater, "max_connecting", opts.MaxConnecting,
+		"session_expiry", opts.SessionExpiry, "max_sessions", opts.MaxSessions)
 	return b, nil
 }
 
@@ -325,6 +372,16 @@ type Stats struct {
 	// ConnectingRefused counts connections closed at once because
 	// Options.MaxConnecting connections had not sent their CONNECT yet.
 	ConnectingRefused uint64
+	// Sessions is the number of sessions stored now: connected clients
+	// and those away with a persistent session (Options.SessionExpiry,
+	// Options.MaxSessions).
+	Sessions int64
+	// SessionsExpired counts sessions removed after Options.SessionExpiry
+	// away; SessionsEvicted those removed to keep Options.MaxSessions.
+	SessionsExpired, SessionsEvicted uint64
+	// SessionMessagesDropped counts the messages held for those sessions
+	// when they were removed (data loss for their subscribers).
+	SessionMessagesDropped uint64
 }
 
 // inflight counts the QoS 1 and 2 messages the broker holds now, over its
@@ -360,6 +417,11 @@ func (b *Broker) Stats() Stats {
 		TakeoversRefused:  b.hook.takeovers.Load(),
 		GateRefused:       b.hook.refused.Load(),
 		ConnectingRefused: b.tcp.refused.Load(),
+
+		Sessions:               int64(b.srv.Clients.Len()),
+		SessionsExpired:        b.hook.expired.Load(),
+		SessionsEvicted:        b.hook.evicted.Load(),
+		SessionMessagesDropped: b.hook.sessionDropped.Load(),
 	}
 }
 
@@ -446,6 +508,12 @@ type hook struct {
 	logins       map[string]login // reserved client ids' logins (read only after Start)
 	takeovers    atomic.Uint64    // CONNECTs with a reserved id refused
 	lastTakeover atomic.Int64     // when one was last logged (unix nanoseconds)
+
+	evictMu        sync.Mutex // one eviction pass at a time
+	expired        atomic.Uint64
+	evicted        atomic.Uint64
+	sessionDropped atomic.Uint64
+	lastSessionLog atomic.Int64 // when a removed session was last logged (unix nanoseconds)
 }
 
 // gate holds PUBLISH packets back while a persistent session is taken
@@ -530,7 +598,7 @@ func (h *hook) ID() string { return "hydrognn-broker" }
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnPublishDropped, mochi.OnQosDropped, mochi.OnSessionEstablish, mochi.OnSessionEstablished,
-		mochi.OnPublished, mochi.OnDisconnect, mochi.OnConnect, mochi.OnSubscribed}, []byte{b})
+		mochi.OnPublished, mochi.OnDisconnect, mochi.OnConnect, mochi.OnSubscribed, mochi.OnClientExpired}, []byte{b})
 }
 
 // Redelivery order. When a client resumes its session, mochi-mqtt 2.7.9
@@ -545,12 +613,14 @@ func (h *hook) Provides(b byte) bool {
 
 // OnSessionEstablish renumbers the messages held for a returning client
 // (see Redelivery order).
+// It first makes room for a new session (see Options.MaxSessions).
 func (h *hook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
-	if pk.Connect.Clean {
-		return
-	}
 	old, ok := h.srv.Clients.Get(cl.ID)
 	if !ok {
+		h.makeRoom()
+		return
+	}
+	if pk.Connect.Clean {
 		return
 	}
 	h.gate.close(takeoverWait) // reopened by OnSessionEstablished
@@ -750,3 +820,74 @@ func (h *hook) logDrop(msg string, cl *mochi.Client, pk packets.Packet) {
 	}
 	h.log.Error(msg, "client", cl.ID, "topic", pk.TopicName, "stats", "see Broker.Stats")
 }
+
+// OnClientExpired counts a session mochi-mqtt removes after
+// Options.SessionExpiry (or an MQTT 5 client's shorter interval) and
+// removes its subscriptions, which mochi-mqtt 2.7.9 leaves in its topic
+// tree (one entry per departed subscriber, for ever).
+func (h *hook) OnClientExpired(cl *mochi.Client) {
+	h.expired.Add(1)
+	h.endSession(cl, "expired")
+}
+
+// makeRoom evicts sessions away the longest, reserved ids' excepted,
+// until a new one fits under Options.MaxSessions. It runs after the
+// client logged in (OnSessionEstablish), so unauthenticated clients
+// cannot evict anyone.
+func (h *hook) makeRoom() {
+	if h.srv.Clients.Len() < h.opts.MaxSessions {
+		return
+	}
+	h.evictMu.Lock()
+	defer h.evictMu.Unlock()
+	all := h.srv.Clients.GetAll()
+	over := len(all) - h.opts.MaxSessions + 1
+	if over <= 0 {
+		return
+	}
+	away := make([]*mochi.Client, 0, len(all))
+	for id, cl := range all {
+		if _, reserved := h.logins[id]; !reserved && cl.StopTime() != 0 && !cl.IsTakenOver() {
+			away = append(away, cl)
+		}
+	}
+	slices.SortFunc(away, func(a, b *mochi.Client) int { return cmp.Compare(a.StopTime(), b.StopTime()) })
+	for _, cl := range away[:min(over, len(away))] {
+		// Only if the id has not come back meanwhile (a takeover marks
+		// the old session first, then registers the new one). mochi-mqtt's
+		// own expiry deletes by id the same way.
+		if cur, ok := h.srv.Clients.Get(cl.ID); !ok || cur != cl || cl.IsTakenOver() {
+			continue
+		}
+		h.evicted.Add(1)
+		h.endSession(cl, "evicted")
+		h.srv.Clients.Delete(cl.ID)
+	}
+}
+
+// endSession removes what a session held: its subscriptions and
+// messages, counted as dropped, and logs it (at most once every
+// sessionLogEvery, and always for a reserved id).
+func (h *hook) endSession(cl *mochi.Client, why string) {
+	held := cl.State.Inflight.Len()
+	h.srv.UnsubscribeClient(cl) // does nothing for a session taken over
+	cl.ClearInflights()
+	h.sessionDropped.Add(uint64(max(held, 0)))
+	_, reserved := h.logins[cl.ID]
+	now := time.Now().UnixNano()
+	last := h.lastSessionLog.Load()
+	if !reserved && (held == 0 || now-last < int64(sessionLogEvery) || !h.lastSessionLog.CompareAndSwap(last, now)) {
+		return
+	}
+	lvl := slog.LevelInfo
+	if held > 0 || reserved {
+		lvl = slog.LevelWarn
+	}
+	h.log.Log(context.Background(), lvl, "embedded broker removed the session of a client away too long ("+why+"): its subscriptions and held messages are gone",
+		"client_id", cl.ID, "away_since", time.Unix(cl.StopTime(), 0).UTC(), "held_messages", held,
+		"session_expiry", h.opts.SessionExpiry, "max_sessions", h.opts.MaxSessions,
+		"expired_total", h.expired.Load(), "evicted_total", h.evicted.Load())
+}
+
+// sessionLogEvery bounds how often removed sessions are logged.
+const sessionLogEvery = 10 * time.Second

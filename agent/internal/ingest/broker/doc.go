@@ -31,7 +31,12 @@
 // in-flight window fills) instead of the broker dropping. A PUBLISH that
 // waited MaxPublishWait goes on; should the subscriber still be full, the
 // drop is counted (Stats.MessagesDropped, Stats.InflightDropped) and
-// logged, never silent. Held messages never expire.
+// logged, never silent. Held messages never expire while their client's
+// session lives: the session of a client away is kept
+// Options.SessionExpiry (1 h), and at most Options.MaxSessions are stored
+// (a new client id evicts the session away the longest, never the
+// ingest's); messages held for a session removed are counted
+// (Stats.SessionMessagesDropped).
 //
 // mochi-mqtt acknowledges a QoS 1 message that no one subscribed to and
 // drops it. With Options.Subscriber set to the ingest's client id, the
