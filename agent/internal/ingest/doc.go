@@ -123,8 +123,10 @@
 //     MaxFutureSkew (up to MaxUnsyncedSkew) are stored and counted
 //     (Stats.FutureUnsynced), not rejected: the agent's clock is the
 //     likelier to be wrong. They do not move their sensor's duplicate
-//     mark (checked only within their message; a redelivery is stored
-//     again), nor does a stored time ahead of the clock at start. So are
+//     mark (checked within their message, and against the newest time
+//     stored ahead only when the broker redelivers their message, so a
+//     redelivery is not stored twice), nor does a stored time ahead of
+//     the clock at start. So are
 //     readings more than MaxAge behind it (Stats.OldUnsynced), a clock
 //     ahead (bad RTC) not being trusted to age them out.
 //   - Sparkplug B births are not retained by brokers: after the agent

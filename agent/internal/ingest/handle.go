@@ -399,19 +399,28 @@ func (in *Ingest) validate(rt *route, it *item) {
 // be dropped as a duplicate, even across restarts (the mark is persisted).
 //
 // A reading ahead of an unsynchronised clock by more than MaxFutureSkew
-// (ahead) is compared only with such readings of its own message, and
-// moves neither the mark nor the seq: one reading far ahead would
-// otherwise have every later reading without seq rejected until its time.
+// (ahead) is compared with such readings of its own message, and moves
+// neither the mark nor the seq: one reading far ahead would otherwise
+// have every later reading without seq rejected until its time. It moves
+// the sensor's ahead mark instead, the newest time stored ahead, against
+// which only a message the broker redelivers (MQTT DUP flag) is checked:
+// a redelivery of stored readings ahead is a duplicate, and new messages
+// are not rejected by one reading far ahead.
 func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug, ahead bool, it *item) bool {
 	t := r.Time.UnixNano()
+	m := &in.pending[idx]
 	if ahead {
 		if in.aheadNo[idx] == in.msgNo && t <= in.aheadT[idx] {
 			return false
 		}
+		if m.ahead != 0 && t <= m.ahead && it.msg.Duplicate() {
+			return false
+		}
 		in.aheadNo[idx], in.aheadT[idx] = in.msgNo, t
+		m.ahead = max(m.ahead, t)
+		in.touch(idx)
 		return true
 	}
-	m := &in.pending[idx]
 	byTime := !r.Time.Equal(it.arrival) || in.stamp[idx] == in.msgNo
 	useSeq := !sparkplug && r.Seq != 0
 	if m.set {
@@ -440,11 +449,17 @@ func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug, ahead bool, it *
 	if useSeq {
 		m.seq = r.Seq
 	}
-	if in.stamp[idx] != in.msgNo {
-		in.stamp[idx] = in.msgNo
+	in.stamp[idx] = in.msgNo
+	in.touch(idx)
+	return true
+}
+
+// touch notes that the message moved sensor idx's mark (in.touched), once.
+func (in *Ingest) touch(idx int) {
+	if in.touchNo[idx] != in.msgNo {
+		in.touchNo[idx] = in.msgNo
 		in.touched = append(in.touched, idx)
 	}
-	return true
 }
 
 // rejectMsg records the rejection of the whole message.

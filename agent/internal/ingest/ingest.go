@@ -47,7 +47,8 @@ type Ingest struct {
 	pendingNodes []int16 // per Sparkplug node: the last seq seen (-1: none)
 	scratch      []reading.Reading
 	touched      []int
-	stamp        []uint32 // per sensor: the message that last touched it
+	stamp        []uint32 // per sensor: the message whose reading (not ahead) last moved its mark
+	touchNo      []uint32 // per sensor: the message that last moved its mark (in touched)
 	aheadNo      []uint32 // per sensor: the message of its last reading ahead of an unsynced clock
 	aheadT       []int64  // and that reading's time (the newest in the message)
 	msgNo        uint32
@@ -94,11 +95,14 @@ type sensorInfo struct {
 }
 
 // mark is the dedup state of one sensor: the newest stored time and the
-// last sequence number.
+// last sequence number, and apart from them the newest time stored ahead
+// of an unsynchronised clock (ahead, 0: none), against which only
+// redelivered messages are checked.
 type mark struct {
-	set bool
-	seq uint64
-	t   int64
+	set   bool
+	seq   uint64
+	t     int64
+	ahead int64
 }
 
 // New returns an Ingest for the active sensors of cfg that stores into
@@ -130,7 +134,7 @@ func New(cfg *rig.Config, store Store, opts Options) (*Ingest, error) {
 	}
 	n := len(in.sensors)
 	in.pending, in.committed, in.stamp = make([]mark, n), make([]mark, n), make([]uint32, n)
-	in.aheadNo, in.aheadT = make([]uint32, n), make([]int64, n)
+	in.aheadNo, in.aheadT, in.touchNo = make([]uint32, n), make([]int64, n), make([]uint32, n)
 	in.pendingNodes, in.committedNodes = make([]int16, len(in.nodes)), make([]int16, len(in.nodes))
 	for i := range in.nodes {
 		in.pendingNodes[i], in.committedNodes[i] = -1, -1
@@ -359,11 +363,13 @@ func (in *Ingest) resume(ctx context.Context) error {
 		if x.Time.Sub(now) > in.opts.MaxFutureSkew {
 			// Stored while the clock was not synchronised, or by an
 			// older agent: as a mark it would reject every later reading
-			// without seq until that time.
+			// without seq until that time. It is the mark of readings
+			// ahead, for redeliveries only.
+			m.ahead = max(m.ahead, t)
 			ahead++
 			continue
 		}
-		*m = mark{set: true, t: t}
+		*m = mark{set: true, t: t, ahead: m.ahead}
 		if !in.sparkplugSensor[idx] {
 			m.seq = x.Seq
 		}
