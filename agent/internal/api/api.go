@@ -242,6 +242,9 @@ type LinkState struct {
 	UploadsGone uint64 `json:"uploads_gone"`
 	// CheckinsRefused counts check-ins the cloud refused as invalid.
 	CheckinsRefused uint64 `json:"checkins_refused"`
+	// OutboxErrors counts failures of the forwarder's outbox file while
+	// it sent (retried after a backoff; the agent keeps running).
+	OutboxErrors uint64 `json:"outbox_errors"`
 }
 
 // State returns a snapshot.

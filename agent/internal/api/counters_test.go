@@ -70,6 +70,7 @@ func TestMetricsExportEveryErrorCounter(t *testing.T) {
 		"api.LinkState.CredentialErrors":   `rig_agent_cloud_credential_errors_total 7`,
 		"api.LinkState.UploadReadingsLost": `rig_agent_cloud_upload_readings_lost_total 7`,
 		"api.LinkState.CheckinsRefused":    `rig_agent_cloud_checkins_refused_total 7`,
+		"api.LinkState.OutboxErrors":       `rig_agent_cloud_outbox_errors_total 7`,
 		"api.LinkState.UploadConflicts":    `rig_agent_cloud_upload_conflicts_total 7`,
 		"api.LinkState.UploadPartsRefused": `rig_agent_cloud_upload_parts_refused_total 7`,
 		"api.LinkState.UploadsGone":        `rig_agent_cloud_uploads_gone_total 7`,

@@ -107,6 +107,7 @@ var (
 	dCloudUpReb   = desc("cloud_upload_parts_rebuilt_total", "Upload parts built anew before the cloud stored them: refused as invalid once, or too large for the day's byte budget (cloud.bandwidth_bytes_per_day) even on a new UTC day; no reading is lost.")
 	dCloudUpGone  = desc("cloud_uploads_gone_total", "Upload requests ended because the cloud answered one of their parts 404 or 410: it no longer knew the request (cancelled, expired or removed since the check-in that listed it); the readings not sent yet were not sent.")
 	dCheckinRef   = desc("cloud_checkins_refused_total", "Check-ins the cloud refused as invalid (400, 413, 422); diagnoses are sent on with the last limits and the agent checks in again at the regular interval.")
+	dCloudObErr   = desc("cloud_outbox_errors_total", "Failures of the forwarder's outbox file (<agent.data_dir>/outbox.db) while it sent: each is logged and retried after a backoff (1 s doubling to 5 min); the forwarder and the agent keep running, the diagnoses stay in the history.")
 	dCloudRefused = desc("cloud_refused_total", "Diagnoses never stored by the cloud for good: by=agent (invalid for the contract, too large), by=cloud (rejected, conflict).", "by")
 	dUpdState     = desc("update_state", "1 for the model-update state machine's state (idle, checking, downloading, verifying, staged, canary, committing, committed, rolling_back, failed, incompatible).", "state")
 	dUpdInstalled = desc("update_installed_info", "The model release installed by the updater (path \"\": the bundle the agent was installed with).", "version", "path")
@@ -303,6 +304,7 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 	counter(dCloudUpReb, ls.UploadPartsRebuilt)
 	counter(dCloudUpGone, ls.UploadsGone)
 	counter(dCheckinRef, ls.CheckinsRefused)
+	counter(dCloudObErr, ls.OutboxErrors)
 	counter(dCloudRefused, ls.Invalid, "agent")
 	counter(dCloudRefused, ls.Rejected, "cloud")
 

@@ -72,8 +72,13 @@
 // clipped, times moved into range, failing optional parts left out); one
 // the cloud still refuses with 400, 413 or 422 is counted
 // (Stats.CheckinsRefused) and never stops the diagnoses: the last limits
-// stay and the next check-in comes at the regular interval. See
-// docs/agent.md#store-and-forward and docs/agent-cloud-api.md.
+// stay and the next check-in comes at the regular interval. A failure of
+// the outbox file itself (a read or write, the sequence floor's
+// bookkeeping) does not stop Run either: it is logged, counted
+// (Stats.OutboxErrors) and the step tried again after a backoff from 1 s
+// doubling to 5 min; the diagnoses stay in the agent's history, which
+// replays them into the outbox. See docs/agent.md#store-and-forward and
+// docs/agent-cloud-api.md.
 //
 // # Caps
 //

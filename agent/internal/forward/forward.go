@@ -92,6 +92,10 @@ type Stats struct {
 	// renumbered when they were queued before: the history replayed them
 	// after a stop between the outbox commit and its forward cursor.
 	Replays uint64
+	// OutboxErrors counts failures of the outbox file (or of the
+	// sequence bookkeeping kept in it) while Run sent: each was logged and
+	// Run tried again after a backoff instead of stopping.
+	OutboxErrors uint64
 
 	// Requests counts HTTP requests made, Failures those that failed
 	// and were kept for a retry after a backoff (never more than

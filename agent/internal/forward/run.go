@@ -20,8 +20,14 @@ import (
 const maxResponseBytes = 8 << 20
 
 // Run sends queued diagnoses (and requested uploads) until ctx is done or
-// Close is called, then returns nil. It returns an error only when the
-// outbox file fails. Call it once.
+// Close is called, then returns nil. Call it once.
+//
+// An outbox failure (a read or write of the outbox file, the sequence
+// floor's bookkeeping) does not stop it: the failure is logged and
+// counted (Stats.OutboxErrors), and the step is tried again after a
+// backoff from outboxRetryMin doubling to outboxRetryMax. Diagnoses stay
+// in the history meanwhile, and the agent goes on diagnosing: a broken
+// cloud link must not take the edge agent down.
 func (f *Forwarder) Run(ctx context.Context) error {
 	f.mu.Lock()
 	switch {
@@ -47,19 +53,41 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
+	var (
+		fails    int       // outbox failures in a row
+		lastFail time.Time // the last one's time
+	)
+	clock := f.opts.Clock
 	for ctx.Err() == nil {
-		if err := f.step(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			f.log.Error("forwarder stopped: outbox failed", "error", err)
-			return err
+		err := f.step(ctx)
+		if ctx.Err() != nil {
+			return nil
 		}
+		if err == nil {
+			if fails > 0 && clock.Now().Sub(lastFail) > outboxRetryMax {
+				fails = 0
+			}
+			continue
+		}
+		fails++
+		lastFail = clock.Now()
+		wait := f.jitter(min(outboxRetryMin<<min(fails-1, 20), outboxRetryMax))
+		f.count(func(s *Stats) { s.OutboxErrors++ })
+		f.log.Error("forwarder: outbox failed; diagnoses stay in the history, retrying", "error", err,
+			"failures_in_a_row", fails, "retry_in", wait.String())
+		_ = clock.Sleep(ctx, wait, nil)
 	}
 	return nil
 }
 
-// errStore marks an outbox failure: Run stops.
+// Bounds of the wait before the forwarder tries again after an outbox
+// failure (Run). Variables for the tests.
+var (
+	outboxRetryMin = time.Second
+	outboxRetryMax = 5 * time.Minute
+)
+
+// errStore marks an outbox failure: Run backs off and tries again.
 type errStore struct{ err error }
 
 func (e errStore) Error() string { return e.err.Error() }
@@ -138,7 +166,7 @@ type outcome struct {
 	class class
 	res   *result
 	what  string
-	err   error // an outbox error (fatal)
+	err   error // an outbox error (Run backs off)
 	// checkin marks a check-in's success, which does not end the
 	// incompatible state.
 	checkin bool

@@ -87,7 +87,8 @@ func (f *Forwarder) checkLife() error {
 // of the history, see checkLife) renumbered (Stats.Renumbered), each old
 // seq recorded with its new one (see renumberedTo); a crash between
 // the steps is completed by the next check-in. Without Options.Seqs it
-// does nothing. fatal is an outbox failure (Run stops); retry a failure
+// does nothing. fatal is an outbox failure (Run backs off and checks in
+// again, see Run); retry a failure
 // of Seqs (the check-in is retried and nothing is sent meanwhile).
 func (f *Forwarder) keepSeqsAbove(highest uint64) (retry, fatal error) {
 	seqs := f.opts.Seqs

@@ -73,7 +73,7 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 			t := s.LastSuccess.UTC()
 			ls.LastOK = &t
 		}
-		ls.Renumbered, ls.ReplaysIgnored = s.Renumbered, s.Replays
+		ls.Renumbered, ls.ReplaysIgnored, ls.OutboxErrors = s.Renumbered, s.Replays, s.OutboxErrors
 		return ls
 	})
 	return cf, nil
