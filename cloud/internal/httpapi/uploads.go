@@ -32,7 +32,7 @@ const (
 	// of a request that names none: the server stores no more of its
 	// readings (store.StoreUploadPart; store.MaxUploadRequestReadings
 	// caps their number too).
-	MaxUploadBytes = 1 << 30
+	MaxUploadBytes = store.MaxUploadBytes
 	// UploadToSkew is how far an upload request's to may lie after now
 	// (clock skew): the agent answers with what it holds when it learns
 	// the request and marks its part last, so a range reaching into the

@@ -45,6 +45,12 @@ const UploadExpired = fleetapi.UploadExpired
 // stored and the request is done (StoreUploadPart).
 const MaxUploadRequestReadings = 25_000_000
 
+// MaxUploadBytes caps an upload request's max_bytes, and is the cap of a
+// request that names none (0): the server stores no more of its
+// readings' encodings (cloudapi.ReadingBytes; StoreUploadPart). Requests
+// stored with 0 before migration 0013 were given it there.
+const MaxUploadBytes = 1 << 30
+
 // uploadState is a request's state as reported: open past expires_at is
 // expired.
 const uploadState = `CASE WHEN u.state = 'open' AND u.expires_at <= now() THEN 'expired' ELSE u.state END`
@@ -86,10 +92,14 @@ func uploadNumber(id string) int64 {
 }
 
 // CreateUploadRequest asks org's rig rigName for its readings in
-// [from, to) (of sensors; empty: all), until expires. ErrNotFound when org
-// has no such rig.
+// [from, to) (of sensors; empty: all), until expires, holding at most
+// maxBytes of them (0: MaxUploadBytes). ErrNotFound when org has no such
+// rig.
 func (s *Store) CreateUploadRequest(ctx context.Context, orgID int64, rigName string, from, to time.Time, sensors []string,
 	maxBytes int64, expires time.Time, createdBy int64) (*FleetUpload, error) {
+	if maxBytes <= 0 {
+		maxBytes = MaxUploadBytes
+	}
 	var by *int64
 	if createdBy != 0 {
 		by = &createdBy
@@ -160,7 +170,8 @@ func (s *Store) OpenUploadRequests(ctx context.Context, rigID int64) ([]cloudapi
 // (Done reports it) unless another current agent of the rig (by name)
 // sent parts of it and not yet its last one: each agent of a rig with
 // several is waited for once it started. The request holds at most its
-// max_bytes (counted as cloudapi.ReadingBytes; 0: no cap) and
+// max_bytes (counted as cloudapi.ReadingBytes; never 0 since migration
+// 0013, and read as MaxUploadBytes if it were) and
 // MaxUploadRequestReadings readings: a new part's readings past either
 // cap are not stored, and the part completes the request. The answer is
 // the agent's. ErrNotFound: no such request for the agent's rig; ErrGone:
@@ -187,6 +198,9 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 		}
 		if err != nil {
 			return err
+		}
+		if maxBytes <= 0 {
+			maxBytes = MaxUploadBytes
 		}
 		// A part is the agent's by name, whatever its enrollment
 		// generation: a re-enrolled agent sending a part again is
@@ -234,7 +248,7 @@ func (s *Store) StoreUploadPart(ctx context.Context, a *AgentIdentity, u *clouda
 				continue
 			}
 			n := cloudapi.ReadingBytes(r)
-			if stored+int64(len(keep)) >= MaxUploadRequestReadings || maxBytes > 0 && storedBytes+size+n > maxBytes {
+			if stored+int64(len(keep)) >= MaxUploadRequestReadings || storedBytes+size+n > maxBytes {
 				full = true
 				break
 			}
