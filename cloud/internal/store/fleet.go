@@ -321,25 +321,29 @@ func (s *Store) RevokeAgent(ctx context.Context, orgID int64, name string) error
 	return nil
 }
 
-// Checkin records an agent's check-in: the body and the clock skew
-// (agent time minus cloud time). The skew is taken against the
-// database's clock (statement_timestamp()), the clock resolved_at is
-// stamped with, so the resolved-alert filter (openAlertsSQL) compares
-// both sides in one clock whatever the API process's clock reads.
+// Checkin records an agent's check-in: the body, its time and the clock
+// skew (agent time minus cloud time), and returns the check-in's time.
+// Both are the database's clock (statement_timestamp()), the clock
+// resolved_at is stamped with and the resolved-alert filter
+// (openAlertsSQL) ages last_checkin_at by, so they compare in one clock
+// whatever the API process's clock reads.
 func (s *Store) Checkin(ctx context.Context, agentID int64, body any, agentTime time.Time) (time.Time, error) {
 	doc, err := json.Marshal(body)
 	if err != nil {
 		return time.Time{}, err
 	}
-	now := s.now().UTC()
-	_, err = s.pool.Exec(ctx, `UPDATE agents SET last_checkin_at = $2,
-		clock_skew_ms = round(extract(epoch FROM $3::timestamptz - statement_timestamp()) * 1000)::bigint,
-		last_checkin = $4 WHERE id = $1`,
-		agentID, now, agentTime.UTC(), doc)
-	if err != nil {
-		return now, fmt.Errorf("record check-in of agent %d: %w", agentID, err)
+	var now time.Time
+	err = s.pool.QueryRow(ctx, `UPDATE agents SET last_checkin_at = statement_timestamp(),
+		clock_skew_ms = round(extract(epoch FROM $2::timestamptz - statement_timestamp()) * 1000)::bigint,
+		last_checkin = $3 WHERE id = $1 RETURNING last_checkin_at`,
+		agentID, agentTime.UTC(), doc).Scan(&now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("record check-in of agent %d: %w", agentID, ErrNotFound)
 	}
-	return now, nil
+	if err != nil {
+		return time.Time{}, fmt.Errorf("record check-in of agent %d: %w", agentID, err)
+	}
+	return now.UTC(), nil
 }
 
 // RigStatus is a rig's state: its last diagnosis, its agents' last
@@ -353,7 +357,8 @@ type DiagnosisSummary = fleetapi.DiagnosisSummary
 type AgentStatus = fleetapi.AgentStatus
 
 // RigStatus returns org's rig's status; an agent is online when it
-// checked in within online.
+// checked in within online of the database's clock (the clock its
+// check-in was stamped with).
 func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online time.Duration) (*RigStatus, error) {
 	// One statement: the rig by name with its newest diagnosis and its
 	// open alerts, once per current agent (one row of NULL agent columns
@@ -372,7 +377,8 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 			(SELECT count(*) FROM alerts al WHERE al.rig_id = r.id AND al.state <> 'resolved'),
 			a.name, a.revoked_at IS NOT NULL, a.last_checkin_at, a.clock_skew_ms,
 			coalesce(a.last_checkin->>'agent_version', ''), a.last_checkin->'model', a.last_checkin->'outbox', a.last_checkin->'buffer',
-			a.last_checkin->'update', a.last_checkin->'bundle_formats', greatest(a.last_checkin_at, lk.received_at)
+			a.last_checkin->'update', a.last_checkin->'bundle_formats', greatest(a.last_checkin_at, lk.received_at),
+			statement_timestamp()
 		FROM rigs r
 		LEFT JOIN LATERAL (
 			SELECT ag.name AS agent_name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
@@ -389,7 +395,6 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 	}
 	defer rows.Close()
 	var st *RigStatus
-	now := s.now()
 	for rows.Next() {
 		var (
 			r Rig
@@ -405,10 +410,11 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 			revoked      *bool
 			agentVersion string
 			contact      *time.Time
+			now          time.Time // the database's clock, last_checkin_at's
 		)
 		if err := rows.Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt,
 			&d.agent, &d.seq, &d.start, &d.end, &d.received, &d.health, &d.status, &d.model, &alerts,
-			&agent, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &agentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update, &a.BundleFormats, &contact); err != nil {
+			&agent, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &agentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update, &a.BundleFormats, &contact, &now); err != nil {
 			return nil, fmt.Errorf("rig status: %w", err)
 		}
 		if st == nil {
