@@ -21,20 +21,20 @@ import (
 // are left for the caller (the agent numbers diagnoses).
 //
 // How it is built:
-//   - Components, in the firmware config's order: health from the health
-//     head (without one, the expected health Σ p·class health of the
-//     condition targets on the component); status from diag.StatusOf,
-//     except Unknown when every input sensor of the component was missing
-//     in w (for a component without input sensors: every input sensor of
-//     the rig), when nothing gives the component a health (Health is
-//     then 0 and meaningless), when its health is the expected health
-//     of a condition target that is not judged (below), or when it comes
-//     from the health head while a required input sensor is missing (see
-//     requiredMissing: the head reads the GNN's node states, which every
-//     input sensor feeds through pooling and graph attention, so no
-//     component's health is judged then, Health keeps the head's value
-//     and the finding below names "components' health" among what is not
-//     judged); anomaly score =
+//   - Components, in the firmware config's order: health and status from
+//     the class heads of the condition targets on the component
+//     (componentHealth, diag.ClassHealth: the expected health Σ p·class
+//     health, and the status band holding the most probability; the
+//     health head is never read, as it is trained only on components
+//     with a condition target); status Unknown when no condition target
+//     covers the component (Health is then 0 and meaningless: nothing
+//     trained judges it; its anomaly score and findings still stand),
+//     when every input sensor of the component was missing in w (for a
+//     component without input sensors: every input sensor of the rig),
+//     or when its condition target is not judged (below; Health keeps the
+//     expected health; while a required input sensor is missing the
+//     finding below also names "components' health" among what is not
+//     judged when the bundle has a health head); anomaly score =
 //     the highest score of its sensors; drivers = its sensors with the
 //     highest anomaly scores (score > 0, not masked), at most MaxDrivers.
 //     While a required input sensor is missing the anomaly scores are not
@@ -42,9 +42,11 @@ import (
 //     too, so the missing sensor inflates the others' errors): they keep
 //     the head's values but make no finding and no detector status, and
 //     the finding below names "anomaly scores" among what is not judged.
-//   - Health and Status of the rig: the lowest component health with a
-//     known status.
-//   - Without a health head or condition targets, a result of a
+//   - Health and Status of the rig: the lowest health and the worst
+//     status of the components with a known status; Unknown when none
+//     has one.
+//   - When no component's status is known (no condition target, e.g.
+//     the SKAB bundle, or none judged), a result of a
 //     Detector (r.Detector, past its calibration; not while a required
 //     input sensor is missing) sets the statuses from
 //     the scores instead: the rig's from the detector's score, each
@@ -152,21 +154,19 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	// Components whose health is the expected health of a condition
 	// target that is not judged.
 	unjudgedHealth := map[string]bool{}
-	if r.Health == nil {
-		for _, tr := range d.Targets {
-			if t := cfg.Target(tr.Name); t.Kind == rig.TargetCondition && !judged(t) {
-				unjudgedHealth[t.Component] = true
-			}
+	for _, tr := range d.Targets {
+		if t := cfg.Target(tr.Name); t.Kind == rig.TargetCondition && !judged(t) {
+			unjudgedHealth[t.Component] = true
 		}
 	}
 
 	// Components.
 	blind := allMissing(cfg, man.Input, w, "") // no input sensor has data
-	minHealth, known := math.Inf(1), false
+	minHealth, worst, known := math.Inf(1), diag.Unknown, false
 	blamed := map[string]bool{} // components a class head names a fault on
-	for ci, c := range cfg.Components {
+	for _, c := range cfg.Components {
 		ch := diag.ComponentHealth{ID: c.ID, Status: diag.Unknown}
-		h, ok := m.componentHealth(r, ci, c.ID)
+		h, st, ok := m.componentHealth(r, c.ID)
 		var inputs, missing int
 		for _, s := range cfg.Sensors {
 			if s.Component != c.ID || man.Input.Index(s.ID) < 0 {
@@ -187,15 +187,16 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		}
 		if ok {
 			ch.Health = h
-			if ((inputs == 0 && !blind) || missing < inputs) && !unjudgedHealth[c.ID] && !healthUnjudged {
-				ch.Status = diag.StatusOf(h)
+			if ((inputs == 0 && !blind) || missing < inputs) && !unjudgedHealth[c.ID] {
+				ch.Status = st
 				minHealth, known = min(minHealth, h), true
+				worst = diag.Worse(worst, st)
 			}
 		}
 		d.Components = append(d.Components, ch)
 	}
 	if known {
-		d.Health, d.Status = minHealth, diag.StatusOf(minHealth)
+		d.Health, d.Status = minHealth, worst
 	} else {
 		d.Status = diag.Unknown
 	}
@@ -377,30 +378,37 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 	return d, nil
 }
 
-// componentHealth returns component ci's health from the health head, or
-// else the expected health of the condition targets on it.
-func (m *Model) componentHealth(r *Result, ci int, id string) (float64, bool) {
-	if r.Health != nil {
-		return r.Health[ci], true
-	}
-	sum, n := 0.0, 0
+// componentHealth returns component id's health and status from the
+// signals trained to give them: the class heads of the condition targets
+// on it whose classes carry a health (diag.ClassHealth: the expected
+// health Σ p·class health, and the status band holding the most
+// probability). With several such targets, the lowest health and the
+// worst status. ok is false when no such target covers the component.
+// The health head is not read: training fits it only on components with
+// a condition target (models/train healthLabels), so on the others its
+// output is untrained, and on the shipped ZeMA bundle it agreed with the
+// labels' status less often than the class heads even where it is
+// trained (docs/inference.md, "Health and status").
+func (m *Model) componentHealth(r *Result, id string) (h float64, st diag.Status, ok bool) {
 	for _, tr := range r.Targets {
 		t := m.cfg.Target(tr.Name)
-		if t == nil || t.Component != id || t.Kind != rig.TargetCondition {
+		if t == nil || t.Component != id || t.Kind != rig.TargetCondition || len(tr.Classes) != len(t.Classes) {
 			continue
 		}
-		e := 0.0
+		p, hs := make([]float64, len(tr.Classes)), make([]*float64, len(t.Classes))
 		for k, cp := range tr.Classes {
-			if h := t.Classes[k].Health; h != nil {
-				e += cp.P * *h
-			}
+			p[k], hs[k] = cp.P, t.Classes[k].Health
 		}
-		sum, n = sum+e, n+1
+		e, band, has := diag.ClassHealth(p, hs)
+		if !has {
+			continue
+		}
+		if !ok || e < h {
+			h = e
+		}
+		st, ok = diag.Worse(st, band), true
 	}
-	if n == 0 {
-		return 0, false
-	}
-	return sum / float64(n), true
+	return h, st, ok
 }
 
 // healthNotJudged names the health head's output in a missing-sensor

@@ -120,7 +120,10 @@ func TestDiagnose(t *testing.T) {
 	assert.Equal(t, []string{"TS1"}, d.Window.Stale)
 	assert.InDelta(t, (15+50.0/60)/17, d.Window.Coverage, 1e-12)
 
-	assert.Equal(t, 0.2, d.Health)
+	// Health and status come from the class heads (the health head's
+	// values above are not read): the cooler's expected health
+	// 0.8·0.2 + 0.1·0.03 + 0.1·1.
+	assert.InDelta(t, 0.263, d.Health, 1e-12)
 	assert.Equal(t, diag.Critical, d.Status)
 	byID := map[string]diag.ComponentHealth{}
 	for _, c := range d.Components {
@@ -128,10 +131,12 @@ func TestDiagnose(t *testing.T) {
 	}
 	require.Len(t, d.Components, len(si.cfg.Components))
 	assert.Equal(t, diag.Critical, byID["cooler_c1"].Status)
-	assert.Equal(t, diag.Warning, byID["valve_v10"].Status)
-	assert.Equal(t, diag.Healthy, byID["tank"].Status)
+	assert.Equal(t, diag.Healthy, byID["valve_v10"].Status, "its class head says optimal; the health head's 0.6 is not read")
+	assert.Equal(t, diag.Warning, byID["pump_mp1"].Status, "p 0.55 on weak leakage (0.6): the warning band has the most mass")
+	assert.Equal(t, diag.Unknown, byID["tank"].Status, "no condition target: nothing trained judges its health")
+	assert.Zero(t, byID["tank"].Health)
 	assert.Equal(t, diag.Unknown, byID["motor_m1"].Status, "its only sensor is missing")
-	assert.Equal(t, diag.Healthy, byID["accumulator_a1"].Status, "no sensors at all: the health head still judges it")
+	assert.Equal(t, diag.Healthy, byID["accumulator_a1"].Status, "no sensors at all: its class head still judges it")
 	assert.Equal(t, 2.5, byID["cooler_c1"].AnomalyScore)
 	assert.Equal(t, []diag.Driver{{Sensor: "TS3", Weight: 2.5}, {Sensor: "CE", Weight: 1.2}, {Sensor: "TS4", Weight: 0.2}},
 		byID["cooler_c1"].Drivers, "strongest first, at most MaxDrivers")
@@ -513,13 +518,14 @@ func TestDiagnoseRequiredSensorMissing(t *testing.T) {
 	assert.Equal(t, []string{"no data from PS1, SE in the window; " + notJudged + "PS1"}, reasons(d, "pump_mp1"))
 }
 
-// TestDiagnoseRequiredSensorMissingHealth: the health head reads the
+// TestDiagnoseRequiredSensorMissingHealth: the class heads read the
 // GNN's node states, which every input sensor feeds (pooling and graph
 // attention), so while a required sensor is missing no component's
 // health is judged: every status unknown (the rig's too), Health kept as
-// the head gave it, and the missing sensor's finding names "components'
-// health" among what was not judged, also for a bundle without class
-// targets. Before, the health head's status stood (pump healthy while
+// the class heads gave it (0 on components without a condition target:
+// the health head is never read), and the missing sensor's finding names
+// "components' health" among what was not judged, also for a bundle
+// without class targets. Before, the health head's status stood (pump healthy while
 // SE, which the model never learnt to do without, was zero-filled). A
 // bundle trained without SE still judges health without it, and a
 // masked gap within MaxMissingFraction leaves health judged.
@@ -552,6 +558,20 @@ func TestDiagnoseRequiredSensorMissingHealth(t *testing.T) {
 		}
 		return out
 	}
+	// Components with a condition target: the only ones judged.
+	judgedByClass := map[string]bool{}
+	for _, tg := range si.cfg.Targets {
+		if tg.Kind == rig.TargetCondition {
+			judgedByClass[tg.Component] = true
+		}
+	}
+	judgedAll := func(st diag.Status) map[string]diag.Status {
+		out := all(diag.Unknown)
+		for id := range judgedByClass {
+			out[id] = st
+		}
+		return out
+	}
 	reason := func(d *diag.Diagnosis, comp string) string {
 		for _, rec := range d.Recommendations {
 			if rec.Component == comp && rec.Fault == rig.FaultSensor {
@@ -568,7 +588,11 @@ func TestDiagnoseRequiredSensorMissingHealth(t *testing.T) {
 	assert.Equal(t, diag.Unknown, d.Status)
 	assert.Zero(t, d.Health)
 	for _, c := range d.Components {
-		assert.InDelta(t, 0.9, c.Health, 1e-12, "the head's health is kept: %s", c.ID)
+		want := 0.0
+		if judgedByClass[c.ID] {
+			want = 1
+		}
+		assert.InDelta(t, want, c.Health, 1e-12, "the class heads' health is kept: %s", c.ID)
 	}
 	assert.Equal(t, "no data from SE in the window; cooler, valve, pump, accumulator, stable, components' health, "+
 		"anomaly scores not judged: the model was not trained to judge without SE", reason(d, "pump_mp1"))
@@ -586,12 +610,12 @@ func TestDiagnoseRequiredSensorMissingHealth(t *testing.T) {
 		w.Mask[k], w.Values[k], w.Raw[k] = 0, 0, math.NaN()
 	}
 	d = diagnose(old, w, nil, true)
-	assert.Equal(t, all(diag.Healthy), statuses(d))
+	assert.Equal(t, judgedAll(diag.Healthy), statuses(d))
 
 	// A bundle trained without SE judges health without it.
 	m := diagModel(t, si, trainedWithout("SE"))
 	d = diagnose(m, si.window(t, 6, missing, nil), missing, true)
-	assert.Equal(t, all(diag.Healthy), statuses(d))
+	assert.Equal(t, judgedAll(diag.Healthy), statuses(d))
 	assert.Equal(t, diag.Healthy, d.Status)
 	assert.Equal(t, "no data from SE in the window", reason(d, "pump_mp1"))
 }

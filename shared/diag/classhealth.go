@@ -1,0 +1,59 @@
+package diag
+
+// ClassHealth is the health and status a condition target's class head
+// gives its component: p are the class probabilities and health the
+// classes' health (nil: the class has none), both in the target's class
+// order. The health is the expected health Σ p·health; the status is the
+// status band (StatusOf of each class's health) holding the most
+// probability, ties to the worse band, so that a class at exactly a band's
+// edge (health 0.7, HealthyAt) keeps its band when the rest of the
+// probability falls below it. ok is false when no class has a health.
+//
+// Edge agents (agent/infer) and the trainer's metrics (models/train) both
+// derive a component's health from its class heads with it, so what
+// training measures is what operators see.
+func ClassHealth(p []float64, health []*float64) (h float64, st Status, ok bool) {
+	mass := map[Status]float64{}
+	for k, pk := range p {
+		if k >= len(health) || health[k] == nil {
+			continue
+		}
+		h += pk * *health[k]
+		mass[StatusOf(*health[k])] += pk
+		ok = true
+	}
+	if !ok {
+		return 0, Unknown, false
+	}
+	st = Healthy
+	for _, s := range []Status{Warning, Critical} {
+		if mass[s] >= mass[st] {
+			st = s
+		}
+	}
+	return h, st, true
+}
+
+// Rank orders the statuses of judged health from best to worst: healthy
+// 1, warning 2, critical 3; unknown (nothing judged) and any other value
+// 0.
+func Rank(s Status) int {
+	switch s {
+	case Healthy:
+		return 1
+	case Warning:
+		return 2
+	case Critical:
+		return 3
+	}
+	return 0
+}
+
+// Worse returns the worse of two statuses by Rank (a judged status is
+// worse than Unknown).
+func Worse(a, b Status) Status {
+	if Rank(b) > Rank(a) {
+		return b
+	}
+	return a
+}
