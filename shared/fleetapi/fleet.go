@@ -35,7 +35,9 @@ type TokenRequest struct {
 	Name string `json:"name"`
 	// Role is viewer, operator or admin.
 	Role string `json:"role"`
-	// ExpiresAt, when set, ends the token.
+	// ExpiresAt, when set, ends the token. It may not be after the
+	// expiry of the organisation token that makes it, which it defaults
+	// to (a system token's tokens have no such bound).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
@@ -50,6 +52,12 @@ type Token struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// CreatedBy is the id of the token that made this one (absent: made
+	// by rig-cloud token create, or before creators were recorded).
+	CreatedBy *int64 `json:"created_by,omitempty"`
+	// LastUsedAt is when the token last authenticated a request, to
+	// about a minute (absent: never since it was recorded).
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 // TokenResponse answers a token creation: the secret is shown only here.

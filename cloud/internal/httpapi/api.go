@@ -244,6 +244,8 @@ func (a *API) routes() *gin.Engine {
 	v1.GET("/orgs", a.tokenOnly, a.listOrgs)
 	v1.GET("/orgs/:org", a.tokenOnly, a.getOrg)
 	v1.POST("/orgs/:org/tokens", a.tokenOnly, a.createToken)
+	v1.GET("/orgs/:org/tokens", a.tokenOnly, a.listOrgTokens)
+	v1.GET("/tokens", a.need(store.RoleAdmin), a.listTokens)
 	v1.DELETE("/tokens/:id", a.need(store.RoleAdmin), a.revokeToken)
 
 	v1.POST("/sites", a.need(store.RoleOperator), a.createSite)

@@ -138,12 +138,27 @@ func (a *API) createToken(c *gin.Context) {
 		}
 		exp = *req.ExpiresAt
 	}
+	// A token made by an organisation's token does not outlive it: the
+	// expiry defaults to the maker's, and a later one is refused (a
+	// short-lived admin token would otherwise leave a permanent one
+	// behind). A system token's tokens have no such bound.
+	p := principal(c)
+	if p.Role != store.RoleSystem && !p.Expires.IsZero() {
+		switch {
+		case exp.IsZero():
+			exp = p.Expires
+		case exp.After(p.Expires):
+			invalidBody(c, "expires_at %s is after %s, when this token expires: a token may not outlive the token that makes it",
+				exp.UTC().Format(time.RFC3339), p.Expires.UTC().Format(time.RFC3339))
+			return
+		}
+	}
 	// The organisation must exist (a system token may name any id).
 	if _, err := a.st.Org(c.Request.Context(), org); err != nil {
 		a.fail(c, err)
 		return
 	}
-	t, secret, err := a.st.CreateToken(c.Request.Context(), org, req.Name, store.Role(req.Role), exp)
+	t, secret, err := a.st.CreateTokenBy(c.Request.Context(), org, req.Name, store.Role(req.Role), exp, p.TokenID)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -151,12 +166,53 @@ func (a *API) createToken(c *gin.Context) {
 	c.JSON(201, fleetapi.TokenResponse{Token: t, Secret: secret})
 }
 
+// listOrgTokens lists an organisation's tokens (its admin, or a system
+// token).
+func (a *API) listOrgTokens(c *gin.Context) {
+	org, ok := a.orgParam(c)
+	if !ok {
+		return
+	}
+	if p := principal(c); p.Role != store.RoleSystem && p.Role != store.RoleAdmin {
+		forbidden(c, "listing tokens needs role admin; this token is %s", p.Role)
+		return
+	}
+	a.tokenPage(c, org)
+}
+
+// listTokens lists the caller's organisation's tokens (an admin).
+func (a *API) listTokens(c *gin.Context) { a.tokenPage(c, principal(c).OrgID) }
+
+func (a *API) tokenPage(c *gin.Context, org int64) {
+	limit, after, ok := idPage(c)
+	if !ok {
+		return
+	}
+	toks, err := a.st.Tokens(c.Request.Context(), org, after, limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page(c, toks, limit, func(t store.Token) string { return strconv.FormatInt(t.ID, 10) })
+}
+
+// revokeToken revokes a token of the caller's organisation and, with
+// ?cascade=true, every token it made, recursively.
 func (a *API) revokeToken(c *gin.Context) {
 	id, ok := idParam(c, "id")
 	if !ok {
 		return
 	}
-	if err := a.st.RevokeToken(c.Request.Context(), principal(c).OrgID, id); err != nil {
+	var o store.RevokeOptions
+	switch v := c.Query("cascade"); v {
+	case "", "false":
+	case "true":
+		o.Cascade = true
+	default:
+		badParam(c, "cascade %q is not true or false", v)
+		return
+	}
+	if _, err := a.st.RevokeTokenWith(c.Request.Context(), principal(c).OrgID, id, o); err != nil {
 		a.fail(c, err)
 		return
 	}

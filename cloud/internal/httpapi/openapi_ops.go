@@ -84,7 +84,8 @@ var (
 	}
 	exRig = fleetapi.Rig{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID, CreatedAt: exT0.Add(-48 * time.Hour)}
 	exOrg = fleetapi.Org{ID: exOrgID, Slug: "acme", Name: "Acme Hydraulics", CreatedAt: exT0.Add(-72 * time.Hour)}
-	exTok = fleetapi.Token{ID: 2, OrgID: &exOrgID, Name: "fleet admin", Role: string(store.RoleAdmin), CreatedAt: exT0.Add(-72 * time.Hour)}
+	exTok = fleetapi.Token{ID: 2, OrgID: &exOrgID, Name: "fleet admin", Role: string(store.RoleAdmin), CreatedAt: exT0.Add(-72 * time.Hour),
+		CreatedBy: ptr(int64(1))}
 	exAck = exT0.Add(5 * time.Minute)
 	exRes = exT0.Add(time.Hour)
 	exAl  = fleetapi.Alert{ID: 1, RigID: "zema-1", Component: "pump", Fault: "leakage", Severity: "high", State: store.AlertOpen,
@@ -144,6 +145,16 @@ func Operations() []Operation {
 		{Method: "GET", Path: "/v1/orgs/:org", ID: "getOrg", Tag: "organisations", Summary: "An organisation",
 			Auth: AuthSystemOrToken, Params: []Param{{Name: "org", In: "path", Type: "integer", Description: "organisation id"}},
 			Status: 200, Response: exOrg, Example: Example{Path: "/v1/orgs/1"}},
+		{Method: "GET", Path: "/v1/orgs/:org/tokens", ID: "listOrgTokens", Tag: "organisations",
+			Summary: "List an organisation's API tokens (a system token, or an admin of the organisation)",
+			Description: "Revoked and expired tokens included, by id; each with the id of the token that made it (created_by) " +
+				"and when it last authenticated a request (last_used_at, to about a minute). Never the secrets.",
+			Auth: AuthSystemOrToken, Params: listParams(Param{Name: "org", In: "path", Type: "integer", Description: "organisation id"}),
+			Status: 200, Response: fleetapi.Page[fleetapi.Token]{Items: []fleetapi.Token{exTok}}, Example: Example{Path: "/v1/orgs/1/tokens"}},
+		{Method: "GET", Path: "/v1/tokens", ID: "listTokens", Tag: "organisations",
+			Summary: "List the API tokens of the caller's organisation (as GET /v1/orgs/{org}/tokens)",
+			Auth:    AuthToken, Role: "admin", Params: listParams(),
+			Status: 200, Response: fleetapi.Page[fleetapi.Token]{Items: []fleetapi.Token{exTok}}},
 
 		{Method: "POST", Path: "/v1/sites", ID: "createSite", Tag: "fleet", Summary: "Create a site",
 			Auth: AuthToken, Role: "operator", Body: fleetapi.SiteRequest{Name: "Plant 1", Location: "Hall B"},
@@ -318,7 +329,9 @@ func Operations() []Operation {
 				Error: ptr(`cancelled by token "ops" (id 2)`), CreatedAt: exT0},
 			Errors: []int{409}, Example: Example{Path: "/v1/datasets/2/cancel"}},
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
-			Auth: AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"}},
+			Description: "With cascade=true, also every token it made (created_by), theirs, and so on.",
+			Auth:        AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"},
+				{Name: "cascade", In: "query", Enum: []string{"true", "false"}, Description: "also revoke the tokens it made, recursively (default false)"}},
 			Status: 204, Example: Example{Path: "/v1/tokens/2"}},
 	})
 }

@@ -84,7 +84,10 @@ func (p *Principal) Key() string {
 }
 
 // TokenPrincipal looks up an API token; ErrBadCredential when it is
-// unknown, revoked or expired.
+// unknown, revoked or expired. A lookup that finds the token records its
+// use (last_used_at) when the last one recorded is a minute old or more:
+// at most one write a minute per token, whatever the request rate (and
+// with the authentication cache, lookups are rarer still).
 func (s *Store) TokenPrincipal(ctx context.Context, token string) (*Principal, error) {
 	if !WellFormed(token, PrefixToken) {
 		return nil, ErrBadCredential
@@ -92,9 +95,14 @@ func (s *Store) TokenPrincipal(ctx context.Context, token string) (*Principal, e
 	var p Principal
 	var org *int64
 	var exp *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT id, org_id, role, expires_at FROM api_tokens
-		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
-		Hash(token)).Scan(&p.TokenID, &org, &p.Role, &exp)
+	err := s.pool.QueryRow(ctx, `WITH t AS (
+			SELECT id, org_id, role, expires_at, last_used_at FROM api_tokens
+			WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())),
+		used AS (
+			UPDATE api_tokens a SET last_used_at = now() FROM t
+			WHERE a.id = t.id AND (t.last_used_at IS NULL OR t.last_used_at <= now() - $2::interval))
+		SELECT id, org_id, role, expires_at FROM t`,
+		Hash(token), LastUsedResolution).Scan(&p.TokenID, &org, &p.Role, &exp)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrBadCredential
 	}
@@ -109,6 +117,10 @@ func (s *Store) TokenPrincipal(ctx context.Context, token string) (*Principal, e
 	}
 	return &p, nil
 }
+
+// LastUsedResolution is how stale a token's last_used_at may be: a lookup
+// writes it only when the recorded one is at least this old.
+const LastUsedResolution = time.Minute
 
 // AgentPrincipal looks up an agent credential; ErrBadCredential when it is
 // unknown or revoked.
@@ -138,47 +150,110 @@ type Token = fleetapi.Token
 // RoleRelease) and returns
 // its record and secret (shown once). expires zero: never.
 func (s *Store) CreateToken(ctx context.Context, orgID int64, name string, role Role, expires time.Time) (*Token, string, error) {
+	return s.CreateTokenBy(ctx, orgID, name, role, expires, 0)
+}
+
+const tokenCols = `id, org_id, name, role, created_at, expires_at, revoked_at, created_by, last_used_at`
+
+func scanToken(row pgx.Row, t *Token) error {
+	return row.Scan(&t.ID, &t.OrgID, &t.Name, &t.Role, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.CreatedBy, &t.LastUsedAt)
+}
+
+// CreateTokenBy is CreateToken recording createdBy, the id of the token
+// that makes it (0: none, as for rig-cloud token create).
+func (s *Store) CreateTokenBy(ctx context.Context, orgID int64, name string, role Role, expires time.Time, createdBy int64) (*Token, string, error) {
 	secret, hash := NewSecret(PrefixToken)
-	var org *int64
+	var org, by *int64
 	if orgID != 0 {
 		org = &orgID
+	}
+	if createdBy != 0 {
+		by = &createdBy
 	}
 	var exp *time.Time
 	if !expires.IsZero() {
 		exp = &expires
 	}
 	t := &Token{}
-	err := s.pool.QueryRow(ctx, `INSERT INTO api_tokens (org_id, name, role, token_hash, expires_at)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id, org_id, name, role, created_at, expires_at`,
-		org, name, role, hash, exp).Scan(&t.ID, &t.OrgID, &t.Name, &t.Role, &t.CreatedAt, &t.ExpiresAt)
+	err := scanToken(s.pool.QueryRow(ctx, `INSERT INTO api_tokens (org_id, name, role, token_hash, expires_at, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenCols,
+		org, name, role, hash, exp, by), t)
 	if err != nil {
 		return nil, "", fmt.Errorf("create token: %w", err)
 	}
 	return t, secret, nil
 }
 
+// Tokens lists the API tokens of org by id, at most limit after id after,
+// revoked and expired ones included (never their secrets); org 0: the
+// deployment's tokens (system and release).
+func (s *Store) Tokens(ctx context.Context, orgID, after int64, limit int) ([]Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM api_tokens
+		WHERE (org_id = $1 OR $1 = 0 AND org_id IS NULL) AND id > $2 ORDER BY id LIMIT $3`, orgID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of organisation %d: %w", orgID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Token, error) {
+		var t Token
+		return t, scanToken(r, &t)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of organisation %d: %w", orgID, err)
+	}
+	return out, nil
+}
+
 // RevokeToken revokes token id of org; ErrNotFound when org has no such
 // token. Revoking twice is fine. The transaction notifies RevokedChannel
 // and, once committed, the OnRevoke hook is called.
 func (s *Store) RevokeToken(ctx context.Context, orgID, id int64) error {
+	_, err := s.RevokeTokenWith(ctx, orgID, id, RevokeOptions{})
+	return err
+}
+
+// RevokeOptions widen RevokeTokenWith.
+type RevokeOptions struct {
+	// Cascade also revokes the tokens the token made, theirs, and so on.
+	Cascade bool
+}
+
+// RevokeTokenWith revokes token id of org as RevokeToken does, and with
+// o.Cascade every token it made, recursively (whatever their
+// organisation: a system token's are in many); it returns the ids it
+// revoked now (those revoked before are left as they were and not
+// returned).
+func (s *Store) RevokeTokenWith(ctx context.Context, orgID, id int64, o RevokeOptions) ([]int64, error) {
+	var ids []int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND org_id = $2`, id, orgID)
+		var found bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_tokens WHERE id = $1 AND org_id = $2)`, id, orgID).Scan(&found); err != nil {
+			return err
+		}
+		if !found {
+			return ErrNotFound
+		}
+		rows, err := tx.Query(ctx, `WITH RECURSIVE tree AS (
+				SELECT $1::bigint AS id
+				UNION
+				SELECT t.id FROM api_tokens t JOIN tree ON t.created_by = tree.id WHERE $2)
+			UPDATE api_tokens SET revoked_at = now() WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
+			RETURNING id`, id, o.Cascade)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return err
 		}
 		return notifyRevoked(ctx, tx, fmt.Sprintf("token:%d", id))
 	})
 	if errors.Is(err, ErrNotFound) {
-		return err
+		return nil, err
 	}
 	if err != nil {
-		return fmt.Errorf("revoke token %d: %w", id, err)
+		return nil, fmt.Errorf("revoke token %d: %w", id, err)
 	}
 	s.revoked()
-	return nil
+	return ids, nil
 }
 
 // RevokedChannel is the PostgreSQL notification channel of revocations:
