@@ -122,6 +122,32 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
+// session connects the persistent session id, whose messages go to the
+// collector returned; unless ack, it never acknowledges them.
+func session(tb testing.TB, url, id string, ack bool) (mqtt.Client, *collector) {
+	tb.Helper()
+	got := &collector{}
+	c := mustClient(tb, url, id, false, func(o *mqtt.ClientOptions) {
+		o.SetAutoAckDisabled(!ack)
+		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got.add(m) })
+	})
+	return c, got
+}
+
+// heldFor subscribes the persistent session id to topic, never
+// acknowledging, publishes n messages to it (at most window
+// unacknowledged) and waits until id got them all: the broker holds them
+// for id. It returns id's client, still connected.
+func heldFor(tb testing.TB, url, id, topic string, n, window int) mqtt.Client {
+	tb.Helper()
+	sub, first := session(tb, url, id, false)
+	require.True(tb, sub.Subscribe(topic, 1, nil).WaitTimeout(5*time.Second))
+	pub := mustClient(tb, url, randomID("pub-"), true)
+	require.Equal(tb, n, publish(pub, topic, 0, n, window))
+	waitFor(tb, "first delivery", func() bool { return first.len() == n })
+	return sub
+}
+
 // TestRedeliveryInOrder: messages a subscriber did not acknowledge come
 // back, all of them, in the order they were published, when it resumes
 // its session (mochi-mqtt alone resends those of one second in random
@@ -129,22 +155,10 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 func TestRedeliveryInOrder(t *testing.T) {
 	b := start(t, Options{})
 	id := randomID("sub-")
-	first := &collector{}
-	sub := mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) {
-		o.SetAutoAckDisabled(true) // never acknowledge
-		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { first.add(m) })
-	})
-	require.True(t, sub.Subscribe("t/order", 1, nil).WaitTimeout(5*time.Second))
-	pub := mustClient(t, b.URL(), randomID("pub-"), true)
 	const n = 500
-	require.Equal(t, n, publish(pub, "t/order", 0, n, 50))
-	waitFor(t, "first delivery", func() bool { return first.len() == n })
-	sub.Disconnect(0)
+	heldFor(t, b.URL(), id, "t/order", n, 50).Disconnect(0)
 
-	again := &collector{}
-	mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) {
-		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { again.add(m) })
-	})
+	_, again := session(t, b.URL(), id, true)
 	waitFor(t, "redelivery", func() bool { return again.len() == n })
 	for i, v := range again.got {
 		require.Equal(t, i, v, "redelivered message %d out of order", i)

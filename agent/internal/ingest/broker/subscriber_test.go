@@ -47,21 +47,9 @@ func TestTakeoverIsNoDrop(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	id := randomID("sub-")
-	first := &collector{}
-	sub := mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) {
-		o.SetAutoAckDisabled(true) // never acknowledge
-		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { first.add(m) })
-	})
-	require.True(t, sub.Subscribe("t/takeover", 1, nil).WaitTimeout(5*time.Second))
-	pub := mustClient(t, b.URL(), randomID("pub-"), true)
-	require.Equal(t, 10, publish(pub, "t/takeover", 0, 10, 10))
-	waitFor(t, "first delivery", func() bool { return first.len() == 10 })
-	sub.Disconnect(0)
+	heldFor(t, b.URL(), id, "t/takeover", 10, 10).Disconnect(0)
 
-	again := &collector{}
-	mustClient(t, b.URL(), id, false, func(o *mqtt.ClientOptions) {
-		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { again.add(m) })
-	})
+	_, again := session(t, b.URL(), id, true)
 	waitFor(t, "redelivery", func() bool { return again.len() == 10 })
 	assert.NotContains(t, logs.String(), "dropped", "a takeover hands the messages over")
 }
