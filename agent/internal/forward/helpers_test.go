@@ -18,6 +18,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/reading"
@@ -506,4 +507,38 @@ func mustJSON(t testing.TB, d diag.Diagnosis) []byte {
 	b, err := json.Marshal(d)
 	require.NoError(t, err)
 	return b
+}
+
+// newHistory opens a history with its sequence mark in a folder of its
+// own.
+func newHistory(t *testing.T) *history.Store {
+	t.Helper()
+	dir := t.TempDir()
+	return openHistory(t, filepath.Join(dir, "diagnoses.db"), filepath.Join(dir, "diagnoses.db.seq"))
+}
+
+// raisedLife is a lost life (lostLife, the cloud holding seqs 1 to 10)
+// with a forwarder f on the outbox at path: it ran until its check-in
+// raised the sequence above the cloud's highest seq, and then queued d,
+// numbered 1 by the new history before the raise (renumbered as it was
+// queued). f is still running: stop stops it.
+type raisedLife struct {
+	c    *fakeCloud
+	h    *history.Store
+	path string
+	f    *Forwarder
+	d    diag.Diagnosis
+	stop func()
+}
+
+func queuedAfterRaise(t *testing.T) raisedLife {
+	t.Helper()
+	l := raisedLife{path: filepath.Join(t.TempDir(), "outbox.db")}
+	l.c, l.h, _ = lostLife(t, 10)
+	l.f = newForwarder(t, l.c, l.path, func(o *Options) { o.Seqs = l.h })
+	l.d = appendTo(t, l.h, 1)[0]
+	l.stop = run(t, l.f)
+	eventually(t, "the sequence raised", func() bool { return l.h.LastSeq() >= 10 })
+	require.NoError(t, l.f.Enqueue(context.Background(), l.d))
+	return l
 }

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,27 +16,21 @@ import (
 // seq 1 is a new diagnosis, not a replay of life B's: it is queued and
 // stored, not ignored.
 func TestSecondLostHistoryWithEmptyOutboxQueuesNewDiagnoses(t *testing.T) {
-	c, h, _ := lostLife(t, 10)
-	path := filepath.Join(t.TempDir(), "outbox.db")
-	f := newForwarder(t, c, path, func(o *Options) { o.Seqs = h })
-	d := appendTo(t, h, 1)[0]
-	stop := run(t, f)
-	eventually(t, "the sequence raised", func() bool { return h.LastSeq() >= 10 })
-	require.NoError(t, f.Enqueue(context.Background(), d))
+	l := queuedAfterRaise(t)
+	c, f := l.c, l.f
 	eventually(t, "sent", func() bool { return f.Stats().Queued == 0 && f.Stats().Accepted == 1 })
-	stop()
+	l.stop()
 	require.NoError(t, f.Close())
 
-	dir := t.TempDir()
-	h2 := openHistory(t, filepath.Join(dir, "diagnoses.db"), filepath.Join(dir, "diagnoses.db.seq"))
+	h2 := newHistory(t)
 	d2 := appendTo(t, h2, 1)[0]
 	require.Equal(t, uint64(1), d2.Seq, "the new history numbers from 1")
-	f = newForwarder(t, c, path, func(o *Options) { o.Seqs = h2 })
+	f = newForwarder(t, c, l.path, func(o *Options) { o.Seqs = h2 })
 	require.NoError(t, f.Enqueue(context.Background(), d2))
 	s := f.Stats()
 	require.Equal(t, uint64(1), s.Enqueued, "life C's first diagnosis is queued: %+v", s)
 	assert.Zero(t, s.Replays, "not a replay")
-	stop = run(t, f)
+	stop := run(t, f)
 	eventually(t, "answered", func() bool { return f.Stats().Queued == 0 })
 	stop()
 	s = f.Stats()

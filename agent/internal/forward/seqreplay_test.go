@@ -18,22 +18,16 @@ import (
 // from the history under its old seq: the outbox knows that seq was
 // renumbered and ignores it, so the cloud stores the diagnosis once.
 func TestRenumberedReplayIsNotRenumberedAgain(t *testing.T) {
-	c, h, _ := lostLife(t, 10)
-	path := filepath.Join(t.TempDir(), "outbox.db")
-	f := newForwarder(t, c, path, func(o *Options) { o.Seqs = h })
-	d := appendTo(t, h, 1)[0]
-	stop := run(t, f)
-	eventually(t, "the sequence raised", func() bool { return h.LastSeq() >= 10 })
-	require.NoError(t, f.Enqueue(context.Background(), d))
-	stop()
-	require.NoError(t, f.Close())
+	l := queuedAfterRaise(t)
+	l.stop()
+	require.NoError(t, l.f.Close())
 
-	f = newForwarder(t, c, path, func(o *Options) { o.Seqs = h })
-	require.NoError(t, f.Enqueue(context.Background(), d), "the replay after the restart")
-	stop = run(t, f)
+	f := newForwarder(t, l.c, l.path, func(o *Options) { o.Seqs = l.h })
+	require.NoError(t, f.Enqueue(context.Background(), l.d), "the replay after the restart")
+	stop := run(t, f)
 	eventually(t, "answered", func() bool { return f.Stats().Queued == 0 })
 	stop()
-	c.get(func(c *fakeCloud) {
+	l.c.get(func(c *fakeCloud) {
 		assert.Len(t, c.order[10:], 1, "one diagnosis stored once: %v", c.order[10:])
 	})
 	assert.Zero(t, f.Stats().Renumbered, "the replay is not renumbered")
@@ -61,8 +55,7 @@ func TestOutboxThatOutlivedItsHistoryKeepsItsSeqs(t *testing.T) {
 	}
 	require.NoError(t, f.Close())
 
-	dir := t.TempDir()
-	h := openHistory(t, filepath.Join(dir, "diagnoses.db"), filepath.Join(dir, "diagnoses.db.seq"))
+	h := newHistory(t)
 	f = newForwarder(t, c, path, func(o *Options) { o.Seqs = h })
 	assert.GreaterOrEqual(t, h.LastSeq(), uint64(5), "numbering continues above the queued diagnoses")
 	d := appendTo(t, h, 1)[0]
