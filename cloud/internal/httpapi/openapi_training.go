@@ -98,6 +98,13 @@ func trainingOperations() []Operation {
 			Description: "A `rig-cloud worker` claims it, trains with the config (omitted fields: the trainer's defaults) on its configured backend and registers the model. 409 when the data set is not ready: pending (no archive yet), building (a worker is assembling it from fleet uploads) or failed.",
 			Auth:        AuthToken, Role: "operator", Body: JobRequest{DatasetID: 1, Config: &exJobConfig, MaxAttempts: 3},
 			Status: 201, Response: queued, Errors: []int{409}, Example: Example{Status: 409}},
+		{Method: "DELETE", Path: "/v1/datasets/:id", ID: "deleteDataset", Tag: "training",
+			Summary: "Delete a pending data set (registered, its archive not stored): its name is free again (409 when not pending)",
+			Description: "For an import given up before its archive was stored. An archive upload still streaming into it is refused " +
+				"when it ends (404) and its blob deleted. A ready data set is never deleted (jobs and models name it); a building " +
+				"one's build is cancelled with POST /v1/datasets/{id}/cancel.",
+			Auth: AuthToken, Role: "operator", Params: []Param{idParam}, Status: 204, Errors: []int{409},
+			Example: Example{Path: "/v1/datasets/1"}},
 		{Method: "GET", Path: "/v1/training/jobs", ID: "listJobs", Tag: "training", Summary: "List training jobs, newest first",
 			Auth: AuthToken, Role: "viewer",
 			Params: listParams(Param{Name: "state", In: "query", Enum: store.JobStates, Description: "only jobs in this state"}),

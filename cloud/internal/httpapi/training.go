@@ -41,6 +41,7 @@ func (a *API) trainingRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/datasets", a.need(store.RoleOperator), a.createDataset)
 	v1.GET("/datasets", a.need(store.RoleViewer), a.listDatasets)
 	v1.GET("/datasets/:id", a.need(store.RoleViewer), a.getDataset)
+	v1.DELETE("/datasets/:id", a.need(store.RoleOperator), a.deleteDataset)
 	v1.PUT("/datasets/:id/archive", a.need(store.RoleOperator), a.putDatasetArchive)
 	v1.POST("/training/jobs", a.need(store.RoleOperator), a.createJob)
 	v1.GET("/training/jobs", a.need(store.RoleViewer), a.listJobs)
@@ -107,6 +108,23 @@ func (a *API) getDataset(c *gin.Context) {
 	}
 	d, err := a.st.Dataset(c.Request.Context(), principal(c).OrgID, id)
 	a.reply(c, 200, d, err)
+}
+
+// deleteDataset deletes a pending data set (registered, its archive not
+// stored: an import given up): 204, its name free again. 409 when it is
+// not pending, 404 when it is not the caller's organisation's.
+func (a *API) deleteDataset(c *gin.Context) {
+	id, ok := idParam(c, "id")
+	if !ok {
+		return
+	}
+	p := principal(c)
+	if err := a.st.DeletePendingDataset(c.Request.Context(), p.OrgID, id); err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.log.Info("pending data set deleted", "dataset", id, "token", p.TokenID)
+	c.Status(204)
 }
 
 func (a *API) noBlobs(c *gin.Context) bool {

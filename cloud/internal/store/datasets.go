@@ -102,6 +102,28 @@ func (s *Store) Datasets(ctx context.Context, orgID, after int64, limit int) ([]
 	})
 }
 
+// DeletePendingDataset deletes org's data set id while it is pending
+// (registered, its archive not stored): its name is free again, and an
+// archive upload still streaming into it is refused when it ends
+// (SetDatasetArchive: ErrNotFound) and its blob deleted. ErrNotFound: no
+// such data set in org; ErrState: it is not pending (a ready one stays,
+// as jobs and models name it; a building one's build is cancelled with
+// CancelBuild).
+func (s *Store) DeletePendingDataset(ctx context.Context, orgID, id int64) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM datasets WHERE id = $1 AND org_id = $2 AND state = 'pending'`, id, orgID)
+	if err != nil {
+		return fmt.Errorf("delete data set %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	d, err := s.Dataset(ctx, orgID, id)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("data set %d (%s) is %s, not pending: only a data set without its archive is deleted: %w", id, d.Name, d.State, ErrState)
+}
+
 // SetDatasetArchive marks org's pending data set id ready with its
 // archive in the blob store. ErrNotFound when there is no such data set,
 // ErrState when it is ready already (a data set never changes once

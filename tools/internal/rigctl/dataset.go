@@ -61,7 +61,7 @@ func pendingDataset(ctx context.Context, c *cloudclient.Client, name, kind, dige
 }
 
 func init() {
-	register("dataset", "import a UCI-layout folder into rig-cloud, or make a data set from fleet uploads (dataset import|create|get|cancel)", runDataset)
+	register("dataset", "import a UCI-layout folder into rig-cloud, or make a data set from fleet uploads (dataset import|create|get|cancel|delete)", runDataset)
 }
 
 const datasetUsage = `dataset import --dir DIR --rig FIRMWARE.yaml [--name NAME] [--kind sim|uci] [--description TEXT] [--idle-timeout 2m] [--context CTX] [--json]
@@ -69,6 +69,7 @@ const datasetUsage = `dataset import --dir DIR --rig FIRMWARE.yaml [--name NAME]
                       [--label TARGET=VALUE ...] [--description TEXT] [--no-wait] [--interval 2s] [--context CTX] [--json]
        dataset get ID [--wait] [--interval 2s] [--context CTX] [--json]
        dataset cancel ID [--wait] [--interval 2s] [--context CTX] [--json]
+       dataset delete ID [--context CTX] [--json]
 
 Registers a data set in the UCI hydraulic layout (real, or written by
 rigsim dataset) with rig-cloud (POST /v1/datasets, with the firmware config
@@ -104,7 +105,13 @@ dataset cancel ID cancels a building data set's build (POST
 its error saying who cancelled), a running one when its worker next
 heartbeats (the data set stays building until then; --wait waits for
 that, exit 0 once the build has stopped, 1 if it finished first). A data
-set that is not building is refused (409, exit 1).`
+set that is not building is refused (409, exit 1).
+
+dataset delete ID deletes a pending data set, one registered whose archive
+was never stored (an import given up), so that its name is free again
+(DELETE /v1/datasets/{id}). A ready data set is never deleted (jobs and
+models name it) and one building is cancelled instead: both are refused
+(409, exit 1).`
 
 func runDataset(ctx context.Context, env Env, args []string) int {
 	if len(args) > 0 && args[0] == "create" {
@@ -115,6 +122,9 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 	}
 	if len(args) > 0 && args[0] == "cancel" {
 		return datasetOne(ctx, env, "cancel", args[1:])
+	}
+	if len(args) > 0 && args[0] == "delete" {
+		return datasetDelete(ctx, env, args[1:])
 	}
 	if len(args) == 0 || args[0] != "import" {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+datasetUsage)
@@ -218,6 +228,36 @@ func runDataset(ctx context.Context, env Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stdout, "data set %d %s: %s, rig type %s, %s, archive %.1f KB %s\n", d.ID, d.Name, d.Kind, d.RigType, d.State,
 		float64(size)/1024, digest)
+	return ExitOK
+}
+
+// datasetDelete is dataset delete: DELETE /v1/datasets/{id} of a pending
+// data set.
+func datasetDelete(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "dataset delete", datasetUsage)
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	asJSON := fs.Bool("json", false, "print {\"id\": ID, \"deleted\": true}")
+	pos, code, ok := subcommand(fs, args, 1)
+	if !ok {
+		return code
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		errorf(env, "dataset delete: %q is not a data set id (a positive integer)", pos[0])
+		return ExitUsage
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "dataset delete: %v", err)
+		return ExitFailure
+	}
+	if err := c.Do(ctx, "DELETE", fmt.Sprintf("/v1/datasets/%d", id), nil, nil, nil); err != nil {
+		return failed(env, "dataset delete "+pos[0], err)
+	}
+	if *asJSON {
+		return printJSON(env, map[string]any{"id": id, "deleted": true})
+	}
+	fmt.Fprintf(env.Stdout, "data set %d deleted: its name is free again\n", id)
 	return ExitOK
 }
 
