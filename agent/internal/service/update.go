@@ -338,11 +338,18 @@ func (a *Agent) describe(r *cloudapi.CheckinRequest) {
 		// leaves the agent out.
 		u.Target, u.TargetVersion, u.Attempts = f.Path, f.Version, st.Attempts[f.Path]
 	}
+	u.Rollout = st.Rollout
+	if f := st.Failed; f != nil && st.State == update.Committed {
+		// A rollback offered during the watch and refused (not the kept
+		// previous bundle): told to the offer's rollout as incompatible,
+		// not as a healthy commit; watch_until says the installed
+		// release is still watched.
+		u.State, u.Target, u.TargetVersion, u.Rollout = string(update.Incompatible), f.Path, f.Version, f.Rollout
+	}
 	if !st.WatchUntil.IsZero() {
 		w := st.WatchUntil.UTC()
 		u.WatchUntil = &w
 	}
-	u.Rollout = st.Rollout
 	r.Update = u
 }
 

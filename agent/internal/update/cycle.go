@@ -645,6 +645,14 @@ func (committed) run(ctx context.Context, c *cycle) (state, error) {
 	}
 	watched := now.Before(r.WatchUntil)
 	offered := watched && m.rollbackOffered(r)
+	if !offered && r.Failed != nil {
+		// The refused rollback offer (rollbackPicked) is withdrawn.
+		r.Failed = nil
+		if err := m.save(); err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+	}
 	m.mu.Unlock()
 	if watched && !offered {
 		return nil, nil
@@ -683,7 +691,11 @@ func (m *Manager) rollbackOffered(r *Record) bool {
 // session is kept for the check that follows. A refusal is logged and
 // shown in LastCheck and LastError, and ends the cycle with its error; the
 // record stays Committed, watched (the check after the watch refuses it as
-// incompatible, as ever).
+// incompatible, as ever). Record.Failed names the refused offer meanwhile,
+// so that the check-ins report the refusal to the offer's rollout (as
+// incompatible) instead of a healthy commit, and the refusal is reported
+// as a transition (Committed to Committed, with its error) for a check-in
+// at once.
 func (c *cycle) rollbackPicked(ctx context.Context) (bool, error) {
 	m := c.m
 	s, err := m.refresh(ctx)
@@ -694,24 +706,37 @@ func (c *cycle) rollbackPicked(ctx context.Context) (bool, error) {
 	c.s = s
 	offer, _, _ := m.offer()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	chk, _, perr := m.pick(s, &m.rec, m.opts.Offers != nil, offer)
 	if perr == nil && chk.Pick != nil && chk.Pick.Downgrade {
+		m.mu.Unlock()
 		return true, nil
 	}
 	m.lastCheck = chk
 	r := &m.rec
 	r.MetadataExpires = s.expires
 	if perr == nil {
-		return false, m.save()
+		err := m.save()
+		m.mu.Unlock()
+		return false, err
 	}
-	if r.LastError != perr.Error() {
+	fresh := r.LastError != perr.Error()
+	if fresh {
 		m.log.Warn("update: the offered rollback is refused; the installed release stays watched", "installed", r.Installed.Version,
 			"until", r.WatchUntil, "err", perr)
 	}
 	r.LastError = perr.Error()
-	if err := m.save(); err != nil {
+	var refused *Target
+	if offer != nil {
+		r.Failed = &Failure{Path: offer.Target, Version: offer.Version, Rollout: offer.Rollout}
+		refused = &Target{Path: offer.Target, Release: &release.Target{Version: offer.Version}}
+	}
+	err = m.save()
+	m.mu.Unlock()
+	if err != nil {
 		return false, err
+	}
+	if fresh {
+		m.report(Committed, Committed, refused, perr)
 	}
 	return false, perr
 }

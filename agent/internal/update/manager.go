@@ -634,7 +634,7 @@ func (m *Manager) rollbackTo(r *Record) *Bundle {
 func (m *Manager) rollBack(why error, to *Bundle) {
 	r := &m.rec
 	bad := r.Installed
-	r.State, r.Target = Idle, nil
+	r.State, r.Target, r.Failed = Idle, nil, nil
 	r.WatchUntil, r.WatchRestarts = time.Time{}, 0
 	if to == nil && bad.Downgrade {
 		r.LastError = fmt.Sprintf("%v; the explicit rollback to %s keeps serving: model.bundle_dir cannot serve instead and %s is being removed",

@@ -77,8 +77,10 @@ type Record struct {
 	// refused) while State is Failed, or the offered release that does not
 	// fit this rig while State is Incompatible, so that the state is
 	// reported with it (the cloud's rollout counts a failure against that
-	// release, and leaves an incompatible agent out); nil in every other
-	// state.
+	// release, and leaves an incompatible agent out); while State is
+	// Committed under the watch, the offered rollback refused (not the
+	// kept previous bundle), reported to the cloud as incompatible; nil
+	// in every other state.
 	Failed *Failure `json:"failed,omitempty"`
 	// LastError is the reason of the last failure, refusal or rollback.
 	LastError string    `json:"last_error,omitempty"`
