@@ -322,7 +322,7 @@ func printRollout(w io.Writer, r *rolloutapi.Rollout) {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGENT\tRIG\tCOHORT\tSTATE\tCOMMITTED\tUPDATED\tDETAIL")
+	fmt.Fprintln(tw, "AGENT\tRIG\tCOHORT\tSTATE\tCOMMITTED\tUPDATED\tLAST CHECK-IN\tDETAIL")
 	for _, a := range r.AgentStates {
 		detail := a.Detail
 		if len(detail) > 80 {
@@ -331,7 +331,8 @@ func printRollout(w io.Writer, r *rolloutapi.Rollout) {
 		if detail == "" {
 			detail = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", a.AgentID, a.RigID, a.Cohort, a.State, fmtTime(a.CommittedAt), fmtTime(&a.UpdatedAt), detail)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", a.AgentID, a.RigID, a.Cohort, a.State, fmtTime(a.CommittedAt), fmtTime(&a.UpdatedAt),
+			fmtTime(a.LastCheckinAt), detail)
 	}
 	_ = tw.Flush()
 }

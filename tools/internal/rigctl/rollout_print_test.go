@@ -27,5 +27,5 @@ func TestPrintRolloutIncompatible(t *testing.T) {
 	assert.Regexp(t, `(?m)^release:\s+zema-testrig/zema-testrig-1.1.0.tar.gz \(1.1.0, bundle format 2\)$`, out)
 	assert.Regexp(t, `(?m)^incompatible: 2 agents do not read bundle format 2 or the release does not fit them \(see DETAIL\): not counted in the thresholds$`, out)
 	assert.Regexp(t, `(?m)^0\s+3\s+1m0s\s+succeeded\s+20\S+\s+0\s+0\s+0\s+1\s+0\s+0\s+2$`, out)
-	assert.Regexp(t, `(?m)^rig-002\s+zema-2\s+0\s+incompatible\s+-\s+20\S+\s+agent reads bundle formats 1..1, release is format 2$`, out)
+	assert.Regexp(t, `(?m)^rig-002\s+zema-2\s+0\s+incompatible\s+-\s+20\S+\s+-\s+agent reads bundle formats 1..1, release is format 2$`, out)
 }
