@@ -2,8 +2,6 @@ package ingest
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -82,30 +80,18 @@ func TestBrokenPluginDoesNotStallOtherTopics(t *testing.T) {
 }
 
 func testBrokenPluginDoesNotStallOtherTopics(t *testing.T, url string) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, plugin.BinaryPrefix+"broken"), []byte("#!/bin/sh\nexit 1\n"), 0o755))
-	host, err := plugin.NewHost(plugin.HostOptions{Dir: dir, StartTimeout: 2 * time.Second,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: testLogger(t)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = host.Close() })
+	host := brokenPluginHost(t, 20*time.Millisecond, 200*time.Millisecond)
 
 	name := uniqueName()
-	s := func(id, c string) rig.Sensor {
-		return rig.Sensor{ID: id, Range: rig.Range{Min: 0, Max: 100}, MQTT: rig.MQTTBinding{Topic: name + "/" + id, Codec: c}}
-	}
-	cfg := &rig.Config{RigType: "held", Sensors: []rig.Sensor{s("BR", "plugin:broken"), s("JS", "json")}}
+	cfg := &rig.Config{RigType: "held", Sensors: []rig.Sensor{topicSensor(name, "BR", "plugin:broken"), topicSensor(name, "JS", "json")}}
 	store := newStore()
-	opts := ingestOptions(t, url)
-	opts.Plugins = func(n string) (Decoder, error) { return host.Codec(n) }
-	opts.MaxPluginWait, opts.HeldRetry = 200*time.Millisecond, time.Second
+	opts := heldOptions(t, url, host)
 	r := startIngest(t, cfg, store, opts)
 
-	t0 := time.Now().Add(-time.Minute)
 	var msgs []message
 	const n = 20
-	for k := range n {
-		ts := t0.Add(time.Duration(k) * time.Second).UTC().Format(time.RFC3339Nano)
-		msgs = append(msgs, message{name + "/BR", []byte("1")}, message{name + "/JS", []byte(`{"v":1,"ts":"` + ts + `"}`)})
+	for _, js := range jsonMessages(name+"/JS", time.Now().Add(-time.Minute), n) {
+		msgs = append(msgs, message{name + "/BR", []byte("1")}, js)
 	}
 	newPublisher(t, url).publish(t, msgs, 4)
 	got := store.waitFor(t, n, 30*time.Second)

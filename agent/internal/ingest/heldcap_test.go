@@ -1,16 +1,11 @@
 package ingest
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
-	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -22,24 +17,15 @@ import (
 // their publishers were told arrived (review r10 F1: every JSON reading
 // was lost).
 func TestHeldTopicBacklogIsBounded(t *testing.T) {
-	b := startBroker(t, broker.Options{MaxInflight: 16, HighWater: 8, MaxPublishWait: 200 * time.Millisecond})
+	b := smallWindowBroker(t)
 	url := b.URL()
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, plugin.BinaryPrefix+"broken"), []byte("#!/bin/sh\nexit 1\n"), 0o755))
-	host, err := plugin.NewHost(plugin.HostOptions{Dir: dir, StartTimeout: 2 * time.Second,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: testLogger(t)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = host.Close() })
+	host := brokenPluginHost(t, 20*time.Millisecond, 200*time.Millisecond)
 
 	name := uniqueName()
-	s := func(id, c string) rig.Sensor {
-		return rig.Sensor{ID: id, Range: rig.Range{Min: 0, Max: 100}, MQTT: rig.MQTTBinding{Topic: name + "/" + id, Codec: c}}
-	}
-	cfg := &rig.Config{RigType: "heldcap", Sensors: []rig.Sensor{s("BR", "plugin:broken"), s("JS", "json")}}
+	cfg := &rig.Config{RigType: "heldcap", Sensors: []rig.Sensor{topicSensor(name, "BR", "plugin:broken"), topicSensor(name, "JS", "json")}}
 	store := newStore()
-	opts := ingestOptions(t, url)
-	opts.Plugins = func(n string) (Decoder, error) { return host.Codec(n) }
-	opts.MaxPluginWait, opts.HeldRetry, opts.MaxHeldPerTopic = 200*time.Millisecond, time.Second, 2
+	opts := heldOptions(t, url, host)
+	opts.MaxHeldPerTopic = 2
 	r := startIngest(t, cfg, store, opts)
 
 	pub := newPublisher(t, url)
@@ -48,14 +34,8 @@ func TestHeldTopicBacklogIsBounded(t *testing.T) {
 		br = append(br, message{name + "/BR", []byte("1")})
 	}
 	pub.publish(t, br, 4)
-	t0 := time.Now().Add(-time.Minute)
-	var js []message
 	const n = 20
-	for k := range n {
-		ts := t0.Add(time.Duration(k) * time.Second).UTC().Format(time.RFC3339Nano)
-		js = append(js, message{name + "/JS", []byte(`{"v":1,"ts":"` + ts + `"}`)})
-	}
-	pub.publish(t, js, 4)
+	pub.publish(t, jsonMessages(name+"/JS", time.Now().Add(-time.Minute), n), 4)
 	got := store.waitFor(t, n, 30*time.Second)
 	assert.Len(t, got, n, "every JSON reading stored")
 	waitUntil(t, 10*time.Second, "a second session", func() bool { return r.in.Stats().Sessions >= 2 })

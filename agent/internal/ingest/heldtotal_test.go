@@ -1,16 +1,12 @@
 package ingest
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
-	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -21,29 +17,19 @@ import (
 // plugin_unavailable too (3 topics x 4 held would pass the broker's
 // HighWater of 8, and slow every publisher).
 func TestHeldBacklogIsBoundedOverTopics(t *testing.T) {
-	b := startBroker(t, broker.Options{MaxInflight: 16, HighWater: 8, MaxPublishWait: 200 * time.Millisecond})
+	b := smallWindowBroker(t)
 	url := b.URL()
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, plugin.BinaryPrefix+"broken"), []byte("#!/bin/sh\nexit 1\n"), 0o755))
-	host, err := plugin.NewHost(plugin.HostOptions{Dir: dir, StartTimeout: 2 * time.Second,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: testLogger(t)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = host.Close() })
+	host := brokenPluginHost(t, 20*time.Millisecond, 200*time.Millisecond)
 
 	name := uniqueName()
-	s := func(id, c string) rig.Sensor {
-		return rig.Sensor{ID: id, Range: rig.Range{Min: 0, Max: 100}, MQTT: rig.MQTTBinding{Topic: name + "/" + id, Codec: c}}
-	}
 	broken := []string{"B1", "B2", "B3"}
-	cfg := &rig.Config{RigType: "heldtotal", Sensors: []rig.Sensor{s("JS", "json")}}
+	cfg := &rig.Config{RigType: "heldtotal", Sensors: []rig.Sensor{topicSensor(name, "JS", "json")}}
 	for _, id := range broken {
-		cfg.Sensors = append(cfg.Sensors, s(id, "plugin:broken"))
+		cfg.Sensors = append(cfg.Sensors, topicSensor(name, id, "plugin:broken"))
 	}
 	store := newStore()
-	opts := ingestOptions(t, url)
-	opts.Plugins = func(n string) (Decoder, error) { return host.Codec(n) }
+	opts := heldOptions(t, url, host)
 	const perTopic, total, each = 4, 5, 10
-	opts.MaxPluginWait, opts.HeldRetry = 200*time.Millisecond, time.Second
 	opts.MaxHeldPerTopic, opts.MaxHeld = perTopic, total
 	r := startIngest(t, cfg, store, opts)
 
@@ -55,14 +41,8 @@ func TestHeldBacklogIsBoundedOverTopics(t *testing.T) {
 		}
 	}
 	pub.publish(t, msgs, 4)
-	t0 := time.Now().Add(-time.Minute)
-	var js []message
 	const n = 20
-	for k := range n {
-		ts := t0.Add(time.Duration(k) * time.Second).UTC().Format(time.RFC3339Nano)
-		js = append(js, message{name + "/JS", []byte(`{"v":1,"ts":"` + ts + `"}`)})
-	}
-	pub.publish(t, js, 4)
+	pub.publish(t, jsonMessages(name+"/JS", time.Now().Add(-time.Minute), n), 4)
 	got := store.waitFor(t, n, 30*time.Second)
 	assert.Len(t, got, n, "every JSON reading stored")
 	// At most total are held in any session: the others are acknowledged.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
+	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -370,6 +372,14 @@ func startBroker(tb testing.TB, opts broker.Options) *broker.Broker {
 	return b
 }
 
+// smallWindowBroker is an embedded broker whose in-flight window for the
+// agent is small (MaxInflight 16, publishers held back past HighWater 8,
+// for at most 200 ms): a few held messages would fill it.
+func smallWindowBroker(tb testing.TB) *broker.Broker {
+	tb.Helper()
+	return startBroker(tb, broker.Options{MaxInflight: 16, HighWater: 8, MaxPublishWait: 200 * time.Millisecond})
+}
+
 // mosquitto returns $MQTT_URL or skips the test.
 func mosquitto(tb testing.TB) string {
 	tb.Helper()
@@ -453,3 +463,44 @@ func cleanSession(tb testing.TB, url, clientID string) {
 }
 
 func uniqueName() string { return fmt.Sprintf("t%d-%s", os.Getpid(), randomHex(4)) }
+
+// topicSensor is sensor id, range 0 to 100, alone on topic prefix/id with
+// codec c.
+func topicSensor(prefix, id, c string) rig.Sensor {
+	return rig.Sensor{ID: id, Range: rig.Range{Min: 0, Max: 100}, MQTT: rig.MQTTBinding{Topic: prefix + "/" + id, Codec: c}}
+}
+
+// brokenPluginHost is a plugin host whose plugin "broken" exits at once:
+// it never starts, and each try to start it backs off (minBackoff up to
+// maxBackoff). The host is closed when the test ends.
+func brokenPluginHost(tb testing.TB, minBackoff, maxBackoff time.Duration) *plugin.Host {
+	tb.Helper()
+	dir := tb.TempDir()
+	require.NoError(tb, os.WriteFile(filepath.Join(dir, plugin.BinaryPrefix+"broken"), []byte("#!/bin/sh\nexit 1\n"), 0o755))
+	host, err := plugin.NewHost(plugin.HostOptions{Dir: dir, StartTimeout: 2 * time.Second,
+		MinBackoff: minBackoff, MaxBackoff: maxBackoff, Logger: testLogger(tb)})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = host.Close() })
+	return host
+}
+
+// heldOptions are ingestOptions for url with the plugins of host: a topic
+// whose plugin is unavailable for MaxPluginWait (200 ms) is held, and the
+// session ends HeldRetry (1 s) later for the broker to deliver it again.
+func heldOptions(t *testing.T, url string, host *plugin.Host) Options {
+	opts := ingestOptions(t, url)
+	opts.Plugins = func(n string) (Decoder, error) { return host.Codec(n) }
+	opts.MaxPluginWait, opts.HeldRetry = 200*time.Millisecond, time.Second
+	return opts
+}
+
+// jsonMessages are n JSON messages on topic, each a reading of value 1,
+// one a second from t0.
+func jsonMessages(topic string, t0 time.Time, n int) []message {
+	msgs := make([]message, 0, n)
+	for k := range n {
+		ts := t0.Add(time.Duration(k) * time.Second).UTC().Format(time.RFC3339Nano)
+		msgs = append(msgs, message{topic, []byte(`{"v":1,"ts":"` + ts + `"}`)})
+	}
+	return msgs
+}

@@ -41,9 +41,7 @@ func TestPluginCodecs(t *testing.T) {
 
 	url := startBroker(t, broker.Options{}).URL()
 	name := uniqueName()
-	s := func(id, c string) rig.Sensor {
-		return rig.Sensor{ID: id, Range: rig.Range{Min: 0, Max: 100}, MQTT: rig.MQTTBinding{Topic: name + "/" + id, Codec: c}}
-	}
+	s := func(id, c string) rig.Sensor { return topicSensor(name, id, c) }
 	cfg := &rig.Config{RigType: "plugins", Sensors: []rig.Sensor{
 		s("EX", "plugin:example"), s("CR", "plugin:crasher"), s("HG", "plugin:hanger")}}
 	store := newStore()

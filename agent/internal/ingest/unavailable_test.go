@@ -1,15 +1,12 @@
 package ingest
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
@@ -19,12 +16,7 @@ import (
 // unacknowledged (the broker keeps it) for as many failed starts as it
 // takes, never rejected as plugin_failed and acknowledged (review r7 F1).
 func TestPluginThatCannotStartKeepsTheMessage(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, plugin.BinaryPrefix+"broken"), []byte("#!/bin/sh\nexit 1\n"), 0o755))
-	host, err := plugin.NewHost(plugin.HostOptions{Dir: dir, StartTimeout: 2 * time.Second,
-		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: testLogger(t)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = host.Close() })
+	host := brokenPluginHost(t, 5*time.Millisecond, 20*time.Millisecond)
 	broken, err := host.Codec("broken")
 	require.NoError(t, err)
 
