@@ -3,6 +3,8 @@
 //	rig-cloud serve --config FILE   serve the API (applies migrations first unless database.migrate is false)
 //	rig-cloud migrate --config FILE   apply pending migrations and exit
 //	rig-cloud token create --config FILE (--system | --release | --org SLUG [--org-name NAME] --role ROLE) --name NAME [--ttl D]
+//	rig-cloud token list --config FILE [--org SLUG]   the deployment's tokens (system, release), or an organisation's
+//	rig-cloud token revoke --config FILE --id N [--cascade]   any token, system and release ones included
 //	rig-cloud worker --config FILE    training worker: claims queued jobs and runs them until SIGINT/SIGTERM
 //	rig-cloud --version
 //
@@ -23,6 +25,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/config"
@@ -41,6 +44,8 @@ const usage = `usage:
   rig-cloud serve --config FILE
   rig-cloud migrate --config FILE
   rig-cloud token create --config FILE (--system | --release | --org SLUG [--org-name NAME] --role viewer|operator|admin) --name NAME [--ttl DURATION]
+  rig-cloud token list --config FILE [--org SLUG]
+  rig-cloud token revoke --config FILE --id N [--cascade]
   rig-cloud worker --config FILE
   rig-cloud --version
 Every config key can be set in the environment as RIG_CLOUD_<SECTION>_<KEY> (docs/cloud.md).
@@ -143,7 +148,20 @@ func load(path string, stderr io.Writer) (*config.Config, *slog.Logger, int) {
 	return cfg, slog.New(h).With("service", "rig-cloud", "version", version), 0
 }
 
+// DefaultSystemTTL is a system token's lifetime when token create is
+// given no --ttl: a system token may make an admin of every organisation,
+// so one that leaks should not work for ever (--ttl 0: no expiry).
+const DefaultSystemTTL = 24 * time.Hour
+
 func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "list":
+			return tokenList(ctx, args[1:], stdout, stderr)
+		case "revoke":
+			return tokenRevoke(ctx, args[1:], stdout, stderr)
+		}
+	}
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -157,10 +175,15 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	orgName := fs.String("org-name", "", "create the organisation with this name when it does not exist")
 	role := fs.String("role", "", "viewer, operator or admin")
 	name := fs.String("name", "", "what the token is for (shown in listings)")
-	ttl := fs.Duration("ttl", 0, "lifetime (0: no expiry)")
+	ttl := fs.Duration("ttl", 0, fmt.Sprintf("lifetime (0: no expiry; --system without --ttl: %s)", DefaultSystemTTL))
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
+	}
+	ttlSet := false
+	fs.Visit(func(f *flag.Flag) { ttlSet = ttlSet || f.Name == "ttl" })
+	if *system && !ttlSet {
+		*ttl = DefaultSystemTTL
 	}
 	r := store.Role(*role)
 	switch {
@@ -198,5 +221,77 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintln(stdout, secret)
 	fmt.Fprintln(stderr, "rig-cloud: the token is shown once; store it now")
+	return 0
+}
+
+// tokenList prints API tokens: the deployment's (system, release) or,
+// with --org, an organisation's; never their secrets.
+func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file")
+	org := fs.String("org", "", "organisation slug (default: the deployment's system and release tokens)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cfg, _, code := load(*path, stderr)
+	if cfg == nil {
+		return code
+	}
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	toks, err := server.ListTokens(tctx, cfg, *org)
+	if err != nil {
+		fmt.Fprintln(stderr, "rig-cloud token list:", err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tEXPIRES\tREVOKED\tBY\tLAST-USED")
+	at := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	for _, t := range toks {
+		by := "-"
+		if t.CreatedBy != nil {
+			by = fmt.Sprint(*t.CreatedBy)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, at(&t.CreatedAt), at(t.ExpiresAt), at(t.RevokedAt), by, at(t.LastUsedAt))
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+// tokenRevoke revokes any API token (system and release ones included):
+// the config gives database-level trust.
+func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file")
+	id := fs.Int64("id", 0, "the token's id (rig-cloud token list)")
+	cascade := fs.Bool("cascade", false, "also revoke every token it made, recursively")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if *id < 1 {
+		fmt.Fprintln(stderr, "rig-cloud token revoke: --id N is required (rig-cloud token list)")
+		return 2
+	}
+	cfg, _, code := load(*path, stderr)
+	if cfg == nil {
+		return code
+	}
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ids, err := server.RevokeToken(tctx, cfg, *id, *cascade)
+	if err != nil {
+		fmt.Fprintf(stderr, "rig-cloud token revoke: token %d: %v\n", *id, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "revoked %d token(s) %v\n", len(ids), ids)
 	return 0
 }

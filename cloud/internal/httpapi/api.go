@@ -119,6 +119,9 @@ type API struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	items    *prometheus.CounterVec
+	// quotaRefusals counts requests refused by an organisation quota
+	// (store.QuotaError), by quota.
+	quotaRefusals *prometheus.CounterVec
 }
 
 // Context keys.
@@ -185,6 +188,12 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 			Help: "Diagnoses received from agents by item status (accepted, duplicate, conflict, rejected)."}, []string{"status"}),
 	}
 	reg.MustRegister(a.requests, a.latency, a.items)
+	a.quotaRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_quota_refusals_total",
+		Help: "Requests refused (409 quota-exceeded) because the organisation reached a quota, by quota (its config key)."}, []string{"quota"})
+	for _, q := range []string{store.QuotaOpenUploads, store.QuotaQueuedJobs} {
+		a.quotaRefusals.WithLabelValues(q)
+	}
+	reg.MustRegister(a.quotaRefusals)
 	if o.AuthCache != nil {
 		st.OnRevoke(o.AuthCache.Flush)
 		reg.MustRegister(o.AuthCache)
@@ -245,8 +254,8 @@ func (a *API) routes() *gin.Engine {
 	v1.GET("/orgs/:org", a.tokenOnly, a.getOrg)
 	v1.POST("/orgs/:org/tokens", a.tokenOnly, a.createToken)
 	v1.GET("/orgs/:org/tokens", a.tokenOnly, a.listOrgTokens)
-	v1.GET("/tokens", a.need(store.RoleAdmin), a.listTokens)
-	v1.DELETE("/tokens/:id", a.need(store.RoleAdmin), a.revokeToken)
+	v1.GET("/tokens", a.tokenOnly, a.adminOrSystem, a.listTokens)
+	v1.DELETE("/tokens/:id", a.tokenOnly, a.adminOrSystem, a.revokeToken)
 
 	v1.POST("/sites", a.need(store.RoleOperator), a.createSite)
 	v1.GET("/sites", a.need(store.RoleViewer), a.listSites)
@@ -434,6 +443,16 @@ func (a *API) tokenOnly(c *gin.Context) {
 func (a *API) systemOnly(c *gin.Context) {
 	if p := principal(c); p.Agent != nil || p.Role != store.RoleSystem {
 		forbidden(c, "%s %s needs a system token", c.Request.Method, c.FullPath())
+		return
+	}
+	c.Next()
+}
+
+// adminOrSystem admits an organisation's admin token or a system token
+// (after tokenOnly).
+func (a *API) adminOrSystem(c *gin.Context) {
+	if p := principal(c); p.Role != store.RoleSystem && p.Role != store.RoleAdmin {
+		forbidden(c, "%s %s needs role admin or a system token; this token is %s", c.Request.Method, c.FullPath(), p.Role)
 		return
 	}
 	c.Next()

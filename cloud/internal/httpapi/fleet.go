@@ -180,7 +180,8 @@ func (a *API) listOrgTokens(c *gin.Context) {
 	a.tokenPage(c, org)
 }
 
-// listTokens lists the caller's organisation's tokens (an admin).
+// listTokens lists the caller's organisation's tokens (an admin), or a
+// system token's the deployment's (system and release tokens: OrgID 0).
 func (a *API) listTokens(c *gin.Context) { a.tokenPage(c, principal(c).OrgID) }
 
 func (a *API) tokenPage(c *gin.Context, org int64) {
@@ -196,14 +197,16 @@ func (a *API) tokenPage(c *gin.Context, org int64) {
 	page(c, toks, limit, func(t store.Token) string { return strconv.FormatInt(t.ID, 10) })
 }
 
-// revokeToken revokes a token of the caller's organisation and, with
-// ?cascade=true, every token it made, recursively.
+// revokeToken revokes a token of the caller's organisation (an admin) or
+// any token (a system token: of any organisation, or a system or release
+// token, itself included) and, with ?cascade=true, every token it made,
+// recursively.
 func (a *API) revokeToken(c *gin.Context) {
 	id, ok := idParam(c, "id")
 	if !ok {
 		return
 	}
-	var o store.RevokeOptions
+	o := store.RevokeOptions{AnyOrg: principal(c).Role == store.RoleSystem}
 	switch v := c.Query("cascade"); v {
 	case "", "false":
 	case "true":

@@ -152,8 +152,8 @@ func Operations() []Operation {
 			Auth: AuthSystemOrToken, Params: listParams(Param{Name: "org", In: "path", Type: "integer", Description: "organisation id"}),
 			Status: 200, Response: fleetapi.Page[fleetapi.Token]{Items: []fleetapi.Token{exTok}}, Example: Example{Path: "/v1/orgs/1/tokens"}},
 		{Method: "GET", Path: "/v1/tokens", ID: "listTokens", Tag: "organisations",
-			Summary: "List the API tokens of the caller's organisation (as GET /v1/orgs/{org}/tokens)",
-			Auth:    AuthToken, Role: "admin", Params: listParams(),
+			Summary: "List the API tokens of the caller's organisation (an admin; as GET /v1/orgs/{org}/tokens), or the deployment's system and release tokens (a system token)",
+			Auth:    AuthSystemOrToken, Params: listParams(),
 			Status: 200, Response: fleetapi.Page[fleetapi.Token]{Items: []fleetapi.Token{exTok}}},
 
 		{Method: "POST", Path: "/v1/sites", ID: "createSite", Tag: "fleet", Summary: "Create a site",
@@ -329,8 +329,9 @@ func Operations() []Operation {
 				Error: ptr(`cancelled by token "ops" (id 2)`), CreatedAt: exT0},
 			Errors: []int{409}, Example: Example{Path: "/v1/datasets/2/cancel"}},
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
-			Description: "With cascade=true, also every token it made (created_by), theirs, and so on.",
-			Auth:        AuthToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"},
+			Description: "An admin revokes its organisation's tokens; a system token any token, of any organisation or a system " +
+				"or release token (itself included). With cascade=true, also every token it made (created_by), theirs, and so on.",
+			Auth: AuthSystemOrToken, Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"},
 				{Name: "cascade", In: "query", Enum: []string{"true", "false"}, Description: "also revoke the tokens it made, recursively (default false)"}},
 			Status: 204, Example: Example{Path: "/v1/tokens/2"}},
 	})

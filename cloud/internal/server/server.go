@@ -417,25 +417,82 @@ func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]int, 
 	return db.Migrate(ctx, pool, log)
 }
 
+// openStore opens the database for a one-shot command, applying pending
+// migrations unless database.migrate is false (then it refuses to run on
+// an outdated schema). close releases it.
+func openStore(ctx context.Context, cfg *config.Config) (st *store.Store, close func(), err error) {
+	pool, err := OpenDB(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Database.MigrateOn() {
+		if _, err := db.Migrate(ctx, pool, nil); err != nil {
+			pool.Close()
+			return nil, nil, err
+		}
+	} else if sst, err := db.Status(ctx, pool); err != nil {
+		pool.Close()
+		return nil, nil, err
+	} else if len(sst.Pending) > 0 {
+		pool.Close()
+		return nil, nil, fmt.Errorf("migrations %v are not applied and database.migrate is false: run `rig-cloud migrate` first", sst.Pending)
+	}
+	return store.New(pool), pool.Close, nil
+}
+
+// ListTokens lists the API tokens of organisation org (its slug), or with
+// org "" the deployment's (system and release), revoked and expired ones
+// included, by id (rig-cloud token list).
+func ListTokens(ctx context.Context, cfg *config.Config, org string) ([]store.Token, error) {
+	st, done, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var orgID int64
+	if org != "" {
+		o, err := st.OrgBySlug(ctx, org)
+		if err != nil {
+			return nil, fmt.Errorf("organisation %q: %w", org, err)
+		}
+		orgID = o.ID
+	}
+	var out []store.Token
+	for after := int64(0); ; {
+		page, err := st.Tokens(ctx, orgID, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < 1000 {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// RevokeToken revokes API token id, of any organisation or of none (a
+// system or release token), and with cascade every token it made,
+// recursively (rig-cloud token revoke); it notifies every replica's
+// authentication cache. It returns the ids revoked now.
+func RevokeToken(ctx context.Context, cfg *config.Config, id int64, cascade bool) ([]int64, error) {
+	st, done, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return st.RevokeTokenWith(ctx, 0, id, store.RevokeOptions{AnyOrg: true, Cascade: cascade})
+}
+
 // CreateToken makes an API token: a system or release token (no org), or
 // one of org (its slug; created with orgName when missing and orgName is
 // set). It returns the token's secret, shown once.
 func CreateToken(ctx context.Context, cfg *config.Config, org, orgName, name string, role store.Role, ttl time.Duration) (string, error) {
-	pool, err := OpenDB(ctx, cfg)
+	st, done, err := openStore(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
-	defer pool.Close()
-	if cfg.Database.MigrateOn() {
-		if _, err := db.Migrate(ctx, pool, nil); err != nil {
-			return "", err
-		}
-	} else if sst, err := db.Status(ctx, pool); err != nil {
-		return "", err
-	} else if len(sst.Pending) > 0 {
-		return "", fmt.Errorf("migrations %v are not applied and database.migrate is false: run `rig-cloud migrate` first", sst.Pending)
-	}
-	st := store.New(pool)
+	defer done()
 	var orgID int64
 	if !role.Deployment() {
 		o, err := st.OrgBySlug(ctx, org)

@@ -213,6 +213,9 @@ func (s *Store) RevokeToken(ctx context.Context, orgID, id int64) error {
 
 // RevokeOptions widen RevokeTokenWith.
 type RevokeOptions struct {
+	// AnyOrg revokes a token of any organisation or of none (system,
+	// release): a system token's or the rig-cloud command's revocation.
+	AnyOrg bool
 	// Cascade also revokes the tokens the token made, theirs, and so on.
 	Cascade bool
 }
@@ -226,7 +229,7 @@ func (s *Store) RevokeTokenWith(ctx context.Context, orgID, id int64, o RevokeOp
 	var ids []int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var found bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_tokens WHERE id = $1 AND org_id = $2)`, id, orgID).Scan(&found); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_tokens WHERE id = $1 AND (org_id = $2 OR $3))`, id, orgID, o.AnyOrg).Scan(&found); err != nil {
 			return err
 		}
 		if !found {
