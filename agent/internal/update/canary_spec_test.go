@@ -2,7 +2,6 @@ package update
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,11 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/models/onnx"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/prep"
-	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // askedWindows records the digest of every spec the canary asks windows
@@ -104,15 +101,7 @@ func retrained(t testing.TB, src string) string {
 // and grid only and ran the running model on windows normalised with the
 // staged stats).
 func TestModelCanaryPreparesWindowsPerSpec(t *testing.T) {
-	if os.Getenv(infer.LibraryEnv) == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set: `export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
-	root := filepath.Join("..", "..", "..")
-	cfg, err := rig.Load(filepath.Join(root, "firmware-configs", "skab-testbed.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	current := filepath.Join(root, "models", "bundles", "skab-testbed")
+	cfg, current, opts := skabCanary(t)
 	staged := retrained(t, current)
 	cs, ss := inputSpec(t, current), inputSpec(t, staged)
 	cd, _ := cs.Digest()
@@ -120,10 +109,9 @@ func TestModelCanaryPreparesWindowsPerSpec(t *testing.T) {
 	if cd == sd {
 		t.Fatal("the retrained bundle has the running bundle's input spec")
 	}
-	opts := infer.Options{Logger: slog.New(slog.DiscardHandler)}
 	w := &askedWindows{Windows: gridWindows{around: cs, n: 16}}
 	c := &ModelCanary{Rig: cfg, Options: opts, Windows: w, MaxLatency: time.Second}
-	err = c.Check(t.Context(), staged, current)
+	err := c.Check(t.Context(), staged, current)
 	t.Logf("canary: %v", err)
 	if !slices.Contains(w.asked, sd) || !slices.Contains(w.asked, cd) {
 		t.Errorf("windows asked for %d specs (staged's: %v, running's: %v), want both",

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"log/slog"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,7 +15,6 @@ import (
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/prep"
-	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // gridWindows makes windows of raw readings (sensor units) around each
@@ -84,17 +81,8 @@ func inputSpec(t testing.TB, dir string) prep.Spec {
 }
 
 func TestModelCanary(t *testing.T) {
-	if os.Getenv(infer.LibraryEnv) == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set: `export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
-	root := filepath.Join("..", "..", "..")
-	cfg, err := rig.Load(filepath.Join(root, "firmware-configs", "skab-testbed.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundleDir := filepath.Join(root, "models", "bundles", "skab-testbed")
+	cfg, bundleDir, opts := skabCanary(t)
 	spec := inputSpec(t, bundleDir)
-	opts := infer.Options{Logger: slog.New(slog.DiscardHandler)}
 	// The same model staged as running: it passes.
 	c := &ModelCanary{Rig: cfg, Options: opts, Windows: gridWindows{around: spec, n: 16}, MaxLatency: time.Second}
 	if err := c.Check(t.Context(), bundleDir, bundleDir); err != nil {
@@ -125,7 +113,7 @@ func TestModelCanary(t *testing.T) {
 	}{
 		{"too few windows", ModelCanary{Windows: gridWindows{around: spec, n: 3}}, bundleDir, ErrNoWindows, "3 recent windows, the canary needs 8"},
 		{"too slow", ModelCanary{Windows: gridWindows{around: spec, n: 16}, MaxLatency: time.Nanosecond}, bundleDir, ErrCanary, "95th percentile inference time"},
-		{"another rig's bundle", ModelCanary{Windows: gridWindows{around: spec, n: 16}}, filepath.Join(root, "models", "bundles", "zema-testrig"), ErrCanary, "open staged bundle"},
+		{"another rig's bundle", ModelCanary{Windows: gridWindows{around: spec, n: 16}}, filepath.Join(filepath.Dir(bundleDir), "zema-testrig"), ErrCanary, "open staged bundle"},
 	}
 	// A staged model whose anomaly thresholds are a thousand times lower
 	// calls the same windows anomalous.
@@ -162,17 +150,8 @@ func TestModelCanary(t *testing.T) {
 // fewer than MinWindows judgeable windows the canary waits
 // (ErrNoWindows), and the staged model is judged on the others only.
 func TestModelCanarySkipsWindowsMissingRequiredSensors(t *testing.T) {
-	if os.Getenv(infer.LibraryEnv) == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set: `export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
-	root := filepath.Join("..", "..", "..")
-	cfg, err := rig.Load(filepath.Join(root, "firmware-configs", "skab-testbed.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundleDir := filepath.Join(root, "models", "bundles", "skab-testbed")
+	cfg, bundleDir, opts := skabCanary(t)
 	spec := inputSpec(t, bundleDir)
-	opts := infer.Options{Logger: slog.New(slog.DiscardHandler)}
 	m, err := infer.Open(bundleDir, cfg, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -21,8 +21,10 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/tufrepo"
 )
 
@@ -358,4 +360,20 @@ func (f *fixture) forge(signers []ed25519.PrivateKey, edit func(*metadata.Target
 		t.Fatal(err)
 	}
 	writeMeta(t, dir, metadata.TIMESTAMP, ts.Signed.Version, tb)
+}
+
+// skabCanary is what a model canary test runs on: the skab-testbed
+// firmware config, its shipped bundle's folder and inference options that
+// log nothing. The test is skipped without ONNX Runtime.
+func skabCanary(t *testing.T) (*rig.Config, string, infer.Options) {
+	t.Helper()
+	if os.Getenv(infer.LibraryEnv) == "" {
+		t.Skip("ONNXRUNTIME_LIB is not set: `export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
+	}
+	root := filepath.Join("..", "..", "..")
+	cfg, err := rig.Load(filepath.Join(root, "firmware-configs", "skab-testbed.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, filepath.Join(root, "models", "bundles", "skab-testbed"), infer.Options{Logger: slog.New(slog.DiscardHandler)}
 }
