@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
@@ -48,6 +49,17 @@ type Agent struct {
 	// "plugin:NAME" codecs of the firmware config run (default: "": the
 	// directory of the rig-agent executable, where make build puts them).
 	PluginDir string `yaml:"plugin_dir"`
+	// PluginMaxWait bounds how long one message holds the (serial) MQTT
+	// ingest waiting for a codec plugin that cannot start or is
+	// restarting; past it the message's topic is held unacknowledged for
+	// the rest of the session while the other topics go on
+	// (ingest.Options.MaxPluginWait; default: 5s; 100ms-1m, and less than
+	// broker.keep_alive: the ingest reads nothing meanwhile).
+	PluginMaxWait time.Duration `yaml:"plugin_max_wait"`
+	// PluginHeldRetry is how long after a topic is first held for its
+	// plugin the ingest session ends, for the broker to deliver the held
+	// messages again (ingest.Options.HeldRetry; default: 10s; 1s-1h).
+	PluginHeldRetry time.Duration `yaml:"plugin_held_retry"`
 }
 
 // Rig points at the rig's firmware config.
@@ -444,7 +456,7 @@ type Logging struct {
 // decoding when left empty.
 func Defaults() Config {
 	return Config{
-		Agent: Agent{DataDir: "/var/lib/rig-agent"},
+		Agent: Agent{DataDir: "/var/lib/rig-agent", PluginMaxWait: ingest.DefaultMaxPluginWait, PluginHeldRetry: ingest.DefaultHeldRetry},
 		Model: Model{IntraOpThreads: 1, InterOpThreads: 1, Providers: []string{"cpu"}, MaxBatch: 256, TensorRTEngineCache: true},
 		Broker: Broker{
 			URL: "tcp://127.0.0.1:1883", QoS: 1, KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second,

@@ -47,6 +47,12 @@ func (c *Config) validate(v *confyaml.Validator) {
 		v.Add("agent.id", "%q does not match %s", c.Agent.ID, IDPattern)
 	}
 	v.Required("agent.data_dir", c.Agent.DataDir)
+	v.DurationIn("agent.plugin_max_wait", c.Agent.PluginMaxWait, 100*time.Millisecond, time.Minute)
+	if w := c.Agent.PluginMaxWait; w >= 100*time.Millisecond && w <= time.Minute && w >= c.Broker.KeepAlive {
+		v.Add("agent.plugin_max_wait", "%s is not less than broker.keep_alive %s: the ingest reads nothing while a message waits for its plugin, and the broker would drop the connection",
+			c.Agent.PluginMaxWait, c.Broker.KeepAlive)
+	}
+	v.DurationIn("agent.plugin_held_retry", c.Agent.PluginHeldRetry, time.Second, time.Hour)
 
 	// rig, model
 	v.Required("rig.firmware_config", c.Rig.FirmwareConfig)

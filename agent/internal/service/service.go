@@ -319,7 +319,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	iopt := ingest.Options{
 		Broker: brokerURL, ClientID: cfg.Broker.ClientID, Username: cfg.Broker.Username, Password: string(password),
 		KeepAlive: cfg.Broker.KeepAlive, ConnectTimeout: cfg.Broker.ConnectTimeout, Logger: log.With("part", "ingest"),
-		ClockSynced: clockSynced,
+		ClockSynced: clockSynced, MaxPluginWait: cfg.Agent.PluginMaxWait, HeldRetry: cfg.Agent.PluginHeldRetry,
 	}
 	if a.brk != nil {
 		// The ingest's client id is reserved to a login the embedded
