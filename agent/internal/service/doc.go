@@ -33,8 +33,12 @@
 // Stop (on SIGINT or SIGTERM in rig-agent) runs, each step bounded by the
 // context's deadline:
 //
-//  0. stop the updater's loop (a download or canary is cancelled and
-//     resumed at the next start; no model is swapped after it: a swap
+//  0. stop the updater's loop (a download, verification, canary or
+//     activation is cancelled and resumed at the next start; each gives
+//     up within moments, a model open or bundle check left to end on its
+//     own, and Stop waits for the loop at most a fifth of the time left,
+//     5 s at most, then goes on without it, so the broker's drain and the
+//     ingest keep their time; no model is swapped after it: a swap
 //     waiting for the old runner gives up, so that a run hung in the
 //     model cannot hold the stop past its deadline; the updater's context
 //     is cancelled before the swap is told to give up, so the updater

@@ -686,11 +686,20 @@ func (a *Agent) stop(ctx context.Context) error {
 		}
 		return true
 	}
-	// 0. The updater: a download or canary in progress is cancelled
-	// (above; resumed at the next start); no model is swapped from here
-	// on.
+	// 0. The updater: a download, verification, canary or activation in
+	// progress is cancelled (above; resumed at the next start) and gives
+	// up within moments, a model open or bundle check left to end on its
+	// own; no model is swapped from here on. It gets at most
+	// updateStopBudget of the stop's time, so that a step that still does
+	// not return cannot starve the broker's drain and the ingest.
 	if a.cancelUpdate != nil {
-		wait("update", a.updateDone)
+		budget := updateStopBudget(ctx)
+		uctx, cancel := context.WithTimeout(ctx, budget)
+		if !waitDone(uctx, a.updateDone) {
+			errs = append(errs, errors.New("update did not stop in time"))
+			log.Error("part did not stop in time; stopping the rest without it", "part", "update", "waited", budget)
+		}
+		cancel()
 	}
 	// 1. Drain the embedded broker: intake stops at the source.
 	if a.brk != nil {
@@ -752,6 +761,19 @@ func (a *Agent) stop(ctx context.Context) error {
 	}
 	log.Info("rig-agent stopped")
 	return nil
+}
+
+// maxUpdateStop bounds the time Stop waits for the updater to return.
+const maxUpdateStop = 5 * time.Second
+
+// updateStopBudget is the part of the stop's time the updater may use:
+// a fifth of what is left before ctx's deadline, at most maxUpdateStop
+// (maxUpdateStop without a deadline).
+func updateStopBudget(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(min(time.Until(dl)/5, maxUpdateStop), 0)
+	}
+	return maxUpdateStop
 }
 
 // DefaultDrainTimeout bounds the embedded broker's drain when Stop's ctx

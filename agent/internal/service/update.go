@@ -101,14 +101,25 @@ func (w servedWindowing) Stats() windowing.Stats {
 // gives up (the new model is closed, its runner never ran) and the old
 // runner, asked to stop, is Stop's to wait for, within Stop's deadline.
 // swapMu is not held while waiting, so that a runner hung in RunInto
-// cannot block Stop.
-func (a *Agent) Activate(_ context.Context, dir string) error {
+// cannot block Stop. Opening the new model (minutes with TensorRT, which
+// builds its engine) is given up when ctx is done or Stop begins: the
+// model is then closed when its open ends (infer.OpenContext).
+func (a *Agent) Activate(ctx context.Context, dir string) error {
 	a.activateMu.Lock()
 	defer a.activateMu.Unlock()
 	if cur := a.cur.Load(); cur != nil && cur.dir == dir {
 		return nil
 	}
-	m, err := infer.Open(dir, a.cfg.Firmware, ModelOptions(a.cfg, a.log.With("part", "model")))
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-a.stopping:
+			cancel()
+		case <-octx.Done():
+		}
+	}()
+	m, err := infer.OpenContext(octx, dir, a.cfg.Firmware, ModelOptions(a.cfg, a.log.With("part", "model")))
 	if err != nil {
 		return fmt.Errorf("open model bundle %s: %w", dir, err)
 	}

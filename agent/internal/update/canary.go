@@ -43,7 +43,10 @@ type Windows interface {
 // MinWindows judgeable windows Check returns ErrNoWindows (the update
 // waits, staged, as for too few windows).
 // A zero field takes the default it names. It opens its own sessions and
-// closes them before returning; the serving model is not touched.
+// closes them before returning; the serving model is not touched. Check
+// returns soon after ctx is done, from an open in progress too (a
+// TensorRT engine build is left to finish on its own, its model then
+// closed: infer.OpenContext).
 type ModelCanary struct {
 	// Rig is the rig's firmware config (required).
 	Rig *rig.Config
@@ -79,12 +82,17 @@ func (c *ModelCanary) Check(ctx context.Context, staged, current string) error {
 	if minAgree <= 0 {
 		minAgree = 0.9
 	}
-	sm, err := infer.Open(staged, c.Rig, c.Options)
+	// Opening a model can take minutes (TensorRT builds its engine):
+	// given up when ctx is done (the agent stopping), not waited for.
+	sm, err := infer.OpenContext(ctx, staged, c.Rig, c.Options)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("canary: open staged bundle: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: open staged bundle: %w", ErrCanary, err)
 	}
 	defer sm.Close()
-	cm, err := infer.Open(current, c.Rig, c.Options)
+	cm, err := infer.OpenContext(ctx, current, c.Rig, c.Options)
 	if err != nil {
 		return fmt.Errorf("open running bundle %s for the canary: %w", current, err)
 	}

@@ -465,10 +465,15 @@ func (m *Manager) target() *Target {
 	return &t
 }
 
-func (verifying) run(_ context.Context, c *cycle) (state, error) {
+func (verifying) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
 	t := m.target()
-	dir, err := m.verifyAndStage(t, c.tf)
+	dir, err := m.verifyAndStage(ctx, t, c.tf)
+	if err != nil && ctx.Err() != nil {
+		// The agent stopping, not the release's fault: stays in verifying
+		// (the clean-stop marker resumes it there, nothing counted).
+		return nil, err
+	}
 	if errors.Is(err, ErrDiskFull) {
 		// Nothing extracted: back to downloading (its part is complete),
 		// so that a restart meanwhile counts nothing either.
@@ -566,10 +571,6 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
 	t := m.target()
 	old := m.Current()
-	// The staged folder is checked again: it sat on disk since Verifying.
-	if err := m.checkBundle(t.Staged, t); err != nil {
-		return failed{err}, nil
-	}
 	// The agent stopping is not the release's fault: back to staged, no
 	// attempt counted, committed by the next start's cycle.
 	stopping := func(err error) (state, error) {
@@ -577,6 +578,13 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 			return nil, serr
 		}
 		return nil, err
+	}
+	// The staged folder is checked again: it sat on disk since Verifying.
+	if err := m.checkBundleContext(ctx, t.Staged, t); err != nil {
+		if ctx.Err() != nil {
+			return stopping(err)
+		}
+		return failed{err}, nil
 	}
 	if ctx.Err() != nil {
 		return stopping(ctx.Err())

@@ -3,6 +3,7 @@ package update
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/sha512"
 	"errors"
@@ -28,7 +29,11 @@ import (
 // it into bundles/. It returns the staged folder. Less free space than a
 // file needs plus DiskReserve, or a write refused for want of space
 // (ENOSPC, EDQUOT), returns ErrDiskFull, the staging folder removed.
-func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (_ string, err error) {
+// It gives up soon after ctx is done (the agent stopping), returning an
+// error that matches ctx's, whatever step it was at: the hashing and the
+// extraction read through ctx, each file's sync checks it, and the bundle
+// check is left running on its own (it only reads).
+func (m *Manager) verifyAndStage(ctx context.Context, t *Target, tf *metadata.TargetFiles) (_ string, err error) {
 	// A full disk at any step (the staging folder, a file, a sync, the
 	// rename) is ErrDiskFull, not a failed verification.
 	defer func() { err = asDiskFull(err, "extract "+t.Path) }()
@@ -41,7 +46,10 @@ func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (_ string,
 		return "", err
 	}
 	defer f.Close()
-	if err := verifyTarget(f, tf); err != nil {
+	if err := verifyTarget(ctxReader{ctx, f}, tf); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("verify %s: %w", t.Path, ctx.Err())
+		}
 		if errors.As(err, new(*metadata.ErrLengthOrHashMismatch)) {
 			return "", fmt.Errorf("%w: %s: %w", ErrVerify, t.Path, err)
 		}
@@ -69,18 +77,24 @@ func (m *Manager) verifyAndStage(t *Target, tf *metadata.TargetFiles) (_ string,
 		// unpacked size is only known by decompressing it, and a pass of
 		// its own for that would double the work of the extraction.
 		BeforeFile: func(name string, size int64) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			return m.checkSpace("extract "+t.Path+": "+name, size)
 		}}
-	if err := tarball.Extract(bufio.NewReaderSize(f, 64<<10), tmp, lim); err != nil {
+	if err := tarball.Extract(bufio.NewReaderSize(ctxReader{ctx, f}, 64<<10), tmp, lim); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("extract %s: %w", t.Path, ctx.Err())
+		}
 		if errors.Is(err, ErrDiskFull) || noSpace(err) {
 			return "", err
 		}
 		return "", fmt.Errorf("%w: extract %s: %w", ErrVerify, t.Path, err)
 	}
-	if err := m.checkBundle(tmp, t); err != nil {
+	if err := m.checkBundleContext(ctx, tmp, t); err != nil {
 		return "", err
 	}
-	if err := syncTree(tmp); err != nil {
+	if err := syncTree(ctx, tmp); err != nil {
 		return "", err
 	}
 	rel := t.Release
@@ -137,6 +151,38 @@ func verifyTarget(r io.Reader, tf *metadata.TargetFiles) error {
 	return nil
 }
 
+// ctxReader reads r until ctx is done, then returns ctx's error: a
+// read of a large archive (hashing, extraction) stops within one read.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// checkBundleContext is checkBundle, given up when ctx is done first
+// (returning ctx's error): it hashes every model file, up to
+// Options.MaxBundleBytes, and bundle.Load takes no ctx. The check left
+// running only reads, and ends on its own.
+func (m *Manager) checkBundleContext(ctx context.Context, dir string, t *Target) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("check bundle %s: %w", t.Path, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.checkBundle(dir, t) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("check bundle %s: %w", t.Path, ctx.Err())
+	}
+}
+
 // checkBundle loads the bundle in dir (every model file's size and sha256
 // against the manifest) and ties it to the signed release metadata and to
 // this rig.
@@ -180,10 +226,13 @@ func (e *giveUpError) Error() string {
 }
 func (e *giveUpError) Unwrap() error { return e.err }
 
-// syncTree fsyncs every file and folder under dir.
-func syncTree(dir string) error {
+// syncTree fsyncs every file and folder under dir, until ctx is done.
+func syncTree(ctx context.Context, dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		f, err := os.Open(p)

@@ -1,6 +1,7 @@
 package update
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/hex"
@@ -71,7 +72,7 @@ func TestVerifyAndStageStreams(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	staged, err := a.verifyAndStage(tgt, tf)
+	staged, err := a.verifyAndStage(context.Background(), tgt, tf)
 	runtime.ReadMemStats(&after)
 	if err != nil {
 		t.Fatal(err)
