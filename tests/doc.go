@@ -8,7 +8,12 @@
 //
 // The long end-to-end tests run only with HYDROGNN_TEST_E2E set, which
 // `make e2e` sets (CI runs it after `make test`): 20 agents would slow down
-// the packages `make test` runs in parallel.
+// the packages `make test` runs in parallel. A process of theirs that exits
+// on its own fails the test at once with its exit status and the last 80
+// lines of its log; when the test fails, every process's whole log is kept
+// under os.TempDir() (rollout-e2e-logs-*, path logged).
+// HYDROGNN_TEST_RACE=1 builds the binaries with the race detector, and a
+// race report in a log fails the test.
 //
 // # Services
 //

@@ -76,6 +76,22 @@ func crashExcerpt(path string) string {
 	return ""
 }
 
+// raceReport returns the first data race report in the log at path (up
+// to 60 lines; "": none), as a binary built with -race prints it.
+func raceReport(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "WARNING: DATA RACE") {
+			return strings.Join(lines[i:min(len(lines), i+60)], "\n")
+		}
+	}
+	return ""
+}
+
 // procGuard holds the processes of a test that must not exit unless the
 // test stops them: check fails the test at once when one did.
 type procGuard struct {

@@ -22,13 +22,22 @@ func repoRoot(tb testing.TB) string {
 	return root
 }
 
+// EnvRace, set to 1, builds the binaries the tests run with the race
+// detector (HYDROGNN_TEST_RACE=1 make e2e): a data race in rig-agent or rig-cloud then
+// prints a report into the process's log, which fails the test.
+const EnvRace = "HYDROGNN_TEST_RACE"
+
 // buildBinaries builds the four binaries into a temporary folder once per
 // test binary run and returns it.
 func buildBinaries(tb testing.TB) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/",
-		"./agent/cmd/rig-agent", "./cloud/cmd/rig-cloud", "./tools/cmd/rigctl", "./tools/cmd/rigsim")
+	args := []string{"build", "-o", dir + "/"}
+	if os.Getenv(EnvRace) == "1" {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args,
+		"./agent/cmd/rig-agent", "./cloud/cmd/rig-cloud", "./tools/cmd/rigctl", "./tools/cmd/rigsim")...)
 	cmd.Dir = repoRoot(tb)
 	out, err := cmd.CombinedOutput()
 	require.NoError(tb, err, "go build: %s", out)

@@ -530,6 +530,15 @@ func startProc(t testing.TB, name, logPath string, env []string, argv ...string)
 		f.Close()
 		close(p.done)
 	}()
+	// Registered first, so run after the stop below (cleanups run last
+	// first): a data race the race detector reported (a -race build,
+	// EnvRace) fails the test.
+	t.Cleanup(func() {
+		<-p.done
+		if r := raceReport(logPath); r != "" {
+			t.Errorf("%s: the race detector reported a data race (log %s):\n%s", name, logPath, r)
+		}
+	})
 	t.Cleanup(func() {
 		if p.exited() {
 			if p.exitedOnItsOwn() && p.reported.CompareAndSwap(false, true) {
