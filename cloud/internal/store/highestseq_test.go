@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,12 +30,7 @@ func TestHighestSeq(t *testing.T) {
 	assert.Equal(t, uint64(7), got, "the highest, not the last stored")
 
 	// A new generation of the same agent id starts with none.
-	en, err := st.CreateEnrollment(ctx, p.OrgID, "press-1", 0, time.Hour)
-	require.NoError(t, err)
-	out, err := st.Enroll(ctx, en.Token, "agent-1", "press-1")
-	require.NoError(t, err)
-	p2, err := st.AgentPrincipal(ctx, out.Credential)
-	require.NoError(t, err)
+	p2 := enrollAgent(t, st, p.OrgID, "agent-1")
 	require.NotEqual(t, p.Agent.ID, p2.Agent.ID)
 	got, err = st.HighestSeq(ctx, p2.Agent.ID)
 	require.NoError(t, err)
@@ -54,18 +48,13 @@ func TestHighestSeqUsesTheIndex(t *testing.T) {
 	ctx := context.Background()
 	// 200k keys of this agent and 200k of a second one, enrolled for the
 	// same rig, above and below it in the index.
-	en, err := st.CreateEnrollment(ctx, p.OrgID, "press-1", 0, time.Hour)
-	require.NoError(t, err)
-	out, err := st.Enroll(ctx, en.Token, "agent-2", "press-1")
-	require.NoError(t, err)
-	other, err := st.AgentPrincipal(ctx, out.Credential)
-	require.NoError(t, err)
+	other := enrollAgent(t, st, p.OrgID, "agent-2")
 	for _, id := range []int64{p.Agent.ID, other.Agent.ID} {
 		_, err := pool.Exec(ctx, `INSERT INTO diagnosis_keys (agent_id, seq, fingerprint, rig_id, window_start)
 			SELECT $1, g, sha256(g::text::bytea), $2, now() FROM generate_series(1, 200000) g`, id, p.Agent.RigID)
 		require.NoError(t, err)
 	}
-	_, err = pool.Exec(ctx, `ANALYZE diagnosis_keys`)
+	_, err := pool.Exec(ctx, `ANALYZE diagnosis_keys`)
 	require.NoError(t, err)
 
 	rows, err := pool.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) `+store.HighestSeqSQL, p.Agent.ID)

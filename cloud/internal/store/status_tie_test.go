@@ -16,18 +16,13 @@ func TestRigStatusLastDiagnosisTieBreak(t *testing.T) {
 	t.Parallel()
 	_, st, p1 := agentStore(t)
 	ctx := context.Background()
-	en, err := st.CreateEnrollment(ctx, p1.OrgID, "press-1", 0, time.Hour)
-	require.NoError(t, err)
-	out, err := st.Enroll(ctx, en.Token, "agent-2", "press-1")
-	require.NoError(t, err)
-	p2, err := st.AgentPrincipal(ctx, out.Credential)
-	require.NoError(t, err)
+	p2 := enrollAgent(t, st, p1.OrgID, "agent-2")
 	require.Greater(t, p2.Agent.ID, p1.Agent.ID)
 
 	// The later agent's first, then the earlier agent's, same window.
 	it2 := items(7, 1)
 	it2[0].Diagnosis.AgentID = "agent-2"
-	_, err = st.IngestDiagnoses(ctx, p2, it2)
+	_, err := st.IngestDiagnoses(ctx, p2, it2)
 	require.NoError(t, err)
 	_, err = st.IngestDiagnoses(ctx, p1, items(7, 1))
 	require.NoError(t, err)

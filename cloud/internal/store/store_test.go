@@ -69,9 +69,17 @@ func agentFixture(tb testing.TB, st *store.Store) *store.Principal {
 	require.NoError(tb, err)
 	_, err = st.CreateRig(ctx, o.ID, fleetapi.Rig{RigID: "press-1", RigType: "zema-testrig"})
 	require.NoError(tb, err)
-	en, err := st.CreateEnrollment(ctx, o.ID, "press-1", 0, time.Hour)
+	return enrollAgent(tb, st, o.ID, "agent-1")
+}
+
+// enrollAgent enrolls agent id for the rig press-1 of organisation org
+// (a new generation if id is enrolled already) and returns its principal.
+func enrollAgent(tb testing.TB, st *store.Store, org int64, id string) *store.Principal {
+	tb.Helper()
+	ctx := context.Background()
+	en, err := st.CreateEnrollment(ctx, org, "press-1", 0, time.Hour)
 	require.NoError(tb, err)
-	out, err := st.Enroll(ctx, en.Token, "agent-1", "press-1")
+	out, err := st.Enroll(ctx, en.Token, id, "press-1")
 	require.NoError(tb, err)
 	p, err := st.AgentPrincipal(ctx, out.Credential)
 	require.NoError(tb, err)
