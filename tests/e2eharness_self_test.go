@@ -2,7 +2,10 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -10,6 +13,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
 )
 
 // fatalRecorder stands in for a *testing.T in procGuard's methods: it
@@ -77,4 +84,50 @@ func TestProcGuardTimeoutExplains(t *testing.T) {
 	})
 	assert.Contains(t, msg, "the rollout completed: not within 10ms")
 	assert.Contains(t, msg, "agent-13 offered, last check-in 40s ago")
+}
+
+// TestRolloutReport: a rollout timeout's report shows, agent by agent, what
+// rig-cloud thinks (rollout state, last check-in, the update state it
+// reported) beside the agent's /status and its process; an agent that
+// does not answer, or that never checked in, says so.
+func TestRolloutReport(t *testing.T) {
+	now := time.Now().UTC()
+	seen := now.Add(-3 * time.Second)
+	cloud := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, "Bearer tok", r.Header.Get("Authorization"))
+		switch r.URL.Path {
+		case "/v1/rollouts/7":
+			_ = json.NewEncoder(w).Encode(rolloutapi.Rollout{ID: 7, State: rolloutapi.Running, Cohort: 1,
+				Cohorts: []rolloutapi.Cohort{{Index: 1, Size: 2, State: rolloutapi.CohortSoaking}},
+				AgentStates: []rolloutapi.Member{
+					{AgentID: "agent-12", Cohort: 1, State: rolloutapi.AgentCommitted, UpdatedAt: now},
+					{AgentID: "agent-13", Cohort: 1, State: rolloutapi.AgentDownloading, UpdatedAt: now.Add(-time.Minute)},
+				}})
+		case "/v1/rigs/rig-1/status":
+			_ = json.NewEncoder(w).Encode(fleetapi.RigStatus{Agents: []fleetapi.AgentStatus{
+				{AgentID: "agent-12", Link: fleetapi.LinkOnline, LastCheckinAt: &seen,
+					Update: &cloudapi.UpdateStatus{State: "committed", Installed: "1.1.0"}},
+				{AgentID: "agent-13", Link: fleetapi.LinkNever},
+			}})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer cloud.Close()
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"model":{"version":"1.1.0"},"update":{"state":"committed"}}`))
+	}))
+	defer agent.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close() // refuses connections, as an exited agent's port does
+	dir := t.TempDir()
+	p12 := startProc(t, "agent-12", filepath.Join(dir, "12.log"), nil, "sh", "-c", `trap "exit 0" TERM; sleep 60 & wait`)
+	p13 := startProc(t, "agent-13", filepath.Join(dir, "13.log"), nil, "sh", "-c", "exit 1")
+	<-p13.done
+	p13.reported.Store(true) // its exit is this test's point, not a failure of it
+	out := rolloutReport(context.Background(), cloud.URL, "tok", "rig-1", 7,
+		[]agentProc{{id: "agent-12", api: agent.URL, proc: p12}, {id: "agent-13", api: gone.URL, proc: p13}})
+	assert.Contains(t, out, "rollout 7: running, cohort 1")
+	assert.Regexp(t, `(?m)^agent-12\s+1\s+committed\s+\S+ ago\s+3(\.\d)?s ago\s+online\s+committed 1\.1\.0->\s+1\.1\.0 committed\s+running\s*$`, out)
+	assert.Regexp(t, `(?m)^agent-13\s+1\s+downloading\s+1m\S* ago\s+never\s+never\s+-\s+unreachable\s+exited at \S+ \(exit status 1\)`, out)
 }
