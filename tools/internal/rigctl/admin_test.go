@@ -86,9 +86,7 @@ func TestEnrollWithRigctl(t *testing.T) {
 	require.NoError(t, sys.Do(ctx, "POST", "/v1/orgs", nil, fleetapi.OrgRequest{Slug: "acme", Name: "Acme"}, nil))
 	var op fleetapi.TokenResponse
 	require.NoError(t, sys.Do(ctx, "POST", "/v1/orgs/1/tokens", nil, fleetapi.TokenRequest{Name: "installer", Role: "operator"}, &op))
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, s.URL)
-	t.Setenv(EnvToken, op.Secret)
+	rigctlEnv(t, s.URL, op.Secret)
 	dir := t.TempDir()
 	zema, err := filepath.Abs("../../../firmware-configs/zema-testrig.yaml")
 	require.NoError(t, err)

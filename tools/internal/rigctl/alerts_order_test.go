@@ -38,9 +38,7 @@ func TestAlertsListNewestFirstAndFlags(t *testing.T) {
 		cloudapi.DiagnosisBatch{AgentID: "rig-002", Diagnoses: []diag.Diagnosis{d}}, &br))
 	require.Equal(t, 1, br.Accepted, "%+v", br)
 
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, s.URL)
-	t.Setenv(EnvToken, admin)
+	rigctlEnv(t, s.URL, admin)
 	rows := regexp.MustCompile(`(?m)^(\d+)\s+zema-1\s+(\w+)`)
 	ids := func(args ...string) []string {
 		t.Helper()

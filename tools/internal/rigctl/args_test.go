@@ -25,9 +25,7 @@ func TestDashArgumentReturns(t *testing.T) {
 		http.Error(w, "no", http.StatusNotFound)
 	}))
 	defer srv.Close()
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, srv.URL)
-	t.Setenv(EnvToken, "tok")
+	rigctlEnv(t, srv.URL, "tok")
 	for _, args := range [][]string{
 		{"jobs", "get", "-"},
 		{"jobs", "logs", "-", "--json"},
@@ -102,9 +100,7 @@ func TestLimitOnlyOnLists(t *testing.T) {
 		_, _ = w.Write([]byte(`{"items":[]}`))
 	}))
 	defer srv.Close()
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, srv.URL)
-	t.Setenv(EnvToken, "tok")
+	rigctlEnv(t, srv.URL, "tok")
 	for _, args := range [][]string{
 		{"jobs", "get", "1", "--limit", "5"},
 		{"jobs", "cancel", "1", "--limit", "5"},
@@ -138,9 +134,7 @@ func TestSitesAgentsFlagsPerForm(t *testing.T) {
 		_, _ = w.Write([]byte(`{"items":[]}`))
 	}))
 	defer srv.Close()
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, srv.URL)
-	t.Setenv(EnvToken, "tok")
+	rigctlEnv(t, srv.URL, "tok")
 	for _, tc := range []struct {
 		args []string
 		flag string

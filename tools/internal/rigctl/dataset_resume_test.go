@@ -9,9 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/models/train/traintest"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
-	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
@@ -22,16 +20,10 @@ import (
 func TestDatasetImportResumesPending(t *testing.T) {
 	s := startCloud(t)
 	admin := seedFleet(t, s)
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, s.URL)
-	t.Setenv(EnvToken, admin)
-	rigFile := filepath.Join("..", "..", "..", "firmware-configs", "zema-testrig.yaml")
-	cfg, err := rig.Load(rigFile)
+	rigctlEnv(t, s.URL, admin)
+	y, err := os.ReadFile(zemaRigFile)
 	require.NoError(t, err)
-	y, err := os.ReadFile(rigFile)
-	require.NoError(t, err)
-	dir := filepath.Join(t.TempDir(), "zema-sim")
-	require.NoError(t, traintest.WriteUCI(dir, cfg, 4, 3, 1))
+	dir := zemaUCI(t, 4, 3)
 	c := cloudclient.New(s.URL, admin)
 	ctx := context.Background()
 	// The interrupted import: registered, no archive.
@@ -39,17 +31,17 @@ func TestDatasetImportResumesPending(t *testing.T) {
 	require.NoError(t, c.Do(ctx, "POST", "/v1/datasets", nil, map[string]string{"name": "zema-sim", "kind": "sim", "rig_config": string(y)}, &d))
 	require.Equal(t, "pending", d.State)
 
-	code, _, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", rigFile, "--kind", "uci")
+	code, _, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", zemaRigFile, "--kind", "uci")
 	assert.Equal(t, ExitFailure, code, "another kind: not the interrupted import")
 	assert.Contains(t, stderr, "409")
 
-	code, stdout, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", rigFile)
+	code, stdout, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", zemaRigFile)
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Contains(t, stderr, "is registered without its archive: storing it now")
 	assert.Regexp(t, `^data set 1 zema-sim: sim, rig type zema-testrig, ready, archive [0-9.]+ KB sha256:[0-9a-f]{64}\n$`, stdout)
 
 	// Ready now: the name is taken for good.
-	code, _, stderr = run(t, "dataset", "import", "--dir", dir, "--rig", rigFile)
+	code, _, stderr = run(t, "dataset", "import", "--dir", dir, "--rig", zemaRigFile)
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "409")
 }
@@ -59,15 +51,12 @@ func TestDatasetImportResumesPending(t *testing.T) {
 func TestDatasetImportChecksLayout(t *testing.T) {
 	s := startCloud(t)
 	admin := seedFleet(t, s)
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, s.URL)
-	t.Setenv(EnvToken, admin)
-	rigFile := filepath.Join("..", "..", "..", "firmware-configs", "zema-testrig.yaml")
+	rigctlEnv(t, s.URL, admin)
 	dir := filepath.Join(t.TempDir(), "zema-sim")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a data set\n"), 0o644))
 
-	code, _, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", rigFile)
+	code, _, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", zemaRigFile)
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "is not a data set of rig type zema-testrig in the UCI layout: it lacks profile.txt, PS1.txt")
 	var ds struct {

@@ -2,14 +2,11 @@ package rigctl
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/models/train/traintest"
-	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
@@ -18,16 +15,10 @@ import (
 func TestDatasetImport(t *testing.T) {
 	s := startCloud(t)
 	admin := seedFleet(t, s)
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, s.URL)
-	t.Setenv(EnvToken, admin)
-	rigFile := filepath.Join("..", "..", "..", "firmware-configs", "zema-testrig.yaml")
-	cfg, err := rig.Load(rigFile)
-	require.NoError(t, err)
-	dir := filepath.Join(t.TempDir(), "zema-sim")
-	require.NoError(t, traintest.WriteUCI(dir, cfg, 4, 3, 1))
+	rigctlEnv(t, s.URL, admin)
+	dir := zemaUCI(t, 4, 3)
 
-	code, stdout, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", rigFile, "--description", "synthetic")
+	code, stdout, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", zemaRigFile, "--description", "synthetic")
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Regexp(t, `^data set 1 zema-sim: sim, rig type zema-testrig, ready, archive [0-9.]+ KB sha256:[0-9a-f]{64}\n$`, stdout)
 
@@ -39,7 +30,7 @@ func TestDatasetImport(t *testing.T) {
 	assert.Equal(t, "ready", d.State)
 
 	// The name is taken now: the server's problem is printed.
-	code, _, stderr = run(t, "dataset", "import", "--dir", dir, "--rig", rigFile)
+	code, _, stderr = run(t, "dataset", "import", "--dir", dir, "--rig", zemaRigFile)
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "409")
 	code, _, _ = run(t, "dataset", "import", "--dir", dir)

@@ -18,9 +18,7 @@ func TestAnswerNotDecoded(t *testing.T) {
 		_, _ = w.Write([]byte(`{"id":"not a number","rig_id":7,"state":[]}`))
 	}))
 	t.Cleanup(srv.Close)
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, srv.URL)
-	t.Setenv(EnvToken, "rgt_test")
+	rigctlEnv(t, srv.URL, "rgt_test")
 	for _, c := range []struct {
 		args []string
 		want string

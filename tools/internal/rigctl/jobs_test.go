@@ -12,9 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/models/train/traintest"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
-	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
@@ -39,17 +37,11 @@ func waitJob(t *testing.T, c *cloudclient.Client, id string) fleetapi.Job {
 func TestJobsAndModelsCommands(t *testing.T) {
 	s := startCloud(t)
 	admin := seedFleet(t, s)
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, s.URL)
-	t.Setenv(EnvToken, admin)
+	rigctlEnv(t, s.URL, admin)
 	c := cloudclient.New(s.URL, admin)
 
-	rigFile := filepath.Join("..", "..", "..", "firmware-configs", "zema-testrig.yaml")
-	cfg, err := rig.Load(rigFile)
-	require.NoError(t, err)
-	dir := filepath.Join(t.TempDir(), "zema-sim")
-	require.NoError(t, traintest.WriteUCI(dir, cfg, 8, 4, 1))
-	code, _, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", rigFile)
+	dir := zemaUCI(t, 8, 4)
+	code, _, stderr := run(t, "dataset", "import", "--dir", dir, "--rig", zemaRigFile)
 	require.Equal(t, ExitOK, code, stderr)
 
 	// Nothing yet.

@@ -18,9 +18,7 @@ import (
 // says it is a system token, which the fleet commands refuse.
 func TestLoginSystemTokenOneOrganisation(t *testing.T) {
 	s := startCloud(t)
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, "")
-	t.Setenv(EnvToken, "")
+	rigctlEnv(t, "", "")
 	require.NoError(t, cloudclient.New(s.URL, s.SystemToken).Do(context.Background(), "POST", "/v1/orgs", nil,
 		map[string]string{"slug": "acme", "name": "Acme"}, nil))
 
@@ -36,9 +34,7 @@ func TestLoginSystemTokenOneOrganisation(t *testing.T) {
 // agent credential's, is still an error).
 func TestLoginReleaseToken(t *testing.T) {
 	s := startCloud(t)
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, "")
-	t.Setenv(EnvToken, "")
+	rigctlEnv(t, "", "")
 	tok := exec.Command(rigCloudBin(t), "token", "create", "--release", "--name", "release manager")
 	tok.Env = append(os.Environ(), "RIG_CLOUD_DATABASE_URL="+s.DatabaseURL)
 	out, err := tok.Output()

@@ -45,9 +45,7 @@ func runIn(t *testing.T, stdin string, args ...string) (code int, stdout, stderr
 // line, capped), so that it is not in the process list; --token still
 // works but warns.
 func TestLoginTokenSources(t *testing.T) {
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, "")
-	t.Setenv(EnvToken, "")
+	rigctlEnv(t, "", "")
 	url, auths := orgsServer(t)
 	tokFile := filepath.Join(t.TempDir(), "tok")
 	require.NoError(t, os.WriteFile(tokFile, []byte("  rgt_file \nsecond line\n"), 0o600))
@@ -90,9 +88,7 @@ func TestLoginTokenSources(t *testing.T) {
 // RIGCTL_TOKEN alone is not sent to the current context's server, and an
 // explicit --context beats the environment's pair.
 func TestFleetClientEnvironment(t *testing.T) {
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, "")
-	t.Setenv(EnvToken, "")
+	rigctlEnv(t, "", "")
 	url, _ := orgsServer(t)
 	code, _, stderr := runIn(t, "rgt_ctx\n", "login", "--server", url, "--token-stdin", "--name", "prod")
 	require.Equal(t, ExitOK, code, stderr)

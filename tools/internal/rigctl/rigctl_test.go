@@ -13,6 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/models/train/traintest"
+	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -20,6 +23,30 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = Main(context.Background(), Env{Stdout: &out, Stderr: &errb, Version: "test"}, args)
 	return code, out.String(), errb.String()
+}
+
+// rigctlEnv gives the test a config folder of its own (XDG_CONFIG_HOME)
+// and the server and token rigctl reads from the environment.
+func rigctlEnv(t *testing.T, server, token string) {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(EnvServer, server)
+	t.Setenv(EnvToken, token)
+}
+
+// zemaRigFile is the shipped zema-testrig firmware config.
+var zemaRigFile = filepath.Join("..", "..", "..", "firmware-configs", "zema-testrig.yaml")
+
+// zemaUCI writes a synthetic data set of the zema-testrig firmware config
+// in the UCI layout (traintest.WriteUCI: runs runs of runLen cycles, seed
+// 1) to a folder zema-sim of the test's own and returns the folder.
+func zemaUCI(t *testing.T, runs, runLen int) string {
+	t.Helper()
+	cfg, err := rig.Load(zemaRigFile)
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "zema-sim")
+	require.NoError(t, traintest.WriteUCI(dir, cfg, runs, runLen, 1))
+	return dir
 }
 
 func TestConfigValidateShipped(t *testing.T) {

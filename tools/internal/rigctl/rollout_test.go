@@ -70,9 +70,7 @@ func TestRolloutCommands(t *testing.T) {
 	tok.Env = append(os.Environ(), "RIG_CLOUD_DATABASE_URL="+s.DatabaseURL)
 	out, err := tok.Output()
 	require.NoError(t, err)
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, s.URL)
-	t.Setenv(EnvToken, strings.TrimSpace(string(out)))
+	rigctlEnv(t, s.URL, strings.TrimSpace(string(out)))
 	root1 := filepath.Join(repo, "1.root.json")
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		code, _, errOut := run(t, "release", "publish", "--root", root1, "--keys", offline, "--bundle", versioned(t, v))

@@ -46,9 +46,7 @@ func datasetServer(t *testing.T, stall bool) string {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(done) })
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, srv.URL)
-	t.Setenv(EnvToken, "tok")
+	rigctlEnv(t, srv.URL, "tok")
 	return srv.URL
 }
 
@@ -56,13 +54,12 @@ func importArgs(t *testing.T, extra ...string) []string {
 	dir := filepath.Join(t.TempDir(), "set")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "profile.txt"), []byte("3 100 0 130 1\n"), 0o644))
-	rigFile := filepath.Join("..", "..", "..", "firmware-configs", "zema-testrig.yaml")
-	cfg, err := rig.Load(rigFile)
+	cfg, err := rig.Load(zemaRigFile)
 	require.NoError(t, err)
 	for _, s := range cfg.ActiveSensors() { // the files rigctl checks for
 		require.NoError(t, os.WriteFile(filepath.Join(dir, s.UCIName()+".txt"), nil, 0o644))
 	}
-	return append([]string{"dataset", "import", "--dir", dir, "--rig", rigFile}, extra...)
+	return append([]string{"dataset", "import", "--dir", dir, "--rig", zemaRigFile}, extra...)
 }
 
 // An upload that gets no answer is given up after --idle-timeout

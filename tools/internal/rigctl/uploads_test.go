@@ -48,9 +48,7 @@ targets:
 func TestFleetUploadCommands(t *testing.T) {
 	s := startCloud(t)
 	admin := seedFleet(t, s)
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv(EnvServer, s.URL)
-	t.Setenv(EnvToken, admin)
+	rigctlEnv(t, s.URL, admin)
 	ctx := context.Background()
 	rigFile := filepath.Join(t.TempDir(), "mini.yaml")
 	require.NoError(t, os.WriteFile(rigFile, []byte(miniZemaYAML), 0o644))
