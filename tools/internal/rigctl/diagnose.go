@@ -1,0 +1,440 @@
+package rigctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hydrognn/hydrognn/agent/infer"
+	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+func init() {
+	register("diagnose", "diagnose each cycle of a data set with a bundle, as the agent does (diagnose --bundle DIR --dataset uci:DIR|sim:DIR)", runDiagnose)
+}
+
+const diagnoseUsage = `diagnose --bundle DIR --dataset uci:DIR|sim:DIR [--json] [--summary] [--precision fp32|int8] [--rig FILE]
+
+Runs every cycle of the data set through the bundle on ONNX Runtime
+(agent/infer: Run, then Diagnose, the edge agent's path) and prints each
+cycle's diagnosis, then a histogram of the statuses: the rig's and each
+component's. With labels (the UCI layout's profile.txt, also rigsim's), the
+histogram also counts the rig status the labels imply (the worst status of
+the condition targets' class healths) against the diagnosed one, and
+per condition target the component's health MAE and status agreement
+with the label's class health (and the bundle's raw health head's, which
+diagnoses do not read).
+
+Without --json: one line per cycle, then the histogram. With --json: one
+diag.Diagnosis per line (JSON lines; created_at is the time of the run,
+window.start is zero: the data set has no clock). --summary prints the
+histogram only (with --json as one JSON object). Progress goes to stderr.
+
+The firmware config is --rig, or firmware-configs/<rig type>.yaml found
+from the working directory upwards. ONNX Runtime is loaded from
+$ONNXRUNTIME_LIB (deploy/dev/onnxruntime.sh prints a path).`
+
+// diagnoseSummaryJSON is the output of `diagnose --summary --json`.
+type diagnoseSummaryJSON struct {
+	N         int    `json:"n"`
+	Bundle    string `json:"bundle"`
+	Precision string `json:"precision"`
+	Dataset   string `json:"dataset"`
+	// Status counts the cycles per rig status.
+	Status map[diag.Status]int `json:"status"`
+	// Components counts, per component, the cycles per status.
+	Components map[string]map[diag.Status]int `json:"components"`
+	// LabelStatus counts, per rig status the labels imply, the cycles
+	// per diagnosed rig status (labelled data only).
+	LabelStatus map[diag.Status]map[diag.Status]int `json:"label_status,omitempty"`
+	// Health is, per condition target, how the diagnosis's component
+	// health matches the label's class health (labelled data only).
+	Health map[string]healthJSON `json:"health,omitempty"`
+	// order is the components' config order, for the table.
+	order []string
+}
+
+// healthJSON compares a condition target's component health with the
+// health of its labelled class.
+type healthJSON struct {
+	Component string `json:"component"`
+	N         int    `json:"n"`
+	// HealthMAE and StatusAgreement are the diagnosis's: the mean
+	// absolute error of the component's health, and the share of cycles
+	// whose component status is diag.StatusOf(the label's class health).
+	HealthMAE       float64 `json:"health_mae"`
+	StatusAgreement float64 `json:"status_agreement"`
+	// HeadHealthMAE and HeadStatusAgreement are the same for the
+	// bundle's health head output (nil without one), which diagnoses do
+	// not read.
+	HeadHealthMAE       *float64 `json:"head_health_mae,omitempty"`
+	HeadStatusAgreement *float64 `json:"head_status_agreement,omitempty"`
+}
+
+func runDiagnose(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "diagnose", diagnoseUsage)
+	dir := fs.String("bundle", "", "bundle `DIR` (required)")
+	data := fs.String("dataset", "", "data set, uci:DIR or sim:DIR (required)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	summary := fs.Bool("summary", false, "print the status histogram only")
+	precision := fs.String("precision", "", "model file: fp32 or int8 (default: int8 when the bundle has it, as the agent)")
+	rigPath := fs.String("rig", "", "firmware config `FILE` (default: firmware-configs/<rig type>.yaml)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *dir == "" || *data == "" || fs.NArg() > 0 {
+		errorf(env, "diagnose: --bundle DIR and --dataset uci:DIR|sim:DIR are required (no other arguments)")
+		return ExitUsage
+	}
+	ref, err := parseDataRef(*data)
+	if err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitUsage
+	}
+	prec, err := parsePrecision(*precision)
+	if err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitUsage
+	}
+	man, err := bundle.Load(*dir)
+	if err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitFailure
+	}
+	cfg, _, err := findRig(*rigPath, man.RigType)
+	if err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitFailure
+	}
+	m, err := openModel(*dir, cfg, prec, 1)
+	if err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitFailure
+	}
+	defer m.Close()
+	ds, err := loadLabelled(ref, cfg, m.Spec())
+	if err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitFailure
+	}
+	info := m.Info()
+	sum := newDiagnoseSummary(cfg, ds)
+	sum.out.Bundle, sum.out.Precision, sum.out.Dataset = info.Name+" "+info.Version, string(info.Precision), ds.Source
+	enc := json.NewEncoder(env.Stdout) // one diagnosis per line
+	start, printed := time.Now(), time.Now()
+	err = diagnoseEach(ctx, m, ds, func(done, total int) {
+		if now := time.Now(); now.Sub(printed) >= progressEvery && done < total {
+			printed = now
+			fmt.Fprintf(env.Stderr, "diagnose: %d/%d cycles (%d%%)\n", done, total, done*100/max(total, 1))
+		}
+	}, func(i int, r *infer.Result, d *diag.Diagnosis) error {
+		sum.add(i, r, d)
+		switch {
+		case *summary:
+		case *asJSON:
+			return enc.Encode(d)
+		default:
+			printDiagnosisLine(env.Stdout, i, d)
+		}
+		return nil
+	})
+	if err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitFailure
+	}
+	fmt.Fprintf(env.Stderr, "diagnose: %d/%d cycles in %s\n", ds.Len(), ds.Len(), time.Since(start).Round(10*time.Millisecond))
+	switch {
+	case *asJSON && *summary:
+		return writeJSONOut(env, sum.json())
+	case *asJSON:
+		return ExitOK
+	}
+	printDiagnoseSummary(env.Stdout, sum.json())
+	return ExitOK
+}
+
+// diagnoseEach runs every window of ds through m in batches of up to
+// infer.DefaultMaxBatch, diagnoses each (Model.Diagnose, with its share
+// of the batch's inference time) and calls fn with the cycle's index,
+// result and diagnosis, in data set order; progress (nil: none) is called
+// after each batch with the cycles done and their total.
+func diagnoseEach(ctx context.Context, m *infer.Model, ds *train.Dataset, progress func(done, total int),
+	fn func(i int, r *infer.Result, d *diag.Diagnosis) error) error {
+	rs, err := prep.NewResampler(m.Spec())
+	if err != nil {
+		return err
+	}
+	batch := make([]*prep.Window, 0, infer.DefaultMaxBatch)
+	done := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		out, err := m.Run(batch)
+		if err != nil {
+			return err
+		}
+		each := out.Elapsed / time.Duration(len(batch))
+		for k := range out.Results {
+			d, err := m.Diagnose(&out.Results[k], batch[k], each)
+			if err != nil {
+				return fmt.Errorf("%s cycle %d: %w", ds.Source, done+k+1, err)
+			}
+			if err := fn(done+k, &out.Results[k], d); err != nil {
+				return err
+			}
+		}
+		done += len(batch)
+		if progress != nil {
+			progress(done, ds.Len())
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for i, grid := range ds.Grids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w, err := rs.FromGrid(grid)
+		if err != nil {
+			return fmt.Errorf("%s cycle %d: %w", ds.Source, i+1, err)
+		}
+		// The window belongs to the resampler until its next call: copy.
+		batch = append(batch, w.Clone())
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// diagnoseSummary counts a data set's diagnoses.
+type diagnoseSummary struct {
+	cfg    *rig.Config
+	ds     *train.Dataset
+	out    diagnoseSummaryJSON
+	health *healthTally
+}
+
+func newDiagnoseSummary(cfg *rig.Config, ds *train.Dataset) *diagnoseSummary {
+	s := &diagnoseSummary{cfg: cfg, ds: ds, health: newHealthTally(cfg),
+		out: diagnoseSummaryJSON{Status: map[diag.Status]int{}, Components: map[string]map[diag.Status]int{}}}
+	for _, c := range cfg.Components {
+		s.out.Components[c.ID] = map[diag.Status]int{}
+		s.out.order = append(s.out.order, c.ID)
+	}
+	return s
+}
+
+func (s *diagnoseSummary) add(i int, r *infer.Result, d *diag.Diagnosis) {
+	s.out.N++
+	s.out.Status[d.Status]++
+	for _, c := range d.Components {
+		s.out.Components[c.ID][c.Status]++
+	}
+	if i >= len(s.ds.Labels) {
+		return
+	}
+	if ls, ok := labelStatus(s.cfg, s.ds.Labels[i]); ok {
+		if s.out.LabelStatus == nil {
+			s.out.LabelStatus = map[diag.Status]map[diag.Status]int{}
+		}
+		if s.out.LabelStatus[ls] == nil {
+			s.out.LabelStatus[ls] = map[diag.Status]int{}
+		}
+		s.out.LabelStatus[ls][d.Status]++
+	}
+	s.health.add(s.ds.Labels[i], r, d)
+}
+
+func (s *diagnoseSummary) json() diagnoseSummaryJSON {
+	out := s.out
+	out.Health = s.health.json()
+	return out
+}
+
+// labelStatus is the rig status a cycle's labels imply: the worst
+// diag.StatusOf of the class health of its labelled condition targets
+// (ok false when none is labelled).
+func labelStatus(cfg *rig.Config, labels []int) (st diag.Status, ok bool) {
+	for j, t := range cfg.Targets {
+		if t.Kind != rig.TargetCondition || j >= len(labels) || labels[j] < 0 || t.Classes[labels[j]].Health == nil {
+			continue
+		}
+		st, ok = diag.Worse(st, diag.StatusOf(*t.Classes[labels[j]].Health)), true
+	}
+	return st, ok
+}
+
+// healthTally accumulates, per condition target whose classes carry a
+// health, the diagnosis's component health and the health head's output
+// against the labelled class's health.
+type healthTally struct {
+	cfg  *rig.Config
+	rows []healthRow
+}
+
+type healthRow struct {
+	target string
+	j, ci  int // target index, component index
+	n      int
+	absErr float64
+	agree  int
+	headN  int
+	headAE float64
+	headOK int
+}
+
+func newHealthTally(cfg *rig.Config) *healthTally {
+	h := &healthTally{cfg: cfg}
+	for j, t := range cfg.Targets {
+		ci := cfg.ComponentIndex(t.Component)
+		if t.Kind != rig.TargetCondition || ci < 0 || !slices.ContainsFunc(t.Classes, func(c rig.Class) bool { return c.Health != nil }) {
+			continue
+		}
+		h.rows = append(h.rows, healthRow{target: t.Name, j: j, ci: ci})
+	}
+	return h
+}
+
+func (h *healthTally) add(labels []int, r *infer.Result, d *diag.Diagnosis) {
+	for k := range h.rows {
+		row := &h.rows[k]
+		if row.j >= len(labels) || labels[row.j] < 0 || row.ci >= len(d.Components) {
+			continue
+		}
+		ch := h.cfg.Targets[row.j].Classes[labels[row.j]].Health
+		if ch == nil {
+			continue
+		}
+		want := diag.StatusOf(*ch)
+		c := d.Components[row.ci]
+		row.n++
+		row.absErr += math.Abs(c.Health - *ch)
+		if c.Status == want {
+			row.agree++
+		}
+		if r != nil && row.ci < len(r.Health) {
+			row.headN++
+			row.headAE += math.Abs(r.Health[row.ci] - *ch)
+			if diag.StatusOf(r.Health[row.ci]) == want {
+				row.headOK++
+			}
+		}
+	}
+}
+
+// json returns the tally per target (nil when nothing was labelled).
+func (h *healthTally) json() map[string]healthJSON {
+	var out map[string]healthJSON
+	for _, row := range h.rows {
+		if row.n == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[string]healthJSON{}
+		}
+		hj := healthJSON{Component: h.cfg.Components[row.ci].ID, N: row.n,
+			HealthMAE: round6(row.absErr / float64(row.n)), StatusAgreement: round6(float64(row.agree) / float64(row.n))}
+		if row.headN > 0 {
+			mae, agree := round6(row.headAE/float64(row.headN)), round6(float64(row.headOK)/float64(row.headN))
+			hj.HeadHealthMAE, hj.HeadStatusAgreement = &mae, &agree
+		}
+		out[row.target] = hj
+	}
+	return out
+}
+
+// printDiagnosisLine prints one cycle's diagnosis on one line: the rig's
+// status and health, then each component's status (health when judged),
+// then the anomalies' faults.
+func printDiagnosisLine(w io.Writer, i int, d *diag.Diagnosis) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cycle %d: %s", i+1, d.Status)
+	if d.Status != diag.Unknown {
+		fmt.Fprintf(&b, " %.3f", d.Health)
+	}
+	b.WriteString(" |")
+	for _, c := range d.Components {
+		if c.Status == diag.Unknown {
+			fmt.Fprintf(&b, " %s=unknown", c.ID)
+			continue
+		}
+		fmt.Fprintf(&b, " %s=%s %.3f", c.ID, c.Status, c.Health)
+	}
+	var faults []string
+	for _, a := range d.Anomalies {
+		f := string(a.Fault)
+		if f == "" {
+			f = "anomaly"
+		}
+		faults = append(faults, fmt.Sprintf("%s(%s %s)", f, strings.Join(a.Components, ","), a.Severity))
+	}
+	if len(faults) > 0 {
+		fmt.Fprintf(&b, " | %s", strings.Join(faults, " "))
+	}
+	fmt.Fprintln(w, b.String())
+}
+
+// statuses is the order the histogram prints statuses in.
+var statuses = []diag.Status{diag.Healthy, diag.Warning, diag.Critical, diag.Unknown}
+
+func printDiagnoseSummary(w io.Writer, s diagnoseSummaryJSON) {
+	fmt.Fprintf(w, "%d cycles of %s, %s %s model through ONNX Runtime\n", s.N, s.Dataset, s.Bundle, s.Precision)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "status of\thealthy\twarning\tcritical\tunknown")
+	row := func(name string, m map[diag.Status]int) {
+		fmt.Fprintf(tw, "%s", name)
+		for _, st := range statuses {
+			fmt.Fprintf(tw, "\t%d", m[st])
+		}
+		fmt.Fprintln(tw)
+	}
+	row("rig", s.Status)
+	for _, id := range s.order {
+		row(id, s.Components[id])
+	}
+	for _, ls := range statuses {
+		if m, ok := s.LabelStatus[ls]; ok {
+			row("rig, labels "+string(ls), m)
+		}
+	}
+	_ = tw.Flush()
+	printHealth(w, s.Health)
+}
+
+// printHealth prints the per-target health comparison (nothing without
+// labels).
+func printHealth(w io.Writer, h map[string]healthJSON) {
+	if len(h) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\tcomponent\tlabelled\thealth MAE\tstatus agreement\thealth head MAE\thealth head agreement")
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		r := h[name]
+		head, headAgree := "-", "-"
+		if r.HeadHealthMAE != nil {
+			head, headAgree = fmt.Sprintf("%.4f", *r.HeadHealthMAE), fmt.Sprintf("%.2f %%", 100**r.HeadStatusAgreement)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.4f\t%.2f %%\t%s\t%s\n", name, r.Component, r.N, r.HealthMAE, 100*r.StatusAgreement, head, headAgree)
+	}
+	_ = tw.Flush()
+}
