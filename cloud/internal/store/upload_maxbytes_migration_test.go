@@ -35,29 +35,34 @@ func TestUploadRequestWithoutCapGetsServerCap(t *testing.T) {
 	_, err = db.MigrateFS(ctx, pool, old, "m", nil)
 	require.NoError(t, err)
 
-	st := store.New(pool)
-	p := agentFixture(t, st)
+	// The rows as that schema had them, written in SQL: the store's code
+	// is the newest schema's.
+	var orgID, rigID int64
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO organisations (slug, name) VALUES ('old', 'Old') RETURNING id`).Scan(&orgID))
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO rigs (org_id, name, rig_type) VALUES ($1, 'press-1', 'zema-testrig') RETURNING id`,
+		orgID).Scan(&rigID))
 	now := time.Now().UTC()
-	var id int64
-	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO upload_requests (org_id, rig_id, from_ts, to_ts, max_bytes, expires_at)
-		VALUES ($1, $2, $3, $4, 0, $5) RETURNING id`, p.OrgID, p.Agent.RigID, now.Add(-time.Hour), now, now.Add(time.Hour)).Scan(&id))
+	_, err = pool.Exec(ctx, `INSERT INTO upload_requests (org_id, rig_id, from_ts, to_ts, max_bytes, expires_at)
+		VALUES ($1, $2, $3, $4, 0, $5)`, orgID, rigID, now.Add(-time.Hour), now, now.Add(time.Hour))
+	require.NoError(t, err)
 
 	_, err = db.Migrate(ctx, pool, nil)
 	require.NoError(t, err)
+	st := store.New(pool)
 
-	us, err := st.UploadRequests(ctx, p.OrgID, "", "", "", 10)
+	us, err := st.UploadRequests(ctx, orgID, "", "", "", 10)
 	require.NoError(t, err)
 	require.Len(t, us, 1)
 	assert.Equal(t, wantCap, us[0].MaxBytes, "listed max_bytes of a request stored with 0")
-	open, err := st.OpenUploadRequests(ctx, p.Agent.RigID)
+	open, err := st.OpenUploadRequests(ctx, rigID)
 	require.NoError(t, err)
 	require.Len(t, open, 1)
 	assert.Equal(t, wantCap, open[0].MaxBytes, "max_bytes announced at check-in")
 
-	u, err := st.CreateUploadRequest(ctx, p.OrgID, "press-1", now.Add(-time.Hour), now, nil, 0, now.Add(time.Hour), 0)
+	u, err := st.CreateUploadRequest(ctx, orgID, "press-1", now.Add(-time.Hour), now, nil, 0, now.Add(time.Hour), 0)
 	require.NoError(t, err)
 	assert.Equal(t, wantCap, u.MaxBytes, "a request created with 0")
 	_, err = pool.Exec(ctx, `INSERT INTO upload_requests (org_id, rig_id, from_ts, to_ts, max_bytes, expires_at)
-		VALUES ($1, $2, $3, $4, 0, $5)`, p.OrgID, p.Agent.RigID, now.Add(-time.Hour), now, now.Add(time.Hour))
+		VALUES ($1, $2, $3, $4, 0, $5)`, orgID, rigID, now.Add(-time.Hour), now, now.Add(time.Hour))
 	assert.Error(t, err, "a max_bytes of 0 is refused by the schema")
 }
