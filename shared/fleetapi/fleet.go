@@ -103,9 +103,48 @@ type Rig struct {
 // Enrollment answers POST /v1/rigs/{rig}/enrollments: a one-time
 // enrollment token (shown once) for the rig's agent.
 type Enrollment struct {
+	// ID names the token in GET and DELETE /v1/rigs/{rig}/enrollments.
+	ID        int64     `json:"id"`
 	Token     string    `json:"token"`
 	RigID     string    `json:"rig_id"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Replace is the agent id whose current identity on the rig the
+	// token may take over even while it checks in (EnrollmentRequest).
+	Replace string `json:"replace,omitempty"`
+}
+
+// EnrollmentRequest is the optional body of POST
+// /v1/rigs/{rig}/enrollments.
+type EnrollmentRequest struct {
+	// Replace, when set, lets the token enroll this agent id over its
+	// current identity on the rig even while that identity checks in
+	// (its credential is then revoked). Without it, enrolling an id whose
+	// identity checked in recently is refused (409): revoke it first.
+	Replace string `json:"replace,omitempty"`
+}
+
+// EnrollmentToken is an enrollment token as GET
+// /v1/rigs/{rig}/enrollments lists it (never its secret).
+type EnrollmentToken struct {
+	ID    int64  `json:"id"`
+	RigID string `json:"rig_id"`
+	// State is usable, used, expired or revoked.
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// CreatedBy is the id of the API token that made it.
+	CreatedBy *int64     `json:"created_by,omitempty"`
+	UsedAt    *time.Time `json:"used_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// AgentID is the agent id it enrolled (used ones).
+	AgentID string `json:"agent_id,omitempty"`
+	Replace string `json:"replace,omitempty"`
+}
+
+// EnrollmentsRevoked answers DELETE /v1/rigs/{rig}/enrollments: how many
+// usable tokens of the rig were revoked.
+type EnrollmentsRevoked struct {
+	Revoked int `json:"revoked"`
 }
 
 // Agent is an enrolled agent as fleet managers see it: the current

@@ -25,7 +25,7 @@ func (a *API) enroll(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out, err := a.st.Enroll(c.Request.Context(), tok, req.AgentID, req.RigID)
+	out, err := a.st.EnrollWith(c.Request.Context(), tok, req.AgentID, req.RigID, 2*a.opt.CheckinInterval)
 	switch {
 	case err == nil:
 		a.known.remove(tok) // used

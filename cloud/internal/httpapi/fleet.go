@@ -439,9 +439,21 @@ func (a *API) componentHealth(c *gin.Context) {
 	a.reply(c, 200, h, err)
 }
 
+// createEnrollment makes a one-time enrollment token for a rig; the
+// optional body (fleetapi.EnrollmentRequest) may let it replace a live
+// agent. The token expires after auth.enrollment_ttl, or with the
+// operator's token when that ends first.
 func (a *API) createEnrollment(c *gin.Context) {
 	p := principal(c)
-	e, err := a.st.CreateEnrollment(c.Request.Context(), p.OrgID, c.Param("rig"), p.TokenID, a.opt.EnrollmentTTL)
+	var req fleetapi.EnrollmentRequest
+	if c.Request.ContentLength != 0 && !a.readJSON(c, &req) {
+		return
+	}
+	if req.Replace != "" && !cloudapi.ValidID(req.Replace) {
+		invalidBody(c, "replace %q is not an agent id (1-64 of [A-Za-z0-9_.-] starting with a letter or digit)", req.Replace)
+		return
+	}
+	e, err := a.st.CreateEnrollmentWith(c.Request.Context(), p.OrgID, c.Param("rig"), p.TokenID, a.opt.EnrollmentTTL, p.Expires, req.Replace)
 	if err == nil {
 		// Known to this replica: it enrolls even while its address's
 		// failed authentications are spent (checkCredential).
@@ -518,4 +530,39 @@ func (a *API) alertState(to string) gin.HandlerFunc {
 		al, err := a.st.SetAlertState(c.Request.Context(), p.OrgID, id, to, p.TokenID)
 		a.reply(c, 200, al, err)
 	}
+}
+
+// listEnrollments lists a rig's enrollment tokens (never their secrets).
+func (a *API) listEnrollments(c *gin.Context) {
+	limit, after, ok := idPage(c)
+	if !ok {
+		return
+	}
+	es, err := a.st.Enrollments(c.Request.Context(), principal(c).OrgID, c.Param("rig"), after, limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page(c, es, limit, func(e store.EnrollmentToken) string { return strconv.FormatInt(e.ID, 10) })
+}
+
+// revokeEnrollments revokes every usable enrollment token of a rig (200
+// with how many).
+func (a *API) revokeEnrollments(c *gin.Context) {
+	n, err := a.st.RevokeEnrollments(c.Request.Context(), principal(c).OrgID, c.Param("rig"), 0)
+	a.reply(c, 200, fleetapi.EnrollmentsRevoked{Revoked: n}, err)
+}
+
+// revokeEnrollment revokes one enrollment token of a rig (204; a used or
+// expired one stays as it is).
+func (a *API) revokeEnrollment(c *gin.Context) {
+	id, ok := idParam(c, "id")
+	if !ok {
+		return
+	}
+	if _, err := a.st.RevokeEnrollments(c.Request.Context(), principal(c).OrgID, c.Param("rig"), id); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(204)
 }

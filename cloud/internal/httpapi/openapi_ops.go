@@ -170,15 +170,23 @@ func Operations() []Operation {
 			Summary:     "Create a one-time enrollment token for a rig",
 			Description: "The agent sends it once to POST /v1/agent/enroll before it expires (auth.enrollment_ttl).",
 			Auth:        AuthToken, Role: "operator", Params: []Param{rigParam}, Status: 201,
-			Response: fleetapi.Enrollment{Token: "rge_Jm4...", RigID: "zema-1", ExpiresAt: exT0.Add(24 * time.Hour)},
+			Response: fleetapi.Enrollment{ID: 1, Token: "rge_Jm4...", RigID: "zema-1", ExpiresAt: exT0.Add(24 * time.Hour)},
 			Example:  Example{Path: "/v1/rigs/zema-1/enrollments"}},
+		{Method: "GET", Path: "/v1/rigs/:rig/enrollments", ID: "listEnrollments", Tag: "fleet",
+			Summary:     "List a rig's enrollment tokens (never their secrets)",
+			Description: "state is usable, used, expired or revoked; agent_id is the agent a used token enrolled.",
+			Auth:        AuthToken, Role: "operator", Params: listParams(rigParam), Status: 200,
+			Response: fleetapi.Page[fleetapi.EnrollmentToken]{Items: []fleetapi.EnrollmentToken{{ID: 1, RigID: "zema-1", State: "usable",
+				CreatedAt: exT0, ExpiresAt: exT0.Add(24 * time.Hour), CreatedBy: ptr(int64(2))}}},
+			Example: Example{Path: "/v1/rigs/zema-1/enrollments"}},
 
 		{Method: "POST", Path: "/v1/agent/enroll", ID: "enroll", Tag: "agent",
 			Summary: "Exchange an enrollment token for the agent's credential",
 			Description: "rig_id is optional and must be the token's rig (403 otherwise). Every enrollment makes a new identity " +
 				"(generation) of the agent id bound to the token's rig: enrolling an id already enrolled for that rig (a reinstalled " +
 				"rig computer) revokes the old credential, and the new identity's sequence numbers never collide with the stored ones. " +
-				"An id enrolled, not revoked, for another rig answers 409 (revoke it first to move it).",
+				"An id enrolled, not revoked, for another rig answers 409 (revoke it first to move it); so does an id whose identity on " +
+				"the rig checked in within twice the check-in interval, unless the token was made to replace it (replace).",
 			Auth: AuthEnrollment, Body: cloudapi.EnrollRequest{AgentID: "rig-001", RigID: "zema-1"}, Status: 200,
 			Response: cloudapi.EnrollResponse{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", Credential: "rga_pV8...", Generation: 1},
 			Errors:   []int{403, 409}},
@@ -202,9 +210,10 @@ func Operations() []Operation {
 				"and is at most 30 days from now; a range is at most 31 days and ends at most 5 minutes after now (readings " +
 				"the rig has taken: the agent marks its part last with what it holds). max_bytes (the readings' JSON, one byte " +
 				"more each) is at most 1 GiB, and 1 GiB when omitted; the server stores no readings past it nor past 25 million " +
-				"readings, and the part reaching a cap completes the request. A limit passed is 400 naming the field in errors.",
+				"readings, and the part reaching a cap completes the request. A limit passed is 400 naming the field in errors. " +
+				"An organisation holding quotas.max_open_uploads open requests gets 409 quota-exceeded.",
 			Auth: AuthToken, Role: "operator", Body: fleetapi.UploadRequestBody{RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"}},
-			Status: 201, Response: exUpload},
+			Status: 201, Response: exUpload, Errors: []int{409}},
 		{Method: "POST", Path: "/v1/agent/uploads", ID: "upload", Tag: "agent", Summary: "Send one part of an upload request's readings",
 			Description: "Parts are idempotent on agent, request and part: a replay with the same content (cloudapi.UploadFingerprint) is " +
 				"duplicate; one with other content is conflict (its problem of type urn:hydrognn:problem:conflict says so; the stored " +
@@ -328,6 +337,14 @@ func Operations() []Operation {
 					Labels: map[string]float64{"pump": 0}, Phase: fleetapi.BuildFailed, UpdatedAt: exT0},
 				Error: ptr(`cancelled by token "ops" (id 2)`), CreatedAt: exT0},
 			Errors: []int{409}, Example: Example{Path: "/v1/datasets/2/cancel"}},
+		{Method: "DELETE", Path: "/v1/rigs/:rig/enrollments/:id", ID: "revokeEnrollment", Tag: "fleet",
+			Summary: "Revoke one enrollment token of a rig (a used or expired one stays as it is)",
+			Auth:    AuthToken, Role: "operator", Params: []Param{rigParam, {Name: "id", In: "path", Type: "integer", Description: "enrollment token id"}},
+			Status: 204, Example: Example{Path: "/v1/rigs/zema-1/enrollments/1"}},
+		{Method: "DELETE", Path: "/v1/rigs/:rig/enrollments", ID: "revokeEnrollments", Tag: "fleet",
+			Summary: "Revoke every usable enrollment token of a rig",
+			Auth:    AuthToken, Role: "operator", Params: []Param{rigParam},
+			Status: 200, Response: fleetapi.EnrollmentsRevoked{Revoked: 0}, Example: Example{Path: "/v1/rigs/zema-1/enrollments"}},
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
 			Description: "An admin revokes its organisation's tokens; a system token any token, of any organisation or a system " +
 				"or release token (itself included). With cascade=true, also every token it made (created_by), theirs, and so on.",

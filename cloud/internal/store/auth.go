@@ -224,7 +224,8 @@ type RevokeOptions struct {
 // o.Cascade every token it made, recursively (whatever their
 // organisation: a system token's are in many); it returns the ids it
 // revoked now (those revoked before are left as they were and not
-// returned).
+// returned). The unused enrollment tokens made by the token, or by those
+// the cascade revokes, are revoked in the same transaction.
 func (s *Store) RevokeTokenWith(ctx context.Context, orgID, id int64, o RevokeOptions) ([]int64, error) {
 	var ids []int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -245,6 +246,12 @@ func (s *Store) RevokeTokenWith(ctx context.Context, orgID, id int64, o RevokeOp
 			return err
 		}
 		if ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return err
+		}
+		// The enrollment tokens they made and nobody used go with them: a
+		// leaked one must not outlive the operator's revoked token.
+		if _, err := tx.Exec(ctx, `UPDATE enrollment_tokens SET revoked_at = now()
+			WHERE created_by = ANY($1) AND used_at IS NULL AND revoked_at IS NULL`, append(ids, id)); err != nil {
 			return err
 		}
 		return notifyRevoked(ctx, tx, fmt.Sprintf("token:%d", id))

@@ -137,19 +137,88 @@ type Enrollment = fleetapi.Enrollment
 // CreateEnrollment makes a one-time enrollment token for org's rig,
 // usable until ttl from now.
 func (s *Store) CreateEnrollment(ctx context.Context, orgID int64, rigName string, createdBy int64, ttl time.Duration) (*Enrollment, error) {
+	return s.CreateEnrollmentWith(ctx, orgID, rigName, createdBy, ttl, time.Time{}, "")
+}
+
+// CreateEnrollmentWith is CreateEnrollment expiring no later than
+// notAfter (zero: ttl only; the expiry of the token that makes it), with
+// replace, the agent id whose current identity on the rig the token may
+// take over even while that identity checks in (Enroll; "": none).
+func (s *Store) CreateEnrollmentWith(ctx context.Context, orgID int64, rigName string, createdBy int64, ttl time.Duration, notAfter time.Time, replace string) (*Enrollment, error) {
 	secret, hash := NewSecret(PrefixEnrollment)
-	e := &Enrollment{Token: secret, RigID: rigName}
+	e := &Enrollment{Token: secret, RigID: rigName, Replace: replace}
 	var by *int64
 	if createdBy != 0 {
 		by = &createdBy
 	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO enrollment_tokens (org_id, rig_id, token_hash, created_by, expires_at)
-		SELECT $1, r.id, $3, $4, now() + $5::interval FROM rigs r WHERE r.org_id = $1 AND r.name = $2
-		RETURNING expires_at`, orgID, rigName, hash, by, ttl).Scan(&e.ExpiresAt)
+	var cap *time.Time
+	if !notAfter.IsZero() {
+		cap = &notAfter
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO enrollment_tokens (org_id, rig_id, token_hash, created_by, expires_at, replace_agent)
+		SELECT $1, r.id, $3, $4, least(now() + $5::interval, $7), nullif($6, '') FROM rigs r WHERE r.org_id = $1 AND r.name = $2
+		RETURNING id, expires_at`, orgID, rigName, hash, by, ttl, replace, cap).Scan(&e.ID, &e.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
-	return e, err
+	if err != nil {
+		return nil, fmt.Errorf("create an enrollment token for rig %q: %w", rigName, err)
+	}
+	return e, nil
+}
+
+// EnrollmentToken is an enrollment token as listed (never its secret).
+type EnrollmentToken = fleetapi.EnrollmentToken
+
+// Enrollments lists the enrollment tokens of org's rig by id, at most
+// limit after id after; ErrNotFound when org has no such rig.
+func (s *Store) Enrollments(ctx context.Context, orgID int64, rigName string, after int64, limit int) ([]EnrollmentToken, error) {
+	if _, err := s.Rig(ctx, orgID, rigName); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT e.id, r.name,
+			CASE WHEN e.used_at IS NOT NULL THEN 'used' WHEN e.revoked_at IS NOT NULL THEN 'revoked'
+				WHEN e.expires_at <= now() THEN 'expired' ELSE 'usable' END,
+			e.created_at, e.expires_at, e.created_by, e.used_at, e.revoked_at, coalesce(a.name, ''), coalesce(e.replace_agent, '')
+		FROM enrollment_tokens e JOIN rigs r ON r.id = e.rig_id LEFT JOIN agents a ON a.id = e.agent_id
+		WHERE e.org_id = $1 AND r.name = $2 AND e.id > $3 ORDER BY e.id LIMIT $4`, orgID, rigName, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list the enrollment tokens of rig %q: %w", rigName, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[EnrollmentToken])
+	if err != nil {
+		return nil, fmt.Errorf("list the enrollment tokens of rig %q: %w", rigName, err)
+	}
+	return out, nil
+}
+
+// RevokeEnrollments revokes the usable (unused, unexpired, unrevoked)
+// enrollment tokens of org's rig: token id, or every one with id 0. It
+// returns how many it revoked; ErrNotFound when org has no such rig, or
+// the rig no token id (revoking a token that is no longer usable is fine:
+// 0).
+func (s *Store) RevokeEnrollments(ctx context.Context, orgID int64, rigName string, id int64) (int, error) {
+	var n int
+	var found bool
+	err := s.pool.QueryRow(ctx, `WITH target AS (
+			SELECT e.id, e.used_at IS NULL AND e.revoked_at IS NULL AND e.expires_at > now() AS usable
+			FROM enrollment_tokens e JOIN rigs r ON r.id = e.rig_id
+			WHERE e.org_id = $1 AND r.name = $2 AND ($3 = 0 OR e.id = $3)),
+		done AS (
+			UPDATE enrollment_tokens SET revoked_at = now() WHERE id IN (SELECT id FROM target WHERE usable) RETURNING 1)
+		SELECT (SELECT count(*) FROM done), EXISTS (SELECT 1 FROM target)`, orgID, rigName, id).Scan(&n, &found)
+	if err != nil {
+		return 0, fmt.Errorf("revoke the enrollment tokens of rig %q: %w", rigName, err)
+	}
+	if !found && id != 0 {
+		return 0, ErrNotFound
+	}
+	if !found {
+		if _, err := s.Rig(ctx, orgID, rigName); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // CheckEnrollment returns nil when token is a usable enrollment token
@@ -162,7 +231,7 @@ func (s *Store) CheckEnrollment(ctx context.Context, token string) error {
 	}
 	var ok bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrollment_tokens
-		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now())`, Hash(token)).Scan(&ok)
+		WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now())`, Hash(token)).Scan(&ok)
 	if err != nil {
 		return fmt.Errorf("store: check an enrollment token: %w", err)
 	}
@@ -187,11 +256,27 @@ var ErrRigMismatch = errors.New("the enrollment token is for another rig")
 // not revoked yet, the transaction notifies RevokedChannel and, once
 // committed, the OnRevoke hook is called.
 //
-// ErrBadCredential: unknown, used or expired token; ErrRigMismatch:
-// rigName is not the token's rig; ErrExists: agentName is enrolled, not
-// revoked, for another rig (revoke it first to move it), or another
-// enrollment of agentName committed first (retry with a new token).
+// ErrBadCredential: unknown, used, revoked or expired token;
+// ErrRigMismatch: rigName is not the token's rig; ErrExists: agentName is
+// enrolled, not revoked, for another rig (revoke it first to move it), or
+// its current identity on the token's rig checked in within
+// DefaultLiveWindow and the token was not made to replace it (revoke it
+// first, or make the token with replace), or another enrollment of
+// agentName committed first (retry with a new token). The ErrExists
+// messages never name another rig: a token's holder learns nothing of
+// the organisation's other rigs.
 func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*cloudapi.EnrollResponse, error) {
+	return s.EnrollWith(ctx, token, agentName, rigName, DefaultLiveWindow)
+}
+
+// DefaultLiveWindow is Enroll's live window: an identity that checked in
+// within it is live (twice the default check-in interval, as a rig's
+// status calls an agent online).
+const DefaultLiveWindow = 10 * time.Minute
+
+// EnrollWith is Enroll with live, how recent a check-in makes the current
+// identity live (one a token without replace may not take over).
+func (s *Store) EnrollWith(ctx context.Context, token, agentName, rigName string, live time.Duration) (*cloudapi.EnrollResponse, error) {
 	if !WellFormed(token, PrefixEnrollment) {
 		return nil, ErrBadCredential
 	}
@@ -200,11 +285,11 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		replaced = false
 		var tokID, orgID, rigID int64
-		var rname, rtype string
-		err := tx.QueryRow(ctx, `SELECT e.id, e.org_id, r.id, r.name, r.rig_type
+		var rname, rtype, replace string
+		err := tx.QueryRow(ctx, `SELECT e.id, e.org_id, r.id, r.name, r.rig_type, coalesce(e.replace_agent, '')
 			FROM enrollment_tokens e JOIN rigs r ON r.id = e.rig_id
-			WHERE e.token_hash = $1 AND e.used_at IS NULL AND e.expires_at > now()
-			FOR UPDATE OF e`, Hash(token)).Scan(&tokID, &orgID, &rigID, &rname, &rtype)
+			WHERE e.token_hash = $1 AND e.used_at IS NULL AND e.revoked_at IS NULL AND e.expires_at > now()
+			FOR UPDATE OF e`, Hash(token)).Scan(&tokID, &orgID, &rigID, &rname, &rtype, &replace)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrBadCredential
 		}
@@ -217,12 +302,13 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 		// The name's current identity, if any, locked until commit.
 		var oldID, oldRig int64
 		var oldRigName string
-		var revoked bool
+		var revoked, isLive bool
 		gen := 1
-		err = tx.QueryRow(ctx, `SELECT a.id, a.rig_id, r.name, a.revoked_at IS NOT NULL, a.generation
+		err = tx.QueryRow(ctx, `SELECT a.id, a.rig_id, r.name, a.revoked_at IS NOT NULL, a.generation,
+				coalesce(a.last_checkin_at > now() - $3::interval, false)
 			FROM agents a JOIN rigs r ON r.id = a.rig_id
 			WHERE a.org_id = $1 AND a.name = $2 AND a.replaced_at IS NULL
-			FOR UPDATE OF a`, orgID, agentName).Scan(&oldID, &oldRig, &oldRigName, &revoked, &gen)
+			FOR UPDATE OF a`, orgID, agentName, live).Scan(&oldID, &oldRig, &oldRigName, &revoked, &gen, &isLive)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			gen = 0
@@ -230,6 +316,10 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 			return err
 		case !revoked && oldRig != rigID:
 			return fmt.Errorf("agent %q is enrolled for rig %q (revoke it before enrolling it for rig %q): %w", agentName, oldRigName, rname, ErrExists)
+		case !revoked && isLive && replace != agentName:
+			return fmt.Errorf("agent %q of rig %q checked in within the last %s: enrolling would take over its identity and revoke its credential; "+
+				"revoke it first (rigctl agents revoke %s), or have an operator make an enrollment token that replaces it (rigctl rigs enroll %s --replace %s): %w",
+				agentName, rname, live, agentName, rname, agentName, ErrExists)
 		default:
 			if _, err := tx.Exec(ctx, `UPDATE agents SET replaced_at = now(), revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, oldID); err != nil {
 				return err

@@ -92,12 +92,15 @@ SITE is a site's name or id (rigctl sites list). Labels (for rollout selections)
 after the rig is created (PUT /v1/rigs/RIG/labels); should that fail, the rig stays, without
 labels: set them with rigctl rollout label RIG K=V....`
 
-const rigsEnrollUsage = `rigs enroll RIG [--agent-config FILE] [--json] [--context CTX]
+const rigsEnrollUsage = `rigs enroll RIG [--replace AGENT] [--agent-config FILE] [--json] [--context CTX]
 
 Makes a one-time enrollment token for the rig's agent (POST /v1/rigs/RIG/enrollments) and
 prints it once, with its expiry and the command to run on the rig's computer:
 rig-agent enroll --config FILE --token-file TOKEN_FILE (docs/agent.md, "Enrolling the
-agent"). A token enrolls one agent, once, before it expires.`
+agent"). A token enrolls one agent, once, before it expires (or before the token that
+made it is revoked). Enrolling the id of an agent of the rig that checked in lately is
+refused unless the token was made with --replace AGENT (its credential is then revoked)
+or the agent was revoked first (rigctl agents revoke AGENT).`
 
 // rigsAdmin runs rigs create and rigs enroll (args[0]).
 func rigsAdmin(ctx context.Context, env Env, args []string) int {
@@ -115,6 +118,7 @@ func rigsAdmin(ctx context.Context, env Env, args []string) int {
 	var labels strList
 	fs.Var(&labels, "label", "create: a label `K=V` of the rig (repeatable)")
 	agentCfg := fs.String("agent-config", "/etc/hydrognn/rig-agent.yaml", "enroll: the agent's config `FILE` on the rig, for the printed command")
+	replace := fs.String("replace", "", "enroll: the token may take over this `AGENT` id's identity on the rig even while it checks in")
 	pos, code, ok := subcommand(fs, args[1:], 1)
 	if !ok {
 		return code
@@ -130,7 +134,7 @@ func rigsAdmin(ctx context.Context, env Env, args []string) int {
 			errorf(env, "rigs enroll: %v", err)
 			return ExitFailure
 		}
-		return rigEnroll(ctx, env, c, rigID, *agentCfg, *asJSON)
+		return rigEnroll(ctx, env, c, rigID, *agentCfg, *replace, *asJSON)
 	}
 	if *rigType == "" {
 		errorf(env, "rigs create: --type RIG_TYPE is required (the firmware config's rig_type, e.g. zema-testrig)")
@@ -221,9 +225,13 @@ func findSite(ctx context.Context, c *cloudclient.Client, s string) (*fleetapi.S
 }
 
 // rigEnroll makes an enrollment token and prints it with what to run.
-func rigEnroll(ctx context.Context, env Env, c *cloudclient.Client, rigID, agentCfg string, asJSON bool) int {
+func rigEnroll(ctx context.Context, env Env, c *cloudclient.Client, rigID, agentCfg, replace string, asJSON bool) int {
 	var raw json.RawMessage
-	if err := c.Do(ctx, "POST", "/v1/rigs/"+url.PathEscape(rigID)+"/enrollments", nil, nil, &raw); err != nil {
+	var body any
+	if replace != "" {
+		body = fleetapi.EnrollmentRequest{Replace: replace}
+	}
+	if err := c.Do(ctx, "POST", "/v1/rigs/"+url.PathEscape(rigID)+"/enrollments", nil, body, &raw); err != nil {
 		return failed(env, "rigs enroll "+rigID, err)
 	}
 	if asJSON {
@@ -236,6 +244,9 @@ func rigEnroll(ctx context.Context, env Env, c *cloudclient.Client, rigID, agent
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "enrollment token for rig %s, valid once until %s (shown only now):\n", e.RigID, fmtTime(&e.ExpiresAt))
+	if e.Replace != "" {
+		fmt.Fprintf(w, "it may replace agent %s of the rig, even while that agent checks in\n", e.Replace)
+	}
 	fmt.Fprintf(w, "  %s\n", e.Token)
 	fmt.Fprintln(w, "on the rig's computer, put it in a file (or in $RIG_AGENT_ENROLLMENT_TOKEN; not on a command line) and run:")
 	fmt.Fprintf(w, "  rig-agent enroll --config %s --token-file TOKEN_FILE\n", agentCfg)

@@ -195,13 +195,28 @@ func TestEnrollWithRigctl(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, first, again, "a refused enrollment leaves the file as it was")
 
-	// A new token, from the environment, with --force: a re-enrollment;
-	// the old credential is revoked.
+	// A new token, from the environment, with --force: the agent checked
+	// in just now, so a plain token is refused (409) and the file stays
+	// (review r2 F3); a token made with --replace re-enrolls it, and the
+	// old credential is revoked.
 	code, stdout, stderr = run(t, "rigs", "enroll", "zema-rig-1", "--json")
 	require.Equal(t, ExitOK, code, stderr)
 	var en fleetapi.Enrollment
 	require.NoError(t, json.Unmarshal([]byte(stdout), &en), stdout)
+	code, _, stderr = enrollAgent(t, []string{"RIG_AGENT_ENROLLMENT_TOKEN=" + en.Token}, "--config", cfg, "--force")
+	require.NotEqual(t, 0, code)
+	assert.Contains(t, stderr, "--replace rig-001")
+	again, err = os.ReadFile(cred)
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "a refused enrollment leaves the file as it was")
+	code, stdout, stderr = run(t, "rigs", "enroll", "zema-rig-1", "--replace", "rig-001")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "it may replace agent rig-001 of the rig")
+	code, stdout, stderr = run(t, "rigs", "enroll", "zema-rig-1", "--replace", "rig-001", "--json")
+	require.Equal(t, ExitOK, code, stderr)
+	require.NoError(t, json.Unmarshal([]byte(stdout), &en), stdout)
 	assert.Equal(t, "zema-rig-1", en.RigID)
+	assert.Equal(t, "rig-001", en.Replace)
 	assert.True(t, en.ExpiresAt.After(time.Now()))
 	code, stdout, stderr = enrollAgent(t, []string{"RIG_AGENT_ENROLLMENT_TOKEN=" + en.Token}, "--config", cfg, "--force")
 	require.Equal(t, 0, code, stderr)
