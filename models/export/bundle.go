@@ -313,9 +313,14 @@ func Heads(cfg *rig.Config, res *train.Result) []bundle.Head {
 }
 
 // Metrics returns the manifest metrics of a trained model: per target
-// "<name>.accuracy" and "<name>.macro_f1" on the validation split, plus
-// "val.loss", "val.windows", "train.windows" and "best_epoch" (nothing
-// from validation when training had none).
+// "<name>.accuracy" and "<name>.macro_f1" on the validation split, per
+// condition target with class healths "<name>.health_mae" and
+// "<name>.status_agreement" (the component health diagnoses report, from
+// the class head) and "<name>.head_health_mae" and
+// "<name>.head_status_agreement" (the health head's, which diagnoses do
+// not read; see train.HealthMetrics), plus "val.loss", "val.windows",
+// "train.windows" and "best_epoch" (nothing from validation when training
+// had none).
 func Metrics(res *train.Result) map[string]float64 {
 	out := map[string]float64{
 		"train.windows": float64(res.TrainWindows),
@@ -327,6 +332,12 @@ func Metrics(res *train.Result) map[string]float64 {
 		for _, t := range v.Targets {
 			out[t.Name+".accuracy"] = round(t.Accuracy, 1e-6)
 			out[t.Name+".macro_f1"] = round(t.MacroF1, 1e-6)
+		}
+		for _, h := range v.Health {
+			out[h.Target+".health_mae"] = round(h.HealthMAE, 1e-6)
+			out[h.Target+".status_agreement"] = round(h.StatusAgreement, 1e-6)
+			out[h.Target+".head_health_mae"] = round(h.HeadHealthMAE, 1e-6)
+			out[h.Target+".head_status_agreement"] = round(h.HeadStatusAgreement, 1e-6)
 		}
 	}
 	return out

@@ -79,6 +79,6 @@ func Evaluate(cfg *rig.Config, m *gnn.Model, w gnn.Weights, spec prep.Spec, ds *
 	if err != nil {
 		return nil, err
 	}
-	met := score(cfg, ds.Labels, &prediction{probs: p.Probs})
+	met := score(cfg, ds.Labels, &prediction{probs: p.Probs, health: p.Health})
 	return &met, nil
 }

@@ -640,6 +640,7 @@ func score(cfg *rig.Config, labels [][]int, p *prediction) Metrics {
 		}
 		met.Targets = append(met.Targets, Score(t.Name, C, truth, pred))
 	}
+	met.Health = scoreHealth(cfg, labels, p.probs, p.health)
 	return met
 }
 

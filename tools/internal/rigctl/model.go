@@ -18,6 +18,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
@@ -32,7 +33,12 @@ const modelUsage = `model eval --bundle DIR --dataset uci:DIR|sim:DIR [--json] [
 eval runs every cycle of the data set through the bundle on ONNX Runtime
 (agent/infer, the edge path) and scores each class head against the
 data's labels: {"n": cycles, "precision": p, "targets": {"<target>":
-{"accuracy": x, "macro_f1": x}, ...}}. The data's sensors are matched
+{"accuracy": x, "macro_f1": x}, ...}, "health": {"<condition target>":
+{"component": id, "n": cycles, "health_mae": x, "status_agreement": x,
+"head_health_mae": x, "head_status_agreement": x}, ...}}: health is the
+component's health and status in the diagnoses (from the class head)
+against the labelled class's health and its status; head_ the same for
+the raw health head, which diagnoses do not read. The data's sensors are matched
 to the bundle's inputs by id, as the agent matches readings; a data set
 without a sensor the bundle needs is refused, naming it. Its progress goes
 to stderr (a line every few seconds, and one when done), also with --json.
@@ -64,6 +70,9 @@ type evalJSON struct {
 	N            int                   `json:"n"`
 	Precision    string                `json:"precision"`
 	Targets      map[string]targetJSON `json:"targets"`
+	// Health is, per condition target, the diagnoses' component health
+	// against the labelled class's health (see rigctl diagnose).
+	Health       map[string]healthJSON `json:"health,omitempty"`
 	TrainSeconds *float64              `json:"train_seconds,omitempty"`
 	TotalSeconds *float64              `json:"total_seconds,omitempty"`
 }
@@ -80,10 +89,13 @@ type evalResult struct {
 	// Targets are in the rig config's order (only targets with a class
 	// head in the bundle).
 	Targets []train.TargetMetrics
+	// Health is, per labelled condition target, its component's health
+	// in the diagnoses (and the health head's) against the label's.
+	Health map[string]healthJSON
 }
 
 func (r *evalResult) json() evalJSON {
-	out := evalJSON{N: r.N, Precision: string(r.Precision), Targets: map[string]targetJSON{}}
+	out := evalJSON{N: r.N, Precision: string(r.Precision), Targets: map[string]targetJSON{}, Health: r.Health}
 	for _, t := range r.Targets {
 		out.Targets[t.Name] = targetJSON{Accuracy: round6(t.Accuracy), MacroF1: round6(t.MacroF1)}
 	}
@@ -280,9 +292,10 @@ func evaluate(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *train.Da
 }
 
 // evaluateProgress is evaluate calling progress (nil: none) with the
-// cycles run so far and their total after each batch.
+// cycles run so far and their total after each batch. Each cycle is
+// diagnosed as the agent does (diagnoseEach), so the health results are
+// those of the diagnoses.
 func evaluateProgress(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *train.Dataset, progress func(done, total int)) (*evalResult, error) {
-	spec := m.Spec()
 	res := &evalResult{N: ds.Len(), Precision: m.Info().Precision}
 	// Class heads of the bundle, mapped to the rig's targets.
 	targetIdx := map[string]int{}
@@ -290,49 +303,17 @@ func evaluateProgress(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *
 		targetIdx[t.Name] = j
 	}
 	pred := map[string][]int{}
-	r, err := prep.NewResampler(spec)
-	if err != nil {
-		return nil, err
-	}
-	batch := make([]*prep.Window, 0, infer.DefaultMaxBatch)
-	done := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	health := newHealthTally(cfg)
+	err := diagnoseEach(ctx, m, ds, progress, func(i int, r *infer.Result, d *diag.Diagnosis) error {
+		for _, t := range r.Targets {
+			pred[t.Name] = append(pred[t.Name], t.Predicted)
 		}
-		out, err := m.Run(batch)
-		if err != nil {
-			return err
+		if i < len(ds.Labels) {
+			health.add(ds.Labels[i], r, d)
 		}
-		for _, rr := range out.Results {
-			for _, t := range rr.Targets {
-				pred[t.Name] = append(pred[t.Name], t.Predicted)
-			}
-		}
-		done += len(batch)
-		if progress != nil {
-			progress(done, ds.Len())
-		}
-		batch = batch[:0]
 		return nil
-	}
-	for i, grid := range ds.Grids {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		w, err := r.FromGrid(grid)
-		if err != nil {
-			return nil, fmt.Errorf("%s cycle %d: %w", ds.Source, i+1, err)
-		}
-		// The window belongs to the resampler until its next call: copy.
-		batch = append(batch, w.Clone())
-		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	for _, t := range cfg.Targets {
@@ -347,6 +328,7 @@ func evaluateProgress(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *
 		}
 		res.Targets = append(res.Targets, train.Score(t.Name, len(t.Classes), truth, p))
 	}
+	res.Health = health.json()
 	return res, nil
 }
 
@@ -362,6 +344,7 @@ func printEval(w io.Writer, r *evalResult, source string) {
 		fmt.Fprintf(tw, "%s\t%d\t%.2f %%\t%.4f\t%s\n", t.Name, t.N, 100*t.Accuracy, t.MacroF1, strings.Join(rows, " | "))
 	}
 	_ = tw.Flush()
+	printHealth(w, r.Health)
 }
 
 func writeJSONOut(env Env, v any) int {
