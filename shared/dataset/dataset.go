@@ -6,7 +6,8 @@
 //   - dataset/skab: SKAB CSV files (semicolon-separated, datetime first,
 //     sensor columns, anomaly and changepoint labels).
 //
-// This package itself only finds the data folder.
+// This package itself finds the data folder and parses the values of
+// both layouts (ParseValue), so that they accept the same numbers.
 package dataset
 
 import (

@@ -11,9 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hydrognn/hydrognn/shared/dataset"
 )
 
 // Columns are the 8 sensor columns of the SKAB files, in file order.
@@ -164,29 +165,20 @@ func ParseContext(ctx context.Context, r io.Reader, name string) (*File, error) 
 			case 't':
 				t, err := parseTime(fv)
 				if err != nil {
-					return nil, bad("bad datetime %s: want %s", quote(fv), TimeLayout)
+					return nil, bad("bad datetime %s: want %s", dataset.Quote(fv), TimeLayout)
 				}
 				f.Times = append(f.Times, t)
 			default:
-				if len(fv) == 0 {
-					return nil, bad("empty value")
-				}
-				if !isDecimal(fv) {
-					return nil, bad("%s is not a decimal number", quote(fv))
-				}
-				v, err := strconv.ParseFloat(string(fv), 64)
-				if errors.Is(err, strconv.ErrRange) {
-					return nil, bad("%s is out of the float64 range", quote(fv))
-				}
+				v, err := dataset.ParseValue(fv)
 				if err != nil {
-					return nil, bad("%s is not a decimal number", quote(fv))
+					return nil, bad("%v", err)
 				}
 				switch kinds[i] {
 				case 'v':
 					flat = append(flat, v)
 				case 'a', 'c':
 					if v != 0 && v != 1 {
-						return nil, bad("label %s is not 0 or 1", quote(fv))
+						return nil, bad("label %s is not 0 or 1", dataset.Quote(fv))
 					}
 					if kinds[i] == 'a' {
 						f.Anomaly = append(f.Anomaly, v == 1)
@@ -299,22 +291,4 @@ func parseTime(b []byte) (time.Time, error) {
 		return time.Time{}, errors.New("bad datetime")
 	}
 	return time.Parse("2006-01-02 15:04:05.999999999", s)
-}
-
-// isDecimal reports whether f holds only characters of a decimal number,
-// refusing ParseFloat's hex, inf, nan and underscore forms.
-func isDecimal(f []byte) bool {
-	for _, c := range f {
-		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
-			return false
-		}
-	}
-	return true
-}
-
-func quote(b []byte) string {
-	if len(b) > 40 {
-		return strconv.Quote(string(b[:40])) + "..."
-	}
-	return strconv.Quote(string(b))
 }

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/hydrognn/hydrognn/shared/dataset"
 )
 
 // Sensors are the 17 sensor ids of the UCI hydraulic data set, in the
@@ -389,19 +391,9 @@ func ParseLine(line []byte, dst []float64) ([]float64, int, error) {
 		} else {
 			end += start
 		}
-		f := line[start:end]
-		if len(f) == 0 {
-			return dst, col, errors.New("empty value")
-		}
-		if !isDecimal(f) {
-			return dst, col, fmt.Errorf("%s is not a decimal number", quote(f))
-		}
-		v, err := strconv.ParseFloat(string(f), 64)
-		if errors.Is(err, strconv.ErrRange) {
-			return dst, col, fmt.Errorf("%s is out of the float64 range", quote(f))
-		}
+		v, err := dataset.ParseValue(line[start:end])
 		if err != nil {
-			return dst, col, fmt.Errorf("%s is not a decimal number", quote(f))
+			return dst, col, err
 		}
 		dst = append(dst, v)
 		if end == len(line) {
@@ -409,24 +401,6 @@ func ParseLine(line []byte, dst []float64) ([]float64, int, error) {
 		}
 		start = end + 1
 	}
-}
-
-// isDecimal reports whether f holds only characters of a decimal number,
-// refusing ParseFloat's hex, inf, nan and underscore forms.
-func isDecimal(f []byte) bool {
-	for _, c := range f {
-		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
-			return false
-		}
-	}
-	return true
-}
-
-func quote(b []byte) string {
-	if len(b) > 40 {
-		return strconv.Quote(string(b[:40])) + "..."
-	}
-	return strconv.Quote(string(b))
 }
 
 // Write writes set into dir (created if needed) in the UCI layout:
