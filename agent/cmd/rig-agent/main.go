@@ -84,6 +84,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *check {
+		if err := service.CheckStart(cfg); err != nil {
+			fmt.Fprintf(stderr, "rig-agent: %v\n", err)
+			return 1
+		}
 		man, dir, err := checkBundle(cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "rig-agent: %v\n", err)

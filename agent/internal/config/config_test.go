@@ -250,7 +250,7 @@ func TestDefaultsValidateOnceRequiredAreSet(t *testing.T) {
 }
 
 func TestEmbeddedBrokerDerivesURL(t *testing.T) {
-	cfg, err := Parse("a.yaml", []byte("rig: {firmware_config: r.yaml}\nmodel: {bundle_dir: b}\nbroker:\n  embedded: true\n  url: ignored\n  listen: 0.0.0.0:1884\n"), nil)
+	cfg, err := Parse("a.yaml", []byte("rig: {firmware_config: r.yaml}\nmodel: {bundle_dir: b}\nbroker:\n  embedded: true\n  url: ignored\n  listen: 0.0.0.0:1884\n  allow_anonymous: true\n"), nil)
 	require.NoError(t, err)
 	assert.Equal(t, "tcp://0.0.0.0:1884", cfg.Broker.URL)
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/shared/confyaml"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
@@ -236,10 +237,22 @@ func (c *Config) loadFiles(credential bool) error {
 			at(w.path, "%q is a directory, want a file", w.file)
 		}
 	}
-	if len(es) == 0 && c.Broker.Embedded {
-		// The files exist: check that they hold what they should.
-		if _, fe := c.Broker.ListenTLS.load(); fe != nil {
-			at(fe.Path, "%s", fe.Msg)
+	if len(es) == 0 {
+		// The files exist: check that they can be read and hold what
+		// they should, as the start would.
+		if c.Broker.Embedded {
+			if _, fe := c.Broker.ListenTLS.load(); fe != nil {
+				at(fe.Path, "%s", fe.Msg)
+			}
+		} else if t := c.Broker.TLS; t.CAFile != "" || t.CertFile != "" {
+			if _, err := ingest.TLSConfig(ingest.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}); err != nil {
+				at("broker.tls", "%v", err)
+			}
+		}
+		if c.Broker.PasswordFile != "" {
+			if _, err := os.ReadFile(c.Broker.PasswordFile); err != nil {
+				at("broker.password_file", "%q cannot be read: %v", c.Broker.PasswordFile, errors.Unwrap(err))
+			}
 		}
 	}
 	if len(es) > 0 {

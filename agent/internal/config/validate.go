@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -102,6 +103,9 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.DurationIn("broker.connect_timeout", b.ConnectTimeout, 100*time.Millisecond, 5*time.Minute)
 	if b.Embedded {
 		v.HostPort("broker.listen", b.Listen)
+		if _, _, err := net.SplitHostPort(b.Listen); err == nil {
+			c.validateEmbeddedAccess(v)
+		}
 		if b.TLS != (TLS{}) {
 			v.Add("broker.tls", "is set with embedded: true; broker.tls is for an external broker: the embedded broker's TLS is broker.listen_tls")
 		}
@@ -225,6 +229,40 @@ func (c *Config) validate(v *confyaml.Validator) {
 	// logging
 	v.OneOf("logging.level", c.Logging.Level, LogLevels)
 	v.OneOf("logging.format", c.Logging.Format, LogFormats)
+}
+
+// validateEmbeddedAccess checks that the embedded broker is not open to
+// the network: broker.username needs a password, and without a username
+// a listen address other than loopback needs client certificates
+// (broker.listen_tls.client_ca_file: a credential) or
+// broker.allow_anonymous, or anyone who reaches it could publish
+// readings. Start applied this rule before; here `rig-agent --check` and
+// every start refuse it with the key to fix.
+func (c *Config) validateEmbeddedAccess(v *confyaml.Validator) {
+	b := c.Broker
+	if b.Username != "" {
+		if b.Password == "" && b.PasswordFile == "" {
+			v.Add("broker.username", "%q is set without a password: the embedded broker (broker.listen %s) needs both (broker.password_file, or RIG_AGENT_BROKER_PASSWORD)", b.Username, b.Listen)
+		}
+		return
+	}
+	if !IsLoopback(b.Listen) && !b.AllowAnonymous && b.ListenTLS.ClientCAFile == "" {
+		v.Add("broker.listen", "%s is not a loopback address and the embedded broker has no credentials: anyone who reaches it can publish readings and take over the ingest's session; set broker.username and broker.password_file (the gateways log in with them), or require client certificates (broker.listen_tls.cert_file, key_file and client_ca_file), or bind broker.listen to 127.0.0.1, or set broker.allow_anonymous: true on a closed network", b.Listen)
+	}
+}
+
+// IsLoopback reports whether the listen address host:port binds to
+// loopback only (an empty host or a name other than localhost does not).
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) validateBrokerURL(v *confyaml.Validator) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -344,16 +343,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		}
 	}
 	if usesPlugins(cfg) {
-		dir := cfg.Agent.PluginDir
-		if dir == "" {
-			exe, err := os.Executable()
-			if err != nil {
-				return nil, fmt.Errorf("agent.plugin_dir is empty and the executable's directory is unknown: %w", err)
-			}
-			dir = filepath.Dir(exe)
-		}
-		if a.host, err = plugin.NewHost(plugin.HostOptions{Dir: dir, Logger: log.With("part", "plugins")}); err != nil {
-			return nil, fmt.Errorf("codec plugins (agent.plugin_dir): %w", err)
+		if a.host, err = pluginHost(cfg, log.With("part", "plugins")); err != nil {
+			return nil, err
 		}
 		a.addCloser("plugin host", a.host.Close)
 		iopt.Plugins = func(name string) (ingest.Decoder, error) { return a.host.Codec(name) }
@@ -522,36 +513,18 @@ func openBuffer(ctx context.Context, path string, o buffer.Options, log *slog.Lo
 // embeddedUsers returns the embedded broker's users: broker.username
 // with its password, the gateways' login (the ingest and the diagnosis
 // publisher have their own, see broker.Options.Subscriber and
-// Reserved); none when no username is set. Without one it refuses a
-// listen address other than loopback unless client certificates are
-// required (broker.listen_tls.client_ca_file: a credential) or
-// broker.allow_anonymous is set: anyone on the network could publish
-// readings.
+// Reserved); none when no username is set. config.Validate refuses a
+// username without a password setting and a listen address open to the
+// network without credentials; here the password's value is known
+// (broker.password_file may be empty).
 func embeddedUsers(b config.Broker, password string) (map[string]string, error) {
-	if b.Username != "" {
-		if password == "" {
-			return nil, fmt.Errorf("broker.username %q is set without a password: the embedded broker (broker.listen %s) needs both (broker.password_file, or RIG_AGENT_BROKER_PASSWORD)", b.Username, b.Listen)
-		}
-		return map[string]string{b.Username: password}, nil
+	if b.Username == "" {
+		return nil, nil
 	}
-	if !isLoopback(b.Listen) && !b.AllowAnonymous && b.ListenTLS.ClientCAFile == "" {
-		return nil, fmt.Errorf("broker.listen %s is not a loopback address and the embedded broker has no credentials: anyone who reaches it can publish readings and take over the ingest's session; set broker.username and broker.password_file (the gateways log in with them), or require client certificates (broker.listen_tls.cert_file, key_file and client_ca_file), or bind broker.listen to 127.0.0.1, or set broker.allow_anonymous: true on a closed network", b.Listen)
+	if password == "" {
+		return nil, fmt.Errorf("broker.username %q is set without a password: the embedded broker (broker.listen %s) needs both (broker.password_file, or RIG_AGENT_BROKER_PASSWORD)", b.Username, b.Listen)
 	}
-	return nil, nil
-}
-
-// isLoopback reports whether the listen address host:port binds to
-// loopback only (an empty host or a name other than localhost does not).
-func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return map[string]string{b.Username: password}, nil
 }
 
 func latenessOf(d time.Duration) time.Duration {

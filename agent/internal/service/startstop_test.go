@@ -187,20 +187,16 @@ func TestEmbeddedBrokerRequiresCredentials(t *testing.T) {
 }
 
 // An embedded broker on an address other than loopback without
-// credentials is refused at start, naming broker.listen; with
-// broker.allow_anonymous it starts.
+// credentials is refused by the config (so by --check too), naming
+// broker.listen; with broker.allow_anonymous it starts.
 func TestEmbeddedBrokerOpenListenNeedsCredentials(t *testing.T) {
 	needORT(t)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, "emb-open", "")
 	withBroker(t, cfgPath, "  embedded: true\n  listen: 0.0.0.0:0\n")
-	cfg, err := config.Load(cfgPath)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err = Start(ctx, cfg, Options{Version: "test", Logger: testLogger(t)})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "broker.listen 0.0.0.0:0")
+	_, err := config.Load(cfgPath)
+	require.ErrorIs(t, err, config.ErrInvalid)
+	assert.Contains(t, err.Error(), "broker.listen: 0.0.0.0:0 is not a loopback address")
 	assert.Contains(t, err.Error(), "broker.allow_anonymous")
 
 	b, err := os.ReadFile(cfgPath)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,13 +18,4 @@ func TestWaitDonePrefersDone(t *testing.T) {
 		require.True(t, waitDone(ctx, done))
 	}
 	require.False(t, waitDone(ctx, make(chan struct{})))
-}
-
-func TestIsLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1:1883": true, "[::1]:1883": true, "localhost:1883": true, "127.1.2.3:1": true,
-		"0.0.0.0:1883": false, ":1883": false, "192.168.1.10:1883": false, "[::]:1883": false, "rig.local:1883": false,
-	} {
-		assert.Equal(t, want, isLoopback(addr), addr)
-	}
 }
