@@ -18,7 +18,22 @@ type Config struct {
 	Blob     Blob     `yaml:"blob"`
 	Worker   Worker   `yaml:"worker"`
 	Releases Releases `yaml:"releases"`
+	Quotas   Quotas   `yaml:"quotas"`
 	Log      Log      `yaml:"log"`
+}
+
+// Quotas cap what one organisation may have waiting at once, so that one
+// tenant cannot fill the upload and job queues every tenant shares. A
+// request past a cap is refused with 409 quota-exceeded naming the key
+// (counted in rig_cloud_quota_refusals_total); nothing is stored.
+type Quotas struct {
+	// MaxOpenUploads caps an organisation's open, unexpired upload
+	// requests (default 100; 1..100000).
+	MaxOpenUploads int `yaml:"max_open_uploads"`
+	// MaxQueuedJobs caps an organisation's queued jobs, training jobs and
+	// data set builds from fleet uploads together, not yet claimed by a
+	// worker (default 50; 1..100000).
+	MaxQueuedJobs int `yaml:"max_queued_jobs"`
 }
 
 // Server is the HTTP listener and its limits.
@@ -301,7 +316,8 @@ func Defaults() Config {
 		Releases: Releases{CheckInterval: 10 * time.Minute, TimestampExpiry: 24 * time.Hour, TimestampRefresh: 12 * time.Hour,
 			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB,
 			RolloutInterval: 10 * time.Second},
-		Log: Log{Level: "info", Format: "json"},
+		Quotas: Quotas{MaxOpenUploads: 100, MaxQueuedJobs: 50},
+		Log:    Log{Level: "info", Format: "json"},
 	}
 }
 

@@ -26,7 +26,7 @@ var spec = confyaml.Spec{
 	// its namespace RIG_CLOUD_SERVICE_HOST, RIG_CLOUD_PORT, ... unless the
 	// pod sets enableServiceLinks: false: they are skipped, not errors.
 	ServiceLinks: true,
-	NotMapping:   "the config must be a mapping of sections (server, database, auth, agents, blob, worker, releases, log)",
+	NotMapping:   "the config must be a mapping of sections (server, database, auth, agents, blob, worker, releases, quotas, log)",
 }
 
 // FieldError is one problem in the config: file, line and column, key

@@ -113,6 +113,9 @@ func (c *Config) validate(v *confyaml.Validator) {
 		v.HostPort("worker.metrics_listen", w.MetricsListen)
 	}
 
+	v.IntIn("quotas.max_open_uploads", c.Quotas.MaxOpenUploads, 1, 100_000)
+	v.IntIn("quotas.max_queued_jobs", c.Quotas.MaxQueuedJobs, 1, 100_000)
+
 	r := c.Releases
 	if r.On() {
 		v.Required("releases.online_keys_dir", r.OnlineKeysDir)

@@ -119,6 +119,9 @@ type API struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	items    *prometheus.CounterVec
+	// quotaRefusals counts requests refused by an organisation quota
+	// (store.QuotaError), by quota.
+	quotaRefusals *prometheus.CounterVec
 }
 
 // Context keys.
@@ -185,6 +188,12 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 			Help: "Diagnoses received from agents by item status (accepted, duplicate, conflict, rejected)."}, []string{"status"}),
 	}
 	reg.MustRegister(a.requests, a.latency, a.items)
+	a.quotaRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_quota_refusals_total",
+		Help: "Requests refused (409 quota-exceeded) because the organisation reached a quota, by quota (its config key)."}, []string{"quota"})
+	for _, q := range []string{store.QuotaOpenUploads, store.QuotaQueuedJobs} {
+		a.quotaRefusals.WithLabelValues(q)
+	}
+	reg.MustRegister(a.quotaRefusals)
 	if o.AuthCache != nil {
 		st.OnRevoke(o.AuthCache.Flush)
 		reg.MustRegister(o.AuthCache)

@@ -24,6 +24,10 @@ const (
 	ProblemMethodNotAllowed = "urn:hydrognn:problem:method-not-allowed"
 	// ProblemStateConflict (409): the object's state does not allow this.
 	ProblemStateConflict = "urn:hydrognn:problem:state-conflict"
+	// ProblemQuotaExceeded (409): the organisation holds as many of these
+	// as its quota allows (store.QuotaError: the detail names the config
+	// key, the limit and how to make room).
+	ProblemQuotaExceeded = "urn:hydrognn:problem:quota-exceeded"
 )
 
 var localTitles = map[string]string{
@@ -31,6 +35,7 @@ var localTitles = map[string]string{
 	ProblemExists:           "Already exists",
 	ProblemMethodNotAllowed: "Method not allowed",
 	ProblemStateConflict:    "Not allowed in this state",
+	ProblemQuotaExceeded:    "Quota exceeded",
 }
 
 func problem(typ string, status int, format string, args ...any) *cloudapi.Problem {
@@ -68,6 +73,7 @@ func (a *API) reply(c *gin.Context, code int, v any, err error) {
 // as 500 (logged, with no detail for the client).
 func (a *API) fail(c *gin.Context, err error) {
 	var p *cloudapi.Problem
+	var qe *store.QuotaError
 	switch {
 	case errors.As(err, &p):
 		abort(c, p)
@@ -77,6 +83,11 @@ func (a *API) fail(c *gin.Context, err error) {
 		abort(c, problem(ProblemExists, 409, "%v", err))
 	case errors.Is(err, store.ErrBadCredential):
 		unauthorized(c, "the credential is unknown, revoked, used or expired")
+	case errors.As(err, &qe):
+		a.quotaRefusals.WithLabelValues(qe.Quota).Inc()
+		a.log.Info("request refused by an organisation quota", "request_id", c.GetString(keyRequestID), "route", c.FullPath(),
+			"org", principal(c).OrgID, "quota", qe.Quota, "limit", qe.Limit, "count", qe.Count)
+		abort(c, problem(ProblemQuotaExceeded, 409, "%v", err))
 	case errors.Is(err, store.ErrAlertState) || errors.Is(err, store.ErrState):
 		abort(c, problem(ProblemStateConflict, 409, "%v", err))
 	case isCharacterRefused(err):

@@ -202,6 +202,7 @@ func ServeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, o Serv
 	st := store.New(pool)
 	st.SetMaxFuture(cfg.Agents.MaxFuture)
 	st.SetMaxPast(cfg.Agents.MaxPast)
+	st.SetQuotas(store.Quotas{MaxOpenUploads: cfg.Quotas.MaxOpenUploads, MaxQueuedJobs: cfg.Quotas.MaxQueuedJobs})
 	engine := rollout.NewEngine(st, rollout.Options{Interval: cfg.Releases.RolloutInterval, Log: log})
 	ao.Registry = prometheus.NewRegistry()
 	ao.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), engine)

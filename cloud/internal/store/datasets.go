@@ -145,7 +145,9 @@ func (s *Store) SetDatasetArchive(ctx context.Context, orgID, id int64, key stri
 // job (a training_jobs row of kind fleet_dataset, with maxAttempts), in
 // one transaction: a worker claims it (Claim) and ends it with
 // FinishBuild or FailJob. A failed data set of the same name is replaced
-// (its name is free again); ErrExists when the name is taken otherwise.
+// (its name is free again); ErrExists when the name is taken otherwise; a
+// *QuotaError (ErrQuota) when org has Quotas.MaxQueuedJobs queued jobs
+// already (the build job is one).
 func (s *Store) CreateBuildingDataset(ctx context.Context, orgID int64, d Dataset, build fleetapi.DatasetBuild, maxAttempts int, createdBy int64) (*Dataset, error) {
 	var by *int64
 	if createdBy != 0 {
@@ -153,6 +155,9 @@ func (s *Store) CreateBuildingDataset(ctx context.Context, orgID int64, d Datase
 	}
 	var out *Dataset
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.checkQueuedJobs(ctx, tx, orgID); err != nil {
+			return err
+		}
 		// A failed data set has nothing a job or model names (jobs train
 		// on ready ones only): it and its build job go.
 		if _, err := tx.Exec(ctx, `DELETE FROM training_jobs t USING datasets x WHERE t.dataset_id = x.id AND t.kind = '`+KindBuildDataset+`'
@@ -176,6 +181,9 @@ func (s *Store) CreateBuildingDataset(ctx context.Context, orgID int64, d Datase
 	})
 	if isUnique(err) {
 		return nil, fmt.Errorf("data set %q: %w", d.Name, ErrExists)
+	}
+	if errors.Is(err, ErrQuota) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("record data set %q: %w", d.Name, err)

@@ -93,7 +93,8 @@ func collectJobs(rows pgx.Rows, err error) ([]Job, error) {
 // CreateJob queues a training job in org on its ready data set
 // datasetID with config (a JSON object, checked by the caller).
 // ErrNotFound when the data set is not org's, ErrState when it has no
-// archive yet.
+// archive yet, a *QuotaError (ErrQuota) when org has Quotas.MaxQueuedJobs
+// queued jobs already.
 func (s *Store) CreateJob(ctx context.Context, orgID, datasetID int64, config json.RawMessage, maxAttempts int, createdBy int64) (*Job, error) {
 	d, err := s.Dataset(ctx, orgID, datasetID)
 	if err != nil {
@@ -117,9 +118,21 @@ func (s *Store) CreateJob(ctx context.Context, orgID, datasetID int64, config js
 	if createdBy != 0 {
 		by = &createdBy
 	}
-	return scanJob(s.pool.QueryRow(ctx, `WITH j AS (INSERT INTO training_jobs (org_id, dataset_id, rig_type, config, max_attempts, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING *) SELECT `+jobCols+` FROM j`,
-		orgID, datasetID, d.RigType, config, maxAttempts, by))
+	var j *Job
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.checkQueuedJobs(ctx, tx, orgID); err != nil {
+			return err
+		}
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, `WITH j AS (INSERT INTO training_jobs (org_id, dataset_id, rig_type, config, max_attempts, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING *) SELECT `+jobCols+` FROM j`,
+			orgID, datasetID, d.RigType, config, maxAttempts, by))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return j, nil
 }
 
 // Job returns org's job id.

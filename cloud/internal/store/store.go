@@ -38,6 +38,8 @@ type Store struct {
 	maxPast time.Duration
 	// onRevoke is called after each committed revocation (OnRevoke).
 	onRevoke func()
+	// quotas caps what an organisation may have waiting (SetQuotas).
+	quotas Quotas
 }
 
 // New returns a Store on pool.

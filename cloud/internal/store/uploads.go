@@ -94,7 +94,8 @@ func uploadNumber(id string) int64 {
 // CreateUploadRequest asks org's rig rigName for its readings in
 // [from, to) (of sensors; empty: all), until expires, holding at most
 // maxBytes of them (0: MaxUploadBytes). ErrNotFound when org has no such
-// rig.
+// rig; a *QuotaError (ErrQuota) when org holds Quotas.MaxOpenUploads
+// open requests already.
 func (s *Store) CreateUploadRequest(ctx context.Context, orgID int64, rigName string, from, to time.Time, sensors []string,
 	maxBytes int64, expires time.Time, createdBy int64) (*FleetUpload, error) {
 	if maxBytes <= 0 {
@@ -107,12 +108,24 @@ func (s *Store) CreateUploadRequest(ctx context.Context, orgID int64, rigName st
 	if sensors == nil {
 		sensors = []string{}
 	}
-	return scanUpload(s.pool.QueryRow(ctx, `WITH u AS (
-			INSERT INTO upload_requests (org_id, rig_id, from_ts, to_ts, sensors, max_bytes, expires_at, created_by)
-			SELECT $1, r.id, $3, $4, $5, $6, $7, $8 FROM rigs r WHERE r.org_id = $1 AND r.name = $2
-			RETURNING *)
-		SELECT `+uploadCols+` FROM u JOIN rigs r ON r.id = u.rig_id`,
-		orgID, rigName, from, to, sensors, maxBytes, expires, by))
+	var u *FleetUpload
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.checkOpenUploads(ctx, tx, orgID); err != nil {
+			return err
+		}
+		var err error
+		u, err = scanUpload(tx.QueryRow(ctx, `WITH u AS (
+				INSERT INTO upload_requests (org_id, rig_id, from_ts, to_ts, sensors, max_bytes, expires_at, created_by)
+				SELECT $1, r.id, $3, $4, $5, $6, $7, $8 FROM rigs r WHERE r.org_id = $1 AND r.name = $2
+				RETURNING *)
+			SELECT `+uploadCols+` FROM u JOIN rigs r ON r.id = u.rig_id`,
+			orgID, rigName, from, to, sensors, maxBytes, expires, by))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // UploadRequests lists org's upload requests by id (of one rig when
