@@ -350,6 +350,14 @@ func (b *builder) build() error {
 				v := g.Relu(g.Add(g.MatMul(g.Reshape(u, b.shape(-1, S*rt)), b.weight(p+"view/hw")), b.weight(p+"view/hb")))
 				parts = append(parts, v)
 			}
+			if has[p+"attn/w"] {
+				// Attention over the steps (gnn.Sizes.ViewAttn).
+				E, H := int64(m.Sizes.ViewAttnWidth()), int64(gnn.ViewAttnHeads)
+				e := g.Relu(g.Add(g.MatMul(g.Transpose(xm, []int64{0, 2, 1}), b.weight(p+"attn/w")), b.weight(p+"attn/pos"))) // [B,T,E]
+				alpha := g.Softmax(g.MatMul(e, b.weight(p+"attn/q")), 1)                                                      // [B,T,H]
+				att := g.MatMul(g.Transpose(alpha, []int64{0, 2, 1}), e)                                                      // [B,H,E]
+				parts = append(parts, g.Reshape(att, b.shape(-1, H*E)))
+			}
 			hin = g.Concat(-1, parts)
 		}
 		hid := g.Relu(g.Add(g.MatMul(hin, b.weight(p+"w1")), b.weight(p+"b1")))

@@ -47,7 +47,11 @@
 //     target with a component, in = pooled for a rig-level target; with
 //     Sizes.View > 0 a component target also appends its own view of every
 //     sensor's window: relu(Reshape(per-sensor(xm, q.view/w) + q.view/b,
-//     [B,S*r_t]) @ q.view/hw + q.view/hb)   [B,ViewHidden];
+//     [B,S*r_t]) @ q.view/hw + q.view/hb)   [B,ViewHidden]; with
+//     Sizes.ViewAttn = E > 0 a component target also appends its attention
+//     over the steps: e = relu(Transpose(xm,[0,2,1]) @ q.attn/w + q.attn/pos)
+//     [B,T,E], alpha = Softmax(e @ q.attn/q, axis=1) [B,T,ViewAttnHeads],
+//     Reshape(Transpose(alpha,[0,2,1]) @ e, [B,ViewAttnHeads*E]);
 //     logits = relu(in @ q.w1 + q.b1) @ q.w2 + q.b2, probabilities Softmax.
 //     Reconstruction: c = sensors + const/scatter @ nodes;
 //     recon = relu(c @ head/recon/w1 + head/recon/b1) @ head/recon/w2 + head/recon/b2   [B,S,T];
@@ -76,6 +80,7 @@
 //	head/health/w [D,1] head/health/b [1]
 //	graph/global/w [S*r,G] graph/global/b [G]
 //	head/target/<name>/view/w [S,T,r_t] view/b [S,r_t] view/hw [S*r_t,ViewHidden] view/hb [ViewHidden]
+//	head/target/<name>/attn/w [S,E] attn/pos [T,E] attn/q [E,ViewAttnHeads]   (Sizes.ViewAttn)
 //	head/target/<name>/w1 [in, HeadHidden] b1 [HeadHidden] w2 [HeadHidden, C] b2 [C]
 //	head/recon/w1 [D,D] head/recon/b1 [D] head/recon/w2 [D,T] head/recon/b2 [T]
 //

@@ -147,6 +147,15 @@ func (m *Model) Graph(x, mask *G.Node, w WeightFn) Outputs {
 				v := relu(add(G.MatMul(G.Reshape(u, B, S*rt), w(p+"view/hw")), w(p+"view/hb")))
 				parts = append(parts, v)
 			}
+			if E := m.Sizes.ViewAttnWidth(); E > 0 {
+				// Attention over the steps: each step's cells of all
+				// sensors embedded, softmax weightings over the steps.
+				H := ViewAttnHeads
+				e := relu(add(G.MatMul(G.TransposeAllAxes(xm, 0, 2, 1), w(p+"attn/w")), w(p+"attn/pos"))) // [B, T, E]
+				alpha := G.Softmax(G.MatMul(e, w(p+"attn/q")), 1)                                         // [B, T, H]
+				att := G.MatMul(G.TransposeAllAxes(alpha, 0, 2, 1), e)                                    // [B, H, E]
+				parts = append(parts, G.Reshape(att, B, H*E))
+			}
 			in = G.Concatenate(parts, -1)
 		}
 		hid := relu(add(G.MatMul(in, w(p+"w1")), w(p+"b1")))

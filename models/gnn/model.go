@@ -45,7 +45,22 @@ type Sizes struct {
 	// layer over it flattened ([S*r_t, G_t]; 0: the default).
 	View       int `json:"view"`
 	ViewHidden int `json:"view_hidden"`
+	// ViewAttn is E, the width of each component target's attention over
+	// the window's steps: every step's cells of all sensors embedded
+	// (relu(xm[:, :, t] @ attn/w + attn/pos[t]), [B, T, E]), ViewAttnHeads
+	// softmax weightings over the steps, and their weighted sums
+	// ([B, ViewAttnHeads*E]) appended to the target's head input (0: the
+	// default, none; -1: none).
+	ViewAttn int `json:"view_attn,omitempty"`
 }
+
+// ViewAttnHeads is the number of attention weightings over the steps in a
+// target's attention (Sizes.ViewAttn).
+const ViewAttnHeads = 4
+
+// ViewAttnWidth is the resolved width E of the targets' attention over the
+// steps (0: none).
+func (s Sizes) ViewAttnWidth() int { return max(s.ViewAttn, 0) }
 
 // ViewWidth is the resolved width r_t of the targets' own views (0: none).
 func (s Sizes) ViewWidth() int { return max(s.View, 0) }
@@ -68,7 +83,7 @@ func (s Sizes) ReadoutWidth() int { return max(s.Readout, 0) }
 func (s Sizes) NumLayers() int { return max(s.Layers, 0) }
 
 // DefaultSizes are the sizes used when a field of Sizes is zero.
-var DefaultSizes = Sizes{Patch: 0, Hidden: 16, Heads: 2, Layers: 2, HeadHidden: 16, Window: 4, Readout: -1, Global: -1, View: 8, ViewHidden: 16}
+var DefaultSizes = Sizes{Patch: 0, Hidden: 16, Heads: 2, Layers: 2, HeadHidden: 16, Window: 4, Readout: -1, Global: -1, View: 8, ViewHidden: 16, ViewAttn: -1}
 
 // LeakyAlpha is the negative slope of the LeakyRelu in the GATv2 scores
 // (ONNX LeakyRelu alpha).
@@ -203,7 +218,10 @@ func resolveSizes(s Sizes, steps int) (Sizes, error) {
 	if s.ViewHidden == 0 {
 		s.ViewHidden = DefaultSizes.ViewHidden
 	}
-	for _, v := range []*int{&s.Layers, &s.Window, &s.Readout, &s.Global, &s.View} {
+	if s.ViewAttn == 0 {
+		s.ViewAttn = DefaultSizes.ViewAttn
+	}
+	for _, v := range []*int{&s.Layers, &s.Window, &s.Readout, &s.Global, &s.View, &s.ViewAttn} {
 		if *v < 0 {
 			*v = -1
 		}
@@ -311,6 +329,12 @@ func (m *Model) Params() []Param {
 				add(p+"view/hw", InitGlorot, S*rt, m.Sizes.ViewHidden)
 				add(p+"view/hb", InitZeros, m.Sizes.ViewHidden)
 				in += m.Sizes.ViewHidden
+			}
+			if E := m.Sizes.ViewAttnWidth(); E > 0 {
+				add(p+"attn/w", InitGlorot, S, E)
+				add(p+"attn/pos", InitZeros, T, E)
+				add(p+"attn/q", InitGlorot, E, ViewAttnHeads)
+				in += ViewAttnHeads * E
 			}
 		}
 		add(p+"w1", InitGlorot, in, Hh)

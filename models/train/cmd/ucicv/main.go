@@ -90,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	global := fs.Int("global", 0, "rig-level view width G (0: default, -1: none)")
 	view := fs.Int("view", 0, "component targets' own view width r_t (0: default, -1: none)")
 	viewHidden := fs.Int("viewhidden", 0, "hidden width over a target's own view (0: default)")
+	viewAttn := fs.Int("viewattn", 0, "width of the targets' attention over the steps (0: default, none)")
 	headHidden := fs.Int("headhidden", 0, "target heads' hidden width (0: default)")
 	smooth := fs.Float64("smooth", 0, "label smoothing")
 	ema := fs.Float64("ema", 0, "decay of the weights' moving average (0: default 0.99, <0: off)")
@@ -123,7 +124,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	sizes := gnn.Sizes{Hidden: *hidden, Patch: *patch, Layers: *layers, Heads: *heads,
 		Window: *window, Readout: *readout, Global: *global, HeadHidden: *headHidden,
-		View: *view, ViewHidden: *viewHidden}
+		View: *view, ViewHidden: *viewHidden, ViewAttn: *viewAttn}
 	if *dry {
 		m, err := gnn.New(cfg, int(cfg.Operation.CycleS), sizes)
 		if err != nil {
