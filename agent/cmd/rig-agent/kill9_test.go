@@ -33,6 +33,9 @@ const childEnv = "HYDROGNN_TEST_RUN_AS_RIG_AGENT" // not RIG_AGENT_*: the config
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
+		if os.Getenv(blockingStartEnv) == "1" {
+			startAgent = blockingStart(true)
+		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())

@@ -8,10 +8,10 @@
 //	rig-agent enroll --config FILE --token-file FILE [--agent-id ID] [--force]   # enroll.go
 //	rig-agent --version
 //
-// Exit codes: 0 after a clean stop (SIGINT or SIGTERM), 1 when the agent
-// failed to start or a part failed while running (with --check: the
-// installed bundle would not start with this config), 2 for a bad command
-// line or config. See docs/agent.md.
+// Exit codes: 0 after a clean stop (SIGINT or SIGTERM, also during the
+// start), 1 when the agent failed to start or a part failed while running
+// (with --check: the installed bundle would not start with this config),
+// 2 for a bad command line or config. See docs/agent.md.
 package main
 
 import (
@@ -42,6 +42,9 @@ var version = "dev"
 var startTimeout = 2 * time.Minute
 
 const stopTimeout = 25 * time.Second
+
+// startAgent is service.Start; a variable for the tests.
+var startAgent = service.Start
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -105,8 +108,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stopSignals()
-	a, err := service.Start(ctx, cfg, service.Options{Version: version, Logger: log, StartTimeout: startTimeout})
+	// After the first signal a second one kills the process the default
+	// way, during a start's clean-up as during the stop.
+	go func() { <-ctx.Done(); stopSignals() }()
+	a, err := startAgent(ctx, cfg, service.Options{Version: version, Logger: log, StartTimeout: startTimeout})
 	if err != nil {
+		if ctx.Err() != nil {
+			// A stop asked for during a long start (the buffer's
+			// check): no failure.
+			log.Info("rig-agent stopped during start", "err", err)
+			return 0
+		}
 		log.Error("rig-agent could not start", "err", err)
 		return 1
 	}
