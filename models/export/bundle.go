@@ -17,6 +17,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/onnx"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/durable"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -247,20 +248,20 @@ func WriteBundleContext(ctx context.Context, dir string, cfg *rig.Config, res *t
 			return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
 	}
 	if err := bundle.Write(dir, man); err != nil {
 		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("%w: bundle: %w", ErrExport, err)
 	}
 	if opts.NoInt8 {
 		// Only now that the manifest no longer lists it: a stale int8
 		// file of an earlier export.
 		if err := os.Remove(filepath.Join(dir, FileINT8)); err == nil {
-			_ = syncDir(dir)
+			_ = durable.SyncDir(dir)
 		}
 	}
 	w.Manifest = man
@@ -461,20 +462,4 @@ func writeFile(path string, data []byte) (err error) {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-// syncDir syncs directory dir, making the renames into it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/durable"
 	"github.com/hydrognn/hydrognn/shared/release"
 )
 
@@ -936,18 +937,11 @@ func sweep(dir string, prefixes ...string) {
 // syncDir flushes dir's entries (a new name in it) to disk. A file
 // system that cannot sync a folder (EINVAL, ENOTSUP) is not an error.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
+	err := durable.SyncDir(dir)
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		return nil
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	return nil
+	return err
 }
 
 // createOnce creates name with b only if name is free (O_CREATE|O_EXCL),

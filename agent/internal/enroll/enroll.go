@@ -21,6 +21,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/agent/internal/forward"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/durable"
 )
 
 // TokenPrefix starts every enrollment token (rigctl rigs enroll, POST
@@ -471,14 +472,4 @@ func commit(tmp *os.File, path, cred string, force bool) (placed bool, err error
 }
 
 // syncDir makes a rename or link in dir durable (a variable for tests).
-var syncDir = func(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	return nil
-}
+var syncDir = durable.SyncDir

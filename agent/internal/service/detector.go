@@ -13,6 +13,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/api"
+	"github.com/hydrognn/hydrognn/shared/durable"
 	"github.com/hydrognn/hydrognn/shared/prep"
 )
 
@@ -216,14 +217,4 @@ func writeFileAtomic(path string, v any) error {
 
 // syncDir makes a rename or removal in dir durable (a variable for
 // tests).
-var syncDir = func(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+var syncDir = durable.SyncDir

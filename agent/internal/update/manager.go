@@ -18,6 +18,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/durable"
 )
 
 // Canary tries a staged bundle before it is committed. It must not change
@@ -381,7 +382,7 @@ func Open(opts Options) (*Manager, error) {
 	if err := os.Remove(m.stoppedPath()); err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("update: clean-stop marker: %w", err)
 	}
-	if err := syncDir(o.Dir); err != nil {
+	if err := durable.SyncDir(o.Dir); err != nil {
 		return nil, fmt.Errorf("update: clean-stop marker: %w", err)
 	}
 	m.served = m.rec.Installed.Dir

@@ -17,6 +17,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/durable"
 	"github.com/hydrognn/hydrognn/shared/tarball"
 )
 
@@ -105,7 +106,7 @@ func (m *Manager) verifyAndStage(ctx context.Context, t *Target, tf *metadata.Ta
 	if err := os.Rename(tmp, dst); err != nil {
 		return "", err
 	}
-	if err := syncDir(bundles); err != nil {
+	if err := durable.SyncDir(bundles); err != nil {
 		return "", err
 	}
 	ok = true
@@ -265,7 +266,7 @@ func (m *Manager) switchTo(dir string) error {
 	if err := os.Rename(tmp, cur); err != nil {
 		return fmt.Errorf("switch model: %w", err)
 	}
-	return syncDir(m.opts.Dir)
+	return durable.SyncDir(m.opts.Dir)
 }
 
 // prune removes the bundles and part files nothing refers to.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hydrognn/hydrognn/shared/durable"
 	"github.com/hydrognn/hydrognn/shared/release"
 )
 
@@ -223,23 +224,10 @@ func writeFileSync(name string, b []byte) error {
 		err = os.Rename(tmp.Name(), name)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = durable.SyncDir(dir)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil
-}
-
-// syncDir fsyncs a folder, making renames and creations in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

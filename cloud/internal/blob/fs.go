@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/ctxio"
+	"github.com/hydrognn/hydrognn/shared/durable"
 )
 
 // StaleTmpAge is how long a temporary file of Put (Dir/.tmp) may go
@@ -140,7 +141,7 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 	}
 	if err == nil {
 		// The rename is durable once its folder is synced.
-		err = syncDir(filepath.Dir(p))
+		err = durable.SyncDir(filepath.Dir(p))
 	}
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
@@ -174,23 +175,7 @@ func (s *FS) mkdirAll(dir string) error {
 		// Made meanwhile by another Put, which may not have synced its
 		// parent yet; a file there fails the rename.
 	}
-	return syncDir(parent)
-}
-
-// syncDir flushes dir's entries (a rename or a new entry in it) to disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	return nil
+	return durable.SyncDir(parent)
 }
 
 // Get opens the object under key.
