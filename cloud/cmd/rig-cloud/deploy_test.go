@@ -54,6 +54,25 @@ func get(t *testing.T, m any, keys ...any) any {
 	return m
 }
 
+// readsConfig returns the FILE of args' --config FILE, once rig-cloud run
+// with args gets as far as reading it: with a bad file in its place it
+// fails on the file's unknown key, not on its command line.
+func readsConfig(t *testing.T, args []string) string {
+	t.Helper()
+	i := slices.Index(args, "--config")
+	require.Positive(t, i, "args %q have no --config", args)
+	require.Less(t, i+1, len(args))
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("server:\n  listn: x\n"), 0o600))
+	try := slices.Clone(args)
+	try[i+1] = bad
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 2, run(context.Background(), try, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), `unknown key "listn"`, "rig-cloud %q did not read its config", args)
+	assert.NotContains(t, stderr.String(), "usage:")
+	return args[i+1]
+}
+
 func strs(t *testing.T, v any) []string {
 	t.Helper()
 	l, ok := v.([]any)
@@ -105,18 +124,7 @@ func TestKubernetesManifests(t *testing.T) {
 			require.NotEmpty(t, args)
 			assert.Equal(t, tc.cmd, args[0])
 			assert.Contains(t, usage, "rig-cloud "+args[0]+" --config FILE")
-			i := slices.Index(args, "--config")
-			require.Positive(t, i, "args %q have no --config", args)
-			require.Less(t, i+1, len(args))
-			cfgPath := args[i+1]
-			bad := filepath.Join(t.TempDir(), "bad.yaml")
-			require.NoError(t, os.WriteFile(bad, []byte("server:\n  listn: x\n"), 0o600))
-			try := slices.Clone(args)
-			try[i+1] = bad
-			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, run(context.Background(), try, &stdout, &stderr))
-			assert.Contains(t, stderr.String(), `unknown key "listn"`, "rig-cloud %q did not read its config", args)
-			assert.NotContains(t, stderr.String(), "usage:")
+			cfgPath := readsConfig(t, args)
 
 			// The config file is the ConfigMap's, mounted.
 			mounts := map[string]map[string]any{} // volume name -> mount
