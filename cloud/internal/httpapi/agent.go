@@ -37,7 +37,14 @@ func (a *API) enroll(c *gin.Context) {
 		a.failLim.spend(failKeysOf(c.ClientIP()))
 		a.fail(c, err)
 	case errorsIs(err, store.ErrRigMismatch):
+		a.failLim.spend(failKeysOf(c.ClientIP()))
 		forbidden(c, "%v", err)
+	case errorsIs(err, store.ErrExists):
+		// Refused for its agent id: counted like a failed authentication
+		// (and on the token, store.MaxEnrollRefusals), so that probing
+		// agent ids is slow; the message names no other rig.
+		a.failLim.spend(failKeysOf(c.ClientIP()))
+		a.fail(c, err)
 	default:
 		a.fail(c, err)
 	}

@@ -269,6 +269,10 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 	return s.EnrollWith(ctx, token, agentName, rigName, DefaultLiveWindow)
 }
 
+// MaxEnrollRefusals is how many enrollments refused for their agent id
+// (ErrExists) an enrollment token takes before it is revoked.
+const MaxEnrollRefusals = 3
+
 // DefaultLiveWindow is Enroll's live window: an identity that checked in
 // within it is live (twice the default check-in interval, as a rig's
 // status calls an agent online).
@@ -281,9 +285,10 @@ func (s *Store) EnrollWith(ctx context.Context, token, agentName, rigName string
 		return nil, ErrBadCredential
 	}
 	var out *cloudapi.EnrollResponse
-	var replaced bool // a credential that worked was revoked
+	var replaced bool    // a credential that worked was revoked
+	var refusedTok int64 // the token of an enrollment refused for its agent id
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		replaced = false
+		replaced, refusedTok = false, 0
 		var tokID, orgID, rigID int64
 		var rname, rtype, replace string
 		err := tx.QueryRow(ctx, `SELECT e.id, e.org_id, r.id, r.name, r.rig_type, coalesce(e.replace_agent, '')
@@ -301,22 +306,24 @@ func (s *Store) EnrollWith(ctx context.Context, token, agentName, rigName string
 		}
 		// The name's current identity, if any, locked until commit.
 		var oldID, oldRig int64
-		var oldRigName string
 		var revoked, isLive bool
 		gen := 1
-		err = tx.QueryRow(ctx, `SELECT a.id, a.rig_id, r.name, a.revoked_at IS NOT NULL, a.generation,
+		err = tx.QueryRow(ctx, `SELECT a.id, a.rig_id, a.revoked_at IS NOT NULL, a.generation,
 				coalesce(a.last_checkin_at > now() - $3::interval, false)
-			FROM agents a JOIN rigs r ON r.id = a.rig_id
+			FROM agents a
 			WHERE a.org_id = $1 AND a.name = $2 AND a.replaced_at IS NULL
-			FOR UPDATE OF a`, orgID, agentName, live).Scan(&oldID, &oldRig, &oldRigName, &revoked, &gen, &isLive)
+			FOR UPDATE OF a`, orgID, agentName, live).Scan(&oldID, &oldRig, &revoked, &gen, &isLive)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			gen = 0
 		case err != nil:
 			return err
 		case !revoked && oldRig != rigID:
-			return fmt.Errorf("agent %q is enrolled for rig %q (revoke it before enrolling it for rig %q): %w", agentName, oldRigName, rname, ErrExists)
+			refusedTok = tokID
+			return fmt.Errorf("agent id %q is in use in this organisation, enrolled for another rig: revoke it before enrolling it for rig %q (rigctl agents revoke %s): %w",
+				agentName, rname, agentName, ErrExists)
 		case !revoked && isLive && replace != agentName:
+			refusedTok = tokID
 			return fmt.Errorf("agent %q of rig %q checked in within the last %s: enrolling would take over its identity and revoke its credential; "+
 				"revoke it first (rigctl agents revoke %s), or have an operator make an enrollment token that replaces it (rigctl rigs enroll %s --replace %s): %w",
 				agentName, rname, live, agentName, rname, agentName, ErrExists)
@@ -357,6 +364,19 @@ func (s *Store) EnrollWith(ctx context.Context, token, agentName, rigName string
 		out = &cloudapi.EnrollResponse{AgentID: agentName, RigID: rname, RigType: rtype, Credential: cred, Generation: gen + 1}
 		return nil
 	})
+	if refusedTok != 0 {
+		// Counted after the rollback: the token is revoked at the
+		// MaxEnrollRefusals-th refusal.
+		var spent bool
+		if cerr := s.pool.QueryRow(ctx, `UPDATE enrollment_tokens SET refusals = refusals + 1,
+				revoked_at = CASE WHEN refusals + 1 >= $2 THEN coalesce(revoked_at, now()) ELSE revoked_at END
+			WHERE id = $1 RETURNING revoked_at IS NOT NULL`, refusedTok, MaxEnrollRefusals).Scan(&spent); cerr != nil {
+			return nil, errors.Join(err, fmt.Errorf("count a refused enrollment: %w", cerr))
+		}
+		if spent {
+			err = fmt.Errorf("%w (the enrollment token has been refused %d times and is now revoked)", err, MaxEnrollRefusals)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
