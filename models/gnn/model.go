@@ -51,7 +51,7 @@ type Sizes struct {
 	// softmax weightings over the steps, and their weighted sums
 	// ([B, ViewAttnHeads*E]) appended to the target's head input (0: the
 	// default, none; -1: none).
-	ViewAttn int `json:"view_attn,omitempty"`
+	ViewAttn int `json:"view_attn"`
 }
 
 // ViewAttnHeads is the number of attention weightings over the steps in a

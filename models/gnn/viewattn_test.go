@@ -1,9 +1,13 @@
 package gnn
 
-import "testing"
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
 
 // TestViewAttnSizes: the targets' attention over the steps is off by
-// default and adds S*E + T*E + E*ViewAttnHeads weights per component
+// default, named in Sizes' JSON, and adds S*E + T*E + E*ViewAttnHeads weights per component
 // target, and ViewAttnHeads*E inputs to its first head layer.
 func TestViewAttnSizes(t *testing.T) {
 	cfg := loadRig(t, "zema-testrig")
@@ -13,6 +17,11 @@ func TestViewAttnSizes(t *testing.T) {
 	}
 	if base.Sizes.ViewAttnWidth() != 0 {
 		t.Fatalf("default sizes have an attention of width %d", base.Sizes.ViewAttnWidth())
+	}
+	// Its JSON name is listed even at 0, as every other size's (rigctl
+	// train --sizes lists gnn.Sizes{}'s names; cloud checks them by name).
+	if b, _ := json.Marshal(Sizes{}); !strings.Contains(string(b), `"view_attn":0`) {
+		t.Fatalf("Sizes{} marshals to %s, without view_attn", b)
 	}
 	const E = 5
 	m, err := New(cfg, 60, Sizes{ViewAttn: E})
