@@ -155,7 +155,10 @@ type Server struct {
 	reg  *prometheus.Registry
 	srv  *http.Server
 	ln   net.Listener
-	done chan error
+	// serveEnd is closed when Serve returned, with serveErr its error
+	// (nil for a shutdown).
+	serveEnd chan struct{}
+	serveErr error
 	// inflight counts requests being served, so Shutdown can tell a
 	// request cut short from a connection that never sent one.
 	inflight atomic.Int64
@@ -310,7 +313,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Started.IsZero() {
 		opts.Started = opts.Now()
 	}
-	s := &Server{opts: opts, log: opts.Logger, done: make(chan error, 1)}
+	s := &Server{opts: opts, log: opts.Logger, serveEnd: make(chan struct{})}
 	reg, err := s.registry()
 	if err != nil {
 		return nil, err
@@ -343,10 +346,20 @@ func (s *Server) Start() error {
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
-		s.done <- err
+		s.serveErr = err
+		close(s.serveEnd)
 	}()
 	s.log.Info("http api listening", "addr", ln.Addr().String())
 	return nil
+}
+
+// Wait waits until the server stops serving, after Start, and returns
+// why: nil after Shutdown, else the error that ended it while it should
+// have gone on (its listener failed): then /metrics and /health are gone,
+// and the agent should fail rather than run on unobserved.
+func (s *Server) Wait() error {
+	<-s.serveEnd
+	return s.serveErr
 }
 
 // Addr returns the address listened on (after Start).
@@ -370,7 +383,8 @@ func (s *Server) counting(h http.Handler) http.Handler {
 // bounded by ctx; then it closes what is left. Running out of time is an
 // error only when a request was cut short: a client that opened a
 // connection and sent nothing (net/http waits 5 s for such a one) is
-// closed and logged.
+// closed and logged. An error that ended serving before is not
+// repeated here (see Wait).
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
@@ -386,9 +400,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = fmt.Errorf("%w (%d request(s) cut short)", err, n)
 		}
 	}
-	if serr := <-s.done; serr != nil && err == nil {
-		err = serr
-	}
+	_ = s.Wait() // its error, a failure before the shutdown, is Wait's to report
 	s.ln = nil
 	return err
 }

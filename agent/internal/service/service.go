@@ -437,6 +437,10 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		return nil, err
 	}
 	a.addCloser("http api", a.shutdownAPI)
+	// The API failing later (its listener) fails the agent, which is
+	// restarted: unobserved, it would run on without /metrics and
+	// /health.
+	a.goRun("http api", a.srv.Wait)
 
 	// Run.
 	var ictx, sctx context.Context
