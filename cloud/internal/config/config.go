@@ -76,8 +76,17 @@ type Server struct {
 	// Retry-After. Streamed uploads (data set archives, releases) are not
 	// counted.
 	MaxBodyInflightBytes ByteSize `yaml:"max_body_inflight_bytes"`
-	// Metrics serves Prometheus metrics at /metrics (default true).
+	// Metrics serves Prometheus metrics at /metrics (default true): on
+	// MetricsListen when set, else on Listen to MetricsToken's bearer, or
+	// without one only to a loopback peer sending no forwarding header
+	// (the metrics show every organisation's activity).
 	Metrics *bool `yaml:"metrics"`
+	// MetricsListen is a host:port of its own for /metrics (default "":
+	// /metrics is on Listen, guarded as above); keep it off the internet.
+	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsToken, when set, is the bearer token /metrics on Listen
+	// needs (Authorization: Bearer ...; a scraper's credentials).
+	MetricsToken Secret `yaml:"metrics_token"`
 	// TLS serves HTTPS when both files are set (default: plain HTTP,
 	// for a TLS-terminating proxy in front).
 	TLS TLS `yaml:"tls"`

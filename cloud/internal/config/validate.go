@@ -30,6 +30,9 @@ func (c *Config) Validate() error {
 func (c *Config) validate(v *confyaml.Validator) {
 	s := c.Server
 	v.HostPort("server.listen", s.Listen)
+	if s.MetricsListen != "" {
+		v.HostPort("server.metrics_listen", s.MetricsListen)
+	}
 	v.DurationIn("server.read_header_timeout", s.ReadHeaderTimeout, 100*time.Millisecond, time.Hour)
 	v.DurationIn("server.read_timeout", s.ReadTimeout, 100*time.Millisecond, time.Hour)
 	v.DurationIn("server.write_timeout", s.WriteTimeout, 100*time.Millisecond, time.Hour)

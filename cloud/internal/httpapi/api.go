@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -71,8 +73,13 @@ type Options struct {
 	// CheckinInterval is answered as next_checkin_s (0: 5m); an agent is
 	// online while its last check-in is within twice this.
 	CheckinInterval time.Duration
-	// Metrics serves /metrics.
-	Metrics bool
+	// Metrics serves /metrics: every organisation's activity, so to
+	// MetricsToken's bearer when it is set, else only to a loopback peer
+	// sending no X-Forwarded-For, Forwarded or X-Real-IP (a proxy on the
+	// same host relays the internet's requests with one). MetricsHandler
+	// serves them unguarded, for a private listener.
+	Metrics      bool
+	MetricsToken string
 	// Registry receives the metrics (nil: a new registry, with the Go
 	// and process collectors).
 	Registry *prometheus.Registry
@@ -205,6 +212,36 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 	return a
 }
 
+// MetricsHandler serves the API's metrics without a guard: for a listener
+// of their own (server.metrics_listen).
+func (a *API) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
+}
+
+// metricsGuard admits a /metrics request on the API's listener: with
+// Options.MetricsToken as its bearer, or without a MetricsToken from a
+// loopback peer sending no forwarding header (review r2 F4: the metrics
+// were the internet's).
+func (a *API) metricsGuard(c *gin.Context) {
+	if tok := a.opt.MetricsToken; tok != "" {
+		got := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="rig-cloud metrics"`)
+			abort(c, problem(cloudapi.ProblemUnauthorized, 401, "/metrics needs the metrics token (server.metrics_token) as bearer"))
+			return
+		}
+		c.Next()
+		return
+	}
+	ip := net.ParseIP(c.RemoteIP())
+	fwd := c.GetHeader("X-Forwarded-For") != "" || c.GetHeader("Forwarded") != "" || c.GetHeader("X-Real-IP") != ""
+	if ip == nil || !ip.IsLoopback() || fwd {
+		forbidden(c, "/metrics answers only loopback clients without a proxy's forwarding header; set server.metrics_token or server.metrics_listen to scrape it from elsewhere")
+		return
+	}
+	c.Next()
+}
+
 // ServeHTTP serves a request.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.engine.ServeHTTP(w, r) }
 
@@ -234,8 +271,8 @@ func (a *API) routes() *gin.Engine {
 	e.GET("/health/live", func(c *gin.Context) { c.JSON(200, gin.H{"status": "live"}) })
 	e.GET("/health/ready", a.ready)
 	if a.opt.Metrics {
-		h := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
-		e.GET("/metrics", func(c *gin.Context) { h.ServeHTTP(c.Writer, c.Request) })
+		h := a.MetricsHandler()
+		e.GET("/metrics", a.metricsGuard, func(c *gin.Context) { h.ServeHTTP(c.Writer, c.Request) })
 	}
 	e.GET("/openapi.json", a.openapi)
 

@@ -63,7 +63,8 @@ func APIOptions(cfg *config.Config) httpapi.Options {
 		EnrollmentTTL:        cfg.Auth.EnrollmentTTL,
 		MaxBatchItems:        cfg.Agents.MaxBatchItems,
 		CheckinInterval:      cfg.Agents.CheckinInterval,
-		Metrics:              cfg.Server.MetricsOn(),
+		Metrics:              cfg.Server.MetricsOn() && cfg.Server.MetricsListen == "",
+		MetricsToken:         cfg.Server.MetricsToken.Reveal(),
 		UploadTimeout:        cfg.Blob.UploadTimeout,
 		MaxAttempts:          cfg.Worker.MaxAttempts,
 	}
@@ -227,6 +228,15 @@ func ServeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, o Serv
 		stops = append(stops, func() { stopListen(); <-listenDone })
 	}
 	g.serve(httpapi.New(st, log, ao))
+	if cfg.Server.MetricsOn() && cfg.Server.MetricsListen != "" {
+		// The API's metrics on a listener of their own, not the API's
+		// (which then has no /metrics): every organisation's activity.
+		stop, err := serveMetrics("server.metrics_listen", cfg.Server.MetricsListen, ao.Registry, log)
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stop)
+	}
 	log.Info("serving", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -378,9 +388,18 @@ func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version str
 // serveWorkerMetrics serves reg at /metrics and a liveness answer at
 // /health/live on addr (worker.metrics_listen) until stop is called.
 func serveWorkerMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	return serveMetrics("worker.metrics_listen", addr, reg, log)
+}
+
+// serveMetrics is serveWorkerMetrics for the listener of config key key.
+func serveMetrics(key, addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("worker.metrics_listen %s: %w", addr, err)
+		return nil, fmt.Errorf("%s %s: %w", key, addr, err)
+	}
+	what := "worker" // the log lines' subject
+	if key == "server.metrics_listen" {
+		what = "API"
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -393,10 +412,10 @@ func serveWorkerMetrics(addr string, reg *prometheus.Registry, log *slog.Logger)
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("worker metrics listener failed", "addr", ln.Addr().String(), "err", err)
+			log.Error(what+" metrics listener failed", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
-	log.Info("worker metrics listening", "addr", ln.Addr().String())
+	log.Info(what+" metrics listening", "addr", ln.Addr().String())
 	return func() {
 		// Scrapes are short: a second, then the connections are closed.
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
