@@ -34,6 +34,9 @@ func ClassHealth(p []float64, health []*float64) (h float64, st Status, ok bool)
 	return h, st, true
 }
 
+// Statuses lists every status, by Rank: Statuses[Rank(s)] == s.
+var Statuses = []Status{Unknown, Healthy, Warning, Critical}
+
 // Rank orders the statuses of judged health from best to worst: healthy
 // 1, warning 2, critical 3; unknown (nothing judged) and any other value
 // 0.

@@ -245,7 +245,8 @@ type HealthBucket struct {
 	AvgHealth *float64 `json:"avg_health,omitempty"`
 	MinHealth *float64 `json:"min_health,omitempty"`
 	// WorstStatus is the worst of the windows' statuses for the
-	// component: critical, warning, unknown, healthy, in that order.
+	// component by diag.Rank: critical, warning, healthy, then unknown
+	// (a window that judged nothing) only when every window is unknown.
 	WorstStatus string `json:"worst_status"`
 }
 

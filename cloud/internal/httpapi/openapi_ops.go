@@ -265,7 +265,7 @@ func Operations() []Operation {
 			Summary: "A component's health history: per UTC hour or day, the windows, average and minimum health and the worst status",
 			Description: "Aggregated from the rig's stored diagnoses whose window starts in [from, to) and that report the component. " +
 				"avg_health and min_health leave out windows whose status is unknown (absent when all are); worst_status orders " +
-				"critical, warning, unknown, healthy. Buckets without such diagnoses are left out. At most 1000 hourly or 100 daily buckets, " +
+				"critical, warning, healthy, and unknown only when every window is. Buckets without such diagnoses are left out. At most 1000 hourly or 100 daily buckets, " +
 				"counted as the UTC hours or days [from, to) touches (100 days from 00:30 touch 101 days; 400 beyond, saying how many).",
 			Auth: AuthToken, Role: "viewer",
 			Params: []Param{rigParam, {Name: "component", In: "path", Description: "the component's id, e.g. pump"},

@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
@@ -33,8 +35,29 @@ type HealthBucket = fleetapi.HealthBucket
 // HealthHistory is a component's health history.
 type HealthHistory = fleetapi.HealthHistory
 
-// statusRank orders component statuses, worst highest.
-var statusRank = []string{"healthy", "unknown", "warning", "critical"}
+// statusRank names the statuses by diag.Rank (worst highest; unknown, a
+// window judged nothing, lowest), the order statusRankSQL ranks them in.
+var statusRank = func() []string {
+	r := make([]string, len(diag.Statuses))
+	for _, s := range diag.Statuses {
+		r[diag.Rank(s)] = string(s)
+	}
+	return r
+}()
+
+// statusRankSQL is diag.Rank as an SQL expression over the status expr
+// (text), built from diag.Statuses so the two cannot disagree.
+func statusRankSQL(expr string) string {
+	var b strings.Builder
+	b.WriteString("CASE " + expr)
+	for _, s := range diag.Statuses {
+		if r := diag.Rank(s); r != 0 {
+			fmt.Fprintf(&b, " WHEN '%s' THEN %d", s, r)
+		}
+	}
+	b.WriteString(" ELSE 0 END")
+	return b.String()
+}
 
 // ComponentHealthHistory aggregates, in SQL, the health of component of
 // org's rig over the diagnoses whose window starts in [from, to), per UTC
@@ -56,7 +79,7 @@ func (s *Store) ComponentHealthHistory(ctx context.Context, orgID int64, rigName
 			count(*),
 			avg((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
 			min((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
-			max(CASE c->>'status' WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'healthy' THEN 0 ELSE 1 END)
+			max(`+statusRankSQL("c->>'status'")+`)
 		FROM diagnoses d CROSS JOIN LATERAL jsonb_path_query(d.doc::jsonb, 'strict $.components[*] ? (@.id == $c)',
 			jsonb_build_object('c', $5::text), true) c
 		WHERE d.rig_id = $1 AND d.window_start >= $2 AND d.window_start < $3

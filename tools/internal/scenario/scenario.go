@@ -80,6 +80,43 @@ const (
 var Kinds = []Kind{CoolerEfficiency, ValveCondition, Leakage, AccumulatorPrecharge, FilterClogging,
 	Cavitation, SensorDrift, SensorOffset, SensorStuck, SensorDropout, SensorSpikes}
 
+// kindFaults maps each component condition to the faults (rig.Fault) a
+// diagnosis names it by, the first being Kind.Fault: the one mapping
+// between the simulator's vocabulary (what is injected) and the
+// diagnoses' (what is named). Sensor faults are rig.FaultSensor.
+var kindFaults = map[Kind][]rig.Fault{
+	CoolerEfficiency:     {rig.FaultCoolingLoss},
+	ValveCondition:       {rig.FaultValveStiction},
+	Leakage:              {rig.FaultLeakage},
+	AccumulatorPrecharge: {rig.FaultPrechargeLoss},
+	FilterClogging:       {rig.FaultFlowRestriction, rig.FaultContamination},
+	Cavitation:           {rig.FaultCavitation},
+}
+
+// Fault returns the fault a diagnosis names k by: rig.FaultSensor for a
+// sensor fault, "" for an unknown kind.
+func (k Kind) Fault() rig.Fault {
+	if k.IsSensor() {
+		return rig.FaultSensor
+	}
+	if fs := kindFaults[k]; len(fs) > 0 {
+		return fs[0]
+	}
+	return ""
+}
+
+// KindOfFault returns the component condition that simulates a diagnosed
+// fault, or "" when the simulator has none (e.g. overheating, or
+// rig.FaultSensor, which stands for several sensor kinds).
+func KindOfFault(f rig.Fault) Kind {
+	for _, k := range Kinds {
+		if slices.Contains(kindFaults[k], f) {
+			return k
+		}
+	}
+	return ""
+}
+
 // IsSensor reports whether k is a sensor fault (as opposed to a component
 // condition).
 func (k Kind) IsSensor() bool { return strings.HasPrefix(string(k), "sensor_") }
@@ -578,25 +615,10 @@ func TargetKind(cfg *rig.Config, t *rig.Target) (Kind, error) {
 		return "", fmt.Errorf("target %q: component %q is not in the config", t.Name, t.Component)
 	}
 	var k Kind
-classes:
 	for _, c := range t.Classes {
-		switch c.Fault {
-		case rig.FaultCoolingLoss:
-			k = CoolerEfficiency
-		case rig.FaultValveStiction:
-			k = ValveCondition
-		case rig.FaultLeakage:
-			k = Leakage
-		case rig.FaultPrechargeLoss:
-			k = AccumulatorPrecharge
-		case rig.FaultFlowRestriction, rig.FaultContamination:
-			k = FilterClogging
-		case rig.FaultCavitation:
-			k = Cavitation
-		default:
-			continue
+		if k = KindOfFault(c.Fault); k != "" {
+			break
 		}
-		break classes
 	}
 	if k == "" {
 		switch comp.Type {

@@ -1,0 +1,4 @@
+package store
+
+// StatusRankSQL exposes statusRankSQL (tests only).
+var StatusRankSQL = statusRankSQL
