@@ -29,7 +29,9 @@ const MaxRecommendations = 10
 type Status string
 
 // Statuses, from best to worst. Unknown is used when too little data was
-// present to judge.
+// present to judge, or, for a component, when nothing the model was
+// trained on judges its health (no condition target on it): an unknown
+// component does not count toward the rig's status (see ClassHealth).
 const (
 	Healthy  Status = "healthy"
 	Warning  Status = "warning"
