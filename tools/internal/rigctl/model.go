@@ -67,9 +67,9 @@ func runModel(ctx context.Context, env Env, args []string) int {
 // evalJSON is the output of `model eval --json` (and, with TrainSeconds,
 // of `bench uci --json`).
 type evalJSON struct {
-	N            int                   `json:"n"`
-	Precision    string                `json:"precision"`
-	Targets      map[string]targetJSON `json:"targets"`
+	N         int                   `json:"n"`
+	Precision string                `json:"precision"`
+	Targets   map[string]targetJSON `json:"targets"`
 	// Health is, per condition target, the diagnoses' component health
 	// against the labelled class's health (see rigctl diagnose).
 	Health       map[string]healthJSON `json:"health,omitempty"`
