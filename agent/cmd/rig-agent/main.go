@@ -11,7 +11,9 @@
 // Exit codes: 0 after a clean stop (SIGINT or SIGTERM, also during the
 // start), 1 when the agent failed to start or a part failed while running
 // (with --check: the installed bundle would not start with this config),
-// 2 for a bad command line or config. See docs/agent.md.
+// 2 for a bad command line or config (also one the start refused), 3 for
+// a damaged store (buffer, history or outbox: an operator moves it
+// aside). The unit does not restart after 2 or 3. See docs/agent.md.
 package main
 
 import (
@@ -120,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		log.Error("rig-agent could not start", "err", err)
-		return 1
+		return startFailureCode(err)
 	}
 	code := 0
 	select {
@@ -129,6 +131,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err := <-a.Failed():
 		log.Error("a part of the agent failed; stopping", "err", err)
 		code = 1
+		if service.StoreDamaged(err) {
+			code = exitOperator
+		}
 	}
 	stopSignals() // a second signal now kills the process the default way
 	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
@@ -139,6 +144,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// exitOperator is the exit code for what a restart does not mend: a
+// damaged store (the unit's RestartPreventExitStatus lists it with 2).
+const exitOperator = 3
+
+// startFailureCode is the exit code for Start's err: 3 for a damaged
+// store, 2 for a config the start refused, else 1 (restarted).
+func startFailureCode(err error) int {
+	switch {
+	case service.StoreDamaged(err):
+		return exitOperator
+	case service.ConfigRefused(err):
+		return 2
+	}
+	return 1
 }
 
 func newLogger(l config.Logging, w io.Writer) *slog.Logger {

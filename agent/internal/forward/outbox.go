@@ -131,6 +131,18 @@ func corrupt(path string, cause error) error {
 		ErrCorrupt, path, cause, path, aside)
 }
 
+// CheckOutbox checks the outbox file at path, when there is one, as New
+// would before writing to it: read-only, its pages and every item. A
+// damaged file is an error wrapping ErrCorrupt with the recovery command;
+// an absent one is no error. The agent runs it before its expensive
+// start steps, so that a damaged outbox costs little per restart.
+func CheckOutbox(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return nil // New creates it, or says why it cannot
+	}
+	return checkOutbox(path)
+}
+
 // checkOutbox opens an existing file read-only and checks its pages and
 // every item's key and header, so that a damaged file is refused before
 // anything writes to it.

@@ -17,6 +17,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/api"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/agent/internal/forward"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
@@ -230,6 +231,15 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	// 1. State: buffer and history.
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("agent.data_dir %s: %w", cfg.Agent.DataDir, err)
+	}
+	if cfg.Cloud.Enabled() {
+		// The outbox is opened last (the forwarder, step 4); its check
+		// comes first, before the buffer's check, the model and the
+		// broker, so that a damaged outbox is found at little cost on
+		// each restart.
+		if err := forward.CheckOutbox(filepath.Join(cfg.Agent.DataDir, forward.DefaultFileName)); err != nil {
+			return nil, fmt.Errorf("cloud outbox: %w", err)
+		}
 	}
 	bopts := cfg.BufferOptions(log.With("part", "buffer"))
 	if a.buf, err = openBuffer(ctx, cfg.Buffer.Path, bopts, log); err != nil {
@@ -526,7 +536,7 @@ func embeddedUsers(b config.Broker, password string) (map[string]string, error) 
 		return nil, nil
 	}
 	if password == "" {
-		return nil, fmt.Errorf("broker.username %q is set without a password: the embedded broker (broker.listen %s) needs both (broker.password_file, or RIG_AGENT_BROKER_PASSWORD)", b.Username, b.Listen)
+		return nil, fmt.Errorf("%w: broker.username %q is set without a password: the embedded broker (broker.listen %s) needs both (broker.password_file, or RIG_AGENT_BROKER_PASSWORD)", config.ErrInvalid, b.Username, b.Listen)
 	}
 	return map[string]string{b.Username: password}, nil
 }
