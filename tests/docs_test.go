@@ -27,7 +27,8 @@ func (b docBlock) name() string { return b.file + ":" + strconv.Itoa(b.line) }
 
 var (
 	docFence  = regexp.MustCompile("^( {0,3})(```+)")
-	docMarker = regexp.MustCompile(`^<!-- (test: .+|not tested: .+|example: \w+) -->$`)
+	docMarker = regexp.MustCompile(`^<!-- (test: .+|not tested: .+|example: \w+|golden: \w+ \(\S+\)) -->$`)
+	docGolden = regexp.MustCompile(`^golden: (\w+) \((\S+)\)$`)
 )
 
 // docBlocks returns every fenced block of the docs.
@@ -92,6 +93,9 @@ var docCheckedElsewhere = map[string][2]string{
 //     TestDocsAgentConfigs parses them with config.Parse.
 //   - example: TYPE (docs/agent-cloud-api.md): shared/cloudapi's
 //     TestDocExamples decodes them.
+//
+// A block written by a golden test is marked `<!-- golden: TestName (dir) -->`
+// (dir: the test's package folder); the harness checks that the test exists.
 func TestDocsBlocks(t *testing.T) {
 	root := repoRoot(t)
 	blocks := docBlocks(t, root)
@@ -105,6 +109,16 @@ func TestDocsBlocks(t *testing.T) {
 			assert.NotEmpty(t, strings.TrimSpace(strings.TrimPrefix(b.marker, "not tested:")), "%s: say why it is not tested", b.name())
 		case strings.HasPrefix(b.marker, "example:"):
 			checkedElsewhere(t, root, b, "example")
+		case strings.HasPrefix(b.marker, "golden:"):
+			m := docGolden.FindStringSubmatch(b.marker)
+			files, _ := filepath.Glob(filepath.Join(root, m[2], "*_test.go"))
+			found := false
+			for _, f := range files {
+				data, err := os.ReadFile(f)
+				require.NoError(t, err)
+				found = found || strings.Contains(string(data), "func "+m[1]+"(")
+			}
+			assert.True(t, found, "%s: the golden test %s is not in %s", b.name(), m[1], m[2])
 		case kind == "test:":
 			k := strings.Fields(strings.TrimPrefix(b.marker, "test:"))[0]
 			if _, ok := docCheckedElsewhere[k]; ok {
