@@ -34,6 +34,10 @@ type Quotas struct {
 	// data set builds from fleet uploads together, not yet claimed by a
 	// worker (default 50; 1..100000).
 	MaxQueuedJobs int `yaml:"max_queued_jobs"`
+	// MaxLiveTokens caps an organisation's live API tokens (neither
+	// revoked nor expired), each of which has its own rate-limit bucket
+	// (default 1000; 1..1000000).
+	MaxLiveTokens int `yaml:"max_live_tokens"`
 }
 
 // Server is the HTTP listener and its limits.
@@ -129,6 +133,12 @@ type Auth struct {
 	// RateBurst is how many requests a credential may send at once
 	// (default 100).
 	RateBurst int `yaml:"rate_burst"`
+	// OrgRateLimit and OrgRateBurst are each organisation's bucket,
+	// shared by all its credentials and checked after theirs, so that
+	// minting tokens does not multiply an organisation's rate (default
+	// 500/s, burst 1000: ten credentials at full rate).
+	OrgRateLimit float64 `yaml:"org_rate_limit"`
+	OrgRateBurst int     `yaml:"org_rate_burst"`
 	// MaxLimiters caps the per-credential limiters kept in memory
 	// (default 100000); when full, the least recently used is dropped.
 	MaxLimiters int `yaml:"max_limiters"`
@@ -314,7 +324,7 @@ func Defaults() Config {
 			Metrics:              &t,
 		},
 		Database: Database{MaxConns: 20, ConnectTimeout: 10 * time.Second, Migrate: &t},
-		Auth: Auth{RateLimit: 50, RateBurst: 100, MaxLimiters: 100_000, EnrollmentTTL: 24 * time.Hour,
+		Auth: Auth{RateLimit: 50, RateBurst: 100, OrgRateLimit: 500, OrgRateBurst: 1000, MaxLimiters: 100_000, EnrollmentTTL: 24 * time.Hour,
 			CacheTTL: 5 * time.Second, CacheEntries: 10_000},
 		Agents: Agents{MaxBatchItems: 1000, CheckinInterval: 5 * time.Minute, MaxFuture: 24 * time.Hour,
 			MaxPast: 400 * 24 * time.Hour},
@@ -325,7 +335,7 @@ func Defaults() Config {
 		Releases: Releases{CheckInterval: 10 * time.Minute, TimestampExpiry: 24 * time.Hour, TimestampRefresh: 12 * time.Hour,
 			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB,
 			RolloutInterval: 10 * time.Second},
-		Quotas: Quotas{MaxOpenUploads: 100, MaxQueuedJobs: 50},
+		Quotas: Quotas{MaxOpenUploads: 100, MaxQueuedJobs: 50, MaxLiveTokens: 1000},
 		Log:    Log{Level: "info", Format: "json"},
 	}
 }

@@ -78,6 +78,10 @@ func (c *Config) validate(v *confyaml.Validator) {
 		v.Add("auth.rate_limit", "%v is out of range (0, 1000000] requests per second", a.RateLimit)
 	}
 	v.IntIn("auth.rate_burst", a.RateBurst, 1, 1_000_000)
+	if !(a.OrgRateLimit > 0 && a.OrgRateLimit <= 1e7) {
+		v.Add("auth.org_rate_limit", "%v is out of range (0, 10000000] requests per second", a.OrgRateLimit)
+	}
+	v.IntIn("auth.org_rate_burst", a.OrgRateBurst, 1, 10_000_000)
 	v.IntIn("auth.max_limiters", a.MaxLimiters, 100, 10_000_000)
 	v.DurationIn("auth.enrollment_ttl", a.EnrollmentTTL, time.Minute, 90*24*time.Hour)
 	if a.CacheTTL != 0 && (a.CacheTTL < 100*time.Millisecond || a.CacheTTL > 5*time.Minute) {
@@ -118,6 +122,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 
 	v.IntIn("quotas.max_open_uploads", c.Quotas.MaxOpenUploads, 1, 100_000)
 	v.IntIn("quotas.max_queued_jobs", c.Quotas.MaxQueuedJobs, 1, 100_000)
+	v.IntIn("quotas.max_live_tokens", c.Quotas.MaxLiveTokens, 1, 1_000_000)
 
 	r := c.Releases
 	if r.On() {

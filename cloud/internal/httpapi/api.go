@@ -47,6 +47,12 @@ type Options struct {
 	RateLimit   float64
 	RateBurst   int
 	MaxLimiters int
+	// OrgRateLimit and OrgRateBurst are each organisation's bucket, shared
+	// by its credentials (tokens and agents) and checked after theirs
+	// (0: 10 times RateLimit and RateBurst); system and release tokens
+	// have none.
+	OrgRateLimit float64
+	OrgRateBurst int
 	// AuthFailLimit and AuthFailBurst are each client address's bucket of
 	// failed authentications (0: 1/s, burst 20): when it is spent, /v1
 	// requests from the address get 429 before any credential lookup,
@@ -115,6 +121,7 @@ type API struct {
 	log     *slog.Logger
 	opt     Options
 	lim     *limiters    // per credential
+	orgLim  *limiters    // per organisation, after lim
 	ipLim   *limiters    // per client address: enrollment
 	failLim *failLimiter // per client address and IPv6 /48: failed authentication
 	known   *credSet     // credentials that authenticated, enrollment tokens made here (checkCredential)
@@ -126,6 +133,8 @@ type API struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	items    *prometheus.CounterVec
+	// rateLimited counts 429s of the request-rate buckets by scope.
+	rateLimited *prometheus.CounterVec
 	// quotaRefusals counts requests refused by an organisation quota
 	// (store.QuotaError), by quota.
 	quotaRefusals *prometheus.CounterVec
@@ -153,6 +162,12 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 	}
 	if o.MaxLimiters <= 0 {
 		o.MaxLimiters = 100_000
+	}
+	if o.OrgRateLimit <= 0 {
+		o.OrgRateLimit = 10 * o.RateLimit
+	}
+	if o.OrgRateBurst <= 0 {
+		o.OrgRateBurst = 10 * o.RateBurst
 	}
 	if o.AuthFailLimit <= 0 {
 		o.AuthFailLimit = 1
@@ -184,20 +199,26 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	a := &API{st: st, log: log, opt: o, reg: reg, lim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters),
-		ipLim: newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters), failLim: newFailLimiter(o.AuthFailLimit, o.AuthFailBurst, o.MaxLimiters),
+		orgLim: newLimiters(o.OrgRateLimit, o.OrgRateBurst, o.MaxLimiters),
+		ipLim:  newLimiters(o.RateLimit, o.RateBurst, o.MaxLimiters), failLim: newFailLimiter(o.AuthFailLimit, o.AuthFailBurst, o.MaxLimiters),
 		known: newCredSet(o.MaxLimiters), lookups: newLookupSlots(unknownLookups, o.MaxLimiters),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_http_requests_total",
 			Help: "HTTP requests by method, route template and status code."}, []string{"method", "route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rig_cloud_http_request_duration_seconds",
 			Help: "HTTP request latency by method and route template.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)},
 			[]string{"method", "route"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_http_rate_limited_total",
+			Help: "Requests refused with 429 by a rate limit, by scope (credential, organisation, address)."}, []string{"scope"}),
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_diagnoses_total",
 			Help: "Diagnoses received from agents by item status (accepted, duplicate, conflict, rejected)."}, []string{"status"}),
 	}
-	reg.MustRegister(a.requests, a.latency, a.items)
+	for _, s := range []string{"credential", "organisation", "address"} {
+		a.rateLimited.WithLabelValues(s)
+	}
+	reg.MustRegister(a.requests, a.latency, a.items, a.rateLimited)
 	a.quotaRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_quota_refusals_total",
 		Help: "Requests refused (409 quota-exceeded) because the organisation reached a quota, by quota (its config key)."}, []string{"quota"})
-	for _, q := range []string{store.QuotaOpenUploads, store.QuotaQueuedJobs} {
+	for _, q := range []string{store.QuotaOpenUploads, store.QuotaQueuedJobs, store.QuotaLiveTokens} {
 		a.quotaRefusals.WithLabelValues(q)
 	}
 	reg.MustRegister(a.quotaRefusals)
@@ -442,7 +463,15 @@ func (a *API) tooMany(c *gin.Context, who string, limit float64, burst int) {
 func (a *API) rateLimit(c *gin.Context) {
 	p := principal(c)
 	if !a.lim.allow(p.Key()) {
+		a.rateLimited.WithLabelValues("credential").Inc()
 		a.tooMany(c, "this credential", a.opt.RateLimit, a.opt.RateBurst)
+		return
+	}
+	// All of an organisation's credentials share a bucket too: minting
+	// tokens does not multiply its rate (review r2 F5).
+	if p.OrgID != 0 && !a.orgLim.allow("o:"+strconv.FormatInt(p.OrgID, 10)) {
+		a.rateLimited.WithLabelValues("organisation").Inc()
+		a.tooMany(c, "this organisation", a.opt.OrgRateLimit, a.opt.OrgRateBurst)
 		return
 	}
 	c.Next()
@@ -450,6 +479,7 @@ func (a *API) rateLimit(c *gin.Context) {
 
 func (a *API) limitByIP(c *gin.Context) {
 	if !a.ipLim.allow(addrKey(c.ClientIP())) {
+		a.rateLimited.WithLabelValues("address").Inc()
 		a.tooMany(c, "this address", a.opt.RateLimit, a.opt.RateBurst)
 		return
 	}

@@ -58,6 +58,8 @@ func APIOptions(cfg *config.Config) httpapi.Options {
 		RequestTimeout:       cfg.Server.RequestTimeout,
 		RateLimit:            cfg.Auth.RateLimit,
 		RateBurst:            cfg.Auth.RateBurst,
+		OrgRateLimit:         cfg.Auth.OrgRateLimit,
+		OrgRateBurst:         cfg.Auth.OrgRateBurst,
 		MaxLimiters:          cfg.Auth.MaxLimiters,
 		TrustedProxies:       cfg.Server.TrustedProxies,
 		EnrollmentTTL:        cfg.Auth.EnrollmentTTL,
@@ -203,7 +205,8 @@ func ServeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, o Serv
 	st := store.New(pool)
 	st.SetMaxFuture(cfg.Agents.MaxFuture)
 	st.SetMaxPast(cfg.Agents.MaxPast)
-	st.SetQuotas(store.Quotas{MaxOpenUploads: cfg.Quotas.MaxOpenUploads, MaxQueuedJobs: cfg.Quotas.MaxQueuedJobs})
+	st.SetQuotas(store.Quotas{MaxOpenUploads: cfg.Quotas.MaxOpenUploads, MaxQueuedJobs: cfg.Quotas.MaxQueuedJobs,
+		MaxLiveTokens: cfg.Quotas.MaxLiveTokens})
 	engine := rollout.NewEngine(st, rollout.Options{Interval: cfg.Releases.RolloutInterval, Log: log})
 	ao.Registry = prometheus.NewRegistry()
 	ao.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), engine)

@@ -175,9 +175,24 @@ func (s *Store) CreateTokenBy(ctx context.Context, orgID int64, name string, rol
 		exp = &expires
 	}
 	t := &Token{}
-	err := scanToken(s.pool.QueryRow(ctx, `INSERT INTO api_tokens (org_id, name, role, token_hash, expires_at, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenCols,
-		org, name, role, hash, exp, by), t)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if orgID != 0 {
+			// Each token has a rate-limit bucket of its own: an
+			// organisation's live tokens are capped (review r2 F5).
+			if err := checkQuota(ctx, tx, orgID, QuotaLiveTokens, s.quotas.MaxLiveTokens, "live API tokens",
+				"revoke tokens no longer used (GET /v1/tokens, DELETE /v1/tokens/{id}; rigctl tokens list, rigctl tokens revoke ID)",
+				`SELECT count(*) FROM api_tokens WHERE org_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`); err != nil {
+				return err
+			}
+		}
+		return scanToken(tx.QueryRow(ctx, `INSERT INTO api_tokens (org_id, name, role, token_hash, expires_at, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenCols,
+			org, name, role, hash, exp, by), t)
+	})
+	var qe *QuotaError
+	if errors.As(err, &qe) || errors.Is(err, ErrNotFound) {
+		return nil, "", err
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("create token: %w", err)
 	}

@@ -19,12 +19,16 @@ type Quotas struct {
 	// builds together: both wait for the same workers (config
 	// quotas.max_queued_jobs). A running job no longer counts.
 	MaxQueuedJobs int
+	// MaxLiveTokens caps its API tokens neither revoked nor expired
+	// (config quotas.max_live_tokens; CreateTokenBy).
+	MaxLiveTokens int
 }
 
 // Quota names: a QuotaError's Quota, the config key that sets it.
 const (
 	QuotaOpenUploads = "quotas.max_open_uploads"
 	QuotaQueuedJobs  = "quotas.max_queued_jobs"
+	QuotaLiveTokens  = "quotas.max_live_tokens"
 )
 
 // ErrQuota is wrapped by a QuotaError.
