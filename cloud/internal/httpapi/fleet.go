@@ -381,27 +381,21 @@ const (
 	MaxHealthDays    = 100
 )
 
-// healthBuckets is how many buckets of size (an hour or a day) the range
-// [from, to) touches, as the SQL groups them (UTC hours or days of the
-// window starts): a range not aligned to them touches one more than its
-// length holds. from is before to.
-func healthBuckets(from, to time.Time, size time.Duration) int {
-	// Truncate is relative to the zero time, a UTC midnight.
-	first, last := from.Truncate(size), to.Add(-time.Microsecond).Truncate(size)
-	return int(last.Sub(first)/size) + 1
-}
-
 // componentName is a component id as firmware configs name them.
 var componentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
 // componentHealth answers a component's health history: per hour or day
-// of [from, to), the windows, average and minimum health and the worst
-// status of the rig's stored diagnoses.
+// of [from, to) in time zone tz (default UTC), the windows, average and
+// minimum health and the worst status of the rig's stored diagnoses.
 func (a *API) componentHealth(c *gin.Context) {
 	bucket := c.DefaultQuery("bucket", store.BucketHour)
 	size := store.BucketDuration(bucket)
 	if size == 0 {
 		badParam(c, "bucket %q is not %s or %s", bucket, store.BucketHour, store.BucketDay)
+		return
+	}
+	loc, ok := zoneParam(c, "tz")
+	if !ok {
 		return
 	}
 	comp := c.Param("component")
@@ -426,16 +420,20 @@ func (a *API) componentHealth(c *gin.Context) {
 		badParam(c, "from %s is not before to %s", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 		return
 	}
-	if limit, n := map[string]int{store.BucketHour: MaxHealthBuckets, store.BucketDay: MaxHealthDays}[bucket], healthBuckets(from, to, size); n > limit {
+	if limit, n := map[string]int{store.BucketHour: MaxHealthBuckets, store.BucketDay: MaxHealthDays}[bucket], healthBucketsIn(from, to, bucket, loc); n > limit {
 		hint := "use bucket=1d or a shorter range"
 		if bucket == store.BucketDay {
 			hint = "ask for a shorter range, in several requests if need be"
 		}
-		badParam(c, "from %s to %s spans more than %d buckets of %s (it touches %d UTC %s): %s",
-			from.Format(time.RFC3339), to.Format(time.RFC3339), limit, bucket, n, map[string]string{store.BucketHour: "hours", store.BucketDay: "days"}[bucket], hint)
+		badParam(c, "from %s to %s spans more than %d buckets of %s (it touches %d %s %s): %s",
+			from.Format(time.RFC3339), to.Format(time.RFC3339), limit, bucket, n, loc, map[string]string{store.BucketHour: "hours", store.BucketDay: "days"}[bucket], hint)
 		return
 	}
-	h, err := a.st.ComponentHealthHistory(c.Request.Context(), principal(c).OrgID, c.Param("rig"), comp, bucket, from, to)
+	h, err := a.st.ComponentHealthHistoryIn(c.Request.Context(), principal(c).OrgID, c.Param("rig"), comp, bucket, from, to, loc)
+	if errors.Is(err, store.ErrUnknownZone) {
+		badParam(c, "tz %q is not a time zone the database knows: %v", loc, err)
+		return
+	}
 	a.reply(c, 200, h, err)
 }
 

@@ -262,16 +262,19 @@ func Operations() []Operation {
 			Status: 200, Response: fleetapi.Page[diag.Diagnosis]{Items: []diag.Diagnosis{exDiagOK, exDiagHot}},
 			Example: Example{Path: "/v1/rigs/zema-1/diagnoses?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z&limit=100"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/components/:component/health", ID: "componentHealth", Tag: "fleet",
-			Summary: "A component's health history: per UTC hour or day, the windows, average and minimum health and the worst status",
+			Summary: "A component's health history: per hour or day (UTC, or the time zone tz names), the windows, average and minimum health and the worst status",
 			Description: "Aggregated from the rig's stored diagnoses whose window starts in [from, to) and that report the component. " +
 				"avg_health and min_health leave out windows whose status is unknown (absent when all are); worst_status orders " +
 				"critical, warning, healthy, and unknown only when every window is. Buckets without such diagnoses are left out. At most 1000 hourly or 100 daily buckets, " +
-				"counted as the UTC hours or days [from, to) touches (100 days from 00:30 touch 101 days; 400 beyond, saying how many).",
+				"counted as the hours or days of the time zone [from, to) touches (100 days from 00:30 touch 101 days; 400 beyond, saying how many). " +
+				"Buckets start at the zone's whole hours and midnights (date_trunc in the zone: a day across a daylight saving change is " +
+				"23 or 25 hours; an hour of a +05:30 zone starts at :30 UTC), and each bucket's start is given in the zone's offset.",
 			Auth: AuthToken, Role: "viewer",
 			Params: []Param{rigParam, {Name: "component", In: "path", Description: "the component's id, e.g. pump"},
 				{Name: "bucket", In: "query", Enum: []string{store.BucketHour, store.BucketDay}, Description: "bucket size (default 1h)"},
 				{Name: "from", In: "query", Type: "date-time", Description: "RFC 3339 (default: 24 h before to with 1h buckets, 30 days with 1d)"},
-				{Name: "to", In: "query", Type: "date-time", Description: "RFC 3339, exclusive (default: now); from must be before to"}},
+				{Name: "to", In: "query", Type: "date-time", Description: "RFC 3339, exclusive (default: now); from must be before to"},
+				{Name: "tz", In: "query", Description: "IANA time zone name whose hours and days the buckets are, e.g. Europe/Berlin (default UTC)"}},
 			Status: 200,
 			Response: fleetapi.HealthHistory{RigID: "zema-1", Component: "pump", Bucket: store.BucketHour,
 				From: exT0.Add(-12 * time.Hour), To: exT0.Add(12 * time.Hour), Buckets: []fleetapi.HealthBucket{

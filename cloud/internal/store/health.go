@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
@@ -59,11 +61,24 @@ func statusRankSQL(expr string) string {
 	return b.String()
 }
 
-// ComponentHealthHistory aggregates, in SQL, the health of component of
-// org's rig over the diagnoses whose window starts in [from, to), per UTC
-// hour (BucketHour) or day (BucketDay). A component no diagnosis reports
-// has no buckets; another organisation's rig is ErrNotFound.
+// ErrUnknownZone is returned for a time zone the database does not know.
+var ErrUnknownZone = errors.New("time zone unknown to the database")
+
+// ComponentHealthHistory is ComponentHealthHistoryIn UTC.
 func (s *Store) ComponentHealthHistory(ctx context.Context, orgID int64, rigName, component, bucket string, from, to time.Time) (*HealthHistory, error) {
+	return s.ComponentHealthHistoryIn(ctx, orgID, rigName, component, bucket, from, to, time.UTC)
+}
+
+// ComponentHealthHistoryIn aggregates, in SQL, the health of component of
+// org's rig over the diagnoses whose window starts in [from, to), per
+// hour (BucketHour) or day (BucketDay) of time zone loc (an IANA zone
+// the database knows, else ErrUnknownZone): buckets start at loc's whole
+// hours and midnights, a day across a daylight saving change is 23 or 25
+// hours, and each bucket's start is given in loc's offset. A component
+// no diagnosis reports has no buckets; another organisation's rig is
+// ErrNotFound.
+func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigName, component, bucket string, from, to time.Time,
+	loc *time.Location) (*HealthHistory, error) {
 	unit := map[string]string{BucketHour: "hour", BucketDay: "day"}[bucket]
 	if unit == "" {
 		return nil, fmt.Errorf("component health: bucket %q is not %s or %s", bucket, BucketHour, BucketDay)
@@ -75,7 +90,7 @@ func (s *Store) ComponentHealthHistory(ctx context.Context, orgID int64, rigName
 	// The partition key bounds the scan to [from, to). Each row's document
 	// is parsed once (to jsonb, the argument of jsonb_path_query) and the
 	// component's entries picked by id, not expanded one by one.
-	rows, err := s.pool.Query(ctx, `SELECT date_trunc($4, d.window_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS b,
+	rows, err := s.pool.Query(ctx, `SELECT date_trunc($4, d.window_start, $6) AS b,
 			count(*),
 			avg((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
 			min((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
@@ -83,22 +98,32 @@ func (s *Store) ComponentHealthHistory(ctx context.Context, orgID int64, rigName
 		FROM diagnoses d CROSS JOIN LATERAL jsonb_path_query(d.doc::jsonb, 'strict $.components[*] ? (@.id == $c)',
 			jsonb_build_object('c', $5::text), true) c
 		WHERE d.rig_id = $1 AND d.window_start >= $2 AND d.window_start < $3
-		GROUP BY b ORDER BY b`, r.ID, from, to, unit, component)
+		GROUP BY b ORDER BY b`, r.ID, from, to, unit, component, loc.String())
 	if err != nil {
-		return nil, fmt.Errorf("component health: %w", err)
+		return nil, healthErr(err, loc)
 	}
+	defer rows.Close()
 	h := &HealthHistory{RigID: r.RigID, Component: component, Bucket: bucket, From: from.UTC(), To: to.UTC(), Buckets: []HealthBucket{}}
 	var b HealthBucket
 	var rank int
 	if _, err := pgx.ForEachRow(rows, []any{&b.Start, &b.Windows, &b.AvgHealth, &b.MinHealth, &rank}, func() error {
 		nb := b
-		nb.Start = b.Start.UTC()
+		nb.Start = b.Start.In(loc)
 		nb.WorstStatus = statusRank[rank]
 		h.Buckets = append(h.Buckets, nb)
 		b.AvgHealth, b.MinHealth = nil, nil // the next row's scan allocates anew
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("component health: %w", err)
+		return nil, healthErr(err, loc)
 	}
 	return h, nil
+}
+
+// healthErr wraps a health query's error: ErrUnknownZone when the
+// database refused loc's name (SQLSTATE 22023).
+func healthErr(err error, loc *time.Location) error {
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "22023" {
+		return fmt.Errorf("component health: time zone %q: %w", loc.String(), ErrUnknownZone)
+	}
+	return fmt.Errorf("component health: %w", err)
 }

@@ -532,11 +532,13 @@ func updateCell(u *cloudapi.UpdateStatus) string {
 	return cell
 }
 
-const rigHealthUsage = `rigs health RIG COMPONENT [--bucket 1h|1d] [--from T|DURATION] [--to T] [--json] [--context CTX]
+const rigHealthUsage = `rigs health RIG COMPONENT [--bucket 1h|1d] [--from T|DURATION] [--to T] [--tz ZONE] [--json] [--context CTX]
 
-A component's health history (GET /v1/rigs/{rig}/components/{component}/health): per UTC hour
-or day, the diagnoses that report it, their average and minimum health (without unknown
-windows) and the worst status. Buckets without diagnoses are not shown.`
+A component's health history (GET /v1/rigs/{rig}/components/{component}/health): per hour
+or day of --tz (an IANA time zone such as Europe/Berlin; default UTC: buckets start at the
+zone's own whole hours and midnights, and START is shown in its offset), the diagnoses that
+report it, their average and minimum health (without unknown windows) and the worst
+status. Buckets without diagnoses are not shown.`
 
 // rangeQuery sets to and from of q from the flags --to (an RFC 3339 time;
 // empty: now) and --from (an RFC 3339 time or a duration before --to,
@@ -576,11 +578,15 @@ func rigHealth(ctx context.Context, env Env, args []string) int {
 	bucket := fs.String("bucket", "1h", "bucket size: 1h or 1d")
 	from := fs.String("from", "", "RFC 3339 `time` or a duration before --to, e.g. 72h (default: 24 h, with 1d 30 days, before --to)")
 	to := fs.String("to", "", "RFC 3339 `time`, exclusive (default: now)")
+	tz := fs.String("tz", "", "IANA time `zone` whose hours or days the buckets are, e.g. Europe/Berlin (default: UTC)")
 	pos, code, ok := subcommand(fs, args, 2)
 	if !ok {
 		return code
 	}
 	q := url.Values{"bucket": {*bucket}}
+	if *tz != "" {
+		q.Set("tz", *tz)
+	}
 	if !rangeQuery(env, "rigs health", *from, *to, q) {
 		return ExitUsage
 	}
@@ -611,7 +617,8 @@ func rigHealth(ctx context.Context, env Env, args []string) int {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "START\tWINDOWS\tAVG HEALTH\tMIN HEALTH\tWORST STATUS")
 	for _, b := range h.Buckets {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", fmtTime(&b.Start), b.Windows, num(b.AvgHealth), num(b.MinHealth), b.WorstStatus)
+		// The start as the server wrote it: in the zone's offset.
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", b.Start.Format(time.RFC3339), b.Windows, num(b.AvgHealth), num(b.MinHealth), b.WorstStatus)
 	}
 	_ = tw.Flush()
 	return ExitOK
