@@ -463,7 +463,7 @@ func Open(ctx context.Context, path string, opts Options) (*Buffer, error) {
 		latest:    map[string]latestMark{},
 		latestNew: map[string]latestMark{},
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open buffer %s: %w", path, err)
 	}
 	// A leftover of a compaction that did not finish: the original file

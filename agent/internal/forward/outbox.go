@@ -58,7 +58,7 @@ type outbox struct {
 }
 
 func openOutbox(path string, noSync bool) (*outbox, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
 	if _, err := os.Stat(path); err == nil {
@@ -109,7 +109,7 @@ func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("bbolt panicked reading the file: %v", r)
 		}
 	}()
-	return bolt.Open(path, 0o640, o)
+	return bolt.Open(path, 0o600, o)
 }
 
 func openError(path string, err error) error {

@@ -240,7 +240,7 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	s := &Store{path: path, opts: opts, log: opts.Logger, dropped: map[string]uint64{}}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open history %s: %w", path, err)
 	}
 	_, statErr := os.Stat(path)

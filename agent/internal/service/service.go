@@ -189,7 +189,7 @@ func TensorRTOptions(cfg *config.Config) map[string]string {
 // --check-model.
 func PrepareModel(cfg *config.Config) error {
 	if o := TensorRTOptions(cfg); o["trt_engine_cache_path"] != "" {
-		if err := os.MkdirAll(o["trt_engine_cache_path"], 0o750); err != nil {
+		if err := os.MkdirAll(o["trt_engine_cache_path"], 0o700); err != nil {
 			return fmt.Errorf("model.tensorrt_cache_dir %s: %w (set another directory, or model.tensorrt_engine_cache: false)", o["trt_engine_cache_path"], err)
 		}
 	}
@@ -229,7 +229,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	log := a.log
 
 	// 1. State: buffer and history.
-	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent.data_dir %s: %w", cfg.Agent.DataDir, err)
 	}
 	if cfg.Cloud.Enabled() {

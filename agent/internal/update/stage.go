@@ -60,7 +60,7 @@ func (m *Manager) verifyAndStage(ctx context.Context, t *Target, tf *metadata.Ta
 		return "", err
 	}
 	bundles := filepath.Join(m.opts.Dir, "bundles")
-	if err := os.MkdirAll(bundles, 0o755); err != nil {
+	if err := os.MkdirAll(bundles, 0o700); err != nil {
 		return "", err
 	}
 	tmp, err := os.MkdirTemp(bundles, ".staging-")
