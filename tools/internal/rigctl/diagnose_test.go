@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/dataset/uci/ucitest"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -128,6 +130,13 @@ func TestDiagnoseOutputs(t *testing.T) {
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &d))
 		assert.Equal(t, "excavator", d.RigType)
 		assert.Len(t, d.Components, 11)
+		// What rigctl prints is what the cloud accepts (the contract, with
+		// unknown components): the agent's id, seq and window times aside
+		// (a data set has no clock).
+		d.AgentID, d.Seq = "rig-001", uint64(n+1)
+		d.Window.Start = time.Date(2026, 11, 28, 0, n, 0, 0, time.UTC)
+		d.Window.End = d.Window.Start.Add(time.Minute)
+		assert.Empty(t, cloudapi.ValidateDiagnosis("", &d))
 		n++
 	}
 	assert.Equal(t, 3, n)
