@@ -53,8 +53,9 @@ type Agent struct {
 	// ingest waiting for a codec plugin that cannot start or is
 	// restarting; past it the message's topic is held unacknowledged for
 	// the rest of the session while the other topics go on
-	// (ingest.Options.MaxPluginWait; default: 5s; 100ms-1m, and less than
-	// broker.keep_alive: the ingest reads nothing meanwhile).
+	// (ingest.Options.MaxPluginWait; default and 0: the lesser of 5s and
+	// half broker.keep_alive; 100ms-1m, and less than broker.keep_alive:
+	// the ingest reads nothing meanwhile).
 	PluginMaxWait time.Duration `yaml:"plugin_max_wait"`
 	// PluginHeldRetry is how long after a topic is first held for its
 	// plugin the ingest session ends, for the broker to deliver the held
@@ -456,7 +457,7 @@ type Logging struct {
 // decoding when left empty.
 func Defaults() Config {
 	return Config{
-		Agent: Agent{DataDir: "/var/lib/rig-agent", PluginMaxWait: ingest.DefaultMaxPluginWait, PluginHeldRetry: ingest.DefaultHeldRetry},
+		Agent: Agent{DataDir: "/var/lib/rig-agent", PluginHeldRetry: ingest.DefaultHeldRetry},
 		Model: Model{IntraOpThreads: 1, InterOpThreads: 1, Providers: []string{"cpu"}, MaxBatch: 256, TensorRTEngineCache: true},
 		Broker: Broker{
 			URL: "tcp://127.0.0.1:1883", QoS: 1, KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second,

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/shared/confyaml"
@@ -145,6 +146,14 @@ func (c *Config) derive(dir string) {
 	}
 	if c.Broker.Limits.MaxSessions == 0 {
 		c.Broker.Limits.MaxSessions = 4 * c.Broker.Limits.MaxClients
+	}
+	if c.Agent.PluginMaxWait == 0 {
+		// Below keep_alive whatever it is (at least 1s), so that a config
+		// without the key loads as it did before the key existed.
+		c.Agent.PluginMaxWait = ingest.DefaultMaxPluginWait
+		if k := c.Broker.KeepAlive / 2; k >= time.Second/2 && k < c.Agent.PluginMaxWait {
+			c.Agent.PluginMaxWait = k
+		}
 	}
 	if c.Broker.Embedded {
 		c.Broker.URL = "tcp://" + c.Broker.Listen

@@ -18,13 +18,13 @@ import (
 // below broker.keep_alive, with errors naming the key.
 func TestPluginWaitKeys(t *testing.T) {
 	d := Defaults()
-	assert.Equal(t, ingest.DefaultMaxPluginWait, d.Agent.PluginMaxWait)
+	assert.Zero(t, d.Agent.PluginMaxWait, "derived from broker.keep_alive")
 	assert.Equal(t, ingest.DefaultHeldRetry, d.Agent.PluginHeldRetry)
 
 	base := "agent: {data_dir: /d}\nrig: {firmware_config: /r.yaml}\nmodel: {bundle_dir: /b}\n"
 	cfg, err := Parse("/etc/a.yaml", []byte(base), nil)
 	require.NoError(t, err)
-	assert.Equal(t, 5*time.Second, cfg.Agent.PluginMaxWait, "default unchanged")
+	assert.Equal(t, ingest.DefaultMaxPluginWait, cfg.Agent.PluginMaxWait, "default with keep_alive 30s")
 	assert.Equal(t, 10*time.Second, cfg.Agent.PluginHeldRetry, "default unchanged")
 
 	cfg, err = Parse("/etc/a.yaml", []byte("agent: {data_dir: /d, plugin_max_wait: 20s, plugin_held_retry: 2m}\n"+

@@ -49,7 +49,9 @@ func (c *Config) validate(v *confyaml.Validator) {
 	}
 	v.Required("agent.data_dir", c.Agent.DataDir)
 	v.DurationIn("agent.plugin_max_wait", c.Agent.PluginMaxWait, 100*time.Millisecond, time.Minute)
-	if w := c.Agent.PluginMaxWait; w >= 100*time.Millisecond && w <= time.Minute && w >= c.Broker.KeepAlive {
+	// Only an explicit value can fail this: the default is at most half
+	// of keep_alive (derive).
+	if w, k := c.Agent.PluginMaxWait, c.Broker.KeepAlive; w >= 100*time.Millisecond && w <= time.Minute && k >= time.Second && w >= k {
 		v.Add("agent.plugin_max_wait", "%s is not less than broker.keep_alive %s: the ingest reads nothing while a message waits for its plugin, and the broker would drop the connection",
 			c.Agent.PluginMaxWait, c.Broker.KeepAlive)
 	}
