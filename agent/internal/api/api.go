@@ -144,6 +144,20 @@ type Options struct {
 	// Started is when the agent started (zero: New's time).
 	Started time.Time
 
+	// Token is the bearer token every route but /health/live and
+	// /health/ready requires ("": none, api.token_file not set).
+	Token string
+	// AllowedHosts are the Host header names accepted besides localhost,
+	// loopback addresses and Listen's host. The Host header is checked
+	// when Listen is loopback (against DNS rebinding) or this is set.
+	AllowedHosts []string
+	// RecalibrateBurst and RecalibrateEvery limit POST
+	// /detector/recalibrate per client address: RecalibrateBurst at once,
+	// then one every RecalibrateEvery (zero: DefaultRecalibrateBurst,
+	// DefaultRecalibrateEvery).
+	RecalibrateBurst int
+	RecalibrateEvery time.Duration
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -162,6 +176,8 @@ type Server struct {
 	// inflight counts requests being served, so Shutdown can tell a
 	// request cut short from a connection that never sent one.
 	inflight atomic.Int64
+	// access holds the Host, token and rate rules and their refusals.
+	access *access
 }
 
 // Link holds the cloud link's state for /status and /metrics; the
@@ -313,7 +329,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Started.IsZero() {
 		opts.Started = opts.Now()
 	}
-	s := &Server{opts: opts, log: opts.Logger, serveEnd: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, serveEnd: make(chan struct{}), access: newAccess(opts)}
 	reg, err := s.registry()
 	if err != nil {
 		return nil, err
@@ -405,8 +421,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Handler returns the routes (for tests, or to mount elsewhere).
-func (s *Server) Handler() http.Handler {
+// Handler returns the routes behind the Host and token checks (for
+// tests, or to mount elsewhere).
+func (s *Server) Handler() http.Handler { return s.guard(s.routes()) }
+
+// routes returns the routes.
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /diagnoses/latest", s.latest)

@@ -133,6 +133,9 @@ func (s *Server) recalibrate(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("bundle %s %s: %s; nothing was changed", sv.Manifest.Name, sv.Manifest.Version, why))
 		return
 	}
+	if !s.allowRecalibrate(w, r) {
+		return
+	}
 	st, err := sv.Detector.Recalibrate(r.Context())
 	if err != nil {
 		s.log.Error("detector recalibration failed", "err", err)

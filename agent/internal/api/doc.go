@@ -41,6 +41,18 @@
 // application/json, which a web page cannot send cross-origin without a
 // preflight the API never grants.
 //
+// # Access
+//
+// On a loopback address the Host header must name localhost, a loopback
+// address, the listen host or Options.AllowedHosts (403 otherwise), so a
+// DNS-rebinding web page cannot read the API through a local browser.
+// With Options.Token every route but /health/live and /health/ready
+// needs Authorization: Bearer TOKEN (401 otherwise; compared in constant
+// time). POST /detector/recalibrate is limited per client address
+// (Options.RecalibrateBurst, RecalibrateEvery; 429 with Retry-After).
+// Refusals are counted in rig_agent_api_requests_refused_total{reason}.
+// config refuses an api.listen beyond loopback without a token.
+//
 // # Limits
 //
 // Every limit of the server is an option: header timeout, write timeout,

@@ -52,6 +52,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
+	dAPIRefused   = desc("api_requests_refused_total", "Local API requests refused, by reason: host (a Host header not allowed), unauthorized (no or a wrong bearer token), rate_limited (too many recalibrations from one client).", "reason")
 	dReady        = desc("ready", "1 when the agent is ready (buffer open, broker connected, model loaded).")
 	dBuild        = desc("build_info", "The agent's version and id.", "version", "agent_id")
 	dModel        = desc("model_info", "The model bundle in use.", "bundle", "version", "precision", "provider")
@@ -151,6 +152,10 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
 	}
 	gauge(dReady, b2f(len(c.s.notReady()) == 0))
+	ac := c.s.access
+	counter(dAPIRefused, ac.refusedHost.Load(), "host")
+	counter(dAPIRefused, ac.refusedAuth.Load(), "unauthorized")
+	counter(dAPIRefused, ac.refusedRate.Load(), "rate_limited")
 	gauge(dBuild, 1, o.Version, o.AgentID)
 	sv := c.s.served()
 	provider := "cpu"

@@ -326,6 +326,20 @@ type API struct {
 	// MaxHistoryItems caps the diagnoses one history request returns
 	// (default: 1000).
 	MaxHistoryItems int `yaml:"max_history_items"`
+	// TokenFile is a file whose content (trailing newline removed, at
+	// least 16 characters) is the bearer token every route but
+	// /health/live and /health/ready requires, /metrics included
+	// (Authorization: Bearer TOKEN). Read once at start (default: none).
+	TokenFile string `yaml:"token_file"`
+	// AllowUnauthenticated lets api.listen be an address other than
+	// loopback without api.token_file: anyone who reaches the port reads
+	// the diagnoses and can recalibrate the detector (default: false).
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	// AllowedHosts are further host names (or addresses) a request's Host
+	// header may name, besides localhost, loopback addresses and
+	// api.listen's host. Checked when api.listen is loopback (against DNS
+	// rebinding) or when the list is not empty (default: []).
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Cloud configures store-and-forward to the cloud. Optional: with no URL

@@ -167,7 +167,7 @@ func (c *Config) derive(dir string) {
 	for _, p := range []*string{&c.Agent.DataDir, &c.Agent.PluginDir, &c.Diagnoses.Path, &c.Rig.FirmwareConfig, &c.Model.BundleDir, &c.Model.OnnxRuntimeLib, &c.Model.TensorRTCacheDir,
 		&c.Broker.PasswordFile, &c.Broker.TLS.CAFile, &c.Broker.TLS.CertFile, &c.Broker.TLS.KeyFile,
 		&c.Broker.ListenTLS.CertFile, &c.Broker.ListenTLS.KeyFile, &c.Broker.ListenTLS.ClientCAFile,
-		&c.Buffer.Path, &c.Cloud.CredentialFile, &c.Update.RootFile, &c.Update.Dir} {
+		&c.Buffer.Path, &c.Cloud.CredentialFile, &c.Update.RootFile, &c.Update.Dir, &c.API.TokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		} else if *p != "" {
@@ -232,6 +232,7 @@ func (c *Config) loadFiles(credential bool) error {
 		{listenTLSClientCA, c.Broker.ListenTLS.ClientCAFile, false},
 		{"cloud.credential_file", c.Cloud.CredentialFile, false},
 		{"update.root_file", c.Update.RootFile, false},
+		{"api.token_file", c.API.TokenFile, false},
 	} {
 		if w.file == "" || (!credential && w.path == "cloud.credential_file") {
 			continue
@@ -261,6 +262,11 @@ func (c *Config) loadFiles(credential bool) error {
 		if c.Broker.PasswordFile != "" {
 			if _, err := os.ReadFile(c.Broker.PasswordFile); err != nil {
 				at("broker.password_file", "%q cannot be read: %v", c.Broker.PasswordFile, errors.Unwrap(err))
+			}
+		}
+		if c.API.TokenFile != "" {
+			if _, err := c.API.TokenValue(); err != nil {
+				at("api.token_file", "%s", strings.TrimPrefix(err.Error(), "api.token_file: "))
 			}
 		}
 	}

@@ -199,6 +199,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 	if c.Broker.Embedded && a.Listen == c.Broker.Listen && !strings.HasSuffix(a.Listen, ":0") { // port 0: two free ports
 		v.Add("api.listen", "%q is also broker.listen", a.Listen)
 	}
+	c.validateAPIAccess(v)
 
 	// cloud
 	cl := c.Cloud
@@ -250,6 +251,27 @@ func (c *Config) validateEmbeddedAccess(v *confyaml.Validator) {
 	}
 	if !IsLoopback(b.Listen) && !b.AllowAnonymous && b.ListenTLS.ClientCAFile == "" {
 		v.Add("broker.listen", "%s is not a loopback address and the embedded broker has no credentials: anyone who reaches it can publish readings and take over the ingest's session; set broker.username and broker.password_file (the gateways log in with them), or require client certificates (broker.listen_tls.cert_file, key_file and client_ca_file), or bind broker.listen to 127.0.0.1, or set broker.allow_anonymous: true on a closed network", b.Listen)
+	}
+}
+
+// validateAPIAccess checks that the local API is not open to the
+// network, as validateEmbeddedAccess does for the broker: a listen
+// address other than loopback needs api.token_file, or
+// api.allow_unauthenticated on a closed network. The API's data (the
+// diagnoses, the rig's configuration) and POST /detector/recalibrate
+// would be anyone's otherwise.
+func (c *Config) validateAPIAccess(v *confyaml.Validator) {
+	a := c.API
+	if a.TokenFile != "" && a.AllowUnauthenticated {
+		v.Add("api.allow_unauthenticated", "is true but api.token_file %q is set: set one of them", a.TokenFile)
+	}
+	if a.Listen != "" && !IsLoopback(a.Listen) && a.TokenFile == "" && !a.AllowUnauthenticated {
+		v.Add("api.listen", "%s is not a loopback address and the API has no token: anyone who reaches it reads the diagnoses and the rig's configuration and can recalibrate the detector; set api.token_file (clients send Authorization: Bearer TOKEN), or bind api.listen to 127.0.0.1, or set api.allow_unauthenticated: true on a closed network", a.Listen)
+	}
+	for i, h := range a.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, " /:@[]\t\r\n") && net.ParseIP(h) == nil {
+			v.Add(fmt.Sprintf("api.allowed_hosts[%d]", i), "%q is not a host name or address (no port, scheme or path)", h)
+		}
 	}
 }
 

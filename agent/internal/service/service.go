@@ -420,7 +420,12 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	a.cur.Store(first)
 
 	// 5. API.
+	apiToken, err := cfg.API.TokenValue()
+	if err != nil {
+		return nil, fmt.Errorf("http api token: %w", err)
+	}
 	aopts := api.Options{
+		Token: apiToken.Reveal(), AllowedHosts: cfg.API.AllowedHosts,
 		Listen: cfg.API.Listen, ReadHeaderTimeout: cfg.API.ReadHeaderTimeout, WriteTimeout: cfg.API.WriteTimeout,
 		IdleTimeout: cfg.API.IdleTimeout, MaxHeaderBytes: int(cfg.API.MaxHeaderBytes), MaxConnections: cfg.API.MaxConnections,
 		MaxHistoryItems: cfg.API.MaxHistoryItems, AgentID: cfg.Agent.ID, Version: opts.Version, Rig: cfg.Firmware,
