@@ -124,6 +124,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("rig-agent could not start", "err", err)
 		return startFailureCode(err)
 	}
+	if err := sdNotify("READY=1"); err != nil {
+		log.Warn("could not tell systemd the agent is ready", "err", err)
+	}
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -136,6 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	stopSignals() // a second signal now kills the process the default way
+	_ = sdNotify("STOPPING=1")
 	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	if err := a.Stop(stopCtx); err != nil {
