@@ -24,7 +24,7 @@ import (
 //   - Components, in the firmware config's order: health and status from
 //     the class heads of the condition targets on the component
 //     (componentHealth, diag.ClassHealth: the expected health Σ p·class
-//     health, and the status band holding the most probability; the
+//     health, and the median status band of the probabilities; the
 //     health head is never read, as it is trained only on components
 //     with a condition target); status Unknown when no condition target
 //     covers the component (Health is then 0 and meaningless: nothing

@@ -4,10 +4,14 @@ package diag
 // gives its component: p are the class probabilities and health the
 // classes' health (nil: the class has none), both in the target's class
 // order. The health is the expected health Σ p·health; the status is the
-// status band (StatusOf of each class's health) holding the most
-// probability, ties to the worse band, so that a class at exactly a band's
-// edge (health 0.7, HealthyAt) keeps its band when the rest of the
-// probability falls below it. ok is false when no class has a health.
+// median status band: the worst band (StatusOf of each class's health)
+// such that that band and the worse ones hold at least half the
+// probability, so a tie goes to the worse band and "healthy" needs more
+// than half the probability on healthy classes (healthy 0.4, warning 0.3,
+// critical 0.3 is a warning, not the band holding the most). Bands, not
+// StatusOf(Σ p·health), so that a class at exactly a band's edge (health
+// 0.7, HealthyAt) keeps its band when the rest of the probability falls
+// below it. ok is false when no class has a health.
 //
 // Edge agents (agent/infer) and the trainer's metrics (models/train) both
 // derive a component's health from its class heads with it, so what
@@ -25,13 +29,15 @@ func ClassHealth(p []float64, health []*float64) (h float64, st Status, ok bool)
 	if !ok {
 		return 0, Unknown, false
 	}
-	st = Healthy
-	for _, s := range []Status{Warning, Critical} {
-		if mass[s] >= mass[st] {
-			st = s
+	total := mass[Healthy] + mass[Warning] + mass[Critical]
+	worse := 0.0
+	for _, s := range []Status{Critical, Warning} {
+		worse += mass[s]
+		if worse >= total/2-1e-12 {
+			return h, s, true
 		}
 	}
-	return h, st, true
+	return h, Healthy, true
 }
 
 // Statuses lists every status, by Rank: Statuses[Rank(s)] == s.

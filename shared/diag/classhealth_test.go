@@ -31,6 +31,14 @@ func TestClassHealth(t *testing.T) {
 	pump := []*float64{f(1), f(0.6), f(0.3)}
 	_, st, _ := ClassHealth([]float64{0.225, 0.55, 0.225}, pump)
 	assert.Equal(t, Warning, st)
+	// The healthy band holds the most probability but not half of it:
+	// the status is the median band, not the most probable one.
+	_, st, _ = ClassHealth([]float64{0.4, 0.3, 0.3}, pump)
+	assert.Equal(t, Warning, st, "healthy needs half the probability")
+	_, st, _ = ClassHealth([]float64{0.45, 0.1, 0.45}, pump)
+	assert.Equal(t, Warning, st, "median band between healthy and critical")
+	_, st, _ = ClassHealth([]float64{0.1, 0.35, 0.55}, pump)
+	assert.Equal(t, Critical, st)
 
 	_, st, ok := ClassHealth([]float64{0.5, 0.5}, []*float64{nil, nil})
 	assert.False(t, ok, "no class has a health")
