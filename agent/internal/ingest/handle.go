@@ -390,9 +390,14 @@ func (in *Ingest) validate(rt *route, it *item) {
 // A reading whose time is its message's arrival time (its payload had
 // none, and the codec stamped it) is compared by time only
 // with the readings of its own message; with a seq not after the mark, it
-// is a duplicate if the broker redelivers its message (MQTT DUP flag: it
-// was delivered before, and the mark says stored), else a restarted
-// publisher. Its time says nothing about a
+// is a duplicate only if the broker redelivers its message (MQTT DUP
+// flag: it was delivered before) and its seq lies in what can be stored
+// but unacknowledged: in the publisher's current count (not below from)
+// and less than Options.MaxInFlight before the mark (the agent never
+// holds more unacknowledged). Else it is a restarted publisher, also when
+// redelivered: DUP alone does not say the agent stored it (the session
+// may have ended before, e.g. with its topic held for a plugin), and a
+// duplicate stored is better than a reading lost. Its time says nothing about a
 // redelivery, which arrives at a new time anyway; and after the agent's
 // clock stepped back (or the mark came from a publisher's clock ahead of
 // the agent's), every new such reading would look older than the mark and
@@ -433,16 +438,20 @@ func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug, ahead bool, it *
 			if byTime && t <= m.t {
 				return false
 			}
-			if !byTime && it.msg.Duplicate() {
+			if !byTime && it.msg.Duplicate() && r.Seq >= m.from && m.seq-r.Seq < uint64(in.opts.MaxInFlight) {
 				// Arrival-stamped, redelivered by the broker (MQTT DUP):
-				// its seq, not after the last stored, is the only
-				// evidence, and says it was stored.
+				// its seq, not after the last stored but within what
+				// may be stored unacknowledged, is the only evidence.
 				return false
 			}
 			it.resets++ // the publisher started counting again
+			m.from = r.Seq
 		case r.Seq > m.seq+1:
 			it.gaps += r.Seq - m.seq - 1
 		}
+	}
+	if useSeq && (!m.set || m.seq == 0) {
+		m.from = r.Seq
 	}
 	m.set = true
 	m.t = max(m.t, t)

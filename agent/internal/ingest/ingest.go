@@ -95,12 +95,15 @@ type sensorInfo struct {
 }
 
 // mark is the dedup state of one sensor: the newest stored time and the
-// last sequence number, and apart from them the newest time stored ahead
-// of an unsynchronised clock (ahead, 0: none), against which only
-// redelivered messages are checked.
+// last sequence number, the first seq of the publisher's current count
+// (from: the seq stored first since it last started counting, 0:
+// unknown), and apart from them the newest time stored ahead of an
+// unsynchronised clock (ahead, 0: none), against which only redelivered
+// messages are checked.
 type mark struct {
 	set   bool
 	seq   uint64
+	from  uint64
 	t     int64
 	ahead int64
 }
