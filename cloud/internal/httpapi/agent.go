@@ -39,10 +39,11 @@ func (a *API) enroll(c *gin.Context) {
 	case errorsIs(err, store.ErrRigMismatch):
 		a.failLim.spend(failKeysOf(c.ClientIP()))
 		forbidden(c, "%v", err)
-	case errorsIs(err, store.ErrExists):
-		// Refused for its agent id: counted like a failed authentication
-		// (and on the token, store.MaxEnrollRefusals), so that probing
-		// agent ids is slow; the message names no other rig.
+	case errorsIs(err, store.ErrAgentElsewhere):
+		// Refused for an agent id another rig's: counted like a failed
+		// authentication (and on the token, store.MaxEnrollRefusals), so
+		// that probing agent ids is slow; the message names no other rig.
+		// A refusal over the token's own rig's live agent is not counted.
 		a.failLim.spend(failKeysOf(c.ClientIP()))
 		a.fail(c, err)
 	default:

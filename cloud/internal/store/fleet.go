@@ -245,6 +245,14 @@ func (s *Store) CheckEnrollment(ctx context.Context, token string) error {
 // its enrollment token's.
 var ErrRigMismatch = errors.New("the enrollment token is for another rig")
 
+// ErrAgentElsewhere marks an enrollment refused (with ErrExists) because
+// its agent id is enrolled, and not revoked, for another rig than the
+// token's: the probing case, counted on the token (MaxEnrollRefusals) and
+// by the API as a failed authentication. A refusal over the token's own
+// rig's live agent is ErrExists alone and counts nowhere (review r5
+// finding 1).
+var ErrAgentElsewhere = errors.New("enrolled for another rig")
+
 // Enroll exchanges an enrollment token (once) for an agent credential.
 // Every enrollment makes a new agent identity (a new row, the next
 // generation of agentName) bound to the token's rig. When agentName has a
@@ -269,8 +277,9 @@ func (s *Store) Enroll(ctx context.Context, token, agentName, rigName string) (*
 	return s.EnrollWith(ctx, token, agentName, rigName, DefaultLiveWindow)
 }
 
-// MaxEnrollRefusals is how many enrollments refused for their agent id
-// (ErrExists) an enrollment token takes before it is revoked.
+// MaxEnrollRefusals is how many enrollments refused for an agent id
+// enrolled for another rig (ErrAgentElsewhere) an enrollment token takes
+// before it is revoked.
 const MaxEnrollRefusals = 3
 
 // DefaultLiveWindow is Enroll's live window: an identity that checked in
@@ -320,10 +329,12 @@ func (s *Store) EnrollWith(ctx context.Context, token, agentName, rigName string
 			return err
 		case !revoked && oldRig != rigID:
 			refusedTok = tokID
-			return fmt.Errorf("agent id %q is in use in this organisation, enrolled for another rig: revoke it before enrolling it for rig %q (rigctl agents revoke %s): %w",
-				agentName, rname, agentName, ErrExists)
+			return fmt.Errorf("agent id %q is in use in this organisation, %w: revoke it before enrolling it for rig %q (rigctl agents revoke %s): %w",
+				agentName, ErrAgentElsewhere, rname, agentName, ErrExists)
 		case !revoked && isLive && replace != agentName:
-			refusedTok = tokID
+			// This rig's own agent: the holder learns nothing it could not
+			// know, so the refusal is not counted (an operator retrying
+			// while the old agent still runs keeps the token).
 			return fmt.Errorf("agent %q of rig %q checked in within the last %s: enrolling would take over its identity and revoke its credential; "+
 				"revoke it first (rigctl agents revoke %s), or have an operator make an enrollment token that replaces it (rigctl rigs enroll %s --replace %s): %w",
 				agentName, rname, live, agentName, rname, agentName, ErrExists)
