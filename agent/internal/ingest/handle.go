@@ -407,10 +407,15 @@ func (in *Ingest) validate(rt *route, it *item) {
 // (ahead) is compared with such readings of its own message, and moves
 // neither the mark nor the seq: one reading far ahead would otherwise
 // have every later reading without seq rejected until its time. It moves
-// the sensor's ahead mark instead, the newest time stored ahead, against
-// which only a message the broker redelivers (MQTT DUP flag) is checked:
-// a redelivery of stored readings ahead is a duplicate, and new messages
-// are not rejected by one reading far ahead.
+// the sensor's ahead marks instead, the times stored ahead since they
+// last went back (aheadLo to ahead), against which only a message the
+// broker redelivers (MQTT DUP flag) is checked: a redelivery of stored
+// readings ahead is a duplicate, and new messages are not rejected by one
+// reading far ahead. Nor are redeliveries of messages never stored: a
+// reading stored before a far-ahead one (going back) starts the range
+// again, so that the far-ahead time does not cover the later ones. A
+// redelivery from before the range is stored again: a duplicate stored
+// is better than a reading lost.
 func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug, ahead bool, it *item) bool {
 	t := r.Time.UnixNano()
 	m := &in.pending[idx]
@@ -418,11 +423,14 @@ func (in *Ingest) dedup(idx int, r *reading.Reading, sparkplug, ahead bool, it *
 		if in.aheadNo[idx] == in.msgNo && t <= in.aheadT[idx] {
 			return false
 		}
-		if m.ahead != 0 && t <= m.ahead && it.msg.Duplicate() {
+		if m.ahead != 0 && t <= m.ahead && t >= m.aheadLo && it.msg.Duplicate() {
 			return false
 		}
 		in.aheadNo[idx], in.aheadT[idx] = in.msgNo, t
-		m.ahead = max(m.ahead, t)
+		if m.ahead == 0 || t < m.ahead {
+			m.aheadLo = t // back in time: the range starts again
+		}
+		m.ahead = t
 		in.touch(idx)
 		return true
 	}

@@ -97,15 +97,17 @@ type sensorInfo struct {
 // mark is the dedup state of one sensor: the newest stored time and the
 // last sequence number, the first seq of the publisher's current count
 // (from: the seq stored first since it last started counting, 0:
-// unknown), and apart from them the newest time stored ahead of an
-// unsynchronised clock (ahead, 0: none), against which only redelivered
-// messages are checked.
+// unknown), and apart from them the times stored ahead of an
+// unsynchronised clock since they last went back (aheadLo to ahead; ahead
+// 0: none; aheadLo 0: unknown, every time up to ahead, as resume knows
+// only the newest), against which only redelivered messages are checked.
 type mark struct {
-	set   bool
-	seq   uint64
-	from  uint64
-	t     int64
-	ahead int64
+	set     bool
+	seq     uint64
+	from    uint64
+	t       int64
+	ahead   int64
+	aheadLo int64
 }
 
 // New returns an Ingest for the active sensors of cfg that stores into
@@ -372,7 +374,7 @@ func (in *Ingest) resume(ctx context.Context) error {
 			ahead++
 			continue
 		}
-		*m = mark{set: true, t: t, ahead: m.ahead}
+		*m = mark{set: true, t: t, ahead: m.ahead, aheadLo: m.aheadLo}
 		if !in.sparkplugSensor[idx] {
 			m.seq = x.Seq
 		}
