@@ -388,8 +388,11 @@ func refused(url string, res *http.Response, data []byte, req *cloudapi.EnrollRe
 		e.Hint = fmt.Sprintf("The token was made for another rig than this agent's (the firmware config's equipment id %q): "+
 			"ask for a token of rig %s (rigctl rigs enroll %s).", req.RigID, req.RigID, req.RigID)
 	case st == http.StatusConflict:
-		e.Hint = fmt.Sprintf("Agent id %q is taken: an operator can revoke it (rigctl agents revoke %s) to enroll it here, "+
-			"or give this agent another agent.id; then enroll with a new token.", req.AgentID, req.AgentID)
+		e.Hint = fmt.Sprintf("Agent id %q is taken. Re-enrolling this rig's agent while its old identity still checks in: "+
+			"stop the old agent, then have an operator revoke it (rigctl agents revoke %s; this token stays usable) "+
+			"or make a token that replaces it (rigctl rigs enroll %s --replace %s) and enroll with that one. "+
+			"Enrolled for another rig: an operator revokes it there first (each such refusal counts against this token, "+
+			"revoked at the third), or give this agent another agent.id.", req.AgentID, req.AgentID, req.RigID, req.AgentID)
 	case st == http.StatusNotFound:
 		e.Hint = "Is cloud.url rig-cloud's base URL (without /v1)?"
 	case st == http.StatusTooManyRequests:
