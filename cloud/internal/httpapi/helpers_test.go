@@ -179,11 +179,13 @@ func (e *env) tenant(slug string) *tenant {
 	return tn
 }
 
-// enroll makes an enrollment token for tn's rig and exchanges it.
+// enroll makes an enrollment token for tn's rig and exchanges it. The
+// token may replace agent's current identity even while it checks in
+// (the operator means to re-enroll it: review r2 F3).
 func (e *env) enroll(tn *tenant, agent string) string {
 	e.t.Helper()
 	var en store.Enrollment
-	r := e.do("POST", "/v1/rigs/"+tn.rig+"/enrollments", tn.operator, nil)
+	r := e.do("POST", "/v1/rigs/"+tn.rig+"/enrollments", tn.operator, fleetapi.EnrollmentRequest{Replace: agent})
 	require.Equal(e.t, 201, r.code, "%s", r.body)
 	r.decode(e.t, &en)
 	var out cloudapi.EnrollResponse
