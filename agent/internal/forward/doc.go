@@ -77,7 +77,10 @@
 // bookkeeping) does not stop Run either: it is logged, counted
 // (Stats.OutboxErrors) and the step tried again after a backoff from 1 s
 // doubling to 5 min; the diagnoses stay in the agent's history, which
-// replays them into the outbox. See docs/agent.md#store-and-forward and
+// replays them into the outbox. OutboxFailing reports the failures in a
+// row (the agent is not ready from OutboxNotReadyAfter on). A damaged
+// outbox (ErrCorrupt, e.g. an item it cannot read) is not retried: Run
+// returns it. See docs/agent.md#store-and-forward and
 // docs/agent-cloud-api.md.
 //
 // # Caps

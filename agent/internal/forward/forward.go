@@ -163,7 +163,12 @@ type Forwarder struct {
 	running bool
 	runDone chan struct{}
 	st      Stats
-	logged  map[string]time.Time
+	// The outbox failures in a row of Run (OutboxFailing): how many,
+	// since when, the last one.
+	obFails     int
+	obFailSince time.Time
+	obFailErr   error
+	logged      map[string]time.Time
 
 	// Run's state (only Run's goroutine writes these, under mu).
 	limits        cloudapi.Limits

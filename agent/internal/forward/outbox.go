@@ -284,6 +284,9 @@ func (o *outbox) peek(maxItems int, maxBytes int64, alertsOnly bool) ([]item, er
 			if alertsOnly && k[0] != prioAlert {
 				break
 			}
+			if len(k) != 9 || k[0] > prioOther || len(v) < valueHeader+2 || v[valueHeader] != '{' {
+				return corrupt(o.db.Path(), fmt.Errorf("malformed item %x", k))
+			}
 			size := int64(len(v) - valueHeader + 1)
 			if len(out) > 0 && total+size > maxBytes {
 				break

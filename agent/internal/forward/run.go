@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
@@ -27,7 +29,10 @@ const maxResponseBytes = 8 << 20
 // counted (Stats.OutboxErrors), and the step is tried again after a
 // backoff from outboxRetryMin doubling to outboxRetryMax. Diagnoses stay
 // in the history meanwhile, and the agent goes on diagnosing: a broken
-// cloud link must not take the edge agent down.
+// cloud link must not take the edge agent down. OutboxFailing reports
+// the failures in a row, for the agent's readiness. A damaged outbox
+// (an error wrapping ErrCorrupt) is no failure a retry mends: Run
+// returns it at once, for the agent to stop for an operator.
 func (f *Forwarder) Run(ctx context.Context) error {
 	f.mu.Lock()
 	switch {
@@ -67,17 +72,54 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			if fails > 0 && clock.Now().Sub(lastFail) > outboxRetryMax {
 				fails = 0
 			}
+			f.noteOutbox(nil)
 			continue
 		}
+		f.count(func(s *Stats) { s.OutboxErrors++ })
+		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) {
+			err = corrupt(f.opts.Path, err)
+		}
+		if errors.Is(err, ErrCorrupt) {
+			f.log.Error("forwarder: outbox file damaged; stopping", "error", err)
+			return fmt.Errorf("forward: %w", err)
+		}
+		f.noteOutbox(err)
 		fails++
 		lastFail = clock.Now()
 		wait := f.jitter(min(outboxRetryMin<<min(fails-1, 20), outboxRetryMax))
-		f.count(func(s *Stats) { s.OutboxErrors++ })
 		f.log.Error("forwarder: outbox failed; diagnoses stay in the history, retrying", "error", err,
 			"failures_in_a_row", fails, "retry_in", wait.String())
 		_ = clock.Sleep(ctx, wait, nil)
 	}
 	return nil
+}
+
+// OutboxNotReadyAfter is how many outbox failures in a row of Run make
+// the agent not ready (service.Agent.NotReady: /health/ready).
+const OutboxNotReadyAfter = 3
+
+// noteOutbox records a step's outbox outcome (err nil: it worked) for
+// OutboxFailing.
+func (f *Forwarder) noteOutbox(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		f.obFails, f.obFailSince, f.obFailErr = 0, time.Time{}, nil
+		return
+	}
+	if f.obFails == 0 {
+		f.obFailSince = f.opts.Clock.Now()
+	}
+	f.obFails++
+	f.obFailErr = err
+}
+
+// OutboxFailing returns Run's outbox failures in a row (0: the last step
+// worked), the time of the first of them and the last one's error.
+func (f *Forwarder) OutboxFailing() (fails int, since time.Time, last error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.obFails, f.obFailSince, f.obFailErr
 }
 
 // Bounds of the wait before the forwarder tries again after an outbox

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/hydrognn/hydrognn/agent/internal/api"
 	"github.com/hydrognn/hydrognn/agent/internal/forward"
@@ -39,6 +40,15 @@ type cloudForwarder struct {
 	// next Enqueue replays from the cursor instead of moving it past it.
 	behind bool
 }
+
+// outboxReporter is a Forwarder that reports its outbox failures in a
+// row (forward.Forwarder.OutboxFailing), for NotReady.
+type outboxReporter interface {
+	OutboxFailing() (fails int, since time.Time, last error)
+}
+
+// OutboxFailing is the forwarder's (outboxReporter).
+func (c *cloudForwarder) OutboxFailing() (int, time.Time, error) { return c.f.OutboxFailing() }
 
 // NewCloudForwarder builds agent/internal/forward's forwarder from the
 // config's cloud section (the default of Options.NewForwarder), replays

@@ -643,6 +643,12 @@ func (a *Agent) NotReady() []string {
 	if a.in == nil || !a.in.Stats().Connected {
 		why = append(why, "broker not connected (ingest session not up)")
 	}
+	if of, ok := a.fwd.(outboxReporter); ok {
+		if n, since, err := of.OutboxFailing(); n >= forward.OutboxNotReadyAfter {
+			why = append(why, fmt.Sprintf("cloud outbox failing since %s (%d failures in a row; diagnoses stay in the history): %v",
+				since.UTC().Format(time.RFC3339), n, err))
+		}
+	}
 	return why
 }
 
