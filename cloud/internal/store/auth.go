@@ -160,7 +160,10 @@ func scanToken(row pgx.Row, t *Token) error {
 }
 
 // CreateTokenBy is CreateToken recording createdBy, the id of the token
-// that makes it (0: none, as for rig-cloud token create).
+// that makes it (0: none, as for rig-cloud token create). Only tokens made
+// by a token count against quotas.max_live_tokens: the deployment's own
+// command (createdBy 0) is the way back in for an organisation at its cap
+// (review r5 finding 4).
 func (s *Store) CreateTokenBy(ctx context.Context, orgID int64, name string, role Role, expires time.Time, createdBy int64) (*Token, string, error) {
 	secret, hash := NewSecret(PrefixToken)
 	var org, by *int64
@@ -176,7 +179,7 @@ func (s *Store) CreateTokenBy(ctx context.Context, orgID int64, name string, rol
 	}
 	t := &Token{}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if orgID != 0 {
+		if orgID != 0 && createdBy != 0 {
 			// Each token has a rate-limit bucket of its own: an
 			// organisation's live tokens are capped (review r2 F5).
 			if err := checkQuota(ctx, tx, orgID, QuotaLiveTokens, s.quotas.MaxLiveTokens, "live API tokens",
