@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
@@ -76,7 +76,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			continue
 		}
 		f.count(func(s *Stats) { s.OutboxErrors++ })
-		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) {
+		if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) {
 			err = corrupt(f.opts.Path, err)
 		}
 		if errors.Is(err, ErrCorrupt) {
