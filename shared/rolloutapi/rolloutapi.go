@@ -443,9 +443,10 @@ type Member struct {
 	Detail      string     `json:"detail,omitempty"`
 	CommittedAt *time.Time `json:"committed_at,omitempty"`
 	UpdatedAt   time.Time  `json:"updated_at"`
-	// LastCheckinAt is the agent's last check-in (cloud clock; absent:
-	// never checked in): an agent whose state does not move and whose
-	// check-ins stopped is down, not slow.
+	// LastCheckinAt is the last check-in of the agent's current identity
+	// (cloud clock; absent: it never checked in, also when a re-enrolled
+	// agent's new process has not yet): an agent whose state does not move
+	// and whose check-ins stopped is down, not slow.
 	LastCheckinAt *time.Time `json:"last_checkin_at,omitempty"`
 }
 

@@ -289,7 +289,8 @@ func (s *Store) fill(ctx context.Context, ro *rolloutapi.Rollout, withAgents boo
 	}
 	rows, err = db.Query(ctx, `
 		SELECT ra.agent_name, r.name, ra.cohort, ra.state, ra.detail, ra.committed_at, ra.updated_at,
-			(SELECT max(a.last_checkin_at) FROM agents a WHERE a.rig_id = ra.rig_id AND a.name = ra.agent_name)
+			(SELECT a.last_checkin_at FROM agents a
+				WHERE a.rig_id = ra.rig_id AND a.name = ra.agent_name AND a.replaced_at IS NULL)
 		FROM rollout_agents ra JOIN rigs r ON r.id = ra.rig_id WHERE ra.rollout_id = $1 ORDER BY ra.cohort, ra.agent_name`, ro.ID)
 	if err != nil {
 		return err
