@@ -340,7 +340,10 @@ func (o *outbox) oldest() time.Time {
 		c := tx.Bucket(bucketItems).Cursor()
 		for _, p := range []byte{prioAlert, prioOther} {
 			k, v := c.Seek([]byte{p})
-			if k == nil || k[0] != p {
+			// A value shorter than its header (a file damaged while
+			// open; openOutbox refuses one) is peek's to report as
+			// corrupt, not a panic here.
+			if k == nil || k[0] != p || len(v) < valueHeader {
 				continue
 			}
 			at := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
