@@ -69,7 +69,8 @@ type Model struct {
 	heads     []headPlan
 	outputs   []string // graph output names in fetch order (= heads order)
 	providers []Provider
-	batch1    bool // the graph's batch dimension is fixed to 1
+	batch1    bool          // the graph's batch dimension is fixed to 1
+	warmup    time.Duration // the warm-up run's wall time in Open
 
 	mu     sync.Mutex
 	closed bool
@@ -136,6 +137,9 @@ type Info struct {
 	Inputs, Outputs []string
 	// ORTVersion is the ONNX Runtime version.
 	ORTVersion string
+	// WarmupMS is the wall time of the warm-up run Open made (one fully
+	// masked zero window on the B = 1 session), in milliseconds.
+	WarmupMS float64
 }
 
 // Open loads the bundle in dir for the rig cfg and opens one of its models
@@ -195,10 +199,15 @@ func Open(dir string, cfg *rig.Config, opts Options) (*Model, error) {
 		_ = m.Close()
 		return nil, fmt.Errorf("infer: open %s: %w", dir, err)
 	}
+	session := time.Since(start)
+	if err := m.warm(); err != nil {
+		_ = m.Close()
+		return nil, fmt.Errorf("infer: open %s: warm-up run: %w", dir, err)
+	}
 	m.log.Info("model opened", "bundle", man.Name, "version", man.Version, "file", file.File,
 		"precision", string(file.Precision), "quantization", string(file.Quantization),
 		"providers", m.providers, "intra_op_threads", opts.IntraOpThreads,
-		"session_ms", float64(time.Since(start).Microseconds())/1000)
+		"session_ms", float64(session.Microseconds())/1000, "warmup_ms", float64(m.warmup.Microseconds())/1000)
 	if _, ok := man.Provenance.Config[SKABDetectorKey]; ok {
 		if _, err := m.skabParamsOf(); err != nil {
 			m.log.Warn("bundle's anomaly thresholds are for a SKAB detector the agent cannot run; "+
@@ -211,6 +220,26 @@ func Open(dir string, cfg *rig.Config, opts Options) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// warm runs one fully masked zero window (every value 0, every mask 0:
+// no reading) on the B = 1 session and records its wall time, so that
+// the first real window does not pay for ONNX Runtime's lazy
+// initialisation (memory arenas, kernel choice, an execution provider's
+// first-run work) and a model that cannot run fails Open, not the first
+// window. The outputs are discarded; the tensors are left zeroed.
+func (m *Model) warm() error {
+	s := m.one
+	clear(s.x.GetData())
+	if s.mask != nil {
+		clear(s.mask.GetData())
+	}
+	start := time.Now()
+	if err := m.single.Run(); err != nil {
+		return fmt.Errorf("%s: %w", m.file.File, err)
+	}
+	m.warmup = time.Since(start)
+	return nil
 }
 
 // CheckBundle runs the checks of Open that need neither ONNX Runtime nor
@@ -715,6 +744,7 @@ func (m *Model) Info() Info {
 		Sensors: m.S, Steps: m.T, MaxBatch: m.opts.MaxBatch,
 		Inputs: slices.Clone(m.inputs), Outputs: slices.Clone(m.outputs),
 		ORTVersion: Version(),
+		WarmupMS:   float64(m.warmup.Microseconds()) / 1000,
 	}
 }
 

@@ -669,27 +669,30 @@ func (s *Server) parseQuery(v url.Values) (history.Query, error) {
 
 // BundleBody is the body of GET /bundle.
 type BundleBody struct {
-	Name            string             `json:"name"`
-	Version         string             `json:"version"`
-	Digest          string             `json:"digest"`
-	RigType         string             `json:"rig_type"`
-	ConfigDigest    string             `json:"config_digest"`
-	CreatedAt       time.Time          `json:"created_at"`
-	Components      []string           `json:"components"`
-	Sensors         []string           `json:"sensors"`
-	GridHz          float64            `json:"grid_hz"`
-	Steps           int                `json:"steps"`
-	Alignment       string             `json:"alignment"`
-	Heads           []string           `json:"heads"`
-	Metrics         map[string]float64 `json:"metrics,omitempty"`
-	File            string             `json:"file"`
-	Precision       string             `json:"precision"`
-	Quantization    string             `json:"quantization"`
-	Providers       []infer.Provider   `json:"providers"`
-	IntraOpThreads  int                `json:"intra_op_threads"`
-	ONNXRuntime     string             `json:"onnxruntime"`
-	WindowAlignment string             `json:"window_alignment"`
-	WindowPeriodS   float64            `json:"window_period_s"`
+	Name           string             `json:"name"`
+	Version        string             `json:"version"`
+	Digest         string             `json:"digest"`
+	RigType        string             `json:"rig_type"`
+	ConfigDigest   string             `json:"config_digest"`
+	CreatedAt      time.Time          `json:"created_at"`
+	Components     []string           `json:"components"`
+	Sensors        []string           `json:"sensors"`
+	GridHz         float64            `json:"grid_hz"`
+	Steps          int                `json:"steps"`
+	Alignment      string             `json:"alignment"`
+	Heads          []string           `json:"heads"`
+	Metrics        map[string]float64 `json:"metrics,omitempty"`
+	File           string             `json:"file"`
+	Precision      string             `json:"precision"`
+	Quantization   string             `json:"quantization"`
+	Providers      []infer.Provider   `json:"providers"`
+	IntraOpThreads int                `json:"intra_op_threads"`
+	ONNXRuntime    string             `json:"onnxruntime"`
+	// WarmupMS is the wall time of the warm-up run made when the model
+	// was opened (one fully masked zero window), in milliseconds.
+	WarmupMS        float64 `json:"warmup_ms"`
+	WindowAlignment string  `json:"window_alignment"`
+	WindowPeriodS   float64 `json:"window_period_s"`
 	// Detector is the anomaly detector's calibration state (absent when
 	// the bundle has none, or it is not run).
 	Detector *DetectorState `json:"detector,omitempty"`
@@ -707,6 +710,7 @@ func (s *Server) bundle(w http.ResponseWriter, _ *http.Request) {
 		Alignment: string(m.Input.Alignment), Metrics: m.Metrics,
 		File: info.File, Precision: string(info.Precision), Quantization: string(info.Quantization),
 		Providers: info.Providers, IntraOpThreads: info.IntraOpThreads, ONNXRuntime: info.ORTVersion,
+		WarmupMS: info.WarmupMS,
 	}
 	for _, ss := range m.Input.Sensors {
 		b.Sensors = append(b.Sensors, ss.ID)
