@@ -108,11 +108,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkModel(cfg, *window, log, stdout, stderr)
 	}
 
-	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	stopSignals := func() { signal.Stop(sigs) }
 	defer stopSignals()
-	// After the first signal a second one kills the process the default
-	// way, during a start's clean-up as during the stop.
-	go func() { <-ctx.Done(); stopSignals() }()
+	go func() {
+		select {
+		case <-sigs:
+			// The default action is restored before the stop is seen,
+			// so a second signal kills the process the default way,
+			// during a start's clean-up as during the stop (with
+			// signal.NotifyContext the start could see its ctx done and
+			// take a second signal before the handler was removed).
+			stopSignals()
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	a, err := startAgent(ctx, cfg, service.Options{Version: version, Logger: log, StartTimeout: startTimeout})
 	if err != nil {
 		if ctx.Err() != nil {
