@@ -62,7 +62,7 @@ func newEnvOn(t testing.TB, pool *pgxpool.Pool, dbURL string, o httpapi.Options)
 	if o.AuthFailLimit == 0 {
 		o.AuthFailLimit, o.AuthFailBurst = 10_000, 10_000
 	}
-	srv := httptest.NewServer(httpapi.New(st, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), o))
+	srv := httptest.NewServer(specRecorder(t, httpapi.New(st, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), o)))
 	t.Cleanup(srv.Close)
 	_, sys, err := st.CreateToken(context.Background(), 0, "bootstrap", store.RoleSystem, time.Time{})
 	require.NoError(t, err)

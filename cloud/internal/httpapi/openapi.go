@@ -87,8 +87,10 @@ type Operation struct {
 	// (path parameters not listed are documented as strings).
 	Params []Param
 	// Body is an example request body; its Go type gives the schema (nil:
-	// no body).
-	Body any
+	// no body). BodyOptional: the body may be left out (an empty one is
+	// the type's zero value).
+	Body         any
+	BodyOptional bool
 	// Status is the success status; Response an example of its body, whose
 	// Go type gives the schema (nil: no body), in MediaType (default
 	// application/json; a text type has a string schema).
@@ -378,7 +380,7 @@ func (b *docBuilder) operation(op Operation) map[string]any {
 	}
 	if op.Body != nil {
 		o["requestBody"] = map[string]any{
-			"required": true,
+			"required": !op.BodyOptional,
 			"content": map[string]any{"application/json": map[string]any{
 				"schema":  b.schema(op.Body),
 				"example": op.Body,
