@@ -40,6 +40,15 @@ func TestClassHealth(t *testing.T) {
 	_, st, _ = ClassHealth([]float64{0.1, 0.35, 0.55}, pump)
 	assert.Equal(t, Critical, st)
 
+	// Probabilities that sum to a little more than 1 (float rounding of a
+	// softmax) still give a health in [0, 1].
+	h, st, _ := ClassHealth([]float64{1 + 2e-15, 1e-16, 0}, pump)
+	assert.LessOrEqual(t, h, 1.0)
+	assert.Equal(t, Healthy, st)
+	// A class without a health takes no share of the expected health.
+	h, _, _ = ClassHealth([]float64{0.5, 0.5}, []*float64{f(1), nil})
+	assert.InDelta(t, 1, h, 1e-12)
+
 	_, st, ok := ClassHealth([]float64{0.5, 0.5}, []*float64{nil, nil})
 	assert.False(t, ok, "no class has a health")
 	assert.Equal(t, Unknown, st)
