@@ -449,13 +449,19 @@ func (b *Broker) Drain(ctx context.Context, keep string) error {
 		cl, ok := b.srv.Clients.Get(keep)
 		// A session being taken over (keep reconnecting) has handed its
 		// messages to the new connection, which is not registered yet.
-		if !ok || (cl.State.Inflight.Len() == 0 && !cl.IsTakenOver()) {
+		// A publish that passed OnPublish before the drain began may not
+		// be routed to keep yet, while its publisher is acknowledged
+		// (routing: between OnPublish and OnPublished, or until its
+		// publisher's read loop ends): wait for it too, or it would be
+		// held for keep after the ingest stopped and lost with the broker.
+		routing := b.hook.gate.routingTotal()
+		if !ok || (cl.State.Inflight.Len() == 0 && !cl.IsTakenOver() && routing == 0) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("embedded broker drain: %d messages for %q still unacknowledged: %w",
-				cl.State.Inflight.Len(), keep, ctx.Err())
+			return fmt.Errorf("embedded broker drain: %d messages for %q still unacknowledged, %d being routed: %w",
+				cl.State.Inflight.Len(), keep, routing, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -582,6 +588,14 @@ func (g *gate) close(d time.Duration) {
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
+}
+
+// routingTotal is the number of publishes between OnPublish and
+// OnPublished (or their publisher's disconnect).
+func (g *gate) routingTotal() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.total
 }
 
 func (g *gate) open() {
