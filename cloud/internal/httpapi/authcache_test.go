@@ -234,7 +234,7 @@ func TestAuthCacheRevocation(t *testing.T) {
 	// once and by A within moments; the new one works on both.
 	old := r.enroll(a, "agent-3")
 	warm("agent before re-enrollment", checkin("agent-3", old))
-	fresh := r.reenroll(a, "agent-3")
+	fresh := r.enroll(a, "agent-3")
 	assert.Equal(t, 401, checkin("agent-3", old)(r), "refused at once where it was replaced")
 	waitFor(t, "replica A refuses the replaced credential", func() bool { return checkin("agent-3", old)(e) == 401 })
 	assert.Equal(t, 200, checkin("agent-3", fresh)(e))

@@ -28,6 +28,6 @@ func TestCheckinNamesTheGeneration(t *testing.T) {
 		return resp
 	}
 	assert.Equal(t, 1, checkin().Generation)
-	a.cred = e.reenroll(a, a.agent)
+	a.cred = e.enroll(a, a.agent)
 	assert.Equal(t, 2, checkin().Generation)
 }

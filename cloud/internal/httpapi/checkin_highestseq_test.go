@@ -55,7 +55,7 @@ func TestCheckinNamesTheHighestSeq(t *testing.T) {
 
 	// A re-enrolled agent is a new identity: its seqs restart at 1 and
 	// the earlier generation's do not count.
-	a.cred = e.reenroll(a, a.agent)
+	a.cred = e.enroll(a, a.agent)
 	resp, _ = checkin(a)
 	assert.Equal(t, 2, resp.Generation)
 	assert.Zero(t, resp.HighestSeq)
