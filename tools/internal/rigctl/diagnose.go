@@ -13,7 +13,6 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/models/train"
-	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -96,43 +95,17 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 		errorf(env, "diagnose: --bundle DIR and --dataset uci:DIR|sim:DIR are required (no other arguments)")
 		return ExitUsage
 	}
-	ref, err := parseDataRef(*data)
-	if err != nil {
-		errorf(env, "diagnose: %v", err)
-		return ExitUsage
-	}
-	prec, err := parsePrecision(*precision)
-	if err != nil {
-		errorf(env, "diagnose: %v", err)
-		return ExitUsage
-	}
-	man, err := bundle.Load(*dir)
-	if err != nil {
-		errorf(env, "diagnose: %v", err)
-		return ExitFailure
-	}
-	cfg, _, err := findRig(*rigPath, man.RigType)
-	if err != nil {
-		errorf(env, "diagnose: %v", err)
-		return ExitFailure
-	}
-	m, err := openModel(*dir, cfg, prec, 1)
-	if err != nil {
-		errorf(env, "diagnose: %v", err)
-		return ExitFailure
+	m, cfg, ds, code := openEval(env, "diagnose", *dir, *data, *precision, *rigPath)
+	if m == nil {
+		return code
 	}
 	defer m.Close()
-	ds, err := loadLabelled(ref, cfg, m.Spec())
-	if err != nil {
-		errorf(env, "diagnose: %v", err)
-		return ExitFailure
-	}
 	info := m.Info()
 	sum := newDiagnoseSummary(cfg, ds)
 	sum.out.Bundle, sum.out.Precision, sum.out.Dataset = info.Name+" "+info.Version, string(info.Precision), ds.Source
 	enc := json.NewEncoder(env.Stdout) // one diagnosis per line
 	start, printed := time.Now(), time.Now()
-	err = diagnoseEach(ctx, m, ds, func(done, total int) {
+	err := diagnoseEach(ctx, m, ds, func(done, total int) {
 		if now := time.Now(); now.Sub(printed) >= progressEvery && done < total {
 			printed = now
 			fmt.Fprintf(env.Stderr, "diagnose: %d/%d cycles (%d%%)\n", done, total, done*100/max(total, 1))

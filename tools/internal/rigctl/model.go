@@ -120,39 +120,11 @@ func runModelEval(ctx context.Context, env Env, args []string) int {
 		errorf(env, "model eval: --bundle DIR and --dataset uci:DIR are required (no other arguments)")
 		return ExitUsage
 	}
-	ref, err := parseDataRef(*data)
-	if err != nil {
-		errorf(env, "model eval: %v", err)
-		return ExitUsage
-	}
-	prec, err := parsePrecision(*precision)
-	if err != nil {
-		errorf(env, "model eval: %v", err)
-		return ExitUsage
-	}
-	man, err := bundle.Load(*dir)
-	if err != nil {
-		errorf(env, "model eval: %v", err)
-		return ExitFailure
-	}
-	cfg, _, err := findRig(*rigPath, man.RigType)
-	if err != nil {
-		errorf(env, "model eval: %v", err)
-		return ExitFailure
-	}
-	// Open first: a bundle for another rig is refused before any data is
-	// read.
-	m, err := openModel(*dir, cfg, prec, 1)
-	if err != nil {
-		errorf(env, "model eval: %v", err)
-		return ExitFailure
+	m, cfg, ds, code := openEval(env, "model eval", *dir, *data, *precision, *rigPath)
+	if m == nil {
+		return code
 	}
 	defer m.Close()
-	ds, err := loadLabelled(ref, cfg, m.Spec())
-	if err != nil {
-		errorf(env, "model eval: %v", err)
-		return ExitFailure
-	}
 	// Progress on stderr (also with --json: stdout holds only the JSON).
 	start := time.Now()
 	printed := start
@@ -172,6 +144,42 @@ func runModelEval(ctx context.Context, env Env, args []string) int {
 	}
 	printEval(env.Stdout, res, ds.Source)
 	return ExitOK
+}
+
+// openEval opens a bundle's model for its rig (the firmware config at
+// rigPath, or the rig type's shipped one) and reads the data set data
+// for the model's input spec, as model eval and diagnose do. The model
+// is opened first, so a bundle for another rig is refused before any
+// data is read. On failure it prints the error prefixed with cmd and
+// returns the exit code (m is nil).
+func openEval(env Env, cmd, dir, data, precision, rigPath string) (m *infer.Model, cfg *rig.Config, ds *train.Dataset, code int) {
+	ref, err := parseDataRef(data)
+	if err != nil {
+		errorf(env, "%s: %v", cmd, err)
+		return nil, nil, nil, ExitUsage
+	}
+	prec, err := parsePrecision(precision)
+	if err != nil {
+		errorf(env, "%s: %v", cmd, err)
+		return nil, nil, nil, ExitUsage
+	}
+	man, err := bundle.Load(dir)
+	if err == nil {
+		cfg, _, err = findRig(rigPath, man.RigType)
+	}
+	if err == nil {
+		m, err = openModel(dir, cfg, prec, 1)
+	}
+	if err == nil {
+		if ds, err = loadLabelled(ref, cfg, m.Spec()); err != nil {
+			m.Close()
+		}
+	}
+	if err != nil {
+		errorf(env, "%s: %v", cmd, err)
+		return nil, nil, nil, ExitFailure
+	}
+	return m, cfg, ds, 0
 }
 
 func parsePrecision(s string) (bundle.Precision, error) {
