@@ -3,8 +3,10 @@ package rigctl
 import (
 	"bufio"
 	"encoding/json"
-	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
-	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/dataset/uci/ucitest"
 	"github.com/hydrognn/hydrognn/shared/diag"
-	"github.com/hydrognn/hydrognn/shared/rig"
-	"github.com/hydrognn/hydrognn/tools/internal/scenario"
-	"github.com/hydrognn/hydrognn/tools/internal/sim"
 )
 
 const (
@@ -28,24 +26,24 @@ const (
 
 // simulate writes cycles of rigsim's simulation of the rig config at
 // rigPath (healthy without a scenario) on the 1 Hz grid the shipped
-// bundles read, in the UCI layout, and returns the folder: what `rigsim
-// dataset --grid-hz 1 --seed 3` writes.
+// bundles read, in the UCI layout, and returns the folder: it runs `rigsim
+// dataset --grid-hz 1 --seed 3`, built from this checkout without the race
+// detector (the physics is eight times slower under it; make test).
 func simulate(t *testing.T, rigPath, scenarioYAML string, cycles int) string {
 	t.Helper()
-	cfg, err := rig.Load(rigPath)
-	require.NoError(t, err)
-	opts := sim.Options{Seed: 3, Logger: slog.New(slog.DiscardHandler)}
-	if scenarioYAML != "" {
-		opts.Scenario, err = scenario.Parse("test.yaml", []byte(scenarioYAML))
-		require.NoError(t, err)
-	}
-	s, err := sim.New(cfg, opts)
-	require.NoError(t, err)
-	set, err := s.Dataset(t.Context(), sim.DatasetOptions{Cycles: cycles, GridHz: 1})
-	require.NoError(t, err)
 	dir := t.TempDir()
-	require.NoError(t, uci.Write(dir, set))
-	return dir
+	out := filepath.Join(dir, "data")
+	args := []string{"dataset", "--rig", rigPath, "--out", out, "--cycles", strconv.Itoa(cycles),
+		"--grid-hz", "1", "--seed", "3", "-q"}
+	if scenarioYAML != "" {
+		sc := filepath.Join(dir, "scenario.yaml")
+		require.NoError(t, os.WriteFile(sc, []byte(scenarioYAML), 0o600))
+		args = append(args, "--scenario", sc)
+	}
+	cmd := exec.CommandContext(t.Context(), rigsimBinary.build(t), args...)
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "rigsim %s: %s", strings.Join(args, " "), b)
+	return out
 }
 
 // diagnoseSummaryOf runs `rigctl diagnose --summary --json`.

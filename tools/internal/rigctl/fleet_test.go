@@ -31,8 +31,9 @@ type checkoutBinary struct {
 }
 
 var (
-	cloudBinary = &checkoutBinary{pkg: "./cloud/cmd/rig-cloud"}
-	agentBinary = &checkoutBinary{pkg: "./agent/cmd/rig-agent"}
+	cloudBinary  = &checkoutBinary{pkg: "./cloud/cmd/rig-cloud"}
+	agentBinary  = &checkoutBinary{pkg: "./agent/cmd/rig-agent"}
+	rigsimBinary = &checkoutBinary{pkg: "./tools/cmd/rigsim"}
 )
 
 // build returns the binary's path, building it into a temporary folder on

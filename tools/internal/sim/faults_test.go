@@ -142,7 +142,6 @@ func TestFaultSignatures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.rig+"/"+c.name, func(t *testing.T) {
-			t.Parallel()
 			cfg := loadConfig(t, c.rig)
 			base := healthy(t, c.rig, 7, 1)[0]
 			got := run(t, cfg, 7, 1, c.fault)[0]
@@ -190,7 +189,6 @@ func TestFaultsMonotone(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(string(c.kind), func(t *testing.T) {
-			t.Parallel()
 			i := sensorIndex(t, cfg, c.sensor)
 			rate := cfg.ActiveSensors()[i].RateHz
 			prev := math.NaN()

@@ -28,7 +28,6 @@ func TestShippedConfigs(t *testing.T) {
 	for _, f := range files {
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
 			cfg := loadConfig(t, name)
 			c := healthy(t, name, 7, 1)[0]
 			for i, sn := range cfg.ActiveSensors() {
@@ -145,7 +144,6 @@ func TestSensorFaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(string(c.fault.Kind)+"/"+c.fault.Sensor, func(t *testing.T) {
-			t.Parallel()
 			got := run(t, cfg, 7, 1, c.fault)[0]
 			k := sensorIndex(t, cfg, c.fault.Sensor)
 			for i, sn := range cfg.ActiveSensors() {
