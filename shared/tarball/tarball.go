@@ -6,7 +6,8 @@
 // relative names; Extract refuses anything else (links, devices, absolute
 // names, "..", duplicate names, names no file system takes) and stops at
 // the limits, so an archive from a client can be extracted without
-// trusting it. Extract and Check
+// trusting it. What Extract creates is private to the user (files 0600,
+// folders 0700), whatever modes the archive gives. Extract and Check
 // read the gzip stream to its end, so a bad checksum is a refusal too. A
 // failure of the reader the archive comes from is told apart from a bad
 // archive (see ErrInvalid).
@@ -79,6 +80,13 @@ func Write(w io.Writer, dir string) error {
 	return zw.Close()
 }
 
+// The modes Extract creates files and folders with (before the umask):
+// private to the user, no exec bit on files, whatever the archive says.
+const (
+	FileMode fs.FileMode = 0o600
+	DirMode  fs.FileMode = 0o700
+)
+
 // Limits bound Extract; a zero field is its default.
 type Limits struct {
 	// MaxFiles caps the entries (0: 100000).
@@ -105,25 +113,30 @@ type Limits struct {
 // is returned wrapped, matching its cause (errors.Is with syscall.ENOSPC)
 // and not ErrInvalid. What was written before an error stays: extract
 // into a fresh folder and remove it on error.
+//
+// What Extract creates is private to the process's user, whatever the
+// archive's modes: files FileMode, folders DirMode (0600 and 0700: the
+// agent's model bundles and the cloud's data sets are read by the
+// process that extracts them, nobody else), never an exec bit.
 func Extract(r io.Reader, dir string, lim Limits) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return err
 	}
 	src := &source{r: r}
 	return walk(src, lim, func(h *tar.Header, clean string, body io.Reader) error {
 		target := filepath.Join(dir, filepath.FromSlash(clean))
 		if h.Typeflag == tar.TypeDir {
-			return os.MkdirAll(target, 0o755)
+			return os.MkdirAll(target, DirMode)
 		}
 		if lim.BeforeFile != nil {
 			if err := lim.BeforeFile(clean, h.Size); err != nil {
 				return fmt.Errorf("extract %s: %w", h.Name, err)
 			}
 		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(target), DirMode); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
 		if errors.Is(err, fs.ErrExist) {
 			// A name the archive's entries clash on (a folder).
 			return fmt.Errorf("%w: %v", ErrInvalid, err)
