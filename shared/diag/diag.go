@@ -99,7 +99,10 @@ type Diagnosis struct {
 	Sensors []SensorScore `json:"sensors,omitempty"`
 	// Anomalies are what the model found, most severe first.
 	Anomalies []Anomaly `json:"anomalies,omitempty"`
-	// RUL is the remaining useful life where the model provides it.
+	// RUL is the remaining useful life: the model's RUL head where the
+	// bundle has one, else the edge agent's trend estimate (EstimateRUL)
+	// of the component that reaches the critical band first; nil when
+	// neither has one.
 	RUL *RUL `json:"rul,omitempty"`
 	// Recommendations are maintenance actions, most urgent first, at most
 	// MaxRecommendations.
@@ -187,7 +190,8 @@ type Anomaly struct {
 	Sensors    []string  `json:"sensors,omitempty"`
 }
 
-// RUL is remaining useful life in hours with quantiles.
+// RUL is remaining useful life in hours with quantiles (P10 <= P50 <=
+// P90), for Component ("" when the model's head names none).
 type RUL struct {
 	Component string  `json:"component,omitempty"`
 	P10Hours  float64 `json:"p10_hours"`
@@ -203,7 +207,9 @@ type Recommendation struct {
 	Fault     rig.Fault `json:"fault,omitempty"`
 	Action    string    `json:"action"`
 	Priority  Severity  `json:"priority"`
-	// DaysToFailure is the estimated time left, where known.
+	// DaysToFailure is the estimated time left in days, where known:
+	// the P50 of the component's RUL (the model's head or the health
+	// trend's EstimateRUL) divided by 24.
 	DaysToFailure *float64 `json:"days_to_failure,omitempty"`
 	Reason        string   `json:"reason,omitempty"`
 }
