@@ -240,8 +240,15 @@ type HealthBucket struct {
 	Start time.Time `json:"start"`
 	// Windows is the number of diagnoses that report the component.
 	Windows int `json:"windows"`
+	// UnknownWindows is how many of Windows have the status unknown for
+	// the component (they judged nothing: no condition target, data
+	// missing): AvgHealth, MinHealth and WorstStatus leave them out, so a
+	// bucket of one healthy window and 59 unknown ones reads healthy;
+	// this says that 59 of its 60 windows are not in those figures.
+	UnknownWindows int `json:"unknown_windows"`
 	// AvgHealth and MinHealth are over the windows whose status for the
-	// component is not unknown (absent when every one is unknown).
+	// component is not unknown, Windows - UnknownWindows of them (absent
+	// when every one is unknown).
 	AvgHealth *float64 `json:"avg_health,omitempty"`
 	MinHealth *float64 `json:"min_health,omitempty"`
 	// WorstStatus is the worst of the windows' statuses for the

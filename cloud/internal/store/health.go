@@ -92,6 +92,7 @@ func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigNa
 	// component's entries picked by id, not expanded one by one.
 	rows, err := s.pool.Query(ctx, `SELECT date_trunc($4, d.window_start, $6) AS b,
 			count(*),
+			count(*) FILTER (WHERE c->>'status' = 'unknown'),
 			avg((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
 			min((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
 			max(`+statusRankSQL("c->>'status'")+`)
@@ -106,7 +107,7 @@ func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigNa
 	h := &HealthHistory{RigID: r.RigID, Component: component, Bucket: bucket, From: from.UTC(), To: to.UTC(), Buckets: []HealthBucket{}}
 	var b HealthBucket
 	var rank int
-	if _, err := pgx.ForEachRow(rows, []any{&b.Start, &b.Windows, &b.AvgHealth, &b.MinHealth, &rank}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&b.Start, &b.Windows, &b.UnknownWindows, &b.AvgHealth, &b.MinHealth, &rank}, func() error {
 		nb := b
 		nb.Start = b.Start.In(loc)
 		nb.WorstStatus = statusRank[rank]

@@ -615,10 +615,10 @@ func rigHealth(ctx context.Context, env Env, args []string) int {
 		return fmt.Sprintf("%.2f", *p)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "START\tWINDOWS\tAVG HEALTH\tMIN HEALTH\tWORST STATUS")
+	fmt.Fprintln(tw, "START\tWINDOWS\tUNKNOWN\tAVG HEALTH\tMIN HEALTH\tWORST STATUS")
 	for _, b := range h.Buckets {
 		// The start as the server wrote it: in the zone's offset.
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", b.Start.Format(time.RFC3339), b.Windows, num(b.AvgHealth), num(b.MinHealth), b.WorstStatus)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", b.Start.Format(time.RFC3339), b.Windows, b.UnknownWindows, num(b.AvgHealth), num(b.MinHealth), b.WorstStatus)
 	}
 	_ = tw.Flush()
 	return ExitOK
