@@ -72,6 +72,11 @@ type Model struct {
 	batch1    bool          // the graph's batch dimension is fixed to 1
 	warmup    time.Duration // the warm-up run's wall time in Open
 
+	// engineRoot and engineDir: the configured TensorRT engine cache and
+	// this model's folder in it, set when TensorRT runs it with the cache
+	// (engineDir is then counted in use until Close).
+	engineRoot, engineDir string
+
 	mu     sync.Mutex
 	closed bool
 	data   []byte                      // the verified model bytes (for the batch session)
@@ -619,10 +624,18 @@ func (m *Model) appendProvider(so *ort.SessionOptions, p Provider) error {
 			return err
 		}
 		defer po.Destroy()
+		root, dir, err := useEngineCache(kv, m.file.SHA256, time.Now())
+		if err != nil {
+			return err
+		}
 		if err := po.Update(kv); err != nil {
 			return err
 		}
-		return so.AppendExecutionProviderTensorRT(po)
+		if err := so.AppendExecutionProviderTensorRT(po); err != nil {
+			return err
+		}
+		m.engineRoot, m.engineDir = root, dir
+		return nil
 	}
 	return fmt.Errorf("provider %q takes no options", p)
 }
@@ -667,6 +680,13 @@ func (m *Model) createSession() error {
 	}
 	m.so = so
 	m.providers = append(used, CPU)
+	if !slices.Contains(used, TensorRT) {
+		m.engineRoot, m.engineDir = "", ""
+	}
+	if m.engineDir != "" {
+		acquireEngineDir(m.engineDir)
+		pruneEngines(m.log, m.engineRoot, m.engineDir, m.opts.EngineCacheKeep)
+	}
 	return nil
 }
 
@@ -775,6 +795,10 @@ func (m *Model) Close() error {
 		errs = append(errs, m.so.Destroy())
 	}
 	m.single, m.batch, m.so, m.data = nil, nil, nil, nil
+	if m.engineDir != "" {
+		releaseEngineDir(m.engineDir)
+		m.engineDir = ""
+	}
 	// Tensors last: they must outlive the sessions.
 	m.one.destroy()
 	m.many.destroy()

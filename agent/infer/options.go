@@ -58,8 +58,19 @@ type Options struct {
 	// ProviderOptions are extra provider settings passed to ONNX Runtime
 	// as they are, e.g. {TensorRT: {"trt_fp16_enable": "1",
 	// "trt_engine_cache_enable": "1", "trt_engine_cache_path": "/var/lib/rig-agent/trt"}}
-	// (nil: none). Keys are ONNX Runtime's provider option names.
+	// (nil: none). Keys are ONNX Runtime's provider option names. With
+	// trt_engine_cache_enable=1, each model file's engines go to a folder
+	// of its own under trt_engine_cache_path (EngineCacheDir; ONNX Runtime
+	// does not tell two models of one architecture apart by their
+	// weights), and the timing cache to trt_engine_cache_path when
+	// trt_timing_cache_path is not set.
 	ProviderOptions map[Provider]map[string]string
+	// EngineCacheKeep is how many models' TensorRT engine folders are kept
+	// beside those of the models open in this process (0:
+	// DefaultEngineCacheKeep): once a session is created with TensorRT
+	// and the engine cache, the least recently opened beyond it are
+	// removed and the removal logged.
+	EngineCacheKeep int
 	// MaxBatch caps the number of windows one Run takes (0:
 	// DefaultMaxBatch). It bounds the tensors a Model keeps.
 	MaxBatch int
@@ -111,6 +122,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.DeviceID < 0 {
 		return o, fmt.Errorf("infer: device id %d must be >= 0", o.DeviceID)
+	}
+	if o.EngineCacheKeep < 0 {
+		return o, fmt.Errorf("infer: engine cache keep %d must be >= 0 (0 means %d)", o.EngineCacheKeep, DefaultEngineCacheKeep)
+	}
+	if o.EngineCacheKeep == 0 {
+		o.EngineCacheKeep = DefaultEngineCacheKeep
 	}
 	if o.MaxBatch < 0 {
 		return o, fmt.Errorf("infer: max batch %d must be >= 0 (0 means %d)", o.MaxBatch, DefaultMaxBatch)

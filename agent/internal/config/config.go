@@ -104,8 +104,9 @@ type Model struct {
 	TensorRTEngineCache bool `yaml:"tensorrt_engine_cache"`
 	// TensorRTCacheDir is the directory of the TensorRT engine and timing
 	// caches (default: "<agent.data_dir>/tensorrt"); the agent creates it
-	// when the tensorrt provider is listed. An engine is specific to the
-	// model file, TensorRT version and GPU; stale ones are not removed.
+	// when the tensorrt provider is listed. Each model file's engines go
+	// to a folder of its own in it; the folders beyond the 3 models last
+	// opened are removed (agent/infer, docs/jetson.md).
 	TensorRTCacheDir string `yaml:"tensorrt_cache_dir"`
 	// TensorRTFP16 lets TensorRT use fp16 kernels (default: false): faster
 	// on a Jetson, slightly different outputs (compare with rig-agent
