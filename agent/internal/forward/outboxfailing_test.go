@@ -17,26 +17,14 @@ import (
 // (review r4 finding 4). Before, a permanently failing outbox was retried
 // for ever with nothing but a counter to show it.
 func TestOutboxFailingIsReported(t *testing.T) {
-	clock := newClock(t0, 1000)
-	c := newCloud(t, clock)
-	c.set(func(c *fakeCloud) { c.mode = "503" })
-	f := newForwarder(t, c, "", nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	f, c, ctx, cancel, done := runAgainstBusyCloud(t)
 	n, since, err := f.OutboxFailing()
 	assert.Zero(t, n)
 	assert.True(t, since.IsZero())
 	assert.NoError(t, err)
 	require.NoError(t, f.Enqueue(ctx, diagnosis(1, false)))
 
-	f.mu.Lock()
-	f.ob.mu.Lock()
-	path := f.ob.db.Path()
-	require.NoError(t, f.ob.db.Close())
-	f.ob.mu.Unlock()
-	f.mu.Unlock()
+	path := closeOutbox(t, f)
 	c.set(func(c *fakeCloud) { c.mode = "" })
 	eventually(t, "outbox failures in a row", func() bool { n, _, _ := f.OutboxFailing(); return n >= OutboxNotReadyAfter })
 	n, since, err = f.OutboxFailing()
@@ -44,13 +32,7 @@ func TestOutboxFailingIsReported(t *testing.T) {
 	assert.False(t, since.IsZero())
 	assert.Error(t, err)
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	require.NoError(t, err)
-	f.mu.Lock()
-	f.ob.mu.Lock()
-	f.ob.db = db
-	f.ob.mu.Unlock()
-	f.mu.Unlock()
+	reopenOutbox(t, f, path)
 	eventually(t, "failures cleared", func() bool { n, _, _ := f.OutboxFailing(); return n == 0 })
 	cancel()
 	require.NoError(t, <-done)

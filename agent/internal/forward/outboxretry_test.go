@@ -1,13 +1,10 @@
 package forward
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestRunOutlivesOutboxFailures: an outbox that fails while Run sends (its
@@ -16,25 +13,13 @@ import (
 // counted (Stats.OutboxErrors), Run backs off and tries again, and once
 // the outbox works again the queued diagnoses go.
 func TestRunOutlivesOutboxFailures(t *testing.T) {
-	clock := newClock(t0, 1000)
-	c := newCloud(t, clock)
-	c.set(func(c *fakeCloud) { c.mode = "503" })
-	f := newForwarder(t, c, "", nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	f, c, ctx, cancel, done := runAgainstBusyCloud(t)
 	for seq := uint64(1); seq <= 2; seq++ {
 		require.NoError(t, f.Enqueue(ctx, diagnosis(seq, false)))
 	}
 
 	// The outbox file closed under the forwarder: every read fails.
-	f.mu.Lock()
-	f.ob.mu.Lock()
-	path := f.ob.db.Path()
-	require.NoError(t, f.ob.db.Close())
-	f.ob.mu.Unlock()
-	f.mu.Unlock()
+	path := closeOutbox(t, f)
 	c.set(func(c *fakeCloud) { c.mode = "" })
 	eventually(t, "two outbox failures", func() bool {
 		f.mu.Lock()
@@ -49,13 +34,7 @@ func TestRunOutlivesOutboxFailures(t *testing.T) {
 	assert.Empty(t, storedSeqs(c), "nothing sent while the outbox fails")
 
 	// The file readable again: the diagnoses go.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	require.NoError(t, err)
-	f.mu.Lock()
-	f.ob.mu.Lock()
-	f.ob.db = db
-	f.ob.mu.Unlock()
-	f.mu.Unlock()
+	reopenOutbox(t, f, path)
 	eventually(t, "both diagnoses stored", func() bool { return len(storedSeqs(c)) == 2 })
 	cancel()
 	require.NoError(t, <-done)
