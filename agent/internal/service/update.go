@@ -57,6 +57,7 @@ func (a *Agent) newServing(dir string, m *infer.Model) (*serving, error) {
 	} else if s.det != nil {
 		wopts.Detector = s.det // never a typed nil in the interface
 	}
+	wm = a.trended(wm)
 	if s.runner, err = windowing.New(a.buf, wm, a.hist, wopts); err != nil {
 		return nil, fmt.Errorf("windowing (windowing.* and the bundle's input spec): %w", err)
 	}

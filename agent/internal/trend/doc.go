@@ -1,0 +1,25 @@
+// Package trend gives the edge agent's diagnoses a remaining useful life
+// where the model has none: it keeps a bounded history of each
+// component's health and projects its trend to the critical band with
+// shared/diag's EstimateRUL.
+//
+// # Basics
+//
+//	tr := trend.New(trend.Options{})
+//	err := tr.Seed(ctx, hist, trend.DefaultSeedLimit) // the newest diagnoses already stored
+//	...
+//	d, err := model.Diagnose(r, w, took)
+//	tr.Annotate(d) // records d's component health; sets d.RUL and DaysToFailure
+//
+// # Caveats
+//
+// The estimate is a straight line through hours of health history, not a
+// learned prognosis: nothing is said before diag.DefaultTrendMinSpan of
+// judged windows, a sudden fault is not foreseen, and a model update that
+// judges health differently bends the line until the window has moved
+// past the old model's points. Memory is bounded: at most MaxComponents
+// components of at most MaxPoints points each, the points of a bucket of
+// Window/MaxPoints averaged into one.
+//
+// A Tracker is safe for concurrent use.
+package trend

@@ -1,0 +1,238 @@
+package trend
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hydrognn/hydrognn/agent/internal/history"
+	"github.com/hydrognn/hydrognn/shared/diag"
+)
+
+// Defaults of Options, and of Seed's limit.
+const (
+	DefaultMaxPoints     = 256
+	DefaultMaxComponents = 256
+	// DefaultSeedLimit is how many of the newest stored diagnoses the
+	// agent reads at start to rebuild the health history (one query;
+	// about a megabyte of JSON).
+	DefaultSeedLimit = 2048
+)
+
+// Options configure a Tracker. Zero values mean the stated defaults.
+type Options struct {
+	// Estimate configures the fit (window, fewest points, shortest span,
+	// horizon, threshold); zero: diag's defaults.
+	Estimate diag.TrendOptions
+	// MaxPoints caps the points kept per component (0:
+	// DefaultMaxPoints): readings of a bucket Estimate.Window/MaxPoints
+	// long are averaged into one point, and points older than the window
+	// are dropped.
+	MaxPoints int
+	// MaxComponents caps the components tracked (0:
+	// DefaultMaxComponents); health of further components is not kept.
+	MaxComponents int
+}
+
+// Tracker keeps each component's recent health and estimates its
+// remaining useful life. Build it with New.
+type Tracker struct {
+	o       Options
+	spacing time.Duration
+
+	mu    sync.Mutex
+	comps map[string]*series
+}
+
+// series is one component's points, oldest first; the last point is the
+// running mean of the bucket that began at bucketStart.
+type series struct {
+	pts         []diag.HealthPoint
+	lastRaw     time.Time
+	bucketStart time.Time
+	bucketN     int
+	sumOff      float64 // seconds after bucketStart
+	sumH        float64
+}
+
+// New returns an empty Tracker.
+func New(o Options) *Tracker {
+	if o.MaxPoints <= 0 {
+		o.MaxPoints = DefaultMaxPoints
+	}
+	if o.MaxComponents <= 0 {
+		o.MaxComponents = DefaultMaxComponents
+	}
+	w := o.Estimate.Window
+	if w <= 0 {
+		w = diag.DefaultTrendWindow
+	}
+	return &Tracker{o: o, spacing: w / time.Duration(o.MaxPoints), comps: map[string]*series{}}
+}
+
+// pointTime is the time a diagnosis' health is about: its window's end
+// (its start, or when it was made, for a diagnosis without one).
+func pointTime(d *diag.Diagnosis) time.Time {
+	switch {
+	case !d.Window.End.IsZero():
+		return d.Window.End
+	case !d.Window.Start.IsZero():
+		return d.Window.Start
+	}
+	return d.CreatedAt
+}
+
+// judged reports whether a component's health in a diagnosis counts: a
+// judged status and a health in [0, 1].
+func judged(c *diag.ComponentHealth) bool {
+	return diag.Rank(c.Status) > 0 && c.Health >= 0 && c.Health <= 1
+}
+
+// Observe records d's component health. A calibrating diagnosis, a
+// component whose status is unknown, and a point not later than the
+// component's newest (a window diagnosed again, out of order) are not
+// recorded.
+func (t *Tracker) Observe(d *diag.Diagnosis) {
+	if d == nil || d.Calibrating {
+		return
+	}
+	at := pointTime(d)
+	if at.IsZero() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range d.Components {
+		c := &d.Components[i]
+		if !judged(c) {
+			continue
+		}
+		s := t.comps[c.ID]
+		if s == nil {
+			if len(t.comps) >= t.o.MaxComponents {
+				continue
+			}
+			s = &series{}
+			t.comps[c.ID] = s
+		}
+		t.add(s, at, c.Health)
+	}
+}
+
+func (t *Tracker) add(s *series, at time.Time, h float64) {
+	if !at.After(s.lastRaw) {
+		return
+	}
+	s.lastRaw = at
+	if s.bucketN > 0 && at.Sub(s.bucketStart) < t.spacing {
+		s.bucketN++
+		s.sumOff += at.Sub(s.bucketStart).Seconds()
+		s.sumH += h
+		n := float64(s.bucketN)
+		s.pts[len(s.pts)-1] = diag.HealthPoint{
+			Time:   s.bucketStart.Add(time.Duration(s.sumOff / n * float64(time.Second))),
+			Health: s.sumH / n,
+		}
+		return
+	}
+	s.bucketStart, s.bucketN, s.sumOff, s.sumH = at, 1, 0, h
+	s.pts = append(s.pts, diag.HealthPoint{Time: at, Health: h})
+	w := t.o.Estimate.Window
+	if w <= 0 {
+		w = diag.DefaultTrendWindow
+	}
+	from := at.Add(-w)
+	drop := 0
+	for drop < len(s.pts) && s.pts[drop].Time.Before(from) {
+		drop++
+	}
+	drop = max(drop, len(s.pts)-t.o.MaxPoints)
+	if drop > 0 {
+		s.pts = append(s.pts[:0], s.pts[drop:]...)
+	}
+}
+
+// Estimate returns component id's remaining useful life from the health
+// recorded so far (diag.EstimateRUL, Component set), counted from the
+// newest window recorded, or nil.
+func (t *Tracker) Estimate(id string) *diag.RUL {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.comps[id]
+	if s == nil {
+		return nil
+	}
+	r := diag.EstimateRUL(s.pts, t.o.Estimate)
+	if r == nil {
+		return nil
+	}
+	// The projection starts at the newest point, the mean of its bucket:
+	// the time since then, to the newest window, is gone already.
+	gone := s.lastRaw.Sub(s.pts[len(s.pts)-1].Time).Hours()
+	r.P10Hours, r.P50Hours, r.P90Hours = max(0, r.P10Hours-gone), max(0, r.P50Hours-gone), max(0, r.P90Hours-gone)
+	r.Component = id
+	return r
+}
+
+// Annotate records d (Observe), then, for each component judged in d
+// with an estimate: sets DaysToFailure (the estimate's P50 in days) on
+// d's recommendations for that component that have none, and sets d.RUL
+// to the estimate with the shortest P50 when d has no RUL (the model's
+// RUL head wins).
+func (t *Tracker) Annotate(d *diag.Diagnosis) {
+	if d == nil {
+		return
+	}
+	t.Observe(d)
+	if d.Calibrating {
+		return
+	}
+	var best *diag.RUL
+	for i := range d.Components {
+		c := &d.Components[i]
+		if !judged(c) {
+			continue
+		}
+		r := t.Estimate(c.ID)
+		if r == nil {
+			continue
+		}
+		if best == nil || r.P50Hours < best.P50Hours {
+			best = r
+		}
+		for j := range d.Recommendations {
+			rec := &d.Recommendations[j]
+			if rec.Component == c.ID && rec.DaysToFailure == nil {
+				days := r.P50Hours / 24
+				rec.DaysToFailure = &days
+			}
+		}
+	}
+	if d.RUL == nil && best != nil {
+		d.RUL = best
+	}
+}
+
+// Querier reads stored diagnoses; *history.Store is one.
+type Querier interface {
+	Query(ctx context.Context, q history.Query) (history.Page, error)
+}
+
+// Seed records the newest limit diagnoses of q (0: DefaultSeedLimit),
+// oldest first, so that a restarted agent has its health history back.
+func (t *Tracker) Seed(ctx context.Context, q Querier, limit int) error {
+	if limit <= 0 {
+		limit = DefaultSeedLimit
+	}
+	p, err := q.Query(ctx, history.Query{Limit: limit, Desc: true})
+	if err != nil {
+		return fmt.Errorf("trend: read the newest %d diagnoses: %w", limit, err)
+	}
+	for i := len(p.Diagnoses) - 1; i >= 0; i-- {
+		t.Observe(&p.Diagnoses[i])
+	}
+	return nil
+}
+
+var _ Querier = (*history.Store)(nil)
