@@ -2,7 +2,6 @@ package update
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -38,19 +37,7 @@ func TestVerifyAndStageGivesUpOnStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := f.open(nil)
-	sha := hex.EncodeToString(tf.Hashes["sha256"])
-	b, err := os.ReadFile(f.archive(rel.Path()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	part := a.partPath(sha)
-	if err := os.MkdirAll(filepath.Dir(part), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(part, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tgt := &Target{Path: rel.Path(), Length: tf.Length, SHA256: sha, Release: rel}
+	tgt := f.downloaded(a, rel, tf)
 	bundles := filepath.Join(a.opts.Dir, "bundles")
 	for n := int64(0); ; n++ {
 		ctx := &countdownCtx{Context: context.Background()}

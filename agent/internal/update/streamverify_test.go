@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha512"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -54,20 +53,7 @@ func TestVerifyAndStageStreams(t *testing.T) {
 		t.Fatalf("the archive is %d bytes, want at least %d", tf.Length, size)
 	}
 	a := f.open(nil)
-	sha := hex.EncodeToString(tf.Hashes["sha256"])
-	b, err := os.ReadFile(f.archive(rel.Path()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	part := a.partPath(sha)
-	if err := os.MkdirAll(filepath.Dir(part), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(part, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b = nil
-	tgt := &Target{Path: rel.Path(), Length: tf.Length, SHA256: sha, Release: rel}
+	tgt := f.downloaded(a, rel, tf)
 
 	var before, after runtime.MemStats
 	runtime.GC()
