@@ -335,6 +335,7 @@ func (a *API) routes() *gin.Engine {
 	a.trainingRoutes(v1)
 	a.releaseRoutes(e, v1)
 	a.rolloutRoutes(v1)
+	a.rigTypeRoutes(v1)
 	return e
 }
 

@@ -53,6 +53,10 @@ func routesFor(a *tenant) []route {
 		{"POST", "/v1/uploads/up-1/cancel", nil, store.RoleOperator, true},
 		{"POST", "/v1/datasets/from-uploads", fleetapi.FleetDatasetRequest{Name: "f", RigConfig: fleetRigYAML, RigIDs: []string{a.rig},
 			From: t0, To: t0.Add(time.Hour)}, store.RoleOperator, true},
+		{"GET", "/v1/rig-types", nil, store.RoleViewer, false},
+		{"GET", "/v1/rig-types/" + a.rigType, nil, store.RoleViewer, true},
+		{"POST", "/v1/rig-types", fleetapi.RigTypeRequest{Config: fleetRigYAML}, store.RoleOperator, false},
+		{"POST", "/v1/rig-types/validate", fleetapi.RigTypeRequest{Config: fleetRigYAML}, store.RoleViewer, false},
 		{"POST", cloudapi.PathCheckin, cin, "", false},
 		{"POST", cloudapi.PathDiagnoses, a.batch(a.diagnosis(1, 0, 0.9)), "", false},
 		{"POST", cloudapi.PathUploads, cloudapi.Upload{AgentID: a.agent, RequestID: "r1", Part: 0, Last: true}, "", false},
@@ -96,6 +100,9 @@ func testAuthTable(t *testing.T, e *env) {
 	cin := cloudapi.CheckinRequest{AgentID: "agent-alpha-2", RigID: a.rig, RigType: a.rigType, Time: time.Now()}
 	require.Equal(t, 200, e.do("POST", cloudapi.PathCheckin, revokedAgent, cin).code)
 	require.Equal(t, 204, e.do("POST", "/v1/agents/agent-alpha-2/revoke", a.operator, nil).code)
+
+	// a's rig type is registered: GET /v1/rig-types/{name} names an object.
+	e.registerRigType(a)
 
 	roles := map[store.Role]string{store.RoleViewer: a.viewer, store.RoleOperator: a.operator, store.RoleAdmin: a.admin}
 	for _, rt := range routesFor(a) {

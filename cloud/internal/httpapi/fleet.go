@@ -267,6 +267,9 @@ func (a *API) createRig(c *gin.Context) {
 		invalidBody(c, "firmware_digest is longer than %d bytes", cloudapi.MaxNameLen)
 		return
 	}
+	if !a.rigTypeKnown(c, req.RigType) { // rigtypes.go
+		return
+	}
 	r, err := a.st.CreateRig(c.Request.Context(), principal(c).OrgID, fleetapi.Rig{RigID: req.RigID, RigType: req.RigType, FirmwareDigest: req.FirmwareDigest, SiteID: req.SiteID})
 	if errors.Is(err, store.ErrNotFound) {
 		invalidBody(c, "site_id %d is not a site of your organisation", *req.SiteID)

@@ -166,8 +166,10 @@ func Operations() []Operation {
 			Response: fleetapi.Page[fleetapi.Site]{Items: []fleetapi.Site{{ID: exSiteID, Name: "Plant 1", Location: "Hall B", CreatedAt: exT0}}}},
 		{Method: "POST", Path: "/v1/rigs", ID: "createRig", Tag: "fleet", Summary: "Create a rig",
 			Auth: AuthToken, Role: "operator",
+			Description: "Once the organisation has registered rig types (POST /v1/rig-types), rig_type must be one of them: " +
+				"422 unknown-rig-type names them. An organisation that registered none creates rigs of any type.",
 			Body:   fleetapi.RigRequest{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID},
-			Status: 201, Response: exRig, Errors: []int{409}},
+			Status: 201, Response: exRig, Errors: []int{409, 422}},
 		{Method: "POST", Path: "/v1/rigs/:rig/enrollments", ID: "createEnrollment", Tag: "fleet",
 			Summary: "Create a one-time enrollment token for a rig",
 			Description: "The agent sends it once to POST /v1/agent/enroll before it expires (auth.enrollment_ttl, " +
@@ -178,10 +180,9 @@ func Operations() []Operation {
 			Response: fleetapi.Enrollment{ID: 1, Token: "rge_Jm4...", RigID: "zema-1", ExpiresAt: exT0.Add(24 * time.Hour), Replace: "rig-001"},
 			Example:  Example{Path: "/v1/rigs/zema-1/enrollments"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/enrollments", ID: "listEnrollments", Tag: "fleet",
-			Summary: "List a rig's enrollment tokens (never their secrets)",
-			Description: "state is usable, used, expired or revoked; agent_id is the agent a used token enrolled. " +
-				"An unused token is revoked or expired with the API token that made it (created_by), and listed so, with its maker's revocation or expiry.",
-			Auth: AuthToken, Role: "operator", Params: listParams(rigParam), Status: 200,
+			Summary:     "List a rig's enrollment tokens (never their secrets)",
+			Description: "state is usable, used, expired or revoked; agent_id is the agent a used token enrolled.",
+			Auth:        AuthToken, Role: "operator", Params: listParams(rigParam), Status: 200,
 			Response: fleetapi.Page[fleetapi.EnrollmentToken]{Items: []fleetapi.EnrollmentToken{{ID: 1, RigID: "zema-1", State: "usable",
 				CreatedAt: exT0, ExpiresAt: exT0.Add(24 * time.Hour), CreatedBy: ptr(int64(2))}}},
 			Example: Example{Path: "/v1/rigs/zema-1/enrollments"}},

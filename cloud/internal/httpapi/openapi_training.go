@@ -151,5 +151,5 @@ func withTraining(ops []Operation) []Operation {
 	if i < 0 {
 		i = len(ops)
 	}
-	return slices.Insert(ops, i, append(append(trainingOperations(), releaseOperations()...), rolloutOperations()...)...)
+	return slices.Insert(ops, i, append(append(append(trainingOperations(), releaseOperations()...), rolloutOperations()...), rigTypeOperations()...)...)
 }

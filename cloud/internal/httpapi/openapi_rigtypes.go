@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"fmt"
+
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// exRigTypeSummary is the summary of the story's firmware config
+// (exFleetRigYAML).
+func exRigTypeSummary() fleetapi.RigTypeSummary {
+	cfg, err := rig.Parse("example", []byte(exFleetRigYAML))
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: the example firmware config is not valid: %v", err))
+	}
+	return summarize(cfg)
+}
+
+// rigTypeOperations documents the rig-type registry (rigtypes.go). The
+// examples register the story's rig type, zema-testrig, with the admin
+// token (id 2) after the story's rig was created.
+func rigTypeOperations() []Operation {
+	sum := exRigTypeSummary()
+	t := fleetapi.RigType{Name: sum.Name, Version: 1, Digest: sum.Digest, TopologyVersion: sum.TopologyVersion,
+		Components: sum.Components, Edges: sum.Edges, Sensors: sum.Sensors, Targets: sum.Targets,
+		CreatedBy: ptr(int64(2)), CreatedAt: exT0}
+	withConfig := t
+	withConfig.Config = exFleetRigYAML
+	body := fleetapi.RigTypeRequest{Config: exFleetRigYAML}
+	const bodyNote = "The firmware config is the JSON body's config, or the whole body with Content-Type application/yaml " +
+		"(at most 1 MiB). It is parsed and validated as the agent does (shared/rig): 422 invalid-rig-config lists each problem, " +
+		"its pointer the key path (/sensors/3/unit) and its detail the line and column. "
+	return []Operation{
+		{Method: "POST", Path: "/v1/rig-types/validate", ID: "validateRigType", Tag: "rig-types",
+			Summary:     "Validate a firmware config without storing it: its rig type, digest and counts",
+			Description: bodyNote + "digest is the firmware-config digest model bundles are bound to (config_digest).",
+			Auth:        AuthToken, Role: "viewer", Body: body, Status: 200, Response: sum, Errors: []int{422}},
+		{Method: "POST", Path: "/v1/rig-types", ID: "putRigType", Tag: "rig-types",
+			Summary: "Register a firmware config as a version of its rig type (rig_type names it)",
+			Description: bodyNote + "Versions are immutable and numbered from 1 per rig type. Content already stored under the rig type " +
+				"(the same digest: comments and layout do not count) answers that version with 200; other content is stored as the " +
+				"next version (201). Once an organisation has registered a rig type, POST /v1/rigs refuses rig types it has not " +
+				"registered (422). 409 when the organisation holds 1000 rig-type versions.",
+			Auth: AuthToken, Role: "operator", Body: body, Status: 201, Response: t, Errors: []int{409, 422}},
+		{Method: "GET", Path: "/v1/rig-types", ID: "listRigTypes", Tag: "rig-types",
+			Summary: "List the organisation's rig types by name, each at its latest version",
+			Auth:    AuthToken, Role: "viewer", Params: listParams(), Status: 200,
+			Response: fleetapi.Page[fleetapi.RigType]{Items: []fleetapi.RigType{t}}},
+		{Method: "GET", Path: "/v1/rig-types/:name", ID: "getRigType", Tag: "rig-types",
+			Summary: "A rig type: its latest version (or ?version=N) with its summary and firmware config (YAML, as uploaded)",
+			Auth:    AuthToken, Role: "viewer",
+			Params: []Param{{Name: "name", In: "path", Description: "the rig type"},
+				{Name: "version", In: "query", Type: "integer", Description: "the version (default: the latest)"}},
+			Status: 200, Response: withConfig, Example: Example{Path: "/v1/rig-types/zema-testrig?version=1"}},
+	}
+}
