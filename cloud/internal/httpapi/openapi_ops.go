@@ -180,9 +180,10 @@ func Operations() []Operation {
 			Response: fleetapi.Enrollment{ID: 1, Token: "rge_Jm4...", RigID: "zema-1", ExpiresAt: exT0.Add(24 * time.Hour), Replace: "rig-001"},
 			Example:  Example{Path: "/v1/rigs/zema-1/enrollments"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/enrollments", ID: "listEnrollments", Tag: "fleet",
-			Summary:     "List a rig's enrollment tokens (never their secrets)",
-			Description: "state is usable, used, expired or revoked; agent_id is the agent a used token enrolled.",
-			Auth:        AuthToken, Role: "operator", Params: listParams(rigParam), Status: 200,
+			Summary: "List a rig's enrollment tokens (never their secrets)",
+			Description: "state is usable, used, expired or revoked; agent_id is the agent a used token enrolled. " +
+				"An unused token is revoked or expired with the API token that made it (created_by), and listed so, with its maker's revocation or expiry.",
+			Auth: AuthToken, Role: "operator", Params: listParams(rigParam), Status: 200,
 			Response: fleetapi.Page[fleetapi.EnrollmentToken]{Items: []fleetapi.EnrollmentToken{{ID: 1, RigID: "zema-1", State: "usable",
 				CreatedAt: exT0, ExpiresAt: exT0.Add(24 * time.Hour), CreatedBy: ptr(int64(2))}}},
 			Example: Example{Path: "/v1/rigs/zema-1/enrollments"}},

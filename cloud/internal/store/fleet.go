@@ -176,11 +176,16 @@ func (s *Store) Enrollments(ctx context.Context, orgID int64, rigName string, af
 	if _, err := s.Rig(ctx, orgID, rigName); err != nil {
 		return nil, err
 	}
+	// An unused token is as revoked or expired as its maker (makerLive):
+	// listed with the maker's revocation or earlier expiry.
 	rows, err := s.pool.Query(ctx, `SELECT e.id, r.name,
-			CASE WHEN e.used_at IS NOT NULL THEN 'used' WHEN e.revoked_at IS NOT NULL THEN 'revoked'
-				WHEN e.expires_at <= now() THEN 'expired' ELSE 'usable' END,
-			e.created_at, e.expires_at, e.created_by, e.used_at, e.revoked_at, coalesce(a.name, ''), coalesce(e.replace_agent, '')
+			CASE WHEN e.used_at IS NOT NULL THEN 'used' WHEN e.revoked_at IS NOT NULL OR m.revoked_at IS NOT NULL THEN 'revoked'
+				WHEN e.expires_at <= now() OR m.expires_at <= now() THEN 'expired' ELSE 'usable' END,
+			e.created_at, CASE WHEN e.used_at IS NULL THEN least(e.expires_at, m.expires_at) ELSE e.expires_at END,
+			e.created_by, e.used_at, CASE WHEN e.used_at IS NULL THEN coalesce(e.revoked_at, m.revoked_at) ELSE e.revoked_at END,
+			coalesce(a.name, ''), coalesce(e.replace_agent, '')
 		FROM enrollment_tokens e JOIN rigs r ON r.id = e.rig_id LEFT JOIN agents a ON a.id = e.agent_id
+			LEFT JOIN api_tokens m ON m.id = e.created_by
 		WHERE e.org_id = $1 AND r.name = $2 AND e.id > $3 ORDER BY e.id LIMIT $4`, orgID, rigName, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list the enrollment tokens of rig %q: %w", rigName, err)
@@ -192,16 +197,16 @@ func (s *Store) Enrollments(ctx context.Context, orgID int64, rigName string, af
 	return out, nil
 }
 
-// RevokeEnrollments revokes the usable (unused, unexpired, unrevoked)
-// enrollment tokens of org's rig: token id, or every one with id 0. It
-// returns how many it revoked; ErrNotFound when org has no such rig, or
+// RevokeEnrollments revokes the usable (unused, unexpired, unrevoked,
+// maker live) enrollment tokens of org's rig: token id, or every one
+// with id 0. It returns how many it revoked; ErrNotFound when org has no such rig, or
 // the rig no token id (revoking a token that is no longer usable is fine:
 // 0).
 func (s *Store) RevokeEnrollments(ctx context.Context, orgID int64, rigName string, id int64) (int, error) {
 	var n int
 	var found bool
 	err := s.pool.QueryRow(ctx, `WITH target AS (
-			SELECT e.id, e.used_at IS NULL AND e.revoked_at IS NULL AND e.expires_at > now() AS usable
+			SELECT e.id, e.used_at IS NULL AND e.revoked_at IS NULL AND e.expires_at > now() AND `+makerLive+` AS usable
 			FROM enrollment_tokens e JOIN rigs r ON r.id = e.rig_id
 			WHERE e.org_id = $1 AND r.name = $2 AND ($3 = 0 OR e.id = $3)),
 		done AS (
@@ -221,17 +226,28 @@ func (s *Store) RevokeEnrollments(ctx context.Context, orgID int64, rigName stri
 	return n, nil
 }
 
+// makerLive is true, in SQL, when enrollment token e's maker (the API
+// token that made it; created_by, recorded since schema v1) is neither
+// revoked nor expired, or none is recorded. Since migration 0015
+// revoking a token revokes its unused enrollment tokens and a new one
+// expires no later than its maker; those made before it by a token
+// revoked before it, or outliving their maker, were left usable (review:
+// "pre-upgrade enrollment tokens of revoked makers usable"). Every use
+// and listing of a token checks its maker, whatever revoked the maker
+// and whenever the token was made: no stored row is rewritten.
+const makerLive = `NOT EXISTS (SELECT 1 FROM api_tokens m WHERE m.id = e.created_by AND (m.revoked_at IS NOT NULL OR m.expires_at <= now()))`
+
 // CheckEnrollment returns nil when token is a usable enrollment token
-// (known, unused, unexpired), else ErrBadCredential: the API checks it
-// before it reads the request's body. Enroll checks it again, under a
-// lock.
+// (known, unused, unexpired, unrevoked, its maker live: makerLive), else
+// ErrBadCredential: the API checks it before it reads the request's
+// body. Enroll checks it again, under a lock.
 func (s *Store) CheckEnrollment(ctx context.Context, token string) error {
 	if !WellFormed(token, PrefixEnrollment) {
 		return ErrBadCredential
 	}
 	var ok bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrollment_tokens
-		WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now())`, Hash(token)).Scan(&ok)
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrollment_tokens e
+		WHERE e.token_hash = $1 AND e.used_at IS NULL AND e.revoked_at IS NULL AND e.expires_at > now() AND `+makerLive+`)`, Hash(token)).Scan(&ok)
 	if err != nil {
 		return fmt.Errorf("store: check an enrollment token: %w", err)
 	}
@@ -302,7 +318,7 @@ func (s *Store) EnrollWith(ctx context.Context, token, agentName, rigName string
 		var rname, rtype, replace string
 		err := tx.QueryRow(ctx, `SELECT e.id, e.org_id, r.id, r.name, r.rig_type, coalesce(e.replace_agent, '')
 			FROM enrollment_tokens e JOIN rigs r ON r.id = e.rig_id
-			WHERE e.token_hash = $1 AND e.used_at IS NULL AND e.revoked_at IS NULL AND e.expires_at > now()
+			WHERE e.token_hash = $1 AND e.used_at IS NULL AND e.revoked_at IS NULL AND e.expires_at > now() AND `+makerLive+`
 			FOR UPDATE OF e`, Hash(token)).Scan(&tokID, &orgID, &rigID, &rname, &rtype, &replace)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrBadCredential
