@@ -141,6 +141,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := sdNotify("READY=1"); err != nil {
 		log.Warn("could not tell systemd the agent is ready", "err", err)
 	}
+	wdCtx, stopWatchdog := context.WithCancel(context.Background())
+	wdDone := make(chan struct{})
+	if every, err := watchdogEvery(); err != nil {
+		log.Warn("systemd watchdog not fed", "err", err)
+		close(wdDone)
+	} else if every > 0 {
+		go func() { defer close(wdDone); feedWatchdog(wdCtx, every, a.Stalled, log) }()
+	} else {
+		close(wdDone)
+	}
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -153,6 +163,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	stopSignals() // a second signal now kills the process the default way
+	stopWatchdog()
+	<-wdDone
 	_ = sdNotify("STOPPING=1")
 	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()

@@ -1,9 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 )
 
 // sdNotify sends state (READY=1, STOPPING=1, ...) to systemd's
@@ -27,4 +34,59 @@ func sdNotify(state string) error {
 		return fmt.Errorf("systemd notify socket %s: send %s: %w", os.Getenv("NOTIFY_SOCKET"), state, err)
 	}
 	return nil
+}
+
+// watchdogEvery returns how often to send WATCHDOG=1: half of
+// $WATCHDOG_USEC, which systemd sets for a unit with WatchdogSec=, when
+// $WATCHDOG_PID is unset or this process's pid (sd_watchdog_enabled(3));
+// 0: no watchdog.
+func watchdogEvery() (time.Duration, error) {
+	usec := os.Getenv("WATCHDOG_USEC")
+	if usec == "" {
+		return 0, nil
+	}
+	if pid := os.Getenv("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0, nil // meant for another process
+	}
+	n, err := strconv.ParseUint(usec, 10, 63)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("systemd watchdog: WATCHDOG_USEC=%q is not a positive number of microseconds", usec)
+	}
+	return time.Duration(n) * time.Microsecond / 2, nil
+}
+
+// feedWatchdog sends WATCHDOG=1 every interval until ctx is done, but
+// only while stalled returns no loop: systemd then kills and restarts
+// the agent after WatchdogSec= (a hung ingest, inference or store). It
+// logs when it stops feeding and when it feeds again.
+func feedWatchdog(ctx context.Context, every time.Duration, stalled func() []liveness.Loop, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	starving := false
+	for {
+		if st := stalled(); len(st) > 0 {
+			if !starving {
+				names := make([]string, len(st))
+				for i, l := range st {
+					names[i] = l.Name + " (since " + l.LastBeat.UTC().Format(time.RFC3339) + ")"
+				}
+				log.Error("loops stalled: no longer feeding the systemd watchdog, which restarts the agent if they stay stalled",
+					"stalled", strings.Join(names, ", "))
+				starving = true
+			}
+		} else {
+			if starving {
+				log.Warn("no loop stalled any more: feeding the systemd watchdog again")
+				starving = false
+			}
+			if err := sdNotify("WATCHDOG=1"); err != nil {
+				log.Warn("could not feed the systemd watchdog", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

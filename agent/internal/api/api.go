@@ -22,6 +22,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/agent/internal/publish"
 	"github.com/hydrognn/hydrognn/agent/internal/update"
@@ -141,6 +142,10 @@ type Options struct {
 	Inference prometheus.Histogram
 	// Ready returns why the agent is not ready (nil or empty: ready).
 	Ready func() []string
+	// Liveness holds the heartbeats of the agent's loops: /health/live
+	// answers 503 naming the stalled ones (nil: 200 while the process
+	// serves HTTP).
+	Liveness *liveness.Registry
 	// Started is when the agent started (zero: New's time).
 	Started time.Time
 
@@ -510,8 +515,38 @@ func (s *Server) rejections(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
+// StalledLoop is a loop of /health/live's answer that has not beaten
+// for more than the stall limit.
+type StalledLoop struct {
+	Loop string `json:"loop"`
+	// Since is its last beat.
+	Since time.Time `json:"since"`
+	// For is the time since, in seconds.
+	For float64 `json:"stalled_for_seconds"`
+}
+
+// LiveBody is /health/live's answer: status "ok", or "stalled" with the
+// stalled loops and the limit (agent.stall_after).
+type LiveBody struct {
+	Status     string        `json:"status"`
+	Stalled    []StalledLoop `json:"stalled,omitempty"`
+	StallAfter string        `json:"stall_after,omitempty"`
+}
+
 func (s *Server) live(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	if s.opts.Liveness != nil {
+		if st := s.opts.Liveness.Stalled(); len(st) > 0 {
+			now := time.Now()
+			body := LiveBody{Status: "stalled", StallAfter: s.opts.Liveness.Limit().String()}
+			for _, l := range st {
+				body.Stalled = append(body.Stalled, StalledLoop{Loop: l.Name, Since: l.LastBeat.UTC(),
+					For: max(now.Sub(l.LastBeat), 0).Seconds()})
+			}
+			writeJSON(w, http.StatusServiceUnavailable, body)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, LiveBody{Status: "ok"})
 }
 
 func (s *Server) notReady() []string {

@@ -14,7 +14,7 @@
 //	                                  (order=desc: newest first), at most limit (default 100, at most
 //	                                  api.max_history_items); "next" links the following page
 //	GET /bundle                       the model bundle's manifest summary and the session's info
-//	GET /health/live                  200 while the process serves HTTP
+//	GET /health/live                  200 while every loop beats (Options.Liveness); 503 naming the stalled ones
 //	GET /health/ready                 200 when the buffer is open, the broker connected and the model
 //	                                  loaded; 503 with the reasons otherwise
 //	GET /metrics                      Prometheus text format (see docs/agent.md for the names)

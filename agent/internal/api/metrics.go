@@ -54,6 +54,9 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 var (
 	dAPIRefused   = desc("api_requests_refused_total", "Local API requests refused, by reason: host (a Host header not allowed), unauthorized (no or a wrong bearer token), rate_limited (too many recalibrations from one client).", "reason")
 	dReady        = desc("ready", "1 when the agent is ready (buffer open, broker connected, model loaded).")
+	dLoopBeat     = desc("loop_last_beat_timestamp_seconds", "Unix time of the last heartbeat of each of the agent's long-running loops (ingest, windowing, publisher, forwarder, updater); they beat every 2 s, idle or busy.", "loop")
+	dLoopStalled  = desc("loop_stalled", "1 while the loop has gone without a heartbeat for more than agent.stall_after (/health/live answers 503 and the systemd watchdog is not fed).", "loop")
+	dStallAfter   = desc("loop_stall_after_seconds", "The stall limit, agent.stall_after.")
 	dBuild        = desc("build_info", "The agent's version and id.", "version", "agent_id")
 	dModel        = desc("model_info", "The model bundle in use.", "bundle", "version", "precision", "provider")
 	dConnected    = desc("ingest_connected", "1 while the ingest's MQTT session is up and subscribed.")
@@ -152,6 +155,13 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
 	}
 	gauge(dReady, b2f(len(c.s.notReady()) == 0))
+	if lv := o.Liveness; lv != nil {
+		gauge(dStallAfter, lv.Limit().Seconds())
+		for _, l := range lv.Loops() {
+			gauge(dLoopBeat, float64(l.LastBeat.UnixNano())/1e9, l.Name)
+			gauge(dLoopStalled, b2f(l.Stalled), l.Name)
+		}
+	}
 	ac := c.s.access
 	counter(dAPIRefused, ac.refusedHost.Load(), "host")
 	counter(dAPIRefused, ac.refusedAuth.Load(), "unauthorized")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -61,6 +62,12 @@ type Agent struct {
 	// plugin the ingest session ends, for the broker to deliver the held
 	// messages again (ingest.Options.HeldRetry; default: 10s; 1s-1h).
 	PluginHeldRetry time.Duration `yaml:"plugin_held_retry"`
+	// StallAfter is how long one of the agent's loops (ingest, windowing,
+	// publisher, forwarder, updater) may go without a heartbeat before it
+	// counts as stalled: /health/live answers 503 and the systemd
+	// watchdog is no longer fed (default: 2m; 30s-1h; keep the unit's
+	// WatchdogSec= above it). The loops beat every 2s, idle or busy.
+	StallAfter time.Duration `yaml:"stall_after"`
 }
 
 // Rig points at the rig's firmware config.
@@ -472,7 +479,7 @@ type Logging struct {
 // decoding when left empty.
 func Defaults() Config {
 	return Config{
-		Agent: Agent{DataDir: "/var/lib/rig-agent", PluginHeldRetry: ingest.DefaultHeldRetry},
+		Agent: Agent{DataDir: "/var/lib/rig-agent", PluginHeldRetry: ingest.DefaultHeldRetry, StallAfter: liveness.DefaultStallAfter},
 		Model: Model{IntraOpThreads: 1, InterOpThreads: 1, Providers: []string{"cpu"}, MaxBatch: 256, TensorRTEngineCache: true},
 		Broker: Broker{
 			URL: "tcp://127.0.0.1:1883", QoS: 1, KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second,

@@ -42,6 +42,10 @@ func (c *Config) Validate() error {
 	return Errors(v.Problems)
 }
 
+// MinStallAfter is the least agent.stall_after: well above the loops'
+// heartbeat interval (2s).
+const MinStallAfter = 30 * time.Second
+
 func (c *Config) validate(v *confyaml.Validator) {
 	// agent
 	if v.Required("agent.id", c.Agent.ID) && !idPattern.MatchString(c.Agent.ID) {
@@ -56,6 +60,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 			c.Agent.PluginMaxWait, c.Broker.KeepAlive)
 	}
 	v.DurationIn("agent.plugin_held_retry", c.Agent.PluginHeldRetry, time.Second, time.Hour)
+	v.DurationIn("agent.stall_after", c.Agent.StallAfter, MinStallAfter, time.Hour)
 
 	// rig, model
 	v.Required("rig.firmware_config", c.Rig.FirmwareConfig)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
@@ -155,6 +156,11 @@ type Options struct {
 	Rand func() float64
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
+	// Heartbeat is beaten by Run at every step, every liveness.Interval
+	// while it sleeps (Clock.Sleep), and on its behalf while a request
+	// runs (bounded by Timeout); an outbox call that does not return
+	// stops the beats (nil: none).
+	Heartbeat *liveness.Beater
 	// OnDrop, if set, is called for every diagnosis removed unsent
 	// because the outbox was full, outside any lock (for one removed
 	// while its batch was being sent, when that batch failed).
@@ -191,6 +197,45 @@ func (systemClock) Sleep(ctx context.Context, d time.Duration, wake <-chan struc
 	case <-wake:
 	}
 	return nil
+}
+
+// beatingClock is a Clock whose Sleep beats every liveness.Interval: a
+// forwarder that waits is not hung.
+type beatingClock struct {
+	Clock
+	beat *liveness.Beater
+}
+
+func (c beatingClock) Sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+	for {
+		c.beat.Beat()
+		if d <= liveness.Interval {
+			err := c.Clock.Sleep(ctx, d, wake)
+			c.beat.Beat()
+			return err
+		}
+		// A wake while the clock sleeps a part ends the whole: Sleep
+		// returns nil for a wake as for a part that elapsed, so the
+		// wake is seen on a channel of its own.
+		woke := false
+		w, stop, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-wake:
+				woke = true
+				close(w)
+			case <-stop:
+			}
+		}()
+		err := c.Clock.Sleep(ctx, liveness.Interval, w)
+		close(stop)
+		<-done
+		if err != nil || woke {
+			return err
+		}
+		d -= liveness.Interval
+	}
 }
 
 func (o *Options) setDefaults() error {
@@ -251,6 +296,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Clock == nil {
 		o.Clock = systemClock{}
+	}
+	if o.Heartbeat != nil {
+		o.Clock = beatingClock{Clock: o.Clock, beat: o.Heartbeat}
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64

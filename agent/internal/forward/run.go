@@ -64,6 +64,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	)
 	clock := f.opts.Clock
 	for ctx.Err() == nil {
+		f.opts.Heartbeat.Beat()
 		err := f.step(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -356,6 +357,10 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 	}
 	req.Header.Set("User-Agent", UserAgent(f.opts.Version))
 	f.count(func(s *Stats) { s.Requests++; s.BytesSent += uint64(cost) })
+	// The request and its answer are bounded by Timeout (rctx), which may
+	// be longer than the stall limit: beaten for meanwhile.
+	endCover := f.opts.Heartbeat.Cover()
+	defer endCover()
 	resp, err := f.opts.HTTPClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

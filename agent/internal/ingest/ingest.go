@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -318,10 +319,12 @@ func (in *Ingest) Run(ctx context.Context) error {
 		return err
 	}
 	backoff := in.opts.MinBackoff
+	beat := in.opts.Heartbeat
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
+		beat.Beat()
 		stored, err := in.session(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -330,14 +333,30 @@ func (in *Ingest) Run(ctx context.Context) error {
 			backoff = in.opts.MinBackoff
 		}
 		in.log.Warn("ingest session ended; reconnecting", "broker", redact(in.opts.Broker), "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !waitBeating(ctx, backoff, beat) {
 			return nil
-		case <-t.C:
 		}
 		backoff = min(2*backoff, in.opts.MaxBackoff)
+	}
+}
+
+// waitBeating waits d, beating every liveness.Interval; false when ctx
+// ended first.
+func waitBeating(ctx context.Context, d time.Duration, beat *liveness.Beater) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(liveness.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			beat.Beat()
+			return true
+		case <-tick.C:
+			beat.Beat()
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -224,6 +225,13 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the package's logs (nil: slog.Default()).
 	Logger *slog.Logger
+	// Heartbeat is beaten by Run at least every liveness.Interval while
+	// the ingest is healthy: by the appender (the group commit into the
+	// Store) between batches and while it waits for messages, by Run
+	// while it waits to reconnect, and on its behalf while a connection
+	// attempt and its subscription run (bounded by ConnectTimeout). An
+	// Append that does not return stops the beats (nil: none).
+	Heartbeat *liveness.Beater
 }
 
 // Sentinel errors, matched with errors.Is.

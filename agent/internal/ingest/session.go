@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/agent/internal/mqttwait"
 	"github.com/hydrognn/hydrognn/shared/reading"
 )
@@ -111,6 +112,11 @@ func (in *Ingest) session(ctx context.Context) (bool, error) {
 	}()
 
 	client := mqtt.NewClient(in.mqttOptions(s))
+	// The connection attempt and the subscription are bounded by
+	// ConnectTimeout each: the heartbeat is kept meanwhile, then the
+	// appender takes it over.
+	endCover := in.opts.Heartbeat.Cover()
+	defer func() { endCover() }()
 	if err := mqttwait.Token(ctx, client.Connect(), in.opts.ConnectTimeout+time.Second); err != nil {
 		if ctx.Err() == nil {
 			in.stats.connectFailures.Add(1)
@@ -138,6 +144,8 @@ func (in *Ingest) session(ctx context.Context) (bool, error) {
 		in.stats.connected.Store(true)
 		in.log.Info("ingest connected", "broker", redact(in.opts.Broker), "client_id", in.opts.ClientID, "subscriptions", len(in.filters))
 	}
+	endCover()
+	endCover = func() {}
 
 	select {
 	case <-ctx.Done():
@@ -221,9 +229,15 @@ func (s *session) appender(ctx context.Context) {
 	in := s.in
 	var batch []*item
 	var rs []reading.Reading
+	beat := in.opts.Heartbeat
+	tick := time.NewTicker(liveness.Interval)
+	defer tick.Stop()
 	for {
+		beat.Beat()
 		var first *item
 		select {
+		case <-tick.C:
+			continue // idle: the beat above
 		case first = <-s.queue:
 		case <-s.abort:
 			return

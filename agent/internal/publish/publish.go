@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/agent/internal/mqttwait"
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
@@ -50,6 +51,10 @@ type Options struct {
 	ConnectTimeout, KeepAlive time.Duration
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
+	// Heartbeat is beaten by Run at least every liveness.Interval while
+	// it waits for diagnoses or to retry, and at each publish attempt
+	// (each bounded by PublishTimeout) (nil: none).
+	Heartbeat *liveness.Beater
 }
 
 // Stats is a snapshot of the publisher.
@@ -173,7 +178,11 @@ func (p *Publisher) Run(ctx context.Context) error {
 		p.client.Disconnect(250)
 	}()
 	backoff := minBackoff
+	beat := p.opts.Heartbeat
+	tick := time.NewTicker(liveness.Interval)
+	defer tick.Stop()
 	for {
+		beat.Beat()
 		p.mu.Lock()
 		var d diag.Diagnosis
 		have := len(p.queue) > 0
@@ -187,21 +196,40 @@ func (p *Publisher) Run(ctx context.Context) error {
 				return nil
 			case <-p.wake:
 				continue
+			case <-tick.C:
+				continue // idle: beat
 			}
 		}
 		if err := p.publish(ctx, d); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			select {
-			case <-ctx.Done():
+			if !p.sleepBeating(ctx, backoff) {
 				return nil
-			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
 		backoff = minBackoff
+	}
+}
+
+// sleepBeating waits d, beating every liveness.Interval; false when ctx
+// ended first.
+func (p *Publisher) sleepBeating(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(liveness.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-tick.C:
+			p.opts.Heartbeat.Beat()
+		}
 	}
 }
 
@@ -216,6 +244,7 @@ func (p *Publisher) publish(ctx context.Context, d diag.Diagnosis) error {
 	}
 	var last error
 	for range p.opts.MaxAttempts {
+		p.opts.Heartbeat.Beat()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -59,7 +59,7 @@ func NewCloudForwarder(ctx context.Context, deps ForwarderDeps) (Forwarder, erro
 	if err != nil {
 		return nil, err
 	}
-	opts.Describe, opts.Offer = deps.Describe, deps.Offer
+	opts.Describe, opts.Offer, opts.Heartbeat = deps.Describe, deps.Offer, deps.Heartbeat
 	// The history numbers the diagnoses: a check-in that finds the
 	// numbering restarted raises it above the cloud's highest seq.
 	opts.Seqs = deps.History

@@ -21,6 +21,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/agent/internal/plugin"
 	"github.com/hydrognn/hydrognn/agent/internal/publish"
 	"github.com/hydrognn/hydrognn/agent/internal/update"
@@ -66,6 +67,9 @@ type ForwarderDeps struct {
 	// release.
 	Offer  func(*cloudapi.Offer)
 	Logger *slog.Logger
+	// Heartbeat is the forwarder's loop in the agent's heartbeat registry
+	// (forward.Options.Heartbeat): Run beats it while healthy.
+	Heartbeat *liveness.Beater
 }
 
 // Options configure Start beyond the config file.
@@ -86,6 +90,10 @@ type Options struct {
 	// UpdateOptions, when set, adjusts the model updater's options after
 	// the config's are applied (tests inject a clock; nil: none).
 	UpdateOptions func(*update.Options)
+
+	// livenessNow is the heartbeat registry's clock (nil: time.Now);
+	// tests in this package set it.
+	livenessNow func() time.Time
 }
 
 // Agent is a started rig agent.
@@ -104,6 +112,7 @@ type Agent struct {
 	fwd     Forwarder
 	srv     *api.Server
 	link    *api.Link
+	live    *liveness.Registry
 	stopped atomic.Bool
 	// stopping is closed when Stop begins: it ends a model swap's wait
 	// for the old runner (Activate).
@@ -227,6 +236,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		}
 	}()
 	log := a.log
+	if err := a.openLiveness(); err != nil {
+		return nil, err
+	}
 
 	// 1. State: buffer and history.
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
@@ -329,6 +341,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		Broker: brokerURL, ClientID: cfg.Broker.ClientID, Username: cfg.Broker.Username, Password: string(password),
 		KeepAlive: cfg.Broker.KeepAlive, ConnectTimeout: cfg.Broker.ConnectTimeout, Logger: log.With("part", "ingest"),
 		ClockSynced: clockSynced, MaxPluginWait: cfg.Agent.PluginMaxWait, HeldRetry: cfg.Agent.PluginHeldRetry,
+		Heartbeat: a.beater(LoopIngest),
 	}
 	if a.brk != nil {
 		// The ingest's client id is reserved to a login the embedded
@@ -370,6 +383,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			Broker: brokerURL, ClientID: pubClientID(cfg.Broker.ClientID), Username: cfg.Broker.Username,
 			Password: string(password), TLS: iopt.TLS, Topic: cfg.Diagnoses.Topic,
 			ConnectTimeout: cfg.Broker.ConnectTimeout, KeepAlive: cfg.Broker.KeepAlive, Logger: log.With("part", "publish"),
+			Heartbeat: a.beater(LoopPublisher),
 		}
 		if a.brk != nil {
 			// Its client id is reserved to a login the embedded broker
@@ -388,7 +402,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 			newForwarder = NewCloudForwarder
 		}
 		a.fwd, err = newForwarder(ctx, ForwarderDeps{Config: cfg, Version: opts.Version, Buffer: a.buf, History: a.hist,
-			Link: a.link, Describe: a.describe, Offer: a.offers.set, Logger: log.With("part", "forward")})
+			Link: a.link, Describe: a.describe, Offer: a.offers.set, Logger: log.With("part", "forward"),
+			Heartbeat: a.beater(LoopForwarder)})
 		if err != nil {
 			return nil, fmt.Errorf("cloud forwarder (cloud.*): %w", err)
 		}
@@ -411,6 +426,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		CycleS: cfg.Firmware.Operation.CycleS, Anchor: anchor, Lateness: latenessOf(cfg.Windowing.Lateness),
 		Sinks: sinks, OnInference: func(d time.Duration) { inferHist.Observe(d.Seconds()) },
 		ReleaseCursor: config.WindowingCursor, Logger: log.With("part", "windowing"),
+		Heartbeat: a.beater(LoopWindowing),
 	}
 	first, err := a.newServing(modelDir, a.model)
 	if err != nil {
@@ -432,6 +448,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		Served: a.served, BrokerURL: brokerURL, Embedded: cfg.Broker.Embedded,
 		Ingest: a.in, Buffer: a.buf, Windowing: servedWindowing{a}, History: a.hist, Link: a.link,
 		CloudEnabled: cfg.Cloud.Enabled(), Inference: inferHist, Ready: a.NotReady, Logger: log.With("part", "api"),
+		Liveness: a.live,
 	}
 	if a.upd != nil {
 		aopts.Update = a.upd
@@ -461,14 +478,14 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	var ictx, sctx context.Context
 	ictx, a.cancelIngest = context.WithCancel(context.Background())
 	sctx, a.cancelSinks = context.WithCancel(context.Background())
-	a.ingestDone = a.goRun("ingest", func() error { return a.in.Run(ictx) })
+	a.ingestDone = a.goRunBeating("ingest", iopt.Heartbeat, func() error { return a.in.Run(ictx) })
 	a.startWindowing(first)
 	var sinkRuns []func() error
 	if a.pub != nil {
-		sinkRuns = append(sinkRuns, func() error { return a.pub.Run(sctx) })
+		sinkRuns = append(sinkRuns, func() error { defer a.beater(LoopPublisher).Done(); return a.pub.Run(sctx) })
 	}
 	if a.fwd != nil {
-		sinkRuns = append(sinkRuns, func() error { return a.fwd.Run(sctx) })
+		sinkRuns = append(sinkRuns, func() error { defer a.beater(LoopForwarder).Done(); return a.fwd.Run(sctx) })
 	}
 	a.sinksDone = a.goRun("sinks", func() error {
 		var wg sync.WaitGroup
@@ -482,7 +499,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	if a.upd != nil {
 		var uctx context.Context
 		uctx, a.cancelUpdate = context.WithCancel(context.Background())
-		a.updateDone = a.goRun("update", func() error { return a.upd.Run(uctx) })
+		a.updateDone = a.goRunBeating("update", a.beater(LoopUpdate), func() error { return a.upd.Run(uctx) })
 	}
 	log.Info("rig-agent started", "agent_id", cfg.Agent.ID, "rig", cfg.Firmware.Equipment.ID, "rig_type", cfg.Firmware.RigType,
 		"bundle", a.model.Manifest().Name, "bundle_version", a.model.Manifest().Version, "broker", brokerURL,

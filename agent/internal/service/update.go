@@ -68,7 +68,7 @@ func (a *Agent) newServing(dir string, m *infer.Model) (*serving, error) {
 func (a *Agent) startWindowing(s *serving) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.done = a.goRun("windowing", func() error { return s.runner.Run(ctx) })
+	s.done = a.goRunBeating("windowing", a.runnerOpts.Heartbeat, func() error { return s.runner.Run(ctx) })
 }
 
 // served is api.Options.Served: the model served now.
@@ -301,6 +301,7 @@ func (a *Agent) openUpdate() (*update.Manager, error) {
 	canary.Options = ModelOptions(cfg, log)
 	canary.Windows = &recentWindows{hist: a.hist, buf: a.buf, rigID: cfg.Firmware.Equipment.ID}
 	o.Canary, o.Activator, o.Budget, o.Logger = canary, a, &a.budget, log
+	o.Heartbeat = a.beater(LoopUpdate)
 	if cfg.Cloud.Enabled() {
 		// With a cloud link only offered releases are installed.
 		o.Offers = &a.offers

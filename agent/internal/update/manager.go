@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/durable"
@@ -206,6 +207,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger (default: slog.Default()).
 	Logger *slog.Logger
+	// Heartbeat is beaten by Run at least every liveness.Interval while
+	// it waits for the next check, and on its behalf while a cycle runs:
+	// a cycle's steps are bounded by their own timeouts (update.*_timeout,
+	// the canary's windows) and a download may take longer than the stall
+	// limit (nil: none).
+	Heartbeat *liveness.Beater
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -805,10 +812,16 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer t.Stop()
 	var retry time.Duration    // the last short wait; 0: none
 	_, _, changed := m.offer() // nil without Offers: never ready
+	beat := m.opts.Heartbeat
+	tick := time.NewTicker(liveness.Interval)
+	defer tick.Stop()
 	for {
+		beat.Beat()
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-tick.C:
+			continue // waiting: beat
 		case <-t.C:
 		case <-m.kick:
 		case <-changed:
@@ -818,7 +831,9 @@ func (m *Manager) Run(ctx context.Context) error {
 		// next one at once (one that reached the cycle makes that next
 		// cycle find nothing new).
 		_, _, changed = m.offer()
+		endCover := beat.Cover()
 		err := m.Cycle(ctx)
+		endCover()
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("update: cycle", "err", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/reading"
@@ -123,6 +124,11 @@ type Options struct {
 	// Logger (nil: slog.Default()) and Now (nil: time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Heartbeat is beaten by Run at every pass (at least every
+	// DefaultMaxPoll while idle) and before each window it diagnoses: a
+	// model run, a sink or a store call that does not return stops the
+	// beats (nil: none).
+	Heartbeat *liveness.Beater
 }
 
 // Stats is a snapshot of the runner.
@@ -309,6 +315,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		"last_window", p.Window)
 	defer r.saveProgress(true)
 	for {
+		r.opts.Heartbeat.Beat()
 		if err := r.scan(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -423,6 +430,7 @@ func (r *Runner) closeDue(ctx context.Context) {
 		if !due {
 			return // later windows end later: keep the order
 		}
+		r.opts.Heartbeat.Beat()
 		if !r.diagnose(ctx, p) {
 			return // store failed: retry on a later pass
 		}
