@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -61,7 +62,7 @@ func openOutbox(path string, noSync bool) (*outbox, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
-	if _, err := os.Stat(path); err == nil {
+	if fi, err := os.Stat(path); err == nil && !takeChecked(path, fi) {
 		if err := checkOutbox(path); err != nil {
 			return nil, err
 		}
@@ -137,16 +138,49 @@ func corrupt(path string, cause error) error {
 // an absent one is no error. The agent runs it before its expensive
 // start steps, so that a damaged outbox costs little per restart.
 func CheckOutbox(path string) error {
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		return nil // New creates it, or says why it cannot
 	}
-	return checkOutbox(path)
+	if err := checkOutbox(path); err != nil {
+		return err
+	}
+	checked.mu.Lock()
+	checked.path, checked.fi = path, fi
+	checked.mu.Unlock()
+	return nil
+}
+
+// checked is the last outbox file CheckOutbox found sound, as it was
+// then, so that New, which the agent calls at the end of its start
+// (after the buffer's check and the model's load), does not read the
+// whole file a second time. A file changed since (another file, size or
+// modification time) is checked again; the record is used once.
+var checked struct {
+	mu   sync.Mutex
+	path string
+	fi   os.FileInfo
+}
+
+// checkRuns counts checkOutbox's runs (for tests).
+var checkRuns atomic.Int64
+
+// takeChecked reports whether CheckOutbox found the file at path, as fi
+// describes it now, sound, and forgets it.
+func takeChecked(path string, fi os.FileInfo) bool {
+	checked.mu.Lock()
+	defer checked.mu.Unlock()
+	ok := checked.fi != nil && checked.path == path && os.SameFile(checked.fi, fi) &&
+		checked.fi.Size() == fi.Size() && checked.fi.ModTime().Equal(fi.ModTime())
+	checked.path, checked.fi = "", nil
+	return ok
 }
 
 // checkOutbox opens an existing file read-only and checks its pages and
 // every item's key and header, so that a damaged file is refused before
 // anything writes to it.
 func checkOutbox(path string) (err error) {
+	checkRuns.Add(1)
 	db, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
 	if err != nil {
 		return openError(path, err)
