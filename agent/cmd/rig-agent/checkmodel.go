@@ -47,8 +47,8 @@ type componentHealth struct {
 // The window is read from windowFile (a JSON object: sensor id -> one value
 // per grid step, null for a missing cell) or, when it is "", is the probe
 // window: every sensor around its training mean (see probeGrid). Exit
-// code 0, 1 when the model cannot be opened or run, 2 for a bad window
-// file.
+// code 0, 1 when the model cannot be opened or run, exitUsage (64) for a
+// bad window file.
 func checkModel(cfg *config.Config, windowFile string, log *slog.Logger, stdout, stderr io.Writer) int {
 	if err := service.PrepareModel(cfg); err != nil {
 		fmt.Fprintf(stderr, "rig-agent: %v\n", err)
@@ -67,14 +67,14 @@ func checkModel(cfg *config.Config, windowFile string, log *slog.Logger, stdout,
 	if windowFile != "" {
 		if grid, err = readGrid(windowFile, spec); err != nil {
 			fmt.Fprintf(stderr, "rig-agent: --window: %v\n", err)
-			return 2
+			return exitUsage
 		}
 		name = windowFile
 	}
 	w, err := prep.FromGrid(spec, grid)
 	if err != nil {
 		fmt.Fprintf(stderr, "rig-agent: --window %s: %v\n", name, err)
-		return 2
+		return exitUsage
 	}
 	var r infer.Result
 	elapsed, err := m.RunInto(&r, w)

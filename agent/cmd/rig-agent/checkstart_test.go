@@ -39,13 +39,13 @@ func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 
 	t.Run("embedded broker open to the network", func(t *testing.T) {
 		code, out, errb := check(t, config(t, "  listen: 127.0.0.1:0\n", "  listen: 0.0.0.0:0\n"))
-		assert.Equal(t, 2, code)
+		assert.Equal(t, exitConfig, code)
 		assert.Empty(t, out)
 		assert.Regexp(t, `rig-agent\.yaml:\d+:\d+: broker\.listen: 0\.0\.0\.0:0 is not a loopback address`, errb)
 	})
 	t.Run("embedded broker user without password", func(t *testing.T) {
 		code, _, errb := check(t, config(t, "  listen: 127.0.0.1:0\n", "  listen: 127.0.0.1:0\n  username: rig\n"))
-		assert.Equal(t, 2, code)
+		assert.Equal(t, exitConfig, code)
 		assert.Contains(t, errb, `broker.username: "rig" is set without a password`)
 	})
 	t.Run("data_dir not creatable", func(t *testing.T) {
@@ -65,7 +65,7 @@ func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 		pw := filepath.Join(t.TempDir(), "password")
 		require.NoError(t, os.WriteFile(pw, []byte("s3cret\n"), 0o200))
 		code, _, errb := check(t, config(t, "  listen: 127.0.0.1:0\n", "  listen: 127.0.0.1:0\n  username: rig\n  password_file: "+pw+"\n"))
-		assert.Equal(t, 2, code)
+		assert.Equal(t, exitConfig, code)
 		assert.Contains(t, errb, `broker.password_file: "`+pw+`" cannot be read: permission denied`)
 	})
 	t.Run("external broker TLS file holds no certificate", func(t *testing.T) {
@@ -73,7 +73,7 @@ func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 		require.NoError(t, os.WriteFile(ca, []byte("not PEM\n"), 0o600))
 		code, _, errb := check(t, config(t, "  embedded: true\n  listen: 127.0.0.1:0\n",
 			"  url: ssl://127.0.0.1:8883\n  tls:\n    ca_file: "+ca+"\n"))
-		assert.Equal(t, 2, code)
+		assert.Equal(t, exitConfig, code)
 		assert.Contains(t, errb, "broker.tls: broker CA file "+ca+": no PEM certificate in it")
 	})
 	t.Run("external broker TLS key does not match", func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 		a, b := pki.Client("a"), pki.Client("b")
 		code, _, errb := check(t, config(t, "  embedded: true\n  listen: 127.0.0.1:0\n",
 			"  url: ssl://127.0.0.1:8883\n  tls:\n    ca_file: "+pki.File+"\n    cert_file: "+a.CertFile+"\n    key_file: "+b.KeyFile+"\n"))
-		assert.Equal(t, 2, code)
+		assert.Equal(t, exitConfig, code)
 		assert.Contains(t, errb, "broker.tls: client certificate "+a.CertFile)
 	})
 	t.Run("plugin codec without its executable", func(t *testing.T) {

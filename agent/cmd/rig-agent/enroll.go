@@ -22,8 +22,9 @@ agent.id, the rig the firmware config's equipment id; the cloud's rig type must 
 firmware config's. Prefer --token-file (- for stdin) or the variable to --token, which
 lands in the shell's history. The credential is never printed.`
 
-// runEnroll is rig-agent enroll: exit 0 enrolled, 1 refused or failed,
-// 2 bad command line or config.
+// runEnroll is rig-agent enroll: exit 0 enrolled (or --help), 1 refused
+// or failed, exitUsage (64) for a bad command line or token, exitConfig
+// (78) for a bad config or one without cloud.url.
 func runEnroll(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rig-agent enroll", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -38,33 +39,36 @@ func runEnroll(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	force := fs.Bool("force", false, "replace an existing credential file (a re-enrollment: the cloud revokes the old credential)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return exitOK
 		}
-		return 2
+		return exitUsage
 	}
 	if *cfgPath == "" || fs.NArg() > 0 {
 		fs.Usage()
-		return 2
+		return exitUsage
 	}
 	tok, err := enroll.Token(*token, *tokenFile, stdin, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "rig-agent enroll: %v\n", err)
-		return 2
+		return exitUsage
 	}
 	cfg, err := config.LoadForEnroll(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "rig-agent enroll: config:\n%v\n", err)
-		return 2
+		return exitConfig
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	res, err := enroll.Run(ctx, cfg, enroll.Options{Token: tok, AgentID: *agentID, Force: *force, Version: version})
 	if err != nil {
 		fmt.Fprintf(stderr, "rig-agent enroll: %v\n", err)
-		if errors.Is(err, enroll.ErrUsage) || errors.Is(err, enroll.ErrNoCloud) {
-			return 2
+		switch {
+		case errors.Is(err, enroll.ErrUsage):
+			return exitUsage
+		case errors.Is(err, enroll.ErrNoCloud):
+			return exitConfig
 		}
-		return 1
+		return exitFailure
 	}
 	verb := "written to"
 	if res.Replaced {

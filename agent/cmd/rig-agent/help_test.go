@@ -10,7 +10,7 @@ import (
 // --help shows the enroll subcommand too.
 func TestHelpNamesEnroll(t *testing.T) {
 	var out, errb bytes.Buffer
-	assert.Equal(t, 2, run([]string{"--help"}, &out, &errb))
+	assert.Equal(t, exitOK, run([]string{"--help"}, &out, &errb))
 	assert.Contains(t, errb.String(), "rig-agent enroll --config FILE --token-file FILE")
 	assert.Contains(t, errb.String(), "-check-model")
 }

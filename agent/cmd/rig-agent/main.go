@@ -8,12 +8,14 @@
 //	rig-agent enroll --config FILE --token-file FILE [--agent-id ID] [--force]   # enroll.go
 //	rig-agent --version
 //
-// Exit codes: 0 after a clean stop (SIGINT or SIGTERM, also during the
-// start), 1 when the agent failed to start or a part failed while running
-// (with --check: the installed bundle would not start with this config),
-// 2 for a bad command line or config (also one the start refused), 3 for
-// a damaged store (buffer, history or outbox: an operator moves it
-// aside). The unit does not restart after 2 or 3. See docs/agent.md.
+// Exit codes (exitcodes.go): 0 after a clean stop (SIGINT or SIGTERM, also
+// during the start), 1 when the agent failed to start or a part failed
+// while running (with --check: the installed bundle would not start with
+// this config), 64 (EX_USAGE) for a bad command line, 78 (EX_CONFIG) for
+// a bad config (also one the start refused), 65 (EX_DATAERR) for a
+// damaged store (buffer, history or outbox: an operator moves it aside).
+// The unit does not restart after 64, 65 or 78, and does restart after 2,
+// the status of a Go panic or fatal error. See docs/agent.md.
 package main
 
 import (
@@ -73,7 +75,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	window := fs.String("window", "", "with --check-model: the window `FILE` (JSON: sensor id -> values per grid step, null missing); default a probe window around each sensor's mean")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, "rig-agent", version)
@@ -81,12 +86,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *cfgPath == "" || fs.NArg() > 0 || (*window != "" && !*checkModelFlag) {
 		fmt.Fprintln(stderr, usage)
-		return 2
+		return exitUsage
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "rig-agent: config:\n%v\n", err)
-		return 2
+		return exitConfig
 	}
 	if *check {
 		if err := service.CheckStart(cfg); err != nil {
@@ -157,9 +162,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Info("signal received; stopping")
 	case err := <-a.Failed():
 		log.Error("a part of the agent failed; stopping", "err", err)
-		code = 1
+		code = exitFailure
 		if service.StoreDamaged(err) {
-			code = exitOperator
+			code = exitStore
 		}
 	}
 	stopSignals() // a second signal now kills the process the default way
@@ -176,20 +181,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// exitOperator is the exit code for what a restart does not mend: a
-// damaged store (the unit's RestartPreventExitStatus lists it with 2).
-const exitOperator = 3
-
-// startFailureCode is the exit code for Start's err: 3 for a damaged
-// store, 2 for a config the start refused, else 1 (restarted).
+// startFailureCode is the exit code for Start's err: exitStore for a
+// damaged store, exitConfig for a config the start refused, else
+// exitFailure (restarted).
 func startFailureCode(err error) int {
 	switch {
 	case service.StoreDamaged(err):
-		return exitOperator
+		return exitStore
 	case service.ConfigRefused(err):
-		return 2
+		return exitConfig
 	}
-	return 1
+	return exitFailure
 }
 
 func newLogger(l config.Logging, w io.Writer) *slog.Logger {

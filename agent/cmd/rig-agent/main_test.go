@@ -29,10 +29,10 @@ func TestCommandLine(t *testing.T) {
 		out, err string
 	}{
 		{"version", []string{"--version"}, 0, "rig-agent dev", ""},
-		{"no config", nil, 2, "", "usage: rig-agent --config FILE"},
-		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, 2, "", "no such file"},
-		{"invalid", []string{"--config", bad}, 2, "", "broker.qos: 0 is not 1 or 2"},
-		{"unknown flag", []string{"--confg", bad}, 2, "", "flag provided but not defined"},
+		{"no config", nil, exitUsage, "", "usage: rig-agent --config FILE"},
+		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, exitConfig, "", "no such file"},
+		{"invalid", []string{"--config", bad}, exitConfig, "", "broker.qos: 0 is not 1 or 2"},
+		{"unknown flag", []string{"--confg", bad}, exitUsage, "", "flag provided but not defined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -286,10 +286,10 @@ func TestCheckModel(t *testing.T) {
 	} {
 		require.NoError(t, os.WriteFile(win, []byte(tc.body), 0o600))
 		errb.Reset()
-		assert.Equal(t, 2, run([]string{"--config", cfg, "--check-model", "--window", win}, &bytes.Buffer{}, &errb))
+		assert.Equal(t, exitUsage, run([]string{"--config", cfg, "--check-model", "--window", win}, &bytes.Buffer{}, &errb))
 		assert.Contains(t, errb.String(), tc.err)
 	}
 	errb.Reset()
-	assert.Equal(t, 2, run([]string{"--config", cfg, "--window", win}, &bytes.Buffer{}, &errb))
+	assert.Equal(t, exitUsage, run([]string{"--config", cfg, "--window", win}, &bytes.Buffer{}, &errb))
 	assert.Contains(t, errb.String(), "usage: rig-agent --config FILE [--check | --check-model [--window FILE]]")
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // A damaged store and a config the start refuses are not mended by a
-// restart: rig-agent exits 3 and 2 for them, and the unit does not
+// restart: rig-agent exits 65 and 78 for them, and the unit does not
 // restart after those codes (review r3 finding 4). Before, both exited 1
 // and the unit restarted every 2 s for ever, checking the whole buffer
 // and loading the model each time.
@@ -25,7 +25,7 @@ func TestUnitDoesNotRestartWhatNeedsAnOperator(t *testing.T) {
 	prevent := u.Values("RestartPreventExitStatus")
 	require.Len(t, prevent, 1)
 	codes := strings.Fields(prevent[0])
-	assert.True(t, slices.Contains(codes, "2") && slices.Contains(codes, fmt.Sprint(exitOperator)), "RestartPreventExitStatus=%s", prevent[0])
+	assert.True(t, slices.Contains(codes, fmt.Sprint(exitStore)) && slices.Contains(codes, fmt.Sprint(exitConfig)), "RestartPreventExitStatus=%s", prevent[0])
 	assert.NotContains(t, codes, "1", "a failed part is restarted")
 	assert.Equal(t, []string{"always"}, u.Values("Restart"))
 	// systemd 249 (JetPack 6): no RestartSteps=/RestartMaxDelaySec=.
@@ -36,7 +36,7 @@ func TestUnitDoesNotRestartWhatNeedsAnOperator(t *testing.T) {
 }
 
 // A damaged outbox is found before the buffer is opened (and so before
-// its whole-file check, the model and the broker), and rig-agent exits 3.
+// its whole-file check, the model and the broker), and rig-agent exits 65.
 func TestDamagedOutboxExitsForOperator(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "127.0.0.1:0")
@@ -52,15 +52,15 @@ func TestDamagedOutboxExitsForOperator(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(data, "outbox.db"), []byte(strings.Repeat("not a bbolt file ", 1000)), 0o600))
 
 	var out, errb bytes.Buffer
-	assert.Equal(t, 3, run([]string{"--config", cfg}, &out, &errb), errb.String())
+	assert.Equal(t, exitStore, run([]string{"--config", cfg}, &out, &errb), errb.String())
 	assert.Contains(t, errb.String(), "outbox file is corrupted")
 	assert.NoFileExists(t, filepath.Join(data, "buffer.db"), "the buffer is not opened (nor checked) before the outbox")
 }
 
 // A config the start refuses (here an empty broker.password_file for the
-// embedded broker's user, which config.Load cannot see) exits 2, as a
+// embedded broker's user, which config.Load cannot see) exits 78, as a
 // config Load refuses, not 1.
-func TestConfigRefusedAtStartExits2(t *testing.T) {
+func TestConfigRefusedAtStartExitsConfig(t *testing.T) {
 	needORT(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "127.0.0.1:0")
@@ -72,6 +72,6 @@ func TestConfigRefusedAtStartExits2(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, b, 0o600))
 
 	var out, errb bytes.Buffer
-	assert.Equal(t, 2, run([]string{"--config", cfg}, &out, &errb), errb.String())
+	assert.Equal(t, exitConfig, run([]string{"--config", cfg}, &out, &errb), errb.String())
 	assert.Contains(t, errb.String(), `broker.username \"rig\" is set without a password`)
 }
