@@ -69,9 +69,13 @@ import (
 //     missing; for a target on no component or on one without input
 //     sensors, every input sensor of the rig); a
 //     component whose anomaly score is at least 1 and that no class head
-//     already blames, unless a required input sensor is missing (fault left empty, an unexplained
-//     anomaly in shared/cloudapi's terms: the anomaly head says that, not
-//     why; severity from the score, confidence 1 - 1/score);
+//     already blames, unless a required input sensor is missing (severity
+//     from the score, confidence 1 - 1/score; the fault named by
+//     diag.NameAnomaly's physics rules over the window means of the
+//     component's sensors where exactly one rule matches, with the
+//     confidence times diag.RuleConfidence and the evidence in the
+//     reason, else left empty: an unexplained anomaly in
+//     shared/cloudapi's terms, the anomaly head says that, not why);
 //     missing sensors (sensor_fault, one per component, naming the
 //     sensors without data and the required ones missing in more than
 //     MaxMissingFraction of the window; medium when the component has
@@ -272,6 +276,12 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 			}
 		}
 		why := fmt.Sprintf("anomaly score %.1f times the calibrated threshold", ch.AnomalyScore)
+		if n, ok := diag.NameAnomaly(m.evidence(ch.ID, score, w)); ok {
+			// Physics rules over the sensors' window means name the
+			// fault, with less confidence than a class head.
+			a.Fault, a.Confidence = n.Fault, a.Confidence*diag.RuleConfidence
+			why = n.Reason + "; " + why
+		}
 		found = append(found, finding{a, withDrivers(why, a.Sensors)})
 	}
 	// Missing sensors, one finding per component: the sensors without
@@ -409,6 +419,39 @@ func (m *Model) componentHealth(r *Result, id string) (h float64, st diag.Status
 		st, ok = diag.Worse(st, band), true
 	}
 	return h, st, ok
+}
+
+// evidence returns the type of component id and, for NameAnomaly, each
+// of its input sensors with data in w: kind, port, whether its anomaly
+// score is at least 1, and its window mean in the bundle's normalised
+// units (w.Values over the cells whose Mask is 1).
+func (m *Model) evidence(id string, score map[string]diag.SensorScore, w *prep.Window) (rig.ComponentType, []diag.Evidence) {
+	var ct rig.ComponentType
+	if ci := m.cfg.ComponentIndex(id); ci >= 0 {
+		ct = m.cfg.Components[ci].Type
+	}
+	T := w.Steps
+	var ev []diag.Evidence
+	for _, s := range m.cfg.Sensors {
+		i := m.manifest.Input.Index(s.ID)
+		if s.Component != id || i < 0 || (i+1)*T > len(w.Values) || (i+1)*T > len(w.Mask) {
+			continue
+		}
+		sum, n := 0.0, 0
+		for t := i * T; t < (i+1)*T; t++ {
+			if w.Mask[t] != 0 {
+				sum += float64(w.Values[t])
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		sc := score[s.ID]
+		ev = append(ev, diag.Evidence{Sensor: s.ID, Kind: s.Kind, Port: s.Port,
+			Driver: !sc.Masked && sc.Score >= 1, Z: sum / float64(n)})
+	}
+	return ct, ev
 }
 
 // healthNotJudged names the health head's output in a missing-sensor

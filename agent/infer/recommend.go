@@ -53,6 +53,17 @@ var actions = map[actionKey]action{
 	{rig.Filter, rig.FaultFlowRestriction}: {
 		"Replace the filter element; check the clogging indicator.",
 		"Replace the filter element now: the bypass may be open."},
+	// For the faults diag.NameAnomaly names from the anomaly head's
+	// findings, where the component type says more than the fault.
+	{rig.Motor, rig.FaultLeakage}: {
+		"Measure the motor's case-drain flow and plan an overhaul.",
+		"Overhaul or replace the motor soon: internal leakage is severe."},
+	{rig.Cylinder, rig.FaultSealDegradation}: {
+		"Check the cylinder for drift with the load held and plan a seal replacement.",
+		"Lower the load and replace the cylinder's seals before further use: it may not hold the load."},
+	{rig.Pump, rig.FaultVibration}: {
+		"Check the pump's mounting, coupling alignment and bearings, and the suction side for cavitation.",
+		"Stop the pump and inspect its bearings, coupling and suction side (cavitation)."},
 	{"", rig.FaultLeakage}: {
 		"Inspect for internal and external leakage (seals, fittings, drain flow).",
 		"Stop and locate the leakage: fittings, seals and drain flow."},

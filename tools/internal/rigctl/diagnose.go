@@ -27,7 +27,8 @@ const diagnoseUsage = `diagnose --bundle DIR --dataset uci:DIR|sim:DIR [--json] 
 Runs every cycle of the data set through the bundle on ONNX Runtime
 (agent/infer: Run, then Diagnose, the edge agent's path) and prints each
 cycle's diagnosis, then a histogram of the statuses: the rig's and each
-component's. With labels (the UCI layout's profile.txt, also rigsim's), the
+component's, and the findings per fault (unexplained: anomaly-head
+findings no class head or naming rule explains). With labels (the UCI layout's profile.txt, also rigsim's), the
 histogram also counts the rig status the labels imply (the worst status of
 the condition targets' class healths) against the diagnosed one, and
 per condition target the component's health MAE and status agreement
@@ -56,6 +57,10 @@ type diagnoseSummaryJSON struct {
 	// LabelStatus counts, per rig status the labels imply, the cycles
 	// per diagnosed rig status (labelled data only).
 	LabelStatus map[diag.Status]map[diag.Status]int `json:"label_status,omitempty"`
+	// Findings counts the anomalies per fault, all cycles together;
+	// "unexplained" counts those without one (anomaly-head findings that
+	// neither a class head nor diag.NameAnomaly's rules explain).
+	Findings map[string]int `json:"findings"`
 	// Health is, per condition target, how the diagnosis's component
 	// health matches the label's class health (labelled data only).
 	Health map[string]healthJSON `json:"health,omitempty"`
@@ -203,7 +208,8 @@ type diagnoseSummary struct {
 
 func newDiagnoseSummary(cfg *rig.Config, ds *train.Dataset) *diagnoseSummary {
 	s := &diagnoseSummary{cfg: cfg, ds: ds, health: newHealthTally(cfg),
-		out: diagnoseSummaryJSON{Status: map[diag.Status]int{}, Components: map[string]map[diag.Status]int{}}}
+		out: diagnoseSummaryJSON{Status: map[diag.Status]int{}, Components: map[string]map[diag.Status]int{},
+			Findings: map[string]int{}}}
 	for _, c := range cfg.Components {
 		s.out.Components[c.ID] = map[diag.Status]int{}
 		s.out.order = append(s.out.order, c.ID)
@@ -216,6 +222,9 @@ func (s *diagnoseSummary) add(i int, r *infer.Result, d *diag.Diagnosis) {
 	s.out.Status[d.Status]++
 	for _, c := range d.Components {
 		s.out.Components[c.ID][c.Status]++
+	}
+	for _, a := range d.Anomalies {
+		s.out.Findings[findingName(a.Fault)]++
 	}
 	if i >= len(s.ds.Labels) {
 		return
@@ -385,7 +394,28 @@ func printDiagnoseSummary(w io.Writer, s diagnoseSummaryJSON) {
 		}
 	}
 	_ = tw.Flush()
+	if len(s.Findings) > 0 {
+		names := make([]string, 0, len(s.Findings))
+		for f := range s.Findings {
+			names = append(names, f)
+		}
+		slices.Sort(names)
+		parts := make([]string, len(names))
+		for i, f := range names {
+			parts[i] = fmt.Sprintf("%s %d", f, s.Findings[f])
+		}
+		fmt.Fprintf(w, "findings: %s\n", strings.Join(parts, ", "))
+	}
 	printHealth(w, s.Health)
+}
+
+// findingName is the key of an anomaly's fault in the summary's
+// findings: the fault, or "unexplained" for none.
+func findingName(f rig.Fault) string {
+	if f == "" {
+		return "unexplained"
+	}
+	return string(f)
 }
 
 // printHealth prints the per-target health comparison (nothing without

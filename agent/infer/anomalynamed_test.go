@@ -1,0 +1,83 @@
+package infer
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// TestDiagnoseNamesAnomalyHeadFindings: an anomaly-head finding on a
+// component no class head covers (the excavator's tank) was always
+// unexplained (fault ""); now diag.NameAnomaly's rules name it from the
+// window means of the component's sensors: T_TANK 3 sd above normal is
+// overheating, with half the anomaly head's confidence and the evidence
+// in the recommendation's reason; 1 sd above normal (or below) stays
+// unexplained.
+func TestDiagnoseNamesAnomalyHeadFindings(t *testing.T) {
+	needORT(t)
+	cfg := loadRig(t, "../../firmware-configs/excavator.yaml")
+	m, err := Open("../../models/bundles/excavator", cfg, Options{Logger: quiet})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	spec := m.Spec()
+	const score = 1.6
+	diagnose := func(tankZ float64) diag.Anomaly {
+		t.Helper()
+		grid := make([][]float64, len(spec.Sensors))
+		for s, ss := range spec.Sensors {
+			grid[s] = make([]float64, spec.Steps)
+			for k := range grid[s] {
+				grid[s][k] = ss.Mean
+				if ss.ID == "T_TANK" {
+					grid[s][k] = ss.Mean + tankZ*ss.Std
+				}
+			}
+		}
+		w, err := prep.FromGrid(spec, grid)
+		require.NoError(t, err)
+		out, err := m.Run([]*prep.Window{w})
+		require.NoError(t, err)
+		r := out.Results[0]
+		for i := range r.Sensors { // only the tank is anomalous
+			r.Sensors[i].Score, r.Sensors[i].Anomalous = 0.5, false
+			if r.Sensors[i].ID == "T_TANK" {
+				r.Sensors[i].Score, r.Sensors[i].Anomalous = score, true
+			}
+		}
+		d, err := m.Diagnose(&r, w, 0)
+		require.NoError(t, err)
+		var tank []diag.Anomaly
+		for _, a := range d.Anomalies {
+			if len(a.Components) == 1 && a.Components[0] == "tank" {
+				tank = append(tank, a)
+			}
+		}
+		require.Len(t, tank, 1, "%+v", d.Anomalies)
+		for _, rec := range d.Recommendations {
+			if rec.Component == "tank" {
+				assert.Equal(t, tank[0].Fault, rec.Fault)
+				if tank[0].Fault != "" {
+					assert.Contains(t, rec.Reason, "T_TANK 3.0 sd above normal: overheating suspected; anomaly score 1.6 times the calibrated threshold")
+					assert.Equal(t, actionFor(rig.Reservoir, rig.FaultOverheating, diag.SeverityLow), rec.Action)
+				}
+			}
+		}
+		return tank[0]
+	}
+	a := diagnose(3)
+	assert.Equal(t, rig.FaultOverheating, a.Fault)
+	assert.Equal(t, []string{"T_TANK"}, a.Sensors)
+	assert.Equal(t, diag.SeverityLow, a.Severity)
+	assert.InDelta(t, (1-1/score)*diag.RuleConfidence, a.Confidence, 1e-9)
+
+	for _, z := range []float64{1, -3} {
+		a := diagnose(z)
+		assert.Equal(t, rig.Fault(""), a.Fault, "T_TANK %v sd: unexplained", z)
+		assert.InDelta(t, 1-1/score, a.Confidence, 1e-9)
+	}
+}
