@@ -624,10 +624,7 @@ func (m *Model) appendProvider(so *ort.SessionOptions, p Provider) error {
 			return err
 		}
 		defer po.Destroy()
-		root, dir, err := useEngineCache(kv, m.file.SHA256, time.Now())
-		if err != nil {
-			return err
-		}
+		root, dir := useEngineCache(kv, m.file.SHA256, time.Now(), m.log)
 		if err := po.Update(kv); err != nil {
 			return err
 		}
@@ -683,11 +680,21 @@ func (m *Model) createSession() error {
 	if !slices.Contains(used, TensorRT) {
 		m.engineRoot, m.engineDir = "", ""
 	}
-	if m.engineDir != "" {
-		acquireEngineDir(m.engineDir)
+	m.useEngineDir()
+	return nil
+}
+
+// useEngineDir counts the model's engine folder in use, once its session
+// runs TensorRT with the engine cache, and prunes the cache unless
+// Options.KeepEngineCache.
+func (m *Model) useEngineDir() {
+	if m.engineDir == "" {
+		return
+	}
+	acquireEngineDir(m.engineDir)
+	if !m.opts.KeepEngineCache {
 		pruneEngines(m.log, m.engineRoot, m.engineDir, m.opts.EngineCacheKeep)
 	}
-	return nil
 }
 
 // batchSession returns the session for B > 1, creating it on first use

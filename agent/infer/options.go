@@ -65,12 +65,17 @@ type Options struct {
 	// weights), and the timing cache to trt_engine_cache_path when
 	// trt_timing_cache_path is not set.
 	ProviderOptions map[Provider]map[string]string
-	// EngineCacheKeep is how many models' TensorRT engine folders are kept
-	// beside those of the models open in this process (0:
+	// EngineCacheKeep is how many models' TensorRT engine folders are
+	// kept, those of the models open in this process included (0:
 	// DefaultEngineCacheKeep): once a session is created with TensorRT
 	// and the engine cache, the least recently opened beyond it are
-	// removed and the removal logged.
+	// removed and the removal logged. A folder of a model open in this
+	// process is never removed, so more are kept while more are open.
 	EngineCacheKeep int
+	// KeepEngineCache, when true, removes nothing from the engine cache:
+	// for a process beside the serving agent (rig-agent --check-model),
+	// which does not know the models the agent has open or last opened.
+	KeepEngineCache bool
 	// MaxBatch caps the number of windows one Run takes (0:
 	// DefaultMaxBatch). It bounds the tensors a Model keeps.
 	MaxBatch int

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -25,8 +26,11 @@ import (
 // after its SHA-256 (EngineCacheDir), and TensorRT's timing cache, which
 // is valid across models, stays in the configured folder. ONNX Runtime
 // never removes an engine: after a session is created with TensorRT, the
-// folders of models neither open in this process nor among the
-// Options.EngineCacheKeep last opened are removed (pruneEngineCache).
+// folders beyond the Options.EngineCacheKeep last opened, counting those
+// of the models open in this process and never removing one of them,
+// are removed (pruneEngineCache), unless Options.KeepEngineCache (a
+// second process such as rig-agent --check-model, whose opens say
+// nothing about what the serving agent uses).
 
 // DefaultEngineCacheKeep is Options.EngineCacheKeep's default: the
 // serving model, the previous one (a rollback) and a canary.
@@ -67,29 +71,81 @@ func releaseEngineDir(dir string) {
 	openEngines.Unlock()
 }
 
+// Hooks for tests (the tests run as root, for whom neither fails).
+var (
+	chtimes       = os.Chtimes
+	checkWritable = writableDir
+	readDir       = os.ReadDir
+)
+
 // useEngineCache points the TensorRT provider options kv at the model's
 // own engine folder when they enable the engine cache: it creates the
 // folder (0700), marks it used now (its modification time orders the
 // pruning) and returns the configured root and the folder ("", "" when
-// the engine cache is off).
-func useEngineCache(kv map[string]string, sha256 string, now time.Time) (root, dir string, err error) {
+// the engine cache is off or cannot be used). Nothing about the folder
+// decides whether TensorRT runs: a folder another user owns (one a
+// `rig-agent --check-model` run as root created) is used as far as it
+// can be, with a warning naming it and its owner. Its modification time
+// is best-effort. A folder that is not writable but readable is kept:
+// engines found there load, a missing one is built at each open and not
+// kept. One that cannot be created or read turns the engine cache off for
+// this model (kv's trt_engine_cache_enable "0").
+func useEngineCache(kv map[string]string, sha256 string, now time.Time, log *slog.Logger) (root, dir string) {
 	root = kv["trt_engine_cache_path"]
 	if kv["trt_engine_cache_enable"] != "1" || root == "" {
-		return "", "", nil
+		return "", ""
 	}
 	dir = EngineCacheDir(root, sha256)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", fmt.Errorf("tensorrt engine cache %s: %w", dir, err)
+	off := func(msg string, err error) (string, string) {
+		log.Warn(msg, "dir", dir, "owner_uid", ownerOf(dir), "euid", os.Geteuid(), "err", err)
+		kv["trt_engine_cache_enable"] = "0"
+		return "", ""
 	}
-	if err := os.Chtimes(dir, now, now); err != nil {
-		return "", "", fmt.Errorf("tensorrt engine cache %s: %w", dir, err)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return off("tensorrt engine cache off for this model: its folder cannot be created; TensorRT builds the engine at each open", err)
+	}
+	if err := chtimes(dir, now, now); err != nil {
+		log.Warn("tensorrt engine cache folder not marked as used: pruning orders it by its older time", "dir", dir,
+			"owner_uid", ownerOf(dir), "euid", os.Geteuid(), "err", err)
+	}
+	if err := checkWritable(dir); err != nil {
+		if _, rerr := readDir(dir); rerr != nil {
+			return off("tensorrt engine cache off for this model: its folder can be neither written nor read (give it to the agent's user, or remove it); TensorRT builds the engine at each open", errors.Join(err, rerr))
+		}
+		log.Warn("tensorrt engine cache folder not writable: its engines are loaded, a missing one is built at each open and not kept (give the folder to the agent's user, or remove it)",
+			"dir", dir, "owner_uid", ownerOf(dir), "euid", os.Geteuid(), "err", err)
 	}
 	kv["trt_engine_cache_path"] = dir
 	if kv["trt_timing_cache_enable"] == "1" && kv["trt_timing_cache_path"] == "" {
 		// ONNX Runtime would put it beside the engines: keep it shared.
 		kv["trt_timing_cache_path"] = root
 	}
-	return root, dir, nil
+	return root, dir
+}
+
+// writableDir reports whether this process can create a file in dir, by
+// creating and removing one (permission bits say little for root, ACLs
+// or a read-only mount).
+func writableDir(dir string) error {
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
+}
+
+// ownerOf is path's owner's uid, or -1 when it cannot be read.
+func ownerOf(path string) int {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
 }
 
 // pruned is what pruneEngineCache removed.
@@ -100,8 +156,9 @@ type pruned struct {
 }
 
 // pruneEngineCache removes from root the model engine folders beyond the
-// keep most recently used (modification time, newest first), except those
-// in use (open in this process, self included), and the engine and
+// keep most recently used (modification time, newest first), counting
+// those in use (open in this process, self included) first and never
+// removing one (more are kept when more are in use), and the engine and
 // profile files an agent before per-model folders left at root's top
 // level (from any model: a stale engine could be loaded for another). The
 // timing cache and anything else at root stay. It counts what it removed;
@@ -118,11 +175,13 @@ func pruneEngineCache(root string, keep int, inUse func(dir string) bool) (prune
 	}
 	var dirs []dirAge
 	var drop []string
+	kept := 0 // folders in use, then the newest others up to keep
 	for _, e := range ents {
 		path := filepath.Join(root, e.Name())
 		switch {
 		case e.IsDir() && strings.HasPrefix(e.Name(), engineDirPrefix):
 			if inUse(path) {
+				kept++
 				continue
 			}
 			fi, err := e.Info()
@@ -135,10 +194,12 @@ func pruneEngineCache(root string, keep int, inUse func(dir string) bool) (prune
 		}
 	}
 	slices.SortFunc(dirs, func(a, b dirAge) int { return b.mod.Compare(a.mod) })
-	for i, d := range dirs {
-		if i >= keep {
-			drop = append(drop, d.path)
+	for _, d := range dirs {
+		if kept < keep {
+			kept++
+			continue
 		}
+		drop = append(drop, d.path)
 	}
 	var errs []error
 	for _, path := range drop {

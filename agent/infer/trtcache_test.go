@@ -34,10 +34,7 @@ func TestEngineCacheFolderPerModel(t *testing.T) {
 	shaA, shaB := strings.Repeat("a", 64), strings.Repeat("b", 64)
 	now := time.Now()
 	kvA := map[string]string{"trt_engine_cache_enable": "1", "trt_engine_cache_path": root, "trt_timing_cache_enable": "1"}
-	gotRoot, dirA, err := useEngineCache(kvA, shaA, now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gotRoot, dirA := useEngineCache(kvA, shaA, now, slog.Default())
 	if gotRoot != root || dirA != EngineCacheDir(root, shaA) || kvA["trt_engine_cache_path"] != dirA {
 		t.Errorf("root %q dir %q options %v, want %q and %q", gotRoot, dirA, kvA, root, EngineCacheDir(root, shaA))
 	}
@@ -49,10 +46,7 @@ func TestEngineCacheFolderPerModel(t *testing.T) {
 	}
 	kvB := map[string]string{"trt_engine_cache_enable": "1", "trt_engine_cache_path": root,
 		"trt_timing_cache_enable": "1", "trt_timing_cache_path": "/elsewhere"}
-	_, dirB, err := useEngineCache(kvB, shaB, now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, dirB := useEngineCache(kvB, shaB, now, slog.Default())
 	if dirB == dirA || filepath.Dir(dirB) != root {
 		t.Errorf("models a and b share %s, or it is not under %s", dirB, root)
 	}
@@ -60,14 +54,16 @@ func TestEngineCacheFolderPerModel(t *testing.T) {
 		t.Errorf("a configured timing cache path was changed to %q", kvB["trt_timing_cache_path"])
 	}
 	off := map[string]string{"trt_engine_cache_path": root, "trt_fp16_enable": "1"}
-	if r, d, err := useEngineCache(off, shaA, now); r != "" || d != "" || err != nil || off["trt_engine_cache_path"] != root {
-		t.Errorf("cache off: %q %q %v %v, want the options unchanged", r, d, err, off)
+	if r, d := useEngineCache(off, shaA, now, slog.Default()); r != "" || d != "" || off["trt_engine_cache_path"] != root {
+		t.Errorf("cache off: %q %q %v, want the options unchanged", r, d, off)
 	}
 }
 
 // TestPruneEngineCache fills a cache folder as versions of the model came
 // and went: pruning keeps the folders in use and the keep most recently
-// opened, removes the other model folders and the flat-layout engines
+// opened (those in use counted among them, as the docs say: 3 in all,
+// the serving model, the previous one and a canary), removes the other
+// model folders and the flat-layout engines
 // and profiles of an older agent, leaves the timing cache and anything
 // it does not know, and counts and logs what it removed.
 func TestPruneEngineCache(t *testing.T) {
@@ -92,17 +88,18 @@ func TestPruneEngineCache(t *testing.T) {
 	writeFile(t, other, 3)
 
 	// Model 1 is open (the previous version, say), model 5 opens now:
-	// with keep 2, models 4 and 3 are the newest of the others.
+	// with keep 3, model 4 is the newest of the others, and the only one
+	// kept beside the two in use.
 	inUse := func(d string) bool { return d == dirs[1] || d == dirs[5] }
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	acquireEngineDir(dirs[1])
 	defer releaseEngineDir(dirs[1])
-	pruneEngines(log, root, dirs[5], 2)
+	pruneEngines(log, root, dirs[5], 3)
 
 	for i, d := range dirs {
 		_, err := os.Stat(d)
-		want := i == 1 || i == 3 || i == 4 || i == 5
+		want := i == 1 || i == 4 || i == 5
 		if got := err == nil; got != want {
 			t.Errorf("model %d's folder kept %v, want %v (%v)", i, got, want, err)
 		}
@@ -115,18 +112,18 @@ func TestPruneEngineCache(t *testing.T) {
 	if ents, _ := filepath.Glob(filepath.Join(root, "*.engine")); len(ents) != 0 {
 		t.Errorf("flat-layout engines left: %v", ents)
 	}
-	// Removed: models 0 and 2 (2 files, 1010 bytes each), the old engine
-	// and profile (707 bytes).
+	// Removed: models 0, 2 and 3 (2 files, 1010 bytes each), the old
+	// engine and profile (707 bytes).
 	line := logs.String()
-	for _, want := range []string{`msg="tensorrt engine cache pruned"`, "removed=4", "files=6", "bytes=2727", "keep=2"} {
+	for _, want := range []string{`msg="tensorrt engine cache pruned"`, "removed=5", "files=8", "bytes=3737", "keep=3"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("log %q lacks %s", line, want)
 		}
 	}
 
-	// Again: the two newest not in use (4, 3) and those in use (5, 1)
-	// are all that is left: nothing to remove.
-	p, err := pruneEngineCache(root, 2, inUse)
+	// Again: those in use (5, 1) and the newest other (4) are all that
+	// is left: nothing to remove.
+	p, err := pruneEngineCache(root, 3, inUse)
 	if err != nil || p != (pruned{}) {
 		t.Errorf("second prune removed %+v (%v), want nothing", p, err)
 	}

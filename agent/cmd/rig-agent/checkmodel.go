@@ -55,7 +55,7 @@ func checkModel(cfg *config.Config, windowFile string, log *slog.Logger, stdout,
 		return 1
 	}
 	start := time.Now()
-	m, err := infer.Open(cfg.Model.BundleDir, cfg.Firmware, service.ModelOptions(cfg, log.With("part", "model")))
+	m, err := infer.Open(cfg.Model.BundleDir, cfg.Firmware, checkModelOptions(cfg, log))
 	if err != nil {
 		fmt.Fprintf(stderr, "rig-agent: open model bundle (model.bundle_dir): %v\n", err)
 		return 1
@@ -154,4 +154,15 @@ func readGrid(path string, spec prep.Spec) ([][]float64, error) {
 		return nil, fmt.Errorf("%s: sensor %q is not an input of the bundle", path, id)
 	}
 	return grid, nil
+}
+
+// checkModelOptions are the agent's model options (service.ModelOptions),
+// except that the TensorRT engine cache is not pruned: a running agent
+// shares the folder, and which models it has open or opened last only it
+// knows (pruning by this process's opens removed its serving model's
+// engines).
+func checkModelOptions(cfg *config.Config, log *slog.Logger) infer.Options {
+	o := service.ModelOptions(cfg, log.With("part", "model"))
+	o.KeepEngineCache = true
+	return o
 }
