@@ -40,7 +40,7 @@ func TestOutboxFailingIsReported(t *testing.T) {
 
 // TestRunStopsOnDamagedOutbox: a damaged outbox found while running (an
 // item the forwarder cannot read) is no failure a retry mends: Run
-// returns an error wrapping ErrCorrupt at once, for the agent to exit 3
+// returns an error wrapping ErrCorrupt at once, for the agent to exit 65
 // (service.StoreDamaged), instead of retrying it for ever (review r4
 // finding 4).
 func TestRunStopsOnDamagedOutbox(t *testing.T) {
