@@ -67,7 +67,7 @@ func readsConfig(t *testing.T, args []string) string {
 	try := slices.Clone(args)
 	try[i+1] = bad
 	var stdout, stderr bytes.Buffer
-	assert.Equal(t, 2, run(context.Background(), try, &stdout, &stderr))
+	assert.Equal(t, exitConfig, run(context.Background(), try, &stdout, &stderr))
 	assert.Contains(t, stderr.String(), `unknown key "listn"`, "rig-cloud %q did not read its config", args)
 	assert.NotContains(t, stderr.String(), "usage:")
 	return args[i+1]

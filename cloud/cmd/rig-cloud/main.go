@@ -8,7 +8,13 @@
 //	rig-cloud worker --config FILE    training worker: claims queued jobs and runs them until SIGINT/SIGTERM
 //	rig-cloud --version
 //
-// Exit codes: 0 done, 1 failure at run time, 2 usage or config error.
+// Exit codes (exitcodes.go, shared/exitcode's, as rig-agent's): 0 done
+// (also -h), 1 failure at run time (restarted by the unit), 64 (EX_USAGE)
+// a bad command line, 78 (EX_CONFIG) a config rig-cloud refuses (when it
+// is loaded, or at the start), 65 (EX_DATAERR) an applied migration that
+// differs from this binary's. The unit deploy/systemd/rig-cloud@.service
+// does not restart after 64, 65 or 78, and does restart after 2, the
+// status of a Go panic or fatal error.
 //
 // The first SIGTERM or SIGINT stops gracefully (serve: drain, then shut
 // down); a second one ends the process at once.
@@ -63,25 +69,31 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// serve and work are server.Serve and server.Work; a test makes them
+// crash (crashrestart_test.go).
+var (
+	serve = server.Serve
+	work  = server.Work
+)
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return 2
+		return exitUsage
 	}
 	switch args[0] {
 	case "--version", "-version", "version":
 		fmt.Fprintln(stdout, "rig-cloud", version)
-		return 0
+		return exitOK
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
-		return 0
+		return exitOK
 	case "serve", "migrate", "worker":
 		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		path := fs.String("config", "", "config file (YAML; deploy/rig-cloud.example.yaml)")
-		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-			fmt.Fprint(stderr, usage)
-			return 2
+		if code, done := parseArgs(fs, args[1:], stderr); done {
+			return code
 		}
 		cfg, log, code := load(*path, stderr)
 		if cfg == nil {
@@ -91,17 +103,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			applied, err := server.Migrate(ctx, cfg, log)
 			if err != nil {
 				log.Error("migrate failed", "err", err)
-				return 1
+				return failureCode(err)
 			}
 			fmt.Fprintf(stdout, "applied %d migration(s) %v\n", len(applied), applied)
-			return 0
+			return exitOK
 		}
 		if args[0] == "worker" {
-			if err := server.Work(ctx, cfg, log, version); err != nil {
+			if err := work(ctx, cfg, log, version); err != nil {
 				log.Error("worker failed", "err", err)
-				return 1
+				return failureCode(err)
 			}
-			return 0
+			return exitOK
 		}
 		// The API's live heap is small and short-lived garbage is most of
 		// what it allocates: collect at three times the live heap, not
@@ -111,16 +123,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if _, set := os.LookupEnv("GOGC"); !set {
 			debug.SetGCPercent(ServeGCPercent)
 		}
-		if err := server.Serve(ctx, cfg, log, nil); err != nil {
+		if err := serve(ctx, cfg, log, nil); err != nil {
 			log.Error("serve failed", "err", err)
-			return 1
+			return failureCode(err)
 		}
-		return 0
+		return exitOK
 	case "token":
 		return tokenCmd(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "rig-cloud: unknown command %q\n%s", args[0], usage)
-	return 2
+	return exitUsage
+}
+
+// parseArgs parses a subcommand's args into fs; done says the command
+// ends here, with code: exitOK after -h (the flag package printed the
+// flags), exitUsage for a bad flag or an argument left over (never the
+// flag package's 2, a Go panic's status).
+func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, done bool) {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK, true
+	}
+	if err != nil || fs.NArg() > 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage, true
+	}
+	return exitOK, false
 }
 
 // load reads the config (or, without --config, defaults and the
@@ -134,11 +162,10 @@ func load(path string, stderr io.Writer) (*config.Config, *slog.Logger, int) {
 		cfg, err = config.Load(path)
 	}
 	if err != nil {
+		// Invalid (config.ErrInvalid), or unreadable: a restart reads
+		// the same file.
 		fmt.Fprintln(stderr, err)
-		if errors.Is(err, config.ErrInvalid) {
-			return nil, nil, 2
-		}
-		return nil, nil, 2
+		return nil, nil, exitConfig
 	}
 	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
 	var h slog.Handler = slog.NewJSONHandler(stderr, opts)
@@ -164,7 +191,7 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprint(stderr, usage)
-		return 2
+		return exitUsage
 	}
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -176,9 +203,8 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	role := fs.String("role", "", "viewer, operator or admin")
 	name := fs.String("name", "", "what the token is for (shown in listings)")
 	ttl := fs.Duration("ttl", 0, fmt.Sprintf("lifetime (0: no expiry; --system without --ttl: %s)", DefaultSystemTTL))
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	if code, done := parseArgs(fs, args[1:], stderr); done {
+		return code
 	}
 	ttlSet := false
 	fs.Visit(func(f *flag.Flag) { ttlSet = ttlSet || f.Name == "ttl" })
@@ -189,23 +215,23 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	switch {
 	case *name == "":
 		fmt.Fprintln(stderr, "rig-cloud token create: --name is required")
-		return 2
+		return exitUsage
 	case (*system || *releaseTok) && (*org != "" || *role != ""):
 		fmt.Fprintln(stderr, "rig-cloud token create: --system and --release take no --org or --role")
-		return 2
+		return exitUsage
 	case *system && *releaseTok:
 		fmt.Fprintln(stderr, "rig-cloud token create: give --system or --release, not both")
-		return 2
+		return exitUsage
 	case *system:
 		r = store.RoleSystem
 	case *releaseTok:
 		r = store.RoleRelease
 	case *org == "" || !store.ValidRole(r):
 		fmt.Fprintln(stderr, "rig-cloud token create: give --system, --release, or --org SLUG with --role viewer, operator or admin")
-		return 2
+		return exitUsage
 	case *ttl < 0:
 		fmt.Fprintln(stderr, "rig-cloud token create: --ttl must not be negative")
-		return 2
+		return exitUsage
 	}
 	cfg, log, code := load(*path, stderr)
 	if cfg == nil {
@@ -217,11 +243,11 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	secret, err := server.CreateToken(tctx, cfg, *org, *orgName, *name, r, *ttl)
 	if err != nil {
 		fmt.Fprintln(stderr, "rig-cloud token create:", err)
-		return 1
+		return failureCode(err)
 	}
 	fmt.Fprintln(stdout, secret)
 	fmt.Fprintln(stderr, "rig-cloud: the token is shown once; store it now")
-	return 0
+	return exitOK
 }
 
 // tokenList prints API tokens: the deployment's (system, release) or,
@@ -231,9 +257,8 @@ func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file")
 	org := fs.String("org", "", "organisation slug (default: the deployment's system and release tokens)")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	if code, done := parseArgs(fs, args, stderr); done {
+		return code
 	}
 	cfg, _, code := load(*path, stderr)
 	if cfg == nil {
@@ -244,7 +269,7 @@ func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	toks, err := server.ListTokens(tctx, cfg, *org)
 	if err != nil {
 		fmt.Fprintln(stderr, "rig-cloud token list:", err)
-		return 1
+		return failureCode(err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tEXPIRES\tREVOKED\tBY\tLAST-USED")
@@ -262,7 +287,7 @@ func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, at(&t.CreatedAt), at(t.ExpiresAt), at(t.RevokedAt), by, at(t.LastUsedAt))
 	}
 	_ = tw.Flush()
-	return 0
+	return exitOK
 }
 
 // tokenRevoke revokes any API token (system and release ones included):
@@ -273,13 +298,12 @@ func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	path := fs.String("config", "", "config file")
 	id := fs.Int64("id", 0, "the token's id (rig-cloud token list)")
 	cascade := fs.Bool("cascade", false, "also revoke every token it made, recursively")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	if code, done := parseArgs(fs, args, stderr); done {
+		return code
 	}
 	if *id < 1 {
 		fmt.Fprintln(stderr, "rig-cloud token revoke: --id N is required (rig-cloud token list)")
-		return 2
+		return exitUsage
 	}
 	cfg, _, code := load(*path, stderr)
 	if cfg == nil {
@@ -290,8 +314,8 @@ func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	ids, err := server.RevokeToken(tctx, cfg, *id, *cascade)
 	if err != nil {
 		fmt.Fprintf(stderr, "rig-cloud token revoke: token %d: %v\n", *id, err)
-		return 1
+		return failureCode(err)
 	}
 	fmt.Fprintf(stdout, "revoked %d token(s) %v\n", len(ids), ids)
-	return 0
+	return exitOK
 }

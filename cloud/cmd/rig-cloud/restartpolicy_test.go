@@ -1,27 +1,47 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/unitfiletest"
 )
 
-// A crashed rig-cloud is restarted: the Go runtime exits 2 after a panic,
-// a fatal error or SIGABRT, and rig-cloud's own usage and config errors
-// exit 2 as well, so neither the unit nor its worker drop-in may keep 2
-// (or another status of the runtime) from restarting, as rig-agent's unit
-// once did (rig-agent's TestUnitRestartsOnGoRuntimeExits). A bad config
-// is retried every 2 s (RestartSec) until it is fixed.
+// A crashed rig-cloud is restarted, and what a restart does not mend is
+// not retried every RestartSec for ever: the unit's
+// RestartPreventExitStatus lists exactly rig-cloud's codes for a bad
+// command line (64), an applied migration that differs from the binary's
+// (65) and a bad config (78), never a status of Go's runtime (a panic, a
+// fatal error or SIGABRT exits 2: crashrestart_test.go runs them), nor 1.
+// The worker's drop-in starts the same command and changes none of it.
+// docs/cloud.md names the list. Before, rig-cloud's usage and config
+// errors exited 2 like a panic, so the unit could list nothing and
+// restarted a bad config every 2 s for ever.
 func TestUnitRestartsOnGoRuntimeExits(t *testing.T) {
-	for _, path := range []string{cloudUnit, workerGPUDropIn} {
-		u := unitfiletest.Read(t, path)
-		prevented, signals := u.RestartPreventExitStatus(t)
-		assert.Empty(t, signals, path)
-		for _, code := range unitfiletest.GoRuntimeExitStatuses {
-			assert.NotContains(t, prevented, code, "%s: RestartPreventExitStatus=%d is a status of Go's runtime", path, code)
-		}
+	u := unitfiletest.Read(t, cloudUnit)
+	prevented, signals := u.RestartPreventExitStatus(t)
+	assert.Empty(t, signals, "a signal kills a hung or crashed instance; it is restarted")
+	assert.Equal(t, restartPrevented, prevented, "RestartPreventExitStatus lists exactly rig-cloud's codes for what a restart does not mend")
+	for _, code := range prevented {
+		assert.NotContains(t, unitfiletest.GoRuntimeExitStatuses, code, "RestartPreventExitStatus=%d is a status of Go's runtime", code)
 	}
-	assert.Equal(t, []string{"always"}, unitfiletest.Read(t, cloudUnit).Values("Restart"))
+	for _, code := range []int{exitOK, exitFailure} {
+		assert.NotContains(t, prevented, code)
+	}
+	assert.Equal(t, []string{"always"}, u.Values("Restart"))
+
+	d := unitfiletest.Read(t, workerGPUDropIn)
+	assert.Empty(t, d.Values("ExecStart"), "the drop-in starts the unit's command: its exit codes are rig-cloud's")
+	assert.Empty(t, d.Values("RestartPreventExitStatus"), "the drop-in keeps the unit's list")
+	assert.Empty(t, d.Values("Restart"))
+
+	doc, err := os.ReadFile("../../../docs/cloud.md")
+	require.NoError(t, err)
+	want := "`RestartPreventExitStatus=" + strings.Trim(fmt.Sprint(prevented), "[]") + "`"
+	assert.True(t, strings.Contains(string(doc), want), "docs/cloud.md does not name %s", want)
 }

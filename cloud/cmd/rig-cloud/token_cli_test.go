@@ -58,5 +58,5 @@ func TestTokenListRevokeCLI(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "token 999999: not found")
 	code, _, _ = cli("token", "revoke")
-	assert.Equal(t, 2, code)
+	assert.Equal(t, exitUsage, code)
 }

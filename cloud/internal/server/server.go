@@ -120,8 +120,9 @@ func ServeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, o Serv
 	// Checked here, not in the config: `rig-cloud worker` reads the same
 	// file and runs no cache, so one connection is enough there.
 	if cfg.Auth.CacheTTL > 0 && cfg.Database.MaxConns < 2 {
-		return fmt.Errorf("database.max_conns: %d leaves no connection for requests: the auth cache's listener holds one "+
-			"(set max_conns to 2 or more, or auth.cache_ttl to 0)", cfg.Database.MaxConns)
+		// config.ErrInvalid: rig-cloud exits as for a config Load refuses.
+		return fmt.Errorf("%w: database.max_conns: %d leaves no connection for requests: the auth cache's listener holds one "+
+			"(set max_conns to 2 or more, or auth.cache_ttl to 0)", config.ErrInvalid, cfg.Database.MaxConns)
 	}
 	pool, err := OpenDB(ctx, cfg)
 	if err != nil {

@@ -23,4 +23,5 @@ func TestServeNeedsTwoConnsWithAuthCache(t *testing.T) {
 	err = server.Serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "database.max_conns: 1 leaves no connection for requests")
+	assert.ErrorIs(t, err, config.ErrInvalid, "rig-cloud exits 78 (EX_CONFIG) for it, not 1 (restarted)")
 }
