@@ -164,6 +164,15 @@ func FitTrend(pts []HealthPoint, o TrendOptions) (tr Trend, ok bool) {
 	return Trend{Rate: b, RateSE: se, Health: a, N: len(xs), Span: span, Last: last}, true
 }
 
+// Judged reports whether c's health counts as judged: its status is one
+// of the judged ones (Rank above 0: not Unknown) and its health a number
+// in [0, 1]. Only judged health goes into a health trend (the edge
+// agent's trend tracker) and into a health bucket's averages (the cloud's
+// component health history, whose SQL applies the same rule).
+func Judged(c ComponentHealth) bool {
+	return Rank(c.Status) > 0 && c.Health >= 0 && c.Health <= 1 // false for NaN
+}
+
 func usable(p HealthPoint) bool {
 	return !p.Time.IsZero() && p.Health >= 0 && p.Health <= 1 // false for NaN
 }

@@ -129,6 +129,7 @@ type Agent struct {
 	stride1      bool
 	windowingOff bool            // under swapMu: Stop stopped the windowing
 	winTotals    windowingTotals // the counters of runners Activate retired
+	trend        *healthTrend    // set by the first newServing (trended), kept across updates
 	upd          *update.Manager
 	budget       linkBudget
 	offers       offerBox // the last check-in's offer, for the updater
@@ -738,6 +739,9 @@ func (a *Agent) stop(ctx context.Context) error {
 		modelHung = !wait("windowing", s.done) && timeLeft
 	}
 	a.swapMu.Unlock()
+	if a.trend != nil {
+		a.trend.save() // after the windowing's last diagnosis
+	}
 	a.cancelSinks()
 	wait("publisher and forwarder", a.sinksDone)
 	// 4, 5. API, model, history, buffer, plugins, broker: reverse of start

@@ -2,6 +2,14 @@ package service
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hydrognn/hydrognn/agent/infer"
@@ -11,35 +19,148 @@ import (
 	"github.com/hydrognn/hydrognn/shared/prep"
 )
 
-// seedTimeout bounds the read of the newest diagnoses that rebuilds the
-// health history when a model starts serving.
-const seedTimeout = 5 * time.Second
+// TrendFile is the file in agent.data_dir that keeps the health trend
+// (trend.State, JSON: at most 256 points per component, a few KB each)
+// across restarts, so that the remaining useful life goes on from the
+// last 24 h at once instead of waiting for new windows.
+const TrendFile = "health-trend.json"
+
+const (
+	// seedTimeout bounds the read of the stored diagnoses that rebuild
+	// or complete the health history at start.
+	seedTimeout = 5 * time.Second
+	// trendSaveEvery is how often the windowing saves the health trend
+	// (and Stop once more): a crash loses at most this much of it, which
+	// the start reads back from the diagnosis history (CatchUp).
+	trendSaveEvery = 5 * time.Minute
+	// maxTrendFileBytes caps the file read at start: 256 components of
+	// 256 points, written indented, stay under it.
+	maxTrendFileBytes = 16 << 20
+)
+
+// healthTrend is the agent's health trend: one tracker for the agent's
+// life, across model updates (the history it rebuilds from holds every
+// model's diagnoses alike), saved to its file every trendSaveEvery and at
+// Stop.
+type healthTrend struct {
+	tr   *trend.Tracker
+	path string
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu    sync.Mutex // serializes saves; guards saved
+	saved time.Time
+}
+
+// openTrend returns the health trend restored from path and completed
+// from the diagnoses q stored since it was saved; without the file (the
+// first start, or an agent before it), rebuilt from the newest
+// trend.DefaultSeedLimit stored diagnoses. A file that cannot be used is
+// logged and replaced at the next save (it is derived data); a history
+// that cannot be read leaves what the file had, or an empty trend.
+func openTrend(path string, q trend.Querier, log *slog.Logger) *healthTrend {
+	h := &healthTrend{tr: trend.New(trend.Options{}), path: path, log: log, now: time.Now}
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), seedTimeout)
+	defer cancel()
+	st, err := readTrendFile(path)
+	restored := err == nil
+	if err == nil {
+		err = h.tr.Restore(st)
+		restored = err == nil
+	}
+	switch {
+	case restored:
+	case errors.Is(err, os.ErrNotExist):
+		log.Info("no health trend file: rebuilding the trend from the newest stored diagnoses", "file", path, "diagnoses", trend.DefaultSeedLimit)
+	default:
+		log.Warn("health trend file not used: rebuilding the trend from the newest stored diagnoses; the file is replaced at the next save", "file", path, "err", err)
+	}
+	var n int
+	if restored {
+		n, err = h.tr.CatchUp(ctx, q, trend.DefaultSeedLimit)
+	} else {
+		err = h.tr.Seed(ctx, q, trend.DefaultSeedLimit)
+	}
+	if err != nil {
+		log.Warn("health trend not completed from the diagnosis history: remaining useful life waits for new windows", "err", err)
+	}
+	if restored {
+		log.Info("health trend restored", "file", path, "components", len(st.Components), "newest", h.tr.Newest(),
+			"diagnoses_read", n, "took", time.Since(began).Round(time.Millisecond))
+	}
+	h.saved = h.now()
+	return h
+}
+
+// readTrendFile reads and decodes the trend file, at most
+// maxTrendFileBytes.
+func readTrendFile(path string) (trend.State, error) {
+	var st trend.State
+	f, err := os.Open(path)
+	if err != nil {
+		return st, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTrendFileBytes+1))
+	if err != nil {
+		return st, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > maxTrendFileBytes {
+		return st, fmt.Errorf("%s is larger than %d bytes", path, maxTrendFileBytes)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// maybeSave saves the trend when trendSaveEvery has passed since the last
+// save (the windowing calls it after each diagnosis).
+func (h *healthTrend) maybeSave() {
+	h.mu.Lock()
+	due := h.now().Sub(h.saved) >= trendSaveEvery
+	h.mu.Unlock()
+	if due {
+		h.save()
+	}
+}
+
+// save writes the trend to its file (atomically, 0600); a failure is
+// logged: a restart then rebuilds the trend from what the file had and
+// the history.
+func (h *healthTrend) save() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.saved = h.now()
+	if err := writeFileAtomic(h.path, h.tr.State()); err != nil {
+		h.log.Warn("health trend not saved: a restart rebuilds it from the older file and the diagnosis history", "file", h.path,
+			"err", err, "retry_in", trendSaveEvery)
+	}
+}
 
 // trended is a windowing.Model whose diagnoses carry the health trend's
 // remaining useful life (package trend) where the model gives none.
 type trended struct {
 	windowing.Model
-	tr *trend.Tracker
+	h *healthTrend
 }
 
 // Diagnose is the model's, annotated with the trend.
 func (t trended) Diagnose(r *infer.Result, w *prep.Window, elapsed time.Duration) (*diag.Diagnosis, error) {
 	d, err := t.Model.Diagnose(r, w, elapsed)
 	if err == nil {
-		t.tr.Annotate(d)
+		t.h.tr.Annotate(d)
+		t.h.maybeSave()
 	}
 	return d, err
 }
 
-// trended wraps m with a health trend rebuilt from the newest stored
-// diagnoses (trend.DefaultSeedLimit of them); a history that cannot be
-// read leaves the trend to start empty, with a warning.
+// trended wraps m with the agent's health trend, opened with the first
+// model (openTrend) and kept across model updates.
 func (a *Agent) trended(m windowing.Model) windowing.Model {
-	tr := trend.New(trend.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), seedTimeout)
-	defer cancel()
-	if err := tr.Seed(ctx, a.hist, trend.DefaultSeedLimit); err != nil {
-		a.log.Warn("health trend not rebuilt from the diagnosis history: remaining useful life waits for new windows", "err", err)
+	if a.trend == nil {
+		a.trend = openTrend(filepath.Join(a.cfg.Agent.DataDir, TrendFile), a.hist, a.log.With("part", "trend"))
 	}
-	return trended{Model: m, tr: tr}
+	return trended{Model: m, h: a.trend}
 }

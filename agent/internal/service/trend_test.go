@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/infer"
+	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -61,7 +62,9 @@ func TestTrendedDiagnoses(t *testing.T) {
 			h, err := history.Open(filepath.Join(t.TempDir(), "diagnoses.db"), history.Options{MaxAge: -1})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = h.Close() })
-			a := &Agent{hist: h, log: slog.New(slog.DiscardHandler)}
+			cfg := &config.Config{}
+			cfg.Agent.DataDir = t.TempDir()
+			a := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
 			m := a.trended(trendModel{health: c.health})
 			var d *diag.Diagnosis
 			for i := range 240 {
@@ -84,9 +87,11 @@ func TestTrendedDiagnoses(t *testing.T) {
 				assert.InDelta(t, c.p50/24, *d.Recommendations[0].DaysToFailure, 0.01)
 			}
 
-			// After a restart: the next window has the same estimate
-			// at once, from the history.
-			m2 := a.trended(trendModel{health: c.health})
+			// After a restart (no trend file: an agent before it, or a
+			// crash before the first save): the next window has the same
+			// estimate at once, from the history.
+			a2 := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
+			m2 := a2.trended(trendModel{health: c.health})
 			d2, err := m2.Diagnose(&infer.Result{}, &prep.Window{Start: t0.Add(240 * time.Minute)}, time.Millisecond)
 			require.NoError(t, err)
 			if c.p50 == 0 {

@@ -6,10 +6,19 @@
 // # Basics
 //
 //	tr := trend.New(trend.Options{})
-//	err := tr.Seed(ctx, hist, trend.DefaultSeedLimit) // the newest diagnoses already stored
+//	if err := tr.Restore(saved); err == nil { // a State kept from before (State)
+//		_, err = tr.CatchUp(ctx, hist, 0) // the diagnoses stored since
+//	} else {
+//		err = tr.Seed(ctx, hist, trend.DefaultSeedLimit) // the newest diagnoses already stored
+//	}
 //	...
 //	d, err := model.Diagnose(r, w, took)
 //	tr.Annotate(d) // records d's component health; sets d.RUL and DaysToFailure
+//	saved = tr.State() // every few minutes, and at stop
+//
+// Keep the State rather than reseed by count: the newest DefaultSeedLimit
+// diagnoses are 17 minutes of one-second windows, under the hour an
+// estimate needs, where the State holds the whole Window.
 //
 // # Caveats
 //

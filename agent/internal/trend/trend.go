@@ -14,12 +14,12 @@ import (
 const (
 	DefaultMaxPoints     = 256
 	DefaultMaxComponents = 256
-	// DefaultSeedLimit is how many of the newest stored diagnoses the
-	// agent reads when a model starts serving, to rebuild the health
-	// history: 17 h of 60 s windows, in one query. The whole diagnoses
-	// are decoded: 0.50 s for 1,024 of 4 KB (nine components, five
-	// targets), 0.14 s for 256, on the 2-core development machine (a
-	// throwaway benchmark of Seed over a history.Store).
+	// DefaultSeedLimit is how many of the newest stored diagnoses Seed
+	// and CatchUp read by default: the agent seeds with them only when it
+	// has no saved State (17 h of 60 s windows, but 17 minutes of 1 s
+	// ones), and caps with it the diagnoses read after a State. The
+	// whole diagnoses are decoded: 0.30-0.45 s for 1,024 of 3.7 KB on the
+	// 2-core development machine (BenchmarkStart).
 	DefaultSeedLimit = 1024
 )
 
@@ -86,12 +86,6 @@ func pointTime(d *diag.Diagnosis) time.Time {
 	return d.CreatedAt
 }
 
-// judged reports whether a component's health in a diagnosis counts: a
-// judged status and a health in [0, 1].
-func judged(c *diag.ComponentHealth) bool {
-	return diag.Rank(c.Status) > 0 && c.Health >= 0 && c.Health <= 1
-}
-
 // Observe records d's component health. A calibrating diagnosis, a
 // component whose status is unknown, and a point not later than the
 // component's newest (a window diagnosed again, out of order) are not
@@ -108,7 +102,7 @@ func (t *Tracker) Observe(d *diag.Diagnosis) {
 	defer t.mu.Unlock()
 	for i := range d.Components {
 		c := &d.Components[i]
-		if !judged(c) {
+		if !diag.Judged(*c) {
 			continue
 		}
 		s := t.comps[c.ID]
@@ -178,23 +172,27 @@ func (t *Tracker) Estimate(id string) *diag.RUL {
 	return r
 }
 
-// Annotate records d (Observe), then, for each component judged in d
-// with an estimate: sets DaysToFailure (the estimate's P50 in days) on
-// d's recommendations for that component that have none, and sets d.RUL
-// to the estimate with the shortest P50 when d has no RUL (the model's
-// RUL head wins).
+// Annotate records d (Observe), then, when d has no RUL (the model's RUL
+// head wins): for each component judged in d with an estimate, sets
+// DaysToFailure (that estimate's P50 in days) on d's recommendations for
+// that component that have none, and sets d.RUL to the estimate with the
+// shortest P50. A diagnosis whose RUL came from the model gets no days
+// from the trend: a recommendation's days_to_failure is always the P50
+// of an estimate for its own component from the same source as d.RUL
+// (the model's head sets days only for the component it names), never a
+// trend's beside a model's.
 func (t *Tracker) Annotate(d *diag.Diagnosis) {
 	if d == nil {
 		return
 	}
 	t.Observe(d)
-	if d.Calibrating {
+	if d.Calibrating || d.RUL != nil {
 		return
 	}
 	var best *diag.RUL
 	for i := range d.Components {
 		c := &d.Components[i]
-		if !judged(c) {
+		if !diag.Judged(*c) {
 			continue
 		}
 		r := t.Estimate(c.ID)
@@ -212,9 +210,7 @@ func (t *Tracker) Annotate(d *diag.Diagnosis) {
 			}
 		}
 	}
-	if d.RUL == nil && best != nil {
-		d.RUL = best
-	}
+	d.RUL = best
 }
 
 // Querier reads stored diagnoses; *history.Store is one.

@@ -109,6 +109,17 @@ func TestModelRULWins(t *testing.T) {
 	tr.Annotate(d)
 	assert.Same(t, model, d.RUL)
 	assert.Equal(t, two, *d.Recommendations[0].DaysToFailure)
+
+	// A model head that names no component: the recommendation gets no
+	// days from the trend beside the model's RUL (rul.p50_hours/24 and
+	// days_to_failure would then come from two sources).
+	d = window(240, 0.749)
+	model = &diag.RUL{P10Hours: 100, P50Hours: 200, P90Hours: 300}
+	d.RUL = model
+	tr.Annotate(d)
+	assert.Same(t, model, d.RUL)
+	assert.Nil(t, d.Recommendations[0].DaysToFailure, "days_to_failure from the trend beside the model's RUL")
+	require.NotNil(t, tr.Estimate("pump"), "the trend has an estimate it did not use")
 }
 
 func TestUnknownAndCalibratingIgnored(t *testing.T) {

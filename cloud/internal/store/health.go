@@ -89,7 +89,10 @@ func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigNa
 	}
 	// The partition key bounds the scan to [from, to). Each row's document
 	// is parsed once (to jsonb, the argument of jsonb_path_query) and the
-	// component's entries picked by id, not expanded one by one.
+	// component's entries picked by id, not expanded one by one. Health
+	// counts when judged, diag.Judged's rule (the agent's health trend
+	// applies it too): on rows the ingest validated (cloudapi: status one
+	// of the four, health in [0, 1]) that is a status other than unknown.
 	rows, err := s.pool.Query(ctx, `SELECT date_trunc($4, d.window_start, $6) AS b,
 			count(*),
 			count(*) FILTER (WHERE c->>'status' = 'unknown'),
