@@ -239,6 +239,11 @@ func (m *Model) NewDetector(cal *Calibration) (*Detector, error) {
 // CalibRows is the number of rows the detector calibrates on.
 func (d *Detector) CalibRows() int { return d.p.calibRows }
 
+// Calibrating reports whether the detector has no calibration yet: the
+// window that completes it runs the model over all CalibRows windows in
+// batches (under TensorRT, the batch session's engine is built first).
+func (d *Detector) Calibrating() bool { return d.cal == nil }
+
 // Calibration returns a copy of the calibration in use, nil while
 // calibrating.
 func (d *Detector) Calibration() *Calibration {

@@ -36,10 +36,17 @@ func sdNotify(state string) error {
 	return nil
 }
 
-// watchdogEvery returns how often to send WATCHDOG=1: half of
-// $WATCHDOG_USEC, which systemd sets for a unit with WatchdogSec=, when
-// $WATCHDOG_PID is unset or this process's pid (sd_watchdog_enabled(3));
-// 0: no watchdog.
+// maxWatchdogEvery caps the time between two feeds of the watchdog.
+const maxWatchdogEvery = 10 * time.Second
+
+// watchdogEvery returns how often to judge the loops and send WATCHDOG=1:
+// a quarter of $WATCHDOG_USEC, which systemd sets for a unit with
+// WatchdogSec=, at most maxWatchdogEvery, when $WATCHDOG_PID is unset or
+// this process's pid (sd_watchdog_enabled(3)); 0: no watchdog. Fed that
+// often, a feed skipped for a stall seen once leaves systemd's deadline
+// far off, and a stall ends the feeds within 10 s of agent.stall_after:
+// systemd kills after the stall lasted about agent.stall_after plus
+// WatchdogSec.
 func watchdogEvery() (time.Duration, error) {
 	usec := os.Getenv("WATCHDOG_USEC")
 	if usec == "" {
@@ -52,7 +59,7 @@ func watchdogEvery() (time.Duration, error) {
 	if err != nil || n == 0 {
 		return 0, fmt.Errorf("systemd watchdog: WATCHDOG_USEC=%q is not a positive number of microseconds", usec)
 	}
-	return time.Duration(n) * time.Microsecond / 2, nil
+	return min(time.Duration(n)*time.Microsecond/4, maxWatchdogEvery), nil
 }
 
 // feedWatchdog sends WATCHDOG=1 every interval until ctx is done, but

@@ -84,23 +84,31 @@ func TestWatchdogStarvedWhileStalled(t *testing.T) {
 	assert.Equal(t, "WATCHDOG=1", recvWithin(t, conn, 30*time.Second), "fed again once the loop beats")
 }
 
-// $WATCHDOG_USEC (half of it) and $WATCHDOG_PID, as sd_watchdog_enabled.
+// $WATCHDOG_USEC (a quarter of it, at most 10 s) and $WATCHDOG_PID, as
+// sd_watchdog_enabled.
 func TestWatchdogEvery(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "")
 	d, err := watchdogEvery()
 	require.NoError(t, err)
 	assert.Zero(t, d)
 
+	// WatchdogSec=5min: every 10 s, not every 150 s, so that one feed
+	// skipped for a stall seen once does not race systemd's deadline.
 	t.Setenv("WATCHDOG_USEC", "300000000")
 	t.Setenv("WATCHDOG_PID", "")
 	d, err = watchdogEvery()
 	require.NoError(t, err)
-	assert.Equal(t, 150*time.Second, d)
+	assert.Equal(t, 10*time.Second, d)
 
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	d, err = watchdogEvery()
 	require.NoError(t, err)
-	assert.Equal(t, 150*time.Second, d)
+	assert.Equal(t, 10*time.Second, d)
+
+	t.Setenv("WATCHDOG_USEC", "20000000") // WatchdogSec=20s: a quarter
+	d, err = watchdogEvery()
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, d)
 
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()+1))
 	d, err = watchdogEvery()
@@ -115,7 +123,8 @@ func TestWatchdogEvery(t *testing.T) {
 
 // The running agent feeds the watchdog after READY=1 when systemd asks
 // for it, and the unit asks for it with a limit well above the default
-// agent.stall_after, killed with a signal the unit restarts after.
+// agent.stall_after, killed with systemd's SIGABRT, on which Go prints
+// every goroutine and exits 2, which the unit restarts after.
 func TestAgentFeedsWatchdog(t *testing.T) {
 	u := unitfiletest.Read(t, agentUnit)
 	sec := u.Values("WatchdogSec")
@@ -126,11 +135,15 @@ func TestAgentFeedsWatchdog(t *testing.T) {
 	}
 	require.NoError(t, err, "WatchdogSec=%s", sec[0])
 	assert.GreaterOrEqual(t, d, 2*liveness.DefaultStallAfter, "WatchdogSec well above agent.stall_after's default")
-	assert.Equal(t, []string{"SIGKILL"}, u.Values("WatchdogSignal"), "a hung process cannot delay SIGKILL")
+	// systemd's default WatchdogSignal, SIGABRT: the Go runtime prints
+	// every goroutine's stack (where the agent hung) to the journal and
+	// exits 2, which the unit restarts (TestUnitRestartsOnGoRuntimeExits);
+	// SIGKILL would lose the dump.
+	assert.Empty(t, u.Values("WatchdogSignal"), "the watchdog's SIGABRT makes Go print where the agent hung")
 
 	needORT(t)
 	conn := notifySocket(t)
-	t.Setenv("WATCHDOG_USEC", "200000") // every 100 ms
+	t.Setenv("WATCHDOG_USEC", "200000") // every 50 ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	cfg := writeConfig(t, t.TempDir(), "127.0.0.1:0")
 	a := startInProcess(t, []string{"--config", cfg}, 30*time.Second)

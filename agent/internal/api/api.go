@@ -536,11 +536,9 @@ type LiveBody struct {
 func (s *Server) live(w http.ResponseWriter, _ *http.Request) {
 	if s.opts.Liveness != nil {
 		if st := s.opts.Liveness.Stalled(); len(st) > 0 {
-			now := time.Now()
 			body := LiveBody{Status: "stalled", StallAfter: s.opts.Liveness.Limit().String()}
 			for _, l := range st {
-				body.Stalled = append(body.Stalled, StalledLoop{Loop: l.Name, Since: l.LastBeat.UTC(),
-					For: max(now.Sub(l.LastBeat), 0).Seconds()})
+				body.Stalled = append(body.Stalled, StalledLoop{Loop: l.Name, Since: l.LastBeat.UTC(), For: l.Silent.Seconds()})
 			}
 			writeJSON(w, http.StatusServiceUnavailable, body)
 			return

@@ -128,6 +128,13 @@ type Options struct {
 	// timings (nil: none), on the writer goroutine; same rules as OnDrop.
 	// The metrics layer feeds its commit-latency histogram from it.
 	OnCommit func(CommitInfo)
+	// OnProgress is called as a compaction progresses, after each
+	// transaction of the copy (about 32 MiB) is written out, on the
+	// writer goroutine (nil: none); same rules as OnDrop. Appends wait
+	// while a compaction runs, minutes for a large file on slow flash:
+	// the agent beats the ingest's heartbeat from it, so that a copy that
+	// moves counts as alive and one hung in a write does not.
+	OnProgress func()
 	// Logger receives drops (rate-limited), compactions and errors (nil:
 	// slog.Default()).
 	Logger *slog.Logger

@@ -18,8 +18,9 @@ import (
 // file is the authoritative one.
 const compactSuffix = ".compact"
 
-// compactTxBytes bounds the size of one transaction of the copy.
-const compactTxBytes = 32 << 20
+// compactTxBytes bounds the size of one transaction of the copy (a
+// variable for tests).
+var compactTxBytes int64 = 32 << 20
 
 // shouldCompact reports whether free pages exceed the automatic
 // compaction threshold.
@@ -82,15 +83,10 @@ func (b *Buffer) compact(ctx context.Context) (err error) {
 		_ = os.Remove(tmp)
 		return err
 	}
-	if err := bolt.Compact(dst, src, compactTxBytes); err != nil {
+	if err := b.copyCompact(dst, src); err != nil {
 		_ = dst.Close()
 		_ = os.Remove(tmp)
 		return fmt.Errorf("compact buffer %s: copy: %w", b.path, err)
-	}
-	if err := dst.Sync(); err != nil {
-		_ = dst.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("compact buffer %s: sync copy: %w", b.path, err)
 	}
 	if err := dst.Close(); err != nil {
 		_ = os.Remove(tmp)
@@ -130,6 +126,103 @@ func (b *Buffer) compact(ctx context.Context) (err error) {
 	b.mu.Unlock()
 	b.log.Info("buffer compacted", "bytes_before", before, "bytes_after", after, "took", b.opts.Now().Sub(start))
 	return nil
+}
+
+// copyCompact copies src into dst as bolt.Compact does, in transactions
+// of about compactTxBytes, each written out (dst.Sync: the copy is
+// opened with NoSync) before the next begins and then reported to
+// Options.OnProgress: on a slow disk a compaction takes minutes, and a
+// copy that moves is told from one hung in a write. Once it returns, the
+// copy is on disk.
+func (b *Buffer) copyCompact(dst, src *bolt.DB) (err error) {
+	tx, err := dst.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	commit := func() error {
+		err := tx.Commit()
+		tx = nil
+		if err != nil {
+			return err
+		}
+		if err := dst.Sync(); err != nil {
+			return fmt.Errorf("sync copy: %w", err)
+		}
+		if b.opts.OnProgress != nil {
+			b.opts.OnProgress()
+		}
+		return nil
+	}
+	var size int64
+	err = src.View(func(stx *bolt.Tx) error {
+		return stx.ForEach(func(name []byte, sb *bolt.Bucket) error {
+			return copyBucket(sb, [][]byte{name}, func(path [][]byte, k, v []byte, seq uint64) error {
+				sz := int64(len(k) + len(v))
+				if size+sz > compactTxBytes && size > 0 {
+					if err := commit(); err != nil {
+						return err
+					}
+					if tx, err = dst.Begin(true); err != nil {
+						return err
+					}
+					size = 0
+				}
+				size += sz
+				return putPath(tx, path, k, v, seq)
+			})
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return commit()
+}
+
+// copyFunc receives one bucket (v nil, with its sequence) or key/value
+// pair k of the bucket at path (path[0] a top-level bucket).
+type copyFunc func(path [][]byte, k, v []byte, seq uint64) error
+
+// copyBucket calls fn for the bucket at path (its last element) and then
+// for everything in it, depth first.
+func copyBucket(bk *bolt.Bucket, path [][]byte, fn copyFunc) error {
+	if err := fn(path[:len(path)-1], path[len(path)-1], nil, bk.Sequence()); err != nil {
+		return err
+	}
+	return bk.ForEach(func(k, v []byte) error {
+		if v == nil {
+			return copyBucket(bk.Bucket(k), append(path[:len(path):len(path)], k), fn)
+		}
+		return fn(path, k, v, 0)
+	})
+}
+
+// putPath writes the bucket (v nil) or key/value pair k under path.
+func putPath(tx *bolt.Tx, path [][]byte, k, v []byte, seq uint64) error {
+	if len(path) == 0 {
+		bk, err := tx.CreateBucket(k)
+		if err != nil {
+			return err
+		}
+		return bk.SetSequence(seq)
+	}
+	bk := tx.Bucket(path[0])
+	for _, p := range path[1:] {
+		bk = bk.Bucket(p)
+	}
+	bk.FillPercent = 1.0 // fill pages completely: the copy is compact
+	if v == nil {
+		nb, err := bk.CreateBucket(k)
+		if err != nil {
+			return err
+		}
+		return nb.SetSequence(seq)
+	}
+	return bk.Put(k, v)
 }
 
 // reopen opens the data file again after a compaction.

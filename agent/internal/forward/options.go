@@ -207,13 +207,8 @@ type beatingClock struct {
 }
 
 func (c beatingClock) Sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
-	for {
-		c.beat.Beat()
-		if d <= liveness.Interval {
-			err := c.Clock.Sleep(ctx, d, wake)
-			c.beat.Beat()
-			return err
-		}
+	var err error
+	liveness.SleepParts(d, c.beat, func(part time.Duration) bool {
 		// A wake while the clock sleeps a part ends the whole: Sleep
 		// returns nil for a wake as for a part that elapsed, so the
 		// wake is seen on a channel of its own.
@@ -228,14 +223,12 @@ func (c beatingClock) Sleep(ctx context.Context, d time.Duration, wake <-chan st
 			case <-stop:
 			}
 		}()
-		err := c.Clock.Sleep(ctx, liveness.Interval, w)
+		err = c.Clock.Sleep(ctx, part, w)
 		close(stop)
 		<-done
-		if err != nil || woke {
-			return err
-		}
-		d -= liveness.Interval
-	}
+		return err == nil && !woke
+	})
+	return err
 }
 
 func (o *Options) setDefaults() error {

@@ -358,8 +358,9 @@ func (f *Forwarder) post(ctx context.Context, path, key string, body []byte, ale
 	req.Header.Set("User-Agent", UserAgent(f.opts.Version))
 	f.count(func(s *Stats) { s.Requests++; s.BytesSent += uint64(cost) })
 	// The request and its answer are bounded by Timeout (rctx), which may
-	// be longer than the stall limit: beaten for meanwhile.
-	endCover := f.opts.Heartbeat.Cover()
+	// be longer than the stall limit: beaten for meanwhile, no longer
+	// than that.
+	endCover := f.opts.Heartbeat.Cover(f.opts.Timeout)
 	defer endCover()
 	resp, err := f.opts.HTTPClient.Do(req)
 	if err != nil {

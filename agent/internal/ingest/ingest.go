@@ -333,30 +333,10 @@ func (in *Ingest) Run(ctx context.Context) error {
 			backoff = in.opts.MinBackoff
 		}
 		in.log.Warn("ingest session ended; reconnecting", "broker", redact(in.opts.Broker), "err", err, "retry_in", backoff)
-		if !waitBeating(ctx, backoff, beat) {
+		if !liveness.Sleep(ctx, backoff, beat) {
 			return nil
 		}
 		backoff = min(2*backoff, in.opts.MaxBackoff)
-	}
-}
-
-// waitBeating waits d, beating every liveness.Interval; false when ctx
-// ended first.
-func waitBeating(ctx context.Context, d time.Duration, beat *liveness.Beater) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	tick := time.NewTicker(liveness.Interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			beat.Beat()
-			return true
-		case <-tick.C:
-			beat.Beat()
-		}
 	}
 }
 

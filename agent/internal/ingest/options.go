@@ -230,7 +230,9 @@ type Options struct {
 	// Store) between batches and while it waits for messages, by Run
 	// while it waits to reconnect, and on its behalf while a connection
 	// attempt and its subscription run (bounded by ConnectTimeout). An
-	// Append that does not return stops the beats (nil: none).
+	// Append that does not return stops the beats (nil: none); the agent
+	// also beats it from a buffer compaction's progress, during which
+	// appends wait (buffer.Options.OnProgress).
 	Heartbeat *liveness.Beater
 }
 

@@ -113,9 +113,9 @@ func (in *Ingest) session(ctx context.Context) (bool, error) {
 
 	client := mqtt.NewClient(in.mqttOptions(s))
 	// The connection attempt and the subscription are bounded by
-	// ConnectTimeout each: the heartbeat is kept meanwhile, then the
-	// appender takes it over.
-	endCover := in.opts.Heartbeat.Cover()
+	// ConnectTimeout each: the heartbeat is kept meanwhile, for no longer
+	// than those bounds, then the appender takes it over.
+	endCover := in.opts.Heartbeat.Cover(2*in.opts.ConnectTimeout + time.Second)
 	defer func() { endCover() }()
 	if err := mqttwait.Token(ctx, client.Connect(), in.opts.ConnectTimeout+time.Second); err != nil {
 		if ctx.Err() == nil {

@@ -4,7 +4,11 @@
 // the model updater) beats at least every Interval while it is healthy,
 // also while it waits for work, and a loop that has not beaten for the
 // registry's limit (agent.stall_after) is stalled: hung in a call that
-// does not return (a disk write, a model run, a lock).
+// does not return (a disk write, a model run, a lock). Time since a beat
+// is measured on the monotonic clock, so a step of the wall clock changes
+// nothing. A step that may legitimately outlast the limit is beaten for
+// (Beater.Cover) only up to a bound of its own; Sleep is a loop's wait
+// that beats.
 //
 // /health/live answers 503 naming the stalled loops, the metrics export
 // each loop's last beat, and rig-agent stops its systemd watchdog

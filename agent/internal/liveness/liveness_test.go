@@ -62,7 +62,7 @@ func TestNilBeater(t *testing.T) {
 	var b *Beater
 	b.Beat()
 	b.Done()
-	b.Cover()()
+	b.Cover(time.Minute)()
 }
 
 func TestNewRefusesNoLimit(t *testing.T) {
@@ -92,7 +92,7 @@ func TestCoverBeats(t *testing.T) {
 	require.NoError(t, err)
 	b, err := r.Register("update")
 	require.NoError(t, err)
-	end := b.Cover()
+	end := b.Cover(time.Hour)
 	c.add(2 * time.Minute)
 	require.Eventually(t, func() bool { return len(r.Stalled()) == 0 }, 10*time.Second, 5*time.Millisecond)
 	end()

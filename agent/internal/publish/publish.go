@@ -204,32 +204,13 @@ func (p *Publisher) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if !p.sleepBeating(ctx, backoff) {
+			if !liveness.Sleep(ctx, backoff, beat) {
 				return nil
 			}
 			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
 		backoff = minBackoff
-	}
-}
-
-// sleepBeating waits d, beating every liveness.Interval; false when ctx
-// ended first.
-func (p *Publisher) sleepBeating(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	tick := time.NewTicker(liveness.Interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		case <-tick.C:
-			p.opts.Heartbeat.Beat()
-		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/shared/release"
 )
 
@@ -140,6 +141,7 @@ func (m *Manager) runCycle(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	for {
+		m.opts.Heartbeat.Beat()
 		next, err := st.run(ctx, c)
 		if next == nil {
 			return err
@@ -185,16 +187,24 @@ func (m *Manager) runCycle(ctx context.Context) error {
 	}
 }
 
+// activate has the Activator serve dir, beaten for while it opens the
+// model (a TensorRT engine build takes minutes on a Jetson), up to
+// liveness.ModelOpenBound: an open hung longer stalls the update loop.
+func (m *Manager) activate(ctx context.Context, dir string) error {
+	defer m.opts.Heartbeat.Cover(liveness.ModelOpenBound)()
+	return m.opts.Activator.Activate(ctx, dir)
+}
+
 // reactivate makes the service serve the installed bundle when the last
 // activation of it failed (a rollback whose Activate failed: the service
 // still serves the model rolled back from), and counts a failure as an
 // "activate" cycle error; the cycle goes on either way (m.cycleMu held).
 func (m *Manager) reactivate(ctx context.Context) {
-	a, cur := m.opts.Activator, m.Current()
-	if a == nil || m.served == cur {
+	cur := m.Current()
+	if m.opts.Activator == nil || m.served == cur {
 		return
 	}
-	if err := a.Activate(ctx, cur); err != nil {
+	if err := m.activate(ctx, cur); err != nil {
 		if ctx.Err() == nil {
 			m.log.Error("update: the service does not serve the installed bundle, and activating it failed again", "dir", cur, "served", m.served, "err", err)
 			m.mu.Lock()
@@ -392,7 +402,11 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 	}
 	octx, stop := c.offerContext(ctx)
 	dctx, cancel := context.WithTimeout(octx, m.opts.DownloadTimeout)
+	// Bounded by DownloadTimeout, which may be longer than the stall
+	// limit: beaten for meanwhile, no longer than that.
+	endCover := m.opts.Heartbeat.Cover(m.opts.DownloadTimeout)
 	added, err := m.download(dctx, t, m.targetURL(c.tf))
+	endCover()
 	cancel()
 	stop()
 	if err != nil {
@@ -536,7 +550,11 @@ func (canary) run(ctx context.Context, c *cycle) (state, error) {
 	m := c.m
 	t := m.target()
 	octx, stop := c.offerContext(ctx)
+	// Two model opens (a TensorRT engine build each) and a few dozen
+	// windows run: beaten for, up to two model opens' bound.
+	endCover := m.opts.Heartbeat.Cover(2 * liveness.ModelOpenBound)
 	err := m.opts.Canary.Check(octx, t.Staged, m.Current())
+	endCover()
 	stop()
 	if why := m.withdrawn(t); why != nil {
 		// Not judged, or judged for nothing: the offer is gone.
@@ -592,8 +610,8 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 	if err := m.switchTo(t.Staged); err != nil {
 		return failed{err}, nil
 	}
-	if a := m.opts.Activator; a != nil {
-		if err := a.Activate(ctx, t.Staged); err != nil {
+	if m.opts.Activator != nil {
+		if err := m.activate(ctx, t.Staged); err != nil {
 			// The service may have swapped before failing: served as
 			// unknown until old is activated again.
 			m.served = ""
@@ -601,7 +619,7 @@ func (committing) run(ctx context.Context, c *cycle) (state, error) {
 			if serr := m.switchTo(old); serr != nil {
 				m.log.Error("update: switch back", "dir", old, "err", serr)
 			}
-			if aerr := a.Activate(ctx, old); aerr != nil && ctx.Err() == nil {
+			if aerr := m.activate(ctx, old); aerr != nil && ctx.Err() == nil {
 				m.log.Error("update: activate previous model", "dir", old, "err", aerr)
 			} else if aerr == nil {
 				m.served = old
@@ -769,8 +787,8 @@ func (rb rollingBack) run(ctx context.Context, c *cycle) (state, error) {
 		if err := m.switchTo(to.Dir); err != nil {
 			return nil, err
 		}
-		if a := m.opts.Activator; a != nil {
-			if err := a.Activate(ctx, to.Dir); err != nil {
+		if m.opts.Activator != nil {
+			if err := m.activate(ctx, to.Dir); err != nil {
 				// The pointer is back: the next cycle activates it again
 				// (reactivate), the next start serves it anyway.
 				m.log.Error("update: activate previous model", "dir", to.Dir, "err", err)

@@ -208,10 +208,13 @@ type Options struct {
 	// Logger (default: slog.Default()).
 	Logger *slog.Logger
 	// Heartbeat is beaten by Run at least every liveness.Interval while
-	// it waits for the next check, and on its behalf while a cycle runs:
-	// a cycle's steps are bounded by their own timeouts (update.*_timeout,
-	// the canary's windows) and a download may take longer than the stall
-	// limit (nil: none).
+	// it waits for the next check, by a cycle at each step and as the
+	// archive is read (hash check, extraction) and synced, and on its
+	// behalf only while a step with a bound of its own runs: a metadata
+	// request (RequestTimeout), the download (DownloadTimeout), the
+	// canary (two model opens, liveness.ModelOpenBound each) and an
+	// activation (a model open, liveness.ModelOpenBound). A cycle hung
+	// anywhere else, or past those bounds, stops the beats (nil: none).
 	Heartbeat *liveness.Beater
 }
 
@@ -831,9 +834,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		// next one at once (one that reached the cycle makes that next
 		// cycle find nothing new).
 		_, _, changed = m.offer()
-		endCover := beat.Cover()
-		err := m.Cycle(ctx)
-		endCover()
+		err := m.Cycle(ctx) // beats at each step (Options.Heartbeat)
+		beat.Beat()
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("update: cycle", "err", err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/hydrognn/hydrognn/agent/internal/liveness"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/durable"
 	"github.com/hydrognn/hydrognn/shared/tarball"
@@ -47,7 +48,7 @@ func (m *Manager) verifyAndStage(ctx context.Context, t *Target, tf *metadata.Ta
 		return "", err
 	}
 	defer f.Close()
-	if err := verifyTarget(ctxReader{ctx, f}, tf); err != nil {
+	if err := verifyTarget(ctxReader{ctx, f, m.opts.Heartbeat}, tf); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("verify %s: %w", t.Path, ctx.Err())
 		}
@@ -83,7 +84,7 @@ func (m *Manager) verifyAndStage(ctx context.Context, t *Target, tf *metadata.Ta
 			}
 			return m.checkSpace("extract "+t.Path+": "+name, size)
 		}}
-	if err := tarball.Extract(bufio.NewReaderSize(ctxReader{ctx, f}, 64<<10), tmp, lim); err != nil {
+	if err := tarball.Extract(bufio.NewReaderSize(ctxReader{ctx, f, m.opts.Heartbeat}, 64<<10), tmp, lim); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("extract %s: %w", t.Path, ctx.Err())
 		}
@@ -95,7 +96,7 @@ func (m *Manager) verifyAndStage(ctx context.Context, t *Target, tf *metadata.Ta
 	if err := m.checkBundleContext(ctx, tmp, t); err != nil {
 		return "", err
 	}
-	if err := syncTree(ctx, tmp); err != nil {
+	if err := syncTree(ctx, tmp, m.opts.Heartbeat); err != nil {
 		return "", err
 	}
 	rel := t.Release
@@ -157,12 +158,16 @@ func verifyTarget(r io.Reader, tf *metadata.TargetFiles) error {
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
+	// beat is beaten at every read: the hash check and the extraction of
+	// an archive read it as they progress (the update loop is alive).
+	beat *liveness.Beater
 }
 
 func (c ctxReader) Read(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
+	c.beat.Beat()
 	return c.r.Read(p)
 }
 
@@ -228,7 +233,7 @@ func (e *giveUpError) Error() string {
 func (e *giveUpError) Unwrap() error { return e.err }
 
 // syncTree fsyncs every file and folder under dir, until ctx is done.
-func syncTree(ctx context.Context, dir string) error {
+func syncTree(ctx context.Context, dir string, beat *liveness.Beater) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -236,6 +241,7 @@ func syncTree(ctx context.Context, dir string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		beat.Beat()
 		f, err := os.Open(p)
 		if err != nil {
 			return err

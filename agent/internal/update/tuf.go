@@ -40,6 +40,8 @@ type fetcher struct {
 func (f *fetcher) DownloadFile(url string, maxLength int64, _ time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, f.m.opts.RequestTimeout)
 	defer cancel()
+	// Bounded by RequestTimeout: beaten for meanwhile, no longer.
+	defer f.m.opts.Heartbeat.Cover(f.m.opts.RequestTimeout)()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err

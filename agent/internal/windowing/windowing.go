@@ -125,9 +125,13 @@ type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	// Heartbeat is beaten by Run at every pass (at least every
-	// DefaultMaxPoll while idle) and before each window it diagnoses: a
-	// model run, a sink or a store call that does not return stops the
-	// beats (nil: none).
+	// DefaultMaxPoll while idle) and before each window it diagnoses, and
+	// on its behalf while a Detector that is calibrating (a method
+	// Calibrating() bool that says so, as *infer.Detector has) runs a
+	// window, up to liveness.ModelOpenBound: the window that completes
+	// the calibration runs a batch over every calibration window. A model
+	// run, a sink or a store call that does not return stops the beats
+	// (nil: none).
 	Heartbeat *liveness.Beater
 }
 
@@ -545,7 +549,17 @@ func (r *Runner) infer(ctx context.Context, start, end time.Time) (*diag.Diagnos
 	w := r.rs.Finish()
 	var took time.Duration
 	if r.opts.Detector != nil {
+		// The window that completes a detector's calibration runs the
+		// model over every calibration window in batches; under TensorRT
+		// the batch session's engine is built first, minutes on a
+		// Jetson. Beaten for while calibrating, up to
+		// liveness.ModelOpenBound.
+		end := func() {}
+		if c, ok := r.opts.Detector.(interface{ Calibrating() bool }); ok && c.Calibrating() {
+			end = r.opts.Heartbeat.Cover(liveness.ModelOpenBound)
+		}
 		took, err = r.opts.Detector.Run(&r.result, w)
+		end()
 	} else {
 		took, err = r.model.RunInto(&r.result, w)
 	}
