@@ -255,6 +255,13 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		}
 	}
 	bopts := cfg.BufferOptions(log.With("part", "buffer"))
+	// A compaction at runtime holds the ingest's appends for as long as
+	// it copies (minutes on slow flash): its progress beats the ingest's
+	// heartbeat, so a copy that moves is no stall and one hung in a write
+	// is. Not watched until the ingest runs (Register again beats it).
+	ingestBeat := a.beater(LoopIngest)
+	ingestBeat.Done()
+	bopts.OnProgress = ingestBeat.Beat
 	if a.buf, err = openBuffer(ctx, cfg.Buffer.Path, bopts, log); err != nil {
 		return nil, fmt.Errorf("open reading buffer (buffer.path): %w", err)
 	}
