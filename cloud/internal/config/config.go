@@ -38,6 +38,10 @@ type Quotas struct {
 	// revoked nor expired), each of which has its own rate-limit bucket
 	// (default 1000; 1..1000000).
 	MaxLiveTokens int `yaml:"max_live_tokens"`
+	// MaxRigTypeVersions caps an organisation's stored rig-type versions,
+	// all rig types together; an admin deletes unneeded ones (DELETE
+	// /v1/rig-types/{name}?version=N) (default 1000; 1..100000).
+	MaxRigTypeVersions int `yaml:"max_rig_type_versions"`
 }
 
 // Server is the HTTP listener and its limits.
@@ -335,7 +339,7 @@ func Defaults() Config {
 		Releases: Releases{CheckInterval: 10 * time.Minute, TimestampExpiry: 24 * time.Hour, TimestampRefresh: 12 * time.Hour,
 			SnapshotExpiry: 7 * 24 * time.Hour, SnapshotRefresh: 72 * time.Hour, MaxArchiveBytes: 2 * GiB,
 			RolloutInterval: 10 * time.Second},
-		Quotas: Quotas{MaxOpenUploads: 100, MaxQueuedJobs: 50, MaxLiveTokens: 1000},
+		Quotas: Quotas{MaxOpenUploads: 100, MaxQueuedJobs: 50, MaxLiveTokens: 1000, MaxRigTypeVersions: 1000},
 		Log:    Log{Level: "info", Format: "json"},
 	}
 }

@@ -123,6 +123,7 @@ func (c *Config) validate(v *confyaml.Validator) {
 	v.IntIn("quotas.max_open_uploads", c.Quotas.MaxOpenUploads, 1, 100_000)
 	v.IntIn("quotas.max_queued_jobs", c.Quotas.MaxQueuedJobs, 1, 100_000)
 	v.IntIn("quotas.max_live_tokens", c.Quotas.MaxLiveTokens, 1, 1_000_000)
+	v.IntIn("quotas.max_rig_type_versions", c.Quotas.MaxRigTypeVersions, 1, 100_000)
 
 	r := c.Releases
 	if r.On() {

@@ -218,7 +218,7 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 	reg.MustRegister(a.requests, a.latency, a.items, a.rateLimited)
 	a.quotaRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rig_cloud_quota_refusals_total",
 		Help: "Requests refused (409 quota-exceeded) because the organisation reached a quota, by quota (its config key)."}, []string{"quota"})
-	for _, q := range []string{store.QuotaOpenUploads, store.QuotaQueuedJobs, store.QuotaLiveTokens} {
+	for _, q := range []string{store.QuotaOpenUploads, store.QuotaQueuedJobs, store.QuotaLiveTokens, store.QuotaRigTypeVersions} {
 		a.quotaRefusals.WithLabelValues(q)
 	}
 	reg.MustRegister(a.quotaRefusals)

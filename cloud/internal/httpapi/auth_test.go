@@ -57,6 +57,7 @@ func routesFor(a *tenant) []route {
 		{"GET", "/v1/rig-types/" + a.rigType, nil, store.RoleViewer, true},
 		{"POST", "/v1/rig-types", fleetapi.RigTypeRequest{Config: fleetRigYAML}, store.RoleOperator, false},
 		{"POST", "/v1/rig-types/validate", fleetapi.RigTypeRequest{Config: fleetRigYAML}, store.RoleViewer, false},
+		{"DELETE", "/v1/rig-types/" + a.rigType + "?version=1", nil, store.RoleAdmin, true},
 		{"POST", cloudapi.PathCheckin, cin, "", false},
 		{"POST", cloudapi.PathDiagnoses, a.batch(a.diagnosis(1, 0, 0.9)), "", false},
 		{"POST", cloudapi.PathUploads, cloudapi.Upload{AgentID: a.agent, RequestID: "r1", Part: 0, Last: true}, "", false},

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -97,6 +98,10 @@ type Operation struct {
 	Status    int
 	Response  any
 	MediaType string
+	// Also are other success statuses with the same body as Status, each
+	// with its description (e.g. 200 for content already stored where
+	// Status is 201).
+	Also map[int]string
 	// Errors are the documented problem statuses beyond those implied by
 	// Auth, Body and Params (every operation also has a default problem
 	// response).
@@ -410,6 +415,11 @@ func (b *docBuilder) operation(op Operation) map[string]any {
 		resp["content"] = map[string]any{mt: map[string]any{"schema": schema, "example": op.Response}}
 	}
 	responses := map[string]any{fmt.Sprint(op.Status): resp, "default": problemResponse(500)}
+	for status, d := range op.Also {
+		also := maps.Clone(resp)
+		also["description"] = d
+		responses[fmt.Sprint(status)] = also
+	}
 	slices.Sort(errs)
 	for _, s := range slices.Compact(errs) {
 		if s != op.Status {

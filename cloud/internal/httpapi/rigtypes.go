@@ -3,9 +3,11 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -48,6 +50,7 @@ func (a *API) rigTypeRoutes(v1 gin.IRoutes) {
 	v1.GET("/rig-types/:name", a.need(store.RoleViewer), a.getRigType)
 	v1.POST("/rig-types", a.need(store.RoleOperator), a.putRigType)
 	v1.POST("/rig-types/validate", a.need(store.RoleViewer), a.validateRigType)
+	v1.DELETE("/rig-types/:name", a.need(store.RoleAdmin), a.deleteRigType)
 }
 
 // readRigConfig reads a firmware config: the body itself when it is YAML
@@ -75,12 +78,49 @@ func (a *API) readRigConfig(c *gin.Context) (*rig.Config, string, bool) {
 		}
 		text = req.Config
 	}
+	if p := unstorableText(text); p != nil {
+		abort(c, p)
+		return nil, "", false
+	}
 	cfg, err := rig.Parse("config", []byte(text))
 	if err != nil {
 		abort(c, rigConfigProblem(err))
 		return nil, "", false
 	}
 	return cfg, text, true
+}
+
+// unstorableText answers a config PostgreSQL cannot store as text (a NUL
+// byte or invalid UTF-8, which shared/rig accepts in a comment): 422
+// invalid-rig-config naming the line and column of the first such byte,
+// the same for new and already stored content; nil when text is
+// storable.
+func unstorableText(text string) *cloudapi.Problem {
+	line, col := 1, 1
+	for i := 0; i < len(text); {
+		r, n := utf8.DecodeRuneInString(text[i:])
+		what := ""
+		switch {
+		case r == utf8.RuneError && n == 1:
+			what = fmt.Sprintf("the byte 0x%02x is not UTF-8", text[i])
+		case r == 0:
+			what = "a NUL byte"
+		}
+		if what != "" {
+			p := problem(ProblemInvalidRigConfig, 422, "the firmware config is not valid: config:%d:%d: %s: a firmware config is UTF-8 text without NUL bytes",
+				line, col, what)
+			p.Title = "Invalid firmware config"
+			p.Errors = []cloudapi.FieldProblem{{Pointer: "", Detail: fmt.Sprintf("line %d, column %d: %s", line, col, what)}}
+			return p
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += n
+	}
+	return nil
 }
 
 // rigConfigProblem turns shared/rig's errors into a 422 problem: one
@@ -158,18 +198,44 @@ func (a *API) putRigType(c *gin.Context) {
 	c.JSON(code, t)
 }
 
-func (a *API) getRigType(c *gin.Context) {
-	version := 0
-	if s := c.Query("version"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			badParam(c, "version %q is not a positive integer", s)
-			return
+// rigTypeVersion reads ?version= (1..math.MaxInt32: the database's
+// integer); 0 when it is absent and not required.
+func rigTypeVersion(c *gin.Context, required bool) (int32, bool) {
+	s := c.Query("version")
+	if s == "" {
+		if required {
+			badParam(c, "the query parameter version is required (the version to delete)")
+			return 0, false
 		}
-		version = n
+		return 0, true
+	}
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil || n < 1 {
+		badParam(c, "the query parameter version %q is not an integer in [1, %d]", s, math.MaxInt32)
+		return 0, false
+	}
+	return int32(n), true
+}
+
+func (a *API) getRigType(c *gin.Context) {
+	version, ok := rigTypeVersion(c, false)
+	if !ok {
+		return
 	}
 	t, err := a.st.RigType(c.Request.Context(), principal(c).OrgID, c.Param("name"), version)
 	a.reply(c, 200, t, err)
+}
+
+func (a *API) deleteRigType(c *gin.Context) {
+	version, ok := rigTypeVersion(c, true)
+	if !ok {
+		return
+	}
+	if err := a.st.DeleteRigType(c.Request.Context(), principal(c).OrgID, c.Param("name"), version); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(204)
 }
 
 func (a *API) listRigTypes(c *gin.Context) {
@@ -189,18 +255,18 @@ func (a *API) listRigTypes(c *gin.Context) {
 // organisation has registered rig types and rigType is not one of them
 // (store.RigTypeKnown).
 func (a *API) rigTypeKnown(c *gin.Context, rigType string) bool {
-	ok, names, err := a.st.RigTypeKnown(c.Request.Context(), principal(c).OrgID, rigType)
+	ok, names, more, err := a.st.RigTypeKnown(c.Request.Context(), principal(c).OrgID, rigType)
 	if err != nil {
 		a.fail(c, err)
 		return false
 	}
 	if !ok {
-		more := ""
-		if len(names) == store.MaxRigTypeNamesShown {
-			more = ", ..."
+		etc := ""
+		if more {
+			etc = ", ..."
 		}
 		p := problem(ProblemUnknownRigType, 422, "rig_type %q is not a rig type of your organisation's registry (%s%s): register it first (rigctl rig-types upload FILE)",
-			rigType, strings.Join(names, ", "), more)
+			rigType, strings.Join(names, ", "), etc)
 		p.Title = "Unknown rig type"
 		abort(c, p)
 		return false

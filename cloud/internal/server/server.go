@@ -207,7 +207,7 @@ func ServeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, o Serv
 	st.SetMaxFuture(cfg.Agents.MaxFuture)
 	st.SetMaxPast(cfg.Agents.MaxPast)
 	st.SetQuotas(store.Quotas{MaxOpenUploads: cfg.Quotas.MaxOpenUploads, MaxQueuedJobs: cfg.Quotas.MaxQueuedJobs,
-		MaxLiveTokens: cfg.Quotas.MaxLiveTokens})
+		MaxLiveTokens: cfg.Quotas.MaxLiveTokens, MaxRigTypeVersions: cfg.Quotas.MaxRigTypeVersions})
 	engine := rollout.NewEngine(st, rollout.Options{Interval: cfg.Releases.RolloutInterval, Log: log})
 	ao.Registry = prometheus.NewRegistry()
 	ao.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), engine)

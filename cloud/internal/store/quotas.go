@@ -22,6 +22,9 @@ type Quotas struct {
 	// MaxLiveTokens caps its API tokens neither revoked nor expired
 	// (config quotas.max_live_tokens; CreateTokenBy).
 	MaxLiveTokens int
+	// MaxRigTypeVersions caps its stored rig-type versions, all names
+	// together (config quotas.max_rig_type_versions; PutRigType).
+	MaxRigTypeVersions int
 }
 
 // Quota names: a QuotaError's Quota, the config key that sets it.
@@ -29,6 +32,8 @@ const (
 	QuotaOpenUploads = "quotas.max_open_uploads"
 	QuotaQueuedJobs  = "quotas.max_queued_jobs"
 	QuotaLiveTokens  = "quotas.max_live_tokens"
+	// QuotaRigTypeVersions: stored rig-type versions.
+	QuotaRigTypeVersions = "quotas.max_rig_type_versions"
 )
 
 // ErrQuota is wrapped by a QuotaError.

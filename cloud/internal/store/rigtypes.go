@@ -10,12 +10,6 @@ import (
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
-// MaxRigTypeVersions caps the rig-type versions (all names together) an
-// organisation may store: an upload past it is ErrState (409). Versions
-// are immutable and never deleted by the API, so the cap bounds the
-// table.
-const MaxRigTypeVersions = 1000
-
 // MaxRigTypeNamesShown caps the registered names RigTypeKnown returns.
 const MaxRigTypeNamesShown = 20
 
@@ -40,10 +34,11 @@ func scanRigType(row pgx.Row, withConfig bool) (*fleetapi.RigType, error) {
 // rig type sum.Name, uploaded by token createdBy (0: none). Content
 // already stored under that name (the same digest) is not stored again:
 // that version is returned with created false. Other content is the
-// name's next version. ErrState when org holds MaxRigTypeVersions.
-// Uploads of one organisation are serialized (a transaction-level
-// advisory lock), so versions are numbered without gaps or retries and
-// the cap is exact.
+// name's next version. A *QuotaError when org holds
+// Quotas.MaxRigTypeVersions versions (all names together). Uploads of one
+// organisation are serialized (a transaction-level advisory lock, taken
+// before checkQuota's lock of the organisation's row), so versions are
+// numbered without retries and the quota is exact.
 func (s *Store) PutRigType(ctx context.Context, org int64, sum fleetapi.RigTypeSummary, config string, createdBy int64) (t *fleetapi.RigType, created bool, err error) {
 	var by *int64
 	if createdBy != 0 {
@@ -58,12 +53,8 @@ func (s *Store) PutRigType(ctx context.Context, org int64, sum fleetapi.RigTypeS
 		if err == nil || !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM rig_types WHERE org_id = $1`, org).Scan(&n); err != nil {
-			return fmt.Errorf("count rig types of org %d: %w", org, err)
-		}
-		if n >= MaxRigTypeVersions {
-			return fmt.Errorf("organisation %d holds %d rig-type versions, the most it may: %w", org, n, ErrState)
+		if err := s.checkRigTypeVersions(ctx, tx, org); err != nil {
+			return err
 		}
 		t, err = scanRigType(tx.QueryRow(ctx, `INSERT INTO rig_types
 			(org_id, name, version, digest, topology_version, components, edges, sensors, targets, config, created_by)
@@ -72,15 +63,68 @@ func (s *Store) PutRigType(ctx context.Context, org int64, sum fleetapi.RigTypeS
 		created = err == nil
 		return err
 	})
+	if qe := (*QuotaError)(nil); errors.As(err, &qe) {
+		return nil, false, qe
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("store rig type %s: %w", sum.Name, err)
 	}
 	return t, created, nil
 }
 
+func (s *Store) checkRigTypeVersions(ctx context.Context, tx pgx.Tx, org int64) error {
+	return checkQuota(ctx, tx, org, QuotaRigTypeVersions, s.quotas.MaxRigTypeVersions, "rig-type versions",
+		"delete versions no longer needed (DELETE /v1/rig-types/{name}?version=N, rigctl rig-types delete NAME --version N, an admin's token)",
+		`SELECT count(*) FROM rig_types WHERE org_id = $1`)
+}
+
+// DeleteRigType deletes version of org's rig type name. So that a
+// version number is never reused for other content and no rig loses its
+// registered type, it refuses (ErrState) the latest version while older
+// ones remain (the next upload would be numbered as it was: delete the
+// older ones first), and the only version of a name a rig of org uses
+// (the registry would no longer know that rig's type). ErrNotFound when
+// org has no such version. Serialized with PutRigType (its advisory
+// lock).
+func (s *Store) DeleteRigType(ctx context.Context, org int64, name string, version int32) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('rig_types:' || $1::bigint, 0))`, org); err != nil {
+			return fmt.Errorf("lock rig types of org %d: %w", org, err)
+		}
+		var latest, n int32
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0), count(*), bool_or(version = $3) IS TRUE
+			FROM rig_types WHERE org_id = $1 AND name = $2`, org, name, version).Scan(&latest, &n, &exists); err != nil {
+			return fmt.Errorf("versions of rig type %s of org %d: %w", name, org, err)
+		}
+		if !exists {
+			return ErrNotFound
+		}
+		if version == latest && n > 1 {
+			return fmt.Errorf("it is the latest version and %d older ones remain: a new upload would be numbered %d again; "+
+				"delete the older ones first: %w", n-1, version, ErrState)
+		}
+		if n == 1 {
+			var rigs int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM rigs WHERE org_id = $1 AND rig_type = $2`, org, name).Scan(&rigs); err != nil {
+				return fmt.Errorf("rigs of rig type %s of org %d: %w", name, org, err)
+			}
+			if rigs > 0 {
+				return fmt.Errorf("it is the rig type's only version and %d rigs use the rig type: %w", rigs, ErrState)
+			}
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM rig_types WHERE org_id = $1 AND name = $2 AND version = $3`, org, name, version)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete rig type %s version %d: %w", name, version, err)
+	}
+	return nil
+}
+
 // RigType returns org's rig type name at version (0: the latest), its
 // config included; ErrNotFound when org has no such version.
-func (s *Store) RigType(ctx context.Context, org int64, name string, version int) (*fleetapi.RigType, error) {
+func (s *Store) RigType(ctx context.Context, org int64, name string, version int32) (*fleetapi.RigType, error) {
 	return scanRigType(s.pool.QueryRow(ctx, `SELECT `+rigTypeCols+`, config FROM rig_types
 		WHERE org_id = $1 AND name = $2 AND ($3 = 0 OR version = $3) ORDER BY version DESC LIMIT 1`, org, name, version), true)
 }
@@ -108,27 +152,31 @@ func (s *Store) RigTypes(ctx context.Context, org int64, after string, limit int
 // RigTypeKnown reports whether org may create a rig of rig type name:
 // true when org has registered name or has registered no rig type at all
 // (the registry is then not in use). When false, names lists the first
-// MaxRigTypeNamesShown registered names, in order.
-func (s *Store) RigTypeKnown(ctx context.Context, org int64, name string) (ok bool, names []string, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT name FROM rig_types WHERE org_id = $1 ORDER BY name LIMIT $2`, org, MaxRigTypeNamesShown)
+// MaxRigTypeNamesShown registered names, in order, and more reports
+// whether there are others.
+func (s *Store) RigTypeKnown(ctx context.Context, org int64, name string) (ok bool, names []string, more bool, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT name FROM rig_types WHERE org_id = $1 ORDER BY name LIMIT $2`, org, MaxRigTypeNamesShown+1)
 	if err != nil {
-		return false, nil, fmt.Errorf("rig types of org %d: %w", org, err)
+		return false, nil, false, fmt.Errorf("rig types of org %d: %w", org, err)
 	}
 	names, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return false, nil, fmt.Errorf("rig types of org %d: %w", org, err)
+		return false, nil, false, fmt.Errorf("rig types of org %d: %w", org, err)
 	}
 	if len(names) == 0 {
-		return true, nil, nil
+		return true, nil, false, nil
+	}
+	if len(names) > MaxRigTypeNamesShown {
+		names, more = names[:MaxRigTypeNamesShown], true
 	}
 	var one int
 	err = s.pool.QueryRow(ctx, `SELECT 1 FROM rig_types WHERE org_id = $1 AND name = $2 LIMIT 1`, org, name).Scan(&one)
 	switch {
 	case err == nil:
-		return true, nil, nil
+		return true, nil, false, nil
 	case errors.Is(err, pgx.ErrNoRows):
-		return false, names, nil
+		return false, names, more, nil
 	default:
-		return false, nil, fmt.Errorf("rig type %s of org %d: %w", name, org, err)
+		return false, nil, false, fmt.Errorf("rig type %s of org %d: %w", name, org, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"strconv"
@@ -20,37 +21,45 @@ import (
 // types"): firmware configs stored by rig type and version.
 
 func init() {
-	register("rig-types", "the organisation's registered rig types (rig-types list | show NAME | upload FILE | validate FILE)", runRigTypes)
+	register("rig-types", "the organisation's registered rig types (rig-types list | show NAME | upload FILE | validate FILE | delete NAME --version N)", runRigTypes)
 }
 
 const rigTypesUsage = `rig-types list [--limit N] [--json] [--context CTX]
      | rig-types show NAME [--version N] [--yaml] [--json] [--context CTX]
      | rig-types upload FILE [--json] [--context CTX]
      | rig-types validate FILE [--json] [--context CTX]
+     | rig-types delete NAME --version N [--context CTX]
 
 list shows the organisation's rig types, each at its latest version (NAME VERSION DIGEST
 COMPONENTS EDGES SENSORS TARGETS CREATED); show one (--version: an older one; --yaml: its
 firmware config as uploaded). upload registers a firmware config (an operator's token) as a
 version of its rig_type: content already registered (the same digest) is that version, other
 content the next one. validate checks a firmware config on the server without storing it.
-Once the organisation has registered a rig type, rigs create --type must name one.`
+Once the organisation has registered a rig type, rigs create --type must name one.
+delete removes version N (an admin's token), making room under the organisation's quota of
+rig-type versions (quotas.max_rig_type_versions); the server refuses the latest version while
+older ones remain (delete those first) and the only version of a rig type some rig uses.`
 
 func runRigTypes(ctx context.Context, env Env, args []string) int {
-	sub, npos, ok := pickSubcommand(env, args, rigTypesUsage, map[string]int{"list": 0, "show": 1, "upload": 1, "validate": 1})
+	sub, npos, ok := pickSubcommand(env, args, rigTypesUsage, map[string]int{"list": 0, "show": 1, "upload": 1, "validate": 1, "delete": 1})
 	if !ok {
 		return ExitUsage
 	}
 	fs := newFlags(env, "rig-types "+sub, rigTypesUsage)
-	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
 	// Each form takes only its own flags.
-	limit, version, asYAML := new(int), new(int), new(bool)
+	limit, version, asYAML, asJSON := new(int), new(int), new(bool), new(bool)
+	if sub != "delete" {
+		fs.BoolVar(asJSON, "json", false, "print the server's JSON")
+	}
 	switch sub {
 	case "list":
 		fs.IntVar(limit, "limit", 0, "most rig types to list (0: all)")
 	case "show":
 		fs.IntVar(version, "version", 0, "the version to show (0: the latest)")
 		fs.BoolVar(asYAML, "yaml", false, "print the firmware config (YAML, as uploaded) only")
+	case "delete":
+		fs.IntVar(version, "version", 0, "the version to delete (required)")
 	}
 	pos, code, ok := subcommand(fs, args[1:], npos)
 	if !ok {
@@ -58,6 +67,10 @@ func runRigTypes(ctx context.Context, env Env, args []string) int {
 	}
 	if *asJSON && *asYAML {
 		errorf(env, "rig-types show: --json and --yaml exclude each other")
+		return ExitUsage
+	}
+	if sub == "delete" && (*version < 1 || *version > math.MaxInt32) {
+		errorf(env, "rig-types delete: --version N is required, an integer in [1, %d] (rigctl rig-types list, rig-types show NAME)", math.MaxInt32)
 		return ExitUsage
 	}
 	if *version < 0 {
@@ -83,6 +96,13 @@ func runRigTypes(ctx context.Context, env Env, args []string) int {
 		return rigTypesList(ctx, env, c, *limit, *asJSON)
 	case "show":
 		return rigTypeShow(ctx, env, c, pos[0], *version, *asJSON, *asYAML)
+	case "delete":
+		q := url.Values{"version": {strconv.Itoa(*version)}}
+		if err := c.Do(ctx, "DELETE", "/v1/rig-types/"+url.PathEscape(pos[0]), q, nil, nil); err != nil {
+			return failed(env, "rig-types delete "+pos[0], err)
+		}
+		fmt.Fprintf(env.Stdout, "deleted rig type %s version %d\n", pos[0], *version)
+		return ExitOK
 	case "validate":
 		var raw json.RawMessage
 		if err := c.Do(ctx, "POST", "/v1/rig-types/validate", nil, fleetapi.RigTypeRequest{Config: text}, &raw); err != nil {
