@@ -62,7 +62,8 @@ func TestDiagnoseNamesAnomalyHeadFindings(t *testing.T) {
 			if rec.Component == "tank" {
 				assert.Equal(t, tank[0].Fault, rec.Fault)
 				if tank[0].Fault != "" {
-					assert.Contains(t, rec.Reason, "T_TANK 3.0 sd above normal: overheating suspected; anomaly score 1.6 times the calibrated threshold")
+					assert.Contains(t, rec.Reason, "T_TANK 3.0 sd above normal: overheating suspected (one sensor: check T_TANK against a second reading, "+
+						"a sensor offset or drift reads the same); anomaly score 1.6 times the calibrated threshold")
 					assert.Equal(t, actionFor(rig.Reservoir, rig.FaultOverheating, diag.SeverityLow), rec.Action)
 				}
 			}

@@ -74,8 +74,11 @@ import (
 //     diag.NameAnomaly's physics rules over the window means of the
 //     component's sensors where exactly one rule matches, with the
 //     confidence times diag.RuleConfidence and the evidence in the
-//     reason, else left empty: an unexplained anomaly in
-//     shared/cloudapi's terms, the anomaly head says that, not why);
+//     reason and its other evidence sensors after the drivers in
+//     Sensors, else left empty: an unexplained anomaly in
+//     shared/cloudapi's terms, the anomaly head says that, not why; no
+//     naming for a bundle without class heads or with the SKAB detector,
+//     see namesAnomalies);
 //     missing sensors (sensor_fault, one per component, naming the
 //     sensors without data and the required ones missing in more than
 //     MaxMissingFraction of the window; medium when the component has
@@ -276,13 +279,23 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 			}
 		}
 		why := fmt.Sprintf("anomaly score %.1f times the calibrated threshold", ch.AnomalyScore)
-		if n, ok := diag.NameAnomaly(m.evidence(ch.ID, score, w)); ok {
-			// Physics rules over the sensors' window means name the
-			// fault, with less confidence than a class head.
-			a.Fault, a.Confidence = n.Fault, a.Confidence*diag.RuleConfidence
-			why = n.Reason + "; " + why
+		drivers := a.Sensors
+		if m.namesAnomalies() && r.Detector == nil {
+			if n, ok := diag.NameAnomaly(m.evidence(ch.ID, score, w)); ok {
+				// Physics rules over the sensors' window means name the
+				// fault, with less confidence than a class head; the
+				// rule's other evidence joins the drivers in Sensors.
+				a.Fault, a.Confidence = n.Fault, a.Confidence*diag.RuleConfidence
+				why = n.Reason + "; " + why
+				a.Sensors = slices.Clone(drivers)
+				for _, id := range n.Sensors {
+					if !slices.Contains(a.Sensors, id) {
+						a.Sensors = append(a.Sensors, id)
+					}
+				}
+			}
 		}
-		found = append(found, finding{a, withDrivers(why, a.Sensors)})
+		found = append(found, finding{a, withDrivers(why, drivers)})
 	}
 	// Missing sensors, one finding per component: the sensors without
 	// data, then the required ones missing in more than
@@ -421,10 +434,32 @@ func (m *Model) componentHealth(r *Result, id string) (h float64, st diag.Status
 	return h, st, ok
 }
 
+// namesAnomalies reports whether Diagnose names anomaly-head findings
+// with diag.NameAnomaly: only for a bundle trained on labelled operating
+// data, one with a class head and without the SKAB detector. The rules
+// read a window mean in sd of the manifest's statistics; a bundle with
+// no class targets (skab-testbed) has statistics composed from one
+// calibration file's operating point (docs/skab.md), tiny spreads and
+// means a healthy rig sits many "sd" from (SKAB's Thermocouple: std
+// 0.043 degC, healthy rows 2-4 degC warmer), so every finding would be
+// named overheating.
+func (m *Model) namesAnomalies() bool {
+	if _, ok := m.manifest.Provenance.Config[SKABDetectorKey]; ok {
+		return false
+	}
+	for _, h := range m.heads {
+		if h.head.Kind == bundle.HeadClass {
+			return true
+		}
+	}
+	return false
+}
+
 // evidence returns the type of component id and, for NameAnomaly, each
 // of its input sensors with data in w: kind, port, whether its anomaly
-// score is at least 1, and its window mean in the bundle's normalised
-// units (w.Values over the cells whose Mask is 1).
+// score is at least 1, its window mean in the bundle's normalised
+// units (w.Values over the cells whose Mask is 1), its normalisation std
+// and its configured range's span.
 func (m *Model) evidence(id string, score map[string]diag.SensorScore, w *prep.Window) (rig.ComponentType, []diag.Evidence) {
 	var ct rig.ComponentType
 	if ci := m.cfg.ComponentIndex(id); ci >= 0 {
@@ -433,8 +468,11 @@ func (m *Model) evidence(id string, score map[string]diag.SensorScore, w *prep.W
 	T := w.Steps
 	var ev []diag.Evidence
 	for _, s := range m.cfg.Sensors {
+		if s.Component != id {
+			continue
+		}
 		i := m.manifest.Input.Index(s.ID)
-		if s.Component != id || i < 0 || (i+1)*T > len(w.Values) || (i+1)*T > len(w.Mask) {
+		if i < 0 || (i+1)*T > len(w.Values) || (i+1)*T > len(w.Mask) {
 			continue
 		}
 		sum, n := 0.0, 0
@@ -449,7 +487,8 @@ func (m *Model) evidence(id string, score map[string]diag.SensorScore, w *prep.W
 		}
 		sc := score[s.ID]
 		ev = append(ev, diag.Evidence{Sensor: s.ID, Kind: s.Kind, Port: s.Port,
-			Driver: !sc.Masked && sc.Score >= 1, Z: sum / float64(n)})
+			Driver: !sc.Masked && sc.Score >= 1, Z: sum / float64(n),
+			Std: m.manifest.Input.Sensors[i].Std, Span: s.Range.Max - s.Range.Min})
 	}
 	return ct, ev
 }

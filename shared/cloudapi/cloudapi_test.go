@@ -154,8 +154,9 @@ func TestValidatePointers(t *testing.T) {
 }
 
 // An unexplained anomaly (empty fault, as agent/infer makes for anomaly-head
-// findings no class head explains) is valid when it names a component or a
-// sensor, and survives a batch round trip with its empty fault.
+// findings that neither a class head nor diag.NameAnomaly's rules explain)
+// is valid when it names a component or a sensor, and survives a batch
+// round trip with its empty fault.
 func TestUnexplainedAnomaly(t *testing.T) {
 	for _, a := range []diag.Anomaly{
 		{Severity: diag.SeverityMedium, Confidence: 0.6, Components: []string{"pump"}, Sensors: []string{"PS1"}},

@@ -258,8 +258,9 @@ func ValidateDiagnosis(ptr string, d *diag.Diagnosis) []FieldProblem {
 	c.each("anomalies", len(d.Anomalies), func(i int) {
 		a := &d.Anomalies[i]
 		// An empty fault is an unexplained anomaly (the anomaly head
-		// flagged the data, no class head named a cause); it must then
-		// say where: at least one component or sensor.
+		// flagged the data, neither a class head nor diag.NameAnomaly's
+		// rules named a cause); it must then say where: at least one
+		// component or sensor.
 		c.name("fault", string(a.Fault), false)
 		if a.Fault == "" && len(a.Components) == 0 && len(a.Sensors) == 0 {
 			c.add("", "has no fault, components or sensors (an unexplained anomaly must name a component or a sensor)")

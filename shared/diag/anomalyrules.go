@@ -26,6 +26,14 @@ const (
 	// a cause, so a rule-named fault is never as sure as a class head
 	// trained on that fault, and never above 0.5.
 	RuleConfidence = 0.5
+	// RuleSpreadFloor is the smallest spread, as a fraction of the
+	// sensor's configured measuring range (Evidence.Span), that the rules
+	// measure a deviation in: a sensor whose normalisation std is
+	// smaller (a composed or single-file calibration, e.g. SKAB's
+	// Thermocouple at 0.043 degC on a 120 degC range) has its Z scaled
+	// down as if its std were this floor, so "2 sd" is never less than
+	// 0.4 % of the range (0.48 degC there).
+	RuleSpreadFloor = 0.002
 )
 
 // Evidence is one input sensor of an anomalous component, as the naming
@@ -40,6 +48,20 @@ type Evidence struct {
 	// Z is the sensor's window mean in the bundle's normalised units
 	// (over the cells with data): above 0 is above normal.
 	Z float64
+	// Std is the bundle's normalisation std of the sensor and Span its
+	// configured measuring range (max - min), both in the sensor's
+	// unit; when both are above 0 and Std < RuleSpreadFloor * Span the
+	// rules read Z * Std / (RuleSpreadFloor * Span) instead of Z.
+	Std, Span float64
+}
+
+// ruleZ is e's Z as the rules read it: measured in a spread of at least
+// RuleSpreadFloor of the sensor's range.
+func (e Evidence) ruleZ() float64 {
+	if floor := RuleSpreadFloor * e.Span; e.Std > 0 && floor > 0 && e.Std < floor {
+		return e.Z * e.Std / floor
+	}
+	return e.Z
 }
 
 // Named is the fault the rules name for an anomaly, with the evidence.
@@ -49,7 +71,8 @@ type Named struct {
 	// first.
 	Sensors []string
 	// Reason says it in words, e.g. "V_PUMP 4.1 sd above normal:
-	// vibration suspected".
+	// vibration suspected (one sensor: check V_PUMP against a second
+	// reading, a sensor offset or drift reads the same)".
 	Reason string
 }
 
@@ -61,22 +84,30 @@ type Named struct {
 // vibration) takes its place, and that rule accounts for every driver
 // whose mean deviates clearly (|Z| >= RuleClear); drivers whose mean is
 // near normal (a changed shape, not a shifted level) neither count nor
-// count against. Sensors without a finite Z are ignored. The rules (up
-// = Z >= RuleClear, down = Z <= -RuleClear; "driver" = Driver true):
+// count against. Sensors without a finite Z are ignored; Z is read in a
+// spread of at least RuleSpreadFloor of the sensor's range (Std, Span).
+// A rule that rests on one sensor cannot tell the fault from that
+// sensor's offset or drift: its reason says so and asks for the sensor
+// to be checked against a second reading. The rules (up = Z >=
+// RuleClear, down = Z <= -RuleClear; "driver" = Driver true):
 //
 //	overheating       a temperature driver up
 //	vibration         a vibration or acceleration driver up
-//	cavitation        a pump: a vibration or acceleration driver up and an
-//	                  inlet (port in) pressure down
-//	pressure_drop     a pressure driver down
+//	cavitation        a pump: an inlet (port in) pressure down and a
+//	                  vibration or acceleration driver up, or a flow down
+//	                  (one of the two a driver: suction starvation)
+//	pressure_drop     a pressure driver down, not on a filter
 //	contamination     a contamination driver up; or a filter's
 //	                  differential pressure driver up, no flow of it down
 //	flow_restriction  a filter's differential pressure up and a flow of it
-//	                  down (one of them a driver); or, not on a filter, a
-//	                  flow driver down and a pressure of the component at
-//	                  or above normal (Z > -RuleNormal)
+//	                  down (one of them a driver); or a filter's outlet
+//	                  (port out) pressure driver down with an inlet
+//	                  pressure at or above normal (Z > -RuleNormal); or,
+//	                  not on a filter, a flow driver down and a pressure
+//	                  of the component at or above normal
 //	leakage           a pump or motor: a flow down and a pressure down
-//	                  (one of them a driver)
+//	                  (one of them a driver; on a pump not an inlet
+//	                  pressure), every such pair
 //	seal_degradation  the same on a cylinder or actuator
 //	valve_stiction    a valve: a position driver up or down (the spool
 //	                  does not reach its usual travel)
@@ -104,7 +135,7 @@ func NameAnomaly(ct rig.ComponentType, ev []Evidence) (Named, bool) {
 	down := func(e Evidence) bool { return e.Z <= -RuleClear }
 	var es []Evidence
 	for _, e := range ev {
-		if !math.IsNaN(e.Z) && !math.IsInf(e.Z, 0) {
+		if e.Z = e.ruleZ(); !math.IsNaN(e.Z) && !math.IsInf(e.Z, 0) {
 			es = append(es, e)
 		}
 	}
@@ -117,18 +148,33 @@ func NameAnomaly(ct rig.ComponentType, ev []Evidence) (Named, bool) {
 		}
 		return out
 	}
-	anyDriver := func(a, b []Evidence) (Evidence, Evidence, bool) {
+	// pairs adds fault f for every pair of a and b one of which is a
+	// driver (the driver first), so that the merged match holds all the
+	// evidence (leakage then contains every pressure drop), and reports
+	// whether there was one.
+	pairs := func(f rig.Fault, why string, a, b []Evidence) bool {
+		found := false
 		for _, x := range a {
 			for _, y := range b {
 				if x.Driver || y.Driver {
 					if !x.Driver {
 						x, y = y, x
 					}
-					return x, y, true
+					add(f, why, x, y)
+					found = true
 				}
 			}
 		}
-		return Evidence{}, Evidence{}, false
+		return found
+	}
+	port := func(in bool, from []Evidence) []Evidence {
+		var out []Evidence
+		for _, e := range from {
+			if (e.Port == rig.PortIn) == in {
+				out = append(out, e)
+			}
+		}
+		return out
 	}
 	vib := pick(up, true, rig.KindVibration, rig.KindAcceleration)
 	flowDown := pick(down, false, rig.KindFlow)
@@ -141,27 +187,40 @@ func NameAnomaly(ct rig.ComponentType, ev []Evidence) (Named, bool) {
 	}
 	if ct == rig.Pump {
 		for _, v := range vib {
-			for _, p := range pressDown {
-				if p.Port == rig.PortIn {
-					add(rig.FaultCavitation, "cavitation", v, p)
-				}
+			for _, p := range port(true, pressDown) {
+				add(rig.FaultCavitation, "cavitation", v, p)
 			}
 		}
+		// Flow down with the inlet pressure down: the pump is starved
+		// on its suction side, not leaking.
+		pairs(rig.FaultCavitation, "cavitation (suction starvation)", flowDown, port(true, pressDown))
 	}
-	for _, e := range pick(down, true, rig.KindPressure) {
-		add(rig.FaultPressureDrop, "pressure drop", e)
+	if ct != rig.Filter {
+		for _, e := range pick(down, true, rig.KindPressure) {
+			add(rig.FaultPressureDrop, "pressure drop", e)
+		}
 	}
 	for _, e := range pick(up, true, rig.KindContamination) {
 		add(rig.FaultContamination, "contamination", e)
 	}
 	if ct == rig.Filter {
 		dp := pick(up, false, rig.KindDiffPressure)
-		if x, y, ok := anyDriver(dp, flowDown); ok {
-			add(rig.FaultFlowRestriction, "flow restriction", x, y)
-		} else if len(flowDown) == 0 {
+		if !pairs(rig.FaultFlowRestriction, "flow restriction", dp, flowDown) && len(flowDown) == 0 {
 			for _, e := range dp {
 				if e.Driver {
 					add(rig.FaultContamination, "contamination (filter loading)", e)
+				}
+			}
+		}
+		// Without a differential-pressure sensor: the outlet pressure
+		// falls while the inlet holds, the element is loading.
+		for _, o := range pick(down, true, rig.KindPressure) {
+			if o.Port != rig.PortOut {
+				continue
+			}
+			for _, i := range pick(func(e Evidence) bool { return e.Z > -RuleNormal }, false, rig.KindPressure) {
+				if i.Port == rig.PortIn {
+					add(rig.FaultFlowRestriction, "flow restriction (filter loading)", o, i)
 				}
 			}
 		}
@@ -172,13 +231,13 @@ func NameAnomaly(ct rig.ComponentType, ev []Evidence) (Named, bool) {
 			}
 		}
 	}
-	if x, y, ok := anyDriver(flowDown, pressDown); ok {
-		switch ct {
-		case rig.Pump, rig.Motor:
-			add(rig.FaultLeakage, "leakage", x, y)
-		case rig.Cylinder, rig.Actuator:
-			add(rig.FaultSealDegradation, "seal degradation", x, y)
-		}
+	switch ct {
+	case rig.Pump:
+		pairs(rig.FaultLeakage, "leakage", flowDown, port(false, pressDown))
+	case rig.Motor:
+		pairs(rig.FaultLeakage, "leakage", flowDown, pressDown)
+	case rig.Cylinder, rig.Actuator:
+		pairs(rig.FaultSealDegradation, "seal degradation", flowDown, pressDown)
 	}
 	if ct == rig.Valve {
 		for _, e := range pick(func(e Evidence) bool { return up(e) || down(e) }, true, rig.KindPosition) {
@@ -225,6 +284,9 @@ func NameAnomaly(ct rig.ComponentType, ev []Evidence) (Named, bool) {
 		parts = append(parts, fmt.Sprintf("%s %.1f sd %s normal", e.Sensor, math.Abs(e.Z), dir))
 	}
 	n.Reason = strings.Join(parts, ", ") + ": " + m.why + " suspected"
+	if len(m.es) == 1 {
+		n.Reason += fmt.Sprintf(" (one sensor: check %s against a second reading, a sensor offset or drift reads the same)", m.es[0].Sensor)
+	}
 	return n, true
 }
 

@@ -31,15 +31,15 @@ func TestNameAnomaly(t *testing.T) {
 	}{
 		// Each of the nine anomaly types.
 		{"overheating", rig.Reservoir, []Evidence{ev("TS1", rig.KindTemperature, "", yes, 4.1)},
-			rig.FaultOverheating, []string{"TS1"}, "TS1 4.1 sd above normal: overheating suspected"},
+			rig.FaultOverheating, []string{"TS1"}, "TS1 4.1 sd above normal: overheating suspected (one sensor: check TS1 against a second reading, a sensor offset or drift reads the same)"},
 		{"overheating, both cooler temperatures", rig.HeatExchanger, []Evidence{
 			ev("T_IN", rig.KindTemperature, rig.PortIn, yes, 3), ev("T_OUT", rig.KindTemperature, rig.PortOut, yes, 3.5)},
 			rig.FaultOverheating, []string{"T_IN", "T_OUT"}, "T_IN 3.0 sd above normal, T_OUT 3.5 sd above normal: overheating suspected"},
 		{"pressure drop", rig.Valve, []Evidence{ev("PS2", rig.KindPressure, rig.PortOut, yes, -2.5)},
-			rig.FaultPressureDrop, []string{"PS2"}, "PS2 2.5 sd below normal: pressure drop suspected"},
+			rig.FaultPressureDrop, []string{"PS2"}, "PS2 2.5 sd below normal: pressure drop suspected (one sensor: check PS2 against a second reading, a sensor offset or drift reads the same)"},
 		{"vibration", rig.Pump, []Evidence{ev("VS1", rig.KindVibration, "", yes, 5),
 			ev("PS1", rig.KindPressure, rig.PortOut, yes, 0.1)},
-			rig.FaultVibration, []string{"VS1"}, "VS1 5.0 sd above normal: vibration suspected"},
+			rig.FaultVibration, []string{"VS1"}, "VS1 5.0 sd above normal: vibration suspected (one sensor: check VS1 against a second reading, a sensor offset or drift reads the same)"},
 		{"vibration from acceleration", rig.Motor, []Evidence{ev("A1", rig.KindAcceleration, "", yes, 2)},
 			rig.FaultVibration, []string{"A1"}, ""},
 		{"cavitation", rig.Pump, []Evidence{ev("VS1", rig.KindVibration, "", yes, 3),
@@ -61,14 +61,14 @@ func TestNameAnomaly(t *testing.T) {
 			ev("F", rig.KindFlow, "", no, -2.5)},
 			rig.FaultFlowRestriction, []string{"DP", "F"}, ""},
 		{"contamination from a filter's loading", rig.Filter, []Evidence{ev("DP", rig.KindDiffPressure, "", yes, 2.6)},
-			rig.FaultContamination, []string{"DP"}, "DP 2.6 sd above normal: contamination (filter loading) suspected"},
+			rig.FaultContamination, []string{"DP"}, "DP 2.6 sd above normal: contamination (filter loading) suspected (one sensor: check DP against a second reading, a sensor offset or drift reads the same)"},
 		{"contamination sensor", rig.Reservoir, []Evidence{ev("ISO", rig.KindContamination, "", yes, 2.2)},
 			rig.FaultContamination, []string{"ISO"}, ""},
 		{"seal degradation", rig.Cylinder, []Evidence{ev("P_HEAD", rig.KindPressure, rig.PortIn, yes, -2.4),
 			ev("Q_CYL", rig.KindFlow, rig.PortIn, yes, -2.2)},
 			rig.FaultSealDegradation, []string{"Q_CYL", "P_HEAD"}, ""},
 		{"valve stiction", rig.Valve, []Evidence{ev("X_SPOOL", rig.KindPosition, "", yes, -2.3)},
-			rig.FaultValveStiction, []string{"X_SPOOL"}, "X_SPOOL 2.3 sd below normal: valve stiction suspected"},
+			rig.FaultValveStiction, []string{"X_SPOOL"}, "X_SPOOL 2.3 sd below normal: valve stiction suspected (one sensor: check X_SPOOL against a second reading, a sensor offset or drift reads the same)"},
 
 		// Unexplained: small deviations.
 		{"temperature just under the threshold", rig.Reservoir, []Evidence{ev("TS1", rig.KindTemperature, "", yes, 1.99)}, "", nil, ""},

@@ -181,8 +181,9 @@ type SensorScore struct {
 // Anomaly is one finding.
 type Anomaly struct {
 	// Fault names the cause; "" for an unexplained anomaly: the anomaly
-	// head found the data unlike normal operation and no class head named
-	// a fault, so Components (or Sensors) say where, not why.
+	// head found the data unlike normal operation and neither a class
+	// head nor the naming rules (NameAnomaly) named a fault, so
+	// Components (or Sensors) say where, not why.
 	Fault      rig.Fault `json:"fault"`
 	Severity   Severity  `json:"severity"`
 	Confidence float64   `json:"confidence"`
