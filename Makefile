@@ -40,7 +40,7 @@ WITH_SERVICES = \
 	MQTT_URL="$$(deploy/dev/mosquitto.sh)"; export MQTT_URL; \
 	redact() { printf '%s' "$$1" | sed -E 's|(://[^:/@]*):[^@/]*@|\1:xxx@|'; };
 
-.PHONY: help build build-arm64 test-arm64 test test-short e2e bench models lint fmt fuzz demo env \
+.PHONY: help build arm64-cc arm64-deps build-arm64 test-arm64 test test-short e2e bench models lint fmt fuzz demo env \
 	services services-stop services-check clean distclean tidy
 
 help: ## list the targets
@@ -56,21 +56,28 @@ build: ## build rig-agent, rig-cloud, rigctl, rigsim and the example codec plugi
 # print the apt-get command to run. docs/jetson.md.
 APT_INSTALL = . deploy/dev/lib.sh && apt_install
 
-build-arm64: ## cross-compile rig-agent for linux/arm64 (cgo, gcc-aarch64-linux-gnu) into bin/linux-arm64/ with its ONNX Runtime
+# arm64-cc and arm64-deps install, when missing, what build-arm64 and
+# test-arm64 need (CI runs arm64-deps in the background from its start:
+# apt-get mostly waits on the network).
+arm64-cc: ## install the arm64 cross-compiler when missing (apt-get)
 	@command -v aarch64-linux-gnu-gcc >/dev/null || { \
 		echo "installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross (apt-get)"; \
 		$(APT_INSTALL) gcc-aarch64-linux-gnu libc6-dev-arm64-cross; }
+
+arm64-deps: arm64-cc ## install the arm64 cross-compiler, qemu-user and the arm64 libstdc++ when missing (apt-get)
+	@command -v qemu-aarch64 >/dev/null || command -v qemu-aarch64-static >/dev/null || { \
+		echo "installing qemu-user (apt-get)"; $(APT_INSTALL) qemu-user; }
+	@[ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || { \
+		echo "installing libstdc++6-arm64-cross (apt-get)"; $(APT_INSTALL) libstdc++6-arm64-cross; }
+
+build-arm64: arm64-cc ## cross-compile rig-agent for linux/arm64 (cgo, gcc-aarch64-linux-gnu) into bin/linux-arm64/ with its ONNX Runtime
 	@mkdir -p bin/linux-arm64
 	CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc GOOS=linux GOARCH=arm64 \
 		$(GO) build -ldflags "$(LDFLAGS)" -o bin/linux-arm64/ ./agent/cmd/rig-agent
 	@lib="$$(deploy/dev/onnxruntime.sh --arch arm64)"; cp "$$lib" bin/linux-arm64/libonnxruntime.so.1
 	@echo "built bin/linux-arm64/rig-agent $(VERSION) with libonnxruntime.so.1 (ONNX Runtime, linux-arm64) beside it"
 
-test-arm64: build-arm64 ## run bin/linux-arm64/rig-agent's inference under qemu-user and compare it with the host build's
-	@command -v qemu-aarch64 >/dev/null || command -v qemu-aarch64-static >/dev/null || { \
-		echo "installing qemu-user (apt-get)"; $(APT_INSTALL) qemu-user; }
-	@[ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || { \
-		echo "installing libstdc++6-arm64-cross (apt-get)"; $(APT_INSTALL) libstdc++6-arm64-cross; }
+test-arm64: arm64-deps build-arm64 ## run bin/linux-arm64/rig-agent's inference under qemu-user and compare it with the host build's
 	@ONNXRUNTIME_LIB="$$(deploy/dev/onnxruntime.sh)"; export ONNXRUNTIME_LIB; \
 	export ONNXRUNTIME_LIB_ARM64="$(CURDIR)/bin/linux-arm64/libonnxruntime.so.1"; \
 	export HYDROGNN_ARM64_RIG_AGENT="$(CURDIR)/bin/linux-arm64/rig-agent" HYDROGNN_TEST_ARM64=1; \
@@ -79,12 +86,13 @@ test-arm64: build-arm64 ## run bin/linux-arm64/rig-agent's inference under qemu-
 
 # Packages that start no goroutine, in their code or their tests, run
 # without -race, beside the others: the detector has nothing to find there
-# and slows the simulator's physics eightfold (tools/internal/sim: 289 s
-# under -race, 37 s without; go test -count=1 [-race] ./tools/internal/sim/).
+# and slows their number crunching eight to fifteen times (the simulator's
+# physics: tools/internal/sim 289 s under -race, 37 s without; training:
+# models/train 118 s, 8 s; go test -count=1 [-race] PKG).
 # tests/TestRaceFreePackages fails when one of them starts a goroutine or
 # calls t.Parallel; their in-repo dependencies are tested under -race in
 # their own packages.
-RACE_FREE := ./tools/internal/sim
+RACE_FREE := ./tools/internal/sim ./models/train ./models/export ./models/pipeline ./models/report ./models/skab ./models/gnn ./models/onnx
 
 test: lint ## lint, then go test -race -count=1 over every module (RACE_FREE without -race, alongside), with services (CI runs this)
 	@$(WITH_SERVICES) \

@@ -57,9 +57,14 @@ apt_install() {
 	command -v apt-get >/dev/null 2>&1 || die "$* not installed and no apt-get: install $* by hand"
 	mkdir -p "$CACHE"
 	local log="$CACHE/apt.log"
-	if ! { "${sudo[@]}" apt-get update -q &&
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends "$@"; } >"$log" 2>&1; then
+	# One apt-get at a time from this checkout (CI installs the arm64
+	# tools in the background while make test may install services):
+	# apt-get refuses to run beside another, it does not wait.
+	if ! { flock -w 900 8 || die "another apt-get from this checkout held $(rel "$CACHE/apt.lock") for over 900s"
+		{ "${sudo[@]}" apt-get update -q &&
+			"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -q --no-install-recommends "$@"; } >"$log" 2>&1
+	} 8>"$CACHE/apt.lock"; then
 		tail -n 20 "$log" >&2
 		die "apt-get install $* failed (full log: $(rel "$log"))"
 	fi
