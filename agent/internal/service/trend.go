@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/hydrognn/hydrognn/agent/infer"
+	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/agent/internal/trend"
 	"github.com/hydrognn/hydrognn/agent/internal/windowing"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -20,10 +22,62 @@ import (
 )
 
 // TrendFile is the file in agent.data_dir that keeps the health trend
-// (trend.State, JSON: at most 256 points per component, a few KB each)
-// across restarts, so that the remaining useful life goes on from the
-// last 24 h at once instead of waiting for new windows.
+// (trendFile: trend.State, JSON, at most 256 points per component, a few
+// KB each, and the rig it is of) across restarts, so that the remaining
+// useful life goes on from the last 24 h at once instead of waiting for
+// new windows.
 const TrendFile = "health-trend.json"
+
+// trendFile is what TrendFile holds: the trend and the rig it was
+// recorded on (rigOf). A file of another rig, rig type or component set
+// (agent.data_dir reused, the firmware config or bundle changed), or one
+// that names none (written before the agent recorded it), is not used.
+type trendFile struct {
+	trend.State
+	RigID   string `json:"rig_id"`
+	RigType string `json:"rig_type"`
+	// ComponentSet is the firmware config's component ids, in its order
+	// (the bundle's are the same: bundle.Manifest.CheckRig).
+	ComponentSet []string `json:"component_set"`
+}
+
+// trendRig is the rig a trend file belongs to.
+type trendRig struct {
+	id, rigType string
+	components  []string
+}
+
+// rigOf is the rig of cfg's firmware config (none: the zero trendRig).
+func rigOf(cfg *config.Config) trendRig {
+	r := trendRig{components: []string{}} // written [] (null: names no rig)
+	if cfg == nil || cfg.Firmware == nil {
+		return r
+	}
+	r.id, r.rigType = cfg.Firmware.Equipment.ID, cfg.Firmware.RigType
+	r.components = make([]string, len(cfg.Firmware.Components))
+	for i, c := range cfg.Firmware.Components {
+		r.components[i] = c.ID
+	}
+	return r
+}
+
+// errOtherRig marks a trend file of another rig (checkRig).
+var errOtherRig = errors.New("the trend file is of another rig")
+
+// checkRig returns why f is not of rig r (wrapping errOtherRig), or nil.
+func checkRig(f *trendFile, r trendRig) error {
+	switch {
+	case f.RigID == "" && f.RigType == "" && f.ComponentSet == nil:
+		return fmt.Errorf("%w: it names no rig (written by an agent before the file recorded it)", errOtherRig)
+	case f.RigID != r.id:
+		return fmt.Errorf("%w: it is of rig %q, this agent's is %q", errOtherRig, f.RigID, r.id)
+	case f.RigType != r.rigType:
+		return fmt.Errorf("%w: it is of rig type %q, this rig's is %q", errOtherRig, f.RigType, r.rigType)
+	case !slices.Equal(f.ComponentSet, r.components):
+		return fmt.Errorf("%w: it is of components %v, this rig's are %v", errOtherRig, f.ComponentSet, r.components)
+	}
+	return nil
+}
 
 const (
 	// seedTimeout bounds the read of the stored diagnoses that rebuild
@@ -45,6 +99,7 @@ const (
 type healthTrend struct {
 	tr   *trend.Tracker
 	path string
+	rig  trendRig
 	log  *slog.Logger
 	now  func() time.Time
 
@@ -52,29 +107,38 @@ type healthTrend struct {
 	saved time.Time
 }
 
-// openTrend returns the health trend restored from path and completed
+// openTrend returns rig's health trend restored from path and completed
 // from the diagnoses q stored since it was saved; without the file (the
 // first start, or an agent before it), rebuilt from the newest
-// trend.DefaultSeedLimit stored diagnoses. A file that cannot be used is
-// logged and replaced at the next save (it is derived data); a history
-// that cannot be read leaves what the file had, or an empty trend.
-func openTrend(path string, q trend.Querier, log *slog.Logger) *healthTrend {
-	h := &healthTrend{tr: trend.New(trend.Options{}), path: path, log: log, now: time.Now}
+// trend.DefaultSeedLimit stored diagnoses. A file that cannot be used
+// (unreadable, damaged, out of bounds, or of another rig: checkRig) is
+// logged with why and replaced at the next save (it is derived data),
+// never failing the start; a history that cannot be read leaves what the
+// file had, or an empty trend.
+func openTrend(path string, rig trendRig, q trend.Querier, log *slog.Logger) *healthTrend {
+	h := &healthTrend{tr: trend.New(trend.Options{RigID: rig.id, RigType: rig.rigType}), path: path, rig: rig, log: log, now: time.Now}
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), seedTimeout)
 	defer cancel()
-	st, err := readTrendFile(path)
-	restored := err == nil
+	f, err := readTrendFile(path)
 	if err == nil {
-		err = h.tr.Restore(st)
-		restored = err == nil
+		err = checkRig(&f, rig)
 	}
+	if err == nil {
+		err = h.tr.Restore(f.State)
+	}
+	restored, st := err == nil, f.State
 	switch {
 	case restored:
 	case errors.Is(err, os.ErrNotExist):
 		log.Info("no health trend file: rebuilding the trend from the newest stored diagnoses", "file", path, "diagnoses", trend.DefaultSeedLimit)
 	default:
-		log.Warn("health trend file not used: rebuilding the trend from the newest stored diagnoses; the file is replaced at the next save", "file", path, "err", err)
+		reason := "unusable"
+		if errors.Is(err, errOtherRig) {
+			reason = "other_rig"
+		}
+		log.Warn("health trend file not used: rebuilding the trend from this rig's newest stored diagnoses; the file is replaced at the next save",
+			"file", path, "reason", reason, "err", err)
 	}
 	var n int
 	if restored {
@@ -95,8 +159,8 @@ func openTrend(path string, q trend.Querier, log *slog.Logger) *healthTrend {
 
 // readTrendFile reads and decodes the trend file, at most
 // maxTrendFileBytes.
-func readTrendFile(path string) (trend.State, error) {
-	var st trend.State
+func readTrendFile(path string) (trendFile, error) {
+	var st trendFile
 	f, err := os.Open(path)
 	if err != nil {
 		return st, err
@@ -133,7 +197,8 @@ func (h *healthTrend) save() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.saved = h.now()
-	if err := writeFileAtomic(h.path, h.tr.State()); err != nil {
+	f := trendFile{State: h.tr.State(), RigID: h.rig.id, RigType: h.rig.rigType, ComponentSet: h.rig.components}
+	if err := writeFileAtomic(h.path, f); err != nil {
 		h.log.Warn("health trend not saved: a restart rebuilds it from the older file and the diagnosis history", "file", h.path,
 			"err", err, "retry_in", trendSaveEvery)
 	}
@@ -160,7 +225,7 @@ func (t trended) Diagnose(r *infer.Result, w *prep.Window, elapsed time.Duration
 // model (openTrend) and kept across model updates.
 func (a *Agent) trended(m windowing.Model) windowing.Model {
 	if a.trend == nil {
-		a.trend = openTrend(filepath.Join(a.cfg.Agent.DataDir, TrendFile), a.hist, a.log.With("part", "trend"))
+		a.trend = openTrend(filepath.Join(a.cfg.Agent.DataDir, TrendFile), rigOf(a.cfg), a.hist, a.log.With("part", "trend"))
 	}
 	return trended{Model: m, h: a.trend}
 }

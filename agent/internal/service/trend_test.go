@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"path/filepath"
@@ -22,6 +23,9 @@ import (
 // the window starting at w.Start, with the pump's health health(start).
 type trendModel struct {
 	health func(start time.Time) float64
+	// rig and rigType are the diagnoses' rig (empty: "press-1",
+	// "zema-testrig").
+	rig, rigType string
 }
 
 func (trendModel) Spec() prep.Spec { return prep.Spec{} }
@@ -30,8 +34,9 @@ func (trendModel) RunInto(*infer.Result, *prep.Window) (time.Duration, error) {
 }
 func (m trendModel) Diagnose(_ *infer.Result, w *prep.Window, _ time.Duration) (*diag.Diagnosis, error) {
 	h := m.health(w.Start)
+	rigID, rigType := cmp.Or(m.rig, "press-1"), cmp.Or(m.rigType, "zema-testrig")
 	return &diag.Diagnosis{
-		RigID: "press-1", RigType: "zema-testrig", CreatedAt: w.Start.Add(61 * time.Second),
+		RigID: rigID, RigType: rigType, CreatedAt: w.Start.Add(61 * time.Second),
 		Window: diag.Window{Start: w.Start, End: w.Start.Add(time.Minute), Steps: 60, Coverage: 1},
 		Model:  diag.ModelRef{Version: "zema-2025.03"}, Health: h, Status: diag.StatusOf(h),
 		Components: []diag.ComponentHealth{{ID: "pump", Health: h, Status: diag.StatusOf(h)}},

@@ -36,6 +36,10 @@ type Options struct {
 	// MaxComponents caps the components tracked (0:
 	// DefaultMaxComponents); health of further components is not kept.
 	MaxComponents int
+	// RigID and RigType, when set, are the rig whose diagnoses are
+	// recorded: Observe (and so Seed and CatchUp, from a history that
+	// may still hold another rig's diagnoses) skips the others.
+	RigID, RigType string
 }
 
 // Tracker keeps each component's recent health and estimates its
@@ -86,12 +90,12 @@ func pointTime(d *diag.Diagnosis) time.Time {
 	return d.CreatedAt
 }
 
-// Observe records d's component health. A calibrating diagnosis, a
-// component whose status is unknown, and a point not later than the
-// component's newest (a window diagnosed again, out of order) are not
-// recorded.
+// Observe records d's component health. A calibrating diagnosis, one of
+// another rig than Options.RigID and RigType, a component whose status is
+// unknown, and a point not later than the component's newest (a window
+// diagnosed again, out of order) are not recorded.
 func (t *Tracker) Observe(d *diag.Diagnosis) {
-	if d == nil || d.Calibrating {
+	if d == nil || d.Calibrating || t.o.RigID != "" && d.RigID != t.o.RigID || t.o.RigType != "" && d.RigType != t.o.RigType {
 		return
 	}
 	at := pointTime(d)
