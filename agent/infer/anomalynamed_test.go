@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -26,6 +27,7 @@ func TestDiagnoseNamesAnomalyHeadFindings(t *testing.T) {
 	t.Cleanup(func() { _ = m.Close() })
 	spec := m.Spec()
 	const score = 1.6
+	var last diag.Diagnosis // the latest diagnosis as the cloud decodes it
 	diagnose := func(tankZ float64) diag.Anomaly {
 		t.Helper()
 		grid := make([][]float64, len(spec.Sensors))
@@ -51,6 +53,10 @@ func TestDiagnoseNamesAnomalyHeadFindings(t *testing.T) {
 		}
 		d, err := m.Diagnose(&r, w, 0)
 		require.NoError(t, err)
+		b, err := json.Marshal(d)
+		require.NoError(t, err)
+		last = diag.Diagnosis{}
+		require.NoError(t, json.Unmarshal(b, &last))
 		var tank []diag.Anomaly
 		for _, a := range d.Anomalies {
 			if len(a.Components) == 1 && a.Components[0] == "tank" {
@@ -75,6 +81,13 @@ func TestDiagnoseNamesAnomalyHeadFindings(t *testing.T) {
 	assert.Equal(t, []string{"T_TANK"}, a.Sensors)
 	assert.Equal(t, diag.SeverityLow, a.Severity)
 	assert.InDelta(t, (1-1/score)*diag.RuleConfidence, a.Confidence, 1e-9)
+	// The cloud tells the named finding from a class head's fault by
+	// diag.SuspectedFault, after the wire's JSON round trip.
+	for i := range last.Anomalies {
+		an := &last.Anomalies[i]
+		named := len(an.Components) == 1 && an.Components[0] == "tank"
+		assert.Equal(t, named, diag.SuspectedFault(&last, an), "%+v", *an)
+	}
 
 	for _, z := range []float64{1, -3} {
 		a := diagnose(z)

@@ -299,3 +299,30 @@ func containsAll(set, sub []string) bool {
 	}
 	return true
 }
+
+// SuspectedFault reports whether a, an anomaly of d, is an anomaly-head
+// finding that NameAnomaly named: a fault suspected from window means,
+// which may change from window to window while the anomaly persists
+// (the cloud keys such a finding's alert by the anomaly, not the name).
+// The wire carries no marker, so it is read from what Diagnose writes:
+// a fault on a component whose anomaly score is at least 1 and a
+// confidence of exactly RuleConfidence times 1 - 1/score (a class
+// head's is its class probability; a class head that blames the
+// component also keeps the anomaly head's finding off it).
+func SuspectedFault(d *Diagnosis, a *Anomaly) bool {
+	if a.Fault == "" || len(a.Components) == 0 {
+		return false
+	}
+	for i := range d.Components {
+		c := &d.Components[i]
+		if c.ID != a.Components[0] {
+			continue
+		}
+		if c.AnomalyScore < 1 {
+			return false
+		}
+		conf := 1 - 1/c.AnomalyScore
+		return math.Abs(a.Confidence-conf*RuleConfidence) <= 1e-12
+	}
+	return false
+}

@@ -278,7 +278,10 @@ const (
 )
 
 // Alert is an alert opened from diagnoses: one open or acknowledged alert
-// per rig, component and fault, counting its occurrences.
+// per rig, component and fault, counting its occurrences. An anomaly-head
+// finding, named by the agent's rules (diag.SuspectedFault) or not, counts
+// on the alert of its component with Fault "" (the anomaly): its suspected
+// name may change from window to window while the anomaly persists.
 type Alert struct {
 	ID             int64      `json:"id"`
 	RigID          string     `json:"rig_id"`
@@ -291,4 +294,11 @@ type Alert struct {
 	Occurrences    int        `json:"occurrences"`
 	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
 	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
+	// Suspected is the fault the agent's rules suspected in the latest
+	// window of an anomaly alert (Fault ""), by window end; absent when
+	// that window's anomaly was unnamed, and on a class head's alert.
+	Suspected string `json:"suspected,omitempty"`
+	// SuspectedFaults counts an anomaly alert's windows per suspected
+	// fault (the unnamed ones are Occurrences less their sum).
+	SuspectedFaults map[string]int `json:"suspected_faults,omitempty"`
 }

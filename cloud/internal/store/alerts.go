@@ -21,7 +21,7 @@ const (
 	AlertResolved     = fleetapi.AlertResolved
 )
 
-const alertCols = `a.id, r.name, a.component, a.fault, a.severity, a.state, a.opened_at, a.last_seen_at, a.occurrences, a.acknowledged_at, a.resolved_at`
+const alertCols = `a.id, r.name, a.component, a.fault, a.severity, a.state, a.opened_at, a.last_seen_at, a.occurrences, a.acknowledged_at, a.resolved_at, a.suspected, a.suspected_faults`
 
 // The alert list, all states (index alerts_org_id) or one (index
 // alerts_org_state): two statements, so that each one's plan, generic

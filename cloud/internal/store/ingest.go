@@ -265,7 +265,7 @@ var severityRank = map[diag.Severity]int{diag.SeverityInfo: 1, diag.SeverityLow:
 
 // openAlertsSQL opens or counts the alerts of a batch's anomalies, one
 // array element per (diagnosis, anomaly): component, fault, severity,
-// window end, seq.
+// window end, seq, suspected fault.
 //
 // The bounds on an agent's recorded clock skew that openAlertsSQL uses
 // (SQL literals): a skew under skewNoiseMs milliseconds is the check-in's
@@ -290,6 +290,12 @@ const (
 // check-in is older than skewMaxAge (the agent's clock may have been
 // stepped since), or when it put the agent's clock before 2000 (an
 // unset clock, clamped by the agent: NTP is about to step it).
+// An anomaly-head finding the agent's rules named (diag.SuspectedFault)
+// goes in as fault "" (the anomaly's key, as an unnamed one) with its
+// name apart ($10; "" for the others): a persistent anomaly whose
+// suspected name flickers stays one alert, whose suspected is the name of
+// its latest window (by window end, then seq) and whose suspected_faults
+// counts its windows per name.
 // The rest are grouped per (component, fault),
 // in a fixed order (concurrent batches lock alerts alike: no deadlock),
 // and open an alert or count on the open or acknowledged one. Its
@@ -304,19 +310,30 @@ const openAlertsSQL = `WITH k AS (
 		THEN 0 ELSE ag.clock_skew_ms END
 		FROM agents ag WHERE ag.id = $3), 0) * interval '1 millisecond' AS skew
 ), w AS (
-	SELECT u.c, u.f, array_position($9::text[], u.s) AS r, u.e, u.q
-	FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[]) AS u(c, f, s, e, q), k
+	SELECT u.c, u.f, array_position($9::text[], u.s) AS r, u.e, u.q, u.x
+	FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[], $10::text[]) AS u(c, f, s, e, q, x), k
 	WHERE u.e - k.skew > coalesce((SELECT max(x.resolved_at) FROM alerts x
 		WHERE x.rig_id = $2 AND x.component = u.c AND x.fault = u.f AND x.state = 'resolved'), '-infinity')
 ), g AS (
-	SELECT c, f, ($9::text[])[max(r)] AS s, min(e) AS o, max(e) AS l, count(*)::int AS n, (array_agg(q ORDER BY e, q))[1] AS q
+	SELECT c, f, ($9::text[])[max(r)] AS s, min(e) AS o, max(e) AS l, count(*)::int AS n, (array_agg(q ORDER BY e, q))[1] AS q,
+		(array_agg(x ORDER BY e DESC, q DESC))[1] AS x
 	FROM w GROUP BY c, f
+), nx AS (
+	SELECT c, f, jsonb_object_agg(x, n) AS xs
+	FROM (SELECT c, f, x, count(*)::int AS n FROM w WHERE x <> '' GROUP BY c, f, x) y GROUP BY c, f
 )
-INSERT INTO alerts AS a (org_id, rig_id, component, fault, severity, opened_at, last_seen_at, occurrences, agent_id, seq)
-SELECT $1, $2, g.c, g.f, g.s, g.o, g.l, g.n, $3, g.q FROM g ORDER BY g.c COLLATE "C", g.f COLLATE "C"
+INSERT INTO alerts AS a (org_id, rig_id, component, fault, severity, opened_at, last_seen_at, occurrences, agent_id, seq,
+	suspected, suspected_faults)
+SELECT $1, $2, g.c, g.f, g.s, g.o, g.l, g.n, $3, g.q, g.x, coalesce(nx.xs, '{}')
+FROM g LEFT JOIN nx ON nx.c = g.c AND nx.f = g.f ORDER BY g.c COLLATE "C", g.f COLLATE "C"
 ON CONFLICT (rig_id, component, fault) WHERE state <> 'resolved' DO UPDATE
 SET last_seen_at = greatest(a.last_seen_at, EXCLUDED.last_seen_at),
 	occurrences = a.occurrences + EXCLUDED.occurrences,
+	suspected = CASE WHEN EXCLUDED.last_seen_at >= a.last_seen_at THEN EXCLUDED.suspected ELSE a.suspected END,
+	suspected_faults = (SELECT coalesce(jsonb_object_agg(m.k, m.n), '{}') FROM (
+		SELECT t.k, sum(t.v::int)::int AS n FROM (
+			SELECT * FROM jsonb_each_text(a.suspected_faults) UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.suspected_faults)
+		) t(k, v) GROUP BY t.k) m),
 	severity = CASE WHEN array_position($9::text[], EXCLUDED.severity) > coalesce(array_position($9::text[], a.severity), 0)
 		THEN EXCLUDED.severity ELSE a.severity END,
 	state = CASE WHEN array_position($9::text[], EXCLUDED.severity) > coalesce(array_position($9::text[], a.severity), 0)
@@ -349,7 +366,8 @@ var lockAlertKeysSQL = `SELECT pg_advisory_xact_lock($1, h) FROM (
 	FROM unnest($3::text[], $4::text[]) AS u(c, f) ORDER BY h) l`
 
 // openAlerts opens an alert per (component, fault) of the new diagnoses'
-// high and critical anomalies, or counts it on the one already open
+// high and critical anomalies (fault "" for the anomaly head's, named or
+// not), or counts it on the one already open
 // (openAlertsSQL), in one statement. It first takes the alert locks of
 // the batch's (component, fault) pairs (lockAlertKeysSQL), so that a
 // resolve of one (SetAlertState) either comes before the statement,
@@ -358,14 +376,20 @@ var lockAlertKeysSQL = `SELECT pg_advisory_xact_lock($1, h) FROM (
 // statements go in one round trip (a pgx batch; each still takes its own
 // snapshot, the second after the locks).
 func (s *Store) openAlerts(ctx context.Context, tx pgx.Tx, p *Principal, items []cloudapi.DecodedItem, newSeqs []int64, index map[int64]int) error {
-	var comps, faults, sevs []string
+	var comps, faults, sevs, named []string
 	var ends []time.Time
 	var seqs []int64
 	for _, sq := range newSeqs {
 		d := &items[index[sq]].Diagnosis
-		for _, an := range d.Anomalies {
+		for i := range d.Anomalies {
+			an := &d.Anomalies[i]
 			if severityRank[an.Severity] < severityRank[diag.SeverityHigh] {
 				continue
+			}
+			fault, suspected := string(an.Fault), ""
+			if diag.SuspectedFault(d, an) {
+				// Keyed by the anomaly, the name apart.
+				fault, suspected = "", fault
 			}
 			comp := ""
 			if len(an.Components) > 0 {
@@ -373,7 +397,8 @@ func (s *Store) openAlerts(ctx context.Context, tx pgx.Tx, p *Principal, items [
 			} else if len(an.Sensors) > 0 {
 				comp = "sensor:" + an.Sensors[0]
 			}
-			comps, faults, sevs = append(comps, comp), append(faults, string(an.Fault)), append(sevs, string(an.Severity))
+			comps, faults, sevs = append(comps, comp), append(faults, fault), append(sevs, string(an.Severity))
+			named = append(named, suspected)
 			ends, seqs = append(ends, d.Window.End), append(seqs, sq)
 		}
 	}
@@ -382,7 +407,7 @@ func (s *Store) openAlerts(ctx context.Context, tx pgx.Tx, p *Principal, items [
 	}
 	var b pgx.Batch
 	b.Queue(lockAlertKeysSQL, alertLockClass, p.Agent.RigID, comps, faults)
-	b.Queue(openAlertsSQL, p.OrgID, p.Agent.RigID, p.Agent.ID, comps, faults, sevs, ends, seqs, severityOrder)
+	b.Queue(openAlertsSQL, p.OrgID, p.Agent.RigID, p.Agent.ID, comps, faults, sevs, ends, seqs, severityOrder, named)
 	br := tx.SendBatch(ctx, &b)
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()

@@ -685,7 +685,7 @@ func runAlerts(ctx context.Context, env Env, args []string) int {
 			errorf(env, "alerts %s %s: decode answer: %v", sub, id, err)
 			return ExitFailure
 		}
-		fmt.Fprintf(env.Stdout, "alert %d (%s %s %s on %s): %s\n", a.ID, a.Severity, a.Component, orDash(a.Fault), a.RigID, a.State)
+		fmt.Fprintf(env.Stdout, "alert %d (%s %s %s on %s): %s\n", a.ID, a.Severity, a.Component, alertFault(a), a.RigID, a.State)
 		return ExitOK
 	}
 	// Newest first: --limit 20 shows the 20 latest alerts, not the 20
@@ -704,11 +704,24 @@ func runAlerts(ctx context.Context, env Env, args []string) int {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tRIG\tCOMPONENT\tFAULT\tSEVERITY\tSTATE\tOPENED\tLAST SEEN\tCOUNT")
 	for _, a := range alerts {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", a.ID, a.RigID, a.Component, orDash(a.Fault), a.Severity, a.State,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", a.ID, a.RigID, a.Component, alertFault(a), a.Severity, a.State,
 			fmtTime(&a.OpenedAt), fmtTime(&a.LastSeenAt), a.Occurrences)
 	}
 	_ = tw.Flush()
 	return ExitOK
+}
+
+// alertFault is an alert's FAULT column: its fault, or for an anomaly
+// alert (fault "") "anomaly", with the fault the agent's rules suspected
+// in its latest window, e.g. "anomaly (cavitation suspected)".
+func alertFault(a fleetapi.Alert) string {
+	switch {
+	case a.Fault != "":
+		return a.Fault
+	case a.Suspected != "":
+		return "anomaly (" + a.Suspected + " suspected)"
+	}
+	return "anomaly"
 }
 
 // --- diagnoses ---

@@ -1,0 +1,83 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/rig"
+)
+
+// anomalyItem is items' diagnosis seq with its window ending at end, the
+// pump's anomaly score at 3 and the anomaly head's high finding on it,
+// named fault by the agent's rules (diag.NameAnomaly: confidence
+// RuleConfidence times 1 - 1/score) or, for fault "", unnamed.
+func anomalyItem(seq uint64, end time.Time, fault rig.Fault) cloudapi.DecodedItem {
+	const score = 3.0
+	it := items(seq, 1)[0]
+	d := &it.Diagnosis
+	d.Window.Start, d.Window.End = end.Add(-time.Minute), end
+	d.CreatedAt = end.Add(time.Second)
+	d.Components[0].AnomalyScore = score
+	conf := 1 - 1/score
+	if fault != "" {
+		conf *= diag.RuleConfidence
+	}
+	d.Anomalies = []diag.Anomaly{{Fault: fault, Severity: diag.SeverityHigh, Confidence: conf, Components: []string{"pump"}}}
+	return it
+}
+
+// A persistent anomaly whose suspected name flickers from window to window
+// (cavitation, vibration, unnamed, ...) is one alert, fault "" (the
+// anomaly), not one per name: suspected is the name of the latest window
+// by window end (a backlog's older window does not change it) and
+// suspected_faults counts the windows per name. A class head's faults keep
+// an alert each.
+func TestFlickeringAnomalyNameIsOneAlert(t *testing.T) {
+	t.Parallel()
+	_, st, p := agentStore(t)
+	t1 := time.Date(2025, 1, 1, 1, 0, 0, 0, time.UTC)
+	at := func(i int) time.Time { return t1.Add(time.Duration(i) * time.Minute) }
+
+	ingestOK(t, st, p, anomalyItem(1, at(1), "cavitation"), anomalyItem(2, at(2), "vibration"))
+	ingestOK(t, st, p, anomalyItem(3, at(3), ""), anomalyItem(4, at(4), "cavitation"))
+	ingestOK(t, st, p, anomalyItem(5, at(5), "vibration"))
+	// A backlog window from before: counted, the latest name kept.
+	ingestOK(t, st, p, anomalyItem(6, at(0), "pressure_drop"))
+	// Class-head faults on the pump (a class probability, not a rule's
+	// confidence): an alert per fault, as before.
+	lk, ov := alertItem(7, at(6), diag.SeverityHigh), alertItem(8, at(7), diag.SeverityHigh)
+	ov.Diagnosis.Anomalies[0].Fault = "overheating"
+	ingestOK(t, st, p, lk, ov)
+
+	as := allAlerts(t, st, p.OrgID)
+	require.Len(t, as, 3, "%+v", as)
+	an := as[0]
+	assert.Equal(t, "pump", an.Component)
+	assert.Equal(t, "", an.Fault)
+	assert.Equal(t, store.AlertOpen, an.State)
+	assert.Equal(t, 6, an.Occurrences)
+	assert.True(t, at(1).Equal(an.OpenedAt), "%s", an.OpenedAt)
+	assert.True(t, at(5).Equal(an.LastSeenAt), "%s", an.LastSeenAt)
+	assert.Equal(t, "vibration", an.Suspected)
+	assert.Equal(t, map[string]int{"cavitation": 2, "vibration": 2, "pressure_drop": 1}, an.SuspectedFaults)
+	assert.Equal(t, "leakage", as[1].Fault)
+	assert.Equal(t, "overheating", as[2].Fault)
+	for _, a := range as[1:] {
+		assert.Empty(t, a.Suspected)
+		assert.Empty(t, a.SuspectedFaults)
+	}
+
+	// The latest window unnamed: suspected clears, the counts stay.
+	ingestOK(t, st, p, anomalyItem(9, at(8), ""))
+	as = allAlerts(t, st, p.OrgID)
+	require.Len(t, as, 3, "%+v", as)
+	assert.Equal(t, 7, as[0].Occurrences)
+	assert.Empty(t, as[0].Suspected)
+	assert.Equal(t, map[string]int{"cavitation": 2, "vibration": 2, "pressure_drop": 1}, as[0].SuspectedFaults)
+}
