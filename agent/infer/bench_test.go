@@ -12,6 +12,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/reading"
 )
 
 // Benchmarks of the edge path. docs/inference.md quotes them; rerun with
@@ -266,4 +267,99 @@ func sineWindow(tb testing.TB, spec prep.Spec) *prep.Window {
 	w, err := prep.FromGrid(spec, grid)
 	require.NoError(tb, err)
 	return w
+}
+
+// BenchmarkRunParts times each step of one window's diagnosis in the
+// agent (agent/internal/windowing Runner.infer) separately, on the
+// zema-testrig bundle: prep (a prep.Resampler building the window from
+// its 43,680 readings at the sensors' own rates, the windowing's work
+// besides reading the buffer), check (RunInto's checks of the window),
+// copy (the window into the input tensors), ort (ONNX Runtime's Run: what
+// inference_us and rig_agent_inference_latency_seconds measure), decode
+// (the outputs into a Result) and diagnose (Model.Diagnose). Two modes:
+// warm runs the steps back to back, as `rigctl bench infer` does; cold
+// (the agent's case) first spends 20 ms on other memory-bound work that
+// evicts the caches (standing in for ingest between windows), as the
+// agent's one window a minute (or a few a second in rigctl bench ingest)
+// finds them. Reported as p50 per step in µs:
+//
+//	cd agent && go test ./infer -run '^$' -bench RunParts -benchtime 200x -count 3
+func BenchmarkRunParts(b *testing.B) {
+	needORT(b)
+	cfg := loadRig(b, "../../firmware-configs/zema-testrig.yaml")
+	m, err := Open("../../models/bundles/zema-testrig", cfg, Options{Logger: quiet})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = m.Close() })
+	spec := m.Spec()
+	start := time.Unix(1_700_000_000, 0)
+	var rs []reading.Reading
+	for _, ss := range spec.Sensors {
+		period := time.Duration(1e9 / ss.RateHz)
+		for i := range int(ss.RateHz * spec.Duration().Seconds()) {
+			rs = append(rs, reading.Reading{Sensor: ss.ID, Time: start.Add(time.Duration(i)*period + period/10),
+				Value: 100 + math.Sin(float64(i)/7), Seq: uint64(i + 1)})
+		}
+	}
+	slices.SortStableFunc(rs, func(a, b reading.Reading) int { return a.Time.Compare(b.Time) })
+	rsm, err := prep.NewResampler(spec)
+	require.NoError(b, err)
+	evict := make([]byte, 32<<20) // beyond the last-level cache
+	for _, mode := range []string{"warm", "cold"} {
+		b.Run(mode, func(b *testing.B) {
+			var r Result
+			w := rsm.Resample(start, rs)
+			_, err := m.RunInto(&r, w)
+			require.NoError(b, err)
+			parts := []string{"prep", "check", "copy", "ort", "decode", "diagnose"}
+			lat := make([]latencies, len(parts))
+			for b.Loop() {
+				if mode == "cold" {
+					b.StopTimer()
+					for t := time.Now(); time.Since(t) < 20*time.Millisecond; {
+						for i := 0; i < len(evict); i += 64 {
+							evict[i]++
+						}
+					}
+					b.StartTimer()
+				}
+				t := []time.Time{time.Now()}
+				rsm.Reset(start)
+				rsm.Add(rs)
+				w := rsm.Finish()
+				t = append(t, time.Now())
+				if err := m.checkWindow(w); err != nil {
+					b.Fatal(err)
+				}
+				t = append(t, time.Now())
+				m.mu.Lock()
+				copy(m.one.x.GetData(), w.Values)
+				if m.one.mask != nil {
+					copy(m.one.mask.GetData(), w.Mask)
+				}
+				t = append(t, time.Now())
+				err := m.single.Run()
+				t = append(t, time.Now())
+				if err == nil {
+					err = m.decode(m.one, 0, w, &r)
+				}
+				m.mu.Unlock()
+				t = append(t, time.Now())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := m.Diagnose(&r, w, t[4].Sub(t[3])); err != nil {
+					b.Fatal(err)
+				}
+				t = append(t, time.Now())
+				for i := range parts {
+					lat[i] = append(lat[i], t[i+1].Sub(t[i]))
+				}
+			}
+			for i, p := range parts {
+				s := slices.Clone(lat[i])
+				slices.Sort(s)
+				b.ReportMetric(float64(s[len(s)/2].Nanoseconds())/1e3, p+"-p50-us")
+			}
+		})
+	}
 }
