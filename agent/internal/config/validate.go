@@ -421,6 +421,9 @@ const (
 	// CalibrationFile is the SKAB detector's calibration,
 	// agent/internal/service's CalibrationFile.
 	CalibrationFile = "detector-calibration.json"
+	// TrendFile is the health trend, agent/internal/service's
+	// TrendFile.
+	TrendFile = "health-trend.json"
 )
 
 // HistorySeqFile is the diagnosis history's sequence mark
@@ -443,6 +446,7 @@ func (c *Config) validateFiles(v *confyaml.Validator) {
 			fixed = append(fixed, file{"", "the cloud outbox (agent.data_dir/" + OutboxFile + ")", filepath.Join(c.Agent.DataDir, OutboxFile)})
 		}
 		fixed = append(fixed, file{"", "the detector calibration (agent.data_dir/" + CalibrationFile + ")", filepath.Join(c.Agent.DataDir, CalibrationFile)})
+		fixed = append(fixed, file{"", "the health trend (agent.data_dir/" + TrendFile + ")", filepath.Join(c.Agent.DataDir, TrendFile)})
 	}
 	if c.Diagnoses.Path != "" {
 		fixed = append(fixed, file{"", "the history's sequence mark (diagnoses.path + .seq)", HistorySeqFile(c.Diagnoses.Path)})

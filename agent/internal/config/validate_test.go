@@ -50,6 +50,8 @@ func TestFilePathsDoNotCollide(t *testing.T) {
 		{"buffer is the outbox", cloud + "buffer: {path: /d/outbox.db}\n", `buffer.path: "/d/outbox.db" is also the cloud outbox`},
 		{"diagnoses is the outbox", cloud + "diagnoses: {path: /d/./outbox.db}\n", `diagnoses.path: "/d/outbox.db" is also the cloud outbox`},
 		{"buffer is the calibration", "buffer: {path: /d/detector-calibration.json}\n", "buffer.path: \"/d/detector-calibration.json\" is also the detector calibration"},
+		{"diagnoses is the trend", "diagnoses: {path: /d/health-trend.json}\n", `diagnoses.path: "/d/health-trend.json" is also the health trend`},
+		{"buffer is the trend", "buffer: {path: /d/./health-trend.json}\n", `buffer.path: "/d/health-trend.json" is also the health trend`},
 		{"buffer is update.dir", "buffer: {path: /d/update}\n", `buffer.path: "/d/update" is update.dir "/d/update" or in it`},
 		{"diagnoses in update.dir", "diagnoses: {path: /d/update/h.db}\n", `diagnoses.path: "/d/update/h.db" is update.dir "/d/update" or in it`},
 		{"unclean equal paths", "buffer: {path: /x//b.db}\ndiagnoses: {path: /x/b.db}\n", `diagnoses.path: "/x/b.db" is also buffer.path`},

@@ -26,7 +26,9 @@ import (
 // KB each, and the rig it is of) across restarts, so that the remaining
 // useful life goes on from the last 24 h at once instead of waiting for
 // new windows.
-const TrendFile = "health-trend.json"
+// It is config.TrendFile, which the config checks configured paths
+// against.
+const TrendFile = config.TrendFile
 
 // trendFile is what TrendFile holds: the trend and the rig it was
 // recorded on (rigOf). A file of another rig, rig type or component set
