@@ -14,6 +14,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
+	"github.com/hydrognn/hydrognn/agent/internal/trend"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
 )
@@ -24,9 +25,16 @@ func saveTrend(a *Agent) { a.trend.save() }
 
 // secondsRig runs n one-second windows (stride-1 sliding windows at 1 Hz,
 // the SKAB testbed's) from window first on, through a's served-model
-// wrapper, storing each diagnosis as the windowing does; the pump loses
-// 0.05 per hour from 0.95. It returns the last diagnosis.
-func secondsRig(t *testing.T, a *Agent, first, n int) *diag.Diagnosis {
+// wrapper, storing each diagnosis from window storeFrom on in the history
+// as the windowing does; the pump loses 0.05 per hour from 0.95. It
+// returns the last diagnosis.
+//
+// The tests store only the windows a start can read back: the newest
+// trend.DefaultSeedLimit (all that a rebuild reads) and those after the
+// trend file's last save (CatchUp). Older diagnoses are in the trend (or
+// its file) alone, as if the history had dropped them: every Append is
+// an fsync, and storing all 3 h took the two tests 44 s under -race.
+func secondsRig(t *testing.T, a *Agent, first, n, storeFrom int) *diag.Diagnosis {
 	t.Helper()
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -39,6 +47,9 @@ func secondsRig(t *testing.T, a *Agent, first, n int) *diag.Diagnosis {
 		d, err = m.Diagnose(&infer.Result{}, &prep.Window{Start: start}, time.Millisecond)
 		require.NoError(t, err)
 		d.AgentID = "agent-1"
+		if i < storeFrom {
+			continue
+		}
 		_, err = a.hist.Append(ctx, d, history.Progress{Window: start})
 		require.NoError(t, err)
 	}
@@ -59,14 +70,14 @@ func TestTrendSurvivesRestartOfFastWindows(t *testing.T) {
 	cfg.Agent.DataDir = t.TempDir()
 	a := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
 	const n = 3 * 3600
-	d := secondsRig(t, a, 0, n)
+	d := secondsRig(t, a, 0, n, n-trend.DefaultSeedLimit)
 	require.NotNil(t, d.RUL)
 	before := d.RUL.P50Hours // 0.80 at 3 h: 6 h from 0.5
 	assert.InDelta(t, 6, before, 0.1)
 	saveTrend(a)
 
 	a2 := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
-	d2 := secondsRig(t, a2, n, 1)
+	d2 := secondsRig(t, a2, n, 1, n)
 	require.NotNil(t, d2.RUL, "no remaining useful life after a restart")
 	assert.InDelta(t, before-1.0/3600, d2.RUL.P50Hours, 0.01)
 }
@@ -85,18 +96,20 @@ func TestTrendSavedPeriodically(t *testing.T) {
 	cfg.Agent.DataDir = t.TempDir()
 	path := filepath.Join(cfg.Agent.DataDir, TrendFile)
 	a := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
-	d := secondsRig(t, a, 0, 1) // opens the trend
+	// The crash after 72 minutes, 2 minutes after the last save (an
+	// estimate needs an hour of trend).
+	const n = 72 * 60
+	d := secondsRig(t, a, 0, 1, n-trend.DefaultSeedLimit) // opens the trend
 	require.Nil(t, d.RUL)
 	// The windows' time stands in for the clock.
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	a.trend.now = func() time.Time { return now }
 	a.trend.saved = now
 	saves := 0
-	const n = 2*3600 + 7*60 // the last save 2 minutes before the crash
 	for i := 1; i < n; i++ {
 		now = now.Add(time.Second)
 		fi, _ := os.Stat(path)
-		d = secondsRig(t, a, i, 1)
+		d = secondsRig(t, a, i, 1, n-trend.DefaultSeedLimit)
 		if fi2, err := os.Stat(path); err == nil && (fi == nil || !fi2.ModTime().Equal(fi.ModTime()) || fi2.Size() != fi.Size()) {
 			saves++
 			assert.Equal(t, os.FileMode(0o600), fi2.Mode().Perm())
@@ -107,7 +120,7 @@ func TestTrendSavedPeriodically(t *testing.T) {
 
 	// The crash: no save at stop.
 	a2 := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
-	d2 := secondsRig(t, a2, n, 1)
+	d2 := secondsRig(t, a2, n, 1, n)
 	require.NotNil(t, d2.RUL)
 	assert.InDelta(t, d.RUL.P50Hours-1.0/3600, d2.RUL.P50Hours, 0.01)
 
@@ -115,7 +128,7 @@ func TestTrendSavedPeriodically(t *testing.T) {
 	// them, no estimate yet), and replaced at the next save.
 	require.NoError(t, os.WriteFile(path, []byte(`{"version":1,"compo`), 0o600))
 	a3 := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
-	d3 := secondsRig(t, a3, n+1, 1)
+	d3 := secondsRig(t, a3, n+1, 1, n+1)
 	assert.Nil(t, d3.RUL)
 	saveTrend(a3)
 	_, err = readTrendFile(path)
