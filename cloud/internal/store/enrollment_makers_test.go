@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -24,26 +23,12 @@ import (
 func TestPreUpgradeEnrollmentsEndWithTheirMaker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := dbtest.Pool(t)
-	ms, err := db.Migrations()
-	require.NoError(t, err)
-	old := fstest.MapFS{}
-	for _, m := range ms {
-		if m.Version <= 14 {
-			old["m/"+m.Name] = &fstest.MapFile{Data: []byte(m.SQL)}
-		}
-	}
-	_, err = db.MigrateFS(ctx, pool, old, "m", nil)
-	require.NoError(t, err)
+	pool, _ := dbtest.MigratedTo(t, 14)
 
-	// The rows as that schema had them, written in SQL: the store's code
-	// is the newest schema's. A maker revoked before the upgrade (as
-	// RevokeToken did then: the token alone), one that expires in ten
-	// minutes, and a live one.
-	var orgID, rigID int64
-	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO organisations (slug, name) VALUES ('old', 'Old') RETURNING id`).Scan(&orgID))
-	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO rigs (org_id, name, rig_type) VALUES ($1, 'press-1', 'zema-testrig') RETURNING id`,
-		orgID).Scan(&rigID))
+	// The rows as that schema had them (preUpgradeRig): a maker revoked
+	// before the upgrade (as RevokeToken did then: the token alone), one
+	// that expires in ten minutes, and a live one.
+	orgID, rigID := preUpgradeRig(ctx, t, pool)
 	maker := func(name string, expires *time.Time) int64 {
 		_, h := store.NewSecret(store.PrefixToken)
 		var id int64
@@ -61,7 +46,7 @@ func TestPreUpgradeEnrollmentsEndWithTheirMaker(t *testing.T) {
 		return secret
 	}
 	ofRevoked, ofExpiring, ofLive, used := enrollment(revoked), enrollment(expiring), enrollment(live), enrollment(revoked)
-	_, err = pool.Exec(ctx, `UPDATE enrollment_tokens SET used_at = now() WHERE token_hash = $1`, store.Hash(used))
+	_, err := pool.Exec(ctx, `UPDATE enrollment_tokens SET used_at = now() WHERE token_hash = $1`, store.Hash(used))
 	require.NoError(t, err)
 	var revokedAt time.Time
 	require.NoError(t, pool.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = now() - interval '1 hour' WHERE id = $1 RETURNING revoked_at`,

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -23,26 +22,12 @@ func TestUploadRequestWithoutCapGetsServerCap(t *testing.T) {
 	t.Parallel()
 	const wantCap = int64(1 << 30)
 	ctx := context.Background()
-	pool, _ := dbtest.Pool(t)
-	ms, err := db.Migrations()
-	require.NoError(t, err)
-	old := fstest.MapFS{}
-	for _, m := range ms {
-		if m.Version <= 12 {
-			old["m/"+m.Name] = &fstest.MapFile{Data: []byte(m.SQL)}
-		}
-	}
-	_, err = db.MigrateFS(ctx, pool, old, "m", nil)
-	require.NoError(t, err)
+	pool, _ := dbtest.MigratedTo(t, 12)
 
-	// The rows as that schema had them, written in SQL: the store's code
-	// is the newest schema's.
-	var orgID, rigID int64
-	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO organisations (slug, name) VALUES ('old', 'Old') RETURNING id`).Scan(&orgID))
-	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO rigs (org_id, name, rig_type) VALUES ($1, 'press-1', 'zema-testrig') RETURNING id`,
-		orgID).Scan(&rigID))
+	// The rows as that schema had them (preUpgradeRig).
+	orgID, rigID := preUpgradeRig(ctx, t, pool)
 	now := time.Now().UTC()
-	_, err = pool.Exec(ctx, `INSERT INTO upload_requests (org_id, rig_id, from_ts, to_ts, max_bytes, expires_at)
+	_, err := pool.Exec(ctx, `INSERT INTO upload_requests (org_id, rig_id, from_ts, to_ts, max_bytes, expires_at)
 		VALUES ($1, $2, $3, $4, 0, $5)`, orgID, rigID, now.Add(-time.Hour), now, now.Add(time.Hour))
 	require.NoError(t, err)
 

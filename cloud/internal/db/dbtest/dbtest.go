@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -79,6 +80,28 @@ func Migrated(t testing.TB) (*pgxpool.Pool, string) {
 	pool, u := Pool(t)
 	if _, err := db.Migrate(context.Background(), pool, nil); err != nil {
 		t.Fatalf("migrate test database: %v", err)
+	}
+	return pool, u
+}
+
+// MigratedTo is Pool with the migrations up to version applied, for a
+// test of a later migration: it writes the rows as that older schema had
+// them, then applies the rest with db.Migrate.
+func MigratedTo(t testing.TB, version int) (*pgxpool.Pool, string) {
+	t.Helper()
+	pool, u := Pool(t)
+	ms, err := db.Migrations()
+	if err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
+	old := fstest.MapFS{}
+	for _, m := range ms {
+		if m.Version <= version {
+			old["m/"+m.Name] = &fstest.MapFile{Data: []byte(m.SQL)}
+		}
+	}
+	if _, err := db.MigrateFS(context.Background(), pool, old, "m", nil); err != nil {
+		t.Fatalf("migrate test database to version %d: %v", version, err)
 	}
 	return pool, u
 }
