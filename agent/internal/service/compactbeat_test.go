@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,24 +20,15 @@ import (
 func TestCompactionBeatsIngest(t *testing.T) {
 	old := liveness.Interval
 	liveness.Interval = time.Hour
-	defer func() { liveness.Interval = old }()
-	dir := t.TempDir()
-	cfg, err := config.Load(writeConfigLateness(t, dir, "agent-compact", "", "10m"))
+	t.Cleanup(func() { liveness.Interval = old }) // after the agent stopped
+	cfg, err := config.Load(writeConfigLateness(t, t.TempDir(), "agent-compact", "", "10m"))
 	require.NoError(t, err)
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clock := newTestClock()
+	a := startWithClock(t, cfg, clock, Options{})
+
+	_, jumped := clock.Jump(cfg.Agent.StallAfter + time.Minute) // the copy took longer than stall_after
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, err := Start(ctx, cfg, Options{Version: "test", Logger: testLogger(t), livenessNow: clock})
-	require.NoError(t, err)
-	defer stopAgent(t, a)
-	waitFor(t, 15*time.Second, "agent ready", func() bool { return len(a.NotReady()) == 0 })
-
-	mu.Lock()
-	now = now.Add(cfg.Agent.StallAfter + time.Minute) // the copy took longer than stall_after
-	jumped := now
-	mu.Unlock()
 	require.NoError(t, a.buf.Compact(ctx))
 	for _, l := range a.Liveness().Loops() {
 		if l.Name == LoopIngest {

@@ -17,23 +17,55 @@ import (
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
 
+// testClock is a liveness registry's clock for a test: it stands still
+// until Jump moves it.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Now()} }
+
+// Now is the clock's time (Options.livenessNow).
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Jump moves the clock d ahead and returns its time before and after.
+func (c *testClock) Jump(d time.Duration) (before, after time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	before = c.now
+	c.now = c.now.Add(d)
+	return before, c.now
+}
+
+// startWithClock starts the agent of cfg with opts, its liveness
+// registry reading clock, waits until it is ready, and stops it when the
+// test ends.
+func startWithClock(t *testing.T, cfg *config.Config, clock *testClock, opts Options) *Agent {
+	t.Helper()
+	opts.Version, opts.Logger, opts.livenessNow = "test", testLogger(t), clock.Now
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := Start(ctx, cfg, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { stopAgent(t, a) })
+	waitFor(t, 15*time.Second, "agent ready", func() bool { return len(a.NotReady()) == 0 })
+	return a
+}
+
 // The running agent's loops beat while idle (no reading arrives): after
 // the registry's clock jumps past agent.stall_after, every loop beats
 // again on its own, and /health/live answers 200. A loop that has not
 // beaten since the jump is stalled meanwhile: /health/live answers 503.
 func TestIdleLoopsKeepBeating(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := config.Load(writeConfigLateness(t, dir, "agent-live", "", "10m"))
+	cfg, err := config.Load(writeConfigLateness(t, t.TempDir(), "agent-live", "", "10m"))
 	require.NoError(t, err)
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	a, err := Start(ctx, cfg, Options{Version: "test", Logger: testLogger(t), livenessNow: clock})
-	require.NoError(t, err)
-	defer stopAgent(t, a)
-	waitFor(t, 15*time.Second, "agent ready", func() bool { return len(a.NotReady()) == 0 })
+	clock := newTestClock()
+	a := startWithClock(t, cfg, clock, Options{})
 
 	names := map[string]bool{}
 	for _, l := range a.Liveness().Loops() {
@@ -49,10 +81,7 @@ func TestIdleLoopsKeepBeating(t *testing.T) {
 	}
 	assert.Equal(t, http.StatusOK, live())
 
-	mu.Lock()
-	now = now.Add(cfg.Agent.StallAfter + time.Minute)
-	jumped := now
-	mu.Unlock()
+	_, jumped := clock.Jump(cfg.Agent.StallAfter + time.Minute)
 	// Until each loop beats once after the jump it counts as stalled;
 	// idle loops beat every liveness.Interval.
 	waitFor(t, 10*liveness.Interval+20*time.Second, "every loop beating after the jump", func() bool {
@@ -112,23 +141,16 @@ func TestHungWindowingIsStalled(t *testing.T) {
 	fwPath := filepath.Join(dir, "zema-testrig.yaml")
 	cfg, err := config.Load(cfgPath)
 	require.NoError(t, err)
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clock := newTestClock()
 	fwd := &hangingForwarder{entered: make(chan struct{}), release: make(chan struct{})}
 	var releaseOnce sync.Once
 	release := func() { releaseOnce.Do(func() { close(fwd.release) }) }
 	defer release()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	a, err := Start(ctx, cfg, Options{Version: "test", Logger: testLogger(t), livenessNow: clock,
+	a := startWithClock(t, cfg, clock, Options{
 		NewForwarder: func(_ context.Context, deps ForwarderDeps) (Forwarder, error) {
 			fwd.beat = deps.Heartbeat
 			return fwd, nil
 		}})
-	require.NoError(t, err)
-	defer stopAgent(t, a)
-	waitFor(t, 15*time.Second, "agent ready", func() bool { return len(a.NotReady()) == 0 })
 
 	t0 := cycleStart(6)
 	gw := newGateway(t, a.BrokerURL(), fwPath)
@@ -141,11 +163,7 @@ func TestHungWindowingIsStalled(t *testing.T) {
 	}
 	assert.Empty(t, a.Stalled(), "not stalled before agent.stall_after")
 
-	mu.Lock()
-	hungSince := now
-	now = now.Add(cfg.Agent.StallAfter + time.Minute)
-	jumped := now
-	mu.Unlock()
+	hungSince, jumped := clock.Jump(cfg.Agent.StallAfter + time.Minute)
 	// The other loops beat at the new time within liveness.Interval; the
 	// hung windowing does not.
 	waitFor(t, 10*liveness.Interval+20*time.Second, "only the windowing stalled", func() bool {
