@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/hydrognn/hydrognn/agent/internal/history"
@@ -47,11 +46,7 @@ func bigSecond(i int) *diag.Diagnosis {
 //	go test -run '^$' -bench Start -benchtime 20x ./internal/trend/
 func BenchmarkStart(b *testing.B) {
 	ctx := context.Background()
-	h, err := history.Open(filepath.Join(b.TempDir(), "diagnoses.db"), history.Options{MaxAge: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = h.Close() })
+	h := openHistory(b)
 	live := trend.New(trend.Options{})
 	const n, stored, since = 24 * 3600, 1024, 300
 	var saved []byte
@@ -59,6 +54,7 @@ func BenchmarkStart(b *testing.B) {
 		d := bigSecond(i)
 		live.Observe(d)
 		if i == n-since-1 {
+			var err error
 			if saved, err = json.MarshalIndent(live.State(), "", "  "); err != nil {
 				b.Fatal(err)
 			}

@@ -3,7 +3,6 @@ package trend_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,11 +23,7 @@ func second(i int) *diag.Diagnosis {
 	return &diag.Diagnosis{
 		RigID: "skab-1", Seq: uint64(i + 1), CreatedAt: end,
 		Window: diag.Window{Start: end.Add(-60 * time.Second), End: end, Steps: 60, Coverage: 1},
-		Health: pump, Status: diag.StatusOf(pump),
-		Components: []diag.ComponentHealth{
-			{ID: "pump", Health: pump, Status: diag.StatusOf(pump)},
-			{ID: "cooler", Health: 0.95, Status: diag.Healthy},
-		},
+		Health: pump, Status: diag.StatusOf(pump), Components: components(pump),
 	}
 }
 
@@ -79,9 +74,7 @@ func TestRestoreEstimatesAsLive(t *testing.T) {
 // the State has), estimates as a Tracker that saw every window live.
 func TestCatchUpFromHistory(t *testing.T) {
 	ctx := context.Background()
-	h, err := history.Open(filepath.Join(t.TempDir(), "diagnoses.db"), history.Options{MaxAge: -1})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = h.Close() })
+	h := openHistory(t)
 	live := trend.New(trend.Options{})
 	const saved, end = 3 * 3600, 3*3600 + 300
 	var st trend.State

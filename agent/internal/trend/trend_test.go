@@ -28,16 +28,31 @@ func window(i int, pump float64) *diag.Diagnosis {
 		CreatedAt: start.Add(61 * time.Second),
 		Window:    diag.Window{Start: start, End: start.Add(time.Minute), Steps: 60, Coverage: 1},
 		Model:     diag.ModelRef{Version: "zema-2025.03"},
-		Health:    pump, Status: diag.StatusOf(pump),
-		Components: []diag.ComponentHealth{
-			{ID: "pump", Health: pump, Status: diag.StatusOf(pump)},
-			{ID: "cooler", Health: 0.95, Status: diag.Healthy},
-		},
+		Health:    pump, Status: diag.StatusOf(pump), Components: components(pump),
 		Recommendations: []diag.Recommendation{
 			{Component: "pump", Fault: "leakage", Action: "inspect the pump", Priority: diag.SeverityMedium},
 			{Component: "", Fault: "unstable", Action: "check the load", Priority: diag.SeverityLow},
 		},
 	}
+}
+
+// components are the rig's: the pump with health pump, the cooler with
+// 0.95.
+func components(pump float64) []diag.ComponentHealth {
+	return []diag.ComponentHealth{
+		{ID: "pump", Health: pump, Status: diag.StatusOf(pump)},
+		{ID: "cooler", Health: 0.95, Status: diag.Healthy},
+	}
+}
+
+// openHistory opens a diagnosis history in the test's directory that
+// keeps every diagnosis; it is closed when the test ends.
+func openHistory(t testing.TB) *history.Store {
+	t.Helper()
+	h, err := history.Open(filepath.Join(t.TempDir(), "diagnoses.db"), history.Options{MaxAge: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Close() })
+	return h
 }
 
 // run annotates windows 0..n-1 with health(i) and returns the last.
@@ -158,9 +173,7 @@ func TestBounded(t *testing.T) {
 
 func TestSeedFromHistory(t *testing.T) {
 	ctx := context.Background()
-	h, err := history.Open(filepath.Join(t.TempDir(), "diagnoses.db"), history.Options{MaxAge: -1})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = h.Close() })
+	h := openHistory(t)
 	for i := range 240 {
 		d := window(i, 0.95-0.05*float64(i+1)/60)
 		_, err := h.Append(ctx, d, history.Progress{Window: d.Window.Start})
