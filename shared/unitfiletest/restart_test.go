@@ -1,8 +1,6 @@
 package unitfiletest
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -10,11 +8,7 @@ import (
 // TestRestartPreventExitStatus: lines add up, an empty one clears,
 // statuses and signals apart.
 func TestRestartPreventExitStatus(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "x.service")
-	unit := "[Service]\nRestartPreventExitStatus=1 SIGKILL\nRestartPreventExitStatus=\nRestartPreventExitStatus=64 65\nRestartPreventExitStatus=78 SIGABRT\n"
-	if err := os.WriteFile(p, []byte(unit), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p := writeFile(t, t.TempDir(), "x.service", "[Service]\nRestartPreventExitStatus=1 SIGKILL\nRestartPreventExitStatus=\nRestartPreventExitStatus=64 65\nRestartPreventExitStatus=78 SIGABRT\n")
 	statuses, signals := Read(t, p).RestartPreventExitStatus(t)
 	if want := []int{64, 65, 78}; !slices.Equal(statuses, want) {
 		t.Errorf("statuses %v, want %v", statuses, want)

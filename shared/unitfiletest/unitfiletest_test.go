@@ -7,14 +7,20 @@ import (
 	"testing"
 )
 
+// writeFile writes content to dir/name and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestRead: directives in order without their section, comments without
 // '#', repeated keys kept; the install line's mode for its destination.
 func TestRead(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "x.service")
-	unit := "# x.service\n#   install -o root -m 0644 x.yaml /etc/x/x.yaml\n\n[Service]\nUser=x\nEnvironment=\"A=1\"\nEnvironment=B=2\n"
-	if err := os.WriteFile(p, []byte(unit), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p := writeFile(t, t.TempDir(), "x.service", "# x.service\n#   install -o root -m 0644 x.yaml /etc/x/x.yaml\n\n[Service]\nUser=x\nEnvironment=\"A=1\"\nEnvironment=B=2\n")
 	u := Read(t, p)
 	if want := []string{"x.service", "install -o root -m 0644 x.yaml /etc/x/x.yaml"}; !slices.Equal(u.Comments, want) {
 		t.Errorf("comments %q, want %q", u.Comments, want)

@@ -3,19 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"slices"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/agent/internal/service"
@@ -33,25 +24,12 @@ func init() {
 	}
 }
 
-// crashingStart is a service.Start that crashes: an unrecovered panic in
-// the start or in a goroutine of a part, a fatal error of the runtime,
-// or SIGABRT (the runtime's default handling: systemd's default
-// WatchdogSignal, or an operator's kill -ABRT).
+// crashingStart is a service.Start that crashes the Go runtime's way
+// (unitfiletest.Crash: a panic in the start or in a goroutine of a part,
+// a fatal error of the runtime, or SIGABRT).
 func crashingStart(kind string) func(context.Context, *config.Config, service.Options) (*service.Agent, error) {
 	return func(ctx context.Context, _ *config.Config, _ service.Options) (*service.Agent, error) {
-		switch kind {
-		case "panic":
-			panic("a bug in the start")
-		case "goroutine-panic":
-			go func() { panic("a bug in a part") }()
-		case "fatal-error":
-			var mu sync.Mutex
-			mu.Unlock() // fatal error: sync: unlock of unlocked mutex
-		case "sigabrt":
-			_ = syscall.Kill(os.Getpid(), syscall.SIGABRT)
-		}
-		<-ctx.Done()
-		return nil, ctx.Err()
+		return nil, unitfiletest.Crash(ctx, kind)
 	}
 }
 
@@ -62,48 +40,9 @@ func crashingStart(kind string) func(context.Context, *config.Config, service.Op
 // was 2 and the unit listed 2: a panicking agent stayed down until
 // someone noticed. docs/agent.md names the unit's list.
 func TestUnitRestartsOnGoRuntimeExits(t *testing.T) {
-	u := unitfiletest.Read(t, agentUnit)
-	prevented, signals := u.RestartPreventExitStatus(t)
-	assert.Empty(t, signals, "a signal kills a hung or crashed agent; it is restarted")
-	assert.Equal(t, restartPrevented, prevented, "RestartPreventExitStatus lists exactly the agent's codes for what a restart does not mend")
-	for _, code := range prevented {
-		assert.NotContains(t, unitfiletest.GoRuntimeExitStatuses, code, "RestartPreventExitStatus=%d is a status of Go's runtime", code)
-	}
-	for _, code := range []int{exitOK, exitFailure} {
-		assert.NotContains(t, prevented, code)
-	}
-	doc, err := os.ReadFile("../../../docs/agent.md")
-	require.NoError(t, err)
-	assert.Contains(t, string(doc), "`RestartPreventExitStatus="+strings.Trim(fmt.Sprint(prevented), "[]")+"`")
-
+	prevented := unitfiletest.Read(t, agentUnit).CheckRestartPolicy(t, restartPrevented, []int{exitOK, exitFailure}, "../../../docs/agent.md")
 	cfg := writeConfig(t, t.TempDir(), "127.0.0.1:0")
-	for _, tc := range []struct{ kind, log string }{
-		{"panic", "panic: a bug in the start"},
-		{"goroutine-panic", "panic: a bug in a part"},
-		{"fatal-error", "fatal error: sync: unlock of unlocked mutex"},
-		{"sigabrt", "SIGABRT: abort"},
-	} {
-		t.Run(tc.kind, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, os.Args[0], "--config", cfg)
-			// The unit sets no GOTRACEBACK: the runtime's default
-			// (crash would die by the signal instead of exiting).
-			cmd.Env = append(slices.DeleteFunc(os.Environ(), func(e string) bool {
-				return strings.HasPrefix(e, "GOTRACEBACK=")
-			}), crashEnv+"="+tc.kind)
-			var errb bytes.Buffer
-			cmd.Stderr = &errb
-			err := cmd.Run()
-			var ee *exec.ExitError
-			require.True(t, errors.As(err, &ee), "%v\n%s", err, errb.String())
-			code := ee.ExitCode()
-			assert.Contains(t, errb.String(), tc.log)
-			assert.Equal(t, 2, code, "the Go runtime's status for a crash; %s", errb.String())
-			assert.Contains(t, unitfiletest.GoRuntimeExitStatuses, code)
-			assert.NotContains(t, prevented, code, "the unit would not restart the crashed agent (exit %d)", code)
-		})
-	}
+	unitfiletest.CheckCrashesRestarted(t, "agent", []string{"--config", cfg}, nil, crashEnv, prevented)
 }
 
 // A bad command line exits 64 (EX_USAGE), not the flag package's 2 (the

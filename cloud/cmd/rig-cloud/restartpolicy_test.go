@@ -1,13 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/unitfiletest"
 )
@@ -24,24 +20,11 @@ import (
 // restarted a bad config every 2 s for ever.
 func TestUnitRestartsOnGoRuntimeExits(t *testing.T) {
 	u := unitfiletest.Read(t, cloudUnit)
-	prevented, signals := u.RestartPreventExitStatus(t)
-	assert.Empty(t, signals, "a signal kills a hung or crashed instance; it is restarted")
-	assert.Equal(t, restartPrevented, prevented, "RestartPreventExitStatus lists exactly rig-cloud's codes for what a restart does not mend")
-	for _, code := range prevented {
-		assert.NotContains(t, unitfiletest.GoRuntimeExitStatuses, code, "RestartPreventExitStatus=%d is a status of Go's runtime", code)
-	}
-	for _, code := range []int{exitOK, exitFailure} {
-		assert.NotContains(t, prevented, code)
-	}
+	u.CheckRestartPolicy(t, restartPrevented, []int{exitOK, exitFailure}, "../../../docs/cloud.md")
 	assert.Equal(t, []string{"always"}, u.Values("Restart"))
 
 	d := unitfiletest.Read(t, workerGPUDropIn)
 	assert.Empty(t, d.Values("ExecStart"), "the drop-in starts the unit's command: its exit codes are rig-cloud's")
 	assert.Empty(t, d.Values("RestartPreventExitStatus"), "the drop-in keeps the unit's list")
 	assert.Empty(t, d.Values("Restart"))
-
-	doc, err := os.ReadFile("../../../docs/cloud.md")
-	require.NoError(t, err)
-	want := "`RestartPreventExitStatus=" + strings.Trim(fmt.Sprint(prevented), "[]") + "`"
-	assert.True(t, strings.Contains(string(doc), want), "docs/cloud.md does not name %s", want)
 }
