@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
-	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 )
 
 // TestRigTypeDeleteWithRigctl: rig-types delete NAME --version N, an
@@ -19,16 +18,9 @@ import (
 // the latest version while older ones remain; a missing or bad --version
 // is a usage error that reaches no server.
 func TestRigTypeDeleteWithRigctl(t *testing.T) {
-	s := startCloud(t)
-	ctx := context.Background()
-	sys := cloudclient.New(s.URL, s.SystemToken)
-	require.NoError(t, sys.Do(ctx, "POST", "/v1/orgs", nil, fleetapi.OrgRequest{Slug: "acme", Name: "Acme"}, nil))
-	var op, admin fleetapi.TokenResponse
-	require.NoError(t, sys.Do(ctx, "POST", "/v1/orgs/1/tokens", nil, fleetapi.TokenRequest{Name: "operator", Role: "operator"}, &op))
-	require.NoError(t, sys.Do(ctx, "POST", "/v1/orgs/1/tokens", nil, fleetapi.TokenRequest{Name: "admin", Role: "admin"}, &admin))
-	rigctlEnv(t, s.URL, op.Secret)
-	zema, err := filepath.Abs("../../../firmware-configs/zema-testrig.yaml")
-	require.NoError(t, err)
+	s, sys, zema := startRigTypesCloud(t)
+	var admin fleetapi.TokenResponse
+	require.NoError(t, sys.Do(context.Background(), "POST", "/v1/orgs/1/tokens", nil, fleetapi.TokenRequest{Name: "admin", Role: "admin"}, &admin))
 	text, err := os.ReadFile(zema)
 	require.NoError(t, err)
 	v2 := filepath.Join(t.TempDir(), "v2.yaml")

@@ -14,12 +14,15 @@ import (
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
+	"github.com/hydrognn/hydrognn/tools/internal/cloudrun"
 )
 
-// TestRigTypesWithRigctl: validate, upload (again: the same version),
-// list, show (--yaml, --json), an invalid file naming its line, and
-// rigs create refusing an unregistered type once the registry is in use.
-func TestRigTypesWithRigctl(t *testing.T) {
+// startRigTypesCloud starts a cloud (startCloud) with organisation 1,
+// acme, and has rigctl use its operator token (token 2). It returns the
+// cloud, a client with the system token, and the absolute path of
+// firmware-configs/zema-testrig.yaml.
+func startRigTypesCloud(t *testing.T) (*cloudrun.Server, *cloudclient.Client, string) {
+	t.Helper()
 	s := startCloud(t)
 	ctx := context.Background()
 	sys := cloudclient.New(s.URL, s.SystemToken)
@@ -29,6 +32,14 @@ func TestRigTypesWithRigctl(t *testing.T) {
 	rigctlEnv(t, s.URL, op.Secret)
 	zema, err := filepath.Abs("../../../firmware-configs/zema-testrig.yaml")
 	require.NoError(t, err)
+	return s, sys, zema
+}
+
+// TestRigTypesWithRigctl: validate, upload (again: the same version),
+// list, show (--yaml, --json), an invalid file naming its line, and
+// rigs create refusing an unregistered type once the registry is in use.
+func TestRigTypesWithRigctl(t *testing.T) {
+	_, _, zema := startRigTypesCloud(t)
 	cfg, err := rig.Load(zema)
 	require.NoError(t, err)
 
