@@ -233,8 +233,8 @@ const (
 )
 
 // HealthBucket is one time bucket of a component's health: the stored
-// diagnoses of the rig whose window starts in it and that report the
-// component.
+// diagnoses of the rig whose window starts in it, those that report the
+// component (Windows) and those that do not (MissingWindows).
 type HealthBucket struct {
 	// Start is the bucket's start (UTC hour or day).
 	Start time.Time `json:"start"`
@@ -246,6 +246,12 @@ type HealthBucket struct {
 	// bucket of one healthy window and 59 unknown ones reads healthy;
 	// this says that 59 of its 60 windows are not in those figures.
 	UnknownWindows int `json:"unknown_windows"`
+	// MissingWindows is the number of the rig's diagnoses in the bucket
+	// that do not report the component at all (its sensors masked, a
+	// model without it): not in Windows nor in any other figure. A
+	// bucket of only such diagnoses is there, with Windows 0 and
+	// WorstStatus unknown, so a gap in the component's history shows.
+	MissingWindows int `json:"missing_windows"`
 	// AvgHealth and MinHealth are over the windows whose status for the
 	// component is not unknown, Windows - UnknownWindows of them (absent
 	// when every one is unknown).
@@ -253,7 +259,8 @@ type HealthBucket struct {
 	MinHealth *float64 `json:"min_health,omitempty"`
 	// WorstStatus is the worst of the windows' statuses for the
 	// component by diag.Rank: critical, warning, healthy, then unknown
-	// (a window that judged nothing) only when every window is unknown.
+	// (a window that judged nothing) only when every window is unknown
+	// or there are none (MissingWindows only).
 	WorstStatus string `json:"worst_status"`
 }
 
@@ -265,8 +272,9 @@ type HealthHistory struct {
 	Bucket    string    `json:"bucket"`
 	From      time.Time `json:"from"`
 	To        time.Time `json:"to"`
-	// Buckets are in time order; a bucket without diagnoses of the
-	// component is left out.
+	// Buckets are in time order; a bucket without diagnoses of the rig
+	// is left out, and all are when no diagnosis in the range reports
+	// the component.
 	Buckets []HealthBucket `json:"buckets"`
 }
 

@@ -270,12 +270,15 @@ func Operations() []Operation {
 			Status: 200, Response: fleetapi.Page[diag.Diagnosis]{Items: []diag.Diagnosis{exDiagOK, exDiagHot}},
 			Example: Example{Path: "/v1/rigs/zema-1/diagnoses?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z&limit=100"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/components/:component/health", ID: "componentHealth", Tag: "fleet",
-			Summary: "A component's health history: per hour or day (UTC, or the time zone tz names), the windows, the unknown ones among them, average and minimum health and the worst status",
-			Description: "Aggregated from the rig's stored diagnoses whose window starts in [from, to) and that report the component. " +
+			Summary: "A component's health history: per hour or day (UTC, or the time zone tz names), the windows, the unknown ones among them, the windows without the component, average and minimum health and the worst status",
+			Description: "Aggregated from the rig's stored diagnoses whose window starts in [from, to); windows counts those that report the component. " +
 				"unknown_windows counts the windows whose status for the component is unknown (they judged nothing: no condition target, data missing); " +
 				"avg_health and min_health are over the other windows (windows - unknown_windows; absent when there are none), and worst_status orders " +
 				"critical, warning, healthy, and unknown only when every window is: a bucket of one healthy window and 59 unknown ones is healthy with " +
-				"windows 60 and unknown_windows 59. Buckets without such diagnoses are left out. At most 1000 hourly or 100 daily buckets, " +
+				"windows 60 and unknown_windows 59. missing_windows counts the rig's diagnoses in the bucket that do not report the component " +
+				"(its sensors masked, a model without it), in no other figure; a bucket of only those is there with windows 0 and worst_status " +
+				"unknown, so a gap shows. Buckets without diagnoses of the rig are left out, and all are when none in the range reports the " +
+				"component. At most 1000 hourly or 100 daily buckets, " +
 				"counted as the hours or days of the time zone [from, to) touches (100 days from 00:30 touch 101 days; 400 beyond, saying how many). " +
 				"Buckets start at the zone's whole hours and midnights (date_trunc in the zone: a day across a daylight saving change is " +
 				"23 or 25 hours; an hour of a +05:30 zone starts at :30 UTC), and each bucket's start is given in the zone's offset.",

@@ -74,9 +74,11 @@ func (s *Store) ComponentHealthHistory(ctx context.Context, orgID int64, rigName
 // hour (BucketHour) or day (BucketDay) of time zone loc (an IANA zone
 // the database knows, else ErrUnknownZone): buckets start at loc's whole
 // hours and midnights, a day across a daylight saving change is 23 or 25
-// hours, and each bucket's start is given in loc's offset. A component
-// no diagnosis reports has no buckets; another organisation's rig is
-// ErrNotFound.
+// hours, and each bucket's start is given in loc's offset. A bucket
+// counts the rig's diagnoses that do not report the component as
+// missing windows (a bucket of only those is there, windows 0: the gap
+// shows). A component no diagnosis in the range reports has no buckets;
+// another organisation's rig is ErrNotFound.
 func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigName, component, bucket string, from, to time.Time,
 	loc *time.Location) (*HealthHistory, error) {
 	unit := map[string]string{BucketHour: "hour", BucketDay: "day"}[bucket]
@@ -93,14 +95,17 @@ func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigNa
 	// counts when judged, diag.Judged's rule (the agent's health trend
 	// applies it too): on rows the ingest validated (cloudapi: status one
 	// of the four, health in [0, 1]) that is a status other than unknown.
+	// A diagnosis without the component (c NULL: its sensors masked, a
+	// model without it) counts as missing, not as a window.
 	rows, err := s.pool.Query(ctx, `SELECT date_trunc($4, d.window_start, $6) AS b,
-			count(*),
-			count(*) FILTER (WHERE c->>'status' = 'unknown'),
-			avg((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
-			min((c->>'health')::float8) FILTER (WHERE c->>'status' IS DISTINCT FROM 'unknown'),
-			max(`+statusRankSQL("c->>'status'")+`)
-		FROM diagnoses d CROSS JOIN LATERAL jsonb_path_query(d.doc::jsonb, 'strict $.components[*] ? (@.id == $c)',
-			jsonb_build_object('c', $5::text), true) c
+			count(x.c),
+			count(*) FILTER (WHERE x.c->>'status' = 'unknown'),
+			count(*) FILTER (WHERE x.c IS NULL),
+			avg((x.c->>'health')::float8) FILTER (WHERE x.c->>'status' <> 'unknown'),
+			min((x.c->>'health')::float8) FILTER (WHERE x.c->>'status' <> 'unknown'),
+			max(`+statusRankSQL("x.c->>'status'")+`)
+		FROM diagnoses d LEFT JOIN LATERAL (SELECT jsonb_path_query(d.doc::jsonb, 'strict $.components[*] ? (@.id == $c)',
+			jsonb_build_object('c', $5::text), true) AS c) x ON true
 		WHERE d.rig_id = $1 AND d.window_start >= $2 AND d.window_start < $3
 		GROUP BY b ORDER BY b`, r.ID, from, to, unit, component, loc.String())
 	if err != nil {
@@ -110,7 +115,9 @@ func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigNa
 	h := &HealthHistory{RigID: r.RigID, Component: component, Bucket: bucket, From: from.UTC(), To: to.UTC(), Buckets: []HealthBucket{}}
 	var b HealthBucket
 	var rank int
-	if _, err := pgx.ForEachRow(rows, []any{&b.Start, &b.Windows, &b.UnknownWindows, &b.AvgHealth, &b.MinHealth, &rank}, func() error {
+	reported := false
+	if _, err := pgx.ForEachRow(rows, []any{&b.Start, &b.Windows, &b.UnknownWindows, &b.MissingWindows, &b.AvgHealth, &b.MinHealth, &rank}, func() error {
+		reported = reported || b.Windows > 0
 		nb := b
 		nb.Start = b.Start.In(loc)
 		nb.WorstStatus = statusRank[rank]
@@ -119,6 +126,12 @@ func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigNa
 		return nil
 	}); err != nil {
 		return nil, healthErr(err, loc)
+	}
+	if !reported {
+		// No diagnosis in the range reports the component (one the rig
+		// does not have, or one it lost): no buckets, not one per
+		// missing window.
+		h.Buckets = []HealthBucket{}
 	}
 	return h, nil
 }

@@ -537,8 +537,9 @@ const rigHealthUsage = `rigs health RIG COMPONENT [--bucket 1h|1d] [--from T|DUR
 A component's health history (GET /v1/rigs/{rig}/components/{component}/health): per hour
 or day of --tz (an IANA time zone such as Europe/Berlin; default UTC: buckets start at the
 zone's own whole hours and midnights, and START is shown in its offset), the diagnoses that
-report it, their average and minimum health (without unknown windows) and the worst
-status. Buckets without diagnoses are not shown.`
+report it, the unknown ones among them, the rig's diagnoses without it (MISSING: its
+sensors masked), their average and minimum health (without unknown windows) and the worst
+status. Buckets without diagnoses of the rig are not shown.`
 
 // rangeQuery sets to and from of q from the flags --to (an RFC 3339 time;
 // empty: now) and --from (an RFC 3339 time or a duration before --to,
@@ -615,10 +616,11 @@ func rigHealth(ctx context.Context, env Env, args []string) int {
 		return fmt.Sprintf("%.2f", *p)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "START\tWINDOWS\tUNKNOWN\tAVG HEALTH\tMIN HEALTH\tWORST STATUS")
+	fmt.Fprintln(tw, "START\tWINDOWS\tUNKNOWN\tMISSING\tAVG HEALTH\tMIN HEALTH\tWORST STATUS")
 	for _, b := range h.Buckets {
 		// The start as the server wrote it: in the zone's offset.
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", b.Start.Format(time.RFC3339), b.Windows, b.UnknownWindows, num(b.AvgHealth), num(b.MinHealth), b.WorstStatus)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", b.Start.Format(time.RFC3339), b.Windows, b.UnknownWindows, b.MissingWindows,
+			num(b.AvgHealth), num(b.MinHealth), b.WorstStatus)
 	}
 	_ = tw.Flush()
 	return ExitOK

@@ -218,8 +218,8 @@ func TestFleetCommands(t *testing.T) {
 
 	code, stdout, stderr = run(t, "rigs", "health", "zema-1", "pump", "--from", "2025-03-01T00:00:00Z", "--to", "2025-03-02T00:00:00Z")
 	require.Equal(t, ExitOK, code, stderr)
-	assert.Regexp(t, `^START\s+WINDOWS\s+UNKNOWN\s+AVG HEALTH\s+MIN HEALTH\s+WORST STATUS\n`+
-		`2025-03-01T11:00:00Z\s+1\s+0\s+0.95\s+0.95\s+healthy\n2025-03-01T12:00:00Z\s+1\s+0\s+0.40\s+0.40\s+healthy\n$`, stdout)
+	assert.Regexp(t, `^START\s+WINDOWS\s+UNKNOWN\s+MISSING\s+AVG HEALTH\s+MIN HEALTH\s+WORST STATUS\n`+
+		`2025-03-01T11:00:00Z\s+1\s+0\s+0\s+0.95\s+0.95\s+healthy\n2025-03-01T12:00:00Z\s+1\s+0\s+0\s+0.40\s+0.40\s+healthy\n$`, stdout)
 	code, stdout, _ = run(t, "rigs", "health", "--bucket", "1d", "zema-1", "pump", "--to", "2025-03-02T00:00:00Z", "--json")
 	require.Equal(t, ExitOK, code)
 	var hh struct {

@@ -18,7 +18,7 @@ func TestRigsHealthTimeZone(t *testing.T) {
 	code, stdout, stderr := run(t, "rigs", "health", "zema-1", "pump", "--tz", "Asia/Kolkata",
 		"--from", "2025-03-01T00:00:00Z", "--to", "2025-03-02T00:00:00Z")
 	require.Equal(t, ExitOK, code, stderr)
-	assert.Regexp(t, `^START\s+WINDOWS\s+UNKNOWN\s+AVG HEALTH\s+MIN HEALTH\s+WORST STATUS\n`+
+	assert.Regexp(t, `^START\s+WINDOWS\s+UNKNOWN\s+MISSING\s+AVG HEALTH\s+MIN HEALTH\s+WORST STATUS\n`+
 		`2025-03-01T17:00:00\+05:30\s+1\s.*\n2025-03-01T18:00:00\+05:30\s+1\s.*\n$`, stdout)
 
 	code, _, stderr = run(t, "rigs", "health", "zema-1", "pump", "--tz", "Mars/Olympus")
