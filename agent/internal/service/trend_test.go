@@ -3,8 +3,6 @@ package service
 import (
 	"cmp"
 	"context"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -64,14 +62,13 @@ func TestTrendedDiagnoses(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			h, err := history.Open(filepath.Join(t.TempDir(), "diagnoses.db"), history.Options{MaxAge: -1})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = h.Close() })
+			h := trendHistory(t)
 			cfg := &config.Config{}
 			cfg.Agent.DataDir = t.TempDir()
-			a := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
+			a := trendAgent(cfg, h)
 			m := a.trended(trendModel{health: c.health})
 			var d *diag.Diagnosis
+			var err error
 			for i := range 240 {
 				start := t0.Add(time.Duration(i) * time.Minute)
 				d, err = m.Diagnose(&infer.Result{}, &prep.Window{Start: start}, time.Millisecond)
@@ -95,7 +92,7 @@ func TestTrendedDiagnoses(t *testing.T) {
 			// After a restart (no trend file: an agent before it, or a
 			// crash before the first save): the next window has the same
 			// estimate at once, from the history.
-			a2 := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
+			a2 := trendAgent(cfg, h)
 			m2 := a2.trended(trendModel{health: c.health})
 			d2, err := m2.Diagnose(&infer.Result{}, &prep.Window{Start: t0.Add(240 * time.Minute)}, time.Millisecond)
 			require.NoError(t, err)

@@ -23,6 +23,12 @@ import (
 // last diagnosis.
 func saveTrend(a *Agent) { a.trend.save() }
 
+// trendAgent is an agent of cfg on the history h whose trend is not open
+// yet: one just started, before its first window.
+func trendAgent(cfg *config.Config, h *history.Store) *Agent {
+	return &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
+}
+
 // secondsRig runs n one-second windows (stride-1 sliding windows at 1 Hz,
 // the SKAB testbed's) from window first on, through a's served-model
 // wrapper, storing each diagnosis from window storeFrom on in the history
@@ -63,12 +69,10 @@ func secondsRig(t *testing.T, a *Agent, first, n, storeFrom int) *diag.Diagnosis
 // instead, the trend had 17 minutes, under the hour an estimate needs:
 // no RUL for 43 minutes after every restart and model update.
 func TestTrendSurvivesRestartOfFastWindows(t *testing.T) {
-	h, err := history.Open(filepath.Join(t.TempDir(), "diagnoses.db"), history.Options{MaxAge: -1})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = h.Close() })
+	h := trendHistory(t)
 	cfg := &config.Config{}
 	cfg.Agent.DataDir = t.TempDir()
-	a := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
+	a := trendAgent(cfg, h)
 	const n = 3 * 3600
 	d := secondsRig(t, a, 0, n, n-trend.DefaultSeedLimit)
 	require.NotNil(t, d.RUL)
@@ -76,7 +80,7 @@ func TestTrendSurvivesRestartOfFastWindows(t *testing.T) {
 	assert.InDelta(t, 6, before, 0.1)
 	saveTrend(a)
 
-	a2 := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
+	a2 := trendAgent(cfg, h)
 	d2 := secondsRig(t, a2, n, 1, n)
 	require.NotNil(t, d2.RUL, "no remaining useful life after a restart")
 	assert.InDelta(t, before-1.0/3600, d2.RUL.P50Hours, 0.01)
@@ -89,13 +93,11 @@ func TestTrendSurvivesRestartOfFastWindows(t *testing.T) {
 // decoded is not used: the trend is rebuilt from the history (as before
 // the file existed), and the file replaced at the next save.
 func TestTrendSavedPeriodically(t *testing.T) {
-	h, err := history.Open(filepath.Join(t.TempDir(), "diagnoses.db"), history.Options{MaxAge: -1})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = h.Close() })
+	h := trendHistory(t)
 	cfg := &config.Config{}
 	cfg.Agent.DataDir = t.TempDir()
 	path := filepath.Join(cfg.Agent.DataDir, TrendFile)
-	a := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
+	a := trendAgent(cfg, h)
 	// The crash after 72 minutes, 2 minutes after the last save (an
 	// estimate needs an hour of trend).
 	const n = 72 * 60
@@ -119,7 +121,7 @@ func TestTrendSavedPeriodically(t *testing.T) {
 	require.NotNil(t, d.RUL)
 
 	// The crash: no save at stop.
-	a2 := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
+	a2 := trendAgent(cfg, h)
 	d2 := secondsRig(t, a2, n, 1, n)
 	require.NotNil(t, d2.RUL)
 	assert.InDelta(t, d.RUL.P50Hours-1.0/3600, d2.RUL.P50Hours, 0.01)
@@ -127,10 +129,10 @@ func TestTrendSavedPeriodically(t *testing.T) {
 	// A damaged file: rebuilt from the newest diagnoses (17 minutes of
 	// them, no estimate yet), and replaced at the next save.
 	require.NoError(t, os.WriteFile(path, []byte(`{"version":1,"compo`), 0o600))
-	a3 := &Agent{cfg: cfg, hist: h, log: slog.New(slog.DiscardHandler)}
+	a3 := trendAgent(cfg, h)
 	d3 := secondsRig(t, a3, n+1, 1, n+1)
 	assert.Nil(t, d3.RUL)
 	saveTrend(a3)
-	_, err = readTrendFile(path)
+	_, err := readTrendFile(path)
 	assert.NoError(t, err)
 }
