@@ -21,30 +21,17 @@ func withUploadState(u fleetapi.FleetUpload, state string) fleetapi.FleetUpload 
 	return u
 }
 
-// exFleetRigYAML is a firmware config of the story's rig type with one
-// 1 Hz sensor and a 2 s cycle: the two readings the agent uploads make one
+// exFleetRigYAML is a firmware config of the story's rig type (the
+// example rig of exRigYAML) with one 1 Hz sensor and a 2 s cycle: the two readings the agent uploads make one
 // window of the fleet data set example.
 const exFleetRigYAML = `api_version: hydrognn/v1
 rig_type: zema-testrig
 topology_version: "1"
 equipment: {id: zema-1}
 operation: {cycle_s: 2}
-components:
-  - {id: tank, type: reservoir}
-  - {id: pump, type: pump, nominal: {displacement_cc: 10, speed_rpm: 1500}}
-connections:
-  - {from: tank, to: pump, line: suction}
-  - {from: pump, to: tank, line: return}
-sensors:
+` + exRigComponents + `sensors:
   - {id: PS1, kind: pressure, unit: bar, rate_hz: 1, range: {min: 0, max: 250}, component: pump, port: out, mqtt: {topic: rig/ps1, codec: json}}
-targets:
-  - name: pump
-    component: pump
-    kind: condition
-    classes:
-      - {value: 0, label: no leakage, health: 1}
-      - {value: 2, label: severe leakage, health: 0.3, fault: leakage}
-`
+` + exRigTargets
 
 var (
 	exUpload = fleetapi.FleetUpload{ID: "up-1", RigID: "zema-1", From: exT0.Add(-time.Hour), To: exT0, Sensors: []string{"PS1"},

@@ -12,20 +12,28 @@ import (
 )
 
 // exRigYAML is a small valid firmware config (shared/rig) for the
-// examples.
+// examples: the example rig (exRigComponents, exRigTargets) as rig type
+// mini-rig with one pressure sensor.
 const exRigYAML = `api_version: hydrognn/v1
 rig_type: mini-rig
 topology_version: "1"
 equipment: {id: mini-1}
-components:
+` + exRigComponents + `sensors:
+  - {id: P1, kind: pressure, unit: bar, rate_hz: 1, range: {min: 0, max: 250}, component: pump, port: out, mqtt: {topic: rig/p1, codec: json}}
+` + exRigTargets
+
+// exRigComponents and exRigTargets are the example rigs' components,
+// connections and targets (a tank and a pump whose condition is judged),
+// in firmware config YAML.
+const (
+	exRigComponents = `components:
   - {id: tank, type: reservoir}
   - {id: pump, type: pump, nominal: {displacement_cc: 10, speed_rpm: 1500}}
 connections:
   - {from: tank, to: pump, line: suction}
   - {from: pump, to: tank, line: return}
-sensors:
-  - {id: P1, kind: pressure, unit: bar, rate_hz: 1, range: {min: 0, max: 250}, component: pump, port: out, mqtt: {topic: rig/p1, codec: json}}
-targets:
+`
+	exRigTargets = `targets:
   - name: pump
     component: pump
     kind: condition
@@ -33,6 +41,7 @@ targets:
       - {value: 0, label: no leakage, health: 1}
       - {value: 2, label: severe leakage, health: 0.3, fault: leakage}
 `
+)
 
 var (
 	exDigest  = "sha256:3d1f0c"
