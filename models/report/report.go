@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/shared/durable"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
@@ -124,12 +125,7 @@ func writeTemp(dir, name string, render func(io.Writer) error) (string, error) {
 		return "", fmt.Errorf("report: %w", err)
 	}
 	err = render(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(f, err)
 	if err == nil {
 		err = os.Chmod(f.Name(), 0o644)
 	}

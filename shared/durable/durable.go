@@ -12,12 +12,27 @@ func SyncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("sync folder %s: %w", dir, err)
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
+	err = SyncClose(d, nil)
 	if err != nil {
 		return fmt.Errorf("sync folder %s: %w", dir, err)
 	}
 	return nil
+}
+
+// SyncClose ends the writing of f, whose writes returned err: when err is
+// nil it syncs f (fsync) so that what was written survives a crash or a
+// power cut, then it closes f either way. It returns err, or else the
+// sync's or the close's error. A file that must be on disk before it is
+// renamed into place or reported written is closed with it:
+//
+//	_, err = f.Write(b)
+//	if err = durable.SyncClose(f, err); err != nil { ... }
+func SyncClose(f *os.File, err error) error {
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

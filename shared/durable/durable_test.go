@@ -3,6 +3,7 @@ package durable_test
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,5 +21,40 @@ func TestSyncDir(t *testing.T) {
 	err := durable.SyncDir(missing)
 	if !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "sync folder "+missing+": ") {
 		t.Fatalf("SyncDir(%s) = %v, want fs.ErrNotExist naming the folder", missing, err)
+	}
+}
+
+// TestSyncClose: the writes' error comes back and the file is closed all
+// the same; without one the file is synced and closed (nil); a sync or
+// close that fails (here: a file already closed) is the error.
+func TestSyncClose(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	werr := errors.New("write failed")
+	if err := durable.SyncClose(f, werr); err != werr {
+		t.Errorf("SyncClose(f, werr) = %v, want werr", err)
+	}
+	if _, err := f.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("write after SyncClose: %v, want os.ErrClosed", err)
+	}
+
+	g, err := os.Create(filepath.Join(dir, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = g.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := durable.SyncClose(g, nil); err != nil {
+		t.Errorf("SyncClose(g, nil) = %v", err)
+	}
+	if b, err := os.ReadFile(g.Name()); err != nil || string(b) != "data" {
+		t.Errorf("read back %q, %v", b, err)
+	}
+	if err := durable.SyncClose(g, nil); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("SyncClose of a closed file = %v, want os.ErrClosed", err)
 	}
 }

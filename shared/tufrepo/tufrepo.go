@@ -414,12 +414,7 @@ func (r *Repo) AddBundle(bundleDir string, hardware []string) (*release.Target, 
 	if err == nil {
 		err = tmp.Chmod(0o644)
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(tmp, err)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -737,12 +732,7 @@ func (r *Repo) newKey(role string) (*metadata.Key, error) {
 		return nil, fmt.Errorf("write key: %w", err)
 	}
 	err = pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(f, err)
 	if err != nil {
 		return nil, fmt.Errorf("write key %s: %w", name, err)
 	}
@@ -954,12 +944,7 @@ func createOnce(name string, b []byte) error {
 		return err
 	}
 	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(f, err)
 	if err != nil {
 		_ = os.Remove(name)
 		return err
@@ -1074,12 +1059,7 @@ func (r *Repo) writeFile(name string, b []byte, once bool) error {
 	if err == nil {
 		err = tmp.Chmod(0o644)
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(tmp, err)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hydrognn/hydrognn/shared/durable"
 )
 
 // Credential reads the agent's cloud credential from CredentialFile: one
@@ -131,12 +133,7 @@ func (c Cloud) SaveEnrollment(e Enrollment, syncDir func(dir string) error) erro
 	if err == nil {
 		err = tmp.Chmod(0o600)
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(tmp, err)
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}

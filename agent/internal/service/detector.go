@@ -199,12 +199,7 @@ func writeFileAtomic(path string, v any) error {
 		return err
 	}
 	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(f, err)
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}

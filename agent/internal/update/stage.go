@@ -246,10 +246,7 @@ func syncTree(ctx context.Context, dir string, beat *liveness.Beater) error {
 		if err != nil {
 			return err
 		}
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+		err = durable.SyncClose(f, nil)
 		return err
 	})
 }

@@ -214,12 +214,7 @@ func writeFileSync(name string, b []byte) error {
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(tmp, err)
 	if err == nil {
 		err = os.Rename(tmp.Name(), name)
 	}

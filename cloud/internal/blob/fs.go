@@ -127,12 +127,7 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 	if err == nil && s.max > 0 && n > s.max {
 		err = fmt.Errorf("%w (%d bytes): %s", ErrTooLarge, s.max, key)
 	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(f, err)
 	if err == nil {
 		err = s.mkdirAll(filepath.Dir(p))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/durable"
 	"github.com/hydrognn/hydrognn/shared/release"
 	"github.com/hydrognn/hydrognn/shared/tarball"
 	"github.com/hydrognn/hydrognn/shared/tufrepo"
@@ -437,12 +438,7 @@ func (s *Service) stage(archive io.Reader) (string, error) {
 	if err == nil && n > s.opt.MaxArchiveBytes {
 		err = ErrTooLarge
 	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = durable.SyncClose(f, err)
 	if err != nil {
 		os.Remove(f.Name())
 		return "", err
