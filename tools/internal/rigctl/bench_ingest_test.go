@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,7 +19,9 @@ import (
 // readings/s against a rig-agent built from this checkout, with the
 // embedded broker and, when one answers or is installed, Mosquitto: one
 // JSON object per broker with every key, everything acknowledged and
-// stored, nothing lost.
+// stored, nothing lost. In-process (run), so that -race sees the
+// publishers and their acknowledgements; TestBenchIngestSparkplug runs the
+// binary.
 func TestBenchIngest(t *testing.T) {
 	needORT(t)
 	agent := buildAgent(t)
@@ -62,19 +63,14 @@ func TestBenchIngest(t *testing.T) {
 	}
 }
 
-// buildAgent builds rig-agent from this checkout into a temporary folder.
+// buildAgent is rig-agent built from this checkout (agentBinary: once per
+// test binary, not once per test).
 func buildAgent(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command to build rig-agent with")
 	}
-	agent := filepath.Join(t.TempDir(), "rig-agent")
-	build := exec.Command(goBin, "build", "-o", agent, "./agent/cmd/rig-agent")
-	build.Dir = "../../.."
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build rig-agent: %s", out)
-	return agent
+	return agentBinary.build(t)
 }
 
 // TestBenchIngestSparkplug: the excavator rig's ECU publishes Sparkplug
@@ -98,7 +94,7 @@ func TestBenchIngestSparkplug(t *testing.T) {
 			args := append([]string{"bench", "ingest", "--json", "--agent", agent, "--rate", "2000", "--duration", "2s",
 				"--publishers", "2", "--brokers", "embedded", "--rig", "../../../firmware-configs/" + tc.rig + ".yaml",
 				"--bundle", "../../../models/bundles/" + tc.rig}, tc.extra...)
-			code, stdout, stderr := run(t, args...)
+			code, stdout, stderr := runBin(t, args...)
 			require.Equal(t, ExitOK, code, "stderr: %s\nstdout: %s", stderr, stdout)
 			var res []ingestBenchResult
 			require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout)

@@ -54,7 +54,7 @@ func TestBenchSKAB(t *testing.T) {
 	writeSKAB(t, filepath.Join(dir, "anomaly-free", "anomaly-free.csv"), 800, 0, 0, 1)
 	writeSKAB(t, filepath.Join(dir, "valve1", "1.csv"), 560, 450, 520, 2)
 	writeSKAB(t, filepath.Join(dir, "other", "2.csv"), 520, 430, 500, 3)
-	code, stdout, stderr := run(t, "bench", "skab", "--data", dir, "--rig", skabRig, "--json", "--epochs", "1", "--steps", "10")
+	code, stdout, stderr := runBin(t, "bench", "skab", "--data", dir, "--rig", skabRig, "--json", "--epochs", "1", "--steps", "10")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

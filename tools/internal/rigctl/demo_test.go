@@ -14,7 +14,7 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and streams two cycles")
 	}
-	code, out, errOut := run(t, "demo", "--configs", "../../../firmware-configs",
+	code, out, errOut := runBin(t, "demo", "--configs", "../../../firmware-configs",
 		"--rig", "../../../firmware-configs/zema-testrig.yaml", "--cycles", "3", "--live-cycles", "2")
 	require.Equal(t, ExitOK, code, "stderr: %s\nstdout: %s", errOut, out)
 	for _, want := range []string{

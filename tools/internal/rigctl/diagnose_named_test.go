@@ -31,7 +31,7 @@ func TestDiagnoseTankSensorOffsetSuspectedOverheating(t *testing.T) {
 	needORT(t)
 	hot := "faults:\n  - {kind: sensor_offset, sensor: T_TANK, value: 30}\n"
 	data := "sim:" + simulate(t, excavatorRig, hot, 6)
-	code, out, errOut := run(t, "diagnose", "--bundle", excavatorBundle, "--dataset", data, "--json")
+	code, out, errOut := runBin(t, "diagnose", "--bundle", excavatorBundle, "--dataset", data, "--json")
 	require.Equal(t, ExitOK, code, errOut)
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<20)

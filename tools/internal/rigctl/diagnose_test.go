@@ -49,7 +49,7 @@ func simulate(t *testing.T, rigPath, scenarioYAML string, cycles int) string {
 // diagnoseSummaryOf runs `rigctl diagnose --summary --json`.
 func diagnoseSummaryOf(t *testing.T, bundleDir, data string) diagnoseSummaryJSON {
 	t.Helper()
-	code, out, errOut := run(t, "diagnose", "--bundle", bundleDir, "--dataset", data, "--summary", "--json")
+	code, out, errOut := runBin(t, "diagnose", "--bundle", bundleDir, "--dataset", data, "--summary", "--json")
 	require.Equal(t, ExitOK, code, errOut)
 	var s diagnoseSummaryJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &s), out)
@@ -118,7 +118,7 @@ func TestDiagnoseShippedExcavatorOnSim(t *testing.T) {
 func TestDiagnoseOutputs(t *testing.T) {
 	needORT(t)
 	data := "sim:" + simulate(t, excavatorRig, "", 3)
-	code, out, errOut := run(t, "diagnose", "--bundle", excavatorBundle, "--dataset", data, "--json")
+	code, out, errOut := runBin(t, "diagnose", "--bundle", excavatorBundle, "--dataset", data, "--json")
 	require.Equal(t, ExitOK, code, errOut)
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<20)
@@ -140,7 +140,7 @@ func TestDiagnoseOutputs(t *testing.T) {
 	assert.Equal(t, 3, n)
 	assert.Contains(t, errOut, "diagnose: 3/3 cycles in")
 
-	code, out, errOut = run(t, "diagnose", "--bundle", excavatorBundle, "--dataset", data)
+	code, out, errOut = runBin(t, "diagnose", "--bundle", excavatorBundle, "--dataset", data)
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Contains(t, out, "cycle 1: healthy ")
 	assert.Contains(t, out, "cycle 3: ")
@@ -155,10 +155,10 @@ func TestDiagnoseOutputs(t *testing.T) {
 		{"diagnose", "--bundle", excavatorBundle, "--dataset", "csv:x"},
 		{"diagnose", "--bundle", excavatorBundle, "--dataset", data, "--precision", "fp16"},
 	} {
-		code, _, _ := run(t, args...)
+		code, _, _ := runBin(t, args...)
 		assert.Equal(t, ExitUsage, code, args)
 	}
-	code, _, errOut = run(t, "diagnose", "--bundle", filepath.Join(t.TempDir(), "none"), "--dataset", data)
+	code, _, errOut = runBin(t, "diagnose", "--bundle", filepath.Join(t.TempDir(), "none"), "--dataset", data)
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, errOut, "diagnose: ")
 }

@@ -27,7 +27,7 @@ func TestDocsDiagnoseExample(t *testing.T) {
 	require.True(t, ok, "the example's command changed: update the test")
 
 	data := simulate(t, excavatorRig, "", 4) // rigsim dataset --cycles 4 --grid-hz 1 --seed 3
-	code, got, errOut := run(t, "diagnose", "--bundle", excavatorBundle, "--dataset", "sim:"+data)
+	code, got, errOut := runBin(t, "diagnose", "--bundle", excavatorBundle, "--dataset", "sim:"+data)
 	require.Equal(t, ExitOK, code, errOut)
 	got = strings.ReplaceAll(got, "sim:"+data, "sim:/tmp/exc")
 

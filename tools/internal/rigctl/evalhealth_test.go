@@ -18,7 +18,7 @@ import (
 func TestModelEvalHealth(t *testing.T) {
 	needORT(t)
 	data := "uci:" + ucitest.Subset(t, 10)
-	code, out, errOut := run(t, "model", "eval", "--bundle", zemaBundle, "--dataset", data, "--json")
+	code, out, errOut := runBin(t, "model", "eval", "--bundle", zemaBundle, "--dataset", data, "--json")
 	require.Equal(t, ExitOK, code, errOut)
 	var res evalJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
@@ -32,7 +32,7 @@ func TestModelEvalHealth(t *testing.T) {
 	require.NotNil(t, acc.HeadHealthMAE, "the bundle has a health head")
 	assert.Greater(t, *acc.HeadHealthMAE, 0.1, "the shipped health head is poor on the accumulator")
 
-	code, out, errOut = run(t, "model", "eval", "--bundle", zemaBundle, "--dataset", data)
+	code, out, errOut = runBin(t, "model", "eval", "--bundle", zemaBundle, "--dataset", data)
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Contains(t, out, "status agreement")
 	assert.Regexp(t, `accumulator\s+accumulator_a1\s+\d+\s+0\.0`, out)

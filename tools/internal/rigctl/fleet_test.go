@@ -24,16 +24,19 @@ import (
 // checkoutBinary is a command built from this checkout, once per test
 // binary, when a test first asks for it. Safe for parallel tests.
 type checkoutBinary struct {
-	pkg  string // the main package, relative to the repository root
-	once sync.Once
-	path string // the binary; go build's output when err is set
-	err  error
+	pkg     string // the main package, relative to the repository root
+	ldflags string // go build -ldflags ("": none)
+	once    sync.Once
+	path    string // the binary; go build's output when err is set
+	err     error
 }
 
 var (
 	cloudBinary  = &checkoutBinary{pkg: "./cloud/cmd/rig-cloud"}
 	agentBinary  = &checkoutBinary{pkg: "./agent/cmd/rig-agent"}
 	rigsimBinary = &checkoutBinary{pkg: "./tools/cmd/rigsim"}
+	// rigctlBinary is rigctl itself, its version "test" as run gives it.
+	rigctlBinary = &checkoutBinary{pkg: "./tools/cmd/rigctl", ldflags: "-X main.version=test"}
 )
 
 // build returns the binary's path, building it into a temporary folder on
@@ -48,7 +51,7 @@ func (b *checkoutBinary) build(t testing.TB) string {
 			return
 		}
 		b.path = filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", b.path, b.pkg)
+		cmd := exec.Command("go", "build", "-o", b.path, "-ldflags", b.ldflags, b.pkg)
 		cmd.Dir = "../../.."
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.err = err

@@ -48,14 +48,14 @@ func needORT(t *testing.T) {
 	}
 }
 
-// trainTiny runs `rigctl train` with a tiny model for 2 epochs and returns
-// the bundle folder and the command's outputs.
+// trainTiny runs `rigctl train` (the binary: runBin) with a tiny model for
+// 2 epochs and returns the bundle folder and the command's outputs.
 func trainTiny(t *testing.T, rigPath, data string, extra ...string) (dir, stdout, stderr string) {
 	t.Helper()
 	dir = filepath.Join(t.TempDir(), "bundle")
 	args := append([]string{"train", "--rig", rigPath, "--data", data, "--out", dir,
 		"--epochs", "2", "--batch", "8", "--seed", "3", "--sizes", tinySizes}, extra...)
-	code, stdout, stderr := run(t, args...)
+	code, stdout, stderr := runBin(t, args...)
 	require.Equal(t, ExitOK, code, "stderr: %s", stderr)
 	return dir, stdout, stderr
 }
@@ -156,7 +156,7 @@ func TestModelEval(t *testing.T) {
 		if p != "" {
 			args = append(args, "--precision", p)
 		}
-		code, out, errOut := run(t, args...)
+		code, out, errOut := runBin(t, args...)
 		require.Equal(t, ExitOK, code, errOut)
 		var res struct {
 			N         int    `json:"n"`
@@ -181,18 +181,18 @@ func TestModelEval(t *testing.T) {
 			assert.True(t, tm.Accuracy >= 0 && tm.Accuracy <= 1 && tm.MacroF1 >= 0 && tm.MacroF1 <= 1, "%s: %+v", name, tm)
 		}
 	}
-	code, out, errOut := run(t, "model", "eval", "--bundle", dir, "--dataset", "uci:"+test, "--rig", zemaRig)
+	code, out, errOut := runBin(t, "model", "eval", "--bundle", dir, "--dataset", "uci:"+test, "--rig", zemaRig)
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Contains(t, out, "24 cycles of uci:"+test+", int8 model through ONNX Runtime")
 	assert.Contains(t, out, "accumulator")
 
 	// The rig config found from the bundle's rig type (firmware-configs/
 	// zema-testrig.yaml above the working directory).
-	code, _, errOut = run(t, "model", "eval", "--bundle", dir, "--dataset", "uci:"+test, "--json")
+	code, _, errOut = runBin(t, "model", "eval", "--bundle", dir, "--dataset", "uci:"+test, "--json")
 	require.Equal(t, ExitOK, code, errOut)
 
 	// Another rig's config: refused by agent/infer.Open with the reason.
-	code, _, errOut = run(t, "model", "eval", "--bundle", dir, "--dataset", "uci:"+test, "--rig", excavatorRig)
+	code, _, errOut = runBin(t, "model", "eval", "--bundle", dir, "--dataset", "uci:"+test, "--rig", excavatorRig)
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, errOut, "bundle does not match the rig")
 	assert.Contains(t, errOut, `rig type "zema-testrig", the rig is "excavator"`)
@@ -218,7 +218,7 @@ func TestModelErrors(t *testing.T) {
 		{[]string{"model", "eval", "--bundle", dir, "--dataset", "uci:" + exc}, ExitFailure, "uci"},
 		{[]string{"model", "inspect"}, ExitUsage, "--bundle DIR is required"},
 	} {
-		code, _, errOut := run(t, c.args...)
+		code, _, errOut := runBin(t, c.args...)
 		assert.Equal(t, c.code, code, "%v: %s", c.args, errOut)
 		assert.Contains(t, errOut, c.msg, "%v", c.args)
 	}
@@ -229,7 +229,7 @@ func TestBenchUCI(t *testing.T) {
 	trainDir := writeUCI(t, zemaRig, 12, 5, 1)
 	testDir := writeUCI(t, zemaRig, 5, 4, 8)
 	keep := filepath.Join(t.TempDir(), "kept")
-	code, out, errOut := run(t, "bench", "uci", "--train", trainDir, "--test", testDir, "--json", "--rig", zemaRig,
+	code, out, errOut := runBin(t, "bench", "uci", "--train", trainDir, "--test", testDir, "--json", "--rig", zemaRig,
 		"--epochs", "1", "--batch", "8", "--sizes", tinySizes, "--out", keep)
 	require.Equal(t, ExitOK, code, errOut)
 	var res map[string]json.RawMessage
@@ -245,7 +245,7 @@ func TestBenchUCI(t *testing.T) {
 	require.NoError(t, err)
 
 	reportDir := filepath.Join(t.TempDir(), "report")
-	code, out, errOut = run(t, "bench", "uci", "--train", trainDir, "--test", testDir, "--rig", zemaRig,
+	code, out, errOut = runBin(t, "bench", "uci", "--train", trainDir, "--test", testDir, "--rig", zemaRig,
 		"--epochs", "1", "--batch", "8", "--sizes", tinySizes, "--precision", "fp32", "--report", reportDir)
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Contains(t, out, "fp32 model through ONNX Runtime")
@@ -254,7 +254,7 @@ func TestBenchUCI(t *testing.T) {
 	assert.Contains(t, string(md), "## Test folder "+testDir+" (fp32 model through ONNX Runtime): 20 windows")
 	assert.Contains(t, out, "end to end")
 
-	code, _, errOut = run(t, "bench", "uci", "--train", trainDir)
+	code, _, errOut = runBin(t, "bench", "uci", "--train", trainDir)
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, "--test DIR are required")
 }
@@ -263,7 +263,7 @@ func TestBenchInfer(t *testing.T) {
 	needORT(t)
 	data := writeUCI(t, zemaRig, 12, 5, 1)
 	dir, _, _ := trainTiny(t, zemaRig, "uci:"+data)
-	code, out, errOut := run(t, "bench", "infer", "--bundle", dir, "--json", "--n", "200")
+	code, out, errOut := runBin(t, "bench", "infer", "--bundle", dir, "--json", "--n", "200")
 	require.Equal(t, ExitOK, code, errOut)
 	var res map[string]latencyJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
@@ -278,18 +278,18 @@ func TestBenchInfer(t *testing.T) {
 	}
 	assert.Less(t, res["int8"].Bytes, res["fp32"].Bytes)
 
-	code, out, errOut = run(t, "bench", "infer", "--bundle", dir, "--n", "50", "--dataset", "uci:"+data, "--rig", zemaRig)
+	code, out, errOut = runBin(t, "bench", "infer", "--bundle", dir, "--n", "50", "--dataset", "uci:"+data, "--rig", zemaRig)
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Contains(t, out, "60 windows, 50 calls each")
 	assert.Contains(t, out, "weight-qdq")
 
-	code, _, errOut = run(t, "bench", "infer")
+	code, _, errOut = runBin(t, "bench", "infer")
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, "--bundle DIR is required")
-	code, _, errOut = run(t, "bench", "frob")
+	code, _, errOut = runBin(t, "bench", "frob")
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, `unknown subcommand "frob"`)
-	code, _, errOut = run(t, "bench")
+	code, _, errOut = runBin(t, "bench")
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, "infer")
 }
@@ -407,6 +407,6 @@ func TestTrainSKAB(t *testing.T) {
 	if os.Getenv("ONNXRUNTIME_LIB") == "" {
 		return
 	}
-	code, _, errOut := run(t, "bench", "infer", "--bundle", dir, "--n", "20", "--rig", skabRig)
+	code, _, errOut := runBin(t, "bench", "infer", "--bundle", dir, "--n", "20", "--rig", skabRig)
 	require.Equal(t, ExitOK, code, errOut)
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +25,26 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = Main(context.Background(), Env{Stdout: &out, Stderr: &errb, Version: "test"}, args)
 	return code, out.String(), errb.String()
+}
+
+// runBin is run through the rigctl binary built from this checkout
+// without the race detector (rigctlBinary), in the test's working
+// folder and environment: for the commands that train, evaluate,
+// diagnose, simulate or run the demo, which take 8 to 15 times longer
+// in-process under -race (make test). Tests of what the command prints,
+// exits with and writes use it; tests of in-process behaviour use run.
+func runBin(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), rigctlBinary.build(t), args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.Exited() {
+		return exit.ExitCode(), out.String(), errb.String()
+	}
+	require.NoError(t, err, "rigctl %s: %s", strings.Join(args, " "), errb.String())
+	return ExitOK, out.String(), errb.String()
 }
 
 // rigctlEnv gives the test a config folder of its own (XDG_CONFIG_HOME)
