@@ -73,25 +73,16 @@ var hostname = os.Hostname
 // directory the config names exists. Errors name file, line, key path and
 // value; errors.Is(err, ErrInvalid) holds for all of them, and
 // errors.Is(err, rig.ErrInvalid) too when the firmware config is bad.
-func Load(path string) (*Config, error) {
-	data, err := confyaml.ReadFile(path, "rig-agent config")
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := Parse(path, data, os.Environ())
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.loadFiles(true); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
+func Load(path string) (*Config, error) { return load(path, true) }
 
 // LoadForEnroll is Load for rig-agent enroll, which writes
 // cloud.credential_file: that file need not exist yet (every other file
 // and directory the config names must, as for Load).
-func LoadForEnroll(path string) (*Config, error) {
+func LoadForEnroll(path string) (*Config, error) { return load(path, false) }
+
+// load is Load, and LoadForEnroll when credential is false (see
+// loadFiles).
+func load(path string, credential bool) (*Config, error) {
 	data, err := confyaml.ReadFile(path, "rig-agent config")
 	if err != nil {
 		return nil, err
@@ -100,7 +91,7 @@ func LoadForEnroll(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.loadFiles(false); err != nil {
+	if err := cfg.loadFiles(credential); err != nil {
 		return nil, err
 	}
 	return cfg, nil
