@@ -588,3 +588,29 @@ func TestRunClampsNegativeRUL(t *testing.T) {
 	assert.Equal(t, 0.0, r.P50Hours)
 	assert.InDelta(t, max(0, e.rul[2]), r.P90Hours, 1e-3*300)
 }
+
+// TestRunIntoCPU: with Options.RunCPU, RunInto reports the thread's CPU
+// time in the ONNX Runtime call (the agent's
+// rig_agent_inference_cpu_seconds); Run does not, nor RunInto without
+// the option, and a reused Result does not keep an earlier call's.
+func TestRunIntoCPU(t *testing.T) {
+	needORT(t)
+	si := newStandIn(t, loadRig(t, zemaConfig))
+	dir := si.writeBundle(t, bundleOpts{variant: variant{gru: true}})
+	m := open(t, dir, si, Options{RunCPU: true})
+	w := si.window(t, 1, nil, nil)
+	var r Result
+	for range 3 {
+		_, err := m.RunInto(&r, w)
+		require.NoError(t, err)
+		assert.Positive(t, r.RunCPU, "CPU time of the ONNX Runtime call")
+	}
+	out, err := m.Run([]*prep.Window{w, w})
+	require.NoError(t, err)
+	for _, res := range out.Results {
+		assert.Zero(t, res.RunCPU)
+	}
+	_, err = open(t, dir, si, Options{}).RunInto(&r, w)
+	require.NoError(t, err)
+	assert.Zero(t, r.RunCPU, "not measured without Options.RunCPU")
+}

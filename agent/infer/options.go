@@ -47,6 +47,11 @@ type Options struct {
 	// InterOpThreads is the inter-op thread count (0: 1). Execution is
 	// sequential, so more only matters to providers that use it.
 	InterOpThreads int
+	// RunCPU makes RunInto measure Result.RunCPU: two reads of the
+	// thread's CPU clock around the ONNX Runtime call, outside the wall
+	// time it returns. Each read is a system call (3-6 µs on the 2-core
+	// development VM), so it is off by default and on in the agent.
+	RunCPU bool
 	// Providers are the execution providers to try, most preferred first
 	// (nil or empty: CPU only). Each GPU provider that cannot be added (a
 	// CPU-only ONNX Runtime, no driver, no device) is skipped with a

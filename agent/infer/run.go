@@ -3,8 +3,11 @@ package infer
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -43,6 +46,13 @@ type Result struct {
 	// a Detector (nil otherwise); Sensors then hold its per-sensor
 	// scores, not the raw error over the head's threshold.
 	Detector *DetectorScore
+	// RunCPU is the CPU time the calling thread spent in the ONNX Runtime
+	// call that produced this Result (RunInto with Options.RunCPU only;
+	// 0 otherwise, from Run, and where the thread CPU clock cannot be
+	// read). Next to the wall time
+	// RunInto returns it tells work from waiting: on a busy machine the
+	// wall time also counts the time the thread waited for a core.
+	RunCPU time.Duration
 }
 
 // Run feeds windows (each prepared with the bundle's input spec, e.g. by a
@@ -120,34 +130,51 @@ func (m *Model) RunInto(dst *Result, w *prep.Window) (time.Duration, error) {
 	if m.closed {
 		return 0, fmt.Errorf("infer: run: %w", ErrClosed)
 	}
-	d, err := m.runOne(w)
+	d, cpu, err := m.runOne(w)
 	if err != nil {
 		return 0, err
 	}
+	dst.RunCPU = cpu
 	return d, m.decode(m.one, 0, w, dst)
 }
 
-// runOne runs a single window on the B=1 session (m.mu held).
-func (m *Model) runOne(w *prep.Window) (time.Duration, error) {
+// runOne runs a single window on the B=1 session (m.mu held). It returns
+// the wall time of the ONNX Runtime call and, with Options.RunCPU, the
+// CPU time the thread spent in it (0 if the thread CPU clock cannot be
+// read); the CPU clock is read outside the wall-timed span.
+func (m *Model) runOne(w *prep.Window) (wall, cpu time.Duration, err error) {
 	s := m.one
 	copy(s.x.GetData(), w.Values)
 	if s.mask != nil {
 		copy(s.mask.GetData(), w.Mask)
 	}
-	start := time.Now()
-	err := m.single.Run()
-	d := time.Since(start)
-	if err != nil {
-		return 0, fmt.Errorf("infer: run %s: %w", m.file.File, err)
+	var c0, c1 unix.Timespec
+	var cerr error = unix.ENOTSUP
+	if m.opts.RunCPU {
+		// The goroutine stays on one OS thread so that both readings of
+		// the thread's CPU clock are of the thread that ran the call.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cerr = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c0)
 	}
-	return d, nil
+	start := time.Now()
+	err = m.single.Run()
+	wall = time.Since(start)
+	if cerr == nil && unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c1) == nil {
+		cpu = time.Duration(c1.Nano() - c0.Nano())
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("infer: run %s: %w", m.file.File, err)
+	}
+	return wall, cpu, nil
 }
 
 // run copies windows into s and runs the session of s's batch size
 // (m.mu held).
 func (m *Model) run(s *ioSet, windows []*prep.Window) (time.Duration, error) {
 	if s.b == 1 {
-		return m.runOne(windows[0])
+		d, _, err := m.runOne(windows[0])
+		return d, err
 	}
 	sess, err := m.batchSession()
 	if err != nil {

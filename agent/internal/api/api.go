@@ -140,6 +140,9 @@ type Options struct {
 	// Inference is the inference latency histogram the windowing observes
 	// (see NewInferenceHistogram; nil: none exported).
 	Inference prometheus.Histogram
+	// InferenceCPU is the histogram of the same calls' CPU time (see
+	// NewInferenceCPUHistogram; nil: none exported).
+	InferenceCPU prometheus.Histogram
 	// Ready returns why the agent is not ready (nil or empty: ready).
 	Ready func() []string
 	// Liveness holds the heartbeats of the agent's loops: /health/live
@@ -290,6 +293,19 @@ func NewInferenceHistogram() prometheus.Histogram {
 	return prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "rig_agent_inference_latency_seconds",
 		Help:    "ONNX Runtime time per window, as the agent measures it.",
+		Buckets: []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1},
+	})
+}
+
+// NewInferenceCPUHistogram returns the histogram of per-window inference
+// CPU time (rig_agent_inference_cpu_seconds): the CPU time the thread
+// spent in the same ONNX Runtime calls as
+// rig_agent_inference_latency_seconds, so the time they waited for a
+// core is the difference. Same buckets.
+func NewInferenceCPUHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "rig_agent_inference_cpu_seconds",
+		Help:    "CPU time of the ONNX Runtime call per window (the latency histogram's calls, without waiting for a core).",
 		Buckets: []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1},
 	})
 }

@@ -79,7 +79,7 @@ func newServerWindows(tb testing.TB, minutes []int, ready func() []string) (*htt
 				{Time: t0.Add(time.Second), Reason: ingest.ReasonOutOfRange, Topic: "hydrognn/zema/ps", Sensor: "PS1", Detail: "value 1e9 is outside [0, 200] bar"}}},
 		Buffer:    stats[buffer.Stats]{buffer.Stats{Records: 7}},
 		Windowing: stats[windowing.Stats]{windowing.Stats{Diagnosed: uint64(n)}},
-		History:   h, Link: link, Inference: NewInferenceHistogram(), Ready: ready, Logger: quiet,
+		History:   h, Link: link, Inference: NewInferenceHistogram(), InferenceCPU: NewInferenceCPUHistogram(), Ready: ready, Logger: quiet,
 		Plugins: stats[[]plugin.Stats]{[]plugin.Stats{{Name: "vendor", Running: true, Calls: 9, Crashes: 2, Timeouts: 1, Restarts: 3}}},
 	})
 	require.NoError(tb, err)
@@ -305,7 +305,7 @@ func TestRoutes(t *testing.T) {
 	for _, want := range []string{
 		"rig_agent_ready 0", "rig_agent_ingest_readings_total 42", `rig_agent_ingest_rejected_total{reason="malformed"} 2`,
 		"rig_agent_buffer_readings 7", "rig_agent_cloud_bytes_sent_total 1234", "rig_agent_cloud_link_up 1",
-		"rig_agent_inference_latency_seconds_bucket", "go_goroutines", `rig_agent_buffer_dropped_total{reason="max_bytes",released="false"} 0`,
+		"rig_agent_inference_latency_seconds_bucket", "rig_agent_inference_cpu_seconds_bucket", "go_goroutines", `rig_agent_buffer_dropped_total{reason="max_bytes",released="false"} 0`,
 		`rig_agent_plugin_running{plugin="vendor"} 1`, `rig_agent_plugin_calls_total{plugin="vendor"} 9`,
 		`rig_agent_plugin_failures_total{kind="crash",plugin="vendor"} 2`, `rig_agent_plugin_failures_total{kind="timeout",plugin="vendor"} 1`,
 		`rig_agent_plugin_restarts_total{plugin="vendor"} 3`,

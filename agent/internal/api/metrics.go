@@ -26,6 +26,9 @@ func (s *Server) registry() (*prometheus.Registry, error) {
 	if s.opts.Inference != nil {
 		cs = append(cs, s.opts.Inference)
 	}
+	if s.opts.InferenceCPU != nil {
+		cs = append(cs, s.opts.InferenceCPU)
+	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -156,7 +156,7 @@ func ModelOptions(cfg *config.Config, log *slog.Logger) infer.Options {
 	o := infer.Options{
 		Precision: bundle.Precision(cfg.Model.Precision), IntraOpThreads: cfg.Model.IntraOpThreads,
 		InterOpThreads: cfg.Model.InterOpThreads, DeviceID: cfg.Model.DeviceID, MaxBatch: cfg.Model.MaxBatch,
-		LibraryPath: cfg.Model.OnnxRuntimeLib, Logger: log,
+		LibraryPath: cfg.Model.OnnxRuntimeLib, Logger: log, RunCPU: true,
 	}
 	for _, p := range cfg.Model.Providers {
 		o.Providers = append(o.Providers, infer.Provider(p))
@@ -427,13 +427,14 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	if cfg.Windowing.CycleAnchor != "" {
 		anchor, _ = time.Parse(time.RFC3339Nano, cfg.Windowing.CycleAnchor) // validated by config
 	}
-	inferHist := api.NewInferenceHistogram()
+	inferHist, inferCPUHist := api.NewInferenceHistogram(), api.NewInferenceCPUHistogram()
 	a.stride1 = cfg.Windowing.StrideSteps <= 1 && (cfg.Windowing.Alignment == "" || cfg.Windowing.Alignment == string(prep.AlignSliding))
 	a.runnerOpts = windowing.Options{
 		AgentID: cfg.Agent.ID, Alignment: prep.Alignment(cfg.Windowing.Alignment), StrideSteps: cfg.Windowing.StrideSteps,
 		CycleS: cfg.Firmware.Operation.CycleS, Anchor: anchor, Lateness: latenessOf(cfg.Windowing.Lateness),
 		Sinks: sinks, OnInference: func(d time.Duration) { inferHist.Observe(d.Seconds()) },
-		ReleaseCursor: config.WindowingCursor, Logger: log.With("part", "windowing"),
+		OnInferenceCPU: func(d time.Duration) { inferCPUHist.Observe(d.Seconds()) }, ReleaseCursor: config.WindowingCursor,
+		Logger:    log.With("part", "windowing"),
 		Heartbeat: a.beater(LoopWindowing),
 	}
 	first, err := a.newServing(modelDir, a.model)
@@ -455,7 +456,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 		MaxHistoryItems: cfg.API.MaxHistoryItems, AgentID: cfg.Agent.ID, Version: opts.Version, Rig: cfg.Firmware,
 		Served: a.served, BrokerURL: brokerURL, Embedded: cfg.Broker.Embedded,
 		Ingest: a.in, Buffer: a.buf, Windowing: servedWindowing{a}, History: a.hist, Link: a.link,
-		CloudEnabled: cfg.Cloud.Enabled(), Inference: inferHist, Ready: a.NotReady, Logger: log.With("part", "api"),
+		CloudEnabled: cfg.Cloud.Enabled(), Inference: inferHist, InferenceCPU: inferCPUHist, Ready: a.NotReady, Logger: log.With("part", "api"),
 		Liveness: a.live,
 	}
 	if a.upd != nil {

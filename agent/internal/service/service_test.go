@@ -442,6 +442,7 @@ func TestEndToEnd(t *testing.T) {
 			for _, want := range []string{
 				`rig_agent_windows_total{result="diagnosed"} 3`,
 				`rig_agent_inference_latency_seconds_count 3`,
+				`rig_agent_inference_cpu_seconds_count 3`,
 				`rig_agent_ingest_connected 1`,
 				`rig_agent_publish_total{result="published"} 3`,
 				`rig_agent_ready 1`,

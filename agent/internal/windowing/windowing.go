@@ -115,6 +115,12 @@ type Options struct {
 	// OnInference receives each window's inference time (for a latency
 	// histogram); nil: none. Called on the runner's goroutine.
 	OnInference func(time.Duration)
+	// OnInferenceCPU receives each window's inference CPU time
+	// (infer.Result.RunCPU: the thread's CPU time in the same ONNX
+	// Runtime call, without the time it waited for a core) when it was
+	// measured (a model opened with infer.Options.RunCPU); nil: none.
+	// Called on the runner's goroutine.
+	OnInferenceCPU func(time.Duration)
 	// ReleaseCursor names the Source's consumer cursor (buffer.Options
 	// .Consumers) that the runner moves to its saved progress, at most
 	// every few seconds: readings below every pending window count as
@@ -477,6 +483,9 @@ func (r *Runner) diagnose(ctx context.Context, p *pending) bool {
 	if r.opts.OnInference != nil {
 		r.opts.OnInference(took)
 	}
+	if r.opts.OnInferenceCPU != nil && r.result.RunCPU > 0 {
+		r.opts.OnInferenceCPU(r.result.RunCPU)
+	}
 	d.AgentID = r.opts.AgentID
 	stored, err := r.store.Append(ctx, d, prog)
 	if err != nil {
@@ -548,6 +557,7 @@ func (r *Runner) infer(ctx context.Context, start, end time.Time) (*diag.Diagnos
 	r.rs.Add(r.chunk)
 	w := r.rs.Finish()
 	var took time.Duration
+	r.result.RunCPU = 0 // set by RunInto only
 	if r.opts.Detector != nil {
 		// The window that completes a detector's calibration runs the
 		// model over every calibration window in batches; under TensorRT
