@@ -28,6 +28,8 @@ func rigTypeOperations() []Operation {
 		CreatedBy: ptr(int64(2)), CreatedAt: exT0}
 	withConfig := t
 	withConfig.Config = exFleetRigYAML
+	uploaded := t
+	uploaded.New = ptr(true)
 	body := fleetapi.RigTypeRequest{Config: exFleetRigYAML}
 	const bodyNote = "The firmware config is the JSON body's config, or the whole body with Content-Type application/yaml " +
 		"(at most 1 MiB). It is parsed and validated as the agent does (shared/rig): 422 invalid-rig-config lists each problem, " +
@@ -42,11 +44,11 @@ func rigTypeOperations() []Operation {
 			Summary: "Register a firmware config as a version of its rig type (rig_type names it)",
 			Description: bodyNote + "Versions are immutable and numbered from 1 per rig type. Content already stored under the rig type " +
 				"(the same digest: comments and layout do not count) answers that version with 200; other content is stored as the " +
-				"next version (201). Once an organisation has registered a rig type, POST /v1/rigs refuses rig types it has not " +
+				"next version (201); new says which (true: stored by this upload, 201; false: already stored, 200). Once an organisation has registered a rig type, POST /v1/rigs refuses rig types it has not " +
 				"registered (422). 409 quota-exceeded when the organisation holds quotas.max_rig_type_versions versions (default " +
 				"1000, all rig types together) and the content is new: an admin deletes old versions (DELETE /v1/rig-types/{name}?version=N).",
-			Auth: AuthToken, Role: "operator", Body: body, Status: 201, Response: t,
-			Also:   map[int]string{200: "the content is already stored under the rig type (the same digest): that version"},
+			Auth: AuthToken, Role: "operator", Body: body, Status: 201, Response: uploaded,
+			Also:   map[int]string{200: "the content is already stored under the rig type (the same digest): that version, new false"},
 			Errors: []int{409, 422}},
 		{Method: "GET", Path: "/v1/rig-types", ID: "listRigTypes", Tag: "rig-types",
 			Summary: "List the organisation's rig types by name, each at its latest version",
@@ -58,6 +60,14 @@ func rigTypeOperations() []Operation {
 			Params: []Param{{Name: "name", In: "path", Description: "the rig type"},
 				{Name: "version", In: "query", Type: "integer", Max: math.MaxInt32, Description: "the version (default: the latest)"}},
 			Status: 200, Response: withConfig, Example: Example{Path: "/v1/rig-types/zema-testrig?version=1"}},
+		{Method: "GET", Path: "/v1/rig-types/:name/versions", ID: "listRigTypeVersions", Tag: "rig-types",
+			Summary: "List every version of a rig type, oldest first (no configs; the cursor is the version the page starts after)",
+			Description: "404 when the organisation has no version of the rig type. Deleted versions are not listed, so " +
+				"the numbers may have gaps.",
+			Auth: AuthToken, Role: "viewer",
+			Params: listParams(Param{Name: "name", In: "path", Description: "the rig type"}),
+			Status: 200, Response: fleetapi.Page[fleetapi.RigType]{Items: []fleetapi.RigType{t}},
+			Example: Example{Path: "/v1/rig-types/zema-testrig/versions?limit=10"}},
 		{Method: "DELETE", Path: "/v1/rig-types/:name", ID: "deleteRigType", Tag: "rig-types",
 			Summary: "Delete a version of a rig type (?version=N, required), making room under quotas.max_rig_type_versions",
 			Description: "Refused (409 state-conflict) so that a version number is never reused and no rig loses its registered " +

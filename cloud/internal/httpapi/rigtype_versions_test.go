@@ -185,3 +185,66 @@ func TestUnknownRigTypeListsNames(t *testing.T) {
 	assert.Contains(t, d, "type-19, ...): register it first", "21: the first 20 and an ellipsis")
 	assert.NotContains(t, d, "type-20")
 }
+
+// GET /v1/rig-types/{name}/versions lists every version of one rig type,
+// oldest first, without configs, in cursor pages (the cursor is the
+// version a page starts after); a deleted version is not listed; a rig
+// type the organisation has no version of, another organisation's
+// included, is 404; a viewer may list.
+func TestRigTypeVersionsList(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Options{})
+	a, b := e.tenant("alpha"), e.tenant("beta")
+	for topo := 1; topo <= 3; topo++ {
+		v := e.putRigType(a, rigTypeYAML("press", topo), 201)
+		require.Equal(t, topo, v.Version)
+	}
+	e.putRigType(a, rigTypeYAML("other", 1), 201)
+	r := e.do("DELETE", "/v1/rig-types/press?version=1", a.admin, nil)
+	require.Equal(t, 204, r.code, "%s", r.body)
+	e.putRigType(a, rigTypeYAML("press", 4), 201)
+
+	var versions []int
+	cursor := ""
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 5)
+		path := "/v1/rig-types/press/versions?limit=2"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		r := e.do("GET", path, a.viewer, nil)
+		require.Equal(t, 200, r.code, "%s", r.body)
+		var p fleetapi.Page[fleetapi.RigType]
+		r.decode(t, &p)
+		for _, v := range p.Items {
+			assert.Equal(t, "press", v.Name)
+			assert.Empty(t, v.Config)
+			assert.Nil(t, v.New)
+			assert.NotEmpty(t, v.Digest)
+			versions = append(versions, v.Version)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	assert.Equal(t, []int{2, 3, 4}, versions)
+
+	for _, c := range []struct {
+		path string
+		tok  string
+		want int
+	}{
+		{"/v1/rig-types/nope/versions", a.viewer, 404},
+		{"/v1/rig-types/press/versions", b.viewer, 404},
+		{"/v1/rig-types/press/versions?cursor=x", a.viewer, 400},
+		{"/v1/rig-types/press/versions?limit=0", a.viewer, 400},
+	} {
+		r := e.do("GET", c.path, c.tok, nil)
+		assert.Equal(t, c.want, r.code, "%s: %s", c.path, r.body)
+	}
+	// Past the last version: an empty page, not 404.
+	r = e.do("GET", "/v1/rig-types/press/versions?cursor=4", a.viewer, nil)
+	require.Equal(t, 200, r.code, "%s", r.body)
+	assert.JSONEq(t, `{"items":[]}`, string(r.body))
+}

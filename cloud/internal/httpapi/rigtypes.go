@@ -24,7 +24,9 @@ import (
 // of model bundles). Versions are immutable: the content of a stored
 // version (the same digest) uploaded again answers that version (200);
 // other content for a stored name becomes its next version (201), so
-// that rigs and bundles bound to an older digest keep finding it.
+// that rigs and bundles bound to an older digest keep finding it; the
+// answer's new says which. GET /v1/rig-types/{name}/versions lists a rig
+// type's versions.
 //
 // Once an organisation has registered a rig type, POST /v1/rigs refuses a
 // rig type it has not registered (422 unknown-rig-type); an organisation
@@ -48,6 +50,7 @@ const MediaYAML = "application/yaml"
 func (a *API) rigTypeRoutes(v1 gin.IRoutes) {
 	v1.GET("/rig-types", a.need(store.RoleViewer), a.listRigTypes)
 	v1.GET("/rig-types/:name", a.need(store.RoleViewer), a.getRigType)
+	v1.GET("/rig-types/:name/versions", a.need(store.RoleViewer), a.listRigTypeVersions)
 	v1.POST("/rig-types", a.need(store.RoleOperator), a.putRigType)
 	v1.POST("/rig-types/validate", a.need(store.RoleViewer), a.validateRigType)
 	v1.DELETE("/rig-types/:name", a.need(store.RoleAdmin), a.deleteRigType)
@@ -195,6 +198,7 @@ func (a *API) putRigType(c *gin.Context) {
 	if created {
 		code = 201
 	}
+	t.New = &created
 	c.JSON(code, t)
 }
 
@@ -249,6 +253,21 @@ func (a *API) listRigTypes(c *gin.Context) {
 		return
 	}
 	page(c, ts, limit, func(t fleetapi.RigType) string { return t.Name })
+}
+
+// listRigTypeVersions lists every version of one rig type, oldest first;
+// the cursor is the version the page starts after.
+func (a *API) listRigTypeVersions(c *gin.Context) {
+	limit, after, ok := idPage(c)
+	if !ok {
+		return
+	}
+	ts, err := a.st.RigTypeVersions(c.Request.Context(), principal(c).OrgID, c.Param("name"), after, limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page(c, ts, limit, func(t fleetapi.RigType) string { return strconv.Itoa(t.Version) })
 }
 
 // rigTypeKnown answers 422 and returns false when the caller's

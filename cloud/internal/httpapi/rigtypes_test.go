@@ -58,6 +58,11 @@ func TestRigTypeRegistry(t *testing.T) {
 	require.Equal(t, 200, r.code, "%s", r.body)
 	var again fleetapi.RigType
 	r.decode(t, &again)
+	require.NotNil(t, v1.New)
+	assert.True(t, *v1.New, "stored by this upload")
+	require.NotNil(t, again.New)
+	assert.False(t, *again.New, "already stored")
+	again.New, v1.New = nil, nil
 	assert.Equal(t, v1, again)
 
 	// New content: version 2.
@@ -67,6 +72,8 @@ func TestRigTypeRegistry(t *testing.T) {
 	var v2 fleetapi.RigType
 	r.decode(t, &v2)
 	assert.Equal(t, 2, v2.Version)
+	require.NotNil(t, v2.New)
+	assert.True(t, *v2.New)
 	assert.NotEqual(t, v1.Digest, v2.Digest)
 
 	// The list has the latest version; get has the config.

@@ -149,6 +149,40 @@ func (s *Store) RigTypes(ctx context.Context, org int64, after string, limit int
 	return out, rows.Err()
 }
 
+// RigTypeVersions lists the versions of org's rig type name, oldest
+// first (no config): at most limit after version after (0: from the
+// first). ErrNotFound when org has no version of name.
+func (s *Store) RigTypeVersions(ctx context.Context, org int64, name string, after int64, limit int) ([]fleetapi.RigType, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+rigTypeCols+` FROM rig_types
+		WHERE org_id = $1 AND name = $2 AND version > $3 ORDER BY version LIMIT $4`, org, name, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list versions of rig type %s: %w", name, err)
+	}
+	defer rows.Close()
+	out := []fleetapi.RigType{}
+	for rows.Next() {
+		t, err := scanRigType(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("list versions of rig type %s: %w", name, err)
+		}
+		out = append(out, *t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list versions of rig type %s: %w", name, err)
+	}
+	if len(out) == 0 {
+		// An empty page past the last version, or no such rig type.
+		var known bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rig_types WHERE org_id = $1 AND name = $2)`, org, name).Scan(&known); err != nil {
+			return nil, fmt.Errorf("list versions of rig type %s: %w", name, err)
+		}
+		if !known {
+			return nil, ErrNotFound
+		}
+	}
+	return out, nil
+}
+
 // RigTypeKnown reports whether org may create a rig of rig type name:
 // true when org has registered name or has registered no rig type at all
 // (the registry is then not in use). When false, names lists the first

@@ -21,27 +21,29 @@ import (
 // types"): firmware configs stored by rig type and version.
 
 func init() {
-	register("rig-types", "the organisation's registered rig types (rig-types list | show NAME | upload FILE | validate FILE | delete NAME --version N)", runRigTypes)
+	register("rig-types", "the organisation's registered rig types (rig-types list | show NAME | versions NAME | upload FILE | validate FILE | delete NAME --version N)", runRigTypes)
 }
 
 const rigTypesUsage = `rig-types list [--limit N] [--json] [--context CTX]
      | rig-types show NAME [--version N] [--yaml] [--json] [--context CTX]
+     | rig-types versions NAME [--limit N] [--json] [--context CTX]
      | rig-types upload FILE [--json] [--context CTX]
      | rig-types validate FILE [--json] [--context CTX]
      | rig-types delete NAME --version N [--context CTX]
 
 list shows the organisation's rig types, each at its latest version (NAME VERSION DIGEST
 COMPONENTS EDGES SENSORS TARGETS CREATED); show one (--version: an older one; --yaml: its
-firmware config as uploaded). upload registers a firmware config (an operator's token) as a
-version of its rig_type: content already registered (the same digest) is that version, other
-content the next one. validate checks a firmware config on the server without storing it.
+firmware config as uploaded); versions lists every version of one, oldest first (VERSION
+DIGEST TOPOLOGY COMPONENTS EDGES SENSORS TARGETS CREATED). upload registers a firmware config
+(an operator's token) as a version of its rig_type: content already registered (the same
+digest) is that version ("already registered"), other content the next one ("new"). validate checks a firmware config on the server without storing it.
 Once the organisation has registered a rig type, rigs create --type must name one.
 delete removes version N (an admin's token), making room under the organisation's quota of
 rig-type versions (quotas.max_rig_type_versions); the server refuses the latest version while
 older ones remain (delete those first) and the only version of a rig type some rig uses.`
 
 func runRigTypes(ctx context.Context, env Env, args []string) int {
-	sub, npos, ok := pickSubcommand(env, args, rigTypesUsage, map[string]int{"list": 0, "show": 1, "upload": 1, "validate": 1, "delete": 1})
+	sub, npos, ok := pickSubcommand(env, args, rigTypesUsage, map[string]int{"list": 0, "show": 1, "versions": 1, "upload": 1, "validate": 1, "delete": 1})
 	if !ok {
 		return ExitUsage
 	}
@@ -55,6 +57,8 @@ func runRigTypes(ctx context.Context, env Env, args []string) int {
 	switch sub {
 	case "list":
 		fs.IntVar(limit, "limit", 0, "most rig types to list (0: all)")
+	case "versions":
+		fs.IntVar(limit, "limit", 0, "most versions to list (0: all)")
 	case "show":
 		fs.IntVar(version, "version", 0, "the version to show (0: the latest)")
 		fs.BoolVar(asYAML, "yaml", false, "print the firmware config (YAML, as uploaded) only")
@@ -94,6 +98,8 @@ func runRigTypes(ctx context.Context, env Env, args []string) int {
 	switch sub {
 	case "list":
 		return rigTypesList(ctx, env, c, *limit, *asJSON)
+	case "versions":
+		return rigTypeVersions(ctx, env, c, pos[0], *limit, *asJSON)
 	case "show":
 		return rigTypeShow(ctx, env, c, pos[0], *version, *asJSON, *asYAML)
 	case "delete":
@@ -132,7 +138,14 @@ func runRigTypes(ctx context.Context, env Env, args []string) int {
 			errorf(env, "rig-types upload: %v", err)
 			return ExitFailure
 		}
-		fmt.Fprintf(env.Stdout, "rig type %s version %d: %s\ndigest %s\n", t.Name, t.Version,
+		state := ""
+		if t.New != nil {
+			state = " (new)"
+			if !*t.New {
+				state = " (already registered)"
+			}
+		}
+		fmt.Fprintf(env.Stdout, "rig type %s version %d%s: %s\ndigest %s\n", t.Name, t.Version, state,
 			counts(t.Components, t.Edges, t.Sensors, t.Targets), t.Digest)
 		return ExitOK
 	}
@@ -177,6 +190,24 @@ func rigTypesList(ctx context.Context, env Env, c *cloudclient.Client, limit int
 	fmt.Fprintln(tw, "NAME\tVERSION\tDIGEST\tCOMPONENTS\tEDGES\tSENSORS\tTARGETS\tCREATED")
 	for _, t := range ts {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", t.Name, t.Version, shortDigest(t.Digest),
+			t.Components, t.Edges, t.Sensors, t.Targets, fmtTime(&t.CreatedAt))
+	}
+	_ = tw.Flush()
+	return ExitOK
+}
+
+// rigTypeVersions prints every version of rig type name (GET
+// /v1/rig-types/{name}/versions), oldest first.
+func rigTypeVersions(ctx context.Context, env Env, c *cloudclient.Client, name string, limit int, asJSON bool) int {
+	what := "rig-types versions " + name
+	ts, code, done := listRows[fleetapi.RigType](ctx, env, c, what, "/v1/rig-types/"+url.PathEscape(name)+"/versions", nil, limit, asJSON)
+	if done {
+		return code
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tDIGEST\tTOPOLOGY\tCOMPONENTS\tEDGES\tSENSORS\tTARGETS\tCREATED")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", t.Version, shortDigest(t.Digest), t.TopologyVersion,
 			t.Components, t.Edges, t.Sensors, t.Targets, fmtTime(&t.CreatedAt))
 	}
 	_ = tw.Flush()

@@ -35,8 +35,8 @@ func startRigTypesCloud(t *testing.T) (*cloudrun.Server, *cloudclient.Client, st
 	return s, sys, zema
 }
 
-// TestRigTypesWithRigctl: validate, upload (again: the same version),
-// list, show (--yaml, --json), an invalid file naming its line, and
+// TestRigTypesWithRigctl: validate, upload (again: the same version,
+// "already registered"), list, show (--yaml, --json), versions, an invalid file naming its line, and
 // rigs create refusing an unregistered type once the registry is in use.
 func TestRigTypesWithRigctl(t *testing.T) {
 	_, _, zema := startRigTypesCloud(t)
@@ -53,7 +53,10 @@ func TestRigTypesWithRigctl(t *testing.T) {
 
 	code, stdout, stderr = run(t, "rig-types", "upload", zema)
 	require.Equal(t, ExitOK, code, stderr)
-	assert.True(t, strings.HasPrefix(stdout, "rig type zema-testrig version 1: "), stdout)
+	assert.True(t, strings.HasPrefix(stdout, "rig type zema-testrig version 1 (new): "), stdout)
+	code, stdout, stderr = run(t, "rig-types", "upload", zema)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.True(t, strings.HasPrefix(stdout, "rig type zema-testrig version 1 (already registered): "), stdout)
 	code, stdout, stderr = run(t, "rig-types", "upload", zema, "--json")
 	require.Equal(t, ExitOK, code, stderr)
 	var rt fleetapi.RigType
@@ -83,6 +86,20 @@ func TestRigTypesWithRigctl(t *testing.T) {
 	code, _, stderr = run(t, "rig-types", "show", "nope")
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "rig-types show nope: 404 ")
+
+	// versions: every version of one rig type, oldest first.
+	v2 := filepath.Join(t.TempDir(), "v2.yaml")
+	require.NoError(t, os.WriteFile(v2, []byte(strings.Replace(string(want), "topology_version: \"1\"", "topology_version: \"2\"", 1)), 0o600))
+	code, stdout, stderr = run(t, "rig-types", "upload", v2)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.True(t, strings.HasPrefix(stdout, "rig type zema-testrig version 2 (new): "), stdout)
+	code, stdout, stderr = run(t, "rig-types", "versions", "zema-testrig")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Regexp(t, `^VERSION\s+DIGEST\s+TOPOLOGY\s+COMPONENTS\s+EDGES\s+SENSORS\s+TARGETS\s+CREATED\n`+
+		`1\s+sha256:[0-9a-f]{12}\s+1\s+\d+.*\n2\s+sha256:[0-9a-f]{12}\s+2\s+\d+.*\n$`, stdout)
+	code, _, stderr = run(t, "rig-types", "versions", "nope")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "rig-types versions nope: 404 ")
 
 	// An invalid config: the problem names the line and the key.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
