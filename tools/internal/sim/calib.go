@@ -32,6 +32,17 @@ type Calibration struct {
 	Plant PlantParams `yaml:"plant,omitempty"`
 	// Components maps component ids to their parameters.
 	Components map[string]ComponentParams `yaml:"components,omitempty"`
+	// Sensors maps sensor ids to the point the simulator reads them at,
+	// where the firmware config's placement is not where the real sensor
+	// measures (the config's placement stays what the bundles were trained
+	// on and what its digest covers).
+	Sensors map[string]SensorPoint `yaml:"sensors,omitempty"`
+}
+
+// SensorPoint is a component port a sensor is read at.
+type SensorPoint struct {
+	Component string   `yaml:"component"`
+	Port      rig.Port `yaml:"port,omitempty"`
 }
 
 // PlantParams are rig-wide physical parameters.
@@ -240,6 +251,14 @@ func (c *Calibration) check(cfg *rig.Config) error {
 	for id := range c.Components {
 		if cfg.ComponentIndex(id) < 0 {
 			errs = append(errs, fmt.Errorf("calibration: components.%s: no such component in rig %s", id, cfg.RigType))
+		}
+	}
+	for id, p := range c.Sensors {
+		if cfg.Sensor(id) == nil {
+			errs = append(errs, fmt.Errorf("calibration: sensors.%s: no such sensor in rig %s", id, cfg.RigType))
+		}
+		if cfg.ComponentIndex(p.Component) < 0 {
+			errs = append(errs, fmt.Errorf("calibration: sensors.%s.component: no such component %q in rig %s", id, p.Component, cfg.RigType))
 		}
 	}
 	return errors.Join(errs...)

@@ -74,6 +74,7 @@ type Sim struct {
 	cfg     *rig.Config
 	opts    Options
 	log     *slog.Logger
+	cal     *Calibration // the calibration in use (built-in or given)
 	pl      *plant
 	sol     *solver
 	prog    *program
@@ -169,6 +170,7 @@ func New(cfg *rig.Config, opts Options) (*Sim, error) {
 	if err := cal.check(cfg); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	s.cal = cal
 	s.stepHz = opts.StepHz
 	if s.stepHz == 0 {
 		s.stepHz = DefaultStepHz
@@ -274,6 +276,9 @@ func (s *Sim) bindSensors() error {
 	for _, sn := range s.cfg.Sensors {
 		if sn.Inactive {
 			continue
+		}
+		if p, ok := s.cal.Sensors[sn.ID]; ok {
+			sn.Component, sn.Port = p.Component, p.Port
 		}
 		comp := s.pl.comps[sn.Component]
 		if comp == nil {

@@ -82,6 +82,16 @@ func TestZeMAProfile(t *testing.T) {
 	check("CP", 0, 0, 1.4, 2.6)  // 2.2
 	check("VS1", 0, 0, 0.4, 0.8) // 0.55-0.69
 	check("SE", 30, 39, 55, 75)  // 62
+	// PS3 is V10's return line (0 while V10 is closed, 2.3-2.4 bar under
+	// load in the healthy real cycles), PS4 the cooling circuit ahead of F1
+	// (a flat 10.0 bar, 0.1-0.2 above PS5); the config's placement read
+	// 0.02 bar at V11's tank port and 0-2.3 bar at V10's return port
+	// (docs/simulator.md, "PS3/PS4").
+	check("PS3", 1, 9, 0, 0.2)
+	check("PS3", 10, 19, 1.8, 2.8)
+	check("PS3", 30, 39, 1.8, 2.8)
+	check("PS4", 1, 9, 9, 10.5)
+	check("PS4", 30, 39, 9, 10.5)
 }
 
 // TestSensorFaults checks that each sensor fault changes its sensor as
@@ -506,6 +516,16 @@ func TestCalibration(t *testing.T) {
 	_, err = New(loadConfig(t, "zema-testrig.yaml"), Options{Calibration: cal, Logger: quiet()})
 	if err == nil || !strings.Contains(err.Error(), "components.pump_9: no such component") {
 		t.Fatalf("err = %v", err)
+	}
+	cal, err = ParseCalibration("c.yaml", []byte("rig_type: zema-testrig\nsensors: {PS9: {component: tank}, PS3: {component: pump_9, port: out}}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(loadConfig(t, "zema-testrig.yaml"), Options{Calibration: cal, Logger: quiet()})
+	for _, want := range []string{"sensors.PS9: no such sensor", `sensors.PS3.component: no such component "pump_9"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
 	}
 }
 
