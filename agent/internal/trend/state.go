@@ -60,7 +60,9 @@ func (t *Tracker) State() State {
 // Restore replaces what t has recorded with st, after checking it: its
 // version, at most MaxComponents components of at most MaxPoints points
 // each, times increasing and not after the component's newest window,
-// health in [0, 1]. A State that fails the check changes nothing.
+// health in [0, 1]. A State that fails the check changes nothing. The
+// components of st not in Options.Components (when set) are dropped, not
+// refused: a rig that lost a component keeps the others' health.
 func (t *Tracker) Restore(st State) error {
 	if st.Version != StateVersion {
 		return fmt.Errorf("trend: state version %d, want %d", st.Version, StateVersion)
@@ -75,6 +77,9 @@ func (t *Tracker) Restore(st State) error {
 		}
 		if comps[c.ID] != nil {
 			return fmt.Errorf("trend: state of component %q: given twice", c.ID)
+		}
+		if !t.tracks(c.ID) {
+			continue
 		}
 		s := &series{pts: make([]diag.HealthPoint, len(c.Times)), lastRaw: time.Unix(0, c.Last).UTC(),
 			bucketN: c.BucketN, sumOff: c.SumOff, sumH: c.SumH}
@@ -141,8 +146,10 @@ const catchUpPage = 256
 // ones, oldest first: after Restore from a State saved a few minutes
 // before a crash, it adds what the history stored since. It reads the
 // history newest first and stops at the first diagnosis whose window
-// ended at or before Newest (a rig's windows come in order). It returns
-// how many diagnoses it recorded.
+// ended at or before Newest (a rig's windows come in order). The limit
+// counts the diagnoses of every rig: those of another rig (Options.RigID
+// and RigType) are read and skipped. It returns how many diagnoses of
+// this rig it recorded.
 func (t *Tracker) CatchUp(ctx context.Context, q Querier, limit int) (int, error) {
 	if limit <= 0 {
 		limit = DefaultSeedLimit
@@ -169,8 +176,11 @@ func (t *Tracker) CatchUp(ctx context.Context, q Querier, limit int) (int, error
 		k := history.KeyOf(&p.Diagnoses[len(p.Diagnoses)-1])
 		after = &k
 	}
+	n := 0
 	for i := len(got) - 1; i >= 0; i-- {
-		t.Observe(&got[i])
+		if t.observe(&got[i]) {
+			n++
+		}
 	}
-	return len(got), nil
+	return n, nil
 }

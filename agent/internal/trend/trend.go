@@ -3,6 +3,7 @@ package trend
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,10 @@ type Options struct {
 	// recorded: Observe (and so Seed and CatchUp, from a history that
 	// may still hold another rig's diagnoses) skips the others.
 	RigID, RigType string
+	// Components, when not empty, are the component ids recorded: Observe
+	// skips the health of others (a component the rig no longer has, in
+	// its older diagnoses) and Restore drops them from a State.
+	Components []string
 }
 
 // Tracker keeps each component's recent health and estimates its
@@ -91,22 +96,29 @@ func pointTime(d *diag.Diagnosis) time.Time {
 }
 
 // Observe records d's component health. A calibrating diagnosis, one of
-// another rig than Options.RigID and RigType, a component whose status is
-// unknown, and a point not later than the component's newest (a window
-// diagnosed again, out of order) are not recorded.
+// another rig than Options.RigID and RigType, a component not in
+// Options.Components (when set) or whose status is unknown, and a point
+// not later than the component's newest (a window diagnosed again, out of
+// order) are not recorded.
 func (t *Tracker) Observe(d *diag.Diagnosis) {
-	if d == nil || d.Calibrating || t.o.RigID != "" && d.RigID != t.o.RigID || t.o.RigType != "" && d.RigType != t.o.RigType {
-		return
+	t.observe(d)
+}
+
+// observe is Observe; it reports whether d is of the tracker's rig (and
+// so was looked at).
+func (t *Tracker) observe(d *diag.Diagnosis) bool {
+	if d == nil || d.Calibrating || !t.ofRig(d.RigID, d.RigType) {
+		return false
 	}
 	at := pointTime(d)
 	if at.IsZero() {
-		return
+		return false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := range d.Components {
 		c := &d.Components[i]
-		if !diag.Judged(*c) {
+		if !diag.Judged(*c) || !t.tracks(c.ID) {
 			continue
 		}
 		s := t.comps[c.ID]
@@ -119,6 +131,19 @@ func (t *Tracker) Observe(d *diag.Diagnosis) {
 		}
 		t.add(s, at, c.Health)
 	}
+	return true
+}
+
+// ofRig reports whether a diagnosis of rig id and rigType is recorded
+// (Options.RigID and RigType; empty: any).
+func (t *Tracker) ofRig(id, rigType string) bool {
+	return (t.o.RigID == "" || id == t.o.RigID) && (t.o.RigType == "" || rigType == t.o.RigType)
+}
+
+// tracks reports whether component id's health is recorded
+// (Options.Components; empty: any).
+func (t *Tracker) tracks(id string) bool {
+	return len(t.o.Components) == 0 || slices.Contains(t.o.Components, id)
 }
 
 func (t *Tracker) add(s *series, at time.Time, h float64) {
@@ -224,6 +249,8 @@ type Querier interface {
 
 // Seed records the newest limit diagnoses of q (0: DefaultSeedLimit),
 // oldest first, so that a restarted agent has its health history back.
+// The limit counts the diagnoses of every rig in q: those of another rig
+// (Options.RigID and RigType) among them are read and skipped.
 func (t *Tracker) Seed(ctx context.Context, q Querier, limit int) error {
 	if limit <= 0 {
 		limit = DefaultSeedLimit

@@ -187,3 +187,84 @@ func TestSeedFromHistory(t *testing.T) {
 	// 0.95 - 0.05·241/60 = 0.749 at the end, 4.98 h from 0.5.
 	assert.InDelta(t, 4.98, d.RUL.P50Hours, 0.1)
 }
+
+// TestRigFilter: a Tracker of a rig (Options.RigID and RigType) records
+// only that rig's diagnoses, and with Options.Components only those
+// components; empty options record every rig's and component's. Observe,
+// Seed and CatchUp (its count is of the rig's diagnoses it recorded, not
+// of all it read) follow the same rule, and Restore drops the components
+// the rig does not have.
+func TestRigFilter(t *testing.T) {
+	ctx := context.Background()
+	declining := func(i int) float64 { return 0.95 - 0.05*float64(i+1)/60 }
+	// A history of press-1 (windows 0-239) with another rig's diagnosis
+	// (press-9) ending a second after each.
+	h := openHistory(t)
+	for i := range 240 {
+		d := window(i, declining(i))
+		_, err := h.Append(ctx, d, history.Progress{Window: d.Window.Start})
+		require.NoError(t, err)
+		o := window(i, 0.2)
+		o.RigID, o.Seq, o.Window.End = "press-9", o.Seq+1000, o.Window.End.Add(time.Second)
+		_, err = h.Append(ctx, o, history.Progress{Window: o.Window.Start})
+		require.NoError(t, err)
+	}
+	for _, c := range []struct {
+		name string
+		o    trend.Options
+		// pump and cooler: whether each is recorded.
+		pump, cooler bool
+	}{
+		{"same rig", trend.Options{RigID: "press-1", RigType: "zema-testrig"}, true, true},
+		{"other rig id", trend.Options{RigID: "press-2", RigType: "zema-testrig"}, false, false},
+		{"other rig type", trend.Options{RigID: "press-1", RigType: "skab-testbed"}, false, false},
+		{"no options", trend.Options{}, true, true},
+		{"components", trend.Options{RigID: "press-1", RigType: "zema-testrig", Components: []string{"pump", "valve"}}, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			recorded := func(tr *trend.Tracker) (pump, cooler bool) {
+				for _, s := range tr.State().Components {
+					pump, cooler = pump || s.ID == "pump", cooler || s.ID == "cooler"
+				}
+				return pump, cooler
+			}
+			// Observe.
+			live := trend.New(c.o)
+			d := run(live, 240, declining)
+			pump, cooler := recorded(live)
+			assert.Equal(t, c.pump, pump, "pump observed")
+			assert.Equal(t, c.cooler, cooler, "cooler observed")
+			assert.Equal(t, c.pump, d.RUL != nil, "the pump's RUL")
+
+			// Seed and CatchUp from h.
+			seeded := trend.New(c.o)
+			require.NoError(t, seeded.Seed(ctx, h, 0))
+			pump, cooler = recorded(seeded)
+			assert.Equal(t, c.pump, pump, "pump seeded")
+			assert.Equal(t, c.cooler, cooler, "cooler seeded")
+			if c.pump && c.o.RigID != "" {
+				assert.Equal(t, live.Estimate("pump"), seeded.Estimate("pump"), "another rig's diagnoses seeded")
+			}
+
+			// Restore the state of every rig and component at window 99,
+			// then catch up: the count is the windows 100-239 recorded.
+			all := trend.New(trend.Options{})
+			run(all, 100, declining)
+			caught := trend.New(c.o)
+			require.NoError(t, caught.Restore(all.State()))
+			pump, cooler = recorded(caught)
+			assert.True(t, pump, "restored")
+			assert.Equal(t, len(c.o.Components) == 0, cooler, "a component the rig does not have restored")
+			n, err := caught.CatchUp(ctx, h, 0)
+			require.NoError(t, err)
+			want := 0
+			if c.pump {
+				want = 140
+			}
+			if c.o.RigID == "" {
+				want = 281 // press-9's too, from its window 99 (it ends after press-1's)
+			}
+			assert.Equal(t, want, n, "diagnoses recorded")
+		})
+	}
+}
