@@ -15,6 +15,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/trend"
 	"github.com/hydrognn/hydrognn/agent/internal/windowing"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -31,9 +32,12 @@ import (
 const TrendFile = config.TrendFile
 
 // trendFile is what TrendFile holds: the trend and the rig it was
-// recorded on (rigOf). A file of another rig, rig type or component set
-// (agent.data_dir reused, the firmware config or bundle changed), or one
-// that names none (written before the agent recorded it), is not used.
+// recorded on (rigOf). A file of another rig id or rig type (an
+// agent.data_dir reused for another rig) is not used; one of the same rig
+// with another component set (the firmware config or bundle changed) is,
+// for the components the rig still has; one that names no rig (written by
+// an agent before it recorded one) is used when the diagnosis history
+// says it is this rig's (openTrend).
 type trendFile struct {
 	trend.State
 	RigID   string `json:"rig_id"`
@@ -43,13 +47,22 @@ type trendFile struct {
 	ComponentSet []string `json:"component_set"`
 }
 
+// unlabelled reports whether f names no rig: an agent before the file
+// recorded one wrote it (an agent without a firmware config writes an
+// empty, non-nil component set).
+func (f *trendFile) unlabelled() bool {
+	return f.RigID == "" && f.RigType == "" && f.ComponentSet == nil
+}
+
 // trendRig is the rig a trend file belongs to.
 type trendRig struct {
 	id, rigType string
 	components  []string
 }
 
-// rigOf is the rig of cfg's firmware config (none: the zero trendRig).
+// rigOf is the rig of cfg's firmware config (no firmware config: no id
+// or type, and an empty, non-nil component set, so that its file does
+// not read as naming no rig).
 func rigOf(cfg *config.Config) trendRig {
 	r := trendRig{components: []string{}} // written [] (null: names no rig)
 	if cfg == nil || cfg.Firmware == nil {
@@ -63,22 +76,55 @@ func rigOf(cfg *config.Config) trendRig {
 	return r
 }
 
-// errOtherRig marks a trend file of another rig (checkRig).
-var errOtherRig = errors.New("the trend file is of another rig")
+// Why a trend file is not used (openTrend), each logged with its reason.
+var (
+	// errOtherRig: the file is of another rig id or rig type
+	// (reason=other_rig).
+	errOtherRig = errors.New("the trend file is of another rig")
+	// errUnlabelled: the file names no rig and the diagnosis history
+	// does not say it is this rig's (reason=unlabelled).
+	errUnlabelled = errors.New("the trend file names no rig")
+)
 
-// checkRig returns why f is not of rig r (wrapping errOtherRig), or nil.
+// checkRig returns why labelled file f is not of rig r (wrapping
+// errOtherRig), or nil. A file of another component set is r's.
 func checkRig(f *trendFile, r trendRig) error {
 	switch {
-	case f.RigID == "" && f.RigType == "" && f.ComponentSet == nil:
-		return fmt.Errorf("%w: it names no rig (written by an agent before the file recorded it)", errOtherRig)
 	case f.RigID != r.id:
 		return fmt.Errorf("%w: it is of rig %q, this agent's is %q", errOtherRig, f.RigID, r.id)
 	case f.RigType != r.rigType:
 		return fmt.Errorf("%w: it is of rig type %q, this rig's is %q", errOtherRig, f.RigType, r.rigType)
-	case !slices.Equal(f.ComponentSet, r.components):
-		return fmt.Errorf("%w: it is of components %v, this rig's are %v", errOtherRig, f.ComponentSet, r.components)
 	}
 	return nil
+}
+
+// attribute returns nil when the newest diagnosis q stores is of rig r,
+// so that an unlabelled trend file (written by the same agent before it
+// recorded its rig) is r's too; else why not (wrapping errUnlabelled).
+func attribute(ctx context.Context, q trend.Querier, r trendRig) error {
+	p, err := q.Query(ctx, history.Query{Limit: 1, Desc: true})
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w, and the diagnosis history could not say whose it is: %w", errUnlabelled, err)
+	case len(p.Diagnoses) == 0:
+		return fmt.Errorf("%w, and the diagnosis history holds none to say whose it is", errUnlabelled)
+	case p.Diagnoses[0].RigID != r.id || p.Diagnoses[0].RigType != r.rigType:
+		d := &p.Diagnoses[0]
+		return fmt.Errorf("%w, and the newest stored diagnosis is of rig %q (type %q), this agent's is %q (type %q)",
+			errUnlabelled, d.RigID, d.RigType, r.id, r.rigType)
+	}
+	return nil
+}
+
+// dropped returns the component ids of st that are not in keep.
+func dropped(st trend.State, keep []string) []string {
+	var out []string
+	for _, c := range st.Components {
+		if !slices.Contains(keep, c.ID) {
+			out = append(out, c.ID)
+		}
+	}
+	return out
 }
 
 const (
@@ -111,19 +157,32 @@ type healthTrend struct {
 
 // openTrend returns rig's health trend restored from path and completed
 // from the diagnoses q stored since it was saved; without the file (the
-// first start, or an agent before it), rebuilt from the newest
-// trend.DefaultSeedLimit stored diagnoses. A file that cannot be used
-// (unreadable, damaged, out of bounds, or of another rig: checkRig) is
-// logged with why and replaced at the next save (it is derived data),
-// never failing the start; a history that cannot be read leaves what the
-// file had, or an empty trend.
+// first start, or an agent before it), rebuilt from this rig's diagnoses
+// among the newest trend.DefaultSeedLimit stored. A file of the same rig
+// with another component set is restored for the components the rig
+// still has (the others dropped, logged at Info), as the rebuild would
+// give them back; one that names no rig is restored when the newest
+// stored diagnosis is this rig's (attribute). A file that cannot be used
+// (unreadable, damaged, out of bounds, of another rig id or type:
+// checkRig, or unlabelled and not attributed) is logged with why and
+// replaced at the next save (it is derived data), never failing the
+// start; a history that cannot be read leaves what the file had, or an
+// empty trend.
 func openTrend(path string, rig trendRig, q trend.Querier, log *slog.Logger) *healthTrend {
-	h := &healthTrend{tr: trend.New(trend.Options{RigID: rig.id, RigType: rig.rigType}), path: path, rig: rig, log: log, now: time.Now}
+	h := &healthTrend{tr: trend.New(trend.Options{RigID: rig.id, RigType: rig.rigType, Components: rig.components}),
+		path: path, rig: rig, log: log, now: time.Now}
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), seedTimeout)
 	defer cancel()
 	f, err := readTrendFile(path)
-	if err == nil {
+	switch {
+	case err != nil:
+	case f.unlabelled():
+		if err = attribute(ctx, q, rig); err == nil {
+			log.Info("health trend file names no rig (written by an earlier agent): restoring it, as the newest stored diagnosis is this rig's",
+				"file", path, "rig", rig.id, "rig_type", rig.rigType)
+		}
+	default:
 		err = checkRig(&f, rig)
 	}
 	if err == nil {
@@ -132,15 +191,22 @@ func openTrend(path string, rig trendRig, q trend.Querier, log *slog.Logger) *he
 	restored, st := err == nil, f.State
 	switch {
 	case restored:
+		if gone := dropped(st, rig.components); len(gone) > 0 && len(rig.components) > 0 {
+			log.Info("health trend file has components the rig no longer has: their trend is dropped, the others' restored",
+				"file", path, "dropped", gone, "components", rig.components)
+		}
 	case errors.Is(err, os.ErrNotExist):
-		log.Info("no health trend file: rebuilding the trend from the newest stored diagnoses", "file", path, "diagnoses", trend.DefaultSeedLimit)
+		log.Info("no health trend file: rebuilding the trend from this rig's diagnoses among the newest stored", "file", path, "diagnoses", trend.DefaultSeedLimit)
 	default:
 		reason := "unusable"
-		if errors.Is(err, errOtherRig) {
+		switch {
+		case errors.Is(err, errOtherRig):
 			reason = "other_rig"
+		case errors.Is(err, errUnlabelled):
+			reason = "unlabelled"
 		}
-		log.Warn("health trend file not used: rebuilding the trend from this rig's newest stored diagnoses; the file is replaced at the next save",
-			"file", path, "reason", reason, "err", err)
+		log.Warn("health trend file not used: rebuilding the trend from this rig's diagnoses among the newest stored; the file is replaced at the next save",
+			"file", path, "reason", reason, "diagnoses", trend.DefaultSeedLimit, "err", err)
 	}
 	var n int
 	if restored {
@@ -152,8 +218,8 @@ func openTrend(path string, rig trendRig, q trend.Querier, log *slog.Logger) *he
 		log.Warn("health trend not completed from the diagnosis history: remaining useful life waits for new windows", "err", err)
 	}
 	if restored {
-		log.Info("health trend restored", "file", path, "components", len(st.Components), "newest", h.tr.Newest(),
-			"diagnoses_read", n, "took", time.Since(began).Round(time.Millisecond))
+		log.Info("health trend restored", "file", path, "components", len(h.tr.State().Components), "newest", h.tr.Newest(),
+			"diagnoses_added", n, "took", time.Since(began).Round(time.Millisecond))
 	}
 	h.saved = h.now()
 	return h

@@ -66,46 +66,72 @@ func diagnoseMinutes(t *testing.T, a *Agent, t0 time.Time, first, n int) *diag.D
 	return d
 }
 
+// unlabel rewrites the trend file at path as an agent before it recorded
+// its rig wrote it: the trend alone.
+func unlabel(t *testing.T, path string) {
+	f, err := readTrendFile(path)
+	require.NoError(t, err)
+	require.NoError(t, writeFileAtomic(path, f.State))
+}
+
 // TestTrendFileOfAnotherRig: the trend file records the rig it is of
-// (id, type, component ids). An agent whose agent.data_dir held the file
-// of another rig id, rig type or component set, or a file that names no
-// rig (an agent before this), or one that cannot be read or decoded,
-// does not use it: it starts all the same, logs a warning saying why,
-// and its next save replaces the file with its own rig's. The same rig
-// restores it.
+// (id, type, component ids). A second agent on the same agent.data_dir
+// (a restart, sharing the first's diagnosis history, or a new history)
+// does not use the file of another rig id or rig type, a file that names
+// no rig (an agent before this) unless the newest stored diagnosis is its
+// rig's, or one that cannot be read or decoded: it starts all the same,
+// logs a warning saying why, and its next save replaces the file with its
+// own rig's. The same rig restores it, and with another component set
+// keeps the components it still has: the file and the rebuild from the
+// history follow the same rule.
 func TestTrendFileOfAnotherRig(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name string
-		// cfg is the second agent's rig; damage, when set, changes the
-		// file before it starts.
+		// id, rigType and comps are the second agent's rig; shared, that
+		// it has the first's diagnosis history (a restart) instead of a
+		// new, empty one; damage, when set, changes the file before it
+		// starts.
 		id, rigType string
 		comps       []string
+		shared      bool
 		damage      func(t *testing.T, path string)
-		want        string // in the warning; "": the file is used
+		// rul: the second agent's first diagnosis has the pump's RUL;
+		// reason, when set, is the warning's (the file not used), and
+		// want is in the log.
+		rul          bool
+		reason, want string
 	}{
-		{name: "same rig", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "cooler"}},
+		{name: "same rig", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "cooler"}, rul: true,
+			want: "health trend restored"},
 		{name: "other rig id", id: "press-2", rigType: "zema-testrig", comps: []string{"pump", "cooler"},
-			want: `of rig "press-1", this agent's is "press-2"`},
+			reason: "other_rig", want: `of rig "press-1", this agent's is "press-2"`},
+		{name: "other rig id, shared history", id: "press-2", rigType: "zema-testrig", comps: []string{"pump", "cooler"}, shared: true,
+			reason: "other_rig", want: `of rig "press-1", this agent's is "press-2"`},
 		{name: "other rig type", id: "press-1", rigType: "skab-testbed", comps: []string{"pump", "cooler"},
-			want: `of rig type "zema-testrig", this rig's is "skab-testbed"`},
-		{name: "other components", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "valve"},
-			want: `of components [pump cooler], this rig's are [pump valve]`},
-		{name: "names no rig", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "cooler"},
-			damage: func(t *testing.T, path string) {
-				f, err := readTrendFile(path)
-				require.NoError(t, err)
-				require.NoError(t, writeFileAtomic(path, f.State)) // as the agent before wrote it
-			},
-			want: "names no rig"},
+			reason: "other_rig", want: `of rig type "zema-testrig", this rig's is "skab-testbed"`},
+		// The same rig with a changed component set, restarted: the file
+		// is restored for the components it still has.
+		{name: "other components", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "valve"}, shared: true, rul: true,
+			want: "health trend restored"},
+		// The pump is gone: neither the file nor the history gives it a
+		// trend.
+		{name: "pump removed", id: "press-1", rigType: "zema-testrig", comps: []string{"cooler", "valve"}, shared: true,
+			want: "dropped=[pump]"},
+		{name: "names no rig, history of this rig", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "cooler"},
+			shared: true, damage: unlabel, rul: true, want: "names no rig (written by an earlier agent): restoring it"},
+		{name: "names no rig, empty history", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "cooler"},
+			damage: unlabel, reason: "unlabelled", want: "the diagnosis history holds none"},
+		{name: "names no rig, history of another rig", id: "press-2", rigType: "zema-testrig", comps: []string{"pump", "cooler"},
+			shared: true, damage: unlabel, reason: "unlabelled", want: `the newest stored diagnosis is of rig "press-1"`},
 		{name: "damaged", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "cooler"},
 			damage: func(t *testing.T, path string) {
 				require.NoError(t, os.WriteFile(path, []byte(`{"version":1,"rig_id":"press-1","compo`), 0o600))
 			},
-			want: "decode"},
+			reason: "unusable", want: "decode"},
 		{name: "empty", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "cooler"},
 			damage: func(t *testing.T, path string) { require.NoError(t, os.WriteFile(path, nil, 0o600)) },
-			want:   "unexpected end of JSON input"},
+			reason: "unusable", want: "unexpected end of JSON input"},
 		{name: "out of bounds", id: "press-1", rigType: "zema-testrig", comps: []string{"pump", "cooler"},
 			damage: func(t *testing.T, path string) {
 				f, err := readTrendFile(path)
@@ -113,7 +139,7 @@ func TestTrendFileOfAnotherRig(t *testing.T) {
 				f.Components[0].Health[0] = 2
 				require.NoError(t, writeFileAtomic(path, f))
 			},
-			want: "not in [0, 1]"},
+			reason: "unusable", want: "not in [0, 1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -131,28 +157,37 @@ func TestTrendFileOfAnotherRig(t *testing.T) {
 				tc.damage(t, path)
 			}
 
-			// The second agent has its own, empty history: only the file
-			// can give it an estimate at once.
+			hist := trendHistory(t)
+			if tc.shared {
+				hist = a.hist
+			}
 			var logs bytes.Buffer
-			b := &Agent{cfg: rigConfig(dir, tc.id, tc.rigType, tc.comps...), hist: trendHistory(t),
+			b := &Agent{cfg: rigConfig(dir, tc.id, tc.rigType, tc.comps...), hist: hist,
 				log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 			d2 := diagnoseMinutes(t, b, t0, 240, 1)
-			if tc.want == "" {
-				require.NotNil(t, d2.RUL, "the rig's own file restored")
-				assert.InDelta(t, d.RUL.P50Hours-1.0/60, d2.RUL.P50Hours, 0.1)
-				assert.NotContains(t, logs.String(), "level=WARN")
-				return
-			}
-			assert.Nil(t, d2.RUL, "a trend of another rig or a bad file mixed in")
 			got := strings.ReplaceAll(logs.String(), `\"`, `"`)
-			assert.Contains(t, got, `level=WARN msg="health trend file not used`)
 			assert.Contains(t, got, tc.want)
+			if tc.rul {
+				require.NotNil(t, d2.RUL, "the rig's own trend restored")
+				assert.InDelta(t, d.RUL.P50Hours-1.0/60, d2.RUL.P50Hours, 0.1)
+			} else {
+				assert.Nil(t, d2.RUL, "a trend of another rig, of a component the rig no longer has, or a bad file mixed in")
+			}
+			if tc.reason == "" {
+				assert.NotContains(t, got, "level=WARN")
+			} else {
+				assert.Contains(t, got, `level=WARN msg="health trend file not used`)
+				assert.Contains(t, got, "reason="+tc.reason)
+			}
 			saveTrend(b)
 			f, err = readTrendFile(path)
-			require.NoError(t, err, "the file replaced at the next save")
+			require.NoError(t, err, "the file saved with the second agent's rig")
 			assert.Equal(t, tc.id, f.RigID)
 			assert.Equal(t, tc.rigType, f.RigType)
 			assert.Equal(t, tc.comps, f.ComponentSet)
+			for _, c := range f.Components {
+				assert.Contains(t, tc.comps, c.ID, "a component the rig does not have saved")
+			}
 		})
 	}
 }
