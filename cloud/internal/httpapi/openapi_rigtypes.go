@@ -63,7 +63,7 @@ func rigTypeOperations() []Operation {
 		{Method: "GET", Path: "/v1/rig-types/:name/versions", ID: "listRigTypeVersions", Tag: "rig-types",
 			Summary: "List every version of a rig type, oldest first (no configs; the cursor is the version the page starts after)",
 			Description: "404 when the organisation has no version of the rig type. Deleted versions are not listed, so " +
-				"the numbers may have gaps.",
+				"the numbers may have gaps. 400 invalid-parameter for a cursor above 2147483647 (versions are the database's integer).",
 			Auth: AuthToken, Role: "viewer",
 			Params: listParams(Param{Name: "name", In: "path", Description: "the rig type"}),
 			Status: 200, Response: fleetapi.Page[fleetapi.RigType]{Items: []fleetapi.RigType{t}},

@@ -238,10 +238,17 @@ func TestRigTypeVersionsList(t *testing.T) {
 		{"/v1/rig-types/nope/versions", a.viewer, 404},
 		{"/v1/rig-types/press/versions", b.viewer, 404},
 		{"/v1/rig-types/press/versions?cursor=x", a.viewer, 400},
+		{"/v1/rig-types/press/versions?cursor=2147483647", a.viewer, 200},
+		{"/v1/rig-types/press/versions?cursor=2147483648", a.viewer, 400},
+		{"/v1/rig-types/press/versions?cursor=9223372036854775807", a.viewer, 400},
 		{"/v1/rig-types/press/versions?limit=0", a.viewer, 400},
 	} {
 		r := e.do("GET", c.path, c.tok, nil)
 		assert.Equal(t, c.want, r.code, "%s: %s", c.path, r.body)
+		if c.want == 400 && strings.Contains(c.path, "cursor=") {
+			assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"), c.path)
+			assert.Contains(t, string(r.body), "cursor", "%s: the problem names the cursor", c.path)
+		}
 	}
 	// Past the last version: an empty page, not 404.
 	r = e.do("GET", "/v1/rig-types/press/versions?cursor=4", a.viewer, nil)

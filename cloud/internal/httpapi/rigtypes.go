@@ -262,6 +262,12 @@ func (a *API) listRigTypeVersions(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if after > math.MaxInt32 {
+		// Versions are the database's integer: a larger cursor is none
+		// this server made (and would not encode as one).
+		badParam(c, "cursor %q is not one this server made (versions are at most %d)", c.Query("cursor"), math.MaxInt32)
+		return
+	}
 	ts, err := a.st.RigTypeVersions(c.Request.Context(), principal(c).OrgID, c.Param("name"), after, limit)
 	if err != nil {
 		a.fail(c, err)
