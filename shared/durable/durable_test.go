@@ -5,7 +5,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hydrognn/hydrognn/shared/durable"
@@ -25,8 +27,10 @@ func TestSyncDir(t *testing.T) {
 }
 
 // TestSyncClose: the writes' error comes back and the file is closed all
-// the same; without one the file is synced and closed (nil); a sync or
-// close that fails (here: a file already closed) is the error.
+// the same; without one the file is synced and closed (nil); a sync that
+// fails (a pipe: fsync is EINVAL on Linux) is the error and the file is
+// closed all the same; a close that fails (a file already closed) is the
+// error.
 func TestSyncClose(t *testing.T) {
 	dir := t.TempDir()
 	f, err := os.Create(filepath.Join(dir, "a"))
@@ -56,5 +60,20 @@ func TestSyncClose(t *testing.T) {
 	}
 	if err := durable.SyncClose(g, nil); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("SyncClose of a closed file = %v, want os.ErrClosed", err)
+	}
+
+	if runtime.GOOS != "linux" {
+		return
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := durable.SyncClose(w, nil); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SyncClose of a pipe = %v, want the sync's EINVAL", err)
+	}
+	if _, err := w.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("write after a failed sync: %v, want os.ErrClosed (closed either way)", err)
 	}
 }
