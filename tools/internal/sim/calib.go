@@ -57,6 +57,11 @@ type PlantParams struct {
 	// BulkModulusBar is the effective bulk modulus of fluid and lines
 	// (nil: 10000 bar for oil, 16000 for water).
 	BulkModulusBar *float64 `yaml:"bulk_modulus_bar,omitempty"`
+	// ProgramDelayS delays the load program within each cycle (nil: 0):
+	// every step starts that much after its at_s, the last step running on
+	// into the next cycle, as where the data's recording window starts
+	// before the controller switches.
+	ProgramDelayS *float64 `yaml:"program_delay_s,omitempty"`
 }
 
 // ComponentParams override a component's nominal values and set the

@@ -203,7 +203,7 @@ func New(cfg *rig.Config, opts Options) (*Sim, error) {
 	}
 	s.pl = pl
 	s.sol = newSolver(len(pl.nodes))
-	s.prog = newProgram(cfg.Operation)
+	s.prog = newProgram(cfg.Operation, or(cal.Plant.ProgramDelayS, 0))
 	for i := range pl.pumps {
 		s.pumpRng = append(s.pumpRng, rand.New(rand.NewPCG(opts.Seed, hashID("pump/"+pl.pumps[i].id))))
 	}

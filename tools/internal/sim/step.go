@@ -12,11 +12,12 @@ import (
 type program struct {
 	steps  []rig.LoadStep
 	cycleS float64
+	delayS float64   // the program runs this much after the cycle starts
 	ends   []float64 // end of each step within the cycle, s
 }
 
-func newProgram(op rig.Operation) *program {
-	pr := &program{cycleS: op.CycleS, steps: slices.Clone(op.LoadSteps)}
+func newProgram(op rig.Operation, delayS float64) *program {
+	pr := &program{cycleS: op.CycleS, delayS: delayS, steps: slices.Clone(op.LoadSteps)}
 	slices.SortStableFunc(pr.steps, func(a, b rig.LoadStep) int {
 		switch {
 		case a.AtS < b.AtS:
@@ -46,6 +47,10 @@ func (pr *program) at(t float64) int {
 	}
 	if pr.cycleS > 0 {
 		t = math.Mod(t, pr.cycleS)
+		if pr.delayS > 0 {
+			// Before the delay the previous cycle's last step runs on.
+			t = math.Mod(t-pr.delayS+pr.cycleS, pr.cycleS)
+		}
 	}
 	i := 0
 	for i+1 < len(pr.steps) && pr.steps[i+1].AtS <= t+1e-9 {
