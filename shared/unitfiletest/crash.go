@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -28,9 +27,11 @@ var CrashKinds = []struct{ Kind, Log string }{
 }
 
 // Crash crashes the process the way kind (one of CrashKinds) names, for
-// a binary's start that a test replaces. A crash in a goroutine or by a
-// signal comes while Crash waits: it returns an error only if none came
-// before ctx ended or a minute passed.
+// a binary's start that a test replaces. It returns an error at once for
+// a kind not in CrashKinds, or for sigabrt where the signal cannot be
+// sent (not on Unix). A crash in a goroutine or by a signal comes while
+// Crash waits, so it returns an error too if none came before ctx ended
+// or a minute passed.
 func Crash(ctx context.Context, kind string) error {
 	switch kind {
 	case "panic":
@@ -41,7 +42,9 @@ func Crash(ctx context.Context, kind string) error {
 		var mu sync.Mutex
 		mu.Unlock() // fatal error: sync: unlock of unlocked mutex
 	case "sigabrt":
-		_ = syscall.Kill(os.Getpid(), syscall.SIGABRT)
+		if err := sigabrt(); err != nil {
+			return fmt.Errorf("unitfiletest: sigabrt: %w", err)
+		}
 	default:
 		return fmt.Errorf("unitfiletest: no crash %q", kind)
 	}
@@ -60,8 +63,8 @@ func Crash(ctx context.Context, kind string) error {
 // instead of exiting), so the test drops it from env. Each crash must
 // exit 2 (one of GoRuntimeExitStatuses) with the runtime's line for it on
 // stderr, and prevented (the unit's RestartPreventExitStatus statuses)
-// must not list the status: the unit restarts what, a name for the
-// messages, after each crash.
+// must not list the status, so that the unit restarts the binary after
+// each crash. what names the binary in the failure messages.
 func CheckCrashesRestarted(t *testing.T, what string, args, env []string, envVar string, prevented []int) {
 	t.Helper()
 	if env == nil {
