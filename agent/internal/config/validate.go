@@ -426,6 +426,11 @@ const (
 	TrendFile = "health-trend.json"
 )
 
+// TempFile is the temporary file beside path that an atomic write of
+// path (agent/internal/service's writeFileAtomic: the calibration and
+// the trend) creates, truncates and renames over it.
+func TempFile(path string) string { return path + ".tmp" }
+
 // HistorySeqFile is the diagnosis history's sequence mark
 // (history.Options.SeqFile) for the history at path: next to it, so that
 // moving a damaged history aside (docs/agent.md, "History recovery")
@@ -435,7 +440,8 @@ func HistorySeqFile(path string) string { return path + ".seq" }
 
 // validateFiles reports the files the agent writes that would be one
 // file (compared cleaned): buffer.path, diagnoses.path, the fixed files in
-// agent.data_dir, the history's sequence mark (HistorySeqFile), and anything at or under update.dir (the updater's). Two
+// agent.data_dir and the temporary files of those written atomically
+// (TempFile: truncated at each write), the history's sequence mark (HistorySeqFile), and anything at or under update.dir (the updater's). Two
 // stores on one bbolt file would not start (the second open waits for the
 // first's lock and times out), and a restart would fail the same way.
 func (c *Config) validateFiles(v *confyaml.Validator) {
@@ -445,8 +451,11 @@ func (c *Config) validateFiles(v *confyaml.Validator) {
 		if c.Cloud.Enabled() {
 			fixed = append(fixed, file{"", "the cloud outbox (agent.data_dir/" + OutboxFile + ")", filepath.Join(c.Agent.DataDir, OutboxFile)})
 		}
-		fixed = append(fixed, file{"", "the detector calibration (agent.data_dir/" + CalibrationFile + ")", filepath.Join(c.Agent.DataDir, CalibrationFile)})
-		fixed = append(fixed, file{"", "the health trend (agent.data_dir/" + TrendFile + ")", filepath.Join(c.Agent.DataDir, TrendFile)})
+		for _, f := range []struct{ desc, name string }{{"the detector calibration", CalibrationFile}, {"the health trend", TrendFile}} {
+			path := filepath.Join(c.Agent.DataDir, f.name)
+			fixed = append(fixed, file{"", f.desc + " (agent.data_dir/" + f.name + ")", path},
+				file{"", f.desc + "'s temporary file (agent.data_dir/" + filepath.Base(TempFile(path)) + ")", TempFile(path)})
+		}
 	}
 	if c.Diagnoses.Path != "" {
 		fixed = append(fixed, file{"", "the history's sequence mark (diagnoses.path + .seq)", HistorySeqFile(c.Diagnoses.Path)})

@@ -52,6 +52,9 @@ func TestFilePathsDoNotCollide(t *testing.T) {
 		{"buffer is the calibration", "buffer: {path: /d/detector-calibration.json}\n", "buffer.path: \"/d/detector-calibration.json\" is also the detector calibration"},
 		{"diagnoses is the trend", "diagnoses: {path: /d/health-trend.json}\n", `diagnoses.path: "/d/health-trend.json" is also the health trend`},
 		{"buffer is the trend", "buffer: {path: /d/./health-trend.json}\n", `buffer.path: "/d/health-trend.json" is also the health trend`},
+		// An atomic write truncates its temporary file every save.
+		{"buffer is the trend's temporary file", "buffer: {path: /d/health-trend.json.tmp}\n", `buffer.path: "/d/health-trend.json.tmp" is also the health trend's temporary file`},
+		{"diagnoses is the calibration's temporary file", "diagnoses: {path: /d/detector-calibration.json.tmp}\n", `diagnoses.path: "/d/detector-calibration.json.tmp" is also the detector calibration's temporary file`},
 		{"buffer is update.dir", "buffer: {path: /d/update}\n", `buffer.path: "/d/update" is update.dir "/d/update" or in it`},
 		{"diagnoses in update.dir", "diagnoses: {path: /d/update/h.db}\n", `diagnoses.path: "/d/update/h.db" is update.dir "/d/update" or in it`},
 		{"unclean equal paths", "buffer: {path: /x//b.db}\ndiagnoses: {path: /x/b.db}\n", `diagnoses.path: "/x/b.db" is also buffer.path`},

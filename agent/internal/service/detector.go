@@ -13,6 +13,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/api"
+	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/shared/durable"
 	"github.com/hydrognn/hydrognn/shared/prep"
 )
@@ -23,7 +24,9 @@ import (
 // deleting it with the agent stopped) recalibrates, e.g. after the rig
 // moved to a new operating point; a calibration made with another bundle
 // is ignored and the rig calibrates again.
-const CalibrationFile = "detector-calibration.json"
+// It is config.CalibrationFile, which the config checks configured paths
+// against.
+const CalibrationFile = config.CalibrationFile
 
 // openDetector returns the detector of m's bundle when it carries a SKAB
 // detector, with its calibration read from and saved to
@@ -185,7 +188,8 @@ func (p *persistedDetector) Recalibrate(ctx context.Context) (api.DetectorState,
 	return st, nil
 }
 
-// writeFileAtomic writes v as JSON to path through a temporary file,
+// writeFileAtomic writes v as JSON to path through a temporary file
+// (config.TempFile, which the config keeps configured paths off),
 // synced before the rename, and syncs the folder after it: after a power
 // cut path is either the old file or the whole new one.
 func writeFileAtomic(path string, v any) error {
@@ -193,7 +197,7 @@ func writeFileAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
+	tmp := config.TempFile(path)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
