@@ -273,8 +273,8 @@ type HealthHistory struct {
 	From      time.Time `json:"from"`
 	To        time.Time `json:"to"`
 	// Buckets are in time order; a bucket without diagnoses of the rig
-	// is left out, and all are when no diagnosis in the range reports
-	// the component.
+	// is left out, and all are when no diagnosis of the rig, in the
+	// range or not, reports the component (one the rig does not have).
 	Buckets []HealthBucket `json:"buckets"`
 }
 

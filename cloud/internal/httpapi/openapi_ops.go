@@ -264,8 +264,8 @@ func Operations() []Operation {
 				"critical, warning, healthy, and unknown only when every window is: a bucket of one healthy window and 59 unknown ones is healthy with " +
 				"windows 60 and unknown_windows 59. missing_windows counts the rig's diagnoses in the bucket that do not report the component " +
 				"(its sensors masked, a model without it), in no other figure; a bucket of only those is there with windows 0 and worst_status " +
-				"unknown, so a gap shows. Buckets without diagnoses of the rig are left out, and all are when none in the range reports the " +
-				"component. At most 1000 hourly or 100 daily buckets, " +
+				"unknown, so a gap shows. Buckets without diagnoses of the rig are left out, and all are when no diagnosis of the rig, in the range or not, " +
+				"reports the component (one the rig does not have); a range in which none does (an outage) has its buckets. At most 1000 hourly or 100 daily buckets, " +
 				"counted as the hours or days of the time zone [from, to) touches (100 days from 00:30 touch 101 days; 400 beyond, saying how many). " +
 				"Buckets start at the zone's whole hours and midnights (date_trunc in the zone: a day across a daylight saving change is " +
 				"23 or 25 hours; an hour of a +05:30 zone starts at :30 UTC), and each bucket's start is given in the zone's offset.",

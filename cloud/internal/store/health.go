@@ -77,8 +77,9 @@ func (s *Store) ComponentHealthHistory(ctx context.Context, orgID int64, rigName
 // hours, and each bucket's start is given in loc's offset. A bucket
 // counts the rig's diagnoses that do not report the component as
 // missing windows (a bucket of only those is there, windows 0: the gap
-// shows). A component no diagnosis in the range reports has no buckets;
-// another organisation's rig is ErrNotFound.
+// shows, also when it covers the whole range). A component no diagnosis
+// of the rig ever reports (one it does not have) has no buckets; another
+// organisation's rig is ErrNotFound.
 func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigName, component, bucket string, from, to time.Time,
 	loc *time.Location) (*HealthHistory, error) {
 	unit := map[string]string{BucketHour: "hour", BucketDay: "day"}[bucket]
@@ -127,13 +128,35 @@ func (s *Store) ComponentHealthHistoryIn(ctx context.Context, orgID int64, rigNa
 	}); err != nil {
 		return nil, healthErr(err, loc)
 	}
-	if !reported {
-		// No diagnosis in the range reports the component (one the rig
-		// does not have, or one it lost): no buckets, not one per
-		// missing window.
-		h.Buckets = []HealthBucket{}
+	if !reported && len(h.Buckets) > 0 {
+		// No diagnosis in the range reports the component: an outage of
+		// its sensors over the whole range, or a component the rig does
+		// not have. Whether the rig has it does not depend on the range:
+		// any diagnosis of the rig reporting it, newest first (the
+		// primary key's order; a component the rig has is found in its
+		// latest windows, one it never had reads them all).
+		has, err := s.rigReportsComponent(ctx, r.ID, component)
+		if err != nil {
+			return nil, err
+		}
+		if !has {
+			h.Buckets = []HealthBucket{}
+		}
 	}
 	return h, nil
+}
+
+// rigReportsComponent reports whether any diagnosis of rig (its
+// database id), at any time, reports component.
+func (s *Store) rigReportsComponent(ctx context.Context, rig int64, component string) (bool, error) {
+	var has bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM diagnoses d WHERE d.rig_id = $1
+			AND jsonb_path_exists(d.doc::jsonb, 'strict $.components[*] ? (@.id == $c)', jsonb_build_object('c', $2::text), true)
+			ORDER BY d.window_start DESC LIMIT 1)`, rig, component).Scan(&has)
+	if err != nil {
+		return false, fmt.Errorf("component health: does rig %d report %q: %w", rig, component, err)
+	}
+	return has, nil
 }
 
 // healthErr wraps a health query's error: ErrUnknownZone when the

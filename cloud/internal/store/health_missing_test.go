@@ -14,8 +14,9 @@ import (
 // A bucket counts the rig's diagnoses that do not report the component
 // (its sensors masked) as missing_windows, apart from windows and
 // unknown_windows, and an hour of only such diagnoses is a bucket with
-// windows 0: the gap shows instead of vanishing. A component no
-// diagnosis in the range reports has no buckets.
+// windows 0: the gap shows instead of vanishing, also when it covers the
+// whole range. A component no diagnosis of the rig ever reports has no
+// buckets.
 func TestComponentHealthCountsMissingWindows(t *testing.T) {
 	t.Parallel()
 	_, st, p := agentStore(t)
@@ -57,6 +58,16 @@ func TestComponentHealthCountsMissingWindows(t *testing.T) {
 	assert.InDelta(t, 0.9, *h.Buckets[0].AvgHealth, 1e-9)
 	assert.Nil(t, h.Buckets[1].AvgHealth)
 	assert.Nil(t, h.Buckets[1].MinHealth)
+
+	// A range in which no diagnosis reports the pump (01:00 to 01:59, a
+	// sensor outage) still shows the gap: diagnoses outside the range
+	// report the pump, so the rig has it.
+	h, err = st.ComponentHealthHistory(ctx, p.OrgID, "press-1", "pump", store.BucketHour, t0.Add(time.Hour), t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	require.Len(t, h.Buckets, 1, "the outage hour: %+v", h.Buckets)
+	assert.Zero(t, h.Buckets[0].Windows)
+	assert.Equal(t, 60, h.Buckets[0].MissingWindows)
+	assert.Equal(t, "unknown", h.Buckets[0].WorstStatus)
 
 	// The cooler is in every diagnosis; a component none reports has no
 	// buckets.
