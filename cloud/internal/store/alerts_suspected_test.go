@@ -44,8 +44,18 @@ func TestFlickeringAnomalyNameIsOneAlert(t *testing.T) {
 	t1 := time.Date(2025, 1, 1, 1, 0, 0, 0, time.UTC)
 	at := func(i int) time.Time { return t1.Add(time.Duration(i) * time.Minute) }
 
+	suspected := func() string {
+		t.Helper()
+		as := allAlerts(t, st, p.OrgID)
+		require.Len(t, as, 1, "%+v", as)
+		return as[0].Suspected
+	}
+	// Within a batch the latest window names it, not the first or the
+	// last in the batch.
 	ingestOK(t, st, p, anomalyItem(1, at(1), "cavitation"), anomalyItem(2, at(2), "vibration"))
+	assert.Equal(t, "vibration", suspected(), "the batch's latest window, at(2)")
 	ingestOK(t, st, p, anomalyItem(3, at(3), ""), anomalyItem(4, at(4), "cavitation"))
+	assert.Equal(t, "cavitation", suspected(), "the batch's latest window, at(4), not the unnamed at(3)")
 	ingestOK(t, st, p, anomalyItem(5, at(5), "vibration"))
 	// A backlog window from before: counted, the latest name kept.
 	ingestOK(t, st, p, anomalyItem(6, at(0), "pressure_drop"))
