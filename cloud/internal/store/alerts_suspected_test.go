@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -90,4 +91,37 @@ func TestFlickeringAnomalyNameIsOneAlert(t *testing.T) {
 	assert.Equal(t, 7, as[0].Occurrences)
 	assert.Empty(t, as[0].Suspected)
 	assert.Equal(t, map[string]int{"cavitation": 2, "vibration": 2, "pressure_drop": 1}, as[0].SuspectedFaults)
+}
+
+// A named anomaly alert resolved before schema v18 (keyed by its name)
+// resolves the windows of that name that end before its resolve: a
+// backlog of them arriving after the upgrade, now keyed fault "", does
+// not open an anomaly alert for what the operator resolved. Windows of
+// another name, unnamed ones and later ones still count.
+func TestResolvedNamedAlertResolvesItsBacklog(t *testing.T) {
+	t.Parallel()
+	pool, st, p := agentStore(t)
+	ctx := context.Background()
+	t1 := time.Date(2025, 1, 1, 1, 0, 0, 0, time.UTC)
+	at := func(i int) time.Time { return t1.Add(time.Duration(i) * time.Minute) }
+	r, err := st.Rig(ctx, p.OrgID, "press-1")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO alerts (org_id, rig_id, component, fault, severity, state, opened_at, last_seen_at,
+		agent_id, seq, resolved_at) VALUES ($1, $2, 'pump', 'cavitation', 'high', 'resolved', $3, $3, 1, 1, $4)`,
+		p.OrgID, r.ID, at(0), at(5))
+	require.NoError(t, err)
+
+	ingestOK(t, st, p, anomalyItem(1, at(1), "cavitation"), anomalyItem(2, at(2), "cavitation"))
+	as, err := st.Alerts(ctx, p.OrgID, store.AlertOpen, 0, 100)
+	require.NoError(t, err)
+	assert.Empty(t, as, "windows of the resolved name before its resolve")
+
+	ingestOK(t, st, p, anomalyItem(3, at(3), "vibration"), anomalyItem(4, at(4), ""), anomalyItem(5, at(6), "cavitation"))
+	as, err = st.Alerts(ctx, p.OrgID, store.AlertOpen, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, as, 1, "%+v", as)
+	assert.Equal(t, "", as[0].Fault)
+	assert.Equal(t, 3, as[0].Occurrences)
+	assert.Equal(t, "cavitation", as[0].Suspected)
+	assert.Equal(t, map[string]int{"vibration": 1, "cavitation": 1}, as[0].SuspectedFaults)
 }

@@ -294,8 +294,12 @@ const (
 // goes in as fault "" (the anomaly's key, as an unnamed one) with its
 // name apart ($10; "" for the others): a persistent anomaly whose
 // suspected name flickers stays one alert, whose suspected is the name of
-// its latest window (by window end, then seq) and whose suspected_faults
-// counts its windows per name.
+// its latest window (by window end; within a batch ties go to the higher
+// seq, across batches to the later batch: the alert keeps no seq of
+// the window that named it) and whose suspected_faults counts its
+// windows per name. Its windows that end before the resolve of an
+// alert of their suspected name (one opened under the name before
+// schema v18) count as resolved, as those of a resolved anomaly alert do.
 // The rest are grouped per (component, fault),
 // in a fixed order (concurrent batches lock alerts alike: no deadlock),
 // and open an alert or count on the open or acknowledged one. Its
@@ -313,7 +317,8 @@ const openAlertsSQL = `WITH k AS (
 	SELECT u.c, u.f, array_position($9::text[], u.s) AS r, u.e, u.q, u.x
 	FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[], $10::text[]) AS u(c, f, s, e, q, x), k
 	WHERE u.e - k.skew > coalesce((SELECT max(x.resolved_at) FROM alerts x
-		WHERE x.rig_id = $2 AND x.component = u.c AND x.fault = u.f AND x.state = 'resolved'), '-infinity')
+		WHERE x.rig_id = $2 AND x.component = u.c AND x.fault IN (u.f, coalesce(nullif(u.x, ''), u.f))
+			AND x.state = 'resolved'), '-infinity')
 ), g AS (
 	SELECT c, f, ($9::text[])[max(r)] AS s, min(e) AS o, max(e) AS l, count(*)::int AS n, (array_agg(q ORDER BY e, q))[1] AS q,
 		(array_agg(x ORDER BY e DESC, q DESC))[1] AS x
