@@ -246,8 +246,7 @@ func syncTree(ctx context.Context, dir string, beat *liveness.Beater) error {
 		if err != nil {
 			return err
 		}
-		err = durable.SyncClose(f, nil)
-		return err
+		return durable.SyncClose(f, nil)
 	})
 }
 
