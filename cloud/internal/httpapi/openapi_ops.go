@@ -77,6 +77,11 @@ var (
 	exRes = exT0.Add(time.Hour)
 	exAl  = fleetapi.Alert{ID: 1, RigID: "zema-1", Component: "pump", Fault: "leakage", Severity: "high", State: store.AlertOpen,
 		OpenedAt: exT0, LastSeenAt: exT0, Occurrences: 1}
+	// exAnomaly is an anomaly alert: the agent's anomaly head, its name
+	// suspected by the agent's rules in 3 of its 5 windows.
+	exAnomaly = fleetapi.Alert{ID: 2, RigID: "zema-1", Component: "cooler", Fault: "", Severity: "high", State: store.AlertOpen,
+		OpenedAt: exT0, LastSeenAt: exT0.Add(4 * time.Minute), Occurrences: 5, Suspected: "overheating",
+		SuspectedFaults: map[string]int{"overheating": 2, "contamination": 1}}
 	exCheckin = cloudapi.CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", AgentVersion: "0.4.0",
 		Time: exT0, Model: &exModel, Outbox: cloudapi.OutboxStatus{Items: 12, Bytes: 24576},
 		Buffer: &cloudapi.BufferStatus{Records: 51840000, Bytes: 870000000}, BundleFormats: &cloudapi.BundleFormats{Min: 1, Max: 2},
@@ -286,12 +291,19 @@ func Operations() []Operation {
 				LastCheckinAt: ptr(exT0), ClockSkewMs: &skew, LastCheckin: json.RawMessage(`{"agent_id":"rig-001"}`)}}},
 			Example: Example{Path: "/v1/agents?rig_id=zema-1"}},
 		{Method: "GET", Path: "/v1/alerts", ID: "listAlerts", Tag: "fleet", Summary: "List alerts",
+			Description: "An alert is keyed by rig, component and fault while it is not resolved. A class head's finding has its " +
+				"fault; an anomaly-head finding has fault \"\" (the anomaly), named or not: the fault the agent's rules suspected " +
+				"(a confidence of at most 0.5, which can change from window to window) does not open an alert of its own. Such an " +
+				"alert's suspected is the name of its latest window by window end (absent when that window was unnamed), and " +
+				"suspected_faults counts its windows per suspected name (the unnamed ones are occurrences less their sum); both " +
+				"are absent on a class head's alert. The example's second item is an anomaly alert.",
 			Auth: AuthToken, Role: "viewer",
 			Params: listParams(Param{Name: "state", In: "query", Enum: []string{store.AlertOpen, store.AlertAcknowledged, store.AlertResolved},
 				Description: "only alerts in this state"},
 				Param{Name: "order", In: "query", Enum: []string{AlertsOldest, AlertsNewest},
 					Description: "oldest (the default: by id, oldest first) or newest (newest first); the cursor pages on in the same order"}),
-			Status: 200, Response: fleetapi.Page[fleetapi.Alert]{Items: []fleetapi.Alert{exAl}}, Example: Example{Path: "/v1/alerts?state=open"}},
+			Status: 200, Response: fleetapi.Page[fleetapi.Alert]{Items: []fleetapi.Alert{exAl, exAnomaly}},
+			Example: Example{Path: "/v1/alerts?state=open"}},
 		{Method: "POST", Path: "/v1/alerts/:id/ack", ID: "ackAlert", Tag: "fleet", Summary: "Acknowledge an alert (409 when resolved)",
 			Auth: AuthToken, Role: "operator", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "alert id"}},
 			Status: 200, Response: withState(exAl, store.AlertAcknowledged), Errors: []int{409},
