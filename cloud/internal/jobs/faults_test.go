@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -312,4 +314,49 @@ func TestMaxJobDurationSparesTheFinish(t *testing.T) {
 	assert.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
 	assert.Equal(t, 1, j.Attempts)
 	assert.NotNil(t, j.ModelVersion)
+}
+
+// logsFailOnce is the store seen from a worker whose first log append
+// fails (a statement timeout under load, a dropped connection).
+type logsFailOnce struct {
+	*store.Store
+	calls atomic.Int32
+}
+
+func (p *logsFailOnce) AppendLogs(ctx context.Context, l store.Lease, lines []string) error {
+	if p.calls.Add(1) == 1 {
+		return errUnreachable
+	}
+	return p.Store.AppendLogs(ctx, l, lines)
+}
+
+// Log lines a heartbeat could not store are stored by a later one, in
+// order: before, they were dropped (CI saw a job log without its "phase:
+// uploading" line when the database was slow).
+func TestFailedLogAppendLosesNoLines(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	id := e.job(tinyConfig, 1)
+	q := &logsFailOnce{Store: e.st}
+	o := e.options("w1", time.Minute)
+	o.Heartbeat = 10 * time.Millisecond
+	w := jobs.NewWorker(q, e.blobs, o)
+	ran, err := w.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.True(t, ran)
+	j := e.get(id)
+	require.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
+	require.Greater(t, q.calls.Load(), int32(1), "the job ended before a second log append")
+	lines, err := e.st.JobLogs(context.Background(), e.orgID, id, 0, 1000)
+	require.NoError(t, err)
+	// A batch whose append timed out after the database took it is sent
+	// again (lines at least once), so a phase may repeat; none is lost.
+	var phases, all []string
+	for _, l := range lines {
+		all = append(all, l.Line)
+		if p, ok := strings.CutPrefix(l.Line, "phase: "); ok && !slices.Contains(phases, p) {
+			phases = append(phases, p)
+		}
+	}
+	assert.Equal(t, []string{"downloading", "training", "uploading", "registering"}, phases, "log:\n%s", strings.Join(all, "\n"))
 }

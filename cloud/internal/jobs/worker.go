@@ -406,7 +406,7 @@ func (j *running) heartbeat(ctx context.Context, cancel context.CancelCauseFunc,
 	j.w.keepAlive(ctx, cancel, log, j.held, func(hctx context.Context) (bool, error) {
 		stop, err := j.w.q.Heartbeat(hctx, j.lease, j.w.o.Lease, j.snapshot())
 		if err == nil {
-			err = j.w.q.AppendLogs(hctx, j.lease, j.logs.take())
+			err = j.storeLogs(hctx)
 		}
 		return stop, err
 	})
@@ -467,9 +467,26 @@ func (j *running) flush(ctx context.Context, log *slog.Logger) {
 		log.Warn("last progress not stored", "err", err)
 		return
 	}
-	if err := j.w.q.AppendLogs(ctx, j.lease, j.logs.take()); err != nil {
+	if err := j.storeLogs(ctx); err != nil {
 		log.Warn("last log lines not stored", "err", err)
 	}
+}
+
+// storeLogs appends the log lines collected since the last call to the
+// job's log. Lines the database did not take (a timeout, a dropped
+// connection) go back to the front of the collector, so the next
+// heartbeat or the final flush stores them in order: a slow database
+// never loses a job's lines.
+func (j *running) storeLogs(ctx context.Context) error {
+	lines := j.logs.take()
+	if len(lines) == 0 {
+		return nil
+	}
+	if err := j.w.q.AppendLogs(ctx, j.lease, lines); err != nil {
+		j.logs.putBack(lines)
+		return err
+	}
+	return nil
 }
 
 // train does the job's work and registers the model.
@@ -766,6 +783,15 @@ func (w *lineWriter) add(line string) {
 	}
 	w.stored++
 	w.lines = append(w.lines, line)
+}
+
+// putBack returns lines a take gave out, and that could not be stored,
+// to the front of the lines collected since (they were counted when they
+// were written).
+func (w *lineWriter) putBack(lines []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines = append(lines[:len(lines):len(lines)], w.lines...)
 }
 
 // take returns the lines collected since the last take.
