@@ -48,8 +48,15 @@ type RigType struct {
 	// Config is the firmware config as uploaded (GET /v1/rig-types/{name}
 	// only; lists and uploads leave it out).
 	Config string `json:"config,omitempty"`
-	// New is in the answer of POST /v1/rig-types only: true when the
-	// upload stored this version (201), false when its content was
-	// already stored under the rig type (200: that version).
-	New *bool `json:"new,omitempty"`
+}
+
+// RigTypeUpload is the answer of POST /v1/rig-types: the version and
+// whether the upload stored it (lists and gets answer RigType, without
+// new).
+type RigTypeUpload struct {
+	RigType
+	// New is true when the upload stored this version (201), false when
+	// its content was already stored under the rig type (200: that
+	// version).
+	New bool `json:"new"`
 }

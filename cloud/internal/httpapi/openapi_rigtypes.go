@@ -28,8 +28,7 @@ func rigTypeOperations() []Operation {
 		CreatedBy: ptr(int64(2)), CreatedAt: exT0}
 	withConfig := t
 	withConfig.Config = exFleetRigYAML
-	uploaded := t
-	uploaded.New = ptr(true)
+	uploaded := fleetapi.RigTypeUpload{RigType: t, New: true}
 	body := fleetapi.RigTypeRequest{Config: exFleetRigYAML}
 	const bodyNote = "The firmware config is the JSON body's config, or the whole body with Content-Type application/yaml " +
 		"(at most 1 MiB). It is parsed and validated as the agent does (shared/rig): 422 invalid-rig-config lists each problem, " +

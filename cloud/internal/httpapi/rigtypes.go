@@ -198,8 +198,7 @@ func (a *API) putRigType(c *gin.Context) {
 	if created {
 		code = 201
 	}
-	t.New = &created
-	c.JSON(code, t)
+	c.JSON(code, fleetapi.RigTypeUpload{RigType: *t, New: created})
 }
 
 // rigTypeVersion reads ?version= (1..math.MaxInt32: the database's

@@ -13,11 +13,11 @@ import (
 )
 
 // registerRigType uploads fleetRigYAML (the tenants' rig type) for tn.
-func (e *env) registerRigType(tn *tenant) fleetapi.RigType {
+func (e *env) registerRigType(tn *tenant) fleetapi.RigTypeUpload {
 	e.t.Helper()
 	r := e.do("POST", "/v1/rig-types", tn.operator, fleetapi.RigTypeRequest{Config: fleetRigYAML})
 	require.Contains(e.t, []int{200, 201}, r.code, "%s", r.body)
-	var t fleetapi.RigType
+	var t fleetapi.RigTypeUpload
 	r.decode(e.t, &t)
 	return t
 }
@@ -56,24 +56,20 @@ func TestRigTypeRegistry(t *testing.T) {
 	// The same content again, as YAML with a comment: the same version.
 	r = e.raw("POST", "/v1/rig-types", a.operator, "application/yaml", []byte("# the same rig\n"+fleetRigYAML))
 	require.Equal(t, 200, r.code, "%s", r.body)
-	var again fleetapi.RigType
+	var again fleetapi.RigTypeUpload
 	r.decode(t, &again)
-	require.NotNil(t, v1.New)
-	assert.True(t, *v1.New, "stored by this upload")
-	require.NotNil(t, again.New)
-	assert.False(t, *again.New, "already stored")
-	again.New, v1.New = nil, nil
-	assert.Equal(t, v1, again)
+	assert.True(t, v1.New, "stored by this upload")
+	assert.False(t, again.New, "already stored")
+	assert.Equal(t, v1.RigType, again.RigType)
 
 	// New content: version 2.
 	changed := strings.Replace(fleetRigYAML, `topology_version: "1"`, `topology_version: "2"`, 1)
 	r = e.raw("POST", "/v1/rig-types", a.operator, "application/yaml", []byte(changed))
 	require.Equal(t, 201, r.code, "%s", r.body)
-	var v2 fleetapi.RigType
+	var v2 fleetapi.RigTypeUpload
 	r.decode(t, &v2)
 	assert.Equal(t, 2, v2.Version)
-	require.NotNil(t, v2.New)
-	assert.True(t, *v2.New)
+	assert.True(t, v2.New)
 	assert.NotEqual(t, v1.Digest, v2.Digest)
 
 	// The list has the latest version; get has the config.

@@ -133,17 +133,14 @@ func runRigTypes(ctx context.Context, env Env, args []string) int {
 		if *asJSON {
 			return printJSON(env, raw)
 		}
-		var t fleetapi.RigType
+		var t fleetapi.RigTypeUpload
 		if err := decodeAnswer("POST /v1/rig-types", raw, &t); err != nil {
 			errorf(env, "rig-types upload: %v", err)
 			return ExitFailure
 		}
-		state := ""
-		if t.New != nil {
-			state = " (new)"
-			if !*t.New {
-				state = " (already registered)"
-			}
+		state := " (new)"
+		if !t.New {
+			state = " (already registered)"
 		}
 		fmt.Fprintf(env.Stdout, "rig type %s version %d%s: %s\ndigest %s\n", t.Name, t.Version, state,
 			counts(t.Components, t.Edges, t.Sensors, t.Targets), t.Digest)
