@@ -271,7 +271,7 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 		if anomalyUnjudged || ch.AnomalyScore < 1 || blamed[ch.ID] {
 			continue
 		}
-		a := diag.Anomaly{Severity: severityOfScore(ch.AnomalyScore), Confidence: 1 - 1/ch.AnomalyScore,
+		a := diag.Anomaly{Severity: severityOfScore(ch.AnomalyScore), Confidence: diag.AnomalyConfidence(ch.AnomalyScore),
 			Components: []string{ch.ID}}
 		for _, dr := range ch.Drivers {
 			if dr.Weight >= 1 {
@@ -285,7 +285,8 @@ func (m *Model) Diagnose(r *Result, w *prep.Window, elapsed time.Duration) (*dia
 				// Physics rules over the sensors' window means name the
 				// fault, with less confidence than a class head; the
 				// rule's other evidence joins the drivers in Sensors.
-				a.Fault, a.Confidence = n.Fault, a.Confidence*diag.RuleConfidence
+				// diag.SuspectedFault recognises the finding by it.
+				a.Fault, a.Confidence = n.Fault, diag.NamedConfidence(ch.AnomalyScore)
 				why = n.Reason + "; " + why
 				a.Sensors = slices.Clone(drivers)
 				for _, id := range n.Sensors {

@@ -300,13 +300,25 @@ func containsAll(set, sub []string) bool {
 	return true
 }
 
+// AnomalyConfidence is the anomaly head's confidence in a finding on a
+// component of anomaly score (at least 1): 1 - 1/score, 0 at the
+// calibrated threshold and towards 1 far above it.
+func AnomalyConfidence(score float64) float64 { return 1 - 1/score }
+
+// NamedConfidence is the confidence of an anomaly-head finding the rules
+// named (NameAnomaly), on a component of anomaly score: the anomaly
+// head's times RuleConfidence. The agent's Diagnose writes it and
+// SuspectedFault recognises it, so the two change together; agents that
+// predate it wrote the same value, (1 - 1/score) * 0.5.
+func NamedConfidence(score float64) float64 { return AnomalyConfidence(score) * RuleConfidence }
+
 // SuspectedFault reports whether a, an anomaly of d, is an anomaly-head
 // finding that NameAnomaly named: a fault suspected from window means,
 // which may change from window to window while the anomaly persists
 // (the cloud keys such a finding's alert by the anomaly, not the name).
 // The wire carries no marker, so it is read from what Diagnose writes:
 // a fault on a component whose anomaly score is at least 1 and a
-// confidence of exactly RuleConfidence times 1 - 1/score (a class
+// confidence of exactly NamedConfidence of the score (a class
 // head's is its class probability; a class head that blames the
 // component also keeps the anomaly head's finding off it).
 func SuspectedFault(d *Diagnosis, a *Anomaly) bool {
@@ -321,8 +333,7 @@ func SuspectedFault(d *Diagnosis, a *Anomaly) bool {
 		if c.AnomalyScore < 1 {
 			return false
 		}
-		conf := 1 - 1/c.AnomalyScore
-		return math.Abs(a.Confidence-conf*RuleConfidence) <= 1e-12
+		return math.Abs(a.Confidence-NamedConfidence(c.AnomalyScore)) <= 1e-12
 	}
 	return false
 }

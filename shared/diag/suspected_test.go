@@ -34,3 +34,22 @@ func TestSuspectedFault(t *testing.T) {
 		assert.Equal(t, c.want, diag.SuspectedFault(d, &c.a), "%+v", c.a)
 	}
 }
+
+// NamedConfidence is what SuspectedFault recognises, and its value is
+// pinned for agents that predate it, which wrote (1 - 1/score) * 0.5:
+// the cloud must still read their named findings as suspected.
+func TestNamedConfidence(t *testing.T) {
+	assert.InDelta(t, 0.3, diag.NamedConfidence(2.5), 1e-15)
+	assert.InDelta(t, 0.375, diag.NamedConfidence(4), 1e-15)
+	assert.Zero(t, diag.NamedConfidence(1))
+	assert.InDelta(t, 0.6, diag.AnomalyConfidence(2.5), 1e-15)
+	for _, score := range []float64{1, 1.05, 1.6, 2.5, 3, 7.3, 41} {
+		d := &diag.Diagnosis{Components: []diag.ComponentHealth{{ID: "pump", AnomalyScore: score}}}
+		named := diag.Anomaly{Fault: "overheating", Confidence: diag.NamedConfidence(score), Components: []string{"pump"}}
+		assert.True(t, diag.SuspectedFault(d, &named), "score %g: NamedConfidence", score)
+		old := diag.Anomaly{Fault: "overheating", Confidence: (1 - 1/score) * 0.5, Components: []string{"pump"}}
+		assert.True(t, diag.SuspectedFault(d, &old), "score %g: an older agent's named finding", score)
+		head := diag.Anomaly{Fault: "overheating", Confidence: diag.AnomalyConfidence(score), Components: []string{"pump"}}
+		assert.Equal(t, score == 1, diag.SuspectedFault(d, &head), "score %g: the anomaly head's own confidence", score)
+	}
+}
