@@ -339,7 +339,7 @@ func TestFailedLogAppendLosesNoLines(t *testing.T) {
 	id := e.job(tinyConfig, 1)
 	q := &logsFailOnce{Store: e.st}
 	o := e.options("w1", time.Minute)
-	o.Heartbeat = 10 * time.Millisecond
+	o.Heartbeat = 50 * time.Millisecond
 	w := jobs.NewWorker(q, e.blobs, o)
 	ran, err := w.RunOnce(context.Background())
 	require.NoError(t, err)

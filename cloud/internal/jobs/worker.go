@@ -376,6 +376,8 @@ type running struct {
 	held  time.Time // the lease runs from then at the latest
 	start time.Time
 	logs  *lineWriter
+	// storing serialises storeLogs (the heartbeat and flush).
+	storing sync.Mutex
 	// finishing is set once the bundle is written: a shutdown lets the
 	// attempt store and register it.
 	finishing atomic.Bool
@@ -476,8 +478,13 @@ func (j *running) flush(ctx context.Context, log *slog.Logger) {
 // job's log. Lines the database did not take (a timeout, a dropped
 // connection) go back to the front of the collector, so the next
 // heartbeat or the final flush stores them in order: a slow database
-// never loses a job's lines.
+// never loses a job's lines (an append that timed out after the
+// database took it is sent again: lines at least once).
 func (j *running) storeLogs(ctx context.Context) error {
+	// One append at a time: the heartbeat and the final flush both store,
+	// and lines put back must not be overtaken by later ones.
+	j.storing.Lock()
+	defer j.storing.Unlock()
 	lines := j.logs.take()
 	if len(lines) == 0 {
 		return nil
