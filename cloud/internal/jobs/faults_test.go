@@ -360,3 +360,36 @@ func TestFailedLogAppendLosesNoLines(t *testing.T) {
 	}
 	assert.Equal(t, []string{"downloading", "training", "uploading", "registering"}, phases, "log:\n%s", strings.Join(all, "\n"))
 }
+
+// logsDown is the store seen from a worker whose log appends all fail
+// while its heartbeats go through (a log table it cannot write to).
+type logsDown struct{ *store.Store }
+
+func (logsDown) AppendLogs(context.Context, store.Lease, []string) error { return errUnreachable }
+
+// Failing log appends do not make a renewed lease look lost: the worker
+// keeps the job for as long as its heartbeats go through (before, a
+// heartbeat whose append failed counted as failed, and the job stopped
+// once the lease ran out by the worker's clock).
+func TestFailingLogAppendsKeepTheLease(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	id := e.job(longConfig(), 3)
+	lease := 2 * time.Second
+	w := jobs.NewWorker(logsDown{e.st}, e.blobs, e.options("w1", lease))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := runWorker(ctx, w)
+	e.waitTrains(id)
+	select {
+	case <-done:
+		j := e.get(id)
+		t.Fatalf("the worker stopped the job while its heartbeats renewed the lease: state %s, error %s", j.State, deref(j.Error))
+	case <-time.After(3 * lease):
+	}
+	j := e.get(id)
+	assert.Equal(t, store.JobRunning, j.State)
+	assert.Equal(t, 1, j.Attempts)
+	cancel()
+	<-done
+}

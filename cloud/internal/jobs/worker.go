@@ -407,10 +407,17 @@ func (j *running) snapshot() *store.Progress {
 func (j *running) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger) {
 	j.w.keepAlive(ctx, cancel, log, j.held, func(hctx context.Context) (bool, error) {
 		stop, err := j.w.q.Heartbeat(hctx, j.lease, j.w.o.Lease, j.snapshot())
-		if err == nil {
-			err = j.storeLogs(hctx)
+		if err != nil {
+			return stop, err
 		}
-		return stop, err
+		// The lease is renewed: lines the database does not take now
+		// stay for the next beat, and do not make this one a failed
+		// heartbeat (which would let the lease run out by the worker's
+		// clock). A store in progress (the flush) is not waited for.
+		if lerr := j.storeLogs(hctx, false); lerr != nil && hctx.Err() == nil && !errors.Is(lerr, store.ErrLeaseLost) {
+			log.Warn("log lines not stored; kept for the next heartbeat", "err", lerr)
+		}
+		return stop, nil
 	})
 }
 
@@ -469,7 +476,7 @@ func (j *running) flush(ctx context.Context, log *slog.Logger) {
 		log.Warn("last progress not stored", "err", err)
 		return
 	}
-	if err := j.storeLogs(ctx); err != nil {
+	if err := j.storeLogs(ctx, true); err != nil {
 		log.Warn("last log lines not stored", "err", err)
 	}
 }
@@ -480,10 +487,16 @@ func (j *running) flush(ctx context.Context, log *slog.Logger) {
 // heartbeat or the final flush stores them in order: a slow database
 // never loses a job's lines (an append that timed out after the
 // database took it is sent again: lines at least once).
-func (j *running) storeLogs(ctx context.Context) error {
+func (j *running) storeLogs(ctx context.Context, wait bool) error {
 	// One append at a time: the heartbeat and the final flush both store,
-	// and lines put back must not be overtaken by later ones.
-	j.storing.Lock()
+	// and lines put back must not be overtaken by later ones. The
+	// heartbeat does not wait (wait false): a hung append of the flush
+	// must not stop it from renewing the lease.
+	if wait {
+		j.storing.Lock()
+	} else if !j.storing.TryLock() {
+		return nil
+	}
 	defer j.storing.Unlock()
 	lines := j.logs.take()
 	if len(lines) == 0 {
