@@ -246,8 +246,9 @@ func checkPositive(v reflect.Value, path string) error {
 	return nil
 }
 
-// check binds a calibration to a config: the rig type must match and every
-// component must exist.
+// check binds a calibration to a config: the rig type must match, every
+// component and sensor must exist, and a program delay must fall within
+// the rig's cycle.
 func (c *Calibration) check(cfg *rig.Config) error {
 	if c.RigType != cfg.RigType {
 		return fmt.Errorf("calibration is for rig type %q, the config is %q", c.RigType, cfg.RigType)
@@ -256,6 +257,14 @@ func (c *Calibration) check(cfg *rig.Config) error {
 	for id := range c.Components {
 		if cfg.ComponentIndex(id) < 0 {
 			errs = append(errs, fmt.Errorf("calibration: components.%s: no such component in rig %s", id, cfg.RigType))
+		}
+	}
+	if d := c.Plant.ProgramDelayS; d != nil {
+		switch cyc := cfg.Operation.CycleS; {
+		case cyc <= 0:
+			errs = append(errs, fmt.Errorf("calibration: plant.program_delay_s: %v s, but rig %s runs no cycle (operation.cycle_s is 0)", *d, cfg.RigType))
+		case *d >= cyc:
+			errs = append(errs, fmt.Errorf("calibration: plant.program_delay_s: %v s; want less than rig %s's %v s cycle", *d, cfg.RigType, cyc))
 		}
 	}
 	for id, p := range c.Sensors {

@@ -538,6 +538,17 @@ func TestCalibration(t *testing.T) {
 			t.Errorf("err = %v, want %q", err, want)
 		}
 	}
+	// A program delay must fall within the rig's cycle.
+	for _, delay := range []string{"60", "75"} {
+		cal, err = ParseCalibration("c.yaml", []byte("rig_type: zema-testrig\nplant: {program_delay_s: "+delay+"}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = New(loadConfig(t, "zema-testrig.yaml"), Options{Calibration: cal, Logger: quiet()})
+		if err == nil || !strings.Contains(err.Error(), "plant.program_delay_s: "+delay+" s; want less than rig zema-testrig's 60 s cycle") {
+			t.Errorf("program_delay_s %s: err = %v", delay, err)
+		}
+	}
 }
 
 func FuzzParseCalibration(f *testing.F) {
