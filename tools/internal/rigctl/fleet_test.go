@@ -39,6 +39,18 @@ var (
 	rigctlBinary = &checkoutBinary{pkg: "./tools/cmd/rigctl", ldflags: "-X main.version=test"}
 )
 
+// TestMain removes the folders of the binaries built for the tests once
+// they have run (go test's own temporary folders are its; these are not).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, b := range []*checkoutBinary{cloudBinary, agentBinary, rigsimBinary, rigctlBinary} {
+		if b.err == nil && b.path != "" {
+			_ = os.RemoveAll(filepath.Dir(b.path))
+		}
+	}
+	os.Exit(code)
+}
+
 // build returns the binary's path, building it into a temporary folder on
 // the first call; a failed build fails t (every time it is asked for).
 func (b *checkoutBinary) build(t testing.TB) string {
