@@ -420,10 +420,8 @@ func (c *Config) validateSensors(v *validator, comps map[string]*Component) {
 		if comp == nil {
 			v.add(p+".component", "%q is not a component id", s.Component)
 		}
-		if !slices.Contains(Ports, s.Port) {
-			v.add(p+".port", "%q is not a port (want one of %s)", s.Port, oneOf(Ports))
-		} else if s.Port == PortGas && comp != nil && comp.Type != Accumulator {
-			v.add(p+".port", "\"gas\" is only valid on an accumulator, %q is a %s", s.Component, comp.Type)
+		if err := CheckSensorPort(s.Port, comp); err != nil {
+			v.add(p+".port", "%s", err)
 		}
 		v.num(p+".scale", s.Scale, -1e12, 1e12)
 		v.num(p+".offset", s.Offset, -1e12, 1e12)
@@ -441,6 +439,21 @@ func (c *Config) validateSensors(v *validator, comps map[string]*Component) {
 	if active > 0 && required == 0 {
 		v.add("sensors", "every active sensor has may_drop_out: true; at least one must be required (a model needs an input it can count on)")
 	}
+}
+
+// CheckSensorPort reports whether a sensor may sit at port on comp: port
+// must be one of Ports, and "gas" is only valid on an accumulator. comp may
+// be nil (an unknown component; only the port name is checked then). The
+// error message carries no field path; Validate puts it under
+// sensors[i].port.
+func CheckSensorPort(port Port, comp *Component) error {
+	if !slices.Contains(Ports, port) {
+		return fmt.Errorf("%q is not a port (want one of %s)", port, oneOf(Ports))
+	}
+	if port == PortGas && comp != nil && comp.Type != Accumulator {
+		return fmt.Errorf("\"gas\" is only valid on an accumulator, %q is a %s", comp.ID, comp.Type)
+	}
+	return nil
 }
 
 func (c *Config) validateBinding(v *validator, p string, b MQTTBinding, topicCodec map[string]string) {

@@ -247,8 +247,10 @@ func checkPositive(v reflect.Value, path string) error {
 }
 
 // check binds a calibration to a config: the rig type must match, every
-// component and sensor must exist, and a program delay must fall within
-// the rig's cycle.
+// component and sensor must exist, a program delay must fall within the
+// rig's cycle, and a sensor override must name an active sensor and a port
+// that is valid for the component (rig.CheckSensorPort, as the config's
+// own validation) and at which the simulator can produce the sensor's kind.
 func (c *Calibration) check(cfg *rig.Config) error {
 	if c.RigType != cfg.RigType {
 		return fmt.Errorf("calibration is for rig type %q, the config is %q", c.RigType, cfg.RigType)
@@ -268,11 +270,27 @@ func (c *Calibration) check(cfg *rig.Config) error {
 		}
 	}
 	for id, p := range c.Sensors {
-		if cfg.Sensor(id) == nil {
+		sn := cfg.Sensor(id)
+		switch {
+		case sn == nil:
 			errs = append(errs, fmt.Errorf("calibration: sensors.%s: no such sensor in rig %s", id, cfg.RigType))
+		case sn.Inactive:
+			// The simulator does not simulate inactive sensors (no
+			// channel, no output), so the override would have no effect.
+			errs = append(errs, fmt.Errorf("calibration: sensors.%s: the sensor is inactive in rig %s and not simulated (drop the override)", id, cfg.RigType))
 		}
-		if cfg.ComponentIndex(p.Component) < 0 {
+		var comp *rig.Component
+		if i := cfg.ComponentIndex(p.Component); i >= 0 {
+			comp = &cfg.Components[i]
+		} else {
 			errs = append(errs, fmt.Errorf("calibration: sensors.%s.component: no such component %q in rig %s", id, p.Component, cfg.RigType))
+		}
+		if err := rig.CheckSensorPort(p.Port, comp); err != nil {
+			errs = append(errs, fmt.Errorf("calibration: sensors.%s.port: %w", id, err))
+		} else if sn != nil && !sn.Inactive && comp != nil {
+			if _, err := findRule(comp.Type, sn.Kind, p.Port); err != nil {
+				errs = append(errs, fmt.Errorf("calibration: sensors.%s.port: %s %s: %w", id, comp.Type, comp.ID, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

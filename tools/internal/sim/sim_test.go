@@ -538,6 +538,39 @@ func TestCalibration(t *testing.T) {
 			t.Errorf("err = %v, want %q", err, want)
 		}
 	}
+	// The built-in ZeMA calibration (which moves PS3 and PS4) binds to
+	// the shipped config.
+	zema, _ := Builtin("zema-testrig")
+	if _, err := New(loadConfig(t, "zema-testrig.yaml"), Options{Calibration: zema, Logger: quiet()}); err != nil {
+		t.Errorf("built-in zema-testrig calibration: %v", err)
+	}
+	// A sensor override's port is checked as the config's own sensor
+	// ports are (rig.CheckSensorPort), and against the sensor's kind, with
+	// the calibration key named.
+	for _, b := range []struct{ point, want string }{
+		{"{component: valve_v10, port: top}", `calibration: sensors.PS3.port: "top" is not a port`},
+		{"{component: valve_v10, port: gas}", `calibration: sensors.PS3.port: "gas" is only valid on an accumulator, "valve_v10" is a valve`},
+		{"{component: valve_v10}", `calibration: sensors.PS3.port: valve valve_v10: the simulator cannot produce pressure at port ""`},
+	} {
+		cal, err = ParseCalibration("c.yaml", []byte("rig_type: zema-testrig\nsensors: {PS3: "+b.point+"}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = New(loadConfig(t, "zema-testrig.yaml"), Options{Calibration: cal, Logger: quiet()})
+		if err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("PS3: %s: err = %v, want %q", b.point, err, b.want)
+		}
+	}
+	// An override of a sensor the simulator does not simulate (inactive)
+	// is refused rather than ignored.
+	cfg := *loadConfig(t, "zema-testrig.yaml")
+	cfg.Sensors = slices.Clone(cfg.Sensors)
+	cfg.Sensor("PS3").Inactive = true
+	cfg.Sensor("PS3").MayDropOut = false
+	_, err = New(&cfg, Options{Calibration: zema, Logger: quiet()})
+	if want := "calibration: sensors.PS3: the sensor is inactive in rig zema-testrig and not simulated"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("override of inactive PS3: err = %v, want %q", err, want)
+	}
 	// A program delay must fall within the rig's cycle.
 	for _, delay := range []string{"60", "75"} {
 		cal, err = ParseCalibration("c.yaml", []byte("rig_type: zema-testrig\nplant: {program_delay_s: "+delay+"}"))
