@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -65,7 +66,10 @@ buffer, from /status), lost (acked - stored; must be 0), gaps (readings the agen
 the publishers' sequence numbers; 0 expected), rss_mb (the agent's peak resident
 memory, VmHWM), agent_cpu_s, windows (diagnosed during the run) with p50_infer_us and
 p99_infer_us (each diagnosis' inference_us: the model's time per window inside the running
-agent, under the ingest load). Exit code 1 when anything was lost, rejected or not acknowledged.`
+agent, under the ingest load) and p50_infer_cpu_us and p99_infer_cpu_us (the CPU time of the
+same calls, from the agent's rig_agent_inference_cpu_seconds histogram on /metrics,
+interpolated linearly inside its buckets as PromQL's histogram_quantile does; wall well above
+CPU is waiting for a core). Exit code 1 when anything was lost, rejected or not acknowledged.`
 
 // ingestBenchResult is one broker's line of `rigctl bench ingest --json`.
 type ingestBenchResult struct {
@@ -96,6 +100,12 @@ type ingestBenchResult struct {
 	Windows    int     `json:"windows"`
 	P50InferUs float64 `json:"p50_infer_us"`
 	P99InferUs float64 `json:"p99_infer_us"`
+	// The CPU time the agent's thread spent in the same ONNX Runtime
+	// calls (the agent's rig_agent_inference_cpu_seconds histogram on
+	// /metrics, quantiles interpolated inside its buckets:
+	// histogramQuantile); 0 when no window was diagnosed.
+	P50InferCPUUs float64 `json:"p50_infer_cpu_us"`
+	P99InferCPUUs float64 `json:"p99_infer_cpu_us"`
 }
 
 type ingestBenchOptions struct {
@@ -211,10 +221,10 @@ func runBenchIngest(ctx context.Context, env Env, args []string) int {
 		}
 	} else {
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "broker\treadings/s\tp50 ack\tp99 ack\tp99 puback\tpublished\tacked\tstored\tlost\trss\tagent cpu\twindows\tp50 infer\tp99 infer")
+		fmt.Fprintln(tw, "broker\treadings/s\tp50 ack\tp99 ack\tp99 puback\tpublished\tacked\tstored\tlost\trss\tagent cpu\twindows\tp50 infer\tp99 infer\tp50 infer cpu\tp99 infer cpu")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.1f ms\t%.1f ms\t%.1f ms\t%d\t%d\t%d\t%d\t%.1f MB\t%.1f s\t%d\t%.0f µs\t%.0f µs\n", r.Broker, r.ReadingsPerS, r.P50AckMs, r.P99AckMs,
-				r.P99PubackMs, r.Published, r.Acked, r.Stored, r.Lost, r.RSSMB, r.AgentCPUS, r.Windows, r.P50InferUs, r.P99InferUs)
+			fmt.Fprintf(tw, "%s\t%.0f\t%.1f ms\t%.1f ms\t%.1f ms\t%d\t%d\t%d\t%d\t%.1f MB\t%.1f s\t%d\t%.0f µs\t%.0f µs\t%.0f µs\t%.0f µs\n", r.Broker, r.ReadingsPerS, r.P50AckMs, r.P99AckMs,
+				r.P99PubackMs, r.Published, r.Acked, r.Stored, r.Lost, r.RSSMB, r.AgentCPUS, r.Windows, r.P50InferUs, r.P99InferUs, r.P50InferCPUUs, r.P99InferCPUUs)
 		}
 		_ = tw.Flush()
 	}
@@ -664,18 +674,32 @@ func nearestRank(v []int64, q float64) int64 {
 }
 
 // metricsQuantile estimates quantile q of a Prometheus histogram on the
-// agent's /metrics, interpolating linearly inside the bucket (as
-// histogram_quantile does).
+// agent's /metrics (histogramQuantile).
 func metricsQuantile(api, name string, q float64) (float64, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get("http://" + api + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("GET /metrics: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return histogramQuantile(resp.Body, name, q)
+}
+
+// histogramQuantile estimates quantile q of the histogram name in the
+// Prometheus text exposition r (its name_bucket{le="..."} lines, no other
+// labels), as PromQL's histogram_quantile does: the rank q x count falls
+// into the first bucket whose cumulative count reaches it, and the value
+// is interpolated linearly between that bucket's lower bound (the previous
+// bucket's le; 0 for the first) and its le; in the +Inf bucket it is the
+// highest finite le. Buckets must come in ascending le with non-decreasing
+// counts, +Inf last; an error when they do not or when nothing was observed.
+func histogramQuantile(r io.Reader, name string, q float64) (float64, error) {
 	type bucket struct{ le, n float64 }
 	var bs []bucket
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	prefix := name + `_bucket{le="`
 	for sc.Scan() {
@@ -689,15 +713,18 @@ func metricsQuantile(api, name string, q float64) (float64, error) {
 		}
 		lv, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
 		nv, err2 := strconv.ParseFloat(strings.TrimSpace(n), 64)
-		if err1 != nil || err2 != nil {
-			return 0, fmt.Errorf("bad bucket line %q", sc.Text())
+		if err1 != nil || err2 != nil || math.IsNaN(lv) || math.IsInf(lv, -1) || math.IsNaN(nv) || math.IsInf(nv, 0) {
+			return 0, fmt.Errorf("%s: bad bucket line %q", name, sc.Text())
+		}
+		if k := len(bs); k > 0 && (lv <= bs[k-1].le || nv < bs[k-1].n) {
+			return 0, fmt.Errorf("%s: bucket line %q out of order", name, sc.Text())
 		}
 		bs = append(bs, bucket{lv, nv})
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+	if len(bs) == 0 || bs[len(bs)-1].n <= 0 {
 		return 0, fmt.Errorf("no observations of %s", name)
 	}
 	rank := q * bs[len(bs)-1].n
@@ -710,7 +737,9 @@ func metricsQuantile(api, name string, q float64) (float64, error) {
 			if b.n == below {
 				return b.le, nil
 			}
-			return lo + (b.le-lo)*(rank-below)/(b.n-below), nil
+			// Weighted so that no intermediate overflows (bounds near ±MaxFloat64).
+			f := (rank - below) / (b.n - below)
+			return lo*(1-f) + b.le*f, nil
 		}
 		lo, below = b.le, b.n
 	}
@@ -1014,6 +1043,19 @@ func benchIngestOnce(ctx context.Context, env Env, o ingestBenchOptions, bin, di
 		}
 	} else {
 		fmt.Fprintf(env.Stderr, "bench ingest: %s: inference times from /diagnoses: %v\n", name, err)
+	}
+	if res.Windows > 0 {
+		for _, f := range []struct {
+			q   float64
+			dst *float64
+		}{{0.5, &res.P50InferCPUUs}, {0.99, &res.P99InferCPUUs}} {
+			v, err := metricsQuantile(a.api, "rig_agent_inference_cpu_seconds", f.q)
+			if err != nil {
+				fmt.Fprintf(env.Stderr, "bench ingest: %s: inference CPU time from /metrics: %v\n", name, err)
+				break
+			}
+			*f.dst = roundTo(v*1e6, 0.1)
+		}
 	}
 	// Publishing covers simSeconds ticks of 1/speed s each; the agent may
 	// take longer to store them.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,17 +16,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestBenchIngest runs `rigctl bench ingest` for two seconds at 5,000
+// TestBenchIngest runs `rigctl bench ingest` for two seconds at 30,000
 // readings/s against a rig-agent built from this checkout, with the
 // embedded broker and, when one answers or is installed, Mosquitto: one
 // JSON object per broker with every key, everything acknowledged and
-// stored, nothing lost. In-process (run), so that -race sees the
+// stored, nothing lost. 30,000 readings/s for 2 s are about 82 s of the
+// zema-testrig's simulated time, so its first 60 s cycle is cut and
+// diagnosed: the inference figures, wall (/diagnoses) and CPU (/metrics
+// histogram), are positive. In-process (run), so that -race sees the
 // publishers and their acknowledgements; TestBenchIngestSparkplug runs the
 // binary.
 func TestBenchIngest(t *testing.T) {
 	needORT(t)
 	agent := buildAgent(t)
-	code, stdout, stderr := run(t, "bench", "ingest", "--json", "--agent", agent, "--rate", "5000", "--duration", "2s",
+	code, stdout, stderr := run(t, "bench", "ingest", "--json", "--agent", agent, "--rate", "30000", "--duration", "2s",
 		"--publishers", "3", "--rig", "../../../firmware-configs/zema-testrig.yaml", "--bundle", "../../../models/bundles/zema-testrig")
 	require.Equal(t, ExitOK, code, "stderr: %s\nstdout: %s", stderr, stdout)
 
@@ -33,16 +37,19 @@ func TestBenchIngest(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), &raw), stdout)
 	require.NotEmpty(t, raw)
 	for _, r := range raw {
-		for _, k := range []string{"broker", "readings_per_s", "p99_ack_ms", "published", "acked", "stored", "lost", "rss_mb"} {
+		for _, k := range []string{"broker", "readings_per_s", "p99_ack_ms", "published", "acked", "stored", "lost", "rss_mb",
+			"windows", "p50_infer_us", "p99_infer_us", "p50_infer_cpu_us", "p99_infer_cpu_us"} {
 			assert.Contains(t, r, k)
 		}
 	}
 	var res []ingestBenchResult
 	require.NoError(t, json.Unmarshal([]byte(stdout), &res))
 	brokers := map[string]bool{}
+	windows := 0
 	for _, r := range res {
+		windows += r.Windows
 		brokers[r.Broker] = true
-		assert.Greater(t, r.Published, int64(9000), "%s: about 2 s x 5,000 readings/s", r.Broker)
+		assert.Greater(t, r.Published, int64(55000), "%s: about 2 s x 30,000 readings/s", r.Broker)
 		assert.Equal(t, r.Published, r.Acked, r.Broker)
 		assert.Equal(t, r.Acked, r.Stored, "%s: stored, as the agent's /status says", r.Broker)
 		assert.Zero(t, r.Lost, r.Broker)
@@ -53,10 +60,15 @@ func TestBenchIngest(t *testing.T) {
 		assert.Positive(t, r.P50AckMs, r.Broker)
 		assert.LessOrEqual(t, r.P50AckMs, r.P99AckMs*1.5, "%s: p50 (from /metrics buckets) about at most p99 (from /status)", r.Broker)
 		assert.LessOrEqual(t, r.P50InferUs, r.P99InferUs, r.Broker)
+		assert.LessOrEqual(t, r.P50InferCPUUs, r.P99InferCPUUs, r.Broker)
+		t.Logf("%s: %d windows, infer p50/p99 %v/%v us, CPU %v/%v us", r.Broker, r.Windows, r.P50InferUs, r.P99InferUs, r.P50InferCPUUs, r.P99InferCPUUs)
 		if r.Windows > 0 {
 			assert.Positive(t, r.P50InferUs, r.Broker)
+			assert.Positive(t, r.P50InferCPUUs, "%s: from the agent's rig_agent_inference_cpu_seconds", r.Broker)
+			assert.Positive(t, r.P99InferCPUUs, r.Broker)
 		}
 	}
+	assert.Positive(t, windows, "the first 60 s cycle diagnosed while ingesting (about 82 s simulated)")
 	assert.True(t, brokers["embedded"], "the embedded broker always runs")
 	if !brokers["mosquitto"] {
 		t.Logf("no Mosquitto ran: %s", stderr)
@@ -161,6 +173,38 @@ rig_agent_ingest_ack_latency_seconds_count 100
 	}
 	_, err := metricsQuantile(addr, "nope", 0.5)
 	assert.ErrorContains(t, err, "no observations")
+
+	for _, bad := range []string{
+		"h_bucket{le=\"0.002\"} 5\nh_bucket{le=\"0.001\"} 6\n", // le descending
+		"h_bucket{le=\"0.001\"} 6\nh_bucket{le=\"0.002\"} 5\n", // count decreasing
+		"h_bucket{le=\"+Inf\"} NaN\n",
+		"h_bucket{le=\"x\"} 1\n",
+	} {
+		_, err := histogramQuantile(strings.NewReader(bad), "h", 0.5)
+		assert.Error(t, err, bad)
+	}
+}
+
+// FuzzHistogramQuantile: histogramQuantile on any exposition text does not
+// panic, and a quantile it returns is a finite number within the bounds
+// the buckets give (0 or the lowest le, up to the highest finite le).
+func FuzzHistogramQuantile(f *testing.F) {
+	f.Add("h_bucket{le=\"0.001\"} 0\nh_bucket{le=\"0.002\"} 50\nh_bucket{le=\"+Inf\"} 100\n", 0.5)
+	f.Add("h_bucket{le=\"+Inf\"} 3\n", 0.99)
+	f.Add("h_bucket{le=\"-1\"} 1\nh_bucket{le=\"1e308\"} 2\n", 1.0)
+	f.Add("# TYPE h histogram\nh_sum 1\nh_count 2\n", 0.5)
+	f.Fuzz(func(t *testing.T, text string, q float64) {
+		if q < 0 || q > 1 || math.IsNaN(q) {
+			return
+		}
+		v, err := histogramQuantile(strings.NewReader(text), "h", q)
+		if err != nil {
+			return
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			t.Fatalf("quantile %v of %q: %v", q, text, v)
+		}
+	})
 }
 
 // TestInferenceMicros: the diagnoses' inference_us from /diagnoses and
