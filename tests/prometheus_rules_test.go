@@ -538,3 +538,66 @@ func stringSlice(e ast.Expr) []string {
 	}
 	return out
 }
+
+// promRuleCR is the PrometheusRule of deploy/prometheus/, for the
+// Prometheus Operator: the rule files' groups under spec.groups.
+const promRuleCR = "deploy/prometheus/prometheusrule.yaml"
+
+// EnvUpdatePromRule, set to 1, makes TestPrometheusRuleResource write
+// deploy/prometheus/prometheusrule.yaml from the rule files instead of
+// comparing it with them.
+const EnvUpdatePromRule = "HYDROGNN_UPDATE_PROMRULE"
+
+// TestPrometheusRuleResource: deploy/prometheus/prometheusrule.yaml holds
+// exactly the groups of the rule files (it is made from them, so the two
+// cannot drift: HYDROGNN_UPDATE_PROMRULE=1 writes it anew), and its
+// spec passes the same checks as the files.
+func TestPrometheusRuleResource(t *testing.T) {
+	root := repoRoot(t)
+	var b strings.Builder
+	b.WriteString(`# Made by TestPrometheusRuleResource (tests/prometheus_rules_test.go) from
+# rig-agent.rules.yaml and rig-cloud.rules.yaml: edit those, then run
+#   cd tests && HYDROGNN_UPDATE_PROMRULE=1 go test -run TestPrometheusRuleResource .
+# For the Prometheus Operator: kubectl apply -k deploy/prometheus
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: hydrognn
+spec:
+  groups:
+`)
+	for _, rf := range ruleFiles {
+		data, err := os.ReadFile(filepath.Join(root, rf.file))
+		require.NoError(t, err)
+		_, body, ok := strings.Cut(string(data), "\ngroups:\n")
+		require.True(t, ok, "%s: no top-level groups:", rf.file)
+		fmt.Fprintf(&b, "    # from %s\n", filepath.Base(rf.file))
+		for line := range strings.SplitSeq(strings.TrimRight(body, "\n"), "\n") {
+			if line != "" {
+				b.WriteString("  ")
+			}
+			b.WriteString(line + "\n")
+		}
+	}
+	path := filepath.Join(root, promRuleCR)
+	if os.Getenv(EnvUpdatePromRule) == "1" {
+		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	}
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, b.String(), string(got), "%s is not made from the rule files: run `cd tests && %s=1 go test -run TestPrometheusRuleResource .`", promRuleCR, EnvUpdatePromRule)
+
+	// The spec, as a rule file, passes the checks of TestPrometheusRules
+	// (against both binaries' metrics).
+	_, spec, _ := strings.Cut(string(got), "\nspec:\n")
+	var rules strings.Builder
+	for line := range strings.SplitSeq(spec, "\n") {
+		rules.WriteString(strings.TrimPrefix(line, "  ") + "\n")
+	}
+	inv := exportedMetrics(t, filepath.Join(root, "agent"))
+	for name, m := range exportedMetrics(t, filepath.Join(root, "cloud")) {
+		inv[name] = m
+	}
+	problems, _ := checkRules([]byte(rules.String()), inv, docAnchors(t, filepath.Join(root, runbookDoc)))
+	assert.Empty(t, problems)
+}
