@@ -118,7 +118,21 @@ type CheckinRequest struct {
 	// format 1 only: LegacyBundleFormats). A rollout offers a release
 	// only to agents that read its bundle's format.
 	BundleFormats *BundleFormats `json:"bundle_formats,omitempty"`
+	// FirmwareDigest is the digest of the firmware config the agent
+	// loaded ("sha256:<64 lowercase hex>", shared/rig Config.Digest: the
+	// config_digest of the model bundles it accepts; ValidDigest), or ""
+	// for an agent older than this field. The cloud shows it in the rig's
+	// status, flags it when it differs from the rig's registered
+	// firmware_digest, and a rollout offers a release only to agents
+	// whose firmware config is the one its bundle was made for.
+	FirmwareDigest string `json:"firmware_digest,omitempty"`
 }
+
+// FieldFirmwareDigest is CheckinRequest.FirmwareDigest's JSON name. A
+// cloud older than the field refuses a check-in holding it (400, unknown
+// field: UnknownFieldRefused); the agent then checks in without it, as
+// with FieldBundleFormats.
+const FieldFirmwareDigest = "firmware_digest"
 
 // FieldBundleFormats is CheckinRequest.BundleFormats's JSON name. A
 // cloud older than the field refuses a check-in holding it (400, unknown

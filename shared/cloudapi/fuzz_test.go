@@ -116,6 +116,9 @@ func FuzzDecodeCheckin(f *testing.F) {
 	c.Update = &UpdateStatus{State: "committed", Installed: "1.1.0", Previous: "1.0.0", Rollbacks: 1, WatchUntil: &t0, Changed: t0}
 	b, _ = json.Marshal(c)
 	f.Add(b)
+	c.FirmwareDigest = "sha256:" + strings.Repeat("5b", 32)
+	b, _ = json.Marshal(c)
+	f.Add(b)
 	f.Add([]byte(`{"agent_id":"x","outbox":{"items":-1}}`))
 	f.Add([]byte(`{"agent_id":"x","rig_id":"r","rig_type":"t","time":"2025-03-01T12:00:00Z","outbox":{},"update":{"state":"","attempts":-1,"extra":1}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -389,8 +389,21 @@ func ValidateCheckin(r *CheckinRequest) error {
 	if f := r.BundleFormats; f != nil && (f.Min < 1 || f.Max < f.Min || f.Max > MaxBundleFormat) {
 		c.add(FieldBundleFormats, "min %d, max %d: formats must satisfy 1 <= min <= max <= %d", f.Min, f.Max, MaxBundleFormat)
 	}
+	if r.FirmwareDigest != "" && !ValidDigest(r.FirmwareDigest) {
+		c.add(FieldFirmwareDigest, "%q is not sha256:<64 lowercase hex> (the firmware config's digest)", ClipText(r.FirmwareDigest, 80))
+	}
 	return c.problem("check-in request")
 }
+
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// DigestLen is the length of a digest ValidDigest accepts.
+const DigestLen = len("sha256:") + 64
+
+// ValidDigest reports whether s is a digest as the firmware config's
+// (shared/rig Config.Digest) and a bundle's config_digest are written:
+// "sha256:" and 64 lowercase hex digits.
+func ValidDigest(s string) bool { return len(s) == DigestLen && digestPattern.MatchString(s) }
 
 // MaxTargetSegments bounds the segments of an Offer's target path.
 const MaxTargetSegments = 8

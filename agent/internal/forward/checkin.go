@@ -48,7 +48,7 @@ func timeInRange(t time.Time) bool { return !t.Before(cloudapi.MinTime) && t.Bef
 // detail: texts are clipped to valid UTF-8 of at most MaxTextLen bytes,
 // times moved into the accepted range (WatchUntil and Outbox.Oldest
 // left out), and optional parts that still fail alone (model, buffer,
-// uploads, update, bundle formats) left out. What it changed is logged
+// uploads, update, bundle formats, firmware digest) left out. What it changed is logged
 // when it differs from the last time. A request whose required fields
 // fail is sent as it is: the cloud refuses it (checkinRefused).
 func (f *Forwarder) fitCheckin(req *cloudapi.CheckinRequest) {
@@ -81,7 +81,7 @@ func (f *Forwarder) fitCheckin(req *cloudapi.CheckinRequest) {
 		// Each optional part alone on the required fields: left out if it
 		// fails.
 		base := *req
-		base.Model, base.Buffer, base.Uploads, base.Update, base.BundleFormats = nil, nil, nil, nil, nil
+		base.Model, base.Buffer, base.Uploads, base.Update, base.BundleFormats, base.FirmwareDigest = nil, nil, nil, nil, nil, ""
 		if cloudapi.ValidateCheckin(&base) == nil {
 			parts := []struct {
 				name string
@@ -93,6 +93,7 @@ func (f *Forwarder) fitCheckin(req *cloudapi.CheckinRequest) {
 				{"uploads", func(r *cloudapi.CheckinRequest) { r.Uploads = req.Uploads }, func() { req.Uploads = nil }},
 				{"update", func(r *cloudapi.CheckinRequest) { r.Update = req.Update }, func() { req.Update = nil }},
 				{cloudapi.FieldBundleFormats, func(r *cloudapi.CheckinRequest) { r.BundleFormats = req.BundleFormats }, func() { req.BundleFormats = nil }},
+				{cloudapi.FieldFirmwareDigest, func(r *cloudapi.CheckinRequest) { r.FirmwareDigest = req.FirmwareDigest }, func() { req.FirmwareDigest = "" }},
 			}
 			for _, p := range parts {
 				one := base

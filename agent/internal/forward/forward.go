@@ -194,6 +194,8 @@ type Forwarder struct {
 	// formatsRefusedUntil: the cloud refused the check-in field
 	// bundle_formats as unknown; check-ins leave it out until then.
 	formatsRefusedUntil time.Time
+	// firmwareRefusedUntil: the same for firmware_digest.
+	firmwareRefusedUntil time.Time
 	// checkinFixes is what fitCheckin last changed (logged when it
 	// changes).
 	checkinFixes string

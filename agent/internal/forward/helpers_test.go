@@ -159,6 +159,9 @@ type fakeCloud struct {
 	// preFormats: refuse check-ins holding bundle_formats as a cloud
 	// older than the field does
 	preFormats bool
+	// preFirmware: refuse check-ins holding firmware_digest as a cloud
+	// older than the field does
+	preFirmware bool
 	// preHighest: answer check-ins without highest_seq, as a cloud
 	// older than the field does
 	preHighest bool
@@ -242,6 +245,10 @@ func (c *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 			// What DecodeCheckin of a cloud without the field answers
 			// (TestUnknownFieldRefused pins the wording).
 			cloudapi.NewProblem(cloudapi.ProblemInvalidBody, 400, "check-in request: json: unknown field %q", cloudapi.FieldBundleFormats).Write(w)
+			return
+		}
+		if c.preFirmware && json.Unmarshal(body, &fields) == nil && fields[cloudapi.FieldFirmwareDigest] != nil {
+			cloudapi.NewProblem(cloudapi.ProblemInvalidBody, 400, "check-in request: json: unknown field %q", cloudapi.FieldFirmwareDigest).Write(w)
 			return
 		}
 		req, err := cloudapi.DecodeCheckin(body)

@@ -51,6 +51,11 @@ type Options struct {
 	AgentID string
 	// RigID and RigType are reported at check-in.
 	RigID, RigType string
+	// FirmwareDigest is the digest of the agent's loaded firmware config
+	// (shared/rig Config.Digest, "sha256:<hex>"), reported at check-in
+	// ("": not reported; FromConfig: the config's firmware). The cloud
+	// offers only releases whose bundle was made for it.
+	FirmwareDigest string
 	// Version is the agent's version, reported at check-in and in the
 	// User-Agent header.
 	Version string
@@ -368,7 +373,7 @@ func FromConfig(cfg *config.Config, readings Readings, version string, log *slog
 	}
 	o.Generation = gen
 	if fw := cfg.Firmware; fw != nil {
-		o.RigID, o.RigType = fw.Equipment.ID, fw.RigType
+		o.RigID, o.RigType, o.FirmwareDigest = fw.Equipment.ID, fw.RigType, fw.Digest()
 	}
 	return o, nil
 }

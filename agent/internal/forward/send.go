@@ -48,18 +48,39 @@ func (f *Forwarder) checkin(ctx context.Context) outcome {
 	if !now.Before(f.formatsRefusedUntil) {
 		req.BundleFormats = &agentBundleFormats
 	}
+	if !now.Before(f.firmwareRefusedUntil) {
+		req.FirmwareDigest = f.opts.FirmwareDigest
+	}
 	f.fitCheckin(&req)
 	res, err := f.postCheckin(ctx, &req)
-	if err == nil && req.BundleFormats != nil && classify(res) == classInvalid &&
-		cloudapi.UnknownFieldRefused(res.problem, cloudapi.FieldBundleFormats) {
-		// A cloud older than the field: check in without it (the cloud
-		// then takes this agent for one that reads format 1 only), and
-		// try it again after bundleFormatsRetry (the cloud may have been
-		// upgraded meanwhile).
-		f.formatsRefusedUntil = now.Add(bundleFormatsRetry)
-		f.log.Warn("the cloud refuses the check-in field "+cloudapi.FieldBundleFormats+" (it is older than this agent): checking in without it; its rollouts take this agent for one that reads bundle format 1 only",
-			"formats", agentBundleFormats.String(), "retry_in", bundleFormatsRetry.String())
-		req.BundleFormats = nil
+	// A cloud older than an optional field refuses the check-in as
+	// holding an unknown field: the agent checks in again without it and
+	// tries it again after a while (the cloud may have been upgraded
+	// meanwhile). A cloud older than both names the first it meets: one
+	// more request per field.
+retry:
+	for range 2 {
+		if err != nil || classify(res) != classInvalid {
+			break
+		}
+		switch {
+		case req.BundleFormats != nil && cloudapi.UnknownFieldRefused(res.problem, cloudapi.FieldBundleFormats):
+			// The cloud then takes this agent for one that reads format 1
+			// only.
+			f.formatsRefusedUntil = now.Add(bundleFormatsRetry)
+			f.log.Warn("the cloud refuses the check-in field "+cloudapi.FieldBundleFormats+" (it is older than this agent): checking in without it; its rollouts take this agent for one that reads bundle format 1 only",
+				"formats", agentBundleFormats.String(), "retry_in", bundleFormatsRetry.String())
+			req.BundleFormats = nil
+		case req.FirmwareDigest != "" && cloudapi.UnknownFieldRefused(res.problem, cloudapi.FieldFirmwareDigest):
+			// The cloud then knows nothing of this agent's firmware
+			// config: its rollouts offer releases as before the field.
+			f.firmwareRefusedUntil = now.Add(firmwareDigestRetry)
+			f.log.Warn("the cloud refuses the check-in field "+cloudapi.FieldFirmwareDigest+" (it is older than this agent): checking in without it; its rollouts do not check that a release fits this rig's firmware config (the agent still refuses one that does not)",
+				"firmware_digest", req.FirmwareDigest, "retry_in", firmwareDigestRetry.String())
+			req.FirmwareDigest = ""
+		default:
+			break retry
+		}
 		res, err = f.postCheckin(ctx, &req)
 	}
 	if err != nil {
@@ -121,6 +142,10 @@ var agentBundleFormats = cloudapi.BundleFormats{Min: bundle.MinFormatVersion, Ma
 // bundleFormatsRetry is how long the agent checks in without
 // bundle_formats after a cloud refused the field as unknown.
 const bundleFormatsRetry = time.Hour
+
+// firmwareDigestRetry is how long the agent checks in without
+// firmware_digest after a cloud refused the field as unknown.
+const firmwareDigestRetry = time.Hour
 
 // postCheckin sends a check-in. Its Time is stamped as it goes out
 // (after the caps' waits, which may last until the next UTC day): the
