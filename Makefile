@@ -41,7 +41,7 @@ WITH_SERVICES = \
 	redact() { printf '%s' "$$1" | sed -E 's|(://[^:/@]*):[^@/]*@|\1:xxx@|'; };
 
 .PHONY: help build arm64-cc arm64-deps build-arm64 test-arm64 test test-short e2e bench models lint fmt fuzz demo env \
-	services services-stop services-check clean distclean tidy
+	services services-stop services-check clean distclean tidy image
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -50,6 +50,24 @@ build: ## build rig-agent, rig-cloud, rigctl, rigsim and the example codec plugi
 	@mkdir -p bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ $(BINARIES)
 	@echo "built $(notdir $(BINARIES)) $(VERSION) into bin/"
+
+# rig-cloud's container image (docs/releases.md, "Container image"), built
+# without a container engine by rigctl release image: rig-cloud static
+# (CGO_ENABLED=0: the CPU build; XLA needs cgo) for each of IMAGE_PLATFORMS
+# into dist/, then one archive (an image index of them) that docker load,
+# podman load and skopeo copy oci-archive: take. Timestamps are the commit's
+# (SOURCE_DATE_EPOCH), so a rebuild of a commit gives the same digest.
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+
+image: ## build rig-cloud static for IMAGE_PLATFORMS into dist/ and its container image dist/rig-cloud-image.tar
+	@mkdir -p dist
+	@set --; for p in $(IMAGE_PLATFORMS); do os="$${p%%/*}"; arch="$${p#*/}"; \
+		echo "CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -o dist/rig-cloud-$$os-$$arch ./cloud/cmd/rig-cloud"; \
+		CGO_ENABLED=0 GOOS="$$os" GOARCH="$$arch" $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o "dist/rig-cloud-$$os-$$arch" ./cloud/cmd/rig-cloud; \
+		set -- "$$@" --binary "$$p=dist/rig-cloud-$$os-$$arch"; done; \
+	export SOURCE_DATE_EPOCH="$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)}"; \
+	$(GO) run ./tools/cmd/rigctl release image "$$@" --version "$(VERSION)" \
+		--revision "$$(git rev-parse HEAD)" --out dist/rig-cloud-image.tar
 
 # build-arm64 and test-arm64 install what they lack with apt-get (as root or
 # through passwordless sudo, as deploy/dev/ does); otherwise they stop and

@@ -13,7 +13,7 @@ import (
 
 func init() {
 	register("keys", "TUF signing keys: keys init --dir REPO --keys KEYS | keys rotate ROLE --repo REPO --keys KEYS", runKeys)
-	register("release", "sign a model bundle into the TUF repository (release create --repo REPO ...; release publish --root ROOT --keys KEYS --bundle DIR and release resign to rig-cloud)", runRelease)
+	register("release", "sign a model bundle into the TUF repository (release create --repo REPO ...; release publish --root ROOT --keys KEYS --bundle DIR and release resign to rig-cloud; release image: rig-cloud's container image)", runRelease)
 }
 
 const keysUsage = `keys init --dir REPO --keys KEYS [--root-threshold N] [--root-keys M] [expiry flags]
@@ -34,6 +34,7 @@ See docs/releases.md.`
 const releaseUsage = `release create --repo REPO --keys KEYS --bundle DIR [--hardware LIST] [expiry flags]
        rigctl release publish --root ROOT --keys KEYS --bundle DIR [--hardware LIST] [--targets-expiry D] [--idle-timeout 2m] [--context NAME] [--json]
        rigctl release resign --root ROOT --keys KEYS [--targets-expiry D] [--idle-timeout 2m] [--context NAME] [--json]
+       rigctl release image --binary linux/ARCH=PATH [--binary ...] --version V --out FILE [--json] (rigctl release image -h)
 
 Loads the model bundle in DIR (checking its files' digests), archives it as
 the TUF target <rig_type>/<name>-<version>.tar.gz with the release metadata
@@ -60,7 +61,10 @@ after the last byte included.
 resign renews the targets' expiry on rig-cloud without a release: it signs
 the next version of the verified current targets, unchanged, with the
 targets key. Run it before the targets expire (default 90 days after the
-last release or re-signing). See docs/releases.md.`
+last release or re-signing).
+
+image builds rig-cloud's container image (rigctl release image -h).
+See docs/releases.md.`
 
 // expiryFlags adds the four expiry flags to fs.
 func expiryFlags(fs *flag.FlagSet) *tufrepo.Expiry {
@@ -150,9 +154,12 @@ func runKeys(_ context.Context, env Env, args []string) int {
 }
 
 func runRelease(ctx context.Context, env Env, args []string) int {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "publish" && args[0] != "resign") {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "publish" && args[0] != "resign" && args[0] != "image") {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl "+releaseUsage)
 		return ExitUsage
+	}
+	if args[0] == "image" {
+		return runReleaseImage(env, args[1:])
 	}
 	if args[0] != "create" {
 		return runPublish(ctx, env, args[0], args[1:])
