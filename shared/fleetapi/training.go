@@ -101,10 +101,13 @@ func (j *Job) Finished() bool {
 	return j.State == "succeeded" || j.State == "failed" || j.State == "cancelled"
 }
 
-// LogLine is one line of a job's log.
+// LogLine is one line of a job's log. Seq orders a job's lines (the
+// logs' paging cursor; not contiguous); Number is the line's number in
+// its attempt (1, 2, ...), given by the worker: each is stored once.
 type LogLine struct {
 	Seq     int64     `json:"seq"`
 	Attempt int       `json:"attempt"`
+	Number  int       `json:"number"`
 	At      time.Time `json:"at"`
 	Line    string    `json:"line"`
 }

@@ -128,7 +128,7 @@ func trainingOperations() []Operation {
 			Example: Example{Path: "/v1/training/jobs/1/cancel", Status: 404}},
 		{Method: "GET", Path: "/v1/training/jobs/:id/logs", ID: "jobLogs", Tag: "training", Summary: "A job's log lines, in order",
 			Auth: AuthToken, Role: "viewer", Params: listParams(idParam), Status: 200,
-			Response: fleetapi.Page[fleetapi.LogLine]{Items: []fleetapi.LogLine{{Seq: 41, Attempt: 1, At: exT0,
+			Response: fleetapi.Page[fleetapi.LogLine]{Items: []fleetapi.LogLine{{Seq: 41, Attempt: 1, Number: 37, At: exT0,
 				Line: "epoch 12/30 loss 0.4120 (ce 0.3800 health 0.0200 recon 0.0120) val loss 0.3880 pump 93.0% * 5.1s ETA 1m35s"}}},
 			Example: Example{Path: "/v1/training/jobs/1/logs?limit=100", Status: 404}},
 		{Method: "GET", Path: "/v1/models", ID: "listModels", Tag: "registry", Summary: "The model registry, newest first (without manifests)",

@@ -127,8 +127,9 @@ func TestTrainingEndToEnd(t *testing.T) {
 	require.Equal(t, 200, r.code)
 	r.decode(t, &logs)
 	var all strings.Builder
-	for _, l := range logs.Items {
+	for i, l := range logs.Items {
 		all.WriteString(l.Line + "\n")
+		assert.Equal(t, i+1, l.Number, "the worker's numbers, in order: %q", l.Line)
 	}
 	assert.Contains(t, all.String(), "epoch 2/2")
 	assert.Contains(t, all.String(), "phase: uploading")

@@ -12,7 +12,9 @@
 // configured backend, archive the bundle folder into the blob store, and
 // register the model version with its metrics and lineage, in one
 // transaction with the job's success. Progress (epoch, losses,
-// validation metrics, ETA) is stored at each heartbeat; log lines with it.
+// validation metrics, ETA) is stored at each heartbeat; log lines with
+// it, numbered per attempt by the worker so that a batch sent again
+// (its answer lost) is stored once.
 //
 // Ends of an attempt: a data problem (bad archive, rig config, too few
 // windows), a model the config cannot build on the data (gnn.ErrConfig,

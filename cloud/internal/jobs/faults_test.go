@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -69,7 +68,7 @@ func (p *partitioned) Heartbeat(ctx context.Context, l store.Lease, lease time.D
 	return p.Store.Heartbeat(ctx, l, lease, pr)
 }
 
-func (p *partitioned) AppendLogs(ctx context.Context, l store.Lease, lines []string) error {
+func (p *partitioned) AppendLogs(ctx context.Context, l store.Lease, lines []store.NumberedLine) error {
 	if p.cut.Load() {
 		return errUnreachable
 	}
@@ -323,7 +322,7 @@ type logsFailOnce struct {
 	calls atomic.Int32
 }
 
-func (p *logsFailOnce) AppendLogs(ctx context.Context, l store.Lease, lines []string) error {
+func (p *logsFailOnce) AppendLogs(ctx context.Context, l store.Lease, lines []store.NumberedLine) error {
 	if p.calls.Add(1) == 1 {
 		return errUnreachable
 	}
@@ -349,12 +348,59 @@ func TestFailedLogAppendLosesNoLines(t *testing.T) {
 	require.Greater(t, q.calls.Load(), int32(1), "the job ended before a second log append")
 	lines, err := e.st.JobLogs(context.Background(), e.orgID, id, 0, 1000)
 	require.NoError(t, err)
-	// A batch whose append timed out after the database took it is sent
-	// again (lines at least once), so a phase may repeat; none is lost.
 	var phases, all []string
 	for _, l := range lines {
 		all = append(all, l.Line)
-		if p, ok := strings.CutPrefix(l.Line, "phase: "); ok && !slices.Contains(phases, p) {
+		if p, ok := strings.CutPrefix(l.Line, "phase: "); ok {
+			phases = append(phases, p)
+		}
+	}
+	assert.Equal(t, []string{"downloading", "training", "uploading", "registering"}, phases, "log:\n%s", strings.Join(all, "\n"))
+}
+
+// logsAnswerLostOnce is the store seen from a worker the answer of whose
+// first log append is lost after the database took the lines (a
+// connection dropped after the commit, a timeout as it commits).
+type logsAnswerLostOnce struct {
+	*store.Store
+	calls atomic.Int32
+}
+
+func (p *logsAnswerLostOnce) AppendLogs(ctx context.Context, l store.Lease, lines []store.NumberedLine) error {
+	if err := p.Store.AppendLogs(ctx, l, lines); err != nil || p.calls.Add(1) > 1 {
+		return err
+	}
+	return errUnreachable
+}
+
+// A log append the database took but whose answer was lost is sent again
+// and stores nothing more: each line once, numbered 1, 2, ... in order
+// (before, lines were stored at least once: the batch twice).
+func TestLostLogAppendAnswerStoresLinesOnce(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	id := e.job(tinyConfig, 1)
+	q := &logsAnswerLostOnce{Store: e.st}
+	o := e.options("w1", time.Minute)
+	o.Heartbeat = 50 * time.Millisecond
+	w := jobs.NewWorker(q, e.blobs, o)
+	ran, err := w.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.True(t, ran)
+	j := e.get(id)
+	require.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
+	require.Greater(t, q.calls.Load(), int32(1), "the job ended before a second log append")
+	lines, err := e.st.JobLogs(context.Background(), e.orgID, id, 0, 1000)
+	require.NoError(t, err)
+	var phases, all []string
+	for i, l := range lines {
+		all = append(all, l.Line)
+		assert.Equal(t, i+1, l.Number, "line %d: %q", i, l.Line)
+		assert.Equal(t, 1, l.Attempt)
+		if i > 0 {
+			assert.Greater(t, l.Seq, lines[i-1].Seq)
+		}
+		if p, ok := strings.CutPrefix(l.Line, "phase: "); ok {
 			phases = append(phases, p)
 		}
 	}
@@ -365,7 +411,9 @@ func TestFailedLogAppendLosesNoLines(t *testing.T) {
 // while its heartbeats go through (a log table it cannot write to).
 type logsDown struct{ *store.Store }
 
-func (logsDown) AppendLogs(context.Context, store.Lease, []string) error { return errUnreachable }
+func (logsDown) AppendLogs(context.Context, store.Lease, []store.NumberedLine) error {
+	return errUnreachable
+}
 
 // Failing log appends do not make a renewed lease look lost: the worker
 // keeps the job for as long as its heartbeats go through (before, a

@@ -36,7 +36,7 @@ import (
 type Queue interface {
 	Claim(ctx context.Context, worker, backend string, lease time.Duration) (*store.Claim, error)
 	Heartbeat(ctx context.Context, l store.Lease, lease time.Duration, p *store.Progress) (bool, error)
-	AppendLogs(ctx context.Context, l store.Lease, lines []string) error
+	AppendLogs(ctx context.Context, l store.Lease, lines []store.NumberedLine) error
 	FailJob(ctx context.Context, l store.Lease, msg string, retry bool) error
 	FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m fleetapi.ModelVersion) (*store.ModelVersion, error)
 	// Builds of data sets from fleet uploads (store.KindBuildDataset).
@@ -485,8 +485,9 @@ func (j *running) flush(ctx context.Context, log *slog.Logger) {
 // job's log. Lines the database did not take (a timeout, a dropped
 // connection) go back to the front of the collector, so the next
 // heartbeat or the final flush stores them in order: a slow database
-// never loses a job's lines (an append that timed out after the
-// database took it is sent again: lines at least once).
+// never loses a job's lines. An append that timed out after the
+// database took it is sent again with the same line numbers, and the
+// store skips the lines it holds: each line exactly once.
 func (j *running) storeLogs(ctx context.Context, wait bool) error {
 	// One append at a time: the heartbeat and the final flush both store,
 	// and lines put back must not be overtaken by later ones. The
@@ -757,14 +758,18 @@ func (j *running) upload(ctx context.Context, key, dir string) (blob.Info, error
 }
 
 // lineWriter collects the lines written to it, at most max in all;
-// further lines are counted and reported by one line at take time.
+// further lines are counted and reported by one line at take time. It
+// numbers the lines 1, 2, ... in the order it collects them (one
+// lineWriter per attempt: the store keys lines by job, attempt and
+// number).
 type lineWriter struct {
 	mu      sync.Mutex
 	max     int
 	stored  int
 	dropped int
+	last    int // the number of the last line collected
 	partial strings.Builder
-	lines   []string
+	lines   []store.NumberedLine
 }
 
 // Write splits p into lines (a partial last line waits for its end).
@@ -802,27 +807,33 @@ func (w *lineWriter) add(line string) {
 		return
 	}
 	w.stored++
-	w.lines = append(w.lines, line)
+	w.number(line)
+}
+
+// number appends line under the next number.
+func (w *lineWriter) number(line string) {
+	w.last++
+	w.lines = append(w.lines, store.NumberedLine{N: w.last, Line: line})
 }
 
 // putBack returns lines a take gave out, and that could not be stored,
 // to the front of the lines collected since (they were counted when they
-// were written).
-func (w *lineWriter) putBack(lines []string) {
+// were written), with their numbers.
+func (w *lineWriter) putBack(lines []store.NumberedLine) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.lines = append(lines[:len(lines):len(lines)], w.lines...)
 }
 
 // take returns the lines collected since the last take.
-func (w *lineWriter) take() []string {
+func (w *lineWriter) take() []store.NumberedLine {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := w.lines
-	w.lines = nil
 	if w.dropped > 0 {
-		out = append(out, fmt.Sprintf("(%d more log lines dropped: worker.max_log_lines is %d)", w.dropped, w.max))
+		w.number(fmt.Sprintf("(%d more log lines dropped: worker.max_log_lines is %d)", w.dropped, w.max))
 		w.dropped = 0
 	}
+	out := w.lines
+	w.lines = nil
 	return out
 }

@@ -185,12 +185,14 @@ func (s *Store) CancelJob(ctx context.Context, orgID, id int64) (*Job, error) {
 // LogLine is one line of a job's log.
 type LogLine = fleetapi.LogLine
 
-// JobLogs returns org's job id's log lines after seq after, at most limit.
+// JobLogs returns org's job id's log lines after seq after, at most
+// limit, in seq order (the order they were stored in; each attempt's in
+// the order of their numbers).
 func (s *Store) JobLogs(ctx context.Context, orgID, id, after int64, limit int) ([]LogLine, error) {
 	if _, err := s.Job(ctx, orgID, id); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, attempt, at, line FROM training_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+	rows, err := s.pool.Query(ctx, `SELECT seq, attempt, n, at, line FROM training_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
 		id, after, limit)
 	if err != nil {
 		return nil, err
@@ -322,19 +324,41 @@ func (s *Store) Heartbeat(ctx context.Context, l Lease, lease time.Duration, p *
 	return cancel, err
 }
 
-// AppendLogs stores lines for l's job; ErrLeaseLost when l is not current.
-func (s *Store) AppendLogs(ctx context.Context, l Lease, lines []string) error {
+// NumberedLine is a log line with its number in its attempt, given by
+// the worker (1, 2, ... per attempt).
+type NumberedLine struct {
+	N    int
+	Line string
+}
+
+// AppendLogs stores lines for l's job; ErrLeaseLost when l is not
+// current. A line is stored once per (job, attempt, number): a line sent
+// again (an append whose answer was lost after the database took it) is
+// skipped, so a worker may send a batch again until it gets an answer.
+func (s *Store) AppendLogs(ctx context.Context, l Lease, lines []NumberedLine) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO training_logs (job_id, attempt, line)
-		SELECT $1, $3, line FROM unnest($4::text[]) WITH ORDINALITY AS u(line, n), training_jobs j
-		WHERE j.id = $1 AND j.worker = $2 AND j.attempts = $3 AND j.state = 'running' ORDER BY n`,
-		l.JobID, l.Worker, l.Attempt, lines)
+	ns, texts := make([]int, len(lines)), make([]string, len(lines))
+	for i, ln := range lines {
+		if ln.N < 1 {
+			return fmt.Errorf("job %d attempt %d logs: line number %d is not 1 or more", l.JobID, l.Attempt, ln.N)
+		}
+		ns[i], texts[i] = ln.N, ln.Line
+	}
+	// The fence is read apart from the insert: a batch that was all
+	// stored before inserts no row and still answers for a current lease.
+	var held int
+	err := s.pool.QueryRow(ctx, `WITH j AS (SELECT id FROM training_jobs WHERE `+fence+`),
+		ins AS (INSERT INTO training_logs (job_id, attempt, n, line)
+			SELECT j.id, $3, u.n, u.line FROM j, unnest($4::int[], $5::text[]) AS u(n, line) ORDER BY u.n
+			ON CONFLICT (job_id, attempt, n) DO NOTHING)
+		SELECT count(*) FROM j`,
+		l.JobID, l.Worker, l.Attempt, ns, texts).Scan(&held)
 	if err != nil {
 		return fmt.Errorf("job %d logs: %w", l.JobID, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if held == 0 {
 		return fmt.Errorf("job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
 	}
 	return nil

@@ -112,11 +112,11 @@ func TestLeaseExpiry(t *testing.T) {
 	// The first worker is fenced off.
 	_, err = st.Heartbeat(ctx, c1.Lease, time.Minute, nil)
 	assert.ErrorIs(t, err, store.ErrLeaseLost)
-	assert.ErrorIs(t, st.AppendLogs(ctx, c1.Lease, []string{"late"}), store.ErrLeaseLost)
+	assert.ErrorIs(t, st.AppendLogs(ctx, c1.Lease, lines(1, "late")), store.ErrLeaseLost)
 	assert.ErrorIs(t, st.FailJob(ctx, c1.Lease, "x", true), store.ErrLeaseLost)
 	_, err = st.FinishJob(ctx, c1.Lease, store.Artifact{Key: "k", Bytes: 1, Digest: "d"}, fleetapi.ModelVersion{Config: map[string]any{}, Metrics: map[string]float64{}, Manifest: json.RawMessage(`{}`)})
 	assert.ErrorIs(t, err, store.ErrLeaseLost)
-	require.NoError(t, st.AppendLogs(ctx, c2.Lease, []string{"a", "b"}))
+	require.NoError(t, st.AppendLogs(ctx, c2.Lease, lines(1, "a", "b")))
 
 	// The second attempt expires too: attempts are spent, the job fails.
 	_, err = pool.Exec(ctx, `UPDATE training_jobs SET lease_expires_at = now() - interval '1s' WHERE id = $1`, j.ID)

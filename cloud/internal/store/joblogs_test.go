@@ -1,0 +1,139 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/db"
+	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
+)
+
+// lines numbers texts first, first+1, ... as a worker does.
+func lines(first int, texts ...string) []store.NumberedLine {
+	out := make([]store.NumberedLine, len(texts))
+	for i, s := range texts {
+		out[i] = store.NumberedLine{N: first + i, Line: s}
+	}
+	return out
+}
+
+// logView is a job's log as "attempt/number line", in the API's order.
+func logView(t *testing.T, st *store.Store, org, job int64) []string {
+	t.Helper()
+	ls, err := st.JobLogs(context.Background(), org, job, 0, 1000)
+	require.NoError(t, err)
+	var out []string
+	for i, l := range ls {
+		if i > 0 {
+			require.Greater(t, l.Seq, ls[i-1].Seq, "seq orders the lines")
+		}
+		out = append(out, fmt.Sprintf("%d/%d %s", l.Attempt, l.Number, l.Line))
+	}
+	return out
+}
+
+// An append sent again (its answer was lost after the database took it)
+// stores nothing more, alone or ahead of new lines, and still answers for
+// the worker's lease; the log pages in order with seq as the cursor.
+func TestReplayedLogAppendStoresLinesOnce(t *testing.T) {
+	t.Parallel()
+	_, st := newStore(t)
+	ctx := context.Background()
+	org, d := readyDataset(t, st, "r")
+	j, err := st.CreateJob(ctx, org, d.ID, json.RawMessage(`{}`), 1, 0)
+	require.NoError(t, err)
+	c, err := st.Claim(ctx, "w1", "go", time.Minute)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+
+	require.NoError(t, st.AppendLogs(ctx, c.Lease, lines(1, "a", "b")))
+	require.NoError(t, st.AppendLogs(ctx, c.Lease, lines(1, "a", "b")), "all stored before: not a lost lease")
+	require.NoError(t, st.AppendLogs(ctx, c.Lease, lines(1, "a", "b", "c", "d")))
+	require.NoError(t, st.AppendLogs(ctx, c.Lease, lines(5, "e")))
+	assert.Equal(t, []string{"1/1 a", "1/2 b", "1/3 c", "1/4 d", "1/5 e"}, logView(t, st, org, j.ID))
+
+	first, err := st.JobLogs(ctx, org, j.ID, 0, 2)
+	require.NoError(t, err)
+	require.Len(t, first, 2)
+	rest, err := st.JobLogs(ctx, org, j.ID, first[1].Seq, 10)
+	require.NoError(t, err)
+	require.Len(t, rest, 3)
+	assert.Equal(t, "c", rest[0].Line)
+	assert.Equal(t, 3, rest[0].Number)
+
+	require.Error(t, st.AppendLogs(ctx, c.Lease, lines(0, "zero")), "numbers start at 1")
+}
+
+// The lines of a job's next attempt (its lease lost, the job claimed
+// again) number from 1 again and are all kept beside the earlier
+// attempt's; the earlier worker's late append, a replay or new lines, is
+// refused and stores nothing.
+func TestReLeasedAttemptLogsAreKept(t *testing.T) {
+	t.Parallel()
+	pool, st := newStore(t)
+	ctx := context.Background()
+	org, d := readyDataset(t, st, "a")
+	j, err := st.CreateJob(ctx, org, d.ID, json.RawMessage(`{}`), 2, 0)
+	require.NoError(t, err)
+	c1, err := st.Claim(ctx, "w1", "go", time.Minute)
+	require.NoError(t, err)
+	require.NotNil(t, c1)
+	require.NoError(t, st.AppendLogs(ctx, c1.Lease, lines(1, "one", "two")))
+
+	_, err = pool.Exec(ctx, `UPDATE training_jobs SET lease_expires_at = now() - interval '1s' WHERE id = $1`, j.ID)
+	require.NoError(t, err)
+	c2, err := st.Claim(ctx, "w2", "go", time.Minute)
+	require.NoError(t, err)
+	require.NotNil(t, c2)
+	require.Equal(t, 2, c2.Lease.Attempt)
+
+	require.NoError(t, st.AppendLogs(ctx, c2.Lease, lines(1, "uno", "dos")))
+	assert.ErrorIs(t, st.AppendLogs(ctx, c1.Lease, lines(1, "one", "two", "three")), store.ErrLeaseLost)
+	require.NoError(t, st.AppendLogs(ctx, c2.Lease, lines(2, "dos", "tres")))
+	assert.Equal(t, []string{"1/1 one", "1/2 two", "2/1 uno", "2/2 dos", "2/3 tres"}, logView(t, st, org, j.ID))
+}
+
+// Migration 0019 numbers the lines stored before it per job and attempt
+// in seq order (a line an old worker stored twice stays twice), and an
+// append after it skips the numbers it gave.
+func TestLogNumbersMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := dbtest.MigratedTo(t, 18)
+	st := store.New(pool) // only its job queue, which schema 18 has as 19, before the migration
+	org, d := readyDataset(t, st, "m")
+	j1, err := st.CreateJob(ctx, org, d.ID, json.RawMessage(`{}`), 3, 0)
+	require.NoError(t, err)
+	j2, err := st.CreateJob(ctx, org, d.ID, json.RawMessage(`{}`), 3, 0)
+	require.NoError(t, err)
+	old := func(job int64, attempt int, texts ...string) {
+		t.Helper()
+		_, err := pool.Exec(ctx, `INSERT INTO training_logs (job_id, attempt, line)
+			SELECT $1, $2, line FROM unnest($3::text[]) WITH ORDINALITY AS u(line, n) ORDER BY n`, job, attempt, texts)
+		require.NoError(t, err)
+	}
+	old(j1.ID, 1, "a", "b")
+	old(j2.ID, 1, "x")
+	old(j1.ID, 1, "b", "c") // sent again by a worker of schema 18: at least once
+	old(j1.ID, 2, "d")
+	old(j2.ID, 1, "y")
+
+	_, err = db.Migrate(ctx, pool, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"1/1 a", "1/2 b", "1/3 b", "1/4 c", "2/1 d"}, logView(t, st, org, j1.ID))
+	assert.Equal(t, []string{"1/1 x", "1/2 y"}, logView(t, st, org, j2.ID))
+
+	_, err = pool.Exec(ctx, `UPDATE training_jobs SET state = 'running', worker = 'w', attempts = 2, lease_expires_at = now() + interval '1m'
+		WHERE id = $1`, j1.ID)
+	require.NoError(t, err)
+	l := store.Lease{JobID: j1.ID, Worker: "w", Attempt: 2}
+	require.NoError(t, st.AppendLogs(ctx, l, lines(1, "d", "e")))
+	assert.Equal(t, []string{"1/1 a", "1/2 b", "1/3 b", "1/4 c", "2/1 d", "2/2 e"}, logView(t, st, org, j1.ID))
+}
