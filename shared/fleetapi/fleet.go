@@ -178,6 +178,11 @@ type RigStatus struct {
 	LastDiagnosis *DiagnosisSummary `json:"last_diagnosis,omitempty"`
 	Agents        []AgentStatus     `json:"agents"`
 	OpenAlerts    int               `json:"open_alerts"`
+	// FirmwareMismatch is set when the rig has a registered
+	// FirmwareDigest and one of its agents reported another at its last
+	// check-in (AgentStatus.FirmwareMismatch): the rig's firmware config
+	// changed, or the registration is out of date.
+	FirmwareMismatch bool `json:"firmware_mismatch,omitempty"`
 }
 
 // DiagnosisSummary is the head of a diagnosis.
@@ -224,6 +229,19 @@ type AgentStatus struct {
 	// cloudapi.LegacyBundleFormats). Rollouts offer a release only to
 	// agents that read its format.
 	BundleFormats *cloudapi.BundleFormats `json:"bundle_formats,omitempty"`
+	// ReportedFirmwareDigest is the digest of the firmware config the
+	// agent reported it runs at its last check-in
+	// (cloudapi.CheckinRequest.FirmwareDigest; absent: never checked in,
+	// or an agent too old to report it). Rollouts offer a release only to
+	// agents whose reported digest is its bundle's config digest.
+	ReportedFirmwareDigest string `json:"reported_firmware_digest,omitempty"`
+	// FirmwareSince is when the agent first reported
+	// ReportedFirmwareDigest in a row of check-ins (cloud clock; absent
+	// with it): the time of the last firmware change the cloud saw.
+	FirmwareSince *time.Time `json:"firmware_since,omitempty"`
+	// FirmwareMismatch is set when the rig has a registered
+	// firmware_digest and ReportedFirmwareDigest is another.
+	FirmwareMismatch bool `json:"firmware_mismatch,omitempty"`
 }
 
 // Health history buckets.

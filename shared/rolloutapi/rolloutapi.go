@@ -373,6 +373,12 @@ type Release struct {
 	// agent counts as committed when the model it serves has this digest
 	// (check-in model.digest), not merely the same version.
 	ManifestDigest string `json:"manifest_digest,omitempty"`
+	// ConfigDigest is the firmware-config digest its bundle was made for
+	// (the signed config_digest; "" for a rollout made before it was
+	// recorded): a rollout offers it only to agents that report this
+	// firmware digest at check-in, or none (an agent older than the
+	// field); the others are AgentIncompatible.
+	ConfigDigest string `json:"config_digest,omitempty"`
 }
 
 // Rollout is a rollout as the API answers it.

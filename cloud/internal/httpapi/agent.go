@@ -102,10 +102,13 @@ func (a *API) checkin(c *gin.Context) {
 		forbidden(c, "agent %q is enrolled for rig %q, not %q", p.Agent.Name, p.Agent.RigName, req.RigID)
 		return
 	}
-	now, err := a.st.Checkin(c.Request.Context(), p.Agent.ID, req, req.Time)
+	rec, err := a.st.Checkin(c.Request.Context(), p.Agent.ID, req, req.Time)
 	if err != nil {
 		a.fail(c, err)
 		return
+	}
+	if rec.FirmwareMismatch {
+		a.firmwareMismatches.Inc()
 	}
 	ups, err := a.st.OpenUploadRequests(c.Request.Context(), p.Agent.RigID)
 	if err != nil {
@@ -127,7 +130,7 @@ func (a *API) checkin(c *gin.Context) {
 		return
 	}
 	c.JSON(200, cloudapi.CheckinResponse{
-		ServerTime:     now,
+		ServerTime:     rec.At,
 		NextCheckinS:   int(a.opt.CheckinInterval / time.Second),
 		Limits:         a.limits(),
 		UploadRequests: ups,

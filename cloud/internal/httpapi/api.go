@@ -138,6 +138,9 @@ type API struct {
 	// quotaRefusals counts requests refused by an organisation quota
 	// (store.QuotaError), by quota.
 	quotaRefusals *prometheus.CounterVec
+	// firmwareMismatches counts check-ins whose reported firmware digest
+	// is not their rig's registered one (store.CheckinRecord).
+	firmwareMismatches prometheus.Counter
 }
 
 // Context keys.
@@ -222,6 +225,9 @@ func New(st *store.Store, log *slog.Logger, o Options) *API {
 		a.quotaRefusals.WithLabelValues(q)
 	}
 	reg.MustRegister(a.quotaRefusals)
+	a.firmwareMismatches = prometheus.NewCounter(prometheus.CounterOpts{Name: "rig_cloud_checkin_firmware_mismatches_total",
+		Help: "Agent check-ins whose reported firmware digest differs from their rig's registered firmware_digest."})
+	reg.MustRegister(a.firmwareMismatches)
 	if o.AuthCache != nil {
 		st.OnRevoke(o.AuthCache.Flush)
 		reg.MustRegister(o.AuthCache)

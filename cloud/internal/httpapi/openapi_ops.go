@@ -82,9 +82,15 @@ var (
 	exAnomaly = fleetapi.Alert{ID: 2, RigID: "zema-1", Component: "cooler", Fault: "", Severity: "high", State: store.AlertOpen,
 		OpenedAt: exT0, LastSeenAt: exT0.Add(4 * time.Minute), Occurrences: 5, Suspected: "overheating",
 		SuspectedFaults: map[string]int{"overheating": 2, "contamination": 1}}
-	exCheckin = cloudapi.CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", AgentVersion: "0.4.0",
+	// exFirmware is the digest of the firmware config the example agent
+	// runs, the one the example releases were made for (ExampleCatalog);
+	// not exRig's registered one, which is out of date (the rig's status
+	// flags it).
+	exFirmware = "sha256:5be1c0de94a3f7b2e61d08c5a7f3e2b19d4c6a8e0f1b3d5c7e9a2b4d6f8e0a1c"
+	exCheckin  = cloudapi.CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", AgentVersion: "0.4.0",
 		Time: exT0, Model: &exModel, Outbox: cloudapi.OutboxStatus{Items: 12, Bytes: 24576},
 		Buffer: &cloudapi.BufferStatus{Records: 51840000, Bytes: 870000000}, BundleFormats: &cloudapi.BundleFormats{Min: 1, Max: 2},
+		FirmwareDigest: exFirmware,
 		Update: &cloudapi.UpdateStatus{State: "canary", Installed: "1.0.0", Target: "zema-testrig/zema-testrig-1.1.0.tar.gz",
 			TargetVersion: "1.1.0", Rollout: 1, Changed: exT0.Add(-10 * time.Minute)}}
 )
@@ -244,14 +250,15 @@ func Operations() []Operation {
 			Auth: AuthToken, Role: "viewer", Params: []Param{rigParam}, Status: 200, Response: exRig,
 			Example: Example{Path: "/v1/rigs/zema-1"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/status", ID: "rigStatus", Tag: "fleet",
-			Summary: "A rig's state: last seen, last diagnosis, each agent's link, version, model, model update state, outbox, buffer and bundle formats read; open alerts",
+			Summary: "A rig's state: last seen, last diagnosis, each agent's link, version, model, model update state, outbox, buffer, bundle formats read and firmware digest reported (flagged when it is not the rig's registered firmware_digest); open alerts",
 			Auth:    AuthToken, Role: "viewer", Params: []Param{rigParam}, Status: 200,
-			Response: fleetapi.RigStatus{Rig: exRig, LastSeen: ptr(exT0), OpenAlerts: 1,
+			Response: fleetapi.RigStatus{Rig: exRig, LastSeen: ptr(exT0), OpenAlerts: 1, FirmwareMismatch: true,
 				LastDiagnosis: &fleetapi.DiagnosisSummary{AgentID: "rig-001", Seq: 4812, WindowStart: exDiagHot.Window.Start,
 					WindowEnd: exDiagHot.Window.End, ReceivedAt: exT0, Health: 0.42, Status: "critical", ModelVersion: "zema-2025.03"},
 				Agents: []fleetapi.AgentStatus{{AgentID: "rig-001", Link: "online", LastCheckinAt: ptr(exT0), ClockSkewMs: &skew,
 					AgentVersion: "0.4.0", Model: &exModel,
-					Outbox: &exCheckin.Outbox, Buffer: exCheckin.Buffer, Update: exCheckin.Update, BundleFormats: exCheckin.BundleFormats}}},
+					Outbox: &exCheckin.Outbox, Buffer: exCheckin.Buffer, Update: exCheckin.Update, BundleFormats: exCheckin.BundleFormats,
+					ReportedFirmwareDigest: exFirmware, FirmwareSince: ptr(exT0.Add(-72 * time.Hour)), FirmwareMismatch: true}}},
 			Example: Example{Path: "/v1/rigs/zema-1/status"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/diagnoses", ID: "rigDiagnoses", Tag: "fleet",
 			Summary: "A rig's stored diagnoses with window_start in [from, to), in window order",

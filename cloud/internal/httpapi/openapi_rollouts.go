@@ -41,7 +41,7 @@ func ExampleCatalog() StaticCatalog {
 	c := StaticCatalog{Targets: map[string]*release.Target{}, Formats: map[string]int{}}
 	for v, digest := range map[string]string{"1.0.0": "sha256:3f0a", "1.1.0": "sha256:77c1"} {
 		t := &release.Target{FormatVersion: 1, Bundle: "zema-testrig", Version: v, RigType: "zema-testrig",
-			ConfigDigest: "sha256:5be1", ManifestDigest: digest, ExecutionProviders: []string{"cpu"},
+			ConfigDigest: exFirmware, ManifestDigest: digest, ExecutionProviders: []string{"cpu"},
 			Hardware: []string{"amd64", "arm64"}, Precisions: []bundle.Precision{bundle.FP32, bundle.INT8}}
 		c.Targets[t.Path()] = t
 		c.Formats[t.Path()] = 1
@@ -68,9 +68,11 @@ func rolloutOperations() []Operation {
 		return m
 	}
 	ro := rolloutapi.Rollout{ID: 1,
-		Release:  rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.1.0.tar.gz", Version: "1.1.0", BundleFormat: 1, ManifestDigest: "sha256:77c1"},
-		Previous: &rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.0.0.tar.gz", Version: "1.0.0", BundleFormat: 1, ManifestDigest: "sha256:3f0a"},
-		RigType:  "zema-testrig", Selection: rolloutapi.Selection{Labels: map[string]string{"line": "a"}},
+		Release: rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.1.0.tar.gz", Version: "1.1.0", BundleFormat: 1, ManifestDigest: "sha256:77c1",
+			ConfigDigest: exFirmware},
+		Previous: &rolloutapi.Release{Target: "zema-testrig/zema-testrig-1.0.0.tar.gz", Version: "1.0.0", BundleFormat: 1, ManifestDigest: "sha256:3f0a",
+			ConfigDigest: exFirmware},
+		RigType: "zema-testrig", Selection: rolloutapi.Selection{Labels: map[string]string{"line": "a"}},
 		SuccessThreshold: 0.9, FailureThreshold: 0.1, State: rolloutapi.Running, Agents: 1, Counts: counts(1, 0),
 		Cohorts:     []rolloutapi.Cohort{{Index: 0, Size: 1, SoakS: 1800, State: rolloutapi.CohortSoaking, StartedAt: &started, Counts: counts(1, 0)}},
 		AgentStates: []rolloutapi.Member{{AgentID: "rig-001", RigID: "zema-1", State: rolloutapi.AgentOffered, UpdatedAt: started}},

@@ -75,7 +75,7 @@ func (a *API) defaultPrevious(ctx context.Context, orgID int64, rels map[string]
 	case 1:
 		for p := range older {
 			t := rels[p]
-			return &rolloutapi.Release{Target: p, Version: t.Version, ManifestDigest: t.ManifestDigest}, "", "", nil
+			return &rolloutapi.Release{Target: p, Version: t.Version, ManifestDigest: t.ManifestDigest, ConfigDigest: t.ConfigDigest}, "", "", nil
 		}
 	default:
 		paths := make([]string, 0, len(older))
@@ -132,7 +132,7 @@ func previousRelease(rels map[string]*release.Target, path string, rel *release.
 				continue
 			}
 		}
-		best = &rolloutapi.Release{Target: p, Version: t.Version, ManifestDigest: t.ManifestDigest}
+		best = &rolloutapi.Release{Target: p, Version: t.Version, ManifestDigest: t.ManifestDigest, ConfigDigest: t.ConfigDigest}
 	}
 	return best
 }

@@ -58,7 +58,8 @@ func TestRolloutDefaultPrevious(t *testing.T) {
 		}
 		ro, _ := create(acme.operator, rolloutapi.CreateRequest{Release: rel120}, 201)
 		require.NotNil(t, ro.Previous)
-		assert.Equal(t, rolloutapi.Release{Target: rel100, Version: "1.0.0", BundleFormat: 1, ManifestDigest: d(rel100)}, *ro.Previous,
+		assert.Equal(t, rolloutapi.Release{Target: rel100, Version: "1.0.0", BundleFormat: 1, ManifestDigest: d(rel100),
+			ConfigDigest: cat.Targets[rel100].ConfigDigest}, *ro.Previous,
 			"1.0.0, served, not 1.1.0 (newest older)")
 		e.act(acme.operator, ro.ID, store.ActionAbort, 200)
 	})

@@ -100,7 +100,7 @@ func (a *API) createRollout(c *gin.Context) {
 		refused(c, "selection rig_type %q is not the release's rig type %q", rt, rel.RigType)
 		return
 	}
-	n := store.NewRollout{Request: req, Release: rolloutapi.Release{Target: req.Release, Version: rel.Version, ManifestDigest: rel.ManifestDigest}, RigType: rel.RigType, CreatedBy: p.TokenID}
+	n := store.NewRollout{Request: req, Release: rolloutapi.Release{Target: req.Release, Version: rel.Version, ManifestDigest: rel.ManifestDigest, ConfigDigest: rel.ConfigDigest}, RigType: rel.RigType, CreatedBy: p.TokenID}
 	n.Release.BundleFormat, err = cat.BundleFormat(c.Request.Context(), req.Release)
 	switch {
 	case errorsIs(err, releases.ErrUnreadable):
@@ -136,7 +136,7 @@ func (a *API) createRollout(c *gin.Context) {
 			refused(c, "previous release %q (version %s) is not older than the release (version %s)", req.Previous, prev.Version, rel.Version)
 			return
 		}
-		n.Previous = &rolloutapi.Release{Target: req.Previous, Version: prev.Version, ManifestDigest: prev.ManifestDigest}
+		n.Previous = &rolloutapi.Release{Target: req.Previous, Version: prev.Version, ManifestDigest: prev.ManifestDigest, ConfigDigest: prev.ConfigDigest}
 	} else {
 		var why string
 		n.Previous, warning, why, err = a.defaultPrevious(c.Request.Context(), p.OrgID, rels, req.Release, rel, served)

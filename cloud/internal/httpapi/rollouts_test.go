@@ -189,7 +189,8 @@ func TestRollouts(t *testing.T) {
 		require.Equal(t, 201, r.code, "%s", r.body)
 		r.decode(t, &ro)
 		assert.Equal(t, rolloutapi.Running, ro.State)
-		assert.Equal(t, rolloutapi.Release{Target: rel110, Version: "1.1.0", BundleFormat: 1, ManifestDigest: "sha256:77c1"}, ro.Release)
+		assert.Equal(t, rolloutapi.Release{Target: rel110, Version: "1.1.0", BundleFormat: 1, ManifestDigest: "sha256:77c1",
+			ConfigDigest: testCatalog().Targets[rel110].ConfigDigest}, ro.Release)
 		require.NotNil(t, ro.Previous, "the newest older release of the bundle")
 		assert.Equal(t, rel100, ro.Previous.Target)
 		assert.Equal(t, 10, ro.Agents)

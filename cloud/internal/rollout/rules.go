@@ -170,6 +170,23 @@ func Incompatible(formats cloudapi.BundleFormats, rel rolloutapi.Release) string
 	return fmt.Sprintf("agent reads bundle formats %s, release is format %d", formats, rel.BundleFormat)
 }
 
+// Unfit says why an agent that reads the bundle formats formats and
+// reports the firmware-config digest firmware (cloudapi.CheckinRequest
+// FirmwareDigest; "": none reported) cannot install rel, or "" when it
+// can: it does not read rel's bundle format (Incompatible), or rel's
+// bundle was made for another firmware config (the agent would refuse
+// it). An agent that reports no digest, or a release recorded without
+// one (a rollout made before they were), is judged by the format only.
+func Unfit(formats cloudapi.BundleFormats, firmware string, rel rolloutapi.Release) string {
+	if why := Incompatible(formats, rel); why != "" {
+		return why
+	}
+	if firmware != "" && rel.ConfigDigest != "" && firmware != rel.ConfigDigest {
+		return fmt.Sprintf("agent runs firmware config %s, release is for %s", firmware, rel.ConfigDigest)
+	}
+	return ""
+}
+
 // ReportsIncompatible tells whether check-in req reports that the agent
 // refused rollout id's release rel as not for it (update state
 // incompatible about rel, in the sense of Observe).

@@ -38,7 +38,7 @@ func TestCheckinStampedWithDatabaseClock(t *testing.T) {
 	require.NoError(t, err)
 	var stamped time.Time
 	require.NoError(t, pool.QueryRow(ctx, `SELECT last_checkin_at FROM agents WHERE id = $1`, p.Agent.ID).Scan(&stamped))
-	assert.True(t, got.Equal(stamped), "Checkin answered %s, stamped %s", got, stamped)
+	assert.True(t, got.At.Equal(stamped), "Checkin answered %s, stamped %s", got.At, stamped)
 }
 
 // A rig's status judges an agent online against the clock its check-in

@@ -458,29 +458,49 @@ func (s *Store) RevokeAgent(ctx context.Context, orgID int64, name string) error
 	return nil
 }
 
-// Checkin records an agent's check-in: the body, its time and the clock
-// skew (agent time minus cloud time), and returns the check-in's time.
-// Both are the database's clock (statement_timestamp()), the clock
-// resolved_at is stamped with and the resolved-alert filter
-// (openAlertsSQL) ages last_checkin_at by, so they compare in one clock
-// whatever the API process's clock reads.
-func (s *Store) Checkin(ctx context.Context, agentID int64, body any, agentTime time.Time) (time.Time, error) {
+// CheckinRecord is what Checkin recorded.
+type CheckinRecord struct {
+	// At is the check-in's time (the database's clock).
+	At time.Time
+	// FirmwareMismatch is set when the check-in reported a firmware
+	// digest and the agent's rig has another registered
+	// (fleetapi.AgentStatus.FirmwareMismatch).
+	FirmwareMismatch bool
+}
+
+// Checkin records an agent's check-in: the body, its time, the clock
+// skew (agent time minus cloud time) and the firmware digest it reports
+// (the body's firmware_digest; absent: none), with the time the agent
+// first reported that digest; it returns the check-in's time and whether
+// the digest differs from the rig's registered one. Both times are the
+// database's clock (statement_timestamp()), the clock resolved_at is
+// stamped with and the resolved-alert filter (openAlertsSQL) ages
+// last_checkin_at by, so they compare in one clock whatever the API
+// process's clock reads.
+func (s *Store) Checkin(ctx context.Context, agentID int64, body any, agentTime time.Time) (CheckinRecord, error) {
 	doc, err := json.Marshal(body)
 	if err != nil {
-		return time.Time{}, err
+		return CheckinRecord{}, err
 	}
-	var now time.Time
-	err = s.pool.QueryRow(ctx, `UPDATE agents SET last_checkin_at = statement_timestamp(),
+	var rec CheckinRecord
+	err = s.pool.QueryRow(ctx, `WITH fw AS (SELECT coalesce($3::jsonb->>'firmware_digest', '') AS d)
+		UPDATE agents SET last_checkin_at = statement_timestamp(),
 		clock_skew_ms = round(extract(epoch FROM $2::timestamptz - statement_timestamp()) * 1000)::bigint,
-		last_checkin = $3 WHERE id = $1 RETURNING last_checkin_at`,
-		agentID, agentTime.UTC(), doc).Scan(&now)
+		last_checkin = $3,
+		firmware_since = CASE WHEN fw.d = '' THEN NULL WHEN fw.d = agents.firmware_digest THEN agents.firmware_since
+			ELSE statement_timestamp() END,
+		firmware_digest = fw.d
+		FROM fw WHERE id = $1
+		RETURNING last_checkin_at, fw.d <> '' AND coalesce((SELECT r.firmware_digest FROM rigs r WHERE r.id = agents.rig_id), '') NOT IN ('', fw.d)`,
+		agentID, agentTime.UTC(), doc).Scan(&rec.At, &rec.FirmwareMismatch)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, fmt.Errorf("record check-in of agent %d: %w", agentID, ErrNotFound)
+		return CheckinRecord{}, fmt.Errorf("record check-in of agent %d: %w", agentID, ErrNotFound)
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("record check-in of agent %d: %w", agentID, err)
+		return CheckinRecord{}, fmt.Errorf("record check-in of agent %d: %w", agentID, err)
 	}
-	return now.UTC(), nil
+	rec.At = rec.At.UTC()
+	return rec, nil
 }
 
 // RigStatus is a rig's state: its last diagnosis, its agents' last
@@ -515,7 +535,7 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 			a.name, a.revoked_at IS NOT NULL, a.last_checkin_at, a.clock_skew_ms,
 			coalesce(a.last_checkin->>'agent_version', ''), a.last_checkin->'model', a.last_checkin->'outbox', a.last_checkin->'buffer',
 			a.last_checkin->'update', a.last_checkin->'bundle_formats', greatest(a.last_checkin_at, lk.received_at),
-			statement_timestamp()
+			statement_timestamp(), coalesce(a.firmware_digest, ''), a.firmware_since
 		FROM rigs r
 		LEFT JOIN LATERAL (
 			SELECT ag.name AS agent_name, d.seq, d.window_start, d.window_end, d.received_at, d.health, d.status, d.model_version
@@ -551,7 +571,8 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 		)
 		if err := rows.Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt,
 			&d.agent, &d.seq, &d.start, &d.end, &d.received, &d.health, &d.status, &d.model, &alerts,
-			&agent, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &agentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update, &a.BundleFormats, &contact, &now); err != nil {
+			&agent, &revoked, &a.LastCheckinAt, &a.ClockSkewMs, &agentVersion, &a.Model, &a.Outbox, &a.Buffer, &a.Update, &a.BundleFormats, &contact, &now,
+			&a.ReportedFirmwareDigest, &a.FirmwareSince); err != nil {
 			return nil, fmt.Errorf("rig status: %w", err)
 		}
 		if st == nil {
@@ -574,6 +595,13 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 			a.Link = fleetapi.LinkOnline
 		default:
 			a.Link = fleetapi.LinkOffline
+		}
+		if a.FirmwareSince != nil {
+			t := a.FirmwareSince.UTC()
+			a.FirmwareSince = &t
+		}
+		if a.ReportedFirmwareDigest != "" && r.FirmwareDigest != "" && a.ReportedFirmwareDigest != r.FirmwareDigest {
+			a.FirmwareMismatch, st.FirmwareMismatch = true, true
 		}
 		if contact != nil && (st.LastSeen == nil || contact.After(*st.LastSeen)) {
 			st.LastSeen = contact

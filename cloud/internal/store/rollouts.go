@@ -60,8 +60,9 @@ type NewRollout struct {
 // cohorts (rollout.Plan), and creates the rollout running, its first
 // cohort started (its agents offered the release). An agent whose last
 // check-in says it does not read the release's bundle format (none
-// said: format 1 only; rollout.Incompatible) is incompatible from the
-// start, in any cohort; one that never checked in is judged at its first
+// said: format 1 only), or reports a firmware-config digest that is not
+// the one the release's bundle was made for (rollout.Unfit), is
+// incompatible from the start, in any cohort; one that never checked in is judged at its first
 // check-in (RolloutCheckin). ErrNoAgents when the
 // selection picks none (or too many); ErrState when a selected agent is
 // in another active (running, paused, halted) rollout.
@@ -87,7 +88,7 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 			return err
 		}
 		rows, err := tx.Query(ctx, `
-			SELECT a.name, r.id, a.last_checkin IS NOT NULL, a.last_checkin->'bundle_formats' FROM agents a
+			SELECT a.name, r.id, a.last_checkin IS NOT NULL, a.last_checkin->'bundle_formats', a.firmware_digest FROM agents a
 			JOIN rigs r ON r.id = a.rig_id
 			LEFT JOIN sites st ON st.id = r.site_id
 			WHERE a.org_id = $1 AND a.replaced_at IS NULL AND a.revoked_at IS NULL AND r.rig_type = $2
@@ -104,10 +105,11 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 			rigID     int64
 			checkedIn bool
 			formats   []byte // the last check-in's bundle_formats (nil: none)
+			firmware  string // the last check-in's firmware_digest ("": none)
 		}
 		picks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pick, error) {
 			var p pick
-			return p, row.Scan(&p.name, &p.rigID, &p.checkedIn, &p.formats)
+			return p, row.Scan(&p.name, &p.rigID, &p.checkedIn, &p.formats, &p.firmware)
 		})
 		if err != nil {
 			return err
@@ -134,9 +136,9 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
-		var prevT, prevV, prevD string
+		var prevT, prevV, prevD, prevC string
 		if n.Previous != nil {
-			prevT, prevV, prevD = n.Previous.Target, n.Previous.Version, n.Previous.ManifestDigest
+			prevT, prevV, prevD, prevC = n.Previous.Target, n.Previous.Version, n.Previous.ManifestDigest, n.Previous.ConfigDigest
 		}
 		var createdBy *int64
 		if n.CreatedBy > 0 {
@@ -149,11 +151,11 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO rollouts (org_id, target, version, rig_type, previous_target, previous_version, selection,
 				success_threshold, failure_threshold, state, created_by, created_at, updated_at, bundle_format, previous_bundle_format,
-				manifest_digest, previous_manifest_digest)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $11, $12, $13, $14, $15) RETURNING id`,
+				manifest_digest, previous_manifest_digest, config_digest, previous_config_digest)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
 			orgID, n.Release.Target, n.Release.Version, n.RigType, prevT, prevV, selDoc,
 			r.SuccessThreshold, r.FailureThreshold, createdBy, now, max(n.Release.BundleFormat, 1), prevF,
-			n.Release.ManifestDigest, prevD).Scan(&id); err != nil {
+			n.Release.ManifestDigest, prevD, n.Release.ConfigDigest, prevC).Scan(&id); err != nil {
 			return err
 		}
 		plan := rollout.Plan(r.Cohorts, r.SoakS, len(picks))
@@ -177,7 +179,7 @@ func (s *Store) CreateRollout(ctx context.Context, orgID int64, n NewRollout) (*
 				if k == 0 {
 					states[at] = string(rolloutapi.AgentOffered)
 				}
-				if why := rollout.Incompatible(storedFormats(picks[at].formats), n.Release); why != "" && picks[at].checkedIn {
+				if why := rollout.Unfit(storedFormats(picks[at].formats), picks[at].firmware, n.Release); why != "" && picks[at].checkedIn {
 					states[at], details[at] = string(rolloutapi.AgentIncompatible), why
 				}
 				at++
@@ -216,16 +218,16 @@ func nonNil(s []string) []string {
 
 const rolloutCols = `id, target, version, rig_type, previous_target, previous_version, selection, success_threshold,
 	failure_threshold, state, reason, cohort, created_at, updated_at, bundle_format, previous_bundle_format,
-	manifest_digest, previous_manifest_digest`
+	manifest_digest, previous_manifest_digest, config_digest, previous_config_digest`
 
 func scanRollout(row pgx.Row) (*rolloutapi.Rollout, error) {
 	var ro rolloutapi.Rollout
-	var prevT, prevV, prevD string
+	var prevT, prevV, prevD, prevC string
 	var prevF int
 	var sel []byte
 	err := row.Scan(&ro.ID, &ro.Release.Target, &ro.Release.Version, &ro.RigType, &prevT, &prevV, &sel,
 		&ro.SuccessThreshold, &ro.FailureThreshold, &ro.State, &ro.Reason, &ro.Cohort, &ro.CreatedAt, &ro.UpdatedAt,
-		&ro.Release.BundleFormat, &prevF, &ro.Release.ManifestDigest, &prevD)
+		&ro.Release.BundleFormat, &prevF, &ro.Release.ManifestDigest, &prevD, &ro.Release.ConfigDigest, &prevC)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -233,7 +235,7 @@ func scanRollout(row pgx.Row) (*rolloutapi.Rollout, error) {
 		return nil, err
 	}
 	if prevT != "" {
-		ro.Previous = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF, ManifestDigest: prevD}
+		ro.Previous = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF, ManifestDigest: prevD, ConfigDigest: prevC}
 	}
 	if err := json.Unmarshal(sel, &ro.Selection); err != nil {
 		return nil, fmt.Errorf("rollout %d selection: %w", ro.ID, err)
@@ -481,20 +483,23 @@ func (s *Store) EditRollout(ctx context.Context, orgID, id int64, e rolloutapi.E
 // completed and the agent's cohort has started, the previous release when
 // it is rolled back and the agent's cohort had started, and none
 // otherwise (paused, halted, aborted, pending cohort, no rollout). An
-// agent that does not read the release's bundle format (req.Formats,
-// rollout.Incompatible) is offered nothing and, while it has installed
+// agent that does not read the release's bundle format (req.Formats), or
+// reports a firmware-config digest other than the one the release's
+// bundle was made for (req.FirmwareDigest; none reported: not judged;
+// rollout.Unfit), is offered nothing and, while it has installed
 // nothing of it (pending, offered), marked incompatible, in any cohort;
 // past that (downloading, canary, committed, failed, rolled back: an
 // agent that reports fewer formats later, e.g. an older binary started
 // again) its state keeps following its reports, a commit's committed_at
 // and a failure kept. One that was incompatible and now reads the format
-// (an upgraded agent) goes back to pending or offered by its cohort. An
+// and runs the firmware config (an upgraded agent, a firmware config put
+// back) goes back to pending or offered by its cohort. An
 // agent that itself refuses the offered release as not for it (update
 // state incompatible: hardware, firmware config, agent version, a
 // downgrade to a release it never ran) is marked incompatible too
 // (rollout.Observe) and stays so while it reports it. In a rolled back rollout an
-// agent that does not read the previous release's format is offered
-// nothing either.
+// agent that does not read the previous release's format, or runs
+// another firmware config than its bundle's, is offered nothing either.
 func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName string, rigID int64, req *cloudapi.CheckinRequest) (*cloudapi.Offer, error) {
 	if err := s.joinLate(ctx, orgID, agentName); err != nil {
 		return nil, fmt.Errorf("join rollout: %w", err)
@@ -504,22 +509,22 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		state        rolloutapi.State
 		rel          rolloutapi.Release
 		prevT, prevV string
-		prevD        string
+		prevD, prevC string
 		prevF        int
 		agentState   rolloutapi.AgentState
 		cohortState  rolloutapi.CohortState
 		detail       string
 	)
 	err := s.pool.QueryRow(ctx, `
-		SELECT ro.id, ro.state, ro.target, ro.version, ro.bundle_format, ro.manifest_digest,
-			ro.previous_target, ro.previous_version, ro.previous_bundle_format, ro.previous_manifest_digest,
+		SELECT ro.id, ro.state, ro.target, ro.version, ro.bundle_format, ro.manifest_digest, ro.config_digest,
+			ro.previous_target, ro.previous_version, ro.previous_bundle_format, ro.previous_manifest_digest, ro.previous_config_digest,
 			ra.state, c.state, ra.detail
 		FROM rollout_agents ra
 		JOIN rollouts ro ON ro.id = ra.rollout_id
 		JOIN rollout_cohorts c ON c.rollout_id = ra.rollout_id AND c.idx = ra.cohort
 		WHERE ra.agent_name = $2 AND ro.org_id = $1 AND ra.rig_id = $3
-		ORDER BY ro.id DESC LIMIT 1`, orgID, agentName, rigID).Scan(&id, &state, &rel.Target, &rel.Version, &rel.BundleFormat, &rel.ManifestDigest,
-		&prevT, &prevV, &prevF, &prevD, &agentState, &cohortState, &detail)
+		ORDER BY ro.id DESC LIMIT 1`, orgID, agentName, rigID).Scan(&id, &state, &rel.Target, &rel.Version, &rel.BundleFormat, &rel.ManifestDigest, &rel.ConfigDigest,
+		&prevT, &prevV, &prevF, &prevD, &prevC, &agentState, &cohortState, &detail)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -527,7 +532,7 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		return nil, err
 	}
 	formats := req.Formats()
-	why := rollout.Incompatible(formats, rel)
+	why := rollout.Unfit(formats, req.FirmwareDigest, rel)
 	switch {
 	case why == "":
 	case agentState == rolloutapi.AgentPending || agentState == rolloutapi.AgentOffered || agentState == rolloutapi.AgentIncompatible:
@@ -541,8 +546,9 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 	}
 	if agentState == rolloutapi.AgentIncompatible && !rollout.ReportsIncompatible(req, id, rel) &&
 		(prevT == "" || !rollout.ReportsIncompatible(req, id, rolloutapi.Release{Target: prevT, Version: prevV})) {
-		// It reads the format now (and does not itself refuse the
-		// release as not for it): back in its cohort.
+		// It reads the format and runs the firmware config now (and does
+		// not itself refuse the release as not for it): back in its
+		// cohort.
 		agentState, detail = rolloutapi.AgentOffered, ""
 		if cohortState == rolloutapi.CohortPending {
 			agentState = rolloutapi.AgentPending
@@ -556,7 +562,7 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 	}
 	var back *rolloutapi.Release
 	if state == rolloutapi.RolledBack && prevT != "" {
-		back = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF, ManifestDigest: prevD}
+		back = &rolloutapi.Release{Target: prevT, Version: prevV, BundleFormat: prevF, ManifestDigest: prevD, ConfigDigest: prevC}
 	}
 	obs := rollout.Observe(agentState, id, rel, back, req)
 	if obs.State != agentState || (obs.Detail != "" && obs.Detail != detail) {
@@ -567,7 +573,7 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 	switch {
 	case (state == rolloutapi.Running || state == rolloutapi.Completed) && why == "":
 		return &cloudapi.Offer{Target: rel.Target, Version: rel.Version, Rollout: id}, nil
-	case back != nil && rollout.Incompatible(formats, *back) == "":
+	case back != nil && rollout.Unfit(formats, req.FirmwareDigest, *back) == "":
 		return &cloudapi.Offer{Target: back.Target, Version: back.Version, Rollout: id}, nil
 	}
 	return nil, nil

@@ -1,0 +1,184 @@
+package httpapi_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/rolloutapi"
+)
+
+// Two firmware-config digests of the form shared/rig writes.
+var (
+	fwA = "sha256:" + strings.Repeat("a1", 32)
+	fwB = "sha256:" + strings.Repeat("b2", 32)
+)
+
+// checkinFirmware is a skab-testbed agent's check-in reporting installed
+// and the firmware digest fw ("": an agent older than the field), reading
+// bundle formats 1 and 2; it returns the offer answered.
+func (e *env) checkinFirmware(m member, installed, fw string) *cloudapi.Offer {
+	e.t.Helper()
+	req := cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "skab-testbed", Time: time.Now().UTC(),
+		Model: &diag.ModelRef{Version: installed}, FirmwareDigest: fw, BundleFormats: &cloudapi.BundleFormats{Min: 1, Max: 2}}
+	return e.offer(m, req)
+}
+
+func (e *env) rigStatus(token, rig string) fleetapi.RigStatus {
+	e.t.Helper()
+	r := e.do("GET", "/v1/rigs/"+rig+"/status", token, nil)
+	require.Equal(e.t, 200, r.code, "%s", r.body)
+	var st fleetapi.RigStatus
+	r.decode(e.t, &st)
+	return st
+}
+
+// The firmware digest an agent reports is stored and shown in its rig's
+// status with the time it was first reported; a rig whose registered
+// firmware_digest differs is flagged (and counted in a metric); an
+// invalid digest is refused with the field named.
+func TestCheckinFirmwareDigestStatus(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	acme := e.tenant("acme")
+	r := e.do("POST", "/v1/rigs", acme.operator, fleetapi.RigRequest{RigID: "skab-1", RigType: "skab-testbed", FirmwareDigest: fwA})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	r = e.do("POST", "/v1/rigs/skab-1/enrollments", acme.operator, nil)
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var en struct{ Token string }
+	r.decode(t, &en)
+	var out cloudapi.EnrollResponse
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "agent-1", RigID: "skab-1"})
+	require.Equal(t, 200, r.code, "%s", r.body)
+	r.decode(t, &out)
+	m := member{agent: "agent-1", rig: "skab-1", cred: out.Credential}
+
+	// Never checked in: nothing reported, nothing flagged.
+	st := e.rigStatus(acme.viewer, "skab-1")
+	require.Len(t, st.Agents, 1)
+	assert.Empty(t, st.Agents[0].ReportedFirmwareDigest)
+	assert.False(t, st.FirmwareMismatch)
+
+	// The registered firmware.
+	e.checkinFirmware(m, "1.0.0", fwA)
+	st = e.rigStatus(acme.viewer, "skab-1")
+	a := st.Agents[0]
+	assert.Equal(t, fwA, a.ReportedFirmwareDigest)
+	require.NotNil(t, a.FirmwareSince)
+	assert.False(t, a.FirmwareMismatch)
+	assert.False(t, st.FirmwareMismatch)
+	since := *a.FirmwareSince
+	assert.Zero(t, e.metric("rig_cloud_checkin_firmware_mismatches_total"))
+
+	// Again: the same since.
+	e.checkinFirmware(m, "1.0.0", fwA)
+	st = e.rigStatus(acme.viewer, "skab-1")
+	assert.True(t, since.Equal(*st.Agents[0].FirmwareSince))
+
+	// The firmware changed: flagged, a new since, counted.
+	e.checkinFirmware(m, "1.0.0", fwB)
+	st = e.rigStatus(acme.viewer, "skab-1")
+	a = st.Agents[0]
+	assert.Equal(t, fwB, a.ReportedFirmwareDigest)
+	assert.True(t, a.FirmwareMismatch)
+	assert.True(t, st.FirmwareMismatch)
+	require.NotNil(t, a.FirmwareSince)
+	assert.True(t, a.FirmwareSince.After(since), "%s after %s", a.FirmwareSince, since)
+	assert.Equal(t, 1.0, e.metric("rig_cloud_checkin_firmware_mismatches_total"))
+	r = e.do("GET", "/v1/rigs/skab-1/status", acme.viewer, nil)
+	assert.Contains(t, string(r.body), `"reported_firmware_digest":"`+fwB+`"`)
+	assert.Contains(t, string(r.body), `"firmware_mismatch":true`)
+
+	// An agent that reports none: nothing reported, nothing flagged.
+	e.checkinFirmware(m, "1.0.0", "")
+	st = e.rigStatus(acme.viewer, "skab-1")
+	assert.Empty(t, st.Agents[0].ReportedFirmwareDigest)
+	assert.Nil(t, st.Agents[0].FirmwareSince)
+	assert.False(t, st.FirmwareMismatch)
+
+	// A rig without a registered digest: never flagged.
+	other := e.skabAgent(acme, "skab-2", "agent-2")
+	e.checkinFirmware(other, "1.0.0", fwB)
+	st = e.rigStatus(acme.viewer, "skab-2")
+	assert.Equal(t, fwB, st.Agents[0].ReportedFirmwareDigest)
+	assert.False(t, st.FirmwareMismatch)
+	assert.Equal(t, 1.0, e.metric("rig_cloud_checkin_firmware_mismatches_total"))
+
+	// A digest of another form is refused, the field named.
+	r = e.gz(cloudapi.PathCheckin, m.cred, cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "skab-testbed",
+		Time: time.Now().UTC(), FirmwareDigest: "firmware of march"})
+	require.Equal(t, 400, r.code, "%s", r.body)
+	p := r.problem(t)
+	require.Len(t, p.Errors, 1)
+	assert.Equal(t, "/firmware_digest", p.Errors[0].Pointer)
+}
+
+// A rollout offers a release only to agents that report the firmware
+// config its bundle was made for (or none: an agent older than the
+// field): one that reports another is incompatible from the start, with
+// the reason, and is offered the release once it reports the right one.
+func TestRolloutFirmwareDigest(t *testing.T) {
+	tr := newRepo(t)
+	e := newEnv(t, httpapi.Options{Releases: tr.svc})
+	acme := e.tenant("acme")
+	relTok := e.releaseToken()
+	dir := testBundle(t, "1.0.0")
+	man, err := bundle.Load(dir)
+	require.NoError(t, err)
+	fw := man.ConfigDigest
+	require.True(t, cloudapi.ValidDigest(fw), fw)
+	require.NotEqual(t, fw, fwB)
+	v1 := e.publish(tr, relTok, dir)
+
+	match, other, none := e.skabAgent(acme, "skab-match", "agent-match"), e.skabAgent(acme, "skab-other", "agent-other"),
+		e.skabAgent(acme, "skab-none", "agent-none")
+	fresh := e.skabAgent(acme, "skab-fresh", "agent-fresh")
+	e.checkinFirmware(match, "0.9.0", fw)
+	e.checkinFirmware(other, "0.9.0", fwB)
+	e.checkinFirmware(none, "0.9.0", "")
+
+	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: v1,
+		Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var ro rolloutapi.Rollout
+	r.decode(t, &ro)
+	assert.Equal(t, fw, ro.Release.ConfigDigest)
+	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
+	got := memberState(ro, "agent-other")
+	assert.Equal(t, rolloutapi.AgentIncompatible, got.State)
+	assert.Equal(t, "agent runs firmware config "+fwB+", release is for "+fw, got.Detail)
+
+	// The matching agent and the one that reports none are offered it.
+	for _, m := range []member{match, none} {
+		var d string
+		if m == match {
+			d = fw
+		}
+		o := e.checkinFirmware(m, "0.9.0", d)
+		require.NotNil(t, o, m.agent)
+		assert.Equal(t, v1, o.Target)
+	}
+	// The other is not.
+	assert.Nil(t, e.checkinFirmware(other, "0.9.0", fwB), "not offered")
+	// One that never checked in is judged at its first check-in.
+	assert.Equal(t, rolloutapi.AgentOffered, memberState(ro, "agent-fresh").State)
+	assert.Nil(t, e.checkinFirmware(fresh, "0.9.0", fwB), "not offered")
+	ro = e.rollout(acme.viewer, ro.ID)
+	assert.Equal(t, rolloutapi.AgentIncompatible, memberState(ro, "agent-fresh").State)
+	assert.Equal(t, 2, ro.Counts[rolloutapi.AgentIncompatible])
+
+	// Its firmware config put back: offered, back in its cohort.
+	o := e.checkinFirmware(other, "0.9.0", fw)
+	require.NotNil(t, o)
+	assert.Equal(t, v1, o.Target)
+	ro = e.rollout(acme.viewer, ro.ID)
+	assert.Equal(t, rolloutapi.AgentOffered, memberState(ro, "agent-other").State)
+	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
+}
