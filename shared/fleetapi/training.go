@@ -104,10 +104,13 @@ func (j *Job) Finished() bool {
 // LogLine is one line of a job's log. Seq orders a job's lines (the
 // logs' paging cursor; not contiguous); Number is the line's number in
 // its attempt (1, 2, ...), given by the worker: each is stored once.
+// Number is 0 (left out of the JSON) for a line stored by a worker of
+// the release before line numbers, during a rolling upgrade: such lines
+// are stored at least once, as before.
 type LogLine struct {
 	Seq     int64     `json:"seq"`
 	Attempt int       `json:"attempt"`
-	Number  int       `json:"number"`
+	Number  int       `json:"number,omitempty"`
 	At      time.Time `json:"at"`
 	Line    string    `json:"line"`
 }

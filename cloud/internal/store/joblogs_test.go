@@ -137,3 +137,47 @@ func TestLogNumbersMigration(t *testing.T) {
 	require.NoError(t, st.AppendLogs(ctx, l, lines(1, "d", "e")))
 	assert.Equal(t, []string{"1/1 a", "1/2 b", "1/3 b", "1/4 c", "2/1 d", "2/2 e"}, logView(t, st, org, j1.ID))
 }
+
+// A worker of the release before line numbers, still running while a
+// rolling upgrade has migrated the database, stores its lines (without
+// numbers, at least once as before), and they are listed in order beside
+// a new worker's numbered ones; the API's JSON leaves their number out.
+func TestUnnumberedLogAppendAfterMigration(t *testing.T) {
+	t.Parallel()
+	pool, st := newStore(t)
+	ctx := context.Background()
+	org, d := readyDataset(t, st, "u")
+	j, err := st.CreateJob(ctx, org, d.ID, json.RawMessage(`{}`), 1, 0)
+	require.NoError(t, err)
+	c, err := st.Claim(ctx, "w-old", "go", time.Minute)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+
+	// The statement of store.AppendLogs before 6f51436, as that release's
+	// workers send it.
+	oldAppend := func(texts ...string) {
+		t.Helper()
+		tag, err := pool.Exec(ctx, `INSERT INTO training_logs (job_id, attempt, line)
+		SELECT $1, $3, line FROM unnest($4::text[]) WITH ORDINALITY AS u(line, n), training_jobs j
+		WHERE j.id = $1 AND j.worker = $2 AND j.attempts = $3 AND j.state = 'running' ORDER BY n`,
+			c.Lease.JobID, c.Lease.Worker, c.Lease.Attempt, texts)
+		require.NoError(t, err, "an old worker's append after the migration")
+		require.Equal(t, int64(len(texts)), tag.RowsAffected())
+	}
+	oldAppend("a", "b")
+	oldAppend("b") // sent again: stored again, as that release did
+	require.NoError(t, st.AppendLogs(ctx, c.Lease, lines(1, "c")))
+	assert.Equal(t, []string{"1/0 a", "1/0 b", "1/0 b", "1/1 c"}, logView(t, st, org, j.ID))
+
+	ls, err := st.JobLogs(ctx, org, j.ID, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, ls, 4)
+	for i, want := range []bool{false, false, false, true} {
+		raw, err := json.Marshal(ls[i])
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(raw, &m))
+		_, has := m["number"]
+		assert.Equal(t, want, has, "line %d: %s", i, raw)
+	}
+}

@@ -187,12 +187,13 @@ type LogLine = fleetapi.LogLine
 
 // JobLogs returns org's job id's log lines after seq after, at most
 // limit, in seq order (the order they were stored in; each attempt's in
-// the order of their numbers).
+// the order of their numbers). A line without a number (stored by a
+// worker of the release before numbers) has Number 0.
 func (s *Store) JobLogs(ctx context.Context, orgID, id, after int64, limit int) ([]LogLine, error) {
 	if _, err := s.Job(ctx, orgID, id); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, attempt, n, at, line FROM training_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+	rows, err := s.pool.Query(ctx, `SELECT seq, attempt, COALESCE(n, 0), at, line FROM training_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
 		id, after, limit)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,11 @@
 -- its lines never collide with an earlier attempt's. seq stays the
 -- order and the API's cursor.
 --
+-- n may be NULL: a worker of the release before this one (its insert
+-- names no n) still stores its lines while a rolling upgrade runs, at
+-- least once as before (NULLs are distinct: the unique index never
+-- refuses them). Readers show such a line without a number.
+--
 -- Lines stored before are numbered per job and attempt in seq order (a
 -- line an old worker stored twice stays twice, under two numbers). The
 -- table is locked while it is rewritten: a worker's append or a reader
@@ -17,7 +22,6 @@ FROM (SELECT job_id, seq, row_number() OVER (PARTITION BY job_id, attempt ORDER 
 WHERE t.job_id = r.job_id AND t.seq = r.seq;
 
 ALTER TABLE training_logs
-	ALTER COLUMN n SET NOT NULL,
-	ADD CONSTRAINT training_logs_n_positive CHECK (n >= 1);
+	ADD CONSTRAINT training_logs_n_positive CHECK (n IS NULL OR n >= 1);
 
 CREATE UNIQUE INDEX training_logs_attempt_n ON training_logs (job_id, attempt, n);
