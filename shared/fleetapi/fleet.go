@@ -230,9 +230,10 @@ type AgentStatus struct {
 	// agents that read its format.
 	BundleFormats *cloudapi.BundleFormats `json:"bundle_formats,omitempty"`
 	// ReportedFirmwareDigest is the digest of the firmware config the
-	// agent reported it runs at its last check-in
-	// (cloudapi.CheckinRequest.FirmwareDigest; absent: never checked in,
-	// or an agent too old to report it). Rollouts offer a release only to
+	// agent reported it runs at its last check-in that reported one
+	// (cloudapi.CheckinRequest.FirmwareDigest: a check-in without it
+	// leaves it as it was; absent: never reported, an agent too old to
+	// report it). Rollouts offer a release only to
 	// agents whose reported digest is its bundle's config digest.
 	ReportedFirmwareDigest string `json:"reported_firmware_digest,omitempty"`
 	// FirmwareSince is when the agent first reported

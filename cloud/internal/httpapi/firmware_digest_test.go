@@ -96,12 +96,22 @@ func TestCheckinFirmwareDigestStatus(t *testing.T) {
 	assert.Contains(t, string(r.body), `"reported_firmware_digest":"`+fwB+`"`)
 	assert.Contains(t, string(r.body), `"firmware_mismatch":true`)
 
-	// An agent that reports none: nothing reported, nothing flagged.
+	// A check-in without the field says nothing about the firmware
+	// (absent means unknown: an agent leaving it out for an hour after
+	// an older replica refused it): the last report and its since are
+	// kept, still flagged, and nothing more is counted.
+	since = *a.FirmwareSince
 	e.checkinFirmware(m, "1.0.0", "")
 	st = e.rigStatus(acme.viewer, "skab-1")
-	assert.Empty(t, st.Agents[0].ReportedFirmwareDigest)
-	assert.Nil(t, st.Agents[0].FirmwareSince)
-	assert.False(t, st.FirmwareMismatch)
+	assert.Equal(t, fwB, st.Agents[0].ReportedFirmwareDigest)
+	require.NotNil(t, st.Agents[0].FirmwareSince)
+	assert.True(t, since.Equal(*st.Agents[0].FirmwareSince), "%s, want %s", st.Agents[0].FirmwareSince, since)
+	assert.True(t, st.FirmwareMismatch)
+	assert.Equal(t, 1.0, e.metric("rig_cloud_checkin_firmware_mismatches_total"))
+	// Then the same digest again: the same since.
+	e.checkinFirmware(m, "1.0.0", fwB)
+	st = e.rigStatus(acme.viewer, "skab-1")
+	assert.True(t, since.Equal(*st.Agents[0].FirmwareSince), "%s, want %s", st.Agents[0].FirmwareSince, since)
 
 	// A rig without a registered digest: never flagged.
 	other := e.skabAgent(acme, "skab-2", "agent-2")
@@ -109,7 +119,7 @@ func TestCheckinFirmwareDigestStatus(t *testing.T) {
 	st = e.rigStatus(acme.viewer, "skab-2")
 	assert.Equal(t, fwB, st.Agents[0].ReportedFirmwareDigest)
 	assert.False(t, st.FirmwareMismatch)
-	assert.Equal(t, 1.0, e.metric("rig_cloud_checkin_firmware_mismatches_total"))
+	assert.Equal(t, 2.0, e.metric("rig_cloud_checkin_firmware_mismatches_total"))
 
 	// A digest of another form is refused, the field named.
 	r = e.gz(cloudapi.PathCheckin, m.cred, cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "skab-testbed",

@@ -470,9 +470,12 @@ type CheckinRecord struct {
 
 // Checkin records an agent's check-in: the body, its time, the clock
 // skew (agent time minus cloud time) and the firmware digest it reports
-// (the body's firmware_digest; absent: none), with the time the agent
-// first reported that digest; it returns the check-in's time and whether
-// the digest differs from the rig's registered one. Both times are the
+// (the body's firmware_digest), with the time the agent first reported
+// that digest; it returns the check-in's time and whether the digest
+// differs from the rig's registered one. A check-in without the field
+// says nothing about the firmware (docs/agent-cloud-api.md: "absent means
+// unknown", e.g. an agent leaving it out for an hour after an older
+// replica refused it): the stored digest and its time are kept. Both times are the
 // database's clock (statement_timestamp()), the clock resolved_at is
 // stamped with and the resolved-alert filter (openAlertsSQL) ages
 // last_checkin_at by, so they compare in one clock whatever the API
@@ -487,9 +490,9 @@ func (s *Store) Checkin(ctx context.Context, agentID int64, body any, agentTime 
 		UPDATE agents SET last_checkin_at = statement_timestamp(),
 		clock_skew_ms = round(extract(epoch FROM $2::timestamptz - statement_timestamp()) * 1000)::bigint,
 		last_checkin = $3,
-		firmware_since = CASE WHEN fw.d = '' THEN NULL WHEN fw.d = agents.firmware_digest THEN agents.firmware_since
+		firmware_since = CASE WHEN fw.d = '' OR fw.d = agents.firmware_digest THEN agents.firmware_since
 			ELSE statement_timestamp() END,
-		firmware_digest = fw.d
+		firmware_digest = coalesce(nullif(fw.d, ''), agents.firmware_digest)
 		FROM fw WHERE id = $1
 		RETURNING last_checkin_at, fw.d <> '' AND coalesce((SELECT r.firmware_digest FROM rigs r WHERE r.id = agents.rig_id), '') NOT IN ('', fw.d)`,
 		agentID, agentTime.UTC(), doc).Scan(&rec.At, &rec.FirmwareMismatch)
