@@ -196,7 +196,7 @@ func (s *Store) JobLogs(ctx context.Context, orgID, id, after int64, limit int) 
 	rows, err := s.pool.Query(ctx, `SELECT seq, attempt, COALESCE(n, 0), at, line FROM training_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
 		id, after, limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("job %d logs: %w", id, err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[LogLine])
 }
