@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -55,4 +57,17 @@ func TestRigStatusOnlineInDatabaseClock(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rs.Agents, 1)
 	assert.Equal(t, fleetapi.LinkOnline, rs.Agents[0].Link)
+}
+
+// A body that does not encode is refused naming the agent, before
+// anything is stored.
+func TestCheckinBodyEncodeError(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, st, p := agentStore(t)
+	_, err := st.Checkin(ctx, p.Agent.ID, map[string]any{"agent_id": make(chan int)}, time.Now())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("record check-in of agent %d: encode body: ", p.Agent.ID))
+	var uerr *json.UnsupportedTypeError
+	assert.ErrorAs(t, err, &uerr)
 }

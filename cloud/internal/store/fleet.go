@@ -483,7 +483,7 @@ type CheckinRecord struct {
 func (s *Store) Checkin(ctx context.Context, agentID int64, body any, agentTime time.Time) (CheckinRecord, error) {
 	doc, err := json.Marshal(body)
 	if err != nil {
-		return CheckinRecord{}, err
+		return CheckinRecord{}, fmt.Errorf("record check-in of agent %d: encode body: %w", agentID, err)
 	}
 	var rec CheckinRecord
 	err = s.pool.QueryRow(ctx, `WITH fw AS (SELECT coalesce($3::jsonb->>'firmware_digest', '') AS d)
