@@ -3,6 +3,7 @@ module github.com/hydrognn/hydrognn/tools
 go 1.26
 
 require (
+	github.com/distribution/reference v0.6.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/goccy/go-yaml v1.19.2
 	github.com/google/go-containerregistry v0.20.7

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -149,6 +150,9 @@ func (o Options) Validate() error {
 		return errors.New("no CA bundle")
 	}
 	if _, err := name.NewTag(o.Tag); err != nil {
+		return fmt.Errorf("tag %q: want NAME:TAG (%v)", o.Tag, err)
+	}
+	if _, err := containerdName(o.Tag); err != nil {
 		return fmt.Errorf("tag %q: want NAME:TAG (%v)", o.Tag, err)
 	}
 	if !strings.Contains(o.Tag[strings.LastIndex(o.Tag, "/")+1:], ":") {
@@ -442,10 +446,14 @@ func writeArchive(o Options, images []v1.Image) (int64, v1.Descriptor, error) {
 		top = v1.Descriptor{MediaType: types.OCIImageIndex, Size: int64(len(raw)), Digest: d}
 	}
 	tag, _ := name.NewTag(o.Tag)
+	full, err := containerdName(o.Tag)
+	if err != nil {
+		return 0, v1.Descriptor{}, err
+	}
 	outer := top
 	outer.Annotations = map[string]string{
 		"org.opencontainers.image.ref.name": tag.TagStr(),
-		"io.containerd.image.name":          o.Tag,
+		"io.containerd.image.name":          full,
 	}
 	index, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{outer}})
 	if err != nil {
@@ -457,6 +465,21 @@ func writeArchive(o Options, images []v1.Image) (int64, v1.Descriptor, error) {
 	}
 	n, err := writeTar(o.Out, o.Created.UTC().Truncate(time.Second), a.blobs, index, docker)
 	return n, top, err
+}
+
+// containerdName is tag as containerd stores and looks up images: the
+// normalized reference (rig-cloud:1.4.0 is
+// docker.io/library/rig-cloud:1.4.0), the name docker save writes. The
+// importer of containerd (Docker's containerd image store, nerdctl, ctr,
+// the kubelet's CRI) keeps the annotation as written, and lookups
+// normalize the name asked for, so a short name would never be found.
+// gcr's name.Tag.Name is not it: it says index.docker.io.
+func containerdName(tag string) (string, error) {
+	ref, err := reference.ParseNormalizedNamed(tag)
+	if err != nil {
+		return "", fmt.Errorf("tag %q: %w", tag, err)
+	}
+	return ref.String(), nil
 }
 
 func writeTar(out string, mtime time.Time, blobs map[string][]byte, index, docker []byte) (n int64, err error) {

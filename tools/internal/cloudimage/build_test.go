@@ -233,7 +233,8 @@ func TestBuildImage(t *testing.T) {
 	d := im.Manifests[0]
 	assert.Equal(t, res.Digest, d.Digest.String())
 	assert.Equal(t, "1.2.3", d.Annotations["org.opencontainers.image.ref.name"])
-	assert.Equal(t, "rig-cloud:1.2.3", d.Annotations["io.containerd.image.name"])
+	assert.Equal(t, "docker.io/library/rig-cloud:1.2.3", d.Annotations["io.containerd.image.name"],
+		"containerd looks images up by the normalized name")
 	oci, err := l.Image(d.Digest)
 	require.NoError(t, err)
 	cn1, err := oci.ConfigName()
@@ -246,6 +247,32 @@ func TestBuildImage(t *testing.T) {
 	require.Len(t, m.Layers, 2)
 	for _, ld := range m.Layers {
 		assert.Equal(t, "application/vnd.oci.image.layer.v1.tar+gzip", string(ld.MediaType))
+	}
+}
+
+// TestBuildContainerdName: index.json's io.containerd.image.name is the
+// normalized reference, the name containerd (Docker's containerd image
+// store, nerdctl, the kubelet) looks the image up by; ref.name is the tag.
+func TestBuildContainerdName(t *testing.T) {
+	arch := native(t)
+	certs := testCerts(t)
+	for _, tc := range []struct{ tag, name, ref string }{
+		{"rig-cloud:1.4.0", "docker.io/library/rig-cloud:1.4.0", "1.4.0"},
+		{"hydrognn/rig-cloud:1.4.0", "docker.io/hydrognn/rig-cloud:1.4.0", "1.4.0"},
+		{"localhost:5000/rc:x", "localhost:5000/rc:x", "x"},
+		{"ghcr.io/hydrognn/rig-cloud:1.4.0-rc.1", "ghcr.io/hydrognn/rig-cloud:1.4.0-rc.1", "1.4.0-rc.1"},
+	} {
+		t.Run(tc.tag, func(t *testing.T) {
+			o := options(t, certs, Binary{Platform: "linux/" + arch, Path: hello(t, arch)})
+			o.Tag = tc.tag
+			_, err := Build(o)
+			require.NoError(t, err)
+			var idx v1.IndexManifest
+			require.NoError(t, json.Unmarshal(readEntry(t, o.Out, "index.json"), &idx))
+			require.Len(t, idx.Manifests, 1)
+			assert.Equal(t, tc.name, idx.Manifests[0].Annotations["io.containerd.image.name"])
+			assert.Equal(t, tc.ref, idx.Manifests[0].Annotations["org.opencontainers.image.ref.name"])
+		})
 	}
 }
 
