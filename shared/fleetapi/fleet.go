@@ -179,9 +179,10 @@ type RigStatus struct {
 	Agents        []AgentStatus     `json:"agents"`
 	OpenAlerts    int               `json:"open_alerts"`
 	// FirmwareMismatch is set when the rig has a registered
-	// FirmwareDigest and one of its agents reported another at its last
-	// check-in (AgentStatus.FirmwareMismatch): the rig's firmware config
-	// changed, or the registration is out of date.
+	// FirmwareDigest and one of its agents that is not revoked reported
+	// another (AgentStatus.FirmwareMismatch; a revoked agent's report is
+	// stale): the rig's firmware config changed, or the registration is
+	// out of date.
 	FirmwareMismatch bool `json:"firmware_mismatch,omitempty"`
 }
 

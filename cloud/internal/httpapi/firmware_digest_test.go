@@ -130,6 +130,32 @@ func TestCheckinFirmwareDigestStatus(t *testing.T) {
 	assert.Equal(t, "/firmware_digest", p.Errors[0].Pointer)
 }
 
+// A revoked agent keeps its own flag, but does not flag its rig: its
+// report is stale, and it runs nothing the cloud hears of.
+func TestRevokedAgentFirmwareMismatch(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	acme := e.tenant("acme")
+	r := e.do("POST", "/v1/rigs", acme.operator, fleetapi.RigRequest{RigID: "skab-1", RigType: "skab-testbed", FirmwareDigest: fwA})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	r = e.do("POST", "/v1/rigs/skab-1/enrollments", acme.operator, nil)
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var en struct{ Token string }
+	r.decode(t, &en)
+	var out cloudapi.EnrollResponse
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "agent-1", RigID: "skab-1"})
+	require.Equal(t, 200, r.code, "%s", r.body)
+	r.decode(t, &out)
+	e.checkinFirmware(member{agent: "agent-1", rig: "skab-1", cred: out.Credential}, "1.0.0", fwB)
+	require.True(t, e.rigStatus(acme.viewer, "skab-1").FirmwareMismatch)
+
+	require.Equal(t, 204, e.do("POST", "/v1/agents/agent-1/revoke", acme.operator, nil).code)
+	st := e.rigStatus(acme.viewer, "skab-1")
+	require.Len(t, st.Agents, 1)
+	assert.Equal(t, fleetapi.LinkRevoked, st.Agents[0].Link)
+	assert.True(t, st.Agents[0].FirmwareMismatch, "the agent's own flag is kept")
+	assert.False(t, st.FirmwareMismatch, "a revoked agent flags its rig")
+}
+
 // A rollout offers a release only to agents that report the firmware
 // config its bundle was made for (or none: an agent older than the
 // field): one that reports another is incompatible from the start, with

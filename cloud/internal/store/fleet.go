@@ -604,7 +604,10 @@ func (s *Store) RigStatus(ctx context.Context, orgID int64, name string, online 
 			a.FirmwareSince = &t
 		}
 		if a.ReportedFirmwareDigest != "" && r.FirmwareDigest != "" && a.ReportedFirmwareDigest != r.FirmwareDigest {
-			a.FirmwareMismatch, st.FirmwareMismatch = true, true
+			// A revoked agent's flag is its last report's; it does not
+			// speak for the rig.
+			a.FirmwareMismatch = true
+			st.FirmwareMismatch = st.FirmwareMismatch || a.Link != fleetapi.LinkRevoked
 		}
 		if contact != nil && (st.LastSeen == nil || contact.After(*st.LastSeen)) {
 			st.LastSeen = contact
