@@ -68,9 +68,16 @@ type Options struct {
 	// Certs is the CA bundle (PEM) copied to CertsPath; it must hold at
 	// least one certificate.
 	Certs string
-	// Tag is the image's name in the archive (NAME:TAG), what `docker
-	// load` tags it with. With several platforms, docker load gets one
-	// image per platform, tagged NAME:TAG-ARCH; the index carries NAME:TAG.
+	// Tag is the image's name in the archive (NAME:TAG): index.json names
+	// the image, or the index of several, NAME:TAG (ref.name the TAG,
+	// io.containerd.image.name the normalized reference), and
+	// manifest.json tags each image NAME:TAG with one platform,
+	// NAME:TAG-ARCH with several. Expected from the loaders' documented
+	// behaviour, not run here: classic docker load reads manifest.json
+	// (the -ARCH tags exist only there); Docker's containerd image store,
+	// nerdctl and ctr read index.json (one multi-platform NAME:TAG);
+	// podman load imports the host's platform as localhost/NAME:TAG when
+	// NAME has no registry.
 	Tag string
 	// Version, Revision, Source and Licenses are the OCI labels
 	// org.opencontainers.image.version, .revision, .source and .licenses;
