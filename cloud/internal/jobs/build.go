@@ -69,15 +69,18 @@ func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 		// build's context saw meanwhile (as for a training job in run).
 		log.Info("data set built", "windows", d.Build.Windows, "readings", d.Build.Readings, "bytes", deref(d.Bytes),
 			"lease_ended_during_commit", errors.Is(context.Cause(bctx), errLeaseLost))
+		w.m.ended(store.KindBuildDataset, ResultSucceeded, held)
 		return
 	case errors.Is(context.Cause(bctx), errLeaseLost) || errors.Is(err, errLeaseLost):
 		log.Warn("data set build lease lost: another worker may run it; nothing more written")
+		w.m.ended(store.KindBuildDataset, ResultLeaseLost, held)
 		return
 	}
 	retry := true
 	msg := err.Error()
+	cancelled := errors.Is(context.Cause(bctx), errCancelled) || errors.Is(err, errCancelled)
 	switch {
-	case errors.Is(context.Cause(bctx), errCancelled) || errors.Is(err, errCancelled):
+	case cancelled:
 		// The job's error already says who cancelled: FailJob keeps it.
 		msg, retry = "cancelled by request", false
 	case errors.Is(context.Cause(bctx), errTooLong):
@@ -92,7 +95,9 @@ func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 	if _, herr := w.q.HeartbeatBuild(ectx, l, w.o.Lease, b.snapshot()); herr != nil {
 		log.Warn("last build progress not stored", "err", herr)
 	}
-	if ferr := w.q.FailJob(ectx, l, msg, retry); ferr != nil {
+	ferr := w.q.FailJob(ectx, l, msg, retry)
+	w.m.ended(store.KindBuildDataset, failResult(ferr, cancelled, retry, l.Attempt, c.Job.MaxAttempts), held)
+	if ferr != nil {
 		log.Warn("data set build end not stored", "err", ferr)
 		return
 	}

@@ -119,7 +119,11 @@ const MaxAbandoned = 2
 const DefaultMaxExtractBytes = 16 << 30
 
 // Worker runs training jobs and builds of fleet data sets, one at a
-// time. Make it with NewWorker.
+// time. Make it with NewWorker. It is a prometheus.Collector of its
+// attempts' ends: rig_cloud_worker_attempts_total{kind, result} and
+// rig_cloud_worker_attempt_duration_seconds{kind, result} (kind
+// store.KindTrain or store.KindBuildDataset, result one of the Result
+// constants).
 type Worker struct {
 	q     Queue
 	blobs Blobs
@@ -133,6 +137,8 @@ type Worker struct {
 	// waitLogged is set while the worker has logged that it waits for
 	// abandoned trainers before it claims.
 	waitLogged atomic.Bool
+	// m counts the attempts' ends (the Worker is their Collector).
+	m metrics
 }
 
 // NewWorker returns a worker on q and blobs.
@@ -168,7 +174,7 @@ func NewWorker(q Queue, blobs Blobs, o Options) *Worker {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{q: q, blobs: blobs, o: o, train: pipeline.Train}
+	return &Worker{q: q, blobs: blobs, o: o, train: pipeline.Train, m: newMetrics()}
 }
 
 // Name returns the worker's name.
@@ -323,9 +329,11 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 		// commit ended it).
 		log.Info("job succeeded", "rig_type", model.RigType, "version", model.Version,
 			"lease_ended_during_commit", errors.Is(cause, errLeaseLost))
+		w.m.ended(store.KindTrain, ResultSucceeded, j.start)
 		return
 	case errors.Is(cause, errLeaseLost):
 		log.Warn("job lease lost: another worker may run it; nothing more written")
+		w.m.ended(store.KindTrain, ResultLeaseLost, j.start)
 		return
 	}
 	retry := true
@@ -343,7 +351,9 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 	}
 	fmt.Fprintf(j.logs, "attempt %d ended: %s\n", l.Attempt, msg)
 	j.flush(ectx, log)
-	if ferr := w.q.FailJob(ectx, l, msg, retry); ferr != nil {
+	ferr := w.q.FailJob(ectx, l, msg, retry)
+	w.m.ended(store.KindTrain, failResult(ferr, errors.Is(cause, errCancelled), retry, l.Attempt, c.Job.MaxAttempts), j.start)
+	if ferr != nil {
 		log.Warn("job end not stored", "err", ferr)
 		return
 	}

@@ -336,7 +336,8 @@ func unavailable(w http.ResponseWriter, detail string) {
 // stopped and re-queued. Every worker.blob_gc_interval it sweeps the
 // blob store of orphans (cloud/internal/blobgc). When worker.metrics_listen
 // is set it serves /metrics (Prometheus: the blob sweep's counters, the
-// abandoned trainers (jobs.Worker.Abandoned), Go and process metrics) and /health/live there, from before the migrations
+// attempts' ends and durations (jobs.Worker's), the abandoned trainers
+// (jobs.Worker.Abandoned), Go and process metrics) and /health/live there, from before the migrations
 // until Work returns.
 func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) error {
 	pool, err := OpenDB(ctx, cfg)
@@ -378,7 +379,7 @@ func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version str
 		MaxLogLines: w.MaxLogLines, MaxWindows: w.MaxWindows, MaxExtractBytes: int64(w.MaxExtractBytes),
 		MaxJobDuration: w.MaxJobDuration, CodeVersion: version, Log: log,
 	})
-	reg.MustRegister(
+	reg.MustRegister(jw,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rig_cloud_worker_abandoned_trainers",
 			Help: "Trainers that did not stop within jobs.Options.StopGrace of their attempt's end and still run."},
 			func() float64 { n, _ := jw.Abandoned(); return float64(n) }),
