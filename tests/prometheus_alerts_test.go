@@ -46,6 +46,7 @@ func TestPrometheusAlertsFire(t *testing.T) {
 	}
 	const agent = `job="rig-agent",instance="rig-001:8080"`
 	const cloud = `job="rig-cloud",instance="api-1:9091"`
+	const worker = `job="rig-cloud-worker",instance="worker-1:9092"`
 	for _, tc := range []struct {
 		name, alert, load string
 		at                time.Duration
@@ -78,6 +79,24 @@ rig_cloud_http_request_duration_seconds_bucket{` + cloud + `,method="GET",route=
 		{"status route fast", "RigCloudLatencyHigh", `
 rig_cloud_http_request_duration_seconds_bucket{` + cloud + `,method="GET",route="/v1/rigs/:rig/status",le="0.256"} 0+100x30
 rig_cloud_http_request_duration_seconds_bucket{` + cloud + `,method="GET",route="/v1/rigs/:rig/status",le="+Inf"} 0+100x30`, 30 * time.Minute, false},
+		{"most training jobs fail", "RigCloudJobsFailing", `
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="succeeded"} 0+1x90
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="failed"} 0x30 0+1x60
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="retried"} 0+1x90`, 90 * time.Minute, true},
+		{"a few of many training jobs fail", "RigCloudJobsFailing", `
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="succeeded"} 0+1x90
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="failed"} 0x30 0+0.1x60`, 90 * time.Minute, false},
+		{"two training jobs, both failed", "RigCloudJobsFailing", `
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="succeeded"} 0x90
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="failed"} 0x60 1x10 2x20`, 90 * time.Minute, false},
+		{"retries only (jobs queued again)", "RigCloudJobsFailing", `
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="succeeded"} 0+1x90
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="failed"} 0x90
+rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="retried"} 0+5x90`, 90 * time.Minute, false},
+		{"an agent runs another firmware config", "RigCloudFirmwareMismatch", `
+rig_cloud_checkin_firmware_mismatches_total{` + cloud + `} 0x60 1+1x30`, 90 * time.Minute, true},
+		{"firmware mismatches an hour and more ago", "RigCloudFirmwareMismatch", `
+rig_cloud_checkin_firmware_mismatches_total{` + cloud + `} 0+1x20 20x70`, 90 * time.Minute, false},
 		{"readings arrive, no diagnosis", "RigAgentInferenceStalled", `
 rig_agent_ingest_readings_total{` + agent + `} 0+600x60
 rig_agent_diagnosis_last_timestamp_seconds{` + agent + `} 60x60`, time.Hour, true},
