@@ -56,8 +56,13 @@ build: ## build rig-agent, rig-cloud, rigctl, rigsim and the example codec plugi
 # (CGO_ENABLED=0: the CPU build; XLA needs cgo) for each of IMAGE_PLATFORMS
 # into dist/, then one archive (an image index of them) that docker load,
 # podman load and skopeo copy oci-archive: take. Timestamps are the commit's
-# (SOURCE_DATE_EPOCH), so a rebuild of a commit gives the same digest.
+# (SOURCE_DATE_EPOCH), so a rebuild of a commit with the same Go release and
+# the same CA bundle gives the same digest. IMAGE_CA_CERTS is the CA bundle
+# copied into the image (every CA in it ships; its sha256 is the label
+# io.hydrognn.ca-certificates.sha256): Debian's path by default, on
+# Fedora/RHEL make image IMAGE_CA_CERTS=/etc/pki/tls/certs/ca-bundle.crt.
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
 
 image: ## build rig-cloud static for IMAGE_PLATFORMS into dist/ and its container image dist/rig-cloud-image.tar
 	@mkdir -p dist
@@ -67,7 +72,7 @@ image: ## build rig-cloud static for IMAGE_PLATFORMS into dist/ and its containe
 		set -- "$$@" --binary "$$p=dist/rig-cloud-$$os-$$arch"; done; \
 	export SOURCE_DATE_EPOCH="$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)}"; \
 	$(GO) run ./tools/cmd/rigctl release image "$$@" --version "$(VERSION)" \
-		--revision "$$(git rev-parse HEAD)" --out dist/rig-cloud-image.tar
+		--revision "$$(git rev-parse HEAD)" --ca-certs "$(IMAGE_CA_CERTS)" --out dist/rig-cloud-image.tar
 
 # build-arm64 and test-arm64 install what they lack with apt-get (as root or
 # through passwordless sudo, as deploy/dev/ does); otherwise they stop and

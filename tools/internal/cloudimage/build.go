@@ -3,7 +3,9 @@ package cloudimage
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +43,16 @@ const (
 	MaxCertsBytes  = 8 << 20   // Debian's bundle is about 220 KiB
 )
 
+// CACertsLabel is the label holding the sha256 (hex) of the CA bundle
+// copied to CertsPath: the bundle comes from the build host, so two
+// builds give the same digest only with the same bundle, and the label says
+// which one an image carries.
+const CACertsLabel = "io.hydrognn.ca-certificates.sha256"
+
+// FedoraCerts is where Fedora, RHEL and their kin keep the CA bundle that
+// Debian keeps at CertsPath.
+const FedoraCerts = "/etc/pki/tls/certs/ca-bundle.crt"
+
 // DefaultCmd is the image's default command (after the entrypoint
 // BinaryPath): the API, with the config where deploy/k8s mounts it.
 var DefaultCmd = []string{"serve", "--config", ConfigPath}
@@ -66,7 +78,9 @@ type Options struct {
 	// (one: a single image, no index). Each platform appears once.
 	Binaries []Binary
 	// Certs is the CA bundle (PEM) copied to CertsPath; it must hold at
-	// least one certificate.
+	// least one certificate. Every CA in it ships in the image (a local CA
+	// added to the build host's bundle too), and its sha256 is the label
+	// CACertsLabel.
 	Certs string
 	// Tag is the image's name in the archive (NAME:TAG): index.json names
 	// the image, or the index of several, NAME:TAG (ref.name the TAG,
@@ -109,6 +123,10 @@ type Result struct {
 	MediaType string     `json:"media_type"`
 	Bytes     int64      `json:"bytes"`
 	Platforms []Platform `json:"platforms"`
+	// CACerts is the CA bundle copied into the image (Options.Certs) and
+	// CACertsSHA256 the sha256 (hex) of its bytes, the label CACertsLabel.
+	CACerts       string `json:"ca_certs"`
+	CACertsSHA256 string `json:"ca_certs_sha256"`
 }
 
 // ParseBinary parses a --binary value PLATFORM=PATH, PLATFORM being
@@ -154,7 +172,7 @@ func (o Options) Validate() error {
 		}
 	}
 	if o.Certs == "" {
-		return errors.New("no CA bundle")
+		return errors.New("no CA bundle: name the host's PEM bundle (--ca-certs FILE)")
 	}
 	if _, err := name.NewTag(o.Tag); err != nil {
 		return fmt.Errorf("tag %q: want NAME:TAG (%v)", o.Tag, err)
@@ -187,6 +205,9 @@ func Build(o Options) (Result, error) {
 		return Result{}, err
 	}
 	certs, err := readCapped(o.Certs, MaxCertsBytes)
+	if errors.Is(err, os.ErrNotExist) {
+		return Result{}, fmt.Errorf("CA bundle: %w; pass the host's PEM bundle with --ca-certs FILE (Fedora/RHEL: --ca-certs %s; make image: IMAGE_CA_CERTS=FILE)", err, FedoraCerts)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("CA bundle: %w", err)
 	}
@@ -198,11 +219,12 @@ func Build(o Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("base layer: %w", err)
 	}
-	res := Result{Out: o.Out, Tag: o.Tag}
+	sum := sha256.Sum256(certs)
+	res := Result{Out: o.Out, Tag: o.Tag, CACerts: o.Certs, CACertsSHA256: hex.EncodeToString(sum[:])}
 	var images []v1.Image
 	for _, b := range o.Binaries {
 		plat, _ := parsePlatform(b.Platform)
-		img, err := platformImage(o, b, plat, created, base)
+		img, err := platformImage(o, b, plat, created, base, res.CACertsSHA256)
 		if err != nil {
 			return Result{}, err
 		}
@@ -238,7 +260,8 @@ func readCapped(path string, limit int64) ([]byte, error) {
 }
 
 // platformImage is the image of one platform: base, then the binary.
-func platformImage(o Options, b Binary, plat v1.Platform, created time.Time, base v1.Layer) (v1.Image, error) {
+// certsSHA is the CA bundle's sha256 (hex), the label CACertsLabel.
+func platformImage(o Options, b Binary, plat v1.Platform, created time.Time, base v1.Layer, certsSHA string) (v1.Image, error) {
 	bin, err := readCapped(b.Path, MaxBinaryBytes)
 	if err != nil {
 		return nil, fmt.Errorf("binary for %s: %w", b.Platform, err)
@@ -255,6 +278,7 @@ func platformImage(o Options, b Binary, plat v1.Platform, created time.Time, bas
 		"org.opencontainers.image.description": "hydrognn rig-cloud (CPU build, CGO_ENABLED=0)",
 		"org.opencontainers.image.version":     o.Version,
 		"org.opencontainers.image.created":     created.Format(time.RFC3339),
+		CACertsLabel:                           certsSHA,
 	}
 	for k, v := range map[string]string{"revision": o.Revision, "source": o.Source, "licenses": o.Licenses} {
 		if v != "" {

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -179,6 +180,11 @@ func TestBuildImage(t *testing.T) {
 	require.NoError(t, err)
 	cfg, err := img.ConfigFile()
 	require.NoError(t, err)
+	wantCerts, err := os.ReadFile(certs)
+	require.NoError(t, err)
+	certsSum := sha256.Sum256(wantCerts)
+	assert.Equal(t, certs, res.CACerts)
+	assert.Equal(t, hex.EncodeToString(certsSum[:]), res.CACertsSHA256)
 	assert.Equal(t, []string{"/usr/local/bin/rig-cloud"}, cfg.Config.Entrypoint)
 	assert.Equal(t, []string{"serve", "--config", "/etc/hydrognn/rig-cloud.yaml"}, cfg.Config.Cmd)
 	assert.Equal(t, "65532:65532", cfg.Config.User)
@@ -191,6 +197,7 @@ func TestBuildImage(t *testing.T) {
 		"org.opencontainers.image.created":     "2026-11-01T12:00:00Z",
 		"org.opencontainers.image.source":      "https://example.invalid/hydrognn",
 		"org.opencontainers.image.licenses":    "Apache-2.0",
+		"io.hydrognn.ca-certificates.sha256":   hex.EncodeToString(certsSum[:]),
 	}, cfg.Config.Labels)
 	assert.Equal(t, testCreated, cfg.Created.UTC())
 	assert.Equal(t, "linux", cfg.OS)
@@ -204,8 +211,6 @@ func TestBuildImage(t *testing.T) {
 	for p, h := range hdrs {
 		assert.Equal(t, testCreated, h.ModTime.UTC(), p)
 	}
-	wantCerts, err := os.ReadFile(certs)
-	require.NoError(t, err)
 	assert.Equal(t, wantCerts, data["etc/ssl/certs/ca-certificates.crt"])
 	assert.Contains(t, string(data["etc/passwd"]), "nonroot:x:65532:65532:")
 	assert.Contains(t, string(data["etc/group"]), "nonroot:x:65532:")
@@ -284,7 +289,8 @@ func fileSHA(t testing.TB, p string) [32]byte {
 }
 
 // TestBuildReproducible: the same inputs give the same bytes; another
-// creation time gives another digest.
+// creation time, or another CA bundle (the build host's is one of the
+// inputs), gives another digest, and the label says which bundle.
 func TestBuildReproducible(t *testing.T) {
 	arch := native(t)
 	certs := testCerts(t)
@@ -302,6 +308,12 @@ func TestBuildReproducible(t *testing.T) {
 	rc, err := Build(c)
 	require.NoError(t, err)
 	assert.NotEqual(t, ra.Digest, rc.Digest)
+
+	d := options(t, testCerts(t), bin)
+	rd, err := Build(d)
+	require.NoError(t, err)
+	assert.NotEqual(t, ra.Digest, rd.Digest)
+	assert.NotEqual(t, ra.CACertsSHA256, rd.CACertsSHA256)
 }
 
 func TestBuildIndex(t *testing.T) {
@@ -425,7 +437,9 @@ func TestBuildRefuses(t *testing.T) {
 		{"not ELF", func(o *Options) { o.Binaries[0].Path = text }, ErrWrongPlatform, "not an ELF executable"},
 		{"missing binary", func(o *Options) { o.Binaries[0].Path = filepath.Join(t.TempDir(), "nope") }, os.ErrNotExist, "binary for linux/" + nat},
 		{"certs without PEM", func(o *Options) { o.Certs = noPEM }, nil, "no PEM certificate in it"},
-		{"missing certs", func(o *Options) { o.Certs = noPEM + ".nope" }, os.ErrNotExist, "CA bundle"},
+		{"missing certs", func(o *Options) { o.Certs = noPEM + ".nope" }, os.ErrNotExist,
+			"no such file or directory; pass the host's PEM bundle with --ca-certs FILE (Fedora/RHEL: --ca-certs /etc/pki/tls/certs/ca-bundle.crt; make image: IMAGE_CA_CERTS=FILE)"},
+		{"no certs", func(o *Options) { o.Certs = "" }, nil, "no CA bundle: name the host's PEM bundle (--ca-certs FILE)"},
 		{"second platform wrong", func(o *Options) {
 			o.Binaries = append(o.Binaries, Binary{Platform: "linux/" + other, Path: hello(t, nat)})
 		}, ErrWrongPlatform, "not an executable of the platform linux/" + other},

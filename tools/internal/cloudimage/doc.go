@@ -24,6 +24,11 @@
 // config's created time, the history's) is Options.Created, files are
 // written in a fixed order with uid/gid and modes fixed, and layers are
 // gzip-compressed by the Go release building rigctl — so two builds of the
-// same inputs by the same rigctl give the same digests. The image is the CPU
-// one: rig-cloud's XLA backend needs cgo, which a static binary lacks.
+// same inputs by the same rigctl give the same digests. The CA bundle is one
+// of the inputs, and it is the build host's unless Options.Certs names
+// another: hosts with other ca-certificates versions give other digests,
+// and a local CA added to the host's bundle ships in the image. The label
+// CACertsLabel (and Result.CACertsSHA256) holds the bundle's sha256. The
+// image is the CPU one: rig-cloud's XLA backend needs cgo, which a static
+// binary lacks.
 package cloudimage

@@ -24,7 +24,11 @@ image layout and docker save's manifest.json: docker load -i FILE, podman
 load -i FILE, skopeo copy --all oci-archive:FILE docker://REGISTRY/... .
 
 Every timestamp is --created (default: $SOURCE_DATE_EPOCH, seconds since
-1970; RFC 3339 also accepted), so the same inputs give the same digest.
+1970; RFC 3339 also accepted), so the same inputs give the same digest:
+the same binaries and the same CA bundle. The bundle is the build host's
+unless --ca-certs names another (Fedora/RHEL keep it at
+/etc/pki/tls/certs/ca-bundle.crt); every CA in it ships in the image, and
+its sha256 is the label io.hydrognn.ca-certificates.sha256.
 make image builds rig-cloud for linux/amd64 and linux/arm64 and runs this
 with the commit's time. The image is the CPU one: rig-cloud's XLA backend
 needs cgo. See docs/releases.md.`
@@ -74,7 +78,7 @@ func runReleaseImage(env Env, args []string) int {
 	revision := fs.String("revision", "", "the commit `REV` for the revision label")
 	created := fs.String("created", "", "every timestamp in the image: seconds since 1970 or RFC 3339 (default: $SOURCE_DATE_EPOCH)")
 	tag := fs.String("tag", "", "the image's `NAME:TAG` in the archive (default: rig-cloud:VERSION)")
-	certs := fs.String("ca-certs", cloudimage.CertsPath, "the CA bundle (PEM) `FILE` to copy into the image")
+	certs := fs.String("ca-certs", cloudimage.CertsPath, "the CA bundle (PEM) `FILE` to copy into the image (Fedora/RHEL: "+cloudimage.FedoraCerts+")")
 	source := fs.String("source", "https://github.com/hydrognn/hydrognn", "the source `URL` label")
 	licenses := fs.String("licenses", "Apache-2.0", "the licenses label (`SPDX` expression)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -123,5 +127,6 @@ func runReleaseImage(env Env, args []string) int {
 	for _, p := range res.Platforms {
 		fmt.Fprintf(env.Stdout, "  %s %s (%s)\n", p.Platform, p.Digest, p.Binary)
 	}
+	fmt.Fprintf(env.Stdout, "  CA bundle sha256:%s (%s)\n", res.CACertsSHA256, res.CACerts)
 	return ExitOK
 }

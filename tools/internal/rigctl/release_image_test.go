@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
@@ -63,6 +65,10 @@ func TestReleaseImage(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout)
 	assert.Equal(t, "rig-cloud:1.4.0", res.Tag)
 	assert.Equal(t, out, res.Out)
+	caPEM, err := os.ReadFile(ca)
+	require.NoError(t, err)
+	caSum := sha256.Sum256(caPEM)
+	assert.Equal(t, hex.EncodeToString(caSum[:]), res.CACertsSHA256)
 	require.Len(t, res.Platforms, 1)
 	assert.Equal(t, plat, res.Platforms[0].Platform)
 
@@ -76,6 +82,7 @@ func TestReleaseImage(t *testing.T) {
 	assert.Equal(t, "0123abc", cfg.Config.Labels["org.opencontainers.image.revision"])
 	assert.Equal(t, "https://github.com/hydrognn/hydrognn", cfg.Config.Labels["org.opencontainers.image.source"])
 	assert.Equal(t, "Apache-2.0", cfg.Config.Labels["org.opencontainers.image.licenses"])
+	assert.Equal(t, res.CACertsSHA256, cfg.Config.Labels["io.hydrognn.ca-certificates.sha256"])
 
 	// The same command again: the same digest, said in words this time.
 	code, stdout, errOut = run(t, "release", "image", "--binary", plat+"="+bin, "--version", "1.4.0",
@@ -83,6 +90,7 @@ func TestReleaseImage(t *testing.T) {
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Contains(t, stdout, "wrote "+out+": rig-cloud:1.4.0 image "+res.Digest+", ")
 	assert.Contains(t, stdout, "  "+plat+" "+res.Digest+" ("+bin+")")
+	assert.Contains(t, stdout, "  CA bundle sha256:"+res.CACertsSHA256+" ("+ca+")")
 
 	// --created wins over SOURCE_DATE_EPOCH.
 	code, stdout, errOut = run(t, "release", "image", "--binary", plat+"="+bin, "--version", "1.4.0",
@@ -114,6 +122,8 @@ func TestReleaseImageUsage(t *testing.T) {
 		{"twice", append(base[:len(base):len(base)], "--binary", "linux/amd64=y"), "1", ExitUsage, "platform linux/amd64 given twice"},
 		{"bad tag", append(base[:len(base):len(base)], "--tag", "rig-cloud"), "1", ExitUsage, `tag "rig-cloud": want NAME:TAG, with the TAG`},
 		{"missing binary", base, "1", ExitFailure, "release image: binary for linux/amd64: open bin/rig-cloud"},
+		{"missing CA bundle", append(base[:len(base):len(base)], "--ca-certs", "/nonexistent/ca-certificates.crt"), "1", ExitFailure,
+			"release image: CA bundle: open /nonexistent/ca-certificates.crt: no such file or directory; pass the host's PEM bundle with --ca-certs FILE (Fedora/RHEL: --ca-certs /etc/pki/tls/certs/ca-bundle.crt"},
 		{"help", []string{"release", "image", "-h"}, "1", ExitOK, "Usage: rigctl release image --binary linux/ARCH=PATH"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
