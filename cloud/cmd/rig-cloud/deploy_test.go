@@ -200,6 +200,17 @@ func TestKubernetesManifests(t *testing.T) {
 			} else {
 				_, port, _ := strings.Cut(cfg.Server.Listen, ":")
 				assert.Equal(t, port, fmt.Sprint(get(t, ctr, "ports", 0, "containerPort")), "server.listen and the container port differ")
+				// Prometheus scrapes each replica's server.metrics_listen
+				// (the API's port answers /metrics only to loopback
+				// without server.metrics_token).
+				_, mport, _ := strings.Cut(cfg.Server.MetricsListen, ":")
+				require.NotEmpty(t, mport, "server.metrics_listen is off: Prometheus cannot scrape the API")
+				ports := map[string]string{} // name -> containerPort
+				for _, p := range get(t, ctr, "ports").([]any) {
+					ports[fmt.Sprint(get(t, p, "name"))] = fmt.Sprint(get(t, p, "containerPort"))
+				}
+				assert.Equal(t, mport, ports["metrics"], "server.metrics_listen and the container port metrics differ")
+				assert.Equal(t, mport, get(t, d, "spec", "template", "metadata", "annotations", "prometheus.io/port"), "the scrape annotation names another port")
 				grace, err := strconv.ParseFloat(fmt.Sprint(get(t, pod, "terminationGracePeriodSeconds")), 64)
 				require.NoError(t, err)
 				assert.Greater(t, grace, (cfg.Server.DrainDelay + cfg.Server.ShutdownTimeout).Seconds(),
