@@ -217,7 +217,29 @@ func TestBuildImage(t *testing.T) {
 	require.Contains(t, hdrs, "tmp/")
 	assert.Equal(t, byte(tar.TypeDir), hdrs["tmp/"].Typeflag)
 	assert.Equal(t, int64(0o1777), hdrs["tmp/"].Mode)
-	assert.Equal(t, 65532, hdrs["var/lib/rig-cloud/"].Uid)
+	// Owners and modes: the config folder is root's (rig-cloud cannot
+	// change its config), the blob store and the home are 65532's.
+	for p, want := range map[string]struct {
+		uid, gid int
+		mode     int64
+	}{
+		"etc/":               {0, 0, 0o755},
+		"etc/hydrognn/":      {0, 0, 0o755},
+		"etc/ssl/certs/":     {0, 0, 0o755},
+		"var/lib/rig-cloud/": {65532, 65532, 0o755},
+		"home/nonroot/":      {65532, 65532, 0o700},
+		"tmp/":               {0, 0, 0o1777},
+	} {
+		require.Contains(t, hdrs, p)
+		assert.Equal(t, want.uid, hdrs[p].Uid, "%s uid", p)
+		assert.Equal(t, want.gid, hdrs[p].Gid, "%s gid", p)
+		assert.Equal(t, want.mode, hdrs[p].Mode, "%s mode", p)
+		assert.Equal(t, byte(tar.TypeDir), hdrs[p].Typeflag, p)
+	}
+	for _, p := range []string{"etc/passwd", "etc/group", "etc/ssl/certs/ca-certificates.crt"} {
+		assert.Equal(t, 0, hdrs[p].Uid, p)
+		assert.Equal(t, int64(0o644), hdrs[p].Mode, p)
+	}
 	require.Contains(t, hdrs, "usr/local/bin/rig-cloud")
 	assert.Equal(t, int64(0o755), hdrs["usr/local/bin/rig-cloud"].Mode)
 	assert.Equal(t, 0, hdrs["usr/local/bin/rig-cloud"].Uid)

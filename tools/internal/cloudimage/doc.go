@@ -14,7 +14,9 @@
 // The image holds two layers: a base (/etc/passwd and /etc/group with the
 // non-root user and group 65532, the CA bundle at
 // /etc/ssl/certs/ca-certificates.crt, a world-writable /tmp, /etc/hydrognn
-// and /var/lib/rig-cloud owned by 65532 for the config and the blob store),
+// for the config, root's (0755: rig-cloud reads its config and cannot
+// change it), /var/lib/rig-cloud for the blob store, owned by 65532:65532,
+// and 65532's home /home/nonroot, 0700),
 // the same bytes for every platform, and the binary at
 // /usr/local/bin/rig-cloud. The config runs `rig-cloud serve --config
 // /etc/hydrognn/rig-cloud.yaml` as 65532:65532 by default, as the manifests
