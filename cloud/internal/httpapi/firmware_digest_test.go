@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -217,4 +218,70 @@ func TestRolloutFirmwareDigest(t *testing.T) {
 	ro = e.rollout(acme.viewer, ro.ID)
 	assert.Equal(t, rolloutapi.AgentOffered, memberState(ro, "agent-other").State)
 	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
+}
+
+// A rollback offers the previous release only to agents that run its
+// firmware config, and every agent that installed the release runs the
+// release's: a previous release made for another config would be offered
+// to none of them. So the default previous release is the newest older
+// one made for the release's config, a previous release named for
+// another config is refused naming both digests, and an agent a rollback
+// is not offered to (its firmware changed since) says why in its detail
+// instead of staying committed with nothing shown.
+func TestRolloutFirmwareRollback(t *testing.T) {
+	c := testCatalog()
+	fw := c.Targets[rel120].ConfigDigest
+	require.True(t, cloudapi.ValidDigest(fw), fw)
+	require.NotEqual(t, fwB, fw)
+	t110 := *c.Targets[rel110] // 1.1.0 made for another config: between 1.0.0 and 1.2.0
+	t110.ConfigDigest = fwB
+	c.Targets[rel110] = &t110
+	e := newEnv(t, httpapi.Options{Catalog: c})
+	acme := e.tenant("acme")
+	m := member{agent: acme.agent, rig: acme.rig, cred: acme.cred}
+	checkin := func(installed, fw string, u *cloudapi.UpdateStatus) *cloudapi.Offer {
+		t.Helper()
+		return e.offer(m, cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "zema-testrig", Time: time.Now().UTC(),
+			Model: &diag.ModelRef{Version: installed}, Update: u, FirmwareDigest: fw})
+	}
+	// It serves no release of the repository: the previous one is picked.
+	checkin("0.9.0", fw, upd("idle", "0.9.0", "", ""))
+
+	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel120, Previous: rel110,
+		Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
+	require.Equal(t, 422, r.code, "%s", r.body)
+	p := r.problem(t)
+	assert.Equal(t, httpapi.ProblemRolloutRefused, p.Type)
+	assert.Contains(t, p.Detail, `previous release "`+rel110+`" is for firmware config `+fwB+`, the release "`+rel120+`" for `+fw)
+
+	r = e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel120,
+		Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var ro rolloutapi.Rollout
+	r.decode(t, &ro)
+	require.NotNil(t, ro.Previous)
+	assert.Equal(t, rel100, ro.Previous.Target, "1.1.0 is for another firmware config: skipped")
+	assert.Equal(t, fw, ro.Previous.ConfigDigest)
+
+	o := checkin("0.9.0", fw, upd("idle", "0.9.0", "", ""))
+	require.NotNil(t, o)
+	require.Equal(t, rel120, o.Target)
+	committed := upd("committed", "1.2.0", "", "")
+	committed.Rollout = ro.ID
+	checkin("1.2.0", fw, committed)
+	require.Equal(t, rolloutapi.AgentCommitted, memberState(e.rollout(acme.viewer, ro.ID), m.agent).State)
+	require.Equal(t, rolloutapi.RolledBack, e.act(acme.operator, ro.ID, store.ActionRollback, 200).State)
+
+	// Its firmware config changed since it installed 1.2.0: 1.0.0 does
+	// not fit it, and the rollout says so.
+	assert.Nil(t, checkin("1.2.0", fwB, committed), "rollback to a release for another config offered")
+	st := memberState(e.rollout(acme.viewer, ro.ID), m.agent)
+	assert.Equal(t, rolloutapi.AgentCommitted, st.State)
+	assert.Equal(t, "rollback to 1.0.0 not offered: agent runs firmware config "+fwB+", release is for "+fw, st.Detail)
+
+	// Its config put back: offered the rollback.
+	o = checkin("1.2.0", fw, committed)
+	require.NotNil(t, o)
+	assert.Equal(t, cloudapi.Offer{Target: rel100, Version: "1.0.0", Rollout: ro.ID}, *o)
+	assert.Empty(t, memberState(e.rollout(acme.viewer, ro.ID), m.agent).Detail, "the stale reason is cleared")
 }

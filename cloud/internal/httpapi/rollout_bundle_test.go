@@ -24,7 +24,7 @@ import (
 func TestRolloutCommittedByBundle(t *testing.T) {
 	cat := testCatalog()
 	int8 := release.Target{FormatVersion: 1, Bundle: "zema-testrig-int8", Version: "1.1.0", RigType: "zema-testrig",
-		ConfigDigest: "sha256:5be1", ManifestDigest: "sha256:aa01"}
+		ConfigDigest: cat.Targets[rel110].ConfigDigest, ManifestDigest: "sha256:aa01"} // another bundle for the same firmware config
 	cat.Targets[int8.Path()] = &int8
 	e := newEnv(t, httpapi.Options{Catalog: cat})
 	acme := e.tenant("acme")

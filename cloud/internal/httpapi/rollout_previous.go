@@ -49,7 +49,7 @@ func newerServed(served []store.ServedModel, version string) (list []string, age
 // defaultPrevious picks the previous release of a rollout of rel (at
 // path) that names none: the release the selected agents serve (served,
 // by their last check-in) when they all serve one older release of the
-// repository; else, when they serve none the repository holds, the
+// repository made for rel's firmware config (sameConfig); else, when they serve none the repository holds, the
 // newest older release of rel's bundle that is not a prerelease nor a
 // release of org's that halted or was rolled back (previousRelease).
 // When they serve several older releases, refusal says so and asks for
@@ -62,7 +62,7 @@ func (a *API) defaultPrevious(ctx context.Context, orgID int64, rels map[string]
 	older := map[string]int{}
 	for _, m := range served {
 		p, ok := servedRelease(rels, rel, m)
-		if !ok || p == path {
+		if !ok || p == path || !sameConfig(rels[p], rel) {
 			continue
 		}
 		if cmp, ok := release.CompareVersions(rels[p].Version, rel.Version); !ok || cmp >= 0 {
@@ -115,13 +115,23 @@ func fallbackWarning(prev *rolloutapi.Release) string {
 		"to choose another, or expect such agents to end incompatible on a rollback", prev.Target, prev.Version)
 }
 
+// sameConfig tells whether releases a and b were made for the same
+// firmware config (either without a config digest: taken as the same).
+// A rollback to a release made for another config than the release's
+// would be offered to none of the agents that installed the release
+// (rollout.Unfit): they run the release's config.
+func sameConfig(a, b *release.Target) bool {
+	return a.ConfigDigest == "" || b.ConfigDigest == "" || a.ConfigDigest == b.ConfigDigest
+}
+
 // previousRelease is the newest release of rel's bundle and rig type
-// older than rel that is neither a prerelease nor in bad (the releases
-// of rollouts that halted or were rolled back); nil: none.
+// older than rel, made for rel's firmware config (sameConfig), that is
+// neither a prerelease nor in bad (the releases of rollouts that halted
+// or were rolled back); nil: none.
 func previousRelease(rels map[string]*release.Target, path string, rel *release.Target, bad map[string]bool) *rolloutapi.Release {
 	var best *rolloutapi.Release
 	for p, t := range rels {
-		if p == path || t.Bundle != rel.Bundle || t.RigType != rel.RigType || bad[p] || release.Prerelease(t.Version) {
+		if p == path || t.Bundle != rel.Bundle || t.RigType != rel.RigType || bad[p] || release.Prerelease(t.Version) || !sameConfig(t, rel) {
 			continue
 		}
 		if cmp, ok := release.CompareVersions(t.Version, rel.Version); !ok || cmp >= 0 {

@@ -131,6 +131,11 @@ func (a *API) createRollout(c *gin.Context) {
 		case prev.RigType != rel.RigType:
 			refused(c, "previous release %q is for rig type %q, the release for %q", req.Previous, prev.RigType, rel.RigType)
 			return
+		case !sameConfig(prev, rel):
+			refused(c, "previous release %q is for firmware config %s, the release %q for %s: a rollback would be offered to none of the agents "+
+				"that installed the release (they run its config); name a previous release made for %s, or none to have one picked",
+				req.Previous, prev.ConfigDigest, req.Release, rel.ConfigDigest, rel.ConfigDigest)
+			return
 		}
 		if cmp, ok := release.CompareVersions(prev.Version, rel.Version); ok && cmp >= 0 {
 			refused(c, "previous release %q (version %s) is not older than the release (version %s)", req.Previous, prev.Version, rel.Version)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -499,7 +500,9 @@ func (s *Store) EditRollout(ctx context.Context, orgID, id int64, e rolloutapi.E
 // downgrade to a release it never ran) is marked incompatible too
 // (rollout.Observe) and stays so while it reports it. In a rolled back rollout an
 // agent that does not read the previous release's format, or runs
-// another firmware config than its bundle's, is offered nothing either.
+// another firmware config than its bundle's, is offered nothing either;
+// when it installed the release (downloading and past) its detail says
+// so ("rollback to 1.0.0 not offered: agent runs firmware config ...").
 func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName string, rigID int64, req *cloudapi.CheckinRequest) (*cloudapi.Offer, error) {
 	if err := s.joinLate(ctx, orgID, agentName); err != nil {
 		return nil, fmt.Errorf("join rollout: %w", err)
@@ -570,11 +573,36 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 			return nil, err
 		}
 	}
-	switch {
-	case (state == rolloutapi.Running || state == rolloutapi.Completed) && why == "":
+	if (state == rolloutapi.Running || state == rolloutapi.Completed) && why == "" {
 		return &cloudapi.Offer{Target: rel.Target, Version: rel.Version, Rollout: id}, nil
-	case back != nil && rollout.Unfit(formats, req.FirmwareDigest, *back) == "":
+	}
+	if back == nil {
+		return nil, nil
+	}
+	whyBack := rollout.Unfit(formats, req.FirmwareDigest, *back)
+	notOffered := fmt.Sprintf("rollback to %s not offered: ", back.Version)
+	if whyBack == "" {
+		if obs.Detail == "" && strings.HasPrefix(detail, notOffered) {
+			// It fits now (its firmware config put back): the reason is
+			// stale.
+			if err := s.setRolloutAgent(ctx, id, agentName, obs.State, ""); err != nil {
+				return nil, err
+			}
+		}
 		return &cloudapi.Offer{Target: back.Target, Version: back.Version, Rollout: id}, nil
+	}
+	switch obs.State {
+	case rolloutapi.AgentPending, rolloutapi.AgentOffered, rolloutapi.AgentIncompatible:
+		// It installed nothing of the release: nothing to roll back.
+	default:
+		// It stays on the release: say why, rather than leave it
+		// committed (or canary, failed) with nothing shown.
+		d := notOffered + whyBack
+		if cur := cmp.Or(obs.Detail, detail); cur != d {
+			if err := s.setRolloutAgent(ctx, id, agentName, obs.State, d); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return nil, nil
 }
