@@ -32,6 +32,7 @@ const (
 	ConfigPath  = "/etc/hydrognn/rig-cloud.yaml"
 	UID         = 65532
 	GID         = 65532
+	HTTPPort    = 8080 // the API's listen port, exposed; deploy/k8s names it http
 	DefaultTag  = "rig-cloud"
 	passwdLines = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
 	groupLines  = "root:x:0:\nnonroot:x:65532:\n"
@@ -298,7 +299,7 @@ func platformImage(o Options, b Binary, plat v1.Platform, created time.Time, bas
 			User:         fmt.Sprintf("%d:%d", UID, GID),
 			WorkingDir:   "/",
 			Labels:       labels,
-			ExposedPorts: map[string]struct{}{"8080/tcp": {}},
+			ExposedPorts: map[string]struct{}{fmt.Sprintf("%d/tcp", HTTPPort): {}},
 		},
 		RootFS: v1.RootFS{Type: "layers"},
 	})
