@@ -51,7 +51,7 @@ build: ## build rig-agent, rig-cloud, rigctl, rigsim and the example codec plugi
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ $(BINARIES)
 	@echo "built $(notdir $(BINARIES)) $(VERSION) into bin/"
 
-# rig-cloud's container image (docs/releases.md, "Container image"), built
+# rig-cloud's container image (docs/releases.md, "rig-cloud's container image"), built
 # without a container engine by rigctl release image: rig-cloud static
 # (CGO_ENABLED=0: the CPU build; XLA needs cgo) for each of IMAGE_PLATFORMS
 # into dist/, then one archive (an image index of them) that docker load,
@@ -67,11 +67,10 @@ IMAGE_CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
 image: ## build rig-cloud static for IMAGE_PLATFORMS into dist/ and its container image dist/rig-cloud-image.tar
 	@mkdir -p dist
 	@set --; for p in $(IMAGE_PLATFORMS); do os="$${p%%/*}"; arch="$${p#*/}"; \
-		echo "CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -o dist/rig-cloud-$$os-$$arch ./cloud/cmd/rig-cloud"; \
-		CGO_ENABLED=0 GOOS="$$os" GOARCH="$$arch" $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o "dist/rig-cloud-$$os-$$arch" ./cloud/cmd/rig-cloud; \
-		set -- "$$@" --binary "$$p=dist/rig-cloud-$$os-$$arch"; done; \
+		set -x; env CGO_ENABLED=0 GOOS="$$os" GOARCH="$$arch" $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o "dist/rig-cloud-$$os-$$arch" ./cloud/cmd/rig-cloud; \
+		{ set +x; } 2>/dev/null; set -- "$$@" --binary "$$p=dist/rig-cloud-$$os-$$arch"; done; \
 	export SOURCE_DATE_EPOCH="$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)}"; \
-	$(GO) run ./tools/cmd/rigctl release image "$$@" --version "$(VERSION)" \
+	set -x; $(GO) run ./tools/cmd/rigctl release image "$$@" --version "$(VERSION)" \
 		--revision "$$(git rev-parse HEAD)" --ca-certs "$(IMAGE_CA_CERTS)" --out dist/rig-cloud-image.tar
 
 # build-arm64 and test-arm64 install what they lack with apt-get (as root or
