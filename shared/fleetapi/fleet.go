@@ -90,6 +90,16 @@ type RigRequest struct {
 	SiteID         *int64 `json:"site_id,omitempty"`
 }
 
+// RigEdit is the body of PATCH /v1/rigs/{rig}: what to change in a rig's
+// registration.
+type RigEdit struct {
+	// FirmwareDigest replaces the rig's registered firmware digest
+	// (required: cloudapi.ValidDigest, or "" for none, and a rig without
+	// one is never flagged firmware_mismatch): after a firmware change,
+	// or to correct a registration, so that the flag clears.
+	FirmwareDigest *string `json:"firmware_digest"`
+}
+
 // Rig is a machine of the caller's organisation, named by its firmware
 // config's equipment id.
 type Rig struct {

@@ -326,6 +326,7 @@ func (a *API) routes() *gin.Engine {
 	v1.POST("/rigs", a.need(store.RoleOperator), a.createRig)
 	v1.GET("/rigs", a.need(store.RoleViewer), a.listRigs)
 	v1.GET("/rigs/:rig", a.need(store.RoleViewer), a.getRig)
+	v1.PATCH("/rigs/:rig", a.need(store.RoleOperator), a.editRig)
 	v1.GET("/rigs/:rig/status", a.need(store.RoleViewer), a.rigStatus)
 	v1.GET("/rigs/:rig/diagnoses", a.need(store.RoleViewer), a.rigDiagnoses)
 	v1.GET("/rigs/:rig/components/:component/health", a.need(store.RoleViewer), a.componentHealth)

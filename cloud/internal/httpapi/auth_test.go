@@ -36,6 +36,7 @@ func routesFor(a *tenant) []route {
 		{"GET", "/v1/agents", nil, store.RoleViewer, false},
 		{"GET", "/v1/alerts", nil, store.RoleViewer, false},
 		{"GET", "/v1/rigs/" + a.rig, nil, store.RoleViewer, true},
+		{"PATCH", "/v1/rigs/" + a.rig, fleetapi.RigEdit{FirmwareDigest: new(string)}, store.RoleOperator, true},
 		{"GET", "/v1/rigs/" + a.rig + "/status", nil, store.RoleViewer, true},
 		{"GET", "/v1/rigs/" + a.rig + "/diagnoses", nil, store.RoleViewer, true},
 		{"GET", "/v1/rigs/" + a.rig + "/components/pump/health", nil, store.RoleViewer, true},

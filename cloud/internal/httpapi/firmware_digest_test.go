@@ -131,6 +131,73 @@ func TestCheckinFirmwareDigestStatus(t *testing.T) {
 	assert.Equal(t, "/firmware_digest", p.Errors[0].Pointer)
 }
 
+// A rig's registered firmware digest is one of the form agents report
+// (or none): another form ("v1.2", uppercase hex) would match no report
+// and flag the rig for good, so it is refused naming the field, at
+// creation and by PATCH /v1/rigs/{rig}, which corrects it (an operator's,
+// of the caller's organisation): the rig's flag then clears.
+func TestRigFirmwareDigestRegistered(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	acme, other := e.tenant("acme"), e.tenant("other")
+	for _, bad := range []string{"v1.2", strings.ToUpper(fwA), fwA[:40], "sha256:" + strings.Repeat("g", 64), fwA + "\n"} {
+		r := e.do("POST", "/v1/rigs", acme.operator, fleetapi.RigRequest{RigID: "skab-bad", RigType: "skab-testbed", FirmwareDigest: bad})
+		require.Equal(t, 400, r.code, "%q: %s", bad, r.body)
+		p := r.problem(t)
+		assert.Equal(t, cloudapi.ProblemInvalidBody, p.Type)
+		require.Len(t, p.Errors, 1, "%q", bad)
+		assert.Equal(t, "/firmware_digest", p.Errors[0].Pointer)
+		r = e.do("PATCH", "/v1/rigs/"+acme.rig, acme.operator, map[string]any{"firmware_digest": bad})
+		require.Equal(t, 400, r.code, "%q: %s", bad, r.body)
+		require.Len(t, r.problem(t).Errors, 1)
+		assert.Equal(t, "/firmware_digest", r.problem(t).Errors[0].Pointer)
+	}
+	r := e.do("GET", "/v1/rigs/skab-bad", acme.viewer, nil)
+	assert.Equal(t, 404, r.code, "%s", r.body)
+
+	r = e.do("POST", "/v1/rigs", acme.operator, fleetapi.RigRequest{RigID: "skab-1", RigType: "skab-testbed", FirmwareDigest: fwA})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	r = e.do("POST", "/v1/rigs/skab-1/enrollments", acme.operator, nil)
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var en struct{ Token string }
+	r.decode(t, &en)
+	var out cloudapi.EnrollResponse
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "agent-1", RigID: "skab-1"})
+	require.Equal(t, 200, r.code, "%s", r.body)
+	r.decode(t, &out)
+	e.checkinFirmware(member{agent: "agent-1", rig: "skab-1", cred: out.Credential}, "1.0.0", fwB)
+	require.True(t, e.rigStatus(acme.viewer, "skab-1").FirmwareMismatch)
+
+	// Refused: no field, a viewer, another organisation (404), no such rig.
+	r = e.do("PATCH", "/v1/rigs/skab-1", acme.operator, map[string]any{})
+	require.Equal(t, 400, r.code, "%s", r.body)
+	assert.Equal(t, "/firmware_digest", r.problem(t).Errors[0].Pointer)
+	r = e.do("PATCH", "/v1/rigs/skab-1", acme.viewer, fleetapi.RigEdit{FirmwareDigest: &fwB})
+	require.Equal(t, 403, r.code, "%s", r.body)
+	r = e.do("PATCH", "/v1/rigs/skab-1", other.operator, fleetapi.RigEdit{FirmwareDigest: &fwB})
+	require.Equal(t, 404, r.code, "%s", r.body)
+	assert.Equal(t, cloudapi.ProblemNotFound, r.problem(t).Type)
+	r = e.do("PATCH", "/v1/rigs/nope", acme.operator, fleetapi.RigEdit{FirmwareDigest: &fwB})
+	require.Equal(t, 404, r.code, "%s", r.body)
+	assert.Equal(t, fwA, e.rigStatus(acme.viewer, "skab-1").FirmwareDigest, "unchanged")
+
+	// Corrected: the flag clears.
+	r = e.do("PATCH", "/v1/rigs/skab-1", acme.operator, fleetapi.RigEdit{FirmwareDigest: &fwB})
+	require.Equal(t, 200, r.code, "%s", r.body)
+	var rig fleetapi.Rig
+	r.decode(t, &rig)
+	assert.Equal(t, fleetapi.Rig{RigID: "skab-1", RigType: "skab-testbed", FirmwareDigest: fwB, CreatedAt: rig.CreatedAt}, rig)
+	st := e.rigStatus(acme.viewer, "skab-1")
+	assert.Equal(t, fwB, st.FirmwareDigest)
+	assert.False(t, st.FirmwareMismatch)
+	assert.False(t, st.Agents[0].FirmwareMismatch)
+	// "" unregisters it: never flagged.
+	r = e.do("PATCH", "/v1/rigs/skab-1", acme.operator, fleetapi.RigEdit{FirmwareDigest: new(string)})
+	require.Equal(t, 200, r.code, "%s", r.body)
+	st = e.rigStatus(acme.viewer, "skab-1")
+	assert.Empty(t, st.FirmwareDigest)
+	assert.False(t, st.FirmwareMismatch)
+}
+
 // A revoked agent keeps its own flag, but does not flag its rig: its
 // report is stale, and it runs nothing the cloud hears of.
 func TestRevokedAgentFirmwareMismatch(t *testing.T) {

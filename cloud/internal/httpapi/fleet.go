@@ -263,8 +263,7 @@ func (a *API) createRig(c *gin.Context) {
 	if !nameOK(c, "rig_type", req.RigType) {
 		return
 	}
-	if len(req.FirmwareDigest) > cloudapi.MaxNameLen {
-		invalidBody(c, "firmware_digest is longer than %d bytes", cloudapi.MaxNameLen)
+	if !firmwareDigestOK(c, req.FirmwareDigest) {
 		return
 	}
 	if !a.rigTypeKnown(c, req.RigType) { // rigtypes.go
@@ -280,6 +279,46 @@ func (a *API) createRig(c *gin.Context) {
 		return
 	}
 	c.JSON(201, r)
+}
+
+// firmwareDigestOK refuses a registered firmware digest that is not ""
+// (none) nor a digest as shared/rig's Config.Digest writes it
+// (cloudapi.ValidDigest), naming /firmware_digest: a value of another
+// form ("v1.2", uppercase hex) matches no agent's report, so the rig
+// would be flagged firmware_mismatch for good.
+func firmwareDigestOK(c *gin.Context, d string) bool {
+	if d != "" && !cloudapi.ValidDigest(d) {
+		invalidField(c, "/"+cloudapi.FieldFirmwareDigest, "firmware_digest %q is not sha256:<64 lowercase hex>, the firmware config's digest "+
+			"(rigctl rig-types validate prints it; GET /v1/rig-types/{name}/versions lists those of the registered ones), nor \"\" for none",
+			cloudapi.ClipText(d, 80))
+		return false
+	}
+	return true
+}
+
+// editRig changes a rig's registration: its firmware_digest, after a
+// firmware change or to correct it, so that its firmware_mismatch flag
+// clears.
+func (a *API) editRig(c *gin.Context) {
+	var req fleetapi.RigEdit
+	if !a.readJSON(c, &req) {
+		return
+	}
+	if req.FirmwareDigest == nil {
+		invalidField(c, "/"+cloudapi.FieldFirmwareDigest, "firmware_digest is required: the digest of the rig's firmware config, or \"\" for none")
+		return
+	}
+	if !firmwareDigestOK(c, *req.FirmwareDigest) {
+		return
+	}
+	p := principal(c)
+	r, err := a.st.SetRigFirmwareDigest(c.Request.Context(), p.OrgID, c.Param("rig"), *req.FirmwareDigest)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.log.Info("rig edited", "rig", r.RigID, "org", p.OrgID, "token", p.TokenID, "firmware_digest", r.FirmwareDigest)
+	c.JSON(200, r)
 }
 
 func (a *API) listRigs(c *gin.Context) {

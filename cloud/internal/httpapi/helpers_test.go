@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,7 +174,7 @@ func (e *env) tenant(slug string) *tenant {
 			tn.viewer = tr.Secret
 		}
 	}
-	r = e.do("POST", "/v1/rigs", tn.operator, fleetapi.RigRequest{RigID: tn.rig, RigType: tn.rigType, FirmwareDigest: "sha256:abc"})
+	r = e.do("POST", "/v1/rigs", tn.operator, fleetapi.RigRequest{RigID: tn.rig, RigType: tn.rigType, FirmwareDigest: "sha256:" + strings.Repeat("c3", 32)})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	tn.cred = e.enroll(tn, tn.agent)
 	return tn

@@ -69,7 +69,7 @@ var (
 		Model:     exModel, InferenceMicros: 69, Health: 0.91, Status: diag.Healthy,
 		Components: []diag.ComponentHealth{{ID: "pump", Health: 0.91, Status: diag.Healthy, AnomalyScore: 0.4}},
 	}
-	exRig = fleetapi.Rig{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID, CreatedAt: exT0.Add(-48 * time.Hour)}
+	exRig = fleetapi.Rig{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: exRegistered, SiteID: &exSiteID, CreatedAt: exT0.Add(-48 * time.Hour)}
 	exOrg = fleetapi.Org{ID: exOrgID, Slug: "acme", Name: "Acme Hydraulics", CreatedAt: exT0.Add(-72 * time.Hour)}
 	exTok = fleetapi.Token{ID: 2, OrgID: &exOrgID, Name: "fleet admin", Role: string(store.RoleAdmin), CreatedAt: exT0.Add(-72 * time.Hour),
 		CreatedBy: ptr(int64(1))}
@@ -87,13 +87,23 @@ var (
 	// not exRig's registered one, which is out of date (the rig's status
 	// flags it).
 	exFirmware = "sha256:5be1c0de94a3f7b2e61d08c5a7f3e2b19d4c6a8e0f1b3d5c7e9a2b4d6f8e0a1c"
-	exCheckin  = cloudapi.CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", AgentVersion: "0.4.0",
+	// exRegistered is exRig's registered firmware digest: the config it
+	// ran before, out of date until PATCH /v1/rigs/{rig} (editRig) sets
+	// exFirmware.
+	exRegistered = "sha256:f6f54c6b76c60559ad80b3477b9f41471bb06b06e9a84f1f9c8a8b4c0903e127"
+	exCheckin    = cloudapi.CheckinRequest{AgentID: "rig-001", RigID: "zema-1", RigType: "zema-testrig", AgentVersion: "0.4.0",
 		Time: exT0, Model: &exModel, Outbox: cloudapi.OutboxStatus{Items: 12, Bytes: 24576},
 		Buffer: &cloudapi.BufferStatus{Records: 51840000, Bytes: 870000000}, BundleFormats: &cloudapi.BundleFormats{Min: 1, Max: 2},
 		FirmwareDigest: exFirmware,
 		Update: &cloudapi.UpdateStatus{State: "canary", Installed: "1.0.0", Target: "zema-testrig/zema-testrig-1.1.0.tar.gz",
 			TargetVersion: "1.1.0", Rollout: 1, Changed: exT0.Add(-10 * time.Minute)}}
 )
+
+// withFirmware is r with the registered firmware digest d.
+func withFirmware(r fleetapi.Rig, d string) fleetapi.Rig {
+	r.FirmwareDigest = d
+	return r
+}
 
 func listParams(extra ...Param) []Param {
 	return append(extra,
@@ -166,7 +176,7 @@ func Operations() []Operation {
 			Auth: AuthToken, Role: "operator",
 			Description: "Once the organisation has registered rig types (POST /v1/rig-types), rig_type must be one of them: " +
 				"422 unknown-rig-type names them. An organisation that registered none creates rigs of any type.",
-			Body:   fleetapi.RigRequest{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: "sha256:5be1", SiteID: &exSiteID},
+			Body:   fleetapi.RigRequest{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: exRegistered, SiteID: &exSiteID},
 			Status: 201, Response: exRig, Errors: []int{409, 422}},
 		{Method: "POST", Path: "/v1/rigs/:rig/enrollments", ID: "createEnrollment", Tag: "fleet",
 			Summary: "Create a one-time enrollment token for a rig",
@@ -260,6 +270,15 @@ func Operations() []Operation {
 					Outbox: &exCheckin.Outbox, Buffer: exCheckin.Buffer, Update: exCheckin.Update, BundleFormats: exCheckin.BundleFormats,
 					ReportedFirmwareDigest: exFirmware, FirmwareSince: ptr(exT0.Add(-72 * time.Hour)), FirmwareMismatch: true}}},
 			Example: Example{Path: "/v1/rigs/zema-1/status"}},
+		{Method: "PATCH", Path: "/v1/rigs/:rig", ID: "editRig", Tag: "fleet",
+			Summary: "Change a rig's registered firmware_digest (after a firmware change, or to correct it), so that its firmware_mismatch flag clears",
+			Description: "firmware_digest is required: sha256:<64 lowercase hex>, the firmware config's digest (rigctl rig-types validate prints it; " +
+				"GET /v1/rig-types/{name}/versions lists those of the registered ones), or \"\" for none (the rig is then never flagged); " +
+				"400 naming /firmware_digest otherwise. The rig's status compares its agents' reports with it from the next read on " +
+				"(the example registers the digest the rig's agent reports).",
+			Auth: AuthToken, Role: "operator", Params: []Param{rigParam},
+			Body:   fleetapi.RigEdit{FirmwareDigest: ptr(exFirmware)},
+			Status: 200, Response: withFirmware(exRig, exFirmware), Example: Example{Path: "/v1/rigs/zema-1"}},
 		{Method: "GET", Path: "/v1/rigs/:rig/diagnoses", ID: "rigDiagnoses", Tag: "fleet",
 			Summary: "A rig's stored diagnoses with window_start in [from, to), in window order",
 			Auth:    AuthToken, Role: "viewer",

@@ -121,6 +121,22 @@ func (s *Store) Rig(ctx context.Context, orgID int64, name string) (*Rig, error)
 	return r, err
 }
 
+// SetRigFirmwareDigest sets the registered firmware digest ("" for none)
+// of org's rig named name and returns the rig; ErrNotFound when org has no
+// such rig.
+func (s *Store) SetRigFirmwareDigest(ctx context.Context, orgID int64, name, digest string) (*Rig, error) {
+	r := &Rig{}
+	err := s.pool.QueryRow(ctx, `UPDATE rigs SET firmware_digest = $3 WHERE org_id = $1 AND name = $2 RETURNING `+rigCols,
+		orgID, name, digest).Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("rig %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("set firmware digest of rig %q: %w", name, err)
+	}
+	return r, nil
+}
+
 // Rigs lists org's rigs by name, at most limit after name after.
 func (s *Store) Rigs(ctx context.Context, orgID int64, after string, limit int) ([]Rig, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+rigCols+` FROM rigs
