@@ -4,6 +4,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -124,4 +125,32 @@ func TestImageMatchesManifests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKustomizationByDigest: deploy/k8s names rig-cloud by digest, as the
+// docs advise, and without newTag, with which kustomize would write
+// NAME:TAG@DIGEST.
+func TestKustomizationByDigest(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "k8s", "kustomization.yaml"))
+	require.NoError(t, err)
+	var k struct {
+		Images []struct {
+			Name    string `yaml:"name"`
+			NewName string `yaml:"newName"`
+			NewTag  string `yaml:"newTag"`
+			Digest  string `yaml:"digest"`
+		} `yaml:"images"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &k))
+	var found bool
+	for _, img := range k.Images {
+		if img.Name != DefaultTag {
+			continue
+		}
+		found = true
+		assert.NotEmpty(t, img.NewName)
+		assert.Empty(t, img.NewTag, "no newTag beside the digest")
+		assert.Regexp(t, regexp.MustCompile(`^sha256:[0-9a-f]{64}$`), img.Digest)
+	}
+	assert.True(t, found, "kustomization.yaml sets the image %s", DefaultTag)
 }
