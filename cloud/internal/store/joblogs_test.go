@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -100,9 +101,10 @@ func TestReLeasedAttemptLogsAreKept(t *testing.T) {
 	assert.Equal(t, []string{"1/1 one", "1/2 two", "2/1 uno", "2/2 dos", "2/3 tres"}, logView(t, st, org, j.ID))
 }
 
-// Migration 0019 numbers the lines stored before it per job and attempt
-// in seq order (a line an old worker stored twice stays twice), and an
-// append after it skips the numbers it gave.
+// Migration 0019 writes no row of the unbounded training_logs: the lines
+// stored before it keep no number (n NULL) and every row version stays
+// as it was (no backfill, no rewrite); an append after it numbers its
+// lines from 1 beside them, and skips a number it stored.
 func TestLogNumbersMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -124,18 +126,31 @@ func TestLogNumbersMigration(t *testing.T) {
 	old(j1.ID, 1, "b", "c") // sent again by a worker of schema 18: at least once
 	old(j1.ID, 2, "d")
 	old(j2.ID, 1, "y")
+	// Each row version's place and writer: an UPDATE or a rewrite of the
+	// table changes them.
+	versions := func() []string {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT ctid::text || ' ' || xmin::text FROM training_logs ORDER BY seq`)
+		require.NoError(t, err)
+		vs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return vs
+	}
+	before := versions()
 
 	_, err = db.Migrate(ctx, pool, nil)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"1/1 a", "1/2 b", "1/3 b", "1/4 c", "2/1 d"}, logView(t, st, org, j1.ID))
-	assert.Equal(t, []string{"1/1 x", "1/2 y"}, logView(t, st, org, j2.ID))
+	assert.Equal(t, before, versions(), "the migration wrote rows")
+	assert.Equal(t, []string{"1/0 a", "1/0 b", "1/0 b", "1/0 c", "2/0 d"}, logView(t, st, org, j1.ID))
+	assert.Equal(t, []string{"1/0 x", "1/0 y"}, logView(t, st, org, j2.ID))
 
 	_, err = pool.Exec(ctx, `UPDATE training_jobs SET state = 'running', worker = 'w', attempts = 2, lease_expires_at = now() + interval '1m'
 		WHERE id = $1`, j1.ID)
 	require.NoError(t, err)
 	l := store.Lease{JobID: j1.ID, Worker: "w", Attempt: 2}
 	require.NoError(t, st.AppendLogs(ctx, l, lines(1, "d", "e")))
-	assert.Equal(t, []string{"1/1 a", "1/2 b", "1/3 b", "1/4 c", "2/1 d", "2/2 e"}, logView(t, st, org, j1.ID))
+	require.NoError(t, st.AppendLogs(ctx, l, lines(2, "e", "f"))) // 2 sent again
+	assert.Equal(t, []string{"1/0 a", "1/0 b", "1/0 b", "1/0 c", "2/0 d", "2/1 d", "2/2 e", "2/3 f"}, logView(t, st, org, j1.ID))
 }
 
 // A worker of the release before line numbers, still running while a

@@ -353,7 +353,7 @@ func (s *Store) AppendLogs(ctx context.Context, l Lease, lines []NumberedLine) e
 	err := s.pool.QueryRow(ctx, `WITH j AS (SELECT id FROM training_jobs WHERE `+fence+`),
 		ins AS (INSERT INTO training_logs (job_id, attempt, n, line)
 			SELECT j.id, $3, u.n, u.line FROM j, unnest($4::int[], $5::text[]) AS u(n, line) ORDER BY u.n
-			ON CONFLICT (job_id, attempt, n) DO NOTHING)
+			ON CONFLICT (job_id, attempt, n) WHERE n IS NOT NULL DO NOTHING)
 		SELECT count(*) FROM j`,
 		l.JobID, l.Worker, l.Attempt, ns, texts).Scan(&held)
 	if err != nil {

@@ -8,20 +8,17 @@
 --
 -- n may be NULL: a worker of the release before this one (its insert
 -- names no n) still stores its lines while a rolling upgrade runs, at
--- least once as before (NULLs are distinct: the unique index never
--- refuses them). Readers show such a line without a number.
+-- least once as before. Readers show such a line without a number.
 --
--- Lines stored before are numbered per job and attempt in seq order (a
--- line an old worker stored twice stays twice, under two numbers). The
--- table is locked while it is rewritten: a worker's append or a reader
--- of job logs waits for the migration.
+-- Lines stored before keep n NULL: the migration writes no row. The
+-- column (no default) and the constraint (NOT VALID: every row's n is
+-- NULL, nothing to check) change only the catalog. The index is partial
+-- (a NULL n never conflicts, NULLs being distinct), so it holds no old
+-- line: its build reads the table once, under the lock the ALTER TABLE
+-- took, and writes next to nothing.
 ALTER TABLE training_logs ADD COLUMN n integer;
 
-UPDATE training_logs t SET n = r.n
-FROM (SELECT job_id, seq, row_number() OVER (PARTITION BY job_id, attempt ORDER BY seq) AS n FROM training_logs) r
-WHERE t.job_id = r.job_id AND t.seq = r.seq;
-
 ALTER TABLE training_logs
-	ADD CONSTRAINT training_logs_n_positive CHECK (n IS NULL OR n >= 1);
+	ADD CONSTRAINT training_logs_n_positive CHECK (n >= 1) NOT VALID;
 
-CREATE UNIQUE INDEX training_logs_attempt_n ON training_logs (job_id, attempt, n);
+CREATE UNIQUE INDEX training_logs_attempt_n ON training_logs (job_id, attempt, n) WHERE n IS NOT NULL;
