@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -8,7 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
+	"github.com/hydrognn/hydrognn/cloud/internal/rollout"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
@@ -31,6 +35,26 @@ func (e *env) checkinFirmware(m member, installed, fw string) *cloudapi.Offer {
 	req := cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "skab-testbed", Time: time.Now().UTC(),
 		Model: &diag.ModelRef{Version: installed}, FirmwareDigest: fw, BundleFormats: &cloudapi.BundleFormats{Min: 1, Max: 2}}
 	return e.offer(m, req)
+}
+
+// mismatchedRigs runs a pass of a rollout engine on e's store and
+// returns its gauge rig_cloud_rigs_firmware_mismatched.
+func (e *env) mismatchedRigs() float64 {
+	e.t.Helper()
+	eng := rollout.NewEngine(e.st, rollout.Options{})
+	_, err := eng.Tick(context.Background())
+	require.NoError(e.t, err)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(eng)
+	mfs, err := reg.Gather()
+	require.NoError(e.t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "rig_cloud_rigs_firmware_mismatched" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	e.t.Fatal("no rig_cloud_rigs_firmware_mismatched")
+	return 0
 }
 
 func (e *env) rigStatus(token, rig string) fleetapi.RigStatus {
@@ -166,6 +190,11 @@ func TestRigFirmwareDigestRegistered(t *testing.T) {
 	r.decode(t, &out)
 	e.checkinFirmware(member{agent: "agent-1", rig: "skab-1", cred: out.Credential}, "1.0.0", fwB)
 	require.True(t, e.rigStatus(acme.viewer, "skab-1").FirmwareMismatch)
+	// Another organisation's mismatched rig counts in the gauge too.
+	r = e.do("PATCH", "/v1/rigs/"+other.rig, other.operator, fleetapi.RigEdit{FirmwareDigest: &fwA})
+	require.Equal(t, 200, r.code, "%s", r.body)
+	e.checkinFirmware(member{agent: other.agent, rig: other.rig, cred: other.cred}, "1.0.0", fwB)
+	assert.Equal(t, 2.0, e.mismatchedRigs())
 
 	// Refused: no field, a viewer, another organisation (404), no such rig.
 	r = e.do("PATCH", "/v1/rigs/skab-1", acme.operator, map[string]any{})
@@ -190,6 +219,11 @@ func TestRigFirmwareDigestRegistered(t *testing.T) {
 	assert.Equal(t, fwB, st.FirmwareDigest)
 	assert.False(t, st.FirmwareMismatch)
 	assert.False(t, st.Agents[0].FirmwareMismatch)
+	assert.Equal(t, 1.0, e.mismatchedRigs(), "the gauge goes down")
+	// Its firmware put back (other's agent reports the registered one): cleared.
+	e.checkinFirmware(member{agent: other.agent, rig: other.rig, cred: other.cred}, "1.0.0", fwA)
+	assert.Equal(t, 0.0, e.mismatchedRigs())
+
 	// "" unregisters it: never flagged.
 	r = e.do("PATCH", "/v1/rigs/skab-1", acme.operator, fleetapi.RigEdit{FirmwareDigest: new(string)})
 	require.Equal(t, 200, r.code, "%s", r.body)
@@ -215,8 +249,10 @@ func TestRevokedAgentFirmwareMismatch(t *testing.T) {
 	r.decode(t, &out)
 	e.checkinFirmware(member{agent: "agent-1", rig: "skab-1", cred: out.Credential}, "1.0.0", fwB)
 	require.True(t, e.rigStatus(acme.viewer, "skab-1").FirmwareMismatch)
+	assert.Equal(t, 1.0, e.mismatchedRigs())
 
 	require.Equal(t, 204, e.do("POST", "/v1/agents/agent-1/revoke", acme.operator, nil).code)
+	assert.Equal(t, 0.0, e.mismatchedRigs(), "a revoked agent counts its rig")
 	st := e.rigStatus(acme.viewer, "skab-1")
 	require.Len(t, st.Agents, 1)
 	assert.Equal(t, fleetapi.LinkRevoked, st.Agents[0].Link)

@@ -42,6 +42,11 @@ type Store interface {
 	// RolloutCounts counts every organisation's rollouts by state (a
 	// state without rollouts may be left out).
 	RolloutCounts(ctx context.Context) (map[rolloutapi.State]int, error)
+	// FirmwareMismatchedRigs counts every organisation's rigs flagged
+	// firmware_mismatch now: a registered firmware digest that an agent
+	// of the rig, not revoked, last reported another of
+	// (fleetapi.RigStatus.FirmwareMismatch).
+	FirmwareMismatchedRigs(ctx context.Context) (int, error)
 }
 
 // Options configure an Engine; zero fields take the defaults noted.
@@ -59,8 +64,16 @@ type Options struct {
 // NewEngine; Run it once per process (several replicas may each run one).
 // It is a prometheus.Collector of its counters,
 // rig_cloud_rollout_events_total{event} and
-// rig_cloud_rollout_step_errors_total, and of the gauge
-// rig_cloud_rollouts{state} that each Tick refreshes.
+// rig_cloud_rollout_step_errors_total, and of the gauges
+// rig_cloud_rollouts{state} and rig_cloud_rigs_firmware_mismatched that
+// each Tick refreshes.
+//
+// rig_cloud_rigs_firmware_mismatched is here because a rig whose agents
+// run another firmware config than its registration is left out of
+// rollouts of releases made for it; unlike the counter of mismatched
+// check-ins (httpapi), it goes back down once the registration is
+// corrected (PATCH /v1/rigs/{rig}) or the firmware put back, so an alert
+// on it clears.
 type Engine struct {
 	st  Store
 	opt Options
@@ -68,6 +81,9 @@ type Engine struct {
 	events   *prometheus.CounterVec
 	errors   prometheus.Counter
 	rollouts *prometheus.GaugeVec
+	// mismatched is rig_cloud_rigs_firmware_mismatched (0 until the
+	// first pass).
+	mismatched prometheus.Gauge
 }
 
 // NewEngine returns an Engine on st.
@@ -88,6 +104,8 @@ func NewEngine(st Store, o Options) *Engine {
 			Help: "Failed passes or rollout steps of this replica's engine (each logged)."}),
 		rollouts: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rig_cloud_rollouts",
 			Help: "Rollouts of every organisation by state, as of this replica's last engine pass."}, []string{"state"}),
+		mismatched: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rig_cloud_rigs_firmware_mismatched",
+			Help: "Rigs of every organisation flagged firmware_mismatch (an agent, not revoked, last reported a firmware digest other than the rig's registered one), as of this replica's last engine pass."}),
 	}
 	for _, ev := range []string{EventAdvanced, EventCompleted, EventHalted} {
 		e.events.WithLabelValues(ev)
@@ -100,6 +118,7 @@ func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 	e.events.Describe(ch)
 	e.errors.Describe(ch)
 	e.rollouts.Describe(ch)
+	e.mismatched.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -107,12 +126,14 @@ func (e *Engine) Collect(ch chan<- prometheus.Metric) {
 	e.events.Collect(ch)
 	e.errors.Collect(ch)
 	e.rollouts.Collect(ch)
+	e.mismatched.Collect(ch)
 }
 
 // Tick steps every running rollout once, then refreshes the
-// rig_cloud_rollouts gauge (one query), and returns the steps taken
-// (locked ones included). An error of one rollout is logged and the
-// others are still stepped; the first error is returned.
+// rig_cloud_rollouts and rig_cloud_rigs_firmware_mismatched gauges (one
+// query each), and returns the steps taken (locked ones included). An
+// error of one rollout or gauge is logged and the others are still
+// stepped or refreshed; the first error is returned.
 func (e *Engine) Tick(ctx context.Context) ([]Step, error) {
 	ids, err := e.st.RunningRollouts(ctx)
 	if err != nil {
@@ -123,17 +144,24 @@ func (e *Engine) Tick(ctx context.Context) ([]Step, error) {
 	if ctx.Err() != nil {
 		return steps, ctx.Err()
 	}
-	counts, err := e.st.RolloutCounts(ctx)
-	if err != nil {
+	fail := func(msg string, err error) {
 		e.errors.Inc()
-		e.opt.Log.Error("rollout counts failed", "err", err)
+		e.opt.Log.Error(msg, "err", err)
 		if first == nil {
 			first = err
 		}
-		return steps, first
 	}
-	for _, s := range rolloutapi.States {
-		e.rollouts.WithLabelValues(string(s)).Set(float64(counts[s]))
+	if counts, err := e.st.RolloutCounts(ctx); err != nil {
+		fail("rollout counts failed", err)
+	} else {
+		for _, s := range rolloutapi.States {
+			e.rollouts.WithLabelValues(string(s)).Set(float64(counts[s]))
+		}
+	}
+	if n, err := e.st.FirmwareMismatchedRigs(ctx); err != nil {
+		fail("firmware-mismatched rigs count failed", err)
+	} else {
+		e.mismatched.Set(float64(n))
 	}
 	return steps, first
 }

@@ -23,6 +23,13 @@ type fakeStore struct {
 	// counts answers RolloutCounts; countErr fails it.
 	counts   map[rolloutapi.State]int
 	countErr error
+	// mismatched answers FirmwareMismatchedRigs; mismatchedErr fails it.
+	mismatched    int
+	mismatchedErr error
+}
+
+func (f *fakeStore) FirmwareMismatchedRigs(context.Context) (int, error) {
+	return f.mismatched, f.mismatchedErr
 }
 
 func (f *fakeStore) RolloutCounts(context.Context) (map[rolloutapi.State]int, error) {
@@ -55,7 +62,7 @@ func TestEngineTick(t *testing.T) {
 	assert.Equal(t, 1.0, testutil.ToFloat64(e.events.WithLabelValues(EventHalted)))
 	assert.Equal(t, 0.0, testutil.ToFloat64(e.events.WithLabelValues(EventCompleted)))
 	assert.Equal(t, 1.0, testutil.ToFloat64(e.errors))
-	assert.Equal(t, 10, testutil.CollectAndCount(e), "three event series, the error counter and six states")
+	assert.Equal(t, 11, testutil.CollectAndCount(e), "three event series, the error counter, six states and the mismatched rigs")
 	assert.Equal(t, 4.0, testutil.ToFloat64(e.rollouts.WithLabelValues("running")))
 	assert.Equal(t, 2.0, testutil.ToFloat64(e.rollouts.WithLabelValues("completed")))
 	assert.Equal(t, 0.0, testutil.ToFloat64(e.rollouts.WithLabelValues("halted")), "a state without rollouts is 0")
@@ -82,4 +89,27 @@ func TestEngineTick(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after its context ended")
 	}
+}
+
+// rig_cloud_rigs_firmware_mismatched follows each pass; a failed count
+// keeps the last value, counts an error and does not stop the rollout
+// gauge's refresh.
+func TestEngineFirmwareMismatchedGauge(t *testing.T) {
+	boom := errors.New("boom")
+	f := &fakeStore{mismatched: 3}
+	e := NewEngine(f, Options{})
+	assert.Equal(t, 0.0, testutil.ToFloat64(e.mismatched), "0 before the first pass")
+	_, err := e.Tick(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 3.0, testutil.ToFloat64(e.mismatched))
+	f.mismatched = 1
+	_, err = e.Tick(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, testutil.ToFloat64(e.mismatched))
+	f.mismatchedErr, f.counts = boom, map[rolloutapi.State]int{rolloutapi.Running: 2}
+	_, err = e.Tick(context.Background())
+	require.ErrorIs(t, err, boom)
+	assert.Equal(t, 1.0, testutil.ToFloat64(e.mismatched))
+	assert.Equal(t, 2.0, testutil.ToFloat64(e.rollouts.WithLabelValues("running")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(e.errors))
 }

@@ -734,6 +734,22 @@ func (s *Store) RolloutCounts(ctx context.Context) (map[rolloutapi.State]int, er
 	return counts, nil
 }
 
+// FirmwareMismatchedRigs counts every organisation's rigs flagged
+// firmware_mismatch in their status (RigStatus): a registered firmware
+// digest, and an agent of the rig, neither replaced nor revoked, whose
+// last report is another (rollout.Store; one scan of the agents that
+// reported a digest).
+func (s *Store) FirmwareMismatchedRigs(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT r.id) FROM rigs r JOIN agents a ON a.rig_id = r.id
+		WHERE r.firmware_digest <> '' AND a.firmware_digest <> '' AND a.firmware_digest <> r.firmware_digest
+			AND a.replaced_at IS NULL AND a.revoked_at IS NULL`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count firmware-mismatched rigs: %w", err)
+	}
+	return n, nil
+}
+
 // StepRollout applies rollout.Decide to running rollout id at now, in one
 // transaction holding its row lock (FOR UPDATE SKIP LOCKED: a rollout
 // locked by another replica's step, or an operator's action, is left
