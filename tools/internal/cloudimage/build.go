@@ -308,7 +308,7 @@ func platformImage(o Options, b Binary, plat v1.Platform, created time.Time, bas
 	}
 	img, err = mutate.Append(img,
 		mutate.Addendum{Layer: base, MediaType: types.OCILayer,
-			History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "rigctl release image: base (passwd, group, CA bundle, /tmp)"}},
+			History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "rigctl release image: base (passwd, group, CA bundle, /tmp, /etc/hydrognn, /var/lib/rig-cloud, /home/nonroot)"}},
 		mutate.Addendum{Layer: binLayer, MediaType: types.OCILayer,
 			History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "rigctl release image: " + BinaryPath}})
 	if err != nil {

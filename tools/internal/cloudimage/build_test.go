@@ -205,6 +205,9 @@ func TestBuildImage(t *testing.T) {
 	assert.Equal(t, "linux", cfg.OS)
 	assert.Equal(t, arch, cfg.Architecture)
 	require.Len(t, cfg.History, 2)
+	for _, p := range []string{"passwd", "group", "CA bundle", "/tmp", "/etc/hydrognn", "/var/lib/rig-cloud", "/home/nonroot"} {
+		assert.Contains(t, cfg.History[0].CreatedBy, p, "the base layer's history names its files")
+	}
 	for _, h := range cfg.History {
 		assert.Equal(t, testCreated, h.Created.UTC())
 	}
@@ -488,6 +491,24 @@ func TestBuildRefuses(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, entries, "nothing written")
 		})
+	}
+}
+
+func TestArches(t *testing.T) {
+	assert.Equal(t, []string{"amd64", "arm64", "ppc64le", "riscv64", "s390x"}, Arches())
+	for _, tc := range []struct {
+		m     elf.Machine
+		c     elf.Class
+		order string
+		want  string
+	}{
+		{elf.EM_X86_64, elf.ELFCLASS64, "little", "amd64"},
+		{elf.EM_PPC64, elf.ELFCLASS64, "little", "ppc64le"},
+		{elf.EM_PPC64, elf.ELFCLASS64, "big", "PPC64"},
+		{elf.EM_S390, elf.ELFCLASS64, "big", "s390x"},
+		{elf.EM_386, elf.ELFCLASS32, "little", "386"},
+	} {
+		assert.Equal(t, tc.want, archOf(tc.m, tc.c, tc.order), "%s %s %s", tc.m, tc.c, tc.order)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -35,13 +37,15 @@ var arches = map[string]arch{
 
 // Arches returns the architectures Build accepts, sorted.
 func Arches() []string {
-	return []string{"amd64", "arm64", "ppc64le", "riscv64", "s390x"}
+	return slices.Sorted(maps.Keys(arches))
 }
 
-// archOf names the Go architecture of an ELF machine, or the machine itself.
-func archOf(m elf.Machine, c elf.Class) string {
+// archOf names the Go architecture of an ELF machine, class and byte
+// order ("little" or "big"), or, for none of arches, the machine itself
+// (big-endian EM_PPC64 is PPC64, not ppc64le).
+func archOf(m elf.Machine, c elf.Class, order string) string {
 	for name, a := range arches {
-		if a.machine == m && a.class == c {
+		if a.machine == m && a.class == c && a.order == order {
 			return name
 		}
 	}
@@ -70,7 +74,7 @@ func CheckBinary(r io.ReaderAt, name, goarch string) error {
 	}
 	if f.Machine != want.machine || f.Class != want.class || order != want.order {
 		return fmt.Errorf("%s: an ELF file for %s (%s, %s-endian), %w linux/%s: build it with GOARCH=%s",
-			name, archOf(f.Machine, f.Class), f.Class, order, ErrWrongPlatform, goarch, goarch)
+			name, archOf(f.Machine, f.Class, order), f.Class, order, ErrWrongPlatform, goarch, goarch)
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return fmt.Errorf("%s: ELF type %s, %w linux/%s", name, f.Type, ErrWrongPlatform, goarch)
