@@ -1,13 +1,16 @@
 package rigctl
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rolloutapi"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
@@ -15,7 +18,7 @@ import (
 
 // Fleet administration (an operator's token): sites, rigs and their
 // enrollment tokens, agents and their revocation (docs/cloud.md, "rigctl
-// fleet administration"). rigs create and rigs enroll are reached through
+// fleet administration"). rigs create, rigs enroll and rigs set are reached through
 // the rigs command of fleet.go.
 
 func init() {
@@ -200,6 +203,56 @@ func rigsAdmin(ctx context.Context, env Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stdout, "rig %s created: rig type %s%s, labels %s\n", r.RigID, r.RigType, where, labelText(rl.Labels))
 	fmt.Fprintf(env.Stdout, "next: rigctl rigs enroll %s (a one-time token for its agent)\n", r.RigID)
+	return ExitOK
+}
+
+const rigsSetUsage = `rigs set RIG --firmware-digest D [--json] [--context CTX]
+
+Changes a rig's registration (PATCH /v1/rigs/RIG): --firmware-digest D replaces its
+registered firmware digest (sha256:<64 lowercase hex>, the firmware config's digest, which
+rigctl rig-types validate prints; "" for none), after a firmware change or to correct it, so
+that the rig's firmware mismatch flag (rigctl rigs status) clears.`
+
+// rigsSet runs rigs set (args[0] is "set").
+func rigsSet(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "rigs set", rigsSetUsage)
+	asJSON := fs.Bool("json", false, "print the server's JSON")
+	ctxName := fs.String("context", "", "login context (default: the current one)")
+	digest := fs.String("firmware-digest", "", "the digest `D` of the firmware config the rig runs (\"\": none)")
+	pos, code, ok := subcommand(fs, args[1:], 1)
+	if !ok {
+		return code
+	}
+	rigID, given := pos[0], false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "firmware-digest" })
+	switch {
+	case !given:
+		errorf(env, "rigs set: --firmware-digest D is required (the firmware config's digest, \"\" for none)")
+		return ExitUsage
+	case *digest != "" && !cloudapi.ValidDigest(*digest):
+		errorf(env, "rigs set: --firmware-digest %q is not sha256:<64 lowercase hex> (rigctl rig-types validate FILE prints a config's digest), nor \"\" for none",
+			cloudapi.ClipText(*digest, 80))
+		return ExitUsage
+	}
+	c, err := fleetClient(*ctxName)
+	if err != nil {
+		errorf(env, "rigs set: %v", err)
+		return ExitFailure
+	}
+	path := "/v1/rigs/" + url.PathEscape(rigID)
+	var raw json.RawMessage
+	if err := c.Do(ctx, "PATCH", path, nil, fleetapi.RigEdit{FirmwareDigest: digest}, &raw); err != nil {
+		return failed(env, "rigs set "+rigID, err)
+	}
+	if *asJSON {
+		return printJSON(env, raw)
+	}
+	var r fleetapi.Rig
+	if err := decodeAnswer("PATCH "+path, raw, &r); err != nil {
+		errorf(env, "rigs set: %v", err)
+		return ExitFailure
+	}
+	fmt.Fprintf(env.Stdout, "rig %s: firmware digest %s registered\n", r.RigID, cmp.Or(r.FirmwareDigest, "none"))
 	return ExitOK
 }
 

@@ -30,7 +30,7 @@ import (
 func init() {
 	register("login", "store a rig-cloud server and token as a context (login --server URL --token-file F [--name CTX])", runLogin)
 	register("context", "list or switch login contexts (context list | context use NAME)", runContext)
-	register("rigs", "fleet rigs (rigs list | status RIG | health RIG COMPONENT | create RIG --type T | enroll RIG)", runRigs)
+	register("rigs", "fleet rigs (rigs list | status RIG | health RIG COMPONENT | create RIG --type T | enroll RIG | set RIG --firmware-digest D)", runRigs)
 	register("alerts", "fleet alerts (alerts list | alerts ack ID | alerts resolve ID)", runAlerts)
 	register("diagnoses", "a rig's diagnoses (diagnoses list --rig RIG [--from T] [--to T])", runDiagnoses)
 }
@@ -406,9 +406,13 @@ func runRigs(ctx context.Context, env Env, args []string) int {
 	if len(args) > 0 && (args[0] == "create" || args[0] == "enroll") {
 		return rigsAdmin(ctx, env, args) // admin.go
 	}
+	if len(args) > 0 && args[0] == "set" {
+		return rigsSet(ctx, env, args) // admin.go
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "status") {
 		fmt.Fprintln(env.Stderr, "Usage: rigctl rigs list [--json] [--limit N] | rigctl rigs status RIG [--json] | rigctl rigs health RIG COMPONENT [--bucket 1h|1d] [--from T] [--to T] [--json]\n"+
-			"     | rigctl rigs create RIG --type RIG_TYPE [--site SITE] [--label K=V]... [--json] | rigctl rigs enroll RIG [--json]")
+			"     | rigctl rigs create RIG --type RIG_TYPE [--site SITE] [--label K=V]... [--json] | rigctl rigs enroll RIG [--json]\n"+
+			"     | rigctl rigs set RIG --firmware-digest D [--json]")
 		return ExitUsage
 	}
 	sub := args[0]
