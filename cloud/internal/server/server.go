@@ -173,16 +173,10 @@ func ServeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, o Serv
 	}()
 	bg := context.WithoutCancel(ctx)
 
-	if cfg.Database.MigrateOn() {
-		applied, err := db.Migrate(ctx, pool, log)
-		if err != nil {
-			return err
-		}
-		log.Info("schema up to date", "applied_now", applied)
-	} else if st, err := db.Status(ctx, pool); err != nil {
+	if pending, err := migrateOrCheck(ctx, cfg, pool, log); err != nil {
 		return err
-	} else if len(st.Pending) > 0 {
-		log.Warn("migrations pending; /health/ready fails until `rig-cloud migrate` has run", "pending", st.Pending)
+	} else if len(pending) > 0 {
+		log.Warn("migrations pending; /health/ready fails until `rig-cloud migrate` has run", "pending", pending)
 	}
 	blobs, err := OpenBlobs(cfg)
 	if err != nil {
@@ -331,8 +325,11 @@ func unavailable(w http.ResponseWriter, detail string) {
 }
 
 // Work runs a training worker (`rig-cloud worker`) until ctx ends: it
-// applies pending migrations when database.migrate is set, then claims
-// and runs jobs (cloud/internal/jobs). A job running at the end is
+// applies pending migrations when database.migrate is set; when it is
+// false and migrations are pending, it waits (claims nothing, as serve
+// is not ready) until `rig-cloud migrate` has applied them, looking
+// every worker.poll_interval: a worker's writes need its schema. Then it
+// claims and runs jobs (cloud/internal/jobs). A job running at the end is
 // stopped and re-queued. Every worker.blob_gc_interval it sweeps the
 // blob store of orphans (cloud/internal/blobgc). When worker.metrics_listen
 // is set it serves /metrics (Prometheus: the blob sweep's counters, the
@@ -354,10 +351,12 @@ func Work(ctx context.Context, cfg *config.Config, log *slog.Logger, version str
 		}
 		defer stop()
 	}
-	if cfg.Database.MigrateOn() {
-		if _, err := db.Migrate(ctx, pool, log); err != nil {
-			return err
-		}
+	pending, err := migrateOrCheck(ctx, cfg, pool, log)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 && !awaitMigrations(ctx, pool, pending, cfg.Worker.PollInterval, log) {
+		return nil // ctx ended while waiting, as when it ends later
 	}
 	blobs, err := OpenBlobs(cfg)
 	if err != nil {
@@ -450,19 +449,62 @@ func openStore(ctx context.Context, cfg *config.Config) (st *store.Store, close 
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Database.MigrateOn() {
-		if _, err := db.Migrate(ctx, pool, nil); err != nil {
-			pool.Close()
-			return nil, nil, err
-		}
-	} else if sst, err := db.Status(ctx, pool); err != nil {
+	if pending, err := migrateOrCheck(ctx, cfg, pool, nil); err != nil {
 		pool.Close()
 		return nil, nil, err
-	} else if len(sst.Pending) > 0 {
+	} else if len(pending) > 0 {
 		pool.Close()
-		return nil, nil, fmt.Errorf("migrations %v are not applied and database.migrate is false: run `rig-cloud migrate` first", sst.Pending)
+		return nil, nil, fmt.Errorf("migrations %v are not applied and database.migrate is false: run `rig-cloud migrate` first", pending)
 	}
 	return store.New(pool), pool.Close, nil
+}
+
+// migrateOrCheck applies the pending migrations when database.migrate is
+// set (log, when not nil, says so) and returns none; when it is false it
+// applies nothing and returns the versions of this binary the database
+// lacks. Serve, Work and the one-shot commands all decide here; each
+// says what pending versions mean to it.
+func migrateOrCheck(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger) (pending []int, err error) {
+	if cfg.Database.MigrateOn() {
+		applied, err := db.Migrate(ctx, pool, log)
+		if err != nil {
+			return nil, err
+		}
+		if log != nil {
+			log.Info("schema up to date", "applied_now", applied)
+		}
+		return nil, nil
+	}
+	st, err := db.Status(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	return st.Pending, nil
+}
+
+// awaitMigrations waits until no migration of this binary is pending
+// (pending: those found), looking every interval (a failed look is
+// logged and tried again); false when ctx ended first.
+func awaitMigrations(ctx context.Context, pool *pgxpool.Pool, pending []int, every time.Duration, log *slog.Logger) bool {
+	log.Warn("migrations pending and database.migrate is false: no job is claimed until `rig-cloud migrate` has run",
+		"pending", pending)
+	for len(pending) > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(every):
+		}
+		st, err := db.Status(ctx, pool)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("schema status not read; trying again", "err", err)
+			}
+			continue
+		}
+		pending = st.Pending
+	}
+	log.Info("migrations applied: claiming jobs")
+	return true
 }
 
 // ListTokens lists the API tokens of organisation org (its slug), or with

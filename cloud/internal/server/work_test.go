@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/blob"
+	"github.com/hydrognn/hydrognn/cloud/internal/db"
 	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/server"
 
@@ -92,4 +93,45 @@ func TestWorkSweepsOrphanedBlobs(t *testing.T) {
 	_, err = blobs.Stat(ctx, "orgs/1/datasets/1/young.tar.gz")
 	assert.NoError(t, err, "the young object was swept")
 	assert.Contains(t, logs.String(), "blob sweep: deleted an orphan")
+}
+
+// rig-cloud worker with database.migrate: false on a schema that lacks
+// one of its migrations (18, before the log lines' numbers its appends
+// write) claims no job, as serve is not ready: it says which migrations
+// are pending and waits; once `rig-cloud migrate` has applied them it
+// starts claiming.
+func TestWorkWaitsForPendingMigrations(t *testing.T) {
+	t.Parallel()
+	pool, u := dbtest.MigratedTo(t, 18)
+	cfg := testConfig(t, u, "", "database:\n  migrate: false\nworker:\n  poll_interval: 100ms\n")
+	var logs syncbuf.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- server.Work(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), "test") }()
+	waitLog := func(msg string) {
+		t.Helper()
+		for range 300 {
+			if strings.Contains(logs.String(), msg) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("no %q logged; logs:\n%s", msg, logs.String())
+	}
+	waitLog(`msg="migrations pending and database.migrate is false`)
+	assert.Contains(t, logs.String(), `pending="[19 `)
+	time.Sleep(500 * time.Millisecond) // a few looks
+	assert.NotContains(t, logs.String(), `msg="worker started"`, "it claims on an old schema")
+
+	_, err := db.Migrate(context.Background(), pool, nil)
+	require.NoError(t, err)
+	waitLog(`msg="worker started"`)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Work did not return after its context ended")
+	}
 }
