@@ -490,10 +490,15 @@ func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, a
 		fmt.Fprintln(w, "last window  -")
 	}
 	fmt.Fprintf(w, "open alerts  %d\n", st.OpenAlerts)
+	fmt.Fprintf(w, "firmware     %s registered\n", cmp.Or(st.FirmwareDigest, "none"))
+	if st.FirmwareMismatch {
+		fmt.Fprintf(w, "firmware mismatch: an agent reports another firmware digest (FIRMWARE marked !): the firmware changed, "+
+			"or the registration is out of date (rigctl rigs set %s --firmware-digest D)\n", st.RigID)
+	}
 	if len(st.Agents) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "AGENT\tLINK\tLAST CHECK-IN\tVERSION\tMODEL\tUPDATE\tOUTBOX\tBUFFER\tSKEW MS\tFORMATS")
+		fmt.Fprintln(tw, "AGENT\tLINK\tLAST CHECK-IN\tVERSION\tMODEL\tUPDATE\tOUTBOX\tBUFFER\tSKEW MS\tFORMATS\tFIRMWARE")
 		for _, a := range st.Agents {
 			model, outbox, buffer, skew, formats := "-", "-", "-", "-", "-"
 			if a.Model != nil {
@@ -511,12 +516,29 @@ func rigStatus(ctx context.Context, env Env, c *cloudclient.Client, id string, a
 			if f := a.BundleFormats; f != nil {
 				formats = fmt.Sprintf("%d-%d", f.Min, f.Max)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.AgentID, a.Link, fmtTime(a.LastCheckinAt),
-				orDash(a.AgentVersion), model, updateCell(a.Update), outbox, buffer, skew, formats)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.AgentID, a.Link, fmtTime(a.LastCheckinAt),
+				orDash(a.AgentVersion), model, updateCell(a.Update), outbox, buffer, skew, formats, firmwareCell(a))
 		}
 		_ = tw.Flush()
 	}
 	return ExitOK
+}
+
+// firmwareCell is the firmware digest an agent reported, short (sha256:
+// and its first 12 hex digits; "-": none reported), with "!" when it is
+// not the rig's registered one (firmware_mismatch).
+func firmwareCell(a fleetapi.AgentStatus) string {
+	d := a.ReportedFirmwareDigest
+	if d == "" {
+		return "-"
+	}
+	if len(d) > len("sha256:")+12 {
+		d = d[:len("sha256:")+12]
+	}
+	if a.FirmwareMismatch {
+		d += "!"
+	}
+	return d
 }
 
 // updateCell is an agent's model update state in one cell: the state,

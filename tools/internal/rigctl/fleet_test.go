@@ -204,8 +204,8 @@ func TestFleetCommands(t *testing.T) {
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Regexp(t, `(?m)^AGENT\s+LINK\s+LAST CHECK-IN\s+VERSION\s+MODEL\s+UPDATE\s+OUTBOX`, stdout)
 	assert.Regexp(t, `(?m)^rig-001\s+online\s+20\S+\s+-\s+1\.0\.0\s+canary 1\.1\.0 rollout 3\s+0\s+-`, stdout)
-	assert.Regexp(t, `(?m)^AGENT\s.*\sSKEW MS\s+FORMATS$`, stdout)
-	assert.Regexp(t, `(?m)^rig-001\s.*\s1-2$`, stdout)
+	assert.Regexp(t, `(?m)^AGENT\s.*\sSKEW MS\s+FORMATS\s+FIRMWARE$`, stdout)
+	assert.Regexp(t, `(?m)^rig-001\s.*\s1-2\s+-$`, stdout)
 	code, stdout, _ = run(t, "rigs", "status", "zema-1", "--json")
 	require.Equal(t, ExitOK, code)
 	st = fleetapi.RigStatus{}

@@ -289,6 +289,16 @@ func labelText(l map[string]string) string {
 	return string(b)
 }
 
+// configText is ", firmware config D" for a release with a config digest
+// D (the agents it is offered to run that config), "" for one without (a
+// rollout made before the field: offered whatever the agents run).
+func configText(r rolloutapi.Release) string {
+	if r.ConfigDigest == "" {
+		return ""
+	}
+	return ", firmware config " + r.ConfigDigest
+}
+
 // printRollout prints a rollout with a table of its cohorts and one of
 // its agents.
 func printRollout(w io.Writer, r *rolloutapi.Rollout) {
@@ -296,9 +306,9 @@ func printRollout(w io.Writer, r *rolloutapi.Rollout) {
 	if r.Reason != "" {
 		fmt.Fprintf(w, "reason:     %s\n", r.Reason)
 	}
-	fmt.Fprintf(w, "release:    %s (%s, bundle format %d)\n", r.Release.Target, r.Release.Version, r.Release.BundleFormat)
+	fmt.Fprintf(w, "release:    %s (%s, bundle format %d%s)\n", r.Release.Target, r.Release.Version, r.Release.BundleFormat, configText(r.Release))
 	if r.Previous != nil {
-		fmt.Fprintf(w, "previous:   %s (%s, bundle format %d)\n", r.Previous.Target, r.Previous.Version, r.Previous.BundleFormat)
+		fmt.Fprintf(w, "previous:   %s (%s, bundle format %d%s)\n", r.Previous.Target, r.Previous.Version, r.Previous.BundleFormat, configText(*r.Previous))
 	}
 	sel, _ := json.Marshal(r.Selection)
 	fmt.Fprintf(w, "selection:  rig type %s, %s\n", r.RigType, sel)
