@@ -480,7 +480,8 @@ func (w *Worker) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, 
 	}
 }
 
-// flush stores the last progress and log lines.
+// flush stores the last progress and log lines, and the count of the
+// lines dropped (lineWriter.take).
 func (j *running) flush(ctx context.Context, log *slog.Logger) {
 	if _, err := j.w.q.Heartbeat(ctx, j.lease, j.w.o.Lease, j.snapshot()); err != nil {
 		log.Warn("last progress not stored", "err", err)
@@ -497,19 +498,20 @@ func (j *running) flush(ctx context.Context, log *slog.Logger) {
 // heartbeat or the final flush stores them in order: a slow database
 // never loses a job's lines. An append that timed out after the
 // database took it is sent again with the same line numbers, and the
-// store skips the lines it holds: each line exactly once.
-func (j *running) storeLogs(ctx context.Context, wait bool) error {
+// store skips the lines it holds: each line exactly once. final is the
+// flush's (lineWriter.take).
+func (j *running) storeLogs(ctx context.Context, final bool) error {
 	// One append at a time: the heartbeat and the final flush both store,
 	// and lines put back must not be overtaken by later ones. The
-	// heartbeat does not wait (wait false): a hung append of the flush
+	// heartbeat does not wait (final false): a hung append of the flush
 	// must not stop it from renewing the lease.
-	if wait {
+	if final {
 		j.storing.Lock()
 	} else if !j.storing.TryLock() {
 		return nil
 	}
 	defer j.storing.Unlock()
-	lines := j.logs.take()
+	lines := j.logs.take(final)
 	if len(lines) == 0 {
 		return nil
 	}
@@ -768,10 +770,10 @@ func (j *running) upload(ctx context.Context, key, dir string) (blob.Info, error
 }
 
 // lineWriter collects the lines written to it, at most max in all;
-// further lines are counted and reported by one line at take time. It
-// numbers the lines 1, 2, ... in the order it collects them (one
-// lineWriter per attempt: the store keys lines by job, attempt and
-// number).
+// further lines are counted, and reported by one line at the final take
+// (the flush). It numbers the lines 1, 2, ... in the order it collects
+// them (one lineWriter per attempt: the store keys lines by job, attempt
+// and number).
 type lineWriter struct {
 	mu      sync.Mutex
 	max     int
@@ -835,11 +837,17 @@ func (w *lineWriter) putBack(lines []store.NumberedLine) {
 	w.lines = append(lines[:len(lines):len(lines)], w.lines...)
 }
 
-// take returns the lines collected since the last take.
-func (w *lineWriter) take() []store.NumberedLine {
+// take returns the lines collected since the last take. A final take
+// (a flush: before the model is registered, or at the attempt's end)
+// adds, when lines were dropped since the last final take, one line
+// counting them, numbered after every line collected: the store keeps it
+// once like any line, and putBack returns it with its number. So an
+// attempt stores one such line, or two when lines were dropped after the
+// flush before the registration (the registration then failed).
+func (w *lineWriter) take(final bool) []store.NumberedLine {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.dropped > 0 {
+	if final && w.dropped > 0 {
 		w.number(fmt.Sprintf("(%d more log lines dropped: worker.max_log_lines is %d)", w.dropped, w.max))
 		w.dropped = 0
 	}

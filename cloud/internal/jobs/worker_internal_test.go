@@ -95,3 +95,51 @@ func TestRegisterEnds(t *testing.T) {
 		})
 	}
 }
+
+// lineWriter numbers an attempt's lines 1, 2, ... in the order written:
+// a batch put back (its append not answered) comes back first with its
+// numbers, ahead of lines written since, which keep theirs. Past max,
+// lines are dropped and counted by one line at the final take (the
+// flush), not at the heartbeats' takes, numbered after every line; put
+// back, it keeps its number, and a line dropped after it gets a line of
+// its own.
+func TestLineWriterNumbers(t *testing.T) {
+	w := &lineWriter{max: 4}
+	show := func(ls []store.NumberedLine) []string {
+		out := []string{}
+		for _, l := range ls {
+			out = append(out, fmt.Sprintf("%d %s", l.N, l.Line))
+		}
+		return out
+	}
+	write := func(s string) {
+		t.Helper()
+		n, err := w.Write([]byte(s))
+		require.NoError(t, err)
+		require.Equal(t, len(s), n)
+	}
+
+	write("a\nb\nc") // c waits for its end
+	first := w.take(false)
+	assert.Equal(t, []string{"1 a", "2 b"}, show(first))
+	write("\n")
+	w.putBack(first) // not stored: sent again, ahead of c
+	assert.Equal(t, []string{"1 a", "2 b", "3 c"}, show(w.take(false)))
+
+	write("d\ne\nf\n") // d is the 4th and last line kept
+	second := w.take(false)
+	assert.Equal(t, []string{"4 d"}, show(second), "a heartbeat's take adds no count")
+	write("g\n")
+	w.putBack(second)
+	assert.Equal(t, []string{"4 d"}, show(w.take(false)))
+	assert.Empty(t, show(w.take(false)))
+
+	last := w.take(true)
+	assert.Equal(t, []string{"5 (3 more log lines dropped: worker.max_log_lines is 4)"}, show(last))
+	w.putBack(last)
+	assert.Equal(t, show(last), show(w.take(true)), "the count put back keeps its number; nothing dropped since")
+	assert.Empty(t, show(w.take(true)))
+
+	write("h\n") // dropped after a flush (the registration failed)
+	assert.Equal(t, []string{"6 (1 more log lines dropped: worker.max_log_lines is 4)"}, show(w.take(true)))
+}
