@@ -87,12 +87,13 @@ type Options struct {
 	// the image, or the index of several, NAME:TAG (ref.name the TAG,
 	// io.containerd.image.name the normalized reference), and
 	// manifest.json tags each image NAME:TAG with one platform,
-	// NAME:TAG-ARCH with several. Expected from the loaders' documented
+	// NAME:TAG-ARCH with several. Expected from Docker's documented
 	// behaviour, not run here: classic docker load reads manifest.json
 	// (the -ARCH tags exist only there); Docker's containerd image store,
-	// nerdctl and ctr read index.json (one multi-platform NAME:TAG);
-	// podman load imports the host's platform as localhost/NAME:TAG when
-	// NAME has no registry.
+	// nerdctl and ctr read index.json (one multi-platform NAME:TAG).
+	// podman load (run by TestEnginesLoad where installed) imports the
+	// host's platform under io.containerd.image.name:
+	// docker.io/library/rig-cloud:TAG for rig-cloud:TAG.
 	Tag string
 	// Version, Revision, Source and Licenses are the OCI labels
 	// org.opencontainers.image.version, .revision, .source and .licenses;
