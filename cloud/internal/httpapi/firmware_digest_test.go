@@ -387,4 +387,15 @@ func TestRolloutFirmwareRollback(t *testing.T) {
 	require.NotNil(t, o)
 	assert.Equal(t, cloudapi.Offer{Target: rel100, Version: "1.0.0", Rollout: ro.ID}, *o)
 	assert.Empty(t, memberState(e.rollout(acme.viewer, ro.ID), m.agent).Detail, "the stale reason is cleared")
+
+	// Rolled back, then its firmware changes again: nothing to say, it
+	// has rolled back.
+	back := upd("idle", "1.0.0", "", "")
+	back.Rollout = ro.ID
+	checkin("1.0.0", fw, back)
+	require.Equal(t, rolloutapi.AgentRolledBack, memberState(e.rollout(acme.viewer, ro.ID), m.agent).State)
+	assert.Nil(t, checkin("1.0.0", fwB, back))
+	st = memberState(e.rollout(acme.viewer, ro.ID), m.agent)
+	assert.Equal(t, rolloutapi.AgentRolledBack, st.State)
+	assert.Empty(t, st.Detail)
 }

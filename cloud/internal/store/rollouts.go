@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -572,6 +571,7 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		if err := s.setRolloutAgent(ctx, id, agentName, obs.State, obs.Detail); err != nil {
 			return nil, err
 		}
+		detail = obs.Detail // as stored now
 	}
 	if (state == rolloutapi.Running || state == rolloutapi.Completed) && why == "" {
 		return &cloudapi.Offer{Target: rel.Target, Version: rel.Version, Rollout: id}, nil
@@ -582,7 +582,7 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 	whyBack := rollout.Unfit(formats, req.FirmwareDigest, *back)
 	notOffered := fmt.Sprintf("rollback to %s not offered: ", back.Version)
 	if whyBack == "" {
-		if obs.Detail == "" && strings.HasPrefix(detail, notOffered) {
+		if strings.HasPrefix(detail, notOffered) {
 			// It fits now (its firmware config put back): the reason is
 			// stale.
 			if err := s.setRolloutAgent(ctx, id, agentName, obs.State, ""); err != nil {
@@ -592,13 +592,14 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 		return &cloudapi.Offer{Target: back.Target, Version: back.Version, Rollout: id}, nil
 	}
 	switch obs.State {
-	case rolloutapi.AgentPending, rolloutapi.AgentOffered, rolloutapi.AgentIncompatible:
-		// It installed nothing of the release: nothing to roll back.
+	case rolloutapi.AgentPending, rolloutapi.AgentOffered, rolloutapi.AgentIncompatible, rolloutapi.AgentRolledBack:
+		// It installed nothing of the release, or rolled back already:
+		// nothing to say.
 	default:
 		// It stays on the release: say why, rather than leave it
 		// committed (or canary, failed) with nothing shown.
 		d := notOffered + whyBack
-		if cur := cmp.Or(obs.Detail, detail); cur != d {
+		if detail != d {
 			if err := s.setRolloutAgent(ctx, id, agentName, obs.State, d); err != nil {
 				return nil, err
 			}
