@@ -165,7 +165,7 @@ func TestRolloutCommands(t *testing.T) {
 	code, stdout, errOut = run(t, "rollout", "status", "1")
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Regexp(t, `(?m)^rollout 1: running$`, stdout)
-	assert.Regexp(t, `(?m)^release:\s+zema-testrig/zema-testrig-1.1.0.tar.gz \(1.1.0, bundle format 2\)$`, stdout)
+	assert.Regexp(t, `(?m)^release:\s+zema-testrig/zema-testrig-1.1.0.tar.gz \(1.1.0, bundle format 2, firmware config sha256:[0-9a-f]{64}\)$`, stdout)
 	assert.Regexp(t, `(?m)^COHORT\s+SIZE\s+SOAK\s+STATE\s+STARTED\s+OFFERED\s+DOWNLOADING\s+CANARY\s+COMMITTED\s+FAILED\s+ROLLED BACK\s+INCOMPATIBLE$`, stdout)
 	assert.Regexp(t, `(?m)^0\s+1\s+1s\s+succeeded\s+20\S+\s+0\s+0\s+0\s+1\s+0\s+0\s+0$`, stdout)
 	assert.Regexp(t, `(?m)^1\s+2\s+1s\s+soaking\s+20\S+\s+2\s+0\s+0\s+0\s+0\s+0\s+0$`, stdout)
