@@ -46,6 +46,7 @@ func TestPrometheusAlertsFire(t *testing.T) {
 	}
 	const agent = `job="rig-agent",instance="rig-001:8080"`
 	const cloud = `job="rig-cloud",instance="api-1:9091"`
+	const cloud2 = `job="rig-cloud",instance="api-2:9091"`
 	const worker = `job="rig-cloud-worker",instance="worker-1:9092"`
 	for _, tc := range []struct {
 		name, alert, load string
@@ -93,10 +94,18 @@ rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="failed"} 0x6
 rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="succeeded"} 0+1x90
 rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="failed"} 0x90
 rig_cloud_worker_attempts_total{` + worker + `,kind="train",result="retried"} 0+5x90`, 90 * time.Minute, false},
-		{"an agent runs another firmware config", "RigCloudFirmwareMismatch", `
-rig_cloud_checkin_firmware_mismatches_total{` + cloud + `} 0x60 1+1x30`, 90 * time.Minute, true},
-		{"firmware mismatches an hour and more ago", "RigCloudFirmwareMismatch", `
-rig_cloud_checkin_firmware_mismatches_total{` + cloud + `} 0+1x20 20x70`, 90 * time.Minute, false},
+		{"a rig runs another firmware config", "RigCloudFirmwareMismatch", `
+rig_cloud_rigs_firmware_mismatched{` + cloud + `} 0x30 2x60
+rig_cloud_rigs_firmware_mismatched{` + cloud2 + `} 0x30 2x60`, 90 * time.Minute, true},
+		{"a mismatched rig, one replica restarted (0 until its first pass)", "RigCloudFirmwareMismatch", `
+rig_cloud_rigs_firmware_mismatched{` + cloud + `} 1x90
+rig_cloud_rigs_firmware_mismatched{` + cloud2 + `} 1x89 0`, 90 * time.Minute, true},
+		{"every rig as registered", "RigCloudFirmwareMismatch", `
+rig_cloud_rigs_firmware_mismatched{` + cloud + `} 0x90
+rig_cloud_rigs_firmware_mismatched{` + cloud2 + `} 0x90`, 90 * time.Minute, false},
+		{"registration corrected: the alert clears", "RigCloudFirmwareMismatch", `
+rig_cloud_rigs_firmware_mismatched{` + cloud + `} 3x60 0x30
+rig_cloud_rigs_firmware_mismatched{` + cloud2 + `} 3x60 0x30`, 90 * time.Minute, false},
 		{"readings arrive, no diagnosis", "RigAgentInferenceStalled", `
 rig_agent_ingest_readings_total{` + agent + `} 0+600x60
 rig_agent_diagnosis_last_timestamp_seconds{` + agent + `} 60x60`, time.Hour, true},
