@@ -5,8 +5,10 @@
 -- its own with the time the agent first reported it, so that the rig's
 -- status shows when the firmware changed and compares it with the rig's
 -- registered firmware_digest. firmware_digest is '' and firmware_since
--- NULL while the agent's last check-in reported none (an agent older
--- than the field, or one that never checked in).
+-- NULL until the agent first reports a digest (an agent older than the
+-- field, or one that never checked in); a check-in without the field
+-- (absent means unknown) keeps both, and only a different digest
+-- restarts firmware_since (store.Checkin).
 ALTER TABLE agents
 	ADD COLUMN firmware_digest text NOT NULL DEFAULT '',
 	ADD COLUMN firmware_since timestamptz;
