@@ -399,3 +399,65 @@ func TestRolloutFirmwareRollback(t *testing.T) {
 	assert.Equal(t, rolloutapi.AgentRolledBack, st.State)
 	assert.Empty(t, st.Detail)
 }
+
+// A failed agent's detail is why it failed: a rollback that is not
+// offered to it (its firmware changed since) leaves that reason as it
+// is, and the reason outlives its firmware config being put back. A
+// failed reinstall of the previous release keeps its own reason too.
+func TestRolloutFirmwareRollbackFailedDetail(t *testing.T) {
+	e := newEnv(t, httpapi.Options{Catalog: testCatalog()})
+	fw := testCatalog().Targets[rel120].ConfigDigest
+	require.NotEqual(t, fwB, fw)
+	acme := e.tenant("acme")
+	m := member{agent: acme.agent, rig: acme.rig, cred: acme.cred}
+	checkin := func(installed, fw string, u *cloudapi.UpdateStatus) *cloudapi.Offer {
+		t.Helper()
+		return e.offer(m, cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "zema-testrig", Time: time.Now().UTC(),
+			Model: &diag.ModelRef{Version: installed}, Update: u, FirmwareDigest: fw})
+	}
+	checkin("0.9.0", fw, upd("idle", "0.9.0", "", ""))
+	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel120, Previous: rel100,
+		Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var ro rolloutapi.Rollout
+	r.decode(t, &ro)
+	o := checkin("0.9.0", fw, upd("idle", "0.9.0", "", ""))
+	require.NotNil(t, o)
+	require.Equal(t, rel120, o.Target)
+
+	const why = "sha mismatch on download"
+	failed := upd("failed", "0.9.0", rel120, why)
+	failed.Rollout = ro.ID
+	checkin("0.9.0", fw, failed)
+	st := memberState(e.rollout(acme.viewer, ro.ID), m.agent)
+	require.Equal(t, rolloutapi.AgentFailed, st.State)
+	require.Equal(t, why, st.Detail)
+	require.Equal(t, rolloutapi.RolledBack, e.act(acme.operator, ro.ID, store.ActionRollback, 200).State)
+
+	// Its firmware config changed: the rollback is not offered, and the
+	// failure reason stays.
+	assert.Nil(t, checkin("0.9.0", fwB, failed))
+	st = memberState(e.rollout(acme.viewer, ro.ID), m.agent)
+	assert.Equal(t, rolloutapi.AgentFailed, st.State)
+	assert.Equal(t, why, st.Detail, "the failure reason replaced")
+
+	// Put back: offered the rollback, still failed with its reason.
+	o = checkin("0.9.0", fw, failed)
+	require.NotNil(t, o)
+	assert.Equal(t, rel100, o.Target)
+	st = memberState(e.rollout(acme.viewer, ro.ID), m.agent)
+	assert.Equal(t, rolloutapi.AgentFailed, st.State)
+	assert.Equal(t, why, st.Detail, "the failure reason lost")
+
+	// Its reinstall of 1.0.0 fails, and its firmware changes again: the
+	// reinstall's reason is shown, and stays.
+	const whyBack = "disk full"
+	failedBack := upd("failed", "0.9.0", rel100, whyBack)
+	failedBack.Rollout = ro.ID
+	for range 2 {
+		assert.Nil(t, checkin("0.9.0", fwB, failedBack))
+		st = memberState(e.rollout(acme.viewer, ro.ID), m.agent)
+		assert.Equal(t, rolloutapi.AgentFailed, st.State)
+		assert.Equal(t, whyBack, st.Detail)
+	}
+}

@@ -595,9 +595,13 @@ func (s *Store) RolloutCheckin(ctx context.Context, orgID int64, agentName strin
 	case rolloutapi.AgentPending, rolloutapi.AgentOffered, rolloutapi.AgentIncompatible, rolloutapi.AgentRolledBack:
 		// It installed nothing of the release, or rolled back already:
 		// nothing to say.
+	case rolloutapi.AgentFailed:
+		// Its detail is why it failed (rollout.Observe keeps it until it
+		// serves the previous release): the note would replace that
+		// reason, and clearing the note later would lose it for good.
 	default:
 		// It stays on the release: say why, rather than leave it
-		// committed (or canary, failed) with nothing shown.
+		// committed (or downloading, canary) with nothing shown.
 		d := notOffered + whyBack
 		if detail != d {
 			if err := s.setRolloutAgent(ctx, id, agentName, obs.State, d); err != nil {
