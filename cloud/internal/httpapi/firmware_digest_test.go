@@ -461,3 +461,30 @@ func TestRolloutFirmwareRollbackFailedDetail(t *testing.T) {
 		assert.Equal(t, whyBack, st.Detail)
 	}
 }
+
+// The default previous release is one the selected agents serve only
+// when it is made for the release's firmware config: agents serving
+// 1.1.0, made for another, get 1.0.0 (the fallback), and the warning
+// says why it is a fallback rather than that they serve no older release.
+func TestRolloutDefaultPreviousServedOtherConfig(t *testing.T) {
+	c := testCatalog()
+	t110 := *c.Targets[rel110]
+	t110.ConfigDigest = fwB
+	c.Targets[rel110] = &t110
+	e := newEnv(t, httpapi.Options{Catalog: c})
+	acme := e.tenant("acme")
+	m := member{agent: acme.agent, rig: acme.rig, cred: acme.cred}
+	e.offer(m, cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "zema-testrig", Time: time.Now().UTC(),
+		Model: &diag.ModelRef{Version: "1.1.0", Digest: t110.ManifestDigest}, FirmwareDigest: fwB})
+
+	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel120})
+	require.Equal(t, 201, r.code, "%s", r.body)
+	var ro rolloutapi.Rollout
+	r.decode(t, &ro)
+	require.NotNil(t, ro.Previous)
+	assert.Equal(t, rel100, ro.Previous.Target, "the served 1.1.0 is for another firmware config")
+	require.Len(t, ro.Warnings, 1)
+	assert.Contains(t, ro.Warnings[0], "previous release "+rel100+" (version 1.0.0) is a fallback: "+
+		"the selected agents serve no older release made for the release's firmware config")
+	assert.NotContains(t, ro.Warnings[0], "no older release of the repository")
+}

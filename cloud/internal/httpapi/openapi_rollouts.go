@@ -82,7 +82,7 @@ func rolloutOperations() []Operation {
 	// rig-001 serves zema-2025.03, no release of the repository: the
 	// default previous, 1.0.0, is the fallback, said in warnings.
 	created := ro
-	created.Warnings = []string{fallbackWarning(ro.Previous)}
+	created.Warnings = []string{fallbackWarning(ro.Previous, false)}
 	with := func(s rolloutapi.State, reason string) rolloutapi.Rollout {
 		r := ro
 		r.State, r.Reason, r.UpdatedAt = s, reason, started.Add(10*time.Minute)

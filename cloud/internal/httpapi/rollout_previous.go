@@ -49,23 +49,30 @@ func newerServed(served []store.ServedModel, version string) (list []string, age
 // defaultPrevious picks the previous release of a rollout of rel (at
 // path) that names none: the release the selected agents serve (served,
 // by their last check-in) when they all serve one older release of the
-// repository made for rel's firmware config (sameConfig); else, when they serve none the repository holds, the
-// newest older release of rel's bundle that is not a prerelease nor a
-// release of org's that halted or was rolled back (previousRelease).
+// repository made for rel's firmware config (sameConfig); else, when they
+// serve none such, the newest older release of rel's bundle that is not
+// a prerelease nor a release of org's that halted or was rolled back
+// (previousRelease).
 // When they serve several older releases, refusal says so and asks for
 // previous. warning is set when the fallback is used (previousRelease):
 // no selected agent was seen serving it, and agents installed from
 // model.bundle_dir roll back only to the bundle they kept, so they will
-// refuse a rollback to it (review r11, F3).
+// refuse a rollback to it (review r11, F3); it says whether the agents
+// serve older releases, all made for another firmware config.
 func (a *API) defaultPrevious(ctx context.Context, orgID int64, rels map[string]*release.Target, path string, rel *release.Target,
 	served []store.ServedModel) (prev *rolloutapi.Release, warning, refusal string, err error) {
 	older := map[string]int{}
+	otherConfig := false // an older release served, made for another config
 	for _, m := range served {
 		p, ok := servedRelease(rels, rel, m)
-		if !ok || p == path || !sameConfig(rels[p], rel) {
+		if !ok || p == path {
 			continue
 		}
 		if cmp, ok := release.CompareVersions(rels[p].Version, rel.Version); !ok || cmp >= 0 {
+			continue
+		}
+		if !sameConfig(rels[p], rel) {
+			otherConfig = true
 			continue
 		}
 		older[p] += m.Agents
@@ -103,16 +110,23 @@ func (a *API) defaultPrevious(ctx context.Context, orgID int64, rels map[string]
 	if prev == nil {
 		return nil, "", "", nil
 	}
-	return prev, fallbackWarning(prev), "", nil
+	return prev, fallbackWarning(prev, otherConfig), "", nil
 }
 
 // fallbackWarning says that prev, the default previous release, is a
-// fallback that the selected agents were not seen serving.
-func fallbackWarning(prev *rolloutapi.Release) string {
-	return fmt.Sprintf("previous release %s (version %s) is a fallback: the selected agents serve no older release of the repository "+
-		"(e.g. they run the bundle they were installed with, model.bundle_dir); a rollback offers it, and agents that never ran it "+
+// fallback that the selected agents were not seen serving: they serve no
+// older release of the repository, or (otherConfig) only older ones made
+// for another firmware config than the release's.
+func fallbackWarning(prev *rolloutapi.Release, otherConfig bool) string {
+	why := "the selected agents serve no older release of the repository " +
+		"(e.g. they run the bundle they were installed with, model.bundle_dir)"
+	if otherConfig {
+		why = "the selected agents serve no older release made for the release's firmware config " +
+			"(the older ones they serve are made for another, and a rollback to one would be offered to no agent that installed the release)"
+	}
+	return fmt.Sprintf("previous release %s (version %s) is a fallback: %s; a rollback offers it, and agents that never ran it "+
 		"refuse to roll back to it (they roll back only to the bundle they kept): name previous (rigctl rollout create --previous PATH) "+
-		"to choose another, or expect such agents to end incompatible on a rollback", prev.Target, prev.Version)
+		"to choose another, or expect such agents to end incompatible on a rollback", prev.Target, prev.Version, why)
 }
 
 // sameConfig tells whether releases a and b were made for the same
