@@ -95,8 +95,8 @@ func (w *Worker) build(ctx context.Context, c *store.Claim, held time.Time) {
 	if _, herr := w.q.HeartbeatBuild(ectx, l, w.o.Lease, b.snapshot()); herr != nil {
 		log.Warn("last build progress not stored", "err", herr)
 	}
-	ferr := w.q.FailJob(ectx, l, msg, retry)
-	w.m.ended(store.KindBuildDataset, failResult(ferr, cancelled, retry, l.Attempt, c.Job.MaxAttempts), held)
+	state, ferr := w.q.FailJob(ectx, l, msg, retry)
+	w.m.ended(store.KindBuildDataset, failResult(state, ferr), held)
 	if ferr != nil {
 		log.Warn("data set build end not stored", "err", ferr)
 		return

@@ -104,7 +104,8 @@ func TestWorkerStopsWhenItsLeaseRunsOut(t *testing.T) {
 		if c == nil {
 			return false
 		}
-		require.NoError(t, e.st.FailJob(context.Background(), c.Lease, "probe", true))
+		_, err = e.st.FailJob(context.Background(), c.Lease, "probe", true)
+		require.NoError(t, err)
 		return true
 	}, 2*lease, 50*time.Millisecond)
 	j := e.get(id)

@@ -75,19 +75,18 @@ func (m metrics) ended(kind, result string, start time.Time) {
 }
 
 // failResult is the result of an attempt whose end was stored with
-// FailJob(retry) (ferr its error) on attempt of maxAttempts, cancelled
-// when the attempt ended on a cancel request. A cancel requested after
-// the worker's last heartbeat ends the job cancelled although the
-// attempt counts as failed or retried here.
-func failResult(ferr error, cancelled, retry bool, attempt, maxAttempts int) string {
+// FailJob: state the job's state it returned, ferr its error. The state
+// is the stored one, so a cancel requested after the worker's last
+// heartbeat counts as cancelled, as the job ended.
+func failResult(state string, ferr error) string {
 	switch {
 	case errors.Is(ferr, store.ErrLeaseLost):
 		return ResultLeaseLost
 	case ferr != nil:
 		return ResultUnstored
-	case cancelled:
+	case state == store.JobCancelled:
 		return ResultCancelled
-	case retry && attempt < maxAttempts:
+	case state == store.JobQueued:
 		return ResultRetried
 	default:
 		return ResultFailed

@@ -81,3 +81,28 @@ func TestAttemptMetrics(t *testing.T) {
 	assert.Equal(t, map[string]float64{"train/succeeded": 1, "train/retried": 1, "train/failed": 1}, counts)
 	assert.Equal(t, map[string]float64{"train/succeeded": 1, "train/retried": 1, "train/failed": 1}, observed)
 }
+
+// A cancel requested after the worker's last heartbeat ends the job
+// cancelled when the attempt's error is stored: the attempt counts as
+// cancelled, as the job ended, not as retried.
+func TestAttemptMetricsCancelAfterHeartbeat(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	ctx := context.Background()
+	w := jobs.NewWorker(e.st, e.blobs, e.options("w1", time.Minute))
+	var id int64
+	w.SetTrainer(func(context.Context, *rig.Config, pipeline.Data, pipeline.Options, string) (*pipeline.Trained, error) {
+		_, err := e.st.CancelJob(ctx, e.orgID, id)
+		require.NoError(t, err)
+		return nil, errors.New("disk full")
+	})
+	id = e.job(tinyConfig, 2)
+	ran, err := w.RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, ran)
+	require.Equal(t, "cancelled", e.get(id).State)
+
+	counts, observed := attemptMetrics(t, w)
+	assert.Equal(t, map[string]float64{"train/cancelled": 1}, counts)
+	assert.Equal(t, map[string]float64{"train/cancelled": 1}, observed)
+}

@@ -37,7 +37,7 @@ type Queue interface {
 	Claim(ctx context.Context, worker, backend string, lease time.Duration) (*store.Claim, error)
 	Heartbeat(ctx context.Context, l store.Lease, lease time.Duration, p *store.Progress) (bool, error)
 	AppendLogs(ctx context.Context, l store.Lease, lines []store.NumberedLine) error
-	FailJob(ctx context.Context, l store.Lease, msg string, retry bool) error
+	FailJob(ctx context.Context, l store.Lease, msg string, retry bool) (state string, err error)
 	FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m fleetapi.ModelVersion) (*store.ModelVersion, error)
 	// Builds of data sets from fleet uploads (store.KindBuildDataset).
 	RigReadings(ctx context.Context, orgID int64, rigName string, from, to time.Time, fn func(reading.Reading) error) error
@@ -351,8 +351,8 @@ func (w *Worker) run(ctx context.Context, c *store.Claim, held time.Time) {
 	}
 	fmt.Fprintf(j.logs, "attempt %d ended: %s\n", l.Attempt, msg)
 	j.flush(ectx, log)
-	ferr := w.q.FailJob(ectx, l, msg, retry)
-	w.m.ended(store.KindTrain, failResult(ferr, errors.Is(cause, errCancelled), retry, l.Attempt, c.Job.MaxAttempts), j.start)
+	state, ferr := w.q.FailJob(ectx, l, msg, retry)
+	w.m.ended(store.KindTrain, failResult(state, ferr), j.start)
 	if ferr != nil {
 		log.Warn("job end not stored", "err", ferr)
 		return

@@ -301,7 +301,7 @@ func (s *Store) Claim(ctx context.Context, worker, backend string, lease time.Du
 		// while attempts are left) rather than leave it to its lease.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if ferr := s.FailJob(fctx, l, err.Error(), true); ferr != nil {
+		if _, ferr := s.FailJob(fctx, l, err.Error(), true); ferr != nil {
 			return nil, errors.Join(err, ferr)
 		}
 		return nil, err
@@ -368,24 +368,25 @@ func (s *Store) AppendLogs(ctx context.Context, l Lease, lines []NumberedLine) e
 // FailJob ends l's attempt with msg: queued again when retry is set and
 // attempts are left, failed otherwise; cancelled when a cancel was
 // requested (the job's error is then the cancel's, msg is dropped: a
-// training job's is none, a build's says who). The data set of a build
-// job fails with the job's error when the job ends, and stays building
-// when it is queued again. ErrLeaseLost when l is not current.
-func (s *Store) FailJob(ctx context.Context, l Lease, msg string, retry bool) error {
-	var n int
-	err := s.pool.QueryRow(ctx, `WITH j AS (UPDATE training_jobs SET
+// training job's is none, a build's says who), even one requested after
+// the worker's last heartbeat. It returns the job's state so ended
+// (JobQueued, JobFailed or JobCancelled). The data set of a build job
+// fails with the job's error when the job ends, and stays building when
+// it is queued again. ErrLeaseLost when l is not current.
+func (s *Store) FailJob(ctx context.Context, l Lease, msg string, retry bool) (state string, err error) {
+	err = s.pool.QueryRow(ctx, `WITH j AS (UPDATE training_jobs SET
 			state = CASE WHEN cancel_requested THEN 'cancelled'
 				WHEN $5 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,
 			error = CASE WHEN cancel_requested THEN error ELSE $4 END,
 			finished_at = CASE WHEN cancel_requested OR NOT $5 OR attempts >= max_attempts THEN now() END,
 			worker = NULL, lease_expires_at = NULL
 		WHERE `+fence+` RETURNING dataset_id, kind, state, error)`+syncBuilds+`
-		SELECT count(*) FROM j`, l.JobID, l.Worker, l.Attempt, msg, retry).Scan(&n)
+		SELECT state FROM j`, l.JobID, l.Worker, l.Attempt, msg, retry).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
+	}
 	if err != nil {
-		return fmt.Errorf("fail job %d: %w", l.JobID, err)
+		return "", fmt.Errorf("fail job %d: %w", l.JobID, err)
 	}
-	if n == 0 {
-		return fmt.Errorf("job %d attempt %d: %w", l.JobID, l.Attempt, ErrLeaseLost)
-	}
-	return nil
+	return state, nil
 }
