@@ -85,7 +85,10 @@ type RigRequest struct {
 	// RigID is the firmware config's equipment id (cloudapi.ValidID).
 	RigID   string `json:"rig_id"`
 	RigType string `json:"rig_type"`
-	// FirmwareDigest is the digest of the firmware config the rig runs.
+	// FirmwareDigest is the digest of the firmware config the rig runs:
+	// cloudapi.ValidDigest (sha256:<64 lowercase hex>), or "" for none
+	// (the rig is then never flagged firmware_mismatch); 400 naming
+	// /firmware_digest otherwise.
 	FirmwareDigest string `json:"firmware_digest,omitempty"`
 	SiteID         *int64 `json:"site_id,omitempty"`
 }

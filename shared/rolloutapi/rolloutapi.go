@@ -143,13 +143,17 @@ type CreateRequest struct {
 	// (<rig_type>/<bundle>-<version>.tar.gz), as `rigctl release publish`
 	// printed it.
 	Release string `json:"release"`
-	// Previous is the release a fleet-level rollback offers ("": the
-	// release the selected agents serve, by their last check-in, when
-	// they all serve one older release; 422 when they serve several;
-	// when they serve none the repository holds, the newest release of
-	// the same bundle and rig type older than Release that is neither a
+	// Previous is the release a fleet-level rollback offers. It must be
+	// made for Release's firmware config (the same config digest; 422
+	// naming both digests otherwise): a rollback is offered only to
+	// agents that run the previous release's config, and the agents that
+	// installed Release run Release's. "": the release the selected
+	// agents serve, by their last check-in, when they all serve one older
+	// release made for that config; 422 when they serve several; when
+	// they serve none such, the newest release of the same bundle and rig
+	// type older than Release, made for that config, that is neither a
 	// prerelease nor the release of a rollout of the organisation that
-	// halted or was rolled back, if any).
+	// halted or was rolled back, if any.
 	Previous string `json:"previous,omitempty"`
 	// Selection picks the agents.
 	Selection Selection `json:"selection"`

@@ -175,7 +175,9 @@ func Operations() []Operation {
 		{Method: "POST", Path: "/v1/rigs", ID: "createRig", Tag: "fleet", Summary: "Create a rig",
 			Auth: AuthToken, Role: "operator",
 			Description: "Once the organisation has registered rig types (POST /v1/rig-types), rig_type must be one of them: " +
-				"422 unknown-rig-type names them. An organisation that registered none creates rigs of any type.",
+				"422 unknown-rig-type names them. An organisation that registered none creates rigs of any type. " +
+				"firmware_digest, when given, is sha256:<64 lowercase hex>, the firmware config's digest (rigctl rig-types validate prints it), " +
+				"or \"\" for none (the rig is then never flagged firmware_mismatch); 400 naming /firmware_digest otherwise.",
 			Body:   fleetapi.RigRequest{RigID: "zema-1", RigType: "zema-testrig", FirmwareDigest: exRegistered, SiteID: &exSiteID},
 			Status: 201, Response: exRig, Errors: []int{409, 422}},
 		{Method: "POST", Path: "/v1/rigs/:rig/enrollments", ID: "createEnrollment", Tag: "fleet",

@@ -112,13 +112,16 @@ func rolloutOperations() []Operation {
 				"(sites, rig ids, labels: all given must match); they are shuffled into cohorts (default 1 agent, then 10 %, 50 %, 100 %). " +
 				"The first cohort is offered the release at once (the offer of the agents' check-in answers); the engine starts the next " +
 				"once success_threshold of the cohort committed it and stayed on it through the soak, and halts the rollout when " +
-				"failure_threshold of a started cohort failed or rolled back. previous is what a rollback offers; by default the release " +
-				"the selected agents serve (by their last check-in's model digest, else version) when they all serve one older release " +
-				"of the repository; when they serve none of it, the newest older release of the same bundle that is neither a prerelease " +
-				"nor the release of a rollout of the organisation that halted or was rolled back; the answer's warnings then say so, " +
+				"failure_threshold of a started cohort failed or rolled back. previous is what a rollback offers, and must be made for " +
+				"the release's firmware config (its config_digest): a rollback is offered only to agents that run the previous release's " +
+				"config, and every agent that installed the release runs the release's. By default it is the release the selected agents " +
+				"serve (by their last check-in's model digest, else version) when they all serve one older release of the repository made " +
+				"for that config; when they serve none such, the newest older release of the same bundle made for that config that is " +
+				"neither a prerelease nor the release of a rollout of the organisation that halted or was rolled back; the answer's warnings then say so, " +
 				"as agents that never ran that fallback (e.g. installed from model.bundle_dir) refuse a rollback to it " +
 				"(warnings are only in this answer, not stored). 422 when the release is not in the " +
-				"repository, the previous one does not fit, the selected agents serve several older releases (name previous), the " +
+				"repository, the previous one does not fit (not older, another rig type, or made for another firmware config: the detail " +
+				"names both config digests), the selected agents serve several older releases (name previous), the " +
 				"release is older than what selected agents serve (a downgrade: allow_downgrade, admin only, 403 otherwise), or the " +
 				"selection picks no agent; 409 when a selected agent is in another active rollout; 503 without a repository.",
 			Auth: AuthToken, Role: "operator",
