@@ -312,12 +312,12 @@ func (a *API) editRig(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	r, err := a.st.SetRigFirmwareDigest(c.Request.Context(), p.OrgID, c.Param("rig"), *req.FirmwareDigest)
+	r, old, err := a.st.SetRigFirmwareDigest(c.Request.Context(), p.OrgID, c.Param("rig"), *req.FirmwareDigest)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	a.log.Info("rig edited", "rig", r.RigID, "org", p.OrgID, "token", p.TokenID, "firmware_digest", r.FirmwareDigest)
+	a.log.Info("rig edited", "rig", r.RigID, "org", p.OrgID, "token", p.TokenID, "firmware_digest", r.FirmwareDigest, "old_firmware_digest", old)
 	c.JSON(200, r)
 }
 

@@ -122,19 +122,22 @@ func (s *Store) Rig(ctx context.Context, orgID int64, name string) (*Rig, error)
 }
 
 // SetRigFirmwareDigest sets the registered firmware digest ("" for none)
-// of org's rig named name and returns the rig; ErrNotFound when org has no
-// such rig.
-func (s *Store) SetRigFirmwareDigest(ctx context.Context, orgID int64, name, digest string) (*Rig, error) {
-	r := &Rig{}
-	err := s.pool.QueryRow(ctx, `UPDATE rigs SET firmware_digest = $3 WHERE org_id = $1 AND name = $2 RETURNING `+rigCols,
-		orgID, name, digest).Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt)
+// of org's rig named name and returns the rig and the digest it replaced
+// (the caller logs both: there is no other record of the change);
+// ErrNotFound when org has no such rig.
+func (s *Store) SetRigFirmwareDigest(ctx context.Context, orgID int64, name, digest string) (r *Rig, old string, err error) {
+	r = &Rig{}
+	err = s.pool.QueryRow(ctx, `UPDATE rigs SET firmware_digest = $3
+		FROM (SELECT id AS old_id, firmware_digest AS old FROM rigs WHERE org_id = $1 AND name = $2 FOR UPDATE) o
+		WHERE id = o.old_id RETURNING `+rigCols+`, o.old`,
+		orgID, name, digest).Scan(&r.ID, &r.RigID, &r.RigType, &r.FirmwareDigest, &r.SiteID, &r.CreatedAt, &old)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("rig %q: %w", name, ErrNotFound)
+		return nil, "", fmt.Errorf("rig %q: %w", name, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("set firmware digest of rig %q: %w", name, err)
+		return nil, "", fmt.Errorf("set firmware digest of rig %q: %w", name, err)
 	}
-	return r, nil
+	return r, old, nil
 }
 
 // Rigs lists org's rigs by name, at most limit after name after.
