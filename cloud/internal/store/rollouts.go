@@ -620,7 +620,10 @@ func (s *Store) setRolloutAgent(ctx context.Context, id int64, agentName string,
 		UPDATE rollout_agents SET state = $3, detail = $4, updated_at = $5,
 			committed_at = CASE WHEN $3 = 'committed' THEN coalesce(CASE WHEN state = 'committed' THEN committed_at END, $5) ELSE NULL END
 		WHERE rollout_id = $1 AND agent_name = $2`, id, agentName, state, detail, s.now().UTC())
-	return err
+	if err != nil {
+		return fmt.Errorf("rollout %d agent %s: set state %s: %w", id, agentName, state, err)
+	}
+	return nil
 }
 
 // lateRollout finds the rollout agent (by name) of org should join: the
