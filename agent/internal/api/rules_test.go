@@ -6,8 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,15 +22,12 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/update"
 	"github.com/hydrognn/hydrognn/agent/internal/windowing"
 	"github.com/hydrognn/hydrognn/shared/bundle"
+	"github.com/hydrognn/hydrognn/shared/promtest"
 	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // agentRules is the agent's Prometheus rule file, from this package.
 const agentRules = "../../../deploy/prometheus/rig-agent.rules.yaml"
-
-// ruleMetric matches a metric name in a rule file; names of recorded
-// series (level:rig_agent_...:operation) are told apart by their colons.
-var ruleMetric = regexp.MustCompile(`rig_agent_[a-zA-Z0-9_]+`)
 
 // TestRulesUseExportedMetrics: every rig_agent_ metric the alerting and
 // recording rules of deploy/prometheus/ read is on the /metrics of an
@@ -44,31 +39,14 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 	exported := scrapeFamilies(t, fullServer(t))
 	rules, err := os.ReadFile(agentRules)
 	require.NoError(t, err)
-	names := ruleMetrics(string(rules))
+	names := promtest.RuleMetrics(string(rules), "rig_agent_")
 	require.NotEmpty(t, names)
 	for _, n := range names {
 		assert.True(t, exported[n], "%s: %s is not on the agent's /metrics (renamed? update the rule and docs/operations.md)", agentRules, n)
 	}
 	// The check itself: a misspelled name is caught.
-	assert.Equal(t, []string{"rig_agent_ingest_reading_total"}, ruleMetrics("expr: rate(rig_agent_ingest_reading_total[5m]) > instance:rig_agent_x:rate5m"))
+	assert.Equal(t, []string{"rig_agent_ingest_reading_total"}, promtest.RuleMetrics("expr: rate(rig_agent_ingest_reading_total[5m]) > instance:rig_agent_x:rate5m", "rig_agent_"))
 	assert.False(t, exported["rig_agent_ingest_reading_total"])
-}
-
-// ruleMetrics returns the rig_agent_ metric names in text, without those
-// that are part of a recorded series' name (next to a colon).
-func ruleMetrics(text string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, loc := range ruleMetric.FindAllStringIndex(text, -1) {
-		if loc[0] > 0 && text[loc[0]-1] == ':' || loc[1] < len(text) && text[loc[1]] == ':' {
-			continue
-		}
-		if n := text[loc[0]:loc[1]]; !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // scrapeFamilies returns the series names of a /metrics body: each
@@ -79,20 +57,7 @@ func scrapeFamilies(tb testing.TB, srv *Server) map[string]bool {
 	defer ts.Close()
 	code, body := get(tb, ts, "/metrics")
 	require.Equal(tb, 200, code, body)
-	names := map[string]bool{}
-	for line := range strings.SplitSeq(body, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 4 || f[0] != "#" || f[1] != "TYPE" {
-			continue
-		}
-		names[f[2]] = true
-		switch f[3] {
-		case "histogram":
-			names[f[2]+"_bucket"], names[f[2]+"_sum"], names[f[2]+"_count"] = true, true, true
-		case "summary":
-			names[f[2]+"_sum"], names[f[2]+"_count"] = true, true
-		}
-	}
+	names := promtest.Families(body)
 	require.NotEmpty(tb, names, "no # TYPE line in /metrics:\n%s", body)
 	return names
 }

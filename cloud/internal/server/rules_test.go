@@ -15,6 +15,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/cloud/internal/db/dbtest"
 	"github.com/hydrognn/hydrognn/cloud/internal/server"
+	"github.com/hydrognn/hydrognn/shared/promtest"
 	"github.com/hydrognn/hydrognn/shared/syncbuf"
 )
 
@@ -63,7 +64,7 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 			!strings.Contains(body, "rig_cloud_blob_gc_sweeps_total{") {
 			return false
 		}
-		addFamilies(exported, body)
+		promtest.AddFamilies(exported, body)
 		return true
 	}, time.Minute, 50*time.Millisecond, "the worker's metrics never showed its trainers and a sweep")
 	cancel()
@@ -77,19 +78,14 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 	code, body, err := get(t, s.addr, "/metrics")
 	require.NoError(t, err)
 	require.Equal(t, 200, code, body)
-	addFamilies(exported, body)
+	promtest.AddFamilies(exported, body)
 
 	rules, err := os.ReadFile(cloudRules)
 	require.NoError(t, err)
-	names := regexp.MustCompile(`rig_cloud_[a-zA-Z0-9_]+`).FindAllStringIndex(string(rules), -1)
+	names := promtest.RuleMetrics(string(rules), "rig_cloud_")
 	require.NotEmpty(t, names)
 	checked := 0
-	for _, loc := range names {
-		text := string(rules)
-		if loc[0] > 0 && text[loc[0]-1] == ':' || loc[1] < len(text) && text[loc[1]] == ':' {
-			continue // part of a recorded series' name
-		}
-		n := text[loc[0]:loc[1]]
+	for _, n := range names {
 		if needsTUF.MatchString(n) || needsTraffic[n] != "" {
 			continue
 		}
@@ -98,22 +94,4 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 	}
 	assert.Positive(t, checked)
 	assert.False(t, exported["rig_cloud_http_request_total"], "the check itself: a misspelled name is absent")
-}
-
-// addFamilies adds the series names of a /metrics body to names: each
-// family's name, and a histogram's _bucket, _sum and _count.
-func addFamilies(names map[string]bool, body string) {
-	for line := range strings.SplitSeq(body, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 4 || f[0] != "#" || f[1] != "TYPE" {
-			continue
-		}
-		names[f[2]] = true
-		switch f[3] {
-		case "histogram":
-			names[f[2]+"_bucket"], names[f[2]+"_sum"], names[f[2]+"_count"] = true, true, true
-		case "summary":
-			names[f[2]+"_sum"], names[f[2]+"_count"] = true, true
-		}
-	}
 }
