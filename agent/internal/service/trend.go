@@ -16,8 +16,9 @@ import (
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
-	"github.com/hydrognn/hydrognn/agent/internal/trend"
+	"github.com/hydrognn/hydrognn/agent/internal/trendhist"
 	"github.com/hydrognn/hydrognn/agent/internal/windowing"
+	"github.com/hydrognn/hydrognn/agent/trend"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
 )
@@ -101,7 +102,7 @@ func checkRig(f *trendFile, r trendRig) error {
 // attribute returns nil when the newest diagnosis q stores is of rig r,
 // so that an unlabelled trend file (written by the same agent before it
 // recorded its rig) is r's too; else why not (wrapping errUnlabelled).
-func attribute(ctx context.Context, q trend.Querier, r trendRig) error {
+func attribute(ctx context.Context, q trendhist.Querier, r trendRig) error {
 	p, err := q.Query(ctx, history.Query{Limit: 1, Desc: true})
 	switch {
 	case err != nil:
@@ -158,7 +159,7 @@ type healthTrend struct {
 // openTrend returns rig's health trend restored from path and completed
 // from the diagnoses q stored since it was saved; without the file (the
 // first start, or an agent before it), rebuilt from this rig's diagnoses
-// among the newest trend.DefaultSeedLimit stored. A file of the same rig
+// among the newest trendhist.DefaultSeedLimit stored. A file of the same rig
 // with another component set is restored for the components the rig
 // still has (the others dropped, logged at Info), as the rebuild would
 // give them back; one that names no rig is restored when the newest
@@ -168,7 +169,7 @@ type healthTrend struct {
 // replaced at the next save (it is derived data), never failing the
 // start; a history that cannot be read leaves what the file had, or an
 // empty trend.
-func openTrend(path string, rig trendRig, q trend.Querier, log *slog.Logger) *healthTrend {
+func openTrend(path string, rig trendRig, q trendhist.Querier, log *slog.Logger) *healthTrend {
 	h := &healthTrend{tr: trend.New(trend.Options{RigID: rig.id, RigType: rig.rigType, Components: rig.components}),
 		path: path, rig: rig, log: log, now: time.Now}
 	began := time.Now()
@@ -196,7 +197,7 @@ func openTrend(path string, rig trendRig, q trend.Querier, log *slog.Logger) *he
 				"file", path, "dropped", gone, "components", rig.components)
 		}
 	case errors.Is(err, os.ErrNotExist):
-		log.Info("no health trend file: rebuilding the trend from this rig's diagnoses among the newest stored", "file", path, "diagnoses", trend.DefaultSeedLimit)
+		log.Info("no health trend file: rebuilding the trend from this rig's diagnoses among the newest stored", "file", path, "diagnoses", trendhist.DefaultSeedLimit)
 	default:
 		reason := "unusable"
 		switch {
@@ -206,13 +207,13 @@ func openTrend(path string, rig trendRig, q trend.Querier, log *slog.Logger) *he
 			reason = "unlabelled"
 		}
 		log.Warn("health trend file not used: rebuilding the trend from this rig's diagnoses among the newest stored; the file is replaced at the next save",
-			"file", path, "reason", reason, "diagnoses", trend.DefaultSeedLimit, "err", err)
+			"file", path, "reason", reason, "diagnoses", trendhist.DefaultSeedLimit, "err", err)
 	}
 	var n int
 	if restored {
-		n, err = h.tr.CatchUp(ctx, q, trend.DefaultSeedLimit)
+		n, err = trendhist.CatchUp(ctx, h.tr, q, trendhist.DefaultSeedLimit)
 	} else {
-		err = h.tr.Seed(ctx, q, trend.DefaultSeedLimit)
+		err = trendhist.Seed(ctx, h.tr, q, trendhist.DefaultSeedLimit)
 	}
 	if err != nil {
 		log.Warn("health trend not completed from the diagnosis history: remaining useful life waits for new windows", "err", err)

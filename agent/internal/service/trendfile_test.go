@@ -14,7 +14,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
-	"github.com/hydrognn/hydrognn/agent/internal/trend"
+	"github.com/hydrognn/hydrognn/agent/internal/trendhist"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
 )
@@ -36,7 +36,7 @@ func trendAgent(cfg *config.Config, h *history.Store) *Agent {
 // returns the last diagnosis.
 //
 // The tests store only the windows a start can read back: the newest
-// trend.DefaultSeedLimit (all that a rebuild reads) and those after the
+// trendhist.DefaultSeedLimit (all that a rebuild reads) and those after the
 // trend file's last save (CatchUp). Older diagnoses are in the trend (or
 // its file) alone, as if the history had dropped them: every Append is
 // an fsync, and storing all 3 h took the two tests 44 s under -race.
@@ -74,7 +74,7 @@ func TestTrendSurvivesRestartOfFastWindows(t *testing.T) {
 	cfg.Agent.DataDir = t.TempDir()
 	a := trendAgent(cfg, h)
 	const n = 3 * 3600
-	d := secondsRig(t, a, 0, n, n-trend.DefaultSeedLimit)
+	d := secondsRig(t, a, 0, n, n-trendhist.DefaultSeedLimit)
 	require.NotNil(t, d.RUL)
 	before := d.RUL.P50Hours // 0.80 at 3 h: 6 h from 0.5
 	assert.InDelta(t, 6, before, 0.1)
@@ -101,7 +101,7 @@ func TestTrendSavedPeriodically(t *testing.T) {
 	// The crash after 72 minutes, 2 minutes after the last save (an
 	// estimate needs an hour of trend).
 	const n = 72 * 60
-	d := secondsRig(t, a, 0, 1, n-trend.DefaultSeedLimit) // opens the trend
+	d := secondsRig(t, a, 0, 1, n-trendhist.DefaultSeedLimit) // opens the trend
 	require.Nil(t, d.RUL)
 	// The windows' time stands in for the clock.
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -111,7 +111,7 @@ func TestTrendSavedPeriodically(t *testing.T) {
 	for i := 1; i < n; i++ {
 		now = now.Add(time.Second)
 		fi, _ := os.Stat(path)
-		d = secondsRig(t, a, i, 1, n-trend.DefaultSeedLimit)
+		d = secondsRig(t, a, i, 1, n-trendhist.DefaultSeedLimit)
 		if fi2, err := os.Stat(path); err == nil && (fi == nil || !fi2.ModTime().Equal(fi.ModTime()) || fi2.Size() != fi.Size()) {
 			saves++
 			assert.Equal(t, os.FileMode(0o600), fi2.Mode().Perm())

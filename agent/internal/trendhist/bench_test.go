@@ -1,4 +1,4 @@
-package trend_test
+package trendhist_test
 
 import (
 	"context"
@@ -7,14 +7,16 @@ import (
 	"testing"
 
 	"github.com/hydrognn/hydrognn/agent/internal/history"
-	"github.com/hydrognn/hydrognn/agent/internal/trend"
+	"github.com/hydrognn/hydrognn/agent/internal/trendhist"
+	"github.com/hydrognn/hydrognn/agent/internal/trendtest"
+	"github.com/hydrognn/hydrognn/agent/trend"
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
 
-// bigSecond is second(i) grown to a shipped diagnosis' size (about 4 KB
+// bigSecond is trendtest.Second(i) grown to a shipped diagnosis' size (about 4 KB
 // of JSON: nine components with drivers, five targets, sensor scores).
 func bigSecond(i int) *diag.Diagnosis {
-	d := second(i)
+	d := trendtest.Second(i)
 	d.Components = d.Components[:0]
 	for c := range 9 {
 		h := 0.95 - 0.001*float64(c) - 0.01*float64(i+1)/3600
@@ -46,7 +48,7 @@ func bigSecond(i int) *diag.Diagnosis {
 //	go test -run '^$' -bench Start -benchtime 20x ./internal/trend/
 func BenchmarkStart(b *testing.B) {
 	ctx := context.Background()
-	h := openHistory(b)
+	h := trendtest.OpenHistory(b)
 	live := trend.New(trend.Options{})
 	const n, stored, since = 24 * 3600, 1024, 300
 	var saved []byte
@@ -70,7 +72,7 @@ func BenchmarkStart(b *testing.B) {
 	b.Run("seed-1024", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := trend.New(trend.Options{}).Seed(ctx, h, 1024); err != nil {
+			if err := trendhist.Seed(ctx, trend.New(trend.Options{}), h, 1024); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -98,7 +100,7 @@ func BenchmarkStart(b *testing.B) {
 			if err := tr.Restore(st); err != nil {
 				b.Fatal(err)
 			}
-			if k, err := tr.CatchUp(ctx, h, 0); err != nil || k != since {
+			if k, err := trendhist.CatchUp(ctx, tr, h, 0); err != nil || k != since {
 				b.Fatal(k, err)
 			}
 		}

@@ -1,27 +1,17 @@
 package trend
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
 
-// Defaults of Options, and of Seed's limit.
+// Defaults of Options.
 const (
 	DefaultMaxPoints     = 256
 	DefaultMaxComponents = 256
-	// DefaultSeedLimit is how many of the newest stored diagnoses Seed
-	// and CatchUp read by default: the agent seeds with them only when it
-	// has no saved State (17 h of 60 s windows, but 17 minutes of 1 s
-	// ones), and caps with it the diagnoses read after a State. The
-	// whole diagnoses are decoded: 0.30-0.45 s for 1,024 of 3.7 KB on the
-	// 2-core development machine (BenchmarkStart).
-	DefaultSeedLimit = 1024
 )
 
 // Options configure a Tracker. Zero values mean the stated defaults.
@@ -38,7 +28,7 @@ type Options struct {
 	// DefaultMaxComponents); health of further components is not kept.
 	MaxComponents int
 	// RigID and RigType, when set, are the rig whose diagnoses are
-	// recorded: Observe (and so Seed and CatchUp, from a history that
+	// recorded: Observe (and so the agent's seeding from a history that
 	// may still hold another rig's diagnoses) skips the others.
 	RigID, RigType string
 	// Components, when not empty, are the component ids recorded: Observe
@@ -83,9 +73,10 @@ func New(o Options) *Tracker {
 	return &Tracker{o: o, spacing: w / time.Duration(o.MaxPoints), comps: map[string]*series{}}
 }
 
-// pointTime is the time a diagnosis' health is about: its window's end
-// (its start, or when it was made, for a diagnosis without one).
-func pointTime(d *diag.Diagnosis) time.Time {
+// PointTime is the time a diagnosis' health is about, the time Observe
+// records it at: its window's end (its start, or when it was made, for a
+// diagnosis without one).
+func PointTime(d *diag.Diagnosis) time.Time {
 	switch {
 	case !d.Window.End.IsZero():
 		return d.Window.End
@@ -99,18 +90,14 @@ func pointTime(d *diag.Diagnosis) time.Time {
 // another rig than Options.RigID and RigType, a component not in
 // Options.Components (when set) or whose status is unknown, and a point
 // not later than the component's newest (a window diagnosed again, out of
-// order) are not recorded.
-func (t *Tracker) Observe(d *diag.Diagnosis) {
-	t.observe(d)
-}
-
-// observe is Observe; it reports whether d is of the tracker's rig (and
-// so was looked at).
-func (t *Tracker) observe(d *diag.Diagnosis) bool {
+// order) are not recorded. It reports whether d was looked at: a
+// diagnosis of the tracker's rig, not calibrating, with a time
+// (PointTime).
+func (t *Tracker) Observe(d *diag.Diagnosis) bool {
 	if d == nil || d.Calibrating || !t.ofRig(d.RigID, d.RigType) {
 		return false
 	}
-	at := pointTime(d)
+	at := PointTime(d)
 	if at.IsZero() {
 		return false
 	}
@@ -241,28 +228,3 @@ func (t *Tracker) Annotate(d *diag.Diagnosis) {
 	}
 	d.RUL = best
 }
-
-// Querier reads stored diagnoses; *history.Store is one.
-type Querier interface {
-	Query(ctx context.Context, q history.Query) (history.Page, error)
-}
-
-// Seed records the newest limit diagnoses of q (0: DefaultSeedLimit),
-// oldest first, so that a restarted agent has its health history back.
-// The limit counts the diagnoses of every rig in q: those of another rig
-// (Options.RigID and RigType) among them are read and skipped.
-func (t *Tracker) Seed(ctx context.Context, q Querier, limit int) error {
-	if limit <= 0 {
-		limit = DefaultSeedLimit
-	}
-	p, err := q.Query(ctx, history.Query{Limit: limit, Desc: true})
-	if err != nil {
-		return fmt.Errorf("trend: read the newest %d diagnoses: %w", limit, err)
-	}
-	for i := len(p.Diagnoses) - 1; i >= 0; i-- {
-		t.Observe(&p.Diagnoses[i])
-	}
-	return nil
-}
-
-var _ Querier = (*history.Store)(nil)

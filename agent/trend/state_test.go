@@ -1,41 +1,15 @@
 package trend_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/agent/internal/history"
-	"github.com/hydrognn/hydrognn/agent/internal/trend"
-	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/agent/internal/trendtest"
+	"github.com/hydrognn/hydrognn/agent/trend"
 )
-
-// second is the diagnosis of the i-th one-second window of a stride-1
-// sliding rig (the SKAB testbed at 1 Hz): the pump loses 0.01 per hour
-// from 0.95, the cooler stays at 0.95.
-func second(i int) *diag.Diagnosis {
-	end := t0.Add(time.Duration(i+1) * time.Second)
-	pump := 0.95 - 0.01*float64(i+1)/3600
-	return &diag.Diagnosis{
-		RigID: "skab-1", Seq: uint64(i + 1), CreatedAt: end,
-		Window: diag.Window{Start: end.Add(-60 * time.Second), End: end, Steps: 60, Coverage: 1},
-		Health: pump, Status: diag.StatusOf(pump), Components: components(pump),
-	}
-}
-
-// roundTrip is st through JSON, as the agent keeps it in its data dir.
-func roundTrip(t *testing.T, st trend.State) trend.State {
-	t.Helper()
-	b, err := json.Marshal(st)
-	require.NoError(t, err)
-	var out trend.State
-	require.NoError(t, json.Unmarshal(b, &out))
-	return out
-}
 
 // TestRestoreEstimatesAsLive: a Tracker restored from the State of one
 // that saw 20 h of one-second windows estimates exactly as that one, at
@@ -45,9 +19,9 @@ func TestRestoreEstimatesAsLive(t *testing.T) {
 	live := trend.New(trend.Options{})
 	const saved = 20 * 3600
 	for i := range saved {
-		live.Observe(second(i))
+		live.Observe(trendtest.Second(i))
 	}
-	st := roundTrip(t, live.State())
+	st := trendtest.RoundTrip(t, live.State())
 	b, _ := json.Marshal(st)
 	assert.Less(t, len(b), 20<<10, "two components' state")
 	for _, c := range st.Components {
@@ -59,55 +33,14 @@ func TestRestoreEstimatesAsLive(t *testing.T) {
 	assert.Equal(t, live.Estimate("pump"), restored.Estimate("pump"))
 	assert.Equal(t, live.Newest(), restored.Newest())
 	for i := saved; i < saved+6*3600; i++ {
-		live.Observe(second(i))
-		restored.Observe(second(i))
+		live.Observe(trendtest.Second(i))
+		restored.Observe(trendtest.Second(i))
 	}
 	r := live.Estimate("pump")
 	require.NotNil(t, r)
 	assert.Equal(t, r, restored.Estimate("pump"))
 	// 0.95 - 0.26 = 0.69 at 26 h, 19 h from the critical band (0.5).
 	assert.InDelta(t, 19, r.P50Hours, 0.1)
-}
-
-// TestCatchUpFromHistory: the State saved some minutes before the agent
-// stopped, plus the diagnoses stored since (CatchUp, which skips those
-// the State has), estimates as a Tracker that saw every window live.
-func TestCatchUpFromHistory(t *testing.T) {
-	ctx := context.Background()
-	h := openHistory(t)
-	live := trend.New(trend.Options{})
-	const saved, end = 3 * 3600, 3*3600 + 300
-	var st trend.State
-	for i := range end {
-		d := second(i)
-		live.Observe(d)
-		if i == saved-1 {
-			st = roundTrip(t, live.State())
-		}
-		if i >= saved-100 { // the history holds the last minutes, and more
-			_, err := h.Append(ctx, d, history.Progress{Window: d.Window.Start})
-			require.NoError(t, err)
-		}
-	}
-	restored := trend.New(trend.Options{})
-	require.NoError(t, restored.Restore(st))
-	n, err := restored.CatchUp(ctx, h, 0)
-	require.NoError(t, err)
-	assert.Equal(t, end-saved, n, "the diagnoses after the State's newest window")
-	require.NotNil(t, live.Estimate("pump"))
-	assert.Equal(t, live.Estimate("pump"), restored.Estimate("pump"))
-	assert.Equal(t, live.Newest(), restored.Newest())
-
-	// Nothing new: nothing recorded.
-	n, err = restored.CatchUp(ctx, h, 0)
-	require.NoError(t, err)
-	assert.Zero(t, n)
-	// The limit keeps the newest.
-	fresh := trend.New(trend.Options{})
-	n, err = fresh.CatchUp(ctx, h, 50)
-	require.NoError(t, err)
-	assert.Equal(t, 50, n)
-	assert.Equal(t, live.Newest(), fresh.Newest())
 }
 
 // TestRestoreRefusesBadState: a State that is not one this package
@@ -140,7 +73,7 @@ func TestRestoreRefusesBadState(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			tr := trend.New(trend.Options{MaxPoints: 4, MaxComponents: 2})
-			tr.Observe(second(0))
+			tr.Observe(trendtest.Second(0))
 			before := tr.State()
 			err := tr.Restore(tc.st)
 			require.Error(t, err)

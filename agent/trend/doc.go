@@ -1,24 +1,28 @@
 // Package trend gives the edge agent's diagnoses a remaining useful life
 // where the model has none: it keeps a bounded history of each
 // component's health and projects its trend to the critical band with
-// shared/diag's EstimateRUL.
+// shared/diag's EstimateRUL. It is the one definition of that path: the
+// agent annotates each diagnosis with it, and `rigctl diagnose` annotates
+// a data set's cycles with it when it gives them a clock.
 //
 // # Basics
 //
 //	tr := trend.New(trend.Options{})
-//	if err := tr.Restore(saved); err == nil { // a State kept from before (State)
-//		_, err = tr.CatchUp(ctx, hist, 0) // the diagnoses stored since
-//	} else {
-//		err = tr.Seed(ctx, hist, trend.DefaultSeedLimit) // the newest diagnoses already stored
+//	if err := tr.Restore(saved); err != nil { // a State kept from before (State)
+//		... // the agent rebuilds from its diagnosis history (agent/internal/trendhist)
 //	}
 //	...
 //	d, err := model.Diagnose(r, w, took)
 //	tr.Annotate(d) // records d's component health; sets d.RUL and DaysToFailure
 //	saved = tr.State() // every few minutes, and at stop
 //
-// Keep the State rather than reseed by count: the newest DefaultSeedLimit
-// diagnoses are 17 minutes of one-second windows, under the hour an
-// estimate needs, where the State holds the whole Window.
+// Keep the State rather than reseed from a count of stored diagnoses: the
+// agent's 1,024 newest are 17 minutes of one-second windows, under the
+// hour an estimate needs, where the State holds the whole Window.
+//
+// Only diagnoses with a time are recorded (PointTime: the window's end,
+// its start, or when the diagnosis was made): a data set's cycles need
+// window times before the tracker can say anything.
 //
 // # Caveats
 //

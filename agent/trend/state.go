@@ -1,13 +1,11 @@
 package trend
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
 	"time"
 
-	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/shared/diag"
 )
 
@@ -136,51 +134,4 @@ func (t *Tracker) Newest() time.Time {
 		}
 	}
 	return n
-}
-
-// catchUpPage is how many diagnoses CatchUp reads per query.
-const catchUpPage = 256
-
-// CatchUp records the stored diagnoses newer than t's newest window
-// (Newest), at most limit of them (0: DefaultSeedLimit), the newest
-// ones, oldest first: after Restore from a State saved a few minutes
-// before a crash, it adds what the history stored since. It reads the
-// history newest first and stops at the first diagnosis whose window
-// ended at or before Newest (a rig's windows come in order). The limit
-// counts the diagnoses of every rig: those of another rig (Options.RigID
-// and RigType) are read and skipped. It returns how many diagnoses of
-// this rig it recorded.
-func (t *Tracker) CatchUp(ctx context.Context, q Querier, limit int) (int, error) {
-	if limit <= 0 {
-		limit = DefaultSeedLimit
-	}
-	newest := t.Newest()
-	var got []diag.Diagnosis
-	var after *history.Key
-	for len(got) < limit {
-		p, err := q.Query(ctx, history.Query{Limit: min(catchUpPage, limit-len(got)), Desc: true, After: after})
-		if err != nil {
-			return 0, fmt.Errorf("trend: read the diagnoses after %s: %w", newest.Format(time.RFC3339), err)
-		}
-		done := !p.More
-		for i := range p.Diagnoses {
-			if !pointTime(&p.Diagnoses[i]).After(newest) {
-				done = true
-				break
-			}
-			got = append(got, p.Diagnoses[i])
-		}
-		if done || len(p.Diagnoses) == 0 {
-			break
-		}
-		k := history.KeyOf(&p.Diagnoses[len(p.Diagnoses)-1])
-		after = &k
-	}
-	n := 0
-	for i := len(got) - 1; i >= 0; i-- {
-		if t.observe(&got[i]) {
-			n++
-		}
-	}
-	return n, nil
 }
