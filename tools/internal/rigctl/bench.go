@@ -2,6 +2,7 @@ package rigctl
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -164,14 +165,19 @@ func runBenchUCI(ctx context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
-const benchInferUsage = `bench infer --bundle DIR [--json] [--n N] [--dataset uci:DIR|sim:DIR] [--rig FILE] [--threads N]
+const benchInferUsage = `bench infer --bundle DIR [--json] [--n N] [--cold] [--dataset uci:DIR|sim:DIR] [--rig FILE] [--threads N]
 
 Times agent/infer's Model.RunInto (one window, the agent's path: window
 checks, copy in, ONNX Runtime, decoding the heads) for the bundle's fp32
 and int8 models, N calls each after a warm-up, cycling over real windows
 (the data set's cycles, or windows drawn around the input spec's
 normalisation statistics when no --dataset is given). JSON:
-{"fp32": {"batch": 1, "threads": 1, "p50_us": x, "p99_us": x, ...}, "int8": {...}}.`
+{"fp32": {"batch": 1, "threads": 1, "p50_us": x, "p99_us": x, ...}, "int8": {...}}.
+
+With --cold each call is preceded (untimed) by 15 ms of writes over a
+32 MiB buffer that evict the caches, as the agent's windows find them
+after ingest work between windows; N defaults to 150 then, and the JSON
+adds "cold": true and "evict_ms".`
 
 // latencyJSON is one model file's result of `bench infer --json`.
 type latencyJSON struct {
@@ -183,7 +189,19 @@ type latencyJSON struct {
 	N       int     `json:"n"`
 	Bytes   int64   `json:"bytes"`
 	Quant   string  `json:"quantization"`
+	// Cold and EvictMs: --cold, each call after EvictMs ms of
+	// cache-evicting work (absent without --cold).
+	Cold    bool    `json:"cold,omitempty"`
+	EvictMs float64 `json:"evict_ms,omitempty"`
 }
+
+// coldEvict is the untimed cache-evicting work before each call of
+// `bench infer --cold`: writes over a buffer beyond the last-level cache.
+const (
+	coldEvictTime  = 15 * time.Millisecond
+	coldEvictBytes = 32 << 20
+	coldDefaultN   = 150
+)
 
 func runBenchInfer(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "bench infer", benchInferUsage)
@@ -193,8 +211,14 @@ func runBenchInfer(ctx context.Context, env Env, args []string) int {
 	data := fs.String("dataset", "", "take windows from this data set (uci:DIR or sim:DIR; default: synthetic windows)")
 	rigPath := fs.String("rig", "", "firmware config `FILE` (default: firmware-configs/<rig type>.yaml)")
 	threads := fs.Int("threads", 1, "ONNX Runtime intra-op threads")
+	cold := fs.Bool("cold", false, "evict the caches before each timed call (default --n 150)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	nSet := false
+	fs.Visit(func(f *flag.Flag) { nSet = nSet || f.Name == "n" })
+	if *cold && !nSet {
+		*n = coldDefaultN
 	}
 	if *dir == "" || fs.NArg() > 0 || *n < 1 {
 		errorf(env, "bench infer: --bundle DIR is required and --n must be >= 1 (no other arguments)")
@@ -221,7 +245,7 @@ func runBenchInfer(ctx context.Context, env Env, args []string) int {
 			errorf(env, "bench infer: %v", err)
 			return ExitFailure
 		}
-		lat, err := timeRunInto(*dir, cfg, f, windows, *n, *threads)
+		lat, err := timeRunInto(*dir, cfg, f, windows, *n, *threads, *cold)
 		if err != nil {
 			errorf(env, "bench infer: %s: %v", f.File, err)
 			return ExitFailure
@@ -231,7 +255,11 @@ func runBenchInfer(ctx context.Context, env Env, args []string) int {
 	if *asJSON {
 		return writeJSONOut(env, out)
 	}
-	fmt.Fprintf(env.Stdout, "%s %s, %d windows, %d calls each, RunInto wall time:\n", man.Name, man.Version, len(windows), *n)
+	mode := ""
+	if *cold {
+		mode = fmt.Sprintf(", each after %v of cache-evicting work", coldEvictTime)
+	}
+	fmt.Fprintf(env.Stdout, "%s %s, %d windows, %d calls each%s, RunInto wall time:\n", man.Name, man.Version, len(windows), *n, mode)
 	for _, f := range man.Models {
 		l := out[string(f.Precision)]
 		fmt.Fprintf(env.Stdout, "  %-5s %-10s %6.1f KB  B=%d threads=%d  p50 %7.1f µs  p99 %7.1f µs  mean %7.1f µs\n",
@@ -285,8 +313,9 @@ func benchWindows(data string, cfg *rig.Config, spec prep.Spec) ([]*prep.Window,
 }
 
 // timeRunInto opens model file f of the bundle and times n RunInto calls
-// (after max(50, n/10) warm-up calls).
-func timeRunInto(dir string, cfg *rig.Config, f bundle.Model, windows []*prep.Window, n, threads int) (latencyJSON, error) {
+// (after max(50, n/10) warm-up calls); with cold, each call after
+// coldEvictTime of untimed cache-evicting work.
+func timeRunInto(dir string, cfg *rig.Config, f bundle.Model, windows []*prep.Window, n, threads int, cold bool) (latencyJSON, error) {
 	m, err := openModel(dir, cfg, f.Precision, threads)
 	if err != nil {
 		return latencyJSON{}, err
@@ -298,8 +327,19 @@ func timeRunInto(dir string, cfg *rig.Config, f bundle.Model, windows []*prep.Wi
 			return latencyJSON{}, err
 		}
 	}
+	var evict []byte
+	if cold {
+		evict = make([]byte, coldEvictBytes)
+	}
 	d := make([]float64, n)
 	for i := range n {
+		if cold {
+			for t := time.Now(); time.Since(t) < coldEvictTime; {
+				for j := 0; j < len(evict); j += 64 {
+					evict[j]++
+				}
+			}
+		}
 		t0 := time.Now()
 		_, err := m.RunInto(&res, windows[i%len(windows)])
 		d[i] = float64(time.Since(t0).Nanoseconds()) / 1e3
@@ -313,8 +353,12 @@ func timeRunInto(dir string, cfg *rig.Config, f bundle.Model, windows []*prep.Wi
 	}
 	slices.Sort(d)
 	info := m.Info()
-	return latencyJSON{Batch: 1, Threads: info.IntraOpThreads, P50us: round1(percentile(d, 0.5)), P99us: round1(percentile(d, 0.99)),
-		MeanUs: round1(mean / float64(n)), N: n, Bytes: f.Bytes, Quant: strings.TrimSpace(string(f.Quantization))}, nil
+	lat := latencyJSON{Batch: 1, Threads: info.IntraOpThreads, P50us: round1(percentile(d, 0.5)), P99us: round1(percentile(d, 0.99)),
+		MeanUs: round1(mean / float64(n)), N: n, Bytes: f.Bytes, Quant: strings.TrimSpace(string(f.Quantization))}
+	if cold {
+		lat.Cold, lat.EvictMs = true, float64(coldEvictTime.Milliseconds())
+	}
+	return lat, nil
 }
 
 // percentile of sorted values (nearest rank).

@@ -294,6 +294,33 @@ func TestBenchInfer(t *testing.T) {
 	assert.Contains(t, errOut, "infer")
 }
 
+// TestBenchInferCold: --cold times each call after the cache-evicting
+// work and says so in the JSON; without it the JSON has no cold keys (as
+// before the flag).
+func TestBenchInferCold(t *testing.T) {
+	needORT(t)
+	dir := "../../../models/bundles/zema-testrig"
+	code, out, errOut := run(t, "bench", "infer", "--bundle", dir, "--cold", "--n", "5", "--json")
+	require.Equal(t, ExitOK, code, errOut)
+	var res map[string]latencyJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	require.Len(t, res, 2)
+	for _, p := range []string{"fp32", "int8"} {
+		l := res[p]
+		assert.True(t, l.Cold, p)
+		assert.Equal(t, float64(coldEvictTime.Milliseconds()), l.EvictMs, p)
+		assert.Equal(t, 5, l.N, p)
+		assert.Greater(t, l.P50us, 0.0, p)
+	}
+	code, out, errOut = run(t, "bench", "infer", "--bundle", dir, "--n", "5", "--json")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.NotContains(t, out, `"cold"`)
+	assert.NotContains(t, out, `"evict_ms"`)
+	code, out, errOut = run(t, "bench", "infer", "--bundle", dir, "--cold", "--n", "3")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, out, "3 calls each, each after 15ms of cache-evicting work")
+}
+
 // TestEvaluateMatchesTrainer holds the edge path (bundle on ONNX Runtime
 // through agent/infer, windows from prep) to the trainer's own evaluation
 // in GoMLX on the same cycles: the fp32 confusion matrices must be equal.
