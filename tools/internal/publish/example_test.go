@@ -7,12 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
-
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/tools/internal/mqttbroker"
 	"github.com/hydrognn/hydrognn/tools/internal/publish"
 )
 
@@ -36,21 +33,18 @@ func (r ramp) Stream(ctx context.Context, start time.Time, emit func([]reading.R
 
 func Example() {
 	// A broker to publish to (any MQTT 3.1.1 broker will do).
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	_ = srv.AddHook(new(auth.AllowHook), nil)
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	if err := srv.AddListener(tcp); err != nil {
+	broker, err := mqttbroker.Start(mqttbroker.Options{})
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	_ = srv.Serve()
-	defer srv.Close()
+	defer broker.Close()
 
 	cfg := &rig.Config{RigType: "demo", Sensors: []rig.Sensor{
 		{ID: "PS1", MQTT: rig.MQTTBinding{Topic: "demo/pressure", Codec: "json-batch"}},
 	}}
 	p, err := publish.New(cfg, publish.Options{
-		Broker: "tcp://" + tcp.Address(),
+		Broker: broker.URL(),
 		Speed:  0, // as fast as the broker acknowledges; 1 is real time
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -17,14 +17,13 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/tools/internal/mqttbroker"
 )
 
 // testLogger discards logs unless -v is given.
@@ -435,35 +434,15 @@ type brokerOpts struct {
 // and returns its URL and a stop function (also run at cleanup).
 func startBroker(tb testing.TB, bo brokerOpts) (string, func()) {
 	tb.Helper()
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if len(bo.users) > 0 {
-		var rules auth.AuthRules
-		for u, p := range bo.users {
-			rules = append(rules, auth.AuthRule{Username: auth.RString(u), Password: auth.RString(p), Allow: true})
-		}
-		require.NoError(tb, srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Auth: rules}}))
-	} else {
-		require.NoError(tb, srv.AddHook(new(auth.AllowHook), nil))
-	}
+	o := mqttbroker.Options{Addr: bo.addr, TLS: bo.tls, Users: bo.users}
 	if bo.received != nil {
-		require.NoError(tb, srv.AddHook(&recordHook{col: bo.received}, nil))
+		o.Hooks = append(o.Hooks, &recordHook{col: bo.received})
 	}
-	addr := bo.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr, TLSConfig: bo.tls})
-	require.NoError(tb, srv.AddListener(l))
-	require.NoError(tb, srv.Serve())
-	scheme := "tcp"
-	if bo.tls != nil {
-		scheme = "ssl"
-	}
-	url := scheme + "://" + l.Address()
-	var once sync.Once
-	stop := func() { once.Do(func() { _ = srv.Close() }) }
+	b, err := mqttbroker.Start(o)
+	require.NoError(tb, err)
+	stop := func() { _ = b.Close() }
 	tb.Cleanup(stop)
-	return url, stop
+	return b.URL(), stop
 }
 
 // recordHook records every PUBLISH the broker receives, before it is

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,15 +15,13 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/tools/internal/mqttbroker"
 	"github.com/hydrognn/hydrognn/tools/internal/publish"
 	"github.com/hydrognn/hydrognn/tools/internal/scenario"
 	"github.com/hydrognn/hydrognn/tools/internal/sim"
@@ -248,29 +245,11 @@ func demoBroker(url string) (string, func(), error) {
 	if url != "" {
 		return url, func() {}, nil
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	b, err := mqttbroker.Start(mqttbroker.Options{Logger: discardLogger()})
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: discardLogger()})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		return "", nil, err
-	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "demo", Address: addr})); err != nil {
-		return "", nil, err
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve() }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			return "", nil, fmt.Errorf("embedded broker: %w", err)
-		}
-	case <-time.After(50 * time.Millisecond):
-	}
-	return "tcp://" + addr + " (embedded mochi-mqtt)", func() { srv.Close() }, nil
+	return b.URL() + " (embedded mochi-mqtt)", func() { _ = b.Close() }, nil
 }
 
 // received collects decoded readings per sensor.

@@ -185,10 +185,15 @@ func (c *pendingConn) SetDeadline(t time.Time) error {
 }
 
 // Close implements listeners.Listener: mochi-mqtt's Server.Close calls
-// it.
-func (l *tcpListener) Close(closeClients listeners.CloseFn) {
+// it. It does not call closeClients: once stop has closed every
+// connection and waited for its goroutine, no client of this listener is
+// open, so there is nothing left to disconnect, and mochi-mqtt 2.7.9's
+// closeClients (Clients.GetByListener) takes the clients' read lock twice
+// in a row, which deadlocks the broker for good when a session expiry
+// (Clients.Delete) queues for the write lock in between
+// (mochi-mqtt/server issue 488, unfixed in 2.7.9).
+func (l *tcpListener) Close(listeners.CloseFn) {
 	l.stop()
-	closeClients(l.id)
 }
 
 // stop stops accepting, closes every connection still open and waits

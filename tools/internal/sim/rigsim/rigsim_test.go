@@ -3,8 +3,6 @@ package rigsim
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,11 +11,10 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/hydrognn/hydrognn/shared/dataset/uci"
+	"github.com/hydrognn/hydrognn/tools/internal/mqttbroker"
 	"github.com/hydrognn/hydrognn/tools/internal/scenario"
 )
 
@@ -140,26 +137,23 @@ func TestSensors(t *testing.T) {
 	}
 }
 
+// startBroker starts an embedded broker with hook, closed at cleanup.
+func startBroker(t *testing.T, hook mochi.Hook) *mqttbroker.Broker {
+	t.Helper()
+	b, err := mqttbroker.Start(mqttbroker.Options{Hooks: []mochi.Hook{hook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
 // TestPublish streams a few simulated seconds into an embedded broker.
 func TestPublish(t *testing.T) {
 	var mu sync.Mutex
 	topics := map[string]int{}
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AddHook(&countHook{mu: &mu, topics: topics}, nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	code, out, errs := rigsim(t, "publish", "--rig", configs+"skab-testbed.yaml", "--broker", "tcp://"+l.Address(),
+	b := startBroker(t, &countHook{mu: &mu, topics: topics})
+	code, out, errs := rigsim(t, "publish", "--rig", configs+"skab-testbed.yaml", "--broker", b.URL(),
 		"--speed", "0", "--duration", "3s")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s%s", code, out, errs)
@@ -178,22 +172,8 @@ func TestPublish(t *testing.T) {
 // QoS 1 publish) leaves the messages unconfirmed when the drain timeout
 // runs out; publish.Run returns nil then, but rigsim must fail and say so.
 func TestPublishLost(t *testing.T) {
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AddHook(new(dropHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	code, out, errs := rigsim(t, "publish", "--rig", configs+"skab-testbed.yaml", "--broker", "tcp://"+l.Address(),
+	b := startBroker(t, new(dropHook))
+	code, out, errs := rigsim(t, "publish", "--rig", configs+"skab-testbed.yaml", "--broker", b.URL(),
 		"--speed", "0", "--duration", "3s")
 	if code != ExitFailure {
 		t.Errorf("exit %d, want %d (ExitFailure): %s%s", code, ExitFailure, out, errs)
