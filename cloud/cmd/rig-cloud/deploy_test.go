@@ -267,3 +267,79 @@ func systemdSpan(t *testing.T, v string) time.Duration {
 	}
 	return total
 }
+
+// TestNetworkPolicies: deploy/k8s/networkpolicy.yaml selects the pods of
+// both Deployments, lets in every port their container serves (a port no
+// rule names would be unreachable once the policy applies), the API's
+// http port from anywhere, and the unauthenticated metrics ports only
+// from a namespace (Prometheus').
+func TestNetworkPolicies(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(k8sDir, "networkpolicy.yaml"))
+	require.NoError(t, err)
+	var policies []map[string]any
+	for i, part := range strings.Split(string(data), "\n---\n") {
+		doc, err := confyaml.Parse([]byte(part))
+		require.NoError(t, err, "networkpolicy.yaml document %d", i+1)
+		var m map[string]any
+		require.NoError(t, doc.Decode(&m), "networkpolicy.yaml document %d", i+1)
+		require.Equal(t, "NetworkPolicy", get(t, m, "kind"))
+		policies = append(policies, m)
+	}
+
+	selects := func(p map[string]any, labels map[string]any) bool {
+		sel, ok := get(t, p, "spec", "podSelector", "matchLabels").(map[string]any)
+		require.True(t, ok, "policy %v: podSelector.matchLabels", get(t, p, "metadata", "name"))
+		for k, v := range sel {
+			if labels[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+
+	for _, file := range []string{"api-deployment.yaml", "worker-deployment.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			d := manifest(t, file)
+			labels := get(t, d, "spec", "template", "metadata", "labels").(map[string]any)
+			var mine []map[string]any
+			for _, p := range policies {
+				if selects(p, labels) {
+					mine = append(mine, p)
+				}
+			}
+			require.Len(t, mine, 1, "one NetworkPolicy selects the pods of %s", file)
+			p := mine[0]
+			assert.Equal(t, []string{"Ingress"}, strs(t, get(t, p, "spec", "policyTypes")))
+
+			// port name -> the rules' from clauses (nil: from anywhere).
+			allowed := map[string][]any{}
+			for _, r := range get(t, p, "spec", "ingress").([]any) {
+				from, _ := get(t, r, "from").([]any)
+				for _, port := range get(t, r, "ports").([]any) {
+					name := fmt.Sprint(get(t, port, "port"))
+					_, dup := allowed[name]
+					assert.False(t, dup, "port %s is in two rules", name)
+					allowed[name] = from
+				}
+			}
+			ctr := get(t, d, "spec", "template", "spec", "containers", 0)
+			for _, port := range get(t, ctr, "ports").([]any) {
+				name := fmt.Sprint(get(t, port, "name"))
+				from, ok := allowed[name]
+				require.True(t, ok, "container port %s of %s is let in by no rule: unreachable", name, file)
+				switch name {
+				case "metrics":
+					require.Len(t, from, 1, "metrics: from one namespace")
+					ns := get(t, from[0], "namespaceSelector", "matchLabels")
+					assert.NotEmpty(t, ns, "metrics: from a namespace selected by labels, not from anywhere")
+				case "http":
+					assert.Empty(t, from, "http: from anywhere (agents and operators)")
+				default:
+					t.Errorf("port %s: the test knows no rule for it", name)
+				}
+				delete(allowed, name)
+			}
+			assert.Empty(t, allowed, "rules name ports the container does not serve")
+		})
+	}
+}
