@@ -1,16 +1,9 @@
 package rigctl
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/tools/internal/cloudimage"
+	"github.com/hydrognn/hydrognn/tools/internal/testca"
 )
 
 // staticHello builds cloudimage's test program static for this machine.
@@ -40,21 +34,8 @@ func staticHello(t *testing.T) string {
 	return p
 }
 
-func writeTestCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rigctl test CA"},
-		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<31, 0), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), "ca.crt")
-	require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-	return p
-}
-
 func TestReleaseImage(t *testing.T) {
-	bin, ca := staticHello(t), writeTestCA(t)
+	bin, ca := staticHello(t), testca.Bundle(t, "rigctl test CA")
 	out := filepath.Join(t.TempDir(), "rig-cloud-image.tar")
 	t.Setenv("SOURCE_DATE_EPOCH", "1790000000")
 	plat := "linux/" + runtime.GOARCH
@@ -102,7 +83,7 @@ func TestReleaseImage(t *testing.T) {
 
 func TestReleaseImageUsage(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "1790000000")
-	ca := writeTestCA(t)
+	ca := testca.Bundle(t, "rigctl test CA")
 	base := []string{"release", "image", "--binary", "linux/amd64=bin/rig-cloud", "--version", "1", "--out", "x.tar", "--ca-certs", ca}
 	for _, tc := range []struct {
 		name  string
