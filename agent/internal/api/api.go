@@ -19,6 +19,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/agent/internal/diskspace"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
@@ -57,6 +58,11 @@ type (
 	UpdateStats interface{ Status() update.Status }
 	// PluginStats is *plugin.Host.
 	PluginStats interface{ Stats() []plugin.Stats }
+	// DiskStats is *diskspace.Monitor: Sample returns within a short
+	// bound, however slow a file system.
+	DiskStats interface {
+		Sample(ctx context.Context) []diskspace.Reading
+	}
 	// History is *history.Store.
 	History interface {
 		Latest(rigID string) (diag.Diagnosis, bool, error)
@@ -134,6 +140,9 @@ type Options struct {
 	// (nil: those, fixed). Called for every request and scrape: cheap,
 	// safe for concurrent use.
 	Served func() Served
+	// Disk samples the free space of the directories the agent writes at
+	// every scrape (nil: no disk metrics).
+	Disk DiskStats
 	// Update reports the model updates (nil: update.url not configured;
 	// /status has no "update" and the update metrics are not exported).
 	Update UpdateStats

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"strconv"
@@ -92,6 +93,9 @@ var (
 	dWinErrors    = desc("window_errors_total", "Windowing errors, by stage: store (a history write failed; retried), sink (a diagnosis could not be handed to the publisher or forwarder).", "stage")
 	dLastSeq      = desc("diagnosis_last_seq", "Seq of the newest diagnosis.")
 	dLastTime     = desc("diagnosis_last_timestamp_seconds", "When the newest diagnosis was made (Unix time; 0: none yet).")
+	dDiskFree     = desc("disk_free_bytes", "Bytes the agent's user may still write on the file system of each directory the agent writes (statfs's available blocks, as df's Avail), by role: data (agent.data_dir), store (buffer.path's), history (diagnoses.path's), updates (update.dir, with update.url). Read at scrape time; no series while statfs fails or gives no answer within 500 ms.", "dir", "path")
+	dDiskSize     = desc("disk_size_bytes", "Size of the file system of each directory the agent writes (statfs's data blocks, as df's Size), by role as rig_agent_disk_free_bytes.", "dir", "path")
+	dDiskStatErr  = desc("disk_stat_errors_total", "Scrapes that got no disk space for the directory: statfs failed (directory missing, permission) or gave no answer within 500 ms (a hung file system).", "dir", "path")
 	dHistCount    = desc("history_diagnoses", "Diagnoses kept in the local history.")
 	dHistBytes    = desc("history_bytes", "Encoded size of the local history.")
 	dHistDropped  = desc("history_dropped_total", "Diagnoses removed by the history's caps, by cause.", "reason")
@@ -273,6 +277,16 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 		counter(dHistDropped, hs.Dropped[r], r)
 	}
 	counter(dHistPruneErr, hs.PruneErrors)
+
+	if o.Disk != nil {
+		for _, r := range o.Disk.Sample(context.Background()) {
+			counter(dDiskStatErr, r.Failures, r.Role, r.Path)
+			if r.Err == nil {
+				gauge(dDiskFree, float64(r.Free), r.Role, r.Path)
+				gauge(dDiskSize, float64(r.Size), r.Role, r.Path)
+			}
+		}
+	}
 
 	if o.Publisher != nil {
 		ps := o.Publisher.Stats()

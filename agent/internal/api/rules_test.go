@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
+	"github.com/hydrognn/hydrognn/agent/internal/diskspace"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest"
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
@@ -32,7 +33,7 @@ const agentRules = "../../../deploy/prometheus/rig-agent.rules.yaml"
 // TestRulesUseExportedMetrics: every rig_agent_ metric the alerting and
 // recording rules of deploy/prometheus/ read is on the /metrics of an
 // agent with every part (broker, publisher, plugin, updater, liveness,
-// inference histograms, cloud link): a renamed metric fails here, against
+// inference histograms, cloud link, disk space): a renamed metric fails here, against
 // the real registry (tests/'s TestPrometheusRules checks the same files
 // with Prometheus' parsers against the source).
 func TestRulesUseExportedMetrics(t *testing.T) {
@@ -76,6 +77,8 @@ func fullServer(tb testing.TB) *Server {
 	require.NoError(tb, err)
 	link := &Link{}
 	link.SetSource(func() LinkState { return LinkState{State: "up", Connected: true} })
+	disk, err := diskspace.NewMonitor([]diskspace.Dir{{Role: "store", Path: tb.TempDir()}}, 0, quiet)
+	require.NoError(tb, err)
 	inf, cpu := NewInferenceHistogram(), NewInferenceCPUHistogram()
 	inf.Observe(0.001)
 	cpu.Observe(0.001)
@@ -89,7 +92,7 @@ func fullServer(tb testing.TB) *Server {
 		Plugins: stats[[]plugin.Stats]{[]plugin.Stats{{Name: "p"}}}, Link: link, CloudEnabled: true,
 		Update: updateStats{update.Status{Record: update.Record{State: update.Idle, Installed: &update.Bundle{Dir: "/b", Version: "1.0.0"}},
 			CycleErrors: map[string]uint64{"disk_full": 1}}},
-		Liveness:  live,
+		Liveness: live, Disk: disk,
 		Inference: inf, InferenceCPU: cpu, Logger: quiet,
 	})
 	require.NoError(tb, err)

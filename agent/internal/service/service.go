@@ -462,6 +462,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (a *Agent, err
 	if a.upd != nil {
 		aopts.Update = a.upd
 	}
+	if aopts.Disk, err = diskMonitor(cfg, a.upd != nil, log.With("part", "disk")); err != nil {
+		return nil, fmt.Errorf("http api: %w", err)
+	}
 	if a.pub != nil {
 		aopts.Publisher, aopts.PublishTopic = a.pub, cfg.Diagnoses.Topic
 	}

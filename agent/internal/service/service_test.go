@@ -594,4 +594,14 @@ func TestBadInputKeepsRunning(t *testing.T) {
 	m := getText(t, a.APIAddr(), "/metrics")
 	assert.Contains(t, m, `rig_agent_ingest_rejected_total{reason="malformed"} 3`)
 	assert.Contains(t, m, `rig_agent_ingest_rejected_total{reason="future_time"} 1`)
+	// The disk space of the directories it writes, one series per role
+	// (all under data_dir here; no update.url, so no updates role).
+	data := filepath.Join(dir, "data")
+	for _, role := range []string{DiskData, DiskStore, DiskHistory} {
+		series := `{dir="` + role + `",path="` + data + `"}`
+		assert.Contains(t, m, "rig_agent_disk_free_bytes"+series+" ")
+		assert.Contains(t, m, "rig_agent_disk_size_bytes"+series+" ")
+		assert.Contains(t, m, "rig_agent_disk_stat_errors_total"+series+" 0\n")
+	}
+	assert.NotContains(t, m, `rig_agent_disk_free_bytes{dir="updates"`)
 }

@@ -1,0 +1,131 @@
+package diskspace
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestNewMonitorRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		dirs    []Dir
+		timeout time.Duration
+		want    string
+	}{
+		{"no role", []Dir{{Path: "/x"}}, 0, `directory 0 ("/x"): no role`},
+		{"no path", []Dir{{Role: "store"}}, 0, `role "store": no path`},
+		{"role twice", []Dir{{"store", "/a"}, {"store", "/b"}}, 0, `role "store" given twice`},
+		{"negative timeout", nil, -time.Second, "timeout -1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewMonitor(tc.dirs, tc.timeout, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewMonitor: %v; want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMonitorSample(t *testing.T) {
+	dir := t.TempDir()
+	m, err := NewMonitor([]Dir{{"store", dir}, {"history", dir}, {"updates", dir + "/missing"}}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := uint64(1); n <= 2; n++ {
+		rs := m.Sample(context.Background())
+		if len(rs) != 3 || rs[0].Role != "store" || rs[1].Role != "history" || rs[2].Role != "updates" {
+			t.Fatalf("Sample: %+v; want store, history, updates in order", rs)
+		}
+		for _, r := range rs[:2] {
+			if r.Err != nil || r.Size != want.Size || r.Free == 0 || r.Failures != 0 {
+				t.Errorf("%s: %+v; want size %d, some free, no error", r.Role, r, want.Size)
+			}
+		}
+		if r := rs[2]; r.Err == nil || errors.Is(r.Err, ErrTimeout) || r.Failures != n || r.Usage != (Usage{}) {
+			t.Errorf("missing dir, sample %d: %+v; want a statfs error, %d failures, no usage", n, r, n)
+		}
+	}
+}
+
+// TestMonitorHung: a file system that does not answer costs a Sample its
+// timeout, not more; later Samples wait for the same call instead of
+// piling up goroutines; its answer, once there, is taken.
+func TestMonitorHung(t *testing.T) {
+	m, err := NewMonitor([]Dir{{"store", "/a"}, {"history", "/a"}, {"updates", "/b"}}, 50*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var calls atomic.Int32
+	m.stat = func(p string) (Usage, error) {
+		calls.Add(1)
+		if p == "/a" {
+			<-release
+		}
+		return Usage{Free: 1, Size: 2}, nil
+	}
+	var wg sync.WaitGroup
+	for range 4 { // concurrent scrapes
+		wg.Go(func() {
+			start := time.Now()
+			rs := m.Sample(context.Background())
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("Sample took %s with a hung file system; want about the 50ms timeout", took)
+			}
+			for _, r := range rs[:2] {
+				if !errors.Is(r.Err, ErrTimeout) || !strings.Contains(r.Err.Error(), "/a") {
+					t.Errorf("%s on the hung file system: %v; want ErrTimeout naming /a", r.Role, r.Err)
+				}
+			}
+			if r := rs[2]; r.Err != nil || r.Free != 1 {
+				t.Errorf("updates on a healthy file system: %+v", r)
+			}
+		})
+	}
+	wg.Wait()
+	if n := calls.Load(); n < 2 || n > 5 { // /a once; /b at most once per Sample
+		t.Errorf("%d statfs calls for 4 Samples with /a hung; want one for /a and at most 4 for /b", n)
+	}
+	if rs := m.Sample(context.Background()); rs[0].Failures != 5 {
+		t.Errorf("failures after 5 Samples with /a hung: %d", rs[0].Failures)
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rs := m.Sample(context.Background())
+		if rs[0].Err == nil {
+			if rs[0].Free != 1 || rs[1].Free != 1 || rs[0].Failures < 5 {
+				t.Errorf("after release: %+v", rs)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still no answer for /a after its release: %v", rs[0].Err)
+		}
+	}
+}
+
+func TestMonitorContext(t *testing.T) {
+	m, err := NewMonitor([]Dir{{"store", "/a"}}, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	m.stat = func(string) (Usage, error) { <-release; return Usage{}, nil }
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if rs := m.Sample(ctx); !errors.Is(rs[0].Err, context.DeadlineExceeded) {
+		t.Errorf("Sample with an ending context: %v; want its error", rs[0].Err)
+	}
+}
