@@ -27,6 +27,9 @@ var (
 	fwB = "sha256:" + strings.Repeat("b2", 32)
 )
 
+// skab1fwA is the skab-testbed rig skab-1 registered with firmware fwA.
+var skab1fwA = fleetapi.RigRequest{RigID: "skab-1", RigType: "skab-testbed", FirmwareDigest: fwA}
+
 // checkinFirmware is a skab-testbed agent's check-in reporting installed
 // and the firmware digest fw ("": an agent older than the field), reading
 // bundle formats 1 and 2; it returns the offer answered.
@@ -73,17 +76,7 @@ func (e *env) rigStatus(token, rig string) fleetapi.RigStatus {
 func TestCheckinFirmwareDigestStatus(t *testing.T) {
 	e := newEnv(t, httpapi.Options{})
 	acme := e.tenant("acme")
-	r := e.do("POST", "/v1/rigs", acme.operator, fleetapi.RigRequest{RigID: "skab-1", RigType: "skab-testbed", FirmwareDigest: fwA})
-	require.Equal(t, 201, r.code, "%s", r.body)
-	r = e.do("POST", "/v1/rigs/skab-1/enrollments", acme.operator, nil)
-	require.Equal(t, 201, r.code, "%s", r.body)
-	var en struct{ Token string }
-	r.decode(t, &en)
-	var out cloudapi.EnrollResponse
-	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "agent-1", RigID: "skab-1"})
-	require.Equal(t, 200, r.code, "%s", r.body)
-	r.decode(t, &out)
-	m := member{agent: "agent-1", rig: "skab-1", cred: out.Credential}
+	m := e.enrollAgent(acme, skab1fwA, "agent-1", nil)
 
 	// Never checked in: nothing reported, nothing flagged.
 	st := e.rigStatus(acme.viewer, "skab-1")
@@ -117,7 +110,7 @@ func TestCheckinFirmwareDigestStatus(t *testing.T) {
 	require.NotNil(t, a.FirmwareSince)
 	assert.True(t, a.FirmwareSince.After(since), "%s after %s", a.FirmwareSince, since)
 	assert.Equal(t, 1.0, e.metric("rig_cloud_checkin_firmware_mismatches_total"))
-	r = e.do("GET", "/v1/rigs/skab-1/status", acme.viewer, nil)
+	r := e.do("GET", "/v1/rigs/skab-1/status", acme.viewer, nil)
 	assert.Contains(t, string(r.body), `"reported_firmware_digest":"`+fwB+`"`)
 	assert.Contains(t, string(r.body), `"firmware_mismatch":true`)
 
@@ -178,17 +171,8 @@ func TestRigFirmwareDigestRegistered(t *testing.T) {
 	r := e.do("GET", "/v1/rigs/skab-bad", acme.viewer, nil)
 	assert.Equal(t, 404, r.code, "%s", r.body)
 
-	r = e.do("POST", "/v1/rigs", acme.operator, fleetapi.RigRequest{RigID: "skab-1", RigType: "skab-testbed", FirmwareDigest: fwA})
-	require.Equal(t, 201, r.code, "%s", r.body)
-	r = e.do("POST", "/v1/rigs/skab-1/enrollments", acme.operator, nil)
-	require.Equal(t, 201, r.code, "%s", r.body)
-	var en struct{ Token string }
-	r.decode(t, &en)
-	var out cloudapi.EnrollResponse
-	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "agent-1", RigID: "skab-1"})
-	require.Equal(t, 200, r.code, "%s", r.body)
-	r.decode(t, &out)
-	e.checkinFirmware(member{agent: "agent-1", rig: "skab-1", cred: out.Credential}, "1.0.0", fwB)
+	m := e.enrollAgent(acme, skab1fwA, "agent-1", nil)
+	e.checkinFirmware(m, "1.0.0", fwB)
 	require.True(t, e.rigStatus(acme.viewer, "skab-1").FirmwareMismatch)
 	// Another organisation's mismatched rig counts in the gauge too.
 	r = e.do("PATCH", "/v1/rigs/"+other.rig, other.operator, fleetapi.RigEdit{FirmwareDigest: &fwA})
@@ -237,17 +221,8 @@ func TestRigFirmwareDigestRegistered(t *testing.T) {
 func TestRevokedAgentFirmwareMismatch(t *testing.T) {
 	e := newEnv(t, httpapi.Options{})
 	acme := e.tenant("acme")
-	r := e.do("POST", "/v1/rigs", acme.operator, fleetapi.RigRequest{RigID: "skab-1", RigType: "skab-testbed", FirmwareDigest: fwA})
-	require.Equal(t, 201, r.code, "%s", r.body)
-	r = e.do("POST", "/v1/rigs/skab-1/enrollments", acme.operator, nil)
-	require.Equal(t, 201, r.code, "%s", r.body)
-	var en struct{ Token string }
-	r.decode(t, &en)
-	var out cloudapi.EnrollResponse
-	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "agent-1", RigID: "skab-1"})
-	require.Equal(t, 200, r.code, "%s", r.body)
-	r.decode(t, &out)
-	e.checkinFirmware(member{agent: "agent-1", rig: "skab-1", cred: out.Credential}, "1.0.0", fwB)
+	m := e.enrollAgent(acme, skab1fwA, "agent-1", nil)
+	e.checkinFirmware(m, "1.0.0", fwB)
 	require.True(t, e.rigStatus(acme.viewer, "skab-1").FirmwareMismatch)
 	assert.Equal(t, 1.0, e.mismatchedRigs())
 

@@ -18,13 +18,14 @@ import (
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/rolloutapi"
 )
 
 // skabAgent makes a skab-testbed rig and enrolls an agent for it.
 func (e *env) skabAgent(tn *tenant, rig, agent string) member {
 	e.t.Helper()
-	return e.enrollAgent(tn, "skab-testbed", rig, agent, nil)
+	return e.enrollAgent(tn, fleetapi.RigRequest{RigID: rig, RigType: "skab-testbed"}, agent, nil)
 }
 
 // checkinFormats is a skab-testbed agent's check-in reporting installed,

@@ -17,6 +17,7 @@ import (
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/fleetapi"
 	"github.com/hydrognn/hydrognn/shared/release"
 	"github.com/hydrognn/hydrognn/shared/rolloutapi"
 )
@@ -43,28 +44,28 @@ type member struct{ agent, rig, cred string }
 // rigAgent makes a zema-testrig rig with labels and enrolls an agent for it.
 func (e *env) rigAgent(tn *tenant, rig, agent string, labels map[string]string) member {
 	e.t.Helper()
-	return e.enrollAgent(tn, "zema-testrig", rig, agent, labels)
+	return e.enrollAgent(tn, fleetapi.RigRequest{RigID: rig, RigType: "zema-testrig"}, agent, labels)
 }
 
-// enrollAgent makes a rig of rigType with labels (nil: none) and enrolls
-// an agent for it.
-func (e *env) enrollAgent(tn *tenant, rigType, rig, agent string, labels map[string]string) member {
+// enrollAgent registers rig (its id, type and firmware digest, if any)
+// with labels (nil: none) and enrolls agent for it.
+func (e *env) enrollAgent(tn *tenant, rig fleetapi.RigRequest, agent string, labels map[string]string) member {
 	e.t.Helper()
-	r := e.do("POST", "/v1/rigs", tn.operator, map[string]any{"rig_id": rig, "rig_type": rigType})
+	r := e.do("POST", "/v1/rigs", tn.operator, rig)
 	require.Equal(e.t, 201, r.code, "%s", r.body)
 	if labels != nil {
-		r = e.do("PUT", "/v1/rigs/"+rig+"/labels", tn.operator, rolloutapi.LabelsRequest{Labels: labels})
+		r = e.do("PUT", "/v1/rigs/"+rig.RigID+"/labels", tn.operator, rolloutapi.LabelsRequest{Labels: labels})
 		require.Equal(e.t, 200, r.code, "%s", r.body)
 	}
-	r = e.do("POST", "/v1/rigs/"+rig+"/enrollments", tn.operator, nil)
+	r = e.do("POST", "/v1/rigs/"+rig.RigID+"/enrollments", tn.operator, nil)
 	require.Equal(e.t, 201, r.code, "%s", r.body)
 	var en struct{ Token string }
 	r.decode(e.t, &en)
 	var out cloudapi.EnrollResponse
-	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: agent, RigID: rig})
+	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: agent, RigID: rig.RigID})
 	require.Equal(e.t, 200, r.code, "%s", r.body)
 	r.decode(e.t, &out)
-	return member{agent: agent, rig: rig, cred: out.Credential}
+	return member{agent: agent, rig: rig.RigID, cred: out.Credential}
 }
 
 // checkin reports installed (and upd) and returns the offer answered.
@@ -602,20 +603,11 @@ func TestRolloutAgentMovedToAnotherRig(t *testing.T) {
 
 	r = e.do("POST", "/v1/agents/agent-0/revoke", acme.operator, nil)
 	require.Equal(t, 204, r.code, "%s", r.body)
-	r = e.do("POST", "/v1/rigs", acme.operator, map[string]any{"rig_id": "valve-1", "rig_type": "skab-testbed"})
-	require.Equal(t, 201, r.code, "%s", r.body)
-	r = e.do("POST", "/v1/rigs/valve-1/enrollments", acme.operator, nil)
-	require.Equal(t, 201, r.code, "%s", r.body)
-	var en struct{ Token string }
-	r.decode(t, &en)
-	var out cloudapi.EnrollResponse
-	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "agent-0", RigID: "valve-1"})
-	require.Equal(t, 200, r.code, "%s", r.body)
-	r.decode(t, &out)
+	moved := e.skabAgent(acme, "valve-1", "agent-0")
 
 	req := cloudapi.CheckinRequest{AgentID: "agent-0", RigID: "valve-1", RigType: "skab-testbed", Time: time.Now().UTC(),
 		Model: &diag.ModelRef{Version: "0.9.0"}, Update: upd("failed", "0.9.0", rel110, "not for this rig")}
-	r = e.gz(cloudapi.PathCheckin, out.Credential, req)
+	r = e.gz(cloudapi.PathCheckin, moved.cred, req)
 	require.Equal(t, 200, r.code, "%s", r.body)
 	resp, err := cloudapi.DecodeCheckinResponse(r.body)
 	require.NoError(t, err)
