@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/agent/infer"
+	"github.com/hydrognn/hydrognn/agent/trend"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
@@ -22,7 +23,12 @@ func init() {
 	register("diagnose", "diagnose each cycle of a data set with a bundle, as the agent does (diagnose --bundle DIR --dataset uci:DIR|sim:DIR)", runDiagnose)
 }
 
-const diagnoseUsage = `diagnose --bundle DIR --dataset uci:DIR|sim:DIR [--json] [--summary] [--precision fp32|int8] [--rig FILE]
+// diagnoseEpoch is the default --start of `rigctl diagnose`: a fixed
+// time, so that the output is the same from run to run, and the earliest
+// the cloud accepts (cloudapi.MinTime).
+var diagnoseEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const diagnoseUsage = `diagnose --bundle DIR --dataset uci:DIR|sim:DIR [--json] [--summary] [--precision fp32|int8] [--rig FILE] [--start TIME] [--cycle DURATION]
 
 Runs every cycle of the data set through the bundle on ONNX Runtime
 (agent/infer: Run, then Diagnose, the edge agent's path) and prints each
@@ -35,10 +41,24 @@ per condition target the component's health MAE and status agreement
 with the label's class health (and the bundle's raw health head's, which
 diagnoses do not read).
 
-Without --json: one line per cycle, then the histogram. With --json: one
-diag.Diagnosis per line (JSON lines; created_at is the time of the run,
-window.start is zero: the data set has no clock). --summary prints the
-histogram only (with --json as one JSON object). Progress goes to stderr.
+The data set has no clock: cycle i (from 0) is given the window that
+starts at --start + i x --cycle (--start: RFC 3339, default
+2000-01-01T00:00:00Z; --cycle: a Go duration such as 60s or 13m, default
+the firmware config's operation.cycle_s, else the bundle's window), and
+each diagnosis is annotated with the health trend of the cycles before it
+as the edge agent annotates its windows (agent/trend: a remaining useful
+life once a component's judged health spans an hour, at least 6 cycles,
+and declines). --cycle larger than the real cycle length stands for
+cycles taken every so many (a subset of the data set).
+
+Without --json: one line per cycle, then the histogram; a component
+with a remaining useful life gets "rul P50h" after its health, and the
+line ends with the diagnosis's (the component that reaches the critical
+band first: P50, and P10-P90). With --json: one diag.Diagnosis per line
+(JSON lines; created_at is the time of the run, window the cycle's
+times, rul and recommendations' days_to_failure the trend's). --summary
+prints the histogram only (with --json as one JSON object). Progress
+goes to stderr.
 
 The firmware config is --rig, or firmware-configs/<rig type>.yaml found
 from the working directory upwards. ONNX Runtime is loaded from
@@ -93,6 +113,8 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 	summary := fs.Bool("summary", false, "print the status histogram only")
 	precision := fs.String("precision", "", "model file: fp32 or int8 (default: int8 when the bundle has it, as the agent)")
 	rigPath := fs.String("rig", "", "firmware config `FILE` (default: firmware-configs/<rig type>.yaml)")
+	startAt := fs.String("start", "", "RFC 3339 `TIME` the first cycle starts at (default 2000-01-01T00:00:00Z)")
+	cycleLen := fs.String("cycle", "", "`DURATION` from one cycle's start to the next (default: the rig's operation.cycle_s, else the bundle's window)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -100,29 +122,46 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 		errorf(env, "diagnose: --bundle DIR and --dataset uci:DIR|sim:DIR are required (no other arguments)")
 		return ExitUsage
 	}
+	clock, err := parseCycleClock(*startAt, *cycleLen)
+	if err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitUsage
+	}
 	m, cfg, ds, code := openEval(env, "diagnose", *dir, *data, *precision, *rigPath)
 	if m == nil {
 		return code
 	}
 	defer m.Close()
+	if clock.cycle == 0 {
+		clock.cycle = defaultCycle(cfg, m.Spec())
+	}
+	tr := trend.New(trendOptions(cfg))
 	info := m.Info()
 	sum := newDiagnoseSummary(cfg, ds)
 	sum.out.Bundle, sum.out.Precision, sum.out.Dataset = info.Name+" "+info.Version, string(info.Precision), ds.Source
 	enc := json.NewEncoder(env.Stdout) // one diagnosis per line
 	start, printed := time.Now(), time.Now()
-	err := diagnoseEach(ctx, m, ds, func(done, total int) {
+	err = diagnoseEach(ctx, m, ds, &clock, func(done, total int) {
 		if now := time.Now(); now.Sub(printed) >= progressEvery && done < total {
 			printed = now
 			fmt.Fprintf(env.Stderr, "diagnose: %d/%d cycles (%d%%)\n", done, total, done*100/max(total, 1))
 		}
 	}, func(i int, r *infer.Result, d *diag.Diagnosis) error {
+		// The agent's trended model does the same after Diagnose; a RUL
+		// from the model's head wins, and then no component shows the
+		// trend's (Annotate).
+		rul := tr.Estimate
+		if d.RUL != nil {
+			rul = func(string) *diag.RUL { return nil }
+		}
+		tr.Annotate(d)
 		sum.add(i, r, d)
 		switch {
 		case *summary:
 		case *asJSON:
 			return enc.Encode(d)
 		default:
-			printDiagnosisLine(env.Stdout, i, d)
+			printDiagnosisLine(env.Stdout, i, d, rul)
 		}
 		return nil
 	})
@@ -141,12 +180,67 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
+// cycleClock gives a data set's cycles times: cycle i's window starts
+// at start + i·cycle.
+type cycleClock struct {
+	start time.Time
+	cycle time.Duration
+}
+
+func (c *cycleClock) at(i int) time.Time { return c.start.Add(time.Duration(i) * c.cycle) }
+
+// parseCycleClock parses diagnose's --start (empty: diagnoseEpoch) and
+// --cycle (empty: 0, for the caller to set from the rig: defaultCycle).
+func parseCycleClock(start, cycle string) (cycleClock, error) {
+	c := cycleClock{start: diagnoseEpoch}
+	if start != "" {
+		t, err := time.Parse(time.RFC3339Nano, start)
+		if err != nil {
+			return c, fmt.Errorf("--start %q: not an RFC 3339 time such as 2026-03-01T00:00:00Z", start)
+		}
+		c.start = t
+	}
+	if cycle != "" {
+		d, err := time.ParseDuration(cycle)
+		if err != nil {
+			return c, fmt.Errorf("--cycle %q: not a duration such as 60s or 13m", cycle)
+		}
+		if d <= 0 {
+			return c, fmt.Errorf("--cycle %s: want a positive duration", cycle)
+		}
+		c.cycle = d
+	}
+	return c, nil
+}
+
+// defaultCycle is diagnose's --cycle by default: the rig's load cycle
+// (operation.cycle_s, the length train.LoadUCI cuts a cycle's grid to:
+// 60 s for the UCI data set), else the bundle's window.
+func defaultCycle(cfg *rig.Config, spec prep.Spec) time.Duration {
+	if cfg.Operation.CycleS > 0 {
+		return time.Duration(cfg.Operation.CycleS * float64(time.Second))
+	}
+	return spec.Duration()
+}
+
+// trendOptions are the health trend's options for cfg's rig, as the edge
+// agent sets them (its rig's id, type and components; diag's default
+// fit).
+func trendOptions(cfg *rig.Config) trend.Options {
+	ids := make([]string, len(cfg.Components))
+	for i, c := range cfg.Components {
+		ids[i] = c.ID
+	}
+	return trend.Options{RigID: cfg.Equipment.ID, RigType: cfg.RigType, Components: ids}
+}
+
 // diagnoseEach runs every window of ds through m in batches of up to
 // infer.DefaultMaxBatch, diagnoses each (Model.Diagnose, with its share
 // of the batch's inference time) and calls fn with the cycle's index,
 // result and diagnosis, in data set order; progress (nil: none) is called
-// after each batch with the cycles done and their total.
-func diagnoseEach(ctx context.Context, m *infer.Model, ds *train.Dataset, progress func(done, total int),
+// after each batch with the cycles done and their total. With a clock
+// (nil: none, window times zero), cycle i's window starts at clock.at(i).
+func diagnoseEach(ctx context.Context, m *infer.Model, ds *train.Dataset, clock *cycleClock, progress func(done, total int),
 	fn func(i int, r *infer.Result, d *diag.Diagnosis) error) error {
 	rs, err := prep.NewResampler(m.Spec())
 	if err != nil {
@@ -188,7 +282,11 @@ func diagnoseEach(ctx context.Context, m *infer.Model, ds *train.Dataset, progre
 			return fmt.Errorf("%s cycle %d: %w", ds.Source, i+1, err)
 		}
 		// The window belongs to the resampler until its next call: copy.
-		batch = append(batch, w.Clone())
+		w = w.Clone()
+		if clock != nil {
+			w.Start = clock.at(i)
+		}
+		batch = append(batch, w)
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return err
@@ -340,9 +438,10 @@ func (h *healthTally) json() map[string]healthJSON {
 }
 
 // printDiagnosisLine prints one cycle's diagnosis on one line: the rig's
-// status and health, then each component's status (health when judged),
-// then the anomalies' faults.
-func printDiagnosisLine(w io.Writer, i int, d *diag.Diagnosis) {
+// status and health, then each component's status (health when judged,
+// and "rul P50h" when rul, the health trend's estimate, has one for it),
+// then the anomalies' faults, then the diagnosis's remaining useful life.
+func printDiagnosisLine(w io.Writer, i int, d *diag.Diagnosis, rul func(id string) *diag.RUL) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "cycle %d: %s", i+1, d.Status)
 	if d.Status != diag.Unknown {
@@ -355,6 +454,9 @@ func printDiagnosisLine(w io.Writer, i int, d *diag.Diagnosis) {
 			continue
 		}
 		fmt.Fprintf(&b, " %s=%s %.3f", c.ID, c.Status, c.Health)
+		if r := rul(c.ID); r != nil {
+			fmt.Fprintf(&b, " rul %.1fh", r.P50Hours)
+		}
 	}
 	var faults []string
 	for _, a := range d.Anomalies {
@@ -366,6 +468,9 @@ func printDiagnosisLine(w io.Writer, i int, d *diag.Diagnosis) {
 	}
 	if len(faults) > 0 {
 		fmt.Fprintf(&b, " | %s", strings.Join(faults, " "))
+	}
+	if r := d.RUL; r != nil {
+		fmt.Fprintf(&b, " | rul %s %.1fh (%.1f-%.1fh)", r.Component, r.P50Hours, r.P10Hours, r.P90Hours)
 	}
 	fmt.Fprintln(w, b.String())
 }

@@ -128,12 +128,14 @@ func TestDiagnoseOutputs(t *testing.T) {
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &d))
 		assert.Equal(t, "excavator", d.RigType)
 		assert.Len(t, d.Components, 11)
+		// The default clock: from 2000-01-01T00:00:00Z, the rig's 20 s
+		// cycles (operation.cycle_s) apart.
+		assert.Equal(t, time.Date(2000, 1, 1, 0, 0, 20*n, 0, time.UTC), d.Window.Start.UTC(), "cycle %d's start", n+1)
+		assert.Equal(t, 20*time.Second, d.Window.End.Sub(d.Window.Start), "cycle %d's window", n+1)
 		// What rigctl prints is what the cloud accepts (the contract, with
-		// unknown components): the agent's id, seq and window times aside
-		// (a data set has no clock).
+		// unknown components), window times included: the agent's id and
+		// seq aside.
 		d.AgentID, d.Seq = "rig-001", uint64(n+1)
-		d.Window.Start = time.Date(2026, 11, 28, 0, n, 0, 0, time.UTC)
-		d.Window.End = d.Window.Start.Add(time.Minute)
 		assert.Empty(t, cloudapi.ValidateDiagnosis("", &d))
 		n++
 	}

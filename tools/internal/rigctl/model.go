@@ -312,7 +312,7 @@ func evaluateProgress(ctx context.Context, m *infer.Model, cfg *rig.Config, ds *
 	}
 	pred := map[string][]int{}
 	health := newHealthTally(cfg)
-	err := diagnoseEach(ctx, m, ds, progress, func(i int, r *infer.Result, d *diag.Diagnosis) error {
+	err := diagnoseEach(ctx, m, ds, nil, progress, func(i int, r *infer.Result, d *diag.Diagnosis) error {
 		for _, t := range r.Targets {
 			pred[t.Name] = append(pred[t.Name], t.Predicted)
 		}

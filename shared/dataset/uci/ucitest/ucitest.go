@@ -3,6 +3,7 @@
 // but not all 2,205 of them. Without the data set the test is skipped.
 //
 //	dir := ucitest.Subset(t, 50) // every 50th cycle
+//	dir = ucitest.Cycles(t, func(i int) bool { return i < 215 && i%13 == 0 }) // in order, with their profiles
 //
 // It is for tests only.
 package ucitest
@@ -27,6 +28,15 @@ func Subset(t testing.TB, every int) string {
 	if every < 1 {
 		t.Fatalf("ucitest.Subset: every must be at least 1: %d", every)
 	}
+	return Cycles(t, func(i int) bool { return i%every == 0 })
+}
+
+// Cycles writes the cycles (lines) i, from 0, of each sensor and profile
+// file of the UCI data set for which keep(i) is true, in the data set's
+// order, to a temporary folder in the same layout and returns the folder;
+// skipped and failing as Subset.
+func Cycles(t testing.TB, keep func(i int) bool) string {
+	t.Helper()
 	root, err := dataset.Dir()
 	if err != nil {
 		t.Skipf("UCI data not found (%v): put it under ../shared/data/uci-hydraulic-1hz or set %s", err, dataset.EnvDir)
@@ -41,15 +51,16 @@ func Subset(t testing.TB, every int) string {
 		if !strings.HasSuffix(e.Name(), ".txt") || e.Name() == "description.txt" || e.Name() == "documentation.txt" {
 			continue
 		}
-		if err := copyEvery(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), every); err != nil {
-			t.Fatalf("ucitest.Subset: %v", err)
+		if err := copyLines(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), keep); err != nil {
+			t.Fatalf("ucitest: %v", err)
 		}
 	}
 	return dst
 }
 
-// copyEvery writes every every-th line of src to dst.
-func copyEvery(src, dst string, every int) error {
+// copyLines writes the lines i (from 0) of src for which keep(i) is
+// true to dst.
+func copyLines(src, dst string, keep func(i int) bool) error {
 	f, err := os.Open(src)
 	if err != nil {
 		return err
@@ -59,7 +70,7 @@ func copyEvery(src, dst string, every int) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for i := 0; sc.Scan(); i++ {
-		if i%every == 0 {
+		if keep(i) {
 			out.WriteString(sc.Text())
 			out.WriteByte('\n')
 		}
