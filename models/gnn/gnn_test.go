@@ -3,30 +3,10 @@ package gnn
 import (
 	"bytes"
 	"math"
-	"path/filepath"
-	"runtime"
 	"testing"
 
-	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
-
-// repoRoot is the monorepo root, from this file's location.
-func repoRoot(t testing.TB) string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-func loadRig(t testing.TB, name string) *rig.Config {
-	t.Helper()
-	cfg, err := rig.Load(filepath.Join(repoRoot(t), "firmware-configs", name+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
 
 // TestShapesEveryConfig runs the forward pass of a small model for every
 // shipped firmware config and checks the output shapes and ranges.
@@ -37,7 +17,7 @@ func TestShapesEveryConfig(t *testing.T) {
 	}
 	for _, name := range []string{"zema-testrig", "skab-testbed", "excavator"} {
 		t.Run(name, func(t *testing.T) {
-			cfg := loadRig(t, name)
+			cfg := rigtest.Shipped(t, name)
 			const steps, B = 12, 3
 			m, err := New(cfg, steps, Sizes{Hidden: 8, Heads: 2, Layers: 1, HeadHidden: 8, Patch: 4})
 			if err != nil {
@@ -85,7 +65,7 @@ func TestShapesEveryConfig(t *testing.T) {
 }
 
 func TestWeightsRoundTrip(t *testing.T) {
-	m, err := New(loadRig(t, "zema-testrig"), 60, Sizes{})
+	m, err := New(rigtest.Shipped(t, "zema-testrig"), 60, Sizes{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +97,7 @@ func TestWeightsRoundTrip(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	for _, tc := range []struct {
 		steps int
 		sizes Sizes
@@ -139,7 +119,7 @@ func TestBadConfig(t *testing.T) {
 // TestSizes checks the optional parts' weights and that resolved sizes
 // give the same model again.
 func TestSizes(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	for _, tc := range []struct {
 		sizes          Sizes
 		window, global bool

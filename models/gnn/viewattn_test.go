@@ -4,13 +4,15 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 // TestViewAttnSizes: the targets' attention over the steps is off by
 // default, named in Sizes' JSON, and adds S*E + T*E + E*ViewAttnHeads weights per component
 // target, and ViewAttnHeads*E inputs to its first head layer.
 func TestViewAttnSizes(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	base, err := New(cfg, 60, Sizes{})
 	if err != nil {
 		t.Fatal(err)

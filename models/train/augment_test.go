@@ -7,6 +7,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/models/gnn"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 func TestAugmenterShift(t *testing.T) {
@@ -73,7 +74,7 @@ func TestSWAAverage(t *testing.T) {
 // TestTrainAugmentation: shift, noise, SWA and target weights change the
 // result and keep the run deterministic; bad values are errors.
 func TestTrainAugmentation(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func TestAugmenterDropout(t *testing.T) {
 // without the flag trains exactly as before, so bundles of configs that
 // set no flag are unchanged.
 func TestTrainSensorDropout(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
 	if err != nil {
 		t.Fatal(err)

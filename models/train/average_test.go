@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 func TestAveragerFold(t *testing.T) {
@@ -33,7 +34,7 @@ func TestAveragerFold(t *testing.T) {
 // differ from those of the same run without it, and the run is still
 // deterministic.
 func TestTrainEMA(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
 	if err != nil {
 		t.Fatal(err)

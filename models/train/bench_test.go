@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/hydrognn/hydrognn/models/gnn"
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 // BenchmarkTrainStep measures one Adam step of the ZeMA model (17 sensors
@@ -12,7 +13,7 @@ import (
 //
 //	go test ./models/train -run '^$' -bench TrainStep -benchtime 20x
 func BenchmarkTrainStep(b *testing.B) {
-	cfg := loadRig(b, "zema-testrig")
+	cfg := rigtest.Shipped(b, "zema-testrig")
 	for _, c := range []struct {
 		B     int
 		sizes gnn.Sizes

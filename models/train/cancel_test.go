@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 // A run cancelled while it trains returns ctx's error within about one
 // step: the tiny model's steps take milliseconds, so well under a second.
 func TestRunCancelledMidRunReturnsPromptly(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 4, 1), cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +45,7 @@ func TestRunCancelledMidRunReturnsPromptly(t *testing.T) {
 // pass over the training set. It used to return the trained result as if
 // nothing happened.
 func TestRunCancelledInLastEpoch(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 4, 1), cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +67,7 @@ func TestRunCancelledInLastEpoch(t *testing.T) {
 
 // A context ended before Run ends it before the model is compiled.
 func TestRunWithEndedContext(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 4, 1), cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +82,7 @@ func TestRunWithEndedContext(t *testing.T) {
 // PredictContext stops with ctx's error once ctx ends (checked before the
 // model is compiled and per batch); Predict is PredictContext without one.
 func TestPredictContextCancelled(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 4, 1), cfg, 1)
 	if err != nil {
 		t.Fatal(err)

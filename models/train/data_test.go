@@ -10,6 +10,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/dataset"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 // rewriteRows replaces every line of dir/name by f(values of the line).
@@ -34,7 +35,7 @@ func rewriteRows(t testing.TB, dir, name string, f func(line int, vals []string)
 // old loader inferred a rate from the length and loaded 59, 30, 1 or 61
 // values into a shifted, held or masked grid.
 func TestLoadUCIWrongColumnCount(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig") // PS1 100 Hz, TS1 1 Hz, cycle_s 60
+	cfg := rigtest.Shipped(t, "zema-testrig") // PS1 100 Hz, TS1 1 Hz, cycle_s 60
 	for _, tc := range []struct {
 		sensor string
 		n      int
@@ -74,7 +75,7 @@ func TestLoadUCIWrongColumnCount(t *testing.T) {
 // Rows at the sensor's own rate (6000 values of a 100 Hz sensor over 60 s)
 // still load, onto the grid by block means.
 func TestLoadUCINativeRate(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	dir := writeSynthetic(t, cfg, 2, 3, 1)
 	ref, err := LoadUCI(dir, cfg, 1)
 	if err != nil {
@@ -105,7 +106,7 @@ func TestLoadUCINativeRate(t *testing.T) {
 // A rig without targets is refused with a clear error; the old loader
 // returned grids without labels and train.Run panicked.
 func TestLoadUCINoTargets(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	dir := writeSynthetic(t, cfg, 2, 3, 1)
 	cfg.Targets = nil
 	ds, err := LoadUCI(dir, cfg, 1)
@@ -125,7 +126,7 @@ func dsLen(ds *Dataset) int {
 // outside the sensor's range) is an error naming file, line and column;
 // the edge of the tolerance still loads.
 func TestLoadUCIOutOfRange(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig") // PS1 range [0, 250]: tolerated [-25, 275]
+	cfg := rigtest.Shipped(t, "zema-testrig") // PS1 range [0, 250]: tolerated [-25, 275]
 	for _, tc := range []struct {
 		v  string
 		ok bool
@@ -204,7 +205,7 @@ func TestLoadUCIRealData(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "PS1.txt")); err != nil {
 		t.Skipf("no UCI copy: %v", err)
 	}
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(dir, cfg, 1)
 	if err != nil {
 		t.Fatal(err)

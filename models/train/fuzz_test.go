@@ -9,6 +9,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 // FuzzLoadUCI replaces PS1.txt and profile.txt of a small synthetic ZeMA
@@ -17,7 +18,7 @@ import (
 // indices and one group per window, and PS1's grid cells are NaN or
 // inside the range the agent accepts.
 func FuzzLoadUCI(f *testing.F) {
-	cfg := loadRig(f, "zema-testrig")
+	cfg := rigtest.Shipped(f, "zema-testrig")
 	dir := writeSynthetic(f, cfg, 2, 2, 1)
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(dir, name))

@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 // TestScoreHealth: per condition target, the component health the
@@ -13,7 +15,7 @@ import (
 // r1 finding 1: no metric measured health, so an untrained or poor health
 // head went unnoticed).
 func TestScoreHealth(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	N := len(cfg.Components)
 	// Two windows: the cooler at 3 % (health 0.03), then at 100 % (1),
 	// labelled; the other targets unlabelled.

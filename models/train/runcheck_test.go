@@ -5,13 +5,15 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 // Run refuses, with ErrData naming the option, a data set whose grids,
 // labels and groups disagree (Dataset.Check), instead of panicking in the
 // split, Subset or the scores.
 func TestRunChecksDatasets(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 6, 4, 1), cfg, 1)
 	if err != nil {
 		t.Fatal(err)

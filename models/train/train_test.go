@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -14,24 +13,8 @@ import (
 	"github.com/hydrognn/hydrognn/models/train/traintest"
 	"github.com/hydrognn/hydrognn/shared/dataset/uci"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
-
-func repoRoot(t testing.TB) string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-func loadRig(t testing.TB, name string) *rig.Config {
-	t.Helper()
-	cfg, err := rig.Load(filepath.Join(repoRoot(t), "firmware-configs", name+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
 
 // writeSynthetic writes a small UCI-layout folder for cfg: cycles runs of
 // runLen cycles with one random condition per run; each target's class
@@ -54,7 +37,7 @@ func tinyOptions(cfg *rig.Config, ds *Dataset, seed uint64) Options {
 }
 
 func TestTrainLossDecreases(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 16, 6, 1), cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +112,7 @@ func TestTrainLossDecreases(t *testing.T) {
 }
 
 func TestTrainDeterministic(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +150,7 @@ func TestTrainDeterministic(t *testing.T) {
 func TestShapesEveryConfig(t *testing.T) {
 	for _, name := range []string{"zema-testrig", "skab-testbed", "excavator"} {
 		t.Run(name, func(t *testing.T) {
-			cfg := loadRig(t, name)
+			cfg := rigtest.Shipped(t, name)
 			// The UCI layout needs cycles and file-name-safe columns: give
 			// a copy of configs without them (SKAB) a 20 s cycle and the ids
 			// as columns.
@@ -207,7 +190,7 @@ func TestShapesEveryConfig(t *testing.T) {
 }
 
 func TestLoadUCIBadLabel(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	dir := writeSynthetic(t, cfg, 2, 3, 4)
 	path := filepath.Join(dir, uci.ProfileFile)
 	b, err := os.ReadFile(path)
@@ -233,11 +216,11 @@ func TestLoadUCIBadLabel(t *testing.T) {
 }
 
 func TestLoadUCIErrors(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	if _, err := LoadUCI(t.TempDir(), cfg, 1); err == nil || !strings.Contains(err.Error(), "PS1.txt") {
 		t.Errorf("empty folder: %v", err)
 	}
-	skab := loadRig(t, "skab-testbed")
+	skab := rigtest.Shipped(t, "skab-testbed")
 	if _, err := LoadUCI(t.TempDir(), skab, 1); err == nil || !strings.Contains(err.Error(), "cycle_s") {
 		t.Errorf("rig without cycles: %v", err)
 	}
@@ -322,7 +305,7 @@ func TestSplits(t *testing.T) {
 // label smoothing and the small sizes (window view, no node readout,
 // rig-level view), and refuses an unknown split.
 func TestValSplitOptions(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 10, 6, 5), cfg, 1)
 	if err != nil {
 		t.Fatal(err)

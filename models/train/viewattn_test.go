@@ -4,13 +4,15 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 // TestTrainViewAttnDeterministic: a model whose targets attend over the
 // window's steps (gnn.Sizes.ViewAttn) trains, moves its attention weights
 // and gives bit-identical weights for one seed.
 func TestTrainViewAttnDeterministic(t *testing.T) {
-	cfg := loadRig(t, "zema-testrig")
+	cfg := rigtest.Shipped(t, "zema-testrig")
 	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
 	if err != nil {
 		t.Fatal(err)
