@@ -48,6 +48,7 @@ func TestPrometheusAlertsFire(t *testing.T) {
 	const cloud = `job="rig-cloud",instance="api-1:9091"`
 	const cloud2 = `job="rig-cloud",instance="api-2:9091"`
 	const worker = `job="rig-cloud-worker",instance="worker-1:9092"`
+	const store = `dir="store",path="/var/lib/rig-agent"`
 	for _, tc := range []struct {
 		name, alert, load string
 		at                time.Duration
@@ -124,6 +125,34 @@ rig_agent_buffer_dropped_total{` + agent + `,reason="max_bytes",released="true"}
 		{"buffer drops released readings only", "RigAgentBufferLosingReadings", `
 rig_agent_buffer_dropped_total{` + agent + `,reason="max_bytes",released="false"} 0x30
 rig_agent_buffer_dropped_total{` + agent + `,reason="max_bytes",released="true"} 0+50x30`, 30 * time.Minute, false},
+		{"disk at 10 % free", "RigAgentDiskFillingUp", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 10e9x60
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x60`, time.Hour, true},
+		{"disk at 30 % free, empty within a day at the last 6 hours' rate", "RigAgentDiskFillingUp", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 41e9-30e6x360
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360`, 6 * time.Hour, true},
+		{"disk at 30 % free, steady", "RigAgentDiskFillingUp", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 30e9x360
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360`, 6 * time.Hour, false},
+		{"disk at 30 % free, filling slowly (empty in 5 days)", "RigAgentDiskFillingUp", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 31e9-4e6x360
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360`, 6 * time.Hour, false},
+		{"disk at 62 % free, filling fast (empty within a day: left to the 15 % threshold)", "RigAgentDiskFillingUp", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 80e9-50e6x360
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360`, 6 * time.Hour, false},
+		{"disk at 3 % free", "RigAgentDiskAlmostFull", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 3e9x10
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x10`, 10 * time.Minute, true},
+		{"small disk with 200 MiB free (6 %)", "RigAgentDiskAlmostFull", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 209715200x10
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 3.4e9x10`, 10 * time.Minute, true},
+		{"disk at 10 % free", "RigAgentDiskAlmostFull", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 10e9x10
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x10`, 10 * time.Minute, false},
+		{"statfs hangs at every scrape", "RigAgentDiskStatFailing", `
+rig_agent_disk_stat_errors_total{` + agent + `,` + store + `} 0+2x30`, 30 * time.Minute, true},
+		{"one statfs failure", "RigAgentDiskStatFailing", `
+rig_agent_disk_stat_errors_total{` + agent + `,` + store + `} 0x10 1x20`, 30 * time.Minute, false},
 		{"cloud link down", "RigAgentCloudLinkDown", `
 rig_agent_cloud_enabled{` + agent + `} 1x30
 rig_agent_cloud_link_up{` + agent + `} 0x30`, 30 * time.Minute, true},

@@ -129,3 +129,19 @@ func TestMonitorContext(t *testing.T) {
 		t.Errorf("Sample with an ending context: %v; want its error", rs[0].Err)
 	}
 }
+
+// BenchmarkMonitorSample is the cost a scrape adds for the agent's four
+// roles on one file system (docs/agent.md, "Metrics").
+func BenchmarkMonitorSample(b *testing.B) {
+	dir := b.TempDir()
+	m, err := NewMonitor([]Dir{{"data", dir}, {"store", dir}, {"history", dir}, {"updates", dir}}, 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if rs := m.Sample(context.Background()); rs[3].Err != nil {
+			b.Fatal(rs[3].Err)
+		}
+	}
+}
