@@ -192,3 +192,40 @@ func TestQuantizeDecodedModel(t *testing.T) {
 		assert.Equal(t, ab, bb, "scheme %s", o.Scheme)
 	}
 }
+
+// TestQuantizeKeep: an initialiser named in QuantOptions.Keep stays fp32
+// whatever its size, reported as skipped for that reason; the others are
+// quantised as before.
+func TestQuantizeKeep(t *testing.T) {
+	g := onnx.NewGraph("keep")
+	x := g.Input("x", onnx.Float32, onnx.Dim("batch"), onnx.Dim(32))
+	w1 := make([]float32, 32*16)
+	w2 := make([]float32, 16*16)
+	for i := range w1 {
+		w1[i] = float32(i%7) - 3
+	}
+	for i := range w2 {
+		w2[i] = float32(i%5) - 2
+	}
+	h := g.MatMul(x, g.Const("w1", onnx.NewTensor(w1, 32, 16)))
+	g.Output("y", g.MatMul(h, g.Const("w2", onnx.NewTensor(w2, 16, 16))))
+	m := &onnx.Model{Graph: g, Opset: 17}
+	require.NoError(t, m.Validate())
+	for _, tc := range []struct {
+		keep []string
+		want []string
+	}{{nil, []string{"w1", "w2"}}, {[]string{"w2"}, []string{"w1"}}} {
+		_, rep, err := onnx.Quantize(m, onnx.QuantOptions{Scheme: onnx.WeightOnly, PerChannel: true, Keep: tc.keep})
+		require.NoError(t, err)
+		var got []string
+		for _, q := range rep.Quantized {
+			got = append(got, q.Name)
+		}
+		assert.Equal(t, tc.want, got, "keep %v", tc.keep)
+		if len(tc.keep) > 0 {
+			i := slices.IndexFunc(rep.Skipped, func(s onnx.SkippedTensor) bool { return s.Name == "w2" })
+			require.GreaterOrEqual(t, i, 0)
+			assert.Equal(t, "in QuantOptions.Keep", rep.Skipped[i].Reason)
+		}
+	}
+}
