@@ -259,11 +259,7 @@ func TestRolloutFirmwareDigest(t *testing.T) {
 	e.checkinFirmware(other, "0.9.0", fwB)
 	e.checkinFirmware(none, "0.9.0", "")
 
-	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: v1,
-		Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
-	require.Equal(t, 201, r.code, "%s", r.body)
-	var ro rolloutapi.Rollout
-	r.decode(t, &ro)
+	ro := e.skabRollout(acme, v1)
 	assert.Equal(t, fw, ro.Release.ConfigDigest)
 	assert.Equal(t, 1, ro.Counts[rolloutapi.AgentIncompatible])
 	got := memberState(ro, "agent-other")

@@ -28,6 +28,25 @@ func (e *env) skabAgent(tn *tenant, rig, agent string) member {
 	return e.enrollAgent(tn, fleetapi.RigRequest{RigID: rig, RigType: "skab-testbed"}, agent, nil)
 }
 
+// postSkabRollout asks to roll release out to every skab-testbed rig of
+// tn, in one cohort soaking 60 s, and returns the answer.
+func (e *env) postSkabRollout(tn *tenant, release string) resp {
+	e.t.Helper()
+	return e.do("POST", "/v1/rollouts", tn.operator, rolloutapi.CreateRequest{Release: release,
+		Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
+}
+
+// skabRollout is postSkabRollout, which must succeed; it returns the
+// rollout created.
+func (e *env) skabRollout(tn *tenant, release string) rolloutapi.Rollout {
+	e.t.Helper()
+	r := e.postSkabRollout(tn, release)
+	require.Equal(e.t, 201, r.code, "%s", r.body)
+	var ro rolloutapi.Rollout
+	r.decode(e.t, &ro)
+	return ro
+}
+
 // checkinFormats is a skab-testbed agent's check-in reporting installed,
 // upd and the bundle formats it reads (nil: an agent older than the
 // field); it returns the offer answered.
@@ -84,17 +103,9 @@ func TestRolloutBundleFormats(t *testing.T) {
 	reads12 := &cloudapi.BundleFormats{Min: 1, Max: 2}
 	e.checkinFormats(old, "0.9.0", nil, nil)
 	e.checkinFormats(upgraded, "0.9.0", nil, reads12)
-	create := func(target string) rolloutapi.Rollout {
-		r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: target,
-			Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
-		require.Equal(t, 201, r.code, "%s", r.body)
-		var ro rolloutapi.Rollout
-		r.decode(t, &ro)
-		return ro
-	}
 
 	// A format-1 release: offered to both.
-	ro := create(v1)
+	ro := e.skabRollout(acme, v1)
 	assert.Equal(t, 1, ro.Release.BundleFormat)
 	assert.Equal(t, 0, ro.Counts[rolloutapi.AgentIncompatible])
 	assert.Equal(t, 2, ro.Counts[rolloutapi.AgentOffered])
@@ -114,7 +125,7 @@ func TestRolloutBundleFormats(t *testing.T) {
 	// one that never checked in is offered it until its first check-in
 	// says otherwise.
 	fresh := e.skabAgent(acme, "skab-fresh", "agent-fresh")
-	ro = create(v2)
+	ro = e.skabRollout(acme, v2)
 	require.NotNil(t, ro.Previous)
 	assert.Equal(t, 2, ro.Release.BundleFormat)
 	assert.Equal(t, 1, ro.Previous.BundleFormat)
@@ -194,22 +205,18 @@ func TestRolloutUnreadableArchives(t *testing.T) {
 	}
 	v1, v2, v3 := publish("1.0.0"), publish("1.1.0"), publish("1.2.0")
 	e.skabAgent(acme, "skab-1", "agent-1")
-	create := func(target string) resp {
-		return e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: target,
-			Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
-	}
 
 	spoilArchive(t, tr, v3)
 	_, err := tr.svc.BundleFormat(ctx, v3)
 	require.ErrorIs(t, err, releases.ErrUnreadable)
-	r := create(v3)
+	r := e.postSkabRollout(acme, v3)
 	require.Equal(t, 422, r.code, "%s", r.body)
 	pr := r.problem(t)
 	assert.Equal(t, httpapi.ProblemRolloutRefused, pr.Type)
 	assert.Contains(t, pr.Detail, "manifest")
 
 	spoilArchive(t, tr, v1)
-	r = create(v2)
+	r = e.postSkabRollout(acme, v2)
 	require.Equal(t, 201, r.code, "an unreadable previous release: %s", r.body)
 	var ro rolloutapi.Rollout
 	r.decode(t, &ro)

@@ -24,15 +24,11 @@ func TestRolloutLastCheckinOfCurrentIdentity(t *testing.T) {
 	target := e.publish(tr, e.releaseToken(), testBundle(t, "1.0.0"))
 	m := e.skabAgent(acme, "skab-a", "agent-a")
 	e.checkinFormats(m, "0.9.0", nil, &cloudapi.BundleFormats{Min: 1, Max: 2})
-	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: target,
-		Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
-	require.Equal(t, 201, r.code, "%s", r.body)
-	var ro rolloutapi.Rollout
-	r.decode(t, &ro)
+	ro := e.skabRollout(acme, target)
 
 	// Re-enrolled over its live identity; the new one never checks in.
 	var en store.Enrollment
-	r = e.do("POST", "/v1/rigs/skab-a/enrollments", acme.operator, fleetapi.EnrollmentRequest{Replace: "agent-a"})
+	r := e.do("POST", "/v1/rigs/skab-a/enrollments", acme.operator, fleetapi.EnrollmentRequest{Replace: "agent-a"})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	r.decode(t, &en)
 	r = e.do("POST", "/v1/agent/enroll", en.Token, cloudapi.EnrollRequest{AgentID: "agent-a", RigID: "skab-a"})

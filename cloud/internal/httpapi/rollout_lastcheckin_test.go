@@ -10,7 +10,6 @@ import (
 
 	"github.com/hydrognn/hydrognn/cloud/internal/httpapi"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
-	"github.com/hydrognn/hydrognn/shared/rolloutapi"
 )
 
 // A rollout's status names each agent's last check-in (absent: never),
@@ -25,12 +24,8 @@ func TestRolloutShowsLastCheckin(t *testing.T) {
 	before := time.Now()
 	e.checkinFormats(seen, "0.9.0", nil, &cloudapi.BundleFormats{Min: 1, Max: 2})
 	after := time.Now()
-	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: target,
-		Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
-	require.Equal(t, 201, r.code, "%s", r.body)
-	var ro rolloutapi.Rollout
-	r.decode(t, &ro)
-	r = e.do("GET", fmt.Sprintf("/v1/rollouts/%d", ro.ID), acme.operator, nil)
+	ro := e.skabRollout(acme, target)
+	r := e.do("GET", fmt.Sprintf("/v1/rollouts/%d", ro.ID), acme.operator, nil)
 	require.Equal(t, 200, r.code, "%s", r.body)
 	r.decode(t, &ro)
 	require.Len(t, ro.AgentStates, 2)

@@ -29,11 +29,7 @@ func TestRolloutUnfitAgentDoesNotHalt(t *testing.T) {
 	for _, m := range []member{fits, unfit} {
 		e.checkinFormats(m, "1.0.0", nil, reads12)
 	}
-	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel,
-		Selection: rolloutapi.Selection{RigType: "skab-testbed"}, Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
-	require.Equal(t, 201, r.code, "%s", r.body)
-	var ro rolloutapi.Rollout
-	r.decode(t, &ro)
+	ro := e.skabRollout(acme, rel)
 	for _, m := range []member{fits, unfit} {
 		require.NotNil(t, e.checkinFormats(m, "1.0.0", nil, reads12), m.agent)
 	}
