@@ -336,27 +336,8 @@ func (p *logsFailOnce) AppendLogs(ctx context.Context, l store.Lease, lines []st
 func TestFailedLogAppendLosesNoLines(t *testing.T) {
 	t.Parallel()
 	e := newQueueEnv(t)
-	id := e.job(tinyConfig, 1)
 	q := &logsFailOnce{Store: e.st}
-	o := e.options("w1", time.Minute)
-	o.Heartbeat = 50 * time.Millisecond
-	w := jobs.NewWorker(q, e.blobs, o)
-	ran, err := w.RunOnce(context.Background())
-	require.NoError(t, err)
-	require.True(t, ran)
-	j := e.get(id)
-	require.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
-	require.Greater(t, q.calls.Load(), int32(1), "the job ended before a second log append")
-	lines, err := e.st.JobLogs(context.Background(), e.orgID, id, 0, 1000)
-	require.NoError(t, err)
-	var phases, all []string
-	for _, l := range lines {
-		all = append(all, l.Line)
-		if p, ok := strings.CutPrefix(l.Line, "phase: "); ok {
-			phases = append(phases, p)
-		}
-	}
-	assert.Equal(t, []string{"downloading", "training", "uploading", "registering"}, phases, "log:\n%s", strings.Join(all, "\n"))
+	e.checkPhasesLogged(e.runLogging(q, &q.calls))
 }
 
 // logsAnswerLostOnce is the store seen from a worker the answer of whose
@@ -380,32 +361,49 @@ func (p *logsAnswerLostOnce) AppendLogs(ctx context.Context, l store.Lease, line
 func TestLostLogAppendAnswerStoresLinesOnce(t *testing.T) {
 	t.Parallel()
 	e := newQueueEnv(t)
-	id := e.job(tinyConfig, 1)
 	q := &logsAnswerLostOnce{Store: e.st}
-	o := e.options("w1", time.Minute)
-	o.Heartbeat = 50 * time.Millisecond
-	w := jobs.NewWorker(q, e.blobs, o)
-	ran, err := w.RunOnce(context.Background())
-	require.NoError(t, err)
-	require.True(t, ran)
-	j := e.get(id)
-	require.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
-	require.Greater(t, q.calls.Load(), int32(1), "the job ended before a second log append")
-	lines, err := e.st.JobLogs(context.Background(), e.orgID, id, 0, 1000)
-	require.NoError(t, err)
-	var phases, all []string
+	lines := e.runLogging(q, &q.calls)
 	for i, l := range lines {
-		all = append(all, l.Line)
 		assert.Equal(t, i+1, l.Number, "line %d: %q", i, l.Line)
 		assert.Equal(t, 1, l.Attempt)
 		if i > 0 {
 			assert.Greater(t, l.Seq, lines[i-1].Seq)
 		}
+	}
+	e.checkPhasesLogged(lines)
+}
+
+// runLogging runs a tinyConfig job on a worker of q (e's store with log
+// appends that fail, counted in appends) heartbeating every 50 ms, checks
+// that it succeeded after more than one log append, and returns its log.
+func (e *queueEnv) runLogging(q jobs.Queue, appends *atomic.Int32) []store.LogLine {
+	e.t.Helper()
+	id := e.job(tinyConfig, 1)
+	o := e.options("w1", time.Minute)
+	o.Heartbeat = 50 * time.Millisecond
+	ran, err := jobs.NewWorker(q, e.blobs, o).RunOnce(context.Background())
+	require.NoError(e.t, err)
+	require.True(e.t, ran)
+	j := e.get(id)
+	require.Equal(e.t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
+	require.Greater(e.t, appends.Load(), int32(1), "the job ended before a second log append")
+	lines, err := e.st.JobLogs(context.Background(), e.orgID, id, 0, 1000)
+	require.NoError(e.t, err)
+	return lines
+}
+
+// checkPhasesLogged checks that a job's log names each of its phases
+// once, in order.
+func (e *queueEnv) checkPhasesLogged(lines []store.LogLine) {
+	e.t.Helper()
+	var phases, all []string
+	for _, l := range lines {
+		all = append(all, l.Line)
 		if p, ok := strings.CutPrefix(l.Line, "phase: "); ok {
 			phases = append(phases, p)
 		}
 	}
-	assert.Equal(t, []string{"downloading", "training", "uploading", "registering"}, phases, "log:\n%s", strings.Join(all, "\n"))
+	assert.Equal(e.t, []string{"downloading", "training", "uploading", "registering"}, phases, "log:\n%s", strings.Join(all, "\n"))
 }
 
 // logsDown is the store seen from a worker whose log appends all fail
