@@ -215,6 +215,9 @@ func TestModelUpdate(t *testing.T) {
 		`rig_agent_update_state{state="idle"} 0`,
 		`rig_agent_model_info{bundle="skab-testbed",precision="int8",provider="cpu",version="1.1.0"} 1`,
 		`rig_agent_update_rollbacks_total 0`,
+		// With update.url, update.dir's disk too.
+		`rig_agent_disk_stat_errors_total{dir="updates",path="` + filepath.Join(dir, "data", "update") + `"} 0`,
+		`rig_agent_disk_free_bytes{dir="updates",path="` + filepath.Join(dir, "data", "update") + `"} `,
 	} {
 		assert.Contains(t, m, want)
 	}
