@@ -313,13 +313,8 @@ func TestRolloutFirmwareRollback(t *testing.T) {
 	e := newEnv(t, httpapi.Options{Catalog: c})
 	acme := e.tenant("acme")
 	m := member{agent: acme.agent, rig: acme.rig, cred: acme.cred}
-	checkin := func(installed, fw string, u *cloudapi.UpdateStatus) *cloudapi.Offer {
-		t.Helper()
-		return e.offer(m, cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "zema-testrig", Time: time.Now().UTC(),
-			Model: &diag.ModelRef{Version: installed}, Update: u, FirmwareDigest: fw})
-	}
 	// It serves no release of the repository: the previous one is picked.
-	checkin("0.9.0", fw, upd("idle", "0.9.0", "", ""))
+	e.checkinFW(m, "0.9.0", fw, upd("idle", "0.9.0", "", ""))
 
 	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel120, Previous: rel110,
 		Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
@@ -337,24 +332,24 @@ func TestRolloutFirmwareRollback(t *testing.T) {
 	assert.Equal(t, rel100, ro.Previous.Target, "1.1.0 is for another firmware config: skipped")
 	assert.Equal(t, fw, ro.Previous.ConfigDigest)
 
-	o := checkin("0.9.0", fw, upd("idle", "0.9.0", "", ""))
+	o := e.checkinFW(m, "0.9.0", fw, upd("idle", "0.9.0", "", ""))
 	require.NotNil(t, o)
 	require.Equal(t, rel120, o.Target)
 	committed := upd("committed", "1.2.0", "", "")
 	committed.Rollout = ro.ID
-	checkin("1.2.0", fw, committed)
+	e.checkinFW(m, "1.2.0", fw, committed)
 	require.Equal(t, rolloutapi.AgentCommitted, memberState(e.rollout(acme.viewer, ro.ID), m.agent).State)
 	require.Equal(t, rolloutapi.RolledBack, e.act(acme.operator, ro.ID, store.ActionRollback, 200).State)
 
 	// Its firmware config changed since it installed 1.2.0: 1.0.0 does
 	// not fit it, and the rollout says so.
-	assert.Nil(t, checkin("1.2.0", fwB, committed), "rollback to a release for another config offered")
+	assert.Nil(t, e.checkinFW(m, "1.2.0", fwB, committed), "rollback to a release for another config offered")
 	st := memberState(e.rollout(acme.viewer, ro.ID), m.agent)
 	assert.Equal(t, rolloutapi.AgentCommitted, st.State)
 	assert.Equal(t, "rollback to 1.0.0 not offered: agent runs firmware config "+fwB+", release is for "+fw, st.Detail)
 
 	// Its config put back: offered the rollback.
-	o = checkin("1.2.0", fw, committed)
+	o = e.checkinFW(m, "1.2.0", fw, committed)
 	require.NotNil(t, o)
 	assert.Equal(t, cloudapi.Offer{Target: rel100, Version: "1.0.0", Rollout: ro.ID}, *o)
 	assert.Empty(t, memberState(e.rollout(acme.viewer, ro.ID), m.agent).Detail, "the stale reason is cleared")
@@ -363,9 +358,9 @@ func TestRolloutFirmwareRollback(t *testing.T) {
 	// has rolled back.
 	back := upd("idle", "1.0.0", "", "")
 	back.Rollout = ro.ID
-	checkin("1.0.0", fw, back)
+	e.checkinFW(m, "1.0.0", fw, back)
 	require.Equal(t, rolloutapi.AgentRolledBack, memberState(e.rollout(acme.viewer, ro.ID), m.agent).State)
-	assert.Nil(t, checkin("1.0.0", fwB, back))
+	assert.Nil(t, e.checkinFW(m, "1.0.0", fwB, back))
 	st = memberState(e.rollout(acme.viewer, ro.ID), m.agent)
 	assert.Equal(t, rolloutapi.AgentRolledBack, st.State)
 	assert.Empty(t, st.Detail)
@@ -381,25 +376,20 @@ func TestRolloutFirmwareRollbackFailedDetail(t *testing.T) {
 	require.NotEqual(t, fwB, fw)
 	acme := e.tenant("acme")
 	m := member{agent: acme.agent, rig: acme.rig, cred: acme.cred}
-	checkin := func(installed, fw string, u *cloudapi.UpdateStatus) *cloudapi.Offer {
-		t.Helper()
-		return e.offer(m, cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "zema-testrig", Time: time.Now().UTC(),
-			Model: &diag.ModelRef{Version: installed}, Update: u, FirmwareDigest: fw})
-	}
-	checkin("0.9.0", fw, upd("idle", "0.9.0", "", ""))
+	e.checkinFW(m, "0.9.0", fw, upd("idle", "0.9.0", "", ""))
 	r := e.do("POST", "/v1/rollouts", acme.operator, rolloutapi.CreateRequest{Release: rel120, Previous: rel100,
 		Cohorts: []rolloutapi.CohortSpec{{Percent: 100}}, SoakS: 60})
 	require.Equal(t, 201, r.code, "%s", r.body)
 	var ro rolloutapi.Rollout
 	r.decode(t, &ro)
-	o := checkin("0.9.0", fw, upd("idle", "0.9.0", "", ""))
+	o := e.checkinFW(m, "0.9.0", fw, upd("idle", "0.9.0", "", ""))
 	require.NotNil(t, o)
 	require.Equal(t, rel120, o.Target)
 
 	const why = "sha mismatch on download"
 	failed := upd("failed", "0.9.0", rel120, why)
 	failed.Rollout = ro.ID
-	checkin("0.9.0", fw, failed)
+	e.checkinFW(m, "0.9.0", fw, failed)
 	st := memberState(e.rollout(acme.viewer, ro.ID), m.agent)
 	require.Equal(t, rolloutapi.AgentFailed, st.State)
 	require.Equal(t, why, st.Detail)
@@ -407,13 +397,13 @@ func TestRolloutFirmwareRollbackFailedDetail(t *testing.T) {
 
 	// Its firmware config changed: the rollback is not offered, and the
 	// failure reason stays.
-	assert.Nil(t, checkin("0.9.0", fwB, failed))
+	assert.Nil(t, e.checkinFW(m, "0.9.0", fwB, failed))
 	st = memberState(e.rollout(acme.viewer, ro.ID), m.agent)
 	assert.Equal(t, rolloutapi.AgentFailed, st.State)
 	assert.Equal(t, why, st.Detail, "the failure reason replaced")
 
 	// Put back: offered the rollback, still failed with its reason.
-	o = checkin("0.9.0", fw, failed)
+	o = e.checkinFW(m, "0.9.0", fw, failed)
 	require.NotNil(t, o)
 	assert.Equal(t, rel100, o.Target)
 	st = memberState(e.rollout(acme.viewer, ro.ID), m.agent)
@@ -426,7 +416,7 @@ func TestRolloutFirmwareRollbackFailedDetail(t *testing.T) {
 	failedBack := upd("failed", "0.9.0", rel100, whyBack)
 	failedBack.Rollout = ro.ID
 	for range 2 {
-		assert.Nil(t, checkin("0.9.0", fwB, failedBack))
+		assert.Nil(t, e.checkinFW(m, "0.9.0", fwB, failedBack))
 		st = memberState(e.rollout(acme.viewer, ro.ID), m.agent)
 		assert.Equal(t, rolloutapi.AgentFailed, st.State)
 		assert.Equal(t, whyBack, st.Detail)

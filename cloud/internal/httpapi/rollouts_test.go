@@ -71,8 +71,15 @@ func (e *env) enrollAgent(tn *tenant, rig fleetapi.RigRequest, agent string, lab
 // checkin reports installed (and upd) and returns the offer answered.
 func (e *env) checkin(m member, installed string, upd *cloudapi.UpdateStatus) *cloudapi.Offer {
 	e.t.Helper()
+	return e.checkinFW(m, installed, "", upd)
+}
+
+// checkinFW is checkin reporting the firmware digest fw too ("": an
+// agent older than the field).
+func (e *env) checkinFW(m member, installed, fw string, upd *cloudapi.UpdateStatus) *cloudapi.Offer {
+	e.t.Helper()
 	req := cloudapi.CheckinRequest{AgentID: m.agent, RigID: m.rig, RigType: "zema-testrig", Time: time.Now().UTC(),
-		Model: &diag.ModelRef{Version: installed}, Update: upd}
+		Model: &diag.ModelRef{Version: installed}, Update: upd, FirmwareDigest: fw}
 	return e.offer(m, req)
 }
 
