@@ -75,35 +75,14 @@ func TestSWAAverage(t *testing.T) {
 // result and keep the run deterministic; bad values are errors.
 func TestTrainAugmentation(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 8, 5, 2)
 	opts := tinyOptions(cfg, ds, 11)
 	opts.Epochs = 2
 	opts.ValFraction = -1
-	plain, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain := mustRun(t, opts)
 	opts.Shift, opts.Noise, opts.SWA = 2, 0.05, 2
 	opts.TargetWeights = map[string]float64{cfg.Targets[0].Name: 2}
-	a, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	differs := false
-	for i := range a.Weights {
-		if !slices.Equal(a.Weights[i].Data, b.Weights[i].Data) {
-			t.Fatalf("weight %s differs between augmented runs with one seed", a.Weights[i].Name)
-		}
-		differs = differs || !slices.Equal(a.Weights[i].Data, plain.Weights[i].Data)
-	}
-	if !differs {
+	if sameWeights(runTwice(t, opts, "augmented runs"), plain) {
 		t.Fatal("augmentation did not change the weights")
 	}
 	for _, bad := range []func(o *Options){
@@ -178,10 +157,7 @@ func TestAugmenterDropout(t *testing.T) {
 // set no flag are unchanged.
 func TestTrainSensorDropout(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 8, 5, 2)
 	flagged := *cfg
 	flagged.Sensors = slices.Clone(cfg.Sensors)
 	for i := range flagged.Sensors {
@@ -196,19 +172,7 @@ func TestTrainSensorDropout(t *testing.T) {
 		t.Helper()
 		opts := tinyOptions(c, ds, 11)
 		opts.Epochs, opts.ValFraction, opts.SensorDropout = 2, -1, p
-		res, err := Run(context.Background(), opts, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
-	same := func(a, b *Result) bool {
-		for i := range a.Weights {
-			if !slices.Equal(a.Weights[i].Data, b.Weights[i].Data) {
-				return false
-			}
-		}
-		return true
+		return mustRun(t, opts)
 	}
 	plain := run(cfg, 0)
 	if len(plain.DropoutSensors) != 0 {
@@ -218,14 +182,14 @@ func TestTrainSensorDropout(t *testing.T) {
 	if !slices.Equal(a.DropoutSensors, []string{"SE"}) {
 		t.Fatalf("DropoutSensors %v, want [SE]", a.DropoutSensors)
 	}
-	if !same(a, b) {
+	if !sameWeights(a, b) {
 		t.Fatal("dropout runs with one seed differ")
 	}
-	if same(a, plain) {
+	if sameWeights(a, plain) {
 		t.Fatal("dropout did not change the weights")
 	}
 	off := run(&flagged, -1)
-	if len(off.DropoutSensors) != 0 || !same(off, plain) {
+	if len(off.DropoutSensors) != 0 || !sameWeights(off, plain) {
 		t.Fatalf("SensorDropout -1: DropoutSensors %v, want none and the plain run's weights", off.DropoutSensors)
 	}
 	opts := tinyOptions(&flagged, ds, 11)

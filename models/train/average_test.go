@@ -1,7 +1,6 @@
 package train
 
 import (
-	"context"
 	"math"
 	"testing"
 
@@ -35,36 +34,13 @@ func TestAveragerFold(t *testing.T) {
 // deterministic.
 func TestTrainEMA(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 8, 5, 2)
 	opts := tinyOptions(cfg, ds, 11)
 	opts.Epochs = 2
 	opts.EMA = -1
-	plain, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain := mustRun(t, opts)
 	opts.EMA = 0.9
-	a, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	differs := false
-	for i := range a.Weights {
-		for j := range a.Weights[i].Data {
-			if a.Weights[i].Data[j] != b.Weights[i].Data[j] {
-				t.Fatalf("weight %s[%d] differs between EMA runs with one seed", a.Weights[i].Name, j)
-			}
-			differs = differs || a.Weights[i].Data[j] != plain.Weights[i].Data[j]
-		}
-	}
-	if !differs {
+	if sameWeights(runTwice(t, opts, "EMA runs"), plain) {
 		t.Fatal("the averaged weights equal the last step's weights")
 	}
 }

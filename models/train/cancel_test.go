@@ -15,10 +15,7 @@ import (
 // step: the tiny model's steps take milliseconds, so well under a second.
 func TestRunCancelledMidRunReturnsPromptly(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 4, 1), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 8, 4, 1)
 	opts := tinyOptions(cfg, ds, 1)
 	opts.Epochs = 100_000 // hours: only the cancel ends it
 	ctx, cancel := context.WithCancel(context.Background())
@@ -46,10 +43,7 @@ func TestRunCancelledMidRunReturnsPromptly(t *testing.T) {
 // nothing happened.
 func TestRunCancelledInLastEpoch(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 4, 1), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 8, 4, 1)
 	opts := tinyOptions(cfg, ds, 1)
 	opts.Epochs, opts.ValFraction = 1, 0.25
 	opts.Out = t.TempDir()
@@ -68,10 +62,7 @@ func TestRunCancelledInLastEpoch(t *testing.T) {
 // A context ended before Run ends it before the model is compiled.
 func TestRunWithEndedContext(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 4, 1), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 8, 4, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := Run(ctx, tinyOptions(cfg, ds, 1), nil); !errors.Is(err, context.Canceled) {
@@ -83,16 +74,10 @@ func TestRunWithEndedContext(t *testing.T) {
 // model is compiled and per batch); Predict is PredictContext without one.
 func TestPredictContextCancelled(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 4, 1), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 8, 4, 1)
 	opts := tinyOptions(cfg, ds, 1)
 	opts.Epochs = 1
-	res, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mustRun(t, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := PredictContext(ctx, cfg, res.Model, res.Weights, res.Spec, ds, "", 8); !errors.Is(err, context.Canceled) {

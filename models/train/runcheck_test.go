@@ -14,10 +14,7 @@ import (
 // split, Subset or the scores.
 func TestRunChecksDatasets(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 6, 4, 1), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 6, 4, 1)
 	clone := func() *Dataset { return ds.Subset(seq(ds.Len())) }
 	for _, c := range []struct {
 		name   string

@@ -29,6 +29,53 @@ func writeSynthetic(t testing.TB, cfg *rig.Config, runs, runLen int, seed uint64
 	return dir
 }
 
+// synthetic is writeSynthetic's folder loaded as a data set of cfg.
+func synthetic(t testing.TB, cfg *rig.Config, runs, runLen int, seed uint64) *Dataset {
+	t.Helper()
+	ds, err := LoadUCI(writeSynthetic(t, cfg, runs, runLen, seed), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// mustRun trains with opts; an error ends the test.
+func mustRun(t testing.TB, opts Options) *Result {
+	t.Helper()
+	res, err := Run(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// runTwice trains with opts twice and ends the test unless both runs give
+// the same weights (what names the runs in the failure); it returns the
+// first run.
+func runTwice(t testing.TB, opts Options, what string) *Result {
+	t.Helper()
+	a, b := mustRun(t, opts), mustRun(t, opts)
+	for i := range a.Weights {
+		for j := range a.Weights[i].Data {
+			if a.Weights[i].Data[j] != b.Weights[i].Data[j] {
+				t.Fatalf("weight %s[%d] differs between %s with one seed: %v vs %v",
+					a.Weights[i].Name, j, what, a.Weights[i].Data[j], b.Weights[i].Data[j])
+			}
+		}
+	}
+	return a
+}
+
+// sameWeights reports whether a and b trained the same weights.
+func sameWeights(a, b *Result) bool {
+	for i := range a.Weights {
+		if !slices.Equal(a.Weights[i].Data, b.Weights[i].Data) {
+			return false
+		}
+	}
+	return true
+}
+
 func tinyOptions(cfg *rig.Config, ds *Dataset, seed uint64) Options {
 	return Options{
 		Rig: cfg, Train: ds, Seed: seed, Epochs: 6, Patience: -1, BatchSize: 8, LR: 1e-2,
@@ -38,10 +85,7 @@ func tinyOptions(cfg *rig.Config, ds *Dataset, seed uint64) Options {
 
 func TestTrainLossDecreases(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 16, 6, 1), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 16, 6, 1)
 	opts := tinyOptions(cfg, ds, 3)
 	opts.Out = t.TempDir()
 	var log strings.Builder
@@ -113,33 +157,12 @@ func TestTrainLossDecreases(t *testing.T) {
 
 func TestTrainDeterministic(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 8, 5, 2), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 8, 5, 2)
 	opts := tinyOptions(cfg, ds, 11)
 	opts.Epochs = 2
-	a, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range a.Weights {
-		for j := range a.Weights[i].Data {
-			if a.Weights[i].Data[j] != b.Weights[i].Data[j] {
-				t.Fatalf("weight %s[%d] differs between runs with one seed: %v vs %v",
-					a.Weights[i].Name, j, a.Weights[i].Data[j], b.Weights[i].Data[j])
-			}
-		}
-	}
+	a := runTwice(t, opts, "runs")
 	opts.Seed = 12
-	c, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustRun(t, opts)
 	if c.History[0].TrainLoss == a.History[0].TrainLoss {
 		t.Fatal("another seed gave the same loss")
 	}
@@ -163,16 +186,10 @@ func TestShapesEveryConfig(t *testing.T) {
 				c.Sensors[i].Column = ""
 			}
 			cfg = &c
-			ds, err := LoadUCI(writeSynthetic(t, cfg, 4, 4, 3), cfg, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ds := synthetic(t, cfg, 4, 4, 3)
 			opts := tinyOptions(cfg, ds, 1)
 			opts.Epochs, opts.ValFraction = 1, -1
-			res, err := Run(context.Background(), opts, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := mustRun(t, opts)
 			p, err := Predict(cfg, res.Model, res.Weights, res.Spec, ds, "", 8)
 			if err != nil {
 				t.Fatal(err)
@@ -306,17 +323,11 @@ func TestSplits(t *testing.T) {
 // rig-level view), and refuses an unknown split.
 func TestValSplitOptions(t *testing.T) {
 	cfg := rigtest.Shipped(t, "zema-testrig")
-	ds, err := LoadUCI(writeSynthetic(t, cfg, 10, 6, 5), cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := synthetic(t, cfg, 10, 6, 5)
 	opts := tinyOptions(cfg, ds, 2)
 	opts.Epochs, opts.ValSplit, opts.ValFraction, opts.LabelSmoothing = 1, "random", 0.2, 0.1
 	opts.Sizes.Window, opts.Sizes.Readout, opts.Sizes.Global = 2, -1, 4
-	res, err := Run(context.Background(), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mustRun(t, opts)
 	if res.ValWindows != 12 || res.TrainWindows != 48 || res.Val == nil {
 		t.Fatalf("random validation split: %d train / %d val windows, want 48/12", res.TrainWindows, res.ValWindows)
 	}
