@@ -14,29 +14,14 @@ import (
 // days.
 func TestComponentHealthCapCountsBuckets(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, httpapi.Options{})
-	a := e.tenant("alpha")
-	path := "/v1/rigs/" + a.rig + "/components/pump/health"
-	for _, tc := range []struct {
-		query  string
-		code   int
-		detail string
-	}{
+	checkHealthRanges(t, []healthRange{
 		{"?bucket=1d&from=2025-01-01T00:30:00Z&to=2025-04-11T00:30:00Z", 400, "more than 100 buckets of 1d (it touches 101 UTC days)"},
 		{"?bucket=1d&from=2025-01-01T00:30:00Z&to=2025-04-10T00:30:00Z", 200, ""}, // Jan 1 to Apr 10: 100 days
 		{"?bucket=1d&from=2025-01-01T00:30:00Z&to=2025-04-11T00:00:00Z", 200, ""}, // to's day not touched
 		{"?bucket=1d&from=2025-01-01T23:59:59Z&to=2025-04-10T00:00:01Z", 200, ""}, // 98 days long, 100 touched
 		{"?bucket=1h&from=2025-01-01T00:30:00Z&to=2025-02-11T16:30:00Z", 400, "more than 1000 buckets of 1h (it touches 1001 UTC hours)"},
 		{"?bucket=1h&from=2025-01-01T00:30:00Z&to=2025-02-11T15:30:00Z", 200, ""}, // 1000 hours touched
-	} {
-		r := e.do("GET", path+tc.query, a.viewer, nil)
-		require.Equal(t, tc.code, r.code, "%s: %s", tc.query, r.body)
-		if tc.code == 400 {
-			p := r.problem(t)
-			assert.Equal(t, httpapi.ProblemInvalidParameter, p.Type)
-			assert.Contains(t, p.Detail, tc.detail)
-		}
-	}
+	})
 }
 
 // A '+' of a time zone offset sent unencoded arrives as a space (form
