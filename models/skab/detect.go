@@ -1,6 +1,7 @@
 package skab
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -85,21 +86,14 @@ type DetectorOptions struct {
 }
 
 func (o *DetectorOptions) defaults() {
-	if o.Smooth == 0 {
-		o.Smooth = 10
-	}
-	def := func(p *float64, v float64) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	def(&o.Quantile, 0.95)
-	def(&o.LevelK, 1.5)
-	def(&o.ErrorK, 3)
-	def(&o.ErrorFloor, 0.1)
-	def(&o.LevelFloor, 0.1)
+	o.Smooth = cmp.Or(o.Smooth, 10)
+	o.Quantile = cmp.Or(o.Quantile, 0.95)
+	o.LevelK = cmp.Or(o.LevelK, 1.5)
+	o.ErrorK = cmp.Or(o.ErrorK, 3)
+	o.ErrorFloor = cmp.Or(o.ErrorFloor, 0.1)
+	o.LevelFloor = cmp.Or(o.LevelFloor, 0.1)
 	if o.ShortSteps > 0 {
-		def(&o.ShortK, 1.5)
+		o.ShortK = cmp.Or(o.ShortK, 1.5)
 	}
 }
 

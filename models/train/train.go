@@ -1,6 +1,7 @@
 package train
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -135,27 +136,17 @@ func (o Options) Resolved() Options {
 }
 
 func (o *Options) defaults() {
-	def := func(p *float64, v float64) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	defi := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	def(&o.ValFraction, 0.15)
-	defi(&o.Epochs, 60)
-	defi(&o.Patience, 20)
-	def(&o.EMA, 0.99)
-	defi(&o.BatchSize, 32)
-	def(&o.LR, 3e-3)
-	def(&o.MinLRFraction, 0.02)
-	def(&o.HealthWeight, 1)
-	def(&o.ReconWeight, 0.1)
-	def(&o.AnomalyQuantile, 0.99)
-	def(&o.SensorDropout, 0.2)
+	o.ValFraction = cmp.Or(o.ValFraction, 0.15)
+	o.Epochs = cmp.Or(o.Epochs, 60)
+	o.Patience = cmp.Or(o.Patience, 20)
+	o.EMA = cmp.Or(o.EMA, 0.99)
+	o.BatchSize = cmp.Or(o.BatchSize, 32)
+	o.LR = cmp.Or(o.LR, 3e-3)
+	o.MinLRFraction = cmp.Or(o.MinLRFraction, 0.02)
+	o.HealthWeight = cmp.Or(o.HealthWeight, 1)
+	o.ReconWeight = cmp.Or(o.ReconWeight, 0.1)
+	o.AnomalyQuantile = cmp.Or(o.AnomalyQuantile, 0.99)
+	o.SensorDropout = cmp.Or(o.SensorDropout, 0.2)
 }
 
 // Epoch is one epoch's record.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -302,38 +303,26 @@ func (o *Options) setDefaults(rigID string) {
 	if o.ClientID == "" {
 		o.ClientID = "rig-agent-" + rigID
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&o.ConnectTimeout, DefaultConnectTimeout)
-	def(&o.KeepAlive, DefaultKeepAlive)
-	def(&o.PingTimeout, DefaultPingTimeout)
-	def(&o.MinBackoff, DefaultMinBackoff)
-	def(&o.MaxBackoff, DefaultMaxBackoff)
+	o.ConnectTimeout = cmp.Or(o.ConnectTimeout, DefaultConnectTimeout)
+	o.KeepAlive = cmp.Or(o.KeepAlive, DefaultKeepAlive)
+	o.PingTimeout = cmp.Or(o.PingTimeout, DefaultPingTimeout)
+	o.MinBackoff = cmp.Or(o.MinBackoff, DefaultMinBackoff)
+	o.MaxBackoff = cmp.Or(o.MaxBackoff, DefaultMaxBackoff)
 	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
-	def(&o.MaxFutureSkew, DefaultMaxFutureSkew)
-	def(&o.MaxUnsyncedSkew, DefaultMaxUnsyncedSkew)
-	def(&o.DrainTimeout, DefaultDrainTimeout)
-	def(&o.MaxPluginWait, DefaultMaxPluginWait)
-	def(&o.HeldRetry, DefaultHeldRetry)
-	def(&o.LogInterval, DefaultLogInterval)
-	defInt := func(n *int, v int) {
-		if *n == 0 {
-			*n = v
-		}
-	}
-	defInt(&o.MaxInFlight, DefaultMaxInFlight)
-	defInt(&o.MaxInFlightBytes, DefaultMaxInFlightBytes)
-	defInt(&o.MaxBatch, DefaultMaxBatch)
-	defInt(&o.MaxDecodeFailures, DefaultMaxDecodeFailures)
-	defInt(&o.MaxHeldPerTopic, DefaultMaxHeldPerTopic)
-	defInt(&o.MaxHeld, DefaultMaxHeld)
-	defInt(&o.RecentRejections, DefaultRecentRejections)
-	if o.RangeTolerance == 0 {
-		o.RangeTolerance = DefaultRangeTolerance
-	}
+	o.MaxFutureSkew = cmp.Or(o.MaxFutureSkew, DefaultMaxFutureSkew)
+	o.MaxUnsyncedSkew = cmp.Or(o.MaxUnsyncedSkew, DefaultMaxUnsyncedSkew)
+	o.DrainTimeout = cmp.Or(o.DrainTimeout, DefaultDrainTimeout)
+	o.MaxPluginWait = cmp.Or(o.MaxPluginWait, DefaultMaxPluginWait)
+	o.HeldRetry = cmp.Or(o.HeldRetry, DefaultHeldRetry)
+	o.LogInterval = cmp.Or(o.LogInterval, DefaultLogInterval)
+	o.MaxInFlight = cmp.Or(o.MaxInFlight, DefaultMaxInFlight)
+	o.MaxInFlightBytes = cmp.Or(o.MaxInFlightBytes, DefaultMaxInFlightBytes)
+	o.MaxBatch = cmp.Or(o.MaxBatch, DefaultMaxBatch)
+	o.MaxDecodeFailures = cmp.Or(o.MaxDecodeFailures, DefaultMaxDecodeFailures)
+	o.MaxHeldPerTopic = cmp.Or(o.MaxHeldPerTopic, DefaultMaxHeldPerTopic)
+	o.MaxHeld = cmp.Or(o.MaxHeld, DefaultMaxHeld)
+	o.RecentRejections = cmp.Or(o.RecentRejections, DefaultRecentRejections)
+	o.RangeTolerance = cmp.Or(o.RangeTolerance, DefaultRangeTolerance)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -262,22 +263,13 @@ func (o *Options) validate() error {
 
 // setDefaults fills zero fields.
 func (o *Options) setDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&o.ConnectTimeout, DefaultConnectTimeout)
-	def(&o.MaxReconnectInterval, DefaultMaxReconnectInterval)
-	def(&o.KeepAlive, DefaultKeepAlive)
-	def(&o.WriteTimeout, DefaultWriteTimeout)
-	def(&o.DrainTimeout, DefaultDrainTimeout)
-	if o.MaxReadingsPerMessage == 0 {
-		o.MaxReadingsPerMessage = DefaultMaxReadingsPerMessage
-	}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = DefaultMaxInFlight
-	}
+	o.ConnectTimeout = cmp.Or(o.ConnectTimeout, DefaultConnectTimeout)
+	o.MaxReconnectInterval = cmp.Or(o.MaxReconnectInterval, DefaultMaxReconnectInterval)
+	o.KeepAlive = cmp.Or(o.KeepAlive, DefaultKeepAlive)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, DefaultWriteTimeout)
+	o.DrainTimeout = cmp.Or(o.DrainTimeout, DefaultDrainTimeout)
+	o.MaxReadingsPerMessage = cmp.Or(o.MaxReadingsPerMessage, DefaultMaxReadingsPerMessage)
+	o.MaxInFlight = cmp.Or(o.MaxInFlight, DefaultMaxInFlight)
 	if o.ClientID == "" {
 		o.ClientID = "rigsim-" + randomHex(6)
 	}
