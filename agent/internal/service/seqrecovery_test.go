@@ -48,6 +48,20 @@ func (c *keyedCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}, Checkin: c.checkin, Batch: c.batch}.ServeHTTP(w, r)
 }
 
+// keyedCloudConfig serves a keyedCloud for the test and writes the
+// config of an agent (cloud-1, in dir) that forwards to it; fwPath is
+// the agent's firmware config.
+func keyedCloudConfig(t *testing.T) (cloud *keyedCloud, dir, cfgPath, fwPath string) {
+	t.Helper()
+	cloud = &keyedCloud{token: "s3cret-token", stored: map[uint64]string{}}
+	ts := httptest.NewServer(cloud)
+	t.Cleanup(ts.Close)
+	dir = t.TempDir()
+	cfgPath = writeConfig(t, dir, "cloud-1", "")
+	appendConfig(t, cfgPath, cloudSection(t, dir, ts.URL, cloud.token))
+	return cloud, dir, cfgPath, filepath.Join(dir, "zema-testrig.yaml")
+}
+
 // checkin answers the highest seq stored, as rig-cloud does.
 func (c *keyedCloud) checkin(*cloudapi.CheckinRequest) cloudapi.CheckinResponse {
 	resp := cloudapi.CheckinResponse{ServerTime: time.Now(), NextCheckinS: 1}
@@ -115,13 +129,7 @@ func (c *keyedCloud) state() (stored, conflicts []uint64) {
 // stored under the same seq, with no manual step.
 func TestHistoryRecoveryKeepsSeqsUnique(t *testing.T) {
 	needORT(t)
-	cloud := &keyedCloud{token: "s3cret-token", stored: map[uint64]string{}}
-	ts := httptest.NewServer(cloud)
-	t.Cleanup(ts.Close)
-	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, "cloud-1", "")
-	fwPath := filepath.Join(dir, "zema-testrig.yaml")
-	appendConfig(t, cfgPath, cloudSection(t, dir, ts.URL, cloud.token))
+	cloud, dir, cfgPath, fwPath := keyedCloudConfig(t)
 	t0 := cycleStart(6)
 
 	// First life: two diagnoses, both stored by the cloud.

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,13 +23,7 @@ import (
 // life's, and the renumbering is counted on /metrics.
 func TestWipedDataDirKeepsDiagnoses(t *testing.T) {
 	needORT(t)
-	cloud := &keyedCloud{token: "s3cret-token", stored: map[uint64]string{}}
-	ts := httptest.NewServer(cloud)
-	t.Cleanup(ts.Close)
-	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, "cloud-1", "")
-	fwPath := filepath.Join(dir, "zema-testrig.yaml")
-	appendConfig(t, cfgPath, cloudSection(t, dir, ts.URL, cloud.token))
+	cloud, dir, cfgPath, fwPath := keyedCloudConfig(t)
 	t0 := cycleStart(6)
 
 	// First life: three diagnoses, all stored by the cloud.
