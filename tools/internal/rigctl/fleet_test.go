@@ -94,6 +94,20 @@ func startCloud(t *testing.T) *cloudrun.Server {
 	return s
 }
 
+// startWorker runs a rig-cloud worker for s, polling every 100 ms, until
+// stop or the test's end; wlog reads what it has logged so far.
+func startWorker(t *testing.T, s *cloudrun.Server) (wlog func() string, stop func() error) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "worker.log")
+	wf, err := os.Create(logPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = wf.Close() })
+	stopWorker, err := s.StartWorker(wf, "RIG_CLOUD_WORKER_POLL_INTERVAL=100ms")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = stopWorker() })
+	return func() string { b, _ := os.ReadFile(logPath); return string(b) }, stopWorker
+}
+
 // seedFleet makes organisation acme with an admin token, rig zema-1 and
 // agent rig-001 that sent two diagnoses, one opening an alert.
 func seedFleet(t *testing.T, s *cloudrun.Server) (admin string) {

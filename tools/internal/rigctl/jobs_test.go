@@ -3,8 +3,6 @@ package rigctl
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,14 +58,7 @@ func TestJobsAndModelsCommands(t *testing.T) {
 	require.Equal(t, ExitOK, code)
 	assert.Regexp(t, `(?m)^ID\s+DATASET\s+RIG TYPE\s+STATE\s+ATTEMPTS\s+PROGRESS\s+MODEL\s+CREATED\n^1\s+1\s+zema-testrig\s+queued\s+0/3\s+-\s+-\s+20`, stdout)
 
-	logPath := filepath.Join(t.TempDir(), "worker.log")
-	wf, err := os.Create(logPath)
-	require.NoError(t, err)
-	defer wf.Close()
-	wlog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	stopWorker, err := s.StartWorker(wf, "RIG_CLOUD_WORKER_POLL_INTERVAL=100ms")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = stopWorker() })
+	wlog, stopWorker := startWorker(t, s)
 	j := waitJob(t, c, "1")
 	require.Equal(t, "succeeded", j.State, "%s", wlog())
 

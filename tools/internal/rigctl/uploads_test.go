@@ -88,14 +88,7 @@ func TestFleetUploadCommands(t *testing.T) {
 		`up-1\s+zema-1\s+2025-03-01T12:00:00Z\s+2025-03-01T12:01:00Z\s+done\s+1\s+120\s+\S+\n$`, stdout)
 
 	// A worker builds the data sets the commands ask for; they wait.
-	logPath := filepath.Join(t.TempDir(), "worker.log")
-	wf, err := os.Create(logPath)
-	require.NoError(t, err)
-	defer wf.Close()
-	wlog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	stopWorker, err := s.StartWorker(wf, "RIG_CLOUD_WORKER_POLL_INTERVAL=100ms")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = stopWorker() })
+	wlog, stopWorker := startWorker(t, s)
 
 	code, stdout, stderr = run(t, "dataset", "create", "--from-uploads", "--rigs", "zema-1", "--from", from, "--to", to,
 		"--rig", rigFile, "--name", "fleet-1", "--label", "pump=1", "--interval", "100ms")
