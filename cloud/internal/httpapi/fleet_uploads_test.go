@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -412,9 +413,11 @@ func TestFleetDatasetLeaseExpiry(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrLeaseLost)
 
 	// Another worker builds it: the second attempt.
-	ran, err := te.worker("w2").RunOnce(ctx)
+	w2 := te.worker("w2")
+	ran, err := w2.RunOnce(ctx)
 	require.NoError(t, err)
 	require.True(t, ran)
+	assert.Equal(t, map[string]float64{"fleet_dataset/succeeded": 1}, attemptCounts(t, w2))
 	got = te.getDataset(a, d.ID)
 	assert.Equal(t, store.DatasetReady, got.State, "error: %v", deref(got.Error))
 	assert.Equal(t, 2, got.Build.Attempt)
@@ -453,6 +456,33 @@ func TestFleetDatasetTooLarge(t *testing.T) {
 	assert.Equal(t, store.DatasetFailed, d.State)
 	require.NotNil(t, d.Error)
 	assert.Contains(t, *d.Error, "too many windows: more than 10 in the range")
+	assert.Equal(t, map[string]float64{"fleet_dataset/failed": 1}, attemptCounts(t, w))
+}
+
+// attemptCounts returns w's rig_cloud_worker_attempts_total by
+// "kind/result", the series at 0 left out.
+func attemptCounts(t *testing.T, w *jobs.Worker) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(w))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	counts := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "rig_cloud_worker_attempts_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if v := m.GetCounter().GetValue(); v > 0 {
+				counts[l["kind"]+"/"+l["result"]] = v
+			}
+		}
+	}
+	return counts
 }
 
 // slowReadings is the store with a RigReadings that blocks until its

@@ -97,6 +97,9 @@ func TestWorkerStopsWhenItsLeaseRunsOut(t *testing.T) {
 	case <-time.After(lease + 5*time.Second):
 		t.Fatalf("w1 still trains %s after it lost the database (lease %s)", time.Since(cutAt).Round(time.Millisecond), lease)
 	}
+	counts, observed := attemptMetrics(t, w1)
+	assert.Equal(t, map[string]float64{"train/lease_lost": 1}, counts, "w1's attempt counts as lease_lost")
+	assert.Equal(t, map[string]float64{"train/lease_lost": 1}, observed)
 	// The job is the next claim's once the lease expired at the database.
 	require.Eventually(t, func() bool {
 		c, err := e.st.Claim(context.Background(), "probe", "go", time.Minute)
