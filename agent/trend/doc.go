@@ -3,7 +3,8 @@
 // component's health and projects its trend to the critical band with
 // shared/diag's EstimateRUL. It is the one definition of that path: the
 // agent annotates each diagnosis with it, and `rigctl diagnose` annotates
-// a data set's cycles with it when it gives them a clock.
+// a data set's cycles with it when it gives them a clock, both with the
+// Options of OptionsFor(the rig's firmware config).
 //
 // # Basics
 //
@@ -33,6 +34,11 @@
 // past the old model's points. Memory is bounded: at most MaxComponents
 // components of at most MaxPoints points each, the points of a bucket of
 // Window/MaxPoints averaged into one.
+//
+// State, in its JSON form, is the agent's on-disk health-trend.json, and
+// others may persist it now that the package is public: a change of its
+// format must bump StateVersion (Restore refuses a State of another
+// version, and the agent then rebuilds from its history).
 //
 // A Tracker is safe for concurrent use.
 package trend

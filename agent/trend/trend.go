@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // Defaults of Options.
@@ -35,6 +36,23 @@ type Options struct {
 	// skips the health of others (a component the rig no longer has, in
 	// its older diagnoses) and Restore drops them from a State.
 	Components []string
+}
+
+// OptionsFor returns the Options the edge agent tracks the rig of
+// firmware config cfg with: its equipment id, rig type and component ids
+// (config order), the fit and bounds at their defaults. A nil cfg gives
+// the zero Options (every rig and component recorded). It is the one
+// definition: the agent's service and `rigctl diagnose` both build their
+// Tracker with it.
+func OptionsFor(cfg *rig.Config) Options {
+	if cfg == nil {
+		return Options{}
+	}
+	ids := make([]string, len(cfg.Components))
+	for i, c := range cfg.Components {
+		ids[i] = c.ID
+	}
+	return Options{RigID: cfg.Equipment.ID, RigType: cfg.RigType, Components: ids}
 }
 
 // Tracker keeps each component's recent health and estimates its
@@ -75,7 +93,7 @@ func New(o Options) *Tracker {
 
 // PointTime is the time a diagnosis' health is about, the time Observe
 // records it at: its window's end (its start, or when it was made, for a
-// diagnosis without one).
+// diagnosis without one). d must not be nil.
 func PointTime(d *diag.Diagnosis) time.Time {
 	switch {
 	case !d.Window.End.IsZero():

@@ -11,6 +11,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/trend"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
+	"github.com/hydrognn/hydrognn/shared/rig/rigtest"
 )
 
 func TestDecliningHealthGetsRUL(t *testing.T) {
@@ -117,4 +118,19 @@ func TestBounded(t *testing.T) {
 	// 0.95 - 0.24 = 0.71 at the end, 42 h to 0.5; the bucket means lie
 	// on the line too.
 	assert.InDelta(t, 42, r.P50Hours, 0.5)
+}
+
+// TestOptionsFor: the options the agent and rigctl diagnose track a rig
+// with are its equipment id, rig type and component ids in config order,
+// the rest at their defaults; a nil config records everything.
+func TestOptionsFor(t *testing.T) {
+	cfg := rigtest.Shipped(t, "zema-testrig")
+	o := trend.OptionsFor(cfg)
+	ids := make([]string, len(cfg.Components))
+	for i, c := range cfg.Components {
+		ids[i] = c.ID
+	}
+	require.NotEmpty(t, ids)
+	assert.Equal(t, trend.Options{RigID: cfg.Equipment.ID, RigType: "zema-testrig", Components: ids}, o)
+	assert.Equal(t, trend.Options{}, trend.OptionsFor(nil))
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/trend"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
+	"github.com/hydrognn/hydrognn/shared/rig"
 )
 
 // TrendFile is the file in agent.data_dir that keeps the health trend
@@ -59,20 +60,22 @@ func (f *trendFile) unlabelled() bool {
 type trendRig struct {
 	id, rigType string
 	components  []string
+	// opts are the tracker's options for the rig (trend.OptionsFor).
+	opts trend.Options
 }
 
-// rigOf is the rig of cfg's firmware config (no firmware config: no id
-// or type, and an empty, non-nil component set, so that its file does
-// not read as naming no rig).
+// rigOf is the rig of cfg's firmware config, as trend.OptionsFor names it
+// (no firmware config: no id or type, and an empty, non-nil component
+// set, so that its file does not read as naming no rig).
 func rigOf(cfg *config.Config) trendRig {
-	r := trendRig{components: []string{}} // written [] (null: names no rig)
-	if cfg == nil || cfg.Firmware == nil {
-		return r
+	var fw *rig.Config
+	if cfg != nil {
+		fw = cfg.Firmware
 	}
-	r.id, r.rigType = cfg.Firmware.Equipment.ID, cfg.Firmware.RigType
-	r.components = make([]string, len(cfg.Firmware.Components))
-	for i, c := range cfg.Firmware.Components {
-		r.components[i] = c.ID
+	o := trend.OptionsFor(fw)
+	r := trendRig{id: o.RigID, rigType: o.RigType, components: o.Components, opts: o}
+	if r.components == nil {
+		r.components = []string{} // written [] (null: names no rig)
 	}
 	return r
 }
@@ -170,7 +173,7 @@ type healthTrend struct {
 // start; a history that cannot be read leaves what the file had, or an
 // empty trend.
 func openTrend(path string, rig trendRig, q trendhist.Querier, log *slog.Logger) *healthTrend {
-	h := &healthTrend{tr: trend.New(trend.Options{RigID: rig.id, RigType: rig.rigType, Components: rig.components}),
+	h := &healthTrend{tr: trend.New(rig.opts),
 		path: path, rig: rig, log: log, now: time.Now}
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), seedTimeout)

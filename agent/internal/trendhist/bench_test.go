@@ -45,7 +45,7 @@ func bigSecond(i int) *diag.Diagnosis {
 // since its last save (5 minutes, the most a crash loses; after a clean
 // stop there are none).
 //
-//	go test -run '^$' -bench Start -benchtime 20x ./internal/trend/
+//	go test -run '^$' -bench Start -benchtime 20x ./internal/trendhist/  (in agent/)
 func BenchmarkStart(b *testing.B) {
 	ctx := context.Background()
 	h := trendtest.OpenHistory(b)
