@@ -276,11 +276,11 @@ func WriteBundleContext(ctx context.Context, dir string, cfg *rig.Config, res *t
 // stay fp32.
 func Quantized(m *gnn.Model, w gnn.Weights, scheme onnx.Scheme, opts GraphOptions) (*onnx.Model, *onnx.QuantReport, error) {
 	opts.Int8PerSensor = true
-	fp, lay, err := build(m, w, opts)
+	fp, err := Build(m, w, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	q, rep, err := onnx.Quantize(fp, onnx.QuantOptions{Scheme: scheme, PerChannel: true, Keep: lay.keep})
+	q, rep, err := onnx.Quantize(fp, onnx.QuantOptions{Scheme: scheme, PerChannel: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}

@@ -92,11 +92,6 @@ func DequantizedWeights(m *gnn.Model, w gnn.Weights, q *onnx.Model, rep *onnx.Qu
 	if rep == nil {
 		return nil, fmt.Errorf("%w: int8 calibration: no quantisation report", ErrExport)
 	}
-	// The blocks Build assembles (the same for any weights of m).
-	_, lay, err := build(m, w, GraphOptions{})
-	if err != nil {
-		return nil, err
-	}
 	out := w.Clone()
 	inits := map[string]*onnx.Tensor{}
 	for _, in := range q.Graph.Initializers() {
@@ -151,16 +146,9 @@ func DequantizedWeights(m *gnn.Model, w gnn.Weights, q *onnx.Model, rep *onnx.Qu
 		if err != nil {
 			return nil, fmt.Errorf("%w: int8 calibration: %s: %w", ErrExport, in.Name, err)
 		}
-		switch parts, isBlock := lay.blocks[name]; {
-		case name == "enc/gru/W" || name == "enc/gru/R":
+		switch name {
+		case "enc/gru/W", "enc/gru/R":
 			if err := unpackGRU(out, name, data); err != nil {
-				return nil, err
-			}
-		case isBlock:
-			if len(in.Tensor.Dims) != 2 {
-				return nil, fmt.Errorf("%w: int8 calibration: block %q has shape %v", ErrExport, name, in.Tensor.Dims)
-			}
-			if err := unblock(out, name, parts, data, int(in.Tensor.Dims[1])); err != nil {
 				return nil, err
 			}
 		default:

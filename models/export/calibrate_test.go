@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -109,47 +108,11 @@ func TestDequantizedWeights(t *testing.T) {
 		names = append(names, qt.Name)
 	}
 	for _, name := range names {
-		if name == "enc/gru/W" || name == "enc/gru/R" || strings.HasPrefix(name, "block/") {
+		if name == "enc/gru/W" || name == "enc/gru/R" {
 			continue
 		}
 		i := slices.IndexFunc(tm.res.Weights, func(x gnn.Tensor) bool { return x.Name == name })
 		require.GreaterOrEqual(t, i, 0, name)
 		require.NotEqual(t, tm.res.Weights[i].Data, w8[i].Data, "%s is stored as int8", name)
 	}
-	// The weights Build places into block weights (the heads' w1, the
-	// views' hw) are quantised per column as each alone would be: the
-	// same int8 values as before the blocks.
-	blocked := 0
-	for i, tw := range tm.res.Weights {
-		if !strings.HasSuffix(tw.Name, "/w1") && !strings.HasSuffix(tw.Name, "/view/hw") && tw.Name != "enc/out/w" {
-			continue
-		}
-		if len(tw.Data) < onnx.DefaultMinElements {
-			continue // fp32 alone; in a block with larger parts quantised with them
-		}
-		blocked++
-		require.Equal(t, perColumnInt8(tw.Data, tw.Shape[1]), w8[i].Data, "%s: the int8 values of the weight quantised alone", tw.Name)
-	}
-	require.Positive(t, blocked)
-}
-
-// perColumnInt8 is onnx.Quantize's weight-only rule for a MatMul weight
-// [_, cols] alone: per column, scale max|w|/127, round half to even.
-func perColumnInt8(data []float32, cols int) []float32 {
-	out := make([]float32, len(data))
-	for c := range cols {
-		m := 0.0
-		for i := c; i < len(data); i += cols {
-			m = math.Max(m, math.Abs(float64(data[i])))
-		}
-		s := float32(m / 127)
-		if s == 0 {
-			s = 1
-		}
-		for i := c; i < len(data); i += cols {
-			q := math.RoundToEven(float64(data[i]) / float64(s))
-			out[i] = float32(int32(min(max(q, -127), 127))) * s
-		}
-	}
-	return out
 }

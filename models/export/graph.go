@@ -73,33 +73,26 @@ type GraphOptions struct {
 // one-hot selections (const/select/<target>, const/scatter) are written as
 // Gather of the node index, which gives the same values bit for bit.
 func Build(m *gnn.Model, w gnn.Weights, opts GraphOptions) (*onnx.Model, error) {
-	out, _, err := build(m, w, opts)
-	return out, err
-}
-
-// build is Build that also returns the block weights it assembled.
-func build(m *gnn.Model, w gnn.Weights, opts GraphOptions) (*onnx.Model, *layout, error) {
 	if m == nil {
-		return nil, nil, fmt.Errorf("%w: nil model", ErrExport)
+		return nil, fmt.Errorf("%w: nil model", ErrExport)
 	}
 	if err := w.Check(m); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrExport, err)
+		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
-	b := &builder{m: m, w: w, opts: opts, g: onnx.NewGraph("hydrognn_gnn"), used: map[string]bool{},
-		lay: &layout{blocks: map[string][]blockPart{}, vectors: map[string][]string{}, sensorBias: map[string][]string{}}}
+	b := &builder{m: m, w: w, opts: opts, g: onnx.NewGraph("hydrognn_gnn"), used: map[string]bool{}}
 	if err := b.build(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// A weight the graph does not read is a part of the model this
 	// exporter does not know: refuse rather than export another model.
 	for _, p := range m.Params() {
 		if !b.used[p.Name] {
-			return nil, nil, fmt.Errorf("%w: the model has weight %q that this exporter does not use: "+
+			return nil, fmt.Errorf("%w: the model has weight %q that this exporter does not use: "+
 				"models/gnn changed its computation; update models/export (graph.go) and its parity test", ErrExport, p.Name)
 		}
 	}
 	if err := b.g.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrExport, err)
+		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
 	doc := opts.Doc
 	if doc == "" {
@@ -111,9 +104,9 @@ func build(m *gnn.Model, w gnn.Weights, opts GraphOptions) (*onnx.Model, *layout
 		out.Metadata[k] = v
 	}
 	if err := out.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrExport, err)
+		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
-	return out, b.lay, nil
+	return out, nil
 }
 
 type builder struct {
@@ -123,7 +116,6 @@ type builder struct {
 	g    *onnx.Graph
 	err  error
 	used map[string]bool // weights the graph reads
-	lay  *layout
 }
 
 func (b *builder) fail(format string, args ...any) {
@@ -244,36 +236,14 @@ func (b *builder) build() error {
 	// Per-sensor product a[B,S,k] @ W[S,k,D]: transpose to [S,B,k],
 	// batched MatMul, transpose back.
 	toSensorMajor := []int64{1, 0, 2}
-	xmT := g.Transpose(xm, toSensorMajor) // [S,B,T]
-	// The window view and every component target's own view are one
-	// per-sensor product: their weights concatenated along the last axis
-	// (a Concat of initialisers, which ONNX Runtime folds at load), u =
-	// [winLin | view_0 | view_1 | ...], [B,S,Ru].
-	r, rt := int64(m.Sizes.WindowWidth()), int64(m.Sizes.ViewWidth())
-	if !has["enc/window/w"] {
-		r = 0
+	xmT := g.Transpose(xm, toSensorMajor)               // [S,B,T]
+	perSensor := func(wName, bName string) onnx.Value { // xm [B,S,T] @ W [S,T,k] + b [S,k] -> [B,S,k]
+		return g.Add(g.Transpose(g.MatMul(xmT, b.perSensorWeight(wName)), toSensorMajor), b.weight(bName))
 	}
-	var psW []onnx.Value
-	var psB []string
-	if r > 0 {
-		psW, psB = append(psW, b.perSensorWeight("enc/window/w")), append(psB, "enc/window/b")
-	}
-	var viewTargets []int // indices into m.Targets of the targets with a view
-	for i, t := range m.Targets {
-		if p := "head/target/" + t.Name + "/"; t.Node >= 0 && has[p+"view/w"] {
-			viewTargets = append(viewTargets, i)
-			psW, psB = append(psW, b.perSensorWeight(p+"view/w")), append(psB, p+"view/b")
-		}
-	}
-	Ru := r + int64(len(viewTargets))*rt
-	var u, uFlat onnx.Value
-	if len(psW) > 0 {
-		wu := psW[0]
-		if len(psW) > 1 {
-			wu = g.Concat(2, psW)
-		}
-		u = g.Add(g.Transpose(g.MatMul(xmT, wu), toSensorMajor), b.perSensorBias("block/enc/views/b", psB, S)) // [B,S,Ru]
-		uFlat = g.Reshape(u, b.shape(-1, S*Ru))                                                                // [B,S*Ru]
+	var window, winLin onnx.Value
+	if has["enc/window/w"] {
+		winLin = perSensor("enc/window/w", "enc/window/b") // [B,S,r]
+		window = g.Relu(winLin)
 	}
 
 	// Patches: every patch at once. in = [xm | mask] per patch, [B,S,NP,2P].
@@ -306,17 +276,12 @@ func (b *builder) build() error {
 		onnx.GRUConfig{HiddenSize: D, LinearBeforeReset: true}, onnx.NodeName("enc/gru"))
 	h := g.Reshape(hLast, b.shape(-1, S, D)) // [B,S,D]
 
-	// The window view enters as relu(u) whole: the rows of enc/out/w
-	// beyond the window's are zeros.
 	parts := []onnx.Value{h, patchMean}
-	encRows := 2 * D
-	if r > 0 {
-		parts = append(parts, g.Relu(u))
-		encRows += Ru
+	if !window.IsZero() {
+		parts = append(parts, window)
 	}
-	enc := g.Concat(-1, parts) // [B,S,2D+Ru]
-	encW := b.block("block/enc/out/w", int(encRows), int(D), []blockPart{{Weight: "enc/out/w", Rows: int(2*D + r), Cols: int(D)}})
-	sensors := g.Relu(g.Add(g.MatMul(enc, encW), b.weight("enc/out/b"))) // [B,S,D]
+	enc := g.Concat(-1, parts)                                                            // [B,S,2D+r]
+	sensors := g.Relu(g.Add(g.MatMul(enc, b.weight("enc/out/w")), b.weight("enc/out/b"))) // [B,S,D]
 
 	// 2. Sensors -> nodes.
 	consts := map[string]gnnConst{}
@@ -344,13 +309,11 @@ func (b *builder) build() error {
 		heads := func(v onnx.Value) onnx.Value { // [B,N,D] -> [B,K,N,dk]
 			return g.Transpose(g.Reshape(v, b.shape(-1, N, K, dk)), []int64{0, 2, 1, 3})
 		}
-		// hl straight to [B,K,N,1,dk] (Reshape [B,N,1,K,dk], Transpose).
-		hl := g.Transpose(g.Reshape(g.MatMul(nodes, b.weight(p+"wl")), b.shape(-1, N, 1, K, dk)), []int64{0, 3, 1, 2, 4})
+		hl := heads(g.MatMul(nodes, b.weight(p+"wl")))
 		hr := heads(g.MatMul(nodes, b.weight(p+"wr")))
-		pair := g.LeakyRelu(g.Add(hl, g.Unsqueeze(hr, []int64{2})), gnn.LeakyAlpha) // [B,K,N,N,dk]
-		// Scores: pair [B,K,N,N,dk] @ att [K,1,dk,1] (broadcast) -> [B,K,N,N,1].
-		att := b.reshaped(p+"att", K, 1, dk, 1)
-		scores := g.Reshape(g.MatMul(pair, att), b.shape(-1, K, N, N))
+		pair := g.LeakyRelu(g.Add(g.Unsqueeze(hl, []int64{3}), g.Unsqueeze(hr, []int64{2})), gnn.LeakyAlpha) // [B,K,N,N,dk]
+		att := b.reshaped(p+"att", K, dk, 1)
+		scores := g.Reshape(g.MatMul(g.Reshape(pair, b.shape(-1, K, N*N, dk)), att), b.shape(-1, K, N, N))
 		alpha := g.Softmax(g.Add(scores, adjBias), -1)
 		msg := g.Reshape(g.Transpose(g.MatMul(alpha, hr), []int64{0, 2, 1, 3}), b.shape(-1, N, D))
 		msg = g.Relu(g.Add(g.MatMul(msg, b.weight(p+"wo")), b.weight(p+"bo")))
@@ -365,12 +328,8 @@ func (b *builder) build() error {
 	if has["graph/global/w"] {
 		// Rig-level view: the window views before their Relu, flattened
 		// in sensor order.
-		Gw := int(m.Sizes.GlobalWidth())
-		var gp []blockPart
-		for s := range int(S) {
-			gp = append(gp, blockPart{Weight: "graph/global/w", SrcRow: s * int(r), Rows: int(r), Row: s * int(Ru), Cols: Gw})
-		}
-		glob := g.Relu(g.Add(g.MatMul(uFlat, b.block("block/graph/global/w", int(S*Ru), Gw, gp)),
+		r := int64(m.Sizes.WindowWidth())
+		glob := g.Relu(g.Add(g.MatMul(g.Reshape(winLin, b.shape(-1, S*r)), b.weight("graph/global/w")),
 			b.weight("graph/global/b")))
 		pooled = g.Concat(-1, []onnx.Value{pooled, glob}) // [B,D+R+G]
 	}
@@ -378,7 +337,33 @@ func (b *builder) build() error {
 	// 4. Heads.
 	hv := g.Add(g.MatMul(nodes, b.weight("head/health/w")), b.weight("head/health/b")) // [B,N,1]
 	g.Output(OutputHealth, g.Sigmoid(g.Reshape(hv, b.shape(-1, N))), batch, onnx.Dim(N))
-	b.heads(nodes, pooled, uFlat, xm, r, Ru, viewTargets)
+	for _, t := range m.Targets {
+		p := "head/target/" + t.Name + "/"
+		hin := pooled
+		if t.Node >= 0 {
+			sel := g.Gather(nodes, g.Const("const/select/"+t.Name, onnx.ScalarTensor(int64(t.Node))), 1) // [B,D]
+			parts := []onnx.Value{sel, pooled}
+			if has[p+"view/w"] {
+				// The target's own view of every sensor's window.
+				rt := int64(m.Sizes.ViewWidth())
+				u := perSensor(p+"view/w", p+"view/b") // [B,S,r_t]
+				v := g.Relu(g.Add(g.MatMul(g.Reshape(u, b.shape(-1, S*rt)), b.weight(p+"view/hw")), b.weight(p+"view/hb")))
+				parts = append(parts, v)
+			}
+			if has[p+"attn/w"] {
+				// Attention over the steps (gnn.Sizes.ViewAttn).
+				E, H := int64(m.Sizes.ViewAttnWidth()), int64(gnn.ViewAttnHeads)
+				e := g.Relu(g.Add(g.MatMul(g.Transpose(xm, []int64{0, 2, 1}), b.weight(p+"attn/w")), b.weight(p+"attn/pos"))) // [B,T,E]
+				alpha := g.Softmax(g.MatMul(e, b.weight(p+"attn/q")), 1)                                                      // [B,T,H]
+				att := g.MatMul(g.Transpose(alpha, []int64{0, 2, 1}), e)                                                      // [B,H,E]
+				parts = append(parts, g.Reshape(att, b.shape(-1, H*E)))
+			}
+			hin = g.Concat(-1, parts)
+		}
+		hid := g.Relu(g.Add(g.MatMul(hin, b.weight(p+"w1")), b.weight(p+"b1")))
+		logits := g.Add(g.MatMul(hid, b.weight(p+"w2")), b.weight(p+"b2"))
+		g.Output(TargetOutput(t.Name), g.Softmax(logits, -1), batch, onnx.Dim(t.Classes))
+	}
 	// Reconstruction from each sensor's embedding plus its node's context.
 	idx := make([]int64, len(m.SensorNode))
 	for s, n := range m.SensorNode {
@@ -397,148 +382,4 @@ func (b *builder) build() error {
 type gnnConst struct {
 	data  []float32
 	shape []int
-}
-
-// perSensorBias adds the per-sensor biases names ([S, k_i] each) side by
-// side as one [S, Σk_i] initialiser (the biases of a per-sensor product
-// whose weights are concatenated along their last axis).
-func (b *builder) perSensorBias(name string, names []string, S int64) onnx.Value {
-	if len(names) == 1 {
-		return b.weight(names[0])
-	}
-	b.lay.sensorBias[name] = names
-	rows := make([][]float32, S)
-	for _, n := range names {
-		d, _ := b.tensor(n)
-		if int64(len(d))%S != 0 {
-			b.fail("bias %q has %d values, not a multiple of %d sensors", n, len(d), S)
-			return b.g.Scalar(0)
-		}
-		k := int64(len(d)) / S
-		for s := range S {
-			rows[s] = append(rows[s], d[s*k:(s+1)*k]...)
-		}
-	}
-	var data []float32
-	for _, row := range rows {
-		data = append(data, row...)
-	}
-	return b.g.Const(name, onnx.NewTensor(data, S, int64(len(data))/S))
-}
-
-// heads adds every class head at once: one input row [nodes flattened |
-// pooled | the view targets' hidden views | each attention target's
-// attention], one hidden layer (block/head/w1: each target's w1 rows at
-// its inputs, its columns its own), one output layer (block/head/w2,
-// block diagonal), then each target's Softmax over its own logits (Split).
-// r and Ru are the window view's and u's widths (u [B,S,Ru], uFlat its
-// [B,S*Ru]); viewTargets the targets with a view, in u's order.
-func (b *builder) heads(nodes, pooled, uFlat, xm onnx.Value, r, Ru int64, viewTargets []int) {
-	g, m := b.g, b.m
-	if len(m.Targets) == 0 {
-		return
-	}
-	S, N, D := int(m.Sensors), int(m.Nodes), int(m.Sizes.Hidden)
-	Dp := D + m.Sizes.ReadoutWidth() + m.Sizes.GlobalWidth()
-	Hh, rt, VH := m.Sizes.HeadHidden, m.Sizes.ViewWidth(), m.Sizes.ViewHidden
-	var in []onnx.Value
-	off := 0
-	anyNode := false
-	for _, t := range m.Targets {
-		anyNode = anyNode || t.Node >= 0
-	}
-	if anyNode {
-		in = append(in, g.Reshape(nodes, b.shape(-1, int64(N*D))))
-		off += N * D
-	}
-	pooledOff := off
-	in = append(in, pooled)
-	off += Dp
-	viewOff, viewIdx := off, map[int]int{}
-	if len(viewTargets) > 0 {
-		// Every view target's hidden view from u at once: block/view/hw
-		// holds each target's view/hw rows at its columns of u.
-		var hp []blockPart
-		var hb []string
-		for k, ti := range viewTargets {
-			p := "head/target/" + m.Targets[ti].Name + "/"
-			viewIdx[ti] = k
-			for s := range S {
-				hp = append(hp, blockPart{Weight: p + "view/hw", SrcRow: s * rt, Rows: rt,
-					Row: s*int(Ru) + int(r) + k*rt, Col: k * VH, Cols: VH})
-			}
-			hb = append(hb, p+"view/hb")
-		}
-		hw := b.block("block/view/hw", S*int(Ru), len(viewTargets)*VH, hp)
-		in = append(in, g.Relu(g.Add(g.MatMul(uFlat, hw), b.concatVector("block/view/hb", hb)))) // [B, nV*VH]
-		off += len(viewTargets) * VH
-	}
-	attnOff := map[int]int{}
-	for i, t := range m.Targets {
-		p := "head/target/" + t.Name + "/"
-		if t.Node < 0 || !b.has(p+"attn/w") {
-			continue
-		}
-		// Attention over the steps (gnn.Sizes.ViewAttn), per target.
-		E, H := int64(m.Sizes.ViewAttnWidth()), int64(gnn.ViewAttnHeads)
-		e := g.Relu(g.Add(g.MatMul(g.Transpose(xm, []int64{0, 2, 1}), b.weight(p+"attn/w")), b.weight(p+"attn/pos"))) // [B,T,E]
-		alpha := g.Softmax(g.MatMul(e, b.weight(p+"attn/q")), 1)                                                      // [B,T,H]
-		att := g.MatMul(g.Transpose(alpha, []int64{0, 2, 1}), e)                                                      // [B,H,E]
-		in = append(in, g.Reshape(att, b.shape(-1, H*E)))
-		attnOff[i] = off
-		off += int(H * E)
-	}
-	var w1p, w2p []blockPart
-	var b1, b2 []string
-	var classes []int64
-	cOff := 0
-	for i, t := range m.Targets {
-		p := "head/target/" + t.Name + "/"
-		col, src := i*Hh, 0
-		part := func(rows, at int) {
-			w1p = append(w1p, blockPart{Weight: p + "w1", SrcRow: src, Rows: rows, Row: at, Col: col, Cols: Hh})
-			src += rows
-		}
-		if t.Node >= 0 {
-			part(D, t.Node*D)
-		}
-		part(Dp, pooledOff)
-		if k, ok := viewIdx[i]; ok {
-			part(VH, viewOff+k*VH)
-		}
-		if at, ok := attnOff[i]; ok {
-			part(m.Sizes.ViewAttnWidth()*gnn.ViewAttnHeads, at)
-		}
-		if w1 := b.w.Get(p + "w1"); w1 != nil && (len(w1.Shape) != 2 || w1.Shape[0] != src) {
-			b.fail("weight %q has shape %v, want [%d, %d]", p+"w1", w1.Shape, src, Hh)
-		}
-		w2p = append(w2p, blockPart{Weight: p + "w2", Rows: Hh, Row: col, Col: cOff, Cols: t.Classes})
-		cOff += t.Classes
-		classes = append(classes, int64(t.Classes))
-		b1, b2 = append(b1, p+"b1"), append(b2, p+"b2")
-	}
-	hin := in[0]
-	if len(in) > 1 {
-		hin = g.Concat(-1, in)
-	}
-	Tn := len(m.Targets)
-	hid := g.Relu(g.Add(g.MatMul(hin, b.block("block/head/w1", off, Tn*Hh, w1p)), b.concatVector("block/head/b1", b1)))
-	logits := g.Add(g.MatMul(hid, b.block("block/head/w2", Tn*Hh, cOff, w2p)), b.concatVector("block/head/b2", b2))
-	outs := []onnx.Value{logits}
-	if Tn > 1 {
-		outs = g.Split(logits, -1, classes)
-	}
-	for i, t := range m.Targets {
-		g.Output(TargetOutput(t.Name), g.Softmax(outs[i], -1), onnx.Dim("batch"), onnx.Dim(t.Classes))
-	}
-}
-
-// has reports whether the model lists weight name.
-func (b *builder) has(name string) bool {
-	for _, p := range b.m.Params() {
-		if p.Name == name {
-			return true
-		}
-	}
-	return false
 }

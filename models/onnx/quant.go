@@ -73,10 +73,6 @@ type QuantOptions struct {
 	// right on another. Uint8 keeps 8 bits. DequantizeLinear weights are
 	// always Int8 with the full [-127, 127].
 	WeightType DataType
-	// Keep names FLOAT initialisers to leave fp32 whatever their size
-	// (e.g. an exporter's block weight assembled from weights that were
-	// each below MinElements).
-	Keep []string
 }
 
 // QuantizedTensor describes one initialiser a pass quantised.
@@ -220,10 +216,6 @@ func Quantize(m *Model, opts QuantOptions) (*Model, *QuantReport, error) {
 		}
 		if t.DataType != Float32 {
 			keep("")
-			continue
-		}
-		if slices.Contains(opts.Keep, in.Name) {
-			keep("in QuantOptions.Keep")
 			continue
 		}
 		n, _ := t.NumElements()

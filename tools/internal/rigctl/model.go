@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/agent/infer"
-	"github.com/hydrognn/hydrognn/models/export"
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/diag"
@@ -25,12 +24,11 @@ import (
 )
 
 func init() {
-	register("model", "evaluate, describe or re-export a model bundle (model eval|inspect|reexport --bundle DIR ...)", runModel)
+	register("model", "evaluate or describe a model bundle (model eval|inspect --bundle DIR ...)", runModel)
 }
 
 const modelUsage = `model eval --bundle DIR --dataset uci:DIR|sim:DIR [--json] [--precision fp32|int8] [--rig FILE]
        rigctl model inspect --bundle DIR [--json]
-       rigctl model reexport --bundle DIR [--rig FILE]
 
 eval runs every cycle of the data set through the bundle on ONNX Runtime
 (agent/infer, the edge path) and scores each class head against the
@@ -45,11 +43,7 @@ to the bundle's inputs by id, as the agent matches readings; a data set
 without a sensor the bundle needs is refused, naming it. Its progress goes
 to stderr (a line every few seconds, and one when done), also with --json.
 inspect prints the manifest: rig, input, heads, model files, metrics and
-provenance. reexport rewrites the bundle's model files in place with this
-build's ONNX exporter from the weights of its own fp32 file (no data, no
-training; models/export.Reexport): the manifest changes only in the
-files' digests and sizes. Check the outputs after (models/export's
-TestReexportShipped does for the shipped bundles).
+provenance.
 
 The firmware config is --rig, or firmware-configs/<rig type>.yaml found
 from the working directory upwards. ONNX Runtime is loaded from
@@ -65,10 +59,8 @@ func runModel(ctx context.Context, env Env, args []string) int {
 		return runModelEval(ctx, env, args[1:])
 	case "inspect":
 		return runModelInspect(env, args[1:])
-	case "reexport":
-		return runModelReexport(env, args[1:])
 	}
-	errorf(env, "model: unknown subcommand %q (want eval, inspect or reexport)", args[0])
+	errorf(env, "model: unknown subcommand %q (want eval or inspect)", args[0])
 	return ExitUsage
 }
 
@@ -393,38 +385,6 @@ func runModelInspect(env Env, args []string) int {
 		return writeJSONOut(env, man)
 	}
 	printManifest(env.Stdout, man)
-	return ExitOK
-}
-
-func runModelReexport(env Env, args []string) int {
-	fs := newFlags(env, "model reexport", modelUsage)
-	dir := fs.String("bundle", "", "bundle `DIR` (required)")
-	rigPath := fs.String("rig", "", "firmware config `FILE` (default: firmware-configs/<rig type>.yaml)")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if *dir == "" || fs.NArg() > 0 {
-		errorf(env, "model reexport: --bundle DIR is required (no other arguments)")
-		return ExitUsage
-	}
-	old, err := bundle.Load(*dir)
-	if err != nil {
-		errorf(env, "model reexport: %v", err)
-		return ExitFailure
-	}
-	cfg, _, err := findRig(*rigPath, old.RigType)
-	if err != nil {
-		errorf(env, "model reexport: %v", err)
-		return ExitFailure
-	}
-	man, err := export.Reexport(*dir, cfg)
-	if err != nil {
-		errorf(env, "model reexport: %v", err)
-		return ExitFailure
-	}
-	for i, mf := range man.Models {
-		fmt.Fprintf(env.Stdout, "%s/%s: %d bytes (was %d), sha256 %s\n", *dir, mf.File, mf.Bytes, old.Models[i].Bytes, mf.SHA256)
-	}
 	return ExitOK
 }
 

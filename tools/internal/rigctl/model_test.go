@@ -321,41 +321,6 @@ func TestBenchInferCold(t *testing.T) {
 	assert.Contains(t, out, "3 calls each, each after 15ms of cache-evicting work")
 }
 
-// TestModelReexport: model reexport rewrites a copy of a shipped bundle's
-// model files from their own weights; the bundle still loads and runs,
-// and its manifest changes only in the files' digests and sizes
-// (models/export's TestReexportShipped compares the outputs).
-func TestModelReexport(t *testing.T) {
-	needORT(t)
-	src := "../../../models/bundles/skab-testbed"
-	dir := t.TempDir()
-	entries, err := os.ReadDir(src)
-	require.NoError(t, err)
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644))
-	}
-	before, err := bundle.Load(dir)
-	require.NoError(t, err)
-	code, out, errOut := run(t, "model", "reexport", "--bundle", dir)
-	require.Equal(t, ExitOK, code, errOut)
-	assert.Contains(t, out, "model.fp32.onnx: ")
-	assert.Contains(t, out, "model.int8.onnx: ")
-	after, err := bundle.Load(dir)
-	require.NoError(t, err)
-	for i := range after.Models {
-		after.Models[i].SHA256, after.Models[i].Bytes = before.Models[i].SHA256, before.Models[i].Bytes
-	}
-	assert.Equal(t, before.Digest(), after.Digest())
-	code, _, errOut = run(t, "bench", "infer", "--bundle", dir, "--n", "5")
-	require.Equal(t, ExitOK, code, errOut)
-
-	code, _, errOut = run(t, "model", "reexport")
-	assert.Equal(t, ExitUsage, code)
-	assert.Contains(t, errOut, "--bundle DIR is required")
-}
-
 // TestEvaluateMatchesTrainer holds the edge path (bundle on ONNX Runtime
 // through agent/infer, windows from prep) to the trainer's own evaluation
 // in GoMLX on the same cycles: the fp32 confusion matrices must be equal.
