@@ -50,7 +50,7 @@ func TestMetricsExportDiskSpace(t *testing.T) {
 		require.Equal(t, 200, code)
 		var st syscall.Statfs_t
 		require.NoError(t, syscall.Statfs(dir, &st))
-		bs := float64(st.Bsize)
+		bs := float64(st.Frsize) // statfs(2) counts blocks in f_frsize on Linux, as df
 		store := `{dir="store",path="` + dir + `"}`
 		assert.Equal(t, float64(st.Blocks)*bs, sample(t, body, "rig_agent_disk_size_bytes"+store))
 		// Other processes write meanwhile: 64 MiB of slack.

@@ -23,14 +23,21 @@ func Stat(dir string) (Usage, error) {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return Usage{}, fmt.Errorf("statfs %s: %w", dir, err)
 	}
+	return usage(&st), nil
+}
+
+// usage is the Usage a statfs answer tells: the available and total block
+// counts times the unit they are counted in (blockUnit), as df computes
+// its Avail and Size.
+func usage(st *unix.Statfs_t) Usage {
 	//nolint:unconvert // field types differ per OS
-	bs, avail, blocks := uint64(st.Bsize), uint64(st.Bavail), uint64(st.Blocks)
-	return Usage{Free: avail * bs, Size: blocks * bs}, nil
+	unit, avail, blocks := blockUnit(st), uint64(st.Bavail), uint64(st.Blocks)
+	return Usage{Free: avail * unit, Size: blocks * unit}
 }
 
 // Free returns the bytes available to this (unprivileged) user on the
 // file system holding dir: statfs's free blocks for non-root times the
-// block size.
+// unit they are counted in.
 func Free(dir string) (uint64, error) {
 	u, err := Stat(dir)
 	return u.Free, err

@@ -1,7 +1,6 @@
 package diskspace
 
 import (
-	"syscall"
 	"testing"
 )
 
@@ -15,26 +14,17 @@ func TestFree(t *testing.T) {
 	}
 }
 
-// TestStat compares Stat with the standard library's statfs: the same
-// size, and the same free bytes give or take what other processes wrote
-// between the two calls.
+// TestStat: some room on a real directory's file system, no more free
+// than its size, and an error naming a missing folder. The exact figures
+// are checked against statfs and df on Linux (TestStatAsDf).
 func TestStat(t *testing.T) {
 	dir := t.TempDir()
 	u, err := Stat(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	bs := uint64(st.Bsize) //nolint:unconvert // field types differ per OS
-	if want := uint64(st.Blocks) * bs; u.Size != want || want == 0 {
-		t.Errorf("Stat(%s).Size = %d, statfs says %d", dir, u.Size, want)
-	}
-	free := uint64(st.Bavail) * bs
-	if d := max(u.Free, free) - min(u.Free, free); d > 64<<20 || u.Free > u.Size {
-		t.Errorf("Stat(%s).Free = %d, statfs says %d (size %d)", dir, u.Free, free, u.Size)
+	if u.Size == 0 || u.Free == 0 || u.Free > u.Size {
+		t.Errorf("Stat(%s) = %+v; want some free bytes, no more than the size", dir, u)
 	}
 	if _, err := Stat("/nonexistent/dir/x"); err == nil {
 		t.Error("Stat of a missing folder: no error")

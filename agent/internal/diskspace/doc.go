@@ -10,5 +10,6 @@
 //
 // The figures are statfs's: Free counts the blocks available to an
 // unprivileged user (not the root reserve), Size the file system's data
-// blocks, both times the block size, as df's "Avail" and "Size" columns.
+// blocks, both times the unit statfs counts them in (f_frsize on Linux,
+// f_bsize where there is none), as df's "Avail" and "Size" columns.
 package diskspace
