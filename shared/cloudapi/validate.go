@@ -151,8 +151,12 @@ func (c *checker) finite(key string, v float64) {
 	}
 }
 
+// InTimeRange reports whether t is a time the cloud accepts: from
+// MinTime, before MaxTime (the rule of every time a diagnosis carries).
+func InTimeRange(t time.Time) bool { return !t.Before(MinTime) && t.Before(MaxTime) }
+
 func (c *checker) time(key string, t time.Time) {
-	if t.Before(MinTime) || !t.Before(MaxTime) {
+	if !InTimeRange(t) {
 		c.add(key, "%s is outside %d-%d", t.UTC().Format(time.RFC3339Nano), MinTime.Year(), MaxTime.Year()-1)
 	}
 }

@@ -5,6 +5,11 @@
 //	dir := ucitest.Subset(t, 50) // every 50th cycle
 //	dir = ucitest.Cycles(t, func(i int) bool { return i < 215 && i%13 == 0 }) // in order, with their profiles
 //
+// The lines are the copy's, not the original cycle numbers: the shipped
+// copy holds 1,723 of the 2,205 cycles, line 1 being UCI cycle 212, with
+// gaps. Its cycles.txt, copied with the rest, gives each kept line's
+// original number.
+//
 // It is for tests only.
 package ucitest
 
@@ -32,9 +37,10 @@ func Subset(t testing.TB, every int) string {
 }
 
 // Cycles writes the cycles (lines) i, from 0, of each sensor and profile
-// file of the UCI data set for which keep(i) is true, in the data set's
-// order, to a temporary folder in the same layout and returns the folder;
-// skipped and failing as Subset.
+// file and of cycles.txt (their original cycle numbers) of the UCI data
+// set for which keep(i) is true, in the data set's order, to a temporary
+// folder in the same layout and returns the folder; skipped and failing
+// as Subset.
 func Cycles(t testing.TB, keep func(i int) bool) string {
 	t.Helper()
 	root, err := dataset.Dir()
