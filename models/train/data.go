@@ -35,6 +35,11 @@ type Dataset struct {
 	// Groups[i] is the run window i belongs to: a contiguous run of
 	// identical condition labels. Grouped splits keep a run together.
 	Groups []int
+	// CycleIDs[i] is window i's original cycle number (the UCI layout's
+	// cycles.txt: the real UCI copy's line 1 is cycle 212, and it skips
+	// cycles), nil when the data set has none. Evaluation gives cycles a
+	// clock by it (rigctl diagnose).
+	CycleIDs []int
 	// Source names where the data came from, for messages.
 	Source string
 }
@@ -49,6 +54,9 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 		out.Grids = append(out.Grids, d.Grids[i])
 		out.Labels = append(out.Labels, d.Labels[i])
 		out.Groups = append(out.Groups, d.Groups[i])
+		if d.CycleIDs != nil {
+			out.CycleIDs = append(out.CycleIDs, d.CycleIDs[i])
+		}
 	}
 	return out
 }
@@ -104,7 +112,7 @@ func LoadUCIContext(ctx context.Context, dir string, cfg *rig.Config, gridHz flo
 	if set.Cycles == 0 {
 		return nil, fmt.Errorf("%w: %s holds no cycles", ErrData, dir)
 	}
-	ds := &Dataset{Spec: spec, Source: "uci:" + dir}
+	ds := &Dataset{Spec: spec, CycleIDs: set.CycleIDs, Source: "uci:" + dir}
 	onGrid := make([]bool, len(cols))
 	for s := range cols {
 		if onGrid[s], err = rowLayout(filepath.Join(dir, cols[s]+".txt"), &sensors[s], set.Samples(s), cfg.Operation.CycleS, gridHz, steps); err != nil {
@@ -180,7 +188,8 @@ func checkRange(file string, line int, sn *rig.Sensor, row []float64) error {
 
 // Check reports whether d's slices agree with each other and with the
 // rig's targets: one grid, one label row of len(targets) classes and one
-// group per window, and every label a class index of its target (0 to
+// group per window (and one cycle number, when CycleIDs is set), and
+// every label a class index of its target (0 to
 // len(Classes)-1) or -1 for unknown. Code that indexes Labels or Groups by
 // window (the splits, Subset, training) or a target's classes by label
 // (the losses and scores) relies on it.
@@ -188,6 +197,9 @@ func (d *Dataset) Check(targets []rig.Target) error {
 	n := len(d.Grids)
 	if len(d.Labels) != n || len(d.Groups) != n {
 		return fmt.Errorf("%w: %s has %d windows, %d label rows and %d groups", ErrData, d.Source, n, len(d.Labels), len(d.Groups))
+	}
+	if d.CycleIDs != nil && len(d.CycleIDs) != n {
+		return fmt.Errorf("%w: %s has %d windows and %d cycle numbers", ErrData, d.Source, n, len(d.CycleIDs))
 	}
 	for i, l := range d.Labels {
 		if len(l) != len(targets) {

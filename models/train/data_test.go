@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -212,5 +213,37 @@ func TestLoadUCIRealData(t *testing.T) {
 	}
 	if ds.Len() == 0 || ds.Check(cfg.Targets) != nil {
 		t.Errorf("%d cycles: %v", ds.Len(), ds.Check(cfg.Targets))
+	}
+}
+
+// LoadUCI keeps cycles.txt's original cycle numbers (the real UCI copy
+// skips cycles) as CycleIDs, Subset keeps each window's, and Check
+// refuses a count that does not match; without cycles.txt they are nil.
+// rigctl diagnose's clock reads them.
+func TestLoadUCICycleIDs(t *testing.T) {
+	cfg := rigtest.Shipped(t, "zema-testrig")
+	dir := writeSynthetic(t, cfg, 2, 3, 1) // 6 cycles
+	ds, err := LoadUCI(dir, cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.CycleIDs != nil {
+		t.Fatalf("no cycles.txt: CycleIDs %v, want nil", ds.CycleIDs)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cycles.txt"), []byte("212\n213\n225\n226\n250\n251\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err = LoadUCI(dir, cfg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{212, 213, 225, 226, 250, 251}; !slices.Equal(ds.CycleIDs, want) {
+		t.Errorf("CycleIDs %v, want %v", ds.CycleIDs, want)
+	}
+	if sub := ds.Subset([]int{4, 1}); !slices.Equal(sub.CycleIDs, []int{250, 213}) {
+		t.Errorf("Subset's CycleIDs %v, want [250 213]", sub.CycleIDs)
+	}
+	ds.CycleIDs = ds.CycleIDs[:5]
+	if err := ds.Check(cfg.Targets); err == nil || !strings.Contains(err.Error(), "6 windows and 5 cycle numbers") {
+		t.Errorf("Check with 5 cycle numbers for 6 windows: %v", err)
 	}
 }
