@@ -14,6 +14,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/infer"
 	"github.com/hydrognn/hydrognn/agent/trend"
 	"github.com/hydrognn/hydrognn/models/train"
+	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/prep"
 	"github.com/hydrognn/hydrognn/shared/rig"
@@ -42,14 +43,21 @@ with the label's class health (and the bundle's raw health head's, which
 diagnoses do not read).
 
 The data set has no clock: cycle i (from 0) is given the window that
-starts at --start + i x --cycle (--start: RFC 3339, default
-2000-01-01T00:00:00Z; --cycle: a Go duration such as 60s or 13m, default
-the firmware config's operation.cycle_s, else the bundle's window), and
-each diagnosis is annotated with the health trend of the cycles before it
-as the edge agent annotates its windows (agent/trend: a remaining useful
-life once a component's judged health spans an hour, at least 6 cycles,
-and declines). --cycle larger than the real cycle length stands for
-cycles taken every so many (a subset of the data set).
+starts at --start + k x --cycle, k being the cycle's original number
+minus the first cycle's when the data set has cycles.txt (the shipped
+UCI copy starts at cycle 212 and skips cycles; rigsim numbers its
+cycles 1, 2, ...), else i. --start: RFC 3339, default
+2000-01-01T00:00:00Z; --cycle: a Go duration such as 60s, the time per
+cycle number, default the firmware config's operation.cycle_s (60 s for
+zema-testrig, 20 s for the excavator). Every window must lie within
+2000-2199, the times the cloud accepts: a clock outside, or one that
+overflows, is a usage error before any cycle runs. Each diagnosis is
+annotated with the health trend of the cycles up to and including it as
+the edge agent annotates its windows (agent/trend, with the agent's
+options: a remaining useful life once a component's judged health has 6
+trend points, 5.6-minute buckets averaged into one, spanning an hour
+within the last 24 h, and declines; so never with --cycle above 4.8 h).
+A remaining useful life from the model's head wins, as on the agent.
 
 Without --json: one line per cycle, then the histogram; a component
 with a remaining useful life gets "rul P50h" after its health, and the
@@ -113,8 +121,8 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 	summary := fs.Bool("summary", false, "print the status histogram only")
 	precision := fs.String("precision", "", "model file: fp32 or int8 (default: int8 when the bundle has it, as the agent)")
 	rigPath := fs.String("rig", "", "firmware config `FILE` (default: firmware-configs/<rig type>.yaml)")
-	startAt := fs.String("start", "", "RFC 3339 `TIME` the first cycle starts at (default 2000-01-01T00:00:00Z)")
-	cycleLen := fs.String("cycle", "", "`DURATION` from one cycle's start to the next (default: the rig's operation.cycle_s, else the bundle's window)")
+	startAt := fs.String("start", "", "RFC 3339 `TIME` the first cycle starts at, 2000-2199 (default 2000-01-01T00:00:00Z)")
+	cycleLen := fs.String("cycle", "", "`DURATION` per cycle number, from one cycle's start to the next (default: the rig's operation.cycle_s)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -133,9 +141,17 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 	}
 	defer m.Close()
 	if clock.cycle == 0 {
-		clock.cycle = defaultCycle(cfg, m.Spec())
+		clock.cycle = defaultCycle(cfg)
 	}
-	tr := trend.New(trendOptions(cfg))
+	if err := clock.useIDs(ds.Len(), ds.CycleIDs, ds.Source); err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitFailure
+	}
+	if err := clock.check(ds.Len(), m.Spec().Duration()); err != nil {
+		errorf(env, "diagnose: %v", err)
+		return ExitUsage
+	}
+	tr := trend.New(trend.OptionsFor(cfg))
 	info := m.Info()
 	sum := newDiagnoseSummary(cfg, ds)
 	sum.out.Bundle, sum.out.Precision, sum.out.Dataset = info.Name+" "+info.Version, string(info.Precision), ds.Source
@@ -147,14 +163,7 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "diagnose: %d/%d cycles (%d%%)\n", done, total, done*100/max(total, 1))
 		}
 	}, func(i int, r *infer.Result, d *diag.Diagnosis) error {
-		// The agent's trended model does the same after Diagnose; a RUL
-		// from the model's head wins, and then no component shows the
-		// trend's (Annotate).
-		rul := tr.Estimate
-		if d.RUL != nil {
-			rul = func(string) *diag.RUL { return nil }
-		}
-		tr.Annotate(d)
+		rul := annotateTrend(tr, d)
 		sum.add(i, r, d)
 		switch {
 		case *summary:
@@ -181,22 +190,77 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 }
 
 // cycleClock gives a data set's cycles times: cycle i's window starts
-// at start + i·cycle.
+// at start + k(i)·cycle, k(i) = ids[i] - ids[0] with the data set's
+// original cycle numbers (the UCI layout's cycles.txt: the shipped UCI
+// copy skips cycles), else i.
 type cycleClock struct {
 	start time.Time
 	cycle time.Duration
+	ids   []int
 }
 
-func (c *cycleClock) at(i int) time.Time { return c.start.Add(time.Duration(i) * c.cycle) }
+// step is k(i), the cycles from the first to cycle i.
+func (c *cycleClock) step(i int) int {
+	if c.ids != nil {
+		return c.ids[i] - c.ids[0]
+	}
+	return i
+}
 
-// parseCycleClock parses diagnose's --start (empty: diagnoseEpoch) and
-// --cycle (empty: 0, for the caller to set from the rig: defaultCycle).
+func (c *cycleClock) at(i int) time.Time { return c.start.Add(time.Duration(c.step(i)) * c.cycle) }
+
+// useIDs gives the clock the data set's original cycle numbers ids
+// (nil: none, cycle i is i cycles after the first) for its n cycles;
+// source names the data set. Numbers that do not increase are an error:
+// the times would run backwards, and the trend drop every later cycle.
+func (c *cycleClock) useIDs(n int, ids []int, source string) error {
+	if ids != nil && len(ids) != n {
+		return fmt.Errorf("%s: %d cycle numbers (cycles.txt) for %d cycles", source, len(ids), n)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			return fmt.Errorf("%s: cycles.txt line %d: cycle %d is not after line %d's %d; the cycles' clock (--start + (cycle - %d) x --cycle) needs increasing cycle numbers",
+				source, i+1, ids[i], i, ids[i-1], ids[0])
+		}
+	}
+	c.ids = ids
+	return nil
+}
+
+// check checks, before anything runs, the clock of n cycles with windows
+// window long: a last cycle's start that overflows a time.Duration, or a
+// last window that ends outside the times the cloud accepts
+// (cloudapi.InTimeRange: 2000-2199), is an error naming --cycle (and
+// --start). parseCycleClock checked the first cycle's start.
+func (c *cycleClock) check(n int, window time.Duration) error {
+	if n == 0 {
+		return nil
+	}
+	last := c.step(n - 1)
+	if last > 0 && c.cycle > time.Duration(math.MaxInt64)/time.Duration(last) {
+		return fmt.Errorf("--cycle %s: the last cycle would start %d cycles after the first, longer than a time.Duration holds (at most %s a cycle)",
+			c.cycle, last, time.Duration(math.MaxInt64)/time.Duration(last))
+	}
+	if end := c.at(n - 1).Add(window); !cloudapi.InTimeRange(end) || end.Before(c.start) {
+		return fmt.Errorf("--start %s --cycle %s: the last cycle's window (%d cycles after the first) ends at %s, outside the times the cloud accepts (%d-%d)",
+			c.start.Format(time.RFC3339Nano), c.cycle, last, end.UTC().Format(time.RFC3339Nano), cloudapi.MinTime.Year(), cloudapi.MaxTime.Year()-1)
+	}
+	return nil
+}
+
+// parseCycleClock parses diagnose's --start (empty: diagnoseEpoch; a
+// time the cloud accepts, cloudapi.InTimeRange) and --cycle (empty: 0,
+// for the caller to set from the rig: defaultCycle).
 func parseCycleClock(start, cycle string) (cycleClock, error) {
 	c := cycleClock{start: diagnoseEpoch}
 	if start != "" {
 		t, err := time.Parse(time.RFC3339Nano, start)
 		if err != nil {
 			return c, fmt.Errorf("--start %q: not an RFC 3339 time such as 2026-03-01T00:00:00Z", start)
+		}
+		if !cloudapi.InTimeRange(t) {
+			return c, fmt.Errorf("--start %s: outside the times the cloud accepts (%d-%d)",
+				start, cloudapi.MinTime.Year(), cloudapi.MaxTime.Year()-1)
 		}
 		c.start = t
 	}
@@ -213,25 +277,27 @@ func parseCycleClock(start, cycle string) (cycleClock, error) {
 	return c, nil
 }
 
-// defaultCycle is diagnose's --cycle by default: the rig's load cycle
-// (operation.cycle_s, the length train.LoadUCI cuts a cycle's grid to:
-// 60 s for the UCI data set), else the bundle's window.
-func defaultCycle(cfg *rig.Config, spec prep.Spec) time.Duration {
-	if cfg.Operation.CycleS > 0 {
-		return time.Duration(cfg.Operation.CycleS * float64(time.Second))
-	}
-	return spec.Duration()
+// defaultCycle is diagnose's --cycle by default: the rig's load cycle,
+// operation.cycle_s (60 s for the UCI data set's rig, 20 s for the
+// excavator). Every data set diagnose reads has one: train.LoadUCI, the
+// loader of uci: and sim:, refuses a rig without.
+func defaultCycle(cfg *rig.Config) time.Duration {
+	return time.Duration(cfg.Operation.CycleS * float64(time.Second))
 }
 
-// trendOptions are the health trend's options for cfg's rig, as the edge
-// agent sets them (its rig's id, type and components; diag's default
-// fit).
-func trendOptions(cfg *rig.Config) trend.Options {
-	ids := make([]string, len(cfg.Components))
-	for i, c := range cfg.Components {
-		ids[i] = c.ID
+// annotateTrend annotates d with tr as the agent's trended model does
+// after Diagnose (Tracker.Annotate: d's health recorded, then its RUL and
+// days to failure set unless the model's head gave a RUL or d is
+// calibrating), and returns the per-component estimate the text prints
+// after each health: the tracker's, or none at all when Annotate gives d
+// no trend estimate.
+func annotateTrend(tr *trend.Tracker, d *diag.Diagnosis) (rul func(component string) *diag.RUL) {
+	rul = tr.Estimate
+	if d.RUL != nil || d.Calibrating {
+		rul = func(string) *diag.RUL { return nil }
 	}
-	return trend.Options{RigID: cfg.Equipment.ID, RigType: cfg.RigType, Components: ids}
+	tr.Annotate(d)
+	return rul
 }
 
 // diagnoseEach runs every window of ds through m in batches of up to
