@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/diskspace"
@@ -23,8 +25,9 @@ import (
 )
 
 // TestMetricsExportDiskSpace: /metrics carries the free and total bytes
-// of a real directory's file system, as statfs tells them, and counts the
-// scrapes of a directory it could not stat instead of exporting a value.
+// of a real directory's file system, as statfs tells them, and which
+// file system that is (rig_agent_disk_info's dev), and counts the scrapes
+// of a directory it could not stat instead of exporting a value.
 func TestMetricsExportDiskSpace(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
@@ -56,9 +59,15 @@ func TestMetricsExportDiskSpace(t *testing.T) {
 		// Other processes write meanwhile: 64 MiB of slack.
 		assert.InDelta(t, float64(st.Bavail)*bs, sample(t, body, "rig_agent_disk_free_bytes"+store), 64<<20)
 		assert.Equal(t, 0.0, sample(t, body, "rig_agent_disk_stat_errors_total"+store))
+		// The file system's identity, for rules that count it once.
+		var fi syscall.Stat_t
+		require.NoError(t, syscall.Stat(dir, &fi))
+		dev := fmt.Sprintf("%d:%d", unix.Major(fi.Dev), unix.Minor(fi.Dev))
+		assert.Equal(t, 1.0, sample(t, body, `rig_agent_disk_info{dev="`+dev+`",dir="store",path="`+dir+`"}`))
 		upd := `{dir="updates",path="` + missing + `"}`
 		assert.NotContains(t, body, "rig_agent_disk_free_bytes"+upd)
 		assert.NotContains(t, body, "rig_agent_disk_size_bytes"+upd)
+		assert.NotRegexp(t, `rig_agent_disk_info\{[^}]*dir="updates"`, body)
 		assert.Equal(t, float64(scrape), sample(t, body, "rig_agent_disk_stat_errors_total"+upd))
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/api"
 	"github.com/hydrognn/hydrognn/agent/internal/buffer"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
+	"github.com/hydrognn/hydrognn/agent/internal/diskspace"
 	"github.com/hydrognn/hydrognn/agent/internal/forward"
 	"github.com/hydrognn/hydrognn/agent/internal/history"
 	"github.com/hydrognn/hydrognn/shared/bundle"
@@ -595,13 +596,17 @@ func TestBadInputKeepsRunning(t *testing.T) {
 	assert.Contains(t, m, `rig_agent_ingest_rejected_total{reason="malformed"} 3`)
 	assert.Contains(t, m, `rig_agent_ingest_rejected_total{reason="future_time"} 1`)
 	// The disk space of the directories it writes, one series per role
-	// (all under data_dir here; no update.url, so no updates role).
+	// (all under data_dir here; no update.url, so no updates role), all
+	// on one file system (one dev).
 	data := filepath.Join(dir, "data")
+	dev, err := diskspace.Stat(data)
+	require.NoError(t, err)
 	for _, role := range []string{DiskData, DiskStore, DiskHistory} {
 		series := `{dir="` + role + `",path="` + data + `"}`
 		assert.Contains(t, m, "rig_agent_disk_free_bytes"+series+" ")
 		assert.Contains(t, m, "rig_agent_disk_size_bytes"+series+" ")
 		assert.Contains(t, m, "rig_agent_disk_stat_errors_total"+series+" 0\n")
+		assert.Contains(t, m, `rig_agent_disk_info{dev="`+dev.Device+`",dir="`+role+`",path="`+data+`"} 1`+"\n")
 	}
 	assert.NotContains(t, m, `rig_agent_disk_free_bytes{dir="updates"`)
 }
