@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,7 +28,8 @@ import (
 // TestMetricsExportDiskSpace: /metrics carries the free and total bytes
 // of a real directory's file system, as statfs tells them, and which
 // file system that is (rig_agent_disk_info's dev), and counts the scrapes
-// of a directory it could not stat instead of exporting a value.
+// of a directory it could not stat instead of exporting a value; its
+// rig_agent_disk_info stays while statfs fails, once it has answered.
 func TestMetricsExportDiskSpace(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
@@ -70,6 +72,19 @@ func TestMetricsExportDiskSpace(t *testing.T) {
 		assert.NotRegexp(t, `rig_agent_disk_info\{[^}]*dir="updates"`, body)
 		assert.Equal(t, float64(scrape), sample(t, body, "rig_agent_disk_stat_errors_total"+upd))
 	}
+
+	// The store's directory goes: no gauges, one more error, the same
+	// file system.
+	var fi syscall.Stat_t
+	require.NoError(t, syscall.Stat(dir, &fi))
+	dev := fmt.Sprintf("%d:%d", unix.Major(fi.Dev), unix.Minor(fi.Dev))
+	require.NoError(t, os.RemoveAll(dir))
+	code, body := get(t, ts, "/metrics")
+	require.Equal(t, 200, code)
+	store := `{dir="store",path="` + dir + `"}`
+	assert.NotContains(t, body, "rig_agent_disk_free_bytes"+store)
+	assert.Equal(t, 1.0, sample(t, body, "rig_agent_disk_stat_errors_total"+store))
+	assert.Equal(t, 1.0, sample(t, body, `rig_agent_disk_info{dev="`+dev+`",dir="store",path="`+dir+`"}`))
 }
 
 // sample returns the value of the series (name and labels as /metrics

@@ -95,7 +95,7 @@ var (
 	dLastTime     = desc("diagnosis_last_timestamp_seconds", "When the newest diagnosis was made (Unix time; 0: none yet).")
 	dDiskFree     = desc("disk_free_bytes", "Bytes the agent's user may still write on the file system of each directory the agent writes (statfs's available blocks, as df's Avail), by role: data (agent.data_dir), store (buffer.path's), history (diagnoses.path's), updates (update.dir, with update.url). Read at scrape time; no series while statfs fails or gives no answer within 500 ms.", "dir", "path")
 	dDiskSize     = desc("disk_size_bytes", "Size of the file system of each directory the agent writes (statfs's data blocks, as df's Size), by role as rig_agent_disk_free_bytes.", "dir", "path")
-	dDiskInfo     = desc("disk_info", "Which file system holds each directory of rig_agent_disk_free_bytes (1 while statfs answers): dev is the directory's device number, major:minor (stat's st_dev, as /proc/self/mountinfo), the same for roles that share a file system; join on dir and path to count a full file system once.", "dir", "path", "dev")
+	dDiskInfo     = desc("disk_info", "Which file system holds each directory of rig_agent_disk_free_bytes (1; from the directory's last answered statfs, so also while statfs fails, and absent before the first): dev is the directory's device number, major:minor (stat's st_dev, as /proc/self/mountinfo), the same for roles that share a file system; join on dir and path to count a file system once.", "dir", "path", "dev")
 	dDiskStatErr  = desc("disk_stat_errors_total", "Scrapes that got no disk space for the directory: statfs failed (directory missing, permission) or gave no answer within 500 ms (a hung file system).", "dir", "path")
 	dHistCount    = desc("history_diagnoses", "Diagnoses kept in the local history.")
 	dHistBytes    = desc("history_bytes", "Encoded size of the local history.")
@@ -285,9 +285,9 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 			if r.Err == nil {
 				gauge(dDiskFree, float64(r.Free), r.Role, r.Path)
 				gauge(dDiskSize, float64(r.Size), r.Role, r.Path)
-				if r.Device != "" {
-					gauge(dDiskInfo, 1, r.Role, r.Path, r.Device)
-				}
+			}
+			if r.FileSystem != "" {
+				gauge(dDiskInfo, 1, r.Role, r.Path, r.FileSystem)
 			}
 		}
 	}

@@ -41,6 +41,12 @@ type Reading struct {
 	// Failures counts the Samples since NewMonitor that gave this Dir an
 	// Err, this one included.
 	Failures uint64
+	// FileSystem is the Usage.Device of the newest Sample since NewMonitor
+	// that gave this Dir one (this one's, or an earlier one's while
+	// statfs fails): which file system holds the Dir, so that its
+	// failures can be told apart per file system too. Empty before the
+	// first.
+	FileSystem string
 }
 
 // Monitor samples the room of a fixed list of directories with a bounded
@@ -64,6 +70,7 @@ type dirState struct {
 	failures uint64
 	failing  bool
 	warned   time.Time // last warning logged
+	device   string    // Usage.Device of the last Sample without Err
 	// spellWarned: the current run of failures was logged, so its end
 	// is logged too.
 	spellWarned bool
@@ -173,7 +180,8 @@ func (m *Monitor) run(path string, c *statCall) {
 	close(c.done)
 }
 
-// account counts the failures of out, fills in their Failures, and logs
+// account counts the failures of out, fills in their Failures and
+// FileSystem, and logs
 // the start of a Dir's run of failures (at most every warnEvery) and the
 // end of a run it logged.
 func (m *Monitor) account(out []Reading) {
@@ -203,7 +211,10 @@ func (m *Monitor) account(out []Reading) {
 				events = append(events, event{false, out[i]})
 			}
 		}
-		out[i].Failures = st.failures
+		if out[i].Err == nil && out[i].Device != "" {
+			st.device = out[i].Device
+		}
+		out[i].Failures, out[i].FileSystem = st.failures, st.device
 	}
 	m.mu.Unlock()
 	for _, e := range events {

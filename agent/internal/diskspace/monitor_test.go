@@ -145,3 +145,44 @@ func BenchmarkMonitorSample(b *testing.B) {
 		}
 	}
 }
+
+// TestMonitorFileSystem: a Reading's FileSystem is the Device of the
+// Dir's last answered statfs: none before the first, this Sample's when
+// statfs answers, the last one's while it fails (the Usage stays zero),
+// and a new one once the directory moves to another file system.
+func TestMonitorFileSystem(t *testing.T) {
+	m, err := NewMonitor([]Dir{{"store", "/s"}}, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		dev string
+		err error
+	}
+	m.stat = func(string) (Usage, error) {
+		if answer.err != nil {
+			return Usage{}, answer.err
+		}
+		return Usage{Free: 1, Size: 2, Device: answer.dev}, nil
+	}
+	for i, step := range []struct {
+		dev  string
+		fail bool
+		want string
+	}{
+		{"", true, ""},          // never answered
+		{"8:1", false, "8:1"},   // answered
+		{"", true, "8:1"},       // failing: still the last one's
+		{"", true, "8:1"},       //
+		{"0:52", false, "0:52"}, // moved
+	} {
+		answer.dev, answer.err = step.dev, nil
+		if step.fail {
+			answer.err = errors.New("statfs /s: input/output error")
+		}
+		r := m.Sample(context.Background())[0]
+		if r.FileSystem != step.want || (r.Err != nil) != step.fail || (step.fail && r.Usage != (Usage{})) {
+			t.Errorf("step %d: %+v; want FileSystem %q, failing %v", i, r, step.want, step.fail)
+		}
+	}
+}
