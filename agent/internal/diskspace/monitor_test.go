@@ -61,7 +61,9 @@ func TestMonitorSample(t *testing.T) {
 // timeout, not more; later Samples wait for the same call instead of
 // piling up goroutines; its answer, once there, is taken.
 func TestMonitorHung(t *testing.T) {
-	m, err := NewMonitor([]Dir{{"store", "/a"}, {"history", "/a"}, {"updates", "/b"}}, 50*time.Millisecond, nil)
+	// The timeout is also how long /b's statfs goroutine has to be
+	// scheduled and answer: generous, for a loaded CI machine under -race.
+	m, err := NewMonitor([]Dir{{"store", "/a"}, {"history", "/a"}, {"updates", "/b"}}, 300*time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func TestMonitorHung(t *testing.T) {
 			start := time.Now()
 			rs := m.Sample(context.Background())
 			if took := time.Since(start); took > 2*time.Second {
-				t.Errorf("Sample took %s with a hung file system; want about the 50ms timeout", took)
+				t.Errorf("Sample took %s with a hung file system; want about the 300ms timeout", took)
 			}
 			for _, r := range rs[:2] {
 				if !errors.Is(r.Err, ErrTimeout) || !strings.Contains(r.Err.Error(), "/a") {
