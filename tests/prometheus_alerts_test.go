@@ -65,6 +65,11 @@ func TestPrometheusAlertsFire(t *testing.T) {
 	const cloud2 = `job="rig-cloud",instance="api-2:9091"`
 	const worker = `job="rig-cloud-worker",instance="worker-1:9092"`
 	const store = `dir="store",path="/var/lib/rig-agent"`
+	// diskInfo is the load line of rig_agent_disk_info for the role (dir
+	// and path labels) on the file system dev, for n+1 scrapes.
+	diskInfo := func(role, dev string, n int) string {
+		return fmt.Sprintf("\nrig_agent_disk_info{%s,%s,dev=%q} 1x%d", agent, role, dev, n)
+	}
 	for _, tc := range []struct {
 		name, alert, load string
 		at                time.Duration
@@ -155,40 +160,57 @@ rig_agent_buffer_dropped_total{` + agent + `,reason="max_bytes",released="true"}
 		{"buffer drops released readings only", "RigAgentBufferLosingReadings", `
 rig_agent_buffer_dropped_total{` + agent + `,reason="max_bytes",released="false"} 0x30
 rig_agent_buffer_dropped_total{` + agent + `,reason="max_bytes",released="true"} 0+50x30`, 30 * time.Minute, inactive},
-		{"disk at 10 % free for 90 minutes", "RigAgentDiskFillingUp", `
-rig_agent_disk_free_bytes{` + agent + `,` + store + `} 10e9x90
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x90`, 90 * time.Minute, firing},
-		{"disk at 10 % free for 50 minutes (for: 1h)", "RigAgentDiskFillingUp", `
+		{"small disk stable at 12 % free for 6 hours (a Jetson's eMMC)", "RigAgentDiskFillingUp", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 1.8e9x360
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 15e9x360` + diskInfo(store, "179:1", 360), 6 * time.Hour, inactive},
+		{"disk from 50 % to 10 % free 50 minutes ago (for: 1h)", "RigAgentDiskFillingUp", `
 rig_agent_disk_free_bytes{` + agent + `,` + store + `} 50e9x40 10e9x50
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x90`, 90 * time.Minute, pending},
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x90` + diskInfo(store, "179:1", 90), 90 * time.Minute, pending},
 		{"disk at 30 % free, empty within a day at the last 6 hours' rate", "RigAgentDiskFillingUp", `
 rig_agent_disk_free_bytes{` + agent + `,` + store + `} 41e9-30e6x360
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360`, 6 * time.Hour, firing},
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360` + diskInfo(store, "179:1", 360), 6 * time.Hour, firing},
+		{"disk at 30 % free, empty within a day, statfs failing at every 20th scrape", "RigAgentDiskFillingUp", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} ` + gappy(360, 20, func(i int) float64 { return 41e9 - 30e6*float64(i) }) + `
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} ` + gappy(360, 20, func(int) float64 { return 100e9 }) + diskInfo(store, "179:1", 360), 6 * time.Hour, firing},
+		{"disk at 30 % free, empty within a day, every 20th scrape failed (all series stale)", "RigAgentDiskFillingUp", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} ` + gappy(360, 20, func(i int) float64 { return 41e9 - 30e6*float64(i) }) + `
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} ` + gappy(360, 20, func(int) float64 { return 100e9 }) + `
+rig_agent_disk_info{` + agent + `,` + store + `,dev="179:1"} ` + gappy(360, 20, func(int) float64 { return 1 }), 6 * time.Hour, firing},
 		{"disk at 30 % free, steady", "RigAgentDiskFillingUp", `
 rig_agent_disk_free_bytes{` + agent + `,` + store + `} 30e9x360
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360`, 6 * time.Hour, inactive},
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360` + diskInfo(store, "179:1", 360), 6 * time.Hour, inactive},
 		{"disk at 30 % free, filling slowly (empty in 5 days)", "RigAgentDiskFillingUp", `
 rig_agent_disk_free_bytes{` + agent + `,` + store + `} 31e9-4e6x360
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360`, 6 * time.Hour, inactive},
-		{"disk at 62 % free, filling fast (empty within a day: left to the 15 % threshold)", "RigAgentDiskFillingUp", `
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360` + diskInfo(store, "179:1", 360), 6 * time.Hour, inactive},
+		{"disk at 62 % free, filling fast (empty within a day: left to the 40 % threshold)", "RigAgentDiskFillingUp", `
 rig_agent_disk_free_bytes{` + agent + `,` + store + `} 80e9-50e6x360
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360`, 6 * time.Hour, inactive},
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x360` + diskInfo(store, "179:1", 360), 6 * time.Hour, inactive},
 		{"disk at 3 % free", "RigAgentDiskAlmostFull", `
 rig_agent_disk_free_bytes{` + agent + `,` + store + `} 3e9x10
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x10`, 10 * time.Minute, firing},
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x10` + diskInfo(store, "179:1", 10), 10 * time.Minute, firing},
 		{"small disk with 200 MiB free (6 %)", "RigAgentDiskAlmostFull", `
 rig_agent_disk_free_bytes{` + agent + `,` + store + `} 209715200x10
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 3.4e9x10`, 10 * time.Minute, firing},
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 3.4e9x10` + diskInfo(store, "179:1", 10), 10 * time.Minute, firing},
 		{"disk at 3 % free for the last 3 minutes (for: 5m)", "RigAgentDiskAlmostFull", `
 rig_agent_disk_free_bytes{` + agent + `,` + store + `} 50e9x30 3e9x3
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x33`, 33 * time.Minute, pending},
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x33` + diskInfo(store, "179:1", 33), 33 * time.Minute, pending},
+		{"disk at 3 % free, statfs failing at every 4th scrape", "RigAgentDiskAlmostFull", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} ` + gappy(20, 4, func(int) float64 { return 3e9 }) + `
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} ` + gappy(20, 4, func(int) float64 { return 100e9 }) + diskInfo(store, "179:1", 20), 20 * time.Minute, firing},
+		{"disk at 3 % free, then statfs failing for good (StatFailing's case)", "RigAgentDiskAlmostFull", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 3e9x10 stale
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x10 stale` + diskInfo(store, "179:1", 40), 40 * time.Minute, inactive},
+		{"statfs never answered (no free space series)", "RigAgentDiskAlmostFull", `
+rig_agent_disk_stat_errors_total{` + agent + `,` + store + `} 0+1x20`, 20 * time.Minute, inactive},
 		{"disk at 10 % free", "RigAgentDiskAlmostFull", `
 rig_agent_disk_free_bytes{` + agent + `,` + store + `} 10e9x10
-rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x10`, 10 * time.Minute, inactive},
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x10` + diskInfo(store, "179:1", 10), 10 * time.Minute, inactive},
 		{"statfs hangs at every scrape", "RigAgentDiskStatFailing", `
-rig_agent_disk_stat_errors_total{` + agent + `,` + store + `} 0+2x30`, 30 * time.Minute, firing},
+rig_agent_disk_stat_errors_total{` + agent + `,` + store + `} 0+2x30` + diskInfo(store, "179:1", 30), 30 * time.Minute, firing},
+		{"statfs never answered, failing at every scrape", "RigAgentDiskStatFailing", `
+rig_agent_disk_stat_errors_total{` + agent + `,` + store + `} 0+1x30`, 30 * time.Minute, firing},
 		{"one statfs failure", "RigAgentDiskStatFailing", `
-rig_agent_disk_stat_errors_total{` + agent + `,` + store + `} 0x10 1x20`, 30 * time.Minute, inactive},
+rig_agent_disk_stat_errors_total{` + agent + `,` + store + `} 0x10 1x20` + diskInfo(store, "179:1", 30), 30 * time.Minute, inactive},
 		{"cloud link down for 2.5 hours", "RigAgentCloudLinkDown", `
 rig_agent_cloud_enabled{` + agent + `} 1x150
 rig_agent_cloud_link_up{` + agent + `} 0x150`, 150 * time.Minute, firing},
@@ -211,6 +233,75 @@ rig_agent_cloud_link_up{` + agent + `} 0x30`, 30 * time.Minute, inactive},
 			assert.Equal(t, tc.want.String(), got.String(), "%s at %s on %s", tc.alert, tc.at, tc.name)
 		})
 	}
+
+	// The disk alerts fire once per file system (dev), whatever the number
+	// of roles on it: want holds the labels (but job and instance) and
+	// the value of each firing alert.
+	const (
+		data    = `dir="data",path="/var/lib/rig-agent"`
+		history = `dir="history",path="/var/lib/rig-agent"`
+		updates = `dir="updates",path="/var/lib/rig-agent/updates"`
+		sdcard  = `dir="store",path="/mnt/sd/rig-agent"`
+	)
+	// roles is the load of the disk gauges of each role rs, free bytes
+	// from free (a load value: "3e9", "41e9-30e6" for a slope) and size
+	// 100e9, on the file system dev, for n+1 scrapes.
+	roles := func(free, dev string, n int, rs ...string) string {
+		var b strings.Builder
+		for _, r := range rs {
+			fmt.Fprintf(&b, "\nrig_agent_disk_free_bytes{%s,%s} %sx%d", agent, r, free, n)
+			fmt.Fprintf(&b, "\nrig_agent_disk_size_bytes{%s,%s} 100e9x%d", agent, r, n)
+			b.WriteString(diskInfo(r, dev, n))
+		}
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name, alert, load string
+		at                time.Duration
+		want              map[string]float64 // labels: value
+	}{
+		{"four roles on one full file system", "RigAgentDiskAlmostFull",
+			roles("3e9", "179:1", 10, data, store, history, updates), 10 * time.Minute,
+			map[string]float64{`{alertname="RigAgentDiskAlmostFull", dev="179:1", severity="page"}`: 3e9}},
+		{"two file systems, one full", "RigAgentDiskAlmostFull",
+			roles("3e9", "179:1", 10, data, history) + roles("50e9", "8:1", 10, sdcard), 10 * time.Minute,
+			map[string]float64{`{alertname="RigAgentDiskAlmostFull", dev="179:1", severity="page"}`: 3e9}},
+		{"two file systems, the other one full", "RigAgentDiskAlmostFull",
+			roles("50e9", "179:1", 10, data, history) + roles("3e9", "8:1", 10, sdcard), 10 * time.Minute,
+			map[string]float64{`{alertname="RigAgentDiskAlmostFull", dev="8:1", severity="page"}`: 3e9}},
+		{"file system remounted as another dev 9 minutes ago", "RigAgentDiskAlmostFull", `
+rig_agent_disk_free_bytes{` + agent + `,` + store + `} 3e9x20
+rig_agent_disk_size_bytes{` + agent + `,` + store + `} 100e9x20
+rig_agent_disk_info{` + agent + `,` + store + `,dev="179:1"} 1x10 stale
+rig_agent_disk_info{` + agent + `,` + store + `,dev="179:2"} _x11 1x9`, 20 * time.Minute,
+			map[string]float64{`{alertname="RigAgentDiskAlmostFull", dev="179:2", severity="page"}`: 3e9}},
+		{"four roles on one file system filling up", "RigAgentDiskFillingUp",
+			roles("41e9-30e6", "179:1", 360, data, store, history, updates), 6 * time.Hour,
+			map[string]float64{`{alertname="RigAgentDiskFillingUp", dev="179:1", severity="ticket"}`: 0.302}},
+		{"statfs hangs for four roles on one file system", "RigAgentDiskStatFailing", `
+rig_agent_disk_stat_errors_total{` + agent + `,` + data + `} 0+1x30
+rig_agent_disk_stat_errors_total{` + agent + `,` + store + `} 0+1x30
+rig_agent_disk_stat_errors_total{` + agent + `,` + history + `} 0+1x30
+rig_agent_disk_stat_errors_total{` + agent + `,` + updates + `} 0+1x30` +
+			diskInfo(data, "0:52", 30) + diskInfo(store, "0:52", 30) + diskInfo(history, "0:52", 30) + diskInfo(updates, "0:52", 30), 30 * time.Minute,
+			map[string]float64{`{alertname="RigAgentDiskStatFailing", dev="0:52", severity="ticket"}`: 15}},
+	} {
+		t.Run(tc.alert+"/per file system/"+tc.name, func(t *testing.T) {
+			st := promqltest.LoadedStorage(t, "load 1m"+tc.load)
+			ar := runAlertRule(t, p, st, groups[alertFile[tc.alert]], tc.alert, time.Unix(0, 0).Add(tc.at))
+			got := map[string]float64{}
+			for _, a := range ar.ActiveAlerts() {
+				require.Equal(t, rules.StateFiring, a.State, "%s", a.Labels)
+				got[labels.NewBuilder(a.Labels).Del("job", "instance").Labels().String()] = a.Value
+			}
+			assert.Len(t, got, len(tc.want), "firing: %v", got)
+			for l, v := range tc.want {
+				if assert.Contains(t, got, l, "firing: %v", got) {
+					assert.InDelta(t, v, got[l], 1e-9*v, "value of %s", l)
+				}
+			}
+		})
+	}
 }
 
 // defaultEvalInterval is the evaluation interval of a group that names
@@ -225,6 +316,18 @@ const defaultEvalInterval = time.Minute
 // at: the highest of its alerts' (StateInactive when it has none).
 // Rule evaluation errors and template expansion failures fail tb.
 func runAlert(tb testing.TB, p promparser.Parser, st storage.Storage, groups []rulefmt.RuleGroup, alert string, at time.Time) rules.AlertState {
+	tb.Helper()
+	state := rules.StateInactive
+	for _, a := range runAlertRule(tb, p, st, groups, alert, at).ActiveAlerts() {
+		state = max(state, a.State)
+	}
+	return state
+}
+
+// runAlertRule is runAlert, but returns the alerting rule itself, as it
+// stands after the evaluation at at (its ActiveAlerts, their labels and
+// values).
+func runAlertRule(tb testing.TB, p promparser.Parser, st storage.Storage, groups []rulefmt.RuleGroup, alert string, at time.Time) *rules.AlertingRule {
 	tb.Helper()
 	ctx := context.Background()
 	logger := slog.New(failOnWarn{tb: tb})
@@ -309,11 +412,7 @@ func runAlert(tb testing.TB, p promparser.Parser, st storage.Storage, groups []r
 	for _, s := range steps {
 		run[s.g].g.Eval(ctx, s.ts)
 	}
-	state := rules.StateInactive
-	for _, a := range ar.ActiveAlerts() {
-		state = max(state, a.State)
-	}
-	return state
+	return ar
 }
 
 // neededRecords are the recording rules of groups the alert named alert
@@ -404,3 +503,18 @@ func (h failOnWarn) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h failOnWarn) WithGroup(string) slog.Handler { return h }
+
+// gappy is a load line's values for n+1 scrapes, value(i) at the i-th,
+// but "stale" at every every-th (the series was missing from that
+// scrape), starting with the every/2-th.
+func gappy(n, every int, value func(i int) float64) string {
+	vs := make([]string, n+1)
+	for i := range vs {
+		if i%every == every/2 {
+			vs[i] = "stale"
+		} else {
+			vs[i] = fmt.Sprintf("%g", value(i))
+		}
+	}
+	return strings.Join(vs, " ")
+}
