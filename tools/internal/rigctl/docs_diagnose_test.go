@@ -22,12 +22,7 @@ import (
 // builds round differently), everything else exactly (sameLine).
 func TestDocsDiagnoseExample(t *testing.T) {
 	needORT(t)
-	doc, err := os.ReadFile("../../../docs/inference.md")
-	require.NoError(t, err)
-	const marker = "<!-- golden: TestDocsDiagnoseExample (tools/internal/rigctl) -->"
-	_, block, ok := strings.Cut(string(doc), marker)
-	require.True(t, ok, "docs/inference.md has no %s", marker)
-	block, _, _ = strings.Cut(strings.SplitN(block, "```\n", 2)[1], "```")
+	block := goldenBlock(t, "TestDocsDiagnoseExample")
 	_, want, ok := strings.Cut(block, "$ rigctl diagnose --bundle models/bundles/excavator --dataset sim:/tmp/exc\n")
 	require.True(t, ok, "the example's command changed: update the test")
 
@@ -106,12 +101,7 @@ func sameLine(a, b string) bool {
 // ones it shows.
 func TestDocsDiagnoseClockExample(t *testing.T) {
 	needORT(t)
-	doc, err := os.ReadFile("../../../docs/inference.md")
-	require.NoError(t, err)
-	const marker = "<!-- golden: TestDocsDiagnoseClockExample (tools/internal/rigctl) -->"
-	_, block, ok := strings.Cut(string(doc), marker)
-	require.True(t, ok, "docs/inference.md has no %s", marker)
-	block, _, _ = strings.Cut(strings.SplitN(block, "```\n", 2)[1], "```")
+	block := goldenBlock(t, "TestDocsDiagnoseClockExample")
 	const ids = "$ paste -sd' ' /tmp/acc/cycles.txt\n"
 	const cmd = "$ rigctl diagnose --bundle models/bundles/zema-testrig --dataset uci:/tmp/acc --start 2026-03-01T06:00:00Z | grep -E '^cycle (1|9|10|11|17):'\n"
 	_, rest, ok := strings.Cut(block, ids)
@@ -171,4 +161,19 @@ func TestSameLine(t *testing.T) {
 		assert.Equal(t, c.want, sameLine(c.a, c.b), "%q vs %q", c.a, c.b)
 		assert.Equal(t, c.want, sameLine(c.b, c.a), "%q vs %q", c.b, c.a)
 	}
+}
+
+// goldenBlock returns the code block of docs/inference.md that follows
+// the marker <!-- golden: TEST (tools/internal/rigctl) -->.
+func goldenBlock(t *testing.T, test string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../../docs/inference.md")
+	require.NoError(t, err)
+	marker := "<!-- golden: " + test + " (tools/internal/rigctl) -->"
+	_, block, ok := strings.Cut(string(doc), marker)
+	require.True(t, ok, "docs/inference.md has no %s", marker)
+	parts := strings.SplitN(block, "```\n", 2)
+	require.Len(t, parts, 2, "no code block after %s", marker)
+	block, _, _ = strings.Cut(parts[1], "```")
+	return block
 }
