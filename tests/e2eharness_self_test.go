@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,7 +123,15 @@ func TestRolloutReport(t *testing.T) {
 	gone := httptest.NewServer(http.NotFoundHandler())
 	gone.Close() // refuses connections, as an exited agent's port does
 	dir := t.TempDir()
-	p12 := startProc(t, "agent-12", filepath.Join(dir, "12.log"), nil, "sh", "-c", `trap "exit 0" TERM; sleep 60 & wait`)
+	log12 := filepath.Join(dir, "12.log")
+	p12 := startProc(t, "agent-12", log12, nil, "sh", "-c", `trap "exit 0" TERM; echo ready; sleep 60 & wait`)
+	// The cleanup's SIGTERM must find the trap set, or the shell dies of
+	// the signal and the cleanup reports an error (a CI failure on a
+	// loaded machine): wait until the shell says it is ready.
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(log12)
+		return strings.Contains(string(b), "ready")
+	}, 10*time.Second, 10*time.Millisecond, "the stand-in agent never started")
 	p13 := startProc(t, "agent-13", filepath.Join(dir, "13.log"), nil, "sh", "-c", "exit 1")
 	<-p13.done
 	p13.reported.Store(true) // its exit is this test's point, not a failure of it
