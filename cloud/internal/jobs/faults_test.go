@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,8 +85,10 @@ func TestWorkerStopsWhenItsLeaseRunsOut(t *testing.T) {
 	e := newQueueEnv(t)
 	id := e.job(longConfig(), 3)
 	q := &partitioned{Store: e.st}
-	lease := 2 * time.Second
-	w1 := jobs.NewWorker(q, e.blobs, e.options("w1", lease))
+	lease := time.Second
+	o := e.options("w1", lease)
+	o.Heartbeat = lease / 4 // each heartbeat may take 250 ms on a loaded machine
+	w1 := jobs.NewWorker(q, e.blobs, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	done := runWorker(ctx, w1)
@@ -232,17 +235,36 @@ func TestShutdownOnLastAttempt(t *testing.T) {
 }
 
 // slowAnswer is the store seen by a worker whose FinishJob commits but
-// whose answer comes back late: meanwhile the worker's heartbeats find
-// the job no longer running (the commit ended it), as a lease running out
-// by the worker's clock during the commit would.
+// whose answer comes back late: only once a heartbeat of the worker's
+// found the job no longer running (the commit ended it), as a lease
+// running out by the worker's clock during the commit would.
 type slowAnswer struct {
 	*store.Store
-	wait time.Duration
+	committed atomic.Bool
+	beat      chan struct{} // closed by the first heartbeat after the commit
+	once      sync.Once
+}
+
+func newSlowAnswer(st *store.Store) *slowAnswer {
+	return &slowAnswer{Store: st, beat: make(chan struct{})}
+}
+
+func (s *slowAnswer) Heartbeat(ctx context.Context, l store.Lease, lease time.Duration, pr *store.Progress) (bool, error) {
+	committed := s.committed.Load()
+	stop, err := s.Store.Heartbeat(ctx, l, lease, pr)
+	if committed {
+		s.once.Do(func() { close(s.beat) })
+	}
+	return stop, err
 }
 
 func (s *slowAnswer) FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m fleetapi.ModelVersion) (*store.ModelVersion, error) {
 	mv, err := s.Store.FinishJob(ctx, l, art, m)
-	time.Sleep(s.wait)
+	s.committed.Store(true)
+	select {
+	case <-s.beat:
+	case <-time.After(30 * time.Second): // the test's assertions tell what happened
+	}
 	return mv, err
 }
 
@@ -256,10 +278,16 @@ func TestSucceededJobNotLoggedLeaseLost(t *testing.T) {
 	lease := 3 * time.Second
 	o := e.options("w1", lease)
 	o.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	w := jobs.NewWorker(&slowAnswer{Store: e.st, wait: 5 * o.Heartbeat}, e.blobs, o)
+	q := newSlowAnswer(e.st)
+	w := jobs.NewWorker(q, e.blobs, o)
 	ran, err := w.RunOnce(context.Background())
 	require.NoError(t, err)
 	require.True(t, ran)
+	select {
+	case <-q.beat:
+	default:
+		t.Fatal("no heartbeat ran while FinishJob's answer was late")
+	}
 	j := e.get(id)
 	require.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
 	assert.Contains(t, logs.String(), "job succeeded")
@@ -275,7 +303,7 @@ func TestMaxJobDuration(t *testing.T) {
 	e := newQueueEnv(t)
 	id := e.job(longConfig(), 3)
 	o := e.options("w1", 10*time.Second)
-	o.MaxJobDuration = 2 * time.Second
+	o.MaxJobDuration = time.Second
 	start := time.Now()
 	done := runWorker(context.Background(), jobs.NewWorker(e.st, e.blobs, o))
 	select {
@@ -287,7 +315,7 @@ func TestMaxJobDuration(t *testing.T) {
 	assert.Equal(t, store.JobFailed, j.State)
 	assert.Equal(t, 1, j.Attempts)
 	require.NotNil(t, j.Error)
-	assert.Equal(t, "exceeded worker.max_job_duration 2s", *j.Error)
+	assert.Equal(t, "exceeded worker.max_job_duration 1s", *j.Error)
 }
 
 // worker.max_job_duration passing while a job's trained bundle is stored
@@ -299,18 +327,23 @@ func TestMaxJobDurationSparesTheFinish(t *testing.T) {
 	e := newQueueEnv(t)
 	id := e.job(tinyConfig, 3)
 	hp := blobtest.NewHeldPut(e.blobs, "/jobs/")
+	var logs syncbuf.Buffer
 	o := e.options("w1", 10*time.Second)
-	o.MaxJobDuration = 8 * time.Second // the tiny job trains well within it, even on a loaded machine
-	start := time.Now()
-	done := runWorker(context.Background(), jobs.NewWorker(e.st, hp, o))
+	o.MaxJobDuration = time.Hour // passes when the test says (pass)
+	o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	w := jobs.NewWorker(e.st, hp, o)
+	pass := make(chan struct{})
+	w.SetMaxJobDurationTrigger(pass)
+	done := runWorker(context.Background(), w)
 	select {
 	case <-hp.Putting:
-	case <-time.After(o.MaxJobDuration):
+	case <-time.After(60 * time.Second):
 		close(hp.Release)
-		<-done
-		t.Skipf("the job did not finish training within max_job_duration %s: nothing to check", o.MaxJobDuration)
+		t.Fatal("the job never stored its bundle")
 	}
-	time.Sleep(time.Until(start.Add(o.MaxJobDuration + 500*time.Millisecond))) // the limit passes while the bundle is stored
+	close(pass) // the limit passes while the bundle is stored
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "it gets the grace") },
+		10*time.Second, 10*time.Millisecond, "the worker did not see the limit pass")
 	close(hp.Release)
 	waitDone(t, done, "the worker did not end the job")
 	j := e.get(id)
@@ -425,8 +458,10 @@ func TestFailingLogAppendsKeepTheLease(t *testing.T) {
 	t.Parallel()
 	e := newQueueEnv(t)
 	id := e.job(longConfig(), 3)
-	lease := 2 * time.Second
-	w := jobs.NewWorker(logsDown{e.st}, e.blobs, e.options("w1", lease))
+	lease := time.Second
+	o := e.options("w1", lease)
+	o.Heartbeat = lease / 5 // each heartbeat may take 200 ms on a loaded machine
+	w := jobs.NewWorker(logsDown{e.st}, e.blobs, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	done := runWorker(ctx, w)

@@ -184,21 +184,23 @@ func TestStuckTrainerPastMaxJobDuration(t *testing.T) {
 	e := newQueueEnv(t)
 	id := e.job(tinyConfig, 3)
 	o := e.options("w1", 5*time.Second)
-	// The limit runs from the claim, so it also covers the data set's
-	// download and unpacking (up to about a second under -race on a
-	// loaded machine): 4s leaves the trainer time to start.
-	o.MaxJobDuration, o.StopGrace = 4*time.Second, 200*time.Millisecond
+	// The limit passes once the trainer runs (pass), not after a time
+	// long enough for the data set's download on a loaded machine.
+	o.MaxJobDuration, o.StopGrace = time.Hour, 200*time.Millisecond
 	w := jobs.NewWorker(e.st, e.blobs, o)
+	pass := make(chan struct{})
+	w.SetMaxJobDurationTrigger(pass)
 	started, release := make(chan struct{}, 1), make(chan struct{})
 	defer close(release)
 	w.SetTrainer(stuckTrainer(started, release))
 	done := runWorker(context.Background(), w)
 	e.waitStarted(started, done, id)
+	close(pass)
 	waitDone(t, done, "the worker waits for a trainer past max_job_duration")
 	j := e.get(id)
 	assert.Equal(t, store.JobFailed, j.State)
 	require.NotNil(t, j.Error)
-	assert.Equal(t, "exceeded worker.max_job_duration 4s", *j.Error)
+	assert.Equal(t, "exceeded worker.max_job_duration 1h0m0s", *j.Error)
 }
 
 // waitStarted waits (up to 30s) until the trainer of job id has started;

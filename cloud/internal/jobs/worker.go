@@ -139,6 +139,10 @@ type Worker struct {
 	waitLogged atomic.Bool
 	// m counts the attempts' ends (the Worker is their Collector).
 	m metrics
+	// limitAfter starts the Options.MaxJobDuration timer of an attempt:
+	// time.AfterFunc (replaced by tests: a limit that passes when the
+	// test says).
+	limitAfter func(d time.Duration, f func()) *time.Timer
 }
 
 // NewWorker returns a worker on q and blobs.
@@ -174,7 +178,7 @@ func NewWorker(q Queue, blobs Blobs, o Options) *Worker {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{q: q, blobs: blobs, o: o, train: pipeline.Train, m: newMetrics()}
+	return &Worker{q: q, blobs: blobs, o: o, train: pipeline.Train, m: newMetrics(), limitAfter: time.AfterFunc}
 }
 
 // Name returns the worker's name.
@@ -266,7 +270,7 @@ func (w *Worker) limitDuration(finishing *atomic.Bool, cancel context.CancelCaus
 	var t *time.Timer
 	mu.Lock()
 	defer mu.Unlock()
-	t = time.AfterFunc(d, func() {
+	t = w.limitAfter(d, func() {
 		if !finishing.Load() {
 			tooLong()
 			return
