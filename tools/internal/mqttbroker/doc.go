@@ -8,12 +8,13 @@
 // in a row: a client connecting or disconnecting at that moment queues
 // for the write lock in between, and the broker hangs for good
 // (mochi-mqtt/server issue 488, unfixed in 2.7.9; it hung a CI run for
-// ten minutes). Broker's listener never calls it: it closes the
-// connections it accepted itself and waits until the server has let go of
-// each, so the server's Close finds no client left to disconnect.
+// ten minutes). Broker's listener (shared/mqttlisten, the agent's too)
+// never calls it: it closes the connections it accepted itself, one
+// accepted during Close included, and waits until the server has let go
+// of each, so the server's Close finds no client left to disconnect.
 //
 // The edge agent's embedded broker (agent/internal/ingest/broker) is a
-// different thing: authenticated gateways, flow control, a listener that
-// bounds connections awaiting their CONNECT. This package is for the
+// different thing: authenticated gateways, flow control, connections
+// awaiting their CONNECT bounded. This package is for the
 // tools, where any MQTT 3.1.1 broker will do.
 package mqttbroker

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/hydrognn/hydrognn/shared/mqttlisten"
 )
 
 // Options configure Start. The zero value is a broker on a free loopback
@@ -32,7 +32,7 @@ type Options struct {
 // Broker is a running broker. Close stops it.
 type Broker struct {
 	srv    *mochi.Server
-	tcp    *listeners.TCP
+	tcp    *mqttlisten.Listener
 	scheme string
 	once   sync.Once
 }
@@ -68,10 +68,10 @@ func Start(o Options) (*Broker, error) {
 	if o.TLS != nil {
 		b.scheme = "ssl"
 	}
-	b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr, TLSConfig: o.TLS})
+	b.tcp = mqttlisten.New(mqttlisten.Config{Address: addr, TLS: o.TLS})
 	// AddListener initialises (binds) the listener: Address is the bound
 	// port from here on.
-	if err := srv.AddListener(&listener{TCP: b.tcp, conns: map[net.Conn]struct{}{}}); err != nil {
+	if err := srv.AddListener(b.tcp); err != nil {
 		return nil, fmt.Errorf("mqtt broker: listen on %s: %w", addr, err)
 	}
 	if err := srv.Serve(); err != nil {
@@ -100,53 +100,4 @@ func (b *Broker) Close() error {
 		return fmt.Errorf("mqtt broker: close: %w", err)
 	}
 	return nil
-}
-
-// listener is mochi-mqtt's TCP listener that keeps track of the
-// connections it hands to the server, so that Close can close them and
-// wait for their goroutines before the server's Close, in place of the
-// server's closeClients (see the package doc). Waiting also keeps a
-// connection accepted during Close from adding to the server's client
-// WaitGroup while the server waits on it.
-type listener struct {
-	*listeners.TCP
-	mu     sync.Mutex
-	closed bool
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
-}
-
-// Serve implements listeners.Listener.
-func (l *listener) Serve(establish listeners.EstablishFn) {
-	l.TCP.Serve(func(id string, c net.Conn) error {
-		l.mu.Lock()
-		if l.closed {
-			l.mu.Unlock()
-			return c.Close()
-		}
-		l.conns[c] = struct{}{}
-		l.wg.Add(1)
-		l.mu.Unlock()
-		defer func() {
-			l.mu.Lock()
-			delete(l.conns, c)
-			l.mu.Unlock()
-			l.wg.Done()
-		}()
-		return establish(id, c)
-	})
-}
-
-// Close implements listeners.Listener: it stops accepting, closes every
-// connection and waits until the server has let go of each. It never
-// calls the server's closeClients.
-func (l *listener) Close(listeners.CloseFn) {
-	l.mu.Lock()
-	l.closed = true
-	for c := range l.conns {
-		_ = c.Close()
-	}
-	l.mu.Unlock()
-	l.TCP.Close(func(string) {})
-	l.wg.Wait()
 }

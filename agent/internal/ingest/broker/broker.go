@@ -20,6 +20,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/hydrognn/hydrognn/shared/codec"
+	"github.com/hydrognn/hydrognn/shared/mqttlisten"
 )
 
 // Defaults of the Options fields whose zero value means "default".
@@ -211,12 +212,17 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
+// connectWait bounds the wait for a new connection's CONNECT packet (and
+// its TLS handshake): mqttlisten.Config.ConnectWait (a variable for
+// tests).
+var connectWait = 10 * time.Second
+
 // Broker is an embedded mochi-mqtt broker. Start it with Start; stop it
 // with Drain (optional) and Close.
 type Broker struct {
 	opts Options
 	srv  *mochi.Server
-	tcp  *tcpListener
+	tcp  *mqttlisten.Listener
 	hook *hook
 	// clientTLS is the agent's own clients' TLS config (nil without
 	// Options.TLS), see ClientTLS.
@@ -265,7 +271,7 @@ func Start(opts Options) (*Broker, error) {
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	tcp := newTCPListener("tcp", opts.Addr, opts.TLS, opts.MaxConnecting)
+	tcp := mqttlisten.New(mqttlisten.Config{Address: opts.Addr, TLS: opts.TLS, ConnectWait: connectWait, MaxPending: opts.MaxConnecting})
 	if err := srv.AddListener(tcp); err != nil {
 		return nil, fmt.Errorf("embedded broker: listen on %s: %w", opts.Addr, err)
 	}
@@ -416,7 +422,7 @@ func (b *Broker) Stats() Stats {
 		Rejected:          b.hook.rejected.Load(),
 		TakeoversRefused:  b.hook.takeovers.Load(),
 		GateRefused:       b.hook.refused.Load(),
-		ConnectingRefused: b.tcp.refused.Load(),
+		ConnectingRefused: b.tcp.Refused(),
 
 		Sessions:               int64(b.srv.Clients.Len()),
 		SessionsExpired:        b.hook.expired.Load(),
@@ -486,7 +492,7 @@ func (b *Broker) Drain(ctx context.Context, keep string) error {
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
-		b.tcp.stop()
+		b.tcp.Stop()
 		err = b.srv.Close()
 		b.opts.Logger.Info("embedded MQTT broker stopped", "stats", fmt.Sprintf("%+v", b.Stats()))
 	})

@@ -65,7 +65,7 @@ func TestConnectionWithoutConnect(t *testing.T) {
 	silent3, err := net.Dial("tcp", b.Addr())
 	require.NoError(t, err)
 	defer silent3.Close()
-	waitFor(t, "the connection accepted", func() bool { b.tcp.mu.Lock(); defer b.tcp.mu.Unlock(); return len(b.tcp.conns) == 1 })
+	waitFor(t, "the connection accepted", func() bool { return b.tcp.Open() == 1 })
 	require.NoError(t, b.Close(), "returns with a connection that sent no CONNECT")
 	_, err = silent3.Read(make([]byte, 1))
 	assert.Error(t, err, "closed by Close")

@@ -11,9 +11,7 @@ import (
 )
 
 func pendingConns(b *Broker) int {
-	b.tcp.mu.Lock()
-	defer b.tcp.mu.Unlock()
-	return b.tcp.pending
+	return b.tcp.Pending()
 }
 
 // Connections that have not sent their CONNECT are capped by

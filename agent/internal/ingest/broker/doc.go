@@ -74,7 +74,9 @@
 //     10 s, or it is closed; at most Options.MaxConnecting (256) may await
 //     it, a new one beyond is closed at once (Stats.ConnectingRefused).
 //     Close ends every connection, those that have not sent their CONNECT
-//     included, before stopping mochi-mqtt.
+//     or were accepted during Close included, before stopping mochi-mqtt.
+//     The listener doing this, in place of mochi-mqtt's own, is
+//     shared/mqttlisten, which the tools' broker uses too.
 //   - The default listener is loopback only and allows anyone; set Users
 //     or TLS with client certificates (and TLS anyway: passwords cross
 //     the network) before listening on a LAN address. The agent's own
