@@ -2,70 +2,124 @@
 // the server at $DATABASE_URL (eval "$(make -s env)" sets it; make test
 // does too), so tests run in parallel and never touch other data. Without
 // DATABASE_URL the test is skipped with a message saying how to set it.
+//
+// URL and Pool make an empty database: tests of migration itself (the
+// advisory lock, rig-cloud migrate, a server migrating at start) use
+// them. Migrated does not run the migrations in each test's database: it
+// copies a template database (CREATE DATABASE ... TEMPLATE, a file copy)
+// that holds every embedded migration. The template is named
+// hydrognn_tmpl_<digest>, where the digest is a SHA-256 of the embedded
+// migrations' names and checksums, so a changed or added migration gets a
+// new template and never a stale one. It is built once per server and
+// digest, by whichever test binary needs it first: under a PostgreSQL
+// advisory lock (taken in $DATABASE_URL's database, so concurrent test
+// binaries of different packages wait for each other), in a database of
+// another name that is renamed to the template's name only once migrated,
+// so a crashed build is never used. Nobody stays connected to the
+// template (CREATE DATABASE ... TEMPLATE fails while anyone is), and it
+// is kept between runs. When a binary builds a template, it drops the
+// templates of other digests (those not in use; a binary that loses its
+// template to this builds it again). MigratedTo still migrates an empty
+// database step by step.
 package dbtest
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/db"
 )
 
-// URL creates a fresh, empty database and returns its URL; the database
-// is dropped (WITH (FORCE)) when the test ends.
-func URL(t testing.TB) string {
+// TemplatePrefix starts the name of every template database Migrated
+// copies; the migrations' digest follows.
+const TemplatePrefix = "hydrognn_tmpl_"
+
+// templateLockKey is the advisory lock key held while a template is
+// checked, built and stale ones dropped (the first 8 bytes of
+// sha256("hydrognn dbtest template")).
+const templateLockKey int64 = 0x5c3e0a9d7f21b486
+
+// baseURL returns $DATABASE_URL, or skips the test.
+func baseURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("DATABASE_URL")
 	if base == "" {
 		t.Skip("DATABASE_URL is not set: run `eval \"$(make -s env)\"` (deploy/dev/postgres.sh) or make test")
 	}
-	u, err := url.Parse(base)
+	return base
+}
+
+// URL creates a fresh, empty database and returns its URL; the database
+// is dropped (WITH (FORCE)) when the test ends.
+func URL(t testing.TB) string {
+	t.Helper()
+	u, err := create(t, baseURL(t), "")
 	if err != nil {
-		t.Fatalf("DATABASE_URL: %v", err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "hydrognn_test_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to DATABASE_URL: %v", err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
+	return u
+}
+
+// createDatabase creates name on the server at base, as a copy of
+// template unless that is "".
+func createDatabase(ctx context.Context, base, name, template string) error {
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return fmt.Errorf("connect to DATABASE_URL: %w", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		q += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := c.Exec(ctx, q); err != nil {
+		if template != "" {
+			return fmt.Errorf("create database %s from template %s: %w", name, template, err)
 		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// dropDatabase drops name if it exists; force ends its sessions first.
+func dropDatabase(ctx context.Context, base, name string, force bool) error {
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return fmt.Errorf("connect to DATABASE_URL: %w", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	q := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize()
+	if force {
+		q += " WITH (FORCE)"
+	}
+	if _, err := c.Exec(ctx, q); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
 }
 
 // Pool opens a pool on a fresh database (URL), closed when the test ends.
 func Pool(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	u := URL(t)
+	return open(t, URL(t))
+}
+
+func open(t testing.TB, u string) (*pgxpool.Pool, string) {
+	t.Helper()
 	pool, err := db.Open(context.Background(), u, db.Options{MaxConns: 8})
 	if err != nil {
 		t.Fatalf("open test database: %v", err)
@@ -74,14 +128,196 @@ func Pool(t testing.TB) (*pgxpool.Pool, string) {
 	return pool, u
 }
 
-// Migrated is Pool with every migration applied.
+// Migrated is Pool with every migration applied: a copy of the template
+// database for the embedded migrations (see the package comment).
 func Migrated(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	pool, u := Pool(t)
-	if _, err := db.Migrate(context.Background(), pool, nil); err != nil {
-		t.Fatalf("migrate test database: %v", err)
+	base := baseURL(t)
+	ms, err := db.Migrations()
+	if err != nil {
+		t.Fatalf("migrations: %v", err)
 	}
-	return pool, u
+	return open(t, fromTemplate(t, base, TemplatePrefix, ms))
+}
+
+// fromTemplate creates the test's database as a copy of the template for
+// ms (building it if needed) and returns its URL. When the template has
+// gone meanwhile (dropped as stale by a binary with other migrations), it
+// is built again, once.
+func fromTemplate(t testing.TB, base, prefix string, ms []db.Migration) string {
+	t.Helper()
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		tmpl, err := ensureTemplate(ctx, base, prefix, ms, try > 0)
+		cancel()
+		if err != nil {
+			t.Fatalf("template database: %v", err)
+		}
+		u, err := create(t, base, tmpl)
+		var pe *pgconn.PgError
+		if err != nil && try == 0 && errors.As(err, &pe) && pe.Code == "3D000" { // invalid_catalog_name
+			continue
+		}
+		if err != nil {
+			t.Fatalf("create test database: %v", err)
+		}
+		return u
+	}
+}
+
+// create makes a database for the test on the server at base, a copy of
+// template (or of the server's default, template1, when it is ""),
+// dropped (WITH (FORCE)) when the test ends, and returns its URL.
+func create(t testing.TB, base, template string) (string, error) {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := "hydrognn_test_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := createDatabase(ctx, base, name, template); err != nil {
+		return "", err
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := dropDatabase(ctx, base, name, true); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// TemplateName returns the name of the template database for the
+// migrations ms: prefix and the first 16 hex digits of a SHA-256 over
+// their versions, names and checksums.
+func TemplateName(prefix string, ms []db.Migration) string {
+	h := sha256.New()
+	for _, m := range ms {
+		fmt.Fprintf(h, "%d\x00%s\x00%s\n", m.Version, m.Name, m.Checksum)
+	}
+	return prefix + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// ready remembers the templates this binary has seen complete, by name.
+var ready sync.Map
+
+// ensureTemplate returns the name of the template for ms on the server
+// at base, building it if it does not exist (or, with recheck, if it has
+// gone since this binary last saw it).
+func ensureTemplate(ctx context.Context, base, prefix string, ms []db.Migration, recheck bool) (string, error) {
+	name := TemplateName(prefix, ms)
+	if _, ok := ready.Load(name); ok && !recheck {
+		return name, nil
+	}
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", fmt.Errorf("connect to DATABASE_URL: %w", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	// Only a complete template has its name: one that exists is done.
+	if ok, err := exists(ctx, c, name); err != nil || ok {
+		if ok {
+			ready.Store(name, true)
+		}
+		return name, err
+	}
+	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock($1)", templateLockKey); err != nil {
+		return "", fmt.Errorf("take the template lock: %w", err)
+	}
+	defer func() {
+		// The session ends with c (deferred Close) if this fails.
+		_, _ = c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", templateLockKey)
+	}()
+	// Another binary may have built it while this one waited.
+	if ok, err := exists(ctx, c, name); err != nil || ok {
+		if ok {
+			ready.Store(name, true)
+		}
+		return name, err
+	}
+	if err := build(ctx, base, name, ms); err != nil {
+		return "", err
+	}
+	ready.Store(name, true)
+	dropStale(ctx, c, base, prefix, name)
+	return name, nil
+}
+
+func exists(ctx context.Context, c *pgx.Conn, name string) (bool, error) {
+	var ok bool
+	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look up database %s: %w", name, err)
+	}
+	return ok, nil
+}
+
+// build migrates a fresh database under a temporary name (a leftover of
+// a crashed build is dropped first), closes every connection to it, and
+// renames it to name. The caller holds the template lock.
+func build(ctx context.Context, base, name string, ms []db.Migration) error {
+	tmp := name + "_building"
+	if err := dropDatabase(ctx, base, tmp, true); err != nil {
+		return fmt.Errorf("drop a template left half built: %w", err)
+	}
+	if err := createDatabase(ctx, base, tmp, ""); err != nil {
+		return fmt.Errorf("create template: %w", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	u.Path = "/" + tmp
+	if err := migrateOnce(ctx, u.String(), ms); err != nil {
+		return fmt.Errorf("migrate template %s: %w", tmp, err)
+	}
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return fmt.Errorf("connect to DATABASE_URL: %w", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	// RENAME waits (up to 5 s) for the closed sessions to end.
+	if _, err := c.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{tmp}.Sanitize()+" RENAME TO "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("rename template %s to %s: %w", tmp, name, err)
+	}
+	return nil
+}
+
+// migrateOnce applies ms to the database at u with a pool of its own,
+// closed (every session ended) before it returns.
+func migrateOnce(ctx context.Context, u string, ms []db.Migration) error {
+	pool, err := db.Open(ctx, u, db.Options{MaxConns: 1})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	fsys := fstest.MapFS{}
+	for _, m := range ms {
+		fsys["m/"+m.Name] = &fstest.MapFile{Data: []byte(m.SQL)}
+	}
+	_, err = db.MigrateFS(ctx, pool, fsys, "m", nil)
+	return err
+}
+
+// dropStale drops the templates with prefix other than keep, best
+// effort: one in use (being copied) stays, for a later build to drop.
+func dropStale(ctx context.Context, c *pgx.Conn, base, prefix, keep string) {
+	rows, err := c.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname, $1) AND datname <> $2", prefix, keep)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		_ = dropDatabase(ctx, base, n, false)
+	}
 }
 
 // MigratedTo is Pool with the migrations up to version applied, for a
