@@ -175,8 +175,8 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 		}
 		if l.cfg.MaxPending > 0 && l.pending >= l.cfg.MaxPending {
 			l.mu.Unlock()
+			n := l.refused.Add(1) // before Close: the client reads EOF with the count up
 			_ = conn.Close()
-			n := l.refused.Add(1)
 			if time.Since(lastRefuse) >= acceptLogEvery {
 				l.log.Warn("mqtt listener: closed a new connection: too many connections have not sent their CONNECT yet",
 					"listener", l.cfg.ID, "remote", conn.RemoteAddr().String(), "max", l.cfg.MaxPending, "refused_total", n)

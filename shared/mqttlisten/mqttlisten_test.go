@@ -79,8 +79,8 @@ func TestAcceptDuringClose(t *testing.T) {
 	}
 	select {
 	case <-served:
-	default:
-		t.Fatal("Close returned before Serve")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
 	}
 	err = readErr(t, c, 2*time.Second)
 	require.Error(t, err)
