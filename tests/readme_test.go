@@ -2,10 +2,12 @@ package tests
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,21 +29,60 @@ func repoRoot(tb testing.TB) string {
 // prints a report into the process's log, which fails the test.
 const EnvRace = "HYDROGNN_TEST_RACE"
 
-// buildBinaries builds the four binaries into a temporary folder once per
-// test binary run and returns it.
+// built is the one build of the four binaries per test binary run:
+// buildBinaries makes it on first use, TestMain removes its folder at the
+// end.
+var built struct {
+	once sync.Once
+	dir  string // the temporary folder, set once the build started
+	err  error  // the build's error, with its output; nil when it worked
+}
+
+// TestMain runs the tests, then removes the folder buildBinaries built
+// into (the binaries are shared by every test that needs them, so no
+// single test's cleanup may remove them).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		if err := os.RemoveAll(built.dir); err != nil {
+			fmt.Fprintf(os.Stderr, "tests: remove the built binaries: %v\n", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// buildBinaries builds rig-agent, rig-cloud, rigctl and rigsim (with
+// -race under EnvRace) into a temporary folder once per test binary run
+// and returns it. Linking the four took about 11 s a call when each test
+// built its own. A failed build fails every test that calls it, each with
+// the build's output.
 func buildBinaries(tb testing.TB) string {
 	tb.Helper()
-	dir := tb.TempDir()
+	root := repoRoot(tb) // outside once: a failed require there would leave it done and empty
+	built.once.Do(func() { built.dir, built.err = build(root) })
+	require.NoError(tb, built.err)
+	return built.dir
+}
+
+// build builds the four binaries from the repository at root into a new
+// temporary folder and returns it; the folder is returned, for removal,
+// even when the build fails.
+func build(root string) (string, error) {
+	dir, err := os.MkdirTemp("", "hydrognn-tests-bin-")
+	if err != nil {
+		return "", fmt.Errorf("go build: temporary folder for the binaries: %w", err)
+	}
 	args := []string{"build", "-o", dir + "/"}
 	if os.Getenv(EnvRace) == "1" {
 		args = append(args, "-race")
 	}
-	cmd := exec.Command("go", append(args,
-		"./agent/cmd/rig-agent", "./cloud/cmd/rig-cloud", "./tools/cmd/rigctl", "./tools/cmd/rigsim")...)
-	cmd.Dir = repoRoot(tb)
-	out, err := cmd.CombinedOutput()
-	require.NoError(tb, err, "go build: %s", out)
-	return dir
+	args = append(args, "./agent/cmd/rig-agent", "./cloud/cmd/rig-cloud", "./tools/cmd/rigctl", "./tools/cmd/rigsim")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return dir, fmt.Errorf("go %s (in %s): %w\n%s", strings.Join(args, " "), root, err, out)
+	}
+	return dir, nil
 }
 
 // readmeCommands returns the lines of the README's ```sh blocks.
