@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,11 +21,11 @@ import (
 )
 
 // checkoutBinary is a command built from this checkout, once per test
-// binary, when a test first asks for it. Safe for parallel tests.
+// binary, when a test first asks for one (buildCheckoutBinaries). Safe
+// for parallel tests.
 type checkoutBinary struct {
 	pkg     string // the main package, relative to the repository root
-	ldflags string // go build -ldflags ("": none)
-	once    sync.Once
+	ldflags string // go build -ldflags for this package ("": none)
 	path    string // the binary; go build's output when err is set
 	err     error
 }
@@ -37,13 +36,16 @@ var (
 	rigsimBinary = &checkoutBinary{pkg: "./tools/cmd/rigsim"}
 	// rigctlBinary is rigctl itself, its version "test" as run gives it.
 	rigctlBinary = &checkoutBinary{pkg: "./tools/cmd/rigctl", ldflags: "-X main.version=test"}
+
+	checkoutBinaries = []*checkoutBinary{cloudBinary, agentBinary, rigsimBinary, rigctlBinary}
+	buildOnce        sync.Once
 )
 
 // TestMain removes the folders of the binaries built for the tests once
 // they have run (go test's own temporary folders are its; these are not).
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, b := range []*checkoutBinary{cloudBinary, agentBinary, rigsimBinary, rigctlBinary} {
+	for _, b := range checkoutBinaries {
 		if b.err == nil && b.path != "" {
 			_ = os.RemoveAll(filepath.Dir(b.path))
 		}
@@ -51,26 +53,48 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build returns the binary's path, building it into a temporary folder on
-// the first call; a failed build fails t (every time it is asked for).
+// buildCheckoutBinaries builds every checkoutBinary with one go build
+// into a temporary folder: go links them in parallel, in about half the
+// time of four builds one after another (which the first tests to ask
+// for each paid: 15 s against 7.5 s on a loaded 2-core machine). A failed
+// build sets every binary's err and its path to go build's output.
+func buildCheckoutBinaries() {
+	dir, err := os.MkdirTemp("", "rigctl-test-bin-")
+	if err != nil {
+		for _, b := range checkoutBinaries {
+			b.err = err
+		}
+		return
+	}
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	for _, b := range checkoutBinaries {
+		if b.ldflags != "" {
+			args = append(args, "-ldflags", b.pkg+"="+b.ldflags)
+		}
+	}
+	for _, b := range checkoutBinaries {
+		args = append(args, b.pkg)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = "../../.."
+	out, err := cmd.CombinedOutput()
+	for _, b := range checkoutBinaries {
+		if b.path = filepath.Join(dir, filepath.Base(b.pkg)); err != nil {
+			b.err, b.path = err, string(out)
+		}
+	}
+	if err != nil {
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// build returns the binary's path, building the checkout's binaries on
+// the first call (buildCheckoutBinaries); a failed build fails t (every
+// time one is asked for).
 func (b *checkoutBinary) build(t testing.TB) string {
 	t.Helper()
-	name := filepath.Base(b.pkg)
-	b.once.Do(func() {
-		dir, err := os.MkdirTemp("", "rigctl-test-"+strings.TrimPrefix(name, "rig-")+"-")
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.path = filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", b.path, "-ldflags", b.ldflags, b.pkg)
-		cmd.Dir = "../../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = err
-			b.path = string(out)
-		}
-	})
-	require.NoError(t, b.err, "go build %s: %s", name, b.path)
+	buildOnce.Do(buildCheckoutBinaries)
+	require.NoError(t, b.err, "go build %s: %s", filepath.Base(b.pkg), b.path)
 	return b.path
 }
 
