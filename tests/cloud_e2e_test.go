@@ -62,6 +62,7 @@ func TestCloudEndToEnd(t *testing.T) {
 	cloudEnv := append(cleanEnv("RIG_CLOUD_"), "RIG_CLOUD_DATABASE_URL="+dbURL,
 		"RIG_CLOUD_BLOB_DIR="+filepath.Join(dir, "blobs"),
 		"RIG_CLOUD_AGENTS_CHECKIN_INTERVAL=10s", // the shortest allowed: the upload request is seen within 10 s
+		"RIG_CLOUD_SERVER_DRAIN_DELAY=0s",       // no load balancer to drain: stop at once, not after the default 5s
 		"RIG_CLOUD_LOG_FORMAT=text")
 	tok := exec.CommandContext(ctx, filepath.Join(bin, "rig-cloud"), "token", "create", "--org", "e2e", "--org-name", "End to end",
 		"--role", "operator", "--name", "e2e")

@@ -168,7 +168,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	root1 := filepath.Join(repo, "1.root.json")
 
 	// rig-cloud: 10 s check-ins (the shortest allowed), the rollout engine
-	// every second, no rate limit in the way of 20 agents.
+	// every second, no rate limit in the way of 20 agents, no drain delay.
 	dbURL := throwawayDatabase(ctx, t, adminURL)
 	cloudEnv := append(cleanEnv("RIG_CLOUD_"), "RIG_CLOUD_DATABASE_URL="+dbURL,
 		"RIG_CLOUD_BLOB_DIR="+filepath.Join(dir, "blobs"),
@@ -176,6 +176,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 		"RIG_CLOUD_RELEASES_REPO_DIR="+repo, "RIG_CLOUD_RELEASES_ONLINE_KEYS_DIR="+online,
 		"RIG_CLOUD_RELEASES_ROLLOUT_INTERVAL=1s",
 		"RIG_CLOUD_AUTH_RATE_LIMIT=100000", "RIG_CLOUD_AUTH_RATE_BURST=100000",
+		"RIG_CLOUD_SERVER_DRAIN_DELAY=0s", // no load balancer to drain: the final SIGTERM stops it at once, not after 5 s
 		"RIG_CLOUD_LOG_FORMAT=text")
 	cloudToken := func(args ...string) string {
 		t.Helper()
