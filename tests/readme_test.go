@@ -156,3 +156,16 @@ func TestREADMECommands(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildBinariesOnce checks that the tests share one build: a second
+// call returns the first one's folder, which holds the four binaries.
+func TestBuildBinariesOnce(t *testing.T) {
+	first := buildBinaries(t)
+	assert.Equal(t, first, buildBinaries(t), "a second call builds again")
+	for _, name := range []string{"rig-agent", "rig-cloud", "rigctl", "rigsim"} {
+		fi, err := os.Stat(filepath.Join(first, name))
+		if assert.NoError(t, err, "the build left no %s", name) {
+			assert.True(t, fi.Mode().IsRegular() && fi.Mode().Perm()&0o100 != 0, "%s is not an executable file: %s", name, fi.Mode())
+		}
+	}
+}
