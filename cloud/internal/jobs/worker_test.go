@@ -34,8 +34,9 @@ type queueEnv struct {
 	dataset int64
 }
 
-// tinyConfig trains in well under a second.
-var tinyConfig = jobs.Config{Epochs: 2, Patience: -1, BatchSize: 8, Seed: 1, Int8: "none",
+// tinyConfig trains in well under a second: one epoch (most of a tiny
+// job's time under -race is its training; no test needs a second).
+var tinyConfig = jobs.Config{Epochs: 1, Patience: -1, BatchSize: 8, Seed: 1, Int8: "none",
 	Sizes: gnn.Sizes{Hidden: 8, Heads: 2, Layers: 1, HeadHidden: 8}}
 
 func newQueueEnv(t *testing.T) *queueEnv {
