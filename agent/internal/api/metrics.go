@@ -127,6 +127,7 @@ var (
 	dUpdRollbacks = desc("update_rollbacks_total", "Committed releases rolled back on this rig (persisted).")
 	dUpdCycleErr  = desc("update_cycle_errors_total", "Update cycles that ended with an error since the start, by reason (update.CycleErrorReasons: unauthorized, metadata, too_long, download, budget, disk_full, verify, mismatch, incompatible, offer, no_windows, canary, stale, rollback, activate, watchdog, other).", "reason")
 	dUpdDowngrade = desc("update_downgrades_refused_total", "Offers of a release older than the installed one refused since the start because it is not the agent's kept previous bundle (each offer counted once; state incompatible).")
+	dUpdRetries   = desc("update_retries", "Update cycles in a row that a transient error ended (the repository unreachable, a download cut or refused); the updater tries again after a short backoff (5s doubling to 5m, at most update.check_interval). 0: no retry pending.")
 	dUpdChecked   = desc("update_last_check_timestamp_seconds", "When the TUF metadata was last refreshed (Unix time).")
 	dBrkClients   = desc("broker_clients", "Clients connected to the embedded MQTT broker (the agent's own included).")
 	dBrkMessages  = desc("broker_messages_total", "PUBLISH packets the embedded broker received from clients or sent to them, by direction.", "direction")
@@ -195,6 +196,7 @@ func (c *snapshot) Collect(ch chan<- prometheus.Metric) {
 			counter(dUpdCycleErr, n, reason)
 		}
 		counter(dUpdDowngrade, us.DowngradesRefused)
+		gauge(dUpdRetries, float64(us.Retries))
 		if us.LastCheck != nil {
 			gauge(dUpdChecked, float64(us.LastCheck.At.UnixNano())/1e9)
 		}

@@ -42,6 +42,12 @@ type UpdateStatus struct {
 	// followed (0: none).
 	Offer   *cloudapi.Offer `json:"offer,omitempty"`
 	Rollout int64           `json:"rollout,omitempty"`
+	// Retries counts the update cycles in a row that a transient error
+	// ended (the repository unreachable, a download cut); NextRetry is
+	// when the updater tries again, after its short backoff (absent: no
+	// retry pending, the next cycle at the next check).
+	Retries   int        `json:"retries,omitempty"`
+	NextRetry *time.Time `json:"next_retry,omitempty"`
 	// Updated is when the state was last stored.
 	Updated time.Time `json:"updated"`
 }
@@ -64,7 +70,8 @@ type UpdateTarget struct {
 // UpdateStatusOf converts the updater's snapshot.
 func UpdateStatusOf(st update.Status) *UpdateStatus {
 	u := &UpdateStatus{State: string(st.State), Attempts: st.Attempts, Rollbacks: st.Rollbacks,
-		WatchUntil: timePtr(st.WatchUntil), LastError: st.LastError, Updated: st.Updated.UTC()}
+		WatchUntil: timePtr(st.WatchUntil), LastError: st.LastError, Updated: st.Updated.UTC(),
+		Retries: st.Retries, NextRetry: timePtr(st.NextRetry)}
 	if b := st.Installed; b != nil {
 		u.Installed = UpdateBundle{Version: b.Version, Path: b.Path, Dir: b.Dir}
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,14 +28,15 @@ type updateStats struct{ st update.Status }
 func (u updateStats) Status() update.Status { return u.st }
 
 // TestMetricsExportUpdateCycleErrors: every cycle error the updater counts
-// (update.Status.CycleErrors, by reason) is on /metrics.
+// (update.Status.CycleErrors, by reason) is on /metrics, and so is its
+// retry backoff (Status.Retries; with NextRetry on /status too).
 func TestMetricsExportUpdateCycleErrors(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := history.Open(filepath.Join(t.TempDir(), "h.db"), history.Options{Logger: quiet, MaxAge: -1})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.Close() })
 	st := update.Status{Record: update.Record{State: update.Failed, Installed: &update.Bundle{Dir: "/b", Version: "1.0.0"}},
-		CycleErrors: map[string]uint64{}, DowngradesRefused: 3}
+		CycleErrors: map[string]uint64{}, DowngradesRefused: 3, Retries: 2, NextRetry: time.Date(2026, 11, 27, 7, 0, 5, 0, time.UTC)}
 	for i, r := range update.CycleErrorReasons {
 		st.CycleErrors[r] = uint64(i + 1)
 	}
@@ -57,4 +59,9 @@ func TestMetricsExportUpdateCycleErrors(t *testing.T) {
 	}
 	assert.Contains(t, body, "rig_agent_update_downgrades_refused_total 3\n")
 	assert.Contains(t, body, `rig_agent_update_state{state="incompatible"} 0`+"\n")
+	assert.Contains(t, body, "rig_agent_update_retries 2\n")
+	code, body = get(t, ts, "/status")
+	require.Equal(t, 200, code)
+	assert.Contains(t, body, `"retries": 2,`)
+	assert.Contains(t, body, `"next_retry": "2026-11-27T07:00:05Z"`)
 }

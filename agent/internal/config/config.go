@@ -407,7 +407,8 @@ type Update struct {
 	// RequestTimeout bounds one metadata request (default: 30s; 1s-10m).
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// DownloadTimeout bounds one archive request; a cut download resumes
-	// at the next check (default: 10m; 10s-24h).
+	// after the updater's short backoff, 5s doubling to 5m, at most
+	// CheckInterval (default: 10m; 10s-24h).
 	DownloadTimeout time.Duration `yaml:"download_timeout"`
 	// MaxBundleBytes caps a release archive (default: 512MiB; 1MiB-16GiB).
 	MaxBundleBytes ByteSize `yaml:"max_bundle_bytes"`

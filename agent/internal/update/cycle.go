@@ -436,9 +436,20 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 		return nil, err
 	}
 	// No progress at all: count it, so a server that never delivers ends
-	// the attempts instead of looping.
+	// the attempts instead of looping; but once per CheckInterval at
+	// most, since Run retries such a cycle within seconds: an outage of a
+	// minute (rig-cloud restarting mid-rollout) costs one attempt, not
+	// all of them. A clock that went back counts again.
 	m.mu.Lock()
 	r := &m.rec
+	now := m.opts.Now()
+	if s := m.stalled; s.path == t.Path && !now.Before(s.at) && now.Sub(s.at) < m.opts.CheckInterval {
+		n := r.Attempts[t.Path]
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w (no attempt counted: attempt %d of %d was counted at %s, the next not before %s)", err, n, m.opts.MaxAttempts,
+			s.at.UTC().Format(time.RFC3339), s.at.Add(m.opts.CheckInterval).UTC().Format(time.RFC3339))
+	}
+	m.stalled.path, m.stalled.at = t.Path, now
 	n := r.Attempts[t.Path] + 1
 	if n >= m.opts.MaxAttempts {
 		// The last attempt: failing counts it (failLocked).
@@ -446,7 +457,7 @@ func (downloading) run(ctx context.Context, c *cycle) (state, error) {
 		return failed{fmt.Errorf("%w (attempt %d of %d)", err, n, m.opts.MaxAttempts)}, nil
 	}
 	r.Attempts[t.Path] = n
-	err = &attemptError{fmt.Errorf("%w (attempt %d of %d)", err, n, m.opts.MaxAttempts)}
+	err = fmt.Errorf("%w (attempt %d of %d)", err, n, m.opts.MaxAttempts)
 	r.LastError = err.Error()
 	serr := m.save()
 	m.mu.Unlock()
@@ -461,15 +472,6 @@ type downloadError struct{ err error }
 
 func (e *downloadError) Error() string { return e.err.Error() }
 func (e *downloadError) Unwrap() error { return e.err }
-
-// attemptError ends a cycle that counted an attempt of the release in
-// progress without giving it up (a download that made no progress): Run
-// tries it again at the next check, as after a failed attempt, not within
-// seconds.
-type attemptError struct{ err error }
-
-func (e *attemptError) Error() string { return e.err.Error() }
-func (e *attemptError) Unwrap() error { return e.err }
 
 // target returns a copy of the target in progress.
 func (m *Manager) target() *Target {

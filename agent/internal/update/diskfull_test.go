@@ -100,7 +100,7 @@ func TestDiskFullBeforeExtraction(t *testing.T) {
 
 // TestRunWaitsOnFullDisk: an offered release refused for want of disk
 // space is tried again at the next check, not within seconds
-// (OfferRetryMin is for a cloud that may be back any moment; a disk frees
+// (Run's short backoff is for a cloud that may be back any moment; a disk frees
 // up slowly).
 func TestRunWaitsOnFullDisk(t *testing.T) {
 	f := newFixture(t, "1.0.0")
@@ -108,12 +108,17 @@ func TestRunWaitsOnFullDisk(t *testing.T) {
 	offers := &fakeOffers{}
 	offers.set(&cloudapi.Offer{Target: path, Version: "1.1.0", Rollout: 4})
 	disk := &freeDisk{answers: []int64{0}}
-	a := f.open(func(o *Options) { o.Offers = offers; o.CheckInterval = time.Hour; o.FreeSpace = disk.free })
+	a := f.open(func(o *Options) {
+		o.Offers = offers
+		o.CheckInterval = time.Hour
+		o.FreeSpace = disk.free
+		o.RetryMin = 100 * time.Millisecond
+	})
 	defer runManager(t, a)()
 	waitFor(t, "a disk_full cycle", func() bool { return a.Status().CycleErrors["disk_full"] >= 1 })
-	time.Sleep(3 * OfferRetryMin / 2)
+	time.Sleep(500 * time.Millisecond)
 	if st := a.Status(); st.CycleErrors["disk_full"] != 1 || st.Attempts[path] != 0 {
 		t.Errorf("%s after a full disk: %d disk_full cycles (want 1, the next at the next check), attempts %v",
-			3*OfferRetryMin/2, st.CycleErrors["disk_full"], st.Attempts)
+			500*time.Millisecond, st.CycleErrors["disk_full"], st.Attempts)
 	}
 }

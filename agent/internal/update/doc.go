@@ -61,7 +61,10 @@
 // Every refusal leaves the installed model serving and says why (see the
 // sentinel errors). A failed attempt counts against the release; at
 // MaxAttempts it is given up until a newer one appears, so a bad release
-// or a crash loop cannot retry forever. A rolled-back release is given up
+// or a crash loop cannot retry forever. A transient error (the repository
+// unreachable, a download cut) is retried sooner than the next check,
+// after Run's backoff (RetryMin doubling to RetryMax); a download that
+// adds no byte counts at most one attempt per CheckInterval. A rolled-back release is given up
 // at once. Installing requires fresh metadata: every cycle starts with a
 // refresh, and offline the committed model simply keeps serving.
 //

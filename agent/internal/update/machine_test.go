@@ -460,7 +460,8 @@ func TestStopDuringCommit(t *testing.T) {
 }
 
 // TestStalledDownloadAttempts: a target the server never delivers a byte
-// of is given up after MaxAttempts cycles, each counted once.
+// of is given up after MaxAttempts cycles a check interval apart, each
+// counted once.
 func TestStalledDownloadAttempts(t *testing.T) {
 	f := newFixture(t, "1.0.0")
 	path := f.release("1.1.0", nil, nil)
@@ -472,6 +473,9 @@ func TestStalledDownloadAttempts(t *testing.T) {
 	f.mu.Unlock()
 	a := f.open(func(o *Options) { o.MaxAttempts = 3 })
 	for i := 1; i <= 3; i++ {
+		if i > 1 {
+			a.clock.Add(time.Hour) // Options.CheckInterval's default
+		}
 		if err := a.Cycle(t.Context()); err == nil {
 			t.Fatalf("cycle %d: no error", i)
 		}

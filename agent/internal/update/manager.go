@@ -172,6 +172,15 @@ type Options struct {
 	// CheckInterval is the time between cycles of Run, jittered by ±10%
 	// (default: 1h).
 	CheckInterval time.Duration
+	// RetryMin and RetryMax bound Run's backoff after a cycle that a
+	// transient error ended (the repository unreachable, a download cut
+	// or refused, see Run): the first retry comes after RetryMin, the
+	// wait doubles after each such cycle up to RetryMax, each wait
+	// jittered up by as much as half, and never later than the next regular check
+	// (defaults: DefaultRetryMin, and DefaultRetryMax or CheckInterval
+	// when shorter; RetryMax is at most CheckInterval, RetryMin at most
+	// RetryMax).
+	RetryMin, RetryMax time.Duration
 	// Watch bounds the model after a commit.
 	Watch Watch
 	// Canary tries a staged model before commit (nil: no canary; the agent
@@ -252,6 +261,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.CheckInterval <= 0 {
 		o.CheckInterval = time.Hour
 	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = DefaultRetryMax
+	}
+	o.RetryMax = min(o.RetryMax, o.CheckInterval)
+	if o.RetryMin <= 0 {
+		o.RetryMin = DefaultRetryMin
+	}
+	o.RetryMin = min(o.RetryMin, o.RetryMax)
 	w := &o.Watch
 	if w.Window <= 0 {
 		w.Window = time.Hour
@@ -312,6 +329,18 @@ type Manager struct {
 	// and counted once.
 	downgradesRefused uint64
 	refusedDowngrade  *cloudapi.Offer
+	// retries counts the cycles in a row that a transient error ended, and
+	// nextRetry is when Run tries again after the last (zero: at the next
+	// regular check); Status.Retries and Status.NextRetry.
+	retries   int
+	nextRetry time.Time
+	// stalled is the release whose download last counted an attempt for
+	// adding no byte, and when: further such downloads of it count no
+	// attempt until CheckInterval has passed (downloading.run).
+	stalled struct {
+		path string
+		at   time.Time
+	}
 
 	// cleanStop is set when Open found the clean-stop marker: the last
 	// run stopped in order (see Close); Open only.
@@ -729,6 +758,12 @@ type Status struct {
 	// the kept previous bundle refused since Open (each offer once, however
 	// many checks refuse it again).
 	DowngradesRefused uint64
+	// Retries counts the cycles in a row that a transient error ended
+	// (Run's backoff, reset by any other outcome), and NextRetry is when
+	// Run tries again after the last of them (zero: no retry pending, the
+	// next cycle comes at the regular check, a kick or an offer change).
+	Retries   int
+	NextRetry time.Time
 }
 
 // Status returns a copy of the state; the caller owns it.
@@ -736,7 +771,7 @@ func (m *Manager) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Status{Record: m.rec.clone(), WatchRuns: m.watch.Runs, WatchErrors: m.watch.Errors, WatchSlow: m.watch.Slow,
-		CycleErrors: maps.Clone(m.cycleErrs), DowngradesRefused: m.downgradesRefused}
+		CycleErrors: maps.Clone(m.cycleErrs), DowngradesRefused: m.downgradesRefused, Retries: m.retries, NextRetry: m.nextRetry}
 	if m.lastCheck != nil {
 		c := *m.lastCheck
 		c.Skipped = slices.Clone(c.Skipped)
@@ -793,23 +828,32 @@ func (m *Manager) tripped() error {
 	return nil
 }
 
-// OfferRetryMin is the first wait before Run tries an offered release
-// again after a cycle that could not finish it for a reason other than a
-// failed or counted attempt (the repository unreachable, a download cut short, too
-// few windows for the canary); the wait doubles after each such cycle, up
-// to CheckInterval, and is jittered like it.
-const OfferRetryMin = 2 * time.Second
+// DefaultRetryMin and DefaultRetryMax are Options.RetryMin and RetryMax's
+// defaults: Run's first wait after a cycle that a transient error ended,
+// and the longest (CheckInterval when that is shorter).
+const (
+	DefaultRetryMin = 5 * time.Second
+	DefaultRetryMax = 5 * time.Minute
+)
 
-// Run runs a cycle at once, then every CheckInterval (jittered), and at
-// once when the watchdog trips or the offer changes, until ctx ends. An
-// offered release that a cycle left unfinished without a failed attempt
-// (the cloud down mid-download, say) is tried again sooner, after
-// OfferRetryMin doubling up to CheckInterval, since the offer does not
-// change to wake Run when the cloud is back; a failed or counted attempt
-// (a download that made no progress), the day's byte budget used up, a
-// disk without room for the next step (ErrDiskFull) and a committed
-// release wait for the next check.
-// Errors are logged; it returns nil when ctx ends.
+// Run runs a cycle at once, then every CheckInterval (jittered by ±10%),
+// and at once when the watchdog trips or the offer changes, until ctx
+// ends. A cycle that a transient error ended (retryable: the repository
+// unreachable or answering errors, a download cut short or that added no
+// byte, too few windows for the canary, stale metadata) is followed by
+// another sooner: after RetryMin, doubling after each such cycle in a row
+// up to RetryMax, each wait jittered up by as much as half and never later than
+// the regular check; any other outcome resets the backoff. A cloud that
+// comes back does not wake Run, nor does a repository without offers. A
+// download that adds no byte still counts an attempt of its release, but
+// at most one per CheckInterval (downloading.run), so retries within
+// seconds cannot use up the attempts of a release during a short outage.
+// A failed attempt (verification, canary, activation: state failed), a
+// refused offer (failed, incompatible), the day's byte budget used up
+// (ErrBudget), a disk without room for the next step (ErrDiskFull) and a
+// committed release wait for the next check. Status.Retries and
+// Status.NextRetry show the backoff. Errors are logged; it returns nil
+// when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -839,22 +883,26 @@ func (m *Manager) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("update: cycle", "err", err)
 		}
-		jitter := func(d time.Duration) time.Duration { return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64())) }
-		d := jitter(m.opts.CheckInterval)
-		offer, _, _ := m.offer()
+		d := time.Duration(float64(m.opts.CheckInterval) * (0.9 + 0.2*rand.Float64()))
 		m.mu.Lock()
+		m.nextRetry = time.Time{}
 		switch {
 		case m.rec.State == Committed:
 			retry = 0
 			if until := m.rec.WatchUntil.Sub(m.opts.Now()); until > 0 && until < d {
 				d = until + time.Second
 			}
-		case err != nil && offer != nil && m.rec.State != Failed && m.rec.State != Incompatible && !errors.Is(err, ErrBudget) && !errors.Is(err, ErrDiskFull) &&
-			!errors.As(err, new(*attemptError)):
-			retry = min(max(2*retry, OfferRetryMin), m.opts.CheckInterval)
-			d = min(d, jitter(retry))
+		case retryable(err, m.rec.State):
+			retry = min(max(2*retry, m.opts.RetryMin), m.opts.RetryMax)
+			d = min(d, time.Duration(float64(retry)*(1+0.5*rand.Float64())))
+			m.retries++
+			m.nextRetry = m.opts.Now().Add(d)
+			m.log.Info("update: retrying after a transient error", "in", d, "retries", m.retries)
 		default:
 			retry = 0
+		}
+		if retry == 0 {
+			m.retries = 0
 		}
 		m.mu.Unlock()
 		if !t.Stop() {
@@ -865,6 +913,15 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		t.Reset(d)
 	}
+}
+
+// retryable reports whether a cycle that ended with err in state st is
+// tried again after Run's short backoff: a transient error, not a failed
+// attempt or refused offer (st failed or incompatible), nor the day's byte
+// budget or a full disk, which take longer than seconds to change.
+func retryable(err error, st StateName) bool {
+	return err != nil && st != Failed && st != Incompatible && !errors.Is(err, ErrBudget) && !errors.Is(err, ErrDiskFull) &&
+		!errors.Is(err, context.Canceled)
 }
 
 // offer returns the current offer (Offers.Offer; nil, true, nil without

@@ -64,7 +64,7 @@ func TestRun(t *testing.T) {
 
 // TestRunRetriesOffer: an offered release that a cycle could not start
 // because the repository was down is tried again within seconds (Run's
-// OfferRetryMin backoff), not at the next check an hour later: the offer
+// RetryMin backoff), not at the next check an hour later: the offer
 // does not change to wake Run when the cloud is back.
 func TestRunRetriesOffer(t *testing.T) {
 	f := newFixture(t, "1.0.0")
@@ -74,7 +74,7 @@ func TestRunRetriesOffer(t *testing.T) {
 	f.mu.Lock()
 	f.down = true
 	f.mu.Unlock()
-	a := f.open(func(o *Options) { o.Offers = offers; o.CheckInterval = time.Hour })
+	a := f.open(func(o *Options) { o.Offers = offers; o.CheckInterval = time.Hour; o.RetryMin = 100 * time.Millisecond })
 	defer runManager(t, a)()
 	waitFor(t, "a check refused by the repository", func() bool {
 		f.mu.Lock()
