@@ -184,6 +184,22 @@ func (t *Tracker) add(s *series, at time.Time, h float64) {
 	}
 }
 
+// Trend returns the line fitted through component id's health recorded
+// so far (diag.FitTrend on the points Estimate projects, with
+// Options.Estimate): its Rate is the component's degradation rate, in
+// health per hour (negative: declining). ok is false with too little
+// history: fewer points than the fit needs, or too short a span. A Trend
+// may exist without an Estimate (a flat, improving or noisy health).
+func (t *Tracker) Trend(id string) (tr diag.Trend, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.comps[id]
+	if s == nil {
+		return diag.Trend{}, false
+	}
+	return diag.FitTrend(s.pts, t.o.Estimate)
+}
+
 // Estimate returns component id's remaining useful life from the health
 // recorded so far (diag.EstimateRUL, Component set), counted from the
 // newest window recorded, or nil.

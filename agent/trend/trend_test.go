@@ -134,3 +134,34 @@ func TestOptionsFor(t *testing.T) {
 	assert.Equal(t, trend.Options{RigID: cfg.Equipment.ID, RigType: "zema-testrig", Components: ids}, o)
 	assert.Equal(t, trend.Options{}, trend.OptionsFor(nil))
 }
+
+// TestTrendRate: Trend is the fit Estimate projects: its Rate is the
+// pump's degradation rate (-0.05 health per hour), its Health the line at
+// the newest point, and the estimate's P50 is (Health - 0.5) / -Rate; a
+// flat cooler has a Trend of rate 0 but no estimate; too little history
+// (30 minutes) or an unknown component has none.
+func TestTrendRate(t *testing.T) {
+	tr := trend.New(trend.Options{})
+	trendtest.Run(tr, 30, func(i int) float64 { return 0.95 - 0.05*float64(i+1)/60 })
+	_, ok := tr.Trend("pump")
+	assert.False(t, ok, "30 minutes: under the hour a fit needs")
+
+	tr = trend.New(trend.Options{})
+	trendtest.Run(tr, 240, func(i int) float64 { return 0.95 - 0.05*float64(i+1)/60 })
+	fit, ok := tr.Trend("pump")
+	require.True(t, ok)
+	assert.InDelta(t, -0.05, fit.Rate, 1e-9)
+	r := tr.Estimate("pump")
+	require.NotNil(t, r)
+	// The newest bucket's mean lies a few minutes before the newest
+	// window, time Estimate counts as gone.
+	gone := tr.Newest().Sub(fit.Last).Hours()
+	assert.InDelta(t, (fit.Health-diag.CriticalBelow)/-fit.Rate-gone, r.P50Hours, 1e-9)
+
+	cooler, ok := tr.Trend("cooler")
+	require.True(t, ok)
+	assert.InDelta(t, 0, cooler.Rate, 1e-12)
+	assert.Nil(t, tr.Estimate("cooler"))
+	_, ok = tr.Trend("valve")
+	assert.False(t, ok, "never recorded")
+}
