@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -54,19 +55,27 @@ zema-testrig, 20 s for the excavator). Every window must lie within
 overflows, is a usage error before any cycle runs. Each diagnosis is
 annotated with the health trend of the cycles up to and including it as
 the edge agent annotates its windows (agent/trend, with the agent's
-options: a remaining useful life once a component's judged health has 6
-trend points, 5.6-minute buckets averaged into one, spanning an hour
-within the last 24 h, and declines; so never with --cycle above 4.8 h).
-A remaining useful life from the model's head wins, as on the agent.
+options: a degradation rate, the slope of the line fitted through a
+component's judged health, once it has 6 trend points, 5.6-minute
+buckets averaged into one, spanning an hour within the last 24 h, and a
+remaining useful life when that line also declines significantly; so
+never with --cycle above 4.8 h). A remaining useful life from the
+model's head wins, as on the agent.
 
-Without --json: one line per cycle, then the histogram; a component
-with a remaining useful life gets "rul P50h" after its health, and the
-line ends with the diagnosis's (the component that reaches the critical
-band first: P50, and P10-P90). With --json: one diag.Diagnosis per line
-(JSON lines; created_at is the time of the run, window the cycle's
-times, rul and recommendations' days_to_failure the trend's). --summary
-prints the histogram only (with --json as one JSON object). Progress
-goes to stderr.
+Without --json: one line per cycle, then the summary: the histogram,
+then each component's health trend after the last cycle (trend points
+and span, rate per hour and per day, remaining useful life P50 and
+P10-P90; "-" with too little history, and for the remaining useful life
+also without a significant decline). On a cycle's line a component with
+a fit gets "trend RATE/h" after its health (health per hour, negative:
+declining), one with a remaining useful life "rul P50h", and the line
+ends with the diagnosis's (the component that reaches the critical band
+first: P50, and P10-P90). With --json: one diag.Diagnosis per line (JSON
+lines; created_at is the time of the run, window the cycle's times, rul
+and recommendations' days_to_failure the trend's; no rate). --summary
+prints the summary only (with --json as one JSON object, the trend as
+"trend": per component points, span_hours, rate_per_hour, rate_per_day
+and rul, null for "-"). Progress goes to stderr.
 
 The firmware config is --rig, or firmware-configs/<rig type>.yaml found
 from the working directory upwards. ONNX Runtime is loaded from
@@ -92,8 +101,32 @@ type diagnoseSummaryJSON struct {
 	// Health is, per condition target, how the diagnosis's component
 	// health matches the label's class health (labelled data only).
 	Health map[string]healthJSON `json:"health,omitempty"`
+	// Trend is, per component, its health trend after the last cycle:
+	// the agent's fit and remaining useful life (agent/trend).
+	Trend map[string]trendJSON `json:"trend"`
 	// order is the components' config order, for the table.
 	order []string
+}
+
+// trendJSON is a component's health trend after the last cycle: the
+// line the agent fits through its judged health (Tracker.Trend) and the
+// time until that line reaches the critical band (Tracker.Estimate).
+// With too little history (fewer than 6 trend points, or under an hour
+// of them) Points is 0 and the rest null; RUL is null also when the
+// health does not decline significantly.
+type trendJSON struct {
+	// Points and SpanHours are the trend points fitted and the hours
+	// from the first to the last.
+	Points    int      `json:"points"`
+	SpanHours *float64 `json:"span_hours"`
+	// RatePerHour is the degradation rate, the fit's slope in health per
+	// hour (negative: declining); RatePerDay is 24 times it.
+	RatePerHour *float64 `json:"rate_per_hour"`
+	RatePerDay  *float64 `json:"rate_per_day"`
+	// RUL is the remaining useful life, counted from the end of the
+	// newest window that judged the component (the last cycle's, when
+	// it did).
+	RUL *diag.RUL `json:"rul"`
 }
 
 // healthJSON compares a condition target's component health with the
@@ -163,14 +196,14 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "diagnose: %d/%d cycles (%d%%)\n", done, total, done*100/max(total, 1))
 		}
 	}, func(i int, r *infer.Result, d *diag.Diagnosis) error {
-		rul := annotateTrend(tr, d)
+		lt := annotateTrend(tr, d)
 		sum.add(i, r, d)
 		switch {
 		case *summary:
 		case *asJSON:
 			return enc.Encode(d)
 		default:
-			printDiagnosisLine(env.Stdout, i, d, rul)
+			printDiagnosisLine(env.Stdout, i, d, lt)
 		}
 		return nil
 	})
@@ -181,11 +214,11 @@ func runDiagnose(ctx context.Context, env Env, args []string) int {
 	fmt.Fprintf(env.Stderr, "diagnose: %d/%d cycles in %s\n", ds.Len(), ds.Len(), time.Since(start).Round(10*time.Millisecond))
 	switch {
 	case *asJSON && *summary:
-		return writeJSONOut(env, sum.json())
+		return writeJSONOut(env, sum.json(tr))
 	case *asJSON:
 		return ExitOK
 	}
-	printDiagnoseSummary(env.Stdout, sum.json())
+	printDiagnoseSummary(env.Stdout, sum.json(tr))
 	return ExitOK
 }
 
@@ -288,16 +321,43 @@ func defaultCycle(cfg *rig.Config) time.Duration {
 // annotateTrend annotates d with tr as the agent's trended model does
 // after Diagnose (Tracker.Annotate: d's health recorded, then its RUL and
 // days to failure set unless the model's head gave a RUL or d is
-// calibrating), and returns the per-component estimate the text prints
-// after each health: the tracker's, or none at all when Annotate gives d
-// no trend estimate.
-func annotateTrend(tr *trend.Tracker, d *diag.Diagnosis) (rul func(component string) *diag.RUL) {
-	rul = tr.Estimate
-	if d.RUL != nil || d.Calibrating {
-		rul = func(string) *diag.RUL { return nil }
+// calibrating), and returns what the text prints after each component's
+// health (lineTrend): the tracker's fit and estimate, the estimate left
+// out when Annotate gives d none of the trend's (the model's head gave a
+// RUL), both left out for a calibrating d.
+func annotateTrend(tr *trend.Tracker, d *diag.Diagnosis) lineTrend {
+	lt := lineTrend{tr: tr, rul: d.RUL == nil}
+	if d.Calibrating {
+		lt = lineTrend{}
 	}
 	tr.Annotate(d)
-	return rul
+	return lt
+}
+
+// lineTrend is the health trend a cycle's line shows after each
+// component's health; the zero lineTrend shows none.
+type lineTrend struct {
+	tr  *trend.Tracker
+	rul bool // the tracker's estimates are shown, not only its rates
+}
+
+// rate returns component id's degradation rate in health per hour (the
+// slope of Tracker.Trend); ok is false with too little history.
+func (l lineTrend) rate(id string) (rate float64, ok bool) {
+	if l.tr == nil {
+		return 0, false
+	}
+	fit, ok := l.tr.Trend(id)
+	return fit.Rate, ok
+}
+
+// estimate returns component id's remaining useful life
+// (Tracker.Estimate), or nil.
+func (l lineTrend) estimate(id string) *diag.RUL {
+	if l.tr == nil || !l.rul {
+		return nil
+	}
+	return l.tr.Estimate(id)
 }
 
 // diagnoseEach runs every window of ds through m in batches of up to
@@ -405,10 +465,27 @@ func (s *diagnoseSummary) add(i int, r *infer.Result, d *diag.Diagnosis) {
 	s.health.add(s.ds.Labels[i], r, d)
 }
 
-func (s *diagnoseSummary) json() diagnoseSummaryJSON {
+// json returns the counts, and per component the health trend tr holds
+// after the last cycle.
+func (s *diagnoseSummary) json(tr *trend.Tracker) diagnoseSummaryJSON {
 	out := s.out
 	out.Health = s.health.json()
+	out.Trend = make(map[string]trendJSON, len(out.order))
+	for _, id := range out.order {
+		out.Trend[id] = trendOf(tr, id)
+	}
 	return out
+}
+
+// trendOf is component id's health trend in tr: the fit (Tracker.Trend)
+// and the estimate (Tracker.Estimate), the same the agent computes.
+func trendOf(tr *trend.Tracker, id string) trendJSON {
+	fit, ok := tr.Trend(id)
+	if !ok {
+		return trendJSON{}
+	}
+	span, day := fit.Span.Hours(), fit.Rate*24
+	return trendJSON{Points: fit.N, SpanHours: &span, RatePerHour: &fit.Rate, RatePerDay: &day, RUL: tr.Estimate(id)}
 }
 
 // labelStatus is the rig status a cycle's labels imply: the worst
@@ -504,10 +581,11 @@ func (h *healthTally) json() map[string]healthJSON {
 }
 
 // printDiagnosisLine prints one cycle's diagnosis on one line: the rig's
-// status and health, then each component's status (health when judged,
-// and "rul P50h" when rul, the health trend's estimate, has one for it),
-// then the anomalies' faults, then the diagnosis's remaining useful life.
-func printDiagnosisLine(w io.Writer, i int, d *diag.Diagnosis, rul func(id string) *diag.RUL) {
+// status and health, then each component's status (health when judged;
+// then "trend RATE/h", its degradation rate, when lt has a fit for it, and
+// "rul P50h" when lt has an estimate), then the anomalies' faults, then
+// the diagnosis's remaining useful life.
+func printDiagnosisLine(w io.Writer, i int, d *diag.Diagnosis, lt lineTrend) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "cycle %d: %s", i+1, d.Status)
 	if d.Status != diag.Unknown {
@@ -520,7 +598,10 @@ func printDiagnosisLine(w io.Writer, i int, d *diag.Diagnosis, rul func(id strin
 			continue
 		}
 		fmt.Fprintf(&b, " %s=%s %.3f", c.ID, c.Status, c.Health)
-		if r := rul(c.ID); r != nil {
+		if rate, ok := lt.rate(c.ID); ok {
+			fmt.Fprintf(&b, " trend %s/h", formatRate(rate, 4))
+		}
+		if r := lt.estimate(c.ID); r != nil {
 			fmt.Fprintf(&b, " rul %.1fh", r.P50Hours)
 		}
 	}
@@ -578,6 +659,40 @@ func printDiagnoseSummary(w io.Writer, s diagnoseSummaryJSON) {
 		fmt.Fprintf(w, "findings: %s\n", strings.Join(parts, ", "))
 	}
 	printHealth(w, s.Health)
+	printTrend(w, s.order, s.Trend)
+}
+
+// printTrend prints each component's health trend after the last cycle,
+// in config order: trend points and span, degradation rate per hour and
+// per day, remaining useful life (P50, P10-P90); "-" with too little
+// history, and for the RUL also without a significant decline.
+func printTrend(w io.Writer, order []string, trends map[string]trendJSON) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "trend of\tpoints\tspan\thealth/h\thealth/day\trul P50 (P10-P90)")
+	for _, id := range order {
+		t := trends[id]
+		points, span, perHour, perDay, rul := "-", "-", "-", "-", "-"
+		if t.RatePerHour != nil {
+			points, span = fmt.Sprint(t.Points), fmt.Sprintf("%.1fh", *t.SpanHours)
+			perHour, perDay = formatRate(*t.RatePerHour, 4), formatRate(*t.RatePerDay, 3)
+		}
+		if r := t.RUL; r != nil {
+			rul = fmt.Sprintf("%.1fh (%.1f-%.1fh)", r.P50Hours, r.P10Hours, r.P90Hours)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, points, span, perHour, perDay, rul)
+	}
+	_ = tw.Flush()
+}
+
+// formatRate formats a degradation rate with prec decimals, a rate that
+// rounds to zero as 0 of either sign (a flat health's slope is a
+// rounding error away from 0, and its sign means nothing).
+func formatRate(rate float64, prec int) string {
+	s := strconv.FormatFloat(rate, 'f', prec, 64)
+	if strings.Trim(s, "-0.") == "" {
+		return strings.TrimPrefix(s, "-")
+	}
+	return s
 }
 
 // findingName is the key of an anomaly's fault in the summary's

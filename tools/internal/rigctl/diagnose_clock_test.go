@@ -122,12 +122,12 @@ func TestDiagnoseClockTrend(t *testing.T) {
 	assert.GreaterOrEqual(t, withRUL, 5)
 	assert.Nil(t, ds[4].RUL, "five cycles span 52 minutes")
 
-	// The text prints the component's P50 after its health and the
-	// diagnosis's RUL at the end of the line.
+	// The text prints the component's rate and P50 after its health and
+	// the diagnosis's RUL at the end of the line.
 	code, out, errOut = runBin(t, "diagnose", "--bundle", zemaBundle, "--dataset", data,
 		"--start", start.Format(time.RFC3339))
 	require.Equal(t, ExitOK, code, errOut)
-	assert.Regexp(t, regexp.MustCompile(`(?m)^cycle 17: .* accumulator_a1=healthy 0\.\d+ rul \d+\.\dh .*\| rul accumulator_a1 \d+\.\dh \(\d+\.\d-\d+\.\dh\)$`), out)
+	assert.Regexp(t, regexp.MustCompile(`(?m)^cycle 17: .* accumulator_a1=healthy 0\.\d+ trend -0\.\d{4}/h rul \d+\.\dh .*\| rul accumulator_a1 \d+\.\dh \(\d+\.\d-\d+\.\dh\)$`), out)
 	assert.Regexp(t, `(?m)^cycle 1: [^|]*\|[^|]* accumulator_a1=healthy \d\.\d{3} pump_mp2`, out, "no RUL on the first cycle")
 }
 

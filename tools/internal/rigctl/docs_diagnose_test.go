@@ -97,8 +97,8 @@ func sameLine(a, b string) bool {
 // TestDocsDiagnoseClockExample: the `rigctl diagnose --start` example in
 // docs/inference.md ("Health and status") is this command's output on
 // lines 1, 14, ..., 209 of the shipped UCI copy (accumulatorCycles), the
-// lines the example's grep keeps, and the copy's cycle numbers are the
-// ones it shows.
+// lines the example's grep keeps, then the trend table of its --summary
+// (the sed keeps it), and the copy's cycle numbers are the ones it shows.
 func TestDocsDiagnoseClockExample(t *testing.T) {
 	needORT(t)
 	block := goldenBlock(t, "TestDocsDiagnoseClockExample")
@@ -106,8 +106,11 @@ func TestDocsDiagnoseClockExample(t *testing.T) {
 	const cmd = "$ rigctl diagnose --bundle models/bundles/zema-testrig --dataset uci:/tmp/acc --start 2026-03-01T06:00:00Z | grep -E '^cycle (1|9|10|11|17):'\n"
 	_, rest, ok := strings.Cut(block, ids)
 	require.True(t, ok, "the example's cycles.txt command changed: update the test")
+	const sumCmd = "$ rigctl diagnose --bundle models/bundles/zema-testrig --dataset uci:/tmp/acc --start 2026-03-01T06:00:00Z --summary | sed -n '/^trend of/,$p'\n"
 	idLine, want, ok := strings.Cut(rest, cmd)
 	require.True(t, ok, "the example's command changed: update the test")
+	want, wantTrend, ok := strings.Cut(want, sumCmd)
+	require.True(t, ok, "the example's --summary command changed: update the test")
 	assert.Equal(t, strings.Trim(fmt.Sprint(accumulatorIDs), "[]")+"\n", idLine, "the copy's cycle numbers")
 
 	dir := accumulatorCycles(t)
@@ -125,6 +128,13 @@ func TestDocsDiagnoseClockExample(t *testing.T) {
 		}
 	}
 	sameOutput(t, want, got.String())
+
+	code, out, errOut = runBin(t, "diagnose", "--bundle", zemaBundle, "--dataset", "uci:"+dir,
+		"--start", "2026-03-01T06:00:00Z", "--summary")
+	require.Equal(t, ExitOK, code, errOut)
+	_, trendTable, ok := strings.Cut(out, "\ntrend of")
+	require.True(t, ok, "no trend table in:\n%s", out)
+	sameOutput(t, wantTrend, "trend of"+trendTable)
 }
 
 // TestSameLine: the docs tests' comparison allows ONNX Runtime's
