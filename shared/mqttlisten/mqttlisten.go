@@ -47,6 +47,7 @@ type Listener struct {
 
 	mu      sync.Mutex
 	closed  bool              // under mu
+	done    chan struct{}     // closed (under mu) when closed is set: ends Serve's accept-error backoff
 	conns   map[net.Conn]bool // under mu: accepted, establish not returned; true while awaiting CONNECT
 	pending int               // under mu: conns awaiting CONNECT
 	wg      sync.WaitGroup    // Serve and each establish; Add under mu while !closed
@@ -66,7 +67,7 @@ func New(cfg Config) *Listener {
 	if cfg.ID == "" {
 		cfg.ID = "tcp"
 	}
-	return &Listener{cfg: cfg, conns: map[net.Conn]bool{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &Listener{cfg: cfg, conns: map[net.Conn]bool{}, done: make(chan struct{}), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 // Init implements listeners.Listener: it opens the address.
@@ -128,7 +129,7 @@ func (l *Listener) Open() int {
 // Refused): each holds a descriptor and two goroutines for up to
 // ConnectWait, and a flood of them would exhaust the descriptors. Accept
 // errors (too many open files) are retried with an exponential backoff
-// up to a second and logged at most every ten seconds.
+// up to a second (cut short by Stop) and logged at most every ten seconds.
 func (l *Listener) Serve(establish listeners.EstablishFn) {
 	l.mu.Lock()
 	if l.closed {
@@ -160,7 +161,11 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 				lastLog, failed = time.Now(), 0
 			}
 			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
-			time.Sleep(backoff)
+			select {
+			case <-l.done: // Stop: it waits for Serve
+				return
+			case <-time.After(backoff):
+			}
 			continue
 		}
 		backoff = 0
@@ -219,7 +224,11 @@ type pendingConn struct {
 }
 
 // SetDeadline marks the connection as no longer awaiting its CONNECT and
-// sets its deadline.
+// sets its deadline. This relies on mochi-mqtt 2.7.9, whose only deadline
+// call is SetDeadline (Client.refreshDeadline, once a CONNECT was read):
+// check that again on an upgrade, for a later one that called
+// SetReadDeadline instead would leave the slot counted as pending until
+// establish returned, and MaxPending would refuse good clients.
 func (c *pendingConn) SetDeadline(t time.Time) error {
 	c.once.Do(func() {
 		c.l.mu.Lock()
@@ -241,18 +250,26 @@ func (l *Listener) Close(listeners.CloseFn) { l.Stop() }
 // until Serve and every connection's establish have returned. A
 // connection accepted meanwhile is closed by Serve. Stop is idempotent
 // and may be called before the server's Close, which then finds no
-// client of this listener left.
+// client of this listener left. The connections are closed after mu is
+// released: closing a TLS connection writes close_notify and can block
+// (up to 5 s) on a peer that reads nothing, and Serve and every
+// establish's cleanup take mu.
 func (l *Listener) Stop() {
 	l.mu.Lock()
 	if !l.closed {
 		l.closed = true
+		close(l.done)
 		if l.ln != nil {
 			_ = l.ln.Close()
 		}
 	}
+	conns := make([]net.Conn, 0, len(l.conns))
 	for c := range l.conns {
-		_ = c.Close()
+		conns = append(conns, c)
 	}
 	l.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
 	l.wg.Wait()
 }

@@ -1,8 +1,10 @@
 package mqttlisten
 
 import (
+	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,4 +170,118 @@ func TestMaxPending(t *testing.T) {
 	defer second.Close()
 	require.Eventually(t, func() bool { return l.Pending() == 1 && l.Open() == 2 }, 5*time.Second, time.Millisecond)
 	assert.EqualValues(t, 1, l.Refused())
+}
+
+// stallConn is an accepted connection whose first Close blocks until
+// release is closed, as a TLS connection's close_notify write does on a
+// peer that reads nothing.
+type stallConn struct {
+	net.Conn
+	closing chan struct{} // closed when the first Close begins
+	release chan struct{}
+	once    sync.Once
+}
+
+func (c *stallConn) Close() error {
+	first := false
+	c.once.Do(func() { first = true })
+	if first {
+		close(c.closing)
+		<-c.release
+	}
+	return c.Conn.Close()
+}
+
+// acceptHook wraps a net.Listener: accept runs in place of its Accept.
+type acceptHook struct {
+	net.Listener
+	accept func() (net.Conn, error)
+}
+
+func (l acceptHook) Accept() (net.Conn, error) { return l.accept() }
+
+// Stop closes the connections without holding the listener's mutex: a
+// close that blocks (TLS close_notify to a stalled peer) must not block
+// Serve, the other connections' cleanup or Open meanwhile.
+func TestStopClosesOutsideTheLock(t *testing.T) {
+	l := New(Config{Address: "127.0.0.1:0"})
+	require.NoError(t, l.Init(nil))
+	sc := &stallConn{closing: make(chan struct{}), release: make(chan struct{})}
+	inner := l.ln
+	l.ln = acceptHook{Listener: inner, accept: func() (net.Conn, error) {
+		c, err := inner.Accept()
+		if err != nil {
+			return nil, err
+		}
+		sc.Conn = c
+		return sc, nil
+	}}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		l.Serve(func(_ string, c net.Conn) error {
+			_, err := io.Copy(io.Discard, c)
+			return err
+		})
+	}()
+	c, err := net.Dial("tcp", l.Address())
+	require.NoError(t, err)
+	defer c.Close()
+	require.Eventually(t, func() bool { return l.Open() == 1 }, 5*time.Second, time.Millisecond)
+
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		l.Stop()
+	}()
+	<-sc.closing
+	open := make(chan int, 1)
+	go func() { open <- l.Open() }()
+	select {
+	case <-open:
+	case <-time.After(2 * time.Second):
+		t.Error("Open blocked while Stop closed a connection: Stop holds the mutex over Close")
+	}
+	close(sc.release)
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return")
+	}
+	<-served
+	assert.Zero(t, l.Open())
+}
+
+// Stop cuts Serve's accept-error backoff short instead of waiting out
+// its sleep (up to a second) while descriptors run out.
+func TestStopDuringAcceptBackoff(t *testing.T) {
+	l := New(Config{Address: "127.0.0.1:0"})
+	require.NoError(t, l.Init(nil))
+	var calls atomic.Int32
+	eighth := make(chan struct{})
+	l.ln = acceptHook{Listener: l.ln, accept: func() (net.Conn, error) {
+		l.mu.Lock()
+		closed := l.closed
+		l.mu.Unlock()
+		if closed {
+			return nil, net.ErrClosed
+		}
+		// The 8th failure sleeps 640 ms (5 ms doubled seven times).
+		if calls.Add(1) == 8 {
+			close(eighth)
+		}
+		return nil, errors.New("accept: too many open files")
+	}}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		l.Serve(func(string, net.Conn) error { t.Error("established"); return nil })
+	}()
+	<-eighth
+	time.Sleep(20 * time.Millisecond) // into the 640 ms sleep
+	start := time.Now()
+	l.Stop()
+	took := time.Since(start)
+	<-served
+	assert.Less(t, took, 300*time.Millisecond, "Stop waited out the accept backoff")
 }
