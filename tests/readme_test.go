@@ -53,9 +53,9 @@ func TestMain(m *testing.M) {
 
 // buildBinaries builds rig-agent, rig-cloud, rigctl and rigsim (with
 // -race under EnvRace) into a temporary folder once per test binary run
-// and returns it. Linking the four took about 11 s a call when each test
-// built its own. A failed build fails every test that calls it, each with
-// the build's output.
+// and returns it, so that the tests that need them do not each link the
+// four. A failed build fails every test that calls it, each with the
+// build's output.
 func buildBinaries(tb testing.TB) string {
 	tb.Helper()
 	root := repoRoot(tb) // outside once: a failed require there would leave it done and empty

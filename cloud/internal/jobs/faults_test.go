@@ -237,22 +237,26 @@ func TestShutdownOnLastAttempt(t *testing.T) {
 // slowAnswer is the store seen by a worker whose FinishJob commits but
 // whose answer comes back late: only once a heartbeat of the worker's
 // found the job no longer running (the commit ended it), as a lease
-// running out by the worker's clock during the commit would.
+// running out by the worker's clock during the commit would, and one
+// heartbeat interval (settle) after that, so that the worker has
+// cancelled the attempt with the lost lease before the answer comes.
 type slowAnswer struct {
 	*store.Store
-	committed atomic.Bool
-	beat      chan struct{} // closed by the first heartbeat after the commit
-	once      sync.Once
+	settle time.Duration
+	beat   chan struct{} // closed by the first heartbeat that found the job gone
+	once   sync.Once
 }
 
-func newSlowAnswer(st *store.Store) *slowAnswer {
-	return &slowAnswer{Store: st, beat: make(chan struct{})}
+func newSlowAnswer(st *store.Store, settle time.Duration) *slowAnswer {
+	return &slowAnswer{Store: st, settle: settle, beat: make(chan struct{})}
 }
 
+// Heartbeat closes beat when the job is no longer running. Only the
+// commit ends it: a heartbeat sent during the commit waits on the job's
+// row and then finds it gone.
 func (s *slowAnswer) Heartbeat(ctx context.Context, l store.Lease, lease time.Duration, pr *store.Progress) (bool, error) {
-	committed := s.committed.Load()
 	stop, err := s.Store.Heartbeat(ctx, l, lease, pr)
-	if committed {
+	if errors.Is(err, store.ErrLeaseLost) {
 		s.once.Do(func() { close(s.beat) })
 	}
 	return stop, err
@@ -260,9 +264,9 @@ func (s *slowAnswer) Heartbeat(ctx context.Context, l store.Lease, lease time.Du
 
 func (s *slowAnswer) FinishJob(ctx context.Context, l store.Lease, art store.Artifact, m fleetapi.ModelVersion) (*store.ModelVersion, error) {
 	mv, err := s.Store.FinishJob(ctx, l, art, m)
-	s.committed.Store(true)
 	select {
 	case <-s.beat:
+		time.Sleep(s.settle) // keepAlive cancels with errLeaseLost after the heartbeat returns
 	case <-time.After(30 * time.Second): // the test's assertions tell what happened
 	}
 	return mv, err
@@ -278,7 +282,7 @@ func TestSucceededJobNotLoggedLeaseLost(t *testing.T) {
 	lease := 3 * time.Second
 	o := e.options("w1", lease)
 	o.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	q := newSlowAnswer(e.st)
+	q := newSlowAnswer(e.st, o.Heartbeat)
 	w := jobs.NewWorker(q, e.blobs, o)
 	ran, err := w.RunOnce(context.Background())
 	require.NoError(t, err)
@@ -291,6 +295,8 @@ func TestSucceededJobNotLoggedLeaseLost(t *testing.T) {
 	j := e.get(id)
 	require.Equal(t, store.JobSucceeded, j.State, "error: %s", deref(j.Error))
 	assert.Contains(t, logs.String(), "job succeeded")
+	assert.Contains(t, logs.String(), "lease_ended_during_commit=true",
+		"the attempt's lease ended during the commit (the case this test is for)")
 	assert.NotContains(t, logs.String(), "lease lost", "the job succeeded")
 }
 
@@ -339,6 +345,7 @@ func TestMaxJobDurationSparesTheFinish(t *testing.T) {
 	case <-hp.Putting:
 	case <-time.After(60 * time.Second):
 		close(hp.Release)
+		waitDone(t, done, "the job never stored its bundle, and its worker did not stop within 30 s after")
 		t.Fatal("the job never stored its bundle")
 	}
 	close(pass) // the limit passes while the bundle is stored
