@@ -8,19 +8,37 @@
 // them. Migrated does not run the migrations in each test's database: it
 // copies a template database (CREATE DATABASE ... TEMPLATE, a file copy)
 // that holds every embedded migration. The template is named
-// hydrognn_tmpl_<digest>, where the digest is a SHA-256 of the embedded
-// migrations' names and checksums, so a changed or added migration gets a
-// new template and never a stale one. It is built once per server and
-// digest, by whichever test binary needs it first: under a PostgreSQL
-// advisory lock (taken in $DATABASE_URL's database, so concurrent test
-// binaries of different packages wait for each other), in a database of
-// another name that is renamed to the template's name only once migrated,
-// so a crashed build is never used. Nobody stays connected to the
-// template (CREATE DATABASE ... TEMPLATE fails while anyone is), and it
-// is kept between runs. When a binary builds a template, it drops the
-// templates of other digests (those not in use; a binary that loses its
-// template to this builds it again). MigratedTo still migrates an empty
-// database step by step.
+// hydrognn_tmpl_<digest>, where the digest is a SHA-256 of templateFormat
+// and the embedded migrations' names and checksums, so a changed or added
+// migration gets a new template and never a stale one. It is built once
+// per server and digest, by whichever test binary needs it first: under a
+// PostgreSQL advisory lock (taken in $DATABASE_URL's database, so
+// concurrent test binaries of different packages wait for each other), in
+// a database of another name that is renamed to the template's name only
+// once migrated, so a crashed build is never used. A database left
+// invalid by an interrupted DROP (datconnlimit -2) counts as absent and is
+// dropped by the next build. Nobody stays connected to the template
+// (CREATE DATABASE ... TEMPLATE fails while anyone is), and it is kept
+// between runs.
+//
+// When a binary builds a template, it drops the templates of other
+// digests that no other live binary uses: each binary holds, on one
+// session kept for its whole life, a shared advisory lock keyed by the
+// digest of each template it uses (taken before it first looks for the
+// template), and a template is dropped only while its key can be locked
+// exclusively. So test binaries of two checkouts with different
+// migrations can run at once on one server without dropping each other's
+// template; a binary's session (and its locks) ends with it, even when it
+// crashes. A copy that still finds its template gone (dropped by an older
+// dbtest that took no such lock) builds it again, up to three tries.
+//
+// Advisory locks are per database: every test run on a server must use
+// the same DATABASE_URL database (make env's "test"). Two runs with
+// different DATABASE_URL databases on one server do not exclude each
+// other, and one's build can kill the other's (the temporary build name
+// is fixed per digest and dropped WITH (FORCE) as a crashed leftover).
+//
+// MigratedTo still migrates an empty database step by step.
 package dbtest
 
 import (
@@ -32,6 +50,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -47,6 +67,18 @@ import (
 // TemplatePrefix starts the name of every template database Migrated
 // copies; the migrations' digest follows.
 const TemplatePrefix = "hydrognn_tmpl_"
+
+// templateFormat is the version of what a template holds besides the
+// migrations' own SQL: the schema_migrations table and rows that
+// migrate.go writes (its createTable) and the way it applies migrations.
+// It is part of the template's digest. Bump it whenever migrate.go
+// changes what it writes, so that no binary copies a template the old
+// code built (TestTemplateFormat fails when schema_migrations changes).
+const templateFormat = 1
+
+// templateTries is how many times fromTemplate builds and copies a
+// template that goes missing in between.
+const templateTries = 3
 
 // templateLockKey is the advisory lock key held while a template is
 // checked, built and stale ones dropped (the first 8 bytes of
@@ -143,19 +175,19 @@ func Migrated(t testing.TB) (*pgxpool.Pool, string) {
 // fromTemplate creates the test's database as a copy of the template for
 // ms (building it if needed) and returns its URL. When the template has
 // gone meanwhile (dropped as stale by a binary with other migrations), it
-// is built again, once.
+// is built again, up to templateTries tries in all.
 func fromTemplate(t testing.TB, base, prefix string, ms []db.Migration) string {
 	t.Helper()
-	for try := 0; ; try++ {
+	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		tmpl, err := ensureTemplate(ctx, base, prefix, ms, try > 0)
+		tmpl, err := ensureTemplate(ctx, base, prefix, ms, try > 1)
 		cancel()
 		if err != nil {
 			t.Fatalf("template database: %v", err)
 		}
 		u, err := create(t, base, tmpl)
 		var pe *pgconn.PgError
-		if err != nil && try == 0 && errors.As(err, &pe) && pe.Code == "3D000" { // invalid_catalog_name
+		if err != nil && try < templateTries && errors.As(err, &pe) && pe.Code == "3D000" { // invalid_catalog_name
 			continue
 		}
 		if err != nil {
@@ -195,9 +227,14 @@ func create(t testing.TB, base, template string) (string, error) {
 
 // TemplateName returns the name of the template database for the
 // migrations ms: prefix and the first 16 hex digits of a SHA-256 over
-// their versions, names and checksums.
+// templateFormat and their versions, names and checksums.
 func TemplateName(prefix string, ms []db.Migration) string {
+	return templateName(prefix, templateFormat, ms)
+}
+
+func templateName(prefix string, format int, ms []db.Migration) string {
 	h := sha256.New()
+	fmt.Fprintf(h, "format %d\n", format)
 	for _, m := range ms {
 		fmt.Fprintf(h, "%d\x00%s\x00%s\n", m.Version, m.Name, m.Checksum)
 	}
@@ -214,6 +251,10 @@ func ensureTemplate(ctx context.Context, base, prefix string, ms []db.Migration,
 	name := TemplateName(prefix, ms)
 	if _, ok := ready.Load(name); ok && !recheck {
 		return name, nil
+	}
+	// Before looking for it: once it is seen, no build drops it.
+	if err := users.use(ctx, base, prefix, name); err != nil {
+		return "", err
 	}
 	c, err := pgx.Connect(ctx, base)
 	if err != nil {
@@ -249,9 +290,12 @@ func ensureTemplate(ctx context.Context, base, prefix string, ms []db.Migration,
 	return name, nil
 }
 
+// exists reports whether the database name exists and is valid: one
+// whose DROP was interrupted stays in pg_database with datconnlimit -2
+// (PostgreSQL 15.4 and later) and cannot be copied or connected to.
 func exists(ctx context.Context, c *pgx.Conn, name string) (bool, error) {
 	var ok bool
-	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&ok); err != nil {
+	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datconnlimit <> -2)", name).Scan(&ok); err != nil {
 		return false, fmt.Errorf("look up database %s: %w", name, err)
 	}
 	return ok, nil
@@ -259,7 +303,9 @@ func exists(ctx context.Context, c *pgx.Conn, name string) (bool, error) {
 
 // build migrates a fresh database under a temporary name (a leftover of
 // a crashed build is dropped first), closes every connection to it, and
-// renames it to name. The caller holds the template lock.
+// renames it to name, first dropping an invalid database of that name
+// (an interrupted DROP's leftover). The caller holds the template lock
+// and has seen no valid database named name.
 func build(ctx context.Context, base, name string, ms []db.Migration) error {
 	tmp := name + "_building"
 	if err := dropDatabase(ctx, base, tmp, true); err != nil {
@@ -267,6 +313,9 @@ func build(ctx context.Context, base, name string, ms []db.Migration) error {
 	}
 	if err := createDatabase(ctx, base, tmp, ""); err != nil {
 		return fmt.Errorf("create template: %w", err)
+	}
+	if hook, ok := buildHooks.Load(name); ok {
+		hook.(func())()
 	}
 	u, err := url.Parse(base)
 	if err != nil {
@@ -281,12 +330,19 @@ func build(ctx context.Context, base, name string, ms []db.Migration) error {
 		return fmt.Errorf("connect to DATABASE_URL: %w", err)
 	}
 	defer c.Close(context.WithoutCancel(ctx))
+	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("drop invalid template %s: %w", name, err)
+	}
 	// RENAME waits (up to 5 s) for the closed sessions to end.
 	if _, err := c.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{tmp}.Sanitize()+" RENAME TO "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return fmt.Errorf("rename template %s to %s: %w", tmp, name, err)
 	}
 	return nil
 }
+
+// buildHooks holds, by template name, a func (set by tests) that build
+// runs once it has created the database to migrate, before migrating it.
+var buildHooks sync.Map
 
 // migrateOnce applies ms to the database at u with a pool of its own,
 // closed (every session ended) before it returns.
@@ -304,8 +360,10 @@ func migrateOnce(ctx context.Context, u string, ms []db.Migration) error {
 	return err
 }
 
-// dropStale drops the templates with prefix other than keep, best
-// effort: one in use (being copied) stays, for a later build to drop.
+// dropStale drops the templates with prefix other than keep (and the
+// leftovers of their builds), best effort: one another live binary uses
+// (holds the shared lock on its key) or that is being copied stays, for a
+// later build to drop.
 func dropStale(ctx context.Context, c *pgx.Conn, base, prefix, keep string) {
 	rows, err := c.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname, $1) AND datname <> $2", prefix, keep)
 	if err != nil {
@@ -316,8 +374,108 @@ func dropStale(ctx context.Context, c *pgx.Conn, base, prefix, keep string) {
 		return
 	}
 	for _, n := range names {
-		_ = dropDatabase(ctx, base, n, false)
+		_ = users.dropUnused(ctx, base, prefix, n)
 	}
+}
+
+// templateKey returns the advisory lock key of the template name (or of
+// its build's temporary database): the digest's 16 hex digits after
+// prefix, as a 64-bit integer.
+func templateKey(prefix, name string) (int64, error) {
+	digest := strings.TrimPrefix(name, prefix)
+	if len(digest) < 16 || len(digest) == len(name) {
+		return 0, fmt.Errorf("database %s is not a template named %s<digest>", name, prefix)
+	}
+	k, err := strconv.ParseUint(digest[:16], 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("database %s is not a template named %s<digest>: %w", name, prefix, err)
+	}
+	return int64(k), nil
+}
+
+// users holds this binary's sessions, one per server (base URL), each
+// with a shared advisory lock on the key of every template the binary
+// has used, for the binary's whole life.
+var users holder
+
+type holder struct {
+	mu    sync.Mutex
+	conns map[string]*heldConn // by base URL; under mu
+}
+
+type heldConn struct {
+	conn *pgx.Conn
+	held map[string]bool // template names whose key conn holds shared
+}
+
+// session returns the session for base, opening one (its locks were lost
+// with the last one) when there is none or it has closed. The caller
+// holds h.mu.
+func (h *holder) session(ctx context.Context, base string) (*heldConn, error) {
+	if hc := h.conns[base]; hc != nil && !hc.conn.IsClosed() {
+		return hc, nil
+	}
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return nil, fmt.Errorf("connect to DATABASE_URL: %w", err)
+	}
+	if h.conns == nil {
+		h.conns = map[string]*heldConn{}
+	}
+	hc := &heldConn{conn: c, held: map[string]bool{}}
+	h.conns[base] = hc
+	return hc, nil
+}
+
+// use takes the shared lock on the key of the template name for the
+// binary's life; it waits while a build holds it to drop the template.
+func (h *holder) use(ctx context.Context, base, prefix, name string) error {
+	key, err := templateKey(prefix, name)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hc, err := h.session(ctx, base)
+	if err != nil {
+		return err
+	}
+	if hc.held[name] {
+		return nil
+	}
+	if _, err := hc.conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1)", key); err != nil {
+		return fmt.Errorf("take the shared lock on template %s: %w", name, err)
+	}
+	hc.held[name] = true
+	return nil
+}
+
+// dropUnused drops the database name (a template or its build's
+// leftover) if no other session holds its key: it locks the key
+// exclusively, on this binary's own session (whose shared locks do not
+// conflict with it), while it drops.
+func (h *holder) dropUnused(ctx context.Context, base, prefix, name string) error {
+	key, err := templateKey(prefix, name)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hc, err := h.session(ctx, base)
+	if err != nil {
+		return err
+	}
+	var free bool
+	if err := hc.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&free); err != nil {
+		return fmt.Errorf("try the lock on template %s: %w", name, err)
+	}
+	if !free {
+		return nil // another binary uses it
+	}
+	defer func() {
+		_, _ = hc.conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+	}()
+	return dropDatabase(ctx, base, name, false)
 }
 
 // MigratedTo is Pool with the migrations up to version applied, for a
