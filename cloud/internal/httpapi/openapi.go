@@ -39,7 +39,7 @@ const (
 	// AuthSystem: a system token.
 	AuthSystem
 	// AuthSystemOrToken: a system token, or an organisation's API token
-	// for its own organisation.
+	// with at least Operation.Role, for its own organisation.
 	AuthSystemOrToken
 	// AuthAgent: an agent credential (rga_...).
 	AuthAgent
@@ -82,7 +82,9 @@ type Operation struct {
 	Summary      string
 	Description  string
 	Auth         Auth
-	// Role is the least role of AuthToken operations.
+	// Role is the least role of an organisation's token on AuthToken
+	// and AuthSystemOrToken operations (auth_test.go's refusal table
+	// checks that it is the role enforced).
 	Role string
 	// Params are the query parameters and descriptions of path ones
 	// (path parameters not listed are documented as strings).
@@ -337,6 +339,8 @@ func (b *docBuilder) operation(op Operation) map[string]any {
 		desc = strings.TrimSpace(desc + "\n\nNeeds an organisation's API token with role " + op.Role + " or above.")
 	case AuthSystem:
 		desc = strings.TrimSpace(desc + "\n\nNeeds a system token.")
+	case AuthSystemOrToken:
+		desc = strings.TrimSpace(desc + "\n\nNeeds a system token, or an API token of the organisation with role " + op.Role + " or above.")
 	case AuthRelease:
 		desc = strings.TrimSpace(desc + "\n\nNeeds a release token (rig-cloud token create --release).")
 	case AuthRepository:

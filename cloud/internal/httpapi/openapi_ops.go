@@ -145,25 +145,25 @@ func Operations() []Operation {
 			Description: "A system token or an admin of the organisation. The secret is in this answer only. " +
 				"expires_at defaults to the maker's expiry; one later than the maker's is 400 (system tokens are exempt). " +
 				"409 quota-exceeded when the organisation holds quotas.max_live_tokens live tokens.",
-			Auth: AuthSystemOrToken, Params: []Param{{Name: "org", In: "path", Type: "integer", Description: "organisation id"}},
+			Auth: AuthSystemOrToken, Role: "admin", Params: []Param{{Name: "org", In: "path", Type: "integer", Description: "organisation id"}},
 			Body:   fleetapi.TokenRequest{Name: "fleet admin", Role: string(store.RoleAdmin)},
 			Status: 201, Response: fleetapi.TokenResponse{Token: &exTok, Secret: "rgt_3q2+7w..."}, Errors: []int{409},
 			Example: Example{Path: "/v1/orgs/1/tokens"}},
 		{Method: "GET", Path: "/v1/orgs", ID: "listOrgs", Tag: "organisations",
 			Summary: "List organisations (a system token: all; an organisation's token: its own)",
-			Auth:    AuthSystemOrToken, Params: listParams(), Status: 200, Response: fleetapi.Page[fleetapi.Org]{Items: []fleetapi.Org{exOrg}}},
+			Auth:    AuthSystemOrToken, Role: "viewer", Params: listParams(), Status: 200, Response: fleetapi.Page[fleetapi.Org]{Items: []fleetapi.Org{exOrg}}},
 		{Method: "GET", Path: "/v1/orgs/:org", ID: "getOrg", Tag: "organisations", Summary: "An organisation",
-			Auth: AuthSystemOrToken, Params: []Param{{Name: "org", In: "path", Type: "integer", Description: "organisation id"}},
+			Auth: AuthSystemOrToken, Role: "viewer", Params: []Param{{Name: "org", In: "path", Type: "integer", Description: "organisation id"}},
 			Status: 200, Response: exOrg, Example: Example{Path: "/v1/orgs/1"}},
 		{Method: "GET", Path: "/v1/orgs/:org/tokens", ID: "listOrgTokens", Tag: "organisations",
 			Summary: "List an organisation's API tokens (a system token, or an admin of the organisation)",
 			Description: "Revoked and expired tokens included, by id; each with the id of the token that made it (created_by) " +
 				"and when it last authenticated a request (last_used_at, to about a minute). Never the secrets.",
-			Auth: AuthSystemOrToken, Params: listParams(Param{Name: "org", In: "path", Type: "integer", Description: "organisation id"}),
+			Auth: AuthSystemOrToken, Role: "admin", Params: listParams(Param{Name: "org", In: "path", Type: "integer", Description: "organisation id"}),
 			Status: 200, Response: fleetapi.Page[fleetapi.Token]{Items: []fleetapi.Token{exTok}}, Example: Example{Path: "/v1/orgs/1/tokens"}},
 		{Method: "GET", Path: "/v1/tokens", ID: "listTokens", Tag: "organisations",
 			Summary: "List the API tokens of the caller's organisation (an admin; as GET /v1/orgs/{org}/tokens), or the deployment's system and release tokens (a system token)",
-			Auth:    AuthSystemOrToken, Params: listParams(),
+			Auth:    AuthSystemOrToken, Role: "admin", Params: listParams(),
 			Status: 200, Response: fleetapi.Page[fleetapi.Token]{Items: []fleetapi.Token{exTok}}},
 
 		{Method: "POST", Path: "/v1/sites", ID: "createSite", Tag: "fleet", Summary: "Create a site",
@@ -391,7 +391,7 @@ func Operations() []Operation {
 		{Method: "DELETE", Path: "/v1/tokens/:id", ID: "revokeToken", Tag: "organisations", Summary: "Revoke an API token",
 			Description: "An admin revokes its organisation's tokens; a system token any token, of any organisation or a system " +
 				"or release token (itself included). With cascade=true, also every token it made (created_by), theirs, and so on.",
-			Auth: AuthSystemOrToken, Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"},
+			Auth: AuthSystemOrToken, Role: "admin", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "token id"},
 				{Name: "cascade", In: "query", Enum: []string{"true", "false"}, Description: "also revoke the tokens it made, recursively (default false)"}},
 			Status: 204, Example: Example{Path: "/v1/tokens/2"}},
 	})
