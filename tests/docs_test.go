@@ -2,8 +2,10 @@ package tests
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -12,13 +14,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
-// docBlock is one fenced block of a docs/*.md file with the marker on the
-// line right before its opening fence.
+// docBlock is one fenced block of a tracked Markdown file with the marker
+// on the line right before its opening fence.
 type docBlock struct {
-	file   string // docs/NAME.md
+	file   string // the file's path from the repository root, e.g. docs/agent.md
 	line   int    // the opening fence's line
+	info   string // the fence's info string (sh, yaml, ...), "" when there is none
 	marker string // the marker's text, "" when there is none
 	body   string // the block's lines, dedented to the fence
 }
@@ -26,20 +30,39 @@ type docBlock struct {
 func (b docBlock) name() string { return b.file + ":" + strconv.Itoa(b.line) }
 
 var (
-	docFence  = regexp.MustCompile("^( {0,3})(```+)")
+	docFence  = regexp.MustCompile("^( {0,3})(```+)\\s*(\\S*)")
 	docMarker = regexp.MustCompile(`^<!-- (test: .+|not tested: .+|example: \w+|golden: \w+ \(\S+\)) -->$`)
 	docGolden = regexp.MustCompile(`^golden: (\w+) \((\S+)\)$`)
 )
 
-// docBlocks returns every fenced block of the docs.
+// docFiles returns the Markdown files the harness checks, relative to
+// root: every tracked *.md file (git ls-files) but those under .cache/ or
+// a vendor/ folder, which are other projects' documents.
+func docFiles(tb testing.TB, root string) []string {
+	tb.Helper()
+	cmd := exec.Command("git", "ls-files", "-z", "--", "*.md")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	require.NoError(tb, err, "git ls-files in %s: the harness checks the tracked Markdown files", root)
+	var files []string
+	for _, f := range strings.Split(string(out), "\x00") {
+		if f == "" || strings.HasPrefix(f, ".cache/") || f == "vendor" || strings.HasPrefix(f, "vendor/") || strings.Contains(f, "/vendor/") {
+			continue
+		}
+		files = append(files, f)
+	}
+	return files
+}
+
+// docBlocks returns every fenced block of the Markdown files docFiles
+// names.
 func docBlocks(tb testing.TB, root string) []docBlock {
 	tb.Helper()
-	files, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	require.NoError(tb, err)
+	files := docFiles(tb, root)
 	require.NotEmpty(tb, files)
 	var blocks []docBlock
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := os.ReadFile(filepath.Join(root, f))
 		require.NoError(tb, err)
 		lines := strings.Split(string(data), "\n")
 		for i := 0; i < len(lines); i++ {
@@ -47,7 +70,7 @@ func docBlocks(tb testing.TB, root string) []docBlock {
 			if m == nil {
 				continue
 			}
-			b := docBlock{file: "docs/" + filepath.Base(f), line: i + 1}
+			b := docBlock{file: f, line: i + 1, info: m[3]}
 			if i > 0 {
 				if mm := docMarker.FindStringSubmatch(strings.TrimSpace(lines[i-1])); mm != nil {
 					b.marker = mm[1]
@@ -65,19 +88,31 @@ func docBlocks(tb testing.TB, root string) []docBlock {
 	return blocks
 }
 
-// docCheckedElsewhere names, per marker kind, the test of another module
-// that checks those blocks (this module cannot import their loaders, which
-// are internal packages). The harness checks that the test still exists.
-var docCheckedElsewhere = map[string][2]string{
-	"agent-config":          {"agent/internal/config/docs_test.go", "func TestDocsAgentConfigs("},
-	"agent-config-fragment": {"agent/internal/config/docs_test.go", "func TestDocsAgentConfigs("},
-	"example":               {"shared/cloudapi/docs_test.go", "func TestDocExamples("},
+// docElsewhere is a test that checks the blocks of a marker kind itself.
+type docElsewhere struct {
+	test  string   // its file, from the repository root
+	decl  string   // its declaration, which the file must hold
+	files []string // the files whose blocks it reads (path.Match patterns from the root)
+	info  string   // the fence's info string it looks for
 }
 
-// TestDocsBlocks makes every example in docs/*.md a test: each fenced block
-// carries a marker on the line before it, either `<!-- test: KIND ARGS -->`
-// or `<!-- not tested: REASON -->`, so a new example cannot go in untested
-// unnoticed. The kinds:
+// docCheckedElsewhere names, per marker kind, the test that checks those
+// blocks, the files it reads and the fence it finds them by: the tests of
+// other modules (this module cannot import their loaders, which are
+// internal packages) and TestREADMECommands. The harness checks that the
+// test still exists and that a block so marked is where the test looks.
+var docCheckedElsewhere = map[string]docElsewhere{
+	"agent-config":          {"agent/internal/config/docs_test.go", "func TestDocsAgentConfigs(", []string{"docs/*.md"}, "yaml"},
+	"agent-config-fragment": {"agent/internal/config/docs_test.go", "func TestDocsAgentConfigs(", []string{"docs/*.md"}, "yaml"},
+	"example":               {"shared/cloudapi/docs_test.go", "func TestDocExamples(", []string{"docs/agent-cloud-api.md", "docs/agent.md"}, "json"},
+	"readme-commands":       {"tests/readme_test.go", "func TestREADMECommands(", []string{"README.md"}, "sh"},
+}
+
+// TestDocsBlocks makes every example in the tracked Markdown files
+// (docFiles: README.md, docs/*.md, deploy/README.md, models/*/README.md,
+// ...) a test: each fenced block carries a marker on the line before it,
+// either `<!-- test: KIND ARGS -->` or `<!-- not tested: REASON -->`, so a
+// new example cannot go in untested unnoticed. The kinds:
 //
 //   - shell: every line is a cheap `bin/...` command needing no service; run
 //     like the README's, against freshly built binaries.
@@ -91,8 +126,17 @@ var docCheckedElsewhere = map[string][2]string{
 //     the entry of the same id replaced by it passes `rigctl config validate`.
 //   - agent-config, agent-config-fragment: agent/internal/config's
 //     TestDocsAgentConfigs parses them with config.Parse.
-//   - example: TYPE (docs/agent-cloud-api.md): shared/cloudapi's
-//     TestDocExamples decodes them.
+//   - prometheus-config: the block is a prometheus.yml that decodes
+//     strictly into the fields Prometheus reads, loads the rule files of
+//     deploy/prometheus and scrapes every job those rules name.
+//   - go-test DIR: every `go test` line (run from DIR, or from the folder
+//     of a `cd X &&` before it) names packages that exist, and its -run,
+//     -bench and -fuzz patterns each select a test function of theirs
+//     (-run '^$' selects none, on purpose); nothing is run.
+//   - readme-commands (README.md's sh blocks): TestREADMECommands runs them.
+//   - example: TYPE (docs/agent-cloud-api.md, docs/agent.md):
+//     shared/cloudapi's TestDocExamples decodes them strictly and validates
+//     them.
 //
 // A block written by a golden test is marked `<!-- golden: TestName (dir) -->`
 // (dir: the test's package folder); the harness checks that the test exists.
@@ -146,6 +190,11 @@ func TestDocsBlocks(t *testing.T) {
 				docCLIFlags(t, bin, b)
 			case "make":
 				docMake(t, root, b)
+			case "prometheus-config":
+				docPrometheusConfig(t, root, b)
+			case "go-test":
+				require.Len(t, args, 2, "go-test DIR")
+				docGoTest(t, filepath.Join(root, args[1]), b)
 			case "rigsim-scenario":
 				require.Len(t, args, 2, "rigsim-scenario RIG")
 				f := filepath.Join(t.TempDir(), "scenario.yaml")
@@ -167,10 +216,18 @@ func TestDocsBlocks(t *testing.T) {
 func checkedElsewhere(t *testing.T, root string, b docBlock, kind string) {
 	t.Helper()
 	where := docCheckedElsewhere[kind]
-	data, err := os.ReadFile(filepath.Join(root, where[0]))
-	if assert.NoError(t, err, "%s: %s blocks are checked by %s", b.name(), kind, where[0]) {
-		assert.Contains(t, string(data), where[1], "%s: %s blocks are checked by %s", b.name(), kind, where[0])
+	data, err := os.ReadFile(filepath.Join(root, where.test))
+	if assert.NoError(t, err, "%s: %s blocks are checked by %s", b.name(), kind, where.test) {
+		assert.Contains(t, string(data), where.decl, "%s: %s blocks are checked by %s", b.name(), kind, where.test)
 	}
+	read := false
+	for _, pat := range where.files {
+		ok, err := path.Match(pat, b.file)
+		require.NoError(t, err)
+		read = read || ok
+	}
+	assert.True(t, read, "%s: %s reads %s blocks only in %v: this one would go unchecked", b.name(), where.test, kind, where.files)
+	assert.Equal(t, where.info, b.info, "%s: %s finds %s blocks by their ```%s fence", b.name(), where.test, kind, where.info)
 }
 
 func docRun(t *testing.T, root, name string, args ...string) string {
@@ -291,6 +348,204 @@ func docHelpHas(exe string, words, flags []string) error {
 		}
 	}
 	return fmt.Errorf("%s %s: not a command with the flags %v; its help:\n%s", filepath.Base(exe), strings.Join(words, " "), flags, first)
+}
+
+// docPromConfig is the part of Prometheus' configuration file
+// (prometheus.yml) that the deploy docs show; decoded with unknown fields
+// refused, so a misspelt or misplaced key fails.
+type docPromConfig struct {
+	RuleFiles     []string `yaml:"rule_files"`
+	ScrapeConfigs []struct {
+		JobName       string `yaml:"job_name"`
+		MetricsPath   string `yaml:"metrics_path"`
+		Scheme        string `yaml:"scheme"`
+		Authorization *struct {
+			Type            string `yaml:"type"`
+			Credentials     string `yaml:"credentials"`
+			CredentialsFile string `yaml:"credentials_file"`
+		} `yaml:"authorization"`
+		StaticConfigs []struct {
+			Targets []string          `yaml:"targets"`
+			Labels  map[string]string `yaml:"labels"`
+		} `yaml:"static_configs"`
+	} `yaml:"scrape_configs"`
+}
+
+var docPromJob = regexp.MustCompile(`job="([a-z0-9-]+)"`)
+
+// docPrometheusConfig checks a prometheus.yml block: it decodes strictly,
+// its rule files are deploy/prometheus's *.rules.yaml (by base name, all of
+// them), and it has one scrape job, with host:port targets, for every job
+// name those rules select.
+func docPrometheusConfig(t *testing.T, root string, b docBlock) {
+	var c docPromConfig
+	dec := yaml.NewDecoder(strings.NewReader(b.body))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&c), "%s: not a prometheus.yml of the known fields", b.name())
+	rules, err := filepath.Glob(filepath.Join(root, "deploy", "prometheus", "*.rules.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, rules)
+	var want, got []string
+	wantJobs := map[string]bool{}
+	for _, f := range rules {
+		want = append(want, filepath.Base(f))
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, m := range docPromJob.FindAllStringSubmatch(string(data), -1) {
+			wantJobs[m[1]] = true
+		}
+	}
+	for _, f := range c.RuleFiles {
+		got = append(got, path.Base(f))
+	}
+	assert.ElementsMatch(t, want, got, "%s: rule_files are deploy/prometheus/*.rules.yaml", b.name())
+	jobs := map[string]bool{}
+	for _, sc := range c.ScrapeConfigs {
+		assert.False(t, jobs[sc.JobName], "%s: job %q twice", b.name(), sc.JobName)
+		jobs[sc.JobName] = true
+		if sc.Authorization != nil {
+			assert.False(t, sc.Authorization.Credentials != "" && sc.Authorization.CredentialsFile != "", "%s: job %s: credentials and credentials_file are exclusive", b.name(), sc.JobName)
+		}
+		require.NotEmpty(t, sc.StaticConfigs, "%s: job %s has no targets", b.name(), sc.JobName)
+		for _, st := range sc.StaticConfigs {
+			for _, tg := range st.Targets {
+				_, port, err := net.SplitHostPort(tg)
+				if assert.NoError(t, err, "%s: job %s: target %q is not host:port", b.name(), sc.JobName, tg) {
+					_, err := strconv.ParseUint(port, 10, 16)
+					assert.NoError(t, err, "%s: job %s: target %q", b.name(), sc.JobName, tg)
+				}
+			}
+		}
+	}
+	for j := range wantJobs {
+		assert.True(t, jobs[j], "%s: the rules select job=%q, which the config does not scrape", b.name(), j)
+	}
+}
+
+// docWords splits a shell command line into words, with single and double
+// quotes removed (no escapes or expansions: enough for go test lines).
+func docWords(l string) []string {
+	var words []string
+	var cur strings.Builder
+	in, quote := false, rune(0)
+	for _, r := range l {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ' || r == '\t':
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// docGoTestValueFlags are go test's flags that take a value.
+var docGoTestValueFlags = map[string]bool{
+	"run": true, "bench": true, "fuzz": true, "skip": true, "benchtime": true, "count": true,
+	"fuzztime": true, "fuzzminimizetime": true, "timeout": true, "tags": true, "cpu": true,
+	"parallel": true, "coverprofile": true, "cpuprofile": true, "memprofile": true, "list": true,
+	"exec": true, "o": true, "ldflags": true, "gcflags": true, "covermode": true, "coverpkg": true,
+}
+
+var docTestFunc = regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz|Example)\w*)\(`)
+
+// docGoTest checks the go test lines of a block without running them:
+// their packages exist under dir (or the folder a `cd X &&` before them
+// enters), and each -run, -bench and -fuzz pattern selects at least one
+// function of its kind in those packages' _test.go files.
+func docGoTest(t *testing.T, dir string, b docBlock) {
+	n := 0
+	for _, l := range docLines(b.body) {
+		wd := dir
+		for _, seg := range strings.Split(l, "&&") {
+			w := docWords(strings.TrimSpace(seg))
+			if len(w) == 2 && w[0] == "cd" {
+				wd = filepath.Join(wd, w[1])
+				continue
+			}
+			if len(w) < 2 || w[0] != "go" || w[1] != "test" {
+				continue
+			}
+			n++
+			flags := map[string]string{}
+			var pkgs []string
+			for i := 2; i < len(w); i++ {
+				if !strings.HasPrefix(w[i], "-") {
+					pkgs = append(pkgs, w[i])
+					continue
+				}
+				name, val, hasVal := strings.Cut(strings.TrimLeft(w[i], "-"), "=")
+				if !hasVal && docGoTestValueFlags[name] && i+1 < len(w) {
+					i++
+					val = w[i]
+				}
+				flags[name] = val
+			}
+			if len(pkgs) == 0 {
+				pkgs = []string{"."}
+			}
+			var funcs []string
+			for _, p := range pkgs {
+				root, all := strings.CutSuffix(p, "/...")
+				pdir := filepath.Join(wd, root)
+				fi, err := os.Stat(pdir)
+				if !assert.NoError(t, err, "%s: `%s`: no package %s", b.name(), l, p) || !assert.True(t, fi.IsDir(), "%s: %s", b.name(), p) {
+					continue
+				}
+				files, _ := filepath.Glob(filepath.Join(pdir, "*_test.go"))
+				if all {
+					files = nil
+					require.NoError(t, filepath.WalkDir(pdir, func(f string, d os.DirEntry, err error) error {
+						if err == nil && !d.IsDir() && strings.HasSuffix(f, "_test.go") {
+							files = append(files, f)
+						}
+						return err
+					}))
+				}
+				assert.NotEmpty(t, files, "%s: `%s`: %s has no tests", b.name(), l, p)
+				for _, f := range files {
+					data, err := os.ReadFile(f)
+					require.NoError(t, err)
+					for _, m := range docTestFunc.FindAllStringSubmatch(string(data), -1) {
+						funcs = append(funcs, m[1])
+					}
+				}
+			}
+			for flag, kinds := range map[string][]string{"run": {"Test", "Fuzz", "Example"}, "bench": {"Benchmark"}, "fuzz": {"Fuzz"}} {
+				pat, ok := flags[flag]
+				if !ok || pat == "^$" {
+					continue
+				}
+				top, _, _ := strings.Cut(pat, "/") // the top-level tests' part
+				re, err := regexp.Compile(top)
+				if !assert.NoError(t, err, "%s: `%s`: -%s", b.name(), l, flag) {
+					continue
+				}
+				found := false
+				for _, f := range funcs {
+					for _, k := range kinds {
+						found = found || strings.HasPrefix(f, k) && re.MatchString(f)
+					}
+				}
+				assert.True(t, found, "%s: `%s`: -%s %q selects no %v function of %v", b.name(), l, flag, pat, kinds, pkgs)
+			}
+		}
+	}
+	assert.NotZero(t, n, "%s: a go-test block without a go test command", b.name())
 }
 
 var docMakeTarget = regexp.MustCompile(`(?m)^([a-z0-9-]+):`)
