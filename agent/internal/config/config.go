@@ -222,10 +222,11 @@ type BrokerLimits struct {
 	// broker's DefaultMaxConnecting; 1-100000).
 	MaxConnecting int `yaml:"max_connecting"`
 	// MaxInflight caps unacknowledged QoS 1/2 messages per client
-	// (default: 1024; 1-65535).
+	// (default: 1024; 2-65535: the broker holds a client's publishing at
+	// half of it).
 	MaxInflight int `yaml:"max_inflight"`
 	// MaxPendingWrites caps messages queued for one client's connection
-	// before it counts as a slow consumer (default: 8192).
+	// before it counts as a slow consumer (default: 8192; 2-10000000).
 	MaxPendingWrites int `yaml:"max_pending_writes"`
 	// MaxPacketBytes caps one MQTT packet (default: 1MiB; 1KiB-256MiB).
 	MaxPacketBytes ByteSize `yaml:"max_packet_bytes"`

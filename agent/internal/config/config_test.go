@@ -194,8 +194,9 @@ func TestKeysAndEnvNamesAreUnique(t *testing.T) {
 	assert.Equal(t, "RIG_AGENT_BROKER_TLS_CA_FILE", spec.EnvName("broker.tls.ca_file"))
 }
 
-// The example config in deploy/ is a test: it must parse, document every
-// key, and keep every default it states.
+// The example config in deploy/ is a test: it must parse and document
+// every key (TestExampleStatesDefaults checks that it keeps every default
+// it states).
 func TestExampleConfig(t *testing.T) {
 	const path = "../../../deploy/rig-agent.example.yaml"
 	data, err := os.ReadFile(path)
