@@ -34,10 +34,14 @@ GOTESTFLAGS ?=
 # WITH_SERVICES prefixes a recipe line: it runs the provisioning scripts and
 # exports what they print. Each script keeps a value the caller already set
 # (ONNXRUNTIME_LIB, DATABASE_URL, MQTT_URL). A failing script stops make.
+# With the services provisioned, HYDROGNN_REQUIRE_SERVICES=1 (unless the
+# caller set it, e.g. to 0) makes a test that finds one missing fail rather
+# than skip (shared/testenv); make env does not print it.
 WITH_SERVICES = \
 	ONNXRUNTIME_LIB="$$(deploy/dev/onnxruntime.sh)"; export ONNXRUNTIME_LIB; \
 	DATABASE_URL="$$(deploy/dev/postgres.sh)"; export DATABASE_URL; \
 	MQTT_URL="$$(deploy/dev/mosquitto.sh)"; export MQTT_URL; \
+	HYDROGNN_REQUIRE_SERVICES="$${HYDROGNN_REQUIRE_SERVICES:-1}"; export HYDROGNN_REQUIRE_SERVICES; \
 	redact() { printf '%s' "$$1" | sed -E 's|(://[^:/@]*):[^@/]*@|\1:xxx@|'; };
 
 .PHONY: help build arm64-cc arm64-deps build-arm64 test-arm64 test test-short e2e bench models lint fmt fuzz demo env \

@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // arm64Sysroot is where Debian's cross packages (libc6-arm64-cross,
@@ -46,17 +48,15 @@ func TestARM64InferenceUnderQEMU(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skipf("the host is %s: this test compares an arm64 build under qemu with an amd64 host build", runtime.GOARCH)
 	}
-	hostLib := os.Getenv("ONNXRUNTIME_LIB")
-	if hostLib == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set: run `make test-arm64`, or `eval \"$(make -s env)\"` from the repository root")
-	}
+	hostLib := testenv.Env(t, "ONNXRUNTIME_LIB", testenv.ONNXRuntime)
 	root := repoRoot(t)
 	armLib := os.Getenv("ONNXRUNTIME_LIB_ARM64")
 	if armLib == "" {
 		armLib = filepath.Join(root, ".cache/onnxruntime/1.30.0/linux-arm64/libonnxruntime.so.1")
 	}
 	if _, err := os.Stat(armLib); err != nil {
-		t.Skipf("no arm64 ONNX Runtime library (%v): run `deploy/dev/onnxruntime.sh --arch arm64` or set ONNXRUNTIME_LIB_ARM64", err)
+		testenv.Missing(t, testenv.ONNXRuntime, fmt.Sprintf("no arm64 ONNX Runtime library (%v): run `deploy/dev/onnxruntime.sh --arch arm64` (make test-arm64 does) or set ONNXRUNTIME_LIB_ARM64", err))
+		return
 	}
 	var qemu string
 	for _, q := range []string{"qemu-aarch64", "qemu-aarch64-static"} {

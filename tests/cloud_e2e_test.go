@@ -26,6 +26,7 @@ import (
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // TestCloudEndToEnd runs the real binaries together: rig-cloud on a
@@ -42,14 +43,8 @@ func TestCloudEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the cloud end-to-end test builds and runs four binaries")
 	}
-	adminURL := os.Getenv("DATABASE_URL")
-	if adminURL == "" {
-		t.Skip("DATABASE_URL is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
-	}
-	if os.Getenv("ONNXRUNTIME_LIB") == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set (rig-agent loads ONNX Runtime): run `make test`, or " +
-			"`export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
+	adminURL := testenv.Env(t, "DATABASE_URL", testenv.PostgreSQL)
+	testenv.Env(t, "ONNXRUNTIME_LIB", testenv.ONNXRuntime) // rig-agent loads ONNX Runtime
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	root := repoRoot(t)

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // wantORTPrefix is the ONNX Runtime release line the project is built
@@ -26,11 +28,7 @@ var (
 // environment is never destroyed: it lives until the test binary exits.
 func ortEnv(tb testing.TB) {
 	tb.Helper()
-	lib := os.Getenv("ONNXRUNTIME_LIB")
-	if lib == "" {
-		tb.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or " +
-			"`export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
+	lib := testenv.Env(tb, "ONNXRUNTIME_LIB", testenv.ONNXRuntime)
 	ortOnce.Do(func() {
 		if _, err := os.Stat(lib); err != nil {
 			ortErr = err

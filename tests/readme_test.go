@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // repoRoot is the repository root (the tests module is one level below).
@@ -139,7 +141,8 @@ func TestREADMECommands(t *testing.T) {
 	for _, c := range binCmds {
 		t.Run(c, func(t *testing.T) {
 			if strings.Contains(c, "$MQTT_URL") && os.Getenv("MQTT_URL") == "" {
-				t.Skip("MQTT_URL is not set (make test sets it)")
+				testenv.Missing(t, testenv.Mosquitto, "MQTT_URL is not set")
+				return
 			}
 			if strings.Contains(c, "../shared/data") {
 				if _, err := os.Stat(filepath.Join(root, "../shared/data")); err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
 	"github.com/hydrognn/hydrognn/shared/rolloutapi"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // EnvE2E gates the long end-to-end tests (TestRolloutEndToEnd): `make e2e`
@@ -71,17 +72,9 @@ func TestRolloutEndToEnd(t *testing.T) {
 	if os.Getenv(EnvE2E) == "" {
 		t.Skip(EnvE2E + " is not set: the rollout end-to-end test (20 rig-agent processes, ~3 minutes) runs with `make e2e`")
 	}
-	adminURL, mqttURL := os.Getenv("DATABASE_URL"), os.Getenv("MQTT_URL")
-	if adminURL == "" {
-		t.Skip("DATABASE_URL is not set: run `make e2e`, or `eval \"$(make -s env)\"` from the repository root")
-	}
-	if mqttURL == "" {
-		t.Skip("MQTT_URL is not set (the agents read a real Mosquitto): run `make e2e`, or `eval \"$(make -s env)\"` from the repository root")
-	}
-	if os.Getenv("ONNXRUNTIME_LIB") == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set (rig-agent loads ONNX Runtime): run `make e2e`, or " +
-			"`export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
+	adminURL := testenv.Env(t, "DATABASE_URL", testenv.PostgreSQL)
+	mqttURL := testenv.Env(t, "MQTT_URL", testenv.Mosquitto) // the agents read a real Mosquitto
+	testenv.Env(t, "ONNXRUNTIME_LIB", testenv.ONNXRuntime)   // rig-agent loads ONNX Runtime
 	// Its failures again at the very end, after the 21 processes' log
 	// tails, where the last lines of a CI log show them.
 	ft := repeatFailures(t)

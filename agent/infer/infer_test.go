@@ -21,6 +21,7 @@ import (
 	"github.com/hydrognn/hydrognn/shared/prep"
 
 	"github.com/hydrognn/hydrognn/shared/syncbuf"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // initHelperEnv makes the test binary a helper process that calls Init
@@ -37,14 +38,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// needORT skips the test when $ONNXRUNTIME_LIB is unset and initialises
-// ONNX Runtime otherwise.
+// needORT skips the test when $ONNXRUNTIME_LIB is unset (fails it under
+// HYDROGNN_REQUIRE_SERVICES=1: shared/testenv) and initialises ONNX
+// Runtime otherwise.
 func needORT(tb testing.TB) {
 	tb.Helper()
-	if os.Getenv(LibraryEnv) == "" {
-		tb.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or " +
-			"`export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
+	testenv.Env(tb, LibraryEnv, testenv.ONNXRuntime)
 	require.NoError(tb, Init(""))
 }
 

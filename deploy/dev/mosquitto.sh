@@ -15,7 +15,7 @@
 #      QoS 1 messages silently and rig-agent's tests rely on the settings in
 #      deploy/mosquitto/. The broker is reused by later runs while its config is
 #      unchanged, and stopped by `make services-stop`.
-# With no mosquitto binary, Debian's package is installed.
+# With no mosquitto or mosquitto_passwd binary, Debian's package is installed.
 # shellcheck source=deploy/dev/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -92,6 +92,19 @@ status)
 	;;
 esac
 
+# The broker, and mosquitto_passwd for the tests that start a Mosquitto of
+# their own with a password file (agent/internal/ingest TestTLSMosquitto):
+# Debian's mosquitto package has both. Checked before reusing a running
+# broker too, so that every started run has them.
+bin="$(command -v mosquitto || true)"
+[ -n "$bin" ] || [ ! -x /usr/sbin/mosquitto ] || bin=/usr/sbin/mosquitto
+if [ -z "$bin" ] || ! command -v mosquitto_passwd >/dev/null 2>&1; then
+	apt_install mosquitto
+	bin="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+	[ -x "$bin" ] || die "mosquitto installed but not found"
+	command -v mosquitto_passwd >/dev/null 2>&1 || die "mosquitto installed but mosquitto_passwd not found"
+fi
+
 # Reuse the broker if it runs with the current config and answers.
 sum="$(sha256sum "$CONF_SRC" | cut -c1-16)"
 if running >/dev/null && [ -n "$port" ] && [ "$(cat "$STATE/config.sum" 2>/dev/null)" = "$sum" ] && tcp_open 127.0.0.1 "$port"; then
@@ -100,14 +113,6 @@ if running >/dev/null && [ -n "$port" ] && [ "$(cat "$STATE/config.sum" 2>/dev/n
 	exit 0
 fi
 stop_broker
-
-bin="$(command -v mosquitto || true)"
-[ -n "$bin" ] || [ ! -x /usr/sbin/mosquitto ] || bin=/usr/sbin/mosquitto
-if [ -z "$bin" ]; then
-	apt_install mosquitto
-	bin="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
-	[ -x "$bin" ] || die "mosquitto installed but not found"
-fi
 
 port="$(free_port 18830 18929 "$STATE/port")"
 {

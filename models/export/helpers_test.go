@@ -16,6 +16,7 @@ import (
 	"github.com/hydrognn/hydrognn/models/train"
 	"github.com/hydrognn/hydrognn/models/train/traintest"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 func repoRoot(tb testing.TB) string {
@@ -107,11 +108,7 @@ var (
 // ortEnv initialises ONNX Runtime from $ONNXRUNTIME_LIB or skips.
 func ortEnv(tb testing.TB) {
 	tb.Helper()
-	lib := os.Getenv("ONNXRUNTIME_LIB")
-	if lib == "" {
-		tb.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or " +
-			"`export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
+	lib := testenv.Env(tb, "ONNXRUNTIME_LIB", testenv.ONNXRuntime)
 	ortOnce.Do(func() {
 		if ort.IsInitialized() {
 			return

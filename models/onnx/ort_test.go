@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 var (
@@ -19,11 +21,7 @@ var (
 // environment lives until the test binary exits.
 func ortEnv(tb testing.TB) {
 	tb.Helper()
-	lib := os.Getenv("ONNXRUNTIME_LIB")
-	if lib == "" {
-		tb.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or " +
-			"`export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
+	lib := testenv.Env(tb, "ONNXRUNTIME_LIB", testenv.ONNXRuntime)
 	ortOnce.Do(func() {
 		if _, err := os.Stat(lib); err != nil {
 			ortErr = err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hydrognn/hydrognn/shared/syncbuf"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,7 +28,8 @@ func TestMosquittoConfDebian(t *testing.T) {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr != nil {
-			t.Skip("mosquitto is not installed")
+			testenv.Missing(t, testenv.Mosquitto, "mosquitto is not installed (Debian: apt-get install mosquitto)")
+			return
 		}
 		bin = "/usr/sbin/mosquitto"
 	}

@@ -2,6 +2,7 @@ package agenttest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -14,11 +15,13 @@ import (
 
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // MosquittoURL returns $MQTT_URL, else the machine's Mosquitto at
 // tcp://127.0.0.1:1883, or skips the test when no broker answers there
-// within a second.
+// within a second (fails it under HYDROGNN_REQUIRE_SERVICES=1:
+// shared/testenv).
 func MosquittoURL(tb testing.TB) string {
 	tb.Helper()
 	u := os.Getenv("MQTT_URL")
@@ -29,20 +32,19 @@ func MosquittoURL(tb testing.TB) string {
 	require.NoError(tb, err)
 	c, err := net.DialTimeout("tcp", pu.Host, time.Second)
 	if err != nil {
-		tb.Skipf("no MQTT broker at %s (%v): this test needs a real Mosquitto "+
-			"(make test starts one; locally: eval \"$(make -s env)\" or deploy/dev/mosquitto.sh)", u, err)
+		testenv.Missing(tb, testenv.Mosquitto, fmt.Sprintf("no MQTT broker answers at %s (%v)", u, err))
+		return u
 	}
 	_ = c.Close()
 	return u
 }
 
-// NeedORT skips the test when $ONNXRUNTIME_LIB, the ONNX Runtime library
-// the agent's models run on, is not set.
+// NeedORT skips the test (fails it under HYDROGNN_REQUIRE_SERVICES=1)
+// when $ONNXRUNTIME_LIB, the ONNX Runtime library the agent's models run
+// on, is not set.
 func NeedORT(tb testing.TB) {
 	tb.Helper()
-	if os.Getenv("ONNXRUNTIME_LIB") == "" {
-		tb.Skip("ONNXRUNTIME_LIB is not set: run `make test`, or `eval \"$(make -s env)\"` from the repository root")
-	}
+	testenv.Env(tb, "ONNXRUNTIME_LIB", testenv.ONNXRuntime)
 }
 
 // IsolatedRig writes into dir a copy of the firmware config at fwSrc whose

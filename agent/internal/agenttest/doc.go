@@ -7,5 +7,6 @@
 // handling (Cloud).
 //
 // It is imported by tests only. Helpers take a testing.TB, fail the test
-// on an error and skip it when a service they need is absent.
+// on an error and skip it when a service they need is absent (fail it
+// under HYDROGNN_REQUIRE_SERVICES=1, as make test sets: shared/testenv).
 package agenttest

@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // countStore is a fast Store without fsync: it counts and drops.
@@ -84,10 +84,7 @@ func benchIngest(b *testing.B, brk, codecName string, perMsg int, storeKind stri
 	if brk == "embedded" {
 		url = startBroker(b, broker.Options{}).URL()
 	} else {
-		url = os.Getenv("MQTT_URL")
-		if url == "" {
-			b.Skip("MQTT_URL is not set: skipping the Mosquitto benchmark")
-		}
+		url = testenv.Env(b, "MQTT_URL", testenv.Mosquitto)
 	}
 	name := uniqueName()
 	cfg := &rig.Config{RigType: "bench"}

@@ -25,6 +25,7 @@ import (
 	"github.com/hydrognn/hydrognn/shared/codec"
 	"github.com/hydrognn/hydrognn/shared/reading"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // testLogger discards logs unless -v is given.
@@ -380,14 +381,11 @@ func smallWindowBroker(tb testing.TB) *broker.Broker {
 	return startBroker(tb, broker.Options{MaxInflight: 16, HighWater: 8, MaxPublishWait: 200 * time.Millisecond})
 }
 
-// mosquitto returns $MQTT_URL or skips the test.
+// mosquitto returns $MQTT_URL or skips the test (fails it under
+// HYDROGNN_REQUIRE_SERVICES=1: shared/testenv).
 func mosquitto(tb testing.TB) string {
 	tb.Helper()
-	url := os.Getenv("MQTT_URL")
-	if url == "" {
-		tb.Skip("MQTT_URL is not set: skipping the test against a real Mosquitto (make test sets it; locally: eval \"$(make -s env)\")")
-	}
-	return url
+	return testenv.Env(tb, "MQTT_URL", testenv.Mosquitto)
 }
 
 // running is an Ingest running in the background.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
 	"github.com/hydrognn/hydrognn/agent/internal/testpki"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // pki holds the files and values of a throwaway CA (testpki) with a
@@ -109,7 +110,8 @@ func TestTLSConfigErrors(t *testing.T) {
 // TestTLSMosquitto: the same against a real Mosquitto (a throwaway one,
 // started by the test) with a TLS listener that requires a client
 // certificate and a password file; skipped when mosquitto or
-// mosquitto_passwd is not installed.
+// mosquitto_passwd is not installed (failed under
+// HYDROGNN_REQUIRE_SERVICES=1: deploy/dev/mosquitto.sh installs both).
 func TestTLSMosquitto(t *testing.T) {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -117,7 +119,8 @@ func TestTLSMosquitto(t *testing.T) {
 	}
 	passwd, perr := exec.LookPath("mosquitto_passwd")
 	if _, err := os.Stat(bin); err != nil || perr != nil {
-		t.Skip("mosquitto or mosquitto_passwd is not installed (Debian: apt-get install mosquitto)")
+		testenv.Missing(t, testenv.Mosquitto, "mosquitto or mosquitto_passwd is not installed (Debian: apt-get install mosquitto)")
+		return
 	}
 	p := newPKI(t)
 	pwFile := filepath.Join(p.dir, "passwd")

@@ -25,6 +25,7 @@ import (
 	"github.com/hydrognn/hydrognn/agent/internal/agenttest"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 	"github.com/hydrognn/hydrognn/shared/tufrepo"
 )
 
@@ -364,12 +365,11 @@ func (f *fixture) forge(signers []ed25519.PrivateKey, edit func(*metadata.Target
 
 // skabCanary is what a model canary test runs on: the skab-testbed
 // firmware config, its shipped bundle's folder and inference options that
-// log nothing. The test is skipped without ONNX Runtime.
+// log nothing. The test is skipped without ONNX Runtime (fails under
+// HYDROGNN_REQUIRE_SERVICES=1: shared/testenv).
 func skabCanary(t *testing.T) (*rig.Config, string, infer.Options) {
 	t.Helper()
-	if os.Getenv(infer.LibraryEnv) == "" {
-		t.Skip("ONNXRUNTIME_LIB is not set: `export ONNXRUNTIME_LIB=$(deploy/dev/onnxruntime.sh)` from the repository root")
-	}
+	testenv.Env(t, infer.LibraryEnv, testenv.ONNXRuntime)
 	root := filepath.Join("..", "..", "..")
 	cfg, err := rig.Load(filepath.Join(root, "firmware-configs", "skab-testbed.yaml"))
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // The tests in this file talk to real brokers: an embedded mochi-mqtt
@@ -76,10 +77,7 @@ func TestEmbeddedBrokerRoundTrip(t *testing.T) {
 }
 
 func TestMosquittoRoundTrip(t *testing.T) {
-	url := os.Getenv("MQTT_URL")
-	if url == "" {
-		t.Skip("MQTT_URL is not set: skipping the test against a real Mosquitto (e.g. MQTT_URL=tcp://127.0.0.1:1883)")
-	}
+	url := testenv.Env(t, "MQTT_URL", testenv.Mosquitto)
 	// A unique client id and clean session leave no state behind on a
 	// shared broker; the default (persistent session) runs against the
 	// embedded broker.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // TestBenchIngest runs `rigctl bench ingest` for two seconds at 30,000
@@ -230,7 +232,8 @@ func TestInferenceMicros(t *testing.T) {
 // it afterwards.
 func TestThrowawayMosquitto(t *testing.T) {
 	if _, err := exec.LookPath("mosquitto"); err != nil && !fileExists("/usr/sbin/mosquitto") {
-		t.Skip("no mosquitto binary")
+		testenv.Missing(t, testenv.Mosquitto, "no mosquitto binary (Debian: apt-get install mosquitto)")
+		return
 	}
 	t.Setenv("MQTT_URL", "")
 	port, err := freePort()

@@ -16,6 +16,7 @@ import (
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudclient"
 	"github.com/hydrognn/hydrognn/tools/internal/cloudrun"
 )
@@ -101,12 +102,11 @@ func (b *checkoutBinary) build(t testing.TB) string {
 }
 
 // rigCloudBin is rig-cloud built from this checkout; it skips t without
-// a database to run it on.
+// a database to run it on (fails it under HYDROGNN_REQUIRE_SERVICES=1:
+// shared/testenv).
 func rigCloudBin(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("DATABASE_URL") == "" {
-		t.Skip("DATABASE_URL is not set: run `eval \"$(make -s env)\"` or make test")
-	}
+	testenv.Env(t, "DATABASE_URL", testenv.PostgreSQL)
 	return cloudBinary.build(t)
 }
 

@@ -1,7 +1,9 @@
 // Package dbtest gives each test its own throwaway PostgreSQL database on
 // the server at $DATABASE_URL (eval "$(make -s env)" sets it; make test
 // does too), so tests run in parallel and never touch other data. Without
-// DATABASE_URL the test is skipped with a message saying how to set it.
+// DATABASE_URL the test is skipped with a message saying how to set it
+// (it fails under HYDROGNN_REQUIRE_SERVICES=1, as make test sets:
+// shared/testenv).
 //
 // URL and Pool make an empty database: tests of migration itself (the
 // advisory lock, rig-cloud migrate, a server migrating at start) use
@@ -49,7 +51,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/db"
+	"github.com/hydrognn/hydrognn/shared/testenv"
 )
 
 // TemplatePrefix starts the name of every template database Migrated
@@ -85,14 +87,11 @@ const templateTries = 3
 // sha256("hydrognn dbtest template")).
 const templateLockKey int64 = 0x5c3e0a9d7f21b486
 
-// baseURL returns $DATABASE_URL, or skips the test.
+// baseURL returns $DATABASE_URL, or skips the test (fails it under
+// HYDROGNN_REQUIRE_SERVICES=1: shared/testenv).
 func baseURL(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		t.Skip("DATABASE_URL is not set: run `eval \"$(make -s env)\"` (deploy/dev/postgres.sh) or make test")
-	}
-	return base
+	return testenv.Env(t, "DATABASE_URL", testenv.PostgreSQL)
 }
 
 // URL creates a fresh, empty database and returns its URL; the database
