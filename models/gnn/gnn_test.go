@@ -106,6 +106,12 @@ func TestBadConfig(t *testing.T) {
 		{60, Sizes{Patch: 7}, "patch 7"},
 		{60, Sizes{Hidden: 10, Heads: 3}, "hidden 10"},
 		{0, Sizes{}, "window of 0 steps"},
+		// One step, or one patch, leaves the GRU over patches a single
+		// step: no temporal encoder at all.
+		{1, Sizes{}, "window of 1 steps: the temporal encoder needs at least 2"},
+		{1, Sizes{Patch: 1}, "window of 1 steps"},
+		{60, Sizes{Patch: 60}, "patch 60 cuts the window's 60 steps into 1 patch(es); the GRU over patches needs at least 2 (a patch of at most 30 steps)"},
+		{20, Sizes{Patch: 20}, "patch 20 cuts the window's 20 steps into 1 patch(es)"},
 	} {
 		if _, err := New(cfg, tc.steps, tc.sizes); err == nil || !bytes.Contains([]byte(err.Error()), []byte(tc.want)) {
 			t.Errorf("New(%d, %+v) = %v, want error with %q", tc.steps, tc.sizes, err, tc.want)
@@ -113,6 +119,26 @@ func TestBadConfig(t *testing.T) {
 	}
 	if _, err := NewBackend("tpu"); err == nil {
 		t.Error("NewBackend(tpu) did not fail")
+	}
+}
+
+// TestDefaultPatch: the default patch is the largest of 10, 6, 5, 4, 3,
+// 2, 1 that cuts the window into at least MinPatches patches, so a
+// 10-step window gets two patches of 5, not one of 10. The shipped
+// bundles' windows (20, 30 and 60 steps) keep patches of 10.
+func TestDefaultPatch(t *testing.T) {
+	cfg := rigtest.Shipped(t, "zema-testrig")
+	for _, tc := range []struct{ steps, patch int }{
+		{60, 10}, {30, 10}, {20, 10}, {12, 6}, {10, 5}, {6, 3}, {5, 1}, {4, 2}, {3, 1}, {2, 1},
+	} {
+		m, err := New(cfg, tc.steps, Sizes{})
+		if err != nil {
+			t.Errorf("New(%d steps): %v", tc.steps, err)
+			continue
+		}
+		if m.Sizes.Patch != tc.patch || m.Patches < MinPatches {
+			t.Errorf("%d steps: patch %d (%d patches), want patch %d", tc.steps, m.Sizes.Patch, m.Patches, tc.patch)
+		}
 	}
 }
 

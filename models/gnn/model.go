@@ -16,8 +16,9 @@ var ErrConfig = errors.New("gnn: invalid model configuration")
 // field means its default (see DefaultSizes).
 type Sizes struct {
 	// Patch is P, the number of grid steps per patch; the window's Steps
-	// must be a multiple of it (0: the largest of 10, 6, 5, 4, 3, 2, 1
-	// that divides Steps).
+	// must be a multiple of it with at least MinPatches patches (0: the
+	// largest of 10, 6, 5, 4, 3, 2, 1 that divides Steps into at least
+	// MinPatches).
 	Patch int `json:"patch"`
 	// Hidden is D, the width of sensor and node embeddings and of the
 	// GRU state (0: 32). It must be a multiple of Heads.
@@ -84,6 +85,14 @@ func (s Sizes) NumLayers() int { return max(s.Layers, 0) }
 
 // DefaultSizes are the sizes used when a field of Sizes is zero.
 var DefaultSizes = Sizes{Patch: 0, Hidden: 16, Heads: 2, Layers: 2, HeadHidden: 16, Window: 4, Readout: -1, Global: -1, View: 8, ViewHidden: 16, ViewAttn: -1}
+
+// MinSteps is the shortest window New accepts, and MinPatches the fewest
+// patches (Steps/Patch): with one step or one patch the GRU over patches
+// runs a single step, and the "temporal" encoder sees no sequence at all.
+const (
+	MinSteps   = 2
+	MinPatches = 2
+)
 
 // LeakyAlpha is the negative slope of the LeakyRelu in the GATv2 scores
 // (ONNX LeakyRelu alpha).
@@ -180,12 +189,12 @@ func New(cfg *rig.Config, steps int, sizes Sizes) (*Model, error) {
 }
 
 func resolveSizes(s Sizes, steps int) (Sizes, error) {
-	if steps < 1 {
-		return s, fmt.Errorf("%w: window of %d steps", ErrConfig, steps)
+	if steps < MinSteps {
+		return s, fmt.Errorf("%w: window of %d steps: the temporal encoder needs at least %d", ErrConfig, steps, MinSteps)
 	}
 	if s.Patch == 0 {
 		for _, p := range []int{10, 6, 5, 4, 3, 2, 1} {
-			if steps%p == 0 {
+			if steps%p == 0 && steps/p >= MinPatches {
 				s.Patch = p
 				break
 			}
@@ -229,6 +238,9 @@ func resolveSizes(s Sizes, steps int) (Sizes, error) {
 	switch {
 	case s.Patch < 1 || steps%s.Patch != 0:
 		return s, fmt.Errorf("%w: patch %d must be >= 1 and divide the window's %d steps", ErrConfig, s.Patch, steps)
+	case steps/s.Patch < MinPatches:
+		return s, fmt.Errorf("%w: patch %d cuts the window's %d steps into %d patch(es); the GRU over patches needs at least %d (a patch of at most %d steps)",
+			ErrConfig, s.Patch, steps, steps/s.Patch, MinPatches, steps/MinPatches)
 	case s.Hidden < 1 || s.Heads < 1 || s.Hidden%s.Heads != 0:
 		return s, fmt.Errorf("%w: hidden %d must be a positive multiple of heads %d", ErrConfig, s.Hidden, s.Heads)
 	case s.HeadHidden < 1:

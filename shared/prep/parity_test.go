@@ -18,7 +18,7 @@ func parityCase(seed uint64, gridSel, steps, hold, missPct uint8) (Spec, [][]flo
 	spec := Spec{
 		Rules:        Rules,
 		GridHz:       grids[int(gridSel)%len(grids)],
-		Steps:        1 + int(steps)%120,
+		Steps:        MinSteps + int(steps)%(121-MinSteps), // 2..120
 		Alignment:    AlignSliding,
 		StrideSteps:  1,
 		MaxHoldSteps: int(hold) % 6,

@@ -24,6 +24,10 @@ const Rules = "prep/v1"
 
 // Limits on a Spec, checked by Validate.
 const (
+	// MinSteps is the shortest window: a Spec is a model's input, and a
+	// window of one step gives a temporal encoder no sequence to encode
+	// (models/gnn refuses it too).
+	MinSteps = 2
 	// MaxGridHz is the highest grid rate: the grid period must be at least
 	// one microsecond.
 	MaxGridHz = 1e6
@@ -229,8 +233,8 @@ func (s Spec) Validate() error {
 	if !(s.GridHz > 0 && s.GridHz <= MaxGridHz) { // also rejects NaN
 		bad("grid_hz must be in (0, %g], got %v", MaxGridHz, s.GridHz)
 	}
-	if s.Steps < 1 {
-		bad("steps must be at least 1, got %d", s.Steps)
+	if s.Steps < MinSteps {
+		bad("steps must be at least %d (a window is a model's input sequence), got %d", MinSteps, s.Steps)
 	} else if s.GridHz > 0 && float64(s.Steps)/s.GridHz > MaxWindowS {
 		bad("window of %d steps at %v Hz lasts %v s, more than %g s", s.Steps, s.GridHz, float64(s.Steps)/s.GridHz, MaxWindowS)
 	}

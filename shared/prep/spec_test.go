@@ -78,6 +78,7 @@ func TestSpecFromConfigErrors(t *testing.T) {
 		{"window longer than cycle", long, 1, 61, "is longer than the rig's 60 s cycle"},
 		{"bad rate", badRate, 1, 60, `sensors[3] "PS4": rate_hz must be finite and > 0, got 0`},
 		{"bad grid", long, 0, 60, "grid_hz must be in (0, 1e+06], got 0"},
+		{"one step", long, 1, 1, "steps must be at least 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := SpecFromConfig(tc.cfg, tc.grid, tc.steps)
@@ -101,7 +102,8 @@ func TestSpecValidate(t *testing.T) {
 		{"zero grid", func(s *Spec) { s.GridHz = 0 }, []string{"grid_hz must be in (0, 1e+06], got 0"}},
 		{"NaN grid", func(s *Spec) { s.GridHz = math.NaN() }, []string{"grid_hz must be in (0, 1e+06], got NaN"}},
 		{"fast grid", func(s *Spec) { s.GridHz = 2e6 }, []string{"got 2e+06"}},
-		{"steps", func(s *Spec) { s.Steps = 0 }, []string{"steps must be at least 1, got 0"}},
+		{"steps", func(s *Spec) { s.Steps = 0 }, []string{"steps must be at least 2 (a window is a model's input sequence), got 0"}},
+		{"one step", func(s *Spec) { s.Steps = 1 }, []string{"steps must be at least 2 (a window is a model's input sequence), got 1"}},
 		{"long window", func(s *Spec) { s.GridHz, s.Steps = 1e-3, 1e5 }, []string{"lasts 1e+08 s, more than 1e+07 s"}},
 		{"too many cells", func(s *Spec) { s.GridHz, s.Steps = 1e6, 1<<23 }, []string{"3 sensors x 8388608 steps exceeds 16777216 cells"}},
 		{"alignment", func(s *Spec) { s.Alignment = "tumbling" }, []string{`alignment must be "cycle" or "sliding", got "tumbling"`}},
@@ -122,7 +124,7 @@ func TestSpecValidate(t *testing.T) {
 		{"std zero", func(s *Spec) { s.Sensors[0].Std = 0 }, []string{`sensors[0] "A": std must be finite and > 0, got 0`}},
 		{"std inf", func(s *Spec) { s.Sensors[0].Std = math.Inf(1) }, []string{"std must be finite and > 0, got +Inf"}},
 		{"sensor hold", func(s *Spec) { s.Sensors[2].MaxHoldSteps = intp(-2) }, []string{`sensors[2] "C": max_hold_steps must be >= 0, got -2`}},
-		{"several at once", func(s *Spec) { s.Steps = -1; s.Sensors[0].Std = -1 }, []string{"steps must be at least 1, got -1", "std must be finite and > 0, got -1"}},
+		{"several at once", func(s *Spec) { s.Steps = -1; s.Sensors[0].Std = -1 }, []string{"steps must be at least 2 (a window is a model's input sequence), got -1", "std must be finite and > 0, got -1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testSpec()
