@@ -129,8 +129,8 @@ var docCheckedElsewhere = map[string]docElsewhere{
 //   - prometheus-config: the block is a prometheus.yml that decodes
 //     strictly into the fields Prometheus reads, loads the rule files of
 //     deploy/prometheus and scrapes every job those rules name.
-//   - go-test DIR: every `go test` line (run from DIR, or from the folder
-//     of a `cd X &&` before it) names packages that exist, and its -run,
+//   - go-test DIR: every `go test` command (run from DIR, or from the
+//     folder a `cd X` before it entered) names packages that exist, and its -run,
 //     -bench and -fuzz patterns each select a test function of theirs
 //     (-run '^$' selects none, on purpose); nothing is run.
 //   - readme-commands (README.md's sh blocks): TestREADMECommands runs them.
@@ -464,15 +464,18 @@ var docGoTestValueFlags = map[string]bool{
 var docTestFunc = regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz|Example)\w*)\(`)
 
 // docGoTest checks the go test lines of a block without running them:
-// their packages exist under dir (or the folder a `cd X &&` before them
+// their packages exist under dir (or the folder a `cd X` before them
 // enters), and each -run, -bench and -fuzz pattern selects at least one
 // function of its kind in those packages' _test.go files.
 func docGoTest(t *testing.T, dir string, b docBlock) {
 	n := 0
+	wd := dir // a cd holds for the lines after it, as in a shell
 	for _, l := range docLines(b.body) {
-		wd := dir
-		for _, seg := range strings.Split(l, "&&") {
+		for _, seg := range docSegment.Split(l, -1) {
 			w := docWords(strings.TrimSpace(seg))
+			for len(w) > 0 && strings.Contains(w[0], "=") && !strings.HasPrefix(w[0], "-") {
+				w = w[1:] // VAR=value before the command
+			}
 			if len(w) == 2 && w[0] == "cd" {
 				wd = filepath.Join(wd, w[1])
 				continue
