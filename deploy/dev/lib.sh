@@ -70,6 +70,13 @@ apt_install() {
 	fi
 }
 
+# apt_possible succeeds when apt_install can run without asking: apt-get
+# is there, and we are root or have passwordless sudo.
+apt_possible() {
+	command -v apt-get >/dev/null 2>&1 || return 1
+	[ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }
+}
+
 # tcp_open HOST PORT succeeds when something accepts TCP connections there.
 tcp_open() {
 	# shellcheck disable=SC2016 # $1 and $2 expand in the inner bash.

@@ -15,7 +15,8 @@
 #      QoS 1 messages silently and rig-agent's tests rely on the settings in
 #      deploy/mosquitto/. The broker is reused by later runs while its config is
 #      unchanged, and stopped by `make services-stop`.
-# With no mosquitto or mosquitto_passwd binary, Debian's package is installed.
+# With no mosquitto binary, Debian's package is installed; with no
+# mosquitto_passwd, only where apt-get can run unattended (see below).
 # shellcheck source=deploy/dev/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -94,15 +95,27 @@ esac
 
 # The broker, and mosquitto_passwd for the tests that start a Mosquitto of
 # their own with a password file (agent/internal/ingest TestTLSMosquitto):
-# Debian's mosquitto package has both. Checked before reusing a running
-# broker too, so that every started run has them.
+# Debian's mosquitto package has both. With no broker, the package is
+# installed (or the script stops saying how). With a broker but no
+# mosquitto_passwd (a mosquitto built from source, or not Debian's), the
+# package is installed only where that can run unattended (root or
+# passwordless sudo, and apt-get, as in CI); elsewhere a warning, and
+# TestTLSMosquitto skips (fails under HYDROGNN_REQUIRE_SERVICES=1, naming
+# mosquitto_passwd). Checked before reusing a running broker too.
 bin="$(command -v mosquitto || true)"
 [ -n "$bin" ] || [ ! -x /usr/sbin/mosquitto ] || bin=/usr/sbin/mosquitto
-if [ -z "$bin" ] || ! command -v mosquitto_passwd >/dev/null 2>&1; then
+if [ -z "$bin" ]; then
 	apt_install mosquitto
 	bin="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 	[ -x "$bin" ] || die "mosquitto installed but not found"
 	command -v mosquitto_passwd >/dev/null 2>&1 || die "mosquitto installed but mosquitto_passwd not found"
+elif ! command -v mosquitto_passwd >/dev/null 2>&1; then
+	no_passwd="mosquitto_passwd not found (the broker is $bin): TestTLSMosquitto will skip, or fail under HYDROGNN_REQUIRE_SERVICES=1"
+	if ! apt_possible; then
+		say "warning: $no_passwd; put mosquitto_passwd on PATH, or install Debian's mosquitto package (needs root or passwordless sudo, and apt-get)"
+	elif ! (apt_install mosquitto) || ! command -v mosquitto_passwd >/dev/null 2>&1; then
+		say "warning: $no_passwd; installing Debian's mosquitto package did not provide it"
+	fi
 fi
 
 # Reuse the broker if it runs with the current config and answers.

@@ -117,9 +117,13 @@ func TestTLSMosquitto(t *testing.T) {
 	if err != nil {
 		bin = "/usr/sbin/mosquitto"
 	}
-	passwd, perr := exec.LookPath("mosquitto_passwd")
-	if _, err := os.Stat(bin); err != nil || perr != nil {
-		testenv.Missing(t, testenv.Mosquitto, "mosquitto or mosquitto_passwd is not installed (Debian: apt-get install mosquitto)")
+	if _, err := os.Stat(bin); err != nil {
+		testenv.Missing(t, testenv.Mosquitto, "mosquitto is not installed (Debian: apt-get install mosquitto)")
+		return
+	}
+	passwd, err := exec.LookPath("mosquitto_passwd")
+	if err != nil {
+		testenv.Missing(t, testenv.Mosquitto, "mosquitto_passwd is not installed (the broker is "+bin+"; Debian: apt-get install mosquitto)")
 		return
 	}
 	p := newPKI(t)
