@@ -220,6 +220,10 @@ func checkedElsewhere(t *testing.T, root string, b docBlock, kind string) {
 	if assert.NoError(t, err, "%s: %s blocks are checked by %s", b.name(), kind, where.test) {
 		assert.Contains(t, string(data), where.decl, "%s: %s blocks are checked by %s", b.name(), kind, where.test)
 	}
+	assert.NotEmpty(t, where.files)
+	for _, pat := range where.files {
+		assert.Contains(t, string(data), pat, "%s: %s must read %s, where docCheckedElsewhere says it looks", b.name(), where.test, pat)
+	}
 	read := false
 	for _, pat := range where.files {
 		ok, err := path.Match(pat, b.file)
@@ -278,7 +282,7 @@ func docShell(t *testing.T, root, bin string, b docBlock) {
 var (
 	docBinaries   = regexp.MustCompile(`^(?:\S*/)?(?:[a-z]+-)??(rigctl|rigsim|rig-agent|rig-cloud)$`)
 	docShellWords = map[string]bool{"do": true, "then": true, "else": true, "time": true, "exec": true}
-	docSegment    = regexp.MustCompile(`;|&&|\s\|\s|\$\(|\)`)
+	docSegmentAt  = regexp.MustCompile(`^(?:;|&&|\s\|\s|\$\(|\))`)
 	docWord       = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	docFlag       = regexp.MustCompile(`(?:^|[\s\[(|])--?([a-z][a-z0-9-]*)`)
 )
@@ -288,7 +292,7 @@ var (
 func docCLIFlags(t *testing.T, bin string, b docBlock) {
 	n := 0
 	for _, l := range docLines(b.body) {
-		for _, seg := range docSegment.Split(l, -1) {
+		for _, seg := range docSegments(l) {
 			// The command's first word, after variable assignments.
 			f := strings.Fields(seg)
 			start := 0
@@ -422,6 +426,84 @@ func docPrometheusConfig(t *testing.T, root string, b docBlock) {
 	}
 }
 
+// docSegments cuts a command line into its commands at ;, &&, " | ", $(
+// and ), outside quotes only: single quotes hold everything up to the next
+// one, double quotes everything but a $( ... ), which is a command (with
+// quotes of its own) again.
+func docSegments(l string) []string {
+	var segs []string
+	start := 0
+	var ctx []byte // the open quotes and $( (as '(') around position i
+	top := func() byte {
+		if len(ctx) == 0 {
+			return 0
+		}
+		return ctx[len(ctx)-1]
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		switch top() {
+		case '\'':
+			if c == '\'' {
+				ctx = ctx[:len(ctx)-1]
+			}
+			continue
+		case '"':
+			switch {
+			case c == '"':
+				ctx = ctx[:len(ctx)-1]
+			case strings.HasPrefix(l[i:], "$("):
+				ctx = append(ctx, '(')
+				segs = append(segs, l[start:i])
+				i++
+				start = i + 1
+			}
+			continue
+		}
+		if c == '\'' || c == '"' {
+			ctx = append(ctx, c)
+			continue
+		}
+		m := docSegmentAt.FindString(l[i:])
+		if m == "" {
+			continue
+		}
+		switch {
+		case m == "$(":
+			ctx = append(ctx, '(')
+		case m == ")" && top() == '(':
+			ctx = ctx[:len(ctx)-1]
+		}
+		segs = append(segs, l[start:i])
+		i += len(m) - 1
+		start = i + 1
+	}
+	return append(segs, l[start:])
+}
+
+// docSplitTop splits s at each sep outside parentheses and brackets, as go
+// test splits a -run pattern into its levels at '/'.
+func docSplitTop(s string, sep byte) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '(', '[':
+			depth++
+		case ')', ']':
+			depth--
+		case sep:
+			if depth == 0 {
+				parts = append(parts, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
+}
+
 // docWords splits a shell command line into words, with single and double
 // quotes removed (no escapes or expansions: enough for go test lines).
 func docWords(l string) []string {
@@ -471,7 +553,7 @@ func docGoTest(t *testing.T, dir string, b docBlock) {
 	n := 0
 	wd := dir // a cd holds for the lines after it, as in a shell
 	for _, l := range docLines(b.body) {
-		for _, seg := range docSegment.Split(l, -1) {
+		for _, seg := range docSegments(l) {
 			w := docWords(strings.TrimSpace(seg))
 			for len(w) > 0 && strings.Contains(w[0], "=") && !strings.HasPrefix(w[0], "-") {
 				w = w[1:] // VAR=value before the command
@@ -533,18 +615,21 @@ func docGoTest(t *testing.T, dir string, b docBlock) {
 				if !ok || pat == "^$" {
 					continue
 				}
-				top, _, _ := strings.Cut(pat, "/") // the top-level tests' part
-				re, err := regexp.Compile(top)
-				if !assert.NoError(t, err, "%s: `%s`: -%s", b.name(), l, flag) {
-					continue
-				}
-				found := false
-				for _, f := range funcs {
-					for _, k := range kinds {
-						found = found || strings.HasPrefix(f, k) && re.MatchString(f)
+				// Each alternative of the top-level tests' part selects a
+				// function, so that a renamed test in a list is noticed.
+				for _, alt := range docSplitTop(docSplitTop(pat, '/')[0], '|') {
+					re, err := regexp.Compile(alt)
+					if !assert.NoError(t, err, "%s: `%s`: -%s", b.name(), l, flag) {
+						continue
 					}
+					found := false
+					for _, f := range funcs {
+						for _, k := range kinds {
+							found = found || strings.HasPrefix(f, k) && re.MatchString(f)
+						}
+					}
+					assert.True(t, found, "%s: `%s`: -%s %q: %q selects no %v function of %v", b.name(), l, flag, pat, alt, kinds, pkgs)
 				}
-				assert.True(t, found, "%s: `%s`: -%s %q selects no %v function of %v", b.name(), l, flag, pat, kinds, pkgs)
 			}
 		}
 	}
@@ -608,4 +693,27 @@ func spliceEntry(t *testing.T, path, frag string) string {
 	}
 	out := append(append(append([]string{}, lines[:start]...), strings.Split(frag, "\n")...), lines[end:]...)
 	return strings.Join(out, "\n")
+}
+
+// TestDocsSegments: the harness cuts command lines into commands outside
+// quotes only, and a -run pattern into its alternatives outside groups.
+func TestDocsSegments(t *testing.T) {
+	for l, want := range map[string][]string{
+		`cd x && go test -run 'TestA;B' ./y; make`:           {"cd x ", " go test -run 'TestA;B' ./y", " make"},
+		`go test -run '^(TestA|TestB)$' ./x | tail`:          {"go test -run '^(TestA|TestB)$' ./x", "tail"},
+		`X="$(rigctl version | cut -d' ' -f1)" rigsim -h`:    {`X="`, "rigctl version", "cut -d' ' -f1", `" rigsim -h`},
+		`eval "$(make -s env)"; go test -run "A|B" ./x`:      {`eval "`, "make -s env", `"`, ` go test -run "A|B" ./x`},
+		`(cd x && go test -bench 'Run$|Kind' -run '^$' ./y)`: {"(cd x ", " go test -bench 'Run$|Kind' -run '^$' ./y", ""},
+	} {
+		assert.Equal(t, want, docSegments(l), "%s", l)
+	}
+	for pat, want := range map[string][]string{
+		"TestA|TestB":           {"TestA", "TestB"},
+		"^(TestA|TestB)$|TestC": {"^(TestA|TestB)$", "TestC"},
+		`[|]x|y`:                {"[|]x", "y"},
+		`a\|b|c`:                {`a\|b`, "c"},
+	} {
+		assert.Equal(t, want, docSplitTop(pat, '|'), "%s", pat)
+	}
+	assert.Equal(t, []string{"TestA|TestB", "sub|x"}, docSplitTop("TestA|TestB/sub|x", '/'))
 }

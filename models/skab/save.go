@@ -2,6 +2,7 @@ package skab
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -65,8 +66,15 @@ func LoadModel(dir string, cfg *rig.Config) (*Model, error) {
 			ErrData, dir, s.RigType, s.RigDigest, cfg.RigType, cfg.Digest())
 	}
 	gm, err := gnn.New(cfg, s.Options.Steps, s.Sizes)
+	if errors.Is(err, gnn.ErrConfig) {
+		// Models saved before gnn.MinSteps and gnn.MinPatches (with
+		// --steps 10 the old default patch, 10, left one patch) are
+		// refused: they must be retrained.
+		return nil, fmt.Errorf("skab: load %s: %w (a model saved before the rule of at least %d steps and %d patches: retrain it)",
+			dir, err, gnn.MinSteps, gnn.MinPatches)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("skab: load %s: %w", dir, err)
 	}
 	w, err := gnn.LoadWeights(filepath.Join(dir, WeightsFile))
 	if err != nil {

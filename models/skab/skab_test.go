@@ -2,6 +2,7 @@ package skab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -440,5 +441,24 @@ func TestRealData(t *testing.T) {
 				t.Errorf("%s %s: calibrated mean %v", s.Name, s.Sensors[i], m)
 			}
 		}
+	}
+}
+
+// A model saved before the one-patch rule (10 steps, patch 10) is refused
+// with an error that says to retrain it.
+func TestLoadModelOnePatch(t *testing.T) {
+	cfg := loadRig(t)
+	dir := t.TempDir()
+	s := saved{RigType: cfg.RigType, RigDigest: cfg.Digest(), Options: Options{Steps: 10}, Sizes: gnn.Sizes{Patch: 10}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ModelFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadModel(dir, cfg)
+	if !errors.Is(err, gnn.ErrConfig) || !strings.Contains(err.Error(), "retrain it") {
+		t.Errorf("one patch: %v", err)
 	}
 }

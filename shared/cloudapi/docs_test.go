@@ -1,6 +1,7 @@
 package cloudapi
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,6 +33,10 @@ func TestDocExamples(t *testing.T) {
 		require.NoError(t, err)
 		ms := re.FindAllSubmatch(data, -1)
 		require.NotEmpty(t, ms, "%s has no example", f)
+		// A marked block the regexp misses (another fence, an indent, CRs)
+		// would go unchecked.
+		require.Equal(t, bytes.Count(data, []byte("<!-- example:")), len(ms),
+			"%s: every `<!-- example: TYPE -->` marker is followed by a ```json block, unindented", f)
 		for _, m := range ms {
 			examples = append(examples, example{file: f, typ: string(m[1]), body: m[2]})
 		}
