@@ -53,8 +53,10 @@ type authRoute struct {
 	// object: the body names an object of a, so another organisation's
 	// token gets 404 (an org-scoped path parameter implies it).
 	object bool
-	// own is the answer to a GET by a's token of the operation's least
-	// role (0: 200).
+	// own is the answer to a GET by a's least credential the operation
+	// permits (0: 200), or to the write by it that changes nothing
+	// (0: 400 invalid-body where the operation takes a JSON body, else
+	// 404 for path parameters naming no object: authPassed).
 	own int
 }
 
@@ -66,6 +68,7 @@ var authRoutes = map[string]authRoute{
 	// authentication.
 	"GET /tuf/:file":         {own: 503},
 	"GET /tuf/targets/*path": {own: 503},
+	"POST /v1/releases":      {own: 503},
 	"POST /v1/uploads": {object: true, body: func(a *tenant, _ map[string]string) any {
 		return fleetapi.UploadRequestBody{RigID: a.rig, From: t0, To: t0.Add(time.Hour)}
 	}},
@@ -108,6 +111,40 @@ func authValues(a *tenant, o authObjects) map[string]string {
 		"alerts": strconv.FormatInt(o.alert, 10), "uploads": o.upload, "datasets": strconv.FormatInt(o.dataset, 10),
 		"jobs": strconv.FormatInt(o.job, 10), "rollouts": strconv.FormatInt(o.rollout, 10),
 	}
+}
+
+// authMissing are path parameter values naming no object of any
+// organisation (a's organisation stays: the routes under it take a body).
+func authMissing(a *tenant) map[string]string {
+	none := int64(1 << 40)
+	v := authValues(&tenant{orgID: a.orgID, rig: "no-such-rig", agent: "no-such-agent", rigType: "no-such-rig-type"},
+		authObjects{token: none, enrollment: none, alert: none, dataset: none, job: none, rollout: none, upload: "up-1099511627776"})
+	v["version"] = "99"
+	return v
+}
+
+// authCred is a credential the table sends, with its name.
+type authCred struct{ name, tok string }
+
+// authAllowed are the least credentials that op.Auth (and op.Role)
+// permit: every one must get past authentication and authorisation.
+func authAllowed(op httpapi.Operation, roles map[store.Role]string, system, release, agent string) []authCred {
+	role := authCred{"a's " + op.Role + " token", roles[store.Role(op.Role)]}
+	switch op.Auth {
+	case httpapi.AuthToken:
+		return []authCred{role}
+	case httpapi.AuthSystemOrToken:
+		return []authCred{role, {"system token", system}}
+	case httpapi.AuthSystem:
+		return []authCred{{"system token", system}}
+	case httpapi.AuthRelease:
+		return []authCred{{"release token", release}}
+	case httpapi.AuthAgent:
+		return []authCred{{"a's agent credential", agent}}
+	case httpapi.AuthRepository:
+		return []authCred{{"a's viewer token", roles[store.RoleViewer]}, {"a's agent credential", agent}}
+	}
+	return nil
 }
 
 // authUnscoped are the path parameters that name no organisation's
@@ -181,9 +218,13 @@ func TestAuthTableCoversEveryRoute(t *testing.T) {
 // its existence does not leak), a role below the operation's, an agent
 // credential on a token's route, a token on an agent route, another
 // agent's credential writing for agent a, a system or release token
-// where neither belongs. Every refusal is a problem document. A GET by
-// a's token of the least role passes: the role enforced is the one
-// documented, and the 404 is the scoping's. With and without the
+// where neither belongs. Every refusal is a problem document. The least
+// credential the operation's Auth and Role permit (authAllowed) gets past
+// authorisation, neither 401 nor 403: a GET answers (so the other
+// organisation's 404 is the scoping's), a write that changes nothing
+// answers 400 invalid-body (a malformed JSON body: every role check runs
+// before the body is read) or 404 (path parameters naming no object).
+// So the role enforced is the one documented. With and without the
 // authentication cache (the revoked credentials were used, so cached,
 // before their revocation).
 func TestAuthTable(t *testing.T) {
@@ -306,7 +347,7 @@ func testAuthTable(t *testing.T, e *env, blobs httpapi.Blobs) {
 			if rt.body != nil {
 				body = rt.body(a, v)
 			}
-			send := func(tok string) resp {
+			send := func(path, tok string) resp {
 				t.Helper()
 				if rt.ctype != "" {
 					return e.raw(op.Method, path, tok, rt.ctype, body.([]byte))
@@ -315,7 +356,7 @@ func testAuthTable(t *testing.T, e *env, blobs httpapi.Blobs) {
 			}
 			check := func(name, tok string, want int, typ string) {
 				t.Helper()
-				r := send(tok)
+				r := send(path, tok)
 				require.Equal(t, want, r.code, "%s %s, %s: %s", op.Method, path, name, r.body)
 				assert.Equal(t, typ, r.problem(t).Type, name)
 			}
@@ -368,21 +409,43 @@ func testAuthTable(t *testing.T, e *env, blobs httpapi.Blobs) {
 			if object {
 				check("other organisation's admin", b.admin, 404, cloudapi.ProblemNotFound)
 			}
-			if op.Method != http.MethodGet {
-				return
-			}
-			own := rt.own
-			if own == 0 {
-				own = 200
-			}
-			toks := []string{roles[store.Role(op.Role)]}
-			if op.Auth == httpapi.AuthRepository {
-				toks = []string{a.viewer, a.cred}
-			}
-			for _, tok := range toks {
-				require.NotEmpty(t, tok, "no token of role %q", op.Role)
-				r := e.do(op.Method, path, tok, nil)
-				assert.Equal(t, own, r.code, "a's own GET %s: %s", path, r.body)
+			// The least credentials permitted pass: a GET answers, a
+			// write that changes nothing (a malformed JSON body, or path
+			// parameters naming no object) is refused past
+			// authorisation, never 401 or 403.
+			allowed := authAllowed(op, roles, e.system, release, a.cred)
+			require.NotEmpty(t, allowed, "the table has no permitted credential for Auth %d", op.Auth)
+			for _, c := range allowed {
+				require.NotEmpty(t, c.tok, "no %s (role %q)", c.name, op.Role)
+				var r resp
+				want, typ, at := rt.own, "", path
+				switch {
+				case op.Method == http.MethodGet:
+					if want == 0 {
+						want = 200
+					}
+					r = e.do(op.Method, path, c.tok, nil)
+				case op.Body != nil && rt.ctype == "":
+					if want == 0 {
+						want, typ = 400, cloudapi.ProblemInvalidBody
+					}
+					r = e.raw(op.Method, path, c.tok, cloudapi.MediaJSON, []byte("{"))
+				default:
+					at, _, err = authPath(op.Path, authMissing(a))
+					require.NoError(t, err)
+					if rt.query != "" {
+						at += "?" + rt.query
+					}
+					if want == 0 {
+						want, typ = 404, cloudapi.ProblemNotFound
+					}
+					r = send(at, c.tok)
+				}
+				assert.NotContains(t, []int{401, 403}, r.code, "%s %s, %s: refused: %s", op.Method, at, c.name, r.body)
+				assert.Equal(t, want, r.code, "%s %s, %s: %s", op.Method, at, c.name, r.body)
+				if typ != "" && r.code == want {
+					assert.Equal(t, typ, r.problem(t).Type, "%s %s, %s", op.Method, at, c.name)
+				}
 			}
 		})
 	}

@@ -84,7 +84,8 @@ type Operation struct {
 	Auth         Auth
 	// Role is the least role of an organisation's token on AuthToken
 	// and AuthSystemOrToken operations (auth_test.go's refusal table
-	// checks that it is the role enforced).
+	// checks that it is the role enforced: each role below it gets 403,
+	// a token of it gets past authorisation on every method).
 	Role string
 	// Params are the query parameters and descriptions of path ones
 	// (path parameters not listed are documented as strings).

@@ -227,7 +227,7 @@ func (s *Store) RevokeEnrollments(ctx context.Context, orgID int64, rigName stri
 	err := s.pool.QueryRow(ctx, `WITH target AS (
 			SELECT e.id, e.used_at IS NULL AND e.revoked_at IS NULL AND e.expires_at > now() AND `+makerLive+` AS usable
 			FROM enrollment_tokens e JOIN rigs r ON r.id = e.rig_id
-			WHERE e.org_id = $1 AND r.name = $2 AND ($3 = 0 OR e.id = $3)),
+			WHERE e.org_id = $1 AND r.name = $2 AND ($3::bigint = 0 OR e.id = $3)),
 		done AS (
 			UPDATE enrollment_tokens SET revoked_at = now() WHERE id IN (SELECT id FROM target WHERE usable) RETURNING 1)
 		SELECT (SELECT count(*) FROM done), EXISTS (SELECT 1 FROM target)`, orgID, rigName, id).Scan(&n, &found)
