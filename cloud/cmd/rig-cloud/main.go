@@ -30,11 +30,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/hydrognn/hydrognn/cloud/internal/config"
+	"github.com/hydrognn/hydrognn/cloud/internal/db"
 	"github.com/hydrognn/hydrognn/cloud/internal/server"
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 )
@@ -105,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				log.Error("migrate failed", "err", err)
 				return failureCode(err)
 			}
-			fmt.Fprintf(stdout, "applied %d migration(s) %v\n", len(applied), applied)
+			fmt.Fprintln(stdout, migrateReport(applied))
 			return exitOK
 		}
 		if args[0] == "worker" {
@@ -133,6 +135,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "rig-cloud: unknown command %q\n%s", args[0], usage)
 	return exitUsage
+}
+
+// migrateReport says what rig-cloud migrate did: how many migrations it
+// applied and their versions ("applied 3 migrations (versions 18-20)"),
+// or that there was none to apply, and how many this binary has.
+func migrateReport(applied []int) string {
+	all := "every migration of this binary is applied"
+	if ms, err := db.Migrations(); err == nil && len(ms) > 0 {
+		all = fmt.Sprintf("all %d migrations of this binary (up to version %d) are applied", len(ms), ms[len(ms)-1].Version)
+	}
+	switch len(applied) {
+	case 0:
+		return "no migrations to apply: " + all
+	case 1:
+		return fmt.Sprintf("applied 1 migration (version %d); %s", applied[0], all)
+	}
+	return fmt.Sprintf("applied %d migrations (versions %s); %s", len(applied), versionRanges(applied), all)
+}
+
+// versionRanges writes ascending versions as runs: "1-17, 19, 20".
+func versionRanges(vs []int) string {
+	var b strings.Builder
+	for i := 0; i < len(vs); {
+		j := i
+		for j+1 < len(vs) && vs[j+1] == vs[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		switch {
+		case j-i >= 2:
+			fmt.Fprintf(&b, "%d-%d", vs[i], vs[j])
+		case j > i:
+			fmt.Fprintf(&b, "%d, %d", vs[i], vs[j])
+		default:
+			fmt.Fprintf(&b, "%d", vs[i])
+		}
+		i = j + 1
+	}
+	return b.String()
 }
 
 // parseArgs parses a subcommand's args into fs; done says the command

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,13 +21,19 @@ type Options struct {
 	AppName string
 }
 
+// ErrURL is matched by errors.Is on Open's error for a URL that cannot be
+// parsed: no retry mends it.
+var ErrURL = errors.New("database url: cannot be parsed as a PostgreSQL URL or key=value DSN")
+
 // Open connects a pool to url and pings it. The error never contains the
-// URL (it may hold a password).
+// URL (it may hold a password); it names the host, port and database
+// when the connection fails.
 func Open(ctx context.Context, url string, o Options) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		// pgx's parse errors quote no password, but say only what is needed.
-		return nil, fmt.Errorf("database url: cannot be parsed as a PostgreSQL URL or DSN")
+		// pgx's parse error may quote the URL, password included: say
+		// only what is needed.
+		return nil, ErrURL
 	}
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns

@@ -41,13 +41,19 @@ import (
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
 )
 
-// OpenDB opens the configured pool.
+// OpenDB opens the configured pool. A database.url that cannot be parsed
+// is a config.ErrInvalid (rig-cloud exits as for a config Load refuses:
+// a restart reads the same URL); a database it cannot reach is not.
 func OpenDB(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
-	return db.Open(ctx, cfg.Database.URL.Reveal(), db.Options{
+	pool, err := db.Open(ctx, cfg.Database.URL.Reveal(), db.Options{
 		MaxConns:       int32(cfg.Database.MaxConns),
 		MinConns:       int32(cfg.Database.MinConns),
 		ConnectTimeout: cfg.Database.ConnectTimeout,
 	})
+	if errors.Is(err, db.ErrURL) {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	return pool, err
 }
 
 // APIOptions maps the config onto the API's options.
