@@ -85,13 +85,17 @@ var (
 	readmeFileCell   = regexp.MustCompile(`^([\d,]+) B \((\d+\.\d) KiB\)$`)
 	readmeWindows    = regexp.MustCompile(`^([\d,]+) / ([\d,]+)$`)
 	readmeAccuracy   = regexp.MustCompile(`^([a-z0-9_]+) (\d+\.\d\d)$`)
+	readmeCode       = regexp.MustCompile("`([^`]+)`")
+	readmeCycles     = regexp.MustCompile(`\b([\d,]+) cycles\b`)
+	readmeHeldOut    = regexp.MustCompile(`\b(\d+(?:\.\d+)?) % of the runs held out\b`)
 	readmeSizesVar   = regexp.MustCompile("`([A-Z_]+)` =\\s+`(\\{[^`]*\\})`")
 	makefileVar      = regexp.MustCompile(`(?m)^([A-Z_]+)\s*\?=\s*(.*)$`)
 )
 
 // TestBundlesREADME holds every figure of models/bundles/README.md to the
 // shipped bundles, so the README cannot describe bundles no longer
-// shipped: one row per bundle folder in each table; parameters
+// shipped: one row per bundle folder in each table; the data each was
+// trained on (provenance.dataset, checkTrainedOn); parameters
 // (provenance.config.parameters), file sizes (models[].bytes, which must
 // be the files' sizes), training and validation windows and validation
 // accuracies (metrics) as the manifests have them; the sizes each bundle
@@ -134,6 +138,7 @@ func TestBundlesREADME(t *testing.T) {
 
 	tables := mdTables(text)
 	figures := mdTableWith(t, tables, "bundle", "trained on")
+	colTrained := figures.column(t, "trained on")
 	colSizes, colParams := figures.column(t, "sizes"), figures.column(t, "parameters")
 	colFP32, colInt8 := figures.column(t, "fp32"), figures.column(t, "int8")
 	colWindows, colAcc := figures.column(t, "windows (train / validation)"), figures.column(t, "validation accuracy")
@@ -147,6 +152,8 @@ func TestBundlesREADME(t *testing.T) {
 		require.True(t, ok, "%s: row %s: no such bundle in models/bundles", bundlesREADME, name)
 		seen[name] = true
 		where := bundlesREADME + ": " + name
+
+		checkTrainedOn(t, where, row[colTrained], m)
 
 		// The sizes it was trained with, by the Makefile variable named.
 		v := strings.Trim(row[colSizes], "`")
@@ -239,6 +246,34 @@ func TestBundlesREADME(t *testing.T) {
 	assert.ElementsMatch(t, sortedKeys(manifests), sortedKeys(seen), "%s: one sizes row per shipped bundle", bundlesREADME)
 }
 
+// checkTrainedOn holds a "trained on" cell to the manifest m: its first
+// code span is provenance.dataset without the kind (uci:, sim:, skab:),
+// "N cycles" is every window (metrics train.windows + val.windows: one per
+// cycle) and "P % of the runs held out" is provenance.config.val_fraction.
+func checkTrainedOn(tb testing.TB, where, cell string, m *bundle.Manifest) {
+	tb.Helper()
+	_, data, ok := strings.Cut(m.Provenance.Dataset, ":")
+	assert.True(tb, ok, "%s: provenance.dataset %q is not KIND:DATA", where, m.Provenance.Dataset)
+	code := readmeCode.FindStringSubmatch(cell)
+	if assert.NotNil(tb, code, "%s: trained on %q names no `data`", where, cell) {
+		assert.Equal(tb, data, code[1], "%s: trained on: provenance.dataset is %q", where, m.Provenance.Dataset)
+	}
+	// Figures outside the code span only (a command's flags are its own).
+	prose := readmeCode.ReplaceAllString(cell, "")
+	if c := readmeCycles.FindStringSubmatch(prose); c != nil {
+		n, err := readmeInt(c[1])
+		require.NoError(tb, err)
+		assert.EqualValues(tb, m.Metrics["train.windows"]+m.Metrics["val.windows"], n,
+			"%s: trained on %s cycles: metrics train.windows + val.windows", where, c[1])
+	}
+	if h := readmeHeldOut.FindStringSubmatch(prose); h != nil {
+		vf, ok := m.Provenance.Config["val_fraction"].(float64)
+		if assert.True(tb, ok, "%s: trained on holds out %s %%, the manifest has no provenance.config.val_fraction", where, h[1]) {
+			assert.Equal(tb, strconv.FormatFloat(vf*100, 'f', -1, 64), h[1], "%s: trained on: %% of the runs held out (provenance.config.val_fraction × 100)", where)
+		}
+	}
+}
+
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
@@ -257,4 +292,44 @@ func TestMDTables(t *testing.T) {
 	assert.Equal(t, [][]string{{"1", "2"}, {"3", "4"}}, got[0].rows)
 	assert.Equal(t, []string{"c"}, got[1].header)
 	assert.Equal(t, [][]string{{"x"}}, got[1].rows)
+}
+
+// recordTB records the failures of the checks it is passed, instead of
+// failing the test.
+type recordTB struct {
+	testing.TB
+	errors []string
+}
+
+func (r *recordTB) Helper() {}
+
+func (r *recordTB) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+// TestCheckTrainedOn checks that a "trained on" cell that differs from the
+// manifest fails: the data, the cycles and the held-out share, each
+// changed in a copy of zema-testrig's row.
+func TestCheckTrainedOn(t *testing.T) {
+	m, err := bundle.Load(filepath.Join(repoRoot(t), "models", "bundles", "zema-testrig"))
+	require.NoError(t, err)
+	const cell = "all 1,723 cycles of `../shared/data/uci-hydraulic-1hz` (15 % of the runs held out for early stopping)"
+	for _, c := range []struct {
+		old, new string
+		fails    bool
+	}{
+		{fails: false},
+		{old: "uci-hydraulic-1hz", new: "uci-hydraulic-10hz", fails: true},
+		{old: "1,723 cycles", new: "1,724 cycles", fails: true},
+		{old: "15 %", new: "20 %", fails: true},
+		{old: "`../shared", new: "`uci:../shared", fails: true},
+	} {
+		r := &recordTB{TB: t}
+		checkTrainedOn(r, "zema-testrig", strings.Replace(cell, c.old, c.new, 1), m)
+		assert.Equal(t, c.fails, len(r.errors) > 0, "%q -> %q: errors %q", c.old, c.new, r.errors)
+	}
+	r := &recordTB{TB: t}
+	m.Provenance.Dataset = "uci:../shared/data/other"
+	checkTrainedOn(r, "zema-testrig", cell, m)
+	assert.NotEmpty(t, r.errors, "provenance.dataset changed")
 }
