@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hydrognn/hydrognn/cloud/internal/store"
 	"github.com/hydrognn/hydrognn/shared/cloudapi"
+	"github.com/hydrognn/hydrognn/shared/diag"
 	"github.com/hydrognn/hydrognn/shared/fleetapi"
 )
 
@@ -321,12 +323,31 @@ func (a *API) editRig(c *gin.Context) {
 	c.JSON(200, r)
 }
 
+// listRigs lists the organisation's rigs by name, of one site (?site=)
+// and of one rig type (?rig_type=) when given. The cursor is the last
+// name: used with other filters it lists theirs past that name.
 func (a *API) listRigs(c *gin.Context) {
 	limit, ok := pageSize(c)
 	if !ok {
 		return
 	}
-	rigs, err := a.st.Rigs(c.Request.Context(), principal(c).OrgID, c.Query("cursor"), limit)
+	var f store.RigFilter
+	if s, ok := c.GetQuery("site"); ok {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			badParam(c, "site %q is not a site id (a positive integer)", cloudapi.ClipText(s, 80))
+			return
+		}
+		f.SiteID = n
+	}
+	if s, ok := c.GetQuery("rig_type"); ok {
+		if s == "" || len(s) > cloudapi.MaxNameLen {
+			badParam(c, "rig_type %q is not a rig type name (1 to %d bytes)", cloudapi.ClipText(s, 80), cloudapi.MaxNameLen)
+			return
+		}
+		f.RigType = s
+	}
+	rigs, err := a.st.Rigs(c.Request.Context(), principal(c).OrgID, f, c.Query("cursor"), limit)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -531,28 +552,50 @@ const (
 	AlertsNewest = "newest"
 )
 
+// AlertSeverities are the severities GET /v1/alerts?severity= takes: a
+// diagnosis's (diag.Severity), which its alerts keep.
+var AlertSeverities = []string{string(diag.SeverityInfo), string(diag.SeverityLow), string(diag.SeverityMedium),
+	string(diag.SeverityHigh), string(diag.SeverityCritical)}
+
+// listAlerts lists the organisation's alerts by id, narrowed by ?state=,
+// ?rig= (a rig id) and ?severity= when given. The cursor is the last id:
+// used with other filters it lists theirs past that id.
 func (a *API) listAlerts(c *gin.Context) {
 	limit, after, ok := idPage(c)
 	if !ok {
 		return
 	}
-	state := c.Query("state")
-	switch state {
+	f := store.AlertFilter{State: c.Query("state")}
+	switch f.State {
 	case "", store.AlertOpen, store.AlertAcknowledged, store.AlertResolved:
 	default:
-		badParam(c, "state %q is not open, acknowledged or resolved", state)
+		badParam(c, "state %q is not open, acknowledged or resolved", f.State)
 		return
 	}
-	list := a.st.Alerts
+	if s, ok := c.GetQuery("rig"); ok {
+		if !cloudapi.ValidID(s) {
+			badParam(c, "rig %q is not a rig id (a letter or digit, then up to 63 of letters, digits, '_', '.', '-')", cloudapi.ClipText(s, 80))
+			return
+		}
+		f.Rig = s
+	}
+	if s, ok := c.GetQuery("severity"); ok {
+		if !slices.Contains(AlertSeverities, s) {
+			badParam(c, "severity %q is not one of %s", cloudapi.ClipText(s, 80), strings.Join(AlertSeverities, ", "))
+			return
+		}
+		f.Severity = s
+	}
+	newest := false
 	switch order := c.Query("order"); order {
 	case "", AlertsOldest:
 	case AlertsNewest:
-		list = a.st.AlertsNewest
+		newest = true
 	default:
 		badParam(c, "order %q is not %s or %s", order, AlertsOldest, AlertsNewest)
 		return
 	}
-	alerts, err := list(c.Request.Context(), principal(c).OrgID, state, after, limit)
+	alerts, err := a.st.FilteredAlerts(c.Request.Context(), principal(c).OrgID, f, newest, after, limit)
 	if err != nil {
 		a.fail(c, err)
 		return

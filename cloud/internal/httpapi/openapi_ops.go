@@ -256,8 +256,15 @@ func Operations() []Operation {
 			Status: 200, Response: withUploadState(exUpload, store.UploadCancelled), Errors: []int{409},
 			Example: Example{Path: "/v1/uploads/up-1/cancel", Status: 409}},
 
-		{Method: "GET", Path: "/v1/rigs", ID: "listRigs", Tag: "fleet", Summary: "List rigs",
-			Auth: AuthToken, Role: "viewer", Params: listParams(), Status: 200, Response: fleetapi.Page[fleetapi.Rig]{Items: []fleetapi.Rig{exRig}}},
+		{Method: "GET", Path: "/v1/rigs", ID: "listRigs", Tag: "fleet", Summary: "List rigs (by rig id), of one site and of one rig type when asked",
+			Description: "site and rig_type combine (both must hold). A site id of another organisation, or a rig type no rig has, lists nothing; " +
+				"a site that is not a positive integer, or an empty rig_type, is 400 naming the parameter. The cursor is the last rig id of the " +
+				"previous page, a position in the rig id order: with the same filters it pages on; with other filters it lists their rigs past it.",
+			Auth: AuthToken, Role: "viewer",
+			Params: listParams(Param{Name: "site", In: "query", Type: "integer", Description: "only rigs of this site (its id)"},
+				Param{Name: "rig_type", In: "query", Description: "only rigs of this rig type (its name)"}),
+			Status: 200, Response: fleetapi.Page[fleetapi.Rig]{Items: []fleetapi.Rig{exRig}},
+			Example: Example{Path: "/v1/rigs?site=1&rig_type=zema-testrig"}},
 		{Method: "GET", Path: "/v1/rigs/:rig", ID: "getRig", Tag: "fleet", Summary: "A rig",
 			Auth: AuthToken, Role: "viewer", Params: []Param{rigParam}, Status: 200, Response: exRig,
 			Example: Example{Path: "/v1/rigs/zema-1"}},
@@ -324,14 +331,18 @@ func Operations() []Operation {
 				"(a confidence of at most 0.5, which can change from window to window) does not open an alert of its own. Such an " +
 				"alert's suspected is the name of its latest window by window end (absent when that window was unnamed), and " +
 				"suspected_faults counts its windows per suspected name (the unnamed ones are occurrences less their sum); both " +
-				"are absent on a class head's alert. The example's second item is an anomaly alert.",
+				"are absent on a class head's alert. The example's second item is an anomaly alert. state, rig and severity combine (all must hold); " +
+				"a rig that is not a rig id, or a severity not in the list, is 400 naming the parameter. The cursor is the last alert id of the " +
+				"previous page, a position in the id order: with the same filters it pages on; with other filters it lists their alerts past it.",
 			Auth: AuthToken, Role: "viewer",
 			Params: listParams(Param{Name: "state", In: "query", Enum: []string{store.AlertOpen, store.AlertAcknowledged, store.AlertResolved},
 				Description: "only alerts in this state"},
+				Param{Name: "rig", In: "query", Description: "only alerts of this rig (its rig id; one of another organisation, or none, lists nothing)"},
+				Param{Name: "severity", In: "query", Enum: AlertSeverities, Description: "only alerts of this severity"},
 				Param{Name: "order", In: "query", Enum: []string{AlertsOldest, AlertsNewest},
 					Description: "oldest (the default: by id, oldest first) or newest (newest first); the cursor pages on in the same order"}),
 			Status: 200, Response: fleetapi.Page[fleetapi.Alert]{Items: []fleetapi.Alert{exAl, exAnomaly}},
-			Example: Example{Path: "/v1/alerts?state=open"}},
+			Example: Example{Path: "/v1/alerts?state=open&rig=zema-1"}},
 		{Method: "POST", Path: "/v1/alerts/:id/ack", ID: "ackAlert", Tag: "fleet", Summary: "Acknowledge an alert (409 when resolved)",
 			Auth: AuthToken, Role: "operator", Params: []Param{{Name: "id", In: "path", Type: "integer", Description: "alert id"}},
 			Status: 200, Response: withState(exAl, store.AlertAcknowledged), Errors: []int{409},

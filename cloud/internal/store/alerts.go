@@ -23,46 +23,74 @@ const (
 
 const alertCols = `a.id, r.name, a.component, a.fault, a.severity, a.state, a.opened_at, a.last_seen_at, a.occurrences, a.acknowledged_at, a.resolved_at, a.suspected, a.suspected_faults`
 
-// The alert list, all states (index alerts_org_id) or one (index
-// alerts_org_state): two statements, so that each one's plan, generic
-// plans of prepared statements included, uses its index.
-const (
-	alertsAll = `SELECT ` + alertCols + ` FROM alerts a JOIN rigs r ON r.id = a.rig_id
-		WHERE a.org_id = $1 AND a.id > $2 ORDER BY a.id LIMIT $3`
-	alertsOfState = `SELECT ` + alertCols + ` FROM alerts a JOIN rigs r ON r.id = a.rig_id
-		WHERE a.org_id = $1 AND a.state = $4 AND a.id > $2 ORDER BY a.id LIMIT $3`
-)
+// AlertFilter narrows an alert list; a zero field does not filter.
+type AlertFilter struct {
+	// State is one of the alert states.
+	State string
+	// Rig is a rig's name (its rig id in the API): an organisation's
+	// rig of no such name lists nothing.
+	Rig string
+	// Severity is a diagnosis severity (info, low, medium, high,
+	// critical).
+	Severity string
+}
 
-// The same newest first (the indexes read backwards).
-const (
-	alertsAllNewest = `SELECT ` + alertCols + ` FROM alerts a JOIN rigs r ON r.id = a.rig_id
-		WHERE a.org_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3`
-	alertsOfStateNewest = `SELECT ` + alertCols + ` FROM alerts a JOIN rigs r ON r.id = a.rig_id
-		WHERE a.org_id = $1 AND a.state = $4 AND a.id < $2 ORDER BY a.id DESC LIMIT $3`
-)
+// The alert list's statement, from fixed fragments: the filters in use
+// decide the text, so each combination is its own prepared statement
+// whose plan, generic plans included, fits it: by org alone the index
+// alerts_org_id, with a state alerts_org_state, with a rig alerts_rig_id
+// (migration 0021); a severity is a filter on whichever of them. The
+// cursor is a position in the id order, not bound to the filters: used
+// with other filters it lists their alerts past that position.
+func alertsQuery(f AlertFilter, newest bool) string {
+	q := `SELECT ` + alertCols + ` FROM alerts a JOIN rigs r ON r.id = a.rig_id WHERE a.org_id = $1`
+	n := 3
+	if f.State != "" {
+		n++
+		q += fmt.Sprintf(` AND a.state = $%d`, n)
+	}
+	if f.Rig != "" {
+		n++
+		q += fmt.Sprintf(` AND a.rig_id = (SELECT id FROM rigs WHERE org_id = $1 AND name = $%d)`, n)
+	}
+	if f.Severity != "" {
+		n++
+		q += fmt.Sprintf(` AND a.severity = $%d`, n)
+	}
+	if newest {
+		return q + ` AND a.id < $2 ORDER BY a.id DESC LIMIT $3`
+	}
+	return q + ` AND a.id > $2 ORDER BY a.id LIMIT $3`
+}
 
 // Alerts lists org's alerts by id, of one state when state is set.
 func (s *Store) Alerts(ctx context.Context, orgID int64, state string, after int64, limit int) ([]Alert, error) {
-	return s.alerts(ctx, alertsAll, alertsOfState, orgID, state, after, limit)
+	return s.FilteredAlerts(ctx, orgID, AlertFilter{State: state}, false, after, limit)
 }
 
 // AlertsNewest lists org's alerts newest first (by id, descending) from
 // before id before (0: from the newest), of one state when state is set.
 func (s *Store) AlertsNewest(ctx context.Context, orgID int64, state string, before int64, limit int) ([]Alert, error) {
-	if before <= 0 {
-		before = math.MaxInt64
-	}
-	return s.alerts(ctx, alertsAllNewest, alertsOfStateNewest, orgID, state, before, limit)
+	return s.FilteredAlerts(ctx, orgID, AlertFilter{State: state}, true, before, limit)
 }
 
-func (s *Store) alerts(ctx context.Context, all, ofState string, orgID int64, state string, from int64, limit int) ([]Alert, error) {
-	q, args := all, []any{orgID, from, limit}
-	if state != "" {
-		q, args = ofState, append(args, state)
+// FilteredAlerts lists org's alerts that f lets through, at most limit:
+// by id after id from, or, newest, by id descending before id from (0:
+// from the newest).
+func (s *Store) FilteredAlerts(ctx context.Context, orgID int64, f AlertFilter, newest bool, from int64, limit int) ([]Alert, error) {
+	if newest && from <= 0 {
+		from = math.MaxInt64
+	}
+	q := alertsQuery(f, newest)
+	args := []any{orgID, from, limit}
+	for _, v := range []string{f.State, f.Rig, f.Severity} {
+		if v != "" {
+			args = append(args, v)
+		}
 	}
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list alerts: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Alert])
 }

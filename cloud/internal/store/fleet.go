@@ -140,12 +140,25 @@ func (s *Store) SetRigFirmwareDigest(ctx context.Context, orgID int64, name, dig
 	return r, old, nil
 }
 
-// Rigs lists org's rigs by name, at most limit after name after.
-func (s *Store) Rigs(ctx context.Context, orgID int64, after string, limit int) ([]Rig, error) {
+// RigFilter narrows a rig list; a zero field does not filter.
+type RigFilter struct {
+	// SiteID is a site's id: another organisation's site lists nothing.
+	SiteID int64
+	// RigType is a rig type's name.
+	RigType string
+}
+
+// Rigs lists org's rigs that f lets through by name, at most limit after
+// name after. The cursor (after) is a position in the name order, not
+// bound to the filters: used with other filters it lists their rigs
+// past that name. The scan is the (org_id, name) index's, the filters
+// checked on its rows (an organisation's rigs are few).
+func (s *Store) Rigs(ctx context.Context, orgID int64, f RigFilter, after string, limit int) ([]Rig, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+rigCols+` FROM rigs
-		WHERE org_id = $1 AND name > $2 ORDER BY name LIMIT $3`, orgID, after, limit)
+		WHERE org_id = $1 AND name > $2 AND ($4::bigint = 0 OR site_id = $4) AND ($5::text = '' OR rig_type = $5)
+		ORDER BY name LIMIT $3`, orgID, after, limit, f.SiteID, f.RigType)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list rigs: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Rig])
 }

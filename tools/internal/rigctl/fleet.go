@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -410,19 +411,21 @@ func runRigs(ctx context.Context, env Env, args []string) int {
 		return rigsSet(ctx, env, args) // admin.go
 	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "status") {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl rigs list [--json] [--limit N] | rigctl rigs status RIG [--json] | rigctl rigs health RIG COMPONENT [--bucket 1h|1d] [--from T] [--to T] [--json]\n"+
+		fmt.Fprintln(env.Stderr, "Usage: rigctl rigs list [--site SITE] [--rig-type T] [--json] [--limit N] | rigctl rigs status RIG [--json] | rigctl rigs health RIG COMPONENT [--bucket 1h|1d] [--from T] [--to T] [--json]\n"+
 			"     | rigctl rigs create RIG --type RIG_TYPE [--site SITE] [--label K=V]... [--json] | rigctl rigs enroll RIG [--json]\n"+
 			"     | rigctl rigs set RIG --firmware-digest D [--json]")
 		return ExitUsage
 	}
 	sub := args[0]
-	fs := newFlags(env, "rigs "+sub, "rigs list [--json] [--limit N] [--context CTX] | rigs status RIG [--json] [--context CTX]")
+	fs := newFlags(env, "rigs "+sub, "rigs list [--site SITE] [--rig-type T] [--json] [--limit N] [--context CTX] | rigs status RIG [--json] [--context CTX]")
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
 	// status refuses --limit (it was accepted and ignored).
-	limit := new(int)
+	limit, site, rigType := new(int), new(string), new(string)
 	if sub == "list" {
 		fs.IntVar(limit, "limit", 0, "most rigs to list (0: all)")
+		fs.StringVar(site, "site", "", "list only the rigs of this site (its name or id: rigctl sites list)")
+		fs.StringVar(rigType, "rig-type", "", "list only the rigs of this rig type")
 	}
 	rest := args[1:]
 	var id string
@@ -450,7 +453,18 @@ func runRigs(ctx context.Context, env Env, args []string) int {
 	if sub == "status" {
 		return rigStatus(ctx, env, c, id, *asJSON)
 	}
-	rigs, code, done := listRows[fleetapi.Rig](ctx, env, c, "rigs list", "/v1/rigs", nil, *limit, *asJSON)
+	q := url.Values{}
+	if *site != "" {
+		st, err := findSite(ctx, c, *site) // admin.go
+		if err != nil {
+			return failed(env, "rigs list", err)
+		}
+		q.Set("site", strconv.FormatInt(st.ID, 10))
+	}
+	if *rigType != "" {
+		q.Set("rig_type", *rigType)
+	}
+	rigs, code, done := listRows[fleetapi.Rig](ctx, env, c, "rigs list", "/v1/rigs", q, *limit, *asJSON)
 	if done {
 		return code
 	}
@@ -663,17 +677,19 @@ func orDash(s string) string {
 
 func runAlerts(ctx context.Context, env Env, args []string) int {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "ack" && args[0] != "resolve") {
-		fmt.Fprintln(env.Stderr, "Usage: rigctl alerts list [--state open|acknowledged|resolved] [--limit N] [--oldest] [--json] | rigctl alerts ack ID | rigctl alerts resolve ID")
+		fmt.Fprintln(env.Stderr, "Usage: rigctl alerts list [--state open|acknowledged|resolved] [--rig RIG] [--severity info|low|medium|high|critical] [--limit N] [--oldest] [--json] | rigctl alerts ack ID | rigctl alerts resolve ID")
 		return ExitUsage
 	}
 	sub := args[0]
-	fs := newFlags(env, "alerts "+sub, "alerts list [--state S] [--limit N] [--oldest] [--json] | alerts ack|resolve ID [--json]")
+	fs := newFlags(env, "alerts "+sub, "alerts list [--state S] [--rig RIG] [--severity S] [--limit N] [--oldest] [--json] | alerts ack|resolve ID [--json]")
 	asJSON := fs.Bool("json", false, "print the server's JSON")
 	ctxName := fs.String("context", "", "login context (default: the current one)")
 	// ack and resolve refuse list's flags (they were accepted and ignored).
-	state, limit, oldest := new(string), new(int), new(bool)
+	state, rig, severity, limit, oldest := new(string), new(string), new(string), new(int), new(bool)
 	if sub == "list" {
 		fs.StringVar(state, "state", "", "list only alerts in this state: open, acknowledged or resolved")
+		fs.StringVar(rig, "rig", "", "list only the alerts of this rig (its rig id)")
+		fs.StringVar(severity, "severity", "", "list only alerts of this severity: info, low, medium, high or critical")
 		fs.IntVar(limit, "limit", 0, "most alerts to list, newest first (0: all)")
 		fs.BoolVar(oldest, "oldest", false, "list oldest first (the API's default order) instead of newest first")
 	}
@@ -724,6 +740,12 @@ func runAlerts(ctx context.Context, env Env, args []string) int {
 	}
 	if *state != "" {
 		q.Set("state", *state)
+	}
+	if *rig != "" {
+		q.Set("rig", *rig)
+	}
+	if *severity != "" {
+		q.Set("severity", *severity)
 	}
 	alerts, code, done := listRows[fleetapi.Alert](ctx, env, c, "alerts list", "/v1/alerts", q, *limit, *asJSON)
 	if done {
