@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/agent/internal/testpki"
+	"github.com/hydrognn/hydrognn/shared/testpki"
 )
 
 // TestCheckRefusesWhatStartRefuses: --check runs the start's checks that

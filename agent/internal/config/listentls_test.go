@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
-	"github.com/hydrognn/hydrognn/agent/internal/testpki"
+	"github.com/hydrognn/hydrognn/shared/testpki"
 )
 
 func TestMaxConnecting(t *testing.T) {

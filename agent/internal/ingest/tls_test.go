@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/agent/internal/ingest/broker"
-	"github.com/hydrognn/hydrognn/agent/internal/testpki"
 	"github.com/hydrognn/hydrognn/shared/testenv"
+	"github.com/hydrognn/hydrognn/shared/testpki"
 )
 
 // pki holds the files and values of a throwaway CA (testpki) with a

@@ -17,9 +17,9 @@ import (
 
 	"github.com/hydrognn/hydrognn/agent/internal/api"
 	"github.com/hydrognn/hydrognn/agent/internal/config"
-	"github.com/hydrognn/hydrognn/agent/internal/testpki"
 	"github.com/hydrognn/hydrognn/shared/bundle"
 	"github.com/hydrognn/hydrognn/shared/rig"
+	"github.com/hydrognn/hydrognn/shared/testpki"
 )
 
 // tlsMQTT connects a paho client to url with c (nil: plain TCP).

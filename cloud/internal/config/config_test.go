@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/confyaml/confyamltest"
+	"github.com/hydrognn/hydrognn/shared/testpki"
 )
 
 const testURL = "postgres://u@127.0.0.1:5432/x?sslmode=disable"
@@ -103,10 +104,12 @@ func TestEnvOverrides(t *testing.T) {
 }
 
 func TestRelativeTLSPaths(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.Mkdir(filepath.Join(dir, "tls"), 0o700))
-	cert, key := writePair(t, filepath.Join(dir, "tls"), "c")
-	cfg, err := Parse(filepath.Join(dir, "c.yaml"), []byte("server:\n  tls:\n    cert_file: tls/c.crt\n    key_file: "+key+"\n"),
+	ca := testpki.New(t, "config test CA")
+	pair := ca.Server("c")
+	cert, key := pair.CertFile, pair.KeyFile
+	// c.yaml lies in the CA directory's parent: cert_file names a subdirectory.
+	dir, sub := filepath.Split(ca.Dir)
+	cfg, err := Parse(filepath.Join(dir, "c.yaml"), []byte("server:\n  tls:\n    cert_file: "+sub+"/c.pem\n    key_file: "+key+"\n"),
 		[]string{"RIG_CLOUD_DATABASE_URL=" + testURL})
 	require.NoError(t, err)
 	assert.Equal(t, cert, cfg.Server.TLS.CertFile)

@@ -1,46 +1,23 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// writePair writes a self-signed certificate and its key into dir as
-// name.crt and name.key.
-func writePair(t *testing.T, dir, name string) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{name}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	require.NoError(t, err)
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	require.NoError(t, err)
-	cert, key = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	require.NoError(t, os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600))
-	return cert, key
-}
+	"github.com/hydrognn/hydrognn/shared/testpki"
+)
 
 // A TLS certificate and key that do not load fail the config, naming the
 // key, instead of the server's start after the database and migrations.
 func TestTLSPairChecked(t *testing.T) {
-	dir := t.TempDir()
-	cert, key := writePair(t, dir, "a")
-	_, otherKey := writePair(t, dir, "b")
+	ca := testpki.New(t, "config test CA")
+	dir := ca.Dir // a.pem and a.key lie beside c.yaml
+	a, b := ca.Server("a"), ca.Server("b")
+	cert, key, otherKey := a.CertFile, a.KeyFile, b.KeyFile
 	garbage := filepath.Join(dir, "garbage.pem")
 	require.NoError(t, os.WriteFile(garbage, []byte("not PEM"), 0o600))
 	env := []string{"RIG_CLOUD_DATABASE_URL=" + testURL}
@@ -48,7 +25,7 @@ func TestTLSPairChecked(t *testing.T) {
 		return []byte("server:\n  tls:\n    cert_file: " + c + "\n    key_file: " + k + "\n")
 	}
 
-	cfg, err := Parse(filepath.Join(dir, "c.yaml"), yaml("a.crt", "a.key"), env)
+	cfg, err := Parse(filepath.Join(dir, "c.yaml"), yaml("a.pem", "a.key"), env)
 	require.NoError(t, err, "a good pair, relative to the file")
 	assert.Equal(t, cert, cfg.Server.TLS.CertFile)
 

@@ -2,13 +2,7 @@ package publish
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -20,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hydrognn/hydrognn/shared/testenv"
+	"github.com/hydrognn/hydrognn/shared/testpki"
 )
 
 // The tests in this file talk to real brokers: an embedded mochi-mqtt
@@ -202,30 +197,12 @@ func TestTLS(t *testing.T) {
 	assert.Contains(t, err.Error(), "certificate")
 }
 
-// selfSignedTLS returns a server config with a self-signed certificate for
-// 127.0.0.1 and a client config that trusts it.
+// selfSignedTLS returns a server config with a certificate for
+// 127.0.0.1 from a throwaway CA and a client config that trusts the CA.
 func selfSignedTLS(t *testing.T) (server, client *tls.Config) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "publish test broker"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
-	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	ca := testpki.New(t, "publish test CA")
+	server = &tls.Config{Certificates: []tls.Certificate{ca.Server("publish test broker").TLS}, MinVersion: tls.VersionTLS12}
+	client = &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
 	return server, client
 }
 

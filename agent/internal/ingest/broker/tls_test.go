@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hydrognn/hydrognn/agent/internal/testpki"
+	"github.com/hydrognn/hydrognn/shared/testpki"
 )
 
 const tlsWait = 10 * time.Second
