@@ -426,9 +426,9 @@ func (h *holder) session(ctx context.Context, base string) (*heldConn, error) {
 	return hc, nil
 }
 
-// use takes the shared lock on the key of the template name for the
-// binary's life; it waits while a build holds it to drop the template.
-func (h *holder) use(ctx context.Context, base, prefix, name string) error {
+// withSession runs fn under h.mu on the session for base, with the
+// advisory-lock key of the template name.
+func (h *holder) withSession(ctx context.Context, base, prefix, name string, fn func(hc *heldConn, key int64) error) error {
 	key, err := templateKey(prefix, name)
 	if err != nil {
 		return err
@@ -439,14 +439,22 @@ func (h *holder) use(ctx context.Context, base, prefix, name string) error {
 	if err != nil {
 		return err
 	}
-	if hc.held[name] {
+	return fn(hc, key)
+}
+
+// use takes the shared lock on the key of the template name for the
+// binary's life; it waits while a build holds it to drop the template.
+func (h *holder) use(ctx context.Context, base, prefix, name string) error {
+	return h.withSession(ctx, base, prefix, name, func(hc *heldConn, key int64) error {
+		if hc.held[name] {
+			return nil
+		}
+		if _, err := hc.conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1)", key); err != nil {
+			return fmt.Errorf("take the shared lock on template %s: %w", name, err)
+		}
+		hc.held[name] = true
 		return nil
-	}
-	if _, err := hc.conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1)", key); err != nil {
-		return fmt.Errorf("take the shared lock on template %s: %w", name, err)
-	}
-	hc.held[name] = true
-	return nil
+	})
 }
 
 // dropUnused drops the database name (a template or its build's
@@ -454,27 +462,19 @@ func (h *holder) use(ctx context.Context, base, prefix, name string) error {
 // exclusively, on this binary's own session (whose shared locks do not
 // conflict with it), while it drops.
 func (h *holder) dropUnused(ctx context.Context, base, prefix, name string) error {
-	key, err := templateKey(prefix, name)
-	if err != nil {
-		return err
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	hc, err := h.session(ctx, base)
-	if err != nil {
-		return err
-	}
-	var free bool
-	if err := hc.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&free); err != nil {
-		return fmt.Errorf("try the lock on template %s: %w", name, err)
-	}
-	if !free {
-		return nil // another binary uses it
-	}
-	defer func() {
-		_, _ = hc.conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
-	}()
-	return dropDatabase(ctx, base, name, false)
+	return h.withSession(ctx, base, prefix, name, func(hc *heldConn, key int64) error {
+		var free bool
+		if err := hc.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&free); err != nil {
+			return fmt.Errorf("try the lock on template %s: %w", name, err)
+		}
+		if !free {
+			return nil // another binary uses it
+		}
+		defer func() {
+			_, _ = hc.conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+		}()
+		return dropDatabase(ctx, base, name, false)
+	})
 }
 
 // MigratedTo is Pool with the migrations up to version applied, for a
